@@ -1,0 +1,665 @@
+//! The cluster-wide bus: actor registry, links to other nodes, routing, membership.
+//!
+//! Owns: the registry of this node's actors by name, one authenticated TCP [`Link`] per
+//! connected node (and one per connected client), the [`Membership`] table, and the loops
+//! that accept, dial, gossip and watch liveness. Does not own the actors themselves: the
+//! supervisor starts them and registers them here.
+//!
+//! Messages in: [`Request`]s from local actors ([`Bus::request`], [`Bus::call`]), from peer
+//! nodes and from clients (over links). Messages out: [`Deliver`] to a local actor's
+//! actix mailbox, or a [`Frame::Request`] on the link to the target node. The name `bus`
+//! on every node answers [`BusRequest`] itself.
+//!
+//! Topology: control-plane nodes mesh; workers link to control-plane nodes only; a
+//! worker reaches another worker through a control-plane node, which routes the request
+//! over its own direct link (one forwarding hop at most, so no loops).
+
+pub mod membership;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use actix::{Message, Recipient};
+use rand::Rng;
+use rudder_protocol::actor::{ActorRef, NodeName, Role};
+use rudder_protocol::frame::{Frame, NodeIdentity, Peer};
+use rudder_protocol::messages::bus::{BusReply, BusRequest, MemberInfo, MemberState};
+use rudder_protocol::messages::{BusError, Protocol, Reply, Request};
+use rudder_protocol::net::{
+    accept_handshake, dial_handshake, BoxFuture, Credentials, Established, Inbound, Link,
+    LinkOptions,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+pub use membership::{Membership, Thresholds};
+
+/// The actor name under which every node's bus answers [`BusRequest`].
+pub const BUS_ACTOR: &str = "bus";
+
+/// A request delivered to a local actor's mailbox.
+#[derive(Debug)]
+pub struct Deliver(pub Request);
+
+impl Message for Deliver {
+    type Result = Result<Reply, BusError>;
+}
+
+/// Timing and limits of the bus.
+#[derive(Debug, Clone)]
+pub struct BusOptions {
+    /// Heartbeat period on every link.
+    pub heartbeat: Duration,
+    /// A link silent this long is closed.
+    pub idle_timeout: Duration,
+    /// A member silent this long is Suspect.
+    pub suspect_after: Duration,
+    /// A member silent this long is Dead.
+    pub dead_after: Duration,
+    /// How often membership is gossiped to linked nodes.
+    pub gossip_interval: Duration,
+    /// Largest frame accepted.
+    pub max_frame: usize,
+    /// Frames queued per link before senders wait.
+    pub queue: usize,
+    /// Time allowed for a handshake.
+    pub handshake_timeout: Duration,
+    /// First reconnect delay; doubles up to `max_backoff`, with jitter.
+    pub min_backoff: Duration,
+    /// Largest reconnect delay.
+    pub max_backoff: Duration,
+}
+
+impl Default for BusOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(5),
+            suspect_after: Duration::from_secs(2),
+            dead_after: Duration::from_secs(10),
+            gossip_interval: Duration::from_secs(1),
+            max_frame: rudder_protocol::codec::MAX_FRAME_LEN,
+            queue: 1024,
+            handshake_timeout: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+struct Backoff {
+    next_try: Instant,
+    delay: Duration,
+}
+
+struct Inner {
+    me: NodeIdentity,
+    creds: Credentials,
+    opts: BusOptions,
+    link_opts: LinkOptions,
+    registry: RwLock<HashMap<String, Recipient<Deliver>>>,
+    links: Mutex<HashMap<NodeName, Link>>,
+    members: Mutex<Membership>,
+    dialing: Mutex<HashSet<String>>,
+    backoff: Mutex<HashMap<String, Backoff>>,
+    seeds: Vec<String>,
+    seed_nodes: Mutex<HashMap<String, NodeName>>,
+    clients: AtomicUsize,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Handle to this node's bus. Cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("node", &self.inner.me.name)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means another task panicked mid-update of plain data;
+    // the data is still the best we have.
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl Bus {
+    /// Starts the bus on an already bound listener and begins joining through `seeds`.
+    /// Must be called inside a tokio runtime (the node's actix system).
+    pub fn start(
+        me: NodeIdentity,
+        creds: Credentials,
+        listener: TcpListener,
+        seeds: Vec<String>,
+        opts: BusOptions,
+    ) -> Bus {
+        let now = Instant::now();
+        let thresholds = Thresholds {
+            suspect_after: opts.suspect_after,
+            dead_after: opts.dead_after,
+        };
+        let link_opts = LinkOptions {
+            heartbeat: opts.heartbeat,
+            idle_timeout: opts.idle_timeout,
+            queue: opts.queue,
+            max_frame: opts.max_frame,
+            ..LinkOptions::default()
+        };
+        let (shutdown, _) = watch::channel(false);
+        let bus = Bus {
+            inner: Arc::new(Inner {
+                members: Mutex::new(Membership::new(me.clone(), thresholds, now)),
+                me,
+                creds,
+                opts,
+                link_opts,
+                registry: RwLock::new(HashMap::new()),
+                links: Mutex::new(HashMap::new()),
+                dialing: Mutex::new(HashSet::new()),
+                backoff: Mutex::new(HashMap::new()),
+                seeds,
+                seed_nodes: Mutex::new(HashMap::new()),
+                clients: AtomicUsize::new(0),
+                shutdown,
+            }),
+        };
+        tokio::spawn(accept_loop(Arc::downgrade(&bus.inner), listener));
+        tokio::spawn(maintain_loop(Arc::downgrade(&bus.inner)));
+        bus
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &NodeName {
+        &self.inner.me.name
+    }
+
+    /// This node's identity as announced to peers.
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.inner.me
+    }
+
+    /// Registers a local actor under `name`, replacing any previous registration.
+    pub fn register(&self, name: &str, recipient: Recipient<Deliver>) {
+        let mut reg = match self.inner.registry.write() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        reg.insert(name.to_owned(), recipient);
+    }
+
+    /// Removes a local actor's registration.
+    pub fn unregister(&self, name: &str) {
+        let mut reg = match self.inner.registry.write() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        reg.remove(name);
+    }
+
+    /// This node's view of membership.
+    pub fn members(&self) -> Vec<MemberInfo> {
+        lock(&self.inner.members).report(Instant::now())
+    }
+
+    /// Number of connected clients.
+    pub fn clients(&self) -> usize {
+        self.inner.clients.load(Ordering::Relaxed)
+    }
+
+    /// Sends a typed request to any actor in the cluster and waits for the reply.
+    pub async fn call<P: Protocol>(
+        &self,
+        to: ActorRef,
+        req: P,
+        timeout: Duration,
+    ) -> Result<P::Reply, BusError> {
+        let reply = self
+            .request(to.clone(), req.into_request(), timeout)
+            .await?;
+        P::from_reply(reply, &to)
+    }
+
+    /// Sends a request to any actor in the cluster and waits up to `timeout`.
+    pub async fn request(
+        &self,
+        to: ActorRef,
+        body: Request,
+        timeout: Duration,
+    ) -> Result<Reply, BusError> {
+        route(&self.inner, to, body, timeout, true).await
+    }
+
+    /// Closes every link and stops the bus's loops.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        let links: Vec<Link> = lock(&self.inner.links).drain().map(|(_, l)| l).collect();
+        for l in links {
+            l.close();
+        }
+    }
+}
+
+async fn route(
+    inner: &Arc<Inner>,
+    to: ActorRef,
+    body: Request,
+    timeout: Duration,
+    may_forward: bool,
+) -> Result<Reply, BusError> {
+    if to.node == inner.me.name {
+        return deliver_local(inner, to, body, timeout).await;
+    }
+    let direct = lock(&inner.links)
+        .get(&to.node)
+        .filter(|l| !l.is_closed())
+        .cloned();
+    if let Some(link) = direct {
+        return link.request(to, body, timeout).await;
+    }
+    if may_forward && !inner.me.roles.contains(&Role::ControlPlane) {
+        // A worker reaches non-adjacent nodes through any control-plane node.
+        let via = lock(&inner.links)
+            .iter()
+            .find(|(_, l)| !l.is_closed() && is_control_plane(l.peer()))
+            .map(|(_, l)| l.clone());
+        if let Some(link) = via {
+            return link.request(to, body, timeout).await;
+        }
+    }
+    let known = lock(&inner.members).state(&to.node, Instant::now());
+    let reason = match known {
+        None => "not a member of this cluster".to_owned(),
+        Some(MemberState::Alive) => "no link to it from this node".to_owned(),
+        Some(s) => format!("it is {}", s.as_str()),
+    };
+    Err(BusError::Unreachable {
+        node: to.node,
+        reason,
+    })
+}
+
+fn is_control_plane(peer: &Peer) -> bool {
+    matches!(peer, Peer::Node(id) if id.roles.contains(&Role::ControlPlane))
+}
+
+async fn deliver_local(
+    inner: &Arc<Inner>,
+    to: ActorRef,
+    body: Request,
+    timeout: Duration,
+) -> Result<Reply, BusError> {
+    if to.name == BUS_ACTOR {
+        return match body {
+            Request::Bus(BusRequest::Members) => Ok(Reply::Bus(BusReply::Members(
+                lock(&inner.members).report(Instant::now()),
+            ))),
+            other => Err(BusError::WrongProtocol {
+                actor: to,
+                protocol: other.protocol().into(),
+            }),
+        };
+    }
+    let recipient = {
+        let reg = match inner.registry.read() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        reg.get(&to.name).cloned()
+    };
+    let Some(recipient) = recipient else {
+        return Err(BusError::NoSuchActor { actor: to });
+    };
+    match tokio::time::timeout(timeout, recipient.send(Deliver(body))).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_mailbox)) => Err(BusError::ActorStopped { actor: to }),
+        Err(_) => Err(BusError::Timeout {
+            actor: to,
+            after_ms: timeout.as_millis() as u64,
+        }),
+    }
+}
+
+/// Serves what arrives on one link.
+struct LinkInbound {
+    bus: Weak<Inner>,
+    from: Option<NodeName>,
+}
+
+impl Inbound for LinkInbound {
+    fn request(
+        &self,
+        to: ActorRef,
+        body: Request,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Reply, BusError>> {
+        let bus = self.bus.upgrade();
+        // Requests from nodes are routed directly only: one forwarding hop at most.
+        let may_forward = self.from.is_none();
+        Box::pin(async move {
+            match bus {
+                Some(inner) => route(&inner, to, body, timeout, may_forward).await,
+                None => Err(BusError::Unreachable {
+                    node: to.node,
+                    reason: "node is shutting down".into(),
+                }),
+            }
+        })
+    }
+
+    fn frame(&self, _link: &Link, frame: Frame) {
+        let (Some(inner), Some(from)) = (self.bus.upgrade(), self.from.as_ref()) else {
+            return;
+        };
+        if let Frame::Gossip { members } = frame {
+            let new = lock(&inner.members).merge(from, &members, Instant::now());
+            for name in new {
+                tracing::info!(node = %inner.me.name, member = %name, via = %from, "learned of member");
+            }
+        }
+    }
+}
+
+async fn accept_loop(bus: Weak<Inner>, listener: TcpListener) {
+    let handshakes = Arc::new(Semaphore::new(64));
+    let mut shutdown = match bus.upgrade() {
+        Some(inner) => inner.shutdown.subscribe(),
+        None => return,
+    };
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(inner) = bus.upgrade() else { return };
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(%remote, "too many handshakes in progress; dropping connection");
+            continue;
+        };
+        tokio::spawn(async move {
+            let result = accept_handshake(
+                stream,
+                inner.me.clone(),
+                &inner.creds,
+                inner.opts.handshake_timeout,
+            )
+            .await;
+            drop(permit);
+            match result {
+                Ok(est) => adopt(&inner, est, false, None),
+                Err(e) => tracing::warn!(%remote, error = %e, "refused connection"),
+            }
+        });
+    }
+}
+
+/// Takes over an authenticated connection.
+fn adopt(inner: &Arc<Inner>, est: Established, dialed: bool, seed: Option<&str>) {
+    let id = match est.peer.clone() {
+        Peer::Client { label } => {
+            let link = Link::spawn(
+                est,
+                Arc::new(LinkInbound {
+                    bus: Arc::downgrade(inner),
+                    from: None,
+                }),
+                inner.link_opts.clone(),
+            );
+            inner.clients.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(client = %label, "client connected");
+            let weak = Arc::downgrade(inner);
+            tokio::spawn(async move {
+                link.closed().await;
+                if let Some(inner) = weak.upgrade() {
+                    inner.clients.fetch_sub(1, Ordering::Relaxed);
+                }
+            });
+            return;
+        }
+        Peer::Node(id) => id,
+    };
+    if let Some(seed) = seed {
+        lock(&inner.seed_nodes).insert(seed.to_owned(), id.name.clone());
+    }
+    if id.name == inner.me.name {
+        if id.incarnation != inner.me.incarnation {
+            tracing::error!(node = %id.name, address = %id.address, "another node uses this node's name");
+        }
+        return;
+    }
+    if !lock(&inner.members).may_link(&id) {
+        tracing::warn!(peer = %id.name, "refusing a worker-to-worker link");
+        return;
+    }
+    let now = Instant::now();
+    let link = {
+        let mut links = lock(&inner.links);
+        if let Some(existing) = links.get(&id.name).filter(|l| !l.is_closed()) {
+            let old_inc = match existing.peer() {
+                Peer::Node(old) => old.incarnation,
+                Peer::Client { .. } => 0,
+            };
+            // Both ends apply the same rule, so they keep the same link: a newer
+            // incarnation wins; between two links of one incarnation, the one dialled
+            // by the node with the smaller name.
+            let preferred = if dialed {
+                inner.me.name < id.name
+            } else {
+                id.name < inner.me.name
+            };
+            let replace = id.incarnation > old_inc || (id.incarnation == old_inc && preferred);
+            if !replace {
+                tracing::debug!(peer = %id.name, "duplicate link dropped");
+                return;
+            }
+            existing.close();
+        }
+        let link = Link::spawn(
+            est,
+            Arc::new(LinkInbound {
+                bus: Arc::downgrade(inner),
+                from: Some(id.name.clone()),
+            }),
+            inner.link_opts.clone(),
+        );
+        links.insert(id.name.clone(), link.clone());
+        link
+    };
+    let restarted = lock(&inner.members).linked(&id, now);
+    lock(&inner.backoff).remove(&id.address);
+    tracing::info!(node = %inner.me.name, peer = %id.name, address = %id.address, restarted, "linked");
+    let weak = Arc::downgrade(inner);
+    let name = id.name.clone();
+    let watched = link.clone();
+    tokio::spawn(async move {
+        watched.closed().await;
+        let Some(inner) = weak.upgrade() else { return };
+        let mut links = lock(&inner.links);
+        let current = links.get(&name).is_some_and(|l| l.same(&watched));
+        if current {
+            links.remove(&name);
+            drop(links);
+            lock(&inner.members).unlinked(&name);
+            tracing::info!(node = %inner.me.name, peer = %name, "link down");
+        }
+    });
+    let report = gossip_for(inner, &id);
+    tokio::spawn(async move {
+        let _ = link.send(&Frame::Gossip { members: report }).await;
+    });
+}
+
+fn gossip_for(inner: &Arc<Inner>, peer: &NodeIdentity) -> Vec<MemberInfo> {
+    let mut report = lock(&inner.members).report(Instant::now());
+    if !peer.roles.contains(&Role::ControlPlane) {
+        // Workers only need to know the control plane (and that we exist).
+        report.retain(|m| m.roles.contains(&Role::ControlPlane) || m.name == inner.me.name);
+    }
+    report
+}
+
+fn backoff_ready(inner: &Inner, address: &str, now: Instant) -> bool {
+    lock(&inner.backoff)
+        .get(address)
+        .is_none_or(|b| now >= b.next_try)
+}
+
+fn backoff_bump(inner: &Inner, address: &str) {
+    let mut all = lock(&inner.backoff);
+    let b = all.entry(address.to_owned()).or_insert(Backoff {
+        next_try: Instant::now(),
+        delay: Duration::ZERO,
+    });
+    b.delay = (b.delay * 2)
+        .max(inner.opts.min_backoff)
+        .min(inner.opts.max_backoff);
+    let jitter = rand::thread_rng().gen_range(0.8..1.2);
+    b.next_try = Instant::now() + b.delay.mul_f64(jitter);
+}
+
+fn dial(inner: &Arc<Inner>, address: String, seed: bool) {
+    if !lock(&inner.dialing).insert(address.clone()) {
+        return;
+    }
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let outcome = async {
+            let stream =
+                tokio::time::timeout(inner.opts.handshake_timeout, TcpStream::connect(&address))
+                    .await
+                    .map_err(|_| "connect timed out".to_owned())?
+                    .map_err(|e| e.to_string())?;
+            dial_handshake(
+                stream,
+                Peer::Node(inner.me.clone()),
+                &inner.creds,
+                inner.opts.handshake_timeout,
+            )
+            .await
+            .map_err(|e| e.to_string())
+        }
+        .await;
+        lock(&inner.dialing).remove(&address);
+        match outcome {
+            Ok(est) => {
+                // Even when adopt keeps another link, back off before dialling again.
+                backoff_bump(&inner, &address);
+                adopt(&inner, est, true, seed.then_some(address.as_str()));
+            }
+            Err(e) => {
+                backoff_bump(&inner, &address);
+                tracing::debug!(%address, error = %e, "dial failed");
+            }
+        }
+    });
+}
+
+async fn maintain_loop(bus: Weak<Inner>) {
+    let (mut shutdown, period, gossip_every) = match bus.upgrade() {
+        Some(inner) => (
+            inner.shutdown.subscribe(),
+            (inner.opts.heartbeat / 4).clamp(Duration::from_millis(20), Duration::from_millis(200)),
+            inner.opts.gossip_interval,
+        ),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_gossip = Instant::now();
+    let mut last_states: HashMap<NodeName, MemberState> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let Some(inner) = bus.upgrade() else { return };
+        let now = Instant::now();
+        let links: Vec<(NodeName, Link)> = lock(&inner.links)
+            .iter()
+            .map(|(n, l)| (n.clone(), l.clone()))
+            .collect();
+        {
+            let mut members = lock(&inner.members);
+            for (name, link) in &links {
+                if !link.is_closed() {
+                    members.heard(name, link.silent_for(), now);
+                }
+            }
+        }
+
+        // Seeds until each one is linked, then whoever the topology says to dial.
+        let linked = |name: &NodeName| links.iter().any(|(n, l)| n == name && !l.is_closed());
+        let seed_nodes = lock(&inner.seed_nodes).clone();
+        for seed in &inner.seeds {
+            let done = seed_nodes
+                .get(seed)
+                .is_some_and(|n| *n == inner.me.name || linked(n));
+            if !done && backoff_ready(&inner, seed, now) {
+                dial(&inner, seed.clone(), true);
+            }
+        }
+        let to_dial = lock(&inner.members).to_dial();
+        for id in to_dial {
+            if !linked(&id.name) && backoff_ready(&inner, &id.address, now) {
+                dial(&inner, id.address.clone(), false);
+            }
+        }
+
+        // Log state changes.
+        let report = lock(&inner.members).report(now);
+        for m in &report {
+            let prev = last_states.insert(m.name.clone(), m.state);
+            if prev.is_some_and(|p| p != m.state) {
+                match m.state {
+                    MemberState::Alive => {
+                        tracing::info!(node = %inner.me.name, member = %m.name, "member alive")
+                    }
+                    MemberState::Suspect => {
+                        tracing::warn!(node = %inner.me.name, member = %m.name, silent_ms = m.last_seen_ms, "member suspect")
+                    }
+                    MemberState::Dead => {
+                        tracing::warn!(node = %inner.me.name, member = %m.name, silent_ms = m.last_seen_ms, "member dead")
+                    }
+                }
+            }
+        }
+
+        if now.duration_since(last_gossip) >= gossip_every {
+            last_gossip = now;
+            for (_, link) in links {
+                let Peer::Node(peer) = link.peer().clone() else {
+                    continue;
+                };
+                let members = gossip_for(&inner, &peer);
+                tokio::spawn(async move {
+                    let _ = link.send(&Frame::Gossip { members }).await;
+                });
+            }
+        }
+    }
+}
+
+/// Binds the bus listener (separately, so the caller can report the real address).
+pub async fn bind(address: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}

@@ -1,0 +1,312 @@
+//! Node configuration: the TOML files in `cluster-config/` and their defaults.
+//!
+//! Every key is documented in `cluster-config/README.md`. `rudderd` with no `--config`
+//! uses the embedded [`SINGLE_NODE`] (the same text as `cluster-config/single-node.toml`);
+//! flags override whatever the file says. Relative paths are relative to the working
+//! directory, as the data dir `./.rudder` of the embedded default is.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rudder_protocol::actor::Role;
+use serde::{Deserialize, Serialize};
+
+use crate::bus::BusOptions;
+
+/// The embedded default config: one node, both roles, data under `./.rudder`.
+pub const SINGLE_NODE: &str = include_str!("../../cluster-config/single-node.toml");
+
+/// Why a config is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a node config.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The file (or `<embedded>`).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config: {key}: {message}")]
+    Invalid {
+        /// The key at fault.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One node's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Cluster id; nodes and clients of other clusters are refused.
+    pub cluster_id: String,
+    /// Node name; empty means the host name.
+    pub name: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Bus listen address.
+    pub listen: String,
+    /// API server listen address (used by the control-plane role).
+    pub api_listen: String,
+    /// Roles of this node.
+    pub roles: Vec<Role>,
+    /// Bus addresses of seed nodes to join through.
+    pub join: Vec<String>,
+    /// File holding the cluster token; empty means `<data_dir>/token`, created on first start.
+    pub token_file: PathBuf,
+    /// Bus timings and limits.
+    pub bus: BusConfig,
+}
+
+/// The `[bus]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// Heartbeat period on every link.
+    pub heartbeat_ms: u64,
+    /// A link silent this long is closed.
+    pub idle_timeout_ms: u64,
+    /// A member silent this long is Suspect.
+    pub suspect_after_ms: u64,
+    /// A member silent this long is Dead.
+    pub dead_after_ms: u64,
+    /// Membership gossip period.
+    pub gossip_interval_ms: u64,
+    /// Largest frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Frames queued per link before senders wait.
+    pub queue_frames: usize,
+    /// Time allowed for a handshake.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            cluster_id: "rudder".into(),
+            name: String::new(),
+            data_dir: PathBuf::from(".rudder"),
+            listen: "127.0.0.1:7946".into(),
+            api_listen: "127.0.0.1:6443".into(),
+            roles: vec![Role::ControlPlane, Role::Worker],
+            join: Vec::new(),
+            token_file: PathBuf::new(),
+            bus: BusConfig::default(),
+        }
+    }
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        let d = BusOptions::default();
+        Self {
+            heartbeat_ms: d.heartbeat.as_millis() as u64,
+            idle_timeout_ms: d.idle_timeout.as_millis() as u64,
+            suspect_after_ms: d.suspect_after.as_millis() as u64,
+            dead_after_ms: d.dead_after.as_millis() as u64,
+            gossip_interval_ms: d.gossip_interval.as_millis() as u64,
+            max_frame_bytes: d.max_frame,
+            queue_frames: d.queue,
+            handshake_timeout_ms: d.handshake_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Parses config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// The embedded single-node default.
+    pub fn embedded() -> Self {
+        // The embedded file is checked by a test; fall back to the compiled defaults,
+        // which say the same, rather than fail.
+        Self::parse(SINGLE_NODE, Path::new("<embedded>")).unwrap_or_default()
+    }
+
+    /// The node name, defaulting to the host name.
+    pub fn node_name(&self) -> String {
+        if !self.name.is_empty() {
+            return self.name.clone();
+        }
+        let host = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
+        let name: String = host
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let name = name.trim_matches(|c| c == '-' || c == '.').to_owned();
+        if name.is_empty() {
+            "rudder-node".into()
+        } else {
+            name
+        }
+    }
+
+    /// The token file in force.
+    pub fn token_path(&self) -> PathBuf {
+        if self.token_file.as_os_str().is_empty() {
+            self.data_dir.join("token")
+        } else {
+            self.token_file.clone()
+        }
+    }
+
+    /// Checks values that parsing alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if self.cluster_id.is_empty() {
+            return invalid("cluster_id", "must not be empty");
+        }
+        let name = self.node_name();
+        if name.len() > 253
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            return invalid(
+                "name",
+                "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'",
+            );
+        }
+        if self.roles.is_empty() {
+            return invalid("roles", "at least one role is required");
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return invalid("listen", "must be an IP:port address");
+        }
+        let b = &self.bus;
+        if b.heartbeat_ms == 0 || b.heartbeat_ms >= b.idle_timeout_ms {
+            return invalid(
+                "bus.heartbeat_ms",
+                "must be above 0 and below bus.idle_timeout_ms",
+            );
+        }
+        if b.suspect_after_ms == 0 || b.suspect_after_ms >= b.dead_after_ms {
+            return invalid(
+                "bus.suspect_after_ms",
+                "must be above 0 and below bus.dead_after_ms",
+            );
+        }
+        if b.max_frame_bytes < 64 * 1024
+            || b.max_frame_bytes > rudder_protocol::codec::MAX_FRAME_LEN
+        {
+            return invalid("bus.max_frame_bytes", "must be between 64 KiB and 16 MiB");
+        }
+        if b.queue_frames == 0 {
+            return invalid("bus.queue_frames", "must be above 0");
+        }
+        Ok(())
+    }
+
+    /// Bus options from the `[bus]` table.
+    pub fn bus_options(&self) -> BusOptions {
+        let b = &self.bus;
+        let ms = Duration::from_millis;
+        BusOptions {
+            heartbeat: ms(b.heartbeat_ms),
+            idle_timeout: ms(b.idle_timeout_ms),
+            suspect_after: ms(b.suspect_after_ms),
+            dead_after: ms(b.dead_after_ms),
+            gossip_interval: ms(b.gossip_interval_ms.max(1)),
+            max_frame: b.max_frame_bytes,
+            queue: b.queue_frames,
+            handshake_timeout: ms(b.handshake_timeout_ms.max(1)),
+            ..BusOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses_and_matches_compiled_defaults() {
+        let cfg = NodeConfig::parse(SINGLE_NODE, Path::new("single-node.toml")).expect("parses");
+        cfg.validate().expect("valid");
+        assert_eq!(cfg, NodeConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = NodeConfig::parse("listn = \"x\"", Path::new("x.toml")).expect_err("refused");
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn validation_cases() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut NodeConfig)>, Option<&str>)> = vec![
+            ("default is valid", Box::new(|_| {}), None),
+            (
+                "bad name",
+                Box::new(|c| c.name = "Bad_Name".into()),
+                Some("name"),
+            ),
+            ("no roles", Box::new(|c| c.roles.clear()), Some("roles")),
+            (
+                "bad listen",
+                Box::new(|c| c.listen = "nowhere".into()),
+                Some("listen"),
+            ),
+            (
+                "suspect after dead",
+                Box::new(|c| c.bus.suspect_after_ms = c.bus.dead_after_ms),
+                Some("bus.suspect_after_ms"),
+            ),
+            (
+                "heartbeat slower than idle",
+                Box::new(|c| c.bus.heartbeat_ms = c.bus.idle_timeout_ms),
+                Some("bus.heartbeat_ms"),
+            ),
+        ];
+        for (name, mutate, want) in cases {
+            let mut cfg = NodeConfig::default();
+            cfg.name = "n1".into();
+            mutate(&mut cfg);
+            match (cfg.validate(), want) {
+                (Ok(()), None) => {}
+                (Err(ConfigError::Invalid { key, .. }), Some(k)) => assert_eq!(key, k, "{name}"),
+                (got, want) => panic!("{name}: got {got:?}, want error on {want:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Rudder's components as actix actors, and the node that hosts them.
+//!
+//! - [`bus`]: actor registry, authenticated links between nodes, routing, membership.
+//! - [`supervisor`]: starts every component actor and restarts it when it stops or panics.
+//! - [`chaos`]: lists and kills this node's actors on request.
+//! - [`echo`]: answers pings; reachability checks and bus benchmarks.
+//! - [`config`]: the node's TOML configuration and its defaults.
+//! - [`node`]: start-up and shutdown of one `rudderd` node.
+
+pub mod bus;
+pub mod chaos;
+pub mod config;
+pub mod echo;
+pub mod node;
+pub mod supervisor;

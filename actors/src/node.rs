@@ -1,0 +1,329 @@
+//! A node: one `rudderd` process, its data directory, its bus and its supervised actors.
+//!
+//! Start-up order: check or create the data directory (a directory written for another
+//! node or cluster is refused, never reset), load or create the cluster token, bind the
+//! bus, start the bus and the supervisor with the components of this node's roles, and
+//! write `<data-dir>/client.toml` for `rudderctl` and the Rust client.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use rudder_protocol::actor::{NodeName, Role};
+use rudder_protocol::client::{read_token, ClientConfig};
+use rudder_protocol::frame::NodeIdentity;
+use rudder_protocol::net::Credentials;
+use serde::{Deserialize, Serialize};
+
+use crate::bus::{self, Bus};
+use crate::config::{ConfigError, NodeConfig};
+use crate::supervisor::{ComponentSpec, Shutdown, Supervisor};
+use crate::{chaos, echo};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data directory belongs to another node or cluster.
+    #[error("data dir {path} belongs to node {found_node:?} of cluster {found_cluster:?}, not node {node:?} of cluster {cluster:?}; point --data-dir elsewhere or remove it yourself")]
+    ForeignDataDir {
+        /// The data directory.
+        path: PathBuf,
+        /// The node recorded there.
+        found_node: String,
+        /// The cluster recorded there.
+        found_cluster: String,
+        /// This node.
+        node: String,
+        /// This cluster.
+        cluster: String,
+    },
+    /// The data directory's identity file is unreadable.
+    #[error("data dir {path} is corrupt: {message}")]
+    CorruptDataDir {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The token file is unusable.
+    #[error("token file {path}: {message}")]
+    Token {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The bus address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
+    move |source| NodeError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// What the data directory records about its owner, in `<data-dir>/identity.toml`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataDirIdentity {
+    cluster_id: String,
+    node: String,
+}
+
+fn claim_data_dir(dir: &Path, cluster: &str, node: &str) -> Result<(), NodeError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let path = dir.join("identity.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let found: DataDirIdentity =
+                toml::from_str(&text).map_err(|e| NodeError::CorruptDataDir {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            if found.cluster_id != cluster || found.node != node {
+                return Err(NodeError::ForeignDataDir {
+                    path: dir.to_owned(),
+                    found_node: found.node,
+                    found_cluster: found.cluster_id,
+                    node: node.to_owned(),
+                    cluster: cluster.to_owned(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = DataDirIdentity {
+                cluster_id: cluster.to_owned(),
+                node: node.to_owned(),
+            };
+            let text = toml::to_string(&id).map_err(|e| NodeError::CorruptDataDir {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            write_atomic(&path, text.as_bytes(), false)
+        }
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+/// Writes `data` to `path` through a temporary file and a rename, synced.
+fn write_atomic(path: &Path, data: &[u8], private: bool) -> Result<(), NodeError> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(data).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Reads the token file, creating it with a fresh random token if it does not exist.
+fn load_or_create_token(path: &Path) -> Result<String, NodeError> {
+    if !path.exists() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let token: String = {
+            use rand::Rng;
+            let bytes: [u8; 32] = rand::thread_rng().gen();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        };
+        // create_new: when several nodes share one token file, the first one wins.
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        match opts.open(path) {
+            Ok(mut f) => {
+                f.write_all(format!("{token}\n").as_bytes())
+                    .and_then(|_| f.sync_all())
+                    .map_err(io_err(path))?;
+                tracing::info!(path = %path.display(), "created a new cluster token");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(path)(e)),
+        }
+    }
+    // A file just created by a racing node may be empty for a moment.
+    for _ in 0..50 {
+        match read_token(path) {
+            Ok(t) => return Ok(t),
+            Err(m) if m.contains("empty") => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(message) => {
+                return Err(NodeError::Token {
+                    path: path.to_owned(),
+                    message,
+                })
+            }
+        }
+    }
+    Err(NodeError::Token {
+        path: path.to_owned(),
+        message: "token file is empty".into(),
+    })
+}
+
+/// The components a node with `roles` runs.
+///
+/// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks); the
+/// role-specific components (store, apiserver, controllers, scheduler for the control
+/// plane; kubelet, proxy for workers) plug in here as they land.
+pub fn components(_roles: &[Role]) -> Vec<ComponentSpec> {
+    vec![
+        ComponentSpec::new(chaos::NAME, chaos::Chaos::start),
+        ComponentSpec::new(echo::NAME, echo::Echo::start),
+    ]
+}
+
+/// A running node.
+pub struct Node {
+    /// The node's name.
+    pub name: NodeName,
+    /// The bus address actually bound.
+    pub bus_address: SocketAddr,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The client config written for `rudderctl`.
+    pub client_config: PathBuf,
+    /// The bus.
+    pub bus: Bus,
+    supervisor: Addr<Supervisor>,
+}
+
+impl Node {
+    /// Starts a node. Must run inside an actix system.
+    pub async fn start(cfg: NodeConfig) -> Result<Node, NodeError> {
+        cfg.validate()?;
+        let name = cfg.node_name();
+        claim_data_dir(&cfg.data_dir, &cfg.cluster_id, &name)?;
+        let token_path = cfg.token_path();
+        let token = load_or_create_token(&token_path)?;
+        let (listener, bus_address) =
+            bus::bind(&cfg.listen)
+                .await
+                .map_err(|source| NodeError::Bind {
+                    address: cfg.listen.clone(),
+                    source,
+                })?;
+        let incarnation = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(1);
+        let me = NodeIdentity {
+            name: NodeName::new(name.clone()),
+            address: bus_address.to_string(),
+            roles: cfg.roles.clone(),
+            incarnation,
+        };
+        let creds = Credentials {
+            cluster_id: cfg.cluster_id.clone(),
+            token: Arc::from(token.into_bytes()),
+        };
+        let seeds: Vec<String> = cfg
+            .join
+            .iter()
+            .filter(|s| **s != bus_address.to_string())
+            .cloned()
+            .collect();
+        let bus = Bus::start(me, creds, listener, seeds, cfg.bus_options());
+        let supervisor = Supervisor::new(bus.clone(), components(&cfg.roles)).start();
+
+        let client_config = cfg.data_dir.join("client.toml");
+        let token_file = std::fs::canonicalize(&token_path).unwrap_or(token_path);
+        let dial_address = if bus_address.ip().is_unspecified() {
+            SocketAddr::new([127, 0, 0, 1].into(), bus_address.port())
+        } else {
+            bus_address
+        };
+        let client = ClientConfig {
+            bus_address: dial_address.to_string(),
+            cluster_id: cfg.cluster_id.clone(),
+            token_file,
+        };
+        let text = toml::to_string(&client).map_err(|e| NodeError::CorruptDataDir {
+            path: client_config.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&client_config, text.as_bytes(), true)?;
+
+        Ok(Node {
+            name: NodeName::new(name),
+            bus_address,
+            data_dir: cfg.data_dir,
+            client_config,
+            bus,
+            supervisor,
+        })
+    }
+
+    /// Stops every actor and closes every link.
+    pub async fn shutdown(self) {
+        let _ = self.supervisor.send(Shutdown).await;
+        self.bus.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_is_claimed_once_and_foreign_ones_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        claim_data_dir(dir.path(), "c1", "n1").expect("fresh dir is claimed");
+        claim_data_dir(dir.path(), "c1", "n1").expect("same owner again");
+        let err = claim_data_dir(dir.path(), "c1", "n2").expect_err("other node refused");
+        assert!(matches!(err, NodeError::ForeignDataDir { .. }), "{err}");
+        let err = claim_data_dir(dir.path(), "c2", "n1").expect_err("other cluster refused");
+        assert!(matches!(err, NodeError::ForeignDataDir { .. }), "{err}");
+        std::fs::write(dir.path().join("identity.toml"), b"\x00garbage").expect("write");
+        let err = claim_data_dir(dir.path(), "c1", "n1").expect_err("corrupt refused");
+        assert!(matches!(err, NodeError::CorruptDataDir { .. }), "{err}");
+    }
+
+    #[test]
+    fn token_is_created_once_and_then_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/token");
+        let a = load_or_create_token(&path).expect("created");
+        let b = load_or_create_token(&path).expect("reused");
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+    }
+}

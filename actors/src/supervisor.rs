@@ -1,0 +1,320 @@
+//! Supervision: every component actor runs under the node's [`Supervisor`], which starts
+//! it, registers it on the bus, and starts it again whenever it stops.
+//!
+//! An actor stops because it was told to ([`Stop`], sent by `chaos`), because it stopped
+//! itself, or because a handler panicked: tokio contains the panic to the actor's task,
+//! the task's future (and with it the mailbox) is dropped, and the actor's address reports
+//! disconnected. The supervisor watches every child's address, so all three look the same
+//! to it and end in a restart: a panic restarts the one actor, never leaves the node
+//! half-dead. A fresh instance is built from the component's factory, so nothing survives
+//! a restart but what the actor rebuilds (by design: state lives in the store).
+//!
+//! Restarts are immediate the first time; an actor that keeps dying within
+//! [`STABLE_AFTER`] of its start backs off exponentially up to [`MAX_RESTART_DELAY`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rudder_protocol::messages::chaos::{ActorInfo, ActorState};
+
+use crate::bus::{Bus, Deliver};
+
+/// How often children's liveness is checked.
+pub const CHECK_EVERY: Duration = Duration::from_millis(25);
+/// An actor that ran this long is considered healthy again; its back-off resets.
+pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// Ceiling of the restart back-off.
+pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(10);
+
+/// Asks a component actor to stop (its supervisor restarts it).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// The two mailboxes the supervisor needs of a running component.
+#[derive(Clone)]
+pub struct Started {
+    /// Where the bus delivers requests.
+    pub deliver: Recipient<Deliver>,
+    /// Where the supervisor sends [`Stop`].
+    pub stop: Recipient<Stop>,
+}
+
+impl Started {
+    /// Starts `actor` in the current arbiter and returns its mailboxes.
+    pub fn actor<A>(actor: A) -> Started
+    where
+        A: Actor<Context = Context<A>> + Handler<Deliver> + Handler<Stop>,
+    {
+        let addr = actor.start();
+        Started {
+            deliver: addr.clone().recipient(),
+            stop: addr.recipient(),
+        }
+    }
+}
+
+/// What a component's factory gets to build an instance.
+#[derive(Clone)]
+pub struct StartContext {
+    /// The node's bus.
+    pub bus: Bus,
+    /// The node's supervisor, for actors that manage others (chaos).
+    pub supervisor: Addr<Supervisor>,
+}
+
+/// Builds a fresh instance of a component.
+pub type Factory = Arc<dyn Fn(&StartContext) -> Started + Send + Sync>;
+
+/// A component the supervisor keeps running.
+#[derive(Clone)]
+pub struct ComponentSpec {
+    /// The actor's name on the bus.
+    pub name: String,
+    /// Builds and starts one instance.
+    pub factory: Factory,
+}
+
+impl ComponentSpec {
+    /// A component named `name` built by `factory`.
+    pub fn new(
+        name: impl Into<String>,
+        factory: impl Fn(&StartContext) -> Started + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            factory: Arc::new(factory),
+        }
+    }
+}
+
+struct Child {
+    spec: ComponentSpec,
+    running: Option<Started>,
+    started_at: Instant,
+    restarts: u32,
+    quick_failures: u32,
+    restart_at: Option<Instant>,
+}
+
+/// The node's supervisor actor.
+pub struct Supervisor {
+    node: String,
+    bus: Bus,
+    children: BTreeMap<String, Child>,
+    pending: Vec<ComponentSpec>,
+    stopping: bool,
+}
+
+impl Supervisor {
+    /// A supervisor that will start `components` when it starts.
+    pub fn new(bus: Bus, components: Vec<ComponentSpec>) -> Self {
+        Self {
+            node: bus.node().to_string(),
+            bus,
+            children: BTreeMap::new(),
+            pending: components,
+            stopping: false,
+        }
+    }
+
+    fn start_child(&mut self, name: &str, ctx: &mut Context<Self>) {
+        let start_ctx = StartContext {
+            bus: self.bus.clone(),
+            supervisor: ctx.address(),
+        };
+        let Some(child) = self.children.get_mut(name) else {
+            return;
+        };
+        let started = (child.spec.factory)(&start_ctx);
+        self.bus.register(name, started.deliver.clone());
+        child.running = Some(started);
+        child.started_at = Instant::now();
+        child.restart_at = None;
+    }
+
+    fn check(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        let now = Instant::now();
+        let mut to_start = Vec::new();
+        for (name, child) in &mut self.children {
+            if let Some(running) = &child.running {
+                if running.deliver.connected() {
+                    continue;
+                }
+                // It stopped: killed, stopped itself, or panicked.
+                self.bus.unregister(name);
+                child.running = None;
+                let uptime = now.duration_since(child.started_at);
+                child.quick_failures = if uptime < STABLE_AFTER {
+                    child.quick_failures + 1
+                } else {
+                    1
+                };
+                let delay = restart_delay(child.quick_failures);
+                tracing::warn!(node = %self.node, actor = %name, uptime_ms = uptime.as_millis() as u64, retry_in = ?delay, "actor stopped; restarting");
+                child.restart_at = Some(now + delay);
+            }
+            if child.restart_at.is_some_and(|t| now >= t) {
+                child.restarts += 1;
+                to_start.push(name.clone());
+            }
+        }
+        for name in to_start {
+            self.start_child(&name, ctx);
+            tracing::info!(node = %self.node, actor = %name, "actor restarted");
+        }
+    }
+
+    fn info(&self) -> Vec<ActorInfo> {
+        let now = Instant::now();
+        self.children
+            .iter()
+            .map(|(name, c)| {
+                let state = match (&c.running, self.stopping) {
+                    (_, true) => ActorState::Stopped,
+                    (Some(r), false) if r.deliver.connected() => ActorState::Running,
+                    _ => ActorState::Restarting,
+                };
+                ActorInfo {
+                    node: self.node.clone(),
+                    name: name.clone(),
+                    state,
+                    restarts: c.restarts,
+                    uptime_ms: if state == ActorState::Running {
+                        now.duration_since(c.started_at).as_millis() as u64
+                    } else {
+                        0
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// Delay before the `n`th quick restart in a row (n >= 1): 0, 100 ms, 200 ms, ... capped.
+pub fn restart_delay(n: u32) -> Duration {
+    if n <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = (n - 2).min(16);
+    (Duration::from_millis(100) * (1u32 << exp)).min(MAX_RESTART_DELAY)
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        for spec in std::mem::take(&mut self.pending) {
+            let name = spec.name.clone();
+            self.children.insert(
+                name.clone(),
+                Child {
+                    spec,
+                    running: None,
+                    started_at: Instant::now(),
+                    restarts: 0,
+                    quick_failures: 0,
+                    restart_at: None,
+                },
+            );
+            self.start_child(&name, ctx);
+        }
+        ctx.run_interval(CHECK_EVERY, |this, ctx| this.check(ctx));
+    }
+}
+
+/// Lists the supervised actors.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<ActorInfo>")]
+pub struct ListChildren;
+
+impl Handler<ListChildren> for Supervisor {
+    type Result = MessageResult<ListChildren>;
+
+    fn handle(&mut self, _: ListChildren, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.info())
+    }
+}
+
+/// Stops one supervised actor; the reply is its info before the kill, `None` if unknown.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<ActorInfo>")]
+pub struct KillChild {
+    /// The actor's name.
+    pub name: String,
+}
+
+impl Handler<KillChild> for Supervisor {
+    type Result = MessageResult<KillChild>;
+
+    fn handle(&mut self, msg: KillChild, ctx: &mut Context<Self>) -> Self::Result {
+        let info = self.info().into_iter().find(|i| i.name == msg.name);
+        if let Some(child) = self.children.get(&msg.name) {
+            if let Some(running) = &child.running {
+                tracing::info!(node = %self.node, actor = %msg.name, "killing actor on request");
+                running.stop.do_send(Stop);
+                // Notice the stop right away rather than on the next tick.
+                ctx.run_later(Duration::from_millis(1), |this, ctx| this.check(ctx));
+            }
+        }
+        MessageResult(info)
+    }
+}
+
+/// Stops every child for good (node shutdown).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        self.stopping = true;
+        for (name, child) in &mut self.children {
+            self.bus.unregister(name);
+            if let Some(running) = child.running.take() {
+                running.stop.do_send(Stop);
+            }
+        }
+        ctx.stop();
+    }
+}
+
+/// Implements [`Handler<Stop>`] for an actor by stopping its context.
+#[macro_export]
+macro_rules! stop_on_request {
+    ($actor:ty) => {
+        impl ::actix::Handler<$crate::supervisor::Stop> for $actor {
+            type Result = ();
+
+            fn handle(&mut self, _: $crate::supervisor::Stop, ctx: &mut Self::Context) {
+                ::actix::ActorContext::stop(ctx);
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_delays() {
+        let cases = [
+            ("first", 1, 0),
+            ("second quick", 2, 100),
+            ("third quick", 3, 200),
+            ("fourth quick", 4, 400),
+            ("capped", 30, 10_000),
+        ];
+        for (name, n, ms) in cases {
+            assert_eq!(restart_delay(n), Duration::from_millis(ms), "{name}");
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `rudderd`: one Rudder node.
+//!
+//! With no arguments it runs the embedded default (`cluster-config/single-node.toml`): one
+//! node with both roles, data under `./.rudder`, bus on `127.0.0.1:7946`. `--config FILE`
+//! reads another file; flags override the file.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use rudder_actors::config::NodeConfig;
+use rudder_actors::node::Node;
+use rudder_protocol::actor::Role;
+
+/// Runs one Rudder node.
+#[derive(Debug, Parser)]
+#[command(name = "rudderd", version, about)]
+struct Args {
+    /// Node config file (TOML); without it the embedded single-node default is used.
+    #[arg(long, env = "RUDDER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Node name (default: the host name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Bus listen address, IP:port (port 0 picks a free port).
+    #[arg(long)]
+    listen: Option<String>,
+    /// API server listen address, IP:port.
+    #[arg(long)]
+    api_listen: Option<String>,
+    /// Bus address of a node to join through (repeatable).
+    #[arg(long = "join", value_name = "ADDR")]
+    join: Vec<String>,
+    /// Roles, comma separated: control-plane, worker.
+    #[arg(long, value_delimiter = ',')]
+    roles: Option<Vec<Role>>,
+    /// File holding the cluster token (created if missing).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Cluster id.
+    #[arg(long)]
+    cluster_id: Option<String>,
+}
+
+fn config(args: Args) -> anyhow::Result<NodeConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => NodeConfig::load(path)?,
+        None => NodeConfig::embedded(),
+    };
+    if let Some(v) = args.name {
+        cfg.name = v;
+    }
+    if let Some(v) = args.data_dir {
+        cfg.data_dir = v;
+    }
+    if let Some(v) = args.listen {
+        cfg.listen = v;
+    }
+    if let Some(v) = args.api_listen {
+        cfg.api_listen = v;
+    }
+    if !args.join.is_empty() {
+        cfg.join = args.join;
+    }
+    if let Some(v) = args.roles {
+        cfg.roles = v;
+    }
+    if let Some(v) = args.token_file {
+        cfg.token_file = v;
+    }
+    if let Some(v) = args.cluster_id {
+        cfg.cluster_id = v;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
+    let roles: Vec<&str> = cfg.roles.iter().map(|r| r.as_str()).collect();
+    let roles = roles.join(",");
+    let node = Node::start(cfg).await.context("node failed to start")?;
+    tracing::info!(node = %node.name, bus = %node.bus_address, "node started");
+    // The one line scripts and people wait for.
+    println!(
+        "rudderd ready: node={} roles={} bus={} data-dir={} client-config={}",
+        node.name,
+        roles,
+        node.bus_address,
+        node.data_dir.display(),
+        node.client_config.display()
+    );
+    wait_for_signal().await?;
+    tracing::info!(node = %node.name, "shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = match config(Args::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rudderd: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let system = actix_rt::System::new();
+    match system.block_on(run(cfg)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rudderd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The Rust client: a small bus participant.
+//!
+//! It connects to any node, proves the cluster token in the handshake and sends typed
+//! requests to any actor in the cluster; the node it is connected to forwards requests
+//! for other nodes. It runs on whatever tokio runtime the caller uses.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rudder_protocol::client::ClientError> {
+//! use rudder_protocol::client::{Client, ClientConfig};
+//! use rudder_protocol::messages::chaos::ChaosRequest;
+//! let client = Client::connect(&ClientConfig::discover(None)?).await?;
+//! let node = client.node().clone();
+//! let actors = client.call(rudder_protocol::ActorRef::new(node, "chaos"), ChaosRequest::ListActors).await?;
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+
+use crate::actor::{ActorRef, NodeName};
+use crate::frame::{Frame, Peer};
+use crate::messages::{BusError, Protocol, Reply, Request};
+use crate::net::{self, BoxFuture, Credentials, HandshakeError, Inbound, Link, LinkOptions};
+
+/// Environment variable naming the client config file.
+pub const CONFIG_ENV: &str = "RUDDER_CLIENT_CONFIG";
+
+/// Where the client looks last: the default data dir of `rudderd`.
+pub const DEFAULT_CONFIG_PATH: &str = "./.rudder/client.toml";
+
+/// The client config file `rudderd` writes as `<data-dir>/client.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The bus address of a node, `host:port`.
+    pub bus_address: String,
+    /// The cluster id to present in the handshake.
+    pub cluster_id: String,
+    /// The file holding the cluster token; relative paths are relative to this file.
+    pub token_file: PathBuf,
+}
+
+/// Why the client could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The config file could not be read or parsed.
+    #[error("client config {path}: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The TCP connection failed.
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        /// The address dialled.
+        address: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The handshake failed (wrong token, wrong cluster, ...).
+    #[error("handshake with {address} failed: {source}")]
+    Handshake {
+        /// The address dialled.
+        address: String,
+        /// The error.
+        source: HandshakeError,
+    },
+    /// The request was sent but got no reply.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+impl ClientConfig {
+    /// Reads a config file.
+    pub fn load(path: &Path) -> Result<Self, ClientError> {
+        let err = |message: String| ClientError::Config {
+            path: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let mut cfg: ClientConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        if cfg.token_file.is_relative() {
+            if let Some(dir) = path.parent() {
+                cfg.token_file = dir.join(&cfg.token_file);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Finds the config: `explicit` (a `--client-config` flag), then `$RUDDER_CLIENT_CONFIG`,
+    /// then `./.rudder/client.toml`.
+    pub fn discover(explicit: Option<&Path>) -> Result<Self, ClientError> {
+        let path = match (explicit, std::env::var_os(CONFIG_ENV)) {
+            (Some(p), _) => p.to_owned(),
+            (None, Some(p)) if !p.is_empty() => PathBuf::from(p),
+            _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+        };
+        Self::load(&path)
+    }
+
+    /// Reads the token file.
+    pub fn credentials(&self) -> Result<Credentials, ClientError> {
+        let token = read_token(&self.token_file).map_err(|message| ClientError::Config {
+            path: self.token_file.clone(),
+            message,
+        })?;
+        Ok(Credentials {
+            cluster_id: self.cluster_id.clone(),
+            token: Arc::from(token.into_bytes()),
+        })
+    }
+}
+
+/// Reads a token file: its content with surrounding whitespace removed, never empty.
+pub fn read_token(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read token: {e}"))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err("token file is empty".into());
+    }
+    Ok(token.to_owned())
+}
+
+/// Closes the link when the last clone of a [`Client`] goes (its tasks hold clones too).
+#[derive(Debug)]
+struct CloseOnDrop(Link);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+struct Refuse;
+
+impl Inbound for Refuse {
+    fn request(
+        &self,
+        to: ActorRef,
+        body: Request,
+        _: Duration,
+    ) -> BoxFuture<Result<Reply, BusError>> {
+        Box::pin(async move {
+            Err(BusError::WrongProtocol {
+                actor: to,
+                protocol: body.protocol().into(),
+            })
+        })
+    }
+
+    fn frame(&self, _: &Link, _: Frame) {}
+}
+
+/// A connection to one node of a cluster. Cheap to clone; all clones share the link.
+#[derive(Debug, Clone)]
+pub struct Client {
+    link: Arc<CloseOnDrop>,
+    node: NodeName,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Connects using a client config file's contents.
+    pub async fn connect(cfg: &ClientConfig) -> Result<Client, ClientError> {
+        Self::connect_to(&cfg.bus_address, &cfg.credentials()?).await
+    }
+
+    /// Connects to `address` with explicit credentials.
+    pub async fn connect_to(address: &str, creds: &Credentials) -> Result<Client, ClientError> {
+        let stream = TcpStream::connect(address)
+            .await
+            .map_err(|source| ClientError::Connect {
+                address: address.to_owned(),
+                source,
+            })?;
+        let me = Peer::Client {
+            label: format!("client-{}", std::process::id()),
+        };
+        let est = net::dial_handshake(stream, me, creds, Duration::from_secs(5))
+            .await
+            .map_err(|source| ClientError::Handshake {
+                address: address.to_owned(),
+                source,
+            })?;
+        let node = NodeName::new(est.peer.label());
+        let link = Link::spawn(est, Arc::new(Refuse), LinkOptions::default());
+        Ok(Client {
+            link: Arc::new(CloseOnDrop(link)),
+            node,
+            timeout: Duration::from_secs(10),
+        })
+    }
+
+    /// The node this client is connected to.
+    pub fn node(&self) -> &NodeName {
+        &self.node
+    }
+
+    /// Returns a client whose requests wait up to `timeout` (default 10 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sends a typed request and waits for its typed reply.
+    pub async fn call<P: Protocol>(&self, to: ActorRef, req: P) -> Result<P::Reply, ClientError> {
+        let reply = self
+            .link
+            .0
+            .request(to.clone(), req.into_request(), self.timeout)
+            .await?;
+        Ok(P::from_reply(reply, &to)?)
+    }
+
+    /// Sends an untyped request.
+    pub async fn request(&self, to: ActorRef, req: Request) -> Result<Reply, BusError> {
+        self.link.0.request(to, req, self.timeout).await
+    }
+
+    /// True once the connection is gone.
+    pub fn is_closed(&self) -> bool {
+        self.link.0.is_closed()
+    }
+
+    /// Closes the connection.
+    pub fn close(&self) {
+        self.link.0.close();
+    }
+}

@@ -1,0 +1,140 @@
+//! Bus frames: what one length-delimited unit on a link carries.
+//!
+//! On the wire a frame is `u32` big-endian length, then one version byte
+//! ([`PROTOCOL_VERSION`]), then the [`codec`](crate::codec) encoding of a [`Frame`]. The
+//! length counts the version byte and the body and may not exceed
+//! [`MAX_FRAME_LEN`](crate::codec::MAX_FRAME_LEN); a reader checks it before it
+//! allocates anything.
+//!
+//! A connection opens with the handshake: the dialer sends [`Hello`] (magic, version,
+//! cluster id, who it is, a fresh nonce); the acceptor answers [`Challenge`] (its own
+//! nonce and a proof that it knows the cluster token); the dialer answers [`Proof`]; the
+//! acceptor sends [`Frame::Welcome`] or [`Frame::Refused`] and closes. Proofs are
+//! HMAC-SHA256 over both nonces, the cluster id and both names: the token itself never
+//! crosses the wire, and a recorded handshake cannot be replayed.
+
+use crate::actor::{ActorRef, NodeName, Role};
+use crate::messages::bus::MemberInfo;
+use crate::messages::{BusError, Reply, Request};
+
+/// Bytes that open every [`Hello`] and [`Challenge`].
+pub const MAGIC: [u8; 4] = *b"RDDR";
+
+/// The bus protocol version carried in every frame header.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// Length of handshake nonces and proofs.
+pub const NONCE_LEN: usize = 32;
+
+/// One unit on a link.
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub enum Frame {
+    /// Handshake step 1, dialer to acceptor.
+    Hello(Hello),
+    /// Handshake step 2, acceptor to dialer.
+    Challenge(Challenge),
+    /// Handshake step 3, dialer to acceptor.
+    Proof(Proof),
+    /// Handshake done: the link is open.
+    Welcome,
+    /// Handshake refused; the sender closes the connection after this frame.
+    Refused {
+        /// Why, for the peer's log.
+        reason: String,
+    },
+    /// A request for an actor; answered by a [`Frame::Reply`] with the same id.
+    Request {
+        /// Correlation id, unique per link and direction.
+        id: u64,
+        /// The target actor; a node forwards requests for other nodes.
+        to: ActorRef,
+        /// Milliseconds the caller still waits; past it nobody wants the answer.
+        timeout_ms: u32,
+        /// The request itself.
+        body: Request,
+    },
+    /// The answer to the request with the same id.
+    Reply {
+        /// Correlation id of the request.
+        id: u64,
+        /// The actor's reply or why there is none.
+        result: Result<Reply, BusError>,
+    },
+    /// Liveness; sent when a link is otherwise quiet.
+    Heartbeat,
+    /// Membership as the sender sees it.
+    Gossip {
+        /// Members known to the sender.
+        members: Vec<MemberInfo>,
+    },
+}
+
+/// Who is at the end of a connection.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum Peer {
+    /// A `rudderd` node.
+    Node(NodeIdentity),
+    /// A client program (`rudderctl`, a user's program); it only sends requests.
+    Client {
+        /// A free-form label for logs.
+        label: String,
+    },
+}
+
+impl Peer {
+    /// The node name, or the client label, for logs.
+    pub fn label(&self) -> &str {
+        match self {
+            Peer::Node(id) => id.name.as_str(),
+            Peer::Client { label } => label,
+        }
+    }
+}
+
+/// What a node says about itself in the handshake.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct NodeIdentity {
+    /// Node name.
+    pub name: NodeName,
+    /// The bus address it listens on (so others can dial it).
+    pub address: String,
+    /// Its roles.
+    pub roles: Vec<Role>,
+    /// Changes on each process start.
+    pub incarnation: u64,
+}
+
+/// Handshake step 1.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Hello {
+    /// Must be [`MAGIC`].
+    pub magic: [u8; 4],
+    /// The dialer's protocol version.
+    pub version: u8,
+    /// The cluster the dialer wants to join.
+    pub cluster_id: String,
+    /// The dialer.
+    pub peer: Peer,
+    /// Fresh random bytes.
+    pub nonce: [u8; NONCE_LEN],
+}
+
+/// Handshake step 2.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Challenge {
+    /// Must be [`MAGIC`].
+    pub magic: [u8; 4],
+    /// The acceptor.
+    pub node: NodeIdentity,
+    /// Fresh random bytes.
+    pub nonce: [u8; NONCE_LEN],
+    /// The acceptor's proof of the token.
+    pub proof: [u8; NONCE_LEN],
+}
+
+/// Handshake step 3.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Proof {
+    /// The dialer's proof of the token.
+    pub proof: [u8; NONCE_LEN],
+}

@@ -1,0 +1,27 @@
+//! Rudder's protocol crate: everything that crosses a process boundary.
+//!
+//! - [`resources`]: the Kubernetes resource model (JSON as the Kubernetes API writes it,
+//!   bincode on the bus), quantities and times.
+//! - [`codec`]: the one wire encoding (bincode `2.0.1`) with its size limit.
+//! - [`actor`]: how actors and nodes are named ([`ActorRef`]).
+//! - [`messages`]: one closed request/reply enum per actor, and the envelope that carries them.
+//! - [`frame`]: bus frames, the frame header and the handshake messages.
+//! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
+//! - [`client`] (feature `client`): the Rust client a user's program links against.
+//!
+//! No actix, RocksDB or bollard here: a user's program depends on this crate alone.
+
+pub mod actor;
+pub mod codec;
+pub mod frame;
+pub mod messages;
+pub mod resources;
+
+#[cfg(feature = "net")]
+pub mod net;
+
+#[cfg(feature = "client")]
+pub mod client;
+
+pub use actor::{ActorRef, NodeName};
+pub use messages::{BusError, Reply, Request};

@@ -1,0 +1,144 @@
+//! Per-actor protocols and the envelope that carries them.
+//!
+//! Each actor's protocol is a closed request enum and a closed reply enum in its own
+//! module; [`Request`] and [`Reply`] are closed unions of them, so a new message is a
+//! compile error until every handler deals with it. [`Protocol`] ties a request type to
+//! its reply type for typed calls (`client.call(to, ChaosRequest::ListActors)`).
+
+pub mod bus;
+pub mod chaos;
+pub mod echo;
+
+use crate::actor::{ActorRef, NodeName};
+
+/// Any request an actor can receive over the bus.
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub enum Request {
+    /// To a node's `bus`: membership queries.
+    Bus(bus::BusRequest),
+    /// To a node's `chaos` actor.
+    Chaos(chaos::ChaosRequest),
+    /// To a node's `echo` actor (reachability and benchmarks).
+    Echo(echo::EchoRequest),
+}
+
+/// Any reply an actor can send back.
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub enum Reply {
+    /// From a node's `bus`.
+    Bus(bus::BusReply),
+    /// From a `chaos` actor.
+    Chaos(chaos::ChaosReply),
+    /// From an `echo` actor.
+    Echo(echo::EchoReply),
+}
+
+impl Request {
+    /// The protocol's name, for error messages.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Request::Bus(_) => "bus",
+            Request::Chaos(_) => "chaos",
+            Request::Echo(_) => "echo",
+        }
+    }
+}
+
+/// Why a request got no reply from its actor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, bincode::Encode, bincode::Decode)]
+pub enum BusError {
+    /// The target node has no actor of that name (or it is not running right now).
+    #[error("no actor {actor} is registered")]
+    NoSuchActor {
+        /// The address that was asked for.
+        actor: ActorRef,
+    },
+    /// The target node is not known or not reachable from here.
+    #[error("node {node} is unreachable: {reason}")]
+    Unreachable {
+        /// The node that could not be reached.
+        node: NodeName,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The deadline passed before a reply arrived.
+    #[error("request to {actor} timed out after {after_ms} ms")]
+    Timeout {
+        /// The address that was asked.
+        actor: ActorRef,
+        /// How long the caller waited.
+        after_ms: u64,
+    },
+    /// The link carrying the request dropped before the reply came back.
+    #[error("link to {node} dropped with the request in flight")]
+    LinkDropped {
+        /// The peer at the far end of the dropped link.
+        node: NodeName,
+    },
+    /// The actor stopped (was killed or crashed) while handling the request.
+    #[error("actor {actor} stopped before replying")]
+    ActorStopped {
+        /// The actor that stopped.
+        actor: ActorRef,
+    },
+    /// The actor exists but speaks another protocol.
+    #[error("actor {actor} does not speak the {protocol} protocol")]
+    WrongProtocol {
+        /// The address that was asked.
+        actor: ActorRef,
+        /// The protocol of the request.
+        protocol: String,
+    },
+    /// A reply of the wrong kind came back (a bug or a version mismatch).
+    #[error("unexpected reply from {actor}")]
+    UnexpectedReply {
+        /// The actor that replied.
+        actor: ActorRef,
+    },
+    /// The actor refused or failed the request.
+    #[error("{actor} failed the request: {message}")]
+    Failed {
+        /// The actor that failed.
+        actor: ActorRef,
+        /// Its explanation.
+        message: String,
+    },
+}
+
+/// Ties a request type to its reply type, for typed calls over the bus.
+pub trait Protocol: Sized {
+    /// The reply type for this request type.
+    type Reply;
+
+    /// Wraps the request in the envelope.
+    fn into_request(self) -> Request;
+
+    /// Unwraps the matching reply, or reports an unexpected one.
+    fn from_reply(reply: Reply, from: &ActorRef) -> Result<Self::Reply, BusError>;
+}
+
+macro_rules! protocol {
+    ($req:ty, $reply:ty, $variant:ident) => {
+        impl Protocol for $req {
+            type Reply = $reply;
+
+            fn into_request(self) -> Request {
+                Request::$variant(self)
+            }
+
+            fn from_reply(reply: Reply, from: &ActorRef) -> Result<$reply, BusError> {
+                match reply {
+                    Reply::$variant(r) => Ok(r),
+                    #[allow(unreachable_patterns)]
+                    _ => Err(BusError::UnexpectedReply {
+                        actor: from.clone(),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+protocol!(bus::BusRequest, bus::BusReply, Bus);
+protocol!(chaos::ChaosRequest, chaos::ChaosReply, Chaos);
+protocol!(echo::EchoRequest, echo::EchoReply, Echo);

@@ -1,0 +1,881 @@
+//! Frames over TCP: reading and writing them, the authenticated handshake, and [`Link`],
+//! the request/reply machinery one connection runs. The node's bus and the Rust client
+//! both stand on this module, so there is one implementation of the wire.
+//!
+//! A [`Link`] owns three tasks: a reader (decodes frames, completes pending requests,
+//! hands incoming requests to an [`Inbound`] under a concurrency limit), a writer (drains
+//! a bounded queue of encoded frames, coalescing small ones into one write) and a ticker
+//! (heartbeats, idle timeout). Every request carries a correlation id and a timeout; when
+//! the link closes, every pending request fails at once with
+//! [`BusError::LinkDropped`]. The queue is bounded, so a slow peer slows its senders
+//! instead of growing memory.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+
+use crate::actor::ActorRef;
+use crate::codec::{self, CodecError, MAX_FRAME_LEN};
+use crate::frame::{
+    Challenge, Frame, Hello, NodeIdentity, Peer, Proof, MAGIC, NONCE_LEN, PROTOCOL_VERSION,
+};
+use crate::messages::{BusError, Reply, Request};
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer announced a frame larger than the limit.
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Announced length.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// A zero-length frame (no version byte).
+    #[error("empty frame")]
+    Empty,
+    /// The frame header names a protocol version this build does not speak.
+    #[error("unsupported protocol version {got} (this node speaks {PROTOCOL_VERSION})")]
+    UnsupportedVersion {
+        /// The version in the header.
+        got: u8,
+    },
+    /// The body is not a valid frame.
+    #[error("malformed frame: {0}")]
+    Codec(#[from] CodecError),
+}
+
+/// Appends one frame (header and body) to `buf`.
+pub fn encode_frame(frame: &Frame, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0, 0, 0, 0, PROTOCOL_VERSION]);
+    if let Err(e) = codec::encode_into(frame, buf) {
+        buf.truncate(start);
+        return Err(e);
+    }
+    let len = buf.len() - start - 4;
+    if len > MAX_FRAME_LEN {
+        buf.truncate(start);
+        return Err(CodecError::TooLarge(len));
+    }
+    // Cannot truncate: len <= MAX_FRAME_LEN < u32::MAX.
+    buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// Decodes one frame from a complete body (version byte first), as read off the wire.
+pub fn decode_frame_body(body: &[u8]) -> Result<Frame, FrameError> {
+    let (&version, rest) = body.split_first().ok_or(FrameError::Empty)?;
+    if version != PROTOCOL_VERSION {
+        return Err(FrameError::UnsupportedVersion { got: version });
+    }
+    Ok(codec::decode(rest)?)
+}
+
+/// Reads frames off a byte stream, enforcing the size limit before allocating.
+pub struct FrameReader<R> {
+    inner: BufReader<R>,
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Wraps a stream; frames larger than `max` bytes are refused.
+    pub fn new(inner: R, max: usize) -> Self {
+        Self {
+            inner: BufReader::with_capacity(64 * 1024, inner),
+            buf: Vec::new(),
+            max: max.min(MAX_FRAME_LEN),
+        }
+    }
+
+    /// The next frame, or `None` on a clean end of stream between frames.
+    pub async fn next(&mut self) -> Result<Option<Frame>, FrameError> {
+        let mut len = [0u8; 4];
+        match self.inner.read_exact(&mut len).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len == 0 {
+            return Err(FrameError::Empty);
+        }
+        if len > self.max {
+            return Err(FrameError::TooLarge { len, max: self.max });
+        }
+        self.buf.resize(len, 0);
+        self.inner.read_exact(&mut self.buf).await?;
+        let frame = decode_frame_body(&self.buf);
+        if self.buf.capacity() > 1024 * 1024 {
+            // Do not keep a large buffer alive for a link that sent one big frame.
+            self.buf = Vec::new();
+        }
+        frame.map(Some)
+    }
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), FrameError> {
+    let mut buf = Vec::new();
+    encode_frame(frame, &mut buf)?;
+    w.write_all(&buf).await?;
+    Ok(())
+}
+
+/// What one side needs to run the handshake.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The cluster both sides must belong to.
+    pub cluster_id: String,
+    /// The shared cluster token (never sent).
+    pub token: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("cluster_id", &self.cluster_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why a handshake failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// Reading or writing a frame failed.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The peer closed the connection mid-handshake.
+    #[error("peer closed the connection during the handshake")]
+    Closed,
+    /// The handshake took longer than allowed.
+    #[error("handshake timed out")]
+    Timeout,
+    /// The peer sent something that is not the next handshake step.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The peer belongs to another cluster, speaks another version or failed the proof.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn proof(
+    creds: &Credentials,
+    role: &[u8],
+    dialer: &str,
+    acceptor: &str,
+    dialer_nonce: &[u8; NONCE_LEN],
+    acceptor_nonce: &[u8; NONCE_LEN],
+) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    #[allow(clippy::expect_used)]
+    let mut mac = HmacSha256::new_from_slice(&creds.token).expect("hmac takes any key length");
+    for part in [
+        b"rudder-bus-v1".as_slice(),
+        role,
+        creds.cluster_id.as_bytes(),
+        dialer.as_bytes(),
+        acceptor.as_bytes(),
+        dialer_nonce,
+        acceptor_nonce,
+    ] {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac
+}
+
+fn nonce() -> [u8; NONCE_LEN] {
+    rand::random()
+}
+
+async fn next_handshake_frame<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+) -> Result<Frame, HandshakeError> {
+    match reader.next().await? {
+        Some(Frame::Refused { reason }) => Err(HandshakeError::Refused(reason)),
+        Some(f) => Ok(f),
+        None => Err(HandshakeError::Closed),
+    }
+}
+
+/// A connection that passed the handshake.
+pub struct Established {
+    /// The authenticated peer.
+    pub peer: Peer,
+    /// The stream, ready for [`Link::spawn`].
+    pub stream: TcpStream,
+}
+
+/// Runs the dialer's side of the handshake on a fresh connection.
+pub async fn dial_handshake(
+    stream: TcpStream,
+    me: Peer,
+    creds: &Credentials,
+    timeout: Duration,
+) -> Result<Established, HandshakeError> {
+    tokio::time::timeout(timeout, dial_inner(stream, me, creds))
+        .await
+        .map_err(|_| HandshakeError::Timeout)?
+}
+
+async fn dial_inner(
+    mut stream: TcpStream,
+    me: Peer,
+    creds: &Credentials,
+) -> Result<Established, HandshakeError> {
+    let _ = stream.set_nodelay(true);
+    let my_nonce = nonce();
+    let my_label = me.label().to_owned();
+    write_frame(
+        &mut stream,
+        &Frame::Hello(Hello {
+            magic: MAGIC,
+            version: PROTOCOL_VERSION,
+            cluster_id: creds.cluster_id.clone(),
+            peer: me,
+            nonce: my_nonce,
+        }),
+    )
+    .await?;
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = FrameReader::new(rd, 64 * 1024);
+    let challenge = match next_handshake_frame(&mut reader).await? {
+        Frame::Challenge(c) => c,
+        other => {
+            return Err(HandshakeError::Protocol(format!(
+                "expected Challenge, got {other:?}"
+            )))
+        }
+    };
+    if challenge.magic != MAGIC {
+        return Err(HandshakeError::Protocol("bad magic".into()));
+    }
+    let acceptor = challenge.node.name.as_str().to_owned();
+    proof(
+        creds,
+        b"acceptor",
+        &my_label,
+        &acceptor,
+        &my_nonce,
+        &challenge.nonce,
+    )
+    .verify_slice(&challenge.proof)
+    .map_err(|_| {
+        HandshakeError::Refused(format!("node {acceptor} failed to prove the cluster token"))
+    })?;
+    let mine = proof(
+        creds,
+        b"dialer",
+        &my_label,
+        &acceptor,
+        &my_nonce,
+        &challenge.nonce,
+    )
+    .finalize()
+    .into_bytes();
+    let mut p = [0u8; NONCE_LEN];
+    p.copy_from_slice(&mine);
+    write_frame(&mut wr, &Frame::Proof(Proof { proof: p })).await?;
+    match next_handshake_frame(&mut reader).await? {
+        Frame::Welcome => {}
+        other => {
+            return Err(HandshakeError::Protocol(format!(
+                "expected Welcome, got {other:?}"
+            )))
+        }
+    }
+    // The reader's buffer is empty: nothing is sent after Welcome until we speak.
+    let stream = reader
+        .inner
+        .into_inner()
+        .reunite(wr)
+        .map_err(|e| HandshakeError::Protocol(e.to_string()))?;
+    Ok(Established {
+        peer: Peer::Node(challenge.node),
+        stream,
+    })
+}
+
+/// Runs the acceptor's side of the handshake on an incoming connection.
+///
+/// On any failure a `Refused` frame is sent when possible and the connection is dropped;
+/// the caller logs the error.
+pub async fn accept_handshake(
+    stream: TcpStream,
+    me: NodeIdentity,
+    creds: &Credentials,
+    timeout: Duration,
+) -> Result<Established, HandshakeError> {
+    tokio::time::timeout(timeout, accept_inner(stream, me, creds))
+        .await
+        .map_err(|_| HandshakeError::Timeout)?
+}
+
+async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, reason: String) -> HandshakeError {
+    let _ = write_frame(
+        w,
+        &Frame::Refused {
+            reason: reason.clone(),
+        },
+    )
+    .await;
+    let _ = w.shutdown().await;
+    HandshakeError::Refused(reason)
+}
+
+async fn accept_inner(
+    stream: TcpStream,
+    me: NodeIdentity,
+    creds: &Credentials,
+) -> Result<Established, HandshakeError> {
+    let _ = stream.set_nodelay(true);
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = FrameReader::new(rd, 64 * 1024);
+    let hello = match reader.next().await? {
+        Some(Frame::Hello(h)) => h,
+        Some(other) => {
+            return Err(refuse(
+                &mut wr,
+                format!("expected Hello, got {}", frame_name(&other)),
+            )
+            .await)
+        }
+        None => return Err(HandshakeError::Closed),
+    };
+    if hello.magic != MAGIC {
+        return Err(refuse(&mut wr, "bad magic".into()).await);
+    }
+    if hello.version != PROTOCOL_VERSION {
+        return Err(refuse(
+            &mut wr,
+            format!(
+                "protocol version {} not supported (this node speaks {PROTOCOL_VERSION})",
+                hello.version
+            ),
+        )
+        .await);
+    }
+    if hello.cluster_id != creds.cluster_id {
+        return Err(refuse(
+            &mut wr,
+            format!(
+                "cluster id {:?} does not match this node's {:?}",
+                hello.cluster_id, creds.cluster_id
+            ),
+        )
+        .await);
+    }
+    let dialer = hello.peer.label().to_owned();
+    let my_nonce = nonce();
+    let mine = proof(
+        creds,
+        b"acceptor",
+        &dialer,
+        me.name.as_str(),
+        &hello.nonce,
+        &my_nonce,
+    )
+    .finalize()
+    .into_bytes();
+    let mut p = [0u8; NONCE_LEN];
+    p.copy_from_slice(&mine);
+    let my_name = me.name.as_str().to_owned();
+    write_frame(
+        &mut wr,
+        &Frame::Challenge(Challenge {
+            magic: MAGIC,
+            node: me,
+            nonce: my_nonce,
+            proof: p,
+        }),
+    )
+    .await?;
+    let their = match reader.next().await? {
+        Some(Frame::Proof(p)) => p.proof,
+        Some(other) => {
+            return Err(refuse(
+                &mut wr,
+                format!("expected Proof, got {}", frame_name(&other)),
+            )
+            .await)
+        }
+        None => return Err(HandshakeError::Closed),
+    };
+    if proof(creds, b"dialer", &dialer, &my_name, &hello.nonce, &my_nonce)
+        .verify_slice(&their)
+        .is_err()
+    {
+        return Err(refuse(&mut wr, "wrong cluster token".into()).await);
+    }
+    write_frame(&mut wr, &Frame::Welcome).await?;
+    let stream = reader
+        .inner
+        .into_inner()
+        .reunite(wr)
+        .map_err(|e| HandshakeError::Protocol(e.to_string()))?;
+    Ok(Established {
+        peer: hello.peer,
+        stream,
+    })
+}
+
+fn frame_name(f: &Frame) -> &'static str {
+    match f {
+        Frame::Hello(_) => "Hello",
+        Frame::Challenge(_) => "Challenge",
+        Frame::Proof(_) => "Proof",
+        Frame::Welcome => "Welcome",
+        Frame::Refused { .. } => "Refused",
+        Frame::Request { .. } => "Request",
+        Frame::Reply { .. } => "Reply",
+        Frame::Heartbeat => "Heartbeat",
+        Frame::Gossip { .. } => "Gossip",
+    }
+}
+
+/// A boxed future, as returned by [`Inbound::request`].
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a link does with what its peer sends, besides replies to its own requests.
+pub trait Inbound: Send + Sync + 'static {
+    /// Serve a request from the peer; the reply is written back by the link.
+    fn request(
+        &self,
+        to: ActorRef,
+        body: Request,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Reply, BusError>>;
+
+    /// A frame that is neither a request, a reply nor a heartbeat (e.g. gossip).
+    fn frame(&self, link: &Link, frame: Frame);
+}
+
+/// Tuning of a link.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    /// How often a heartbeat is sent.
+    pub heartbeat: Duration,
+    /// Close the link when nothing was heard for this long.
+    pub idle_timeout: Duration,
+    /// Frames queued for writing before senders wait.
+    pub queue: usize,
+    /// Requests from the peer served at once before the reader stops reading.
+    pub max_inbound: usize,
+    /// Largest frame accepted from the peer.
+    pub max_frame: usize,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(5),
+            queue: 1024,
+            max_inbound: 1024,
+            max_frame: MAX_FRAME_LEN,
+        }
+    }
+}
+
+type Pending = Mutex<HashMap<u64, oneshot::Sender<Result<Reply, BusError>>>>;
+
+struct LinkInner {
+    peer: Peer,
+    tx: mpsc::Sender<Vec<u8>>,
+    pending: Pending,
+    next_id: AtomicU64,
+    closed: watch::Sender<bool>,
+    is_closed: AtomicBool,
+    started: Instant,
+    last_heard_ms: AtomicU64,
+}
+
+/// One open, authenticated connection and its request/reply state. Cheap to clone.
+#[derive(Clone)]
+pub struct Link {
+    inner: Arc<LinkInner>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("peer", &self.inner.peer.label())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Link {
+    /// Starts the link's tasks on the current tokio runtime.
+    pub fn spawn(est: Established, inbound: Arc<dyn Inbound>, opts: LinkOptions) -> Link {
+        let (tx, rx) = mpsc::channel(opts.queue.max(1));
+        let (closed, _) = watch::channel(false);
+        let link = Link {
+            inner: Arc::new(LinkInner {
+                peer: est.peer,
+                tx,
+                pending: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                closed,
+                is_closed: AtomicBool::new(false),
+                started: Instant::now(),
+                last_heard_ms: AtomicU64::new(0),
+            }),
+        };
+        let (rd, wr) = est.stream.into_split();
+        tokio::spawn(link.clone().write_loop(wr, rx));
+        tokio::spawn(link.clone().read_loop(rd, inbound, opts.clone()));
+        tokio::spawn(link.clone().tick_loop(opts));
+        link
+    }
+
+    /// True when both handles are the same link.
+    pub fn same(&self, other: &Link) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The authenticated peer.
+    pub fn peer(&self) -> &Peer {
+        &self.inner.peer
+    }
+
+    /// True once the link is down; it never comes back (a new link is made instead).
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the link is down.
+    pub async fn closed(&self) {
+        let mut rx = self.inner.closed.subscribe();
+        // The sender lives in `self`, so `wait_for` only ends when the flag turns true.
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// Closes the link and fails every pending request.
+    pub fn close(&self) {
+        if self.inner.is_closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.inner.closed.send_replace(true);
+        let node = crate::actor::NodeName::new(self.inner.peer.label());
+        let pending: Vec<_> = match self.inner.pending.lock() {
+            Ok(mut p) => p.drain().collect(),
+            Err(poisoned) => poisoned.into_inner().drain().collect(),
+        };
+        for (_, waiter) in pending {
+            let _ = waiter.send(Err(BusError::LinkDropped { node: node.clone() }));
+        }
+    }
+
+    /// Milliseconds since anything was heard from the peer.
+    pub fn silent_for(&self) -> Duration {
+        let now = self.inner.started.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.inner.last_heard_ms.load(Ordering::Relaxed)))
+    }
+
+    fn pending(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Reply, BusError>>>> {
+        match self.inner.pending.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn dropped(&self) -> BusError {
+        BusError::LinkDropped {
+            node: crate::actor::NodeName::new(self.inner.peer.label()),
+        }
+    }
+
+    /// Queues an encoded frame, waiting while the queue is full.
+    async fn enqueue(&self, bytes: Vec<u8>) -> Result<(), BusError> {
+        if self.is_closed() {
+            return Err(self.dropped());
+        }
+        self.inner.tx.send(bytes).await.map_err(|_| self.dropped())
+    }
+
+    /// Sends a frame that expects no answer (gossip).
+    pub async fn send(&self, frame: &Frame) -> Result<(), BusError> {
+        let mut buf = Vec::new();
+        encode_frame(frame, &mut buf).map_err(|e| BusError::Unreachable {
+            node: crate::actor::NodeName::new(self.inner.peer.label()),
+            reason: format!("cannot encode frame: {e}"),
+        })?;
+        self.enqueue(buf).await
+    }
+
+    /// Sends a request to `to` through the peer and waits up to `timeout` for the reply.
+    pub async fn request(
+        &self,
+        to: ActorRef,
+        body: Request,
+        timeout: Duration,
+    ) -> Result<Reply, BusError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut buf = Vec::new();
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let frame = Frame::Request {
+            id,
+            to: to.clone(),
+            timeout_ms,
+            body,
+        };
+        encode_frame(&frame, &mut buf).map_err(|e| BusError::Failed {
+            actor: to.clone(),
+            message: format!("cannot encode request: {e}"),
+        })?;
+        drop(frame);
+        let (tx, rx) = oneshot::channel();
+        self.pending().insert(id, tx);
+        if self.is_closed() {
+            self.pending().remove(&id);
+            return Err(self.dropped());
+        }
+        let outcome = tokio::time::timeout_at(deadline, async {
+            self.enqueue(buf).await?;
+            rx.await.map_err(|_| self.dropped())?
+        })
+        .await;
+        match outcome {
+            Ok(r) => r,
+            Err(_) => {
+                self.pending().remove(&id);
+                Err(BusError::Timeout {
+                    actor: to,
+                    after_ms: timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    async fn write_loop(
+        self,
+        mut wr: tokio::net::tcp::OwnedWriteHalf,
+        mut rx: mpsc::Receiver<Vec<u8>>,
+    ) {
+        let mut closed = self.inner.closed.subscribe();
+        let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
+        loop {
+            let first = tokio::select! {
+                m = rx.recv() => match m { Some(m) => m, None => break },
+                _ = closed.wait_for(|c| *c) => break,
+            };
+            batch.clear();
+            batch.extend_from_slice(&first);
+            while batch.len() < 256 * 1024 {
+                match rx.try_recv() {
+                    Ok(m) => batch.extend_from_slice(&m),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = wr.write_all(&batch).await {
+                tracing::debug!(peer = self.inner.peer.label(), error = %e, "link write failed");
+                break;
+            }
+            if batch.capacity() > 1024 * 1024 {
+                batch = Vec::with_capacity(64 * 1024);
+            }
+        }
+        let _ = wr.shutdown().await;
+        self.close();
+    }
+
+    async fn read_loop(
+        self,
+        rd: tokio::net::tcp::OwnedReadHalf,
+        inbound: Arc<dyn Inbound>,
+        opts: LinkOptions,
+    ) {
+        let mut reader = FrameReader::new(rd, opts.max_frame);
+        let mut closed = self.inner.closed.subscribe();
+        let permits = Arc::new(Semaphore::new(opts.max_inbound.max(1)));
+        loop {
+            let frame = tokio::select! {
+                f = reader.next() => f,
+                _ = closed.wait_for(|c| *c) => break,
+            };
+            let frame = match frame {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    tracing::debug!(peer = self.inner.peer.label(), "link closed by peer");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(peer = self.inner.peer.label(), error = %e, "closing link");
+                    break;
+                }
+            };
+            let now = self.inner.started.elapsed().as_millis() as u64;
+            self.inner.last_heard_ms.store(now, Ordering::Relaxed);
+            match frame {
+                Frame::Reply { id, result } => {
+                    if let Some(waiter) = self.pending().remove(&id) {
+                        let _ = waiter.send(result);
+                    }
+                }
+                Frame::Request {
+                    id,
+                    to,
+                    timeout_ms,
+                    body,
+                } => {
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let fut =
+                        inbound.request(to.clone(), body, Duration::from_millis(timeout_ms.into()));
+                    let link = self.clone();
+                    tokio::spawn(async move {
+                        let result = fut.await;
+                        drop(permit);
+                        let mut buf = Vec::new();
+                        if let Err(e) = encode_frame(&Frame::Reply { id, result }, &mut buf) {
+                            buf.clear();
+                            let result = Err(BusError::Failed {
+                                actor: to,
+                                message: format!("reply could not be encoded: {e}"),
+                            });
+                            if encode_frame(&Frame::Reply { id, result }, &mut buf).is_err() {
+                                return;
+                            }
+                        }
+                        let _ = link.enqueue(buf).await;
+                    });
+                }
+                Frame::Heartbeat => {}
+                Frame::Hello(_)
+                | Frame::Challenge(_)
+                | Frame::Proof(_)
+                | Frame::Welcome
+                | Frame::Refused { .. } => {
+                    tracing::warn!(
+                        peer = self.inner.peer.label(),
+                        "handshake frame on an open link; closing"
+                    );
+                    break;
+                }
+                other @ Frame::Gossip { .. } => inbound.frame(&self, other),
+            }
+        }
+        self.close();
+    }
+
+    async fn tick_loop(self, opts: LinkOptions) {
+        let mut heartbeat = Vec::new();
+        // A heartbeat always encodes.
+        if encode_frame(&Frame::Heartbeat, &mut heartbeat).is_err() {
+            return;
+        }
+        let mut closed = self.inner.closed.subscribe();
+        let mut tick = tokio::time::interval(opts.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = closed.wait_for(|c| *c) => return,
+            }
+            if self.silent_for() > opts.idle_timeout {
+                tracing::warn!(
+                    peer = self.inner.peer.label(),
+                    "link idle past timeout; closing"
+                );
+                self.close();
+                return;
+            }
+            // A full queue means traffic is flowing; the heartbeat is not needed then.
+            let _ = self.inner.tx.try_send(heartbeat.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_round_trip() {
+        let mut buf = Vec::new();
+        encode_frame(&Frame::Heartbeat, &mut buf).expect("encode");
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        assert_eq!(len, buf.len() - 4);
+        assert_eq!(
+            decode_frame_body(&buf[4..]).expect("decode"),
+            Frame::Heartbeat
+        );
+    }
+
+    #[test]
+    fn unknown_version_is_refused() {
+        let mut buf = Vec::new();
+        encode_frame(&Frame::Heartbeat, &mut buf).expect("encode");
+        buf[4] = PROTOCOL_VERSION + 1;
+        assert!(matches!(
+            decode_frame_body(&buf[4..]),
+            Err(FrameError::UnsupportedVersion { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn oversized_frame_is_refused_before_reading() {
+        let bytes = (MAX_FRAME_LEN as u32 + 1).to_be_bytes();
+        let mut reader = FrameReader::new(&bytes[..], MAX_FRAME_LEN);
+        assert!(matches!(
+            reader.next().await,
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn truncated_frame_is_an_error() {
+        let mut buf = Vec::new();
+        encode_frame(&Frame::Gossip { members: vec![] }, &mut buf).expect("encode");
+        buf.truncate(buf.len() - 1);
+        let mut reader = FrameReader::new(&buf[..], MAX_FRAME_LEN);
+        assert!(reader.next().await.is_err());
+    }
+
+    #[test]
+    fn proofs_differ_by_role_and_token() {
+        let a = Credentials {
+            cluster_id: "c".into(),
+            token: Arc::from(&b"t1"[..]),
+        };
+        let b = Credentials {
+            cluster_id: "c".into(),
+            token: Arc::from(&b"t2"[..]),
+        };
+        let n1 = [1u8; NONCE_LEN];
+        let n2 = [2u8; NONCE_LEN];
+        let pa = proof(&a, b"dialer", "x", "y", &n1, &n2)
+            .finalize()
+            .into_bytes();
+        let pa2 = proof(&a, b"acceptor", "x", "y", &n1, &n2)
+            .finalize()
+            .into_bytes();
+        let pb = proof(&b, b"dialer", "x", "y", &n1, &n2)
+            .finalize()
+            .into_bytes();
+        assert_ne!(pa, pa2);
+        assert_ne!(pa, pb);
+    }
+}

@@ -1,0 +1,3 @@
+//! x
+mod quantity;
+pub use quantity::*;
