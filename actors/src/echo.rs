@@ -1,14 +1,20 @@
 //! The `echo` actor: answers a ping with its payload.
 //!
 //! Owns nothing. Exists on every node so that any node's reachability can be checked over
-//! the bus, and so the bus can be benchmarked without other work in the way.
+//! the bus, and so the bus can be benchmarked without other work in the way:
+//! [`EchoRequest::Blast`] makes this node's echo ping another node's echo over the bus
+//! and report latencies (what `bench-bus` measures).
+
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use rudder_protocol::messages::echo::{EchoReply, EchoRequest};
+use rudder_protocol::messages::echo::{
+    BlastStats, EchoReply, EchoRequest, MAX_BLAST_COUNT, MAX_BLAST_IN_FLIGHT,
+};
 use rudder_protocol::messages::{BusError, Reply, Request};
 use rudder_protocol::ActorRef;
 
-use crate::bus::Deliver;
+use crate::bus::{Bus, Deliver};
 use crate::supervisor::{StartContext, Started};
 
 /// The actor's name on every node.
@@ -17,6 +23,7 @@ pub const NAME: &str = "echo";
 /// The `echo` actor.
 pub struct Echo {
     me: ActorRef,
+    bus: Bus,
 }
 
 impl Echo {
@@ -24,6 +31,7 @@ impl Echo {
     pub fn start(ctx: &StartContext) -> Started {
         Started::actor(Echo {
             me: ActorRef::new(ctx.bus.node().clone(), NAME),
+            bus: ctx.bus.clone(),
         })
     }
 }
@@ -41,18 +49,96 @@ impl Actor for Echo {
 crate::stop_on_request!(Echo);
 
 impl Handler<Deliver> for Echo {
-    type Result = Result<Reply, BusError>;
+    type Result = ResponseFuture<Result<Reply, BusError>>;
 
     fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) -> Self::Result {
+        let me = self.me.clone();
         match msg.0 {
-            Request::Echo(EchoRequest::Ping { payload }) => Ok(Reply::Echo(EchoReply::Pong {
-                node: self.me.node.to_string(),
-                payload,
-            })),
-            other => Err(BusError::WrongProtocol {
-                actor: self.me.clone(),
-                protocol: other.protocol().into(),
+            Request::Echo(EchoRequest::Ping { payload }) => {
+                let node = me.node.to_string();
+                Box::pin(async move { Ok(Reply::Echo(EchoReply::Pong { node, payload })) })
+            }
+            Request::Echo(EchoRequest::Blast {
+                to,
+                count,
+                in_flight,
+                payload_len,
+            }) => {
+                if count > MAX_BLAST_COUNT || in_flight == 0 || in_flight > MAX_BLAST_IN_FLIGHT {
+                    return Box::pin(async move {
+                        Err(BusError::Failed {
+                            actor: me,
+                            message: format!(
+                                "blast needs count <= {MAX_BLAST_COUNT} and 1 <= in_flight <= {MAX_BLAST_IN_FLIGHT}"
+                            ),
+                        })
+                    });
+                }
+                let bus = self.bus.clone();
+                Box::pin(async move {
+                    let stats = blast(bus, to, count, in_flight, payload_len.min(1 << 20)).await;
+                    Ok(Reply::Echo(EchoReply::BlastDone(stats)))
+                })
+            }
+            other => Box::pin(async move {
+                Err(BusError::WrongProtocol {
+                    actor: me,
+                    protocol: other.protocol().into(),
+                })
             }),
         }
+    }
+}
+
+async fn blast(bus: Bus, to: ActorRef, count: u32, in_flight: u32, payload_len: u32) -> BlastStats {
+    let payload = vec![0xA5u8; payload_len as usize];
+    let next = std::cell::Cell::new(0u32);
+    let started = Instant::now();
+    let workers = (0..in_flight.min(count.max(1))).map(|_| {
+        let (bus, to, payload, next) = (&bus, &to, &payload, &next);
+        async move {
+            let mut lat = Vec::new();
+            let mut failed = 0u32;
+            loop {
+                let i = next.get();
+                if i >= count {
+                    break;
+                }
+                next.set(i + 1);
+                let t = Instant::now();
+                let req = Request::Echo(EchoRequest::Ping {
+                    payload: payload.clone(),
+                });
+                match bus.request(to.clone(), req, Duration::from_secs(10)).await {
+                    Ok(_) => lat.push(t.elapsed().as_micros() as u64),
+                    Err(_) => failed += 1,
+                }
+            }
+            (lat, failed)
+        }
+    });
+    let results = futures::future::join_all(workers).await;
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    let mut all = Vec::with_capacity(count as usize);
+    let mut failed = 0;
+    for (lat, f) in results {
+        all.extend(lat);
+        failed += f;
+    }
+    all.sort_unstable();
+    let pct = |p: f64| -> u64 {
+        if all.is_empty() {
+            return 0;
+        }
+        let idx = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        all[idx]
+    };
+    BlastStats {
+        ok: all.len() as u32,
+        failed,
+        elapsed_us,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        max_us: all.last().copied().unwrap_or(0),
     }
 }

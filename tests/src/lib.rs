@@ -1,1 +1,294 @@
-//! placeholder
+//! Test harness: real `rudderd` processes on 127.0.0.1, each with its own data dir.
+//!
+//! - [`NodeProc`]: one `rudderd` child process; waits for its ready line, can be killed
+//!   with SIGKILL or SIGTERM and restarted with the same name and data dir.
+//! - [`Cluster`]: a temp dir with a shared token and some nodes started from the
+//!   `cluster-config/` files (the tests load the same files users do).
+//! - [`rudderd_bin`] / [`rudderctl_bin`]: where the binaries are (built by
+//!   `cargo test --workspace` / `cargo nextest run --workspace`).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use rudder_protocol::client::{Client, ClientConfig};
+use rudder_protocol::messages::bus::{BusReply, BusRequest, MemberInfo};
+use rudder_protocol::ActorRef;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+fn target_bin(name: &str) -> PathBuf {
+    let env = format!("{}_BIN", name.to_ascii_uppercase());
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    // Test binaries live in target/<profile>/deps; the node binaries one level up.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_owned).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join(name)
+}
+
+/// Path of the `rudderd` binary (override with `$RUDDERD_BIN`).
+pub fn rudderd_bin() -> PathBuf {
+    target_bin("rudderd")
+}
+
+/// Path of the `rudderctl` binary (override with `$RUDDERCTL_BIN`).
+pub fn rudderctl_bin() -> PathBuf {
+    target_bin("rudderctl")
+}
+
+/// How to start one node.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// Config file passed with `--config`.
+    pub config: PathBuf,
+    /// `--name`.
+    pub name: String,
+    /// `--data-dir`.
+    pub data_dir: PathBuf,
+    /// `--listen` (port 0 picks one; a restart reuses the port picked).
+    pub listen: String,
+    /// `--join` seeds.
+    pub join: Vec<String>,
+    /// `--token-file`.
+    pub token_file: PathBuf,
+    /// `--roles`, if overriding the file.
+    pub roles: Option<String>,
+}
+
+/// One running `rudderd`.
+pub struct NodeProc {
+    /// How it was started.
+    pub spec: NodeSpec,
+    /// The bus address it reported.
+    pub bus: String,
+    /// Its stderr log.
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    /// Starts a node and waits (up to 30 s) for its ready line.
+    pub async fn start(spec: NodeSpec) -> anyhow::Result<NodeProc> {
+        let log = spec.data_dir.with_extension("log");
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let mut cmd = Command::new(rudderd_bin());
+        cmd.arg("--config")
+            .arg(&spec.config)
+            .arg("--name")
+            .arg(&spec.name)
+            .arg("--data-dir")
+            .arg(&spec.data_dir)
+            .arg("--listen")
+            .arg(&spec.listen)
+            .arg("--token-file")
+            .arg(&spec.token_file);
+        for j in &spec.join {
+            cmd.arg("--join").arg(j);
+        }
+        if let Some(r) = &spec.roles {
+            cmd.arg("--roles").arg(r);
+        }
+        cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", rudderd_bin().display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if line.starts_with("rudderd ready:") {
+                    return Ok::<_, anyhow::Error>(line);
+                }
+            }
+            bail!("rudderd exited before it was ready; log: {}", tail(&log))
+        })
+        .await
+        .with_context(|| format!("{} not ready within 30 s; log: {}", spec.name, tail(&log)))??;
+        // Keep draining stdout so the node never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let bus = ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("bus="))
+            .context("ready line has no bus=")?
+            .to_owned();
+        let mut spec = spec;
+        spec.listen = bus.clone();
+        Ok(NodeProc {
+            spec,
+            bus,
+            log,
+            child: Some(child),
+        })
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub async fn kill9(&mut self) -> anyhow::Result<()> {
+        if let Some(mut c) = self.child.take() {
+            c.start_kill()?;
+            c.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends SIGTERM and waits up to 10 s for a clean exit; returns the exit status.
+    pub async fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let mut c = self.child.take().context("not running")?;
+        let pid = c.id().context("no pid")?;
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill -TERM {pid} failed");
+        }
+        Ok(tokio::time::timeout(Duration::from_secs(10), c.wait()).await??)
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Starts the node again with the same name, data dir and bus address.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill9().await?;
+        let again = NodeProc::start(self.spec.clone()).await?;
+        *self = again;
+        Ok(())
+    }
+
+    /// The client config the node wrote.
+    pub fn client_config(&self) -> PathBuf {
+        self.spec.data_dir.join("client.toml")
+    }
+
+    /// A client connected to this node.
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        let cfg = ClientConfig::load(&self.client_config())?;
+        Ok(Client::connect(&cfg).await?)
+    }
+
+    /// The stderr log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// A set of nodes sharing a temp dir and a token.
+pub struct Cluster {
+    /// The temp dir holding data dirs, logs and the token.
+    pub dir: tempfile::TempDir,
+    /// The nodes, in start order.
+    pub nodes: Vec<NodeProc>,
+}
+
+impl Cluster {
+    /// An empty cluster directory.
+    pub fn new() -> anyhow::Result<Cluster> {
+        Ok(Cluster {
+            dir: tempfile::Builder::new().prefix("rudder-test-").tempdir()?,
+            nodes: Vec::new(),
+        })
+    }
+
+    /// The shared token file.
+    pub fn token_file(&self) -> PathBuf {
+        self.dir.path().join("token")
+    }
+
+    /// A spec for node `name` from `config` (relative to `cluster-config/`), joining
+    /// through the nodes already started.
+    pub fn spec(&self, config: &str, name: &str) -> NodeSpec {
+        NodeSpec {
+            config: repo_root().join("cluster-config").join(config),
+            name: name.to_owned(),
+            data_dir: self.dir.path().join(name),
+            listen: "127.0.0.1:0".into(),
+            join: self.nodes.iter().map(|n| n.bus.clone()).collect(),
+            token_file: self.token_file(),
+            roles: None,
+        }
+    }
+
+    /// Starts the three nodes of `cluster-config/three-node/`, each joining the earlier ones.
+    pub async fn three_nodes() -> anyhow::Result<Cluster> {
+        let mut c = Cluster::new()?;
+        for i in 1..=3 {
+            let spec = c.spec(&format!("three-node/cp-{i}.toml"), &format!("cp-{i}"));
+            c.nodes.push(NodeProc::start(spec).await?);
+        }
+        Ok(c)
+    }
+
+    /// A node by name.
+    pub fn node(&mut self, name: &str) -> &mut NodeProc {
+        let i = self.nodes.iter().position(|n| n.name() == name);
+        match i {
+            Some(i) => &mut self.nodes[i],
+            None => panic!("no node {name}"),
+        }
+    }
+}
+
+/// A node's view of membership, asked through `client`.
+pub async fn members_seen_by(client: &Client, node: &str) -> anyhow::Result<Vec<MemberInfo>> {
+    let BusReply::Members(m) = client
+        .call(ActorRef::new(node, "bus"), BusRequest::Members)
+        .await?;
+    Ok(m)
+}
+
+/// Polls `check` every 20 ms until it returns `Ok(Some(v))` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> anyhow::Result<(T, Duration)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok((v, start.elapsed())),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > timeout {
+            bail!("condition not met within {timeout:?}; last error: {last_err:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -262,7 +262,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         payload: vec![0; 64],
                     },
                 )
-                .await?;
+                .await?
+            else {
+                bail!("unexpected reply to a ping");
+            };
             println!(
                 "pong from {from} in {:.2} ms",
                 started.elapsed().as_secs_f64() * 1000.0

@@ -11,7 +11,25 @@ pub enum EchoRequest {
         /// Arbitrary bytes.
         payload: Vec<u8>,
     },
+    /// Load test: send `count` pings of `payload_len` bytes to the echo actor `to`,
+    /// keeping `in_flight` outstanding, and report the latencies. Bounded by
+    /// [`MAX_BLAST_COUNT`] and [`MAX_BLAST_IN_FLIGHT`].
+    Blast {
+        /// The echo actor to ping (usually on another node).
+        to: crate::ActorRef,
+        /// Pings in total.
+        count: u32,
+        /// Pings outstanding at once.
+        in_flight: u32,
+        /// Bytes per ping payload.
+        payload_len: u32,
+    },
 }
+
+/// Largest `count` a [`EchoRequest::Blast`] accepts.
+pub const MAX_BLAST_COUNT: u32 = 10_000_000;
+/// Largest `in_flight` a [`EchoRequest::Blast`] accepts.
+pub const MAX_BLAST_IN_FLIGHT: u32 = 4096;
 
 /// Replies from an `echo` actor.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
@@ -23,4 +41,23 @@ pub enum EchoReply {
         /// The bytes that were sent.
         payload: Vec<u8>,
     },
+    /// The outcome of a [`EchoRequest::Blast`].
+    BlastDone(BlastStats),
+}
+
+/// Latency figures of one blast.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct BlastStats {
+    /// Pings answered.
+    pub ok: u32,
+    /// Pings that failed.
+    pub failed: u32,
+    /// Wall time of the whole blast, microseconds.
+    pub elapsed_us: u64,
+    /// Median round trip, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile round trip, microseconds.
+    pub p99_us: u64,
+    /// Slowest round trip, microseconds.
+    pub max_us: u64,
 }
