@@ -318,3 +318,101 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod actor_tests {
+    use super::*;
+    use rudder_protocol::actor::{ActorRef, NodeName, Role};
+    use rudder_protocol::frame::NodeIdentity;
+    use rudder_protocol::messages::echo::{EchoReply, EchoRequest};
+    use rudder_protocol::messages::{BusError, Reply, Request};
+    use rudder_protocol::net::Credentials;
+
+    /// Panics on every request: stands for any bug inside a handler.
+    struct Crashy;
+
+    impl Actor for Crashy {
+        type Context = Context<Self>;
+    }
+
+    crate::stop_on_request!(Crashy);
+
+    impl Handler<Deliver> for Crashy {
+        type Result = Result<Reply, BusError>;
+
+        fn handle(&mut self, _: Deliver, _: &mut Context<Self>) -> Self::Result {
+            panic!("crashy was asked something");
+        }
+    }
+
+    async fn test_bus() -> Bus {
+        let (listener, addr) = crate::bus::bind("127.0.0.1:0").await.expect("bind");
+        Bus::start(
+            NodeIdentity {
+                name: NodeName::new("t"),
+                address: addr.to_string(),
+                roles: vec![Role::ControlPlane],
+                incarnation: 1,
+            },
+            Credentials {
+                cluster_id: "test".into(),
+                token: std::sync::Arc::from(&b"token"[..]),
+            },
+            listener,
+            vec![],
+            crate::bus::BusOptions::default(),
+        )
+    }
+
+    #[test]
+    fn a_panicking_actor_is_restarted_and_the_node_keeps_serving() {
+        let system = actix::System::new();
+        system.block_on(async {
+            let bus = test_bus().await;
+            let sup = Supervisor::new(
+                bus.clone(),
+                vec![
+                    ComponentSpec::new("crashy", |_| Started::actor(Crashy)),
+                    ComponentSpec::new("echo", crate::echo::Echo::start),
+                ],
+            )
+            .start();
+            let ping = Request::Echo(EchoRequest::Ping { payload: vec![1] });
+            let crashy = ActorRef::new("t", "crashy");
+            // The supervisor starts its children when it starts, right after this.
+            let list = sup.send(ListChildren).await.expect("supervisor alive");
+            assert!(
+                list.iter().all(|a| a.state == ActorState::Running),
+                "{list:?}"
+            );
+            for round in 1..=2u32 {
+                let err = bus
+                    .request(crashy.clone(), ping.clone(), Duration::from_secs(2))
+                    .await
+                    .expect_err("a panicking handler gives no reply");
+                assert!(matches!(err, BusError::ActorStopped { .. }), "{err}");
+                // Restarted (immediately the first time, after 100 ms the second).
+                let deadline = Instant::now() + Duration::from_secs(2);
+                loop {
+                    let list = sup.send(ListChildren).await.expect("supervisor alive");
+                    let c = list.iter().find(|a| a.name == "crashy").expect("listed");
+                    if c.restarts == round && c.state == ActorState::Running {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "not restarted: {list:?}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            // The other actor never noticed.
+            let reply = bus
+                .request(ActorRef::new("t", "echo"), ping, Duration::from_secs(2))
+                .await
+                .expect("echo answers");
+            assert!(matches!(reply, Reply::Echo(EchoReply::Pong { .. })));
+            let list = sup.send(ListChildren).await.expect("supervisor alive");
+            let echo = list.iter().find(|a| a.name == "echo").expect("listed");
+            assert_eq!(echo.restarts, 0);
+            bus.shutdown();
+        });
+    }
+}

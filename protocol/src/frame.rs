@@ -7,11 +7,13 @@
 //! allocates anything.
 //!
 //! A connection opens with the handshake: the dialer sends [`Hello`] (magic, version,
-//! cluster id, who it is, a fresh nonce); the acceptor answers [`Challenge`] (its own
-//! nonce and a proof that it knows the cluster token); the dialer answers [`Proof`]; the
-//! acceptor sends [`Frame::Welcome`] or [`Frame::Refused`] and closes. Proofs are
-//! HMAC-SHA256 over both nonces, the cluster id and both names: the token itself never
-//! crosses the wire, and a recorded handshake cannot be replayed.
+//! cluster id, who it is, a fresh nonce); the acceptor answers [`Challenge`] (who it is,
+//! its own nonce); the dialer answers [`Proof`] that it knows the cluster token; the
+//! acceptor checks it and sends [`Frame::Welcome`] with its own proof, or
+//! [`Frame::Refused`] and closes. Proofs are HMAC-SHA256 over both nonces, the cluster id
+//! and both names: the token itself never crosses the wire, a recorded handshake cannot be
+//! replayed, and the acceptor proves nothing to a dialer that has not proved itself first
+//! (so an unauthenticated dialer collects no HMACs to guess the token from offline).
 
 use crate::actor::{ActorRef, NodeName, Role};
 use crate::messages::bus::MemberInfo;
@@ -35,8 +37,11 @@ pub enum Frame {
     Challenge(Challenge),
     /// Handshake step 3, dialer to acceptor.
     Proof(Proof),
-    /// Handshake done: the link is open.
-    Welcome,
+    /// Handshake step 4, acceptor to dialer: the link is open.
+    Welcome {
+        /// The acceptor's proof of the token.
+        proof: [u8; NONCE_LEN],
+    },
     /// Handshake refused; the sender closes the connection after this frame.
     Refused {
         /// Why, for the peer's log.
@@ -128,8 +133,6 @@ pub struct Challenge {
     pub node: NodeIdentity,
     /// Fresh random bytes.
     pub nonce: [u8; NONCE_LEN],
-    /// The acceptor's proof of the token.
-    pub proof: [u8; NONCE_LEN],
 }
 
 /// Handshake step 3.

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
@@ -57,6 +58,9 @@ pub enum FrameError {
     #[error("malformed frame: {0}")]
     Codec(#[from] CodecError),
 }
+
+/// Largest frame accepted before the peer is authenticated.
+const HANDSHAKE_MAX_FRAME: usize = 64 * 1024;
 
 /// Appends one frame (header and body) to `buf`.
 pub fn encode_frame(frame: &Frame, buf: &mut Vec<u8>) -> Result<(), CodecError> {
@@ -100,6 +104,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             buf: Vec::new(),
             max: max.min(MAX_FRAME_LEN),
         }
+    }
+
+    /// Changes the size limit (after the handshake, to the link's own).
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max.min(MAX_FRAME_LEN);
     }
 
     /// The next frame, or `None` on a clean end of stream between frames.
@@ -215,12 +224,21 @@ async fn next_handshake_frame<R: AsyncRead + Unpin>(
     }
 }
 
-/// A connection that passed the handshake.
+/// A connection that passed the handshake, split into its frame reader (which may
+/// already hold bytes the peer sent right after the handshake) and its write half.
 pub struct Established {
     /// The authenticated peer.
     pub peer: Peer,
-    /// The stream, ready for [`Link::spawn`].
-    pub stream: TcpStream,
+    /// Frames from the peer.
+    pub reader: FrameReader<OwnedReadHalf>,
+    /// Bytes to the peer.
+    pub writer: OwnedWriteHalf,
+}
+
+fn proof_bytes(mac: HmacSha256) -> [u8; NONCE_LEN] {
+    let mut p = [0u8; NONCE_LEN];
+    p.copy_from_slice(&mac.finalize().into_bytes());
+    p
 }
 
 /// Runs the dialer's side of the handshake on a fresh connection.
@@ -236,15 +254,17 @@ pub async fn dial_handshake(
 }
 
 async fn dial_inner(
-    mut stream: TcpStream,
+    stream: TcpStream,
     me: Peer,
     creds: &Credentials,
 ) -> Result<Established, HandshakeError> {
     let _ = stream.set_nodelay(true);
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = FrameReader::new(rd, HANDSHAKE_MAX_FRAME);
     let my_nonce = nonce();
     let my_label = me.label().to_owned();
     write_frame(
-        &mut stream,
+        &mut wr,
         &Frame::Hello(Hello {
             magic: MAGIC,
             version: PROTOCOL_VERSION,
@@ -254,20 +274,41 @@ async fn dial_inner(
         }),
     )
     .await?;
-    let (rd, mut wr) = stream.into_split();
-    let mut reader = FrameReader::new(rd, 64 * 1024);
     let challenge = match next_handshake_frame(&mut reader).await? {
-        Frame::Challenge(c) => c,
+        Frame::Challenge(c) if c.magic == MAGIC => c,
+        Frame::Challenge(_) => return Err(HandshakeError::Protocol("bad magic".into())),
         other => {
             return Err(HandshakeError::Protocol(format!(
-                "expected Challenge, got {other:?}"
+                "expected Challenge, got {}",
+                frame_name(&other)
             )))
         }
     };
-    if challenge.magic != MAGIC {
-        return Err(HandshakeError::Protocol("bad magic".into()));
-    }
     let acceptor = challenge.node.name.as_str().to_owned();
+    let mine = proof(
+        creds,
+        b"dialer",
+        &my_label,
+        &acceptor,
+        &my_nonce,
+        &challenge.nonce,
+    );
+    write_frame(
+        &mut wr,
+        &Frame::Proof(Proof {
+            proof: proof_bytes(mine),
+        }),
+    )
+    .await?;
+    let theirs = match next_handshake_frame(&mut reader).await? {
+        Frame::Welcome { proof } => proof,
+        other => {
+            return Err(HandshakeError::Protocol(format!(
+                "expected Welcome, got {}",
+                frame_name(&other)
+            )))
+        }
+    };
     proof(
         creds,
         b"acceptor",
@@ -276,40 +317,14 @@ async fn dial_inner(
         &my_nonce,
         &challenge.nonce,
     )
-    .verify_slice(&challenge.proof)
+    .verify_slice(&theirs)
     .map_err(|_| {
         HandshakeError::Refused(format!("node {acceptor} failed to prove the cluster token"))
     })?;
-    let mine = proof(
-        creds,
-        b"dialer",
-        &my_label,
-        &acceptor,
-        &my_nonce,
-        &challenge.nonce,
-    )
-    .finalize()
-    .into_bytes();
-    let mut p = [0u8; NONCE_LEN];
-    p.copy_from_slice(&mine);
-    write_frame(&mut wr, &Frame::Proof(Proof { proof: p })).await?;
-    match next_handshake_frame(&mut reader).await? {
-        Frame::Welcome => {}
-        other => {
-            return Err(HandshakeError::Protocol(format!(
-                "expected Welcome, got {other:?}"
-            )))
-        }
-    }
-    // The reader's buffer is empty: nothing is sent after Welcome until we speak.
-    let stream = reader
-        .inner
-        .into_inner()
-        .reunite(wr)
-        .map_err(|e| HandshakeError::Protocol(e.to_string()))?;
     Ok(Established {
         peer: Peer::Node(challenge.node),
-        stream,
+        reader,
+        writer: wr,
     })
 }
 
@@ -347,15 +362,12 @@ async fn accept_inner(
 ) -> Result<Established, HandshakeError> {
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
-    let mut reader = FrameReader::new(rd, 64 * 1024);
+    let mut reader = FrameReader::new(rd, HANDSHAKE_MAX_FRAME);
     let hello = match reader.next().await? {
         Some(Frame::Hello(h)) => h,
         Some(other) => {
-            return Err(refuse(
-                &mut wr,
-                format!("expected Hello, got {}", frame_name(&other)),
-            )
-            .await)
+            let reason = format!("expected Hello, got {}", frame_name(&other));
+            return Err(refuse(&mut wr, reason).await);
         }
         None => return Err(HandshakeError::Closed),
     };
@@ -363,39 +375,21 @@ async fn accept_inner(
         return Err(refuse(&mut wr, "bad magic".into()).await);
     }
     if hello.version != PROTOCOL_VERSION {
-        return Err(refuse(
-            &mut wr,
-            format!(
-                "protocol version {} not supported (this node speaks {PROTOCOL_VERSION})",
-                hello.version
-            ),
-        )
-        .await);
+        let reason = format!(
+            "protocol version {} not supported (this node speaks {PROTOCOL_VERSION})",
+            hello.version
+        );
+        return Err(refuse(&mut wr, reason).await);
     }
     if hello.cluster_id != creds.cluster_id {
-        return Err(refuse(
-            &mut wr,
-            format!(
-                "cluster id {:?} does not match this node's {:?}",
-                hello.cluster_id, creds.cluster_id
-            ),
-        )
-        .await);
+        let reason = format!(
+            "cluster id {:?} does not match this node's {:?}",
+            hello.cluster_id, creds.cluster_id
+        );
+        return Err(refuse(&mut wr, reason).await);
     }
     let dialer = hello.peer.label().to_owned();
     let my_nonce = nonce();
-    let mine = proof(
-        creds,
-        b"acceptor",
-        &dialer,
-        me.name.as_str(),
-        &hello.nonce,
-        &my_nonce,
-    )
-    .finalize()
-    .into_bytes();
-    let mut p = [0u8; NONCE_LEN];
-    p.copy_from_slice(&mine);
     let my_name = me.name.as_str().to_owned();
     write_frame(
         &mut wr,
@@ -403,36 +397,42 @@ async fn accept_inner(
             magic: MAGIC,
             node: me,
             nonce: my_nonce,
-            proof: p,
         }),
     )
     .await?;
-    let their = match reader.next().await? {
+    let theirs = match reader.next().await? {
         Some(Frame::Proof(p)) => p.proof,
         Some(other) => {
-            return Err(refuse(
-                &mut wr,
-                format!("expected Proof, got {}", frame_name(&other)),
-            )
-            .await)
+            let reason = format!("expected Proof, got {}", frame_name(&other));
+            return Err(refuse(&mut wr, reason).await);
         }
         None => return Err(HandshakeError::Closed),
     };
     if proof(creds, b"dialer", &dialer, &my_name, &hello.nonce, &my_nonce)
-        .verify_slice(&their)
+        .verify_slice(&theirs)
         .is_err()
     {
         return Err(refuse(&mut wr, "wrong cluster token".into()).await);
     }
-    write_frame(&mut wr, &Frame::Welcome).await?;
-    let stream = reader
-        .inner
-        .into_inner()
-        .reunite(wr)
-        .map_err(|e| HandshakeError::Protocol(e.to_string()))?;
+    let mine = proof(
+        creds,
+        b"acceptor",
+        &dialer,
+        &my_name,
+        &hello.nonce,
+        &my_nonce,
+    );
+    write_frame(
+        &mut wr,
+        &Frame::Welcome {
+            proof: proof_bytes(mine),
+        },
+    )
+    .await?;
     Ok(Established {
         peer: hello.peer,
-        stream,
+        reader,
+        writer: wr,
     })
 }
 
@@ -441,7 +441,7 @@ fn frame_name(f: &Frame) -> &'static str {
         Frame::Hello(_) => "Hello",
         Frame::Challenge(_) => "Challenge",
         Frame::Proof(_) => "Proof",
-        Frame::Welcome => "Welcome",
+        Frame::Welcome { .. } => "Welcome",
         Frame::Refused { .. } => "Refused",
         Frame::Request { .. } => "Request",
         Frame::Reply { .. } => "Reply",
@@ -539,9 +539,10 @@ impl Link {
                 last_heard_ms: AtomicU64::new(0),
             }),
         };
-        let (rd, wr) = est.stream.into_split();
-        tokio::spawn(link.clone().write_loop(wr, rx));
-        tokio::spawn(link.clone().read_loop(rd, inbound, opts.clone()));
+        let mut reader = est.reader;
+        reader.set_max(opts.max_frame);
+        tokio::spawn(link.clone().write_loop(est.writer, rx));
+        tokio::spawn(link.clone().read_loop(reader, inbound, opts.clone()));
         tokio::spawn(link.clone().tick_loop(opts));
         link
     }
@@ -668,11 +669,7 @@ impl Link {
         }
     }
 
-    async fn write_loop(
-        self,
-        mut wr: tokio::net::tcp::OwnedWriteHalf,
-        mut rx: mpsc::Receiver<Vec<u8>>,
-    ) {
+    async fn write_loop(self, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
         let mut closed = self.inner.closed.subscribe();
         let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
         loop {
@@ -702,11 +699,10 @@ impl Link {
 
     async fn read_loop(
         self,
-        rd: tokio::net::tcp::OwnedReadHalf,
+        mut reader: FrameReader<OwnedReadHalf>,
         inbound: Arc<dyn Inbound>,
         opts: LinkOptions,
     ) {
-        let mut reader = FrameReader::new(rd, opts.max_frame);
         let mut closed = self.inner.closed.subscribe();
         let permits = Arc::new(Semaphore::new(opts.max_inbound.max(1)));
         loop {
@@ -766,7 +762,7 @@ impl Link {
                 Frame::Hello(_)
                 | Frame::Challenge(_)
                 | Frame::Proof(_)
-                | Frame::Welcome
+                | Frame::Welcome { .. }
                 | Frame::Refused { .. } => {
                     tracing::warn!(
                         peer = self.inner.peer.label(),

@@ -87,7 +87,10 @@ impl NodeProc {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let mut cmd = Command::new(rudderd_bin());
         cmd.arg("--config")
             .arg(&spec.config)
@@ -105,11 +108,14 @@ impl NodeProc {
         if let Some(r) = &spec.roles {
             cmd.arg("--roles").arg(r);
         }
-        cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
         let mut child = cmd
             .spawn()
             .with_context(|| format!("spawning {}", rudderd_bin().display()))?;
