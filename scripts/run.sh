@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Starts a working one-node Rudder cluster: `rudderd` with no flags (both roles, data under
+# ./.rudder, bus on 127.0.0.1:7946). Extra arguments go to rudderd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+rudder_ensure_deps
+cargo build --release --bins -q
+exec ./"${CARGO_TARGET_DIR:-target}"/release/rudderd "$@"

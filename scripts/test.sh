@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit, actor, fuzz and the black-box tests over real
+# rudderd processes. Installs what a fresh machine lacks first. Extra arguments go to
+# `cargo nextest run` (e.g. a test name filter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+rudder_ensure_deps
+rudder_ensure_nextest
+# The black-box tests start the rudderd binary, which `nextest run` alone does not build.
+cargo build --workspace --bins --locked
+cargo nextest run --workspace --locked --no-fail-fast "$@"
