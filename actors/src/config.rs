@@ -274,7 +274,8 @@ mod tests {
 
     #[test]
     fn validation_cases() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut NodeConfig)>, Option<&str>)> = vec![
+        type Mutation = Box<dyn Fn(&mut NodeConfig)>;
+        let cases: Vec<(&str, Mutation, Option<&str>)> = vec![
             ("default is valid", Box::new(|_| {}), None),
             (
                 "bad name",
@@ -299,8 +300,10 @@ mod tests {
             ),
         ];
         for (name, mutate, want) in cases {
-            let mut cfg = NodeConfig::default();
-            cfg.name = "n1".into();
+            let mut cfg = NodeConfig {
+                name: "n1".into(),
+                ..NodeConfig::default()
+            };
             mutate(&mut cfg);
             match (cfg.validate(), want) {
                 (Ok(()), None) => {}
