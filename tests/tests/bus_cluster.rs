@@ -252,3 +252,48 @@ async fn sigterm_shuts_a_node_down_cleanly() -> anyhow::Result<()> {
     assert!(log.contains("shutting down"), "log: {log}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_link_to_the_control_plane_only_and_reach_each_other_through_it(
+) -> anyhow::Result<()> {
+    let mut cluster = Cluster::new()?;
+    let cp = cluster.spec("three-node/cp-1.toml", "cp-1");
+    cluster.nodes.push(rudder_tests::NodeProc::start(cp).await?);
+    for w in ["w-1", "w-2"] {
+        let mut spec = cluster.spec("three-node/cp-1.toml", w);
+        spec.roles = Some("worker".into());
+        spec.join = vec![cluster.nodes[0].bus.clone()];
+        cluster
+            .nodes
+            .push(rudder_tests::NodeProc::start(spec).await?);
+    }
+    let w1 = cluster.nodes[1].client().await?;
+    // w-1 learns of w-2 through the control plane and reaches it through cp-1.
+    let (reply, _) = eventually(Duration::from_secs(5), || {
+        let c = w1.clone();
+        async move {
+            Ok(c.call(
+                ActorRef::new("w-2", "echo"),
+                EchoRequest::Ping { payload: vec![2] },
+            )
+            .await
+            .ok())
+        }
+    })
+    .await?;
+    assert!(
+        matches!(reply, EchoReply::Pong { ref node, .. } if node == "w-2"),
+        "{reply:?}"
+    );
+    let cp_view = members_seen_by(&w1, "cp-1").await?;
+    assert!(all_alive(&cp_view, &["cp-1", "w-1", "w-2"]), "{cp_view:?}");
+    let w1_view = members_seen_by(&w1, "w-1").await?;
+    for m in &w1_view {
+        match m.name.as_str() {
+            "cp-1" => assert!(m.linked, "worker links to the control plane"),
+            "w-1" => {}
+            other => assert!(!m.linked, "worker must not link to {other}"),
+        }
+    }
+    Ok(())
+}

@@ -174,8 +174,14 @@ impl Bus {
                 shutdown,
             }),
         };
-        tokio::spawn(accept_loop(Arc::downgrade(&bus.inner), listener));
-        tokio::spawn(maintain_loop(Arc::downgrade(&bus.inner)));
+        essential(
+            "bus accept loop",
+            accept_loop(Arc::downgrade(&bus.inner), listener),
+        );
+        essential(
+            "bus maintenance loop",
+            maintain_loop(Arc::downgrade(&bus.inner)),
+        );
         bus
     }
 
@@ -248,6 +254,22 @@ impl Bus {
             l.close();
         }
     }
+}
+
+/// Runs a task the node cannot live without. A panic in it aborts the process: a node
+/// whose bus stopped accepting or dialling would look alive and be useless, so it is
+/// better dead and restarted by whatever supervises the process. (Panics inside actors
+/// are different: the supervisor restarts the one actor.)
+fn essential(what: &'static str, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+    let handle = tokio::spawn(fut);
+    tokio::spawn(async move {
+        if let Err(e) = handle.await {
+            if e.is_panic() {
+                tracing::error!(task = what, "essential task panicked; aborting the node");
+                std::process::abort();
+            }
+        }
+    });
 }
 
 async fn route(
