@@ -1,1 +1,2013 @@
+//! Every resource type survives both of its encodings unchanged: JSON (serde, the REST
+//! face) and bincode (`rudder_protocol::codec`, the bus), checked on generated values;
+//! plus golden documents as `kubectl` sends them and as the Kubernetes API returns them.
+#![allow(clippy::unwrap_used)]
 
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use proptest::collection::{btree_map, vec};
+use proptest::option::of as opt;
+use proptest::prelude::*;
+use proptest::sample::select;
+use rudder_protocol::codec;
+use rudder_protocol::resources::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------
+// The property
+// ---------------------------------------------------------------------------------------
+
+/// Fails if any JSON value inside `v` is `null`.
+fn assert_no_null(v: &Value, path: &str) -> Result<(), TestCaseError> {
+    match v {
+        Value::Null => Err(TestCaseError::fail(format!("null at {path}"))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| assert_no_null(x, &format!("{path}[{i}]"))),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, x)| assert_no_null(x, &format!("{path}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+/// `value == decode(encode(value))` through JSON and through the bus codec.
+fn round_trip<T>(value: &T) -> Result<(), TestCaseError>
+where
+    T: Serialize + DeserializeOwned + bincode::Encode + bincode::Decode<()> + PartialEq + Debug,
+{
+    let json =
+        serde_json::to_string(value).map_err(|e| TestCaseError::fail(format!("to JSON: {e}")))?;
+    let tree: Value = serde_json::from_str(&json).unwrap();
+    assert_no_null(&tree, "$")?;
+    let back: T = serde_json::from_str(&json)
+        .map_err(|e| TestCaseError::fail(format!("from JSON: {e}\n{json}")))?;
+    prop_assert_eq!(&back, value, "JSON round trip of {}", json);
+
+    let bytes = codec::encode(value).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let back: T = codec::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&back, value, "bincode round trip");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Strategies (small on purpose: a few seconds for the whole file)
+// ---------------------------------------------------------------------------------------
+
+fn st() -> impl Strategy<Value = String> + Clone {
+    "[a-z0-9./-]{0,5}"
+}
+
+/// Free text: any printable characters, so JSON escaping is exercised.
+fn text() -> impl Strategy<Value = String> + Clone {
+    "\\PC{0,6}"
+}
+
+fn strings() -> impl Strategy<Value = Vec<String>> + Clone {
+    vec(st(), 0..3)
+}
+
+fn labels() -> impl Strategy<Value = BTreeMap<String, String>> {
+    btree_map("[a-z./]{1,6}", text(), 0..3)
+}
+
+fn pick<T: Clone + Debug + 'static>(all: &'static [T]) -> impl Strategy<Value = T> + Clone {
+    select(all)
+}
+
+fn time() -> impl Strategy<Value = Time> {
+    (0i64..=253_402_300_799).prop_map(Time)
+}
+
+fn micro_time() -> impl Strategy<Value = MicroTime> {
+    (0i64..=253_402_300_799_999_999).prop_map(MicroTime)
+}
+
+fn int_or_string() -> impl Strategy<Value = IntOrString> {
+    prop_oneof![
+        any::<i32>().prop_map(IntOrString::Int),
+        prop_oneof![st(), "[0-9]{1,3}%", "[0-9]{1,3}"].prop_map(IntOrString::String),
+    ]
+}
+
+const SUFFIXES: &[&str] = &[
+    "", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "e3",
+    "E-2", "e0", "e+6", "e-12", "E18",
+];
+
+/// A quantity string from the grammar: sign, integer digits, optional fraction, suffix.
+fn quantity_parts() -> impl Strategy<Value = (String, String, Option<String>, &'static str)> {
+    (
+        select(vec!["", "-", "+"]).prop_map(str::to_owned),
+        "[0-9]{1,5}",
+        opt("[0-9]{0,4}"),
+        select(SUFFIXES),
+    )
+}
+
+fn quantity_text(parts: &(String, String, Option<String>, &'static str)) -> String {
+    let (sign, int, frac, suffix) = parts;
+    let frac = frac.as_ref().map(|f| format!(".{f}")).unwrap_or_default();
+    format!("{sign}{int}{frac}{suffix}")
+}
+
+fn quantity() -> BoxedStrategy<Quantity> {
+    prop_oneof![
+        quantity_parts().prop_map(|p| Quantity::parse(&quantity_text(&p)).unwrap()),
+        (
+            any::<i64>(),
+            pick(&[Format::DecimalSI, Format::BinarySI, Format::DecimalExponent])
+        )
+            .prop_map(|(v, f)| Quantity::new(v, f)),
+        (-1_000_000i64..1_000_000).prop_map(|v| Quantity::from_milli(v, Format::DecimalSI)),
+        // Binary values with no binary suffix and trailing zeros: the corner where Go's
+        // fresh `String()` is not what it reads back.
+        any::<i32>().prop_map(|v| Quantity::new(i64::from(v) * 1000, Format::BinarySI)),
+        (any::<i32>(), -15i32..4).prop_map(|(v, s)| Quantity::from_scaled(i64::from(v), s)),
+    ]
+    .boxed()
+}
+
+fn resource_list() -> BoxedStrategy<ResourceList> {
+    btree_map(
+        select(vec!["cpu", "memory", "pods", "ephemeral-storage"]).prop_map(str::to_owned),
+        quantity(),
+        0..3,
+    )
+    .boxed()
+}
+
+fn owner_reference() -> impl Strategy<Value = OwnerReference> {
+    (
+        st(),
+        st(),
+        st(),
+        st(),
+        opt(any::<bool>()),
+        opt(any::<bool>()),
+    )
+        .prop_map(
+            |(api_version, kind, name, uid, controller, block_owner_deletion)| OwnerReference {
+                api_version,
+                kind,
+                name,
+                uid,
+                controller,
+                block_owner_deletion,
+            },
+        )
+}
+
+fn object_meta() -> BoxedStrategy<ObjectMeta> {
+    (
+        (st(), st(), st(), st(), st(), any::<i64>()),
+        (
+            opt(time()),
+            opt(time()),
+            opt(any::<i64>()),
+            labels(),
+            labels(),
+            vec(owner_reference(), 0..2),
+            strings(),
+        ),
+    )
+        .prop_map(
+            |(
+                (name, generate_name, namespace, uid, resource_version, generation),
+                (
+                    creation_timestamp,
+                    deletion_timestamp,
+                    deletion_grace_period_seconds,
+                    labels,
+                    annotations,
+                    owner_references,
+                    finalizers,
+                ),
+            )| ObjectMeta {
+                name,
+                generate_name,
+                namespace,
+                uid,
+                resource_version,
+                generation,
+                creation_timestamp,
+                deletion_timestamp,
+                deletion_grace_period_seconds,
+                labels,
+                annotations,
+                owner_references,
+                finalizers,
+            },
+        )
+        .boxed()
+}
+
+fn list_meta() -> impl Strategy<Value = ListMeta> {
+    (st(), st(), opt(any::<i64>())).prop_map(
+        |(resource_version, continue_, remaining_item_count)| ListMeta {
+            resource_version,
+            continue_,
+            remaining_item_count,
+        },
+    )
+}
+
+fn condition_status() -> impl Strategy<Value = ConditionStatus> {
+    pick(ConditionStatus::ALL)
+}
+
+fn object_reference() -> impl Strategy<Value = ObjectReference> + Clone {
+    (st(), st(), st(), st(), st(), st(), st()).prop_map(
+        |(kind, namespace, name, uid, api_version, resource_version, field_path)| ObjectReference {
+            kind,
+            namespace,
+            name,
+            uid,
+            api_version,
+            resource_version,
+            field_path,
+        },
+    )
+}
+
+fn label_selector() -> BoxedStrategy<LabelSelector> {
+    let requirement =
+        (st(), pick(LabelSelectorOperator::ALL), strings()).prop_map(|(key, operator, values)| {
+            LabelSelectorRequirement {
+                key,
+                operator,
+                values,
+            }
+        });
+    (labels(), vec(requirement, 0..2))
+        .prop_map(|(match_labels, match_expressions)| LabelSelector {
+            match_labels,
+            match_expressions,
+        })
+        .boxed()
+}
+
+fn probe() -> BoxedStrategy<Probe> {
+    let exec = strings().prop_map(|command| ExecAction { command });
+    let header = (st(), text()).prop_map(|(name, value)| HttpHeader { name, value });
+    let http_get = (
+        st(),
+        int_or_string(),
+        st(),
+        opt(pick(UriScheme::ALL)),
+        vec(header, 0..2),
+    )
+        .prop_map(|(path, port, host, scheme, http_headers)| HttpGetAction {
+            path,
+            port,
+            host,
+            scheme,
+            http_headers,
+        });
+    let tcp = (int_or_string(), st()).prop_map(|(port, host)| TcpSocketAction { port, host });
+    (
+        (opt(exec), opt(http_get), opt(tcp)),
+        (
+            any::<i32>(),
+            any::<i32>(),
+            any::<i32>(),
+            any::<i32>(),
+            any::<i32>(),
+            opt(any::<i64>()),
+        ),
+    )
+        .prop_map(
+            |(
+                (exec, http_get, tcp_socket),
+                (
+                    initial_delay_seconds,
+                    timeout_seconds,
+                    period_seconds,
+                    success_threshold,
+                    failure_threshold,
+                    termination_grace_period_seconds,
+                ),
+            )| Probe {
+                exec,
+                http_get,
+                tcp_socket,
+                initial_delay_seconds,
+                timeout_seconds,
+                period_seconds,
+                success_threshold,
+                failure_threshold,
+                termination_grace_period_seconds,
+            },
+        )
+        .boxed()
+}
+
+fn container() -> BoxedStrategy<Container> {
+    let port = (
+        st(),
+        any::<i32>(),
+        any::<i32>(),
+        opt(pick(Protocol::ALL)),
+        st(),
+    )
+        .prop_map(
+            |(name, host_port, container_port, protocol, host_ip)| ContainerPort {
+                name,
+                host_port,
+                container_port,
+                protocol,
+                host_ip,
+            },
+        );
+    let field_ref = (st(), st()).prop_map(|(api_version, field_path)| ObjectFieldSelector {
+        api_version,
+        field_path,
+    });
+    let env = (st(), text(), opt(opt(field_ref))).prop_map(|(name, value, source)| EnvVar {
+        name,
+        value,
+        value_from: source.map(|field_ref| EnvVarSource { field_ref }),
+    });
+    let resources = (resource_list(), resource_list())
+        .prop_map(|(limits, requests)| ResourceRequirements { limits, requests });
+    let mount = (st(), any::<bool>(), st()).prop_map(|(name, read_only, mount_path)| VolumeMount {
+        name,
+        read_only,
+        mount_path,
+    });
+    (
+        (
+            st(),
+            st(),
+            strings(),
+            strings(),
+            st(),
+            vec(port, 0..2),
+            vec(env, 0..2),
+            resources,
+            vec(mount, 0..2),
+        ),
+        (
+            opt(probe()),
+            opt(probe()),
+            opt(probe()),
+            st(),
+            opt(pick(TerminationMessagePolicy::ALL)),
+            opt(pick(PullPolicy::ALL)),
+            any::<bool>(),
+            any::<bool>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (name, image, command, args, working_dir, ports, env, resources, volume_mounts),
+                (
+                    liveness_probe,
+                    readiness_probe,
+                    startup_probe,
+                    termination_message_path,
+                    termination_message_policy,
+                    image_pull_policy,
+                    stdin,
+                    tty,
+                ),
+            )| Container {
+                name,
+                image,
+                command,
+                args,
+                working_dir,
+                ports,
+                env,
+                resources,
+                volume_mounts,
+                liveness_probe,
+                readiness_probe,
+                startup_probe,
+                termination_message_path,
+                termination_message_policy,
+                image_pull_policy,
+                stdin,
+                tty,
+            },
+        )
+        .boxed()
+}
+
+fn volume() -> BoxedStrategy<Volume> {
+    let key_to_path =
+        (st(), st(), opt(any::<i32>())).prop_map(|(key, path, mode)| KeyToPath { key, path, mode });
+    let host_path =
+        (st(), opt(st())).prop_map(|(path, type_)| HostPathVolumeSource { path, type_ });
+    let empty_dir = (st(), opt(quantity()))
+        .prop_map(|(medium, size_limit)| EmptyDirVolumeSource { medium, size_limit });
+    let secret = (
+        st(),
+        vec(key_to_path.clone(), 0..2),
+        opt(any::<i32>()),
+        opt(any::<bool>()),
+    )
+        .prop_map(
+            |(secret_name, items, default_mode, optional)| SecretVolumeSource {
+                secret_name,
+                items,
+                default_mode,
+                optional,
+            },
+        );
+    let config_map = (
+        st(),
+        vec(key_to_path, 0..2),
+        opt(any::<i32>()),
+        opt(any::<bool>()),
+    )
+        .prop_map(
+            |(name, items, default_mode, optional)| ConfigMapVolumeSource {
+                name,
+                items,
+                default_mode,
+                optional,
+            },
+        );
+    (
+        st(),
+        opt(host_path),
+        opt(empty_dir),
+        opt(secret),
+        opt(config_map),
+    )
+        .prop_map(|(name, host_path, empty_dir, secret, config_map)| Volume {
+            name,
+            host_path,
+            empty_dir,
+            secret,
+            config_map,
+        })
+        .boxed()
+}
+
+fn node_selector_term() -> BoxedStrategy<NodeSelectorTerm> {
+    let requirement =
+        (st(), pick(NodeSelectorOperator::ALL), strings()).prop_map(|(key, operator, values)| {
+            NodeSelectorRequirement {
+                key,
+                operator,
+                values,
+            }
+        });
+    (vec(requirement.clone(), 0..2), vec(requirement, 0..2))
+        .prop_map(|(match_expressions, match_fields)| NodeSelectorTerm {
+            match_expressions,
+            match_fields,
+        })
+        .boxed()
+}
+
+fn affinity() -> BoxedStrategy<Affinity> {
+    let required = vec(node_selector_term(), 0..2).prop_map(|node_selector_terms| NodeSelector {
+        node_selector_terms,
+    });
+    let preferred = (any::<i32>(), node_selector_term())
+        .prop_map(|(weight, preference)| PreferredSchedulingTerm { weight, preference });
+    opt(
+        (opt(required), vec(preferred, 0..2)).prop_map(|(required, preferred)| NodeAffinity {
+            required_during_scheduling_ignored_during_execution: required,
+            preferred_during_scheduling_ignored_during_execution: preferred,
+        }),
+    )
+    .prop_map(|node_affinity| Affinity { node_affinity })
+    .boxed()
+}
+
+fn toleration() -> BoxedStrategy<Toleration> {
+    (
+        st(),
+        opt(pick(TolerationOperator::ALL)),
+        st(),
+        opt(pick(TaintEffect::ALL)),
+        opt(any::<i64>()),
+    )
+        .prop_map(
+            |(key, operator, value, effect, toleration_seconds)| Toleration {
+                key,
+                operator,
+                value,
+                effect,
+                toleration_seconds,
+            },
+        )
+        .boxed()
+}
+
+fn pod_spec() -> BoxedStrategy<PodSpec> {
+    (
+        (
+            vec(volume(), 0..2),
+            vec(container(), 0..2),
+            vec(container(), 0..2),
+            opt(pick(RestartPolicy::ALL)),
+            opt(any::<i64>()),
+            opt(any::<i64>()),
+            opt(pick(DnsPolicy::ALL)),
+            labels(),
+            st(),
+            opt(any::<bool>()),
+        ),
+        (
+            st(),
+            any::<bool>(),
+            st(),
+            st(),
+            opt(affinity()),
+            st(),
+            vec(toleration(), 0..2),
+            st(),
+            opt(any::<i32>()),
+        ),
+    )
+        .prop_map(
+            |(
+                (
+                    volumes,
+                    init_containers,
+                    containers,
+                    restart_policy,
+                    termination_grace_period_seconds,
+                    active_deadline_seconds,
+                    dns_policy,
+                    node_selector,
+                    service_account_name,
+                    automount_service_account_token,
+                ),
+                (
+                    node_name,
+                    host_network,
+                    hostname,
+                    subdomain,
+                    affinity,
+                    scheduler_name,
+                    tolerations,
+                    priority_class_name,
+                    priority,
+                ),
+            )| PodSpec {
+                volumes,
+                init_containers,
+                containers,
+                restart_policy,
+                termination_grace_period_seconds,
+                active_deadline_seconds,
+                dns_policy,
+                node_selector,
+                service_account_name,
+                automount_service_account_token,
+                node_name,
+                host_network,
+                hostname,
+                subdomain,
+                affinity,
+                scheduler_name,
+                tolerations,
+                priority_class_name,
+                priority,
+            },
+        )
+        .boxed()
+}
+
+fn container_state() -> BoxedStrategy<ContainerState> {
+    let waiting =
+        (st(), text()).prop_map(|(reason, message)| ContainerStateWaiting { reason, message });
+    let running = opt(time()).prop_map(|started_at| ContainerStateRunning { started_at });
+    let terminated = (
+        any::<i32>(),
+        any::<i32>(),
+        st(),
+        text(),
+        opt(time()),
+        opt(time()),
+        st(),
+    )
+        .prop_map(
+            |(exit_code, signal, reason, message, started_at, finished_at, container_id)| {
+                ContainerStateTerminated {
+                    exit_code,
+                    signal,
+                    reason,
+                    message,
+                    started_at,
+                    finished_at,
+                    container_id,
+                }
+            },
+        );
+    (opt(waiting), opt(running), opt(terminated))
+        .prop_map(|(waiting, running, terminated)| ContainerState {
+            waiting,
+            running,
+            terminated,
+        })
+        .boxed()
+}
+
+fn container_status() -> BoxedStrategy<ContainerStatus> {
+    (
+        st(),
+        container_state(),
+        container_state(),
+        any::<bool>(),
+        any::<i32>(),
+        st(),
+        st(),
+        st(),
+        opt(any::<bool>()),
+    )
+        .prop_map(
+            |(
+                name,
+                state,
+                last_state,
+                ready,
+                restart_count,
+                image,
+                image_id,
+                container_id,
+                started,
+            )| {
+                ContainerStatus {
+                    name,
+                    state,
+                    last_state,
+                    ready,
+                    restart_count,
+                    image,
+                    image_id,
+                    container_id,
+                    started,
+                }
+            },
+        )
+        .boxed()
+}
+
+fn pod_status() -> BoxedStrategy<PodStatus> {
+    let condition = (
+        st(),
+        condition_status(),
+        opt(time()),
+        opt(time()),
+        st(),
+        text(),
+    )
+        .prop_map(
+            |(type_, status, last_probe_time, last_transition_time, reason, message)| {
+                PodCondition {
+                    type_,
+                    status,
+                    last_probe_time,
+                    last_transition_time,
+                    reason,
+                    message,
+                }
+            },
+        );
+    (
+        (
+            opt(pick(PodPhase::ALL)),
+            vec(condition, 0..2),
+            text(),
+            st(),
+            st(),
+            vec(st().prop_map(|ip| HostIp { ip }), 0..2),
+        ),
+        (
+            st(),
+            vec(st().prop_map(|ip| PodIp { ip }), 0..2),
+            opt(time()),
+            vec(container_status(), 0..2),
+            vec(container_status(), 0..2),
+            opt(pick(PodQosClass::ALL)),
+        ),
+    )
+        .prop_map(
+            |(
+                (phase, conditions, message, reason, host_ip, host_ips),
+                (
+                    pod_ip,
+                    pod_ips,
+                    start_time,
+                    init_container_statuses,
+                    container_statuses,
+                    qos_class,
+                ),
+            )| PodStatus {
+                phase,
+                conditions,
+                message,
+                reason,
+                host_ip,
+                host_ips,
+                pod_ip,
+                pod_ips,
+                start_time,
+                init_container_statuses,
+                container_statuses,
+                qos_class,
+            },
+        )
+        .boxed()
+}
+
+fn pod() -> BoxedStrategy<Pod> {
+    (object_meta(), pod_spec(), pod_status())
+        .prop_map(|(metadata, spec, status)| Pod {
+            metadata,
+            spec,
+            status,
+            ..Pod::default()
+        })
+        .boxed()
+}
+
+fn pod_template() -> BoxedStrategy<PodTemplateSpec> {
+    (object_meta(), pod_spec())
+        .prop_map(|(metadata, spec)| PodTemplateSpec { metadata, spec })
+        .boxed()
+}
+
+fn node() -> BoxedStrategy<Node> {
+    let taint = (st(), st(), pick(TaintEffect::ALL), opt(time())).prop_map(
+        |(key, value, effect, time_added)| Taint {
+            key,
+            value,
+            effect,
+            time_added,
+        },
+    );
+    let spec = (st(), strings(), st(), any::<bool>(), vec(taint, 0..2)).prop_map(
+        |(pod_cidr, pod_cidrs, provider_id, unschedulable, taints)| NodeSpec {
+            pod_cidr,
+            pod_cidrs,
+            provider_id,
+            unschedulable,
+            taints,
+        },
+    );
+    let condition = (
+        st(),
+        condition_status(),
+        opt(time()),
+        opt(time()),
+        st(),
+        text(),
+    )
+        .prop_map(
+            |(type_, status, last_heartbeat_time, last_transition_time, reason, message)| {
+                NodeCondition {
+                    type_,
+                    status,
+                    last_heartbeat_time,
+                    last_transition_time,
+                    reason,
+                    message,
+                }
+            },
+        );
+    let address = (pick(NodeAddressType::ALL), st())
+        .prop_map(|(type_, address)| NodeAddress { type_, address });
+    let info = (
+        (st(), st(), st(), st(), st()),
+        (st(), st(), st(), st(), st()),
+    )
+        .prop_map(
+            |(
+                (machine_id, system_uuid, boot_id, kernel_version, os_image),
+                (
+                    container_runtime_version,
+                    kubelet_version,
+                    kube_proxy_version,
+                    operating_system,
+                    architecture,
+                ),
+            )| NodeSystemInfo {
+                machine_id,
+                system_uuid,
+                boot_id,
+                kernel_version,
+                os_image,
+                container_runtime_version,
+                kubelet_version,
+                kube_proxy_version,
+                operating_system,
+                architecture,
+            },
+        );
+    let status = (
+        resource_list(),
+        resource_list(),
+        vec(condition, 0..2),
+        vec(address, 0..2),
+        any::<i32>(),
+        info,
+    )
+        .prop_map(
+            |(capacity, allocatable, conditions, addresses, port, node_info)| NodeStatus {
+                capacity,
+                allocatable,
+                conditions,
+                addresses,
+                daemon_endpoints: NodeDaemonEndpoints {
+                    kubelet_endpoint: DaemonEndpoint { port },
+                },
+                node_info,
+            },
+        );
+    (object_meta(), spec, status)
+        .prop_map(|(metadata, spec, status)| Node {
+            metadata,
+            spec,
+            status,
+            ..Node::default()
+        })
+        .boxed()
+}
+
+fn service() -> BoxedStrategy<Service> {
+    let port = (
+        st(),
+        opt(pick(Protocol::ALL)),
+        opt(st()),
+        any::<i32>(),
+        opt(int_or_string()),
+        any::<i32>(),
+    )
+        .prop_map(
+            |(name, protocol, app_protocol, port, target_port, node_port)| ServicePort {
+                name,
+                protocol,
+                app_protocol,
+                port,
+                target_port,
+                node_port,
+            },
+        );
+    let affinity_config =
+        opt(opt(any::<i32>()).prop_map(|timeout_seconds| ClientIpConfig { timeout_seconds }))
+            .prop_map(|client_ip| SessionAffinityConfig { client_ip });
+    let spec = (
+        (
+            vec(port, 0..3),
+            labels(),
+            st(),
+            strings(),
+            opt(pick(ServiceType::ALL)),
+            strings(),
+            opt(pick(SessionAffinity::ALL)),
+        ),
+        (
+            st(),
+            opt(pick(TrafficPolicy::ALL)),
+            any::<bool>(),
+            opt(affinity_config),
+            vec(pick(IpFamily::ALL), 0..2),
+            opt(pick(IpFamilyPolicy::ALL)),
+            opt(pick(TrafficPolicy::ALL)),
+        ),
+    )
+        .prop_map(
+            |(
+                (ports, selector, cluster_ip, cluster_ips, type_, external_ips, session_affinity),
+                (
+                    external_name,
+                    external_traffic_policy,
+                    publish_not_ready_addresses,
+                    session_affinity_config,
+                    ip_families,
+                    ip_family_policy,
+                    internal_traffic_policy,
+                ),
+            )| ServiceSpec {
+                ports,
+                selector,
+                cluster_ip,
+                cluster_ips,
+                type_,
+                external_ips,
+                session_affinity,
+                external_name,
+                external_traffic_policy,
+                publish_not_ready_addresses,
+                session_affinity_config,
+                ip_families,
+                ip_family_policy,
+                internal_traffic_policy,
+            },
+        );
+    let ingress = (st(), st()).prop_map(|(ip, hostname)| LoadBalancerIngress { ip, hostname });
+    let status = vec(ingress, 0..2).prop_map(|ingress| ServiceStatus {
+        load_balancer: LoadBalancerStatus { ingress },
+    });
+    (object_meta(), spec, status)
+        .prop_map(|(metadata, spec, status)| Service {
+            metadata,
+            spec,
+            status,
+            ..Service::default()
+        })
+        .boxed()
+}
+
+fn endpoints() -> BoxedStrategy<Endpoints> {
+    let address = (st(), st(), opt(st()), opt(object_reference())).prop_map(
+        |(ip, hostname, node_name, target_ref)| EndpointAddress {
+            ip,
+            hostname,
+            node_name,
+            target_ref,
+        },
+    );
+    let port = (st(), any::<i32>(), opt(pick(Protocol::ALL)), opt(st())).prop_map(
+        |(name, port, protocol, app_protocol)| EndpointPort {
+            name,
+            port,
+            protocol,
+            app_protocol,
+        },
+    );
+    let subset = (
+        vec(address.clone(), 0..2),
+        vec(address, 0..2),
+        vec(port, 0..2),
+    )
+        .prop_map(|(addresses, not_ready_addresses, ports)| EndpointSubset {
+            addresses,
+            not_ready_addresses,
+            ports,
+        });
+    (object_meta(), vec(subset, 0..2))
+        .prop_map(|(metadata, subsets)| Endpoints {
+            metadata,
+            subsets,
+            ..Endpoints::default()
+        })
+        .boxed()
+}
+
+fn namespace() -> BoxedStrategy<Namespace> {
+    let condition = (st(), condition_status(), opt(time()), st(), text()).prop_map(
+        |(type_, status, last_transition_time, reason, message)| NamespaceCondition {
+            type_,
+            status,
+            last_transition_time,
+            reason,
+            message,
+        },
+    );
+    (
+        object_meta(),
+        strings(),
+        opt(pick(NamespacePhase::ALL)),
+        vec(condition, 0..2),
+    )
+        .prop_map(|(metadata, finalizers, phase, conditions)| Namespace {
+            metadata,
+            spec: NamespaceSpec { finalizers },
+            status: NamespaceStatus { phase, conditions },
+            ..Namespace::default()
+        })
+        .boxed()
+}
+
+fn service_account() -> BoxedStrategy<ServiceAccount> {
+    (
+        object_meta(),
+        vec(object_reference(), 0..2),
+        vec(st().prop_map(|name| LocalObjectReference { name }), 0..2),
+        opt(any::<bool>()),
+    )
+        .prop_map(
+            |(metadata, secrets, image_pull_secrets, automount_service_account_token)| {
+                ServiceAccount {
+                    metadata,
+                    secrets,
+                    image_pull_secrets,
+                    automount_service_account_token,
+                    ..ServiceAccount::default()
+                }
+            },
+        )
+        .boxed()
+}
+
+fn replica_set_status() -> BoxedStrategy<ReplicaSetStatus> {
+    let condition = (st(), condition_status(), opt(time()), st(), text()).prop_map(
+        |(type_, status, last_transition_time, reason, message)| ReplicaSetCondition {
+            type_,
+            status,
+            last_transition_time,
+            reason,
+            message,
+        },
+    );
+    (
+        any::<i32>(),
+        any::<i32>(),
+        any::<i32>(),
+        any::<i32>(),
+        any::<i64>(),
+        vec(condition, 0..2),
+    )
+        .prop_map(
+            |(
+                replicas,
+                fully_labeled_replicas,
+                ready_replicas,
+                available_replicas,
+                observed_generation,
+                conditions,
+            )| ReplicaSetStatus {
+                replicas,
+                fully_labeled_replicas,
+                ready_replicas,
+                available_replicas,
+                observed_generation,
+                conditions,
+            },
+        )
+        .boxed()
+}
+
+fn replication_controller() -> BoxedStrategy<ReplicationController> {
+    let spec = (
+        opt(any::<i32>()),
+        any::<i32>(),
+        labels(),
+        opt(pod_template()),
+    )
+        .prop_map(|(replicas, min_ready_seconds, selector, template)| {
+            ReplicationControllerSpec {
+                replicas,
+                min_ready_seconds,
+                selector,
+                template,
+            }
+        });
+    (object_meta(), spec, replica_set_status())
+        .prop_map(|(metadata, spec, status)| ReplicationController {
+            metadata,
+            spec,
+            status,
+            ..ReplicationController::default()
+        })
+        .boxed()
+}
+
+fn replica_set() -> BoxedStrategy<ReplicaSet> {
+    let spec = (
+        opt(any::<i32>()),
+        any::<i32>(),
+        label_selector(),
+        pod_template(),
+    )
+        .prop_map(
+            |(replicas, min_ready_seconds, selector, template)| ReplicaSetSpec {
+                replicas,
+                min_ready_seconds,
+                selector,
+                template,
+            },
+        );
+    (object_meta(), spec, replica_set_status())
+        .prop_map(|(metadata, spec, status)| ReplicaSet {
+            metadata,
+            spec,
+            status,
+            ..ReplicaSet::default()
+        })
+        .boxed()
+}
+
+fn deployment() -> BoxedStrategy<Deployment> {
+    let rolling =
+        (opt(int_or_string()), opt(int_or_string())).prop_map(|(max_unavailable, max_surge)| {
+            RollingUpdateDeployment {
+                max_unavailable,
+                max_surge,
+            }
+        });
+    let strategy = (opt(pick(DeploymentStrategyType::ALL)), opt(rolling)).prop_map(
+        |(type_, rolling_update)| DeploymentStrategy {
+            type_,
+            rolling_update,
+        },
+    );
+    let spec = (
+        opt(any::<i32>()),
+        label_selector(),
+        pod_template(),
+        strategy,
+        any::<i32>(),
+        opt(any::<i32>()),
+        any::<bool>(),
+        opt(any::<i32>()),
+    )
+        .prop_map(
+            |(
+                replicas,
+                selector,
+                template,
+                strategy,
+                min_ready_seconds,
+                revision_history_limit,
+                paused,
+                progress_deadline_seconds,
+            )| DeploymentSpec {
+                replicas,
+                selector,
+                template,
+                strategy,
+                min_ready_seconds,
+                revision_history_limit,
+                paused,
+                progress_deadline_seconds,
+            },
+        );
+    let condition = (
+        st(),
+        condition_status(),
+        opt(time()),
+        opt(time()),
+        st(),
+        text(),
+    )
+        .prop_map(
+            |(type_, status, last_update_time, last_transition_time, reason, message)| {
+                DeploymentCondition {
+                    type_,
+                    status,
+                    last_update_time,
+                    last_transition_time,
+                    reason,
+                    message,
+                }
+            },
+        );
+    let status = (
+        any::<i64>(),
+        any::<i32>(),
+        any::<i32>(),
+        any::<i32>(),
+        any::<i32>(),
+        any::<i32>(),
+        vec(condition, 0..2),
+        opt(any::<i32>()),
+    )
+        .prop_map(
+            |(
+                observed_generation,
+                replicas,
+                updated_replicas,
+                ready_replicas,
+                available_replicas,
+                unavailable_replicas,
+                conditions,
+                collision_count,
+            )| DeploymentStatus {
+                observed_generation,
+                replicas,
+                updated_replicas,
+                ready_replicas,
+                available_replicas,
+                unavailable_replicas,
+                conditions,
+                collision_count,
+            },
+        );
+    (object_meta(), spec, status)
+        .prop_map(|(metadata, spec, status)| Deployment {
+            metadata,
+            spec,
+            status,
+            ..Deployment::default()
+        })
+        .boxed()
+}
+
+fn lease() -> BoxedStrategy<Lease> {
+    let spec = (
+        opt(st()),
+        opt(any::<i32>()),
+        opt(micro_time()),
+        opt(micro_time()),
+        opt(any::<i32>()),
+    )
+        .prop_map(
+            |(
+                holder_identity,
+                lease_duration_seconds,
+                acquire_time,
+                renew_time,
+                lease_transitions,
+            )| {
+                LeaseSpec {
+                    holder_identity,
+                    lease_duration_seconds,
+                    acquire_time,
+                    renew_time,
+                    lease_transitions,
+                }
+            },
+        );
+    (object_meta(), spec)
+        .prop_map(|(metadata, spec)| Lease {
+            metadata,
+            spec,
+            ..Lease::default()
+        })
+        .boxed()
+}
+
+fn event() -> BoxedStrategy<Event> {
+    let source = (st(), st()).prop_map(|(component, host)| EventSource { component, host });
+    (
+        (
+            object_meta(),
+            object_reference(),
+            st(),
+            text(),
+            source,
+            opt(time()),
+            opt(time()),
+        ),
+        (
+            any::<i32>(),
+            select(vec!["", "Normal", "Warning"]).prop_map(str::to_owned),
+            opt(micro_time()),
+            st(),
+            opt(object_reference()),
+            st(),
+            st(),
+        ),
+    )
+        .prop_map(
+            |(
+                (
+                    metadata,
+                    involved_object,
+                    reason,
+                    message,
+                    source,
+                    first_timestamp,
+                    last_timestamp,
+                ),
+                (
+                    count,
+                    type_,
+                    event_time,
+                    action,
+                    related,
+                    reporting_component,
+                    reporting_instance,
+                ),
+            )| Event {
+                metadata,
+                involved_object,
+                reason,
+                message,
+                source,
+                first_timestamp,
+                last_timestamp,
+                count,
+                type_,
+                event_time,
+                action,
+                related,
+                reporting_component,
+                reporting_instance,
+                ..Event::default()
+            },
+        )
+        .boxed()
+}
+
+fn scale() -> BoxedStrategy<Scale> {
+    (object_meta(), any::<i32>(), any::<i32>(), st())
+        .prop_map(|(metadata, desired, observed, selector)| Scale {
+            metadata,
+            spec: ScaleSpec { replicas: desired },
+            status: ScaleStatus {
+                replicas: observed,
+                selector,
+            },
+            ..Scale::default()
+        })
+        .boxed()
+}
+
+fn status() -> BoxedStrategy<Status> {
+    let cause = (st(), text(), st()).prop_map(|(reason, message, field)| StatusCause {
+        reason,
+        message,
+        field,
+    });
+    let details = (st(), st(), st(), st(), vec(cause, 0..2), any::<i32>()).prop_map(
+        |(name, group, kind, uid, causes, retry_after_seconds)| StatusDetails {
+            name,
+            group,
+            kind,
+            uid,
+            causes,
+            retry_after_seconds,
+        },
+    );
+    (
+        list_meta(),
+        opt(pick(StatusOutcome::ALL)),
+        text(),
+        st(),
+        opt(details),
+        any::<i32>(),
+    )
+        .prop_map(
+            |(metadata, status, message, reason, details, code)| Status {
+                metadata,
+                status,
+                message,
+                reason,
+                details,
+                code,
+                ..Status::default()
+            },
+        )
+        .boxed()
+}
+
+fn watch_event() -> impl Strategy<Value = WatchEvent<Pod>> {
+    // One pod strategy behind a variant index keeps the strategy small (a union of five
+    // pod strategies overflows the test thread's stack in debug builds).
+    prop_oneof![
+        4 => (0..4u8, pod()).prop_map(|(variant, pod)| match variant {
+            0 => WatchEvent::Added(pod),
+            1 => WatchEvent::Modified(pod),
+            2 => WatchEvent::Deleted(pod),
+            _ => WatchEvent::Bookmark(pod),
+        }),
+        1 => status().prop_map(|s| WatchEvent::Error(Box::new(s))),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips
+// ---------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn object_meta_round_trips(v in object_meta()) { round_trip(&v)?; }
+
+    #[test]
+    fn pod_round_trips(v in pod()) { round_trip(&v)?; }
+
+    #[test]
+    fn node_round_trips(v in node()) { round_trip(&v)?; }
+
+    #[test]
+    fn service_round_trips(v in service()) { round_trip(&v)?; }
+
+    #[test]
+    fn endpoints_round_trip(v in endpoints()) { round_trip(&v)?; }
+
+    #[test]
+    fn namespace_round_trips(v in namespace()) { round_trip(&v)?; }
+
+    #[test]
+    fn service_account_round_trips(v in service_account()) { round_trip(&v)?; }
+
+    #[test]
+    fn replication_controller_round_trips(v in replication_controller()) { round_trip(&v)?; }
+
+    #[test]
+    fn replica_set_round_trips(v in replica_set()) { round_trip(&v)?; }
+
+    #[test]
+    fn deployment_round_trips(v in deployment()) { round_trip(&v)?; }
+
+    #[test]
+    fn lease_round_trips(v in lease()) { round_trip(&v)?; }
+
+    #[test]
+    fn event_round_trips(v in event()) { round_trip(&v)?; }
+
+    #[test]
+    fn scale_round_trips(v in scale()) { round_trip(&v)?; }
+
+    #[test]
+    fn status_round_trips(v in status()) { round_trip(&v)?; }
+
+    #[test]
+    fn pod_list_round_trips(meta in list_meta(), items in vec(pod(), 0..3)) {
+        let list = List { metadata: meta, ..List::new(items) };
+        round_trip(&list)?;
+    }
+
+    #[test]
+    fn watch_event_round_trips(v in watch_event()) { round_trip(&v)?; }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn scalars_round_trip(
+        q in quantity(),
+        t in time(),
+        m in micro_time(),
+        i in int_or_string(),
+        l in label_selector(),
+    ) {
+        round_trip(&q)?;
+        prop_assert_eq!(Quantity::parse(q.as_str()).unwrap(), q);
+        round_trip(&t)?;
+        round_trip(&m)?;
+        round_trip(&i)?;
+        round_trip(&l)?;
+    }
+
+    /// The serialized form of a quantity parses back to itself and keeps the value.
+    #[test]
+    fn quantity_serialized_form_is_stable(parts in quantity_parts()) {
+        let input = quantity_text(&parts);
+        let q = Quantity::parse(&input).unwrap();
+        let again = Quantity::parse(q.as_str()).unwrap();
+        prop_assert_eq!(&again, &q, "{} -> {}", input, q);
+        prop_assert_eq!(again.cmp_value(&q), Ordering::Equal);
+        prop_assert_eq!(again.milli_value(), q.milli_value());
+    }
+
+    /// Milli and unit values agree with exact integer arithmetic on the input's parts.
+    #[test]
+    fn quantity_values_match_exact_arithmetic(parts in quantity_parts()) {
+        let input = quantity_text(&parts);
+        let q = Quantity::parse(&input).unwrap();
+        prop_assert_eq!(q.milli_value(), reference_scaled(&parts, 3), "milli of {}", input);
+        prop_assert_eq!(q.value(), reference_scaled(&parts, 0), "value of {}", input);
+    }
+
+    /// A generated value of every kind decodes from JSON produced by `serde_json::Value`
+    /// too, i.e. from a document whose keys come in another (sorted) order.
+    #[test]
+    fn key_order_does_not_matter(v in pod()) {
+        let sorted = serde_json::to_string(&serde_json::to_value(&v).unwrap()).unwrap();
+        let back: Pod = serde_json::from_str(&sorted).unwrap();
+        prop_assert_eq!(back, v);
+    }
+}
+
+/// `ceil(x × 10^digits)` rounded away from zero and saturated to `i64`, computed with
+/// `i128` from the parts of a quantity string, independently of the crate.
+fn reference_scaled(parts: &(String, String, Option<String>, &'static str), digits: u32) -> i64 {
+    let (sign, int, frac, suffix) = parts;
+    let frac = frac.clone().unwrap_or_default();
+    let mantissa: i128 = format!("{int}{frac}").parse().unwrap();
+    let frac_len = frac.len() as i32;
+    let (numerator, denominator_pow10): (i128, i32) = match *suffix {
+        "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" => {
+            let power = 10
+                * (1 + ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+                    .iter()
+                    .position(|s| s == suffix)
+                    .unwrap() as u32);
+            let mut exact = mantissa << power;
+            // Binary quantities are capped at 2^63-1 (before any scaling).
+            let cap = i128::from(i64::MAX) * 10i128.pow(frac_len as u32);
+            if exact > cap {
+                exact = cap;
+            }
+            (exact * 10i128.pow(digits), frac_len)
+        }
+        other => {
+            let exponent: i32 = match other {
+                "" => 0,
+                "n" => -9,
+                "u" => -6,
+                "m" => -3,
+                "k" => 3,
+                "M" => 6,
+                "G" => 9,
+                "T" => 12,
+                "P" => 15,
+                "E" => 18,
+                e => e[1..].parse().unwrap(),
+            };
+            let shift = exponent + digits as i32 - frac_len;
+            if shift >= 0 {
+                (mantissa * 10i128.pow(shift as u32), 0)
+            } else {
+                (mantissa, -shift)
+            }
+        }
+    };
+    let denominator = 10i128.pow(denominator_pow10 as u32);
+    let mut magnitude = numerator / denominator;
+    if numerator % denominator != 0 {
+        magnitude += 1;
+    }
+    let signed = if sign == "-" { -magnitude } else { magnitude };
+    i64::try_from(signed).unwrap_or(if signed < 0 { i64::MIN } else { i64::MAX })
+}
+
+// ---------------------------------------------------------------------------------------
+// Golden documents
+// ---------------------------------------------------------------------------------------
+
+/// Parses `doc` as `T`, writes it back and expects exactly the same JSON tree.
+fn same_json<T: Serialize + DeserializeOwned + Debug>(doc: &Value) -> T {
+    let object: T = serde_json::from_value(doc.clone()).unwrap();
+    let again = serde_json::to_value(&object).unwrap();
+    assert_eq!(
+        &again,
+        doc,
+        "re-serialized differs:\n{}",
+        serde_json::to_string_pretty(&again).unwrap()
+    );
+    object
+}
+
+#[test]
+fn golden_pod_as_kubectl_sends_it() {
+    let doc = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "web-0",
+            "namespace": "default",
+            "labels": {"app": "web", "tier": "front"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}\n"}
+        },
+        "spec": {
+            "volumes": [
+                {"name": "scratch", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                {"name": "config", "configMap": {"name": "web-config", "defaultMode": 420}},
+                {"name": "logs", "hostPath": {"path": "/var/log/web", "type": "DirectoryOrCreate"}}
+            ],
+            "initContainers": [
+                {"name": "init", "image": "busybox:1.36", "command": ["sh", "-c", "true"]}
+            ],
+            "containers": [{
+                "name": "web",
+                "image": "nginx:1.25",
+                "args": ["--port", "8080"],
+                "workingDir": "/srv",
+                "ports": [
+                    {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                    {"containerPort": 9090, "hostPort": 19090, "hostIP": "127.0.0.1", "protocol": "UDP"}
+                ],
+                "env": [
+                    {"name": "MODE", "value": "prod"},
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}
+                ],
+                "resources": {
+                    "limits": {"cpu": "1", "memory": "256Mi"},
+                    "requests": {"cpu": "250m", "memory": "128Mi"}
+                },
+                "volumeMounts": [
+                    {"name": "config", "mountPath": "/etc/web", "readOnly": true},
+                    {"name": "scratch", "mountPath": "/tmp"}
+                ],
+                "livenessProbe": {
+                    "httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP",
+                                "httpHeaders": [{"name": "X-Probe", "value": "1"}]},
+                    "initialDelaySeconds": 5, "periodSeconds": 10, "failureThreshold": 3
+                },
+                "readinessProbe": {"tcpSocket": {"port": 8080}, "timeoutSeconds": 1, "successThreshold": 1},
+                "startupProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "terminationGracePeriodSeconds": 5},
+                "imagePullPolicy": "IfNotPresent",
+                "terminationMessagePath": "/dev/termination-log",
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "stdin": true,
+                "tty": true
+            }],
+            "restartPolicy": "Always",
+            "terminationGracePeriodSeconds": 30,
+            "activeDeadlineSeconds": 3600,
+            "dnsPolicy": "ClusterFirst",
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "serviceAccountName": "web",
+            "automountServiceAccountToken": false,
+            "hostname": "web-0",
+            "subdomain": "web",
+            "affinity": {"nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}],
+                     "matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["n1"]}]}
+                ]},
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 10, "preference": {"matchExpressions": [{"key": "zone", "operator": "Exists"}]}}
+                ]
+            }},
+            "schedulerName": "default-scheduler",
+            "tolerations": [
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "dedicated", "operator": "Equal", "value": "web", "effect": "NoSchedule"}
+            ],
+            "priorityClassName": "high",
+            "priority": 1000
+        }
+    });
+    let pod: Pod = same_json(&doc);
+    let web = &pod.spec.containers[0];
+    assert_eq!(web.resources.requests["cpu"].milli_value(), 250);
+    assert_eq!(web.resources.limits["memory"].value(), 256 * 1024 * 1024);
+    let probe = web
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap();
+    assert_eq!(probe.port, IntOrString::String("http".into()));
+    assert_eq!(
+        web.readiness_probe
+            .as_ref()
+            .unwrap()
+            .tcp_socket
+            .as_ref()
+            .unwrap()
+            .port,
+        IntOrString::Int(8080)
+    );
+    assert_eq!(web.ports[1].protocol, Some(Protocol::Udp));
+}
+
+#[test]
+fn golden_pod_as_the_api_returns_it() {
+    let doc = serde_json::json!({
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": "web-7d4b9c-x2x5q",
+            "generateName": "web-7d4b9c-",
+            "namespace": "default",
+            "uid": "5f0c3b8e-1a2b-4c3d-9e8f-0a1b2c3d4e5f",
+            "resourceVersion": "12345",
+            "creationTimestamp": "2024-05-01T12:00:00Z",
+            "labels": {"app": "web", "pod-template-hash": "7d4b9c"},
+            "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d4b9c",
+                "uid": "0e1d2c3b-4a59-6877-8695-a4b3c2d1e0f9",
+                "controller": true, "blockOwnerDeletion": true
+            }],
+            "finalizers": ["example.com/cleanup"]
+        },
+        "spec": {
+            "containers": [{"name": "web", "image": "nginx:1.25", "resources": {},
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}],
+            "restartPolicy": "Always",
+            "terminationGracePeriodSeconds": 30,
+            "dnsPolicy": "ClusterFirst",
+            "serviceAccountName": "default",
+            "nodeName": "worker-1",
+            "schedulerName": "default-scheduler",
+            "priority": 0
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2024-05-01T12:00:05Z"},
+                {"type": "PodScheduled", "status": "True", "lastProbeTime": "2024-05-01T12:00:01Z",
+                 "lastTransitionTime": "2024-05-01T12:00:01Z", "reason": "Scheduled", "message": "ok"}
+            ],
+            "hostIP": "192.0.2.10",
+            "hostIPs": [{"ip": "192.0.2.10"}],
+            "podIP": "10.244.1.7",
+            "podIPs": [{"ip": "10.244.1.7"}],
+            "startTime": "2024-05-01T12:00:01Z",
+            "containerStatuses": [{
+                "name": "web",
+                "state": {"running": {"startedAt": "2024-05-01T12:00:03Z"}},
+                "lastState": {"terminated": {"exitCode": 137, "signal": 9, "reason": "OOMKilled",
+                              "startedAt": "2024-05-01T11:00:00Z", "finishedAt": "2024-05-01T11:59:59Z",
+                              "containerID": "docker://0123abcd"}},
+                "ready": true,
+                "restartCount": 1,
+                "image": "nginx:1.25",
+                "imageID": "docker-pullable://nginx@sha256:0123",
+                "containerID": "docker://4567ef",
+                "started": true
+            }],
+            "qosClass": "BestEffort"
+        }
+    });
+    // `resources: {}` is the one thing Rudder does not write back: an empty struct is
+    // omitted like every other empty value.
+    let mut expected = doc.clone();
+    expected["spec"]["containers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("resources");
+    let pod: Pod = serde_json::from_value(doc).unwrap();
+    assert_eq!(serde_json::to_value(&pod).unwrap(), expected);
+    assert_eq!(pod.status.phase, Some(PodPhase::Running));
+    assert_eq!(pod.metadata.creation_timestamp, Some(Time(1_714_564_800)));
+    assert_eq!(
+        pod.metadata.controller_ref().map(|r| r.name.as_str()),
+        Some("web-7d4b9c")
+    );
+    assert_eq!(pod.spec.priority, Some(0));
+}
+
+#[test]
+fn golden_deployment() {
+    let doc = serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "generation": 3, "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 3,
+            "selector": {
+                "matchLabels": {"app": "web"},
+                "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]
+            },
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.25",
+                                         "ports": [{"containerPort": 80}]}]}
+            },
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+            "minReadySeconds": 5,
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600
+        },
+        "status": {
+            "observedGeneration": 3,
+            "replicas": 3,
+            "updatedReplicas": 3,
+            "readyReplicas": 2,
+            "availableReplicas": 2,
+            "unavailableReplicas": 1,
+            "conditions": [{
+                "type": "Progressing", "status": "True",
+                "lastUpdateTime": "2024-05-01T12:00:00Z", "lastTransitionTime": "2024-05-01T11:00:00Z",
+                "reason": "NewReplicaSetAvailable", "message": "ReplicaSet \"web-7d4b9c\" has successfully progressed."
+            }],
+            "collisionCount": 0
+        }
+    });
+    let d: Deployment = same_json(&doc);
+    let rolling = d.spec.strategy.rolling_update.as_ref().unwrap();
+    assert_eq!(
+        rolling.max_surge.as_ref().unwrap().scaled_value(3, true),
+        Ok(1)
+    );
+    assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(0)));
+    assert!(d.spec.selector.matches(&d.spec.template.metadata.labels));
+}
+
+#[test]
+fn golden_service_and_endpoints() {
+    let doc = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "ports": [
+                {"name": "http", "protocol": "TCP", "appProtocol": "http", "port": 80,
+                 "targetPort": "http", "nodePort": 30080},
+                {"name": "metrics", "port": 9090, "targetPort": 9090}
+            ],
+            "selector": {"app": "web"},
+            "clusterIP": "10.96.0.10",
+            "clusterIPs": ["10.96.0.10"],
+            "type": "NodePort",
+            "sessionAffinity": "ClientIP",
+            "externalTrafficPolicy": "Local",
+            "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10800}},
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "internalTrafficPolicy": "Cluster"
+        }
+    });
+    let svc: Service = same_json(&doc);
+    assert_eq!(svc.spec.type_, Some(ServiceType::NodePort));
+
+    // What the API returns carries an empty load balancer status; it reads fine and is
+    // written back without the empty object.
+    let mut with_status = doc.clone();
+    with_status["status"] = serde_json::json!({"loadBalancer": {}});
+    let read: Service = serde_json::from_value(with_status).unwrap();
+    assert_eq!(read, svc);
+
+    let doc = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "web", "namespace": "default"},
+        "subsets": [{
+            "addresses": [{"ip": "10.244.1.7", "hostname": "web-0", "nodeName": "worker-1",
+                           "targetRef": {"kind": "Pod", "namespace": "default", "name": "web-0",
+                                         "uid": "5f0c3b8e", "resourceVersion": "12345"}}],
+            "notReadyAddresses": [{"ip": "10.244.2.9"}],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP", "appProtocol": "http"}]
+        }]
+    });
+    let _: Endpoints = same_json(&doc);
+}
+
+#[test]
+fn golden_node_event_lease_status() {
+    let node = serde_json::json!({
+        "kind": "Node",
+        "apiVersion": "v1",
+        "metadata": {"name": "worker-1", "labels": {"kubernetes.io/hostname": "worker-1"}},
+        "spec": {
+            "podCIDR": "10.244.1.0/24",
+            "podCIDRs": ["10.244.1.0/24"],
+            "providerID": "rudder://worker-1",
+            "unschedulable": true,
+            "taints": [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule",
+                        "timeAdded": "2024-05-01T12:00:00Z"}]
+        },
+        "status": {
+            "capacity": {"cpu": "2", "memory": "24554732Ki", "pods": "110"},
+            "allocatable": {"cpu": "1900m", "memory": "24Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True",
+                            "lastHeartbeatTime": "2024-05-01T12:00:40Z",
+                            "lastTransitionTime": "2024-05-01T12:00:00Z",
+                            "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
+            "addresses": [{"type": "InternalIP", "address": "192.0.2.10"},
+                          {"type": "Hostname", "address": "worker-1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": "m", "systemUUID": "s", "bootID": "b", "kernelVersion": "6.1.0",
+                "osImage": "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion": "docker://24.0.7",
+                "kubeletVersion": "v1.30.0-rudder", "kubeProxyVersion": "v1.30.0-rudder",
+                "operatingSystem": "linux", "architecture": "amd64"
+            }
+        }
+    });
+    let n: Node = same_json(&node);
+    assert_eq!(n.status.allocatable["cpu"].milli_value(), 1900);
+    assert_eq!(n.status.daemon_endpoints.kubelet_endpoint.port, 10250);
+
+    let event = serde_json::json!({
+        "kind": "Event",
+        "apiVersion": "v1",
+        "metadata": {"name": "web-0.17c", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "namespace": "default", "name": "web-0",
+                           "apiVersion": "v1", "fieldPath": "spec.containers{web}"},
+        "reason": "Pulled",
+        "message": "Container image \"nginx:1.25\" already present on machine",
+        "source": {"component": "kubelet", "host": "worker-1"},
+        "firstTimestamp": "2024-05-01T12:00:02Z",
+        "lastTimestamp": "2024-05-01T12:00:02Z",
+        "count": 1,
+        "type": "Normal",
+        "eventTime": "2024-05-01T12:00:02.123456Z",
+        "action": "Pulling",
+        "reportingComponent": "",
+        "reportingInstance": ""
+    });
+    let e: Event = same_json(&event);
+    assert_eq!(e.event_time, Some(MicroTime(1_714_564_802_123_456)));
+
+    let lease = serde_json::json!({
+        "kind": "Lease",
+        "apiVersion": "coordination.k8s.io/v1",
+        "metadata": {"name": "worker-1", "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": "worker-1", "leaseDurationSeconds": 40,
+                 "acquireTime": "2024-05-01T12:00:00.000000Z",
+                 "renewTime": "2024-05-01T12:00:30.500000Z", "leaseTransitions": 0}
+    });
+    let l: Lease = same_json(&lease);
+    assert_eq!(l.spec.renew_time, Some(MicroTime(1_714_564_830_500_000)));
+
+    let status = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "Pod \"web\" is invalid: spec.containers: Required value",
+        "reason": "Invalid",
+        "details": {"name": "web", "kind": "Pod",
+                    "causes": [{"reason": "FieldValueRequired", "message": "Required value",
+                                "field": "spec.containers"}]},
+        "code": 422
+    });
+    let _: Status = same_json(&status);
+}
+
+#[test]
+fn unknown_fields_and_other_spellings_are_accepted() {
+    // Fields Rudder does not model are ignored, quantities may be bare numbers and
+    // timestamps may carry an offset and a fraction; what is written back is canonical.
+    let doc = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "odd",
+            "creationTimestamp": "2024-05-01T14:00:00.25+02:00",
+            "managedFields": [{"manager": "kubectl", "operation": "Update"}],
+            "selfLink": "/api/v1/namespaces/default/pods/odd"
+        },
+        "spec": {
+            "containers": [{
+                "name": "c",
+                "resources": {"requests": {"cpu": 0.5, "memory": 1000}},
+                "securityContext": {"privileged": false}
+            }],
+            "enableServiceLinks": true,
+            "securityContext": {}
+        },
+        "status": {"nominatedNodeName": "n1"}
+    });
+    let pod: Pod = serde_json::from_value(doc).unwrap();
+    let written = serde_json::to_value(&pod).unwrap();
+    assert_eq!(
+        written,
+        serde_json::json!({
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "metadata": {"name": "odd", "creationTimestamp": "2024-05-01T12:00:00Z"},
+            "spec": {"containers": [{"name": "c",
+                                     "resources": {"requests": {"cpu": "500m", "memory": "1k"}}}]}
+        })
+    );
+}
+
+#[test]
+fn kubectl_dry_run_output_is_accepted() {
+    // `kubectl create deployment web --image=nginx --dry-run=client -o json`, which users
+    // save and apply: `creationTimestamp: null`, empty `resources`, `strategy`, `status`.
+    let doc = serde_json::json!({
+        "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "metadata": {"name": "web", "creationTimestamp": null, "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"creationTimestamp": null, "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {}}]}
+            },
+            "strategy": {}
+        },
+        "status": {}
+    });
+    let d: Deployment = serde_json::from_value(doc).unwrap();
+    assert_eq!(
+        serde_json::to_value(&d).unwrap(),
+        serde_json::json!({
+            "kind": "Deployment",
+            "apiVersion": "apps/v1",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}
+                }
+            }
+        })
+    );
+}
+
+#[test]
+fn null_collections_read_as_empty() {
+    // Go reads `null` as an empty map or slice; YAML like `labels:` produces it.
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "p", "labels": null, "annotations": null, "finalizers": null,
+                     "ownerReferences": null},
+        "spec": {"containers": null, "nodeSelector": null, "volumes": null, "tolerations": null}
+    }))
+    .unwrap();
+    assert_eq!(pod, Pod::new("p"));
+    let list: List<Pod> =
+        serde_json::from_str(r#"{"kind":"PodList","apiVersion":"v1","metadata":{},"items":null}"#)
+            .unwrap();
+    assert_eq!(list, List::default());
+    let svc: Service = serde_json::from_str(r#"{"spec":{"selector":null,"ports":null}}"#).unwrap();
+    assert_eq!(svc, Service::default());
+}
+
+#[test]
+fn bincode_is_deterministic_and_compact() {
+    let mut pod = Pod::new("web");
+    pod.metadata.labels.insert("b".into(), "2".into());
+    pod.metadata.labels.insert("a".into(), "1".into());
+    let first = codec::encode(&pod).unwrap();
+    let mut again = Pod::new("web");
+    again.metadata.labels.insert("a".into(), "1".into());
+    again.metadata.labels.insert("b".into(), "2".into());
+    assert_eq!(codec::encode(&again).unwrap(), first);
+    // Positional encoding: no field names on the wire.
+    assert!(first.len() < serde_json::to_vec(&pod).unwrap().len());
+    // Truncated bytes are an error, not a panic.
+    assert!(codec::decode::<Pod>(&first[..first.len() - 1]).is_err());
+}

@@ -141,13 +141,21 @@ mod tests {
             ("max", "2147483647", IntOrString::Int(i32::MAX)),
             ("name", "\"http\"", IntOrString::String("http".into())),
             ("percent", "\"25%\"", IntOrString::String("25%".into())),
-            ("numeric string stays a string", "\"80\"", IntOrString::String("80".into())),
+            (
+                "numeric string stays a string",
+                "\"80\"",
+                IntOrString::String("80".into()),
+            ),
             ("empty string", "\"\"", IntOrString::String(String::new())),
         ];
         for (name, json, value) in table {
             let parsed: IntOrString = serde_json::from_str(json).unwrap();
             assert_eq!(&parsed, value, "{name}: parse");
-            assert_eq!(serde_json::to_string(value).unwrap(), *json, "{name}: write");
+            assert_eq!(
+                serde_json::to_string(value).unwrap(),
+                *json,
+                "{name}: write"
+            );
         }
         for bad in ["2147483648", "-2147483649", "1.5", "true", "[1]", "{}"] {
             assert!(serde_json::from_str::<IntOrString>(bad).is_err(), "{bad}");

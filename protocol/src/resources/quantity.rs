@@ -17,10 +17,17 @@
 //!   (scale a multiple of three, no trailing `000`, no leading `0`; or an odd binary
 //!   mantissa), the input string itself is kept as the serialized form. That is why
 //!   `+1` and `1.500k` come back unchanged, exactly as the Kubernetes API returns them.
+//! - A quantity built in code ([`Quantity::new`], [`Quantity::from_milli`],
+//!   [`Quantity::from_scaled`]) takes the form Kubernetes gives it once stored and read
+//!   back: 2000 bytes in binary SI is `2k` (Go's fresh `String()` says `2000`, its stored
+//!   copy `2k`), and anything finer than a nano is rounded up.
+//! - JSON also accepts a bare number, as Kubernetes does (`"cpu": 0.5` reads as `500m`);
+//!   serde hands such numbers over as `f64`, so `1e3` written bare reads as `1k`, not `1e3`.
 //!
 //! Equality ([`PartialEq`]) is equality of the serialized form, which is what crosses the
 //! wire; [`Quantity::cmp_value`] compares numerically (`1k` equals `1e3` there). On the
-//! bus a quantity travels as its serialized string, so decoding gives back an equal value.
+//! bus a quantity travels as its serialized string, as in Kubernetes' own storage, and
+//! every serialized form parses back to itself, so decoding gives back an equal value.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -42,7 +49,14 @@ pub enum QuantityError {
     /// The suffix is not a decimal SI, binary SI or decimal exponent suffix.
     #[error("unable to parse suffix of quantity {0:?}")]
     Suffix(String),
+    /// The string is longer than [`MAX_QUANTITY_LEN`]; no real quantity is.
+    #[error("quantity of {0} characters is longer than {MAX_QUANTITY_LEN}")]
+    TooLong(usize),
 }
+
+/// The longest quantity string accepted. Exact arithmetic on the digits costs time
+/// quadratic in their number, so hostile input must not bring megabytes of them.
+pub const MAX_QUANTITY_LEN: usize = 256;
 
 /// How a quantity prefers to be written; remembered from the suffix it was parsed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -73,7 +87,8 @@ impl Quantity {
         parse(s)
     }
 
-    /// `value` in `format` (Kubernetes' `NewQuantity`), e.g. `(1024, BinarySI)` → `1Ki`.
+    /// `value` in `format` (Kubernetes' `NewQuantity`), e.g. `(1024, BinarySI)` → `1Ki`,
+    /// `(1000, DecimalSI)` → `1k`.
     pub fn new(value: i64, format: Format) -> Self {
         Self::from_decimal(Decimal::from_i64(value, 0), format)
     }
@@ -83,7 +98,8 @@ impl Quantity {
         Self::from_decimal(Decimal::from_i64(value, -3), format)
     }
 
-    /// `value × 10^scale` in decimal SI (Kubernetes' `NewScaledQuantity`).
+    /// `value × 10^scale` in decimal SI (Kubernetes' `NewScaledQuantity`); anything finer
+    /// than a nano is rounded up to the next nano, as on reading.
     pub fn from_scaled(value: i64, scale: i32) -> Self {
         Self::from_decimal(
             Decimal::from_i64(value, i64::from(scale)),
@@ -91,13 +107,23 @@ impl Quantity {
         )
     }
 
+    /// Builds the quantity Kubernetes would hold after writing `value` and reading it
+    /// back: its canonical string, parsed. That differs from Go's `String()` of a fresh
+    /// value in two corners only: a binary value with no binary suffix and trailing zeros
+    /// (2000 bytes: Go writes `2000`, which reads back as `2k`) and values finer than a
+    /// nano (rounded up on reading). In exchange every `Quantity` is stable through JSON
+    /// and the bus.
     fn from_decimal(value: Decimal, format: Format) -> Self {
         let value = value.normalized();
-        let repr = canonical(&value, format);
-        Quantity {
-            repr,
-            value,
-            format,
+        let written = canonical(&value, format);
+        match parse(&written) {
+            Ok(q) => q,
+            // Not reachable: a canonical string always parses. Keep the value regardless.
+            Err(_) => Quantity {
+                repr: written,
+                value,
+                format,
+            },
         }
     }
 
@@ -440,6 +466,9 @@ fn parse(s: &str) -> Result<Quantity, QuantityError> {
     if s.is_empty() {
         return Err(QuantityError::Format(String::new()));
     }
+    if s.len() > MAX_QUANTITY_LEN {
+        return Err(QuantityError::TooLong(s.len()));
+    }
     if s == "0" {
         return Ok(Quantity::default());
     }
@@ -496,6 +525,11 @@ fn parse(s: &str) -> Result<Quantity, QuantityError> {
     } else {
         canonical(&value, format)
     };
+    if repr.len() > MAX_QUANTITY_LEN {
+        // The canonical form can be a few characters longer than the input; refusing it
+        // here keeps every accepted quantity readable again.
+        return Err(QuantityError::TooLong(repr.len()));
+    }
     Ok(Quantity {
         repr,
         value,
@@ -937,6 +971,18 @@ mod tests {
             ("non-ascii", "1µ"),
             ("no digits with tiny exponent", "e-20"),
         ];
+        let long = "1".repeat(MAX_QUANTITY_LEN + 1);
+        assert_eq!(
+            Quantity::parse(&long),
+            Err(QuantityError::TooLong(MAX_QUANTITY_LEN + 1))
+        );
+        assert!(Quantity::parse(&long[1..]).is_ok());
+        // 256 characters whose canonical form (`...100m`) would be 258.
+        let grows = format!("{}.1", "1".repeat(MAX_QUANTITY_LEN - 2));
+        assert_eq!(
+            Quantity::parse(&grows),
+            Err(QuantityError::TooLong(MAX_QUANTITY_LEN + 2))
+        );
         for &(name, input) in table {
             assert!(Quantity::parse(input).is_err(), "{name}: {input:?} parsed");
         }
@@ -967,11 +1013,17 @@ mod tests {
                 Quantity::new(1_000_000, Format::DecimalExponent),
                 "1e6",
             ),
-            ("2000 binary", Quantity::new(2000, Format::BinarySI), "2000"),
+            (
+                "2000 binary reads back as 2k",
+                Quantity::new(2000, Format::BinarySI),
+                "2k",
+            ),
+            ("2001 binary", Quantity::new(2001, Format::BinarySI), "2001"),
+            ("3Gi", Quantity::new(3 << 30, Format::BinarySI), "3Gi"),
             (
                 "-2000 binary",
                 Quantity::new(-2000, Format::BinarySI),
-                "-2000",
+                "-2k",
             ),
             ("5 binary", Quantity::new(5, Format::BinarySI), "5"),
             ("1m", Quantity::from_milli(1, Format::DecimalSI), "1m"),
@@ -990,8 +1042,12 @@ mod tests {
             ("1000n", Quantity::from_scaled(1000, -9), "1u"),
             ("1000u", Quantity::from_scaled(1000, -6), "1m"),
             ("0 nano", Quantity::from_scaled(0, -9), "0"),
-            ("1e-12 below nano", Quantity::from_scaled(1, -12), "1e-12"),
-            ("1e-10", Quantity::from_scaled(1, -10), "100e-12"),
+            (
+                "1e-12 rounds up to a nano",
+                Quantity::from_scaled(1, -12),
+                "1e-9",
+            ),
+            ("-1e-10", Quantity::from_scaled(-1, -10), "-1e-9"),
             ("1e21", Quantity::from_scaled(1, 21), "1e21"),
             (
                 "i64::MIN",

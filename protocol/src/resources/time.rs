@@ -63,7 +63,10 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// (seconds, nanoseconds) since the Unix epoch, whatever side of it the clock is on.
 fn system_now() -> (i64, u32) {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
         Err(e) => {
             let d = e.duration();
             let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
@@ -177,7 +180,9 @@ fn year_of(secs: i64) -> i64 {
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if !(0..=9999).contains(&year_of(self.0)) {
-            return Err(serde::ser::Error::custom("Time year outside of range [0,9999]"));
+            return Err(serde::ser::Error::custom(
+                "Time year outside of range [0,9999]",
+            ));
         }
         serializer.collect_str(self)
     }
@@ -303,7 +308,7 @@ fn digits(b: &[u8], pos: &mut usize, n: usize) -> Option<u32> {
     Some(v)
 }
 
-fn expect(b: &[u8], pos: &mut usize, allowed: &[u8]) -> bool {
+fn eat(b: &[u8], pos: &mut usize, allowed: &[u8]) -> bool {
     match b.get(*pos) {
         Some(c) if allowed.contains(c) => {
             *pos += 1;
@@ -319,29 +324,29 @@ fn parse_rfc3339(s: &str) -> Result<(i64, u32), TimeError> {
     let mut pos = 0;
     let bad = |reason| error(s, reason);
     let year = digits(b, &mut pos, 4).ok_or_else(|| bad("expected a four-digit year"))?;
-    if !expect(b, &mut pos, b"-") {
+    if !eat(b, &mut pos, b"-") {
         return Err(bad("expected '-' after the year"));
     }
     let month = digits(b, &mut pos, 2).ok_or_else(|| bad("expected a two-digit month"))?;
-    if !expect(b, &mut pos, b"-") {
+    if !eat(b, &mut pos, b"-") {
         return Err(bad("expected '-' after the month"));
     }
     let day = digits(b, &mut pos, 2).ok_or_else(|| bad("expected a two-digit day"))?;
-    if !expect(b, &mut pos, b"Tt") {
+    if !eat(b, &mut pos, b"Tt") {
         return Err(bad("expected 'T' between date and time"));
     }
     let hour = digits(b, &mut pos, 2).ok_or_else(|| bad("expected a two-digit hour"))?;
-    if !expect(b, &mut pos, b":") {
+    if !eat(b, &mut pos, b":") {
         return Err(bad("expected ':' after the hour"));
     }
     let minute = digits(b, &mut pos, 2).ok_or_else(|| bad("expected two-digit minutes"))?;
-    if !expect(b, &mut pos, b":") {
+    if !eat(b, &mut pos, b":") {
         return Err(bad("expected ':' after the minutes"));
     }
     let second = digits(b, &mut pos, 2).ok_or_else(|| bad("expected two-digit seconds"))?;
 
     let mut nanos = 0u32;
-    if expect(b, &mut pos, b".") {
+    if eat(b, &mut pos, b".") {
         let start = pos;
         while pos < b.len() && b[pos].is_ascii_digit() {
             if pos - start < 9 {
@@ -366,7 +371,7 @@ fn parse_rfc3339(s: &str) -> Result<(i64, u32), TimeError> {
         Some(&sign @ (b'+' | b'-')) => {
             pos += 1;
             let oh = digits(b, &mut pos, 2).ok_or_else(|| bad("expected an offset hour"))?;
-            if !expect(b, &mut pos, b":") {
+            if !eat(b, &mut pos, b":") {
                 return Err(bad("expected ':' in the offset"));
             }
             let om = digits(b, &mut pos, 2).ok_or_else(|| bad("expected offset minutes"))?;
@@ -418,7 +423,11 @@ mod tests {
             ("end of 1999", 946_684_799, "1999-12-31T23:59:59Z"),
             ("2038 boundary", 2_147_483_647, "2038-01-19T03:14:07Z"),
             ("2100 not leap", 4_107_542_400, "2100-03-01T00:00:00Z"),
-            ("last second of 9999", 253_402_300_799, "9999-12-31T23:59:59Z"),
+            (
+                "last second of 9999",
+                253_402_300_799,
+                "9999-12-31T23:59:59Z",
+            ),
             ("end of 2023", 1_704_067_199, "2023-12-31T23:59:59Z"),
         ];
         for &(name, secs, text) in table {
@@ -445,7 +454,9 @@ mod tests {
         }
         // Crossing midnight and a month boundary through the offset.
         assert_eq!(
-            Time::parse("2024-03-01T01:00:00+02:00").unwrap().to_string(),
+            Time::parse("2024-03-01T01:00:00+02:00")
+                .unwrap()
+                .to_string(),
             "2024-02-29T23:00:00Z"
         );
     }
@@ -480,10 +491,22 @@ mod tests {
     #[test]
     fn micro_time_table() {
         let table: &[(&str, i64, &str)] = &[
-            ("typical", 1_714_564_800_123_456, "2024-05-01T12:00:00.123456Z"),
-            ("whole second", 1_714_564_800_000_000, "2024-05-01T12:00:00.000000Z"),
+            (
+                "typical",
+                1_714_564_800_123_456,
+                "2024-05-01T12:00:00.123456Z",
+            ),
+            (
+                "whole second",
+                1_714_564_800_000_000,
+                "2024-05-01T12:00:00.000000Z",
+            ),
             ("one micro", 1, "1970-01-01T00:00:00.000001Z"),
-            ("leap day", 1_709_164_800_000_010, "2024-02-29T00:00:00.000010Z"),
+            (
+                "leap day",
+                1_709_164_800_000_010,
+                "2024-02-29T00:00:00.000010Z",
+            ),
         ];
         for &(name, micros, text) in table {
             assert_eq!(MicroTime(micros).to_string(), text, "{name}: format");

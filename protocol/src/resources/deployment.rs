@@ -1,0 +1,144 @@
+//! Deployments (`apps/v1 Deployment`): declarative rollouts. The deployment controller
+//! owns one replica set per pod template revision and scales them according to the
+//! strategy.
+
+use serde::{Deserialize, Serialize};
+
+use super::{is_default, ConditionStatus, IntOrString, LabelSelector, PodTemplateSpec, Time};
+
+kind! {
+    /// Rolls a pod template out through replica sets.
+    pub struct Deployment: "apps/v1", "Deployment", "deployments", namespaced = true {
+        /// The desired state.
+        #[serde(skip_serializing_if = "is_default")]
+        pub spec: DeploymentSpec,
+        /// The observed state.
+        #[serde(skip_serializing_if = "is_default")]
+        pub status: DeploymentStatus,
+    }
+}
+
+string_enum! {
+    /// How old pods are replaced by new ones.
+    pub enum DeploymentStrategyType {
+        /// Kill all old pods before creating new ones.
+        Recreate = "Recreate",
+        /// Replace pods gradually (the default).
+        RollingUpdate = "RollingUpdate",
+    }
+}
+
+/// The desired state of a deployment.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentSpec {
+    /// How many pods (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Which pods belong to the deployment; must match the template's labels.
+    pub selector: LabelSelector,
+    /// The pods to run.
+    pub template: PodTemplateSpec,
+    /// How to replace old pods.
+    #[serde(skip_serializing_if = "is_default")]
+    pub strategy: DeploymentStrategy,
+    /// How long a new pod must be ready to count as available.
+    #[serde(skip_serializing_if = "is_default")]
+    pub min_ready_seconds: i32,
+    /// How many old replica sets to keep for rollback (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_history_limit: Option<i32>,
+    /// Stop rolling out.
+    #[serde(skip_serializing_if = "is_default")]
+    pub paused: bool,
+    /// How long progress may stall before the rollout counts as failed (default 600).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_deadline_seconds: Option<i32>,
+}
+
+/// How a deployment replaces old pods.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentStrategy {
+    /// `Recreate` or `RollingUpdate` (default).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<DeploymentStrategyType>,
+    /// Parameters of a rolling update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolling_update: Option<RollingUpdateDeployment>,
+}
+
+/// Parameters of a rolling update.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RollingUpdateDeployment {
+    /// How many pods may be unavailable, as a number or a percentage (default 25%).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
+    /// How many pods may exist above `replicas`, as a number or a percentage (default 25%).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_surge: Option<IntOrString>,
+}
+
+/// The observed state of a deployment.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentStatus {
+    /// The `metadata.generation` this status reflects.
+    #[serde(skip_serializing_if = "is_default")]
+    pub observed_generation: i64,
+    /// Pods of all its replica sets.
+    #[serde(skip_serializing_if = "is_default")]
+    pub replicas: i32,
+    /// Pods with the current template.
+    #[serde(skip_serializing_if = "is_default")]
+    pub updated_replicas: i32,
+    /// Pods that are ready.
+    #[serde(skip_serializing_if = "is_default")]
+    pub ready_replicas: i32,
+    /// Pods ready for at least `minReadySeconds`.
+    #[serde(skip_serializing_if = "is_default")]
+    pub available_replicas: i32,
+    /// Pods still needed for full availability.
+    #[serde(skip_serializing_if = "is_default")]
+    pub unavailable_replicas: i32,
+    /// `Available`, `Progressing`, `ReplicaFailure`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<DeploymentCondition>,
+    /// Bumped when a replica set name collides, to make the next one unique.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collision_count: Option<i32>,
+}
+
+/// A condition of a deployment.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentCondition {
+    /// `Available`, `Progressing` or `ReplicaFailure`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Whether it holds.
+    pub status: ConditionStatus,
+    /// When it was last updated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<Time>,
+    /// When `status` last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// Why, in one word (e.g. `NewReplicaSetAvailable`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Why, for humans.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}

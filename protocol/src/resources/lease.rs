@@ -1,0 +1,39 @@
+//! Leases (`coordination.k8s.io/v1 Lease`): a lightweight lock with a holder and a
+//! renewal time, used for leader election among control-plane replicas and for node
+//! heartbeats.
+
+use serde::{Deserialize, Serialize};
+
+use super::{is_default, MicroTime};
+
+kind! {
+    /// A named lock with a holder and an expiry.
+    pub struct Lease: "coordination.k8s.io/v1", "Lease", "leases", namespaced = true {
+        /// Holder and timing.
+        #[serde(skip_serializing_if = "is_default")]
+        pub spec: LeaseSpec,
+    }
+}
+
+/// Who holds a lease and until when.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LeaseSpec {
+    /// The current holder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder_identity: Option<String>,
+    /// How long after `renewTime` the lease expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_duration_seconds: Option<i32>,
+    /// When the current holder acquired it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acquire_time: Option<MicroTime>,
+    /// When the holder last renewed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renew_time: Option<MicroTime>,
+    /// How often it changed hands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_transitions: Option<i32>,
+}

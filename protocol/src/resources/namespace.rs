@@ -1,0 +1,76 @@
+//! Namespaces (`core/v1 Namespace`): the scope of namespaced objects. Deleting one moves it
+//! to `Terminating` until the namespace controller has emptied it and cleared
+//! `spec.finalizers`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{is_default, ConditionStatus, Time};
+
+kind! {
+    /// A scope for names; cluster-scoped itself.
+    pub struct Namespace: "v1", "Namespace", "namespaces", namespaced = false {
+        /// Finalizers that must clear before the namespace is removed.
+        #[serde(skip_serializing_if = "is_default")]
+        pub spec: NamespaceSpec,
+        /// The phase and conditions.
+        #[serde(skip_serializing_if = "is_default")]
+        pub status: NamespaceStatus,
+    }
+}
+
+string_enum! {
+    /// The lifecycle phase of a namespace.
+    pub enum NamespacePhase {
+        /// In use.
+        Active = "Active",
+        /// Being deleted; no new objects may be created in it.
+        Terminating = "Terminating",
+    }
+}
+
+/// The desired state of a namespace.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NamespaceSpec {
+    /// Finalizers (e.g. `kubernetes`) that must clear before the namespace is removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub finalizers: Vec<String>,
+}
+
+/// The observed state of a namespace.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NamespaceStatus {
+    /// `Active` or `Terminating`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<NamespacePhase>,
+    /// Progress of the deletion, e.g. `NamespaceContentRemaining`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<NamespaceCondition>,
+}
+
+/// A condition of a namespace.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NamespaceCondition {
+    /// The condition type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Whether it holds.
+    pub status: ConditionStatus,
+    /// When `status` last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// Why, in one word.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Why, for humans.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}

@@ -1,0 +1,209 @@
+//! Nodes (`core/v1 Node`): what the kubelet registers and keeps up to date (capacity,
+//! conditions with heartbeats, addresses, system info) and what the scheduler and the node
+//! controllers read (taints, unschedulable, pod CIDR).
+
+use serde::{Deserialize, Serialize};
+
+use super::{is_default, ConditionStatus, ResourceList, Time};
+
+kind! {
+    /// A machine that runs pods; cluster-scoped.
+    pub struct Node: "v1", "Node", "nodes", namespaced = false {
+        /// How the node may be used.
+        #[serde(skip_serializing_if = "is_default")]
+        pub spec: NodeSpec,
+        /// What the kubelet reports.
+        #[serde(skip_serializing_if = "is_default")]
+        pub status: NodeStatus,
+    }
+}
+
+string_enum! {
+    /// What a taint does to pods that do not tolerate it.
+    #[derive(Default)]
+    pub enum TaintEffect {
+        /// New pods are not scheduled onto the node.
+        #[default]
+        NoSchedule = "NoSchedule",
+        /// The scheduler avoids the node when it can.
+        PreferNoSchedule = "PreferNoSchedule",
+        /// Running pods are evicted too.
+        NoExecute = "NoExecute",
+    }
+}
+
+string_enum! {
+    /// The kind of a node address.
+    #[derive(Default)]
+    pub enum NodeAddressType {
+        /// The node's host name.
+        #[default]
+        Hostname = "Hostname",
+        /// An address reachable inside the cluster.
+        InternalIp = "InternalIP",
+        /// An address reachable from outside the cluster.
+        ExternalIp = "ExternalIP",
+        /// A DNS name resolvable inside the cluster.
+        InternalDns = "InternalDNS",
+        /// A DNS name resolvable from outside the cluster.
+        ExternalDns = "ExternalDNS",
+    }
+}
+
+/// How a node may be used.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeSpec {
+    /// The pod IP range assigned to the node.
+    #[serde(rename = "podCIDR", skip_serializing_if = "String::is_empty")]
+    pub pod_cidr: String,
+    /// The pod IP ranges (one per IP family); the first equals `podCIDR`.
+    #[serde(rename = "podCIDRs", skip_serializing_if = "Vec::is_empty")]
+    pub pod_cidrs: Vec<String>,
+    /// The node's id at its provider.
+    #[serde(rename = "providerID", skip_serializing_if = "String::is_empty")]
+    pub provider_id: String,
+    /// Cordoned: no new pods are scheduled here.
+    #[serde(skip_serializing_if = "is_default")]
+    pub unschedulable: bool,
+    /// Taints repelling pods that do not tolerate them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<Taint>,
+}
+
+/// A mark on a node that repels pods without a matching toleration.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Taint {
+    /// The key.
+    pub key: String,
+    /// The value.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    /// What it does.
+    pub effect: TaintEffect,
+    /// When it was added (for `NoExecute`).
+    #[serde(rename = "timeAdded", skip_serializing_if = "Option::is_none")]
+    pub time_added: Option<Time>,
+}
+
+/// What the kubelet reports about its node.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeStatus {
+    /// Total resources of the node.
+    #[serde(skip_serializing_if = "ResourceList::is_empty")]
+    pub capacity: ResourceList,
+    /// Resources available to pods.
+    #[serde(skip_serializing_if = "ResourceList::is_empty")]
+    pub allocatable: ResourceList,
+    /// `Ready`, `MemoryPressure`, `DiskPressure`, `PIDPressure`, ...
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<NodeCondition>,
+    /// How to reach the node.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<NodeAddress>,
+    /// Ports the node's daemons listen on.
+    #[serde(skip_serializing_if = "is_default")]
+    pub daemon_endpoints: NodeDaemonEndpoints,
+    /// Versions and ids of the node's software.
+    #[serde(skip_serializing_if = "is_default")]
+    pub node_info: NodeSystemInfo,
+}
+
+/// A condition of a node.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeCondition {
+    /// `Ready`, `MemoryPressure`, `DiskPressure`, `PIDPressure`, `NetworkUnavailable`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Whether it holds.
+    pub status: ConditionStatus,
+    /// The kubelet's last report of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat_time: Option<Time>,
+    /// When `status` last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// Why, in one word.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Why, for humans.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// An address of a node.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeAddress {
+    /// The kind of address.
+    #[serde(rename = "type")]
+    pub type_: NodeAddressType,
+    /// The address.
+    pub address: String,
+}
+
+/// Ports of the node's daemons.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeDaemonEndpoints {
+    /// The kubelet's port.
+    #[serde(skip_serializing_if = "is_default")]
+    pub kubelet_endpoint: DaemonEndpoint,
+}
+
+/// A daemon's port.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(default)]
+pub struct DaemonEndpoint {
+    /// The port number (capitalised in JSON, as Kubernetes writes it).
+    #[serde(rename = "Port")]
+    pub port: i32,
+}
+
+/// Versions and ids of a node's software and hardware.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeSystemInfo {
+    /// `/etc/machine-id`.
+    #[serde(rename = "machineID")]
+    pub machine_id: String,
+    /// The hardware UUID.
+    #[serde(rename = "systemUUID")]
+    pub system_uuid: String,
+    /// Changes on every boot.
+    #[serde(rename = "bootID")]
+    pub boot_id: String,
+    /// `uname -r`.
+    pub kernel_version: String,
+    /// The OS image, e.g. `Debian GNU/Linux 12 (bookworm)`.
+    pub os_image: String,
+    /// `<runtime>://<version>`.
+    pub container_runtime_version: String,
+    /// The kubelet's version.
+    pub kubelet_version: String,
+    /// The proxy's version.
+    pub kube_proxy_version: String,
+    /// `linux`.
+    pub operating_system: String,
+    /// `amd64`, `arm64`, ...
+    pub architecture: String,
+}

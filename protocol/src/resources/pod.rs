@@ -1,0 +1,899 @@
+//! Pods (`core/v1 Pod`): the spec (containers, volumes, scheduling constraints, probes)
+//! and the status the kubelet reports, plus `PodTemplateSpec` used by controllers.
+//!
+//! Go inlines a probe's handler and a volume's source; here they are plain optional fields
+//! of [`Probe`] and [`Volume`], which gives the same JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    is_default, null_as_default, ConditionStatus, IntOrString, ObjectMeta, Protocol, Quantity,
+    ResourceList, TaintEffect, Time,
+};
+
+kind! {
+    /// A group of containers sharing a network namespace, scheduled onto one node.
+    pub struct Pod: "v1", "Pod", "pods", namespaced = true {
+        /// The desired state.
+        #[serde(skip_serializing_if = "is_default")]
+        pub spec: PodSpec,
+        /// The observed state, written by the kubelet.
+        #[serde(skip_serializing_if = "is_default")]
+        pub status: PodStatus,
+    }
+}
+
+string_enum! {
+    /// Where a pod is in its lifecycle.
+    pub enum PodPhase {
+        /// Accepted, but not all containers are running yet.
+        Pending = "Pending",
+        /// Bound to a node and at least one container is running.
+        Running = "Running",
+        /// All containers terminated successfully and will not restart.
+        Succeeded = "Succeeded",
+        /// All containers terminated and at least one failed.
+        Failed = "Failed",
+        /// The state could not be obtained.
+        Unknown = "Unknown",
+    }
+}
+
+string_enum! {
+    /// When the kubelet restarts a pod's containers.
+    pub enum RestartPolicy {
+        /// Always restart (the default).
+        Always = "Always",
+        /// Restart only after a failure.
+        OnFailure = "OnFailure",
+        /// Never restart.
+        Never = "Never",
+    }
+}
+
+string_enum! {
+    /// How a pod's DNS is configured.
+    pub enum DnsPolicy {
+        /// Cluster DNS first, even with host networking.
+        ClusterFirstWithHostNet = "ClusterFirstWithHostNet",
+        /// Cluster DNS first (the default).
+        ClusterFirst = "ClusterFirst",
+        /// The node's DNS configuration.
+        Default = "Default",
+        /// Only what `dnsConfig` says.
+        None = "None",
+    }
+}
+
+string_enum! {
+    /// When the kubelet pulls a container image.
+    pub enum PullPolicy {
+        /// Pull every time.
+        Always = "Always",
+        /// Never pull; the image must be present.
+        Never = "Never",
+        /// Pull only when the image is missing.
+        IfNotPresent = "IfNotPresent",
+    }
+}
+
+string_enum! {
+    /// Where a container's termination message comes from.
+    pub enum TerminationMessagePolicy {
+        /// Only the termination message file.
+        File = "File",
+        /// The file, or the end of the log when the file is empty and the container failed.
+        FallbackToLogsOnError = "FallbackToLogsOnError",
+    }
+}
+
+string_enum! {
+    /// The scheme of an HTTP probe.
+    pub enum UriScheme {
+        /// Plain HTTP.
+        Http = "HTTP",
+        /// HTTP over TLS.
+        Https = "HTTPS",
+    }
+}
+
+string_enum! {
+    /// How a toleration matches a taint.
+    pub enum TolerationOperator {
+        /// Any value (and, with an empty key, any taint).
+        Exists = "Exists",
+        /// The values are equal.
+        Equal = "Equal",
+    }
+}
+
+string_enum! {
+    /// How a node selector requirement compares a label or field with its values.
+    #[derive(Default)]
+    pub enum NodeSelectorOperator {
+        /// The value is one of `values`.
+        #[default]
+        In = "In",
+        /// The value is none of `values`.
+        NotIn = "NotIn",
+        /// The label is present.
+        Exists = "Exists",
+        /// The label is absent.
+        DoesNotExist = "DoesNotExist",
+        /// The value, as an integer, is greater than the single element of `values`.
+        Gt = "Gt",
+        /// The value, as an integer, is less than the single element of `values`.
+        Lt = "Lt",
+    }
+}
+
+string_enum! {
+    /// A pod's quality-of-service class, derived from its requests and limits.
+    pub enum PodQosClass {
+        /// Requests equal limits for every container.
+        Guaranteed = "Guaranteed",
+        /// Some requests or limits are set.
+        Burstable = "Burstable",
+        /// No requests or limits at all.
+        BestEffort = "BestEffort",
+    }
+}
+
+/// The desired state of a pod.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodSpec {
+    /// Volumes the containers can mount.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub volumes: Vec<Volume>,
+    /// Containers run to completion, in order, before the app containers start.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub init_containers: Vec<Container>,
+    /// The app containers.
+    #[serde(deserialize_with = "null_as_default")]
+    pub containers: Vec<Container>,
+    /// When containers are restarted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    /// Time between the termination signal and the kill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// How long the pod may be active before it is failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<i64>,
+    /// How DNS is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_policy: Option<DnsPolicy>,
+    /// Labels a node must have for the pod to fit.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub node_selector: BTreeMap<String, String>,
+    /// The service account the pod runs as.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub service_account_name: String,
+    /// Whether the service account token is mounted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub automount_service_account_token: Option<bool>,
+    /// The node the pod is bound to; set by the scheduler's binding.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub node_name: String,
+    /// Use the node's network namespace.
+    #[serde(skip_serializing_if = "is_default")]
+    pub host_network: bool,
+    /// The pod's hostname (defaults to its name).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+    /// Subdomain, giving `<hostname>.<subdomain>.<namespace>.svc.<cluster domain>`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subdomain: String,
+    /// Scheduling constraints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Which scheduler places the pod.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scheduler_name: String,
+    /// Taints the pod tolerates.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub tolerations: Vec<Toleration>,
+    /// The priority class, resolved into `priority` at admission.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub priority_class_name: String,
+    /// The pod's priority; higher schedules first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+}
+
+/// A container in a pod.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Container {
+    /// Unique within the pod.
+    pub name: String,
+    /// The image reference.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub image: String,
+    /// Replaces the image's entrypoint.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub command: Vec<String>,
+    /// Replaces the image's command arguments.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub args: Vec<String>,
+    /// The working directory.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub working_dir: String,
+    /// Ports the container exposes.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub ports: Vec<ContainerPort>,
+    /// Environment variables.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub env: Vec<EnvVar>,
+    /// Requests and limits.
+    #[serde(skip_serializing_if = "is_default")]
+    pub resources: ResourceRequirements,
+    /// Volumes mounted into the container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub volume_mounts: Vec<VolumeMount>,
+    /// Restarts the container when it fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    /// Removes the pod from service endpoints while it fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    /// Holds off the other probes until it succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+    /// Where the container writes its termination message.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub termination_message_path: String,
+    /// Where the termination message comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_message_policy: Option<TerminationMessagePolicy>,
+    /// When the image is pulled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    /// Keep stdin open.
+    #[serde(skip_serializing_if = "is_default")]
+    pub stdin: bool,
+    /// Allocate a TTY.
+    #[serde(skip_serializing_if = "is_default")]
+    pub tty: bool,
+}
+
+/// A port a container exposes.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerPort {
+    /// A name services can refer to.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// A port on the node forwarded to this one.
+    #[serde(skip_serializing_if = "is_default")]
+    pub host_port: i32,
+    /// The port inside the pod's network namespace.
+    pub container_port: i32,
+    /// TCP (default), UDP or SCTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// The node address `hostPort` binds to.
+    #[serde(rename = "hostIP", skip_serializing_if = "String::is_empty")]
+    pub host_ip: String,
+}
+
+/// An environment variable.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: String,
+    /// A literal value.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    /// A value taken from elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvVarSource>,
+}
+
+/// Where an environment variable's value comes from.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvVarSource {
+    /// A field of the pod, e.g. `metadata.name` or `status.podIP`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+}
+
+/// Selects a field of an object.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ObjectFieldSelector {
+    /// The schema version the path is written in (defaults to `v1`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    /// The field's path, e.g. `metadata.namespace`.
+    pub field_path: String,
+}
+
+/// A container's resource requests and limits.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ResourceRequirements {
+    /// The most the container may use.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub limits: ResourceList,
+    /// What the scheduler reserves for the container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub requests: ResourceList,
+}
+
+/// A volume mounted into a container.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VolumeMount {
+    /// The volume's name.
+    pub name: String,
+    /// Mount read-only.
+    #[serde(skip_serializing_if = "is_default")]
+    pub read_only: bool,
+    /// Where inside the container.
+    pub mount_path: String,
+}
+
+/// A health check the kubelet runs against a container. Exactly one handler
+/// (`exec`, `httpGet`, `tcpSocket`) should be set.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Probe {
+    /// Run a command; exit status 0 is healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    /// An HTTP GET; 200–399 is healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGetAction>,
+    /// A TCP connect; success is healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_socket: Option<TcpSocketAction>,
+    /// Delay after the container starts.
+    #[serde(skip_serializing_if = "is_default")]
+    pub initial_delay_seconds: i32,
+    /// Timeout of one probe.
+    #[serde(skip_serializing_if = "is_default")]
+    pub timeout_seconds: i32,
+    /// Interval between probes.
+    #[serde(skip_serializing_if = "is_default")]
+    pub period_seconds: i32,
+    /// Consecutive successes to count as healthy again.
+    #[serde(skip_serializing_if = "is_default")]
+    pub success_threshold: i32,
+    /// Consecutive failures to count as unhealthy.
+    #[serde(skip_serializing_if = "is_default")]
+    pub failure_threshold: i32,
+    /// Overrides the pod's grace period when this probe kills the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+}
+
+/// A command run inside the container.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExecAction {
+    /// The command line (not run in a shell).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+}
+
+/// An HTTP GET request.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HttpGetAction {
+    /// The path.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// The port number or name.
+    pub port: IntOrString,
+    /// The host (defaults to the pod IP).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// HTTP (default) or HTTPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<UriScheme>,
+    /// Extra request headers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http_headers: Vec<HttpHeader>,
+}
+
+/// A request header.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HttpHeader {
+    /// The header name.
+    pub name: String,
+    /// The header value.
+    pub value: String,
+}
+
+/// A TCP connection attempt.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TcpSocketAction {
+    /// The port number or name.
+    pub port: IntOrString,
+    /// The host (defaults to the pod IP).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub host: String,
+}
+
+/// A volume of a pod; exactly one source should be set.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Volume {
+    /// Unique within the pod; mounts refer to it.
+    pub name: String,
+    /// A directory on the node's file system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<HostPathVolumeSource>,
+    /// A scratch directory living as long as the pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub empty_dir: Option<EmptyDirVolumeSource>,
+    /// The keys of a Secret, as files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretVolumeSource>,
+    /// The keys of a ConfigMap, as files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapVolumeSource>,
+}
+
+/// A directory on the node's file system.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HostPathVolumeSource {
+    /// The path on the node.
+    pub path: String,
+    /// What must be there: `Directory`, `DirectoryOrCreate`, `File`, ... or empty.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+}
+
+/// A scratch directory.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EmptyDirVolumeSource {
+    /// Empty for the node's disk, `Memory` for a tmpfs.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub medium: String,
+    /// The most the volume may hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_limit: Option<Quantity>,
+}
+
+/// A file to project from a Secret's or ConfigMap's key.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KeyToPath {
+    /// The key.
+    pub key: String,
+    /// The relative file path.
+    pub path: String,
+    /// The file mode bits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<i32>,
+}
+
+/// A Secret's keys as files.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecretVolumeSource {
+    /// The Secret's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub secret_name: String,
+    /// Which keys, under which paths (all keys when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<KeyToPath>,
+    /// Default file mode bits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+    /// Whether the Secret may be missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A ConfigMap's keys as files.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConfigMapVolumeSource {
+    /// The ConfigMap's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Which keys, under which paths (all keys when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<KeyToPath>,
+    /// Default file mode bits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+    /// Whether the ConfigMap may be missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// Lets a pod schedule onto nodes with matching taints.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Toleration {
+    /// The taint key; empty with `Exists` tolerates everything.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    /// `Equal` (default) or `Exists`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<TolerationOperator>,
+    /// The taint value for `Equal`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    /// The taint effect; empty matches every effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<TaintEffect>,
+    /// For `NoExecute`: how long the pod stays bound after the taint appears.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toleration_seconds: Option<i64>,
+}
+
+/// Scheduling constraints of a pod.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Affinity {
+    /// Constraints on the node's labels and fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_affinity: Option<NodeAffinity>,
+}
+
+/// Node affinity: hard and soft constraints on the node.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeAffinity {
+    /// The node must match for the pod to be scheduled there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_during_scheduling_ignored_during_execution: Option<NodeSelector>,
+    /// Nodes matching these terms score higher, by weight.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preferred_during_scheduling_ignored_during_execution: Vec<PreferredSchedulingTerm>,
+}
+
+/// A disjunction of node selector terms: a node matches if any term matches.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeSelector {
+    /// The terms (ORed).
+    pub node_selector_terms: Vec<NodeSelectorTerm>,
+}
+
+/// A conjunction of requirements on a node's labels and fields.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeSelectorTerm {
+    /// Requirements on labels.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<NodeSelectorRequirement>,
+    /// Requirements on fields (`metadata.name`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub match_fields: Vec<NodeSelectorRequirement>,
+}
+
+/// One requirement on a node label or field.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeSelectorRequirement {
+    /// The label key or field path.
+    pub key: String,
+    /// How it is compared.
+    pub operator: NodeSelectorOperator,
+    /// The values compared against.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// A weighted soft node constraint.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PreferredSchedulingTerm {
+    /// 1–100.
+    pub weight: i32,
+    /// The term a node should match.
+    pub preference: NodeSelectorTerm,
+}
+
+/// The observed state of a pod.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodStatus {
+    /// Where the pod is in its lifecycle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<PodPhase>,
+    /// `PodScheduled`, `Initialized`, `ContainersReady`, `Ready`, ...
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub conditions: Vec<PodCondition>,
+    /// Why the pod is in this state, for humans.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Why the pod is in this state, in one word (e.g. `Evicted`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// The node's primary IP.
+    #[serde(rename = "hostIP", skip_serializing_if = "String::is_empty")]
+    pub host_ip: String,
+    /// The node's IPs.
+    #[serde(rename = "hostIPs", skip_serializing_if = "Vec::is_empty")]
+    pub host_ips: Vec<HostIp>,
+    /// The pod's primary IP.
+    #[serde(rename = "podIP", skip_serializing_if = "String::is_empty")]
+    pub pod_ip: String,
+    /// The pod's IPs.
+    #[serde(rename = "podIPs", skip_serializing_if = "Vec::is_empty")]
+    pub pod_ips: Vec<PodIp>,
+    /// When the kubelet accepted the pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// One per init container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub init_container_statuses: Vec<ContainerStatus>,
+    /// One per app container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub container_statuses: Vec<ContainerStatus>,
+    /// The quality-of-service class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qos_class: Option<PodQosClass>,
+}
+
+/// An IP of the pod's node.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HostIp {
+    /// The address.
+    pub ip: String,
+}
+
+/// An IP of the pod.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodIp {
+    /// The address.
+    pub ip: String,
+}
+
+/// A condition of a pod.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodCondition {
+    /// `PodScheduled`, `Initialized`, `ContainersReady`, `Ready`, ...
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Whether it holds.
+    pub status: ConditionStatus,
+    /// When it was last probed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_probe_time: Option<Time>,
+    /// When `status` last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// Why, in one word.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Why, for humans.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// The observed state of one container.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerStatus {
+    /// The container's name in the spec.
+    pub name: String,
+    /// What it is doing now.
+    #[serde(skip_serializing_if = "is_default")]
+    pub state: ContainerState,
+    /// How its previous run ended.
+    #[serde(skip_serializing_if = "is_default")]
+    pub last_state: ContainerState,
+    /// Whether its readiness probe passes.
+    pub ready: bool,
+    /// How often it has been restarted.
+    pub restart_count: i32,
+    /// The image it runs.
+    pub image: String,
+    /// The resolved image id.
+    #[serde(rename = "imageID")]
+    pub image_id: String,
+    /// `<runtime>://<id>`.
+    #[serde(rename = "containerID", skip_serializing_if = "String::is_empty")]
+    pub container_id: String,
+    /// Whether its startup probe has passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<bool>,
+}
+
+/// One of waiting, running or terminated.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerState {
+    /// Not running yet (e.g. `ContainerCreating`, `ImagePullBackOff`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<ContainerStateWaiting>,
+    /// Running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<ContainerStateRunning>,
+    /// Finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<ContainerStateTerminated>,
+}
+
+/// A container that is not running yet.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerStateWaiting {
+    /// Why, in one word.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Why, for humans.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// A running container.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerStateRunning {
+    /// When it (re)started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+}
+
+/// A finished container.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerStateTerminated {
+    /// The exit code.
+    pub exit_code: i32,
+    /// The signal that killed it, if any.
+    #[serde(skip_serializing_if = "is_default")]
+    pub signal: i32,
+    /// Why, in one word (e.g. `Completed`, `OOMKilled`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Why, for humans.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When it finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// `<runtime>://<id>`.
+    #[serde(rename = "containerID", skip_serializing_if = "String::is_empty")]
+    pub container_id: String,
+}
+
+/// The pod a controller stamps out: metadata and spec, no status.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodTemplateSpec {
+    /// Labels and annotations the pods get.
+    #[serde(skip_serializing_if = "is_default")]
+    pub metadata: ObjectMeta,
+    /// The pods' spec.
+    #[serde(skip_serializing_if = "is_default")]
+    pub spec: PodSpec,
+}
