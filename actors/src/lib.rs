@@ -6,10 +6,12 @@
 //! - [`echo`]: answers pings; reachability checks and bus benchmarks.
 //! - [`config`]: the node's TOML configuration and its defaults.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
+//! - [`store`]: the replicated store (openraft over RocksDB).
 
 pub mod bus;
 pub mod chaos;
 pub mod config;
 pub mod echo;
 pub mod node;
+pub mod store;
 pub mod supervisor;

@@ -8,6 +8,7 @@
 pub mod bus;
 pub mod chaos;
 pub mod echo;
+pub mod store;
 
 use crate::actor::{ActorRef, NodeName};
 
@@ -20,6 +21,8 @@ pub enum Request {
     Chaos(chaos::ChaosRequest),
     /// To a node's `echo` actor (reachability and benchmarks).
     Echo(echo::EchoRequest),
+    /// To a control-plane node's `store` actor.
+    Store(store::StoreRequest),
 }
 
 /// Any reply an actor can send back.
@@ -31,6 +34,8 @@ pub enum Reply {
     Chaos(chaos::ChaosReply),
     /// From an `echo` actor.
     Echo(echo::EchoReply),
+    /// From a `store` actor.
+    Store(store::StoreReply),
 }
 
 impl Request {
@@ -40,6 +45,7 @@ impl Request {
             Request::Bus(_) => "bus",
             Request::Chaos(_) => "chaos",
             Request::Echo(_) => "echo",
+            Request::Store(_) => "store",
         }
     }
 }
@@ -142,3 +148,4 @@ macro_rules! protocol {
 protocol!(bus::BusRequest, bus::BusReply, Bus);
 protocol!(chaos::ChaosRequest, chaos::ChaosReply, Chaos);
 protocol!(echo::EchoRequest, echo::EchoReply, Echo);
+protocol!(store::StoreRequest, store::StoreReply, Store);
