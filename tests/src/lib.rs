@@ -102,6 +102,10 @@ impl NodeProc {
             .arg(&spec.listen)
             .arg("--token-file")
             .arg(&spec.token_file);
+        // Always explicit, so a config file's fixed seed ports are never dialled.
+        if spec.join.is_empty() {
+            cmd.arg("--join").arg("");
+        }
         for j in &spec.join {
             cmd.arg("--join").arg(j);
         }
@@ -296,5 +300,30 @@ where
             bail!("condition not met within {timeout:?}; last error: {last_err:?}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends a request to `node`'s store through `client`; store errors become `Err`.
+pub async fn store(
+    client: &Client,
+    node: &str,
+    req: rudder_protocol::messages::store::StoreRequest,
+) -> anyhow::Result<rudder_protocol::messages::store::StoreReply> {
+    use rudder_protocol::messages::store::StoreReply;
+    match client.call(ActorRef::new(node, "store"), req).await? {
+        StoreReply::Error(e) => Err(e.into()),
+        reply => Ok(reply),
+    }
+}
+
+/// A node's store status.
+pub async fn store_status(
+    client: &Client,
+    node: &str,
+) -> anyhow::Result<rudder_protocol::messages::store::StoreStatus> {
+    use rudder_protocol::messages::store::{StoreReply, StoreRequest};
+    match store(client, node, StoreRequest::Status).await? {
+        StoreReply::Status(s) => Ok(s),
+        other => bail!("unexpected reply {other:?}"),
     }
 }

@@ -12,6 +12,7 @@ use rudder_protocol::client::{Client, ClientConfig};
 use rudder_protocol::messages::bus::{BusRequest, MemberInfo, MemberState};
 use rudder_protocol::messages::chaos::{ActorInfo, ChaosReply, ChaosRequest};
 use rudder_protocol::messages::echo::{EchoReply, EchoRequest};
+use rudder_protocol::messages::store::{Consistency, Expect, StoreReply, StoreRequest};
 use rudder_protocol::{ActorRef, NodeName};
 use serde_json::json;
 
@@ -57,11 +58,39 @@ enum Command {
         #[arg(long)]
         node: Option<String>,
     },
+    /// The replicated store: group status and raw key access.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Send a ping to a node's echo actor and print the round trip.
     Ping {
         /// The node (default: the node this client is connected to).
         #[arg(long)]
         node: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// The Raft group: leader, term, members, applied index per member.
+    Status,
+    /// Read one key (linearizable).
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Write one key.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// List keys under a prefix.
+    List {
+        /// The prefix.
+        prefix: String,
     },
 }
 
@@ -252,6 +281,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Store { command } => store(&client, command, args.output).await?,
         Command::Ping { node } => {
             let node = node_or_here(node);
             let started = std::time::Instant::now();
@@ -273,6 +303,159 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn store_call(
+    client: &Client,
+    node: &NodeName,
+    req: StoreRequest,
+) -> anyhow::Result<StoreReply> {
+    match client
+        .call(ActorRef::new(node.clone(), "store"), req)
+        .await?
+    {
+        StoreReply::Error(e) => bail!("store on {node}: {e}"),
+        reply => Ok(reply),
+    }
+}
+
+async fn store(client: &Client, command: StoreCommand, output: Output) -> anyhow::Result<()> {
+    let here = client.node().clone();
+    match command {
+        StoreCommand::Status => {
+            let StoreReply::Status(local) = store_call(client, &here, StoreRequest::Status).await?
+            else {
+                bail!("unexpected reply to a status request");
+            };
+            let asks = local.members.iter().map(|m| {
+                let node = m.node.clone();
+                async move {
+                    (
+                        node.clone(),
+                        store_call(client, &node, StoreRequest::Status).await,
+                    )
+                }
+            });
+            let mut rows = Vec::new();
+            let mut json_members = Vec::new();
+            for ((node, reply), member) in futures::future::join_all(asks)
+                .await
+                .into_iter()
+                .zip(&local.members)
+            {
+                let (state, term, applied, last) = match reply {
+                    Ok(StoreReply::Status(s)) => (
+                        s.state,
+                        s.term.to_string(),
+                        opt(s.applied_index),
+                        opt(s.last_log_index),
+                    ),
+                    Ok(_) | Err(_) => {
+                        ("Unreachable".to_owned(), "-".into(), "-".into(), "-".into())
+                    }
+                };
+                let role = if member.voter { "voter" } else { "learner" };
+                json_members.push(json!({
+                    "node": node.as_str(), "role": role, "state": state, "term": term,
+                    "appliedIndex": applied, "lastLogIndex": last,
+                }));
+                rows.push(vec![
+                    node.to_string(),
+                    role.to_owned(),
+                    state,
+                    term,
+                    applied,
+                    last,
+                ]);
+            }
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "leader": local.leader.as_ref().map(|l| l.as_str().to_owned()),
+                        "term": local.term,
+                        "revision": local.revision,
+                        "compactRevision": local.compact_revision,
+                        "members": json_members,
+                    }))?
+                ),
+                Output::Table => {
+                    let leader = local
+                        .leader
+                        .as_ref()
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| "<none>".into());
+                    println!(
+                        "leader: {leader}   term: {}   revision: {}   compacted: {}",
+                        local.term, local.revision, local.compact_revision
+                    );
+                    print_table(
+                        &["NODE", "ROLE", "STATE", "TERM", "APPLIED", "LAST-LOG"],
+                        &rows,
+                    );
+                }
+            }
+        }
+        StoreCommand::Get { key } => {
+            let req = StoreRequest::Get {
+                key: key.clone(),
+                consistency: Consistency::Linearizable,
+            };
+            match store_call(client, &here, req).await? {
+                StoreReply::Get { kv: Some(kv), .. } => match output {
+                    Output::Json => println!(
+                        "{}",
+                        json!({"key": kv.key, "value": String::from_utf8_lossy(&kv.value),
+                               "createRevision": kv.create_revision, "modRevision": kv.mod_revision,
+                               "version": kv.version})
+                    ),
+                    Output::Table => println!("{}", String::from_utf8_lossy(&kv.value)),
+                },
+                StoreReply::Get { kv: None, .. } => bail!("key {key:?} not found"),
+                other => bail!("unexpected reply {other:?}"),
+            }
+        }
+        StoreCommand::Put { key, value } => {
+            let req = StoreRequest::Put {
+                key,
+                value: value.into_bytes(),
+                expect: Expect::Any,
+            };
+            match store_call(client, &here, req).await? {
+                StoreReply::Written { revision, .. } => println!("revision {revision}"),
+                other => bail!("unexpected reply {other:?}"),
+            }
+        }
+        StoreCommand::List { prefix } => {
+            let req = StoreRequest::Range {
+                prefix,
+                start_after: None,
+                limit: 0,
+                consistency: Consistency::Linearizable,
+            };
+            match store_call(client, &here, req).await? {
+                StoreReply::Range { kvs, .. } => {
+                    let rows: Vec<Vec<String>> = kvs
+                        .iter()
+                        .map(|kv| {
+                            vec![
+                                kv.key.clone(),
+                                kv.mod_revision.to_string(),
+                                kv.value.len().to_string(),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["KEY", "MOD-REVISION", "BYTES"], &rows);
+                }
+                other => bail!("unexpected reply {other:?}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
 
 fn main() -> std::process::ExitCode {

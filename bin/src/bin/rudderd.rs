@@ -31,7 +31,7 @@ struct Args {
     /// API server listen address, IP:port.
     #[arg(long)]
     api_listen: Option<String>,
-    /// Bus address of a node to join through (repeatable).
+    /// Bus address of a node to join through (repeatable; `--join ""` clears the file's).
     #[arg(long = "join", value_name = "ADDR")]
     join: Vec<String>,
     /// Roles, comma separated: control-plane, worker.
@@ -63,7 +63,8 @@ fn config(args: Args) -> anyhow::Result<NodeConfig> {
         cfg.api_listen = v;
     }
     if !args.join.is_empty() {
-        cfg.join = args.join;
+        // `--join ""` clears the file's seeds.
+        cfg.join = args.join.into_iter().filter(|j| !j.is_empty()).collect();
     }
     if let Some(v) = args.roles {
         cfg.roles = v;

@@ -282,6 +282,8 @@ pub enum StoreRequest {
     },
     /// This replica's view of the group.
     Status,
+    /// A digest of this replica's applied state (for convergence checks).
+    Digest,
     /// A control-plane node asks the leader to make it a member (learner, then voter).
     Join {
         /// The node joining.
@@ -332,6 +334,13 @@ pub enum StoreReply {
     Watch(WatchBatch),
     /// Answer to `Status`.
     Status(StoreStatus),
+    /// Answer to `Digest`.
+    Digest {
+        /// Hash over every key, value and metadata, and the revision.
+        digest: u64,
+        /// The revision it covers.
+        revision: u64,
+    },
     /// Answer to `Join` and `Remove`.
     MembershipChanged,
     /// Answer to `RaftAppend`.
