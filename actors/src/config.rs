@@ -67,6 +67,40 @@ pub struct NodeConfig {
     pub token_file: PathBuf,
     /// Bus timings and limits.
     pub bus: BusConfig,
+    /// The replicated store (control-plane nodes).
+    pub store: StoreSection,
+}
+
+/// The `[store]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// Initialise a new one-replica group when the store is empty. Unset: only when the
+    /// node has no seeds to join through.
+    pub bootstrap: Option<bool>,
+    /// Revisions of change history kept for watches.
+    pub history_limit: u64,
+    /// Snapshot (and purge the log behind it) every this many log entries.
+    pub snapshot_every: u64,
+    /// Raft heartbeat period.
+    pub heartbeat_ms: u64,
+    /// Lower bound of the Raft election timeout.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the Raft election timeout.
+    pub election_timeout_max_ms: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            bootstrap: None,
+            history_limit: 10_000,
+            snapshot_every: 10_000,
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+        }
+    }
 }
 
 /// The `[bus]` table.
@@ -103,6 +137,7 @@ impl Default for NodeConfig {
             join: Vec::new(),
             token_file: PathBuf::new(),
             bus: BusConfig::default(),
+            store: StoreSection::default(),
         }
     }
 }
@@ -234,7 +269,43 @@ impl NodeConfig {
         if b.queue_frames == 0 {
             return invalid("bus.queue_frames", "must be above 0");
         }
+        let st = &self.store;
+        if st.heartbeat_ms == 0 || st.heartbeat_ms >= st.election_timeout_min_ms {
+            return invalid(
+                "store.heartbeat_ms",
+                "must be above 0 and below store.election_timeout_min_ms",
+            );
+        }
+        if st.election_timeout_min_ms >= st.election_timeout_max_ms {
+            return invalid(
+                "store.election_timeout_min_ms",
+                "must be below store.election_timeout_max_ms",
+            );
+        }
+        if st.history_limit == 0 || st.snapshot_every == 0 {
+            return invalid(
+                "store.history_limit",
+                "store.history_limit and store.snapshot_every must be above 0",
+            );
+        }
         Ok(())
+    }
+
+    /// Store settings from the `[store]` table, for a node with the given seeds.
+    pub fn store_config(&self) -> crate::store::StoreConfig {
+        let st = &self.store;
+        let ms = Duration::from_millis;
+        let own = self.listen.as_str();
+        let has_seeds = self.join.iter().any(|s| s != own);
+        crate::store::StoreConfig {
+            dir: self.data_dir.join("store"),
+            bootstrap: st.bootstrap.unwrap_or(!has_seeds),
+            history_limit: st.history_limit,
+            snapshot_every: st.snapshot_every,
+            heartbeat: ms(st.heartbeat_ms),
+            election_timeout_min: ms(st.election_timeout_min_ms),
+            election_timeout_max: ms(st.election_timeout_max_ms),
+        }
     }
 
     /// Bus options from the `[bus]` table.

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bus::{self, Bus};
 use crate::config::{ConfigError, NodeConfig};
+use crate::store::{Store, StoreEngine, StoreOpenError, STORE_ACTOR};
 use crate::supervisor::{ComponentSpec, Shutdown, Supervisor};
 use crate::{chaos, echo};
 
@@ -67,6 +68,9 @@ pub enum NodeError {
         /// What is wrong.
         message: String,
     },
+    /// The store could not start.
+    #[error("store: {0}")]
+    Store(#[from] StoreOpenError),
     /// The bus address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -199,16 +203,30 @@ fn load_or_create_token(path: &Path) -> Result<String, NodeError> {
     })
 }
 
-/// The components a node with `roles` runs.
+/// Node-wide services that outlive actor restarts; components are built on them.
+#[derive(Default)]
+pub struct Services {
+    /// This node's store replica (control-plane nodes).
+    pub store: Option<Arc<StoreEngine>>,
+}
+
+/// The components a node runs.
 ///
-/// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks); the
-/// role-specific components (store, apiserver, controllers, scheduler for the control
-/// plane; kubelet, proxy for workers) plug in here as they land.
-pub fn components(_roles: &[Role]) -> Vec<ComponentSpec> {
-    vec![
+/// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
+/// control-plane nodes run `store`. The other components (apiserver, controllers,
+/// scheduler; kubelet, proxy) plug in here as they land.
+pub fn components(services: &Services) -> Vec<ComponentSpec> {
+    let mut specs = vec![
         ComponentSpec::new(chaos::NAME, chaos::Chaos::start),
         ComponentSpec::new(echo::NAME, echo::Echo::start),
-    ]
+    ];
+    if let Some(engine) = &services.store {
+        specs.push(ComponentSpec::new(
+            STORE_ACTOR,
+            Store::factory(engine.clone()),
+        ));
+    }
+    specs
 }
 
 /// A running node.
@@ -224,6 +242,7 @@ pub struct Node {
     /// The bus.
     pub bus: Bus,
     supervisor: Addr<Supervisor>,
+    services: Services,
 }
 
 impl Node {
@@ -262,7 +281,18 @@ impl Node {
             .cloned()
             .collect();
         let bus = Bus::start(me, creds, listener, seeds, cfg.bus_options());
-        let supervisor = Supervisor::new(bus.clone(), components(&cfg.roles)).start();
+        let mut services = Services::default();
+        if cfg.roles.contains(&Role::ControlPlane) {
+            let engine = match StoreEngine::open(cfg.store_config(), bus.clone()).await {
+                Ok(e) => e,
+                Err(e) => {
+                    bus.shutdown();
+                    return Err(e.into());
+                }
+            };
+            services.store = Some(engine);
+        }
+        let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
 
         let client_config = cfg.data_dir.join("client.toml");
         let token_file = std::fs::canonicalize(&token_path).unwrap_or(token_path);
@@ -289,12 +319,16 @@ impl Node {
             client_config,
             bus,
             supervisor,
+            services,
         })
     }
 
     /// Stops every actor and closes every link.
     pub async fn shutdown(self) {
         let _ = self.supervisor.send(Shutdown).await;
+        if let Some(store) = &self.services.store {
+            store.shutdown().await;
+        }
         self.bus.shutdown();
     }
 }

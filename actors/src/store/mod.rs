@@ -3,11 +3,868 @@
 //!
 //! - [`types`]: openraft's type configuration and wire conversions (openraft's generics
 //!   stay inside this module).
-//! - [`log`]: the Raft log, vote and purge marker in RocksDB.
-//! - [`state`]: the state machine (keys, revisions, watch history) in RocksDB, and snapshots.
+//! - [`log`]: the Raft log, vote and purge marker in RocksDB (synced before acknowledging).
+//! - [`state`]: the state machine (keys, revisions, watch history) in RocksDB, snapshots.
 //! - [`network`]: Raft RPCs as typed messages on the bus.
+//!
+//! Owns: the replica ([`StoreEngine`]: the Raft instance, its RocksDB, a dedicated tokio
+//! runtime so fsyncs and Raft's own tasks never stall the node's actor thread). The
+//! engine lives as long as the node; the `store` actor is its mailbox on the bus, so
+//! killing the actor (chaos) restarts the front, while Raft state is only ever rebuilt
+//! from disk by restarting the process.
+//!
+//! Messages in: [`StoreRequest`] (client operations, watches, membership, Raft RPCs).
+//! Messages out: Raft RPCs and forwarded requests to other replicas' `store` actors.
+//! Writes and linearizable reads that reach a follower are forwarded to the leader.
+//!
+//! Membership: a node configured to bootstrap initialises a one-replica group when its
+//! log is empty; any other control-plane node asks the group to add it (`Join`): the
+//! leader adds it as a learner, waits for it to catch up, then makes it a voter.
 
 pub mod log;
 pub mod network;
 pub mod state;
 pub mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::InstallSnapshotRequest;
+use openraft::{BasicNode, ChangeMembers, ServerState, SnapshotPolicy};
+use rudder_protocol::actor::{NodeName, Role};
+use rudder_protocol::messages::bus::MemberState;
+use rudder_protocol::messages::store::{
+    self as wire, CmpOp, Compare, CompareTarget, Consistency, Expect, OpResult, StoreError,
+    StoreReply, StoreRequest, StoreStatus, Txn, TxnOp,
+};
+use rudder_protocol::messages::{BusError, Reply, Request};
+use rudder_protocol::ActorRef;
+
+use crate::bus::{Bus, Deliver};
+use crate::supervisor::{StartContext, Started};
+pub use network::STORE_ACTOR;
+use network::{append_from_wire, append_response_to_wire, BusNetworkFactory};
+use state::StateReader;
+use types::*;
+
+/// How long a forwarded request may take.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest long-poll a watch may ask for.
+const MAX_WATCH_WAIT: Duration = Duration::from_secs(60);
+
+/// The store's settings (the `[store]` table of the node config).
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Where RocksDB lives.
+    pub dir: PathBuf,
+    /// Initialise a one-replica group if the log is empty.
+    pub bootstrap: bool,
+    /// Revisions of change history kept for watches.
+    pub history_limit: u64,
+    /// Build a snapshot (and purge the log behind it) every this many entries.
+    pub snapshot_every: u64,
+    /// Raft heartbeat period.
+    pub heartbeat: Duration,
+    /// Lower bound of the election timeout.
+    pub election_timeout_min: Duration,
+    /// Upper bound of the election timeout.
+    pub election_timeout_max: Duration,
+}
+
+/// Why the store could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    /// The data directory could not be opened as a store.
+    #[error(transparent)]
+    Open(#[from] state::OpenError),
+    /// The dedicated runtime could not start.
+    #[error("cannot start the store runtime: {0}")]
+    Runtime(std::io::Error),
+    /// openraft refused the configuration or failed to start.
+    #[error("raft failed to start: {0}")]
+    Raft(String),
+}
+
+/// One replica: Raft, its storage and its runtime.
+pub struct StoreEngine {
+    raft: Raft,
+    reader: StateReader,
+    bus: Bus,
+    me: NodeName,
+    id: u64,
+    runtime: Mutex<RuntimeGuard>,
+    handle: tokio::runtime::Handle,
+}
+
+/// Owns the store runtime; shuts it down without blocking when dropped, since it is
+/// dropped from async code (dropping a runtime there would panic).
+struct RuntimeGuard(Option<tokio::runtime::Runtime>);
+
+impl RuntimeGuard {
+    fn handle(&self) -> tokio::runtime::Handle {
+        match &self.0 {
+            Some(rt) => rt.handle().clone(),
+            None => tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl Drop for RuntimeGuard {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreEngine")
+            .field("node", &self.me)
+            .finish()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl StoreEngine {
+    /// Opens the replica's storage and starts Raft; joins or bootstraps the group.
+    pub async fn open(cfg: StoreConfig, bus: Bus) -> Result<Arc<StoreEngine>, StoreOpenError> {
+        let (log, sm, reader) = state::open(&cfg.dir, cfg.history_limit)?;
+        let runtime = RuntimeGuard(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("store")
+                .enable_all()
+                .build()
+                .map_err(StoreOpenError::Runtime)?,
+        ));
+        let handle = runtime.handle();
+        let me = bus.node().clone();
+        let id = node_id(me.as_str());
+        let config = openraft::Config {
+            cluster_name: "rudder".into(),
+            heartbeat_interval: cfg.heartbeat.as_millis() as u64,
+            election_timeout_min: cfg.election_timeout_min.as_millis() as u64,
+            election_timeout_max: cfg.election_timeout_max.as_millis() as u64,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
+            max_in_snapshot_log_to_keep: (cfg.snapshot_every / 2).max(16),
+            snapshot_max_chunk_size: 1024 * 1024,
+            max_payload_entries: 1024,
+            ..openraft::Config::default()
+        }
+        .validate()
+        .map_err(|e| StoreOpenError::Raft(e.to_string()))?;
+        let network = BusNetworkFactory { bus: bus.clone() };
+        // Raft's tasks are spawned where it is created: on the store runtime.
+        let raft = handle
+            .spawn(async move { Raft::new(id, Arc::new(config), network, log, sm).await })
+            .await
+            .map_err(|e| StoreOpenError::Raft(e.to_string()))?
+            .map_err(|e| StoreOpenError::Raft(e.to_string()))?;
+        let engine = Arc::new(StoreEngine {
+            raft,
+            reader,
+            bus,
+            me: me.clone(),
+            id,
+            runtime: Mutex::new(runtime),
+            handle,
+        });
+        let initialized = engine
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| StoreOpenError::Raft(e.to_string()))?;
+        if !initialized {
+            if cfg.bootstrap {
+                let members = BTreeMap::from([(id, BasicNode::new(me.to_string()))]);
+                engine
+                    .raft
+                    .initialize(members)
+                    .await
+                    .map_err(|e| StoreOpenError::Raft(e.to_string()))?;
+                tracing::info!(node = %me, "initialised a new one-replica store");
+            } else {
+                let weak = Arc::downgrade(&engine);
+                engine.handle.spawn(join_loop(weak));
+            }
+        }
+        Ok(engine)
+    }
+
+    /// A read handle on this replica's applied state.
+    pub fn reader(&self) -> &StateReader {
+        &self.reader
+    }
+
+    /// Serves one request on the store runtime.
+    pub async fn serve(self: &Arc<Self>, req: StoreRequest) -> StoreReply {
+        let this = self.clone();
+        match self
+            .handle
+            .spawn(async move { this.handle(req).await })
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => StoreReply::Error(unavailable(e)),
+        }
+    }
+
+    /// Stops Raft and the store runtime.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        let rt = match self.runtime.lock() {
+            Ok(mut g) => g.0.take(),
+            Err(p) => p.into_inner().0.take(),
+        };
+        if let Some(rt) = rt {
+            rt.shutdown_background();
+        }
+    }
+
+    async fn handle(&self, req: StoreRequest) -> StoreReply {
+        match req {
+            StoreRequest::Get { key, consistency } => {
+                if let Err(reply) = self
+                    .read_barrier(
+                        consistency,
+                        &StoreRequest::Get {
+                            key: key.clone(),
+                            consistency,
+                        },
+                    )
+                    .await
+                {
+                    return reply;
+                }
+                match self.reader.get(&key) {
+                    Ok((kv, revision)) => StoreReply::Get { kv, revision },
+                    Err(e) => StoreReply::Error(e),
+                }
+            }
+            StoreRequest::Range {
+                prefix,
+                start_after,
+                limit,
+                consistency,
+            } => {
+                let again = StoreRequest::Range {
+                    prefix: prefix.clone(),
+                    start_after: start_after.clone(),
+                    limit,
+                    consistency,
+                };
+                if let Err(reply) = self.read_barrier(consistency, &again).await {
+                    return reply;
+                }
+                match self.reader.range(&prefix, start_after.as_deref(), limit) {
+                    Ok((kvs, more, revision)) => StoreReply::Range {
+                        kvs,
+                        more,
+                        revision,
+                    },
+                    Err(e) => StoreReply::Error(e),
+                }
+            }
+            StoreRequest::Put { key, value, expect } => {
+                let txn = put_txn(&key, value.clone(), expect);
+                let again = StoreRequest::Put {
+                    key: key.clone(),
+                    value,
+                    expect,
+                };
+                match self.write(txn, again).await {
+                    Ok(resp) => written(&key, expect, resp),
+                    Err(reply) => reply,
+                }
+            }
+            StoreRequest::Delete { key, expect } => {
+                if expect == Expect::Absent {
+                    return StoreReply::Error(StoreError::Invalid(
+                        "a delete cannot expect the key to be absent".into(),
+                    ));
+                }
+                let txn = delete_txn(&key, expect);
+                match self
+                    .write(
+                        txn,
+                        StoreRequest::Delete {
+                            key: key.clone(),
+                            expect,
+                        },
+                    )
+                    .await
+                {
+                    Ok(resp) => written(&key, expect, resp),
+                    Err(reply) => reply,
+                }
+            }
+            StoreRequest::Txn(txn) => match self.write(txn.clone(), StoreRequest::Txn(txn)).await {
+                Ok(resp) => StoreReply::Txn(resp),
+                Err(reply) => reply,
+            },
+            StoreRequest::WatchPoll {
+                prefix,
+                after,
+                max_events,
+                wait_ms,
+            } => self.watch_poll(&prefix, after, max_events, wait_ms).await,
+            StoreRequest::Status => StoreReply::Status(self.status()),
+            StoreRequest::Digest => match (self.reader.digest(), self.reader.revision()) {
+                (Ok(digest), Ok(revision)) => StoreReply::Digest { digest, revision },
+                (Err(e), _) | (_, Err(e)) => StoreReply::Error(e),
+            },
+            StoreRequest::Join { node } => self.join(node).await,
+            StoreRequest::Remove { node } => self.remove(node).await,
+            StoreRequest::RaftAppend(rpc) => {
+                match self.raft.append_entries(append_from_wire(rpc)).await {
+                    Ok(r) => StoreReply::RaftAppend(append_response_to_wire(&r)),
+                    Err(e) => StoreReply::Error(unavailable(e)),
+                }
+            }
+            StoreRequest::RaftVote(rpc) => {
+                let req = openraft::raft::VoteRequest {
+                    vote: vote_from_wire(&rpc.vote),
+                    last_log_id: opt_log_id_from_wire(&rpc.last_log_id),
+                };
+                match self.raft.vote(req).await {
+                    Ok(r) => StoreReply::RaftVote(wire::VoteResponse {
+                        vote: vote_to_wire(&r.vote),
+                        vote_granted: r.vote_granted,
+                        last_log_id: opt_log_id_to_wire(&r.last_log_id),
+                    }),
+                    Err(e) => StoreReply::Error(unavailable(e)),
+                }
+            }
+            StoreRequest::RaftSnapshot(rpc) => {
+                let req = InstallSnapshotRequest {
+                    vote: vote_from_wire(&rpc.vote),
+                    meta: snapshot_meta_from_wire(&rpc.meta),
+                    offset: rpc.offset,
+                    data: rpc.data,
+                    done: rpc.done,
+                };
+                match self.raft.install_snapshot(req).await {
+                    Ok(r) => StoreReply::RaftSnapshot(wire::InstallSnapshotResponse {
+                        vote: vote_to_wire(&r.vote),
+                    }),
+                    Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m))) => {
+                        StoreReply::Error(StoreError::SnapshotMismatch {
+                            expected_offset: m.expect.offset,
+                            got_offset: m.got.offset,
+                        })
+                    }
+                    Err(e) => StoreReply::Error(unavailable(e)),
+                }
+            }
+        }
+    }
+
+    /// Name of the node with Raft id `id`, from the current membership.
+    fn name_of(&self, id: u64) -> Option<NodeName> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let name = m
+            .membership_config
+            .membership()
+            .nodes()
+            .find(|(nid, _)| **nid == id)
+            .map(|(_, n)| NodeName::new(n.addr.clone()));
+        name
+    }
+
+    async fn forward(&self, leader: Option<u64>, req: StoreRequest) -> StoreReply {
+        let Some(leader) = leader.filter(|l| *l != self.id) else {
+            return StoreReply::Error(StoreError::NoLeader);
+        };
+        let Some(name) = self.name_of(leader) else {
+            return StoreReply::Error(StoreError::NoLeader);
+        };
+        match self
+            .bus
+            .call(ActorRef::new(name, STORE_ACTOR), req, FORWARD_TIMEOUT)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => StoreReply::Error(unavailable(e)),
+        }
+    }
+
+    /// For linearizable reads: confirms leadership and waits for the read index to be
+    /// applied, or forwards the whole request to the leader.
+    async fn read_barrier(
+        &self,
+        consistency: Consistency,
+        req: &StoreRequest,
+    ) -> Result<(), StoreReply> {
+        if consistency == Consistency::Serializable {
+            return Ok(());
+        }
+        match self.raft.ensure_linearizable().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.forward_to_leader::<BasicNode>() {
+                Some(f) => Err(self.forward(f.leader_id, req.clone()).await),
+                None => Err(StoreReply::Error(unavailable(e))),
+            },
+        }
+    }
+
+    async fn write(&self, txn: Txn, req: StoreRequest) -> Result<wire::TxnResponse, StoreReply> {
+        match self.raft.client_write(txn).await {
+            Ok(resp) => Ok(resp.data),
+            Err(e) => match e.forward_to_leader::<BasicNode>() {
+                Some(f) => {
+                    let leader = f.leader_id;
+                    match self.forward(leader, req).await {
+                        StoreReply::Txn(resp) => Ok(resp),
+                        other => Err(other),
+                    }
+                }
+                None => Err(StoreReply::Error(unavailable(e))),
+            },
+        }
+    }
+
+    async fn watch_poll(
+        &self,
+        prefix: &str,
+        after: u64,
+        max_events: u32,
+        wait_ms: u32,
+    ) -> StoreReply {
+        let max = max_events.clamp(1, 10_000);
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(wait_ms.into()).min(MAX_WATCH_WAIT);
+        let mut changes = self.reader.subscribe();
+        loop {
+            changes.borrow_and_update();
+            match self.reader.events_after(prefix, after, max) {
+                Ok(batch) if !batch.events.is_empty() => return StoreReply::Watch(batch),
+                Ok(batch) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return StoreReply::Watch(batch);
+                    }
+                }
+                Err(e) => return StoreReply::Error(e),
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                // Deadline: one last look, which returns a progress batch if still empty.
+                continue;
+            }
+        }
+    }
+
+    fn status(&self) -> StoreStatus {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let matched: BTreeMap<u64, Option<u64>> = m
+            .replication
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .map(|(id, lid)| (*id, lid.map(|l| l.index)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let members = membership
+            .nodes()
+            .map(|(id, n)| wire::MemberStatus {
+                node: NodeName::new(n.addr.clone()),
+                id: *id,
+                voter: voters.contains(id),
+                matched_index: if *id == self.id {
+                    m.last_log_index
+                } else {
+                    matched.get(id).copied().flatten()
+                },
+            })
+            .collect();
+        StoreStatus {
+            node: self.me.clone(),
+            leader: m.current_leader.and_then(|l| {
+                membership
+                    .nodes()
+                    .find(|(id, _)| **id == l)
+                    .map(|(_, n)| NodeName::new(n.addr.clone()))
+            }),
+            term: m.current_term,
+            state: format!("{:?}", m.state),
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.map(|l| l.index),
+            revision: self.reader.revision().unwrap_or(0),
+            compact_revision: self.reader.compact_revision().unwrap_or(0),
+            members,
+        }
+    }
+
+    fn is_leader(&self) -> (bool, Option<u64>) {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        (m.state == ServerState::Leader, m.current_leader)
+    }
+
+    async fn join(&self, node: NodeName) -> StoreReply {
+        let (leader, known) = self.is_leader();
+        if !leader {
+            return self.forward(known, StoreRequest::Join { node }).await;
+        }
+        let id = node_id(node.as_str());
+        let is_voter = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            let voter = m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == id);
+            voter
+        };
+        if is_voter {
+            return StoreReply::MembershipChanged;
+        }
+        tracing::info!(node = %self.me, joining = %node, "adding replica as learner");
+        if let Err(e) = self
+            .raft
+            .add_learner(id, BasicNode::new(node.to_string()), true)
+            .await
+        {
+            return match e.forward_to_leader::<BasicNode>() {
+                Some(f) => self.forward(f.leader_id, StoreRequest::Join { node }).await,
+                None => StoreReply::Error(unavailable(e)),
+            };
+        }
+        tracing::info!(node = %self.me, joining = %node, "promoting replica to voter");
+        match self
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+        {
+            Ok(_) => StoreReply::MembershipChanged,
+            Err(e) => match e.forward_to_leader::<BasicNode>() {
+                Some(f) => self.forward(f.leader_id, StoreRequest::Join { node }).await,
+                None => StoreReply::Error(unavailable(e)),
+            },
+        }
+    }
+
+    async fn remove(&self, node: NodeName) -> StoreReply {
+        let (leader, known) = self.is_leader();
+        if !leader {
+            return self.forward(known, StoreRequest::Remove { node }).await;
+        }
+        let id = node_id(node.as_str());
+        let ids = BTreeSet::from([id]);
+        if let Err(e) = self
+            .raft
+            .change_membership(ChangeMembers::RemoveVoters(ids.clone()), false)
+            .await
+        {
+            return StoreReply::Error(unavailable(e));
+        }
+        match self
+            .raft
+            .change_membership(ChangeMembers::RemoveNodes(ids), false)
+            .await
+        {
+            Ok(_) => StoreReply::MembershipChanged,
+            Err(e) => StoreReply::Error(unavailable(e)),
+        }
+    }
+}
+
+/// Asks control-plane nodes to add this one to the group until it is a member.
+async fn join_loop(engine: std::sync::Weak<StoreEngine>) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let Some(e) = engine.upgrade() else { return };
+        let member = {
+            let metrics = e.raft.metrics();
+            let m = metrics.borrow();
+            let member = m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == e.id);
+            member
+        };
+        if member {
+            tracing::info!(node = %e.me, "replica is a voting member of the store");
+            return;
+        }
+        let peers: Vec<NodeName> = e
+            .bus
+            .members()
+            .into_iter()
+            .filter(|m| {
+                m.name != e.me
+                    && m.state == MemberState::Alive
+                    && m.roles.contains(&Role::ControlPlane)
+            })
+            .map(|m| m.name)
+            .collect();
+        for peer in peers {
+            let req = StoreRequest::Join { node: e.me.clone() };
+            match e
+                .bus
+                .call(
+                    ActorRef::new(peer.clone(), STORE_ACTOR),
+                    req,
+                    Duration::from_secs(30),
+                )
+                .await
+            {
+                Ok(StoreReply::MembershipChanged) => break,
+                Ok(other) => tracing::debug!(via = %peer, reply = ?other, "join not yet accepted"),
+                Err(err) => tracing::debug!(via = %peer, error = %err, "join request failed"),
+            }
+        }
+        drop(e);
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn put_txn(key: &str, value: Vec<u8>, expect: Expect) -> Txn {
+    let put = TxnOp::Put {
+        key: key.to_owned(),
+        value,
+    };
+    let get = TxnOp::Get {
+        key: key.to_owned(),
+    };
+    match expect {
+        Expect::Any => Txn {
+            compares: vec![],
+            success: vec![put],
+            failure: vec![],
+        },
+        Expect::Absent => Txn {
+            compares: vec![Compare {
+                key: key.to_owned(),
+                op: CmpOp::Equal,
+                target: CompareTarget::Version(0),
+            }],
+            success: vec![put],
+            failure: vec![get],
+        },
+        Expect::ModRevision(r) => Txn {
+            compares: vec![Compare {
+                key: key.to_owned(),
+                op: CmpOp::Equal,
+                target: CompareTarget::ModRevision(r),
+            }],
+            success: vec![put],
+            failure: vec![get],
+        },
+    }
+}
+
+fn delete_txn(key: &str, expect: Expect) -> Txn {
+    let del = TxnOp::Delete {
+        key: key.to_owned(),
+    };
+    match expect {
+        Expect::ModRevision(r) => Txn {
+            compares: vec![Compare {
+                key: key.to_owned(),
+                op: CmpOp::Equal,
+                target: CompareTarget::ModRevision(r),
+            }],
+            success: vec![del],
+            failure: vec![TxnOp::Get {
+                key: key.to_owned(),
+            }],
+        },
+        Expect::Any | Expect::Absent => Txn {
+            compares: vec![],
+            success: vec![del],
+            failure: vec![],
+        },
+    }
+}
+
+/// Turns the transaction behind a `Put`/`Delete` into its reply and distinct errors.
+fn written(key: &str, expect: Expect, resp: wire::TxnResponse) -> StoreReply {
+    if resp.succeeded {
+        return match resp.results.first() {
+            Some(OpResult::Delete { prev: None }) => StoreReply::Error(StoreError::NotFound {
+                key: key.to_owned(),
+            }),
+            Some(OpResult::Put { prev }) | Some(OpResult::Delete { prev }) => StoreReply::Written {
+                revision: resp.revision,
+                prev: prev.clone(),
+            },
+            _ => StoreReply::Written {
+                revision: resp.revision,
+                prev: None,
+            },
+        };
+    }
+    let current = match resp.results.first() {
+        Some(OpResult::Get { kv }) => kv.clone(),
+        _ => None,
+    };
+    let err = match (expect, current) {
+        (Expect::Absent, _) => StoreError::AlreadyExists {
+            key: key.to_owned(),
+        },
+        (Expect::ModRevision(_), None) => StoreError::NotFound {
+            key: key.to_owned(),
+        },
+        (Expect::ModRevision(expected), Some(kv)) => StoreError::Conflict {
+            key: key.to_owned(),
+            expected,
+            actual: kv.mod_revision,
+        },
+        (Expect::Any, _) => StoreError::Unavailable("unconditional write reported failure".into()),
+    };
+    StoreReply::Error(err)
+}
+
+/// The `store` actor: the bus front of this node's [`StoreEngine`].
+pub struct Store {
+    engine: Arc<StoreEngine>,
+    me: ActorRef,
+}
+
+impl Store {
+    /// The component factory for a node whose engine is `engine`.
+    pub fn factory(
+        engine: Arc<StoreEngine>,
+    ) -> impl Fn(&StartContext) -> Started + Send + Sync + 'static {
+        move |ctx: &StartContext| {
+            Started::actor(Store {
+                engine: engine.clone(),
+                me: ActorRef::new(ctx.bus.node().clone(), STORE_ACTOR),
+            })
+        }
+    }
+}
+
+impl Actor for Store {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+crate::stop_on_request!(Store);
+
+impl Handler<Deliver> for Store {
+    type Result = ResponseFuture<Result<Reply, BusError>>;
+
+    fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) -> Self::Result {
+        let engine = self.engine.clone();
+        let me = self.me.clone();
+        Box::pin(async move {
+            match msg.0 {
+                Request::Store(req) => Ok(Reply::Store(engine.serve(req).await)),
+                other => Err(BusError::WrongProtocol {
+                    actor: me,
+                    protocol: other.protocol().into(),
+                }),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rudder_protocol::messages::store::KeyValue;
+
+    fn kv(rev: u64) -> KeyValue {
+        KeyValue {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            create_revision: 1,
+            mod_revision: rev,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn write_outcomes_map_to_distinct_errors() {
+        let failed = |kv: Option<KeyValue>| wire::TxnResponse {
+            succeeded: false,
+            revision: 9,
+            results: vec![OpResult::Get { kv }],
+        };
+        let cases: Vec<(&str, Expect, wire::TxnResponse, StoreReply)> = vec![
+            (
+                "create-only on an existing key",
+                Expect::Absent,
+                failed(Some(kv(4))),
+                StoreReply::Error(StoreError::AlreadyExists { key: "k".into() }),
+            ),
+            (
+                "cas on a missing key",
+                Expect::ModRevision(3),
+                failed(None),
+                StoreReply::Error(StoreError::NotFound { key: "k".into() }),
+            ),
+            (
+                "cas on a changed key",
+                Expect::ModRevision(3),
+                failed(Some(kv(4))),
+                StoreReply::Error(StoreError::Conflict {
+                    key: "k".into(),
+                    expected: 3,
+                    actual: 4,
+                }),
+            ),
+            (
+                "delete of a missing key",
+                Expect::Any,
+                wire::TxnResponse {
+                    succeeded: true,
+                    revision: 9,
+                    results: vec![OpResult::Delete { prev: None }],
+                },
+                StoreReply::Error(StoreError::NotFound { key: "k".into() }),
+            ),
+            (
+                "successful put",
+                Expect::Any,
+                wire::TxnResponse {
+                    succeeded: true,
+                    revision: 10,
+                    results: vec![OpResult::Put { prev: Some(kv(4)) }],
+                },
+                StoreReply::Written {
+                    revision: 10,
+                    prev: Some(kv(4)),
+                },
+            ),
+        ];
+        for (name, expect, resp, want) in cases {
+            assert_eq!(written("k", expect, resp), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn txns_for_expectations() {
+        let t = put_txn("k", vec![1], Expect::Absent);
+        assert_eq!(t.compares[0].target, CompareTarget::Version(0));
+        let t = put_txn("k", vec![1], Expect::ModRevision(5));
+        assert_eq!(t.compares[0].target, CompareTarget::ModRevision(5));
+        assert!(put_txn("k", vec![1], Expect::Any).compares.is_empty());
+        let t = delete_txn("k", Expect::ModRevision(5));
+        assert_eq!(t.failure, vec![TxnOp::Get { key: "k".into() }]);
+    }
+}
