@@ -1,5 +1,7 @@
 //! Rudder's components as actix actors, and the node that hosts them.
 //!
+//! - [`apiserver`]: the Kubernetes REST API (so far its pure parts: discovery, OpenAPI,
+//!   validation, defaults, selectors, patches, tables).
 //! - [`bus`]: actor registry, authenticated links between nodes, routing, membership.
 //! - [`supervisor`]: starts every component actor and restarts it when it stops or panics.
 //! - [`chaos`]: lists and kills this node's actors on request.
@@ -8,6 +10,7 @@
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
 //! - [`store`]: the replicated store (openraft over RocksDB).
 
+pub mod apiserver;
 pub mod bus;
 pub mod chaos;
 pub mod config;

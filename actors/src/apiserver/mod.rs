@@ -1,0 +1,20 @@
+//! The API server: the Kubernetes REST API over the store.
+//!
+//! Pure parts (no I/O):
+//! - [`registry`]: the served resources and their schemas (merge keys live here once).
+//! - [`discovery`], [`openapi`]: what clients read to learn the API (`/api`, `/apis`,
+//!   aggregated discovery, OpenAPI v3).
+//! - [`validation`], [`defaults`]: Kubernetes' validation (as `422 Invalid` causes) and
+//!   defaulting per kind.
+//! - [`selectors`]: label and field selectors.
+//! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch.
+//! - [`table`]: server-side `Table` output for `kubectl get`.
+
+pub mod defaults;
+pub mod discovery;
+pub mod openapi;
+pub mod patch;
+pub mod registry;
+pub mod selectors;
+pub mod table;
+pub mod validation;
