@@ -49,14 +49,17 @@ impl Actor for Echo {
 crate::stop_on_request!(Echo);
 
 impl Handler<Deliver> for Echo {
-    type Result = ResponseFuture<Result<Reply, BusError>>;
+    // `Response` answers pings in place; only a blast needs a future.
+    type Result = actix::Response<Result<Reply, BusError>>;
 
     fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) -> Self::Result {
         let me = self.me.clone();
         match msg.0 {
             Request::Echo(EchoRequest::Ping { payload }) => {
-                let node = me.node.to_string();
-                Box::pin(async move { Ok(Reply::Echo(EchoReply::Pong { node, payload })) })
+                actix::Response::reply(Ok(Reply::Echo(EchoReply::Pong {
+                    node: me.node.to_string(),
+                    payload,
+                })))
             }
             Request::Echo(EchoRequest::Blast {
                 to,
@@ -65,27 +68,23 @@ impl Handler<Deliver> for Echo {
                 payload_len,
             }) => {
                 if count > MAX_BLAST_COUNT || in_flight == 0 || in_flight > MAX_BLAST_IN_FLIGHT {
-                    return Box::pin(async move {
-                        Err(BusError::Failed {
+                    return actix::Response::reply(Err(BusError::Failed {
                             actor: me,
                             message: format!(
                                 "blast needs count <= {MAX_BLAST_COUNT} and 1 <= in_flight <= {MAX_BLAST_IN_FLIGHT}"
                             ),
-                        })
-                    });
+                    }));
                 }
                 let bus = self.bus.clone();
-                Box::pin(async move {
+                actix::Response::fut(async move {
                     let stats = blast(bus, to, count, in_flight, payload_len.min(1 << 20)).await;
                     Ok(Reply::Echo(EchoReply::BlastDone(stats)))
                 })
             }
-            other => Box::pin(async move {
-                Err(BusError::WrongProtocol {
-                    actor: me,
-                    protocol: other.protocol().into(),
-                })
-            }),
+            other => actix::Response::reply(Err(BusError::WrongProtocol {
+                actor: me,
+                protocol: other.protocol().into(),
+            })),
         }
     }
 }

@@ -12,6 +12,12 @@ use rudder_actors::config::NodeConfig;
 use rudder_actors::node::Node;
 use rudder_protocol::actor::Role;
 
+// The bus allocates a few small objects per request on many tasks; mimalloc's thread
+// caches make that cheaper than glibc malloc (bench-bus at 64 in flight, together with
+// in-place echo replies: 253k -> 308k requests/s).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs one Rudder node.
 #[derive(Debug, Parser)]
 #[command(name = "rudderd", version, about)]
