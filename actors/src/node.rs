@@ -71,6 +71,9 @@ pub enum NodeError {
     /// The store could not start.
     #[error("store: {0}")]
     Store(#[from] StoreOpenError),
+    /// The API server could not start.
+    #[error("api server: {0}")]
+    Api(String),
     /// The bus address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -243,6 +246,67 @@ pub struct Node {
     pub bus: Bus,
     supervisor: Addr<Supervisor>,
     services: Services,
+    /// The API server's bound address (control-plane nodes).
+    pub api_address: Option<SocketAddr>,
+    /// The kubeconfig written for kubectl (control-plane nodes).
+    pub kubeconfig: Option<PathBuf>,
+    api_server: Option<actix_web::dev::ServerHandle>,
+}
+
+/// Starts the REST API: credentials, HTTPS server, bootstrap namespaces, kubeconfig.
+fn start_api(
+    cfg: &NodeConfig,
+    node: &str,
+    bus: &Bus,
+) -> Result<(SocketAddr, PathBuf, actix_web::dev::ServerHandle), NodeError> {
+    use crate::apiserver::{core::ApiCore, http, tls};
+    let api_err = |e: String| NodeError::Api(e);
+    let token = load_or_create_token(&cfg.data_dir.join("admin.token"))?;
+    let pki = tls::load_or_create_pki(&cfg.data_dir, &tls::serving_names(&cfg.api_listen, node))
+        .map_err(|e| api_err(e.to_string()))?;
+    let tls_config = pki.server_config().map_err(|e| api_err(e.to_string()))?;
+    let core = ApiCore::new(bus.clone());
+    let state = Arc::new(http::ApiState {
+        core: core.clone(),
+        token: token.clone(),
+        address: cfg.api_listen.clone(),
+    });
+    let (server, addr) = http::serve(state, &cfg.api_listen, tls_config)
+        .map_err(|e| api_err(format!("cannot listen on {}: {e}", cfg.api_listen)))?;
+    let handle = server.handle();
+    actix::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "api server stopped");
+        }
+    });
+    // The store may still be electing: retry until the namespaces exist.
+    actix::spawn(async move {
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            match core.bootstrap().await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e.message, "bootstrap namespaces not yet created")
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(2));
+        }
+    });
+    let dial = if addr.ip().is_unspecified() {
+        SocketAddr::new([127, 0, 0, 1].into(), addr.port())
+    } else {
+        addr
+    };
+    let kubeconfig_path = cfg.data_dir.join("kubeconfig");
+    let text = tls::kubeconfig(
+        &format!("https://{dial}"),
+        &pki.ca_pem,
+        &token,
+        &cfg.cluster_id,
+    );
+    write_atomic(&kubeconfig_path, text.as_bytes(), true)?;
+    Ok((addr, kubeconfig_path, handle))
 }
 
 impl Node {
@@ -293,6 +357,17 @@ impl Node {
             services.store = Some(engine);
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
+        let api = if cfg.roles.contains(&Role::ControlPlane) {
+            match start_api(&cfg, &name, &bus) {
+                Ok(api) => Some(api),
+                Err(e) => {
+                    bus.shutdown();
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
 
         let client_config = cfg.data_dir.join("client.toml");
         let token_file = std::fs::canonicalize(&token_path).unwrap_or(token_path);
@@ -320,11 +395,17 @@ impl Node {
             bus,
             supervisor,
             services,
+            api_address: api.as_ref().map(|a| a.0),
+            kubeconfig: api.as_ref().map(|a| a.1.clone()),
+            api_server: api.map(|a| a.2),
         })
     }
 
     /// Stops every actor and closes every link.
     pub async fn shutdown(self) {
+        if let Some(api) = &self.api_server {
+            api.stop(true).await;
+        }
         let _ = self.supervisor.send(Shutdown).await;
         if let Some(store) = &self.services.store {
             store.shutdown().await;

@@ -61,6 +61,8 @@ pub struct NodeSpec {
     pub data_dir: PathBuf,
     /// `--listen` (port 0 picks one; a restart reuses the port picked).
     pub listen: String,
+    /// `--api-listen` (port 0 picks one; a restart reuses the port picked).
+    pub api_listen: String,
     /// `--join` seeds.
     pub join: Vec<String>,
     /// `--token-file`.
@@ -75,6 +77,8 @@ pub struct NodeProc {
     pub spec: NodeSpec,
     /// The bus address it reported.
     pub bus: String,
+    /// The API address it reported (control-plane nodes).
+    pub api: Option<String>,
     /// Its stderr log.
     pub log: PathBuf,
     child: Option<Child>,
@@ -100,6 +104,8 @@ impl NodeProc {
             .arg(&spec.data_dir)
             .arg("--listen")
             .arg(&spec.listen)
+            .arg("--api-listen")
+            .arg(&spec.api_listen)
             .arg("--token-file")
             .arg(&spec.token_file);
         // Always explicit, so a config file's fixed seed ports are never dialled.
@@ -142,11 +148,19 @@ impl NodeProc {
             .find_map(|w| w.strip_prefix("bus="))
             .context("ready line has no bus=")?
             .to_owned();
+        let api = ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("api=https://"))
+            .map(str::to_owned);
         let mut spec = spec;
         spec.listen = bus.clone();
+        if let Some(a) = &api {
+            spec.api_listen = a.clone();
+        }
         Ok(NodeProc {
             spec,
             bus,
+            api,
             log,
             child: Some(child),
         })
@@ -193,6 +207,11 @@ impl NodeProc {
         let again = NodeProc::start(self.spec.clone()).await?;
         *self = again;
         Ok(())
+    }
+
+    /// The kubeconfig the node wrote (control-plane nodes).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.spec.data_dir.join("kubeconfig")
     }
 
     /// The client config the node wrote.
@@ -248,6 +267,7 @@ impl Cluster {
             name: name.to_owned(),
             data_dir: self.dir.path().join(name),
             listen: "127.0.0.1:0".into(),
+            api_listen: "127.0.0.1:0".into(),
             join: self.nodes.iter().map(|n| n.bus.clone()).collect(),
             token_file: self.token_file(),
             roles: None,

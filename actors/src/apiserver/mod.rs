@@ -1,5 +1,10 @@
 //! The API server: the Kubernetes REST API over the store.
 //!
+//! - [`core`]: the operations (create, get, list, update, patch, delete, watch and the
+//!   subresources) over the store, shared by every front.
+//! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
+//! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
+//!
 //! Pure parts (no I/O):
 //! - [`registry`]: the served resources and their schemas (merge keys live here once).
 //! - [`discovery`], [`openapi`]: what clients read to learn the API (`/api`, `/apis`,
@@ -10,11 +15,14 @@
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch.
 //! - [`table`]: server-side `Table` output for `kubectl get`.
 
+pub mod core;
 pub mod defaults;
 pub mod discovery;
+pub mod http;
 pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod selectors;
 pub mod table;
+pub mod tls;
 pub mod validation;

@@ -91,8 +91,17 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let node = Node::start(cfg).await.context("node failed to start")?;
     tracing::info!(node = %node.name, bus = %node.bus_address, "node started");
     // The one line scripts and people wait for.
+    let api = node
+        .api_address
+        .map(|a| format!(" api=https://{a}"))
+        .unwrap_or_default();
+    let kubeconfig = node
+        .kubeconfig
+        .as_ref()
+        .map(|k| format!(" kubeconfig={}", k.display()))
+        .unwrap_or_default();
     println!(
-        "rudderd ready: node={} roles={} bus={} data-dir={} client-config={}",
+        "rudderd ready: node={} roles={} bus={}{api} data-dir={} client-config={}{kubeconfig}",
         node.name,
         roles,
         node.bus_address,

@@ -1,0 +1,1103 @@
+//! The API server's operations, shared by every front: create, get, list, update,
+//! patch, delete, watch, and the status, scale and binding subresources, on objects kept
+//! as JSON in the store under `/registry/<plural>/<namespace>/<name>`.
+//!
+//! An object's `metadata.resourceVersion` is the store's mod revision of its key; it is
+//! not stored, but set on every read. Updates are compare-and-swap on it (409 otherwise).
+//! Every write runs Kubernetes' defaulting and validation for its kind ([`typed`]).
+//!
+//! Reads go to the local store replica, linearizable (the replica forwards to the leader
+//! when it is not it); watches are long polls on the replica's history.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::Rng;
+use rudder_protocol::messages::store::{
+    Consistency, EventKind, Expect, KeyValue, StoreError, StoreReply, StoreRequest, WatchBatch,
+};
+use rudder_protocol::resources::{
+    Deployment, Endpoints, Event, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController,
+    Resource, Service, ServiceAccount, Status, StatusDetails, Time,
+};
+use rudder_protocol::ActorRef;
+use serde_json::{json, Value};
+
+use super::defaults::Defaults;
+use super::registry::{self, ResourceInfo};
+use super::selectors::{object_fields, parse_field_selector_for, parse_label_selector};
+use super::validation::{invalid_status, Validate};
+use crate::bus::Bus;
+use crate::store::STORE_ACTOR;
+
+/// An API error: the Kubernetes `Status` to answer with.
+pub type ApiError = Box<Status>;
+/// Result of an API operation.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Namespaces every cluster has.
+pub const BOOTSTRAP_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+fn fail(code: i32, reason: &str, message: impl Into<String>) -> ApiError {
+    Box::new(Status::failure(code, reason, message))
+}
+
+fn fail_for(code: i32, reason: &str, info: &ResourceInfo, name: &str, message: String) -> ApiError {
+    let mut s = Status::failure(code, reason, message);
+    s.details = Some(StatusDetails {
+        name: name.to_owned(),
+        group: info.group.to_owned(),
+        kind: info.plural.to_owned(),
+        ..StatusDetails::default()
+    });
+    Box::new(s)
+}
+
+fn qualified(info: &ResourceInfo) -> String {
+    if info.group.is_empty() {
+        info.plural.to_owned()
+    } else {
+        format!("{}.{}", info.plural, info.group)
+    }
+}
+
+fn not_found(info: &ResourceInfo, name: &str) -> ApiError {
+    fail_for(
+        404,
+        "NotFound",
+        info,
+        name,
+        format!("{} \"{name}\" not found", qualified(info)),
+    )
+}
+
+fn conflict(info: &ResourceInfo, name: &str) -> ApiError {
+    fail_for(
+        409,
+        "Conflict",
+        info,
+        name,
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+            qualified(info)
+        ),
+    )
+}
+
+/// Where one object lives in the store.
+pub fn key(info: &ResourceInfo, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) if info.namespaced => format!("/registry/{}/{ns}/{name}", info.plural),
+        _ => format!("/registry/{}/{name}", info.plural),
+    }
+}
+
+/// The key prefix of a collection (all namespaces when `namespace` is `None`).
+pub fn prefix(info: &ResourceInfo, namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) if info.namespaced => format!("/registry/{}/{ns}/", info.plural),
+        _ => format!("/registry/{}/", info.plural),
+    }
+}
+
+/// Defaulting and validation through the typed model of `kind`. Returns the object as
+/// the typed model writes it (unknown fields dropped, defaults filled).
+pub fn typed(kind: &str, obj: Value, old: Option<&Value>) -> ApiResult<Value> {
+    fn run<K>(obj: Value, old: Option<&Value>) -> ApiResult<Value>
+    where
+        K: Resource + Defaults + Validate + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut typed: K = serde_json::from_value(obj).map_err(|e| {
+            fail(
+                400,
+                "BadRequest",
+                format!("the object is not a valid {}: {e}", K::KIND),
+            )
+        })?;
+        typed.apply_defaults();
+        let causes = match old {
+            None => typed.validate(),
+            Some(old) => {
+                let old: K = serde_json::from_value(old.clone()).map_err(|e| {
+                    fail(
+                        500,
+                        "InternalError",
+                        format!("stored object unreadable: {e}"),
+                    )
+                })?;
+                typed.validate_update(&old)
+            }
+        };
+        if !causes.is_empty() {
+            let name = typed.metadata().name.clone();
+            return Err(Box::new(invalid_status::<K>(&name, causes)));
+        }
+        serde_json::to_value(&typed).map_err(|e| fail(500, "InternalError", e.to_string()))
+    }
+    match kind {
+        "Pod" => run::<Pod>(obj, old),
+        "Node" => run::<Node>(obj, old),
+        "Namespace" => run::<Namespace>(obj, old),
+        "Service" => run::<Service>(obj, old),
+        "Endpoints" => run::<Endpoints>(obj, old),
+        "ServiceAccount" => run::<ServiceAccount>(obj, old),
+        "ReplicationController" => run::<ReplicationController>(obj, old),
+        "ReplicaSet" => run::<ReplicaSet>(obj, old),
+        "Deployment" => run::<Deployment>(obj, old),
+        "Lease" => run::<Lease>(obj, old),
+        "Event" => run::<Event>(obj, old),
+        other => Err(fail(404, "NotFound", format!("kind {other} is not served"))),
+    }
+}
+
+fn meta(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    match obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        Some(m) => m,
+        None => unreachable!("metadata was just made an object"),
+    }
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    obj.get("metadata")?.get(field)?.as_str()
+}
+
+fn new_uid() -> String {
+    let b: [u8; 16] = rand::thread_rng().gen();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    // Version 4, RFC 4122 variant.
+    let variant = ["8", "9", "a", "b"][usize::from(b[8] & 3)];
+    format!(
+        "{}-{}-4{}-{variant}{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::thread_rng();
+    (0..5)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Options of a list or watch, from the query string.
+#[derive(Debug, Default, Clone)]
+pub struct ListOptions {
+    /// `labelSelector`.
+    pub label_selector: Option<String>,
+    /// `fieldSelector`.
+    pub field_selector: Option<String>,
+    /// `limit` (0: none).
+    pub limit: u32,
+    /// `continue`.
+    pub continue_token: Option<String>,
+    /// `resourceVersion`.
+    pub resource_version: Option<String>,
+    /// `allowWatchBookmarks`.
+    pub bookmarks: bool,
+    /// `timeoutSeconds`.
+    pub timeout_seconds: Option<u64>,
+}
+
+/// A compiled filter of a list or watch.
+pub struct Filter {
+    labels: super::selectors::LabelSelectorExpr,
+    fields: Option<super::selectors::FieldSelector>,
+    kind: &'static str,
+}
+
+impl Filter {
+    /// Parses the selectors of `opts` for `info`'s kind (400 on bad syntax).
+    pub fn new(info: &ResourceInfo, opts: &ListOptions) -> ApiResult<Filter> {
+        let labels = match opts.label_selector.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => parse_label_selector(s).map_err(|e| {
+                fail(
+                    400,
+                    "BadRequest",
+                    format!("unable to parse requirement: {e}"),
+                )
+            })?,
+            None => super::selectors::LabelSelectorExpr::everything(),
+        };
+        let fields = match opts.field_selector.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => Some(
+                parse_field_selector_for(info.kind, s)
+                    .map_err(|e| fail(400, "BadRequest", e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(Filter {
+            labels,
+            fields,
+            kind: info.kind,
+        })
+    }
+
+    /// Whether `obj` passes.
+    pub fn matches(&self, obj: &Value) -> bool {
+        let labels: BTreeMap<String, String> = obj
+            .get("metadata")
+            .and_then(|m| m.get("labels"))
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default();
+        if !self.labels.matches(&labels) {
+            return false;
+        }
+        match &self.fields {
+            Some(f) => f.matches_fields(&object_fields(self.kind, obj)),
+            None => true,
+        }
+    }
+}
+
+/// The API server's operations over the store.
+#[derive(Clone)]
+pub struct ApiCore {
+    bus: Bus,
+    store: ActorRef,
+}
+
+/// One watch event as the API sends it.
+#[derive(Debug, Clone)]
+pub struct ApiEvent {
+    /// ADDED, MODIFIED, DELETED, BOOKMARK or ERROR.
+    pub kind: &'static str,
+    /// The object (or a Status for ERROR).
+    pub object: Value,
+}
+
+impl ApiCore {
+    /// Operations through this node's store replica.
+    pub fn new(bus: Bus) -> Self {
+        let store = ActorRef::new(bus.node().clone(), STORE_ACTOR);
+        ApiCore { bus, store }
+    }
+
+    async fn store(&self, req: StoreRequest) -> ApiResult<StoreReply> {
+        match self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await {
+            Ok(StoreReply::Error(e)) => Err(store_error(e)),
+            Ok(r) => Ok(r),
+            Err(e) => Err(fail(
+                503,
+                "ServiceUnavailable",
+                format!("store unreachable: {e}"),
+            )),
+        }
+    }
+
+    async fn read(&self, key: &str) -> ApiResult<Option<KeyValue>> {
+        match self
+            .store(StoreRequest::Get {
+                key: key.to_owned(),
+                consistency: Consistency::Linearizable,
+            })
+            .await?
+        {
+            StoreReply::Get { kv, .. } => Ok(kv),
+            _ => Err(fail(500, "InternalError", "unexpected store reply")),
+        }
+    }
+
+    /// Creates the bootstrap namespaces if they are missing.
+    pub async fn bootstrap(&self) -> ApiResult<()> {
+        let Some(info) = registry::resource("", "v1", "namespaces") else {
+            return Err(fail(500, "InternalError", "namespaces not registered"));
+        };
+        for ns in BOOTSTRAP_NAMESPACES {
+            let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            match self.create(info, None, obj).await {
+                Ok(_) => tracing::info!(namespace = ns, "created bootstrap namespace"),
+                Err(e) if e.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_namespace(&self, info: &ResourceInfo, namespace: Option<&str>) -> ApiResult<()> {
+        if !info.namespaced {
+            return Ok(());
+        }
+        let Some(ns) = namespace else {
+            return Err(fail(
+                400,
+                "BadRequest",
+                "the namespace of the object is required",
+            ));
+        };
+        let Some(ns_info) = registry::resource("", "v1", "namespaces") else {
+            return Ok(());
+        };
+        match self.read(&key(ns_info, None, ns)).await? {
+            None => Err(not_found(ns_info, ns)),
+            Some(kv) => {
+                let obj = decode(&kv)?;
+                if obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
+                    return Err(fail(
+                        403,
+                        "Forbidden",
+                        format!("{} is forbidden: unable to create new content in namespace {ns} because it is being terminated", qualified(info)),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Creates an object.
+    pub async fn create(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        mut obj: Value,
+    ) -> ApiResult<Value> {
+        if !obj.is_object() {
+            return Err(fail(400, "BadRequest", "the body must be a JSON object"));
+        }
+        if let Some(kind) = obj.get("kind").and_then(Value::as_str) {
+            if kind != info.kind {
+                return Err(fail(
+                    400,
+                    "BadRequest",
+                    format!("the kind {kind:?} does not match the URL's {}", info.kind),
+                ));
+            }
+        }
+        obj["kind"] = json!(info.kind);
+        obj["apiVersion"] = json!(info.api_version());
+        let body_ns = meta_str(&obj, "namespace").map(str::to_owned);
+        let namespace = match (info.namespaced, namespace, body_ns.as_deref()) {
+            (false, _, _) => None,
+            (true, Some(p), Some(b)) if p != b => {
+                return Err(fail(400, "BadRequest", format!("the namespace of the provided object ({b}) does not match the namespace sent on the request ({p})")))
+            }
+            (true, Some(p), _) => Some(p.to_owned()),
+            (true, None, Some(b)) => Some(b.to_owned()),
+            (true, None, None) => Some("default".to_owned()),
+        };
+        {
+            let m = meta(&mut obj);
+            let name = m
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if name.is_empty() {
+                if let Some(gen) = m
+                    .get("generateName")
+                    .and_then(Value::as_str)
+                    .filter(|g| !g.is_empty())
+                {
+                    m.insert("name".into(), json!(format!("{gen}{}", random_suffix())));
+                }
+            }
+            match &namespace {
+                Some(ns) => {
+                    m.insert("namespace".into(), json!(ns));
+                }
+                None => {
+                    m.remove("namespace");
+                }
+            }
+            m.insert("uid".into(), json!(new_uid()));
+            m.insert("creationTimestamp".into(), json!(Time::now()));
+            m.insert("generation".into(), json!(1));
+            for f in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+                "managedFields",
+            ] {
+                m.remove(f);
+            }
+        }
+        if info.kind == "Pod" && obj.pointer("/status/phase").is_none() {
+            obj["status"] = json!({"phase": "Pending"});
+        }
+        let obj = typed(info.kind, obj, None)?;
+        let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
+        self.check_namespace(info, namespace.as_deref()).await?;
+        let k = key(info, namespace.as_deref(), &name);
+        let bytes =
+            serde_json::to_vec(&obj).map_err(|e| fail(500, "InternalError", e.to_string()))?;
+        match self
+            .store(StoreRequest::Put {
+                key: k,
+                value: bytes,
+                expect: Expect::Absent,
+            })
+            .await
+        {
+            Ok(StoreReply::Written { revision, .. }) => Ok(with_rv(obj, revision)),
+            Ok(_) => Err(fail(500, "InternalError", "unexpected store reply")),
+            Err(e) if e.code == 409 => Err(fail_for(
+                409,
+                "AlreadyExists",
+                info,
+                &name,
+                format!("{} \"{name}\" already exists", qualified(info)),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads one object with its key-value metadata.
+    pub async fn get_kv(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<(Value, u64)> {
+        match self.read(&key(info, namespace, name)).await? {
+            Some(kv) => Ok((decode(&kv)?, kv.mod_revision)),
+            None => Err(not_found(info, name)),
+        }
+    }
+
+    /// Reads one object.
+    pub async fn get(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Value> {
+        Ok(self.get_kv(info, namespace, name).await?.0)
+    }
+
+    /// Lists objects; returns the items, the revision of the read and a continue token.
+    pub async fn list(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<(Vec<Value>, u64, Option<String>)> {
+        let filter = Filter::new(info, opts)?;
+        let pfx = prefix(info, namespace);
+        let mut items = Vec::new();
+        let mut after = match &opts.continue_token {
+            Some(t) if !t.is_empty() => Some(decode_continue(t, &pfx)?),
+            _ => None,
+        };
+        let page = if opts.limit == 0 {
+            500
+        } else {
+            opts.limit.clamp(1, 500)
+        };
+        loop {
+            let req = StoreRequest::Range {
+                prefix: pfx.clone(),
+                start_after: after.clone(),
+                limit: page,
+                consistency: Consistency::Linearizable,
+            };
+            let StoreReply::Range {
+                kvs,
+                more,
+                revision,
+            } = self.store(req).await?
+            else {
+                return Err(fail(500, "InternalError", "unexpected store reply"));
+            };
+            after = kvs.last().map(|kv| kv.key.clone());
+            for kv in &kvs {
+                let obj = decode(kv)?;
+                if filter.matches(&obj) {
+                    items.push(obj);
+                }
+            }
+            let full = opts.limit > 0 && items.len() >= opts.limit as usize;
+            if !more || full {
+                let token = if more || (full && items.len() > opts.limit as usize) {
+                    after.map(|a| encode_continue(&a))
+                } else {
+                    None
+                };
+                return Ok((items, revision, token));
+            }
+        }
+    }
+
+    /// Replaces an object (PUT). `status_only` keeps everything but the status.
+    pub async fn update(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        mut obj: Value,
+        status_only: bool,
+    ) -> ApiResult<Value> {
+        if meta_str(&obj, "name").is_some_and(|n| n != name) {
+            return Err(fail(
+                400,
+                "BadRequest",
+                "the name of the object does not match the name on the URL",
+            ));
+        }
+        let (old, old_rev) = self.get_kv(info, namespace, name).await?;
+        if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty()) {
+            if rv != old_rev.to_string() {
+                return Err(conflict(info, name));
+            }
+        }
+        let has_status = info.subresource("status").is_some();
+        let new = if status_only {
+            let mut new = old.clone();
+            set_or_remove(&mut new, "status", obj.get("status").cloned());
+            new
+        } else {
+            obj["kind"] = json!(info.kind);
+            obj["apiVersion"] = json!(info.api_version());
+            {
+                let m = meta(&mut obj);
+                let om = old.get("metadata").cloned().unwrap_or_default();
+                for f in [
+                    "name",
+                    "namespace",
+                    "uid",
+                    "creationTimestamp",
+                    "generation",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                ] {
+                    match om.get(f) {
+                        Some(v) => m.insert(f.into(), v.clone()),
+                        None => m.remove(f),
+                    };
+                }
+            }
+            if has_status {
+                set_or_remove(&mut obj, "status", old.get("status").cloned());
+            }
+            if obj.get("spec") != old.get("spec") {
+                let g = old
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    + 1;
+                meta(&mut obj).insert("generation".into(), json!(g));
+            }
+            obj
+        };
+        self.write(info, namespace, name, new, &old, old_rev, !status_only)
+            .await
+    }
+
+    /// Writes `new` over `old` (at `old_rev`), defaulted and validated.
+    #[allow(clippy::too_many_arguments)]
+    async fn write(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        mut new: Value,
+        old: &Value,
+        old_rev: u64,
+        validate_update: bool,
+    ) -> ApiResult<Value> {
+        meta(&mut new).remove("resourceVersion");
+        let new = if validate_update {
+            typed(info.kind, new, Some(&strip_rv(old)))?
+        } else {
+            typed(info.kind, new, None)?
+        };
+        let k = key(info, namespace, name);
+        // A terminating object whose last finalizer went away is deleted.
+        let finalizers_empty = new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
+        if new.pointer("/metadata/deletionTimestamp").is_some() && finalizers_empty {
+            return match self
+                .store(StoreRequest::Delete {
+                    key: k,
+                    expect: Expect::ModRevision(old_rev),
+                })
+                .await
+            {
+                Ok(StoreReply::Written { revision, .. }) => Ok(with_rv(new, revision)),
+                Ok(_) => Err(fail(500, "InternalError", "unexpected store reply")),
+                Err(e) if e.code == 409 || e.code == 404 => Err(conflict(info, name)),
+                Err(e) => Err(e),
+            };
+        }
+        let bytes =
+            serde_json::to_vec(&new).map_err(|e| fail(500, "InternalError", e.to_string()))?;
+        match self
+            .store(StoreRequest::Put {
+                key: k,
+                value: bytes,
+                expect: Expect::ModRevision(old_rev),
+            })
+            .await
+        {
+            Ok(StoreReply::Written { revision, .. }) => Ok(with_rv(new, revision)),
+            Ok(_) => Err(fail(500, "InternalError", "unexpected store reply")),
+            Err(e) if e.code == 409 => Err(conflict(info, name)),
+            Err(e) if e.code == 404 => Err(not_found(info, name)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Applies `patch` (of `content_type`) to an object, retrying on concurrent changes
+    /// unless the patch itself names a resourceVersion.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn patch(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        content_type: &str,
+        patch: &Value,
+        status_only: bool,
+    ) -> ApiResult<Value> {
+        let pinned = patch.pointer("/metadata/resourceVersion").is_some();
+        for _ in 0..5 {
+            let (old, old_rev) = self.get_kv(info, namespace, name).await?;
+            let mut new = old.clone();
+            let ct = content_type.split(';').next().unwrap_or_default().trim();
+            match ct {
+                "application/merge-patch+json" => super::patch::json_merge_patch(&mut new, patch),
+                "application/json-patch+json" => super::patch::json_patch(&mut new, patch).map_err(patch_error)?,
+                "application/strategic-merge-patch+json" => {
+                    super::patch::strategic_merge_patch(&mut new, patch, info.kind).map_err(patch_error)?
+                }
+                other => {
+                    return Err(fail(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})")))
+                }
+            }
+            if let Some(rv) = meta_str(&new, "resourceVersion").filter(|_| pinned) {
+                if rv != old_rev.to_string() {
+                    return Err(conflict(info, name));
+                }
+            }
+            meta(&mut new).insert("resourceVersion".into(), json!(old_rev.to_string()));
+            let result = if status_only {
+                self.update(info, namespace, name, new, true).await
+            } else {
+                self.update(info, namespace, name, new, false).await
+            };
+            match result {
+                Err(e) if e.code == 409 && !pinned => continue,
+                other => return other,
+            }
+        }
+        Err(conflict(info, name))
+    }
+
+    /// Deletes an object: at once, or by marking it terminating while finalizers remain
+    /// (or, for a bound pod with a grace period, until its kubelet has stopped it).
+    pub async fn delete(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        options: &Value,
+    ) -> ApiResult<Value> {
+        for _ in 0..5 {
+            let (old, old_rev) = self.get_kv(info, namespace, name).await?;
+            if let Some(rv) = options
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+            {
+                if rv != old_rev.to_string() {
+                    return Err(conflict(info, name));
+                }
+            }
+            if let Some(uid) = options
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+            {
+                if Some(uid) != meta_str(&old, "uid") {
+                    return Err(conflict(info, name));
+                }
+            }
+            let grace = options
+                .get("gracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .or_else(|| {
+                    old.pointer("/spec/terminationGracePeriodSeconds")
+                        .and_then(Value::as_i64)
+                })
+                .unwrap_or(0);
+            let mut finalizers: Vec<Value> = old
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let policy = options.get("propagationPolicy").and_then(Value::as_str);
+            if policy == Some("Foreground") && !finalizers.contains(&json!("foregroundDeletion")) {
+                finalizers.push(json!("foregroundDeletion"));
+            }
+            if policy == Some("Orphan") && !finalizers.contains(&json!("orphan")) {
+                finalizers.push(json!("orphan"));
+            }
+            let graceful_pod = info.kind == "Pod"
+                && grace > 0
+                && old
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty());
+            let terminating_ns = info.kind == "Namespace";
+            if !finalizers.is_empty() || graceful_pod || terminating_ns {
+                if terminating_ns && finalizers.is_empty() && self.namespace_is_empty(name).await? {
+                    // Nothing inside: no controller needs to empty it first.
+                } else {
+                    let mut new = old.clone();
+                    let m = meta(&mut new);
+                    if !m.contains_key("deletionTimestamp") {
+                        m.insert("deletionTimestamp".into(), json!(Time::now()));
+                        m.insert("deletionGracePeriodSeconds".into(), json!(grace.max(0)));
+                    }
+                    m.insert("finalizers".into(), Value::Array(finalizers));
+                    if terminating_ns {
+                        new["status"]["phase"] = json!("Terminating");
+                    }
+                    let bytes = serde_json::to_vec(&strip_rv(&new))
+                        .map_err(|e| fail(500, "InternalError", e.to_string()))?;
+                    match self
+                        .store(StoreRequest::Put {
+                            key: key(info, namespace, name),
+                            value: bytes,
+                            expect: Expect::ModRevision(old_rev),
+                        })
+                        .await
+                    {
+                        Ok(StoreReply::Written { revision, .. }) => {
+                            return Ok(with_rv(new, revision))
+                        }
+                        Ok(_) => return Err(fail(500, "InternalError", "unexpected store reply")),
+                        Err(e) if e.code == 409 => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            match self
+                .store(StoreRequest::Delete {
+                    key: key(info, namespace, name),
+                    expect: Expect::ModRevision(old_rev),
+                })
+                .await
+            {
+                Ok(StoreReply::Written { .. }) => return Ok(old),
+                Ok(_) => return Err(fail(500, "InternalError", "unexpected store reply")),
+                Err(e) if e.code == 409 => continue,
+                Err(e) if e.code == 404 => return Err(not_found(info, name)),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(conflict(info, name))
+    }
+
+    async fn namespace_is_empty(&self, ns: &str) -> ApiResult<bool> {
+        for info in registry::RESOURCES.iter().filter(|r| r.namespaced) {
+            let req = StoreRequest::Range {
+                prefix: prefix(info, Some(ns)),
+                start_after: None,
+                limit: 1,
+                consistency: Consistency::Linearizable,
+            };
+            if let StoreReply::Range { kvs, .. } = self.store(req).await? {
+                if !kvs.is_empty() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The scale subresource of a workload.
+    pub async fn get_scale(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Value> {
+        let obj = self.get(info, namespace, name).await?;
+        Ok(scale_of(&obj))
+    }
+
+    /// Sets `spec.replicas` through the scale subresource (body: a Scale).
+    pub async fn put_scale(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        scale: &Value,
+    ) -> ApiResult<Value> {
+        let replicas = scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| fail(400, "BadRequest", "spec.replicas is required"))?;
+        let rv = meta_str(scale, "resourceVersion").map(str::to_owned);
+        let patch = match rv {
+            Some(rv) if !rv.is_empty() => {
+                json!({"metadata": {"resourceVersion": rv}, "spec": {"replicas": replicas}})
+            }
+            _ => json!({"spec": {"replicas": replicas}}),
+        };
+        let obj = self
+            .patch(
+                info,
+                namespace,
+                name,
+                "application/merge-patch+json",
+                &patch,
+                false,
+            )
+            .await?;
+        Ok(scale_of(&obj))
+    }
+
+    /// Binds a pod to a node (the binding subresource).
+    pub async fn bind(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        binding: &Value,
+    ) -> ApiResult<Value> {
+        let node = binding
+            .pointer("/target/name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| fail(400, "BadRequest", "target.name is required"))?;
+        let (old, old_rev) = self.get_kv(info, namespace, name).await?;
+        if old
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+        {
+            return Err(fail_for(
+                409,
+                "Conflict",
+                info,
+                name,
+                format!(
+                    "pod {name} is already assigned to node {}",
+                    old["spec"]["nodeName"]
+                ),
+            ));
+        }
+        let mut new = old.clone();
+        new["spec"]["nodeName"] = json!(node);
+        self.write(info, namespace, name, new, &old, old_rev, false)
+            .await?;
+        Ok(serde_json::to_value(Status::success()).unwrap_or_default())
+    }
+
+    /// One long poll of changes to a collection after `after`, as API events.
+    pub async fn watch_poll(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        after: u64,
+        wait: Duration,
+    ) -> ApiResult<(Vec<ApiEvent>, u64)> {
+        let req = StoreRequest::WatchPoll {
+            prefix: prefix(info, namespace),
+            after,
+            max_events: 1000,
+            wait_ms: wait.as_millis().min(u128::from(u32::MAX)) as u32,
+        };
+        let WatchBatch {
+            events, revision, ..
+        } = match self.store(req).await? {
+            StoreReply::Watch(b) => b,
+            _ => return Err(fail(500, "InternalError", "unexpected store reply")),
+        };
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            match e.kind {
+                EventKind::Put => {
+                    let obj = decode(&e.kv)?;
+                    let kind = if e.kv.version == 1 {
+                        "ADDED"
+                    } else {
+                        "MODIFIED"
+                    };
+                    out.push(ApiEvent { kind, object: obj });
+                }
+                EventKind::Delete => {
+                    if let Some(prev) = &e.prev {
+                        let obj = with_rv(decode(prev)?, e.kv.mod_revision);
+                        out.push(ApiEvent {
+                            kind: "DELETED",
+                            object: obj,
+                        });
+                    }
+                }
+            }
+        }
+        Ok((out, revision))
+    }
+}
+
+fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {
+    if let Some(map) = obj.as_object_mut() {
+        match value.filter(|v| !v.is_null()) {
+            Some(v) => map.insert(field.to_owned(), v),
+            None => map.remove(field),
+        };
+    }
+}
+
+fn patch_error(e: super::patch::PatchError) -> ApiError {
+    let code = i32::from(e.http_status());
+    let reason = match code {
+        415 => "UnsupportedMediaType",
+        422 => "Invalid",
+        _ => "BadRequest",
+    };
+    fail(code, reason, e.to_string())
+}
+
+fn scale_of(obj: &Value) -> Value {
+    let selector = obj
+        .pointer("/spec/selector/matchLabels")
+        .or_else(|| obj.pointer("/spec/selector"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let m = obj.get("metadata").cloned().unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": m.get("name"), "namespace": m.get("namespace"), "uid": m.get("uid"),
+            "resourceVersion": m.get("resourceVersion"), "creationTimestamp": m.get("creationTimestamp"),
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector,
+        },
+    })
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict { .. } | StoreError::AlreadyExists { .. } => {
+            fail(409, "Conflict", e.to_string())
+        }
+        StoreError::NotFound { .. } => fail(404, "NotFound", e.to_string()),
+        StoreError::Compacted { requested, .. } => fail(
+            410,
+            "Expired",
+            format!("too old resource version: {requested}"),
+        ),
+        StoreError::FutureRevision { .. } => {
+            fail(504, "Timeout", format!("Too large resource version: {e}"))
+        }
+        StoreError::Invalid(m) => fail(400, "BadRequest", m),
+        other => fail(503, "ServiceUnavailable", other.to_string()),
+    }
+}
+
+fn decode(kv: &KeyValue) -> ApiResult<Value> {
+    let obj: Value = serde_json::from_slice(&kv.value).map_err(|e| {
+        fail(
+            500,
+            "InternalError",
+            format!("stored object {} unreadable: {e}", kv.key),
+        )
+    })?;
+    Ok(with_rv(obj, kv.mod_revision))
+}
+
+fn with_rv(mut obj: Value, rev: u64) -> Value {
+    meta(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
+    obj
+}
+
+fn strip_rv(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    meta(&mut o).remove("resourceVersion");
+    o
+}
+
+fn encode_continue(last_key: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_key)
+}
+
+fn decode_continue(token: &str, prefix: &str) -> ApiResult<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| fail(400, "BadRequest", "invalid continue token"))?;
+    let key =
+        String::from_utf8(bytes).map_err(|_| fail(400, "BadRequest", "invalid continue token"))?;
+    if !key.starts_with(prefix) {
+        return Err(fail(
+            400,
+            "BadRequest",
+            "continue token does not belong to this list",
+        ));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_prefixes() {
+        let pods = registry::resource("", "v1", "pods").expect("pods");
+        let nodes = registry::resource("", "v1", "nodes").expect("nodes");
+        let deploy = registry::resource("apps", "v1", "deployments").expect("deployments");
+        assert_eq!(
+            key(pods, Some("default"), "web"),
+            "/registry/pods/default/web"
+        );
+        assert_eq!(key(nodes, Some("ignored"), "n1"), "/registry/nodes/n1");
+        assert_eq!(prefix(deploy, Some("ns")), "/registry/deployments/ns/");
+        assert_eq!(prefix(pods, None), "/registry/pods/");
+    }
+
+    #[test]
+    fn typed_defaults_and_rejects() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+                         "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+        let out = typed("Pod", pod, None).expect("valid");
+        assert_eq!(out["spec"]["restartPolicy"], "Always");
+        assert_eq!(out["spec"]["containers"][0]["imagePullPolicy"], "Always");
+        let bad = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "Bad_Name"}, "spec": {"containers": []}});
+        let err = typed("Pod", bad, None).expect_err("invalid");
+        assert_eq!(err.code, 422);
+        assert!(err.details.as_ref().is_some_and(|d| !d.causes.is_empty()));
+    }
+
+    #[test]
+    fn continue_tokens_round_trip_and_stay_in_their_list() {
+        let t = encode_continue("/registry/pods/default/b");
+        assert_eq!(
+            decode_continue(&t, "/registry/pods/").expect("ok"),
+            "/registry/pods/default/b"
+        );
+        assert!(decode_continue(&t, "/registry/services/").is_err());
+        assert!(decode_continue("!!", "/registry/pods/").is_err());
+    }
+
+    #[test]
+    fn uids_look_like_uuids() {
+        let u = new_uid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(u.matches('-').count(), 4);
+        assert_ne!(u, new_uid());
+    }
+}

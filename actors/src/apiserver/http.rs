@@ -1,0 +1,595 @@
+//! The REST front of the API server: actix-web over TLS, bearer-token authentication,
+//! Kubernetes paths, verbs, content types and `Status` errors.
+//!
+//! Paths: `/version`, `/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>` (discovery,
+//! legacy and aggregated), `/openapi/v3[/...]`, `/healthz`, and the resource paths
+//! `/api/v1/[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]` and the same under
+//! `/apis/<group>/<version>`. Lists and gets honour `Accept: ...;as=Table` (what
+//! `kubectl get` asks for). `?watch=true` streams newline-delimited events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use futures::StreamExt as _;
+use rudder_protocol::resources::{Status, Time};
+use serde_json::{json, Value};
+
+use super::core::{ApiCore, ApiError, ListOptions};
+use super::registry::{self, ResourceInfo};
+use super::{discovery, openapi, table};
+
+/// Largest request body accepted (Kubernetes' limit is 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// What every request handler shares.
+pub struct ApiState {
+    /// The operations.
+    pub core: ApiCore,
+    /// The bearer token every request must present.
+    pub token: String,
+    /// `host:port` clients reach the server at, for discovery.
+    pub address: String,
+}
+
+fn status_response(s: &Status) -> HttpResponse {
+    let code = StatusCode::from_u16(s.code.clamp(100, 599) as u16)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(code).json(s)
+}
+
+fn error(e: ApiError) -> HttpResponse {
+    status_response(&e)
+}
+
+fn not_found_path(path: &str) -> HttpResponse {
+    status_response(&Status::failure(
+        404,
+        "NotFound",
+        format!("the server could not find the requested resource ({path})"),
+    ))
+}
+
+fn authorized(req: &HttpRequest, token: &str) -> bool {
+    let Some(h) = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(given) = h.strip_prefix("Bearer ").map(str::trim) else {
+        return false;
+    };
+    // Constant-time comparison: the token is a secret.
+    given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn query(req: &HttpRequest) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn wants_table(req: &HttpRequest) -> Option<table::IncludeObject> {
+    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok())?;
+    if !accept.contains("as=Table") {
+        return None;
+    }
+    Some(
+        query(req)
+            .iter()
+            .find(|(k, _)| k == "includeObject")
+            .and_then(|(_, v)| table::IncludeObject::parse(v))
+            .unwrap_or(table::IncludeObject::Metadata),
+    )
+}
+
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.len() > MAX_BODY {
+        return Err(Box::new(Status::failure(
+            413,
+            "RequestEntityTooLarge",
+            "request entity too large",
+        )));
+    }
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(Status::failure(
+            400,
+            "BadRequest",
+            format!("the body of the request could not be decoded: {e}"),
+        ))
+    })
+}
+
+/// A successful answer: 200 or 201.
+enum Answer {
+    Ok(Value),
+    Created(Value),
+}
+
+/// The single entry point: authentication, then routing by path.
+pub async fn handle(
+    req: HttpRequest,
+    body: Bytes,
+    state: web::Data<Arc<ApiState>>,
+) -> HttpResponse {
+    let path = req.path().trim_end_matches('/').to_owned();
+    if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
+        return HttpResponse::Ok().content_type("text/plain").body("ok");
+    }
+    if !authorized(&req, &state.token) {
+        return status_response(&Status::failure(401, "Unauthorized", "Unauthorized"));
+    }
+    if body.len() > MAX_BODY {
+        return status_response(&Status::failure(
+            413,
+            "RequestEntityTooLarge",
+            "request entity too large",
+        ));
+    }
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let aggregated = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=APIGroupDiscoveryList"));
+    match segs.as_slice() {
+        ["version"] => HttpResponse::Ok().json(discovery::version("", "")),
+        ["api"] if aggregated => HttpResponse::Ok()
+            .content_type(discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE)
+            .body(discovery::aggregated_discovery(true).to_string()),
+        ["apis"] if aggregated => HttpResponse::Ok()
+            .content_type(discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE)
+            .body(discovery::aggregated_discovery(false).to_string()),
+        ["api"] => HttpResponse::Ok().json(discovery::api_versions(&state.address)),
+        ["apis"] => HttpResponse::Ok().json(discovery::api_group_list()),
+        ["api", "v1"] => match discovery::api_resource_list("", "v1") {
+            Some(v) => HttpResponse::Ok().json(v),
+            None => not_found_path(&path),
+        },
+        ["apis", group] => match discovery::api_group(group) {
+            Some(v) => HttpResponse::Ok().json(v),
+            None => not_found_path(&path),
+        },
+        ["apis", group, version] => match discovery::api_resource_list(group, version) {
+            Some(v) => HttpResponse::Ok().json(v),
+            None => not_found_path(&path),
+        },
+        ["openapi", "v3"] => HttpResponse::Ok().json(openapi::index()),
+        ["openapi", "v3", rest @ ..] => match openapi::document_at(&rest.join("/")) {
+            Some(v) => HttpResponse::Ok().json(v),
+            None => not_found_path(&path),
+        },
+        ["api", "v1", rest @ ..] => resource(&req, &body, &state, "", "v1", rest).await,
+        ["apis", group, version, rest @ ..] => {
+            resource(&req, &body, &state, group, version, rest).await
+        }
+        _ => not_found_path(&path),
+    }
+}
+
+/// What a resource path names.
+struct Target<'a> {
+    info: &'static ResourceInfo,
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+    sub: Option<&'a str>,
+    watch_prefix: bool,
+}
+
+fn parse_target<'a>(group: &str, version: &str, rest: &[&'a str]) -> Option<Target<'a>> {
+    let (watch_prefix, rest) = match rest {
+        ["watch", tail @ ..] => (true, tail),
+        _ => (false, rest),
+    };
+    let lookup = |plural: &str| registry::resource(group, version, plural);
+    let t = |info, namespace, name, sub| {
+        Some(Target {
+            info,
+            namespace,
+            name,
+            sub,
+            watch_prefix,
+        })
+    };
+    match rest {
+        [plural] => t(lookup(plural)?, None, None, None),
+        ["namespaces", ns, plural] if lookup(plural).is_some_and(|i| i.namespaced) => {
+            t(lookup(plural)?, Some(*ns), None, None)
+        }
+        ["namespaces", ns, plural, name] => t(lookup(plural)?, Some(*ns), Some(*name), None),
+        ["namespaces", ns, plural, name, sub] => {
+            t(lookup(plural)?, Some(*ns), Some(*name), Some(*sub))
+        }
+        [plural, name] => t(lookup(plural)?, None, Some(*name), None),
+        [plural, name, sub] => t(lookup(plural)?, None, Some(*name), Some(*sub)),
+        _ => None,
+    }
+}
+
+async fn resource(
+    req: &HttpRequest,
+    body: &Bytes,
+    state: &ApiState,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> HttpResponse {
+    let Some(t) = parse_target(group, version, rest) else {
+        return not_found_path(req.path());
+    };
+    let core = &state.core;
+    let info = t.info;
+    if info.namespaced && t.name.is_some() && t.namespace.is_none() {
+        return not_found_path(req.path());
+    }
+    let ns = if info.namespaced { t.namespace } else { None };
+    let q = query(req);
+    let method = req.method().as_str();
+    if let Some(sub) = t.sub {
+        if info.subresource(sub).is_none() {
+            return not_found_path(req.path());
+        }
+    }
+    let name = t.name.unwrap_or_default();
+    let watch = t.watch_prefix || param(&q, "watch").is_some_and(|w| w == "true" || w == "1");
+    if method == "GET" && t.name.is_none() && t.sub.is_none() && watch {
+        return watch_response(req, state, info, ns, &q);
+    }
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let call = Call {
+        req,
+        body,
+        core,
+        info,
+        ns,
+        name,
+        q: &q,
+        content_type: ct,
+    };
+    match dispatch(method, t.name.is_some(), t.sub, call).await {
+        Ok(Answer::Ok(v)) => HttpResponse::Ok().json(v),
+        Ok(Answer::Created(v)) => HttpResponse::Created().json(v),
+        Err(e) => error(e),
+    }
+}
+
+/// One resource request, parsed.
+struct Call<'a> {
+    req: &'a HttpRequest,
+    body: &'a Bytes,
+    core: &'a ApiCore,
+    info: &'static ResourceInfo,
+    ns: Option<&'a str>,
+    name: &'a str,
+    q: &'a [(String, String)],
+    content_type: &'a str,
+}
+
+async fn dispatch(
+    method: &str,
+    named: bool,
+    sub: Option<&str>,
+    c: Call<'_>,
+) -> Result<Answer, ApiError> {
+    let Call {
+        req,
+        body,
+        core,
+        info,
+        ns,
+        name,
+        q,
+        content_type,
+    } = c;
+    let table_of = |items: &[Value], meta: Value| {
+        wants_table(req).map(|include| table::table(info.kind, items, include, meta, Time::now()))
+    };
+    Ok(match (method, named, sub) {
+        ("GET", false, None) => {
+            let (items, rev, cont) = core.list(info, ns, &list_options(q)).await?;
+            let meta = match cont {
+                Some(c) => json!({"resourceVersion": rev.to_string(), "continue": c}),
+                None => json!({"resourceVersion": rev.to_string()}),
+            };
+            match table_of(&items, meta.clone()) {
+                Some(t) => Answer::Ok(t),
+                None => Answer::Ok(json!({
+                    "kind": info.list_kind(), "apiVersion": info.api_version(),
+                    "metadata": meta, "items": items,
+                })),
+            }
+        }
+        ("POST", false, None) => Answer::Created(core.create(info, ns, json_body(body)?).await?),
+        ("GET", true, None) => {
+            let obj = core.get(info, ns, name).await?;
+            let rv = obj
+                .pointer("/metadata/resourceVersion")
+                .cloned()
+                .unwrap_or_default();
+            match table_of(std::slice::from_ref(&obj), json!({"resourceVersion": rv})) {
+                Some(t) => Answer::Ok(t),
+                None => Answer::Ok(obj),
+            }
+        }
+        ("PUT", true, None) => {
+            Answer::Ok(core.update(info, ns, name, json_body(body)?, false).await?)
+        }
+        ("PATCH", true, None | Some("status")) => Answer::Ok(
+            core.patch(
+                info,
+                ns,
+                name,
+                content_type,
+                &json_body(body)?,
+                sub.is_some(),
+            )
+            .await?,
+        ),
+        ("DELETE", true, None) => {
+            let mut opts = json_body(body)?;
+            for key in ["gracePeriodSeconds", "propagationPolicy"] {
+                if let Some(v) = param(q, key) {
+                    opts[key] = v
+                        .parse::<i64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| json!(v));
+                }
+            }
+            Answer::Ok(core.delete(info, ns, name, &opts).await?)
+        }
+        ("GET", true, Some("status")) => Answer::Ok(core.get(info, ns, name).await?),
+        ("PUT", true, Some("status")) => {
+            Answer::Ok(core.update(info, ns, name, json_body(body)?, true).await?)
+        }
+        ("GET", true, Some("scale")) => Answer::Ok(core.get_scale(info, ns, name).await?),
+        ("PUT", true, Some("scale")) => {
+            Answer::Ok(core.put_scale(info, ns, name, &json_body(body)?).await?)
+        }
+        ("PATCH", true, Some("scale")) => {
+            let p = json_body(body)?;
+            let mut scale = core.get_scale(info, ns, name).await?;
+            super::patch::json_merge_patch(&mut scale, &p);
+            Answer::Ok(core.put_scale(info, ns, name, &scale).await?)
+        }
+        ("POST", true, Some("binding")) => {
+            Answer::Created(core.bind(info, ns, name, &json_body(body)?).await?)
+        }
+        _ => {
+            return Err(Box::new(Status::failure(
+                405,
+                "MethodNotAllowed",
+                format!("{method} is not supported on {}", req.path()),
+            )))
+        }
+    })
+}
+
+fn list_options(q: &[(String, String)]) -> ListOptions {
+    ListOptions {
+        label_selector: param(q, "labelSelector").map(str::to_owned),
+        field_selector: param(q, "fieldSelector").map(str::to_owned),
+        limit: param(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(0),
+        continue_token: param(q, "continue").map(str::to_owned),
+        resource_version: param(q, "resourceVersion").map(str::to_owned),
+        bookmarks: param(q, "allowWatchBookmarks").is_some_and(|b| b == "true"),
+        timeout_seconds: param(q, "timeoutSeconds").and_then(|t| t.parse().ok()),
+    }
+}
+
+fn event_line(kind: &str, object: Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// Streams watch events: from `resourceVersion` if given (and not "0"), else the
+/// current state as ADDED events first; 410 Gone (as an ERROR event) when too old.
+fn watch_response(
+    req: &HttpRequest,
+    state: &ApiState,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    q: &[(String, String)],
+) -> HttpResponse {
+    let opts = list_options(q);
+    let filter = match super::core::Filter::new(info, &opts) {
+        Ok(f) => f,
+        Err(e) => return error(e),
+    };
+    let table_mode = wants_table(req);
+    let core = state.core.clone();
+    let ns = ns.map(str::to_owned);
+    let timeout = Duration::from_secs(opts.timeout_seconds.unwrap_or(1800).clamp(1, 3600));
+    let start_rv = opts
+        .resource_version
+        .clone()
+        .filter(|rv| !rv.is_empty() && rv != "0")
+        .and_then(|rv| rv.parse::<u64>().ok());
+    let bookmarks = opts.bookmarks;
+    let render = move |kind: &str, obj: Value| -> Bytes {
+        match table_mode {
+            Some(include) if kind != "ERROR" && kind != "BOOKMARK" => event_line(
+                kind,
+                table::table(info.kind, &[obj], include, json!({}), Time::now()),
+            ),
+            _ => event_line(kind, obj),
+        }
+    };
+    let stream = async_stream(core, info, ns, start_rv, filter, timeout, bookmarks, render);
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Transfer-Encoding", "chunked"))
+        .streaming(stream)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn async_stream(
+    core: ApiCore,
+    info: &'static ResourceInfo,
+    ns: Option<String>,
+    start_rv: Option<u64>,
+    filter: super::core::Filter,
+    timeout: Duration,
+    bookmarks: bool,
+    render: impl Fn(&str, Value) -> Bytes + 'static,
+) -> impl futures::Stream<Item = Result<Bytes, actix_web::Error>> {
+    enum Phase {
+        Start,
+        Watching(u64),
+        Done,
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let state = (Phase::Start, core, ns, filter, render);
+    futures::stream::unfold(state, move |(phase, core, ns, filter, render)| async move {
+        let mut out: Vec<u8> = Vec::new();
+        let next = match phase {
+            Phase::Done => return None,
+            Phase::Start => match start_rv {
+                Some(rv) => Phase::Watching(rv),
+                None => {
+                    let opts = ListOptions::default();
+                    match core.list(info, ns.as_deref(), &opts).await {
+                        Ok((items, rev, _)) => {
+                            for obj in items.into_iter().filter(|o| filter.matches(o)) {
+                                out.extend_from_slice(&render("ADDED", obj));
+                            }
+                            Phase::Watching(rev)
+                        }
+                        Err(e) => {
+                            out.extend_from_slice(&render("ERROR", serde_json::to_value(&*e).unwrap_or_default()));
+                            Phase::Done
+                        }
+                    }
+                }
+            },
+            Phase::Watching(after) => {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return None;
+                }
+                let wait = (deadline - now).min(Duration::from_secs(5));
+                match core.watch_poll(info, ns.as_deref(), after, wait).await {
+                    Ok((events, rev)) => {
+                        let any = !events.is_empty();
+                        for ev in events {
+                            if filter.matches(&ev.object) {
+                                out.extend_from_slice(&render(ev.kind, ev.object));
+                            }
+                        }
+                        if bookmarks && !any {
+                            let bm = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": {"resourceVersion": rev.to_string()}});
+                            out.extend_from_slice(&render("BOOKMARK", bm));
+                        }
+                        Phase::Watching(rev.max(after))
+                    }
+                    Err(e) => {
+                        out.extend_from_slice(&render("ERROR", serde_json::to_value(&*e).unwrap_or_default()));
+                        Phase::Done
+                    }
+                }
+            }
+        };
+        Some((Ok(Bytes::from(out)), (next, core, ns, filter, render)))
+    })
+    .filter(|chunk| futures::future::ready(!matches!(chunk, Ok(b) if b.is_empty())))
+}
+
+/// Starts the HTTPS server on `listen`; returns the bound address.
+pub fn serve(
+    state: Arc<ApiState>,
+    listen: &str,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<(actix_web::dev::Server, std::net::SocketAddr)> {
+    let data = web::Data::new(state);
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY + 1))
+            .default_service(web::to(handle))
+    })
+    .workers(2)
+    .disable_signals()
+    .bind_rustls_0_23(listen, (*tls).clone())?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("no address bound"))?;
+    Ok((server.run(), addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_paths() {
+        type Want = Option<(
+            &'static str,
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+        )>;
+        let cases: Vec<(&str, &[&str], Want)> = vec![
+            (
+                "cluster list",
+                &["nodes"],
+                Some(("nodes", None, None, None)),
+            ),
+            (
+                "all-namespace list",
+                &["pods"],
+                Some(("pods", None, None, None)),
+            ),
+            (
+                "namespaced list",
+                &["namespaces", "default", "pods"],
+                Some(("pods", Some("default"), None, None)),
+            ),
+            (
+                "namespace status",
+                &["namespaces", "x", "status"],
+                Some(("namespaces", None, Some("x"), Some("status"))),
+            ),
+            (
+                "namespaced item",
+                &["namespaces", "d", "pods", "p"],
+                Some(("pods", Some("d"), Some("p"), None)),
+            ),
+            (
+                "subresource",
+                &["namespaces", "d", "pods", "p", "binding"],
+                Some(("pods", Some("d"), Some("p"), Some("binding"))),
+            ),
+            ("unknown plural", &["widgets"], None),
+        ];
+        for (name, segs, want) in cases {
+            let got =
+                parse_target("", "v1", segs).map(|t| (t.info.plural, t.namespace, t.name, t.sub));
+            assert_eq!(got, want, "{name}");
+        }
+        let t = parse_target("apps", "v1", &["watch", "namespaces", "d", "deployments"])
+            .expect("watch path");
+        assert!(t.watch_prefix);
+    }
+}
