@@ -487,3 +487,25 @@ async fn a_replica_that_fell_behind_a_purge_catches_up_through_a_snapshot() -> a
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_can_be_removed_and_the_group_keeps_writing() -> anyhow::Result<()> {
+    let cluster = Cluster::three_nodes().await?;
+    let c1 = cluster.nodes[0].client().await?;
+    wait_for_group(&c1, "cp-1", 3).await?;
+    let reply = store(
+        &c1,
+        "cp-2",
+        StoreRequest::Remove {
+            node: rudder_protocol::NodeName::new("cp-3"),
+        },
+    )
+    .await?;
+    assert_eq!(reply, StoreReply::MembershipChanged);
+    let s = store_status(&c1, "cp-1").await?;
+    let names: Vec<String> = s.members.iter().map(|m| m.node.to_string()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!names.contains(&"cp-3".to_owned()), "{names:?}");
+    written(&c1, "cp-1", put("/after-remove", "x", Expect::Any)).await?;
+    Ok(())
+}
