@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::error::{ChangeMembershipError, ClientWriteError, InstallSnapshotError, RaftError};
 use openraft::raft::InstallSnapshotRequest;
 use openraft::{BasicNode, ChangeMembers, ServerState, SnapshotPolicy};
 use rudder_protocol::actor::{NodeName, Role};
@@ -549,8 +549,7 @@ impl StoreEngine {
         }
         tracing::info!(node = %self.me, joining = %node, "promoting replica to voter");
         match self
-            .raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
             .await
         {
             Ok(_) => StoreReply::MembershipChanged,
@@ -558,6 +557,26 @@ impl StoreEngine {
                 Some(f) => self.forward(f.leader_id, StoreRequest::Join { node }).await,
                 None => StoreReply::Error(unavailable(e)),
             },
+        }
+    }
+
+    /// Changes membership, waiting out a change still in progress (each change commits a
+    /// joint then a uniform config; the next may only start after both).
+    async fn change_membership(
+        &self,
+        changes: ChangeMembers<u64, BasicNode>,
+    ) -> Result<(), RaftError<u64, ClientWriteError<u64, BasicNode>>> {
+        let mut tries = 0;
+        loop {
+            match self.raft.change_membership(changes.clone(), false).await {
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other.map(|_| ()),
+            }
         }
     }
 
@@ -569,15 +588,13 @@ impl StoreEngine {
         let id = node_id(node.as_str());
         let ids = BTreeSet::from([id]);
         if let Err(e) = self
-            .raft
-            .change_membership(ChangeMembers::RemoveVoters(ids.clone()), false)
+            .change_membership(ChangeMembers::RemoveVoters(ids.clone()))
             .await
         {
             return StoreReply::Error(unavailable(e));
         }
         match self
-            .raft
-            .change_membership(ChangeMembers::RemoveNodes(ids), false)
+            .change_membership(ChangeMembers::RemoveNodes(ids))
             .await
         {
             Ok(_) => StoreReply::MembershipChanged,
