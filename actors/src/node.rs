@@ -207,16 +207,18 @@ fn load_or_create_token(path: &Path) -> Result<String, NodeError> {
 }
 
 /// Node-wide services that outlive actor restarts; components are built on them.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Services {
     /// This node's store replica (control-plane nodes).
     pub store: Option<Arc<StoreEngine>>,
+    /// The API operations (control-plane nodes).
+    pub api: Option<crate::apiserver::core::ApiCore>,
 }
 
 /// The components a node runs.
 ///
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
-/// control-plane nodes run `store`. The other components (apiserver, controllers,
+/// control-plane nodes run `store` and `apiserver`. The other components (controllers,
 /// scheduler; kubelet, proxy) plug in here as they land.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
@@ -228,6 +230,10 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
             STORE_ACTOR,
             Store::factory(engine.clone()),
         ));
+    }
+    if let Some(core) = &services.api {
+        use crate::apiserver::actor::{ApiServer, NAME};
+        specs.push(ComponentSpec::new(NAME, ApiServer::factory(core.clone())));
     }
     specs
 }
@@ -355,6 +361,7 @@ impl Node {
                 }
             };
             services.store = Some(engine);
+            services.api = Some(crate::apiserver::core::ApiCore::new(bus.clone()));
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if cfg.roles.contains(&Role::ControlPlane) {

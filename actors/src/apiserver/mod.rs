@@ -2,6 +2,7 @@
 //!
 //! - [`core`]: the operations (create, get, list, update, patch, delete, watch and the
 //!   subresources) over the store, shared by every front.
+//! - [`actor`]: the bus front (the `apiserver` actor, typed messages).
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
 //! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
 //!
@@ -15,6 +16,7 @@
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch.
 //! - [`table`]: server-side `Table` output for `kubectl get`.
 
+pub mod actor;
 pub mod core;
 pub mod defaults;
 pub mod discovery;

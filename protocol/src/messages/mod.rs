@@ -5,6 +5,7 @@
 //! compile error until every handler deals with it. [`Protocol`] ties a request type to
 //! its reply type for typed calls (`client.call(to, ChaosRequest::ListActors)`).
 
+pub mod api;
 pub mod bus;
 pub mod chaos;
 pub mod echo;
@@ -15,6 +16,8 @@ use crate::actor::{ActorRef, NodeName};
 /// Any request an actor can receive over the bus.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub enum Request {
+    /// To a control-plane node's `apiserver` actor.
+    Api(api::ApiRequest),
     /// To a node's `bus`: membership queries.
     Bus(bus::BusRequest),
     /// To a node's `chaos` actor.
@@ -28,6 +31,8 @@ pub enum Request {
 /// Any reply an actor can send back.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub enum Reply {
+    /// From an `apiserver` actor.
+    Api(api::ApiReply),
     /// From a node's `bus`.
     Bus(bus::BusReply),
     /// From a `chaos` actor.
@@ -42,6 +47,7 @@ impl Request {
     /// The protocol's name, for error messages.
     pub fn protocol(&self) -> &'static str {
         match self {
+            Request::Api(_) => "api",
             Request::Bus(_) => "bus",
             Request::Chaos(_) => "chaos",
             Request::Echo(_) => "echo",
@@ -145,6 +151,7 @@ macro_rules! protocol {
     };
 }
 
+protocol!(api::ApiRequest, api::ApiReply, Api);
 protocol!(bus::BusRequest, bus::BusReply, Bus);
 protocol!(chaos::ChaosRequest, chaos::ChaosReply, Chaos);
 protocol!(echo::EchoRequest, echo::EchoReply, Echo);
