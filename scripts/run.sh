@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 rudder_ensure_deps
-cargo build --release --bins -q
-exec ./"${CARGO_TARGET_DIR:-target}"/release/rudderd "$@"
+# The dev profile builds dependencies optimised (see Cargo.toml) and shares its cache
+# with scripts/test.sh.
+cargo build --bins -q
+exec "${CARGO_TARGET_DIR:-target}"/debug/rudderd "$@"
