@@ -120,7 +120,7 @@ impl NodeProc {
         }
         cmd.env(
             "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
         )
         .stdout(Stdio::piped())
         .stderr(stderr)
