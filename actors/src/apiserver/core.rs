@@ -577,14 +577,6 @@ impl ApiCore {
             if has_status {
                 set_or_remove(&mut obj, "status", old.get("status").cloned());
             }
-            if obj.get("spec") != old.get("spec") {
-                let g = old
-                    .pointer("/metadata/generation")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-                    + 1;
-                meta(&mut obj).insert("generation".into(), json!(g));
-            }
             obj
         };
         self.write(info, namespace, name, new, &old, old_rev, !status_only)
@@ -604,11 +596,24 @@ impl ApiCore {
         validate_update: bool,
     ) -> ApiResult<Value> {
         meta(&mut new).remove("resourceVersion");
-        let new = if validate_update {
-            typed(info.kind, new, Some(&strip_rv(old)))?
+        let old_plain = strip_rv(old);
+        let mut new = if validate_update {
+            typed(info.kind, new, Some(&old_plain))?
         } else {
             typed(info.kind, new, None)?
         };
+        if new == old_plain {
+            // Nothing changed: no write, no new resourceVersion (as Kubernetes does).
+            return Ok(old.clone());
+        }
+        if validate_update && new.get("spec") != old.get("spec") {
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
+            meta(&mut new).insert("generation".into(), json!(g));
+        }
         let k = key(info, namespace, name);
         // A terminating object whose last finalizer went away is deleted.
         let finalizers_empty = new

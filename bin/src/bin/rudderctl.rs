@@ -16,6 +16,9 @@ use rudder_protocol::messages::store::{Consistency, Expect, StoreReply, StoreReq
 use rudder_protocol::{ActorRef, NodeName};
 use serde_json::json;
 
+#[path = "../ctl/objects.rs"]
+mod objects;
+
 /// Talks to a Rudder cluster.
 #[derive(Debug, Parser)]
 #[command(name = "rudderctl", version, about)]
@@ -34,6 +37,7 @@ struct Args {
 enum Output {
     Table,
     Json,
+    Yaml,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +61,52 @@ enum Command {
         /// Ask this node (default: the node this client is connected to).
         #[arg(long)]
         node: Option<String>,
+    },
+    /// Show objects: `get pods`, `get deploy web -o yaml`, `get po -A -l app=web`.
+    Get {
+        /// Resource: plural, singular or short name (pods, pod, po, deploy, svc, ...).
+        resource: String,
+        /// One object's name.
+        name: Option<String>,
+        /// Namespace (default: `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// All namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Label selector.
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+    },
+    /// Create or update the objects in a YAML or JSON file (several documents allowed).
+    Apply {
+        /// The file (`-` for standard input).
+        #[arg(short = 'f', long)]
+        filename: PathBuf,
+    },
+    /// Delete an object, or the objects in a file.
+    Delete {
+        /// Resource, when not using `-f`.
+        resource: Option<String>,
+        /// Name, when not using `-f`.
+        name: Option<String>,
+        /// Namespace (default: `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// Delete the objects of this file.
+        #[arg(short = 'f', long)]
+        filename: Option<PathBuf>,
+    },
+    /// Set the replicas of a Deployment, ReplicaSet or ReplicationController.
+    Scale {
+        /// `deployment/web` or `deploy/web`.
+        target: String,
+        /// Desired replicas.
+        #[arg(long)]
+        replicas: u32,
+        /// Namespace (default: `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
     },
     /// The replicated store: group status and raw key access.
     Store {
@@ -178,7 +228,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Command::Actors { node } => {
             let list = actors(&client, node).await?;
             match args.output {
-                Output::Json => {
+                Output::Json | Output::Yaml => {
                     let items: Vec<_> = list
                         .iter()
                         .map(|a| {
@@ -225,7 +275,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .await?;
             match reply {
                 ChaosReply::Killed { name, restarts } => match args.output {
-                    Output::Json => println!(
+                    Output::Json | Output::Yaml => println!(
                         "{}",
                         json!({ "node": node.as_str(), "killed": name, "restartsBefore": restarts })
                     ),
@@ -240,7 +290,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Command::Members { node } => {
             let list = members(&client, &node_or_here(node)).await?;
             match args.output {
-                Output::Json => {
+                Output::Json | Output::Yaml => {
                     let items: Vec<_> = list
                         .iter()
                         .map(|m| {
@@ -282,6 +332,48 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Store { command } => store(&client, command, args.output).await?,
+        Command::Get {
+            resource,
+            name,
+            namespace,
+            all_namespaces,
+            selector,
+        } => {
+            let ns = if all_namespaces {
+                None
+            } else {
+                Some(namespace.unwrap_or_else(|| "default".into()))
+            };
+            objects::get(
+                &client,
+                &resource,
+                name.as_deref(),
+                ns.as_deref(),
+                selector,
+                args.output,
+            )
+            .await?
+        }
+        Command::Apply { filename } => objects::apply(&client, &filename).await?,
+        Command::Delete {
+            resource,
+            name,
+            namespace,
+            filename,
+        } => objects::delete(&client, resource, name, namespace, filename).await?,
+        Command::Scale {
+            target,
+            replicas,
+            namespace,
+        } => {
+            objects::scale(
+                &client,
+                &target,
+                replicas,
+                namespace.as_deref().unwrap_or("default"),
+            )
+            .await?
+        }
         Command::Ping { node } => {
             let node = node_or_here(node);
             let started = std::time::Instant::now();
@@ -369,7 +461,7 @@ async fn store(client: &Client, command: StoreCommand, output: Output) -> anyhow
                 ]);
             }
             match output {
-                Output::Json => println!(
+                Output::Json | Output::Yaml => println!(
                     "{}",
                     serde_json::to_string_pretty(&json!({
                         "leader": local.leader.as_ref().map(|l| l.as_str().to_owned()),
@@ -403,7 +495,7 @@ async fn store(client: &Client, command: StoreCommand, output: Output) -> anyhow
             };
             match store_call(client, &here, req).await? {
                 StoreReply::Get { kv: Some(kv), .. } => match output {
-                    Output::Json => println!(
+                    Output::Json | Output::Yaml => println!(
                         "{}",
                         json!({"key": kv.key, "value": String::from_utf8_lossy(&kv.value),
                                "createRevision": kv.create_revision, "modRevision": kv.mod_revision,
