@@ -276,9 +276,15 @@ impl Cluster {
 
     /// Starts the three nodes of `cluster-config/three-node/`, each joining the earlier ones.
     pub async fn three_nodes() -> anyhow::Result<Cluster> {
+        Self::three_nodes_from("three-node").await
+    }
+
+    /// Starts `cp-1`..`cp-3` from `cluster-config/<dir>/cp-N.toml`, each joining the
+    /// earlier ones.
+    pub async fn three_nodes_from(dir: &str) -> anyhow::Result<Cluster> {
         let mut c = Cluster::new()?;
         for i in 1..=3 {
-            let spec = c.spec(&format!("three-node/cp-{i}.toml"), &format!("cp-{i}"));
+            let spec = c.spec(&format!("{dir}/cp-{i}.toml"), &format!("cp-{i}"));
             c.nodes.push(NodeProc::start(spec).await?);
         }
         Ok(c)

@@ -453,11 +453,11 @@ async fn three_replicas_survive_leader_loss_and_converge() -> anyhow::Result<()>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_fell_behind_a_purge_catches_up_through_a_snapshot() -> anyhow::Result<()> {
-    let mut cluster = Cluster::three_nodes().await?;
+    let mut cluster = Cluster::three_nodes_from("test/small-snapshots").await?;
     let c1 = cluster.nodes[0].client().await?;
     wait_for_group(&c1, "cp-1", 3).await?;
     cluster.node("cp-3").kill9().await?;
-    // snapshot_every = 1000 in the three-node configs: write past two snapshots.
+    // snapshot_every = 1000 in these configs: write past two snapshots.
     let writes: Vec<_> = (0..8)
         .map(|w| {
             let c = c1.clone();
