@@ -43,6 +43,10 @@ fn fail(code: i32, reason: &str, message: impl Into<String>) -> ApiError {
     Box::new(Status::failure(code, reason, message))
 }
 
+fn unexpected_reply() -> ApiError {
+    fail(500, "InternalError", "unexpected reply from the store")
+}
+
 fn fail_for(code: i32, reason: &str, info: &ResourceInfo, name: &str, message: String) -> ApiError {
     let mut s = Status::failure(code, reason, message);
     s.details = Some(StatusDetails {
@@ -243,6 +247,9 @@ impl Filter {
 
     /// Whether `obj` passes.
     pub fn matches(&self, obj: &Value) -> bool {
+        if self.labels.is_empty() && self.fields.is_none() {
+            return true;
+        }
         let labels: BTreeMap<String, String> = obj
             .get("metadata")
             .and_then(|m| m.get("labels"))
@@ -302,7 +309,7 @@ impl ApiCore {
             .await?
         {
             StoreReply::Get { kv, .. } => Ok(kv),
-            _ => Err(fail(500, "InternalError", "unexpected store reply")),
+            _ => Err(unexpected_reply()),
         }
     }
 
@@ -438,7 +445,7 @@ impl ApiCore {
             .await
         {
             Ok(StoreReply::Written { revision, .. }) => Ok(with_rv(obj, revision)),
-            Ok(_) => Err(fail(500, "InternalError", "unexpected store reply")),
+            Ok(_) => Err(unexpected_reply()),
             Err(e) if e.code == 409 => Err(fail_for(
                 409,
                 "AlreadyExists",
@@ -505,7 +512,7 @@ impl ApiCore {
                 revision,
             } = self.store(req).await?
             else {
-                return Err(fail(500, "InternalError", "unexpected store reply"));
+                return Err(unexpected_reply());
             };
             after = kvs.last().map(|kv| kv.key.clone());
             for kv in &kvs {
@@ -629,7 +636,7 @@ impl ApiCore {
                 .await
             {
                 Ok(StoreReply::Written { revision, .. }) => Ok(with_rv(new, revision)),
-                Ok(_) => Err(fail(500, "InternalError", "unexpected store reply")),
+                Ok(_) => Err(unexpected_reply()),
                 Err(e) if e.code == 409 || e.code == 404 => Err(conflict(info, name)),
                 Err(e) => Err(e),
             };
@@ -645,7 +652,7 @@ impl ApiCore {
             .await
         {
             Ok(StoreReply::Written { revision, .. }) => Ok(with_rv(new, revision)),
-            Ok(_) => Err(fail(500, "InternalError", "unexpected store reply")),
+            Ok(_) => Err(unexpected_reply()),
             Err(e) if e.code == 409 => Err(conflict(info, name)),
             Err(e) if e.code == 404 => Err(not_found(info, name)),
             Err(e) => Err(e),
@@ -685,12 +692,7 @@ impl ApiCore {
                 }
             }
             meta(&mut new).insert("resourceVersion".into(), json!(old_rev.to_string()));
-            let result = if status_only {
-                self.update(info, namespace, name, new, true).await
-            } else {
-                self.update(info, namespace, name, new, false).await
-            };
-            match result {
+            match self.update(info, namespace, name, new, status_only).await {
                 Err(e) if e.code == 409 && !pinned => continue,
                 other => return other,
             }
@@ -779,7 +781,7 @@ impl ApiCore {
                         Ok(StoreReply::Written { revision, .. }) => {
                             return Ok(with_rv(new, revision))
                         }
-                        Ok(_) => return Err(fail(500, "InternalError", "unexpected store reply")),
+                        Ok(_) => return Err(unexpected_reply()),
                         Err(e) if e.code == 409 => continue,
                         Err(e) => return Err(e),
                     }
@@ -793,7 +795,7 @@ impl ApiCore {
                 .await
             {
                 Ok(StoreReply::Written { .. }) => return Ok(old),
-                Ok(_) => return Err(fail(500, "InternalError", "unexpected store reply")),
+                Ok(_) => return Err(unexpected_reply()),
                 Err(e) if e.code == 409 => continue,
                 Err(e) if e.code == 404 => return Err(not_found(info, name)),
                 Err(e) => return Err(e),
@@ -917,7 +919,7 @@ impl ApiCore {
             events, revision, ..
         } = match self.store(req).await? {
             StoreReply::Watch(b) => b,
-            _ => return Err(fail(500, "InternalError", "unexpected store reply")),
+            _ => return Err(unexpected_reply()),
         };
         let mut out = Vec::with_capacity(events.len());
         for e in events {
