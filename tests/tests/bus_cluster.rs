@@ -247,8 +247,8 @@ async fn sigterm_shuts_a_node_down_cleanly() -> anyhow::Result<()> {
         .nodes
         .push(rudder_tests::NodeProc::start(spec).await?);
     let status = cluster.node("solo").terminate().await?;
-    assert!(status.success(), "exit status {status:?}");
     let log = cluster.node("solo").log_text();
+    assert!(status.success(), "exit status {status:?}; log: {log}");
     assert!(log.contains("shutting down"), "log: {log}");
     Ok(())
 }

@@ -89,9 +89,60 @@ pub enum StoreOpenError {
     Raft(String),
 }
 
+/// Most transactions proposed as one log entry.
+const MAX_BATCH: usize = 512;
+
+/// A transaction waiting to be proposed, and where its outcome goes.
+type Proposal = (Txn, tokio::sync::oneshot::Sender<Proposed>);
+
+/// The outcome of a proposed transaction.
+#[derive(Debug, Clone)]
+enum Proposed {
+    /// Committed and applied.
+    Done(wire::TxnResponse),
+    /// This replica is not the leader; forward to this one (if known).
+    Forward(Option<u64>),
+    /// Raft failed the proposal.
+    Failed(String),
+}
+
+/// Group commit: proposes every transaction waiting at the time as one log entry, so one
+/// fsync on each replica covers them all (openraft 0.9 syncs each client write on its
+/// own before taking the next). One entry is in flight at a time; writes arriving
+/// meanwhile form the next entry.
+async fn propose_loop(raft: Raft, mut rx: tokio::sync::mpsc::Receiver<Proposal>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (txns, waiters): (Vec<Txn>, Vec<_>) = batch.into_iter().unzip();
+        match raft.client_write(txns).await {
+            Ok(resp) => {
+                for (waiter, r) in waiters.into_iter().zip(resp.data) {
+                    let _ = waiter.send(Proposed::Done(r));
+                }
+            }
+            Err(e) => {
+                let outcome = match e.forward_to_leader::<BasicNode>() {
+                    Some(f) => Proposed::Forward(f.leader_id),
+                    None => Proposed::Failed(e.to_string()),
+                };
+                for waiter in waiters {
+                    let _ = waiter.send(outcome.clone());
+                }
+            }
+        }
+    }
+}
+
 /// One replica: Raft, its storage and its runtime.
 pub struct StoreEngine {
     raft: Raft,
+    proposals: tokio::sync::mpsc::Sender<Proposal>,
     reader: StateReader,
     bus: Bus,
     me: NodeName,
@@ -168,8 +219,11 @@ impl StoreEngine {
             .await
             .map_err(|e| StoreOpenError::Raft(e.to_string()))?
             .map_err(|e| StoreOpenError::Raft(e.to_string()))?;
+        let (proposals, proposal_rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
+        handle.spawn(propose_loop(raft.clone(), proposal_rx));
         let engine = Arc::new(StoreEngine {
             raft,
+            proposals,
             reader,
             bus,
             me: me.clone(),
@@ -227,7 +281,16 @@ impl StoreEngine {
             Err(p) => p.into_inner().0.take(),
         };
         if let Some(rt) = rt {
-            rt.shutdown_background();
+            // Wait for Raft's tasks (and the RocksDB handles they hold) to be gone before
+            // the process exits: RocksDB aborts when its threads outlive the process's
+            // teardown. Blocking, so on a blocking thread.
+            let waited = tokio::task::spawn_blocking(move || {
+                rt.shutdown_timeout(Duration::from_secs(5));
+            })
+            .await;
+            if let Err(e) = waited {
+                tracing::warn!(error = %e, "store runtime shutdown");
+            }
         }
     }
 
@@ -419,18 +482,20 @@ impl StoreEngine {
     }
 
     async fn write(&self, txn: Txn, req: StoreRequest) -> Result<wire::TxnResponse, StoreReply> {
-        match self.raft.client_write(txn).await {
-            Ok(resp) => Ok(resp.data),
-            Err(e) => match e.forward_to_leader::<BasicNode>() {
-                Some(f) => {
-                    let leader = f.leader_id;
-                    match self.forward(leader, req).await {
-                        StoreReply::Txn(resp) => Ok(resp),
-                        other => Err(other),
-                    }
-                }
-                None => Err(StoreReply::Error(unavailable(e))),
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.proposals.send((txn, tx)).await.is_err() {
+            return Err(StoreReply::Error(unavailable("the store is shutting down")));
+        }
+        match rx.await {
+            Ok(Proposed::Done(resp)) => Ok(resp),
+            Ok(Proposed::Forward(leader)) => match self.forward(leader, req).await {
+                StoreReply::Txn(resp) => Ok(resp),
+                other => Err(other),
             },
+            Ok(Proposed::Failed(message)) => {
+                Err(StoreReply::Error(StoreError::Unavailable(message)))
+            }
+            Err(_) => Err(StoreReply::Error(unavailable("the store is shutting down"))),
         }
     }
 

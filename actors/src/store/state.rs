@@ -657,7 +657,7 @@ fn apply_entries(
     meta: SmMeta,
     history_limit: u64,
     entries: Vec<Entry>,
-) -> Result<(SmMeta, Vec<TxnResponse>), StorageError> {
+) -> Result<(SmMeta, Vec<Vec<TxnResponse>>), StorageError> {
     let kv = cf(db, CF_KV).map_err(|m| sm_error(ErrorVerb::Write, m))?;
     let history = cf(db, CF_HISTORY).map_err(|m| sm_error(ErrorVerb::Write, m))?;
     let mut applier = Applier {
@@ -679,16 +679,20 @@ fn apply_entries(
             EntryPayload::Membership(m) => {
                 applier.meta.membership = StoredMembership::new(Some(entry.log_id), m);
             }
-            EntryPayload::Normal(txn) => {
-                responses.push(applier.txn(&txn)?);
+            EntryPayload::Normal(txns) => {
+                let mut out = Vec::with_capacity(txns.len());
+                for txn in &txns {
+                    out.push(applier.txn(txn)?);
+                }
+                responses.push(out);
                 continue;
             }
         }
-        responses.push(TxnResponse {
+        responses.push(vec![TxnResponse {
             succeeded: true,
             revision: applier.meta.revision,
             results: Vec::new(),
-        });
+        }]);
     }
     let (batch, meta) = applier.finish()?;
     // Not synced: the log is durable, and after a crash openraft re-applies every entry
@@ -712,7 +716,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((self.meta.last_applied, self.meta.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<TxnResponse>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<TxnResponse>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -1444,9 +1448,15 @@ mod tests {
         async fn apply(&mut self, txns: Vec<Txn>) -> Vec<TxnResponse> {
             let entries: Vec<Entry> = txns
                 .into_iter()
-                .map(|t| self.entry(EntryPayload::Normal(t)))
+                .map(|t| self.entry(EntryPayload::Normal(vec![t])))
                 .collect();
-            self.sm.apply(entries).await.expect("apply")
+            self.sm
+                .apply(entries)
+                .await
+                .expect("apply")
+                .into_iter()
+                .flatten()
+                .collect()
         }
 
         /// Applies `txns` one call each.

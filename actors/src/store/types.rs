@@ -11,10 +11,11 @@ use openraft::{BasicNode, CommittedLeaderId, EntryPayload, StoredMembership};
 use rudder_protocol::messages::store as wire;
 
 openraft::declare_raft_types!(
-    /// Rudder's Raft type configuration: log entries carry transactions.
+    /// Rudder's Raft type configuration: a log entry carries the transactions proposed
+    /// together (one fsync for all of them); its response is one per transaction.
     pub TypeConfig:
-        D = wire::Txn,
-        R = wire::TxnResponse,
+        D = Vec<wire::Txn>,
+        R = Vec<wire::TxnResponse>,
         NodeId = u64,
         Node = BasicNode,
         Entry = openraft::Entry<TypeConfig>,
@@ -224,14 +225,14 @@ mod tests {
             },
             Entry {
                 log_id: LogId::new(CommittedLeaderId::new(3, 1), 11),
-                payload: EntryPayload::Normal(wire::Txn {
+                payload: EntryPayload::Normal(vec![wire::Txn {
                     compares: vec![],
                     success: vec![wire::TxnOp::Put {
                         key: "k".into(),
                         value: b"v".to_vec(),
                     }],
                     failure: vec![],
-                }),
+                }]),
             },
             Entry {
                 log_id: LogId::new(CommittedLeaderId::new(4, 2), 12),

@@ -458,8 +458,9 @@ pub struct Membership {
 pub enum EntryPayload {
     /// Nothing (a new leader's first entry).
     Blank,
-    /// A write.
-    Normal(Txn),
+    /// Writes: transactions proposed together (group commit), applied in order, each
+    /// with its own revision.
+    Normal(Vec<Txn>),
     /// A membership change.
     Membership(Membership),
 }
