@@ -135,24 +135,8 @@ fn claim_data_dir(dir: &Path, cluster: &str, node: &str) -> Result<(), NodeError
     }
 }
 
-/// Writes `data` to `path` through a temporary file and a rename, synced.
 fn write_atomic(path: &Path, data: &[u8], private: bool) -> Result<(), NodeError> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        if private {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        #[cfg(not(unix))]
-        let _ = private;
-        let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(data).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    crate::fsutil::write_atomic(path, data, private).map_err(io_err(path))
 }
 
 /// Reads the token file, creating it with a fresh random token if it does not exist.

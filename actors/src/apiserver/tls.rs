@@ -57,20 +57,6 @@ pub struct Pki {
     cert_path: PathBuf,
 }
 
-fn write_private(path: &Path, data: &str) -> Result<(), TlsError> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io(path))?;
-    f.write_all(data.as_bytes()).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
-}
-
 /// Loads `<data-dir>/pki`, creating a CA and a serving certificate for `names` (DNS
 /// names or IPs) on first use.
 pub fn load_or_create_pki(data_dir: &Path, names: &[String]) -> Result<Pki, TlsError> {
@@ -112,9 +98,12 @@ pub fn load_or_create_pki(data_dir: &Path, names: &[String]) -> Result<Pki, TlsE
         key_pem: key.serialize_pem(),
         cert_path: cert_path.clone(),
     };
-    std::fs::write(&ca_path, &pki.ca_pem).map_err(io(&ca_path))?;
-    std::fs::write(&cert_path, &pki.cert_pem).map_err(io(&cert_path))?;
-    write_private(&key_path, &pki.key_pem)?;
+    let write = |path: &Path, data: &str, private: bool| {
+        crate::fsutil::write_atomic(path, data.as_bytes(), private).map_err(io(path))
+    };
+    write(&ca_path, &pki.ca_pem, false)?;
+    write(&cert_path, &pki.cert_pem, false)?;
+    write(&key_path, &pki.key_pem, true)?;
     tracing::info!(dir = %dir.display(), "created API server certificates");
     Ok(pki)
 }

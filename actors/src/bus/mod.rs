@@ -100,7 +100,7 @@ struct Inner {
     creds: Credentials,
     opts: BusOptions,
     link_opts: LinkOptions,
-    registry: RwLock<HashMap<String, Recipient<Deliver>>>,
+    registry: RwLock<Registry>,
     links: Mutex<HashMap<NodeName, Link>>,
     members: Mutex<Membership>,
     dialing: Mutex<HashSet<String>>,
@@ -109,6 +109,19 @@ struct Inner {
     seed_nodes: Mutex<HashMap<String, NodeName>>,
     clients: AtomicUsize,
     shutdown: watch::Sender<bool>,
+}
+
+type Registry = HashMap<String, Recipient<Deliver>>;
+
+impl Inner {
+    // As with `lock`: a poisoned registry is still the best map there is.
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Handle to this node's bus. Cheap to clone.
@@ -197,20 +210,12 @@ impl Bus {
 
     /// Registers a local actor under `name`, replacing any previous registration.
     pub fn register(&self, name: &str, recipient: Recipient<Deliver>) {
-        let mut reg = match self.inner.registry.write() {
-            Ok(r) => r,
-            Err(p) => p.into_inner(),
-        };
-        reg.insert(name.to_owned(), recipient);
+        self.inner.registry_mut().insert(name.to_owned(), recipient);
     }
 
     /// Removes a local actor's registration.
     pub fn unregister(&self, name: &str) {
-        let mut reg = match self.inner.registry.write() {
-            Ok(r) => r,
-            Err(p) => p.into_inner(),
-        };
-        reg.remove(name);
+        self.inner.registry_mut().remove(name);
     }
 
     /// This node's view of membership.
@@ -332,13 +337,7 @@ async fn deliver_local(
             }),
         };
     }
-    let recipient = {
-        let reg = match inner.registry.read() {
-            Ok(r) => r,
-            Err(p) => p.into_inner(),
-        };
-        reg.get(&to.name).cloned()
-    };
+    let recipient = inner.registry().get(&to.name).cloned();
     let Some(recipient) = recipient else {
         return Err(BusError::NoSuchActor { actor: to });
     };

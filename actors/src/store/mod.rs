@@ -576,6 +576,18 @@ impl StoreEngine {
         }
     }
 
+    /// Whether Raft node `id` is a voter in the current membership.
+    fn is_voter(&self, id: u64) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == id);
+        voter
+    }
+
     fn is_leader(&self) -> (bool, Option<u64>) {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
@@ -588,17 +600,7 @@ impl StoreEngine {
             return self.forward(known, StoreRequest::Join { node }).await;
         }
         let id = node_id(node.as_str());
-        let is_voter = {
-            let metrics = self.raft.metrics();
-            let m = metrics.borrow();
-            let voter = m
-                .membership_config
-                .membership()
-                .voter_ids()
-                .any(|v| v == id);
-            voter
-        };
-        if is_voter {
+        if self.is_voter(id) {
             return StoreReply::MembershipChanged;
         }
         tracing::info!(node = %self.me, joining = %node, "adding replica as learner");
@@ -673,17 +675,7 @@ async fn join_loop(engine: std::sync::Weak<StoreEngine>) {
     let mut delay = Duration::from_millis(200);
     loop {
         let Some(e) = engine.upgrade() else { return };
-        let member = {
-            let metrics = e.raft.metrics();
-            let m = metrics.borrow();
-            let member = m
-                .membership_config
-                .membership()
-                .voter_ids()
-                .any(|v| v == e.id);
-            member
-        };
-        if member {
+        if e.is_voter(e.id) {
             tracing::info!(node = %e.me, "replica is a voting member of the store");
             return;
         }
