@@ -488,13 +488,11 @@ fn async_stream(
                     return None;
                 }
                 let wait = (deadline - now).min(Duration::from_secs(5));
-                match core.watch_poll(info, ns.as_deref(), after, wait).await {
+                match core.watch_poll(info, ns.as_deref(), after, wait, &filter).await {
                     Ok((events, rev)) => {
                         let any = !events.is_empty();
                         for ev in events {
-                            if filter.matches(&ev.object) {
-                                out.extend_from_slice(&render(ev.kind, ev.object));
-                            }
+                            out.extend_from_slice(&render(ev.kind, ev.object));
                         }
                         if bookmarks && !any {
                             let bm = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": {"resourceVersion": rev.to_string()}});
