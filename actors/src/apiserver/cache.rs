@@ -204,6 +204,11 @@ impl ResourceCache {
         }
     }
 
+    /// One object as the cache holds it (`None` also while the cache is not ready).
+    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+        self.read().objects.get(key).map(|e| e.object.clone())
+    }
+
     /// The revision everything is applied up to (0 before the first list).
     pub fn revision(&self) -> u64 {
         self.read().revision

@@ -390,10 +390,20 @@ impl ApiCore {
         let Some(ns_info) = registry::resource("", "v1", "namespaces") else {
             return Ok(());
         };
-        match self.read(&key(ns_info, None, ns)).await? {
+        // As Kubernetes' NamespaceLifecycle admission: trust the cache when it knows
+        // the namespace, read the store when it does not (it may be brand new).
+        let ns_key = key(ns_info, None, ns);
+        let cached = self.cache.resource(&prefix(ns_info, None)).get(&ns_key);
+        let found = match cached {
+            Some(obj) => Some((*obj).clone()),
+            None => match self.read(&ns_key).await? {
+                Some(kv) => Some(decode(&kv)?),
+                None => None,
+            },
+        };
+        match found {
             None => Err(not_found(ns_info, ns)),
-            Some(kv) => {
-                let obj = decode(&kv)?;
+            Some(obj) => {
                 if obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
                     return Err(fail(
                         403,
