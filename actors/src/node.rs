@@ -344,7 +344,10 @@ impl Node {
                 }
             };
             services.store = Some(engine);
-            services.api = Some(crate::apiserver::core::ApiCore::new(bus.clone()));
+            services.api = Some(
+                crate::apiserver::core::ApiCore::new(bus.clone())
+                    .with_ranges(cfg.network.service_ranges()?),
+            );
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if let Some(core) = services.api.clone() {
