@@ -71,6 +71,28 @@ pub struct NodeConfig {
     pub store: StoreSection,
     /// Address ranges of pods and services.
     pub network: NetworkSection,
+    /// The service proxy (worker nodes).
+    pub proxy: ProxySection,
+}
+
+/// The `[proxy]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySection {
+    /// `auto` (packet filter when root and iptables work, else forwarding), `iptables`,
+    /// `forwarding` or `off`.
+    pub mode: crate::proxy::ProxyMode,
+    /// The node's address: node ports are served here in forwarding mode.
+    pub address: String,
+}
+
+impl Default for ProxySection {
+    fn default() -> Self {
+        Self {
+            mode: crate::proxy::ProxyMode::Auto,
+            address: "127.0.0.1".into(),
+        }
+    }
 }
 
 /// The `[network]` table: where pod and service addresses come from.
@@ -198,6 +220,7 @@ impl Default for NodeConfig {
             bus: BusConfig::default(),
             store: StoreSection::default(),
             network: NetworkSection::default(),
+            proxy: ProxySection::default(),
         }
     }
 }
@@ -312,6 +335,9 @@ impl NodeConfig {
                 "network.node_cidr_mask",
                 "must be at least the cluster CIDR's prefix length and at most 30",
             );
+        }
+        if self.proxy.address.parse::<std::net::IpAddr>().is_err() {
+            return invalid("proxy.address", "must be an IP address");
         }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return invalid("listen", "must be an IP:port address");

@@ -9,6 +9,7 @@
 //! - [`config`]: the node's TOML configuration and its defaults.
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`informer`]: informers, work queues, leader election and API access for components.
+//! - [`proxy`]: the service proxy (kube-proxy): packet-filter rules or forwarding.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
 //! - [`store`]: the replicated store (openraft over RocksDB).
 
@@ -20,5 +21,6 @@ pub mod echo;
 pub mod fsutil;
 pub mod informer;
 pub mod node;
+pub mod proxy;
 pub mod store;
 pub mod supervisor;

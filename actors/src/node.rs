@@ -197,6 +197,8 @@ pub struct Services {
     pub store: Option<Arc<StoreEngine>>,
     /// The API operations (control-plane nodes).
     pub api: Option<crate::apiserver::core::ApiCore>,
+    /// Service proxy settings (worker nodes).
+    pub proxy: Option<crate::proxy::ProxySettings>,
 }
 
 /// The components a node runs.
@@ -218,6 +220,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     if let Some(core) = &services.api {
         use crate::apiserver::actor::{ApiServer, NAME};
         specs.push(ComponentSpec::new(NAME, ApiServer::factory(core.clone())));
+    }
+    if let Some(proxy) = &services.proxy {
+        specs.push(crate::proxy::component(proxy.clone()));
     }
     specs
 }
@@ -348,6 +353,18 @@ impl Node {
                 crate::apiserver::core::ApiCore::new(bus.clone())
                     .with_ranges(cfg.network.service_ranges()?),
             );
+        }
+        if cfg.roles.contains(&Role::Worker) {
+            services.proxy = Some(crate::proxy::ProxySettings {
+                mode: cfg.proxy.mode,
+                node_address: cfg
+                    .proxy
+                    .address
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                cluster_cidr: cfg.network.cluster_network()?,
+                service_cidr: cfg.network.service_ranges()?.service_cidr,
+            });
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if let Some(core) = services.api.clone() {
