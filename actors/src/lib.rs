@@ -9,6 +9,7 @@
 //! - [`config`]: the node's TOML configuration and its defaults.
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
+//! - [`scheduler`]: assigns pending pods to nodes (snapshot, plugins, cycle).
 //! - [`store`]: the replicated store (openraft over RocksDB).
 
 pub mod apiserver;
@@ -18,5 +19,6 @@ pub mod config;
 pub mod echo;
 pub mod fsutil;
 pub mod node;
+pub mod scheduler;
 pub mod store;
 pub mod supervisor;
