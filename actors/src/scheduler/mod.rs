@@ -395,7 +395,7 @@ pub fn set_unschedulable(pod: &mut Pod, message: &str) {
         Some(c) => {
             if c.status == ConditionStatus::False {
                 // Same status: keep when it first became false.
-                let since = c.last_transition_time.clone();
+                let since = c.last_transition_time;
                 *c = condition;
                 c.last_transition_time = since.or(c.last_transition_time.take());
             } else {
@@ -430,7 +430,7 @@ pub fn event_for(pod: &Pod, type_: &str, reason: &str, action: &str, message: St
         component: SCHEDULER_NAME.into(),
         host: String::new(),
     };
-    event.first_timestamp = Some(now.clone());
+    event.first_timestamp = Some(now);
     event.last_timestamp = Some(now);
     event.count = 1;
     event.type_ = type_.into();
@@ -516,7 +516,7 @@ mod tests {
             (c.type_.as_str(), c.status, c.reason.as_str()),
             ("PodScheduled", ConditionStatus::False, "Unschedulable")
         );
-        let first = c.last_transition_time.clone();
+        let first = c.last_transition_time;
         set_unschedulable(&mut p, "other");
         assert_eq!(p.status.conditions.len(), 1, "replaced, not added");
         assert_eq!(p.status.conditions[0].message, "other");

@@ -45,7 +45,7 @@ impl PodQueue {
             return;
         }
         if self.unschedulable.remove(key).is_some() {
-            self.to_backoff_or_active(key.to_owned(), now);
+            self.requeue_after_backoff(key.to_owned(), now);
             return;
         }
         self.push_active(key.to_owned());
@@ -57,7 +57,7 @@ impl PodQueue {
         }
     }
 
-    fn to_backoff_or_active(&mut self, key: String, now: Instant) {
+    fn requeue_after_backoff(&mut self, key: String, now: Instant) {
         let at = self.backoff.get(&key).map_or(now, |b| b.ready_at(now));
         if at <= now {
             self.push_active(key);
@@ -124,7 +124,7 @@ impl PodQueue {
     pub fn retry(&mut self, key: &str, now: Instant) {
         let b = self.backoff.remove(key).unwrap_or_default().failed(now);
         self.backoff.insert(key.to_owned(), b);
-        self.to_backoff_or_active(key.to_owned(), now);
+        self.requeue_after_backoff(key.to_owned(), now);
     }
 
     /// Something changed that may let unschedulable pods fit: retry them all (after
@@ -132,7 +132,7 @@ impl PodQueue {
     pub fn move_all_unschedulable(&mut self, now: Instant) {
         let keys: Vec<String> = self.unschedulable.drain().map(|(k, _)| k).collect();
         for key in keys {
-            self.to_backoff_or_active(key, now);
+            self.requeue_after_backoff(key, now);
         }
     }
 

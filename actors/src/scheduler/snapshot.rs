@@ -554,6 +554,8 @@ pub(crate) mod tests {
         p
     }
 
+    // Case tables are tuples on purpose: one line per case.
+    #[allow(clippy::type_complexity)]
     #[test]
     fn pod_requests_follow_kubernetes() {
         let mut with_init = pod("p", &[("100m", "64Mi"), ("200m", "64Mi")]);

@@ -208,14 +208,14 @@ pub fn running(pod: &Pod, pod_ip: &str, host_ip: &str) -> Pod {
     status.pod_ips = vec![PodIp {
         ip: pod_ip.to_owned(),
     }];
-    status.start_time.get_or_insert(now.clone());
+    status.start_time.get_or_insert(now);
     status.conditions = ["PodScheduled", "Initialized", "ContainersReady", "Ready"]
         .iter()
         .map(|t| PodCondition {
             type_: (*t).into(),
             status: ConditionStatus::True,
             last_probe_time: None,
-            last_transition_time: Some(now.clone()),
+            last_transition_time: Some(now),
             reason: String::new(),
             message: String::new(),
         })
@@ -228,7 +228,7 @@ pub fn running(pod: &Pod, pod_ip: &str, host_ip: &str) -> Pod {
             name: c.name.clone(),
             state: ContainerState {
                 running: Some(ContainerStateRunning {
-                    started_at: Some(now.clone()),
+                    started_at: Some(now),
                 }),
                 ..Default::default()
             },

@@ -50,6 +50,8 @@ mod tests {
     use crate::scheduler::snapshot::tests::{node, pod};
     use crate::scheduler::snapshot::PodUsage;
 
+    // Case tables are tuples on purpose: one line per case.
+    #[allow(clippy::type_complexity)]
     #[test]
     fn scores() {
         // (name, bound requests, pod requests, want) on a 4 CPU / 4Gi node.

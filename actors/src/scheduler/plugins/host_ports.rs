@@ -53,6 +53,8 @@ mod tests {
         p
     }
 
+    // Case tables are tuples on purpose: one line per case.
+    #[allow(clippy::type_complexity)]
     #[test]
     fn port_conflicts() {
         use Protocol::*;

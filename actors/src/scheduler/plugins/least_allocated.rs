@@ -49,6 +49,8 @@ mod tests {
     use crate::scheduler::snapshot::tests::{node, pod};
     use crate::scheduler::snapshot::PodUsage;
 
+    // Case tables are tuples on purpose: one line per case.
+    #[allow(clippy::type_complexity)]
     #[test]
     fn scores() {
         // (name, node cpu, node memory, bound requests, pod requests, want)
@@ -68,7 +70,7 @@ mod tests {
                 "8Gi",
                 vec![("3", "")],
                 ("1", "1"),
-                (0 + 97) / 2,
+                97 / 2, // cpu scores 0
             ),
             (
                 "over capacity scores zero",

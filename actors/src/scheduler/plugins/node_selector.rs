@@ -42,6 +42,8 @@ mod tests {
     use super::*;
     use crate::scheduler::snapshot::tests::{node, pod};
 
+    // Case tables are tuples on purpose: one line per case.
+    #[allow(clippy::type_complexity)]
     #[test]
     fn selector_matching() {
         let cases: &[(&str, &[(&str, &str)], &[(&str, &str)], bool)] = &[

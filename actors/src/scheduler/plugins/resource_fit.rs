@@ -55,6 +55,8 @@ mod tests {
     use crate::scheduler::snapshot::tests::{node, pod};
     use crate::scheduler::snapshot::PodUsage;
 
+    // Case tables are tuples on purpose: one line per case.
+    #[allow(clippy::type_complexity)]
     #[test]
     fn fit() {
         // Node: 2 CPU, 4Gi, 3 pods; already bound: the pods in `bound`.

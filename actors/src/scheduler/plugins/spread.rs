@@ -48,6 +48,8 @@ mod tests {
     use crate::scheduler::snapshot::tests::{node, owned, pod};
     use crate::scheduler::snapshot::PodUsage;
 
+    // Case tables are tuples on purpose: one line per case.
+    #[allow(clippy::type_complexity)]
     #[test]
     fn spreading() {
         // (name, per node: owners of the bound pods, the pod's owner, want normalised)

@@ -90,6 +90,8 @@ mod tests {
         }
     }
 
+    // Case tables are tuples on purpose: one line per case.
+    #[allow(clippy::type_complexity)]
     #[test]
     fn taints_and_tolerations() {
         use TaintEffect::*;
