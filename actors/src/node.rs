@@ -204,8 +204,8 @@ pub struct Services {
 /// The components a node runs.
 ///
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
-/// control-plane nodes run `store` and `apiserver`. The other components (controllers,
-/// scheduler; kubelet, proxy) plug in here as they land.
+/// control-plane nodes run `store`, `apiserver` and `scheduler`. The other components
+/// (controllers; kubelet, proxy) plug in here as they land.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
         ComponentSpec::new(chaos::NAME, chaos::Chaos::start),
@@ -220,6 +220,10 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     if let Some(core) = &services.api {
         use crate::apiserver::actor::{ApiServer, NAME};
         specs.push(ComponentSpec::new(NAME, ApiServer::factory(core.clone())));
+        specs.push(ComponentSpec::new(
+            crate::scheduler::NAME,
+            crate::scheduler::Scheduler::start,
+        ));
     }
     if let Some(proxy) = &services.proxy {
         specs.push(crate::proxy::component(proxy.clone()));
