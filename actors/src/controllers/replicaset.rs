@@ -17,15 +17,25 @@
 //! - At most [`BURST_REPLICAS`] creations or deletions per sync; creations are issued in
 //!   slow-start batches ([`slow_start_batches`]) by the applier.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rudder_protocol::api::{Api, ApiError};
+use rudder_protocol::messages::api::{ListParams, PatchType};
 use rudder_protocol::resources::{
-    OwnerReference, Pod, PodTemplateSpec, ReplicaSet, ReplicaSetStatus, Resource, Time,
+    Event, EventSource, Lease, MicroTime, ObjectReference, OwnerReference, Pod, PodTemplateSpec,
+    ReplicaSet, ReplicaSetStatus, Resource, Time,
 };
+use tracing::{debug, info, warn, Instrument};
 
 use super::pods;
+use crate::informer::{
+    ApiHandle, Cache, Change, Informer, LeaderElector, ObjectKey, Timings, WorkQueue,
+    LEASE_NAMESPACE,
+};
+use crate::supervisor::{ComponentSpec, StartContext, Started};
 
 /// The most pods created or deleted in one sync (Kubernetes' `BurstReplicas`).
 pub const BURST_REPLICAS: usize = 500;
@@ -293,6 +303,497 @@ pub fn slow_start_batches(count: usize) -> Vec<usize> {
         size *= 2;
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// The actor: informers, work queue, leadership, and the applier. Shared with the
+// ReplicationController controller (through the generic [`ReplicaController`]) and, for
+// leadership and events, with the deployment controller.
+// ---------------------------------------------------------------------------------------
+
+/// The ReplicaSet controller's name on the bus.
+pub const NAME: &str = "controller/replicaset";
+/// Reconciles running at once per controller (keys are never shared between them).
+pub const WORKERS: usize = 2;
+
+/// The ReplicaSet controller: a supervised task that acts while it leads the Lease
+/// `kube-system/rudder-controller-replicaset`.
+pub struct ReplicaSetController;
+
+impl ReplicaSetController {
+    /// The component the node's supervisor runs.
+    pub fn component() -> ComponentSpec {
+        ReplicaController::<ReplicaSet>::component(NAME, "replicaset")
+    }
+}
+
+/// The components of this file, for the node to run on control-plane nodes.
+pub fn components() -> Vec<ComponentSpec> {
+    vec![ReplicaSetController::component()]
+}
+
+/// The replica controller loop for owner kind `K`.
+pub struct ReplicaController<K>(std::marker::PhantomData<fn() -> K>);
+
+impl<K: ReplicaOwner> ReplicaController<K> {
+    /// A component named `name` electing itself on `rudder-controller-<lease>`.
+    pub fn component(name: &'static str, lease: &'static str) -> ComponentSpec {
+        ComponentSpec::new(name, move |ctx: &StartContext| {
+            let api = ApiHandle::new(ctx.bus.clone());
+            Started::task(run_while_leading(api, name, lease, move |api, identity| {
+                run_replicas::<K>(api, name, identity)
+            }))
+        })
+    }
+}
+
+/// Campaigns for `kube-system/rudder-controller-<lease>` and runs `body` while leading;
+/// losing the lease drops `body` (its informers and workers stop with it).
+pub(crate) async fn run_while_leading<F, Fut>(
+    api: ApiHandle,
+    name: &'static str,
+    lease: &'static str,
+    body: F,
+) where
+    F: Fn(ApiHandle, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let identity = api.node().to_string();
+    let (mut leading, _election) = LeaderElector::spawn(
+        api.api::<Lease>(Some(LEASE_NAMESPACE)),
+        &format!("rudder-controller-{lease}"),
+        &identity,
+        Timings::default(),
+    );
+    loop {
+        if leading.wait_for(|l| *l).await.is_err() {
+            return;
+        }
+        info!(controller = name, identity = %identity, "leading; starting");
+        tokio::select! {
+            () = body(api.clone(), identity.clone()) => {
+                warn!(controller = name, "controller loop ended");
+                return;
+            }
+            lost = leading.wait_for(|l| !*l) => {
+                info!(controller = name, "lost leadership; stopped");
+                if lost.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Records a Kubernetes Event about `obj` without waiting for it (events are advisory:
+/// a failure to record one must not fail a reconcile).
+pub(crate) fn record_event<K: Resource>(
+    api: &ApiHandle,
+    obj: &K,
+    component: &str,
+    identity: &str,
+    type_: &str,
+    reason: &str,
+    message: String,
+) {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let meta = obj.metadata();
+    let now = MicroTime::now();
+    let seq = SEQ.fetch_add(1, AtomicOrdering::Relaxed);
+    let mut ev = Event::new(format!("{}.{:x}{:04x}", meta.name, now.0, seq & 0xffff));
+    ev.metadata.namespace = meta.namespace.clone();
+    ev.involved_object = ObjectReference {
+        kind: K::KIND.to_owned(),
+        namespace: meta.namespace.clone(),
+        name: meta.name.clone(),
+        uid: meta.uid.clone(),
+        api_version: K::API_VERSION.to_owned(),
+        resource_version: meta.resource_version.clone(),
+        field_path: String::new(),
+    };
+    ev.reason = reason.to_owned();
+    ev.message = message;
+    ev.source = EventSource {
+        component: component.to_owned(),
+        host: identity.to_owned(),
+    };
+    ev.first_timestamp = Some(Time::from(now));
+    ev.last_timestamp = Some(Time::from(now));
+    ev.count = 1;
+    ev.type_ = type_.to_owned();
+    ev.event_time = Some(now);
+    ev.reporting_component = component.to_owned();
+    ev.reporting_instance = identity.to_owned();
+    let api = api.api::<Event>(Some(&meta.namespace));
+    tokio::spawn(async move {
+        if let Err(e) = api.create(&ev).await {
+            debug!(event = %ev.metadata.name, error = %e, "could not record event");
+        }
+    });
+}
+
+/// Takes the lock even if a panicking holder poisoned it: the map holds plain values
+/// that each method changes in one step.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+type ExpectationMap = Arc<Mutex<HashMap<ObjectKey, Expectations>>>;
+
+/// What the workers share.
+struct Ctx<K: ReplicaOwner> {
+    api: ApiHandle,
+    name: &'static str,
+    identity: String,
+    owners: Cache<K>,
+    pods: Cache<Pod>,
+    expectations: ExpectationMap,
+}
+
+/// The owner key of a pod controlled by a `K`.
+fn owner_key<K: Resource>(pod: &Pod) -> Option<ObjectKey> {
+    let r = pod.metadata.controller_ref()?;
+    (r.kind == K::KIND).then(|| ObjectKey::namespaced(&pod.metadata.namespace, &r.name))
+}
+
+/// Keys of the owners in the pod's namespace that select it (for orphans).
+fn selecting_owners<K: ReplicaOwner>(owners: &Cache<K>, pod: &Pod) -> Vec<ObjectKey> {
+    owners
+        .list_namespace(&pod.metadata.namespace)
+        .iter()
+        .filter(|o| o.selects(&pod.metadata.labels))
+        .map(|o| ObjectKey::of(o.as_ref()))
+        .collect()
+}
+
+/// Turns a pod change into owner keys and expectation observations (Kubernetes'
+/// `addPod` / `updatePod` / `deletePod`).
+fn on_pod_change<K: ReplicaOwner>(
+    change: &Change<Pod>,
+    owners: &Cache<K>,
+    queue: &WorkQueue<ObjectKey>,
+    expectations: &ExpectationMap,
+) {
+    let observe = |key: &ObjectKey, f: &dyn Fn(&mut Expectations)| {
+        if let Some(e) = lock(expectations).get_mut(key) {
+            f(e);
+        }
+    };
+    match change {
+        Change::Added(pod) => match owner_key::<K>(pod) {
+            Some(key) => {
+                if pod.metadata.deletion_timestamp.is_some() {
+                    observe(&key, &|e| e.observe_deleted(&pod.metadata.uid));
+                } else {
+                    observe(&key, &|e| e.observe_created());
+                }
+                queue.add(key);
+            }
+            None => selecting_owners(owners, pod)
+                .into_iter()
+                .for_each(|k| queue.add(k)),
+        },
+        Change::Modified { old, new } => {
+            let new_key = owner_key::<K>(new);
+            let old_key = owner_key::<K>(old);
+            if new.metadata.deletion_timestamp.is_some()
+                && old.metadata.deletion_timestamp.is_none()
+            {
+                if let Some(key) = &new_key {
+                    observe(key, &|e| e.observe_deleted(&new.metadata.uid));
+                }
+            }
+            if old_key != new_key {
+                if let Some(k) = old_key {
+                    queue.add(k);
+                }
+            }
+            match new_key {
+                Some(k) => queue.add(k),
+                None if old.metadata.labels != new.metadata.labels
+                    || old.metadata.owner_references != new.metadata.owner_references =>
+                {
+                    selecting_owners(owners, new)
+                        .into_iter()
+                        .for_each(|k| queue.add(k));
+                }
+                None => {}
+            }
+        }
+        Change::Deleted(pod) => {
+            if let Some(key) = owner_key::<K>(pod) {
+                observe(&key, &|e| e.observe_deleted(&pod.metadata.uid));
+                queue.add(key);
+            }
+        }
+    }
+}
+
+async fn run_replicas<K: ReplicaOwner>(api: ApiHandle, name: &'static str, identity: String) {
+    let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+    let expectations: ExpectationMap = Arc::default();
+    let (owners, _owners_informer) = {
+        let queue = queue.clone();
+        let expectations = expectations.clone();
+        Informer::spawn(
+            api.api::<K>(None),
+            ListParams::default(),
+            move |c: &Change<K>| {
+                let key = c.key();
+                if let Change::Deleted(_) = c {
+                    lock(&expectations).remove(&key);
+                }
+                queue.add(key);
+            },
+        )
+    };
+    let (pods, _pods_informer) = {
+        let queue = queue.clone();
+        let expectations = expectations.clone();
+        let owners = owners.clone();
+        Informer::spawn(
+            api.api::<Pod>(None),
+            ListParams::default(),
+            move |c: &Change<Pod>| {
+                on_pod_change(c, &owners, &queue, &expectations);
+            },
+        )
+    };
+    owners.wait_synced().await;
+    pods.wait_synced().await;
+    info!(
+        controller = name,
+        owners = owners.len(),
+        pods = pods.len(),
+        "caches synced"
+    );
+    let ctx = Arc::new(Ctx {
+        api,
+        name,
+        identity,
+        owners,
+        pods,
+        expectations,
+    });
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..WORKERS {
+        let ctx = ctx.clone();
+        let queue = queue.clone();
+        workers.spawn(async move {
+            while let Some(key) = queue.next().await {
+                let span = tracing::info_span!("reconcile", controller = ctx.name, key = %key);
+                match reconcile(&ctx, &key).instrument(span).await {
+                    Ok(after) => {
+                        queue.forget(&key);
+                        if let Some(after) = after {
+                            queue.add_after(key.clone(), after);
+                        }
+                    }
+                    Err(e) => {
+                        let failures = queue.failures(&key);
+                        warn!(controller = ctx.name, key = %key, error = %e, failures, "reconcile failed; retrying");
+                        queue.add_rate_limited(key.clone());
+                    }
+                }
+                queue.done(&key);
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+}
+
+/// One reconcile of one owner: read the caches, plan, apply.
+async fn reconcile<K: ReplicaOwner>(
+    ctx: &Ctx<K>,
+    key: &ObjectKey,
+) -> Result<Option<Duration>, ApiError> {
+    let Some(owner) = ctx.owners.get(key) else {
+        lock(&ctx.expectations).remove(key);
+        return Ok(None);
+    };
+    let ns = owner.metadata().namespace.clone();
+    let pods = ctx.pods.list_namespace(&ns);
+    let now = Time::now();
+    let expectations = lock(&ctx.expectations)
+        .get(key)
+        .cloned()
+        .unwrap_or_default();
+    let plan = plan(owner.as_ref(), &pods, &expectations, now);
+    debug!(actions = plan.actions.len(), "planned");
+    let pod_api = ctx.api.api::<Pod>(Some(&ns));
+    let mut first_error = None;
+    let mut victims: Vec<(String, String)> = Vec::new();
+    for action in plan.actions {
+        let result = match action {
+            Action::Adopt {
+                pod,
+                resource_version,
+                owner_references,
+            }
+            | Action::Release {
+                pod,
+                resource_version,
+                owner_references,
+            } => {
+                let patch = serde_json::json!({"metadata": {
+                    "ownerReferences": owner_references,
+                    "resourceVersion": resource_version,
+                }});
+                match pod_api.patch(&pod, PatchType::Merge, &patch).await {
+                    Err(e) if e.is_not_found() => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            }
+            Action::Create { count } => {
+                create_pods(ctx, key, owner.as_ref(), &pod_api, count, now).await
+            }
+            Action::Delete { pod, uid } => {
+                victims.push((pod, uid));
+                Ok(())
+            }
+            Action::UpdateStatus(status) => {
+                let mut updated = owner.as_ref().clone();
+                *updated.replica_status_mut() = status;
+                match ctx.api.api::<K>(Some(&ns)).update_status(&updated).await {
+                    Err(e) if e.is_not_found() => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            }
+        };
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    // Deletions are issued together, after the expectations for all of them are set.
+    if !victims.is_empty() {
+        if let Err(e) = delete_pods(ctx, key, owner.as_ref(), &pod_api, victims, now).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(plan.requeue_after),
+    }
+}
+
+/// Creates `count` pods in slow-start batches; stops at the first failed batch and
+/// lowers the expectations by what will never appear.
+async fn create_pods<K: ReplicaOwner>(
+    ctx: &Ctx<K>,
+    key: &ObjectKey,
+    owner: &K,
+    pod_api: &Api<Pod>,
+    count: usize,
+    now: Time,
+) -> Result<(), ApiError> {
+    let Some(template) = owner.pod_template() else {
+        return Ok(());
+    };
+    let meta = owner.metadata();
+    lock(&ctx.expectations).insert(key.clone(), Expectations::expect(count, [], now));
+    let pod = pods::pod_from_template(
+        template,
+        &meta.namespace,
+        &format!("{}-", meta.name),
+        owner.controller_ref(),
+    );
+    let mut made = 0;
+    for batch in slow_start_batches(count) {
+        let results = futures::future::join_all((0..batch).map(|_| pod_api.create(&pod))).await;
+        let mut error = None;
+        for r in results {
+            match r {
+                Ok(p) => {
+                    made += 1;
+                    record_event(
+                        &ctx.api,
+                        owner,
+                        K::COMPONENT,
+                        &ctx.identity,
+                        Event::NORMAL,
+                        "SuccessfulCreate",
+                        format!("Created pod: {}", p.metadata.name),
+                    );
+                }
+                Err(e) => {
+                    record_event(
+                        &ctx.api,
+                        owner,
+                        K::COMPONENT,
+                        &ctx.identity,
+                        Event::WARNING,
+                        "FailedCreate",
+                        format!("Error creating: {e}"),
+                    );
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = error {
+            let never = count - made;
+            if let Some(exp) = lock(&ctx.expectations).get_mut(key) {
+                // Failed ones never show up; the pods that were made will be observed.
+                exp.creations_failed(never);
+            }
+            return Err(e);
+        }
+    }
+    info!(created = made, "created pods");
+    Ok(())
+}
+
+/// Deletes the victims concurrently, expecting each deletion first.
+async fn delete_pods<K: ReplicaOwner>(
+    ctx: &Ctx<K>,
+    key: &ObjectKey,
+    owner: &K,
+    pod_api: &Api<Pod>,
+    victims: Vec<(String, String)>,
+    now: Time,
+) -> Result<(), ApiError> {
+    lock(&ctx.expectations).insert(
+        key.clone(),
+        Expectations::expect(0, victims.iter().map(|(_, uid)| uid.clone()), now),
+    );
+    let results = futures::future::join_all(victims.iter().map(|(name, uid)| {
+        let options = serde_json::json!({"preconditions": {"uid": uid}});
+        async move { (name, uid, pod_api.delete_with(name, &options).await) }
+    }))
+    .await;
+    let mut first = None;
+    for (name, uid, r) in results {
+        match r {
+            Ok(_) => record_event(
+                &ctx.api,
+                owner,
+                K::COMPONENT,
+                &ctx.identity,
+                Event::NORMAL,
+                "SuccessfulDelete",
+                format!("Deleted pod: {name}"),
+            ),
+            Err(e) => {
+                // Gone already, or not deleted: either way no deletion event will come.
+                if let Some(exp) = lock(&ctx.expectations).get_mut(key) {
+                    exp.observe_deleted(uid);
+                }
+                if !e.is_not_found() {
+                    record_event(
+                        &ctx.api,
+                        owner,
+                        K::COMPONENT,
+                        &ctx.identity,
+                        Event::WARNING,
+                        "FailedDelete",
+                        format!("Error deleting: {e}"),
+                    );
+                    first.get_or_insert(e);
+                }
+            }
+        }
+    }
+    info!(deleted = victims.len(), "deleted pods");
+    first.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

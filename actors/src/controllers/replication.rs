@@ -1,13 +1,36 @@
 //! The ReplicationController controller: the ReplicaSet logic of [`super::replicaset`]
 //! applied to `core/v1 ReplicationController`, through its [`ReplicaOwner`] impl.
 //! Only what differs lives here: a map selector instead of a label selector, and a
-//! template that may be absent (then nothing is created or deleted, as in Kubernetes).
+//! template that may be absent (then nothing is created or deleted, as in Kubernetes),
+//! and the component's names (`controller/replicationcontroller`, events from
+//! `replication-controller`).
 
 use std::collections::BTreeMap;
 
 use rudder_protocol::resources::{PodTemplateSpec, ReplicaSetStatus, ReplicationController};
 
-use super::replicaset::ReplicaOwner;
+use super::replicaset::{ReplicaController, ReplicaOwner};
+use crate::supervisor::ComponentSpec;
+
+/// The ReplicationController controller's name on the bus.
+pub const NAME: &str = "controller/replicationcontroller";
+
+/// The ReplicationController controller: the replica loop of [`super::replicaset`] over
+/// ReplicationControllers, leading the Lease
+/// `kube-system/rudder-controller-replicationcontroller`.
+pub struct ReplicationControllerController;
+
+impl ReplicationControllerController {
+    /// The component the node's supervisor runs.
+    pub fn component() -> ComponentSpec {
+        ReplicaController::<ReplicationController>::component(NAME, "replicationcontroller")
+    }
+}
+
+/// The components of this file, for the node to run on control-plane nodes.
+pub fn components() -> Vec<ComponentSpec> {
+    vec![ReplicationControllerController::component()]
+}
 
 impl ReplicaOwner for ReplicationController {
     const COMPONENT: &'static str = "replication-controller";
@@ -34,6 +57,8 @@ impl ReplicaOwner for ReplicationController {
 
 #[cfg(test)]
 mod tests {
+    // Case tables are tuples on purpose: one line per case.
+    #![allow(clippy::type_complexity)]
     use std::sync::Arc;
 
     use super::*;

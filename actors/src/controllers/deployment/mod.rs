@@ -21,6 +21,7 @@
 //! - `recreate`: Recreate: old sets to zero, wait for their pods to be gone, then new.
 //! - `scale`: scaling events and paused deployments (proportional scaling).
 //! - `status`: status counts and the Progressing / Available conditions.
+//! - `controller`: the actor ([`DeploymentController`]) that applies the plan.
 //!
 //! Rollback is what modern `kubectl rollout undo` does: it patches the deployment's
 //! template back to an old replica set's template; the controller then finds that set by
@@ -31,6 +32,7 @@
 //! later updates would otherwise conflict with. A name collision with a foreign replica
 //! set bumps `status.collisionCount` and nothing else happens in that sync.
 
+mod controller;
 mod recreate;
 mod revisions;
 mod rolling;
@@ -51,6 +53,7 @@ use rudder_protocol::resources::{
 
 use super::pods;
 
+pub use controller::{components, DeploymentController, NAME};
 pub use revisions::{
     revision, DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION, REVISION_ANNOTATION,
     REVISION_HISTORY_ANNOTATION,

@@ -63,6 +63,8 @@ fn old_pods_running(s: &Sync<'_>, pods: &[Arc<Pod>]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    // Case tables are tuples on purpose: one line per case.
+    #![allow(clippy::type_complexity)]
     use std::sync::Arc;
 
     use super::super::testing::*;

@@ -170,6 +170,8 @@ fn scale_down_old(s: &mut Sync<'_>, old_active: &[usize], new: usize) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    // Case tables are tuples on purpose: one line per case.
+    #![allow(clippy::type_complexity)]
     use std::sync::Arc;
 
     use super::super::testing::*;

@@ -148,6 +148,8 @@ fn scale(s: &mut Sync<'_>) {
 
 #[cfg(test)]
 mod tests {
+    // Case tables are tuples on purpose: one line per case.
+    #![allow(clippy::type_complexity)]
     use std::sync::Arc;
 
     use super::super::testing::*;

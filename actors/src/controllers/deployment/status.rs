@@ -262,6 +262,8 @@ fn stuck_requeue(d: &Deployment, status: &DeploymentStatus, now: Time) -> Option
 
 #[cfg(test)]
 mod tests {
+    // Case tables are tuples on purpose: one line per case.
+    #![allow(clippy::type_complexity)]
     use std::sync::Arc;
 
     use super::super::testing::*;
