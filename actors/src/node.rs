@@ -218,6 +218,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     if let Some(core) = &services.api {
         use crate::apiserver::actor::{ApiServer, NAME};
         specs.push(ComponentSpec::new(NAME, ApiServer::factory(core.clone())));
+        specs.extend(crate::controllers::replicaset::components());
+        specs.extend(crate::controllers::replication::components());
+        specs.extend(crate::controllers::deployment::components());
     }
     specs
 }
