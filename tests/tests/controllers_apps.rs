@@ -1,16 +1,19 @@
 //! The replica controllers through a real `rudderd`: a ReplicaSet, a
 //! ReplicationController and a Deployment create their pods (which stay Pending: no
 //! scheduler or kubelet is involved here), replace a deleted pod, follow scaling, and a
-//! template change makes a second revision.
+//! template change makes a second revision. Killing the controllers in the middle of
+//! their work still ends with exactly the desired pods, none created twice.
 
 use std::time::Duration;
 
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::{ListParams, PatchType};
+use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
 use rudder_protocol::resources::{
     Container, Deployment, Event, LabelSelector, Namespace, Pod, PodTemplateSpec, ReplicaSet,
     ReplicationController,
 };
+use rudder_protocol::ActorRef;
 use rudder_tests::{eventually, Cluster, NodeProc};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -86,7 +89,10 @@ async fn replica_set_creates_replaces_and_scales_pods() -> anyhow::Result<()> {
     let made = wait_pods(&pods, "web", 3).await?;
     for p in &made {
         let owner = p.metadata.controller_ref().expect("controller reference");
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("ReplicaSet", rs.metadata.uid.as_str()));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("ReplicaSet", rs.metadata.uid.as_str())
+        );
         assert!(p.metadata.name.starts_with("web-"), "{}", p.metadata.name);
     }
     eventually(WAIT, || async {
@@ -105,11 +111,19 @@ async fn replica_set_creates_replaces_and_scales_pods() -> anyhow::Result<()> {
     assert_eq!(after.len(), 3);
 
     // Scaling down deletes pods; scaling up creates them.
-    sets.patch("web", PatchType::Merge, &serde_json::json!({"spec": {"replicas": 1}}))
-        .await?;
+    sets.patch(
+        "web",
+        PatchType::Merge,
+        &serde_json::json!({"spec": {"replicas": 1}}),
+    )
+    .await?;
     wait_pods(&pods, "web", 1).await?;
-    sets.patch("web", PatchType::Merge, &serde_json::json!({"spec": {"replicas": 2}}))
-        .await?;
+    sets.patch(
+        "web",
+        PatchType::Merge,
+        &serde_json::json!({"spec": {"replicas": 2}}),
+    )
+    .await?;
     wait_pods(&pods, "web", 2).await?;
 
     // The controller recorded what it did.
@@ -118,7 +132,9 @@ async fn replica_set_creates_replaces_and_scales_pods() -> anyhow::Result<()> {
     let reasons: Vec<&str> = list
         .items
         .iter()
-        .filter(|e| e.involved_object.name == "web" && e.source.component == "replicaset-controller")
+        .filter(|e| {
+            e.involved_object.name == "web" && e.source.component == "replicaset-controller"
+        })
         .map(|e| e.reason.as_str())
         .collect();
     assert!(reasons.contains(&"SuccessfulCreate"), "{reasons:?}");
@@ -136,7 +152,10 @@ async fn replication_controller_creates_pods() -> anyhow::Result<()> {
     rc.spec.template = Some(template("legacy", "demo:1"));
     rcs.create(&rc).await?;
     let made = wait_pods(&pods, "legacy", 2).await?;
-    assert!(made.iter().all(|p| p.metadata.controller_ref().is_some_and(|r| r.kind == "ReplicationController")));
+    assert!(made.iter().all(|p| p
+        .metadata
+        .controller_ref()
+        .is_some_and(|r| r.kind == "ReplicationController")));
     eventually(WAIT, || async {
         Ok((rcs.get("legacy").await?.status.replicas == 2).then_some(()))
     })
@@ -161,7 +180,11 @@ async fn deployment_creates_scales_and_revises_replica_sets() -> anyhow::Result<
         anyhow::Ok(
             list.items
                 .into_iter()
-                .filter(|rs| rs.metadata.controller_ref().is_some_and(|r| r.kind == "Deployment" && r.name == "shop"))
+                .filter(|rs| {
+                    rs.metadata
+                        .controller_ref()
+                        .is_some_and(|r| r.kind == "Deployment" && r.name == "shop")
+                })
                 .collect::<Vec<_>>(),
         )
     };
@@ -170,15 +193,33 @@ async fn deployment_creates_scales_and_revises_replica_sets() -> anyhow::Result<
         Ok((v.len() == 1).then(|| v[0].clone()))
     })
     .await?;
-    let hash = first.metadata.labels.get("pod-template-hash").cloned().expect("hash label");
+    let hash = first
+        .metadata
+        .labels
+        .get("pod-template-hash")
+        .cloned()
+        .expect("hash label");
     assert_eq!(first.metadata.name, format!("shop-{hash}"));
-    assert_eq!(first.metadata.annotations.get("deployment.kubernetes.io/revision").map(String::as_str), Some("1"));
+    assert_eq!(
+        first
+            .metadata
+            .annotations
+            .get("deployment.kubernetes.io/revision")
+            .map(String::as_str),
+        Some("1")
+    );
     let made = wait_pods(&pods, "shop", 2).await?;
-    assert!(made.iter().all(|p| p.metadata.labels.get("pod-template-hash") == Some(&hash)));
+    assert!(made
+        .iter()
+        .all(|p| p.metadata.labels.get("pod-template-hash") == Some(&hash)));
 
     // Scaling the deployment scales its replica set.
     deployments
-        .patch("shop", PatchType::Merge, &serde_json::json!({"spec": {"replicas": 3}}))
+        .patch(
+            "shop",
+            PatchType::Merge,
+            &serde_json::json!({"spec": {"replicas": 3}}),
+        )
         .await?;
     wait_pods(&pods, "shop", 3).await?;
 
@@ -186,7 +227,11 @@ async fn deployment_creates_scales_and_revises_replica_sets() -> anyhow::Result<
     eventually(WAIT, || async {
         let d = deployments.get("shop").await?;
         let s = &d.status;
-        let revision = d.metadata.annotations.get("deployment.kubernetes.io/revision").cloned();
+        let revision = d
+            .metadata
+            .annotations
+            .get("deployment.kubernetes.io/revision")
+            .cloned();
         Ok((s.replicas == 3
             && s.updated_replicas == 3
             && s.observed_generation == d.metadata.generation
@@ -207,22 +252,103 @@ async fn deployment_creates_scales_and_revises_replica_sets() -> anyhow::Result<
         .await?;
     let (second, _) = eventually(WAIT, || async {
         let v = owned_sets().await?;
-        Ok(v.into_iter().find(|rs| rs.metadata.name != first.metadata.name && rs.spec.replicas == Some(1)))
+        Ok(v.into_iter()
+            .find(|rs| rs.metadata.name != first.metadata.name && rs.spec.replicas == Some(1)))
     })
     .await?;
-    assert_eq!(second.metadata.annotations.get("deployment.kubernetes.io/revision").map(String::as_str), Some("2"));
+    assert_eq!(
+        second
+            .metadata
+            .annotations
+            .get("deployment.kubernetes.io/revision")
+            .map(String::as_str),
+        Some("2")
+    );
     wait_pods(&pods, "shop", 4).await?;
     let old = sets.get(&first.metadata.name).await?;
-    assert_eq!(old.spec.replicas, Some(3), "no old pod goes before a new one is available");
+    assert_eq!(
+        old.spec.replicas,
+        Some(3),
+        "no old pod goes before a new one is available"
+    );
 
     let events: Api<Event> = client.api(Some("default"));
     let list = events.list(&ListParams::default()).await?;
     let scaling: Vec<&str> = list
         .items
         .iter()
-        .filter(|e| e.reason == "ScalingReplicaSet" && e.source.component == "deployment-controller")
+        .filter(|e| {
+            e.reason == "ScalingReplicaSet" && e.source.component == "deployment-controller"
+        })
         .map(|e| e.message.as_str())
         .collect();
-    assert!(scaling.iter().any(|m| m.starts_with("Scaled up replica set shop-")), "{scaling:?}");
+    assert!(
+        scaling
+            .iter()
+            .any(|m| m.starts_with("Scaled up replica set shop-")),
+        "{scaling:?}"
+    );
+    Ok(())
+}
+
+async fn kill(client: &Client, actor: &str) -> anyhow::Result<()> {
+    let reply = client
+        .call(
+            ActorRef::new(client.node().clone(), "chaos"),
+            ChaosRequest::KillActor { name: actor.into() },
+        )
+        .await?;
+    anyhow::ensure!(matches!(reply, ChaosReply::Killed { .. }), "{reply:?}");
+    Ok(())
+}
+
+/// Every pod labelled `app=<app>`, terminating ones included.
+async fn all_pods(pods: &Api<Pod>, app: &str) -> anyhow::Result<usize> {
+    let list = pods
+        .list(&ListParams {
+            label_selector: Some(format!("app={app}")),
+            ..ListParams::default()
+        })
+        .await?;
+    Ok(list.items.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_controllers_create_no_pod_twice() -> anyhow::Result<()> {
+    let (_cluster, client) = node().await?;
+    let deployments: Api<Deployment> = client.api(Some("default"));
+    let sets: Api<ReplicaSet> = client.api(Some("default"));
+    let pods: Api<Pod> = client.api(Some("default"));
+    let mut d = Deployment::new("busy");
+    d.spec.replicas = Some(40);
+    d.spec.selector = selector("busy");
+    d.spec.template = template("busy", "demo:1");
+    deployments.create(&d).await?;
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let actor = if round % 2 == 0 {
+            "controller/replicaset"
+        } else {
+            "controller/deployment"
+        };
+        // A kill can miss while the supervisor is restarting the actor; that is fine.
+        let _ = kill(&client, actor).await;
+    }
+    wait_pods(&pods, "busy", 40).await?;
+    // Settled: still exactly 40, none deleted as a surplus, one replica set.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(all_pods(&pods, "busy").await?, 40);
+    let owned = sets
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|rs| {
+            rs.metadata
+                .controller_ref()
+                .is_some_and(|r| r.name == "busy")
+        })
+        .count();
+    assert_eq!(owned, 1);
     Ok(())
 }
