@@ -1,7 +1,7 @@
 //! The replica controllers through a real `rudderd`: a ReplicaSet, a
 //! ReplicationController and a Deployment create their pods (which stay Pending: no
 //! scheduler or kubelet is involved here), replace a deleted pod, follow scaling, and a
-//! template change makes a second revision. Killing the controllers in the middle of
+//! template change makes a second revision and a rollback reuses the first. Killing the controllers in the middle of
 //! their work still ends with exactly the desired pods, none created twice.
 
 use std::time::Duration;
@@ -272,6 +272,36 @@ async fn deployment_creates_scales_and_revises_replica_sets() -> anyhow::Result<
         "no old pod goes before a new one is available"
     );
 
+    // Rollback, as `kubectl rollout undo` does it: the template goes back to the first
+    // revision's; that replica set becomes the new one again with the next revision.
+    deployments
+        .patch(
+            "shop",
+            PatchType::Merge,
+            &serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "demo:1"}]}}}}),
+        )
+        .await?;
+    eventually(WAIT, || async {
+        let rs = sets.get(&first.metadata.name).await?;
+        let a = &rs.metadata.annotations;
+        let d = deployments.get("shop").await?;
+        Ok((a
+            .get("deployment.kubernetes.io/revision")
+            .map(String::as_str)
+            == Some("3")
+            && a.get("deployment.kubernetes.io/revision-history")
+                .map(String::as_str)
+                == Some("1")
+            && d.metadata
+                .annotations
+                .get("deployment.kubernetes.io/revision")
+                .map(String::as_str)
+                == Some("3"))
+        .then_some(()))
+    })
+    .await?;
+    assert_eq!(owned_sets().await?.len(), 2, "no third replica set");
+
     let events: Api<Event> = client.api(Some("default"));
     let list = events.list(&ListParams::default()).await?;
     let scaling: Vec<&str> = list
@@ -350,5 +380,39 @@ async fn killed_controllers_create_no_pod_twice() -> anyhow::Result<()> {
         })
         .count();
     assert_eq!(owned, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_acts_among_three_control_planes() -> anyhow::Result<()> {
+    let cluster = Cluster::three_nodes().await?;
+    let client = cluster.nodes[0].client().await?;
+    let c = client.clone();
+    eventually(Duration::from_secs(20), move || {
+        let c = c.clone();
+        async move { Ok(Some(c.api::<Namespace>(None).get("default").await?)) }
+    })
+    .await?;
+    let sets: Api<ReplicaSet> = client.api(Some("default"));
+    let pods: Api<Pod> = client.api(Some("default"));
+    let mut rs = ReplicaSet::new("trio");
+    rs.spec.replicas = Some(12);
+    rs.spec.selector = selector("trio");
+    rs.spec.template = template("trio", "demo:1");
+    sets.create(&rs).await?;
+    wait_pods(&pods, "trio", 12).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        all_pods(&pods, "trio").await?,
+        12,
+        "three controllers, one acting"
+    );
+    let leases: Api<rudder_protocol::resources::Lease> = client.api(Some("kube-system"));
+    let lease = leases.get("rudder-controller-replicaset").await?;
+    let holder = lease.spec.holder_identity.unwrap_or_default();
+    assert!(
+        cluster.nodes.iter().any(|n| n.name() == holder),
+        "holder {holder:?}"
+    );
     Ok(())
 }
