@@ -6,6 +6,7 @@
 //! - [`supervisor`]: starts every component actor and restarts it when it stops or panics.
 //! - [`chaos`]: lists and kills this node's actors on request.
 //! - [`echo`]: answers pings; reachability checks and bus benchmarks.
+//! - [`controllers`]: the control loops (replica sets, deployments, ...).
 //! - [`config`]: the node's TOML configuration and its defaults.
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`informer`]: informers, work queues, leader election and API access for components.
@@ -19,6 +20,7 @@ pub mod apiserver;
 pub mod bus;
 pub mod chaos;
 pub mod config;
+pub mod controllers;
 pub mod echo;
 pub mod fsutil;
 pub mod informer;

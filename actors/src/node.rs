@@ -224,6 +224,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
             crate::scheduler::NAME,
             crate::scheduler::Scheduler::start,
         ));
+        specs.extend(crate::controllers::replicaset::components());
+        specs.extend(crate::controllers::replication::components());
+        specs.extend(crate::controllers::deployment::components());
     }
     if let Some(proxy) = &services.proxy {
         specs.push(crate::proxy::component(proxy.clone()));
