@@ -7,6 +7,7 @@
 //! - [`chaos`]: lists and kills this node's actors on request.
 //! - [`echo`]: answers pings; reachability checks and bus benchmarks.
 //! - [`config`]: the node's TOML configuration and its defaults.
+//! - [`controllers`]: the control loops (endpoints, namespace, node lifecycle, GC, ...).
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
 //! - [`store`]: the replicated store (openraft over RocksDB).
@@ -15,6 +16,7 @@ pub mod apiserver;
 pub mod bus;
 pub mod chaos;
 pub mod config;
+pub mod controllers;
 pub mod echo;
 pub mod fsutil;
 pub mod node;
