@@ -9,6 +9,7 @@
 //! - [`config`]: the node's TOML configuration and its defaults.
 //! - [`controllers`]: the control loops (endpoints, namespace, node lifecycle, GC, ...).
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
+//! - [`informer`]: informers, work queues, leader election and API access for components.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
 //! - [`store`]: the replicated store (openraft over RocksDB).
 
@@ -19,6 +20,7 @@ pub mod config;
 pub mod controllers;
 pub mod echo;
 pub mod fsutil;
+pub mod informer;
 pub mod node;
 pub mod store;
 pub mod supervisor;
