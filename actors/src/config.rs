@@ -69,6 +69,36 @@ pub struct NodeConfig {
     pub bus: BusConfig,
     /// The replicated store (control-plane nodes).
     pub store: StoreSection,
+    /// The controllers' settings (control-plane nodes).
+    pub controllers: ControllersSection,
+}
+
+/// The `[controllers]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllersSection {
+    /// How long a node may go without a heartbeat (Lease renewal or status) before the
+    /// node lifecycle controller marks it Unknown.
+    pub node_grace_period_ms: u64,
+    /// `tolerationSeconds` the API server gives new pods for the not-ready and
+    /// unreachable taints when they name none: how long their node may be down before
+    /// they are evicted.
+    pub default_toleration_seconds: i64,
+    /// The range node pod CIDRs are carved from.
+    pub cluster_cidr: String,
+    /// Prefix length of each node's pod CIDR.
+    pub node_cidr_mask: u8,
+}
+
+impl Default for ControllersSection {
+    fn default() -> Self {
+        Self {
+            node_grace_period_ms: 40_000,
+            default_toleration_seconds: 300,
+            cluster_cidr: "10.244.0.0/16".into(),
+            node_cidr_mask: 24,
+        }
+    }
 }
 
 /// The `[store]` table.
@@ -138,6 +168,7 @@ impl Default for NodeConfig {
             token_file: PathBuf::new(),
             bus: BusConfig::default(),
             store: StoreSection::default(),
+            controllers: ControllersSection::default(),
         }
     }
 }
@@ -244,6 +275,21 @@ impl NodeConfig {
         }
         if self.roles.is_empty() {
             return invalid("roles", "at least one role is required");
+        }
+        let c = &self.controllers;
+        if c.node_grace_period_ms == 0 {
+            return invalid("controllers.node_grace_period_ms", "must be above 0");
+        }
+        if c.default_toleration_seconds < 0 {
+            return invalid(
+                "controllers.default_toleration_seconds",
+                "must not be negative",
+            );
+        }
+        if let Err(e) =
+            crate::controllers::nodeipam::CidrAllocator::new(&c.cluster_cidr, c.node_cidr_mask)
+        {
+            return invalid("controllers.cluster_cidr", &e.to_string());
         }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return invalid("listen", "must be an IP:port address");

@@ -197,6 +197,8 @@ pub struct Services {
     pub store: Option<Arc<StoreEngine>>,
     /// The API operations (control-plane nodes).
     pub api: Option<crate::apiserver::core::ApiCore>,
+    /// The controllers' settings (control-plane nodes).
+    pub controllers: Option<crate::config::ControllersSection>,
 }
 
 /// The components a node runs.
@@ -218,6 +220,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     if let Some(core) = &services.api {
         use crate::apiserver::actor::{ApiServer, NAME};
         specs.push(ComponentSpec::new(NAME, ApiServer::factory(core.clone())));
+    }
+    if let Some(cfg) = &services.controllers {
+        specs.extend(crate::controllers::core_components(cfg));
     }
     specs
 }
@@ -344,7 +349,11 @@ impl Node {
                 }
             };
             services.store = Some(engine);
-            services.api = Some(crate::apiserver::core::ApiCore::new(bus.clone()));
+            services.api = Some(
+                crate::apiserver::core::ApiCore::new(bus.clone())
+                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds),
+            );
+            services.controllers = Some(cfg.controllers.clone());
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if let Some(core) = services.api.clone() {

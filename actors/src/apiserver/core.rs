@@ -1111,8 +1111,13 @@ impl ApiCore {
 
 /// Pod admission at create: the default not-ready/unreachable tolerations.
 fn admit_pod(obj: Value, toleration_seconds: i64) -> ApiResult<Value> {
-    let mut pod: Pod = serde_json::from_value(obj)
-        .map_err(|e| fail(400, "BadRequest", format!("the object is not a valid Pod: {e}")))?;
+    let mut pod: Pod = serde_json::from_value(obj).map_err(|e| {
+        fail(
+            400,
+            "BadRequest",
+            format!("the object is not a valid Pod: {e}"),
+        )
+    })?;
     super::defaults::add_default_tolerations(&mut pod, toleration_seconds);
     serde_json::to_value(&pod).map_err(|e| fail(500, "InternalError", e.to_string()))
 }

@@ -358,7 +358,10 @@ pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 /// `node.kubernetes.io/unreachable` NoExecute taints gets a toleration of each for
 /// `seconds`, so the node lifecycle controller evicts it that long after its node fails.
 pub fn add_default_tolerations(pod: &mut Pod, seconds: i64) {
-    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
         let tolerated = pod.spec.tolerations.iter().any(|t| {
             (t.key.is_empty() || t.key == key)
                 && t.effect.is_none_or(|e| e == TaintEffect::NoExecute)
@@ -879,7 +882,10 @@ mod tests {
     fn namespace_node_endpoints_defaults() {
         let mut ns = Namespace::new("team-a");
         ns.apply_defaults();
-        assert!(ns.spec.finalizers.is_empty(), "set on create, not defaulted");
+        assert!(
+            ns.spec.finalizers.is_empty(),
+            "set on create, not defaulted"
+        );
         assert_eq!(ns.status.phase, Some(NamespacePhase::Active));
         let mut ns = Namespace::new("team-a");
         ns.status.phase = Some(NamespacePhase::Terminating);
@@ -918,13 +924,21 @@ mod tests {
         let ur = "node.kubernetes.io/unreachable";
         // (name, given tolerations, want (key, seconds) of the result)
         let cases: Vec<(&str, Vec<Toleration>, Vec<(&str, Option<i64>)>)> = vec![
-            ("none: both added", vec![], vec![(nr, Some(300)), (ur, Some(300))]),
+            (
+                "none: both added",
+                vec![],
+                vec![(nr, Some(300)), (ur, Some(300))],
+            ),
             (
                 "own unreachable kept, not-ready added",
                 vec![tol(ur, Some(TaintEffect::NoExecute), Some(5))],
                 vec![(ur, Some(5)), (nr, Some(300))],
             ),
-            ("empty key tolerates all: nothing added", vec![tol("", None, None)], vec![("", None)]),
+            (
+                "empty key tolerates all: nothing added",
+                vec![tol("", None, None)],
+                vec![("", None)],
+            ),
             (
                 "NoSchedule toleration does not count",
                 vec![tol(nr, Some(TaintEffect::NoSchedule), None)],

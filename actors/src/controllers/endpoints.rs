@@ -16,11 +16,23 @@
 //! recognised and not written again.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
+use rudder_protocol::api::ApiError;
+use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
     ConditionStatus, EndpointAddress, EndpointPort, EndpointSubset, Endpoints, IntOrString,
     ObjectReference, Pod, PodPhase, Protocol, Service, ServicePort,
 };
+use tracing::debug;
+
+use super::support::{run_workers, while_leading};
+use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
+use crate::supervisor::{ComponentSpec, Started};
+
+/// The component's name.
+pub const NAME: &str = "controller/endpoints";
 
 /// The label Kubernetes puts on the Endpoints of a headless service.
 pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
@@ -348,6 +360,105 @@ pub fn services_selecting<'a>(
         })
         .map(|s| s.metadata.name.clone())
         .collect()
+}
+
+/// The supervised component.
+pub fn component() -> ComponentSpec {
+    ComponentSpec::new(NAME, |ctx| {
+        Started::task(run(ApiHandle::new(ctx.bus.clone())))
+    })
+}
+
+struct Caches {
+    services: Cache<Service>,
+    endpoints: Cache<Endpoints>,
+    pods: Cache<Pod>,
+}
+
+async fn run(api: ApiHandle) {
+    let body = async {
+        let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+        let q = queue.clone();
+        let (services, _s) = Informer::spawn(
+            api.api::<Service>(None),
+            ListParams::default(),
+            move |c: &Change<Service>| q.add(c.key()),
+        );
+        let q = queue.clone();
+        let (endpoints, _e) = Informer::spawn(
+            api.api::<Endpoints>(None),
+            ListParams::default(),
+            move |c: &Change<Endpoints>| q.add(c.key()),
+        );
+        let q = queue.clone();
+        let svc = services.clone();
+        let (pods, _p) = Informer::spawn(
+            api.api::<Pod>(None),
+            ListParams::default(),
+            move |c: &Change<Pod>| {
+                let mut pods: Vec<&Arc<Pod>> = vec![c.object()];
+                if let Change::Modified { old, .. } = c {
+                    pods.push(old);
+                }
+                for pod in pods {
+                    let ns = &pod.metadata.namespace;
+                    let candidates = svc.list_namespace(ns);
+                    for name in services_selecting(candidates.iter().map(Arc::as_ref), pod) {
+                        q.add(ObjectKey::namespaced(ns, &name));
+                    }
+                }
+            },
+        );
+        services.wait_synced().await;
+        endpoints.wait_synced().await;
+        pods.wait_synced().await;
+        let caches = Caches {
+            services,
+            endpoints,
+            pods,
+        };
+        run_workers(NAME, queue, 2, |key| reconcile(&api, &caches, key)).await;
+    };
+    while_leading(&api, "endpoints", body).await;
+}
+
+async fn reconcile(
+    api: &ApiHandle,
+    caches: &Caches,
+    key: ObjectKey,
+) -> Result<Option<Duration>, ApiError> {
+    let Some(ns) = key.namespace.as_deref() else {
+        return Ok(None);
+    };
+    let service = caches.services.get(&key);
+    let current = caches.endpoints.get(&key);
+    let pods = caches.pods.list_namespace(ns);
+    let action = plan(
+        ns,
+        &key.name,
+        service.as_deref(),
+        pods.iter().map(Arc::as_ref),
+        current.as_deref(),
+    );
+    let eps = api.api::<Endpoints>(Some(ns));
+    let result = match action {
+        None => return Ok(None),
+        Some(EndpointsAction::Create(ep)) => eps.create(&ep).await.map(drop),
+        Some(EndpointsAction::Update(ep)) => eps.update(&ep).await.map(drop),
+        Some(EndpointsAction::Delete { name, .. }) => match eps.delete(&name).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(drop),
+        },
+    };
+    match result {
+        // A terminating namespace takes no new objects; the namespace controller is
+        // emptying it.
+        Err(e) if e.code() == Some(403) => {
+            debug!(endpoints = %key, error = %e, "not written");
+            Ok(None)
+        }
+        other => other.map(|()| None),
+    }
 }
 
 #[cfg(test)]

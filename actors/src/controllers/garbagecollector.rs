@@ -24,8 +24,26 @@
 //! decides purely for one object.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use rudder_protocol::resources::{ObjectMeta, OwnerReference};
+use rudder_protocol::api::{Api, ApiError};
+use rudder_protocol::messages::api::ListParams;
+use rudder_protocol::resources::{
+    Deployment, Endpoints, Lease, Namespace, Node, ObjectMeta, OwnerReference, Pod, ReplicaSet,
+    ReplicationController, Resource, Service, ServiceAccount,
+};
+use serde_json::json;
+use tracing::{debug, info};
+
+use super::support::{run_workers, while_leading};
+use crate::informer::{ApiHandle, Change, Informer, InformerHandle, WorkQueue};
+use crate::supervisor::{ComponentSpec, Started};
+
+/// The component's name.
+pub const NAME: &str = "controller/garbagecollector";
+/// How soon to look again when the cache and a live read disagree.
+const CACHE_LAG_RETRY: Duration = Duration::from_secs(1);
 
 /// The finalizer of an object waiting for its dependents to go (foreground deletion).
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
@@ -168,6 +186,16 @@ impl Graph {
     /// Whether the graph is empty.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// The uids of the objects that may need the collector: those with owners or being
+    /// deleted (what a fresh collector looks at once).
+    pub fn candidates(&self) -> Vec<String> {
+        self.items
+            .values()
+            .filter(|i| !i.owners.is_empty() || i.deleting)
+            .map(|i| i.id.uid.clone())
+            .collect()
     }
 
     /// The uids of the objects referencing `uid` as an owner.
@@ -352,6 +380,242 @@ impl Graph {
             // The dependents are deleted by their own plans (their owner waits on them).
         }
         Vec::new()
+    }
+}
+
+/// The supervised component.
+pub fn component() -> ComponentSpec {
+    ComponentSpec::new(NAME, |ctx| {
+        Started::task(run(ApiHandle::new(ctx.bus.clone())))
+    })
+}
+
+fn lock(g: &Mutex<Graph>) -> MutexGuard<'_, Graph> {
+    // Each graph operation leaves it consistent; a panic inside one leaves it usable.
+    g.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts the informer of kind `K`, feeding the graph and the queue.
+fn watch<K: Resource>(
+    api: &ApiHandle,
+    graph: &Arc<Mutex<Graph>>,
+    queue: &WorkQueue<String>,
+) -> (crate::informer::Cache<K>, InformerHandle) {
+    let graph = graph.clone();
+    let queue = queue.clone();
+    Informer::spawn(
+        api.api::<K>(None),
+        ListParams::default(),
+        move |c: &Change<K>| {
+            let affected = match c {
+                Change::Added(o) | Change::Modified { new: o, .. } => lock(&graph).upsert(
+                    Item::from_meta(K::API_VERSION, K::KIND, K::NAMESPACED, o.metadata()),
+                ),
+                Change::Deleted(o) => lock(&graph).remove(&o.metadata().uid),
+            };
+            for uid in affected {
+                queue.add(uid);
+            }
+        },
+    )
+}
+
+async fn run(api: ApiHandle) {
+    let body = async {
+        let graph = Arc::new(Mutex::new(Graph::new()));
+        let queue: WorkQueue<String> = WorkQueue::default();
+        // Every kind that can own or be owned; Events are left out (nothing owns them
+        // and they are many).
+        let (pods, _1) = watch::<Pod>(&api, &graph, &queue);
+        let (services, _2) = watch::<Service>(&api, &graph, &queue);
+        let (endpoints, _3) = watch::<Endpoints>(&api, &graph, &queue);
+        let (accounts, _4) = watch::<ServiceAccount>(&api, &graph, &queue);
+        let (rcs, _5) = watch::<ReplicationController>(&api, &graph, &queue);
+        let (rss, _6) = watch::<ReplicaSet>(&api, &graph, &queue);
+        let (deployments, _7) = watch::<Deployment>(&api, &graph, &queue);
+        let (leases, _8) = watch::<Lease>(&api, &graph, &queue);
+        let (nodes, _9) = watch::<Node>(&api, &graph, &queue);
+        let (namespaces, _10) = watch::<Namespace>(&api, &graph, &queue);
+        pods.wait_synced().await;
+        services.wait_synced().await;
+        endpoints.wait_synced().await;
+        accounts.wait_synced().await;
+        rcs.wait_synced().await;
+        rss.wait_synced().await;
+        deployments.wait_synced().await;
+        leases.wait_synced().await;
+        nodes.wait_synced().await;
+        namespaces.wait_synced().await;
+        let candidates = lock(&graph).candidates();
+        info!(
+            objects = lock(&graph).len(),
+            candidates = candidates.len(),
+            "garbage collector synced"
+        );
+        for uid in candidates {
+            queue.add(uid);
+        }
+        run_workers(NAME, queue, 2, |uid| reconcile(&api, &graph, uid)).await;
+    };
+    while_leading(&api, "garbagecollector", body).await;
+}
+
+async fn reconcile(
+    api: &ApiHandle,
+    graph: &Mutex<Graph>,
+    uid: String,
+) -> Result<Option<Duration>, ApiError> {
+    let actions = lock(graph).plan(&uid);
+    for action in actions {
+        let (item, confirm) = match &action {
+            GcAction::Delete {
+                item,
+                confirm_absent,
+                ..
+            }
+            | GcAction::RemoveOwnerRefs {
+                item,
+                confirm_absent,
+                ..
+            } => (item, confirm_absent.as_slice()),
+            GcAction::RemoveFinalizer { item, .. } => (item, &[][..]),
+        };
+        for owner in confirm {
+            match owner_present(api, item, owner).await? {
+                Presence::Absent => {}
+                Presence::Present => return Ok(Some(CACHE_LAG_RETRY)),
+                Presence::Unknown => {
+                    debug!(object = %item.name, owner_kind = %owner.kind, "owner kind not served; left alone");
+                    return Ok(None);
+                }
+            }
+        }
+        match by_kind(api, item, &action).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+/// Whether an owner exists, by a live read.
+enum Presence {
+    Present,
+    Absent,
+    /// Its kind is not one the API serves: it cannot be checked.
+    Unknown,
+}
+
+async fn present<K: Resource>(
+    api: &ApiHandle,
+    dependent: &ItemRef,
+    owner: &OwnerReference,
+) -> Result<Presence, ApiError> {
+    let ns = if K::NAMESPACED {
+        match &dependent.namespace {
+            Some(ns) => Some(ns.as_str()),
+            // A cluster-scoped object cannot have a namespaced owner.
+            None => return Ok(Presence::Absent),
+        }
+    } else {
+        None
+    };
+    match api.api::<K>(ns).get_opt(&owner.name).await? {
+        Some(o) if o.metadata().uid == owner.uid => Ok(Presence::Present),
+        _ => Ok(Presence::Absent),
+    }
+}
+
+async fn owner_present(
+    api: &ApiHandle,
+    dependent: &ItemRef,
+    owner: &OwnerReference,
+) -> Result<Presence, ApiError> {
+    match owner.kind.as_str() {
+        "Pod" => present::<Pod>(api, dependent, owner).await,
+        "Service" => present::<Service>(api, dependent, owner).await,
+        "Endpoints" => present::<Endpoints>(api, dependent, owner).await,
+        "ServiceAccount" => present::<ServiceAccount>(api, dependent, owner).await,
+        "ReplicationController" => present::<ReplicationController>(api, dependent, owner).await,
+        "ReplicaSet" => present::<ReplicaSet>(api, dependent, owner).await,
+        "Deployment" => present::<Deployment>(api, dependent, owner).await,
+        "Lease" => present::<Lease>(api, dependent, owner).await,
+        "Node" => present::<Node>(api, dependent, owner).await,
+        "Namespace" => present::<Namespace>(api, dependent, owner).await,
+        _ => Ok(Presence::Unknown),
+    }
+}
+
+async fn by_kind(api: &ApiHandle, item: &ItemRef, action: &GcAction) -> Result<(), ApiError> {
+    match item.kind.as_str() {
+        "Pod" => apply::<Pod>(api, item, action).await,
+        "Service" => apply::<Service>(api, item, action).await,
+        "Endpoints" => apply::<Endpoints>(api, item, action).await,
+        "ServiceAccount" => apply::<ServiceAccount>(api, item, action).await,
+        "ReplicationController" => apply::<ReplicationController>(api, item, action).await,
+        "ReplicaSet" => apply::<ReplicaSet>(api, item, action).await,
+        "Deployment" => apply::<Deployment>(api, item, action).await,
+        "Lease" => apply::<Lease>(api, item, action).await,
+        "Node" => apply::<Node>(api, item, action).await,
+        "Namespace" => apply::<Namespace>(api, item, action).await,
+        _ => Ok(()),
+    }
+}
+
+/// Carries out one action on an object of kind `K`; changes are compare-and-swap on
+/// the live object and checked against its uid (a new object of the same name is
+/// never touched).
+async fn apply<K: Resource>(
+    api: &ApiHandle,
+    item: &ItemRef,
+    action: &GcAction,
+) -> Result<(), ApiError> {
+    let objects: Api<K> = api.api::<K>(item.namespace.as_deref());
+    match action {
+        GcAction::Delete { policy, .. } => {
+            info!(kind = %item.kind, object = %item.name, policy = policy.as_str(), "collecting object whose owners are gone");
+            let opts = json!({
+                "propagationPolicy": policy.as_str(),
+                "preconditions": {"uid": item.uid},
+            });
+            match objects.delete_with(&item.name, &opts).await {
+                Err(e) if e.is_conflict() => Ok(()),
+                other => other.map(drop),
+            }
+        }
+        GcAction::RemoveOwnerRefs { uids, .. } => {
+            let Some(mut live) = objects.get_opt(&item.name).await? else {
+                return Ok(());
+            };
+            if live.metadata().uid != item.uid {
+                return Ok(());
+            }
+            let refs = &mut live.metadata_mut().owner_references;
+            let before = refs.len();
+            refs.retain(|r| !uids.contains(&r.uid));
+            if refs.len() != before {
+                debug!(kind = %item.kind, object = %item.name, ?uids, "dropping owner references");
+                objects.update(&live).await?;
+            }
+            Ok(())
+        }
+        GcAction::RemoveFinalizer { finalizer, .. } => {
+            let Some(mut live) = objects.get_opt(&item.name).await? else {
+                return Ok(());
+            };
+            if live.metadata().uid != item.uid {
+                return Ok(());
+            }
+            let fins = &mut live.metadata_mut().finalizers;
+            let before = fins.len();
+            fins.retain(|f| f != finalizer);
+            if fins.len() != before {
+                info!(kind = %item.kind, object = %item.name, finalizer, "removing finalizer");
+                objects.update(&live).await?;
+            }
+            Ok(())
+        }
     }
 }
 

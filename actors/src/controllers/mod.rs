@@ -7,6 +7,7 @@
 //! - [`nodelifecycle`]: marks silent nodes Unknown, taints them, evicts their pods.
 //! - [`nodeipam`]: gives every node a pod CIDR from the cluster CIDR.
 //! - [`garbagecollector`]: cascading deletion along owner references.
+//! - [`support`]: leader gating, the worker loop and Event recording they share.
 
 pub mod endpoints;
 pub mod garbagecollector;
@@ -14,3 +15,22 @@ pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod serviceaccount;
+pub mod support;
+
+use crate::config::ControllersSection;
+use crate::supervisor::ComponentSpec;
+
+/// The components of the core controllers (endpoints, namespace, serviceaccount, node
+/// lifecycle, node IPAM, garbage collector), configured by the `[controllers]` table.
+pub fn core_components(cfg: &ControllersSection) -> Vec<ComponentSpec> {
+    vec![
+        endpoints::component(),
+        namespace::component(),
+        serviceaccount::component(),
+        nodelifecycle::component(nodelifecycle::Settings {
+            grace_period: std::time::Duration::from_millis(cfg.node_grace_period_ms),
+        }),
+        nodeipam::component(cfg.cluster_cidr.clone(), cfg.node_cidr_mask),
+        garbagecollector::component(),
+    ]
+}

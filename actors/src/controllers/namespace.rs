@@ -18,9 +18,22 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rudder_protocol::api::{Api, ApiError};
+use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
-    ConditionStatus, Namespace, NamespaceCondition, NamespacePhase, NamespaceStatus, Time,
+    ConditionStatus, Deployment, Endpoints, Event, Lease, Namespace, NamespaceCondition,
+    NamespacePhase, NamespaceStatus, Pod, ReplicaSet, ReplicationController, Resource, Service,
+    ServiceAccount, Time,
 };
+use serde_json::json;
+use tracing::info;
+
+use super::support::{run_workers, while_leading};
+use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
+use crate::supervisor::{ComponentSpec, Started};
+
+/// The component's name.
+pub const NAME: &str = "controller/namespace";
 
 /// The finalizer this controller owns in `spec.finalizers`.
 pub const KUBERNETES_FINALIZER: &str = "kubernetes";
@@ -193,6 +206,155 @@ pub fn finalized(ns: &Namespace) -> Namespace {
     out
 }
 
+/// Every namespaced resource the API serves, as (group, plural): what an emptied
+/// namespace must no longer hold. A test checks it against the API's registry.
+pub const NAMESPACED_RESOURCES: &[(&str, &str)] = &[
+    ("", "pods"),
+    ("", "services"),
+    ("", "endpoints"),
+    ("", "serviceaccounts"),
+    ("", "events"),
+    ("", "replicationcontrollers"),
+    ("apps", "replicasets"),
+    ("apps", "deployments"),
+    ("coordination.k8s.io", "leases"),
+];
+
+/// The supervised component.
+pub fn component() -> ComponentSpec {
+    ComponentSpec::new(NAME, |ctx| {
+        Started::task(run(ApiHandle::new(ctx.bus.clone())))
+    })
+}
+
+async fn run(api: ApiHandle) {
+    let body = async {
+        let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+        let q = queue.clone();
+        let (namespaces, _n) = Informer::spawn(
+            api.api::<Namespace>(None),
+            ListParams::default(),
+            move |c: &Change<Namespace>| {
+                if c.object().metadata.deletion_timestamp.is_some() {
+                    q.add(c.key());
+                }
+            },
+        );
+        namespaces.wait_synced().await;
+        run_workers(NAME, queue, 2, |key| reconcile(&api, &namespaces, key)).await;
+    };
+    while_leading(&api, "namespace", body).await;
+}
+
+async fn list_kind<K: Resource>(
+    api: &ApiHandle,
+    ns: &str,
+    group: &'static str,
+    plural: &'static str,
+    out: &mut Vec<ContentItem>,
+) -> Result<(), ApiError> {
+    let list = api.api::<K>(Some(ns)).list(&ListParams::default()).await?;
+    out.extend(list.items.into_iter().map(|o| {
+        let m = o.metadata();
+        ContentItem {
+            group,
+            plural,
+            name: m.name.clone(),
+            finalizers: m.finalizers.clone(),
+            deleting: m.deletion_timestamp.is_some(),
+        }
+    }));
+    Ok(())
+}
+
+/// Lists what is left in `ns`, live (the cache of every kind is not needed).
+async fn list_content(api: &ApiHandle, ns: &str) -> Result<Vec<ContentItem>, ApiError> {
+    let mut out = Vec::new();
+    for (group, plural) in NAMESPACED_RESOURCES {
+        match *plural {
+            "pods" => list_kind::<Pod>(api, ns, group, plural, &mut out).await?,
+            "services" => list_kind::<Service>(api, ns, group, plural, &mut out).await?,
+            "endpoints" => list_kind::<Endpoints>(api, ns, group, plural, &mut out).await?,
+            "serviceaccounts" => {
+                list_kind::<ServiceAccount>(api, ns, group, plural, &mut out).await?
+            }
+            "events" => list_kind::<Event>(api, ns, group, plural, &mut out).await?,
+            "replicationcontrollers" => {
+                list_kind::<ReplicationController>(api, ns, group, plural, &mut out).await?
+            }
+            "replicasets" => list_kind::<ReplicaSet>(api, ns, group, plural, &mut out).await?,
+            "deployments" => list_kind::<Deployment>(api, ns, group, plural, &mut out).await?,
+            "leases" => list_kind::<Lease>(api, ns, group, plural, &mut out).await?,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+async fn delete_in<K: Resource>(api: Api<K>, name: &str) -> Result<(), ApiError> {
+    match api
+        .delete_with(name, &json!({"propagationPolicy": "Background"}))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn delete_item(api: &ApiHandle, ns: &str, item: &ContentItem) -> Result<(), ApiError> {
+    let n = Some(ns);
+    let name = item.name.as_str();
+    match item.plural {
+        "pods" => delete_in(api.api::<Pod>(n), name).await,
+        "services" => delete_in(api.api::<Service>(n), name).await,
+        "endpoints" => delete_in(api.api::<Endpoints>(n), name).await,
+        "serviceaccounts" => delete_in(api.api::<ServiceAccount>(n), name).await,
+        "events" => delete_in(api.api::<Event>(n), name).await,
+        "replicationcontrollers" => delete_in(api.api::<ReplicationController>(n), name).await,
+        "replicasets" => delete_in(api.api::<ReplicaSet>(n), name).await,
+        "deployments" => delete_in(api.api::<Deployment>(n), name).await,
+        "leases" => delete_in(api.api::<Lease>(n), name).await,
+        _ => Ok(()),
+    }
+}
+
+async fn reconcile(
+    api: &ApiHandle,
+    namespaces: &Cache<Namespace>,
+    key: ObjectKey,
+) -> Result<Option<Duration>, ApiError> {
+    let Some(ns) = namespaces.get(&key) else {
+        return Ok(None);
+    };
+    if ns.metadata.deletion_timestamp.is_none() {
+        return Ok(None);
+    }
+    let name = ns.metadata.name.clone();
+    let content = list_content(api, &name).await?;
+    let p = plan(&ns, &content, Time::now());
+    let nsapi = api.api::<Namespace>(None);
+    let mut latest = (*ns).clone();
+    if let Some(status) = p.status {
+        latest.status = status;
+        latest = nsapi.update_status(&latest).await?;
+    }
+    for i in &p.delete {
+        if let Some(item) = content.get(*i) {
+            delete_item(api, &name, item).await?;
+        }
+    }
+    if p.finalize {
+        info!(namespace = %name, "namespace empty; removing the kubernetes finalizer");
+        match nsapi.update(&finalized(&latest)).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(p.requeue)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +496,19 @@ mod tests {
             finalized(&n).spec.finalizers,
             vec!["example.com/x".to_owned()]
         );
+    }
+
+    #[test]
+    fn every_namespaced_resource_is_emptied() {
+        let served: Vec<(&str, &str)> = crate::apiserver::registry::RESOURCES
+            .iter()
+            .filter(|r| r.namespaced)
+            .map(|r| (r.group, r.plural))
+            .collect();
+        let mut want = served.clone();
+        want.sort_unstable();
+        let mut got = NAMESPACED_RESOURCES.to_vec();
+        got.sort_unstable();
+        assert_eq!(got, want);
     }
 }

@@ -12,9 +12,25 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
+use rudder_protocol::api::ApiError;
+use rudder_protocol::messages::api::ListParams;
+use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::resources::Node;
+use serde_json::json;
+use tracing::{error, info, warn};
+
+use super::support::{reference, run_workers, while_leading, Recorder};
+use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
+use crate::supervisor::{ComponentSpec, Started};
+
+/// The component's name.
+pub const NAME: &str = "controller/nodeipam";
+/// How soon to try again for a node when the cluster CIDR is full.
+const EXHAUSTED_RETRY: Duration = Duration::from_secs(30);
 
 /// The default cluster CIDR.
 pub const DEFAULT_CLUSTER_CIDR: &str = "10.244.0.0/16";
@@ -225,6 +241,122 @@ pub fn plan(alloc: &mut CidrAllocator, node: &Node) -> IpamAction {
             cidr: cidr.to_string(),
         },
         Err(e) => IpamAction::Fail(e),
+    }
+}
+
+/// The supervised component, allocating `/node_mask` subnets of `cluster_cidr`.
+pub fn component(cluster_cidr: String, node_mask: u8) -> ComponentSpec {
+    ComponentSpec::new(NAME, move |ctx| {
+        Started::task(run(
+            ApiHandle::new(ctx.bus.clone()),
+            cluster_cidr.clone(),
+            node_mask,
+        ))
+    })
+}
+
+fn lock(a: &Mutex<CidrAllocator>) -> MutexGuard<'_, CidrAllocator> {
+    // The allocator is consistent between calls; a panic inside one leaves it usable.
+    a.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn run(api: ApiHandle, cluster_cidr: String, node_mask: u8) {
+    let alloc = match CidrAllocator::new(&cluster_cidr, node_mask) {
+        Ok(a) => Arc::new(Mutex::new(a)),
+        Err(e) => {
+            // The config is validated at start; nothing sensible to allocate from.
+            error!(error = %e, "node IPAM disabled");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    let body = async {
+        let queue: WorkQueue<String> = WorkQueue::default();
+        let q = queue.clone();
+        let (nodes, _n) = Informer::spawn(
+            api.api::<Node>(None),
+            ListParams::default(),
+            move |c: &Change<Node>| q.add(c.object().metadata.name.clone()),
+        );
+        nodes.wait_synced().await;
+        // Record every CIDR already given before giving any new one.
+        for node in nodes.list() {
+            if !node.spec.pod_cidr.is_empty() {
+                if let IpamAction::Fail(e) = plan(&mut lock(&alloc), &node) {
+                    warn!(node = %node.metadata.name, error = %e, "node CIDR not recorded");
+                }
+            }
+        }
+        let recorder = Recorder::new(api.clone(), "node-controller");
+        run_workers(NAME, queue, 1, |name| {
+            reconcile(&api, &nodes, &alloc, &recorder, name)
+        })
+        .await;
+    };
+    while_leading(&api, "nodeipam", body).await;
+}
+
+async fn reconcile(
+    api: &ApiHandle,
+    nodes: &Cache<Node>,
+    alloc: &Mutex<CidrAllocator>,
+    recorder: &Recorder,
+    name: String,
+) -> Result<Option<Duration>, ApiError> {
+    let Some(node) = nodes.get(&ObjectKey::cluster(&name)) else {
+        if let Some(cidr) = lock(alloc).release(&name) {
+            info!(node = %name, cidr = %cidr, "released the CIDR of a deleted node");
+        }
+        return Ok(None);
+    };
+    let action = plan(&mut lock(alloc), &node);
+    match action {
+        IpamAction::None => Ok(None),
+        IpamAction::Assign { node: n, cidr } => {
+            let patch = json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}});
+            match api
+                .api::<Node>(None)
+                .patch(&n, PatchType::Merge, &patch)
+                .await
+            {
+                Ok(_) => {
+                    info!(node = %n, cidr = %cidr, "assigned pod CIDR");
+                    Ok(None)
+                }
+                Err(e) if e.is_not_found() => {
+                    lock(alloc).release(&n);
+                    Ok(None)
+                }
+                Err(e) => {
+                    lock(alloc).release(&n);
+                    recorder
+                        .record(
+                            reference(node.as_ref()),
+                            "Warning",
+                            "CIDRAssignmentFailed",
+                            &format!("Node {n} CIDR assignment failed: {e}"),
+                        )
+                        .await;
+                    Err(e)
+                }
+            }
+        }
+        IpamAction::Fail(e @ IpamError::Exhausted { .. }) => {
+            warn!(node = %name, error = %e, "no CIDR left");
+            recorder
+                .record(
+                    reference(node.as_ref()),
+                    "Normal",
+                    "CIDRNotAvailable",
+                    &format!("Node {name} status is now: CIDRNotAvailable"),
+                )
+                .await;
+            Ok(Some(EXHAUSTED_RETRY))
+        }
+        IpamAction::Fail(e) => {
+            warn!(node = %name, error = %e, "node CIDR unusable");
+            Ok(None)
+        }
     }
 }
 

@@ -25,12 +25,24 @@
 //! Not done: Kubernetes' per-zone rate limiting of evictions and its disruption modes.
 //! [`plan`] decides for one node from the node, its Lease, its pods and the time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use rudder_protocol::api::ApiError;
+use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
-    ConditionStatus, Lease, MicroTime, Node, NodeCondition, Pod, Taint, TaintEffect, Time,
-    Toleration, TolerationOperator,
+    ConditionStatus, Lease, MicroTime, Node, NodeCondition, ObjectReference, Pod, Taint,
+    TaintEffect, Time, Toleration, TolerationOperator,
 };
+use serde_json::json;
+use tracing::{debug, info};
+
+use super::support::{reference, run_workers, until, while_leading, Recorder};
+use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
+use crate::supervisor::{ComponentSpec, Started};
+
+/// The component's name.
+pub const NAME: &str = "controller/nodelifecycle";
 
 /// The namespace of node heartbeat Leases.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -331,6 +343,174 @@ pub fn plan(
         }
     }
     out
+}
+
+/// The supervised component.
+pub fn component(settings: Settings) -> ComponentSpec {
+    ComponentSpec::new(NAME, move |ctx| {
+        Started::task(run(ApiHandle::new(ctx.bus.clone()), settings))
+    })
+}
+
+struct Caches {
+    nodes: Cache<Node>,
+    leases: Cache<Lease>,
+    pods: Cache<Pod>,
+}
+
+async fn run(api: ApiHandle, settings: Settings) {
+    let body = async {
+        // Keys are node names.
+        let queue: WorkQueue<String> = WorkQueue::default();
+        let q = queue.clone();
+        let (nodes, _n) = Informer::spawn(
+            api.api::<Node>(None),
+            ListParams::default(),
+            move |c: &Change<Node>| q.add(c.object().metadata.name.clone()),
+        );
+        let q = queue.clone();
+        let (leases, _l) = Informer::spawn(
+            api.api::<Lease>(Some(NODE_LEASE_NAMESPACE)),
+            ListParams::default(),
+            move |c: &Change<Lease>| q.add(c.object().metadata.name.clone()),
+        );
+        let q = queue.clone();
+        let (pods, _p) = Informer::spawn(
+            api.api::<Pod>(None),
+            ListParams::default(),
+            move |c: &Change<Pod>| {
+                // Only what can change a node's decision: a pod arriving on or leaving
+                // a node, or its readiness.
+                let (node, relevant) = match c {
+                    Change::Added(p) | Change::Deleted(p) => (&p.spec.node_name, true),
+                    Change::Modified { old, new } => (
+                        &new.spec.node_name,
+                        old.spec.node_name != new.spec.node_name
+                            || old.spec.tolerations != new.spec.tolerations
+                            || pod_ready(old) != pod_ready(new),
+                    ),
+                };
+                if relevant && !node.is_empty() {
+                    q.add(node.clone());
+                }
+            },
+        );
+        nodes.wait_synced().await;
+        leases.wait_synced().await;
+        pods.wait_synced().await;
+        let caches = Caches {
+            nodes,
+            leases,
+            pods,
+        };
+        let recorder = Recorder::new(api.clone(), "node-controller");
+        run_workers(NAME, queue, 2, |name| {
+            reconcile(&api, &caches, &recorder, &settings, name)
+        })
+        .await;
+    };
+    while_leading(&api, "nodelifecycle", body).await;
+}
+
+fn pod_reference(r: &PodRef) -> ObjectReference {
+    ObjectReference {
+        kind: "Pod".to_owned(),
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+        uid: r.uid.clone(),
+        api_version: "v1".to_owned(),
+        ..ObjectReference::default()
+    }
+}
+
+async fn reconcile(
+    api: &ApiHandle,
+    caches: &Caches,
+    recorder: &Recorder,
+    settings: &Settings,
+    name: String,
+) -> Result<Option<Duration>, ApiError> {
+    let Some(node) = caches.nodes.get(&ObjectKey::cluster(&name)) else {
+        return Ok(None);
+    };
+    let lease = caches
+        .leases
+        .get(&ObjectKey::namespaced(NODE_LEASE_NAMESPACE, &name));
+    let now = MicroTime::now();
+    // Most passes concern a healthy node: look at its pods only when they may matter.
+    let mut p = plan(&node, lease.as_deref(), &[], now, settings);
+    let taints = p.taints.as_ref().unwrap_or(&node.spec.taints);
+    let unready = p
+        .conditions
+        .as_ref()
+        .unwrap_or(&node.status.conditions)
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status != ConditionStatus::True);
+    if unready || taints.iter().any(|t| t.effect == TaintEffect::NoExecute) {
+        let pods: Vec<Arc<Pod>> = caches.pods.filter(|pod| pod.spec.node_name == name);
+        let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        p = plan(&node, lease.as_deref(), &refs, now, settings);
+    }
+    let nodes = api.api::<Node>(None);
+    let mut latest = (*node).clone();
+    if let Some(conds) = p.conditions {
+        info!(node = %name, "node stopped posting status; conditions set to Unknown");
+        latest.status.conditions = conds;
+        latest = nodes.update_status(&latest).await?;
+    }
+    if let Some(taints) = p.taints {
+        debug!(node = %name, ?taints, "updating taints");
+        latest.spec.taints = taints;
+        nodes.update(&latest).await?;
+    }
+    for note in &p.notes {
+        let object = match &note.pod {
+            Some(r) => pod_reference(r),
+            None => reference(node.as_ref()),
+        };
+        recorder
+            .record(object, note.type_, note.reason, &note.message)
+            .await;
+    }
+    for r in &p.mark_not_ready {
+        mark_not_ready(api, caches, r).await;
+    }
+    for r in &p.evict {
+        info!(pod = %format!("{}/{}", r.namespace, r.name), node = %name, "evicting");
+        let opts = json!({"preconditions": {"uid": r.uid}});
+        match api
+            .api::<Pod>(Some(&r.namespace))
+            .delete_with(&r.name, &opts)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() || e.is_conflict() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(p.next_check.map(until))
+}
+
+/// Sets a pod's Ready condition False (Kubernetes' `MarkPodsNotReady`); a failure is
+/// only logged: the next pass tries again.
+async fn mark_not_ready(api: &ApiHandle, caches: &Caches, r: &PodRef) {
+    let Some(pod) = caches
+        .pods
+        .get(&ObjectKey::namespaced(&r.namespace, &r.name))
+    else {
+        return;
+    };
+    let mut pod = (*pod).clone();
+    let now = Time::now();
+    for c in &mut pod.status.conditions {
+        if c.type_ == "Ready" && c.status != ConditionStatus::False {
+            c.status = ConditionStatus::False;
+            c.last_transition_time = Some(now);
+        }
+    }
+    if let Err(e) = api.api::<Pod>(Some(&r.namespace)).update_status(&pod).await {
+        debug!(pod = %r.name, error = %e, "pod not marked not ready");
+    }
 }
 
 #[cfg(test)]
