@@ -923,7 +923,12 @@ mod tests {
         let nr = "node.kubernetes.io/not-ready";
         let ur = "node.kubernetes.io/unreachable";
         // (name, given tolerations, want (key, seconds) of the result)
-        let cases: Vec<(&str, Vec<Toleration>, Vec<(&str, Option<i64>)>)> = vec![
+        type Case = (
+            &'static str,
+            Vec<Toleration>,
+            Vec<(&'static str, Option<i64>)>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "none: both added",
                 vec![],

@@ -718,7 +718,14 @@ mod tests {
             .labels
             .insert("tier".into(), "front".into());
         let not_ready = vec![pod("a", "10.244.0.2", false, &[])];
-        let cases: Vec<(&str, Option<&Service>, &[Pod], Option<&Endpoints>, &str)> = vec![
+        type Case<'a> = (
+            &'a str,
+            Option<&'a Service>,
+            &'a [Pod],
+            Option<&'a Endpoints>,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "unchanged: no write",
                 Some(&svc),

@@ -395,29 +395,43 @@ fn lock(g: &Mutex<Graph>) -> MutexGuard<'_, Graph> {
     g.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Starts the informer of kind `K`, feeding the graph and the queue.
-fn watch<K: Resource>(
-    api: &ApiHandle,
-    graph: &Arc<Mutex<Graph>>,
-    queue: &WorkQueue<String>,
-) -> (crate::informer::Cache<K>, InformerHandle) {
-    let graph = graph.clone();
-    let queue = queue.clone();
-    Informer::spawn(
-        api.api::<K>(None),
-        ListParams::default(),
-        move |c: &Change<K>| {
-            let affected = match c {
-                Change::Added(o) | Change::Modified { new: o, .. } => lock(&graph).upsert(
-                    Item::from_meta(K::API_VERSION, K::KIND, K::NAMESPACED, o.metadata()),
-                ),
-                Change::Deleted(o) => lock(&graph).remove(&o.metadata().uid),
-            };
-            for uid in affected {
-                queue.add(uid);
-            }
-        },
-    )
+/// The informers of the collector: their handles (dropping one stops it) and a future
+/// per informer that resolves once it has synced.
+#[derive(Default)]
+struct Informers {
+    handles: Vec<InformerHandle>,
+    synced: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+impl Informers {
+    /// Starts the informer of kind `K`, feeding the graph and the queue.
+    fn watch<K: Resource>(
+        &mut self,
+        api: &ApiHandle,
+        graph: &Arc<Mutex<Graph>>,
+        queue: &WorkQueue<String>,
+    ) {
+        let graph = graph.clone();
+        let queue = queue.clone();
+        let (cache, handle) = Informer::spawn(
+            api.api::<K>(None),
+            ListParams::default(),
+            move |c: &Change<K>| {
+                let affected = match c {
+                    Change::Added(o) | Change::Modified { new: o, .. } => lock(&graph).upsert(
+                        Item::from_meta(K::API_VERSION, K::KIND, K::NAMESPACED, o.metadata()),
+                    ),
+                    Change::Deleted(o) => lock(&graph).remove(&o.metadata().uid),
+                };
+                for uid in affected {
+                    queue.add(uid);
+                }
+            },
+        );
+        self.handles.push(handle);
+        self.synced
+            .push(Box::pin(async move { cache.wait_synced().await }));
+    }
 }
 
 async fn run(api: ApiHandle) {
@@ -426,26 +440,18 @@ async fn run(api: ApiHandle) {
         let queue: WorkQueue<String> = WorkQueue::default();
         // Every kind that can own or be owned; Events are left out (nothing owns them
         // and they are many).
-        let (pods, _1) = watch::<Pod>(&api, &graph, &queue);
-        let (services, _2) = watch::<Service>(&api, &graph, &queue);
-        let (endpoints, _3) = watch::<Endpoints>(&api, &graph, &queue);
-        let (accounts, _4) = watch::<ServiceAccount>(&api, &graph, &queue);
-        let (rcs, _5) = watch::<ReplicationController>(&api, &graph, &queue);
-        let (rss, _6) = watch::<ReplicaSet>(&api, &graph, &queue);
-        let (deployments, _7) = watch::<Deployment>(&api, &graph, &queue);
-        let (leases, _8) = watch::<Lease>(&api, &graph, &queue);
-        let (nodes, _9) = watch::<Node>(&api, &graph, &queue);
-        let (namespaces, _10) = watch::<Namespace>(&api, &graph, &queue);
-        pods.wait_synced().await;
-        services.wait_synced().await;
-        endpoints.wait_synced().await;
-        accounts.wait_synced().await;
-        rcs.wait_synced().await;
-        rss.wait_synced().await;
-        deployments.wait_synced().await;
-        leases.wait_synced().await;
-        nodes.wait_synced().await;
-        namespaces.wait_synced().await;
+        let mut informers = Informers::default();
+        informers.watch::<Pod>(&api, &graph, &queue);
+        informers.watch::<Service>(&api, &graph, &queue);
+        informers.watch::<Endpoints>(&api, &graph, &queue);
+        informers.watch::<ServiceAccount>(&api, &graph, &queue);
+        informers.watch::<ReplicationController>(&api, &graph, &queue);
+        informers.watch::<ReplicaSet>(&api, &graph, &queue);
+        informers.watch::<Deployment>(&api, &graph, &queue);
+        informers.watch::<Lease>(&api, &graph, &queue);
+        informers.watch::<Node>(&api, &graph, &queue);
+        informers.watch::<Namespace>(&api, &graph, &queue);
+        futures::future::join_all(std::mem::take(&mut informers.synced)).await;
         let candidates = lock(&graph).candidates();
         info!(
             objects = lock(&graph).len(),
@@ -456,6 +462,7 @@ async fn run(api: ApiHandle) {
             queue.add(uid);
         }
         run_workers(NAME, queue, 2, |uid| reconcile(&api, &graph, uid)).await;
+        drop(informers);
     };
     while_leading(&api, "garbagecollector", body).await;
 }

@@ -382,15 +382,16 @@ mod tests {
     #[test]
     fn deletion_steps() {
         // (name, namespace, content, want delete, want finalize, want status written, want requeue)
-        let cases: Vec<(
-            &str,
+        type Case = (
+            &'static str,
             Namespace,
             Vec<ContentItem>,
             Vec<usize>,
             bool,
             bool,
             bool,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "active namespace: nothing",
                 ns(false, &["kubernetes"]),

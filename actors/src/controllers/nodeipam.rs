@@ -183,8 +183,8 @@ impl CidrAllocator {
         }
         for step in 0..self.size {
             let index = (self.next + step) % self.size;
-            if !self.by_index.contains_key(&index) {
-                self.by_index.insert(index, node.to_owned());
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.by_index.entry(index) {
+                slot.insert(node.to_owned());
                 self.by_node.insert(node.to_owned(), index);
                 self.next = (index + 1) % self.size;
                 return Ok(self.subnet(index));

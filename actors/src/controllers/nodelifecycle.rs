@@ -611,14 +611,15 @@ mod tests {
         ];
         let ur = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
         // (name, node, lease, now, want Ready written, want taints written)
-        let cases: Vec<(
-            &str,
+        type Case = (
+            &'static str,
             Node,
             Option<Lease>,
             i64,
             Option<ConditionStatus>,
             Option<Vec<String>>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "fresh lease: nothing",
                 node(Some(ConditionStatus::True), -100),
