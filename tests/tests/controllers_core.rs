@@ -2,16 +2,19 @@
 //! `cluster-config/test/controllers.toml`): default service accounts, namespace
 //! deletion, endpoints following pods, garbage collection, node IPAM and node lifecycle.
 //! No kubelet runs: the tests play its part by writing pod and node status and Leases.
+//! The last test kills each controller in the middle of its work and checks the end state.
 
 use std::time::Duration;
 
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::{ListParams, PatchType};
+use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
 use rudder_protocol::resources::{
     ConditionStatus, Container, ContainerPort, Endpoints, IntOrString, Lease, MicroTime, Namespace,
     Node, NodeCondition, OwnerReference, Pod, Service, ServiceAccount, ServicePort, TaintEffect,
     Time,
 };
+use rudder_protocol::ActorRef;
 use rudder_tests::{eventually, Cluster, NodeProc};
 use serde_json::json;
 
@@ -416,6 +419,113 @@ async fn silent_node_is_marked_unknown_tainted_and_its_pods_evicted() -> anyhow:
             .get_opt("silent")
             .await?
             .filter(|n| n.spec.taints.is_empty()))
+    })
+    .await?;
+    Ok(())
+}
+
+async fn kill(client: &Client, actor: &str) -> anyhow::Result<()> {
+    let reply = client
+        .call(
+            ActorRef::new(client.node().clone(), "chaos"),
+            ChaosRequest::KillActor { name: actor.into() },
+        )
+        .await?;
+    anyhow::ensure!(
+        matches!(reply, ChaosReply::Killed { .. }),
+        "{actor}: {reply:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controllers_killed_mid_work_still_converge() -> anyhow::Result<()> {
+    let (_cluster, client) = control_plane().await?;
+    let pods: Api<Pod> = client.api(Some("default"));
+    let services: Api<Service> = client.api(Some("default"));
+    let endpoints: Api<Endpoints> = client.api(Some("default"));
+    let sas: Api<ServiceAccount> = client.api(Some("default"));
+    let namespaces: Api<Namespace> = client.api(None);
+
+    // Endpoints: twenty backends, the controller killed while they arrive.
+    let mut svc = Service::new("many");
+    svc.spec.selector.insert("app".into(), "many".into());
+    svc.spec.ports.push(ServicePort {
+        port: 80,
+        ..ServicePort::default()
+    });
+    services.create(&svc).await?;
+    for i in 0..20 {
+        let name = format!("many-{i}");
+        pods.create(&pod(&name, &[("app", "many")], None)).await?;
+        set_running(&pods, &name, &format!("10.250.1.{}", i + 10), true).await?;
+        if i == 5 {
+            kill(&client, "controller/endpoints").await?;
+        }
+    }
+    eventually(WAIT, || async {
+        Ok(endpoints
+            .get_opt("many")
+            .await?
+            .filter(|ep| ep.subsets.iter().map(|s| s.addresses.len()).sum::<usize>() == 20))
+    })
+    .await?;
+
+    // Garbage collector: twenty dependents, the collector killed as the owner goes.
+    let mut owner = Service::new("owner");
+    owner.spec.ports.push(ServicePort {
+        port: 80,
+        ..ServicePort::default()
+    });
+    let owner = services.create(&owner).await?;
+    for i in 0..20 {
+        sas.create(&owned_by(
+            ServiceAccount::new(format!("dep-{i}")),
+            &owner,
+            false,
+        ))
+        .await?;
+    }
+    services.delete("owner").await?;
+    kill(&client, "controller/garbagecollector").await?;
+    eventually(WAIT, || async {
+        let left = sas.list(&ListParams::default()).await?;
+        Ok((!left
+            .items
+            .iter()
+            .any(|s| s.metadata.name.starts_with("dep-")))
+        .then_some(()))
+    })
+    .await?;
+
+    // Namespace: deleted with content, its controller killed meanwhile.
+    namespaces.create(&Namespace::new("busy")).await?;
+    let busy: Api<Pod> = client.api(Some("busy"));
+    for i in 0..20 {
+        busy.create(&pod(&format!("p-{i}"), &[], None)).await?;
+    }
+    namespaces.delete("busy").await?;
+    kill(&client, "controller/namespace").await?;
+    eventually(WAIT, || gone(&namespaces, "busy")).await?;
+
+    // The others, killed, still do their work afterwards.
+    for c in [
+        "controller/serviceaccount",
+        "controller/nodeipam",
+        "controller/nodelifecycle",
+    ] {
+        kill(&client, c).await?;
+    }
+    namespaces.create(&Namespace::new("fresh")).await?;
+    let fresh: Api<ServiceAccount> = client.api(Some("fresh"));
+    eventually(WAIT, || async { Ok(fresh.get_opt("default").await?) }).await?;
+    let nodes: Api<Node> = client.api(None);
+    nodes.create(&Node::new("late")).await?;
+    eventually(WAIT, || async {
+        Ok(nodes
+            .get_opt("late")
+            .await?
+            .filter(|n| !n.spec.pod_cidr.is_empty()))
     })
     .await?;
     Ok(())
