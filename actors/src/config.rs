@@ -73,6 +73,8 @@ pub struct NodeConfig {
     pub network: NetworkSection,
     /// The service proxy (worker nodes).
     pub proxy: ProxySection,
+    /// The controllers' settings (control-plane nodes).
+    pub controllers: ControllersSection,
 }
 
 /// The `[proxy]` table.
@@ -152,6 +154,28 @@ impl NetworkSection {
     }
 }
 
+/// The `[controllers]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllersSection {
+    /// How long a node may go without a heartbeat (Lease renewal or status) before the
+    /// node lifecycle controller marks it Unknown.
+    pub node_grace_period_ms: u64,
+    /// `tolerationSeconds` the API server gives new pods for the not-ready and
+    /// unreachable taints when they name none: how long their node may be down before
+    /// they are evicted.
+    pub default_toleration_seconds: i64,
+}
+
+impl Default for ControllersSection {
+    fn default() -> Self {
+        Self {
+            node_grace_period_ms: 40_000,
+            default_toleration_seconds: 300,
+        }
+    }
+}
+
 /// The `[store]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -221,6 +245,7 @@ impl Default for NodeConfig {
             store: StoreSection::default(),
             network: NetworkSection::default(),
             proxy: ProxySection::default(),
+            controllers: ControllersSection::default(),
         }
     }
 }
@@ -338,6 +363,22 @@ impl NodeConfig {
         }
         if self.proxy.address.parse::<std::net::IpAddr>().is_err() {
             return invalid("proxy.address", "must be an IP address");
+        }
+        let c = &self.controllers;
+        if c.node_grace_period_ms == 0 {
+            return invalid("controllers.node_grace_period_ms", "must be above 0");
+        }
+        if c.default_toleration_seconds < 0 {
+            return invalid(
+                "controllers.default_toleration_seconds",
+                "must not be negative",
+            );
+        }
+        if let Err(e) = crate::controllers::nodeipam::CidrAllocator::new(
+            &self.network.cluster_cidr,
+            self.network.node_cidr_mask,
+        ) {
+            return invalid("network.cluster_cidr", &e.to_string());
         }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return invalid("listen", "must be an IP:port address");

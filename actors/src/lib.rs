@@ -8,6 +8,7 @@
 //! - [`echo`]: answers pings; reachability checks and bus benchmarks.
 //! - [`controllers`]: the control loops (replica sets, deployments, ...).
 //! - [`config`]: the node's TOML configuration and its defaults.
+//! - [`controllers`]: the control loops (endpoints, namespace, node lifecycle, GC, ...).
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`informer`]: informers, work queues, leader election and API access for components.
 //! - [`proxy`]: the service proxy (kube-proxy): packet-filter rules or forwarding.

@@ -199,6 +199,8 @@ pub struct Services {
     pub api: Option<crate::apiserver::core::ApiCore>,
     /// Service proxy settings (worker nodes).
     pub proxy: Option<crate::proxy::ProxySettings>,
+    /// The controllers' settings and the address ranges (control-plane nodes).
+    pub controllers: Option<(crate::config::ControllersSection, crate::config::NetworkSection)>,
 }
 
 /// The components a node runs.
@@ -230,6 +232,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     }
     if let Some(proxy) = &services.proxy {
         specs.push(crate::proxy::component(proxy.clone()));
+    }
+    if let Some((cfg, network)) = &services.controllers {
+        specs.extend(crate::controllers::core_components(cfg, network));
     }
     specs
 }
@@ -358,8 +363,10 @@ impl Node {
             services.store = Some(engine);
             services.api = Some(
                 crate::apiserver::core::ApiCore::new(bus.clone())
-                    .with_ranges(cfg.network.service_ranges()?),
+                    .with_ranges(cfg.network.service_ranges()?)
+                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds),
             );
+            services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }
         if cfg.roles.contains(&Role::Worker) {
             services.proxy = Some(crate::proxy::ProxySettings {

@@ -93,6 +93,12 @@ async fn typed_handles_and_optimistic_concurrency() -> anyhow::Result<()> {
 async fn a_watch_resumes_across_an_apiserver_kill() -> anyhow::Result<()> {
     let (_cluster, client) = node().await?;
     let sas: Api<ServiceAccount> = client.api(Some("default"));
+    // The service account controller creates `default` on its own: let it be there
+    // before watching, so that the watch sees only this test's writes.
+    eventually(Duration::from_secs(30), || async {
+        Ok(sas.get_opt("default").await?)
+    })
+    .await?;
     let start = sas.list(&ListParams::default()).await?;
     let mut rv: u64 = start.metadata.resource_version.parse()?;
     let mut seen = Vec::new();

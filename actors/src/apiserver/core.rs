@@ -40,7 +40,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Namespaces every cluster has.
-pub const BOOTSTRAP_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+/// `kube-node-lease` holds the kubelets' heartbeat Leases (read by the node lifecycle
+/// controller).
+pub const BOOTSTRAP_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn fail(code: i32, reason: &str, message: impl Into<String>) -> ApiError {
     Box::new(Status::failure(code, reason, message))
@@ -280,6 +283,8 @@ pub struct ApiCore {
     store: ActorRef,
     cache: std::sync::Arc<WatchCache>,
     ranges: Ranges,
+    /// The `tolerationSeconds` new pods get for the not-ready and unreachable taints.
+    default_toleration_seconds: i64,
 }
 
 /// One watch event as the API sends it.
@@ -301,6 +306,7 @@ impl ApiCore {
             store,
             cache,
             ranges: Ranges::default(),
+            default_toleration_seconds: super::defaults::DEFAULT_TOLERATION_SECONDS,
         }
     }
 
@@ -586,6 +592,13 @@ impl ApiCore {
         }
     }
 
+    /// Sets the `tolerationSeconds` that new pods get for the `not-ready` and
+    /// `unreachable` taints when they name none (Kubernetes' DefaultTolerationSeconds).
+    pub fn with_default_toleration_seconds(mut self, seconds: i64) -> Self {
+        self.default_toleration_seconds = seconds;
+        self
+    }
+
     /// The store's current revision, confirmed by its leader (a Raft read index; no
     /// data is read).
     async fn current_revision(&self) -> ApiResult<u64> {
@@ -776,6 +789,20 @@ impl ApiCore {
         }
         if info.kind == "Pod" && obj.pointer("/status/phase").is_none() {
             obj["status"] = json!({"phase": "Pending"});
+        }
+        if info.kind == "Pod" {
+            // Admission (DefaultTolerationSeconds): on create only, as in Kubernetes.
+            obj = admit_pod(obj, self.default_toleration_seconds)?;
+        }
+        if info.kind == "Namespace"
+            && obj
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.is_empty())
+        {
+            // The namespace controller's finalizer, set on create only (Kubernetes'
+            // namespace strategy), so that the controller can remove it later.
+            obj["spec"]["finalizers"] = json!([super::defaults::NAMESPACE_FINALIZER]);
         }
         let obj = typed(info.kind, obj, None)?;
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
@@ -995,7 +1022,16 @@ impl ApiCore {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(|f| f.is_empty());
-        if new.pointer("/metadata/deletionTimestamp").is_some() && finalizers_empty {
+        // A namespace also waits for its own `spec.finalizers` (the namespace controller).
+        let spec_finalizers_empty = info.kind != "Namespace"
+            || new
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.is_empty());
+        if new.pointer("/metadata/deletionTimestamp").is_some()
+            && finalizers_empty
+            && spec_finalizers_empty
+        {
             return match self.remove(info, name, k, old, old_rev).await {
                 Ok(revision) => Ok(with_rv(new, revision)),
                 Err(e) if e.code == 409 || e.code == 404 => Err(conflict(info, name)),
@@ -1357,6 +1393,19 @@ impl ApiCore {
         }
         Ok((out, revision))
     }
+}
+
+/// Pod admission at create: the default not-ready/unreachable tolerations.
+fn admit_pod(obj: Value, toleration_seconds: i64) -> ApiResult<Value> {
+    let mut pod: Pod = serde_json::from_value(obj).map_err(|e| {
+        fail(
+            400,
+            "BadRequest",
+            format!("the object is not a valid Pod: {e}"),
+        )
+    })?;
+    super::defaults::add_default_tolerations(&mut pod, toleration_seconds);
+    serde_json::to_value(&pod).map_err(|e| fail(500, "InternalError", e.to_string()))
 }
 
 fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {
