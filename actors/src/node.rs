@@ -200,7 +200,10 @@ pub struct Services {
     /// Service proxy settings (worker nodes).
     pub proxy: Option<crate::proxy::ProxySettings>,
     /// The controllers' settings and the address ranges (control-plane nodes).
-    pub controllers: Option<(crate::config::ControllersSection, crate::config::NetworkSection)>,
+    pub controllers: Option<(
+        crate::config::ControllersSection,
+        crate::config::NetworkSection,
+    )>,
 }
 
 /// The components a node runs.

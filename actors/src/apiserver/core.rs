@@ -1275,28 +1275,50 @@ impl ApiCore {
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| fail(400, "BadRequest", "target.name is required"))?;
-        let (old, old_rev) = self.get_kv(info, namespace, name).await?;
-        if old
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .is_some_and(|n| !n.is_empty())
-        {
-            return Err(fail_for(
-                409,
-                "Conflict",
-                info,
-                name,
-                format!(
-                    "pod {name} is already assigned to node {}",
-                    old["spec"]["nodeName"]
-                ),
-            ));
+        // As Kubernetes' binding storage (GuaranteedUpdate): a status write racing the
+        // binding is retried, only an existing node assignment is a conflict.
+        for _ in 0..5 {
+            let (old, old_rev) = self.get_kv(info, namespace, name).await?;
+            if old
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty())
+            {
+                return Err(fail_for(
+                    409,
+                    "Conflict",
+                    info,
+                    name,
+                    format!(
+                        "pod {name} is already assigned to node {}",
+                        old["spec"]["nodeName"]
+                    ),
+                ));
+            }
+            let mut new = old.clone();
+            new["spec"]["nodeName"] = json!(node);
+            // The binding also marks the pod scheduled (Kubernetes' assignPod).
+            let scheduled = json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": Time::now()});
+            match new
+                .pointer_mut("/status/conditions")
+                .and_then(Value::as_array_mut)
+            {
+                Some(conds) => {
+                    conds.retain(|c| c["type"] != "PodScheduled");
+                    conds.push(scheduled);
+                }
+                None => new["status"]["conditions"] = json!([scheduled]),
+            }
+            match self
+                .write(info, namespace, name, new, &old, old_rev, false)
+                .await
+            {
+                Ok(_) => return Ok(serde_json::to_value(Status::success()).unwrap_or_default()),
+                Err(e) if e.code == 409 => continue,
+                Err(e) => return Err(e),
+            }
         }
-        let mut new = old.clone();
-        new["spec"]["nodeName"] = json!(node);
-        self.write(info, namespace, name, new, &old, old_rev, false)
-            .await?;
-        Ok(serde_json::to_value(Status::success()).unwrap_or_default())
+        Err(conflict(info, name))
     }
 
     /// One long poll of changes to a collection after `after`, as API events that pass
