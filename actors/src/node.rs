@@ -198,14 +198,16 @@ pub struct Services {
     /// The API operations (control-plane nodes).
     pub api: Option<crate::apiserver::core::ApiCore>,
     /// The controllers' settings (control-plane nodes).
-    pub controllers: Option<crate::config::ControllersSection>,
+    pub controllers: Option<crate::controllers::CoreSettings>,
+    /// Service proxy settings (worker nodes).
+    pub proxy: Option<crate::proxy::ProxySettings>,
 }
 
 /// The components a node runs.
 ///
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
-/// control-plane nodes run `store` and `apiserver`. The other components (controllers,
-/// scheduler; kubelet, proxy) plug in here as they land.
+/// control-plane nodes run `store`, `apiserver` and `scheduler`. The other components
+/// (controllers; kubelet, proxy) plug in here as they land.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
         ComponentSpec::new(chaos::NAME, chaos::Chaos::start),
@@ -220,6 +222,13 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     if let Some(core) = &services.api {
         use crate::apiserver::actor::{ApiServer, NAME};
         specs.push(ComponentSpec::new(NAME, ApiServer::factory(core.clone())));
+        specs.push(ComponentSpec::new(
+            crate::scheduler::NAME,
+            crate::scheduler::Scheduler::start,
+        ));
+    }
+    if let Some(proxy) = &services.proxy {
+        specs.push(crate::proxy::component(proxy.clone()));
     }
     if let Some(cfg) = &services.controllers {
         specs.extend(crate::controllers::core_components(cfg));
@@ -351,9 +360,22 @@ impl Node {
             services.store = Some(engine);
             services.api = Some(
                 crate::apiserver::core::ApiCore::new(bus.clone())
+                    .with_ranges(cfg.network.service_ranges()?)
                     .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds),
             );
-            services.controllers = Some(cfg.controllers.clone());
+            services.controllers = Some(crate::controllers::CoreSettings::from_config(&cfg));
+        }
+        if cfg.roles.contains(&Role::Worker) {
+            services.proxy = Some(crate::proxy::ProxySettings {
+                mode: cfg.proxy.mode,
+                node_address: cfg
+                    .proxy
+                    .address
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                cluster_cidr: cfg.network.cluster_network()?,
+                service_cidr: cfg.network.service_ranges()?.service_cidr,
+            });
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if let Some(core) = services.api.clone() {
