@@ -15,7 +15,7 @@ use rudder_protocol::resources::{
     Time,
 };
 use rudder_protocol::ActorRef;
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{eventually, store_status, Cluster, NodeProc};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -528,5 +528,71 @@ async fn controllers_killed_mid_work_still_converge() -> anyhow::Result<()> {
             .filter(|n| !n.spec.pod_cidr.is_empty()))
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_per_controller_and_failover_on_three_nodes() -> anyhow::Result<()> {
+    let mut cluster = Cluster::three_nodes().await?;
+    let client = cluster.nodes[0].client().await?;
+    let leases: Api<Lease> = client.api(Some("kube-system"));
+    let names = [
+        "endpoints",
+        "namespace",
+        "serviceaccount",
+        "nodelifecycle",
+        "nodeipam",
+        "garbagecollector",
+    ];
+    let (holders, _) = eventually(Duration::from_secs(60), || async {
+        let mut holders = Vec::new();
+        for n in names {
+            match leases.get_opt(&format!("rudder-controller-{n}")).await? {
+                Some(l) => holders.push(l.spec.holder_identity.unwrap_or_default()),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(holders))
+    })
+    .await?;
+    for h in &holders {
+        assert!(
+            ["cp-1", "cp-2", "cp-3"].contains(&h.as_str()),
+            "{holders:?}"
+        );
+    }
+    // Three voters first, so that the store keeps its quorum when one node dies.
+    eventually(Duration::from_secs(30), || async {
+        let s = store_status(&client, "cp-1").await?;
+        let voters = s.members.iter().filter(|m| m.voter).count();
+        Ok((voters == 3 && s.leader.is_some()).then_some(()))
+    })
+    .await?;
+    // The node leading the service account controller dies; another takes over.
+    let leader = holders[2].clone();
+    cluster.node(&leader).kill9().await?;
+    let survivor = cluster
+        .nodes
+        .iter()
+        .position(|n| n.name() != leader)
+        .unwrap_or(0);
+    let client = cluster.nodes[survivor].client().await?;
+    let namespaces: Api<Namespace> = client.api(None);
+    eventually(Duration::from_secs(30), || async {
+        match namespaces.create(&Namespace::new("after-failover")).await {
+            Ok(_) => Ok(Some(())),
+            Err(e) if e.code() == Some(409) => Ok(Some(())),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    let sas: Api<ServiceAccount> = client.api(Some("after-failover"));
+    eventually(Duration::from_secs(60), || async {
+        Ok(sas.get_opt("default").await?)
+    })
+    .await?;
+    let leases: Api<Lease> = client.api(Some("kube-system"));
+    let lease = leases.get("rudder-controller-serviceaccount").await?;
+    assert_ne!(lease.spec.holder_identity.as_deref(), Some(leader.as_str()));
     Ok(())
 }

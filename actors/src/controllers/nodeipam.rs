@@ -276,7 +276,17 @@ async fn run(api: ApiHandle, cluster_cidr: String, node_mask: u8) {
         let (nodes, _n) = Informer::spawn(
             api.api::<Node>(None),
             ListParams::default(),
-            move |c: &Change<Node>| q.add(c.object().metadata.name.clone()),
+            move |c: &Change<Node>| {
+                // Status heartbeats do not concern IPAM: only arrivals, departures and
+                // CIDR changes do.
+                let relevant = match c {
+                    Change::Modified { old, new } => old.spec.pod_cidr != new.spec.pod_cidr,
+                    Change::Added(_) | Change::Deleted(_) => true,
+                };
+                if relevant {
+                    q.add(c.object().metadata.name.clone());
+                }
+            },
         );
         nodes.wait_synced().await;
         // Record every CIDR already given before giving any new one.

@@ -195,9 +195,9 @@ fn wanted_taints(node: &Node, conds: &[NodeCondition]) -> Vec<(&'static str, Tai
             out.push((TAINT_UNREACHABLE, TaintEffect::NoSchedule));
             out.push((TAINT_UNREACHABLE, TaintEffect::NoExecute));
         }
-        // A node that never reported Ready is not ready to run pods.
-        None => out.push((TAINT_NOT_READY, TaintEffect::NoSchedule)),
-        Some(ConditionStatus::True) => {}
+        // A node that has not reported yet: the kubelet registers it with its own
+        // not-ready taint; past the grace period it becomes Unknown (above).
+        None | Some(ConditionStatus::True) => {}
     }
     for (ty, key) in CONDITION_TAINTS {
         if condition(conds, ty).is_some_and(|c| c.status == ConditionStatus::True) {
@@ -692,6 +692,18 @@ mod tests {
                     n
                 },
                 Some(lease(-100)),
+                0,
+                None,
+                None,
+            ),
+            (
+                "never posted status, within grace after creation: nothing",
+                {
+                    let mut n = node(None, 0);
+                    n.metadata.creation_timestamp = Some(Time::from_unix(T0 - 10));
+                    n
+                },
+                None,
                 0,
                 None,
                 None,
