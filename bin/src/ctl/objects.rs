@@ -284,13 +284,26 @@ pub async fn apply(client: &Client, path: &Path) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            // What the user declares (spec, labels, annotations); status and versions
-            // move under controllers at any time.
+            // What the user declares (spec, labels, the file's annotations); status,
+            // versions and controllers' annotations move at any time.
+            let mine: Vec<String> = doc
+                .pointer("/metadata/annotations")
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
             let declared = |v: &Value| {
+                let annotations: Vec<Option<Value>> = mine
+                    .iter()
+                    .map(|k| {
+                        v.pointer("/metadata/annotations")
+                            .and_then(|a| a.get(k))
+                            .cloned()
+                    })
+                    .collect();
                 (
                     v.get("spec").cloned(),
                     v.pointer("/metadata/labels").cloned(),
-                    v.pointer("/metadata/annotations").cloned(),
+                    annotations,
                 )
             };
             let changed = declared(&before) != declared(&after);
