@@ -264,7 +264,12 @@ async fn main() -> anyhow::Result<()> {
         if n > last.0 {
             last = (n, Instant::now());
         } else if last.1.elapsed() > Duration::from_secs(60) {
-            println!("no progress for 60 s; {n} of {pods} bound");
+            println!("no progress for 60 s; {n} of {pods} bound; the node's log ends:");
+            let log = cluster.nodes[0].log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            for l in &lines[lines.len().saturating_sub(30)..] {
+                println!("  {l}");
+            }
             break;
         }
     }
