@@ -26,6 +26,14 @@
 //! target/release/bench-scheduler [--nodes N] [--pods N] [--big]
 //! ```
 //!
+//! Measured 2026-11-28 (dev profile: dependencies optimised, Rudder's crates not; 2 AMD
+//! EPYC cores shared with other builds and tests): 5,000 nodes / 10,000 pods: cycle
+//! 4,201 pods/s, creates 929/s, end to end 306 pods/s, create->bind p99 1.2 s;
+//! 5,000 / 50,000: cycle 5,697/s, creates 870/s, end to end 290/s, p99 1.3 s. Each
+//! scheduled pod costs the API four writes (create, bind, `Scheduled` event, the
+//! simulated kubelet's Running status) against one for the create baseline, and the
+//! scheduler's own thread stayed near 5% CPU while the API server's was saturated.
+//!
 //! Caveats: the node, the simulated kubelets and this load generator share the machine's
 //! cores; node Lease heartbeats are every 60 s here (10 s in the kubelet) so that 5,000
 //! nodes do not add 500 writes/s of their own to the measurement.
