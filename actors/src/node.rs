@@ -197,6 +197,13 @@ pub struct Services {
     pub store: Option<Arc<StoreEngine>>,
     /// The API operations (control-plane nodes).
     pub api: Option<crate::apiserver::core::ApiCore>,
+    /// Service proxy settings (worker nodes).
+    pub proxy: Option<crate::proxy::ProxySettings>,
+    /// The controllers' settings and the address ranges (control-plane nodes).
+    pub controllers: Option<(
+        crate::config::ControllersSection,
+        crate::config::NetworkSection,
+    )>,
 }
 
 /// The components a node runs.
@@ -222,6 +229,15 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
             crate::scheduler::NAME,
             crate::scheduler::Scheduler::start,
         ));
+        specs.extend(crate::controllers::replicaset::components());
+        specs.extend(crate::controllers::replication::components());
+        specs.extend(crate::controllers::deployment::components());
+    }
+    if let Some(proxy) = &services.proxy {
+        specs.push(crate::proxy::component(proxy.clone()));
+    }
+    if let Some((cfg, network)) = &services.controllers {
+        specs.extend(crate::controllers::core_components(cfg, network));
     }
     specs
 }
@@ -348,7 +364,24 @@ impl Node {
                 }
             };
             services.store = Some(engine);
-            services.api = Some(crate::apiserver::core::ApiCore::new(bus.clone()));
+            services.api = Some(
+                crate::apiserver::core::ApiCore::new(bus.clone())
+                    .with_ranges(cfg.network.service_ranges()?)
+                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds),
+            );
+            services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
+        }
+        if cfg.roles.contains(&Role::Worker) {
+            services.proxy = Some(crate::proxy::ProxySettings {
+                mode: cfg.proxy.mode,
+                node_address: cfg
+                    .proxy
+                    .address
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                cluster_cidr: cfg.network.cluster_network()?,
+                service_cidr: cfg.network.service_ranges()?.service_cidr,
+            });
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if let Some(core) = services.api.clone() {

@@ -284,8 +284,16 @@ pub async fn apply(client: &Client, path: &Path) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            let changed = before.pointer("/metadata/resourceVersion")
-                != after.pointer("/metadata/resourceVersion");
+            // What the user declares (spec, labels, annotations); status and versions
+            // move under controllers at any time.
+            let declared = |v: &Value| {
+                (
+                    v.get("spec").cloned(),
+                    v.pointer("/metadata/labels").cloned(),
+                    v.pointer("/metadata/annotations").cloned(),
+                )
+            };
+            let changed = declared(&before) != declared(&after);
             println!(
                 "{} {}",
                 label(info, &name),
