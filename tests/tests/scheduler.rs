@@ -1,7 +1,8 @@
 //! The scheduler end to end through a real `rudderd` and simulated nodes: resource
 //! exhaustion leaves pods Pending with Kubernetes' message and schedules them once a node
 //! is added; taints and node selectors are respected; killing the scheduler actor in the
-//! middle of a burst loses no pod and binds none twice.
+//! middle of a burst loses no pod and binds none twice; among three control-plane nodes
+//! only the Lease holder schedules, and losing its node hands the Lease on.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -339,6 +340,104 @@ async fn killed_scheduler_resumes_without_double_binding() -> anyhow::Result<()>
                 e.message
             );
         }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_among_three_and_a_lost_leader_is_replaced() -> anyhow::Result<()> {
+    use rudder_protocol::resources::Lease;
+    let mut cluster = Cluster::three_nodes().await?;
+    let mut clients = BTreeMap::new();
+    for n in &cluster.nodes {
+        clients.insert(n.name().to_owned(), n.client().await?);
+    }
+    let any = clients.values().next().cloned().expect("three clients");
+    let leases: Api<Lease> = any.api(Some("kube-system"));
+    let (leader, _) = eventually(Duration::from_secs(30), || {
+        let leases = leases.clone();
+        async move {
+            Ok(leases
+                .get_opt("rudder-scheduler")
+                .await?
+                .and_then(|l| l.spec.holder_identity))
+        }
+    })
+    .await?;
+    assert!(clients.contains_key(&leader), "holder {leader} is a node");
+    let (survivor, client) = clients
+        .iter()
+        .find(|(n, _)| **n != leader)
+        .map(|(n, c)| (n.clone(), c.clone()))
+        .expect("a non-leader");
+    let pods: Api<Pod> = client.api(Some("default"));
+    // Writes succeed once the store has elected its leader and every link is up.
+    eventually(Duration::from_secs(30), || {
+        let pods = pods.clone();
+        async move {
+            match pods.create(&pod("probe", "")).await {
+                Ok(_) => Ok(Some(())),
+                Err(e) if e.is_conflict() => Ok(Some(())),
+                Err(e) => Err(e.into()),
+            }
+        }
+    })
+    .await?;
+    let _sim = sim(&client, nodes("ha", 3, "8")).await?;
+    for i in 0..10 {
+        pods.create(&pod(&format!("before-{i}"), "10m")).await?;
+    }
+    for i in 0..10 {
+        bound_node(&pods, &format!("before-{i}")).await?;
+    }
+
+    let acting: Vec<&str> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.log_text().contains("scheduler leading"))
+        .map(|n| n.name())
+        .collect();
+    assert_eq!(
+        acting,
+        [leader.as_str()],
+        "only the Lease holder's scheduler acts"
+    );
+
+    // Lose the leader's whole node: another scheduler takes the Lease once it expires
+    // (15 s) and schedules what was created meanwhile.
+    cluster.node(&leader).kill9().await?;
+    // The store may be electing a new leader too: retry creates until they land.
+    for i in 0..10 {
+        let name = format!("after-{i}");
+        eventually(Duration::from_secs(30), || {
+            let pods = pods.clone();
+            let name = name.clone();
+            async move {
+                match pods.create(&pod(&name, "10m")).await {
+                    Ok(_) => Ok(Some(())),
+                    Err(e) if e.is_conflict() => Ok(Some(())),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        })
+        .await?;
+    }
+    let leases: Api<Lease> = client.api(Some("kube-system"));
+    let (new_leader, took) = eventually(Duration::from_secs(45), || {
+        let leases = leases.clone();
+        let leader = leader.clone();
+        async move {
+            let holder = leases
+                .get_opt("rudder-scheduler")
+                .await?
+                .and_then(|l| l.spec.holder_identity);
+            Ok(holder.filter(|h| *h != leader))
+        }
+    })
+    .await?;
+    eprintln!("{new_leader} took over from {leader} after {took:?} (seen from {survivor})");
+    for i in 0..10 {
+        bound_node(&pods, &format!("after-{i}")).await?;
     }
     Ok(())
 }

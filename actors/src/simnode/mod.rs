@@ -65,7 +65,8 @@ pub struct SimNodeSpec {
     pub labels: BTreeMap<String, String>,
     /// Taints on every node.
     pub taints: Vec<Taint>,
-    /// How often each node's Lease is renewed.
+    /// How often each node's Lease is renewed; keep it below the node lifecycle
+    /// controller's grace period (40 s) or the nodes turn `Unknown` and get tainted.
     pub heartbeat: Duration,
 }
 
@@ -436,7 +437,12 @@ async fn pod_worker(
 async fn heartbeats(apis: SimApis, names: Vec<String>, every: Duration) {
     let mut leases: HashMap<String, Lease> = HashMap::new();
     let mut last_status = tokio::time::Instant::now();
+    // A fixed period whatever a round of renewals takes, so that the node lifecycle
+    // controller's grace period (40 s) is met as long as `every` is below it.
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        tick.tick().await;
         let renewed: Vec<(String, Option<Lease>)> = stream::iter(names.iter().cloned())
             .map(|name| {
                 let api = apis.leases.clone();
@@ -468,7 +474,6 @@ async fn heartbeats(apis: SimApis, names: Vec<String>, every: Duration) {
                 .collect::<Vec<()>>()
                 .await;
         }
-        tokio::time::sleep(every).await;
     }
 }
 
