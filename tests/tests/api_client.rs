@@ -145,6 +145,22 @@ async fn a_watch_resumes_across_an_apiserver_kill() -> anyhow::Result<()> {
             rv = next;
         }
     }
+    // The watch may trail the last acknowledged write a little: keep watching.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen.len() < 30 && tokio::time::Instant::now() < deadline {
+        if let Ok((events, next)) = sas
+            .watch_poll(&ListParams::default(), rv, Duration::from_millis(500))
+            .await
+        {
+            for e in events {
+                match e {
+                    WatchEvent::Added(sa) => seen.push(sa.metadata.name),
+                    other => anyhow::bail!("unexpected event {other:?}"),
+                }
+            }
+            rv = next;
+        }
+    }
     let want: Vec<String> = (0..30).map(|i| format!("sa-{i}")).collect();
     assert_eq!(
         seen, want,
