@@ -1171,4 +1171,90 @@ mod tests {
             assert_eq!(slow_start_batches(*n), *want, "{name}");
         }
     }
+
+    async fn drain(q: &WorkQueue<ObjectKey>) -> Vec<String> {
+        let mut out = Vec::new();
+        while !q.is_empty() {
+            if let Some(k) = q.next().await {
+                q.done(&k);
+                out.push(k.to_string());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn pod_changes_feed_expectations_and_the_queue() {
+        let owners: Cache<ReplicaSet> = Cache::default();
+        let q: WorkQueue<ObjectKey> = WorkQueue::default();
+        let exp: ExpectationMap = Arc::default();
+        let key = ObjectKey::namespaced("default", "web");
+        lock(&exp).insert(
+            key.clone(),
+            Expectations::expect(1, ["uid-b".to_owned()], Time(NOW)),
+        );
+        let a = Arc::new(mine("a", 1));
+        let b = Arc::new(mine("b", 1));
+
+        on_pod_change(&Change::Added(a.clone()), &owners, &q, &exp);
+        assert_eq!(
+            drain(&q).await,
+            vec!["default/web"],
+            "owned pod queues its owner"
+        );
+        assert_eq!(lock(&exp)[&key].pending_creates(), 0, "creation observed");
+
+        let mut terminating = b.as_ref().clone();
+        terminating.metadata.deletion_timestamp = Some(Time(NOW));
+        on_pod_change(
+            &Change::Modified {
+                old: b.clone(),
+                new: Arc::new(terminating),
+            },
+            &owners,
+            &q,
+            &exp,
+        );
+        assert_eq!(
+            lock(&exp)[&key].pending_deletes(),
+            0,
+            "terminating counts as deleted"
+        );
+        assert!(lock(&exp)[&key].is_satisfied(Time(NOW)));
+        drain(&q).await;
+
+        let moved = Arc::new(owned(
+            pod("a", 1, &[("app", "web")]),
+            "ReplicaSet",
+            "other",
+            "x",
+        ));
+        on_pod_change(
+            &Change::Modified {
+                old: a.clone(),
+                new: moved,
+            },
+            &owners,
+            &q,
+            &exp,
+        );
+        assert_eq!(
+            drain(&q).await,
+            vec!["default/other", "default/web"],
+            "both owners hear of a hand-over"
+        );
+
+        let foreign = Arc::new(owned(
+            pod("c", 1, &[("app", "web")]),
+            "ReplicationController",
+            "rc",
+            "y",
+        ));
+        on_pod_change(&Change::Deleted(foreign), &owners, &q, &exp);
+        assert!(drain(&q).await.is_empty(), "another kind's pod is not ours");
+
+        on_pod_change(&Change::Deleted(a), &owners, &q, &exp);
+        assert_eq!(drain(&q).await, vec!["default/web"]);
+    }
 }
