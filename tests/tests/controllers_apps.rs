@@ -416,3 +416,75 @@ async fn one_leader_acts_among_three_control_planes() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("kubectl could not run ({e}); scripts/test.sh installs it"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_rollout_history_and_undo() -> anyhow::Result<()> {
+    let (cluster, client) = node().await?;
+    let kc = cluster.nodes[0].kubeconfig();
+    let deployments: Api<Deployment> = client.api(Some("default"));
+    let sets: Api<ReplicaSet> = client.api(Some("default"));
+    let mut d = Deployment::new("web");
+    d.spec.replicas = Some(2);
+    d.spec.selector = selector("web");
+    d.spec.template = template("web", "demo:1");
+    deployments.create(&d).await?;
+    let revision_of = |image: &'static str| {
+        let sets = sets.clone();
+        async move {
+            let list = sets.list(&ListParams::default()).await?;
+            anyhow::Ok(list.items.into_iter().find_map(|rs| {
+                let img = rs
+                    .spec
+                    .template
+                    .spec
+                    .containers
+                    .first()
+                    .map(|c| c.image.clone());
+                (img.as_deref() == Some(image))
+                    .then(|| {
+                        rs.metadata
+                            .annotations
+                            .get("deployment.kubernetes.io/revision")
+                            .cloned()
+                    })
+                    .flatten()
+            }))
+        }
+    };
+    eventually(WAIT, || async {
+        Ok((revision_of("demo:1").await?.as_deref() == Some("1")).then_some(()))
+    })
+    .await?;
+    kubectl(&kc, &["set", "image", "deployment/web", "main=demo:2"])?;
+    eventually(WAIT, || async {
+        Ok((revision_of("demo:2").await?.as_deref() == Some("2")).then_some(()))
+    })
+    .await?;
+    let history = kubectl(&kc, &["rollout", "history", "deployment/web"])?;
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    kubectl(&kc, &["rollout", "undo", "deployment/web"])?;
+    eventually(WAIT, || async {
+        Ok((revision_of("demo:1").await?.as_deref() == Some("3")).then_some(()))
+    })
+    .await?;
+    let image = deployments.get("web").await?.spec.template.spec.containers[0]
+        .image
+        .clone();
+    assert_eq!(image, "demo:1");
+    Ok(())
+}
