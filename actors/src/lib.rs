@@ -10,7 +10,10 @@
 //! - [`config`]: the node's TOML configuration and its defaults.
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`informer`]: informers, work queues, leader election and API access for components.
+//! - [`proxy`]: the service proxy (kube-proxy): packet-filter rules or forwarding.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
+//! - [`scheduler`]: assigns pending pods to nodes (snapshot, plugins, cycle).
+//! - [`simnode`]: simulated nodes (kwok-style) for benchmarks and scale tests.
 //! - [`store`]: the replicated store (openraft over RocksDB).
 
 pub mod apiserver;
@@ -22,5 +25,8 @@ pub mod echo;
 pub mod fsutil;
 pub mod informer;
 pub mod node;
+pub mod proxy;
+pub mod scheduler;
+pub mod simnode;
 pub mod store;
 pub mod supervisor;

@@ -197,13 +197,15 @@ pub struct Services {
     pub store: Option<Arc<StoreEngine>>,
     /// The API operations (control-plane nodes).
     pub api: Option<crate::apiserver::core::ApiCore>,
+    /// Service proxy settings (worker nodes).
+    pub proxy: Option<crate::proxy::ProxySettings>,
 }
 
 /// The components a node runs.
 ///
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
-/// control-plane nodes run `store` and `apiserver`. The other components (controllers,
-/// scheduler; kubelet, proxy) plug in here as they land.
+/// control-plane nodes run `store`, `apiserver` and `scheduler`. The other components
+/// (controllers; kubelet, proxy) plug in here as they land.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
         ComponentSpec::new(chaos::NAME, chaos::Chaos::start),
@@ -218,9 +220,16 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     if let Some(core) = &services.api {
         use crate::apiserver::actor::{ApiServer, NAME};
         specs.push(ComponentSpec::new(NAME, ApiServer::factory(core.clone())));
+        specs.push(ComponentSpec::new(
+            crate::scheduler::NAME,
+            crate::scheduler::Scheduler::start,
+        ));
         specs.extend(crate::controllers::replicaset::components());
         specs.extend(crate::controllers::replication::components());
         specs.extend(crate::controllers::deployment::components());
+    }
+    if let Some(proxy) = &services.proxy {
+        specs.push(crate::proxy::component(proxy.clone()));
     }
     specs
 }
@@ -347,7 +356,22 @@ impl Node {
                 }
             };
             services.store = Some(engine);
-            services.api = Some(crate::apiserver::core::ApiCore::new(bus.clone()));
+            services.api = Some(
+                crate::apiserver::core::ApiCore::new(bus.clone())
+                    .with_ranges(cfg.network.service_ranges()?),
+            );
+        }
+        if cfg.roles.contains(&Role::Worker) {
+            services.proxy = Some(crate::proxy::ProxySettings {
+                mode: cfg.proxy.mode,
+                node_address: cfg
+                    .proxy
+                    .address
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                cluster_cidr: cfg.network.cluster_network()?,
+                service_cidr: cfg.network.service_ranges()?.service_cidr,
+            });
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if let Some(core) = services.api.clone() {
