@@ -488,3 +488,124 @@ async fn kubectl_rollout_history_and_undo() -> anyhow::Result<()> {
     assert_eq!(image, "demo:1");
     Ok(())
 }
+
+/// Ready pods labelled `app=<app>` that are not being deleted, and how many run `image`.
+async fn ready_pods(pods: &Api<Pod>, app: &str, image: &str) -> anyhow::Result<(usize, usize)> {
+    let live = live_pods(pods, app).await?;
+    let ready: Vec<&Pod> = live
+        .iter()
+        .filter(|p| {
+            p.status.conditions.iter().any(|c| {
+                c.type_ == "Ready" && c.status == rudder_protocol::resources::ConditionStatus::True
+            })
+        })
+        .collect();
+    let updated = ready
+        .iter()
+        .filter(|p| p.spec.containers.first().is_some_and(|c| c.image == image))
+        .count();
+    Ok((ready.len(), updated))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_update_on_simulated_nodes_keeps_availability() -> anyhow::Result<()> {
+    use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
+    let (_cluster, client) = node().await?;
+    let apis = SimApis {
+        nodes: client.api(None),
+        pods: client.api(None),
+        leases: client.api(Some(NODE_LEASE_NAMESPACE)),
+        namespaces: client.api(None),
+    };
+    let _sims = SimNodes::start(
+        apis,
+        SimNodeSpec {
+            prefix: "sim".into(),
+            count: 5,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let deployments: Api<Deployment> = client.api(Some("default"));
+    let pods: Api<Pod> = client.api(Some("default"));
+    const REPLICAS: i32 = 50;
+    let mut d = Deployment::new("roll");
+    d.spec.replicas = Some(REPLICAS);
+    d.spec.selector = selector("roll");
+    d.spec.template = template("roll", "demo:1");
+    deployments.create(&d).await?;
+
+    let complete = |image: &'static str| {
+        let deployments = deployments.clone();
+        let pods = pods.clone();
+        async move {
+            let d = deployments.get("roll").await?;
+            let s = &d.status;
+            let (ready, updated) = ready_pods(&pods, "roll", image).await?;
+            anyhow::Ok(
+                s.observed_generation == d.metadata.generation
+                    && s.updated_replicas == REPLICAS
+                    && s.available_replicas == REPLICAS
+                    && s.replicas == REPLICAS
+                    && ready == REPLICAS as usize
+                    && updated == REPLICAS as usize,
+            )
+        }
+    };
+    eventually(Duration::from_secs(60), || async {
+        Ok(complete("demo:1").await?.then_some(()))
+    })
+    .await?;
+
+    // Roll to a new template while watching availability all along.
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let pods = pods.clone();
+        let watching = watching.clone();
+        tokio::spawn(async move {
+            let mut min_ready = usize::MAX;
+            let mut samples = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((ready, _)) = ready_pods(&pods, "roll", "demo:2").await {
+                    min_ready = min_ready.min(ready);
+                    samples += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (min_ready, samples)
+        })
+    };
+    deployments
+        .patch(
+            "roll",
+            PatchType::Merge,
+            &serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "demo:2"}]}}}}),
+        )
+        .await?;
+    eventually(Duration::from_secs(90), || async {
+        Ok(complete("demo:2").await?.then_some(()))
+    })
+    .await?;
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (min_ready, samples) = watcher.await?;
+    // The default maxUnavailable is 25%: 12 of 50 (rounded down).
+    assert!(
+        samples > 5,
+        "the watcher sampled the rollout ({samples} samples)"
+    );
+    assert!(
+        min_ready >= 38,
+        "ready pods dropped to {min_ready} during the rollout"
+    );
+    let d = deployments.get("roll").await?;
+    let progressing = d
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing");
+    assert_eq!(
+        progressing.map(|c| c.reason.as_str()),
+        Some("NewReplicaSetAvailable")
+    );
+    Ok(())
+}
