@@ -15,6 +15,10 @@
 //!
 //! A measurement, not a test: it exits 0 either way.
 //!
+//! First figures (debug build, 1,000 nodes, 10,000 replicas, two cores shared with other
+//! builds): scale-up 107 s (93 pods/s), rollout 203 s (49 pods/s), baseline 114 s
+//! (88 pods/s): ratios 0.94x and 1.78x (a rollout creates and deletes every pod).
+//!
 //! ```text
 //! cargo build -p rudder -p rudder-tests && target/debug/bench-deployment
 //! target/debug/bench-deployment [--nodes N] [--replicas N]
