@@ -416,3 +416,196 @@ async fn one_leader_acts_among_three_control_planes() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("kubectl could not run ({e}); scripts/test.sh installs it"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_rollout_history_and_undo() -> anyhow::Result<()> {
+    let (cluster, client) = node().await?;
+    let kc = cluster.nodes[0].kubeconfig();
+    let deployments: Api<Deployment> = client.api(Some("default"));
+    let sets: Api<ReplicaSet> = client.api(Some("default"));
+    let mut d = Deployment::new("web");
+    d.spec.replicas = Some(2);
+    d.spec.selector = selector("web");
+    d.spec.template = template("web", "demo:1");
+    deployments.create(&d).await?;
+    let revision_of = |image: &'static str| {
+        let sets = sets.clone();
+        async move {
+            let list = sets.list(&ListParams::default()).await?;
+            anyhow::Ok(list.items.into_iter().find_map(|rs| {
+                let img = rs
+                    .spec
+                    .template
+                    .spec
+                    .containers
+                    .first()
+                    .map(|c| c.image.clone());
+                (img.as_deref() == Some(image))
+                    .then(|| {
+                        rs.metadata
+                            .annotations
+                            .get("deployment.kubernetes.io/revision")
+                            .cloned()
+                    })
+                    .flatten()
+            }))
+        }
+    };
+    eventually(WAIT, || async {
+        Ok((revision_of("demo:1").await?.as_deref() == Some("1")).then_some(()))
+    })
+    .await?;
+    kubectl(&kc, &["set", "image", "deployment/web", "main=demo:2"])?;
+    eventually(WAIT, || async {
+        Ok((revision_of("demo:2").await?.as_deref() == Some("2")).then_some(()))
+    })
+    .await?;
+    let history = kubectl(&kc, &["rollout", "history", "deployment/web"])?;
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    kubectl(&kc, &["rollout", "undo", "deployment/web"])?;
+    eventually(WAIT, || async {
+        Ok((revision_of("demo:1").await?.as_deref() == Some("3")).then_some(()))
+    })
+    .await?;
+    let image = deployments.get("web").await?.spec.template.spec.containers[0]
+        .image
+        .clone();
+    assert_eq!(image, "demo:1");
+    Ok(())
+}
+
+/// Ready pods labelled `app=<app>` that are not being deleted, and how many run `image`.
+async fn ready_pods(pods: &Api<Pod>, app: &str, image: &str) -> anyhow::Result<(usize, usize)> {
+    let live = live_pods(pods, app).await?;
+    let ready: Vec<&Pod> = live
+        .iter()
+        .filter(|p| {
+            p.status.conditions.iter().any(|c| {
+                c.type_ == "Ready" && c.status == rudder_protocol::resources::ConditionStatus::True
+            })
+        })
+        .collect();
+    let updated = ready
+        .iter()
+        .filter(|p| p.spec.containers.first().is_some_and(|c| c.image == image))
+        .count();
+    Ok((ready.len(), updated))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_update_on_simulated_nodes_keeps_availability() -> anyhow::Result<()> {
+    use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
+    let (_cluster, client) = node().await?;
+    let apis = SimApis {
+        nodes: client.api(None),
+        pods: client.api(None),
+        leases: client.api(Some(NODE_LEASE_NAMESPACE)),
+        namespaces: client.api(None),
+    };
+    let _sims = SimNodes::start(
+        apis,
+        SimNodeSpec {
+            prefix: "sim".into(),
+            count: 5,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let deployments: Api<Deployment> = client.api(Some("default"));
+    let pods: Api<Pod> = client.api(Some("default"));
+    const REPLICAS: i32 = 50;
+    let mut d = Deployment::new("roll");
+    d.spec.replicas = Some(REPLICAS);
+    d.spec.selector = selector("roll");
+    d.spec.template = template("roll", "demo:1");
+    deployments.create(&d).await?;
+
+    let complete = |image: &'static str| {
+        let deployments = deployments.clone();
+        let pods = pods.clone();
+        async move {
+            let d = deployments.get("roll").await?;
+            let s = &d.status;
+            let (ready, updated) = ready_pods(&pods, "roll", image).await?;
+            anyhow::Ok(
+                s.observed_generation == d.metadata.generation
+                    && s.updated_replicas == REPLICAS
+                    && s.available_replicas == REPLICAS
+                    && s.replicas == REPLICAS
+                    && ready == REPLICAS as usize
+                    && updated == REPLICAS as usize,
+            )
+        }
+    };
+    eventually(Duration::from_secs(60), || async {
+        Ok(complete("demo:1").await?.then_some(()))
+    })
+    .await?;
+
+    // Roll to a new template while watching availability all along.
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let pods = pods.clone();
+        let watching = watching.clone();
+        tokio::spawn(async move {
+            let mut min_ready = usize::MAX;
+            let mut samples = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((ready, _)) = ready_pods(&pods, "roll", "demo:2").await {
+                    min_ready = min_ready.min(ready);
+                    samples += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (min_ready, samples)
+        })
+    };
+    deployments
+        .patch(
+            "roll",
+            PatchType::Merge,
+            &serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "demo:2"}]}}}}),
+        )
+        .await?;
+    eventually(Duration::from_secs(90), || async {
+        Ok(complete("demo:2").await?.then_some(()))
+    })
+    .await?;
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (min_ready, samples) = watcher.await?;
+    // The default maxUnavailable is 25%: 12 of 50 (rounded down).
+    assert!(
+        samples > 5,
+        "the watcher sampled the rollout ({samples} samples)"
+    );
+    assert!(
+        min_ready >= 38,
+        "ready pods dropped to {min_ready} during the rollout"
+    );
+    let d = deployments.get("roll").await?;
+    let progressing = d
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing");
+    assert_eq!(
+        progressing.map(|c| c.reason.as_str()),
+        Some("NewReplicaSetAvailable")
+    );
+    Ok(())
+}

@@ -9,6 +9,15 @@
 //! The logic is written once, over the [`ReplicaOwner`] trait; `ReplicaSet` implements it
 //! here and `ReplicationController` in [`super::replication`].
 //!
+//! The actor ([`ReplicaSetController`], `controller/replicaset`; generic as
+//! [`ReplicaController`]) runs only while it holds the Lease
+//! `kube-system/rudder-controller-<name>`. In: owner and pod changes from two informers,
+//! turned into owner keys on a work queue (and into expectation observations). Out: pod
+//! creates (generateName `<owner>-`, controller reference), deletes (uid precondition),
+//! owner-reference patches, status updates, and Events (SuccessfulCreate,
+//! SuccessfulDelete, FailedCreate, FailedDelete). It answers no bus requests. The
+//! leadership loop and the event recorder are shared with the deployment controller.
+//!
 //! Choices written down:
 //! - An empty selector selects nothing (validation forbids it anyway); adopting every
 //!   pod of a namespace by accident is worse than doing nothing.
@@ -25,8 +34,8 @@ use std::time::Duration;
 use rudder_protocol::api::{Api, ApiError};
 use rudder_protocol::messages::api::{ListParams, PatchType};
 use rudder_protocol::resources::{
-    Event, EventSource, Lease, MicroTime, ObjectReference, OwnerReference, Pod, PodTemplateSpec,
-    ReplicaSet, ReplicaSetStatus, Resource, Time,
+    ConditionStatus, Event, EventSource, Lease, MicroTime, ObjectReference, OwnerReference, Pod,
+    PodTemplateSpec, ReplicaSet, ReplicaSetCondition, ReplicaSetStatus, Resource, Time,
 };
 use tracing::{debug, info, warn, Instrument};
 
@@ -303,6 +312,32 @@ pub fn slow_start_batches(count: usize) -> Vec<usize> {
         size *= 2;
     }
     out
+}
+
+/// Kubernetes' `ReplicaFailure` condition: set (reason `FailedCreate`) while creating or
+/// deleting pods fails, removed once a sync succeeds.
+pub fn set_failure_condition(status: &mut ReplicaSetStatus, failure: Option<&str>, now: Time) {
+    const REPLICA_FAILURE: &str = "ReplicaFailure";
+    match failure {
+        None => status.conditions.retain(|c| c.type_ != REPLICA_FAILURE),
+        Some(message) => {
+            if let Some(c) = status
+                .conditions
+                .iter_mut()
+                .find(|c| c.type_ == REPLICA_FAILURE)
+            {
+                c.message = message.to_owned();
+                return;
+            }
+            status.conditions.push(ReplicaSetCondition {
+                type_: REPLICA_FAILURE.to_owned(),
+                status: ConditionStatus::True,
+                last_transition_time: Some(now),
+                reason: "FailedCreate".to_owned(),
+                message: message.to_owned(),
+            });
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -623,6 +658,8 @@ async fn reconcile<K: ReplicaOwner>(
     let pod_api = ctx.api.api::<Pod>(Some(&ns));
     let mut first_error = None;
     let mut victims: Vec<(String, String)> = Vec::new();
+    let mut new_status = None;
+    let mut manage_failure: Option<String> = None;
     for action in plan.actions {
         let result = match action {
             Action::Adopt {
@@ -645,19 +682,19 @@ async fn reconcile<K: ReplicaOwner>(
                 }
             }
             Action::Create { count } => {
-                create_pods(ctx, key, owner.as_ref(), &pod_api, count, now).await
+                let r = create_pods(ctx, key, owner.as_ref(), &pod_api, count, now).await;
+                if let Err(e) = &r {
+                    manage_failure = Some(e.to_string());
+                }
+                r
             }
             Action::Delete { pod, uid } => {
                 victims.push((pod, uid));
                 Ok(())
             }
             Action::UpdateStatus(status) => {
-                let mut updated = owner.as_ref().clone();
-                *updated.replica_status_mut() = status;
-                match ctx.api.api::<K>(Some(&ns)).update_status(&updated).await {
-                    Err(e) if e.is_not_found() => Ok(()),
-                    other => other.map(|_| ()),
-                }
+                new_status = Some(status);
+                Ok(())
             }
         };
         if let Err(e) = result {
@@ -667,7 +704,22 @@ async fn reconcile<K: ReplicaOwner>(
     // Deletions are issued together, after the expectations for all of them are set.
     if !victims.is_empty() {
         if let Err(e) = delete_pods(ctx, key, owner.as_ref(), &pod_api, victims, now).await {
+            manage_failure.get_or_insert_with(|| e.to_string());
             first_error.get_or_insert(e);
+        }
+    }
+    // The status goes last, with the outcome of this sync's creations and deletions.
+    let mut status = new_status.unwrap_or_else(|| owner.replica_status().clone());
+    set_failure_condition(&mut status, manage_failure.as_deref(), now);
+    if &status != owner.replica_status() {
+        let mut updated = owner.as_ref().clone();
+        *updated.replica_status_mut() = status;
+        match ctx.api.api::<K>(Some(&ns)).update_status(&updated).await {
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+            Ok(_) => {}
         }
     }
     match first_error {
@@ -800,7 +852,7 @@ async fn delete_pods<K: ReplicaOwner>(
 mod tests {
     use super::*;
     use crate::controllers::pods::testing::*;
-    use rudder_protocol::resources::{LabelSelector, ReplicaSetCondition};
+    use rudder_protocol::resources::LabelSelector;
 
     const UID: &str = "rs-uid";
     const NOW: i64 = 10_000;
@@ -1170,5 +1222,106 @@ mod tests {
         for (name, n, want) in table {
             assert_eq!(slow_start_batches(*n), *want, "{name}");
         }
+    }
+
+    async fn drain(q: &WorkQueue<ObjectKey>) -> Vec<String> {
+        let mut out = Vec::new();
+        while !q.is_empty() {
+            if let Some(k) = q.next().await {
+                q.done(&k);
+                out.push(k.to_string());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn pod_changes_feed_expectations_and_the_queue() {
+        let owners: Cache<ReplicaSet> = Cache::default();
+        let q: WorkQueue<ObjectKey> = WorkQueue::default();
+        let exp: ExpectationMap = Arc::default();
+        let key = ObjectKey::namespaced("default", "web");
+        lock(&exp).insert(
+            key.clone(),
+            Expectations::expect(1, ["uid-b".to_owned()], Time(NOW)),
+        );
+        let a = Arc::new(mine("a", 1));
+        let b = Arc::new(mine("b", 1));
+
+        on_pod_change(&Change::Added(a.clone()), &owners, &q, &exp);
+        assert_eq!(
+            drain(&q).await,
+            vec!["default/web"],
+            "owned pod queues its owner"
+        );
+        assert_eq!(lock(&exp)[&key].pending_creates(), 0, "creation observed");
+
+        let mut terminating = b.as_ref().clone();
+        terminating.metadata.deletion_timestamp = Some(Time(NOW));
+        on_pod_change(
+            &Change::Modified {
+                old: b.clone(),
+                new: Arc::new(terminating),
+            },
+            &owners,
+            &q,
+            &exp,
+        );
+        assert_eq!(
+            lock(&exp)[&key].pending_deletes(),
+            0,
+            "terminating counts as deleted"
+        );
+        assert!(lock(&exp)[&key].is_satisfied(Time(NOW)));
+        drain(&q).await;
+
+        let moved = Arc::new(owned(
+            pod("a", 1, &[("app", "web")]),
+            "ReplicaSet",
+            "other",
+            "x",
+        ));
+        on_pod_change(
+            &Change::Modified {
+                old: a.clone(),
+                new: moved,
+            },
+            &owners,
+            &q,
+            &exp,
+        );
+        assert_eq!(
+            drain(&q).await,
+            vec!["default/other", "default/web"],
+            "both owners hear of a hand-over"
+        );
+
+        let foreign = Arc::new(owned(
+            pod("c", 1, &[("app", "web")]),
+            "ReplicationController",
+            "rc",
+            "y",
+        ));
+        on_pod_change(&Change::Deleted(foreign), &owners, &q, &exp);
+        assert!(drain(&q).await.is_empty(), "another kind's pod is not ours");
+
+        on_pod_change(&Change::Deleted(a), &owners, &q, &exp);
+        assert_eq!(drain(&q).await, vec!["default/web"]);
+    }
+
+    #[test]
+    fn failure_condition_table() {
+        let mut s = ReplicaSetStatus::default();
+        set_failure_condition(&mut s, Some("quota"), Time(5));
+        assert_eq!(s.conditions.len(), 1);
+        assert_eq!(s.conditions[0].reason, "FailedCreate");
+        assert_eq!(s.conditions[0].status, ConditionStatus::True);
+        set_failure_condition(&mut s, Some("still quota"), Time(9));
+        assert_eq!(s.conditions.len(), 1, "one condition, updated");
+        assert_eq!(s.conditions[0].message, "still quota");
+        assert_eq!(s.conditions[0].last_transition_time, Some(Time(5)));
+        set_failure_condition(&mut s, None, Time(10));
+        assert!(s.conditions.is_empty(), "cleared by a good sync");
     }
 }
