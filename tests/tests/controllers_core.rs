@@ -562,12 +562,28 @@ async fn one_leader_per_controller_and_failover_on_three_nodes() -> anyhow::Resu
         );
     }
     // Three voters first, so that the store keeps its quorum when one node dies.
+    // ... and every replica in step with the leader's log (so the group is not in the
+    // middle of a membership change when one of them dies).
     eventually(Duration::from_secs(30), || async {
-        let s = store_status(&client, "cp-1").await?;
+        let mut leader_status = None;
+        for n in ["cp-1", "cp-2", "cp-3"] {
+            let s = store_status(&client, n).await?;
+            if s.leader.as_ref().map(|l| l.as_str()) == Some(n) {
+                leader_status = Some(s);
+            }
+        }
+        let Some(s) = leader_status else {
+            return Ok(None);
+        };
         let voters = s.members.iter().filter(|m| m.voter).count();
-        Ok((voters == 3 && s.leader.is_some()).then_some(()))
+        let in_step = s
+            .members
+            .iter()
+            .all(|m| m.matched_index.is_some() && m.matched_index >= s.last_log_index);
+        Ok((voters == 3 && in_step).then_some(()))
     })
-    .await?;
+    .await
+    .map_err(|e| anyhow::anyhow!("the store did not converge before the kill: {e}"))?;
     // The node leading the service account controller dies; another takes over.
     let leader = holders[2].clone();
     cluster.node(&leader).kill9().await?;
@@ -578,14 +594,31 @@ async fn one_leader_per_controller_and_failover_on_three_nodes() -> anyhow::Resu
         .unwrap_or(0);
     let client = cluster.nodes[survivor].client().await?;
     let namespaces: Api<Namespace> = client.api(None);
-    eventually(Duration::from_secs(30), || async {
+    let written = eventually(Duration::from_secs(30), || async {
         match namespaces.create(&Namespace::new("after-failover")).await {
             Ok(_) => Ok(Some(())),
             Err(e) if e.code() == Some(409) => Ok(Some(())),
             Err(e) => Err(e.into()),
         }
     })
-    .await?;
+    .await;
+    if let Err(e) = written {
+        for n in &cluster.nodes {
+            let log = n.log_text();
+            let tail: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("postpone") || l.contains("vote"))
+                .rev()
+                .take(60)
+                .collect();
+            eprintln!(
+                "--- {} ---\n{}",
+                n.name(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        return Err(e);
+    }
     let sas: Api<ServiceAccount> = client.api(Some("after-failover"));
     eventually(Duration::from_secs(60), || async {
         Ok(sas.get_opt("default").await?)

@@ -149,6 +149,9 @@ pub struct StoreEngine {
     id: u64,
     runtime: Mutex<RuntimeGuard>,
     handle: tokio::runtime::Handle,
+    /// One membership change at a time from this node: interleaved joint/uniform steps
+    /// of concurrent joins are what leaves a group stuck in a joint config.
+    membership: tokio::sync::Mutex<()>,
 }
 
 /// Owns the store runtime; shuts it down without blocking when dropped, since it is
@@ -230,6 +233,7 @@ impl StoreEngine {
             id,
             runtime: Mutex::new(runtime),
             handle,
+            membership: tokio::sync::Mutex::new(()),
         });
         let initialized = engine
             .raft
@@ -250,6 +254,10 @@ impl StoreEngine {
                 engine.handle.spawn(join_loop(weak));
             }
         }
+        engine.handle.spawn(break_election_ties(
+            Arc::downgrade(&engine),
+            cfg.election_timeout_max,
+        ));
         Ok(engine)
     }
 
@@ -633,6 +641,7 @@ impl StoreEngine {
         &self,
         changes: ChangeMembers<u64, BasicNode>,
     ) -> Result<(), RaftError<u64, ClientWriteError<u64, BasicNode>>> {
+        let _one_at_a_time = self.membership.lock().await;
         let mut tries = 0;
         loop {
             match self.raft.change_membership(changes.clone(), false).await {
@@ -642,9 +651,65 @@ impl StoreEngine {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
+                Ok(_) => {
+                    self.finish_joint().await?;
+                    self.settle().await;
+                    return Ok(());
+                }
                 other => return other.map(|_| ()),
             }
         }
+    }
+
+    /// Waits (up to 5 s) until every member has replicated this leader's log, so the next
+    /// membership change starts from a group that is in step: back-to-back changes whose
+    /// replication had not caught up have been seen to stall the group in openraft 0.9.
+    async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            let m = self.raft.metrics().borrow().clone();
+            let Some(replication) = &m.replication else {
+                return;
+            };
+            let last = m.last_log_index;
+            if replication
+                .values()
+                .all(|matched| matched.as_ref().map(|l| l.index) >= last)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::warn!(node = %self.me, "replication did not catch up after a membership change");
+    }
+
+    /// Leaves a joint membership for its final, uniform config.
+    ///
+    /// openraft commits a change as a joint config, then the uniform one; when the second
+    /// step loses a race with another change, the group can stay joint, and a joint config
+    /// needs a majority of the old voters too: one lost old voter then blocks every
+    /// election. Only the leader acts; it is harmless when already uniform.
+    async fn finish_joint(&self) -> Result<(), RaftError<u64, ClientWriteError<u64, BasicNode>>> {
+        for _ in 0..100 {
+            let m = self.raft.metrics().borrow().clone();
+            let configs = m.membership_config.membership().get_joint_config().clone();
+            if configs.len() <= 1 || m.current_leader != Some(self.id) {
+                return Ok(());
+            }
+            let last = configs.last().cloned().unwrap_or_default();
+            tracing::info!(node = %self.me, "finishing a joint membership change");
+            match self
+                .raft
+                .change_membership(ChangeMembers::ReplaceAllVoters(last), false)
+                .await
+            {
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) => tokio::time::sleep(Duration::from_millis(50)).await,
+                other => other.map(|_| ())?,
+            }
+        }
+        Ok(())
     }
 
     async fn remove(&self, node: NodeName) -> StoreReply {
@@ -854,6 +919,59 @@ impl Handler<Deliver> for Store {
                 }),
             }
         })
+    }
+}
+
+/// Breaks split-vote ties that openraft 0.9 cannot break by itself.
+///
+/// openraft 0.9 draws each replica's election timeout once, at start, and checks it on a
+/// coarse tick; two survivors whose draws land on the same tick start every election at
+/// the same moment, each votes for itself, and no leader is ever elected (fixed upstream
+/// only in 0.10, which resamples per campaign). So: a voter that has seen no leader for
+/// three election timeouts starts an election itself after a random pause, which no
+/// other replica shares.
+async fn break_election_ties(weak: std::sync::Weak<StoreEngine>, election_max: Duration) {
+    use rand::Rng;
+    let period = election_max.max(Duration::from_millis(50));
+    let mut leaderless = Duration::ZERO;
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(engine) = weak.upgrade() else {
+            return;
+        };
+        let m = engine.raft.metrics().borrow().clone();
+        let voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == engine.id);
+        if m.current_leader == Some(engine.id)
+            && m.membership_config.membership().get_joint_config().len() > 1
+        {
+            // A joint config left behind by a change that lost a race: finish it.
+            if let Ok(_idle) = engine.membership.try_lock() {
+                let _ = engine.finish_joint().await;
+            }
+        }
+        if m.current_leader.is_some() || !voter || m.state == ServerState::Shutdown {
+            leaderless = Duration::ZERO;
+            continue;
+        }
+        leaderless += period;
+        if leaderless < period * 3 {
+            continue;
+        }
+        let jitter = rand::thread_rng().gen_range(0..=period.as_millis() as u64 * 2);
+        drop(engine);
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
+        let Some(engine) = weak.upgrade() else {
+            return;
+        };
+        if engine.raft.metrics().borrow().current_leader.is_none() {
+            tracing::info!(node = %engine.me, "no leader for a while; starting an election");
+            let _ = engine.raft.trigger().elect().await;
+        }
+        leaderless = Duration::ZERO;
     }
 }
 
