@@ -8,6 +8,7 @@
 //! - [`echo`]: answers pings; reachability checks and bus benchmarks.
 //! - [`config`]: the node's TOML configuration and its defaults.
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
+//! - [`informer`]: informers, work queues, leader election and API access for components.
 //! - [`kubelet`]: runs the pods bound to this node as Docker containers.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
 //! - [`store`]: the replicated store (openraft over RocksDB).
@@ -18,6 +19,7 @@ pub mod chaos;
 pub mod config;
 pub mod echo;
 pub mod fsutil;
+pub mod informer;
 pub mod kubelet;
 pub mod node;
 pub mod store;

@@ -247,15 +247,14 @@ pub struct Node {
 fn start_api(
     cfg: &NodeConfig,
     node: &str,
-    bus: &Bus,
+    core: crate::apiserver::core::ApiCore,
 ) -> Result<(SocketAddr, PathBuf, actix_web::dev::ServerHandle), NodeError> {
-    use crate::apiserver::{core::ApiCore, http, tls};
+    use crate::apiserver::{http, tls};
     let api_err = |e: String| NodeError::Api(e);
     let token = load_or_create_token(&cfg.data_dir.join("admin.token"))?;
     let pki = tls::load_or_create_pki(&cfg.data_dir, &tls::serving_names(&cfg.api_listen, node))
         .map_err(|e| api_err(e.to_string()))?;
     let tls_config = pki.server_config().map_err(|e| api_err(e.to_string()))?;
-    let core = ApiCore::new(bus.clone());
     let state = Arc::new(http::ApiState {
         core: core.clone(),
         token: token.clone(),
@@ -348,8 +347,8 @@ impl Node {
             services.api = Some(crate::apiserver::core::ApiCore::new(bus.clone()));
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
-        let api = if cfg.roles.contains(&Role::ControlPlane) {
-            match start_api(&cfg, &name, &bus) {
+        let api = if let Some(core) = services.api.clone() {
+            match start_api(&cfg, &name, core) {
                 Ok(api) => Some(api),
                 Err(e) => {
                     bus.shutdown();

@@ -56,6 +56,125 @@ impl Started {
     }
 }
 
+/// Answers the bus requests addressed to a task component (see [`Started::task_serving`]).
+pub type Serve = Arc<
+    dyn Fn(
+            rudder_protocol::Request,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = Result<rudder_protocol::Reply, rudder_protocol::BusError>,
+                    > + Send,
+            >,
+        > + Send
+        + Sync,
+>;
+
+impl Started {
+    /// A component that is one async loop (informers, queues, reconcilers): it runs on
+    /// the node's component runtime, off the thread that serves the bus and HTTP. The
+    /// component stops (and is restarted) when the loop returns or panics; stopping it
+    /// aborts the loop. It refuses bus requests.
+    pub fn task<F>(fut: F) -> Started
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Started::actor(TaskActor {
+            fut: Some(Box::pin(fut)),
+            abort: None,
+            serve: None,
+        })
+    }
+
+    /// Like [`Started::task`], with `serve` answering the bus requests sent to it.
+    pub fn task_serving<F>(fut: F, serve: Serve) -> Started
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Started::actor(TaskActor {
+            fut: Some(Box::pin(fut)),
+            abort: None,
+            serve: Some(serve),
+        })
+    }
+}
+
+/// The runtime that task components run on: two worker threads shared by every node in
+/// the process, so that controllers, the scheduler and kubelets never hold up the bus.
+pub fn component_runtime() -> &'static tokio::runtime::Handle {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rudder-components")
+            .enable_all()
+            .build()
+            // Without threads or a timer the node cannot run at all; nothing to recover.
+            .expect("cannot start the component runtime")
+    })
+    .handle()
+}
+
+/// The actor behind [`Started::task`].
+struct TaskActor {
+    fut: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+    abort: Option<tokio::task::AbortHandle>,
+    serve: Option<Serve>,
+}
+
+impl Actor for TaskActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(fut) = self.fut.take() else {
+            return;
+        };
+        let handle = component_runtime().spawn(fut);
+        self.abort = Some(handle.abort_handle());
+        ctx.spawn(
+            async move {
+                if let Err(e) = handle.await {
+                    if e.is_panic() {
+                        tracing::error!(error = %e, "component loop panicked");
+                    }
+                }
+            }
+            .into_actor(self)
+            .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
+        );
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(a) = self.abort.take() {
+            a.abort();
+        }
+    }
+}
+
+crate::stop_on_request!(TaskActor);
+
+impl Handler<Deliver> for TaskActor {
+    type Result = ResponseFuture<Result<rudder_protocol::Reply, rudder_protocol::BusError>>;
+
+    fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) -> Self::Result {
+        match &self.serve {
+            Some(serve) => serve(msg.0),
+            None => {
+                let protocol = msg.0.protocol().to_owned();
+                Box::pin(async move {
+                    Err(rudder_protocol::BusError::Failed {
+                        actor: rudder_protocol::ActorRef::new(
+                            rudder_protocol::NodeName::new("local"),
+                            "component",
+                        ),
+                        message: format!("this component answers no {protocol} requests"),
+                    })
+                })
+            }
+        }
+    }
+}
+
 /// What a component's factory gets to build an instance.
 #[derive(Clone)]
 pub struct StartContext {

@@ -234,210 +234,39 @@ impl Client {
     }
 }
 
-/// Why a typed API call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request did not get an answer.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// The API server answered with a failure `Status` (its `code` is the HTTP code).
-    #[error("{} ({})", .0.message, .0.code)]
-    Status(Box<crate::resources::Status>),
-    /// The answer was not the JSON expected.
-    #[error("cannot decode the API server's answer: {0}")]
-    Decode(#[from] serde_json::Error),
-}
+pub use crate::api::{Api, ApiError, WatchEvent};
 
-impl ApiError {
-    /// The HTTP code of a `Status` failure.
-    pub fn code(&self) -> Option<i32> {
-        match self {
-            ApiError::Status(s) => Some(s.code),
-            _ => None,
-        }
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        ApiError::Unreachable(e.to_string())
     }
 }
 
-/// Typed access to one kind of object through a control-plane node's `apiserver` actor
-/// (`client.api::<Pod>(Some("default"))`).
-pub struct Api<K> {
+/// Carries API requests over a client's link to one node's `apiserver` actor.
+struct ClientTransport {
     client: Client,
     to: ActorRef,
-    resource: crate::messages::api::ResourceRef,
-    namespace: Option<String>,
-    _kind: std::marker::PhantomData<fn() -> K>,
 }
 
-/// One change seen by [`Api::watch_poll`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum WatchEvent<K> {
-    /// Created (or part of the initial state).
-    Added(K),
-    /// Changed.
-    Modified(K),
-    /// Deleted; the last state.
-    Deleted(K),
+impl crate::api::ApiTransport for ClientTransport {
+    fn call(
+        &self,
+        req: crate::messages::api::ApiRequest,
+    ) -> crate::api::BoxFuture<'_, Result<crate::messages::api::ApiReply, ApiError>> {
+        Box::pin(async move { Ok(self.client.call(self.to.clone(), req).await?) })
+    }
 }
 
 impl Client {
     /// Typed handle on objects of kind `K` (in `namespace`, or all namespaces / cluster
     /// scope with `None`), served by the `apiserver` of the node this client is on.
     pub fn api<K: crate::resources::Resource>(&self, namespace: Option<&str>) -> Api<K> {
-        let (group, version) = match K::API_VERSION.split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (String::new(), K::API_VERSION.to_owned()),
-        };
-        Api {
-            client: self.clone(),
-            to: ActorRef::new(self.node.clone(), "apiserver"),
-            resource: crate::messages::api::ResourceRef {
-                group,
-                version,
-                plural: K::PLURAL.to_owned(),
-            },
-            namespace: namespace.map(str::to_owned),
-            _kind: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<K> Api<K>
-where
-    K: crate::resources::Resource + serde::Serialize + serde::de::DeserializeOwned,
-{
-    async fn call(
-        &self,
-        req: crate::messages::api::ApiRequest,
-    ) -> Result<crate::messages::api::ApiReply, ApiError> {
-        use crate::messages::api::ApiReply;
-        match self.client.call(self.to.clone(), req).await? {
-            ApiReply::Error(s) => Err(ApiError::Status(s)),
-            other => Ok(other),
-        }
-    }
-
-    async fn object(&self, req: crate::messages::api::ApiRequest) -> Result<K, ApiError> {
-        match self.call(req).await? {
-            crate::messages::api::ApiReply::Json(b) => Ok(serde_json::from_slice(&b)?),
-            _ => Err(ApiError::Decode(serde::de::Error::custom(
-                "expected an object",
-            ))),
-        }
-    }
-
-    /// Reads one object.
-    pub async fn get(&self, name: &str) -> Result<K, ApiError> {
-        self.object(crate::messages::api::ApiRequest::Get {
-            resource: self.resource.clone(),
-            namespace: self.namespace.clone(),
-            name: name.to_owned(),
-        })
-        .await
-    }
-
-    /// Lists objects; returns them with the list's resourceVersion.
-    pub async fn list(
-        &self,
-        params: &crate::messages::api::ListParams,
-    ) -> Result<crate::resources::List<K>, ApiError> {
-        let req = crate::messages::api::ApiRequest::List {
-            resource: self.resource.clone(),
-            namespace: self.namespace.clone(),
-            params: params.clone(),
-        };
-        match self.call(req).await? {
-            crate::messages::api::ApiReply::Json(b) => Ok(serde_json::from_slice(&b)?),
-            _ => Err(ApiError::Decode(serde::de::Error::custom(
-                "expected a list",
-            ))),
-        }
-    }
-
-    /// Creates an object.
-    pub async fn create(&self, obj: &K) -> Result<K, ApiError> {
-        self.object(crate::messages::api::ApiRequest::Create {
-            resource: self.resource.clone(),
-            namespace: self.namespace.clone(),
-            body: serde_json::to_vec(obj)?,
-        })
-        .await
-    }
-
-    /// Replaces an object; fails with 409 if its resourceVersion is stale.
-    pub async fn update(&self, obj: &K) -> Result<K, ApiError> {
-        self.object(crate::messages::api::ApiRequest::Update {
-            resource: self.resource.clone(),
-            namespace: self.namespace.clone(),
-            name: obj.metadata().name.clone(),
-            status: false,
-            body: serde_json::to_vec(obj)?,
-        })
-        .await
-    }
-
-    /// Patches an object.
-    pub async fn patch(
-        &self,
-        name: &str,
-        patch_type: crate::messages::api::PatchType,
-        patch: &serde_json::Value,
-    ) -> Result<K, ApiError> {
-        self.object(crate::messages::api::ApiRequest::Patch {
-            resource: self.resource.clone(),
-            namespace: self.namespace.clone(),
-            name: name.to_owned(),
-            status: false,
-            patch_type,
-            body: serde_json::to_vec(patch)?,
-        })
-        .await
-    }
-
-    /// Deletes an object; returns its last state.
-    pub async fn delete(&self, name: &str) -> Result<K, ApiError> {
-        self.object(crate::messages::api::ApiRequest::Delete {
-            resource: self.resource.clone(),
-            namespace: self.namespace.clone(),
-            name: name.to_owned(),
-            options: Vec::new(),
-        })
-        .await
-    }
-
-    /// The changes after `resource_version` (waiting up to `wait` for one), and the
-    /// resourceVersion to ask from next time. A `410` error means: relist.
-    pub async fn watch_poll(
-        &self,
-        params: &crate::messages::api::ListParams,
-        resource_version: u64,
-        wait: Duration,
-    ) -> Result<(Vec<WatchEvent<K>>, u64), ApiError> {
-        let req = crate::messages::api::ApiRequest::WatchPoll {
-            resource: self.resource.clone(),
-            namespace: self.namespace.clone(),
-            params: params.clone(),
-            resource_version,
-            wait_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
-        };
-        match self.call(req).await? {
-            crate::messages::api::ApiReply::Events {
-                events,
-                resource_version,
-            } => {
-                let mut out = Vec::with_capacity(events.len());
-                for e in events {
-                    let obj: K = serde_json::from_slice(&e.object)?;
-                    out.push(match e.kind.as_str() {
-                        "ADDED" => WatchEvent::Added(obj),
-                        "DELETED" => WatchEvent::Deleted(obj),
-                        _ => WatchEvent::Modified(obj),
-                    });
-                }
-                Ok((out, resource_version))
-            }
-            _ => Err(ApiError::Decode(serde::de::Error::custom(
-                "expected events",
-            ))),
-        }
+        Api::new(
+            Arc::new(ClientTransport {
+                client: self.clone(),
+                to: ActorRef::new(self.node.clone(), "apiserver"),
+            }),
+            namespace,
+        )
     }
 }

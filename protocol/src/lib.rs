@@ -4,6 +4,7 @@
 //!   bincode on the bus), quantities and times.
 //! - [`codec`]: the one wire encoding (bincode `2.0.1`) with its size limit.
 //! - [`actor`]: how actors and nodes are named ([`ActorRef`]).
+//! - [`api`]: typed access to the API server ([`api::Api`]) over any transport.
 //! - [`messages`]: one closed request/reply enum per actor, and the envelope that carries them.
 //! - [`frame`]: bus frames, the frame header and the handshake messages.
 //! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
@@ -12,6 +13,7 @@
 //! No actix, RocksDB or bollard here: a user's program depends on this crate alone.
 
 pub mod actor;
+pub mod api;
 pub mod codec;
 pub mod frame;
 pub mod messages;

@@ -91,6 +91,18 @@ async fn everyday_commands() -> anyhow::Result<()> {
     ok(&cc, &["scale", "deploy/web", "--replicas", "4"]);
     let out = ok(&cc, &["get", "deploy", "web", "-o", "yaml"]);
     assert!(out.contains("replicas: 4"), "{out}");
+    let out = ok(&cc, &["describe", "deploy", "web"]);
+    for want in [
+        "Name:             web",
+        "Namespace:        default",
+        "4 desired",
+        "StrategyType:",
+        "Events:",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    let (success, _, err) = rudderctl(&cc, &["describe", "svc", "nope"]);
+    assert!(!success && err.contains("NotFound"), "{err}");
     let out = ok(&cc, &["delete", "-f", &f]);
     assert!(out.contains("deployment \"web\" deleted"), "{out}");
     let (success, _, err) = rudderctl(&cc, &["get", "deploy", "web"]);

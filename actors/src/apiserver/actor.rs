@@ -83,6 +83,14 @@ fn lookup(r: &ResourceRef) -> ApiResult<&'static ResourceInfo> {
     })
 }
 
+fn pods_info() -> ApiResult<&'static ResourceInfo> {
+    lookup(&ResourceRef {
+        group: String::new(),
+        version: "v1".into(),
+        plural: "pods".into(),
+    })
+}
+
 fn body(bytes: &[u8]) -> ApiResult<Value> {
     if bytes.is_empty() {
         return Ok(json!({}));
@@ -106,6 +114,7 @@ fn options(p: ListParams) -> ListOptions {
         field_selector: p.field_selector,
         limit: p.limit,
         continue_token: p.continue_token,
+        resource_version: p.resource_version,
         ..ListOptions::default()
     }
 }
@@ -193,6 +202,15 @@ async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
                 .delete(lookup(&resource)?, namespace.as_deref(), &name, &body(&o)?)
                 .await?,
         ),
+        ApiRequest::Bind {
+            namespace,
+            name,
+            body: b,
+        } => json_reply(
+            &core
+                .bind(pods_info()?, Some(&namespace), &name, &body(&b)?)
+                .await?,
+        ),
         ApiRequest::WatchPoll {
             resource,
             namespace,
@@ -204,11 +222,10 @@ async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
             let filter = super::core::Filter::new(info, &options(params))?;
             let wait = Duration::from_millis(u64::from(wait_ms).min(60_000));
             let (events, rev) = core
-                .watch_poll(info, namespace.as_deref(), resource_version, wait)
+                .watch_poll(info, namespace.as_deref(), resource_version, wait, &filter)
                 .await?;
             let events = events
                 .into_iter()
-                .filter(|e| filter.matches(&e.object))
                 .map(|e| ApiEvent {
                     kind: e.kind.to_owned(),
                     object: serde_json::to_vec(&e.object).unwrap_or_default(),

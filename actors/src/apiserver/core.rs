@@ -23,6 +23,7 @@ use rudder_protocol::resources::{
 use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
 
+use super::cache::{ResourceCache, WatchCache, READY_WAIT};
 use super::defaults::Defaults;
 use super::registry::{self, ResourceInfo};
 use super::selectors::{object_fields, parse_field_selector_for, parse_label_selector};
@@ -245,6 +246,11 @@ impl Filter {
         })
     }
 
+    /// True when the filter lets every object through.
+    pub fn is_everything(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_none()
+    }
+
     /// Whether `obj` passes.
     pub fn matches(&self, obj: &Value) -> bool {
         if self.labels.is_empty() && self.fields.is_none() {
@@ -270,6 +276,7 @@ impl Filter {
 pub struct ApiCore {
     bus: Bus,
     store: ActorRef,
+    cache: std::sync::Arc<WatchCache>,
 }
 
 /// One watch event as the API sends it.
@@ -285,7 +292,47 @@ impl ApiCore {
     /// Operations through this node's store replica.
     pub fn new(bus: Bus) -> Self {
         let store = ActorRef::new(bus.node().clone(), STORE_ACTOR);
-        ApiCore { bus, store }
+        let cache = std::sync::Arc::new(WatchCache::new(bus.clone(), store.clone()));
+        ApiCore { bus, store, cache }
+    }
+
+    /// The store's current revision, confirmed by its leader (a Raft read index; no
+    /// data is read).
+    async fn current_revision(&self) -> ApiResult<u64> {
+        match self
+            .store(StoreRequest::Get {
+                key: "/registry/".to_owned(),
+                consistency: Consistency::Linearizable,
+            })
+            .await?
+        {
+            StoreReply::Get { revision, .. } => Ok(revision),
+            _ => Err(unexpected_reply()),
+        }
+    }
+
+    /// Brings the watch cache of `info` to the consistency `resource_version` asks for
+    /// (Kubernetes' rules: unset = the latest, "0" = any, N = at least N); `None` when
+    /// the cache cannot serve in time and the store must.
+    async fn cache_for(
+        &self,
+        info: &ResourceInfo,
+        resource_version: Option<&str>,
+    ) -> ApiResult<Option<std::sync::Arc<ResourceCache>>> {
+        let cache = self.cache.resource(&prefix(info, None));
+        let ok = match resource_version.filter(|rv| !rv.is_empty()) {
+            Some(rv) => {
+                let min: u64 = rv.parse().map_err(|_| {
+                    fail(400, "BadRequest", format!("invalid resourceVersion {rv:?}"))
+                })?;
+                cache.wait_for(min, READY_WAIT).await
+            }
+            None => {
+                let target = self.current_revision().await?;
+                cache.wait_for(0, READY_WAIT).await && self.cache.catch_up(&cache, target).await
+            }
+        };
+        Ok(ok.then_some(cache))
     }
 
     async fn store(&self, req: StoreRequest) -> ApiResult<StoreReply> {
@@ -343,10 +390,20 @@ impl ApiCore {
         let Some(ns_info) = registry::resource("", "v1", "namespaces") else {
             return Ok(());
         };
-        match self.read(&key(ns_info, None, ns)).await? {
+        // As Kubernetes' NamespaceLifecycle admission: trust the cache when it knows
+        // the namespace, read the store when it does not (it may be brand new).
+        let ns_key = key(ns_info, None, ns);
+        let cached = self.cache.resource(&prefix(ns_info, None)).get(&ns_key);
+        let found = match cached {
+            Some(obj) => Some((*obj).clone()),
+            None => match self.read(&ns_key).await? {
+                Some(kv) => Some(decode(&kv)?),
+                None => None,
+            },
+        };
+        match found {
             None => Err(not_found(ns_info, ns)),
-            Some(kv) => {
-                let obj = decode(&kv)?;
+            Some(obj) => {
                 if obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
                     return Err(fail(
                         403,
@@ -494,6 +551,21 @@ impl ApiCore {
             Some(t) if !t.is_empty() => Some(decode_continue(t, &pfx)?),
             _ => None,
         };
+        if let Some(cache) = self
+            .cache_for(info, opts.resource_version.as_deref())
+            .await?
+        {
+            let served = cache.list(&pfx, after.as_deref(), opts.limit as usize, |o| {
+                filter.matches(o)
+            });
+            if let Some((items, revision, more)) = served {
+                let token = more
+                    .then(|| items.last().map(|(k, _)| encode_continue(k)))
+                    .flatten();
+                let items = items.into_iter().map(|(_, o)| (*o).clone()).collect();
+                return Ok((items, revision, token));
+            }
+        }
         let page = if opts.limit == 0 {
             500
         } else {
@@ -901,17 +973,57 @@ impl ApiCore {
         Ok(serde_json::to_value(Status::success()).unwrap_or_default())
     }
 
-    /// One long poll of changes to a collection after `after`, as API events.
+    /// One long poll of changes to a collection after `after`, as API events that pass
+    /// `filter`.
+    ///
+    /// As in Kubernetes, an object that starts to match the selectors arrives as ADDED
+    /// and one that stops matching as DELETED (with its new state), so a selective
+    /// watcher's view stays exact.
     pub async fn watch_poll(
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
         after: u64,
         wait: Duration,
+        filter: &Filter,
     ) -> ApiResult<(Vec<ApiEvent>, u64)> {
+        let selective = !filter.is_everything();
+        let pfx = prefix(info, namespace);
+        let cache = self.cache.resource(&prefix(info, None));
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut from = after;
+        while let Some((changes, revision)) = cache.changes(&pfx, from, 1000) {
+            let mut out = Vec::new();
+            for c in changes {
+                let before = match (&c.prev, selective) {
+                    (Some(p), true) => filter.matches(p),
+                    (Some(_), false) => true,
+                    (None, _) => false,
+                };
+                let now = !c.deleted && filter.matches(&c.object);
+                let kind = match (c.deleted, before, now) {
+                    (true, _, _) if filter.matches(&c.object) => "DELETED",
+                    (true, _, _) => continue,
+                    (false, false, true) => "ADDED",
+                    (false, true, true) => "MODIFIED",
+                    (false, true, false) => "DELETED",
+                    (false, false, false) => continue,
+                };
+                out.push(ApiEvent {
+                    kind,
+                    object: (*c.object).clone(),
+                });
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !out.is_empty() || left.is_zero() {
+                return Ok((out, revision));
+            }
+            from = revision;
+            cache.wait_after(from, left).await;
+        }
         let req = StoreRequest::WatchPoll {
-            prefix: prefix(info, namespace),
-            after,
+            prefix: pfx,
+            after: from,
             max_events: 1000,
             wait_ms: wait.as_millis().min(u128::from(u32::MAX)) as u32,
         };
@@ -926,20 +1038,29 @@ impl ApiCore {
             match e.kind {
                 EventKind::Put => {
                     let obj = decode(&e.kv)?;
-                    let kind = if e.kv.version == 1 {
-                        "ADDED"
-                    } else {
-                        "MODIFIED"
+                    let now = filter.matches(&obj);
+                    let before = match (&e.prev, selective) {
+                        (Some(prev), true) => filter.matches(&decode(prev)?),
+                        (Some(_), false) => true,
+                        (None, _) => false,
+                    };
+                    let kind = match (before, now) {
+                        (false, true) => "ADDED",
+                        (true, true) => "MODIFIED",
+                        (true, false) => "DELETED",
+                        (false, false) => continue,
                     };
                     out.push(ApiEvent { kind, object: obj });
                 }
                 EventKind::Delete => {
                     if let Some(prev) = &e.prev {
                         let obj = with_rv(decode(prev)?, e.kv.mod_revision);
-                        out.push(ApiEvent {
-                            kind: "DELETED",
-                            object: obj,
-                        });
+                        if filter.matches(&obj) {
+                            out.push(ApiEvent {
+                                kind: "DELETED",
+                                object: obj,
+                            });
+                        }
                     }
                 }
             }

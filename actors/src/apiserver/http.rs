@@ -345,17 +345,40 @@ async fn dispatch(
             )
             .await?,
         ),
-        ("DELETE", true, None) => {
-            let mut opts = json_body(body)?;
-            for key in ["gracePeriodSeconds", "propagationPolicy"] {
-                if let Some(v) = param(q, key) {
-                    opts[key] = v
-                        .parse::<i64>()
-                        .map(Value::from)
-                        .unwrap_or_else(|_| json!(v));
+        ("DELETE", true, None) => Answer::Ok(
+            core.delete(info, ns, name, &delete_options(q, body)?)
+                .await?,
+        ),
+        ("DELETE", false, None) => {
+            // deletecollection: every object the selectors match, one by one.
+            let opts = delete_options(q, body)?;
+            let (items, _, _) = core
+                .list(
+                    info,
+                    ns,
+                    &ListOptions {
+                        limit: 0,
+                        continue_token: None,
+                        ..list_options(q)
+                    },
+                )
+                .await?;
+            let mut deleted = Vec::with_capacity(items.len());
+            for obj in items {
+                let Some(n) = obj.pointer("/metadata/name").and_then(Value::as_str) else {
+                    continue;
+                };
+                let obj_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+                match core.delete(info, obj_ns.or(ns), n, &opts).await {
+                    Ok(d) => deleted.push(d),
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
                 }
             }
-            Answer::Ok(core.delete(info, ns, name, &opts).await?)
+            Answer::Ok(json!({
+                "kind": info.list_kind(), "apiVersion": info.api_version(),
+                "metadata": {}, "items": deleted,
+            }))
         }
         ("GET", true, Some("status")) => Answer::Ok(core.get(info, ns, name).await?),
         ("PUT", true, Some("status")) => {
@@ -382,6 +405,21 @@ async fn dispatch(
             )))
         }
     })
+}
+
+/// DeleteOptions from the body, with the query's `gracePeriodSeconds` and
+/// `propagationPolicy` on top.
+fn delete_options(q: &[(String, String)], body: &Bytes) -> Result<Value, ApiError> {
+    let mut opts = json_body(body)?;
+    for key in ["gracePeriodSeconds", "propagationPolicy"] {
+        if let Some(v) = param(q, key) {
+            opts[key] = v
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| json!(v));
+        }
+    }
+    Ok(opts)
 }
 
 fn list_options(q: &[(String, String)]) -> ListOptions {
@@ -488,13 +526,11 @@ fn async_stream(
                     return None;
                 }
                 let wait = (deadline - now).min(Duration::from_secs(5));
-                match core.watch_poll(info, ns.as_deref(), after, wait).await {
+                match core.watch_poll(info, ns.as_deref(), after, wait, &filter).await {
                     Ok((events, rev)) => {
                         let any = !events.is_empty();
                         for ev in events {
-                            if filter.matches(&ev.object) {
-                                out.extend_from_slice(&render(ev.kind, ev.object));
-                            }
+                            out.extend_from_slice(&render(ev.kind, ev.object));
                         }
                         if bookmarks && !any {
                             let bm = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": {"resourceVersion": rev.to_string()}});

@@ -18,6 +18,8 @@ use serde_json::json;
 
 #[path = "../ctl/objects.rs"]
 mod objects;
+#[path = "../ctl/workloads.rs"]
+mod workloads;
 
 /// Talks to a Rudder cluster.
 #[derive(Debug, Parser)]
@@ -108,6 +110,21 @@ enum Command {
         #[arg(short = 'n', long)]
         namespace: Option<String>,
     },
+    /// Show one object in detail, with its events.
+    Describe {
+        /// Resource: plural, singular or short name.
+        resource: String,
+        /// The object's name.
+        name: String,
+        /// Namespace (default: `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+    },
+    /// Rollouts of Deployments.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
     /// The replicated store: group status and raw key access.
     Store {
         #[command(subcommand)]
@@ -118,6 +135,21 @@ enum Command {
         /// The node (default: the node this client is connected to).
         #[arg(long)]
         node: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RolloutCommand {
+    /// Wait for a rollout to finish, printing its progress.
+    Status {
+        /// `deployment/NAME`.
+        target: String,
+        /// Namespace (default: `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
     },
 }
 
@@ -371,6 +403,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 &target,
                 replicas,
                 namespace.as_deref().unwrap_or("default"),
+            )
+            .await?
+        }
+        Command::Describe {
+            resource,
+            name,
+            namespace,
+        } => workloads::describe(&client, &resource, &name, namespace.as_deref()).await?,
+        Command::Rollout {
+            command:
+                RolloutCommand::Status {
+                    target,
+                    namespace,
+                    timeout,
+                },
+        } => {
+            workloads::rollout_status(
+                &client,
+                &target,
+                namespace.as_deref(),
+                Duration::from_secs(timeout),
             )
             .await?
         }

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::{print_table, Output};
 
 /// Finds a resource by plural, singular, short name or kind (case-insensitive).
-fn resolve(name: &str) -> anyhow::Result<&'static ResourceInfo> {
+pub fn resolve(name: &str) -> anyhow::Result<&'static ResourceInfo> {
     let n = name.to_ascii_lowercase();
     registry::RESOURCES
         .iter()
@@ -45,6 +45,24 @@ async fn call(client: &Client, req: ApiRequest) -> anyhow::Result<Value> {
         ApiReply::Error(s) => bail!("Error from server ({}): {}", s.reason, s.message),
         ApiReply::Events { .. } => bail!("unexpected watch events"),
     }
+}
+
+/// Reads one object as JSON.
+pub async fn fetch(
+    client: &Client,
+    info: &ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+) -> anyhow::Result<Value> {
+    call(
+        client,
+        ApiRequest::Get {
+            resource: resource_ref(info),
+            namespace: namespace.map(str::to_owned),
+            name: name.to_owned(),
+        },
+    )
+    .await
 }
 
 fn print(output: Output, v: &Value) -> anyhow::Result<()> {

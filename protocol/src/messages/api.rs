@@ -30,6 +30,10 @@ pub struct ListParams {
     pub limit: u32,
     /// Continue token of the previous page.
     pub continue_token: Option<String>,
+    /// Consistency of a list, as Kubernetes' `resourceVersion`: `None` = the latest
+    /// (one Raft read index), `"0"` = whatever the API server's cache holds, `"N"` = at
+    /// least revision N.
+    pub resource_version: Option<String>,
 }
 
 /// How a patch body is to be read.
@@ -122,6 +126,15 @@ pub enum ApiRequest {
         name: String,
         /// DeleteOptions as JSON.
         options: Vec<u8>,
+    },
+    /// Bind a pod to a node (the `pods/binding` subresource; `body` is a `Binding`).
+    Bind {
+        /// The pod's namespace.
+        namespace: String,
+        /// The pod's name.
+        name: String,
+        /// The `Binding` as JSON.
+        body: Vec<u8>,
     },
     /// Changes after `resource_version`, waiting up to `wait_ms` for some.
     WatchPoll {

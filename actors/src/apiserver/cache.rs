@@ -1,0 +1,482 @@
+//! The watch cache: per resource, the current objects and a window of recent changes,
+//! kept in memory and fed by the store's watch, so that lists and watches are served
+//! without reading the store's data through Raft each time.
+//!
+//! Each resource's cache starts on first use: it lists the store, then long-polls the
+//! store's watch from the list's revision, applying changes in revision order. A list
+//! that must be consistent asks the store only for the current revision (a Raft read
+//! index, no data) and catches the cache up to it with one more poll; a list with
+//! `resourceVersion=0` is served as the cache stands; `resourceVersion=N` waits until
+//! the cache has reached N. Watches are served from the window of recent changes; a
+//! watch from before the window falls back to the store's history (and its 410).
+//!
+//! The cache is rebuilt from the store after a restart or when the store's history no
+//! longer covers it (a relist): nothing lives only here.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rudder_protocol::messages::store::{
+    Consistency, EventKind, StoreError, StoreReply, StoreRequest, WatchBatch,
+};
+use rudder_protocol::ActorRef;
+use serde_json::Value;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::bus::Bus;
+
+/// Changes kept per resource for watches.
+const WINDOW: usize = 20_000;
+/// Keys per page when the cache lists the store.
+const LIST_PAGE: u32 = 1_000;
+/// How long the feed's watch poll waits for changes.
+const FEED_WAIT_MS: u32 = 30_000;
+/// Longest wait for a cache to become ready or reach a revision before the caller
+/// falls back to reading the store.
+pub const READY_WAIT: Duration = Duration::from_secs(5);
+const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A page of a list: (key, object) pairs, the revision, and whether more follow.
+pub type Page = (Vec<(String, Arc<Value>)>, u64, bool);
+
+/// One object in the cache: its JSON (with `metadata.resourceVersion` set) and revision.
+#[derive(Clone)]
+pub struct Entry {
+    /// The object.
+    pub object: Arc<Value>,
+    /// Its mod revision.
+    pub revision: u64,
+}
+
+/// One change in the window.
+#[derive(Clone)]
+pub struct Change {
+    /// The store revision of the change.
+    pub revision: u64,
+    /// The store key.
+    pub key: String,
+    /// The object after the change (for a deletion: its last state at the deletion's
+    /// revision).
+    pub object: Arc<Value>,
+    /// The object before the change, if it existed.
+    pub prev: Option<Arc<Value>>,
+    /// True for a deletion.
+    pub deleted: bool,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, Entry>,
+    window: VecDeque<Change>,
+    /// Watches may start after this revision (the window covers everything later).
+    oldest: u64,
+    /// Everything up to this revision is applied.
+    revision: u64,
+    ready: bool,
+}
+
+/// The cache of one resource (all namespaces).
+pub struct ResourceCache {
+    prefix: String,
+    state: RwLock<State>,
+    revision: watch::Sender<u64>,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+/// All resources' caches of one API server.
+pub struct WatchCache {
+    bus: Bus,
+    store: ActorRef,
+    resources: Mutex<HashMap<String, Arc<ResourceCache>>>,
+}
+
+impl Drop for WatchCache {
+    fn drop(&mut self) {
+        for c in self.lock().values() {
+            c.stop();
+        }
+    }
+}
+
+fn decode(key: &str, value: &[u8], revision: u64) -> Option<Value> {
+    match serde_json::from_slice::<Value>(value) {
+        Ok(mut obj) => {
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert(
+                    "resourceVersion".into(),
+                    Value::String(revision.to_string()),
+                );
+            }
+            Some(obj)
+        }
+        Err(e) => {
+            warn!(key, error = %e, "stored object unreadable; left out of the watch cache");
+            None
+        }
+    }
+}
+
+impl WatchCache {
+    /// Caches over `store`, reached through `bus`.
+    pub fn new(bus: Bus, store: ActorRef) -> Self {
+        WatchCache {
+            bus,
+            store,
+            resources: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ResourceCache>>> {
+        // Entries are inserted whole; a poisoned map is still consistent.
+        self.resources
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cache of the collection under `prefix` (`/registry/<plural>/`), started on
+    /// first use.
+    pub fn resource(&self, prefix: &str) -> Arc<ResourceCache> {
+        let mut map = self.lock();
+        if let Some(c) = map.get(prefix) {
+            return c.clone();
+        }
+        let cache = Arc::new(ResourceCache {
+            prefix: prefix.to_owned(),
+            state: RwLock::new(State::default()),
+            revision: watch::channel(0).0,
+            task: Mutex::new(None),
+        });
+        let feed = crate::supervisor::component_runtime().spawn(feed(
+            self.bus.clone(),
+            self.store.clone(),
+            cache.clone(),
+        ));
+        *cache.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(feed.abort_handle());
+        map.insert(prefix.to_owned(), cache.clone());
+        cache
+    }
+
+    /// Brings `cache` up to at least `revision` by polling the store once more, without
+    /// waiting for the feed's long poll. False when the store could not be asked.
+    pub async fn catch_up(&self, cache: &ResourceCache, revision: u64) -> bool {
+        for _ in 0..4 {
+            let (from, ready) = {
+                let st = cache.read();
+                (st.revision, st.ready)
+            };
+            if !ready {
+                return false;
+            }
+            if from >= revision {
+                return true;
+            }
+            let req = StoreRequest::WatchPoll {
+                prefix: cache.prefix.clone(),
+                after: from,
+                max_events: 10_000,
+                wait_ms: 0,
+            };
+            match self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await {
+                Ok(StoreReply::Watch(batch)) => cache.apply(&batch),
+                _ => return false,
+            }
+        }
+        cache.read().revision >= revision
+    }
+}
+
+impl ResourceCache {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // Every writer leaves the state whole (it applies a batch under one guard).
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop(&self) {
+        if let Some(t) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+    }
+
+    /// One object as the cache holds it (`None` also while the cache is not ready).
+    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+        self.read().objects.get(key).map(|e| e.object.clone())
+    }
+
+    /// The revision everything is applied up to (0 before the first list).
+    pub fn revision(&self) -> u64 {
+        self.read().revision
+    }
+
+    /// Waits until the cache is ready and has applied `revision`; false on timeout.
+    pub async fn wait_for(&self, revision: u64, timeout: Duration) -> bool {
+        let mut rx = self.revision.subscribe();
+        let reached = async {
+            loop {
+                {
+                    let st = self.read();
+                    if st.ready && st.revision >= revision {
+                        return;
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    // The sender lives in `self`; it cannot close while we are here.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, reached).await.is_ok()
+    }
+
+    /// Waits until something after `after` is applied, up to `wait`.
+    pub async fn wait_after(&self, after: u64, wait: Duration) {
+        let _ = self.wait_for(after.saturating_add(1), wait).await;
+    }
+
+    /// The objects under `prefix` with keys after `start_after`, in key order, passing
+    /// `keep`, at most `limit` (0: all); the revision they are at, and whether more
+    /// objects follow. `None` while the cache is not ready.
+    pub fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Option<Page> {
+        let st = self.read();
+        if !st.ready {
+            return None;
+        }
+        let lower = match start_after {
+            Some(k) => Bound::Excluded(k.to_owned()),
+            None => Bound::Included(prefix.to_owned()),
+        };
+        let mut out = Vec::new();
+        let mut more = false;
+        for (key, entry) in st.objects.range((lower, Bound::Unbounded)) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if !keep(&entry.object) {
+                continue;
+            }
+            if limit > 0 && out.len() == limit {
+                more = true;
+                break;
+            }
+            out.push((key.clone(), entry.object.clone()));
+        }
+        Some((out, st.revision, more))
+    }
+
+    /// The changes after `after` under `prefix` (at most `max`), and the revision to
+    /// continue from. `None` when the window no longer reaches back to `after` (or the
+    /// cache is not ready): the caller asks the store.
+    pub fn changes(&self, prefix: &str, after: u64, max: usize) -> Option<(Vec<Change>, u64)> {
+        let st = self.read();
+        if !st.ready || after < st.oldest {
+            return None;
+        }
+        let start = st.window.partition_point(|c| c.revision <= after);
+        let mut out = Vec::new();
+        for c in st.window.range(start..) {
+            if !c.key.starts_with(prefix) {
+                continue;
+            }
+            if out.len() == max {
+                let last = out.last().map_or(after, |c: &Change| c.revision);
+                return Some((out, last));
+            }
+            out.push(c.clone());
+        }
+        Some((out, st.revision.max(after)))
+    }
+
+    /// Replaces the content with a fresh list at `revision`.
+    fn reset(&self, objects: BTreeMap<String, Entry>, revision: u64) {
+        let mut st = self.write();
+        st.objects = objects;
+        st.window.clear();
+        st.oldest = revision;
+        st.revision = revision;
+        st.ready = true;
+        drop(st);
+        self.revision.send_replace(revision);
+    }
+
+    /// Applies one batch of the store's watch. Batches are contiguous from where they
+    /// start, which is never after the cache's revision, so applying the events newer
+    /// than the cache in order is exact, whoever polled them.
+    fn apply(&self, batch: &WatchBatch) {
+        let mut st = self.write();
+        if !st.ready {
+            return;
+        }
+        for e in &batch.events {
+            let rev = e.kv.mod_revision;
+            if rev <= st.revision {
+                continue;
+            }
+            let key = e.kv.key.clone();
+            let prev = st.objects.get(&key).map(|p| p.object.clone());
+            // After a paged list, an entry can be newer than the replayed change.
+            let newer = st.objects.get(&key).is_some_and(|p| p.revision > rev);
+            match e.kind {
+                EventKind::Put => {
+                    let Some(obj) = decode(&key, &e.kv.value, rev) else {
+                        continue;
+                    };
+                    let obj = Arc::new(obj);
+                    if !newer {
+                        st.objects.insert(
+                            key.clone(),
+                            Entry {
+                                object: obj.clone(),
+                                revision: rev,
+                            },
+                        );
+                    }
+                    st.window.push_back(Change {
+                        revision: rev,
+                        key,
+                        object: obj,
+                        prev,
+                        deleted: false,
+                    });
+                }
+                EventKind::Delete => {
+                    if !newer {
+                        st.objects.remove(&key);
+                    }
+                    let last = match (&e.prev, &prev) {
+                        (Some(p), _) => decode(&key, &p.value, rev).map(Arc::new),
+                        (None, Some(p)) => Some(p.clone()),
+                        (None, None) => None,
+                    };
+                    if let Some(obj) = last {
+                        st.window.push_back(Change {
+                            revision: rev,
+                            key,
+                            object: obj,
+                            prev,
+                            deleted: true,
+                        });
+                    }
+                }
+            }
+            st.revision = rev;
+        }
+        while st.window.len() > WINDOW {
+            if let Some(c) = st.window.pop_front() {
+                st.oldest = c.revision;
+            }
+        }
+        let revision = st.revision.max(batch.revision);
+        st.revision = revision;
+        drop(st);
+        self.revision.send_replace(revision);
+    }
+}
+
+/// Lists the store into `cache`, then follows its watch; relists when the store's
+/// history no longer reaches back to the cache.
+async fn feed(bus: Bus, store: ActorRef, cache: Arc<ResourceCache>) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match list(&bus, &store, &cache.prefix).await {
+            Ok((objects, revision)) => {
+                debug!(prefix = %cache.prefix, objects = objects.len(), revision, "watch cache listed");
+                cache.reset(objects, revision);
+                pause = Duration::from_millis(100);
+            }
+            Err(e) => {
+                warn!(prefix = %cache.prefix, error = %e, retry_in = ?pause, "watch cache list failed");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        }
+        loop {
+            let req = StoreRequest::WatchPoll {
+                prefix: cache.prefix.clone(),
+                after: cache.revision(),
+                max_events: 10_000,
+                wait_ms: FEED_WAIT_MS,
+            };
+            let timeout = STORE_TIMEOUT + Duration::from_millis(u64::from(FEED_WAIT_MS));
+            match bus.call(store.clone(), req, timeout).await {
+                Ok(StoreReply::Watch(batch)) => {
+                    cache.apply(&batch);
+                    pause = Duration::from_millis(100);
+                }
+                Ok(StoreReply::Error(StoreError::Compacted { .. })) => {
+                    debug!(prefix = %cache.prefix, "store history moved past the watch cache; relisting");
+                    break;
+                }
+                other => {
+                    let error = match other {
+                        Ok(StoreReply::Error(e)) => e.to_string(),
+                        Ok(_) => "unexpected reply".to_owned(),
+                        Err(e) => e.to_string(),
+                    };
+                    warn!(prefix = %cache.prefix, error, retry_in = ?pause, "watch cache poll failed");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+async fn list(
+    bus: &Bus,
+    store: &ActorRef,
+    prefix: &str,
+) -> Result<(BTreeMap<String, Entry>, u64), String> {
+    let mut objects = BTreeMap::new();
+    let mut after: Option<String> = None;
+    let mut first = None;
+    loop {
+        let req = StoreRequest::Range {
+            prefix: prefix.to_owned(),
+            start_after: after.clone(),
+            limit: LIST_PAGE,
+            consistency: Consistency::Linearizable,
+        };
+        let (kvs, more, revision) = match bus.call(store.clone(), req, STORE_TIMEOUT).await {
+            Ok(StoreReply::Range {
+                kvs,
+                more,
+                revision,
+            }) => (kvs, more, revision),
+            Ok(StoreReply::Error(e)) => return Err(e.to_string()),
+            Ok(_) => return Err("unexpected reply".into()),
+            Err(e) => return Err(e.to_string()),
+        };
+        // Later pages may be newer than the first: the watch from the first page's
+        // revision replays what changed meanwhile, and `apply` never lets a replayed
+        // change overwrite a newer entry.
+        first.get_or_insert(revision);
+        after = kvs.last().map(|kv| kv.key.clone());
+        for kv in kvs {
+            if let Some(obj) = decode(&kv.key, &kv.value, kv.mod_revision) {
+                objects.insert(
+                    kv.key,
+                    Entry {
+                        object: Arc::new(obj),
+                        revision: kv.mod_revision,
+                    },
+                );
+            }
+        }
+        if !more {
+            return Ok((objects, first.unwrap_or(0)));
+        }
+    }
+}
