@@ -197,6 +197,8 @@ pub struct Services {
     pub store: Option<Arc<StoreEngine>>,
     /// The API operations (control-plane nodes).
     pub api: Option<crate::apiserver::core::ApiCore>,
+    /// The container runtime the kubelet drives (worker nodes with a runtime).
+    pub container_runtime: Option<Arc<dyn crate::kubelet::runtime::ContainerRuntime>>,
 }
 
 /// The components a node runs.
@@ -218,6 +220,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     if let Some(core) = &services.api {
         use crate::apiserver::actor::{ApiServer, NAME};
         specs.push(ComponentSpec::new(NAME, ApiServer::factory(core.clone())));
+    }
+    if let Some(rt) = &services.container_runtime {
+        specs.push(crate::kubelet::Kubelet::component(rt.clone()));
     }
     specs
 }
@@ -345,6 +350,20 @@ impl Node {
             };
             services.store = Some(engine);
             services.api = Some(crate::apiserver::core::ApiCore::new(bus.clone()));
+        }
+        if cfg.roles.contains(&Role::Worker) {
+            use crate::config::RuntimeKind;
+            use crate::kubelet::{docker::DockerRuntime, fake::FakeRuntime, images};
+            services.container_runtime = match cfg.kubelet.runtime {
+                RuntimeKind::Docker => Some(Arc::new(DockerRuntime::new())),
+                RuntimeKind::Fake => {
+                    let rt = FakeRuntime::new();
+                    rt.add_image(images::SANDBOX_IMAGE);
+                    rt.add_image(images::DEMO_IMAGE);
+                    Some(Arc::new(rt))
+                }
+                RuntimeKind::None => None,
+            };
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if let Some(core) = services.api.clone() {

@@ -17,8 +17,8 @@ use bollard::models::{
     ContainerCreateBody, EventMessage, HostConfig, Ipam, IpamConfig, NetworkCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions,
-    LogsOptions, RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use bytes::Bytes;
@@ -27,8 +27,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 use rudder_protocol::resources::Time;
 
 use super::runtime::{
-    ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, RunState,
-    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec,
+    ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, RunState, RuntimeError,
+    RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec,
 };
 
 /// How long one Docker API call may take (streams excepted).
@@ -489,7 +489,9 @@ impl ContainerRuntime for DockerRuntime {
                     .await
                     .map_err(|e| map_err("exec", &id, e))?;
                 let mut output = Vec::new();
-                if let StartExecResults::Attached { output: mut out, .. } = d
+                if let StartExecResults::Attached {
+                    output: mut out, ..
+                } = d
                     .start_exec(&exec.id, None)
                     .await
                     .map_err(|e| map_err("exec", &id, e))?

@@ -251,24 +251,29 @@ impl ContainerRuntime for FakeRuntime {
 
     fn create_sandbox(&self, spec: &SandboxSpec) -> BoxFuture<'_, RuntimeResult<String>> {
         ready(
-            self.enter("create_sandbox", &spec.name)
-                .and_then(|mut s| Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)),
+            self.enter("create_sandbox", &spec.name).and_then(|mut s| {
+                Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)
+            }),
         )
     }
 
     fn create_container(&self, spec: &ContainerSpec) -> BoxFuture<'_, RuntimeResult<String>> {
         ready(
-            self.enter("create", &spec.name)
-                .and_then(|mut s| Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)),
+            self.enter("create", &spec.name).and_then(|mut s| {
+                Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)
+            }),
         )
     }
 
     fn start_container(&self, id: &str) -> BoxFuture<'_, RuntimeResult<()>> {
         let r = self.enter("start", id).and_then(|mut s| {
             let n = s.containers.len();
-            let c = s.containers.get_mut(id).ok_or_else(|| RuntimeError::NotFound {
-                what: format!("container {id}"),
-            })?;
+            let c = s
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| RuntimeError::NotFound {
+                    what: format!("container {id}"),
+                })?;
             c.state = RunState::Running;
             c.started_at = Some(Time::now().unix());
             c.finished_at = None;

@@ -32,9 +32,9 @@ pub const SANDBOX_COMMAND: [&str; 3] = ["/bin/busybox", "sleep", "2147483647"];
 const BUSYBOX_PATHS: [&str; 2] = ["/bin/busybox", "/usr/bin/busybox"];
 /// The applets linked into the demo image.
 const DEMO_APPLETS: [&str; 30] = [
-    "sh", "ash", "sleep", "httpd", "echo", "cat", "ls", "wget", "nc", "true", "false", "env",
-    "ps", "kill", "mkdir", "rm", "date", "hostname", "grep", "sed", "head", "tail", "touch",
-    "test", "printf", "id", "uname", "seq", "wc", "ip",
+    "sh", "ash", "sleep", "httpd", "echo", "cat", "ls", "wget", "nc", "true", "false", "env", "ps",
+    "kill", "mkdir", "rm", "date", "hostname", "grep", "sed", "head", "tail", "touch", "test",
+    "printf", "id", "uname", "seq", "wc", "ip",
 ];
 
 /// Why an image could not be built.
@@ -345,7 +345,13 @@ mod tests {
                 }
             })
         };
-        for p in ["bin/busybox", "bin/httpd", "bin/sh", "www/index.html", "tmp"] {
+        for p in [
+            "bin/busybox",
+            "bin/httpd",
+            "bin/sh",
+            "www/index.html",
+            "tmp",
+        ] {
             assert!(has(p), "demo image lacks {p}");
         }
     }

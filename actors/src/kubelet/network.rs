@@ -72,9 +72,19 @@ mod tests {
     #[test]
     fn subnets() {
         let cases = [
-            ("pod CIDR first", "n1", Some("10.244.7.0/24"), "10.244.7.0/24"),
+            (
+                "pod CIDR first",
+                "n1",
+                Some("10.244.7.0/24"),
+                "10.244.7.0/24",
+            ),
             ("empty pod CIDR ignored", "n1", Some(""), "10.244."),
-            ("fallback inside the cluster CIDR", "worker-3", None, "10.244."),
+            (
+                "fallback inside the cluster CIDR",
+                "worker-3",
+                None,
+                "10.244.",
+            ),
         ];
         for (name, node, cidr, want_prefix) in cases {
             let got = candidate_subnets(node, cidr);
@@ -86,6 +96,9 @@ mod tests {
             candidate_subnets("a", None),
             "stable"
         );
-        assert_ne!(candidate_subnets("a", None)[0], candidate_subnets("b", None)[0]);
+        assert_ne!(
+            candidate_subnets("a", None)[0],
+            candidate_subnets("b", None)[0]
+        );
     }
 }

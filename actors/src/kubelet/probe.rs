@@ -82,9 +82,8 @@ pub struct Timing {
 impl Timing {
     /// The timing of `probe`; liveness and startup probes always need one success.
     pub fn of(probe: &Probe, kind: ProbeKind) -> Timing {
-        let secs = |v: i32, default: u64| {
-            Duration::from_secs(if v > 0 { v as u64 } else { default })
-        };
+        let secs =
+            |v: i32, default: u64| Duration::from_secs(if v > 0 { v as u64 } else { default });
         let count = |v: i32, default: u32| if v > 0 { v as u32 } else { default };
         Timing {
             initial_delay: Duration::from_secs(probe.initial_delay_seconds.max(0) as u64),
@@ -177,10 +176,20 @@ pub async fn run(
             ))
         };
     }
-    let host = |h: &str| if h.is_empty() { pod_ip.to_owned() } else { h.to_owned() };
+    let host = |h: &str| {
+        if h.is_empty() {
+            pod_ip.to_owned()
+        } else {
+            h.to_owned()
+        }
+    };
     if let Some(http) = &probe.http_get {
         let port = port_of(&http.port)?;
-        let path = if http.path.is_empty() { "/" } else { &http.path };
+        let path = if http.path.is_empty() {
+            "/"
+        } else {
+            &http.path
+        };
         let addr = format!("{}:{port}", host(&http.host));
         let headers: Vec<(String, String)> = http
             .http_headers
@@ -211,7 +220,8 @@ pub async fn run(
 /// A minimal HTTP/1.0 GET returning the status code; probes need nothing more.
 async fn http_get(addr: &str, path: &str, headers: &[(String, String)]) -> std::io::Result<u16> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: rudder-probe/1\r\n");
+    let mut request =
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: rudder-probe/1\r\n");
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -263,7 +273,12 @@ mod tests {
         type Outcome = fn() -> Result<(), String>;
         let cases: [(&str, Timing, Vec<Outcome>, Verdict); 5] = [
             ("no checks yet", timing(1, 3), vec![], Verdict::Unknown),
-            ("one success settles", timing(1, 3), vec![ok], Verdict::Success),
+            (
+                "one success settles",
+                timing(1, 3),
+                vec![ok],
+                Verdict::Success,
+            ),
             (
                 "two failures are not enough",
                 timing(1, 3),

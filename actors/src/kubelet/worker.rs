@@ -28,9 +28,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rudder_protocol::resources::{
-    ConditionStatus, Container, ContainerState, ContainerStateRunning,
-    ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, HostIp, Pod,
-    PodCondition, PodIp, PodPhase, PodStatus, PullPolicy, RestartPolicy, Time,
+    ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, HostIp, Pod, PodCondition, PodIp, PodPhase, PodStatus,
+    PullPolicy, RestartPolicy, Time,
 };
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
@@ -149,7 +149,10 @@ impl Observed {
 
     /// Every container of the pod, sandboxes last.
     pub fn all(&self) -> impl Iterator<Item = &ContainerInfo> {
-        self.containers.values().flatten().chain(self.sandboxes.iter())
+        self.containers
+            .values()
+            .flatten()
+            .chain(self.sandboxes.iter())
     }
 
     /// True when the runtime holds nothing of the pod.
@@ -445,7 +448,11 @@ fn plan_probes(
     wake: &mut impl FnMut(Instant),
 ) {
     let is_started = started(c, id, memory);
-    for kind in [ProbeKind::Startup, ProbeKind::Liveness, ProbeKind::Readiness] {
+    for kind in [
+        ProbeKind::Startup,
+        ProbeKind::Liveness,
+        ProbeKind::Readiness,
+    ] {
         let Some(p) = probe_of(c, kind) else { continue };
         // Liveness and readiness wait for the startup probe; the startup probe stops
         // once it succeeded.
@@ -669,13 +676,7 @@ pub fn phase(policy: RestartPolicy, statuses: &[ContainerStatus]) -> PodPhase {
     }
 }
 
-fn condition(
-    type_: &str,
-    ok: bool,
-    reason: &str,
-    previous: &PodStatus,
-    now: Time,
-) -> PodCondition {
+fn condition(type_: &str, ok: bool, reason: &str, previous: &PodStatus, now: Time) -> PodCondition {
     let status = if ok {
         ConditionStatus::True
     } else {
@@ -733,7 +734,13 @@ pub fn compute_status(
     let conditions = vec![
         condition("PodScheduled", true, "", previous, now_time),
         condition("Initialized", true, "", previous, now_time),
-        condition("ContainersReady", containers_ready, &unready, previous, now_time),
+        condition(
+            "ContainersReady",
+            containers_ready,
+            &unready,
+            previous,
+            now_time,
+        ),
         condition("Ready", containers_ready, &unready, previous, now_time),
     ];
     PodStatus {
@@ -797,7 +804,10 @@ pub fn container_name(pod: &Pod, container: Option<&str>, attempt: u32) -> Strin
 
 fn pod_labels(pod: &Pod, node: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (labels::POD_NAMESPACE.to_owned(), pod.metadata.namespace.clone()),
+        (
+            labels::POD_NAMESPACE.to_owned(),
+            pod.metadata.namespace.clone(),
+        ),
         (labels::POD_NAME.to_owned(), pod.metadata.name.clone()),
         (labels::POD_UID.to_owned(), pod.metadata.uid.clone()),
         (labels::NODE.to_owned(), node.to_owned()),
@@ -954,9 +964,22 @@ impl PodWorker {
         }
         // Forget containers that are gone.
         let ids: std::collections::BTreeSet<&str> = all.iter().map(|c| c.id.as_str()).collect();
-        self.memory.running_seen.retain(|id, _| ids.contains(id.as_str()));
-        self.memory.exit_seen.retain(|id, _| ids.contains(id.as_str()));
-        self.memory.probes.retain(|(id, _), _| ids.contains(id.as_str()));
+        self.memory
+            .running_seen
+            .retain(|id, _| ids.contains(id.as_str()));
+        self.memory
+            .exit_seen
+            .retain(|id, _| ids.contains(id.as_str()));
+        // Probes only concern running containers; an exited one's schedule would keep
+        // waking the worker for nothing.
+        let running: std::collections::BTreeSet<&str> = all
+            .iter()
+            .filter(|c| c.state == RunState::Running)
+            .map(|c| c.id.as_str())
+            .collect();
+        self.memory
+            .probes
+            .retain(|(id, _), _| running.contains(id.as_str()));
         let observed = Observed::from_containers(all);
         if let Some(ip) = observed.sandbox().and_then(|s| s.ip.clone()) {
             self.memory.pod_ip = Some(ip);
@@ -1008,6 +1031,10 @@ impl PodWorker {
             }
         }
         let mut wake_at = p.wake_at.unwrap_or(now + RESYNC);
+        // Probes that just ran are due again after their period.
+        if let Some(next_probe) = self.memory.probes.values().map(|s| s.next_at).min() {
+            wake_at = wake_at.min(next_probe);
+        }
         if changed {
             wake_at = wake_at.min(Instant::now());
         }
@@ -1156,7 +1183,9 @@ impl PodWorker {
                 .insert(c.name.clone(), ("ErrImageNeverPull".into(), message));
             let prev = self.memory.pulls.get(&c.name).map(|(b, _)| *b);
             let b = Backoff::next(prev.as_ref(), now, PULL_BACKOFF_INITIAL, PULL_BACKOFF_MAX);
-            self.memory.pulls.insert(c.name.clone(), (b, "image not present".into()));
+            self.memory
+                .pulls
+                .insert(c.name.clone(), (b, "image not present".into()));
             return false;
         }
         if policy == PullPolicy::Always || !present {
@@ -1189,10 +1218,14 @@ impl PodWorker {
                         "Failed",
                         format!("Failed to pull image \"{}\": {message}", c.image),
                     );
-                    self.sink.event(pod, "Warning", "Failed", "Error: ErrImagePull".into());
+                    self.sink
+                        .event(pod, "Warning", "Failed", "Error: ErrImagePull".into());
                     let prev = self.memory.pulls.get(&c.name).map(|(b, _)| *b);
-                    let b = Backoff::next(prev.as_ref(), now, PULL_BACKOFF_INITIAL, PULL_BACKOFF_MAX);
-                    self.memory.pulls.insert(c.name.clone(), (b, message.clone()));
+                    let b =
+                        Backoff::next(prev.as_ref(), now, PULL_BACKOFF_INITIAL, PULL_BACKOFF_MAX);
+                    self.memory
+                        .pulls
+                        .insert(c.name.clone(), (b, message.clone()));
                     self.memory
                         .errors
                         .insert(c.name.clone(), ("ErrImagePull".into(), message));
@@ -1250,7 +1283,12 @@ impl PodWorker {
             let ran_long = previous
                 .and_then(|p| Some(p.finished_at? - p.started_at?))
                 .is_some_and(|secs| secs >= CRASH_BACKOFF_RESET.as_secs() as i64);
-            let prev = self.memory.crash_delay.get(&c.name).copied().unwrap_or_default();
+            let prev = self
+                .memory
+                .crash_delay
+                .get(&c.name)
+                .copied()
+                .unwrap_or_default();
             let next = if ran_long || prev.is_zero() {
                 CRASH_BACKOFF_INITIAL
             } else {
@@ -1262,7 +1300,10 @@ impl PodWorker {
                     pod,
                     "Warning",
                     "BackOff",
-                    format!("Back-off restarting failed container {} in pod {}", c.name, pod.metadata.name),
+                    format!(
+                        "Back-off restarting failed container {} in pod {}",
+                        c.name, pod.metadata.name
+                    ),
                 );
             }
         }
@@ -1282,7 +1323,12 @@ impl PodWorker {
         };
         let Some(p) = probe_of(c, kind) else { return };
         let timing = Timing::of(p, kind);
-        let since = self.memory.running_seen.get(id).copied().unwrap_or_else(Instant::now);
+        let since = self
+            .memory
+            .running_seen
+            .get(id)
+            .copied()
+            .unwrap_or_else(Instant::now);
         let ports: Vec<(String, i32)> = c
             .ports
             .iter()
@@ -1326,7 +1372,9 @@ impl PodWorker {
                 );
             }
         }
-        let stops = running.iter().map(|c| self.runtime.stop_container(&c.id, grace));
+        let stops = running
+            .iter()
+            .map(|c| self.runtime.stop_container(&c.id, grace));
         for r in futures::future::join_all(stops).await {
             if let Err(e) = r {
                 tracing::warn!(pod = %self.uid, error = %e, "stop failed");
