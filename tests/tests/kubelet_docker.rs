@@ -68,7 +68,7 @@ fn containers_of(node: &str) -> Vec<(String, String)> {
     v
 }
 
-async fn start_node(name: &str) -> anyhow::Result<(Cluster, Client, Cleanup)> {
+async fn start_node(name: &str) -> anyhow::Result<(Cleanup, Cluster, Client)> {
     let cleanup = Cleanup(name.to_owned());
     let out = Command::new(rudderctl_bin())
         .args(["images", "build"])
@@ -96,7 +96,7 @@ async fn start_node(name: &str) -> anyhow::Result<(Cluster, Client, Cleanup)> {
         }
     })
     .await?;
-    Ok((cluster, client, cleanup))
+    Ok((cleanup, cluster, client))
 }
 
 fn pod(name: &str, node: &str, command: &[&str], policy: RestartPolicy) -> Pod {
@@ -144,7 +144,7 @@ async fn demo_pod_runs_with_an_ip_and_deletion_removes_it() -> anyhow::Result<()
         return Ok(());
     }
     let node = format!("kd-run-{}", std::process::id());
-    let (_cluster, client, _cleanup) = start_node(&node).await?;
+    let (_cleanup, _cluster, client) = start_node(&node).await?;
     let pods: Api<Pod> = client.api(Some("default"));
     pods.create(&pod("web", &node, &[], RestartPolicy::Always))
         .await?;
@@ -195,7 +195,7 @@ async fn crashing_container_loops_with_growing_restarts() -> anyhow::Result<()> 
         return Ok(());
     }
     let node = format!("kd-crash-{}", std::process::id());
-    let (_cluster, client, _cleanup) = start_node(&node).await?;
+    let (_cleanup, _cluster, client) = start_node(&node).await?;
     let pods: Api<Pod> = client.api(Some("default"));
     pods.create(&pod(
         "crash",
@@ -230,7 +230,7 @@ async fn missing_image_backs_off_and_the_node_keeps_serving() -> anyhow::Result<
         return Ok(());
     }
     let node = format!("kd-pull-{}", std::process::id());
-    let (_cluster, client, _cleanup) = start_node(&node).await?;
+    let (_cleanup, _cluster, client) = start_node(&node).await?;
     let pods: Api<Pod> = client.api(Some("default"));
     let mut p = pod("nopull", &node, &[], RestartPolicy::Always);
     p.spec.containers[0].image = "rudder-test/does-not-exist:1".into();
@@ -262,7 +262,7 @@ async fn killed_kubelet_adopts_instead_of_starting_twice() -> anyhow::Result<()>
         return Ok(());
     }
     let node = format!("kd-kill-{}", std::process::id());
-    let (_cluster, client, _cleanup) = start_node(&node).await?;
+    let (_cleanup, _cluster, client) = start_node(&node).await?;
     let pods: Api<Pod> = client.api(Some("default"));
     for i in 0..3 {
         pods.create(&pod(&format!("p{i}"), &node, &[], RestartPolicy::Always))

@@ -4,6 +4,7 @@
 //!   [`docker`] (bollard) and [`fake`] (tests, simulated nodes) implement it.
 //! - [`images`]: the local sandbox and demo images, built offline.
 //! - [`network`]: the node's Docker network for pod IPs.
+//! - [`logs`]: serves log chunks over the bus (`KubeletRequest::Logs`).
 //! - [`probe`]: liveness, readiness and startup probes.
 //! - [`worker`]: one pod's state machine, status computation and the worker task.
 //!
@@ -20,12 +21,12 @@
 //! A killed kubelet loses nothing: its workers are aborted with it, and the next instance
 //! finds the running containers by their labels and adopts them.
 //!
-//! Not here: the logs protocol (see `rudder_protocol::messages` when it lands), volumes,
-//! init containers.
+//! Not here: volumes, init containers.
 
 pub mod docker;
 pub mod fake;
 pub mod images;
+pub mod logs;
 pub mod network;
 pub mod probe;
 pub mod runtime;
@@ -73,7 +74,23 @@ impl Kubelet {
         ComponentSpec::new(NAME, move |ctx: &StartContext| {
             let api = ApiHandle::new(ctx.bus.clone());
             let node = ctx.bus.node().to_string();
-            Started::task(run(api, node, runtime.clone()))
+            let (rt, me) = (runtime.clone(), node.clone());
+            let serve: crate::supervisor::Serve = Arc::new(move |req: rudder_protocol::Request| {
+                let (rt, me) = (rt.clone(), me.clone());
+                Box::pin(async move {
+                    use rudder_protocol::messages::kubelet::KubeletRequest;
+                    match req {
+                        rudder_protocol::Request::Kubelet(KubeletRequest::Logs(r)) => Ok(
+                            rudder_protocol::Reply::Kubelet(logs::serve(rt, &me, r).await),
+                        ),
+                        other => Err(rudder_protocol::BusError::WrongProtocol {
+                            actor: rudder_protocol::ActorRef::new(me.as_str(), NAME),
+                            protocol: other.protocol().to_owned(),
+                        }),
+                    }
+                })
+            });
+            Started::task_serving(run(api, node, runtime.clone()), serve)
         })
     }
 }
