@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
+use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest, LogRequest};
 use rudder_protocol::resources::{Container, Namespace, Node, Pod, PodPhase, RestartPolicy};
 use rudder_protocol::ActorRef;
 use rudder_tests::{eventually, rudderctl_bin, Cluster, NodeProc};
@@ -214,6 +215,24 @@ async fn crashing_container_loops_with_growing_restarts() -> anyhow::Result<()> 
         .clone()
         .expect("lastState.terminated");
     assert_eq!(last.exit_code, 3);
+    // The log of the terminated instance, over the bus from the kubelet.
+    let reply = client
+        .call(
+            ActorRef::new(node.as_str(), "kubelet"),
+            KubeletRequest::Logs(LogRequest {
+                namespace: "default".into(),
+                pod: "crash".into(),
+                max_bytes: 4096,
+                ..Default::default()
+            }),
+        )
+        .await?;
+    match reply {
+        KubeletReply::Logs { chunk, .. } => {
+            assert_eq!(String::from_utf8_lossy(&chunk), "dying\n")
+        }
+        other => anyhow::bail!("logs: {other:?}"),
+    }
     assert_eq!(p.status.phase, Some(PodPhase::Running));
     // The back-off lets the count grow, slowly: at least one more restart within 40 s.
     let before = p.status.container_statuses[0].restart_count;

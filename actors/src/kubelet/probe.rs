@@ -227,7 +227,7 @@ async fn http_get(addr: &str, path: &str, headers: &[(String, String)]) -> std::
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await?;
-    let mut head = vec![0u8; 64];
+    let mut head = [0u8; 64];
     let mut got = 0;
     while got < 12 {
         let n = stream.read(&mut head[got..]).await?;
