@@ -196,7 +196,7 @@ async fn crashing_container_loops_with_growing_restarts() -> anyhow::Result<()> 
         return Ok(());
     }
     let node = format!("kd-crash-{}", std::process::id());
-    let (_cleanup, _cluster, client) = start_node(&node).await?;
+    let (_cleanup, cluster, client) = start_node(&node).await?;
     let pods: Api<Pod> = client.api(Some("default"));
     pods.create(&pod(
         "crash",
@@ -232,6 +232,21 @@ async fn crashing_container_loops_with_growing_restarts() -> anyhow::Result<()> 
             assert_eq!(String::from_utf8_lossy(&chunk), "dying\n")
         }
         other => anyhow::bail!("logs: {other:?}"),
+    }
+    // The same through the REST API, as kubectl reads it.
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cluster.nodes[0].kubeconfig())
+        .args(["logs", "crash", "--tail", "1"])
+        .output();
+    match out {
+        Ok(o) => assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "dying\n",
+            "kubectl logs: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => eprintln!("kubectl not runnable ({e}); REST log check skipped"),
     }
     assert_eq!(p.status.phase, Some(PodPhase::Running));
     // The back-off lets the count grow, slowly: at least one more restart within 40 s.
