@@ -53,6 +53,11 @@ pub async fn ensure(
                 return Ok((name, actual));
             }
             Err(RuntimeError::Failed { message, .. }) if message.contains("overlap") => {
+                // The subnet may be taken by our own network, created a moment ago by a
+                // racing kubelet of the same node name: use it rather than a twin.
+                if let Ok(actual) = runtime.ensure_network(&name, &subnet).await {
+                    return Ok((name, actual));
+                }
                 tracing::debug!(network = %name, subnet = %subnet, "subnet taken, trying the next");
                 last = Some(message);
             }
