@@ -71,6 +71,111 @@ pub struct NodeConfig {
     pub store: StoreSection,
     /// The kubelet (worker nodes).
     pub kubelet: KubeletSection,
+    /// Address ranges of pods and services.
+    pub network: NetworkSection,
+    /// The service proxy (worker nodes).
+    pub proxy: ProxySection,
+    /// The controllers' settings (control-plane nodes).
+    pub controllers: ControllersSection,
+}
+
+/// The `[proxy]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySection {
+    /// `auto` (packet filter when root and iptables work, else forwarding), `iptables`,
+    /// `forwarding` or `off`.
+    pub mode: crate::proxy::ProxyMode,
+    /// The node's address: node ports are served here in forwarding mode.
+    pub address: String,
+}
+
+impl Default for ProxySection {
+    fn default() -> Self {
+        Self {
+            mode: crate::proxy::ProxyMode::Auto,
+            address: "127.0.0.1".into(),
+        }
+    }
+}
+
+/// The `[network]` table: where pod and service addresses come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// Pod addresses of the whole cluster; each node gets a slice of it.
+    pub cluster_cidr: String,
+    /// Prefix length of each node's slice of `cluster_cidr`.
+    pub node_cidr_mask: u8,
+    /// Service cluster IPs.
+    pub service_cidr: String,
+    /// NodePorts, as `first-last`.
+    pub node_port_range: String,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        Self {
+            cluster_cidr: "10.244.0.0/16".into(),
+            node_cidr_mask: 24,
+            service_cidr: "10.96.0.0/16".into(),
+            node_port_range: "30000-32767".into(),
+        }
+    }
+}
+
+impl NetworkSection {
+    /// The cluster CIDR.
+    pub fn cluster_network(&self) -> Result<ipnetwork::Ipv4Network, ConfigError> {
+        self.cluster_cidr.parse().map_err(|e| ConfigError::Invalid {
+            key: "network.cluster_cidr",
+            message: format!("{e}"),
+        })
+    }
+
+    /// Service address and node port ranges for the API server.
+    pub fn service_ranges(&self) -> Result<crate::apiserver::alloc::Ranges, ConfigError> {
+        let service_cidr = self
+            .service_cidr
+            .parse()
+            .map_err(|e| ConfigError::Invalid {
+                key: "network.service_cidr",
+                message: format!("{e}"),
+            })?;
+        let (min, max) = crate::apiserver::alloc::parse_port_range(&self.node_port_range).map_err(
+            |message| ConfigError::Invalid {
+                key: "network.node_port_range",
+                message,
+            },
+        )?;
+        Ok(crate::apiserver::alloc::Ranges {
+            service_cidr,
+            node_port_min: min,
+            node_port_max: max,
+        })
+    }
+}
+
+/// The `[controllers]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllersSection {
+    /// How long a node may go without a heartbeat (Lease renewal or status) before the
+    /// node lifecycle controller marks it Unknown.
+    pub node_grace_period_ms: u64,
+    /// `tolerationSeconds` the API server gives new pods for the not-ready and
+    /// unreachable taints when they name none: how long their node may be down before
+    /// they are evicted.
+    pub default_toleration_seconds: i64,
+}
+
+impl Default for ControllersSection {
+    fn default() -> Self {
+        Self {
+            node_grace_period_ms: 40_000,
+            default_toleration_seconds: 300,
+        }
+    }
 }
 
 /// The container runtime a worker node's kubelet drives.
@@ -162,6 +267,9 @@ impl Default for NodeConfig {
             bus: BusConfig::default(),
             store: StoreSection::default(),
             kubelet: KubeletSection::default(),
+            network: NetworkSection::default(),
+            proxy: ProxySection::default(),
+            controllers: ControllersSection::default(),
         }
     }
 }
@@ -268,6 +376,33 @@ impl NodeConfig {
         }
         if self.roles.is_empty() {
             return invalid("roles", "at least one role is required");
+        }
+        self.network.service_ranges()?;
+        let cluster = self.network.cluster_network()?;
+        if self.network.node_cidr_mask < cluster.prefix() || self.network.node_cidr_mask > 30 {
+            return invalid(
+                "network.node_cidr_mask",
+                "must be at least the cluster CIDR's prefix length and at most 30",
+            );
+        }
+        if self.proxy.address.parse::<std::net::IpAddr>().is_err() {
+            return invalid("proxy.address", "must be an IP address");
+        }
+        let c = &self.controllers;
+        if c.node_grace_period_ms == 0 {
+            return invalid("controllers.node_grace_period_ms", "must be above 0");
+        }
+        if c.default_toleration_seconds < 0 {
+            return invalid(
+                "controllers.default_toleration_seconds",
+                "must not be negative",
+            );
+        }
+        if let Err(e) = crate::controllers::nodeipam::CidrAllocator::new(
+            &self.network.cluster_cidr,
+            self.network.node_cidr_mask,
+        ) {
+            return invalid("network.cluster_cidr", &e.to_string());
         }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return invalid("listen", "must be an IP:port address");
@@ -378,6 +513,21 @@ mod tests {
                 Some("name"),
             ),
             ("no roles", Box::new(|c| c.roles.clear()), Some("roles")),
+            (
+                "bad service cidr",
+                Box::new(|c| c.network.service_cidr = "10.96.0.0/99".into()),
+                Some("network.service_cidr"),
+            ),
+            (
+                "bad port range",
+                Box::new(|c| c.network.node_port_range = "32767-30000".into()),
+                Some("network.node_port_range"),
+            ),
+            (
+                "node mask wider than the cluster",
+                Box::new(|c| c.network.node_cidr_mask = 8),
+                Some("network.node_cidr_mask"),
+            ),
             (
                 "bad listen",
                 Box::new(|c| c.listen = "nowhere".into()),

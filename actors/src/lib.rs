@@ -6,21 +6,30 @@
 //! - [`supervisor`]: starts every component actor and restarts it when it stops or panics.
 //! - [`chaos`]: lists and kills this node's actors on request.
 //! - [`echo`]: answers pings; reachability checks and bus benchmarks.
+//! - [`controllers`]: the control loops (replica sets, deployments, ...).
 //! - [`config`]: the node's TOML configuration and its defaults.
+//! - [`controllers`]: the control loops (endpoints, namespace, node lifecycle, GC, ...).
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`informer`]: informers, work queues, leader election and API access for components.
 //! - [`kubelet`]: runs the pods bound to this node as Docker containers.
+//! - [`proxy`]: the service proxy (kube-proxy): packet-filter rules or forwarding.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
+//! - [`scheduler`]: assigns pending pods to nodes (snapshot, plugins, cycle).
+//! - [`simnode`]: simulated nodes (kwok-style) for benchmarks and scale tests.
 //! - [`store`]: the replicated store (openraft over RocksDB).
 
 pub mod apiserver;
 pub mod bus;
 pub mod chaos;
 pub mod config;
+pub mod controllers;
 pub mod echo;
 pub mod fsutil;
 pub mod informer;
 pub mod kubelet;
 pub mod node;
+pub mod proxy;
+pub mod scheduler;
+pub mod simnode;
 pub mod store;
 pub mod supervisor;

@@ -199,13 +199,20 @@ pub struct Services {
     pub api: Option<crate::apiserver::core::ApiCore>,
     /// The container runtime the kubelet drives (worker nodes with a runtime).
     pub container_runtime: Option<Arc<dyn crate::kubelet::runtime::ContainerRuntime>>,
+    /// Service proxy settings (worker nodes).
+    pub proxy: Option<crate::proxy::ProxySettings>,
+    /// The controllers' settings and the address ranges (control-plane nodes).
+    pub controllers: Option<(
+        crate::config::ControllersSection,
+        crate::config::NetworkSection,
+    )>,
 }
 
 /// The components a node runs.
 ///
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
-/// control-plane nodes run `store` and `apiserver`. The other components (controllers,
-/// scheduler; kubelet, proxy) plug in here as they land.
+/// control-plane nodes run `store`, `apiserver` and `scheduler`. The other components
+/// (controllers; kubelet, proxy) plug in here as they land.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
         ComponentSpec::new(chaos::NAME, chaos::Chaos::start),
@@ -220,6 +227,19 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     if let Some(core) = &services.api {
         use crate::apiserver::actor::{ApiServer, NAME};
         specs.push(ComponentSpec::new(NAME, ApiServer::factory(core.clone())));
+        specs.push(ComponentSpec::new(
+            crate::scheduler::NAME,
+            crate::scheduler::Scheduler::start,
+        ));
+        specs.extend(crate::controllers::replicaset::components());
+        specs.extend(crate::controllers::replication::components());
+        specs.extend(crate::controllers::deployment::components());
+    }
+    if let Some(proxy) = &services.proxy {
+        specs.push(crate::proxy::component(proxy.clone()));
+    }
+    if let Some((cfg, network)) = &services.controllers {
+        specs.extend(crate::controllers::core_components(cfg, network));
     }
     if let Some(rt) = &services.container_runtime {
         specs.push(crate::kubelet::Kubelet::component(rt.clone()));
@@ -349,7 +369,24 @@ impl Node {
                 }
             };
             services.store = Some(engine);
-            services.api = Some(crate::apiserver::core::ApiCore::new(bus.clone()));
+            services.api = Some(
+                crate::apiserver::core::ApiCore::new(bus.clone())
+                    .with_ranges(cfg.network.service_ranges()?)
+                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds),
+            );
+            services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
+        }
+        if cfg.roles.contains(&Role::Worker) {
+            services.proxy = Some(crate::proxy::ProxySettings {
+                mode: cfg.proxy.mode,
+                node_address: cfg
+                    .proxy
+                    .address
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                cluster_cidr: cfg.network.cluster_network()?,
+                service_cidr: cfg.network.service_ranges()?.service_cidr,
+            });
         }
         if cfg.roles.contains(&Role::Worker) {
             use crate::config::RuntimeKind;

@@ -69,6 +69,10 @@ pub struct NodeSpec {
     pub token_file: PathBuf,
     /// `--roles`, if overriding the file.
     pub roles: Option<String>,
+    /// `--proxy-mode`. Tests use `forwarding` unless they test the packet filter: the
+    /// iptables rules are machine-wide, and parallel test clusters would overwrite each
+    /// other's.
+    pub proxy_mode: Option<String>,
 }
 
 /// One running `rudderd`.
@@ -117,6 +121,9 @@ impl NodeProc {
         }
         if let Some(r) = &spec.roles {
             cmd.arg("--roles").arg(r);
+        }
+        if let Some(m) = &spec.proxy_mode {
+            cmd.arg("--proxy-mode").arg(m);
         }
         cmd.env(
             "RUST_LOG",
@@ -271,6 +278,7 @@ impl Cluster {
             join: self.nodes.iter().map(|n| n.bus.clone()).collect(),
             token_file: self.token_file(),
             roles: None,
+            proxy_mode: Some("forwarding".into()),
         }
     }
 

@@ -57,10 +57,21 @@ impl Handler<Deliver> for ApiServer {
         let me = self.me.clone();
         Box::pin(async move {
             match msg.0 {
-                Request::Api(req) => Ok(Reply::Api(match serve(&core, req).await {
-                    Ok(reply) => reply,
-                    Err(status) => ApiReply::Error(status),
-                })),
+                Request::Api(req) => {
+                    // Decoding, defaulting, validation and encoding are CPU work: do them on
+                    // the component runtime so the node's bus thread only moves frames.
+                    let work = crate::supervisor::component_runtime()
+                        .spawn(async move { serve(&core, req).await });
+                    Ok(Reply::Api(match work.await {
+                        Ok(Ok(reply)) => reply,
+                        Ok(Err(status)) => ApiReply::Error(status),
+                        Err(e) => ApiReply::Error(Box::new(Status::failure(
+                            500,
+                            "InternalError",
+                            format!("the request failed: {e}"),
+                        ))),
+                    }))
+                }
                 other => Err(BusError::WrongProtocol {
                     actor: me,
                     protocol: other.protocol().into(),

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use rand::Rng;
 use rudder_protocol::messages::store::{
-    Consistency, EventKind, Expect, KeyValue, StoreError, StoreReply, StoreRequest, WatchBatch,
+    CmpOp, Compare, CompareTarget, Consistency, EventKind, Expect, KeyValue, OpResult, StoreError,
+    StoreReply, StoreRequest, Txn, TxnOp, TxnResponse, WatchBatch,
 };
 use rudder_protocol::resources::{
     Deployment, Endpoints, Event, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController,
@@ -23,6 +24,7 @@ use rudder_protocol::resources::{
 use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
 
+use super::alloc::{self, Ranges, Want, IP_PREFIX, PORT_PREFIX};
 use super::cache::{ResourceCache, WatchCache, READY_WAIT};
 use super::defaults::Defaults;
 use super::registry::{self, ResourceInfo};
@@ -38,7 +40,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Namespaces every cluster has.
-pub const BOOTSTRAP_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+/// `kube-node-lease` holds the kubelets' heartbeat Leases (read by the node lifecycle
+/// controller).
+pub const BOOTSTRAP_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn fail(code: i32, reason: &str, message: impl Into<String>) -> ApiError {
     Box::new(Status::failure(code, reason, message))
@@ -277,6 +282,9 @@ pub struct ApiCore {
     bus: Bus,
     store: ActorRef,
     cache: std::sync::Arc<WatchCache>,
+    ranges: Ranges,
+    /// The `tolerationSeconds` new pods get for the not-ready and unreachable taints.
+    default_toleration_seconds: i64,
 }
 
 /// One watch event as the API sends it.
@@ -293,7 +301,302 @@ impl ApiCore {
     pub fn new(bus: Bus) -> Self {
         let store = ActorRef::new(bus.node().clone(), STORE_ACTOR);
         let cache = std::sync::Arc::new(WatchCache::new(bus.clone(), store.clone()));
-        ApiCore { bus, store, cache }
+        ApiCore {
+            bus,
+            store,
+            cache,
+            ranges: Ranges::default(),
+            default_toleration_seconds: super::defaults::DEFAULT_TOLERATION_SECONDS,
+        }
+    }
+
+    /// The same core, allocating Service addresses and node ports from `ranges`.
+    pub fn with_ranges(mut self, ranges: Ranges) -> Self {
+        self.ranges = ranges;
+        self
+    }
+
+    async fn txn(&self, txn: Txn) -> ApiResult<TxnResponse> {
+        match self.store(StoreRequest::Txn(txn)).await? {
+            StoreReply::Txn(r) => Ok(r),
+            _ => Err(unexpected_reply()),
+        }
+    }
+
+    /// Writes a Service (created when `old` is `None`) together with the cluster IP and
+    /// node ports it needs and the release of those it gave up, in one transaction.
+    /// Random picks that lose a race are picked again; a taken address or port the user
+    /// asked for is a 422, as in Kubernetes.
+    async fn write_service(
+        &self,
+        info: &ResourceInfo,
+        name: &str,
+        k: &str,
+        mut obj: Value,
+        old: Option<(&Value, u64)>,
+    ) -> ApiResult<Value> {
+        let invalid = |field: &str, value: &str, message: &str| -> ApiError {
+            Box::new(Status::invalid::<Service>(
+                name,
+                vec![rudder_protocol::resources::StatusCause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!("Invalid value: \"{value}\": {message}"),
+                    field: field.into(),
+                }],
+            ))
+        };
+        let needs = self
+            .ranges
+            .needs(&mut obj, old.map(|o| o.0))
+            .map_err(|e| invalid(&e.field, &e.value, &e.message))?;
+        let mut avoid_ips = std::collections::BTreeSet::new();
+        let mut avoid_ports = std::collections::BTreeSet::new();
+        for attempt in 0..12 {
+            if attempt == 4 {
+                // Unlucky picks: learn what is taken instead of guessing again.
+                avoid_ips.extend(
+                    self.allocated(IP_PREFIX)
+                        .await?
+                        .iter()
+                        .filter_map(|s| s.parse::<std::net::Ipv4Addr>().ok()),
+                );
+                avoid_ports.extend(
+                    self.allocated(PORT_PREFIX)
+                        .await?
+                        .iter()
+                        .filter_map(|s| s.parse::<u16>().ok()),
+                );
+            }
+            let mut candidate = obj.clone();
+            // (key, field, value, asked by the user)
+            let mut claims: Vec<(String, String, String, bool)> = Vec::new();
+            {
+                let mut rng = rand::thread_rng();
+                if let Some(want) = needs.ip {
+                    let (ip, asked) = match want {
+                        Want::Specific(ip) => (ip, true),
+                        Want::Any => match self.ranges.pick_ip(&mut rng, &avoid_ips) {
+                            Some(ip) => (ip, false),
+                            None => {
+                                return Err(fail(
+                                    500,
+                                    "InternalError",
+                                    "failed to allocate a serviceIP: range is full",
+                                ))
+                            }
+                        },
+                    };
+                    candidate["spec"]["clusterIP"] = json!(ip.to_string());
+                    candidate["spec"]["clusterIPs"] = json!([ip.to_string()]);
+                    claims.push((
+                        format!("{IP_PREFIX}{ip}"),
+                        "spec.clusterIP".into(),
+                        ip.to_string(),
+                        asked,
+                    ));
+                }
+                let mut chosen = avoid_ports.clone();
+                for (i, want) in &needs.ports {
+                    let (port, asked) = match *want {
+                        Want::Specific(p) => (p, true),
+                        Want::Any => match self.ranges.pick_port(&mut rng, &chosen) {
+                            Some(p) => (p, false),
+                            None => {
+                                return Err(fail(
+                                    500,
+                                    "InternalError",
+                                    "failed to allocate a nodePort: range is full",
+                                ))
+                            }
+                        },
+                    };
+                    chosen.insert(port);
+                    candidate["spec"]["ports"][*i]["nodePort"] = json!(port);
+                    claims.push((
+                        format!("{PORT_PREFIX}{port}"),
+                        format!("spec.ports[{i}].nodePort"),
+                        port.to_string(),
+                        asked,
+                    ));
+                }
+            }
+            let keep: std::collections::BTreeSet<String> =
+                alloc::held(&candidate).into_iter().collect();
+            let released: Vec<String> = old
+                .map(|(o, _)| {
+                    alloc::held(o)
+                        .into_iter()
+                        .filter(|h| !keep.contains(h))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let bytes = serde_json::to_vec(&candidate)
+                .map_err(|e| fail(500, "InternalError", e.to_string()))?;
+            let mut compares = vec![Compare {
+                key: k.to_owned(),
+                op: CmpOp::Equal,
+                target: match old {
+                    Some((_, rev)) => CompareTarget::ModRevision(rev),
+                    None => CompareTarget::Version(0),
+                },
+            }];
+            let mut success = vec![TxnOp::Put {
+                key: k.to_owned(),
+                value: bytes,
+            }];
+            let mut failure = vec![TxnOp::Get { key: k.to_owned() }];
+            for (key, ..) in &claims {
+                compares.push(Compare {
+                    key: key.clone(),
+                    op: CmpOp::Equal,
+                    target: CompareTarget::Version(0),
+                });
+                success.push(TxnOp::Put {
+                    key: key.clone(),
+                    value: k.as_bytes().to_vec(),
+                });
+                failure.push(TxnOp::Get { key: key.clone() });
+            }
+            success.extend(released.into_iter().map(|key| TxnOp::Delete { key }));
+            let r = self
+                .txn(Txn {
+                    compares,
+                    success,
+                    failure,
+                })
+                .await?;
+            if r.succeeded {
+                return Ok(with_rv(candidate, r.revision));
+            }
+            let present =
+                |i: usize| matches!(r.results.get(i), Some(OpResult::Get { kv: Some(_) }));
+            let current = match r.results.first() {
+                Some(OpResult::Get { kv }) => kv.as_ref().map(|kv| kv.mod_revision),
+                _ => None,
+            };
+            match (old, current) {
+                (None, Some(_)) => {
+                    return Err(fail_for(
+                        409,
+                        "AlreadyExists",
+                        info,
+                        name,
+                        format!("{} \"{name}\" already exists", qualified(info)),
+                    ))
+                }
+                (Some(_), None) => return Err(not_found(info, name)),
+                (Some((_, rev)), Some(now)) if now != rev => return Err(conflict(info, name)),
+                _ => {}
+            }
+            for (j, (_, field, value, asked)) in claims.iter().enumerate() {
+                if !present(j + 1) {
+                    continue;
+                }
+                if *asked {
+                    let what = if field == "spec.clusterIP" {
+                        "IP"
+                    } else {
+                        "port"
+                    };
+                    return Err(invalid(
+                        field,
+                        value,
+                        &format!("provided {what} is already allocated"),
+                    ));
+                }
+                if field == "spec.clusterIP" {
+                    avoid_ips.extend(value.parse::<std::net::Ipv4Addr>().ok());
+                } else {
+                    avoid_ports.extend(value.parse::<u16>().ok());
+                }
+            }
+        }
+        Err(fail(
+            503,
+            "ServiceUnavailable",
+            "could not allocate the service's addresses; try again",
+        ))
+    }
+
+    /// The allocation keys under `prefix`, without the prefix.
+    async fn allocated(&self, prefix: &str) -> ApiResult<Vec<String>> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let req = StoreRequest::Range {
+                prefix: prefix.to_owned(),
+                start_after: after.clone(),
+                limit: 10_000,
+                consistency: Consistency::Linearizable,
+            };
+            let StoreReply::Range { kvs, more, .. } = self.store(req).await? else {
+                return Err(unexpected_reply());
+            };
+            after = kvs.last().map(|kv| kv.key.clone());
+            out.extend(
+                kvs.into_iter()
+                    .filter_map(|kv| kv.key.strip_prefix(prefix).map(str::to_owned)),
+            );
+            if !more {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Deletes the object at `k` if it is still at `rev`; a Service releases its cluster
+    /// IP and node ports in the same transaction. 409 when it changed, 404 when gone.
+    async fn remove(
+        &self,
+        info: &ResourceInfo,
+        name: &str,
+        k: String,
+        old: &Value,
+        rev: u64,
+    ) -> ApiResult<u64> {
+        if info.kind != "Service" {
+            return match self
+                .store(StoreRequest::Delete {
+                    key: k,
+                    expect: Expect::ModRevision(rev),
+                })
+                .await
+            {
+                Ok(StoreReply::Written { revision, .. }) => Ok(revision),
+                Ok(_) => Err(unexpected_reply()),
+                Err(e) => Err(e),
+            };
+        }
+        let mut success = vec![TxnOp::Delete { key: k.clone() }];
+        success.extend(
+            alloc::held(old)
+                .into_iter()
+                .map(|key| TxnOp::Delete { key }),
+        );
+        let r = self
+            .txn(Txn {
+                compares: vec![Compare {
+                    key: k.clone(),
+                    op: CmpOp::Equal,
+                    target: CompareTarget::ModRevision(rev),
+                }],
+                success,
+                failure: vec![TxnOp::Get { key: k }],
+            })
+            .await?;
+        if r.succeeded {
+            return Ok(r.revision);
+        }
+        match r.results.first() {
+            Some(OpResult::Get { kv: Some(_) }) => Err(conflict(info, name)),
+            _ => Err(not_found(info, name)),
+        }
+    }
+
+    /// Sets the `tolerationSeconds` that new pods get for the `not-ready` and
+    /// `unreachable` taints when they name none (Kubernetes' DefaultTolerationSeconds).
+    pub fn with_default_toleration_seconds(mut self, seconds: i64) -> Self {
+        self.default_toleration_seconds = seconds;
+        self
     }
 
     /// The store's current revision, confirmed by its leader (a Raft read index; no
@@ -487,10 +790,27 @@ impl ApiCore {
         if info.kind == "Pod" && obj.pointer("/status/phase").is_none() {
             obj["status"] = json!({"phase": "Pending"});
         }
+        if info.kind == "Pod" {
+            // Admission (DefaultTolerationSeconds): on create only, as in Kubernetes.
+            obj = admit_pod(obj, self.default_toleration_seconds)?;
+        }
+        if info.kind == "Namespace"
+            && obj
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.is_empty())
+        {
+            // The namespace controller's finalizer, set on create only (Kubernetes'
+            // namespace strategy), so that the controller can remove it later.
+            obj["spec"]["finalizers"] = json!([super::defaults::NAMESPACE_FINALIZER]);
+        }
         let obj = typed(info.kind, obj, None)?;
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
         self.check_namespace(info, namespace.as_deref()).await?;
         let k = key(info, namespace.as_deref(), &name);
+        if info.kind == "Service" {
+            return self.write_service(info, &name, &k, obj, None).await;
+        }
         let bytes =
             serde_json::to_vec(&obj).map_err(|e| fail(500, "InternalError", e.to_string()))?;
         match self
@@ -681,6 +1001,9 @@ impl ApiCore {
         validate_update: bool,
     ) -> ApiResult<Value> {
         meta(&mut new).remove("resourceVersion");
+        if info.kind == "Service" && validate_update {
+            alloc::drop_type_dependent_fields(&mut new, old);
+        }
         let old_plain = strip_rv(old);
         let mut new = if validate_update {
             typed(info.kind, new, Some(&old_plain))?
@@ -705,19 +1028,26 @@ impl ApiCore {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(|f| f.is_empty());
-        if new.pointer("/metadata/deletionTimestamp").is_some() && finalizers_empty {
-            return match self
-                .store(StoreRequest::Delete {
-                    key: k,
-                    expect: Expect::ModRevision(old_rev),
-                })
-                .await
-            {
-                Ok(StoreReply::Written { revision, .. }) => Ok(with_rv(new, revision)),
-                Ok(_) => Err(unexpected_reply()),
+        // A namespace also waits for its own `spec.finalizers` (the namespace controller).
+        let spec_finalizers_empty = info.kind != "Namespace"
+            || new
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.is_empty());
+        if new.pointer("/metadata/deletionTimestamp").is_some()
+            && finalizers_empty
+            && spec_finalizers_empty
+        {
+            return match self.remove(info, name, k, old, old_rev).await {
+                Ok(revision) => Ok(with_rv(new, revision)),
                 Err(e) if e.code == 409 || e.code == 404 => Err(conflict(info, name)),
                 Err(e) => Err(e),
             };
+        }
+        if info.kind == "Service" && validate_update {
+            return self
+                .write_service(info, name, &k, new, Some((old, old_rev)))
+                .await;
         }
         let bytes =
             serde_json::to_vec(&new).map_err(|e| fail(500, "InternalError", e.to_string()))?;
@@ -866,14 +1196,10 @@ impl ApiCore {
                 }
             }
             match self
-                .store(StoreRequest::Delete {
-                    key: key(info, namespace, name),
-                    expect: Expect::ModRevision(old_rev),
-                })
+                .remove(info, name, key(info, namespace, name), &old, old_rev)
                 .await
             {
-                Ok(StoreReply::Written { .. }) => return Ok(old),
-                Ok(_) => return Err(unexpected_reply()),
+                Ok(_) => return Ok(old),
                 Err(e) if e.code == 409 => continue,
                 Err(e) if e.code == 404 => return Err(not_found(info, name)),
                 Err(e) => return Err(e),
@@ -955,28 +1281,50 @@ impl ApiCore {
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| fail(400, "BadRequest", "target.name is required"))?;
-        let (old, old_rev) = self.get_kv(info, namespace, name).await?;
-        if old
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .is_some_and(|n| !n.is_empty())
-        {
-            return Err(fail_for(
-                409,
-                "Conflict",
-                info,
-                name,
-                format!(
-                    "pod {name} is already assigned to node {}",
-                    old["spec"]["nodeName"]
-                ),
-            ));
+        // As Kubernetes' binding storage (GuaranteedUpdate): a status write racing the
+        // binding is retried, only an existing node assignment is a conflict.
+        for _ in 0..5 {
+            let (old, old_rev) = self.get_kv(info, namespace, name).await?;
+            if old
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty())
+            {
+                return Err(fail_for(
+                    409,
+                    "Conflict",
+                    info,
+                    name,
+                    format!(
+                        "pod {name} is already assigned to node {}",
+                        old["spec"]["nodeName"]
+                    ),
+                ));
+            }
+            let mut new = old.clone();
+            new["spec"]["nodeName"] = json!(node);
+            // The binding also marks the pod scheduled (Kubernetes' assignPod).
+            let scheduled = json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": Time::now()});
+            match new
+                .pointer_mut("/status/conditions")
+                .and_then(Value::as_array_mut)
+            {
+                Some(conds) => {
+                    conds.retain(|c| c["type"] != "PodScheduled");
+                    conds.push(scheduled);
+                }
+                None => new["status"]["conditions"] = json!([scheduled]),
+            }
+            match self
+                .write(info, namespace, name, new, &old, old_rev, false)
+                .await
+            {
+                Ok(_) => return Ok(serde_json::to_value(Status::success()).unwrap_or_default()),
+                Err(e) if e.code == 409 => continue,
+                Err(e) => return Err(e),
+            }
         }
-        let mut new = old.clone();
-        new["spec"]["nodeName"] = json!(node);
-        self.write(info, namespace, name, new, &old, old_rev, false)
-            .await?;
-        Ok(serde_json::to_value(Status::success()).unwrap_or_default())
+        Err(conflict(info, name))
     }
 
     /// One long poll of changes to a collection after `after`, as API events that pass
@@ -1073,6 +1421,19 @@ impl ApiCore {
         }
         Ok((out, revision))
     }
+}
+
+/// Pod admission at create: the default not-ready/unreachable tolerations.
+fn admit_pod(obj: Value, toleration_seconds: i64) -> ApiResult<Value> {
+    let mut pod: Pod = serde_json::from_value(obj).map_err(|e| {
+        fail(
+            400,
+            "BadRequest",
+            format!("the object is not a valid Pod: {e}"),
+        )
+    })?;
+    super::defaults::add_default_tolerations(&mut pod, toleration_seconds);
+    serde_json::to_value(&pod).map_err(|e| fail(500, "InternalError", e.to_string()))
 }
 
 fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {

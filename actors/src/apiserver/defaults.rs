@@ -26,7 +26,8 @@ use rudder_protocol::resources::{
     Event, IntOrString, IpFamily, IpFamilyPolicy, Lease, Namespace, NamespacePhase, Node, Pod,
     PodSpec, PodTemplateSpec, Probe, Protocol, PullPolicy, ReplicaSet, ReplicationController,
     RestartPolicy, RollingUpdateDeployment, Scale, Service, ServiceAccount, ServiceType,
-    SessionAffinity, SessionAffinityConfig, TerminationMessagePolicy, TrafficPolicy, UriScheme,
+    SessionAffinity, SessionAffinityConfig, TaintEffect, TerminationMessagePolicy, Toleration,
+    TolerationOperator, TrafficPolicy, UriScheme,
 };
 
 /// The scheduler pods are given when they name none.
@@ -339,12 +340,41 @@ impl Defaults for ReplicationController {
     }
 }
 
+/// The finalizer a namespace gets at create (in `spec.finalizers`); the namespace
+/// controller removes it once the namespace is empty. Not a default: set on create only.
+pub const NAMESPACE_FINALIZER: &str = "kubernetes";
+
 impl Defaults for Namespace {
     fn apply_defaults(&mut self) {
-        if self.spec.finalizers.is_empty() {
-            self.spec.finalizers = vec!["kubernetes".to_owned()];
-        }
         self.status.phase.get_or_insert(NamespacePhase::Active);
+    }
+}
+
+/// The `tolerationSeconds` Kubernetes' DefaultTolerationSeconds admission gives pods.
+pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// Kubernetes' DefaultTolerationSeconds admission (run at pod create, not on every
+/// write): a pod that does not tolerate the `node.kubernetes.io/not-ready` or
+/// `node.kubernetes.io/unreachable` NoExecute taints gets a toleration of each for
+/// `seconds`, so the node lifecycle controller evicts it that long after its node fails.
+pub fn add_default_tolerations(pod: &mut Pod, seconds: i64) {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let tolerated = pod.spec.tolerations.iter().any(|t| {
+            (t.key.is_empty() || t.key == key)
+                && t.effect.is_none_or(|e| e == TaintEffect::NoExecute)
+        });
+        if !tolerated {
+            pod.spec.tolerations.push(Toleration {
+                key: key.to_owned(),
+                operator: Some(TolerationOperator::Exists),
+                value: String::new(),
+                effect: Some(TaintEffect::NoExecute),
+                toleration_seconds: Some(seconds),
+            });
+        }
     }
 }
 
@@ -852,7 +882,10 @@ mod tests {
     fn namespace_node_endpoints_defaults() {
         let mut ns = Namespace::new("team-a");
         ns.apply_defaults();
-        assert_eq!(ns.spec.finalizers, vec!["kubernetes".to_owned()]);
+        assert!(
+            ns.spec.finalizers.is_empty(),
+            "set on create, not defaulted"
+        );
         assert_eq!(ns.status.phase, Some(NamespacePhase::Active));
         let mut ns = Namespace::new("team-a");
         ns.status.phase = Some(NamespacePhase::Terminating);
@@ -876,5 +909,59 @@ mod tests {
         });
         ep.apply_defaults();
         assert_eq!(ep.subsets[0].ports[0].protocol, Some(Protocol::Tcp));
+    }
+
+    #[test]
+    fn default_toleration_seconds_admission() {
+        let tol = |key: &str, effect: Option<TaintEffect>, secs: Option<i64>| Toleration {
+            key: key.into(),
+            operator: Some(TolerationOperator::Exists),
+            effect,
+            toleration_seconds: secs,
+            ..Toleration::default()
+        };
+        let nr = "node.kubernetes.io/not-ready";
+        let ur = "node.kubernetes.io/unreachable";
+        // (name, given tolerations, want (key, seconds) of the result)
+        type Case = (
+            &'static str,
+            Vec<Toleration>,
+            Vec<(&'static str, Option<i64>)>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "none: both added",
+                vec![],
+                vec![(nr, Some(300)), (ur, Some(300))],
+            ),
+            (
+                "own unreachable kept, not-ready added",
+                vec![tol(ur, Some(TaintEffect::NoExecute), Some(5))],
+                vec![(ur, Some(5)), (nr, Some(300))],
+            ),
+            (
+                "empty key tolerates all: nothing added",
+                vec![tol("", None, None)],
+                vec![("", None)],
+            ),
+            (
+                "NoSchedule toleration does not count",
+                vec![tol(nr, Some(TaintEffect::NoSchedule), None)],
+                vec![(nr, None), (nr, Some(300)), (ur, Some(300))],
+            ),
+        ];
+        for (name, given, want) in cases {
+            let mut pod = Pod::new("p");
+            pod.spec.tolerations = given;
+            add_default_tolerations(&mut pod, 300);
+            add_default_tolerations(&mut pod, 300);
+            let got: Vec<(&str, Option<i64>)> = pod
+                .spec
+                .tolerations
+                .iter()
+                .map(|t| (t.key.as_str(), t.toleration_seconds))
+                .collect();
+            assert_eq!(got, want, "case {name}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`core`]: the operations (create, get, list, update, patch, delete, watch and the
 //!   subresources) over the store, shared by every front.
+//! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
 //! - [`cache`]: the watch cache that serves lists and watches from memory.
 //! - [`actor`]: the bus front (the `apiserver` actor, typed messages).
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
@@ -18,6 +19,7 @@
 //! - [`table`]: server-side `Table` output for `kubectl get`.
 
 pub mod actor;
+pub mod alloc;
 pub mod cache;
 pub mod core;
 pub mod defaults;

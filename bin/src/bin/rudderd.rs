@@ -49,6 +49,9 @@ struct Args {
     /// Cluster id.
     #[arg(long)]
     cluster_id: Option<String>,
+    /// Service proxy mode: auto, iptables, forwarding or off (overrides `[proxy] mode`).
+    #[arg(long, value_parser = ["auto", "iptables", "forwarding", "off"])]
+    proxy_mode: Option<String>,
 }
 
 fn config(args: Args) -> anyhow::Result<NodeConfig> {
@@ -80,6 +83,9 @@ fn config(args: Args) -> anyhow::Result<NodeConfig> {
     }
     if let Some(v) = args.cluster_id {
         cfg.cluster_id = v;
+    }
+    if let Some(v) = args.proxy_mode {
+        cfg.proxy.mode = serde_json::from_value(serde_json::Value::String(v))?;
     }
     cfg.validate()?;
     Ok(cfg)

@@ -284,8 +284,29 @@ pub async fn apply(client: &Client, path: &Path) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            let changed = before.pointer("/metadata/resourceVersion")
-                != after.pointer("/metadata/resourceVersion");
+            // What the user declares (spec, labels, the file's annotations); status,
+            // versions and controllers' annotations move at any time.
+            let mine: Vec<String> = doc
+                .pointer("/metadata/annotations")
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            let declared = |v: &Value| {
+                let annotations: Vec<Option<Value>> = mine
+                    .iter()
+                    .map(|k| {
+                        v.pointer("/metadata/annotations")
+                            .and_then(|a| a.get(k))
+                            .cloned()
+                    })
+                    .collect();
+                (
+                    v.get("spec").cloned(),
+                    v.pointer("/metadata/labels").cloned(),
+                    annotations,
+                )
+            };
+            let changed = declared(&before) != declared(&after);
             println!(
                 "{} {}",
                 label(info, &name),

@@ -1,0 +1,253 @@
+//! The Deployment controller actor: informers on deployments, replica sets and pods, a
+//! work queue of deployment keys, and the applier of [`super::plan`]. It acts only while
+//! it leads the Lease `kube-system/rudder-controller-deployment`.
+//!
+//! In: changes of deployments (their key), of replica sets (their owning deployment, or
+//! for orphans every deployment selecting them), and pod deletions (the deployment of
+//! the pod's replica set, so that Recreate notices when old pods are gone). Out: replica
+//! set creates, updates and deletes, deployment status updates and revision
+//! annotations, and ScalingReplicaSet events from `deployment-controller`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rudder_protocol::api::ApiError;
+use rudder_protocol::messages::api::{ListParams, PatchType};
+use rudder_protocol::resources::{Deployment, Event, Pod, ReplicaSet, Time};
+use tracing::{debug, info, warn, Instrument};
+
+use super::{plan, Action, COMPONENT, REVISION_ANNOTATION};
+use crate::controllers::replicaset::{record_event, run_while_leading, WORKERS};
+use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
+use crate::supervisor::{ComponentSpec, StartContext, Started};
+
+/// The Deployment controller's name on the bus.
+pub const NAME: &str = "controller/deployment";
+
+/// The Deployment controller component.
+pub struct DeploymentController;
+
+impl DeploymentController {
+    /// The component the node's supervisor runs.
+    pub fn component() -> ComponentSpec {
+        ComponentSpec::new(NAME, |ctx: &StartContext| {
+            let api = ApiHandle::new(ctx.bus.clone());
+            Started::task(run_while_leading(api, NAME, "deployment", run))
+        })
+    }
+}
+
+/// The components of this module, for the node to run on control-plane nodes.
+pub fn components() -> Vec<ComponentSpec> {
+    vec![DeploymentController::component()]
+}
+
+struct Ctx {
+    api: ApiHandle,
+    identity: String,
+    deployments: Cache<Deployment>,
+    sets: Cache<ReplicaSet>,
+    pods: Cache<Pod>,
+}
+
+/// The deployment controlling a replica set, by owner reference.
+fn owner_of(rs: &ReplicaSet) -> Option<ObjectKey> {
+    let r = rs.metadata.controller_ref()?;
+    (r.kind == "Deployment").then(|| ObjectKey::namespaced(&rs.metadata.namespace, &r.name))
+}
+
+fn enqueue_for_set(rs: &ReplicaSet, deployments: &Cache<Deployment>, queue: &WorkQueue<ObjectKey>) {
+    match owner_of(rs) {
+        Some(key) => queue.add(key),
+        None => {
+            for d in deployments.list_namespace(&rs.metadata.namespace) {
+                let s = &d.spec.selector;
+                let selects_something =
+                    !(s.match_labels.is_empty() && s.match_expressions.is_empty());
+                if selects_something && s.matches(&rs.metadata.labels) {
+                    queue.add(ObjectKey::of(d.as_ref()));
+                }
+            }
+        }
+    }
+}
+
+async fn run(api: ApiHandle, identity: String) {
+    let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+    let (deployments, _d_informer) = {
+        let queue = queue.clone();
+        Informer::spawn(
+            api.api::<Deployment>(None),
+            ListParams::default(),
+            move |c: &Change<Deployment>| {
+                queue.add(c.key());
+            },
+        )
+    };
+    let (sets, _rs_informer) = {
+        let queue = queue.clone();
+        let deployments = deployments.clone();
+        Informer::spawn(
+            api.api::<ReplicaSet>(None),
+            ListParams::default(),
+            move |c: &Change<ReplicaSet>| {
+                if let Change::Modified { old, new } = c {
+                    if owner_of(old) != owner_of(new) || old.metadata.labels != new.metadata.labels
+                    {
+                        enqueue_for_set(old, &deployments, &queue);
+                    }
+                }
+                enqueue_for_set(c.object(), &deployments, &queue);
+            },
+        )
+    };
+    let (pods, _pod_informer) = {
+        let queue = queue.clone();
+        let sets = sets.clone();
+        Informer::spawn(
+            api.api::<Pod>(None),
+            ListParams::default(),
+            move |c: &Change<Pod>| {
+                if let Change::Deleted(pod) = c {
+                    let Some(r) = pod
+                        .metadata
+                        .controller_ref()
+                        .filter(|r| r.kind == "ReplicaSet")
+                    else {
+                        return;
+                    };
+                    let key = ObjectKey::namespaced(&pod.metadata.namespace, &r.name);
+                    if let Some(owner) = sets.get(&key).as_deref().and_then(owner_of) {
+                        queue.add(owner);
+                    }
+                }
+            },
+        )
+    };
+    deployments.wait_synced().await;
+    sets.wait_synced().await;
+    pods.wait_synced().await;
+    info!(
+        controller = NAME,
+        deployments = deployments.len(),
+        replica_sets = sets.len(),
+        "caches synced"
+    );
+    let ctx = Arc::new(Ctx {
+        api,
+        identity,
+        deployments,
+        sets,
+        pods,
+    });
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..WORKERS {
+        let ctx = ctx.clone();
+        let queue = queue.clone();
+        workers.spawn(async move {
+            while let Some(key) = queue.next().await {
+                let span = tracing::info_span!("reconcile", controller = NAME, key = %key);
+                match reconcile(&ctx, &key).instrument(span).await {
+                    Ok(after) => {
+                        queue.forget(&key);
+                        if let Some(after) = after {
+                            queue.add_after(key.clone(), after);
+                        }
+                    }
+                    Err(e) => {
+                        let failures = queue.failures(&key);
+                        warn!(controller = NAME, key = %key, error = %e, failures, "reconcile failed; retrying");
+                        queue.add_rate_limited(key.clone());
+                    }
+                }
+                queue.done(&key);
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+}
+
+/// Maps "already gone" to success.
+fn ignore_not_found<T>(r: Result<T, ApiError>) -> Result<(), ApiError> {
+    match r {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// One sync of one deployment: read the caches, plan, apply in order, stop at the first
+/// failure (the next sync starts from what was written).
+async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiError> {
+    let Some(d) = ctx.deployments.get(key) else {
+        return Ok(None);
+    };
+    let ns = d.metadata.namespace.clone();
+    let sets = ctx.sets.list_namespace(&ns);
+    let pods = ctx.pods.list_namespace(&ns);
+    let plan = plan(&d, &sets, &pods, Time::now());
+    debug!(actions = plan.actions.len(), "planned");
+    let rs_api = ctx.api.api::<ReplicaSet>(Some(&ns));
+    let d_api = ctx.api.api::<Deployment>(Some(&ns));
+    let scaled = |rs: &ReplicaSet, events: Vec<String>| {
+        for message in events {
+            info!(replica_set = %rs.metadata.name, %message, "scaling");
+            record_event(
+                &ctx.api,
+                d.as_ref(),
+                COMPONENT,
+                &ctx.identity,
+                Event::NORMAL,
+                "ScalingReplicaSet",
+                message,
+            );
+        }
+    };
+    for action in plan.actions {
+        match action {
+            Action::AdoptReplicaSet {
+                name,
+                resource_version,
+                owner_references,
+            }
+            | Action::ReleaseReplicaSet {
+                name,
+                resource_version,
+                owner_references,
+            } => {
+                let patch = serde_json::json!({"metadata": {
+                    "ownerReferences": owner_references,
+                    "resourceVersion": resource_version,
+                }});
+                ignore_not_found(rs_api.patch(&name, PatchType::Merge, &patch).await)?;
+            }
+            Action::CreateReplicaSet { rs, events } => {
+                let created = rs_api.create(&rs).await?;
+                info!(replica_set = %created.metadata.name, "created replica set");
+                scaled(&created, events);
+            }
+            Action::UpdateReplicaSet { rs, events } => {
+                let updated = rs_api.update(&rs).await?;
+                scaled(&updated, events);
+            }
+            Action::DeleteReplicaSet { name, uid } => {
+                let options = serde_json::json!({"preconditions": {"uid": uid}});
+                ignore_not_found(rs_api.delete_with(&name, &options).await)?;
+                info!(replica_set = %name, "deleted old replica set");
+            }
+            Action::UpdateStatus(status) => {
+                let mut updated = d.as_ref().clone();
+                updated.status = *status;
+                ignore_not_found(d_api.update_status(&updated).await)?;
+            }
+            Action::SetRevision(revision) => {
+                let patch = serde_json::json!({"metadata": {"annotations": {REVISION_ANNOTATION: revision}}});
+                ignore_not_found(
+                    d_api
+                        .patch(&d.metadata.name, PatchType::Merge, &patch)
+                        .await,
+                )?;
+            }
+        }
+    }
+    Ok(plan.requeue_after)
+}

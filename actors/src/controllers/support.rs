@@ -1,0 +1,153 @@
+//! What the core controllers (endpoints, namespace, serviceaccount, nodelifecycle,
+//! nodeipam, garbagecollector) share: running only while leading, the worker loop
+//! around a [`WorkQueue`], and recording Events.
+//!
+//! A controller's task campaigns for the Lease `kube-system/rudder-controller-<name>`;
+//! while it leads it runs its informers and workers; when it loses the lease its task
+//! returns, so the supervisor restarts it and it campaigns again from a clean state.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::hash::Hash;
+use std::time::Duration;
+
+use rudder_protocol::api::ApiError;
+use rudder_protocol::resources::{Event, Lease, MicroTime, ObjectReference, Time};
+use tracing::{debug, info, warn, Instrument};
+
+use crate::informer::{ApiHandle, LeaderElector, Timings, WorkQueue, LEASE_NAMESPACE};
+
+/// Runs `body` while this node leads controller `name`; returns when either ends.
+pub async fn while_leading<Fut>(api: &ApiHandle, name: &str, body: Fut)
+where
+    Fut: Future<Output = ()>,
+{
+    let identity = api.node().to_string();
+    let lease = format!("rudder-controller-{name}");
+    let (mut leading, _election) = LeaderElector::spawn(
+        api.api::<Lease>(Some(LEASE_NAMESPACE)),
+        &lease,
+        &identity,
+        Timings::default(),
+    );
+    while !*leading.borrow_and_update() {
+        if leading.changed().await.is_err() {
+            return;
+        }
+    }
+    info!(controller = name, identity = %identity, "leading");
+    let lost = async {
+        loop {
+            if leading.changed().await.is_err() || !*leading.borrow_and_update() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = body => {}
+        () = lost => warn!(controller = name, "lost leadership; restarting"),
+    }
+}
+
+/// Runs `workers` workers over `queue`: each takes a key, reconciles it, and requeues
+/// it after the delay the reconcile asks for, or with back-off when it fails.
+pub async fn run_workers<T, F, Fut>(
+    controller: &'static str,
+    queue: WorkQueue<T>,
+    workers: usize,
+    reconcile: F,
+) where
+    T: Clone + Eq + Hash + Display + Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Result<Option<Duration>, ApiError>>,
+{
+    let one = |_| {
+        let queue = queue.clone();
+        let reconcile = &reconcile;
+        async move {
+            while let Some(key) = queue.next().await {
+                let span = tracing::debug_span!("reconcile", controller, key = %key);
+                match reconcile(key.clone()).instrument(span).await {
+                    Ok(again) => {
+                        queue.forget(&key);
+                        if let Some(d) = again {
+                            queue.add_after(key.clone(), d);
+                        }
+                    }
+                    Err(e) => {
+                        let failures = queue.failures(&key);
+                        // Conflicts are routine (a newer version exists): no warning.
+                        if e.is_conflict() || e.is_not_found() {
+                            debug!(controller, key = %key, error = %e, "reconcile retried");
+                        } else {
+                            warn!(controller, key = %key, error = %e, failures, "reconcile failed; backing off");
+                        }
+                        queue.add_rate_limited(key.clone());
+                    }
+                }
+                queue.done(&key);
+            }
+        }
+    };
+    futures::future::join_all((0..workers.max(1)).map(one)).await;
+}
+
+/// Records Events as a component (`reportingComponent` and `source.component`).
+#[derive(Clone)]
+pub struct Recorder {
+    api: ApiHandle,
+    component: &'static str,
+}
+
+impl Recorder {
+    /// A recorder for `component`, e.g. `node-controller`.
+    pub fn new(api: ApiHandle, component: &'static str) -> Self {
+        Recorder { api, component }
+    }
+
+    /// Records one Event about `object` (a cluster-scoped object's Events go to
+    /// `default`, as Kubernetes puts them). Failing to record is logged, never fatal.
+    pub async fn record(&self, object: ObjectReference, type_: &str, reason: &str, message: &str) {
+        let namespace = if object.namespace.is_empty() {
+            "default".to_owned()
+        } else {
+            object.namespace.clone()
+        };
+        let now = MicroTime::now();
+        let mut ev = Event::new(format!("{}.{:x}", object.name, now.unix_micros()));
+        ev.metadata.namespace = namespace.clone();
+        ev.involved_object = object;
+        ev.type_ = type_.to_owned();
+        ev.reason = reason.to_owned();
+        ev.message = message.to_owned();
+        ev.first_timestamp = Some(Time::from(now));
+        ev.last_timestamp = Some(Time::from(now));
+        ev.count = 1;
+        ev.source.component = self.component.to_owned();
+        ev.reporting_component = self.component.to_owned();
+        ev.reporting_instance = self.api.node().to_string();
+        if let Err(e) = self.api.api::<Event>(Some(&namespace)).create(&ev).await {
+            debug!(reason, error = %e, "event not recorded");
+        }
+    }
+}
+
+/// A reference to `obj` for an Event's `involvedObject`.
+pub fn reference<K: rudder_protocol::resources::Resource>(obj: &K) -> ObjectReference {
+    let m = obj.metadata();
+    ObjectReference {
+        kind: K::KIND.to_owned(),
+        namespace: m.namespace.clone(),
+        name: m.name.clone(),
+        uid: m.uid.clone(),
+        api_version: K::API_VERSION.to_owned(),
+        resource_version: m.resource_version.clone(),
+        field_path: String::new(),
+    }
+}
+
+/// How long until `at` (zero when past).
+pub fn until(at: MicroTime) -> Duration {
+    let now = MicroTime::now().unix_micros();
+    Duration::from_micros(u64::try_from(at.unix_micros().saturating_sub(now)).unwrap_or(0))
+}

@@ -1,0 +1,170 @@
+//! The `proxy` actor (kube-proxy) on every worker: keeps the node's service plumbing in
+//! step with Services and Endpoints.
+//!
+//! It owns nothing in the store: informers on Services and Endpoints feed a pure
+//! [`plan::plan`], and one of two back ends programs the result:
+//! - [`iptables`] (packet filter) when it runs as root and iptables works (or is told to);
+//! - [`forward`] (forwarding) otherwise, or when configured: it listens on the node ports
+//!   itself and relays to ready endpoints.
+//!
+//! Every change of either kind wakes one sync, which programs the whole desired state
+//! (idempotent); a failed sync is retried. Messages in: none but [`crate::supervisor::Stop`].
+
+pub mod forward;
+pub mod iptables;
+pub mod plan;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+use rudder_protocol::resources::{Endpoints, Service};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::informer::{ApiHandle, Informer};
+use crate::supervisor::{ComponentSpec, StartContext, Started};
+
+/// The actor's name on every worker.
+pub const NAME: &str = "proxy";
+/// A full resync this often, as a safety net against rules changed behind our back.
+const RESYNC: Duration = Duration::from_secs(30);
+
+/// How the proxy programs the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyMode {
+    /// Packet filter when possible, else forwarding.
+    #[default]
+    Auto,
+    /// iptables rules (needs root).
+    Iptables,
+    /// The proxy listens on node ports and relays itself.
+    Forwarding,
+    /// No proxy.
+    Off,
+}
+
+/// What the proxy needs to know of the node and the cluster.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// The mode asked for.
+    pub mode: ProxyMode,
+    /// The node's address: node ports are served here in forwarding mode.
+    pub node_address: IpAddr,
+    /// The pod network (masquerading decisions, blackhole route).
+    pub cluster_cidr: Ipv4Network,
+    /// The service network (blackhole route).
+    pub service_cidr: Ipv4Network,
+}
+
+/// The `proxy` component.
+pub fn component(settings: ProxySettings) -> ComponentSpec {
+    ComponentSpec::new(NAME, move |ctx: &StartContext| {
+        Started::task(run(ApiHandle::new(ctx.bus.clone()), settings.clone()))
+    })
+}
+
+enum Backend {
+    PacketFilter(ProxySettings),
+    Forwarding(forward::Forwarder),
+}
+
+impl Backend {
+    fn choose(s: &ProxySettings) -> Backend {
+        let iptables_ok = matches!(s.mode, ProxyMode::Auto | ProxyMode::Iptables)
+            && iptables::available()
+            && iptables::ensure_base(s.cluster_cidr)
+                .map_err(|e| warn!(error = %e, "cannot prepare iptables"))
+                .is_ok();
+        if iptables_ok {
+            iptables::ensure_blackholes(&[s.cluster_cidr, s.service_cidr]);
+            info!("proxy mode: packet filter (iptables)");
+            Backend::PacketFilter(s.clone())
+        } else {
+            if s.mode == ProxyMode::Iptables {
+                warn!("iptables is not usable here; forwarding instead");
+            }
+            info!(address = %s.node_address, "proxy mode: forwarding");
+            Backend::Forwarding(forward::Forwarder::new(s.node_address))
+        }
+    }
+
+    async fn sync(&mut self, desired: &plan::Desired) -> Result<(), String> {
+        match self {
+            Backend::PacketFilter(s) => {
+                let desired = desired.clone();
+                let cidr = s.cluster_cidr;
+                tokio::task::spawn_blocking(move || {
+                    let existing = iptables::existing_chains()?;
+                    iptables::restore(&iptables::nat_rules(&desired, cidr, &existing))
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+            }
+            Backend::Forwarding(f) => match f.sync(desired).await {
+                0 => Ok(()),
+                n => Err(format!("{n} node ports could not be opened")),
+            },
+        }
+    }
+}
+
+async fn run(api: ApiHandle, settings: ProxySettings) {
+    if settings.mode == ProxyMode::Off {
+        return std::future::pending().await;
+    }
+    let dirty = Arc::new(Notify::new());
+    let d = dirty.clone();
+    let (services, _s) = Informer::spawn(api.api::<Service>(None), Default::default(), move |_| {
+        d.notify_one()
+    });
+    let d = dirty.clone();
+    let (endpoints, _e) =
+        Informer::spawn(api.api::<Endpoints>(None), Default::default(), move |_| {
+            d.notify_one()
+        });
+    services.wait_synced().await;
+    endpoints.wait_synced().await;
+    let mut backend = Backend::choose(&settings);
+    let mut programmed: Option<plan::Desired> = None;
+    loop {
+        let svcs = services.list();
+        let eps = endpoints.list();
+        let desired = plan::plan(
+            &svcs.iter().map(Arc::as_ref).collect::<Vec<_>>(),
+            &eps.iter().map(Arc::as_ref).collect::<Vec<_>>(),
+        );
+        let mut retry = false;
+        if programmed.as_ref() != Some(&desired) {
+            let started = tokio::time::Instant::now();
+            match backend.sync(&desired).await {
+                Ok(()) => {
+                    tracing::debug!(ports = desired.len(), took = ?started.elapsed(), "proxy rules programmed");
+                    programmed = Some(desired);
+                }
+                Err(e) => {
+                    warn!(error = %e, "proxy sync failed; retrying");
+                    retry = true;
+                }
+            }
+        }
+        let pause = if retry {
+            Duration::from_secs(1)
+        } else {
+            RESYNC
+        };
+        tokio::select! {
+            _ = dirty.notified() => {}
+            _ = tokio::time::sleep(pause) => {
+                if !retry {
+                    // Periodic full sync: reprogram even if nothing seems to have changed.
+                    programmed = None;
+                }
+            }
+        }
+    }
+}

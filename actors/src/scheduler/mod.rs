@@ -1,0 +1,539 @@
+//! The scheduler: assigns pending pods to nodes, after Kubernetes' kube-scheduler.
+//!
+//! - [`snapshot`]: the nodes and what is bound to them, kept current incrementally.
+//! - [`framework`]: the filter and score plugin traits.
+//! - [`plugins`]: one file per plugin, with Kubernetes' names and reason strings.
+//! - [`cycle`]: one scheduling cycle, a pure function from a snapshot to a node or a
+//!   Kubernetes-style "0/N nodes are available" error.
+//! - [`queue`]: pending pods (active, backoff, unschedulable).
+//! - [`backoff`]: per-pod retry backoff as a value.
+//!
+//! The [`Scheduler`] component (bus name `scheduler`, on control-plane nodes) is a task
+//! component, so it runs on the node's component runtime, never on the thread that
+//! serves the bus and HTTP. It acts only while it holds the Lease
+//! `kube-system/rudder-scheduler`; when it loses the Lease it stops, and the supervisor
+//! starts a fresh instance that campaigns again. While leading it runs one informer on
+//! all pods (the snapshot needs the bound ones, the queue the pending ones) and one on
+//! nodes; their handlers only forward changes to the loop, which owns the snapshot and
+//! the queue. For each pending pod (no `spec.nodeName`, `schedulerName` empty or
+//! `default-scheduler`, not being deleted) the loop runs a cycle, assumes the pod on the
+//! chosen node and binds it through `pods/binding` in the background (many binds in
+//! flight, as Kubernetes' binding cycle). Outcomes:
+//!
+//! - bound: Event `Scheduled` ("Successfully assigned ns/name to node");
+//! - no node fits: condition `PodScheduled=False`, reason `Unschedulable`, with the
+//!   message of the [`cycle::FitError`], and Event `FailedScheduling` (both written only
+//!   when the message changes, so a pod waiting for room does not write every retry);
+//!   the pod waits for a node or pod change, with backoff;
+//! - bind refused or failed: the assumption is dropped and the pod retried with backoff
+//!   if it is still pending. The API server refuses to bind a bound pod (409), so a
+//!   restarted scheduler can never bind a pod twice.
+
+pub mod backoff;
+pub mod cycle;
+pub mod framework;
+pub mod plugins;
+pub mod queue;
+pub mod snapshot;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rudder_protocol::api::{Api, ApiError};
+use rudder_protocol::messages::api::ListParams;
+use rudder_protocol::resources::{
+    ConditionStatus, Event, EventSource, Lease, MicroTime, Node, ObjectReference, Pod,
+    PodCondition, PodPhase, Time,
+};
+use tokio::sync::{mpsc, Semaphore};
+use tracing::{debug, info, warn};
+
+use crate::informer::ApiHandle;
+use crate::informer::{Change, Informer, LeaderElector, ObjectKey, Timings, LEASE_NAMESPACE};
+use crate::supervisor::{StartContext, Started};
+
+use self::cycle::{schedule_with, CycleState};
+use self::queue::PodQueue;
+use self::snapshot::{pod_key, Snapshot};
+
+/// The component's name on the bus.
+pub const NAME: &str = "scheduler";
+/// The Lease the scheduler instances compete for (in `kube-system`).
+pub const LEASE_NAME: &str = "rudder-scheduler";
+/// The scheduler name pods ask for, and the events' reporting component.
+pub const SCHEDULER_NAME: &str = "default-scheduler";
+/// Binds in flight at once.
+const MAX_BINDS_IN_FLIGHT: usize = 256;
+/// Event writes in flight at once; further events wait their turn.
+const MAX_EVENTS_IN_FLIGHT: usize = 64;
+/// Cycles run back to back before the loop yields to other tasks.
+const CYCLES_PER_YIELD: usize = 64;
+
+/// The scheduler component; see the module docs.
+pub struct Scheduler;
+
+impl Scheduler {
+    /// Builds one instance (the supervisor's factory).
+    pub fn start(ctx: &StartContext) -> Started {
+        let handle = ApiHandle::new(ctx.bus.clone());
+        let identity = handle.node().to_string();
+        Started::task(run(handle, identity))
+    }
+}
+
+/// What the informers and bind tasks tell the loop.
+enum Input {
+    Pod(Change<Pod>),
+    Node(Change<Node>),
+    Bound {
+        key: String,
+        result: Result<(), ApiError>,
+    },
+}
+
+/// Whether this scheduler should place `pod`.
+pub fn is_pending(pod: &Pod) -> bool {
+    pod.spec.node_name.is_empty()
+        && (pod.spec.scheduler_name.is_empty() || pod.spec.scheduler_name == SCHEDULER_NAME)
+        && pod.metadata.deletion_timestamp.is_none()
+        && !matches!(
+            pod.status.phase,
+            Some(PodPhase::Succeeded) | Some(PodPhase::Failed)
+        )
+}
+
+/// Whether a node change can let unschedulable pods fit (heartbeats cannot).
+fn node_change_matters(old: &Node, new: &Node) -> bool {
+    let ready = |n: &Node| {
+        n.status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
+    };
+    old.spec != new.spec
+        || old.status.allocatable != new.status.allocatable
+        || old.metadata.labels != new.metadata.labels
+        || ready(old) != ready(new)
+}
+
+async fn run(handle: ApiHandle, identity: String) {
+    let (mut leading, _election) = LeaderElector::spawn(
+        handle.api::<Lease>(Some(LEASE_NAMESPACE)),
+        LEASE_NAME,
+        &identity,
+        Timings::default(),
+    );
+    while !*leading.borrow_and_update() {
+        if leading.changed().await.is_err() {
+            return;
+        }
+    }
+    info!(identity = %identity, "scheduler leading");
+    let mut s = Loop::new(handle);
+    s.run(&mut leading).await;
+    info!(identity = %identity, "scheduler lost the lease; stepping down");
+}
+
+struct Loop {
+    handle: ApiHandle,
+    inputs: mpsc::UnboundedReceiver<Input>,
+    tx: mpsc::UnboundedSender<Input>,
+    pods: crate::informer::Cache<Pod>,
+    nodes: crate::informer::Cache<Node>,
+    _informers: Vec<crate::informer::InformerHandle>,
+    snapshot: Snapshot,
+    queue: PodQueue,
+    in_flight: HashSet<String>,
+    state: CycleState,
+    plugins: framework::Plugins,
+    events: Arc<Semaphore>,
+}
+
+impl Loop {
+    fn new(handle: ApiHandle) -> Self {
+        let (tx, inputs) = mpsc::unbounded_channel();
+        let pod_tx = tx.clone();
+        let (pods, pod_informer) = Informer::spawn(
+            handle.api::<Pod>(None),
+            ListParams::default(),
+            move |c: &Change<Pod>| {
+                let _ = pod_tx.send(Input::Pod(c.clone()));
+            },
+        );
+        let node_tx = tx.clone();
+        let (nodes, node_informer) = Informer::spawn(
+            handle.api::<Node>(None),
+            ListParams::default(),
+            move |c: &Change<Node>| {
+                let _ = node_tx.send(Input::Node(c.clone()));
+            },
+        );
+        Loop {
+            handle,
+            inputs,
+            tx,
+            pods,
+            nodes,
+            _informers: vec![pod_informer, node_informer],
+            snapshot: Snapshot::new(),
+            queue: PodQueue::new(),
+            in_flight: HashSet::new(),
+            state: CycleState::default(),
+            plugins: plugins::default_plugins(),
+            events: Arc::new(Semaphore::new(MAX_EVENTS_IN_FLIGHT)),
+        }
+    }
+
+    async fn run(&mut self, leading: &mut tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if !*leading.borrow() {
+                return;
+            }
+            while let Ok(input) = self.inputs.try_recv() {
+                self.handle_input(input);
+            }
+            let synced = self.pods.has_synced() && self.nodes.has_synced();
+            let mut ran = 0;
+            if synced {
+                while ran < CYCLES_PER_YIELD && self.in_flight.len() < MAX_BINDS_IN_FLIGHT {
+                    let Some(key) = self.queue.pop(Instant::now()) else {
+                        break;
+                    };
+                    self.schedule_one(&key);
+                    ran += 1;
+                }
+            }
+            if ran > 0 {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let wake = self
+                .queue
+                .next_due()
+                .map(|at| at.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            tokio::select! {
+                input = self.inputs.recv() => match input {
+                    Some(input) => self.handle_input(input),
+                    None => return,
+                },
+                changed = leading.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(wake) => {}
+            }
+        }
+    }
+
+    fn handle_input(&mut self, input: Input) {
+        let now = Instant::now();
+        match input {
+            Input::Pod(Change::Added(pod)) => {
+                self.snapshot.upsert_pod(&pod);
+                self.pod_seen(&pod, now);
+            }
+            Input::Pod(Change::Modified { old, new }) => {
+                self.snapshot.upsert_pod(&new);
+                let freed =
+                    !old.spec.node_name.is_empty() && !is_terminal(&old) && is_terminal(&new);
+                if freed {
+                    self.queue.move_all_unschedulable(now);
+                }
+                // Our own status writes change nothing that scheduling reads; only a
+                // change of the spec or labels makes an unschedulable pod worth a retry.
+                if old.spec != new.spec || old.metadata.labels != new.metadata.labels {
+                    self.pod_seen(&new, now);
+                } else if !is_pending(&new) {
+                    self.queue.remove(&pod_key(&new));
+                }
+            }
+            Input::Pod(Change::Deleted(pod)) => {
+                self.snapshot.remove_pod(&pod);
+                self.queue.remove(&pod_key(&pod));
+                if !pod.spec.node_name.is_empty() {
+                    self.queue.move_all_unschedulable(now);
+                }
+            }
+            Input::Node(Change::Added(node)) => {
+                self.snapshot.upsert_node(node);
+                self.queue.move_all_unschedulable(now);
+            }
+            Input::Node(Change::Modified { old, new }) => {
+                let matters = node_change_matters(&old, &new);
+                self.snapshot.upsert_node(new);
+                if matters {
+                    self.queue.move_all_unschedulable(now);
+                }
+            }
+            Input::Node(Change::Deleted(node)) => {
+                self.snapshot.remove_node(&node.metadata.name);
+            }
+            Input::Bound { key, result } => self.bound(key, result, now),
+        }
+    }
+
+    fn pod_seen(&mut self, pod: &Pod, now: Instant) {
+        let key = pod_key(pod);
+        if is_pending(pod) {
+            if !self.in_flight.contains(&key) {
+                self.queue.add(&key, now);
+            }
+        } else {
+            self.queue.remove(&key);
+        }
+    }
+
+    fn schedule_one(&mut self, key: &str) {
+        let Some((ns, name)) = key.split_once('/') else {
+            return;
+        };
+        let Some(pod) = self.pods.get(&ObjectKey::namespaced(ns, name)) else {
+            return;
+        };
+        if !is_pending(&pod) || self.in_flight.contains(key) {
+            return;
+        }
+        match schedule_with(&pod, &self.snapshot, &self.plugins, &mut self.state) {
+            Ok(node) => {
+                debug!(pod = %key, node = %node, "binding");
+                self.snapshot.assume_pod(&pod, &node);
+                self.in_flight.insert(key.to_owned());
+                let api = self.handle.api::<Pod>(Some(ns));
+                let tx = self.tx.clone();
+                let events = self.handle.api::<Event>(Some(ns));
+                let permits = self.events.clone();
+                let key = key.to_owned();
+                tokio::spawn(async move {
+                    let result = api.bind(&pod.metadata.name, &node).await;
+                    if result.is_ok() {
+                        let message = format!(
+                            "Successfully assigned {}/{} to {}",
+                            pod.metadata.namespace, pod.metadata.name, node
+                        );
+                        let event = event_for(&pod, Event::NORMAL, "Scheduled", "Binding", message);
+                        tokio::spawn(write_event(events, event, permits));
+                    }
+                    let _ = tx.send(Input::Bound { key, result });
+                });
+            }
+            Err(fit) => {
+                let message = fit.to_string();
+                debug!(pod = %key, reason = %message, "unschedulable");
+                self.queue.unschedulable(key, Instant::now());
+                let already = pod.status.conditions.iter().any(|c| {
+                    c.type_ == "PodScheduled"
+                        && c.status == ConditionStatus::False
+                        && c.reason == "Unschedulable"
+                        && c.message == message
+                });
+                if already {
+                    return;
+                }
+                let api = self.handle.api::<Pod>(Some(ns));
+                let events = self.handle.api::<Event>(Some(ns));
+                let permits = self.events.clone();
+                tokio::spawn(async move {
+                    let mut updated = (*pod).clone();
+                    set_unschedulable(&mut updated, &message);
+                    if let Err(e) = api.update_status(&updated).await {
+                        debug!(pod = %pod_key(&pod), error = %e, "status update failed");
+                    }
+                    let event = event_for(
+                        &pod,
+                        Event::WARNING,
+                        "FailedScheduling",
+                        "Scheduling",
+                        message,
+                    );
+                    write_event(events, event, permits).await;
+                });
+            }
+        }
+    }
+
+    fn bound(&mut self, key: String, result: Result<(), ApiError>, now: Instant) {
+        self.in_flight.remove(&key);
+        match result {
+            Ok(()) => self.queue.remove(&key),
+            Err(e) => {
+                self.snapshot.forget_pod(&key);
+                let still_pending = key
+                    .split_once('/')
+                    .and_then(|(ns, name)| self.pods.get(&ObjectKey::namespaced(ns, name)))
+                    .is_some_and(|p| is_pending(&p));
+                if e.is_not_found() || !still_pending {
+                    debug!(pod = %key, error = %e, "bind refused; pod gone or bound");
+                    self.queue.remove(&key);
+                } else {
+                    warn!(pod = %key, error = %e, "bind failed; retrying");
+                    self.queue.retry(&key, now);
+                }
+            }
+        }
+    }
+}
+
+fn is_terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.phase,
+        Some(PodPhase::Succeeded) | Some(PodPhase::Failed)
+    )
+}
+
+/// Sets `PodScheduled=False`, reason `Unschedulable`, with `message` on `pod`.
+pub fn set_unschedulable(pod: &mut Pod, message: &str) {
+    let condition = PodCondition {
+        type_: "PodScheduled".into(),
+        status: ConditionStatus::False,
+        last_probe_time: None,
+        last_transition_time: Some(Time::now()),
+        reason: "Unschedulable".into(),
+        message: message.to_owned(),
+    };
+    let conditions = &mut pod.status.conditions;
+    match conditions.iter_mut().find(|c| c.type_ == "PodScheduled") {
+        Some(c) => {
+            if c.status == ConditionStatus::False {
+                // Same status: keep when it first became false.
+                let since = c.last_transition_time;
+                *c = condition;
+                c.last_transition_time = since.or(c.last_transition_time.take());
+            } else {
+                *c = condition;
+            }
+        }
+        None => conditions.push(condition),
+    }
+    pod.status.phase.get_or_insert(PodPhase::Pending);
+}
+
+/// An Event about `pod`, as the Kubernetes scheduler writes it.
+pub fn event_for(pod: &Pod, type_: &str, reason: &str, action: &str, message: String) -> Event {
+    let now = Time::now();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut event = Event::new(format!("{}.{:x}", pod.metadata.name, nanos));
+    event.metadata.namespace = pod.metadata.namespace.clone();
+    event.involved_object = ObjectReference {
+        kind: "Pod".into(),
+        namespace: pod.metadata.namespace.clone(),
+        name: pod.metadata.name.clone(),
+        uid: pod.metadata.uid.clone(),
+        api_version: "v1".into(),
+        resource_version: pod.metadata.resource_version.clone(),
+        field_path: String::new(),
+    };
+    event.reason = reason.into();
+    event.message = message;
+    event.source = EventSource {
+        component: SCHEDULER_NAME.into(),
+        host: String::new(),
+    };
+    event.first_timestamp = Some(now);
+    event.last_timestamp = Some(now);
+    event.count = 1;
+    event.type_ = type_.into();
+    event.event_time = Some(MicroTime::now());
+    event.action = action.into();
+    event.reporting_component = SCHEDULER_NAME.into();
+    event.reporting_instance = SCHEDULER_NAME.into();
+    event
+}
+
+async fn write_event(api: Api<Event>, event: Event, permits: Arc<Semaphore>) {
+    let Ok(_permit) = permits.acquire_owned().await else {
+        return;
+    };
+    if let Err(e) = api.create(&event).await {
+        debug!(event = %event.metadata.name, error = %e, "event not written");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::snapshot::tests::{bound, node, pod};
+
+    #[test]
+    fn pending_pods() {
+        let mut deleting = pod("p", &[]);
+        deleting.metadata.deletion_timestamp = Some(Time::now());
+        let mut other = pod("p", &[]);
+        other.spec.scheduler_name = "my-scheduler".into();
+        let mut ours = pod("p", &[]);
+        ours.spec.scheduler_name = SCHEDULER_NAME.into();
+        let mut done = pod("p", &[]);
+        done.status.phase = Some(PodPhase::Succeeded);
+        let cases = [
+            ("unbound", pod("p", &[]), true),
+            ("named default scheduler", ours, true),
+            ("bound", bound(pod("p", &[]), "n"), false),
+            ("being deleted", deleting, false),
+            ("another scheduler's", other, false),
+            ("finished", done, false),
+        ];
+        for (name, p, want) in cases {
+            assert_eq!(is_pending(&p), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn node_changes_that_matter() {
+        let base = node("n", "4", "8Gi", 110);
+        let mut heartbeat = base.clone();
+        heartbeat.status.conditions[0].last_heartbeat_time = Some(Time::now());
+        let mut cordoned = base.clone();
+        cordoned.spec.unschedulable = true;
+        let mut bigger = base.clone();
+        bigger.status.allocatable.insert(
+            "cpu".into(),
+            rudder_protocol::resources::Quantity::parse("8").expect("q"),
+        );
+        let mut unready = base.clone();
+        unready.status.conditions[0].status = ConditionStatus::False;
+        let mut labelled = base.clone();
+        labelled.metadata.labels.insert("disk".into(), "ssd".into());
+        let cases = [
+            ("heartbeat only", heartbeat, false),
+            ("cordon", cordoned, true),
+            ("allocatable", bigger, true),
+            ("readiness", unready, true),
+            ("labels", labelled, true),
+        ];
+        for (name, new, want) in cases {
+            assert_eq!(node_change_matters(&base, &new), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn unschedulable_condition_and_events() {
+        let mut p = pod("web", &[]);
+        p.metadata.uid = "u1".into();
+        set_unschedulable(&mut p, "0/1 nodes are available: 1 Too many pods.");
+        let c = &p.status.conditions[0];
+        assert_eq!(
+            (c.type_.as_str(), c.status, c.reason.as_str()),
+            ("PodScheduled", ConditionStatus::False, "Unschedulable")
+        );
+        let first = c.last_transition_time;
+        set_unschedulable(&mut p, "other");
+        assert_eq!(p.status.conditions.len(), 1, "replaced, not added");
+        assert_eq!(p.status.conditions[0].message, "other");
+        assert_eq!(p.status.conditions[0].last_transition_time, first);
+
+        let e = event_for(
+            &p,
+            Event::NORMAL,
+            "Scheduled",
+            "Binding",
+            "Successfully assigned default/web to n".into(),
+        );
+        assert_eq!(e.involved_object.name, "web");
+        assert_eq!(e.involved_object.uid, "u1");
+        assert_eq!(e.metadata.namespace, "default");
+        assert_eq!(e.source.component, "default-scheduler");
+        assert_eq!(e.reporting_component, "default-scheduler");
+        assert!(e.metadata.name.starts_with("web."));
+    }
+}
