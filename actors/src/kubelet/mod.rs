@@ -461,14 +461,22 @@ async fn register_node(
                     Ok(_) => {
                         tracing::info!(node = %node, "node registered");
                         post_node_status(nodes, node, health).await;
-                        // IPAM may have answered already; look again next time otherwise.
-                        return nodes
-                            .get_opt(node)
-                            .await
-                            .ok()
-                            .flatten()
-                            .map(|n| n.spec.pod_cidr)
-                            .filter(|c| !c.is_empty());
+                        // The node IPAM controller answers a new node within moments; wait
+                        // a little for its pod CIDR before falling back to a derived one.
+                        for _ in 0..10 {
+                            let cidr = nodes
+                                .get_opt(node)
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|n| n.spec.pod_cidr)
+                                .filter(|c| !c.is_empty());
+                            if cidr.is_some() {
+                                return cidr;
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        return None;
                     }
                     Err(e) if e.is_conflict() => continue,
                     Err(e) => tracing::warn!(node = %node, error = %e, "node registration failed"),
