@@ -7,6 +7,8 @@ rudder_ensure_deps() {
   # The rocksdb crate's bindgen needs libclang.
   dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
   command -v git >/dev/null 2>&1 || missing+=(git)
+  # The kubelet builds its sandbox and demo images from a statically linked busybox.
+  dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
   if ((${#missing[@]})); then
     echo "installing: ${missing[*]}" >&2
     local sudo=""

@@ -69,6 +69,8 @@ pub struct NodeConfig {
     pub bus: BusConfig,
     /// The replicated store (control-plane nodes).
     pub store: StoreSection,
+    /// The kubelet (worker nodes).
+    pub kubelet: KubeletSection,
     /// Address ranges of pods and services.
     pub network: NetworkSection,
     /// The service proxy (worker nodes).
@@ -176,6 +178,27 @@ impl Default for ControllersSection {
     }
 }
 
+/// The container runtime a worker node's kubelet drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// The local Docker engine (the default).
+    #[default]
+    Docker,
+    /// An in-memory runtime: a simulated node whose containers never really run.
+    Fake,
+    /// No kubelet at all, even with the worker role.
+    None,
+}
+
+/// The `[kubelet]` table.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubeletSection {
+    /// `docker`, `fake` or `none`.
+    pub runtime: RuntimeKind,
+}
+
 /// The `[store]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -243,6 +266,7 @@ impl Default for NodeConfig {
             token_file: PathBuf::new(),
             bus: BusConfig::default(),
             store: StoreSection::default(),
+            kubelet: KubeletSection::default(),
             network: NetworkSection::default(),
             proxy: ProxySection::default(),
             controllers: ControllersSection::default(),

@@ -11,6 +11,7 @@
 //! - [`controllers`]: the control loops (endpoints, namespace, node lifecycle, GC, ...).
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`informer`]: informers, work queues, leader election and API access for components.
+//! - [`kubelet`]: runs the pods bound to this node as Docker containers.
 //! - [`proxy`]: the service proxy (kube-proxy): packet-filter rules or forwarding.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
 //! - [`scheduler`]: assigns pending pods to nodes (snapshot, plugins, cycle).
@@ -25,6 +26,7 @@ pub mod controllers;
 pub mod echo;
 pub mod fsutil;
 pub mod informer;
+pub mod kubelet;
 pub mod node;
 pub mod proxy;
 pub mod scheduler;

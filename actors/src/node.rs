@@ -197,6 +197,8 @@ pub struct Services {
     pub store: Option<Arc<StoreEngine>>,
     /// The API operations (control-plane nodes).
     pub api: Option<crate::apiserver::core::ApiCore>,
+    /// The container runtime the kubelet drives (worker nodes with a runtime).
+    pub container_runtime: Option<Arc<dyn crate::kubelet::runtime::ContainerRuntime>>,
     /// Service proxy settings (worker nodes).
     pub proxy: Option<crate::proxy::ProxySettings>,
     /// The controllers' settings and the address ranges (control-plane nodes).
@@ -238,6 +240,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     }
     if let Some((cfg, network)) = &services.controllers {
         specs.extend(crate::controllers::core_components(cfg, network));
+    }
+    if let Some(rt) = &services.container_runtime {
+        specs.push(crate::kubelet::Kubelet::component(rt.clone()));
     }
     specs
 }
@@ -382,6 +387,20 @@ impl Node {
                 cluster_cidr: cfg.network.cluster_network()?,
                 service_cidr: cfg.network.service_ranges()?.service_cidr,
             });
+        }
+        if cfg.roles.contains(&Role::Worker) {
+            use crate::config::RuntimeKind;
+            use crate::kubelet::{docker::DockerRuntime, fake::FakeRuntime, images};
+            services.container_runtime = match cfg.kubelet.runtime {
+                RuntimeKind::Docker => Some(Arc::new(DockerRuntime::new())),
+                RuntimeKind::Fake => {
+                    let rt = FakeRuntime::new();
+                    rt.add_image(images::SANDBOX_IMAGE);
+                    rt.add_image(images::DEMO_IMAGE);
+                    Some(Arc::new(rt))
+                }
+                RuntimeKind::None => None,
+            };
         }
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if let Some(core) = services.api.clone() {

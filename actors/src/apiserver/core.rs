@@ -848,6 +848,12 @@ impl ApiCore {
     }
 
     /// Reads one object.
+    /// The node's bus (the pods/log route asks the pod's kubelet through it).
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// Reads one object.
     pub async fn get(
         &self,
         info: &ResourceInfo,

@@ -247,6 +247,11 @@ async fn resource(
         }
     }
     let name = t.name.unwrap_or_default();
+    if method == "GET" && info.kind == "Pod" && t.sub == Some("log") {
+        if let Some(ns) = ns {
+            return log_response(state, ns, name, &q).await;
+        }
+    }
     let watch = t.watch_prefix || param(&q, "watch").is_some_and(|w| w == "true" || w == "1");
     if method == "GET" && t.name.is_none() && t.sub.is_none() && watch {
         return watch_response(req, state, info, ns, &q);
@@ -548,6 +553,113 @@ fn async_stream(
         Some((Ok(Bytes::from(out)), (next, core, ns, filter, render)))
     })
     .filter(|chunk| futures::future::ready(!matches!(chunk, Ok(b) if b.is_empty())))
+}
+
+/// `GET .../pods/<name>/log`: asks the kubelet of the pod's node for the log in chunks
+/// (`KubeletRequest::Logs`) and streams it as plain text; with `follow=true` it keeps
+/// polling from the last offset while the container runs.
+async fn log_response(
+    state: &ApiState,
+    ns: &str,
+    name: &str,
+    q: &[(String, String)],
+) -> HttpResponse {
+    use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest, LogRequest};
+    let core = state.core.clone();
+    let Some(pods) = super::registry::resource("", "v1", "pods") else {
+        return not_found_path("pods");
+    };
+    let pod = match core.get(pods, Some(ns), name).await {
+        Ok(p) => p,
+        Err(e) => return error(e),
+    };
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if node.is_empty() {
+        let s = Status::failure(
+            400,
+            "BadRequest",
+            format!("pod {name} is not bound to a node yet"),
+        );
+        return status_response(&s);
+    }
+    let flag = |k: &str| param(q, k).is_some_and(|v| v == "true" || v == "1");
+    let num = |k: &str| param(q, k).and_then(|v| v.parse::<i64>().ok());
+    let follow = flag("follow");
+    let base = LogRequest {
+        namespace: ns.to_owned(),
+        pod: name.to_owned(),
+        container: param(q, "container").unwrap_or_default().to_owned(),
+        previous: flag("previous"),
+        timestamps: flag("timestamps"),
+        tail_lines: num("tailLines"),
+        since_seconds: num("sinceSeconds"),
+        offset: 0,
+        max_bytes: 64 * 1024,
+    };
+    let to = rudder_protocol::ActorRef::new(node.as_str(), crate::kubelet::NAME);
+    let bus = core.bus().clone();
+    let ask = move |req: LogRequest| {
+        let (bus, to) = (bus.clone(), to.clone());
+        async move {
+            bus.call(to, KubeletRequest::Logs(req), Duration::from_secs(10))
+                .await
+                .map_err(|e| (503u16, e.to_string()))
+                .and_then(|r| match r {
+                    KubeletReply::Logs {
+                        chunk,
+                        next_offset,
+                        running,
+                    } => Ok((chunk, next_offset, running)),
+                    KubeletReply::Error { code, message } => Err((code, message)),
+                })
+        }
+    };
+    // The first chunk decides the status code; the rest streams.
+    let (first, next, running) = match ask(base.clone()).await {
+        Ok(r) => r,
+        Err((code, message)) => {
+            let reason = match code {
+                400 => "BadRequest",
+                404 => "NotFound",
+                _ => "ServiceUnavailable",
+            };
+            return status_response(&Status::failure(i32::from(code), reason, message));
+        }
+    };
+    let state0 = (Some(first), base, next, running);
+    let stream = futures::stream::unfold(state0, move |(pending, mut req, offset, running)| {
+        let ask = ask.clone();
+        async move {
+            if let Some(chunk) = pending {
+                return Some((
+                    Ok::<Bytes, actix_web::Error>(Bytes::from(chunk)),
+                    (None, req, offset, running),
+                ));
+            }
+            loop {
+                req.offset = offset;
+                req.tail_lines = None;
+                req.since_seconds = None;
+                match ask(req.clone()).await {
+                    Ok((chunk, next, still)) if !chunk.is_empty() => {
+                        return Some((Ok(Bytes::from(chunk)), (None, req, next, still)));
+                    }
+                    Ok((_, _, still)) if follow && still => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/plain")
+        .insert_header(("Transfer-Encoding", "chunked"))
+        .streaming(stream)
 }
 
 /// Starts the HTTPS server on `listen`; returns the bound address.

@@ -130,12 +130,35 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Rudder's local container images (needs only the local Docker engine).
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
     /// Send a ping to a node's echo actor and print the round trip.
     Ping {
         /// The node (default: the node this client is connected to).
         #[arg(long)]
         node: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImagesCommand {
+    /// Build rudder/pause:1 (pod sandbox) and rudder/demo:1 (busybox with `httpd` on
+    /// port 8080) offline from the host's static busybox (Debian: busybox-static).
+    Build,
+}
+
+/// Builds the local images into the local Docker engine.
+async fn images_build() -> anyhow::Result<()> {
+    use rudder_actors::kubelet::{docker::DockerRuntime, images};
+    let rt = DockerRuntime::new();
+    for image in [images::LocalImage::Sandbox, images::LocalImage::Demo] {
+        images::build(&rt, image).await?;
+        println!("built {}", image.reference());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +273,12 @@ fn uptime(ms: u64) -> String {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Command::Images {
+        command: ImagesCommand::Build,
+    } = &args.command
+    {
+        return images_build().await;
+    }
     let cfg = ClientConfig::discover(args.client_config.as_deref())?;
     let client = Client::connect(&cfg)
         .await?
@@ -427,6 +456,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             )
             .await?
         }
+        Command::Images { .. } => {}
         Command::Ping { node } => {
             let node = node_or_here(node);
             let started = std::time::Instant::now();

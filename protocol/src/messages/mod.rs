@@ -9,6 +9,7 @@ pub mod api;
 pub mod bus;
 pub mod chaos;
 pub mod echo;
+pub mod kubelet;
 pub mod store;
 
 use crate::actor::{ActorRef, NodeName};
@@ -24,6 +25,8 @@ pub enum Request {
     Chaos(chaos::ChaosRequest),
     /// To a node's `echo` actor (reachability and benchmarks).
     Echo(echo::EchoRequest),
+    /// To a worker node's `kubelet` actor.
+    Kubelet(kubelet::KubeletRequest),
     /// To a control-plane node's `store` actor.
     Store(store::StoreRequest),
 }
@@ -39,6 +42,8 @@ pub enum Reply {
     Chaos(chaos::ChaosReply),
     /// From an `echo` actor.
     Echo(echo::EchoReply),
+    /// From a `kubelet` actor.
+    Kubelet(kubelet::KubeletReply),
     /// From a `store` actor.
     Store(store::StoreReply),
 }
@@ -51,6 +56,7 @@ impl Request {
             Request::Bus(_) => "bus",
             Request::Chaos(_) => "chaos",
             Request::Echo(_) => "echo",
+            Request::Kubelet(_) => "kubelet",
             Request::Store(_) => "store",
         }
     }
@@ -155,4 +161,5 @@ protocol!(api::ApiRequest, api::ApiReply, Api);
 protocol!(bus::BusRequest, bus::BusReply, Bus);
 protocol!(chaos::ChaosRequest, chaos::ChaosReply, Chaos);
 protocol!(echo::EchoRequest, echo::EchoReply, Echo);
+protocol!(kubelet::KubeletRequest, kubelet::KubeletReply, Kubelet);
 protocol!(store::StoreRequest, store::StoreReply, Store);

@@ -1,0 +1,582 @@
+//! The kubelet: runs the pods bound to this node as Docker containers.
+//!
+//! - [`runtime`]: the [`runtime::ContainerRuntime`] trait and its data;
+//!   [`docker`] (bollard) and [`fake`] (tests, simulated nodes) implement it.
+//! - [`images`]: the local sandbox and demo images, built offline.
+//! - [`network`]: the node's Docker network for pod IPs.
+//! - [`logs`]: serves log chunks over the bus (`KubeletRequest::Logs`).
+//! - [`probe`]: liveness, readiness and startup probes.
+//! - [`worker`]: one pod's state machine, status computation and the worker task.
+//!
+//! The [`Kubelet`] component (bus name `kubelet`, on worker nodes) is one supervised task:
+//! it registers the node (capacity from the host, nodeInfo with the Docker version),
+//! makes sure the sandbox image and the node's pod network exist, watches the pods bound
+//! to the node (field selector `spec.nodeName=<node>`) through an informer whose events
+//! only enqueue pod keys, and runs one [`worker::PodWorker`] per pod uid. Every
+//! [`HEARTBEAT`] it renews the node's Lease in `kube-node-lease`, writes the node's Ready
+//! condition (False with the reason when Docker does not answer), and relists the
+//! runtime: containers of pods it no longer knows are removed. Docker's event stream
+//! wakes the worker of the pod whose container died.
+//!
+//! A killed kubelet loses nothing: its workers are aborted with it, and the next instance
+//! finds the running containers by their labels and adopts them.
+//!
+//! Not here: volumes, init containers.
+
+pub mod docker;
+pub mod fake;
+pub mod images;
+pub mod logs;
+pub mod network;
+pub mod probe;
+pub mod runtime;
+pub mod worker;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::StreamExt;
+use rudder_protocol::api::Api;
+use rudder_protocol::messages::api::{ListParams, PatchType};
+use rudder_protocol::resources::{
+    ConditionStatus, Event, EventSource, Lease, MicroTime, Node, NodeAddress, NodeAddressType,
+    NodeCondition, NodeSystemInfo, ObjectMeta, ObjectReference, Pod, PodStatus, Quantity, Time,
+};
+use serde_json::json;
+use tokio::sync::{watch, Notify};
+
+use crate::informer::{ApiHandle, Change, Informer, ObjectKey, WorkQueue};
+use crate::supervisor::{ComponentSpec, StartContext, Started};
+use runtime::{labels, ContainerRuntime, RuntimeVersion};
+use worker::{NodeContext, PodSink, PodWorker};
+
+/// The component's name on the bus.
+pub const NAME: &str = "kubelet";
+/// Lease renewal, node status and runtime relist period.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// The namespace of node heartbeat Leases.
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+/// How long a node Lease is valid.
+pub const LEASE_SECONDS: i32 = 40;
+/// The version the kubelet reports.
+pub const KUBELET_VERSION: &str = concat!("v1.30.0-rudder-", env!("CARGO_PKG_VERSION"));
+/// Pods per node.
+pub const MAX_PODS: i64 = 110;
+
+/// The kubelet component (see the module docs).
+pub struct Kubelet;
+
+impl Kubelet {
+    /// The component spec for a worker node, driving `runtime`.
+    pub fn component(runtime: Arc<dyn ContainerRuntime>) -> ComponentSpec {
+        ComponentSpec::new(NAME, move |ctx: &StartContext| {
+            let api = ApiHandle::new(ctx.bus.clone());
+            let node = ctx.bus.node().to_string();
+            let (rt, me) = (runtime.clone(), node.clone());
+            let serve: crate::supervisor::Serve = Arc::new(move |req: rudder_protocol::Request| {
+                let (rt, me) = (rt.clone(), me.clone());
+                Box::pin(async move {
+                    use rudder_protocol::messages::kubelet::KubeletRequest;
+                    match req {
+                        rudder_protocol::Request::Kubelet(KubeletRequest::Logs(r)) => Ok(
+                            rudder_protocol::Reply::Kubelet(logs::serve(rt, &me, r).await),
+                        ),
+                        other => Err(rudder_protocol::BusError::WrongProtocol {
+                            actor: rudder_protocol::ActorRef::new(me.as_str(), NAME),
+                            protocol: other.protocol().to_owned(),
+                        }),
+                    }
+                })
+            });
+            Started::task_serving(run(api, node, runtime.clone()), serve)
+        })
+    }
+}
+
+/// The host's capacity: CPUs, memory (from `/proc/meminfo`), pods.
+pub fn host_capacity() -> BTreeMap<String, Quantity> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| mem_total_kib(&t))
+        .unwrap_or(0);
+    let q = |s: String| Quantity::parse(&s).ok();
+    [
+        ("cpu", q(cpus.to_string())),
+        ("memory", q(format!("{mem_kib}Ki"))),
+        ("pods", q(MAX_PODS.to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+    .collect()
+}
+
+/// `MemTotal` in KiB from the text of `/proc/meminfo`.
+pub fn mem_total_kib(meminfo: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// The Ready condition for a runtime health check.
+pub fn ready_condition(
+    health: &Result<RuntimeVersion, String>,
+    previous: &[NodeCondition],
+    now: Time,
+) -> NodeCondition {
+    let (status, reason, message) = match health {
+        Ok(_) => (
+            ConditionStatus::True,
+            "KubeletReady",
+            "kubelet is posting ready status".to_owned(),
+        ),
+        Err(e) => (
+            ConditionStatus::False,
+            "ContainerRuntimeUnreachable",
+            format!("container runtime is down: {e}"),
+        ),
+    };
+    let since = previous
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == status)
+        .and_then(|c| c.last_transition_time)
+        .unwrap_or(now);
+    NodeCondition {
+        type_: "Ready".into(),
+        status,
+        last_heartbeat_time: Some(now),
+        last_transition_time: Some(since),
+        reason: reason.into(),
+        message,
+    }
+}
+
+/// Writes pod status, events and final deletions through the API.
+struct ApiSink {
+    api: ApiHandle,
+    node: String,
+}
+
+impl PodSink for ApiSink {
+    fn set_status(&self, pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>> {
+        let pods: Api<Pod> = self.api.api(Some(&pod.metadata.namespace));
+        let name = pod.metadata.name.clone();
+        Box::pin(async move {
+            let body = json!({ "status": status });
+            pods.patch_status(&name, PatchType::Merge, &body)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn event(&self, pod: &Pod, type_: &str, reason: &str, message: String) {
+        let events: Api<Event> = self.api.api(Some(&pod.metadata.namespace));
+        let now = Time::now();
+        let suffix: u64 = rand::random();
+        let mut event = Event::new(format!("{}.{suffix:016x}", pod.metadata.name));
+        event.metadata.namespace = pod.metadata.namespace.clone();
+        event.involved_object = ObjectReference {
+            kind: "Pod".into(),
+            namespace: pod.metadata.namespace.clone(),
+            name: pod.metadata.name.clone(),
+            uid: pod.metadata.uid.clone(),
+            api_version: "v1".into(),
+            ..Default::default()
+        };
+        event.reason = reason.into();
+        event.message = message;
+        event.type_ = type_.into();
+        event.source = EventSource {
+            component: NAME.into(),
+            host: self.node.clone(),
+        };
+        event.first_timestamp = Some(now);
+        event.last_timestamp = Some(now);
+        event.event_time = Some(MicroTime::now());
+        event.count = 1;
+        event.reporting_component = NAME.into();
+        event.reporting_instance = self.node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = events.create(&event).await {
+                tracing::debug!(event = %event.metadata.name, error = %e, "event not recorded");
+            }
+        });
+    }
+
+    fn finish_deletion(&self, pod: &Pod) -> BoxFuture<'_, Result<(), String>> {
+        let pods: Api<Pod> = self.api.api(Some(&pod.metadata.namespace));
+        let (name, uid) = (pod.metadata.name.clone(), pod.metadata.uid.clone());
+        Box::pin(async move {
+            let options = json!({"gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
+            match pods.delete_with(&name, &options).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_not_found() => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
+/// A running worker.
+struct WorkerHandle {
+    key: ObjectKey,
+    uid: String,
+    pod: watch::Sender<Option<Arc<Pod>>>,
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        // A killed kubelet takes its workers with it; the next one adopts.
+        self.task.abort();
+    }
+}
+
+/// The kubelet's main loop (see the module docs).
+async fn run(api: ApiHandle, node: String, rt: Arc<dyn ContainerRuntime>) {
+    let nodes: Api<Node> = api.api(None);
+    let leases: Api<Lease> = api.api(Some(LEASE_NAMESPACE));
+
+    let health = rt.version().await.map_err(|e| e.to_string());
+    if let Err(e) = images::ensure(&*rt, images::LocalImage::Sandbox).await {
+        tracing::warn!(node = %node, error = %e, "sandbox image missing and not buildable");
+    }
+    let pod_cidr = register_node(&nodes, &node, &health).await;
+    let (network, subnet) = loop {
+        match network::ensure(&*rt, &node, pod_cidr.as_deref()).await {
+            Ok(n) => break n,
+            Err(e) => {
+                tracing::warn!(node = %node, error = %e, "pod network not ready; retrying");
+                post_node_status(&nodes, &node, &Err(e.to_string())).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    };
+    tracing::info!(node = %node, network = %network, subnet = %subnet, "kubelet running");
+
+    let ctx = NodeContext {
+        node: node.clone(),
+        host_ip: "127.0.0.1".into(),
+        network,
+        sandbox_image: images::SANDBOX_IMAGE.into(),
+    };
+    let sink: Arc<dyn PodSink> = Arc::new(ApiSink {
+        api: api.clone(),
+        node: node.clone(),
+    });
+    let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+    let q = queue.clone();
+    let params = ListParams {
+        field_selector: Some(format!("spec.nodeName={node}")),
+        ..Default::default()
+    };
+    let (cache, _informer) =
+        Informer::spawn(api.api::<Pod>(None), params, move |c: &Change<Pod>| {
+            q.add(c.key());
+        });
+
+    let mut workers: BTreeMap<String, WorkerHandle> = BTreeMap::new();
+    let mut events = rt.events(&node);
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    let mut lease_rv: Option<Lease> = None;
+    loop {
+        tokio::select! {
+            key = queue.next() => {
+                let Some(key) = key else { return };
+                let pod = cache.get(&key);
+                sync_pod(&key, pod, &mut workers, &rt, &sink, &ctx);
+                queue.done(&key);
+            }
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => {
+                    let uid = ev.labels.get(labels::POD_UID).cloned().unwrap_or_default();
+                    if let Some(w) = workers.get(&uid) {
+                        w.wake.notify_one();
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(node = %node, error = %e, "runtime event stream broke");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    events = rt.events(&node);
+                }
+                None => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    events = rt.events(&node);
+                }
+            },
+            _ = tick.tick() => {
+                let health = rt.version().await.map_err(|e| e.to_string());
+                post_node_status(&nodes, &node, &health).await;
+                lease_rv = renew_lease(&leases, &node, lease_rv.take()).await;
+                workers.retain(|_, w| !w.task.is_finished());
+                if cache.has_synced() && health.is_ok() {
+                    // Safety net: every known pod has a worker, and nothing else runs.
+                    for pod in cache.list() {
+                        if !workers.contains_key(&pod.metadata.uid) {
+                            queue.add(ObjectKey::of(&*pod));
+                        }
+                    }
+                    remove_orphans(&*rt, &node, &workers).await;
+                }
+            }
+        }
+    }
+}
+
+/// Starts, updates or tells the worker of `key`. Workers are keyed by pod uid: a pod
+/// deleted and recreated under the same name is another pod, whose worker runs next to
+/// the old one while that one cleans up.
+fn sync_pod(
+    key: &ObjectKey,
+    pod: Option<Arc<Pod>>,
+    workers: &mut BTreeMap<String, WorkerHandle>,
+    rt: &Arc<dyn ContainerRuntime>,
+    sink: &Arc<dyn PodSink>,
+    ctx: &NodeContext,
+) {
+    let uid = pod.as_ref().map(|p| p.metadata.uid.clone());
+    for w in workers.values().filter(|w| &w.key == key) {
+        if Some(&w.uid) != uid.as_ref() {
+            w.pod.send_replace(None);
+        }
+    }
+    let Some(pod) = pod else { return };
+    match workers.get(&pod.metadata.uid) {
+        Some(w) if !w.task.is_finished() => {
+            w.pod.send_replace(Some(pod));
+        }
+        _ => {
+            let uid = pod.metadata.uid.clone();
+            let (tx, rx) = watch::channel(Some(pod));
+            let wake = Arc::new(Notify::new());
+            let worker = PodWorker::new(rt.clone(), sink.clone(), ctx.clone(), rx, wake.clone());
+            tracing::debug!(pod = %key, uid = %uid, "pod worker started");
+            workers.insert(
+                uid.clone(),
+                WorkerHandle {
+                    key: key.clone(),
+                    uid,
+                    pod: tx,
+                    wake,
+                    task: tokio::spawn(worker.run()),
+                },
+            );
+        }
+    }
+}
+
+/// Removes containers labelled for this node whose pod has no worker.
+async fn remove_orphans(
+    rt: &dyn ContainerRuntime,
+    node: &str,
+    workers: &BTreeMap<String, WorkerHandle>,
+) {
+    let known: BTreeSet<&str> = workers.keys().map(String::as_str).collect();
+    let want = BTreeMap::from([(labels::NODE.to_owned(), node.to_owned())]);
+    let Ok(all) = rt.list_containers(&want).await else {
+        return;
+    };
+    for c in all {
+        if known.contains(c.label(labels::POD_UID)) {
+            continue;
+        }
+        tracing::info!(container = %c.name, pod_uid = %c.label(labels::POD_UID),
+            "removing container of a pod this node no longer runs");
+        if let Err(e) = rt.remove_container(&c.id).await {
+            tracing::warn!(container = %c.name, error = %e, "orphan removal failed");
+        }
+    }
+}
+
+fn node_status_patch(
+    health: &Result<RuntimeVersion, String>,
+    previous: &[NodeCondition],
+) -> serde_json::Value {
+    let capacity = host_capacity();
+    let mut info = NodeSystemInfo {
+        kubelet_version: KUBELET_VERSION.into(),
+        operating_system: std::env::consts::OS.into(),
+        architecture: match std::env::consts::ARCH {
+            "x86_64" => "amd64".into(),
+            "aarch64" => "arm64".into(),
+            other => other.into(),
+        },
+        kernel_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    if let Ok(v) = health {
+        info.container_runtime_version = format!("docker://{}", v.version);
+    }
+    let hostname = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    json!({
+        "status": {
+            "capacity": capacity,
+            "allocatable": capacity,
+            "conditions": [ready_condition(health, previous, Time::now())],
+            "addresses": [
+                NodeAddress { type_: NodeAddressType::InternalIp, address: "127.0.0.1".into() },
+                NodeAddress { type_: NodeAddressType::Hostname, address: hostname },
+            ],
+            "nodeInfo": info,
+        }
+    })
+}
+
+/// Creates the Node object if needed; returns its pod CIDR when IPAM set one.
+async fn register_node(
+    nodes: &Api<Node>,
+    node: &str,
+    health: &Result<RuntimeVersion, String>,
+) -> Option<String> {
+    loop {
+        match nodes.get_opt(node).await {
+            Ok(Some(n)) => {
+                post_node_status(nodes, node, health).await;
+                return (!n.spec.pod_cidr.is_empty()).then(|| n.spec.pod_cidr.clone());
+            }
+            Ok(None) => {
+                let mut n = Node::new(node);
+                n.metadata = ObjectMeta {
+                    name: node.to_owned(),
+                    labels: BTreeMap::from([
+                        ("kubernetes.io/hostname".to_owned(), node.to_owned()),
+                        (
+                            "kubernetes.io/os".to_owned(),
+                            std::env::consts::OS.to_owned(),
+                        ),
+                    ]),
+                    ..Default::default()
+                };
+                match nodes.create(&n).await {
+                    Ok(_) => {
+                        tracing::info!(node = %node, "node registered");
+                        post_node_status(nodes, node, health).await;
+                        // The node IPAM controller answers a new node within moments; wait
+                        // a little for its pod CIDR before falling back to a derived one.
+                        for _ in 0..10 {
+                            let cidr = nodes
+                                .get_opt(node)
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|n| n.spec.pod_cidr)
+                                .filter(|c| !c.is_empty());
+                            if cidr.is_some() {
+                                return cidr;
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        return None;
+                    }
+                    Err(e) if e.is_conflict() => continue,
+                    Err(e) => tracing::warn!(node = %node, error = %e, "node registration failed"),
+                }
+            }
+            Err(e) => tracing::warn!(node = %node, error = %e, "node lookup failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn post_node_status(nodes: &Api<Node>, node: &str, health: &Result<RuntimeVersion, String>) {
+    let previous = match nodes.get_opt(node).await {
+        Ok(Some(n)) => n.status.conditions,
+        _ => vec![],
+    };
+    let patch = node_status_patch(health, &previous);
+    if let Err(e) = nodes.patch_status(node, PatchType::Merge, &patch).await {
+        tracing::warn!(node = %node, error = %e, "node status update failed");
+    }
+}
+
+/// Renews (or creates) the node's Lease; returns the latest copy for the next renewal.
+async fn renew_lease(leases: &Api<Lease>, node: &str, last: Option<Lease>) -> Option<Lease> {
+    let now = MicroTime::now();
+    let current = match last {
+        Some(l) => Some(l),
+        None => match leases.get_opt(node).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(node = %node, error = %e, "lease lookup failed");
+                return None;
+            }
+        },
+    };
+    let result = match current {
+        Some(mut l) => {
+            l.spec.holder_identity = Some(node.to_owned());
+            l.spec.lease_duration_seconds = Some(LEASE_SECONDS);
+            l.spec.renew_time = Some(now);
+            leases.update(&l).await
+        }
+        None => {
+            let mut l = Lease::new(node);
+            l.metadata.namespace = LEASE_NAMESPACE.into();
+            l.spec.holder_identity = Some(node.to_owned());
+            l.spec.lease_duration_seconds = Some(LEASE_SECONDS);
+            l.spec.acquire_time = Some(now);
+            l.spec.renew_time = Some(now);
+            leases.create(&l).await
+        }
+    };
+    match result {
+        Ok(l) => Some(l),
+        Err(e) => {
+            // A conflict or a missing namespace: start from a fresh read next time.
+            tracing::warn!(node = %node, error = %e, "lease renewal failed");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo() {
+        let cases = [
+            (
+                "typical",
+                "MemTotal:       16309532 kB\nMemFree: 1 kB\n",
+                Some(16_309_532),
+            ),
+            ("missing", "MemFree: 1 kB\n", None),
+            ("garbage", "MemTotal: lots\n", None),
+        ];
+        for (name, text, want) in cases {
+            assert_eq!(mem_total_kib(text), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn ready_condition_tracks_the_runtime() {
+        let up: Result<RuntimeVersion, String> = Ok(RuntimeVersion::default());
+        let down: Result<RuntimeVersion, String> = Err("connection refused".into());
+        let t1 = Time::from_unix(100);
+        let t2 = Time::from_unix(200);
+        let c1 = ready_condition(&up, &[], t1);
+        assert_eq!(c1.status, ConditionStatus::True);
+        let c2 = ready_condition(&up, std::slice::from_ref(&c1), t2);
+        assert_eq!(
+            c2.last_transition_time,
+            Some(t1),
+            "no transition: time kept"
+        );
+        assert_eq!(c2.last_heartbeat_time, Some(t2));
+        let c3 = ready_condition(&down, &[c2], t2);
+        assert_eq!(c3.status, ConditionStatus::False);
+        assert_eq!(c3.last_transition_time, Some(t2));
+        assert!(c3.message.contains("connection refused"), "{}", c3.message);
+    }
+}

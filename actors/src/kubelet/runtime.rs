@@ -1,0 +1,289 @@
+//! The container runtime seen by the kubelet: the [`ContainerRuntime`] trait, the plain
+//! data it takes and returns, and its error type.
+//!
+//! The trait holds exactly what the pod worker needs (images, the per-node network, pod
+//! sandboxes, containers, exec for probes, logs, the event stream, version for node
+//! health) and nothing Docker-specific, so that [`super::docker::DockerRuntime`] (real
+//! Docker through bollard) and [`super::fake::FakeRuntime`] (deterministic, for tests and
+//! simulated nodes) are interchangeable. Methods return boxed futures so the trait can be
+//! used as `Arc<dyn ContainerRuntime>`.
+//!
+//! Every container Rudder creates carries the labels in [`labels`]; they are the only
+//! link between a Docker container and its pod, which is what lets a restarted kubelet
+//! re-adopt containers instead of starting them twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+/// The label keys on every container Rudder creates.
+pub mod labels {
+    /// The pod's namespace.
+    pub const POD_NAMESPACE: &str = "io.rudder.pod.namespace";
+    /// The pod's name.
+    pub const POD_NAME: &str = "io.rudder.pod.name";
+    /// The pod's uid: a pod deleted and recreated under the same name is another pod.
+    pub const POD_UID: &str = "io.rudder.pod.uid";
+    /// The container's name in the pod spec; absent on the sandbox.
+    pub const CONTAINER_NAME: &str = "io.rudder.container.name";
+    /// How many times this container was started before (0 for the first start); the
+    /// restart count survives a kubelet restart because it lives here.
+    pub const ATTEMPT: &str = "io.rudder.container.attempt";
+    /// The node whose kubelet owns the container.
+    pub const NODE: &str = "io.rudder.node";
+    /// `"sandbox"` or `"container"`.
+    pub const KIND: &str = "io.rudder.kind";
+}
+
+/// A failed runtime operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    /// The runtime (Docker daemon) cannot be reached at all.
+    #[error("container runtime unreachable: {0}")]
+    Unreachable(String),
+    /// The object (container, image, exec) does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// An image could not be pulled.
+    #[error("pull of image {image} failed: {message}")]
+    Pull {
+        /// The image reference.
+        image: String,
+        /// The runtime's explanation.
+        message: String,
+    },
+    /// Any other refusal by the runtime.
+    #[error("{operation} failed: {message}")]
+    Failed {
+        /// What was attempted, with the object it concerned.
+        operation: String,
+        /// The runtime's explanation.
+        message: String,
+    },
+    /// The operation did not finish in time.
+    #[error("{operation} timed out")]
+    Timeout {
+        /// What was attempted.
+        operation: String,
+    },
+}
+
+impl RuntimeError {
+    /// True when the object asked for does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RuntimeError::NotFound { .. })
+    }
+}
+
+/// Shorthand for the runtime's results.
+pub type RuntimeResult<T> = Result<T, RuntimeError>;
+
+/// The runtime's identity, for nodeInfo and health checks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuntimeVersion {
+    /// The engine's version, e.g. `20.10.24`.
+    pub version: String,
+    /// The API version spoken.
+    pub api_version: String,
+}
+
+/// The sandbox of one pod: holds the network namespace and the pod IP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxSpec {
+    /// The Docker container name.
+    pub name: String,
+    /// The sandbox image.
+    pub image: String,
+    /// The command that keeps the sandbox alive.
+    pub command: Vec<String>,
+    /// The pod's hostname.
+    pub hostname: String,
+    /// The Docker network to attach to.
+    pub network: String,
+    /// Labels (see [`labels`]).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One application container of a pod.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerSpec {
+    /// The Docker container name.
+    pub name: String,
+    /// The image.
+    pub image: String,
+    /// Replaces the image's entrypoint when not empty (Kubernetes `command`).
+    pub entrypoint: Vec<String>,
+    /// Replaces the image's cmd when not empty (Kubernetes `args`).
+    pub args: Vec<String>,
+    /// `NAME=value` pairs.
+    pub env: Vec<String>,
+    /// The working directory, when set.
+    pub working_dir: Option<String>,
+    /// CPU limit in billionths of a CPU.
+    pub nano_cpus: Option<i64>,
+    /// Memory limit in bytes.
+    pub memory_bytes: Option<i64>,
+    /// The sandbox whose network namespace the container joins.
+    pub sandbox_id: String,
+    /// Labels (see [`labels`]).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A container's life state as the runtime reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Created, never started.
+    Created,
+    /// Running (or paused / restarting, which Rudder never asks for).
+    Running,
+    /// Exited or dead.
+    Exited,
+}
+
+/// What the runtime knows of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// The runtime's id.
+    pub id: String,
+    /// The container's name (without Docker's leading `/`).
+    pub name: String,
+    /// The image reference it was created from.
+    pub image: String,
+    /// The image's id (digest).
+    pub image_id: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its life state.
+    pub state: RunState,
+    /// Exit code once exited.
+    pub exit_code: i64,
+    /// Set when the kernel killed it for memory.
+    pub oom_killed: bool,
+    /// The runtime's error message, if any.
+    pub error: String,
+    /// When it last started, as Unix seconds.
+    pub started_at: Option<i64>,
+    /// When it last finished, as Unix seconds.
+    pub finished_at: Option<i64>,
+    /// Its IP on its network (sandboxes only).
+    pub ip: Option<String>,
+}
+
+impl ContainerInfo {
+    /// The label's value, or `""`.
+    pub fn label(&self, key: &str) -> &str {
+        self.labels.get(key).map(String::as_str).unwrap_or("")
+    }
+
+    /// The attempt number from the labels (0 when absent or unreadable).
+    pub fn attempt(&self) -> u32 {
+        self.label(labels::ATTEMPT).parse().unwrap_or(0)
+    }
+
+    /// True for a pod sandbox.
+    pub fn is_sandbox(&self) -> bool {
+        self.label(labels::KIND) == "sandbox"
+    }
+}
+
+/// The output of a command run inside a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// The command's exit code.
+    pub exit_code: i64,
+    /// stdout and stderr together, truncated.
+    pub output: String,
+}
+
+/// How to read a container's log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogOptions {
+    /// Keep the stream open for new output.
+    pub follow: bool,
+    /// Only the last lines.
+    pub tail_lines: Option<i64>,
+    /// Prefix each line with an RFC 3339 timestamp.
+    pub timestamps: bool,
+    /// Only output after this Unix time.
+    pub since: Option<i64>,
+}
+
+/// Something happened to a container (the runtime's event stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeEvent {
+    /// The container concerned.
+    pub container_id: String,
+    /// What happened: `start`, `die`, `oom`, `destroy`...
+    pub action: String,
+    /// The container's labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A container runtime, as the kubelet uses it.
+pub trait ContainerRuntime: Send + Sync + 'static {
+    /// The runtime's version; also its health check.
+    fn version(&self) -> BoxFuture<'_, RuntimeResult<RuntimeVersion>>;
+
+    /// The id of the image if present locally, `None` when absent.
+    fn image_id(&self, image: &str) -> BoxFuture<'_, RuntimeResult<Option<String>>>;
+
+    /// Pulls an image from its registry.
+    fn pull_image(&self, image: &str) -> BoxFuture<'_, RuntimeResult<()>>;
+
+    /// Builds an image from a root filesystem tar (`docker import`); `changes` are
+    /// Dockerfile instructions such as `CMD [...]`.
+    fn import_image(
+        &self,
+        image: &str,
+        rootfs_tar: Bytes,
+        changes: Vec<String>,
+    ) -> BoxFuture<'_, RuntimeResult<()>>;
+
+    /// Makes sure the bridge network `name` exists; returns its subnet (which, for an
+    /// existing network, may differ from the one asked for).
+    fn ensure_network(&self, name: &str, subnet: &str) -> BoxFuture<'_, RuntimeResult<String>>;
+
+    /// Creates a pod sandbox; returns its id. Not started.
+    fn create_sandbox(&self, spec: &SandboxSpec) -> BoxFuture<'_, RuntimeResult<String>>;
+
+    /// Creates an application container in a sandbox; returns its id. Not started.
+    fn create_container(&self, spec: &ContainerSpec) -> BoxFuture<'_, RuntimeResult<String>>;
+
+    /// Starts a created container.
+    fn start_container(&self, id: &str) -> BoxFuture<'_, RuntimeResult<()>>;
+
+    /// Sends SIGTERM, then SIGKILL after `grace`. A stopped container is not an error.
+    fn stop_container(&self, id: &str, grace: Duration) -> BoxFuture<'_, RuntimeResult<()>>;
+
+    /// Removes a container (forcibly). A missing container is not an error.
+    fn remove_container(&self, id: &str) -> BoxFuture<'_, RuntimeResult<()>>;
+
+    /// Every container (running or not) whose labels include all of `labels`.
+    fn list_containers(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> BoxFuture<'_, RuntimeResult<Vec<ContainerInfo>>>;
+
+    /// One container's details.
+    fn inspect_container(&self, id: &str) -> BoxFuture<'_, RuntimeResult<ContainerInfo>>;
+
+    /// Runs a command in a running container and waits for it (probes).
+    fn exec(
+        &self,
+        id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> BoxFuture<'_, RuntimeResult<ExecOutput>>;
+
+    /// A container's log as a stream of byte chunks.
+    fn logs(&self, id: &str, options: &LogOptions) -> BoxStream<'static, RuntimeResult<Bytes>>;
+
+    /// Container events (start, die...) of containers labelled for `node`, from now on.
+    fn events(&self, node: &str) -> BoxStream<'static, RuntimeResult<RuntimeEvent>>;
+}

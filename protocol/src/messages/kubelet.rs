@@ -1,0 +1,93 @@
+//! The `kubelet` actor's protocol: container logs, read in chunks.
+//!
+//! A log is addressed in bytes of the container's whole log as Docker renders it with
+//! the request's `timestamps` choice. `follow` is the caller polling again from
+//! `next_offset` (waiting a little after an empty chunk) for as long as `running` says
+//! more may come; chunks stay small so that a log never holds up other traffic on the
+//! bus. `tail_lines` and `since_seconds` only shape the first chunk (`offset` 0): the
+//! reply's `next_offset` is then already in whole-log coordinates.
+
+/// Requests to a node's `kubelet` actor.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum KubeletRequest {
+    /// One chunk of a container's log.
+    Logs(LogRequest),
+}
+
+/// Which log, and from where.
+#[derive(Debug, Clone, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct LogRequest {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The container; empty: the pod's only container.
+    pub container: String,
+    /// The previous (terminated) instance of the container instead of the current one.
+    pub previous: bool,
+    /// Prefix each line with its RFC 3339 timestamp.
+    pub timestamps: bool,
+    /// Only the last lines (first chunk only).
+    pub tail_lines: Option<i64>,
+    /// Only lines of the last seconds (first chunk only).
+    pub since_seconds: Option<i64>,
+    /// Byte offset in the whole log to read from.
+    pub offset: u64,
+    /// Largest chunk wanted; the kubelet caps it at [`MAX_LOG_CHUNK`].
+    pub max_bytes: u32,
+}
+
+/// Largest log chunk in one reply.
+pub const MAX_LOG_CHUNK: u32 = 256 * 1024;
+
+/// Replies from a `kubelet` actor.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum KubeletReply {
+    /// A chunk of log.
+    Logs {
+        /// The bytes (possibly empty).
+        chunk: Vec<u8>,
+        /// Where the next chunk starts.
+        next_offset: u64,
+        /// The container is running: a follower should poll again.
+        running: bool,
+    },
+    /// The request could not be served; `code` is the HTTP status to answer with
+    /// (400 bad request, 404 no such pod or container, 503 runtime down).
+    Error {
+        /// HTTP status code.
+        code: u16,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_in_bincode() {
+        let req = KubeletRequest::Logs(LogRequest {
+            namespace: "default".into(),
+            pod: "web".into(),
+            tail_lines: Some(10),
+            offset: 99,
+            ..Default::default()
+        });
+        let cfg = bincode::config::standard();
+        let bytes = bincode::encode_to_vec(&req, cfg).expect("encodes");
+        let (back, _): (KubeletRequest, usize) =
+            bincode::decode_from_slice(&bytes, cfg).expect("decodes");
+        assert_eq!(back, req);
+        let reply = KubeletReply::Logs {
+            chunk: b"hi\n".to_vec(),
+            next_offset: 3,
+            running: true,
+        };
+        let bytes = bincode::encode_to_vec(&reply, cfg).expect("encodes");
+        let (back, _): (KubeletReply, usize) =
+            bincode::decode_from_slice(&bytes, cfg).expect("decodes");
+        assert_eq!(back, reply);
+    }
+}
