@@ -20,7 +20,9 @@ const WAIT: Duration = Duration::from_secs(30);
 
 async fn node() -> anyhow::Result<(Cluster, Client)> {
     let mut cluster = Cluster::new()?;
-    let spec = cluster.spec("single-node.toml", "solo");
+    let mut spec = cluster.spec("single-node.toml", "solo");
+    // Control plane only: the pods go to simulated nodes, not to a real kubelet here.
+    spec.roles = Some("control-plane".into());
     cluster.nodes.push(NodeProc::start(spec).await?);
     let client = cluster.nodes[0].client().await?;
     let c = client.clone();

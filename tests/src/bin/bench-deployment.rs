@@ -89,7 +89,9 @@ async fn main() -> anyhow::Result<()> {
     let replicas = arg("--replicas", 10_000)?;
     let replicas_i32 = i32::try_from(replicas)?;
     let mut cluster = Cluster::new()?;
-    let spec = cluster.spec("single-node.toml", "bench");
+    let mut spec = cluster.spec("single-node.toml", "bench");
+    // Control plane only: the pods go to simulated nodes, not to a real kubelet here.
+    spec.roles = Some("control-plane".into());
     cluster.nodes.push(NodeProc::start(spec).await?);
     let client: Client = cluster.nodes[0].client().await?;
     let c = client.clone();

@@ -160,7 +160,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mut cluster = Cluster::new()?;
-    let spec = cluster.spec("single-node.toml", "bench");
+    let mut spec = cluster.spec("single-node.toml", "bench");
+    // Control plane only: the pods go to simulated nodes, not to a real kubelet here.
+    spec.roles = Some("control-plane".into());
     cluster.nodes.push(NodeProc::start(spec).await?);
     let client = cluster.nodes[0].client().await?;
     {
