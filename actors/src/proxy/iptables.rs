@@ -62,7 +62,11 @@ pub fn sep_chain(sp: &ServicePort, ep: SocketAddrV4) -> String {
 
 /// The `iptables-restore` input for the nat table: every wanted chain and rule, and the
 /// deletion of `existing` Rudder chains that are no longer wanted.
-pub fn nat_rules(desired: &Desired, cluster_cidr: Ipv4Network, existing: &[String]) -> String {
+///
+/// All cluster-IP traffic is masqueraded, pods' own included: pods of one node share a
+/// Docker bridge, and an endpoint's reply to a pod on the same bridge would otherwise
+/// bypass the de-NAT (the price: endpoints see the node's address, not the client's).
+pub fn nat_rules(desired: &Desired, existing: &[String]) -> String {
     let mut chains = vec![
         SERVICES.to_owned(),
         NODEPORTS.to_owned(),
@@ -74,7 +78,7 @@ pub fn nat_rules(desired: &Desired, cluster_cidr: Ipv4Network, existing: &[Strin
         rules.push_str(&s);
         rules.push('\n');
     };
-    line(format!("-A {MARK_MASQ} -j MARK --or-mark {MASQ_MARK}"));
+    line(format!("-A {MARK_MASQ} -j MARK --or-mark 0x4000"));
     line(format!(
         "-A {POSTROUTING} -m mark ! --mark {MASQ_MARK} -j RETURN"
     ));
@@ -97,7 +101,7 @@ pub fn nat_rules(desired: &Desired, cluster_cidr: Ipv4Network, existing: &[Strin
                 sp.port
             ));
             line(format!(
-                "-A {svc} {comment} ! -s {cluster_cidr} -d {ip}/32 -p {proto} -m {proto} --dport {} -j {MARK_MASQ}",
+                "-A {svc} {comment} -d {ip}/32 -p {proto} -m {proto} --dport {} -j {MARK_MASQ}",
                 sp.port
             ));
         }
@@ -302,7 +306,6 @@ mod tests {
 
     #[test]
     fn rules_per_case() {
-        let cidr: Ipv4Network = "10.244.0.0/16".parse().unwrap();
         let three = sp(
             &["10.244.1.2:8080", "10.244.1.3:8080", "10.244.2.2:8080"],
             Some(30080),
@@ -353,7 +356,7 @@ mod tests {
             ),
         ];
         for (name, d, existing, want, not) in cases {
-            let text = nat_rules(&d, cidr, &existing);
+            let text = nat_rules(&d, &existing);
             assert!(
                 text.starts_with("*nat\n") && text.ends_with("COMMIT\n"),
                 "{name}"
@@ -369,13 +372,12 @@ mod tests {
 
     #[test]
     fn same_state_same_text_and_names_fit_iptables() {
-        let cidr: Ipv4Network = "10.244.0.0/16".parse().unwrap();
         let d = desired(vec![sp(
             &["10.244.1.2:8080", "10.244.1.3:8080"],
             Some(30080),
             true,
         )]);
-        assert_eq!(nat_rules(&d, cidr, &[]), nat_rules(&d, cidr, &[]));
+        assert_eq!(nat_rules(&d, &[]), nat_rules(&d, &[]));
         let s = sp(&["10.244.1.2:8080"], None, false);
         assert!(svc_chain(&s).len() <= 28);
         assert!(sep_chain(&s, s.endpoints[0]).len() <= 28);

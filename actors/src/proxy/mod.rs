@@ -68,7 +68,7 @@ pub fn component(settings: ProxySettings) -> ComponentSpec {
 }
 
 enum Backend {
-    PacketFilter(ProxySettings),
+    PacketFilter,
     Forwarding(forward::Forwarder),
 }
 
@@ -82,7 +82,7 @@ impl Backend {
         if iptables_ok {
             iptables::ensure_blackholes(&[s.cluster_cidr, s.service_cidr]);
             info!("proxy mode: packet filter (iptables)");
-            Backend::PacketFilter(s.clone())
+            Backend::PacketFilter
         } else {
             if s.mode == ProxyMode::Iptables {
                 warn!("iptables is not usable here; forwarding instead");
@@ -94,12 +94,11 @@ impl Backend {
 
     async fn sync(&mut self, desired: &plan::Desired) -> Result<(), String> {
         match self {
-            Backend::PacketFilter(s) => {
+            Backend::PacketFilter => {
                 let desired = desired.clone();
-                let cidr = s.cluster_cidr;
                 tokio::task::spawn_blocking(move || {
                     let existing = iptables::existing_chains()?;
-                    iptables::restore(&iptables::nat_rules(&desired, cidr, &existing))
+                    iptables::restore(&iptables::nat_rules(&desired, &existing))
                 })
                 .await
                 .map_err(|e| e.to_string())?
