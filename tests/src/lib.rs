@@ -73,6 +73,10 @@ pub struct NodeSpec {
     /// iptables rules are machine-wide, and parallel test clusters would overwrite each
     /// other's.
     pub proxy_mode: Option<String>,
+    /// `--kubelet-runtime`. Tests use `fake` unless they test real pods: containers of a
+    /// test cluster killed with -9 would outlive it, and parallel test nodes of the same
+    /// name would adopt (or remove) each other's.
+    pub kubelet_runtime: Option<String>,
 }
 
 /// One running `rudderd`.
@@ -121,6 +125,9 @@ impl NodeProc {
         }
         if let Some(r) = &spec.roles {
             cmd.arg("--roles").arg(r);
+        }
+        if let Some(r) = &spec.kubelet_runtime {
+            cmd.arg("--kubelet-runtime").arg(r);
         }
         if let Some(m) = &spec.proxy_mode {
             cmd.arg("--proxy-mode").arg(m);
@@ -279,6 +286,7 @@ impl Cluster {
             token_file: self.token_file(),
             roles: None,
             proxy_mode: Some("forwarding".into()),
+            kubelet_runtime: Some("fake".into()),
         }
     }
 

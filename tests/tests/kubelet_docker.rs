@@ -80,7 +80,9 @@ async fn start_node(name: &str) -> anyhow::Result<(Cleanup, Cluster, Client)> {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut cluster = Cluster::new()?;
-    let spec = cluster.spec("single-node.toml", name);
+    let mut spec = cluster.spec("single-node.toml", name);
+    // Real pods: the Docker runtime of the config.
+    spec.kubelet_runtime = None;
     cluster.nodes.push(NodeProc::start(spec).await?);
     let client = cluster.nodes[0].client().await?;
     let c = client.clone();

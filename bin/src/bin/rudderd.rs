@@ -52,6 +52,9 @@ struct Args {
     /// Service proxy mode: auto, iptables, forwarding or off (overrides `[proxy] mode`).
     #[arg(long, value_parser = ["auto", "iptables", "forwarding", "off"])]
     proxy_mode: Option<String>,
+    /// Kubelet container runtime: docker, fake or none (overrides `[kubelet] runtime`).
+    #[arg(long, value_parser = ["docker", "fake", "none"])]
+    kubelet_runtime: Option<String>,
 }
 
 fn config(args: Args) -> anyhow::Result<NodeConfig> {
@@ -86,6 +89,9 @@ fn config(args: Args) -> anyhow::Result<NodeConfig> {
     }
     if let Some(v) = args.proxy_mode {
         cfg.proxy.mode = serde_json::from_value(serde_json::Value::String(v))?;
+    }
+    if let Some(v) = args.kubelet_runtime {
+        cfg.kubelet.runtime = serde_json::from_value(serde_json::Value::String(v))?;
     }
     cfg.validate()?;
     Ok(cfg)

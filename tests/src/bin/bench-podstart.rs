@@ -170,7 +170,8 @@ async fn main() -> anyhow::Result<()> {
 
     let node = format!("bench-{}", std::process::id());
     let mut cluster = Cluster::new()?;
-    let spec = cluster.spec("single-node.toml", &node);
+    let mut spec = cluster.spec("single-node.toml", &node);
+    spec.kubelet_runtime = None;
     cluster.nodes.push(NodeProc::start(spec).await?);
     let client = cluster.nodes[0].client().await?;
     let c = client.clone();
