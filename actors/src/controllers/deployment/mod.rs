@@ -229,8 +229,14 @@ impl<'a> Sync<'a> {
 
     /// Sum of `status.availableReplicas` over `idx`.
     fn available_sum(&self, idx: &[usize]) -> i32 {
+        // A set's status can lag its scale-down: pods beyond its desired count are being
+        // deleted and must not be counted as available (counting them let a rollout dip
+        // below `replicas - maxUnavailable` under load).
         idx.iter()
-            .map(|i| self.rss[*i].status.available_replicas)
+            .map(|i| {
+                let rs = &self.rss[*i];
+                rs.status.available_replicas.min(rs_replicas(rs))
+            })
             .sum()
     }
 

@@ -110,7 +110,7 @@ fn reconcile_old(s: &mut Sync<'_>) -> bool {
     let all_pods = s.spec_sum(&s.all_indices());
     let min_available = s.replicas() - max_unavailable(s.d);
     let new_rs = &s.rss[new];
-    let new_unavailable = rs_replicas(new_rs) - new_rs.status.available_replicas;
+    let new_unavailable = (rs_replicas(new_rs) - new_rs.status.available_replicas).max(0);
     let max_scaled_down = all_pods - min_available - new_unavailable;
     if max_scaled_down <= 0 {
         return false;
