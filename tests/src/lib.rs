@@ -303,7 +303,33 @@ impl Cluster {
             let spec = c.spec(&format!("{dir}/cp-{i}.toml"), &format!("cp-{i}"));
             c.nodes.push(NodeProc::start(spec).await?);
         }
+        c.wait_store_in_step(Duration::from_secs(60)).await?;
         Ok(c)
+    }
+
+    /// Waits until the store group has every node as a voter and every replica has the
+    /// leader's whole log: a group still in the middle of its members' joins cannot lose
+    /// a member (a joint configuration needs both majorities), so tests that kill nodes
+    /// start from here.
+    pub async fn wait_store_in_step(&self, timeout: Duration) -> anyhow::Result<()> {
+        let client = self.nodes[0].client().await?;
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name().to_owned()).collect();
+        eventually(timeout, || async {
+            let s = store_status(&client, &names[0]).await?;
+            let Some(leader) = s.leader.clone() else {
+                return Ok(None);
+            };
+            let l = store_status(&client, leader.as_str()).await?;
+            let voters = l.members.iter().filter(|m| m.voter).count();
+            let in_step = l
+                .members
+                .iter()
+                .all(|m| m.matched_index.is_some() && m.matched_index >= l.last_log_index);
+            Ok((voters == names.len() && in_step).then_some(()))
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("the store group did not settle: {e}"))
     }
 
     /// A node by name.

@@ -250,6 +250,18 @@ async fn crashing_container_loops_with_growing_restarts() -> anyhow::Result<()> 
         ),
         Err(e) => eprintln!("kubectl not runnable ({e}); REST log check skipped"),
     }
+    // And through rudderctl.
+    let out = Command::new(rudder_tests::rudderctl_bin())
+        .arg("--client-config")
+        .arg(cluster.nodes[0].client_config())
+        .args(["logs", "crash", "--tail", "1"])
+        .output()?;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "dying\n",
+        "rudderctl logs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(p.status.phase, Some(PodPhase::Running));
     // The back-off lets the count grow, slowly: at least one more restart within 40 s.
     let before = p.status.container_statuses[0].restart_count;

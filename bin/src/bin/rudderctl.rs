@@ -120,6 +120,26 @@ enum Command {
         #[arg(short = 'n', long)]
         namespace: Option<String>,
     },
+    /// Print a container's log (from the kubelet of the pod's node).
+    Logs {
+        /// The pod.
+        pod: String,
+        /// Namespace (default: `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// The container (default: the pod's first).
+        #[arg(short = 'c', long)]
+        container: Option<String>,
+        /// Keep printing new output while the container runs.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<i64>,
+        /// The previous (terminated) instance of the container.
+        #[arg(short = 'p', long)]
+        previous: bool,
+    },
     /// Rollouts of Deployments.
     Rollout {
         #[command(subcommand)]
@@ -440,6 +460,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
             name,
             namespace,
         } => workloads::describe(&client, &resource, &name, namespace.as_deref()).await?,
+        Command::Logs {
+            pod,
+            namespace,
+            container,
+            follow,
+            tail,
+            previous,
+        } => {
+            workloads::logs(
+                &client,
+                &pod,
+                namespace.as_deref(),
+                container.as_deref(),
+                follow,
+                tail,
+                previous,
+            )
+            .await?
+        }
         Command::Rollout {
             command:
                 RolloutCommand::Status {

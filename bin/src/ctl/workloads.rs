@@ -389,6 +389,64 @@ pub async fn rollout_status(
     }
 }
 
+/// `rudderctl logs POD`: the container's log, read from the kubelet of the pod's node
+/// over the bus; with `follow`, keeps reading while the container runs.
+pub async fn logs(
+    client: &Client,
+    pod: &str,
+    namespace: Option<&str>,
+    container: Option<&str>,
+    follow: bool,
+    tail: Option<i64>,
+    previous: bool,
+) -> anyhow::Result<()> {
+    use rudder_protocol::messages::kubelet::{
+        KubeletReply, KubeletRequest, LogRequest, MAX_LOG_CHUNK,
+    };
+    use std::io::Write as _;
+    let ns = namespace.unwrap_or("default");
+    let pods: Api<rudder_protocol::resources::Pod> = client.api(Some(ns));
+    let p = pods.get(pod).await?;
+    if p.spec.node_name.is_empty() {
+        bail!("pod {pod:?} is not scheduled to a node yet");
+    }
+    let kubelet = rudder_protocol::ActorRef::new(p.spec.node_name.as_str(), "kubelet");
+    let mut offset = 0;
+    let mut out = std::io::stdout();
+    loop {
+        let req = KubeletRequest::Logs(LogRequest {
+            namespace: ns.to_owned(),
+            pod: pod.to_owned(),
+            container: container.unwrap_or_default().to_owned(),
+            previous,
+            tail_lines: if offset == 0 { tail } else { None },
+            offset,
+            max_bytes: MAX_LOG_CHUNK,
+            ..LogRequest::default()
+        });
+        match client.call(kubelet.clone(), req).await? {
+            KubeletReply::Logs {
+                chunk,
+                next_offset,
+                running,
+            } => {
+                out.write_all(&chunk)?;
+                out.flush()?;
+                offset = next_offset;
+                if chunk.is_empty() {
+                    if !follow || !running {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            KubeletReply::Error { code, message } => {
+                bail!("Error from the kubelet ({code}): {message}")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
