@@ -332,6 +332,31 @@ impl Cluster {
         .map_err(|e| anyhow::anyhow!("the store group did not settle: {e}"))
     }
 
+    /// One node from `single-node.toml` named `solo` (the control-plane role only when
+    /// `control_plane_only`), once it serves the `default` namespace; with a client on it.
+    pub async fn solo(control_plane_only: bool) -> anyhow::Result<(Cluster, Client)> {
+        let mut cluster = Cluster::new()?;
+        let mut spec = cluster.spec("single-node.toml", "solo");
+        if control_plane_only {
+            spec.roles = Some("control-plane".into());
+        }
+        cluster.nodes.push(NodeProc::start(spec).await?);
+        let client = cluster.nodes[0].client().await?;
+        let c = client.clone();
+        eventually(Duration::from_secs(10), move || {
+            let c = c.clone();
+            async move {
+                Ok(Some(
+                    c.api::<rudder_protocol::resources::Namespace>(None)
+                        .get("default")
+                        .await?,
+                ))
+            }
+        })
+        .await?;
+        Ok((cluster, client))
+    }
+
     /// A node by name.
     pub fn node(&mut self, name: &str) -> &mut NodeProc {
         let i = self.nodes.iter().position(|n| n.name() == name);

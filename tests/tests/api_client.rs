@@ -7,22 +7,12 @@ use std::time::Duration;
 use rudder_protocol::client::{Api, ApiError, Client, WatchEvent};
 use rudder_protocol::messages::api::{ListParams, PatchType};
 use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
-use rudder_protocol::resources::{Namespace, Pod, ServiceAccount};
+use rudder_protocol::resources::{Pod, ServiceAccount};
 use rudder_protocol::ActorRef;
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{eventually, Cluster};
 
 async fn node() -> anyhow::Result<(Cluster, Client)> {
-    let mut cluster = Cluster::new()?;
-    let spec = cluster.spec("single-node.toml", "solo");
-    cluster.nodes.push(NodeProc::start(spec).await?);
-    let client = cluster.nodes[0].client().await?;
-    let c = client.clone();
-    eventually(Duration::from_secs(10), move || {
-        let c = c.clone();
-        async move { Ok(Some(c.api::<Namespace>(None).get("default").await?)) }
-    })
-    .await?;
-    Ok((cluster, client))
+    Cluster::solo(false).await
 }
 
 fn account(name: &str, team: &str) -> ServiceAccount {

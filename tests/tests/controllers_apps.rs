@@ -14,24 +14,13 @@ use rudder_protocol::resources::{
     ReplicationController,
 };
 use rudder_protocol::ActorRef;
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{eventually, Cluster};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn node() -> anyhow::Result<(Cluster, Client)> {
-    let mut cluster = Cluster::new()?;
-    let mut spec = cluster.spec("single-node.toml", "solo");
     // Control plane only: the pods go to simulated nodes, not to a real kubelet here.
-    spec.roles = Some("control-plane".into());
-    cluster.nodes.push(NodeProc::start(spec).await?);
-    let client = cluster.nodes[0].client().await?;
-    let c = client.clone();
-    eventually(Duration::from_secs(10), move || {
-        let c = c.clone();
-        async move { Ok(Some(c.api::<Namespace>(None).get("default").await?)) }
-    })
-    .await?;
-    Ok((cluster, client))
+    Cluster::solo(true).await
 }
 
 fn template(app: &str, image: &str) -> PodTemplateSpec {

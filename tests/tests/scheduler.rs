@@ -12,26 +12,15 @@ use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
 use rudder_protocol::resources::{
-    ConditionStatus, Container, Event, Namespace, Pod, PodPhase, Quantity, Taint, TaintEffect,
-    Toleration, TolerationOperator,
+    ConditionStatus, Container, Event, Pod, PodPhase, Quantity, Taint, TaintEffect, Toleration,
+    TolerationOperator,
 };
 use rudder_protocol::ActorRef;
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{eventually, Cluster};
 
 async fn node() -> anyhow::Result<(Cluster, Client)> {
-    let mut cluster = Cluster::new()?;
-    let mut spec = cluster.spec("single-node.toml", "solo");
     // Control plane only: the pods go to simulated nodes, not to a real kubelet here.
-    spec.roles = Some("control-plane".into());
-    cluster.nodes.push(NodeProc::start(spec).await?);
-    let client = cluster.nodes[0].client().await?;
-    let c = client.clone();
-    eventually(Duration::from_secs(10), move || {
-        let c = c.clone();
-        async move { Ok(Some(c.api::<Namespace>(None).get("default").await?)) }
-    })
-    .await?;
-    Ok((cluster, client))
+    Cluster::solo(true).await
 }
 
 async fn sim(client: &Client, spec: SimNodeSpec) -> anyhow::Result<SimNodes> {

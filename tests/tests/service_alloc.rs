@@ -2,26 +2,15 @@
 //! concurrent creates, honouring requested values, released on delete and on update.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::PatchType;
-use rudder_protocol::resources::{Namespace, Service};
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_protocol::resources::Service;
+use rudder_tests::Cluster;
 use serde_json::json;
 
 async fn node() -> anyhow::Result<(Cluster, Client)> {
-    let mut cluster = Cluster::new()?;
-    let spec = cluster.spec("single-node.toml", "solo");
-    cluster.nodes.push(NodeProc::start(spec).await?);
-    let client = cluster.nodes[0].client().await?;
-    let c = client.clone();
-    eventually(Duration::from_secs(10), move || {
-        let c = c.clone();
-        async move { Ok(Some(c.api::<Namespace>(None).get("default").await?)) }
-    })
-    .await?;
-    Ok((cluster, client))
+    Cluster::solo(false).await
 }
 
 fn service(name: &str, ty: &str, extra: serde_json::Value) -> anyhow::Result<Service> {

@@ -34,10 +34,10 @@ use std::time::Duration;
 use rudder_protocol::api::{Api, ApiError};
 use rudder_protocol::messages::api::{ListParams, PatchType};
 use rudder_protocol::resources::{
-    ConditionStatus, Event, EventSource, Lease, MicroTime, ObjectReference, OwnerReference, Pod,
-    PodTemplateSpec, ReplicaSet, ReplicaSetCondition, ReplicaSetStatus, Resource, Time,
+    ConditionStatus, Event, EventSource, Lease, MicroTime, OwnerReference, Pod, PodTemplateSpec,
+    ReplicaSet, ReplicaSetCondition, ReplicaSetStatus, Resource, Time,
 };
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, info, warn};
 
 use super::pods;
 use crate::informer::{
@@ -437,15 +437,7 @@ pub(crate) fn record_event<K: Resource>(
     let seq = SEQ.fetch_add(1, AtomicOrdering::Relaxed);
     let mut ev = Event::new(format!("{}.{:x}{:04x}", meta.name, now.0, seq & 0xffff));
     ev.metadata.namespace = meta.namespace.clone();
-    ev.involved_object = ObjectReference {
-        kind: K::KIND.to_owned(),
-        namespace: meta.namespace.clone(),
-        name: meta.name.clone(),
-        uid: meta.uid.clone(),
-        api_version: K::API_VERSION.to_owned(),
-        resource_version: meta.resource_version.clone(),
-        field_path: String::new(),
-    };
+    ev.involved_object = crate::controllers::support::reference(obj);
     ev.reason = reason.to_owned();
     ev.message = message;
     ev.source = EventSource {
@@ -478,7 +470,6 @@ type ExpectationMap = Arc<Mutex<HashMap<ObjectKey, Expectations>>>;
 /// What the workers share.
 struct Ctx<K: ReplicaOwner> {
     api: ApiHandle,
-    name: &'static str,
     identity: String,
     owners: Cache<K>,
     pods: Cache<Pod>,
@@ -604,37 +595,16 @@ async fn run_replicas<K: ReplicaOwner>(api: ApiHandle, name: &'static str, ident
     );
     let ctx = Arc::new(Ctx {
         api,
-        name,
         identity,
         owners,
         pods,
         expectations,
     });
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..WORKERS {
+    crate::controllers::support::run_workers(name, queue, WORKERS, |key| {
         let ctx = ctx.clone();
-        let queue = queue.clone();
-        workers.spawn(async move {
-            while let Some(key) = queue.next().await {
-                let span = tracing::info_span!("reconcile", controller = ctx.name, key = %key);
-                match reconcile(&ctx, &key).instrument(span).await {
-                    Ok(after) => {
-                        queue.forget(&key);
-                        if let Some(after) = after {
-                            queue.add_after(key.clone(), after);
-                        }
-                    }
-                    Err(e) => {
-                        let failures = queue.failures(&key);
-                        warn!(controller = ctx.name, key = %key, error = %e, failures, "reconcile failed; retrying");
-                        queue.add_rate_limited(key.clone());
-                    }
-                }
-                queue.done(&key);
-            }
-        });
-    }
-    while workers.join_next().await.is_some() {}
+        async move { reconcile(&ctx, &key).await }
+    })
+    .await;
 }
 
 /// One reconcile of one owner: read the caches, plan, apply.

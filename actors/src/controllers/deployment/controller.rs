@@ -14,7 +14,7 @@ use std::time::Duration;
 use rudder_protocol::api::ApiError;
 use rudder_protocol::messages::api::{ListParams, PatchType};
 use rudder_protocol::resources::{Deployment, Event, Pod, ReplicaSet, Time};
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, info};
 
 use super::{plan, Action, COMPONENT, REVISION_ANNOTATION};
 use crate::controllers::replicaset::{record_event, run_while_leading, WORKERS};
@@ -140,31 +140,11 @@ async fn run(api: ApiHandle, identity: String) {
         sets,
         pods,
     });
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..WORKERS {
+    crate::controllers::support::run_workers(NAME, queue, WORKERS, |key| {
         let ctx = ctx.clone();
-        let queue = queue.clone();
-        workers.spawn(async move {
-            while let Some(key) = queue.next().await {
-                let span = tracing::info_span!("reconcile", controller = NAME, key = %key);
-                match reconcile(&ctx, &key).instrument(span).await {
-                    Ok(after) => {
-                        queue.forget(&key);
-                        if let Some(after) = after {
-                            queue.add_after(key.clone(), after);
-                        }
-                    }
-                    Err(e) => {
-                        let failures = queue.failures(&key);
-                        warn!(controller = NAME, key = %key, error = %e, failures, "reconcile failed; retrying");
-                        queue.add_rate_limited(key.clone());
-                    }
-                }
-                queue.done(&key);
-            }
-        });
-    }
-    while workers.join_next().await.is_some() {}
+        async move { reconcile(&ctx, &key).await }
+    })
+    .await;
 }
 
 /// Maps "already gone" to success.
