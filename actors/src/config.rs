@@ -167,6 +167,17 @@ pub struct ControllersSection {
     /// unreachable taints when they name none: how long their node may be down before
     /// they are evicted.
     pub default_toleration_seconds: i64,
+    /// Nodes per second whose pods may start being evicted, per healthy zone
+    /// (Kubernetes' `--node-eviction-rate`).
+    pub node_eviction_rate: f64,
+    /// The same in a partly disrupted large zone (`--secondary-node-eviction-rate`).
+    pub secondary_node_eviction_rate: f64,
+    /// Share of not-ready nodes from which a zone is partly disrupted
+    /// (`--unhealthy-zone-threshold`).
+    pub unhealthy_zone_threshold: f64,
+    /// Zones up to this size stop evicting when partly disrupted
+    /// (`--large-cluster-size-threshold`).
+    pub large_cluster_size_threshold: usize,
 }
 
 impl Default for ControllersSection {
@@ -174,6 +185,10 @@ impl Default for ControllersSection {
         Self {
             node_grace_period_ms: 40_000,
             default_toleration_seconds: 300,
+            node_eviction_rate: 0.1,
+            secondary_node_eviction_rate: 0.01,
+            unhealthy_zone_threshold: 0.55,
+            large_cluster_size_threshold: 50,
         }
     }
 }
@@ -391,6 +406,19 @@ impl NodeConfig {
         let c = &self.controllers;
         if c.node_grace_period_ms == 0 {
             return invalid("controllers.node_grace_period_ms", "must be above 0");
+        }
+        let rate_ok = |r: f64| r.is_finite() && r >= 0.0;
+        if !rate_ok(c.node_eviction_rate) || !rate_ok(c.secondary_node_eviction_rate) {
+            return invalid(
+                "controllers.node_eviction_rate",
+                "eviction rates must be finite and not negative",
+            );
+        }
+        if !(c.unhealthy_zone_threshold > 0.0 && c.unhealthy_zone_threshold <= 1.0) {
+            return invalid(
+                "controllers.unhealthy_zone_threshold",
+                "must be above 0 and at most 1",
+            );
         }
         if c.default_toleration_seconds < 0 {
             return invalid(

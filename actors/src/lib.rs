@@ -24,6 +24,7 @@ pub mod chaos;
 pub mod config;
 pub mod controllers;
 pub mod echo;
+pub mod events;
 pub mod fsutil;
 pub mod informer;
 pub mod kubelet;

@@ -260,10 +260,19 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// An empty cluster directory.
+    /// An empty cluster directory. With `RUDDER_KEEP_TEST_DIRS` set, the directory (data
+    /// and node logs) is kept after the test and its path printed, for post-mortems.
     pub fn new() -> anyhow::Result<Cluster> {
+        let keep = std::env::var_os("RUDDER_KEEP_TEST_DIRS").is_some();
+        let dir = tempfile::Builder::new()
+            .prefix("rudder-test-")
+            .disable_cleanup(keep)
+            .tempdir()?;
+        if keep {
+            eprintln!("test cluster dir (kept): {}", dir.path().display());
+        }
         Ok(Cluster {
-            dir: tempfile::Builder::new().prefix("rudder-test-").tempdir()?,
+            dir,
             nodes: Vec::new(),
         })
     }

@@ -598,5 +598,32 @@ async fn rolling_update_on_simulated_nodes_keeps_availability() -> anyhow::Resul
         progressing.map(|c| c.reason.as_str()),
         Some("NewReplicaSetAvailable")
     );
+
+    // Deleting the Deployment (kubectl's default, background propagation) removes its
+    // ReplicaSets through the garbage collector, and their pods with them.
+    let sets: Api<ReplicaSet> = client.api(Some("default"));
+    let owned = sets.list(&ListParams::default()).await?.items;
+    assert_eq!(
+        owned
+            .iter()
+            .filter(|rs| rs.metadata.name.starts_with("roll-"))
+            .count(),
+        2,
+        "two revisions before the delete"
+    );
+    deployments.delete("roll").await?;
+    let (_, took) = eventually(Duration::from_secs(60), || async {
+        let rs_left = sets
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|rs| rs.metadata.name.starts_with("roll-"))
+            .count();
+        let pods_left = all_pods(&pods, "roll").await?;
+        Ok((rs_left == 0 && pods_left == 0).then_some(()))
+    })
+    .await?;
+    eprintln!("deployment, 2 replica sets and {REPLICAS} pods collected in {took:?}");
     Ok(())
 }

@@ -322,6 +322,9 @@ async fn node_ipam_gives_distinct_cidrs() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_node_is_marked_unknown_tainted_and_its_pods_evicted() -> anyhow::Result<()> {
     let (_cluster, client) = control_plane().await?;
+    // One healthy node besides: were every node down, the controller would take the
+    // fault for its own and evict nothing (tested in the plan's unit tests).
+    let _healthy = sim_nodes(&client, "healthy", 1).await?;
     let nodes: Api<Node> = client.api(None);
     let leases: Api<Lease> = client.api(Some("kube-node-lease"));
     let pods: Api<Pod> = client.api(Some("default"));
@@ -421,6 +424,133 @@ async fn silent_node_is_marked_unknown_tainted_and_its_pods_evicted() -> anyhow:
             .filter(|n| n.spec.taints.is_empty()))
     })
     .await?;
+    Ok(())
+}
+
+async fn sim_nodes(
+    client: &Client,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<rudder_actors::simnode::SimNodes> {
+    use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
+    let apis = SimApis {
+        nodes: client.api(None),
+        pods: client.api(None),
+        leases: client.api(Some(NODE_LEASE_NAMESPACE)),
+        namespaces: client.api(None),
+    };
+    let spec = SimNodeSpec {
+        prefix: prefix.into(),
+        count,
+        // Well within the test config's 3 s grace period.
+        heartbeat: Duration::from_millis(500),
+        ..SimNodeSpec::default()
+    };
+    Ok(SimNodes::start(apis, spec).await?)
+}
+
+fn running_and_ready(p: &Pod) -> bool {
+    p.status.phase == Some(rudder_protocol::resources::PodPhase::Running)
+        && p.status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_nodes_pods_are_replaced_on_other_nodes() -> anyhow::Result<()> {
+    use rudder_protocol::resources::{LabelSelector, PodTemplateSpec, ReplicaSet};
+    let (_cluster, client) = control_plane().await?;
+    let _stay = sim_nodes(&client, "stay", 2).await?;
+    let going = sim_nodes(&client, "going", 2).await?;
+    let sets: Api<ReplicaSet> = client.api(Some("default"));
+    let pods: Api<Pod> = client.api(Some("default"));
+    const REPLICAS: usize = 8;
+    let mut rs = ReplicaSet::new("survivor");
+    rs.spec.replicas = Some(REPLICAS as i32);
+    rs.spec.selector = LabelSelector {
+        match_labels: [("app".to_owned(), "survivor".to_owned())].into(),
+        ..LabelSelector::default()
+    };
+    let mut template = PodTemplateSpec::default();
+    template
+        .metadata
+        .labels
+        .insert("app".into(), "survivor".into());
+    template.spec = pod("t", &[], None).spec;
+    rs.spec.template = template;
+    sets.create(&rs).await?;
+    let live = || async {
+        let list = pods
+            .list(&ListParams {
+                label_selector: Some("app=survivor".into()),
+                ..ListParams::default()
+            })
+            .await?;
+        anyhow::Ok(
+            list.items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (first, _) = eventually(Duration::from_secs(60), || async {
+        let l = live().await?;
+        Ok((l.len() == REPLICAS && l.iter().all(running_and_ready)).then_some(l))
+    })
+    .await?;
+    let on_going = first
+        .iter()
+        .filter(|p| p.spec.node_name.starts_with("going-"))
+        .count();
+    assert!(
+        on_going > 0,
+        "the scheduler spread pods onto the nodes about to go silent"
+    );
+
+    // Two nodes go silent. 3 s later they are Unknown and tainted (the second one 10 s
+    // after the first: the zone's default eviction rate is 0.1 node/s); 3 s after its
+    // taint each node's pods are evicted and replaced on the nodes still alive.
+    let silenced = going.names().to_vec();
+    drop(going);
+    let (replaced, took) = eventually(Duration::from_secs(90), || async {
+        let l = live().await?;
+        Ok((l.len() == REPLICAS
+            && l.iter()
+                .all(|p| p.spec.node_name.starts_with("stay-") && running_and_ready(p)))
+        .then_some(l))
+    })
+    .await?;
+    eprintln!("{on_going} pods of silent nodes replaced in {took:?}");
+    let survivors: Vec<&str> = first
+        .iter()
+        .filter(|p| p.spec.node_name.starts_with("stay-"))
+        .map(|p| p.metadata.uid.as_str())
+        .collect();
+    let kept = replaced
+        .iter()
+        .filter(|p| survivors.contains(&p.metadata.uid.as_str()))
+        .count();
+    assert_eq!(
+        kept,
+        survivors.len(),
+        "pods on healthy nodes are left alone"
+    );
+    let nodes: Api<Node> = client.api(None);
+    for name in &silenced {
+        let n = nodes.get(name).await?;
+        assert!(
+            n.status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::Unknown),
+            "{name}: {:?}",
+            n.status.conditions
+        );
+        assert!(n.spec.taints.iter().any(|t| {
+            t.key == "node.kubernetes.io/unreachable" && t.effect == TaintEffect::NoExecute
+        }));
+    }
     Ok(())
 }
 

@@ -38,6 +38,10 @@ pub fn core_components(cfg: &ControllersSection, network: &NetworkSection) -> Ve
         serviceaccount::component(),
         nodelifecycle::component(nodelifecycle::Settings {
             grace_period: std::time::Duration::from_millis(cfg.node_grace_period_ms),
+            eviction_rate: cfg.node_eviction_rate,
+            secondary_eviction_rate: cfg.secondary_node_eviction_rate,
+            unhealthy_zone_threshold: cfg.unhealthy_zone_threshold,
+            large_cluster_threshold: cfg.large_cluster_size_threshold,
         }),
         nodeipam::component(network.cluster_cidr.clone(), network.node_cidr_mask),
         garbagecollector::component(),

@@ -339,28 +339,24 @@ async fn reconcile(
                 }
                 Err(e) => {
                     lock(alloc).release(&n);
-                    recorder
-                        .record(
-                            reference(node.as_ref()),
-                            "Warning",
-                            "CIDRAssignmentFailed",
-                            &format!("Node {n} CIDR assignment failed: {e}"),
-                        )
-                        .await;
+                    recorder.record(
+                        reference(node.as_ref()),
+                        "Warning",
+                        "CIDRAssignmentFailed",
+                        format!("Node {n} CIDR assignment failed: {e}"),
+                    );
                     Err(e)
                 }
             }
         }
         IpamAction::Fail(e @ IpamError::Exhausted { .. }) => {
             warn!(node = %name, error = %e, "no CIDR left");
-            recorder
-                .record(
-                    reference(node.as_ref()),
-                    "Normal",
-                    "CIDRNotAvailable",
-                    &format!("Node {name} status is now: CIDRNotAvailable"),
-                )
-                .await;
+            recorder.record(
+                reference(node.as_ref()),
+                "Normal",
+                "CIDRNotAvailable",
+                format!("Node {name} status is now: CIDRNotAvailable"),
+            );
             Ok(Some(EXHAUSTED_RETRY))
         }
         IpamAction::Fail(e) => {

@@ -22,8 +22,18 @@
 //! moment. Pods on a node that is not Ready get their own `Ready` condition set to
 //! False, so that Endpoints stop sending them traffic.
 //!
-//! Not done: Kubernetes' per-zone rate limiting of evictions and its disruption modes.
-//! [`plan`] decides for one node from the node, its Lease, its pods and the time.
+//! Evictions are rate limited per zone as in Kubernetes: a node's zone is its
+//! `topology.kubernetes.io/region` and `zone` labels; adding the `NoExecute` taint that
+//! starts its pods' eviction takes a token from the zone's bucket (burst 1), filled at
+//! `eviction_rate` nodes per second while the zone is healthy, at
+//! `secondary_eviction_rate` when more than `unhealthy_zone_threshold` of a large
+//! zone's nodes are not ready (small zones: not at all), and at the normal rate when
+//! the whole zone is down. When every zone is wholly down the controller assumes the
+//! fault is its own (the control plane cut off from the nodes), adds no `NoExecute`
+//! taints, removes those it added, and evicts nothing ([`Gate::Halt`]).
+//!
+//! [`plan`] decides for one node from the node, its Lease, its pods, the time and the
+//! zone's [`Gate`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,19 +82,122 @@ const CONDITION_TAINTS: [(&str, &str); 4] = [
 ];
 
 /// The controller's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     /// How long a node may go without a heartbeat before it is marked Unknown.
     pub grace_period: Duration,
+    /// Nodes per second whose pods may start being evicted, per healthy zone.
+    pub eviction_rate: f64,
+    /// The same in a partly disrupted zone larger than `large_cluster_threshold`.
+    pub secondary_eviction_rate: f64,
+    /// Share of not-ready nodes (above two) from which a zone is partly disrupted.
+    pub unhealthy_zone_threshold: f64,
+    /// Zones up to this many nodes stop evicting when partly disrupted.
+    pub large_cluster_threshold: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             grace_period: DEFAULT_GRACE_PERIOD,
+            eviction_rate: 0.1,
+            secondary_eviction_rate: 0.01,
+            unhealthy_zone_threshold: 0.55,
+            large_cluster_threshold: 50,
         }
     }
 }
+
+/// The health of a zone, as Kubernetes' node lifecycle controller computes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneState {
+    /// Most nodes are ready.
+    Normal,
+    /// More than two nodes, and at least the threshold share, are not ready.
+    PartialDisruption,
+    /// No node is ready.
+    FullDisruption,
+}
+
+/// The zone of a node: its region and zone labels (empty when unlabelled).
+pub fn zone_of(node: &Node) -> String {
+    let label = |keys: [&str; 2]| {
+        keys.iter()
+            .find_map(|k| node.metadata.labels.get(*k))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let region = label([
+        "topology.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/region",
+    ]);
+    let zone = label([
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/zone",
+    ]);
+    format!("{region}:\u{0}:{zone}")
+}
+
+/// A zone's state from its ready and not-ready node counts.
+pub fn zone_state(ready: usize, not_ready: usize, threshold: f64) -> ZoneState {
+    let total = ready + not_ready;
+    if not_ready > 0 && ready == 0 {
+        ZoneState::FullDisruption
+    } else if not_ready > 2 && not_ready as f64 / total as f64 >= threshold {
+        ZoneState::PartialDisruption
+    } else {
+        ZoneState::Normal
+    }
+}
+
+/// Nodes per second that may start evicting in a zone of `size` nodes in `state`.
+pub fn zone_rate(state: ZoneState, size: usize, s: &Settings) -> f64 {
+    match state {
+        ZoneState::Normal | ZoneState::FullDisruption => s.eviction_rate,
+        ZoneState::PartialDisruption if size > s.large_cluster_threshold => {
+            s.secondary_eviction_rate
+        }
+        ZoneState::PartialDisruption => 0.0,
+    }
+}
+
+/// Whether a node may get new `NoExecute` taints now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Yes.
+    Allow,
+    /// Not yet: the zone's eviction budget is spent; taints it has stay.
+    Defer,
+    /// Every zone is wholly down: no `NoExecute` taints at all, no evictions.
+    Halt,
+}
+
+/// Per-zone token buckets (burst 1) for adding `NoExecute` taints.
+#[derive(Debug, Default)]
+pub struct ZoneLimiter {
+    buckets: std::collections::HashMap<String, (f64, MicroTime)>,
+}
+
+impl ZoneLimiter {
+    /// Takes a token for `zone` at `rate` per second; `Err(wait)` until the next one.
+    pub fn try_take(&mut self, zone: &str, rate: f64, now: MicroTime) -> Result<(), Duration> {
+        let (tokens, at) = self.buckets.entry(zone.to_owned()).or_insert((1.0, now));
+        let elapsed = now.unix_micros().saturating_sub(at.unix_micros()).max(0) as f64 / 1e6;
+        *tokens = (*tokens + elapsed * rate).min(1.0);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else if rate <= 0.0 {
+            Err(RECHECK_HELD)
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / rate).min(RECHECK_HELD))
+        }
+    }
+}
+
+/// How often a node held back by its zone's state or budget is looked at again.
+const RECHECK_HELD: Duration = Duration::from_secs(5);
 
 /// A pod, by namespace, name and uid.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -285,6 +398,7 @@ pub fn plan(
     pods: &[&Pod],
     now: MicroTime,
     settings: &Settings,
+    gate: Gate,
 ) -> NodePlan {
     let mut out = NodePlan::default();
     let now_s = Time::from(now);
@@ -313,7 +427,26 @@ pub fn plan(
         }
         out.conditions = Some(conds.clone());
     }
-    let taints = reconcile_taints(&node.spec.taints, &wanted_taints(node, &conds), now_s);
+    let mut wanted = wanted_taints(node, &conds);
+    let had = |key: &str, effect: TaintEffect| {
+        node.spec
+            .taints
+            .iter()
+            .any(|t| t.key == key && t.effect == effect)
+    };
+    let held = |key: &str| key == TAINT_UNREACHABLE || key == TAINT_NOT_READY;
+    match gate {
+        Gate::Allow => {}
+        Gate::Defer => {
+            wanted.retain(|(k, e)| *e != TaintEffect::NoExecute || !held(k) || had(k, *e))
+        }
+        Gate::Halt => wanted.retain(|(k, e)| *e != TaintEffect::NoExecute || !held(k)),
+    }
+    if gate != Gate::Allow && wanted.len() < wanted_taints(node, &conds).len() {
+        let at = add(now, RECHECK_HELD);
+        out.next_check = Some(out.next_check.map_or(at, |n| n.min(at)));
+    }
+    let taints = reconcile_taints(&node.spec.taints, &wanted, now_s);
     if taints != node.spec.taints {
         out.taints = Some(taints.clone());
     }
@@ -356,6 +489,74 @@ struct Caches {
     nodes: Cache<Node>,
     leases: Cache<Lease>,
     pods: Cache<Pod>,
+    limiter: std::sync::Mutex<ZoneLimiter>,
+}
+
+fn is_ready(conds: &[NodeCondition]) -> bool {
+    condition(conds, "Ready").is_some_and(|c| c.status == ConditionStatus::True)
+}
+
+/// Whether `plan` adds an eviction-starting taint the node does not have yet.
+fn adds_eviction_taint(node: &Node, plan: &NodePlan) -> bool {
+    plan.taints.as_ref().is_some_and(|ts| {
+        ts.iter().any(|t| {
+            t.effect == TaintEffect::NoExecute
+                && (t.key == TAINT_UNREACHABLE || t.key == TAINT_NOT_READY)
+                && !node.spec.taints.contains(t)
+        })
+    })
+}
+
+/// The gate for `node` (whose conditions are about to become `conds`): from the state
+/// of every zone, and a token of its zone's bucket when `wants_taint`.
+fn gate_for(
+    caches: &Caches,
+    settings: &Settings,
+    node: &Node,
+    conds: &[NodeCondition],
+    wants_taint: bool,
+    now: MicroTime,
+) -> Gate {
+    // (ready, not ready) per zone.
+    let mut zones: std::collections::HashMap<String, (usize, usize)> = Default::default();
+    for n in caches.nodes.list() {
+        let ready = if n.metadata.name == node.metadata.name {
+            is_ready(conds)
+        } else {
+            is_ready(&n.status.conditions)
+        };
+        let e = zones.entry(zone_of(&n)).or_default();
+        if ready {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    let state = |(r, nr): (usize, usize)| zone_state(r, nr, settings.unhealthy_zone_threshold);
+    if !zones.is_empty()
+        && zones
+            .values()
+            .all(|c| state(*c) == ZoneState::FullDisruption)
+    {
+        return Gate::Halt;
+    }
+    if !wants_taint {
+        return Gate::Allow;
+    }
+    let zone = zone_of(node);
+    let counts = zones.get(&zone).copied().unwrap_or((0, 1));
+    let rate = zone_rate(state(counts), counts.0 + counts.1, settings);
+    let mut limiter = caches
+        .limiter
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match limiter.try_take(&zone, rate, now) {
+        Ok(()) => Gate::Allow,
+        Err(wait) => {
+            debug!(node = %node.metadata.name, zone = %zone, ?wait, "eviction deferred by the zone's rate limit");
+            Gate::Defer
+        }
+    }
 }
 
 async fn run(api: ApiHandle, settings: Settings) {
@@ -402,6 +603,7 @@ async fn run(api: ApiHandle, settings: Settings) {
             nodes,
             leases,
             pods,
+            limiter: Default::default(),
         };
         let recorder = Recorder::new(api.clone(), "node-controller");
         run_workers(NAME, queue, 2, |name| {
@@ -438,7 +640,7 @@ async fn reconcile(
         .get(&ObjectKey::namespaced(NODE_LEASE_NAMESPACE, &name));
     let now = MicroTime::now();
     // Most passes concern a healthy node: look at its pods only when they may matter.
-    let mut p = plan(&node, lease.as_deref(), &[], now, settings);
+    let mut p = plan(&node, lease.as_deref(), &[], now, settings, Gate::Allow);
     let taints = p.taints.as_ref().unwrap_or(&node.spec.taints);
     let unready = p
         .conditions
@@ -447,9 +649,18 @@ async fn reconcile(
         .iter()
         .any(|c| c.type_ == "Ready" && c.status != ConditionStatus::True);
     if unready || taints.iter().any(|t| t.effect == TaintEffect::NoExecute) {
+        let conds = p.conditions.as_ref().unwrap_or(&node.status.conditions);
+        let gate = gate_for(
+            caches,
+            settings,
+            &node,
+            conds,
+            adds_eviction_taint(&node, &p),
+            now,
+        );
         let pods: Vec<Arc<Pod>> = caches.pods.filter(|pod| pod.spec.node_name == name);
         let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
-        p = plan(&node, lease.as_deref(), &refs, now, settings);
+        p = plan(&node, lease.as_deref(), &refs, now, settings, gate);
     }
     let nodes = api.api::<Node>(None);
     let mut latest = (*node).clone();
@@ -468,9 +679,7 @@ async fn reconcile(
             Some(r) => pod_reference(r),
             None => reference(node.as_ref()),
         };
-        recorder
-            .record(object, note.type_, note.reason, &note.message)
-            .await;
+        recorder.record(object, note.type_, note.reason, note.message.clone());
     }
     for r in &p.mark_not_ready {
         mark_not_ready(api, caches, r).await;
@@ -737,7 +946,7 @@ mod tests {
             ),
         ];
         for (name, n, l, now, ready, taints) in cases {
-            let p = plan(&n, l.as_ref(), &[], secs(now), &s);
+            let p = plan(&n, l.as_ref(), &[], secs(now), &s, Gate::Allow);
             assert_eq!(ready_of(&p), ready, "case {name}: Ready");
             assert_eq!(taint_keys(&p), taints, "case {name}: taints");
         }
@@ -746,7 +955,14 @@ mod tests {
     #[test]
     fn silenced_conditions_read_like_kubernetes() {
         let n = node(Some(ConditionStatus::True), -100);
-        let p = plan(&n, Some(&lease(-50)), &[], secs(0), &Settings::default());
+        let p = plan(
+            &n,
+            Some(&lease(-50)),
+            &[],
+            secs(0),
+            &Settings::default(),
+            Gate::Allow,
+        );
         let conds = p.conditions.expect("conditions written");
         for ty in WATCHED_CONDITIONS {
             let c = condition(&conds, ty).expect("present");
@@ -774,7 +990,14 @@ mod tests {
     #[test]
     fn next_check_when_grace_runs_out() {
         let n = node(Some(ConditionStatus::True), -100);
-        let p = plan(&n, Some(&lease(-10)), &[], secs(0), &Settings::default());
+        let p = plan(
+            &n,
+            Some(&lease(-10)),
+            &[],
+            secs(0),
+            &Settings::default(),
+            Gate::Allow,
+        );
         let want = add(secs(30), Duration::from_millis(1));
         assert_eq!(p.next_check, Some(want));
     }
@@ -858,7 +1081,14 @@ mod tests {
             ("on another node: ignored", elsewhere, 0, false, None),
         ];
         for (name, p, now, evicted, next) in cases {
-            let got = plan(&tainted, Some(&lease(-400)), &[&p], secs(now), &s);
+            let got = plan(
+                &tainted,
+                Some(&lease(-400)),
+                &[&p],
+                secs(now),
+                &s,
+                Gate::Allow,
+            );
             assert_eq!(!got.evict.is_empty(), evicted, "case {name}: evicted");
             assert_eq!(got.next_check, next, "case {name}: next check");
             if evicted {
@@ -875,9 +1105,23 @@ mod tests {
     fn pods_on_unready_nodes_marked_not_ready() {
         let n = node(Some(ConditionStatus::True), -100);
         let p = pod("a", vec![tol("", None, None)]);
-        let plan_silent = plan(&n, Some(&lease(-100)), &[&p], secs(0), &Settings::default());
+        let plan_silent = plan(
+            &n,
+            Some(&lease(-100)),
+            &[&p],
+            secs(0),
+            &Settings::default(),
+            Gate::Allow,
+        );
         assert_eq!(plan_silent.mark_not_ready.len(), 1);
-        let plan_ok = plan(&n, Some(&lease(-1)), &[&p], secs(0), &Settings::default());
+        let plan_ok = plan(
+            &n,
+            Some(&lease(-1)),
+            &[&p],
+            secs(0),
+            &Settings::default(),
+            Gate::Allow,
+        );
         assert!(plan_ok.mark_not_ready.is_empty());
     }
 
@@ -913,5 +1157,83 @@ mod tests {
         for (name, tol, taint, want) in cases {
             assert_eq!(tolerates(&tol, taint), want, "case {name}");
         }
+    }
+
+    #[test]
+    fn zone_states_and_rates() {
+        let s = Settings::default();
+        // (ready, not ready, state)
+        let cases = [
+            (3, 0, ZoneState::Normal),
+            (0, 1, ZoneState::FullDisruption),
+            (0, 0, ZoneState::Normal),
+            (1, 2, ZoneState::Normal),
+            (2, 3, ZoneState::PartialDisruption),
+            (3, 3, ZoneState::Normal),
+            (9, 11, ZoneState::PartialDisruption),
+        ];
+        for (ready, not_ready, want) in cases {
+            assert_eq!(
+                zone_state(ready, not_ready, s.unhealthy_zone_threshold),
+                want,
+                "{ready} ready, {not_ready} not"
+            );
+        }
+        assert_eq!(zone_rate(ZoneState::Normal, 10, &s), 0.1);
+        assert_eq!(zone_rate(ZoneState::FullDisruption, 10, &s), 0.1);
+        assert_eq!(zone_rate(ZoneState::PartialDisruption, 10, &s), 0.0);
+        assert_eq!(zone_rate(ZoneState::PartialDisruption, 51, &s), 0.01);
+        let mut labelled = Node::new("a");
+        labelled
+            .metadata
+            .labels
+            .insert("topology.kubernetes.io/zone".into(), "z1".into());
+        assert_ne!(zone_of(&labelled), zone_of(&Node::new("b")));
+        assert_eq!(zone_of(&Node::new("b")), zone_of(&Node::new("c")));
+    }
+
+    #[test]
+    fn zone_limiter_spaces_tokens() {
+        let mut l = ZoneLimiter::default();
+        assert_eq!(l.try_take("z", 0.1, secs(0)), Ok(()));
+        assert_eq!(l.try_take("z", 0.1, secs(1)), Err(Duration::from_secs(5)));
+        assert_eq!(l.try_take("other", 0.1, secs(1)), Ok(()));
+        assert!(l.try_take("z", 0.1, secs(9)).is_err());
+        assert_eq!(l.try_take("z", 0.1, secs(10)), Ok(()));
+        assert_eq!(l.try_take("z", 0.0, secs(100)), Err(RECHECK_HELD));
+    }
+
+    #[test]
+    fn gates_hold_back_eviction_taints() {
+        let s = Settings::default();
+        let p = pod("a", vec![]);
+        let silent = node(Some(ConditionStatus::True), -100);
+        let no_execute = |plan: &NodePlan| {
+            plan.taints.as_ref().is_some_and(|ts| {
+                ts.iter()
+                    .any(|t| t.key == TAINT_UNREACHABLE && t.effect == TaintEffect::NoExecute)
+            })
+        };
+        // Allowed: tainted, and the untolerating pod goes at once.
+        let allow = plan(&silent, Some(&lease(-100)), &[&p], secs(0), &s, Gate::Allow);
+        assert!(no_execute(&allow));
+        assert_eq!(allow.evict.len(), 1);
+        // Deferred: Unknown and NoSchedule, but no NoExecute taint or eviction yet, and a
+        // look again soon.
+        let defer = plan(&silent, Some(&lease(-100)), &[&p], secs(0), &s, Gate::Defer);
+        assert_eq!(ready_of(&defer), Some(ConditionStatus::Unknown));
+        assert!(!no_execute(&defer));
+        assert!(defer.evict.is_empty());
+        assert_eq!(defer.next_check, Some(add(secs(0), RECHECK_HELD)));
+        // A taint already there stays when deferred, and is removed when halted.
+        let mut tainted = silent.clone();
+        tainted.status.conditions = allow.conditions.clone().unwrap_or_default();
+        tainted.spec.taints = allow.taints.clone().unwrap_or_default();
+        let kept = plan(&tainted, Some(&lease(-100)), &[], secs(1), &s, Gate::Defer);
+        assert_eq!(kept.taints, None);
+        let halted = plan(&tainted, Some(&lease(-100)), &[&p], secs(1), &s, Gate::Halt);
+        assert!(!no_execute(&halted));
+        assert!(halted.taints.is_some());
+        assert!(halted.evict.is_empty());
     }
 }

@@ -27,23 +27,21 @@
 //!   slow-start batches ([`slow_start_batches`]) by the applier.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rudder_protocol::api::{Api, ApiError};
 use rudder_protocol::messages::api::{ListParams, PatchType};
 use rudder_protocol::resources::{
-    ConditionStatus, Event, EventSource, Lease, MicroTime, OwnerReference, Pod, PodTemplateSpec,
-    ReplicaSet, ReplicaSetCondition, ReplicaSetStatus, Resource, Time,
+    ConditionStatus, Event, OwnerReference, Pod, PodTemplateSpec, ReplicaSet, ReplicaSetCondition,
+    ReplicaSetStatus, Resource, Time,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::pods;
-use crate::informer::{
-    ApiHandle, Cache, Change, Informer, LeaderElector, ObjectKey, Timings, WorkQueue,
-    LEASE_NAMESPACE,
-};
+use super::support::{reference, while_leading};
+use crate::events::EventRecorder;
+use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 
 /// The most pods created or deleted in one sync (Kubernetes' `BurstReplicas`).
@@ -375,88 +373,11 @@ impl<K: ReplicaOwner> ReplicaController<K> {
     pub fn component(name: &'static str, lease: &'static str) -> ComponentSpec {
         ComponentSpec::new(name, move |ctx: &StartContext| {
             let api = ApiHandle::new(ctx.bus.clone());
-            Started::task(run_while_leading(api, name, lease, move |api, identity| {
-                run_replicas::<K>(api, name, identity)
-            }))
+            Started::task(async move {
+                while_leading(&api, lease, run_replicas::<K>(api.clone(), name)).await;
+            })
         })
     }
-}
-
-/// Campaigns for `kube-system/rudder-controller-<lease>` and runs `body` while leading;
-/// losing the lease drops `body` (its informers and workers stop with it).
-pub(crate) async fn run_while_leading<F, Fut>(
-    api: ApiHandle,
-    name: &'static str,
-    lease: &'static str,
-    body: F,
-) where
-    F: Fn(ApiHandle, String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let identity = api.node().to_string();
-    let (mut leading, _election) = LeaderElector::spawn(
-        api.api::<Lease>(Some(LEASE_NAMESPACE)),
-        &format!("rudder-controller-{lease}"),
-        &identity,
-        Timings::default(),
-    );
-    loop {
-        if leading.wait_for(|l| *l).await.is_err() {
-            return;
-        }
-        info!(controller = name, identity = %identity, "leading; starting");
-        tokio::select! {
-            () = body(api.clone(), identity.clone()) => {
-                warn!(controller = name, "controller loop ended");
-                return;
-            }
-            lost = leading.wait_for(|l| !*l) => {
-                info!(controller = name, "lost leadership; stopped");
-                if lost.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Records a Kubernetes Event about `obj` without waiting for it (events are advisory:
-/// a failure to record one must not fail a reconcile).
-pub(crate) fn record_event<K: Resource>(
-    api: &ApiHandle,
-    obj: &K,
-    component: &str,
-    identity: &str,
-    type_: &str,
-    reason: &str,
-    message: String,
-) {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let meta = obj.metadata();
-    let now = MicroTime::now();
-    let seq = SEQ.fetch_add(1, AtomicOrdering::Relaxed);
-    let mut ev = Event::new(format!("{}.{:x}{:04x}", meta.name, now.0, seq & 0xffff));
-    ev.metadata.namespace = meta.namespace.clone();
-    ev.involved_object = crate::controllers::support::reference(obj);
-    ev.reason = reason.to_owned();
-    ev.message = message;
-    ev.source = EventSource {
-        component: component.to_owned(),
-        host: identity.to_owned(),
-    };
-    ev.first_timestamp = Some(Time::from(now));
-    ev.last_timestamp = Some(Time::from(now));
-    ev.count = 1;
-    ev.type_ = type_.to_owned();
-    ev.event_time = Some(now);
-    ev.reporting_component = component.to_owned();
-    ev.reporting_instance = identity.to_owned();
-    let api = api.api::<Event>(Some(&meta.namespace));
-    tokio::spawn(async move {
-        if let Err(e) = api.create(&ev).await {
-            debug!(event = %ev.metadata.name, error = %e, "could not record event");
-        }
-    });
 }
 
 /// Takes the lock even if a panicking holder poisoned it: the map holds plain values
@@ -470,7 +391,7 @@ type ExpectationMap = Arc<Mutex<HashMap<ObjectKey, Expectations>>>;
 /// What the workers share.
 struct Ctx<K: ReplicaOwner> {
     api: ApiHandle,
-    identity: String,
+    events: EventRecorder,
     owners: Cache<K>,
     pods: Cache<Pod>,
     expectations: ExpectationMap,
@@ -555,7 +476,7 @@ fn on_pod_change<K: ReplicaOwner>(
     }
 }
 
-async fn run_replicas<K: ReplicaOwner>(api: ApiHandle, name: &'static str, identity: String) {
+async fn run_replicas<K: ReplicaOwner>(api: ApiHandle, name: &'static str) {
     let queue: WorkQueue<ObjectKey> = WorkQueue::default();
     let expectations: ExpectationMap = Arc::default();
     let (owners, _owners_informer) = {
@@ -594,8 +515,8 @@ async fn run_replicas<K: ReplicaOwner>(api: ApiHandle, name: &'static str, ident
         "caches synced"
     );
     let ctx = Arc::new(Ctx {
+        events: EventRecorder::new(api.clone(), K::COMPONENT),
         api,
-        identity,
         owners,
         pods,
         expectations,
@@ -727,22 +648,16 @@ async fn create_pods<K: ReplicaOwner>(
             match r {
                 Ok(p) => {
                     made += 1;
-                    record_event(
-                        &ctx.api,
-                        owner,
-                        K::COMPONENT,
-                        &ctx.identity,
+                    ctx.events.record(
+                        reference(owner),
                         Event::NORMAL,
                         "SuccessfulCreate",
                         format!("Created pod: {}", p.metadata.name),
                     );
                 }
                 Err(e) => {
-                    record_event(
-                        &ctx.api,
-                        owner,
-                        K::COMPONENT,
-                        &ctx.identity,
+                    ctx.events.record(
+                        reference(owner),
                         Event::WARNING,
                         "FailedCreate",
                         format!("Error creating: {e}"),
@@ -785,11 +700,8 @@ async fn delete_pods<K: ReplicaOwner>(
     let mut first = None;
     for (name, uid, r) in results {
         match r {
-            Ok(_) => record_event(
-                &ctx.api,
-                owner,
-                K::COMPONENT,
-                &ctx.identity,
+            Ok(_) => ctx.events.record(
+                reference(owner),
                 Event::NORMAL,
                 "SuccessfulDelete",
                 format!("Deleted pod: {name}"),
@@ -800,11 +712,8 @@ async fn delete_pods<K: ReplicaOwner>(
                     exp.observe_deleted(uid);
                 }
                 if !e.is_not_found() {
-                    record_event(
-                        &ctx.api,
-                        owner,
-                        K::COMPONENT,
-                        &ctx.identity,
+                    ctx.events.record(
+                        reference(owner),
                         Event::WARNING,
                         "FailedDelete",
                         format!("Error deleting: {e}"),

@@ -1,6 +1,7 @@
 //! What the core controllers (endpoints, namespace, serviceaccount, nodelifecycle,
-//! nodeipam, garbagecollector) share: running only while leading, the worker loop
-//! around a [`WorkQueue`], and recording Events.
+//! nodeipam, garbagecollector) and the replica and deployment controllers share: running
+//! only while leading, the worker loop around a [`WorkQueue`], and Event references
+//! (Events themselves are recorded by [`crate::events::EventRecorder`]).
 //!
 //! A controller's task campaigns for the Lease `kube-system/rudder-controller-<name>`;
 //! while it leads it runs its informers and workers; when it loses the lease its task
@@ -12,8 +13,10 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
-use rudder_protocol::resources::{Event, Lease, MicroTime, ObjectReference, Time};
+use rudder_protocol::resources::{Lease, MicroTime, ObjectReference};
 use tracing::{debug, info, warn, Instrument};
+
+pub use crate::events::EventRecorder as Recorder;
 
 use crate::informer::{ApiHandle, LeaderElector, Timings, WorkQueue, LEASE_NAMESPACE};
 
@@ -90,46 +93,6 @@ pub async fn run_workers<T, F, Fut>(
         }
     };
     futures::future::join_all((0..workers.max(1)).map(one)).await;
-}
-
-/// Records Events as a component (`reportingComponent` and `source.component`).
-#[derive(Clone)]
-pub struct Recorder {
-    api: ApiHandle,
-    component: &'static str,
-}
-
-impl Recorder {
-    /// A recorder for `component`, e.g. `node-controller`.
-    pub fn new(api: ApiHandle, component: &'static str) -> Self {
-        Recorder { api, component }
-    }
-
-    /// Records one Event about `object` (a cluster-scoped object's Events go to
-    /// `default`, as Kubernetes puts them). Failing to record is logged, never fatal.
-    pub async fn record(&self, object: ObjectReference, type_: &str, reason: &str, message: &str) {
-        let namespace = if object.namespace.is_empty() {
-            "default".to_owned()
-        } else {
-            object.namespace.clone()
-        };
-        let now = MicroTime::now();
-        let mut ev = Event::new(format!("{}.{:x}", object.name, now.unix_micros()));
-        ev.metadata.namespace = namespace.clone();
-        ev.involved_object = object;
-        ev.type_ = type_.to_owned();
-        ev.reason = reason.to_owned();
-        ev.message = message.to_owned();
-        ev.first_timestamp = Some(Time::from(now));
-        ev.last_timestamp = Some(Time::from(now));
-        ev.count = 1;
-        ev.source.component = self.component.to_owned();
-        ev.reporting_component = self.component.to_owned();
-        ev.reporting_instance = self.api.node().to_string();
-        if let Err(e) = self.api.api::<Event>(Some(&namespace)).create(&ev).await {
-            debug!(reason, error = %e, "event not recorded");
-        }
-    }
 }
 
 /// A reference to `obj` for an Event's `involvedObject`.

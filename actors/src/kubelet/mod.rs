@@ -41,12 +41,13 @@ use futures::stream::StreamExt;
 use rudder_protocol::api::Api;
 use rudder_protocol::messages::api::{ListParams, PatchType};
 use rudder_protocol::resources::{
-    ConditionStatus, Event, EventSource, Lease, MicroTime, Node, NodeAddress, NodeAddressType,
-    NodeCondition, NodeSystemInfo, ObjectMeta, ObjectReference, Pod, PodStatus, Quantity, Time,
+    ConditionStatus, Lease, MicroTime, Node, NodeAddress, NodeAddressType, NodeCondition,
+    NodeSystemInfo, ObjectMeta, ObjectReference, Pod, PodStatus, Quantity, Time,
 };
 use serde_json::json;
 use tokio::sync::{watch, Notify};
 
+use crate::events::EventRecorder;
 use crate::informer::{ApiHandle, Change, Informer, ObjectKey, WorkQueue};
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 use runtime::{labels, ContainerRuntime, RuntimeVersion};
@@ -158,7 +159,7 @@ pub fn ready_condition(
 /// Writes pod status, events and final deletions through the API.
 struct ApiSink {
     api: ApiHandle,
-    node: String,
+    events: EventRecorder,
 }
 
 impl PodSink for ApiSink {
@@ -175,12 +176,7 @@ impl PodSink for ApiSink {
     }
 
     fn event(&self, pod: &Pod, type_: &str, reason: &str, message: String) {
-        let events: Api<Event> = self.api.api(Some(&pod.metadata.namespace));
-        let now = Time::now();
-        let suffix: u64 = rand::random();
-        let mut event = Event::new(format!("{}.{suffix:016x}", pod.metadata.name));
-        event.metadata.namespace = pod.metadata.namespace.clone();
-        event.involved_object = ObjectReference {
+        let object = ObjectReference {
             kind: "Pod".into(),
             namespace: pod.metadata.namespace.clone(),
             name: pod.metadata.name.clone(),
@@ -188,24 +184,7 @@ impl PodSink for ApiSink {
             api_version: "v1".into(),
             ..Default::default()
         };
-        event.reason = reason.into();
-        event.message = message;
-        event.type_ = type_.into();
-        event.source = EventSource {
-            component: NAME.into(),
-            host: self.node.clone(),
-        };
-        event.first_timestamp = Some(now);
-        event.last_timestamp = Some(now);
-        event.event_time = Some(MicroTime::now());
-        event.count = 1;
-        event.reporting_component = NAME.into();
-        event.reporting_instance = self.node.clone();
-        tokio::spawn(async move {
-            if let Err(e) = events.create(&event).await {
-                tracing::debug!(event = %event.metadata.name, error = %e, "event not recorded");
-            }
-        });
+        self.events.record(object, type_, reason, message);
     }
 
     fn finish_deletion(&self, pod: &Pod) -> BoxFuture<'_, Result<(), String>> {
@@ -268,7 +247,7 @@ async fn run(api: ApiHandle, node: String, rt: Arc<dyn ContainerRuntime>) {
     };
     let sink: Arc<dyn PodSink> = Arc::new(ApiSink {
         api: api.clone(),
-        node: node.clone(),
+        events: EventRecorder::new(api.clone(), NAME),
     });
     let queue: WorkQueue<ObjectKey> = WorkQueue::default();
     let q = queue.clone();

@@ -447,7 +447,9 @@ async fn heartbeats(apis: SimApis, names: Vec<String>, every: Duration) {
             .map(|name| {
                 let api = apis.leases.clone();
                 let prev = leases.get(&name).cloned();
-                let secs = i32::try_from(every.as_secs().saturating_mul(4)).unwrap_or(i32::MAX);
+                // At least one second: a zero duration is invalid (sub-second heartbeats).
+                let secs =
+                    i32::try_from(every.as_secs().saturating_mul(4).max(1)).unwrap_or(i32::MAX);
                 async move {
                     let lease = renew(&api, &name, prev, secs).await;
                     (name, lease)

@@ -17,7 +17,9 @@ use rudder_protocol::resources::{Deployment, Event, Pod, ReplicaSet, Time};
 use tracing::{debug, info};
 
 use super::{plan, Action, COMPONENT, REVISION_ANNOTATION};
-use crate::controllers::replicaset::{record_event, run_while_leading, WORKERS};
+use crate::controllers::replicaset::WORKERS;
+use crate::controllers::support::{reference, while_leading};
+use crate::events::EventRecorder;
 use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 
@@ -32,7 +34,7 @@ impl DeploymentController {
     pub fn component() -> ComponentSpec {
         ComponentSpec::new(NAME, |ctx: &StartContext| {
             let api = ApiHandle::new(ctx.bus.clone());
-            Started::task(run_while_leading(api, NAME, "deployment", run))
+            Started::task(async move { while_leading(&api, "deployment", run(api.clone())).await })
         })
     }
 }
@@ -44,7 +46,7 @@ pub fn components() -> Vec<ComponentSpec> {
 
 struct Ctx {
     api: ApiHandle,
-    identity: String,
+    events: EventRecorder,
     deployments: Cache<Deployment>,
     sets: Cache<ReplicaSet>,
     pods: Cache<Pod>,
@@ -72,7 +74,7 @@ fn enqueue_for_set(rs: &ReplicaSet, deployments: &Cache<Deployment>, queue: &Wor
     }
 }
 
-async fn run(api: ApiHandle, identity: String) {
+async fn run(api: ApiHandle) {
     let queue: WorkQueue<ObjectKey> = WorkQueue::default();
     let (deployments, _d_informer) = {
         let queue = queue.clone();
@@ -134,8 +136,8 @@ async fn run(api: ApiHandle, identity: String) {
         "caches synced"
     );
     let ctx = Arc::new(Ctx {
+        events: EventRecorder::new(api.clone(), COMPONENT),
         api,
-        identity,
         deployments,
         sets,
         pods,
@@ -171,11 +173,8 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
     let scaled = |rs: &ReplicaSet, events: Vec<String>| {
         for message in events {
             info!(replica_set = %rs.metadata.name, %message, "scaling");
-            record_event(
-                &ctx.api,
-                d.as_ref(),
-                COMPONENT,
-                &ctx.identity,
+            ctx.events.record(
+                reference(d.as_ref()),
                 Event::NORMAL,
                 "ScalingReplicaSet",
                 message,
