@@ -599,6 +599,38 @@ async fn rolling_update_on_simulated_nodes_keeps_availability() -> anyhow::Resul
         Some("NewReplicaSetAvailable")
     );
 
+    // 50 SuccessfulCreate Events per replica set would be noise: after ten distinct
+    // messages they are combined into one Event whose count grows (client-go's rules).
+    let events: Api<Event> = client.api(Some("default"));
+    let creates: Vec<Event> = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.reason == "SuccessfulCreate" && e.involved_object.name.starts_with("roll-"))
+        .collect();
+    let combined: Vec<&Event> = creates
+        .iter()
+        .filter(|e| {
+            e.message
+                .starts_with("(combined from similar events): Created pod: roll-")
+        })
+        .collect();
+    assert!(
+        !combined.is_empty() && combined.iter().all(|e| e.count > 1),
+        "combined events: {:?}",
+        combined
+            .iter()
+            .map(|e| (&e.message, e.count))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        creates.len() < 2 * REPLICAS as usize,
+        "{} SuccessfulCreate events for {} pods created",
+        creates.len(),
+        2 * REPLICAS
+    );
+
     // Deleting the Deployment (kubectl's default, background propagation) removes its
     // ReplicaSets through the garbage collector, and their pods with them.
     let sets: Api<ReplicaSet> = client.api(Some("default"));
