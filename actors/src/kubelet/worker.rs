@@ -371,6 +371,35 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
         }
     };
 
+    let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
+    // A finished pod (every container exited for good) needs its sandbox no more: it is
+    // stopped, as Kubernetes stops a terminal pod's sandbox, and never re-created. Its
+    // containers are kept for their logs and exit codes until the pod is deleted.
+    let finished = !pod.spec.containers.is_empty()
+        && pod.spec.containers.iter().all(|c| {
+            let history = observed
+                .containers
+                .get(&c.name)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            container_step(&c.name, policy, history, memory, now) == ContainerStep::Finished
+        });
+    if finished {
+        if let Some(s) = observed.sandbox().filter(|s| s.state == RunState::Running) {
+            actions.push(Action::KillContainer {
+                id: s.id.clone(),
+                name: String::new(),
+                grace: Duration::ZERO,
+                reason: "pod finished".into(),
+            });
+        }
+        return Plan {
+            actions,
+            wake_at: None,
+            done: false,
+        };
+    }
+
     // The sandbox: without a running one, nothing else can run.
     match observed.sandbox() {
         Some(s) if s.state == RunState::Running => {}
@@ -403,7 +432,6 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
         }
     }
 
-    let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
     for c in &pod.spec.containers {
         let history = observed
             .containers
@@ -729,6 +757,10 @@ pub fn compute_status(
         .filter(|s| s.state == RunState::Running)
         .and_then(|s| s.ip.clone())
         .or_else(|| memory.pod_ip.clone())
+        // A finished pod keeps the address it had (its sandbox is stopped).
+        .or_else(|| {
+            matches!(phase, PodPhase::Succeeded | PodPhase::Failed).then(|| previous.pod_ip.clone())
+        })
         .unwrap_or_default();
     let unready = not_ready("ContainersNotReady");
     let conditions = vec![

@@ -334,6 +334,43 @@ fn plans() {
             }],
         ),
     ];
+    let never = pod(RestartPolicy::Never);
+    let done_sandbox = info("s1", "", 0, RunState::Running, 0);
+    let mut cases = cases;
+    cases.extend([
+        (
+            "finished pod: its sandbox is stopped",
+            Some(&never),
+            obs(vec![
+                done_sandbox.clone(),
+                info("c1", "app", 0, RunState::Exited, 0),
+            ]),
+            vec![Action::KillContainer {
+                id: "s1".into(),
+                name: String::new(),
+                grace: Duration::ZERO,
+                reason: "pod finished".into(),
+            }],
+        ),
+        (
+            "finished pod, sandbox stopped: not re-created",
+            Some(&never),
+            obs(vec![
+                info("s1", "", 0, RunState::Exited, 0),
+                info("c1", "app", 0, RunState::Exited, 1),
+            ]),
+            vec![],
+        ),
+        (
+            "Never, still running: sandbox stays",
+            Some(&never),
+            obs(vec![
+                done_sandbox,
+                info("c1", "app", 0, RunState::Running, 0),
+            ]),
+            vec![],
+        ),
+    ]);
     for (name, pod, observed, want) in cases {
         assert_eq!(
             plan(pod, &observed, &Memory::default(), now).actions,
