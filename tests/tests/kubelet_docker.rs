@@ -47,6 +47,11 @@ impl Drop for Cleanup {
                 docker(&args);
             }
         }
+        if let Some(vols) = docker(&["volume", "ls", "-q", "--filter", &label]) {
+            for v in vols.split_whitespace() {
+                docker(&["volume", "rm", "-f", v]);
+            }
+        }
         docker(&["network", "rm", &format!("rudder-{}", self.0)]);
     }
 }
@@ -606,5 +611,107 @@ async fn docker_outage_makes_the_node_not_ready_until_it_returns() -> anyhow::Re
     assert_eq!(after.status.container_statuses[0].container_id, id);
     assert_eq!(after.status.container_statuses[0].restart_count, 0);
     let _ = std::fs::remove_file(&sock);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_share_empty_dirs_and_host_paths() -> anyhow::Result<()> {
+    use rudder_protocol::resources::{
+        EmptyDirVolumeSource, HostPathVolumeSource, Volume, VolumeMount,
+    };
+    if !docker_available() {
+        return Ok(());
+    }
+    let node = format!("kd-vol-{}", std::process::id());
+    let (_cleanup, cluster, client) = start_node(&node).await?;
+    let pods: Api<Pod> = client.api(Some("default"));
+    let host_dir = cluster.dir.path().join("hostpath");
+    let mut p = pod(
+        "vols",
+        &node,
+        &[
+            "/bin/sh",
+            "-c",
+            "echo shared > /scratch/note; echo host > /host/note; sleep 3600",
+        ],
+        RestartPolicy::Always,
+    );
+    let mount = |name: &str, path: &str| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        ..Default::default()
+    };
+    p.spec.volumes = vec![
+        Volume {
+            name: "scratch".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+        Volume {
+            name: "host".into(),
+            host_path: Some(HostPathVolumeSource {
+                path: host_dir.to_string_lossy().into_owned(),
+                type_: Some("DirectoryOrCreate".into()),
+            }),
+            ..Default::default()
+        },
+    ];
+    p.spec.containers[0].volume_mounts = vec![mount("scratch", "/scratch"), mount("host", "/host")];
+    let mut reader = p.spec.containers[0].clone();
+    reader.name = "reader".into();
+    reader.command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "until cat /scratch/note; do sleep 0.2; done; sleep 3600".into(),
+    ];
+    reader.volume_mounts = vec![mount("scratch", "/scratch")];
+    p.spec.containers.push(reader);
+    let p = pods.create(&p).await?;
+    wait_pod(&pods, "vols", 60, |p| {
+        p.status.phase == Some(PodPhase::Running)
+            && p.status
+                .container_statuses
+                .iter()
+                .all(|c| c.state.running.is_some())
+    })
+    .await?;
+    // The second container reads what the first wrote in their emptyDir.
+    let (log, _) = eventually(Duration::from_secs(30), || async {
+        let reply = client
+            .call(
+                ActorRef::new(node.as_str(), "kubelet"),
+                KubeletRequest::Logs(LogRequest {
+                    namespace: "default".into(),
+                    pod: "vols".into(),
+                    container: "reader".into(),
+                    max_bytes: 4096,
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        Ok(match reply {
+            KubeletReply::Logs { chunk, .. } if !chunk.is_empty() => {
+                Some(String::from_utf8_lossy(&chunk).into_owned())
+            }
+            _ => None,
+        })
+    })
+    .await?;
+    assert_eq!(log, "shared\n");
+    // The hostPath is the host's directory.
+    let (note, _) = eventually(Duration::from_secs(10), || async {
+        Ok(std::fs::read_to_string(host_dir.join("note")).ok())
+    })
+    .await?;
+    assert_eq!(note, "host\n");
+    let label = format!("label=io.rudder.pod.uid={}", p.metadata.uid);
+    let volumes = || docker(&["volume", "ls", "-q", "--filter", &label]).unwrap_or_default();
+    assert_eq!(volumes().lines().count(), 1, "one emptyDir volume");
+    // Deleting the pod removes its emptyDir.
+    pods.delete("vols").await?;
+    eventually(Duration::from_secs(30), || async {
+        Ok((pods.get_opt("vols").await?.is_none() && volumes().trim().is_empty()).then_some(()))
+    })
+    .await?;
     Ok(())
 }

@@ -37,7 +37,8 @@ use tokio::time::Instant;
 
 use super::probe::{self, ProbeKind, ProbeState, Timing, Verdict};
 use super::runtime::{
-    labels, ContainerInfo, ContainerRuntime, ContainerSpec, RunState, RuntimeError, SandboxSpec,
+    labels, ContainerInfo, ContainerRuntime, ContainerSpec, Mount, MountSource, RunState,
+    RuntimeError, SandboxSpec, VolumeSpec,
 };
 
 /// First crash-loop back-off delay.
@@ -895,7 +896,56 @@ pub fn container_spec(
         memory_bytes: memory.filter(|v| *v > 0),
         sandbox_id: sandbox_id.to_owned(),
         labels,
+        mounts: Vec::new(),
     }
+}
+
+/// The runtime volume backing emptyDir `volume` of `pod`.
+pub fn volume_name(pod: &Pod, volume: &str) -> String {
+    format!("rudder-{}-{volume}", pod.metadata.uid)
+}
+
+/// The volumes container `c` mounts: emptyDirs (and volumes without a source, which
+/// Kubernetes defaults to emptyDir) become runtime volumes labelled with the pod, shared
+/// by its containers and removed with it; hostPaths are bound from the engine's host.
+/// Secret and configMap volumes are refused: Rudder serves neither resource.
+pub fn volume_plan(
+    pod: &Pod,
+    c: &Container,
+    node: &str,
+) -> Result<(Vec<VolumeSpec>, Vec<Mount>), String> {
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::with_capacity(c.volume_mounts.len());
+    for m in &c.volume_mounts {
+        let Some(v) = pod.spec.volumes.iter().find(|v| v.name == m.name) else {
+            return Err(format!(
+                "volume \"{}\" mounted by container \"{}\" is not a volume of the pod",
+                m.name, c.name
+            ));
+        };
+        let source = if let Some(h) = &v.host_path {
+            MountSource::HostPath(h.path.clone())
+        } else if v.secret.is_some() || v.config_map.is_some() {
+            return Err(format!(
+                "MountVolume.SetUp failed for volume \"{}\": secret and configMap volumes are not supported by Rudder",
+                v.name
+            ));
+        } else {
+            let name = volume_name(pod, &v.name);
+            volumes.push(VolumeSpec {
+                name: name.clone(),
+                memory: v.empty_dir.as_ref().is_some_and(|e| e.medium == "Memory"),
+                labels: pod_labels(pod, node),
+            });
+            MountSource::Volume(name)
+        };
+        mounts.push(Mount {
+            source,
+            target: m.mount_path.clone(),
+            read_only: m.read_only,
+        });
+    }
+    Ok((volumes, mounts))
 }
 
 /// The pull policy with Kubernetes' default (`Always` for `:latest` or no tag).
@@ -1274,7 +1324,34 @@ impl PodWorker {
             self.memory.pulls.remove(&c.name);
         }
         let pod_ip = sandbox.ip.clone().unwrap_or_default();
-        let spec = container_spec(pod, c, attempt, &sandbox.id, &self.node, &pod_ip);
+        let mut spec = container_spec(pod, c, attempt, &sandbox.id, &self.node, &pod_ip);
+        let volumes = match volume_plan(pod, c, &self.node.node) {
+            Ok((volumes, mounts)) => {
+                spec.mounts = mounts;
+                volumes
+            }
+            Err(message) => {
+                self.sink
+                    .event(pod, "Warning", "FailedMount", message.clone());
+                self.memory.errors.insert(
+                    c.name.clone(),
+                    ("CreateContainerConfigError".into(), message),
+                );
+                return false;
+            }
+        };
+        for v in &volumes {
+            if let Err(e) = self.runtime.ensure_volume(v).await {
+                let message = format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name);
+                self.sink
+                    .event(pod, "Warning", "FailedMount", message.clone());
+                self.memory.errors.insert(
+                    c.name.clone(),
+                    ("CreateContainerConfigError".into(), message),
+                );
+                return false;
+            }
+        }
         let id = match self.runtime.create_container(&spec).await {
             Ok(id) => id,
             Err(e) => {
@@ -1415,6 +1492,15 @@ impl PodWorker {
         for c in observed.all() {
             if let Err(e) = self.runtime.remove_container(&c.id).await {
                 tracing::warn!(pod = %self.uid, container = %c.id, error = %e, "remove failed");
+            }
+        }
+        // The pod's emptyDirs go with it.
+        let mine = BTreeMap::from([(labels::POD_UID.to_owned(), self.uid.clone())]);
+        if let Ok(volumes) = self.runtime.list_volumes(&mine).await {
+            for (name, _) in volumes {
+                if let Err(e) = self.runtime.remove_volume(&name).await {
+                    tracing::warn!(pod = %self.uid, volume = %name, error = %e, "volume removal failed");
+                }
             }
         }
     }
