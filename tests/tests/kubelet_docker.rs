@@ -715,3 +715,118 @@ async fn containers_share_empty_dirs_and_host_paths() -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_containers_run_to_completion_before_the_app() -> anyhow::Result<()> {
+    use rudder_protocol::resources::{EmptyDirVolumeSource, Volume, VolumeMount};
+    if !docker_available() {
+        return Ok(());
+    }
+    let node = format!("kd-init-{}", std::process::id());
+    let (_cleanup, _cluster, client) = start_node(&node).await?;
+    let pods: Api<Pod> = client.api(Some("default"));
+    let work = VolumeMount {
+        name: "work".into(),
+        mount_path: "/work".into(),
+        ..Default::default()
+    };
+    let mut p = pod(
+        "inited",
+        &node,
+        &["/bin/sh", "-c", "cat /work/steps; sleep 3600"],
+        RestartPolicy::Always,
+    );
+    p.spec.volumes = vec![Volume {
+        name: "work".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }];
+    p.spec.containers[0].volume_mounts = vec![work.clone()];
+    let step = |name: &str, script: &str| Container {
+        name: name.into(),
+        image: "rudder/demo:1".into(),
+        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        volume_mounts: vec![work.clone()],
+        ..Default::default()
+    };
+    p.spec.init_containers = vec![
+        step("first", "sleep 1; echo first >> /work/steps"),
+        step("second", "echo second >> /work/steps"),
+    ];
+    pods.create(&p).await?;
+    // The first init container runs alone: the pod is Pending, not Initialized.
+    let early = wait_pod(&pods, "inited", 60, |p| {
+        p.status
+            .init_container_statuses
+            .first()
+            .is_some_and(|s| s.state.running.is_some())
+    })
+    .await?;
+    assert_eq!(early.status.phase, Some(PodPhase::Pending));
+    let initialized = |p: &Pod| {
+        p.status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Initialized")
+            .map(|c| c.status)
+    };
+    assert_eq!(initialized(&early), Some(ConditionStatus::False));
+    let p = wait_pod(&pods, "inited", 60, |p| {
+        p.status.phase == Some(PodPhase::Running)
+    })
+    .await?;
+    assert_eq!(initialized(&p), Some(ConditionStatus::True));
+    assert!(p.status.init_container_statuses.iter().all(|s| s
+        .state
+        .terminated
+        .as_ref()
+        .is_some_and(|t| t.exit_code == 0)));
+    let (log, _) = eventually(Duration::from_secs(30), || async {
+        let reply = client
+            .call(
+                ActorRef::new(node.as_str(), "kubelet"),
+                KubeletRequest::Logs(LogRequest {
+                    namespace: "default".into(),
+                    pod: "inited".into(),
+                    container: "app".into(),
+                    max_bytes: 4096,
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        Ok(match reply {
+            KubeletReply::Logs { chunk, .. } if !chunk.is_empty() => {
+                Some(String::from_utf8_lossy(&chunk).into_owned())
+            }
+            _ => None,
+        })
+    })
+    .await?;
+    assert_eq!(log, "first\nsecond\n", "in order, each once");
+
+    // A failing init container of a pod that never restarts fails the pod; the app
+    // never starts.
+    let mut bad = pod("badinit", &node, &["sleep", "3600"], RestartPolicy::Never);
+    bad.spec.init_containers = vec![step("boom", "exit 4")];
+    bad.spec.volumes = p.spec.volumes.clone();
+    pods.create(&bad).await?;
+    let bad = wait_pod(&pods, "badinit", 60, |p| {
+        p.status.phase == Some(PodPhase::Failed)
+    })
+    .await?;
+    assert_eq!(
+        bad.status.init_container_statuses[0]
+            .state
+            .terminated
+            .as_ref()
+            .map(|t| t.exit_code),
+        Some(4)
+    );
+    assert!(
+        !containers_of(&node)
+            .iter()
+            .any(|(n, _)| n.starts_with("rudder_app_badinit_")),
+        "the app container of a pod whose init failed never starts"
+    );
+    Ok(())
+}

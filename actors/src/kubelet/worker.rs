@@ -335,6 +335,41 @@ fn started(c: &Container, id: &str, memory: &Memory) -> bool {
             .is_some_and(|p| p.verdict == Verdict::Success)
 }
 
+/// How far a pod's init containers are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitProgress {
+    /// Every init container exited successfully (or there are none).
+    Done,
+    /// The init container at this index is the one to run, or is running.
+    At(usize),
+    /// The init container at this index failed and the pod does not restart: the pod
+    /// has failed.
+    Failed(usize),
+}
+
+/// Init containers restart on failure unless the pod never restarts anything.
+fn init_policy(policy: RestartPolicy) -> RestartPolicy {
+    match policy {
+        RestartPolicy::Never => RestartPolicy::Never,
+        RestartPolicy::Always | RestartPolicy::OnFailure => RestartPolicy::OnFailure,
+    }
+}
+
+/// Where the init containers of `pod` stand, from what the runtime shows.
+pub fn init_progress(pod: &Pod, observed: &Observed) -> InitProgress {
+    let policy = init_policy(pod.spec.restart_policy.unwrap_or(RestartPolicy::Always));
+    for (i, c) in pod.spec.init_containers.iter().enumerate() {
+        match observed.latest(&c.name) {
+            Some(l) if l.state == RunState::Exited && l.exit_code == 0 => continue,
+            Some(l) if l.state == RunState::Exited && !restarts(policy, l.exit_code) => {
+                return InitProgress::Failed(i)
+            }
+            _ => return InitProgress::At(i),
+        }
+    }
+    InitProgress::Done
+}
+
 /// Decides one round for `pod` (`None`: gone from the API).
 pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instant) -> Plan {
     let mut actions = Vec::new();
@@ -376,15 +411,18 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
     // A finished pod (every container exited for good) needs its sandbox no more: it is
     // stopped, as Kubernetes stops a terminal pod's sandbox, and never re-created. Its
     // containers are kept for their logs and exit codes until the pod is deleted.
-    let finished = !pod.spec.containers.is_empty()
-        && pod.spec.containers.iter().all(|c| {
-            let history = observed
-                .containers
-                .get(&c.name)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            container_step(&c.name, policy, history, memory, now) == ContainerStep::Finished
-        });
+    let init = init_progress(pod, observed);
+    let finished = matches!(init, InitProgress::Failed(_))
+        || !pod.spec.containers.is_empty()
+            && init == InitProgress::Done
+            && pod.spec.containers.iter().all(|c| {
+                let history = observed
+                    .containers
+                    .get(&c.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                container_step(&c.name, policy, history, memory, now) == ContainerStep::Finished
+            });
     if finished {
         if let Some(s) = observed.sandbox().filter(|s| s.state == RunState::Running) {
             actions.push(Action::KillContainer {
@@ -433,6 +471,38 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
         }
     }
 
+    // Init containers, one at a time and in order, before any application container.
+    if let InitProgress::At(i) = init {
+        let c = &pod.spec.init_containers[i];
+        let history = observed
+            .containers
+            .get(&c.name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for old in history.iter().rev().skip(2) {
+            actions.push(Action::RemoveContainer { id: old.id.clone() });
+        }
+        match container_step(&c.name, init_policy(policy), history, memory, now) {
+            ContainerStep::Start { attempt } => actions.push(Action::StartContainer {
+                name: c.name.clone(),
+                attempt,
+            }),
+            ContainerStep::Discard { id } => {
+                actions.push(Action::RemoveContainer { id });
+                wake(now);
+            }
+            ContainerStep::PullBackOff { until } | ContainerStep::CrashLoopBackOff { until } => {
+                wake(until)
+            }
+            // Running: its exit wakes the worker. Finished cannot be (progress says so).
+            ContainerStep::Running { .. } | ContainerStep::Finished => {}
+        }
+        return Plan {
+            actions,
+            wake_at,
+            done: false,
+        };
+    }
     for c in &pod.spec.containers {
         let history = observed
             .containers
@@ -738,13 +808,51 @@ pub fn compute_status(
 ) -> PodStatus {
     let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
     let previous = &pod.status;
-    let statuses: Vec<ContainerStatus> = pod
+    let init = init_progress(pod, observed);
+    let init_statuses: Vec<ContainerStatus> = pod
+        .spec
+        .init_containers
+        .iter()
+        .map(|c| {
+            let mut s = container_status(pod, c, init_policy(policy), observed, memory, now);
+            s.ready = s
+                .state
+                .terminated
+                .as_ref()
+                .is_some_and(|t| t.exit_code == 0);
+            s
+        })
+        .collect();
+    let mut statuses: Vec<ContainerStatus> = pod
         .spec
         .containers
         .iter()
         .map(|c| container_status(pod, c, policy, observed, memory, now))
         .collect();
-    let phase = phase(policy, &statuses);
+    if init != InitProgress::Done {
+        for s in &mut statuses {
+            if s.state.waiting.is_some() {
+                s.state = waiting("PodInitializing", "");
+            }
+        }
+    }
+    let phase = match init {
+        InitProgress::Failed(_) => PodPhase::Failed,
+        InitProgress::At(_) => PodPhase::Pending,
+        InitProgress::Done => phase(policy, &statuses),
+    };
+    let incomplete: Vec<&str> = match init {
+        InitProgress::Done => vec![],
+        InitProgress::At(i) | InitProgress::Failed(i) => pod.spec.init_containers[i..]
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect(),
+    };
+    let initialized = incomplete.is_empty();
+    let init_message = format!(
+        "containers with incomplete status: [{}]",
+        incomplete.join(" ")
+    );
     let containers_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
     let not_ready = |reason: &str| {
         if containers_ready {
@@ -766,7 +874,23 @@ pub fn compute_status(
     let unready = not_ready("ContainersNotReady");
     let conditions = vec![
         condition("PodScheduled", true, "", previous, now_time),
-        condition("Initialized", true, "", previous, now_time),
+        {
+            let mut c = condition(
+                "Initialized",
+                initialized,
+                if initialized {
+                    ""
+                } else {
+                    "ContainersNotInitialized"
+                },
+                previous,
+                now_time,
+            );
+            if !initialized {
+                c.message = init_message;
+            }
+            c
+        },
         condition(
             "ContainersReady",
             containers_ready,
@@ -792,7 +916,7 @@ pub fn compute_status(
         },
         pod_ip,
         start_time: previous.start_time.or(memory.start_time),
-        init_container_statuses: vec![],
+        init_container_statuses: init_statuses,
         container_statuses: statuses,
         qos_class: previous.qos_class,
     }
@@ -1139,7 +1263,13 @@ impl PodWorker {
             }
             Action::StartContainer { name, attempt } => {
                 let Some(pod) = pod else { return false };
-                let Some(c) = pod.spec.containers.iter().find(|c| &c.name == name) else {
+                let Some(c) = pod
+                    .spec
+                    .containers
+                    .iter()
+                    .chain(&pod.spec.init_containers)
+                    .find(|c| &c.name == name)
+                else {
                     return false;
                 };
                 let Some(sandbox) = observed.sandbox() else {

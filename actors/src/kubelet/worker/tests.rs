@@ -785,3 +785,152 @@ fn volume_plans() {
     c.volume_mounts = vec![mount("missing", "/x", false)];
     assert!(volume_plan(&p, &c, "n1").is_err());
 }
+
+#[test]
+fn init_containers_run_first_and_in_order() {
+    let now = Instant::now();
+    let with_init = |policy| {
+        let mut p = pod(policy);
+        p.spec.init_containers = vec![
+            Container {
+                name: "setup".into(),
+                image: "rudder/demo:1".into(),
+                ..Default::default()
+            },
+            Container {
+                name: "migrate".into(),
+                image: "rudder/demo:1".into(),
+                ..Default::default()
+            },
+        ];
+        p
+    };
+    let always = with_init(RestartPolicy::Always);
+    let never = with_init(RestartPolicy::Never);
+    let sandbox = info("s1", "", 0, RunState::Running, 0);
+    let obs = |v: Vec<ContainerInfo>| Observed::from_containers(v);
+    let start = |name: &str, attempt| Action::StartContainer {
+        name: name.into(),
+        attempt,
+    };
+    let cases: Vec<(&str, &Pod, Observed, Vec<Action>, InitProgress)> = vec![
+        (
+            "first init container first",
+            &always,
+            obs(vec![sandbox.clone()]),
+            vec![start("setup", 0)],
+            InitProgress::At(0),
+        ),
+        (
+            "running init container: wait",
+            &always,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Running, 0),
+            ]),
+            vec![],
+            InitProgress::At(0),
+        ),
+        (
+            "done: the next one",
+            &always,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Exited, 0),
+            ]),
+            vec![start("migrate", 0)],
+            InitProgress::At(1),
+        ),
+        (
+            "all done: the application",
+            &always,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Exited, 0),
+                info("i2", "migrate", 0, RunState::Exited, 0),
+            ]),
+            vec![start("app", 0)],
+            InitProgress::Done,
+        ),
+        (
+            "failed, pod restarts: again",
+            &always,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Exited, 2),
+            ]),
+            vec![start("setup", 1)],
+            InitProgress::At(0),
+        ),
+        (
+            "failed, pod never restarts: the pod has failed, its sandbox stops",
+            &never,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Exited, 2),
+            ]),
+            vec![Action::KillContainer {
+                id: "s1".into(),
+                name: String::new(),
+                grace: Duration::ZERO,
+                reason: "pod finished".into(),
+            }],
+            InitProgress::Failed(0),
+        ),
+    ];
+    for (name, pod, observed, want, progress) in cases {
+        assert_eq!(init_progress(pod, &observed), progress, "{name}");
+        assert_eq!(
+            plan(Some(pod), &observed, &Memory::default(), now).actions,
+            want,
+            "{name}"
+        );
+    }
+
+    // Status while initialising: Pending, not Initialized, the app PodInitializing.
+    let observed = obs(vec![
+        sandbox.clone(),
+        info("i1", "setup", 0, RunState::Exited, 0),
+        info("i2", "migrate", 0, RunState::Running, 0),
+    ]);
+    let st = compute_status(
+        &always,
+        &observed,
+        &Memory::default(),
+        "10.0.0.1",
+        now,
+        Time::now(),
+    );
+    assert_eq!(st.phase, Some(PodPhase::Pending));
+    let init = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Initialized")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(init.status, ConditionStatus::False);
+    assert_eq!(init.reason, "ContainersNotInitialized");
+    assert_eq!(init.message, "containers with incomplete status: [migrate]");
+    assert_eq!(st.init_container_statuses.len(), 2);
+    assert!(st.init_container_statuses[0].ready);
+    assert!(st.init_container_statuses[1].state.running.is_some());
+    assert_eq!(
+        st.container_statuses[0]
+            .state
+            .waiting
+            .as_ref()
+            .map(|w| w.reason.as_str()),
+        Some("PodInitializing")
+    );
+    // A failed init container with Never fails the pod.
+    let failed = obs(vec![sandbox, info("i1", "setup", 0, RunState::Exited, 2)]);
+    let st = compute_status(
+        &never,
+        &failed,
+        &Memory::default(),
+        "10.0.0.1",
+        now,
+        Time::now(),
+    );
+    assert_eq!(st.phase, Some(PodPhase::Failed));
+}
