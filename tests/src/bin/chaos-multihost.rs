@@ -433,7 +433,7 @@ fn ready_status(node: &Node) -> Option<ConditionStatus> {
         .conditions
         .iter()
         .find(|c| c.type_ == "Ready")
-        .map(|c| c.status.clone())
+        .map(|c| c.status)
 }
 
 fn pod_ready(p: &Pod) -> bool {
