@@ -586,6 +586,17 @@ async fn scenario4(mh: &MultiHost, grace: Duration, toleration: Duration) -> any
         not_ready <= grace + SLACK,
         "{victim} marked Unknown only after {not_ready:?} (grace period {grace:?})"
     );
+    // The pods stay for their toleration seconds after the taint: none may be gone yet.
+    let now: Vec<Pod> = pods.list(&selector).await?.items;
+    let early: Vec<&str> = lost
+        .iter()
+        .filter(|(_, uid)| !now.iter().any(|p| p.metadata.uid == *uid && active(p)))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    ensure!(
+        early.is_empty() || toleration < Duration::from_secs(5),
+        "pods {early:?} of {victim} were evicted before their toleration of {toleration:?} ran out"
+    );
     let unreachable = |n: &Node| {
         n.spec.taints.iter().any(|t| {
             t.key == "node.kubernetes.io/unreachable" && t.effect == TaintEffect::NoExecute
