@@ -77,7 +77,6 @@ build_image() {
   log "building image $IMAGE ($hash)"
   local root
   root=$(mktemp -d)
-  trap 'rm -rf "$root"' RETURN
   mkdir -p "$root"/{usr/local/bin,bin,tmp,etc/rudder,var/lib/rudder}
   chmod 1777 "$root/tmp"
   for b in rudderd rudderctl; do
@@ -98,6 +97,7 @@ build_image() {
     --change 'WORKDIR /var/lib/rudder' \
     --change 'ENTRYPOINT ["/usr/local/bin/rudderd"]' \
     - "$IMAGE" >/dev/null
+  rm -rf "$root"
 }
 
 ensure_network() {

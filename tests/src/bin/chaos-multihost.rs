@@ -703,12 +703,43 @@ async fn scenario4(mh: &MultiHost, grace: Duration, toleration: Duration) -> any
         secs(not_ready),
         secs(replaced)
     );
-    deploys.delete(&name).await?;
+    Ok(())
+}
+
+/// Leaves the cluster as scenario 4 found it, whatever happened: every worker running,
+/// no Deployment of an earlier run left.
+async fn cleanup4(mh: &MultiHost) -> anyhow::Result<()> {
+    for w in WORKERS {
+        if docker(&["inspect", "-f", "{{.State.Running}}", w])
+            .await?
+            .trim()
+            != "true"
+        {
+            mh.start(w).await?;
+        }
+    }
+    let c = mh.any_control_plane(&[], REQUEST).await?;
+    let deploys = c.api::<Deployment>(Some(NS));
+    for d in deploys.list(&ListParams::default()).await?.items {
+        if d.metadata.name.starts_with("p4-") {
+            deploys.delete(&d.metadata.name).await?;
+        }
+    }
     Ok(())
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            println!("chaos-multihost: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let which = std::env::args()
         .nth(1)
         .filter(|a| !a.starts_with("--"))
@@ -745,6 +776,9 @@ async fn main() -> anyhow::Result<()> {
                 println!("scenario4: FAIL: {e:#}");
                 failed.push("scenario4");
             }
+        }
+        if let Err(e) = cleanup4(&mh).await {
+            println!("scenario4: clean-up failed: {e:#}");
         }
     }
     if !matches!(which.as_str(), "all" | "scenario3" | "scenario4") {
