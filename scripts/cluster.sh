@@ -165,18 +165,20 @@ EOF
 
 rudderctl() { "$BIN/rudderctl" --client-config "$STATE/client.toml" "$@"; }
 
-# Ready: kubeconfigs written, the store group has three voters, both workers Ready.
+# Ready: kubeconfigs written, three store voters following one leader, both workers Ready.
 wait_ready() {
   local deadline=$((SECONDS + ${RUDDER_MH_TIMEOUT:-180}))
   until write_client_files 2>/dev/null; do
     ((SECONDS < deadline)) || { log "no kubeconfig from the control plane"; return 1; }
     sleep 1
   done
-  local ready
+  local ready voters
   while ((SECONDS < deadline)); do
     ready=$(KUBECONFIG=$STATE/kubeconfig kubectl get nodes --no-headers 2>/dev/null |
       awk '$2 == "Ready"' | grep -c '^mh-worker-' || true)
-    if [[ $ready == 2 ]] && rudderctl store status 2>/dev/null | grep -q 'mh-cp-3'; then
+    voters=$(rudderctl store status 2>/dev/null |
+      awk '$2 == "voter" && ($3 == "Leader" || $3 == "Follower")' | wc -l)
+    if [[ $ready == 2 && $voters == 3 ]]; then
       log "ready: 3 control-plane nodes, 2 workers Ready"
       return 0
     fi
@@ -201,7 +203,7 @@ up() {
   local node
   for node in "${CPS[@]}" "${WORKERS[@]}"; do start_node "$node"; done
   # A node left partitioned by an interrupted run is reconnected.
-  for node in "${CPS[@]}" "${WORKERS[@]}"; do heal "$node" 2>/dev/null || true; done
+  for node in "${CPS[@]}" "${WORKERS[@]}"; do heal "$node"; done
   wait_ready
   cat >&2 <<EOF
 cluster: use it with
