@@ -3,7 +3,8 @@
 # 2 workers, each a container of the locally built image rudder/rudderd:dev.
 #
 #   scripts/cluster.sh up        build what is missing, start the cluster, wait until ready
-#   scripts/cluster.sh down      remove the containers, networks, pod containers and state
+#   scripts/cluster.sh down      remove the containers, networks, the workers' pod containers,
+#                                volumes and networks, and the state directory
 #   scripts/cluster.sh status    containers, store group and nodes
 #   scripts/cluster.sh partition NODE   disconnect NODE from the cluster network
 #   scripts/cluster.sh heal NODE        reconnect it (same address)
@@ -218,9 +219,11 @@ down() {
   [[ -z $ids ]] || { log "removing node containers"; docker rm -f $ids >/dev/null; }
   local node
   for node in "${WORKERS[@]}"; do
-    # Pods the workers' kubelets started on the host's Docker, and their networks.
+    # Pods the workers' kubelets started on the host's Docker, their volumes and networks.
     ids=$(docker ps -aq --filter "label=io.rudder.node=$node")
     [[ -z $ids ]] || { log "removing pod containers of $node"; docker rm -f $ids >/dev/null; }
+    ids=$(docker volume ls -q --filter "label=io.rudder.node=$node")
+    [[ -z $ids ]] || docker volume rm $ids >/dev/null
     ids=$(docker network ls -q --filter "label=io.rudder.node=$node")
     [[ -z $ids ]] || docker network rm $ids >/dev/null
     docker network rm "rudder-$node" >/dev/null 2>&1 || true
