@@ -30,7 +30,7 @@ use rudder_protocol::resources::Time;
 
 use super::runtime::{
     ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, MountSource, RunState,
-    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeSpec,
+    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList, VolumeSpec,
 };
 
 /// How long one Docker API call may take (streams excepted).
@@ -411,7 +411,7 @@ impl ContainerRuntime for DockerRuntime {
     fn list_volumes(
         &self,
         labels: &BTreeMap<String, String>,
-    ) -> BoxFuture<'_, RuntimeResult<Vec<(String, BTreeMap<String, String>)>>> {
+    ) -> BoxFuture<'_, RuntimeResult<VolumeList>> {
         let filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         Box::pin(async move {
             let d = self.client().await?;

@@ -20,7 +20,7 @@ use tokio::sync::broadcast;
 
 use super::runtime::{
     labels, ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, RunState,
-    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeSpec,
+    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList, VolumeSpec,
 };
 
 #[derive(Default)]
@@ -333,7 +333,7 @@ impl ContainerRuntime for FakeRuntime {
     fn list_volumes(
         &self,
         want: &BTreeMap<String, String>,
-    ) -> BoxFuture<'_, RuntimeResult<Vec<(String, BTreeMap<String, String>)>>> {
+    ) -> BoxFuture<'_, RuntimeResult<VolumeList>> {
         ready(self.enter("list_volumes", "").map(|s| {
             s.volumes
                 .iter()

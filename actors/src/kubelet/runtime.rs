@@ -157,6 +157,9 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+/// Volumes as [`ContainerRuntime::list_volumes`] returns them: (name, labels).
+pub type VolumeList = Vec<(String, BTreeMap<String, String>)>;
+
 /// A runtime volume backing a pod's emptyDir.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeSpec {
@@ -324,7 +327,7 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     fn list_volumes(
         &self,
         labels: &BTreeMap<String, String>,
-    ) -> BoxFuture<'_, RuntimeResult<Vec<(String, BTreeMap<String, String>)>>>;
+    ) -> BoxFuture<'_, RuntimeResult<VolumeList>>;
 
     /// Removes a volume. A missing volume is not an error.
     fn remove_volume(&self, name: &str) -> BoxFuture<'_, RuntimeResult<()>>;

@@ -740,7 +740,6 @@ fn volume_plans() {
         name: name.into(),
         mount_path: path.into(),
         read_only,
-        ..Default::default()
     };
     let mut c = p.spec.containers[0].clone();
     c.volume_mounts = vec![
