@@ -370,6 +370,44 @@ pub fn init_progress(pod: &Pod, observed: &Observed) -> InitProgress {
     InitProgress::Done
 }
 
+/// Plans one container (application or init) from its history: collects old attempts
+/// (the latest and the one before it are kept, for `logs --previous`), starts it, or
+/// waits for a back-off. Returns its id when it is running.
+fn plan_container(
+    name: &str,
+    policy: RestartPolicy,
+    observed: &Observed,
+    memory: &Memory,
+    now: Instant,
+    actions: &mut Vec<Action>,
+    wake: &mut impl FnMut(Instant),
+) -> Option<String> {
+    let history = observed
+        .containers
+        .get(name)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for old in history.iter().rev().skip(2) {
+        actions.push(Action::RemoveContainer { id: old.id.clone() });
+    }
+    match container_step(name, policy, history, memory, now) {
+        ContainerStep::Start { attempt } => actions.push(Action::StartContainer {
+            name: name.to_owned(),
+            attempt,
+        }),
+        ContainerStep::Discard { id } => {
+            actions.push(Action::RemoveContainer { id });
+            wake(now);
+        }
+        ContainerStep::PullBackOff { until } | ContainerStep::CrashLoopBackOff { until } => {
+            wake(until)
+        }
+        ContainerStep::Finished => {}
+        ContainerStep::Running { id } => return Some(id),
+    }
+    None
+}
+
 /// Decides one round for `pod` (`None`: gone from the API).
 pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instant) -> Plan {
     let mut actions = Vec::new();
@@ -474,29 +512,16 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
     // Init containers, one at a time and in order, before any application container.
     if let InitProgress::At(i) = init {
         let c = &pod.spec.init_containers[i];
-        let history = observed
-            .containers
-            .get(&c.name)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        for old in history.iter().rev().skip(2) {
-            actions.push(Action::RemoveContainer { id: old.id.clone() });
-        }
-        match container_step(&c.name, init_policy(policy), history, memory, now) {
-            ContainerStep::Start { attempt } => actions.push(Action::StartContainer {
-                name: c.name.clone(),
-                attempt,
-            }),
-            ContainerStep::Discard { id } => {
-                actions.push(Action::RemoveContainer { id });
-                wake(now);
-            }
-            ContainerStep::PullBackOff { until } | ContainerStep::CrashLoopBackOff { until } => {
-                wake(until)
-            }
-            // Running: its exit wakes the worker. Finished cannot be (progress says so).
-            ContainerStep::Running { .. } | ContainerStep::Finished => {}
-        }
+        // Running: its exit wakes the worker (init containers have no probes).
+        let _running = plan_container(
+            &c.name,
+            init_policy(policy),
+            observed,
+            memory,
+            now,
+            &mut actions,
+            &mut wake,
+        );
         return Plan {
             actions,
             wake_at,
@@ -504,31 +529,16 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
         };
     }
     for c in &pod.spec.containers {
-        let history = observed
-            .containers
-            .get(&c.name)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        // Keep the latest attempt and the one before it (for `logs --previous`).
-        for old in history.iter().rev().skip(2) {
-            actions.push(Action::RemoveContainer { id: old.id.clone() });
-        }
-        match container_step(&c.name, policy, history, memory, now) {
-            ContainerStep::Start { attempt } => actions.push(Action::StartContainer {
-                name: c.name.clone(),
-                attempt,
-            }),
-            ContainerStep::Discard { id } => {
-                actions.push(Action::RemoveContainer { id });
-                wake(now);
-            }
-            ContainerStep::PullBackOff { until } | ContainerStep::CrashLoopBackOff { until } => {
-                wake(until)
-            }
-            ContainerStep::Finished => {}
-            ContainerStep::Running { id } => {
-                plan_probes(c, &id, memory, now, &mut actions, &mut wake);
-            }
+        if let Some(id) = plan_container(
+            &c.name,
+            policy,
+            observed,
+            memory,
+            now,
+            &mut actions,
+            &mut wake,
+        ) {
+            plan_probes(c, &id, memory, now, &mut actions, &mut wake);
         }
     }
     Plan {
