@@ -486,12 +486,22 @@ impl StoreEngine {
         if consistency == Consistency::Serializable {
             return Ok(());
         }
-        match self.raft.ensure_linearizable().await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.forward_to_leader::<BasicNode>() {
-                Some(f) => Err(self.forward(f.leader_id, req.clone()).await),
-                None => Err(StoreReply::Error(unavailable(e))),
-            },
+        // A read index needs a heartbeat round with a majority; on a loaded machine one
+        // round can miss (QuorumNotEnough) while the group is healthy: try twice more.
+        let mut attempt = 0;
+        loop {
+            match self.raft.ensure_linearizable().await {
+                Ok(_) => return Ok(()),
+                Err(e) => match e.forward_to_leader::<BasicNode>() {
+                    Some(f) => return Err(self.forward(f.leader_id, req.clone()).await),
+                    None if attempt < 2 => {
+                        attempt += 1;
+                        tracing::debug!(error = %e, attempt, "read index missed a quorum; retrying");
+                        tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                    }
+                    None => return Err(StoreReply::Error(unavailable(e))),
+                },
+            }
         }
     }
 
