@@ -7,6 +7,8 @@
 //! - [`rudderd_bin`] / [`rudderctl_bin`]: where the binaries are (built by
 //!   `cargo test --workspace` / `cargo nextest run --workspace`).
 
+pub mod chaos;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
