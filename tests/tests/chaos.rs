@@ -406,7 +406,7 @@ fn is_ready(p: &Pod) -> bool {
 /// The exact end state after the churn: `Ok(Err(reason))` while it is not reached.
 async fn churn_end_state(
     client: &Client,
-    image: &str,
+    version: &str,
     replicas: i32,
 ) -> anyhow::Result<Result<String, String>> {
     let d = client.api::<Deployment>(Some("default")).get(APP).await?;
@@ -443,10 +443,10 @@ async fn churn_end_state(
         .filter(|rs| {
             rs.spec
                 .template
-                .spec
-                .containers
-                .first()
-                .is_some_and(|c| c.image == image)
+                .metadata
+                .labels
+                .get("version")
+                .is_some_and(|v| v == version)
         })
         .collect();
     let [new] = new.as_slice() else {
@@ -533,12 +533,14 @@ async fn churn_end_state(
     )))
 }
 
-fn churn_template(image: &str) -> PodTemplateSpec {
+fn churn_template(version: &str) -> PodTemplateSpec {
     let mut t = PodTemplateSpec::default();
     t.metadata.labels.insert("app".into(), APP.into());
+    t.metadata.labels.insert("version".into(), version.into());
     t.spec.containers = vec![Container {
         name: "main".into(),
-        image: image.into(),
+        // The images the fake runtime has.
+        image: "rudder/demo:1".into(),
         ..Default::default()
     }];
     t
@@ -556,12 +558,19 @@ async fn scenario1_actor_kills_during_deployment_churn() -> anyhow::Result<()> {
     // Every actor of every node but bus and chaos: apiservers, store fronts,
     // controllers, scheduler, kubelets, proxies.
     let targets: TargetSet = "all".parse().map_err(anyhow::Error::msg)?;
+    // `$RUDDER_CHAOS_EVERY_MS` changes the period (a period over 60 s: no kills at all,
+    // to tell a fault of the churn from one of the kills).
+    let every = std::env::var("RUDDER_CHAOS_EVERY_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     let schedule = Schedule::new(
         seed,
-        Duration::from_secs(1),
+        Duration::from_millis(every),
         Duration::from_secs(60),
         targets,
     );
+    let steps = schedule.steps() as usize;
     let chaos = {
         let c = clients[0].clone();
         tokio::spawn(
@@ -569,14 +578,16 @@ async fn scenario1_actor_kills_during_deployment_churn() -> anyhow::Result<()> {
         )
     };
 
-    // The churn: 0 -> 30 -> 5 and a new template, all under fire.
+    // The churn, spread over the minute of kills: 0 at once, 30 at +5 s, 5 at +30 s, a
+    // new template at +42 s.
+    let t0 = tokio::time::Instant::now();
     let mut d = Deployment::new(APP);
     d.spec.replicas = Some(0);
     d.spec.selector = LabelSelector {
         match_labels: [("app".to_owned(), APP.to_owned())].into(),
         ..Default::default()
     };
-    d.spec.template = churn_template("demo:1");
+    d.spec.template = churn_template("v1");
     on_any(&clients, "create the deployment", |c| {
         let d = d.clone();
         async move {
@@ -588,7 +599,7 @@ async fn scenario1_actor_kills_during_deployment_churn() -> anyhow::Result<()> {
         }
     })
     .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep_until(t0 + Duration::from_secs(5)).await;
     let scale = |n: i32| {
         on_any(&clients, "scale", move |c| async move {
             c.api::<Deployment>(Some("default"))
@@ -621,19 +632,21 @@ async fn scenario1_actor_kills_during_deployment_churn() -> anyhow::Result<()> {
         },
         up.elapsed()
     );
+    tokio::time::sleep_until(t0 + Duration::from_secs(30)).await;
     scale(5).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep_until(t0 + Duration::from_secs(42)).await;
     on_any(&clients, "new template", |c| async move {
         c.api::<Deployment>(Some("default"))
             .patch(
                 APP,
                 PatchType::Merge,
-                &serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "demo:2"}]}}}}),
+                &serde_json::json!({"spec": {"template": {"metadata": {"labels": {"version": "v2"}}}}}),
             )
             .await?;
         Ok(())
     })
     .await?;
+    let changed = Instant::now();
     let events = chaos.await?;
     let kills = events
         .iter()
@@ -649,7 +662,10 @@ async fn scenario1_actor_kills_during_deployment_churn() -> anyhow::Result<()> {
         "scenario1: seed {seed}: {kills} kills of {} steps: {killed:?}",
         events.len()
     );
-    assert!(kills >= 30, "the schedule killed only {kills} actors");
+    assert!(
+        kills >= steps / 2,
+        "the schedule killed only {kills} actors in {steps} steps"
+    );
 
     // Converges to exactly the right end state.
     let calm = Instant::now();
@@ -660,7 +676,7 @@ async fn scenario1_actor_kills_during_deployment_churn() -> anyhow::Result<()> {
             last.clone(),
         );
         async move {
-            match churn_end_state(&c, "demo:2", 5).await? {
+            match churn_end_state(&c, "v2", 5).await? {
                 Ok(summary) => Ok(Some(summary)),
                 Err(why) => {
                     *last.lock().expect("lock") = why;
@@ -672,18 +688,36 @@ async fn scenario1_actor_kills_during_deployment_churn() -> anyhow::Result<()> {
     .await;
     let summary = match outcome {
         Ok((s, _)) => s,
-        Err(e) => anyhow::bail!(
-            "seed {seed}: not converged: {e}; last difference: {}",
-            last.lock().expect("lock")
-        ),
+        Err(e) => {
+            let pods = clients[1]
+                .api::<Pod>(Some("default"))
+                .list(&ListParams::default())
+                .await?;
+            for p in &pods.items {
+                eprintln!(
+                    "scenario1: pod {} node {:?} phase {:?} ready {} terminating {} containers {:?}",
+                    p.metadata.name,
+                    p.spec.node_name,
+                    p.status.phase,
+                    is_ready(p),
+                    p.metadata.deletion_timestamp.is_some(),
+                    p.status.container_statuses
+                );
+            }
+            anyhow::bail!(
+                "seed {seed}: not converged: {e}; last difference: {}",
+                last.lock().expect("lock")
+            )
+        }
     };
     eprintln!(
-        "scenario1: seed {seed}: converged {:?} after the chaos ended: {summary}",
-        calm.elapsed()
+        "scenario1: seed {seed}: converged {:?} after the chaos ended ({:?} after the last change): {summary}",
+        calm.elapsed(),
+        changed.elapsed()
     );
     // And it stays so (nothing left in flight creates or deletes more).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let again = churn_end_state(&clients[1], "demo:2", 5).await?;
+    let again = churn_end_state(&clients[1], "v2", 5).await?;
     assert!(
         again.is_ok(),
         "seed {seed}: state moved after convergence: {again:?}"
