@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use rudder_protocol::chaos::{run_schedule, Schedule, SplitMix64, TargetSet};
 use rudder_protocol::client::Client;
 use rudder_protocol::messages::api::{ListParams, PatchType};
+use rudder_protocol::messages::chaos::ActorState;
 use rudder_protocol::messages::store::{Consistency, Expect, StoreReply, StoreRequest};
 use rudder_protocol::resources::{
-    ConditionStatus, Container, Deployment, LabelSelector, Pod, PodPhase, PodTemplateSpec,
+    ConditionStatus, Container, Deployment, LabelSelector, Node, Pod, PodPhase, PodTemplateSpec,
     ReplicaSet,
 };
 use rudder_tests::chaos::linearizable::{self, Action, Op};
@@ -721,6 +722,273 @@ async fn scenario1_actor_kills_during_deployment_churn() -> anyhow::Result<()> {
     assert!(
         again.is_ok(),
         "seed {seed}: state moved after convergence: {again:?}"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenario 5: kubelet kills with real Docker pods.
+
+fn docker(args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Removes the containers and network a test node left in Docker, even on failure.
+struct DockerCleanup(String);
+
+impl Drop for DockerCleanup {
+    fn drop(&mut self) {
+        let label = format!("label=io.rudder.node={}", self.0);
+        if let Some(ids) = docker(&["ps", "-aq", "--filter", &label]) {
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids);
+                docker(&args);
+            }
+        }
+        docker(&["network", "rm", &format!("rudder-{}", self.0)]);
+    }
+}
+
+/// One container as Docker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DockerContainer {
+    id: String,
+    restarts: u32,
+    started_at: String,
+    status: String,
+}
+
+/// The containers of `node` (label `io.rudder.node`) by name.
+fn containers_of(node: &str) -> BTreeMap<String, DockerContainer> {
+    let label = format!("label=io.rudder.node={node}");
+    let ids = docker(&["ps", "-aq", "--filter", &label]).unwrap_or_default();
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if ids.is_empty() {
+        return BTreeMap::new();
+    }
+    let mut args = vec![
+        "inspect",
+        "-f",
+        "{{.Name}} {{.Id}} {{.RestartCount}} {{.State.StartedAt}} {{.State.Status}}",
+    ];
+    args.extend(ids);
+    let out = docker(&args).unwrap_or_default();
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let [name, id, restarts, started_at, status] = f.as_slice() else {
+                return None;
+            };
+            Some((
+                name.trim_start_matches('/').to_owned(),
+                DockerContainer {
+                    id: (*id).to_owned(),
+                    restarts: restarts.parse().ok()?,
+                    started_at: (*started_at).to_owned(),
+                    status: (*status).to_owned(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Per pod: (container id, restart count) of each container, as the API reports them.
+async fn pod_containers(
+    pods: &rudder_protocol::client::Api<Pod>,
+) -> anyhow::Result<BTreeMap<String, Vec<(String, i32)>>> {
+    let list = pods.list(&ListParams::default()).await?;
+    Ok(list
+        .items
+        .iter()
+        .map(|p| {
+            (
+                p.metadata.name.clone(),
+                p.status
+                    .container_statuses
+                    .iter()
+                    .map(|c| (c.container_id.clone(), c.restart_count))
+                    .collect(),
+            )
+        })
+        .collect())
+}
+
+async fn kubelet_state(client: &Client) -> anyhow::Result<ActorState> {
+    use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
+    let reply = client
+        .call(
+            rudder_protocol::ActorRef::new(client.node().clone(), "chaos"),
+            ChaosRequest::ListActors,
+        )
+        .await?;
+    let ChaosReply::Actors(list) = reply else {
+        anyhow::bail!("unexpected {reply:?}");
+    };
+    list.into_iter()
+        .find(|a| a.name == "kubelet")
+        .map(|a| a.state)
+        .ok_or_else(|| anyhow::anyhow!("no kubelet listed"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario5_kubelet_kill_no_double_start() -> anyhow::Result<()> {
+    if docker(&["version", "--format", "{{.Server.Version}}"]).is_none() {
+        eprintln!(
+            "\n*** SKIP: no Docker engine reachable; scenario 5 (kubelet kills with real containers) did not run ***\n"
+        );
+        return Ok(());
+    }
+    let node = format!("chaos5-{}", std::process::id());
+    let _cleanup = DockerCleanup(node.clone());
+    let out = std::process::Command::new(rudder_tests::rudderctl_bin())
+        .args(["images", "build"])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "rudderctl images build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cluster = Cluster::new()?;
+    let mut spec = cluster.spec("single-node.toml", &node);
+    spec.kubelet_runtime = None; // real Docker
+    cluster
+        .nodes
+        .push(rudder_tests::NodeProc::start(spec).await?);
+    let client = cluster.nodes[0]
+        .client()
+        .await?
+        .with_timeout(Duration::from_secs(10));
+    let pods = client.api::<Pod>(Some("default"));
+    eventually(Duration::from_secs(60), || async {
+        let n = client.api::<Node>(None).get(&node).await?;
+        Ok(n.status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
+            .then_some(()))
+    })
+    .await?;
+
+    const PODS: usize = 10;
+    for i in 0..PODS {
+        let mut p = Pod::new(&format!("p{i}"));
+        p.spec.node_name = node.clone();
+        p.spec.termination_grace_period_seconds = Some(2);
+        p.spec.containers = vec![Container {
+            name: "app".into(),
+            image: "rudder/demo:1".into(),
+            ..Default::default()
+        }];
+        pods.create(&p).await?;
+    }
+    eventually(Duration::from_secs(120), || async {
+        let list = pods.list(&ListParams::default()).await?;
+        let running = list
+            .items
+            .iter()
+            .filter(|p| p.status.phase == Some(PodPhase::Running) && is_ready(p))
+            .count();
+        Ok((running == PODS).then_some(()))
+    })
+    .await?;
+    let before = containers_of(&node);
+    assert_eq!(
+        before.len(),
+        2 * PODS,
+        "sandbox and app per pod: {before:?}"
+    );
+    assert!(before.values().all(|c| c.status == "running"), "{before:?}");
+    let statuses_before = pod_containers(&pods).await?;
+
+    // Kill the kubelet several times: single kills with pauses, then a quick burst (its
+    // supervisor backs off), during which a pod is deleted.
+    let victim = "p9";
+    for (round, pause_ms) in [(1, 1500u64), (2, 300), (3, 2500), (4, 50), (5, 50)] {
+        let killed = client
+            .chaos_kill(&rudder_protocol::NodeName::new(node.as_str()), "kubelet")
+            .await?;
+        eprintln!("scenario5: kill {round}: {killed:?}");
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+    }
+    let killed = client
+        .chaos_kill(&rudder_protocol::NodeName::new(node.as_str()), "kubelet")
+        .await?;
+    let state = kubelet_state(&client).await?;
+    pods.delete(victim).await?;
+    eprintln!("scenario5: kill 6: {killed:?}; deleted {victim} with the kubelet {state:?}");
+    let last_kill = Instant::now();
+
+    // The deleted pod's containers go once the kubelet is back; the pod object too.
+    let n = node.clone();
+    let prefix = format!("_{victim}_");
+    eventually(Duration::from_secs(90), || {
+        let (n, prefix, pods) = (n.clone(), prefix.clone(), pods.clone());
+        async move {
+            let gone = !containers_of(&n).keys().any(|k| k.contains(&prefix));
+            Ok((gone && pods.get_opt(victim).await?.is_none()).then_some(()))
+        }
+    })
+    .await?;
+    let cleaned = last_kill.elapsed();
+    eventually(Duration::from_secs(30), || async {
+        Ok((kubelet_state(&client).await? == ActorState::Running).then_some(()))
+    })
+    .await?;
+    // Let a restarted kubelet do whatever it would do wrong.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let after = containers_of(&node);
+    let kept: BTreeMap<String, DockerContainer> = before
+        .iter()
+        .filter(|(name, _)| !name.contains(&prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(kept.len(), 2 * (PODS - 1));
+    for (name, c) in &kept {
+        let now = after.get(name);
+        assert_eq!(
+            now,
+            Some(c),
+            "container {name} changed (started again, restarted or lost)"
+        );
+    }
+    assert_eq!(
+        after.len(),
+        kept.len(),
+        "extra containers: {:?}",
+        after
+            .keys()
+            .filter(|k| !kept.contains_key(*k))
+            .collect::<Vec<_>>()
+    );
+    let statuses_after = pod_containers(&pods).await?;
+    for (pod, cs) in &statuses_before {
+        if pod == victim {
+            continue;
+        }
+        assert_eq!(
+            statuses_after.get(pod),
+            Some(cs),
+            "pod {pod}: container ids or restart counts changed"
+        );
+    }
+    let list = pods.list(&ListParams::default()).await?;
+    assert_eq!(list.items.len(), PODS - 1);
+    assert!(list
+        .items
+        .iter()
+        .all(|p| p.status.phase == Some(PodPhase::Running) && is_ready(p)));
+    eprintln!(
+        "scenario5: 6 kubelet kills; {} containers untouched; deleted pod cleaned up {cleaned:?} after the last kill",
+        kept.len()
     );
     Ok(())
 }
