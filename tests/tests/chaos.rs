@@ -511,16 +511,24 @@ async fn churn_end_state(
             && p.metadata.labels.get("app").map(String::as_str) == Some(APP)
             && p.status.phase == Some(PodPhase::Running)
             && is_ready(p)
-            && !p.spec.node_name.is_empty();
+            && !p.spec.node_name.is_empty()
+            // The fake runtime's containers never exit: a restart means a kubelet
+            // started one twice.
+            && p.status.container_statuses.iter().all(|c| c.restart_count == 0);
         if !right {
             return Ok(Err(format!(
-                "pod {} not right: owner ok {owner_ok}, terminating {}, hash {:?}, phase {:?}, ready {}, node {:?}",
+                "pod {} not right: owner ok {owner_ok}, terminating {}, hash {:?}, phase {:?}, ready {}, node {:?}, restarts {:?}",
                 p.metadata.name,
                 p.metadata.deletion_timestamp.is_some(),
                 p.metadata.labels.get("pod-template-hash"),
                 p.status.phase,
                 is_ready(p),
-                p.spec.node_name
+                p.spec.node_name,
+                p.status
+                    .container_statuses
+                    .iter()
+                    .map(|c| c.restart_count)
+                    .collect::<Vec<_>>()
             )));
         }
     }
