@@ -887,7 +887,7 @@ async fn scenario5_kubelet_kill_no_double_start() -> anyhow::Result<()> {
 
     const PODS: usize = 10;
     for i in 0..PODS {
-        let mut p = Pod::new(&format!("p{i}"));
+        let mut p = Pod::new(format!("p{i}"));
         p.spec.node_name = node.clone();
         p.spec.termination_grace_period_seconds = Some(2);
         p.spec.containers = vec![Container {

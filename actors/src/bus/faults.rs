@@ -145,6 +145,16 @@ pub fn decide<'a>(
 mod tests {
     use super::*;
 
+    /// Name, rules with their ends, peer, direction, roll, expected verdict.
+    type Case = (
+        &'static str,
+        Vec<(FaultRule, Instant)>,
+        &'static str,
+        Direction,
+        u16,
+        Verdict,
+    );
+
     fn rule(peers: &[&str], direction: Direction, action: FaultAction) -> FaultRule {
         FaultRule {
             peers: peers.iter().map(|p| p.to_string()).collect(),
@@ -163,14 +173,7 @@ mod tests {
         let drop_half = FaultAction::Drop { per_mille: 500 };
         let delay = |ms| FaultAction::Delay { ms };
         use Direction::*;
-        let cases: Vec<(
-            &str,
-            Vec<(FaultRule, Instant)>,
-            &str,
-            Direction,
-            u16,
-            Verdict,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             ("no rules", vec![], "b", Outbound, 0, Verdict::Pass),
             (
                 "drop both ways, outbound",

@@ -195,6 +195,17 @@ pub enum ActorState {
     Stopped,
 }
 
+impl ActorState {
+    /// Upper-case name as printed by `rudderctl actors`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorState::Running => "Running",
+            ActorState::Restarting => "Restarting",
+            ActorState::Stopped => "Stopped",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,16 +236,5 @@ mod tests {
         assert!(Direction::Both.covers(Direction::Inbound));
         assert!(Direction::Outbound.covers(Direction::Outbound));
         assert!(!Direction::Outbound.covers(Direction::Inbound));
-    }
-}
-
-impl ActorState {
-    /// Upper-case name as printed by `rudderctl actors`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActorState::Running => "Running",
-            ActorState::Restarting => "Restarting",
-            ActorState::Stopped => "Stopped",
-        }
     }
 }
