@@ -1000,3 +1000,136 @@ async fn scenario5_kubelet_kill_no_double_start() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// The chaos commands themselves, through `rudderctl chaos`.
+
+fn rudderctl(config: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(rudder_tests::rudderctl_bin())
+        .arg("--client-config")
+        .arg(config)
+        .args(args)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "rudderctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_commands_partition_kill_and_replayable_schedule() -> anyhow::Result<()> {
+    let mut cluster = Cluster::three_nodes().await?;
+    let c1 = cluster.nodes[0].client().await?;
+    let leader = leader_of(&c1, "cp-1").await?;
+    let other = ["cp-1", "cp-2", "cp-3"]
+        .into_iter()
+        .find(|n| *n != leader)
+        .expect("a follower")
+        .to_owned();
+    let cfg = cluster.node(&other).client_config();
+    let put = |k: &str| StoreRequest::Put {
+        key: k.into(),
+        value: b"v".to_vec(),
+        expect: Expect::Any,
+    };
+
+    // Partition the leader: the majority elects another and keeps writing; the
+    // isolated node cannot commit.
+    let out = rudderctl(&cfg, &["chaos", "partition", &leader, "--for", "20s"])?;
+    assert!(
+        out.contains(&format!("on {leader}: drop 100.0% both")),
+        "{out}"
+    );
+    let faults = rudderctl(&cfg, &["chaos", "faults", "--node", &leader])?;
+    assert!(faults.contains("drop 100.0%"), "{faults}");
+    let oc = cluster
+        .node(&other)
+        .client()
+        .await?
+        .with_timeout(Duration::from_secs(3));
+    let (_, took) = eventually(Duration::from_secs(20), || async {
+        Ok(store(&oc, &other, put("/p/majority")).await.ok())
+    })
+    .await?;
+    eprintln!("chaos commands: majority wrote {took:?} after the partition");
+    let lc = cluster
+        .node(&leader)
+        .client()
+        .await?
+        .with_timeout(Duration::from_secs(3));
+    assert!(
+        store(&lc, &leader, put("/p/isolated")).await.is_err(),
+        "the isolated node committed a write"
+    );
+    let out = rudderctl(&cfg, &["chaos", "clear"])?;
+    assert!(
+        out.contains(&format!("{leader}: 1 fault rule(s) cleared")),
+        "{out}"
+    );
+    // Healed: the old leader catches up.
+    eventually(Duration::from_secs(30), || async {
+        let reply = store(
+            &lc,
+            &leader,
+            StoreRequest::Get {
+                key: "/p/majority".into(),
+                consistency: Consistency::Serializable,
+            },
+        )
+        .await?;
+        Ok(matches!(reply, StoreReply::Get { kv: Some(_), .. }).then_some(()))
+    })
+    .await?;
+
+    // Pattern kills on every node print what they killed where.
+    let out = rudderctl(&cfg, &["chaos", "kill", "controller/*", "--all"])?;
+    for n in ["cp-1", "cp-2", "cp-3"] {
+        assert!(
+            out.contains(&format!("killed {n}/controller/replicaset")),
+            "{out}"
+        );
+    }
+    assert!(!out.contains("/bus") && !out.contains("/chaos"), "{out}");
+
+    // The same seed on the same cluster makes the same choices.
+    let choices = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| {
+                l.split_once(" kill ")
+                    .map(|(_, c)| c.split(' ').next().unwrap_or("").to_owned())
+            })
+            .collect()
+    };
+    let args = [
+        "chaos",
+        "schedule",
+        "--seed",
+        "7",
+        "--every",
+        "300ms",
+        "--for",
+        "1500ms",
+        "--kill",
+        "role=control-plane",
+        "--exclude",
+        "store,apiserver",
+    ];
+    let a = choices(&rudderctl(&cfg, &args)?);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b = choices(&rudderctl(&cfg, &args)?);
+    assert_eq!(a.len(), 5, "{a:?}");
+    assert_eq!(a, b, "same seed, same choices");
+
+    // Killing a node's process.
+    let victim = if other == "cp-3" { "cp-2" } else { "cp-3" };
+    let out = rudderctl(&cfg, &["chaos", "kill-node", victim])?;
+    assert!(out.contains(&format!("killing node {victim}")), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.node(victim).is_running() {
+        assert!(Instant::now() < deadline, "{victim} still runs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

@@ -5,6 +5,8 @@
 //! for every request it sends to a peer (outbound) and every request or gossip frame it
 //! receives from one (inbound). With no rule set, that is one relaxed atomic load.
 //! Raft traffic rides the bus, so "drop both ways between A and {B, C}" partitions A.
+//! Requests to `chaos` and `bus` are exempt, so a partitioned node's faults can always be
+//! listed and cleared through another node.
 //!
 //! The decision ([`decide`]) is a pure function of the rules, the peer, the direction,
 //! the time and a random roll, tested on its own.
