@@ -361,6 +361,7 @@ async fn write_one(api: &ApiHandle, write: Write) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn at(secs: i64) -> MicroTime {

@@ -8,6 +8,7 @@
 //!   `cargo test --workspace` / `cargo nextest run --workspace`).
 
 pub mod chaos;
+pub mod multihost;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -79,6 +80,8 @@ pub struct NodeSpec {
     /// test cluster killed with -9 would outlive it, and parallel test nodes of the same
     /// name would adopt (or remove) each other's.
     pub kubelet_runtime: Option<String>,
+    /// Extra environment variables for the process (e.g. `DOCKER_HOST`).
+    pub env: Vec<(String, String)>,
 }
 
 /// One running `rudderd`.
@@ -134,6 +137,7 @@ impl NodeProc {
         if let Some(m) = &spec.proxy_mode {
             cmd.arg("--proxy-mode").arg(m);
         }
+        cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         cmd.env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
@@ -298,6 +302,7 @@ impl Cluster {
             roles: None,
             proxy_mode: Some("forwarding".into()),
             kubelet_runtime: Some("fake".into()),
+            env: Vec::new(),
         }
     }
 

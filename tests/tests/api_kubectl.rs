@@ -235,6 +235,31 @@ async fn kubectl_everyday_verbs() -> anyhow::Result<()> {
         "{err}"
     );
 
+    // Fields the server does not know: refused under kubectl's default (strict)
+    // validation, a warning under `--validate=warn`, silent under `--validate=false`.
+    let typo_file = cluster.dir.path().join("typo.yaml");
+    std::fs::write(
+        &typo_file,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: typo\nspek: {}\n\
+         spec:\n  selector: {app: web}\n  ports:\n  - port: 80\n",
+    )?;
+    let t = typo_file.to_string_lossy().to_string();
+    let err = fails(&kc, &["apply", "-f", &t]);
+    assert!(
+        err.contains("strict decoding error") && err.contains("unknown field \"spek\""),
+        "{err}"
+    );
+    let o = kubectl(&kc, &["apply", "--validate=warn", "-f", &t]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("unknown field \"spek\""),
+        "warned: {stderr}"
+    );
+    ok(&kc, &["delete", "-f", &t]);
+    ok(&kc, &["apply", "--validate=false", "-f", &t]);
+    ok(&kc, &["delete", "-f", &t]);
+
     ok(&kc, &["delete", "-f", &m, "--wait"]);
     let out = ok(&kc, &["get", "deploy,svc", "-o", "name"]);
     assert!(out.trim().is_empty(), "deleted: {out}");

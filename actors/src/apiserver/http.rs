@@ -261,6 +261,17 @@ async fn resource(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
+    let writes_object = matches!(method, "POST" | "PUT" | "PATCH")
+        && matches!(t.sub, None | Some("status"))
+        && !(method == "POST" && t.name.is_some());
+    let warnings = if writes_object {
+        match field_validation(&q, info, body, ct) {
+            Ok(w) => w,
+            Err(e) => return error(e),
+        }
+    } else {
+        Vec::new()
+    };
     let call = Call {
         req,
         body,
@@ -271,11 +282,70 @@ async fn resource(
         q: &q,
         content_type: ct,
     };
-    match dispatch(method, t.name.is_some(), t.sub, call).await {
+    let mut response = match dispatch(method, t.name.is_some(), t.sub, call).await {
         Ok(Answer::Ok(v)) => HttpResponse::Ok().json(v),
         Ok(Answer::Created(v)) => HttpResponse::Created().json(v),
-        Err(e) => error(e),
+        Err(e) => return error(e),
+    };
+    for w in warnings {
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&w) {
+            response
+                .headers_mut()
+                .append(actix_web::http::header::WARNING, v);
+        }
     }
+    response
+}
+
+/// Kubernetes' `fieldValidation` for a body that writes an object of `kind`: fields the
+/// object model does not have are an error under `Strict`, a `Warning` header under
+/// `Warn` (the default) and nothing under `Ignore`. JSON patches (lists of operations)
+/// are not checked. Returns the warning header values.
+fn field_validation(
+    q: &[(String, String)],
+    info: &ResourceInfo,
+    body: &Bytes,
+    content_type: &str,
+) -> Result<Vec<String>, ApiError> {
+    let mode = param(q, "fieldValidation").unwrap_or("Warn");
+    if !matches!(mode, "Strict" | "Warn" | "Ignore") {
+        return Err(Box::new(Status::failure(
+            400,
+            "BadRequest",
+            format!("fieldValidation must be one of Ignore, Warn or Strict, not {mode:?}"),
+        )));
+    }
+    if mode == "Ignore" || content_type.starts_with("application/json-patch") {
+        return Ok(Vec::new());
+    }
+    // A malformed body is reported by the handler itself.
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Ok(Vec::new());
+    };
+    let kind = info.kind;
+    let unknown = registry::unknown_fields(kind, &value);
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    if mode == "Strict" {
+        let fields: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        return Err(Box::new(Status::failure(
+            400,
+            "BadRequest",
+            format!(
+                "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
+                info.version,
+                fields.join(", ")
+            ),
+        )));
+    }
+    Ok(unknown
+        .iter()
+        .map(|f| format!("299 - \"unknown field \\\"{f}\\\"\""))
+        .collect())
 }
 
 /// One resource request, parsed.

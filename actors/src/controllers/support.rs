@@ -13,43 +13,20 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
-use rudder_protocol::resources::{Lease, MicroTime, ObjectReference};
-use tracing::{debug, info, warn, Instrument};
+use rudder_protocol::resources::{MicroTime, ObjectReference};
+use tracing::{debug, warn, Instrument};
 
 pub use crate::events::EventRecorder as Recorder;
 
-use crate::informer::{ApiHandle, LeaderElector, Timings, WorkQueue, LEASE_NAMESPACE};
+use crate::informer::{ApiHandle, WorkQueue};
 
-/// Runs `body` while this node leads controller `name`; returns when either ends.
+/// Runs `body` while this node leads controller `name` (Lease
+/// `kube-system/rudder-controller-<name>`); returns when either ends.
 pub async fn while_leading<Fut>(api: &ApiHandle, name: &str, body: Fut)
 where
     Fut: Future<Output = ()>,
 {
-    let identity = api.node().to_string();
-    let lease = format!("rudder-controller-{name}");
-    let (mut leading, _election) = LeaderElector::spawn(
-        api.api::<Lease>(Some(LEASE_NAMESPACE)),
-        &lease,
-        &identity,
-        Timings::default(),
-    );
-    while !*leading.borrow_and_update() {
-        if leading.changed().await.is_err() {
-            return;
-        }
-    }
-    info!(controller = name, identity = %identity, "leading");
-    let lost = async {
-        loop {
-            if leading.changed().await.is_err() || !*leading.borrow_and_update() {
-                return;
-            }
-        }
-    };
-    tokio::select! {
-        () = body => {}
-        () = lost => warn!(controller = name, "lost leadership; restarting"),
-    }
+    crate::informer::while_leading(api, &format!("rudder-controller-{name}"), body).await;
 }
 
 /// Runs `workers` workers over `queue`: each takes a key, reconciles it, and requeues

@@ -192,6 +192,32 @@ fn lease_duration(spec: &LeaseSpec, t: Timings) -> Duration {
         .map_or(t.lease_duration, Duration::from_secs)
 }
 
+/// Campaigns for Lease `kube-system/<lease>` as this node and runs `body` while it leads;
+/// returns when `body` ends or leadership is lost (dropping `body`), so the component's
+/// supervisor restarts it and it campaigns again from a clean state.
+pub async fn while_leading<Fut>(api: &super::ApiHandle, lease: &str, body: Fut)
+where
+    Fut: std::future::Future<Output = ()>,
+{
+    let identity = api.node().to_string();
+    let (mut leading, _election) = LeaderElector::spawn(
+        api.api::<Lease>(Some(LEASE_NAMESPACE)),
+        lease,
+        &identity,
+        Timings::default(),
+    );
+    if leading.wait_for(|l| *l).await.is_err() {
+        return;
+    }
+    tracing::info!(lease, identity = %identity, "leading");
+    tokio::select! {
+        () = body => {}
+        _ = leading.wait_for(|l| !*l) => {
+            tracing::warn!(lease, "lost leadership; restarting");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -19,6 +19,6 @@ pub mod queue;
 pub mod transport;
 
 pub use informer::{Cache, Change, Informer, InformerHandle, ObjectKey};
-pub use leader::{ElectionHandle, LeaderElector, Timings, LEASE_NAMESPACE};
+pub use leader::{while_leading, ElectionHandle, LeaderElector, Timings, LEASE_NAMESPACE};
 pub use queue::{Backoff, WorkQueue};
 pub use transport::ApiHandle;

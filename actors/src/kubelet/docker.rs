@@ -14,11 +14,13 @@ use std::time::Duration;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, EventMessage, HostConfig, Ipam, IpamConfig, NetworkCreateRequest,
+    ContainerCreateBody, EventMessage, HostConfig, Ipam, IpamConfig, Mount as DockerMount,
+    MountType, NetworkCreateRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions,
+    ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    StopContainerOptions,
 };
 use bollard::Docker;
 use bytes::Bytes;
@@ -27,8 +29,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 use rudder_protocol::resources::Time;
 
 use super::runtime::{
-    ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, RunState, RuntimeError,
-    RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec,
+    ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, MountSource, RunState,
+    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList, VolumeSpec,
 };
 
 /// How long one Docker API call may take (streams excepted).
@@ -337,6 +339,35 @@ impl ContainerRuntime for DockerRuntime {
                     network_mode: Some(format!("container:{}", spec.sandbox_id)),
                     nano_cpus: spec.nano_cpus,
                     memory: spec.memory_bytes,
+                    // Host paths as binds, which create a missing directory.
+                    binds: Some(
+                        spec.mounts
+                            .iter()
+                            .filter_map(|m| match &m.source {
+                                MountSource::HostPath(p) => Some(format!(
+                                    "{p}:{}{}",
+                                    m.target,
+                                    if m.read_only { ":ro" } else { "" }
+                                )),
+                                MountSource::Volume(_) => None,
+                            })
+                            .collect(),
+                    ),
+                    mounts: Some(
+                        spec.mounts
+                            .iter()
+                            .filter_map(|m| match &m.source {
+                                MountSource::Volume(v) => Some(DockerMount {
+                                    target: Some(m.target.clone()),
+                                    source: Some(v.clone()),
+                                    typ: Some(MountType::VOLUME),
+                                    read_only: Some(m.read_only),
+                                    ..Default::default()
+                                }),
+                                MountSource::HostPath(_) => None,
+                            })
+                            .collect(),
+                    ),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -349,6 +380,71 @@ impl ContainerRuntime for DockerRuntime {
                 .await
                 .map(|r| r.id)
                 .map_err(|e| map_err("create container", &spec.name, e))
+        })
+    }
+
+    fn ensure_volume(&self, spec: &VolumeSpec) -> BoxFuture<'_, RuntimeResult<()>> {
+        let spec = spec.clone();
+        Box::pin(async move {
+            let d = self.client().await?;
+            let driver_opts = spec.memory.then(|| {
+                HashMap::from([
+                    ("type".to_owned(), "tmpfs".to_owned()),
+                    ("device".to_owned(), "tmpfs".to_owned()),
+                ])
+            });
+            let req = VolumeCreateRequest {
+                name: Some(spec.name.clone()),
+                driver: Some("local".into()),
+                driver_opts,
+                labels: Some(to_hash(&spec.labels)),
+                ..Default::default()
+            };
+            // Creating an existing volume returns it.
+            d.create_volume(req)
+                .await
+                .map(|_| ())
+                .map_err(|e| map_err("create volume", &spec.name, e))
+        })
+    }
+
+    fn list_volumes(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> BoxFuture<'_, RuntimeResult<VolumeList>> {
+        let filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Box::pin(async move {
+            let d = self.client().await?;
+            let opts = ListVolumesOptions {
+                filters: Some(HashMap::from([("label".to_owned(), filter)])),
+            };
+            let list = d
+                .list_volumes(Some(opts))
+                .await
+                .map_err(|e| map_err("list", "volumes", e))?;
+            Ok(list
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| (v.name, v.labels.into_iter().collect()))
+                .collect())
+        })
+    }
+
+    fn remove_volume(&self, name: &str) -> BoxFuture<'_, RuntimeResult<()>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            let d = self.client().await?;
+            match d
+                .remove_volume(&name, Some(RemoveVolumeOptions { force: true }))
+                .await
+            {
+                Ok(())
+                | Err(BollardError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(()),
+                Err(e) => Err(map_err("remove volume", &name, e)),
+            }
         })
     }
 

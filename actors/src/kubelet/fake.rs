@@ -20,7 +20,7 @@ use tokio::sync::broadcast;
 
 use super::runtime::{
     labels, ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, RunState,
-    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec,
+    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList, VolumeSpec,
 };
 
 #[derive(Default)]
@@ -30,6 +30,7 @@ struct State {
     pullable: BTreeSet<String>,
     networks: BTreeMap<String, String>,
     containers: BTreeMap<String, ContainerInfo>,
+    volumes: BTreeMap<String, BTreeMap<String, String>>,
     logs: HashMap<String, Vec<u8>>,
     calls: Vec<String>,
     failures: HashMap<String, RuntimeError>,
@@ -318,6 +319,33 @@ impl ContainerRuntime for FakeRuntime {
         ready(self.enter("remove", id).map(|mut s| {
             s.containers.remove(id);
             s.logs.remove(id);
+        }))
+    }
+
+    fn ensure_volume(&self, spec: &VolumeSpec) -> BoxFuture<'_, RuntimeResult<()>> {
+        ready(self.enter("ensure_volume", &spec.name).map(|mut s| {
+            s.volumes
+                .entry(spec.name.clone())
+                .or_insert_with(|| spec.labels.clone());
+        }))
+    }
+
+    fn list_volumes(
+        &self,
+        want: &BTreeMap<String, String>,
+    ) -> BoxFuture<'_, RuntimeResult<VolumeList>> {
+        ready(self.enter("list_volumes", "").map(|s| {
+            s.volumes
+                .iter()
+                .filter(|(_, l)| want.iter().all(|(k, v)| l.get(k) == Some(v)))
+                .map(|(n, l)| (n.clone(), l.clone()))
+                .collect()
+        }))
+    }
+
+    fn remove_volume(&self, name: &str) -> BoxFuture<'_, RuntimeResult<()>> {
+        ready(self.enter("remove_volume", name).map(|mut s| {
+            s.volumes.remove(name);
         }))
     }
 

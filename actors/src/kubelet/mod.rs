@@ -381,6 +381,19 @@ async fn remove_orphans(
             tracing::warn!(container = %c.name, error = %e, "orphan removal failed");
         }
     }
+    let Ok(volumes) = rt.list_volumes(&want).await else {
+        return;
+    };
+    for (name, l) in volumes {
+        let uid = l.get(labels::POD_UID).map(String::as_str).unwrap_or("");
+        if known.contains(uid) {
+            continue;
+        }
+        tracing::info!(volume = %name, pod_uid = %uid, "removing volume of a pod this node no longer runs");
+        if let Err(e) = rt.remove_volume(&name).await {
+            tracing::warn!(volume = %name, error = %e, "orphan volume removal failed");
+        }
+    }
 }
 
 fn node_status_patch(

@@ -133,6 +133,42 @@ pub struct ContainerSpec {
     pub sandbox_id: String,
     /// Labels (see [`labels`]).
     pub labels: BTreeMap<String, String>,
+    /// The pod volumes mounted into the container.
+    pub mounts: Vec<Mount>,
+}
+
+/// Where a container mount comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// A runtime volume made by [`ContainerRuntime::ensure_volume`] (emptyDir).
+    Volume(String),
+    /// A path on the engine's host (hostPath), created as a directory when missing.
+    HostPath(String),
+}
+
+/// One mount of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// What is mounted.
+    pub source: MountSource,
+    /// Where, inside the container.
+    pub target: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// Volumes as [`ContainerRuntime::list_volumes`] returns them: (name, labels).
+pub type VolumeList = Vec<(String, BTreeMap<String, String>)>;
+
+/// A runtime volume backing a pod's emptyDir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSpec {
+    /// The runtime's name for it.
+    pub name: String,
+    /// In memory (tmpfs, emptyDir `medium: Memory`) rather than on disk.
+    pub memory: bool,
+    /// Labels (the pod's, see [`labels`]).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A container's life state as the runtime reports it.
@@ -283,6 +319,18 @@ pub trait ContainerRuntime: Send + Sync + 'static {
 
     /// A container's log as a stream of byte chunks.
     fn logs(&self, id: &str, options: &LogOptions) -> BoxStream<'static, RuntimeResult<Bytes>>;
+
+    /// Makes sure a volume exists (creating it when missing).
+    fn ensure_volume(&self, spec: &VolumeSpec) -> BoxFuture<'_, RuntimeResult<()>>;
+
+    /// Volumes whose labels include all of `labels`: (name, labels).
+    fn list_volumes(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> BoxFuture<'_, RuntimeResult<VolumeList>>;
+
+    /// Removes a volume. A missing volume is not an error.
+    fn remove_volume(&self, name: &str) -> BoxFuture<'_, RuntimeResult<()>>;
 
     /// Container events (start, die...) of containers labelled for `node`, from now on.
     fn events(&self, node: &str) -> BoxStream<'static, RuntimeResult<RuntimeEvent>>;

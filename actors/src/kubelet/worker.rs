@@ -37,7 +37,8 @@ use tokio::time::Instant;
 
 use super::probe::{self, ProbeKind, ProbeState, Timing, Verdict};
 use super::runtime::{
-    labels, ContainerInfo, ContainerRuntime, ContainerSpec, RunState, RuntimeError, SandboxSpec,
+    labels, ContainerInfo, ContainerRuntime, ContainerSpec, Mount, MountSource, RunState,
+    RuntimeError, SandboxSpec, VolumeSpec,
 };
 
 /// First crash-loop back-off delay.
@@ -334,6 +335,79 @@ fn started(c: &Container, id: &str, memory: &Memory) -> bool {
             .is_some_and(|p| p.verdict == Verdict::Success)
 }
 
+/// How far a pod's init containers are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitProgress {
+    /// Every init container exited successfully (or there are none).
+    Done,
+    /// The init container at this index is the one to run, or is running.
+    At(usize),
+    /// The init container at this index failed and the pod does not restart: the pod
+    /// has failed.
+    Failed(usize),
+}
+
+/// Init containers restart on failure unless the pod never restarts anything.
+fn init_policy(policy: RestartPolicy) -> RestartPolicy {
+    match policy {
+        RestartPolicy::Never => RestartPolicy::Never,
+        RestartPolicy::Always | RestartPolicy::OnFailure => RestartPolicy::OnFailure,
+    }
+}
+
+/// Where the init containers of `pod` stand, from what the runtime shows.
+pub fn init_progress(pod: &Pod, observed: &Observed) -> InitProgress {
+    let policy = init_policy(pod.spec.restart_policy.unwrap_or(RestartPolicy::Always));
+    for (i, c) in pod.spec.init_containers.iter().enumerate() {
+        match observed.latest(&c.name) {
+            Some(l) if l.state == RunState::Exited && l.exit_code == 0 => continue,
+            Some(l) if l.state == RunState::Exited && !restarts(policy, l.exit_code) => {
+                return InitProgress::Failed(i)
+            }
+            _ => return InitProgress::At(i),
+        }
+    }
+    InitProgress::Done
+}
+
+/// Plans one container (application or init) from its history: collects old attempts
+/// (the latest and the one before it are kept, for `logs --previous`), starts it, or
+/// waits for a back-off. Returns its id when it is running.
+fn plan_container(
+    name: &str,
+    policy: RestartPolicy,
+    observed: &Observed,
+    memory: &Memory,
+    now: Instant,
+    actions: &mut Vec<Action>,
+    wake: &mut impl FnMut(Instant),
+) -> Option<String> {
+    let history = observed
+        .containers
+        .get(name)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for old in history.iter().rev().skip(2) {
+        actions.push(Action::RemoveContainer { id: old.id.clone() });
+    }
+    match container_step(name, policy, history, memory, now) {
+        ContainerStep::Start { attempt } => actions.push(Action::StartContainer {
+            name: name.to_owned(),
+            attempt,
+        }),
+        ContainerStep::Discard { id } => {
+            actions.push(Action::RemoveContainer { id });
+            wake(now);
+        }
+        ContainerStep::PullBackOff { until } | ContainerStep::CrashLoopBackOff { until } => {
+            wake(until)
+        }
+        ContainerStep::Finished => {}
+        ContainerStep::Running { id } => return Some(id),
+    }
+    None
+}
+
 /// Decides one round for `pod` (`None`: gone from the API).
 pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instant) -> Plan {
     let mut actions = Vec::new();
@@ -371,6 +445,38 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
         }
     };
 
+    let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
+    // A finished pod (every container exited for good) needs its sandbox no more: it is
+    // stopped, as Kubernetes stops a terminal pod's sandbox, and never re-created. Its
+    // containers are kept for their logs and exit codes until the pod is deleted.
+    let init = init_progress(pod, observed);
+    let finished = matches!(init, InitProgress::Failed(_))
+        || !pod.spec.containers.is_empty()
+            && init == InitProgress::Done
+            && pod.spec.containers.iter().all(|c| {
+                let history = observed
+                    .containers
+                    .get(&c.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                container_step(&c.name, policy, history, memory, now) == ContainerStep::Finished
+            });
+    if finished {
+        if let Some(s) = observed.sandbox().filter(|s| s.state == RunState::Running) {
+            actions.push(Action::KillContainer {
+                id: s.id.clone(),
+                name: String::new(),
+                grace: Duration::ZERO,
+                reason: "pod finished".into(),
+            });
+        }
+        return Plan {
+            actions,
+            wake_at: None,
+            done: false,
+        };
+    }
+
     // The sandbox: without a running one, nothing else can run.
     match observed.sandbox() {
         Some(s) if s.state == RunState::Running => {}
@@ -403,33 +509,36 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
         }
     }
 
-    let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
+    // Init containers, one at a time and in order, before any application container.
+    if let InitProgress::At(i) = init {
+        let c = &pod.spec.init_containers[i];
+        // Running: its exit wakes the worker (init containers have no probes).
+        let _running = plan_container(
+            &c.name,
+            init_policy(policy),
+            observed,
+            memory,
+            now,
+            &mut actions,
+            &mut wake,
+        );
+        return Plan {
+            actions,
+            wake_at,
+            done: false,
+        };
+    }
     for c in &pod.spec.containers {
-        let history = observed
-            .containers
-            .get(&c.name)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        // Keep the latest attempt and the one before it (for `logs --previous`).
-        for old in history.iter().rev().skip(2) {
-            actions.push(Action::RemoveContainer { id: old.id.clone() });
-        }
-        match container_step(&c.name, policy, history, memory, now) {
-            ContainerStep::Start { attempt } => actions.push(Action::StartContainer {
-                name: c.name.clone(),
-                attempt,
-            }),
-            ContainerStep::Discard { id } => {
-                actions.push(Action::RemoveContainer { id });
-                wake(now);
-            }
-            ContainerStep::PullBackOff { until } | ContainerStep::CrashLoopBackOff { until } => {
-                wake(until)
-            }
-            ContainerStep::Finished => {}
-            ContainerStep::Running { id } => {
-                plan_probes(c, &id, memory, now, &mut actions, &mut wake);
-            }
+        if let Some(id) = plan_container(
+            &c.name,
+            policy,
+            observed,
+            memory,
+            now,
+            &mut actions,
+            &mut wake,
+        ) {
+            plan_probes(c, &id, memory, now, &mut actions, &mut wake);
         }
     }
     Plan {
@@ -709,13 +818,51 @@ pub fn compute_status(
 ) -> PodStatus {
     let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
     let previous = &pod.status;
-    let statuses: Vec<ContainerStatus> = pod
+    let init = init_progress(pod, observed);
+    let init_statuses: Vec<ContainerStatus> = pod
+        .spec
+        .init_containers
+        .iter()
+        .map(|c| {
+            let mut s = container_status(pod, c, init_policy(policy), observed, memory, now);
+            s.ready = s
+                .state
+                .terminated
+                .as_ref()
+                .is_some_and(|t| t.exit_code == 0);
+            s
+        })
+        .collect();
+    let mut statuses: Vec<ContainerStatus> = pod
         .spec
         .containers
         .iter()
         .map(|c| container_status(pod, c, policy, observed, memory, now))
         .collect();
-    let phase = phase(policy, &statuses);
+    if init != InitProgress::Done {
+        for s in &mut statuses {
+            if s.state.waiting.is_some() {
+                s.state = waiting("PodInitializing", "");
+            }
+        }
+    }
+    let phase = match init {
+        InitProgress::Failed(_) => PodPhase::Failed,
+        InitProgress::At(_) => PodPhase::Pending,
+        InitProgress::Done => phase(policy, &statuses),
+    };
+    let incomplete: Vec<&str> = match init {
+        InitProgress::Done => vec![],
+        InitProgress::At(i) | InitProgress::Failed(i) => pod.spec.init_containers[i..]
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect(),
+    };
+    let initialized = incomplete.is_empty();
+    let init_message = format!(
+        "containers with incomplete status: [{}]",
+        incomplete.join(" ")
+    );
     let containers_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
     let not_ready = |reason: &str| {
         if containers_ready {
@@ -729,11 +876,31 @@ pub fn compute_status(
         .filter(|s| s.state == RunState::Running)
         .and_then(|s| s.ip.clone())
         .or_else(|| memory.pod_ip.clone())
+        // A finished pod keeps the address it had (its sandbox is stopped).
+        .or_else(|| {
+            matches!(phase, PodPhase::Succeeded | PodPhase::Failed).then(|| previous.pod_ip.clone())
+        })
         .unwrap_or_default();
     let unready = not_ready("ContainersNotReady");
     let conditions = vec![
         condition("PodScheduled", true, "", previous, now_time),
-        condition("Initialized", true, "", previous, now_time),
+        {
+            let mut c = condition(
+                "Initialized",
+                initialized,
+                if initialized {
+                    ""
+                } else {
+                    "ContainersNotInitialized"
+                },
+                previous,
+                now_time,
+            );
+            if !initialized {
+                c.message = init_message;
+            }
+            c
+        },
         condition(
             "ContainersReady",
             containers_ready,
@@ -759,7 +926,7 @@ pub fn compute_status(
         },
         pod_ip,
         start_time: previous.start_time.or(memory.start_time),
-        init_container_statuses: vec![],
+        init_container_statuses: init_statuses,
         container_statuses: statuses,
         qos_class: previous.qos_class,
     }
@@ -863,7 +1030,56 @@ pub fn container_spec(
         memory_bytes: memory.filter(|v| *v > 0),
         sandbox_id: sandbox_id.to_owned(),
         labels,
+        mounts: Vec::new(),
     }
+}
+
+/// The runtime volume backing emptyDir `volume` of `pod`.
+pub fn volume_name(pod: &Pod, volume: &str) -> String {
+    format!("rudder-{}-{volume}", pod.metadata.uid)
+}
+
+/// The volumes container `c` mounts: emptyDirs (and volumes without a source, which
+/// Kubernetes defaults to emptyDir) become runtime volumes labelled with the pod, shared
+/// by its containers and removed with it; hostPaths are bound from the engine's host.
+/// Secret and configMap volumes are refused: Rudder serves neither resource.
+pub fn volume_plan(
+    pod: &Pod,
+    c: &Container,
+    node: &str,
+) -> Result<(Vec<VolumeSpec>, Vec<Mount>), String> {
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::with_capacity(c.volume_mounts.len());
+    for m in &c.volume_mounts {
+        let Some(v) = pod.spec.volumes.iter().find(|v| v.name == m.name) else {
+            return Err(format!(
+                "volume \"{}\" mounted by container \"{}\" is not a volume of the pod",
+                m.name, c.name
+            ));
+        };
+        let source = if let Some(h) = &v.host_path {
+            MountSource::HostPath(h.path.clone())
+        } else if v.secret.is_some() || v.config_map.is_some() {
+            return Err(format!(
+                "MountVolume.SetUp failed for volume \"{}\": secret and configMap volumes are not supported by Rudder",
+                v.name
+            ));
+        } else {
+            let name = volume_name(pod, &v.name);
+            volumes.push(VolumeSpec {
+                name: name.clone(),
+                memory: v.empty_dir.as_ref().is_some_and(|e| e.medium == "Memory"),
+                labels: pod_labels(pod, node),
+            });
+            MountSource::Volume(name)
+        };
+        mounts.push(Mount {
+            source,
+            target: m.mount_path.clone(),
+            read_only: m.read_only,
+        });
+    }
+    Ok((volumes, mounts))
 }
 
 /// The pull policy with Kubernetes' default (`Always` for `:latest` or no tag).
@@ -1057,7 +1273,13 @@ impl PodWorker {
             }
             Action::StartContainer { name, attempt } => {
                 let Some(pod) = pod else { return false };
-                let Some(c) = pod.spec.containers.iter().find(|c| &c.name == name) else {
+                let Some(c) = pod
+                    .spec
+                    .containers
+                    .iter()
+                    .chain(&pod.spec.init_containers)
+                    .find(|c| &c.name == name)
+                else {
                     return false;
                 };
                 let Some(sandbox) = observed.sandbox() else {
@@ -1242,7 +1464,34 @@ impl PodWorker {
             self.memory.pulls.remove(&c.name);
         }
         let pod_ip = sandbox.ip.clone().unwrap_or_default();
-        let spec = container_spec(pod, c, attempt, &sandbox.id, &self.node, &pod_ip);
+        let mut spec = container_spec(pod, c, attempt, &sandbox.id, &self.node, &pod_ip);
+        let volumes = match volume_plan(pod, c, &self.node.node) {
+            Ok((volumes, mounts)) => {
+                spec.mounts = mounts;
+                volumes
+            }
+            Err(message) => {
+                self.sink
+                    .event(pod, "Warning", "FailedMount", message.clone());
+                self.memory.errors.insert(
+                    c.name.clone(),
+                    ("CreateContainerConfigError".into(), message),
+                );
+                return false;
+            }
+        };
+        for v in &volumes {
+            if let Err(e) = self.runtime.ensure_volume(v).await {
+                let message = format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name);
+                self.sink
+                    .event(pod, "Warning", "FailedMount", message.clone());
+                self.memory.errors.insert(
+                    c.name.clone(),
+                    ("CreateContainerConfigError".into(), message),
+                );
+                return false;
+            }
+        }
         let id = match self.runtime.create_container(&spec).await {
             Ok(id) => id,
             Err(e) => {
@@ -1383,6 +1632,15 @@ impl PodWorker {
         for c in observed.all() {
             if let Err(e) = self.runtime.remove_container(&c.id).await {
                 tracing::warn!(pod = %self.uid, container = %c.id, error = %e, "remove failed");
+            }
+        }
+        // The pod's emptyDirs go with it.
+        let mine = BTreeMap::from([(labels::POD_UID.to_owned(), self.uid.clone())]);
+        if let Ok(volumes) = self.runtime.list_volumes(&mine).await {
+            for (name, _) in volumes {
+                if let Err(e) = self.runtime.remove_volume(&name).await {
+                    tracing::warn!(pod = %self.uid, volume = %name, error = %e, "volume removal failed");
+                }
             }
         }
     }

@@ -43,14 +43,14 @@ use std::time::{Duration, Instant};
 use rudder_protocol::api::{Api, ApiError};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
-    ConditionStatus, Event, EventSource, Lease, MicroTime, Node, ObjectReference, Pod,
-    PodCondition, PodPhase, Time,
+    ConditionStatus, Event, EventSource, MicroTime, Node, ObjectReference, Pod, PodCondition,
+    PodPhase, Time,
 };
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::informer::ApiHandle;
-use crate::informer::{Change, Informer, LeaderElector, ObjectKey, Timings, LEASE_NAMESPACE};
+use crate::informer::{while_leading, Change, Informer, ObjectKey};
 use crate::supervisor::{StartContext, Started};
 
 use self::cycle::{schedule_with, CycleState};
@@ -77,8 +77,7 @@ impl Scheduler {
     /// Builds one instance (the supervisor's factory).
     pub fn start(ctx: &StartContext) -> Started {
         let handle = ApiHandle::new(ctx.bus.clone());
-        let identity = handle.node().to_string();
-        Started::task(run(handle, identity))
+        Started::task(run(handle))
     }
 }
 
@@ -117,22 +116,14 @@ fn node_change_matters(old: &Node, new: &Node) -> bool {
         || ready(old) != ready(new)
 }
 
-async fn run(handle: ApiHandle, identity: String) {
-    let (mut leading, _election) = LeaderElector::spawn(
-        handle.api::<Lease>(Some(LEASE_NAMESPACE)),
-        LEASE_NAME,
-        &identity,
-        Timings::default(),
-    );
-    while !*leading.borrow_and_update() {
-        if leading.changed().await.is_err() {
-            return;
-        }
-    }
-    info!(identity = %identity, "scheduler leading");
-    let mut s = Loop::new(handle);
-    s.run(&mut leading).await;
-    info!(identity = %identity, "scheduler lost the lease; stepping down");
+async fn run(handle: ApiHandle) {
+    // The informers start only once leading: a standby scheduler holds no caches.
+    let body = async {
+        info!(identity = %handle.node(), "scheduler leading");
+        let mut s = Loop::new(handle.clone());
+        s.run().await;
+    };
+    while_leading(&handle, LEASE_NAME, body).await;
 }
 
 struct Loop {
@@ -185,11 +176,8 @@ impl Loop {
         }
     }
 
-    async fn run(&mut self, leading: &mut tokio::sync::watch::Receiver<bool>) {
+    async fn run(&mut self) {
         loop {
-            if !*leading.borrow() {
-                return;
-            }
             while let Ok(input) = self.inputs.try_recv() {
                 self.handle_input(input);
             }
@@ -219,7 +207,6 @@ impl Loop {
                     Some(input) => self.handle_input(input),
                     None => return,
                 },
-                changed = leading.changed() => if changed.is_err() { return },
                 _ = tokio::time::sleep(wake) => {}
             }
         }

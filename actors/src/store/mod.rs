@@ -55,6 +55,12 @@ use types::*;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest long-poll a watch may ask for.
 const MAX_WATCH_WAIT: Duration = Duration::from_secs(60);
+/// How long a write may wait for its commit before the caller is told it timed out.
+/// openraft 0.9 has no check-quorum: a leader cut off from the others stays leader and
+/// its proposals wait for a majority that never answers. Past this the write is reported
+/// as timed out (it may still be applied later, like etcd's "request timed out"); it is
+/// below the API server's 10 s store deadline, so API clients see why.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// The store's settings (the `[store]` table of the node config).
 #[derive(Debug, Clone)]
@@ -494,7 +500,14 @@ impl StoreEngine {
         if self.proposals.send((txn, tx)).await.is_err() {
             return Err(StoreReply::Error(unavailable("the store is shutting down")));
         }
-        match rx.await {
+        let Ok(outcome) = tokio::time::timeout(COMMIT_TIMEOUT, rx).await else {
+            return Err(StoreReply::Error(unavailable(format!(
+                "request timed out: the write was not committed within {}s (no quorum?); \
+                 it may still be applied",
+                COMMIT_TIMEOUT.as_secs()
+            ))));
+        };
+        match outcome {
             Ok(Proposed::Done(resp)) => Ok(resp),
             Ok(Proposed::Forward(leader)) => match self.forward(leader, req).await {
                 StoreReply::Txn(resp) => Ok(resp),

@@ -123,17 +123,29 @@ const NS_LIST: &str = "bench-list";
 const NS_BIG: &str = "bench-big";
 const NS_WATCH: &str = "bench-watch";
 
-const USAGE: &str = "usage: bench-api [--seconds N] [--big N] [--list-pods N]\n\
+const USAGE: &str = "usage: bench-api [--seconds N] [--big N] [--list-pods N] [--api-only]\n\
     \n  --seconds N    duration of each load phase and of the watch writer (default 10)\
     \n  --big N        pods in the big-list namespace (default 10000)\
-    \n  --list-pods N  pods in the namespace the load lists and gets (default 300)";
+    \n  --list-pods N  pods in the namespace the load lists and gets (default 300)\
+    \n  --api-only     control-plane-only nodes; pods parked on a node nobody runs, so no\
+    \n                scheduler or kubelet writes follow the creates";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Options {
     seconds: u32,
     big: u32,
     list_pods: u32,
+    /// Control-plane-only nodes (no kubelets), and pods parked on a node that does not
+    /// exist, so neither the scheduler nor a kubelet writes anything per create: the API
+    /// server's own cost, without the cluster's write amplification.
+    api_only: bool,
 }
+
+/// Set once from `--api-only` (see [`Options::api_only`]).
+static API_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// The node `--api-only` pods are bound to at creation: none runs there.
+const PARKED_NODE: &str = "bench-parked";
 
 impl Options {
     fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -141,6 +153,7 @@ impl Options {
             seconds: 10,
             big: 10_000,
             list_pods: 300,
+            api_only: false,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -149,6 +162,10 @@ impl Options {
                 v.parse()
                     .with_context(|| format!("{name}: {v:?} is not a number"))
             };
+            if arg == "--api-only" {
+                opts.api_only = true;
+                continue;
+            }
             match arg.as_str() {
                 "--seconds" => opts.seconds = value("--seconds")?,
                 "--big" => opts.big = value("--big")?,
@@ -396,6 +413,9 @@ impl Figures {
 /// A pod of the benchmark: one container.
 fn small_pod(name: &str) -> Pod {
     let mut pod = Pod::new(name);
+    if API_ONLY.load(Ordering::Relaxed) {
+        pod.spec.node_name = PARKED_NODE.into();
+    }
     pod.spec.containers = vec![Container {
         name: "app".into(),
         image: IMAGE.into(),
@@ -544,15 +564,32 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "bench-api: 3 control-plane nodes (cluster-config/three-node), {} s per load phase, \
+        "bench-api: 3 control-plane nodes (cluster-config/three-node{}), {} s per load phase, \
          {} pods listed by the load, {} pods in the big list, {cores} cores, rudderd {}",
+        if opts.api_only {
+            "; --api-only: no kubelets, pods parked on a node nobody runs"
+        } else {
+            "; with scheduler, controllers and fake kubelets"
+        },
         opts.seconds,
         opts.list_pods,
         opts.big,
         rudderd.display()
     );
 
-    let mut cluster = Cluster::three_nodes().await?;
+    API_ONLY.store(opts.api_only, Ordering::Relaxed);
+    let mut cluster = if opts.api_only {
+        let mut c = Cluster::new()?;
+        for i in 1..=3 {
+            let mut spec = c.spec(&format!("three-node/cp-{i}.toml"), &format!("cp-{i}"));
+            spec.roles = Some("control-plane".into());
+            c.nodes.push(rudder_tests::NodeProc::start(spec).await?);
+        }
+        c.wait_store_in_step(Duration::from_secs(60)).await?;
+        c
+    } else {
+        Cluster::three_nodes().await?
+    };
     let mut clients = Vec::new();
     for node in &cluster.nodes {
         clients.push(
@@ -1452,6 +1489,7 @@ mod tests {
                     seconds: 10,
                     big: 10_000,
                     list_pods: 300,
+                    api_only: false,
                 }),
             ),
             (
@@ -1460,6 +1498,16 @@ mod tests {
                     seconds: 3,
                     big: 500,
                     list_pods: 20,
+                    api_only: false,
+                }),
+            ),
+            (
+                "--api-only --seconds 2",
+                Some(Options {
+                    seconds: 2,
+                    big: 10_000,
+                    list_pods: 300,
+                    api_only: true,
                 }),
             ),
             ("--seconds 0", None),

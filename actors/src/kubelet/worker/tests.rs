@@ -334,6 +334,43 @@ fn plans() {
             }],
         ),
     ];
+    let never = pod(RestartPolicy::Never);
+    let done_sandbox = info("s1", "", 0, RunState::Running, 0);
+    let mut cases = cases;
+    cases.extend([
+        (
+            "finished pod: its sandbox is stopped",
+            Some(&never),
+            obs(vec![
+                done_sandbox.clone(),
+                info("c1", "app", 0, RunState::Exited, 0),
+            ]),
+            vec![Action::KillContainer {
+                id: "s1".into(),
+                name: String::new(),
+                grace: Duration::ZERO,
+                reason: "pod finished".into(),
+            }],
+        ),
+        (
+            "finished pod, sandbox stopped: not re-created",
+            Some(&never),
+            obs(vec![
+                info("s1", "", 0, RunState::Exited, 0),
+                info("c1", "app", 0, RunState::Exited, 1),
+            ]),
+            vec![],
+        ),
+        (
+            "Never, still running: sandbox stays",
+            Some(&never),
+            obs(vec![
+                done_sandbox,
+                info("c1", "app", 0, RunState::Running, 0),
+            ]),
+            vec![],
+        ),
+    ]);
     for (name, pod, observed, want) in cases {
         assert_eq!(
             plan(pod, &observed, &Memory::default(), now).actions,
@@ -663,4 +700,236 @@ async fn deletion_stops_removes_and_finishes() {
     settle().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(h.task.is_finished());
+}
+
+#[test]
+fn volume_plans() {
+    use rudder_protocol::resources::{
+        ConfigMapVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource, Volume, VolumeMount,
+    };
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.volumes = vec![
+        Volume {
+            name: "scratch".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+        Volume {
+            name: "ram".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: "Memory".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Volume {
+            name: "host".into(),
+            host_path: Some(HostPathVolumeSource {
+                path: "/srv/data".into(),
+                type_: None,
+            }),
+            ..Default::default()
+        },
+        Volume {
+            name: "conf".into(),
+            config_map: Some(ConfigMapVolumeSource::default()),
+            ..Default::default()
+        },
+    ];
+    let mount = |name: &str, path: &str, read_only: bool| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only,
+    };
+    let mut c = p.spec.containers[0].clone();
+    c.volume_mounts = vec![
+        mount("scratch", "/tmp/s", false),
+        mount("ram", "/tmp/r", false),
+        mount("host", "/data", true),
+    ];
+    let (volumes, mounts) = volume_plan(&p, &c, "n1").expect("supported volumes");
+    assert_eq!(
+        volumes
+            .iter()
+            .map(|v| (v.name.as_str(), v.memory))
+            .collect::<Vec<_>>(),
+        vec![("rudder-uid-1-scratch", false), ("rudder-uid-1-ram", true)]
+    );
+    assert!(volumes
+        .iter()
+        .all(|v| v.labels.get(labels::POD_UID).map(String::as_str) == Some("uid-1")));
+    assert_eq!(
+        mounts,
+        vec![
+            Mount {
+                source: MountSource::Volume("rudder-uid-1-scratch".into()),
+                target: "/tmp/s".into(),
+                read_only: false
+            },
+            Mount {
+                source: MountSource::Volume("rudder-uid-1-ram".into()),
+                target: "/tmp/r".into(),
+                read_only: false
+            },
+            Mount {
+                source: MountSource::HostPath("/srv/data".into()),
+                target: "/data".into(),
+                read_only: true
+            },
+        ]
+    );
+    c.volume_mounts = vec![mount("conf", "/etc/conf", true)];
+    let err = volume_plan(&p, &c, "n1").expect_err("configMap refused");
+    assert!(err.contains("not supported"), "{err}");
+    c.volume_mounts = vec![mount("missing", "/x", false)];
+    assert!(volume_plan(&p, &c, "n1").is_err());
+}
+
+#[test]
+fn init_containers_run_first_and_in_order() {
+    let now = Instant::now();
+    let with_init = |policy| {
+        let mut p = pod(policy);
+        p.spec.init_containers = vec![
+            Container {
+                name: "setup".into(),
+                image: "rudder/demo:1".into(),
+                ..Default::default()
+            },
+            Container {
+                name: "migrate".into(),
+                image: "rudder/demo:1".into(),
+                ..Default::default()
+            },
+        ];
+        p
+    };
+    let always = with_init(RestartPolicy::Always);
+    let never = with_init(RestartPolicy::Never);
+    let sandbox = info("s1", "", 0, RunState::Running, 0);
+    let obs = |v: Vec<ContainerInfo>| Observed::from_containers(v);
+    let start = |name: &str, attempt| Action::StartContainer {
+        name: name.into(),
+        attempt,
+    };
+    let cases: Vec<(&str, &Pod, Observed, Vec<Action>, InitProgress)> = vec![
+        (
+            "first init container first",
+            &always,
+            obs(vec![sandbox.clone()]),
+            vec![start("setup", 0)],
+            InitProgress::At(0),
+        ),
+        (
+            "running init container: wait",
+            &always,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Running, 0),
+            ]),
+            vec![],
+            InitProgress::At(0),
+        ),
+        (
+            "done: the next one",
+            &always,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Exited, 0),
+            ]),
+            vec![start("migrate", 0)],
+            InitProgress::At(1),
+        ),
+        (
+            "all done: the application",
+            &always,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Exited, 0),
+                info("i2", "migrate", 0, RunState::Exited, 0),
+            ]),
+            vec![start("app", 0)],
+            InitProgress::Done,
+        ),
+        (
+            "failed, pod restarts: again",
+            &always,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Exited, 2),
+            ]),
+            vec![start("setup", 1)],
+            InitProgress::At(0),
+        ),
+        (
+            "failed, pod never restarts: the pod has failed, its sandbox stops",
+            &never,
+            obs(vec![
+                sandbox.clone(),
+                info("i1", "setup", 0, RunState::Exited, 2),
+            ]),
+            vec![Action::KillContainer {
+                id: "s1".into(),
+                name: String::new(),
+                grace: Duration::ZERO,
+                reason: "pod finished".into(),
+            }],
+            InitProgress::Failed(0),
+        ),
+    ];
+    for (name, pod, observed, want, progress) in cases {
+        assert_eq!(init_progress(pod, &observed), progress, "{name}");
+        assert_eq!(
+            plan(Some(pod), &observed, &Memory::default(), now).actions,
+            want,
+            "{name}"
+        );
+    }
+
+    // Status while initialising: Pending, not Initialized, the app PodInitializing.
+    let observed = obs(vec![
+        sandbox.clone(),
+        info("i1", "setup", 0, RunState::Exited, 0),
+        info("i2", "migrate", 0, RunState::Running, 0),
+    ]);
+    let st = compute_status(
+        &always,
+        &observed,
+        &Memory::default(),
+        "10.0.0.1",
+        now,
+        Time::now(),
+    );
+    assert_eq!(st.phase, Some(PodPhase::Pending));
+    let init = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Initialized")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(init.status, ConditionStatus::False);
+    assert_eq!(init.reason, "ContainersNotInitialized");
+    assert_eq!(init.message, "containers with incomplete status: [migrate]");
+    assert_eq!(st.init_container_statuses.len(), 2);
+    assert!(st.init_container_statuses[0].ready);
+    assert!(st.init_container_statuses[1].state.running.is_some());
+    assert_eq!(
+        st.container_statuses[0]
+            .state
+            .waiting
+            .as_ref()
+            .map(|w| w.reason.as_str()),
+        Some("PodInitializing")
+    );
+    // A failed init container with Never fails the pod.
+    let failed = obs(vec![sandbox, info("i1", "setup", 0, RunState::Exited, 2)]);
+    let st = compute_status(
+        &never,
+        &failed,
+        &Memory::default(),
+        "10.0.0.1",
+        now,
+        Time::now(),
+    );
+    assert_eq!(st.phase, Some(PodPhase::Failed));
 }
