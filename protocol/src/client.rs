@@ -270,3 +270,122 @@ impl Client {
         )
     }
 }
+
+/// Chaos commands (see [`crate::messages::chaos`] and [`crate::chaos`]).
+impl Client {
+    async fn chaos(
+        &self,
+        node: &NodeName,
+        req: crate::messages::chaos::ChaosRequest,
+    ) -> Result<crate::messages::chaos::ChaosReply, ClientError> {
+        self.call(ActorRef::new(node.clone(), "chaos"), req).await
+    }
+
+    /// The members this client's node sees alive.
+    pub async fn alive_members(
+        &self,
+    ) -> Result<Vec<crate::messages::bus::MemberInfo>, ClientError> {
+        use crate::messages::bus::{BusReply, BusRequest, MemberState};
+        let BusReply::Members(m) = self
+            .call(ActorRef::new(self.node.clone(), "bus"), BusRequest::Members)
+            .await?;
+        Ok(m.into_iter()
+            .filter(|m| m.state == MemberState::Alive)
+            .collect())
+    }
+
+    /// Every alive node with its roles and its actors' names (nodes that do not answer
+    /// are left out): the listing a chaos schedule chooses from.
+    pub async fn chaos_listing(
+        &self,
+    ) -> Result<Vec<(String, Vec<crate::actor::Role>, Vec<String>)>, ClientError> {
+        use crate::messages::chaos::{ChaosReply, ChaosRequest};
+        let members = self.alive_members().await?;
+        let mut out = Vec::new();
+        for m in members {
+            if let Ok(ChaosReply::Actors(list)) =
+                self.chaos(&m.name, ChaosRequest::ListActors).await
+            {
+                out.push((
+                    m.name.to_string(),
+                    m.roles,
+                    list.into_iter().map(|a| a.name).collect(),
+                ));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Stops the actors of `node` whose names match the glob `pattern` (never `bus` or
+    /// `chaos`); returns their names and restart counts before the kill.
+    pub async fn chaos_kill(
+        &self,
+        node: &NodeName,
+        pattern: &str,
+    ) -> Result<Vec<(String, u32)>, ClientError> {
+        use crate::messages::chaos::{ChaosReply, ChaosRequest};
+        match self
+            .chaos(
+                node,
+                ChaosRequest::KillMatching {
+                    pattern: pattern.to_owned(),
+                },
+            )
+            .await?
+        {
+            ChaosReply::KilledMatching(v) => Ok(v),
+            other => Err(unexpected(node, other)),
+        }
+    }
+
+    /// Kills `node`'s process (as `kill -9`); returns its pid.
+    pub async fn chaos_kill_process(&self, node: &NodeName) -> Result<u32, ClientError> {
+        use crate::messages::chaos::{ChaosReply, ChaosRequest};
+        match self.chaos(node, ChaosRequest::KillProcess).await? {
+            ChaosReply::ProcessKilling { pid, .. } => Ok(pid),
+            other => Err(unexpected(node, other)),
+        }
+    }
+
+    /// Adds a fault rule to `node`'s bus; returns its id.
+    pub async fn chaos_set_fault(
+        &self,
+        node: &NodeName,
+        rule: crate::messages::chaos::FaultRule,
+    ) -> Result<u64, ClientError> {
+        use crate::messages::chaos::{ChaosReply, ChaosRequest};
+        match self.chaos(node, ChaosRequest::SetFault(rule)).await? {
+            ChaosReply::FaultSet { id } => Ok(id),
+            other => Err(unexpected(node, other)),
+        }
+    }
+
+    /// Removes every fault rule of `node`'s bus; returns how many there were.
+    pub async fn chaos_clear_faults(&self, node: &NodeName) -> Result<u32, ClientError> {
+        use crate::messages::chaos::{ChaosReply, ChaosRequest};
+        match self.chaos(node, ChaosRequest::ClearFaults).await? {
+            ChaosReply::FaultsCleared { count } => Ok(count),
+            other => Err(unexpected(node, other)),
+        }
+    }
+
+    /// The fault rules in force on `node`'s bus.
+    pub async fn chaos_faults(
+        &self,
+        node: &NodeName,
+    ) -> Result<Vec<crate::messages::chaos::ActiveFault>, ClientError> {
+        use crate::messages::chaos::{ChaosReply, ChaosRequest};
+        match self.chaos(node, ChaosRequest::ListFaults).await? {
+            ChaosReply::Faults(v) => Ok(v),
+            other => Err(unexpected(node, other)),
+        }
+    }
+}
+
+fn unexpected(node: &NodeName, reply: crate::messages::chaos::ChaosReply) -> ClientError {
+    ClientError::Bus(BusError::Failed {
+        actor: ActorRef::new(node.clone(), "chaos"),
+        message: format!("unexpected reply {reply:?}"),
+    })
+}

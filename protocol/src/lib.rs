@@ -5,6 +5,7 @@
 //! - [`codec`]: the one wire encoding (bincode `2.0.1`) with its size limit.
 //! - [`actor`]: how actors and nodes are named ([`ActorRef`]).
 //! - [`api`]: typed access to the API server ([`api::Api`]) over any transport.
+//! - [`chaos`]: seeded random kill schedules (replayable from their seed).
 //! - [`messages`]: one closed request/reply enum per actor, and the envelope that carries them.
 //! - [`frame`]: bus frames, the frame header and the handshake messages.
 //! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
@@ -14,6 +15,7 @@
 
 pub mod actor;
 pub mod api;
+pub mod chaos;
 pub mod codec;
 pub mod frame;
 pub mod messages;

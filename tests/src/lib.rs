@@ -7,6 +7,7 @@
 //! - [`rudderd_bin`] / [`rudderctl_bin`]: where the binaries are (built by
 //!   `cargo test --workspace` / `cargo nextest run --workspace`).
 
+pub mod chaos;
 pub mod multihost;
 
 use std::path::{Path, PathBuf};

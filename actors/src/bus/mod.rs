@@ -13,7 +13,11 @@
 //! Topology: control-plane nodes mesh; workers link to control-plane nodes only; a
 //! worker reaches another worker through a control-plane node, which routes the request
 //! over its own direct link (one forwarding hop at most, so no loops).
+//!
+//! Chaos: [`faults`] holds rules that delay or drop requests to and from chosen peers;
+//! [`route`] consults them before sending on a link, [`LinkInbound`] before serving.
 
+pub mod faults;
 pub mod membership;
 
 use std::collections::{HashMap, HashSet};
@@ -27,6 +31,7 @@ use rand::Rng;
 use rudder_protocol::actor::{ActorRef, NodeName, Role};
 use rudder_protocol::frame::{Frame, NodeIdentity, Peer};
 use rudder_protocol::messages::bus::{BusReply, BusRequest, MemberInfo, MemberState};
+use rudder_protocol::messages::chaos::Direction;
 use rudder_protocol::messages::{BusError, Protocol, Reply, Request};
 use rudder_protocol::net::{
     accept_handshake, dial_handshake, BoxFuture, Credentials, Established, Inbound, Link,
@@ -35,6 +40,7 @@ use rudder_protocol::net::{
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
+pub use faults::{Faults, Verdict};
 pub use membership::{Membership, Thresholds};
 
 /// The actor name under which every node's bus answers [`BusRequest`].
@@ -108,6 +114,7 @@ struct Inner {
     seeds: Vec<String>,
     seed_nodes: Mutex<HashMap<String, NodeName>>,
     clients: AtomicUsize,
+    faults: Faults,
     shutdown: watch::Sender<bool>,
 }
 
@@ -184,6 +191,7 @@ impl Bus {
                 seeds,
                 seed_nodes: Mutex::new(HashMap::new()),
                 clients: AtomicUsize::new(0),
+                faults: Faults::default(),
                 shutdown,
             }),
         };
@@ -221,6 +229,11 @@ impl Bus {
     /// This node's view of membership.
     pub fn members(&self) -> Vec<MemberInfo> {
         lock(&self.inner.members).report(Instant::now())
+    }
+
+    /// The fault rules applied to this node's traffic with its peers (chaos).
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
     }
 
     /// Number of connected clients.
@@ -292,7 +305,8 @@ async fn route(
         .filter(|l| !l.is_closed())
         .cloned();
     if let Some(link) = direct {
-        return link.request(to, body, timeout).await;
+        let peer = to.node.clone();
+        return send_with_faults(inner, &link, peer.as_str(), to, body, timeout).await;
     }
     if may_forward && !inner.me.roles.contains(&Role::ControlPlane) {
         // A worker reaches non-adjacent nodes through any control-plane node.
@@ -301,7 +315,8 @@ async fn route(
             .find(|(_, l)| !l.is_closed() && is_control_plane(l.peer()))
             .map(|(_, l)| l.clone());
         if let Some(link) = via {
-            return link.request(to, body, timeout).await;
+            let peer = link.peer().label().to_owned();
+            return send_with_faults(inner, &link, &peer, to, body, timeout).await;
         }
     }
     let known = lock(&inner.members).state(&to.node, Instant::now());
@@ -314,6 +329,43 @@ async fn route(
         node: to.node,
         reason,
     })
+}
+
+/// Sends a request on a link to `peer`, unless a fault rule delays or drops it. A
+/// dropped request fails as a lost one would: after the whole timeout.
+async fn send_with_faults(
+    inner: &Arc<Inner>,
+    link: &Link,
+    peer: &str,
+    to: ActorRef,
+    body: Request,
+    timeout: Duration,
+) -> Result<Reply, BusError> {
+    let verdict = if fault_exempt(&to) {
+        Verdict::Pass
+    } else {
+        inner.faults.verdict(peer, Direction::Outbound)
+    };
+    match verdict {
+        Verdict::Pass => link.request(to, body, timeout).await,
+        Verdict::Delay(d) if d < timeout => {
+            tokio::time::sleep(d).await;
+            link.request(to, body, timeout - d).await
+        }
+        Verdict::Delay(_) | Verdict::Drop => {
+            tokio::time::sleep(timeout).await;
+            Err(BusError::Timeout {
+                actor: to,
+                after_ms: timeout.as_millis() as u64,
+            })
+        }
+    }
+}
+
+/// Requests to `chaos` and `bus` pass every fault rule: the way to list and clear the
+/// faults of a partitioned node (through any other node) stays open.
+fn fault_exempt(to: &ActorRef) -> bool {
+    to.name == crate::chaos::NAME || to.name == BUS_ACTOR
 }
 
 fn is_control_plane(peer: &Peer) -> bool {
@@ -367,7 +419,25 @@ impl Inbound for LinkInbound {
         let bus = self.bus.upgrade();
         // Requests from nodes are routed directly only: one forwarding hop at most.
         let may_forward = self.from.is_none();
+        let verdict = match (&bus, &self.from) {
+            (Some(inner), Some(from)) if !fault_exempt(&to) => {
+                inner.faults.verdict(from.as_str(), Direction::Inbound)
+            }
+            _ => Verdict::Pass,
+        };
         Box::pin(async move {
+            match verdict {
+                Verdict::Pass => {}
+                Verdict::Delay(d) if d < timeout => tokio::time::sleep(d).await,
+                Verdict::Delay(_) | Verdict::Drop => {
+                    // Never served: the sender sees its own timeout.
+                    tokio::time::sleep(timeout).await;
+                    return Err(BusError::Timeout {
+                        actor: to,
+                        after_ms: timeout.as_millis() as u64,
+                    });
+                }
+            }
             match bus {
                 Some(inner) => route(&inner, to, body, timeout, may_forward).await,
                 None => Err(BusError::Unreachable {
@@ -383,6 +453,9 @@ impl Inbound for LinkInbound {
             return;
         };
         if let Frame::Gossip { members } = frame {
+            if inner.faults.verdict(from.as_str(), Direction::Inbound) == Verdict::Drop {
+                return;
+            }
             let new = lock(&inner.members).merge(from, &members, Instant::now());
             for name in new {
                 tracing::info!(node = %inner.me.name, member = %name, via = %from, "learned of member");

@@ -296,12 +296,16 @@ async fn run(api: ApiHandle, node: String, rt: Arc<dyn ContainerRuntime>) {
                 workers.retain(|_, w| !w.task.is_finished());
                 if cache.has_synced() && health.is_ok() {
                     // Safety net: every known pod has a worker, and nothing else runs.
+                    // A pod of the cache whose key still waits in the queue (right after
+                    // a restart: the first tick comes at once) is not an orphan.
+                    let mut cached = BTreeSet::new();
                     for pod in cache.list() {
                         if !workers.contains_key(&pod.metadata.uid) {
                             queue.add(ObjectKey::of(&*pod));
                         }
+                        cached.insert(pod.metadata.uid.clone());
                     }
-                    remove_orphans(&*rt, &node, &workers).await;
+                    remove_orphans(&*rt, &node, &workers, &cached).await;
                 }
             }
         }
@@ -350,13 +354,19 @@ fn sync_pod(
     }
 }
 
-/// Removes containers labelled for this node whose pod has no worker.
+/// Removes containers labelled for this node whose pod has no worker and is not in the
+/// cache (`cached`: pod uids).
 async fn remove_orphans(
     rt: &dyn ContainerRuntime,
     node: &str,
     workers: &BTreeMap<String, WorkerHandle>,
+    cached: &BTreeSet<String>,
 ) {
-    let known: BTreeSet<&str> = workers.keys().map(String::as_str).collect();
+    let known: BTreeSet<&str> = workers
+        .keys()
+        .chain(cached.iter())
+        .map(String::as_str)
+        .collect();
     let want = BTreeMap::from([(labels::NODE.to_owned(), node.to_owned())]);
     let Ok(all) = rt.list_containers(&want).await else {
         return;

@@ -16,6 +16,8 @@ use rudder_protocol::messages::store::{Consistency, Expect, StoreReply, StoreReq
 use rudder_protocol::{ActorRef, NodeName};
 use serde_json::json;
 
+#[path = "../ctl/chaos.rs"]
+mod chaos;
 #[path = "../ctl/objects.rs"]
 mod objects;
 #[path = "../ctl/workloads.rs"]
@@ -149,6 +151,11 @@ enum Command {
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+    },
+    /// Chaos: kill actors or nodes, delay or drop bus traffic, random kill schedules.
+    Chaos {
+        #[command(subcommand)]
+        command: chaos::ChaosCommand,
     },
     /// Rudder's local container images (needs only the local Docker engine).
     Images {
@@ -496,6 +503,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await?
         }
         Command::Images { .. } => {}
+        Command::Chaos { command } => chaos::run(&client, command).await?,
         Command::Ping { node } => {
             let node = node_or_here(node);
             let started = std::time::Instant::now();
