@@ -30,6 +30,8 @@ const NODEPORTS: &str = "RUDDER-NODEPORTS";
 const MARK_MASQ: &str = "RUDDER-MARK-MASQ";
 const POSTROUTING: &str = "RUDDER-POSTROUTING";
 const MASQ_MARK: &str = "0x4000/0x4000";
+/// The comment on the `DOCKER-USER` rule that lets pods of different nodes talk.
+const POD_TO_POD: &str = "rudder-pod-to-pod";
 
 /// The jumps from the built-in chains into Rudder's, as `iptables -t nat` arguments.
 pub const JUMPS: [(&str, &str); 3] = [
@@ -230,7 +232,18 @@ pub fn ensure_base(cluster_cidr: Ipv4Network) -> std::io::Result<()> {
         }
     }
     let cidr = cluster_cidr.to_string();
-    let accept = ["-s", cidr.as_str(), "-d", cidr.as_str(), "-j", "ACCEPT"];
+    let accept = [
+        "-s",
+        cidr.as_str(),
+        "-d",
+        cidr.as_str(),
+        "-m",
+        "comment",
+        "--comment",
+        POD_TO_POD,
+        "-j",
+        "ACCEPT",
+    ];
     if iptables(&["-t", "filter", "-L", "DOCKER-USER", "-n"])? {
         let mut check = vec!["-t", "filter", "-C", "DOCKER-USER"];
         check.extend(accept);
@@ -242,6 +255,53 @@ pub fn ensure_base(cluster_cidr: Ipv4Network) -> std::io::Result<()> {
     }
     let _ = std::fs::write("/proc/sys/net/ipv4/conf/all/route_localnet", "1");
     Ok(())
+}
+
+/// Removes everything [`ensure_base`] and the syncs installed: the jumps into Rudder's
+/// chains, the chains themselves and the pod-to-pod accept rule (the blackhole routes
+/// stay: they only ever drop traffic). For tests and benchmarks, which must leave the
+/// machine's packet filter as they found it; a running proxy would put it back.
+pub fn remove_all() -> std::io::Result<()> {
+    for (from, to) in JUMPS {
+        // Remove every copy (at most a few; bounded in case deletion keeps "working").
+        for _ in 0..16 {
+            if !iptables(&["-t", "nat", "-D", from, "-j", to])? {
+                break;
+            }
+        }
+    }
+    let chains = existing_chains()?;
+    if !chains.is_empty() {
+        restore(&removal_rules(&chains))?;
+    }
+    let out = Command::new("iptables")
+        .args(["-t", "filter", "-S", "DOCKER-USER"])
+        .stderr(Stdio::null())
+        .output()?;
+    for rule in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(rest) = rule.strip_prefix("-A DOCKER-USER ") {
+            if rest.contains(POD_TO_POD) {
+                let mut args = vec!["-t", "filter", "-D", "DOCKER-USER"];
+                args.extend(rest.split_whitespace());
+                iptables(&args)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `iptables-restore` input that flushes and deletes `chains` (Rudder's only).
+fn removal_rules(chains: &[String]) -> String {
+    let ours: Vec<&String> = chains.iter().filter(|c| c.starts_with("RUDDER-")).collect();
+    let mut out = String::from("*nat\n");
+    for c in &ours {
+        let _ = writeln!(out, ":{c} - [0:0]");
+    }
+    for c in &ours {
+        let _ = writeln!(out, "-X {c}");
+    }
+    out.push_str("COMMIT\n");
+    out
 }
 
 /// Feeds `rules` to `iptables-restore --noflush`.
@@ -368,6 +428,15 @@ mod tests {
                 assert!(!text.contains(&n), "{name}: unexpected {n:?} in\n{text}");
             }
         }
+    }
+
+    #[test]
+    fn removal_touches_only_rudder_chains() {
+        let text = removal_rules(&["RUDDER-SERVICES".into(), "DOCKER".into()]);
+        assert_eq!(
+            text,
+            "*nat\n:RUDDER-SERVICES - [0:0]\n-X RUDDER-SERVICES\nCOMMIT\n"
+        );
     }
 
     #[test]
