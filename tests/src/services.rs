@@ -253,9 +253,12 @@ pub fn client_pod(name: &str, node: &str) -> Pod {
 /// A node port in 30000-32767 that nothing listens on at 127.0.0.1 now (starting from a
 /// value derived from the process id, so parallel runs start apart).
 pub fn free_node_port() -> u16 {
-    let start = std::process::id() ^ (Instant::now().elapsed().subsec_nanos() >> 3);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let start = std::process::id() ^ (nanos >> 3);
     (0..2768u32)
-        .map(|i| 30000 + ((start + i * 97) % 2768) as u16)
+        .map(|i| 30000 + ((u64::from(start) + u64::from(i) * 97) % 2768) as u16)
         .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
         .unwrap_or(32123)
 }

@@ -69,6 +69,12 @@ pub fn sep_chain(sp: &ServicePort, ep: SocketAddrV4) -> String {
 /// Docker bridge, and an endpoint's reply to a pod on the same bridge would otherwise
 /// bypass the de-NAT (the price: endpoints see the node's address, not the client's).
 pub fn nat_rules(desired: &Desired, existing: &[String]) -> String {
+    nat_plan(desired, existing).0
+}
+
+/// [`nat_rules`], and the Rudder chains that exist once they are restored (to pass as
+/// `existing` next time without asking iptables).
+pub fn nat_plan(desired: &Desired, existing: &[String]) -> (String, Vec<String>) {
     let mut chains = vec![
         SERVICES.to_owned(),
         NODEPORTS.to_owned(),
@@ -168,7 +174,7 @@ pub fn nat_rules(desired: &Desired, existing: &[String]) -> String {
         let _ = writeln!(out, "-X {c}");
     }
     out.push_str("COMMIT\n");
-    out
+    (out, chains)
 }
 
 /// The Rudder chains present in the nat table now.
@@ -447,6 +453,11 @@ mod tests {
             true,
         )]);
         assert_eq!(nat_rules(&d, &[]), nat_rules(&d, &[]));
+        // What exists after a restore is exactly what the plan wanted: restoring the same
+        // state again deletes nothing.
+        let (_, chains) = nat_plan(&d, &["RUDDER-SVC-0000000000000001".into()]);
+        assert!(!chains.iter().any(|c| c.ends_with("0001")));
+        assert!(!nat_rules(&d, &chains).contains("-X"));
         let s = sp(&["10.244.1.2:8080"], None, false);
         assert!(svc_chain(&s).len() <= 28);
         assert!(sep_chain(&s, s.endpoints[0]).len() <= 28);
