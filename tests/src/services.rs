@@ -94,7 +94,7 @@ impl DockerNode {
         let packet_filter = proxy_mode == "iptables";
         cluster.nodes.push(NodeProc::start(spec).await?);
         let client = cluster.nodes[0].client().await?;
-        let mut node = DockerNode {
+        let node = DockerNode {
             name: name.to_owned(),
             cluster: Some(cluster),
             client: client.clone(),
@@ -114,11 +114,7 @@ impl DockerNode {
                 Ok(ready.then_some(()))
             }
         })
-        .await
-        .map_err(|e| {
-            node.stop_now();
-            e
-        })?;
+        .await?; // on failure, dropping `node` cleans up
         Ok(node)
     }
 

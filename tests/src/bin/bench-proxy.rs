@@ -98,11 +98,13 @@ async fn load(targets: &[SocketAddr]) -> (Vec<Duration>, usize) {
     });
     let mut all = Vec::new();
     let mut failed = 0;
-    for r in futures::future::join_all(workers).await {
-        if let Ok((l, f)) = r {
-            all.extend(l);
-            failed += f;
-        }
+    for (l, f) in futures::future::join_all(workers)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        all.extend(l);
+        failed += f;
     }
     (all, failed)
 }
