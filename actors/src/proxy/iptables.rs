@@ -30,6 +30,8 @@ const NODEPORTS: &str = "RUDDER-NODEPORTS";
 const MARK_MASQ: &str = "RUDDER-MARK-MASQ";
 const POSTROUTING: &str = "RUDDER-POSTROUTING";
 const MASQ_MARK: &str = "0x4000/0x4000";
+/// The comment on the `DOCKER-USER` rule that lets pods of different nodes talk.
+const POD_TO_POD: &str = "rudder-pod-to-pod";
 
 /// The jumps from the built-in chains into Rudder's, as `iptables -t nat` arguments.
 pub const JUMPS: [(&str, &str); 3] = [
@@ -66,7 +68,16 @@ pub fn sep_chain(sp: &ServicePort, ep: SocketAddrV4) -> String {
 /// All cluster-IP traffic is masqueraded, pods' own included: pods of one node share a
 /// Docker bridge, and an endpoint's reply to a pod on the same bridge would otherwise
 /// bypass the de-NAT (the price: endpoints see the node's address, not the client's).
+/// Masquerading keeps the client's source port where it can (no `--random-fully`): with
+/// random ports, `bench-proxy` saw a few new connections in ten thousand land on a
+/// backend's TIME_WAIT entry and lose its SYN for a second; with the port kept, none.
 pub fn nat_rules(desired: &Desired, existing: &[String]) -> String {
+    nat_plan(desired, existing).0
+}
+
+/// [`nat_rules`], and the Rudder chains that exist once they are restored (to pass as
+/// `existing` next time without asking iptables).
+pub fn nat_plan(desired: &Desired, existing: &[String]) -> (String, Vec<String>) {
     let mut chains = vec![
         SERVICES.to_owned(),
         NODEPORTS.to_owned(),
@@ -166,7 +177,7 @@ pub fn nat_rules(desired: &Desired, existing: &[String]) -> String {
         let _ = writeln!(out, "-X {c}");
     }
     out.push_str("COMMIT\n");
-    out
+    (out, chains)
 }
 
 /// The Rudder chains present in the nat table now.
@@ -230,7 +241,18 @@ pub fn ensure_base(cluster_cidr: Ipv4Network) -> std::io::Result<()> {
         }
     }
     let cidr = cluster_cidr.to_string();
-    let accept = ["-s", cidr.as_str(), "-d", cidr.as_str(), "-j", "ACCEPT"];
+    let accept = [
+        "-s",
+        cidr.as_str(),
+        "-d",
+        cidr.as_str(),
+        "-m",
+        "comment",
+        "--comment",
+        POD_TO_POD,
+        "-j",
+        "ACCEPT",
+    ];
     if iptables(&["-t", "filter", "-L", "DOCKER-USER", "-n"])? {
         let mut check = vec!["-t", "filter", "-C", "DOCKER-USER"];
         check.extend(accept);
@@ -242,6 +264,53 @@ pub fn ensure_base(cluster_cidr: Ipv4Network) -> std::io::Result<()> {
     }
     let _ = std::fs::write("/proc/sys/net/ipv4/conf/all/route_localnet", "1");
     Ok(())
+}
+
+/// Removes everything [`ensure_base`] and the syncs installed: the jumps into Rudder's
+/// chains, the chains themselves and the pod-to-pod accept rule (the blackhole routes
+/// stay: they only ever drop traffic). For tests and benchmarks, which must leave the
+/// machine's packet filter as they found it; a running proxy would put it back.
+pub fn remove_all() -> std::io::Result<()> {
+    for (from, to) in JUMPS {
+        // Remove every copy (at most a few; bounded in case deletion keeps "working").
+        for _ in 0..16 {
+            if !iptables(&["-t", "nat", "-D", from, "-j", to])? {
+                break;
+            }
+        }
+    }
+    let chains = existing_chains()?;
+    if !chains.is_empty() {
+        restore(&removal_rules(&chains))?;
+    }
+    let out = Command::new("iptables")
+        .args(["-t", "filter", "-S", "DOCKER-USER"])
+        .stderr(Stdio::null())
+        .output()?;
+    for rule in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(rest) = rule.strip_prefix("-A DOCKER-USER ") {
+            if rest.contains(POD_TO_POD) {
+                let mut args = vec!["-t", "filter", "-D", "DOCKER-USER"];
+                args.extend(rest.split_whitespace());
+                iptables(&args)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `iptables-restore` input that flushes and deletes `chains` (Rudder's only).
+fn removal_rules(chains: &[String]) -> String {
+    let ours: Vec<&String> = chains.iter().filter(|c| c.starts_with("RUDDER-")).collect();
+    let mut out = String::from("*nat\n");
+    for c in &ours {
+        let _ = writeln!(out, ":{c} - [0:0]");
+    }
+    for c in &ours {
+        let _ = writeln!(out, "-X {c}");
+    }
+    out.push_str("COMMIT\n");
+    out
 }
 
 /// Feeds `rules` to `iptables-restore --noflush`.
@@ -325,7 +394,7 @@ mod tests {
                     format!("--dport 30080 -j {svc}"),
                     "--dst-type LOCAL -j RUDDER-NODEPORTS".into(),
                 ],
-                vec!["-X".into()],
+                vec!["-X".into(), "--random-fully".into()],
             ),
             (
                 "no endpoints: no service chain",
@@ -371,6 +440,15 @@ mod tests {
     }
 
     #[test]
+    fn removal_touches_only_rudder_chains() {
+        let text = removal_rules(&["RUDDER-SERVICES".into(), "DOCKER".into()]);
+        assert_eq!(
+            text,
+            "*nat\n:RUDDER-SERVICES - [0:0]\n-X RUDDER-SERVICES\nCOMMIT\n"
+        );
+    }
+
+    #[test]
     fn same_state_same_text_and_names_fit_iptables() {
         let d = desired(vec![sp(
             &["10.244.1.2:8080", "10.244.1.3:8080"],
@@ -378,6 +456,11 @@ mod tests {
             true,
         )]);
         assert_eq!(nat_rules(&d, &[]), nat_rules(&d, &[]));
+        // What exists after a restore is exactly what the plan wanted: restoring the same
+        // state again deletes nothing.
+        let (_, chains) = nat_plan(&d, &["RUDDER-SVC-0000000000000001".into()]);
+        assert!(!chains.iter().any(|c| c.ends_with("0001")));
+        assert!(!nat_rules(&d, &chains).contains("-X"));
         let s = sp(&["10.244.1.2:8080"], None, false);
         assert!(svc_chain(&s).len() <= 28);
         assert!(sep_chain(&s, s.endpoints[0]).len() <= 28);

@@ -8,7 +8,10 @@
 //!   itself and relays to ready endpoints.
 //!
 //! Every change of either kind wakes one sync, which programs the whole desired state
-//! (idempotent); a failed sync is retried. Messages in: none but [`crate::supervisor::Stop`].
+//! (idempotent); changes that arrive during a sync are handled together by the next one,
+//! and a failed sync is retried. In packet-filter mode a sync is one `iptables-restore`:
+//! the chains present are remembered from the previous sync and only read back from
+//! `iptables-save` at start, after a failure and at the periodic resync. Messages in: none but [`crate::supervisor::Stop`].
 
 pub mod forward;
 pub mod iptables;
@@ -68,7 +71,9 @@ pub fn component(settings: ProxySettings) -> ComponentSpec {
 }
 
 enum Backend {
-    PacketFilter,
+    /// iptables, with Rudder's chains as of the last successful restore (`None`: ask
+    /// `iptables-save`), so a sync costs one `iptables-restore` and nothing else.
+    PacketFilter(Option<Vec<String>>),
     Forwarding(forward::Forwarder),
 }
 
@@ -82,7 +87,7 @@ impl Backend {
         if iptables_ok {
             iptables::ensure_blackholes(&[s.cluster_cidr, s.service_cidr]);
             info!("proxy mode: packet filter (iptables)");
-            Backend::PacketFilter
+            Backend::PacketFilter(None)
         } else {
             if s.mode == ProxyMode::Iptables {
                 warn!("iptables is not usable here; forwarding instead");
@@ -92,17 +97,30 @@ impl Backend {
         }
     }
 
+    /// Forgets what the back end believes is programmed: the next sync looks again.
+    fn forget(&mut self) {
+        if let Backend::PacketFilter(known) = self {
+            *known = None;
+        }
+    }
+
     async fn sync(&mut self, desired: &plan::Desired) -> Result<(), String> {
         match self {
-            Backend::PacketFilter => {
-                let desired = desired.clone();
-                tokio::task::spawn_blocking(move || {
-                    let existing = iptables::existing_chains()?;
-                    iptables::restore(&iptables::nat_rules(&desired, &existing))
+            Backend::PacketFilter(known) => {
+                let (desired, cached) = (desired.clone(), known.take());
+                let chains = tokio::task::spawn_blocking(move || {
+                    let existing = match cached {
+                        Some(c) => c,
+                        None => iptables::existing_chains()?,
+                    };
+                    let (text, chains) = iptables::nat_plan(&desired, &existing);
+                    iptables::restore(&text).map(|()| chains)
                 })
                 .await
                 .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+                *known = Some(chains);
+                Ok(())
             }
             Backend::Forwarding(f) => match f.sync(desired).await {
                 0 => Ok(()),
@@ -160,8 +178,10 @@ async fn run(api: ApiHandle, settings: ProxySettings) {
             _ = dirty.notified() => {}
             _ = tokio::time::sleep(pause) => {
                 if !retry {
-                    // Periodic full sync: reprogram even if nothing seems to have changed.
+                    // Periodic full sync: reprogram even if nothing seems to have changed,
+                    // from what is really there.
                     programmed = None;
+                    backend.forget();
                 }
             }
         }
