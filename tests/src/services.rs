@@ -54,6 +54,46 @@ pub fn docker_available(what: &str) -> bool {
     false
 }
 
+/// Removes what Docker holds for test node `node`: its containers, its pods' emptyDir
+/// volumes (label `io.rudder.node`) and its `rudder-<node>` network.
+pub fn remove_node_leftovers(node: &str) {
+    let label = format!("label=io.rudder.node={node}");
+    let remove = |list: &[&str], rm: &[&str]| {
+        let mut args = list.to_vec();
+        args.extend(["--filter", &label]);
+        let ids = docker(&args).unwrap_or_default();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            docker(&[rm, &ids].concat());
+        }
+    };
+    remove(&["ps", "-aq"], &["rm", "-f"]);
+    remove(&["volume", "ls", "-q"], &["volume", "rm", "-f"]);
+    docker(&["network", "rm", &format!("rudder-{node}")]);
+}
+
+/// Runs [`remove_node_leftovers`] for its node when dropped, so a failing test cleans up.
+pub struct DockerCleanup(pub String);
+
+impl Drop for DockerCleanup {
+    fn drop(&mut self) {
+        remove_node_leftovers(&self.0);
+    }
+}
+
+/// Builds the local pod images (`rudder/pause:1`, `rudder/demo:1`) with `rudderctl`.
+pub fn build_images() -> anyhow::Result<()> {
+    let out = Command::new(rudderctl_bin())
+        .args(["images", "build"])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "rudderctl images build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 /// True when this process may program iptables; otherwise prints a loud SKIP.
 pub fn packet_filter_available(what: &str) -> bool {
     if rudder_actors::proxy::iptables::available() {
@@ -79,14 +119,7 @@ impl DockerNode {
     /// Docker runtime and `proxy_mode` (`iptables` or `forwarding`), and waits until it
     /// is Ready and serves the `default` namespace.
     pub async fn start(name: &str, proxy_mode: &str) -> anyhow::Result<DockerNode> {
-        let out = Command::new(rudderctl_bin())
-            .args(["images", "build"])
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "rudderctl images build: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        build_images()?;
         let mut cluster = Cluster::new()?;
         let mut spec = cluster.spec("single-node.toml", name);
         spec.kubelet_runtime = None;
@@ -157,16 +190,7 @@ impl DockerNode {
             drop(cluster);
             std::thread::sleep(Duration::from_millis(500));
         }
-        let label = format!("label=io.rudder.node={}", self.name);
-        if let Some(ids) = docker(&["ps", "-aq", "--filter", &label]) {
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(ids);
-                docker(&args);
-            }
-        }
-        docker(&["network", "rm", &format!("rudder-{}", self.name)]);
+        remove_node_leftovers(&self.name);
         if self.packet_filter {
             if let Err(e) = rudder_actors::proxy::iptables::remove_all() {
                 eprintln!("removing Rudder's iptables rules failed: {e}");

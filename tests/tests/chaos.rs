@@ -26,6 +26,7 @@ use rudder_protocol::resources::{
 };
 use rudder_tests::chaos::linearizable::{self, Action, Op};
 use rudder_tests::chaos::watch;
+use rudder_tests::services::{build_images, docker, docker_available, DockerCleanup};
 use rudder_tests::{eventually, store, store_status, Cluster};
 
 // ---------------------------------------------------------------------------------------
@@ -737,34 +738,6 @@ async fn scenario1_actor_kills_during_deployment_churn() -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------
 // Scenario 5: kubelet kills with real Docker pods.
 
-fn docker(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Removes the containers and network a test node left in Docker, even on failure.
-struct DockerCleanup(String);
-
-impl Drop for DockerCleanup {
-    fn drop(&mut self) {
-        let label = format!("label=io.rudder.node={}", self.0);
-        if let Some(ids) = docker(&["ps", "-aq", "--filter", &label]) {
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(ids);
-                docker(&args);
-            }
-        }
-        docker(&["network", "rm", &format!("rudder-{}", self.0)]);
-    }
-}
-
 /// One container as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct DockerContainer {
@@ -848,22 +821,12 @@ async fn kubelet_state(client: &Client) -> anyhow::Result<ActorState> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario5_kubelet_kill_no_double_start() -> anyhow::Result<()> {
-    if docker(&["version", "--format", "{{.Server.Version}}"]).is_none() {
-        eprintln!(
-            "\n*** SKIP: no Docker engine reachable; scenario 5 (kubelet kills with real containers) did not run ***\n"
-        );
+    if !docker_available("scenario 5 (kubelet kills with real containers)") {
         return Ok(());
     }
     let node = format!("chaos5-{}", std::process::id());
     let _cleanup = DockerCleanup(node.clone());
-    let out = std::process::Command::new(rudder_tests::rudderctl_bin())
-        .args(["images", "build"])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "rudderctl images build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    build_images()?;
     let mut cluster = Cluster::new()?;
     let mut spec = cluster.spec("single-node.toml", &node);
     spec.kubelet_runtime = None; // real Docker

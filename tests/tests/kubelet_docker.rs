@@ -16,44 +16,11 @@ use rudder_protocol::resources::{
     Pod, PodPhase, Probe, RestartPolicy,
 };
 use rudder_protocol::ActorRef;
-use rudder_tests::{eventually, rudderctl_bin, Cluster, NodeProc};
-
-fn docker(args: &[&str]) -> Option<String> {
-    let out = Command::new("docker").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use rudder_tests::services::{self, docker, DockerCleanup};
+use rudder_tests::{eventually, Cluster, NodeProc};
 
 fn docker_available() -> bool {
-    if docker(&["version", "--format", "{{.Server.Version}}"]).is_some() {
-        return true;
-    }
-    eprintln!("\n*** SKIP: no Docker engine reachable; the kubelet Docker tests did not run ***\n");
-    false
-}
-
-/// Removes what a test node left in Docker.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let label = format!("label=io.rudder.node={}", self.0);
-        if let Some(ids) = docker(&["ps", "-aq", "--filter", &label]) {
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(ids);
-                docker(&args);
-            }
-        }
-        if let Some(vols) = docker(&["volume", "ls", "-q", "--filter", &label]) {
-            for v in vols.split_whitespace() {
-                docker(&["volume", "rm", "-f", v]);
-            }
-        }
-        docker(&["network", "rm", &format!("rudder-{}", self.0)]);
-    }
+    services::docker_available("the kubelet Docker tests")
 }
 
 /// The containers Docker holds for `node`, as (name, state) sorted by name.
@@ -77,23 +44,16 @@ fn containers_of(node: &str) -> Vec<(String, String)> {
     v
 }
 
-async fn start_node(name: &str) -> anyhow::Result<(Cleanup, Cluster, Client)> {
+async fn start_node(name: &str) -> anyhow::Result<(DockerCleanup, Cluster, Client)> {
     start_node_env(name, Vec::new()).await
 }
 
 async fn start_node_env(
     name: &str,
     env: Vec<(String, String)>,
-) -> anyhow::Result<(Cleanup, Cluster, Client)> {
-    let cleanup = Cleanup(name.to_owned());
-    let out = Command::new(rudderctl_bin())
-        .args(["images", "build"])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "rudderctl images build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+) -> anyhow::Result<(DockerCleanup, Cluster, Client)> {
+    let cleanup = DockerCleanup(name.to_owned());
+    services::build_images()?;
     let mut cluster = Cluster::new()?;
     let mut spec = cluster.spec("single-node.toml", name);
     // Real pods: the Docker runtime of the config.

@@ -264,13 +264,18 @@ async fn resource(
     let writes_object = matches!(method, "POST" | "PUT" | "PATCH")
         && matches!(t.sub, None | Some("status"))
         && !(method == "POST" && t.name.is_some());
-    let warnings = if writes_object {
-        match field_validation(&q, info, body, ct) {
-            Ok(w) => w,
+    // A written object's body is parsed once, here, for validation and the handler.
+    let (warnings, parsed) = if writes_object {
+        let value = match json_body(body) {
+            Ok(v) => v,
+            Err(e) => return error(e),
+        };
+        match field_validation(&q, info, &value, ct) {
+            Ok(w) => (w, Some(value)),
             Err(e) => return error(e),
         }
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     let call = Call {
         req,
@@ -281,6 +286,7 @@ async fn resource(
         name,
         q: &q,
         content_type: ct,
+        parsed,
     };
     let mut response = match dispatch(method, t.name.is_some(), t.sub, call).await {
         Ok(Answer::Ok(v)) => HttpResponse::Ok().json(v),
@@ -304,7 +310,7 @@ async fn resource(
 fn field_validation(
     q: &[(String, String)],
     info: &ResourceInfo,
-    body: &Bytes,
+    value: &Value,
     content_type: &str,
 ) -> Result<Vec<String>, ApiError> {
     let mode = param(q, "fieldValidation").unwrap_or("Warn");
@@ -318,12 +324,8 @@ fn field_validation(
     if mode == "Ignore" || content_type.starts_with("application/json-patch") {
         return Ok(Vec::new());
     }
-    // A malformed body is reported by the handler itself.
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return Ok(Vec::new());
-    };
     let kind = info.kind;
-    let unknown = registry::unknown_fields(kind, &value);
+    let unknown = registry::unknown_fields(kind, value);
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
@@ -358,6 +360,8 @@ struct Call<'a> {
     name: &'a str,
     q: &'a [(String, String)],
     content_type: &'a str,
+    /// The body, already parsed (writes of an object).
+    parsed: Option<Value>,
 }
 
 async fn dispatch(
@@ -375,7 +379,10 @@ async fn dispatch(
         name,
         q,
         content_type,
+        parsed,
     } = c;
+    let mut parsed = parsed;
+    let mut value = || parsed.take().map_or_else(|| json_body(body), Ok);
     let table_of = |items: &[Value], meta: Value| {
         wants_table(req).map(|include| table::table(info.kind, items, include, meta, Time::now()))
     };
@@ -394,7 +401,7 @@ async fn dispatch(
                 })),
             }
         }
-        ("POST", false, None) => Answer::Created(core.create(info, ns, json_body(body)?).await?),
+        ("POST", false, None) => Answer::Created(core.create(info, ns, value()?).await?),
         ("GET", true, None) => {
             let obj = core.get(info, ns, name).await?;
             let rv = obj
@@ -406,19 +413,10 @@ async fn dispatch(
                 None => Answer::Ok(obj),
             }
         }
-        ("PUT", true, None) => {
-            Answer::Ok(core.update(info, ns, name, json_body(body)?, false).await?)
-        }
+        ("PUT", true, None) => Answer::Ok(core.update(info, ns, name, value()?, false).await?),
         ("PATCH", true, None | Some("status")) => Answer::Ok(
-            core.patch(
-                info,
-                ns,
-                name,
-                content_type,
-                &json_body(body)?,
-                sub.is_some(),
-            )
-            .await?,
+            core.patch(info, ns, name, content_type, &value()?, sub.is_some())
+                .await?,
         ),
         ("DELETE", true, None) => Answer::Ok(
             core.delete(info, ns, name, &delete_options(q, body)?)
@@ -457,7 +455,7 @@ async fn dispatch(
         }
         ("GET", true, Some("status")) => Answer::Ok(core.get(info, ns, name).await?),
         ("PUT", true, Some("status")) => {
-            Answer::Ok(core.update(info, ns, name, json_body(body)?, true).await?)
+            Answer::Ok(core.update(info, ns, name, value()?, true).await?)
         }
         ("GET", true, Some("scale")) => Answer::Ok(core.get_scale(info, ns, name).await?),
         ("PUT", true, Some("scale")) => {

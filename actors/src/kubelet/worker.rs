@@ -1373,6 +1373,25 @@ impl PodWorker {
         true
     }
 
+    /// Makes the volumes container `c` mounts and sets `spec`'s mounts; the reason when
+    /// it cannot.
+    async fn mount_volumes(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        spec: &mut ContainerSpec,
+    ) -> Result<(), String> {
+        let (volumes, mounts) = volume_plan(pod, c, &self.node.node)?;
+        for v in &volumes {
+            self.runtime
+                .ensure_volume(v)
+                .await
+                .map_err(|e| format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name))?;
+        }
+        spec.mounts = mounts;
+        Ok(())
+    }
+
     async fn start_container(
         &mut self,
         pod: &Pod,
@@ -1465,32 +1484,14 @@ impl PodWorker {
         }
         let pod_ip = sandbox.ip.clone().unwrap_or_default();
         let mut spec = container_spec(pod, c, attempt, &sandbox.id, &self.node, &pod_ip);
-        let volumes = match volume_plan(pod, c, &self.node.node) {
-            Ok((volumes, mounts)) => {
-                spec.mounts = mounts;
-                volumes
-            }
-            Err(message) => {
-                self.sink
-                    .event(pod, "Warning", "FailedMount", message.clone());
-                self.memory.errors.insert(
-                    c.name.clone(),
-                    ("CreateContainerConfigError".into(), message),
-                );
-                return false;
-            }
-        };
-        for v in &volumes {
-            if let Err(e) = self.runtime.ensure_volume(v).await {
-                let message = format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name);
-                self.sink
-                    .event(pod, "Warning", "FailedMount", message.clone());
-                self.memory.errors.insert(
-                    c.name.clone(),
-                    ("CreateContainerConfigError".into(), message),
-                );
-                return false;
-            }
+        if let Err(message) = self.mount_volumes(pod, c, &mut spec).await {
+            self.sink
+                .event(pod, "Warning", "FailedMount", message.clone());
+            self.memory.errors.insert(
+                c.name.clone(),
+                ("CreateContainerConfigError".into(), message),
+            );
+            return false;
         }
         let id = match self.runtime.create_container(&spec).await {
             Ok(id) => id,
