@@ -175,7 +175,7 @@ wait_ready() {
   done
   local ready voters
   while ((SECONDS < deadline)); do
-    ready=$(KUBECONFIG=$STATE/kubeconfig kubectl get nodes --no-headers 2>/dev/null |
+    ready=$(KUBECONFIG=$STATE/kubeconfig "${RUDDER_KUBECTL:-kubectl}" get nodes --no-headers 2>/dev/null |
       awk '$2 == "Ready"' | grep -c '^mh-worker-' || true)
     voters=$(rudderctl store status 2>/dev/null |
       awk '$2 == "voter" && ($3 == "Leader" || $3 == "Follower")' | wc -l)
@@ -241,7 +241,7 @@ status() {
   echo
   rudderctl store status || true
   echo
-  KUBECONFIG=$STATE/kubeconfig kubectl get nodes -o wide || true
+  KUBECONFIG=$STATE/kubeconfig "${RUDDER_KUBECTL:-kubectl}" get nodes -o wide || true
 }
 
 partition() {

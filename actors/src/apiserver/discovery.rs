@@ -20,13 +20,13 @@ use serde_json::{json, Value};
 use super::registry::{self, group_version, ResourceInfo, RESOURCES};
 
 /// The Kubernetes release Rudder's API follows (major, minor, patch).
-pub const KUBERNETES_VERSION: (u32, u32, u32) = (1, 31, 0);
+pub const KUBERNETES_VERSION: (u32, u32, u32) = (1, 37, 0);
 
 /// The `Content-Type` of an aggregated discovery response.
 pub const AGGREGATED_DISCOVERY_CONTENT_TYPE: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-/// `v1.31.0-rudder`: the `gitVersion` reported by `/version`.
+/// `v1.37.0-rudder`: the `gitVersion` reported by `/version`.
 pub fn git_version() -> String {
     let (major, minor, patch) = KUBERNETES_VERSION;
     format!("v{major}.{minor}.{patch}-rudder")
@@ -284,9 +284,9 @@ mod tests {
     fn version_document() {
         let v = version("abc123", "2024-05-01T12:00:00Z");
         let table = [
-            ("gitVersion", json!("v1.31.0-rudder")),
+            ("gitVersion", json!("v1.37.0-rudder")),
             ("major", json!("1")),
-            ("minor", json!("31")),
+            ("minor", json!("37")),
             ("gitCommit", json!("abc123")),
             ("buildDate", json!("2024-05-01T12:00:00Z")),
         ];

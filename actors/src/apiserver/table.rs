@@ -1555,7 +1555,7 @@ mod tests {
             type_: NodeAddressType::InternalIp,
             address: "192.168.1.10".into(),
         }];
-        node.status.node_info.kubelet_version = "v1.31.0-rudder".into();
+        node.status.node_info.kubelet_version = "v1.37.0-rudder".into();
         node.status.node_info.os_image = "Debian GNU/Linux 12 (bookworm)".into();
         assert_eq!(
             row(&node),
@@ -1564,7 +1564,7 @@ mod tests {
                 json!("Ready,SchedulingDisabled"),
                 json!("control-plane,worker"),
                 json!("3d"),
-                json!("v1.31.0-rudder"),
+                json!("v1.37.0-rudder"),
                 json!("192.168.1.10"),
                 json!("<none>"),
                 json!("Debian GNU/Linux 12 (bookworm)"),
