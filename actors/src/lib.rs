@@ -1,14 +1,16 @@
 //! Rudder's components as actix actors, and the node that hosts them.
 //!
-//! - [`apiserver`]: the Kubernetes REST API (so far its pure parts: discovery, OpenAPI,
-//!   validation, defaults, selectors, patches, tables).
+//! - [`apiserver`]: the Kubernetes REST API over the store (HTTP and bus fronts, watch
+//!   cache, discovery, OpenAPI, validation, defaults, selectors, patches, tables).
 //! - [`bus`]: actor registry, authenticated links between nodes, routing, membership.
 //! - [`supervisor`]: starts every component actor and restarts it when it stops or panics.
 //! - [`chaos`]: lists and kills this node's actors on request.
 //! - [`echo`]: answers pings; reachability checks and bus benchmarks.
-//! - [`controllers`]: the control loops (replica sets, deployments, ...).
+//! - [`events`]: the event recorder shared by controllers and kubelets (client-go's
+//!   aggregation and spam filter).
 //! - [`config`]: the node's TOML configuration and its defaults.
-//! - [`controllers`]: the control loops (endpoints, namespace, node lifecycle, GC, ...).
+//! - [`controllers`]: the control loops (replica sets, deployments, endpoints, namespace,
+//!   node lifecycle, GC, ...), one actor each.
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`informer`]: informers, work queues, leader election and API access for components.
 //! - [`kubelet`]: runs the pods bound to this node as Docker containers.
