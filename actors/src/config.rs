@@ -207,11 +207,24 @@ pub enum RuntimeKind {
 }
 
 /// The `[kubelet]` table.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KubeletSection {
     /// `docker`, `fake` or `none`.
     pub runtime: RuntimeKind,
+    /// The image of every pod's sandbox (Kubernetes' `--pod-infra-container-image`).
+    /// Rudder builds its own, [`crate::kubelet::images::SANDBOX_IMAGE`], when missing;
+    /// any other image must be present in the engine.
+    pub sandbox_image: String,
+}
+
+impl Default for KubeletSection {
+    fn default() -> Self {
+        KubeletSection {
+            runtime: RuntimeKind::default(),
+            sandbox_image: crate::kubelet::images::SANDBOX_IMAGE.to_owned(),
+        }
+    }
 }
 
 /// The `[store]` table.
@@ -400,6 +413,14 @@ impl NodeConfig {
                 "must be at least the cluster CIDR's prefix length and at most 30",
             );
         }
+        if self.kubelet.sandbox_image.trim().is_empty()
+            || self.kubelet.sandbox_image.contains(char::is_whitespace)
+        {
+            return invalid(
+                "kubelet.sandbox_image",
+                "must be an image reference (no spaces)",
+            );
+        }
         if self.proxy.address.parse::<std::net::IpAddr>().is_err() {
             return invalid("proxy.address", "must be an IP address");
         }
@@ -560,6 +581,16 @@ mod tests {
                 "bad listen",
                 Box::new(|c| c.listen = "nowhere".into()),
                 Some("listen"),
+            ),
+            (
+                "empty sandbox image",
+                Box::new(|c| c.kubelet.sandbox_image = " ".into()),
+                Some("kubelet.sandbox_image"),
+            ),
+            (
+                "another sandbox image",
+                Box::new(|c| c.kubelet.sandbox_image = "example.org/pause:3.10".into()),
+                None,
             ),
             (
                 "suspect after dead",

@@ -15,6 +15,7 @@
 //! - [`informer`]: informers, work queues, leader election and API access for components.
 //! - [`kubelet`]: runs the pods bound to this node as Docker containers.
 //! - [`proxy`]: the service proxy (kube-proxy): packet-filter rules or forwarding.
+//! - [`retry`]: back-off counters and the log limiter every retry loop uses.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
 //! - [`scheduler`]: assigns pending pods to nodes (snapshot, plugins, cycle).
 //! - [`simnode`]: simulated nodes (kwok-style) for benchmarks and scale tests.
@@ -32,6 +33,7 @@ pub mod informer;
 pub mod kubelet;
 pub mod node;
 pub mod proxy;
+pub mod retry;
 pub mod scheduler;
 pub mod simnode;
 pub mod store;

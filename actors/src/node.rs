@@ -199,6 +199,8 @@ pub struct Services {
     pub api: Option<crate::apiserver::core::ApiCore>,
     /// The container runtime the kubelet drives (worker nodes with a runtime).
     pub container_runtime: Option<Arc<dyn crate::kubelet::runtime::ContainerRuntime>>,
+    /// The kubelet's settings from the `[kubelet]` table.
+    pub kubelet: crate::kubelet::KubeletSettings,
     /// Service proxy settings (worker nodes).
     pub proxy: Option<crate::proxy::ProxySettings>,
     /// The controllers' settings and the address ranges (control-plane nodes).
@@ -242,7 +244,10 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
         specs.extend(crate::controllers::core_components(cfg, network));
     }
     if let Some(rt) = &services.container_runtime {
-        specs.push(crate::kubelet::Kubelet::component(rt.clone()));
+        specs.push(crate::kubelet::Kubelet::component(
+            rt.clone(),
+            services.kubelet.clone(),
+        ));
     }
     specs
 }
@@ -391,11 +396,14 @@ impl Node {
         if cfg.roles.contains(&Role::Worker) {
             use crate::config::RuntimeKind;
             use crate::kubelet::{docker::DockerRuntime, fake::FakeRuntime, images};
+            services.kubelet = crate::kubelet::KubeletSettings {
+                sandbox_image: cfg.kubelet.sandbox_image.clone(),
+            };
             services.container_runtime = match cfg.kubelet.runtime {
                 RuntimeKind::Docker => Some(Arc::new(DockerRuntime::new())),
                 RuntimeKind::Fake => {
                     let rt = FakeRuntime::new();
-                    rt.add_image(images::SANDBOX_IMAGE);
+                    rt.add_image(&cfg.kubelet.sandbox_image);
                     rt.add_image(images::DEMO_IMAGE);
                     Some(Arc::new(rt))
                 }

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::bus::Bus;
+use crate::retry::{LogLimiter, Retry};
 
 /// Changes kept per resource for watches.
 const WINDOW: usize = 20_000;
@@ -385,20 +386,25 @@ impl ResourceCache {
 }
 
 /// Lists the store into `cache`, then follows its watch; relists when the store's
-/// history no longer reaches back to the cache.
+/// history no longer reaches back to the cache. Failures and relists back off (100 ms
+/// doubling to 5 s, reset by a successful poll) and log once per
+/// [`crate::retry::LOG_EVERY`].
 async fn feed(bus: Bus, store: ActorRef, cache: Arc<ResourceCache>) {
-    let mut pause = Duration::from_millis(100);
+    let mut retry = FEED_RETRY;
+    let mut log: LogLimiter<&'static str> = LogLimiter::default();
     loop {
         match list(&bus, &store, &cache.prefix).await {
             Ok((objects, revision)) => {
                 debug!(prefix = %cache.prefix, objects = objects.len(), revision, "watch cache listed");
                 cache.reset(objects, revision);
-                pause = Duration::from_millis(100);
+                log.clear(&"list");
             }
             Err(e) => {
-                warn!(prefix = %cache.prefix, error = %e, retry_in = ?pause, "watch cache list failed");
+                let pause = retry.failed();
+                if let Some(suppressed) = log.admit(&"list", tokio::time::Instant::now()) {
+                    warn!(prefix = %cache.prefix, error = %e, retry_in = ?pause, suppressed, "watch cache list failed");
+                }
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
                 continue;
             }
         }
@@ -413,10 +419,14 @@ async fn feed(bus: Bus, store: ActorRef, cache: Arc<ResourceCache>) {
             match bus.call(store.clone(), req, timeout).await {
                 Ok(StoreReply::Watch(batch)) => {
                     cache.apply(&batch);
-                    pause = Duration::from_millis(100);
+                    retry.succeeded();
+                    log.clear(&"poll");
                 }
                 Ok(StoreReply::Error(StoreError::Compacted { .. })) => {
-                    debug!(prefix = %cache.prefix, "store history moved past the watch cache; relisting");
+                    // A history that keeps moving past every fresh list backs off too.
+                    let pause = retry.failed();
+                    debug!(prefix = %cache.prefix, retry_in = ?pause, "store history moved past the watch cache; relisting");
+                    tokio::time::sleep(pause).await;
                     break;
                 }
                 other => {
@@ -425,14 +435,19 @@ async fn feed(bus: Bus, store: ActorRef, cache: Arc<ResourceCache>) {
                         Ok(_) => "unexpected reply".to_owned(),
                         Err(e) => e.to_string(),
                     };
-                    warn!(prefix = %cache.prefix, error, retry_in = ?pause, "watch cache poll failed");
+                    let pause = retry.failed();
+                    if let Some(suppressed) = log.admit(&"poll", tokio::time::Instant::now()) {
+                        warn!(prefix = %cache.prefix, error, retry_in = ?pause, suppressed, "watch cache poll failed");
+                    }
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
                 }
             }
         }
     }
 }
+
+/// The watch cache's retries (see [`feed`]).
+const FEED_RETRY: Retry = Retry::new(Duration::from_millis(100), Duration::from_secs(5));
 
 async fn list(
     bus: &Bus,

@@ -14,6 +14,12 @@
 //! worker reaches another worker through a control-plane node, which routes the request
 //! over its own direct link (one forwarding hop at most, so no loops).
 //!
+//! Retries: dials back off per address ([`BusOptions::min_backoff`] doubling to
+//! [`BusOptions::max_backoff`], with jitter); a link that closes before [`STABLE_LINK`]
+//! keeps its address's back-off, so a peer that accepts and drops at once is not redialled
+//! in a loop. A failing `accept` pauses 5 ms doubling to 1 s; refused handshakes log
+//! once per remote address and [`crate::retry::LOG_EVERY`].
+//!
 //! Chaos: [`faults`] holds rules that delay or drop requests to and from chosen peers;
 //! [`route`] consults them before sending on a link, [`LinkInbound`] before serving.
 
@@ -95,6 +101,12 @@ impl Default for BusOptions {
         }
     }
 }
+
+/// A link up this long resets its address's dial back-off when it closes.
+pub const STABLE_LINK: Duration = Duration::from_secs(10);
+/// Pauses after a failed `accept`: 5 ms doubling to 1 s, reset by a success.
+const ACCEPT_RETRY: crate::retry::Retry =
+    crate::retry::Retry::new(Duration::from_millis(5), Duration::from_secs(1));
 
 struct Backoff {
     next_try: Instant,
@@ -470,24 +482,37 @@ async fn accept_loop(bus: Weak<Inner>, listener: TcpListener) {
         Some(inner) => inner.shutdown.subscribe(),
         None => return,
     };
+    let mut retry = ACCEPT_RETRY;
+    // Remote peers decide how often they fail: one line per address and period.
+    let refused: Arc<Mutex<crate::retry::LogLimiter<std::net::IpAddr>>> = Arc::default();
+    let mut log: crate::retry::LogLimiter<&'static str> = crate::retry::LogLimiter::default();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.wait_for(|s| *s) => return,
         };
         let (stream, remote) = match accepted {
-            Ok(a) => a,
+            Ok(a) => {
+                retry.succeeded();
+                a
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                let pause = retry.failed();
+                if let Some(suppressed) = log.admit(&"accept", tokio::time::Instant::now()) {
+                    tracing::warn!(error = %e, retry_in = ?pause, suppressed, "accept failed");
+                }
+                tokio::time::sleep(pause).await;
                 continue;
             }
         };
         let Some(inner) = bus.upgrade() else { return };
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, "too many handshakes in progress; dropping connection");
+            if let Some(suppressed) = log.admit(&"handshakes", tokio::time::Instant::now()) {
+                tracing::warn!(%remote, suppressed, "too many handshakes in progress; dropping connection");
+            }
             continue;
         };
+        let refused = refused.clone();
         tokio::spawn(async move {
             let result = accept_handshake(
                 stream,
@@ -499,7 +524,12 @@ async fn accept_loop(bus: Weak<Inner>, listener: TcpListener) {
             drop(permit);
             match result {
                 Ok(est) => adopt(&inner, est, false, None),
-                Err(e) => tracing::warn!(%remote, error = %e, "refused connection"),
+                Err(e) => {
+                    let now = tokio::time::Instant::now();
+                    if let Some(suppressed) = lock(&refused).admit(&remote.ip(), now) {
+                        tracing::warn!(%remote, error = %e, suppressed, "refused connection");
+                    }
+                }
             }
         });
     }
@@ -578,14 +608,19 @@ fn adopt(inner: &Arc<Inner>, est: Established, dialed: bool, seed: Option<&str>)
         link
     };
     let restarted = lock(&inner.members).linked(&id, now);
-    lock(&inner.backoff).remove(&id.address);
     tracing::info!(node = %inner.me.name, peer = %id.name, address = %id.address, restarted, "linked");
     let weak = Arc::downgrade(inner);
     let name = id.name.clone();
+    let address = id.address.clone();
     let watched = link.clone();
     tokio::spawn(async move {
         watched.closed().await;
         let Some(inner) = weak.upgrade() else { return };
+        // A link that held resets its dial back-off (reconnect at once); one that dropped
+        // soon after the handshake keeps it, so the next dial waits.
+        if now.elapsed() >= STABLE_LINK {
+            lock(&inner.backoff).remove(&address);
+        }
         let mut links = lock(&inner.links);
         let current = links.get(&name).is_some_and(|l| l.same(&watched));
         if current {

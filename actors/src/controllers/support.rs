@@ -30,7 +30,9 @@ where
 }
 
 /// Runs `workers` workers over `queue`: each takes a key, reconciles it, and requeues
-/// it after the delay the reconcile asks for, or with back-off when it fails.
+/// it after the delay the reconcile asks for, or with back-off when it fails (the
+/// queue's per-key back-off, 5 ms doubling to 1000 s as client-go's). A key that keeps
+/// failing is logged once per [`crate::retry::LOG_EVERY`].
 pub async fn run_workers<T, F, Fut>(
     controller: &'static str,
     queue: WorkQueue<T>,
@@ -41,6 +43,15 @@ pub async fn run_workers<T, F, Fut>(
     F: Fn(T) -> Fut,
     Fut: Future<Output = Result<Option<Duration>, ApiError>>,
 {
+    let log = std::sync::Mutex::new(crate::retry::LogLimiter::<T>::default());
+    // The limiter's state is always whole between calls: a poisoned lock is usable.
+    let log = &log;
+    let admit = move |key: &T| {
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(key, tokio::time::Instant::now())
+    };
+    let clear = move |key: &T| log.lock().unwrap_or_else(|p| p.into_inner()).clear(key);
     let one = |_| {
         let queue = queue.clone();
         let reconcile = &reconcile;
@@ -49,6 +60,7 @@ pub async fn run_workers<T, F, Fut>(
                 let span = tracing::debug_span!("reconcile", controller, key = %key);
                 match reconcile(key.clone()).instrument(span).await {
                     Ok(again) => {
+                        clear(&key);
                         queue.forget(&key);
                         if let Some(d) = again {
                             queue.add_after(key.clone(), d);
@@ -59,8 +71,8 @@ pub async fn run_workers<T, F, Fut>(
                         // Conflicts are routine (a newer version exists): no warning.
                         if e.is_conflict() || e.is_not_found() {
                             debug!(controller, key = %key, error = %e, "reconcile retried");
-                        } else {
-                            warn!(controller, key = %key, error = %e, failures, "reconcile failed; backing off");
+                        } else if let Some(suppressed) = admit(&key) {
+                            warn!(controller, key = %key, error = %e, failures, suppressed, "reconcile failed; backing off");
                         }
                         queue.add_rate_limited(key.clone());
                     }

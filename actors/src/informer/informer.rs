@@ -3,7 +3,8 @@
 //! It lists (in pages), then long-polls changes from the list's resourceVersion. A
 //! broken poll resumes from the last resourceVersion seen; 410 Gone (history no longer
 //! kept) relists and reports the difference as changes, so a handler sees every object
-//! that changed, even across a relist. Events carry only what changed; handlers are
+//! that changed, even across a relist. Failed lists and polls, and relists, back off
+//! (100 ms doubling to 5 s) and log once per [`crate::retry::LOG_EVERY`]. Events carry only what changed; handlers are
 //! meant to enqueue keys and let a reconciler read the cache (level-triggered).
 
 use std::collections::HashMap;
@@ -15,7 +16,10 @@ use rudder_protocol::api::{Api, WatchEvent};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::Resource;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{debug, warn};
+
+use crate::retry::{LogLimiter, Retry};
 
 /// How long one watch poll waits for changes.
 const POLL_WAIT: Duration = Duration::from_secs(30);
@@ -285,11 +289,12 @@ async fn run<K: Resource, H: FnMut(&Change<K>)>(
     cache: Cache<K>,
     mut handler: H,
 ) {
-    let mut failures = 0u32;
+    let mut retry = RETRY;
+    let mut log: LogLimiter<&'static str> = LogLimiter::default();
     loop {
         let mut rv = match list_all(&api, &params).await {
             Ok((items, rv)) => {
-                failures = 0;
+                log.clear(&"list");
                 for change in cache.replace(items) {
                     handler(&change);
                 }
@@ -297,9 +302,10 @@ async fn run<K: Resource, H: FnMut(&Change<K>)>(
                 rv
             }
             Err(e) => {
-                failures = failures.saturating_add(1);
-                let pause = retry_pause(failures);
-                warn!(kind = K::KIND, error = %e, retry_in = ?pause, "list failed");
+                let pause = retry.failed();
+                if let Some(suppressed) = log.admit(&"list", Instant::now()) {
+                    warn!(kind = K::KIND, error = %e, retry_in = ?pause, suppressed, "list failed");
+                }
                 tokio::time::sleep(pause).await;
                 continue;
             }
@@ -307,7 +313,8 @@ async fn run<K: Resource, H: FnMut(&Change<K>)>(
         loop {
             match api.watch_poll(&params, rv, POLL_WAIT).await {
                 Ok((events, next)) => {
-                    failures = 0;
+                    retry.succeeded();
+                    log.clear(&"watch");
                     for event in events {
                         if let Some(change) = cache.apply(event) {
                             handler(&change);
@@ -316,13 +323,19 @@ async fn run<K: Resource, H: FnMut(&Change<K>)>(
                     rv = rv.max(next);
                 }
                 Err(e) if e.is_gone() => {
-                    debug!(kind = K::KIND, rv, "watch history gone; relisting");
+                    // A relist is the answer to a Gone; a history that keeps moving past
+                    // every fresh list is a failure like any other, so relists back off
+                    // too (a successful poll resets it).
+                    let pause = retry.failed();
+                    debug!(kind = K::KIND, rv, retry_in = ?pause, "watch history gone; relisting");
+                    tokio::time::sleep(pause).await;
                     break;
                 }
                 Err(e) => {
-                    failures = failures.saturating_add(1);
-                    let pause = retry_pause(failures);
-                    warn!(kind = K::KIND, rv, error = %e, retry_in = ?pause, "watch failed; resuming");
+                    let pause = retry.failed();
+                    if let Some(suppressed) = log.admit(&"watch", Instant::now()) {
+                        warn!(kind = K::KIND, rv, error = %e, retry_in = ?pause, suppressed, "watch failed; resuming");
+                    }
                     tokio::time::sleep(pause).await;
                 }
             }
@@ -330,12 +343,9 @@ async fn run<K: Resource, H: FnMut(&Change<K>)>(
     }
 }
 
-/// 100 ms doubling to 5 s: quick to recover from a restarted apiserver, gentle when the
-/// control plane is down.
-fn retry_pause(failures: u32) -> Duration {
-    let ms = 100u64.saturating_mul(1 << failures.saturating_sub(1).min(6));
-    Duration::from_millis(ms.min(5_000))
-}
+/// Failed lists and polls, and relists after a Gone: 100 ms doubling to 5 s, quick to
+/// recover from a restarted apiserver, gentle when the control plane is down.
+const RETRY: Retry = Retry::new(Duration::from_millis(100), Duration::from_secs(5));
 
 async fn list_all<K: Resource>(
     api: &Api<K>,
@@ -563,6 +573,25 @@ mod tests {
         );
         // Resumed from 3 after the failed poll, then 4 (where 410 came), then the relist's 9.
         assert_eq!(*script.asked_from.lock().unwrap(), [2, 3, 3, 4, 9]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeated_gone_relists_back_off() {
+        // Every poll answers 410: each relist waits longer (100 ms doubling).
+        let script = Arc::new(Scripted {
+            lists: std::sync::Mutex::new((0..20).map(|_| (vec![pod("a", 1)], 1)).collect()),
+            polls: std::sync::Mutex::new((0..20).map(|_| Err(410)).collect()),
+            asked_from: std::sync::Mutex::new(Vec::new()),
+        });
+        let api = Api::<Pod>::new(script.clone(), None);
+        let begin = tokio::time::Instant::now();
+        let (_cache, _handle) = Informer::spawn(api, ListParams::default(), |_| {});
+        let lists = |s: &Scripted| 20 - s.lists.lock().unwrap().len();
+        // Lists at 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s.
+        for (ms, want) in [(50, 1), (250, 2), (1_000, 4), (3_000, 5), (3_200, 6)] {
+            tokio::time::sleep_until(begin + Duration::from_millis(ms)).await;
+            assert_eq!(lists(&script), want, "lists by {ms} ms");
+        }
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! it for `lease_duration`, judged by this candidate's own clock from when it last saw
 //! the record change (so clock skew between nodes does not matter). A leader that has
 //! not renewed within `renew_deadline` steps down before anyone may take over.
+//!
+//! The period stays `retry` when the API fails (a leader must renew in time, and a
+//! longer wait would only delay a takeover); the warning a failure writes is limited to
+//! one line per [`crate::retry::LOG_EVERY`].
 
 use std::time::Duration;
 
@@ -88,10 +92,12 @@ async fn campaign(
 ) {
     let mut observed: Option<Observed> = None;
     let mut last_renewal: Option<Instant> = None;
+    let mut log: crate::retry::LogLimiter<()> = crate::retry::LogLimiter::default();
     loop {
         let now = Instant::now();
         match try_acquire_or_renew(&api, &name, &me, t, &mut observed).await {
             Ok(true) => {
+                log.clear(&());
                 last_renewal = Some(now);
                 if !*leading.borrow() {
                     info!(lease = %name, identity = %me, "became leader");
@@ -99,6 +105,7 @@ async fn campaign(
                 }
             }
             Ok(false) => {
+                log.clear(&());
                 last_renewal = None;
                 if *leading.borrow() {
                     info!(lease = %name, identity = %me, "lost the lease");
@@ -106,7 +113,9 @@ async fn campaign(
                 }
             }
             Err(e) => {
-                warn!(lease = %name, error = %e, "lease update failed");
+                if let Some(suppressed) = log.admit(&(), now) {
+                    warn!(lease = %name, error = %e, suppressed, "lease update failed");
+                }
                 let overdue = last_renewal.is_none_or(|r| now.duration_since(r) > t.renew_deadline);
                 if overdue && *leading.borrow() {
                     warn!(lease = %name, identity = %me, "could not renew in time; stepping down");

@@ -26,8 +26,10 @@ use crate::bus::Bus;
 const APISERVER: &str = crate::apiserver::actor::NAME;
 /// How long one API request may take, retries included. Watch polls add their wait.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
-/// Pause between attempts when no `apiserver` answered.
-const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Pauses between attempts when no `apiserver` answered: 100 ms doubling to 1 s, within
+/// the request's deadline.
+const RETRY: crate::retry::Retry =
+    crate::retry::Retry::new(Duration::from_millis(100), Duration::from_secs(1));
 
 /// Sends API requests over the node's bus. Cheap to clone.
 #[derive(Clone)]
@@ -96,6 +98,7 @@ impl ApiHandle {
         let deadline = Instant::now() + REQUEST_DEADLINE + wait;
         let mut last = String::from("no control-plane node is known");
         let mut attempt = 0usize;
+        let mut retry = RETRY;
         loop {
             let candidates = self.candidates();
             if !candidates.is_empty() {
@@ -121,10 +124,11 @@ impl ApiHandle {
                 }
             }
             attempt += 1;
-            if Instant::now() + RETRY_PAUSE >= deadline {
+            let pause = retry.failed();
+            if Instant::now() + pause >= deadline {
                 return Err(ApiError::Unreachable(last));
             }
-            tokio::time::sleep(RETRY_PAUSE).await;
+            tokio::time::sleep(pause).await;
         }
     }
 }

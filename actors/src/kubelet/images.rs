@@ -12,12 +12,23 @@
 //! `busybox-static` package (`/bin/busybox`); a dynamically linked busybox would not run
 //! in an image without libc and is refused. The kubelet builds the sandbox image at
 //! start when it is missing; `rudderctl images build` builds both.
+//!
+//! [`SandboxImage`] is the kubelet's hold on the sandbox image of its node (configurable,
+//! as Kubernetes' `--pod-infra-container-image`): every sandbox creation asks it first;
+//! it looks the image up each time (cheap), and when Rudder's own image is missing it
+//! builds it, at most once per back-off step ([`SANDBOX_BUILD_RETRY`]), however many
+//! pods are waiting. Any other image must be present: no registry is reachable, so it is
+//! never pulled.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::runtime::{ContainerRuntime, RuntimeError};
+use crate::retry::Retry;
 
 /// The pod sandbox image.
 pub const SANDBOX_IMAGE: &str = "rudder/pause:1";
@@ -279,6 +290,133 @@ pub async fn ensure(runtime: &dyn ContainerRuntime, image: LocalImage) -> Result
     Ok(true)
 }
 
+/// Builds of a missing [`SANDBOX_IMAGE`]: the first retry after 10 s, doubling to 5 min.
+pub const SANDBOX_BUILD_RETRY: Retry =
+    Retry::new(Duration::from_secs(10), Duration::from_secs(300));
+
+/// Why a pod's sandbox image is not there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxImageError {
+    /// A configured image other than Rudder's own is missing.
+    #[error(
+        "sandbox image \"{image}\" is not present on the node (Rudder builds only \
+         {SANDBOX_IMAGE}; load or tag the configured image)"
+    )]
+    NotPresent {
+        /// The image reference.
+        image: String,
+    },
+    /// Rudder's own image is missing and its last build failed.
+    #[error("sandbox image \"{image}\" is missing and could not be built: {message}")]
+    NotBuilt {
+        /// The image reference.
+        image: String,
+        /// Why the last build failed.
+        message: String,
+    },
+    /// The runtime could not say whether the image is there.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+#[derive(Debug)]
+struct SandboxState {
+    missing: bool,
+    builds: Retry,
+    next_build: Option<Instant>,
+    last_error: String,
+}
+
+/// The node's sandbox image, looked up before every sandbox creation and built (when it
+/// is Rudder's own) at a bounded rate (see the module docs).
+#[derive(Debug)]
+pub struct SandboxImage {
+    reference: String,
+    state: tokio::sync::Mutex<SandboxState>,
+    appeared: AtomicU64,
+}
+
+impl SandboxImage {
+    /// The sandbox image `reference`.
+    pub fn new(reference: impl Into<String>) -> SandboxImage {
+        SandboxImage {
+            reference: reference.into(),
+            state: tokio::sync::Mutex::new(SandboxState {
+                missing: false,
+                builds: SANDBOX_BUILD_RETRY,
+                next_build: None,
+                last_error: String::new(),
+            }),
+            appeared: AtomicU64::new(0),
+        }
+    }
+
+    /// The image reference.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// How many times the image was found (or built) after it had been missing: a pod
+    /// worker that failed for want of it retries at once when this moved.
+    pub fn appeared(&self) -> u64 {
+        self.appeared.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last look found the image missing.
+    pub async fn is_missing(&self) -> bool {
+        self.state.lock().await.missing
+    }
+
+    /// Makes sure the image exists: looks it up, and builds Rudder's own when missing
+    /// and its build back-off allows. One look or build at a time per node.
+    pub async fn ensure(&self, rt: &dyn ContainerRuntime) -> Result<(), SandboxImageError> {
+        let mut st = self.state.lock().await;
+        if rt.image_id(&self.reference).await?.is_some() {
+            self.found(&mut st);
+            return Ok(());
+        }
+        st.missing = true;
+        if self.reference != SANDBOX_IMAGE {
+            return Err(SandboxImageError::NotPresent {
+                image: self.reference.clone(),
+            });
+        }
+        let now = Instant::now();
+        if st.next_build.is_some_and(|at| now < at) {
+            return Err(SandboxImageError::NotBuilt {
+                image: self.reference.clone(),
+                message: st.last_error.clone(),
+            });
+        }
+        match build(rt, LocalImage::Sandbox).await {
+            Ok(()) => {
+                self.found(&mut st);
+                Ok(())
+            }
+            Err(e) => {
+                let retry_in = st.builds.failed();
+                st.next_build = Some(now + retry_in);
+                st.last_error = e.to_string();
+                tracing::debug!(image = %self.reference, error = %e, ?retry_in, "sandbox image build failed");
+                Err(SandboxImageError::NotBuilt {
+                    image: self.reference.clone(),
+                    message: st.last_error.clone(),
+                })
+            }
+        }
+    }
+
+    fn found(&self, st: &mut SandboxState) {
+        if st.missing {
+            st.missing = false;
+            self.appeared.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(image = %self.reference, "sandbox image present");
+        }
+        st.builds.succeeded();
+        st.next_build = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +471,64 @@ mod tests {
             ("bin/sh".to_owned(), b'2', 0, "busybox".to_owned()),
         ];
         assert_eq!(back, want);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sandbox_image_is_looked_up_and_built_at_a_bounded_rate() {
+        use crate::kubelet::fake::FakeRuntime;
+        // Another image than Rudder's own: never built, found once it is there.
+        let rt = FakeRuntime::new();
+        let other = SandboxImage::new("example.org/pause:3.10");
+        let err = other.ensure(&rt).await.expect_err("missing");
+        assert!(matches!(err, SandboxImageError::NotPresent { .. }), "{err}");
+        assert!(other.is_missing().await);
+        assert_eq!(other.appeared(), 0);
+        rt.add_image("example.org/pause:3.10");
+        other.ensure(&rt).await.expect("present");
+        assert!(!other.is_missing().await);
+        assert_eq!(other.appeared(), 1, "found after missing");
+        other.ensure(&rt).await.expect("present");
+        assert_eq!(other.appeared(), 1, "still there: no new appearance");
+        assert!(!rt.calls().iter().any(|c| c.starts_with("import ")));
+
+        // Rudder's own, whose import the runtime refuses: one build per back-off step,
+        // however often pods ask. (Without a static busybox on the host the build fails
+        // before the import; the rate is the same.)
+        let rt = FakeRuntime::new();
+        rt.fail(
+            "import",
+            RuntimeError::Failed {
+                operation: "import".into(),
+                message: "disk full".into(),
+            },
+        );
+        let own = SandboxImage::new(SANDBOX_IMAGE);
+        // One import per build when busybox is there, none otherwise.
+        let builds = |rt: &FakeRuntime| {
+            rt.calls()
+                .iter()
+                .filter(|c| c.starts_with("import "))
+                .count()
+        };
+        let per_build = if read_busybox().is_ok() { 1 } else { 0 };
+        for _ in 0..5 {
+            let err = own.ensure(&rt).await.expect_err("not buildable");
+            assert!(matches!(err, SandboxImageError::NotBuilt { .. }), "{err}");
+        }
+        assert_eq!(builds(&rt), per_build, "one build for five asks");
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        own.ensure(&rt).await.expect_err("not buildable");
+        assert_eq!(builds(&rt), per_build, "not again before 10 s");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        own.ensure(&rt).await.expect_err("not buildable");
+        assert_eq!(builds(&rt), 2 * per_build, "again after 10 s");
+        tokio::time::sleep(Duration::from_secs(19)).await;
+        own.ensure(&rt).await.expect_err("not buildable");
+        assert_eq!(builds(&rt), 2 * per_build, "then after 20 s");
+        // Someone builds it (rudderctl images build): found, no build needed.
+        rt.add_image(SANDBOX_IMAGE);
+        own.ensure(&rt).await.expect("present");
+        assert_eq!(own.appeared(), 1);
     }
 
     #[test]

@@ -21,6 +21,14 @@
 //! A killed kubelet loses nothing: its workers are aborted with it, and the next instance
 //! finds the running containers by their labels and adopts them.
 //!
+//! The sandbox image ([`KubeletSettings::sandbox_image`]) is made sure of at start and
+//! before every sandbox creation ([`images::SandboxImage`]); while pods wait for it, every
+//! heartbeat looks again, and when it has appeared the waiting workers are woken at once
+//! instead of at the end of their back-off. None of the kubelet's loops retries without a
+//! back-off, and repeated failures are logged once per [`crate::retry::LOG_EVERY`]:
+//! registration ([`REGISTER_RETRY`]), the pod network ([`NETWORK_RETRY`]), Docker's event
+//! stream ([`EVENTS_RETRY`]), and the pod workers (see [`worker`]).
+//!
 //! Not here: volumes, init containers.
 
 pub mod docker;
@@ -49,7 +57,9 @@ use tokio::sync::{watch, Notify};
 
 use crate::events::EventRecorder;
 use crate::informer::{ApiHandle, Change, Informer, ObjectKey, WorkQueue};
+use crate::retry::{LogLimiter, Retry};
 use crate::supervisor::{ComponentSpec, StartContext, Started};
+use images::SandboxImage;
 use runtime::{labels, ContainerRuntime, RuntimeVersion};
 use worker::{NodeContext, PodSink, PodWorker};
 
@@ -65,13 +75,37 @@ pub const LEASE_SECONDS: i32 = 40;
 pub const KUBELET_VERSION: &str = concat!("v1.30.0-rudder-", env!("CARGO_PKG_VERSION"));
 /// Pods per node.
 pub const MAX_PODS: i64 = 110;
+/// Node registration: 100 ms doubling to 7 s (the kubelet's `registerWithAPIServer`).
+pub const REGISTER_RETRY: Retry = Retry::new(Duration::from_millis(100), Duration::from_secs(7));
+/// The pod network: 2 s doubling to 30 s.
+pub const NETWORK_RETRY: Retry = Retry::new(Duration::from_secs(2), Duration::from_secs(30));
+/// Docker's event stream: 1 s doubling to 30 s, reset by an event.
+pub const EVENTS_RETRY: Retry = Retry::new(Duration::from_secs(1), Duration::from_secs(30));
+
+/// The kubelet's settings (the `[kubelet]` table of the node's config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletSettings {
+    /// The image of every pod's sandbox.
+    pub sandbox_image: String,
+}
+
+impl Default for KubeletSettings {
+    fn default() -> Self {
+        KubeletSettings {
+            sandbox_image: images::SANDBOX_IMAGE.to_owned(),
+        }
+    }
+}
 
 /// The kubelet component (see the module docs).
 pub struct Kubelet;
 
 impl Kubelet {
     /// The component spec for a worker node, driving `runtime`.
-    pub fn component(runtime: Arc<dyn ContainerRuntime>) -> ComponentSpec {
+    pub fn component(
+        runtime: Arc<dyn ContainerRuntime>,
+        settings: KubeletSettings,
+    ) -> ComponentSpec {
         ComponentSpec::new(NAME, move |ctx: &StartContext| {
             let api = ApiHandle::new(ctx.bus.clone());
             let node = ctx.bus.node().to_string();
@@ -91,7 +125,7 @@ impl Kubelet {
                     }
                 })
             });
-            Started::task_serving(run(api, node, runtime.clone()), serve)
+            Started::task_serving(run(api, node, runtime.clone(), settings.clone()), serve)
         })
     }
 }
@@ -218,22 +252,35 @@ impl Drop for WorkerHandle {
 }
 
 /// The kubelet's main loop (see the module docs).
-async fn run(api: ApiHandle, node: String, rt: Arc<dyn ContainerRuntime>) {
+async fn run(
+    api: ApiHandle,
+    node: String,
+    rt: Arc<dyn ContainerRuntime>,
+    settings: KubeletSettings,
+) {
     let nodes: Api<Node> = api.api(None);
     let leases: Api<Lease> = api.api(Some(LEASE_NAMESPACE));
+    // One line per failing step and period, whatever the loop.
+    let mut log: LogLimiter<&'static str> = LogLimiter::default();
 
     let health = rt.version().await.map_err(|e| e.to_string());
-    if let Err(e) = images::ensure(&*rt, images::LocalImage::Sandbox).await {
-        tracing::warn!(node = %node, error = %e, "sandbox image missing and not buildable");
+    let sandbox_image = Arc::new(SandboxImage::new(settings.sandbox_image.clone()));
+    if let Err(e) = sandbox_image.ensure(&*rt).await {
+        // Pods wait for it with a back-off and an event; the heartbeat looks again.
+        tracing::warn!(node = %node, error = %e, "sandbox image not available");
     }
-    let pod_cidr = register_node(&nodes, &node, &health).await;
+    let pod_cidr = register_node(&nodes, &node, &health, &mut log).await;
+    let mut retry = NETWORK_RETRY;
     let (network, subnet) = loop {
         match network::ensure(&*rt, &node, pod_cidr.as_deref()).await {
             Ok(n) => break n,
             Err(e) => {
-                tracing::warn!(node = %node, error = %e, "pod network not ready; retrying");
-                post_node_status(&nodes, &node, &Err(e.to_string())).await;
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                let retry_in = retry.failed();
+                if let Some(suppressed) = log.admit(&"pod network", tokio::time::Instant::now()) {
+                    tracing::warn!(node = %node, error = %e, ?retry_in, suppressed, "pod network not ready; retrying");
+                }
+                post_node_status(&nodes, &node, &Err(e.to_string()), &mut log).await;
+                tokio::time::sleep(retry_in).await;
             }
         }
     };
@@ -243,7 +290,7 @@ async fn run(api: ApiHandle, node: String, rt: Arc<dyn ContainerRuntime>) {
         node: node.clone(),
         host_ip: "127.0.0.1".into(),
         network,
-        sandbox_image: images::SANDBOX_IMAGE.into(),
+        sandbox_image: sandbox_image.clone(),
     };
     let sink: Arc<dyn PodSink> = Arc::new(ApiSink {
         api: api.clone(),
@@ -262,9 +309,14 @@ async fn run(api: ApiHandle, node: String, rt: Arc<dyn ContainerRuntime>) {
 
     let mut workers: BTreeMap<String, WorkerHandle> = BTreeMap::new();
     let mut events = rt.events(&node);
+    // A broken event stream is opened again at this instant (never a sleep here: the
+    // loop has pods to serve meanwhile).
+    let mut events_retry = EVENTS_RETRY;
+    let mut reopen_events: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(HEARTBEAT);
     let mut lease_rv: Option<Lease> = None;
     loop {
+        let reopen_at = reopen_events;
         tokio::select! {
             key = queue.next() => {
                 let Some(key) = key else { return };
@@ -272,27 +324,33 @@ async fn run(api: ApiHandle, node: String, rt: Arc<dyn ContainerRuntime>) {
                 sync_pod(&key, pod, &mut workers, &rt, &sink, &ctx);
                 queue.done(&key);
             }
-            ev = events.next() => match ev {
+            ev = events.next(), if reopen_at.is_none() => match ev {
                 Some(Ok(ev)) => {
+                    events_retry.succeeded();
                     let uid = ev.labels.get(labels::POD_UID).cloned().unwrap_or_default();
                     if let Some(w) = workers.get(&uid) {
                         w.wake.notify_one();
                     }
                 }
-                Some(Err(e)) => {
-                    tracing::debug!(node = %node, error = %e, "runtime event stream broke");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    events = rt.events(&node);
-                }
-                None => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    events = rt.events(&node);
+                broken => {
+                    let retry_in = events_retry.failed();
+                    if let Some(Err(e)) = broken {
+                        tracing::debug!(node = %node, error = %e, ?retry_in, "runtime event stream broke");
+                    }
+                    reopen_events = Some(tokio::time::Instant::now() + retry_in);
                 }
             },
+            _ = tokio::time::sleep_until(reopen_at.unwrap_or_else(tokio::time::Instant::now)), if reopen_at.is_some() => {
+                reopen_events = None;
+                events = rt.events(&node);
+            }
             _ = tick.tick() => {
                 let health = rt.version().await.map_err(|e| e.to_string());
-                post_node_status(&nodes, &node, &health).await;
-                lease_rv = renew_lease(&leases, &node, lease_rv.take()).await;
+                post_node_status(&nodes, &node, &health, &mut log).await;
+                lease_rv = renew_lease(&leases, &node, lease_rv.take(), &mut log).await;
+                if health.is_ok() && sandbox_image.is_missing().await {
+                    recheck_sandbox_image(&sandbox_image, &*rt, &workers, &node, &mut log).await;
+                }
                 workers.retain(|_, w| !w.task.is_finished());
                 if cache.has_synced() && health.is_ok() {
                     // Safety net: every known pod has a worker, and nothing else runs.
@@ -307,6 +365,30 @@ async fn run(api: ApiHandle, node: String, rt: Arc<dyn ContainerRuntime>) {
                     }
                     remove_orphans(&*rt, &node, &workers, &cached).await;
                 }
+            }
+        }
+    }
+}
+
+/// Looks for the missing sandbox image again (building Rudder's own at its bounded
+/// rate); once it is there, wakes every worker so that pods waiting for it start now.
+async fn recheck_sandbox_image(
+    image: &SandboxImage,
+    rt: &dyn ContainerRuntime,
+    workers: &BTreeMap<String, WorkerHandle>,
+    node: &str,
+    log: &mut LogLimiter<&'static str>,
+) {
+    match image.ensure(rt).await {
+        Ok(()) => {
+            log.clear(&"sandbox image");
+            for w in workers.values() {
+                w.wake.notify_one();
+            }
+        }
+        Err(e) => {
+            if let Some(suppressed) = log.admit(&"sandbox image", tokio::time::Instant::now()) {
+                tracing::warn!(node = %node, error = %e, suppressed, "sandbox image still not available");
             }
         }
     }
@@ -439,11 +521,13 @@ async fn register_node(
     nodes: &Api<Node>,
     node: &str,
     health: &Result<RuntimeVersion, String>,
+    log: &mut LogLimiter<&'static str>,
 ) -> Option<String> {
+    let mut retry = REGISTER_RETRY;
     loop {
-        match nodes.get_opt(node).await {
+        let failure = match nodes.get_opt(node).await {
             Ok(Some(n)) => {
-                post_node_status(nodes, node, health).await;
+                post_node_status(nodes, node, health, log).await;
                 return (!n.spec.pod_cidr.is_empty()).then(|| n.spec.pod_cidr.clone());
             }
             Ok(None) => {
@@ -462,7 +546,7 @@ async fn register_node(
                 match nodes.create(&n).await {
                     Ok(_) => {
                         tracing::info!(node = %node, "node registered");
-                        post_node_status(nodes, node, health).await;
+                        post_node_status(nodes, node, health, log).await;
                         // The node IPAM controller answers a new node within moments; wait
                         // a little for its pod CIDR before falling back to a derived one.
                         for _ in 0..10 {
@@ -480,36 +564,62 @@ async fn register_node(
                         }
                         return None;
                     }
-                    Err(e) if e.is_conflict() => continue,
-                    Err(e) => tracing::warn!(node = %node, error = %e, "node registration failed"),
+                    // Created meanwhile (by an earlier attempt): read it back, quietly.
+                    Err(e) if e.is_conflict() => None,
+                    Err(e) => Some(("node registration failed", e)),
                 }
             }
-            Err(e) => tracing::warn!(node = %node, error = %e, "node lookup failed"),
+            Err(e) => Some(("node lookup failed", e)),
+        };
+        let retry_in = retry.failed();
+        if let Some((what, e)) = failure {
+            if let Some(suppressed) = log.admit(&what, tokio::time::Instant::now()) {
+                tracing::warn!(node = %node, error = %e, ?retry_in, suppressed, "{what}");
+            }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(retry_in).await;
     }
 }
 
-async fn post_node_status(nodes: &Api<Node>, node: &str, health: &Result<RuntimeVersion, String>) {
+async fn post_node_status(
+    nodes: &Api<Node>,
+    node: &str,
+    health: &Result<RuntimeVersion, String>,
+    log: &mut LogLimiter<&'static str>,
+) {
     let previous = match nodes.get_opt(node).await {
         Ok(Some(n)) => n.status.conditions,
         _ => vec![],
     };
     let patch = node_status_patch(health, &previous);
-    if let Err(e) = nodes.patch_status(node, PatchType::Merge, &patch).await {
-        tracing::warn!(node = %node, error = %e, "node status update failed");
+    const WHAT: &str = "node status update failed";
+    match nodes.patch_status(node, PatchType::Merge, &patch).await {
+        Ok(_) => log.clear(&WHAT),
+        Err(e) => {
+            if let Some(suppressed) = log.admit(&WHAT, tokio::time::Instant::now()) {
+                tracing::warn!(node = %node, error = %e, suppressed, "{WHAT}");
+            }
+        }
     }
 }
 
 /// Renews (or creates) the node's Lease; returns the latest copy for the next renewal.
-async fn renew_lease(leases: &Api<Lease>, node: &str, last: Option<Lease>) -> Option<Lease> {
+async fn renew_lease(
+    leases: &Api<Lease>,
+    node: &str,
+    last: Option<Lease>,
+    log: &mut LogLimiter<&'static str>,
+) -> Option<Lease> {
+    const WHAT: &str = "lease renewal failed";
     let now = MicroTime::now();
     let current = match last {
         Some(l) => Some(l),
         None => match leases.get_opt(node).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(node = %node, error = %e, "lease lookup failed");
+                if let Some(suppressed) = log.admit(&WHAT, tokio::time::Instant::now()) {
+                    tracing::warn!(node = %node, error = %e, suppressed, "lease lookup failed");
+                }
                 return None;
             }
         },
@@ -532,10 +642,15 @@ async fn renew_lease(leases: &Api<Lease>, node: &str, last: Option<Lease>) -> Op
         }
     };
     match result {
-        Ok(l) => Some(l),
+        Ok(l) => {
+            log.clear(&WHAT);
+            Some(l)
+        }
         Err(e) => {
             // A conflict or a missing namespace: start from a fresh read next time.
-            tracing::warn!(node = %node, error = %e, "lease renewal failed");
+            if let Some(suppressed) = log.admit(&WHAT, tokio::time::Instant::now()) {
+                tracing::warn!(node = %node, error = %e, suppressed, "{WHAT}");
+            }
             None
         }
     }

@@ -15,6 +15,24 @@
 //! - [`compute_status`] derives phase, conditions and container statuses from the same
 //!   observation.
 //!
+//! Nothing is retried without a back-off ([`crate::retry`] states the rules):
+//!
+//! | failure | back-off | status, event |
+//! |---|---|---|
+//! | sandbox creation (image missing, create or start refused) | per pod, [`START_BACKOFF_INITIAL`] doubling to [`START_BACKOFF_MAX`] | `CreatePodSandboxError`, `FailedCreatePodSandBox` |
+//! | a sandbox that died young, replaced | the same back-off, reset after [`SANDBOX_BACKOFF_RESET`] of running | |
+//! | container create or start refused | per container, the same values | `CreateContainerError`, `RunContainerError`, `CreateContainerConfigError` |
+//! | image pull | per container, [`PULL_BACKOFF_INITIAL`] doubling to [`PULL_BACKOFF_MAX`] | `ImagePullBackOff` |
+//! | container exits | crash loop, [`CRASH_BACKOFF_INITIAL`] doubling to [`CRASH_BACKOFF_MAX`] | `CrashLoopBackOff` |
+//! | runtime unreachable, stop or remove refused, status write refused | the worker's rounds, [`ROUND_RETRY`] | |
+//!
+//! Kubernetes reports a sandbox failure only as the `FailedCreatePodSandBox` event and
+//! leaves the containers `ContainerCreating`; here the containers wait with reason
+//! `CreatePodSandboxError` (the kubelet's own name for the failure, its
+//! `ErrCreatePodSandbox`) and the event's message, so `kubectl get pods` shows why.
+//! Warnings a worker logs about a failure that repeats are limited to one line per
+//! failure every [`crate::retry::LOG_EVERY`].
+//!
 //! A round ends by waiting for the earliest of: a new version of the pod, a runtime
 //! event for it (container died), the plan's wake-up time, or the relist period. What
 //! the worker keeps in [`Memory`] (back-off delays, probe results) is soft state: losing
@@ -35,6 +53,9 @@ use rudder_protocol::resources::{
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+use crate::retry::{LogLimiter, Retry};
+
+use super::images::SandboxImage;
 use super::probe::{self, ProbeKind, ProbeState, Timing, Verdict};
 use super::runtime::{
     labels, ContainerInfo, ContainerRuntime, ContainerSpec, Mount, MountSource, RunState,
@@ -51,8 +72,24 @@ pub const CRASH_BACKOFF_RESET: Duration = Duration::from_secs(600);
 pub const PULL_BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 /// Image pull back-off ceiling.
 pub const PULL_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// First back-off delay after a failed sandbox creation or container start.
+pub const START_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+/// Ceiling of the sandbox and container start back-off (Kubernetes' pod start back-off
+/// ceiling, `MaxContainerBackOff`).
+pub const START_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A sandbox that ran this long resets its pod's sandbox back-off.
+pub const SANDBOX_BACKOFF_RESET: Duration = Duration::from_secs(600);
 /// Safety net: a worker looks at its pod at least this often.
 pub const RESYNC: Duration = Duration::from_secs(10);
+/// The waiting reason of containers whose pod has no sandbox for a failure (the
+/// kubelet's `ErrCreatePodSandbox`).
+pub const SANDBOX_ERROR_REASON: &str = "CreatePodSandboxError";
+/// What the log calls a failed status write.
+const STATUS_FAILED: &str = "pod status update failed";
+/// What the log calls a failed sandbox creation.
+const SANDBOX_FAILED: &str = "pod sandbox creation failed; backing off";
+/// Rounds after a failed runtime call or status write: 1 s doubling to [`RESYNC`].
+pub const ROUND_RETRY: Retry = Retry::new(Duration::from_secs(1), RESYNC);
 /// Grace period when the pod says nothing.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
@@ -99,6 +136,15 @@ pub struct Memory {
     pub probes: BTreeMap<(String, ProbeKind), ProbeState>,
     /// A waiting reason and message per container name (create errors and the like).
     pub errors: BTreeMap<String, (String, String)>,
+    /// Start back-off per container name, after a create or start the runtime refused.
+    pub starts: BTreeMap<String, Backoff>,
+    /// The pod's sandbox back-off: after a failed creation, or the replacement of a
+    /// sandbox that died before [`SANDBOX_BACKOFF_RESET`].
+    pub sandbox: Option<Backoff>,
+    /// Why the last sandbox creation failed; cleared when one starts.
+    pub sandbox_error: Option<String>,
+    /// [`SandboxImage::appeared`] when the last sandbox creation failed.
+    pub sandbox_image_seen: u64,
     /// The pod IP once known, kept when the sandbox goes away.
     pub pod_ip: Option<String>,
 }
@@ -181,6 +227,11 @@ pub enum ContainerStep {
         /// Next try.
         until: Instant,
     },
+    /// The runtime refused to create or start it; try again at `until`.
+    StartBackOff {
+        /// Next try.
+        until: Instant,
+    },
     /// Running; probes apply.
     Running {
         /// The container.
@@ -212,13 +263,23 @@ pub fn container_step(
     memory: &Memory,
     now: Instant,
 ) -> ContainerStep {
-    let Some(latest) = history.last() else {
-        return match memory.pulls.get(name) {
-            Some((b, _)) if now < b.not_before => ContainerStep::PullBackOff {
+    // A failed pull or start holds every new attempt until its back-off has passed.
+    let held = || {
+        if let Some((b, _)) = memory.pulls.get(name).filter(|(b, _)| now < b.not_before) {
+            return Some(ContainerStep::PullBackOff {
                 until: b.not_before,
-            },
-            _ => ContainerStep::Start { attempt: 0 },
-        };
+            });
+        }
+        memory
+            .starts
+            .get(name)
+            .filter(|b| now < b.not_before)
+            .map(|b| ContainerStep::StartBackOff {
+                until: b.not_before,
+            })
+    };
+    let Some(latest) = history.last() else {
+        return held().unwrap_or(ContainerStep::Start { attempt: 0 });
     };
     match latest.state {
         RunState::Created => ContainerStep::Discard {
@@ -229,10 +290,8 @@ pub fn container_step(
         },
         RunState::Exited if !restarts(policy, latest.exit_code) => ContainerStep::Finished,
         RunState::Exited => {
-            if let Some((b, _)) = memory.pulls.get(name).filter(|(b, _)| now < b.not_before) {
-                return ContainerStep::PullBackOff {
-                    until: b.not_before,
-                };
+            if let Some(step) = held() {
+                return step;
             }
             let delay = memory.crash_delay.get(name).copied().unwrap_or_default();
             let seen = memory.exit_seen.get(&latest.id).copied().unwrap_or(now);
@@ -399,9 +458,9 @@ fn plan_container(
             actions.push(Action::RemoveContainer { id });
             wake(now);
         }
-        ContainerStep::PullBackOff { until } | ContainerStep::CrashLoopBackOff { until } => {
-            wake(until)
-        }
+        ContainerStep::PullBackOff { until }
+        | ContainerStep::StartBackOff { until }
+        | ContainerStep::CrashLoopBackOff { until } => wake(until),
         ContainerStep::Finished => {}
         ContainerStep::Running { id } => return Some(id),
     }
@@ -490,6 +549,16 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
                         reason: "pod sandbox changed, it will be killed and re-created".into(),
                     });
                 }
+            }
+            // A failed creation (or a sandbox that keeps dying) waits out its back-off;
+            // a dead or half-made sandbox stays until then, for its attempt number.
+            if let Some(b) = memory.sandbox.filter(|b| now < b.not_before) {
+                wake(b.not_before);
+                return Plan {
+                    actions,
+                    wake_at,
+                    done: false,
+                };
             }
             let attempt = match sandbox {
                 Some(s) => {
@@ -689,6 +758,18 @@ fn container_status(
                 &format!("Back-off pulling image \"{}\": {message}", c.image),
             );
         }
+        (latest, ContainerStep::StartBackOff { .. }) => {
+            status.state = match error {
+                Some((reason, message)) => waiting(reason, message),
+                None => waiting("ContainerCreating", ""),
+            };
+            if let Some(l) = latest.filter(|l| l.state == RunState::Exited) {
+                status.last_state = ContainerState {
+                    terminated: Some(terminated_state(l, "")),
+                    ..Default::default()
+                };
+            }
+        }
         (None, _) | (Some(_), ContainerStep::Discard { .. }) => {
             status.state = match error {
                 Some((reason, message)) => waiting(reason, message),
@@ -833,6 +914,7 @@ pub fn compute_status(
             s
         })
         .collect();
+    let mut init_statuses = init_statuses;
     let mut statuses: Vec<ContainerStatus> = pod
         .spec
         .containers
@@ -843,6 +925,17 @@ pub fn compute_status(
         for s in &mut statuses {
             if s.state.waiting.is_some() {
                 s.state = waiting("PodInitializing", "");
+            }
+        }
+    }
+    let sandbox_ready = observed
+        .sandbox()
+        .is_some_and(|s| s.state == RunState::Running);
+    // Without a sandbox nothing can start: every waiting container says why.
+    if let Some(message) = memory.sandbox_error.as_ref().filter(|_| !sandbox_ready) {
+        for s in init_statuses.iter_mut().chain(statuses.iter_mut()) {
+            if s.state.waiting.is_some() {
+                s.state = waiting(SANDBOX_ERROR_REASON, message);
             }
         }
     }
@@ -864,12 +957,27 @@ pub fn compute_status(
         incomplete.join(" ")
     );
     let containers_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
+    let unready_names: Vec<&str> = statuses
+        .iter()
+        .filter(|s| !s.ready)
+        .map(|s| s.name.as_str())
+        .collect();
     let not_ready = |reason: &str| {
         if containers_ready {
             String::new()
         } else {
             reason.to_owned()
         }
+    };
+    // The kubelet's message on ContainersReady and Ready when some container is not.
+    let with_unready = |mut c: PodCondition| {
+        if c.status != ConditionStatus::True && !unready_names.is_empty() {
+            c.message = format!(
+                "containers with unready status: [{}]",
+                unready_names.join(" ")
+            );
+        }
+        c
     };
     let pod_ip = observed
         .sandbox()
@@ -884,6 +992,14 @@ pub fn compute_status(
     let unready = not_ready("ContainersNotReady");
     let conditions = vec![
         condition("PodScheduled", true, "", previous, now_time),
+        // Kubernetes' PodReadyToStartContainers: the sandbox (with its network) is up.
+        condition(
+            "PodReadyToStartContainers",
+            sandbox_ready,
+            "",
+            previous,
+            now_time,
+        ),
         {
             let mut c = condition(
                 "Initialized",
@@ -901,14 +1017,20 @@ pub fn compute_status(
             }
             c
         },
-        condition(
+        with_unready(condition(
             "ContainersReady",
             containers_ready,
             &unready,
             previous,
             now_time,
-        ),
-        condition("Ready", containers_ready, &unready, previous, now_time),
+        )),
+        with_unready(condition(
+            "Ready",
+            containers_ready,
+            &unready,
+            previous,
+            now_time,
+        )),
     ];
     PodStatus {
         phase: Some(phase),
@@ -952,8 +1074,8 @@ pub struct NodeContext {
     pub host_ip: String,
     /// The Docker network for sandboxes.
     pub network: String,
-    /// The sandbox image.
-    pub sandbox_image: String,
+    /// The sandbox image, shared by the node's workers.
+    pub sandbox_image: Arc<SandboxImage>,
 }
 
 /// The Docker container name of a pod's container or sandbox (`None`).
@@ -1102,8 +1224,16 @@ pub struct PodWorker {
     pod: watch::Receiver<Option<Arc<Pod>>>,
     wake: Arc<Notify>,
     uid: String,
+    /// `namespace/name`, for the log.
+    key: String,
     memory: Memory,
     last_status: Option<PodStatus>,
+    /// Consecutive rounds with a failed runtime call or status write.
+    retry: Retry,
+    /// Set by a runtime call or status write that failed in this round.
+    failed: bool,
+    /// One warning per failure and period (see the module docs).
+    log: LogLimiter<&'static str>,
 }
 
 impl PodWorker {
@@ -1116,10 +1246,15 @@ impl PodWorker {
         pod: watch::Receiver<Option<Arc<Pod>>>,
         wake: Arc<Notify>,
     ) -> PodWorker {
-        let uid = pod
+        let (uid, key) = pod
             .borrow()
             .as_ref()
-            .map(|p| p.metadata.uid.clone())
+            .map(|p| {
+                (
+                    p.metadata.uid.clone(),
+                    format!("{}/{}", p.metadata.namespace, p.metadata.name),
+                )
+            })
             .unwrap_or_default();
         PodWorker {
             runtime,
@@ -1128,9 +1263,28 @@ impl PodWorker {
             pod,
             wake,
             uid,
+            key,
             memory: Memory::default(),
             last_status: None,
+            retry: ROUND_RETRY,
+            failed: false,
+            log: LogLimiter::default(),
         }
+    }
+
+    /// Logs a warning about `what` (a failure that may repeat) unless it was logged less
+    /// than a [`LogLimiter`] period ago; the line counts those held back.
+    fn warn_limited(&mut self, what: &'static str, error: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self.log.admit(&what, Instant::now()) {
+            tracing::warn!(pod = %self.key, uid = %self.uid, error = %error, suppressed, "{what}");
+        }
+    }
+
+    /// A runtime call or API write of this round failed: the next round waits for the
+    /// worker's back-off.
+    fn note_failure(&mut self, what: &'static str, error: &dyn std::fmt::Display) {
+        self.failed = true;
+        self.warn_limited(what, error);
     }
 
     /// Runs until the pod is gone from the API and from the runtime.
@@ -1141,13 +1295,22 @@ impl PodWorker {
             if current.is_some() {
                 last_pod = current.clone();
             }
+            self.failed = false;
             let wake_at = match self.round(current.as_deref(), last_pod.as_deref()).await {
                 Ok(None) => return,
                 Ok(Some(at)) => at,
                 Err(e) => {
-                    tracing::warn!(pod = %self.uid, error = %e, "pod worker round failed");
-                    Instant::now() + Duration::from_secs(2)
+                    self.note_failure("pod worker round failed", &e);
+                    Instant::now()
                 }
+            };
+            // A round that failed somewhere is not repeated before the back-off, whatever
+            // its plan asked for; a clean round resets it.
+            let wake_at = if self.failed {
+                wake_at.max(Instant::now() + self.retry.failed())
+            } else {
+                self.retry.succeeded();
+                wake_at
             };
             let deadline = wake_at.min(Instant::now() + RESYNC);
             tokio::select! {
@@ -1200,6 +1363,18 @@ impl PodWorker {
         if let Some(ip) = observed.sandbox().and_then(|s| s.ip.clone()) {
             self.memory.pod_ip = Some(ip);
         }
+        // A sandbox that has run long enough starts its back-off over.
+        let settled = observed.sandbox().is_some_and(|s| {
+            s.state == RunState::Running
+                && self
+                    .memory
+                    .running_seen
+                    .get(&s.id)
+                    .is_some_and(|t| now.saturating_duration_since(*t) >= SANDBOX_BACKOFF_RESET)
+        });
+        if settled {
+            self.memory.sandbox = None;
+        }
         Ok(observed)
     }
 
@@ -1214,6 +1389,14 @@ impl PodWorker {
         }
         let observed = self.observe().await?;
         let now = Instant::now();
+        // The sandbox image the last creation lacked is there now: no need to wait.
+        if self.memory.sandbox_error.is_some()
+            && self.node.sandbox_image.appeared() != self.memory.sandbox_image_seen
+        {
+            if let Some(b) = self.memory.sandbox.as_mut() {
+                b.not_before = b.not_before.min(now);
+            }
+        }
         let p = plan(pod, &observed, &self.memory, now);
         if p.done {
             return Ok(None);
@@ -1238,11 +1421,11 @@ impl PodWorker {
             );
             if self.last_status.as_ref() != Some(&status) && status != pod.status {
                 match self.sink.set_status(pod, status.clone()).await {
-                    Ok(()) => self.last_status = Some(status),
-                    Err(e) => {
-                        tracing::warn!(pod = %self.uid, error = %e, "status update failed");
-                        return Ok(Some(Instant::now() + Duration::from_secs(1)));
+                    Ok(()) => {
+                        self.last_status = Some(status);
+                        self.log.clear(&STATUS_FAILED);
                     }
+                    Err(e) => self.note_failure(STATUS_FAILED, &e),
                 }
             }
         }
@@ -1250,6 +1433,17 @@ impl PodWorker {
         // Probes that just ran are due again after their period.
         if let Some(next_probe) = self.memory.probes.values().map(|s| s.next_at).min() {
             wake_at = wake_at.min(next_probe);
+        }
+        // A back-off this round started (a failed start or pull) ends with a new look.
+        let after = Instant::now();
+        let next_try = (self.memory.starts.values())
+            .chain(self.memory.pulls.values().map(|(b, _)| b))
+            .chain(self.memory.sandbox.iter())
+            .map(|b| b.not_before)
+            .filter(|t| *t > after)
+            .min();
+        if let Some(t) = next_try {
+            wake_at = wake_at.min(t);
         }
         if changed {
             wake_at = wake_at.min(Instant::now());
@@ -1304,17 +1498,21 @@ impl PodWorker {
                         );
                     }
                 }
-                if let Err(e) = rt.stop_container(id, *grace).await {
-                    tracing::warn!(pod = %self.uid, container = %id, error = %e, "stop failed");
+                match rt.stop_container(id, *grace).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        self.note_failure("container stop failed", &e);
+                        false
+                    }
                 }
-                true
             }
-            Action::RemoveContainer { id } => {
-                if let Err(e) = rt.remove_container(id).await {
-                    tracing::warn!(pod = %self.uid, container = %id, error = %e, "remove failed");
+            Action::RemoveContainer { id } => match rt.remove_container(id).await {
+                Ok(()) => true,
+                Err(e) => {
+                    self.note_failure("container removal failed", &e);
+                    false
                 }
-                true
-            }
+            },
             Action::Probe { id, name, kind } => {
                 let Some(pod) = pod else { return false };
                 self.probe(pod, id, name, *kind, observed).await;
@@ -1327,7 +1525,7 @@ impl PodWorker {
             Action::FinishDeletion => {
                 if let Some(pod) = pod {
                     if let Err(e) = self.sink.finish_deletion(pod).await {
-                        tracing::warn!(pod = %self.uid, error = %e, "final delete failed");
+                        self.note_failure("final delete failed", &e);
                     }
                 }
                 false
@@ -1346,7 +1544,7 @@ impl PodWorker {
         };
         let spec = SandboxSpec {
             name: container_name(pod, None, attempt),
-            image: self.node.sandbox_image.clone(),
+            image: self.node.sandbox_image.reference().to_owned(),
             command: super::images::SANDBOX_COMMAND
                 .iter()
                 .map(|s| (*s).to_owned())
@@ -1356,21 +1554,73 @@ impl PodWorker {
             network: self.node.network.clone(),
             labels,
         };
-        let result = async {
-            let id = self.runtime.create_sandbox(&spec).await?;
-            self.runtime.start_container(&id).await
+        let now = Instant::now();
+        let image_seen = self.node.sandbox_image.appeared();
+        let mut created = false;
+        let result: Result<(), String> = async {
+            self.node
+                .sandbox_image
+                .ensure(&*self.runtime)
+                .await
+                .map_err(|e| e.to_string())?;
+            let id = self
+                .runtime
+                .create_sandbox(&spec)
+                .await
+                .map_err(|e| e.to_string())?;
+            created = true;
+            self.runtime
+                .start_container(&id)
+                .await
+                .map_err(|e| e.to_string())
         }
         .await;
-        if let Err(e) = result {
-            tracing::warn!(pod = %self.uid, error = %e, "sandbox start failed");
-            self.sink.event(
-                pod,
-                "Warning",
-                "FailedCreatePodSandBox",
-                format!("Failed to create pod sandbox: {e}"),
-            );
+        let previous = self.memory.sandbox;
+        let next = || {
+            Backoff::next(
+                previous.as_ref(),
+                now,
+                START_BACKOFF_INITIAL,
+                START_BACKOFF_MAX,
+            )
+        };
+        match result {
+            Ok(()) => {
+                self.memory.sandbox_error = None;
+                self.log.clear(&SANDBOX_FAILED);
+                // A replacement: should this one die young too, the next waits longer.
+                if attempt > 0 {
+                    self.memory.sandbox = Some(next());
+                }
+            }
+            Err(e) => {
+                let b = next();
+                let message = format!("Failed to create pod sandbox: {e}");
+                self.memory.sandbox = Some(b);
+                self.memory.sandbox_error = Some(message.clone());
+                self.memory.sandbox_image_seen = image_seen;
+                if let Some(suppressed) = self.log.admit(&SANDBOX_FAILED, now) {
+                    tracing::warn!(pod = %self.key, uid = %self.uid, error = %e,
+                        retry_in = ?b.delay, suppressed, "{SANDBOX_FAILED}");
+                }
+                // The recorder folds repeats into one Event whose count grows.
+                self.sink
+                    .event(pod, "Warning", "FailedCreatePodSandBox", message);
+            }
         }
-        true
+        created
+    }
+
+    /// Holds the next start of container `name` for its start back-off.
+    fn hold_start(&mut self, name: &str, now: Instant) {
+        let previous = self.memory.starts.get(name).copied();
+        let b = Backoff::next(
+            previous.as_ref(),
+            now,
+            START_BACKOFF_INITIAL,
+            START_BACKOFF_MAX,
+        );
+        self.memory.starts.insert(name.to_owned(), b);
     }
 
     /// Makes the volumes container `c` mounts and sets `spec`'s mounts; the reason when
@@ -1408,6 +1658,7 @@ impl PodWorker {
                 self.memory
                     .errors
                     .insert(c.name.clone(), ("ErrImagePull".into(), e.to_string()));
+                self.hold_start(&c.name, now);
                 return false;
             }
         };
@@ -1491,6 +1742,7 @@ impl PodWorker {
                 c.name.clone(),
                 ("CreateContainerConfigError".into(), message),
             );
+            self.hold_start(&c.name, now);
             return false;
         }
         let id = match self.runtime.create_container(&spec).await {
@@ -1502,7 +1754,8 @@ impl PodWorker {
                 self.memory
                     .errors
                     .insert(c.name.clone(), ("CreateContainerError".into(), message));
-                return true;
+                self.hold_start(&c.name, now);
+                return false;
             }
         };
         self.sink.event(
@@ -1518,9 +1771,12 @@ impl PodWorker {
             self.memory
                 .errors
                 .insert(c.name.clone(), ("RunContainerError".into(), message));
+            self.hold_start(&c.name, now);
+            // The container was created: it is discarded in the next round.
             return true;
         }
         self.memory.errors.remove(&c.name);
+        self.memory.starts.remove(&c.name);
         self.sink.event(
             pod,
             "Normal",
@@ -1627,22 +1883,25 @@ impl PodWorker {
             .map(|c| self.runtime.stop_container(&c.id, grace));
         for r in futures::future::join_all(stops).await {
             if let Err(e) = r {
-                tracing::warn!(pod = %self.uid, error = %e, "stop failed");
+                self.note_failure("container stop failed", &e);
             }
         }
         for c in observed.all() {
             if let Err(e) = self.runtime.remove_container(&c.id).await {
-                tracing::warn!(pod = %self.uid, container = %c.id, error = %e, "remove failed");
+                self.note_failure("container removal failed", &e);
             }
         }
         // The pod's emptyDirs go with it.
         let mine = BTreeMap::from([(labels::POD_UID.to_owned(), self.uid.clone())]);
-        if let Ok(volumes) = self.runtime.list_volumes(&mine).await {
-            for (name, _) in volumes {
-                if let Err(e) = self.runtime.remove_volume(&name).await {
-                    tracing::warn!(pod = %self.uid, volume = %name, error = %e, "volume removal failed");
+        match self.runtime.list_volumes(&mine).await {
+            Ok(volumes) => {
+                for (name, _) in volumes {
+                    if let Err(e) = self.runtime.remove_volume(&name).await {
+                        self.note_failure("volume removal failed", &e);
+                    }
                 }
             }
+            Err(e) => self.note_failure("volume listing failed", &e),
         }
     }
 }

@@ -5,6 +5,9 @@
 //!
 //! Listeners are opened and closed as node ports come and go; a change of endpoints only
 //! swaps the backend list a listener reads, so established connections are not cut.
+//! A port that cannot be opened is retried with the proxy's sync back-off; a failing
+//! `accept` (out of file descriptors) backs off from 5 ms to 1 s, as Go's HTTP server
+//! does; both log once per [`crate::retry::LOG_EVERY`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
@@ -18,11 +21,14 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::plan::{Desired, Proto};
+use crate::retry::{LogLimiter, Retry};
 
 /// How long a UDP client's relay lives without traffic.
 const UDP_IDLE: Duration = Duration::from_secs(30);
 /// How long to wait for an endpoint to accept a TCP connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pauses after a failed `accept`: 5 ms doubling to 1 s, reset by a success.
+pub const ACCEPT_RETRY: Retry = Retry::new(Duration::from_millis(5), Duration::from_secs(1));
 
 /// Where one listener sends traffic. Swapped whole on every endpoints change.
 #[derive(Debug, Default)]
@@ -86,6 +92,7 @@ impl Drop for Listener {
 pub struct Forwarder {
     address: IpAddr,
     listeners: HashMap<(Proto, u16), Listener>,
+    log: LogLimiter<(Proto, u16)>,
 }
 
 impl Forwarder {
@@ -94,6 +101,7 @@ impl Forwarder {
         Forwarder {
             address,
             listeners: HashMap::new(),
+            log: LogLimiter::default(),
         }
     }
 
@@ -133,7 +141,9 @@ impl Forwarder {
                 Proto::Tcp => match TcpListener::bind(addr).await {
                     Ok(l) => tokio::spawn(serve_tcp(l, picker.clone())),
                     Err(e) => {
-                        warn!(%addr, error = %e, "cannot listen on node port");
+                        if let Some(suppressed) = self.log.admit(&key, Instant::now()) {
+                            warn!(%addr, error = %e, suppressed, "cannot listen on node port");
+                        }
                         failed += 1;
                         continue;
                     }
@@ -141,12 +151,15 @@ impl Forwarder {
                 Proto::Udp => match UdpSocket::bind(addr).await {
                     Ok(s) => tokio::spawn(serve_udp(Arc::new(s), picker.clone())),
                     Err(e) => {
-                        warn!(%addr, error = %e, "cannot listen on node port (udp)");
+                        if let Some(suppressed) = self.log.admit(&key, Instant::now()) {
+                            warn!(%addr, error = %e, suppressed, "cannot listen on node port (udp)");
+                        }
                         failed += 1;
                         continue;
                     }
                 },
             };
+            self.log.clear(&key);
             info!(%addr, proto = key.0.name(), "forwarding node port");
             self.listeners.insert(key, Listener { picker, task });
         }
@@ -155,12 +168,20 @@ impl Forwarder {
 }
 
 async fn serve_tcp(listener: TcpListener, picker: Arc<Picker>) {
+    let mut retry = ACCEPT_RETRY;
+    let mut log: LogLimiter<()> = LogLimiter::default();
     loop {
         let (mut inbound, peer) = match listener.accept().await {
-            Ok(x) => x,
+            Ok(x) => {
+                retry.succeeded();
+                x
+            }
             Err(e) => {
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                let pause = retry.failed();
+                if let Some(suppressed) = log.admit(&(), Instant::now()) {
+                    warn!(error = %e, retry_in = ?pause, suppressed, "accept failed");
+                }
+                tokio::time::sleep(pause).await;
                 continue;
             }
         };
@@ -192,11 +213,18 @@ async fn serve_tcp(listener: TcpListener, picker: Arc<Picker>) {
 async fn serve_udp(socket: Arc<UdpSocket>, picker: Arc<Picker>) {
     let sessions: Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>> = Arc::default();
     let mut buf = vec![0u8; 65_535];
+    let mut retry = ACCEPT_RETRY;
     loop {
         let (n, client) = match socket.recv_from(&mut buf).await {
-            Ok(x) => x,
+            Ok(x) => {
+                retry.succeeded();
+                x
+            }
             Err(e) => {
-                debug!(error = %e, "udp receive failed");
+                // A socket error that repeats must not spin the task.
+                let pause = retry.failed();
+                debug!(error = %e, retry_in = ?pause, "udp receive failed");
+                tokio::time::sleep(pause).await;
                 continue;
             }
         };

@@ -9,7 +9,8 @@
 //!
 //! Every change of either kind wakes one sync, which programs the whole desired state
 //! (idempotent); changes that arrive during a sync are handled together by the next one,
-//! and a failed sync is retried. In packet-filter mode a sync is one `iptables-restore`:
+//! and a failed sync is retried after a back-off ([`SYNC_RETRY`]; changes wait with
+//! it), its warning written once per [`crate::retry::LOG_EVERY`]. In packet-filter mode a sync is one `iptables-restore`:
 //! the chains present are remembered from the previous sync and only read back from
 //! `iptables-save` at start, after a failure and at the periodic resync. Messages in: none but [`crate::supervisor::Stop`].
 
@@ -34,6 +35,9 @@ use crate::supervisor::{ComponentSpec, StartContext, Started};
 pub const NAME: &str = "proxy";
 /// A full resync this often, as a safety net against rules changed behind our back.
 const RESYNC: Duration = Duration::from_secs(30);
+/// A failed sync is tried again after 1 s, doubling to [`RESYNC`].
+pub const SYNC_RETRY: crate::retry::Retry =
+    crate::retry::Retry::new(Duration::from_secs(1), RESYNC);
 
 /// How the proxy programs the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -148,6 +152,8 @@ async fn run(api: ApiHandle, settings: ProxySettings) {
     endpoints.wait_synced().await;
     let mut backend = Backend::choose(&settings);
     let mut programmed: Option<plan::Desired> = None;
+    let mut retry = SYNC_RETRY;
+    let mut log: crate::retry::LogLimiter<()> = crate::retry::LogLimiter::default();
     loop {
         let svcs = services.list();
         let eps = endpoints.list();
@@ -155,34 +161,34 @@ async fn run(api: ApiHandle, settings: ProxySettings) {
             &svcs.iter().map(Arc::as_ref).collect::<Vec<_>>(),
             &eps.iter().map(Arc::as_ref).collect::<Vec<_>>(),
         );
-        let mut retry = false;
         if programmed.as_ref() != Some(&desired) {
             let started = tokio::time::Instant::now();
             match backend.sync(&desired).await {
                 Ok(()) => {
                     tracing::debug!(ports = desired.len(), took = ?started.elapsed(), "proxy rules programmed");
                     programmed = Some(desired);
+                    retry.succeeded();
+                    log.clear(&());
                 }
                 Err(e) => {
-                    warn!(error = %e, "proxy sync failed; retrying");
-                    retry = true;
+                    let retry_in = retry.failed();
+                    if let Some(suppressed) = log.admit(&(), started) {
+                        warn!(error = %e, ?retry_in, suppressed, "proxy sync failed; retrying");
+                    }
+                    // Changes meanwhile are kept (the Notify holds a permit) and synced
+                    // with the retry, not before.
+                    tokio::time::sleep(retry_in).await;
+                    continue;
                 }
             }
         }
-        let pause = if retry {
-            Duration::from_secs(1)
-        } else {
-            RESYNC
-        };
         tokio::select! {
             _ = dirty.notified() => {}
-            _ = tokio::time::sleep(pause) => {
-                if !retry {
-                    // Periodic full sync: reprogram even if nothing seems to have changed,
-                    // from what is really there.
-                    programmed = None;
-                    backend.forget();
-                }
+            _ = tokio::time::sleep(RESYNC) => {
+                // Periodic full sync: reprogram even if nothing seems to have changed,
+                // from what is really there.
+                programmed = None;
+                backend.forget();
             }
         }
     }

@@ -439,7 +439,7 @@ use rudder_protocol::resources::Probe;
 #[derive(Default)]
 struct RecordingSink {
     statuses: Mutex<Vec<PodStatus>>,
-    events: Mutex<Vec<String>>,
+    events: Mutex<Vec<(String, String, String)>>,
     deleted: Mutex<u32>,
 }
 
@@ -451,11 +451,12 @@ impl PodSink for RecordingSink {
             .push(status);
         Box::pin(async { Ok(()) })
     }
-    fn event(&self, _pod: &Pod, _type: &str, reason: &str, _message: String) {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(reason.to_owned());
+    fn event(&self, _pod: &Pod, type_: &str, reason: &str, message: String) {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).push((
+            type_.to_owned(),
+            reason.to_owned(),
+            message,
+        ));
     }
     fn finish_deletion(&self, _pod: &Pod) -> BoxFuture<'_, Result<(), String>> {
         *self.deleted.lock().unwrap_or_else(|p| p.into_inner()) += 1;
@@ -475,16 +476,32 @@ impl RecordingSink {
         self.events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .iter()
+            .map(|(_, reason, _)| reason.clone())
+            .collect()
+    }
+    /// The (type, message) of every event with `reason`.
+    fn events_of(&self, reason: &str) -> Vec<(String, String)> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, r, _)| r == reason)
+            .map(|(t, _, m)| (t.clone(), m.clone()))
+            .collect()
     }
 }
 
 fn node() -> NodeContext {
+    node_with_sandbox(Arc::new(SandboxImage::new("rudder/pause:1")))
+}
+
+fn node_with_sandbox(sandbox_image: Arc<SandboxImage>) -> NodeContext {
     NodeContext {
         node: "n1".into(),
         host_ip: "127.0.0.1".into(),
         network: "rudder-n1".into(),
-        sandbox_image: "rudder/pause:1".into(),
+        sandbox_image,
     }
 }
 
@@ -497,10 +514,14 @@ struct Harness {
 }
 
 fn start(pod: Pod, rt: FakeRuntime) -> Harness {
+    start_on(pod, rt, node())
+}
+
+fn start_on(pod: Pod, rt: FakeRuntime, node: NodeContext) -> Harness {
     let sink = Arc::new(RecordingSink::default());
     let (tx, rx) = watch::channel(Some(Arc::new(pod)));
     let wake = Arc::new(Notify::new());
-    let worker = PodWorker::new(Arc::new(rt.clone()), sink.clone(), node(), rx, wake.clone());
+    let worker = PodWorker::new(Arc::new(rt.clone()), sink.clone(), node, rx, wake.clone());
     let task = tokio::spawn(worker.run());
     Harness {
         rt,
@@ -932,4 +953,345 @@ fn init_containers_run_first_and_in_order() {
         Time::now(),
     );
     assert_eq!(st.phase, Some(PodPhase::Failed));
+}
+
+#[test]
+fn start_backoff_doubles_from_one_second_to_five_minutes() {
+    let now = Instant::now();
+    let mut b: Option<Backoff> = None;
+    let mut delays = vec![];
+    for _ in 0..11 {
+        let next = Backoff::next(b.as_ref(), now, START_BACKOFF_INITIAL, START_BACKOFF_MAX);
+        delays.push(next.delay.as_secs());
+        b = Some(next);
+    }
+    assert_eq!(delays, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+}
+
+#[test]
+fn sandbox_back_off_holds_the_plan() {
+    let now = Instant::now();
+    let p = pod(RestartPolicy::Always);
+    let later = now + Duration::from_secs(4);
+    let held = Memory {
+        sandbox: Some(Backoff {
+            delay: Duration::from_secs(4),
+            not_before: later,
+        }),
+        ..Default::default()
+    };
+    let passed = Memory {
+        sandbox: Some(Backoff {
+            delay: Duration::from_secs(4),
+            not_before: now,
+        }),
+        ..Default::default()
+    };
+    let half_made = info("s1", "", 0, RunState::Created, 0);
+    let obs = |v: Vec<ContainerInfo>| Observed::from_containers(v);
+    // (name, observed, memory, want actions, want wake-up)
+    let cases: Vec<(&str, Observed, Memory, Vec<Action>, Option<Instant>)> = vec![
+        (
+            "no sandbox, in back-off: wait for it",
+            obs(vec![]),
+            held.clone(),
+            vec![],
+            Some(later),
+        ),
+        (
+            "half-made sandbox, in back-off: kept until then",
+            obs(vec![half_made.clone()]),
+            held.clone(),
+            vec![],
+            Some(later),
+        ),
+        (
+            "running app container of a dead sandbox is killed even in back-off",
+            obs(vec![
+                info("s1", "", 0, RunState::Exited, 0),
+                info("c1", "app", 0, RunState::Running, 0),
+            ]),
+            held,
+            vec![Action::KillContainer {
+                id: "c1".into(),
+                name: "app".into(),
+                grace: Duration::ZERO,
+                reason: "pod sandbox changed, it will be killed and re-created".into(),
+            }],
+            Some(later),
+        ),
+        (
+            "back-off passed: replace",
+            obs(vec![half_made]),
+            passed.clone(),
+            vec![
+                Action::RemoveContainer { id: "s1".into() },
+                Action::CreateSandbox { attempt: 1 },
+            ],
+            Some(now),
+        ),
+        (
+            "back-off passed, nothing there: create",
+            obs(vec![]),
+            passed,
+            vec![Action::CreateSandbox { attempt: 0 }],
+            Some(now),
+        ),
+    ];
+    for (name, observed, memory, actions, wake_at) in cases {
+        let p = plan(Some(&p), &observed, &memory, now);
+        assert_eq!(p.actions, actions, "{name}");
+        assert_eq!(p.wake_at, wake_at, "{name}");
+    }
+}
+
+#[test]
+fn start_back_off_holds_new_attempts() {
+    let now = Instant::now();
+    let later = now + Duration::from_secs(2);
+    let mut m = Memory::default();
+    m.starts.insert(
+        "app".into(),
+        Backoff {
+            delay: Duration::from_secs(2),
+            not_before: later,
+        },
+    );
+    let cases: Vec<(&str, Vec<ContainerInfo>, ContainerStep)> = vec![
+        (
+            "never created",
+            vec![],
+            ContainerStep::StartBackOff { until: later },
+        ),
+        (
+            "exited, restart held",
+            vec![info("c1", "app", 0, RunState::Exited, 1)],
+            ContainerStep::StartBackOff { until: later },
+        ),
+        (
+            "created, never started: discarded at once",
+            vec![info("c1", "app", 0, RunState::Created, 0)],
+            ContainerStep::Discard { id: "c1".into() },
+        ),
+    ];
+    for (name, history, want) in cases {
+        assert_eq!(
+            container_step("app", RestartPolicy::Always, &history, &m, now),
+            want,
+            "{name}"
+        );
+    }
+}
+
+/// The sandbox image `image` is missing and Rudder cannot build it (it builds only its
+/// own): a pod's worker on a runtime with everything else.
+fn start_without_sandbox_image(image: &Arc<SandboxImage>) -> Harness {
+    let rt = FakeRuntime::new();
+    rt.add_image("rudder/demo:1");
+    start_on(
+        pod(RestartPolicy::Always),
+        rt,
+        node_with_sandbox(image.clone()),
+    )
+}
+
+fn waiting_of(s: &PodStatus) -> (String, String) {
+    s.container_statuses[0]
+        .state
+        .waiting
+        .as_ref()
+        .map(|w| (w.reason.clone(), w.message.clone()))
+        .unwrap_or_default()
+}
+
+fn condition_of(s: &PodStatus, type_: &str) -> PodCondition {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {type_} condition in {s:?}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn sandbox_failures_back_off_with_an_event_and_a_reason_until_the_retry_finds_the_image() {
+    let image = Arc::new(SandboxImage::new("test/missing-pause:1"));
+    let h = start_without_sandbox_image(&image);
+    let begin = Instant::now();
+    let attempts = |h: &Harness| h.sink.events_of("FailedCreatePodSandBox").len();
+    // Attempts at 0, 1, 3, 7, 15, 31 and 63 s: 1 s doubling.
+    let timeline: [(u64, usize); 10] = [
+        (500, 1),
+        (900, 1),
+        (1_500, 2),
+        (2_900, 2),
+        (3_500, 3),
+        (7_500, 4),
+        (15_500, 5),
+        (30_900, 5),
+        (31_500, 6),
+        (62_900, 6),
+    ];
+    for (ms, want) in timeline {
+        tokio::time::sleep_until(begin + Duration::from_millis(ms)).await;
+        assert_eq!(attempts(&h), want, "attempts by {ms} ms");
+    }
+    // Nothing else spins meanwhile: a few rounds per attempt and per resync.
+    let calls = h.rt.calls().len();
+    assert!(calls < 100, "{calls} runtime calls in 63 s");
+
+    // One Warning, always the same message: the recorder makes it one Event.
+    let events = h.sink.events_of("FailedCreatePodSandBox");
+    assert!(events.iter().all(|e| e == &events[0]), "{events:?}");
+    let (type_, message) = &events[0];
+    assert_eq!(type_, "Warning");
+    assert!(
+        message.starts_with("Failed to create pod sandbox: ")
+            && message.contains("test/missing-pause:1"),
+        "{message}"
+    );
+
+    // The status names the reason.
+    let s = h.sink.last().expect("a status");
+    assert_eq!(s.phase, Some(PodPhase::Pending));
+    let (reason, waiting_message) = waiting_of(&s);
+    assert_eq!(reason, SANDBOX_ERROR_REASON);
+    assert_eq!(&waiting_message, message);
+    assert_eq!(
+        condition_of(&s, "PodReadyToStartContainers").status,
+        ConditionStatus::False
+    );
+    let ready = condition_of(&s, "ContainersReady");
+    assert_eq!(ready.status, ConditionStatus::False);
+    assert_eq!(ready.reason, "ContainersNotReady");
+    assert_eq!(ready.message, "containers with unready status: [app]");
+
+    // The image arrives; the next attempt (at 63 s) finds it, without anyone's help.
+    h.rt.add_image("test/missing-pause:1");
+    tokio::time::sleep_until(begin + Duration::from_millis(63_500)).await;
+    let s = h.sink.last().expect("a status");
+    assert_eq!(s.phase, Some(PodPhase::Running), "{s:?}");
+    assert_eq!(
+        condition_of(&s, "PodReadyToStartContainers").status,
+        ConditionStatus::True
+    );
+    assert_eq!(attempts(&h), 6, "no failure once the image is there");
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sandbox_image_found_by_the_kubelet_wakes_waiting_pods_at_once() {
+    let image = Arc::new(SandboxImage::new("test/missing-pause:1"));
+    let h = start_without_sandbox_image(&image);
+    // Four failures: the next attempt is 8 s away.
+    tokio::time::sleep(Duration::from_millis(7_500)).await;
+    assert_eq!(h.sink.events_of("FailedCreatePodSandBox").len(), 4);
+    h.rt.add_image("test/missing-pause:1");
+    // What the kubelet's heartbeat does: look again, and wake the workers.
+    image.ensure(&h.rt).await.expect("present now");
+    h.wake.notify_one();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        h.sink.last().and_then(|s| s.phase),
+        Some(PodPhase::Running),
+        "started at once, not after the back-off"
+    );
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_sandbox_creation_backs_off_until_the_runtime_accepts() {
+    let rt = runtime_with_images();
+    rt.fail(
+        "create_sandbox",
+        RuntimeError::Failed {
+            operation: "create sandbox".into(),
+            message: "no space left on device".into(),
+        },
+    );
+    let h = start(pod(RestartPolicy::Always), rt);
+    let begin = Instant::now();
+    let creates = |h: &Harness| {
+        h.rt.calls()
+            .iter()
+            .filter(|c| c.starts_with("create_sandbox "))
+            .count()
+    };
+    for (ms, want) in [(900, 1), (14_900, 4), (15_500, 5), (30_900, 5)] {
+        tokio::time::sleep_until(begin + Duration::from_millis(ms)).await;
+        assert_eq!(creates(&h), want, "creations tried by {ms} ms");
+    }
+    let s = h.sink.last().expect("status");
+    let (reason, message) = waiting_of(&s);
+    assert_eq!(reason, SANDBOX_ERROR_REASON);
+    assert!(message.contains("no space left on device"), "{message}");
+    h.rt.heal("create_sandbox");
+    tokio::time::sleep_until(begin + Duration::from_millis(31_500)).await;
+    assert_eq!(creates(&h), 6);
+    let s = h.sink.last().expect("status");
+    assert_eq!(s.phase, Some(PodPhase::Running), "{s:?}");
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_container_creation_backs_off() {
+    let rt = runtime_with_images();
+    rt.fail(
+        "create",
+        RuntimeError::Failed {
+            operation: "create container".into(),
+            message: "invalid mount".into(),
+        },
+    );
+    let h = start(pod(RestartPolicy::Always), rt);
+    let begin = Instant::now();
+    let creates = |h: &Harness| {
+        h.rt.calls()
+            .iter()
+            .filter(|c| c.starts_with("create "))
+            .count()
+    };
+    for (ms, want) in [(900, 1), (15_500, 5), (30_900, 5)] {
+        tokio::time::sleep_until(begin + Duration::from_millis(ms)).await;
+        assert_eq!(creates(&h), want, "creations tried by {ms} ms");
+    }
+    let (reason, message) = waiting_of(&h.sink.last().expect("status"));
+    assert_eq!(reason, "CreateContainerError");
+    assert!(message.contains("invalid mount"), "{message}");
+    h.rt.heal("create");
+    tokio::time::sleep_until(begin + Duration::from_millis(31_500)).await;
+    assert_eq!(h.sink.last().and_then(|s| s.phase), Some(PodPhase::Running));
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_removals_do_not_spin() {
+    let h = start(pod(RestartPolicy::Always), runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.rt.fail(
+        "remove",
+        RuntimeError::Failed {
+            operation: "remove".into(),
+            message: "device or resource busy".into(),
+        },
+    );
+    let mut deleting = pod(RestartPolicy::Always);
+    deleting.metadata.deletion_timestamp = Some(Time::now());
+    deleting.metadata.deletion_grace_period_seconds = Some(0);
+    h.tx.send_replace(Some(Arc::new(deleting)));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let removes =
+        h.rt.calls()
+            .iter()
+            .filter(|c| c.starts_with("remove "))
+            .count();
+    // Rounds at 0, 1, 3, 7, 15 and 25 s, two containers each.
+    assert!(
+        (4..=16).contains(&removes),
+        "{removes} removals tried in 30 s"
+    );
+    h.rt.heal("remove");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert!(h.rt.containers().is_empty());
+    assert_eq!(*h.sink.deleted.lock().unwrap_or_else(|p| p.into_inner()), 1);
+    h.task.abort();
 }
