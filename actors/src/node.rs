@@ -233,15 +233,12 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
             crate::scheduler::NAME,
             crate::scheduler::Scheduler::start,
         ));
-        specs.extend(crate::controllers::replicaset::components());
-        specs.extend(crate::controllers::replication::components());
-        specs.extend(crate::controllers::deployment::components());
     }
     if let Some(proxy) = &services.proxy {
         specs.push(crate::proxy::component(proxy.clone()));
     }
     if let Some((cfg, network)) = &services.controllers {
-        specs.extend(crate::controllers::core_components(cfg, network));
+        specs.extend(crate::controllers::components(cfg, network));
     }
     if let Some(rt) = &services.container_runtime {
         specs.push(crate::kubelet::Kubelet::component(

@@ -7,7 +7,9 @@
 //! disconnected. The supervisor watches every child's address, so all three look the same
 //! to it and end in a restart: a panic restarts the one actor, never leaves the node
 //! half-dead. A fresh instance is built from the component's factory, so nothing survives
-//! a restart but what the actor rebuilds (by design: state lives in the store).
+//! a restart but what the actor rebuilds (by design: state lives in the store) and the
+//! node's shared informers ([`SharedInformers`], soft state a relist rebuilds), which a
+//! restarted instance subscribes to again rather than watching a second time.
 //!
 //! Restarts are immediate the first time; an actor that keeps dying within
 //! [`STABLE_AFTER`] of its start backs off exponentially up to [`MAX_RESTART_DELAY`].
@@ -20,6 +22,7 @@ use actix::prelude::*;
 use rudder_protocol::messages::chaos::{ActorInfo, ActorState};
 
 use crate::bus::{Bus, Deliver};
+use crate::informer::{ApiHandle, SharedInformers};
 
 /// How often children's liveness is checked.
 pub const CHECK_EVERY: Duration = Duration::from_millis(25);
@@ -182,6 +185,9 @@ pub struct StartContext {
     pub bus: Bus,
     /// The node's supervisor, for actors that manage others (chaos).
     pub supervisor: Addr<Supervisor>,
+    /// The node's shared informers: they outlive component restarts, so a restarted
+    /// component subscribes again instead of listing and watching again.
+    pub informers: SharedInformers,
 }
 
 /// Builds a fresh instance of a component.
@@ -222,16 +228,24 @@ struct Child {
 pub struct Supervisor {
     node: String,
     bus: Bus,
+    informers: SharedInformers,
     children: BTreeMap<String, Child>,
     pending: Vec<ComponentSpec>,
     stopping: bool,
 }
 
 impl Supervisor {
-    /// A supervisor that will start `components` when it starts.
+    /// A supervisor that will start `components` when it starts. It owns the node's
+    /// [`SharedInformers`] (one supervisor per node, so one factory per node), running
+    /// them on the component runtime.
     pub fn new(bus: Bus, components: Vec<ComponentSpec>) -> Self {
+        let informers = SharedInformers::new(
+            Arc::new(ApiHandle::new(bus.clone())),
+            component_runtime().clone(),
+        );
         Self {
             node: bus.node().to_string(),
+            informers,
             bus,
             children: BTreeMap::new(),
             pending: components,
@@ -243,6 +257,7 @@ impl Supervisor {
         let start_ctx = StartContext {
             bus: self.bus.clone(),
             supervisor: ctx.address(),
+            informers: self.informers.clone(),
         };
         let Some(child) = self.children.get_mut(name) else {
             return;
@@ -401,6 +416,7 @@ impl Handler<Shutdown> for Supervisor {
                 running.stop.do_send(Stop);
             }
         }
+        self.informers.shutdown();
         ctx.stop();
     }
 }

@@ -285,6 +285,8 @@ pub struct ApiCore {
     ranges: Ranges,
     /// The `tolerationSeconds` new pods get for the not-ready and unreachable taints.
     default_toleration_seconds: i64,
+    /// The watches being served (`/debug/watchers`).
+    pub watchers: super::watchers::Watchers,
 }
 
 /// One watch event as the API sends it.
@@ -307,6 +309,7 @@ impl ApiCore {
             cache,
             ranges: Ranges::default(),
             default_toleration_seconds: super::defaults::DEFAULT_TOLERATION_SECONDS,
+            watchers: Default::default(),
         }
     }
 
@@ -1342,6 +1345,14 @@ impl ApiCore {
         filter: &Filter,
     ) -> ApiResult<(Vec<ApiEvent>, u64)> {
         let selective = !filter.is_everything();
+        let _open = self.watchers.open(super::watchers::WatchKey {
+            resource: [info.group, info.plural]
+                .join("/")
+                .trim_start_matches('/')
+                .into(),
+            namespace: namespace.unwrap_or_default().into(),
+            selective,
+        });
         let pfx = prefix(info, namespace);
         let cache = self.cache.resource(&prefix(info, None));
         let deadline = tokio::time::Instant::now() + wait;

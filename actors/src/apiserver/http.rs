@@ -6,6 +6,7 @@
 //! `/api/v1/[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]` and the same under
 //! `/apis/<group>/<version>`. Lists and gets honour `Accept: ...;as=Table` (what
 //! `kubectl get` asks for). `?watch=true` streams newline-delimited events.
+//! `/debug/watchers` counts the watches being served ([`super::watchers`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,6 +171,7 @@ pub async fn handle(
             Some(v) => HttpResponse::Ok().json(v),
             None => not_found_path(&path),
         },
+        ["debug", "watchers"] => HttpResponse::Ok().json(state.core.watchers.to_json()),
         ["openapi", "v3"] => HttpResponse::Ok().json(openapi::index()),
         ["openapi", "v3", rest @ ..] => match openapi::document_at(&rest.join("/")) {
             Some(v) => HttpResponse::Ok().json(v),

@@ -7,6 +7,7 @@
 //! - [`actor`]: the bus front (the `apiserver` actor, typed messages).
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
 //! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
+//! - [`watchers`]: the count of open watches per resource (`/debug/watchers`).
 //!
 //! Pure parts (no I/O):
 //! - [`registry`]: the served resources and their schemas (merge keys live here once).
@@ -32,3 +33,4 @@ pub mod selectors;
 pub mod table;
 pub mod tls;
 pub mod validation;
+pub mod watchers;

@@ -20,16 +20,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
-use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
     ConditionStatus, EndpointAddress, EndpointPort, EndpointSubset, Endpoints, IntOrString,
     ObjectReference, Pod, PodPhase, Protocol, Service, ServicePort,
 };
 use tracing::debug;
 
-use super::support::{run_workers, while_leading};
-use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
-use crate::supervisor::{ComponentSpec, Started};
+use super::support::{Controller, Wiring};
+use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
+use crate::supervisor::ComponentSpec;
 
 /// The component's name.
 pub const NAME: &str = "controller/endpoints";
@@ -362,71 +361,56 @@ pub fn services_selecting<'a>(
         .collect()
 }
 
-/// The supervised component.
+/// The supervised component: Services by their key, Endpoints by their (same) key, and
+/// Pods by the keys of the Services selecting them (before and after a change).
 pub fn component() -> ComponentSpec {
-    ComponentSpec::new(NAME, |ctx| {
-        Started::task(run(ApiHandle::new(ctx.bus.clone())))
-    })
+    Controller::<Service>::new(NAME)
+        .workers(2)
+        .component(wire, |caches: Arc<Caches>, key: ObjectKey| async move {
+            reconcile(&caches, key).await
+        })
 }
 
 struct Caches {
+    api: ApiHandle,
     services: Cache<Service>,
     endpoints: Cache<Endpoints>,
     pods: Cache<Pod>,
 }
 
-async fn run(api: ApiHandle) {
-    let body = async {
-        let queue: WorkQueue<ObjectKey> = WorkQueue::default();
-        let q = queue.clone();
-        let (services, _s) = Informer::spawn(
-            api.api::<Service>(None),
-            ListParams::default(),
-            move |c: &Change<Service>| q.add(c.key()),
-        );
-        let q = queue.clone();
-        let (endpoints, _e) = Informer::spawn(
-            api.api::<Endpoints>(None),
-            ListParams::default(),
-            move |c: &Change<Endpoints>| q.add(c.key()),
-        );
-        let q = queue.clone();
-        let svc = services.clone();
-        let (pods, _p) = Informer::spawn(
-            api.api::<Pod>(None),
-            ListParams::default(),
-            move |c: &Change<Pod>| {
-                let mut pods: Vec<&Arc<Pod>> = vec![c.object()];
-                if let Change::Modified { old, .. } = c {
-                    pods.push(old);
+fn wire(w: &mut Wiring<Service>) -> Caches {
+    let services = w.primary();
+    let endpoints = w.watches(
+        Scope::all(),
+        |c: &Change<Endpoints>, q: &WorkQueue<ObjectKey>| q.add(c.key()),
+    );
+    let svc = services.clone();
+    let pods = w.watches(
+        Scope::all(),
+        move |c: &Change<Pod>, q: &WorkQueue<ObjectKey>| {
+            let mut pods: Vec<&Arc<Pod>> = vec![c.object()];
+            if let Change::Modified { old, .. } = c {
+                pods.push(old);
+            }
+            for pod in pods {
+                let ns = &pod.metadata.namespace;
+                let candidates = svc.list_namespace(ns);
+                for name in services_selecting(candidates.iter().map(Arc::as_ref), pod) {
+                    q.add(ObjectKey::namespaced(ns, &name));
                 }
-                for pod in pods {
-                    let ns = &pod.metadata.namespace;
-                    let candidates = svc.list_namespace(ns);
-                    for name in services_selecting(candidates.iter().map(Arc::as_ref), pod) {
-                        q.add(ObjectKey::namespaced(ns, &name));
-                    }
-                }
-            },
-        );
-        services.wait_synced().await;
-        endpoints.wait_synced().await;
-        pods.wait_synced().await;
-        let caches = Caches {
-            services,
-            endpoints,
-            pods,
-        };
-        run_workers(NAME, queue, 2, |key| reconcile(&api, &caches, key)).await;
-    };
-    while_leading(&api, "endpoints", body).await;
+            }
+        },
+    );
+    Caches {
+        api: w.api().clone(),
+        services,
+        endpoints,
+        pods,
+    }
 }
 
-async fn reconcile(
-    api: &ApiHandle,
-    caches: &Caches,
-    key: ObjectKey,
-) -> Result<Option<Duration>, ApiError> {
+async fn reconcile(caches: &Caches, key: ObjectKey) -> Result<Option<Duration>, ApiError> {
+    let api = &caches.api;
     let Some(ns) = key.namespace.as_deref() else {
         return Ok(None);
     };

@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rudder_protocol::api::{Api, ApiError};
-use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
     Deployment, Endpoints, Lease, Namespace, Node, ObjectMeta, OwnerReference, Pod, ReplicaSet,
     ReplicationController, Resource, Service, ServiceAccount,
@@ -37,8 +36,8 @@ use serde_json::json;
 use tracing::{debug, info};
 
 use super::support::{run_workers, while_leading};
-use crate::informer::{ApiHandle, Change, Informer, InformerHandle, WorkQueue};
-use crate::supervisor::{ComponentSpec, Started};
+use crate::informer::{ApiHandle, Change, SharedInformers, Subscription, WorkQueue};
+use crate::supervisor::{ComponentSpec, StartContext, Started};
 
 /// The component's name.
 pub const NAME: &str = "controller/garbagecollector";
@@ -383,10 +382,12 @@ impl Graph {
     }
 }
 
-/// The supervised component.
+/// The supervised component. It has no primary kind (its keys are uids across every
+/// kind), so it uses the kit's parts rather than its typed builder: the leader gate,
+/// the node's shared informers and the worker loop.
 pub fn component() -> ComponentSpec {
-    ComponentSpec::new(NAME, |ctx| {
-        Started::task(run(ApiHandle::new(ctx.bus.clone())))
+    ComponentSpec::new(NAME, |ctx: &StartContext| {
+        Started::task(run(ApiHandle::new(ctx.bus.clone()), ctx.informers.clone()))
     })
 }
 
@@ -395,28 +396,27 @@ fn lock(g: &Mutex<Graph>) -> MutexGuard<'_, Graph> {
     g.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The informers of the collector: their handles (dropping one stops it) and a future
-/// per informer that resolves once it has synced.
+/// The collector's subscriptions (dropping one unsubscribes) and a future per informer
+/// that resolves once it has synced.
 #[derive(Default)]
 struct Informers {
-    handles: Vec<InformerHandle>,
+    subscriptions: Vec<Subscription>,
     synced: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 }
 
 impl Informers {
-    /// Starts the informer of kind `K`, feeding the graph and the queue.
+    /// Subscribes to the node's informer of kind `K`, feeding the graph and the queue.
     fn watch<K: Resource>(
         &mut self,
-        api: &ApiHandle,
+        informers: &SharedInformers,
         graph: &Arc<Mutex<Graph>>,
         queue: &WorkQueue<String>,
     ) {
         let graph = graph.clone();
         let queue = queue.clone();
-        let (cache, handle) = Informer::spawn(
-            api.api::<K>(None),
-            ListParams::default(),
-            move |c: &Change<K>| {
+        let informer = informers.all::<K>();
+        self.subscriptions
+            .push(informer.subscribe(move |c: &Change<K>| {
                 let affected = match c {
                     Change::Added(o) | Change::Modified { new: o, .. } => lock(&graph).upsert(
                         Item::from_meta(K::API_VERSION, K::KIND, K::NAMESPACED, o.metadata()),
@@ -426,31 +426,30 @@ impl Informers {
                 for uid in affected {
                     queue.add(uid);
                 }
-            },
-        );
-        self.handles.push(handle);
+            }));
+        let cache = informer.cache();
         self.synced
             .push(Box::pin(async move { cache.wait_synced().await }));
     }
 }
 
-async fn run(api: ApiHandle) {
+async fn run(api: ApiHandle, shared: SharedInformers) {
     let body = async {
         let graph = Arc::new(Mutex::new(Graph::new()));
         let queue: WorkQueue<String> = WorkQueue::default();
         // Every kind that can own or be owned; Events are left out (nothing owns them
         // and they are many).
         let mut informers = Informers::default();
-        informers.watch::<Pod>(&api, &graph, &queue);
-        informers.watch::<Service>(&api, &graph, &queue);
-        informers.watch::<Endpoints>(&api, &graph, &queue);
-        informers.watch::<ServiceAccount>(&api, &graph, &queue);
-        informers.watch::<ReplicationController>(&api, &graph, &queue);
-        informers.watch::<ReplicaSet>(&api, &graph, &queue);
-        informers.watch::<Deployment>(&api, &graph, &queue);
-        informers.watch::<Lease>(&api, &graph, &queue);
-        informers.watch::<Node>(&api, &graph, &queue);
-        informers.watch::<Namespace>(&api, &graph, &queue);
+        informers.watch::<Pod>(&shared, &graph, &queue);
+        informers.watch::<Service>(&shared, &graph, &queue);
+        informers.watch::<Endpoints>(&shared, &graph, &queue);
+        informers.watch::<ServiceAccount>(&shared, &graph, &queue);
+        informers.watch::<ReplicationController>(&shared, &graph, &queue);
+        informers.watch::<ReplicaSet>(&shared, &graph, &queue);
+        informers.watch::<Deployment>(&shared, &graph, &queue);
+        informers.watch::<Lease>(&shared, &graph, &queue);
+        informers.watch::<Node>(&shared, &graph, &queue);
+        informers.watch::<Namespace>(&shared, &graph, &queue);
         futures::future::join_all(std::mem::take(&mut informers.synced)).await;
         let candidates = lock(&graph).candidates();
         info!(
@@ -464,7 +463,7 @@ async fn run(api: ApiHandle) {
         run_workers(NAME, queue, 2, |uid| reconcile(&api, &graph, uid)).await;
         drop(informers);
     };
-    while_leading(&api, "garbagecollector", body).await;
+    while_leading(&api, NAME, body).await;
 }
 
 async fn reconcile(

@@ -1,5 +1,8 @@
 //! The controllers (Kubernetes' kube-controller-manager): one supervised actor per control
-//! loop, each built on informers, a work queue and a pure plan function.
+//! loop, each built with the controller kit ([`support`]) on the node's shared informers,
+//! a work queue and a pure plan function. [`components`] is the one list of them that
+//! node start-up reads; each controller's bus name is its module's `NAME`, and its
+//! leader-election Lease is derived from that name ([`support::lease_name`]).
 //!
 //! - [`replicaset`]: keeps a ReplicaSet's pods at its replica count.
 //! - [`replication`]: the same for ReplicationControllers.
@@ -11,7 +14,9 @@
 //! - [`nodelifecycle`]: marks silent nodes Unknown, taints them, evicts their pods.
 //! - [`nodeipam`]: gives every node a pod CIDR from the cluster CIDR.
 //! - [`garbagecollector`]: cascading deletion along owner references.
-//! - [`support`]: leader gating, the worker loop and Event recording they share.
+//! - [`support`]: the controller kit: the [`support::Controller`] builder (informers,
+//!   owner mapping, leader gate, work queue, workers), expectations, pod creation and
+//!   deletion in slow-start batches, Event references.
 
 pub mod deployment;
 pub mod endpoints;
@@ -28,11 +33,13 @@ pub mod support;
 use crate::config::{ControllersSection, NetworkSection};
 use crate::supervisor::ComponentSpec;
 
-/// The components of the core controllers (endpoints, namespace, serviceaccount, node
-/// lifecycle, node IPAM, garbage collector), configured by the `[controllers]` and
-/// `[network]` tables.
-pub fn core_components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<ComponentSpec> {
+/// Every controller the node runs on control-plane nodes, in one list, configured by
+/// the `[controllers]` and `[network]` tables.
+pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<ComponentSpec> {
     vec![
+        replicaset::ReplicaSetController::component(),
+        replication::ReplicationControllerController::component(),
+        deployment::DeploymentController::component(),
         endpoints::component(),
         namespace::component(),
         serviceaccount::component(),
@@ -46,4 +53,44 @@ pub fn core_components(cfg: &ControllersSection, network: &NetworkSection) -> Ve
         nodeipam::component(network.cluster_cidr.clone(), network.node_cidr_mask),
         garbagecollector::component(),
     ]
+}
+
+/// The bus names of every controller in [`components`], in its order.
+pub const NAMES: &[&str] = &[
+    replicaset::NAME,
+    replication::NAME,
+    deployment::NAME,
+    endpoints::NAME,
+    namespace::NAME,
+    serviceaccount::NAME,
+    nodelifecycle::NAME,
+    nodeipam::NAME,
+    garbagecollector::NAME,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_registration_per_controller_under_its_constant_name() {
+        let names: Vec<String> =
+            components(&ControllersSection::default(), &NetworkSection::default())
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+        assert_eq!(names, NAMES, "the list and the names agree");
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "no controller twice");
+        for n in &names {
+            assert!(n.starts_with("controller/"), "{n}");
+            assert_eq!(
+                support::lease_name(n),
+                format!("rudder-controller-{}", &n["controller/".len()..]),
+                "{n}: its Lease"
+            );
+        }
+    }
 }

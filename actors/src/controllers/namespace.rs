@@ -16,6 +16,7 @@
 //! listing of its content; the apply step lists, deletes and writes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rudder_protocol::api::{Api, ApiError};
@@ -28,9 +29,9 @@ use rudder_protocol::resources::{
 use serde_json::json;
 use tracing::info;
 
-use super::support::{run_workers, while_leading};
-use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
-use crate::supervisor::{ComponentSpec, Started};
+use super::support::{Controller, Wiring};
+use crate::informer::{ApiHandle, Cache, Change, ObjectKey, WorkQueue};
+use crate::supervisor::ComponentSpec;
 
 /// The component's name.
 pub const NAME: &str = "controller/namespace";
@@ -220,30 +221,30 @@ pub const NAMESPACED_RESOURCES: &[(&str, &str)] = &[
     ("coordination.k8s.io", "leases"),
 ];
 
-/// The supervised component.
+/// The supervised component: Namespaces with a `deletionTimestamp`, by name.
 pub fn component() -> ComponentSpec {
-    ComponentSpec::new(NAME, |ctx| {
-        Started::task(run(ApiHandle::new(ctx.bus.clone())))
-    })
+    Controller::<Namespace>::new(NAME)
+        .workers(2)
+        .component(wire, |ctx: Arc<Ctx>, key: ObjectKey| async move {
+            reconcile(&ctx.api, &ctx.namespaces, key).await
+        })
 }
 
-async fn run(api: ApiHandle) {
-    let body = async {
-        let queue: WorkQueue<ObjectKey> = WorkQueue::default();
-        let q = queue.clone();
-        let (namespaces, _n) = Informer::spawn(
-            api.api::<Namespace>(None),
-            ListParams::default(),
-            move |c: &Change<Namespace>| {
-                if c.object().metadata.deletion_timestamp.is_some() {
-                    q.add(c.key());
-                }
-            },
-        );
-        namespaces.wait_synced().await;
-        run_workers(NAME, queue, 2, |key| reconcile(&api, &namespaces, key)).await;
-    };
-    while_leading(&api, "namespace", body).await;
+struct Ctx {
+    api: ApiHandle,
+    namespaces: Cache<Namespace>,
+}
+
+fn wire(w: &mut Wiring<Namespace>) -> Ctx {
+    let namespaces = w.primary_with(|c: &Change<Namespace>, q: &WorkQueue<ObjectKey>| {
+        if c.object().metadata.deletion_timestamp.is_some() {
+            q.add(c.key());
+        }
+    });
+    Ctx {
+        api: w.api().clone(),
+        namespaces,
+    }
 }
 
 async fn list_kind<K: Resource>(

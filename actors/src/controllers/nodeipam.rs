@@ -17,14 +17,13 @@ use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use rudder_protocol::api::ApiError;
-use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::resources::Node;
 use serde_json::json;
 use tracing::{error, info, warn};
 
-use super::support::{reference, run_workers, while_leading, Recorder};
-use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
+use super::support::{reference, Controller, Recorder, Wiring};
+use crate::informer::{ApiHandle, Cache, Change, ObjectKey, WorkQueue};
 use crate::supervisor::{ComponentSpec, Started};
 
 /// The component's name.
@@ -244,15 +243,28 @@ pub fn plan(alloc: &mut CidrAllocator, node: &Node) -> IpamAction {
     }
 }
 
-/// The supervised component, allocating `/node_mask` subnets of `cluster_cidr`.
+/// The supervised component, allocating `/node_mask` subnets of `cluster_cidr`: Nodes
+/// by name, when they arrive, go, or their CIDR changes (heartbeats do not concern it).
 pub fn component(cluster_cidr: String, node_mask: u8) -> ComponentSpec {
-    ComponentSpec::new(NAME, move |ctx| {
-        Started::task(run(
-            ApiHandle::new(ctx.bus.clone()),
-            cluster_cidr.clone(),
-            node_mask,
-        ))
-    })
+    let empty = match CidrAllocator::new(&cluster_cidr, node_mask) {
+        Ok(a) => a,
+        Err(e) => {
+            // The config is validated at start; nothing sensible to allocate from.
+            return ComponentSpec::new(NAME, move |_| {
+                let e = e.clone();
+                Started::task(async move {
+                    error!(error = %e, "node IPAM disabled");
+                    std::future::pending::<()>().await;
+                })
+            });
+        }
+    };
+    Controller::<Node>::new(NAME).component(
+        move |w: &mut Wiring<Node>| wire(w, empty.clone()),
+        |ctx: Arc<Ctx>, key: ObjectKey| async move {
+            reconcile(&ctx.api, &ctx.nodes, &ctx.alloc, &ctx.recorder, key.name).await
+        },
+    )
 }
 
 fn lock(a: &Mutex<CidrAllocator>) -> MutexGuard<'_, CidrAllocator> {
@@ -260,50 +272,42 @@ fn lock(a: &Mutex<CidrAllocator>) -> MutexGuard<'_, CidrAllocator> {
     a.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn run(api: ApiHandle, cluster_cidr: String, node_mask: u8) {
-    let alloc = match CidrAllocator::new(&cluster_cidr, node_mask) {
-        Ok(a) => Arc::new(Mutex::new(a)),
-        Err(e) => {
-            // The config is validated at start; nothing sensible to allocate from.
-            error!(error = %e, "node IPAM disabled");
-            std::future::pending::<()>().await;
-            return;
+struct Ctx {
+    api: ApiHandle,
+    nodes: Cache<Node>,
+    alloc: Arc<Mutex<CidrAllocator>>,
+    recorder: Recorder,
+}
+
+/// Starts from an empty allocator, and records every CIDR already given (once the
+/// nodes are cached) before any new one is given.
+fn wire(w: &mut Wiring<Node>, empty: CidrAllocator) -> Ctx {
+    let nodes = w.primary_with(|c: &Change<Node>, q: &WorkQueue<ObjectKey>| {
+        let relevant = match c {
+            Change::Modified { old, new } => old.spec.pod_cidr != new.spec.pod_cidr,
+            Change::Added(_) | Change::Deleted(_) => true,
+        };
+        if relevant {
+            q.add(c.key());
         }
-    };
-    let body = async {
-        let queue: WorkQueue<String> = WorkQueue::default();
-        let q = queue.clone();
-        let (nodes, _n) = Informer::spawn(
-            api.api::<Node>(None),
-            ListParams::default(),
-            move |c: &Change<Node>| {
-                // Status heartbeats do not concern IPAM: only arrivals, departures and
-                // CIDR changes do.
-                let relevant = match c {
-                    Change::Modified { old, new } => old.spec.pod_cidr != new.spec.pod_cidr,
-                    Change::Added(_) | Change::Deleted(_) => true,
-                };
-                if relevant {
-                    q.add(c.object().metadata.name.clone());
-                }
-            },
-        );
-        nodes.wait_synced().await;
-        // Record every CIDR already given before giving any new one.
-        for node in nodes.list() {
+    });
+    let alloc = Arc::new(Mutex::new(empty));
+    let (cached, a) = (nodes.clone(), alloc.clone());
+    w.after_sync(move || {
+        for node in cached.list() {
             if !node.spec.pod_cidr.is_empty() {
-                if let IpamAction::Fail(e) = plan(&mut lock(&alloc), &node) {
+                if let IpamAction::Fail(e) = plan(&mut lock(&a), &node) {
                     warn!(node = %node.metadata.name, error = %e, "node CIDR not recorded");
                 }
             }
         }
-        let recorder = Recorder::new(api.clone(), "node-controller");
-        run_workers(NAME, queue, 1, |name| {
-            reconcile(&api, &nodes, &alloc, &recorder, name)
-        })
-        .await;
-    };
-    while_leading(&api, "nodeipam", body).await;
+    });
+    Ctx {
+        api: w.api().clone(),
+        nodes,
+        alloc,
+        recorder: Recorder::new(w.api().clone(), "node-controller"),
+    }
 }
 
 async fn reconcile(

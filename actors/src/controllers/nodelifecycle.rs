@@ -39,7 +39,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
-use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
     ConditionStatus, Lease, MicroTime, Node, NodeCondition, ObjectReference, Pod, Taint,
     TaintEffect, Time, Toleration, TolerationOperator,
@@ -47,9 +46,9 @@ use rudder_protocol::resources::{
 use serde_json::json;
 use tracing::{debug, info};
 
-use super::support::{reference, run_workers, until, while_leading, Recorder};
-use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
-use crate::supervisor::{ComponentSpec, Started};
+use super::support::{reference, until, Controller, Recorder, Wiring};
+use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
+use crate::supervisor::ComponentSpec;
 
 /// The component's name.
 pub const NAME: &str = "controller/nodelifecycle";
@@ -478,11 +477,23 @@ pub fn plan(
     out
 }
 
-/// The supervised component.
+/// The supervised component: Nodes by name, their heartbeat Leases (in
+/// `kube-node-lease`) by name, and Pods by the name of their node when what they change
+/// can alter that node's decision.
 pub fn component(settings: Settings) -> ComponentSpec {
-    ComponentSpec::new(NAME, move |ctx| {
-        Started::task(run(ApiHandle::new(ctx.bus.clone()), settings))
-    })
+    Controller::<Node>::new(NAME).workers(2).component(
+        move |w: &mut Wiring<Node>| wire(w, settings),
+        |ctx: Arc<Ctx>, key: ObjectKey| async move {
+            reconcile(
+                &ctx.api,
+                &ctx.caches,
+                &ctx.recorder,
+                &ctx.settings,
+                key.name,
+            )
+            .await
+        },
+    )
 }
 
 struct Caches {
@@ -490,6 +501,50 @@ struct Caches {
     leases: Cache<Lease>,
     pods: Cache<Pod>,
     limiter: std::sync::Mutex<ZoneLimiter>,
+}
+
+struct Ctx {
+    api: ApiHandle,
+    caches: Caches,
+    recorder: Recorder,
+    settings: Settings,
+}
+
+fn wire(w: &mut Wiring<Node>, settings: Settings) -> Ctx {
+    let nodes = w.primary();
+    let leases = w.watches(
+        Scope::namespace(NODE_LEASE_NAMESPACE),
+        |c: &Change<Lease>, q: &WorkQueue<ObjectKey>| {
+            q.add(ObjectKey::cluster(&c.object().metadata.name));
+        },
+    );
+    let pods = w.watches(Scope::all(), |c: &Change<Pod>, q: &WorkQueue<ObjectKey>| {
+        // Only what can change a node's decision: a pod arriving on or leaving a node,
+        // or its readiness.
+        let (node, relevant) = match c {
+            Change::Added(p) | Change::Deleted(p) => (&p.spec.node_name, true),
+            Change::Modified { old, new } => (
+                &new.spec.node_name,
+                old.spec.node_name != new.spec.node_name
+                    || old.spec.tolerations != new.spec.tolerations
+                    || pod_ready(old) != pod_ready(new),
+            ),
+        };
+        if relevant && !node.is_empty() {
+            q.add(ObjectKey::cluster(node));
+        }
+    });
+    Ctx {
+        api: w.api().clone(),
+        caches: Caches {
+            nodes,
+            leases,
+            pods,
+            limiter: Default::default(),
+        },
+        recorder: Recorder::new(w.api().clone(), "node-controller"),
+        settings,
+    }
 }
 
 fn is_ready(conds: &[NodeCondition]) -> bool {
@@ -557,61 +612,6 @@ fn gate_for(
             Gate::Defer
         }
     }
-}
-
-async fn run(api: ApiHandle, settings: Settings) {
-    let body = async {
-        // Keys are node names.
-        let queue: WorkQueue<String> = WorkQueue::default();
-        let q = queue.clone();
-        let (nodes, _n) = Informer::spawn(
-            api.api::<Node>(None),
-            ListParams::default(),
-            move |c: &Change<Node>| q.add(c.object().metadata.name.clone()),
-        );
-        let q = queue.clone();
-        let (leases, _l) = Informer::spawn(
-            api.api::<Lease>(Some(NODE_LEASE_NAMESPACE)),
-            ListParams::default(),
-            move |c: &Change<Lease>| q.add(c.object().metadata.name.clone()),
-        );
-        let q = queue.clone();
-        let (pods, _p) = Informer::spawn(
-            api.api::<Pod>(None),
-            ListParams::default(),
-            move |c: &Change<Pod>| {
-                // Only what can change a node's decision: a pod arriving on or leaving
-                // a node, or its readiness.
-                let (node, relevant) = match c {
-                    Change::Added(p) | Change::Deleted(p) => (&p.spec.node_name, true),
-                    Change::Modified { old, new } => (
-                        &new.spec.node_name,
-                        old.spec.node_name != new.spec.node_name
-                            || old.spec.tolerations != new.spec.tolerations
-                            || pod_ready(old) != pod_ready(new),
-                    ),
-                };
-                if relevant && !node.is_empty() {
-                    q.add(node.clone());
-                }
-            },
-        );
-        nodes.wait_synced().await;
-        leases.wait_synced().await;
-        pods.wait_synced().await;
-        let caches = Caches {
-            nodes,
-            leases,
-            pods,
-            limiter: Default::default(),
-        };
-        let recorder = Recorder::new(api.clone(), "node-controller");
-        run_workers(NAME, queue, 2, |name| {
-            reconcile(&api, &caches, &recorder, &settings, name)
-        })
-        .await;
-    };
-    while_leading(&api, "nodelifecycle", body).await;
 }
 
 fn pod_reference(r: &PodRef) -> ObjectReference {

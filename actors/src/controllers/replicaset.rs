@@ -10,13 +10,14 @@
 //! here and `ReplicationController` in [`super::replication`].
 //!
 //! The actor ([`ReplicaSetController`], `controller/replicaset`; generic as
-//! [`ReplicaController`]) runs only while it holds the Lease
-//! `kube-system/rudder-controller-<name>`. In: owner and pod changes from two informers,
-//! turned into owner keys on a work queue (and into expectation observations). Out: pod
-//! creates (generateName `<owner>-`, controller reference), deletes (uid precondition),
-//! owner-reference patches, status updates, and Events (SuccessfulCreate,
-//! SuccessfulDelete, FailedCreate, FailedDelete). It answers no bus requests. The
-//! leadership loop and the event recorder are shared with the deployment controller.
+//! [`ReplicaController`]) is built with the controller kit ([`super::support`]): it runs
+//! only while it holds the Lease `kube-system/rudder-controller-<name>`. In: owner and
+//! pod changes from the node's shared informers, turned into owner keys on a work queue
+//! (and into [`ControllerExpectations`] observations). Out: pod creates and deletes
+//! through the kit's [`PodControl`] (generateName `<owner>-`, controller reference, uid
+//! preconditions, slow-start batches, Events SuccessfulCreate, SuccessfulDelete,
+//! FailedCreate, FailedDelete), owner-reference patches and status updates. It answers
+//! no bus requests.
 //!
 //! Choices written down:
 //! - An empty selector selects nothing (validation forbids it anyway); adopting every
@@ -24,30 +25,30 @@
 //! - Pods being deleted or finished are neither counted, claimed nor released, so a
 //!   terminating pod is replaced at once (as in Kubernetes).
 //! - At most [`BURST_REPLICAS`] creations or deletions per sync; creations are issued in
-//!   slow-start batches ([`slow_start_batches`]) by the applier.
+//!   slow-start batches ([`super::support::slow_start_batches`]) by the applier.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rudder_protocol::api::{Api, ApiError};
-use rudder_protocol::messages::api::{ListParams, PatchType};
+use rudder_protocol::api::ApiError;
+use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::resources::{
-    ConditionStatus, Event, OwnerReference, Pod, PodTemplateSpec, ReplicaSet, ReplicaSetCondition,
+    ConditionStatus, OwnerReference, Pod, PodTemplateSpec, ReplicaSet, ReplicaSetCondition,
     ReplicaSetStatus, Resource, Time,
 };
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::pods;
-use super::support::{reference, while_leading};
-use crate::events::EventRecorder;
-use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
-use crate::supervisor::{ComponentSpec, StartContext, Started};
+use super::support::controller::controller_key;
+use super::support::{Controller, ControllerExpectations, PodControl, Wiring};
+use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
+use crate::supervisor::ComponentSpec;
+
+pub use super::support::Expectations;
 
 /// The most pods created or deleted in one sync (Kubernetes' `BurstReplicas`).
 pub const BURST_REPLICAS: usize = 500;
-/// How long expectations may stay unmet before they are ignored.
-pub const EXPECTATIONS_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// What the replica logic needs of its owner kind (ReplicaSet or ReplicationController).
 pub trait ReplicaOwner: Resource {
@@ -87,63 +88,6 @@ impl ReplicaOwner for ReplicaSet {
     }
     fn replica_status_mut(&mut self) -> &mut ReplicaSetStatus {
         &mut self.status
-    }
-}
-
-/// Creations and deletions a controller has issued but not yet seen in its cache
-/// (Kubernetes' `UIDTrackingControllerExpectations`): while unmet, the controller does
-/// not create or delete again, so a slow watch cannot make it act twice. A plain value:
-/// the actor keeps one per owner key and feeds it what its informer observes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Expectations {
-    creates: i64,
-    deletes: BTreeSet<String>,
-    set_at: Option<Time>,
-}
-
-impl Expectations {
-    /// Expects `creates` new pods and the deletion of the pods with these uids.
-    pub fn expect(creates: usize, deletes: impl IntoIterator<Item = String>, now: Time) -> Self {
-        Expectations {
-            creates: i64::try_from(creates).unwrap_or(i64::MAX),
-            deletes: deletes.into_iter().collect(),
-            set_at: Some(now),
-        }
-    }
-
-    /// A pod of this owner appeared.
-    pub fn observe_created(&mut self) {
-        self.creates -= 1;
-    }
-
-    /// `n` creations will never be observed (they failed or were skipped).
-    pub fn creations_failed(&mut self, n: usize) {
-        self.creates -= i64::try_from(n).unwrap_or(i64::MAX);
-    }
-
-    /// The pod with `uid` was deleted or started terminating (idempotent).
-    pub fn observe_deleted(&mut self, uid: &str) {
-        self.deletes.remove(uid);
-    }
-
-    /// Creations still awaited.
-    pub fn pending_creates(&self) -> i64 {
-        self.creates.max(0)
-    }
-
-    /// Deletions still awaited.
-    pub fn pending_deletes(&self) -> usize {
-        self.deletes.len()
-    }
-
-    /// Whether the controller may act: everything observed, or the expectations are
-    /// older than [`EXPECTATIONS_TTL`] (a lost watch event must not block it forever).
-    pub fn is_satisfied(&self, now: Time) -> bool {
-        let met = self.creates <= 0 && self.deletes.is_empty();
-        let expired = self.set_at.is_some_and(|t| {
-            now.0.saturating_sub(t.0) >= i64::try_from(EXPECTATIONS_TTL.as_secs()).unwrap_or(0)
-        });
-        met || expired
     }
 }
 
@@ -296,22 +240,6 @@ fn next_availability(min_ready_seconds: i32, mine: &[&Pod], now: Time) -> Option
         .min()
 }
 
-/// Kubernetes' `slowStartBatch` sizes: 1, 2, 4, ... until `count` is reached. The applier
-/// issues one batch at a time and stops at the first failure, so a template that cannot
-/// be created costs one failed call, not hundreds.
-pub fn slow_start_batches(count: usize) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut left = count;
-    let mut size = 1;
-    while left > 0 {
-        let batch = size.min(left);
-        out.push(batch);
-        left -= batch;
-        size *= 2;
-    }
-    out
-}
-
 /// Kubernetes' `ReplicaFailure` condition: set (reason `FailedCreate`) while creating or
 /// deleting pods fails, removed once a sync succeeds.
 pub fn set_failure_condition(status: &mut ReplicaSetStatus, failure: Option<&str>, now: Time) {
@@ -339,9 +267,8 @@ pub fn set_failure_condition(status: &mut ReplicaSetStatus, failure: Option<&str
 }
 
 // ---------------------------------------------------------------------------------------
-// The actor: informers, work queue, leadership, and the applier. Shared with the
-// ReplicationController controller (through the generic [`ReplicaController`]) and, for
-// leadership and events, with the deployment controller.
+// The actor: the controller kit's wiring around the plan, and the applier. Shared with
+// the ReplicationController controller (through the generic [`ReplicaController`]).
 // ---------------------------------------------------------------------------------------
 
 /// The ReplicaSet controller's name on the bus.
@@ -356,51 +283,57 @@ pub struct ReplicaSetController;
 impl ReplicaSetController {
     /// The component the node's supervisor runs.
     pub fn component() -> ComponentSpec {
-        ReplicaController::<ReplicaSet>::component(NAME, "replicaset")
+        ReplicaController::<ReplicaSet>::component(NAME)
     }
-}
-
-/// The components of this file, for the node to run on control-plane nodes.
-pub fn components() -> Vec<ComponentSpec> {
-    vec![ReplicaSetController::component()]
 }
 
 /// The replica controller loop for owner kind `K`.
 pub struct ReplicaController<K>(std::marker::PhantomData<fn() -> K>);
 
 impl<K: ReplicaOwner> ReplicaController<K> {
-    /// A component named `name` electing itself on `rudder-controller-<lease>`.
-    pub fn component(name: &'static str, lease: &'static str) -> ComponentSpec {
-        ComponentSpec::new(name, move |ctx: &StartContext| {
-            let api = ApiHandle::new(ctx.bus.clone());
-            Started::task(async move {
-                while_leading(&api, lease, run_replicas::<K>(api.clone(), name)).await;
+    /// The component named `name` (its Lease is named after it).
+    pub fn component(name: &'static str) -> ComponentSpec {
+        Controller::<K>::new(name)
+            .workers(WORKERS)
+            .component(wire::<K>, |ctx: Arc<Ctx<K>>, key: ObjectKey| async move {
+                reconcile(&ctx, &key).await
             })
-        })
     }
 }
-
-/// Takes the lock even if a panicking holder poisoned it: the map holds plain values
-/// that each method changes in one step.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-type ExpectationMap = Arc<Mutex<HashMap<ObjectKey, Expectations>>>;
 
 /// What the workers share.
 struct Ctx<K: ReplicaOwner> {
     api: ApiHandle,
-    events: EventRecorder,
+    control: PodControl,
     owners: Cache<K>,
     pods: Cache<Pod>,
-    expectations: ExpectationMap,
+    expectations: ControllerExpectations,
 }
 
-/// The owner key of a pod controlled by a `K`.
-fn owner_key<K: Resource>(pod: &Pod) -> Option<ObjectKey> {
-    let r = pod.metadata.controller_ref()?;
-    (r.kind == K::KIND).then(|| ObjectKey::namespaced(&pod.metadata.namespace, &r.name))
+/// The informers: owners by their own key (forgetting the expectations of one that
+/// goes), pods by their controller's key or, for orphans, the owners selecting them.
+fn wire<K: ReplicaOwner>(w: &mut Wiring<K>) -> Ctx<K> {
+    let expectations = ControllerExpectations::default();
+    let exp = expectations.clone();
+    let owners = w.primary_with(move |c: &Change<K>, queue: &WorkQueue<ObjectKey>| {
+        let key = c.key();
+        if let Change::Deleted(_) = c {
+            exp.delete(&key);
+        }
+        queue.add(key);
+    });
+    let (exp, o) = (expectations.clone(), owners.clone());
+    let pods = w.watches(
+        Scope::all(),
+        move |c: &Change<Pod>, queue: &WorkQueue<ObjectKey>| on_pod_change(c, &o, queue, &exp),
+    );
+    Ctx {
+        api: w.api().clone(),
+        control: PodControl::new(w.api().clone(), K::COMPONENT),
+        owners,
+        pods,
+        expectations,
+    }
 }
 
 /// Keys of the owners in the pod's namespace that select it (for orphans).
@@ -419,21 +352,12 @@ fn on_pod_change<K: ReplicaOwner>(
     change: &Change<Pod>,
     owners: &Cache<K>,
     queue: &WorkQueue<ObjectKey>,
-    expectations: &ExpectationMap,
+    expectations: &ControllerExpectations,
 ) {
-    let observe = |key: &ObjectKey, f: &dyn Fn(&mut Expectations)| {
-        if let Some(e) = lock(expectations).get_mut(key) {
-            f(e);
-        }
-    };
     match change {
-        Change::Added(pod) => match owner_key::<K>(pod) {
+        Change::Added(pod) => match controller_key::<K, Pod>(pod.as_ref()) {
             Some(key) => {
-                if pod.metadata.deletion_timestamp.is_some() {
-                    observe(&key, &|e| e.observe_deleted(&pod.metadata.uid));
-                } else {
-                    observe(&key, &|e| e.observe_created());
-                }
+                expectations.observe(&key, change);
                 queue.add(key);
             }
             None => selecting_owners(owners, pod)
@@ -441,14 +365,10 @@ fn on_pod_change<K: ReplicaOwner>(
                 .for_each(|k| queue.add(k)),
         },
         Change::Modified { old, new } => {
-            let new_key = owner_key::<K>(new);
-            let old_key = owner_key::<K>(old);
-            if new.metadata.deletion_timestamp.is_some()
-                && old.metadata.deletion_timestamp.is_none()
-            {
-                if let Some(key) = &new_key {
-                    observe(key, &|e| e.observe_deleted(&new.metadata.uid));
-                }
+            let new_key = controller_key::<K, Pod>(new.as_ref());
+            let old_key = controller_key::<K, Pod>(old.as_ref());
+            if let Some(key) = &new_key {
+                expectations.observe(key, change);
             }
             if old_key != new_key {
                 if let Some(k) = old_key {
@@ -468,64 +388,12 @@ fn on_pod_change<K: ReplicaOwner>(
             }
         }
         Change::Deleted(pod) => {
-            if let Some(key) = owner_key::<K>(pod) {
-                observe(&key, &|e| e.observe_deleted(&pod.metadata.uid));
+            if let Some(key) = controller_key::<K, Pod>(pod.as_ref()) {
+                expectations.observe(&key, change);
                 queue.add(key);
             }
         }
     }
-}
-
-async fn run_replicas<K: ReplicaOwner>(api: ApiHandle, name: &'static str) {
-    let queue: WorkQueue<ObjectKey> = WorkQueue::default();
-    let expectations: ExpectationMap = Arc::default();
-    let (owners, _owners_informer) = {
-        let queue = queue.clone();
-        let expectations = expectations.clone();
-        Informer::spawn(
-            api.api::<K>(None),
-            ListParams::default(),
-            move |c: &Change<K>| {
-                let key = c.key();
-                if let Change::Deleted(_) = c {
-                    lock(&expectations).remove(&key);
-                }
-                queue.add(key);
-            },
-        )
-    };
-    let (pods, _pods_informer) = {
-        let queue = queue.clone();
-        let expectations = expectations.clone();
-        let owners = owners.clone();
-        Informer::spawn(
-            api.api::<Pod>(None),
-            ListParams::default(),
-            move |c: &Change<Pod>| {
-                on_pod_change(c, &owners, &queue, &expectations);
-            },
-        )
-    };
-    owners.wait_synced().await;
-    pods.wait_synced().await;
-    info!(
-        controller = name,
-        owners = owners.len(),
-        pods = pods.len(),
-        "caches synced"
-    );
-    let ctx = Arc::new(Ctx {
-        events: EventRecorder::new(api.clone(), K::COMPONENT),
-        api,
-        owners,
-        pods,
-        expectations,
-    });
-    crate::controllers::support::run_workers(name, queue, WORKERS, |key| {
-        let ctx = ctx.clone();
-        async move { reconcile(&ctx, &key).await }
-    })
-    .await;
 }
 
 /// One reconcile of one owner: read the caches, plan, apply.
@@ -534,16 +402,13 @@ async fn reconcile<K: ReplicaOwner>(
     key: &ObjectKey,
 ) -> Result<Option<Duration>, ApiError> {
     let Some(owner) = ctx.owners.get(key) else {
-        lock(&ctx.expectations).remove(key);
+        ctx.expectations.delete(key);
         return Ok(None);
     };
     let ns = owner.metadata().namespace.clone();
     let pods = ctx.pods.list_namespace(&ns);
     let now = Time::now();
-    let expectations = lock(&ctx.expectations)
-        .get(key)
-        .cloned()
-        .unwrap_or_default();
+    let expectations = ctx.expectations.get(key);
     let plan = plan(owner.as_ref(), &pods, &expectations, now);
     debug!(actions = plan.actions.len(), "planned");
     let pod_api = ctx.api.api::<Pod>(Some(&ns));
@@ -573,7 +438,21 @@ async fn reconcile<K: ReplicaOwner>(
                 }
             }
             Action::Create { count } => {
-                let r = create_pods(ctx, key, owner.as_ref(), &pod_api, count, now).await;
+                let r = match owner.pod_template() {
+                    Some(template) => {
+                        ctx.control
+                            .create_pods(
+                                owner.as_ref(),
+                                template,
+                                count,
+                                &ctx.expectations,
+                                key,
+                                now,
+                            )
+                            .await
+                    }
+                    None => Ok(()),
+                };
                 if let Err(e) = &r {
                     manage_failure = Some(e.to_string());
                 }
@@ -594,7 +473,11 @@ async fn reconcile<K: ReplicaOwner>(
     }
     // Deletions are issued together, after the expectations for all of them are set.
     if !victims.is_empty() {
-        if let Err(e) = delete_pods(ctx, key, owner.as_ref(), &pod_api, victims, now).await {
+        if let Err(e) = ctx
+            .control
+            .delete_pods(owner.as_ref(), victims, &ctx.expectations, key, now)
+            .await
+        {
             manage_failure.get_or_insert_with(|| e.to_string());
             first_error.get_or_insert(e);
         }
@@ -617,114 +500,6 @@ async fn reconcile<K: ReplicaOwner>(
         Some(e) => Err(e),
         None => Ok(plan.requeue_after),
     }
-}
-
-/// Creates `count` pods in slow-start batches; stops at the first failed batch and
-/// lowers the expectations by what will never appear.
-async fn create_pods<K: ReplicaOwner>(
-    ctx: &Ctx<K>,
-    key: &ObjectKey,
-    owner: &K,
-    pod_api: &Api<Pod>,
-    count: usize,
-    now: Time,
-) -> Result<(), ApiError> {
-    let Some(template) = owner.pod_template() else {
-        return Ok(());
-    };
-    let meta = owner.metadata();
-    lock(&ctx.expectations).insert(key.clone(), Expectations::expect(count, [], now));
-    let pod = pods::pod_from_template(
-        template,
-        &meta.namespace,
-        &format!("{}-", meta.name),
-        owner.controller_ref(),
-    );
-    let mut made = 0;
-    for batch in slow_start_batches(count) {
-        let results = futures::future::join_all((0..batch).map(|_| pod_api.create(&pod))).await;
-        let mut error = None;
-        for r in results {
-            match r {
-                Ok(p) => {
-                    made += 1;
-                    ctx.events.record(
-                        reference(owner),
-                        Event::NORMAL,
-                        "SuccessfulCreate",
-                        format!("Created pod: {}", p.metadata.name),
-                    );
-                }
-                Err(e) => {
-                    ctx.events.record(
-                        reference(owner),
-                        Event::WARNING,
-                        "FailedCreate",
-                        format!("Error creating: {e}"),
-                    );
-                    error.get_or_insert(e);
-                }
-            }
-        }
-        if let Some(e) = error {
-            let never = count - made;
-            if let Some(exp) = lock(&ctx.expectations).get_mut(key) {
-                // Failed ones never show up; the pods that were made will be observed.
-                exp.creations_failed(never);
-            }
-            return Err(e);
-        }
-    }
-    info!(created = made, "created pods");
-    Ok(())
-}
-
-/// Deletes the victims concurrently, expecting each deletion first.
-async fn delete_pods<K: ReplicaOwner>(
-    ctx: &Ctx<K>,
-    key: &ObjectKey,
-    owner: &K,
-    pod_api: &Api<Pod>,
-    victims: Vec<(String, String)>,
-    now: Time,
-) -> Result<(), ApiError> {
-    lock(&ctx.expectations).insert(
-        key.clone(),
-        Expectations::expect(0, victims.iter().map(|(_, uid)| uid.clone()), now),
-    );
-    let results = futures::future::join_all(victims.iter().map(|(name, uid)| {
-        let options = serde_json::json!({"preconditions": {"uid": uid}});
-        async move { (name, uid, pod_api.delete_with(name, &options).await) }
-    }))
-    .await;
-    let mut first = None;
-    for (name, uid, r) in results {
-        match r {
-            Ok(_) => ctx.events.record(
-                reference(owner),
-                Event::NORMAL,
-                "SuccessfulDelete",
-                format!("Deleted pod: {name}"),
-            ),
-            Err(e) => {
-                // Gone already, or not deleted: either way no deletion event will come.
-                if let Some(exp) = lock(&ctx.expectations).get_mut(key) {
-                    exp.observe_deleted(uid);
-                }
-                if !e.is_not_found() {
-                    ctx.events.record(
-                        reference(owner),
-                        Event::WARNING,
-                        "FailedDelete",
-                        format!("Error deleting: {e}"),
-                    );
-                    first.get_or_insert(e);
-                }
-            }
-        }
-    }
-    info!(deleted = victims.len(), "deleted pods");
-    first.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -1073,36 +848,6 @@ mod tests {
         assert!(again.actions.is_empty(), "{:?}", again.actions);
     }
 
-    #[test]
-    fn expectations_lifecycle() {
-        let mut e = Expectations::expect(2, ["u1".to_owned()], Time(100));
-        assert!(!e.is_satisfied(Time(100)));
-        e.observe_created();
-        e.observe_deleted("u1");
-        e.observe_deleted("u1");
-        assert!(!e.is_satisfied(Time(101)), "one creation still pending");
-        e.creations_failed(1);
-        assert!(e.is_satisfied(Time(101)));
-        let stale = Expectations::expect(1, [], Time(100));
-        assert!(!stale.is_satisfied(Time(399)));
-        assert!(stale.is_satisfied(Time(400)), "expires after five minutes");
-        assert!(Expectations::default().is_satisfied(Time(0)));
-    }
-
-    #[test]
-    fn slow_start_table() {
-        let table: &[(&str, usize, &[usize])] = &[
-            ("none", 0, &[]),
-            ("one", 1, &[1]),
-            ("three", 3, &[1, 2]),
-            ("ten", 10, &[1, 2, 4, 3]),
-            ("sixteen", 16, &[1, 2, 4, 8, 1]),
-        ];
-        for (name, n, want) in table {
-            assert_eq!(slow_start_batches(*n), *want, "{name}");
-        }
-    }
-
     async fn drain(q: &WorkQueue<ObjectKey>) -> Vec<String> {
         let mut out = Vec::new();
         while !q.is_empty() {
@@ -1119,9 +864,9 @@ mod tests {
     async fn pod_changes_feed_expectations_and_the_queue() {
         let owners: Cache<ReplicaSet> = Cache::default();
         let q: WorkQueue<ObjectKey> = WorkQueue::default();
-        let exp: ExpectationMap = Arc::default();
+        let exp = ControllerExpectations::default();
         let key = ObjectKey::namespaced("default", "web");
-        lock(&exp).insert(
+        exp.set(
             key.clone(),
             Expectations::expect(1, ["uid-b".to_owned()], Time(NOW)),
         );
@@ -1134,7 +879,7 @@ mod tests {
             vec!["default/web"],
             "owned pod queues its owner"
         );
-        assert_eq!(lock(&exp)[&key].pending_creates(), 0, "creation observed");
+        assert_eq!(exp.get(&key).pending_creates(), 0, "creation observed");
 
         let mut terminating = b.as_ref().clone();
         terminating.metadata.deletion_timestamp = Some(Time(NOW));
@@ -1148,11 +893,11 @@ mod tests {
             &exp,
         );
         assert_eq!(
-            lock(&exp)[&key].pending_deletes(),
+            exp.get(&key).pending_deletes(),
             0,
             "terminating counts as deleted"
         );
-        assert!(lock(&exp)[&key].is_satisfied(Time(NOW)));
+        assert!(exp.get(&key).is_satisfied(Time(NOW)));
         drain(&q).await;
 
         let moved = Arc::new(owned(

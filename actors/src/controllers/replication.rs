@@ -23,13 +23,8 @@ pub struct ReplicationControllerController;
 impl ReplicationControllerController {
     /// The component the node's supervisor runs.
     pub fn component() -> ComponentSpec {
-        ReplicaController::<ReplicationController>::component(NAME, "replicationcontroller")
+        ReplicaController::<ReplicationController>::component(NAME)
     }
-}
-
-/// The components of this file, for the node to run on control-plane nodes.
-pub fn components() -> Vec<ComponentSpec> {
-    vec![ReplicationControllerController::component()]
 }
 
 impl ReplicaOwner for ReplicationController {

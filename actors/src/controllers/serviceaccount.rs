@@ -5,16 +5,16 @@
 //! A namespace being deleted gets nothing (the API server would refuse it anyway).
 //! [`plan`] decides from the namespace and whether its `default` account exists.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
-use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{Namespace, NamespacePhase, ServiceAccount};
 use tracing::info;
 
-use super::support::{run_workers, while_leading};
-use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
-use crate::supervisor::{ComponentSpec, Started};
+use super::support::{Controller, Wiring};
+use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
+use crate::supervisor::ComponentSpec;
 
 /// The component's name.
 pub const NAME: &str = "controller/serviceaccount";
@@ -34,61 +34,51 @@ pub fn plan(ns: &Namespace, default_exists: bool) -> Option<ServiceAccount> {
     Some(sa)
 }
 
-/// The supervised component.
+/// The supervised component: Namespaces by name, and deleted `default` accounts by
+/// their namespace's name.
 pub fn component() -> ComponentSpec {
-    ComponentSpec::new(NAME, |ctx| {
-        Started::task(run(ApiHandle::new(ctx.bus.clone())))
+    Controller::<Namespace>::new(NAME).component(wire, |ctx: Arc<Ctx>, key: ObjectKey| async move {
+        reconcile(&ctx, key.name).await
     })
 }
 
-async fn run(api: ApiHandle) {
-    let body = async {
-        // Keys are namespace names.
-        let queue: WorkQueue<String> = WorkQueue::default();
-        let q = queue.clone();
-        let (namespaces, _n) = Informer::spawn(
-            api.api::<Namespace>(None),
-            ListParams::default(),
-            move |c: &Change<Namespace>| q.add(c.object().metadata.name.clone()),
-        );
-        let q = queue.clone();
-        let (accounts, _a) = Informer::spawn(
-            api.api::<ServiceAccount>(None),
-            ListParams::default(),
-            move |c: &Change<ServiceAccount>| {
-                if let Change::Deleted(sa) = c {
-                    if sa.metadata.name == DEFAULT_ACCOUNT {
-                        q.add(sa.metadata.namespace.clone());
-                    }
-                }
-            },
-        );
-        namespaces.wait_synced().await;
-        accounts.wait_synced().await;
-        run_workers(NAME, queue, 1, |ns| {
-            reconcile(&api, &namespaces, &accounts, ns)
-        })
-        .await;
-    };
-    while_leading(&api, "serviceaccount", body).await;
+struct Ctx {
+    api: ApiHandle,
+    namespaces: Cache<Namespace>,
+    accounts: Cache<ServiceAccount>,
 }
 
-async fn reconcile(
-    api: &ApiHandle,
-    namespaces: &Cache<Namespace>,
-    accounts: &Cache<ServiceAccount>,
-    ns: String,
-) -> Result<Option<Duration>, ApiError> {
-    let Some(namespace) = namespaces.get(&ObjectKey::cluster(&ns)) else {
+fn wire(w: &mut Wiring<Namespace>) -> Ctx {
+    let namespaces = w.primary();
+    let accounts = w.watches(
+        Scope::all(),
+        |c: &Change<ServiceAccount>, q: &WorkQueue<ObjectKey>| {
+            if let Change::Deleted(sa) = c {
+                if sa.metadata.name == DEFAULT_ACCOUNT {
+                    q.add(ObjectKey::cluster(&sa.metadata.namespace));
+                }
+            }
+        },
+    );
+    Ctx {
+        api: w.api().clone(),
+        namespaces,
+        accounts,
+    }
+}
+
+async fn reconcile(ctx: &Ctx, ns: String) -> Result<Option<Duration>, ApiError> {
+    let Some(namespace) = ctx.namespaces.get(&ObjectKey::cluster(&ns)) else {
         return Ok(None);
     };
-    let exists = accounts
+    let exists = ctx
+        .accounts
         .get(&ObjectKey::namespaced(&ns, DEFAULT_ACCOUNT))
         .is_some();
     let Some(sa) = plan(&namespace, exists) else {
         return Ok(None);
     };
-    match api.api::<ServiceAccount>(Some(&ns)).create(&sa).await {
+    match ctx.api.api::<ServiceAccount>(Some(&ns)).create(&sa).await {
         Ok(_) => {
             info!(namespace = %ns, "created the default service account");
             Ok(None)

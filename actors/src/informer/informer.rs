@@ -272,22 +272,79 @@ impl Informer {
     /// Starts list + watch of `api` (narrowed by `params`' selectors) on the current tokio
     /// runtime. `handler` sees every change after it is in the cache. The task ends when
     /// the returned handle is dropped.
-    pub fn spawn<K, H>(api: Api<K>, params: ListParams, handler: H) -> (Cache<K>, InformerHandle)
+    pub fn spawn<K, H>(
+        api: Api<K>,
+        params: ListParams,
+        mut handler: H,
+    ) -> (Cache<K>, InformerHandle)
     where
         K: Resource,
         H: FnMut(&Change<K>) + Send + 'static,
     {
         let cache = Cache::default();
-        let task = tokio::spawn(run(api, params, cache.clone(), handler));
+        let target = cache.clone();
+        let deliver = move |d: Delivery<K>| ingest(&target, d, &mut handler);
+        let task = tokio::spawn(run(api, params, cache.clone(), deliver));
         (cache, InformerHandle(task))
+    }
+
+    /// Starts list + watch of `api` into `cache` on `runtime`, handing every list and
+    /// every batch of watch events to `deliver`, which applies it to `cache` (with
+    /// [`ingest`]) and passes the changes on. The shared informers use this to apply
+    /// and distribute under one lock, so a late subscriber neither misses nor doubles
+    /// a change.
+    pub(crate) fn spawn_on<K, D>(
+        runtime: &tokio::runtime::Handle,
+        api: Api<K>,
+        params: ListParams,
+        cache: Cache<K>,
+        deliver: D,
+    ) -> InformerHandle
+    where
+        K: Resource,
+        D: FnMut(Delivery<K>) + Send + 'static,
+    {
+        InformerHandle(runtime.spawn(run(api, params, cache, deliver)))
     }
 }
 
-async fn run<K: Resource, H: FnMut(&Change<K>)>(
+/// What the list + watch loop hands on, in order: a complete fresh list, or a batch of
+/// watch events.
+pub(crate) enum Delivery<K> {
+    /// The whole collection, from a (re)list.
+    Listed(Vec<K>),
+    /// Watch events, in revision order.
+    Events(Vec<WatchEvent<K>>),
+}
+
+/// Applies `delivery` to `cache`, handing each change to `handler` right after it is in
+/// the cache (a relist reports its difference from what was cached).
+pub(crate) fn ingest<K: Resource>(
+    cache: &Cache<K>,
+    delivery: Delivery<K>,
+    handler: &mut dyn FnMut(&Change<K>),
+) {
+    match delivery {
+        Delivery::Listed(items) => {
+            for change in cache.replace(items) {
+                handler(&change);
+            }
+        }
+        Delivery::Events(events) => {
+            for event in events {
+                if let Some(change) = cache.apply(event) {
+                    handler(&change);
+                }
+            }
+        }
+    }
+}
+
+async fn run<K: Resource, D: FnMut(Delivery<K>)>(
     api: Api<K>,
     params: ListParams,
     cache: Cache<K>,
-    mut handler: H,
+    mut deliver: D,
 ) {
     let mut retry = RETRY;
     let mut log: LogLimiter<&'static str> = LogLimiter::default();
@@ -295,9 +352,7 @@ async fn run<K: Resource, H: FnMut(&Change<K>)>(
         let mut rv = match list_all(&api, &params).await {
             Ok((items, rv)) => {
                 log.clear(&"list");
-                for change in cache.replace(items) {
-                    handler(&change);
-                }
+                deliver(Delivery::Listed(items));
                 cache.set_synced();
                 rv
             }
@@ -315,10 +370,8 @@ async fn run<K: Resource, H: FnMut(&Change<K>)>(
                 Ok((events, next)) => {
                     retry.succeeded();
                     log.clear(&"watch");
-                    for event in events {
-                        if let Some(change) = cache.apply(event) {
-                            handler(&change);
-                        }
+                    if !events.is_empty() {
+                        deliver(Delivery::Events(events));
                     }
                     rv = rv.max(next);
                 }

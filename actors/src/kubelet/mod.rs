@@ -47,7 +47,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::stream::StreamExt;
 use rudder_protocol::api::Api;
-use rudder_protocol::messages::api::{ListParams, PatchType};
+use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::resources::{
     ConditionStatus, Lease, MicroTime, Node, NodeAddress, NodeAddressType, NodeCondition,
     NodeSystemInfo, ObjectMeta, ObjectReference, Pod, PodStatus, Quantity, Time,
@@ -56,7 +56,7 @@ use serde_json::json;
 use tokio::sync::{watch, Notify};
 
 use crate::events::EventRecorder;
-use crate::informer::{ApiHandle, Change, Informer, ObjectKey, WorkQueue};
+use crate::informer::{ApiHandle, Change, ObjectKey, Scope, SharedInformers, WorkQueue};
 use crate::retry::{LogLimiter, Retry};
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 use images::SandboxImage;
@@ -125,7 +125,16 @@ impl Kubelet {
                     }
                 })
             });
-            Started::task_serving(run(api, node, runtime.clone(), settings.clone()), serve)
+            Started::task_serving(
+                run(
+                    api,
+                    ctx.informers.clone(),
+                    node,
+                    runtime.clone(),
+                    settings.clone(),
+                ),
+                serve,
+            )
         })
     }
 }
@@ -254,6 +263,7 @@ impl Drop for WorkerHandle {
 /// The kubelet's main loop (see the module docs).
 async fn run(
     api: ApiHandle,
+    informers: SharedInformers,
     node: String,
     rt: Arc<dyn ContainerRuntime>,
     settings: KubeletSettings,
@@ -298,14 +308,11 @@ async fn run(
     });
     let queue: WorkQueue<ObjectKey> = WorkQueue::default();
     let q = queue.clone();
-    let params = ListParams {
-        field_selector: Some(format!("spec.nodeName={node}")),
-        ..Default::default()
-    };
-    let (cache, _informer) =
-        Informer::spawn(api.api::<Pod>(None), params, move |c: &Change<Pod>| {
-            q.add(c.key());
-        });
+    // Only this node's pods (a worker must not watch every pod at scale), through the
+    // node's shared informer so that a restarted kubelet does not watch a second time.
+    let pods = informers.informer::<Pod>(Scope::fields(format!("spec.nodeName={node}")));
+    let _subscription = pods.subscribe(move |c: &Change<Pod>| q.add(c.key()));
+    let cache = pods.cache();
 
     let mut workers: BTreeMap<String, WorkerHandle> = BTreeMap::new();
     let mut events = rt.events(&node);

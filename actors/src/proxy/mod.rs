@@ -1,7 +1,8 @@
 //! The `proxy` actor (kube-proxy) on every worker: keeps the node's service plumbing in
 //! step with Services and Endpoints.
 //!
-//! It owns nothing in the store: informers on Services and Endpoints feed a pure
+//! It owns nothing in the store: the node's shared informers on Services and Endpoints
+//! (subscribed to again after a restart, never watched twice) feed a pure
 //! [`plan::plan`], and one of two back ends programs the result:
 //! - [`iptables`] (packet filter) when it runs as root and iptables works (or is told to);
 //! - [`forward`] (forwarding) otherwise, or when configured: it listens on the node ports
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::informer::{ApiHandle, Informer};
+use crate::informer::SharedInformers;
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 
 /// The actor's name on every worker.
@@ -70,7 +71,7 @@ pub struct ProxySettings {
 /// The `proxy` component.
 pub fn component(settings: ProxySettings) -> ComponentSpec {
     ComponentSpec::new(NAME, move |ctx: &StartContext| {
-        Started::task(run(ApiHandle::new(ctx.bus.clone()), settings.clone()))
+        Started::task(run(ctx.informers.clone(), settings.clone()))
     })
 }
 
@@ -134,20 +135,17 @@ impl Backend {
     }
 }
 
-async fn run(api: ApiHandle, settings: ProxySettings) {
+async fn run(informers: SharedInformers, settings: ProxySettings) {
     if settings.mode == ProxyMode::Off {
         return std::future::pending().await;
     }
     let dirty = Arc::new(Notify::new());
+    let (services, endpoints) = (informers.all::<Service>(), informers.all::<Endpoints>());
     let d = dirty.clone();
-    let (services, _s) = Informer::spawn(api.api::<Service>(None), Default::default(), move |_| {
-        d.notify_one()
-    });
+    let _s = services.subscribe(move |_| d.notify_one());
     let d = dirty.clone();
-    let (endpoints, _e) =
-        Informer::spawn(api.api::<Endpoints>(None), Default::default(), move |_| {
-            d.notify_one()
-        });
+    let _e = endpoints.subscribe(move |_| d.notify_one());
+    let (services, endpoints) = (services.cache(), endpoints.cache());
     services.wait_synced().await;
     endpoints.wait_synced().await;
     let mut backend = Backend::choose(&settings);

@@ -12,10 +12,10 @@
 //! component, so it runs on the node's component runtime, never on the thread that
 //! serves the bus and HTTP. It acts only while it holds the Lease
 //! `kube-system/rudder-scheduler`; when it loses the Lease it stops, and the supervisor
-//! starts a fresh instance that campaigns again. While leading it runs one informer on
-//! all pods (the snapshot needs the bound ones, the queue the pending ones) and one on
-//! nodes; their handlers only forward changes to the loop, which owns the snapshot and
-//! the queue. For each pending pod (no `spec.nodeName`, `schedulerName` empty or
+//! starts a fresh instance that campaigns again. While leading it subscribes to the
+//! node's shared informers on all pods (the snapshot needs the bound ones, the queue the
+//! pending ones) and on nodes; their handlers only forward changes (a replay of the
+//! cached objects first) to the loop, which owns the snapshot and the queue. For each pending pod (no `spec.nodeName`, `schedulerName` empty or
 //! `default-scheduler`, not being deleted) the loop runs a cycle, assumes the pod on the
 //! chosen node and binds it through `pods/binding` in the background (many binds in
 //! flight, as Kubernetes' binding cycle). Outcomes:
@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rudder_protocol::api::{Api, ApiError};
-use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
     ConditionStatus, Event, EventSource, MicroTime, Node, ObjectReference, Pod, PodCondition,
     PodPhase, Time,
@@ -50,7 +49,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::informer::ApiHandle;
-use crate::informer::{while_leading, Change, Informer, ObjectKey};
+use crate::informer::{while_leading, Change, ObjectKey, SharedInformers, Subscription};
 use crate::supervisor::{StartContext, Started};
 
 use self::cycle::{schedule_with, CycleState};
@@ -77,7 +76,7 @@ impl Scheduler {
     /// Builds one instance (the supervisor's factory).
     pub fn start(ctx: &StartContext) -> Started {
         let handle = ApiHandle::new(ctx.bus.clone());
-        Started::task(run(handle))
+        Started::task(run(handle, ctx.informers.clone()))
     }
 }
 
@@ -116,11 +115,11 @@ fn node_change_matters(old: &Node, new: &Node) -> bool {
         || ready(old) != ready(new)
 }
 
-async fn run(handle: ApiHandle) {
-    // The informers start only once leading: a standby scheduler holds no caches.
+async fn run(handle: ApiHandle, informers: SharedInformers) {
+    // The subscriptions start only once leading: a standby scheduler holds no caches.
     let body = async {
         info!(identity = %handle.node(), "scheduler leading");
-        let mut s = Loop::new(handle.clone());
+        let mut s = Loop::new(handle.clone(), &informers);
         s.run().await;
     };
     while_leading(&handle, LEASE_NAME, body).await;
@@ -132,7 +131,7 @@ struct Loop {
     tx: mpsc::UnboundedSender<Input>,
     pods: crate::informer::Cache<Pod>,
     nodes: crate::informer::Cache<Node>,
-    _informers: Vec<crate::informer::InformerHandle>,
+    _subscriptions: Vec<Subscription>,
     snapshot: Snapshot,
     queue: PodQueue,
     in_flight: HashSet<String>,
@@ -142,31 +141,25 @@ struct Loop {
 }
 
 impl Loop {
-    fn new(handle: ApiHandle) -> Self {
+    fn new(handle: ApiHandle, informers: &SharedInformers) -> Self {
         let (tx, inputs) = mpsc::unbounded_channel();
         let pod_tx = tx.clone();
-        let (pods, pod_informer) = Informer::spawn(
-            handle.api::<Pod>(None),
-            ListParams::default(),
-            move |c: &Change<Pod>| {
-                let _ = pod_tx.send(Input::Pod(c.clone()));
-            },
-        );
+        let pods = informers.all::<Pod>();
+        let pod_sub = pods.subscribe(move |c: &Change<Pod>| {
+            let _ = pod_tx.send(Input::Pod(c.clone()));
+        });
         let node_tx = tx.clone();
-        let (nodes, node_informer) = Informer::spawn(
-            handle.api::<Node>(None),
-            ListParams::default(),
-            move |c: &Change<Node>| {
-                let _ = node_tx.send(Input::Node(c.clone()));
-            },
-        );
+        let nodes = informers.all::<Node>();
+        let node_sub = nodes.subscribe(move |c: &Change<Node>| {
+            let _ = node_tx.send(Input::Node(c.clone()));
+        });
         Loop {
             handle,
             inputs,
             tx,
-            pods,
-            nodes,
-            _informers: vec![pod_informer, node_informer],
+            pods: pods.cache(),
+            nodes: nodes.cache(),
+            _subscriptions: vec![pod_sub, node_sub],
             snapshot: Snapshot::new(),
             queue: PodQueue::new(),
             in_flight: HashSet::new(),

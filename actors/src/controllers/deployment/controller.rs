@@ -1,6 +1,8 @@
-//! The Deployment controller actor: informers on deployments, replica sets and pods, a
-//! work queue of deployment keys, and the applier of [`super::plan`]. It acts only while
-//! it leads the Lease `kube-system/rudder-controller-deployment`.
+//! The Deployment controller actor, built with the controller kit
+//! ([`crate::controllers::support::Controller`]): the node's shared informers on
+//! deployments, replica sets and pods feed a work queue of deployment keys, and the
+//! applier carries out [`super::plan`]. It acts only while it leads the Lease
+//! `kube-system/rudder-controller-deployment`.
 //!
 //! In: changes of deployments (their key), of replica sets (their owning deployment, or
 //! for orphans every deployment selecting them), and pod deletions (the deployment of
@@ -12,16 +14,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
-use rudder_protocol::messages::api::{ListParams, PatchType};
+use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::resources::{Deployment, Event, Pod, ReplicaSet, Time};
 use tracing::{debug, info};
 
 use super::{plan, Action, COMPONENT, REVISION_ANNOTATION};
 use crate::controllers::replicaset::WORKERS;
-use crate::controllers::support::{reference, while_leading};
+use crate::controllers::support::controller::controller_key;
+use crate::controllers::support::{reference, Controller, Wiring};
 use crate::events::EventRecorder;
-use crate::informer::{ApiHandle, Cache, Change, Informer, ObjectKey, WorkQueue};
-use crate::supervisor::{ComponentSpec, StartContext, Started};
+use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
+use crate::supervisor::ComponentSpec;
 
 /// The Deployment controller's name on the bus.
 pub const NAME: &str = "controller/deployment";
@@ -32,16 +35,12 @@ pub struct DeploymentController;
 impl DeploymentController {
     /// The component the node's supervisor runs.
     pub fn component() -> ComponentSpec {
-        ComponentSpec::new(NAME, |ctx: &StartContext| {
-            let api = ApiHandle::new(ctx.bus.clone());
-            Started::task(async move { while_leading(&api, "deployment", run(api.clone())).await })
-        })
+        Controller::<Deployment>::new(NAME)
+            .workers(WORKERS)
+            .component(wire, |ctx: Arc<Ctx>, key: ObjectKey| async move {
+                reconcile(&ctx, &key).await
+            })
     }
-}
-
-/// The components of this module, for the node to run on control-plane nodes.
-pub fn components() -> Vec<ComponentSpec> {
-    vec![DeploymentController::component()]
 }
 
 struct Ctx {
@@ -54,8 +53,7 @@ struct Ctx {
 
 /// The deployment controlling a replica set, by owner reference.
 fn owner_of(rs: &ReplicaSet) -> Option<ObjectKey> {
-    let r = rs.metadata.controller_ref()?;
-    (r.kind == "Deployment").then(|| ObjectKey::namespaced(&rs.metadata.namespace, &r.name))
+    controller_key::<Deployment, ReplicaSet>(rs)
 }
 
 fn enqueue_for_set(rs: &ReplicaSet, deployments: &Cache<Deployment>, queue: &WorkQueue<ObjectKey>) {
@@ -74,79 +72,41 @@ fn enqueue_for_set(rs: &ReplicaSet, deployments: &Cache<Deployment>, queue: &Wor
     }
 }
 
-async fn run(api: ApiHandle) {
-    let queue: WorkQueue<ObjectKey> = WorkQueue::default();
-    let (deployments, _d_informer) = {
-        let queue = queue.clone();
-        Informer::spawn(
-            api.api::<Deployment>(None),
-            ListParams::default(),
-            move |c: &Change<Deployment>| {
-                queue.add(c.key());
-            },
-        )
-    };
-    let (sets, _rs_informer) = {
-        let queue = queue.clone();
-        let deployments = deployments.clone();
-        Informer::spawn(
-            api.api::<ReplicaSet>(None),
-            ListParams::default(),
-            move |c: &Change<ReplicaSet>| {
-                if let Change::Modified { old, new } = c {
-                    if owner_of(old) != owner_of(new) || old.metadata.labels != new.metadata.labels
-                    {
-                        enqueue_for_set(old, &deployments, &queue);
-                    }
+fn wire(w: &mut Wiring<Deployment>) -> Ctx {
+    let deployments = w.primary();
+    let d = deployments.clone();
+    let sets = w.watches(
+        Scope::all(),
+        move |c: &Change<ReplicaSet>, queue: &WorkQueue<ObjectKey>| {
+            if let Change::Modified { old, new } = c {
+                if owner_of(old) != owner_of(new) || old.metadata.labels != new.metadata.labels {
+                    enqueue_for_set(old, &d, queue);
                 }
-                enqueue_for_set(c.object(), &deployments, &queue);
-            },
-        )
-    };
-    let (pods, _pod_informer) = {
-        let queue = queue.clone();
-        let sets = sets.clone();
-        Informer::spawn(
-            api.api::<Pod>(None),
-            ListParams::default(),
-            move |c: &Change<Pod>| {
-                if let Change::Deleted(pod) = c {
-                    let Some(r) = pod
-                        .metadata
-                        .controller_ref()
-                        .filter(|r| r.kind == "ReplicaSet")
-                    else {
-                        return;
-                    };
-                    let key = ObjectKey::namespaced(&pod.metadata.namespace, &r.name);
-                    if let Some(owner) = sets.get(&key).as_deref().and_then(owner_of) {
-                        queue.add(owner);
-                    }
-                }
-            },
-        )
-    };
-    deployments.wait_synced().await;
-    sets.wait_synced().await;
-    pods.wait_synced().await;
-    info!(
-        controller = NAME,
-        deployments = deployments.len(),
-        replica_sets = sets.len(),
-        "caches synced"
+            }
+            enqueue_for_set(c.object(), &d, queue);
+        },
     );
-    let ctx = Arc::new(Ctx {
-        events: EventRecorder::new(api.clone(), COMPONENT),
-        api,
+    let s = sets.clone();
+    let pods = w.watches(
+        Scope::all(),
+        move |c: &Change<Pod>, queue: &WorkQueue<ObjectKey>| {
+            if let Change::Deleted(pod) = c {
+                let Some(key) = controller_key::<ReplicaSet, Pod>(pod.as_ref()) else {
+                    return;
+                };
+                if let Some(owner) = s.get(&key).as_deref().and_then(owner_of) {
+                    queue.add(owner);
+                }
+            }
+        },
+    );
+    Ctx {
+        events: EventRecorder::new(w.api().clone(), COMPONENT),
+        api: w.api().clone(),
         deployments,
         sets,
         pods,
-    });
-    crate::controllers::support::run_workers(NAME, queue, WORKERS, |key| {
-        let ctx = ctx.clone();
-        async move { reconcile(&ctx, &key).await }
-    })
-    .await;
+    }
 }
 
 /// Maps "already gone" to success.

@@ -53,7 +53,7 @@ use rudder_protocol::resources::{
 
 use super::pods;
 
-pub use controller::{components, DeploymentController, NAME};
+pub use controller::{DeploymentController, NAME};
 pub use revisions::{
     revision, DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION, REVISION_ANNOTATION,
     REVISION_HISTORY_ANNOTATION,

@@ -1,11 +1,23 @@
-//! What the core controllers (endpoints, namespace, serviceaccount, nodelifecycle,
-//! nodeipam, garbagecollector) and the replica and deployment controllers share: running
-//! only while leading, the worker loop around a [`WorkQueue`], and Event references
-//! (Events themselves are recorded by [`crate::events::EventRecorder`]).
+//! The controller kit: what every controller shares, written once (client-go's
+//! `controller_utils.go` and kube-runtime's `Controller`).
+//!
+//! - [`controller`]: the [`Controller`] builder: `Controller::<ReplicaSet>::new(NAME)
+//!   .workers(2).component(setup, reconcile)` wires the node's shared informers into a
+//!   work queue (the primary kind by its own key, owned kinds by their controller's key
+//!   through [`owner_keys`], anything else through a mapping), runs only while it
+//!   leads its Lease (named from the controller's name by [`lease_name`]), waits for
+//!   the caches, then runs the workers.
+//! - [`expectations`]: [`Expectations`] and [`ControllerExpectations`]: a controller
+//!   does not act twice on a key before it has observed its own creates and deletes.
+//! - [`pod_control`]: [`PodControl`]: pod creation in slow-start batches and deletion,
+//!   with their Events and expectations.
+//! - here: the leader gate ([`while_leading`]), the worker loop ([`run_workers`]), and
+//!   Event references.
 //!
 //! A controller's task campaigns for the Lease `kube-system/rudder-controller-<name>`;
-//! while it leads it runs its informers and workers; when it loses the lease its task
-//! returns, so the supervisor restarts it and it campaigns again from a clean state.
+//! while it leads it subscribes to its informers and runs its workers; when it loses the
+//! lease its task returns, so the supervisor restarts it and it campaigns again from a
+//! clean state (its subscriptions go, the node's informers stay).
 
 use std::fmt::Display;
 use std::future::Future;
@@ -16,17 +28,31 @@ use rudder_protocol::api::ApiError;
 use rudder_protocol::resources::{MicroTime, ObjectReference};
 use tracing::{debug, warn, Instrument};
 
+pub mod controller;
+pub mod expectations;
+pub mod pod_control;
+
+pub use self::controller::{owner_keys, Controller, Wiring};
+pub use self::expectations::{ControllerExpectations, Expectations, EXPECTATIONS_TTL};
+pub use self::pod_control::{slow_start, slow_start_batches, PodControl, SlowStart};
 pub use crate::events::EventRecorder as Recorder;
 
 use crate::informer::{ApiHandle, WorkQueue};
 
-/// Runs `body` while this node leads controller `name` (Lease
-/// `kube-system/rudder-controller-<name>`); returns when either ends.
-pub async fn while_leading<Fut>(api: &ApiHandle, name: &str, body: Fut)
+/// The Lease a controller leads on, in `kube-system`: `rudder-` and the controller's
+/// bus name with `/` as `-` (`controller/replicaset` leads
+/// `rudder-controller-replicaset`). Written here only.
+pub fn lease_name(controller: &str) -> String {
+    format!("rudder-{}", controller.replace('/', "-"))
+}
+
+/// Runs `body` while this node leads `controller` (its bus name; the Lease is
+/// [`lease_name`]); returns when either ends.
+pub async fn while_leading<Fut>(api: &ApiHandle, controller: &str, body: Fut)
 where
     Fut: Future<Output = ()>,
 {
-    crate::informer::while_leading(api, &format!("rudder-controller-{name}"), body).await;
+    crate::informer::while_leading(api, &lease_name(controller), body).await;
 }
 
 /// Runs `workers` workers over `queue`: each takes a key, reconciles it, and requeues
@@ -102,4 +128,27 @@ pub fn reference<K: rudder_protocol::resources::Resource>(obj: &K) -> ObjectRefe
 pub fn until(at: MicroTime) -> Duration {
     let now = MicroTime::now().unix_micros();
     Duration::from_micros(u64::try_from(at.unix_micros().saturating_sub(now)).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_names_come_from_controller_names() {
+        let table = [
+            ("controller/replicaset", "rudder-controller-replicaset"),
+            (
+                "controller/replicationcontroller",
+                "rudder-controller-replicationcontroller",
+            ),
+            (
+                "controller/garbagecollector",
+                "rudder-controller-garbagecollector",
+            ),
+        ];
+        for (name, want) in table {
+            assert_eq!(lease_name(name), want, "{name}");
+        }
+    }
 }
