@@ -17,6 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use rudder_actors::kubelet::images::DEMO_IMAGE;
 use rudder_tests::{Cluster, NodeProc};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -166,6 +167,19 @@ struct Lines {
 }
 
 impl Lines {
+    /// The next event that is not a MODIFIED one (the scheduler notes on parked pods
+    /// that they cannot be scheduled), waiting up to `within` in all.
+    async fn next_change(&mut self, within: Duration) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let e = self.next(left).await?;
+            if e["type"] != "MODIFIED" {
+                return Ok(e);
+            }
+        }
+    }
+
     /// The next line as JSON, waiting up to `within`.
     async fn next(&mut self, within: Duration) -> anyhow::Result<Value> {
         let line = tokio::time::timeout(within, self.lines.next_line())
@@ -300,7 +314,8 @@ async fn kubectl_waits_return_as_soon_as_their_condition_holds() -> anyhow::Resu
                 "selector": {"matchLabels": {"app": name}},
                 "template": {
                     "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "main", "image": "rudder-demo:latest"}]},
+                    // An image the node has, so the pod starts and becomes ready.
+                    "spec": {"containers": [{"name": "main", "image": DEMO_IMAGE}]},
                 },
             },
         });
@@ -383,7 +398,7 @@ async fn streaming_list_sends_state_then_bookmark_then_changes() -> anyhow::Resu
     // Later changes follow on the same stream; objects outside the selector do not.
     api.create(pods, &parked_pod("not-me", json!({"suite": "other"})))?;
     api.create(pods, &parked_pod("s-d", json!({"suite": "stream"})))?;
-    let e = events.next(Duration::from_secs(5)).await?;
+    let e = events.next_change(Duration::from_secs(5)).await?;
     assert_eq!(event(&e), ("ADDED".to_owned(), "s-d".to_owned()), "{e}");
     assert!(rv_of(&e["object"]) > list_rv);
     let relabel = api.request(
@@ -393,7 +408,7 @@ async fn streaming_list_sends_state_then_bookmark_then_changes() -> anyhow::Resu
         Some(&json!({"metadata": {"labels": {"suite": "moved"}}})),
     )?;
     assert_eq!(relabel.code, 200, "{}", relabel.text());
-    let e = events.next(Duration::from_secs(5)).await?;
+    let e = events.next_change(Duration::from_secs(5)).await?;
     assert_eq!(event(&e), ("DELETED".to_owned(), "s-a".to_owned()), "{e}");
     drop(events);
 
