@@ -43,6 +43,23 @@ const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A page of a list: (key, object) pairs, the revision, and whether more follow.
 pub type Page = (Vec<(String, Arc<Value>)>, u64, bool);
 
+/// Why the cache cannot show a collection at an exact revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtRevision {
+    /// It has not listed the store yet.
+    NotReady,
+    /// The revision is older than the window of changes it keeps.
+    TooOld {
+        /// The oldest revision it can show.
+        oldest: u64,
+    },
+    /// The cache has not reached the revision (yet).
+    TooNew {
+        /// The revision it has reached.
+        current: u64,
+    },
+}
+
 /// One object in the cache: its JSON (with `metadata.resourceVersion` set) and revision.
 #[derive(Clone)]
 pub struct Entry {
@@ -276,6 +293,54 @@ impl ResourceCache {
         Some((out, st.revision, more))
     }
 
+    /// The objects under `prefix` as they were at exactly `revision` (a list with
+    /// `resourceVersionMatch=Exact`), passing `keep`, in key order, at most `limit` (0:
+    /// all), and whether more follow: the current objects with the window's later changes
+    /// undone, newest first.
+    pub fn list_at(
+        &self,
+        prefix: &str,
+        revision: u64,
+        limit: usize,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Result<(Vec<Arc<Value>>, bool), AtRevision> {
+        let st = self.read();
+        if !st.ready {
+            return Err(AtRevision::NotReady);
+        }
+        if revision < st.oldest {
+            return Err(AtRevision::TooOld { oldest: st.oldest });
+        }
+        if revision > st.revision {
+            return Err(AtRevision::TooNew {
+                current: st.revision,
+            });
+        }
+        let mut objects: BTreeMap<&str, Arc<Value>> = st
+            .objects
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, e)| (k.as_str(), e.object.clone()))
+            .collect();
+        for c in st.window.iter().rev().take_while(|c| c.revision > revision) {
+            if !c.key.starts_with(prefix) {
+                continue;
+            }
+            match &c.prev {
+                Some(p) => objects.insert(c.key.as_str(), p.clone()),
+                None => objects.remove(c.key.as_str()),
+            };
+        }
+        let mut out = Vec::new();
+        for obj in objects.into_values().filter(|o| keep(o)) {
+            if limit > 0 && out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(obj);
+        }
+        Ok((out, false))
+    }
+
     /// The changes after `after` under `prefix` (at most `max`), and the revision to
     /// continue from. `None` when the window no longer reaches back to `after` (or the
     /// cache is not ready): the caller asks the store.
@@ -493,5 +558,114 @@ async fn list(
         if !more {
             return Ok((objects, first.unwrap_or(0)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rudder_protocol::messages::store::{KeyValue, WatchEvent};
+    use serde_json::json;
+
+    use super::*;
+
+    fn cache() -> ResourceCache {
+        ResourceCache {
+            prefix: "/registry/pods/".into(),
+            state: RwLock::new(State::default()),
+            revision: watch::channel(0).0,
+            task: Mutex::new(None),
+        }
+    }
+
+    fn kv(key: &str, value: &str, rev: u64) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: serde_json::to_vec(&json!({"metadata": {"name": value}})).unwrap_or_default(),
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+        }
+    }
+
+    fn put(key: &str, value: &str, rev: u64, prev: Option<KeyValue>) -> WatchEvent {
+        WatchEvent {
+            kind: EventKind::Put,
+            kv: kv(key, value, rev),
+            prev,
+        }
+    }
+
+    fn names(objs: &[Arc<Value>]) -> Vec<String> {
+        objs.iter()
+            .map(|o| {
+                format!(
+                    "{}@{}",
+                    o["metadata"]["name"].as_str().unwrap_or("?"),
+                    o["metadata"]["resourceVersion"].as_str().unwrap_or("?")
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lists_at_an_exact_revision() {
+        let c = cache();
+        assert_eq!(
+            c.list_at("/registry/pods/", 1, 0, |_| true).err(),
+            Some(AtRevision::NotReady)
+        );
+        // Listed at 10: a@5. Then b created at 11, a changed at 12, b deleted at 13, and a
+        // service-like key outside the prefix at 14.
+        let mut objects = BTreeMap::new();
+        objects.insert(
+            "/registry/pods/d/a".to_owned(),
+            Entry {
+                object: Arc::new(decode("/registry/pods/d/a", br#"{"metadata":{"name":"a"}}"#, 5).unwrap_or_default()),
+                revision: 5,
+            },
+        );
+        c.reset(objects, 10);
+        let b11 = kv("/registry/pods/d/b", "b", 11);
+        let a5 = kv("/registry/pods/d/a", "a", 5);
+        let mut deleted_b = kv("/registry/pods/d/b", "", 13);
+        deleted_b.value.clear();
+        c.apply(&WatchBatch {
+            events: vec![
+                put("/registry/pods/d/b", "b", 11, None),
+                put("/registry/pods/d/a", "a2", 12, Some(a5)),
+                WatchEvent {
+                    kind: EventKind::Delete,
+                    kv: deleted_b,
+                    prev: Some(b11),
+                },
+                put("/registry/podsx/d/z", "z", 14, None),
+            ],
+            revision: 14,
+            compact_revision: 0,
+        });
+        let cases: [(&str, u64, usize, Result<Vec<&str>, AtRevision>); 7] = [
+            ("before the window", 9, 0, Err(AtRevision::TooOld { oldest: 10 })),
+            ("at the list", 10, 0, Ok(vec!["a@5"])),
+            ("after the create", 11, 0, Ok(vec!["a@5", "b@11"])),
+            ("after the update", 12, 0, Ok(vec!["a2@12", "b@11"])),
+            ("after the delete", 13, 0, Ok(vec!["a2@12"])),
+            ("limited", 11, 1, Ok(vec!["a@5"])),
+            ("not reached yet", 15, 0, Err(AtRevision::TooNew { current: 14 })),
+        ];
+        for (name, rev, limit, want) in cases {
+            let got = c
+                .list_at("/registry/pods/", rev, limit, |_| true)
+                .map(|(objs, _)| names(&objs));
+            let want = want.map(|w| w.into_iter().map(str::to_owned).collect::<Vec<_>>());
+            assert_eq!(got, want, "{name}");
+        }
+        let (_, more) = c
+            .list_at("/registry/pods/", 11, 1, |_| true)
+            .unwrap_or_default();
+        assert!(more, "a limited exact list says more follow");
+        let (only_b, _) = c
+            .list_at("/registry/pods/", 11, 0, |o| o["metadata"]["name"] == "b")
+            .unwrap_or_default();
+        assert_eq!(names(&only_b), ["b@11"]);
     }
 }

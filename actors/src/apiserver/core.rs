@@ -25,11 +25,12 @@ use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
 
 use super::alloc::{self, Ranges, Want, IP_PREFIX, PORT_PREFIX};
-use super::cache::{ResourceCache, WatchCache, READY_WAIT};
+use super::cache::{AtRevision, ResourceCache, WatchCache, READY_WAIT};
 use super::defaults::Defaults;
 use super::registry::{self, ResourceInfo};
 use super::selectors::{object_fields, parse_field_selector_for, parse_label_selector};
 use super::validation::{invalid_status, Validate};
+use super::watch::{ChangesFrom, ListRead};
 use crate::bus::Bus;
 use crate::store::STORE_ACTOR;
 
@@ -211,6 +212,10 @@ pub struct ListOptions {
     pub continue_token: Option<String>,
     /// `resourceVersion`.
     pub resource_version: Option<String>,
+    /// `resourceVersionMatch` (`Exact` or `NotOlderThan`).
+    pub resource_version_match: Option<String>,
+    /// `sendInitialEvents` (watches only).
+    pub send_initial_events: Option<bool>,
     /// `allowWatchBookmarks`.
     pub bookmarks: bool,
     /// `timeoutSeconds`.
@@ -617,28 +622,44 @@ impl ApiCore {
         }
     }
 
-    /// Brings the watch cache of `info` to the consistency `resource_version` asks for
-    /// (Kubernetes' rules: unset = the latest, "0" = any, N = at least N); `None` when
+    /// Brings the watch cache of `info` to the state `read` asks for: the latest (one Raft
+    /// read index, then the cache catches up), any, or at least a revision; `None` when
     /// the cache cannot serve in time and the store must.
     async fn cache_for(
         &self,
         info: &ResourceInfo,
-        resource_version: Option<&str>,
+        read: ListRead,
     ) -> ApiResult<Option<std::sync::Arc<ResourceCache>>> {
         let cache = self.cache.resource(&prefix(info, None));
-        let ok = match resource_version.filter(|rv| !rv.is_empty()) {
-            Some(rv) => {
-                let min: u64 = rv.parse().map_err(|_| {
-                    fail(400, "BadRequest", format!("invalid resourceVersion {rv:?}"))
-                })?;
+        let ok = match read {
+            ListRead::Any => cache.wait_for(0, READY_WAIT).await,
+            ListRead::NotOlderThan(min) | ListRead::Exact(min) => {
                 cache.wait_for(min, READY_WAIT).await
             }
-            None => {
+            ListRead::Latest => {
                 let target = self.current_revision().await?;
                 cache.wait_for(0, READY_WAIT).await && self.cache.catch_up(&cache, target).await
             }
         };
         Ok(ok.then_some(cache))
+    }
+
+    /// The revision a watch's changes start after, for a watch that sends no initial
+    /// events: exactly the one asked for, the latest (a Raft read index), or whatever the
+    /// watch cache has reached.
+    pub async fn watch_start_revision(
+        &self,
+        info: &ResourceInfo,
+        from: ChangesFrom,
+    ) -> ApiResult<u64> {
+        match from {
+            ChangesFrom::Exact(rv) => Ok(rv),
+            ChangesFrom::Latest => self.current_revision().await,
+            ChangesFrom::Any => match self.cache_for(info, ListRead::Any).await? {
+                Some(cache) => Ok(cache.revision()),
+                None => self.current_revision().await,
+            },
+        }
     }
 
     async fn store(&self, req: StoreRequest) -> ApiResult<StoreReply> {
@@ -867,23 +888,26 @@ impl ApiCore {
     }
 
     /// Lists objects; returns the items, the revision of the read and a continue token.
+    /// Which state is read follows Kubernetes' `resourceVersion` and
+    /// `resourceVersionMatch` rules ([`super::watch::list_read`]).
     pub async fn list(
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
         opts: &ListOptions,
     ) -> ApiResult<(Vec<Value>, u64, Option<String>)> {
+        let read = super::watch::list_read(opts)?;
         let filter = Filter::new(info, opts)?;
         let pfx = prefix(info, namespace);
+        if let ListRead::Exact(revision) = read {
+            return self.list_exact(info, &pfx, revision, opts.limit, &filter).await;
+        }
         let mut items = Vec::new();
         let mut after = match &opts.continue_token {
             Some(t) if !t.is_empty() => Some(decode_continue(t, &pfx)?),
             _ => None,
         };
-        if let Some(cache) = self
-            .cache_for(info, opts.resource_version.as_deref())
-            .await?
-        {
+        if let Some(cache) = self.cache_for(info, read).await? {
             let served = cache.list(&pfx, after.as_deref(), opts.limit as usize, |o| {
                 filter.matches(o)
             });
@@ -915,6 +939,11 @@ impl ApiCore {
             else {
                 return Err(unexpected_reply());
             };
+            if let ListRead::NotOlderThan(min) = read {
+                if revision < min {
+                    return Err(too_large_resource_version(min, revision));
+                }
+            }
             after = kvs.last().map(|kv| kv.key.clone());
             for kv in &kvs {
                 let obj = decode(kv)?;
@@ -931,6 +960,46 @@ impl ApiCore {
                 };
                 return Ok((items, revision, token));
             }
+        }
+    }
+
+    /// A list at exactly `revision`, from the watch cache's window of changes: `410
+    /// Expired` when the window no longer reaches back to it, `504` when the cache cannot
+    /// reach it.
+    async fn list_exact(
+        &self,
+        info: &ResourceInfo,
+        pfx: &str,
+        revision: u64,
+        limit: u32,
+        filter: &Filter,
+    ) -> ApiResult<(Vec<Value>, u64, Option<String>)> {
+        let cache = self.cache.resource(&prefix(info, None));
+        cache.wait_for(revision, READY_WAIT).await;
+        match cache.list_at(pfx, revision, limit as usize, |o| filter.matches(o)) {
+            Ok((items, more)) => {
+                let token = more
+                    .then(|| {
+                        items.last().and_then(|o| {
+                            let ns = o.pointer("/metadata/namespace").and_then(Value::as_str);
+                            let name = meta_str(o, "name")?;
+                            Some(encode_continue(&key(info, ns, name)))
+                        })
+                    })
+                    .flatten();
+                Ok((items.iter().map(|o| (**o).clone()).collect(), revision, token))
+            }
+            Err(AtRevision::TooOld { oldest }) => Err(Box::new(Status::expired(format!(
+                "too old resource version: {revision} ({oldest})"
+            )))),
+            Err(AtRevision::TooNew { current }) => {
+                Err(too_large_resource_version(revision, current))
+            }
+            Err(AtRevision::NotReady) => Err(fail(
+                503,
+                "ServiceUnavailable",
+                "the watch cache is not ready yet; try again",
+            )),
         }
     }
 
@@ -1492,6 +1561,26 @@ fn scale_of(obj: &Value) -> Value {
             "selector": selector,
         },
     })
+}
+
+/// `504 Timeout`: a read asked for a revision newer than the server has reached
+/// (Kubernetes' `NewTooLargeResourceVersionError`, which clients retry after a second).
+fn too_large_resource_version(asked: u64, current: u64) -> ApiError {
+    let mut s = Status::failure(
+        504,
+        "Timeout",
+        format!("Timeout: Too large resource version: {asked}, current: {current}"),
+    );
+    s.details = Some(StatusDetails {
+        retry_after_seconds: 1,
+        causes: vec![rudder_protocol::resources::StatusCause {
+            reason: "ResourceVersionTooLarge".into(),
+            message: "Too large resource version".into(),
+            field: String::new(),
+        }],
+        ..StatusDetails::default()
+    });
+    Box::new(s)
 }
 
 fn store_error(e: StoreError) -> ApiError {

@@ -5,8 +5,16 @@
 //! legacy and aggregated), `/openapi/v3[/...]`, `/healthz`, and the resource paths
 //! `/api/v1/[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]` and the same under
 //! `/apis/<group>/<version>`. Lists and gets honour `Accept: ...;as=Table` (what
-//! `kubectl get` asks for). `?watch=true` streams newline-delimited events.
+//! `kubectl get` asks for). `?watch=true` streams newline-delimited events under
+//! Kubernetes' rules for streaming lists and bookmarks ([`super::watch`]).
 //! `/debug/watchers` counts the watches being served ([`super::watchers`]).
+//!
+//! Every request gets an answer: JSON bodies end with a newline as kube-apiserver writes
+//! them; a request that asks to switch protocols (`Upgrade: websocket`, SPDY) is answered
+//! without waiting for a body (its body is the rest of the connection); the connect
+//! subresources (`pods/x/exec`, `attach`, `portforward`, `proxy`, `services/x/proxy`,
+//! `nodes/x/proxy`) answer `404` for a missing object and `400` otherwise, until streams
+//! exist.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +26,9 @@ use futures::StreamExt as _;
 use rudder_protocol::resources::{Status, Time};
 use serde_json::{json, Value};
 
-use super::core::{ApiCore, ApiError, ListOptions};
+use super::core::{ApiCore, ApiError, ApiEvent, ListOptions};
 use super::registry::{self, ResourceInfo};
+use super::watch::{self, Step, WatchStream};
 use super::{discovery, openapi, table};
 
 /// Largest request body accepted (Kubernetes' limit is 3 MiB).
@@ -35,10 +44,26 @@ pub struct ApiState {
     pub address: String,
 }
 
+/// A JSON body as kube-apiserver writes one (Go's `json.Encoder`): the document, then a
+/// newline. Every JSON answer (objects, lists, discovery, `Status` errors) goes through
+/// here.
+fn json_response(code: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
+    let mut bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes.push(b'\n');
+    HttpResponse::build(code)
+        .content_type("application/json")
+        .body(bytes)
+}
+
+/// `200 OK` with a JSON body.
+fn ok_json(body: &impl serde::Serialize) -> HttpResponse {
+    json_response(StatusCode::OK, body)
+}
+
 fn status_response(s: &Status) -> HttpResponse {
     let code = StatusCode::from_u16(s.code.clamp(100, 599) as u16)
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(code).json(s)
+    json_response(code, s)
 }
 
 fn error(e: ApiError) -> HttpResponse {
@@ -149,32 +174,38 @@ pub async fn handle(
         .get("accept")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("as=APIGroupDiscoveryList"));
+    let aggregated_response = |doc: Value| {
+        let mut r = ok_json(&doc);
+        r.headers_mut().insert(
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::HeaderValue::from_static(
+                discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE,
+            ),
+        );
+        r
+    };
     match segs.as_slice() {
-        ["version"] => HttpResponse::Ok().json(discovery::version("", "")),
-        ["api"] if aggregated => HttpResponse::Ok()
-            .content_type(discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE)
-            .body(discovery::aggregated_discovery(true).to_string()),
-        ["apis"] if aggregated => HttpResponse::Ok()
-            .content_type(discovery::AGGREGATED_DISCOVERY_CONTENT_TYPE)
-            .body(discovery::aggregated_discovery(false).to_string()),
-        ["api"] => HttpResponse::Ok().json(discovery::api_versions(&state.address)),
-        ["apis"] => HttpResponse::Ok().json(discovery::api_group_list()),
+        ["version"] => ok_json(&discovery::version("", "")),
+        ["api"] if aggregated => aggregated_response(discovery::aggregated_discovery(true)),
+        ["apis"] if aggregated => aggregated_response(discovery::aggregated_discovery(false)),
+        ["api"] => ok_json(&discovery::api_versions(&state.address)),
+        ["apis"] => ok_json(&discovery::api_group_list()),
         ["api", "v1"] => match discovery::api_resource_list("", "v1") {
-            Some(v) => HttpResponse::Ok().json(v),
+            Some(v) => ok_json(&v),
             None => not_found_path(&path),
         },
         ["apis", group] => match discovery::api_group(group) {
-            Some(v) => HttpResponse::Ok().json(v),
+            Some(v) => ok_json(&v),
             None => not_found_path(&path),
         },
         ["apis", group, version] => match discovery::api_resource_list(group, version) {
-            Some(v) => HttpResponse::Ok().json(v),
+            Some(v) => ok_json(&v),
             None => not_found_path(&path),
         },
-        ["debug", "watchers"] => HttpResponse::Ok().json(state.core.watchers.to_json()),
-        ["openapi", "v3"] => HttpResponse::Ok().json(openapi::index()),
+        ["debug", "watchers"] => ok_json(&state.core.watchers.to_json()),
+        ["openapi", "v3"] => ok_json(&openapi::index()),
         ["openapi", "v3", rest @ ..] => match openapi::document_at(&rest.join("/")) {
-            Some(v) => HttpResponse::Ok().json(v),
+            Some(v) => ok_json(&v),
             None => not_found_path(&path),
         },
         ["api", "v1", rest @ ..] => resource(&req, &body, &state, "", "v1", rest).await,
@@ -220,6 +251,11 @@ fn parse_target<'a>(group: &str, version: &str, rest: &[&'a str]) -> Option<Targ
         }
         [plural, name] => t(lookup(plural)?, None, Some(*name), None),
         [plural, name, sub] => t(lookup(plural)?, None, Some(*name), Some(*sub)),
+        // A proxy subresource carries the path to proxy to after it.
+        ["namespaces", ns, plural, name, sub @ PROXY, _, ..] => {
+            t(lookup(plural)?, Some(*ns), Some(*name), Some(*sub))
+        }
+        [plural, name, sub @ PROXY, _, ..] => t(lookup(plural)?, None, Some(*name), Some(*sub)),
         _ => None,
     }
 }
@@ -243,20 +279,36 @@ async fn resource(
     let ns = if info.namespaced { t.namespace } else { None };
     let q = query(req);
     let method = req.method().as_str();
+    let name = t.name.unwrap_or_default();
+    if let Some(sub) = t.sub.filter(|sub| is_connect(info, sub)) {
+        return connect_response(req, state, info, ns, name, sub).await;
+    }
     if let Some(sub) = t.sub {
         if info.subresource(sub).is_none() {
             return not_found_path(req.path());
         }
     }
-    let name = t.name.unwrap_or_default();
     if method == "GET" && info.kind == "Pod" && t.sub == Some("log") {
         if let Some(ns) = ns {
             return log_response(state, ns, name, &q).await;
         }
     }
-    let watch = t.watch_prefix || param(&q, "watch").is_some_and(|w| w == "true" || w == "1");
-    if method == "GET" && t.name.is_none() && t.sub.is_none() && watch {
-        return watch_response(req, state, info, ns, &q);
+    let watching = t.watch_prefix || watch::flag(&q, "watch") == Some(true);
+    if method == "GET" && t.sub.is_none() && (watching || t.name.is_none()) {
+        // Kubernetes decodes (and refuses) list options before anything else.
+        if let Err(e) = watch::check_query(&q) {
+            return error(e);
+        }
+        if watching {
+            if is_upgrade(req) {
+                return status_response(&Status::failure(
+                    400,
+                    "BadRequest",
+                    "watching over a WebSocket is not supported; watch over HTTP instead",
+                ));
+            }
+            return watch_response(req, state, info, ns, t.name, &q);
+        }
     }
     let ct = req
         .headers()
@@ -291,8 +343,8 @@ async fn resource(
         parsed,
     };
     let mut response = match dispatch(method, t.name.is_some(), t.sub, call).await {
-        Ok(Answer::Ok(v)) => HttpResponse::Ok().json(v),
-        Ok(Answer::Created(v)) => HttpResponse::Created().json(v),
+        Ok(Answer::Ok(v)) => ok_json(&v),
+        Ok(Answer::Created(v)) => json_response(StatusCode::CREATED, &v),
         Err(e) => return error(e),
     };
     for w in warnings {
@@ -504,123 +556,201 @@ fn list_options(q: &[(String, String)]) -> ListOptions {
         limit: param(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(0),
         continue_token: param(q, "continue").map(str::to_owned),
         resource_version: param(q, "resourceVersion").map(str::to_owned),
-        bookmarks: param(q, "allowWatchBookmarks").is_some_and(|b| b == "true"),
+        resource_version_match: param(q, "resourceVersionMatch").map(str::to_owned),
+        send_initial_events: watch::flag(q, "sendInitialEvents"),
+        bookmarks: watch::flag(q, "allowWatchBookmarks") == Some(true),
         timeout_seconds: param(q, "timeoutSeconds").and_then(|t| t.parse().ok()),
     }
 }
 
-fn event_line(kind: &str, object: Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+/// True for a request that asks to switch protocols (`Upgrade: websocket`, SPDY, or a
+/// `CONNECT`). Its body is the rest of the connection, so it is answered without reading
+/// one.
+fn is_upgrade(req: &HttpRequest) -> bool {
+    asks_upgrade(req.head())
+}
+
+fn asks_upgrade(head: &actix_web::dev::RequestHead) -> bool {
+    head.headers().contains_key(actix_web::http::header::UPGRADE)
+        || head.method == actix_web::http::Method::CONNECT
+}
+
+/// The subresource that carries the path to proxy to after it.
+const PROXY: &str = "proxy";
+
+/// Kubernetes' "connect" subresources: byte streams to a container or a port, and
+/// proxies. Rudder does not stream them yet; each still gets an immediate answer.
+const CONNECT_SUBRESOURCES: &[(&str, &[&str])] = &[
+    ("pods", &["exec", "attach", "portforward", PROXY]),
+    ("services", &[PROXY]),
+    ("nodes", &[PROXY]),
+];
+
+fn is_connect(info: &ResourceInfo, sub: &str) -> bool {
+    info.group.is_empty()
+        && CONNECT_SUBRESOURCES
+            .iter()
+            .any(|(plural, subs)| *plural == info.plural && subs.contains(&sub))
+}
+
+/// A connect subresource (`pods/x/exec`, `services/x/proxy`, ...): `404` when the object
+/// does not exist; for exec, attach and port-forward without an upgrade, Kubernetes'
+/// `400 Upgrade request required`; otherwise `400` saying that streams are not supported
+/// yet. Never silence: clients that asked to upgrade would wait for their own timeout.
+async fn connect_response(
+    req: &HttpRequest,
+    state: &ApiState,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    sub: &str,
+) -> HttpResponse {
+    let streams = sub != PROXY;
+    if streams && !matches!(req.method().as_str(), "GET" | "POST") {
+        return status_response(&Status::failure(
+            405,
+            "MethodNotAllowed",
+            format!("{} is not supported on {}", req.method(), req.path()),
+        ));
+    }
+    if let Err(e) = state.core.get(info, ns, name).await {
+        return error(e);
+    }
+    let message = if streams && !is_upgrade(req) {
+        "Upgrade request required".to_owned()
+    } else {
+        format!(
+            "{}/{sub} is not supported yet: this server does not stream to {} (asked for {} {name:?})",
+            info.plural,
+            if streams { "containers" } else { "proxied endpoints" },
+            info.singular,
+        )
+    };
+    status_response(&Status::failure(400, "BadRequest", message))
+}
+
+/// One watch event on the wire: a JSON line; the object as a one-row Table when the
+/// client asked for Table output (ERROR and BOOKMARK objects stay as they are). Every
+/// event of every watch is written through here.
+fn render_event(
+    info: &'static ResourceInfo,
+    table_mode: Option<table::IncludeObject>,
+    event: ApiEvent,
+) -> Bytes {
+    let object = match table_mode {
+        Some(include) if event.kind != "ERROR" && event.kind != "BOOKMARK" => table::table(
+            info.kind,
+            &[event.object],
+            include,
+            json!({}),
+            Time::now(),
+        ),
+        _ => event.object,
+    };
+    let mut line =
+        serde_json::to_vec(&json!({"type": event.kind, "object": object})).unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
 }
 
-/// Streams watch events: from `resourceVersion` if given (and not "0"), else the
-/// current state as ADDED events first; 410 Gone (as an ERROR event) when too old.
+/// Streams a watch, as Kubernetes does (see [`watch`] for the rules): the initial
+/// events and their end bookmark when asked for, then the changes, with periodic
+/// bookmarks when allowed, until `timeoutSeconds`. A watch of one named object is a watch
+/// of the collection with a `metadata.name` field selector, as in Kubernetes.
 fn watch_response(
     req: &HttpRequest,
     state: &ApiState,
     info: &'static ResourceInfo,
     ns: Option<&str>,
+    name: Option<&str>,
     q: &[(String, String)],
 ) -> HttpResponse {
-    let opts = list_options(q);
+    let mut opts = list_options(q);
+    if let Some(name) = name {
+        let by_name = format!("metadata.name={name}");
+        opts.field_selector = Some(match opts.field_selector.as_deref() {
+            Some(f) if !f.is_empty() => format!("{by_name},{f}"),
+            _ => by_name,
+        });
+    }
+    let start = match watch::watch_start(&opts) {
+        Ok(s) => s,
+        Err(e) => return error(e),
+    };
     let filter = match super::core::Filter::new(info, &opts) {
         Ok(f) => f,
         Err(e) => return error(e),
     };
     let table_mode = wants_table(req);
-    let core = state.core.clone();
-    let ns = ns.map(str::to_owned);
-    let timeout = Duration::from_secs(opts.timeout_seconds.unwrap_or(1800).clamp(1, 3600));
-    let start_rv = opts
-        .resource_version
-        .clone()
-        .filter(|rv| !rv.is_empty() && rv != "0")
-        .and_then(|rv| rv.parse::<u64>().ok());
-    let bookmarks = opts.bookmarks;
-    let render = move |kind: &str, obj: Value| -> Bytes {
-        match table_mode {
-            Some(include) if kind != "ERROR" && kind != "BOOKMARK" => event_line(
-                kind,
-                table::table(info.kind, &[obj], include, json!({}), Time::now()),
-            ),
-            _ => event_line(kind, obj),
-        }
-    };
-    let stream = async_stream(core, info, ns, start_rv, filter, timeout, bookmarks, render);
+    let now = tokio::time::Instant::now();
+    let stream = WatchStream::new(
+        start,
+        opts.bookmarks,
+        now,
+        now + watch::watch_timeout(&opts),
+        watch::BOOKMARK_INTERVAL,
+        info.kind,
+        info.api_version(),
+    );
+    let body = event_stream(
+        state.core.clone(),
+        info,
+        ns.map(str::to_owned),
+        opts,
+        filter,
+        stream,
+        move |event| render_event(info, table_mode, event),
+    );
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header(("Transfer-Encoding", "chunked"))
-        .streaming(stream)
+        .streaming(body)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn async_stream(
+/// Drives a [`WatchStream`]: does the reads its steps ask for and yields what it says to
+/// send, one chunk per step.
+fn event_stream(
     core: ApiCore,
     info: &'static ResourceInfo,
     ns: Option<String>,
-    start_rv: Option<u64>,
+    opts: ListOptions,
     filter: super::core::Filter,
-    timeout: Duration,
-    bookmarks: bool,
-    render: impl Fn(&str, Value) -> Bytes + 'static,
+    watch: WatchStream,
+    render: impl Fn(ApiEvent) -> Bytes + 'static,
 ) -> impl futures::Stream<Item = Result<Bytes, actix_web::Error>> {
-    enum Phase {
-        Start,
-        Watching(u64),
-        Done,
-    }
-    let deadline = tokio::time::Instant::now() + timeout;
-    let state = (Phase::Start, core, ns, filter, render);
-    futures::stream::unfold(state, move |(phase, core, ns, filter, render)| async move {
-        let mut out: Vec<u8> = Vec::new();
-        let next = match phase {
-            Phase::Done => return None,
-            Phase::Start => match start_rv {
-                Some(rv) => Phase::Watching(rv),
-                None => {
-                    let opts = ListOptions::default();
-                    match core.list(info, ns.as_deref(), &opts).await {
-                        Ok((items, rev, _)) => {
-                            for obj in items.into_iter().filter(|o| filter.matches(o)) {
-                                out.extend_from_slice(&render("ADDED", obj));
-                            }
-                            Phase::Watching(rev)
-                        }
-                        Err(e) => {
-                            out.extend_from_slice(&render("ERROR", serde_json::to_value(&*e).unwrap_or_default()));
-                            Phase::Done
-                        }
-                    }
+    let state = (core, ns, opts, filter, watch, render);
+    futures::stream::unfold(state, move |state| async move {
+        let (core, ns, opts, filter, mut watch, render) = state;
+        let events = match watch.step(tokio::time::Instant::now()) {
+            Step::End => return None,
+            Step::List(read) => {
+                match core.list(info, ns.as_deref(), &read.options(&opts)).await {
+                    Ok((items, revision, _)) => watch.listed(items, revision),
+                    Err(e) => watch.failed(&e),
                 }
+            }
+            Step::Resolve(from) => match core.watch_start_revision(info, from).await {
+                Ok(revision) => {
+                    watch.started(revision);
+                    Vec::new()
+                }
+                Err(e) => watch.failed(&e),
             },
-            Phase::Watching(after) => {
-                let now = tokio::time::Instant::now();
-                if now >= deadline {
-                    return None;
-                }
-                let wait = (deadline - now).min(Duration::from_secs(5));
+            Step::Poll { after, wait } => {
                 match core.watch_poll(info, ns.as_deref(), after, wait, &filter).await {
-                    Ok((events, rev)) => {
-                        let any = !events.is_empty();
-                        for ev in events {
-                            out.extend_from_slice(&render(ev.kind, ev.object));
-                        }
-                        if bookmarks && !any {
-                            let bm = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": {"resourceVersion": rev.to_string()}});
-                            out.extend_from_slice(&render("BOOKMARK", bm));
-                        }
-                        Phase::Watching(rev.max(after))
+                    Ok((events, revision)) => {
+                        watch.changed(events, revision, tokio::time::Instant::now())
                     }
-                    Err(e) => {
-                        out.extend_from_slice(&render("ERROR", serde_json::to_value(&*e).unwrap_or_default()));
-                        Phase::Done
-                    }
+                    Err(e) => watch.failed(&e),
                 }
             }
         };
-        Some((Ok(Bytes::from(out)), (next, core, ns, filter, render)))
+        let mut chunk = Vec::new();
+        for event in events {
+            chunk.extend_from_slice(&render(event));
+        }
+        let state = (core, ns, opts, filter, watch, render);
+        Some((Ok(Bytes::from(chunk)), state))
     })
     .filter(|chunk| futures::future::ready(!matches!(chunk, Ok(b) if b.is_empty())))
 }
@@ -732,6 +862,11 @@ async fn log_response(
         .streaming(stream)
 }
 
+/// A request that asks to switch protocols: routed as any other, with no body.
+async fn handle_upgrade(req: HttpRequest, state: web::Data<Arc<ApiState>>) -> HttpResponse {
+    handle(req, Bytes::new(), state).await
+}
+
 /// Starts the HTTPS server on `listen`; returns the bound address.
 pub fn serve(
     state: Arc<ApiState>,
@@ -743,6 +878,13 @@ pub fn serve(
         actix_web::App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY + 1))
+            // An upgrade request's body is the rest of its connection: never wait for it.
+            .route(
+                "/{tail:.*}",
+                web::route()
+                    .guard(actix_web::guard::fn_guard(|ctx| asks_upgrade(ctx.head())))
+                    .to(handle_upgrade),
+            )
             .default_service(web::to(handle))
     })
     .workers(2)

@@ -16,6 +16,8 @@
 //! - [`validation`], [`defaults`]: Kubernetes' validation (as `422 Invalid` causes) and
 //!   defaulting per kind.
 //! - [`selectors`]: label and field selectors.
+//! - [`watch`]: which state a list reads and where a watch starts (`resourceVersion`,
+//!   `resourceVersionMatch`, `sendInitialEvents`), and the order of a watch's events.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch.
 //! - [`table`]: server-side `Table` output for `kubectl get`.
 
@@ -33,4 +35,5 @@ pub mod selectors;
 pub mod table;
 pub mod tls;
 pub mod validation;
+pub mod watch;
 pub mod watchers;

@@ -198,7 +198,7 @@ fn list_params() -> Vec<Value> {
             "allowWatchBookmarks",
             "query",
             "boolean",
-            "Ask for BOOKMARK events on a watch.",
+            "Ask for BOOKMARK events on a watch: the end of the initial events, then about once a minute.",
         ),
         param(
             "continue",
@@ -240,7 +240,7 @@ fn list_params() -> Vec<Value> {
             "sendInitialEvents",
             "query",
             "boolean",
-            "Start a watch with the current state as ADDED events.",
+            "Start a watch with the current state as ADDED events, ended by a BOOKMARK annotated `k8s.io/initial-events-end` when bookmarks are allowed; needs resourceVersionMatch=NotOlderThan.",
         ),
         param(
             "timeoutSeconds",

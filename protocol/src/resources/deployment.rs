@@ -12,8 +12,8 @@ kind! {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: DeploymentSpec,
-        /// The observed state.
-        #[serde(skip_serializing_if = "is_default")]
+        /// The observed state; always written (`status: {}` before the controller's
+        /// first write), as Kubernetes does.
         pub status: DeploymentStatus,
     }
 }

@@ -1,8 +1,8 @@
 //! Events (`core/v1 Event`): what happened to an object, for humans (`kubectl describe`,
 //! `kubectl get events`). Components record them; nothing reconciles on them.
 //!
-//! As in Kubernetes, `reportingComponent` and `reportingInstance` are always written,
-//! even when empty.
+//! As in Kubernetes, `reportingComponent`, `reportingInstance` and `source` are always
+//! written, even when empty.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +19,8 @@ kind! {
         /// What happened, for humans.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub message: String,
-        /// The component that reported it (deprecated by `reportingComponent`).
-        #[serde(skip_serializing_if = "is_default")]
+        /// The component that reported it (deprecated by `reportingComponent`; always
+        /// written, `{}` when empty).
         pub source: EventSource,
         /// When it was first seen.
         #[serde(skip_serializing_if = "Option::is_none")]

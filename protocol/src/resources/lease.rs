@@ -4,13 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{is_default, MicroTime};
+use super::MicroTime;
 
 kind! {
     /// A named lock with a holder and an expiry.
     pub struct Lease: "coordination.k8s.io/v1", "Lease", "leases", namespaced = true {
-        /// Holder and timing.
-        #[serde(skip_serializing_if = "is_default")]
+        /// Holder and timing (always written, `spec: {}` when empty, as Kubernetes does).
         pub spec: LeaseSpec,
     }
 }

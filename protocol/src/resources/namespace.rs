@@ -4,16 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{is_default, ConditionStatus, Time};
+use super::{ConditionStatus, Time};
 
 kind! {
     /// A scope for names; cluster-scoped itself.
     pub struct Namespace: "v1", "Namespace", "namespaces", namespaced = false {
-        /// Finalizers that must clear before the namespace is removed.
-        #[serde(skip_serializing_if = "is_default")]
+        /// Finalizers that must clear before the namespace is removed (always written).
         pub spec: NamespaceSpec,
-        /// The phase and conditions.
-        #[serde(skip_serializing_if = "is_default")]
+        /// The phase and conditions (always written).
         pub status: NamespaceStatus,
     }
 }

@@ -15,8 +15,8 @@ kind! {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: ReplicationControllerSpec,
-        /// The observed state.
-        #[serde(skip_serializing_if = "is_default")]
+        /// The observed state; always written (`status: {replicas: 0}` at first), as
+        /// Kubernetes does.
         pub status: ReplicationControllerStatus,
     }
 }
@@ -27,8 +27,8 @@ kind! {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: ReplicaSetSpec,
-        /// The observed state.
-        #[serde(skip_serializing_if = "is_default")]
+        /// The observed state; always written (`status: {replicas: 0}` at first), as
+        /// Kubernetes does.
         pub status: ReplicaSetStatus,
     }
 }

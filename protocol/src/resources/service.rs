@@ -14,8 +14,8 @@ kind! {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: ServiceSpec,
-        /// The observed state.
-        #[serde(skip_serializing_if = "is_default")]
+        /// The observed state; always written, as Kubernetes writes `status:
+        /// {loadBalancer: {}}` for every service.
         pub status: ServiceStatus,
     }
 }
@@ -194,8 +194,7 @@ pub struct ClientIpConfig {
 )]
 #[serde(rename_all = "camelCase", default)]
 pub struct ServiceStatus {
-    /// The external load balancer, if any.
-    #[serde(skip_serializing_if = "is_default")]
+    /// The external load balancer, if any (always written, `{}` when none).
     pub load_balancer: LoadBalancerStatus,
 }
 
