@@ -9,14 +9,18 @@
 //!   a Deployment that is rolling out all land; the Python client scales a Deployment
 //!   right after creating it; a stale resourceVersion still gets 409.
 //! - `--dry-run=server` for create, apply, replace, scale, label, delete and
-//!   deletecollection: the answer is the object as it would be, and the store's revision
-//!   does not move (a Service's cluster IP stays free).
+//!   deletecollection: the answer is the object as it would be, and nothing is written:
+//!   between the list revisions read before and after, the store's own history holds
+//!   only the controllers' leader-lease renewals (they renew every second whatever
+//!   happens), and a Service's cluster IP and node port stay free.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use rudder_protocol::client::Client;
+use rudder_protocol::messages::store::{StoreReply, StoreRequest};
 use rudder_tests::{eventually, Cluster, NodeProc};
 use serde_json::{json, Value};
 
@@ -118,12 +122,18 @@ fn shop(
     let containers: Vec<Value> = containers
         .iter()
         .map(|(name, env, ports)| {
-            json!({
+            let mut c = json!({
                 "name": name,
                 "image": "rudder-demo:latest",
                 "env": env.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
-                "ports": ports.iter().map(|(n, p)| json!({"name": n, "containerPort": p})).collect::<Vec<_>>(),
-            })
+            });
+            if !ports.is_empty() {
+                c["ports"] = ports
+                    .iter()
+                    .map(|(n, p)| json!({"name": n, "containerPort": p}))
+                    .collect();
+            }
+            c
         })
         .collect();
     json!({
@@ -156,10 +166,11 @@ fn expected(labels: &[(&str, &str)], annotations: &[(&str, &str)], containers: &
     json!({
         "labels": map(labels),
         "annotations": map(annotations),
+        // Empty lists are left out, as Kubernetes' JSON leaves them out.
         "containers": containers.iter().map(|(name, env, ports)| json!({
             "name": name,
             "env": env.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
-            "ports": ports.iter().map(|(n, p)| json!({"name": n, "containerPort": p, "protocol": "TCP"})).collect::<Vec<_>>(),
+            "ports": (!ports.is_empty()).then(|| ports.iter().map(|(n, p)| json!({"name": n, "containerPort": p, "protocol": "TCP"})).collect::<Vec<_>>()),
         })).collect::<Vec<_>>(),
     })
 }
@@ -478,28 +489,43 @@ fn revision(kubectl: &Path, kc: &Path) -> anyhow::Result<u64> {
         .with_context(|| format!("no resourceVersion in {list}"))
 }
 
-/// The revision once nothing has written for a while (the controllers have settled).
-async fn quiet_revision(kubectl: &Path, kc: &Path) -> anyhow::Result<u64> {
-    let mut last = revision(kubectl, kc)?;
-    let mut since = std::time::Instant::now();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while since.elapsed() < Duration::from_millis(1500) {
-        if std::time::Instant::now() > deadline {
-            bail!("the store never went quiet (revision {last})");
+/// Every key written in the store after revision `after`, up to `until`, read from the
+/// store's own history (the one source no front can hide a write from).
+async fn keys_written(client: &Client, after: u64, until: u64) -> anyhow::Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut from = after;
+    while from < until {
+        let req = StoreRequest::WatchPoll {
+            prefix: String::new(),
+            after: from,
+            max_events: 1000,
+            wait_ms: 0,
+        };
+        let StoreReply::Watch(batch) = rudder_tests::store(client, "solo", req).await? else {
+            bail!("unexpected store reply");
+        };
+        keys.extend(
+            batch
+                .events
+                .iter()
+                .filter(|e| e.kv.mod_revision <= until)
+                .map(|e| e.kv.key.clone()),
+        );
+        if batch.revision <= from {
+            break;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = revision(kubectl, kc)?;
-        if now != last {
-            last = now;
-            since = std::time::Instant::now();
-        }
+        from = batch.revision;
     }
-    Ok(last)
+    Ok(keys)
 }
+
+/// The leader-election Leases of the controllers and the scheduler, renewed every
+/// second whatever happens: the only writes a dry run may see around it.
+const LEADER_LEASES: &str = "/registry/leases/kube-system/rudder-";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
-    // The control plane only: no kubelet heartbeats move the revision.
+    // The control plane only: no kubelet heartbeats, no pods.
     let (cluster, kc) = node(true).await?;
     let kubectl = rudder_tests::kubectl_bin();
     let k = kubectl.as_path();
@@ -532,8 +558,8 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
         ("replace (update)", vec!["replace", "-f", &edited, "--dry-run=server", "-o", "json"], |o| o.contains("\"v\": \"2\"")),
         ("scale (subresource)", vec!["scale", "deploy/idle", "-n", "dry", "--replicas=3", "--dry-run=server"], |o| o.contains("scaled")),
         ("label", vec!["label", "sa", "real", "-n", "dry", "extra=yes", "--dry-run=server", "-o", "json"], |o| o.contains("\"extra\": \"yes\"")),
-        ("delete", vec!["delete", "sa", "real", "-n", "dry", "--dry-run=server"], |o| o.contains("deleted (server dry run)")),
-        ("delete --all", vec!["delete", "sa", "--all", "-n", "dry", "--dry-run=server"], |o| o.contains("serviceaccount \"real\" deleted")),
+        ("delete", vec!["delete", "sa", "real", "-n", "dry", "--dry-run=server"], |o| o.contains("\"real\" deleted") && o.contains("(server dry run)")),
+        ("delete --all", vec!["delete", "sa", "--all", "-n", "dry", "--dry-run=server"], |o| o.contains("serviceaccount \"real\" deleted") && o.contains("(server dry run)")),
         (
             "deletecollection",
             vec!["delete", "--raw", "/api/v1/namespaces/dry/serviceaccounts?dryRun=All"],
@@ -541,14 +567,22 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
         ),
         ("create a Service", vec!["create", "-f", &svc_file, "--dry-run=server", "-o", "json"], |o| o.contains("clusterIP")),
     ];
+    // Let the controllers settle on what was created for real.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let client = cluster.nodes[0].client().await?;
     let mut service_preview = Value::Null;
     for (name, args, check) in cases {
-        let before = quiet_revision(k, &kc).await?;
+        let before = revision(k, &kc)?;
         let out = ok(k, &kc, &args);
         assert!(check(&out), "{name}: {out}");
-        // Nothing else writes here: the revision must not move.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(revision(k, &kc)?, before, "{name} wrote to the store: {out}");
+        let after = revision(k, &kc)?;
+        // The revision moves only by the leader-lease renewals.
+        let written = keys_written(&client, before, after).await?;
+        let others: Vec<&String> = written.iter().filter(|k| !k.starts_with(LEADER_LEASES)).collect();
+        assert!(
+            others.is_empty(),
+            "{name} wrote to the store (revisions {before}..{after}): {others:?}\n{out}"
+        );
         if name == "create a Service" {
             service_preview = serde_json::from_str(&out)?;
         }
