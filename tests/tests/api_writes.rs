@@ -346,15 +346,23 @@ async fn python_client_scales_a_deployment_right_after_creating_it() -> anyhow::
     let program = format!(
         "{PY_PRELUDE}{}",
         r#"
-for i in range(8):
-    name = f"quick-{i}"
-    apps.create_namespaced_deployment("default", deployment(name, 1))
-    # The deployment controller writes the object (status, annotations) meanwhile.
-    scale = apps.patch_namespaced_deployment_scale(name, "default", {"spec": {"replicas": 3}})
-    assert scale.spec.replicas == 3, scale
-    got = apps.read_namespaced_deployment(name, "default")
-    assert got.spec.replicas == 3, got.spec
-print("ok")
+errors = []
+def create_and_scale(t):
+    try:
+        for i in range(6):
+            name = f"quick-{t}-{i}"
+            apps.create_namespaced_deployment("default", deployment(name, 1))
+            # The deployment controller writes the object (status, annotations) meanwhile.
+            scale = apps.patch_namespaced_deployment_scale(name, "default", {"spec": {"replicas": 3}})
+            assert scale.spec.replicas == 3, scale
+            got = apps.read_namespaced_deployment(name, "default")
+            assert got.spec.replicas == 3, got.spec
+    except Exception as e:
+        errors.append(f"{type(e).__name__}: {e}")
+threads = [threading.Thread(target=create_and_scale, args=(t,)) for t in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("\n".join(errors) if errors else "ok")
 "#
     );
     let out = python(&kc, &program)?;
