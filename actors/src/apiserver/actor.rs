@@ -13,7 +13,9 @@ use rudder_protocol::resources::Status;
 use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
 
-use super::core::{ApiCore, ApiResult, ListOptions};
+use super::core::{
+    delete_dry_run, ApiCore, ApiResult, FieldValidation, ListOptions, WriteOptions,
+};
 use super::registry::{self, ResourceInfo};
 use crate::bus::Deliver;
 use crate::supervisor::{StartContext, Started};
@@ -119,6 +121,13 @@ fn json_reply(v: &Value) -> ApiReply {
     ApiReply::Json(serde_json::to_vec(v).unwrap_or_default())
 }
 
+/// The options of writes over the bus: the typed messages carry no dry run, and typed
+/// clients cannot send fields the model does not have.
+const BUS_WRITES: WriteOptions = WriteOptions {
+    dry_run: false,
+    field_validation: FieldValidation::Ignore,
+};
+
 fn options(p: ListParams) -> ListOptions {
     ListOptions {
         label_selector: p.label_selector,
@@ -164,7 +173,12 @@ async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
             body: b,
         } => json_reply(
             &core
-                .create(lookup(&resource)?, namespace.as_deref(), body(&b)?)
+                .create(
+                    lookup(&resource)?,
+                    namespace.as_deref(),
+                    body(&b)?,
+                    BUS_WRITES,
+                )
                 .await?,
         ),
         ApiRequest::Update {
@@ -181,6 +195,7 @@ async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
                     &name,
                     body(&b)?,
                     status,
+                    BUS_WRITES,
                 )
                 .await?,
         ),
@@ -200,26 +215,36 @@ async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
                     patch_type.content_type(),
                     &body(&b)?,
                     status,
+                    BUS_WRITES,
                 )
-                .await?,
+                .await?
+                .object,
         ),
         ApiRequest::Delete {
             resource,
             namespace,
             name,
             options: o,
-        } => json_reply(
-            &core
-                .delete(lookup(&resource)?, namespace.as_deref(), &name, &body(&o)?)
-                .await?,
-        ),
+        } => {
+            let o = body(&o)?;
+            // A DeleteOptions body may ask for a dry run.
+            let opts = WriteOptions {
+                field_validation: FieldValidation::Ignore,
+                ..WriteOptions::parse("DeleteOptions", &delete_dry_run(&o), None)?
+            };
+            json_reply(
+                &core
+                    .delete(lookup(&resource)?, namespace.as_deref(), &name, &o, opts)
+                    .await?,
+            )
+        }
         ApiRequest::Bind {
             namespace,
             name,
             body: b,
         } => json_reply(
             &core
-                .bind(pods_info()?, Some(&namespace), &name, &body(&b)?)
+                .bind(pods_info()?, Some(&namespace), &name, &body(&b)?, BUS_WRITES)
                 .await?,
         ),
         ApiRequest::WatchPoll {

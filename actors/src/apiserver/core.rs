@@ -19,7 +19,7 @@ use rudder_protocol::messages::store::{
 };
 use rudder_protocol::resources::{
     Deployment, Endpoints, Event, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController,
-    Resource, Service, ServiceAccount, Status, StatusDetails, Time,
+    Resource, Service, ServiceAccount, Status, StatusCause, StatusDetails, Time,
 };
 use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
@@ -199,6 +199,278 @@ fn random_suffix() -> String {
         .collect()
 }
 
+/// Kubernetes' `fieldValidation`: what a write does with fields the object model does
+/// not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drops them silently.
+    Ignore,
+    /// Drops them and tells the client (`Warning: 299` headers); Kubernetes' default.
+    #[default]
+    Warn,
+    /// Refuses the write.
+    Strict,
+}
+
+impl FieldValidation {
+    /// The mode a `fieldValidation` value names (empty: the default); `None` for a value
+    /// Kubernetes refuses.
+    pub fn parse(value: &str) -> Option<FieldValidation> {
+        match value {
+            "" | "Warn" => Some(FieldValidation::Warn),
+            "Ignore" => Some(FieldValidation::Ignore),
+            "Strict" => Some(FieldValidation::Strict),
+            _ => None,
+        }
+    }
+}
+
+/// The options of a write, whichever front it came through: what Rudder honours of
+/// Kubernetes' `CreateOptions`, `UpdateOptions`, `PatchOptions` and `DeleteOptions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: admission, defaulting and validation run and the answer is the
+    /// object as it would be, but nothing is written and nothing is allocated.
+    pub dry_run: bool,
+    /// `fieldValidation`, applied to the object a patch produces (the fronts check the
+    /// bodies of creates and updates as they decode them).
+    pub field_validation: FieldValidation,
+}
+
+impl WriteOptions {
+    /// Checks a request's `dryRun` values and `fieldValidation` as Kubernetes'
+    /// `Validate{Create,Update,Patch,Delete}Options` do: a dry-run value other than `All`,
+    /// or an unknown validation mode, is a 422 about `options_kind` (`CreateOptions`, ...).
+    pub fn parse(
+        options_kind: &str,
+        dry_run: &[&str],
+        field_validation: Option<&str>,
+    ) -> ApiResult<WriteOptions> {
+        let mut causes = Vec::new();
+        if dry_run.iter().any(|v| *v != DRY_RUN_ALL) {
+            let values: Vec<String> = dry_run.iter().map(|v| format!("{v:?}")).collect();
+            causes.push(StatusCause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!(
+                    "Unsupported value: []string{{{}}}: supported values: \"{DRY_RUN_ALL}\"",
+                    values.join(", ")
+                ),
+                field: "dryRun".into(),
+            });
+        }
+        let mode = field_validation.unwrap_or_default();
+        let field_validation = FieldValidation::parse(mode).unwrap_or_else(|| {
+            causes.push(StatusCause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!(
+                    "Unsupported value: {mode:?}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+                ),
+                field: "fieldValidation".into(),
+            });
+            FieldValidation::default()
+        });
+        if !causes.is_empty() {
+            return Err(invalid_options(options_kind, causes));
+        }
+        Ok(WriteOptions {
+            dry_run: !dry_run.is_empty(),
+            field_validation,
+        })
+    }
+}
+
+/// The `dryRun` values of a DeleteOptions body (where kubectl puts them).
+pub fn delete_dry_run(options: &Value) -> Vec<&str> {
+    options
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .map(|values| values.iter().map(|v| v.as_str().unwrap_or("")).collect())
+        .unwrap_or_default()
+}
+
+/// The only `dryRun` value Kubernetes defines.
+pub const DRY_RUN_ALL: &str = "All";
+
+/// 422 about the options of a request, as `errors.NewInvalid` words it for
+/// `meta.k8s.io` kinds: `CreateOptions.meta.k8s.io "" is invalid: dryRun: ...`.
+fn invalid_options(options_kind: &str, causes: Vec<StatusCause>) -> ApiError {
+    let summary = match causes.as_slice() {
+        [one] => format!("{}: {}", one.field, one.message),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|c| format!("{}: {}", c.field, c.message))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut s = Status::failure(
+        422,
+        "Invalid",
+        format!("{options_kind}.meta.k8s.io \"\" is invalid: {summary}"),
+    );
+    s.details = Some(StatusDetails {
+        group: "meta.k8s.io".into(),
+        kind: options_kind.to_owned(),
+        causes,
+        ..StatusDetails::default()
+    });
+    Box::new(s)
+}
+
+/// The answer to a patch: the object as written (or as it would be, under dry run) and
+/// the warnings for the client (`Warning: 299` headers over HTTP).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// The object.
+    pub object: Value,
+    /// Warnings, each a `Warning` header value (`299 - "unknown field \"x\""`).
+    pub warnings: Vec<String>,
+}
+
+/// The `Warning` header values for unknown fields (`fieldValidation=Warn`).
+pub fn unknown_field_warnings(unknown: &[String]) -> Vec<String> {
+    unknown
+        .iter()
+        .map(|f| format!("299 - \"unknown field \\\"{f}\\\"\""))
+        .collect()
+}
+
+/// Field validation of the object a patch produced (Kubernetes validates the result, so
+/// the patch's directives never count): under `Strict` unknown fields are a 422 on
+/// `patch`, under `Warn` they become warnings. `kind` is the patched object's kind
+/// (`Scale` for the scale subresource).
+fn check_patched_fields(
+    info: &ResourceInfo,
+    kind: &str,
+    name: &str,
+    patched: &Value,
+    mode: FieldValidation,
+) -> ApiResult<Vec<String>> {
+    if mode == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let unknown = registry::unknown_fields(kind, patched);
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    if mode == FieldValidation::Warn {
+        return Ok(unknown_field_warnings(&unknown));
+    }
+    let fields: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    let message = format!("strict decoding error: {}", fields.join(", "));
+    let mut s = Status::failure(
+        422,
+        "Invalid",
+        format!(
+            "{} \"{name}\" is invalid: patch: {message}",
+            qualified_kind(info)
+        ),
+    );
+    s.details = Some(StatusDetails {
+        name: name.to_owned(),
+        group: info.group.to_owned(),
+        kind: info.kind.to_owned(),
+        causes: vec![StatusCause {
+            reason: "FieldValueInvalid".into(),
+            message,
+            field: "patch".into(),
+        }],
+        ..StatusDetails::default()
+    });
+    Err(Box::new(s))
+}
+
+/// `Deployment.apps` or `Pod`, as Kubernetes names a kind in messages.
+fn qualified_kind(info: &ResourceInfo) -> String {
+    if info.group.is_empty() {
+        info.kind.to_owned()
+    } else {
+        format!("{}.{}", info.kind, info.group)
+    }
+}
+
+/// The three patch formats `PATCH` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PatchFormat {
+    Merge,
+    Json,
+    Strategic,
+}
+
+impl PatchFormat {
+    /// The format a request's content type names; 415 for any other.
+    fn from_content_type(content_type: &str) -> ApiResult<PatchFormat> {
+        match content_type.split(';').next().unwrap_or_default().trim() {
+            "application/merge-patch+json" => Ok(PatchFormat::Merge),
+            "application/json-patch+json" => Ok(PatchFormat::Json),
+            "application/strategic-merge-patch+json" => Ok(PatchFormat::Strategic),
+            other => Err(fail(
+                415,
+                "UnsupportedMediaType",
+                format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})"),
+            )),
+        }
+    }
+
+    /// Applies `patch` to `target`, an object of `kind`.
+    fn apply(self, target: &mut Value, patch: &Value, kind: &str) -> ApiResult<()> {
+        match self {
+            PatchFormat::Merge => {
+                super::patch::json_merge_patch(target, patch);
+                Ok(())
+            }
+            PatchFormat::Json => super::patch::json_patch(target, patch).map_err(patch_error),
+            PatchFormat::Strategic => {
+                super::patch::strategic_merge_patch(target, patch, kind).map_err(patch_error)
+            }
+        }
+    }
+}
+
+/// How many times a write reads, re-applies and compares-and-swaps before it gives up
+/// on an object other writers keep changing (Kubernetes' GuaranteedUpdate retries
+/// without bound; a bound keeps a hot object from holding a request forever).
+const UPDATE_ATTEMPTS: u32 = 64;
+
+/// A short random pause after a lost compare-and-swap, growing with the attempts, so
+/// that writers racing on one object spread out instead of colliding again.
+async fn after_lost_race(attempt: u32) {
+    if attempt == 0 {
+        return;
+    }
+    let cap_ms = 1u64 << attempt.min(6);
+    let ms = rand::thread_rng().gen_range(0..=cap_ms);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// 409 for a write that lost the race for an object `UPDATE_ATTEMPTS` times in a row.
+fn retries_exhausted(info: &ResourceInfo, name: &str) -> ApiError {
+    fail_for(
+        409,
+        "Conflict",
+        info,
+        name,
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the object kept changing while this request was applied ({UPDATE_ATTEMPTS} attempts); please try again",
+            qualified(info)
+        ),
+    )
+}
+
+fn already_exists(info: &ResourceInfo, name: &str) -> ApiError {
+    fail_for(
+        409,
+        "AlreadyExists",
+        info,
+        name,
+        format!("{} \"{name}\" already exists", qualified(info)),
+    )
+}
+
 /// Options of a list or watch, from the query string.
 #[derive(Debug, Default, Clone)]
 pub struct ListOptions {
@@ -334,7 +606,12 @@ impl ApiCore {
     /// Writes a Service (created when `old` is `None`) together with the cluster IP and
     /// node ports it needs and the release of those it gave up, in one transaction.
     /// Random picks that lose a race are picked again; a taken address or port the user
-    /// asked for is a 422, as in Kubernetes.
+    /// asked for is a 422, as in Kubernetes. `None` when the Service changed since `old`
+    /// was read (the caller reads again).
+    ///
+    /// Under `dry_run` the addresses are chosen among the free ones the same way, but
+    /// nothing is claimed (Kubernetes' dry-run allocators): the answer shows what the
+    /// Service would get, and every address stays free.
     async fn write_service(
         &self,
         info: &ResourceInfo,
@@ -342,11 +619,12 @@ impl ApiCore {
         k: &str,
         mut obj: Value,
         old: Option<(&Value, u64)>,
-    ) -> ApiResult<Value> {
+        dry_run: bool,
+    ) -> ApiResult<Option<Value>> {
         let invalid = |field: &str, value: &str, message: &str| -> ApiError {
             Box::new(Status::invalid::<Service>(
                 name,
-                vec![rudder_protocol::resources::StatusCause {
+                vec![StatusCause {
                     reason: "FieldValueInvalid".into(),
                     message: format!("Invalid value: \"{value}\": {message}"),
                     field: field.into(),
@@ -357,6 +635,9 @@ impl ApiCore {
             .ranges
             .needs(&mut obj, old.map(|o| o.0))
             .map_err(|e| invalid(&e.field, &e.value, &e.message))?;
+        if dry_run && old.is_none() && self.read(k).await?.is_some() {
+            return Err(already_exists(info, name));
+        }
         let mut avoid_ips = std::collections::BTreeSet::new();
         let mut avoid_ports = std::collections::BTreeSet::new();
         for attempt in 0..12 {
@@ -428,78 +709,85 @@ impl ApiCore {
                     ));
                 }
             }
-            let keep: std::collections::BTreeSet<String> =
-                alloc::held(&candidate).into_iter().collect();
-            let released: Vec<String> = old
-                .map(|(o, _)| {
-                    alloc::held(o)
-                        .into_iter()
-                        .filter(|h| !keep.contains(h))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let bytes = serde_json::to_vec(&candidate)
-                .map_err(|e| fail(500, "InternalError", e.to_string()))?;
-            let mut compares = vec![Compare {
-                key: k.to_owned(),
-                op: CmpOp::Equal,
-                target: match old {
-                    Some((_, rev)) => CompareTarget::ModRevision(rev),
-                    None => CompareTarget::Version(0),
-                },
-            }];
-            let mut success = vec![TxnOp::Put {
-                key: k.to_owned(),
-                value: bytes,
-            }];
-            let mut failure = vec![TxnOp::Get { key: k.to_owned() }];
-            for (key, ..) in &claims {
-                compares.push(Compare {
-                    key: key.clone(),
+            // Which claims someone else holds.
+            let mut taken = Vec::new();
+            if dry_run {
+                for (j, (key, ..)) in claims.iter().enumerate() {
+                    if self.read(key).await?.is_some() {
+                        taken.push(j);
+                    }
+                }
+                if taken.is_empty() {
+                    return Ok(Some(match old {
+                        Some((_, rev)) => with_rv(candidate, rev),
+                        None => candidate,
+                    }));
+                }
+            } else {
+                let keep: std::collections::BTreeSet<String> =
+                    alloc::held(&candidate).into_iter().collect();
+                let released: Vec<String> = old
+                    .map(|(o, _)| {
+                        alloc::held(o)
+                            .into_iter()
+                            .filter(|h| !keep.contains(h))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let bytes = serde_json::to_vec(&candidate)
+                    .map_err(|e| fail(500, "InternalError", e.to_string()))?;
+                let mut compares = vec![Compare {
+                    key: k.to_owned(),
                     op: CmpOp::Equal,
-                    target: CompareTarget::Version(0),
-                });
-                success.push(TxnOp::Put {
-                    key: key.clone(),
-                    value: k.as_bytes().to_vec(),
-                });
-                failure.push(TxnOp::Get { key: key.clone() });
-            }
-            success.extend(released.into_iter().map(|key| TxnOp::Delete { key }));
-            let r = self
-                .txn(Txn {
-                    compares,
-                    success,
-                    failure,
-                })
-                .await?;
-            if r.succeeded {
-                return Ok(with_rv(candidate, r.revision));
-            }
-            let present =
-                |i: usize| matches!(r.results.get(i), Some(OpResult::Get { kv: Some(_) }));
-            let current = match r.results.first() {
-                Some(OpResult::Get { kv }) => kv.as_ref().map(|kv| kv.mod_revision),
-                _ => None,
-            };
-            match (old, current) {
-                (None, Some(_)) => {
-                    return Err(fail_for(
-                        409,
-                        "AlreadyExists",
-                        info,
-                        name,
-                        format!("{} \"{name}\" already exists", qualified(info)),
-                    ))
+                    target: match old {
+                        Some((_, rev)) => CompareTarget::ModRevision(rev),
+                        None => CompareTarget::Version(0),
+                    },
+                }];
+                let mut success = vec![TxnOp::Put {
+                    key: k.to_owned(),
+                    value: bytes,
+                }];
+                let mut failure = vec![TxnOp::Get { key: k.to_owned() }];
+                for (key, ..) in &claims {
+                    compares.push(Compare {
+                        key: key.clone(),
+                        op: CmpOp::Equal,
+                        target: CompareTarget::Version(0),
+                    });
+                    success.push(TxnOp::Put {
+                        key: key.clone(),
+                        value: k.as_bytes().to_vec(),
+                    });
+                    failure.push(TxnOp::Get { key: key.clone() });
                 }
-                (Some(_), None) => return Err(not_found(info, name)),
-                (Some((_, rev)), Some(now)) if now != rev => return Err(conflict(info, name)),
-                _ => {}
-            }
-            for (j, (_, field, value, asked)) in claims.iter().enumerate() {
-                if !present(j + 1) {
-                    continue;
+                success.extend(released.into_iter().map(|key| TxnOp::Delete { key }));
+                let r = self
+                    .txn(Txn {
+                        compares,
+                        success,
+                        failure,
+                    })
+                    .await?;
+                if r.succeeded {
+                    return Ok(Some(with_rv(candidate, r.revision)));
                 }
+                let current = match r.results.first() {
+                    Some(OpResult::Get { kv }) => kv.as_ref().map(|kv| kv.mod_revision),
+                    _ => None,
+                };
+                match (old, current) {
+                    (None, Some(_)) => return Err(already_exists(info, name)),
+                    (Some(_), None) => return Err(not_found(info, name)),
+                    (Some((_, rev)), Some(now)) if now != rev => return Ok(None),
+                    _ => {}
+                }
+                taken.extend((0..claims.len()).filter(|j| {
+                    matches!(r.results.get(j + 1), Some(OpResult::Get { kv: Some(_) }))
+                }));
+            }
+            for j in taken {
+                let (_, field, value, asked) = &claims[j];
                 if *asked {
                     let what = if field == "spec.clusterIP" {
                         "IP"
@@ -694,7 +982,7 @@ impl ApiCore {
         };
         for ns in BOOTSTRAP_NAMESPACES {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            match self.create(info, None, obj).await {
+            match self.create(info, None, obj, WriteOptions::default()).await {
                 Ok(_) => tracing::info!(namespace = ns, "created bootstrap namespace"),
                 Err(e) if e.code == 409 => {}
                 Err(e) => return Err(e),
@@ -743,12 +1031,15 @@ impl ApiCore {
         }
     }
 
-    /// Creates an object.
+    /// Creates an object. Under dry run everything but the write happens: the answer is
+    /// the object as it would be stored (without a resourceVersion), an existing object
+    /// is still a conflict, and a Service's addresses stay free.
     pub async fn create(
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
         mut obj: Value,
+        opts: WriteOptions,
     ) -> ApiResult<Value> {
         if !obj.is_object() {
             return Err(fail(400, "BadRequest", "the body must be a JSON object"));
@@ -833,7 +1124,18 @@ impl ApiCore {
         self.check_namespace(info, namespace.as_deref()).await?;
         let k = key(info, namespace.as_deref(), &name);
         if info.kind == "Service" {
-            return self.write_service(info, &name, &k, obj, None).await;
+            return self
+                .write_service(info, &name, &k, obj, None, opts.dry_run)
+                .await?
+                // A create has no earlier version to have raced with.
+                .ok_or_else(unexpected_reply);
+        }
+        if opts.dry_run {
+            // As Kubernetes' dry-run storage: an existing object is still a conflict.
+            return match self.read(&k).await? {
+                Some(_) => Err(already_exists(info, &name)),
+                None => Ok(obj),
+            };
         }
         let bytes =
             serde_json::to_vec(&obj).map_err(|e| fail(500, "InternalError", e.to_string()))?;
@@ -847,13 +1149,7 @@ impl ApiCore {
         {
             Ok(StoreReply::Written { revision, .. }) => Ok(with_rv(obj, revision)),
             Ok(_) => Err(unexpected_reply()),
-            Err(e) if e.code == 409 => Err(fail_for(
-                409,
-                "AlreadyExists",
-                info,
-                &name,
-                format!("{} \"{name}\" already exists", qualified(info)),
-            )),
+            Err(e) if e.code == 409 => Err(already_exists(info, &name)),
             Err(e) => Err(e),
         }
     }
@@ -1003,64 +1299,78 @@ impl ApiCore {
         }
     }
 
-    /// Replaces an object (PUT). `status_only` keeps everything but the status.
+    /// Replaces an object (PUT). `status_only` keeps everything but the status (the
+    /// status subresource). A body with a resourceVersion is a precondition: 409 when the
+    /// object moved on. A body without one is applied to whatever version is current,
+    /// re-read and re-applied when another writer gets there first.
+    #[allow(clippy::too_many_arguments)]
     pub async fn update(
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
         name: &str,
-        mut obj: Value,
+        obj: Value,
         status_only: bool,
+        opts: WriteOptions,
     ) -> ApiResult<Value> {
-        if meta_str(&obj, "name").is_some_and(|n| n != name) {
-            return Err(fail(
-                400,
-                "BadRequest",
-                "the name of the object does not match the name on the URL",
-            ));
-        }
-        let (old, old_rev) = self.get_kv(info, namespace, name).await?;
-        if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty()) {
-            if rv != old_rev.to_string() {
-                return Err(conflict(info, name));
-            }
-        }
-        let has_status = info.subresource("status").is_some();
-        let new = if status_only {
-            let mut new = old.clone();
-            set_or_remove(&mut new, "status", obj.get("status").cloned());
-            new
-        } else {
-            obj["kind"] = json!(info.kind);
-            obj["apiVersion"] = json!(info.api_version());
-            {
-                let m = meta(&mut obj);
-                let om = old.get("metadata").cloned().unwrap_or_default();
-                for f in [
-                    "name",
-                    "namespace",
-                    "uid",
-                    "creationTimestamp",
-                    "generation",
-                    "deletionTimestamp",
-                    "deletionGracePeriodSeconds",
-                ] {
-                    match om.get(f) {
-                        Some(v) => m.insert(f.into(), v.clone()),
-                        None => m.remove(f),
-                    };
-                }
-            }
-            if has_status {
-                set_or_remove(&mut obj, "status", old.get("status").cloned());
-            }
-            obj
-        };
-        self.write(info, namespace, name, new, &old, old_rev, !status_only)
-            .await
+        check_name(&obj, name)?;
+        self.guaranteed_update(info, namespace, name, opts.dry_run, |old| {
+            Ok((replacement(info, old, obj.clone(), status_only), !status_only))
+        })
+        .await
     }
 
-    /// Writes `new` over `old` (at `old_rev`), defaulted and validated.
+    /// Kubernetes' GuaranteedUpdate: reads the object, lets `apply` compute the new one
+    /// from it (and whether it is validated as an update or, for subresources that may
+    /// set immutable fields, afresh), and writes it if the object is still the version
+    /// read. When another writer got there first it reads and applies again, up to
+    /// [`UPDATE_ATTEMPTS`] times.
+    ///
+    /// A resourceVersion that `apply` leaves on the new object is the client's
+    /// precondition: when it is not the version read, the answer is 409 at once (a
+    /// retry cannot help a client that sent a stale version). Under `dry_run` the first
+    /// attempt's result is the answer and nothing is written.
+    async fn guaranteed_update<F>(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        dry_run: bool,
+        mut apply: F,
+    ) -> ApiResult<Value>
+    where
+        F: FnMut(&Value) -> ApiResult<(Value, bool)>,
+    {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            after_lost_race(attempt).await;
+            let (old, old_rev) = self.get_kv(info, namespace, name).await?;
+            let (new, validate_update) = apply(&old)?;
+            if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty()) {
+                if rv != old_rev.to_string() {
+                    return Err(conflict(info, name));
+                }
+            }
+            let written = self
+                .write(
+                    info,
+                    namespace,
+                    name,
+                    new,
+                    (&old, old_rev),
+                    validate_update,
+                    dry_run,
+                )
+                .await?;
+            if let Some(v) = written {
+                return Ok(v);
+            }
+        }
+        Err(retries_exhausted(info, name))
+    }
+
+    /// Writes `new` over `old` (read at its revision), defaulted and validated. `None`
+    /// when the object changed or went away since it was read (the caller reads again);
+    /// under `dry_run` the object as it would be written, with `old`'s revision.
     #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
@@ -1068,10 +1378,10 @@ impl ApiCore {
         namespace: Option<&str>,
         name: &str,
         mut new: Value,
-        old: &Value,
-        old_rev: u64,
+        (old, old_rev): (&Value, u64),
         validate_update: bool,
-    ) -> ApiResult<Value> {
+        dry_run: bool,
+    ) -> ApiResult<Option<Value>> {
         meta(&mut new).remove("resourceVersion");
         if info.kind == "Service" && validate_update {
             alloc::drop_type_dependent_fields(&mut new, old);
@@ -1084,7 +1394,7 @@ impl ApiCore {
         };
         if new == old_plain {
             // Nothing changed: no write, no new resourceVersion (as Kubernetes does).
-            return Ok(old.clone());
+            return Ok(Some(old.clone()));
         }
         if validate_update && new.get("spec") != old.get("spec") {
             let g = old
@@ -1110,16 +1420,22 @@ impl ApiCore {
             && finalizers_empty
             && spec_finalizers_empty
         {
+            if dry_run {
+                return Ok(Some(with_rv(new, old_rev)));
+            }
             return match self.remove(info, name, k, old, old_rev).await {
-                Ok(revision) => Ok(with_rv(new, revision)),
-                Err(e) if e.code == 409 || e.code == 404 => Err(conflict(info, name)),
+                Ok(revision) => Ok(Some(with_rv(new, revision))),
+                Err(e) if e.code == 409 || e.code == 404 => Ok(None),
                 Err(e) => Err(e),
             };
         }
         if info.kind == "Service" && validate_update {
             return self
-                .write_service(info, name, &k, new, Some((old, old_rev)))
+                .write_service(info, name, &k, new, Some((old, old_rev)), dry_run)
                 .await;
+        }
+        if dry_run {
+            return Ok(Some(with_rv(new, old_rev)));
         }
         let bytes =
             serde_json::to_vec(&new).map_err(|e| fail(500, "InternalError", e.to_string()))?;
@@ -1131,16 +1447,19 @@ impl ApiCore {
             })
             .await
         {
-            Ok(StoreReply::Written { revision, .. }) => Ok(with_rv(new, revision)),
+            Ok(StoreReply::Written { revision, .. }) => Ok(Some(with_rv(new, revision))),
             Ok(_) => Err(unexpected_reply()),
-            Err(e) if e.code == 409 => Err(conflict(info, name)),
-            Err(e) if e.code == 404 => Err(not_found(info, name)),
+            // Changed or gone since it was read: the next read tells which.
+            Err(e) if e.code == 409 || e.code == 404 => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Applies `patch` (of `content_type`) to an object, retrying on concurrent changes
-    /// unless the patch itself names a resourceVersion.
+    /// Applies `patch` (of `content_type`) to an object, as Kubernetes does: to the
+    /// current version, again after a lost race (a patch never fails because a
+    /// controller wrote the object in between), with a 409 only when the patch itself
+    /// names a resourceVersion that is no longer current. Field validation runs on the
+    /// patched object, so patch directives never count as unknown fields.
     #[allow(clippy::too_many_arguments)]
     pub async fn patch(
         &self,
@@ -1150,46 +1469,39 @@ impl ApiCore {
         content_type: &str,
         patch: &Value,
         status_only: bool,
-    ) -> ApiResult<Value> {
-        let pinned = patch.pointer("/metadata/resourceVersion").is_some();
-        for _ in 0..5 {
-            let (old, old_rev) = self.get_kv(info, namespace, name).await?;
-            let mut new = old.clone();
-            let ct = content_type.split(';').next().unwrap_or_default().trim();
-            match ct {
-                "application/merge-patch+json" => super::patch::json_merge_patch(&mut new, patch),
-                "application/json-patch+json" => super::patch::json_patch(&mut new, patch).map_err(patch_error)?,
-                "application/strategic-merge-patch+json" => {
-                    super::patch::strategic_merge_patch(&mut new, patch, info.kind).map_err(patch_error)?
-                }
-                other => {
-                    return Err(fail(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})")))
-                }
-            }
-            if let Some(rv) = meta_str(&new, "resourceVersion").filter(|_| pinned) {
-                if rv != old_rev.to_string() {
-                    return Err(conflict(info, name));
-                }
-            }
-            meta(&mut new).insert("resourceVersion".into(), json!(old_rev.to_string()));
-            match self.update(info, namespace, name, new, status_only).await {
-                Err(e) if e.code == 409 && !pinned => continue,
-                other => return other,
-            }
-        }
-        Err(conflict(info, name))
+        opts: WriteOptions,
+    ) -> ApiResult<Written> {
+        let format = PatchFormat::from_content_type(content_type)?;
+        let mut warnings = Vec::new();
+        let object = self
+            .guaranteed_update(info, namespace, name, opts.dry_run, |old| {
+                let mut patched = old.clone();
+                format.apply(&mut patched, patch, info.kind)?;
+                check_name(&patched, name)?;
+                warnings =
+                    check_patched_fields(info, info.kind, name, &patched, opts.field_validation)?;
+                Ok((replacement(info, old, patched, status_only), !status_only))
+            })
+            .await?;
+        Ok(Written { object, warnings })
     }
 
     /// Deletes an object: at once, or by marking it terminating while finalizers remain
     /// (or, for a bound pod with a grace period, until its kubelet has stopped it).
+    /// `options` is the request's DeleteOptions (preconditions, grace period,
+    /// propagation). Under dry run the answer is what the deletion would return (the
+    /// object, marked terminating when the deletion would be graceful) and nothing
+    /// changes.
     pub async fn delete(
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
         name: &str,
         options: &Value,
+        opts: WriteOptions,
     ) -> ApiResult<Value> {
-        for _ in 0..5 {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            after_lost_race(attempt).await;
             let (old, old_rev) = self.get_kv(info, namespace, name).await?;
             if let Some(rv) = options
                 .pointer("/preconditions/resourceVersion")
@@ -1248,6 +1560,9 @@ impl ApiCore {
                     if terminating_ns {
                         new["status"]["phase"] = json!("Terminating");
                     }
+                    if opts.dry_run {
+                        return Ok(new);
+                    }
                     let bytes = serde_json::to_vec(&strip_rv(&new))
                         .map_err(|e| fail(500, "InternalError", e.to_string()))?;
                     match self
@@ -1267,6 +1582,9 @@ impl ApiCore {
                     }
                 }
             }
+            if opts.dry_run {
+                return Ok(old);
+            }
             match self
                 .remove(info, name, key(info, namespace, name), &old, old_rev)
                 .await
@@ -1277,7 +1595,39 @@ impl ApiCore {
                 Err(e) => return Err(e),
             }
         }
-        Err(conflict(info, name))
+        Err(retries_exhausted(info, name))
+    }
+
+    /// Deletes every object of a collection that `list` selects (deletecollection), one
+    /// by one with the same `options`; objects that vanish meanwhile are skipped.
+    /// Returns what each deletion returned.
+    pub async fn delete_collection(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        list: &ListOptions,
+        options: &Value,
+        opts: WriteOptions,
+    ) -> ApiResult<Vec<Value>> {
+        let every = ListOptions {
+            limit: 0,
+            continue_token: None,
+            ..list.clone()
+        };
+        let (items, _, _) = self.list(info, namespace, &every).await?;
+        let mut deleted = Vec::with_capacity(items.len());
+        for obj in items {
+            let Some(n) = meta_str(&obj, "name") else {
+                continue;
+            };
+            let obj_ns = meta_str(&obj, "namespace").or(namespace);
+            match self.delete(info, obj_ns, n, options, opts).await {
+                Ok(d) => deleted.push(d),
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
     }
 
     async fn namespace_is_empty(&self, ns: &str) -> ApiResult<bool> {
@@ -1308,69 +1658,90 @@ impl ApiCore {
         Ok(scale_of(&obj))
     }
 
-    /// Sets `spec.replicas` through the scale subresource (body: a Scale).
+    /// Sets `spec.replicas` through the scale subresource (body: a Scale). The Scale's
+    /// resourceVersion, if it has one, is a precondition; without one the replicas are
+    /// set on whatever version is current.
     pub async fn put_scale(
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
         name: &str,
         scale: &Value,
+        opts: WriteOptions,
     ) -> ApiResult<Value> {
-        let replicas = scale
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| fail(400, "BadRequest", "spec.replicas is required"))?;
-        let rv = meta_str(scale, "resourceVersion").map(str::to_owned);
-        let patch = match rv {
-            Some(rv) if !rv.is_empty() => {
-                json!({"metadata": {"resourceVersion": rv}, "spec": {"replicas": replicas}})
-            }
-            _ => json!({"spec": {"replicas": replicas}}),
-        };
+        check_name(scale, name)?;
+        let replicas = scale_replicas(scale)?;
+        let rv = meta_str(scale, "resourceVersion");
         let obj = self
-            .patch(
-                info,
-                namespace,
-                name,
-                "application/merge-patch+json",
-                &patch,
-                false,
-            )
+            .guaranteed_update(info, namespace, name, opts.dry_run, |old| {
+                Ok((scaled(old, replicas, rv), true))
+            })
             .await?;
         Ok(scale_of(&obj))
     }
 
-    /// Binds a pod to a node (the binding subresource).
+    /// Patches the scale subresource: the patch applies to the current Scale (a
+    /// `Scale`'s schema for strategic merge and field validation), and the replicas it
+    /// ends with are written, again after a lost race.
+    pub async fn patch_scale(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        content_type: &str,
+        patch: &Value,
+        opts: WriteOptions,
+    ) -> ApiResult<Written> {
+        let format = PatchFormat::from_content_type(content_type)?;
+        let mut warnings = Vec::new();
+        let obj = self
+            .guaranteed_update(info, namespace, name, opts.dry_run, |old| {
+                let mut scale = scale_of(old);
+                format.apply(&mut scale, patch, "Scale")?;
+                check_name(&scale, name)?;
+                warnings =
+                    check_patched_fields(info, "Scale", name, &scale, opts.field_validation)?;
+                let replicas = scale_replicas(&scale)?;
+                Ok((
+                    scaled(old, replicas, meta_str(&scale, "resourceVersion")),
+                    true,
+                ))
+            })
+            .await?;
+        Ok(Written {
+            object: scale_of(&obj),
+            warnings,
+        })
+    }
+
+    /// Binds a pod to a node (the binding subresource). As Kubernetes' binding storage,
+    /// a write racing the binding (a status update) is retried; only a pod that already
+    /// has a node is a conflict.
     pub async fn bind(
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
         name: &str,
         binding: &Value,
+        opts: WriteOptions,
     ) -> ApiResult<Value> {
         let node = binding
             .pointer("/target/name")
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| fail(400, "BadRequest", "target.name is required"))?;
-        // As Kubernetes' binding storage (GuaranteedUpdate): a status write racing the
-        // binding is retried, only an existing node assignment is a conflict.
-        for _ in 0..5 {
-            let (old, old_rev) = self.get_kv(info, namespace, name).await?;
-            if old
+        self.guaranteed_update(info, namespace, name, opts.dry_run, |old| {
+            if let Some(assigned) = old
                 .pointer("/spec/nodeName")
                 .and_then(Value::as_str)
-                .is_some_and(|n| !n.is_empty())
+                .filter(|n| !n.is_empty())
             {
                 return Err(fail_for(
                     409,
                     "Conflict",
                     info,
                     name,
-                    format!(
-                        "pod {name} is already assigned to node {}",
-                        old["spec"]["nodeName"]
-                    ),
+                    format!("pod {name} is already assigned to node \"{assigned}\""),
                 ));
             }
             let mut new = old.clone();
@@ -1387,16 +1758,11 @@ impl ApiCore {
                 }
                 None => new["status"]["conditions"] = json!([scheduled]),
             }
-            match self
-                .write(info, namespace, name, new, &old, old_rev, false)
-                .await
-            {
-                Ok(_) => return Ok(serde_json::to_value(Status::success()).unwrap_or_default()),
-                Err(e) if e.code == 409 => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(conflict(info, name))
+            // Validated afresh: a binding sets `spec.nodeName`, which updates may not.
+            Ok((new, false))
+        })
+        .await?;
+        serde_json::to_value(Status::success()).map_err(|e| fail(500, "InternalError", e.to_string()))
     }
 
     /// One long poll of changes to a collection after `after`, as API events that pass
@@ -1516,6 +1882,82 @@ fn admit_pod(obj: Value, toleration_seconds: i64) -> ApiResult<Value> {
     serde_json::to_value(&pod).map_err(|e| fail(500, "InternalError", e.to_string()))
 }
 
+/// 400 when the body names another object than the URL does.
+fn check_name(obj: &Value, name: &str) -> ApiResult<()> {
+    match meta_str(obj, "name") {
+        Some(n) if n != name => Err(fail(
+            400,
+            "BadRequest",
+            format!("the name of the object ({n}) does not match the name on the URL ({name})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The object an update of `old` with `obj` writes. The server owns identity, creation
+/// and deletion metadata, and the status unless `status_only` (then the status is all
+/// that changes). The resourceVersion of `obj`, if any, stays on the result: the
+/// client's precondition.
+fn replacement(info: &ResourceInfo, old: &Value, mut obj: Value, status_only: bool) -> Value {
+    let precondition = meta_str(&obj, "resourceVersion")
+        .filter(|rv| !rv.is_empty())
+        .map(str::to_owned);
+    let mut new = if status_only {
+        let mut new = old.clone();
+        set_or_remove(&mut new, "status", obj.get("status").cloned());
+        new
+    } else {
+        obj["kind"] = json!(info.kind);
+        obj["apiVersion"] = json!(info.api_version());
+        {
+            let m = meta(&mut obj);
+            let om = old.get("metadata").cloned().unwrap_or_default();
+            for f in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                match om.get(f) {
+                    Some(v) => m.insert(f.into(), v.clone()),
+                    None => m.remove(f),
+                };
+            }
+        }
+        if info.subresource("status").is_some() {
+            set_or_remove(&mut obj, "status", old.get("status").cloned());
+        }
+        obj
+    };
+    let m = meta(&mut new);
+    match precondition {
+        Some(rv) => m.insert("resourceVersion".into(), json!(rv)),
+        None => m.remove("resourceVersion"),
+    };
+    new
+}
+
+/// `old` with `spec.replicas` set (the scale subresource), carrying the Scale's
+/// resourceVersion as the precondition.
+fn scaled(old: &Value, replicas: i64, resource_version: Option<&str>) -> Value {
+    let mut new = old.clone();
+    match new.get_mut("spec").and_then(Value::as_object_mut) {
+        Some(spec) => {
+            spec.insert("replicas".into(), json!(replicas));
+        }
+        None => set_or_remove(&mut new, "spec", Some(json!({ "replicas": replicas }))),
+    }
+    let m = meta(&mut new);
+    match resource_version.filter(|rv| !rv.is_empty()) {
+        Some(rv) => m.insert("resourceVersion".into(), json!(rv)),
+        None => m.remove("resourceVersion"),
+    };
+    new
+}
+
 fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {
     if let Some(map) = obj.as_object_mut() {
         match value.filter(|v| !v.is_null()) {
@@ -1533,6 +1975,35 @@ fn patch_error(e: super::patch::PatchError) -> ApiError {
         _ => "BadRequest",
     };
     fail(code, reason, e.to_string())
+}
+
+/// The `spec.replicas` of a Scale: 400 when missing, 422 when negative.
+fn scale_replicas(scale: &Value) -> ApiResult<i64> {
+    let replicas = scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| fail(400, "BadRequest", "spec.replicas is required"))?;
+    if replicas < 0 {
+        let name = meta_str(scale, "name").unwrap_or_default();
+        let mut s = Status::failure(
+            422,
+            "Invalid",
+            format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"),
+        );
+        s.details = Some(StatusDetails {
+            name: name.to_owned(),
+            group: "autoscaling".into(),
+            kind: "Scale".into(),
+            causes: vec![StatusCause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                field: "spec.replicas".into(),
+            }],
+            ..StatusDetails::default()
+        });
+        return Err(Box::new(s));
+    }
+    Ok(replicas)
 }
 
 fn scale_of(obj: &Value) -> Value {
@@ -1686,6 +2157,181 @@ mod tests {
         );
         assert!(decode_continue(&t, "/registry/services/").is_err());
         assert!(decode_continue("!!", "/registry/pods/").is_err());
+    }
+
+    #[test]
+    fn write_options_as_kubernetes_validates_them() {
+        type Want = Result<(bool, FieldValidation), &'static str>;
+        let cases: Vec<(&str, Vec<&str>, Option<&str>, Want)> = vec![
+            ("defaults", vec![], None, Ok((false, FieldValidation::Warn))),
+            ("dry run", vec!["All"], None, Ok((true, FieldValidation::Warn))),
+            (
+                "repeated All",
+                vec!["All", "All"],
+                Some("Strict"),
+                Ok((true, FieldValidation::Strict)),
+            ),
+            ("empty mode", vec![], Some(""), Ok((false, FieldValidation::Warn))),
+            (
+                "ignore",
+                vec![],
+                Some("Ignore"),
+                Ok((false, FieldValidation::Ignore)),
+            ),
+            (
+                "unknown dry run",
+                vec!["true"],
+                None,
+                Err("CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"true\"}: supported values: \"All\""),
+            ),
+            (
+                "one bad value among good",
+                vec!["All", "Server"],
+                None,
+                Err("dryRun: Unsupported value: []string{\"All\", \"Server\"}"),
+            ),
+            (
+                "unknown mode",
+                vec![],
+                Some("strict"),
+                Err("fieldValidation: Unsupported value: \"strict\""),
+            ),
+        ];
+        for (name, dry_run, mode, want) in cases {
+            let got = WriteOptions::parse("CreateOptions", &dry_run, mode);
+            match (got, want) {
+                (Ok(o), Ok((dry, fv))) => {
+                    assert_eq!((o.dry_run, o.field_validation), (dry, fv), "{name}")
+                }
+                (Err(e), Err(msg)) => {
+                    assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"), "{name}");
+                    assert!(e.message.contains(msg), "{name}: {}", e.message);
+                    let d = e.details.as_ref().expect("details");
+                    assert_eq!((d.group.as_str(), d.kind.as_str()), ("meta.k8s.io", "CreateOptions"));
+                }
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(
+            delete_dry_run(&json!({"dryRun": ["All"], "propagationPolicy": "Background"})),
+            vec!["All"]
+        );
+        assert!(delete_dry_run(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn replacements_keep_what_the_server_owns() {
+        let deploy = registry::resource("apps", "v1", "deployments").expect("deployments");
+        let old = json!({
+            "kind": "Deployment", "apiVersion": "apps/v1",
+            "metadata": {"name": "web", "namespace": "d", "uid": "u1", "generation": 4,
+                         "creationTimestamp": "2024-01-01T00:00:00Z", "resourceVersion": "17"},
+            "spec": {"replicas": 2},
+            "status": {"replicas": 2},
+        });
+        type Check = fn(&Value) -> Value;
+        let cases: Vec<(&str, Value, bool, Check, Value)> = vec![
+            (
+                "update without a version is unconditional",
+                json!({"metadata": {"name": "web", "uid": "forged"}, "spec": {"replicas": 3}}),
+                false,
+                |v| json!([v["metadata"].get("resourceVersion"), v["metadata"]["uid"], v["spec"]["replicas"], v["status"]]),
+                json!([null, "u1", 3, {"replicas": 2}]),
+            ),
+            (
+                "update with a version keeps it as the precondition",
+                json!({"metadata": {"name": "web", "resourceVersion": "12"}, "spec": {"replicas": 3}}),
+                false,
+                |v| v["metadata"]["resourceVersion"].clone(),
+                json!("12"),
+            ),
+            (
+                "status update changes the status only",
+                json!({"metadata": {"name": "web"}, "spec": {"replicas": 9}, "status": {"replicas": 1}}),
+                true,
+                |v| json!([v["spec"]["replicas"], v["status"]["replicas"], v["metadata"].get("resourceVersion")]),
+                json!([2, 1, null]),
+            ),
+            (
+                "status update with a version",
+                json!({"metadata": {"name": "web", "resourceVersion": "16"}, "status": {}}),
+                true,
+                |v| v["metadata"]["resourceVersion"].clone(),
+                json!("16"),
+            ),
+        ];
+        for (name, body, status_only, check, want) in cases {
+            assert_eq!(check(&replacement(deploy, &old, body, status_only)), want, "{name}");
+        }
+        let s = scaled(&old, 5, None);
+        assert_eq!(s["spec"]["replicas"], 5);
+        assert!(s["metadata"].get("resourceVersion").is_none());
+        assert_eq!(scaled(&old, 5, Some("17"))["metadata"]["resourceVersion"], "17");
+        assert_eq!(scaled(&json!({"metadata": {}}), 1, None)["spec"], json!({"replicas": 1}));
+        assert!(check_name(&json!({"metadata": {"name": "other"}}), "web").is_err_and(|e| e.code == 400));
+        assert!(check_name(&json!({}), "web").is_ok());
+    }
+
+    #[test]
+    fn scale_replicas_are_required_and_not_negative() {
+        assert_eq!(scale_replicas(&json!({"spec": {"replicas": 3}})).ok(), Some(3));
+        let cases = [
+            ("missing", json!({"spec": {}}), 400),
+            ("negative", json!({"metadata": {"name": "w"}, "spec": {"replicas": -1}}), 422),
+        ];
+        for (name, scale, code) in cases {
+            let e = scale_replicas(&scale).expect_err(name);
+            assert_eq!(e.code, code, "{name}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn patched_objects_are_checked_for_unknown_fields() {
+        let deploy = registry::resource("apps", "v1", "deployments").expect("deployments");
+        let clean = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}});
+        let unknown = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1, "replica": 2}});
+        for mode in [FieldValidation::Ignore, FieldValidation::Warn, FieldValidation::Strict] {
+            let got = check_patched_fields(deploy, "Deployment", "web", &clean, mode);
+            assert_eq!(got.ok(), Some(vec![]), "{mode:?}: a clean object");
+        }
+        assert_eq!(
+            check_patched_fields(deploy, "Deployment", "web", &unknown, FieldValidation::Ignore).ok(),
+            Some(vec![])
+        );
+        assert_eq!(
+            check_patched_fields(deploy, "Deployment", "web", &unknown, FieldValidation::Warn).ok(),
+            Some(vec!["299 - \"unknown field \\\"spec.replica\\\"\"".to_owned()])
+        );
+        let e = check_patched_fields(deploy, "Deployment", "web", &unknown, FieldValidation::Strict)
+            .expect_err("strict");
+        assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+        assert_eq!(
+            e.message,
+            "Deployment.apps \"web\" is invalid: patch: strict decoding error: unknown field \"spec.replica\""
+        );
+        // The scale subresource is checked against the Scale schema.
+        let scale = json!({"kind": "Scale", "spec": {"replicas": 2, "paused": true}});
+        let e = check_patched_fields(deploy, "Scale", "web", &scale, FieldValidation::Strict)
+            .expect_err("unknown Scale field");
+        assert!(e.message.contains("unknown field \"spec.paused\""), "{}", e.message);
+    }
+
+    #[test]
+    fn patch_formats_by_content_type() {
+        let cases = [
+            ("application/merge-patch+json", Some(PatchFormat::Merge)),
+            ("application/json-patch+json; charset=utf-8", Some(PatchFormat::Json)),
+            ("application/strategic-merge-patch+json", Some(PatchFormat::Strategic)),
+            ("application/apply-patch+yaml", None),
+            ("application/json", None),
+        ];
+        for (ct, want) in cases {
+            match (PatchFormat::from_content_type(ct), want) {
+                (Ok(got), Some(want)) => assert_eq!(got, want, "{ct}"),
+                (Err(e), None) => assert_eq!(e.code, 415, "{ct}"),
+                (got, want) => panic!("{ct}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 
     #[test]

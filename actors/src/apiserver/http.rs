@@ -26,7 +26,7 @@ use futures::StreamExt as _;
 use rudder_protocol::resources::{Status, Time};
 use serde_json::{json, Value};
 
-use super::core::{ApiCore, ApiError, ApiEvent, ListOptions};
+use super::core::{self as api, ApiCore, ApiError, ApiEvent, ListOptions, WriteOptions};
 use super::registry::{self, ResourceInfo};
 use super::watch::{self, Step, WatchStream};
 use super::{discovery, openapi, table};
@@ -319,7 +319,7 @@ async fn resource(
         && matches!(t.sub, None | Some("status"))
         && !(method == "POST" && t.name.is_some());
     // A written object's body is parsed once, here, for validation and the handler.
-    let (warnings, parsed) = if writes_object {
+    let (mut warnings, parsed) = if writes_object {
         let value = match json_body(body) {
             Ok(v) => v,
             Err(e) => return error(e),
@@ -341,6 +341,7 @@ async fn resource(
         q: &q,
         content_type: ct,
         parsed,
+        warnings: &mut warnings,
     };
     let mut response = match dispatch(method, t.name.is_some(), t.sub, call).await {
         Ok(Answer::Ok(v)) => ok_json(&v),
@@ -359,23 +360,21 @@ async fn resource(
 
 /// Kubernetes' `fieldValidation` for a body that writes an object of `kind`: fields the
 /// object model does not have are an error under `Strict`, a `Warning` header under
-/// `Warn` (the default) and nothing under `Ignore`. JSON patches (lists of operations)
-/// are not checked. Returns the warning header values.
+/// `Warn` (the default) and nothing under `Ignore`. Patches are not checked here: the
+/// core checks the object a patch produces (so patch directives never count), and
+/// [`dispatch`] answers a mode Kubernetes does not know. Returns the warning header
+/// values.
 fn field_validation(
     q: &[(String, String)],
     info: &ResourceInfo,
     value: &Value,
     content_type: &str,
 ) -> Result<Vec<String>, ApiError> {
-    let mode = param(q, "fieldValidation").unwrap_or("Warn");
-    if !matches!(mode, "Strict" | "Warn" | "Ignore") {
-        return Err(Box::new(Status::failure(
-            400,
-            "BadRequest",
-            format!("fieldValidation must be one of Ignore, Warn or Strict, not {mode:?}"),
-        )));
-    }
-    if mode == "Ignore" || content_type.starts_with("application/json-patch") {
+    let mode = api::FieldValidation::parse(param(q, "fieldValidation").unwrap_or_default());
+    let Some(mode) = mode.filter(|m| *m != api::FieldValidation::Ignore) else {
+        return Ok(Vec::new());
+    };
+    if is_patch(content_type) {
         return Ok(Vec::new());
     }
     let kind = info.kind;
@@ -383,7 +382,7 @@ fn field_validation(
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
-    if mode == "Strict" {
+    if mode == api::FieldValidation::Strict {
         let fields: Vec<String> = unknown
             .iter()
             .map(|f| format!("unknown field \"{f}\""))
@@ -398,10 +397,13 @@ fn field_validation(
             ),
         )));
     }
-    Ok(unknown
-        .iter()
-        .map(|f| format!("299 - \"unknown field \\\"{f}\\\"\""))
-        .collect())
+    Ok(api::unknown_field_warnings(&unknown))
+}
+
+/// Whether a content type is one of the patch formats (`application/*-patch+json`).
+fn is_patch(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    media.ends_with("patch+json") || media.ends_with("patch+yaml")
 }
 
 /// One resource request, parsed.
@@ -416,6 +418,32 @@ struct Call<'a> {
     content_type: &'a str,
     /// The body, already parsed (writes of an object).
     parsed: Option<Value>,
+    /// Where the handler puts `Warning` header values.
+    warnings: &'a mut Vec<String>,
+}
+
+/// The write options of a request: `dryRun` (from the query and, for deletes, the
+/// DeleteOptions body) and `fieldValidation`, refused as Kubernetes refuses them.
+fn write_options(
+    method: &str,
+    q: &[(String, String)],
+    delete_options: Option<&Value>,
+) -> Result<WriteOptions, ApiError> {
+    let options_kind = match method {
+        "POST" => "CreateOptions",
+        "PUT" => "UpdateOptions",
+        "PATCH" => "PatchOptions",
+        _ => "DeleteOptions",
+    };
+    let mut dry_run: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "dryRun")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if let Some(o) = delete_options {
+        dry_run.extend(api::delete_dry_run(o));
+    }
+    WriteOptions::parse(options_kind, &dry_run, param(q, "fieldValidation"))
 }
 
 async fn dispatch(
@@ -434,11 +462,17 @@ async fn dispatch(
         q,
         content_type,
         parsed,
+        warnings,
     } = c;
     let mut parsed = parsed;
     let mut value = || parsed.take().map_or_else(|| json_body(body), Ok);
     let table_of = |items: &[Value], meta: Value| {
         wants_table(req).map(|include| table::table(info.kind, items, include, meta, Time::now()))
+    };
+    let writes = || write_options(method, q, None);
+    let mut patched = |w: api::Written| {
+        warnings.extend(w.warnings);
+        w.object
     };
     Ok(match (method, named, sub) {
         ("GET", false, None) => {
@@ -455,7 +489,10 @@ async fn dispatch(
                 })),
             }
         }
-        ("POST", false, None) => Answer::Created(core.create(info, ns, value()?).await?),
+        ("POST", false, None) => {
+            let opts = writes()?;
+            Answer::Created(core.create(info, ns, value()?, opts).await?)
+        }
         ("GET", true, None) => {
             let obj = core.get(info, ns, name).await?;
             let rv = obj
@@ -467,62 +504,55 @@ async fn dispatch(
                 None => Answer::Ok(obj),
             }
         }
-        ("PUT", true, None) => Answer::Ok(core.update(info, ns, name, value()?, false).await?),
-        ("PATCH", true, None | Some("status")) => Answer::Ok(
-            core.patch(info, ns, name, content_type, &value()?, sub.is_some())
-                .await?,
-        ),
-        ("DELETE", true, None) => Answer::Ok(
-            core.delete(info, ns, name, &delete_options(q, body)?)
-                .await?,
-        ),
+        ("PUT", true, None | Some("status")) => {
+            let opts = writes()?;
+            let status_only = sub.is_some();
+            Answer::Ok(
+                core.update(info, ns, name, value()?, status_only, opts)
+                    .await?,
+            )
+        }
+        ("PATCH", true, None | Some("status")) => {
+            let opts = writes()?;
+            let status_only = sub.is_some();
+            let written = core
+                .patch(info, ns, name, content_type, &value()?, status_only, opts)
+                .await?;
+            Answer::Ok(patched(written))
+        }
+        ("DELETE", true, None) => {
+            let options = delete_options(q, body)?;
+            let opts = write_options(method, q, Some(&options))?;
+            Answer::Ok(core.delete(info, ns, name, &options, opts).await?)
+        }
         ("DELETE", false, None) => {
             // deletecollection: every object the selectors match, one by one.
-            let opts = delete_options(q, body)?;
-            let (items, _, _) = core
-                .list(
-                    info,
-                    ns,
-                    &ListOptions {
-                        limit: 0,
-                        continue_token: None,
-                        ..list_options(q)
-                    },
-                )
+            let options = delete_options(q, body)?;
+            let opts = write_options(method, q, Some(&options))?;
+            let deleted = core
+                .delete_collection(info, ns, &list_options(q), &options, opts)
                 .await?;
-            let mut deleted = Vec::with_capacity(items.len());
-            for obj in items {
-                let Some(n) = obj.pointer("/metadata/name").and_then(Value::as_str) else {
-                    continue;
-                };
-                let obj_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
-                match core.delete(info, obj_ns.or(ns), n, &opts).await {
-                    Ok(d) => deleted.push(d),
-                    Err(e) if e.code == 404 => {}
-                    Err(e) => return Err(e),
-                }
-            }
             Answer::Ok(json!({
                 "kind": info.list_kind(), "apiVersion": info.api_version(),
                 "metadata": {}, "items": deleted,
             }))
         }
         ("GET", true, Some("status")) => Answer::Ok(core.get(info, ns, name).await?),
-        ("PUT", true, Some("status")) => {
-            Answer::Ok(core.update(info, ns, name, value()?, true).await?)
-        }
         ("GET", true, Some("scale")) => Answer::Ok(core.get_scale(info, ns, name).await?),
         ("PUT", true, Some("scale")) => {
-            Answer::Ok(core.put_scale(info, ns, name, &json_body(body)?).await?)
+            let opts = writes()?;
+            Answer::Ok(core.put_scale(info, ns, name, &json_body(body)?, opts).await?)
         }
         ("PATCH", true, Some("scale")) => {
-            let p = json_body(body)?;
-            let mut scale = core.get_scale(info, ns, name).await?;
-            super::patch::json_merge_patch(&mut scale, &p);
-            Answer::Ok(core.put_scale(info, ns, name, &scale).await?)
+            let opts = writes()?;
+            let written = core
+                .patch_scale(info, ns, name, content_type, &json_body(body)?, opts)
+                .await?;
+            Answer::Ok(patched(written))
         }
         ("POST", true, Some("binding")) => {
-            Answer::Created(core.bind(info, ns, name, &json_body(body)?).await?)
+            let opts = writes()?;
+            Answer::Created(core.bind(info, ns, name, &json_body(body)?, opts).await?)
         }
         _ => {
             return Err(Box::new(Status::failure(

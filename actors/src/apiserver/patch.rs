@@ -11,8 +11,9 @@
 //!   [`super::openapi`] publishes, so the patch kubectl computes is the patch applied.
 //!   Directives: `$patch: replace | delete` (in maps and in list elements),
 //!   `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>` (orders the result:
-//!   the given order first, then the patch's, then the live object's), `$retainKeys`;
-//!   `null` deletes a key. Like kube-apiserver, it follows `MergeParallelList` and
+//!   the given order first, then the patch's, then the live object's; a patch list out
+//!   of step with it is refused, as Kubernetes' `validatePatchWithSetOrderList` does),
+//!   `$retainKeys`; `null` deletes a key. Like kube-apiserver, it follows `MergeParallelList` and
 //!   `IgnoreUnmatchedNulls` semantics; unlike it, values taken whole from the patch are
 //!   cleaned of directives and nulls, so the result always decodes into the protocol type.
 //!
@@ -481,13 +482,11 @@ fn apply_retain_keys(
     let Some(retain) = patch.remove(RETAIN_KEYS) else {
         return Ok(());
     };
-    let keep: Vec<&str> = retain
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !retain.is_array() || keep.len() != retain.as_array().map_or(0, Vec::len) {
-        return Err(bad(path, "$retainKeys must be a list of strings"));
-    }
+    // As in Kubernetes, any list will do; elements that are not strings name no key.
+    let Value::Array(retain) = retain else {
+        return Err(bad(path, "$retainKeys must be a list"));
+    };
+    let keep: Vec<&str> = retain.iter().filter_map(Value::as_str).collect();
     for (key, value) in patch.iter() {
         let directive = key.starts_with(DELETE_FROM_PRIMITIVE_LIST)
             || key.starts_with(SET_ELEMENT_ORDER)
@@ -523,6 +522,12 @@ fn apply_element_orders(
         };
         let field = node.field(name);
         let merge_key = field.map_or("", |f| f.merge_key);
+        if !merge_key.is_empty() && order.iter().any(|o| o.get(merge_key).is_none()) {
+            return Err(bad(
+                &at,
+                format!("every $setElementOrder element needs the merge key {merge_key:?}"),
+            ));
+        }
         let live = match original.get(name) {
             Some(Value::Array(items)) => Some(items.clone()),
             Some(_) => return Err(bad(&at, "not a list")),
@@ -537,6 +542,9 @@ fn apply_element_orders(
             Some(_) => return Err(bad(&at, "not a list")),
             None => None,
         };
+        if let Some(patched) = &patched {
+            check_element_order(patched, &order, merge_key, &at)?;
+        }
         let merged = match (live.clone(), patched) {
             (Some(live), None) => live,
             (live, Some(patched)) => merge_list_field(
@@ -556,6 +564,40 @@ fn apply_element_orders(
             name.to_owned(),
             Value::Array(merge_sorted(server_only, sorted, &live, merge_key)),
         );
+    }
+    Ok(())
+}
+
+/// Kubernetes' consistency check of a patch list with its `$setElementOrder` list: the
+/// elements the patch sets (deletions and other directive elements aside) must all be
+/// in the order list, in the same relative order. A patch that breaks this was not
+/// computed from the object it claims to order, and is refused.
+fn check_element_order(
+    patched: &[Value],
+    order: &[Value],
+    merge_key: &str,
+    path: &str,
+) -> Result<(), PatchError> {
+    if order.is_empty() {
+        return Ok(());
+    }
+    let mut rest = order;
+    for item in patched {
+        // Directive elements order nothing; elements without a merge key are refused
+        // when the list is merged.
+        let keyless = !merge_key.is_empty() && item.get(merge_key).is_none();
+        if keyless || item.get(DIRECTIVE).is_some() {
+            continue;
+        }
+        match position(rest, item, merge_key) {
+            Some(i) => rest = &rest[i + 1..],
+            None => {
+                return Err(bad(
+                    path,
+                    "the order in the patch list does not match its $setElementOrder list",
+                ))
+            }
+        }
     }
     Ok(())
 }
@@ -1225,6 +1267,106 @@ mod tests {
         );
     }
 
+    /// The patches kubectl 1.36/1.37 computes for `kubectl apply` after each edit of a
+    /// manifest (three-way strategic merge patches: `$setElementOrder` for every merged
+    /// list it sends, `$patch: delete` for removed elements, `null` for removed keys),
+    /// applied in turn; after each the object is what kube-apiserver produces.
+    #[test]
+    fn kubectl_apply_steps() {
+        fn names(d: &Value) -> Vec<Value> {
+            containers(d)
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].clone())
+                .collect()
+        }
+        type Check = fn(&Value) -> Value;
+        let steps: Vec<(&str, Value, Check, Value)> = vec![
+            (
+                "changed env value",
+                json!({"spec":{"template":{"spec":{
+                    "$setElementOrder/containers":[{"name":"web"},{"name":"sidecar"}],
+                    "containers":[{"$setElementOrder/env":[{"name":"A"},{"name":"B"}],
+                        "env":[{"name":"B","value":"3"}],"name":"web"}]}}}}),
+                |d| containers(d)[0]["env"].clone(),
+                json!([{"name":"A","value":"1"},{"name":"B","value":"3"}]),
+            ),
+            (
+                "added container",
+                json!({"spec":{"template":{"spec":{
+                    "$setElementOrder/containers":[{"name":"web"},{"name":"sidecar"},{"name":"log"}],
+                    "containers":[{"image":"busybox","name":"log"}]}}}}),
+                |d| containers(d).clone(),
+                json!([
+                    {"name":"web","image":"nginx:1.25",
+                     "env":[{"name":"A","value":"1"},{"name":"B","value":"3"}],
+                     "ports":[{"containerPort":80},{"containerPort":443}]},
+                    {"name":"sidecar","image":"busybox"},
+                    {"name":"log","image":"busybox"}
+                ]),
+            ),
+            (
+                "removed container",
+                json!({"spec":{"template":{"spec":{
+                    "$setElementOrder/containers":[{"name":"web"},{"name":"log"}],
+                    "containers":[{"$patch":"delete","name":"sidecar"}]}}}}),
+                |d| json!(names(d)),
+                json!(["web", "log"]),
+            ),
+            (
+                "reordered ports",
+                json!({"spec":{"template":{"spec":{
+                    "$setElementOrder/containers":[{"name":"web"},{"name":"log"}],
+                    "containers":[{"$setElementOrder/ports":[{"containerPort":443},{"containerPort":80}],
+                        "name":"web"}]}}}}),
+                |d| containers(d)[0]["ports"].clone(),
+                json!([{"containerPort":443},{"containerPort":80}]),
+            ),
+            (
+                "removed label",
+                json!({"metadata":{"labels":{"tier":null}}}),
+                |d| d["metadata"]["labels"].clone(),
+                json!({"app":"web"}),
+            ),
+            (
+                "changed annotation",
+                json!({"metadata":{"annotations":{"team":"b"}}}),
+                |d| d["metadata"]["annotations"].clone(),
+                json!({"team":"b"}),
+            ),
+            (
+                "removed the last env entry and added one",
+                json!({"spec":{"template":{"spec":{
+                    "$setElementOrder/containers":[{"name":"web"},{"name":"log"}],
+                    "containers":[{"$setElementOrder/env":[{"name":"C"},{"name":"A"}],
+                        "env":[{"name":"C","value":"c"},{"$patch":"delete","name":"B"}],
+                        "name":"web"}]}}}}),
+                |d| containers(d)[0]["env"].clone(),
+                json!([{"name":"C","value":"c"},{"name":"A","value":"1"}]),
+            ),
+        ];
+        let mut live = deployment();
+        live["metadata"]["annotations"] = json!({"team": "a"});
+        for (name, patch, check, want) in steps {
+            strategic_merge_patch(&mut live, &patch, "Deployment")
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(check(&live), want, "{name}");
+            assert!(
+                !live.to_string().contains('$'),
+                "{name}: a directive leaked: {live}"
+            );
+        }
+    }
+
+    #[test]
+    fn retain_keys_ignores_elements_that_are_not_strings() {
+        let mut d = deployment();
+        let patch = json!({"spec":{"strategy":{"$retainKeys":[1,"type"],"type":"Recreate"}}});
+        strategic_merge_patch(&mut d, &patch, "Deployment").unwrap();
+        assert_eq!(d["spec"]["strategy"], json!({"type":"Recreate"}));
+    }
+
     #[test]
     fn strategic_merge_patch_errors() {
         let table = [
@@ -1252,6 +1394,34 @@ mod tests {
                 "key outside $retainKeys",
                 json!({"spec":{"strategy":{"$retainKeys":["type"],"rollingUpdate":{}}}}),
                 "Deployment",
+                400,
+            ),
+            (
+                "$retainKeys not a list",
+                json!({"spec":{"strategy":{"$retainKeys":"type","type":"Recreate"}}}),
+                "Deployment",
+                400,
+            ),
+            (
+                "patch list out of $setElementOrder's order",
+                json!({"spec":{
+                    "$setElementOrder/containers":[{"name":"a"},{"name":"b"}],
+                    "containers":[{"name":"b","image":"x"},{"name":"a","image":"y"}]}}),
+                "Pod",
+                400,
+            ),
+            (
+                "patch list element missing from $setElementOrder",
+                json!({"spec":{
+                    "$setElementOrder/containers":[{"name":"a"}],
+                    "containers":[{"name":"c","image":"x"}]}}),
+                "Pod",
+                400,
+            ),
+            (
+                "$setElementOrder element without the merge key",
+                json!({"spec":{"$setElementOrder/containers":[{"image":"a"}]}}),
+                "Pod",
                 400,
             ),
         ];
