@@ -1980,7 +1980,9 @@ fn kubectl_dry_run_output_is_accepted() {
                     "metadata": {"labels": {"app": "web"}},
                     "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}
                 }
-            }
+            },
+            // Always written, as Kubernetes writes it.
+            "status": {}
         })
     );
 }
