@@ -1792,17 +1792,24 @@ fn golden_service_and_endpoints() {
             "ipFamilies": ["IPv4"],
             "ipFamilyPolicy": "SingleStack",
             "internalTrafficPolicy": "Cluster"
-        }
+        },
+        "status": {"loadBalancer": {}}
     });
     let svc: Service = same_json(&doc);
     assert_eq!(svc.spec.type_, Some(ServiceType::NodePort));
 
-    // What the API returns carries an empty load balancer status; it reads fine and is
-    // written back without the empty object.
-    let mut with_status = doc.clone();
-    with_status["status"] = serde_json::json!({"loadBalancer": {}});
-    let read: Service = serde_json::from_value(with_status).unwrap();
+    // As in Kubernetes, the empty load balancer status is always written: a service read
+    // without one is written back with it.
+    let mut without_status = doc.clone();
+    if let Some(o) = without_status.as_object_mut() {
+        o.remove("status");
+    }
+    let read: Service = serde_json::from_value(without_status).unwrap();
     assert_eq!(read, svc);
+    assert_eq!(
+        serde_json::to_value(&read).unwrap()["status"],
+        serde_json::json!({"loadBalancer": {}})
+    );
 
     let doc = serde_json::json!({
         "apiVersion": "v1",
@@ -1973,7 +1980,9 @@ fn kubectl_dry_run_output_is_accepted() {
                     "metadata": {"labels": {"app": "web"}},
                     "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}
                 }
-            }
+            },
+            // Always written, as Kubernetes writes it.
+            "status": {}
         })
     );
 }

@@ -121,7 +121,10 @@ impl Api {
         let start = Instant::now();
         let out = c.output().context("running curl")?;
         let took = start.elapsed();
-        let code = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+        let code = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
         Ok(Answer {
             code,
             body: std::fs::read(out_file.path())?,
@@ -193,7 +196,10 @@ impl Lines {
 fn event(e: &Value) -> (String, String) {
     (
         e["type"].as_str().unwrap_or_default().to_owned(),
-        e["object"]["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+        e["object"]["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
 
@@ -257,31 +263,49 @@ async fn kubectl_waits_return_as_soon_as_their_condition_holds() -> anyhow::Resu
         let took = start.elapsed();
         ok(&o, &format!("{label} kubectl delete pod"))?;
         report.push(format!("{label}: delete pod {took:?}"));
-        assert!(took < WHOLE_COMMAND, "{label}: kubectl delete pod took {took:?}");
+        assert!(
+            took < WHOLE_COMMAND,
+            "{label}: kubectl delete pod took {took:?}"
+        );
 
         // `kubectl wait --for=delete`, started before the delete.
         let name = format!("gone-{label}");
         api.create(pods, &parked_pod(&name, json!({})))?;
         let waiter = background(api.kubectl(
             &bin,
-            &["wait", "--for=delete", &format!("pod/{name}"), "--timeout=30s"],
+            &[
+                "wait",
+                "--for=delete",
+                &format!("pod/{name}"),
+                "--timeout=30s",
+            ],
         ));
         std::thread::sleep(SETTLE);
         let gone = api.request("DELETE", &format!("{pods}/{name}"), &[], None)?;
         assert_eq!(gone.code, 200, "{}", gone.text());
         let deleted_at = Instant::now();
-        let (out, ended) = waiter.join().map_err(|_| anyhow::anyhow!("waiter panicked"))?;
+        let (out, ended) = waiter
+            .join()
+            .map_err(|_| anyhow::anyhow!("waiter panicked"))?;
         ok(&out?, &format!("{label} kubectl wait --for=delete"))?;
         let noticed = ended.saturating_duration_since(deleted_at);
         report.push(format!("{label}: wait --for=delete noticed in {noticed:?}"));
-        assert!(noticed < NOTICE, "{label}: wait --for=delete noticed after {noticed:?}");
+        assert!(
+            noticed < NOTICE,
+            "{label}: wait --for=delete noticed after {noticed:?}"
+        );
 
         // `kubectl wait --for=condition=Ready`, which becomes true while it waits.
         let name = format!("cond-{label}");
         api.create(pods, &parked_pod(&name, json!({})))?;
         let waiter = background(api.kubectl(
             &bin,
-            &["wait", "--for=condition=Ready", &format!("pod/{name}"), "--timeout=30s"],
+            &[
+                "wait",
+                "--for=condition=Ready",
+                &format!("pod/{name}"),
+                "--timeout=30s",
+            ],
         ));
         std::thread::sleep(SETTLE);
         let ready = api.request(
@@ -292,7 +316,9 @@ async fn kubectl_waits_return_as_soon_as_their_condition_holds() -> anyhow::Resu
         )?;
         assert_eq!(ready.code, 200, "{}", ready.text());
         let ready_at = Instant::now();
-        let (out, ended) = waiter.join().map_err(|_| anyhow::anyhow!("waiter panicked"))?;
+        let (out, ended) = waiter
+            .join()
+            .map_err(|_| anyhow::anyhow!("waiter panicked"))?;
         let out = out?;
         ok(&out, &format!("{label} kubectl wait --for=condition"))?;
         assert!(
@@ -301,8 +327,13 @@ async fn kubectl_waits_return_as_soon_as_their_condition_holds() -> anyhow::Resu
             String::from_utf8_lossy(&out.stdout)
         );
         let noticed = ended.saturating_duration_since(ready_at);
-        report.push(format!("{label}: wait --for=condition noticed in {noticed:?}"));
-        assert!(noticed < NOTICE, "{label}: wait --for=condition noticed after {noticed:?}");
+        report.push(format!(
+            "{label}: wait --for=condition noticed in {noticed:?}"
+        ));
+        assert!(
+            noticed < NOTICE,
+            "{label}: wait --for=condition noticed after {noticed:?}"
+        );
 
         // `kubectl rollout status` of a Deployment that is available.
         let name = format!("roll-{label}");
@@ -341,7 +372,15 @@ async fn kubectl_waits_return_as_soon_as_their_condition_holds() -> anyhow::Resu
         .context("the deployment did not become available")?;
         let start = Instant::now();
         let o = api
-            .kubectl(&bin, &["rollout", "status", &format!("deployment/{name}"), "--timeout=30s"])
+            .kubectl(
+                &bin,
+                &[
+                    "rollout",
+                    "status",
+                    &format!("deployment/{name}"),
+                    "--timeout=30s",
+                ],
+            )
             .output()?;
         let took = start.elapsed();
         ok(&o, &format!("{label} kubectl rollout status"))?;
@@ -351,7 +390,10 @@ async fn kubectl_waits_return_as_soon_as_their_condition_holds() -> anyhow::Resu
             String::from_utf8_lossy(&o.stdout)
         );
         report.push(format!("{label}: rollout status {took:?}"));
-        assert!(took < WHOLE_COMMAND, "{label}: rollout status took {took:?}");
+        assert!(
+            took < WHOLE_COMMAND,
+            "{label}: rollout status took {took:?}"
+        );
     }
     eprintln!("measured: {report:#?}");
     Ok(())
@@ -381,7 +423,11 @@ async fn streaming_list_sends_state_then_bookmark_then_changes() -> anyhow::Resu
         }
     };
     added.sort();
-    assert_eq!(added, ["s-a", "s-b", "s-c"], "one ADDED per matching object");
+    assert_eq!(
+        added,
+        ["s-a", "s-b", "s-c"],
+        "one ADDED per matching object"
+    );
     let object = &bookmark["object"];
     assert_eq!(
         object["metadata"]["annotations"]["k8s.io/initial-events-end"], "true",
@@ -389,11 +435,17 @@ async fn streaming_list_sends_state_then_bookmark_then_changes() -> anyhow::Resu
     );
     assert_eq!(object["kind"], "Pod");
     assert_eq!(object["apiVersion"], "v1");
-    let mut keys: Vec<&String> = object.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    let mut keys: Vec<&String> = object
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
     keys.sort();
     assert_eq!(keys, ["apiVersion", "kind", "metadata"], "{bookmark}");
     let list_rv = rv_of(object);
-    assert!(list_rv >= newest_item, "bookmark at {list_rv}, objects up to {newest_item}");
+    assert!(
+        list_rv >= newest_item,
+        "bookmark at {list_rv}, objects up to {newest_item}"
+    );
 
     // Later changes follow on the same stream; objects outside the selector do not.
     api.create(pods, &parked_pod("not-me", json!({"suite": "other"})))?;
@@ -444,7 +496,10 @@ async fn streaming_list_sends_state_then_bookmark_then_changes() -> anyhow::Resu
     assert_eq!(event(&e), ("ADDED".to_owned(), "s-b".to_owned()), "{e}");
     let e = events.next(Duration::from_secs(5)).await?;
     assert_eq!(e["type"], "BOOKMARK", "{e}");
-    assert_eq!(e["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+    assert_eq!(
+        e["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
     drop(events);
 
     // A list at exactly the first bookmark's revision: s-d did not exist, s-a matched.
@@ -493,7 +548,12 @@ async fn streaming_list_sends_state_then_bookmark_then_changes() -> anyhow::Resu
             "{q}"
         );
     }
-    let a = api.request("GET", &format!("{pods}?watch=true&sendInitialEvents=maybe"), &[], None)?;
+    let a = api.request(
+        "GET",
+        &format!("{pods}?watch=true&sendInitialEvents=maybe"),
+        &[],
+        None,
+    )?;
     assert_eq!(a.code, 400, "{}", a.text());
     Ok(())
 }
@@ -516,24 +576,116 @@ async fn upgrade_requests_are_answered_at_once() -> anyhow::Result<()> {
         "X-Stream-Protocol-Version: v4.channel.k8s.io",
     ];
     let exec = "exec?command=ls&stdout=true&stderr=true";
-    let cases: Vec<(&str, &str, String, &[&str], u16, &str)> = vec![
-        ("exec, missing pod", "GET", format!("{pods}/missing/{exec}"), &websocket, 404, "pods \"missing\" not found"),
-        ("exec, existing pod", "GET", format!("{pods}/here/{exec}"), &websocket, 400, "not supported yet"),
-        ("exec over SPDY", "POST", format!("{pods}/here/{exec}"), &spdy, 400, "not supported yet"),
-        ("exec without upgrade", "POST", format!("{pods}/here/{exec}"), &[], 400, "Upgrade request required"),
-        ("attach", "GET", format!("{pods}/here/attach?stdout=true"), &websocket, 400, "not supported yet"),
-        ("attach, missing pod", "POST", format!("{pods}/gone/attach"), &spdy, 404, "not found"),
-        ("port-forward", "GET", format!("{pods}/here/portforward?ports=80"), &websocket, 400, "not supported yet"),
-        ("pod proxy", "GET", format!("{pods}/here/proxy/healthz"), &[], 400, "not supported yet"),
-        ("service proxy, missing", "GET", "/api/v1/namespaces/default/services/none/proxy/".to_owned(), &[], 404, "not found"),
-        ("node proxy", "GET", "/api/v1/nodes/solo/proxy/metrics".to_owned(), &websocket, 400, "not supported yet"),
-        ("unknown subresource", "GET", format!("{pods}/here/teleport"), &websocket, 404, "could not find"),
-        ("watch over a websocket", "GET", format!("{pods}?watch=true"), &websocket, 400, "WebSocket"),
+    let none: [&str; 0] = [];
+    let missing = format!("{pods}/missing/{exec}");
+    let here = format!("{pods}/here/{exec}");
+    // (case, method, path, headers, code, what the message says)
+    let cases = [
+        (
+            "exec, missing pod",
+            "GET",
+            missing.as_str(),
+            &websocket[..],
+            404,
+            "pods \"missing\" not found",
+        ),
+        (
+            "exec, existing pod",
+            "GET",
+            &here,
+            &websocket,
+            400,
+            "not supported yet",
+        ),
+        (
+            "exec over SPDY",
+            "POST",
+            &here,
+            &spdy,
+            400,
+            "not supported yet",
+        ),
+        (
+            "exec without upgrade",
+            "POST",
+            &here,
+            &none,
+            400,
+            "Upgrade request required",
+        ),
+        (
+            "attach",
+            "GET",
+            "/api/v1/namespaces/default/pods/here/attach?stdout=true",
+            &websocket,
+            400,
+            "not supported yet",
+        ),
+        (
+            "attach, missing pod",
+            "POST",
+            "/api/v1/namespaces/default/pods/gone/attach",
+            &spdy,
+            404,
+            "not found",
+        ),
+        (
+            "port-forward",
+            "GET",
+            "/api/v1/namespaces/default/pods/here/portforward?ports=80",
+            &websocket,
+            400,
+            "not supported yet",
+        ),
+        (
+            "pod proxy",
+            "GET",
+            "/api/v1/namespaces/default/pods/here/proxy/healthz",
+            &none,
+            400,
+            "not supported yet",
+        ),
+        (
+            "service proxy, missing",
+            "GET",
+            "/api/v1/namespaces/default/services/none/proxy/",
+            &none,
+            404,
+            "not found",
+        ),
+        (
+            "node proxy",
+            "GET",
+            "/api/v1/nodes/solo/proxy/metrics",
+            &websocket,
+            400,
+            "not supported yet",
+        ),
+        (
+            "unknown subresource",
+            "GET",
+            "/api/v1/namespaces/default/pods/here/teleport",
+            &websocket,
+            404,
+            "could not find",
+        ),
+        (
+            "watch over a websocket",
+            "GET",
+            "/api/v1/namespaces/default/pods?watch=true",
+            &websocket,
+            400,
+            "WebSocket",
+        ),
     ];
     for (name, method, path, headers, code, message) in cases {
-        let a = api.request(method, &path, headers, None)?;
+        let a = api.request(method, path, headers, None)?;
         assert_eq!(a.code, code, "{name}: {}", a.text());
-        assert!(a.took < Duration::from_secs(2), "{name}: answered after {:?}", a.took);
+        assert!(
+            a.took < Duration::from_secs(2),
+            "{name}: answered after {:?}",
+            a.took
+        );
         assert!(a.body.ends_with(b"}\n"), "{name}: {:?}", a.text());
         let s = a.json()?;
         assert_eq!(s["kind"], "Status", "{name}");
@@ -548,7 +700,9 @@ async fn upgrade_requests_are_answered_at_once() -> anyhow::Result<()> {
 
     // kubectl exec (websocket, then its SPDY fallback) fails fast and says why.
     let start = Instant::now();
-    let o = api.kubectl(&rudder_tests::kubectl_bin(), &["exec", "here", "--", "ls"]).output()?;
+    let o = api
+        .kubectl(&rudder_tests::kubectl_bin(), &["exec", "here", "--", "ls"])
+        .output()?;
     let took = start.elapsed();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "kubectl exec should fail: {stderr}");
@@ -566,7 +720,9 @@ async fn bodies_have_kube_apiserver_shapes() -> anyhow::Result<()> {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]},
     });
-    let mut watch = api.stream(&format!("{services}?watch=true&resourceVersion=0&allowWatchBookmarks=true"))?;
+    let mut watch = api.stream(&format!(
+        "{services}?watch=true&resourceVersion=0&allowWatchBookmarks=true"
+    ))?;
     // The state (nothing here but the kubernetes service, if any) ends with the bookmark.
     loop {
         if watch.next(Duration::from_secs(5)).await?["type"] == "BOOKMARK" {
@@ -588,7 +744,11 @@ async fn bodies_have_kube_apiserver_shapes() -> anyhow::Result<()> {
         ("namespace", &namespace, 200),
     ] {
         assert_eq!(a.code, code, "{name}: {}", a.text());
-        assert!(a.body.ends_with(b"}\n"), "{name} body lacks the trailing newline: {:?}", a.text());
+        assert!(
+            a.body.ends_with(b"}\n"),
+            "{name} body lacks the trailing newline: {:?}",
+            a.text()
+        );
         assert!(!a.body.ends_with(b"\n\n"), "{name}");
     }
     let lb = json!({"loadBalancer": {}});

@@ -595,6 +595,9 @@ mod tests {
         }
     }
 
+    /// The objects listed (`name@resourceVersion`), or why not.
+    type Want = Result<Vec<&'static str>, AtRevision>;
+
     fn names(objs: &[Arc<Value>]) -> Vec<String> {
         objs.iter()
             .map(|o| {
@@ -620,7 +623,10 @@ mod tests {
         objects.insert(
             "/registry/pods/d/a".to_owned(),
             Entry {
-                object: Arc::new(decode("/registry/pods/d/a", br#"{"metadata":{"name":"a"}}"#, 5).unwrap_or_default()),
+                object: Arc::new(
+                    decode("/registry/pods/d/a", br#"{"metadata":{"name":"a"}}"#, 5)
+                        .unwrap_or_default(),
+                ),
                 revision: 5,
             },
         );
@@ -643,14 +649,24 @@ mod tests {
             revision: 14,
             compact_revision: 0,
         });
-        let cases: [(&str, u64, usize, Result<Vec<&str>, AtRevision>); 7] = [
-            ("before the window", 9, 0, Err(AtRevision::TooOld { oldest: 10 })),
+        let cases: [(&str, u64, usize, Want); 7] = [
+            (
+                "before the window",
+                9,
+                0,
+                Err(AtRevision::TooOld { oldest: 10 }),
+            ),
             ("at the list", 10, 0, Ok(vec!["a@5"])),
             ("after the create", 11, 0, Ok(vec!["a@5", "b@11"])),
             ("after the update", 12, 0, Ok(vec!["a2@12", "b@11"])),
             ("after the delete", 13, 0, Ok(vec!["a2@12"])),
             ("limited", 11, 1, Ok(vec!["a@5"])),
-            ("not reached yet", 15, 0, Err(AtRevision::TooNew { current: 14 })),
+            (
+                "not reached yet",
+                15,
+                0,
+                Err(AtRevision::TooNew { current: 14 }),
+            ),
         ];
         for (name, rev, limit, want) in cases {
             let got = c

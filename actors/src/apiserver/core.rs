@@ -1196,7 +1196,9 @@ impl ApiCore {
         let filter = Filter::new(info, opts)?;
         let pfx = prefix(info, namespace);
         if let ListRead::Exact(revision) = read {
-            return self.list_exact(info, &pfx, revision, opts.limit, &filter).await;
+            return self
+                .list_exact(info, &pfx, revision, opts.limit, &filter)
+                .await;
         }
         let mut items = Vec::new();
         let mut after = match &opts.continue_token {
@@ -1283,7 +1285,11 @@ impl ApiCore {
                         })
                     })
                     .flatten();
-                Ok((items.iter().map(|o| (**o).clone()).collect(), revision, token))
+                Ok((
+                    items.iter().map(|o| (**o).clone()).collect(),
+                    revision,
+                    token,
+                ))
             }
             Err(AtRevision::TooOld { oldest }) => Err(Box::new(Status::expired(format!(
                 "too old resource version: {revision} ({oldest})"

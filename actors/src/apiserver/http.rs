@@ -601,7 +601,8 @@ fn is_upgrade(req: &HttpRequest) -> bool {
 }
 
 fn asks_upgrade(head: &actix_web::dev::RequestHead) -> bool {
-    head.headers().contains_key(actix_web::http::header::UPGRADE)
+    head.headers()
+        .contains_key(actix_web::http::header::UPGRADE)
         || head.method == actix_web::http::Method::CONNECT
 }
 
@@ -668,13 +669,9 @@ fn render_event(
     event: ApiEvent,
 ) -> Bytes {
     let object = match table_mode {
-        Some(include) if event.kind != "ERROR" && event.kind != "BOOKMARK" => table::table(
-            info.kind,
-            &[event.object],
-            include,
-            json!({}),
-            Time::now(),
-        ),
+        Some(include) if event.kind != "ERROR" && event.kind != "BOOKMARK" => {
+            table::table(info.kind, &[event.object], include, json!({}), Time::now())
+        }
         _ => event.object,
     };
     let mut line =
@@ -753,12 +750,10 @@ fn event_stream(
         let (core, ns, opts, filter, mut watch, render) = state;
         let events = match watch.step(tokio::time::Instant::now()) {
             Step::End => return None,
-            Step::List(read) => {
-                match core.list(info, ns.as_deref(), &read.options(&opts)).await {
-                    Ok((items, revision, _)) => watch.listed(items, revision),
-                    Err(e) => watch.failed(&e),
-                }
-            }
+            Step::List(read) => match core.list(info, ns.as_deref(), &read.options(&opts)).await {
+                Ok((items, revision, _)) => watch.listed(items, revision),
+                Err(e) => watch.failed(&e),
+            },
             Step::Resolve(from) => match core.watch_start_revision(info, from).await {
                 Ok(revision) => {
                     watch.started(revision);
@@ -767,7 +762,10 @@ fn event_stream(
                 Err(e) => watch.failed(&e),
             },
             Step::Poll { after, wait } => {
-                match core.watch_poll(info, ns.as_deref(), after, wait, &filter).await {
+                match core
+                    .watch_poll(info, ns.as_deref(), after, wait, &filter)
+                    .await
+                {
                     Ok((events, revision)) => {
                         watch.changed(events, revision, tokio::time::Instant::now())
                     }
@@ -971,6 +969,21 @@ mod tests {
                 &["namespaces", "d", "pods", "p", "binding"],
                 Some(("pods", Some("d"), Some("p"), Some("binding"))),
             ),
+            (
+                "pod proxy with a path",
+                &["namespaces", "d", "pods", "p", "proxy", "a", "b"],
+                Some(("pods", Some("d"), Some("p"), Some("proxy"))),
+            ),
+            (
+                "node proxy with a path",
+                &["nodes", "n1", "proxy", "metrics"],
+                Some(("nodes", None, Some("n1"), Some("proxy"))),
+            ),
+            (
+                "only a proxy takes a path",
+                &["namespaces", "d", "pods", "p", "exec", "x"],
+                None,
+            ),
             ("unknown plural", &["widgets"], None),
         ];
         for (name, segs, want) in cases {
@@ -981,5 +994,74 @@ mod tests {
         let t = parse_target("apps", "v1", &["watch", "namespaces", "d", "deployments"])
             .expect("watch path");
         assert!(t.watch_prefix);
+    }
+
+    #[test]
+    fn connect_subresources() {
+        let r = |g: &str, p: &str| registry::resource(g, "v1", p).expect("served");
+        let cases = [
+            ("pod exec", r("", "pods"), "exec", true),
+            ("pod attach", r("", "pods"), "attach", true),
+            ("pod port-forward", r("", "pods"), "portforward", true),
+            ("pod proxy", r("", "pods"), "proxy", true),
+            ("service proxy", r("", "services"), "proxy", true),
+            ("node proxy", r("", "nodes"), "proxy", true),
+            ("pod status is no stream", r("", "pods"), "status", false),
+            (
+                "service exec does not exist",
+                r("", "services"),
+                "exec",
+                false,
+            ),
+            (
+                "deployments have none",
+                r("apps", "deployments"),
+                "proxy",
+                false,
+            ),
+        ];
+        for (name, info, sub, want) in cases {
+            assert_eq!(is_connect(info, sub), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn watch_events_are_lines() {
+        let pods = registry::resource("", "v1", "pods").expect("pods");
+        let pod = json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p"}});
+        let line = render_event(
+            pods,
+            None,
+            ApiEvent {
+                kind: "ADDED",
+                object: pod.clone(),
+            },
+        );
+        assert!(line.ends_with(b"}\n"));
+        let v: Value = serde_json::from_slice(&line).expect("json");
+        assert_eq!(v, json!({"type": "ADDED", "object": pod}));
+        // As a Table row when asked; bookmarks stay bookmarks.
+        let table = table::IncludeObject::Metadata;
+        let row = render_event(
+            pods,
+            Some(table),
+            ApiEvent {
+                kind: "MODIFIED",
+                object: pod,
+            },
+        );
+        let v: Value = serde_json::from_slice(&row).expect("json");
+        assert_eq!(v["object"]["kind"], "Table");
+        let bm = json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": "5"}});
+        let line = render_event(
+            pods,
+            Some(table),
+            ApiEvent {
+                kind: "BOOKMARK",
+                object: bm.clone(),
+            },
+        );
+        let v: Value = serde_json::from_slice(&line).expect("json");
+        assert_eq!(v["object"], bm);
     }
 }

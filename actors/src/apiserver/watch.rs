@@ -214,7 +214,11 @@ pub fn list_read(opts: &ListOptions) -> Result<ListRead, ApiError> {
                 "resourceVersionMatch is forbidden unless resourceVersion is provided",
             ));
         }
-        if opts.continue_token.as_deref().is_some_and(|c| !c.is_empty()) {
+        if opts
+            .continue_token
+            .as_deref()
+            .is_some_and(|c| !c.is_empty())
+        {
             causes.push(FieldCause::forbidden(
                 &path,
                 "resourceVersionMatch is forbidden when continue is provided",
@@ -277,9 +281,17 @@ pub fn watch_start(opts: &ListOptions) -> Result<WatchStart, ApiError> {
             ));
         }
         if matching != NOT_OLDER_THAN {
-            causes.push(FieldCause::not_supported(&path, matching, &[NOT_OLDER_THAN]));
+            causes.push(FieldCause::not_supported(
+                &path,
+                matching,
+                &[NOT_OLDER_THAN],
+            ));
         }
-        if opts.continue_token.as_deref().is_some_and(|c| !c.is_empty()) {
+        if opts
+            .continue_token
+            .as_deref()
+            .is_some_and(|c| !c.is_empty())
+        {
             causes.push(FieldCause::forbidden(
                 &path,
                 "resourceVersionMatch is forbidden when continue is provided",
@@ -486,6 +498,13 @@ impl WatchStream {
 mod tests {
     use super::*;
 
+    /// A named case: query parameters, and what they give (or the causes of their 422).
+    type Case<T> = (
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        Result<T, Vec<&'static str>>,
+    );
+
     fn opts(pairs: &[(&str, &str)]) -> ListOptions {
         let get = |k: &str| {
             pairs
@@ -525,54 +544,102 @@ mod tests {
         use ChangesFrom as C;
         use ListRead as R;
         let streaming = |read, end_bookmark| Ok(WatchStart::InitialEvents { read, end_bookmark });
-        let cases: Vec<(&str, Vec<(&str, &str)>, Result<WatchStart, Vec<&str>>)> = vec![
-            ("legacy watch: get state and start at most recent", vec![], streaming(R::Latest, false)),
+        let cases: Vec<Case<WatchStart>> = vec![
+            (
+                "legacy watch: get state and start at most recent",
+                vec![],
+                streaming(R::Latest, false),
+            ),
             (
                 "legacy watch with bookmarks also gets the end bookmark",
                 vec![("allowWatchBookmarks", "true")],
                 streaming(R::Latest, true),
             ),
-            ("legacy watch from 0: get state and start at any", vec![("resourceVersion", "0")], streaming(R::Any, false)),
-            ("watch from N: start at exact", vec![("resourceVersion", "42")], Ok(WatchStart::Changes(C::Exact(42)))),
+            (
+                "legacy watch from 0: get state and start at any",
+                vec![("resourceVersion", "0")],
+                streaming(R::Any, false),
+            ),
+            (
+                "watch from N: start at exact",
+                vec![("resourceVersion", "42")],
+                Ok(WatchStart::Changes(C::Exact(42))),
+            ),
             (
                 "kubectl's streaming list",
-                vec![("sendInitialEvents", "true"), ("resourceVersionMatch", "NotOlderThan"), ("allowWatchBookmarks", "true")],
+                vec![
+                    ("sendInitialEvents", "true"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                    ("allowWatchBookmarks", "true"),
+                ],
                 streaming(R::Latest, true),
             ),
             (
                 "streaming list from 0",
-                vec![("sendInitialEvents", "true"), ("resourceVersionMatch", "NotOlderThan"), ("allowWatchBookmarks", "true"), ("resourceVersion", "0")],
+                vec![
+                    ("sendInitialEvents", "true"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                    ("allowWatchBookmarks", "true"),
+                    ("resourceVersion", "0"),
+                ],
                 streaming(R::Any, true),
             ),
             (
                 "streaming list not older than N",
-                vec![("sendInitialEvents", "true"), ("resourceVersionMatch", "NotOlderThan"), ("allowWatchBookmarks", "true"), ("resourceVersion", "7")],
+                vec![
+                    ("sendInitialEvents", "true"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                    ("allowWatchBookmarks", "true"),
+                    ("resourceVersion", "7"),
+                ],
                 streaming(R::NotOlderThan(7), true),
             ),
             (
                 "streaming list without bookmarks: no end bookmark, no error",
-                vec![("sendInitialEvents", "true"), ("resourceVersionMatch", "NotOlderThan")],
+                vec![
+                    ("sendInitialEvents", "true"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                ],
                 streaming(R::Latest, false),
             ),
             (
                 "no initial events: start at most recent",
-                vec![("sendInitialEvents", "false"), ("resourceVersionMatch", "NotOlderThan")],
+                vec![
+                    ("sendInitialEvents", "false"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                ],
                 Ok(WatchStart::Changes(C::Latest)),
             ),
             (
                 "no initial events from 0: start at any",
-                vec![("sendInitialEvents", "false"), ("resourceVersionMatch", "NotOlderThan"), ("resourceVersion", "0")],
+                vec![
+                    ("sendInitialEvents", "false"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                    ("resourceVersion", "0"),
+                ],
                 Ok(WatchStart::Changes(C::Any)),
             ),
             (
                 "no initial events from N: start at exact",
-                vec![("sendInitialEvents", "false"), ("resourceVersionMatch", "NotOlderThan"), ("resourceVersion", "9")],
+                vec![
+                    ("sendInitialEvents", "false"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                    ("resourceVersion", "9"),
+                ],
                 Ok(WatchStart::Changes(C::Exact(9))),
             ),
-            ("sendInitialEvents without a match", vec![("sendInitialEvents", "true")], Err(vec![SIE_NEEDS_NOT_OLDER_THAN])),
+            (
+                "sendInitialEvents without a match",
+                vec![("sendInitialEvents", "true")],
+                Err(vec![SIE_NEEDS_NOT_OLDER_THAN]),
+            ),
             (
                 "sendInitialEvents with Exact",
-                vec![("sendInitialEvents", "true"), ("resourceVersionMatch", "Exact"), ("resourceVersion", "5")],
+                vec![
+                    ("sendInitialEvents", "true"),
+                    ("resourceVersionMatch", "Exact"),
+                    ("resourceVersion", "5"),
+                ],
                 Err(vec![
                     SIE_NEEDS_NOT_OLDER_THAN,
                     r#"resourceVersionMatch: Unsupported value: "Exact": supported values: "NotOlderThan""#,
@@ -585,7 +652,11 @@ mod tests {
             ),
             (
                 "a match with continue",
-                vec![("sendInitialEvents", "true"), ("resourceVersionMatch", "NotOlderThan"), ("continue", "abc")],
+                vec![
+                    ("sendInitialEvents", "true"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                    ("continue", "abc"),
+                ],
                 Err(vec![RVM_WITH_CONTINUE]),
             ),
         ];
@@ -598,7 +669,8 @@ mod tests {
                     assert_eq!(e.reason, "Invalid", "{name}");
                     assert_eq!(messages(&e), w, "{name}");
                     assert!(
-                        e.message.starts_with("ListOptions.meta.k8s.io \"\" is invalid: "),
+                        e.message
+                            .starts_with("ListOptions.meta.k8s.io \"\" is invalid: "),
                         "{name}: {}",
                         e.message
                     );
@@ -612,7 +684,7 @@ mod tests {
 
     #[test]
     fn list_parameter_rules() {
-        let cases: Vec<(&str, Vec<(&str, &str)>, Result<ListRead, Vec<&str>>)> = vec![
+        let cases: Vec<Case<ListRead>> = vec![
             ("latest", vec![], Ok(ListRead::Latest)),
             ("any", vec![("resourceVersion", "0")], Ok(ListRead::Any)),
             ("legacy N is not older than", vec![("resourceVersion", "5")], Ok(ListRead::NotOlderThan(5))),
@@ -686,7 +758,10 @@ mod tests {
                 assert_eq!(e.code, 400);
             }
         }
-        assert_eq!(flag(&q("sendInitialEvents", "T"), "sendInitialEvents"), Some(true));
+        assert_eq!(
+            flag(&q("sendInitialEvents", "T"), "sendInitialEvents"),
+            Some(true)
+        );
         assert_eq!(flag(&q("watch", "0"), "watch"), Some(false));
         assert_eq!(flag(&q("watch", "0"), "other"), None);
     }
@@ -698,7 +773,11 @@ mod tests {
         let s = Duration::from_secs;
         let cases = [
             ("a minute from now", now + s(600), Some(now + min)),
-            ("two seconds before a near deadline", now + s(30), Some(now + s(28))),
+            (
+                "two seconds before a near deadline",
+                now + s(30),
+                Some(now + s(28)),
+            ),
             ("exactly at the pre-timeout moment", now + s(2), Some(now)),
             ("too late for another", now + s(1), None),
         ];
@@ -718,8 +797,13 @@ mod tests {
                 let m = &e.object["metadata"];
                 let end = m["annotations"][INITIAL_EVENTS_END_ANNOTATION] == "true";
                 match e.kind {
-                    "BOOKMARK" if end => format!("BOOKMARK {} end", m["resourceVersion"].as_str().unwrap_or("?")),
-                    "BOOKMARK" => format!("BOOKMARK {}", m["resourceVersion"].as_str().unwrap_or("?")),
+                    "BOOKMARK" if end => format!(
+                        "BOOKMARK {} end",
+                        m["resourceVersion"].as_str().unwrap_or("?")
+                    ),
+                    "BOOKMARK" => {
+                        format!("BOOKMARK {}", m["resourceVersion"].as_str().unwrap_or("?"))
+                    }
                     kind => format!("{kind} {}", m["name"].as_str().unwrap_or("?")),
                 }
             })
@@ -742,27 +826,60 @@ mod tests {
         let bm = &first[2].object;
         assert_eq!(bm["kind"], "Pod");
         assert_eq!(bm["apiVersion"], "v1");
-        let keys: Vec<&String> = bm.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        let keys: Vec<&String> = bm
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
         assert_eq!(keys.len(), 3, "{bm}");
-        assert_eq!(w.step(t0), Step::Poll { after: 9, wait: MAX_POLL_WAIT });
+        assert_eq!(
+            w.step(t0),
+            Step::Poll {
+                after: 9,
+                wait: MAX_POLL_WAIT
+            }
+        );
         let next = w.changed(
-            vec![ApiEvent { kind: "MODIFIED", object: pod("a", 11) }],
+            vec![ApiEvent {
+                kind: "MODIFIED",
+                object: pod("a", 11),
+            }],
             11,
             t0 + s(1),
         );
         assert_eq!(summary(&next), ["MODIFIED a"]);
         // Quiet until the bookmark is due; then one bookmark at the latest revision.
         assert!(w.changed(Vec::new(), 12, t0 + s(30)).is_empty());
-        assert_eq!(summary(&w.changed(Vec::new(), 14, t0 + s(60))), ["BOOKMARK 14"]);
+        assert_eq!(
+            summary(&w.changed(Vec::new(), 14, t0 + s(60))),
+            ["BOOKMARK 14"]
+        );
         assert!(w.changed(Vec::new(), 14, t0 + s(61)).is_empty());
         // The poll waits no longer than the next bookmark.
-        assert_eq!(w.step(t0 + s(115)), Step::Poll { after: 14, wait: s(5) });
+        assert_eq!(
+            w.step(t0 + s(115)),
+            Step::Poll {
+                after: 14,
+                wait: s(5)
+            }
+        );
         // A bookmark a minute, the last one two seconds before the window ends, then the end.
         for at in [120, 180, 240] {
-            assert_eq!(summary(&w.changed(Vec::new(), 15, t0 + s(at))), ["BOOKMARK 15"]);
+            assert_eq!(
+                summary(&w.changed(Vec::new(), 15, t0 + s(at))),
+                ["BOOKMARK 15"]
+            );
         }
-        assert_eq!(w.step(t0 + s(297)), Step::Poll { after: 15, wait: s(1) });
-        assert_eq!(summary(&w.changed(Vec::new(), 15, t0 + s(298))), ["BOOKMARK 15"]);
+        assert_eq!(
+            w.step(t0 + s(297)),
+            Step::Poll {
+                after: 15,
+                wait: s(1)
+            }
+        );
+        assert_eq!(
+            summary(&w.changed(Vec::new(), 15, t0 + s(298))),
+            ["BOOKMARK 15"]
+        );
         assert!(w.changed(Vec::new(), 15, t0 + s(299)).is_empty());
         assert_eq!(w.step(t0 + s(300)), Step::End);
     }
@@ -779,7 +896,13 @@ mod tests {
         let mut w = WatchStream::new(start, false, t0, t0 + s(300), s(60), "Pod", "v1".into());
         assert_eq!(summary(&w.listed(vec![pod("a", 3)], 4)), ["ADDED a"]);
         assert!(w.changed(Vec::new(), 8, t0 + s(200)).is_empty());
-        assert_eq!(w.step(t0 + s(200)), Step::Poll { after: 8, wait: MAX_POLL_WAIT });
+        assert_eq!(
+            w.step(t0 + s(200)),
+            Step::Poll {
+                after: 8,
+                wait: MAX_POLL_WAIT
+            }
+        );
         // Changes only: resolve the start, then changes.
         let mut w = WatchStream::new(
             WatchStart::Changes(ChangesFrom::Exact(20)),
@@ -792,9 +915,18 @@ mod tests {
         );
         assert_eq!(w.step(t0), Step::Resolve(ChangesFrom::Exact(20)));
         w.started(20);
-        assert_eq!(w.step(t0), Step::Poll { after: 20, wait: MAX_POLL_WAIT });
+        assert_eq!(
+            w.step(t0),
+            Step::Poll {
+                after: 20,
+                wait: MAX_POLL_WAIT
+            }
+        );
         let got = w.changed(
-            vec![ApiEvent { kind: "DELETED", object: pod("a", 21) }],
+            vec![ApiEvent {
+                kind: "DELETED",
+                object: pod("a", 21),
+            }],
             21,
             t0 + s(60),
         );
