@@ -81,7 +81,11 @@ async fn node(control_plane_only: bool) -> anyhow::Result<(Cluster, PathBuf)> {
     eventually(Duration::from_secs(20), || {
         let (kc, kubectl) = (kc.clone(), kubectl.clone());
         async move {
-            let o = run(&kubectl, &kc, &["get", "namespace", "default", "-o", "name"]);
+            let o = run(
+                &kubectl,
+                &kc,
+                &["get", "namespace", "default", "-o", "name"],
+            );
             Ok(o.status.success().then_some(()))
         }
     })
@@ -103,7 +107,11 @@ fn namespace(name: &str) -> Value {
 // ---- kubectl apply of an edited manifest ------------------------------------------------
 
 /// A container of the apply test: name, env (name, value) and ports (name, port).
-type Spec = (&'static str, Vec<(&'static str, &'static str)>, Vec<(&'static str, i64)>);
+type Spec = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    Vec<(&'static str, i64)>,
+);
 
 /// The Deployment manifest of one step of the apply test.
 fn shop(
@@ -221,19 +229,49 @@ async fn kubectl_apply_of_edited_manifests_gives_what_kubernetes_gives() -> anyh
     let fewer_labels = [("app", "shop"), ("tier", "front")];
     let notes = [("owner", "alice"), ("note", "one")];
     let new_note = [("owner", "alice"), ("note", "two")];
-    type Step<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)], Vec<Spec>);
+    type Step<'a> = (
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a [(&'a str, &'a str)],
+        Vec<Spec>,
+    );
     let steps: Vec<Step> = vec![
-        ("first apply", &labels[..], &notes[..], vec![web.clone(), sidecar.clone()]),
-        ("changed env value", &labels[..], &notes[..], vec![web_b20.clone(), sidecar.clone()]),
+        (
+            "first apply",
+            &labels[..],
+            &notes[..],
+            vec![web.clone(), sidecar.clone()],
+        ),
+        (
+            "changed env value",
+            &labels[..],
+            &notes[..],
+            vec![web_b20.clone(), sidecar.clone()],
+        ),
         (
             "added container",
             &labels[..],
             &notes[..],
             vec![web_b20.clone(), sidecar.clone(), log.clone()],
         ),
-        ("removed container", &labels[..], &notes[..], vec![web_b20.clone(), log.clone()]),
-        ("reordered ports", &labels[..], &notes[..], vec![web_reordered.clone(), log.clone()]),
-        ("removed label", &fewer_labels[..], &notes[..], vec![web_reordered.clone(), log.clone()]),
+        (
+            "removed container",
+            &labels[..],
+            &notes[..],
+            vec![web_b20.clone(), log.clone()],
+        ),
+        (
+            "reordered ports",
+            &labels[..],
+            &notes[..],
+            vec![web_reordered.clone(), log.clone()],
+        ),
+        (
+            "removed label",
+            &fewer_labels[..],
+            &notes[..],
+            vec![web_reordered.clone(), log.clone()],
+        ),
         (
             "changed annotation",
             &fewer_labels[..],
@@ -243,7 +281,11 @@ async fn kubectl_apply_of_edited_manifests_gives_what_kubernetes_gives() -> anyh
     ];
     for (version, kubectl) in rudder_tests::kubectl_bins() {
         let ns = format!("apply-{version}");
-        ok(&kubectl, &kc, &["apply", "-f", &manifest(dir, "ns.json", &namespace(&ns))?]);
+        ok(
+            &kubectl,
+            &kc,
+            &["apply", "-f", &manifest(dir, "ns.json", &namespace(&ns))?],
+        );
         for (i, (step, labels, annotations, containers)) in steps.iter().enumerate() {
             let m = shop(&ns, labels, annotations, containers);
             let file = manifest(dir, &format!("shop-{version}-{i}.json"), &m)?;
@@ -253,14 +295,24 @@ async fn kubectl_apply_of_edited_manifests_gives_what_kubernetes_gives() -> anyh
                 String::from_utf8_lossy(&o.stdout),
                 String::from_utf8_lossy(&o.stderr),
             );
-            assert!(o.status.success(), "{version} kubectl, {step}: {stdout}{stderr}");
+            assert!(
+                o.status.success(),
+                "{version} kubectl, {step}: {stdout}{stderr}"
+            );
             let verb = if i == 0 { "created" } else { "configured" };
             assert!(
                 stdout.contains(&format!("deployment.apps/shop {verb}")),
                 "{version} kubectl, {step}: {stdout}"
             );
-            assert!(!stderr.contains("Warning"), "{version} kubectl, {step}: {stderr}");
-            let live = json_of(&kubectl, &kc, &["get", "deploy", "shop", "-n", &ns, "-o", "json"])?;
+            assert!(
+                !stderr.contains("Warning"),
+                "{version} kubectl, {step}: {stderr}"
+            );
+            let live = json_of(
+                &kubectl,
+                &kc,
+                &["get", "deploy", "shop", "-n", &ns, "-o", "json"],
+            )?;
             assert_eq!(
                 observed(&live),
                 expected(labels, annotations, containers),
@@ -271,10 +323,18 @@ async fn kubectl_apply_of_edited_manifests_gives_what_kubernetes_gives() -> anyh
                     .as_str()
                     .unwrap_or("null"),
             )?;
-            assert_eq!(applied["spec"], m["spec"], "{version} kubectl, {step}: last applied");
+            assert_eq!(
+                applied["spec"], m["spec"],
+                "{version} kubectl, {step}: last applied"
+            );
         }
         // Unknown fields are still caught, in the patched object.
-        let mut typo = shop(&ns, &fewer_labels, &new_note, &[web_reordered.clone(), log.clone()]);
+        let mut typo = shop(
+            &ns,
+            &fewer_labels,
+            &new_note,
+            &[web_reordered.clone(), log.clone()],
+        );
         typo["spec"]["template"]["spec"]["containers"][0]["imagePolicy"] = json!("Always");
         let file = manifest(dir, &format!("typo-{version}.json"), &typo)?;
         let err = fails(&kubectl, &kc, &["apply", "-f", &file]);
@@ -283,7 +343,10 @@ async fn kubectl_apply_of_edited_manifests_gives_what_kubernetes_gives() -> anyh
                 && err.contains("unknown field \"spec.template.spec.containers[0].imagePolicy\""),
             "{version} kubectl: {err}"
         );
-        assert!(!err.contains("$setElementOrder"), "{version} kubectl: {err}");
+        assert!(
+            !err.contains("$setElementOrder"),
+            "{version} kubectl: {err}"
+        );
         let o = run(&kubectl, &kc, &["apply", "--validate=warn", "-f", &file]);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{version} kubectl: {stderr}");
@@ -291,7 +354,10 @@ async fn kubectl_apply_of_edited_manifests_gives_what_kubernetes_gives() -> anyh
             stderr.contains("unknown field \"spec.template.spec.containers[0].imagePolicy\""),
             "{version} kubectl: warned: {stderr}"
         );
-        assert!(!stderr.contains("$setElementOrder"), "{version} kubectl: {stderr}");
+        assert!(
+            !stderr.contains("$setElementOrder"),
+            "{version} kubectl: {stderr}"
+        );
     }
     Ok(())
 }
@@ -445,31 +511,58 @@ async fn a_stale_resource_version_still_conflicts() -> anyhow::Result<()> {
                  "template": {"metadata": {"labels": {"app": "pinned"}},
                               "spec": {"containers": [{"name": "main", "image": "rudder-demo:latest"}]}}},
     });
-    ok(&kubectl, &kc, &["create", "-f", &manifest(dir, "pinned.json", &d)?]);
+    ok(
+        &kubectl,
+        &kc,
+        &["create", "-f", &manifest(dir, "pinned.json", &d)?],
+    );
     let read = json_of(&kubectl, &kc, &["get", "deploy", "pinned", "-o", "json"])?;
     // Someone else writes the object after it was read.
     ok(&kubectl, &kc, &["label", "deploy", "pinned", "moved=on"]);
 
     let mut stale = read.clone();
     stale["metadata"]["labels"] = json!({"writer": "stale"});
-    let err = fails(&kubectl, &kc, &["replace", "-f", &manifest(dir, "stale.json", &stale)?]);
+    let err = fails(
+        &kubectl,
+        &kc,
+        &["replace", "-f", &manifest(dir, "stale.json", &stale)?],
+    );
     assert!(
         err.contains("Conflict") && err.contains("the object has been modified"),
         "a PUT with a stale resourceVersion: {err}"
     );
-    let rv = read["metadata"]["resourceVersion"].as_str().unwrap_or_default();
-    let patch = json!({"metadata": {"resourceVersion": rv, "labels": {"writer": "stale"}}}).to_string();
-    let err = fails(&kubectl, &kc, &["patch", "deploy", "pinned", "--type=merge", "-p", &patch]);
-    assert!(err.contains("the object has been modified"), "a patch naming a stale resourceVersion: {err}");
+    let rv = read["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default();
+    let patch =
+        json!({"metadata": {"resourceVersion": rv, "labels": {"writer": "stale"}}}).to_string();
+    let err = fails(
+        &kubectl,
+        &kc,
+        &["patch", "deploy", "pinned", "--type=merge", "-p", &patch],
+    );
+    assert!(
+        err.contains("the object has been modified"),
+        "a patch naming a stale resourceVersion: {err}"
+    );
     let scale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
         "metadata": {"name": "pinned", "namespace": "default", "resourceVersion": rv},
         "spec": {"replicas": 5}});
     let err = fails(
         &kubectl,
         &kc,
-        &["replace", "--raw", "/apis/apps/v1/namespaces/default/deployments/pinned/scale", "-f", &manifest(dir, "scale.json", &scale)?],
+        &[
+            "replace",
+            "--raw",
+            "/apis/apps/v1/namespaces/default/deployments/pinned/scale",
+            "-f",
+            &manifest(dir, "scale.json", &scale)?,
+        ],
     );
-    assert!(err.contains("Conflict") || err.contains("409"), "a Scale with a stale resourceVersion: {err}");
+    assert!(
+        err.contains("Conflict") || err.contains("409"),
+        "a Scale with a stale resourceVersion: {err}"
+    );
     let live = json_of(&kubectl, &kc, &["get", "deploy", "pinned", "-o", "json"])?;
     assert_eq!(live["metadata"]["labels"], json!({"moved": "on"}), "{live}");
     assert_eq!(live["spec"]["replicas"], 1, "{live}");
@@ -480,9 +573,17 @@ async fn a_stale_resource_version_still_conflicts() -> anyhow::Result<()> {
     if let Some(m) = unpinned["metadata"].as_object_mut() {
         m.remove("resourceVersion");
     }
-    ok(&kubectl, &kc, &["replace", "-f", &manifest(dir, "fresh.json", &unpinned)?]);
+    ok(
+        &kubectl,
+        &kc,
+        &["replace", "-f", &manifest(dir, "fresh.json", &unpinned)?],
+    );
     let live = json_of(&kubectl, &kc, &["get", "deploy", "pinned", "-o", "json"])?;
-    assert_eq!(live["metadata"]["labels"], json!({"writer": "fresh"}), "{live}");
+    assert_eq!(
+        live["metadata"]["labels"],
+        json!({"writer": "fresh"}),
+        "{live}"
+    );
     Ok(())
 }
 
@@ -490,7 +591,11 @@ async fn a_stale_resource_version_still_conflicts() -> anyhow::Result<()> {
 
 /// The store's revision, from a list's `metadata.resourceVersion`.
 fn revision(kubectl: &Path, kc: &Path) -> anyhow::Result<u64> {
-    let list = json_of(kubectl, kc, &["get", "--raw", "/api/v1/namespaces/dry/serviceaccounts"])?;
+    let list = json_of(
+        kubectl,
+        kc,
+        &["get", "--raw", "/api/v1/namespaces/dry/serviceaccounts"],
+    )?;
     list["metadata"]["resourceVersion"]
         .as_str()
         .and_then(|rv| rv.parse().ok())
@@ -538,12 +643,28 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
     let kubectl = rudder_tests::kubectl_bin();
     let k = kubectl.as_path();
     let dir = cluster.dir.path();
-    ok(k, &kc, &["create", "-f", &manifest(dir, "ns.json", &namespace("dry"))?]);
+    ok(
+        k,
+        &kc,
+        &[
+            "create",
+            "-f",
+            &manifest(dir, "ns.json", &namespace("dry"))?,
+        ],
+    );
     let account = |name: &str, labels: Value| {
         json!({"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": {"name": name, "namespace": "dry", "labels": labels}})
     };
-    ok(k, &kc, &["apply", "-f", &manifest(dir, "real.json", &account("real", json!({"v": "1"})))?]);
+    ok(
+        k,
+        &kc,
+        &[
+            "apply",
+            "-f",
+            &manifest(dir, "real.json", &account("real", json!({"v": "1"})))?,
+        ],
+    );
     let idle = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "idle", "namespace": "dry"},
@@ -551,7 +672,11 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
                  "template": {"metadata": {"labels": {"app": "idle"}},
                               "spec": {"containers": [{"name": "main", "image": "rudder-demo:latest"}]}}},
     });
-    ok(k, &kc, &["create", "-f", &manifest(dir, "idle.json", &idle)?]);
+    ok(
+        k,
+        &kc,
+        &["create", "-f", &manifest(dir, "idle.json", &idle)?],
+    );
     let edited = manifest(dir, "real-v2.json", &account("real", json!({"v": "2"})))?;
     let made = manifest(dir, "made.json", &account("made", json!({})))?;
     let svc = json!({"apiVersion": "v1", "kind": "Service",
@@ -561,19 +686,72 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
 
     type Check = fn(&str) -> bool;
     let cases: Vec<(&str, Vec<&str>, Check)> = vec![
-        ("create", vec!["create", "-f", &made, "--dry-run=server", "-o", "json"], |o| o.contains("\"name\": \"made\"")),
-        ("apply (patch)", vec!["apply", "-f", &edited, "--dry-run=server", "-o", "json"], |o| o.contains("\"v\": \"2\"")),
-        ("replace (update)", vec!["replace", "-f", &edited, "--dry-run=server", "-o", "json"], |o| o.contains("\"v\": \"2\"")),
-        ("scale (subresource)", vec!["scale", "deploy/idle", "-n", "dry", "--replicas=3", "--dry-run=server"], |o| o.contains("scaled")),
-        ("label", vec!["label", "sa", "real", "-n", "dry", "extra=yes", "--dry-run=server", "-o", "json"], |o| o.contains("\"extra\": \"yes\"")),
-        ("delete", vec!["delete", "sa", "real", "-n", "dry", "--dry-run=server"], |o| o.contains("\"real\" deleted") && o.contains("(server dry run)")),
-        ("delete --all", vec!["delete", "sa", "--all", "-n", "dry", "--dry-run=server"], |o| o.contains("serviceaccount \"real\" deleted") && o.contains("(server dry run)")),
+        (
+            "create",
+            vec!["create", "-f", &made, "--dry-run=server", "-o", "json"],
+            |o| o.contains("\"name\": \"made\""),
+        ),
+        (
+            "apply (patch)",
+            vec!["apply", "-f", &edited, "--dry-run=server", "-o", "json"],
+            |o| o.contains("\"v\": \"2\""),
+        ),
+        (
+            "replace (update)",
+            vec!["replace", "-f", &edited, "--dry-run=server", "-o", "json"],
+            |o| o.contains("\"v\": \"2\""),
+        ),
+        (
+            "scale (subresource)",
+            vec![
+                "scale",
+                "deploy/idle",
+                "-n",
+                "dry",
+                "--replicas=3",
+                "--dry-run=server",
+            ],
+            |o| o.contains("scaled"),
+        ),
+        (
+            "label",
+            vec![
+                "label",
+                "sa",
+                "real",
+                "-n",
+                "dry",
+                "extra=yes",
+                "--dry-run=server",
+                "-o",
+                "json",
+            ],
+            |o| o.contains("\"extra\": \"yes\""),
+        ),
+        (
+            "delete",
+            vec!["delete", "sa", "real", "-n", "dry", "--dry-run=server"],
+            |o| o.contains("\"real\" deleted") && o.contains("(server dry run)"),
+        ),
+        (
+            "delete --all",
+            vec!["delete", "sa", "--all", "-n", "dry", "--dry-run=server"],
+            |o| o.contains("serviceaccount \"real\" deleted") && o.contains("(server dry run)"),
+        ),
         (
             "deletecollection",
-            vec!["delete", "--raw", "/api/v1/namespaces/dry/serviceaccounts?dryRun=All"],
+            vec![
+                "delete",
+                "--raw",
+                "/api/v1/namespaces/dry/serviceaccounts?dryRun=All",
+            ],
             |o| o.contains("\"real\""),
         ),
-        ("create a Service", vec!["create", "-f", &svc_file, "--dry-run=server", "-o", "json"], |o| o.contains("clusterIP")),
+        (
+            "create a Service",
+            vec!["create", "-f", &svc_file, "--dry-run=server", "-o", "json"],
+            |o| o.contains("clusterIP"),
+        ),
     ];
     // Let the controllers settle on what was created for real.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -586,7 +764,10 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
         let after = revision(k, &kc)?;
         // The revision moves only by the leader-lease renewals.
         let written = keys_written(&client, before, after).await?;
-        let others: Vec<&String> = written.iter().filter(|k| !k.starts_with(LEADER_LEASES)).collect();
+        let others: Vec<&String> = written
+            .iter()
+            .filter(|k| !k.starts_with(LEADER_LEASES))
+            .collect();
         assert!(
             others.is_empty(),
             "{name} wrote to the store (revisions {before}..{after}): {others:?}\n{out}"
@@ -600,28 +781,59 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
     assert!(err.contains("NotFound"), "{err}");
     let real = json_of(k, &kc, &["get", "sa", "real", "-n", "dry", "-o", "json"])?;
     assert_eq!(real["metadata"]["labels"], json!({"v": "1"}), "{real}");
-    assert!(real["metadata"].get("deletionTimestamp").is_none(), "{real}");
-    let idle = json_of(k, &kc, &["get", "deploy", "idle", "-n", "dry", "-o", "json"])?;
+    assert!(
+        real["metadata"].get("deletionTimestamp").is_none(),
+        "{real}"
+    );
+    let idle = json_of(
+        k,
+        &kc,
+        &["get", "deploy", "idle", "-n", "dry", "-o", "json"],
+    )?;
     assert_eq!(idle["spec"]["replicas"], 0, "{idle}");
     fails(k, &kc, &["get", "svc", "front", "-n", "dry"]);
 
     // The dry run's addresses are still free: asking for them for real succeeds.
-    let ip = service_preview["spec"]["clusterIP"].as_str().unwrap_or_default().to_owned();
-    let node_port = service_preview["spec"]["ports"][0]["nodePort"].as_i64().unwrap_or_default();
+    let ip = service_preview["spec"]["clusterIP"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let node_port = service_preview["spec"]["ports"][0]["nodePort"]
+        .as_i64()
+        .unwrap_or_default();
     assert!(!ip.is_empty() && node_port >= 30000, "{service_preview}");
     let mut pinned = svc.clone();
     pinned["spec"]["clusterIP"] = json!(ip);
     pinned["spec"]["ports"][0]["nodePort"] = json!(node_port);
-    let created = json_of(k, &kc, &["create", "-f", &manifest(dir, "svc-real.json", &pinned)?, "-o", "json"])?;
+    let created = json_of(
+        k,
+        &kc,
+        &[
+            "create",
+            "-f",
+            &manifest(dir, "svc-real.json", &pinned)?,
+            "-o",
+            "json",
+        ],
+    )?;
     assert_eq!(created["spec"]["clusterIP"], json!(ip), "{created}");
 
     // Any dryRun value but All is refused, as kube-apiserver refuses it.
     let err = fails(
         k,
         &kc,
-        &["create", "--raw", "/api/v1/namespaces/dry/serviceaccounts?dryRun=true", "-f", &made],
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/dry/serviceaccounts?dryRun=true",
+            "-f",
+            &made,
+        ],
     );
-    assert!(err.contains("Unsupported value") && err.contains("dryRun"), "{err}");
+    assert!(
+        err.contains("Unsupported value") && err.contains("dryRun"),
+        "{err}"
+    );
     fails(k, &kc, &["get", "sa", "made", "-n", "dry"]);
     Ok(())
 }

@@ -13,9 +13,7 @@ use rudder_protocol::resources::Status;
 use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
 
-use super::core::{
-    delete_dry_run, ApiCore, ApiResult, FieldValidation, ListOptions, WriteOptions,
-};
+use super::core::{delete_dry_run, ApiCore, ApiResult, FieldValidation, ListOptions, WriteOptions};
 use super::registry::{self, ResourceInfo};
 use crate::bus::Deliver;
 use crate::supervisor::{StartContext, Started};
@@ -244,7 +242,13 @@ async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
             body: b,
         } => json_reply(
             &core
-                .bind(pods_info()?, Some(&namespace), &name, &body(&b)?, BUS_WRITES)
+                .bind(
+                    pods_info()?,
+                    Some(&namespace),
+                    &name,
+                    &body(&b)?,
+                    BUS_WRITES,
+                )
                 .await?,
         ),
         ApiRequest::WatchPoll {

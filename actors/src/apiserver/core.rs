@@ -1321,7 +1321,10 @@ impl ApiCore {
     ) -> ApiResult<Value> {
         check_name(&obj, name)?;
         self.guaranteed_update(info, namespace, name, opts.dry_run, |old| {
-            Ok((replacement(info, old, obj.clone(), status_only), !status_only))
+            Ok((
+                replacement(info, old, obj.clone(), status_only),
+                !status_only,
+            ))
         })
         .await
     }
@@ -1768,7 +1771,8 @@ impl ApiCore {
             Ok((new, false))
         })
         .await?;
-        serde_json::to_value(Status::success()).map_err(|e| fail(500, "InternalError", e.to_string()))
+        serde_json::to_value(Status::success())
+            .map_err(|e| fail(500, "InternalError", e.to_string()))
     }
 
     /// One long poll of changes to a collection after `after`, as API events that pass
@@ -2213,7 +2217,10 @@ mod tests {
                     assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"), "{name}");
                     assert!(e.message.contains(msg), "{name}: {}", e.message);
                     let d = e.details.as_ref().expect("details");
-                    assert_eq!((d.group.as_str(), d.kind.as_str()), ("meta.k8s.io", "CreateOptions"));
+                    assert_eq!(
+                        (d.group.as_str(), d.kind.as_str()),
+                        ("meta.k8s.io", "CreateOptions")
+                    );
                 }
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
@@ -2241,7 +2248,14 @@ mod tests {
                 "update without a version is unconditional",
                 json!({"metadata": {"name": "web", "uid": "forged"}, "spec": {"replicas": 3}}),
                 false,
-                |v| json!([v["metadata"].get("resourceVersion"), v["metadata"]["uid"], v["spec"]["replicas"], v["status"]]),
+                |v| {
+                    json!([
+                        v["metadata"].get("resourceVersion"),
+                        v["metadata"]["uid"],
+                        v["spec"]["replicas"],
+                        v["status"]
+                    ])
+                },
                 json!([null, "u1", 3, {"replicas": 2}]),
             ),
             (
@@ -2255,7 +2269,13 @@ mod tests {
                 "status update changes the status only",
                 json!({"metadata": {"name": "web"}, "spec": {"replicas": 9}, "status": {"replicas": 1}}),
                 true,
-                |v| json!([v["spec"]["replicas"], v["status"]["replicas"], v["metadata"].get("resourceVersion")]),
+                |v| {
+                    json!([
+                        v["spec"]["replicas"],
+                        v["status"]["replicas"],
+                        v["metadata"].get("resourceVersion")
+                    ])
+                },
                 json!([2, 1, null]),
             ),
             (
@@ -2267,23 +2287,41 @@ mod tests {
             ),
         ];
         for (name, body, status_only, check, want) in cases {
-            assert_eq!(check(&replacement(deploy, &old, body, status_only)), want, "{name}");
+            assert_eq!(
+                check(&replacement(deploy, &old, body, status_only)),
+                want,
+                "{name}"
+            );
         }
         let s = scaled(&old, 5, None);
         assert_eq!(s["spec"]["replicas"], 5);
         assert!(s["metadata"].get("resourceVersion").is_none());
-        assert_eq!(scaled(&old, 5, Some("17"))["metadata"]["resourceVersion"], "17");
-        assert_eq!(scaled(&json!({"metadata": {}}), 1, None)["spec"], json!({"replicas": 1}));
-        assert!(check_name(&json!({"metadata": {"name": "other"}}), "web").is_err_and(|e| e.code == 400));
+        assert_eq!(
+            scaled(&old, 5, Some("17"))["metadata"]["resourceVersion"],
+            "17"
+        );
+        assert_eq!(
+            scaled(&json!({"metadata": {}}), 1, None)["spec"],
+            json!({"replicas": 1})
+        );
+        assert!(check_name(&json!({"metadata": {"name": "other"}}), "web")
+            .is_err_and(|e| e.code == 400));
         assert!(check_name(&json!({}), "web").is_ok());
     }
 
     #[test]
     fn scale_replicas_are_required_and_not_negative() {
-        assert_eq!(scale_replicas(&json!({"spec": {"replicas": 3}})).ok(), Some(3));
+        assert_eq!(
+            scale_replicas(&json!({"spec": {"replicas": 3}})).ok(),
+            Some(3)
+        );
         let cases = [
             ("missing", json!({"spec": {}}), 400),
-            ("negative", json!({"metadata": {"name": "w"}, "spec": {"replicas": -1}}), 422),
+            (
+                "negative",
+                json!({"metadata": {"name": "w"}, "spec": {"replicas": -1}}),
+                422,
+            ),
         ];
         for (name, scale, code) in cases {
             let e = scale_replicas(&scale).expect_err(name);
@@ -2296,20 +2334,39 @@ mod tests {
         let deploy = registry::resource("apps", "v1", "deployments").expect("deployments");
         let clean = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}});
         let unknown = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1, "replica": 2}});
-        for mode in [FieldValidation::Ignore, FieldValidation::Warn, FieldValidation::Strict] {
+        for mode in [
+            FieldValidation::Ignore,
+            FieldValidation::Warn,
+            FieldValidation::Strict,
+        ] {
             let got = check_patched_fields(deploy, "Deployment", "web", &clean, mode);
             assert_eq!(got.ok(), Some(vec![]), "{mode:?}: a clean object");
         }
         assert_eq!(
-            check_patched_fields(deploy, "Deployment", "web", &unknown, FieldValidation::Ignore).ok(),
+            check_patched_fields(
+                deploy,
+                "Deployment",
+                "web",
+                &unknown,
+                FieldValidation::Ignore
+            )
+            .ok(),
             Some(vec![])
         );
         assert_eq!(
             check_patched_fields(deploy, "Deployment", "web", &unknown, FieldValidation::Warn).ok(),
-            Some(vec!["299 - \"unknown field \\\"spec.replica\\\"\"".to_owned()])
+            Some(vec![
+                "299 - \"unknown field \\\"spec.replica\\\"\"".to_owned()
+            ])
         );
-        let e = check_patched_fields(deploy, "Deployment", "web", &unknown, FieldValidation::Strict)
-            .expect_err("strict");
+        let e = check_patched_fields(
+            deploy,
+            "Deployment",
+            "web",
+            &unknown,
+            FieldValidation::Strict,
+        )
+        .expect_err("strict");
         assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
         assert_eq!(
             e.message,
@@ -2319,15 +2376,25 @@ mod tests {
         let scale = json!({"kind": "Scale", "spec": {"replicas": 2, "paused": true}});
         let e = check_patched_fields(deploy, "Scale", "web", &scale, FieldValidation::Strict)
             .expect_err("unknown Scale field");
-        assert!(e.message.contains("unknown field \"spec.paused\""), "{}", e.message);
+        assert!(
+            e.message.contains("unknown field \"spec.paused\""),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn patch_formats_by_content_type() {
         let cases = [
             ("application/merge-patch+json", Some(PatchFormat::Merge)),
-            ("application/json-patch+json; charset=utf-8", Some(PatchFormat::Json)),
-            ("application/strategic-merge-patch+json", Some(PatchFormat::Strategic)),
+            (
+                "application/json-patch+json; charset=utf-8",
+                Some(PatchFormat::Json),
+            ),
+            (
+                "application/strategic-merge-patch+json",
+                Some(PatchFormat::Strategic),
+            ),
             ("application/apply-patch+yaml", None),
             ("application/json", None),
         ];

@@ -541,7 +541,10 @@ async fn dispatch(
         ("GET", true, Some("scale")) => Answer::Ok(core.get_scale(info, ns, name).await?),
         ("PUT", true, Some("scale")) => {
             let opts = writes()?;
-            Answer::Ok(core.put_scale(info, ns, name, &json_body(body)?, opts).await?)
+            Answer::Ok(
+                core.put_scale(info, ns, name, &json_body(body)?, opts)
+                    .await?,
+            )
         }
         ("PATCH", true, Some("scale")) => {
             let opts = writes()?;
