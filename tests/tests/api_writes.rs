@@ -739,6 +739,31 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
             |o| o.contains("serviceaccount \"real\" deleted") && o.contains("(server dry run)"),
         ),
         (
+            "status patch (subresource)",
+            vec![
+                "patch",
+                "deploy",
+                "idle",
+                "-n",
+                "dry",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                r#"{"status":{"observedGeneration":99}}"#,
+                "--dry-run=server",
+                "-o",
+                "json",
+            ],
+            |o| o.contains("\"observedGeneration\": 99"),
+        ),
+        (
+            // A namespace with content is deleted gracefully: the answer is marked
+            // terminating, the namespace is not.
+            "graceful delete",
+            vec!["delete", "--raw", "/api/v1/namespaces/dry?dryRun=All"],
+            |o| o.contains("deletionTimestamp") && o.contains("Terminating"),
+        ),
+        (
             "deletecollection",
             vec![
                 "delete",
@@ -792,6 +817,9 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
     )?;
     assert_eq!(idle["spec"]["replicas"], 0, "{idle}");
     fails(k, &kc, &["get", "svc", "front", "-n", "dry"]);
+    let ns = json_of(k, &kc, &["get", "namespace", "dry", "-o", "json"])?;
+    assert_eq!(ns["status"]["phase"], "Active", "{ns}");
+    assert!(ns["metadata"].get("deletionTimestamp").is_none(), "{ns}");
 
     // The dry run's addresses are still free: asking for them for real succeeds.
     let ip = service_preview["spec"]["clusterIP"]
