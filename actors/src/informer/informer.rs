@@ -5,6 +5,11 @@
 //! kept) relists and reports the difference as changes, so a handler sees every object
 //! that changed, even across a relist. Events carry only what changed; handlers are
 //! meant to enqueue keys and let a reconciler read the cache (level-triggered).
+//!
+//! The loop hands each list and each batch of events to a delivery function, which
+//! applies it to the cache (`ingest`) and passes the changes on: [`Informer::spawn`]
+//! to its one handler, the node's shared informers ([`super::shared`]) to every
+//! subscriber, under the lock a late subscriber takes for its replay.
 
 use std::collections::HashMap;
 use std::fmt;
