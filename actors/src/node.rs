@@ -213,8 +213,9 @@ pub struct Services {
 /// The components a node runs.
 ///
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
-/// control-plane nodes run `store`, `apiserver` and `scheduler`. The other components
-/// (controllers; kubelet, proxy) plug in here as they land.
+/// control-plane nodes run `store`, `apiserver`, `scheduler` and every controller (the
+/// one list in [`crate::controllers::components`]); workers run `kubelet` and `proxy`.
+/// The supervisor hands them all the node's shared informers.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
         ComponentSpec::new(chaos::NAME, chaos::Chaos::start),

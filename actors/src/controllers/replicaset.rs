@@ -40,8 +40,7 @@ use rudder_protocol::resources::{
 use tracing::debug;
 
 use super::pods;
-use super::support::controller::controller_key;
-use super::support::{Controller, ControllerExpectations, PodControl, Wiring};
+use super::support::{controller_key, Controller, ControllerExpectations, PodControl, Wiring};
 use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
 use crate::supervisor::ComponentSpec;
 

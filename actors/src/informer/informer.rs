@@ -6,6 +6,11 @@
 //! that changed, even across a relist. Failed lists and polls, and relists, back off
 //! (100 ms doubling to 5 s) and log once per [`crate::retry::LOG_EVERY`]. Events carry only what changed; handlers are
 //! meant to enqueue keys and let a reconciler read the cache (level-triggered).
+//!
+//! The loop hands each list and each batch of events to a delivery function, which
+//! applies it to the cache (`ingest`) and passes the changes on: [`Informer::spawn`]
+//! to its one handler, the node's shared informers ([`super::shared`]) to every
+//! subscriber, under the lock a late subscriber takes for its replay.
 
 use std::collections::HashMap;
 use std::fmt;

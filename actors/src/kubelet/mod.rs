@@ -11,8 +11,8 @@
 //! The [`Kubelet`] component (bus name `kubelet`, on worker nodes) is one supervised task:
 //! it registers the node (capacity from the host, nodeInfo with the Docker version),
 //! makes sure the sandbox image and the node's pod network exist, watches the pods bound
-//! to the node (field selector `spec.nodeName=<node>`) through an informer whose events
-//! only enqueue pod keys, and runs one [`worker::PodWorker`] per pod uid. Every
+//! to the node (field selector `spec.nodeName=<node>`) through the node's shared informer
+//! of that scope (a restart subscribes again), whose events only enqueue pod keys, and runs one [`worker::PodWorker`] per pod uid. Every
 //! [`HEARTBEAT`] it renews the node's Lease in `kube-node-lease`, writes the node's Ready
 //! condition (False with the reason when Docker does not answer), and relists the
 //! runtime: containers of pods it no longer knows are removed. Docker's event stream

@@ -20,8 +20,7 @@ use tracing::{debug, info};
 
 use super::{plan, Action, COMPONENT, REVISION_ANNOTATION};
 use crate::controllers::replicaset::WORKERS;
-use crate::controllers::support::controller::controller_key;
-use crate::controllers::support::{reference, Controller, Wiring};
+use crate::controllers::support::{controller_key, reference, Controller, Wiring};
 use crate::events::EventRecorder;
 use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
 use crate::supervisor::ComponentSpec;

@@ -32,7 +32,7 @@ pub mod controller;
 pub mod expectations;
 pub mod pod_control;
 
-pub use self::controller::{owner_keys, Controller, Wiring};
+pub use self::controller::{controller_key, owner_keys, Controller, Wiring};
 pub use self::expectations::{ControllerExpectations, Expectations, EXPECTATIONS_TTL};
 pub use self::pod_control::{slow_start, slow_start_batches, PodControl, SlowStart};
 pub use crate::events::EventRecorder as Recorder;
