@@ -129,6 +129,7 @@ async fn missing_sandbox_image_backs_off_reports_once_and_recovers_when_it_appea
         let list = by_pod.get(n).map(Vec::as_slice).unwrap_or(&[]);
         assert_eq!(list.len(), 1, "one Event for {n}: {list:#?}");
         let e = &list[0];
+        eprintln!("{n}: FailedCreatePodSandBox x{} in {window:?}", e.count);
         assert_eq!(e.type_, "Warning");
         assert!(
             e.message.starts_with("Failed to create pod sandbox: ") && e.message.contains(&image),

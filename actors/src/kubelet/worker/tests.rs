@@ -990,7 +990,8 @@ fn sandbox_back_off_holds_the_plan() {
     let half_made = info("s1", "", 0, RunState::Created, 0);
     let obs = |v: Vec<ContainerInfo>| Observed::from_containers(v);
     // (name, observed, memory, want actions, want wake-up)
-    let cases: Vec<(&str, Observed, Memory, Vec<Action>, Option<Instant>)> = vec![
+    type Case = (&'static str, Observed, Memory, Vec<Action>, Option<Instant>);
+    let cases: Vec<Case> = vec![
         (
             "no sandbox, in back-off: wait for it",
             obs(vec![]),
