@@ -597,8 +597,9 @@ fn list_options(q: &[(String, String)]) -> ListOptions {
 }
 
 /// True for a request that asks to switch protocols (`Upgrade: websocket`, SPDY, or a
-/// `CONNECT`). Its body is the rest of the connection, so it is answered without reading
-/// one.
+/// `CONNECT`). Such a request is answered without reading a body: for a WebSocket
+/// upgrade or a `CONNECT`, actix hands the rest of the connection over as the body, which
+/// the client only sends once it has an answer.
 fn is_upgrade(req: &HttpRequest) -> bool {
     asks_upgrade(req.head())
 }
