@@ -483,8 +483,13 @@ async fn accept_loop(bus: Weak<Inner>, listener: TcpListener) {
         None => return,
     };
     let mut retry = ACCEPT_RETRY;
-    // Remote peers decide how often they fail: one line per address and period.
-    let refused: Arc<Mutex<crate::retry::LogLimiter<std::net::IpAddr>>> = Arc::default();
+    // Remote peers decide how often they fail: one line per address, kind of failure
+    // and period (the kind, not the text, which the peer controls).
+    type RefusalKey = (
+        std::net::IpAddr,
+        std::mem::Discriminant<rudder_protocol::net::HandshakeError>,
+    );
+    let refused: Arc<Mutex<crate::retry::LogLimiter<RefusalKey>>> = Arc::default();
     let mut log: crate::retry::LogLimiter<&'static str> = crate::retry::LogLimiter::default();
     loop {
         let accepted = tokio::select! {
@@ -526,7 +531,8 @@ async fn accept_loop(bus: Weak<Inner>, listener: TcpListener) {
                 Ok(est) => adopt(&inner, est, false, None),
                 Err(e) => {
                     let now = tokio::time::Instant::now();
-                    if let Some(suppressed) = lock(&refused).admit(&remote.ip(), now) {
+                    let key = (remote.ip(), std::mem::discriminant(&e));
+                    if let Some(suppressed) = lock(&refused).admit(&key, now) {
                         tracing::warn!(%remote, error = %e, suppressed, "refused connection");
                     }
                 }
