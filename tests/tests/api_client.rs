@@ -159,8 +159,13 @@ async fn a_watch_resumes_across_an_apiserver_kill() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A pod no scheduler of the cluster takes (its `schedulerName` names none), so the test
+/// alone decides where it is bound.
 fn pod(name: &str, node: Option<&str>) -> anyhow::Result<Pod> {
-    let mut spec = serde_json::json!({"containers": [{"name": "c", "image": "rudder/demo:1"}]});
+    let mut spec = serde_json::json!({
+        "containers": [{"name": "c", "image": "rudder/demo:1"}],
+        "schedulerName": "nobody",
+    });
     if let Some(n) = node {
         spec["nodeName"] = n.into();
     }

@@ -40,15 +40,6 @@ spec:
     targetPort: 8080
 "#;
 
-/// A Namespace manifest (JSON) in the cluster's temp dir; its path.
-fn namespace_manifest(cluster: &Cluster, name: &str) -> anyhow::Result<String> {
-    let path = cluster.dir.path().join(format!("ns-{name}.json"));
-    let body =
-        format!(r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}"}}}}"#);
-    std::fs::write(&path, body)?;
-    Ok(path.to_string_lossy().into_owned())
-}
-
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
     let out = std::process::Command::new(rudder_tests::kubectl_bin())
         .env("KUBECONFIG", kubeconfig)
@@ -227,10 +218,8 @@ async fn kubectl_everyday_verbs() -> anyhow::Result<()> {
         err.contains("NotFound") && err.contains("pods \"nope\" not found"),
         "{err}"
     );
-    // A JSON manifest rather than `kubectl create namespace`: that generator sends a
-    // protobuf body, which the server cannot decode yet (issue 14, protobuf wire format).
-    let bad_ns = namespace_manifest(&cluster, "Bad_Name")?;
-    let err = fails(&kc, &["create", "-f", &bad_ns]);
+    // `kubectl create namespace` sends a protobuf body (kubectl 1.37).
+    let err = fails(&kc, &["create", "namespace", "Bad_Name"]);
     assert!(
         err.contains("is invalid") && err.contains("metadata.name"),
         "{err}"
@@ -281,10 +270,7 @@ async fn kubectl_everyday_verbs() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_on_one_resource_version_exactly_one_wins() -> anyhow::Result<()> {
     let (cluster, kc) = node().await?;
-    ok(
-        &kc,
-        &["create", "-f", &namespace_manifest(&cluster, "race")?],
-    );
+    ok(&kc, &["create", "namespace", "race"]);
     let current = ok(&kc, &["get", "namespace", "race", "-o", "json"]);
     let mut handles = Vec::new();
     for i in 0..6 {

@@ -9,6 +9,9 @@
 //! Kubernetes' rules for streaming lists and bookmarks ([`super::watch`]).
 //! `/debug/watchers` counts the watches being served ([`super::watchers`]).
 //!
+//! Bodies are JSON, YAML or protobuf, and answers are protobuf when the client prefers it
+//! ([`super::media`]); a protobuf watch is a stream of length-prefixed frames.
+//!
 //! Every request gets an answer: JSON bodies end with a newline as kube-apiserver writes
 //! them; a request that asks to switch protocols (`Upgrade: websocket`, SPDY) is answered
 //! without waiting for a body (its body is the rest of the connection); the connect
@@ -27,12 +30,12 @@ use rudder_protocol::resources::{Status, Time};
 use serde_json::{json, Value};
 
 use super::core::{self as api, ApiCore, ApiError, ApiEvent, ListOptions, WriteOptions};
+use super::media::{self, Encoding};
 use super::registry::{self, ResourceInfo};
 use super::watch::{self, Step, WatchStream};
-use super::{discovery, openapi, table};
+use super::{discovery, openapi, protobuf, table};
 
-/// Largest request body accepted (Kubernetes' limit is 3 MiB).
-pub const MAX_BODY: usize = 3 * 1024 * 1024;
+pub use super::media::MAX_BODY;
 
 /// What every request handler shares.
 pub struct ApiState {
@@ -68,6 +71,38 @@ fn status_response(s: &Status) -> HttpResponse {
 
 fn error(e: ApiError) -> HttpResponse {
     status_response(&e)
+}
+
+/// An answer in the negotiated encoding: protobuf when the client prefers it and the
+/// object has a protobuf form, JSON otherwise (clients decode by `Content-Type`).
+fn respond(code: StatusCode, body: &Value, encoding: Encoding) -> HttpResponse {
+    if encoding == Encoding::Protobuf {
+        match protobuf::encode_object(body) {
+            Ok(bytes) => {
+                return HttpResponse::build(code)
+                    .content_type(protobuf::MEDIA_TYPE)
+                    .body(bytes)
+            }
+            Err(e) if protobuf::encodable(
+                body.get("apiVersion").and_then(Value::as_str).unwrap_or_default(),
+                body.get("kind").and_then(Value::as_str).unwrap_or_default(),
+            ) => {
+                tracing::warn!(error = %e, "answering in JSON: the object does not fit its protobuf message");
+            }
+            Err(_) => {}
+        }
+    }
+    json_response(code, body)
+}
+
+/// A `Status` error in the negotiated encoding.
+fn error_as(e: ApiError, encoding: Encoding) -> HttpResponse {
+    let code = StatusCode::from_u16(e.code.clamp(100, 599) as u16)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match serde_json::to_value(&*e) {
+        Ok(v) => respond(code, &v, encoding),
+        Err(_) => status_response(&e),
+    }
 }
 
 fn not_found_path(path: &str) -> HttpResponse {
@@ -120,26 +155,6 @@ fn wants_table(req: &HttpRequest) -> Option<table::IncludeObject> {
             .and_then(|(_, v)| table::IncludeObject::parse(v))
             .unwrap_or(table::IncludeObject::Metadata),
     )
-}
-
-fn json_body(body: &Bytes) -> Result<Value, ApiError> {
-    if body.len() > MAX_BODY {
-        return Err(Box::new(Status::failure(
-            413,
-            "RequestEntityTooLarge",
-            "request entity too large",
-        )));
-    }
-    if body.is_empty() {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        Box::new(Status::failure(
-            400,
-            "BadRequest",
-            format!("the body of the request could not be decoded: {e}"),
-        ))
-    })
 }
 
 /// A successful answer: 200 or 201.
@@ -273,6 +288,10 @@ async fn resource(
     };
     let core = &state.core;
     let info = t.info;
+    let encoding = media::response_encoding(
+        req.headers().get("accept").and_then(|v| v.to_str().ok()),
+    );
+    let error = |e: ApiError| error_as(e, encoding);
     if info.namespaced && t.name.is_some() && t.namespace.is_none() {
         return not_found_path(req.path());
     }
@@ -307,7 +326,7 @@ async fn resource(
                     "watching over a WebSocket is not supported; watch over HTTP instead",
                 ));
             }
-            return watch_response(req, state, info, ns, t.name, &q);
+            return watch_response(req, state, info, ns, t.name, &q, encoding);
         }
     }
     let ct = req
@@ -320,7 +339,7 @@ async fn resource(
         && !(method == "POST" && t.name.is_some());
     // A written object's body is parsed once, here, for validation and the handler.
     let (mut warnings, parsed) = if writes_object {
-        let value = match json_body(body) {
+        let value = match media::decode_body(body, ct) {
             Ok(v) => v,
             Err(e) => return error(e),
         };
@@ -344,8 +363,8 @@ async fn resource(
         warnings: &mut warnings,
     };
     let mut response = match dispatch(method, t.name.is_some(), t.sub, call).await {
-        Ok(Answer::Ok(v)) => ok_json(&v),
-        Ok(Answer::Created(v)) => json_response(StatusCode::CREATED, &v),
+        Ok(Answer::Ok(v)) => respond(StatusCode::OK, &v, encoding),
+        Ok(Answer::Created(v)) => respond(StatusCode::CREATED, &v, encoding),
         Err(e) => return error(e),
     };
     for w in warnings {
@@ -374,7 +393,7 @@ fn field_validation(
     let Some(mode) = mode.filter(|m| *m != api::FieldValidation::Ignore) else {
         return Ok(Vec::new());
     };
-    if is_patch(content_type) {
+    if is_patch(content_type) || media::is_protobuf(content_type) {
         return Ok(Vec::new());
     }
     let kind = info.kind;
@@ -465,7 +484,8 @@ async fn dispatch(
         warnings,
     } = c;
     let mut parsed = parsed;
-    let mut value = || parsed.take().map_or_else(|| json_body(body), Ok);
+    let body_value = || media::decode_body(body, content_type);
+    let mut value = || parsed.take().map_or_else(body_value, Ok);
     let table_of = |items: &[Value], meta: Value| {
         wants_table(req).map(|include| table::table(info.kind, items, include, meta, Time::now()))
     };
@@ -521,13 +541,13 @@ async fn dispatch(
             Answer::Ok(patched(written))
         }
         ("DELETE", true, None) => {
-            let options = delete_options(q, body)?;
+            let options = delete_options(q, body_value()?)?;
             let opts = write_options(method, q, Some(&options))?;
             Answer::Ok(core.delete(info, ns, name, &options, opts).await?)
         }
         ("DELETE", false, None) => {
             // deletecollection: every object the selectors match, one by one.
-            let options = delete_options(q, body)?;
+            let options = delete_options(q, body_value()?)?;
             let opts = write_options(method, q, Some(&options))?;
             let deleted = core
                 .delete_collection(info, ns, &list_options(q), &options, opts)
@@ -542,20 +562,20 @@ async fn dispatch(
         ("PUT", true, Some("scale")) => {
             let opts = writes()?;
             Answer::Ok(
-                core.put_scale(info, ns, name, &json_body(body)?, opts)
+                core.put_scale(info, ns, name, &body_value()?, opts)
                     .await?,
             )
         }
         ("PATCH", true, Some("scale")) => {
             let opts = writes()?;
             let written = core
-                .patch_scale(info, ns, name, content_type, &json_body(body)?, opts)
+                .patch_scale(info, ns, name, content_type, &body_value()?, opts)
                 .await?;
             Answer::Ok(patched(written))
         }
         ("POST", true, Some("binding")) => {
             let opts = writes()?;
-            Answer::Created(core.bind(info, ns, name, &json_body(body)?, opts).await?)
+            Answer::Created(core.bind(info, ns, name, &body_value()?, opts).await?)
         }
         _ => {
             return Err(Box::new(Status::failure(
@@ -569,8 +589,8 @@ async fn dispatch(
 
 /// DeleteOptions from the body, with the query's `gracePeriodSeconds` and
 /// `propagationPolicy` on top.
-fn delete_options(q: &[(String, String)], body: &Bytes) -> Result<Value, ApiError> {
-    let mut opts = json_body(body)?;
+fn delete_options(q: &[(String, String)], body: Value) -> Result<Value, ApiError> {
+    let mut opts = body;
     for key in ["gracePeriodSeconds", "propagationPolicy"] {
         if let Some(v) = param(q, key) {
             opts[key] = v
@@ -684,6 +704,20 @@ fn render_event(
     Bytes::from(line)
 }
 
+/// One watch event as a protobuf frame. An object that does not fit its message (a bug)
+/// becomes an ERROR event, which every client handles by re-listing.
+fn render_frame(event: ApiEvent) -> Bytes {
+    match protobuf::watch_frame(&event.kind, &event.object) {
+        Ok(frame) => Bytes::from(frame),
+        Err(e) => {
+            tracing::warn!(error = %e, "a watch event has no protobuf form");
+            let status = Status::failure(500, "InternalError", format!("encoding the event: {e}"));
+            let object = serde_json::to_value(&status).unwrap_or_default();
+            Bytes::from(protobuf::watch_frame("ERROR", &object).unwrap_or_default())
+        }
+    }
+}
+
 /// Streams a watch, as Kubernetes does (see [`watch`] for the rules): the initial
 /// events and their end bookmark when asked for, then the changes, with periodic
 /// bookmarks when allowed, until `timeoutSeconds`. A watch of one named object is a watch
@@ -695,7 +729,9 @@ fn watch_response(
     ns: Option<&str>,
     name: Option<&str>,
     q: &[(String, String)],
+    encoding: Encoding,
 ) -> HttpResponse {
+    let error = |e: ApiError| error_as(e, encoding);
     let mut opts = list_options(q);
     if let Some(name) = name {
         let by_name = format!("metadata.name={name}");
@@ -713,6 +749,9 @@ fn watch_response(
         Err(e) => return error(e),
     };
     let table_mode = wants_table(req);
+    let framed = table_mode.is_none()
+        && encoding == Encoding::Protobuf
+        && protobuf::encodable(&info.api_version(), info.kind);
     let now = tokio::time::Instant::now();
     let stream = WatchStream::new(
         start,
@@ -730,10 +769,16 @@ fn watch_response(
         opts,
         filter,
         stream,
-        move |event| render_event(info, table_mode, event),
+        move |event| match framed {
+            true => render_frame(event),
+            false => render_event(info, table_mode, event),
+        },
     );
     HttpResponse::Ok()
-        .content_type("application/json")
+        .content_type(match framed {
+            true => protobuf::WATCH_MEDIA_TYPE,
+            false => "application/json",
+        })
         .insert_header(("Transfer-Encoding", "chunked"))
         .streaming(body)
 }

@@ -19,6 +19,8 @@
 //! - [`watch`]: which state a list reads and where a watch starts (`resourceVersion`,
 //!   `resourceVersionMatch`, `sendInitialEvents`), and the order of a watch's events.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch.
+//! - [`media`], [`protobuf`]: content negotiation, and Kubernetes' protobuf encoding of
+//!   every kind (driven by a generated table of the Kubernetes messages).
 //! - [`table`]: server-side `Table` output for `kubectl get`.
 
 pub mod actor;
@@ -28,8 +30,10 @@ pub mod core;
 pub mod defaults;
 pub mod discovery;
 pub mod http;
+pub mod media;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod selectors;
 pub mod table;
