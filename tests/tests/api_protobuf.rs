@@ -455,7 +455,7 @@ async fn objects_written_in_protobuf_read_the_same_in_json_and_protobuf() -> any
     let spec = pb.spec.as_ref().context("spec")?;
     assert_eq!(spec.cluster_ip, text(&json, "/spec/clusterIP"));
     assert!(spec.cluster_ip.as_deref().is_some_and(|ip| !ip.is_empty()));
-    assert_eq!(spec.cluster_i_ps, vec![spec.cluster_ip.clone().unwrap_or_default()]);
+    assert_eq!(spec.cluster_ips, vec![spec.cluster_ip.clone().unwrap_or_default()]);
     assert_eq!(
         spec.ports[0].target_port.as_ref().and_then(|p| p.str_val.as_deref()),
         Some("http")
