@@ -339,10 +339,13 @@ async fn resource(
         && !(method == "POST" && t.name.is_some());
     // A written object's body is parsed once, here, for validation and the handler.
     let (mut warnings, parsed) = if writes_object {
-        let value = match media::decode_body(body, ct) {
+        let mut value = match media::decode_body(body, ct) {
             Ok(v) => v,
             Err(e) => return error(e),
         };
+        if media::is_protobuf(ct) {
+            registry::drop_unknown_zeros(info.kind, &mut value);
+        }
         match field_validation(&q, info, &value, ct) {
             Ok(w) => (w, Some(value)),
             Err(e) => return error(e),
@@ -379,7 +382,8 @@ async fn resource(
 
 /// Kubernetes' `fieldValidation` for a body that writes an object of `kind`: fields the
 /// object model does not have are an error under `Strict`, a `Warning` header under
-/// `Warn` (the default) and nothing under `Ignore`. Patches are not checked here: the
+/// `Warn` (the default) and nothing under `Ignore`. (A protobuf body has had its unset
+/// fields removed first: see [`registry::drop_unknown_zeros`].) Patches are not checked here: the
 /// core checks the object a patch produces (so patch directives never count), and
 /// [`dispatch`] answers a mode Kubernetes does not know. Returns the warning header
 /// values.
@@ -393,7 +397,7 @@ fn field_validation(
     let Some(mode) = mode.filter(|m| *m != api::FieldValidation::Ignore) else {
         return Ok(Vec::new());
     };
-    if is_patch(content_type) || media::is_protobuf(content_type) {
+    if is_patch(content_type) {
         return Ok(Vec::new());
     }
     let kind = info.kind;

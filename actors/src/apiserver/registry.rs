@@ -1772,6 +1772,57 @@ fn walk_unknown(node: Node, value: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Removes from `object` the fields the schema of `kind` does not have whose value is a
+/// zero (`""`, `0`, `false`, `null`, or an object or list of zeros only). A protobuf
+/// body carries every non-pointer field of the Go type, set or not; its zeros mean
+/// "unset", so only a field set to something is left for strict validation to report.
+pub fn drop_unknown_zeros(kind: &str, object: &mut Value) {
+    if let Some(def) = type_for_kind(kind) {
+        prune(Node::Struct(def), object);
+    }
+}
+
+fn prune(node: Node, value: &mut Value) {
+    match (node, value) {
+        (Node::Struct(def), Value::Object(map)) => {
+            map.retain(|key, child| def.field(key).is_some() || !is_zero(child));
+            for (key, child) in map.iter_mut() {
+                if let Some(f) = def.field(key) {
+                    prune_field(&f.ty, child);
+                }
+            }
+        }
+        (Node::Map(inner), Value::Object(map)) => {
+            for child in map.values_mut() {
+                prune_field(inner, child);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn prune_field(ty: &'static Ty, value: &mut Value) {
+    match (ty, value) {
+        (Ty::Array(inner), Value::Array(items)) => {
+            for item in items {
+                prune_field(inner, item);
+            }
+        }
+        (_, value) => prune(Node::of(ty), value),
+    }
+}
+
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => items.iter().all(is_zero),
+        Value::Object(map) => map.values().all(is_zero),
+    }
+}
+
 fn walk_field(ty: &'static Ty, value: &Value, path: &str, out: &mut Vec<String>) {
     match (ty, value) {
         (Ty::Array(inner), Value::Array(items)) => {
@@ -1792,6 +1843,33 @@ mod tests {
         ReplicationController, Resource, Scale, Service, ServiceAccount,
     };
     use serde_json::json;
+
+    #[test]
+    fn unknown_zeros_are_dropped_and_the_rest_kept() {
+        let mut d = json!({
+            "metadata": {"name": "web", "selfLink": "", "generation": 0},
+            "spec": {
+                "minReadySeconds": 0, "paused": false, "replicas": 0,
+                "template": {"spec": {"containers": [{
+                    "name": "c", "image": "i", "stdinOnce": false,
+                    "resizePolicy": [], "madeUp": 3,
+                }]}},
+            },
+            "status": {"terminatingReplicas": 0},
+        });
+        drop_unknown_zeros("Deployment", &mut d);
+        assert!(d["metadata"].get("selfLink").is_none());
+        assert_eq!(d["metadata"]["generation"], 0, "known fields stay, zero or not");
+        assert_eq!(d["spec"]["replicas"], 0);
+        assert_eq!(d["spec"]["minReadySeconds"], 0);
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        assert!(c.get("stdinOnce").is_none() && c.get("resizePolicy").is_none());
+        assert_eq!(c["madeUp"], 3, "a set unknown field is left for validation to report");
+        assert_eq!(
+            unknown_fields("Deployment", &d),
+            ["spec.template.spec.containers[0].madeUp"]
+        );
+    }
 
     /// Every type a field refers to exists, and every served resource's schema is a kind
     /// with the resource's group, version and kind.
