@@ -99,94 +99,277 @@ const STEPS: &[Step] = &[
     // Every `create` generator of a served kind (typed commands: protobuf bodies).
     prints(&["create", "namespace", "{ns}"], "namespace/{ns} created"),
     prints(
-        &["-n", "{ns}", "create", "deployment", "web", "--image=rudder/demo:1", "--replicas=1", "--port=8080"],
+        &[
+            "-n",
+            "{ns}",
+            "create",
+            "deployment",
+            "web",
+            "--image=rudder/demo:1",
+            "--replicas=1",
+            "--port=8080",
+        ],
         "deployment.apps/web created",
     ),
-    prints(&["-n", "{ns}", "create", "serviceaccount", "bot"], "serviceaccount/bot created"),
     prints(
-        &["-n", "{ns}", "create", "service", "clusterip", "svc-c", "--tcp=80:8080"],
+        &["-n", "{ns}", "create", "serviceaccount", "bot"],
+        "serviceaccount/bot created",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "create",
+            "service",
+            "clusterip",
+            "svc-c",
+            "--tcp=80:8080",
+        ],
         "service/svc-c created",
     ),
     prints(
-        &["-n", "{ns}", "create", "service", "nodeport", "svc-n", "--tcp=80:8080"],
+        &[
+            "-n",
+            "{ns}",
+            "create",
+            "service",
+            "nodeport",
+            "svc-n",
+            "--tcp=80:8080",
+        ],
         "service/svc-n created",
     ),
     prints(
-        &["-n", "{ns}", "create", "service", "loadbalancer", "svc-l", "--tcp=80:8080"],
+        &[
+            "-n",
+            "{ns}",
+            "create",
+            "service",
+            "loadbalancer",
+            "svc-l",
+            "--tcp=80:8080",
+        ],
         "service/svc-l created",
     ),
     prints(
-        &["-n", "{ns}", "create", "service", "externalname", "svc-e", "--external-name=db.example.invalid"],
+        &[
+            "-n",
+            "{ns}",
+            "create",
+            "service",
+            "externalname",
+            "svc-e",
+            "--external-name=db.example.invalid",
+        ],
         "service/svc-e created",
     ),
     prints(
-        &["-n", "{ns}", "get", "service", "svc-n", "-o", "jsonpath={.spec.type} {.spec.ports[0].targetPort}"],
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "service",
+            "svc-n",
+            "-o",
+            "jsonpath={.spec.type} {.spec.ports[0].targetPort}",
+        ],
         "NodePort 8080",
     ),
     prints(
-        &["-n", "{ns}", "run", "solo", "--image=rudder/demo:1", "--restart=Never", "--labels=run=solo"],
+        &[
+            "-n",
+            "{ns}",
+            "run",
+            "solo",
+            "--image=rudder/demo:1",
+            "--restart=Never",
+            "--labels=run=solo",
+        ],
         "pod/solo created",
     ),
     prints(
-        &["-n", "{ns}", "expose", "deployment", "web", "--port=80", "--target-port=8080"],
+        &[
+            "-n",
+            "{ns}",
+            "expose",
+            "deployment",
+            "web",
+            "--port=80",
+            "--target-port=8080",
+        ],
         "service/web exposed",
     ),
     prints(
-        &["-n", "{ns}", "get", "service", "web", "-o", "jsonpath={.spec.selector.app}"],
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "service",
+            "web",
+            "-o",
+            "jsonpath={.spec.selector.app}",
+        ],
         "web",
     ),
     prints(
-        &["-n", "{ns}", "wait", "--for=condition=Ready", "pod/solo", "--timeout=90s"],
+        &[
+            "-n",
+            "{ns}",
+            "wait",
+            "--for=condition=Ready",
+            "pod/solo",
+            "--timeout=90s",
+        ],
         "condition met",
     ),
     prints(
-        &["-n", "{ns}", "rollout", "status", "deployment/web", "--timeout=90s"],
+        &[
+            "-n",
+            "{ns}",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=90s",
+        ],
         "successfully rolled out",
     ),
     prints(
-        &["-n", "{ns}", "wait", "--for=condition=Available", "deployment/web", "--timeout=60s"],
+        &[
+            "-n",
+            "{ns}",
+            "wait",
+            "--for=condition=Available",
+            "deployment/web",
+            "--timeout=60s",
+        ],
         "condition met",
     ),
     // Changes to the Deployment.
     prints(
-        &["-n", "{ns}", "set", "image", "deployment/web", "demo=rudder/demo:2"],
+        &[
+            "-n",
+            "{ns}",
+            "set",
+            "image",
+            "deployment/web",
+            "demo=rudder/demo:2",
+        ],
         "image updated",
     ),
     prints(
-        &["-n", "{ns}", "rollout", "status", "deployment/web", "--timeout=90s"],
+        &[
+            "-n",
+            "{ns}",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=90s",
+        ],
         "successfully rolled out",
     ),
-    prints(&["-n", "{ns}", "set", "env", "deployment/web", "MODE=blue"], "env updated"),
     prints(
-        &["-n", "{ns}", "get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].env[0].value}"],
+        &["-n", "{ns}", "set", "env", "deployment/web", "MODE=blue"],
+        "env updated",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].env[0].value}",
+        ],
         "blue",
     ),
-    prints(&["-n", "{ns}", "label", "deployment", "web", "tier=front"], "labeled"),
-    prints(&["-n", "{ns}", "annotate", "deployment", "web", "note=hi"], "annotated"),
     prints(
-        &["-n", "{ns}", "get", "deployment", "web", "-o", "jsonpath={.metadata.labels.tier} {.metadata.annotations.note}"],
+        &["-n", "{ns}", "label", "deployment", "web", "tier=front"],
+        "labeled",
+    ),
+    prints(
+        &["-n", "{ns}", "annotate", "deployment", "web", "note=hi"],
+        "annotated",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.metadata.labels.tier} {.metadata.annotations.note}",
+        ],
         "front hi",
     ),
-    prints(&["-n", "{ns}", "scale", "deployment", "web", "--replicas=2"], "scaled"),
     prints(
-        &["-n", "{ns}", "rollout", "status", "deployment/web", "--timeout=90s"],
+        &["-n", "{ns}", "scale", "deployment", "web", "--replicas=2"],
+        "scaled",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=90s",
+        ],
         "successfully rolled out",
     ),
-    prints(&["-n", "{ns}", "rollout", "restart", "deployment/web"], "restarted"),
-    prints(&["-n", "{ns}", "rollout", "pause", "deployment/web"], "paused"),
     prints(
-        &["-n", "{ns}", "get", "deployment", "web", "-o", "jsonpath={.spec.paused}"],
+        &["-n", "{ns}", "rollout", "restart", "deployment/web"],
+        "restarted",
+    ),
+    prints(
+        &["-n", "{ns}", "rollout", "pause", "deployment/web"],
+        "paused",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.paused}",
+        ],
         "true",
     ),
-    prints(&["-n", "{ns}", "rollout", "resume", "deployment/web"], "resumed"),
     prints(
-        &["-n", "{ns}", "rollout", "status", "deployment/web", "--timeout=90s"],
+        &["-n", "{ns}", "rollout", "resume", "deployment/web"],
+        "resumed",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=90s",
+        ],
         "successfully rolled out",
     ),
-    prints(&["-n", "{ns}", "rollout", "history", "deployment/web"], "REVISION"),
-    prints(&["-n", "{ns}", "rollout", "undo", "deployment/web"], "rolled back"),
     prints(
-        &["-n", "{ns}", "rollout", "status", "deployment/web", "--timeout=90s"],
+        &["-n", "{ns}", "rollout", "history", "deployment/web"],
+        "REVISION",
+    ),
+    prints(
+        &["-n", "{ns}", "rollout", "undo", "deployment/web"],
+        "rolled back",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=90s",
+        ],
         "successfully rolled out",
     ),
     // edit, replace, diff.
@@ -195,21 +378,46 @@ const STEPS: &[Step] = &[
         ..prints(&["-n", "{ns}", "edit", "deployment", "web"], "edited")
     },
     prints(
-        &["-n", "{ns}", "get", "deployment", "web", "-o", "jsonpath={.metadata.annotations.note}"],
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.note}",
+        ],
         "edited",
     ),
     Step {
         save: Some(("web.yaml", "note: edited", "note: replaced")),
-        ..prints(&["-n", "{ns}", "get", "deployment", "web", "-o", "yaml"], "kind: Deployment")
+        ..prints(
+            &["-n", "{ns}", "get", "deployment", "web", "-o", "yaml"],
+            "kind: Deployment",
+        )
     },
     prints(&["replace", "-f", "{dir}/web.yaml"], "replaced"),
     Step {
         save: Some(("web-diff.yaml", "note: replaced", "note: diffed")),
-        ..prints(&["-n", "{ns}", "get", "deployment", "web", "-o", "yaml"], "note: replaced")
+        ..prints(
+            &["-n", "{ns}", "get", "deployment", "web", "-o", "yaml"],
+            "note: replaced",
+        )
     },
-    step(&["diff", "-f", "{dir}/web-diff.yaml"], Expect::Exits(1, "+    note: diffed")),
+    step(
+        &["diff", "-f", "{dir}/web-diff.yaml"],
+        Expect::Exits(1, "+    note: diffed"),
+    ),
     prints(
-        &["-n", "{ns}", "get", "deployment", "web", "-o", "jsonpath={.metadata.annotations.note}"],
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.note}",
+        ],
         "replaced",
     ),
     // What kubectl reads to learn the API, and the events.
@@ -218,26 +426,69 @@ const STEPS: &[Step] = &[
     prints(&["-n", "{ns}", "events"], "ScalingReplicaSet"),
     // Deletion with each propagation.
     prints(
-        &["-n", "{ns}", "delete", "deployment", "web", "--cascade=orphan"],
+        &[
+            "-n",
+            "{ns}",
+            "delete",
+            "deployment",
+            "web",
+            "--cascade=orphan",
+        ],
         "deleted",
     ),
     prints(
-        &["-n", "{ns}", "get", "replicasets", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.ownerReferences}"],
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "replicasets",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].metadata.ownerReferences}",
+        ],
         "",
     ),
     prints(
-        &["-n", "{ns}", "create", "deployment", "fg", "--image=rudder/demo:1"],
+        &[
+            "-n",
+            "{ns}",
+            "create",
+            "deployment",
+            "fg",
+            "--image=rudder/demo:1",
+        ],
         "deployment.apps/fg created",
     ),
     prints(
-        &["-n", "{ns}", "delete", "deployment", "fg", "--cascade=foreground", "--timeout=60s"],
+        &[
+            "-n",
+            "{ns}",
+            "delete",
+            "deployment",
+            "fg",
+            "--cascade=foreground",
+            "--timeout=60s",
+        ],
         "deleted",
     ),
     prints(
-        &["-n", "{ns}", "get", "replicasets", "-l", "app=fg", "-o", "name"],
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "replicasets",
+            "-l",
+            "app=fg",
+            "-o",
+            "name",
+        ],
         "",
     ),
-    prints(&["delete", "namespace", "{ns}", "--timeout=120s"], "deleted"),
+    prints(
+        &["delete", "namespace", "{ns}", "--timeout=120s"],
+        "deleted",
+    ),
 ];
 
 fn fill(arg: &str, ns: &str, dir: &Path) -> String {
@@ -246,7 +497,13 @@ fn fill(arg: &str, ns: &str, dir: &Path) -> String {
 }
 
 /// Runs the table with one kubectl; the first failing step fails the test.
-fn run_table(label: &str, kubectl: &Path, kubeconfig: &Path, dir: &Path, ns: &str) -> anyhow::Result<()> {
+fn run_table(
+    label: &str,
+    kubectl: &Path,
+    kubeconfig: &Path,
+    dir: &Path,
+    ns: &str,
+) -> anyhow::Result<()> {
     let editor = dir.join("editor.sh");
     std::fs::write(
         &editor,
@@ -345,9 +602,17 @@ async fn python_client() -> anyhow::Result<()> {
             .is_some_and(|w| w.iter().any(|e| e == "ADDED shop-api")),
         "{report}"
     );
-    assert!(report["ready_replicas"].as_i64().is_some_and(|r| r >= 1), "{report}");
+    assert!(
+        report["ready_replicas"].as_i64().is_some_and(|r| r >= 1),
+        "{report}"
+    );
     assert_eq!(report["service_type"], "ClusterIP");
-    assert!(report["cluster_ip"].as_str().is_some_and(|ip| ip.starts_with("10.")), "{report}");
+    assert!(
+        report["cluster_ip"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("10.")),
+        "{report}"
+    );
     assert_eq!(report["not_found"], 404);
     assert_eq!(report["deleted"], true);
     Ok(())
@@ -408,7 +673,10 @@ mod kube_rs {
 
         // A watch opened first sees the Deployment arrive.
         let watch = deployments
-            .watch(&WatchParams::default().labels("suite=kube-rs").timeout(20), "0")
+            .watch(
+                &WatchParams::default().labels("suite=kube-rs").timeout(20),
+                "0",
+            )
             .await?
             .boxed();
 
@@ -416,7 +684,10 @@ mod kube_rs {
             .create(&PostParams::default(), &deployment("web")?)
             .await?;
         assert!(created.metadata.uid.is_some());
-        assert_eq!(deployments.get("web").await?.metadata.uid, created.metadata.uid);
+        assert_eq!(
+            deployments.get("web").await?.metadata.uid,
+            created.metadata.uid
+        );
         let listed = deployments
             .list(&ListParams::default().labels("suite=kube-rs"))
             .await?;
@@ -450,7 +721,12 @@ mod kube_rs {
             )
             .await?;
         assert_eq!(
-            merged.metadata.labels.unwrap_or_default().get("color").map(String::as_str),
+            merged
+                .metadata
+                .labels
+                .unwrap_or_default()
+                .get("color")
+                .map(String::as_str),
             Some("blue")
         );
         let strategic = deployments
@@ -471,7 +747,10 @@ mod kube_rs {
         assert_eq!(containers.len(), 1);
         assert_eq!(containers[0].image.as_deref(), Some("rudder/demo:1"));
         assert_eq!(
-            containers[0].env.as_ref().and_then(|e| e[0].value.as_deref()),
+            containers[0]
+                .env
+                .as_ref()
+                .and_then(|e| e[0].value.as_deref()),
             Some("x")
         );
 
@@ -490,7 +769,10 @@ mod kube_rs {
             .replace("web", &PostParams::default(), &stale)
             .await
             .expect_err("stale");
-        assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409), "{err:?}");
+        assert!(
+            matches!(err, kube::Error::Api(ref s) if s.code == 409),
+            "{err:?}"
+        );
 
         // The scale subresource.
         let scale = deployments.get_scale("web").await?;
@@ -502,10 +784,7 @@ mod kube_rs {
                 &Patch::Merge(json!({"spec": {"replicas": 2}})),
             )
             .await?;
-        assert_eq!(
-            deployments.get("web").await?.spec.replicas,
-            Some(2)
-        );
+        assert_eq!(deployments.get("web").await?.spec.replicas, Some(2));
 
         // Pods the Deployment made, found by label; a kind Rudder does not serve is a 404.
         let pods: Api<Pod> = Api::namespaced(client.clone(), "krs");

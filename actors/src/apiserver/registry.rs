@@ -1859,12 +1859,18 @@ mod tests {
         });
         drop_unknown_zeros("Deployment", &mut d);
         assert!(d["metadata"].get("selfLink").is_none());
-        assert_eq!(d["metadata"]["generation"], 0, "known fields stay, zero or not");
+        assert_eq!(
+            d["metadata"]["generation"], 0,
+            "known fields stay, zero or not"
+        );
         assert_eq!(d["spec"]["replicas"], 0);
         assert_eq!(d["spec"]["minReadySeconds"], 0);
         let c = &d["spec"]["template"]["spec"]["containers"][0];
         assert!(c.get("stdinOnce").is_none() && c.get("resizePolicy").is_none());
-        assert_eq!(c["madeUp"], 3, "a set unknown field is left for validation to report");
+        assert_eq!(
+            c["madeUp"], 3,
+            "a set unknown field is left for validation to report"
+        );
         assert_eq!(
             unknown_fields("Deployment", &d),
             ["spec.template.spec.containers[0].madeUp"]
