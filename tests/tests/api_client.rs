@@ -274,5 +274,28 @@ async fn paged_lists_walk_every_object_once() -> anyhow::Result<()> {
     let want: Vec<String> = (0..25).map(|i| format!("sa-{i:02}")).collect();
     assert_eq!(names, want);
     assert_eq!(pages, 3);
+
+    // Every page shows the state of the first one, whatever changes in between (the
+    // revision travels in the continue token), and says so in its resourceVersion.
+    params.continue_token = None;
+    let first = sas.list(&params).await?;
+    sas.delete("sa-15").await?;
+    sas.create(&account("sa-99", "p")).await?;
+    let mut names: Vec<String> = first.items.into_iter().map(|s| s.metadata.name).collect();
+    let mut token = first.metadata.continue_;
+    while !token.is_empty() {
+        params.continue_token = Some(token);
+        let page = sas.list(&params).await?;
+        assert_eq!(
+            page.metadata.resource_version,
+            first.metadata.resource_version
+        );
+        names.extend(page.items.into_iter().map(|s| s.metadata.name));
+        token = page.metadata.continue_;
+    }
+    assert_eq!(
+        names, want,
+        "the pages after a change still show the first page's state"
+    );
     Ok(())
 }

@@ -293,17 +293,19 @@ impl ResourceCache {
         Some((out, st.revision, more))
     }
 
-    /// The objects under `prefix` as they were at exactly `revision` (a list with
-    /// `resourceVersionMatch=Exact`), passing `keep`, in key order, at most `limit` (0:
-    /// all), and whether more follow: the current objects with the window's later changes
-    /// undone, newest first.
+    /// The objects under `prefix` (after the key `start_after`, when given) as they were
+    /// at exactly `revision` (a list with `resourceVersionMatch=Exact`, or the next page
+    /// of a paged list), passing `keep`, in key order, at most `limit` (0: all), with
+    /// their keys, and whether more follow: the current objects with the window's later
+    /// changes undone, newest first.
     pub fn list_at(
         &self,
         prefix: &str,
+        start_after: Option<&str>,
         revision: u64,
         limit: usize,
         keep: impl Fn(&Value) -> bool,
-    ) -> Result<(Vec<Arc<Value>>, bool), AtRevision> {
+    ) -> Result<(Vec<(String, Arc<Value>)>, bool), AtRevision> {
         let st = self.read();
         if !st.ready {
             return Err(AtRevision::NotReady);
@@ -332,11 +334,12 @@ impl ResourceCache {
             };
         }
         let mut out = Vec::new();
-        for obj in objects.into_values().filter(|o| keep(o)) {
+        let after = |k: &&str| start_after.is_none_or(|s| *k > s);
+        for (key, obj) in objects.into_iter().filter(|(k, o)| after(k) && keep(o)) {
             if limit > 0 && out.len() == limit {
                 return Ok((out, true));
             }
-            out.push(obj);
+            out.push((key.to_owned(), obj));
         }
         Ok((out, false))
     }
@@ -598,9 +601,9 @@ mod tests {
     /// The objects listed (`name@resourceVersion`), or why not.
     type Want = Result<Vec<&'static str>, AtRevision>;
 
-    fn names(objs: &[Arc<Value>]) -> Vec<String> {
+    fn names(objs: &[(String, Arc<Value>)]) -> Vec<String> {
         objs.iter()
-            .map(|o| {
+            .map(|(_, o)| {
                 format!(
                     "{}@{}",
                     o["metadata"]["name"].as_str().unwrap_or("?"),
@@ -614,7 +617,7 @@ mod tests {
     fn lists_at_an_exact_revision() {
         let c = cache();
         assert_eq!(
-            c.list_at("/registry/pods/", 1, 0, |_| true).err(),
+            c.list_at("/registry/pods/", None, 1, 0, |_| true).err(),
             Some(AtRevision::NotReady)
         );
         // Listed at 10: a@5. Then b created at 11, a changed at 12, b deleted at 13, and a
@@ -670,18 +673,27 @@ mod tests {
         ];
         for (name, rev, limit, want) in cases {
             let got = c
-                .list_at("/registry/pods/", rev, limit, |_| true)
+                .list_at("/registry/pods/", None, rev, limit, |_| true)
                 .map(|(objs, _)| names(&objs));
             let want = want.map(|w| w.into_iter().map(str::to_owned).collect::<Vec<_>>());
             assert_eq!(got, want, "{name}");
         }
         let (_, more) = c
-            .list_at("/registry/pods/", 11, 1, |_| true)
+            .list_at("/registry/pods/", None, 11, 1, |_| true)
             .unwrap_or_default();
         assert!(more, "a limited exact list says more follow");
         let (only_b, _) = c
-            .list_at("/registry/pods/", 11, 0, |o| o["metadata"]["name"] == "b")
+            .list_at("/registry/pods/", None, 11, 0, |o| {
+                o["metadata"]["name"] == "b"
+            })
             .unwrap_or_default();
         assert_eq!(names(&only_b), ["b@11"]);
+        // The next page of a paged list: after a key, at the first page's revision.
+        let (rest, more) = c
+            .list_at("/registry/pods/", Some("/registry/pods/d/a"), 12, 0, |_| {
+                true
+            })
+            .unwrap_or_default();
+        assert_eq!((names(&rest), more), (vec!["b@11".to_owned()], false));
     }
 }

@@ -1273,17 +1273,33 @@ impl ApiCore {
                 .await;
         }
         let mut items = Vec::new();
-        let mut after = match &opts.continue_token {
-            Some(t) if !t.is_empty() => Some(decode_continue(t, &pfx)?),
-            _ => None,
+        let (mut after, at) = match &opts.continue_token {
+            Some(t) if !t.is_empty() => {
+                let c = decode_continue(t, &pfx)?;
+                (Some(c.start), c.revision)
+            }
+            _ => (None, 0),
         };
+        if at > 0 {
+            // The next page of a paged list: the state of its first page.
+            return self
+                .list_page_at(
+                    info,
+                    &pfx,
+                    &after.unwrap_or_default(),
+                    at,
+                    opts.limit,
+                    &filter,
+                )
+                .await;
+        }
         if let Some(cache) = self.cache_for(info, read).await? {
             let served = cache.list(&pfx, after.as_deref(), opts.limit as usize, |o| {
                 filter.matches(o)
             });
             if let Some((items, revision, more)) = served {
                 let token = more
-                    .then(|| items.last().map(|(k, _)| encode_continue(k)))
+                    .then(|| items.last().map(|(k, _)| encode_continue(k, revision)))
                     .flatten();
                 let items = items.into_iter().map(|(_, o)| (*o).clone()).collect();
                 return Ok((items, revision, token));
@@ -1324,7 +1340,7 @@ impl ApiCore {
             let full = opts.limit > 0 && items.len() >= opts.limit as usize;
             if !more || full {
                 let token = if more || (full && items.len() > opts.limit as usize) {
-                    after.map(|a| encode_continue(&a))
+                    after.map(|a| encode_continue(&a, revision))
                 } else {
                     None
                 };
@@ -1344,36 +1360,71 @@ impl ApiCore {
         limit: u32,
         filter: &Filter,
     ) -> ApiResult<(Vec<Value>, u64, Option<String>)> {
+        self.read_at(info, pfx, None, revision, limit, filter)
+            .await
+            .map_err(|e| match e {
+                AtRevisionError::TooOld { oldest } => Box::new(Status::expired(format!(
+                    "too old resource version: {revision} ({oldest})"
+                ))),
+                AtRevisionError::Other(e) => e,
+            })
+    }
+
+    /// The page after `start` of a paged list whose first page was read at `revision`,
+    /// from the watch cache's window, so every page shows the same state (Kubernetes
+    /// carries the revision in the continue token too). `410 Expired` once the window
+    /// has moved past it: the client starts the list again.
+    async fn list_page_at(
+        &self,
+        info: &ResourceInfo,
+        pfx: &str,
+        start: &str,
+        revision: u64,
+        limit: u32,
+        filter: &Filter,
+    ) -> ApiResult<(Vec<Value>, u64, Option<String>)> {
+        self.read_at(info, pfx, Some(start), revision, limit, filter)
+            .await
+            .map_err(|e| match e {
+                AtRevisionError::TooOld { .. } => Box::new(Status::expired(
+                    "The provided continue parameter is too old to display a consistent list result. \
+                     You can start a new list without the continue parameter.",
+                )),
+                AtRevisionError::Other(e) => e,
+            })
+    }
+
+    async fn read_at(
+        &self,
+        info: &ResourceInfo,
+        pfx: &str,
+        start: Option<&str>,
+        revision: u64,
+        limit: u32,
+        filter: &Filter,
+    ) -> Result<(Vec<Value>, u64, Option<String>), AtRevisionError> {
         let cache = self.cache.resource(&prefix(info, None));
         cache.wait_for(revision, READY_WAIT).await;
-        match cache.list_at(pfx, revision, limit as usize, |o| filter.matches(o)) {
+        match cache.list_at(pfx, start, revision, limit as usize, |o| filter.matches(o)) {
             Ok((items, more)) => {
                 let token = more
-                    .then(|| {
-                        items.last().and_then(|o| {
-                            let ns = o.pointer("/metadata/namespace").and_then(Value::as_str);
-                            let name = meta_str(o, "name")?;
-                            Some(encode_continue(&key(info, ns, name)))
-                        })
-                    })
+                    .then(|| items.last().map(|(k, _)| encode_continue(k, revision)))
                     .flatten();
                 Ok((
-                    items.iter().map(|o| (**o).clone()).collect(),
+                    items.into_iter().map(|(_, o)| (*o).clone()).collect(),
                     revision,
                     token,
                 ))
             }
-            Err(AtRevision::TooOld { oldest }) => Err(Box::new(Status::expired(format!(
-                "too old resource version: {revision} ({oldest})"
-            )))),
-            Err(AtRevision::TooNew { current }) => {
-                Err(too_large_resource_version(revision, current))
-            }
-            Err(AtRevision::NotReady) => Err(fail(
+            Err(AtRevision::TooOld { oldest }) => Err(AtRevisionError::TooOld { oldest }),
+            Err(AtRevision::TooNew { current }) => Err(AtRevisionError::Other(
+                too_large_resource_version(revision, current),
+            )),
+            Err(AtRevision::NotReady) => Err(AtRevisionError::Other(fail(
                 503,
                 "ServiceUnavailable",
                 "the watch cache is not ready yet; try again",
-            )),
+            ))),
         }
     }
 
@@ -2186,26 +2237,55 @@ fn strip_rv(obj: &Value) -> Value {
     o
 }
 
-fn encode_continue(last_key: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_key)
+/// Why a read at a revision failed: the window has moved past it (the caller words the
+/// `410`), or any other error.
+enum AtRevisionError {
+    TooOld { oldest: u64 },
+    Other(ApiError),
 }
 
-fn decode_continue(token: &str, prefix: &str) -> ApiResult<String> {
+/// Where a paged list goes on: after the key `start`, at the first page's `revision`.
+#[derive(Debug, PartialEq, Eq)]
+struct Continue {
+    start: String,
+    revision: u64,
+}
+
+/// A continue token as Kubernetes writes one: base64 of
+/// `{"v":"meta.k8s.io/v1","rv":<revision>,"start":"<last key>"}`.
+fn encode_continue(last_key: &str, revision: u64) -> String {
     use base64::Engine as _;
+    let token = json!({"v": "meta.k8s.io/v1", "rv": revision, "start": last_key});
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
+}
+
+fn decode_continue(token: &str, prefix: &str) -> ApiResult<Continue> {
+    use base64::Engine as _;
+    let invalid = || fail(400, "BadRequest", "invalid continue token");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| fail(400, "BadRequest", "invalid continue token"))?;
-    let key =
-        String::from_utf8(bytes).map_err(|_| fail(400, "BadRequest", "invalid continue token"))?;
-    if !key.starts_with(prefix) {
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| invalid())?;
+    let parsed: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if parsed.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
+        return Err(invalid());
+    }
+    let start = parsed
+        .get("start")
+        .and_then(Value::as_str)
+        .ok_or_else(invalid)?
+        .to_owned();
+    let revision = parsed
+        .get("rv")
+        .and_then(Value::as_u64)
+        .ok_or_else(invalid)?;
+    if !start.starts_with(prefix) {
         return Err(fail(
             400,
             "BadRequest",
             "continue token does not belong to this list",
         ));
     }
-    Ok(key)
+    Ok(Continue { start, revision })
 }
 
 #[cfg(test)]
@@ -2241,13 +2321,28 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip_and_stay_in_their_list() {
-        let t = encode_continue("/registry/pods/default/b");
+        use base64::Engine as _;
+        let t = encode_continue("/registry/pods/default/b", 42);
         assert_eq!(
             decode_continue(&t, "/registry/pods/").expect("ok"),
-            "/registry/pods/default/b"
+            Continue {
+                start: "/registry/pods/default/b".into(),
+                revision: 42
+            }
+        );
+        // Kubernetes' own token shape (its encoder pads with '=').
+        let theirs = base64::engine::general_purpose::URL_SAFE
+            .encode(r#"{"v":"meta.k8s.io/v1","rv":7,"start":"/registry/pods/default/a"}"#);
+        assert_eq!(
+            decode_continue(&theirs, "/registry/pods/")
+                .map(|c| c.revision)
+                .ok(),
+            Some(7)
         );
         assert!(decode_continue(&t, "/registry/services/").is_err());
         assert!(decode_continue("!!", "/registry/pods/").is_err());
+        let key_only = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("/registry/pods/a");
+        assert!(decode_continue(&key_only, "/registry/pods/").is_err());
     }
 
     #[test]
