@@ -130,8 +130,13 @@ def json_names(src):
         text = open(path).read()
         for m in re.finditer(r"impl<'de> crate::serde::Deserialize<'de> for (\w+) \{(.*?)\n\}\n", text, re.S):
             found = re.findall(r'"([^"]+)" => Field::Key_', m.group(2))
-            names[(module, m.group(1))] = {n.lower(): n for n in found}
+            names[(module, m.group(1))] = {norm(n): n for n in found}
     return names
+
+
+def norm(name):
+    """A name compared across spellings: `podIPs`, `pod_i_ps` and `$ref`/`ref` agree."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def camel(rust):
@@ -194,8 +199,8 @@ def main():
             continue
         for rust, tag, attrs, ty in fields:
             kind, ref = kind_of(attrs, module, ty)
-            if kind == "Msg" and rust.replace("_", "").lower() not in jn and "repeated" not in attrs:
-                child = {r.replace("_", "").lower() for r, *_ in pb[ref][1]}
+            if kind == "Msg" and norm(rust) not in jn and "repeated" not in attrs:
+                child = {norm(r) for r, *_ in pb[ref][1]}
                 if not child <= set(jn):
                     continue  # a field k8s-openapi does not know (alpha, or renamed)
                 inline_parent[ref] = jn
@@ -225,8 +230,7 @@ def main():
         out.append("\n")
         for rust, tag, attrs, ty in sorted(fields, key=lambda f: f[1]):
             kind, ref = kind_of(attrs, module, ty)
-            key = rust.replace("_", "").lower()
-            json = jn.get(key)
+            json = jn.get(norm(rust))
             if json is None:
                 json = camel(rust)
                 unnamed += 1
