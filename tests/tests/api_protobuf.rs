@@ -577,6 +577,27 @@ async fn lists_watches_and_errors_in_protobuf() -> anyhow::Result<()> {
         .and_then(|m| m.resource_version.clone())
         .context("list revision")?;
 
+    // What client-go's metadata informers ask for: the metadata alone.
+    let metadata = call(
+        &client,
+        "GET",
+        "/api/v1/namespaces?labelSelector=color",
+        None,
+        "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+        Vec::new(),
+    )
+    .await?;
+    let (type_meta, partial) = metadata.protobuf::<meta::PartialObjectMetadataList>()?;
+    assert_eq!(type_meta.kind.as_deref(), Some("PartialObjectMetadataList"));
+    assert_eq!(type_meta.api_version.as_deref(), Some("meta.k8s.io/v1"));
+    let mut partial_names: Vec<String> = partial
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.as_ref()?.name.clone())
+        .collect();
+    partial_names.sort();
+    assert_eq!(partial_names, ["blue", "red"]);
+
     // A streaming list: the objects, then the bookmark that ends them, in frames.
     let watch = call(
         &client,

@@ -147,8 +147,12 @@ fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+fn accept_of(req: &HttpRequest) -> Option<&str> {
+    req.headers().get("accept").and_then(|v| v.to_str().ok())
+}
+
 fn wants_table(req: &HttpRequest) -> Option<table::IncludeObject> {
-    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok())?;
+    let accept = accept_of(req)?;
     if !accept.contains("as=Table") {
         return None;
     }
@@ -493,6 +497,7 @@ async fn dispatch(
     let mut parsed = parsed;
     let body_value = || media::decode_body(body, content_type);
     let mut value = || parsed.take().map_or_else(body_value, Ok);
+    let metadata_only = media::wants_metadata(accept_of(req));
     let table_of = |items: &[Value], meta: Value| {
         wants_table(req).map(|include| table::table(info.kind, items, include, meta, Time::now()))
     };
@@ -510,6 +515,7 @@ async fn dispatch(
             };
             match table_of(&items, meta.clone()) {
                 Some(t) => Answer::Ok(t),
+                None if metadata_only => Answer::Ok(media::partial_metadata_list(meta, &items)),
                 None => Answer::Ok(json!({
                     "kind": info.list_kind(), "apiVersion": info.api_version(),
                     "metadata": meta, "items": items,
@@ -528,6 +534,7 @@ async fn dispatch(
                 .unwrap_or_default();
             match table_of(std::slice::from_ref(&obj), json!({"resourceVersion": rv})) {
                 Some(t) => Answer::Ok(t),
+                None if metadata_only => Answer::Ok(media::partial_metadata(&obj)),
                 None => Answer::Ok(obj),
             }
         }
@@ -753,6 +760,7 @@ fn watch_response(
         Err(e) => return error(e),
     };
     let table_mode = wants_table(req);
+    let metadata_only = table_mode.is_none() && media::wants_metadata(accept_of(req));
     let framed = table_mode.is_none()
         && encoding == Encoding::Protobuf
         && protobuf::encodable(&info.api_version(), info.kind);
@@ -773,9 +781,14 @@ fn watch_response(
         opts,
         filter,
         stream,
-        move |event| match framed {
-            true => render_frame(event),
-            false => render_event(info, table_mode, event),
+        move |mut event| {
+            if metadata_only && event.kind != "ERROR" {
+                event.object = media::partial_metadata(&event.object);
+            }
+            match framed {
+                true => render_frame(event),
+                false => render_event(info, table_mode, event),
+            }
         },
     );
     HttpResponse::Ok()

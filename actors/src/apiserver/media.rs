@@ -5,7 +5,9 @@
 //! `415 Unsupported Media Type` with the types accepted, so a client that tried a newer
 //! encoding (CBOR) falls back. Answers are protobuf when the client prefers it and the
 //! object has a protobuf form (a `Table` has none), JSON otherwise: clients decode by the
-//! answer's `Content-Type`, so JSON is always a valid answer.
+//! answer's `Content-Type`, so JSON is always a valid answer. A client that asks for
+//! `as=PartialObjectMetadata[List];g=meta.k8s.io` (client-go's metadata informers) gets
+//! the objects' metadata alone, in either encoding.
 
 use rudder_protocol::resources::Status;
 use serde_json::{json, Value};
@@ -64,10 +66,31 @@ fn ranges(accept: &str) -> Vec<Range<'_>> {
     out
 }
 
+/// What a range asks the object to be converted to (`as=...;g=meta.k8s.io`).
+fn conversion<'a>(range: &Range<'a>) -> Option<&'a str> {
+    range
+        .params
+        .iter()
+        .find(|(k, _)| k == "as")
+        .map(|(_, v)| *v)
+}
+
+/// Whether a range asks for objects as `PartialObjectMetadata` (metadata-only clients:
+/// client-go's metadata informers, which garbage collectors and namespace deleters use).
+fn asks_metadata(range: &Range<'_>) -> bool {
+    matches!(
+        conversion(range),
+        Some("PartialObjectMetadata" | "PartialObjectMetadataList")
+    ) && range
+        .params
+        .iter()
+        .any(|(k, v)| k == "g" && *v == "meta.k8s.io")
+}
+
 /// The encoding to answer in: the client's most preferred range Rudder writes. A range
-/// asking for a conversion (`as=Table`, `as=PartialObjectMetadata`) is answered by the
-/// JSON path that handles it; no `Accept`, or only ranges Rudder does not write, gets
-/// JSON.
+/// asking for a `Table` is answered by the JSON path that handles it, one asking for
+/// `PartialObjectMetadata` in its own media type; no `Accept`, or only ranges Rudder does
+/// not write, gets JSON.
 pub fn response_encoding(accept: Option<&str>) -> Encoding {
     let Some(accept) = accept else {
         return Encoding::Json;
@@ -76,14 +99,50 @@ pub fn response_encoding(accept: Option<&str>) -> Encoding {
         if range.q <= 0.0 {
             continue;
         }
-        let converts = range.params.iter().any(|(k, _)| k == "as");
+        let plain = conversion(&range).is_none() || asks_metadata(&range);
         match range.media.as_str() {
-            protobuf::MEDIA_TYPE if !converts => return Encoding::Protobuf,
+            protobuf::MEDIA_TYPE if plain => return Encoding::Protobuf,
             "application/json" | "application/*" | "*/*" => return Encoding::Json,
             _ => {}
         }
     }
     Encoding::Json
+}
+
+/// Whether the client's most preferred range Rudder writes asks for metadata only.
+pub fn wants_metadata(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else {
+        return false;
+    };
+    ranges(accept)
+        .iter()
+        .filter(|r| r.q > 0.0)
+        .find(|r| {
+            matches!(
+                r.media.as_str(),
+                protobuf::MEDIA_TYPE | "application/json" | "application/*" | "*/*"
+            ) && (conversion(r).is_none() || asks_metadata(r) || conversion(r) == Some("Table"))
+        })
+        .is_some_and(asks_metadata)
+}
+
+/// An object as `PartialObjectMetadata`: its metadata alone.
+pub fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+/// A list as `PartialObjectMetadataList`.
+pub fn partial_metadata_list(list_meta: Value, items: &[Value]) -> Value {
+    json!({
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "items": items.iter().map(partial_metadata).collect::<Vec<_>>(),
+    })
 }
 
 /// The media type of a `Content-Type` value, lowercased, without parameters.
@@ -174,6 +233,38 @@ mod tests {
         ] {
             assert_eq!(response_encoding(accept), want, "{accept:?}");
         }
+        // client-go's metadata client.
+        let metadata = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+        assert_eq!(response_encoding(Some(metadata)), Protobuf);
+        assert!(wants_metadata(Some(metadata)));
+        assert!(wants_metadata(Some(
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+        )));
+        assert!(!wants_metadata(Some("application/json")));
+        assert!(!wants_metadata(None));
+        assert!(!wants_metadata(Some(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+        )));
+        assert!(!wants_metadata(Some(
+            "application/json;as=PartialObjectMetadata;g=example.com;v=v1,application/json"
+        )));
+        let pod = json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p"}, "spec": {}});
+        let list = partial_metadata_list(json!({"resourceVersion": "5"}), &[pod]);
+        assert_eq!(
+            list["items"][0],
+            json!({
+                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "p"},
+            })
+        );
+        let bytes =
+            protobuf::encode_object(&list).expect("PartialObjectMetadataList has a message");
+        let decoded = protobuf::decode_object(&bytes).expect("decodes");
+        // (Items carry no type meta in protobuf.)
+        assert_eq!(
+            decoded["items"][0]["metadata"],
+            list["items"][0]["metadata"]
+        );
+        assert_eq!(decoded["kind"], "PartialObjectMetadataList");
     }
 
     #[test]
