@@ -40,8 +40,11 @@ const FEED_WAIT_MS: u32 = 30_000;
 pub const READY_WAIT: Duration = Duration::from_secs(5);
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// An object with its store key.
+pub type Keyed = (String, Arc<Value>);
+
 /// A page of a list: (key, object) pairs, the revision, and whether more follow.
-pub type Page = (Vec<(String, Arc<Value>)>, u64, bool);
+pub type Page = (Vec<Keyed>, u64, bool);
 
 /// Why the cache cannot show a collection at an exact revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +308,7 @@ impl ResourceCache {
         revision: u64,
         limit: usize,
         keep: impl Fn(&Value) -> bool,
-    ) -> Result<(Vec<(String, Arc<Value>)>, bool), AtRevision> {
+    ) -> Result<(Vec<Keyed>, bool), AtRevision> {
         let st = self.read();
         if !st.ready {
             return Err(AtRevision::NotReady);
