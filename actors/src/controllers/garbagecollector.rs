@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rudder_protocol::api::{Api, ApiError};
+use rudder_protocol::api::ApiError;
 use rudder_protocol::resources::{
     Deployment, Endpoints, Lease, Namespace, Node, ObjectMeta, OwnerReference, Pod, ReplicaSet,
     ReplicationController, Resource, Service, ServiceAccount,
@@ -35,7 +35,7 @@ use rudder_protocol::resources::{
 use serde_json::json;
 use tracing::{debug, info};
 
-use super::support::{run_workers, while_leading};
+use super::support::{discovery, run_workers, while_leading};
 use crate::informer::{ApiHandle, Change, SharedInformers, Subscription, WorkQueue};
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 
@@ -496,7 +496,7 @@ async fn reconcile(
                 }
             }
         }
-        match by_kind(api, item, &action).await {
+        match apply(api, item, &action).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
@@ -513,12 +513,17 @@ enum Presence {
     Unknown,
 }
 
-async fn present<K: Resource>(
+/// Whether `owner` exists, by a live read of its kind (found in the registry by its
+/// `apiVersion` and `kind`).
+async fn owner_present(
     api: &ApiHandle,
     dependent: &ItemRef,
     owner: &OwnerReference,
 ) -> Result<Presence, ApiError> {
-    let ns = if K::NAMESPACED {
+    let Some(resource) = discovery::resource_for(&owner.api_version, &owner.kind) else {
+        return Ok(Presence::Unknown);
+    };
+    let ns = if resource.namespaced {
         match &dependent.namespace {
             Some(ns) => Some(ns.as_str()),
             // A cluster-scoped object cannot have a namespaced owner.
@@ -527,57 +532,21 @@ async fn present<K: Resource>(
     } else {
         None
     };
-    match api.api::<K>(ns).get_opt(&owner.name).await? {
-        Some(o) if o.metadata().uid == owner.uid => Ok(Presence::Present),
+    match api.dynamic(&resource, ns).get_opt(&owner.name).await? {
+        Some(o) if o.uid() == owner.uid => Ok(Presence::Present),
         _ => Ok(Presence::Absent),
     }
 }
 
-async fn owner_present(
-    api: &ApiHandle,
-    dependent: &ItemRef,
-    owner: &OwnerReference,
-) -> Result<Presence, ApiError> {
-    match owner.kind.as_str() {
-        "Pod" => present::<Pod>(api, dependent, owner).await,
-        "Service" => present::<Service>(api, dependent, owner).await,
-        "Endpoints" => present::<Endpoints>(api, dependent, owner).await,
-        "ServiceAccount" => present::<ServiceAccount>(api, dependent, owner).await,
-        "ReplicationController" => present::<ReplicationController>(api, dependent, owner).await,
-        "ReplicaSet" => present::<ReplicaSet>(api, dependent, owner).await,
-        "Deployment" => present::<Deployment>(api, dependent, owner).await,
-        "Lease" => present::<Lease>(api, dependent, owner).await,
-        "Node" => present::<Node>(api, dependent, owner).await,
-        "Namespace" => present::<Namespace>(api, dependent, owner).await,
-        _ => Ok(Presence::Unknown),
-    }
-}
-
-async fn by_kind(api: &ApiHandle, item: &ItemRef, action: &GcAction) -> Result<(), ApiError> {
-    match item.kind.as_str() {
-        "Pod" => apply::<Pod>(api, item, action).await,
-        "Service" => apply::<Service>(api, item, action).await,
-        "Endpoints" => apply::<Endpoints>(api, item, action).await,
-        "ServiceAccount" => apply::<ServiceAccount>(api, item, action).await,
-        "ReplicationController" => apply::<ReplicationController>(api, item, action).await,
-        "ReplicaSet" => apply::<ReplicaSet>(api, item, action).await,
-        "Deployment" => apply::<Deployment>(api, item, action).await,
-        "Lease" => apply::<Lease>(api, item, action).await,
-        "Node" => apply::<Node>(api, item, action).await,
-        "Namespace" => apply::<Namespace>(api, item, action).await,
-        _ => Ok(()),
-    }
-}
-
-/// Carries out one action on an object of kind `K`; changes are compare-and-swap on
-/// the live object and checked against its uid (a new object of the same name is
+/// Carries out one action on an object of any served kind; changes are compare-and-swap
+/// on the live object and checked against its uid (a new object of the same name is
 /// never touched).
-async fn apply<K: Resource>(
-    api: &ApiHandle,
-    item: &ItemRef,
-    action: &GcAction,
-) -> Result<(), ApiError> {
-    let objects: Api<K> = api.api::<K>(item.namespace.as_deref());
+async fn apply(api: &ApiHandle, item: &ItemRef, action: &GcAction) -> Result<(), ApiError> {
+    let Some(resource) = discovery::resource_for(&item.api_version, &item.kind) else {
+        debug!(kind = %item.kind, object = %item.name, "kind not served; left alone");
+        return Ok(());
+    };
+    let objects = api.dynamic(&resource, item.namespace.as_deref());
     match action {
         GcAction::Delete { policy, .. } => {
             info!(kind = %item.kind, object = %item.name, policy = policy.as_str(), "collecting object whose owners are gone");
@@ -594,10 +563,10 @@ async fn apply<K: Resource>(
             let Some(mut live) = objects.get_opt(&item.name).await? else {
                 return Ok(());
             };
-            if live.metadata().uid != item.uid {
+            if live.uid() != item.uid {
                 return Ok(());
             }
-            let refs = &mut live.metadata_mut().owner_references;
+            let refs = &mut live.metadata.owner_references;
             let before = refs.len();
             refs.retain(|r| !uids.contains(&r.uid));
             if refs.len() != before {
@@ -610,10 +579,10 @@ async fn apply<K: Resource>(
             let Some(mut live) = objects.get_opt(&item.name).await? else {
                 return Ok(());
             };
-            if live.metadata().uid != item.uid {
+            if live.uid() != item.uid {
                 return Ok(());
             }
-            let fins = &mut live.metadata_mut().finalizers;
+            let fins = &mut live.metadata.finalizers;
             let before = fins.len();
             fins.retain(|f| f != finalizer);
             if fins.len() != before {
