@@ -28,15 +28,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
-use rudder_protocol::resources::{
-    Deployment, Endpoints, Lease, Namespace, Node, ObjectMeta, OwnerReference, Pod, ReplicaSet,
-    ReplicationController, Resource, Service, ServiceAccount,
-};
+use rudder_protocol::api::{ApiResource, DynamicObject};
+use rudder_protocol::resources::{ObjectMeta, OwnerReference};
 use serde_json::json;
 use tracing::{debug, info};
 
 use super::support::{discovery, run_workers, while_leading};
-use crate::informer::{ApiHandle, Change, SharedInformers, Subscription, WorkQueue};
+use crate::informer::{ApiHandle, Change, Scope, SharedInformers, Subscription, WorkQueue};
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 
 /// The component's name.
@@ -405,23 +403,31 @@ struct Informers {
 }
 
 impl Informers {
-    /// Subscribes to the node's informer of kind `K`, feeding the graph and the queue.
-    fn watch<K: Resource>(
+    /// Subscribes to the node's informer of `resource` (as dynamic objects; it shares
+    /// the watch of the node's typed informer of the same kind), feeding the graph and
+    /// the queue.
+    fn watch(
         &mut self,
         informers: &SharedInformers,
+        resource: &ApiResource,
         graph: &Arc<Mutex<Graph>>,
         queue: &WorkQueue<String>,
     ) {
         let graph = graph.clone();
         let queue = queue.clone();
-        let informer = informers.all::<K>();
+        let informer = informers.dynamic(resource, Scope::all());
+        let (api_version, kind, namespaced) = (
+            resource.api_version(),
+            resource.kind.clone(),
+            resource.namespaced,
+        );
         self.subscriptions
-            .push(informer.subscribe(move |c: &Change<K>| {
+            .push(informer.subscribe(move |c: &Change<DynamicObject>| {
                 let affected = match c {
                     Change::Added(o) | Change::Modified { new: o, .. } => lock(&graph).upsert(
-                        Item::from_meta(K::API_VERSION, K::KIND, K::NAMESPACED, o.metadata()),
+                        Item::from_meta(&api_version, &kind, namespaced, &o.metadata),
                     ),
-                    Change::Deleted(o) => lock(&graph).remove(&o.metadata().uid),
+                    Change::Deleted(o) => lock(&graph).remove(o.uid()),
                 };
                 for uid in affected {
                     queue.add(uid);
@@ -437,19 +443,13 @@ async fn run(api: ApiHandle, shared: SharedInformers) {
     let body = async {
         let graph = Arc::new(Mutex::new(Graph::new()));
         let queue: WorkQueue<String> = WorkQueue::default();
-        // Every kind that can own or be owned; Events are left out (nothing owns them
-        // and they are many).
+        // Every served kind that can own or be owned, from the API server's registry
+        // (as Kubernetes' collector follows discovery): a kind added there is followed
+        // with no change here.
         let mut informers = Informers::default();
-        informers.watch::<Pod>(&shared, &graph, &queue);
-        informers.watch::<Service>(&shared, &graph, &queue);
-        informers.watch::<Endpoints>(&shared, &graph, &queue);
-        informers.watch::<ServiceAccount>(&shared, &graph, &queue);
-        informers.watch::<ReplicationController>(&shared, &graph, &queue);
-        informers.watch::<ReplicaSet>(&shared, &graph, &queue);
-        informers.watch::<Deployment>(&shared, &graph, &queue);
-        informers.watch::<Lease>(&shared, &graph, &queue);
-        informers.watch::<Node>(&shared, &graph, &queue);
-        informers.watch::<Namespace>(&shared, &graph, &queue);
+        for resource in discovery::collectable() {
+            informers.watch(&shared, &resource, &graph, &queue);
+        }
         futures::future::join_all(std::mem::take(&mut informers.synced)).await;
         let candidates = lock(&graph).candidates();
         info!(

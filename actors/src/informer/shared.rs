@@ -32,9 +32,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use rudder_protocol::api::{Api, ApiTransport};
+use rudder_protocol::api::{Api, ApiResource, ApiTransport, DynamicObject, Object, WatchEvent};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::Resource;
+use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{debug, error};
 
@@ -102,14 +103,14 @@ struct Handlers<K> {
     list: Vec<(u64, Handler<K>)>,
 }
 
-impl<K: Resource> Handlers<K> {
+impl<K: Object> Handlers<K> {
     /// Hands `change` to every handler; a handler that panics is dropped.
     fn dispatch(&mut self, change: &Change<K>) {
         self.list.retain_mut(|(id, handler)| {
             let ok = std::panic::catch_unwind(AssertUnwindSafe(|| handler(change))).is_ok();
             if !ok {
                 error!(
-                    kind = K::KIND,
+                    kind = std::any::type_name::<K>(),
                     subscription = *id,
                     "an informer handler panicked; it is unsubscribed"
                 );
@@ -123,6 +124,21 @@ impl<K: Resource> Handlers<K> {
 struct Hub<K> {
     cache: Cache<K>,
     handlers: Mutex<Handlers<K>>,
+    /// Itself, for subscriptions made through [`Source`].
+    self_ref: Weak<Hub<K>>,
+}
+
+impl<K: Object> Hub<K> {
+    fn new() -> Arc<Self> {
+        Arc::new_cyclic(|me| Hub {
+            cache: Cache::default(),
+            handlers: Mutex::new(Handlers {
+                next_id: 0,
+                list: Vec::new(),
+            }),
+            self_ref: me.clone(),
+        })
+    }
 }
 
 /// Removes a handler when its [`Subscription`] is dropped, whatever its kind.
@@ -130,7 +146,7 @@ trait Unsubscribe: Send + Sync {
     fn unsubscribe(&self, id: u64);
 }
 
-impl<K: Resource> Unsubscribe for Hub<K> {
+impl<K: Object> Unsubscribe for Hub<K> {
     fn unsubscribe(&self, id: u64) {
         lock(&self.handlers).list.retain(|(i, _)| *i != id);
     }
@@ -154,7 +170,7 @@ impl<K> Clone for SharedInformer<K> {
     }
 }
 
-impl<K: Resource> SharedInformer<K> {
+impl<K: Object> SharedInformer<K> {
     /// The informer's cache (shared, read-only).
     pub fn cache(&self) -> Cache<K> {
         self.hub.cache.clone()
@@ -202,23 +218,109 @@ impl Drop for Subscription {
     }
 }
 
-/// What identifies an informer: the kind and the scope.
+/// What identifies an informer: the resource (group and plural), the scope, and the
+/// Rust type its cache holds (a typed kind, or [`DynamicObject`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
-    kind: TypeId,
+    group: String,
+    plural: String,
     scope: Scope,
+    object: TypeId,
+}
+
+impl Key {
+    /// Whether `self` and `other` watch the same objects (whatever type holds them).
+    fn same_objects(&self, other: &Key) -> bool {
+        self.group == other.group && self.plural == other.plural && self.scope == other.scope
+    }
+}
+
+/// What keeps an informer's cache filled. Its parts are held for their `Drop` (which
+/// stops the watch, or unsubscribes the view).
+#[allow(dead_code)]
+enum Feed {
+    /// Its own list + watch; stopped when dropped.
+    Watch(InformerHandle),
+    /// A subscription to the informer of the same objects held as another type (see
+    /// [`SharedInformers::dynamic`]), and the task that marks the view synced.
+    View(Subscription, InformerHandle),
 }
 
 /// One running informer as the factory keeps it.
 struct Entry {
     /// An `Arc<Hub<K>>` for the key's `K`.
     hub: Arc<dyn Any + Send + Sync>,
+    /// The same hub, as a source of JSON changes for views of another type.
+    source: Arc<dyn Source>,
     user: Arc<()>,
-    /// Stops the list + watch task when dropped.
-    _task: InformerHandle,
+    _feed: Feed,
     /// Since when nobody but the factory holds it.
     idle_since: Option<Instant>,
-    kind: &'static str,
+    kind: String,
+}
+
+/// A change with its object as JSON: what passes from an informer to a view of it.
+type JsonChange = Change<Value>;
+
+/// A hub seen without its type: views subscribe to it as JSON.
+trait Source: Send + Sync {
+    /// Subscribes `handler` (replay, then live changes) on behalf of `user`.
+    fn subscribe_json(
+        &self,
+        user: Arc<()>,
+        handler: Box<dyn FnMut(&JsonChange) + Send>,
+    ) -> Subscription;
+    /// Resolves once the hub's cache has synced.
+    fn synced(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+fn to_json<K: Object>(o: &Arc<K>) -> Option<Arc<Value>> {
+    serde_json::to_value(o.as_ref()).ok().map(Arc::new)
+}
+
+impl<K: Object> Source for Hub<K> {
+    fn subscribe_json(
+        &self,
+        user: Arc<()>,
+        mut handler: Box<dyn FnMut(&JsonChange) + Send>,
+    ) -> Subscription {
+        let hub = self.self_ref.upgrade();
+        let convert = move |c: &Change<K>| {
+            let json = match c {
+                Change::Added(o) => to_json(o).map(Change::Added),
+                Change::Deleted(o) => to_json(o).map(Change::Deleted),
+                Change::Modified { old, new } => to_json(old)
+                    .zip(to_json(new))
+                    .map(|(old, new)| Change::Modified { old, new }),
+            };
+            if let Some(j) = json {
+                handler(&j);
+            }
+        };
+        match hub {
+            Some(hub) => SharedInformer { hub, user }.subscribe(convert),
+            None => Subscription {
+                hub: Weak::<Hub<K>>::new(),
+                id: 0,
+                _user: user,
+            },
+        }
+    }
+
+    fn synced(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let cache = self.cache.clone();
+        Box::pin(async move { cache.wait_synced().await })
+    }
+}
+
+/// Reads a JSON change as one of `K`; `None` when the JSON is not a `K`.
+fn from_json<K: Object>(c: &JsonChange) -> Option<WatchEvent<K>> {
+    let read = |v: &Arc<Value>| serde_json::from_value::<K>(v.as_ref().clone()).ok();
+    match c {
+        Change::Added(o) => read(o).map(WatchEvent::Added),
+        Change::Modified { new, .. } => read(new).map(WatchEvent::Modified),
+        Change::Deleted(o) => read(o).map(WatchEvent::Deleted),
+    }
 }
 
 struct Factory {
@@ -270,9 +372,33 @@ impl SharedInformers {
 
     /// The informer of the `K`s in `scope`, started on first use.
     pub fn informer<K: Resource>(&self, scope: Scope) -> SharedInformer<K> {
+        let resource = ApiResource::of::<K>();
+        self.get(&resource, scope, |api, ns| Api::<K>::new(api, ns))
+    }
+
+    /// The informer of the objects of `resource` in `scope` as [`DynamicObject`]s: what
+    /// generic components (the garbage collector) use for kinds they do not name.
+    ///
+    /// It shares the watch of a typed informer of the same objects, and the other way
+    /// round: whichever is asked for first lists and watches; the other is a view fed
+    /// from it (its changes converted through JSON), so a node never watches the same
+    /// objects twice.
+    pub fn dynamic(&self, resource: &ApiResource, scope: Scope) -> SharedInformer<DynamicObject> {
+        let r = resource.clone();
+        self.get(resource, scope, move |api, ns| Api::dynamic(api, &r, ns))
+    }
+
+    fn get<K: Object>(
+        &self,
+        resource: &ApiResource,
+        scope: Scope,
+        make_api: impl FnOnce(Arc<dyn ApiTransport>, Option<&str>) -> Api<K>,
+    ) -> SharedInformer<K> {
         let key = Key {
-            kind: TypeId::of::<K>(),
+            group: resource.group.clone(),
+            plural: resource.plural.clone(),
             scope,
+            object: TypeId::of::<K>(),
         };
         let mut state = lock(&self.inner.state);
         if let Some(entry) = state.entries.get_mut(&key) {
@@ -285,35 +411,70 @@ impl SharedInformers {
                 };
             }
         }
-        let hub = Arc::new(Hub {
-            cache: Cache::default(),
-            handlers: Mutex::new(Handlers {
-                next_id: 0,
-                list: Vec::new(),
-            }),
-        });
+        let hub = Hub::<K>::new();
         let user = Arc::new(());
         if state.closed {
             // The node is shutting down: a handle whose cache never fills.
             return SharedInformer { hub, user };
         }
-        let params = key.scope.params();
-        let api = Api::<K>::new(self.inner.api.clone(), key.scope.namespace.as_deref());
-        let target = hub.clone();
-        let deliver = move |d: Delivery<K>| {
-            let mut handlers = lock(&target.handlers);
-            ingest(&target.cache, d, &mut |c| handlers.dispatch(c));
+        let source = state
+            .entries
+            .iter()
+            .find(|(k, e)| k.same_objects(&key) && matches!(e._feed, Feed::Watch(_)))
+            .map(|(_, e)| (e.source.clone(), e.user.clone()));
+        let feed = match source {
+            Some((source, source_user)) => {
+                // A view of the running informer of the same objects.
+                let target = hub.clone();
+                let subscription = source.subscribe_json(
+                    source_user,
+                    Box::new(move |c: &JsonChange| {
+                        let Some(event) = from_json::<K>(c) else {
+                            return;
+                        };
+                        let mut handlers = lock(&target.handlers);
+                        ingest(&target.cache, Delivery::Events(vec![event]), &mut |c| {
+                            handlers.dispatch(c)
+                        });
+                    }),
+                );
+                let synced = source.synced();
+                let cache = hub.cache.clone();
+                let marker = self.inner.runtime.spawn(async move {
+                    synced.await;
+                    cache.set_synced();
+                });
+                debug!(resource = %resource.plural, scope = ?key.scope, "shared informer view started");
+                Feed::View(subscription, InformerHandle(marker))
+            }
+            None => {
+                let params = key.scope.params();
+                let api = make_api(self.inner.api.clone(), key.scope.namespace.as_deref());
+                let target = hub.clone();
+                let deliver = move |d: Delivery<K>| {
+                    let mut handlers = lock(&target.handlers);
+                    ingest(&target.cache, d, &mut |c| handlers.dispatch(c));
+                };
+                let task = Informer::spawn_on(
+                    &self.inner.runtime,
+                    api,
+                    params,
+                    hub.cache.clone(),
+                    deliver,
+                );
+                debug!(resource = %resource.plural, scope = ?key.scope, "shared informer started");
+                Feed::Watch(task)
+            }
         };
-        let task = Informer::spawn_on(&self.inner.runtime, api, params, hub.cache.clone(), deliver);
-        debug!(kind = K::KIND, scope = ?key.scope, "shared informer started");
         state.entries.insert(
             key,
             Entry {
                 hub: hub.clone(),
+                source: hub.clone(),
                 user: user.clone(),
-                _task: task,
+                _feed: feed,
                 idle_since: None,
-                kind: K::KIND,
+                kind: resource.kind.clone(),
             },
         );
         if state.reaper.is_none() {
@@ -350,7 +511,7 @@ impl SharedInformers {
             let since = *entry.idle_since.get_or_insert(now);
             let keep = now.duration_since(since) < idle_stop;
             if !keep {
-                debug!(kind = entry.kind, scope = ?key.scope, "idle shared informer stopped");
+                debug!(kind = %entry.kind, scope = ?key.scope, "idle shared informer stopped");
             }
             keep
         });

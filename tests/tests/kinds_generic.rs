@@ -1,0 +1,318 @@
+//! Every served kind, generically: the tests loop over the API server's one registry of
+//! resources (`RESOURCES`, what discovery serves) and drive each kind through the Rust
+//! client's dynamic API (`Api<DynamicObject>` over the `apiserver` actor), with no
+//! per-kind test code. A kind added to the registry is covered here at once; the only
+//! per-kind knowledge is [`sample`], the minimal valid object of each kind, kept in one
+//! place (a registered kind without a sample fails the tests: add one).
+//!
+//! - `crud_and_watch_for_every_kind`: create, get, list, watch (ADDED, MODIFIED,
+//!   DELETED), update and delete.
+//! - `namespace_deletion_removes_every_namespaced_kind`: one object of every namespaced
+//!   kind in a namespace; deleting the namespace removes them all, then the namespace.
+//! - `owned_objects_of_every_kind_are_collected`: an object of every kind, owned by an
+//!   object of another kind (namespaced dependents by namespaced owners, cluster-scoped
+//!   ones by cluster-scoped owners, so every kind is both an owner and a dependent), is
+//!   collected by the garbage collector once its owner is deleted.
+//!
+//! The node runs the control-plane role only: no kubelet, so Pods stay unbound and go
+//! at once when deleted, and the sample Node is marked unschedulable.
+
+use std::time::Duration;
+
+use rudder_actors::apiserver::registry::{ResourceInfo, RESOURCES};
+use rudder_protocol::client::{Api, ApiError, ApiResource, Client, DynamicObject, WatchEvent};
+use rudder_protocol::messages::api::ListParams;
+use rudder_tests::{eventually, Cluster};
+use serde_json::{json, Value};
+
+/// How long a controller (namespace, garbage collector) gets to converge.
+const CONVERGE: Duration = Duration::from_secs(60);
+
+fn api_resource(info: &ResourceInfo) -> ApiResource {
+    ApiResource {
+        group: info.group.to_owned(),
+        version: info.version.to_owned(),
+        kind: info.kind.to_owned(),
+        plural: info.plural.to_owned(),
+        namespaced: info.namespaced,
+    }
+}
+
+/// Every registered kind that can be created (the registry lists top-level resources
+/// only: subresource kinds such as Binding and Scale are not in it).
+fn kinds() -> Vec<ApiResource> {
+    RESOURCES
+        .iter()
+        .filter(|r| r.verbs.contains(&"create"))
+        .map(api_resource)
+        .collect()
+}
+
+/// The minimal valid object of `kind` named `name` in `namespace` (ignored for
+/// cluster-scoped kinds), without `apiVersion`/`kind`/`metadata.name` (filled in by
+/// [`object`]). The one place that knows what each kind needs.
+fn sample(kind: &str, namespace: &str) -> Option<Value> {
+    let template = json!({
+        "metadata": {"labels": {"app": "generic"}},
+        "spec": {"containers": [{"name": "c", "image": "rudder/demo:latest"}]},
+    });
+    let selector = json!({"app": "generic"});
+    Some(match kind {
+        "Namespace" | "ServiceAccount" | "Endpoints" => json!({}),
+        // Unschedulable, so that no Pod of another test lands on it.
+        "Node" => json!({"spec": {"unschedulable": true}}),
+        "Pod" => json!({"spec": template["spec"].clone()}),
+        "Service" => json!({"spec": {"ports": [{"port": 80}]}}),
+        "Event" => json!({
+            "involvedObject": {"kind": "Pod", "namespace": namespace, "name": "p"},
+            "reason": "Generated",
+            "type": "Normal",
+        }),
+        "ReplicationController" => json!({
+            "spec": {"replicas": 0, "selector": selector, "template": template},
+        }),
+        "ReplicaSet" | "Deployment" => json!({
+            "spec": {"replicas": 0, "selector": {"matchLabels": selector}, "template": template},
+        }),
+        "Lease" => json!({"spec": {"holderIdentity": "generic"}}),
+        _ => return None,
+    })
+}
+
+/// The sample object of `r` named `name`, in `namespace` when `r` is namespaced.
+fn object(r: &ApiResource, name: &str, namespace: &str) -> anyhow::Result<DynamicObject> {
+    let Some(mut v) = sample(&r.kind, namespace) else {
+        anyhow::bail!(
+            "kind {} is registered but has no sample object in kinds_generic.rs",
+            r.kind
+        );
+    };
+    v["apiVersion"] = json!(r.api_version());
+    v["kind"] = json!(r.kind);
+    v["metadata"]["name"] = json!(name);
+    if r.namespaced {
+        v["metadata"]["namespace"] = json!(namespace);
+    }
+    Ok(DynamicObject::from_value(v)?)
+}
+
+/// The handle on `r`'s objects in `namespace` (or cluster scope).
+fn api(client: &Client, r: &ApiResource, namespace: &str) -> Api<DynamicObject> {
+    client.dynamic_api(r, r.namespaced.then_some(namespace))
+}
+
+/// Creates a namespace through the dynamic API.
+async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    let ns = ApiResource::of::<rudder_protocol::resources::Namespace>();
+    api(client, &ns, "").create(&object(&ns, name, "")?).await?;
+    Ok(())
+}
+
+/// Polls `api`'s watch from `rv` until an event of `ty` for `name` arrives; returns the
+/// resourceVersion to continue from.
+async fn wait_event(
+    api: &Api<DynamicObject>,
+    mut rv: u64,
+    ty: &str,
+    name: &str,
+) -> anyhow::Result<u64> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let (events, next) = api
+            .watch_poll(&ListParams::default(), rv, Duration::from_secs(2))
+            .await?;
+        rv = next;
+        for e in events {
+            let (t, o) = match e {
+                WatchEvent::Added(o) => ("ADDED", o),
+                WatchEvent::Modified(o) => ("MODIFIED", o),
+                WatchEvent::Deleted(o) => ("DELETED", o),
+            };
+            if t == ty && o.name() == name {
+                return Ok(rv);
+            }
+        }
+    }
+    anyhow::bail!("no {ty} event for {name} on {:?}", api.resource())
+}
+
+/// Reads, changes and writes back `name`, retrying on conflicts (a controller may
+/// write the object in between).
+async fn relabel(api: &Api<DynamicObject>, name: &str) -> anyhow::Result<DynamicObject> {
+    for _ in 0..20 {
+        let mut live = api.get(name).await?;
+        live.metadata
+            .labels
+            .insert("generated".into(), "updated".into());
+        match api.update(&live).await {
+            Ok(o) => return Ok(o),
+            Err(e) if e.is_conflict() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!("{name}: update kept conflicting")
+}
+
+/// Waits until `name` no longer exists.
+async fn gone(api: &Api<DynamicObject>, name: &str, why: &str) -> anyhow::Result<()> {
+    let a = api.clone();
+    let n = name.to_owned();
+    eventually(CONVERGE, move || {
+        let (a, n) = (a.clone(), n.clone());
+        async move { Ok(a.get_opt(&n).await?.is_none().then_some(())) }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{:?} {name} not removed ({why}): {e}", api.resource()))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crud_and_watch_for_every_kind() -> anyhow::Result<()> {
+    let (_cluster, client) = Cluster::solo(true).await?;
+    create_namespace(&client, "generic").await?;
+    let kinds = kinds();
+    assert!(kinds.len() >= 11, "registered kinds: {kinds:?}");
+    for r in &kinds {
+        let what = format!("{}.{}", r.plural, r.group);
+        let objects = api(&client, r, "generic");
+        let name = format!("gen-{}", r.kind.to_lowercase());
+        let listed = objects.list(&ListParams::default()).await?;
+        let rv: u64 = listed.metadata.resource_version.parse().unwrap_or(0);
+
+        // Create, then get: the server filled in identity and revision.
+        let created = objects.create(&object(r, &name, "generic")?).await?;
+        assert_eq!(created.kind(), r.kind, "{what}: kind");
+        assert_eq!(created.api_version(), r.api_version(), "{what}: apiVersion");
+        assert!(!created.uid().is_empty(), "{what}: uid set");
+        let got = objects.get(&name).await?;
+        assert_eq!(got.uid(), created.uid(), "{what}: get");
+        assert_eq!(
+            got.metadata.labels.get("app").is_some(),
+            created.metadata.labels.get("app").is_some(),
+            "{what}: get returns what was created"
+        );
+        let err = objects
+            .create(&object(r, &name, "generic")?)
+            .await
+            .expect_err("exists");
+        assert_eq!(err.code(), Some(409), "{what}: second create");
+
+        // List, in the namespace (or cluster scope).
+        let list = objects.list(&ListParams::default()).await?;
+        assert!(
+            list.items.iter().any(|o| o.uid() == created.uid()),
+            "{what}: listed"
+        );
+
+        // Watch from before the create: ADDED, then MODIFIED by an update.
+        let rv = wait_event(&objects, rv, "ADDED", &name).await?;
+        let updated = relabel(&objects, &name).await?;
+        assert_ne!(
+            updated.resource_version(),
+            created.resource_version(),
+            "{what}: update moved the resourceVersion"
+        );
+        assert_eq!(
+            objects.get(&name).await?.metadata.labels.get("generated"),
+            Some(&"updated".to_owned()),
+            "{what}: update stored"
+        );
+        let rv = wait_event(&objects, rv, "MODIFIED", &name).await?;
+
+        // Delete: gone (a namespace after its finalization), with a DELETED event.
+        objects.delete(&name).await?;
+        gone(&objects, &name, "deleted").await?;
+        wait_event(&objects, rv, "DELETED", &name).await?;
+        let err: ApiError = objects.get(&name).await.expect_err("deleted");
+        assert!(err.is_not_found(), "{what}: get after delete: {err}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_deletion_removes_every_namespaced_kind() -> anyhow::Result<()> {
+    let (_cluster, client) = Cluster::solo(true).await?;
+    create_namespace(&client, "doomed").await?;
+    let namespaced: Vec<ApiResource> = kinds().into_iter().filter(|r| r.namespaced).collect();
+    assert!(!namespaced.is_empty());
+    for r in &namespaced {
+        let name = format!("in-{}", r.kind.to_lowercase());
+        api(&client, r, "doomed")
+            .create(&object(r, &name, "doomed")?)
+            .await?;
+    }
+    let ns = ApiResource::of::<rudder_protocol::resources::Namespace>();
+    api(&client, &ns, "").delete("doomed").await?;
+    for r in &namespaced {
+        let name = format!("in-{}", r.kind.to_lowercase());
+        gone(&api(&client, r, "doomed"), &name, "namespace deleted").await?;
+    }
+    gone(
+        &api(&client, &ns, ""),
+        "doomed",
+        "emptied namespace finalized",
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_objects_of_every_kind_are_collected() -> anyhow::Result<()> {
+    let (_cluster, client) = Cluster::solo(true).await?;
+    create_namespace(&client, "owned").await?;
+    let all = kinds();
+    // Owners of each scope, in turn: the dependent of kind i is owned by the next kind
+    // of the same scope, so every kind is an owner once and a dependent once.
+    for namespaced in [true, false] {
+        let group: Vec<&ApiResource> = all.iter().filter(|r| r.namespaced == namespaced).collect();
+        if group.len() < 2 {
+            continue;
+        }
+        let mut pairs = Vec::new();
+        for (i, dep) in group.iter().enumerate() {
+            let owner_r = group[(i + 1) % group.len()];
+            let owner_name = format!("owner-{}-of-{}", owner_r.kind, dep.kind).to_lowercase();
+            let owner = api(&client, owner_r, "owned")
+                .create(&object(owner_r, &owner_name, "owned")?)
+                .await?;
+            let dep_name = format!("dependent-{}", dep.kind).to_lowercase();
+            let mut d = object(dep, &dep_name, "owned")?;
+            d.metadata
+                .owner_references
+                .push(rudder_protocol::resources::OwnerReference {
+                    api_version: owner_r.api_version(),
+                    kind: owner_r.kind.clone(),
+                    name: owner_name.clone(),
+                    uid: owner.uid().to_owned(),
+                    controller: None,
+                    block_owner_deletion: None,
+                });
+            api(&client, dep, "owned").create(&d).await?;
+            pairs.push((*owner_r, owner_name, *dep, dep_name));
+        }
+        // While their owners exist, the dependents stay.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for (_, _, dep, dep_name) in &pairs {
+            assert!(
+                api(&client, dep, "owned")
+                    .get_opt(dep_name)
+                    .await?
+                    .is_some(),
+                "{} {dep_name} collected while its owner exists",
+                dep.kind
+            );
+        }
+        for (owner_r, owner_name, _, _) in &pairs {
+            api(&client, owner_r, "owned").delete(owner_name).await?;
+        }
+        for (owner_r, _, dep, dep_name) in &pairs {
+            gone(
+                &api(&client, dep, "owned"),
+                dep_name,
+                &format!("its {} owner was deleted", owner_r.kind),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
