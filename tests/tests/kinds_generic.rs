@@ -79,6 +79,39 @@ fn sample(kind: &str, namespace: &str) -> Option<Value> {
     })
 }
 
+/// What must exist before the sample of `kind` named `name` can live: the endpoints
+/// controller removes an Endpoints object that has no Service of the same name, so the
+/// sample Endpoints comes with a selector-less Service (whose Endpoints are the user's).
+fn companion(
+    client: &Client,
+    kind: &str,
+    name: &str,
+    namespace: &str,
+) -> Option<(Api<DynamicObject>, DynamicObject)> {
+    if kind != "Endpoints" {
+        return None;
+    }
+    let svc = ApiResource::of::<rudder_protocol::resources::Service>();
+    let obj = object(&svc, name, namespace).ok()?;
+    Some((api(client, &svc, namespace), obj))
+}
+
+/// Creates the sample of `r` named `name` (after its [`companion`], if any).
+async fn create_sample(
+    client: &Client,
+    r: &ApiResource,
+    name: &str,
+    namespace: &str,
+    edit: impl FnOnce(&mut DynamicObject),
+) -> anyhow::Result<DynamicObject> {
+    if let Some((a, o)) = companion(client, &r.kind, name, namespace) {
+        a.create(&o).await?;
+    }
+    let mut o = object(r, name, namespace)?;
+    edit(&mut o);
+    Ok(api(client, r, namespace).create(&o).await?)
+}
+
 /// The sample object of `r` named `name`, in `namespace` when `r` is namespaced.
 fn object(r: &ApiResource, name: &str, namespace: &str) -> anyhow::Result<DynamicObject> {
     let Some(mut v) = sample(&r.kind, namespace) else {
@@ -180,7 +213,7 @@ async fn crud_and_watch_for_every_kind() -> anyhow::Result<()> {
         let rv: u64 = listed.metadata.resource_version.parse().unwrap_or(0);
 
         // Create, then get: the server filled in identity and revision.
-        let created = objects.create(&object(r, &name, "generic")?).await?;
+        let created = create_sample(&client, r, &name, "generic", |_| {}).await?;
         assert_eq!(created.kind(), r.kind, "{what}: kind");
         assert_eq!(created.api_version(), r.api_version(), "{what}: apiVersion");
         assert!(!created.uid().is_empty(), "{what}: uid set");
@@ -237,9 +270,7 @@ async fn namespace_deletion_removes_every_namespaced_kind() -> anyhow::Result<()
     assert!(!namespaced.is_empty());
     for r in &namespaced {
         let name = format!("in-{}", r.kind.to_lowercase());
-        api(&client, r, "doomed")
-            .create(&object(r, &name, "doomed")?)
-            .await?;
+        create_sample(&client, r, &name, "doomed", |_| {}).await?;
     }
     let ns = ApiResource::of::<rudder_protocol::resources::Namespace>();
     api(&client, &ns, "").delete("doomed").await?;
@@ -262,33 +293,44 @@ async fn owned_objects_of_every_kind_are_collected() -> anyhow::Result<()> {
     create_namespace(&client, "owned").await?;
     let all = kinds();
     // Owners of each scope, in turn: the dependent of kind i is owned by the next kind
-    // of the same scope, so every kind is an owner once and a dependent once.
+    // of the same scope, so every kind is a dependent once and every kind that may own
+    // an owner at least once. Events may not own anything (as in Kubernetes, the API
+    // server refuses an Event owner reference), so they are only dependents.
     for namespaced in [true, false] {
         let group: Vec<&ApiResource> = all.iter().filter(|r| r.namespaced == namespaced).collect();
-        if group.len() < 2 {
+        let owners: Vec<&ApiResource> = group
+            .iter()
+            .copied()
+            .filter(|r| r.kind != "Event")
+            .collect();
+        if owners.len() < 2 {
             continue;
         }
         let mut pairs = Vec::new();
         for (i, dep) in group.iter().enumerate() {
-            let owner_r = group[(i + 1) % group.len()];
+            let owner_r = owners
+                .iter()
+                .cycle()
+                .skip(i + 1)
+                .find(|o| o.kind != dep.kind)
+                .copied()
+                .ok_or_else(|| anyhow::anyhow!("no owner for {}", dep.kind))?;
             let owner_name = format!("owner-{}-of-{}", owner_r.kind, dep.kind).to_lowercase();
-            let owner = api(&client, owner_r, "owned")
-                .create(&object(owner_r, &owner_name, "owned")?)
-                .await?;
+            let owner = create_sample(&client, owner_r, &owner_name, "owned", |_| {}).await?;
             let dep_name = format!("dependent-{}", dep.kind).to_lowercase();
-            let mut d = object(dep, &dep_name, "owned")?;
-            d.metadata
-                .owner_references
-                .push(rudder_protocol::resources::OwnerReference {
-                    api_version: owner_r.api_version(),
-                    kind: owner_r.kind.clone(),
-                    name: owner_name.clone(),
-                    uid: owner.uid().to_owned(),
-                    controller: None,
-                    block_owner_deletion: None,
-                });
-            api(&client, dep, "owned").create(&d).await?;
-            pairs.push((*owner_r, owner_name, *dep, dep_name));
+            let reference = rudder_protocol::resources::OwnerReference {
+                api_version: owner_r.api_version(),
+                kind: owner_r.kind.clone(),
+                name: owner_name.clone(),
+                uid: owner.uid().to_owned(),
+                controller: None,
+                block_owner_deletion: None,
+            };
+            create_sample(&client, dep, &dep_name, "owned", |d| {
+                d.metadata.owner_references.push(reference)
+            })
+            .await?;
+            pairs.push((owner_r, owner_name, *dep, dep_name));
         }
         // While their owners exist, the dependents stay.
         tokio::time::sleep(Duration::from_secs(2)).await;
