@@ -534,6 +534,7 @@ async fn reap(factory: Weak<Factory>) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::informer::ObjectKey;
     use rudder_protocol::api::{ApiError, ApiTransport, BoxFuture};
     use rudder_protocol::messages::api::{ApiEvent, ApiReply, ApiRequest};
     use rudder_protocol::resources::{ObjectMeta, Pod};
@@ -741,5 +742,66 @@ mod tests {
         let late = f.all::<Pod>();
         assert!(!late.cache().has_synced());
         assert_eq!(f.running(), 0, "nothing starts after shutdown");
+    }
+
+    #[tokio::test]
+    async fn typed_and_dynamic_informers_of_one_kind_share_one_watch() {
+        for typed_first in [true, false] {
+            let fake = Arc::new(Fake::default());
+            lock(&fake.listed).push(pod("a", 1));
+            let f = factory(&fake);
+            let pods = ApiResource::of::<Pod>();
+            let (typed, dynamic) = if typed_first {
+                let t = f.all::<Pod>();
+                (t, f.dynamic(&pods, Scope::all()))
+            } else {
+                let d = f.dynamic(&pods, Scope::all());
+                (f.all::<Pod>(), d)
+            };
+            typed.cache().wait_synced().await;
+            dynamic.cache().wait_synced().await;
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let s = seen.clone();
+            let _sub = dynamic.subscribe(move |c: &Change<DynamicObject>| {
+                let kind = match c {
+                    Change::Added(_) => "added",
+                    Change::Modified { .. } => "modified",
+                    Change::Deleted(_) => "deleted",
+                };
+                lock(&s).push(format!("{kind} {}", c.object().name()));
+            });
+            fake.events.lock().await.push_back(("ADDED", pod("b", 2)));
+            fake.more.notify_one();
+            until("b in both caches", || {
+                typed.cache().len() == 2 && dynamic.cache().len() == 2
+            })
+            .await;
+            fake.events.lock().await.push_back(("DELETED", pod("a", 3)));
+            fake.more.notify_one();
+            until("a gone from both", || {
+                typed.cache().len() == 1 && dynamic.cache().len() == 1
+            })
+            .await;
+            assert_eq!(
+                *lock(&seen),
+                ["added a", "added b", "deleted a"],
+                "typed first: {typed_first}"
+            );
+            let b = dynamic
+                .cache()
+                .get(&ObjectKey::namespaced("default", "b"))
+                .expect("cached");
+            assert_eq!((b.kind(), b.api_version()), ("Pod", "v1"));
+            assert_eq!(
+                lock(&fake.lists).len(),
+                1,
+                "one list (typed first: {typed_first})"
+            );
+            assert_eq!(f.running(), 2, "the informer and its view");
+            // The view holds the informer: neither stops while the view is used.
+            drop(typed);
+            f.reap_idle(IDLE_STOP, Instant::now() + IDLE_STOP * 2);
+            assert!(f.running() >= 1);
+        }
     }
 }
