@@ -98,8 +98,10 @@ impl DynamicObject {
         let mut data = Map::new();
         data.insert("apiVersion".into(), Value::String(resource.api_version()));
         data.insert("kind".into(), Value::String(resource.kind.clone()));
-        let mut metadata = ObjectMeta::default();
-        metadata.name = name.to_owned();
+        let metadata = ObjectMeta {
+            name: name.to_owned(),
+            ..ObjectMeta::default()
+        };
         DynamicObject { metadata, data }
     }
 

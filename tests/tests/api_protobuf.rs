@@ -241,9 +241,7 @@ async fn both<M: prost::Message + Default>(
 }
 
 fn text(v: &Value, pointer: &str) -> Option<String> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+    v.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
 }
 
 fn number(v: &Value, pointer: &str) -> Option<i64> {
@@ -306,19 +304,11 @@ async fn objects_written_in_protobuf_read_the_same_in_json_and_protobuf() -> any
         envelope("v1", "Namespace", &ns),
     )
     .await?;
-    assert_eq!(
-        created.code,
-        201,
-        "{}",
-        String::from_utf8_lossy(&created.body)
-    );
+    assert_eq!(created.code, 201, "{}", String::from_utf8_lossy(&created.body));
     let (type_meta, back) = created.protobuf::<core::Namespace>()?;
     assert_eq!(type_meta.api_version.as_deref(), Some("v1"));
     assert_eq!(type_meta.kind.as_deref(), Some("Namespace"));
-    assert_eq!(
-        back.metadata.as_ref().and_then(|m| m.name.as_deref()),
-        Some("shop")
-    );
+    assert_eq!(back.metadata.as_ref().and_then(|m| m.name.as_deref()), Some("shop"));
     assert_eq!(
         back.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Active")
@@ -336,12 +326,7 @@ async fn objects_written_in_protobuf_read_the_same_in_json_and_protobuf() -> any
         envelope("apps/v1", "Deployment", &deployment()),
     )
     .await?;
-    assert_eq!(
-        created.code,
-        201,
-        "{}",
-        String::from_utf8_lossy(&created.body)
-    );
+    assert_eq!(created.code, 201, "{}", String::from_utf8_lossy(&created.body));
     let (json, pb) =
         both::<apps::Deployment>(&client, "/apis/apps/v1/namespaces/shop/deployments/web").await?;
     let meta_pb = pb.metadata.as_ref().context("metadata")?;
@@ -372,10 +357,7 @@ async fn objects_written_in_protobuf_read_the_same_in_json_and_protobuf() -> any
     assert_eq!(c.env[0].value.as_deref(), Some("blue"));
     let resources = c.resources.as_ref().context("resources")?;
     assert_eq!(resources.limits["cpu"].string.as_deref(), Some("500m"));
-    assert_eq!(
-        text(&json, &format!("{cj}/resources/limits/cpu")).as_deref(),
-        Some("500m")
-    );
+    assert_eq!(text(&json, &format!("{cj}/resources/limits/cpu")).as_deref(), Some("500m"));
     assert_eq!(resources.requests["memory"].string.as_deref(), Some("64Mi"));
     // The probe's handler is a message of its own in protobuf, inlined in JSON.
     let probe = c.readiness_probe.as_ref().context("probe")?;
@@ -385,10 +367,7 @@ async fn objects_written_in_protobuf_read_the_same_in_json_and_protobuf() -> any
         .and_then(|h| h.http_get.as_ref())
         .context("httpGet")?;
     assert_eq!(get.path.as_deref(), Some("/healthz"));
-    assert_eq!(
-        get.port.as_ref().and_then(|p| p.str_val.as_deref()),
-        Some("http")
-    );
+    assert_eq!(get.port.as_ref().and_then(|p| p.str_val.as_deref()), Some("http"));
     assert_eq!(get.port.as_ref().and_then(|p| p.r#type), Some(1));
     assert_eq!(
         text(&json, &format!("{cj}/readinessProbe/httpGet/port")).as_deref(),
@@ -471,25 +450,14 @@ async fn objects_written_in_protobuf_read_the_same_in_json_and_protobuf() -> any
         envelope("v1", "Service", &service),
     )
     .await?;
-    assert_eq!(
-        created.code,
-        201,
-        "{}",
-        String::from_utf8_lossy(&created.body)
-    );
+    assert_eq!(created.code, 201, "{}", String::from_utf8_lossy(&created.body));
     let (json, pb) = both::<core::Service>(&client, "/api/v1/namespaces/shop/services/web").await?;
     let spec = pb.spec.as_ref().context("spec")?;
     assert_eq!(spec.cluster_ip, text(&json, "/spec/clusterIP"));
     assert!(spec.cluster_ip.as_deref().is_some_and(|ip| !ip.is_empty()));
+    assert_eq!(spec.cluster_ips, vec![spec.cluster_ip.clone().unwrap_or_default()]);
     assert_eq!(
-        spec.cluster_ips,
-        vec![spec.cluster_ip.clone().unwrap_or_default()]
-    );
-    assert_eq!(
-        spec.ports[0]
-            .target_port
-            .as_ref()
-            .and_then(|p| p.str_val.as_deref()),
+        spec.ports[0].target_port.as_ref().and_then(|p| p.str_val.as_deref()),
         Some("http")
     );
     assert_eq!(
@@ -601,9 +569,7 @@ async fn lists_watches_and_errors_in_protobuf() -> anyhow::Result<()> {
     assert_eq!(type_meta.kind.as_deref(), Some("Namespace"));
     let annotations = bookmark.metadata.map(|m| m.annotations).unwrap_or_default();
     assert_eq!(
-        annotations
-            .get("k8s.io/initial-events-end")
-            .map(String::as_str),
+        annotations.get("k8s.io/initial-events-end").map(String::as_str),
         Some("true")
     );
 
@@ -620,11 +586,7 @@ async fn lists_watches_and_errors_in_protobuf() -> anyhow::Result<()> {
     .await?;
     let (_, red) = patched.protobuf::<core::Namespace>()?;
     assert_eq!(
-        red.metadata
-            .map(|m| m.labels)
-            .unwrap_or_default()
-            .get("shade")
-            .map(String::as_str),
+        red.metadata.map(|m| m.labels).unwrap_or_default().get("shade").map(String::as_str),
         Some("dark")
     );
     let watch = call(
@@ -648,15 +610,7 @@ async fn lists_watches_and_errors_in_protobuf() -> anyhow::Result<()> {
     assert_eq!(modified, ["red"]);
 
     // Errors are Status objects in protobuf too.
-    let missing = call(
-        &client,
-        "GET",
-        "/api/v1/namespaces/nope",
-        None,
-        PROTOBUF,
-        Vec::new(),
-    )
-    .await?;
+    let missing = call(&client, "GET", "/api/v1/namespaces/nope", None, PROTOBUF, Vec::new()).await?;
     assert_eq!(missing.code, 404);
     let (type_meta, status) = missing.protobuf::<meta::Status>()?;
     assert_eq!(type_meta.kind.as_deref(), Some("Status"));
@@ -696,16 +650,9 @@ async fn lists_watches_and_errors_in_protobuf() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(bad.code, 400, "{}", String::from_utf8_lossy(&bad.body));
-    let (_, list) = call(
-        &client,
-        "GET",
-        "/api/v1/namespaces?labelSelector=color",
-        None,
-        PROTOBUF,
-        Vec::new(),
-    )
-    .await?
-    .protobuf::<core::NamespaceList>()?;
+    let (_, list) = call(&client, "GET", "/api/v1/namespaces?labelSelector=color", None, PROTOBUF, Vec::new())
+        .await?
+        .protobuf::<core::NamespaceList>()?;
     assert_eq!(list.items.len(), 2);
     Ok(())
 }

@@ -83,14 +83,10 @@ fn respond(code: StatusCode, body: &Value, encoding: Encoding) -> HttpResponse {
                     .content_type(protobuf::MEDIA_TYPE)
                     .body(bytes)
             }
-            Err(e)
-                if protobuf::encodable(
-                    body.get("apiVersion")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                    body.get("kind").and_then(Value::as_str).unwrap_or_default(),
-                ) =>
-            {
+            Err(e) if protobuf::encodable(
+                body.get("apiVersion").and_then(Value::as_str).unwrap_or_default(),
+                body.get("kind").and_then(Value::as_str).unwrap_or_default(),
+            ) => {
                 tracing::warn!(error = %e, "answering in JSON: the object does not fit its protobuf message");
             }
             Err(_) => {}
@@ -292,8 +288,9 @@ async fn resource(
     };
     let core = &state.core;
     let info = t.info;
-    let encoding =
-        media::response_encoding(req.headers().get("accept").and_then(|v| v.to_str().ok()));
+    let encoding = media::response_encoding(
+        req.headers().get("accept").and_then(|v| v.to_str().ok()),
+    );
     let error = |e: ApiError| error_as(e, encoding);
     if info.namespaced && t.name.is_some() && t.namespace.is_none() {
         return not_found_path(req.path());
@@ -564,7 +561,10 @@ async fn dispatch(
         ("GET", true, Some("scale")) => Answer::Ok(core.get_scale(info, ns, name).await?),
         ("PUT", true, Some("scale")) => {
             let opts = writes()?;
-            Answer::Ok(core.put_scale(info, ns, name, &body_value()?, opts).await?)
+            Answer::Ok(
+                core.put_scale(info, ns, name, &body_value()?, opts)
+                    .await?,
+            )
         }
         ("PATCH", true, Some("scale")) => {
             let opts = writes()?;

@@ -180,38 +180,23 @@ mod tests {
     fn bodies_by_content_type() {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}});
         let json_body = serde_json::to_vec(&ns).expect("json");
-        assert_eq!(
-            decode_body(&json_body, "application/json; charset=utf-8").ok(),
-            Some(ns.clone())
-        );
+        assert_eq!(decode_body(&json_body, "application/json; charset=utf-8").ok(), Some(ns.clone()));
         assert_eq!(decode_body(&json_body, "").ok(), Some(ns.clone()));
         let yaml = b"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n";
         assert_eq!(decode_body(yaml, "application/yaml").ok(), Some(ns.clone()));
         let pb = protobuf::encode_object(&ns).expect("protobuf");
-        assert_eq!(
-            decode_body(&pb, protobuf::MEDIA_TYPE).ok(),
-            Some(ns.clone())
-        );
-        assert!(is_protobuf(
-            "application/vnd.kubernetes.protobuf; charset=x"
-        ));
+        assert_eq!(decode_body(&pb, protobuf::MEDIA_TYPE).ok(), Some(ns.clone()));
+        assert!(is_protobuf("application/vnd.kubernetes.protobuf; charset=x"));
 
         let e = decode_body(&json_body, "application/cbor").expect_err("cbor");
         assert_eq!(e.code, 415);
-        assert!(
-            e.message.contains("application/vnd.kubernetes.protobuf"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("application/vnd.kubernetes.protobuf"), "{}", e.message);
         let e = decode_body(b"{", "application/json").expect_err("truncated");
         assert_eq!(e.code, 400);
         let e = decode_body(b"{}", protobuf::MEDIA_TYPE).expect_err("json as protobuf");
         assert_eq!(e.code, 400);
         let big = vec![b' '; MAX_BODY + 1];
-        assert_eq!(
-            decode_body(&big, "application/json").map_err(|e| e.code),
-            Err(413)
-        );
+        assert_eq!(decode_body(&big, "application/json").map_err(|e| e.code), Err(413));
         assert_eq!(decode_body(b"", protobuf::MEDIA_TYPE).ok(), Some(json!({})));
     }
 }

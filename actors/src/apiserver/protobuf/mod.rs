@@ -321,9 +321,7 @@ fn encode_special(special: Special, v: &Value) -> Result<Vec<u8>, CodecError> {
             other => {
                 let n = integer(other)
                     .and_then(|n| i32::try_from(n).ok())
-                    .ok_or_else(|| {
-                        CodecError(format!("expected an int or string, found {other}"))
-                    })?;
+                    .ok_or_else(|| CodecError(format!("expected an int or string, found {other}")))?;
                 w.varint(1, 0);
                 w.varint(2, i64::from(n) as u64);
                 w.bytes(3, b"");
@@ -368,8 +366,7 @@ fn decode_message(
         let Some(field) = msg.by_tag(tag) else {
             continue; // a field this schema does not know: skipped, as protobuf does
         };
-        let context =
-            |e: CodecError| CodecError(format!("{}.{}: {e}", short(msg.name), field.json));
+        let context = |e: CodecError| CodecError(format!("{}.{}: {e}", short(msg.name), field.json));
         if field.inline {
             let (Kind::Msg(name), WireValue::Bytes(b)) = (field.kind, value) else {
                 return Err(context(CodecError("wrong wire type".into())));
@@ -524,11 +521,7 @@ fn bytes_of<'a>(fields: &[(u32, WireValue<'a>)], tag: u32) -> Option<&'a [u8]> {
     })
 }
 
-fn decode_special(
-    special: Special,
-    bytes: &[u8],
-    depth: usize,
-) -> Result<Option<Value>, CodecError> {
+fn decode_special(special: Special, bytes: &[u8], depth: usize) -> Result<Option<Value>, CodecError> {
     let fields = small_fields(bytes)?;
     Ok(match special {
         // Go writes a zero time as an empty message; JSON has no such time.
@@ -543,9 +536,7 @@ fn decode_special(
                 .checked_mul(1_000_000)
                 .and_then(|m| m.checked_add(nanos / 1000))
                 .ok_or_else(|| CodecError("time out of range".into()))?;
-            Some(Value::String(
-                MicroTime::from_unix_micros(micros).to_string(),
-            ))
+            Some(Value::String(MicroTime::from_unix_micros(micros).to_string()))
         }
         Special::Duration => Some(Value::String(format_duration(varint_of(&fields, 1)))),
         Special::Quantity => {

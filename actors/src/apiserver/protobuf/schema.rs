@@ -127,11 +127,7 @@ impl Message {
     }
 
     /// A message with a JSON form of its own.
-    pub const fn special(
-        name: &'static str,
-        special: Special,
-        fields: &'static [Field],
-    ) -> Message {
+    pub const fn special(name: &'static str, special: Special, fields: &'static [Field]) -> Message {
         Message {
             name,
             special: Some(special),
@@ -192,12 +188,7 @@ mod tests {
     #[test]
     fn the_table_is_sorted_and_every_reference_resolves() {
         for pair in MESSAGES.windows(2) {
-            assert!(
-                pair[0].name < pair[1].name,
-                "{} >= {}",
-                pair[0].name,
-                pair[1].name
-            );
+            assert!(pair[0].name < pair[1].name, "{} >= {}", pair[0].name, pair[1].name);
         }
         for m in MESSAGES {
             for pair in m.fields.windows(2) {
@@ -223,10 +214,7 @@ mod tests {
         let name = |v: &str, k: &str| message_for(v, k).map(|m| m.name);
         assert_eq!(name("v1", "Pod"), Some("io.k8s.api.core.v1.Pod"));
         assert_eq!(name("v1", "PodList"), Some("io.k8s.api.core.v1.PodList"));
-        assert_eq!(
-            name("apps/v1", "Deployment"),
-            Some("io.k8s.api.apps.v1.Deployment")
-        );
+        assert_eq!(name("apps/v1", "Deployment"), Some("io.k8s.api.apps.v1.Deployment"));
         assert_eq!(
             name("rbac.authorization.k8s.io/v1", "Role"),
             Some("io.k8s.api.rbac.v1.Role")
@@ -235,10 +223,7 @@ mod tests {
             name("coordination.k8s.io/v1", "Lease"),
             Some("io.k8s.api.coordination.v1.Lease")
         );
-        assert_eq!(
-            name("autoscaling/v1", "Scale"),
-            Some("io.k8s.api.autoscaling.v1.Scale")
-        );
+        assert_eq!(name("autoscaling/v1", "Scale"), Some("io.k8s.api.autoscaling.v1.Scale"));
         assert_eq!(
             name("v1", "Status"),
             Some("io.k8s.apimachinery.pkg.apis.meta.v1.Status")

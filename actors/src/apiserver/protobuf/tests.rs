@@ -168,10 +168,7 @@ fn watch_frames_are_length_prefixed_events() {
     let len = u32::from_be_bytes(frame[..4].try_into().expect("4 bytes")) as usize;
     assert_eq!(len, frame.len() - 4);
     let mut r = Reader::new(&frame[4..]);
-    assert_eq!(
-        r.field(),
-        Ok(Some((1, WireValue::Bytes(b"ADDED".as_slice()))))
-    );
+    assert_eq!(r.field(), Ok(Some((1, WireValue::Bytes(b"ADDED".as_slice())))));
     let Ok(Some((2, WireValue::Bytes(raw_extension)))) = r.field() else {
         panic!("no object")
     };
@@ -179,10 +176,7 @@ fn watch_frames_are_length_prefixed_events() {
     let Ok(Some((1, WireValue::Bytes(embedded)))) = r.field() else {
         panic!("no raw")
     };
-    assert_eq!(
-        decode_object(embedded).expect("object")["metadata"]["name"],
-        "web-1"
-    );
+    assert_eq!(decode_object(embedded).expect("object")["metadata"]["name"], "web-1");
 }
 
 #[test]

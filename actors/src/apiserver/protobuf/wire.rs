@@ -175,24 +175,19 @@ mod tests {
         assert_eq!(r.field(), Ok(Some((1, WireValue::Varint(150)))));
         assert_eq!(r.field(), Ok(Some((2, WireValue::Varint((-2i64) as u64)))));
         assert_eq!(r.field(), Ok(Some((3, WireValue::Bytes(b"testing")))));
-        assert_eq!(
-            r.field(),
-            Ok(Some((4, WireValue::Fixed64(1.5f64.to_bits()))))
-        );
+        assert_eq!(r.field(), Ok(Some((4, WireValue::Fixed64(1.5f64.to_bits())))));
         assert_eq!(r.field(), Ok(None));
     }
 
     #[test]
     fn malformed_input_is_an_error_never_a_panic() {
         for bad in [
-            &[0x0a, 0x05, b'a'][..], // length past the end
-            &[
-                0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
-            ][..], // varint overflow
-            &[0x08][..],             // truncated varint
-            &[0x0b][..],             // group (wire type 3)
-            &[0x00, 0x01][..],       // field number 0
-            &[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f][..], // huge length
+            &[0x0a, 0x05, b'a'][..],                        // length past the end
+            &[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f][..], // varint overflow
+            &[0x08][..],                                    // truncated varint
+            &[0x0b][..],                                    // group (wire type 3)
+            &[0x00, 0x01][..],                              // field number 0
+            &[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f][..],      // huge length
         ] {
             let mut r = Reader::new(bad);
             let mut result = Ok(None);
