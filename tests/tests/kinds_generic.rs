@@ -220,8 +220,8 @@ async fn crud_and_watch_for_every_kind() -> anyhow::Result<()> {
         let got = objects.get(&name).await?;
         assert_eq!(got.uid(), created.uid(), "{what}: get");
         assert_eq!(
-            got.metadata.labels.get("app").is_some(),
-            created.metadata.labels.get("app").is_some(),
+            (got.kind(), &got.metadata.labels),
+            (created.kind(), &created.metadata.labels),
             "{what}: get returns what was created"
         );
         let err = objects

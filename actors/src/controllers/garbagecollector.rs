@@ -20,6 +20,13 @@
 //! deletes an object (or drops a reference) because an owner is absent, the apply step
 //! confirms the absence with a live read, as Kubernetes does.
 //!
+//! The collector follows every kind the API server's registry serves (with the verbs it
+//! needs: [`discovery::collectable`]), as Kubernetes' collector follows discovery: it
+//! reads them through the node's shared informers as `DynamicObject`s (sharing the watch
+//! of any typed informer of the same kind) and acts through the dynamic API, finding an
+//! owner's resource from its reference's `apiVersion` and `kind`. There is no per-kind
+//! table: a registered kind is collected, and can own, at once.
+//!
 //! [`Graph`] is the owner/dependent index the informer handlers maintain; [`Graph::plan`]
 //! decides purely for one object.
 

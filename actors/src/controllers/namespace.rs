@@ -5,12 +5,17 @@
 //! content sets its `deletionTimestamp` and phase `Terminating`, and from then on it
 //! refuses new objects in it (403 Forbidden). This controller then, for every namespace
 //! with a `deletionTimestamp` and the `kubernetes` finalizer in `spec.finalizers`:
-//! deletes every namespaced object in it, of every kind the API serves (the registry, through
-//! [`discovery`], as Kubernetes' deleter loops over discovery), with background propagation, so the garbage
+//! deletes every namespaced object in it (background propagation, so the garbage
 //! collector takes care of dependents), keeps the status conditions Kubernetes keeps
 //! (`NamespaceContentRemaining`, `NamespaceFinalizersRemaining`, ...) up to date, and once
 //! nothing is left removes the `kubernetes` finalizer; the API server deletes a
 //! terminating namespace whose finalizers are all gone.
+//!
+//! "Every namespaced object" means every kind the API server's registry serves as
+//! namespaced, listable and deletable ([`discovery::namespaced_deletable`]), read through
+//! the dynamic API (`Api<DynamicObject>`), as Kubernetes' deleter loops over discovery
+//! with the metadata client: there is no per-kind table here, and a new kind is emptied
+//! from deleted namespaces as soon as it is registered.
 //!
 //! What it does not own: objects' own finalizers (their controllers remove them) and
 //! other parties' namespace finalizers. [`plan`] decides from the namespace and a live

@@ -6,6 +6,11 @@
 //!   field selectors ([`Scope`]); the replicaset, deployment, endpoints, node lifecycle
 //!   and garbage-collector controllers and the scheduler all read the one all-namespace
 //!   Pod informer, while the kubelet reads its own `spec.nodeName=<node>` one.
+//! - **Typed or dynamic, one watch.** The garbage collector reads every kind as
+//!   [`DynamicObject`]s ([`SharedInformers::dynamic`]); the others read typed objects.
+//!   Informers are keyed by resource and scope: whichever of the two forms is asked for
+//!   first lists and watches, and the other is a view fed from it (each change passed on
+//!   as JSON and read into the view's type), so the view costs no watch of its own.
 //! - **Informers outlive components.** A component holds a [`SharedInformer`] handle and
 //!   [`Subscription`]s; killing it drops them, and its restart subscribes to the same
 //!   running informer instead of listing and watching again. An informer nobody has held
