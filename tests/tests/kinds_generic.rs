@@ -14,6 +14,10 @@
 //!   ones by cluster-scoped owners, so every kind is both an owner and a dependent), is
 //!   collected by the garbage collector once its owner is deleted.
 //!
+//! - `rest_crud_and_watch_for_every_discovered_kind`: the same life cycle over the REST
+//!   API with kube-rs's dynamic client, for every kind the server's discovery lists
+//!   (which must be exactly the registry's kinds).
+//!
 //! The node runs the control-plane role only: no kubelet, so Pods stay unbound and go
 //! at once when deleted, and the sample Node is marked unschedulable.
 
@@ -355,6 +359,148 @@ async fn owned_objects_of_every_kind_are_collected() -> anyhow::Result<()> {
             )
             .await?;
         }
+    }
+    Ok(())
+}
+
+/// A kube-rs client on the node's REST API (its kubeconfig).
+async fn kube_client(cluster: &Cluster) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.nodes[0].kubeconfig())?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Waits on a REST watch stream for an event of `ty` ("ADDED", "MODIFIED", "DELETED")
+/// about `name`.
+async fn next_rest_event<S>(stream: &mut S, ty: &str, name: &str) -> anyhow::Result<()>
+where
+    S: futures::Stream<Item = kube::Result<kube::api::WatchEvent<kube::api::DynamicObject>>>
+        + Unpin,
+{
+    use futures::StreamExt as _;
+    use kube::api::WatchEvent as W;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while let Ok(Some(e)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        let (t, o) = match e? {
+            W::Added(o) => ("ADDED", o),
+            W::Modified(o) => ("MODIFIED", o),
+            W::Deleted(o) => ("DELETED", o),
+            W::Bookmark(_) => continue,
+            W::Error(e) => anyhow::bail!("watch error: {e:?}"),
+        };
+        if t == ty && o.metadata.name.as_deref() == Some(name) {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("no {ty} event for {name} over REST")
+}
+
+/// The same life cycle over the REST API with kube-rs's dynamic client, for every kind
+/// the API server's discovery lists (checked to be exactly the registry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_crud_and_watch_for_every_discovered_kind() -> anyhow::Result<()> {
+    use futures::StreamExt as _;
+    use kube::api::{DeleteParams, ListParams as KubeList, PostParams, WatchParams};
+    let (cluster, client) = Cluster::solo(true).await?;
+    create_namespace(&client, "rest").await?;
+    let kc = kube_client(&cluster).await?;
+    let discovery = kube::Discovery::new(kc.clone()).run().await?;
+    let mut discovered = Vec::new();
+    for group in discovery.groups() {
+        for (ar, caps) in group.recommended_resources() {
+            discovered.push((ar, caps.scope == kube::discovery::Scope::Namespaced));
+        }
+    }
+    let mut seen: Vec<(String, String, bool)> = discovered
+        .iter()
+        .map(|(ar, ns)| (ar.group.clone(), ar.kind.clone(), *ns))
+        .collect();
+    seen.sort();
+    let mut want: Vec<(String, String, bool)> = kinds()
+        .into_iter()
+        .map(|r| (r.group, r.kind, r.namespaced))
+        .collect();
+    want.sort();
+    assert_eq!(seen, want, "discovery serves exactly the registry's kinds");
+
+    for (ar, namespaced) in &discovered {
+        let what = format!("{}.{}", ar.plural, ar.group);
+        let api: kube::Api<kube::api::DynamicObject> = if *namespaced {
+            kube::Api::namespaced_with(kc.clone(), "rest", ar)
+        } else {
+            kube::Api::all_with(kc.clone(), ar)
+        };
+        let r = ApiResource {
+            group: ar.group.clone(),
+            version: ar.version.clone(),
+            kind: ar.kind.clone(),
+            plural: ar.plural.clone(),
+            namespaced: *namespaced,
+        };
+        let name = format!("rest-{}", r.kind.to_lowercase());
+        if let Some((a, o)) = companion(&client, &r.kind, &name, "rest") {
+            a.create(&o).await?;
+        }
+        let rv = api
+            .list(&KubeList::default())
+            .await?
+            .metadata
+            .resource_version
+            .unwrap_or_default();
+        let mut events = api
+            .watch(&WatchParams::default().timeout(60), &rv)
+            .await?
+            .boxed();
+        let body: kube::api::DynamicObject =
+            serde_json::from_value(object(&r, &name, "rest")?.to_value())?;
+        let created = api.create(&PostParams::default(), &body).await?;
+        assert!(created.metadata.uid.is_some(), "{what}: uid set over REST");
+        next_rest_event(&mut events, "ADDED", &name).await?;
+        let got = api.get(&name).await?;
+        assert_eq!(got.metadata.uid, created.metadata.uid, "{what}: get");
+        let listed = api.list(&KubeList::default()).await?;
+        assert!(
+            listed
+                .items
+                .iter()
+                .any(|o| o.metadata.uid == created.metadata.uid),
+            "{what}: listed"
+        );
+        let mut updated = None;
+        for _ in 0..20 {
+            let mut live = api.get(&name).await?;
+            live.metadata
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert("generated".into(), "rest".into());
+            match api.replace(&name, &PostParams::default(), &live).await {
+                Ok(o) => {
+                    updated = Some(o);
+                    break;
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let updated = updated.ok_or_else(|| anyhow::anyhow!("{what}: update kept conflicting"))?;
+        assert_eq!(
+            updated
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("generated"))
+                .map(String::as_str),
+            Some("rest"),
+            "{what}: update over REST"
+        );
+        next_rest_event(&mut events, "MODIFIED", &name).await?;
+        api.delete(&name, &DeleteParams::default()).await?;
+        gone(&self::api(&client, &r, "rest"), &name, "deleted over REST").await?;
+        next_rest_event(&mut events, "DELETED", &name).await?;
     }
     Ok(())
 }
