@@ -5,6 +5,11 @@
 //! `apiserver`: the Rust client sends it over its link ([`crate::client::Client`]), a
 //! component inside a node sends it over the node's bus, and tests may answer it from a
 //! fake. That is the [`ApiTransport`] trait.
+//!
+//! The same handle serves objects of any kind: [`Api::dynamic`] gives an
+//! `Api<`[`DynamicObject`]`>` over a resource described at run time ([`ApiResource`]),
+//! with the same calls. Both are [`Object`]s: something with typed metadata that reads
+//! and writes as Kubernetes JSON.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -17,7 +22,38 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::messages::api::{ApiReply, ApiRequest, ListParams, PatchType, ResourceRef};
-use crate::resources::{List, Pod, Resource, Status};
+use crate::resources::{List, ObjectMeta, Pod, Resource, Status};
+
+pub use crate::dynamic::{ApiResource, DynamicObject};
+
+/// An API object of a typed kind or a [`DynamicObject`]: JSON on the wire, metadata
+/// typed. What [`Api`] and the informers need of the objects they carry.
+pub trait Object:
+    Clone + std::fmt::Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The object's metadata.
+    fn meta(&self) -> &ObjectMeta;
+    /// The object's metadata, for changing it.
+    fn meta_mut(&mut self) -> &mut ObjectMeta;
+}
+
+impl<K: Resource> Object for K {
+    fn meta(&self) -> &ObjectMeta {
+        self.metadata()
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        self.metadata_mut()
+    }
+}
+
+impl Object for DynamicObject {
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -97,10 +133,12 @@ pub fn resource_ref<K: Resource>() -> ResourceRef {
 }
 
 /// Typed access to objects of kind `K` in one namespace (or all namespaces, or cluster
-/// scope, with `None`). Cheap to clone.
+/// scope, with `None`). Cheap to clone. `Api<DynamicObject>` ([`Api::dynamic`]) is the
+/// same over a resource known only at run time.
 pub struct Api<K> {
     transport: Arc<dyn ApiTransport>,
     resource: ResourceRef,
+    namespaced: bool,
     namespace: Option<String>,
     _kind: PhantomData<fn() -> K>,
 }
@@ -110,6 +148,7 @@ impl<K> Clone for Api<K> {
         Api {
             transport: self.transport.clone(),
             resource: self.resource.clone(),
+            namespaced: self.namespaced,
             namespace: self.namespace.clone(),
             _kind: PhantomData,
         }
@@ -125,18 +164,46 @@ impl<K> std::fmt::Debug for Api<K> {
     }
 }
 
-impl<K> Api<K>
-where
-    K: Resource + Serialize + DeserializeOwned,
-{
+impl<K: Resource> Api<K> {
     /// A handle on `K` objects in `namespace` over `transport`.
     pub fn new(transport: Arc<dyn ApiTransport>, namespace: Option<&str>) -> Self {
         Api {
             transport,
             resource: resource_ref::<K>(),
+            namespaced: K::NAMESPACED,
             namespace: namespace.map(str::to_owned),
             _kind: PhantomData,
         }
+    }
+}
+
+impl Api<DynamicObject> {
+    /// A handle on the objects of `resource` in `namespace` over `transport`, as JSON
+    /// with typed metadata.
+    pub fn dynamic(
+        transport: Arc<dyn ApiTransport>,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+    ) -> Self {
+        Api {
+            transport,
+            resource: resource.resource_ref(),
+            namespaced: resource.namespaced,
+            namespace: namespace.map(str::to_owned),
+            _kind: PhantomData,
+        }
+    }
+}
+
+impl<K: Object> Api<K> {
+    /// The collection this handle addresses.
+    pub fn resource(&self) -> &ResourceRef {
+        &self.resource
+    }
+
+    /// Whether the collection's objects live in a namespace.
+    pub fn is_namespaced(&self) -> bool {
+        self.namespaced
     }
 
     /// The same kind in another namespace (`None`: all namespaces / cluster scope).
@@ -220,7 +287,7 @@ where
         self.json(ApiRequest::Update {
             resource: self.resource.clone(),
             namespace: self.namespace_of(obj),
-            name: obj.metadata().name.clone(),
+            name: obj.meta().name.clone(),
             status,
             body: serde_json::to_vec(obj)?,
         })
@@ -318,8 +385,8 @@ where
     }
 
     fn namespace_of(&self, obj: &K) -> Option<String> {
-        let ns = &obj.metadata().namespace;
-        if K::NAMESPACED && !ns.is_empty() {
+        let ns = &obj.meta().namespace;
+        if self.namespaced && !ns.is_empty() {
             Some(ns.clone())
         } else {
             self.namespace.clone()

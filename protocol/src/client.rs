@@ -234,7 +234,7 @@ impl Client {
     }
 }
 
-pub use crate::api::{Api, ApiError, WatchEvent};
+pub use crate::api::{Api, ApiError, ApiResource, DynamicObject, Object, WatchEvent};
 
 impl From<ClientError> for ApiError {
     fn from(e: ClientError) -> Self {
@@ -266,6 +266,23 @@ impl Client {
                 client: self.clone(),
                 to: ActorRef::new(self.node.clone(), "apiserver"),
             }),
+            namespace,
+        )
+    }
+
+    /// Handle on the objects of `resource` (a kind known only at run time) as JSON with
+    /// typed metadata, served by the `apiserver` of the node this client is on.
+    pub fn dynamic_api(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+    ) -> Api<DynamicObject> {
+        Api::dynamic(
+            Arc::new(ClientTransport {
+                client: self.clone(),
+                to: ActorRef::new(self.node.clone(), "apiserver"),
+            }),
+            resource,
             namespace,
         )
     }

@@ -17,6 +17,7 @@ pub mod actor;
 pub mod api;
 pub mod chaos;
 pub mod codec;
+pub mod dynamic;
 pub mod frame;
 pub mod messages;
 pub mod resources;

@@ -20,6 +20,13 @@
 //! deletes an object (or drops a reference) because an owner is absent, the apply step
 //! confirms the absence with a live read, as Kubernetes does.
 //!
+//! The collector follows every kind the API server's registry serves (with the verbs it
+//! needs: [`discovery::collectable`]), as Kubernetes' collector follows discovery: it
+//! reads them through the node's shared informers as `DynamicObject`s (sharing the watch
+//! of any typed informer of the same kind) and acts through the dynamic API, finding an
+//! owner's resource from its reference's `apiVersion` and `kind`. There is no per-kind
+//! table: a registered kind is collected, and can own, at once.
+//!
 //! [`Graph`] is the owner/dependent index the informer handlers maintain; [`Graph::plan`]
 //! decides purely for one object.
 
@@ -27,16 +34,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rudder_protocol::api::{Api, ApiError};
-use rudder_protocol::resources::{
-    Deployment, Endpoints, Lease, Namespace, Node, ObjectMeta, OwnerReference, Pod, ReplicaSet,
-    ReplicationController, Resource, Service, ServiceAccount,
-};
+use rudder_protocol::api::ApiError;
+use rudder_protocol::api::{ApiResource, DynamicObject};
+use rudder_protocol::resources::{ObjectMeta, OwnerReference};
 use serde_json::json;
 use tracing::{debug, info};
 
-use super::support::{run_workers, while_leading};
-use crate::informer::{ApiHandle, Change, SharedInformers, Subscription, WorkQueue};
+use super::support::{discovery, run_workers, while_leading};
+use crate::informer::{ApiHandle, Change, Scope, SharedInformers, Subscription, WorkQueue};
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 
 /// The component's name.
@@ -405,23 +410,31 @@ struct Informers {
 }
 
 impl Informers {
-    /// Subscribes to the node's informer of kind `K`, feeding the graph and the queue.
-    fn watch<K: Resource>(
+    /// Subscribes to the node's informer of `resource` (as dynamic objects; it shares
+    /// the watch of the node's typed informer of the same kind), feeding the graph and
+    /// the queue.
+    fn watch(
         &mut self,
         informers: &SharedInformers,
+        resource: &ApiResource,
         graph: &Arc<Mutex<Graph>>,
         queue: &WorkQueue<String>,
     ) {
         let graph = graph.clone();
         let queue = queue.clone();
-        let informer = informers.all::<K>();
+        let informer = informers.dynamic(resource, Scope::all());
+        let (api_version, kind, namespaced) = (
+            resource.api_version(),
+            resource.kind.clone(),
+            resource.namespaced,
+        );
         self.subscriptions
-            .push(informer.subscribe(move |c: &Change<K>| {
+            .push(informer.subscribe(move |c: &Change<DynamicObject>| {
                 let affected = match c {
                     Change::Added(o) | Change::Modified { new: o, .. } => lock(&graph).upsert(
-                        Item::from_meta(K::API_VERSION, K::KIND, K::NAMESPACED, o.metadata()),
+                        Item::from_meta(&api_version, &kind, namespaced, &o.metadata),
                     ),
-                    Change::Deleted(o) => lock(&graph).remove(&o.metadata().uid),
+                    Change::Deleted(o) => lock(&graph).remove(o.uid()),
                 };
                 for uid in affected {
                     queue.add(uid);
@@ -437,19 +450,13 @@ async fn run(api: ApiHandle, shared: SharedInformers) {
     let body = async {
         let graph = Arc::new(Mutex::new(Graph::new()));
         let queue: WorkQueue<String> = WorkQueue::default();
-        // Every kind that can own or be owned; Events are left out (nothing owns them
-        // and they are many).
+        // Every served kind that can own or be owned, from the API server's registry
+        // (as Kubernetes' collector follows discovery): a kind added there is followed
+        // with no change here.
         let mut informers = Informers::default();
-        informers.watch::<Pod>(&shared, &graph, &queue);
-        informers.watch::<Service>(&shared, &graph, &queue);
-        informers.watch::<Endpoints>(&shared, &graph, &queue);
-        informers.watch::<ServiceAccount>(&shared, &graph, &queue);
-        informers.watch::<ReplicationController>(&shared, &graph, &queue);
-        informers.watch::<ReplicaSet>(&shared, &graph, &queue);
-        informers.watch::<Deployment>(&shared, &graph, &queue);
-        informers.watch::<Lease>(&shared, &graph, &queue);
-        informers.watch::<Node>(&shared, &graph, &queue);
-        informers.watch::<Namespace>(&shared, &graph, &queue);
+        for resource in discovery::collectable() {
+            informers.watch(&shared, &resource, &graph, &queue);
+        }
         futures::future::join_all(std::mem::take(&mut informers.synced)).await;
         let candidates = lock(&graph).candidates();
         info!(
@@ -496,7 +503,7 @@ async fn reconcile(
                 }
             }
         }
-        match by_kind(api, item, &action).await {
+        match apply(api, item, &action).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
@@ -513,12 +520,17 @@ enum Presence {
     Unknown,
 }
 
-async fn present<K: Resource>(
+/// Whether `owner` exists, by a live read of its kind (found in the registry by its
+/// `apiVersion` and `kind`).
+async fn owner_present(
     api: &ApiHandle,
     dependent: &ItemRef,
     owner: &OwnerReference,
 ) -> Result<Presence, ApiError> {
-    let ns = if K::NAMESPACED {
+    let Some(resource) = discovery::resource_for(&owner.api_version, &owner.kind) else {
+        return Ok(Presence::Unknown);
+    };
+    let ns = if resource.namespaced {
         match &dependent.namespace {
             Some(ns) => Some(ns.as_str()),
             // A cluster-scoped object cannot have a namespaced owner.
@@ -527,57 +539,21 @@ async fn present<K: Resource>(
     } else {
         None
     };
-    match api.api::<K>(ns).get_opt(&owner.name).await? {
-        Some(o) if o.metadata().uid == owner.uid => Ok(Presence::Present),
+    match api.dynamic(&resource, ns).get_opt(&owner.name).await? {
+        Some(o) if o.uid() == owner.uid => Ok(Presence::Present),
         _ => Ok(Presence::Absent),
     }
 }
 
-async fn owner_present(
-    api: &ApiHandle,
-    dependent: &ItemRef,
-    owner: &OwnerReference,
-) -> Result<Presence, ApiError> {
-    match owner.kind.as_str() {
-        "Pod" => present::<Pod>(api, dependent, owner).await,
-        "Service" => present::<Service>(api, dependent, owner).await,
-        "Endpoints" => present::<Endpoints>(api, dependent, owner).await,
-        "ServiceAccount" => present::<ServiceAccount>(api, dependent, owner).await,
-        "ReplicationController" => present::<ReplicationController>(api, dependent, owner).await,
-        "ReplicaSet" => present::<ReplicaSet>(api, dependent, owner).await,
-        "Deployment" => present::<Deployment>(api, dependent, owner).await,
-        "Lease" => present::<Lease>(api, dependent, owner).await,
-        "Node" => present::<Node>(api, dependent, owner).await,
-        "Namespace" => present::<Namespace>(api, dependent, owner).await,
-        _ => Ok(Presence::Unknown),
-    }
-}
-
-async fn by_kind(api: &ApiHandle, item: &ItemRef, action: &GcAction) -> Result<(), ApiError> {
-    match item.kind.as_str() {
-        "Pod" => apply::<Pod>(api, item, action).await,
-        "Service" => apply::<Service>(api, item, action).await,
-        "Endpoints" => apply::<Endpoints>(api, item, action).await,
-        "ServiceAccount" => apply::<ServiceAccount>(api, item, action).await,
-        "ReplicationController" => apply::<ReplicationController>(api, item, action).await,
-        "ReplicaSet" => apply::<ReplicaSet>(api, item, action).await,
-        "Deployment" => apply::<Deployment>(api, item, action).await,
-        "Lease" => apply::<Lease>(api, item, action).await,
-        "Node" => apply::<Node>(api, item, action).await,
-        "Namespace" => apply::<Namespace>(api, item, action).await,
-        _ => Ok(()),
-    }
-}
-
-/// Carries out one action on an object of kind `K`; changes are compare-and-swap on
-/// the live object and checked against its uid (a new object of the same name is
+/// Carries out one action on an object of any served kind; changes are compare-and-swap
+/// on the live object and checked against its uid (a new object of the same name is
 /// never touched).
-async fn apply<K: Resource>(
-    api: &ApiHandle,
-    item: &ItemRef,
-    action: &GcAction,
-) -> Result<(), ApiError> {
-    let objects: Api<K> = api.api::<K>(item.namespace.as_deref());
+async fn apply(api: &ApiHandle, item: &ItemRef, action: &GcAction) -> Result<(), ApiError> {
+    let Some(resource) = discovery::resource_for(&item.api_version, &item.kind) else {
+        debug!(kind = %item.kind, object = %item.name, "kind not served; left alone");
+        return Ok(());
+    };
+    let objects = api.dynamic(&resource, item.namespace.as_deref());
     match action {
         GcAction::Delete { policy, .. } => {
             info!(kind = %item.kind, object = %item.name, policy = policy.as_str(), "collecting object whose owners are gone");
@@ -594,10 +570,10 @@ async fn apply<K: Resource>(
             let Some(mut live) = objects.get_opt(&item.name).await? else {
                 return Ok(());
             };
-            if live.metadata().uid != item.uid {
+            if live.uid() != item.uid {
                 return Ok(());
             }
-            let refs = &mut live.metadata_mut().owner_references;
+            let refs = &mut live.metadata.owner_references;
             let before = refs.len();
             refs.retain(|r| !uids.contains(&r.uid));
             if refs.len() != before {
@@ -610,10 +586,10 @@ async fn apply<K: Resource>(
             let Some(mut live) = objects.get_opt(&item.name).await? else {
                 return Ok(());
             };
-            if live.metadata().uid != item.uid {
+            if live.uid() != item.uid {
                 return Ok(());
             }
-            let fins = &mut live.metadata_mut().finalizers;
+            let fins = &mut live.metadata.finalizers;
             let before = fins.len();
             fins.retain(|f| f != finalizer);
             if fins.len() != before {

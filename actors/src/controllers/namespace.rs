@@ -11,6 +11,12 @@
 //! nothing is left removes the `kubernetes` finalizer; the API server deletes a
 //! terminating namespace whose finalizers are all gone.
 //!
+//! "Every namespaced object" means every kind the API server's registry serves as
+//! namespaced, listable and deletable ([`discovery::namespaced_deletable`]), read through
+//! the dynamic API (`Api<DynamicObject>`), as Kubernetes' deleter loops over discovery
+//! with the metadata client: there is no per-kind table here, and a new kind is emptied
+//! from deleted namespaces as soon as it is registered.
+//!
 //! What it does not own: objects' own finalizers (their controllers remove them) and
 //! other parties' namespace finalizers. [`plan`] decides from the namespace and a live
 //! listing of its content; the apply step lists, deletes and writes.
@@ -19,17 +25,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rudder_protocol::api::{Api, ApiError};
+use rudder_protocol::api::{ApiError, ApiResource};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
-    ConditionStatus, Deployment, Endpoints, Event, Lease, Namespace, NamespaceCondition,
-    NamespacePhase, NamespaceStatus, Pod, ReplicaSet, ReplicationController, Resource, Service,
-    ServiceAccount, Time,
+    ConditionStatus, Namespace, NamespaceCondition, NamespacePhase, NamespaceStatus, Time,
 };
 use serde_json::json;
 use tracing::info;
 
-use super::support::{Controller, Wiring};
+use super::support::{discovery, Controller, Wiring};
 use crate::informer::{ApiHandle, Cache, Change, ObjectKey, WorkQueue};
 use crate::supervisor::ComponentSpec;
 
@@ -45,9 +49,9 @@ pub const CONTENT_RECHECK: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentItem {
     /// API group of its resource ("" for core).
-    pub group: &'static str,
+    pub group: String,
     /// Plural resource name.
-    pub plural: &'static str,
+    pub plural: String,
     /// Object name.
     pub name: String,
     /// Its `metadata.finalizers`.
@@ -207,20 +211,6 @@ pub fn finalized(ns: &Namespace) -> Namespace {
     out
 }
 
-/// Every namespaced resource the API serves, as (group, plural): what an emptied
-/// namespace must no longer hold. A test checks it against the API's registry.
-pub const NAMESPACED_RESOURCES: &[(&str, &str)] = &[
-    ("", "pods"),
-    ("", "services"),
-    ("", "endpoints"),
-    ("", "serviceaccounts"),
-    ("", "events"),
-    ("", "replicationcontrollers"),
-    ("apps", "replicasets"),
-    ("apps", "deployments"),
-    ("coordination.k8s.io", "leases"),
-];
-
 /// The supervised component: Namespaces with a `deletionTimestamp`, by name.
 pub fn component() -> ComponentSpec {
     Controller::<Namespace>::new(NAME)
@@ -247,76 +237,49 @@ fn wire(w: &mut Wiring<Namespace>) -> Ctx {
     }
 }
 
-async fn list_kind<K: Resource>(
+/// Lists what is left in `ns`, live (the cache of every kind is not needed), over every
+/// namespaced resource the API serves; each item comes with its resource.
+async fn list_content(
     api: &ApiHandle,
     ns: &str,
-    group: &'static str,
-    plural: &'static str,
-    out: &mut Vec<ContentItem>,
-) -> Result<(), ApiError> {
-    let list = api.api::<K>(Some(ns)).list(&ListParams::default()).await?;
-    out.extend(list.items.into_iter().map(|o| {
-        let m = o.metadata();
-        ContentItem {
-            group,
-            plural,
-            name: m.name.clone(),
-            finalizers: m.finalizers.clone(),
-            deleting: m.deletion_timestamp.is_some(),
-        }
-    }));
-    Ok(())
-}
-
-/// Lists what is left in `ns`, live (the cache of every kind is not needed).
-async fn list_content(api: &ApiHandle, ns: &str) -> Result<Vec<ContentItem>, ApiError> {
-    let mut out = Vec::new();
-    for (group, plural) in NAMESPACED_RESOURCES {
-        match *plural {
-            "pods" => list_kind::<Pod>(api, ns, group, plural, &mut out).await?,
-            "services" => list_kind::<Service>(api, ns, group, plural, &mut out).await?,
-            "endpoints" => list_kind::<Endpoints>(api, ns, group, plural, &mut out).await?,
-            "serviceaccounts" => {
-                list_kind::<ServiceAccount>(api, ns, group, plural, &mut out).await?
-            }
-            "events" => list_kind::<Event>(api, ns, group, plural, &mut out).await?,
-            "replicationcontrollers" => {
-                list_kind::<ReplicationController>(api, ns, group, plural, &mut out).await?
-            }
-            "replicasets" => list_kind::<ReplicaSet>(api, ns, group, plural, &mut out).await?,
-            "deployments" => list_kind::<Deployment>(api, ns, group, plural, &mut out).await?,
-            "leases" => list_kind::<Lease>(api, ns, group, plural, &mut out).await?,
-            _ => {}
+) -> Result<(Vec<ApiResource>, Vec<ContentItem>), ApiError> {
+    let mut resources = Vec::new();
+    let mut content = Vec::new();
+    for r in discovery::namespaced_deletable() {
+        let list = api
+            .dynamic(&r, Some(ns))
+            .list(&ListParams::default())
+            .await?;
+        for o in list.items {
+            content.push(ContentItem {
+                group: r.group.clone(),
+                plural: r.plural.clone(),
+                name: o.metadata.name.clone(),
+                finalizers: o.metadata.finalizers.clone(),
+                deleting: o.is_deleting(),
+            });
+            resources.push(r.clone());
         }
     }
-    Ok(out)
+    Ok((resources, content))
 }
 
-async fn delete_in<K: Resource>(api: Api<K>, name: &str) -> Result<(), ApiError> {
+/// Deletes one object in `ns` (background propagation: the garbage collector takes care
+/// of its dependents).
+async fn delete_item(
+    api: &ApiHandle,
+    resource: &ApiResource,
+    ns: &str,
+    item: &ContentItem,
+) -> Result<(), ApiError> {
     match api
-        .delete_with(name, &json!({"propagationPolicy": "Background"}))
+        .dynamic(resource, Some(ns))
+        .delete_with(&item.name, &json!({"propagationPolicy": "Background"}))
         .await
     {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(e),
-    }
-}
-
-async fn delete_item(api: &ApiHandle, ns: &str, item: &ContentItem) -> Result<(), ApiError> {
-    let n = Some(ns);
-    let name = item.name.as_str();
-    match item.plural {
-        "pods" => delete_in(api.api::<Pod>(n), name).await,
-        "services" => delete_in(api.api::<Service>(n), name).await,
-        "endpoints" => delete_in(api.api::<Endpoints>(n), name).await,
-        "serviceaccounts" => delete_in(api.api::<ServiceAccount>(n), name).await,
-        "events" => delete_in(api.api::<Event>(n), name).await,
-        "replicationcontrollers" => delete_in(api.api::<ReplicationController>(n), name).await,
-        "replicasets" => delete_in(api.api::<ReplicaSet>(n), name).await,
-        "deployments" => delete_in(api.api::<Deployment>(n), name).await,
-        "leases" => delete_in(api.api::<Lease>(n), name).await,
-        _ => Ok(()),
     }
 }
 
@@ -332,7 +295,7 @@ async fn reconcile(
         return Ok(None);
     }
     let name = ns.metadata.name.clone();
-    let content = list_content(api, &name).await?;
+    let (resources, content) = list_content(api, &name).await?;
     let p = plan(&ns, &content, Time::now());
     let nsapi = api.api::<Namespace>(None);
     let mut latest = (*ns).clone();
@@ -341,8 +304,8 @@ async fn reconcile(
         latest = nsapi.update_status(&latest).await?;
     }
     for i in &p.delete {
-        if let Some(item) = content.get(*i) {
-            delete_item(api, &name, item).await?;
+        if let (Some(item), Some(resource)) = (content.get(*i), resources.get(*i)) {
+            delete_item(api, resource, &name, item).await?;
         }
     }
     if p.finalize {
@@ -372,8 +335,8 @@ mod tests {
 
     fn item(plural: &'static str, name: &str, deleting: bool, finalizers: &[&str]) -> ContentItem {
         ContentItem {
-            group: if plural == "deployments" { "apps" } else { "" },
-            plural,
+            group: if plural == "deployments" { "apps" } else { "" }.into(),
+            plural: plural.into(),
             name: name.into(),
             finalizers: finalizers.iter().map(|f| (*f).to_owned()).collect(),
             deleting,
@@ -509,7 +472,11 @@ mod tests {
             .collect();
         let mut want = served.clone();
         want.sort_unstable();
-        let mut got = NAMESPACED_RESOURCES.to_vec();
+        let emptied = discovery::namespaced_deletable();
+        let mut got: Vec<(&str, &str)> = emptied
+            .iter()
+            .map(|r| (r.group.as_str(), r.plural.as_str()))
+            .collect();
         got.sort_unstable();
         assert_eq!(got, want);
     }

@@ -17,9 +17,8 @@ use std::fmt;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use rudder_protocol::api::{Api, WatchEvent};
+use rudder_protocol::api::{Api, Object, WatchEvent};
 use rudder_protocol::messages::api::ListParams;
-use rudder_protocol::resources::Resource;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -57,11 +56,11 @@ impl ObjectKey {
         }
     }
 
-    /// The key of `obj`.
-    pub fn of<K: Resource>(obj: &K) -> Self {
-        let m = obj.metadata();
+    /// The key of `obj` (cluster-scoped objects have no namespace).
+    pub fn of<K: Object>(obj: &K) -> Self {
+        let m = obj.meta();
         ObjectKey {
-            namespace: (K::NAMESPACED && !m.namespace.is_empty()).then(|| m.namespace.clone()),
+            namespace: (!m.namespace.is_empty()).then(|| m.namespace.clone()),
             name: m.name.clone(),
         }
     }
@@ -92,7 +91,7 @@ pub enum Change<K> {
     Deleted(Arc<K>),
 }
 
-impl<K: Resource> Change<K> {
+impl<K: Object> Change<K> {
     /// The object as it is now (the last state for a deletion).
     pub fn object(&self) -> &Arc<K> {
         match self {
@@ -125,7 +124,7 @@ struct Shared<K> {
     synced: watch::Sender<bool>,
 }
 
-impl<K: Resource> Default for Cache<K> {
+impl<K: Object> Default for Cache<K> {
     fn default() -> Self {
         Cache {
             inner: Arc::new(Shared {
@@ -136,7 +135,7 @@ impl<K: Resource> Default for Cache<K> {
     }
 }
 
-impl<K: Resource> Cache<K> {
+impl<K: Object> Cache<K> {
     fn read(&self) -> RwLockReadGuard<'_, HashMap<ObjectKey, Arc<K>>> {
         // Writers replace whole entries, so a poisoned map is still consistent.
         self.inner
@@ -252,17 +251,17 @@ impl<K: Resource> Cache<K> {
         changes
     }
 
-    fn set_synced(&self) {
+    pub(crate) fn set_synced(&self) {
         self.inner.synced.send_replace(true);
     }
 }
 
-fn rv<K: Resource>(obj: &K) -> u64 {
-    obj.metadata().resource_version.parse().unwrap_or(0)
+fn rv<K: Object>(obj: &K) -> u64 {
+    obj.meta().resource_version.parse().unwrap_or(0)
 }
 
 /// Aborts the informer's task when dropped.
-pub struct InformerHandle(tokio::task::JoinHandle<()>);
+pub struct InformerHandle(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for InformerHandle {
     fn drop(&mut self) {
@@ -283,7 +282,7 @@ impl Informer {
         mut handler: H,
     ) -> (Cache<K>, InformerHandle)
     where
-        K: Resource,
+        K: Object,
         H: FnMut(&Change<K>) + Send + 'static,
     {
         let cache = Cache::default();
@@ -306,7 +305,7 @@ impl Informer {
         deliver: D,
     ) -> InformerHandle
     where
-        K: Resource,
+        K: Object,
         D: FnMut(Delivery<K>) + Send + 'static,
     {
         InformerHandle(runtime.spawn(run(api, params, cache, deliver)))
@@ -324,7 +323,7 @@ pub(crate) enum Delivery<K> {
 
 /// Applies `delivery` to `cache`, handing each change to `handler` right after it is in
 /// the cache (a relist reports its difference from what was cached).
-pub(crate) fn ingest<K: Resource>(
+pub(crate) fn ingest<K: Object>(
     cache: &Cache<K>,
     delivery: Delivery<K>,
     handler: &mut dyn FnMut(&Change<K>),
@@ -345,7 +344,7 @@ pub(crate) fn ingest<K: Resource>(
     }
 }
 
-async fn run<K: Resource, D: FnMut(Delivery<K>)>(
+async fn run<K: Object, D: FnMut(Delivery<K>)>(
     api: Api<K>,
     params: ListParams,
     cache: Cache<K>,
@@ -364,7 +363,7 @@ async fn run<K: Resource, D: FnMut(Delivery<K>)>(
             Err(e) => {
                 let pause = retry.failed();
                 if let Some(suppressed) = log.admit(&"list", Instant::now()) {
-                    warn!(kind = K::KIND, error = %e, retry_in = ?pause, suppressed, "list failed");
+                    warn!(resource = %api.resource().plural, error = %e, retry_in = ?pause, suppressed, "list failed");
                 }
                 tokio::time::sleep(pause).await;
                 continue;
@@ -385,14 +384,14 @@ async fn run<K: Resource, D: FnMut(Delivery<K>)>(
                     // every fresh list is a failure like any other, so relists back off
                     // too (a successful poll resets it).
                     let pause = retry.failed();
-                    debug!(kind = K::KIND, rv, retry_in = ?pause, "watch history gone; relisting");
+                    debug!(resource = %api.resource().plural, rv, retry_in = ?pause, "watch history gone; relisting");
                     tokio::time::sleep(pause).await;
                     break;
                 }
                 Err(e) => {
                     let pause = retry.failed();
                     if let Some(suppressed) = log.admit(&"watch", Instant::now()) {
-                        warn!(kind = K::KIND, rv, error = %e, retry_in = ?pause, suppressed, "watch failed; resuming");
+                        warn!(resource = %api.resource().plural, rv, error = %e, retry_in = ?pause, suppressed, "watch failed; resuming");
                     }
                     tokio::time::sleep(pause).await;
                 }
@@ -405,7 +404,7 @@ async fn run<K: Resource, D: FnMut(Delivery<K>)>(
 /// recover from a restarted apiserver, gentle when the control plane is down.
 const RETRY: Retry = Retry::new(Duration::from_millis(100), Duration::from_secs(5));
 
-async fn list_all<K: Resource>(
+async fn list_all<K: Object>(
     api: &Api<K>,
     params: &ListParams,
 ) -> Result<(Vec<K>, u64), rudder_protocol::api::ApiError> {

@@ -6,6 +6,11 @@
 //!   field selectors ([`Scope`]); the replicaset, deployment, endpoints, node lifecycle
 //!   and garbage-collector controllers and the scheduler all read the one all-namespace
 //!   Pod informer, while the kubelet reads its own `spec.nodeName=<node>` one.
+//! - **Typed or dynamic, one watch.** The garbage collector reads every kind as
+//!   [`DynamicObject`]s ([`SharedInformers::dynamic`]); the others read typed objects.
+//!   Informers are keyed by resource and scope: whichever of the two forms is asked for
+//!   first lists and watches, and the other is a view fed from it (each change passed on
+//!   as JSON and read into the view's type), so the view costs no watch of its own.
 //! - **Informers outlive components.** A component holds a [`SharedInformer`] handle and
 //!   [`Subscription`]s; killing it drops them, and its restart subscribes to the same
 //!   running informer instead of listing and watching again. An informer nobody has held
@@ -32,9 +37,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use rudder_protocol::api::{Api, ApiTransport};
+use rudder_protocol::api::{Api, ApiResource, ApiTransport, DynamicObject, Object, WatchEvent};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::Resource;
+use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{debug, error};
 
@@ -102,14 +108,14 @@ struct Handlers<K> {
     list: Vec<(u64, Handler<K>)>,
 }
 
-impl<K: Resource> Handlers<K> {
+impl<K: Object> Handlers<K> {
     /// Hands `change` to every handler; a handler that panics is dropped.
     fn dispatch(&mut self, change: &Change<K>) {
         self.list.retain_mut(|(id, handler)| {
             let ok = std::panic::catch_unwind(AssertUnwindSafe(|| handler(change))).is_ok();
             if !ok {
                 error!(
-                    kind = K::KIND,
+                    kind = std::any::type_name::<K>(),
                     subscription = *id,
                     "an informer handler panicked; it is unsubscribed"
                 );
@@ -123,6 +129,21 @@ impl<K: Resource> Handlers<K> {
 struct Hub<K> {
     cache: Cache<K>,
     handlers: Mutex<Handlers<K>>,
+    /// Itself, for subscriptions made through [`Source`].
+    self_ref: Weak<Hub<K>>,
+}
+
+impl<K: Object> Hub<K> {
+    fn new() -> Arc<Self> {
+        Arc::new_cyclic(|me| Hub {
+            cache: Cache::default(),
+            handlers: Mutex::new(Handlers {
+                next_id: 0,
+                list: Vec::new(),
+            }),
+            self_ref: me.clone(),
+        })
+    }
 }
 
 /// Removes a handler when its [`Subscription`] is dropped, whatever its kind.
@@ -130,7 +151,7 @@ trait Unsubscribe: Send + Sync {
     fn unsubscribe(&self, id: u64);
 }
 
-impl<K: Resource> Unsubscribe for Hub<K> {
+impl<K: Object> Unsubscribe for Hub<K> {
     fn unsubscribe(&self, id: u64) {
         lock(&self.handlers).list.retain(|(i, _)| *i != id);
     }
@@ -154,7 +175,7 @@ impl<K> Clone for SharedInformer<K> {
     }
 }
 
-impl<K: Resource> SharedInformer<K> {
+impl<K: Object> SharedInformer<K> {
     /// The informer's cache (shared, read-only).
     pub fn cache(&self) -> Cache<K> {
         self.hub.cache.clone()
@@ -202,23 +223,109 @@ impl Drop for Subscription {
     }
 }
 
-/// What identifies an informer: the kind and the scope.
+/// What identifies an informer: the resource (group and plural), the scope, and the
+/// Rust type its cache holds (a typed kind, or [`DynamicObject`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
-    kind: TypeId,
+    group: String,
+    plural: String,
     scope: Scope,
+    object: TypeId,
+}
+
+impl Key {
+    /// Whether `self` and `other` watch the same objects (whatever type holds them).
+    fn same_objects(&self, other: &Key) -> bool {
+        self.group == other.group && self.plural == other.plural && self.scope == other.scope
+    }
+}
+
+/// What keeps an informer's cache filled. Its parts are held for their `Drop` (which
+/// stops the watch, or unsubscribes the view).
+#[allow(dead_code)]
+enum Feed {
+    /// Its own list + watch; stopped when dropped.
+    Watch(InformerHandle),
+    /// A subscription to the informer of the same objects held as another type (see
+    /// [`SharedInformers::dynamic`]), and the task that marks the view synced.
+    View(Subscription, InformerHandle),
 }
 
 /// One running informer as the factory keeps it.
 struct Entry {
     /// An `Arc<Hub<K>>` for the key's `K`.
     hub: Arc<dyn Any + Send + Sync>,
+    /// The same hub, as a source of JSON changes for views of another type.
+    source: Arc<dyn Source>,
     user: Arc<()>,
-    /// Stops the list + watch task when dropped.
-    _task: InformerHandle,
+    _feed: Feed,
     /// Since when nobody but the factory holds it.
     idle_since: Option<Instant>,
-    kind: &'static str,
+    kind: String,
+}
+
+/// A change with its object as JSON: what passes from an informer to a view of it.
+type JsonChange = Change<Value>;
+
+/// A hub seen without its type: views subscribe to it as JSON.
+trait Source: Send + Sync {
+    /// Subscribes `handler` (replay, then live changes) on behalf of `user`.
+    fn subscribe_json(
+        &self,
+        user: Arc<()>,
+        handler: Box<dyn FnMut(&JsonChange) + Send>,
+    ) -> Subscription;
+    /// Resolves once the hub's cache has synced.
+    fn synced(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+fn to_json<K: Object>(o: &Arc<K>) -> Option<Arc<Value>> {
+    serde_json::to_value(o.as_ref()).ok().map(Arc::new)
+}
+
+impl<K: Object> Source for Hub<K> {
+    fn subscribe_json(
+        &self,
+        user: Arc<()>,
+        mut handler: Box<dyn FnMut(&JsonChange) + Send>,
+    ) -> Subscription {
+        let hub = self.self_ref.upgrade();
+        let convert = move |c: &Change<K>| {
+            let json = match c {
+                Change::Added(o) => to_json(o).map(Change::Added),
+                Change::Deleted(o) => to_json(o).map(Change::Deleted),
+                Change::Modified { old, new } => to_json(old)
+                    .zip(to_json(new))
+                    .map(|(old, new)| Change::Modified { old, new }),
+            };
+            if let Some(j) = json {
+                handler(&j);
+            }
+        };
+        match hub {
+            Some(hub) => SharedInformer { hub, user }.subscribe(convert),
+            None => Subscription {
+                hub: Weak::<Hub<K>>::new(),
+                id: 0,
+                _user: user,
+            },
+        }
+    }
+
+    fn synced(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let cache = self.cache.clone();
+        Box::pin(async move { cache.wait_synced().await })
+    }
+}
+
+/// Reads a JSON change as one of `K`; `None` when the JSON is not a `K`.
+fn from_json<K: Object>(c: &JsonChange) -> Option<WatchEvent<K>> {
+    let read = |v: &Arc<Value>| serde_json::from_value::<K>(v.as_ref().clone()).ok();
+    match c {
+        Change::Added(o) => read(o).map(WatchEvent::Added),
+        Change::Modified { new, .. } => read(new).map(WatchEvent::Modified),
+        Change::Deleted(o) => read(o).map(WatchEvent::Deleted),
+    }
 }
 
 struct Factory {
@@ -270,9 +377,33 @@ impl SharedInformers {
 
     /// The informer of the `K`s in `scope`, started on first use.
     pub fn informer<K: Resource>(&self, scope: Scope) -> SharedInformer<K> {
+        let resource = ApiResource::of::<K>();
+        self.get(&resource, scope, |api, ns| Api::<K>::new(api, ns))
+    }
+
+    /// The informer of the objects of `resource` in `scope` as [`DynamicObject`]s: what
+    /// generic components (the garbage collector) use for kinds they do not name.
+    ///
+    /// It shares the watch of a typed informer of the same objects, and the other way
+    /// round: whichever is asked for first lists and watches; the other is a view fed
+    /// from it (its changes converted through JSON), so a node never watches the same
+    /// objects twice.
+    pub fn dynamic(&self, resource: &ApiResource, scope: Scope) -> SharedInformer<DynamicObject> {
+        let r = resource.clone();
+        self.get(resource, scope, move |api, ns| Api::dynamic(api, &r, ns))
+    }
+
+    fn get<K: Object>(
+        &self,
+        resource: &ApiResource,
+        scope: Scope,
+        make_api: impl FnOnce(Arc<dyn ApiTransport>, Option<&str>) -> Api<K>,
+    ) -> SharedInformer<K> {
         let key = Key {
-            kind: TypeId::of::<K>(),
+            group: resource.group.clone(),
+            plural: resource.plural.clone(),
             scope,
+            object: TypeId::of::<K>(),
         };
         let mut state = lock(&self.inner.state);
         if let Some(entry) = state.entries.get_mut(&key) {
@@ -285,35 +416,70 @@ impl SharedInformers {
                 };
             }
         }
-        let hub = Arc::new(Hub {
-            cache: Cache::default(),
-            handlers: Mutex::new(Handlers {
-                next_id: 0,
-                list: Vec::new(),
-            }),
-        });
+        let hub = Hub::<K>::new();
         let user = Arc::new(());
         if state.closed {
             // The node is shutting down: a handle whose cache never fills.
             return SharedInformer { hub, user };
         }
-        let params = key.scope.params();
-        let api = Api::<K>::new(self.inner.api.clone(), key.scope.namespace.as_deref());
-        let target = hub.clone();
-        let deliver = move |d: Delivery<K>| {
-            let mut handlers = lock(&target.handlers);
-            ingest(&target.cache, d, &mut |c| handlers.dispatch(c));
+        let source = state
+            .entries
+            .iter()
+            .find(|(k, e)| k.same_objects(&key) && matches!(e._feed, Feed::Watch(_)))
+            .map(|(_, e)| (e.source.clone(), e.user.clone()));
+        let feed = match source {
+            Some((source, source_user)) => {
+                // A view of the running informer of the same objects.
+                let target = hub.clone();
+                let subscription = source.subscribe_json(
+                    source_user,
+                    Box::new(move |c: &JsonChange| {
+                        let Some(event) = from_json::<K>(c) else {
+                            return;
+                        };
+                        let mut handlers = lock(&target.handlers);
+                        ingest(&target.cache, Delivery::Events(vec![event]), &mut |c| {
+                            handlers.dispatch(c)
+                        });
+                    }),
+                );
+                let synced = source.synced();
+                let cache = hub.cache.clone();
+                let marker = self.inner.runtime.spawn(async move {
+                    synced.await;
+                    cache.set_synced();
+                });
+                debug!(resource = %resource.plural, scope = ?key.scope, "shared informer view started");
+                Feed::View(subscription, InformerHandle(marker))
+            }
+            None => {
+                let params = key.scope.params();
+                let api = make_api(self.inner.api.clone(), key.scope.namespace.as_deref());
+                let target = hub.clone();
+                let deliver = move |d: Delivery<K>| {
+                    let mut handlers = lock(&target.handlers);
+                    ingest(&target.cache, d, &mut |c| handlers.dispatch(c));
+                };
+                let task = Informer::spawn_on(
+                    &self.inner.runtime,
+                    api,
+                    params,
+                    hub.cache.clone(),
+                    deliver,
+                );
+                debug!(resource = %resource.plural, scope = ?key.scope, "shared informer started");
+                Feed::Watch(task)
+            }
         };
-        let task = Informer::spawn_on(&self.inner.runtime, api, params, hub.cache.clone(), deliver);
-        debug!(kind = K::KIND, scope = ?key.scope, "shared informer started");
         state.entries.insert(
             key,
             Entry {
                 hub: hub.clone(),
+                source: hub.clone(),
                 user: user.clone(),
-                _task: task,
+                _feed: feed,
                 idle_since: None,
-                kind: K::KIND,
+                kind: resource.kind.clone(),
             },
         );
         if state.reaper.is_none() {
@@ -350,7 +516,7 @@ impl SharedInformers {
             let since = *entry.idle_since.get_or_insert(now);
             let keep = now.duration_since(since) < idle_stop;
             if !keep {
-                debug!(kind = entry.kind, scope = ?key.scope, "idle shared informer stopped");
+                debug!(kind = %entry.kind, scope = ?key.scope, "idle shared informer stopped");
             }
             keep
         });
@@ -373,6 +539,7 @@ async fn reap(factory: Weak<Factory>) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::informer::ObjectKey;
     use rudder_protocol::api::{ApiError, ApiTransport, BoxFuture};
     use rudder_protocol::messages::api::{ApiEvent, ApiReply, ApiRequest};
     use rudder_protocol::resources::{ObjectMeta, Pod};
@@ -580,5 +747,66 @@ mod tests {
         let late = f.all::<Pod>();
         assert!(!late.cache().has_synced());
         assert_eq!(f.running(), 0, "nothing starts after shutdown");
+    }
+
+    #[tokio::test]
+    async fn typed_and_dynamic_informers_of_one_kind_share_one_watch() {
+        for typed_first in [true, false] {
+            let fake = Arc::new(Fake::default());
+            lock(&fake.listed).push(pod("a", 1));
+            let f = factory(&fake);
+            let pods = ApiResource::of::<Pod>();
+            let (typed, dynamic) = if typed_first {
+                let t = f.all::<Pod>();
+                (t, f.dynamic(&pods, Scope::all()))
+            } else {
+                let d = f.dynamic(&pods, Scope::all());
+                (f.all::<Pod>(), d)
+            };
+            typed.cache().wait_synced().await;
+            dynamic.cache().wait_synced().await;
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let s = seen.clone();
+            let _sub = dynamic.subscribe(move |c: &Change<DynamicObject>| {
+                let kind = match c {
+                    Change::Added(_) => "added",
+                    Change::Modified { .. } => "modified",
+                    Change::Deleted(_) => "deleted",
+                };
+                lock(&s).push(format!("{kind} {}", c.object().name()));
+            });
+            fake.events.lock().await.push_back(("ADDED", pod("b", 2)));
+            fake.more.notify_one();
+            until("b in both caches", || {
+                typed.cache().len() == 2 && dynamic.cache().len() == 2
+            })
+            .await;
+            fake.events.lock().await.push_back(("DELETED", pod("a", 3)));
+            fake.more.notify_one();
+            until("a gone from both", || {
+                typed.cache().len() == 1 && dynamic.cache().len() == 1
+            })
+            .await;
+            assert_eq!(
+                *lock(&seen),
+                ["added a", "added b", "deleted a"],
+                "typed first: {typed_first}"
+            );
+            let b = dynamic
+                .cache()
+                .get(&ObjectKey::namespaced("default", "b"))
+                .expect("cached");
+            assert_eq!((b.kind(), b.api_version()), ("Pod", "v1"));
+            assert_eq!(
+                lock(&fake.lists).len(),
+                1,
+                "one list (typed first: {typed_first})"
+            );
+            assert_eq!(f.running(), 2, "the informer and its view");
+            // The view holds the informer: neither stops while the view is used.
+            drop(typed);
+            f.reap_idle(IDLE_STOP, Instant::now() + IDLE_STOP * 2);
+            assert!(f.running() >= 1);
+        }
     }
 }

@@ -59,6 +59,16 @@ impl ApiHandle {
         Api::new(Arc::new(self.clone()), namespace)
     }
 
+    /// Access to the objects of `resource` (a kind known at run time) as JSON with typed
+    /// metadata, in `namespace` (`None`: all namespaces or cluster scope).
+    pub fn dynamic(
+        &self,
+        resource: &rudder_protocol::api::ApiResource,
+        namespace: Option<&str>,
+    ) -> Api<rudder_protocol::api::DynamicObject> {
+        Api::dynamic(Arc::new(self.clone()), resource, namespace)
+    }
+
     /// The node this handle's bus belongs to.
     pub fn node(&self) -> &NodeName {
         self.inner.bus.node()

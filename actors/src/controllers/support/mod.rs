@@ -11,6 +11,8 @@
 //!   does not act twice on a key before it has observed its own creates and deletes.
 //! - [`pod_control`]: [`PodControl`]: pod creation in slow-start batches and deletion,
 //!   with their Events and expectations.
+//! - [`discovery`]: the served resources generic controllers loop over (from the API
+//!   server's registry), as [`rudder_protocol::api::ApiResource`]s.
 //! - here: the leader gate ([`while_leading`]), the worker loop ([`run_workers`]), and
 //!   Event references.
 //!
@@ -29,6 +31,7 @@ use rudder_protocol::resources::{MicroTime, ObjectReference};
 use tracing::{debug, warn, Instrument};
 
 pub mod controller;
+pub mod discovery;
 pub mod expectations;
 pub mod pod_control;
 
