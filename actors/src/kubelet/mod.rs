@@ -29,7 +29,10 @@
 //! registration ([`REGISTER_RETRY`]), the pod network ([`NETWORK_RETRY`]), Docker's event
 //! stream ([`EVENTS_RETRY`]), and the pod workers (see [`worker`]).
 //!
-//! Not here: volumes, init containers.
+//! Pods run with their init containers (in order, before the application containers),
+//! emptyDir and hostPath volumes, and startup, liveness and readiness probes. Not here:
+//! secret and configMap volumes (refused: a `FailedMount` event, and the container waits
+//! with `CreateContainerConfigError`), ephemeral containers, pod-level resource limits.
 
 pub mod docker;
 pub mod fake;
