@@ -7,6 +7,7 @@
 //! - [`api`]: typed access to the API server ([`api::Api`]) over any transport.
 //! - [`chaos`]: seeded random kill schedules (replayable from their seed).
 //! - [`messages`]: one closed request/reply enum per actor, and the envelope that carries them.
+//! - [`names`]: well-known names (actors on the bus, system namespaces, condition types).
 //! - [`frame`]: bus frames, the frame header and the handshake messages.
 //! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
 //! - [`client`] (feature `client`): the Rust client a user's program links against.
@@ -19,6 +20,7 @@ pub mod chaos;
 pub mod codec;
 pub mod frame;
 pub mod messages;
+pub mod names;
 pub mod resources;
 
 #[cfg(feature = "net")]

@@ -51,6 +51,7 @@ use futures::future::BoxFuture;
 use futures::stream::StreamExt;
 use rudder_protocol::api::Api;
 use rudder_protocol::messages::api::PatchType;
+use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, Lease, MicroTime, Node, NodeAddress, NodeAddressType, NodeCondition,
     NodeSystemInfo, ObjectMeta, ObjectReference, Pod, PodStatus, Quantity, Time,
@@ -67,11 +68,11 @@ use runtime::{labels, ContainerRuntime, RuntimeVersion};
 use worker::{NodeContext, PodSink, PodWorker};
 
 /// The component's name on the bus.
-pub const NAME: &str = "kubelet";
+pub const NAME: &str = rudder_protocol::names::actors::KUBELET;
 /// Lease renewal, node status and runtime relist period.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// The namespace of node heartbeat Leases.
-pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+pub const LEASE_NAMESPACE: &str = rudder_protocol::names::namespaces::KUBE_NODE_LEASE;
 /// How long a node Lease is valid.
 pub const LEASE_SECONDS: i32 = 40;
 /// The version the kubelet reports.
@@ -189,11 +190,11 @@ pub fn ready_condition(
     };
     let since = previous
         .iter()
-        .find(|c| c.type_ == "Ready" && c.status == status)
+        .find(|c| c.type_ == conditions::READY && c.status == status)
         .and_then(|c| c.last_transition_time)
         .unwrap_or(now);
     NodeCondition {
-        type_: "Ready".into(),
+        type_: conditions::READY.into(),
         status,
         last_heartbeat_time: Some(now),
         last_transition_time: Some(since),

@@ -39,7 +39,10 @@ fn resource_ref(info: &ResourceInfo) -> ResourceRef {
 }
 
 async fn call(client: &Client, req: ApiRequest) -> anyhow::Result<Value> {
-    let to = ActorRef::new(client.node().clone(), "apiserver");
+    let to = ActorRef::new(
+        client.node().clone(),
+        rudder_protocol::names::actors::APISERVER,
+    );
     match client.call(to, req).await? {
         ApiReply::Json(b) => Ok(serde_json::from_slice(&b)?),
         ApiReply::Error(s) => bail!("Error from server ({}): {}", s.reason, s.message),

@@ -1,6 +1,7 @@
 //! The pod's status (phase, conditions, container statuses), derived from the same
 //! observation the plan reads. Pure.
 
+use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, HostIp, Pod, PodCondition, PodIp, PodPhase, PodStatus,
@@ -324,10 +325,10 @@ pub fn compute_status(
         .unwrap_or_default();
     let unready = not_ready("ContainersNotReady");
     let conditions = vec![
-        condition("PodScheduled", true, "", previous, now_time),
+        condition(conditions::POD_SCHEDULED, true, "", previous, now_time),
         // Kubernetes' PodReadyToStartContainers: the sandbox (with its network) is up.
         condition(
-            "PodReadyToStartContainers",
+            conditions::POD_READY_TO_START_CONTAINERS,
             sandbox_ready,
             "",
             previous,
@@ -335,7 +336,7 @@ pub fn compute_status(
         ),
         {
             let mut c = condition(
-                "Initialized",
+                conditions::INITIALIZED,
                 initialized,
                 if initialized {
                     ""
@@ -351,14 +352,14 @@ pub fn compute_status(
             c
         },
         with_unready(condition(
-            "ContainersReady",
+            conditions::CONTAINERS_READY,
             containers_ready,
             &unready,
             previous,
             now_time,
         )),
         with_unready(condition(
-            "Ready",
+            conditions::READY,
             containers_ready,
             &unready,
             previous,
