@@ -8,6 +8,7 @@
 //! - [`chaos`]: seeded random kill schedules (replayable from their seed).
 //! - [`messages`]: one closed request/reply enum per actor, and the envelope that carries them.
 //! - [`names`]: well-known names (actors on the bus, system namespaces, condition types).
+//! - [`registry`]: the resources the API server serves (group, version, kind, names).
 //! - [`frame`]: bus frames, the frame header and the handshake messages.
 //! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
 //! - [`client`] (feature `client`): the Rust client a user's program links against.
@@ -21,6 +22,7 @@ pub mod codec;
 pub mod frame;
 pub mod messages;
 pub mod names;
+pub mod registry;
 pub mod resources;
 
 #[cfg(feature = "net")]

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use rudder_actors::apiserver::registry::{self, ResourceInfo};
 use rudder_actors::apiserver::table::{self, IncludeObject};
 use rudder_protocol::client::Client;
 use rudder_protocol::messages::api::{ApiReply, ApiRequest, ListParams, PatchType, ResourceRef};
+use rudder_protocol::registry::{self, ResourceInfo};
 use rudder_protocol::resources::Time;
 use rudder_protocol::ActorRef;
 use serde::Deserialize as _;
