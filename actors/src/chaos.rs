@@ -22,7 +22,7 @@ use crate::bus::{Bus, Deliver};
 use crate::supervisor::{KillChild, ListChildren, StartContext, Started, Supervisor};
 
 /// The actor's name on every node.
-pub const NAME: &str = "chaos";
+pub const NAME: &str = rudder_protocol::names::actors::CHAOS;
 
 /// The `chaos` actor.
 pub struct Chaos {

@@ -18,7 +18,7 @@ use crate::bus::{Bus, Deliver};
 use crate::supervisor::{StartContext, Started};
 
 /// The actor's name on every node.
-pub const NAME: &str = "echo";
+pub const NAME: &str = rudder_protocol::names::actors::ECHO;
 
 /// The `echo` actor.
 pub struct Echo {

@@ -252,7 +252,7 @@ pub fn event(
 ) -> Event {
     // Events about cluster-scoped objects go to `default`, as Kubernetes puts them.
     let namespace = if object.namespace.is_empty() {
-        "default".to_owned()
+        rudder_protocol::names::namespaces::DEFAULT.to_owned()
     } else {
         object.namespace.clone()
     };

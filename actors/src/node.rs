@@ -1,8 +1,12 @@
 //! A node: one `rudderd` process, its data directory, its bus and its supervised actors.
 //!
 //! Start-up order: check or create the data directory (a directory written for another
-//! node or cluster is refused, never reset), load or create the cluster token, bind the
-//! bus, start the bus and the supervisor with the components of this node's roles, and
+//! node or cluster is refused, never reset), load or create the cluster token, bind and
+//! start the bus; on a control-plane node open the store (RocksDB under the data
+//! directory) and build the API core; on a worker choose the container runtime
+//! (`--kubelet-runtime`: Docker, the fake one, or none) and the proxy settings; start the
+//! supervisor with the components of this node's roles ([`components`]); on a
+//! control-plane node serve the REST API over HTTPS and write its kubeconfig; and last
 //! write `<data-dir>/client.toml` for `rudderctl` and the Rust client.
 
 use std::io::Write;

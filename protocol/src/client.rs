@@ -264,7 +264,7 @@ impl Client {
         Api::new(
             Arc::new(ClientTransport {
                 client: self.clone(),
-                to: ActorRef::new(self.node.clone(), "apiserver"),
+                to: ActorRef::new(self.node.clone(), crate::names::actors::APISERVER),
             }),
             namespace,
         )
@@ -295,7 +295,11 @@ impl Client {
         node: &NodeName,
         req: crate::messages::chaos::ChaosRequest,
     ) -> Result<crate::messages::chaos::ChaosReply, ClientError> {
-        self.call(ActorRef::new(node.clone(), "chaos"), req).await
+        self.call(
+            ActorRef::new(node.clone(), crate::names::actors::CHAOS),
+            req,
+        )
+        .await
     }
 
     /// The members this client's node sees alive.
@@ -304,7 +308,10 @@ impl Client {
     ) -> Result<Vec<crate::messages::bus::MemberInfo>, ClientError> {
         use crate::messages::bus::{BusReply, BusRequest, MemberState};
         let BusReply::Members(m) = self
-            .call(ActorRef::new(self.node.clone(), "bus"), BusRequest::Members)
+            .call(
+                ActorRef::new(self.node.clone(), crate::names::actors::BUS),
+                BusRequest::Members,
+            )
             .await?;
         Ok(m.into_iter()
             .filter(|m| m.state == MemberState::Alive)
@@ -402,7 +409,7 @@ impl Client {
 
 fn unexpected(node: &NodeName, reply: crate::messages::chaos::ChaosReply) -> ClientError {
     ClientError::Bus(BusError::Failed {
-        actor: ActorRef::new(node.clone(), "chaos"),
+        actor: ActorRef::new(node.clone(), crate::names::actors::CHAOS),
         message: format!("unexpected reply {reply:?}"),
     })
 }

@@ -7,6 +7,8 @@
 //! - [`api`]: typed access to the API server ([`api::Api`]) over any transport.
 //! - [`chaos`]: seeded random kill schedules (replayable from their seed).
 //! - [`messages`]: one closed request/reply enum per actor, and the envelope that carries them.
+//! - [`names`]: well-known names (actors on the bus, system namespaces, condition types).
+//! - [`registry`]: the resources the API server serves (group, version, kind, names).
 //! - [`frame`]: bus frames, the frame header and the handshake messages.
 //! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
 //! - [`client`] (feature `client`): the Rust client a user's program links against.
@@ -20,6 +22,8 @@ pub mod codec;
 pub mod dynamic;
 pub mod frame;
 pub mod messages;
+pub mod names;
+pub mod registry;
 pub mod resources;
 
 #[cfg(feature = "net")]

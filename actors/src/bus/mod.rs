@@ -50,7 +50,7 @@ pub use faults::{Faults, Verdict};
 pub use membership::{Membership, Thresholds};
 
 /// The actor name under which every node's bus answers [`BusRequest`].
-pub const BUS_ACTOR: &str = "bus";
+pub const BUS_ACTOR: &str = rudder_protocol::names::actors::BUS;
 
 /// A request delivered to a local actor's mailbox.
 #[derive(Debug)]
@@ -377,7 +377,7 @@ async fn send_with_faults(
 /// Requests to `chaos` and `bus` pass every fault rule: the way to list and clear the
 /// faults of a partitioned node (through any other node) stays open.
 fn fault_exempt(to: &ActorRef) -> bool {
-    to.name == crate::chaos::NAME || to.name == BUS_ACTOR
+    to.name == rudder_protocol::names::actors::CHAOS || to.name == BUS_ACTOR
 }
 
 fn is_control_plane(peer: &Peer) -> bool {

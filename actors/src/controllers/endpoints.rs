@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
 use rudder_protocol::resources::{
-    ConditionStatus, EndpointAddress, EndpointPort, EndpointSubset, Endpoints, IntOrString,
-    ObjectReference, Pod, PodPhase, Protocol, Service, ServicePort,
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, IntOrString, ObjectReference, Pod,
+    PodPhase, Protocol, Service, ServicePort,
 };
 use tracing::debug;
 
@@ -120,14 +120,6 @@ fn desired_labels(service: &Service) -> BTreeMap<String, String> {
     labels
 }
 
-/// Whether the pod has its Ready condition True.
-pub fn pod_is_ready(pod: &Pod) -> bool {
-    pod.status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
-}
-
 /// Whether a pod may appear in Endpoints at all (Kubernetes' `ShouldPodBeInEndpoints`).
 fn pod_is_candidate(pod: &Pod, include_terminating: bool) -> bool {
     if pod.status.pod_ip.is_empty() {
@@ -194,7 +186,7 @@ fn desired_subsets(service: &Service, pods: &[&Pod]) -> Vec<EndpointSubset> {
             continue;
         }
         let address = address_of(service, pod);
-        let ready = tolerate_unready || pod_is_ready(pod);
+        let ready = tolerate_unready || pod.is_ready();
         let mut push = |ports: Vec<EndpointPort>| {
             let mut s = EndpointSubset {
                 ports,
@@ -448,6 +440,7 @@ async fn reconcile(caches: &Caches, key: ObjectKey) -> Result<Option<Duration>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rudder_protocol::resources::ConditionStatus;
     use rudder_protocol::resources::{Container, ContainerPort, PodCondition, Time};
 
     fn service(ports: &[(&str, i32, IntOrString)]) -> Service {

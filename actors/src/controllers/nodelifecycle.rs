@@ -39,9 +39,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
+use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, Lease, MicroTime, Node, NodeCondition, ObjectReference, Pod, Taint,
-    TaintEffect, Time, Toleration, TolerationOperator,
+    TaintEffect, Time,
 };
 use serde_json::json;
 use tracing::{debug, info};
@@ -54,7 +55,7 @@ use crate::supervisor::ComponentSpec;
 pub const NAME: &str = "controller/nodelifecycle";
 
 /// The namespace of node heartbeat Leases.
-pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+pub const NODE_LEASE_NAMESPACE: &str = rudder_protocol::names::namespaces::KUBE_NODE_LEASE;
 /// Taint of a node whose Ready condition is False.
 pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
 /// Taint of a node whose Ready condition is Unknown.
@@ -68,12 +69,23 @@ pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(40);
 pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
 /// Condition types the controller sets to Unknown on a silent node.
-const WATCHED_CONDITIONS: [&str; 4] = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
+const WATCHED_CONDITIONS: [&str; 4] = [
+    conditions::READY,
+    conditions::MEMORY_PRESSURE,
+    conditions::DISK_PRESSURE,
+    conditions::PID_PRESSURE,
+];
 /// `NoSchedule` taints that mirror a condition being True.
 const CONDITION_TAINTS: [(&str, &str); 4] = [
-    ("MemoryPressure", "node.kubernetes.io/memory-pressure"),
-    ("DiskPressure", "node.kubernetes.io/disk-pressure"),
-    ("PIDPressure", "node.kubernetes.io/pid-pressure"),
+    (
+        conditions::MEMORY_PRESSURE,
+        "node.kubernetes.io/memory-pressure",
+    ),
+    (
+        conditions::DISK_PRESSURE,
+        "node.kubernetes.io/disk-pressure",
+    ),
+    (conditions::PID_PRESSURE, "node.kubernetes.io/pid-pressure"),
     (
         "NetworkUnavailable",
         "node.kubernetes.io/network-unavailable",
@@ -249,10 +261,6 @@ pub struct NodePlan {
     pub next_check: Option<MicroTime>,
 }
 
-fn condition<'a>(conds: &'a [NodeCondition], ty: &str) -> Option<&'a NodeCondition> {
-    conds.iter().find(|c| c.type_ == ty)
-}
-
 fn add(t: MicroTime, d: Duration) -> MicroTime {
     MicroTime(t.0.saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
 }
@@ -261,7 +269,7 @@ fn add(t: MicroTime, d: Duration) -> MicroTime {
 /// condition's heartbeat; its creation when it never gave one.
 pub fn last_heartbeat(node: &Node, lease: Option<&Lease>) -> Option<MicroTime> {
     let renew = lease.and_then(|l| l.spec.renew_time);
-    let ready = condition(&node.status.conditions, "Ready")
+    let ready = NodeCondition::find(&node.status.conditions, conditions::READY)
         .and_then(|c| c.last_heartbeat_time)
         .map(MicroTime::from);
     renew
@@ -298,7 +306,7 @@ fn silenced(node: &Node, now: Time) -> Vec<NodeCondition> {
 /// The taints the conditions and `spec.unschedulable` call for: (key, effect).
 fn wanted_taints(node: &Node, conds: &[NodeCondition]) -> Vec<(&'static str, TaintEffect)> {
     let mut out = Vec::new();
-    match condition(conds, "Ready").map(|c| c.status) {
+    match NodeCondition::find(conds, conditions::READY).map(|c| c.status) {
         Some(ConditionStatus::False) => {
             out.push((TAINT_NOT_READY, TaintEffect::NoSchedule));
             out.push((TAINT_NOT_READY, TaintEffect::NoExecute));
@@ -312,7 +320,7 @@ fn wanted_taints(node: &Node, conds: &[NodeCondition]) -> Vec<(&'static str, Tai
         None | Some(ConditionStatus::True) => {}
     }
     for (ty, key) in CONDITION_TAINTS {
-        if condition(conds, ty).is_some_and(|c| c.status == ConditionStatus::True) {
+        if NodeCondition::find(conds, ty).is_some_and(|c| c.status == ConditionStatus::True) {
             out.push((key, TaintEffect::NoSchedule));
         }
     }
@@ -350,27 +358,13 @@ fn reconcile_taints(current: &[Taint], wanted: &[(&str, TaintEffect)], now: Time
     out
 }
 
-/// Whether `tol` tolerates `taint` (Kubernetes' `ToleratesTaint`).
-pub fn tolerates(tol: &Toleration, taint: &Taint) -> bool {
-    if tol.effect.is_some_and(|e| e != taint.effect) {
-        return false;
-    }
-    if !tol.key.is_empty() && tol.key != taint.key {
-        return false;
-    }
-    match tol.operator {
-        Some(TolerationOperator::Exists) => true,
-        None | Some(TolerationOperator::Equal) => tol.value == taint.value,
-    }
-}
-
 /// When a pod must leave a node with `taints` (its `NoExecute` ones): `Some(None)` at
 /// once, `Some(Some(t))` at `t`, `None` never.
 pub fn eviction_time(pod: &Pod, taints: &[Taint], now: Time) -> Option<Option<MicroTime>> {
     let mut deadline: Option<MicroTime> = None;
     for taint in taints.iter().filter(|t| t.effect == TaintEffect::NoExecute) {
         // The first tolerating toleration counts, as in Kubernetes.
-        let Some(tol) = pod.spec.tolerations.iter().find(|t| tolerates(t, taint)) else {
+        let Some(tol) = pod.spec.tolerations.iter().find(|t| t.tolerates(taint)) else {
             return Some(None);
         };
         if let Some(secs) = tol.toleration_seconds {
@@ -380,13 +374,6 @@ pub fn eviction_time(pod: &Pod, taints: &[Taint], now: Time) -> Option<Option<Mi
         }
     }
     deadline.map(Some)
-}
-
-fn pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
 }
 
 /// Decides about one node: its conditions, taints and pods. `pods` are the pods bound
@@ -413,8 +400,9 @@ pub fn plan(
         }
         None => {}
     }
-    let was_ready = condition(&node.status.conditions, "Ready").map(|c| c.status);
-    let is_ready = condition(&conds, "Ready").map(|c| c.status);
+    let was_ready =
+        NodeCondition::find(&node.status.conditions, conditions::READY).map(|c| c.status);
+    let is_ready = NodeCondition::find(&conds, conditions::READY).map(|c| c.status);
     if conds != node.status.conditions {
         if was_ready == Some(ConditionStatus::True) && is_ready != Some(ConditionStatus::True) {
             out.notes.push(Note {
@@ -454,7 +442,7 @@ pub fn plan(
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        if is_ready.is_some() && is_ready != Some(ConditionStatus::True) && pod_ready(pod) {
+        if is_ready.is_some() && is_ready != Some(ConditionStatus::True) && pod.is_ready() {
             out.mark_not_ready.push(PodRef::of(pod));
         }
         match eviction_time(pod, &taints, now_s) {
@@ -527,7 +515,7 @@ fn wire(w: &mut Wiring<Node>, settings: Settings) -> Ctx {
                 &new.spec.node_name,
                 old.spec.node_name != new.spec.node_name
                     || old.spec.tolerations != new.spec.tolerations
-                    || pod_ready(old) != pod_ready(new),
+                    || old.is_ready() != new.is_ready(),
             ),
         };
         if relevant && !node.is_empty() {
@@ -545,10 +533,6 @@ fn wire(w: &mut Wiring<Node>, settings: Settings) -> Ctx {
         recorder: Recorder::new(w.api().clone(), "node-controller"),
         settings,
     }
-}
-
-fn is_ready(conds: &[NodeCondition]) -> bool {
-    condition(conds, "Ready").is_some_and(|c| c.status == ConditionStatus::True)
 }
 
 /// Whether `plan` adds an eviction-starting taint the node does not have yet.
@@ -576,9 +560,9 @@ fn gate_for(
     let mut zones: std::collections::HashMap<String, (usize, usize)> = Default::default();
     for n in caches.nodes.list() {
         let ready = if n.metadata.name == node.metadata.name {
-            is_ready(conds)
+            NodeCondition::ready_in(conds)
         } else {
-            is_ready(&n.status.conditions)
+            NodeCondition::ready_in(&n.status.conditions)
         };
         let e = zones.entry(zone_of(&n)).or_default();
         if ready {
@@ -647,7 +631,7 @@ async fn reconcile(
         .as_ref()
         .unwrap_or(&node.status.conditions)
         .iter()
-        .any(|c| c.type_ == "Ready" && c.status != ConditionStatus::True);
+        .any(|c| c.type_ == conditions::READY && c.status != ConditionStatus::True);
     if unready || taints.iter().any(|t| t.effect == TaintEffect::NoExecute) {
         let conds = p.conditions.as_ref().unwrap_or(&node.status.conditions);
         let gate = gate_for(
@@ -712,7 +696,7 @@ async fn mark_not_ready(api: &ApiHandle, caches: &Caches, r: &PodRef) {
     let mut pod = (*pod).clone();
     let now = Time::now();
     for c in &mut pod.status.conditions {
-        if c.type_ == "Ready" && c.status != ConditionStatus::False {
+        if c.type_ == conditions::READY && c.status != ConditionStatus::False {
             c.status = ConditionStatus::False;
             c.last_transition_time = Some(now);
         }
@@ -726,6 +710,7 @@ async fn mark_not_ready(api: &ApiHandle, caches: &Caches, r: &PodRef) {
 mod tests {
     use super::*;
     use rudder_protocol::resources::{PodCondition, PodPhase};
+    use rudder_protocol::resources::{Toleration, TolerationOperator};
 
     const T0: i64 = 1_000_000;
 
@@ -799,7 +784,7 @@ mod tests {
     fn ready_of(p: &NodePlan) -> Option<ConditionStatus> {
         p.conditions
             .as_ref()
-            .and_then(|c| condition(c, "Ready"))
+            .and_then(|c| NodeCondition::find(c, "Ready"))
             .map(|c| c.status)
     }
 
@@ -965,7 +950,7 @@ mod tests {
         );
         let conds = p.conditions.expect("conditions written");
         for ty in WATCHED_CONDITIONS {
-            let c = condition(&conds, ty).expect("present");
+            let c = NodeCondition::find(&conds, ty).expect("present");
             assert_eq!(c.status, ConditionStatus::Unknown, "{ty}");
             assert_eq!(c.reason, "NodeStatusUnknown", "{ty}");
             assert_eq!(c.message, "Kubelet stopped posting node status.", "{ty}");
@@ -1155,7 +1140,7 @@ mod tests {
             ("equal other value", equal("w"), &valued, false),
         ];
         for (name, tol, taint, want) in cases {
-            assert_eq!(tolerates(&tol, taint), want, "case {name}");
+            assert_eq!(tol.tolerates(taint), want, "case {name}");
         }
     }
 

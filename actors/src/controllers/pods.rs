@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rudder_protocol::resources::{
-    ConditionStatus, ObjectMeta, OwnerReference, Pod, PodCondition, PodPhase, PodTemplateSpec, Time,
+    ConditionStatus, ObjectMeta, OwnerReference, Pod, PodPhase, PodTemplateSpec, Time,
 };
 
 /// The label (on replica sets, their selectors and their pods) carrying the template hash.
@@ -24,16 +24,6 @@ pub fn is_active(pod: &Pod) -> bool {
     ) && pod.metadata.deletion_timestamp.is_none()
 }
 
-/// The pod's `Ready` condition, if reported.
-pub fn ready_condition(pod: &Pod) -> Option<&PodCondition> {
-    pod.status.conditions.iter().find(|c| c.type_ == "Ready")
-}
-
-/// Whether the pod's `Ready` condition is `True`.
-pub fn is_ready(pod: &Pod) -> bool {
-    ready_condition(pod).is_some_and(|c| c.status == ConditionStatus::True)
-}
-
 /// Whether the pod has been ready for at least `min_ready_seconds` at `now`
 /// (Kubernetes' `IsPodAvailable`). A ready pod without a transition time counts as
 /// available only when no minimum applies.
@@ -44,7 +34,9 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Time) -> bool {
 /// For a ready pod: how long until it counts as available (zero when it already does);
 /// `None` when it is not ready or its ready time is unknown while a minimum applies.
 pub fn available_in(pod: &Pod, min_ready_seconds: i32, now: Time) -> Option<Duration> {
-    let cond = ready_condition(pod).filter(|c| c.status == ConditionStatus::True)?;
+    let cond = pod
+        .ready_condition()
+        .filter(|c| c.status == ConditionStatus::True)?;
     if min_ready_seconds <= 0 {
         return Some(Duration::ZERO);
     }
@@ -173,12 +165,12 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
     if phase_rank(a) != phase_rank(b) {
         return phase_rank(a).cmp(&phase_rank(b));
     }
-    if is_ready(a) != is_ready(b) {
-        return is_ready(a).cmp(&is_ready(b));
+    if a.is_ready() != b.is_ready() {
+        return a.is_ready().cmp(&b.is_ready());
     }
-    if is_ready(a) && is_ready(b) {
-        let ta = ready_condition(a).and_then(|c| c.last_transition_time);
-        let tb = ready_condition(b).and_then(|c| c.last_transition_time);
+    if a.is_ready() && b.is_ready() {
+        let ta = a.ready_condition().and_then(|c| c.last_transition_time);
+        let tb = b.ready_condition().and_then(|c| c.last_transition_time);
         if ta != tb {
             return if after_or_zero(ta, tb) {
                 Ordering::Less
@@ -226,6 +218,7 @@ pub fn pod_from_template(
 pub(crate) mod testing {
     //! Pod builders for the controllers' tests.
     use super::*;
+    use rudder_protocol::resources::PodCondition;
 
     /// A pod named `name` created at `created`, with the given labels.
     pub fn pod(name: &str, created: i64, labels: &[(&str, &str)]) -> Pod {

@@ -221,7 +221,7 @@ pub fn compute_status<K: ReplicaOwner>(owner: &K, mine: &[&Pod], now: Time) -> R
     ReplicaSetStatus {
         replicas: count(&|_| true),
         fully_labeled_replicas: count(&|p| pods::has_all_labels(p, &template_labels)),
-        ready_replicas: count(&|p| pods::is_ready(p)),
+        ready_replicas: count(&|p| p.is_ready()),
         available_replicas: count(&|p| pods::is_available(p, min_ready, now)),
         observed_generation: owner.metadata().generation,
         conditions: owner.replica_status().conditions.clone(),

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 /// The namespace leader-election Leases live in.
-pub const LEASE_NAMESPACE: &str = "kube-system";
+pub const LEASE_NAMESPACE: &str = rudder_protocol::names::namespaces::KUBE_SYSTEM;
 
 /// Timing of an election (client-go's defaults: 15 s, 10 s, 2 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,7 +29,10 @@
 //! registration ([`REGISTER_RETRY`]), the pod network ([`NETWORK_RETRY`]), Docker's event
 //! stream ([`EVENTS_RETRY`]), and the pod workers (see [`worker`]).
 //!
-//! Not here: volumes, init containers.
+//! Pods run with their init containers (in order, before the application containers),
+//! emptyDir and hostPath volumes, and startup, liveness and readiness probes. Not here:
+//! secret and configMap volumes (refused: a `FailedMount` event, and the container waits
+//! with `CreateContainerConfigError`), ephemeral containers, pod-level resource limits.
 
 pub mod docker;
 pub mod fake;
@@ -48,6 +51,7 @@ use futures::future::BoxFuture;
 use futures::stream::StreamExt;
 use rudder_protocol::api::Api;
 use rudder_protocol::messages::api::PatchType;
+use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, Lease, MicroTime, Node, NodeAddress, NodeAddressType, NodeCondition,
     NodeSystemInfo, ObjectMeta, ObjectReference, Pod, PodStatus, Quantity, Time,
@@ -64,11 +68,11 @@ use runtime::{labels, ContainerRuntime, RuntimeVersion};
 use worker::{NodeContext, PodSink, PodWorker};
 
 /// The component's name on the bus.
-pub const NAME: &str = "kubelet";
+pub const NAME: &str = rudder_protocol::names::actors::KUBELET;
 /// Lease renewal, node status and runtime relist period.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// The namespace of node heartbeat Leases.
-pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+pub const LEASE_NAMESPACE: &str = rudder_protocol::names::namespaces::KUBE_NODE_LEASE;
 /// How long a node Lease is valid.
 pub const LEASE_SECONDS: i32 = 40;
 /// The version the kubelet reports.
@@ -186,11 +190,11 @@ pub fn ready_condition(
     };
     let since = previous
         .iter()
-        .find(|c| c.type_ == "Ready" && c.status == status)
+        .find(|c| c.type_ == conditions::READY && c.status == status)
         .and_then(|c| c.last_transition_time)
         .unwrap_or(now);
     NodeCondition {
-        type_: "Ready".into(),
+        type_: conditions::READY.into(),
         status,
         last_heartbeat_time: Some(now),
         last_transition_time: Some(since),

@@ -33,7 +33,7 @@ use crate::informer::SharedInformers;
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 
 /// The actor's name on every worker.
-pub const NAME: &str = "proxy";
+pub const NAME: &str = rudder_protocol::names::actors::PROXY;
 /// A full resync this often, as a safety net against rules changed behind our back.
 const RESYNC: Duration = Duration::from_secs(30);
 /// A failed sync is tried again after 1 s, doubling to [`RESYNC`].

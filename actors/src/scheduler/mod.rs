@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rudder_protocol::api::{Api, ApiError};
+use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, Event, EventSource, MicroTime, Node, ObjectReference, Pod, PodCondition,
     PodPhase, Time,
@@ -57,7 +58,7 @@ use self::queue::PodQueue;
 use self::snapshot::{pod_key, Snapshot};
 
 /// The component's name on the bus.
-pub const NAME: &str = "scheduler";
+pub const NAME: &str = rudder_protocol::names::actors::SCHEDULER;
 /// The Lease the scheduler instances compete for (in `kube-system`).
 pub const LEASE_NAME: &str = "rudder-scheduler";
 /// The scheduler name pods ask for, and the events' reporting component.
@@ -103,12 +104,7 @@ pub fn is_pending(pod: &Pod) -> bool {
 
 /// Whether a node change can let unschedulable pods fit (heartbeats cannot).
 fn node_change_matters(old: &Node, new: &Node) -> bool {
-    let ready = |n: &Node| {
-        n.status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
-    };
+    let ready = |n: &Node| n.is_ready();
     old.spec != new.spec
         || old.status.allocatable != new.status.allocatable
         || old.metadata.labels != new.metadata.labels
@@ -301,7 +297,7 @@ impl Loop {
                 debug!(pod = %key, reason = %message, "unschedulable");
                 self.queue.unschedulable(key, Instant::now());
                 let already = pod.status.conditions.iter().any(|c| {
-                    c.type_ == "PodScheduled"
+                    c.type_ == conditions::POD_SCHEDULED
                         && c.status == ConditionStatus::False
                         && c.reason == "Unschedulable"
                         && c.message == message
@@ -363,7 +359,7 @@ fn is_terminal(pod: &Pod) -> bool {
 /// Sets `PodScheduled=False`, reason `Unschedulable`, with `message` on `pod`.
 pub fn set_unschedulable(pod: &mut Pod, message: &str) {
     let condition = PodCondition {
-        type_: "PodScheduled".into(),
+        type_: conditions::POD_SCHEDULED.into(),
         status: ConditionStatus::False,
         last_probe_time: None,
         last_transition_time: Some(Time::now()),
@@ -371,7 +367,10 @@ pub fn set_unschedulable(pod: &mut Pod, message: &str) {
         message: message.to_owned(),
     };
     let conditions = &mut pod.status.conditions;
-    match conditions.iter_mut().find(|c| c.type_ == "PodScheduled") {
+    match conditions
+        .iter_mut()
+        .find(|c| c.type_ == conditions::POD_SCHEDULED)
+    {
         Some(c) => {
             if c.status == ConditionStatus::False {
                 // Same status: keep when it first became false.

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rudder_protocol::resources::{
-    ConditionStatus, Node, Pod, PodPhase, PodSpec, Protocol, Quantity, ResourceList, Taint,
+    Node, Pod, PodPhase, PodSpec, Protocol, Quantity, ResourceList, Taint,
 };
 
 /// CPU assumed for a container without a CPU request when scoring (Kubernetes'
@@ -229,11 +229,7 @@ impl NodeInfo {
         self.allocatable_cpu_milli = quantity_milli(alloc, "cpu");
         self.allocatable_memory = quantity_value(alloc, "memory");
         self.allocatable_pods = quantity_value(alloc, "pods");
-        self.ready = node
-            .status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True);
+        self.ready = node.is_ready();
         self.node = Some(node);
     }
 
@@ -486,6 +482,7 @@ impl Snapshot {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use rudder_protocol::resources::ConditionStatus;
     use rudder_protocol::resources::{
         Container, ContainerPort, NodeCondition, OwnerReference, Quantity,
     };

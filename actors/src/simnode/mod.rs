@@ -25,6 +25,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use rudder_protocol::api::{Api, ApiError};
 use rudder_protocol::messages::api::ListParams;
+use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, ContainerState, ContainerStateRunning, ContainerStatus, Lease, LeaseSpec,
     MicroTime, Namespace, Node, NodeAddress, NodeAddressType, NodeCondition, Pod, PodCondition,
@@ -37,7 +38,7 @@ use tracing::{debug, info, warn};
 use crate::informer::{Backoff, Cache, Change, Informer, InformerHandle, ObjectKey, WorkQueue};
 
 /// The namespace of node heartbeat Leases.
-pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+pub const NODE_LEASE_NAMESPACE: &str = rudder_protocol::names::namespaces::KUBE_NODE_LEASE;
 /// How often a node's `Ready` condition heartbeat is refreshed (the kubelet's
 /// `nodeStatusReportFrequency`).
 pub const NODE_STATUS_EVERY: Duration = Duration::from_secs(300);
@@ -189,7 +190,7 @@ pub fn node_object(spec: &SimNodeSpec, i: usize) -> Result<Node, SimError> {
 
 fn ready_condition() -> NodeCondition {
     NodeCondition {
-        type_: "Ready".into(),
+        type_: conditions::READY.into(),
         status: ConditionStatus::True,
         last_heartbeat_time: Some(Time::now()),
         last_transition_time: Some(Time::now()),
@@ -210,17 +211,22 @@ pub fn running(pod: &Pod, pod_ip: &str, host_ip: &str) -> Pod {
         ip: pod_ip.to_owned(),
     }];
     status.start_time.get_or_insert(now);
-    status.conditions = ["PodScheduled", "Initialized", "ContainersReady", "Ready"]
-        .iter()
-        .map(|t| PodCondition {
-            type_: (*t).into(),
-            status: ConditionStatus::True,
-            last_probe_time: None,
-            last_transition_time: Some(now),
-            reason: String::new(),
-            message: String::new(),
-        })
-        .collect();
+    status.conditions = [
+        conditions::POD_SCHEDULED,
+        conditions::INITIALIZED,
+        conditions::CONTAINERS_READY,
+        conditions::READY,
+    ]
+    .iter()
+    .map(|t| PodCondition {
+        type_: (*t).into(),
+        status: ConditionStatus::True,
+        last_probe_time: None,
+        last_transition_time: Some(now),
+        reason: String::new(),
+        message: String::new(),
+    })
+    .collect();
     status.container_statuses = pod
         .spec
         .containers
@@ -514,7 +520,7 @@ async fn refresh_ready(api: &Api<Node>, name: String) {
         .status
         .conditions
         .iter_mut()
-        .find(|c| c.type_ == "Ready")
+        .find(|c| c.type_ == conditions::READY)
     {
         Some(c) => {
             c.last_heartbeat_time = Some(Time::now());

@@ -25,7 +25,7 @@ use super::types::*;
 use crate::bus::Bus;
 
 /// The store actor's name on every control-plane node.
-pub const STORE_ACTOR: &str = "store";
+pub const STORE_ACTOR: &str = rudder_protocol::names::actors::STORE;
 
 /// Makes one [`BusNetwork`] per target replica.
 #[derive(Clone)]

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use rudder_actors::apiserver::registry::{self, ResourceInfo};
 use rudder_actors::apiserver::table::{self, IncludeObject};
 use rudder_protocol::client::Client;
 use rudder_protocol::messages::api::{ApiReply, ApiRequest, ListParams, PatchType, ResourceRef};
+use rudder_protocol::registry::{self, ResourceInfo};
 use rudder_protocol::resources::Time;
 use rudder_protocol::ActorRef;
 use serde::Deserialize as _;
@@ -39,7 +39,10 @@ fn resource_ref(info: &ResourceInfo) -> ResourceRef {
 }
 
 async fn call(client: &Client, req: ApiRequest) -> anyhow::Result<Value> {
-    let to = ActorRef::new(client.node().clone(), "apiserver");
+    let to = ActorRef::new(
+        client.node().clone(),
+        rudder_protocol::names::actors::APISERVER,
+    );
     match client.call(to, req).await? {
         ApiReply::Json(b) => Ok(serde_json::from_slice(&b)?),
         ApiReply::Error(s) => bail!("Error from server ({}): {}", s.reason, s.message),

@@ -410,7 +410,10 @@ pub async fn logs(
     if p.spec.node_name.is_empty() {
         bail!("pod {pod:?} is not scheduled to a node yet");
     }
-    let kubelet = rudder_protocol::ActorRef::new(p.spec.node_name.as_str(), "kubelet");
+    let kubelet = rudder_protocol::ActorRef::new(
+        p.spec.node_name.as_str(),
+        rudder_protocol::names::actors::KUBELET,
+    );
     let mut offset = 0;
     let mut out = std::io::stdout();
     loop {

@@ -141,7 +141,7 @@ pub enum ChaosReply {
 
 /// Actors that pattern kills and schedules never touch: without them the node could not
 /// be reached to undo anything.
-pub const NEVER_KILLED: &[&str] = &["bus", "chaos"];
+pub const NEVER_KILLED: &[&str] = &[crate::names::actors::BUS, crate::names::actors::CHAOS];
 
 /// Glob match over names: `*` matches any run of characters, `?` any one character.
 pub fn glob_match(pattern: &str, name: &str) -> bool {

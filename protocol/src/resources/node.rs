@@ -117,6 +117,32 @@ pub struct NodeStatus {
     pub node_info: NodeSystemInfo,
 }
 
+impl NodeCondition {
+    /// The condition of type `type_` among `conditions` (see
+    /// [`crate::names::conditions`]).
+    pub fn find<'a>(conditions: &'a [NodeCondition], type_: &str) -> Option<&'a NodeCondition> {
+        conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// Whether `conditions` hold a `Ready` condition that is `True`.
+    pub fn ready_in(conditions: &[NodeCondition]) -> bool {
+        NodeCondition::find(conditions, crate::names::conditions::READY)
+            .is_some_and(|c| c.status == ConditionStatus::True)
+    }
+}
+
+impl Node {
+    /// The node's condition of type `type_`, if reported.
+    pub fn condition(&self, type_: &str) -> Option<&NodeCondition> {
+        NodeCondition::find(&self.status.conditions, type_)
+    }
+
+    /// Whether the node's `Ready` condition is `True`.
+    pub fn is_ready(&self) -> bool {
+        NodeCondition::ready_in(&self.status.conditions)
+    }
+}
+
 /// A condition of a node.
 #[derive(
     Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     is_default, null_as_default, ConditionStatus, IntOrString, ObjectMeta, Protocol, Quantity,
-    ResourceList, TaintEffect, Time,
+    ResourceList, Taint, TaintEffect, Time,
 };
 
 kind! {
@@ -586,6 +586,24 @@ pub struct ConfigMapVolumeSource {
     pub optional: Option<bool>,
 }
 
+impl Pod {
+    /// The pod's condition of type `type_` (see [`crate::names::conditions`]), if reported.
+    pub fn condition(&self, type_: &str) -> Option<&PodCondition> {
+        self.status.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// The pod's `Ready` condition, if reported.
+    pub fn ready_condition(&self) -> Option<&PodCondition> {
+        self.condition(crate::names::conditions::READY)
+    }
+
+    /// Whether the pod's `Ready` condition is `True` (Kubernetes' `IsPodReady`).
+    pub fn is_ready(&self) -> bool {
+        self.ready_condition()
+            .is_some_and(|c| c.status == ConditionStatus::True)
+    }
+}
+
 /// Lets a pod schedule onto nodes with matching taints.
 #[derive(
     Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
@@ -607,6 +625,24 @@ pub struct Toleration {
     /// For `NoExecute`: how long the pod stays bound after the taint appears.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub toleration_seconds: Option<i64>,
+}
+
+impl Toleration {
+    /// Whether this toleration tolerates `taint` (Kubernetes' `ToleratesTaint`): the
+    /// effect matches or is empty, the key matches or is empty, and with `Equal` (the
+    /// default) the values are equal.
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        if self.effect.is_some_and(|e| e != taint.effect) {
+            return false;
+        }
+        if !self.key.is_empty() && self.key != taint.key {
+            return false;
+        }
+        match self.operator {
+            Some(TolerationOperator::Exists) => true,
+            None | Some(TolerationOperator::Equal) => self.value == taint.value,
+        }
+    }
 }
 
 /// Scheduling constraints of a pod.
@@ -896,4 +932,105 @@ pub struct PodTemplateSpec {
     /// The pods' spec.
     #[serde(skip_serializing_if = "is_default")]
     pub spec: PodSpec,
+}
+
+#[cfg(test)]
+mod helper_tests {
+    use super::*;
+    use crate::resources::{Node, NodeCondition};
+
+    fn pod_condition(type_: &str, status: ConditionStatus) -> PodCondition {
+        PodCondition {
+            type_: type_.into(),
+            status,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn pod_readiness_reads_the_ready_condition() {
+        let cases = [
+            ("no conditions", vec![], false),
+            (
+                "ready true",
+                vec![pod_condition("Ready", ConditionStatus::True)],
+                true,
+            ),
+            (
+                "ready false",
+                vec![pod_condition("Ready", ConditionStatus::False)],
+                false,
+            ),
+            (
+                "only containers ready",
+                vec![pod_condition("ContainersReady", ConditionStatus::True)],
+                false,
+            ),
+        ];
+        for (name, conditions, want) in cases {
+            let mut p = Pod::new("web");
+            p.status.conditions = conditions;
+            assert_eq!(p.is_ready(), want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn node_readiness_and_condition_lookup() {
+        let mut n = Node::new("n1");
+        assert!(!n.is_ready());
+        n.status.conditions = vec![
+            NodeCondition {
+                type_: "MemoryPressure".into(),
+                status: ConditionStatus::False,
+                ..Default::default()
+            },
+            NodeCondition {
+                type_: "Ready".into(),
+                status: ConditionStatus::True,
+                ..Default::default()
+            },
+        ];
+        assert!(n.is_ready());
+        assert_eq!(
+            n.condition("MemoryPressure").map(|c| c.status),
+            Some(ConditionStatus::False)
+        );
+        assert!(n.condition("DiskPressure").is_none());
+    }
+
+    #[test]
+    fn tolerations_match_taints() {
+        let taint = Taint {
+            key: "k".into(),
+            value: "v".into(),
+            effect: TaintEffect::NoSchedule,
+            ..Default::default()
+        };
+        let tol = |key: &str, op, value: &str, effect| Toleration {
+            key: key.into(),
+            operator: op,
+            value: value.into(),
+            effect,
+            toleration_seconds: None,
+        };
+        use TolerationOperator::*;
+        let cases = [
+            ("exists, any key", tol("", Some(Exists), "", None), true),
+            ("equal, same value", tol("k", None, "v", None), true),
+            (
+                "equal, other value",
+                tol("k", Some(Equal), "w", None),
+                false,
+            ),
+            ("other key", tol("j", Some(Exists), "", None), false),
+            (
+                "other effect",
+                tol("k", Some(Exists), "", Some(TaintEffect::NoExecute)),
+                false,
+            ),
+        ];
+        for (name, t, want) in cases {
+            assert_eq!(t.tolerates(&taint), want, "case {name}");
+        }
+    }
 }

@@ -144,7 +144,7 @@ impl World {
     fn progress_pods(&mut self) {
         let now = self.now;
         for i in 0..self.pods.len() {
-            if !pods::is_ready(&self.pods[i]) && self.random() % 3 == 0 {
+            if !&self.pods[i].is_ready() && self.random() % 3 == 0 {
                 make_ready(&mut self.pods[i], now);
             }
         }
@@ -168,9 +168,10 @@ impl World {
             return false;
         };
         self.pods.len() == usize::try_from(replicas).unwrap_or(0)
-            && self.pods.iter().all(|p| {
-                pods::is_controlled_by(&p.metadata, &new.metadata.uid) && pods::is_ready(p)
-            })
+            && self
+                .pods
+                .iter()
+                .all(|p| pods::is_controlled_by(&p.metadata, &new.metadata.uid) && p.is_ready())
             && self.d.status.updated_replicas == replicas
             && self.d.status.available_replicas == replicas
     }
@@ -213,8 +214,7 @@ fn roll(name: &str, d: Deployment, from: &str, to: &str, then: Option<(usize, &s
         w.sync_deployment();
         w.sync_sets();
         let total = i32::try_from(w.pods.len()).unwrap_or(i32::MAX);
-        let available =
-            i32::try_from(w.pods.iter().filter(|p| pods::is_ready(p)).count()).unwrap_or(0);
+        let available = i32::try_from(w.pods.iter().filter(|p| p.is_ready()).count()).unwrap_or(0);
         assert!(
             total <= max_total,
             "{name}: step {step}: {total} pods > {max_total}"

@@ -3,30 +3,14 @@
 //! (`node(s) had untolerated taint {key: value}`). `PreferNoSchedule` taints only matter
 //! for scoring, which Rudder does not do for taints.
 
-use rudder_protocol::resources::{Taint, TaintEffect, Toleration, TolerationOperator};
+use rudder_protocol::resources::{Taint, TaintEffect, Toleration};
 
 use crate::scheduler::framework::{FilterPlugin, PodInfo, Unfit};
 use crate::scheduler::snapshot::NodeInfo;
 
-/// Whether `toleration` tolerates `taint` (Kubernetes' `ToleratesTaint`): the effect
-/// matches or is empty, the key matches or is empty, and with `Equal` (the default) the
-/// values are equal.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    if toleration.effect.is_some_and(|e| e != taint.effect) {
-        return false;
-    }
-    if !toleration.key.is_empty() && toleration.key != taint.key {
-        return false;
-    }
-    match toleration.operator {
-        Some(TolerationOperator::Exists) => true,
-        None | Some(TolerationOperator::Equal) => toleration.value == taint.value,
-    }
-}
-
-/// Whether any of `tolerations` tolerates `taint`.
+/// Whether any of `tolerations` tolerates `taint` ([`Toleration::tolerates`]).
 pub fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
-    tolerations.iter().any(|t| tolerates(t, taint))
+    tolerations.iter().any(|t| t.tolerates(taint))
 }
 
 /// Kubernetes' reason for a node with an untolerated taint.
@@ -65,6 +49,7 @@ mod tests {
 
     use super::*;
     use crate::scheduler::snapshot::tests::{node, pod};
+    use rudder_protocol::resources::TolerationOperator;
 
     fn taint(key: &str, value: &str, effect: TaintEffect) -> Taint {
         Taint {
@@ -94,8 +79,8 @@ mod tests {
     #[allow(clippy::type_complexity)]
     #[test]
     fn taints_and_tolerations() {
+        use rudder_protocol::resources::TolerationOperator::*;
         use TaintEffect::*;
-        use TolerationOperator::*;
         let cases: Vec<(&str, Vec<Taint>, Vec<Toleration>, Result<(), &str>)> = vec![
             ("no taints", vec![], vec![], Ok(())),
             (

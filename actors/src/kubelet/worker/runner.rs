@@ -1,0 +1,744 @@
+//! The pod worker task: each round observes the runtime, calls [`plan`](fn@plan) and
+//! [`compute_status`], applies the actions to the runtime and reports through its
+//! [`PodSink`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use rudder_protocol::resources::{Container, Pod, PodStatus, PullPolicy, Time};
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use crate::retry::{LogLimiter, Retry};
+
+use crate::kubelet::images::SandboxImage;
+use crate::kubelet::probe::{self, ProbeKind, ProbeState, Timing};
+use crate::kubelet::runtime::{
+    labels, ContainerInfo, ContainerRuntime, ContainerSpec, RunState, RuntimeError, SandboxSpec,
+};
+
+use super::*;
+
+/// What the log calls a failed status write.
+const STATUS_FAILED: &str = "pod status update failed";
+/// What the log calls a failed sandbox creation.
+const SANDBOX_FAILED: &str = "pod sandbox creation failed; backing off";
+
+/// Where a worker reports: the pod's status, events, and the end of a deletion. The
+/// kubelet implements it over the API; tests record.
+pub trait PodSink: Send + Sync + 'static {
+    /// Writes the pod's status.
+    fn set_status(&self, pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>>;
+    /// Records an event about the pod (`type_` is `Normal` or `Warning`); best effort.
+    fn event(&self, pod: &Pod, type_: &str, reason: &str, message: String);
+    /// Deletes the pod object for good (grace period 0) once its containers are gone.
+    fn finish_deletion(&self, pod: &Pod) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// What a worker knows of its node.
+#[derive(Debug, Clone)]
+pub struct NodeContext {
+    /// The node's name.
+    pub node: String,
+    /// The node's IP (hostIP).
+    pub host_ip: String,
+    /// The Docker network for sandboxes.
+    pub network: String,
+    /// The sandbox image, shared by the node's workers.
+    pub sandbox_image: Arc<SandboxImage>,
+}
+
+/// One pod's worker task (see the module docs).
+pub struct PodWorker {
+    runtime: Arc<dyn ContainerRuntime>,
+    sink: Arc<dyn PodSink>,
+    node: NodeContext,
+    pod: watch::Receiver<Option<Arc<Pod>>>,
+    wake: Arc<Notify>,
+    uid: String,
+    /// `namespace/name`, for the log.
+    key: String,
+    memory: Memory,
+    last_status: Option<PodStatus>,
+    /// Consecutive rounds with a failed runtime call or status write.
+    retry: Retry,
+    /// Set by a runtime call or status write that failed in this round.
+    failed: bool,
+    /// One warning per failure and period (see the module docs).
+    log: LogLimiter<&'static str>,
+}
+
+impl PodWorker {
+    /// A worker for the pod in `pod` (its uid never changes); `wake` is notified on
+    /// runtime events for the pod.
+    pub fn new(
+        runtime: Arc<dyn ContainerRuntime>,
+        sink: Arc<dyn PodSink>,
+        node: NodeContext,
+        pod: watch::Receiver<Option<Arc<Pod>>>,
+        wake: Arc<Notify>,
+    ) -> PodWorker {
+        let (uid, key) = pod
+            .borrow()
+            .as_ref()
+            .map(|p| {
+                (
+                    p.metadata.uid.clone(),
+                    format!("{}/{}", p.metadata.namespace, p.metadata.name),
+                )
+            })
+            .unwrap_or_default();
+        PodWorker {
+            runtime,
+            sink,
+            node,
+            pod,
+            wake,
+            uid,
+            key,
+            memory: Memory::default(),
+            last_status: None,
+            retry: ROUND_RETRY,
+            failed: false,
+            log: LogLimiter::default(),
+        }
+    }
+
+    /// Logs a warning about `what` (a failure that may repeat) unless it was logged less
+    /// than a [`LogLimiter`] period ago; the line counts those held back.
+    fn warn_limited(&mut self, what: &'static str, error: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self.log.admit(&what, Instant::now()) {
+            tracing::warn!(pod = %self.key, uid = %self.uid, error = %error, suppressed, "{what}");
+        }
+    }
+
+    /// A runtime call or API write of this round failed: the next round waits for the
+    /// worker's back-off.
+    fn note_failure(&mut self, what: &'static str, error: &dyn std::fmt::Display) {
+        self.failed = true;
+        self.warn_limited(what, error);
+    }
+
+    /// Runs until the pod is gone from the API and from the runtime.
+    pub async fn run(mut self) {
+        let mut last_pod: Option<Arc<Pod>> = self.pod.borrow().clone();
+        loop {
+            let current = self.pod.borrow_and_update().clone();
+            if current.is_some() {
+                last_pod = current.clone();
+            }
+            self.failed = false;
+            let wake_at = match self.round(current.as_deref(), last_pod.as_deref()).await {
+                Ok(None) => return,
+                Ok(Some(at)) => at,
+                Err(e) => {
+                    self.note_failure("pod worker round failed", &e);
+                    Instant::now()
+                }
+            };
+            // A round that failed somewhere is not repeated before the back-off, whatever
+            // its plan asked for; a clean round resets it.
+            let wake_at = if self.failed {
+                wake_at.max(Instant::now() + self.retry.failed())
+            } else {
+                self.retry.succeeded();
+                wake_at
+            };
+            let deadline = wake_at.min(Instant::now() + RESYNC);
+            tokio::select! {
+                changed = self.pod.changed() => {
+                    if changed.is_err() {
+                        // The kubelet dropped the pod's channel: it is gone from the API.
+                        self.pod = watch::channel(None).1;
+                    }
+                }
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    async fn observe(&mut self) -> Result<Observed, RuntimeError> {
+        let want = BTreeMap::from([(labels::POD_UID.to_owned(), self.uid.clone())]);
+        let all = self.runtime.list_containers(&want).await?;
+        let now = Instant::now();
+        for c in &all {
+            match c.state {
+                RunState::Running => {
+                    self.memory.running_seen.entry(c.id.clone()).or_insert(now);
+                }
+                RunState::Exited => {
+                    self.memory.exit_seen.entry(c.id.clone()).or_insert(now);
+                }
+                RunState::Created => {}
+            }
+        }
+        // Forget containers that are gone.
+        let ids: std::collections::BTreeSet<&str> = all.iter().map(|c| c.id.as_str()).collect();
+        self.memory
+            .running_seen
+            .retain(|id, _| ids.contains(id.as_str()));
+        self.memory
+            .exit_seen
+            .retain(|id, _| ids.contains(id.as_str()));
+        // Probes only concern running containers; an exited one's schedule would keep
+        // waking the worker for nothing.
+        let running: std::collections::BTreeSet<&str> = all
+            .iter()
+            .filter(|c| c.state == RunState::Running)
+            .map(|c| c.id.as_str())
+            .collect();
+        self.memory
+            .probes
+            .retain(|(id, _), _| running.contains(id.as_str()));
+        let observed = Observed::from_containers(all);
+        if let Some(ip) = observed.sandbox().and_then(|s| s.ip.clone()) {
+            self.memory.pod_ip = Some(ip);
+        }
+        // A sandbox that has run long enough starts its back-off over.
+        let settled = observed.sandbox().is_some_and(|s| {
+            s.state == RunState::Running
+                && self
+                    .memory
+                    .running_seen
+                    .get(&s.id)
+                    .is_some_and(|t| now.saturating_duration_since(*t) >= SANDBOX_BACKOFF_RESET)
+        });
+        if settled {
+            self.memory.sandbox = None;
+        }
+        Ok(observed)
+    }
+
+    /// One round; `Ok(None)` when the worker is done.
+    async fn round(
+        &mut self,
+        pod: Option<&Pod>,
+        last_pod: Option<&Pod>,
+    ) -> Result<Option<Instant>, RuntimeError> {
+        if self.memory.start_time.is_none() {
+            self.memory.start_time = Some(Time::now());
+        }
+        let observed = self.observe().await?;
+        let now = Instant::now();
+        // The sandbox image the last creation lacked is there now: no need to wait.
+        if self.memory.sandbox_error.is_some()
+            && self.node.sandbox_image.appeared() != self.memory.sandbox_image_seen
+        {
+            if let Some(b) = self.memory.sandbox.as_mut() {
+                b.not_before = b.not_before.min(now);
+            }
+        }
+        let p = plan(pod, &observed, &self.memory, now);
+        if p.done {
+            return Ok(None);
+        }
+        let mut changed = false;
+        for action in &p.actions {
+            changed |= self.apply(action, pod, last_pod, &observed).await;
+        }
+        let observed = if changed {
+            self.observe().await?
+        } else {
+            observed
+        };
+        if let Some(pod) = pod {
+            let status = compute_status(
+                pod,
+                &observed,
+                &self.memory,
+                &self.node.host_ip,
+                Instant::now(),
+                Time::now(),
+            );
+            if self.last_status.as_ref() != Some(&status) && status != pod.status {
+                match self.sink.set_status(pod, status.clone()).await {
+                    Ok(()) => {
+                        self.last_status = Some(status);
+                        self.log.clear(&STATUS_FAILED);
+                    }
+                    Err(e) => self.note_failure(STATUS_FAILED, &e),
+                }
+            }
+        }
+        let mut wake_at = p.wake_at.unwrap_or(now + RESYNC);
+        // Probes that just ran are due again after their period.
+        if let Some(next_probe) = self.memory.probes.values().map(|s| s.next_at).min() {
+            wake_at = wake_at.min(next_probe);
+        }
+        // A back-off this round started (a failed start or pull) ends with a new look.
+        let after = Instant::now();
+        let next_try = (self.memory.starts.values())
+            .chain(self.memory.pulls.values().map(|(b, _)| b))
+            .chain(self.memory.sandbox.iter())
+            .map(|b| b.not_before)
+            .filter(|t| *t > after)
+            .min();
+        if let Some(t) = next_try {
+            wake_at = wake_at.min(t);
+        }
+        if changed {
+            wake_at = wake_at.min(Instant::now());
+        }
+        Ok(Some(wake_at))
+    }
+
+    /// Applies one action; true when it changed the runtime's state.
+    async fn apply(
+        &mut self,
+        action: &Action,
+        pod: Option<&Pod>,
+        last_pod: Option<&Pod>,
+        observed: &Observed,
+    ) -> bool {
+        let rt = self.runtime.clone();
+        match action {
+            Action::CreateSandbox { attempt } => {
+                let Some(pod) = pod else { return false };
+                self.create_sandbox(pod, *attempt).await
+            }
+            Action::StartContainer { name, attempt } => {
+                let Some(pod) = pod else { return false };
+                let Some(c) = pod
+                    .spec
+                    .containers
+                    .iter()
+                    .chain(&pod.spec.init_containers)
+                    .find(|c| &c.name == name)
+                else {
+                    return false;
+                };
+                let Some(sandbox) = observed.sandbox() else {
+                    return false;
+                };
+                self.start_container(pod, c, *attempt, sandbox, observed.latest(name))
+                    .await
+            }
+            Action::KillContainer {
+                id,
+                name,
+                grace,
+                reason,
+            } => {
+                if let Some(pod) = pod.or(last_pod) {
+                    if !name.is_empty() {
+                        self.sink.event(
+                            pod,
+                            "Normal",
+                            "Killing",
+                            format!("Stopping container {name}: {reason}"),
+                        );
+                    }
+                }
+                match rt.stop_container(id, *grace).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        self.note_failure("container stop failed", &e);
+                        false
+                    }
+                }
+            }
+            Action::RemoveContainer { id } => match rt.remove_container(id).await {
+                Ok(()) => true,
+                Err(e) => {
+                    self.note_failure("container removal failed", &e);
+                    false
+                }
+            },
+            Action::Probe { id, name, kind } => {
+                let Some(pod) = pod else { return false };
+                self.probe(pod, id, name, *kind, observed).await;
+                false
+            }
+            Action::Terminate { grace } => {
+                self.terminate(pod.or(last_pod), *grace, observed).await;
+                true
+            }
+            Action::FinishDeletion => {
+                if let Some(pod) = pod {
+                    if let Err(e) = self.sink.finish_deletion(pod).await {
+                        self.note_failure("final delete failed", &e);
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    async fn create_sandbox(&mut self, pod: &Pod, attempt: u32) -> bool {
+        let mut labels = pod_labels(pod, &self.node.node);
+        labels.insert(labels::KIND.into(), "sandbox".into());
+        labels.insert(labels::ATTEMPT.into(), attempt.to_string());
+        let hostname = if pod.spec.hostname.is_empty() {
+            pod.metadata.name.clone()
+        } else {
+            pod.spec.hostname.clone()
+        };
+        let spec = SandboxSpec {
+            name: container_name(pod, None, attempt),
+            image: self.node.sandbox_image.reference().to_owned(),
+            command: crate::kubelet::images::SANDBOX_COMMAND
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            // Linux limits hostnames to 63 bytes.
+            hostname: hostname.chars().take(63).collect(),
+            network: self.node.network.clone(),
+            labels,
+        };
+        let now = Instant::now();
+        let image_seen = self.node.sandbox_image.appeared();
+        let mut created = false;
+        let result: Result<(), String> = async {
+            self.node
+                .sandbox_image
+                .ensure(&*self.runtime)
+                .await
+                .map_err(|e| e.to_string())?;
+            let id = self
+                .runtime
+                .create_sandbox(&spec)
+                .await
+                .map_err(|e| e.to_string())?;
+            created = true;
+            self.runtime
+                .start_container(&id)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        let previous = self.memory.sandbox;
+        let next = || {
+            Backoff::next(
+                previous.as_ref(),
+                now,
+                START_BACKOFF_INITIAL,
+                START_BACKOFF_MAX,
+            )
+        };
+        match result {
+            Ok(()) => {
+                self.memory.sandbox_error = None;
+                self.log.clear(&SANDBOX_FAILED);
+                // A replacement: should this one die young too, the next waits longer.
+                if attempt > 0 {
+                    self.memory.sandbox = Some(next());
+                }
+            }
+            Err(e) => {
+                let b = next();
+                let message = format!("Failed to create pod sandbox: {e}");
+                self.memory.sandbox = Some(b);
+                self.memory.sandbox_error = Some(message.clone());
+                self.memory.sandbox_image_seen = image_seen;
+                if let Some(suppressed) = self.log.admit(&SANDBOX_FAILED, now) {
+                    tracing::warn!(pod = %self.key, uid = %self.uid, error = %e,
+                        retry_in = ?b.delay, suppressed, "{SANDBOX_FAILED}");
+                }
+                // The recorder folds repeats into one Event whose count grows.
+                self.sink
+                    .event(pod, "Warning", "FailedCreatePodSandBox", message);
+            }
+        }
+        created
+    }
+
+    /// Holds the next start of container `name` for its start back-off.
+    fn hold_start(&mut self, name: &str, now: Instant) {
+        let previous = self.memory.starts.get(name).copied();
+        let b = Backoff::next(
+            previous.as_ref(),
+            now,
+            START_BACKOFF_INITIAL,
+            START_BACKOFF_MAX,
+        );
+        self.memory.starts.insert(name.to_owned(), b);
+    }
+
+    /// Makes the volumes container `c` mounts and sets `spec`'s mounts; the reason when
+    /// it cannot.
+    async fn mount_volumes(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        spec: &mut ContainerSpec,
+    ) -> Result<(), String> {
+        let (volumes, mounts) = volume_plan(pod, c, &self.node.node)?;
+        for v in &volumes {
+            self.runtime
+                .ensure_volume(v)
+                .await
+                .map_err(|e| format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name))?;
+        }
+        spec.mounts = mounts;
+        Ok(())
+    }
+
+    async fn start_container(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        attempt: u32,
+        sandbox: &ContainerInfo,
+        previous: Option<&ContainerInfo>,
+    ) -> bool {
+        let now = Instant::now();
+        // Image, per policy.
+        let present = match self.runtime.image_id(&c.image).await {
+            Ok(p) => p.is_some(),
+            Err(e) => {
+                self.memory
+                    .errors
+                    .insert(c.name.clone(), ("ErrImagePull".into(), e.to_string()));
+                self.hold_start(&c.name, now);
+                return false;
+            }
+        };
+        let policy = pull_policy(c);
+        if policy == PullPolicy::Never && !present {
+            let message = format!(
+                "Container image \"{}\" is not present with pull policy of Never",
+                c.image
+            );
+            self.sink
+                .event(pod, "Warning", "ErrImageNeverPull", message.clone());
+            self.memory
+                .errors
+                .insert(c.name.clone(), ("ErrImageNeverPull".into(), message));
+            let prev = self.memory.pulls.get(&c.name).map(|(b, _)| *b);
+            let b = Backoff::next(prev.as_ref(), now, PULL_BACKOFF_INITIAL, PULL_BACKOFF_MAX);
+            self.memory
+                .pulls
+                .insert(c.name.clone(), (b, "image not present".into()));
+            return false;
+        }
+        if policy == PullPolicy::Always || !present {
+            self.sink.event(
+                pod,
+                "Normal",
+                "Pulling",
+                format!("Pulling image \"{}\"", c.image),
+            );
+            let started = Instant::now();
+            match self.runtime.pull_image(&c.image).await {
+                Ok(()) => {
+                    self.memory.pulls.remove(&c.name);
+                    self.sink.event(
+                        pod,
+                        "Normal",
+                        "Pulled",
+                        format!(
+                            "Successfully pulled image \"{}\" in {:?}",
+                            c.image,
+                            started.elapsed()
+                        ),
+                    );
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    self.sink.event(
+                        pod,
+                        "Warning",
+                        "Failed",
+                        format!("Failed to pull image \"{}\": {message}", c.image),
+                    );
+                    self.sink
+                        .event(pod, "Warning", "Failed", "Error: ErrImagePull".into());
+                    let prev = self.memory.pulls.get(&c.name).map(|(b, _)| *b);
+                    let b =
+                        Backoff::next(prev.as_ref(), now, PULL_BACKOFF_INITIAL, PULL_BACKOFF_MAX);
+                    self.memory
+                        .pulls
+                        .insert(c.name.clone(), (b, message.clone()));
+                    self.memory
+                        .errors
+                        .insert(c.name.clone(), ("ErrImagePull".into(), message));
+                    self.sink.event(
+                        pod,
+                        "Normal",
+                        "BackOff",
+                        format!("Back-off pulling image \"{}\"", c.image),
+                    );
+                    return false;
+                }
+            }
+        } else {
+            self.memory.pulls.remove(&c.name);
+        }
+        let pod_ip = sandbox.ip.clone().unwrap_or_default();
+        let mut spec = container_spec(pod, c, attempt, &sandbox.id, &self.node, &pod_ip);
+        if let Err(message) = self.mount_volumes(pod, c, &mut spec).await {
+            self.sink
+                .event(pod, "Warning", "FailedMount", message.clone());
+            self.memory.errors.insert(
+                c.name.clone(),
+                ("CreateContainerConfigError".into(), message),
+            );
+            self.hold_start(&c.name, now);
+            return false;
+        }
+        let id = match self.runtime.create_container(&spec).await {
+            Ok(id) => id,
+            Err(e) => {
+                let message = e.to_string();
+                self.sink
+                    .event(pod, "Warning", "Failed", format!("Error: {message}"));
+                self.memory
+                    .errors
+                    .insert(c.name.clone(), ("CreateContainerError".into(), message));
+                self.hold_start(&c.name, now);
+                return false;
+            }
+        };
+        self.sink.event(
+            pod,
+            "Normal",
+            "Created",
+            format!("Created container {}", c.name),
+        );
+        if let Err(e) = self.runtime.start_container(&id).await {
+            let message = e.to_string();
+            self.sink
+                .event(pod, "Warning", "Failed", format!("Error: {message}"));
+            self.memory
+                .errors
+                .insert(c.name.clone(), ("RunContainerError".into(), message));
+            self.hold_start(&c.name, now);
+            // The container was created: it is discarded in the next round.
+            return true;
+        }
+        self.memory.errors.remove(&c.name);
+        self.memory.starts.remove(&c.name);
+        self.sink.event(
+            pod,
+            "Normal",
+            "Started",
+            format!("Started container {}", c.name),
+        );
+        // The crash-loop delay for the next exit: a container that had run long enough
+        // starts over; otherwise the delay doubles.
+        if attempt > 0 {
+            let ran_long = previous
+                .and_then(|p| Some(p.finished_at? - p.started_at?))
+                .is_some_and(|secs| secs >= CRASH_BACKOFF_RESET.as_secs() as i64);
+            let prev = self
+                .memory
+                .crash_delay
+                .get(&c.name)
+                .copied()
+                .unwrap_or_default();
+            let next = if ran_long || prev.is_zero() {
+                CRASH_BACKOFF_INITIAL
+            } else {
+                (prev * 2).min(CRASH_BACKOFF_MAX)
+            };
+            self.memory.crash_delay.insert(c.name.clone(), next);
+            if prev > Duration::ZERO {
+                self.sink.event(
+                    pod,
+                    "Warning",
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {} in pod {}",
+                        c.name, pod.metadata.name
+                    ),
+                );
+            }
+        }
+        true
+    }
+
+    async fn probe(
+        &mut self,
+        pod: &Pod,
+        id: &str,
+        name: &str,
+        kind: ProbeKind,
+        observed: &Observed,
+    ) {
+        let Some(c) = pod.spec.containers.iter().find(|c| c.name == name) else {
+            return;
+        };
+        let Some(p) = probe_of(c, kind) else { return };
+        let timing = Timing::of(p, kind);
+        let since = self
+            .memory
+            .running_seen
+            .get(id)
+            .copied()
+            .unwrap_or_else(Instant::now);
+        let ports: Vec<(String, i32)> = c
+            .ports
+            .iter()
+            .map(|p| (p.name.clone(), p.container_port))
+            .collect();
+        let pod_ip = observed
+            .sandbox()
+            .and_then(|s| s.ip.clone())
+            .unwrap_or_default();
+        let result = probe::run(&*self.runtime, p, id, &pod_ip, &ports, timing.timeout).await;
+        let state = self
+            .memory
+            .probes
+            .entry((id.to_owned(), kind))
+            .or_insert_with(|| ProbeState::new(&timing, since));
+        if let Err(message) = &result {
+            self.sink.event(
+                pod,
+                "Warning",
+                "Unhealthy",
+                format!("{} probe failed: {message}", kind.title()),
+            );
+        }
+        state.record(&timing, result, Instant::now());
+    }
+
+    async fn terminate(&mut self, pod: Option<&Pod>, grace: Duration, observed: &Observed) {
+        let running: Vec<&ContainerInfo> = observed
+            .containers
+            .values()
+            .flatten()
+            .filter(|c| c.state == RunState::Running)
+            .collect();
+        if let Some(pod) = pod {
+            for c in &running {
+                self.sink.event(
+                    pod,
+                    "Normal",
+                    "Killing",
+                    format!("Stopping container {}", c.label(labels::CONTAINER_NAME)),
+                );
+            }
+        }
+        let stops = running
+            .iter()
+            .map(|c| self.runtime.stop_container(&c.id, grace));
+        for r in futures::future::join_all(stops).await {
+            if let Err(e) = r {
+                self.note_failure("container stop failed", &e);
+            }
+        }
+        for c in observed.all() {
+            if let Err(e) = self.runtime.remove_container(&c.id).await {
+                self.note_failure("container removal failed", &e);
+            }
+        }
+        // The pod's emptyDirs go with it.
+        let mine = BTreeMap::from([(labels::POD_UID.to_owned(), self.uid.clone())]);
+        match self.runtime.list_volumes(&mine).await {
+            Ok(volumes) => {
+                for (name, _) in volumes {
+                    if let Err(e) = self.runtime.remove_volume(&name).await {
+                        self.note_failure("volume removal failed", &e);
+                    }
+                }
+            }
+            Err(e) => self.note_failure("volume listing failed", &e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

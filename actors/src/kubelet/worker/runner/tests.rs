@@ -1,0 +1,512 @@
+//! The worker task against [`FakeRuntime`] with paused tokio time.
+
+use std::sync::Mutex;
+
+use rudder_protocol::resources::{ConditionStatus, PodCondition, PodPhase, RestartPolicy};
+
+use super::*;
+use crate::kubelet::fake::FakeRuntime;
+use crate::kubelet::worker::fixtures::pod;
+
+use rudder_protocol::resources::Probe;
+
+/// Records what a worker reports.
+#[derive(Default)]
+struct RecordingSink {
+    statuses: Mutex<Vec<PodStatus>>,
+    events: Mutex<Vec<(String, String, String)>>,
+    deleted: Mutex<u32>,
+}
+
+impl PodSink for RecordingSink {
+    fn set_status(&self, _pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>> {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(status);
+        Box::pin(async { Ok(()) })
+    }
+    fn event(&self, _pod: &Pod, type_: &str, reason: &str, message: String) {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).push((
+            type_.to_owned(),
+            reason.to_owned(),
+            message,
+        ));
+    }
+    fn finish_deletion(&self, _pod: &Pod) -> BoxFuture<'_, Result<(), String>> {
+        *self.deleted.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl RecordingSink {
+    fn last(&self) -> Option<PodStatus> {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last()
+            .cloned()
+    }
+    fn events(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, reason, _)| reason.clone())
+            .collect()
+    }
+    /// The (type, message) of every event with `reason`.
+    fn events_of(&self, reason: &str) -> Vec<(String, String)> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, r, _)| r == reason)
+            .map(|(t, _, m)| (t.clone(), m.clone()))
+            .collect()
+    }
+}
+
+fn node() -> NodeContext {
+    node_with_sandbox(Arc::new(SandboxImage::new("rudder/pause:1")))
+}
+
+fn node_with_sandbox(sandbox_image: Arc<SandboxImage>) -> NodeContext {
+    NodeContext {
+        node: "n1".into(),
+        host_ip: "127.0.0.1".into(),
+        network: "rudder-n1".into(),
+        sandbox_image,
+    }
+}
+
+struct Harness {
+    rt: FakeRuntime,
+    sink: Arc<RecordingSink>,
+    tx: watch::Sender<Option<Arc<Pod>>>,
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start(pod: Pod, rt: FakeRuntime) -> Harness {
+    start_on(pod, rt, node())
+}
+
+fn start_on(pod: Pod, rt: FakeRuntime, node: NodeContext) -> Harness {
+    let sink = Arc::new(RecordingSink::default());
+    let (tx, rx) = watch::channel(Some(Arc::new(pod)));
+    let wake = Arc::new(Notify::new());
+    let worker = PodWorker::new(Arc::new(rt.clone()), sink.clone(), node, rx, wake.clone());
+    let task = tokio::spawn(worker.run());
+    Harness {
+        rt,
+        sink,
+        tx,
+        wake,
+        task,
+    }
+}
+
+fn runtime_with_images() -> FakeRuntime {
+    let rt = FakeRuntime::new();
+    rt.add_image("rudder/pause:1");
+    rt.add_image("rudder/demo:1");
+    rt
+}
+
+async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn app_containers(rt: &FakeRuntime) -> Vec<ContainerInfo> {
+    rt.containers()
+        .into_iter()
+        .filter(|c| !c.is_sandbox())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn worker_runs_a_pod_and_reports_running() {
+    let h = start(pod(RestartPolicy::Always), runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = h.sink.last().expect("a status was written");
+    assert_eq!(s.phase, Some(PodPhase::Running), "{s:?}");
+    assert!(s.pod_ip.starts_with("10.244."), "{}", s.pod_ip);
+    assert_eq!(app_containers(&h.rt).len(), 1);
+    let events = h.sink.events();
+    for reason in ["Created", "Started"] {
+        assert!(
+            events.contains(&reason.to_owned()),
+            "{reason} in {events:?}"
+        );
+    }
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_loop_backs_off_with_growing_delays() {
+    let h = start(pod(RestartPolicy::Always), runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut restart_times = vec![];
+    let begin = Instant::now();
+    for _ in 0..4 {
+        let running = app_containers(&h.rt)
+            .into_iter()
+            .find(|c| c.state == RunState::Running)
+            .expect("a running attempt");
+        h.rt.exit(&running.id, 1);
+        h.wake.notify_one();
+        // Wait for the next attempt to run.
+        let attempt = running.attempt() + 1;
+        for _ in 0..400 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if app_containers(&h.rt)
+                .iter()
+                .any(|c| c.attempt() == attempt && c.state == RunState::Running)
+            {
+                break;
+            }
+        }
+        restart_times.push((Instant::now() - begin).as_secs());
+    }
+    // Restart gaps: at once, then 10 s, 20 s, 40 s.
+    let gaps: Vec<u64> = restart_times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        restart_times[0] <= 1,
+        "first restart at once: {restart_times:?}"
+    );
+    assert!((10..=11).contains(&gaps[0]), "{gaps:?}");
+    assert!((20..=21).contains(&gaps[1]), "{gaps:?}");
+    assert!((40..=41).contains(&gaps[2]), "{gaps:?}");
+    let s = h.sink.last().expect("status");
+    assert_eq!(s.container_statuses[0].restart_count, 4);
+    assert!(app_containers(&h.rt).len() <= 2, "old attempts are removed");
+    // While backing off the status says so.
+    let running = app_containers(&h.rt)
+        .into_iter()
+        .find(|c| c.state == RunState::Running)
+        .expect("running");
+    h.rt.exit(&running.id, 1);
+    h.wake.notify_one();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = h.sink.last().expect("status");
+    let w = s.container_statuses[0]
+        .state
+        .waiting
+        .clone()
+        .expect("waiting");
+    assert_eq!(w.reason, "CrashLoopBackOff");
+    assert!(h.sink.events().contains(&"BackOff".to_owned()));
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_image_goes_to_image_pull_backoff() {
+    let rt = runtime_with_images();
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.containers[0].image = "nowhere/missing:1".into();
+    let h = start(p, rt);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = h.sink.last().expect("status");
+    let reason = |s: &PodStatus| {
+        s.container_statuses[0]
+            .state
+            .waiting
+            .as_ref()
+            .map(|w| w.reason.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(reason(&s), "ImagePullBackOff", "{s:?}");
+    assert_eq!(s.phase, Some(PodPhase::Pending));
+    let pulls = |h: &Harness| {
+        h.rt.calls()
+            .iter()
+            .filter(|c| c.starts_with("pull "))
+            .count()
+    };
+    assert_eq!(pulls(&h), 1);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(pulls(&h), 2, "retried after 10 s");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(pulls(&h), 2, "next retry only after 20 s");
+    // Once the image can be had, the pod starts.
+    h.rt.add_pullable("nowhere/missing:1");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(h.sink.last().and_then(|s| s.phase), Some(PodPhase::Running));
+    assert!(h.sink.events().contains(&"Failed".to_owned()));
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_liveness_probe_restarts_the_container() {
+    let rt = runtime_with_images();
+    rt.script_exec("check", 1);
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.containers[0].liveness_probe = Some(Probe {
+        exec: Some(rudder_protocol::resources::ExecAction {
+            command: vec!["check".into()],
+        }),
+        period_seconds: 1,
+        failure_threshold: 2,
+        ..Default::default()
+    });
+    let h = start(p, rt);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let s = h.sink.last().expect("status");
+    assert!(s.container_statuses[0].restart_count >= 1, "{s:?}");
+    assert!(h.sink.events().contains(&"Unhealthy".to_owned()));
+    assert!(h.sink.events().contains(&"Killing".to_owned()));
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_worker_adopts_instead_of_starting_again() {
+    let rt = runtime_with_images();
+    let h = start(pod(RestartPolicy::Always), rt.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.task.abort();
+    let before = rt.containers();
+    // A restarted kubelet: a new worker over the same runtime.
+    let h2 = start(pod(RestartPolicy::Always), rt.clone());
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(rt.containers(), before, "nothing started or removed");
+    assert_eq!(
+        h2.sink.last().and_then(|s| s.phase),
+        Some(PodPhase::Running)
+    );
+    h2.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn deletion_stops_removes_and_finishes() {
+    let h = start(pod(RestartPolicy::Always), runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut deleting = pod(RestartPolicy::Always);
+    deleting.metadata.deletion_timestamp = Some(Time::now());
+    deleting.metadata.deletion_grace_period_seconds = Some(3);
+    h.tx.send_replace(Some(Arc::new(deleting)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.rt.containers().is_empty(), "{:?}", h.rt.containers());
+    assert_eq!(*h.sink.deleted.lock().unwrap_or_else(|p| p.into_inner()), 1);
+    assert!(h.sink.events().contains(&"Killing".to_owned()));
+    // The object disappears: the worker ends.
+    h.tx.send_replace(None);
+    settle().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.task.is_finished());
+}
+
+/// The sandbox image `image` is missing and Rudder cannot build it (it builds only its
+/// own): a pod's worker on a runtime with everything else.
+fn start_without_sandbox_image(image: &Arc<SandboxImage>) -> Harness {
+    let rt = FakeRuntime::new();
+    rt.add_image("rudder/demo:1");
+    start_on(
+        pod(RestartPolicy::Always),
+        rt,
+        node_with_sandbox(image.clone()),
+    )
+}
+
+fn waiting_of(s: &PodStatus) -> (String, String) {
+    s.container_statuses[0]
+        .state
+        .waiting
+        .as_ref()
+        .map(|w| (w.reason.clone(), w.message.clone()))
+        .unwrap_or_default()
+}
+
+fn condition_of(s: &PodStatus, type_: &str) -> PodCondition {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {type_} condition in {s:?}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn sandbox_failures_back_off_with_an_event_and_a_reason_until_the_retry_finds_the_image() {
+    let image = Arc::new(SandboxImage::new("test/missing-pause:1"));
+    let h = start_without_sandbox_image(&image);
+    let begin = Instant::now();
+    let attempts = |h: &Harness| h.sink.events_of("FailedCreatePodSandBox").len();
+    // Attempts at 0, 1, 3, 7, 15, 31 and 63 s: 1 s doubling.
+    let timeline: [(u64, usize); 10] = [
+        (500, 1),
+        (900, 1),
+        (1_500, 2),
+        (2_900, 2),
+        (3_500, 3),
+        (7_500, 4),
+        (15_500, 5),
+        (30_900, 5),
+        (31_500, 6),
+        (62_900, 6),
+    ];
+    for (ms, want) in timeline {
+        tokio::time::sleep_until(begin + Duration::from_millis(ms)).await;
+        assert_eq!(attempts(&h), want, "attempts by {ms} ms");
+    }
+    // Nothing else spins meanwhile: a few rounds per attempt and per resync.
+    let calls = h.rt.calls().len();
+    assert!(calls < 100, "{calls} runtime calls in 63 s");
+
+    // One Warning, always the same message: the recorder makes it one Event.
+    let events = h.sink.events_of("FailedCreatePodSandBox");
+    assert!(events.iter().all(|e| e == &events[0]), "{events:?}");
+    let (type_, message) = &events[0];
+    assert_eq!(type_, "Warning");
+    assert!(
+        message.starts_with("Failed to create pod sandbox: ")
+            && message.contains("test/missing-pause:1"),
+        "{message}"
+    );
+
+    // The status names the reason.
+    let s = h.sink.last().expect("a status");
+    assert_eq!(s.phase, Some(PodPhase::Pending));
+    let (reason, waiting_message) = waiting_of(&s);
+    assert_eq!(reason, SANDBOX_ERROR_REASON);
+    assert_eq!(&waiting_message, message);
+    assert_eq!(
+        condition_of(&s, "PodReadyToStartContainers").status,
+        ConditionStatus::False
+    );
+    let ready = condition_of(&s, "ContainersReady");
+    assert_eq!(ready.status, ConditionStatus::False);
+    assert_eq!(ready.reason, "ContainersNotReady");
+    assert_eq!(ready.message, "containers with unready status: [app]");
+
+    // The image arrives; the next attempt (at 63 s) finds it, without anyone's help.
+    h.rt.add_image("test/missing-pause:1");
+    tokio::time::sleep_until(begin + Duration::from_millis(63_500)).await;
+    let s = h.sink.last().expect("a status");
+    assert_eq!(s.phase, Some(PodPhase::Running), "{s:?}");
+    assert_eq!(
+        condition_of(&s, "PodReadyToStartContainers").status,
+        ConditionStatus::True
+    );
+    assert_eq!(attempts(&h), 6, "no failure once the image is there");
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sandbox_image_found_by_the_kubelet_wakes_waiting_pods_at_once() {
+    let image = Arc::new(SandboxImage::new("test/missing-pause:1"));
+    let h = start_without_sandbox_image(&image);
+    // Four failures: the next attempt is 8 s away.
+    tokio::time::sleep(Duration::from_millis(7_500)).await;
+    assert_eq!(h.sink.events_of("FailedCreatePodSandBox").len(), 4);
+    h.rt.add_image("test/missing-pause:1");
+    // What the kubelet's heartbeat does: look again, and wake the workers.
+    image.ensure(&h.rt).await.expect("present now");
+    h.wake.notify_one();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        h.sink.last().and_then(|s| s.phase),
+        Some(PodPhase::Running),
+        "started at once, not after the back-off"
+    );
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_sandbox_creation_backs_off_until_the_runtime_accepts() {
+    let rt = runtime_with_images();
+    rt.fail(
+        "create_sandbox",
+        RuntimeError::Failed {
+            operation: "create sandbox".into(),
+            message: "no space left on device".into(),
+        },
+    );
+    let h = start(pod(RestartPolicy::Always), rt);
+    let begin = Instant::now();
+    let creates = |h: &Harness| {
+        h.rt.calls()
+            .iter()
+            .filter(|c| c.starts_with("create_sandbox "))
+            .count()
+    };
+    for (ms, want) in [(900, 1), (14_900, 4), (15_500, 5), (30_900, 5)] {
+        tokio::time::sleep_until(begin + Duration::from_millis(ms)).await;
+        assert_eq!(creates(&h), want, "creations tried by {ms} ms");
+    }
+    let s = h.sink.last().expect("status");
+    let (reason, message) = waiting_of(&s);
+    assert_eq!(reason, SANDBOX_ERROR_REASON);
+    assert!(message.contains("no space left on device"), "{message}");
+    h.rt.heal("create_sandbox");
+    tokio::time::sleep_until(begin + Duration::from_millis(31_500)).await;
+    assert_eq!(creates(&h), 6);
+    let s = h.sink.last().expect("status");
+    assert_eq!(s.phase, Some(PodPhase::Running), "{s:?}");
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_container_creation_backs_off() {
+    let rt = runtime_with_images();
+    rt.fail(
+        "create",
+        RuntimeError::Failed {
+            operation: "create container".into(),
+            message: "invalid mount".into(),
+        },
+    );
+    let h = start(pod(RestartPolicy::Always), rt);
+    let begin = Instant::now();
+    let creates = |h: &Harness| {
+        h.rt.calls()
+            .iter()
+            .filter(|c| c.starts_with("create "))
+            .count()
+    };
+    for (ms, want) in [(900, 1), (15_500, 5), (30_900, 5)] {
+        tokio::time::sleep_until(begin + Duration::from_millis(ms)).await;
+        assert_eq!(creates(&h), want, "creations tried by {ms} ms");
+    }
+    let (reason, message) = waiting_of(&h.sink.last().expect("status"));
+    assert_eq!(reason, "CreateContainerError");
+    assert!(message.contains("invalid mount"), "{message}");
+    h.rt.heal("create");
+    tokio::time::sleep_until(begin + Duration::from_millis(31_500)).await;
+    assert_eq!(h.sink.last().and_then(|s| s.phase), Some(PodPhase::Running));
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_removals_do_not_spin() {
+    let h = start(pod(RestartPolicy::Always), runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.rt.fail(
+        "remove",
+        RuntimeError::Failed {
+            operation: "remove".into(),
+            message: "device or resource busy".into(),
+        },
+    );
+    let mut deleting = pod(RestartPolicy::Always);
+    deleting.metadata.deletion_timestamp = Some(Time::now());
+    deleting.metadata.deletion_grace_period_seconds = Some(0);
+    h.tx.send_replace(Some(Arc::new(deleting)));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let removes =
+        h.rt.calls()
+            .iter()
+            .filter(|c| c.starts_with("remove "))
+            .count();
+    // Rounds at 0, 1, 3, 7, 15 and 25 s, two containers each.
+    assert!(
+        (4..=16).contains(&removes),
+        "{removes} removals tried in 30 s"
+    );
+    h.rt.heal("remove");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert!(h.rt.containers().is_empty());
+    assert_eq!(*h.sink.deleted.lock().unwrap_or_else(|p| p.into_inner()), 1);
+    h.task.abort();
+}

@@ -1,0 +1,392 @@
+//! The pod's status (phase, conditions, container statuses), derived from the same
+//! observation the plan reads. Pure.
+
+use rudder_protocol::names::conditions;
+use rudder_protocol::resources::{
+    ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, HostIp, Pod, PodCondition, PodIp, PodPhase, PodStatus,
+    RestartPolicy, Time,
+};
+use tokio::time::Instant;
+
+use crate::kubelet::probe::{ProbeKind, Verdict};
+use crate::kubelet::runtime::{ContainerInfo, RunState};
+
+use super::*;
+
+fn terminated_state(c: &ContainerInfo, message: &str) -> ContainerStateTerminated {
+    let reason = if c.oom_killed {
+        "OOMKilled"
+    } else if c.exit_code == 0 {
+        "Completed"
+    } else {
+        "Error"
+    };
+    ContainerStateTerminated {
+        exit_code: i32::try_from(c.exit_code).unwrap_or(i32::MAX),
+        signal: 0,
+        reason: reason.into(),
+        message: if message.is_empty() {
+            c.error.clone()
+        } else {
+            message.to_owned()
+        },
+        started_at: c.started_at.map(Time::from_unix),
+        finished_at: c.finished_at.map(Time::from_unix),
+        container_id: format!("docker://{}", c.id),
+    }
+}
+
+fn waiting(reason: &str, message: &str) -> ContainerState {
+    ContainerState {
+        waiting: Some(ContainerStateWaiting {
+            reason: reason.into(),
+            message: message.into(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The status of one container.
+fn container_status(
+    pod: &Pod,
+    c: &Container,
+    policy: RestartPolicy,
+    observed: &Observed,
+    memory: &Memory,
+    now: Instant,
+) -> ContainerStatus {
+    let latest = observed.latest(&c.name);
+    let mut status = ContainerStatus {
+        name: c.name.clone(),
+        image: c.image.clone(),
+        restart_count: latest.map_or(0, |l| l.attempt() as i32),
+        started: Some(false),
+        ..Default::default()
+    };
+    if let Some(prev) = observed.previous(&c.name) {
+        if prev.state == RunState::Exited {
+            status.last_state = ContainerState {
+                terminated: Some(terminated_state(prev, "")),
+                ..Default::default()
+            };
+        }
+    }
+    let step = container_step(
+        &c.name,
+        policy,
+        observed
+            .containers
+            .get(&c.name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+        memory,
+        now,
+    );
+    let error = memory.errors.get(&c.name);
+    match (latest, step) {
+        (_, ContainerStep::PullBackOff { .. }) => {
+            let message = memory.pulls.get(&c.name).map_or("", |(_, m)| m.as_str());
+            status.state = waiting(
+                "ImagePullBackOff",
+                &format!("Back-off pulling image \"{}\": {message}", c.image),
+            );
+        }
+        (latest, ContainerStep::StartBackOff { .. }) => {
+            status.state = match error {
+                Some((reason, message)) => waiting(reason, message),
+                None => waiting("ContainerCreating", ""),
+            };
+            if let Some(l) = latest.filter(|l| l.state == RunState::Exited) {
+                status.last_state = ContainerState {
+                    terminated: Some(terminated_state(l, "")),
+                    ..Default::default()
+                };
+            }
+        }
+        (None, _) | (Some(_), ContainerStep::Discard { .. }) => {
+            status.state = match error {
+                Some((reason, message)) => waiting(reason, message),
+                None => waiting("ContainerCreating", ""),
+            };
+        }
+        (Some(l), ContainerStep::Running { id }) => {
+            let is_started = started(c, &id, memory);
+            let ready = is_started
+                && (c.readiness_probe.is_none()
+                    || memory
+                        .probes
+                        .get(&(id.clone(), ProbeKind::Readiness))
+                        .is_some_and(|p| p.verdict == Verdict::Success));
+            status.state = ContainerState {
+                running: Some(ContainerStateRunning {
+                    started_at: l.started_at.map(Time::from_unix),
+                }),
+                ..Default::default()
+            };
+            status.ready = ready;
+            status.started = Some(is_started);
+        }
+        (Some(l), ContainerStep::CrashLoopBackOff { .. }) => {
+            let delay = memory.crash_delay.get(&c.name).copied().unwrap_or_default();
+            status.state = waiting(
+                "CrashLoopBackOff",
+                &format!(
+                    "back-off {}s restarting failed container={} pod={}_{}({})",
+                    delay.as_secs(),
+                    c.name,
+                    pod.metadata.name,
+                    pod.metadata.namespace,
+                    pod.metadata.uid
+                ),
+            );
+            status.last_state = ContainerState {
+                terminated: Some(terminated_state(l, "")),
+                ..Default::default()
+            };
+        }
+        (Some(l), ContainerStep::Start { .. }) => {
+            // Exited, restart due this round.
+            status.state = waiting("ContainerCreating", "");
+            status.last_state = ContainerState {
+                terminated: Some(terminated_state(l, "")),
+                ..Default::default()
+            };
+        }
+        (Some(l), ContainerStep::Finished) => {
+            status.state = ContainerState {
+                terminated: Some(terminated_state(l, "")),
+                ..Default::default()
+            };
+        }
+    }
+    if let Some(l) = latest.filter(|_| status.state.waiting.is_none()) {
+        status.container_id = format!("docker://{}", l.id);
+        status.image_id = l.image_id.clone();
+    }
+    status
+}
+
+/// The pod's phase from its container statuses (Kubernetes' `getPhase`).
+pub fn phase(policy: RestartPolicy, statuses: &[ContainerStatus]) -> PodPhase {
+    let (mut waiting, mut running, mut stopped, mut succeeded, mut failed) = (0, 0, 0, 0, 0);
+    for s in statuses {
+        if s.state.running.is_some() {
+            running += 1;
+        } else if let Some(t) = &s.state.terminated {
+            if t.exit_code == 0 {
+                succeeded += 1;
+            } else {
+                failed += 1;
+            }
+        } else if s.last_state.terminated.is_some() {
+            stopped += 1;
+        } else {
+            waiting += 1;
+        }
+    }
+    if statuses.is_empty() || waiting > 0 {
+        return PodPhase::Pending;
+    }
+    if running > 0 || stopped > 0 {
+        return PodPhase::Running;
+    }
+    match policy {
+        RestartPolicy::Always => PodPhase::Running,
+        RestartPolicy::OnFailure if failed > 0 => PodPhase::Running,
+        _ if failed > 0 => PodPhase::Failed,
+        _ if succeeded > 0 => PodPhase::Succeeded,
+        _ => PodPhase::Pending,
+    }
+}
+
+fn condition(type_: &str, ok: bool, reason: &str, previous: &PodStatus, now: Time) -> PodCondition {
+    let status = if ok {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    };
+    let last = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .and_then(|c| c.last_transition_time);
+    PodCondition {
+        type_: type_.into(),
+        status,
+        last_probe_time: None,
+        last_transition_time: Some(last.unwrap_or(now)),
+        reason: if ok { String::new() } else { reason.into() },
+        message: String::new(),
+    }
+}
+
+/// The pod's status, derived from the observation (see the module docs). `now_time`
+/// stamps conditions that changed; unchanged ones keep their transition time.
+pub fn compute_status(
+    pod: &Pod,
+    observed: &Observed,
+    memory: &Memory,
+    host_ip: &str,
+    now: Instant,
+    now_time: Time,
+) -> PodStatus {
+    let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
+    let previous = &pod.status;
+    let init = init_progress(pod, observed);
+    let init_statuses: Vec<ContainerStatus> = pod
+        .spec
+        .init_containers
+        .iter()
+        .map(|c| {
+            let mut s = container_status(pod, c, init_policy(policy), observed, memory, now);
+            s.ready = s
+                .state
+                .terminated
+                .as_ref()
+                .is_some_and(|t| t.exit_code == 0);
+            s
+        })
+        .collect();
+    let mut init_statuses = init_statuses;
+    let mut statuses: Vec<ContainerStatus> = pod
+        .spec
+        .containers
+        .iter()
+        .map(|c| container_status(pod, c, policy, observed, memory, now))
+        .collect();
+    if init != InitProgress::Done {
+        for s in &mut statuses {
+            if s.state.waiting.is_some() {
+                s.state = waiting("PodInitializing", "");
+            }
+        }
+    }
+    let sandbox_ready = observed
+        .sandbox()
+        .is_some_and(|s| s.state == RunState::Running);
+    // Without a sandbox nothing can start: every waiting container says why.
+    if let Some(message) = memory.sandbox_error.as_ref().filter(|_| !sandbox_ready) {
+        for s in init_statuses.iter_mut().chain(statuses.iter_mut()) {
+            if s.state.waiting.is_some() {
+                s.state = waiting(SANDBOX_ERROR_REASON, message);
+            }
+        }
+    }
+    let phase = match init {
+        InitProgress::Failed(_) => PodPhase::Failed,
+        InitProgress::At(_) => PodPhase::Pending,
+        InitProgress::Done => phase(policy, &statuses),
+    };
+    let incomplete: Vec<&str> = match init {
+        InitProgress::Done => vec![],
+        InitProgress::At(i) | InitProgress::Failed(i) => pod.spec.init_containers[i..]
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect(),
+    };
+    let initialized = incomplete.is_empty();
+    let init_message = format!(
+        "containers with incomplete status: [{}]",
+        incomplete.join(" ")
+    );
+    let containers_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
+    let unready_names: Vec<&str> = statuses
+        .iter()
+        .filter(|s| !s.ready)
+        .map(|s| s.name.as_str())
+        .collect();
+    let not_ready = |reason: &str| {
+        if containers_ready {
+            String::new()
+        } else {
+            reason.to_owned()
+        }
+    };
+    // The kubelet's message on ContainersReady and Ready when some container is not.
+    let with_unready = |mut c: PodCondition| {
+        if c.status != ConditionStatus::True && !unready_names.is_empty() {
+            c.message = format!(
+                "containers with unready status: [{}]",
+                unready_names.join(" ")
+            );
+        }
+        c
+    };
+    let pod_ip = observed
+        .sandbox()
+        .filter(|s| s.state == RunState::Running)
+        .and_then(|s| s.ip.clone())
+        .or_else(|| memory.pod_ip.clone())
+        // A finished pod keeps the address it had (its sandbox is stopped).
+        .or_else(|| {
+            matches!(phase, PodPhase::Succeeded | PodPhase::Failed).then(|| previous.pod_ip.clone())
+        })
+        .unwrap_or_default();
+    let unready = not_ready("ContainersNotReady");
+    let conditions = vec![
+        condition(conditions::POD_SCHEDULED, true, "", previous, now_time),
+        // Kubernetes' PodReadyToStartContainers: the sandbox (with its network) is up.
+        condition(
+            conditions::POD_READY_TO_START_CONTAINERS,
+            sandbox_ready,
+            "",
+            previous,
+            now_time,
+        ),
+        {
+            let mut c = condition(
+                conditions::INITIALIZED,
+                initialized,
+                if initialized {
+                    ""
+                } else {
+                    "ContainersNotInitialized"
+                },
+                previous,
+                now_time,
+            );
+            if !initialized {
+                c.message = init_message;
+            }
+            c
+        },
+        with_unready(condition(
+            conditions::CONTAINERS_READY,
+            containers_ready,
+            &unready,
+            previous,
+            now_time,
+        )),
+        with_unready(condition(
+            conditions::READY,
+            containers_ready,
+            &unready,
+            previous,
+            now_time,
+        )),
+    ];
+    PodStatus {
+        phase: Some(phase),
+        conditions,
+        message: String::new(),
+        reason: String::new(),
+        host_ip: host_ip.to_owned(),
+        host_ips: vec![HostIp {
+            ip: host_ip.to_owned(),
+        }],
+        pod_ips: if pod_ip.is_empty() {
+            vec![]
+        } else {
+            vec![PodIp { ip: pod_ip.clone() }]
+        },
+        pod_ip,
+        start_time: previous.start_time.or(memory.start_time),
+        init_container_statuses: init_statuses,
+        container_statuses: statuses,
+        qos_class: previous.qos_class,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,311 @@
+//! The resources the API server serves: one static table (group, version, kind, names,
+//! verbs, subresources) that the API server's discovery, dispatch and schema read, and
+//! that clients such as `rudderctl` read to resolve `pods`, `po` or `Pod` to a resource
+//! without linking the API server.
+//!
+//! Nothing here does I/O; everything is `'static` data plus lookups.
+
+/// The standard verbs of a top-level resource, in the order Kubernetes lists them.
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// Namespaces cannot be deleted as a collection.
+const NAMESPACE_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+
+/// Verbs of a `status` or `scale` subresource.
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
+
+/// A subresource of a served resource, e.g. `pods/status` or `deployments/scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subresource {
+    /// The path segment after the object name: `status`, `scale`, `log`, ...
+    pub name: &'static str,
+    /// The group of the kind it reads and writes (`autoscaling` for `scale`).
+    pub group: &'static str,
+    /// The version of that kind.
+    pub version: &'static str,
+    /// The kind it reads and writes (`Scale` for `scale`, the parent's kind for `status`).
+    pub kind: &'static str,
+    /// The verbs it supports.
+    pub verbs: &'static [&'static str],
+}
+
+/// One resource the API server serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceInfo {
+    /// The API group; empty for core.
+    pub group: &'static str,
+    /// The version, e.g. `v1`.
+    pub version: &'static str,
+    /// The kind, e.g. `Deployment`.
+    pub kind: &'static str,
+    /// The lower-case plural used in URLs, e.g. `deployments`.
+    pub plural: &'static str,
+    /// The lower-case singular, e.g. `deployment`.
+    pub singular: &'static str,
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+    /// The verbs of the resource itself.
+    pub verbs: &'static [&'static str],
+    /// Short names kubectl accepts, e.g. `deploy`.
+    pub short_names: &'static [&'static str],
+    /// Categories, e.g. `all`.
+    pub categories: &'static [&'static str],
+    /// Its subresources.
+    pub subresources: &'static [Subresource],
+    /// The name of its schema in the API server's schema model, e.g.
+    /// `io.k8s.api.apps.v1.Deployment`.
+    pub schema: &'static str,
+}
+
+impl ResourceInfo {
+    /// `v1` for core, `group/version` otherwise.
+    pub fn api_version(&self) -> String {
+        group_version(self.group, self.version)
+    }
+
+    /// The kind of a list of these objects, e.g. `DeploymentList`.
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+
+    /// The subresource with the given name.
+    pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
+        self.subresources.iter().find(|s| s.name == name)
+    }
+}
+
+/// `v1` for the core group, `group/version` otherwise.
+pub fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+const fn status_of(group: &'static str, kind: &'static str) -> Subresource {
+    Subresource {
+        name: "status",
+        group,
+        version: "v1",
+        kind,
+        verbs: GET_PATCH_UPDATE,
+    }
+}
+
+const SCALE: Subresource = Subresource {
+    name: "scale",
+    group: "autoscaling",
+    version: "v1",
+    kind: "Scale",
+    verbs: GET_PATCH_UPDATE,
+};
+
+/// Every served resource, in the order discovery lists groups.
+pub static RESOURCES: &[ResourceInfo] = &[
+    ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "Namespace",
+        plural: "namespaces",
+        singular: "namespace",
+        namespaced: false,
+        verbs: NAMESPACE_VERBS,
+        short_names: &["ns"],
+        categories: &[],
+        subresources: &[
+            Subresource {
+                name: "finalize",
+                group: "",
+                version: "v1",
+                kind: "Namespace",
+                verbs: &["update"],
+            },
+            status_of("", "Namespace"),
+        ],
+        schema: "io.k8s.api.core.v1.Namespace",
+    },
+    ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "Node",
+        plural: "nodes",
+        singular: "node",
+        namespaced: false,
+        verbs: ALL_VERBS,
+        short_names: &["no"],
+        categories: &[],
+        subresources: &[status_of("", "Node")],
+        schema: "io.k8s.api.core.v1.Node",
+    },
+    ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        plural: "pods",
+        singular: "pod",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["po"],
+        categories: &["all"],
+        subresources: &[
+            Subresource {
+                name: "binding",
+                group: "",
+                version: "v1",
+                kind: "Binding",
+                verbs: &["create"],
+            },
+            Subresource {
+                name: "log",
+                group: "",
+                version: "v1",
+                kind: "Pod",
+                verbs: &["get"],
+            },
+            status_of("", "Pod"),
+        ],
+        schema: "io.k8s.api.core.v1.Pod",
+    },
+    ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "Service",
+        plural: "services",
+        singular: "service",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["svc"],
+        categories: &["all"],
+        subresources: &[status_of("", "Service")],
+        schema: "io.k8s.api.core.v1.Service",
+    },
+    ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "Endpoints",
+        plural: "endpoints",
+        singular: "endpoints",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["ep"],
+        categories: &[],
+        subresources: &[],
+        schema: "io.k8s.api.core.v1.Endpoints",
+    },
+    ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "ServiceAccount",
+        plural: "serviceaccounts",
+        singular: "serviceaccount",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["sa"],
+        categories: &[],
+        subresources: &[],
+        schema: "io.k8s.api.core.v1.ServiceAccount",
+    },
+    ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "Event",
+        plural: "events",
+        singular: "event",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["ev"],
+        categories: &[],
+        subresources: &[],
+        schema: "io.k8s.api.core.v1.Event",
+    },
+    ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "ReplicationController",
+        plural: "replicationcontrollers",
+        singular: "replicationcontroller",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["rc"],
+        categories: &["all"],
+        subresources: &[SCALE, status_of("", "ReplicationController")],
+        schema: "io.k8s.api.core.v1.ReplicationController",
+    },
+    ResourceInfo {
+        group: "apps",
+        version: "v1",
+        kind: "ReplicaSet",
+        plural: "replicasets",
+        singular: "replicaset",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["rs"],
+        categories: &["all"],
+        subresources: &[SCALE, status_of("apps", "ReplicaSet")],
+        schema: "io.k8s.api.apps.v1.ReplicaSet",
+    },
+    ResourceInfo {
+        group: "apps",
+        version: "v1",
+        kind: "Deployment",
+        plural: "deployments",
+        singular: "deployment",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["deploy"],
+        categories: &["all"],
+        subresources: &[SCALE, status_of("apps", "Deployment")],
+        schema: "io.k8s.api.apps.v1.Deployment",
+    },
+    ResourceInfo {
+        group: "coordination.k8s.io",
+        version: "v1",
+        kind: "Lease",
+        plural: "leases",
+        singular: "lease",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        schema: "io.k8s.api.coordination.v1.Lease",
+    },
+];
+
+/// The served group-versions, `(group, version)`, core first.
+pub const GROUP_VERSIONS: &[(&str, &str)] =
+    &[("", "v1"), ("apps", "v1"), ("coordination.k8s.io", "v1")];
+
+/// The resources of one group-version, in table order.
+pub fn resources_in<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
+}
+
+/// The resource served at `(group, version, plural)`.
+pub fn resource(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The resource whose objects have this kind (kinds are unique among served resources).
+pub fn resource_for_kind(kind: &str) -> Option<&'static ResourceInfo> {
+    RESOURCES.iter().find(|r| r.kind == kind)
+}
