@@ -25,8 +25,8 @@ use serde_json::Value;
 
 /// The resource table lives in the protocol crate, where clients read it too.
 pub use rudder_protocol::registry::{
-    group_version, resource, resource_for_kind, resources_in, ResourceInfo, Subresource,
-    ALL_VERBS, GROUP_VERSIONS, RESOURCES,
+    group_version, resource, resource_for_kind, resources_in, ResourceInfo, Subresource, ALL_VERBS,
+    GROUP_VERSIONS, RESOURCES,
 };
 
 // ---------------------------------------------------------------------------------------
