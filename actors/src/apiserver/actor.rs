@@ -19,7 +19,7 @@ use crate::bus::Deliver;
 use crate::supervisor::{StartContext, Started};
 
 /// The actor's name on every control-plane node.
-pub const NAME: &str = "apiserver";
+pub const NAME: &str = rudder_protocol::names::actors::APISERVER;
 
 /// The `apiserver` actor.
 pub struct ApiServer {

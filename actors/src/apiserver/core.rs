@@ -55,8 +55,7 @@ const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Namespaces every cluster has.
 /// `kube-node-lease` holds the kubelets' heartbeat Leases (read by the node lifecycle
 /// controller).
-pub const BOOTSTRAP_NAMESPACES: [&str; 4] =
-    ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const BOOTSTRAP_NAMESPACES: [&str; 4] = rudder_protocol::names::namespaces::SYSTEM;
 
 fn fail(code: i32, reason: &str, message: impl Into<String>) -> ApiError {
     Box::new(Status::failure(code, reason, message))
