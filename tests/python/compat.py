@@ -59,9 +59,18 @@ seen["patched_label"] = patched.metadata.labels.get("color")
 scale = apps.patch_namespaced_deployment_scale("shop-api", NS, {"spec": {"replicas": 3}})
 seen["scaled"] = apps.read_namespaced_deployment_scale("shop-api", NS).spec.replicas
 
-current = apps.read_namespaced_deployment("shop-api", NS)
-current.metadata.annotations = dict(current.metadata.annotations or {}, note="replaced")
-replaced = apps.replace_namespaced_deployment("shop-api", NS, current)
+# Read, modify, replace: a controller may write the object in between (the replace then
+# carries a stale resourceVersion and gets 409), so retry as client-go's RetryOnConflict.
+for attempt in range(10):
+    current = apps.read_namespaced_deployment("shop-api", NS)
+    current.metadata.annotations = dict(current.metadata.annotations or {}, note="replaced")
+    try:
+        replaced = apps.replace_namespaced_deployment("shop-api", NS, current)
+        break
+    except ApiException as e:
+        if e.status != 409:
+            raise
+        time.sleep(0.1)
 seen["replaced_annotation"] = replaced.metadata.annotations["note"]
 
 deadline = time.time() + 90

@@ -17,6 +17,8 @@
 //! `apply` of edited manifests, dry runs and concurrent patches are in `api_writes.rs`;
 //! protobuf compared with JSON in `api_protobuf.rs`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -545,7 +547,13 @@ fn run_table(
             );
         }
         if let Some((file, from, to)) = s.save {
-            std::fs::write(dir.join(file), stdout.replace(from, to))?;
+            // Without its resourceVersion the manifest replaces whatever is current (a
+            // controller may have written status since it was read).
+            let manifest: Vec<&str> = stdout
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("resourceVersion:"))
+                .collect();
+            std::fs::write(dir.join(file), manifest.join("\n").replace(from, to))?;
         }
     }
     Ok(())
@@ -631,16 +639,6 @@ mod kube_rs {
 
     use super::*;
 
-    async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
-        let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)?;
-        let config = kube::Config::from_custom_kubeconfig(
-            kubeconfig,
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await?;
-        Ok(kube::Client::try_from(config)?)
-    }
-
     fn deployment(name: &str) -> anyhow::Result<Deployment> {
         Ok(serde_json::from_value(json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
@@ -661,7 +659,7 @@ mod kube_rs {
         let Some((_cleanup, _cluster, kc)) = node("compat-kube-rs").await? else {
             return Ok(());
         };
-        let client = client(&kc).await?;
+        let client = super::common::kube_client(&kc).await?;
         let namespaces: Api<Namespace> = Api::all(client.clone());
         namespaces
             .create(
@@ -754,17 +752,26 @@ mod kube_rs {
             Some("x")
         );
 
-        // Replace from what was read; a stale resourceVersion is a conflict.
-        let mut current = deployments.get("web").await?;
-        let stale = current.clone();
-        current
-            .metadata
-            .annotations
-            .get_or_insert_with(BTreeMap::new)
-            .insert("note".into(), "replaced".into());
-        deployments
-            .replace("web", &PostParams::default(), &current)
-            .await?;
+        // Replace from what was read (again on a conflict: a controller may write in
+        // between, as with client-go's RetryOnConflict); a stale resourceVersion is a
+        // conflict.
+        let stale = deployments.get("web").await?;
+        for attempt in 0.. {
+            let mut current = deployments.get("web").await?;
+            current
+                .metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert("note".into(), "replaced".into());
+            match deployments
+                .replace("web", &PostParams::default(), &current)
+                .await
+            {
+                Ok(_) => break,
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 10 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let err = deployments
             .replace("web", &PostParams::default(), &stale)
             .await

@@ -10,6 +10,8 @@
 //! - Bodies in a media type Rudder does not read get `415` with the accepted types, and a
 //!   malformed protobuf body gets `400` with the node still serving.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context as _};
@@ -26,13 +28,7 @@ use serde_json::Value;
 const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
 
 async fn kube_client(cluster: &Cluster) -> anyhow::Result<kube::Client> {
-    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.nodes[0].kubeconfig())?;
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await?;
-    Ok(kube::Client::try_from(config)?)
+    common::kube_client(&cluster.nodes[0].kubeconfig()).await
 }
 
 struct Answer {

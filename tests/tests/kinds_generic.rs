@@ -21,6 +21,8 @@
 //! The node runs the control-plane role only: no kubelet, so Pods stay unbound and go
 //! at once when deleted, and the sample Node is marked unschedulable.
 
+mod common;
+
 use std::time::Duration;
 
 use rudder_actors::apiserver::registry::{ResourceInfo, RESOURCES};
@@ -365,13 +367,7 @@ async fn owned_objects_of_every_kind_are_collected() -> anyhow::Result<()> {
 
 /// A kube-rs client on the node's REST API (its kubeconfig).
 async fn kube_client(cluster: &Cluster) -> anyhow::Result<kube::Client> {
-    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.nodes[0].kubeconfig())?;
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await?;
-    Ok(kube::Client::try_from(config)?)
+    common::kube_client(&cluster.nodes[0].kubeconfig()).await
 }
 
 /// Waits on a REST watch stream for an event of `ty` ("ADDED", "MODIFIED", "DELETED")
