@@ -88,6 +88,12 @@ async fn everyday_commands() -> anyhow::Result<()> {
         out.starts_with("NAME") && out.contains("READY") && out.contains("0/2"),
         "{out}"
     );
+    // One object as a table, printed by the server (as for kubectl get).
+    let out = ok(&cc, &["get", "deploy", "web"]);
+    assert!(
+        out.starts_with("NAME") && out.lines().count() == 2 && out.contains("web"),
+        "{out}"
+    );
     ok(&cc, &["scale", "deploy/web", "--replicas", "4"]);
     let out = ok(&cc, &["get", "deploy", "web", "-o", "yaml"]);
     assert!(out.contains("replicas: 4"), "{out}");

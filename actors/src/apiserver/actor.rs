@@ -154,6 +154,7 @@ async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
             params,
         } => {
             let info = lookup(&resource)?;
+            let as_table = params.as_table;
             let (items, rev, cont) = core
                 .list(info, namespace.as_deref(), &options(params))
                 .await?;
@@ -161,9 +162,19 @@ async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
             if let Some(c) = cont {
                 meta["continue"] = json!(c);
             }
-            json_reply(
-                &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": meta, "items": items}),
-            )
+            if as_table {
+                json_reply(&super::table::table(
+                    info.kind,
+                    &items,
+                    super::table::IncludeObject::Metadata,
+                    meta,
+                    rudder_protocol::resources::Time::now(),
+                ))
+            } else {
+                json_reply(
+                    &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": meta, "items": items}),
+                )
+            }
         }
         ApiRequest::Create {
             resource,

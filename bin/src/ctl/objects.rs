@@ -5,11 +5,9 @@
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use rudder_actors::apiserver::table::{self, IncludeObject};
 use rudder_protocol::client::Client;
 use rudder_protocol::messages::api::{ApiReply, ApiRequest, ListParams, PatchType, ResourceRef};
 use rudder_protocol::registry::{self, ResourceInfo};
-use rudder_protocol::resources::Time;
 use rudder_protocol::ActorRef;
 use serde::Deserialize as _;
 use serde_json::{json, Value};
@@ -77,14 +75,9 @@ fn print(output: Output, v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_objects_table(info: &ResourceInfo, items: &[Value], with_namespace: bool) {
-    let t = table::table(
-        info.kind,
-        items,
-        IncludeObject::None,
-        json!({}),
-        Time::now(),
-    );
+/// Prints a server-side `Table` (as the API server renders it for `kubectl get`): the
+/// columns of priority 0, with a NAMESPACE column first when `with_namespace`.
+fn print_server_table(t: &Value, with_namespace: bool) {
     let cols: Vec<(usize, String)> = t["columnDefinitions"]
         .as_array()
         .map(|c| {
@@ -103,8 +96,7 @@ fn print_objects_table(info: &ResourceInfo, items: &[Value], with_namespace: boo
         .as_array()
         .map(|rows| {
             rows.iter()
-                .zip(items)
-                .map(|(r, obj)| {
+                .map(|r| {
                     let mut row: Vec<String> = cols
                         .iter()
                         .map(|(i, _)| match &r["cells"][*i] {
@@ -116,7 +108,7 @@ fn print_objects_table(info: &ResourceInfo, items: &[Value], with_namespace: boo
                     if with_namespace {
                         row.insert(
                             0,
-                            obj.pointer("/metadata/namespace")
+                            r.pointer("/object/metadata/namespace")
                                 .and_then(Value::as_str)
                                 .unwrap_or_default()
                                 .to_owned(),
@@ -129,6 +121,25 @@ fn print_objects_table(info: &ResourceInfo, items: &[Value], with_namespace: boo
         .unwrap_or_default();
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
     print_table(&header_refs, &rows);
+}
+
+/// The server-side `Table` of the objects a list selects.
+async fn table_of(
+    client: &Client,
+    resource: ResourceRef,
+    namespace: Option<String>,
+    mut params: ListParams,
+) -> anyhow::Result<Value> {
+    params.as_table = true;
+    call(
+        client,
+        ApiRequest::List {
+            resource,
+            namespace,
+            params,
+        },
+    )
+    .await
 }
 
 /// `rudderctl get`.
@@ -153,13 +164,20 @@ pub async fn get(
                 client,
                 ApiRequest::Get {
                     resource,
-                    namespace: ns,
+                    namespace: ns.clone(),
                     name: name.to_owned(),
                 },
             )
             .await?;
             match output {
-                Output::Table => print_objects_table(info, std::slice::from_ref(&obj), false),
+                Output::Table => {
+                    let by_name = ListParams {
+                        field_selector: Some(format!("metadata.name={name}")),
+                        ..ListParams::default()
+                    };
+                    let t = table_of(client, resource_ref(info), ns, by_name).await?;
+                    print_server_table(&t, false);
+                }
                 other => print(other, &obj)?,
             }
         }
@@ -168,28 +186,30 @@ pub async fn get(
                 label_selector: selector,
                 ..ListParams::default()
             };
-            let list = call(
-                client,
-                ApiRequest::List {
-                    resource,
-                    namespace: ns.clone(),
-                    params,
-                },
-            )
-            .await?;
             match output {
                 Output::Table => {
-                    let items = list["items"].as_array().cloned().unwrap_or_default();
-                    if items.is_empty() {
+                    let t = table_of(client, resource, ns.clone(), params).await?;
+                    if t["rows"].as_array().is_none_or(Vec::is_empty) {
                         match &ns {
                             Some(ns) => eprintln!("No resources found in {ns} namespace."),
                             None => eprintln!("No resources found"),
                         }
                     } else {
-                        print_objects_table(info, &items, info.namespaced && ns.is_none());
+                        print_server_table(&t, info.namespaced && ns.is_none());
                     }
                 }
-                other => print(other, &list)?,
+                other => {
+                    let list = call(
+                        client,
+                        ApiRequest::List {
+                            resource,
+                            namespace: ns.clone(),
+                            params,
+                        },
+                    )
+                    .await?;
+                    print(other, &list)?
+                }
             }
         }
     }

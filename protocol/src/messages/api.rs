@@ -34,6 +34,9 @@ pub struct ListParams {
     /// (one Raft read index), `"0"` = whatever the API server's cache holds, `"N"` = at
     /// least revision N.
     pub resource_version: Option<String>,
+    /// Answer with a `meta.k8s.io/v1` `Table` of the objects (the server-side printing
+    /// `kubectl get` asks for), each row carrying the object's metadata.
+    pub as_table: bool,
 }
 
 /// How a patch body is to be read.
