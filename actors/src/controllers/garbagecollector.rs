@@ -467,7 +467,13 @@ async fn run(api: ApiHandle, shared: SharedInformers) {
         for uid in candidates {
             queue.add(uid);
         }
-        run_workers(NAME, queue, 2, |uid| reconcile(&api, &graph, uid)).await;
+        tokio::select! {
+            () = run_workers(NAME, queue, 2, |uid| reconcile(&api, &graph, uid)) => {}
+            () = crate::informer::shared::any_lost(&informers.subscriptions) => {
+                // A handler panicked and its graph is no longer fed: restart.
+                tracing::error!("an informer subscription was lost; restarting the collector");
+            }
+        }
         drop(informers);
     };
     while_leading(&api, NAME, body).await;

@@ -29,11 +29,13 @@
 //! Handlers run on the informer's task, under its lock: they must be quick (enqueue a
 //! key, send on a channel) and must not subscribe or drop a subscription themselves. A
 //! handler that panics is removed (and logged), so one faulty component cannot stop the
-//! informer every other component reads.
+//! informer every other component reads; its [`Subscription::lost`] resolves, so the
+//! component stops and its supervisor restarts it with a fresh subscription.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -41,6 +43,7 @@ use rudder_protocol::api::{Api, ApiResource, ApiTransport, DynamicObject, Object
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::Resource;
 use serde_json::Value;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{debug, error};
 
@@ -105,13 +108,22 @@ type Handler<K> = Box<dyn FnMut(&Change<K>) + Send>;
 /// The handlers of one informer.
 struct Handlers<K> {
     next_id: u64,
-    list: Vec<(u64, Handler<K>)>,
+    list: Vec<(u64, Handler<K>, Arc<Lost>)>,
+}
+
+/// Set when a subscription's handler panicked and was dropped, so its component learns
+/// it no longer hears changes ([`Subscription::lost`]) and restarts.
+#[derive(Default)]
+struct Lost {
+    flag: AtomicBool,
+    notify: Notify,
 }
 
 impl<K: Object> Handlers<K> {
-    /// Hands `change` to every handler; a handler that panics is dropped.
+    /// Hands `change` to every handler; a handler that panics is dropped and its
+    /// subscription told.
     fn dispatch(&mut self, change: &Change<K>) {
-        self.list.retain_mut(|(id, handler)| {
+        self.list.retain_mut(|(id, handler, lost)| {
             let ok = std::panic::catch_unwind(AssertUnwindSafe(|| handler(change))).is_ok();
             if !ok {
                 error!(
@@ -119,6 +131,8 @@ impl<K: Object> Handlers<K> {
                     subscription = *id,
                     "an informer handler panicked; it is unsubscribed"
                 );
+                lost.flag.store(true, Ordering::SeqCst);
+                lost.notify.notify_waiters();
             }
             ok
         });
@@ -153,7 +167,7 @@ trait Unsubscribe: Send + Sync {
 
 impl<K: Object> Unsubscribe for Hub<K> {
     fn unsubscribe(&self, id: u64) {
-        lock(&self.handlers).list.retain(|(i, _)| *i != id);
+        lock(&self.handlers).list.retain(|(i, _, _)| *i != id);
     }
 }
 
@@ -193,11 +207,13 @@ impl<K: Object> SharedInformer<K> {
         }
         let id = handlers.next_id;
         handlers.next_id += 1;
-        handlers.list.push((id, Box::new(handler)));
+        let lost = Arc::new(Lost::default());
+        handlers.list.push((id, Box::new(handler), lost.clone()));
         let hub: Arc<dyn Unsubscribe> = self.hub.clone();
         Subscription {
             hub: Arc::downgrade(&hub),
             id,
+            lost,
             _user: self.user.clone(),
         }
     }
@@ -212,7 +228,37 @@ impl<K: Object> SharedInformer<K> {
 pub struct Subscription {
     hub: Weak<dyn Unsubscribe>,
     id: u64,
+    lost: Arc<Lost>,
     _user: Arc<()>,
+}
+
+impl Subscription {
+    /// Whether this subscription's handler has panicked and been dropped.
+    pub fn is_lost(&self) -> bool {
+        self.lost.flag.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once this subscription's handler has panicked and been dropped: the
+    /// component hears nothing more and should stop, so that the supervisor restarts it
+    /// with a fresh subscription (which replays the cache).
+    pub async fn lost(&self) {
+        loop {
+            // Registered before the flag is read, so a panic in between still wakes it.
+            let notified = self.lost.notify.notified();
+            if self.lost.flag.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Resolves once any of `subscriptions` is [`Subscription::lost`] (never, for none).
+pub async fn any_lost(subscriptions: &[Subscription]) {
+    if subscriptions.is_empty() {
+        return std::future::pending().await;
+    }
+    futures::future::select_all(subscriptions.iter().map(|s| Box::pin(s.lost()))).await;
 }
 
 impl Drop for Subscription {
@@ -307,6 +353,7 @@ impl<K: Object> Source for Hub<K> {
             None => Subscription {
                 hub: Weak::<Hub<K>>::new(),
                 id: 0,
+                lost: Arc::default(),
                 _user: user,
             },
         }
@@ -681,19 +728,34 @@ mod tests {
         let fake = Arc::new(Fake::default());
         let f = factory(&fake);
         let informer = f.all::<Pod>();
-        let _bad = informer.subscribe(|c: &Change<Pod>| {
+        let bad = informer.subscribe(|c: &Change<Pod>| {
             if c.object().metadata.name == "boom" {
                 panic!("handler bug");
             }
         });
         let good = Arc::new(Mutex::new(Vec::new()));
-        let _good = informer.subscribe(log_into(&good));
+        let good_sub = informer.subscribe(log_into(&good));
         informer.cache().wait_synced().await;
-        for (kind, p) in [("ADDED", pod("boom", 2)), ("ADDED", pod("after", 3))] {
-            fake.events.lock().await.push_back((kind, p));
-            fake.more.notify_one();
-        }
-        until("both events", || lock(&good).len() == 2).await;
+        assert!(!bad.is_lost());
+        // The component waiting on its subscriptions learns of the loss (and restarts).
+        let subscriptions = vec![bad, good_sub];
+        let noticed = async {
+            any_lost(&subscriptions).await;
+            true
+        };
+        let feed = async {
+            for (kind, p) in [("ADDED", pod("boom", 2)), ("ADDED", pod("after", 3))] {
+                fake.events.lock().await.push_back((kind, p));
+                fake.more.notify_one();
+            }
+            until("both events", || lock(&good).len() == 2).await;
+        };
+        let (noticed, ()) = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::join!(noticed, feed)
+        })
+        .await
+        .expect("the loss is noticed");
+        assert!(noticed && subscriptions[0].is_lost() && !subscriptions[1].is_lost());
         assert_eq!(*lock(&good), ["added boom", "added after"]);
         assert_eq!(informer.subscribers(), 1, "the panicking handler is gone");
     }

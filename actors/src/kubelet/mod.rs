@@ -315,7 +315,7 @@ async fn run(
     // Only this node's pods (a worker must not watch every pod at scale), through the
     // node's shared informer so that a restarted kubelet does not watch a second time.
     let pods = informers.informer::<Pod>(Scope::fields(format!("spec.nodeName={node}")));
-    let _subscription = pods.subscribe(move |c: &Change<Pod>| q.add(c.key()));
+    let subscription = pods.subscribe(move |c: &Change<Pod>| q.add(c.key()));
     let cache = pods.cache();
 
     let mut workers: BTreeMap<String, WorkerHandle> = BTreeMap::new();
@@ -329,6 +329,11 @@ async fn run(
     loop {
         let reopen_at = reopen_events;
         tokio::select! {
+            () = crate::informer::shared::any_lost(std::slice::from_ref(&subscription)) => {
+                // Its handler panicked and hears nothing more: stop, and be restarted.
+                tracing::error!(node = %node, "the pod subscription was lost; restarting the kubelet");
+                return;
+            }
             key = queue.next() => {
                 let Some(key) = key else { return };
                 let pod = cache.get(&key);

@@ -167,6 +167,11 @@ impl Loop {
 
     async fn run(&mut self) {
         loop {
+            // A handler that panicked hears nothing more: stop, and be restarted.
+            if self._subscriptions.iter().any(Subscription::is_lost) {
+                tracing::error!("an informer subscription was lost; restarting the scheduler");
+                return;
+            }
             while let Ok(input) = self.inputs.try_recv() {
                 self.handle_input(input);
             }

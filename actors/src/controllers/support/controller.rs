@@ -253,10 +253,17 @@ impl<K: Resource> Controller<K> {
                 queued = queue.len(),
                 "caches synced"
             );
-            run_workers(self.name, queue, self.workers, |key| {
+            let workers = run_workers(self.name, queue, self.workers, |key| {
                 reconcile(context.clone(), key)
-            })
-            .await;
+            });
+            tokio::select! {
+                () = workers => {}
+                () = crate::informer::shared::any_lost(&subscriptions) => {
+                    // A handler panicked and hears nothing more: stop, so the supervisor
+                    // restarts the controller with fresh subscriptions.
+                    tracing::error!(controller = self.name, "an informer subscription was lost; restarting");
+                }
+            }
             drop(subscriptions);
         };
         while_leading(&api, self.name, body).await;
