@@ -52,11 +52,7 @@ impl ApiResource {
 
     /// `v1` for the core group, `group/version` otherwise.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        crate::registry::group_version(&self.group, &self.version)
     }
 
     /// The collection reference the `apiserver` protocol uses.
@@ -72,6 +68,19 @@ impl ApiResource {
     /// not compared: one group serves a kind at one version here).
     pub fn matches(&self, api_version: &str, kind: &str) -> bool {
         self.kind == kind && split_api_version(api_version).0 == self.group
+    }
+}
+
+impl From<&crate::registry::ResourceInfo> for ApiResource {
+    /// The run-time description of a served resource.
+    fn from(info: &crate::registry::ResourceInfo) -> Self {
+        ApiResource {
+            group: info.group.to_owned(),
+            version: info.version.to_owned(),
+            kind: info.kind.to_owned(),
+            plural: info.plural.to_owned(),
+            namespaced: info.namespaced,
+        }
     }
 }
 

@@ -23,44 +23,27 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use rudder_protocol::resources::Node;
-use rudder_tests::services::{self, docker, DockerCleanup};
-use rudder_tests::{Cluster, NodeProc};
+use rudder_tests::services::{self, docker, DockerNode};
 use serde_json::Value;
 
-/// One node with both roles running pods in Docker, Ready, the local images built (and `rudder/demo:2`, the same image
-/// under a second tag, for rollouts).
-/// The node is named after the test, so tests running side by side (nextest runs them in
-/// parallel) keep to their own containers.
-async fn node(name: &str) -> anyhow::Result<Option<(DockerCleanup, Cluster, PathBuf)>> {
+/// One node with both roles running pods in Docker, Ready, the local images built (and
+/// `rudder/demo:2`, the same image under a second tag, for rollouts). The node is named
+/// after the test, so tests running side by side (nextest runs them in parallel) keep to
+/// their own containers.
+async fn node(name: &str) -> anyhow::Result<Option<DockerNode>> {
     if !services::docker_available("the client compatibility suite") {
         return Ok(None);
     }
-    services::build_images()?;
-    docker(&["tag", "rudder/demo:1", "rudder/demo:2"]).context("docker tag")?;
     services::remove_node_leftovers(name);
-    let cleanup = DockerCleanup(name.to_owned());
-    let mut cluster = Cluster::new()?;
-    let mut spec = cluster.spec("single-node.toml", name);
-    // Real pods: the Docker runtime of the config.
-    spec.kubelet_runtime = None;
-    cluster.nodes.push(NodeProc::start(spec).await?);
-    let kc = cluster.nodes[0].kubeconfig();
-    let client = cluster.nodes[0].client().await?;
-    let node = name.to_owned();
-    rudder_tests::eventually(Duration::from_secs(30), move || {
-        let (c, node) = (client.clone(), node.clone());
-        async move {
-            let n = c.api::<Node>(None).get(&node).await?;
-            let ready = n.status.conditions.iter().any(|c| {
-                c.type_ == "Ready" && c.status == rudder_protocol::resources::ConditionStatus::True
-            });
-            Ok(ready.then_some(()))
-        }
-    })
-    .await
-    .context("the node did not become Ready")?;
-    Ok(Some((cleanup, cluster, kc)))
+    let node = DockerNode::start(name, "forwarding").await?;
+    docker(&["tag", "rudder/demo:1", "rudder/demo:2"]).context("docker tag")?;
+    Ok(Some(node))
+}
+
+/// The kubeconfig of a [`DockerNode`].
+fn kubeconfig(node: &DockerNode) -> anyhow::Result<PathBuf> {
+    let cluster = node.cluster.as_ref().context("the node has stopped")?;
+    Ok(cluster.nodes[0].kubeconfig())
 }
 
 /// What a step must do.
@@ -561,14 +544,22 @@ fn run_table(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_verbs_newest_and_oldest() -> anyhow::Result<()> {
-    let Some((_cleanup, cluster, kc)) = node("compat-kubectl").await? else {
+    let Some(node) = node("compat-kubectl").await? else {
         return Ok(());
     };
+    let kc = kubeconfig(&node)?;
+    let dir_root = node
+        .cluster
+        .as_ref()
+        .context("stopped")?
+        .dir
+        .path()
+        .to_owned();
     for (label, kubectl) in rudder_tests::kubectl_bins() {
-        let dir = cluster.dir.path().join(format!("kubectl-{label}"));
+        let dir = dir_root.join(format!("kubectl-{label}"));
         std::fs::create_dir_all(&dir)?;
         if let Err(e) = run_table(label, &kubectl, &kc, &dir, &format!("compat-{label}")) {
-            let log = cluster.nodes[0].log_text();
+            let log = node.log_text();
             let tail: Vec<&str> = log.lines().rev().take(80).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             bail!("{e:#}\nthe node's log ends:\n{}", tail.join("\n"));
@@ -579,9 +570,10 @@ async fn kubectl_verbs_newest_and_oldest() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client() -> anyhow::Result<()> {
-    let Some((_cleanup, _cluster, kc)) = node("compat-python").await? else {
+    let Some(node) = node("compat-python").await? else {
         return Ok(());
     };
+    let kc = kubeconfig(&node)?;
     let script = rudder_tests::repo_root().join("tests/python/compat.py");
     let out = rudder_tests::python_with_client()
         .env("KUBECONFIG", &kc)
@@ -656,9 +648,10 @@ mod kube_rs {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kube_rs_typed_api() -> anyhow::Result<()> {
-        let Some((_cleanup, _cluster, kc)) = node("compat-kube-rs").await? else {
+        let Some(node) = node("compat-kube-rs").await? else {
             return Ok(());
         };
+        let kc = kubeconfig(&node)?;
         let client = super::common::kube_client(&kc).await?;
         let namespaces: Api<Namespace> = Api::all(client.clone());
         namespaces

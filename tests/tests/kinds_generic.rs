@@ -25,7 +25,7 @@ mod common;
 
 use std::time::Duration;
 
-use rudder_actors::apiserver::registry::{ResourceInfo, RESOURCES};
+use rudder_actors::apiserver::registry::RESOURCES;
 use rudder_protocol::client::{Api, ApiError, ApiResource, Client, DynamicObject, WatchEvent};
 use rudder_protocol::messages::api::ListParams;
 use rudder_tests::{eventually, Cluster};
@@ -34,23 +34,13 @@ use serde_json::{json, Value};
 /// How long a controller (namespace, garbage collector) gets to converge.
 const CONVERGE: Duration = Duration::from_secs(60);
 
-fn api_resource(info: &ResourceInfo) -> ApiResource {
-    ApiResource {
-        group: info.group.to_owned(),
-        version: info.version.to_owned(),
-        kind: info.kind.to_owned(),
-        plural: info.plural.to_owned(),
-        namespaced: info.namespaced,
-    }
-}
-
 /// Every registered kind that can be created (the registry lists top-level resources
 /// only: subresource kinds such as Binding and Scale are not in it).
 fn kinds() -> Vec<ApiResource> {
     RESOURCES
         .iter()
         .filter(|r| r.verbs.contains(&"create"))
-        .map(api_resource)
+        .map(ApiResource::from)
         .collect()
 }
 

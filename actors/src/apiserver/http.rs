@@ -63,10 +63,13 @@ fn ok_json(body: &impl serde::Serialize) -> HttpResponse {
     json_response(StatusCode::OK, body)
 }
 
+/// The HTTP status of a `Status` object's code (500 for one HTTP has no name for).
+fn http_status(s: &Status) -> StatusCode {
+    StatusCode::from_u16(s.code.clamp(100, 599) as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 fn status_response(s: &Status) -> HttpResponse {
-    let code = StatusCode::from_u16(s.code.clamp(100, 599) as u16)
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(code, s)
+    json_response(http_status(s), s)
 }
 
 fn error(e: ApiError) -> HttpResponse {
@@ -101,10 +104,8 @@ fn respond(code: StatusCode, body: &Value, encoding: Encoding) -> HttpResponse {
 
 /// A `Status` error in the negotiated encoding.
 fn error_as(e: ApiError, encoding: Encoding) -> HttpResponse {
-    let code = StatusCode::from_u16(e.code.clamp(100, 599) as u16)
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match serde_json::to_value(&*e) {
-        Ok(v) => respond(code, &v, encoding),
+        Ok(v) => respond(http_status(&e), &v, encoding),
         Err(_) => status_response(&e),
     }
 }

@@ -5,19 +5,9 @@
 //! owner references without any change to those controllers.
 
 use rudder_protocol::api::ApiResource;
+use rudder_protocol::dynamic::split_api_version;
 
 use crate::apiserver::registry::{ResourceInfo, RESOURCES};
-
-/// The run-time description of a registry entry.
-pub fn api_resource(info: &ResourceInfo) -> ApiResource {
-    ApiResource {
-        group: info.group.to_owned(),
-        version: info.version.to_owned(),
-        kind: info.kind.to_owned(),
-        plural: info.plural.to_owned(),
-        namespaced: info.namespaced,
-    }
-}
 
 fn supports(info: &ResourceInfo, verbs: &[&str]) -> bool {
     verbs.iter().all(|v| info.verbs.contains(v))
@@ -28,7 +18,7 @@ pub fn served_with(verbs: &[&str]) -> Vec<ApiResource> {
     RESOURCES
         .iter()
         .filter(|r| supports(r, verbs))
-        .map(api_resource)
+        .map(ApiResource::from)
         .collect()
 }
 
@@ -51,8 +41,8 @@ pub fn collectable() -> Vec<ApiResource> {
 pub fn resource_for(api_version: &str, kind: &str) -> Option<ApiResource> {
     RESOURCES
         .iter()
-        .find(|r| api_resource(r).matches(api_version, kind))
-        .map(api_resource)
+        .find(|r| r.kind == kind && split_api_version(api_version).0 == r.group)
+        .map(ApiResource::from)
 }
 
 #[cfg(test)]
