@@ -5,6 +5,8 @@
 //!
 //! Nothing here does I/O; everything is `'static` data plus lookups.
 
+use crate::resources;
+
 /// The standard verbs of a top-level resource, in the order Kubernetes lists them.
 pub const ALL_VERBS: &[&str] = &[
     "create",
@@ -112,9 +114,49 @@ const SCALE: Subresource = Subresource {
     verbs: GET_PATCH_UPDATE,
 };
 
+/// A kind the API server serves, with its resource entry.
+///
+/// Implemented here for every served kind; [`served_kinds!`](crate::served_kinds) lists
+/// them, and that one list is what the API server, its discovery and clients read.
+pub trait Served: crate::resources::Resource {
+    /// The resource entry: names, scope, verbs, subresources.
+    const INFO: ResourceInfo;
+}
+
+/// Calls `$m!` with the path of every served kind, in the order discovery lists them
+/// (grouped by API group, core first). This is the one list of served kinds: the
+/// resource table here, the API server's kind modules and the tests expand it, so a
+/// kind is added by one line here.
+#[macro_export]
+macro_rules! served_kinds {
+    ($m:ident) => {
+        $m! {
+            $crate::resources::Namespace,
+            $crate::resources::Node,
+            $crate::resources::Pod,
+            $crate::resources::Service,
+            $crate::resources::Endpoints,
+            $crate::resources::ServiceAccount,
+            $crate::resources::Event,
+            $crate::resources::ReplicationController,
+            $crate::resources::ReplicaSet,
+            $crate::resources::Deployment,
+            $crate::resources::Lease,
+        }
+    };
+}
+
+macro_rules! resource_table {
+    ($($kind:path),* $(,)?) => {
+        &[$(<$kind as Served>::INFO),*]
+    };
+}
+
 /// Every served resource, in the order discovery lists groups.
-pub static RESOURCES: &[ResourceInfo] = &[
-    ResourceInfo {
+pub static RESOURCES: &[ResourceInfo] = served_kinds!(resource_table);
+
+impl Served for resources::Namespace {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "",
         version: "v1",
         kind: "Namespace",
@@ -135,8 +177,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
             status_of("", "Namespace"),
         ],
         schema: "io.k8s.api.core.v1.Namespace",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::Node {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "",
         version: "v1",
         kind: "Node",
@@ -148,8 +193,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &[],
         subresources: &[status_of("", "Node")],
         schema: "io.k8s.api.core.v1.Node",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::Pod {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "",
         version: "v1",
         kind: "Pod",
@@ -177,8 +225,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
             status_of("", "Pod"),
         ],
         schema: "io.k8s.api.core.v1.Pod",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::Service {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "",
         version: "v1",
         kind: "Service",
@@ -190,8 +241,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &["all"],
         subresources: &[status_of("", "Service")],
         schema: "io.k8s.api.core.v1.Service",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::Endpoints {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "",
         version: "v1",
         kind: "Endpoints",
@@ -203,8 +257,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &[],
         subresources: &[],
         schema: "io.k8s.api.core.v1.Endpoints",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::ServiceAccount {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "",
         version: "v1",
         kind: "ServiceAccount",
@@ -216,8 +273,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &[],
         subresources: &[],
         schema: "io.k8s.api.core.v1.ServiceAccount",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::Event {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "",
         version: "v1",
         kind: "Event",
@@ -229,8 +289,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &[],
         subresources: &[],
         schema: "io.k8s.api.core.v1.Event",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::ReplicationController {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "",
         version: "v1",
         kind: "ReplicationController",
@@ -242,8 +305,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &["all"],
         subresources: &[SCALE, status_of("", "ReplicationController")],
         schema: "io.k8s.api.core.v1.ReplicationController",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::ReplicaSet {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "apps",
         version: "v1",
         kind: "ReplicaSet",
@@ -255,8 +321,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &["all"],
         subresources: &[SCALE, status_of("apps", "ReplicaSet")],
         schema: "io.k8s.api.apps.v1.ReplicaSet",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::Deployment {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "apps",
         version: "v1",
         kind: "Deployment",
@@ -268,8 +337,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &["all"],
         subresources: &[SCALE, status_of("apps", "Deployment")],
         schema: "io.k8s.api.apps.v1.Deployment",
-    },
-    ResourceInfo {
+    };
+}
+
+impl Served for resources::Lease {
+    const INFO: ResourceInfo = ResourceInfo {
         group: "coordination.k8s.io",
         version: "v1",
         kind: "Lease",
@@ -281,12 +353,21 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &[],
         subresources: &[],
         schema: "io.k8s.api.coordination.v1.Lease",
-    },
-];
+    };
+}
 
-/// The served group-versions, `(group, version)`, core first.
-pub const GROUP_VERSIONS: &[(&str, &str)] =
-    &[("", "v1"), ("apps", "v1"), ("coordination.k8s.io", "v1")];
+/// The served group-versions, `(group, version)`, in the order of [`RESOURCES`] (core
+/// first).
+pub static GROUP_VERSIONS: std::sync::LazyLock<Vec<(&'static str, &'static str)>> =
+    std::sync::LazyLock::new(|| {
+        let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+        for r in RESOURCES {
+            if !out.contains(&(r.group, r.version)) {
+                out.push((r.group, r.version));
+            }
+        }
+        out
+    });
 
 /// The resources of one group-version, in table order.
 pub fn resources_in<'a>(

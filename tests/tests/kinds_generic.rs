@@ -1,9 +1,8 @@
 //! Every served kind, generically: the tests loop over the API server's one registry of
 //! resources (`RESOURCES`, what discovery serves) and drive each kind through the Rust
 //! client's dynamic API (`Api<DynamicObject>` over the `apiserver` actor), with no
-//! per-kind test code. A kind added to the registry is covered here at once; the only
-//! per-kind knowledge is [`sample`], the minimal valid object of each kind, kept in one
-//! place (a registered kind without a sample fails the tests: add one).
+//! per-kind test code. A kind added to the registry is covered here at once; the objects
+//! are the examples of the kinds' modules (`Strategy::example`).
 //!
 //! - `crud_and_watch_for_every_kind`: create, get, list, watch (ADDED, MODIFIED,
 //!   DELETED), update and delete.
@@ -25,11 +24,11 @@ mod common;
 
 use std::time::Duration;
 
+use rudder_actors::apiserver::kinds;
 use rudder_actors::apiserver::registry::RESOURCES;
 use rudder_protocol::client::{Api, ApiError, ApiResource, Client, DynamicObject, WatchEvent};
 use rudder_protocol::messages::api::ListParams;
 use rudder_tests::{eventually, Cluster};
-use serde_json::{json, Value};
 
 /// How long a controller (namespace, garbage collector) gets to converge.
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -42,37 +41,6 @@ fn kinds() -> Vec<ApiResource> {
         .filter(|r| r.verbs.contains(&"create"))
         .map(ApiResource::from)
         .collect()
-}
-
-/// The minimal valid object of `kind` named `name` in `namespace` (ignored for
-/// cluster-scoped kinds), without `apiVersion`/`kind`/`metadata.name` (filled in by
-/// [`object`]). The one place that knows what each kind needs.
-fn sample(kind: &str, namespace: &str) -> Option<Value> {
-    let template = json!({
-        "metadata": {"labels": {"app": "generic"}},
-        "spec": {"containers": [{"name": "c", "image": "rudder/demo:latest"}]},
-    });
-    let selector = json!({"app": "generic"});
-    Some(match kind {
-        "Namespace" | "ServiceAccount" | "Endpoints" => json!({}),
-        // Unschedulable, so that no Pod of another test lands on it.
-        "Node" => json!({"spec": {"unschedulable": true}}),
-        "Pod" => json!({"spec": template["spec"].clone()}),
-        "Service" => json!({"spec": {"ports": [{"port": 80}]}}),
-        "Event" => json!({
-            "involvedObject": {"kind": "Pod", "namespace": namespace, "name": "p"},
-            "reason": "Generated",
-            "type": "Normal",
-        }),
-        "ReplicationController" => json!({
-            "spec": {"replicas": 0, "selector": selector, "template": template},
-        }),
-        "ReplicaSet" | "Deployment" => json!({
-            "spec": {"replicas": 0, "selector": {"matchLabels": selector}, "template": template},
-        }),
-        "Lease" => json!({"spec": {"holderIdentity": "generic"}}),
-        _ => return None,
-    })
 }
 
 /// What must exist before the sample of `kind` named `name` can live: the endpoints
@@ -108,21 +76,13 @@ async fn create_sample(
     Ok(api(client, r, namespace).create(&o).await?)
 }
 
-/// The sample object of `r` named `name`, in `namespace` when `r` is namespaced.
+/// The example object of `r` named `name`, in `namespace` when `r` is namespaced: the
+/// kind module's [`KindOps::example`], the one place that knows what each kind needs.
 fn object(r: &ApiResource, name: &str, namespace: &str) -> anyhow::Result<DynamicObject> {
-    let Some(mut v) = sample(&r.kind, namespace) else {
-        anyhow::bail!(
-            "kind {} is registered but has no sample object in kinds_generic.rs",
-            r.kind
-        );
+    let Some(kind) = kinds::for_kind(&r.kind) else {
+        anyhow::bail!("kind {} is served but has no kind module", r.kind);
     };
-    v["apiVersion"] = json!(r.api_version());
-    v["kind"] = json!(r.kind);
-    v["metadata"]["name"] = json!(name);
-    if r.namespaced {
-        v["metadata"]["namespace"] = json!(namespace);
-    }
-    Ok(DynamicObject::from_value(v)?)
+    Ok(DynamicObject::from_value(kind.example(name, namespace))?)
 }
 
 /// The handle on `r`'s objects in `namespace` (or cluster scope).

@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rudder_protocol::messages::api::{ApiEvent, ApiReply, ApiRequest, ListParams, ResourceRef};
-use rudder_protocol::messages::{BusError, Reply, Request};
+use rudder_protocol::messages::{BusError, Reply, Request as BusRequest};
 use rudder_protocol::resources::Status;
 use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
 
 use super::core::{delete_dry_run, ApiCore, ApiResult, FieldValidation, ListOptions, WriteOptions};
 use super::registry::{self, ResourceInfo};
-use crate::bus::Deliver;
+use super::request::{list_meta, list_object, Operation, Outcome, Request, UserInfo};
+use crate::bus::{Deliver, Origin};
 use crate::supervisor::{StartContext, Started};
 
 /// The actor's name on every control-plane node.
@@ -57,11 +58,12 @@ impl Handler<Deliver> for ApiServer {
         let me = self.me.clone();
         Box::pin(async move {
             match msg.0 {
-                Request::Api(req) => {
+                BusRequest::Api(req) => {
+                    let user = caller(&msg.1, &me);
                     // Decoding, defaulting, validation and encoding are CPU work: do them on
                     // the component runtime so the node's bus thread only moves frames.
                     let work = crate::supervisor::component_runtime()
-                        .spawn(async move { serve(&core, req).await });
+                        .spawn(async move { serve(&core, user, req).await });
                     Ok(Reply::Api(match work.await {
                         Ok(Ok(reply)) => reply,
                         Ok(Err(status)) => ApiReply::Error(status),
@@ -91,14 +93,6 @@ fn lookup(r: &ResourceRef) -> ApiResult<&'static ResourceInfo> {
                 r.group, r.version, r.plural
             ),
         ))
-    })
-}
-
-fn pods_info() -> ApiResult<&'static ResourceInfo> {
-    lookup(&ResourceRef {
-        group: String::new(),
-        version: "v1".into(),
-        plural: "pods".into(),
     })
 }
 
@@ -137,98 +131,101 @@ fn options(p: ListParams) -> ListOptions {
     }
 }
 
-async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
-    Ok(match req {
+/// Who a bus request comes from, as the API server names its caller.
+fn caller(origin: &Origin, me: &ActorRef) -> UserInfo {
+    match origin {
+        Origin::Local => UserInfo::node(me.node.as_str()),
+        Origin::Node(node) => UserInfo::node(node.as_str()),
+        Origin::Client { .. } => UserInfo::admin(),
+    }
+}
+
+/// Describes a bus request as the one request path takes it.
+fn request(user: UserInfo, req: ApiRequest) -> ApiResult<(Request, bool)> {
+    let make = |resource: &ResourceRef,
+                subresource: Option<&str>,
+                namespace: Option<String>,
+                name: Option<String>,
+                op: Operation| {
+        Ok::<_, super::core::ApiError>(Request {
+            user: user.clone(),
+            resource: lookup(resource)?,
+            subresource: subresource.map(str::to_owned),
+            namespace,
+            name,
+            op,
+        })
+    };
+    let status = |s: bool| s.then_some("status");
+    let mut as_table = false;
+    let req = match req {
         ApiRequest::Get {
             resource,
             namespace,
             name,
-        } => json_reply(
-            &core
-                .get(lookup(&resource)?, namespace.as_deref(), &name)
-                .await?,
-        ),
+        } => make(&resource, None, namespace, Some(name), Operation::Get)?,
         ApiRequest::List {
             resource,
             namespace,
             params,
         } => {
-            let info = lookup(&resource)?;
-            let as_table = params.as_table;
-            let (items, rev, cont) = core
-                .list(info, namespace.as_deref(), &options(params))
-                .await?;
-            let mut meta = json!({"resourceVersion": rev.to_string()});
-            if let Some(c) = cont {
-                meta["continue"] = json!(c);
-            }
-            if as_table {
-                json_reply(&super::table::table(
-                    info.kind,
-                    &items,
-                    super::table::IncludeObject::Metadata,
-                    meta,
-                    rudder_protocol::resources::Time::now(),
-                ))
-            } else {
-                json_reply(
-                    &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": meta, "items": items}),
-                )
-            }
+            as_table = params.as_table;
+            make(
+                &resource,
+                None,
+                namespace,
+                None,
+                Operation::List(options(params)),
+            )?
         }
         ApiRequest::Create {
             resource,
             namespace,
             body: b,
-        } => json_reply(
-            &core
-                .create(
-                    lookup(&resource)?,
-                    namespace.as_deref(),
-                    body(&b)?,
-                    BUS_WRITES,
-                )
-                .await?,
-        ),
+        } => make(
+            &resource,
+            None,
+            namespace,
+            None,
+            Operation::Create {
+                body: body(&b)?,
+                opts: BUS_WRITES,
+            },
+        )?,
         ApiRequest::Update {
             resource,
             namespace,
             name,
-            status,
+            status: s,
             body: b,
-        } => json_reply(
-            &core
-                .update(
-                    lookup(&resource)?,
-                    namespace.as_deref(),
-                    &name,
-                    body(&b)?,
-                    status,
-                    BUS_WRITES,
-                )
-                .await?,
-        ),
+        } => make(
+            &resource,
+            status(s),
+            namespace,
+            Some(name),
+            Operation::Update {
+                body: body(&b)?,
+                opts: BUS_WRITES,
+            },
+        )?,
         ApiRequest::Patch {
             resource,
             namespace,
             name,
-            status,
+            status: s,
             patch_type,
             body: b,
-        } => json_reply(
-            &core
-                .patch(
-                    lookup(&resource)?,
-                    namespace.as_deref(),
-                    &name,
-                    patch_type.content_type(),
-                    &body(&b)?,
-                    status,
-                    BUS_WRITES,
-                )
-                .await?
-                .object,
-        ),
+        } => make(
+            &resource,
+            status(s),
+            namespace,
+            Some(name),
+            Operation::Patch {
+                content_type: patch_type.content_type().to_owned(),
+                patch: body(&b)?,
+                opts: BUS_WRITES,
+            },
+        )?,
         ApiRequest::Delete {
             resource,
             namespace,
@@ -241,51 +238,95 @@ async fn serve(core: &ApiCore, req: ApiRequest) -> ApiResult<ApiReply> {
                 field_validation: FieldValidation::Ignore,
                 ..WriteOptions::parse("DeleteOptions", &delete_dry_run(&o), None)?
             };
-            json_reply(
-                &core
-                    .delete(lookup(&resource)?, namespace.as_deref(), &name, &o, opts)
-                    .await?,
-            )
+            make(
+                &resource,
+                None,
+                namespace,
+                Some(name),
+                Operation::Delete { options: o, opts },
+            )?
         }
         ApiRequest::Bind {
             namespace,
             name,
             body: b,
-        } => json_reply(
-            &core
-                .bind(
-                    pods_info()?,
-                    Some(&namespace),
-                    &name,
-                    &body(&b)?,
-                    BUS_WRITES,
-                )
-                .await?,
-        ),
+        } => make(
+            &ResourceRef {
+                group: String::new(),
+                version: "v1".into(),
+                plural: "pods".into(),
+            },
+            Some("binding"),
+            Some(namespace),
+            Some(name),
+            Operation::Create {
+                body: body(&b)?,
+                opts: BUS_WRITES,
+            },
+        )?,
         ApiRequest::WatchPoll {
             resource,
             namespace,
             params,
             resource_version,
             wait_ms,
+        } => make(
+            &resource,
+            None,
+            namespace,
+            None,
+            Operation::WatchPoll {
+                list: options(params),
+                after: resource_version,
+                wait: Duration::from_millis(u64::from(wait_ms).min(60_000)),
+            },
+        )?,
+    };
+    Ok((req, as_table))
+}
+
+async fn serve(core: &ApiCore, user: UserInfo, req: ApiRequest) -> ApiResult<ApiReply> {
+    let (req, as_table) = request(user, req)?;
+    let info = req.resource;
+    Ok(match core.handle(req).await? {
+        Outcome::Object(v) | Outcome::Created(v) | Outcome::Patched { object: v, .. } => {
+            json_reply(&v)
+        }
+        Outcome::List {
+            items,
+            revision,
+            continue_token,
         } => {
-            let info = lookup(&resource)?;
-            let filter = super::core::Filter::new(info, &options(params))?;
-            let wait = Duration::from_millis(u64::from(wait_ms).min(60_000));
-            let (events, rev) = core
-                .watch_poll(info, namespace.as_deref(), resource_version, wait, &filter)
-                .await?;
-            let events = events
+            let meta = list_meta(revision, continue_token.as_deref());
+            if as_table {
+                json_reply(&super::table::table(
+                    info.kind,
+                    &items,
+                    super::table::IncludeObject::Metadata,
+                    meta,
+                    rudder_protocol::resources::Time::now(),
+                ))
+            } else {
+                json_reply(&list_object(info, items, meta))
+            }
+        }
+        Outcome::Deleted(items) => json_reply(&list_object(info, items, json!({}))),
+        Outcome::Events(events, resource_version) => ApiReply::Events {
+            events: events
                 .into_iter()
                 .map(|e| ApiEvent {
                     kind: e.kind.to_owned(),
                     object: serde_json::to_vec(&e.object).unwrap_or_default(),
                 })
-                .collect();
-            ApiReply::Events {
-                events,
-                resource_version: rev.max(resource_version),
-            }
+                .collect(),
+            resource_version,
+        },
+        Outcome::Admitted => {
+            return Err(Box::new(Status::failure(
+                500,
+                "InternalError",
+                "a stream was admitted on the bus",
+            )))
         }
     })
 }

@@ -29,19 +29,15 @@ use rudder_protocol::messages::store::{
     CmpOp, Compare, CompareTarget, Consistency, EventKind, Expect, KeyValue, OpResult, StoreError,
     StoreReply, StoreRequest, Txn, TxnOp, TxnResponse, WatchBatch,
 };
-use rudder_protocol::resources::{
-    Deployment, Endpoints, Event, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController,
-    Resource, Service, ServiceAccount, Status, StatusCause, StatusDetails, Time,
-};
+use rudder_protocol::resources::{Status, StatusCause, StatusDetails, Time};
 use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
 
-use super::alloc::{self, Ranges, Want, IP_PREFIX, PORT_PREFIX};
+use super::alloc::{self, Ranges};
 use super::cache::{AtRevision, ResourceCache, WatchCache, READY_WAIT};
-use super::defaults::Defaults;
+use super::kinds::{self, Admission, Deletion};
 use super::registry::{self, ResourceInfo};
 use super::selectors::{object_fields, parse_field_selector_for, parse_label_selector};
-use super::validation::{invalid_status, Validate};
 use super::watch::{ChangesFrom, ListRead};
 use crate::bus::Bus;
 use crate::store::STORE_ACTOR;
@@ -57,11 +53,11 @@ const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 /// controller).
 pub const BOOTSTRAP_NAMESPACES: [&str; 4] = rudder_protocol::names::namespaces::SYSTEM;
 
-fn fail(code: i32, reason: &str, message: impl Into<String>) -> ApiError {
+pub(super) fn fail(code: i32, reason: &str, message: impl Into<String>) -> ApiError {
     Box::new(Status::failure(code, reason, message))
 }
 
-fn unexpected_reply() -> ApiError {
+pub(super) fn unexpected_reply() -> ApiError {
     fail(500, "InternalError", "unexpected reply from the store")
 }
 
@@ -84,7 +80,7 @@ fn qualified(info: &ResourceInfo) -> String {
     }
 }
 
-fn not_found(info: &ResourceInfo, name: &str) -> ApiError {
+pub(super) fn not_found(info: &ResourceInfo, name: &str) -> ApiError {
     fail_for(
         404,
         "NotFound",
@@ -123,53 +119,13 @@ pub fn prefix(info: &ResourceInfo, namespace: Option<&str>) -> String {
     }
 }
 
-/// Defaulting and validation through the typed model of `kind`. Returns the object as
-/// the typed model writes it (unknown fields dropped, defaults filled).
+/// Defaulting and validation through the typed model of `kind` (its kind module's
+/// [`KindOps::typed`]). Returns the object as the typed model writes it (unknown
+/// fields dropped, defaults filled).
 pub fn typed(kind: &str, obj: Value, old: Option<&Value>) -> ApiResult<Value> {
-    fn run<K>(obj: Value, old: Option<&Value>) -> ApiResult<Value>
-    where
-        K: Resource + Defaults + Validate + serde::Serialize + serde::de::DeserializeOwned,
-    {
-        let mut typed: K = serde_json::from_value(obj).map_err(|e| {
-            fail(
-                400,
-                "BadRequest",
-                format!("the object is not a valid {}: {e}", K::KIND),
-            )
-        })?;
-        typed.apply_defaults();
-        let causes = match old {
-            None => typed.validate(),
-            Some(old) => {
-                let old: K = serde_json::from_value(old.clone()).map_err(|e| {
-                    fail(
-                        500,
-                        "InternalError",
-                        format!("stored object unreadable: {e}"),
-                    )
-                })?;
-                typed.validate_update(&old)
-            }
-        };
-        if !causes.is_empty() {
-            let name = typed.metadata().name.clone();
-            return Err(Box::new(invalid_status::<K>(&name, causes)));
-        }
-        serde_json::to_value(&typed).map_err(|e| fail(500, "InternalError", e.to_string()))
-    }
-    match kind {
-        "Pod" => run::<Pod>(obj, old),
-        "Node" => run::<Node>(obj, old),
-        "Namespace" => run::<Namespace>(obj, old),
-        "Service" => run::<Service>(obj, old),
-        "Endpoints" => run::<Endpoints>(obj, old),
-        "ServiceAccount" => run::<ServiceAccount>(obj, old),
-        "ReplicationController" => run::<ReplicationController>(obj, old),
-        "ReplicaSet" => run::<ReplicaSet>(obj, old),
-        "Deployment" => run::<Deployment>(obj, old),
-        "Lease" => run::<Lease>(obj, old),
-        "Event" => run::<Event>(obj, old),
-        other => Err(fail(404, "NotFound", format!("kind {other} is not served"))),
+    match kinds::for_kind(kind) {
+        Some(k) => k.typed(obj, old),
+        None => Err(fail(404, "NotFound", format!("kind {kind} is not served"))),
     }
 }
 
@@ -473,7 +429,7 @@ fn retries_exhausted(info: &ResourceInfo, name: &str) -> ApiError {
     )
 }
 
-fn already_exists(info: &ResourceInfo, name: &str) -> ApiError {
+pub(super) fn already_exists(info: &ResourceInfo, name: &str) -> ApiError {
     fail_for(
         409,
         "AlreadyExists",
@@ -571,9 +527,9 @@ pub struct ApiCore {
     bus: Bus,
     store: ActorRef,
     cache: std::sync::Arc<WatchCache>,
-    ranges: Ranges,
+    pub(super) ranges: Ranges,
     /// The `tolerationSeconds` new pods get for the not-ready and unreachable taints.
-    default_toleration_seconds: i64,
+    admission: Admission,
     /// The watches being served (`/debug/watchers`).
     pub watchers: super::watchers::Watchers,
     /// Read-modify-write cycles in progress here, one at a time per key.
@@ -655,7 +611,9 @@ impl ApiCore {
             store,
             cache,
             ranges: Ranges::default(),
-            default_toleration_seconds: super::defaults::DEFAULT_TOLERATION_SECONDS,
+            admission: Admission {
+                default_toleration_seconds: super::defaults::DEFAULT_TOLERATION_SECONDS,
+            },
             watchers: Default::default(),
             writers: std::sync::Arc::default(),
         }
@@ -667,246 +625,10 @@ impl ApiCore {
         self
     }
 
-    async fn txn(&self, txn: Txn) -> ApiResult<TxnResponse> {
+    pub(super) async fn txn(&self, txn: Txn) -> ApiResult<TxnResponse> {
         match self.store(StoreRequest::Txn(txn)).await? {
             StoreReply::Txn(r) => Ok(r),
             _ => Err(unexpected_reply()),
-        }
-    }
-
-    /// Writes a Service (created when `old` is `None`) together with the cluster IP and
-    /// node ports it needs and the release of those it gave up, in one transaction.
-    /// Random picks that lose a race are picked again; a taken address or port the user
-    /// asked for is a 422, as in Kubernetes. `None` when the Service changed since `old`
-    /// was read (the caller reads again).
-    ///
-    /// Under `dry_run` the addresses are chosen among the free ones the same way, but
-    /// nothing is claimed (Kubernetes' dry-run allocators): the answer shows what the
-    /// Service would get, and every address stays free.
-    async fn write_service(
-        &self,
-        info: &ResourceInfo,
-        name: &str,
-        k: &str,
-        mut obj: Value,
-        old: Option<(&Value, u64)>,
-        dry_run: bool,
-    ) -> ApiResult<Option<Value>> {
-        let invalid = |field: &str, value: &str, message: &str| -> ApiError {
-            Box::new(Status::invalid::<Service>(
-                name,
-                vec![StatusCause {
-                    reason: "FieldValueInvalid".into(),
-                    message: format!("Invalid value: \"{value}\": {message}"),
-                    field: field.into(),
-                }],
-            ))
-        };
-        let needs = self
-            .ranges
-            .needs(&mut obj, old.map(|o| o.0))
-            .map_err(|e| invalid(&e.field, &e.value, &e.message))?;
-        if dry_run && old.is_none() && self.read(k).await?.is_some() {
-            return Err(already_exists(info, name));
-        }
-        let mut avoid_ips = std::collections::BTreeSet::new();
-        let mut avoid_ports = std::collections::BTreeSet::new();
-        for attempt in 0..12 {
-            if attempt == 4 {
-                // Unlucky picks: learn what is taken instead of guessing again.
-                avoid_ips.extend(
-                    self.allocated(IP_PREFIX)
-                        .await?
-                        .iter()
-                        .filter_map(|s| s.parse::<std::net::Ipv4Addr>().ok()),
-                );
-                avoid_ports.extend(
-                    self.allocated(PORT_PREFIX)
-                        .await?
-                        .iter()
-                        .filter_map(|s| s.parse::<u16>().ok()),
-                );
-            }
-            let mut candidate = obj.clone();
-            // (key, field, value, asked by the user)
-            let mut claims: Vec<(String, String, String, bool)> = Vec::new();
-            {
-                let mut rng = rand::thread_rng();
-                if let Some(want) = needs.ip {
-                    let (ip, asked) = match want {
-                        Want::Specific(ip) => (ip, true),
-                        Want::Any => match self.ranges.pick_ip(&mut rng, &avoid_ips) {
-                            Some(ip) => (ip, false),
-                            None => {
-                                return Err(fail(
-                                    500,
-                                    "InternalError",
-                                    "failed to allocate a serviceIP: range is full",
-                                ))
-                            }
-                        },
-                    };
-                    candidate["spec"]["clusterIP"] = json!(ip.to_string());
-                    candidate["spec"]["clusterIPs"] = json!([ip.to_string()]);
-                    claims.push((
-                        format!("{IP_PREFIX}{ip}"),
-                        "spec.clusterIP".into(),
-                        ip.to_string(),
-                        asked,
-                    ));
-                }
-                let mut chosen = avoid_ports.clone();
-                for (i, want) in &needs.ports {
-                    let (port, asked) = match *want {
-                        Want::Specific(p) => (p, true),
-                        Want::Any => match self.ranges.pick_port(&mut rng, &chosen) {
-                            Some(p) => (p, false),
-                            None => {
-                                return Err(fail(
-                                    500,
-                                    "InternalError",
-                                    "failed to allocate a nodePort: range is full",
-                                ))
-                            }
-                        },
-                    };
-                    chosen.insert(port);
-                    candidate["spec"]["ports"][*i]["nodePort"] = json!(port);
-                    claims.push((
-                        format!("{PORT_PREFIX}{port}"),
-                        format!("spec.ports[{i}].nodePort"),
-                        port.to_string(),
-                        asked,
-                    ));
-                }
-            }
-            // Which claims someone else holds.
-            let mut taken = Vec::new();
-            if dry_run {
-                for (j, (key, ..)) in claims.iter().enumerate() {
-                    if self.read(key).await?.is_some() {
-                        taken.push(j);
-                    }
-                }
-                if taken.is_empty() {
-                    return Ok(Some(match old {
-                        Some((_, rev)) => with_rv(candidate, rev),
-                        None => candidate,
-                    }));
-                }
-            } else {
-                let keep: std::collections::BTreeSet<String> =
-                    alloc::held(&candidate).into_iter().collect();
-                let released: Vec<String> = old
-                    .map(|(o, _)| {
-                        alloc::held(o)
-                            .into_iter()
-                            .filter(|h| !keep.contains(h))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let bytes = serde_json::to_vec(&candidate)
-                    .map_err(|e| fail(500, "InternalError", e.to_string()))?;
-                let mut compares = vec![Compare {
-                    key: k.to_owned(),
-                    op: CmpOp::Equal,
-                    target: match old {
-                        Some((_, rev)) => CompareTarget::ModRevision(rev),
-                        None => CompareTarget::Version(0),
-                    },
-                }];
-                let mut success = vec![TxnOp::Put {
-                    key: k.to_owned(),
-                    value: bytes,
-                }];
-                let mut failure = vec![TxnOp::Get { key: k.to_owned() }];
-                for (key, ..) in &claims {
-                    compares.push(Compare {
-                        key: key.clone(),
-                        op: CmpOp::Equal,
-                        target: CompareTarget::Version(0),
-                    });
-                    success.push(TxnOp::Put {
-                        key: key.clone(),
-                        value: k.as_bytes().to_vec(),
-                    });
-                    failure.push(TxnOp::Get { key: key.clone() });
-                }
-                success.extend(released.into_iter().map(|key| TxnOp::Delete { key }));
-                let r = self
-                    .txn(Txn {
-                        compares,
-                        success,
-                        failure,
-                    })
-                    .await?;
-                if r.succeeded {
-                    return Ok(Some(with_rv(candidate, r.revision)));
-                }
-                let current = match r.results.first() {
-                    Some(OpResult::Get { kv }) => kv.as_ref().map(|kv| kv.mod_revision),
-                    _ => None,
-                };
-                match (old, current) {
-                    (None, Some(_)) => return Err(already_exists(info, name)),
-                    (Some(_), None) => return Err(not_found(info, name)),
-                    (Some((_, rev)), Some(now)) if now != rev => return Ok(None),
-                    _ => {}
-                }
-                taken.extend((0..claims.len()).filter(|j| {
-                    matches!(r.results.get(j + 1), Some(OpResult::Get { kv: Some(_) }))
-                }));
-            }
-            for j in taken {
-                let (_, field, value, asked) = &claims[j];
-                if *asked {
-                    let what = if field == "spec.clusterIP" {
-                        "IP"
-                    } else {
-                        "port"
-                    };
-                    return Err(invalid(
-                        field,
-                        value,
-                        &format!("provided {what} is already allocated"),
-                    ));
-                }
-                if field == "spec.clusterIP" {
-                    avoid_ips.extend(value.parse::<std::net::Ipv4Addr>().ok());
-                } else {
-                    avoid_ports.extend(value.parse::<u16>().ok());
-                }
-            }
-        }
-        Err(fail(
-            503,
-            "ServiceUnavailable",
-            "could not allocate the service's addresses; try again",
-        ))
-    }
-
-    /// The allocation keys under `prefix`, without the prefix.
-    async fn allocated(&self, prefix: &str) -> ApiResult<Vec<String>> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let req = StoreRequest::Range {
-                prefix: prefix.to_owned(),
-                start_after: after.clone(),
-                limit: 10_000,
-                consistency: Consistency::Linearizable,
-            };
-            let StoreReply::Range { kvs, more, .. } = self.store(req).await? else {
-                return Err(unexpected_reply());
-            };
-            after = kvs.last().map(|kv| kv.key.clone());
-            out.extend(
-                kvs.into_iter()
-                    .filter_map(|kv| kv.key.strip_prefix(prefix).map(str::to_owned)),
-            );
-            if !more {
-                return Ok(out);
-            }
         }
     }
 
@@ -920,7 +642,7 @@ impl ApiCore {
         old: &Value,
         rev: u64,
     ) -> ApiResult<u64> {
-        if info.kind != "Service" {
+        if !kinds::for_resource(info)?.claims_addresses() {
             return match self
                 .store(StoreRequest::Delete {
                     key: k,
@@ -962,7 +684,7 @@ impl ApiCore {
     /// Sets the `tolerationSeconds` that new pods get for the `not-ready` and
     /// `unreachable` taints when they name none (Kubernetes' DefaultTolerationSeconds).
     pub fn with_default_toleration_seconds(mut self, seconds: i64) -> Self {
-        self.default_toleration_seconds = seconds;
+        self.admission.default_toleration_seconds = seconds;
         self
     }
 
@@ -1021,7 +743,7 @@ impl ApiCore {
         }
     }
 
-    async fn store(&self, req: StoreRequest) -> ApiResult<StoreReply> {
+    pub(super) async fn store(&self, req: StoreRequest) -> ApiResult<StoreReply> {
         match self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await {
             Ok(StoreReply::Error(e)) => Err(store_error(e)),
             Ok(r) => Ok(r),
@@ -1033,7 +755,7 @@ impl ApiCore {
         }
     }
 
-    async fn read(&self, key: &str) -> ApiResult<Option<KeyValue>> {
+    pub(super) async fn read(&self, key: &str) -> ApiResult<Option<KeyValue>> {
         match self
             .store(StoreRequest::Get {
                 key: key.to_owned(),
@@ -1112,6 +834,7 @@ impl ApiCore {
         mut obj: Value,
         opts: WriteOptions,
     ) -> ApiResult<Value> {
+        let kind = kinds::for_resource(info)?;
         if !obj.is_object() {
             return Err(fail(400, "BadRequest", "the body must be a JSON object"));
         }
@@ -1173,28 +896,13 @@ impl ApiCore {
                 m.remove(f);
             }
         }
-        if info.kind == "Pod" && obj.pointer("/status/phase").is_none() {
-            obj["status"] = json!({"phase": "Pending"});
-        }
-        if info.kind == "Pod" {
-            // Admission (DefaultTolerationSeconds): on create only, as in Kubernetes.
-            obj = admit_pod(obj, self.default_toleration_seconds)?;
-        }
-        if info.kind == "Namespace"
-            && obj
-                .pointer("/spec/finalizers")
-                .and_then(Value::as_array)
-                .is_none_or(|f| f.is_empty())
-        {
-            // The namespace controller's finalizer, set on create only (Kubernetes'
-            // namespace strategy), so that the controller can remove it later.
-            obj["spec"]["finalizers"] = json!([super::defaults::NAMESPACE_FINALIZER]);
-        }
-        let obj = typed(info.kind, obj, None)?;
+        // Admission: on create only, as in Kubernetes.
+        let obj = kind.prepare_create(obj, &self.admission)?;
+        let obj = kind.typed(obj, None)?;
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
         self.check_namespace(info, namespace.as_deref()).await?;
         let k = key(info, namespace.as_deref(), &name);
-        if info.kind == "Service" {
+        if kind.claims_addresses() {
             return self
                 .write_service(info, &name, &k, obj, None, opts.dry_run)
                 .await?
@@ -1519,15 +1227,16 @@ impl ApiCore {
         validate_update: bool,
         dry_run: bool,
     ) -> ApiResult<Option<Value>> {
+        let kind = kinds::for_resource(info)?;
         meta(&mut new).remove("resourceVersion");
-        if info.kind == "Service" && validate_update {
-            alloc::drop_type_dependent_fields(&mut new, old);
+        if validate_update {
+            kind.prepare_update(&mut new, old);
         }
         let old_plain = strip_rv(old);
         let mut new = if validate_update {
-            typed(info.kind, new, Some(&old_plain))?
+            kind.typed(new, Some(&old_plain))?
         } else {
-            typed(info.kind, new, None)?
+            kind.typed(new, None)?
         };
         if new == old_plain {
             // Nothing changed: no write, no new resourceVersion (as Kubernetes does).
@@ -1547,15 +1256,9 @@ impl ApiCore {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(|f| f.is_empty());
-        // A namespace also waits for its own `spec.finalizers` (the namespace controller).
-        let spec_finalizers_empty = info.kind != "Namespace"
-            || new
-                .pointer("/spec/finalizers")
-                .and_then(Value::as_array)
-                .is_none_or(|f| f.is_empty());
         if new.pointer("/metadata/deletionTimestamp").is_some()
             && finalizers_empty
-            && spec_finalizers_empty
+            && !kind.finalizers_pending(&new)
         {
             if dry_run {
                 return Ok(Some(with_rv(new, old_rev)));
@@ -1566,7 +1269,7 @@ impl ApiCore {
                 Err(e) => Err(e),
             };
         }
-        if info.kind == "Service" && validate_update {
+        if kind.claims_addresses() && validate_update {
             return self
                 .write_service(info, name, &k, new, Some((old, old_rev)), dry_run)
                 .await;
@@ -1637,6 +1340,7 @@ impl ApiCore {
         options: &Value,
         opts: WriteOptions,
     ) -> ApiResult<Value> {
+        let kind = kinds::for_resource(info)?;
         let k = key(info, namespace, name);
         let _turn = if opts.dry_run {
             None
@@ -1682,15 +1386,12 @@ impl ApiCore {
             if policy == Some("Orphan") && !finalizers.contains(&json!("orphan")) {
                 finalizers.push(json!("orphan"));
             }
-            let graceful_pod = info.kind == "Pod"
-                && grace > 0
-                && old
-                    .pointer("/spec/nodeName")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| !n.is_empty());
-            let terminating_ns = info.kind == "Namespace";
-            if !finalizers.is_empty() || graceful_pod || terminating_ns {
-                if terminating_ns && finalizers.is_empty() && self.namespace_is_empty(name).await? {
+            let deletion = kind.deletion(&old, grace);
+            if !finalizers.is_empty() || deletion != Deletion::Immediate {
+                if deletion == Deletion::WhenEmpty
+                    && finalizers.is_empty()
+                    && self.namespace_is_empty(name).await?
+                {
                     // Nothing inside: no controller needs to empty it first.
                 } else {
                     let mut new = old.clone();
@@ -1700,9 +1401,7 @@ impl ApiCore {
                         m.insert("deletionGracePeriodSeconds".into(), json!(grace.max(0)));
                     }
                     m.insert("finalizers".into(), Value::Array(finalizers));
-                    if terminating_ns {
-                        new["status"]["phase"] = json!("Terminating");
-                    }
+                    kind.mark_terminating(&mut new);
                     if opts.dry_run {
                         return Ok(new);
                     }
@@ -2010,19 +1709,6 @@ impl ApiCore {
     }
 }
 
-/// Pod admission at create: the default not-ready/unreachable tolerations.
-fn admit_pod(obj: Value, toleration_seconds: i64) -> ApiResult<Value> {
-    let mut pod: Pod = serde_json::from_value(obj).map_err(|e| {
-        fail(
-            400,
-            "BadRequest",
-            format!("the object is not a valid Pod: {e}"),
-        )
-    })?;
-    super::defaults::add_default_tolerations(&mut pod, toleration_seconds);
-    serde_json::to_value(&pod).map_err(|e| fail(500, "InternalError", e.to_string()))
-}
-
 /// 400 when the body names another object than the URL does.
 fn check_name(obj: &Value, name: &str) -> ApiResult<()> {
     match meta_str(obj, "name") {
@@ -2225,7 +1911,7 @@ fn decode(kv: &KeyValue) -> ApiResult<Value> {
     Ok(with_rv(obj, kv.mod_revision))
 }
 
-fn with_rv(mut obj: Value, rev: u64) -> Value {
+pub(super) fn with_rv(mut obj: Value, rev: u64) -> Value {
     meta(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
     obj
 }

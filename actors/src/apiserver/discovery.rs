@@ -76,7 +76,7 @@ pub fn api_versions(server_address: &str) -> Value {
 /// The named groups (everything but core), in the order discovery lists them.
 fn named_groups() -> Vec<&'static str> {
     let mut groups: Vec<&'static str> = Vec::new();
-    for (group, _) in registry::GROUP_VERSIONS {
+    for (group, _) in registry::GROUP_VERSIONS.iter() {
         if !group.is_empty() && !groups.contains(group) {
             groups.push(group);
         }

@@ -29,9 +29,10 @@ use futures::StreamExt as _;
 use rudder_protocol::resources::{Status, Time};
 use serde_json::{json, Value};
 
-use super::core::{self as api, ApiCore, ApiError, ApiEvent, ListOptions, WriteOptions};
+use super::core::{self as api, ApiCore, ApiError, ApiEvent, ApiResult, ListOptions, WriteOptions};
 use super::media::{self, Encoding};
 use super::registry::{self, ResourceInfo};
+use super::request::{list_meta, list_object, Operation, Outcome, Request, UserInfo, Verb};
 use super::watch::{self, Step, WatchStream};
 use super::{discovery, openapi, protobuf, table};
 
@@ -307,7 +308,25 @@ async fn resource(
     let q = query(req);
     let method = req.method().as_str();
     let name = t.name.unwrap_or_default();
+    // The caller: the holder of the bearer token checked above.
+    let request = |op: Operation| Request {
+        user: UserInfo::admin(),
+        resource: info,
+        subresource: t.sub.map(str::to_owned),
+        namespace: ns.map(str::to_owned),
+        name: t.name.map(str::to_owned),
+        op,
+    };
+    let stream = |verb: Verb| async move { core.handle(request(Operation::Stream(verb))).await };
     if let Some(sub) = t.sub.filter(|sub| is_connect(info, sub)) {
+        let verb = if method == "GET" {
+            Verb::Get
+        } else {
+            Verb::Create
+        };
+        if let Err(e) = stream(verb).await {
+            return error(e);
+        }
         return connect_response(req, state, info, ns, name, sub).await;
     }
     if let Some(sub) = t.sub {
@@ -315,8 +334,11 @@ async fn resource(
             return not_found_path(req.path());
         }
     }
-    if method == "GET" && info.kind == "Pod" && t.sub == Some("log") {
+    if method == "GET" && is_log(info, t.sub) {
         if let Some(ns) = ns {
+            if let Err(e) = stream(Verb::Get).await {
+                return error(e);
+            }
             return log_response(state, ns, name, &q).await;
         }
     }
@@ -333,6 +355,9 @@ async fn resource(
                     "BadRequest",
                     "watching over a WebSocket is not supported; watch over HTTP instead",
                 ));
+            }
+            if let Err(e) = stream(Verb::Watch).await {
+                return error(e);
             }
             return watch_response(req, state, info, ns, t.name, &q, encoding);
         }
@@ -364,18 +389,20 @@ async fn resource(
     let call = Call {
         req,
         body,
-        core,
         info,
-        ns,
-        name,
         q: &q,
         content_type: ct,
         parsed,
-        warnings: &mut warnings,
     };
-    let mut response = match dispatch(method, t.name.is_some(), t.sub, call).await {
-        Ok(Answer::Ok(v)) => respond(StatusCode::OK, &v, encoding),
-        Ok(Answer::Created(v)) => respond(StatusCode::CREATED, &v, encoding),
+    let answer = match operation(method, t.name.is_some(), t.sub, call) {
+        Ok(op) => core.handle(request(op)).await,
+        Err(e) => Err(e),
+    };
+    let mut response = match answer {
+        Ok(outcome) => match render(req, info, t.sub, outcome, &mut warnings) {
+            Answer::Ok(v) => respond(StatusCode::OK, &v, encoding),
+            Answer::Created(v) => respond(StatusCode::CREATED, &v, encoding),
+        },
         Err(e) => return error(e),
     };
     for w in warnings {
@@ -441,16 +468,11 @@ fn is_patch(content_type: &str) -> bool {
 struct Call<'a> {
     req: &'a HttpRequest,
     body: &'a Bytes,
-    core: &'a ApiCore,
     info: &'static ResourceInfo,
-    ns: Option<&'a str>,
-    name: &'a str,
     q: &'a [(String, String)],
     content_type: &'a str,
     /// The body, already parsed (writes of an object).
     parsed: Option<Value>,
-    /// Where the handler puts `Warning` header values.
-    warnings: &'a mut Vec<String>,
 }
 
 /// The write options of a request: `dryRun` (from the query and, for deletes, the
@@ -477,58 +499,92 @@ fn write_options(
     WriteOptions::parse(options_kind, &dry_run, param(q, "fieldValidation"))
 }
 
-async fn dispatch(
-    method: &str,
-    named: bool,
-    sub: Option<&str>,
-    c: Call<'_>,
-) -> Result<Answer, ApiError> {
+/// The operation an HTTP request asks for (the one request path serves it), or `405`.
+fn operation(method: &str, named: bool, sub: Option<&str>, c: Call<'_>) -> ApiResult<Operation> {
     let Call {
         req,
         body,
-        core,
         info,
-        ns,
-        name,
         q,
         content_type,
         parsed,
-        warnings,
     } = c;
-    let mut parsed = parsed;
     let body_value = || media::decode_body(body, content_type);
-    let mut value = || parsed.take().map_or_else(body_value, Ok);
+    let value = || parsed.map_or_else(body_value, Ok);
+    let writes = || write_options(method, q, None);
+    Ok(match (method, named, sub) {
+        ("GET", false, None) => Operation::List(list_options(q)),
+        ("GET", true, None | Some("status" | "scale")) => Operation::Get,
+        ("POST", false, None) => Operation::Create {
+            opts: writes()?,
+            body: value()?,
+        },
+        ("POST", true, Some("binding")) => Operation::Create {
+            opts: writes()?,
+            body: body_value()?,
+        },
+        ("PUT", true, None | Some("status" | "scale")) => Operation::Update {
+            opts: writes()?,
+            body: value()?,
+        },
+        ("PATCH", true, None | Some("status" | "scale")) => Operation::Patch {
+            opts: writes()?,
+            content_type: content_type.to_owned(),
+            patch: value()?,
+        },
+        ("DELETE", true, None) => {
+            let options = delete_options(q, body_value()?)?;
+            let opts = write_options(method, q, Some(&options))?;
+            Operation::Delete { options, opts }
+        }
+        ("DELETE", false, None) => {
+            // deletecollection: every object the selectors match, one by one.
+            let options = delete_options(q, body_value()?)?;
+            let opts = write_options(method, q, Some(&options))?;
+            Operation::DeleteCollection {
+                list: list_options(q),
+                options,
+                opts,
+            }
+        }
+        _ => {
+            let _ = info;
+            return Err(Box::new(Status::failure(
+                405,
+                "MethodNotAllowed",
+                format!("{method} is not supported on {}", req.path()),
+            )));
+        }
+    })
+}
+
+/// The answer to an HTTP request: lists and gets as a Table or as metadata when the
+/// client asked for that; the `Warning`s of a patch go to `warnings`.
+fn render(
+    req: &HttpRequest,
+    info: &'static ResourceInfo,
+    sub: Option<&str>,
+    outcome: Outcome,
+    warnings: &mut Vec<String>,
+) -> Answer {
     let metadata_only = media::wants_metadata(accept_of(req));
     let table_of = |items: &[Value], meta: Value| {
         wants_table(req).map(|include| table::table(info.kind, items, include, meta, Time::now()))
     };
-    let writes = || write_options(method, q, None);
-    let mut patched = |w: api::Written| {
-        warnings.extend(w.warnings);
-        w.object
-    };
-    Ok(match (method, named, sub) {
-        ("GET", false, None) => {
-            let (items, rev, cont) = core.list(info, ns, &list_options(q)).await?;
-            let meta = match cont {
-                Some(c) => json!({"resourceVersion": rev.to_string(), "continue": c}),
-                None => json!({"resourceVersion": rev.to_string()}),
-            };
+    match outcome {
+        Outcome::List {
+            items,
+            revision,
+            continue_token,
+        } => {
+            let meta = list_meta(revision, continue_token.as_deref());
             match table_of(&items, meta.clone()) {
                 Some(t) => Answer::Ok(t),
                 None if metadata_only => Answer::Ok(media::partial_metadata_list(meta, &items)),
-                None => Answer::Ok(json!({
-                    "kind": info.list_kind(), "apiVersion": info.api_version(),
-                    "metadata": meta, "items": items,
-                })),
+                None => Answer::Ok(list_object(info, items, meta)),
             }
         }
-        ("POST", false, None) => {
-            let opts = writes()?;
-            Answer::Created(core.create(info, ns, value()?, opts).await?)
-        }
-        ("GET", true, None) => {
-            let obj = core.get(info, ns, name).await?;
+        Outcome::Object(obj) if sub.is_none() && req.method() == actix_web::http::Method::GET => {
             let rv = obj
                 .pointer("/metadata/resourceVersion")
                 .cloned()
@@ -539,64 +595,18 @@ async fn dispatch(
                 None => Answer::Ok(obj),
             }
         }
-        ("PUT", true, None | Some("status")) => {
-            let opts = writes()?;
-            let status_only = sub.is_some();
-            Answer::Ok(
-                core.update(info, ns, name, value()?, status_only, opts)
-                    .await?,
-            )
+        Outcome::Object(obj) => Answer::Ok(obj),
+        Outcome::Created(obj) => Answer::Created(obj),
+        Outcome::Patched {
+            object,
+            warnings: w,
+        } => {
+            warnings.extend(w);
+            Answer::Ok(object)
         }
-        ("PATCH", true, None | Some("status")) => {
-            let opts = writes()?;
-            let status_only = sub.is_some();
-            let written = core
-                .patch(info, ns, name, content_type, &value()?, status_only, opts)
-                .await?;
-            Answer::Ok(patched(written))
-        }
-        ("DELETE", true, None) => {
-            let options = delete_options(q, body_value()?)?;
-            let opts = write_options(method, q, Some(&options))?;
-            Answer::Ok(core.delete(info, ns, name, &options, opts).await?)
-        }
-        ("DELETE", false, None) => {
-            // deletecollection: every object the selectors match, one by one.
-            let options = delete_options(q, body_value()?)?;
-            let opts = write_options(method, q, Some(&options))?;
-            let deleted = core
-                .delete_collection(info, ns, &list_options(q), &options, opts)
-                .await?;
-            Answer::Ok(json!({
-                "kind": info.list_kind(), "apiVersion": info.api_version(),
-                "metadata": {}, "items": deleted,
-            }))
-        }
-        ("GET", true, Some("status")) => Answer::Ok(core.get(info, ns, name).await?),
-        ("GET", true, Some("scale")) => Answer::Ok(core.get_scale(info, ns, name).await?),
-        ("PUT", true, Some("scale")) => {
-            let opts = writes()?;
-            Answer::Ok(core.put_scale(info, ns, name, &body_value()?, opts).await?)
-        }
-        ("PATCH", true, Some("scale")) => {
-            let opts = writes()?;
-            let written = core
-                .patch_scale(info, ns, name, content_type, &body_value()?, opts)
-                .await?;
-            Answer::Ok(patched(written))
-        }
-        ("POST", true, Some("binding")) => {
-            let opts = writes()?;
-            Answer::Created(core.bind(info, ns, name, &body_value()?, opts).await?)
-        }
-        _ => {
-            return Err(Box::new(Status::failure(
-                405,
-                "MethodNotAllowed",
-                format!("{method} is not supported on {}", req.path()),
-            )))
-        }
-    })
+        Outcome::Deleted(items) => Answer::Ok(list_object(info, items, json!({}))),
+        Outcome::Events(..) | Outcome::Admitted => Answer::Ok(json!({})),
+    }
 }
 
 /// DeleteOptions from the body, with the query's `gracePeriodSeconds` and
@@ -652,6 +662,11 @@ const CONNECT_SUBRESOURCES: &[(&str, &[&str])] = &[
     ("services", &[PROXY]),
     ("nodes", &[PROXY]),
 ];
+
+/// `pods/<name>/log`.
+fn is_log(info: &ResourceInfo, sub: Option<&str>) -> bool {
+    sub == Some("log") && info.subresource("log").is_some()
+}
 
 fn is_connect(info: &ResourceInfo, sub: &str) -> bool {
     info.group.is_empty()

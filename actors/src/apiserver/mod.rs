@@ -1,5 +1,7 @@
 //! The API server: the Kubernetes REST API over the store.
 //!
+//! - [`request`]: the one request path: both fronts describe a request (caller, verb,
+//!   resource, namespace, name) and call [`core::ApiCore::handle`].
 //! - [`core`]: the operations (create, get, list, update, patch, delete, watch and the
 //!   subresources) over the store, shared by every front.
 //! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
@@ -13,6 +15,8 @@
 //! - [`registry`]: the served resources and their schemas (merge keys live here once).
 //! - [`discovery`], [`openapi`]: what clients read to learn the API (`/api`, `/apis`,
 //!   aggregated discovery, OpenAPI v3).
+//! - [`kinds`]: one module per served kind (its strategy: hooks, field selectors, printer
+//!   columns), registered by one list.
 //! - [`validation`], [`defaults`]: Kubernetes' validation (as `422 Invalid` causes) and
 //!   defaulting per kind.
 //! - [`selectors`]: label and field selectors.
@@ -30,11 +34,13 @@ pub mod core;
 pub mod defaults;
 pub mod discovery;
 pub mod http;
+pub mod kinds;
 pub mod media;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;
+pub mod request;
 pub mod selectors;
 pub mod table;
 pub mod tls;

@@ -1198,7 +1198,7 @@ mod tests {
                 _ => {}
             }
         }
-        for (group, version) in registry::GROUP_VERSIONS {
+        for (group, version) in registry::GROUP_VERSIONS.iter() {
             let doc = document(group, version).unwrap();
             let mut out = Vec::new();
             refs(doc, &mut out);
@@ -1251,7 +1251,7 @@ mod tests {
         let idx = index();
         let paths = idx["paths"].as_object().unwrap();
         assert_eq!(paths.len(), registry::GROUP_VERSIONS.len());
-        for (group, version) in registry::GROUP_VERSIONS {
+        for (group, version) in registry::GROUP_VERSIONS.iter() {
             let path = document_path(group, version);
             let url = paths[&path]["serverRelativeURL"].as_str().unwrap();
             let hash = document_hash(group, version).unwrap();

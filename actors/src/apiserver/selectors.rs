@@ -14,9 +14,10 @@
 //! **Field selectors** ([`parse_field_selector`] → [`FieldSelector`]): comma-separated
 //! `field=value`, `field==value` or `field!=value` terms (`\,`, `\=` and `\\` escape those
 //! characters in values). Which fields may be used depends on the kind
-//! ([`supported_field_labels`]): `metadata.name` always, `metadata.namespace` for
-//! namespaced kinds, plus e.g. `spec.nodeName` and `status.phase` for pods and
-//! `involvedObject.*`, `reason`, `type`, `source` for events; anything else is an error
+//! ([`supported_field_labels`], from the kind's module in [`super::kinds`]):
+//! `metadata.name` always, `metadata.namespace` for namespaced kinds, plus e.g.
+//! `spec.nodeName` and `status.phase` for pods and `involvedObject.*`, `reason`, `type`,
+//! `source` for events; anything else is an error
 //! worded as Kubernetes words it (`field label not supported: x`). [`object_fields`]
 //! extracts those fields from an object as JSON, an absent field reading as `""` (or
 //! `false`, `0`), as Go's zero values do.
@@ -775,85 +776,28 @@ pub fn parse_field_selector_for(
     Ok(parsed)
 }
 
-const NAMESPACED_META: &[&str] = &["metadata.name", "metadata.namespace"];
-
 /// The field labels a kind (its `kind`, e.g. `Pod`) supports in field selectors, as in
 /// Kubernetes: `metadata.name` for every kind, `metadata.namespace` for namespaced
-/// kinds, and kind-specific fields.
-pub fn supported_field_labels(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "Pod" => &[
-            "metadata.name",
-            "metadata.namespace",
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-        ],
-        "Node" => &["metadata.name", "spec.unschedulable"],
-        "Namespace" => &["metadata.name", "status.phase"],
-        "Event" => &[
-            "metadata.name",
-            "metadata.namespace",
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ],
-        "ReplicaSet" | "ReplicationController" => {
-            &["metadata.name", "metadata.namespace", "status.replicas"]
-        }
-        "Service" | "Endpoints" | "ServiceAccount" | "Deployment" | "Lease" => NAMESPACED_META,
-        _ => &["metadata.name"],
-    }
-}
-
-/// The value at a JSON path as a field selector sees it: strings as they are, numbers
-/// and booleans printed, absent values as Go's zero value (`default`).
-fn json_field(obj: &serde_json::Value, path: &[&str], default: &str) -> String {
-    let mut v = obj;
-    for key in path {
-        match v.get(key) {
-            Some(next) => v = next,
-            None => return default.to_owned(),
-        }
-    }
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Bool(b) => b.to_string(),
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => default.to_owned(),
-    }
+/// kinds, and the kind's own fields ([`super::kinds::Strategy::FIELDS`]). A kind that is
+/// not served supports `metadata.name` only.
+pub fn supported_field_labels(kind: &str) -> Vec<&'static str> {
+    super::kinds::for_kind(kind).map_or_else(|| vec!["metadata.name"], |k| k.field_labels())
 }
 
 /// The selectable fields of an object of kind `kind` (e.g. `Pod`), given as its JSON:
 /// every label [`supported_field_labels`] lists, with absent fields as `""`, `false`
 /// or `0` as in Kubernetes.
 pub fn object_fields(kind: &str, obj: &serde_json::Value) -> BTreeMap<String, String> {
-    supported_field_labels(kind)
-        .iter()
-        .map(|label| {
-            let value = match *label {
-                "spec.hostNetwork" | "spec.unschedulable" => {
-                    json_field(obj, &label.split('.').collect::<Vec<_>>(), "false")
-                }
-                "status.replicas" => json_field(obj, &["status", "replicas"], "0"),
-                "source" => json_field(obj, &["source", "component"], ""),
-                other => json_field(obj, &other.split('.').collect::<Vec<_>>(), ""),
-            };
-            ((*label).to_owned(), value)
-        })
-        .collect()
+    match super::kinds::for_kind(kind) {
+        Some(k) => k.fields(obj),
+        None => BTreeMap::from([(
+            "metadata.name".to_owned(),
+            obj.pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        )]),
+    }
 }
 
 #[cfg(test)]

@@ -12,14 +12,9 @@
 //! containers do not exist. A pod's IP falls back to `status.podIP` when `podIPs` is
 //! empty.
 
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use rudder_protocol::resources::{
-    ConditionStatus, ContainerStatus, Deployment, Endpoints, Event, LabelSelector,
-    LabelSelectorOperator, Lease, MicroTime, Namespace, Node, NodeAddressType, Pod, PodPhase,
-    ReplicaSet, ReplicationController, Service, ServiceAccount, ServiceType, Time,
-};
+use rudder_protocol::resources::{LabelSelector, LabelSelectorOperator, MicroTime, Time};
 
 /// What each row's `object` holds (`?includeObject=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,7 +41,8 @@ impl IncludeObject {
 }
 
 /// One column definition.
-struct Column {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
     name: &'static str,
     ty: &'static str,
     format: &'static str,
@@ -54,7 +50,27 @@ struct Column {
     priority: i32,
 }
 
-const fn col(name: &'static str, ty: &'static str, description: &'static str) -> Column {
+/// The cells of one row and, for some kinds, the row's conditions (a finished pod is
+/// `Completed`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// One value per column.
+    pub cells: Vec<Value>,
+    /// `conditions` of the row, if any.
+    pub conditions: Option<Value>,
+}
+
+impl Row {
+    /// A row without conditions.
+    pub fn new(cells: Vec<Value>) -> Row {
+        Row {
+            cells,
+            conditions: None,
+        }
+    }
+}
+
+pub(crate) const fn col(name: &'static str, ty: &'static str, description: &'static str) -> Column {
     Column {
         name,
         ty,
@@ -65,7 +81,7 @@ const fn col(name: &'static str, ty: &'static str, description: &'static str) ->
 }
 
 impl Column {
-    const fn wide(self) -> Column {
+    pub(crate) const fn wide(self) -> Column {
         Column {
             priority: 1,
             ..self
@@ -73,59 +89,32 @@ impl Column {
     }
 }
 
-const NAME: Column = Column {
+pub(crate) const NAME: Column = Column {
     name: "Name",
     ty: "string",
     format: "name",
     description: "Name must be unique within a namespace. It is required when creating resources, unless generateName is set.",
     priority: 0,
 };
-const AGE: Column = col(
+pub(crate) const AGE: Column = col(
     "Age",
     "string",
     "CreationTimestamp is the time the server created the object, in RFC 3339 form and UTC.",
 );
-const CONTAINERS: Column = col(
+pub(crate) const CONTAINERS: Column = col(
     "Containers",
     "string",
     "Names of each container in the template.",
 )
 .wide();
-const IMAGES: Column = col(
+pub(crate) const IMAGES: Column = col(
     "Images",
     "string",
     "Images referenced by each container in the template.",
 )
 .wide();
 
-const POD_COLUMNS: &[Column] = &[
-    NAME,
-    col("Ready", "string", "The aggregate readiness state of this pod for accepting traffic."),
-    col("Status", "string", "The aggregate status of the containers in this pod."),
-    col(
-        "Restarts",
-        "string",
-        "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
-    ),
-    AGE,
-    col("IP", "string", "The IP address allocated to the pod.").wide(),
-    col("Node", "string", "The node the pod is bound to.").wide(),
-    col("Nominated Node", "string", "The node the scheduler nominated for a preempting pod.").wide(),
-    col("Readiness Gates", "string", "Extra conditions evaluated for pod readiness.").wide(),
-];
-
-const DEPLOYMENT_COLUMNS: &[Column] = &[
-    NAME,
-    col("Ready", "string", "Number of the pod with ready state"),
-    col("Up-to-date", "string", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-    col("Available", "string", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
-    AGE,
-    CONTAINERS,
-    IMAGES,
-    col("Selector", "string", "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.").wide(),
-];
-
-const REPLICA_COLUMNS: &[Column] = &[
+pub(crate) const REPLICA_COLUMNS: &[Column] = &[
     NAME,
     col(
         "Desired",
@@ -149,151 +138,8 @@ const REPLICA_COLUMNS: &[Column] = &[
     .wide(),
 ];
 
-const SERVICE_COLUMNS: &[Column] = &[
-    NAME,
-    col(
-        "Type",
-        "string",
-        "How the service is exposed: ClusterIP, NodePort, LoadBalancer or ExternalName.",
-    ),
-    col(
-        "Cluster-IP",
-        "string",
-        "The IP address of the service, usually assigned randomly.",
-    ),
-    col(
-        "External-IP",
-        "string",
-        "IP addresses for which nodes in the cluster accept traffic for this service.",
-    ),
-    col(
-        "Port(s)",
-        "string",
-        "The list of ports that are exposed by this service.",
-    ),
-    AGE,
-    col(
-        "Selector",
-        "string",
-        "Route service traffic to pods with label keys and values matching this selector.",
-    )
-    .wide(),
-];
-
-const ENDPOINTS_COLUMNS: &[Column] = &[
-    NAME,
-    col(
-        "Endpoints",
-        "string",
-        "The set of all endpoints is the union of all subsets.",
-    ),
-    AGE,
-];
-
-const NODE_COLUMNS: &[Column] = &[
-    NAME,
-    col("Status", "string", "The status of the node"),
-    col("Roles", "string", "The roles of the node"),
-    AGE,
-    col("Version", "string", "Kubelet Version reported by the node."),
-    col(
-        "Internal-IP",
-        "string",
-        "List of addresses reachable to the node.",
-    )
-    .wide(),
-    col(
-        "External-IP",
-        "string",
-        "List of addresses reachable to the node.",
-    )
-    .wide(),
-    col(
-        "OS-Image",
-        "string",
-        "OS Image reported by the node from /etc/os-release.",
-    )
-    .wide(),
-    col(
-        "Kernel-Version",
-        "string",
-        "Kernel Version reported by the node from 'uname -r'.",
-    )
-    .wide(),
-    col(
-        "Container-Runtime",
-        "string",
-        "ContainerRuntime Version reported by the node through runtime remote API.",
-    )
-    .wide(),
-];
-
-const NAMESPACE_COLUMNS: &[Column] = &[
-    NAME,
-    col("Status", "string", "The status of the namespace"),
-    AGE,
-];
-
-const SERVICE_ACCOUNT_COLUMNS: &[Column] = &[
-    NAME,
-    col(
-        "Secrets",
-        "string",
-        "Secrets pods running as this service account may use.",
-    ),
-    AGE,
-];
-
-const EVENT_COLUMNS: &[Column] = &[
-    col(
-        "Last Seen",
-        "string",
-        "The time at which the most recent occurrence of this event was recorded.",
-    ),
-    col("Type", "string", "Type of this event (Normal, Warning)."),
-    col(
-        "Reason",
-        "string",
-        "A short, machine understandable string that gives the reason for this event.",
-    ),
-    col("Object", "string", "The object that this event is about."),
-    col(
-        "Subobject",
-        "string",
-        "The field of the object the event is about.",
-    )
-    .wide(),
-    col("Source", "string", "The component reporting this event.").wide(),
-    col(
-        "Message",
-        "string",
-        "A human-readable description of the status of this operation.",
-    ),
-    col(
-        "First Seen",
-        "string",
-        "The time at which the event was first recorded.",
-    )
-    .wide(),
-    col(
-        "Count",
-        "string",
-        "The number of times this event has occurred.",
-    )
-    .wide(),
-    Column {
-        priority: 1,
-        ..NAME
-    },
-];
-
-const LEASE_COLUMNS: &[Column] = &[
-    NAME,
-    col("Holder", "string", "The holder of the lease."),
-    AGE,
-];
-
-const DEFAULT_COLUMNS: &[Column] = &[
+/// Kubernetes' default table, for kinds without a printer.
+pub const DEFAULT_COLUMNS: &[Column] = &[
     NAME,
     col(
         "Created At",
@@ -301,22 +147,6 @@ const DEFAULT_COLUMNS: &[Column] = &[
         "CreationTimestamp is the time the server created the object, in RFC 3339 form and UTC.",
     ),
 ];
-
-fn columns(kind: &str) -> &'static [Column] {
-    match kind {
-        "Pod" => POD_COLUMNS,
-        "Deployment" => DEPLOYMENT_COLUMNS,
-        "ReplicaSet" | "ReplicationController" => REPLICA_COLUMNS,
-        "Service" => SERVICE_COLUMNS,
-        "Endpoints" => ENDPOINTS_COLUMNS,
-        "Node" => NODE_COLUMNS,
-        "Namespace" => NAMESPACE_COLUMNS,
-        "ServiceAccount" => SERVICE_ACCOUNT_COLUMNS,
-        "Event" => EVENT_COLUMNS,
-        "Lease" => LEASE_COLUMNS,
-        _ => DEFAULT_COLUMNS,
-    }
-}
 
 /// Builds the `Table` of `items` (objects of `kind`, as JSON) for `kubectl get`.
 /// `list_meta` becomes the table's `metadata` (`resourceVersion`, `continue`).
@@ -327,7 +157,9 @@ pub fn table(
     list_meta: Value,
     now: Time,
 ) -> Value {
-    let column_definitions: Vec<Value> = columns(kind)
+    let kind = super::kinds::for_kind(kind);
+    let columns = kind.map_or(DEFAULT_COLUMNS, |k| k.columns());
+    let column_definitions: Vec<Value> = columns
         .iter()
         .map(|c| {
             json!({
@@ -342,7 +174,10 @@ pub fn table(
     let rows: Vec<Value> = items
         .iter()
         .map(|item| {
-            let (cells, conditions) = cells(kind, item, now);
+            let Row { cells, conditions } = match kind {
+                Some(kind) => kind.row(item, now),
+                None => default_row(item),
+            };
             let mut row = json!({ "cells": cells });
             if let Some(conditions) = conditions {
                 row["conditions"] = conditions;
@@ -375,32 +210,13 @@ pub fn table(
     })
 }
 
-/// Reads an item as its protocol type; a malformed item prints as an empty object.
-fn parse<T: DeserializeOwned + Default>(item: &Value) -> T {
-    serde_json::from_value(item.clone()).unwrap_or_default()
-}
-
-fn cells(kind: &str, item: &Value, now: Time) -> (Vec<Value>, Option<Value>) {
-    match kind {
-        "Pod" => pod_cells(&parse(item), now),
-        "Deployment" => (deployment_cells(&parse(item), now), None),
-        "ReplicaSet" => (replica_set_cells(&parse(item), now), None),
-        "ReplicationController" => (replication_controller_cells(&parse(item), now), None),
-        "Service" => (service_cells(&parse(item), now), None),
-        "Endpoints" => (endpoints_cells(&parse(item), now), None),
-        "Node" => (node_cells(&parse(item), now), None),
-        "Namespace" => (namespace_cells(&parse(item), now), None),
-        "ServiceAccount" => (service_account_cells(&parse(item), now), None),
-        "Event" => (event_cells(&parse(item), now), None),
-        "Lease" => (lease_cells(&parse(item), now), None),
-        _ => {
-            let meta = &item["metadata"];
-            let created = meta["creationTimestamp"]
-                .as_str()
-                .unwrap_or("0001-01-01T00:00:00Z");
-            (vec![meta["name"].clone(), json!(created)], None)
-        }
-    }
+/// Kubernetes' default row: the name and the creation time as RFC 3339.
+fn default_row(item: &Value) -> Row {
+    let meta = &item["metadata"];
+    let created = meta["creationTimestamp"]
+        .as_str()
+        .unwrap_or("0001-01-01T00:00:00Z");
+    Row::new(vec![meta["name"].clone(), json!(created)])
 }
 
 /// Kubernetes' `duration.HumanDuration` for a whole number of seconds: about two
@@ -462,14 +278,14 @@ pub fn human_duration(seconds: i64) -> String {
 }
 
 /// The age of a timestamp, or `<unknown>` when there is none.
-fn since(t: Option<Time>, now: Time) -> String {
+pub(crate) fn since(t: Option<Time>, now: Time) -> String {
     match t {
         Some(t) => human_duration(now.0.saturating_sub(t.0)),
         None => "<unknown>".into(),
     }
 }
 
-fn since_micro(t: Option<MicroTime>, now: Time) -> String {
+pub(crate) fn since_micro(t: Option<MicroTime>, now: Time) -> String {
     match t {
         // Truncated towards zero, as Go's int(d.Seconds()).
         Some(t) => human_duration(now.0.saturating_mul(1_000_000).saturating_sub(t.0) / 1_000_000),
@@ -477,7 +293,7 @@ fn since_micro(t: Option<MicroTime>, now: Time) -> String {
     }
 }
 
-fn or_none(s: &str) -> String {
+pub(crate) fn or_none(s: &str) -> String {
     if s.is_empty() {
         "<none>".into()
     } else {
@@ -485,145 +301,12 @@ fn or_none(s: &str) -> String {
     }
 }
 
-// ---- pods -----------------------------------------------------------------------------
-
-fn pod_cells(pod: &Pod, now: Time) -> (Vec<Value>, Option<Value>) {
-    let spec = &pod.spec;
-    let status = &pod.status;
-    let total = spec.containers.len();
-    let mut ready = 0;
-    let mut restarts: i64 = 0;
-    let mut last_restart: Option<Time> = None;
-    let note_restart = |last: &mut Option<Time>, c: &ContainerStatus| {
-        if let Some(finished) = c.last_state.terminated.as_ref().and_then(|t| t.finished_at) {
-            if last.is_none_or(|l| l < finished) {
-                *last = Some(finished);
-            }
-        }
-    };
-
-    let mut reason = status
-        .phase
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    if !status.reason.is_empty() {
-        reason = status.reason.clone();
-    }
-    if status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "PodScheduled" && c.reason == "SchedulingGated")
-    {
-        reason = "SchedulingGated".into();
-    }
-
-    let mut initializing = false;
-    for (i, c) in status.init_container_statuses.iter().enumerate() {
-        restarts += i64::from(c.restart_count);
-        note_restart(&mut last_restart, c);
-        match (&c.state.terminated, &c.state.waiting) {
-            (Some(t), _) if t.exit_code == 0 => continue,
-            (Some(t), _) => {
-                reason = if !t.reason.is_empty() {
-                    format!("Init:{}", t.reason)
-                } else if t.signal != 0 {
-                    format!("Init:Signal:{}", t.signal)
-                } else {
-                    format!("Init:ExitCode:{}", t.exit_code)
-                };
-            }
-            (None, Some(w)) if !w.reason.is_empty() && w.reason != "PodInitializing" => {
-                reason = format!("Init:{}", w.reason);
-            }
-            _ => reason = format!("Init:{i}/{}", spec.init_containers.len()),
-        }
-        initializing = true;
-        break;
-    }
-
-    let initialized = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Initialized" && c.status == ConditionStatus::True);
-    if !initializing || initialized {
-        restarts = 0;
-        last_restart = None;
-        let mut has_running = false;
-        for c in status.container_statuses.iter().rev() {
-            restarts += i64::from(c.restart_count);
-            note_restart(&mut last_restart, c);
-            let state = &c.state;
-            if let Some(w) = state.waiting.as_ref().filter(|w| !w.reason.is_empty()) {
-                reason = w.reason.clone();
-            } else if let Some(t) = &state.terminated {
-                reason = if !t.reason.is_empty() {
-                    t.reason.clone()
-                } else if t.signal != 0 {
-                    format!("Signal:{}", t.signal)
-                } else {
-                    format!("ExitCode:{}", t.exit_code)
-                };
-            } else if c.ready && state.running.is_some() {
-                has_running = true;
-                ready += 1;
-            }
-        }
-        if reason == "Completed" && has_running {
-            let pod_ready = status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True);
-            reason = if pod_ready { "Running" } else { "NotReady" }.into();
-        }
-    }
-
-    if pod.metadata.deletion_timestamp.is_some() {
-        reason = if status.reason == "NodeLost" {
-            "Unknown"
-        } else {
-            "Terminating"
-        }
-        .into();
-    }
-
-    let restarts = match last_restart {
-        Some(t) if restarts != 0 => format!("{restarts} ({} ago)", since(Some(t), now)),
-        _ => restarts.to_string(),
-    };
-    let ip = status
-        .pod_ips
-        .first()
-        .map(|ip| ip.ip.as_str())
-        .unwrap_or(&status.pod_ip);
-    let cells = vec![
-        json!(pod.metadata.name),
-        json!(format!("{ready}/{total}")),
-        json!(reason),
-        json!(restarts),
-        json!(since(pod.metadata.creation_timestamp, now)),
-        json!(or_none(ip)),
-        json!(or_none(&spec.node_name)),
-        json!("<none>"),
-        json!("<none>"),
-    ];
-    let conditions = match status.phase {
-        Some(PodPhase::Succeeded) => Some(json!([{
-            "type": "Completed", "status": "True", "reason": "Succeeded",
-            "message": "The pod has completed successfully.",
-        }])),
-        Some(PodPhase::Failed) => Some(json!([{
-            "type": "Completed", "status": "True", "reason": "Failed",
-            "message": "The pod failed.",
-        }])),
-        _ => None,
-    };
-    (cells, conditions)
-}
-
-// ---- controllers ----------------------------------------------------------------------
+// ---- shared by several kinds' printers ------------------------------------------------
 
 /// Container names and images, comma-separated.
-fn containers_and_images(spec: &rudder_protocol::resources::PodSpec) -> (String, String) {
+pub(crate) fn containers_and_images(
+    spec: &rudder_protocol::resources::PodSpec,
+) -> (String, String) {
     let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
     let images: Vec<&str> = spec.containers.iter().map(|c| c.image.as_str()).collect();
     (names.join(","), images.join(","))
@@ -631,7 +314,7 @@ fn containers_and_images(spec: &rudder_protocol::resources::PodSpec) -> (String,
 
 /// A label selector in Kubernetes' string form: requirements sorted by key,
 /// `app=web,tier in (a,b),!legacy`.
-fn selector_string(selector: &LabelSelector) -> String {
+pub(crate) fn selector_string(selector: &LabelSelector) -> String {
     let mut requirements: Vec<(&str, String)> = selector
         .match_labels
         .iter()
@@ -659,316 +342,20 @@ fn selector_string(selector: &LabelSelector) -> String {
 }
 
 /// A label map as `k=v,k2=v2` (sorted), or `<none>`.
-fn format_labels(labels: &std::collections::BTreeMap<String, String>) -> String {
+pub(crate) fn format_labels(labels: &std::collections::BTreeMap<String, String>) -> String {
     let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     or_none(&text.join(","))
-}
-
-fn deployment_cells(d: &Deployment, now: Time) -> Vec<Value> {
-    let desired = d.spec.replicas.unwrap_or(1);
-    let (names, images) = containers_and_images(&d.spec.template.spec);
-    vec![
-        json!(d.metadata.name),
-        json!(format!("{}/{desired}", d.status.ready_replicas)),
-        json!(d.status.updated_replicas),
-        json!(d.status.available_replicas),
-        json!(since(d.metadata.creation_timestamp, now)),
-        json!(names),
-        json!(images),
-        json!(selector_string(&d.spec.selector)),
-    ]
-}
-
-fn replica_set_cells(rs: &ReplicaSet, now: Time) -> Vec<Value> {
-    let (names, images) = containers_and_images(&rs.spec.template.spec);
-    vec![
-        json!(rs.metadata.name),
-        json!(rs.spec.replicas.unwrap_or(1)),
-        json!(rs.status.replicas),
-        json!(rs.status.ready_replicas),
-        json!(since(rs.metadata.creation_timestamp, now)),
-        json!(names),
-        json!(images),
-        json!(or_none(&selector_string(&rs.spec.selector))),
-    ]
-}
-
-fn replication_controller_cells(rc: &ReplicationController, now: Time) -> Vec<Value> {
-    let (names, images) = rc
-        .spec
-        .template
-        .as_ref()
-        .map(|t| containers_and_images(&t.spec))
-        .unwrap_or_default();
-    vec![
-        json!(rc.metadata.name),
-        json!(rc.spec.replicas.unwrap_or(1)),
-        json!(rc.status.replicas),
-        json!(rc.status.ready_replicas),
-        json!(since(rc.metadata.creation_timestamp, now)),
-        json!(names),
-        json!(images),
-        json!(format_labels(&rc.spec.selector)),
-    ]
-}
-
-// ---- services and endpoints -----------------------------------------------------------
-
-fn service_cells(svc: &Service, now: Time) -> Vec<Value> {
-    let spec = &svc.spec;
-    let ty = spec.type_.unwrap_or(ServiceType::ClusterIp);
-    let cluster_ip = spec
-        .cluster_ips
-        .first()
-        .map(String::as_str)
-        .unwrap_or(&spec.cluster_ip);
-    let external_ips = spec.external_ips.join(",");
-    let external = match ty {
-        ServiceType::ClusterIp | ServiceType::NodePort => or_none(&external_ips),
-        ServiceType::LoadBalancer => {
-            let mut ingress: Vec<&str> = svc
-                .status
-                .load_balancer
-                .ingress
-                .iter()
-                .filter_map(|i| {
-                    if !i.ip.is_empty() {
-                        Some(i.ip.as_str())
-                    } else if !i.hostname.is_empty() {
-                        Some(i.hostname.as_str())
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            ingress.sort();
-            ingress.dedup();
-            let mut all: Vec<&str> = ingress;
-            all.extend(spec.external_ips.iter().map(String::as_str));
-            if all.is_empty() {
-                "<pending>".into()
-            } else {
-                all.join(",")
-            }
-        }
-        ServiceType::ExternalName => spec.external_name.clone(),
-    };
-    let ports: Vec<String> = spec
-        .ports
-        .iter()
-        .map(|p| {
-            let protocol = p.protocol.unwrap_or_default();
-            if p.node_port > 0 {
-                format!("{}:{}/{protocol}", p.port, p.node_port)
-            } else {
-                format!("{}/{protocol}", p.port)
-            }
-        })
-        .collect();
-    vec![
-        json!(svc.metadata.name),
-        json!(ty.as_str()),
-        json!(or_none(cluster_ip)),
-        json!(external),
-        json!(or_none(&ports.join(","))),
-        json!(since(svc.metadata.creation_timestamp, now)),
-        json!(format_labels(&spec.selector)),
-    ]
-}
-
-/// `ip:port` pairs of the first three ready addresses, then `+ N more...`.
-fn format_endpoints(ep: &Endpoints) -> String {
-    const MAX: usize = 3;
-    if ep.subsets.is_empty() {
-        return "<none>".into();
-    }
-    let mut list: Vec<String> = Vec::new();
-    let mut count = 0;
-    let host_port = |ip: &str, port: i32| {
-        if ip.contains(':') {
-            format!("[{ip}]:{port}")
-        } else {
-            format!("{ip}:{port}")
-        }
-    };
-    for subset in &ep.subsets {
-        if subset.ports.is_empty() {
-            count += subset.addresses.len();
-            for a in &subset.addresses {
-                if list.len() == MAX {
-                    break;
-                }
-                list.push(a.ip.clone());
-            }
-            continue;
-        }
-        for port in &subset.ports {
-            count += subset.addresses.len();
-            for a in &subset.addresses {
-                if list.len() == MAX {
-                    break;
-                }
-                list.push(host_port(&a.ip, port.port));
-            }
-        }
-    }
-    let text = list.join(",");
-    if count > MAX {
-        format!("{text} + {} more...", count - MAX)
-    } else {
-        text
-    }
-}
-
-fn endpoints_cells(ep: &Endpoints, now: Time) -> Vec<Value> {
-    vec![
-        json!(ep.metadata.name),
-        json!(format_endpoints(ep)),
-        json!(since(ep.metadata.creation_timestamp, now)),
-    ]
-}
-
-// ---- nodes, namespaces, service accounts, events, leases ------------------------------
-
-fn node_cells(node: &Node, now: Time) -> Vec<Value> {
-    let mut status: Vec<String> = node
-        .status
-        .conditions
-        .iter()
-        .filter(|c| c.type_ == "Ready")
-        .take(1)
-        .map(|c| {
-            if c.status == ConditionStatus::True {
-                "Ready".to_owned()
-            } else {
-                "NotReady".to_owned()
-            }
-        })
-        .collect();
-    if status.is_empty() {
-        status.push("Unknown".into());
-    }
-    if node.spec.unschedulable {
-        status.push("SchedulingDisabled".into());
-    }
-    let mut roles: Vec<&str> = node
-        .metadata
-        .labels
-        .iter()
-        .filter_map(|(k, v)| {
-            if let Some(role) = k.strip_prefix("node-role.kubernetes.io/") {
-                (!role.is_empty()).then_some(role)
-            } else if k == "kubernetes.io/role" && !v.is_empty() {
-                Some(v.as_str())
-            } else {
-                None
-            }
-        })
-        .collect();
-    roles.sort();
-    roles.dedup();
-    let address = |ty: NodeAddressType| {
-        node.status
-            .addresses
-            .iter()
-            .find(|a| a.type_ == ty)
-            .map_or_else(|| "<none>".to_owned(), |a| a.address.clone())
-    };
-    let info = &node.status.node_info;
-    let unknown = |s: &str| {
-        if s.is_empty() {
-            "<unknown>".to_owned()
-        } else {
-            s.to_owned()
-        }
-    };
-    vec![
-        json!(node.metadata.name),
-        json!(status.join(",")),
-        json!(or_none(&roles.join(","))),
-        json!(since(node.metadata.creation_timestamp, now)),
-        json!(info.kubelet_version),
-        json!(address(NodeAddressType::InternalIp)),
-        json!(address(NodeAddressType::ExternalIp)),
-        json!(unknown(&info.os_image)),
-        json!(unknown(&info.kernel_version)),
-        json!(unknown(&info.container_runtime_version)),
-    ]
-}
-
-fn namespace_cells(ns: &Namespace, now: Time) -> Vec<Value> {
-    vec![
-        json!(ns.metadata.name),
-        json!(ns.status.phase.map(|p| p.as_str()).unwrap_or("")),
-        json!(since(ns.metadata.creation_timestamp, now)),
-    ]
-}
-
-fn service_account_cells(sa: &ServiceAccount, now: Time) -> Vec<Value> {
-    vec![
-        json!(sa.metadata.name),
-        json!(sa.secrets.len()),
-        json!(since(sa.metadata.creation_timestamp, now)),
-    ]
-}
-
-fn event_cells(ev: &Event, now: Time) -> Vec<Value> {
-    let first = match ev.first_timestamp {
-        Some(t) => since(Some(t), now),
-        None => since_micro(ev.event_time, now),
-    };
-    let last = match ev.last_timestamp {
-        Some(t) => since(Some(t), now),
-        None => first.clone(),
-    };
-    let count = if ev.count == 0 { 1 } else { ev.count };
-    let object = &ev.involved_object;
-    let target = if object.name.is_empty() {
-        object.kind.to_lowercase()
-    } else {
-        format!("{}/{}", object.kind.to_lowercase(), object.name)
-    };
-    let component = if ev.source.component.is_empty() {
-        &ev.reporting_component
-    } else {
-        &ev.source.component
-    };
-    let host = if ev.source.host.is_empty() {
-        &ev.reporting_instance
-    } else {
-        &ev.source.host
-    };
-    let source = if host.is_empty() {
-        component.clone()
-    } else {
-        format!("{component}, {host}")
-    };
-    vec![
-        json!(last),
-        json!(ev.type_),
-        json!(ev.reason),
-        json!(target),
-        json!(object.field_path),
-        json!(source),
-        json!(ev.message.trim()),
-        json!(first),
-        json!(count),
-        json!(ev.metadata.name),
-    ]
-}
-
-fn lease_cells(lease: &Lease, now: Time) -> Vec<Value> {
-    vec![
-        json!(lease.metadata.name),
-        json!(lease.spec.holder_identity.as_deref().unwrap_or("")),
-        json!(since(lease.metadata.creation_timestamp, now)),
-    ]
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use rudder_protocol::resources::{
+        ConditionStatus, ContainerStatus, Deployment, Endpoints, Event, Lease, Namespace, Node,
+        NodeAddressType, Pod, PodPhase, ReplicaSet, ReplicationController, Service, ServiceAccount,
+        ServiceType,
+    };
     use rudder_protocol::resources::{
         ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
         EndpointAddress, EndpointPort, EndpointSubset, LabelSelectorRequirement,
@@ -1190,7 +577,14 @@ mod tests {
             let got: Vec<&str> = cells[1..5].iter().map(|c| c.as_str().unwrap()).collect();
             assert_eq!(got, want, "{name}");
             assert_eq!(cells[0], "web-1", "{name}");
-            assert_eq!(cells.len(), POD_COLUMNS.len(), "{name}");
+            assert_eq!(
+                cells.len(),
+                super::super::kinds::for_kind("Pod")
+                    .expect("served")
+                    .columns()
+                    .len(),
+                "{name}"
+            );
         }
     }
 

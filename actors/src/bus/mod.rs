@@ -54,7 +54,22 @@ pub const BUS_ACTOR: &str = rudder_protocol::names::actors::BUS;
 
 /// A request delivered to a local actor's mailbox.
 #[derive(Debug)]
-pub struct Deliver(pub Request);
+pub struct Deliver(pub Request, pub Origin);
+
+/// Who sent a request that the bus delivers to a local actor: the caller the actor
+/// serves (the API server builds its request attributes from it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A component of this node.
+    Local,
+    /// A component of another node of the cluster, over that node's link.
+    Node(NodeName),
+    /// A client (such as `rudderctl`) that connected with the cluster's credentials.
+    Client {
+        /// The label the client gave in its handshake.
+        label: String,
+    },
+}
 
 impl Message for Deliver {
     type Result = Result<Reply, BusError>;
@@ -273,7 +288,7 @@ impl Bus {
         body: Request,
         timeout: Duration,
     ) -> Result<Reply, BusError> {
-        route(&self.inner, to, body, timeout, true).await
+        route(&self.inner, to, body, timeout, Origin::Local).await
     }
 
     /// Closes every link and stops the bus's loops.
@@ -307,11 +322,13 @@ async fn route(
     to: ActorRef,
     body: Request,
     timeout: Duration,
-    may_forward: bool,
+    origin: Origin,
 ) -> Result<Reply, BusError> {
     if to.node == inner.me.name {
-        return deliver_local(inner, to, body, timeout).await;
+        return deliver_local(inner, to, body, timeout, origin).await;
     }
+    // Requests from nodes are routed directly only: one forwarding hop at most.
+    let may_forward = !matches!(origin, Origin::Node(_));
     let direct = lock(&inner.links)
         .get(&to.node)
         .filter(|l| !l.is_closed())
@@ -389,6 +406,7 @@ async fn deliver_local(
     to: ActorRef,
     body: Request,
     timeout: Duration,
+    origin: Origin,
 ) -> Result<Reply, BusError> {
     if to.name == BUS_ACTOR {
         return match body {
@@ -405,7 +423,7 @@ async fn deliver_local(
     let Some(recipient) = recipient else {
         return Err(BusError::NoSuchActor { actor: to });
     };
-    match tokio::time::timeout(timeout, recipient.send(Deliver(body))).await {
+    match tokio::time::timeout(timeout, recipient.send(Deliver(body, origin))).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(_mailbox)) => Err(BusError::ActorStopped { actor: to }),
         Err(_) => Err(BusError::Timeout {
@@ -419,6 +437,8 @@ async fn deliver_local(
 struct LinkInbound {
     bus: Weak<Inner>,
     from: Option<NodeName>,
+    /// Who sends what arrives here: the peer node, or a client.
+    origin: Origin,
 }
 
 impl Inbound for LinkInbound {
@@ -429,8 +449,7 @@ impl Inbound for LinkInbound {
         timeout: Duration,
     ) -> BoxFuture<Result<Reply, BusError>> {
         let bus = self.bus.upgrade();
-        // Requests from nodes are routed directly only: one forwarding hop at most.
-        let may_forward = self.from.is_none();
+        let origin = self.origin.clone();
         let verdict = match (&bus, &self.from) {
             (Some(inner), Some(from)) if !fault_exempt(&to) => {
                 inner.faults.verdict(from.as_str(), Direction::Inbound)
@@ -451,7 +470,7 @@ impl Inbound for LinkInbound {
                 }
             }
             match bus {
-                Some(inner) => route(&inner, to, body, timeout, may_forward).await,
+                Some(inner) => route(&inner, to, body, timeout, origin).await,
                 None => Err(BusError::Unreachable {
                     node: to.node,
                     reason: "node is shutting down".into(),
@@ -550,6 +569,9 @@ fn adopt(inner: &Arc<Inner>, est: Established, dialed: bool, seed: Option<&str>)
                 Arc::new(LinkInbound {
                     bus: Arc::downgrade(inner),
                     from: None,
+                    origin: Origin::Client {
+                        label: label.clone(),
+                    },
                 }),
                 inner.link_opts.clone(),
             );
@@ -607,6 +629,7 @@ fn adopt(inner: &Arc<Inner>, est: Established, dialed: bool, seed: Option<&str>)
             Arc::new(LinkInbound {
                 bus: Arc::downgrade(inner),
                 from: Some(id.name.clone()),
+                origin: Origin::Node(id.name.clone()),
             }),
             inner.link_opts.clone(),
         );

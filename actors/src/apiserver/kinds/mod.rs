@@ -1,0 +1,419 @@
+//! One module per served kind: everything the API server knows about that kind beyond
+//! its protocol struct, as Kubernetes keeps it in `pkg/registry/<group>/<kind>/strategy.go`.
+//!
+//! A kind implements [`Strategy`]: its resource entry ([`Served`], next to the protocol
+//! struct), defaulting ([`Defaults`]) and validation on create and update ([`Validate`]),
+//! the fields its field selectors support, its printer columns and cells, and the hooks
+//! of the generic write path (admission on create, preparation of an update, how a
+//! deletion proceeds, extra finalizers, address claims). The generic code in
+//! [`super::core`], [`super::table`] and [`super::selectors`] asks the kind through
+//! [`for_kind`] and keeps no `kind == "..."` branch.
+//!
+//! The list of kinds is [`rudder_protocol::served_kinds!`]; [`KINDS`] expands it, so a
+//! served kind without a module here does not compile.
+//!
+//! Adding a kind: the protocol struct (with `impl Served`), one line in `served_kinds!`,
+//! and a module here with `impl Strategy` (plus its `Defaults` and `Validate`).
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use rudder_protocol::registry::{ResourceInfo, Served};
+use rudder_protocol::resources::{Resource, Time};
+use serde_json::{json, Value};
+
+use super::core::{ApiError, ApiResult};
+use super::defaults::Defaults;
+use super::table::{Column, Row, DEFAULT_COLUMNS};
+use super::validation::{invalid_status, Validate};
+
+mod deployment;
+mod endpoints;
+mod event;
+mod lease;
+mod namespace;
+mod node;
+mod pod;
+mod replicaset;
+mod replicationcontroller;
+mod service;
+mod serviceaccount;
+
+/// A field that field selectors of a kind support, e.g. `spec.nodeName`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelectableField {
+    /// The label, as a selector names it.
+    pub label: &'static str,
+    /// Where its value is in the object, dot-separated (usually the label itself).
+    pub path: &'static str,
+    /// The value of an absent field, as Go's zero value prints (`""`, `false`, `0`).
+    pub zero: &'static str,
+}
+
+/// A selectable field whose value is at its label's path, `""` when absent.
+pub const fn field(label: &'static str) -> SelectableField {
+    SelectableField {
+        label,
+        path: label,
+        zero: "",
+    }
+}
+
+impl SelectableField {
+    /// The same field, with this value when absent.
+    pub const fn zero(self, zero: &'static str) -> SelectableField {
+        SelectableField { zero, ..self }
+    }
+
+    /// The same field, read at this path.
+    pub const fn at(self, path: &'static str) -> SelectableField {
+        SelectableField { path, ..self }
+    }
+
+    /// The value in `obj`: strings as they are, numbers and booleans printed, absent
+    /// values (or objects and lists) as the zero value.
+    fn value(&self, obj: &Value) -> String {
+        let mut v = obj;
+        for key in self.path.split('.') {
+            match v.get(key) {
+                Some(next) => v = next,
+                None => return self.zero.to_owned(),
+            }
+        }
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => self.zero.to_owned(),
+        }
+    }
+}
+
+/// How a deletion of an object proceeds when no finalizer holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// The object is removed at once.
+    Immediate,
+    /// The object is marked terminating and stays until its owner (a pod's kubelet)
+    /// has stopped it and deletes it again with no grace.
+    Graceful,
+    /// The object is marked terminating while anything lives inside it (a namespace:
+    /// its controller empties it, then clears `spec.finalizers`); an empty one is
+    /// removed at once.
+    WhenEmpty,
+}
+
+/// What admission on create may use from the server's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// The `tolerationSeconds` of the default not-ready/unreachable tolerations.
+    pub default_toleration_seconds: i64,
+}
+
+/// Everything the API server knows about one kind. The defaults are those of a plain
+/// kind: metadata fields only in selectors, Kubernetes' default table, no hooks.
+pub trait Strategy: Resource + Served + Defaults + Validate {
+    /// Fields, besides `metadata.name` (and `metadata.namespace` for namespaced
+    /// kinds), that field selectors support.
+    const FIELDS: &'static [SelectableField] = &[];
+
+    /// Whether `metadata.namespace` is selectable (namespaced kinds only, by default).
+    const NAMESPACE_SELECTABLE: bool = Self::NAMESPACED;
+
+    /// The printer columns of `kubectl get`.
+    const COLUMNS: &'static [Column] = DEFAULT_COLUMNS;
+
+    /// Whether the object's `spec.clusterIP`/`nodePort`s are claimed in the store in the
+    /// same transaction as the object (and released when it goes).
+    const CLAIMS_ADDRESSES: bool = false;
+
+    /// A minimal valid object of this kind (with no name; in `namespace` when the kind
+    /// is namespaced): what the generic tests create for every kind, so that the one
+    /// place saying what an object of this kind needs is its module.
+    fn example(namespace: &str) -> Value;
+
+    /// The cells of one row for [`Strategy::COLUMNS`] at `now`, and the row's
+    /// conditions. By default Kubernetes' default row: the name and the creation time.
+    fn cells(&self, _now: Time) -> Row {
+        let created = self
+            .metadata()
+            .creation_timestamp
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_else(|| json!("0001-01-01T00:00:00Z"));
+        Row::new(vec![json!(self.metadata().name), created])
+    }
+
+    /// Admission on create (not on update): server-set fields, defaults that apply once.
+    fn prepare_create(_obj: &mut Self, _admission: &Admission) {}
+
+    /// Preparation of a spec update (not a status update) of `old` into `new`, before
+    /// defaulting and validation.
+    fn prepare_update(_new: &mut Value, _old: &Value) {}
+
+    /// How a deletion with this grace period proceeds for `old`.
+    fn deletion(_old: &Self, _grace: i64) -> Deletion {
+        Deletion::Immediate
+    }
+
+    /// What marking `obj` terminating changes besides `deletionTimestamp`.
+    fn mark_terminating(_obj: &mut Value) {}
+
+    /// Whether something besides `metadata.finalizers` still holds a terminating `obj`.
+    fn finalizers_pending(_obj: &Value) -> bool {
+        false
+    }
+}
+
+/// [`Strategy`] of one kind, callable without naming the kind's type.
+pub trait KindOps: Send + Sync {
+    /// The resource entry.
+    fn info(&self) -> &'static ResourceInfo;
+
+    /// Defaulting and validation through the typed model: on create when `old` is
+    /// `None`, as an update of `old` otherwise. The object as the typed model writes
+    /// it (unknown fields dropped, defaults filled), or the 4xx to answer.
+    fn typed(&self, obj: Value, old: Option<&Value>) -> ApiResult<Value>;
+
+    /// [`Strategy::prepare_create`] on JSON.
+    fn prepare_create(&self, obj: Value, admission: &Admission) -> ApiResult<Value>;
+
+    /// [`Strategy::prepare_update`].
+    fn prepare_update(&self, new: &mut Value, old: &Value);
+
+    /// [`Strategy::deletion`] on JSON (an unreadable object is removed at once).
+    fn deletion(&self, old: &Value, grace: i64) -> Deletion;
+
+    /// [`Strategy::mark_terminating`].
+    fn mark_terminating(&self, obj: &mut Value);
+
+    /// [`Strategy::finalizers_pending`].
+    fn finalizers_pending(&self, obj: &Value) -> bool;
+
+    /// [`Strategy::CLAIMS_ADDRESSES`].
+    fn claims_addresses(&self) -> bool;
+
+    /// The labels field selectors support, `metadata.name` first.
+    fn field_labels(&self) -> Vec<&'static str>;
+
+    /// The selectable fields of `obj`: every label of [`KindOps::field_labels`], with
+    /// absent fields as their zero value.
+    fn fields(&self, obj: &Value) -> BTreeMap<String, String>;
+
+    /// The printer columns.
+    fn columns(&self) -> &'static [Column];
+
+    /// The row of `obj` (a malformed object prints as an empty one).
+    fn row(&self, obj: &Value, now: Time) -> Row;
+
+    /// [`Strategy::example`] named `name`, with `apiVersion`, `kind` and (for
+    /// namespaced kinds) `metadata.namespace` filled in.
+    fn example(&self, name: &str, namespace: &str) -> Value;
+}
+
+/// The [`KindOps`] of `K`.
+struct Kind<K>(PhantomData<fn() -> K>);
+
+impl<K> Kind<K> {
+    const NEW: Kind<K> = Kind(PhantomData);
+}
+
+fn bad_request(kind: &str, e: serde_json::Error) -> ApiError {
+    Box::new(rudder_protocol::resources::Status::failure(
+        400,
+        "BadRequest",
+        format!("the object is not a valid {kind}: {e}"),
+    ))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    Box::new(rudder_protocol::resources::Status::failure(
+        500,
+        "InternalError",
+        e.to_string(),
+    ))
+}
+
+const NAME: SelectableField = field("metadata.name");
+const NAMESPACE: SelectableField = field("metadata.namespace");
+
+impl<K: Strategy> Kind<K> {
+    fn selectable() -> impl Iterator<Item = &'static SelectableField> {
+        std::iter::once(&NAME)
+            .chain(K::NAMESPACE_SELECTABLE.then_some(&NAMESPACE))
+            .chain(K::FIELDS.iter())
+    }
+}
+
+impl<K: Strategy> KindOps for Kind<K> {
+    fn info(&self) -> &'static ResourceInfo {
+        &const { K::INFO }
+    }
+
+    fn typed(&self, obj: Value, old: Option<&Value>) -> ApiResult<Value> {
+        let mut typed: K = serde_json::from_value(obj).map_err(|e| bad_request(K::KIND, e))?;
+        typed.apply_defaults();
+        let causes = match old {
+            None => typed.validate(),
+            Some(old) => {
+                let old: K = serde_json::from_value(old.clone())
+                    .map_err(|e| internal(format!("stored object unreadable: {e}")))?;
+                typed.validate_update(&old)
+            }
+        };
+        if !causes.is_empty() {
+            let name = typed.metadata().name.clone();
+            return Err(Box::new(invalid_status::<K>(&name, causes)));
+        }
+        serde_json::to_value(&typed).map_err(internal)
+    }
+
+    fn prepare_create(&self, obj: Value, admission: &Admission) -> ApiResult<Value> {
+        let mut typed: K = serde_json::from_value(obj).map_err(|e| bad_request(K::KIND, e))?;
+        K::prepare_create(&mut typed, admission);
+        serde_json::to_value(&typed).map_err(internal)
+    }
+
+    fn prepare_update(&self, new: &mut Value, old: &Value) {
+        K::prepare_update(new, old);
+    }
+
+    fn deletion(&self, old: &Value, grace: i64) -> Deletion {
+        match serde_json::from_value::<K>(old.clone()) {
+            Ok(old) => K::deletion(&old, grace),
+            Err(_) => Deletion::Immediate,
+        }
+    }
+
+    fn mark_terminating(&self, obj: &mut Value) {
+        K::mark_terminating(obj);
+    }
+
+    fn finalizers_pending(&self, obj: &Value) -> bool {
+        K::finalizers_pending(obj)
+    }
+
+    fn claims_addresses(&self) -> bool {
+        K::CLAIMS_ADDRESSES
+    }
+
+    fn field_labels(&self) -> Vec<&'static str> {
+        Self::selectable().map(|f| f.label).collect()
+    }
+
+    fn fields(&self, obj: &Value) -> BTreeMap<String, String> {
+        Self::selectable()
+            .map(|f| (f.label.to_owned(), f.value(obj)))
+            .collect()
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        K::COLUMNS
+    }
+
+    fn row(&self, obj: &Value, now: Time) -> Row {
+        let typed: K = serde_json::from_value(obj.clone()).unwrap_or_default();
+        typed.cells(now)
+    }
+
+    fn example(&self, name: &str, namespace: &str) -> Value {
+        let mut v = K::example(namespace);
+        v["apiVersion"] = json!(K::API_VERSION);
+        v["kind"] = json!(K::KIND);
+        v["metadata"]["name"] = json!(name);
+        if K::NAMESPACED {
+            v["metadata"]["namespace"] = json!(namespace);
+        }
+        v
+    }
+}
+
+macro_rules! kind_table {
+    ($($kind:path),* $(,)?) => {
+        &[$(&Kind::<$kind>::NEW as &dyn KindOps),*]
+    };
+}
+
+/// Every served kind, in the order of [`rudder_protocol::registry::RESOURCES`].
+pub static KINDS: &[&dyn KindOps] = rudder_protocol::served_kinds!(kind_table);
+
+/// The kind module of `kind` (e.g. `Pod`), if it is served.
+pub fn for_kind(kind: &str) -> Option<&'static dyn KindOps> {
+    KINDS.iter().copied().find(|k| k.info().kind == kind)
+}
+
+/// The kind module serving `info`. Every entry of the resource table has one (the
+/// table and [`KINDS`] expand the same list), so a miss is a bug, answered as a 404.
+pub fn for_resource(info: &ResourceInfo) -> ApiResult<&'static dyn KindOps> {
+    for_kind(info.kind).ok_or_else(|| {
+        Box::new(rudder_protocol::resources::Status::failure(
+            404,
+            "NotFound",
+            format!("kind {} is not served", info.kind),
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rudder_protocol::registry::RESOURCES;
+
+    use super::*;
+
+    #[test]
+    fn every_resource_has_its_kind_module_in_table_order() {
+        assert_eq!(KINDS.len(), RESOURCES.len());
+        for (kind, info) in KINDS.iter().zip(RESOURCES) {
+            assert_eq!(kind.info(), info);
+            assert!(std::ptr::eq(
+                for_kind(info.kind).expect("served").info(),
+                kind.info()
+            ));
+        }
+        assert!(for_kind("Scale").is_none());
+    }
+
+    #[test]
+    fn selectable_fields_start_with_the_metadata_ones() {
+        for kind in KINDS {
+            let labels = kind.field_labels();
+            assert_eq!(labels[0], "metadata.name", "{}", kind.info().kind);
+            let namespace = labels.contains(&"metadata.namespace");
+            if !kind.info().namespaced {
+                assert!(!namespace, "{}", kind.info().kind);
+            }
+            let fields = kind.fields(&json!({"metadata": {"name": "x"}}));
+            assert_eq!(fields.len(), labels.len(), "{}", kind.info().kind);
+            assert_eq!(fields["metadata.name"], "x");
+        }
+    }
+
+    #[test]
+    fn every_example_is_valid() {
+        for kind in KINDS {
+            let example = kind.example("x", "default");
+            let typed = kind.typed(example.clone(), None);
+            assert!(typed.is_ok(), "{}: {typed:?}", kind.info().kind);
+            let admitted = kind.prepare_create(
+                example,
+                &Admission {
+                    default_toleration_seconds: 300,
+                },
+            );
+            assert!(admitted.is_ok(), "{}", kind.info().kind);
+        }
+    }
+
+    #[test]
+    fn every_kind_prints_as_many_cells_as_columns() {
+        let now = Time(1_700_000_000);
+        for kind in KINDS {
+            let row = kind.row(&json!({"metadata": {"name": "x"}}), now);
+            assert_eq!(
+                row.cells.len(),
+                kind.columns().len(),
+                "{}",
+                kind.info().kind
+            );
+        }
+    }
+}

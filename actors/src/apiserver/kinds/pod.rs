@@ -1,0 +1,204 @@
+//! Pods (`core/v1`): admission on create (phase `Pending`, the default not-ready and
+//! unreachable tolerations), graceful deletion of a bound pod (its kubelet finishes it),
+//! the pod field selectors and Kubernetes' pod printer.
+
+use rudder_protocol::resources::{
+    ConditionStatus, ContainerStatus, Pod, PodPhase, PodStatus, Time,
+};
+use serde_json::{json, Value};
+
+use super::super::defaults::add_default_tolerations;
+use super::super::table::{col, or_none, since, Column, Row, AGE, NAME};
+use super::{field, Admission, Deletion, SelectableField, Strategy};
+
+impl Strategy for Pod {
+    const FIELDS: &'static [SelectableField] = &[
+        field("spec.nodeName"),
+        field("spec.restartPolicy"),
+        field("spec.schedulerName"),
+        field("spec.serviceAccountName"),
+        field("spec.hostNetwork").zero("false"),
+        field("status.phase"),
+        field("status.podIP"),
+    ];
+    const COLUMNS: &'static [Column] = POD_COLUMNS;
+
+    fn cells(&self, now: Time) -> Row {
+        let (cells, conditions) = pod_cells(self, now);
+        Row { cells, conditions }
+    }
+
+    /// A new pod is `Pending` (unless it says otherwise) and tolerates not-ready and
+    /// unreachable nodes for the configured time (DefaultTolerationSeconds admission).
+    fn prepare_create(pod: &mut Pod, admission: &Admission) {
+        if pod.status.phase.is_none() {
+            pod.status = PodStatus {
+                phase: Some(PodPhase::Pending),
+                ..PodStatus::default()
+            };
+        }
+        add_default_tolerations(pod, admission.default_toleration_seconds);
+    }
+
+    /// A pod bound to a node with a grace period is stopped by its kubelet first.
+    fn deletion(old: &Pod, grace: i64) -> Deletion {
+        if grace > 0 && !old.spec.node_name.is_empty() {
+            Deletion::Graceful
+        } else {
+            Deletion::Immediate
+        }
+    }
+
+    fn example(_namespace: &str) -> Value {
+        json!({"spec": {"containers": [{"name": "c", "image": "rudder/demo:latest"}]}})
+    }
+}
+
+const POD_COLUMNS: &[Column] = &[
+    NAME,
+    col("Ready", "string", "The aggregate readiness state of this pod for accepting traffic."),
+    col("Status", "string", "The aggregate status of the containers in this pod."),
+    col(
+        "Restarts",
+        "string",
+        "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+    ),
+    AGE,
+    col("IP", "string", "The IP address allocated to the pod.").wide(),
+    col("Node", "string", "The node the pod is bound to.").wide(),
+    col("Nominated Node", "string", "The node the scheduler nominated for a preempting pod.").wide(),
+    col("Readiness Gates", "string", "Extra conditions evaluated for pod readiness.").wide(),
+];
+
+fn pod_cells(pod: &Pod, now: Time) -> (Vec<Value>, Option<Value>) {
+    let spec = &pod.spec;
+    let status = &pod.status;
+    let total = spec.containers.len();
+    let mut ready = 0;
+    let mut restarts: i64 = 0;
+    let mut last_restart: Option<Time> = None;
+    let note_restart = |last: &mut Option<Time>, c: &ContainerStatus| {
+        if let Some(finished) = c.last_state.terminated.as_ref().and_then(|t| t.finished_at) {
+            if last.is_none_or(|l| l < finished) {
+                *last = Some(finished);
+            }
+        }
+    };
+
+    let mut reason = status
+        .phase
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    if !status.reason.is_empty() {
+        reason = status.reason.clone();
+    }
+    if status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "PodScheduled" && c.reason == "SchedulingGated")
+    {
+        reason = "SchedulingGated".into();
+    }
+
+    let mut initializing = false;
+    for (i, c) in status.init_container_statuses.iter().enumerate() {
+        restarts += i64::from(c.restart_count);
+        note_restart(&mut last_restart, c);
+        match (&c.state.terminated, &c.state.waiting) {
+            (Some(t), _) if t.exit_code == 0 => continue,
+            (Some(t), _) => {
+                reason = if !t.reason.is_empty() {
+                    format!("Init:{}", t.reason)
+                } else if t.signal != 0 {
+                    format!("Init:Signal:{}", t.signal)
+                } else {
+                    format!("Init:ExitCode:{}", t.exit_code)
+                };
+            }
+            (None, Some(w)) if !w.reason.is_empty() && w.reason != "PodInitializing" => {
+                reason = format!("Init:{}", w.reason);
+            }
+            _ => reason = format!("Init:{i}/{}", spec.init_containers.len()),
+        }
+        initializing = true;
+        break;
+    }
+
+    let initialized = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Initialized" && c.status == ConditionStatus::True);
+    if !initializing || initialized {
+        restarts = 0;
+        last_restart = None;
+        let mut has_running = false;
+        for c in status.container_statuses.iter().rev() {
+            restarts += i64::from(c.restart_count);
+            note_restart(&mut last_restart, c);
+            let state = &c.state;
+            if let Some(w) = state.waiting.as_ref().filter(|w| !w.reason.is_empty()) {
+                reason = w.reason.clone();
+            } else if let Some(t) = &state.terminated {
+                reason = if !t.reason.is_empty() {
+                    t.reason.clone()
+                } else if t.signal != 0 {
+                    format!("Signal:{}", t.signal)
+                } else {
+                    format!("ExitCode:{}", t.exit_code)
+                };
+            } else if c.ready && state.running.is_some() {
+                has_running = true;
+                ready += 1;
+            }
+        }
+        if reason == "Completed" && has_running {
+            let pod_ready = status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True);
+            reason = if pod_ready { "Running" } else { "NotReady" }.into();
+        }
+    }
+
+    if pod.metadata.deletion_timestamp.is_some() {
+        reason = if status.reason == "NodeLost" {
+            "Unknown"
+        } else {
+            "Terminating"
+        }
+        .into();
+    }
+
+    let restarts = match last_restart {
+        Some(t) if restarts != 0 => format!("{restarts} ({} ago)", since(Some(t), now)),
+        _ => restarts.to_string(),
+    };
+    let ip = status
+        .pod_ips
+        .first()
+        .map(|ip| ip.ip.as_str())
+        .unwrap_or(&status.pod_ip);
+    let cells = vec![
+        json!(pod.metadata.name),
+        json!(format!("{ready}/{total}")),
+        json!(reason),
+        json!(restarts),
+        json!(since(pod.metadata.creation_timestamp, now)),
+        json!(or_none(ip)),
+        json!(or_none(&spec.node_name)),
+        json!("<none>"),
+        json!("<none>"),
+    ];
+    let conditions = match status.phase {
+        Some(PodPhase::Succeeded) => Some(json!([{
+            "type": "Completed", "status": "True", "reason": "Succeeded",
+            "message": "The pod has completed successfully.",
+        }])),
+        Some(PodPhase::Failed) => Some(json!([{
+            "type": "Completed", "status": "True", "reason": "Failed",
+            "message": "The pod failed.",
+        }])),
+        _ => None,
+    };
+    (cells, conditions)
+}

@@ -1,0 +1,420 @@
+//! One request path. Both fronts, the REST API ([`super::http`]) and the bus
+//! ([`super::actor`]), describe what they were asked the same way — a [`Request`]: who
+//! asks ([`UserInfo`]), the resource, subresource, namespace and name, and the
+//! [`Operation`] with its payload — and call [`ApiCore::handle`]. The request's
+//! [`Attributes`] (user, verb, resource, subresource, namespace, name: Kubernetes'
+//! authorization attributes) are computed once, there; authorization, metrics and audit
+//! attach at that one place.
+//!
+//! Streams (an HTTP watch, a pod's log) are served by their front after `handle` has
+//! admitted them ([`Operation::Stream`]), so they pass the same gate.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::core::{ApiCore, ApiEvent, ApiResult, Filter, ListOptions, WriteOptions};
+use super::registry::ResourceInfo;
+use rudder_protocol::resources::Status;
+
+/// Who makes a request, as Kubernetes' `user.Info` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The user name, e.g. `kubernetes-admin` or `system:node:n1`.
+    pub name: String,
+    /// The groups, e.g. `system:masters`.
+    pub groups: Vec<String>,
+}
+
+/// The group of every authenticated caller.
+const AUTHENTICATED: &str = "system:authenticated";
+
+impl UserInfo {
+    /// The holder of the cluster's admin bearer token (the kubeconfig `rudderd` writes),
+    /// or a client that joined the bus with the cluster's credentials.
+    pub fn admin() -> UserInfo {
+        UserInfo {
+            name: "kubernetes-admin".into(),
+            groups: vec!["system:masters".into(), AUTHENTICATED.into()],
+        }
+    }
+
+    /// A component of the node `node` (over the bus).
+    pub fn node(node: &str) -> UserInfo {
+        UserInfo {
+            name: format!("system:node:{node}"),
+            groups: vec!["system:nodes".into(), AUTHENTICATED.into()],
+        }
+    }
+}
+
+/// A verb, as Kubernetes' authorization names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `get`
+    Get,
+    /// `list`
+    List,
+    /// `watch`
+    Watch,
+    /// `create`
+    Create,
+    /// `update`
+    Update,
+    /// `patch`
+    Patch,
+    /// `delete`
+    Delete,
+    /// `deletecollection`
+    DeleteCollection,
+}
+
+impl Verb {
+    /// The verb's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+        }
+    }
+}
+
+/// What a request asks for, with its payload.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    /// Read one object (or its `status` or `scale`).
+    Get,
+    /// List a collection.
+    List(ListOptions),
+    /// Create an object (or, on `pods/binding`, a Binding).
+    Create {
+        /// The object.
+        body: Value,
+        /// Dry run and field validation.
+        opts: WriteOptions,
+    },
+    /// Replace an object (or its `status` or `scale`).
+    Update {
+        /// The new object.
+        body: Value,
+        /// Dry run and field validation.
+        opts: WriteOptions,
+    },
+    /// Patch an object (or its `status` or `scale`).
+    Patch {
+        /// The patch's media type.
+        content_type: String,
+        /// The patch.
+        patch: Value,
+        /// Dry run and field validation.
+        opts: WriteOptions,
+    },
+    /// Delete one object.
+    Delete {
+        /// The DeleteOptions.
+        options: Value,
+        /// Dry run.
+        opts: WriteOptions,
+    },
+    /// Delete every object a list selects.
+    DeleteCollection {
+        /// Which objects.
+        list: ListOptions,
+        /// The DeleteOptions.
+        options: Value,
+        /// Dry run.
+        opts: WriteOptions,
+    },
+    /// The changes after a revision, waiting up to a time for the first (the bus's
+    /// long-poll watch).
+    WatchPoll {
+        /// Which objects.
+        list: ListOptions,
+        /// The revision to start after.
+        after: u64,
+        /// How long to wait for a change.
+        wait: Duration,
+    },
+    /// A stream its front serves once admitted: an HTTP watch (`verb` `watch`) or a
+    /// subresource read as a stream (`get` of `pods/log`).
+    Stream(Verb),
+}
+
+/// A request, as both fronts describe it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Who asks.
+    pub user: UserInfo,
+    /// The resource.
+    pub resource: &'static ResourceInfo,
+    /// The subresource (`status`, `scale`, `binding`, `log`, `exec`, ...), if any.
+    pub subresource: Option<String>,
+    /// The namespace (namespaced resources only).
+    pub namespace: Option<String>,
+    /// The object's name; `None` for a collection.
+    pub name: Option<String>,
+    /// What to do.
+    pub op: Operation,
+}
+
+/// Kubernetes' authorization attributes of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attributes<'a> {
+    /// Who asks.
+    pub user: &'a UserInfo,
+    /// The verb.
+    pub verb: Verb,
+    /// The API group.
+    pub group: &'static str,
+    /// The resource's plural, e.g. `pods`.
+    pub resource: &'static str,
+    /// The subresource, if any.
+    pub subresource: Option<&'a str>,
+    /// The namespace, if any.
+    pub namespace: Option<&'a str>,
+    /// The name, if any.
+    pub name: Option<&'a str>,
+}
+
+impl Request {
+    /// The verb of this request.
+    pub fn verb(&self) -> Verb {
+        match &self.op {
+            Operation::Get => Verb::Get,
+            Operation::List(_) => Verb::List,
+            Operation::Create { .. } => Verb::Create,
+            Operation::Update { .. } => Verb::Update,
+            Operation::Patch { .. } => Verb::Patch,
+            Operation::Delete { .. } => Verb::Delete,
+            Operation::DeleteCollection { .. } => Verb::DeleteCollection,
+            Operation::WatchPoll { .. } => Verb::Watch,
+            Operation::Stream(verb) => *verb,
+        }
+    }
+
+    /// The authorization attributes.
+    pub fn attributes(&self) -> Attributes<'_> {
+        Attributes {
+            user: &self.user,
+            verb: self.verb(),
+            group: self.resource.group,
+            resource: self.resource.plural,
+            subresource: self.subresource.as_deref(),
+            namespace: self.namespace.as_deref(),
+            name: self.name.as_deref(),
+        }
+    }
+}
+
+/// What [`ApiCore::handle`] answers.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// An object read, or the object as it is after an update or a deletion.
+    Object(Value),
+    /// An object created (HTTP 201).
+    Created(Value),
+    /// A patched object and the warnings its field validation produced.
+    Patched {
+        /// The object.
+        object: Value,
+        /// `Warning` header values.
+        warnings: Vec<String>,
+    },
+    /// A page of a list.
+    List {
+        /// The objects.
+        items: Vec<Value>,
+        /// The revision the list reflects.
+        revision: u64,
+        /// The token of the next page.
+        continue_token: Option<String>,
+    },
+    /// What a deletecollection deleted.
+    Deleted(Vec<Value>),
+    /// Watch events and the revision they reach.
+    Events(Vec<ApiEvent>, u64),
+    /// The stream may be served.
+    Admitted,
+}
+
+fn fail(code: i32, reason: &str, message: String) -> super::core::ApiError {
+    Box::new(Status::failure(code, reason, message))
+}
+
+fn name_of(req: &Request) -> ApiResult<&str> {
+    req.name.as_deref().ok_or_else(|| {
+        fail(
+            405,
+            "MethodNotAllowed",
+            format!(
+                "{} needs an object name",
+                req.verb().as_str().to_uppercase()
+            ),
+        )
+    })
+}
+
+impl ApiCore {
+    /// Serves one request from either front: the one place every request passes.
+    pub async fn handle(&self, req: Request) -> ApiResult<Outcome> {
+        let attributes = req.attributes();
+        tracing::trace!(
+            user = %attributes.user.name,
+            verb = attributes.verb.as_str(),
+            group = attributes.group,
+            resource = attributes.resource,
+            subresource = attributes.subresource.unwrap_or_default(),
+            namespace = attributes.namespace.unwrap_or_default(),
+            name = attributes.name.unwrap_or_default(),
+            "request"
+        );
+        if let Operation::Stream(_) = req.op {
+            // Streams name their own subresources (`log`, `exec`, ...); their front
+            // checks them.
+            return Ok(Outcome::Admitted);
+        }
+        if let Some(sub) = req.subresource.as_deref() {
+            if req.resource.subresource(sub).is_none() {
+                return Err(fail(
+                    404,
+                    "NotFound",
+                    format!(
+                        "the server could not find the requested resource ({}/{sub})",
+                        req.resource.plural
+                    ),
+                ));
+            }
+        }
+        let info = req.resource;
+        let ns = req.namespace.as_deref();
+        let status_only = req.subresource.as_deref() == Some("status");
+        let unsupported = |req: &Request| {
+            fail(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "{} is not supported on {}{}",
+                    req.verb().as_str(),
+                    info.plural,
+                    req.subresource
+                        .as_deref()
+                        .map(|s| format!("/{s}"))
+                        .unwrap_or_default()
+                ),
+            )
+        };
+        Ok(match (&req.op, req.subresource.as_deref()) {
+            (Operation::Get, None | Some("status")) => {
+                Outcome::Object(self.get(info, ns, name_of(&req)?).await?)
+            }
+            (Operation::Get, Some("scale")) => {
+                Outcome::Object(self.get_scale(info, ns, name_of(&req)?).await?)
+            }
+            (Operation::List(list), None) if req.name.is_none() => {
+                let (items, revision, continue_token) = self.list(info, ns, list).await?;
+                Outcome::List {
+                    items,
+                    revision,
+                    continue_token,
+                }
+            }
+            (Operation::Create { body, opts }, None) if req.name.is_none() => {
+                Outcome::Created(self.create(info, ns, body.clone(), *opts).await?)
+            }
+            (Operation::Create { body, opts }, Some("binding")) => {
+                Outcome::Created(self.bind(info, ns, name_of(&req)?, body, *opts).await?)
+            }
+            (Operation::Update { body, opts }, None | Some("status")) => Outcome::Object(
+                self.update(info, ns, name_of(&req)?, body.clone(), status_only, *opts)
+                    .await?,
+            ),
+            (Operation::Update { body, opts }, Some("scale")) => Outcome::Object(
+                self.put_scale(info, ns, name_of(&req)?, body, *opts)
+                    .await?,
+            ),
+            (
+                Operation::Patch {
+                    content_type,
+                    patch,
+                    opts,
+                },
+                None | Some("status"),
+            ) => {
+                let written = self
+                    .patch(
+                        info,
+                        ns,
+                        name_of(&req)?,
+                        content_type,
+                        patch,
+                        status_only,
+                        *opts,
+                    )
+                    .await?;
+                Outcome::Patched {
+                    object: written.object,
+                    warnings: written.warnings,
+                }
+            }
+            (
+                Operation::Patch {
+                    content_type,
+                    patch,
+                    opts,
+                },
+                Some("scale"),
+            ) => {
+                let written = self
+                    .patch_scale(info, ns, name_of(&req)?, content_type, patch, *opts)
+                    .await?;
+                Outcome::Patched {
+                    object: written.object,
+                    warnings: written.warnings,
+                }
+            }
+            (Operation::Delete { options, opts }, None) => Outcome::Object(
+                self.delete(info, ns, name_of(&req)?, options, *opts)
+                    .await?,
+            ),
+            (
+                Operation::DeleteCollection {
+                    list,
+                    options,
+                    opts,
+                },
+                None,
+            ) => Outcome::Deleted(
+                self.delete_collection(info, ns, list, options, *opts)
+                    .await?,
+            ),
+            (Operation::WatchPoll { list, after, wait }, None) => {
+                let filter = Filter::new(info, list)?;
+                let (events, revision) = self.watch_poll(info, ns, *after, *wait, &filter).await?;
+                Outcome::Events(events, revision.max(*after))
+            }
+            _ => return Err(unsupported(&req)),
+        })
+    }
+}
+
+/// The list object of `items` (`PodList`, ...), with the list metadata.
+pub fn list_object(info: &ResourceInfo, items: Vec<Value>, meta: Value) -> Value {
+    json!({
+        "kind": info.list_kind(), "apiVersion": info.api_version(),
+        "metadata": meta, "items": items,
+    })
+}
+
+/// The list metadata of a page: its revision and the next page's token.
+pub fn list_meta(revision: u64, continue_token: Option<&str>) -> Value {
+    match continue_token {
+        Some(c) => json!({"resourceVersion": revision.to_string(), "continue": c}),
+        None => json!({"resourceVersion": revision.to_string()}),
+    }
+}
