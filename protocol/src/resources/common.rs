@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::schema::Schema;
+
 use super::Quantity;
 
 /// Amounts per resource name (`cpu`, `memory`, `pods`, ...), as in `requests`, `limits`,
@@ -27,9 +29,19 @@ string_enum! {
 
 /// A reference to an object, possibly to one field of it (`core/v1 ObjectReference`).
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    bincode::Encode,
+    bincode::Decode,
+    Schema,
 )]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ObjectReference")]
 pub struct ObjectReference {
     /// The referent's kind.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -56,9 +68,19 @@ pub struct ObjectReference {
 
 /// A reference by name to an object in the same namespace.
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    bincode::Encode,
+    bincode::Decode,
+    Schema,
 )]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.LocalObjectReference")]
 pub struct LocalObjectReference {
     /// The referent's name.
     #[serde(skip_serializing_if = "String::is_empty")]
