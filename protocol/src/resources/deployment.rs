@@ -2,6 +2,7 @@
 //! owns one replica set per pod template revision and scales them according to the
 //! strategy.
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::schema::Schema;
@@ -32,18 +33,7 @@ string_enum! {
 }
 
 /// The desired state of a deployment.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.apps.v1.DeploymentSpec")]
 pub struct DeploymentSpec {
@@ -75,18 +65,7 @@ pub struct DeploymentSpec {
 }
 
 /// How a deployment replaces old pods.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.apps.v1.DeploymentStrategy")]
 pub struct DeploymentStrategy {
@@ -99,18 +78,7 @@ pub struct DeploymentStrategy {
 }
 
 /// Parameters of a rolling update.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.apps.v1.RollingUpdateDeployment")]
 pub struct RollingUpdateDeployment {
@@ -123,18 +91,7 @@ pub struct RollingUpdateDeployment {
 }
 
 /// The observed state of a deployment.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.apps.v1.DeploymentStatus")]
 pub struct DeploymentStatus {
@@ -166,18 +123,7 @@ pub struct DeploymentStatus {
 }
 
 /// A condition of a deployment.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.apps.v1.DeploymentCondition")]
 pub struct DeploymentCondition {

@@ -4,6 +4,7 @@
 //! As in Kubernetes, `reportingComponent`, `reportingInstance` and `source` are always
 //! written, even when empty.
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::schema::Schema;
@@ -62,18 +63,7 @@ impl Event {
 }
 
 /// The component (and host) that reported an event.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.core.v1.EventSource")]
 pub struct EventSource {

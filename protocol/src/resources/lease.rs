@@ -2,6 +2,7 @@
 //! renewal time, used for leader election among control-plane replicas and for node
 //! heartbeats.
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::schema::Schema;
@@ -18,18 +19,7 @@ kind! {
 }
 
 /// Who holds a lease and until when.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.coordination.v1.LeaseSpec")]
 pub struct LeaseSpec {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use bincode::{Decode, Encode};
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -12,18 +13,7 @@ use super::{is_default, null_as_default, Resource, Time};
 use crate::schema::Schema;
 
 /// Metadata every persisted object has (`metav1.ObjectMeta`).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")]
 pub struct ObjectMeta {
@@ -92,18 +82,7 @@ impl ObjectMeta {
 }
 
 /// A reference from a dependent to its owner (`metav1.OwnerReference`).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference")]
 pub struct OwnerReference {
@@ -128,18 +107,7 @@ pub struct OwnerReference {
 }
 
 /// Metadata of a list response (`metav1.ListMeta`).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")]
 pub struct ListMeta {
@@ -216,9 +184,7 @@ string_enum! {
 
 /// The result of an operation that returns no object, and the body of every API error
 /// (`metav1.Status`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode, Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.Status")]
 pub struct Status {
@@ -246,18 +212,7 @@ pub struct Status {
 }
 
 /// What a [`Status`] is about (`metav1.StatusDetails`).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails")]
 pub struct StatusDetails {
@@ -283,18 +238,7 @@ pub struct StatusDetails {
 }
 
 /// One cause of a failure (`metav1.StatusCause`).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause")]
 pub struct StatusCause {
@@ -584,18 +528,7 @@ string_enum! {
 }
 
 /// Selects objects by their labels (`metav1.LabelSelector`); all terms must hold.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector")]
 pub struct LabelSelector {
@@ -615,18 +548,7 @@ pub struct LabelSelector {
 }
 
 /// One requirement of a [`LabelSelector`].
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement")]
 pub struct LabelSelectorRequirement {

@@ -2,6 +2,7 @@
 //! to `Terminating` until the namespace controller has emptied it and cleared
 //! `spec.finalizers`.
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::schema::Schema;
@@ -30,18 +31,7 @@ string_enum! {
 }
 
 /// The desired state of a namespace.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.core.v1.NamespaceSpec")]
 pub struct NamespaceSpec {
@@ -52,18 +42,7 @@ pub struct NamespaceSpec {
 }
 
 /// The observed state of a namespace.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.core.v1.NamespaceStatus")]
 pub struct NamespaceStatus {
@@ -77,18 +56,7 @@ pub struct NamespaceStatus {
 }
 
 /// A condition of a namespace.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.core.v1.NamespaceCondition")]
 pub struct NamespaceCondition {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use std::sync::LazyLock;
@@ -41,18 +42,7 @@ kind! {
 }
 
 /// The desired state of a replication controller.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.core.v1.ReplicationControllerSpec")]
 pub struct ReplicationControllerSpec {
@@ -74,18 +64,7 @@ pub struct ReplicationControllerSpec {
 }
 
 /// The desired state of a replica set.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.apps.v1.ReplicaSetSpec")]
 pub struct ReplicaSetSpec {
@@ -104,18 +83,7 @@ pub struct ReplicaSetSpec {
 }
 
 /// The observed state of a replica set (and of a replication controller).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.apps.v1.ReplicaSetStatus")]
 pub struct ReplicaSetStatus {
@@ -144,18 +112,7 @@ pub struct ReplicaSetStatus {
 pub type ReplicationControllerStatus = ReplicaSetStatus;
 
 /// A condition of a replica set or replication controller.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.apps.v1.ReplicaSetCondition")]
 pub struct ReplicaSetCondition {

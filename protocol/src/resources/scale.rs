@@ -3,6 +3,7 @@
 //! under its own key; [`Resource::PLURAL`](super::Resource::PLURAL) is the subresource
 //! name.
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::schema::Schema;
@@ -23,18 +24,7 @@ kind! {
 }
 
 /// The desired replica count.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.autoscaling.v1.ScaleSpec")]
 pub struct ScaleSpec {
@@ -44,18 +34,7 @@ pub struct ScaleSpec {
 }
 
 /// The observed replica count.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-    Schema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.autoscaling.v1.ScaleStatus")]
 pub struct ScaleStatus {
