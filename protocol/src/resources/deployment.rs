@@ -16,8 +16,9 @@ kind! {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: DeploymentSpec,
-        /// The observed state; always written (`status: {}` before the controller's
-        /// first write), as Kubernetes does.
+        /// The most recently observed status of the deployment; read-only.
+        // Always written (`status: {}` before the controller's first write), as
+        // Kubernetes does.
         pub status: DeploymentStatus,
     }
 }

@@ -24,8 +24,8 @@ kind! {
         /// What happened, for humans.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub message: String,
-        /// The component that reported it (deprecated by `reportingComponent`; always
-        /// written, `{}` when empty).
+        /// The component that reported the event (deprecated by `reportingComponent`).
+        // Always written, `{}` when empty.
         pub source: EventSource,
         /// When the event was first recorded.
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,7 +13,8 @@ kind! {
     /// A named lock with a holder and an expiry.
     #[schema(name = "io.k8s.api.coordination.v1.Lease")]
     pub struct Lease: "coordination.k8s.io/v1", "Lease", "leases", namespaced = true {
-        /// Holder and timing (always written, `spec: {}` when empty, as Kubernetes does).
+        /// Who holds the lease, since when, and for how long.
+        // Always written, `spec: {}` when empty, as Kubernetes does.
         pub spec: LeaseSpec,
     }
 }

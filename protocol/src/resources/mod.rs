@@ -27,6 +27,10 @@
 //! Every top-level kind implements [`Resource`] and starts life with `apiVersion` and
 //! `kind` filled in (`Pod::default()`, `Pod::new("web")`).
 //!
+//! Every struct also derives [`Schema`](crate::schema::Schema): its doc comments are the
+//! descriptions `kubectl explain` shows, so they describe the field for API users;
+//! notes about the Rust or wire form go in plain `//` comments.
+//!
 //! Map of the modules:
 //! - `meta`: [`ObjectMeta`], [`ListMeta`], [`List`], [`Status`], [`WatchEvent`],
 //!   [`LabelSelector`], [`OwnerReference`], [`ConditionStatus`].

@@ -13,9 +13,10 @@ kind! {
     /// A scope for names; cluster-scoped itself.
     #[schema(name = "io.k8s.api.core.v1.Namespace")]
     pub struct Namespace: "v1", "Namespace", "namespaces", namespaced = false {
-        /// Finalizers that must clear before the namespace is removed (always written).
+        /// The finalizers that must clear before the namespace is removed.
+        // Always written, as Kubernetes does (so are the status's).
         pub spec: NamespaceSpec,
-        /// The phase and conditions (always written).
+        /// The namespace's phase and conditions; read-only.
         pub status: NamespaceStatus,
     }
 }

@@ -205,7 +205,8 @@ pub struct NodeDaemonEndpoints {
 #[serde(default)]
 #[schema(name = "io.k8s.api.core.v1.DaemonEndpoint")]
 pub struct DaemonEndpoint {
-    /// The port number (capitalised in JSON, as Kubernetes writes it).
+    /// Port number of the endpoint.
+    // Capitalised in JSON, as Kubernetes writes it.
     #[serde(rename = "Port")]
     #[schema(required)]
     pub port: i32,

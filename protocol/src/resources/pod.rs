@@ -23,7 +23,7 @@ kind! {
         /// The desired behaviour of the pod.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: PodSpec,
-        /// The observed state, written by the kubelet.
+        /// The most recently observed status of the pod, written by the kubelet; read-only.
         #[serde(skip_serializing_if = "is_default")]
         pub status: PodStatus,
     }

@@ -21,8 +21,8 @@ kind! {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: ReplicationControllerSpec,
-        /// The observed state; always written (`status: {replicas: 0}` at first), as
-        /// Kubernetes does.
+        /// The most recently observed status of the replication controller; read-only.
+        // Always written (`status: {replicas: 0}` at first), as Kubernetes does.
         #[schema(ty = RcStatusSchema)]
         pub status: ReplicationControllerStatus,
     }
@@ -35,8 +35,8 @@ kind! {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: ReplicaSetSpec,
-        /// The observed state; always written (`status: {replicas: 0}` at first), as
-        /// Kubernetes does.
+        /// The most recently observed status of the replica set; read-only.
+        // Always written (`status: {replicas: 0}` at first), as Kubernetes does.
         pub status: ReplicaSetStatus,
     }
 }

@@ -18,8 +18,9 @@ kind! {
         /// The desired behaviour of the service.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: ServiceSpec,
-        /// The observed state; always written, as Kubernetes writes `status:
-        /// {loadBalancer: {}}` for every service.
+        /// The most recently observed status of the service; read-only.
+        // Always written, as Kubernetes writes `status: {loadBalancer: {}}` for every
+        // service.
         pub status: ServiceStatus,
     }
 }
@@ -200,7 +201,8 @@ pub struct ClientIpConfig {
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.api.core.v1.ServiceStatus")]
 pub struct ServiceStatus {
-    /// The external load balancer, if any (always written, `{}` when none).
+    /// The external load balancer, if any.
+    // Always written, `{}` when none.
     pub load_balancer: LoadBalancerStatus,
 }
 
