@@ -594,3 +594,104 @@ fn derived_definitions() {
         .iter()
         .any(|f| f.description.contains("[`")));
 }
+
+/// What the derive reads from serde and from `#[schema]`, on a made-up type that uses
+/// every attribute, and refers to itself.
+#[test]
+fn derive_reads_serde_and_schema_attributes() {
+    /// A tree: [`Tree`] nodes
+    /// over two lines.
+    ///
+    /// Second paragraph.
+    #[derive(serde::Deserialize, Schema)]
+    #[serde(rename_all = "camelCase")]
+    #[schema(name = "test.Tree", api_version = "example.com/v2", kind = "Tree")]
+    #[allow(dead_code)]
+    struct Tree {
+        /// Needed by serde: not an `Option`, no default.
+        node_name: String,
+        /// Optional for serde.
+        maybe: Option<i64>,
+        /// Has a serde default.
+        #[serde(default)]
+        count: i32,
+        #[serde(rename = "IPs")]
+        #[schema(set)]
+        ips: Vec<String>,
+        /// Children, merged by name and port.
+        #[serde(default)]
+        #[schema(merge_key = "nodeName", map_keys("nodeName", "port"), retain_keys)]
+        children: Vec<Tree>,
+        #[serde(skip)]
+        cache: bool,
+        #[serde(default)]
+        #[schema(skip)]
+        internal: bool,
+        #[serde(flatten)]
+        extra: Inlined,
+    }
+
+    #[derive(serde::Deserialize, Schema)]
+    #[serde(default)]
+    #[schema(name = "test.Inlined")]
+    #[allow(dead_code)]
+    #[derive(Default)]
+    struct Inlined {
+        #[schema(required, atomic, description = "Set here.")]
+        labels: Vec<String>,
+    }
+
+    let def = Tree::type_def();
+    assert_eq!(def.name, "test.Tree");
+    assert_eq!(
+        def.description,
+        "A tree: `Tree` nodes over two lines.\n\nSecond paragraph."
+    );
+    assert_eq!(
+        def.gvk,
+        Some(Gvk {
+            group: "example.com",
+            version: "v2",
+            kind: "Tree"
+        })
+    );
+    let summary: Vec<(&str, bool, &str, &str, &str, &[&str])> = def
+        .fields()
+        .iter()
+        .map(|f| {
+            (
+                f.name,
+                f.required,
+                f.patch_strategy,
+                f.merge_key,
+                f.list_type,
+                f.list_map_keys,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("nodeName", true, "", "", "", &[][..]),
+            ("maybe", false, "", "", "", &[]),
+            ("count", false, "", "", "", &[]),
+            ("IPs", true, "merge", "", "set", &[]),
+            (
+                "children",
+                false,
+                "merge,retainKeys",
+                "nodeName",
+                "map",
+                &["nodeName", "port"]
+            ),
+            ("labels", true, "", "", "atomic", &[]),
+        ]
+    );
+    assert_eq!(def.field("labels").unwrap().description, "Set here.");
+    assert_eq!(def.field("IPs").unwrap().ty, Ty::Array(&Ty::String));
+    // The recursive reference resolves to the same definition.
+    match def.field("children").unwrap().ty {
+        Ty::Array(Ty::Object(r)) => assert!(std::ptr::eq(r.get(), def)),
+        other => panic!("{other:?}"),
+    }
+}
