@@ -655,7 +655,16 @@ fn derive_reads_serde_and_schema_attributes() {
             kind: "Tree"
         })
     );
-    let summary: Vec<(&str, bool, &str, &str, &str, &[&str])> = def
+    /// Name, required, patch strategy, merge key, list type, list-map keys.
+    type Summary = (
+        &'static str,
+        bool,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+    );
+    let summary: Vec<Summary> = def
         .fields()
         .iter()
         .map(|f| {
