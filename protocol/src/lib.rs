@@ -9,11 +9,16 @@
 //! - [`messages`]: one closed request/reply enum per actor, and the envelope that carries them.
 //! - [`names`]: well-known names (actors on the bus, system namespaces, condition types).
 //! - [`registry`]: the resources the API server serves (group, version, kind, names).
+//! - [`schema`]: the object schema model, derived from the resource structs
+//!   (`#[derive(Schema)]`): read by OpenAPI, strategic merge patch and strict validation.
 //! - [`frame`]: bus frames, the frame header and the handshake messages.
 //! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
 //! - [`client`] (feature `client`): the Rust client a user's program links against.
 //!
 //! No actix, RocksDB or bollard here: a user's program depends on this crate alone.
+
+// `#[derive(Schema)]` names `::rudder_protocol`, in this crate too.
+extern crate self as rudder_protocol;
 
 pub mod actor;
 pub mod api;
@@ -25,6 +30,7 @@ pub mod messages;
 pub mod names;
 pub mod registry;
 pub mod resources;
+pub mod schema;
 
 #[cfg(feature = "net")]
 pub mod net;

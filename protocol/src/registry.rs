@@ -123,13 +123,14 @@ pub trait Served: crate::resources::Resource {
     const INFO: ResourceInfo;
 }
 
-/// Calls `$m!` with the path of every served kind, in the order discovery lists them
+/// Calls `$m!` with the path of every served kind (then any `extra` paths given after
+/// `$m`), in the order discovery lists them
 /// (grouped by API group, core first). This is the one list of served kinds: the
 /// resource table here, the API server's kind modules and the tests expand it, so a
 /// kind is added by one line here.
 #[macro_export]
 macro_rules! served_kinds {
-    ($m:ident) => {
+    ($m:ident $(, $extra:path)*) => {
         $m! {
             $crate::resources::Namespace,
             $crate::resources::Node,
@@ -142,6 +143,7 @@ macro_rules! served_kinds {
             $crate::resources::ReplicaSet,
             $crate::resources::Deployment,
             $crate::resources::Lease,
+            $($extra,)*
         }
     };
 }

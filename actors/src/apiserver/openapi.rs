@@ -21,7 +21,6 @@
 //! server-side apply (`application/apply-patch+yaml` is not listed), protobuf.
 //! Documents are built once and cached for the life of the process.
 
-use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
@@ -50,19 +49,15 @@ fn all_of(name: &str) -> Value {
     json!({ "allOf": [schema_ref(name)] })
 }
 
-fn is_struct(name: &str) -> bool {
-    registry::type_def(name).is_some_and(|d| matches!(d.shape, Shape::Struct(_)))
-}
-
 /// The schema of a list element or map value.
 fn element_schema(ty: &Ty) -> Value {
     match ty {
-        Ty::Object(name) if is_struct(name) => {
-            let mut s = all_of(name);
+        Ty::Object(r) if matches!(r.get().shape, Shape::Struct(_)) => {
+            let mut s = all_of(r.name());
             s["default"] = json!({});
             s
         }
-        Ty::Object(name) => schema_ref(name),
+        Ty::Object(r) => schema_ref(r.name()),
         other => value_schema(other),
     }
 }
@@ -75,7 +70,7 @@ fn value_schema(ty: &Ty) -> Value {
         Ty::Int64 => json!({"type": "integer", "format": "int64"}),
         Ty::Bool => json!({"type": "boolean"}),
         Ty::Enum(values) => json!({"type": "string", "enum": values}),
-        Ty::Object(name) => all_of(name),
+        Ty::Object(r) => all_of(r.name()),
         Ty::Array(inner) => json!({"type": "array", "items": element_schema(inner)}),
         Ty::Map(inner) => json!({"type": "object", "additionalProperties": element_schema(inner)}),
     }
@@ -149,7 +144,7 @@ fn list_component(r: &ResourceInfo) -> Value {
             "kind": {"type": "string", "description": "The REST resource this object represents."},
             "items": {
                 "type": "array",
-                "items": element_schema(&Ty::Object(r.schema)),
+                "items": {"allOf": [schema_ref(r.schema)], "default": {}},
                 "description": format!("The {}.", r.plural),
             },
             "metadata": {"allOf": [schema_ref(LIST_META)], "default": {}, "description": "Standard list metadata."},
@@ -588,8 +583,7 @@ fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) -> Vec<&'sta
 
 /// The schema name of a subresource's kind.
 fn subresource_schema(s: &Subresource) -> Option<&'static str> {
-    registry::TYPES
-        .iter()
+    registry::types()
         .find(|t| {
             t.gvk
                 .is_some_and(|g| g.group == s.group && g.version == s.version && g.kind == s.kind)
@@ -728,31 +722,6 @@ fn subresource_ops(
     Some((ops, schema))
 }
 
-/// Every type name reachable from `roots` through struct fields.
-fn closure(roots: &[&'static str]) -> BTreeSet<&'static str> {
-    fn visit(ty: &Ty, out: &mut BTreeSet<&'static str>) {
-        match ty {
-            Ty::Object(name) => add(name, out),
-            Ty::Array(inner) | Ty::Map(inner) => visit(inner, out),
-            _ => {}
-        }
-    }
-    fn add(name: &'static str, out: &mut BTreeSet<&'static str>) {
-        if out.insert(name) {
-            if let Some(def) = registry::type_def(name) {
-                for f in def.fields() {
-                    visit(&f.ty, out);
-                }
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    for root in roots {
-        add(root, &mut out);
-    }
-    out
-}
-
 /// `api/v1` or `apis/<group>/<version>`: the key of a document in the index.
 pub fn document_path(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -775,7 +744,7 @@ pub fn build_document(group: &str, version: &str) -> Option<Value> {
         roots.extend(resource_paths(r, &mut paths));
     }
     let mut schemas = Map::new();
-    for name in closure(&roots) {
+    for name in registry::closure(&roots) {
         if let Some(def) = registry::type_def(name) {
             schemas.insert(name.to_owned(), component(def));
         }

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
+
+use crate::schema::Schema;
 
 use super::Quantity;
 
@@ -26,10 +29,9 @@ string_enum! {
 }
 
 /// A reference to an object, possibly to one field of it (`core/v1 ObjectReference`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ObjectReference")]
 pub struct ObjectReference {
     /// The referent's kind.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -55,10 +57,9 @@ pub struct ObjectReference {
 }
 
 /// A reference by name to an object in the same namespace.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.LocalObjectReference")]
 pub struct LocalObjectReference {
     /// The referent's name.
     #[serde(skip_serializing_if = "String::is_empty")]

@@ -2,18 +2,23 @@
 //! owns one replica set per pod template revision and scales them according to the
 //! strategy.
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
+
+use crate::schema::Schema;
 
 use super::{is_default, ConditionStatus, IntOrString, LabelSelector, PodTemplateSpec, Time};
 
 kind! {
     /// Rolls a pod template out through replica sets.
+    #[schema(name = "io.k8s.api.apps.v1.Deployment")]
     pub struct Deployment: "apps/v1", "Deployment", "deployments", namespaced = true {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: DeploymentSpec,
-        /// The observed state; always written (`status: {}` before the controller's
-        /// first write), as Kubernetes does.
+        /// The most recently observed status of the deployment; read-only.
+        // Always written (`status: {}` before the controller's first write), as
+        // Kubernetes does.
         pub status: DeploymentStatus,
     }
 }
@@ -29,20 +34,22 @@ string_enum! {
 }
 
 /// The desired state of a deployment.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.apps.v1.DeploymentSpec")]
 pub struct DeploymentSpec {
     /// How many pods (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     /// Which pods belong to the deployment; must match the template's labels.
+    #[schema(required)]
     pub selector: LabelSelector,
     /// The pods to run.
+    #[schema(required)]
     pub template: PodTemplateSpec,
-    /// How to replace old pods.
+    /// How old pods are replaced by new ones.
     #[serde(skip_serializing_if = "is_default")]
+    #[schema(retain_keys)]
     pub strategy: DeploymentStrategy,
     /// How long a new pod must be ready to count as available.
     #[serde(skip_serializing_if = "is_default")]
@@ -50,7 +57,7 @@ pub struct DeploymentSpec {
     /// How many old replica sets to keep for rollback (default 10).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_history_limit: Option<i32>,
-    /// Stop rolling out.
+    /// The deployment is paused.
     #[serde(skip_serializing_if = "is_default")]
     pub paused: bool,
     /// How long progress may stall before the rollout counts as failed (default 600).
@@ -59,10 +66,9 @@ pub struct DeploymentSpec {
 }
 
 /// How a deployment replaces old pods.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.apps.v1.DeploymentStrategy")]
 pub struct DeploymentStrategy {
     /// `Recreate` or `RollingUpdate` (default).
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
@@ -73,10 +79,9 @@ pub struct DeploymentStrategy {
 }
 
 /// Parameters of a rolling update.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.apps.v1.RollingUpdateDeployment")]
 pub struct RollingUpdateDeployment {
     /// How many pods may be unavailable, as a number or a percentage (default 25%).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,10 +92,9 @@ pub struct RollingUpdateDeployment {
 }
 
 /// The observed state of a deployment.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.apps.v1.DeploymentStatus")]
 pub struct DeploymentStatus {
     /// The `metadata.generation` this status reflects.
     #[serde(skip_serializing_if = "is_default")]
@@ -112,6 +116,7 @@ pub struct DeploymentStatus {
     pub unavailable_replicas: i32,
     /// `Available`, `Progressing`, `ReplicaFailure`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(merge_key = "type")]
     pub conditions: Vec<DeploymentCondition>,
     /// Bumped when a replica set name collides, to make the next one unique.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,26 +124,27 @@ pub struct DeploymentStatus {
 }
 
 /// A condition of a deployment.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.apps.v1.DeploymentCondition")]
 pub struct DeploymentCondition {
     /// `Available`, `Progressing` or `ReplicaFailure`.
     #[serde(rename = "type")]
+    #[schema(required)]
     pub type_: String,
-    /// Whether it holds.
+    /// Status of the condition: True, False or Unknown.
+    #[schema(required)]
     pub status: ConditionStatus,
-    /// When it was last updated.
+    /// Last time the condition was updated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<Time>,
-    /// When `status` last changed.
+    /// Last time the condition changed from one status to another.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
     /// Why, in one word (e.g. `NewReplicaSetAvailable`).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// Why, for humans.
+    /// A human-readable message with details about the last transition.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
 }

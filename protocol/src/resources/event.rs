@@ -4,14 +4,19 @@
 //! As in Kubernetes, `reportingComponent`, `reportingInstance` and `source` are always
 //! written, even when empty.
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
+
+use crate::schema::Schema;
 
 use super::{is_default, MicroTime, ObjectReference, Time};
 
 kind! {
     /// A report of something that happened to an object.
+    #[schema(name = "io.k8s.api.core.v1.Event", require = "metadata")]
     pub struct Event: "v1", "Event", "events", namespaced = true {
         /// The object the event is about.
+        #[schema(required)]
         pub involved_object: ObjectReference,
         /// Why, in one word (e.g. `Scheduled`, `Pulled`, `BackOff`).
         #[serde(skip_serializing_if = "String::is_empty")]
@@ -19,16 +24,16 @@ kind! {
         /// What happened, for humans.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub message: String,
-        /// The component that reported it (deprecated by `reportingComponent`; always
-        /// written, `{}` when empty).
+        /// The component that reported the event (deprecated by `reportingComponent`).
+        // Always written, `{}` when empty.
         pub source: EventSource,
-        /// When it was first seen.
+        /// When the event was first recorded.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub first_timestamp: Option<Time>,
-        /// When it was last seen.
+        /// When the event was last recorded.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub last_timestamp: Option<Time>,
-        /// How often it was seen.
+        /// How often the event has occurred.
         #[serde(skip_serializing_if = "is_default")]
         pub count: i32,
         /// `Normal` or `Warning`.
@@ -58,10 +63,9 @@ impl Event {
 }
 
 /// The component (and host) that reported an event.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.EventSource")]
 pub struct EventSource {
     /// The component.
     #[serde(skip_serializing_if = "String::is_empty")]

@@ -9,6 +9,8 @@ use std::fmt;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::schema::{Shape, TypeDef};
+
 /// Why an [`IntOrString`] could not be turned into a number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntOrStringError {
@@ -28,6 +30,15 @@ pub enum IntOrString {
     /// A string, e.g. a named port or a percentage.
     String(String),
 }
+
+crate::schema::named_type!(
+    IntOrString,
+    TypeDef::scalar(
+        "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
+        "A value that is either an integer or a string, e.g. a port number or name, or a percentage.",
+        Shape::IntOrString,
+    )
+);
 
 impl Default for IntOrString {
     /// `Int(0)`, Go's zero value.

@@ -4,17 +4,18 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use bincode::{Decode, Encode};
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{is_default, null_as_default, Resource, Time};
+use crate::schema::Schema;
 
 /// Metadata every persisted object has (`metav1.ObjectMeta`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")]
 pub struct ObjectMeta {
     /// Unique within the namespace (or the cluster, for cluster-scoped kinds).
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -34,7 +35,7 @@ pub struct ObjectMeta {
     /// Incremented on every change to the desired state (spec).
     #[serde(skip_serializing_if = "is_default")]
     pub generation: i64,
-    /// When the object was created.
+    /// When the object was created; set by the server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub creation_timestamp: Option<Time>,
     /// When graceful deletion was requested; set by the apiserver.
@@ -60,12 +61,14 @@ pub struct ObjectMeta {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(merge_key = "uid")]
     pub owner_references: Vec<OwnerReference>,
     /// Conditions that must be cleared before the object is removed from storage.
     #[serde(
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(set)]
     pub finalizers: Vec<String>,
 }
 
@@ -79,18 +82,21 @@ impl ObjectMeta {
 }
 
 /// A reference from a dependent to its owner (`metav1.OwnerReference`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference")]
 pub struct OwnerReference {
     /// The owner's `apiVersion`.
+    #[schema(required)]
     pub api_version: String,
     /// The owner's `kind`.
+    #[schema(required)]
     pub kind: String,
     /// The owner's name (same namespace as the dependent).
+    #[schema(required)]
     pub name: String,
     /// The owner's uid.
+    #[schema(required)]
     pub uid: String,
     /// Whether the owner is the managing controller.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,10 +107,9 @@ pub struct OwnerReference {
 }
 
 /// Metadata of a list response (`metav1.ListMeta`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")]
 pub struct ListMeta {
     /// The store revision the list was read at; a watch can start from it.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -179,19 +184,20 @@ string_enum! {
 
 /// The result of an operation that returns no object, and the body of every API error
 /// (`metav1.Status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.Status")]
 pub struct Status {
-    /// Always `Status`.
+    /// The REST resource this object represents, in CamelCase, e.g. `Pod`.
     pub kind: String,
-    /// Always `v1`.
+    /// The versioned schema of this representation of an object, e.g. `v1` or `apps/v1`.
     pub api_version: String,
     /// List metadata (normally empty).
     pub metadata: ListMeta,
     /// `Success` or `Failure`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<StatusOutcome>,
-    /// A human-readable description.
+    /// A human-readable description of the status.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
     /// A machine-readable reason, e.g. `NotFound`, `AlreadyExists`, `Conflict`.
@@ -206,10 +212,9 @@ pub struct Status {
 }
 
 /// What a [`Status`] is about (`metav1.StatusDetails`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails")]
 pub struct StatusDetails {
     /// The object's name.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -223,24 +228,24 @@ pub struct StatusDetails {
     /// The object's uid.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub uid: String,
-    /// Field-level causes.
+    /// Field-level causes of the error.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub causes: Vec<StatusCause>,
-    /// When the client may retry.
+    /// When the client may retry the operation.
     #[serde(skip_serializing_if = "is_default")]
     pub retry_after_seconds: i32,
 }
 
 /// One cause of a failure (`metav1.StatusCause`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause")]
 pub struct StatusCause {
     /// A machine-readable reason, e.g. `FieldValueRequired`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// A human-readable description.
+    /// A human-readable description of the cause.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
     /// The field at fault, e.g. `spec.containers[0].image`.
@@ -523,10 +528,9 @@ string_enum! {
 }
 
 /// Selects objects by their labels (`metav1.LabelSelector`); all terms must hold.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector")]
 pub struct LabelSelector {
     /// Labels that must be present with exactly these values.
     #[serde(
@@ -534,26 +538,29 @@ pub struct LabelSelector {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub match_labels: BTreeMap<String, String>,
-    /// Further requirements.
+    /// A list of label selector requirements.
     #[serde(
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(atomic)]
     pub match_expressions: Vec<LabelSelectorRequirement>,
 }
 
 /// One requirement of a [`LabelSelector`].
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement")]
 pub struct LabelSelectorRequirement {
-    /// The label key.
+    /// The label key the selector applies to.
+    #[schema(required)]
     pub key: String,
     /// How the label is compared with `values`.
+    #[schema(required)]
     pub operator: LabelSelectorOperator,
     /// The values (`In`, `NotIn`); empty for `Exists`, `DoesNotExist`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub values: Vec<String>,
 }
 

@@ -27,6 +27,10 @@
 //! Every top-level kind implements [`Resource`] and starts life with `apiVersion` and
 //! `kind` filled in (`Pod::default()`, `Pod::new("web")`).
 //!
+//! Every struct also derives [`Schema`](crate::schema::Schema): its doc comments are the
+//! descriptions `kubectl explain` shows, so they describe the field for API users;
+//! notes about the Rust or wire form go in plain `//` comments.
+//!
 //! Map of the modules:
 //! - `meta`: [`ObjectMeta`], [`ListMeta`], [`List`], [`Status`], [`WatchEvent`],
 //!   [`LabelSelector`], [`OwnerReference`], [`ConditionStatus`].
@@ -97,6 +101,10 @@ macro_rules! string_enum {
             }
         }
 
+        impl $crate::schema::FieldType for $name {
+            const TY: $crate::schema::Ty = $crate::schema::Ty::Enum(Self::NAMES);
+        }
+
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
@@ -144,7 +152,9 @@ macro_rules! string_enum {
 }
 
 /// Declares a top-level kind: `kind`, `apiVersion` and `metadata` followed by the given
-/// fields, a `Default` that fills `kind` and `apiVersion`, `new(name)`, and [`Resource`].
+/// fields, a `Default` that fills `kind` and `apiVersion`, `new(name)`, [`Resource`], and
+/// its schema (`#[derive(Schema)]` with the group-version-kind; the invocation names the
+/// OpenAPI component with `#[schema(name = "...")]`).
 macro_rules! kind {
     (
         $(#[$meta:meta])*
@@ -153,17 +163,19 @@ macro_rules! kind {
             $( $(#[$fmeta:meta])* pub $field:ident : $fty:ty, )*
         }
     ) => {
-        $(#[$meta])*
         #[derive(
             Debug, Clone, PartialEq, Eq,
             ::serde::Serialize, ::serde::Deserialize,
-            ::bincode::Encode, ::bincode::Decode,
+            ::bincode::Encode, ::bincode::Decode, $crate::schema::Schema,
         )]
         #[serde(rename_all = "camelCase", default)]
+        #[schema(api_version = $api_version, kind = $kind)]
+        $(#[$meta])*
         pub struct $name {
-            #[doc = concat!("Always `", $kind, "`.")]
+            /// The REST resource this object represents, in CamelCase, e.g. `Pod`.
             pub kind: String,
-            #[doc = concat!("Always `", $api_version, "`.")]
+            /// The versioned schema of this representation of an object, e.g. `v1` or
+            /// `apps/v1`.
             pub api_version: String,
             /// Standard object metadata.
             pub metadata: $crate::resources::ObjectMeta,

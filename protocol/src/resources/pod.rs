@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
+
+use crate::schema::Schema;
 
 use super::{
     is_default, null_as_default, ConditionStatus, IntOrString, ObjectMeta, Protocol, Quantity,
@@ -15,11 +18,12 @@ use super::{
 
 kind! {
     /// A group of containers sharing a network namespace, scheduled onto one node.
+    #[schema(name = "io.k8s.api.core.v1.Pod")]
     pub struct Pod: "v1", "Pod", "pods", namespaced = true {
-        /// The desired state.
+        /// The desired behaviour of the pod.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: PodSpec,
-        /// The observed state, written by the kubelet.
+        /// The most recently observed status of the pod, written by the kubelet; read-only.
         #[serde(skip_serializing_if = "is_default")]
         pub status: PodStatus,
     }
@@ -142,25 +146,27 @@ string_enum! {
 }
 
 /// The desired state of a pod.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.PodSpec")]
 pub struct PodSpec {
     /// Volumes the containers can mount.
     #[serde(
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(merge_key = "name", retain_keys)]
     pub volumes: Vec<Volume>,
     /// Containers run to completion, in order, before the app containers start.
     #[serde(
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(merge_key = "name")]
     pub init_containers: Vec<Container>,
-    /// The app containers.
+    /// The containers of the pod; at least one.
     #[serde(deserialize_with = "null_as_default")]
+    #[schema(required, merge_key = "name")]
     pub containers: Vec<Container>,
     /// When containers are restarted.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,7 +177,7 @@ pub struct PodSpec {
     /// How long the pod may be active before it is failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active_deadline_seconds: Option<i64>,
-    /// How DNS is configured.
+    /// How the pod's DNS is set up (default ClusterFirst).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_policy: Option<DnsPolicy>,
     /// Labels a node must have for the pod to fit.
@@ -209,6 +215,7 @@ pub struct PodSpec {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(atomic)]
     pub tolerations: Vec<Toleration>,
     /// The priority class, resolved into `priority` at admission.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -219,12 +226,12 @@ pub struct PodSpec {
 }
 
 /// A container in a pod.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.Container")]
 pub struct Container {
-    /// Unique within the pod.
+    /// Name of the container, unique within the pod (DNS label).
+    #[schema(required)]
     pub name: String,
     /// The image reference.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -234,14 +241,16 @@ pub struct Container {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(atomic)]
     pub command: Vec<String>,
     /// Replaces the image's command arguments.
     #[serde(
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(atomic)]
     pub args: Vec<String>,
-    /// The working directory.
+    /// The container's working directory.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub working_dir: String,
     /// Ports the container exposes.
@@ -249,14 +258,16 @@ pub struct Container {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(merge_key = "containerPort", map_keys("containerPort", "protocol"))]
     pub ports: Vec<ContainerPort>,
-    /// Environment variables.
+    /// Environment variables to set in the container.
     #[serde(
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(merge_key = "name")]
     pub env: Vec<EnvVar>,
-    /// Requests and limits.
+    /// Compute resources the container needs.
     #[serde(skip_serializing_if = "is_default")]
     pub resources: ResourceRequirements,
     /// Volumes mounted into the container.
@@ -264,6 +275,7 @@ pub struct Container {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(merge_key = "mountPath")]
     pub volume_mounts: Vec<VolumeMount>,
     /// Restarts the container when it fails.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -292,18 +304,18 @@ pub struct Container {
 }
 
 /// A port a container exposes.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ContainerPort")]
 pub struct ContainerPort {
-    /// A name services can refer to.
+    /// A name services can refer to (IANA_SVC_NAME).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// A port on the node forwarded to this one.
     #[serde(skip_serializing_if = "is_default")]
     pub host_port: i32,
     /// The port inside the pod's network namespace.
+    #[schema(required)]
     pub container_port: i32,
     /// TCP (default), UDP or SCTP.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -314,26 +326,25 @@ pub struct ContainerPort {
 }
 
 /// An environment variable.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.EnvVar")]
 pub struct EnvVar {
     /// The variable's name.
+    #[schema(required)]
     pub name: String,
-    /// A literal value.
+    /// A literal value; `$(VAR)` references are expanded.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub value: String,
-    /// A value taken from elsewhere.
+    /// Where the value comes from, instead of value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_from: Option<EnvVarSource>,
 }
 
 /// Where an environment variable's value comes from.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.EnvVarSource")]
 pub struct EnvVarSource {
     /// A field of the pod, e.g. `metadata.name` or `status.podIP`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -341,23 +352,22 @@ pub struct EnvVarSource {
 }
 
 /// Selects a field of an object.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ObjectFieldSelector")]
 pub struct ObjectFieldSelector {
     /// The schema version the path is written in (defaults to `v1`).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// The field's path, e.g. `metadata.namespace`.
+    #[schema(required)]
     pub field_path: String,
 }
 
 /// A container's resource requests and limits.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ResourceRequirements")]
 pub struct ResourceRequirements {
     /// The most the container may use.
     #[serde(
@@ -374,26 +384,26 @@ pub struct ResourceRequirements {
 }
 
 /// A volume mounted into a container.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.VolumeMount")]
 pub struct VolumeMount {
     /// The volume's name.
+    #[schema(required)]
     pub name: String,
     /// Mount read-only.
     #[serde(skip_serializing_if = "is_default")]
     pub read_only: bool,
-    /// Where inside the container.
+    /// Path inside the container where the volume is mounted.
+    #[schema(required)]
     pub mount_path: String,
 }
 
 /// A health check the kubelet runs against a container. Exactly one handler
 /// (`exec`, `httpGet`, `tcpSocket`) should be set.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.Probe")]
 pub struct Probe {
     /// Run a command; exit status 0 is healthy.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -407,10 +417,10 @@ pub struct Probe {
     /// Delay after the container starts.
     #[serde(skip_serializing_if = "is_default")]
     pub initial_delay_seconds: i32,
-    /// Timeout of one probe.
+    /// Seconds after which a probe times out (default 1).
     #[serde(skip_serializing_if = "is_default")]
     pub timeout_seconds: i32,
-    /// Interval between probes.
+    /// How often to probe, in seconds (default 10).
     #[serde(skip_serializing_if = "is_default")]
     pub period_seconds: i32,
     /// Consecutive successes to count as healthy again.
@@ -425,26 +435,26 @@ pub struct Probe {
 }
 
 /// A command run inside the container.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ExecAction")]
 pub struct ExecAction {
     /// The command line (not run in a shell).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub command: Vec<String>,
 }
 
 /// An HTTP GET request.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.HTTPGetAction")]
 pub struct HttpGetAction {
-    /// The path.
+    /// Path to access on the HTTP server.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
-    /// The port number or name.
+    /// Port number or name to access on the container.
+    #[schema(required)]
     pub port: IntOrString,
     /// The host (defaults to the pod IP).
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -454,28 +464,30 @@ pub struct HttpGetAction {
     pub scheme: Option<UriScheme>,
     /// Extra request headers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub http_headers: Vec<HttpHeader>,
 }
 
 /// A request header.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.HTTPHeader")]
 pub struct HttpHeader {
-    /// The header name.
+    /// The header field name.
+    #[schema(required)]
     pub name: String,
-    /// The header value.
+    /// The header field value.
+    #[schema(required)]
     pub value: String,
 }
 
 /// A TCP connection attempt.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.TCPSocketAction")]
 pub struct TcpSocketAction {
-    /// The port number or name.
+    /// Port number or name to connect to.
+    #[schema(required)]
     pub port: IntOrString,
     /// The host (defaults to the pod IP).
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -483,12 +495,12 @@ pub struct TcpSocketAction {
 }
 
 /// A volume of a pod; exactly one source should be set.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.Volume")]
 pub struct Volume {
     /// Unique within the pod; mounts refer to it.
+    #[schema(required)]
     pub name: String,
     /// A directory on the node's file system.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -505,12 +517,12 @@ pub struct Volume {
 }
 
 /// A directory on the node's file system.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.HostPathVolumeSource")]
 pub struct HostPathVolumeSource {
-    /// The path on the node.
+    /// Path of the directory on the node.
+    #[schema(required)]
     pub path: String,
     /// What must be there: `Directory`, `DirectoryOrCreate`, `File`, ... or empty.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
@@ -518,28 +530,28 @@ pub struct HostPathVolumeSource {
 }
 
 /// A scratch directory.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.EmptyDirVolumeSource")]
 pub struct EmptyDirVolumeSource {
     /// Empty for the node's disk, `Memory` for a tmpfs.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub medium: String,
-    /// The most the volume may hold.
+    /// The most local storage the volume may use.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_limit: Option<Quantity>,
 }
 
 /// A file to project from a Secret's or ConfigMap's key.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.KeyToPath")]
 pub struct KeyToPath {
-    /// The key.
+    /// The key to project.
+    #[schema(required)]
     pub key: String,
-    /// The relative file path.
+    /// The relative path of the file.
+    #[schema(required)]
     pub path: String,
     /// The file mode bits.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -547,18 +559,18 @@ pub struct KeyToPath {
 }
 
 /// A Secret's keys as files.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.SecretVolumeSource")]
 pub struct SecretVolumeSource {
-    /// The Secret's name.
+    /// Name of the secret in the pod's namespace.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub secret_name: String,
     /// Which keys, under which paths (all keys when empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub items: Vec<KeyToPath>,
-    /// Default file mode bits.
+    /// Mode bits of the files (default 0644).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_mode: Option<i32>,
     /// Whether the Secret may be missing.
@@ -567,18 +579,18 @@ pub struct SecretVolumeSource {
 }
 
 /// A ConfigMap's keys as files.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ConfigMapVolumeSource")]
 pub struct ConfigMapVolumeSource {
     /// The ConfigMap's name.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Which keys, under which paths (all keys when empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub items: Vec<KeyToPath>,
-    /// Default file mode bits.
+    /// Mode bits of the files (default 0644).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_mode: Option<i32>,
     /// Whether the ConfigMap may be missing.
@@ -605,10 +617,9 @@ impl Pod {
 }
 
 /// Lets a pod schedule onto nodes with matching taints.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.Toleration")]
 pub struct Toleration {
     /// The taint key; empty with `Exists` tolerates everything.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -616,7 +627,7 @@ pub struct Toleration {
     /// `Equal` (default) or `Exists`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operator: Option<TolerationOperator>,
-    /// The taint value for `Equal`.
+    /// The taint value the toleration matches with Equal.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub value: String,
     /// The taint effect; empty matches every effect.
@@ -646,10 +657,9 @@ impl Toleration {
 }
 
 /// Scheduling constraints of a pod.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.Affinity")]
 pub struct Affinity {
     /// Constraints on the node's labels and fields.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -657,75 +667,78 @@ pub struct Affinity {
 }
 
 /// Node affinity: hard and soft constraints on the node.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.NodeAffinity")]
 pub struct NodeAffinity {
     /// The node must match for the pod to be scheduled there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_during_scheduling_ignored_during_execution: Option<NodeSelector>,
     /// Nodes matching these terms score higher, by weight.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub preferred_during_scheduling_ignored_during_execution: Vec<PreferredSchedulingTerm>,
 }
 
 /// A disjunction of node selector terms: a node matches if any term matches.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.NodeSelector")]
 pub struct NodeSelector {
     /// The terms (ORed).
+    #[schema(required, atomic)]
     pub node_selector_terms: Vec<NodeSelectorTerm>,
 }
 
 /// A conjunction of requirements on a node's labels and fields.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.NodeSelectorTerm")]
 pub struct NodeSelectorTerm {
     /// Requirements on labels.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub match_expressions: Vec<NodeSelectorRequirement>,
     /// Requirements on fields (`metadata.name`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub match_fields: Vec<NodeSelectorRequirement>,
 }
 
 /// One requirement on a node label or field.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.NodeSelectorRequirement")]
 pub struct NodeSelectorRequirement {
     /// The label key or field path.
+    #[schema(required)]
     pub key: String,
-    /// How it is compared.
+    /// In, NotIn, Exists, DoesNotExist, Gt or Lt.
+    #[schema(required)]
     pub operator: NodeSelectorOperator,
     /// The values compared against.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub values: Vec<String>,
 }
 
 /// A weighted soft node constraint.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.PreferredSchedulingTerm")]
 pub struct PreferredSchedulingTerm {
-    /// 1–100.
+    /// Weight, 1-100.
+    #[schema(required)]
     pub weight: i32,
     /// The term a node should match.
+    #[schema(required)]
     pub preference: NodeSelectorTerm,
 }
 
 /// The observed state of a pod.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.PodStatus")]
 pub struct PodStatus {
     /// Where the pod is in its lifecycle.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -735,6 +748,7 @@ pub struct PodStatus {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(merge_key = "type")]
     pub conditions: Vec<PodCondition>,
     /// Why the pod is in this state, for humans.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -742,17 +756,19 @@ pub struct PodStatus {
     /// Why the pod is in this state, in one word (e.g. `Evicted`).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// The node's primary IP.
+    /// The primary IP of the pod's node.
     #[serde(rename = "hostIP", skip_serializing_if = "String::is_empty")]
     pub host_ip: String,
-    /// The node's IPs.
+    /// The IPs of the pod's node.
     #[serde(rename = "hostIPs", skip_serializing_if = "Vec::is_empty")]
+    #[schema(merge_key = "ip", atomic)]
     pub host_ips: Vec<HostIp>,
     /// The pod's primary IP.
     #[serde(rename = "podIP", skip_serializing_if = "String::is_empty")]
     pub pod_ip: String,
-    /// The pod's IPs.
+    /// The pod's IPs, one per family.
     #[serde(rename = "podIPs", skip_serializing_if = "Vec::is_empty")]
+    #[schema(merge_key = "ip")]
     pub pod_ips: Vec<PodIp>,
     /// When the kubelet accepted the pod.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -762,85 +778,92 @@ pub struct PodStatus {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(atomic)]
     pub init_container_statuses: Vec<ContainerStatus>,
     /// One per app container.
     #[serde(
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(atomic)]
     pub container_statuses: Vec<ContainerStatus>,
-    /// The quality-of-service class.
+    /// Guaranteed, Burstable or BestEffort.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qos_class: Option<PodQosClass>,
 }
 
 /// An IP of the pod's node.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.HostIP")]
 pub struct HostIp {
     /// The address.
+    #[schema(required)]
     pub ip: String,
 }
 
 /// An IP of the pod.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.PodIP")]
 pub struct PodIp {
     /// The address.
+    #[schema(required)]
     pub ip: String,
 }
 
 /// A condition of a pod.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.PodCondition")]
 pub struct PodCondition {
     /// `PodScheduled`, `Initialized`, `ContainersReady`, `Ready`, ...
     #[serde(rename = "type")]
+    #[schema(required)]
     pub type_: String,
-    /// Whether it holds.
+    /// Status of the condition: True, False or Unknown.
+    #[schema(required)]
     pub status: ConditionStatus,
-    /// When it was last probed.
+    /// Last time the condition was probed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_probe_time: Option<Time>,
-    /// When `status` last changed.
+    /// Last time the condition changed from one status to another.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
-    /// Why, in one word.
+    /// A one-word, CamelCase reason for the condition's last transition.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// Why, for humans.
+    /// A human-readable message with details about the last transition.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
 }
 
 /// The observed state of one container.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ContainerStatus")]
 pub struct ContainerStatus {
     /// The container's name in the spec.
+    #[schema(required)]
     pub name: String,
-    /// What it is doing now.
+    /// What the container is doing now.
     #[serde(skip_serializing_if = "is_default")]
     pub state: ContainerState,
     /// How its previous run ended.
     #[serde(skip_serializing_if = "is_default")]
     pub last_state: ContainerState,
     /// Whether its readiness probe passes.
+    #[schema(required)]
     pub ready: bool,
     /// How often it has been restarted.
+    #[schema(required)]
     pub restart_count: i32,
     /// The image it runs.
+    #[schema(required)]
     pub image: String,
     /// The resolved image id.
     #[serde(rename = "imageID")]
+    #[schema(required)]
     pub image_id: String,
     /// `<runtime>://<id>`.
     #[serde(rename = "containerID", skip_serializing_if = "String::is_empty")]
@@ -851,29 +874,27 @@ pub struct ContainerStatus {
 }
 
 /// One of waiting, running or terminated.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ContainerState")]
 pub struct ContainerState {
     /// Not running yet (e.g. `ContainerCreating`, `ImagePullBackOff`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<ContainerStateWaiting>,
-    /// Running.
+    /// The container is running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running: Option<ContainerStateRunning>,
-    /// Finished.
+    /// The container has finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub terminated: Option<ContainerStateTerminated>,
 }
 
 /// A container that is not running yet.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ContainerStateWaiting")]
 pub struct ContainerStateWaiting {
-    /// Why, in one word.
+    /// Why, in one word, e.g. ContainerCreating or ImagePullBackOff.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
     /// Why, for humans.
@@ -882,23 +903,22 @@ pub struct ContainerStateWaiting {
 }
 
 /// A running container.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ContainerStateRunning")]
 pub struct ContainerStateRunning {
-    /// When it (re)started.
+    /// When the container was last (re)started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
 }
 
 /// A finished container.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ContainerStateTerminated")]
 pub struct ContainerStateTerminated {
-    /// The exit code.
+    /// Exit status of the last termination.
+    #[schema(required)]
     pub exit_code: i32,
     /// The signal that killed it, if any.
     #[serde(skip_serializing_if = "is_default")]
@@ -909,10 +929,10 @@ pub struct ContainerStateTerminated {
     /// Why, for humans.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
-    /// When it started.
+    /// When the container started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
-    /// When it finished.
+    /// When the container finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
     /// `<runtime>://<id>`.
@@ -921,15 +941,14 @@ pub struct ContainerStateTerminated {
 }
 
 /// The pod a controller stamps out: metadata and spec, no status.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.PodTemplateSpec")]
 pub struct PodTemplateSpec {
     /// Labels and annotations the pods get.
     #[serde(skip_serializing_if = "is_default")]
     pub metadata: ObjectMeta,
-    /// The pods' spec.
+    /// The pods' desired behaviour.
     #[serde(skip_serializing_if = "is_default")]
     pub spec: PodSpec,
 }

@@ -37,6 +37,8 @@ use std::str::FromStr;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::schema::{Shape, TypeDef};
+
 /// Why a string is not a valid quantity.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuantityError {
@@ -215,6 +217,15 @@ impl Quantity {
         }
     }
 }
+
+crate::schema::named_type!(
+    Quantity,
+    TypeDef::scalar(
+        "io.k8s.apimachinery.pkg.api.resource.Quantity",
+        "A fixed-point number with an optional SI or binary suffix, e.g. `500m` or `128Mi`.",
+        Shape::Quantity,
+    )
+);
 
 impl Default for Quantity {
     /// Zero, written `0`.

@@ -4,40 +4,47 @@
 
 use std::collections::BTreeMap;
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
+
+use std::sync::LazyLock;
+
+use crate::schema::{Field, FieldType, Schema, Ty, TypeDef, TypeRef};
 
 use super::{is_default, null_as_default, ConditionStatus, LabelSelector, PodTemplateSpec, Time};
 
 kind! {
     /// Keeps a number of pods matching a map selector running (core/v1).
+    #[schema(name = "io.k8s.api.core.v1.ReplicationController")]
     pub struct ReplicationController: "v1", "ReplicationController", "replicationcontrollers",
         namespaced = true {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: ReplicationControllerSpec,
-        /// The observed state; always written (`status: {replicas: 0}` at first), as
-        /// Kubernetes does.
+        /// The most recently observed status of the replication controller; read-only.
+        // Always written (`status: {replicas: 0}` at first), as Kubernetes does.
+        #[schema(ty = RcStatusSchema)]
         pub status: ReplicationControllerStatus,
     }
 }
 
 kind! {
     /// Keeps a number of pods matching a label selector running (apps/v1).
+    #[schema(name = "io.k8s.api.apps.v1.ReplicaSet")]
     pub struct ReplicaSet: "apps/v1", "ReplicaSet", "replicasets", namespaced = true {
         /// The desired state.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: ReplicaSetSpec,
-        /// The observed state; always written (`status: {replicas: 0}` at first), as
-        /// Kubernetes does.
+        /// The most recently observed status of the replica set; read-only.
+        // Always written (`status: {replicas: 0}` at first), as Kubernetes does.
         pub status: ReplicaSetStatus,
     }
 }
 
 /// The desired state of a replication controller.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ReplicationControllerSpec")]
 pub struct ReplicationControllerSpec {
     /// How many pods (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,16 +58,15 @@ pub struct ReplicationControllerSpec {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub selector: BTreeMap<String, String>,
-    /// The pods to create.
+    /// The pods created when there are too few.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<PodTemplateSpec>,
 }
 
 /// The desired state of a replica set.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.apps.v1.ReplicaSetSpec")]
 pub struct ReplicaSetSpec {
     /// How many pods (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,19 +75,20 @@ pub struct ReplicaSetSpec {
     #[serde(skip_serializing_if = "is_default")]
     pub min_ready_seconds: i32,
     /// Which pods belong to the set; must match the template's labels.
+    #[schema(required)]
     pub selector: LabelSelector,
-    /// The pods to create.
+    /// The pods created when there are too few.
     #[serde(skip_serializing_if = "is_default")]
     pub template: PodTemplateSpec,
 }
 
 /// The observed state of a replica set (and of a replication controller).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.apps.v1.ReplicaSetStatus")]
 pub struct ReplicaSetStatus {
     /// Pods that exist.
+    #[schema(required)]
     pub replicas: i32,
     /// Pods whose labels match the template's.
     #[serde(skip_serializing_if = "is_default")]
@@ -95,8 +102,9 @@ pub struct ReplicaSetStatus {
     /// The `metadata.generation` this status reflects.
     #[serde(skip_serializing_if = "is_default")]
     pub observed_generation: i64,
-    /// E.g. `ReplicaFailure`.
+    /// The latest available observations of the object's state.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(merge_key = "type")]
     pub conditions: Vec<ReplicaSetCondition>,
 }
 
@@ -104,26 +112,80 @@ pub struct ReplicaSetStatus {
 pub type ReplicationControllerStatus = ReplicaSetStatus;
 
 /// A condition of a replica set or replication controller.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.apps.v1.ReplicaSetCondition")]
 pub struct ReplicaSetCondition {
     /// The condition type, e.g. `ReplicaFailure`.
     #[serde(rename = "type")]
+    #[schema(required)]
     pub type_: String,
-    /// Whether it holds.
+    /// Status of the condition: True, False or Unknown.
+    #[schema(required)]
     pub status: ConditionStatus,
-    /// When `status` last changed.
+    /// Last time the condition changed from one status to another.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
-    /// Why, in one word.
+    /// A one-word, CamelCase reason for the condition's last transition.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// Why, for humans.
+    /// A human-readable message with details about the last transition.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
 }
 
 /// A condition of a replication controller: the same fields as a replica set's.
 pub type ReplicationControllerCondition = ReplicaSetCondition;
+
+/// The schema of a replication controller's status: a replica set's, under the core/v1
+/// names Kubernetes gives it (`ReplicationControllerStatus`, whose conditions are
+/// `ReplicationControllerCondition`s).
+struct RcStatusSchema;
+
+impl Schema for RcStatusSchema {
+    fn type_def() -> &'static TypeDef {
+        static FIELDS: LazyLock<Vec<Field>> = LazyLock::new(|| {
+            let conditions = <Vec<RcConditionSchema> as FieldType>::TY;
+            ReplicaSetStatus::type_def()
+                .fields()
+                .iter()
+                .map(|f| match f.name {
+                    "conditions" => Field {
+                        ty: conditions,
+                        ..*f
+                    },
+                    _ => *f,
+                })
+                .collect()
+        });
+        static DEF: LazyLock<TypeDef> = LazyLock::new(|| TypeDef {
+            name: "io.k8s.api.core.v1.ReplicationControllerStatus",
+            description: "The observed state of a replication controller.",
+            shape: crate::schema::Shape::Struct(FIELDS.as_slice()),
+            gvk: None,
+        });
+        &DEF
+    }
+}
+
+impl FieldType for RcStatusSchema {
+    const TY: Ty = Ty::Object(TypeRef(Self::type_def));
+}
+
+/// The schema of a replication controller's condition: a replica set's, renamed.
+struct RcConditionSchema;
+
+impl Schema for RcConditionSchema {
+    fn type_def() -> &'static TypeDef {
+        static DEF: LazyLock<TypeDef> = LazyLock::new(|| TypeDef {
+            name: "io.k8s.api.core.v1.ReplicationControllerCondition",
+            description: "A condition of a replication controller.",
+            ..*ReplicaSetCondition::type_def()
+        });
+        &DEF
+    }
+}
+
+impl FieldType for RcConditionSchema {
+    const TY: Ty = Ty::Object(TypeRef(Self::type_def));
+}

@@ -4,27 +4,34 @@
 
 use std::collections::BTreeMap;
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
+
+use crate::schema::Schema;
 
 use super::{is_default, null_as_default, IntOrString, ObjectReference, Protocol};
 
 kind! {
     /// A stable address and port set in front of the pods its selector matches.
+    #[schema(name = "io.k8s.api.core.v1.Service")]
     pub struct Service: "v1", "Service", "services", namespaced = true {
-        /// The desired state.
+        /// The desired behaviour of the service.
         #[serde(skip_serializing_if = "is_default")]
         pub spec: ServiceSpec,
-        /// The observed state; always written, as Kubernetes writes `status:
-        /// {loadBalancer: {}}` for every service.
+        /// The most recently observed status of the service; read-only.
+        // Always written, as Kubernetes writes `status: {loadBalancer: {}}` for every
+        // service.
         pub status: ServiceStatus,
     }
 }
 
 kind! {
     /// The addresses behind a service, maintained by the endpoints controller.
+    #[schema(name = "io.k8s.api.core.v1.Endpoints")]
     pub struct Endpoints: "v1", "Endpoints", "endpoints", namespaced = true {
         /// Groups of addresses sharing the same ports.
         #[serde(deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+        #[schema(atomic)]
         pub subsets: Vec<EndpointSubset>,
     }
 }
@@ -86,16 +93,16 @@ string_enum! {
 }
 
 /// The desired state of a service.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ServiceSpec")]
 pub struct ServiceSpec {
     /// The ports the service exposes.
     #[serde(
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[schema(merge_key = "port", map_keys("port", "protocol"))]
     pub ports: Vec<ServicePort>,
     /// Labels of the pods behind the service; none means endpoints are managed by hand.
     #[serde(
@@ -108,14 +115,16 @@ pub struct ServiceSpec {
     pub cluster_ip: String,
     /// The virtual IPs, one per family; the first equals `clusterIP`.
     #[serde(rename = "clusterIPs", skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub cluster_ips: Vec<String>,
-    /// How the service is exposed.
+    /// ClusterIP (default), NodePort, LoadBalancer or ExternalName.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_: Option<ServiceType>,
     /// Extra IPs the service accepts traffic on.
     #[serde(rename = "externalIPs", skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub external_ips: Vec<String>,
-    /// Client stickiness.
+    /// None (default) or ClientIP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_affinity: Option<SessionAffinity>,
     /// The DNS name an `ExternalName` service aliases.
@@ -132,8 +141,9 @@ pub struct ServiceSpec {
     pub session_affinity_config: Option<SessionAffinityConfig>,
     /// The IP families, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub ip_families: Vec<IpFamily>,
-    /// How many IP families.
+    /// SingleStack, PreferDualStack or RequireDualStack.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_family_policy: Option<IpFamilyPolicy>,
     /// Which endpoints serve traffic from inside the cluster.
@@ -142,10 +152,9 @@ pub struct ServiceSpec {
 }
 
 /// A port of a service.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ServicePort")]
 pub struct ServicePort {
     /// Required when there is more than one port.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -157,6 +166,7 @@ pub struct ServicePort {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<String>,
     /// The port on the cluster IP.
+    #[schema(required)]
     pub port: i32,
     /// The pods' port, by number or name (defaults to `port`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,21 +177,19 @@ pub struct ServicePort {
 }
 
 /// Settings of client stickiness.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.SessionAffinityConfig")]
 pub struct SessionAffinityConfig {
-    /// Stickiness by client IP.
+    /// Settings of ClientIP affinity.
     #[serde(rename = "clientIP", skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<ClientIpConfig>,
 }
 
 /// Stickiness by client IP.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ClientIPConfig")]
 pub struct ClientIpConfig {
     /// How long a client sticks (default 10800).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -189,31 +197,30 @@ pub struct ClientIpConfig {
 }
 
 /// The observed state of a service.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ServiceStatus")]
 pub struct ServiceStatus {
-    /// The external load balancer, if any (always written, `{}` when none).
+    /// The external load balancer, if any.
+    // Always written, `{}` when none.
     pub load_balancer: LoadBalancerStatus,
 }
 
 /// An external load balancer's addresses.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.LoadBalancerStatus")]
 pub struct LoadBalancerStatus {
-    /// Where traffic enters.
+    /// Where traffic enters the load balancer.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub ingress: Vec<LoadBalancerIngress>,
 }
 
 /// An entry point of a load balancer.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.LoadBalancerIngress")]
 pub struct LoadBalancerIngress {
     /// An IP address.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -224,31 +231,33 @@ pub struct LoadBalancerIngress {
 }
 
 /// Addresses that share a set of ports.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.EndpointSubset")]
 pub struct EndpointSubset {
     /// Ready addresses.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub addresses: Vec<EndpointAddress>,
     /// Addresses of pods that are not ready.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub not_ready_addresses: Vec<EndpointAddress>,
     /// The ports.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(atomic)]
     pub ports: Vec<EndpointPort>,
 }
 
 /// One backend address.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.EndpointAddress")]
 pub struct EndpointAddress {
-    /// The IP.
+    /// The IP of the endpoint.
+    #[schema(required)]
     pub ip: String,
-    /// The backend's hostname.
+    /// The hostname of the endpoint.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub hostname: String,
     /// The node the backend runs on.
@@ -260,15 +269,15 @@ pub struct EndpointAddress {
 }
 
 /// A port of the backends.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.EndpointPort")]
 pub struct EndpointPort {
     /// Matches the service port's name.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// The port number.
+    #[schema(required)]
     pub port: i32,
     /// TCP (default), UDP or SCTP.
     #[serde(skip_serializing_if = "Option::is_none")]

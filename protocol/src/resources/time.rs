@@ -15,6 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::schema::{Shape, TypeDef};
+
 /// Why a string is not an RFC 3339 timestamp.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid RFC 3339 time {input:?}: {reason}")]
@@ -78,6 +80,24 @@ fn system_now() -> (i64, u32) {
         }
     }
 }
+
+crate::schema::named_type!(
+    Time,
+    TypeDef::scalar(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Time",
+        "A time with second precision, written in RFC 3339 form (UTC).",
+        Shape::FormattedString("date-time"),
+    )
+);
+
+crate::schema::named_type!(
+    MicroTime,
+    TypeDef::scalar(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime",
+        "A time with microsecond precision, written in RFC 3339 form (UTC).",
+        Shape::FormattedString("date-time"),
+    )
+);
 
 impl Time {
     /// The current time, truncated to the second.
