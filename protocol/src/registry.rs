@@ -138,6 +138,8 @@ macro_rules! served_kinds {
             $crate::resources::Service,
             $crate::resources::Endpoints,
             $crate::resources::ServiceAccount,
+            $crate::resources::ConfigMap,
+            $crate::resources::Secret,
             $crate::resources::Event,
             $crate::resources::ReplicationController,
             $crate::resources::ReplicaSet,
@@ -275,6 +277,38 @@ impl Served for resources::ServiceAccount {
         categories: &[],
         subresources: &[],
         schema: "io.k8s.api.core.v1.ServiceAccount",
+    };
+}
+
+impl Served for resources::ConfigMap {
+    const INFO: ResourceInfo = ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "ConfigMap",
+        plural: "configmaps",
+        singular: "configmap",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["cm"],
+        categories: &[],
+        subresources: &[],
+        schema: "io.k8s.api.core.v1.ConfigMap",
+    };
+}
+
+impl Served for resources::Secret {
+    const INFO: ResourceInfo = ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "Secret",
+        plural: "secrets",
+        singular: "secret",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        schema: "io.k8s.api.core.v1.Secret",
     };
 }
 

@@ -76,6 +76,8 @@ pub enum Ty {
     Int64,
     /// A boolean.
     Bool,
+    /// Bytes: a base64 string in JSON (OpenAPI `format: byte`), raw bytes in protobuf.
+    Bytes,
     /// A string from a closed set.
     Enum(&'static [&'static str]),
     /// An object (or a scalar with its own form) described by a named [`TypeDef`].
@@ -261,6 +263,10 @@ pub trait Schema {
 
 impl FieldType for String {
     const TY: Ty = Ty::String;
+}
+
+impl FieldType for crate::resources::ByteString {
+    const TY: Ty = Ty::Bytes;
 }
 
 impl FieldType for bool {

@@ -797,11 +797,24 @@ mod kube_rs {
         })
         .await?;
         assert_eq!(pod_names, 2);
+        // A ConfigMap with text and binary data reads back as k8s-openapi wrote it.
         let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "krs");
-        match maps.list(&ListParams::default()).await {
-            Err(kube::Error::Api(s)) => assert_eq!(s.code, 404),
-            other => bail!("ConfigMaps are not served yet, got {other:?}"),
-        }
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some("settings".into());
+        cm.data = Some([("greeting".to_owned(), "hello".to_owned())].into());
+        cm.binary_data = Some(
+            [(
+                "blob".to_owned(),
+                k8s_openapi::ByteString(vec![0, 159, 146, 150]),
+            )]
+            .into(),
+        );
+        maps.create(&PostParams::default(), &cm).await?;
+        let back = maps.get("settings").await?;
+        assert_eq!(back.data, cm.data);
+        assert_eq!(back.binary_data, cm.binary_data);
+        let listed = maps.list(&ListParams::default()).await?;
+        assert_eq!(listed.items.len(), 1);
 
         // Delete in the foreground: the Deployment goes once its ReplicaSet has.
         deployments

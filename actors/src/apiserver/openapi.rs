@@ -69,6 +69,7 @@ fn value_schema(ty: &Ty) -> Value {
         Ty::Int32 => json!({"type": "integer", "format": "int32"}),
         Ty::Int64 => json!({"type": "integer", "format": "int64"}),
         Ty::Bool => json!({"type": "boolean"}),
+        Ty::Bytes => json!({"type": "string", "format": "byte"}),
         Ty::Enum(values) => json!({"type": "string", "enum": values}),
         Ty::Object(r) => all_of(r.name()),
         Ty::Array(inner) => json!({"type": "array", "items": element_schema(inner)}),

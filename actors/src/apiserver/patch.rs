@@ -1370,7 +1370,7 @@ mod tests {
     #[test]
     fn strategic_merge_patch_errors() {
         let table = [
-            ("unknown kind", json!({}), "Secret", 415),
+            ("unknown kind", json!({}), "NoSuchKind", 415),
             ("not an object", json!([1]), "Pod", 400),
             (
                 "bad directive",

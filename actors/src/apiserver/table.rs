@@ -692,7 +692,9 @@ mod tests {
             ("Namespace", vec!["Name", "Status", "Age"]),
             ("ServiceAccount", vec!["Name", "Secrets", "Age"]),
             ("Lease", vec!["Name", "Holder", "Age"]),
-            ("Secret", vec!["Name", "Created At"]),
+            ("Secret", vec!["Name", "Type", "Data", "Age"]),
+            ("ConfigMap", vec!["Name", "Data", "Age"]),
+            ("NoSuchKind", vec!["Name", "Created At"]),
         ];
         for (kind, want) in table_names {
             let t = table(kind, &[], IncludeObject::None, json!({}), NOW);
@@ -1044,7 +1046,7 @@ mod tests {
     #[test]
     fn default_table_for_other_kinds() {
         let item = json!({"metadata": {"name": "s", "creationTimestamp": "2024-05-01T12:00:00Z"}});
-        let t = table("Secret", &[item], IncludeObject::None, json!({}), NOW);
+        let t = table("NoSuchKind", &[item], IncludeObject::None, json!({}), NOW);
         assert_eq!(t["rows"][0]["cells"], json!(["s", "2024-05-01T12:00:00Z"]));
     }
 }

@@ -37,20 +37,22 @@ use rudder_protocol::resources::{Resource, Status, StatusCause};
 use serde::{Deserialize, Serialize};
 
 mod cluster;
+mod config;
 mod meta;
 mod names;
 mod pod;
 mod service;
 mod workloads;
 
+pub use config::{validate_data_keys, validate_immutable, MAX_DATA_SIZE};
 pub use meta::{
     validate_annotations, validate_label_selector, validate_labels, validate_object_meta,
     validate_object_meta_update, NameRule, TOTAL_ANNOTATION_SIZE_LIMIT,
 };
 pub use names::{
-    is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_env_var_name, is_http_header_name,
-    is_label_value, is_qualified_name, is_valid_cidr, is_valid_ip, is_valid_percent,
-    is_valid_port_name, is_valid_port_num,
+    is_config_map_key, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_env_var_name,
+    is_http_header_name, is_label_value, is_qualified_name, is_valid_cidr, is_valid_ip,
+    is_valid_percent, is_valid_port_name, is_valid_port_num,
 };
 pub use pod::{validate_pod_spec, PodSpecContext};
 pub use service::validate_node_port_range;

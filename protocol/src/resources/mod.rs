@@ -217,7 +217,9 @@ macro_rules! kind {
     };
 }
 
+mod bytes;
 mod common;
+mod config;
 mod deployment;
 mod event;
 mod intstr;
@@ -233,7 +235,9 @@ mod service;
 mod service_account;
 mod time;
 
+pub use bytes::ByteString;
 pub use common::*;
+pub use config::*;
 pub use deployment::*;
 pub use event::*;
 pub use intstr::{IntOrString, IntOrStringError};

@@ -171,6 +171,10 @@ impl<'de> de::Deserializer<'de> for Filler<'_> {
             Ty::Int32 => v.visit_i32(i32::try_from(rng.int(false)).unwrap_or(i32::MAX)),
             Ty::Int64 => v.visit_i64(rng.int(true)),
             Ty::Bool => v.visit_bool(rng.full() || rng.below(2) == 0),
+            Ty::Bytes => {
+                use base64::Engine as _;
+                v.visit_string(base64::engine::general_purpose::STANDARD.encode(rng.string()))
+            }
             Ty::Enum(values) => {
                 // The last value: the first is often the default, which is not written.
                 let i = if rng.full() {
@@ -369,6 +373,8 @@ fn sample(ty: &Ty) -> Value {
         Ty::String => json!("x"),
         Ty::Int32 | Ty::Int64 => json!(3),
         Ty::Bool => json!(true),
+        // "x", base64.
+        Ty::Bytes => json!("eA=="),
         Ty::Enum(values) => json!(values[values.len() - 1]),
         Ty::Array(inner) => json!([sample(inner)]),
         Ty::Map(inner) => json!({ "k": sample(inner) }),

@@ -27,6 +27,7 @@ use super::defaults::Defaults;
 use super::table::{Column, Row, DEFAULT_COLUMNS};
 use super::validation::{invalid_status, Validate};
 
+mod configmap;
 mod deployment;
 mod endpoints;
 mod event;
@@ -36,6 +37,7 @@ mod node;
 mod pod;
 mod replicaset;
 mod replicationcontroller;
+mod secret;
 mod service;
 mod serviceaccount;
 

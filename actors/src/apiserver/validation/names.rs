@@ -198,6 +198,41 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
     errs
 }
 
+/// The longest key of a ConfigMap or Secret.
+const CONFIG_KEY_MAX: usize = 253;
+const CONFIG_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
+const CONFIG_KEY_MSG: &str =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+
+/// Problems with `value` as a key of a ConfigMap's or Secret's data (apimachinery's
+/// `IsConfigMapKey`): alphanumerics, `-`, `_` and `.`, not `.` or `..` or a name
+/// starting with `..`, at most 253 characters.
+pub fn is_config_map_key(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > CONFIG_KEY_MAX {
+        errs.push(max_len_error(CONFIG_KEY_MAX));
+    }
+    if value.is_empty()
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        errs.push(regex_error(
+            CONFIG_KEY_MSG,
+            CONFIG_KEY_FMT,
+            &["key.name", "KEY_NAME", "key-name"],
+        ));
+    }
+    if value == "." {
+        errs.push("must not be '.'".to_owned());
+    } else if value == ".." {
+        errs.push("must not be '..'".to_owned());
+    } else if value.starts_with("..") {
+        errs.push("must not start with '..'".to_owned());
+    }
+    errs
+}
+
 /// Problems with `value` as a label value (empty, or a qualified name's name part).
 pub fn is_label_value(value: &str) -> Vec<String> {
     let mut errs = Vec::new();
