@@ -531,11 +531,18 @@ fn parse(s: &str) -> Result<Quantity, QuantityError> {
         }
     }
 
-    let repr = if keep {
+    let mut repr = if keep {
         s.to_owned()
     } else {
         canonical(&value, format)
     };
+    if format == Format::BinarySI && !repr.ends_with('i') {
+        // A binary value that no binary suffix writes exactly (`343.75Ki` is `352000`)
+        // reads back as decimal SI (`352k`), in Kubernetes too: take that form now, so
+        // that every quantity is stable through JSON and the bus.
+        format = Format::DecimalSI;
+        repr = canonical(&value, format);
+    }
     if repr.len() > MAX_QUANTITY_LEN {
         // The canonical form can be a few characters longer than the input; refusing it
         // here keeps every accepted quantity readable again.
@@ -866,6 +873,8 @@ mod tests {
             ("2000Mi stays", "2000Mi", "2000Mi", 2_097_152_000_000),
             ("1Ki", "1Ki", "1Ki", 1_024_000),
             ("8Ki", "8Ki", "8Ki", 8_192_000),
+            // No binary suffix writes it exactly: the decimal form it reads back as.
+            ("fractional Ki", "343.75Ki", "352k", 352_000_000),
             ("micro", "0.0001", "100u", 1),
             ("sub-nano rounds up", "0.1n", "1n", 1),
             ("0.9n", "0.9n", "1n", 1),
