@@ -10,5 +10,7 @@ rudder_ensure_nextest
 rudder_ensure_kubectl
 rudder_ensure_python_client
 # The black-box tests start the rudderd binary, which `nextest run` alone does not build.
-cargo build --workspace --bins --locked
+# `--all-targets`, not `--bins`: built together with the tests, the binaries share their
+# dependency features (dev-dependencies unify some), so RocksDB's C++ is compiled once.
+cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --locked --no-fail-fast "$@"
