@@ -13,7 +13,11 @@
 //! served kind without a module here does not compile.
 //!
 //! Adding a kind: the protocol struct (with `impl Served`), one line in `served_kinds!`,
-//! and a module here with `impl Strategy` (plus its `Defaults` and `Validate`).
+//! and a module here with `impl Strategy` plus its `Defaults` and `Validate` (as
+//! `configmap.rs` and `secret.rs` have them). The kinds that came first keep their larger
+//! defaulting and validation in [`super::defaults`] and [`super::validation`], shared
+//! with the pod templates of workloads, as Kubernetes keeps `validation.go` apart from
+//! `strategy.go`.
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
