@@ -368,6 +368,14 @@ impl Node {
         let bus = Bus::start(me, creds, listener, seeds, cfg.bus_options());
         let mut services = Services::default();
         if cfg.roles.contains(&Role::ControlPlane) {
+            let encryption = match cfg.apiserver.encryption() {
+                Ok(e) => e,
+                Err(e) => {
+                    bus.shutdown();
+                    return Err(e.into());
+                }
+            };
+            tracing::info!(keys = ?encryption.key_names(), "secrets at rest: {}", if encryption.enabled() { "encrypted" } else { "plaintext" });
             let engine = match StoreEngine::open(cfg.store_config(), bus.clone()).await {
                 Ok(e) => e,
                 Err(e) => {
@@ -379,7 +387,8 @@ impl Node {
             services.api = Some(
                 crate::apiserver::core::ApiCore::new(bus.clone())
                     .with_ranges(cfg.network.service_ranges()?)
-                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds),
+                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds)
+                    .with_encryption(encryption),
             );
             services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }
