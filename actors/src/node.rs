@@ -375,7 +375,12 @@ impl Node {
                     return Err(e.into());
                 }
             };
-            tracing::info!(keys = ?encryption.key_names(), "secrets at rest: {}", if encryption.enabled() { "encrypted" } else { "plaintext" });
+            let at_rest = if encryption.enabled() {
+                "encrypted"
+            } else {
+                "plaintext"
+            };
+            tracing::info!(keys = ?encryption.key_names(), at_rest, "secrets at rest");
             let engine = match StoreEngine::open(cfg.store_config(), bus.clone()).await {
                 Ok(e) => e,
                 Err(e) => {

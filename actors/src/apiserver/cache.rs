@@ -458,10 +458,6 @@ impl ResourceCache {
     }
 }
 
-/// Lists the store into `cache`, then follows its watch; relists when the store's
-/// history no longer reaches back to the cache. Failures and relists back off (100 ms
-/// doubling to 5 s, reset by a successful poll) and log once per
-/// [`crate::retry::LOG_EVERY`].
 /// The cache's way to the store: every reply comes back with its Secrets opened.
 struct StoreLink {
     bus: Bus,
@@ -476,6 +472,10 @@ impl StoreLink {
     }
 }
 
+/// Lists the store into `cache`, then follows its watch; relists when the store's
+/// history no longer reaches back to the cache. Failures and relists back off (100 ms
+/// doubling to 5 s, reset by a successful poll) and log once per
+/// [`crate::retry::LOG_EVERY`].
 async fn feed(link: Arc<StoreLink>, cache: Arc<ResourceCache>) {
     let mut retry = FEED_RETRY;
     let mut log: LogLimiter<&'static str> = LogLimiter::default();
