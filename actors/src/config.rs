@@ -77,6 +77,32 @@ pub struct NodeConfig {
     pub proxy: ProxySection,
     /// The controllers' settings (control-plane nodes).
     pub controllers: ControllersSection,
+    /// The API server (control-plane nodes).
+    pub apiserver: ApiServerSection,
+}
+
+/// The `[apiserver]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiServerSection {
+    /// File of named AES-256 keys that encrypt Secrets at rest (format in
+    /// `apiserver::encryption`); empty: Secrets are stored as plaintext.
+    pub encryption_keys_file: PathBuf,
+}
+
+impl ApiServerSection {
+    /// The keys of `encryption_keys_file`, or none when it is not set.
+    pub fn encryption(&self) -> Result<crate::apiserver::encryption::Encryption, ConfigError> {
+        if self.encryption_keys_file.as_os_str().is_empty() {
+            return Ok(crate::apiserver::encryption::Encryption::none());
+        }
+        crate::apiserver::encryption::Encryption::load(&self.encryption_keys_file).map_err(|e| {
+            ConfigError::Invalid {
+                key: "apiserver.encryption_keys_file",
+                message: e.to_string(),
+            }
+        })
+    }
 }
 
 /// The `[proxy]` table.
@@ -298,6 +324,7 @@ impl Default for NodeConfig {
             network: NetworkSection::default(),
             proxy: ProxySection::default(),
             controllers: ControllersSection::default(),
+            apiserver: ApiServerSection::default(),
         }
     }
 }
@@ -424,6 +451,8 @@ impl NodeConfig {
         if self.proxy.address.parse::<std::net::IpAddr>().is_err() {
             return invalid("proxy.address", "must be an IP address");
         }
+        // A key file that does not load stops the node here, not at its first Secret.
+        self.apiserver.encryption()?;
         let c = &self.controllers;
         if c.node_grace_period_ms == 0 {
             return invalid("controllers.node_grace_period_ms", "must be above 0");
@@ -596,6 +625,11 @@ mod tests {
                 "suspect after dead",
                 Box::new(|c| c.bus.suspect_after_ms = c.bus.dead_after_ms),
                 Some("bus.suspect_after_ms"),
+            ),
+            (
+                "missing encryption key file",
+                Box::new(|c| c.apiserver.encryption_keys_file = "/nonexistent/keys.toml".into()),
+                Some("apiserver.encryption_keys_file"),
             ),
             (
                 "heartbeat slower than idle",

@@ -368,6 +368,19 @@ impl Node {
         let bus = Bus::start(me, creds, listener, seeds, cfg.bus_options());
         let mut services = Services::default();
         if cfg.roles.contains(&Role::ControlPlane) {
+            let encryption = match cfg.apiserver.encryption() {
+                Ok(e) => e,
+                Err(e) => {
+                    bus.shutdown();
+                    return Err(e.into());
+                }
+            };
+            let at_rest = if encryption.enabled() {
+                "encrypted"
+            } else {
+                "plaintext"
+            };
+            tracing::info!(keys = ?encryption.key_names(), at_rest, "secrets at rest");
             let engine = match StoreEngine::open(cfg.store_config(), bus.clone()).await {
                 Ok(e) => e,
                 Err(e) => {
@@ -379,7 +392,8 @@ impl Node {
             services.api = Some(
                 crate::apiserver::core::ApiCore::new(bus.clone())
                     .with_ranges(cfg.network.service_ranges()?)
-                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds),
+                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds)
+                    .with_encryption(encryption),
             );
             services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }

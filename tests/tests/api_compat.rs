@@ -3,11 +3,12 @@
 //!
 //! - **kubectl**, the newest release and the oldest supported minor (`scripts/lib.sh`
 //!   installs both): a table of everyday verbs run in order in a namespace of their own
-//!   (every `create` generator of the served kinds, `run`, `expose`, `set image|env`,
-//!   `label`, `annotate`, `scale`, `rollout restart|pause|resume|undo|history|status`,
-//!   `edit` with a scripted editor, `replace`, `wait --for=condition`, `diff`, `explain`,
-//!   `api-resources`, `events`, `delete --cascade=foreground|orphan`), each with the
-//!   output or the state it must produce. kubectl 1.37's typed commands write protobuf.
+//!   (every `create` generator of the served kinds, `configmap` and `secret` included,
+//!   `run`, `expose`, `set image|env`, `label`, `annotate`, `scale`,
+//!   `rollout restart|pause|resume|undo|history|status`, `edit` with a scripted editor,
+//!   `replace`, `wait --for=condition`, `diff`, `explain`, `api-resources`, `events`,
+//!   `delete --cascade=foreground|orphan`), each with the output or the state it must
+//!   produce. kubectl 1.37's typed commands write protobuf.
 //! - **The Python `kubernetes` client** (`tests/python/compat.py`): typed create, read,
 //!   list with selectors, patch, scale, replace, watch with a timeout, status reads and
 //!   deletes with propagation.
@@ -159,6 +160,65 @@ const STEPS: &[Step] = &[
             "jsonpath={.spec.type} {.spec.ports[0].targetPort}",
         ],
         "NodePort 8080",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=mode=fast",
+            "--from-literal=level=3",
+        ],
+        "configmap/settings created",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "--from-literal=password=hunter2",
+        ],
+        "secret/creds created",
+    ),
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "create",
+            "secret",
+            "docker-registry",
+            "pull",
+            "--docker-server=registry.example.invalid",
+            "--docker-username=u",
+            "--docker-password=p",
+        ],
+        "secret/pull created",
+    ),
+    // Base64 of "hunter2", as stored in `data`.
+    prints(
+        &[
+            "-n",
+            "{ns}",
+            "get",
+            "secret",
+            "creds",
+            "-o",
+            "jsonpath={.type} {.data.password}",
+        ],
+        "Opaque aHVudGVyMg==",
+    ),
+    prints(
+        &["-n", "{ns}", "get", "configmap", "settings"],
+        "settings   2 ",
+    ),
+    prints(
+        &["-n", "{ns}", "get", "secret", "pull"],
+        "pull   kubernetes.io/dockerconfigjson   1 ",
     ),
     prints(
         &[

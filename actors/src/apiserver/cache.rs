@@ -26,8 +26,10 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use super::encryption::Encryption;
 use crate::bus::Bus;
 use crate::retry::{LogLimiter, Retry};
+use rudder_protocol::messages::BusError;
 
 /// Changes kept per resource for watches.
 const WINDOW: usize = 20_000;
@@ -109,8 +111,7 @@ pub struct ResourceCache {
 
 /// All resources' caches of one API server.
 pub struct WatchCache {
-    bus: Bus,
-    store: ActorRef,
+    link: Arc<StoreLink>,
     resources: Mutex<HashMap<String, Arc<ResourceCache>>>,
 }
 
@@ -142,10 +143,14 @@ fn decode(key: &str, value: &[u8], revision: u64) -> Option<Value> {
 
 impl WatchCache {
     /// Caches over `store`, reached through `bus`.
-    pub fn new(bus: Bus, store: ActorRef) -> Self {
+    /// `encryption` opens the Secrets it reads.
+    pub fn new(bus: Bus, store: ActorRef, encryption: Arc<Encryption>) -> Self {
         WatchCache {
-            bus,
-            store,
+            link: Arc::new(StoreLink {
+                bus,
+                store,
+                encryption,
+            }),
             resources: Mutex::new(HashMap::new()),
         }
     }
@@ -170,11 +175,8 @@ impl WatchCache {
             revision: watch::channel(0).0,
             task: Mutex::new(None),
         });
-        let feed = crate::supervisor::component_runtime().spawn(feed(
-            self.bus.clone(),
-            self.store.clone(),
-            cache.clone(),
-        ));
+        let feed =
+            crate::supervisor::component_runtime().spawn(feed(self.link.clone(), cache.clone()));
         *cache.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(feed.abort_handle());
         map.insert(prefix.to_owned(), cache.clone());
         cache
@@ -200,7 +202,7 @@ impl WatchCache {
                 max_events: 10_000,
                 wait_ms: 0,
             };
-            match self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await {
+            match self.link.call(req, STORE_TIMEOUT).await {
                 Ok(StoreReply::Watch(batch)) => cache.apply(&batch),
                 _ => return false,
             }
@@ -456,15 +458,29 @@ impl ResourceCache {
     }
 }
 
+/// The cache's way to the store: every reply comes back with its Secrets opened.
+struct StoreLink {
+    bus: Bus,
+    store: ActorRef,
+    encryption: Arc<Encryption>,
+}
+
+impl StoreLink {
+    async fn call(&self, req: StoreRequest, timeout: Duration) -> Result<StoreReply, BusError> {
+        let reply = self.bus.call(self.store.clone(), req, timeout).await?;
+        Ok(self.encryption.open_reply(reply))
+    }
+}
+
 /// Lists the store into `cache`, then follows its watch; relists when the store's
 /// history no longer reaches back to the cache. Failures and relists back off (100 ms
 /// doubling to 5 s, reset by a successful poll) and log once per
 /// [`crate::retry::LOG_EVERY`].
-async fn feed(bus: Bus, store: ActorRef, cache: Arc<ResourceCache>) {
+async fn feed(link: Arc<StoreLink>, cache: Arc<ResourceCache>) {
     let mut retry = FEED_RETRY;
     let mut log: LogLimiter<&'static str> = LogLimiter::default();
     loop {
-        match list(&bus, &store, &cache.prefix).await {
+        match list(&link, &cache.prefix).await {
             Ok((objects, revision)) => {
                 debug!(prefix = %cache.prefix, objects = objects.len(), revision, "watch cache listed");
                 cache.reset(objects, revision);
@@ -487,7 +503,7 @@ async fn feed(bus: Bus, store: ActorRef, cache: Arc<ResourceCache>) {
                 wait_ms: FEED_WAIT_MS,
             };
             let timeout = STORE_TIMEOUT + Duration::from_millis(u64::from(FEED_WAIT_MS));
-            match bus.call(store.clone(), req, timeout).await {
+            match link.call(req, timeout).await {
                 Ok(StoreReply::Watch(batch)) => {
                     cache.apply(&batch);
                     retry.succeeded();
@@ -520,11 +536,7 @@ async fn feed(bus: Bus, store: ActorRef, cache: Arc<ResourceCache>) {
 /// The watch cache's retries (see [`feed`]).
 const FEED_RETRY: Retry = Retry::new(Duration::from_millis(100), Duration::from_secs(5));
 
-async fn list(
-    bus: &Bus,
-    store: &ActorRef,
-    prefix: &str,
-) -> Result<(BTreeMap<String, Entry>, u64), String> {
+async fn list(link: &StoreLink, prefix: &str) -> Result<(BTreeMap<String, Entry>, u64), String> {
     let mut objects = BTreeMap::new();
     let mut after: Option<String> = None;
     let mut first = None;
@@ -535,7 +547,7 @@ async fn list(
             limit: LIST_PAGE,
             consistency: Consistency::Linearizable,
         };
-        let (kvs, more, revision) = match bus.call(store.clone(), req, STORE_TIMEOUT).await {
+        let (kvs, more, revision) = match link.call(req, STORE_TIMEOUT).await {
             Ok(StoreReply::Range {
                 kvs,
                 more,

@@ -527,6 +527,8 @@ pub struct ApiCore {
     bus: Bus,
     store: ActorRef,
     cache: std::sync::Arc<WatchCache>,
+    /// Seals Secrets on their way to the store and opens them on the way back.
+    encryption: std::sync::Arc<super::encryption::Encryption>,
     pub(super) ranges: Ranges,
     /// The `tolerationSeconds` new pods get for the not-ready and unreachable taints.
     admission: Admission,
@@ -605,11 +607,16 @@ impl ApiCore {
     /// Operations through this node's store replica.
     pub fn new(bus: Bus) -> Self {
         let store = ActorRef::new(bus.node().clone(), STORE_ACTOR);
-        let cache = std::sync::Arc::new(WatchCache::new(bus.clone(), store.clone()));
+        let cache = std::sync::Arc::new(WatchCache::new(
+            bus.clone(),
+            store.clone(),
+            std::sync::Arc::default(),
+        ));
         ApiCore {
             bus,
             store,
             cache,
+            encryption: Default::default(),
             ranges: Ranges::default(),
             admission: Admission {
                 default_toleration_seconds: super::defaults::DEFAULT_TOLERATION_SECONDS,
@@ -622,6 +629,19 @@ impl ApiCore {
     /// The same core, allocating Service addresses and node ports from `ranges`.
     pub fn with_ranges(mut self, ranges: Ranges) -> Self {
         self.ranges = ranges;
+        self
+    }
+
+    /// The same core, encrypting Secrets at rest with `encryption`'s keys (its watch cache
+    /// opens them too).
+    pub fn with_encryption(mut self, encryption: super::encryption::Encryption) -> Self {
+        let encryption = std::sync::Arc::new(encryption);
+        self.cache = std::sync::Arc::new(WatchCache::new(
+            self.bus.clone(),
+            self.store.clone(),
+            encryption.clone(),
+        ));
+        self.encryption = encryption;
         self
     }
 
@@ -744,9 +764,13 @@ impl ApiCore {
     }
 
     pub(super) async fn store(&self, req: StoreRequest) -> ApiResult<StoreReply> {
+        let req = self
+            .encryption
+            .seal_request(req)
+            .map_err(|e| fail(500, "InternalError", e.to_string()))?;
         match self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await {
             Ok(StoreReply::Error(e)) => Err(store_error(e)),
-            Ok(r) => Ok(r),
+            Ok(r) => Ok(self.encryption.open_reply(r)),
             Err(e) => Err(fail(
                 503,
                 "ServiceUnavailable",
@@ -1902,10 +1926,11 @@ fn store_error(e: StoreError) -> ApiError {
 
 fn decode(kv: &KeyValue) -> ApiResult<Value> {
     let obj: Value = serde_json::from_slice(&kv.value).map_err(|e| {
+        let why = super::encryption::undecryptable(&kv.value).unwrap_or_else(|| e.to_string());
         fail(
             500,
             "InternalError",
-            format!("stored object {} unreadable: {e}", kv.key),
+            format!("stored object {} unreadable: {why}", kv.key),
         )
     })?;
     Ok(with_rv(obj, kv.mod_revision))

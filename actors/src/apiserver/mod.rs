@@ -5,6 +5,8 @@
 //! - [`core`]: the operations (create, get, list, update, patch, delete, watch and the
 //!   subresources) over the store, shared by every front.
 //! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
+//! - [`encryption`]: Secrets encrypted at rest (AES-GCM), between the API server and
+//!   the store.
 //! - [`cache`]: the watch cache that serves lists and watches from memory.
 //! - [`actor`]: the bus front (the `apiserver` actor, typed messages).
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
@@ -33,6 +35,7 @@ pub mod cache;
 pub mod core;
 pub mod defaults;
 pub mod discovery;
+pub mod encryption;
 pub mod http;
 pub mod kinds;
 pub mod media;

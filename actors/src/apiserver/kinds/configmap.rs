@@ -57,7 +57,12 @@ impl Validate for ConfigMap {
             &mut size,
         ));
         if size > MAX_DATA_SIZE {
-            errs.push(FieldCause::too_long(&FieldPath::new(""), MAX_DATA_SIZE));
+            // Kubernetes reports the whole object as `field.NewPath("")`, which Go
+            // prints as an empty index: `[]: Too long: ...`.
+            errs.push(FieldCause::too_long(
+                &FieldPath::new("").key(""),
+                MAX_DATA_SIZE,
+            ));
         }
         errs
     }

@@ -442,9 +442,10 @@ fn decode_entry(
             _ => {}
         }
     }
-    // A map value that is absent on the wire is the value type's zero.
+    // A map value that is absent on the wire is the value type's zero (prost leaves an
+    // empty string or empty bytes out of a map entry): "" for both, as base64 of nothing.
     let value = value.or_else(|| match kind {
-        Kind::Str => Some(Value::String(String::new())),
+        Kind::Str | Kind::Bytes => Some(Value::String(String::new())),
         _ => None,
     });
     Ok((key, value))

@@ -282,3 +282,36 @@ fn durations_read_and_write_as_go_does() {
     assert!(parse_duration("5 minutes").is_err());
     assert!(parse_duration("").is_err());
 }
+
+#[test]
+fn bytes_maps_are_raw_bytes_on_the_wire_and_base64_in_json() {
+    // Secret.data {"bin": ff 00 fe, "empty": ""}: the raw bytes in the entry, not base64.
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "data": {"bin": "/wD+", "empty": ""}, "type": "Opaque",
+    });
+    let bytes = encode_object(&secret).expect("encodes");
+    assert!(bytes.windows(3).any(|w| w == [0xff, 0x00, 0xfe]));
+    assert!(!bytes.windows(4).any(|w| w == b"/wD+"));
+    assert_eq!(decode_object(&bytes).expect("decodes"), secret);
+    // prost (and so k8s-pb) leaves an empty value out of its map entry: still "".
+    let mut entry = Writer::new();
+    entry.bytes(1, b"empty");
+    let mut cm = Writer::new();
+    cm.bytes(3, &entry.finish()); // binaryData
+    let mut type_meta = Writer::new();
+    type_meta.bytes(1, b"v1");
+    type_meta.bytes(2, b"ConfigMap");
+    let mut unknown = Writer::new();
+    unknown.bytes(1, &type_meta.finish());
+    unknown.bytes(2, &cm.finish());
+    let mut body = MAGIC.to_vec();
+    body.extend_from_slice(&unknown.finish());
+    assert_eq!(
+        decode_object(&body).expect("decodes"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "binaryData": {"empty": ""}})
+    );
+    // Not base64 in JSON: refused, not written as text.
+    let bad = json!({"apiVersion": "v1", "kind": "Secret", "data": {"k": "not base64!"}});
+    assert!(encode_object(&bad).is_err());
+}
