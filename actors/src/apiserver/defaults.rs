@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 use rudder_protocol::resources::Deployment;
 use rudder_protocol::resources::{
-    ClientIpConfig, Container, DeploymentStrategy, DeploymentStrategyType, DnsPolicy, Endpoints,
+    ClientIpConfig, Container, DownwardApiVolumeFile, ObjectFieldSelector, DeploymentStrategy, DeploymentStrategyType, DnsPolicy, Endpoints,
     Event, IntOrString, IpFamily, IpFamilyPolicy, Lease, Namespace, NamespacePhase, Node, Pod,
     PodSpec, PodTemplateSpec, Probe, Protocol, PullPolicy, ReplicaSet, ReplicationController,
     RestartPolicy, RollingUpdateDeployment, Scale, Service, ServiceAccount, ServiceType,
@@ -105,9 +105,7 @@ fn default_container(c: &mut Container, host_network: bool) {
     }
     for env in &mut c.env {
         if let Some(field_ref) = env.value_from.as_mut().and_then(|f| f.field_ref.as_mut()) {
-            if field_ref.api_version.is_empty() {
-                field_ref.api_version = "v1".to_owned();
-            }
+            default_field_selector(field_ref);
         }
     }
     for probe in [
@@ -119,6 +117,22 @@ fn default_container(c: &mut Container, host_network: bool) {
     .flatten()
     {
         default_probe(probe);
+    }
+}
+
+/// `apiVersion` defaults to `v1` (Kubernetes' `SetDefaults_ObjectFieldSelector`).
+fn default_field_selector(f: &mut ObjectFieldSelector) {
+    if f.api_version.is_empty() {
+        f.api_version = "v1".to_owned();
+    }
+}
+
+/// The files of a downward API volume or projection.
+fn default_downward_files(items: &mut [DownwardApiVolumeFile]) {
+    for f in items {
+        if let Some(field_ref) = f.field_ref.as_mut() {
+            default_field_selector(field_ref);
+        }
     }
 }
 
@@ -144,7 +158,9 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
         let has_source = v.host_path.is_some()
             || v.empty_dir.is_some()
             || v.secret.is_some()
-            || v.config_map.is_some();
+            || v.config_map.is_some()
+            || v.downward_api.is_some()
+            || v.projected.is_some();
         if !has_source {
             v.empty_dir = Some(Default::default());
         }
@@ -156,6 +172,18 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
         }
         if let Some(c) = v.config_map.as_mut() {
             c.default_mode.get_or_insert(DEFAULT_PROJECTION_MODE);
+        }
+        if let Some(d) = v.downward_api.as_mut() {
+            d.default_mode.get_or_insert(DEFAULT_PROJECTION_MODE);
+            default_downward_files(&mut d.items);
+        }
+        if let Some(p) = v.projected.as_mut() {
+            p.default_mode.get_or_insert(DEFAULT_PROJECTION_MODE);
+            for s in &mut p.sources {
+                if let Some(d) = s.downward_api.as_mut() {
+                    default_downward_files(&mut d.items);
+                }
+            }
         }
     }
 }
@@ -519,6 +547,7 @@ mod tests {
                         api_version: String::new(),
                         field_path: "metadata.name".into(),
                     }),
+                    ..Default::default()
                 }),
             }],
             ..Container::default()
