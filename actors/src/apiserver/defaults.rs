@@ -22,12 +22,13 @@ use std::net::IpAddr;
 
 use rudder_protocol::resources::Deployment;
 use rudder_protocol::resources::{
-    ClientIpConfig, Container, DownwardApiVolumeFile, ObjectFieldSelector, DeploymentStrategy, DeploymentStrategyType, DnsPolicy, Endpoints,
-    Event, IntOrString, IpFamily, IpFamilyPolicy, Lease, Namespace, NamespacePhase, Node, Pod,
-    PodSpec, PodTemplateSpec, Probe, Protocol, PullPolicy, ReplicaSet, ReplicationController,
-    RestartPolicy, RollingUpdateDeployment, Scale, Service, ServiceAccount, ServiceType,
-    SessionAffinity, SessionAffinityConfig, TaintEffect, TerminationMessagePolicy, Toleration,
-    TolerationOperator, TrafficPolicy, UriScheme,
+    ClientIpConfig, Container, DeploymentStrategy, DeploymentStrategyType, DnsPolicy,
+    DownwardApiVolumeFile, Endpoints, Event, IntOrString, IpFamily, IpFamilyPolicy, Lease,
+    Namespace, NamespacePhase, Node, ObjectFieldSelector, Pod, PodSpec, PodTemplateSpec, Probe,
+    Protocol, PullPolicy, ReplicaSet, ReplicationController, RestartPolicy,
+    RollingUpdateDeployment, Scale, Service, ServiceAccount, ServiceType, SessionAffinity,
+    SessionAffinityConfig, TaintEffect, TerminationMessagePolicy, Toleration, TolerationOperator,
+    TrafficPolicy, UriScheme,
 };
 
 /// The scheduler pods are given when they name none.

@@ -16,9 +16,9 @@ use rudder_protocol::resources::{
 
 use super::meta::{validate_labels, validate_object_meta, validate_object_meta_update, NameRule};
 use super::names::{
-    inclusive_range_error, is_config_map_key, is_dns1123_label, is_dns1123_subdomain, is_env_var_name,
-    is_http_header_name, is_label_value, is_qualified_name, is_valid_ip, is_valid_port_name,
-    is_valid_port_num,
+    inclusive_range_error, is_config_map_key, is_dns1123_label, is_dns1123_subdomain,
+    is_env_var_name, is_http_header_name, is_label_value, is_qualified_name, is_valid_ip,
+    is_valid_port_name, is_valid_port_num,
 };
 use super::{BadValue, FieldCause, FieldPath, Validate};
 
@@ -332,14 +332,21 @@ fn validate_projected(
     for (i, source) in p.sources.iter().enumerate() {
         let spath = path.child("sources").index(i);
         let mut kinds = 0;
-        let mut keyed = |name: &str, items: &[rudder_protocol::resources::KeyToPath], kpath: FieldPath, errs: &mut Vec<FieldCause>| {
+        let mut keyed = |name: &str,
+                         items: &[rudder_protocol::resources::KeyToPath],
+                         kpath: FieldPath,
+                         errs: &mut Vec<FieldCause>| {
             if name.is_empty() {
                 errs.push(FieldCause::required(&kpath.child("name"), ""));
             }
             validate_projection(items, None, &kpath, errs);
             for item in items.iter().filter(|i| !i.path.is_empty()) {
                 if !paths.insert(item.path.clone()) {
-                    errs.push(FieldCause::invalid(path, name, "conflicting duplicate paths"));
+                    errs.push(FieldCause::invalid(
+                        path,
+                        name,
+                        "conflicting duplicate paths",
+                    ));
                 }
             }
         };
@@ -357,7 +364,11 @@ fn validate_projected(
             for (j, f) in d.items.iter().enumerate() {
                 validate_downward_file(f, &dpath.child("items").index(j), errs);
                 if !f.path.is_empty() && !paths.insert(f.path.clone()) {
-                    errs.push(FieldCause::invalid(path, &f.path, "conflicting duplicate paths"));
+                    errs.push(FieldCause::invalid(
+                        path,
+                        &f.path,
+                        "conflicting duplicate paths",
+                    ));
                 }
             }
         }
@@ -424,7 +435,10 @@ fn validate_resource_selector(
         return;
     }
     let (allowed, msg): (&[&str], &str) = if r.resource.ends_with(".cpu") {
-        (&["1m", "1"], "only divisor's values 1m and 1 are supported with the cpu resource")
+        (
+            &["1m", "1"],
+            "only divisor's values 1m and 1 are supported with the cpu resource",
+        )
     } else if r.resource.ends_with(".memory") {
         (
             &["1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"],
@@ -471,7 +485,11 @@ fn validate_env_from(
         let ipath = path.index(i);
         if !ev.prefix.is_empty() {
             for msg in is_env_var_name(&ev.prefix) {
-                errs.push(FieldCause::invalid(&ipath.child("prefix"), &ev.prefix, &msg));
+                errs.push(FieldCause::invalid(
+                    &ipath.child("prefix"),
+                    &ev.prefix,
+                    &msg,
+                ));
             }
         }
         let mut n = 0;

@@ -16,9 +16,37 @@ struct RecordingSink {
     statuses: Mutex<Vec<PodStatus>>,
     events: Mutex<Vec<(String, String, String)>>,
     deleted: Mutex<u32>,
+    config_maps: Mutex<BTreeMap<String, ConfigMap>>,
+    secrets: Mutex<BTreeMap<String, Secret>>,
 }
 
 impl PodSink for RecordingSink {
+    fn config_map(
+        &self,
+        _namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<ConfigMap>, String>> {
+        let cm = self
+            .config_maps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned();
+        Box::pin(async move { Ok(cm) })
+    }
+    fn secret(
+        &self,
+        _namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<Secret>, String>> {
+        let s = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned();
+        Box::pin(async move { Ok(s) })
+    }
     fn set_status(&self, _pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>> {
         self.statuses
             .lock()
@@ -77,6 +105,7 @@ fn node_with_sandbox(sandbox_image: Arc<SandboxImage>) -> NodeContext {
         host_ip: "127.0.0.1".into(),
         network: "rudder-n1".into(),
         sandbox_image,
+        pods_dir: std::env::temp_dir().join(format!("rudder-worker-tests-{}", std::process::id())),
     }
 }
 
