@@ -266,13 +266,11 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     fn create_container(&self, spec: &ContainerSpec) -> BoxFuture<'_, RuntimeResult<String>> {
-        ready(
-            self.enter("create", &spec.name).and_then(|mut s| {
-                let id = Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)?;
-                s.specs.insert(id.clone(), spec.clone());
-                Ok(id)
-            }),
-        )
+        ready(self.enter("create", &spec.name).and_then(|mut s| {
+            let id = Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)?;
+            s.specs.insert(id.clone(), spec.clone());
+            Ok(id)
+        }))
     }
 
     fn start_container(&self, id: &str) -> BoxFuture<'_, RuntimeResult<()>> {

@@ -126,13 +126,11 @@ pub struct Environment {
     pub warnings: Vec<String>,
 }
 
-/// Kubernetes' `IsEnvVarName`: `[-._a-zA-Z][-._a-zA-Z0-9]*`.
+/// The API server's rule for variable names (Kubernetes' relaxed rule, its default
+/// since 1.32: printable ASCII but `=`), so that the kubelet skips exactly what the API
+/// would refuse in `env`.
 fn is_env_var_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '-' | '.' | '_'))
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    crate::apiserver::validation::is_env_var_name(name).is_empty()
 }
 
 /// `$(VAR)` references in `value` expanded from `vars`; `$$` is a literal `$`; an

@@ -1658,6 +1658,165 @@ mod tests {
                     ("spec.volumes[0].secret.secretName", Required),
                     ("spec.volumes[0].secret.defaultMode", Invalid),
                     ("spec.volumes[1].configMap.items[0].path", Invalid),
+                    ("spec.volumes[1].configMap.items[0].path", Invalid),
+                ],
+            ),
+            (
+                "env from config maps, secrets and resources",
+                |p| {
+                    use rudder_protocol::resources::{
+                        ConfigMapEnvSource, ConfigMapKeySelector, EnvFromSource,
+                        ResourceFieldSelector, SecretKeySelector,
+                    };
+                    let c = &mut p.spec.containers[0];
+                    let from = |source: EnvVarSource| EnvVar {
+                        name: "X".into(),
+                        value: String::new(),
+                        value_from: Some(source),
+                    };
+                    c.env = vec![
+                        from(EnvVarSource {
+                            config_map_key_ref: Some(ConfigMapKeySelector {
+                                name: "cfg".into(),
+                                key: "k".into(),
+                                optional: None,
+                            }),
+                            ..Default::default()
+                        }),
+                        from(EnvVarSource {
+                            secret_key_ref: Some(SecretKeySelector {
+                                name: String::new(),
+                                key: "bad key".into(),
+                                optional: None,
+                            }),
+                            ..Default::default()
+                        }),
+                        from(EnvVarSource {
+                            resource_field_ref: Some(ResourceFieldSelector {
+                                container_name: String::new(),
+                                resource: "limits.gpu".into(),
+                                divisor: None,
+                            }),
+                            ..Default::default()
+                        }),
+                        from(EnvVarSource {
+                            resource_field_ref: Some(ResourceFieldSelector {
+                                container_name: String::new(),
+                                resource: "limits.cpu".into(),
+                                divisor: Some(q("2")),
+                            }),
+                            config_map_key_ref: Some(ConfigMapKeySelector {
+                                name: "cfg".into(),
+                                key: "k".into(),
+                                optional: None,
+                            }),
+                            ..Default::default()
+                        }),
+                    ];
+                    c.env_from = vec![
+                        EnvFromSource {
+                            prefix: "A=".into(),
+                            config_map_ref: Some(ConfigMapEnvSource {
+                                name: "cfg".into(),
+                                optional: None,
+                            }),
+                            secret_ref: None,
+                        },
+                        EnvFromSource::default(),
+                    ];
+                },
+                &[
+                    ("spec.containers[0].env[1].valueFrom.secretKeyRef.name", Required),
+                    ("spec.containers[0].env[1].valueFrom.secretKeyRef.key", Invalid),
+                    ("spec.containers[0].env[2].valueFrom.resourceFieldRef.resource", NotSupported),
+                    ("spec.containers[0].env[3].valueFrom", Invalid),
+                    ("spec.containers[0].env[3].valueFrom.resourceFieldRef.divisor", Invalid),
+                    ("spec.containers[0].envFrom[0].prefix", Invalid),
+                    ("spec.containers[0].envFrom", Invalid),
+                ],
+            ),
+            (
+                "downward API and projected volumes",
+                |p| {
+                    use rudder_protocol::resources::{
+                        ConfigMapProjection, DownwardApiProjection, DownwardApiVolumeFile,
+                        DownwardApiVolumeSource, ProjectedVolumeSource, SecretProjection,
+                        VolumeProjection,
+                    };
+                    let file = |path: &str, field_path: &str| DownwardApiVolumeFile {
+                        path: path.into(),
+                        field_ref: Some(ObjectFieldSelector {
+                            api_version: "v1".into(),
+                            field_path: field_path.into(),
+                        }),
+                        ..Default::default()
+                    };
+                    p.spec.volumes.push(Volume {
+                        name: "d".into(),
+                        downward_api: Some(DownwardApiVolumeSource {
+                            items: vec![
+                                file("labels", "metadata.labels"),
+                                file("ip", "status.podIP"),
+                                file("..x", "metadata.name"),
+                                DownwardApiVolumeFile {
+                                    path: "none".into(),
+                                    mode: Some(0o1777),
+                                    ..Default::default()
+                                },
+                            ],
+                            default_mode: None,
+                        }),
+                        ..Volume::default()
+                    });
+                    let item = |key: &str, path: &str| KeyToPath {
+                        key: key.into(),
+                        path: path.into(),
+                        mode: None,
+                    };
+                    p.spec.volumes.push(Volume {
+                        name: "p".into(),
+                        projected: Some(ProjectedVolumeSource {
+                            sources: vec![
+                                VolumeProjection {
+                                    config_map: Some(ConfigMapProjection {
+                                        name: "cfg".into(),
+                                        items: vec![item("a", "same")],
+                                        optional: None,
+                                    }),
+                                    ..Default::default()
+                                },
+                                VolumeProjection {
+                                    secret: Some(SecretProjection {
+                                        name: "s".into(),
+                                        items: vec![item("b", "same")],
+                                        optional: None,
+                                    }),
+                                    downward_api: Some(DownwardApiProjection {
+                                        items: vec![file("name", "metadata.name")],
+                                    }),
+                                    ..Default::default()
+                                },
+                            ],
+                            default_mode: Some(-1),
+                        }),
+                        ..Volume::default()
+                    });
+                    p.spec.volumes.push(Volume {
+                        name: "two".into(),
+                        downward_api: Some(DownwardApiVolumeSource::default()),
+                        projected: Some(ProjectedVolumeSource::default()),
+                        ..Volume::default()
+                    });
+                },
+                &[
+                    ("spec.volumes[0].downwardAPI.items[1].fieldRef.fieldPath", NotSupported),
+                    ("spec.volumes[0].downwardAPI.items[2].path", Invalid),
+                    ("spec.volumes[0].downwardAPI.items[3]", Required),
+                    ("spec.volumes[0].downwardAPI.items[3].mode", Invalid),
+                    ("spec.volumes[1].projected.defaultMode", Invalid),
+                    ("spec.volumes[1].projected", Invalid),
+                    ("spec.volumes[1].projected.sources[1]", Forbidden),
+                    ("spec.volumes[2].projected", Forbidden),
                 ],
             ),
             (

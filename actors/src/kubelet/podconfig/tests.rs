@@ -47,6 +47,8 @@ fn objects() -> Objects {
         ("level".to_owned(), "3".to_owned()),
         ("bad-name".to_owned(), "x".to_owned()),
         ("1st".to_owned(), "y".to_owned()),
+        // No valid ConfigMap has it (keys are checked), but the kubelet must not pass it.
+        ("a=b".to_owned(), "z".to_owned()),
     ]);
     cm.binary_data = BTreeMap::from([("blob".to_owned(), ByteString(vec![0, 1, 2]))]);
     let mut s = Secret::new("creds");
@@ -274,10 +276,10 @@ fn invalid_env_from_names_are_reported() {
         ..Default::default()
     }];
     let e = resolve_env(&p, &p.spec.containers[0], &objects(), &ctx()).unwrap();
-    assert_eq!(e.vars, vec!["bad-name=x", "level=3", "mode=fast"]);
+    assert_eq!(e.vars, vec!["1st=y", "bad-name=x", "level=3", "mode=fast"]);
     assert_eq!(
         e.warnings,
-        vec!["Keys [1st] from the EnvFrom configMap prod/cfg were skipped since they are considered invalid environment variable names."]
+        vec!["Keys [a=b] from the EnvFrom configMap prod/cfg were skipped since they are considered invalid environment variable names."]
     );
 }
 
@@ -326,6 +328,7 @@ fn volume_payload_table() {
             },
             Ok(vec![
                 ("1st", "y", 0o600),
+                ("a=b", "z", 0o600),
                 ("bad-name", "x", 0o600),
                 ("blob", "\u{0}\u{1}\u{2}", 0o600),
                 ("level", "3", 0o600),

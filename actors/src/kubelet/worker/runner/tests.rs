@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use rudder_protocol::resources::{ConditionStatus, PodCondition, PodPhase, RestartPolicy};
 
 use super::*;
-use crate::kubelet::runtime::MountSource;
 use crate::kubelet::fake::FakeRuntime;
+use crate::kubelet::runtime::MountSource;
 use crate::kubelet::worker::fixtures::pod;
 
 use rudder_protocol::resources::Probe;
@@ -587,9 +587,8 @@ async fn a_missing_config_map_holds_the_pod_until_it_exists_and_edits_reach_the_
     assert_eq!(waiting(&h).as_deref(), Some("ContainerCreating"));
     let mounts = h.sink.events_of("FailedMount");
     assert!(
-        mounts
-            .iter()
-            .any(|(_, m)| m == "MountVolume.SetUp failed for volume \"conf\" : configmap \"cfg\" not found"),
+        mounts.iter().any(|(_, m)| m
+            == "MountVolume.SetUp failed for volume \"conf\" : configmap \"cfg\" not found"),
         "{mounts:?}"
     );
     assert!(app_containers(&h.rt).is_empty());
@@ -608,7 +607,9 @@ async fn a_missing_config_map_holds_the_pod_until_it_exists_and_edits_reach_the_
             break;
         }
     }
-    let c = app_containers(&h.rt).pop().expect("started once the ConfigMap exists");
+    let c = app_containers(&h.rt)
+        .pop()
+        .expect("started once the ConfigMap exists");
     let spec = h.rt.spec(&c.id).expect("spec recorded");
     assert_eq!(spec.env, vec!["K=v1".to_owned()]);
     let files = dir.path().join("uid-1/volumes/conf");
@@ -617,7 +618,10 @@ async fn a_missing_config_map_holds_the_pod_until_it_exists_and_edits_reach_the_
         MountSource::HostPath(files.to_string_lossy().into_owned())
     );
     assert!(spec.mounts[0].read_only);
-    assert_eq!(std::fs::read_to_string(files.join("k")).ok().as_deref(), Some("v1"));
+    assert_eq!(
+        std::fs::read_to_string(files.join("k")).ok().as_deref(),
+        Some("v1")
+    );
 
     cm.data.insert("k".into(), "v2".into());
     h.sink
@@ -632,7 +636,11 @@ async fn a_missing_config_map_holds_the_pod_until_it_exists_and_edits_reach_the_
         Some("v2"),
         "an edit reaches the files within a resync"
     );
-    assert_eq!(app_containers(&h.rt).len(), 1, "the container keeps running");
+    assert_eq!(
+        app_containers(&h.rt).len(),
+        1,
+        "the container keeps running"
+    );
 
     h.tx.send_replace(None);
     for _ in 0..30 {
@@ -641,6 +649,9 @@ async fn a_missing_config_map_holds_the_pod_until_it_exists_and_edits_reach_the_
             break;
         }
     }
-    assert!(!dir.path().join("uid-1").exists(), "the files go with the pod");
+    assert!(
+        !dir.path().join("uid-1").exists(),
+        "the files go with the pod"
+    );
     h.task.abort();
 }
