@@ -675,7 +675,45 @@ mod tests {
             ],
             ..PodSpec::default()
         };
+        use rudder_protocol::resources::{
+            DownwardApiProjection, DownwardApiVolumeSource, ProjectedVolumeSource, VolumeProjection,
+        };
+        let file = DownwardApiVolumeFile {
+            path: "name".into(),
+            field_ref: Some(ObjectFieldSelector {
+                api_version: String::new(),
+                field_path: "metadata.name".into(),
+            }),
+            ..Default::default()
+        };
+        spec.volumes.push(Volume {
+            name: "down".into(),
+            downward_api: Some(DownwardApiVolumeSource {
+                items: vec![file.clone()],
+                default_mode: None,
+            }),
+            ..Volume::default()
+        });
+        spec.volumes.push(Volume {
+            name: "proj".into(),
+            projected: Some(ProjectedVolumeSource {
+                sources: vec![VolumeProjection {
+                    downward_api: Some(DownwardApiProjection { items: vec![file] }),
+                    ..Default::default()
+                }],
+                default_mode: None,
+            }),
+            ..Volume::default()
+        });
         default_pod_spec(&mut spec);
+        let down = spec.volumes[3].downward_api.as_ref().unwrap();
+        assert_eq!(down.default_mode, Some(0o644));
+        assert_eq!(down.items[0].field_ref.as_ref().unwrap().api_version, "v1");
+        let proj = spec.volumes[4].projected.as_ref().unwrap();
+        assert_eq!(proj.default_mode, Some(0o644));
+        let items = &proj.sources[0].downward_api.as_ref().unwrap().items;
+        assert_eq!(items[0].field_ref.as_ref().unwrap().api_version, "v1");
+        assert!(spec.volumes[3].empty_dir.is_none(), "a source of its own");
         assert!(spec.volumes[0].empty_dir.is_some());
         assert_eq!(
             spec.volumes[1].host_path.as_ref().unwrap().type_.as_deref(),

@@ -30,9 +30,25 @@
 //! stream ([`EVENTS_RETRY`]), and the pod workers (see [`worker`]).
 //!
 //! Pods run with their init containers (in order, before the application containers),
-//! emptyDir and hostPath volumes, and startup, liveness and readiness probes. Not here:
-//! secret and configMap volumes (refused: a `FailedMount` event, and the container waits
-//! with `CreateContainerConfigError`), ephemeral containers, pod-level resource limits.
+//! emptyDir and hostPath volumes, and startup, liveness and readiness probes.
+//!
+//! ConfigMaps, Secrets and the downward API ([`podconfig`]): a container's environment
+//! (`valueFrom` configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef; `envFrom`)
+//! is resolved when it is created and never changes after; configMap, secret,
+//! downwardAPI and projected volumes are files the worker writes under
+//! `<root_dir>/pods/<uid>/volumes/<volume>` ([`KubeletSettings::root_dir`]) with
+//! [`atomic_writer`] and binds read-only, and every worker round (at least every
+//! [`worker::RESYNC`]) writes them again from current objects, so an edited ConfigMap
+//! or Secret reaches running pods' files. The objects are read with direct gets over the
+//! bus, only those the pod names (the node watches no ConfigMap or Secret). A missing
+//! non-optional one keeps the container waiting, with `CreateContainerConfigError` and
+//! a `Failed` event for env, with `ContainerCreating` and a `FailedMount` event for
+//! volumes, and the start back-off tries again until it exists. The files of a pod go
+//! with it, and the heartbeat removes those of pods the node no longer knows.
+//!
+//! Not here: ephemeral containers, pod-level resource limits, serviceAccountToken and
+//! clusterTrustBundle projections, volume `subPath`, Secret files on tmpfs (they are on
+//! the node's disk, under its data directory).
 
 pub mod atomic_writer;
 pub mod docker;
