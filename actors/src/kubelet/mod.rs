@@ -37,9 +37,9 @@
 //! is resolved when it is created and never changes after; configMap, secret,
 //! downwardAPI and projected volumes are files the worker writes under
 //! `<root_dir>/pods/<uid>/volumes/<volume>` ([`KubeletSettings::root_dir`]) with
-//! [`atomic_writer`] and binds read-only, and every worker round (at least every
-//! [`worker::RESYNC`]) writes them again from current objects, so an edited ConfigMap
-//! or Secret reaches running pods' files. The objects are read with direct gets over the
+//! [`atomic_writer`] and binds read-only, and every [`worker::FILES_RESYNC`] the
+//! worker writes them again from current objects, so an edited ConfigMap or Secret
+//! reaches running pods' files. The objects are read with direct gets over the
 //! bus, only those the pod names (the node watches no ConfigMap or Secret). A missing
 //! non-optional one keeps the container waiting, with `CreateContainerConfigError` and
 //! a `Failed` event for env, with `ContainerCreating` and a `FailedMount` event for

@@ -45,8 +45,8 @@
 //!
 //! A container's environment and the files of its pod's configMap, secret,
 //! downwardAPI and projected volumes come from [`crate::kubelet::podconfig`]; the files
-//! are written before the first container starts and again every round, so edits reach
-//! running pods within [`RESYNC`] (see [`volume_plan`]).
+//! are written before the first container starts and again every [`FILES_RESYNC`], so
+//! edits reach running pods within about that period (see [`volume_plan`]).
 //!
 //! Not done: ephemeral containers, pod-level resource limits.
 
@@ -83,6 +83,10 @@ pub const START_BACKOFF_MAX: Duration = Duration::from_secs(300);
 pub const SANDBOX_BACKOFF_RESET: Duration = Duration::from_secs(600);
 /// Safety net: a worker looks at its pod at least this often.
 pub const RESYNC: Duration = Duration::from_secs(10);
+/// How often a running pod's configMap, secret, downwardAPI and projected volume files
+/// are written again from fresh objects (the kubelet's sync period for them): a round
+/// sooner than this (a probe's) reads nothing.
+pub const FILES_RESYNC: Duration = RESYNC;
 /// The waiting reason of containers whose pod has no sandbox for a failure (the
 /// kubelet's `ErrCreatePodSandbox`).
 pub const SANDBOX_ERROR_REASON: &str = "CreatePodSandboxError";

@@ -86,6 +86,8 @@ pub struct PodWorker {
     log: LogLimiter<&'static str>,
     /// The pod's volume files were written once: later rounds keep them current.
     files_written: bool,
+    /// When the volume files were last written from fresh objects.
+    files_synced: Option<Instant>,
 }
 
 impl PodWorker {
@@ -122,6 +124,7 @@ impl PodWorker {
             failed: false,
             log: LogLimiter::default(),
             files_written: false,
+            files_synced: None,
         }
     }
 
@@ -264,8 +267,12 @@ impl PodWorker {
             observed
         };
         if let Some(pod) = pod.filter(|p| p.metadata.deletion_timestamp.is_none()) {
-            if self.files_written {
-                // A changed ConfigMap or Secret reaches the files within a resync.
+            let due = self
+                .files_synced
+                .is_none_or(|t| t.elapsed() >= FILES_RESYNC);
+            if self.files_written && due {
+                // A changed ConfigMap or Secret reaches the files within a resync (and
+                // rounds run for probes are not a reason to read the objects again).
                 let pod_ip = self.memory.pod_ip.clone().unwrap_or_default();
                 if let Err(e) = self.write_volume_files(pod, &pod_ip).await {
                     self.warn_limited("volume files refresh failed", &e);
@@ -541,6 +548,16 @@ impl PodWorker {
             .await
             .map_err(|e| format!("MountVolume.SetUp failed: {e}"))?;
         let ctx = self.field_context(pod_ip);
+        let pods_dir = self.node.pods_dir.clone();
+        // Secrets are among the files: other users of the host do not look in.
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(&pods_dir)?;
+            std::fs::set_permissions(&pods_dir, std::fs::Permissions::from_mode(0o700))
+        })
+        .await
+        .map_err(|e| format!("MountVolume.SetUp failed: {e}"))?
+        .map_err(|e| format!("MountVolume.SetUp failed: {e}"))?;
         for v in &pod.spec.volumes {
             let Some(payload) = podconfig::volume_payload(pod, v, &objects, &ctx) else {
                 continue;
@@ -559,6 +576,7 @@ impl PodWorker {
             }
         }
         self.files_written = true;
+        self.files_synced = Some(Instant::now());
         Ok(())
     }
 
@@ -843,6 +861,7 @@ impl PodWorker {
             }
         }
         self.files_written = false;
+        self.files_synced = None;
         // The pod's emptyDirs go with it.
         let mine = BTreeMap::from([(labels::POD_UID.to_owned(), self.uid.clone())]);
         match self.runtime.list_volumes(&mine).await {
