@@ -120,7 +120,8 @@ impl Default for KubeletSettings {
     fn default() -> Self {
         KubeletSettings {
             sandbox_image: images::SANDBOX_IMAGE.to_owned(),
-            root_dir: std::env::temp_dir().join("rudder-kubelet"),
+            // Never shared: a kubelet removes what it does not know under its root.
+            root_dir: std::env::temp_dir().join(format!("rudder-kubelet-{}", std::process::id())),
         }
     }
 }

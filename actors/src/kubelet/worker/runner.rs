@@ -3,12 +3,11 @@
 //! [`PodSink`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use std::path::PathBuf;
-
 use rudder_protocol::resources::{ConfigMap, Container, Pod, PodStatus, PullPolicy, Secret, Time};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;

@@ -655,3 +655,58 @@ async fn a_missing_config_map_holds_the_pod_until_it_exists_and_edits_reach_the_
     );
     h.task.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_env_source_is_a_create_container_config_error() {
+    use rudder_protocol::resources::{EnvVar, EnvVarSource, SecretKeySelector};
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.containers[0].env = vec![EnvVar {
+        name: "PW".into(),
+        value: String::new(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: "creds".into(),
+                key: "pw".into(),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
+    }];
+    let h = start(p, runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = h.sink.last().expect("a status");
+    let waiting = s.container_statuses[0]
+        .state
+        .waiting
+        .clone()
+        .expect("waiting");
+    assert_eq!(waiting.reason, "CreateContainerConfigError");
+    assert_eq!(waiting.message, "secret \"creds\" not found");
+    assert!(h.sink.events_of("Failed").contains(&(
+        "Warning".to_owned(),
+        "Error: secret \"creds\" not found".to_owned()
+    )));
+    assert!(app_containers(&h.rt).is_empty());
+
+    let mut secret = Secret::new("creds");
+    secret.data.insert("pw".into(), "hunter2".into());
+    h.sink
+        .secrets
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("creds".into(), secret);
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !app_containers(&h.rt).is_empty() {
+            break;
+        }
+    }
+    let c = app_containers(&h.rt)
+        .pop()
+        .expect("started once the Secret exists");
+    assert_eq!(
+        h.rt.spec(&c.id).expect("spec").env,
+        vec!["PW=hunter2".to_owned()]
+    );
+    h.task.abort();
+}
