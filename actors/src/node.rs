@@ -414,6 +414,9 @@ impl Node {
             use crate::kubelet::{docker::DockerRuntime, fake::FakeRuntime, images};
             services.kubelet = crate::kubelet::KubeletSettings {
                 sandbox_image: cfg.kubelet.sandbox_image.clone(),
+                // Absolute: the container runtime binds volume files from under it.
+                root_dir: std::path::absolute(cfg.data_dir.join("kubelet"))
+                    .unwrap_or_else(|_| cfg.data_dir.join("kubelet")),
             };
             services.container_runtime = match cfg.kubelet.runtime {
                 RuntimeKind::Docker => Some(Arc::new(DockerRuntime::new())),

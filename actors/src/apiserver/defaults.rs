@@ -22,12 +22,13 @@ use std::net::IpAddr;
 
 use rudder_protocol::resources::Deployment;
 use rudder_protocol::resources::{
-    ClientIpConfig, Container, DeploymentStrategy, DeploymentStrategyType, DnsPolicy, Endpoints,
-    Event, IntOrString, IpFamily, IpFamilyPolicy, Lease, Namespace, NamespacePhase, Node, Pod,
-    PodSpec, PodTemplateSpec, Probe, Protocol, PullPolicy, ReplicaSet, ReplicationController,
-    RestartPolicy, RollingUpdateDeployment, Scale, Service, ServiceAccount, ServiceType,
-    SessionAffinity, SessionAffinityConfig, TaintEffect, TerminationMessagePolicy, Toleration,
-    TolerationOperator, TrafficPolicy, UriScheme,
+    ClientIpConfig, Container, DeploymentStrategy, DeploymentStrategyType, DnsPolicy,
+    DownwardApiVolumeFile, Endpoints, Event, IntOrString, IpFamily, IpFamilyPolicy, Lease,
+    Namespace, NamespacePhase, Node, ObjectFieldSelector, Pod, PodSpec, PodTemplateSpec, Probe,
+    Protocol, PullPolicy, ReplicaSet, ReplicationController, RestartPolicy,
+    RollingUpdateDeployment, Scale, Service, ServiceAccount, ServiceType, SessionAffinity,
+    SessionAffinityConfig, TaintEffect, TerminationMessagePolicy, Toleration, TolerationOperator,
+    TrafficPolicy, UriScheme,
 };
 
 /// The scheduler pods are given when they name none.
@@ -105,9 +106,7 @@ fn default_container(c: &mut Container, host_network: bool) {
     }
     for env in &mut c.env {
         if let Some(field_ref) = env.value_from.as_mut().and_then(|f| f.field_ref.as_mut()) {
-            if field_ref.api_version.is_empty() {
-                field_ref.api_version = "v1".to_owned();
-            }
+            default_field_selector(field_ref);
         }
     }
     for probe in [
@@ -119,6 +118,22 @@ fn default_container(c: &mut Container, host_network: bool) {
     .flatten()
     {
         default_probe(probe);
+    }
+}
+
+/// `apiVersion` defaults to `v1` (Kubernetes' `SetDefaults_ObjectFieldSelector`).
+fn default_field_selector(f: &mut ObjectFieldSelector) {
+    if f.api_version.is_empty() {
+        f.api_version = "v1".to_owned();
+    }
+}
+
+/// The files of a downward API volume or projection.
+fn default_downward_files(items: &mut [DownwardApiVolumeFile]) {
+    for f in items {
+        if let Some(field_ref) = f.field_ref.as_mut() {
+            default_field_selector(field_ref);
+        }
     }
 }
 
@@ -144,7 +159,9 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
         let has_source = v.host_path.is_some()
             || v.empty_dir.is_some()
             || v.secret.is_some()
-            || v.config_map.is_some();
+            || v.config_map.is_some()
+            || v.downward_api.is_some()
+            || v.projected.is_some();
         if !has_source {
             v.empty_dir = Some(Default::default());
         }
@@ -156,6 +173,18 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
         }
         if let Some(c) = v.config_map.as_mut() {
             c.default_mode.get_or_insert(DEFAULT_PROJECTION_MODE);
+        }
+        if let Some(d) = v.downward_api.as_mut() {
+            d.default_mode.get_or_insert(DEFAULT_PROJECTION_MODE);
+            default_downward_files(&mut d.items);
+        }
+        if let Some(p) = v.projected.as_mut() {
+            p.default_mode.get_or_insert(DEFAULT_PROJECTION_MODE);
+            for s in &mut p.sources {
+                if let Some(d) = s.downward_api.as_mut() {
+                    default_downward_files(&mut d.items);
+                }
+            }
         }
     }
 }
@@ -519,6 +548,7 @@ mod tests {
                         api_version: String::new(),
                         field_path: "metadata.name".into(),
                     }),
+                    ..Default::default()
                 }),
             }],
             ..Container::default()
@@ -645,7 +675,45 @@ mod tests {
             ],
             ..PodSpec::default()
         };
+        use rudder_protocol::resources::{
+            DownwardApiProjection, DownwardApiVolumeSource, ProjectedVolumeSource, VolumeProjection,
+        };
+        let file = DownwardApiVolumeFile {
+            path: "name".into(),
+            field_ref: Some(ObjectFieldSelector {
+                api_version: String::new(),
+                field_path: "metadata.name".into(),
+            }),
+            ..Default::default()
+        };
+        spec.volumes.push(Volume {
+            name: "down".into(),
+            downward_api: Some(DownwardApiVolumeSource {
+                items: vec![file.clone()],
+                default_mode: None,
+            }),
+            ..Volume::default()
+        });
+        spec.volumes.push(Volume {
+            name: "proj".into(),
+            projected: Some(ProjectedVolumeSource {
+                sources: vec![VolumeProjection {
+                    downward_api: Some(DownwardApiProjection { items: vec![file] }),
+                    ..Default::default()
+                }],
+                default_mode: None,
+            }),
+            ..Volume::default()
+        });
         default_pod_spec(&mut spec);
+        let down = spec.volumes[3].downward_api.as_ref().unwrap();
+        assert_eq!(down.default_mode, Some(0o644));
+        assert_eq!(down.items[0].field_ref.as_ref().unwrap().api_version, "v1");
+        let proj = spec.volumes[4].projected.as_ref().unwrap();
+        assert_eq!(proj.default_mode, Some(0o644));
+        let items = &proj.sources[0].downward_api.as_ref().unwrap().items;
+        assert_eq!(items[0].field_ref.as_ref().unwrap().api_version, "v1");
+        assert!(spec.volumes[3].empty_dir.is_none(), "a source of its own");
         assert!(spec.volumes[0].empty_dir.is_some());
         assert_eq!(
             spec.volumes[1].host_path.as_ref().unwrap().type_.as_deref(),

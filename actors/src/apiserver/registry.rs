@@ -162,6 +162,14 @@ mod tests {
                 &["type"],
             ),
             (
+                "core.v1.ConfigMapProjection",
+                "items",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
                 "core.v1.ConfigMapVolumeSource",
                 "items",
                 "",
@@ -171,6 +179,7 @@ mod tests {
             ),
             ("core.v1.Container", "command", "", "", "atomic", &[]),
             ("core.v1.Container", "args", "", "", "atomic", &[]),
+            ("core.v1.Container", "envFrom", "", "", "atomic", &[]),
             (
                 "core.v1.Container",
                 "ports",
@@ -194,6 +203,22 @@ mod tests {
                 "mountPath",
                 "map",
                 &["mountPath"],
+            ),
+            (
+                "core.v1.DownwardAPIProjection",
+                "items",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "core.v1.DownwardAPIVolumeSource",
+                "items",
+                "",
+                "",
+                "atomic",
+                &[],
             ),
             ("core.v1.EndpointSubset", "addresses", "", "", "atomic", &[]),
             (
@@ -342,6 +367,14 @@ mod tests {
                 &[],
             ),
             (
+                "core.v1.ProjectedVolumeSource",
+                "sources",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
                 "core.v1.ReplicationControllerStatus",
                 "conditions",
                 "merge",
@@ -349,6 +382,7 @@ mod tests {
                 "map",
                 &["type"],
             ),
+            ("core.v1.SecretProjection", "items", "", "", "atomic", &[]),
             ("core.v1.SecretVolumeSource", "items", "", "", "atomic", &[]),
             (
                 "core.v1.ServiceAccount",

@@ -30,6 +30,8 @@ struct State {
     pullable: BTreeSet<String>,
     networks: BTreeMap<String, String>,
     containers: BTreeMap<String, ContainerInfo>,
+    /// The spec each application container was created from, by id.
+    specs: BTreeMap<String, ContainerSpec>,
     volumes: BTreeMap<String, BTreeMap<String, String>>,
     logs: HashMap<String, Vec<u8>>,
     calls: Vec<String>,
@@ -107,6 +109,11 @@ impl FakeRuntime {
     /// Every call so far, as `"<operation> <argument>"`.
     pub fn calls(&self) -> Vec<String> {
         self.lock().calls.clone()
+    }
+
+    /// The spec application container `id` was created from (env, mounts, ...).
+    pub fn spec(&self, id: &str) -> Option<ContainerSpec> {
+        self.lock().specs.get(id).cloned()
     }
 
     /// Every container, sandboxes included, ordered by id.
@@ -259,11 +266,11 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     fn create_container(&self, spec: &ContainerSpec) -> BoxFuture<'_, RuntimeResult<String>> {
-        ready(
-            self.enter("create", &spec.name).and_then(|mut s| {
-                Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)
-            }),
-        )
+        ready(self.enter("create", &spec.name).and_then(|mut s| {
+            let id = Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)?;
+            s.specs.insert(id.clone(), spec.clone());
+            Ok(id)
+        }))
     }
 
     fn start_container(&self, id: &str) -> BoxFuture<'_, RuntimeResult<()>> {
@@ -318,6 +325,7 @@ impl ContainerRuntime for FakeRuntime {
     fn remove_container(&self, id: &str) -> BoxFuture<'_, RuntimeResult<()>> {
         ready(self.enter("remove", id).map(|mut s| {
             s.containers.remove(id);
+            s.specs.remove(id);
             s.logs.remove(id);
         }))
     }

@@ -30,15 +30,33 @@
 //! stream ([`EVENTS_RETRY`]), and the pod workers (see [`worker`]).
 //!
 //! Pods run with their init containers (in order, before the application containers),
-//! emptyDir and hostPath volumes, and startup, liveness and readiness probes. Not here:
-//! secret and configMap volumes (refused: a `FailedMount` event, and the container waits
-//! with `CreateContainerConfigError`), ephemeral containers, pod-level resource limits.
+//! emptyDir and hostPath volumes, and startup, liveness and readiness probes.
+//!
+//! ConfigMaps, Secrets and the downward API ([`podconfig`]): a container's environment
+//! (`valueFrom` configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef; `envFrom`)
+//! is resolved when it is created and never changes after; configMap, secret,
+//! downwardAPI and projected volumes are files the worker writes under
+//! `<root_dir>/pods/<uid>/volumes/<volume>` ([`KubeletSettings::root_dir`]) with
+//! [`atomic_writer`] and binds read-only, and every [`worker::FILES_RESYNC`] the
+//! worker writes them again from current objects, so an edited ConfigMap or Secret
+//! reaches running pods' files. The objects are read with direct gets over the
+//! bus, only those the pod names (the node watches no ConfigMap or Secret). A missing
+//! non-optional one keeps the container waiting, with `CreateContainerConfigError` and
+//! a `Failed` event for env, with `ContainerCreating` and a `FailedMount` event for
+//! volumes, and the start back-off tries again until it exists. The files of a pod go
+//! with it, and the heartbeat removes those of pods the node no longer knows.
+//!
+//! Not here: ephemeral containers, pod-level resource limits, serviceAccountToken and
+//! clusterTrustBundle projections, volume `subPath`, Secret files on tmpfs (they are on
+//! the node's disk, under its data directory).
 
+pub mod atomic_writer;
 pub mod docker;
 pub mod fake;
 pub mod images;
 pub mod logs;
 pub mod network;
+pub mod podconfig;
 pub mod probe;
 pub mod runtime;
 pub mod worker;
@@ -53,8 +71,9 @@ use rudder_protocol::api::Api;
 use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
-    ConditionStatus, Lease, MicroTime, Node, NodeAddress, NodeAddressType, NodeCondition,
-    NodeSystemInfo, ObjectMeta, ObjectReference, Pod, PodStatus, Quantity, Time,
+    ConditionStatus, ConfigMap, Lease, MicroTime, Node, NodeAddress, NodeAddressType,
+    NodeCondition, NodeSystemInfo, ObjectMeta, ObjectReference, Pod, PodStatus, Quantity, Secret,
+    Time,
 };
 use serde_json::json;
 use tokio::sync::{watch, Notify};
@@ -91,12 +110,18 @@ pub const EVENTS_RETRY: Retry = Retry::new(Duration::from_secs(1), Duration::fro
 pub struct KubeletSettings {
     /// The image of every pod's sandbox.
     pub sandbox_image: String,
+    /// The kubelet's directory on the host (the node's `<data-dir>/kubelet`): the files
+    /// of pods' configMap, secret, downwardAPI and projected volumes live under its
+    /// `pods/`. Absolute, since the runtime binds from it.
+    pub root_dir: std::path::PathBuf,
 }
 
 impl Default for KubeletSettings {
     fn default() -> Self {
         KubeletSettings {
             sandbox_image: images::SANDBOX_IMAGE.to_owned(),
+            // Never shared: a kubelet removes what it does not know under its root.
+            root_dir: std::env::temp_dir().join(format!("rudder-kubelet-{}", std::process::id())),
         }
     }
 }
@@ -210,6 +235,22 @@ struct ApiSink {
 }
 
 impl PodSink for ApiSink {
+    fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<ConfigMap>, String>> {
+        let api: Api<ConfigMap> = self.api.api(Some(namespace));
+        let name = name.to_owned();
+        Box::pin(async move { api.get_opt(&name).await.map_err(|e| e.to_string()) })
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> BoxFuture<'_, Result<Option<Secret>, String>> {
+        let api: Api<Secret> = self.api.api(Some(namespace));
+        let name = name.to_owned();
+        Box::pin(async move { api.get_opt(&name).await.map_err(|e| e.to_string()) })
+    }
+
     fn set_status(&self, pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>> {
         let pods: Api<Pod> = self.api.api(Some(&pod.metadata.namespace));
         let name = pod.metadata.name.clone();
@@ -305,6 +346,7 @@ async fn run(
         host_ip: "127.0.0.1".into(),
         network,
         sandbox_image: sandbox_image.clone(),
+        pods_dir: settings.root_dir.join("pods"),
     };
     let sink: Arc<dyn PodSink> = Arc::new(ApiSink {
         api: api.clone(),
@@ -380,6 +422,7 @@ async fn run(
                         cached.insert(pod.metadata.uid.clone());
                     }
                     remove_orphans(&*rt, &node, &workers, &cached).await;
+                    remove_orphan_files(&ctx.pods_dir, &workers, &cached).await;
                 }
             }
         }
@@ -491,6 +534,31 @@ async fn remove_orphans(
         if let Err(e) = rt.remove_volume(&name).await {
             tracing::warn!(volume = %name, error = %e, "orphan volume removal failed");
         }
+    }
+}
+
+/// Removes the volume files of pods that have no worker and are not in the cache.
+async fn remove_orphan_files(
+    pods_dir: &std::path::Path,
+    workers: &BTreeMap<String, WorkerHandle>,
+    cached: &BTreeSet<String>,
+) {
+    let known: BTreeSet<String> = workers.keys().chain(cached.iter()).cloned().collect();
+    let dir = pods_dir.to_path_buf();
+    let removed = tokio::task::spawn_blocking(move || {
+        let mut removed = Vec::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let uid = entry.file_name().to_string_lossy().into_owned();
+            if !known.contains(&uid) && std::fs::remove_dir_all(entry.path()).is_ok() {
+                removed.push(uid);
+            }
+        }
+        removed
+    })
+    .await
+    .unwrap_or_default();
+    for uid in removed {
+        tracing::info!(pod_uid = %uid, "removed volume files of a pod this node no longer runs");
     }
 }
 

@@ -267,6 +267,13 @@ pub struct Container {
     )]
     #[schema(merge_key = "name")]
     pub env: Vec<EnvVar>,
+    /// Sources whose every key becomes an environment variable (`env` wins on a clash).
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub env_from: Vec<EnvFromSource>,
     /// Compute resources the container needs.
     #[serde(skip_serializing_if = "is_default")]
     pub resources: ResourceRequirements,
@@ -349,6 +356,105 @@ pub struct EnvVarSource {
     /// A field of the pod, e.g. `metadata.name` or `status.podIP`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field_ref: Option<ObjectFieldSelector>,
+    /// A resource limit or request of a container, e.g. `limits.cpu`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    /// A key of a ConfigMap in the pod's namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<ConfigMapKeySelector>,
+    /// A key of a Secret in the pod's namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeySelector>,
+}
+
+/// Selects a container's resource limit or request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ResourceFieldSelector")]
+pub struct ResourceFieldSelector {
+    /// The container (required for volumes, the own one for env).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub container_name: String,
+    /// The resource: `limits.cpu`, `requests.memory`, ...
+    #[schema(required)]
+    pub resource: String,
+    /// The unit the value is given in (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divisor: Option<Quantity>,
+}
+
+/// Selects a key of a ConfigMap.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ConfigMapKeySelector")]
+pub struct ConfigMapKeySelector {
+    /// The ConfigMap's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The key to select.
+    #[schema(required)]
+    pub key: String,
+    /// Whether the ConfigMap or its key may be missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// Selects a key of a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.SecretKeySelector")]
+pub struct SecretKeySelector {
+    /// The Secret's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The key to select.
+    #[schema(required)]
+    pub key: String,
+    /// Whether the Secret or its key may be missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A source of a set of environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.EnvFromSource")]
+pub struct EnvFromSource {
+    /// Prepended to every key.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    /// A ConfigMap whose keys become variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ConfigMapEnvSource>,
+    /// A Secret whose keys become variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretEnvSource>,
+}
+
+/// A ConfigMap as environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ConfigMapEnvSource")]
+pub struct ConfigMapEnvSource {
+    /// The ConfigMap's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Whether the ConfigMap may be missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A Secret as environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.SecretEnvSource")]
+pub struct SecretEnvSource {
+    /// The Secret's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Whether the Secret may be missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
 }
 
 /// Selects a field of an object.
@@ -514,6 +620,136 @@ pub struct Volume {
     /// The keys of a ConfigMap, as files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_map: Option<ConfigMapVolumeSource>,
+    /// Fields of the pod, as files.
+    #[serde(rename = "downwardAPI", skip_serializing_if = "Option::is_none")]
+    pub downward_api: Option<DownwardApiVolumeSource>,
+    /// Secrets, ConfigMaps and pod fields together in one directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projected: Option<ProjectedVolumeSource>,
+}
+
+/// Fields of the pod as files.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.DownwardAPIVolumeSource")]
+pub struct DownwardApiVolumeSource {
+    /// The files.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub items: Vec<DownwardApiVolumeFile>,
+    /// Mode bits of the files (default 0644).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+}
+
+/// One file of a downward API volume.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.DownwardAPIVolumeFile")]
+pub struct DownwardApiVolumeFile {
+    /// The relative path of the file.
+    #[schema(required)]
+    pub path: String,
+    /// A field of the pod: metadata.name, metadata.namespace, metadata.uid,
+    /// metadata.labels, metadata.annotations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    /// A container's resource limit or request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    /// The file's mode bits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<i32>,
+}
+
+/// Several sources in one directory.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ProjectedVolumeSource")]
+pub struct ProjectedVolumeSource {
+    /// The sources, each exactly one of its kinds.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub sources: Vec<VolumeProjection>,
+    /// Mode bits of the files (default 0644).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+}
+
+/// One source of a projected volume.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.VolumeProjection")]
+pub struct VolumeProjection {
+    /// A Secret's keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretProjection>,
+    /// Fields of the pod.
+    #[serde(rename = "downwardAPI", skip_serializing_if = "Option::is_none")]
+    pub downward_api: Option<DownwardApiProjection>,
+    /// A ConfigMap's keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapProjection>,
+}
+
+/// A Secret's keys in a projected volume.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.SecretProjection")]
+pub struct SecretProjection {
+    /// The Secret's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Which keys, under which paths (all keys when empty).
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub items: Vec<KeyToPath>,
+    /// Whether the Secret may be missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A ConfigMap's keys in a projected volume.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ConfigMapProjection")]
+pub struct ConfigMapProjection {
+    /// The ConfigMap's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Which keys, under which paths (all keys when empty).
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub items: Vec<KeyToPath>,
+    /// Whether the ConfigMap may be missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// Pod fields in a projected volume.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.DownwardAPIProjection")]
+pub struct DownwardApiProjection {
+    /// The files.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub items: Vec<DownwardApiVolumeFile>,
 }
 
 /// A directory on the node's file system.

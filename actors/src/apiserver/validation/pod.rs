@@ -16,9 +16,9 @@ use rudder_protocol::resources::{
 
 use super::meta::{validate_labels, validate_object_meta, validate_object_meta_update, NameRule};
 use super::names::{
-    inclusive_range_error, is_dns1123_label, is_dns1123_subdomain, is_env_var_name,
-    is_http_header_name, is_label_value, is_qualified_name, is_valid_ip, is_valid_port_name,
-    is_valid_port_num,
+    inclusive_range_error, is_config_map_key, is_dns1123_label, is_dns1123_subdomain,
+    is_env_var_name, is_http_header_name, is_label_value, is_qualified_name, is_valid_ip,
+    is_valid_port_name, is_valid_port_num,
 };
 use super::{BadValue, FieldCause, FieldPath, Validate};
 
@@ -198,6 +198,8 @@ fn validate_volumes<'a>(
             ("emptyDir", v.empty_dir.is_some()),
             ("secret", v.secret.is_some()),
             ("configMap", v.config_map.is_some()),
+            ("downwardAPI", v.downward_api.is_some()),
+            ("projected", v.projected.is_some()),
         ];
         let mut set = sources.iter().filter(|(_, present)| *present);
         if set.next().is_none() {
@@ -238,8 +240,288 @@ fn validate_volumes<'a>(
             }
             validate_projection(&c.items, c.default_mode, &cpath, errs);
         }
+        if let Some(d) = &v.downward_api {
+            let dpath = vpath.child("downwardAPI");
+            check_file_mode(d.default_mode, &dpath.child("defaultMode"), errs);
+            for (i, f) in d.items.iter().enumerate() {
+                validate_downward_file(f, &dpath.child("items").index(i), errs);
+            }
+        }
+        if let Some(p) = &v.projected {
+            validate_projected(p, &vpath.child("projected"), errs);
+        }
     }
     names
+}
+
+/// Pod fields a downward API volume file may hold (Kubernetes'
+/// `validVolumeDownwardAPIFieldPathExpressions`).
+const VOLUME_FIELD_PATHS: &[&str] = &[
+    "metadata.annotations",
+    "metadata.labels",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+];
+
+/// Resources a `resourceFieldRef` may select.
+const RESOURCE_FIELD_PATHS: &[&str] = &[
+    "limits.cpu",
+    "limits.ephemeral-storage",
+    "limits.memory",
+    "requests.cpu",
+    "requests.ephemeral-storage",
+    "requests.memory",
+];
+
+/// A path inside a volume: relative, no `..` element, not starting with `..`
+/// (Kubernetes' `validateLocalNonReservedPath`).
+fn check_local_path(p: &str, path: &FieldPath, errs: &mut Vec<FieldCause>) {
+    if p.starts_with('/') {
+        errs.push(FieldCause::invalid(path, p, "must be a relative path"));
+    }
+    if p.split('/').any(|part| part == "..") {
+        errs.push(FieldCause::invalid(path, p, "must not contain '..'"));
+    }
+    if p.starts_with("..") {
+        errs.push(FieldCause::invalid(path, p, "must not start with '..'"));
+    }
+}
+
+/// One file of a downward API volume or projection.
+fn validate_downward_file(
+    f: &rudder_protocol::resources::DownwardApiVolumeFile,
+    path: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
+    let ppath = path.child("path");
+    if f.path.is_empty() {
+        errs.push(FieldCause::required(&ppath, ""));
+    }
+    check_local_path(&f.path, &ppath, errs);
+    match (&f.field_ref, &f.resource_field_ref) {
+        (Some(fr), r) => {
+            validate_field_selector(fr, VOLUME_FIELD_PATHS, &path.child("fieldRef"), errs);
+            if r.is_some() {
+                errs.push(FieldCause::invalid(
+                    path,
+                    "resource",
+                    "fieldRef and resourceFieldRef can not be specified simultaneously",
+                ));
+            }
+        }
+        (None, Some(r)) => {
+            validate_resource_selector(r, true, &path.child("resourceFieldRef"), errs);
+        }
+        (None, None) => errs.push(FieldCause::required(
+            path,
+            "one of fieldRef and resourceFieldRef is required",
+        )),
+    }
+    check_file_mode(f.mode, &path.child("mode"), errs);
+}
+
+/// A projected volume: each source exactly one kind, no path twice.
+fn validate_projected(
+    p: &rudder_protocol::resources::ProjectedVolumeSource,
+    path: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
+    check_file_mode(p.default_mode, &path.child("defaultMode"), errs);
+    let mut paths = BTreeSet::new();
+    for (i, source) in p.sources.iter().enumerate() {
+        let spath = path.child("sources").index(i);
+        let mut kinds = 0;
+        let mut keyed = |name: &str,
+                         items: &[rudder_protocol::resources::KeyToPath],
+                         kpath: FieldPath,
+                         errs: &mut Vec<FieldCause>| {
+            if name.is_empty() {
+                errs.push(FieldCause::required(&kpath.child("name"), ""));
+            }
+            validate_projection(items, None, &kpath, errs);
+            for item in items.iter().filter(|i| !i.path.is_empty()) {
+                if !paths.insert(item.path.clone()) {
+                    errs.push(FieldCause::invalid(
+                        path,
+                        name,
+                        "conflicting duplicate paths",
+                    ));
+                }
+            }
+        };
+        if let Some(s) = &source.secret {
+            kinds += 1;
+            keyed(&s.name, &s.items, spath.child("secret"), errs);
+        }
+        if let Some(c) = &source.config_map {
+            kinds += 1;
+            keyed(&c.name, &c.items, spath.child("configMap"), errs);
+        }
+        if let Some(d) = &source.downward_api {
+            kinds += 1;
+            let dpath = spath.child("downwardAPI");
+            for (j, f) in d.items.iter().enumerate() {
+                validate_downward_file(f, &dpath.child("items").index(j), errs);
+                if !f.path.is_empty() && !paths.insert(f.path.clone()) {
+                    errs.push(FieldCause::invalid(
+                        path,
+                        &f.path,
+                        "conflicting duplicate paths",
+                    ));
+                }
+            }
+        }
+        if kinds > 1 {
+            errs.push(FieldCause::forbidden(
+                &spath,
+                "may not specify more than 1 volume type per source",
+            ));
+        }
+    }
+}
+
+/// An `ObjectFieldSelector`: its apiVersion, and a path among `allowed` or a
+/// subscripted label or annotation.
+fn validate_field_selector(
+    field_ref: &rudder_protocol::resources::ObjectFieldSelector,
+    allowed: &[&str],
+    rpath: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
+    if field_ref.api_version.is_empty() {
+        errs.push(FieldCause::required(&rpath.child("apiVersion"), ""));
+    }
+    let fp = field_ref.field_path.as_str();
+    let ppath = rpath.child("fieldPath");
+    if fp.is_empty() {
+        errs.push(FieldCause::required(&ppath, ""));
+    } else if let Some((kind, key)) = subscripted_field(fp) {
+        let key = if kind == "annotations" {
+            key.to_lowercase()
+        } else {
+            key.to_owned()
+        };
+        for msg in is_qualified_name(&key) {
+            errs.push(FieldCause::invalid(&ppath, fp, &msg));
+        }
+    } else if !allowed.contains(&fp) {
+        errs.push(FieldCause::not_supported(&ppath, fp, allowed));
+    }
+}
+
+/// A `ResourceFieldSelector` (Kubernetes' `validateContainerResourceFieldSelector`):
+/// a volume's names its container.
+fn validate_resource_selector(
+    r: &rudder_protocol::resources::ResourceFieldSelector,
+    volume: bool,
+    path: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
+    if volume && r.container_name.is_empty() {
+        errs.push(FieldCause::required(&path.child("containerName"), ""));
+    } else if r.resource.is_empty() {
+        errs.push(FieldCause::required(&path.child("resource"), ""));
+    } else if !RESOURCE_FIELD_PATHS.contains(&r.resource.as_str()) {
+        errs.push(FieldCause::not_supported(
+            &path.child("resource"),
+            &r.resource,
+            RESOURCE_FIELD_PATHS,
+        ));
+    }
+    let Some(divisor) = &r.divisor else { return };
+    let text = divisor.to_string();
+    if text == "0" {
+        return;
+    }
+    let (allowed, msg): (&[&str], &str) = if r.resource.ends_with(".cpu") {
+        (
+            &["1m", "1"],
+            "only divisor's values 1m and 1 are supported with the cpu resource",
+        )
+    } else if r.resource.ends_with(".memory") {
+        (
+            &["1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"],
+            "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the memory resource",
+        )
+    } else if r.resource.ends_with(".ephemeral-storage") {
+        (
+            &["1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"],
+            "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the local ephemeral storage resource",
+        )
+    } else {
+        return;
+    };
+    if !allowed.contains(&text.as_str()) {
+        errs.push(FieldCause::invalid(&path.child("divisor"), &text, msg));
+    }
+}
+
+/// A ConfigMap's or Secret's name and key, as an env source selects them.
+fn validate_key_selector(name: &str, key: &str, path: &FieldPath, errs: &mut Vec<FieldCause>) {
+    if name.is_empty() {
+        errs.push(FieldCause::required(&path.child("name"), ""));
+    } else {
+        for msg in is_dns1123_subdomain(name) {
+            errs.push(FieldCause::invalid(&path.child("name"), name, &msg));
+        }
+    }
+    if key.is_empty() {
+        errs.push(FieldCause::required(&path.child("key"), ""));
+    } else {
+        for msg in is_config_map_key(key) {
+            errs.push(FieldCause::invalid(&path.child("key"), key, &msg));
+        }
+    }
+}
+
+/// `envFrom` (Kubernetes' `validateEnvFrom`).
+fn validate_env_from(
+    sources: &[rudder_protocol::resources::EnvFromSource],
+    path: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
+    for (i, ev) in sources.iter().enumerate() {
+        let ipath = path.index(i);
+        if !ev.prefix.is_empty() {
+            for msg in is_env_var_name(&ev.prefix) {
+                errs.push(FieldCause::invalid(
+                    &ipath.child("prefix"),
+                    &ev.prefix,
+                    &msg,
+                ));
+            }
+        }
+        let mut n = 0;
+        for (field, name) in [
+            ("configMapRef", ev.config_map_ref.as_ref().map(|r| &r.name)),
+            ("secretRef", ev.secret_ref.as_ref().map(|r| &r.name)),
+        ] {
+            let Some(name) = name else { continue };
+            n += 1;
+            let npath = ipath.child(field).child("name");
+            if name.is_empty() {
+                errs.push(FieldCause::required(&npath, ""));
+            } else {
+                for msg in is_dns1123_subdomain(name) {
+                    errs.push(FieldCause::invalid(&npath, name, &msg));
+                }
+            }
+        }
+        if n == 0 {
+            errs.push(FieldCause::invalid(
+                path,
+                "",
+                "must specify one of: `configMapRef` or `secretRef`",
+            ));
+        } else if n > 1 {
+            errs.push(FieldCause::invalid(
+                path,
+                "",
+                "may not have more than one field specified at a time",
+            ));
+        }
+    }
 }
 
 fn check_file_mode(mode: Option<i32>, path: &FieldPath, errs: &mut Vec<FieldCause>) {
@@ -270,19 +552,8 @@ fn validate_projection(
         let ppath = ipath.child("path");
         if item.path.is_empty() {
             errs.push(FieldCause::required(&ppath, ""));
-        } else if item.path.starts_with('/') {
-            errs.push(FieldCause::invalid(
-                &ppath,
-                &item.path,
-                "must be a relative path",
-            ));
-        } else if item.path.split('/').any(|part| part == "..") {
-            errs.push(FieldCause::invalid(
-                &ppath,
-                &item.path,
-                "must not contain '..'",
-            ));
         }
+        check_local_path(&item.path, &ppath, errs);
         check_file_mode(item.mode, &ipath.child("mode"), errs);
     }
 }
@@ -323,6 +594,7 @@ fn validate_container(
     for (i, e) in c.env.iter().enumerate() {
         validate_env_var(e, &path.child("env").index(i), errs);
     }
+    validate_env_from(&c.env_from, &path.child("envFrom"), errs);
     validate_resources(&c.resources, &path.child("resources"), errs);
     let mut mount_paths = BTreeSet::new();
     for (i, m) in c.volume_mounts.iter().enumerate() {
@@ -465,32 +737,35 @@ fn validate_env_var(e: &EnvVar, path: &FieldPath, errs: &mut Vec<FieldCause>) {
             "may not be specified when `value` is not empty",
         ));
     }
-    let Some(field_ref) = &from.field_ref else {
+    let sources = usize::from(from.field_ref.is_some())
+        + usize::from(from.resource_field_ref.is_some())
+        + usize::from(from.config_map_key_ref.is_some())
+        + usize::from(from.secret_key_ref.is_some());
+    if sources == 0 {
         errs.push(FieldCause::required(
             &fpath,
             "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
         ));
         return;
-    };
-    let rpath = fpath.child("fieldRef");
-    if field_ref.api_version.is_empty() {
-        errs.push(FieldCause::required(&rpath.child("apiVersion"), ""));
     }
-    let fp = field_ref.field_path.as_str();
-    let ppath = rpath.child("fieldPath");
-    if fp.is_empty() {
-        errs.push(FieldCause::required(&ppath, ""));
-    } else if let Some((kind, key)) = subscripted_field(fp) {
-        let key = if kind == "annotations" {
-            key.to_lowercase()
-        } else {
-            key.to_owned()
-        };
-        for msg in is_qualified_name(&key) {
-            errs.push(FieldCause::invalid(&ppath, fp, &msg));
-        }
-    } else if !ENV_FIELD_PATHS.contains(&fp) {
-        errs.push(FieldCause::not_supported(&ppath, fp, ENV_FIELD_PATHS));
+    if sources > 1 && e.value.is_empty() {
+        errs.push(FieldCause::invalid(
+            &fpath,
+            "",
+            "may not have more than one field specified at a time",
+        ));
+    }
+    if let Some(field_ref) = &from.field_ref {
+        validate_field_selector(field_ref, ENV_FIELD_PATHS, &fpath.child("fieldRef"), errs);
+    }
+    if let Some(r) = &from.resource_field_ref {
+        validate_resource_selector(r, false, &fpath.child("resourceFieldRef"), errs);
+    }
+    if let Some(k) = &from.config_map_key_ref {
+        validate_key_selector(&k.name, &k.key, &fpath.child("configMapKeyRef"), errs);
+    }
+    if let Some(k) = &from.secret_key_ref {
+        validate_key_selector(&k.name, &k.key, &fpath.child("secretKeyRef"), errs);
     }
 }
 
@@ -1128,6 +1403,7 @@ mod tests {
                                 api_version: "v1".into(),
                                 field_path: "metadata.name".into(),
                             }),
+                            ..Default::default()
                         }),
                     })
                 },
@@ -1155,6 +1431,7 @@ mod tests {
                                 api_version: "v1".into(),
                                 field_path: "spec.containers".into(),
                             }),
+                            ..Default::default()
                         }),
                     })
                 },
@@ -1171,6 +1448,7 @@ mod tests {
                                 api_version: "v1".into(),
                                 field_path: "metadata.labels['app']".into(),
                             }),
+                            ..Default::default()
                         }),
                     })
                 },
@@ -1380,6 +1658,165 @@ mod tests {
                     ("spec.volumes[0].secret.secretName", Required),
                     ("spec.volumes[0].secret.defaultMode", Invalid),
                     ("spec.volumes[1].configMap.items[0].path", Invalid),
+                    ("spec.volumes[1].configMap.items[0].path", Invalid),
+                ],
+            ),
+            (
+                "env from config maps, secrets and resources",
+                |p| {
+                    use rudder_protocol::resources::{
+                        ConfigMapEnvSource, ConfigMapKeySelector, EnvFromSource,
+                        ResourceFieldSelector, SecretKeySelector,
+                    };
+                    let c = &mut p.spec.containers[0];
+                    let from = |source: EnvVarSource| EnvVar {
+                        name: "X".into(),
+                        value: String::new(),
+                        value_from: Some(source),
+                    };
+                    c.env = vec![
+                        from(EnvVarSource {
+                            config_map_key_ref: Some(ConfigMapKeySelector {
+                                name: "cfg".into(),
+                                key: "k".into(),
+                                optional: None,
+                            }),
+                            ..Default::default()
+                        }),
+                        from(EnvVarSource {
+                            secret_key_ref: Some(SecretKeySelector {
+                                name: String::new(),
+                                key: "bad key".into(),
+                                optional: None,
+                            }),
+                            ..Default::default()
+                        }),
+                        from(EnvVarSource {
+                            resource_field_ref: Some(ResourceFieldSelector {
+                                container_name: String::new(),
+                                resource: "limits.gpu".into(),
+                                divisor: None,
+                            }),
+                            ..Default::default()
+                        }),
+                        from(EnvVarSource {
+                            resource_field_ref: Some(ResourceFieldSelector {
+                                container_name: String::new(),
+                                resource: "limits.cpu".into(),
+                                divisor: Some(q("2")),
+                            }),
+                            config_map_key_ref: Some(ConfigMapKeySelector {
+                                name: "cfg".into(),
+                                key: "k".into(),
+                                optional: None,
+                            }),
+                            ..Default::default()
+                        }),
+                    ];
+                    c.env_from = vec![
+                        EnvFromSource {
+                            prefix: "A=".into(),
+                            config_map_ref: Some(ConfigMapEnvSource {
+                                name: "cfg".into(),
+                                optional: None,
+                            }),
+                            secret_ref: None,
+                        },
+                        EnvFromSource::default(),
+                    ];
+                },
+                &[
+                    ("spec.containers[0].env[1].valueFrom.secretKeyRef.name", Required),
+                    ("spec.containers[0].env[1].valueFrom.secretKeyRef.key", Invalid),
+                    ("spec.containers[0].env[2].valueFrom.resourceFieldRef.resource", NotSupported),
+                    ("spec.containers[0].env[3].valueFrom", Invalid),
+                    ("spec.containers[0].env[3].valueFrom.resourceFieldRef.divisor", Invalid),
+                    ("spec.containers[0].envFrom[0].prefix", Invalid),
+                    ("spec.containers[0].envFrom", Invalid),
+                ],
+            ),
+            (
+                "downward API and projected volumes",
+                |p| {
+                    use rudder_protocol::resources::{
+                        ConfigMapProjection, DownwardApiProjection, DownwardApiVolumeFile,
+                        DownwardApiVolumeSource, ProjectedVolumeSource, SecretProjection,
+                        VolumeProjection,
+                    };
+                    let file = |path: &str, field_path: &str| DownwardApiVolumeFile {
+                        path: path.into(),
+                        field_ref: Some(ObjectFieldSelector {
+                            api_version: "v1".into(),
+                            field_path: field_path.into(),
+                        }),
+                        ..Default::default()
+                    };
+                    p.spec.volumes.push(Volume {
+                        name: "d".into(),
+                        downward_api: Some(DownwardApiVolumeSource {
+                            items: vec![
+                                file("labels", "metadata.labels"),
+                                file("ip", "status.podIP"),
+                                file("..x", "metadata.name"),
+                                DownwardApiVolumeFile {
+                                    path: "none".into(),
+                                    mode: Some(0o1777),
+                                    ..Default::default()
+                                },
+                            ],
+                            default_mode: None,
+                        }),
+                        ..Volume::default()
+                    });
+                    let item = |key: &str, path: &str| KeyToPath {
+                        key: key.into(),
+                        path: path.into(),
+                        mode: None,
+                    };
+                    p.spec.volumes.push(Volume {
+                        name: "p".into(),
+                        projected: Some(ProjectedVolumeSource {
+                            sources: vec![
+                                VolumeProjection {
+                                    config_map: Some(ConfigMapProjection {
+                                        name: "cfg".into(),
+                                        items: vec![item("a", "same")],
+                                        optional: None,
+                                    }),
+                                    ..Default::default()
+                                },
+                                VolumeProjection {
+                                    secret: Some(SecretProjection {
+                                        name: "s".into(),
+                                        items: vec![item("b", "same")],
+                                        optional: None,
+                                    }),
+                                    downward_api: Some(DownwardApiProjection {
+                                        items: vec![file("name", "metadata.name")],
+                                    }),
+                                    ..Default::default()
+                                },
+                            ],
+                            default_mode: Some(-1),
+                        }),
+                        ..Volume::default()
+                    });
+                    p.spec.volumes.push(Volume {
+                        name: "two".into(),
+                        downward_api: Some(DownwardApiVolumeSource::default()),
+                        projected: Some(ProjectedVolumeSource::default()),
+                        ..Volume::default()
+                    });
+                },
+                &[
+                    ("spec.volumes[0].downwardAPI.items[1].fieldRef.fieldPath", NotSupported),
+                    ("spec.volumes[0].downwardAPI.items[2].path", Invalid),
+                    ("spec.volumes[0].downwardAPI.items[3]", Required),
+                    ("spec.volumes[0].downwardAPI.items[3].mode", Invalid),
+                    ("spec.volumes[1].projected.defaultMode", Invalid),
+                    ("spec.volumes[1].projected", Invalid),
+                    ("spec.volumes[1].projected.sources[1]", Forbidden),
+                    ("spec.volumes[2].projected", Forbidden),
                 ],
             ),
             (

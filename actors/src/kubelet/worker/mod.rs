@@ -22,6 +22,7 @@
 //! | sandbox creation (image missing, create or start refused) | per pod, [`START_BACKOFF_INITIAL`] doubling to [`START_BACKOFF_MAX`] | `CreatePodSandboxError`, `FailedCreatePodSandBox` |
 //! | a sandbox that died young, replaced | the same back-off, reset after [`SANDBOX_BACKOFF_RESET`] of running | |
 //! | container create or start refused | per container, the same values | `CreateContainerError`, `RunContainerError`, `CreateContainerConfigError` |
+//! | a ConfigMap or Secret missing (env, volume files) | per container, the same values | `CreateContainerConfigError` and `Failed`; `ContainerCreating` and `FailedMount` |
 //! | image pull | per container, [`PULL_BACKOFF_INITIAL`] doubling to [`PULL_BACKOFF_MAX`] | `ImagePullBackOff` |
 //! | container exits | crash loop, [`CRASH_BACKOFF_INITIAL`] doubling to [`CRASH_BACKOFF_MAX`] | `CrashLoopBackOff` |
 //! | runtime unreachable, stop or remove refused, status write refused | the worker's rounds, [`ROUND_RETRY`] | |
@@ -42,8 +43,12 @@
 //! builds the pod status (pure), [`spec`] turns a pod's containers and volumes into
 //! runtime specs (pure), and [`runner`] is the task that observes, applies and reports.
 //!
-//! Not done: ephemeral containers, pod-level resource limits; secret and configMap
-//! volumes are refused (see [`volume_plan`]).
+//! A container's environment and the files of its pod's configMap, secret,
+//! downwardAPI and projected volumes come from [`crate::kubelet::podconfig`]; the files
+//! are written before the first container starts and again every [`FILES_RESYNC`], so
+//! edits reach running pods within about that period (see [`volume_plan`]).
+//!
+//! Not done: ephemeral containers, pod-level resource limits.
 
 use std::time::Duration;
 
@@ -78,6 +83,10 @@ pub const START_BACKOFF_MAX: Duration = Duration::from_secs(300);
 pub const SANDBOX_BACKOFF_RESET: Duration = Duration::from_secs(600);
 /// Safety net: a worker looks at its pod at least this often.
 pub const RESYNC: Duration = Duration::from_secs(10);
+/// How often a running pod's configMap, secret, downwardAPI and projected volume files
+/// are written again from fresh objects (the kubelet's sync period for them): a round
+/// sooner than this (a probe's) reads nothing.
+pub const FILES_RESYNC: Duration = RESYNC;
 /// The waiting reason of containers whose pod has no sandbox for a failure (the
 /// kubelet's `ErrCreatePodSandbox`).
 pub const SANDBOX_ERROR_REASON: &str = "CreatePodSandboxError";

@@ -3,17 +3,20 @@
 //! [`PodSink`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rudder_protocol::resources::{Container, Pod, PodStatus, PullPolicy, Time};
+use rudder_protocol::resources::{ConfigMap, Container, Pod, PodStatus, PullPolicy, Secret, Time};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::retry::{LogLimiter, Retry};
 
+use crate::kubelet::atomic_writer;
 use crate::kubelet::images::SandboxImage;
+use crate::kubelet::podconfig::{self, FieldContext, Objects, References};
 use crate::kubelet::probe::{self, ProbeKind, ProbeState, Timing};
 use crate::kubelet::runtime::{
     labels, ContainerInfo, ContainerRuntime, ContainerSpec, RunState, RuntimeError, SandboxSpec,
@@ -26,9 +29,18 @@ const STATUS_FAILED: &str = "pod status update failed";
 /// What the log calls a failed sandbox creation.
 const SANDBOX_FAILED: &str = "pod sandbox creation failed; backing off";
 
-/// Where a worker reports: the pod's status, events, and the end of a deletion. The
+/// Where a worker reports (the pod's status, events, and the end of a deletion) and
+/// what it reads besides its pod (the ConfigMaps and Secrets the pod refers to). The
 /// kubelet implements it over the API; tests record.
 pub trait PodSink: Send + Sync + 'static {
+    /// ConfigMap `name` in `namespace`; `Ok(None)` when it does not exist.
+    fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<ConfigMap>, String>>;
+    /// Secret `name` in `namespace`; `Ok(None)` when it does not exist.
+    fn secret(&self, namespace: &str, name: &str) -> BoxFuture<'_, Result<Option<Secret>, String>>;
     /// Writes the pod's status.
     fn set_status(&self, pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>>;
     /// Records an event about the pod (`type_` is `Normal` or `Warning`); best effort.
@@ -48,6 +60,9 @@ pub struct NodeContext {
     pub network: String,
     /// The sandbox image, shared by the node's workers.
     pub sandbox_image: Arc<SandboxImage>,
+    /// Where the files of pods' configMap, secret, downwardAPI and projected volumes are
+    /// written (see [`projected_dir`]); an absolute path the runtime can bind.
+    pub pods_dir: PathBuf,
 }
 
 /// One pod's worker task (see the module docs).
@@ -68,6 +83,10 @@ pub struct PodWorker {
     failed: bool,
     /// One warning per failure and period (see the module docs).
     log: LogLimiter<&'static str>,
+    /// The pod's volume files were written once: later rounds keep them current.
+    files_written: bool,
+    /// When the volume files were last written from fresh objects.
+    files_synced: Option<Instant>,
 }
 
 impl PodWorker {
@@ -103,6 +122,8 @@ impl PodWorker {
             retry: ROUND_RETRY,
             failed: false,
             log: LogLimiter::default(),
+            files_written: false,
+            files_synced: None,
         }
     }
 
@@ -244,6 +265,19 @@ impl PodWorker {
         } else {
             observed
         };
+        if let Some(pod) = pod.filter(|p| p.metadata.deletion_timestamp.is_none()) {
+            let due = self
+                .files_synced
+                .is_none_or(|t| t.elapsed() >= FILES_RESYNC);
+            if self.files_written && due {
+                // A changed ConfigMap or Secret reaches the files within a resync (and
+                // rounds run for probes are not a reason to read the objects again).
+                let pod_ip = self.memory.pod_ip.clone().unwrap_or_default();
+                if let Err(e) = self.write_volume_files(pod, &pod_ip).await {
+                    self.warn_limited("volume files refresh failed", &e);
+                }
+            }
+        }
         if let Some(pod) = pod {
             let status = compute_status(
                 pod,
@@ -460,12 +494,14 @@ impl PodWorker {
     /// Makes the volumes container `c` mounts and sets `spec`'s mounts; the reason when
     /// it cannot.
     async fn mount_volumes(
-        &self,
+        &mut self,
         pod: &Pod,
         c: &Container,
         spec: &mut ContainerSpec,
+        pod_ip: &str,
     ) -> Result<(), String> {
-        let (volumes, mounts) = volume_plan(pod, c, &self.node.node)?;
+        let (volumes, mounts) = volume_plan(pod, c, &self.node.node, &self.node.pods_dir)?;
+        self.write_volume_files(pod, pod_ip).await?;
         for v in &volumes {
             self.runtime
                 .ensure_volume(v)
@@ -473,6 +509,73 @@ impl PodWorker {
                 .map_err(|e| format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name))?;
         }
         spec.mounts = mounts;
+        Ok(())
+    }
+
+    /// Fetches the ConfigMaps and Secrets `refs` names from the pod's namespace.
+    async fn fetch(&self, pod: &Pod, refs: &References) -> Result<Objects, String> {
+        let ns = &pod.metadata.namespace;
+        let mut objects = Objects::default();
+        for name in &refs.config_maps {
+            let cm = self.sink.config_map(ns, name).await?;
+            objects.config_maps.insert(name.clone(), cm);
+        }
+        for name in &refs.secrets {
+            let s = self.sink.secret(ns, name).await?;
+            objects.secrets.insert(name.clone(), s);
+        }
+        Ok(objects)
+    }
+
+    fn field_context(&self, pod_ip: &str) -> FieldContext {
+        FieldContext {
+            pod_ip: pod_ip.to_owned(),
+            host_ip: self.node.host_ip.clone(),
+            capacity: crate::kubelet::host_capacity(),
+        }
+    }
+
+    /// Writes the files of the pod's configMap, secret, downwardAPI and projected
+    /// volumes (unchanged files are not touched); the error is Kubernetes'
+    /// `MountVolume.SetUp failed` message for the first volume that cannot be written.
+    async fn write_volume_files(&mut self, pod: &Pod, pod_ip: &str) -> Result<(), String> {
+        if !pod.spec.volumes.iter().any(podconfig::is_projected) {
+            return Ok(());
+        }
+        let objects = self
+            .fetch(pod, &References::of(pod, false, true))
+            .await
+            .map_err(|e| format!("MountVolume.SetUp failed: {e}"))?;
+        let ctx = self.field_context(pod_ip);
+        let pods_dir = self.node.pods_dir.clone();
+        // Secrets are among the files: other users of the host do not look in.
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(&pods_dir)?;
+            std::fs::set_permissions(&pods_dir, std::fs::Permissions::from_mode(0o700))
+        })
+        .await
+        .map_err(|e| format!("MountVolume.SetUp failed: {e}"))?
+        .map_err(|e| format!("MountVolume.SetUp failed: {e}"))?;
+        for v in &pod.spec.volumes {
+            let Some(payload) = podconfig::volume_payload(pod, v, &objects, &ctx) else {
+                continue;
+            };
+            let failed = |e: &dyn std::fmt::Display| {
+                format!("MountVolume.SetUp failed for volume \"{}\" : {e}", v.name)
+            };
+            let payload = payload.map_err(|e| failed(&e))?;
+            let dir = projected_dir(&self.node.pods_dir, &pod.metadata.uid, &v.name);
+            let written = tokio::task::spawn_blocking(move || atomic_writer::write(&dir, &payload))
+                .await
+                .map_err(|e| failed(&e))?
+                .map_err(|e| failed(&e))?;
+            if written && self.files_written {
+                tracing::debug!(pod = %self.key, volume = %v.name, "volume files updated");
+            }
+        }
+        self.files_written = true;
+        self.files_synced = Some(Instant::now());
         Ok(())
     }
 
@@ -568,17 +671,38 @@ impl PodWorker {
             self.memory.pulls.remove(&c.name);
         }
         let pod_ip = sandbox.ip.clone().unwrap_or_default();
-        let mut spec = container_spec(pod, c, attempt, &sandbox.id, &self.node, &pod_ip);
-        if let Err(message) = self.mount_volumes(pod, c, &mut spec).await {
+        let mut spec = container_spec(pod, c, attempt, &sandbox.id, &self.node, Vec::new());
+        if let Err(message) = self.mount_volumes(pod, c, &mut spec, &pod_ip).await {
+            // As in Kubernetes: the pod waits in ContainerCreating, the event says why.
             self.sink
                 .event(pod, "Warning", "FailedMount", message.clone());
-            self.memory.errors.insert(
-                c.name.clone(),
-                ("CreateContainerConfigError".into(), message),
-            );
+            self.memory
+                .errors
+                .insert(c.name.clone(), ("ContainerCreating".into(), message));
             self.hold_start(&c.name, now);
             return false;
         }
+        let refs = References::of(pod, true, false);
+        let env = match self.fetch(pod, &refs).await.and_then(|objects| {
+            podconfig::resolve_env(pod, c, &objects, &self.field_context(&pod_ip))
+        }) {
+            Ok(env) => env,
+            Err(message) => {
+                self.sink
+                    .event(pod, "Warning", "Failed", format!("Error: {message}"));
+                self.memory.errors.insert(
+                    c.name.clone(),
+                    ("CreateContainerConfigError".into(), message),
+                );
+                self.hold_start(&c.name, now);
+                return false;
+            }
+        };
+        for warning in env.warnings {
+            self.sink
+                .event(pod, "Warning", "InvalidEnvironmentVariableNames", warning);
+        }
+        spec.env = env.vars;
         let id = match self.runtime.create_container(&spec).await {
             Ok(id) => id,
             Err(e) => {
@@ -725,6 +849,18 @@ impl PodWorker {
                 self.note_failure("container removal failed", &e);
             }
         }
+        // The files of its volumes go with it.
+        let files = self.node.pods_dir.join(&self.uid);
+        if !self.uid.is_empty() {
+            match tokio::task::spawn_blocking(move || std::fs::remove_dir_all(files)).await {
+                Ok(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+                    self.note_failure("volume files removal failed", &e);
+                }
+                _ => {}
+            }
+        }
+        self.files_written = false;
+        self.files_synced = None;
         // The pod's emptyDirs go with it.
         let mine = BTreeMap::from([(labels::POD_UID.to_owned(), self.uid.clone())]);
         match self.runtime.list_volumes(&mine).await {

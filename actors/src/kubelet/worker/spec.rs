@@ -2,9 +2,11 @@
 //! resources), volumes and mounts, the image pull policy. Pure.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use rudder_protocol::resources::{Container, Pod, PullPolicy};
 
+use crate::kubelet::podconfig::is_projected;
 use crate::kubelet::runtime::{labels, ContainerSpec, Mount, MountSource, VolumeSpec};
 
 use super::*;
@@ -34,42 +36,20 @@ pub(super) fn pod_labels(pod: &Pod, node: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// The runtime spec of container `c` of `pod`.
+/// The runtime spec of container `c` of `pod`, with its resolved environment `env`
+/// (`NAME=value` pairs, see [`crate::kubelet::podconfig::resolve_env`]).
 pub fn container_spec(
     pod: &Pod,
     c: &Container,
     attempt: u32,
     sandbox_id: &str,
     node: &NodeContext,
-    pod_ip: &str,
+    env: Vec<String>,
 ) -> ContainerSpec {
     let mut labels = pod_labels(pod, &node.node);
     labels.insert(labels::CONTAINER_NAME.into(), c.name.clone());
     labels.insert(labels::ATTEMPT.into(), attempt.to_string());
     labels.insert(labels::KIND.into(), "container".into());
-    let field = |path: &str| -> String {
-        match path {
-            "metadata.name" => pod.metadata.name.clone(),
-            "metadata.namespace" => pod.metadata.namespace.clone(),
-            "metadata.uid" => pod.metadata.uid.clone(),
-            "spec.nodeName" => pod.spec.node_name.clone(),
-            "spec.serviceAccountName" => pod.spec.service_account_name.clone(),
-            "status.podIP" => pod_ip.to_owned(),
-            "status.hostIP" => node.host_ip.clone(),
-            _ => String::new(),
-        }
-    };
-    let env = c
-        .env
-        .iter()
-        .map(|e| {
-            let value = match e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()) {
-                Some(f) => field(&f.field_path),
-                None => e.value.clone(),
-            };
-            format!("{}={value}", e.name)
-        })
-        .collect();
     let cpu = c.resources.limits.get("cpu").map(|q| q.scaled_value(-9));
     let memory = c.resources.limits.get("memory").map(|q| q.value());
     ContainerSpec {
@@ -92,14 +72,23 @@ pub fn volume_name(pod: &Pod, volume: &str) -> String {
     format!("rudder-{}-{volume}", pod.metadata.uid)
 }
 
+/// The host directory of the files of volume `volume` of the pod with `uid`, under the
+/// kubelet's pods directory (`<pods>/<uid>/volumes/<volume>`, as Kubernetes lays out
+/// `/var/lib/kubelet/pods`).
+pub fn projected_dir(pods_dir: &Path, uid: &str, volume: &str) -> PathBuf {
+    pods_dir.join(uid).join("volumes").join(volume)
+}
+
 /// The volumes container `c` mounts: emptyDirs (and volumes without a source, which
 /// Kubernetes defaults to emptyDir) become runtime volumes labelled with the pod, shared
-/// by its containers and removed with it; hostPaths are bound from the engine's host.
-/// Secret and configMap volumes are refused: Rudder serves neither resource.
+/// by its containers and removed with it; hostPaths are bound from the engine's host;
+/// configMap, secret, downwardAPI and projected volumes bind the pod's directory of
+/// their files (written by the worker, see [`projected_dir`]), always read-only.
 pub fn volume_plan(
     pod: &Pod,
     c: &Container,
     node: &str,
+    pods_dir: &Path,
 ) -> Result<(Vec<VolumeSpec>, Vec<Mount>), String> {
     let mut volumes = Vec::new();
     let mut mounts = Vec::with_capacity(c.volume_mounts.len());
@@ -110,13 +99,13 @@ pub fn volume_plan(
                 m.name, c.name
             ));
         };
+        let mut read_only = m.read_only;
         let source = if let Some(h) = &v.host_path {
             MountSource::HostPath(h.path.clone())
-        } else if v.secret.is_some() || v.config_map.is_some() {
-            return Err(format!(
-                "MountVolume.SetUp failed for volume \"{}\": secret and configMap volumes are not supported by Rudder",
-                v.name
-            ));
+        } else if is_projected(v) {
+            read_only = true;
+            let dir = projected_dir(pods_dir, &pod.metadata.uid, &v.name);
+            MountSource::HostPath(dir.to_string_lossy().into_owned())
         } else {
             let name = volume_name(pod, &v.name);
             volumes.push(VolumeSpec {
@@ -129,7 +118,7 @@ pub fn volume_plan(
         mounts.push(Mount {
             source,
             target: m.mount_path.clone(),
-            read_only: m.read_only,
+            read_only,
         });
     }
     Ok((volumes, mounts))

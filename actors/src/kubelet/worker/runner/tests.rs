@@ -6,6 +6,7 @@ use rudder_protocol::resources::{ConditionStatus, PodCondition, PodPhase, Restar
 
 use super::*;
 use crate::kubelet::fake::FakeRuntime;
+use crate::kubelet::runtime::MountSource;
 use crate::kubelet::worker::fixtures::pod;
 
 use rudder_protocol::resources::Probe;
@@ -16,9 +17,37 @@ struct RecordingSink {
     statuses: Mutex<Vec<PodStatus>>,
     events: Mutex<Vec<(String, String, String)>>,
     deleted: Mutex<u32>,
+    config_maps: Mutex<BTreeMap<String, ConfigMap>>,
+    secrets: Mutex<BTreeMap<String, Secret>>,
 }
 
 impl PodSink for RecordingSink {
+    fn config_map(
+        &self,
+        _namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<ConfigMap>, String>> {
+        let cm = self
+            .config_maps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned();
+        Box::pin(async move { Ok(cm) })
+    }
+    fn secret(
+        &self,
+        _namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<Secret>, String>> {
+        let s = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned();
+        Box::pin(async move { Ok(s) })
+    }
     fn set_status(&self, _pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>> {
         self.statuses
             .lock()
@@ -77,6 +106,7 @@ fn node_with_sandbox(sandbox_image: Arc<SandboxImage>) -> NodeContext {
         host_ip: "127.0.0.1".into(),
         network: "rudder-n1".into(),
         sandbox_image,
+        pods_dir: std::env::temp_dir().join(format!("rudder-worker-tests-{}", std::process::id())),
     }
 }
 
@@ -508,5 +538,175 @@ async fn failing_removals_do_not_spin() {
     tokio::time::sleep(Duration::from_secs(11)).await;
     assert!(h.rt.containers().is_empty());
     assert_eq!(*h.sink.deleted.lock().unwrap_or_else(|p| p.into_inner()), 1);
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_config_map_holds_the_pod_until_it_exists_and_edits_reach_the_files() {
+    use rudder_protocol::resources::{
+        ConfigMapKeySelector, ConfigMapVolumeSource, EnvVar, EnvVarSource, Volume, VolumeMount,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut node = node();
+    node.pods_dir = dir.path().to_path_buf();
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.volumes = vec![Volume {
+        name: "conf".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: "cfg".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    p.spec.containers[0].volume_mounts = vec![VolumeMount {
+        name: "conf".into(),
+        mount_path: "/etc/conf".into(),
+        read_only: false,
+    }];
+    p.spec.containers[0].env = vec![EnvVar {
+        name: "K".into(),
+        value: String::new(),
+        value_from: Some(EnvVarSource {
+            config_map_key_ref: Some(ConfigMapKeySelector {
+                name: "cfg".into(),
+                key: "k".into(),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
+    }];
+    let h = start_on(p, runtime_with_images(), node);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = |h: &Harness| {
+        h.sink
+            .last()
+            .and_then(|s| s.container_statuses.first().cloned())
+            .and_then(|c| c.state.waiting)
+            .map(|w| w.reason)
+    };
+    assert_eq!(waiting(&h).as_deref(), Some("ContainerCreating"));
+    let mounts = h.sink.events_of("FailedMount");
+    assert!(
+        mounts.iter().any(|(_, m)| m
+            == "MountVolume.SetUp failed for volume \"conf\" : configmap \"cfg\" not found"),
+        "{mounts:?}"
+    );
+    assert!(app_containers(&h.rt).is_empty());
+
+    let mut cm = ConfigMap::new("cfg");
+    cm.data.insert("k".into(), "v1".into());
+    h.sink
+        .config_maps
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("cfg".into(), cm.clone());
+    // Within the start back-off (it has not grown past a few seconds yet).
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !app_containers(&h.rt).is_empty() {
+            break;
+        }
+    }
+    let c = app_containers(&h.rt)
+        .pop()
+        .expect("started once the ConfigMap exists");
+    let spec = h.rt.spec(&c.id).expect("spec recorded");
+    assert_eq!(spec.env, vec!["K=v1".to_owned()]);
+    let files = dir.path().join("uid-1/volumes/conf");
+    assert_eq!(
+        spec.mounts[0].source,
+        MountSource::HostPath(files.to_string_lossy().into_owned())
+    );
+    assert!(spec.mounts[0].read_only);
+    assert_eq!(
+        std::fs::read_to_string(files.join("k")).ok().as_deref(),
+        Some("v1")
+    );
+
+    cm.data.insert("k".into(), "v2".into());
+    h.sink
+        .config_maps
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("cfg".into(), cm);
+    tokio::time::sleep(RESYNC + Duration::from_secs(1)).await;
+    settle().await;
+    assert_eq!(
+        std::fs::read_to_string(files.join("k")).ok().as_deref(),
+        Some("v2"),
+        "an edit reaches the files within a resync"
+    );
+    assert_eq!(
+        app_containers(&h.rt).len(),
+        1,
+        "the container keeps running"
+    );
+
+    h.tx.send_replace(None);
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !dir.path().join("uid-1").exists() {
+            break;
+        }
+    }
+    assert!(
+        !dir.path().join("uid-1").exists(),
+        "the files go with the pod"
+    );
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_env_source_is_a_create_container_config_error() {
+    use rudder_protocol::resources::{EnvVar, EnvVarSource, SecretKeySelector};
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.containers[0].env = vec![EnvVar {
+        name: "PW".into(),
+        value: String::new(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: "creds".into(),
+                key: "pw".into(),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
+    }];
+    let h = start(p, runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = h.sink.last().expect("a status");
+    let waiting = s.container_statuses[0]
+        .state
+        .waiting
+        .clone()
+        .expect("waiting");
+    assert_eq!(waiting.reason, "CreateContainerConfigError");
+    assert_eq!(waiting.message, "secret \"creds\" not found");
+    assert!(h.sink.events_of("Failed").contains(&(
+        "Warning".to_owned(),
+        "Error: secret \"creds\" not found".to_owned()
+    )));
+    assert!(app_containers(&h.rt).is_empty());
+
+    let mut secret = Secret::new("creds");
+    secret.data.insert("pw".into(), "hunter2".into());
+    h.sink
+        .secrets
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("creds".into(), secret);
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !app_containers(&h.rt).is_empty() {
+            break;
+        }
+    }
+    let c = app_containers(&h.rt)
+        .pop()
+        .expect("started once the Secret exists");
+    assert_eq!(
+        h.rt.spec(&c.id).expect("spec").env,
+        vec!["PW=hunter2".to_owned()]
+    );
     h.task.abort();
 }

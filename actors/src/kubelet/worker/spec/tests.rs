@@ -50,7 +50,8 @@ fn volume_plans() {
         mount("ram", "/tmp/r", false),
         mount("host", "/data", true),
     ];
-    let (volumes, mounts) = volume_plan(&p, &c, "n1").expect("supported volumes");
+    let (volumes, mounts) =
+        volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods")).expect("supported volumes");
     assert_eq!(
         volumes
             .iter()
@@ -82,8 +83,27 @@ fn volume_plans() {
         ]
     );
     c.volume_mounts = vec![mount("conf", "/etc/conf", true)];
-    let err = volume_plan(&p, &c, "n1").expect_err("configMap refused");
-    assert!(err.contains("not supported"), "{err}");
+    let (volumes, mounts) =
+        volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods")).expect("configMap");
+    assert!(
+        volumes.is_empty(),
+        "no runtime volume for files the kubelet writes"
+    );
+    assert_eq!(
+        mounts,
+        vec![Mount {
+            source: MountSource::HostPath("/var/lib/rudder/pods/uid-1/volumes/conf".into()),
+            target: "/etc/conf".into(),
+            read_only: true
+        }]
+    );
+    c.volume_mounts = vec![mount("conf", "/etc/conf", false)];
+    let (_, mounts) =
+        volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods")).expect("configMap");
+    assert!(
+        mounts[0].read_only,
+        "configMap volumes are always read-only"
+    );
     c.volume_mounts = vec![mount("missing", "/x", false)];
-    assert!(volume_plan(&p, &c, "n1").is_err());
+    assert!(volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods")).is_err());
 }

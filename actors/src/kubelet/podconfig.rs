@@ -1,0 +1,598 @@
+//! What a pod takes from the API besides its spec: the ConfigMaps and Secrets its
+//! containers' environment and its volumes refer to, and pod fields (the downward API).
+//!
+//! - [`References`] lists the objects a pod refers to; the worker fetches them through
+//!   its [`super::worker::PodSink`] (direct gets over the bus: the node watches no
+//!   ConfigMap or Secret it does not need, as Kubernetes' kubelet) into [`Objects`].
+//! - [`resolve_env`] (pure) builds a container's environment as Kubernetes'
+//!   `makeEnvironmentVariables` does: `envFrom` first (keys that are no valid variable
+//!   names are skipped and reported), then `env` (`value` with `$(VAR)` expansion, or
+//!   `valueFrom`), a later definition replacing an earlier one. A missing non-optional
+//!   object or key is an error naming it.
+//! - [`volume_payload`] (pure) gives the files of a `configMap`, `secret`, `downwardAPI`
+//!   or `projected` volume, which [`super::atomic_writer`] writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rudder_protocol::resources::{
+    ConfigMap, Container, DownwardApiVolumeFile, KeyToPath, ObjectFieldSelector, Pod, Quantity,
+    ResourceFieldSelector, Secret, Volume,
+};
+
+use super::atomic_writer::{FileProjection, Payload};
+
+/// The mode of projected files when nothing says otherwise (Kubernetes' 0644).
+pub const DEFAULT_MODE: i32 = 0o644;
+
+/// The ConfigMaps and Secrets a pod refers to, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// ConfigMap names.
+    pub config_maps: BTreeSet<String>,
+    /// Secret names.
+    pub secrets: BTreeSet<String>,
+}
+
+impl References {
+    /// Everything `pod` refers to: in its containers' env and envFrom (`env`), in its
+    /// volumes (`volumes`).
+    pub fn of(pod: &Pod, env: bool, volumes: bool) -> References {
+        let mut r = References::default();
+        if env {
+            for c in pod.spec.containers.iter().chain(&pod.spec.init_containers) {
+                for e in &c.env {
+                    let Some(from) = &e.value_from else { continue };
+                    if let Some(k) = &from.config_map_key_ref {
+                        r.config_maps.insert(k.name.clone());
+                    }
+                    if let Some(k) = &from.secret_key_ref {
+                        r.secrets.insert(k.name.clone());
+                    }
+                }
+                for f in &c.env_from {
+                    if let Some(s) = &f.config_map_ref {
+                        r.config_maps.insert(s.name.clone());
+                    }
+                    if let Some(s) = &f.secret_ref {
+                        r.secrets.insert(s.name.clone());
+                    }
+                }
+            }
+        }
+        if volumes {
+            for v in &pod.spec.volumes {
+                if let Some(c) = &v.config_map {
+                    r.config_maps.insert(c.name.clone());
+                }
+                if let Some(s) = &v.secret {
+                    r.secrets.insert(s.secret_name.clone());
+                }
+                for s in v.projected.iter().flat_map(|p| &p.sources) {
+                    if let Some(c) = &s.config_map {
+                        r.config_maps.insert(c.name.clone());
+                    }
+                    if let Some(c) = &s.secret {
+                        r.secrets.insert(c.name.clone());
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// True when nothing is referred to.
+    pub fn is_empty(&self) -> bool {
+        self.config_maps.is_empty() && self.secrets.is_empty()
+    }
+}
+
+/// The referenced objects as fetched: `None` for one that does not exist.
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    /// ConfigMaps by name.
+    pub config_maps: BTreeMap<String, Option<ConfigMap>>,
+    /// Secrets by name.
+    pub secrets: BTreeMap<String, Option<Secret>>,
+}
+
+impl Objects {
+    fn config_map(&self, name: &str) -> Option<&ConfigMap> {
+        self.config_maps.get(name).and_then(Option::as_ref)
+    }
+
+    fn secret(&self, name: &str) -> Option<&Secret> {
+        self.secrets.get(name).and_then(Option::as_ref)
+    }
+}
+
+/// What a pod's fields resolve against besides the pod: its IP, the node's IP and
+/// capacity (the default of an unset limit).
+#[derive(Debug, Clone, Default)]
+pub struct FieldContext {
+    /// `status.podIP`.
+    pub pod_ip: String,
+    /// `status.hostIP`.
+    pub host_ip: String,
+    /// The node's allocatable resources.
+    pub capacity: BTreeMap<String, Quantity>,
+}
+
+/// A container's resolved environment and what was skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// `NAME=value` pairs, in definition order.
+    pub vars: Vec<String>,
+    /// Warnings for an `InvalidEnvironmentVariableNames` event.
+    pub warnings: Vec<String>,
+}
+
+/// The API server's rule for variable names (Kubernetes' relaxed rule, its default
+/// since 1.32: printable ASCII but `=`), so that the kubelet skips exactly what the API
+/// would refuse in `env`.
+fn is_env_var_name(name: &str) -> bool {
+    crate::apiserver::validation::is_env_var_name(name).is_empty()
+}
+
+/// `$(VAR)` references in `value` expanded from `vars`; `$$` is a literal `$`; an
+/// unknown reference stays as written (Kubernetes' `expansion.Expand`).
+pub fn expand(value: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = after.strip_prefix('(') {
+            match r.find(')') {
+                Some(end) => {
+                    let name = &r[..end];
+                    match vars.get(name) {
+                        Some(v) => out.push_str(v),
+                        None => {
+                            out.push_str("$(");
+                            out.push_str(name);
+                            out.push(')');
+                        }
+                    }
+                    rest = &r[end + 1..];
+                }
+                None => {
+                    out.push_str("$(");
+                    rest = r;
+                }
+            }
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The value of pod field `path` (`metadata.labels['x']` included).
+pub fn pod_field(pod: &Pod, path: &str, ctx: &FieldContext) -> Result<String, String> {
+    let subscript = |kind: &str| {
+        path.strip_prefix(&format!("metadata.{kind}['"))
+            .and_then(|r| r.strip_suffix("']"))
+            .map(str::to_owned)
+    };
+    if let Some(k) = subscript("labels") {
+        return Ok(pod.metadata.labels.get(&k).cloned().unwrap_or_default());
+    }
+    if let Some(k) = subscript("annotations") {
+        return Ok(pod
+            .metadata
+            .annotations
+            .get(&k)
+            .cloned()
+            .unwrap_or_default());
+    }
+    Ok(match path {
+        "metadata.name" => pod.metadata.name.clone(),
+        "metadata.namespace" => pod.metadata.namespace.clone(),
+        "metadata.uid" => pod.metadata.uid.clone(),
+        "metadata.labels" => format_map(&pod.metadata.labels),
+        "metadata.annotations" => format_map(&pod.metadata.annotations),
+        "spec.nodeName" => pod.spec.node_name.clone(),
+        "spec.serviceAccountName" => pod.spec.service_account_name.clone(),
+        "status.podIP" | "status.podIPs" => ctx.pod_ip.clone(),
+        "status.hostIP" | "status.hostIPs" => ctx.host_ip.clone(),
+        other => return Err(format!("unsupported fieldPath: {other}")),
+    })
+}
+
+/// Labels or annotations as the downward API writes them: sorted `k="v"` lines.
+fn format_map(m: &BTreeMap<String, String>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The value of a resource selector (Kubernetes' `ExtractContainerResourceValue`): the
+/// container's limit (the node's capacity when unset) or request, divided by the
+/// divisor and rounded up.
+pub fn resource_field(
+    pod: &Pod,
+    default_container: &str,
+    sel: &ResourceFieldSelector,
+    ctx: &FieldContext,
+) -> Result<String, String> {
+    let name = if sel.container_name.is_empty() {
+        default_container
+    } else {
+        sel.container_name.as_str()
+    };
+    let c = pod
+        .spec
+        .containers
+        .iter()
+        .chain(&pod.spec.init_containers)
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("container {name} not found"))?;
+    let (kind, resource) = sel
+        .resource
+        .split_once('.')
+        .ok_or_else(|| format!("unsupported container resource: {}", sel.resource))?;
+    let value = match kind {
+        "limits" => c
+            .resources
+            .limits
+            .get(resource)
+            .or_else(|| ctx.capacity.get(resource)),
+        "requests" => c.resources.requests.get(resource),
+        _ => None,
+    };
+    let divisor = sel.divisor.as_ref().filter(|d| !d.is_zero());
+    let ceil_div = |a: i64, b: i64| if b <= 0 { a } else { (a + b - 1).div_euclid(b) };
+    let out = match resource {
+        "cpu" => {
+            let milli = value.map_or(0, Quantity::milli_value);
+            ceil_div(milli, divisor.map_or(1000, Quantity::milli_value))
+        }
+        "memory" | "ephemeral-storage" => {
+            let v = value.map_or(0, Quantity::value);
+            ceil_div(v, divisor.map_or(1, Quantity::value))
+        }
+        _ => return Err(format!("unsupported container resource: {}", sel.resource)),
+    };
+    Ok(out.to_string())
+}
+
+/// Container `c`'s environment (see the module docs); the error says what is missing.
+pub fn resolve_env(
+    pod: &Pod,
+    c: &Container,
+    objects: &Objects,
+    ctx: &FieldContext,
+) -> Result<Environment, String> {
+    let ns = &pod.metadata.namespace;
+    let mut order: Vec<String> = Vec::new();
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    let set = |order: &mut Vec<String>, vars: &mut BTreeMap<String, String>, k: String, v| {
+        if vars.insert(k.clone(), v).is_none() {
+            order.push(k);
+        }
+    };
+    let mut warnings = Vec::new();
+    for from in &c.env_from {
+        let (entries, what, name): (Vec<(String, String)>, &str, &str) =
+            if let Some(r) = &from.config_map_ref {
+                match objects.config_map(&r.name) {
+                    Some(cm) => (
+                        cm.data
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        "configMap",
+                        &r.name,
+                    ),
+                    None if r.optional == Some(true) => continue,
+                    None => return Err(format!("configmap \"{}\" not found", r.name)),
+                }
+            } else if let Some(r) = &from.secret_ref {
+                match objects.secret(&r.name) {
+                    Some(s) => (
+                        s.data
+                            .iter()
+                            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+                            .collect(),
+                        "secret",
+                        &r.name,
+                    ),
+                    None if r.optional == Some(true) => continue,
+                    None => return Err(format!("secret \"{}\" not found", r.name)),
+                }
+            } else {
+                continue;
+            };
+        let mut invalid = Vec::new();
+        for (k, v) in entries {
+            let key = format!("{}{k}", from.prefix);
+            if is_env_var_name(&key) {
+                set(&mut order, &mut vars, key, v);
+            } else {
+                invalid.push(key);
+            }
+        }
+        if !invalid.is_empty() {
+            invalid.sort();
+            warnings.push(format!(
+                "Keys [{}] from the EnvFrom {what} {ns}/{name} were skipped since they are considered invalid environment variable names.",
+                invalid.join(", ")
+            ));
+        }
+    }
+    for e in &c.env {
+        let value = match &e.value_from {
+            None => expand(&e.value, &vars),
+            Some(from) => {
+                if let Some(f) = &from.field_ref {
+                    pod_field(pod, &f.field_path, ctx)?
+                } else if let Some(r) = &from.resource_field_ref {
+                    resource_field(pod, &c.name, r, ctx)?
+                } else if let Some(k) = &from.config_map_key_ref {
+                    let optional = k.optional == Some(true);
+                    let Some(cm) = objects.config_map(&k.name) else {
+                        if optional {
+                            continue;
+                        }
+                        return Err(format!("configmap \"{}\" not found", k.name));
+                    };
+                    let value = cm.data.get(&k.key).cloned().or_else(|| {
+                        cm.binary_data
+                            .get(&k.key)
+                            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+                    });
+                    match value {
+                        Some(v) => v,
+                        None if optional => continue,
+                        None => {
+                            return Err(format!(
+                                "couldn't find key {} in ConfigMap {ns}/{}",
+                                k.key, k.name
+                            ))
+                        }
+                    }
+                } else if let Some(k) = &from.secret_key_ref {
+                    let optional = k.optional == Some(true);
+                    let Some(s) = objects.secret(&k.name) else {
+                        if optional {
+                            continue;
+                        }
+                        return Err(format!("secret \"{}\" not found", k.name));
+                    };
+                    match s.data.get(&k.key) {
+                        Some(v) => String::from_utf8_lossy(&v.0).into_owned(),
+                        None if optional => continue,
+                        None => {
+                            return Err(format!(
+                                "couldn't find key {} in Secret {ns}/{}",
+                                k.key, k.name
+                            ))
+                        }
+                    }
+                } else {
+                    String::new()
+                }
+            }
+        };
+        set(&mut order, &mut vars, e.name.clone(), value);
+    }
+    let vars_out = order
+        .into_iter()
+        .map(|k| {
+            let v = vars.get(&k).cloned().unwrap_or_default();
+            format!("{k}={v}")
+        })
+        .collect();
+    Ok(Environment {
+        vars: vars_out,
+        warnings,
+    })
+}
+
+/// True for the volumes whose files the kubelet writes.
+pub fn is_projected(v: &Volume) -> bool {
+    v.config_map.is_some()
+        || v.secret.is_some()
+        || v.downward_api.is_some()
+        || v.projected.is_some()
+}
+
+fn mode_of(mode: Option<i32>, default: Option<i32>) -> u32 {
+    mode.or(default).unwrap_or(DEFAULT_MODE).clamp(0, 0o777) as u32
+}
+
+/// Keys (all, or `items`) of an object as files.
+fn keyed_files(
+    out: &mut Payload,
+    data: &BTreeMap<String, Vec<u8>>,
+    items: &[KeyToPath],
+    default_mode: Option<i32>,
+    missing_key: impl Fn(&str) -> String,
+    optional: bool,
+) -> Result<(), String> {
+    if items.is_empty() {
+        for (k, v) in data {
+            out.insert(
+                k.clone(),
+                FileProjection {
+                    data: v.clone(),
+                    mode: mode_of(None, default_mode),
+                },
+            );
+        }
+        return Ok(());
+    }
+    for item in items {
+        match data.get(&item.key) {
+            Some(v) => {
+                out.insert(
+                    item.path.clone(),
+                    FileProjection {
+                        data: v.clone(),
+                        mode: mode_of(item.mode, default_mode),
+                    },
+                );
+            }
+            None if optional => {}
+            None => return Err(missing_key(&item.key)),
+        }
+    }
+    Ok(())
+}
+
+fn config_map_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
+    cm.data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+        .chain(cm.binary_data.iter().map(|(k, v)| (k.clone(), v.0.clone())))
+        .collect()
+}
+
+fn secret_data(s: &Secret) -> BTreeMap<String, Vec<u8>> {
+    s.data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect()
+}
+
+fn config_map_files(
+    out: &mut Payload,
+    objects: &Objects,
+    name: &str,
+    items: &[KeyToPath],
+    default_mode: Option<i32>,
+    optional: bool,
+) -> Result<(), String> {
+    match objects.config_map(name) {
+        Some(cm) => keyed_files(
+            out,
+            &config_map_data(cm),
+            items,
+            default_mode,
+            |k| format!("configmap references non-existent config key: {k}"),
+            optional,
+        ),
+        None if optional => Ok(()),
+        None => Err(format!("configmap \"{name}\" not found")),
+    }
+}
+
+fn secret_files(
+    out: &mut Payload,
+    objects: &Objects,
+    name: &str,
+    items: &[KeyToPath],
+    default_mode: Option<i32>,
+    optional: bool,
+) -> Result<(), String> {
+    match objects.secret(name) {
+        Some(s) => keyed_files(
+            out,
+            &secret_data(s),
+            items,
+            default_mode,
+            |k| format!("references non-existent secret key: {k}"),
+            optional,
+        ),
+        None if optional => Ok(()),
+        None => Err(format!("secret \"{name}\" not found")),
+    }
+}
+
+fn downward_files(
+    out: &mut Payload,
+    pod: &Pod,
+    items: &[DownwardApiVolumeFile],
+    default_mode: Option<i32>,
+    ctx: &FieldContext,
+) -> Result<(), String> {
+    for f in items {
+        let value = match (&f.field_ref, &f.resource_field_ref) {
+            (Some(ObjectFieldSelector { field_path, .. }), _) => pod_field(pod, field_path, ctx)?,
+            (None, Some(r)) => resource_field(pod, "", r, ctx)?,
+            (None, None) => String::new(),
+        };
+        out.insert(
+            f.path.clone(),
+            FileProjection {
+                data: value.into_bytes(),
+                mode: mode_of(f.mode, default_mode),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The files of volume `v` (None for volumes the kubelet does not write); the error
+/// names what is missing.
+pub fn volume_payload(
+    pod: &Pod,
+    v: &Volume,
+    objects: &Objects,
+    ctx: &FieldContext,
+) -> Option<Result<Payload, String>> {
+    let mut out = Payload::new();
+    let result = if let Some(c) = &v.config_map {
+        let optional = c.optional == Some(true);
+        config_map_files(
+            &mut out,
+            objects,
+            &c.name,
+            &c.items,
+            c.default_mode,
+            optional,
+        )
+    } else if let Some(s) = &v.secret {
+        let optional = s.optional == Some(true);
+        secret_files(
+            &mut out,
+            objects,
+            &s.secret_name,
+            &s.items,
+            s.default_mode,
+            optional,
+        )
+    } else if let Some(d) = &v.downward_api {
+        downward_files(&mut out, pod, &d.items, d.default_mode, ctx)
+    } else if let Some(p) = &v.projected {
+        p.sources.iter().try_for_each(|s| {
+            if let Some(c) = &s.config_map {
+                let optional = c.optional == Some(true);
+                config_map_files(
+                    &mut out,
+                    objects,
+                    &c.name,
+                    &c.items,
+                    p.default_mode,
+                    optional,
+                )
+            } else if let Some(c) = &s.secret {
+                let optional = c.optional == Some(true);
+                secret_files(
+                    &mut out,
+                    objects,
+                    &c.name,
+                    &c.items,
+                    p.default_mode,
+                    optional,
+                )
+            } else if let Some(d) = &s.downward_api {
+                downward_files(&mut out, pod, &d.items, p.default_mode, ctx)
+            } else {
+                Ok(())
+            }
+        })
+    } else {
+        return None;
+    };
+    Some(result.map(|()| out))
+}
+
+#[cfg(test)]
+mod tests;
