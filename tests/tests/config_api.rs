@@ -24,7 +24,7 @@ use anyhow::{bail, Context as _};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::ByteString;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kube::Api;
 use prost::Message as _;
 use rudder_tests::{eventually, Cluster, NodeProc};
@@ -194,11 +194,17 @@ async fn secrets_are_encrypted_at_rest_and_keys_rotate() -> anyhow::Result<()> {
     secrets
         .create(&pp, &secret("db2", &[("password", p2)]))
         .await?;
-    // Rewriting a Secret (here a label) seals it with the new key.
-    let label = serde_json::json!({"metadata": {"labels": {"rotated": "yes"}}});
-    secrets
-        .patch("db", &PatchParams::default(), &Patch::Merge(&label))
-        .await?;
+    // Replacing a Secret unchanged (`kubectl get secrets -o json | kubectl replace -f -`,
+    // Kubernetes' rotation recipe) writes it again, sealed with the new key; a write
+    // that changes nothing is otherwise skipped.
+    let rv = read.metadata.resource_version.clone();
+    let replaced = secrets.replace("db", &pp, &read).await?;
+    assert_ne!(replaced.metadata.resource_version, rv, "not rewritten");
+    let again = secrets.replace("db", &pp, &replaced).await?;
+    assert_eq!(
+        again.metadata.resource_version, replaced.metadata.resource_version,
+        "a Secret sealed with the current key is not rewritten"
+    );
     let listed = secrets.list(&ListParams::default()).await?;
     assert_eq!(listed.items.len(), 3, "{:?}", listed.items);
     node.terminate().await?;

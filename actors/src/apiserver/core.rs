@@ -763,6 +763,28 @@ impl ApiCore {
         }
     }
 
+    /// Whether the value stored at `k` should be written again though unchanged (see
+    /// [`super::encryption::Encryption::is_stale`]). Reads the stored bytes only when
+    /// `k` is encrypted at rest.
+    async fn stored_stale(&self, k: &str) -> ApiResult<bool> {
+        if !self.encryption.enabled() || !super::encryption::encrypted(k) {
+            return Ok(false);
+        }
+        let req = StoreRequest::Get {
+            key: k.to_owned(),
+            consistency: Consistency::Linearizable,
+        };
+        match self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await {
+            Ok(StoreReply::Get { kv: Some(kv), .. }) => Ok(self.encryption.is_stale(k, &kv.value)),
+            Ok(_) => Ok(false),
+            Err(e) => Err(fail(
+                503,
+                "ServiceUnavailable",
+                format!("store unreachable: {e}"),
+            )),
+        }
+    }
+
     pub(super) async fn store(&self, req: StoreRequest) -> ApiResult<StoreReply> {
         let req = self
             .encryption
@@ -1262,8 +1284,10 @@ impl ApiCore {
         } else {
             kind.typed(new, None)?
         };
-        if new == old_plain {
-            // Nothing changed: no write, no new resourceVersion (as Kubernetes does).
+        if new == old_plain && !self.stored_stale(&key(info, namespace, name)).await? {
+            // Nothing changed: no write, no new resourceVersion (as Kubernetes does),
+            // unless the stored value is sealed with an older key (then the write
+            // re-encrypts it, which is how `kubectl replace` rotates Secrets).
             return Ok(Some(old.clone()));
         }
         if validate_update && new.get("spec") != old.get("spec") {

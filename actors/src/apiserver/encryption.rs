@@ -209,6 +209,17 @@ impl Encryption {
         Ok(out)
     }
 
+    /// Whether the stored `value` at `key` should be written again: it is under an
+    /// encrypted prefix and not sealed with the encrypting key (sealed with an older key
+    /// of a rotation, or stored before encryption was turned on). Kubernetes' "stale"
+    /// transformer result, which makes an unchanged update write anyway.
+    pub fn is_stale(&self, key: &str, value: &[u8]) -> bool {
+        let Some(first) = self.keys.first() else {
+            return false;
+        };
+        encrypted(key) && split_sealed(value).is_none_or(|(name, _)| name != first.name)
+    }
+
     /// The plaintext of the stored `value` at `key`; `None` when it is not sealed.
     pub fn open(&self, key: &str, value: &[u8]) -> Result<Option<Vec<u8>>, EncryptionError> {
         if !encrypted(key) {
@@ -416,6 +427,21 @@ mod tests {
             .seal(SECRET, PLAIN.to_vec())
             .expect("seal")
             .starts_with(b"k8s:enc:aesgcm:v1:k2:"));
+    }
+
+    #[test]
+    fn values_not_sealed_with_the_first_key_are_stale() {
+        let old = enc(&[("key1", 1)]);
+        let rotated = enc(&[("key2", 2), ("key1", 1)]);
+        let k = "/registry/secrets/ns/s";
+        let by_key1 = old.seal(k, b"v".to_vec()).expect("sealed");
+        let by_key2 = rotated.seal(k, b"v".to_vec()).expect("sealed");
+        assert!(!old.is_stale(k, &by_key1));
+        assert!(rotated.is_stale(k, &by_key1));
+        assert!(!rotated.is_stale(k, &by_key2));
+        assert!(rotated.is_stale(k, b"{\"plain\":true}"));
+        assert!(!rotated.is_stale("/registry/configmaps/ns/c", b"{}"));
+        assert!(!Encryption::none().is_stale(k, b"{}"));
     }
 
     #[test]
