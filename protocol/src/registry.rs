@@ -145,6 +145,7 @@ macro_rules! served_kinds {
             $crate::resources::ReplicaSet,
             $crate::resources::Deployment,
             $crate::resources::Lease,
+            $crate::resources::PriorityClass,
             $($extra,)*
         }
     };
@@ -389,6 +390,22 @@ impl Served for resources::Lease {
         categories: &[],
         subresources: &[],
         schema: "io.k8s.api.coordination.v1.Lease",
+    };
+}
+
+impl Served for resources::PriorityClass {
+    const INFO: ResourceInfo = ResourceInfo {
+        group: "scheduling.k8s.io",
+        version: "v1",
+        kind: "PriorityClass",
+        plural: "priorityclasses",
+        singular: "priorityclass",
+        namespaced: false,
+        verbs: ALL_VERBS,
+        short_names: &["pc"],
+        categories: &[],
+        subresources: &[],
+        schema: "io.k8s.api.scheduling.v1.PriorityClass",
     };
 }
 

@@ -450,3 +450,38 @@ async fn rest_crud_and_watch_for_every_discovered_kind() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The system priority classes exist in a new cluster (Kubernetes' scheduling bootstrap),
+/// with their values, and cannot be imitated by a user class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_priority_classes_are_bootstrapped() -> anyhow::Result<()> {
+    let (_cluster, client) = Cluster::solo(true).await?;
+    let pc = ApiResource::of::<rudder_protocol::resources::PriorityClass>();
+    let classes = api(&client, &pc, "");
+    let (values, _) = eventually(CONVERGE, || {
+        let classes = classes.clone();
+        async move {
+            let got: Vec<(String, i64)> = classes
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .map(|o| {
+                    let v = o.to_value();
+                    (o.name().to_owned(), v["value"].as_i64().unwrap_or_default())
+                })
+                .collect();
+            Ok((got.len() >= 2).then_some(got))
+        }
+    })
+    .await?;
+    assert!(values.contains(&("system-node-critical".to_owned(), 2_000_001_000)));
+    assert!(values.contains(&("system-cluster-critical".to_owned(), 2_000_000_000)));
+    let mut fake = object(&pc, "system-mine", "")?.to_value();
+    fake["value"] = serde_json::json!(5);
+    match classes.create(&DynamicObject::from_value(fake)?).await {
+        Err(ApiError::Status(s)) => assert_eq!(s.code, 422, "{}", s.message),
+        other => anyhow::bail!("a system- name was accepted: {other:?}"),
+    }
+    Ok(())
+}

@@ -827,6 +827,24 @@ impl ApiCore {
                 Err(e) => return Err(e),
             }
         }
+        // The system priority classes (Kubernetes' scheduling post-start hook).
+        let Some(classes) = registry::resource("scheduling.k8s.io", "v1", "priorityclasses") else {
+            return Err(fail(500, "InternalError", "priorityclasses not registered"));
+        };
+        for (name, value, description) in rudder_protocol::resources::SYSTEM_PRIORITY_CLASSES {
+            let obj = json!({
+                "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                "metadata": {"name": name}, "value": value, "description": description,
+            });
+            match self
+                .create(classes, None, obj, WriteOptions::default())
+                .await
+            {
+                Ok(_) => tracing::info!(priority_class = name, "created system priority class"),
+                Err(e) if e.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
 

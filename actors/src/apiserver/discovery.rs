@@ -314,7 +314,8 @@ mod tests {
             json!({"groupVersion": "apps/v1", "version": "v1"})
         );
         find(&apis["groups"], "name", "coordination.k8s.io");
-        assert_eq!(apis["groups"].as_array().unwrap().len(), 2);
+        find(&apis["groups"], "name", "scheduling.k8s.io");
+        assert_eq!(apis["groups"].as_array().unwrap().len(), 3);
 
         let group = api_group("apps").unwrap();
         assert_eq!(group["kind"], "APIGroup");
@@ -426,7 +427,10 @@ mod tests {
             .iter()
             .map(|i| i["metadata"]["name"].as_str().unwrap())
             .collect();
-        assert_eq!(groups, vec!["apps", "coordination.k8s.io"]);
+        assert_eq!(
+            groups,
+            vec!["apps", "coordination.k8s.io", "scheduling.k8s.io"]
+        );
         let deploy = find(
             &apis["items"][0]["versions"][0]["resources"],
             "resource",

@@ -39,6 +39,7 @@ mod lease;
 mod namespace;
 mod node;
 mod pod;
+mod priorityclass;
 mod replicaset;
 mod replicationcontroller;
 mod secret;
