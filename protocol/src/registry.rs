@@ -85,6 +85,80 @@ impl ResourceInfo {
     pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
         self.subresources.iter().find(|s| s.name == name)
     }
+
+    /// The entry of `K`: group, version, kind, plural and scope from its [`Resource`]
+    /// constants, every verb, no short names, categories or subresources (the
+    /// builders below add them), and the name of its schema.
+    ///
+    /// [`Resource`]: crate::resources::Resource
+    pub const fn of<K: crate::resources::Resource>(
+        singular: &'static str,
+        schema: &'static str,
+    ) -> ResourceInfo {
+        let (group, version) = split_api_version(K::API_VERSION);
+        ResourceInfo {
+            group,
+            version,
+            kind: K::KIND,
+            plural: K::PLURAL,
+            singular,
+            namespaced: K::NAMESPACED,
+            verbs: ALL_VERBS,
+            short_names: &[],
+            categories: &[],
+            subresources: &[],
+            schema,
+        }
+    }
+
+    /// The same entry with these verbs.
+    pub const fn verbs(self, verbs: &'static [&'static str]) -> ResourceInfo {
+        ResourceInfo { verbs, ..self }
+    }
+
+    /// The same entry with these short names.
+    pub const fn short_names(self, short_names: &'static [&'static str]) -> ResourceInfo {
+        ResourceInfo {
+            short_names,
+            ..self
+        }
+    }
+
+    /// The same entry in these categories.
+    pub const fn categories(self, categories: &'static [&'static str]) -> ResourceInfo {
+        ResourceInfo { categories, ..self }
+    }
+
+    /// The same entry with these subresources.
+    pub const fn subresources(self, subresources: &'static [Subresource]) -> ResourceInfo {
+        ResourceInfo {
+            subresources,
+            ..self
+        }
+    }
+}
+
+/// `("apps", "v1")` for `apps/v1`, `("", "v1")` for `v1`.
+const fn split_api_version(api_version: &'static str) -> (&'static str, &'static str) {
+    let bytes = api_version.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'/' {
+            let (group, rest) = bytes.split_at(i);
+            let (_, version) = rest.split_at(1);
+            return (utf8(group), utf8(version));
+        }
+        i += 1;
+    }
+    ("", api_version)
+}
+
+/// Bytes cut from a `str` at an ASCII `/`: still UTF-8.
+const fn utf8(bytes: &'static [u8]) -> &'static str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => panic!("an apiVersion split at '/' is UTF-8"),
+    }
 }
 
 /// `v1` for the core group, `group/version` otherwise.
@@ -161,58 +235,33 @@ macro_rules! resource_table {
 pub static RESOURCES: &[ResourceInfo] = served_kinds!(resource_table);
 
 impl Served for resources::Namespace {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "Namespace",
-        plural: "namespaces",
-        singular: "namespace",
-        namespaced: false,
-        verbs: NAMESPACE_VERBS,
-        short_names: &["ns"],
-        categories: &[],
-        subresources: &[
-            Subresource {
-                name: "finalize",
-                group: "",
-                version: "v1",
-                kind: "Namespace",
-                verbs: &["update"],
-            },
-            status_of("", "Namespace"),
-        ],
-        schema: "io.k8s.api.core.v1.Namespace",
-    };
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("namespace", "io.k8s.api.core.v1.Namespace")
+            .verbs(NAMESPACE_VERBS)
+            .short_names(&["ns"])
+            .subresources(&[
+                Subresource {
+                    name: "finalize",
+                    group: "",
+                    version: "v1",
+                    kind: "Namespace",
+                    verbs: &["update"],
+                },
+                status_of("", "Namespace"),
+            ]);
 }
 
 impl Served for resources::Node {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "Node",
-        plural: "nodes",
-        singular: "node",
-        namespaced: false,
-        verbs: ALL_VERBS,
-        short_names: &["no"],
-        categories: &[],
-        subresources: &[status_of("", "Node")],
-        schema: "io.k8s.api.core.v1.Node",
-    };
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>("node", "io.k8s.api.core.v1.Node")
+        .short_names(&["no"])
+        .subresources(&[status_of("", "Node")]);
 }
 
 impl Served for resources::Pod {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "Pod",
-        plural: "pods",
-        singular: "pod",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["po"],
-        categories: &["all"],
-        subresources: &[
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>("pod", "io.k8s.api.core.v1.Pod")
+        .short_names(&["po"])
+        .categories(&["all"])
+        .subresources(&[
             Subresource {
                 name: "binding",
                 group: "",
@@ -228,185 +277,76 @@ impl Served for resources::Pod {
                 verbs: &["get"],
             },
             status_of("", "Pod"),
-        ],
-        schema: "io.k8s.api.core.v1.Pod",
-    };
+        ]);
 }
 
 impl Served for resources::Service {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "Service",
-        plural: "services",
-        singular: "service",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["svc"],
-        categories: &["all"],
-        subresources: &[status_of("", "Service")],
-        schema: "io.k8s.api.core.v1.Service",
-    };
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>("service", "io.k8s.api.core.v1.Service")
+        .short_names(&["svc"])
+        .categories(&["all"])
+        .subresources(&[status_of("", "Service")]);
 }
 
 impl Served for resources::Endpoints {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "Endpoints",
-        plural: "endpoints",
-        singular: "endpoints",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["ep"],
-        categories: &[],
-        subresources: &[],
-        schema: "io.k8s.api.core.v1.Endpoints",
-    };
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("endpoints", "io.k8s.api.core.v1.Endpoints").short_names(&["ep"]);
 }
 
 impl Served for resources::ServiceAccount {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "ServiceAccount",
-        plural: "serviceaccounts",
-        singular: "serviceaccount",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["sa"],
-        categories: &[],
-        subresources: &[],
-        schema: "io.k8s.api.core.v1.ServiceAccount",
-    };
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("serviceaccount", "io.k8s.api.core.v1.ServiceAccount")
+            .short_names(&["sa"]);
 }
 
 impl Served for resources::ConfigMap {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "ConfigMap",
-        plural: "configmaps",
-        singular: "configmap",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["cm"],
-        categories: &[],
-        subresources: &[],
-        schema: "io.k8s.api.core.v1.ConfigMap",
-    };
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("configmap", "io.k8s.api.core.v1.ConfigMap").short_names(&["cm"]);
 }
 
 impl Served for resources::Secret {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "Secret",
-        plural: "secrets",
-        singular: "secret",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &[],
-        categories: &[],
-        subresources: &[],
-        schema: "io.k8s.api.core.v1.Secret",
-    };
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>("secret", "io.k8s.api.core.v1.Secret");
 }
 
 impl Served for resources::Event {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "Event",
-        plural: "events",
-        singular: "event",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["ev"],
-        categories: &[],
-        subresources: &[],
-        schema: "io.k8s.api.core.v1.Event",
-    };
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("event", "io.k8s.api.core.v1.Event").short_names(&["ev"]);
 }
 
 impl Served for resources::ReplicationController {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "",
-        version: "v1",
-        kind: "ReplicationController",
-        plural: "replicationcontrollers",
-        singular: "replicationcontroller",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["rc"],
-        categories: &["all"],
-        subresources: &[SCALE, status_of("", "ReplicationController")],
-        schema: "io.k8s.api.core.v1.ReplicationController",
-    };
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "replicationcontroller",
+        "io.k8s.api.core.v1.ReplicationController",
+    )
+    .short_names(&["rc"])
+    .categories(&["all"])
+    .subresources(&[SCALE, status_of("", "ReplicationController")]);
 }
 
 impl Served for resources::ReplicaSet {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "apps",
-        version: "v1",
-        kind: "ReplicaSet",
-        plural: "replicasets",
-        singular: "replicaset",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["rs"],
-        categories: &["all"],
-        subresources: &[SCALE, status_of("apps", "ReplicaSet")],
-        schema: "io.k8s.api.apps.v1.ReplicaSet",
-    };
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("replicaset", "io.k8s.api.apps.v1.ReplicaSet")
+            .short_names(&["rs"])
+            .categories(&["all"])
+            .subresources(&[SCALE, status_of("apps", "ReplicaSet")]);
 }
 
 impl Served for resources::Deployment {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "apps",
-        version: "v1",
-        kind: "Deployment",
-        plural: "deployments",
-        singular: "deployment",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["deploy"],
-        categories: &["all"],
-        subresources: &[SCALE, status_of("apps", "Deployment")],
-        schema: "io.k8s.api.apps.v1.Deployment",
-    };
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("deployment", "io.k8s.api.apps.v1.Deployment")
+            .short_names(&["deploy"])
+            .categories(&["all"])
+            .subresources(&[SCALE, status_of("apps", "Deployment")]);
 }
 
 impl Served for resources::Lease {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "coordination.k8s.io",
-        version: "v1",
-        kind: "Lease",
-        plural: "leases",
-        singular: "lease",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &[],
-        categories: &[],
-        subresources: &[],
-        schema: "io.k8s.api.coordination.v1.Lease",
-    };
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("lease", "io.k8s.api.coordination.v1.Lease");
 }
 
 impl Served for resources::PriorityClass {
-    const INFO: ResourceInfo = ResourceInfo {
-        group: "scheduling.k8s.io",
-        version: "v1",
-        kind: "PriorityClass",
-        plural: "priorityclasses",
-        singular: "priorityclass",
-        namespaced: false,
-        verbs: ALL_VERBS,
-        short_names: &["pc"],
-        categories: &[],
-        subresources: &[],
-        schema: "io.k8s.api.scheduling.v1.PriorityClass",
-    };
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("priorityclass", "io.k8s.api.scheduling.v1.PriorityClass")
+            .short_names(&["pc"]);
 }
 
 /// The served group-versions, `(group, version)`, in the order of [`RESOURCES`] (core

@@ -4,7 +4,7 @@
 //!
 //! An object's `metadata.resourceVersion` is the store's mod revision of its key; it is
 //! not stored, but set on every read. Every write runs Kubernetes' defaulting and
-//! validation for its kind ([`typed`]).
+//! validation for its kind (its module in [`super::kinds`]).
 //!
 //! Writes to an existing object follow Kubernetes' GuaranteedUpdate: read, apply the
 //! request to what was read (a PUT body, a patch, a scale, a binding), compare-and-swap
@@ -37,7 +37,7 @@ use super::alloc::{self, Ranges};
 use super::cache::{AtRevision, ResourceCache, WatchCache, READY_WAIT};
 use super::kinds::{self, Admission, Deletion};
 use super::registry::{self, ResourceInfo};
-use super::selectors::{object_fields, parse_field_selector_for, parse_label_selector};
+use super::selectors::{parse_field_selector_for, parse_label_selector};
 use super::watch::{ChangesFrom, ListRead};
 use crate::bus::Bus;
 use crate::store::STORE_ACTOR;
@@ -116,16 +116,6 @@ pub fn prefix(info: &ResourceInfo, namespace: Option<&str>) -> String {
     match namespace {
         Some(ns) if info.namespaced => format!("/registry/{}/{ns}/", info.plural),
         _ => format!("/registry/{}/", info.plural),
-    }
-}
-
-/// Defaulting and validation through the typed model of `kind` (its kind module's
-/// [`KindOps::typed`]). Returns the object as the typed model writes it (unknown
-/// fields dropped, defaults filled).
-pub fn typed(kind: &str, obj: Value, old: Option<&Value>) -> ApiResult<Value> {
-    match kinds::for_kind(kind) {
-        Some(k) => k.typed(obj, old),
-        None => Err(fail(404, "NotFound", format!("kind {kind} is not served"))),
     }
 }
 
@@ -466,12 +456,14 @@ pub struct ListOptions {
 pub struct Filter {
     labels: super::selectors::LabelSelectorExpr,
     fields: Option<super::selectors::FieldSelector>,
-    kind: &'static str,
+    /// The kind, resolved once: its fields are read for every object filtered.
+    kind: &'static dyn kinds::KindOps,
 }
 
 impl Filter {
     /// Parses the selectors of `opts` for `info`'s kind (400 on bad syntax).
     pub fn new(info: &ResourceInfo, opts: &ListOptions) -> ApiResult<Filter> {
+        let kind = kinds::for_resource(info)?;
         let labels = match opts.label_selector.as_deref().filter(|s| !s.is_empty()) {
             Some(s) => parse_label_selector(s).map_err(|e| {
                 fail(
@@ -492,7 +484,7 @@ impl Filter {
         Ok(Filter {
             labels,
             fields,
-            kind: info.kind,
+            kind,
         })
     }
 
@@ -515,7 +507,7 @@ impl Filter {
             return false;
         }
         match &self.fields {
-            Some(f) => f.matches_fields(&object_fields(self.kind, obj)),
+            Some(f) => f.matches_fields(&self.kind.fields(obj)),
             None => true,
         }
     }
@@ -774,25 +766,26 @@ impl ApiCore {
             key: k.to_owned(),
             consistency: Consistency::Linearizable,
         };
-        match self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await {
-            Ok(StoreReply::Get { kv: Some(kv), .. }) => Ok(self.encryption.is_stale(k, &kv.value)),
-            Ok(_) => Ok(false),
-            Err(e) => Err(fail(
-                503,
-                "ServiceUnavailable",
-                format!("store unreachable: {e}"),
-            )),
+        match self.store_raw(req).await? {
+            StoreReply::Get { kv: Some(kv), .. } => Ok(self.encryption.is_stale(k, &kv.value)),
+            _ => Ok(false),
         }
     }
 
+    /// A request to the store, values sealed on the way in and opened on the way out.
     pub(super) async fn store(&self, req: StoreRequest) -> ApiResult<StoreReply> {
         let req = self
             .encryption
             .seal_request(req)
             .map_err(|e| fail(500, "InternalError", e.to_string()))?;
+        Ok(self.encryption.open_reply(self.store_raw(req).await?))
+    }
+
+    /// A request to the store as it is; the reply's values as stored.
+    async fn store_raw(&self, req: StoreRequest) -> ApiResult<StoreReply> {
         match self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await {
             Ok(StoreReply::Error(e)) => Err(store_error(e)),
-            Ok(r) => Ok(self.encryption.open_reply(r)),
+            Ok(r) => Ok(r),
             Err(e) => Err(fail(
                 503,
                 "ServiceUnavailable",
@@ -960,9 +953,8 @@ impl ApiCore {
                 m.remove(f);
             }
         }
-        // Admission: on create only, as in Kubernetes.
-        let obj = kind.prepare_create(obj, &self.admission)?;
-        let obj = kind.typed(obj, None)?;
+        // Admission (on create only, as in Kubernetes), defaulting, validation.
+        let obj = kind.admit(obj, &self.admission)?;
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
         self.check_namespace(info, namespace.as_deref()).await?;
         let k = key(info, namespace.as_deref(), &name);
@@ -2062,11 +2054,17 @@ mod tests {
     fn typed_defaults_and_rejects() {
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
                          "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
-        let out = typed("Pod", pod, None).expect("valid");
+        let out = kinds::for_kind("Pod")
+            .expect("served")
+            .typed(pod, None)
+            .expect("valid");
         assert_eq!(out["spec"]["restartPolicy"], "Always");
         assert_eq!(out["spec"]["containers"][0]["imagePullPolicy"], "Always");
         let bad = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "Bad_Name"}, "spec": {"containers": []}});
-        let err = typed("Pod", bad, None).expect_err("invalid");
+        let err = kinds::for_kind("Pod")
+            .expect("served")
+            .typed(bad, None)
+            .expect_err("invalid");
         assert_eq!(err.code, 422);
         assert!(err.details.as_ref().is_some_and(|d| !d.causes.is_empty()));
     }

@@ -389,7 +389,6 @@ async fn resource(
     let call = Call {
         req,
         body,
-        info,
         q: &q,
         content_type: ct,
         parsed,
@@ -468,7 +467,6 @@ fn is_patch(content_type: &str) -> bool {
 struct Call<'a> {
     req: &'a HttpRequest,
     body: &'a Bytes,
-    info: &'static ResourceInfo,
     q: &'a [(String, String)],
     content_type: &'a str,
     /// The body, already parsed (writes of an object).
@@ -504,7 +502,6 @@ fn operation(method: &str, named: bool, sub: Option<&str>, c: Call<'_>) -> ApiRe
     let Call {
         req,
         body,
-        info,
         q,
         content_type,
         parsed,
@@ -548,7 +545,6 @@ fn operation(method: &str, named: bool, sub: Option<&str>, c: Call<'_>) -> ApiRe
             }
         }
         _ => {
-            let _ = info;
             return Err(Box::new(Status::failure(
                 405,
                 "MethodNotAllowed",

@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::core::{ApiCore, ApiEvent, ApiResult, Filter, ListOptions, WriteOptions};
+use super::core::{fail, ApiCore, ApiEvent, ApiResult, Filter, ListOptions, WriteOptions};
 use super::registry::ResourceInfo;
-use rudder_protocol::resources::Status;
 
 /// Who makes a request, as Kubernetes' `user.Info` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,10 +240,6 @@ pub enum Outcome {
     Events(Vec<ApiEvent>, u64),
     /// The stream may be served.
     Admitted,
-}
-
-fn fail(code: i32, reason: &str, message: String) -> super::core::ApiError {
-    Box::new(Status::failure(code, reason, message))
 }
 
 fn name_of(req: &Request) -> ApiResult<&str> {

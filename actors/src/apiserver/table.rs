@@ -211,7 +211,7 @@ pub fn table(
 }
 
 /// Kubernetes' default row: the name and the creation time as RFC 3339.
-fn default_row(item: &Value) -> Row {
+pub(crate) fn default_row(item: &Value) -> Row {
     let meta = &item["metadata"];
     let created = meta["creationTimestamp"]
         .as_str()

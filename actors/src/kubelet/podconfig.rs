@@ -291,7 +291,7 @@ pub fn resolve_env(
                         &r.name,
                     ),
                     None if r.optional == Some(true) => continue,
-                    None => return Err(format!("configmap \"{}\" not found", r.name)),
+                    None => return Err(Source::ConfigMap.not_found(&r.name)),
                 }
             } else if let Some(r) = &from.secret_ref {
                 match objects.secret(&r.name) {
@@ -304,7 +304,7 @@ pub fn resolve_env(
                         &r.name,
                     ),
                     None if r.optional == Some(true) => continue,
-                    None => return Err(format!("secret \"{}\" not found", r.name)),
+                    None => return Err(Source::Secret.not_found(&r.name)),
                 }
             } else {
                 continue;
@@ -340,7 +340,7 @@ pub fn resolve_env(
                         if optional {
                             continue;
                         }
-                        return Err(format!("configmap \"{}\" not found", k.name));
+                        return Err(Source::ConfigMap.not_found(&k.name));
                     };
                     let value = cm.data.get(&k.key).cloned().or_else(|| {
                         cm.binary_data
@@ -363,7 +363,7 @@ pub fn resolve_env(
                         if optional {
                             continue;
                         }
-                        return Err(format!("secret \"{}\" not found", k.name));
+                        return Err(Source::Secret.not_found(&k.name));
                     };
                     match s.data.get(&k.key) {
                         Some(v) => String::from_utf8_lossy(&v.0).into_owned(),
@@ -446,62 +446,72 @@ fn keyed_files(
     Ok(())
 }
 
-fn config_map_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
-    cm.data
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
-        .chain(cm.binary_data.iter().map(|(k, v)| (k.clone(), v.0.clone())))
-        .collect()
+/// A ConfigMap or a Secret, as a source of keyed files.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    ConfigMap,
+    Secret,
 }
 
-fn secret_data(s: &Secret) -> BTreeMap<String, Vec<u8>> {
-    s.data
-        .iter()
-        .map(|(k, v)| (k.clone(), v.0.clone()))
-        .collect()
-}
+impl Source {
+    /// The object's keys and their bytes (a ConfigMap's `data` and `binaryData`), or
+    /// `None` when it is missing.
+    fn data(self, objects: &Objects, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        match self {
+            Source::ConfigMap => objects.config_map(name).map(|cm| {
+                cm.data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+                    .chain(cm.binary_data.iter().map(|(k, v)| (k.clone(), v.0.clone())))
+                    .collect()
+            }),
+            Source::Secret => objects.secret(name).map(|s| {
+                s.data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.0.clone()))
+                    .collect()
+            }),
+        }
+    }
 
-fn config_map_files(
-    out: &mut Payload,
-    objects: &Objects,
-    name: &str,
-    items: &[KeyToPath],
-    default_mode: Option<i32>,
-    optional: bool,
-) -> Result<(), String> {
-    match objects.config_map(name) {
-        Some(cm) => keyed_files(
-            out,
-            &config_map_data(cm),
-            items,
-            default_mode,
-            |k| format!("configmap references non-existent config key: {k}"),
-            optional,
-        ),
-        None if optional => Ok(()),
-        None => Err(format!("configmap \"{name}\" not found")),
+    /// Kubernetes' messages for a missing object and a missing key.
+    fn not_found(self, name: &str) -> String {
+        match self {
+            Source::ConfigMap => format!("configmap \"{name}\" not found"),
+            Source::Secret => format!("secret \"{name}\" not found"),
+        }
+    }
+
+    fn missing_key(self, key: &str) -> String {
+        match self {
+            Source::ConfigMap => format!("configmap references non-existent config key: {key}"),
+            Source::Secret => format!("references non-existent secret key: {key}"),
+        }
     }
 }
 
-fn secret_files(
+/// The files of object `name` of `source` (all its keys, or `items`).
+fn object_files(
     out: &mut Payload,
     objects: &Objects,
+    source: Source,
     name: &str,
     items: &[KeyToPath],
     default_mode: Option<i32>,
-    optional: bool,
+    optional: Option<bool>,
 ) -> Result<(), String> {
-    match objects.secret(name) {
-        Some(s) => keyed_files(
+    let optional = optional == Some(true);
+    match source.data(objects, name) {
+        Some(data) => keyed_files(
             out,
-            &secret_data(s),
+            &data,
             items,
             default_mode,
-            |k| format!("references non-existent secret key: {k}"),
+            |k| source.missing_key(k),
             optional,
         ),
         None if optional => Ok(()),
-        None => Err(format!("secret \"{name}\" not found")),
+        None => Err(source.not_found(name)),
     }
 }
 
@@ -539,48 +549,48 @@ pub fn volume_payload(
 ) -> Option<Result<Payload, String>> {
     let mut out = Payload::new();
     let result = if let Some(c) = &v.config_map {
-        let optional = c.optional == Some(true);
-        config_map_files(
+        object_files(
             &mut out,
             objects,
+            Source::ConfigMap,
             &c.name,
             &c.items,
             c.default_mode,
-            optional,
+            c.optional,
         )
     } else if let Some(s) = &v.secret {
-        let optional = s.optional == Some(true);
-        secret_files(
+        object_files(
             &mut out,
             objects,
+            Source::Secret,
             &s.secret_name,
             &s.items,
             s.default_mode,
-            optional,
+            s.optional,
         )
     } else if let Some(d) = &v.downward_api {
         downward_files(&mut out, pod, &d.items, d.default_mode, ctx)
     } else if let Some(p) = &v.projected {
         p.sources.iter().try_for_each(|s| {
             if let Some(c) = &s.config_map {
-                let optional = c.optional == Some(true);
-                config_map_files(
+                object_files(
                     &mut out,
                     objects,
+                    Source::ConfigMap,
                     &c.name,
                     &c.items,
                     p.default_mode,
-                    optional,
+                    c.optional,
                 )
             } else if let Some(c) = &s.secret {
-                let optional = c.optional == Some(true);
-                secret_files(
+                object_files(
                     &mut out,
                     objects,
+                    Source::Secret,
                     &c.name,
                     &c.items,
                     p.default_mode,
-                    optional,
+                    c.optional,
                 )
             } else if let Some(d) = &s.downward_api {
                 downward_files(&mut out, pod, &d.items, p.default_mode, ctx)

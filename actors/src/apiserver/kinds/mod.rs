@@ -26,9 +26,9 @@ use rudder_protocol::registry::{ResourceInfo, Served};
 use rudder_protocol::resources::{Resource, Time};
 use serde_json::{json, Value};
 
-use super::core::{ApiError, ApiResult};
+use super::core::{fail, ApiError, ApiResult};
 use super::defaults::Defaults;
-use super::table::{Column, Row, DEFAULT_COLUMNS};
+use super::table::{default_row, Column, Row, DEFAULT_COLUMNS};
 use super::validation::{invalid_status, Validate};
 
 mod configmap;
@@ -140,14 +140,10 @@ pub trait Strategy: Resource + Served + Defaults + Validate {
     fn example(namespace: &str) -> Value;
 
     /// The cells of one row for [`Strategy::COLUMNS`] at `now`, and the row's
-    /// conditions. By default Kubernetes' default row: the name and the creation time.
+    /// conditions. By default Kubernetes' default row (the name and the creation time),
+    /// as for a kind the server does not know.
     fn cells(&self, _now: Time) -> Row {
-        let created = self
-            .metadata()
-            .creation_timestamp
-            .and_then(|t| serde_json::to_value(t).ok())
-            .unwrap_or_else(|| json!("0001-01-01T00:00:00Z"));
-        Row::new(vec![json!(self.metadata().name), created])
+        default_row(&serde_json::to_value(self).unwrap_or_default())
     }
 
     /// Admission on create (not on update): server-set fields, defaults that apply once.
@@ -181,8 +177,9 @@ pub trait KindOps: Send + Sync {
     /// it (unknown fields dropped, defaults filled), or the 4xx to answer.
     fn typed(&self, obj: Value, old: Option<&Value>) -> ApiResult<Value>;
 
-    /// [`Strategy::prepare_create`] on JSON.
-    fn prepare_create(&self, obj: Value, admission: &Admission) -> ApiResult<Value>;
+    /// [`KindOps::typed`] of a new object, after admission
+    /// ([`Strategy::prepare_create`]): what a create stores.
+    fn admit(&self, obj: Value, admission: &Admission) -> ApiResult<Value>;
 
     /// [`Strategy::prepare_update`].
     fn prepare_update(&self, new: &mut Value, old: &Value);
@@ -224,20 +221,19 @@ impl<K> Kind<K> {
     const NEW: Kind<K> = Kind(PhantomData);
 }
 
-fn bad_request(kind: &str, e: serde_json::Error) -> ApiError {
-    Box::new(rudder_protocol::resources::Status::failure(
-        400,
-        "BadRequest",
-        format!("the object is not a valid {kind}: {e}"),
-    ))
+/// `obj` as a `K`, or the 400 to answer.
+fn decode<K: Strategy>(obj: &Value) -> ApiResult<K> {
+    K::deserialize(obj).map_err(|e| {
+        fail(
+            400,
+            "BadRequest",
+            format!("the object is not a valid {}: {e}", K::KIND),
+        )
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
-    Box::new(rudder_protocol::resources::Status::failure(
-        500,
-        "InternalError",
-        e.to_string(),
-    ))
+    fail(500, "InternalError", e.to_string())
 }
 
 const NAME: SelectableField = field("metadata.name");
@@ -249,20 +245,14 @@ impl<K: Strategy> Kind<K> {
             .chain(K::NAMESPACE_SELECTABLE.then_some(&NAMESPACE))
             .chain(K::FIELDS.iter())
     }
-}
 
-impl<K: Strategy> KindOps for Kind<K> {
-    fn info(&self) -> &'static ResourceInfo {
-        &const { K::INFO }
-    }
-
-    fn typed(&self, obj: Value, old: Option<&Value>) -> ApiResult<Value> {
-        let mut typed: K = serde_json::from_value(obj).map_err(|e| bad_request(K::KIND, e))?;
+    /// Defaults and validates `typed` (as an update of `old`, if any) and writes it.
+    fn checked(mut typed: K, old: Option<&Value>) -> ApiResult<Value> {
         typed.apply_defaults();
         let causes = match old {
             None => typed.validate(),
             Some(old) => {
-                let old: K = serde_json::from_value(old.clone())
+                let old = K::deserialize(old)
                     .map_err(|e| internal(format!("stored object unreadable: {e}")))?;
                 typed.validate_update(&old)
             }
@@ -273,11 +263,21 @@ impl<K: Strategy> KindOps for Kind<K> {
         }
         serde_json::to_value(&typed).map_err(internal)
     }
+}
 
-    fn prepare_create(&self, obj: Value, admission: &Admission) -> ApiResult<Value> {
-        let mut typed: K = serde_json::from_value(obj).map_err(|e| bad_request(K::KIND, e))?;
+impl<K: Strategy> KindOps for Kind<K> {
+    fn info(&self) -> &'static ResourceInfo {
+        &const { K::INFO }
+    }
+
+    fn typed(&self, obj: Value, old: Option<&Value>) -> ApiResult<Value> {
+        Self::checked(decode(&obj)?, old)
+    }
+
+    fn admit(&self, obj: Value, admission: &Admission) -> ApiResult<Value> {
+        let mut typed: K = decode(&obj)?;
         K::prepare_create(&mut typed, admission);
-        serde_json::to_value(&typed).map_err(internal)
+        Self::checked(typed, None)
     }
 
     fn prepare_update(&self, new: &mut Value, old: &Value) {
@@ -285,7 +285,7 @@ impl<K: Strategy> KindOps for Kind<K> {
     }
 
     fn deletion(&self, old: &Value, grace: i64) -> Deletion {
-        match serde_json::from_value::<K>(old.clone()) {
+        match K::deserialize(old) {
             Ok(old) => K::deletion(&old, grace),
             Err(_) => Deletion::Immediate,
         }
@@ -318,8 +318,7 @@ impl<K: Strategy> KindOps for Kind<K> {
     }
 
     fn row(&self, obj: &Value, now: Time) -> Row {
-        let typed: K = serde_json::from_value(obj.clone()).unwrap_or_default();
-        typed.cells(now)
+        K::deserialize(obj).unwrap_or_default().cells(now)
     }
 
     fn example(&self, name: &str, namespace: &str) -> Value {
@@ -343,6 +342,21 @@ macro_rules! kind_table {
 /// Every served kind, in the order of [`rudder_protocol::registry::RESOURCES`].
 pub static KINDS: &[&dyn KindOps] = rudder_protocol::served_kinds!(kind_table);
 
+/// The pod spec of the examples: one container of the demo image.
+fn example_pod_spec() -> Value {
+    json!({"containers": [{"name": "c", "image": "rudder/demo:latest"}]})
+}
+
+/// The example of a workload kind with this `selector`: no replicas, a template
+/// labelled `app: example`.
+fn example_workload(selector: Value) -> Value {
+    json!({"spec": {
+        "replicas": 0,
+        "selector": selector,
+        "template": {"metadata": {"labels": {"app": "example"}}, "spec": example_pod_spec()},
+    }})
+}
+
 /// The kind module of `kind` (e.g. `Pod`), if it is served.
 pub fn for_kind(kind: &str) -> Option<&'static dyn KindOps> {
     KINDS.iter().copied().find(|k| k.info().kind == kind)
@@ -351,13 +365,8 @@ pub fn for_kind(kind: &str) -> Option<&'static dyn KindOps> {
 /// The kind module serving `info`. Every entry of the resource table has one (the
 /// table and [`KINDS`] expand the same list), so a miss is a bug, answered as a 404.
 pub fn for_resource(info: &ResourceInfo) -> ApiResult<&'static dyn KindOps> {
-    for_kind(info.kind).ok_or_else(|| {
-        Box::new(rudder_protocol::resources::Status::failure(
-            404,
-            "NotFound",
-            format!("kind {} is not served", info.kind),
-        ))
-    })
+    for_kind(info.kind)
+        .ok_or_else(|| fail(404, "NotFound", format!("kind {} is not served", info.kind)))
 }
 
 #[cfg(test)]
@@ -400,7 +409,7 @@ mod tests {
             let example = kind.example("x", "default");
             let typed = kind.typed(example.clone(), None);
             assert!(typed.is_ok(), "{}: {typed:?}", kind.info().kind);
-            let admitted = kind.prepare_create(
+            let admitted = kind.admit(
                 example,
                 &Admission {
                     default_toleration_seconds: 300,

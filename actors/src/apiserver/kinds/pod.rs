@@ -50,7 +50,7 @@ impl Strategy for Pod {
     }
 
     fn example(_namespace: &str) -> Value {
-        json!({"spec": {"containers": [{"name": "c", "image": "rudder/demo:latest"}]}})
+        json!({"spec": super::example_pod_spec()})
     }
 }
 

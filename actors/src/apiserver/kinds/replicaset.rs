@@ -17,14 +17,7 @@ impl Strategy for ReplicaSet {
     }
 
     fn example(_namespace: &str) -> Value {
-        json!({"spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": {"app": "example"}},
-            "template": {
-                "metadata": {"labels": {"app": "example"}},
-                "spec": {"containers": [{"name": "c", "image": "rudder/demo:latest"}]},
-            },
-        }})
+        super::example_workload(json!({"matchLabels": {"app": "example"}}))
     }
 }
 

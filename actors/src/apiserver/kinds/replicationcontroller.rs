@@ -18,14 +18,7 @@ impl Strategy for ReplicationController {
     }
 
     fn example(_namespace: &str) -> Value {
-        json!({"spec": {
-            "replicas": 0,
-            "selector": {"app": "example"},
-            "template": {
-                "metadata": {"labels": {"app": "example"}},
-                "spec": {"containers": [{"name": "c", "image": "rudder/demo:latest"}]},
-            },
-        }})
+        super::example_workload(json!({"app": "example"}))
     }
 }
 
