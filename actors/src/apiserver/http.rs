@@ -995,6 +995,9 @@ pub fn serve(
     })
     .workers(2)
     .disable_signals()
+    // Watches are open-ended: a graceful stop that waited for them (actix's default, 30 s)
+    // would hold the node's shutdown. Requests in flight get a few seconds.
+    .shutdown_timeout(3)
     .bind_rustls_0_23(listen, (*tls).clone())?;
     let addr = server
         .addrs()
