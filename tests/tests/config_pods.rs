@@ -40,6 +40,7 @@ fn mount(name: &str, path: &str) -> VolumeMount {
         name: name.into(),
         mount_path: path.into(),
         read_only: false,
+        ..Default::default()
     }
 }
 

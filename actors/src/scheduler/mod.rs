@@ -370,6 +370,7 @@ pub fn set_unschedulable(pod: &mut Pod, message: &str) {
         last_transition_time: Some(Time::now()),
         reason: "Unschedulable".into(),
         message: message.to_owned(),
+        ..Default::default()
     };
     let conditions = &mut pod.status.conditions;
     match conditions

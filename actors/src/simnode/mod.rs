@@ -225,6 +225,7 @@ pub fn running(pod: &Pod, pod_ip: &str, host_ip: &str) -> Pod {
         last_transition_time: Some(now),
         reason: String::new(),
         message: String::new(),
+        ..Default::default()
     })
     .collect();
     status.container_statuses = pod

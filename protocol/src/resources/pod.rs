@@ -12,9 +12,21 @@ use serde::{Deserialize, Serialize};
 use crate::schema::Schema;
 
 use super::{
-    is_default, null_as_default, ConditionStatus, IntOrString, ObjectMeta, Protocol, Quantity,
-    ResourceList, Taint, TaintEffect, Time,
+    is_default, null_as_default, ConditionStatus, IntOrString, LocalObjectReference, ObjectMeta,
+    PreemptionPolicy, Protocol, Quantity, ResourceList, Taint, TaintEffect, Time,
 };
+
+mod dns;
+mod lifecycle;
+mod resources;
+mod scheduling;
+mod security;
+
+pub use dns::*;
+pub use lifecycle::*;
+pub use resources::*;
+pub use scheduling::*;
+pub use security::*;
 
 kind! {
     /// A group of containers sharing a network namespace, scheduled onto one node.
@@ -223,6 +235,109 @@ pub struct PodSpec {
     /// The pod's priority; higher schedules first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    /// Containers added to a running pod for debugging (`kubectl debug`); stored, and
+    /// only changed through the `ephemeralcontainers` subresource.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "name")]
+    pub ephemeral_containers: Vec<EphemeralContainer>,
+    /// Deprecated alias of `serviceAccountName`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub service_account: String,
+    /// Use the node's PID namespace.
+    #[serde(rename = "hostPID", skip_serializing_if = "is_default")]
+    pub host_pid: bool,
+    /// Use the node's IPC namespace.
+    #[serde(rename = "hostIPC", skip_serializing_if = "is_default")]
+    pub host_ipc: bool,
+    /// One PID namespace for all containers of the pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_process_namespace: Option<bool>,
+    /// Security settings for every container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    /// Secrets holding registry credentials for pulling the images.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "name")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// Entries added to the pod's /etc/hosts.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "ip", map_keys("ip"))]
+    pub host_aliases: Vec<HostAlias>,
+    /// DNS settings merged into (or, with dnsPolicy None, making up) the pod's
+    /// resolv.conf.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_config: Option<PodDnsConfig>,
+    /// Further pod conditions that must be True for the pod to be Ready.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub readiness_gates: Vec<PodReadinessGate>,
+    /// The RuntimeClass the pod runs with (default: the node's default runtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_class_name: Option<String>,
+    /// Whether the services of the namespace are injected as environment variables
+    /// (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_service_links: Option<bool>,
+    /// Whether the pod may preempt lower-priority pods (default PreemptLowerPriority).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemption_policy: Option<PreemptionPolicy>,
+    /// Resources the pod's sandbox uses on top of its containers' requests.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub overhead: ResourceList,
+    /// How the pod's replicas spread over topology domains.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(
+        merge_key = "topologyKey",
+        map_keys("topologyKey", "whenUnsatisfiable")
+    )]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// Use the fully qualified name as the hostname.
+    #[serde(rename = "setHostnameAsFQDN", skip_serializing_if = "Option::is_none")]
+    pub set_hostname_as_fqdn: Option<bool>,
+    /// The operating system the pod needs (`linux` or `windows`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<PodOs>,
+    /// Use the host's user namespace (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_users: Option<bool>,
+    /// While any gate is listed, the pod is not scheduled.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "name", map_keys("name"))]
+    pub scheduling_gates: Vec<PodSchedulingGate>,
+    /// Dynamic resource claims the pod uses.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "name", map_keys("name"), retain_keys)]
+    pub resource_claims: Vec<PodResourceClaim>,
+    /// Resources for the pod as a whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Overrides the hostname the pod sees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname_override: Option<String>,
 }
 
 /// A container in a pod.
@@ -308,6 +423,164 @@ pub struct Container {
     /// Allocate a TTY.
     #[serde(skip_serializing_if = "is_default")]
     pub tty: bool,
+    /// Keep stdin open for the first attach only.
+    #[serde(skip_serializing_if = "is_default")]
+    pub stdin_once: bool,
+    /// Hooks run after start and before stop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+    /// Security settings (override the pod's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+    /// How each resource is resized in place.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub resize_policy: Vec<ContainerResizePolicy>,
+    /// For an init container, `Always` makes it a sidecar that runs alongside the app
+    /// containers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<ContainerRestartPolicy>,
+    /// Restart decisions by exit code, overriding the restart policy.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub restart_policy_rules: Vec<ContainerRestartRule>,
+    /// Block devices mapped into the container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "devicePath")]
+    pub volume_devices: Vec<VolumeDevice>,
+}
+
+/// A debugging container added to a running pod; the same fields as a container
+/// (ports, probes, lifecycle and resources are not allowed) plus the container whose
+/// namespaces it joins.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.EphemeralContainer")]
+pub struct EphemeralContainer {
+    /// Name of the container, unique within the pod (DNS label).
+    #[schema(required)]
+    pub name: String,
+    /// The image reference.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub image: String,
+    /// Replaces the image's entrypoint.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub command: Vec<String>,
+    /// Replaces the image's command arguments.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub args: Vec<String>,
+    /// The container's working directory.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub working_dir: String,
+    /// Ports the container exposes.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "containerPort", map_keys("containerPort", "protocol"))]
+    pub ports: Vec<ContainerPort>,
+    /// Environment variables to set in the container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "name")]
+    pub env: Vec<EnvVar>,
+    /// Sources whose every key becomes an environment variable (`env` wins on a clash).
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub env_from: Vec<EnvFromSource>,
+    /// Compute resources the container needs.
+    #[serde(skip_serializing_if = "is_default")]
+    pub resources: ResourceRequirements,
+    /// Volumes mounted into the container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "mountPath")]
+    pub volume_mounts: Vec<VolumeMount>,
+    /// Restarts the container when it fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    /// Removes the pod from service endpoints while it fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    /// Holds off the other probes until it succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+    /// Where the container writes its termination message.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub termination_message_path: String,
+    /// Where the termination message comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_message_policy: Option<TerminationMessagePolicy>,
+    /// When the image is pulled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    /// Keep stdin open.
+    #[serde(skip_serializing_if = "is_default")]
+    pub stdin: bool,
+    /// Allocate a TTY.
+    #[serde(skip_serializing_if = "is_default")]
+    pub tty: bool,
+    /// Keep stdin open for the first attach only.
+    #[serde(skip_serializing_if = "is_default")]
+    pub stdin_once: bool,
+    /// Hooks run after start and before stop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+    /// Security settings (override the pod's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+    /// How each resource is resized in place.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub resize_policy: Vec<ContainerResizePolicy>,
+    /// For an init container, `Always` makes it a sidecar that runs alongside the app
+    /// containers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<ContainerRestartPolicy>,
+    /// Restart decisions by exit code, overriding the restart policy.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub restart_policy_rules: Vec<ContainerRestartRule>,
+    /// Block devices mapped into the container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "devicePath")]
+    pub volume_devices: Vec<VolumeDevice>,
+    /// The container whose process namespace this one joins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_container_name: Option<String>,
 }
 
 /// A port a container exposes.
@@ -487,6 +760,14 @@ pub struct ResourceRequirements {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub requests: ResourceList,
+    /// Dynamic resource claims (by name in the pod's `resourceClaims`) this container
+    /// uses.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub claims: Vec<ResourceClaim>,
 }
 
 /// A volume mounted into a container.
@@ -503,6 +784,18 @@ pub struct VolumeMount {
     /// Path inside the container where the volume is mounted.
     #[schema(required)]
     pub mount_path: String,
+    /// Whether a read-only mount is read-only recursively (needs `readOnly`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recursive_read_only: Option<RecursiveReadOnlyMode>,
+    /// A path within the volume to mount instead of its root.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_path: String,
+    /// How mounts propagate between host and container (default None).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount_propagation: Option<MountPropagationMode>,
+    /// Like `subPath`, with `$(VAR)` expanded from the container's environment.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_path_expr: String,
 }
 
 /// A health check the kubelet runs against a container. Exactly one handler
@@ -520,6 +813,9 @@ pub struct Probe {
     /// A TCP connect; success is healthy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_socket: Option<TcpSocketAction>,
+    /// A gRPC health check; SERVING is healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcAction>,
     /// Delay after the container starts.
     #[serde(skip_serializing_if = "is_default")]
     pub initial_delay_seconds: i32,
@@ -850,6 +1146,59 @@ impl Pod {
         self.ready_condition()
             .is_some_and(|c| c.status == ConditionStatus::True)
     }
+
+    /// The pod's quality-of-service class from its CPU and memory requests and limits
+    /// (Kubernetes' `ComputePodQOS`): pod-level resources when set, else the sums over
+    /// all containers. Guaranteed needs a CPU and a memory limit on every container (or
+    /// the pod) and requests equal to limits; nothing at all is BestEffort.
+    pub fn qos_class(&self) -> PodQosClass {
+        const QOS_RESOURCES: [&str; 2] = ["cpu", "memory"];
+        // Sums in milli-units (memory in milli-bytes still fits i64 up to 9 PB).
+        let mut requests: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut limits: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut guaranteed = true;
+        let pod_level = self.spec.resources.as_ref().filter(|r| {
+            QOS_RESOURCES
+                .iter()
+                .any(|n| r.requests.contains_key(*n) || r.limits.contains_key(*n))
+        });
+        let sets: Vec<&ResourceRequirements> = match pod_level {
+            Some(r) => vec![r],
+            None => self
+                .spec
+                .containers
+                .iter()
+                .chain(&self.spec.init_containers)
+                .map(|c| &c.resources)
+                .collect(),
+        };
+        for r in sets {
+            let mut found = 0;
+            for name in QOS_RESOURCES {
+                if let Some(q) = r.requests.get(name).filter(|q| q.milli_value() > 0) {
+                    *requests.entry(name).or_default() += q.milli_value();
+                }
+                if let Some(q) = r.limits.get(name).filter(|q| q.milli_value() > 0) {
+                    *limits.entry(name).or_default() += q.milli_value();
+                    found += 1;
+                }
+            }
+            if found < QOS_RESOURCES.len() {
+                guaranteed = false;
+            }
+        }
+        if requests.is_empty() && limits.is_empty() {
+            return PodQosClass::BestEffort;
+        }
+        if guaranteed
+            && requests.len() == limits.len()
+            && requests.iter().all(|(n, v)| limits.get(n) == Some(v))
+        {
+            PodQosClass::Guaranteed
+        } else {
+            PodQosClass::Burstable
+        }
+    }
 }
 
 /// Lets a pod schedule onto nodes with matching taints.
@@ -900,6 +1249,12 @@ pub struct Affinity {
     /// Constraints on the node's labels and fields.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_affinity: Option<NodeAffinity>,
+    /// Pods to be co-located with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_affinity: Option<PodAffinity>,
+    /// Pods not to be co-located with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_anti_affinity: Option<PodAntiAffinity>,
 }
 
 /// Node affinity: hard and soft constraints on the node.
@@ -1026,6 +1381,32 @@ pub struct PodStatus {
     /// Guaranteed, Burstable or BestEffort.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qos_class: Option<PodQosClass>,
+    /// The `metadata.generation` this status was written for.
+    #[serde(skip_serializing_if = "is_default")]
+    pub observed_generation: i64,
+    /// The node where preemption made room for this pod; it may still go elsewhere.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub nominated_node_name: String,
+    /// One per ephemeral container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub ephemeral_container_statuses: Vec<ContainerStatus>,
+    /// Deprecated: the state of an in-place resize.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub resize: String,
+    /// The ResourceClaims generated for the pod's claim templates.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "name", map_keys("name"), retain_keys)]
+    pub resource_claim_statuses: Vec<PodResourceClaimStatus>,
+    /// The claim backing the pod's extended resource requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended_resource_claim_status: Option<PodExtendedResourceClaimStatus>,
 }
 
 /// An IP of the pod's node.
@@ -1060,6 +1441,9 @@ pub struct PodCondition {
     /// Status of the condition: True, False or Unknown.
     #[schema(required)]
     pub status: ConditionStatus,
+    /// The `metadata.generation` the condition was set for.
+    #[serde(skip_serializing_if = "is_default")]
+    pub observed_generation: i64,
     /// Last time the condition was probed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_probe_time: Option<Time>,
@@ -1107,6 +1491,35 @@ pub struct ContainerStatus {
     /// Whether its startup probe has passed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started: Option<bool>,
+    /// What the node allocated to the container.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub allocated_resources: ResourceList,
+    /// The requests and limits the container runs with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// The volumes mounted into it.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(merge_key = "mountPath")]
+    pub volume_mounts: Vec<VolumeMountStatus>,
+    /// The identity its first process runs as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<ContainerUser>,
+    /// Health of the devices allocated to it.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub allocated_resources_status: Vec<ResourceStatus>,
+    /// The signal that stops it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
 }
 
 /// One of waiting, running or terminated.
@@ -1176,6 +1589,199 @@ pub struct ContainerStateTerminated {
     pub container_id: String,
 }
 
+string_enum! {
+    /// The restart policy of one container: for an init container, `Always` makes it a
+    /// sidecar.
+    pub enum ContainerRestartPolicy {
+        /// Restart whenever it exits (a sidecar when set on an init container).
+        Always = "Always",
+        /// Never restart.
+        Never = "Never",
+        /// Restart after a failure.
+        OnFailure = "OnFailure",
+    }
+}
+
+string_enum! {
+    /// How a read-only mount treats the mounts below it.
+    pub enum RecursiveReadOnlyMode {
+        /// Only the top mount is read-only.
+        Disabled = "Disabled",
+        /// Recursively read-only where the runtime supports it.
+        IfPossible = "IfPossible",
+        /// Recursively read-only, or the container fails to start.
+        Enabled = "Enabled",
+    }
+}
+
+string_enum! {
+    /// How mounts propagate between the host and a container.
+    pub enum MountPropagationMode {
+        /// No propagation (private).
+        None = "None",
+        /// Host mounts appear in the container (rslave).
+        HostToContainer = "HostToContainer",
+        /// Both ways (rshared); needs a privileged container.
+        Bidirectional = "Bidirectional",
+    }
+}
+
+string_enum! {
+    /// An operating system a pod can ask for.
+    #[derive(Default)]
+    pub enum OsName {
+        /// Linux.
+        #[default]
+        Linux = "linux",
+        /// Windows.
+        Windows = "windows",
+    }
+}
+
+string_enum! {
+    /// What a container restart rule does.
+    #[derive(Default)]
+    pub enum ContainerRestartRuleAction {
+        /// Restart the container.
+        #[default]
+        Restart = "Restart",
+    }
+}
+
+string_enum! {
+    /// How a restart rule matches exit codes.
+    #[derive(Default)]
+    pub enum ContainerRestartRuleOnExitCodesOperator {
+        /// The exit code is one of the values.
+        #[default]
+        In = "In",
+        /// The exit code is none of the values.
+        NotIn = "NotIn",
+    }
+}
+
+/// A restart decision for some exit codes of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ContainerRestartRule")]
+pub struct ContainerRestartRule {
+    /// What to do when the rule matches.
+    #[schema(required)]
+    pub action: ContainerRestartRuleAction,
+    /// The exit codes the rule matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_codes: Option<ContainerRestartRuleOnExitCodes>,
+}
+
+/// Exit codes a restart rule matches.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ContainerRestartRuleOnExitCodes")]
+pub struct ContainerRestartRuleOnExitCodes {
+    /// In or NotIn.
+    #[schema(required)]
+    pub operator: ContainerRestartRuleOnExitCodesOperator,
+    /// The exit codes.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(set)]
+    pub values: Vec<i32>,
+}
+
+/// A raw block device of a volume, mapped into a container.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.VolumeDevice")]
+pub struct VolumeDevice {
+    /// The volume (a persistentVolumeClaim in the pod).
+    #[schema(required)]
+    pub name: String,
+    /// The device's path inside the container.
+    #[schema(required)]
+    pub device_path: String,
+}
+
+/// A pod condition that must be True for the pod to be Ready.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.PodReadinessGate")]
+pub struct PodReadinessGate {
+    /// The condition type.
+    #[schema(required)]
+    pub condition_type: String,
+}
+
+/// The operating system a pod needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.PodOS")]
+pub struct PodOs {
+    /// `linux` or `windows`.
+    #[schema(required)]
+    pub name: OsName,
+}
+
+/// A gate that keeps the pod from being scheduled while it is listed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.PodSchedulingGate")]
+pub struct PodSchedulingGate {
+    /// The gate's name.
+    #[schema(required)]
+    pub name: String,
+}
+
+/// The identity a container's first process runs as.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ContainerUser")]
+pub struct ContainerUser {
+    /// On Linux: the UID, GID and groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linux: Option<LinuxContainerUser>,
+}
+
+/// The UID, GID and groups of a container's first process.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.LinuxContainerUser")]
+pub struct LinuxContainerUser {
+    /// The UID.
+    #[schema(required)]
+    pub uid: i64,
+    /// The primary GID.
+    #[schema(required)]
+    pub gid: i64,
+    /// The supplementary groups.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schema(atomic)]
+    pub supplemental_groups: Vec<i64>,
+}
+
+/// A volume mounted into a container, as the status reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.VolumeMountStatus")]
+pub struct VolumeMountStatus {
+    /// The volume.
+    #[schema(required)]
+    pub name: String,
+    /// Where it is mounted.
+    #[schema(required)]
+    pub mount_path: String,
+    /// Whether it is read-only.
+    #[serde(skip_serializing_if = "is_default")]
+    pub read_only: bool,
+    /// The recursive read-only mode in effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recursive_read_only: Option<RecursiveReadOnlyMode>,
+}
+
 /// The pod a controller stamps out: metadata and spec, no status.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
 #[serde(rename_all = "camelCase", default)]
@@ -1227,6 +1833,88 @@ mod helper_tests {
             p.status.conditions = conditions;
             assert_eq!(p.is_ready(), want, "case {name}");
         }
+    }
+
+    #[test]
+    fn qos_class_follows_requests_and_limits() {
+        let res = |req: &[(&str, &str)], lim: &[(&str, &str)]| ResourceRequirements {
+            requests: req
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Quantity::parse(v).unwrap()))
+                .collect(),
+            limits: lim
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Quantity::parse(v).unwrap()))
+                .collect(),
+            ..Default::default()
+        };
+        let pod = |rs: Vec<ResourceRequirements>| {
+            let mut p = Pod::new("p");
+            p.spec.containers = rs
+                .into_iter()
+                .map(|resources| Container {
+                    name: "c".into(),
+                    resources,
+                    ..Default::default()
+                })
+                .collect();
+            p
+        };
+        let full = || {
+            res(
+                &[("cpu", "1"), ("memory", "1Gi")],
+                &[("cpu", "1000m"), ("memory", "1Gi")],
+            )
+        };
+        use PodQosClass::*;
+        let cases = [
+            ("nothing", pod(vec![res(&[], &[])]), BestEffort),
+            (
+                "zero requests",
+                pod(vec![res(&[("cpu", "0")], &[])]),
+                BestEffort,
+            ),
+            (
+                "other resources only",
+                pod(vec![res(&[("nvidia.com/gpu", "1")], &[])]),
+                BestEffort,
+            ),
+            ("requests = limits", pod(vec![full()]), Guaranteed),
+            (
+                "two guaranteed containers",
+                pod(vec![full(), full()]),
+                Guaranteed,
+            ),
+            (
+                "one best-effort container",
+                pod(vec![full(), res(&[], &[])]),
+                Burstable,
+            ),
+            (
+                "only a memory limit",
+                pod(vec![res(&[("memory", "1Gi")], &[("memory", "1Gi")])]),
+                Burstable,
+            ),
+            (
+                "requests below limits",
+                pod(vec![res(
+                    &[("cpu", "500m"), ("memory", "1Gi")],
+                    &[("cpu", "1"), ("memory", "1Gi")],
+                )]),
+                Burstable,
+            ),
+            (
+                "requests only",
+                pod(vec![res(&[("cpu", "1")], &[])]),
+                Burstable,
+            ),
+        ];
+        for (name, p, want) in cases {
+            assert_eq!(p.qos_class(), want, "case {name}");
+        }
+        let mut p = pod(vec![res(&[], &[])]);
+        p.spec.resources = Some(full());
+        assert_eq!(p.qos_class(), Guaranteed, "pod-level resources decide");
     }
 
     #[test]

@@ -1551,6 +1551,7 @@ mod tests {
                         name: "data".into(),
                         read_only: false,
                         mount_path: "/data".into(),
+                        ..Default::default()
                     });
                 },
                 &[],
@@ -1562,6 +1563,7 @@ mod tests {
                         name: "data".into(),
                         read_only: false,
                         mount_path: "/data".into(),
+                        ..Default::default()
                     });
                 },
                 &[("spec.containers[0].volumeMounts[0].name", NotFound)],
@@ -1579,6 +1581,7 @@ mod tests {
                             name: "data".into(),
                             read_only: false,
                             mount_path: "/data".into(),
+                            ..Default::default()
                         });
                     }
                 },

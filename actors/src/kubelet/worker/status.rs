@@ -218,7 +218,8 @@ fn condition(type_: &str, ok: bool, reason: &str, previous: &PodStatus, now: Tim
         last_transition_time: Some(last.unwrap_or(now)),
         reason: if ok { String::new() } else { reason.into() },
         message: String::new(),
-    }
+        ..Default::default()
+    }..Default::default()
 }
 
 /// The pod's status, derived from the observation (see the module docs). `now_time`
@@ -385,6 +386,7 @@ pub fn compute_status(
         init_container_statuses: init_statuses,
         container_statuses: statuses,
         qos_class: previous.qos_class,
+        ..Default::default()
     }
 }
 

@@ -277,6 +277,7 @@ mod tests {
                     }),
                     preferred_during_scheduling_ignored_during_execution: vec![],
                 }),
+                ..Default::default()
             });
             let got = NodeAffinity.filter(&PodInfo::new(&p), &info);
             assert_eq!(got.is_ok(), want, "{name}");

@@ -562,6 +562,7 @@ async fn a_missing_config_map_holds_the_pod_until_it_exists_and_edits_reach_the_
         name: "conf".into(),
         mount_path: "/etc/conf".into(),
         read_only: false,
+        ..Default::default()
     }];
     p.spec.containers[0].env = vec![EnvVar {
         name: "K".into(),

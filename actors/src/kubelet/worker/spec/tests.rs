@@ -43,6 +43,7 @@ fn volume_plans() {
         name: name.into(),
         mount_path: path.into(),
         read_only,
+        ..Default::default()
     };
     let mut c = p.spec.containers[0].clone();
     c.volume_mounts = vec![
