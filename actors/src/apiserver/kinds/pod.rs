@@ -7,6 +7,7 @@ use rudder_protocol::resources::{
 };
 use serde_json::{json, Value};
 
+use super::super::admission;
 use super::super::defaults::add_default_tolerations;
 use super::super::table::{col, or_none, since, Column, Row, AGE, NAME};
 use super::{field, Admission, Deletion, SelectableField, Strategy};
@@ -22,6 +23,8 @@ impl Strategy for Pod {
         field("status.podIP"),
     ];
     const COLUMNS: &'static [Column] = POD_COLUMNS;
+    const ADMISSION: &'static [admission::Plugin] =
+        &[admission::priority, admission::runtime_class];
 
     fn cells(&self, now: Time) -> Row {
         let (cells, conditions) = pod_cells(self, now);
