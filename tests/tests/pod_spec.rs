@@ -304,6 +304,9 @@ async fn every_pod_spec_field_round_trips_through_kubectl() -> anyhow::Result<()
         };
         assert_eq!(qos, want_qos, "{name}: status {}", got["status"]);
     }
+    let table = kubectl(&kc, &["get", "pod", "full", "--no-headers"], None)?;
+    let status = get_json(&kc, &["get", "pod", "full", "-o", "json"])?["status"].clone();
+    assert!(table.contains("SchedulingGated"), "{table} {status}");
     // A patch through the same strict validation keeps everything (metadata only: the
     // spec of a pod is immutable but for images and a few fields).
     kubectl(&kc, &["label", "pod", "full", "extra=1"], None)?;
@@ -332,6 +335,17 @@ async fn every_pod_spec_field_round_trips_through_kubectl() -> anyhow::Result<()
         "{}",
         got["spec"]
     );
+    // Ungated, the scheduler takes it (and, with no node to run it, says so).
+    let kc2 = kc.clone();
+    rudder_tests::eventually(std::time::Duration::from_secs(20), move || {
+        let kc = kc2.clone();
+        async move {
+            let status = get_json(&kc, &["get", "pod", "full", "-o", "json"])?["status"].clone();
+            let reason = status["conditions"][0]["reason"].clone();
+            Ok((reason == "Unschedulable").then_some(()))
+        }
+    })
+    .await?;
     // An unknown field is still refused.
     let mut bogus = host_pod();
     bogus["metadata"]["name"] = "bogus".into();
