@@ -270,6 +270,13 @@ impl Served for resources::Pod {
                 verbs: &["create"],
             },
             Subresource {
+                name: "ephemeralcontainers",
+                group: "",
+                version: "v1",
+                kind: "Pod",
+                verbs: &["get", "patch", "update"],
+            },
+            Subresource {
                 name: "log",
                 group: "",
                 version: "v1",

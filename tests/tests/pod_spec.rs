@@ -476,3 +476,86 @@ async fn priority_admission_resolves_classes_and_refuses_what_does_not_match() -
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_debug_adds_an_ephemeral_container_through_its_subresource() -> anyhow::Result<()> {
+    let (cluster, _client) = Cluster::solo(true).await?;
+    let kc = cluster.nodes[0].kubeconfig();
+    kubectl(
+        &kc,
+        &["run", "web", "--image=rudder/demo:1", "--restart=Never"],
+        None,
+    )?;
+    // `kubectl debug` without -i adds the container and returns; it does not wait for
+    // it to run (no kubelet runs this pod: the node is control plane only).
+    let out = std::process::Command::new(rudder_tests::kubectl_bin())
+        .env("KUBECONFIG", &kc)
+        .args([
+            "debug",
+            "web",
+            "--image=rudder/demo:1",
+            "-c",
+            "debugger",
+            "--target=web",
+        ])
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec = get_json(&kc, &["get", "pod", "web", "-o", "json"])?["spec"].clone();
+    let eph = &spec["ephemeralContainers"];
+    assert_eq!(eph[0]["name"], "debugger", "{spec}");
+    assert_eq!(eph[0]["image"], "rudder/demo:1");
+    assert_eq!(eph[0]["targetContainerName"], "web");
+    // The subresource serves the pod.
+    let via_sub = get_json(
+        &kc,
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/ephemeralcontainers",
+        ],
+    )?;
+    assert_eq!(via_sub["spec"]["ephemeralContainers"], *eph);
+    // An update of the pod keeps them; changing an existing one is refused.
+    kubectl(&kc, &["label", "pod", "web", "debugged=yes"], None)?;
+    let spec = get_json(&kc, &["get", "pod", "web", "-o", "json"])?["spec"].clone();
+    assert_eq!(spec["ephemeralContainers"], *eph);
+    let err = kubectl(
+        &kc,
+        &[
+            "patch",
+            "pod",
+            "web",
+            "--subresource=ephemeralcontainers",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/ephemeralContainers/0/image","value":"other:1"}]"#,
+        ],
+        None,
+    )
+    .expect_err("existing ephemeral containers are immutable");
+    assert!(
+        err.to_string()
+            .contains("existing ephemeral containers \"debugger\" may not be changed"),
+        "{err}"
+    );
+    // Ports are not for debugging containers.
+    let err = kubectl(
+        &kc,
+        &[
+            "patch", "pod", "web", "--subresource=ephemeralcontainers", "--type=json", "-p",
+            r#"[{"op":"add","path":"/spec/ephemeralContainers/-","value":{"name":"bad","image":"rudder/demo:1","ports":[{"containerPort":80}]}}]"#,
+        ],
+        None,
+    )
+    .expect_err("ports are refused");
+    assert!(
+        err.to_string().contains("spec.ephemeralContainers[1].ports: Forbidden: cannot be set for an Ephemeral Container"),
+        "{err}"
+    );
+    Ok(())
+}

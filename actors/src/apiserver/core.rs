@@ -1193,8 +1193,7 @@ impl ApiCore {
         }
     }
 
-    /// Replaces an object (PUT). `status_only` keeps everything but the status (the
-    /// status subresource). A body with a resourceVersion is a precondition: 409 when the
+    /// Replaces an object (PUT), or the `part` of it a subresource writes. A body with a resourceVersion is a precondition: 409 when the
     /// object moved on. A body without one is applied to whatever version is current,
     /// re-read and re-applied when another writer gets there first.
     #[allow(clippy::too_many_arguments)]
@@ -1204,15 +1203,12 @@ impl ApiCore {
         namespace: Option<&str>,
         name: &str,
         obj: Value,
-        status_only: bool,
+        part: Part,
         opts: WriteOptions,
     ) -> ApiResult<Value> {
         check_name(&obj, name)?;
         self.guaranteed_update(info, namespace, name, opts.dry_run, |old| {
-            Ok((
-                replacement(info, old, obj.clone(), status_only),
-                !status_only,
-            ))
+            Ok((replacement(info, old, obj.clone(), part), part.check()))
         })
         .await
     }
@@ -1236,7 +1232,7 @@ impl ApiCore {
         mut apply: F,
     ) -> ApiResult<Value>
     where
-        F: FnMut(&Value) -> ApiResult<(Value, bool)>,
+        F: FnMut(&Value) -> ApiResult<(Value, Check)>,
     {
         let k = key(info, namespace, name);
         let _turn = if dry_run {
@@ -1247,22 +1243,14 @@ impl ApiCore {
         for attempt in 0..UPDATE_ATTEMPTS {
             after_lost_race(&k, attempt).await;
             let (old, old_rev) = self.get_kv(info, namespace, name).await?;
-            let (new, validate_update) = apply(&old)?;
+            let (new, check) = apply(&old)?;
             if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty()) {
                 if rv != old_rev.to_string() {
                     return Err(conflict(info, name));
                 }
             }
             let written = self
-                .write(
-                    info,
-                    namespace,
-                    name,
-                    new,
-                    (&old, old_rev),
-                    validate_update,
-                    dry_run,
-                )
+                .write(info, namespace, name, new, (&old, old_rev), check, dry_run)
                 .await?;
             if let Some(v) = written {
                 return Ok(v);
@@ -1282,12 +1270,13 @@ impl ApiCore {
         name: &str,
         mut new: Value,
         (old, old_rev): (&Value, u64),
-        validate_update: bool,
+        check: Check,
         dry_run: bool,
     ) -> ApiResult<Option<Value>> {
         let kind = kinds::for_resource(info)?;
         meta(&mut new).remove("resourceVersion");
-        if validate_update {
+        let validate_update = check != Check::Afresh;
+        if check == Check::Update {
             kind.prepare_update(&mut new, old);
         }
         let old_plain = strip_rv(old);
@@ -1329,7 +1318,7 @@ impl ApiCore {
                 Err(e) => Err(e),
             };
         }
-        if kind.claims_addresses() && validate_update {
+        if kind.claims_addresses() && check == Check::Update {
             return self
                 .write_service(info, name, &k, new, Some((old, old_rev)), dry_run)
                 .await;
@@ -1368,7 +1357,7 @@ impl ApiCore {
         name: &str,
         content_type: &str,
         patch: &Value,
-        status_only: bool,
+        part: Part,
         opts: WriteOptions,
     ) -> ApiResult<Written> {
         let format = PatchFormat::from_content_type(content_type)?;
@@ -1380,7 +1369,7 @@ impl ApiCore {
                 check_name(&patched, name)?;
                 warnings =
                     check_patched_fields(info, info.kind, name, &patched, opts.field_validation)?;
-                Ok((replacement(info, old, patched, status_only), !status_only))
+                Ok((replacement(info, old, patched, part), part.check()))
             })
             .await?;
         Ok(Written { object, warnings })
@@ -1573,7 +1562,7 @@ impl ApiCore {
         let rv = meta_str(scale, "resourceVersion");
         let obj = self
             .guaranteed_update(info, namespace, name, opts.dry_run, |old| {
-                Ok((scaled(old, replicas, rv), true))
+                Ok((scaled(old, replicas, rv), Check::Update))
             })
             .await?;
         Ok(scale_of(&obj))
@@ -1603,7 +1592,7 @@ impl ApiCore {
                 let replicas = scale_replicas(&scale)?;
                 Ok((
                     scaled(old, replicas, meta_str(&scale, "resourceVersion")),
-                    true,
+                    Check::Update,
                 ))
             })
             .await?;
@@ -1658,7 +1647,7 @@ impl ApiCore {
                 None => new["status"]["conditions"] = json!([scheduled]),
             }
             // Validated afresh: a binding sets `spec.nodeName`, which updates may not.
-            Ok((new, false))
+            Ok((new, Check::Afresh))
         })
         .await?;
         serde_json::to_value(Status::success())
@@ -1781,17 +1770,73 @@ fn check_name(obj: &Value, name: &str) -> ApiResult<()> {
     }
 }
 
+/// Which part of an object a write changes: the object (PUT or PATCH of the resource)
+/// or what one subresource owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Everything but the status and identity (the resource itself).
+    Main,
+    /// The status alone (`/status`).
+    Status,
+    /// A pod's `spec.ephemeralContainers` alone (`/ephemeralcontainers`).
+    EphemeralContainers,
+}
+
+impl Part {
+    /// The part a subresource of the request writes (`None`: the resource itself).
+    pub fn of(subresource: Option<&str>) -> Option<Part> {
+        match subresource {
+            None => Some(Part::Main),
+            Some("status") => Some(Part::Status),
+            Some("ephemeralcontainers") => Some(Part::EphemeralContainers),
+            Some(_) => None,
+        }
+    }
+
+    fn check(self) -> Check {
+        match self {
+            Part::Main => Check::Update,
+            // A status write is checked afresh, as before there were parts.
+            Part::Status => Check::Afresh,
+            Part::EphemeralContainers => Check::UpdateOnly,
+        }
+    }
+}
+
+/// How a write is defaulted and validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// As an update of the object read: the kind's update preparation, then its update
+    /// rules (immutable fields).
+    Update,
+    /// The update rules without the preparation (a subresource writing one field the
+    /// preparation would reset).
+    UpdateOnly,
+    /// As a new object (a binding sets `spec.nodeName`, which updates may not).
+    Afresh,
+}
+
 /// The object an update of `old` with `obj` writes. The server owns identity, creation
-/// and deletion metadata, and the status unless `status_only` (then the status is all
-/// that changes). The resourceVersion of `obj`, if any, stays on the result: the
-/// client's precondition.
-fn replacement(info: &ResourceInfo, old: &Value, mut obj: Value, status_only: bool) -> Value {
+/// and deletion metadata, and the status unless the part is the status (then the
+/// status is all that changes; for ephemeral containers, they are). The
+/// resourceVersion of `obj`, if any, stays on the result: the client's precondition.
+fn replacement(info: &ResourceInfo, old: &Value, mut obj: Value, part: Part) -> Value {
     let precondition = meta_str(&obj, "resourceVersion")
         .filter(|rv| !rv.is_empty())
         .map(str::to_owned);
-    let mut new = if status_only {
+    let mut new = if part == Part::Status {
         let mut new = old.clone();
         set_or_remove(&mut new, "status", obj.get("status").cloned());
+        new
+    } else if part == Part::EphemeralContainers {
+        let mut new = old.clone();
+        let containers = obj.pointer("/spec/ephemeralContainers").cloned();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            match containers {
+                Some(c) => spec.insert("ephemeralContainers".into(), c),
+                None => spec.remove("ephemeralContainers"),
+            };
+        }
         new
     } else {
         obj["kind"] = json!(info.kind);
@@ -2215,8 +2260,13 @@ mod tests {
             ),
         ];
         for (name, body, status_only, check, want) in cases {
+            let part = if status_only {
+                Part::Status
+            } else {
+                Part::Main
+            };
             assert_eq!(
-                check(&replacement(deploy, &old, body, status_only)),
+                check(&replacement(deploy, &old, body, part)),
                 want,
                 "{name}"
             );

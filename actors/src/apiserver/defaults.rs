@@ -158,6 +158,9 @@ fn default_downward_files(items: &mut [DownwardApiVolumeFile]) {
 pub fn default_pod_spec(spec: &mut PodSpec) {
     spec.dns_policy.get_or_insert(DnsPolicy::ClusterFirst);
     spec.enable_service_links.get_or_insert(true);
+    // Written as `securityContext: {}`, as Kubernetes does; clients rely on it
+    // (`kubectl debug` reads the pod's security context without a nil check).
+    spec.security_context.get_or_insert_with(Default::default);
     spec.restart_policy.get_or_insert(RestartPolicy::Always);
     spec.termination_grace_period_seconds
         .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);

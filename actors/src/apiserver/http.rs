@@ -368,7 +368,7 @@ async fn resource(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let writes_object = matches!(method, "POST" | "PUT" | "PATCH")
-        && matches!(t.sub, None | Some("status"))
+        && matches!(t.sub, None | Some("status" | "ephemeralcontainers"))
         && !(method == "POST" && t.name.is_some());
     // A written object's body is parsed once, here, for validation and the handler.
     let (mut warnings, parsed) = if writes_object {
@@ -511,7 +511,7 @@ fn operation(method: &str, named: bool, sub: Option<&str>, c: Call<'_>) -> ApiRe
     let writes = || write_options(method, q, None);
     Ok(match (method, named, sub) {
         ("GET", false, None) => Operation::List(list_options(q)),
-        ("GET", true, None | Some("status" | "scale")) => Operation::Get,
+        ("GET", true, None | Some("status" | "scale" | "ephemeralcontainers")) => Operation::Get,
         ("POST", false, None) => Operation::Create {
             opts: writes()?,
             body: value()?,
@@ -520,15 +520,19 @@ fn operation(method: &str, named: bool, sub: Option<&str>, c: Call<'_>) -> ApiRe
             opts: writes()?,
             body: body_value()?,
         },
-        ("PUT", true, None | Some("status" | "scale")) => Operation::Update {
-            opts: writes()?,
-            body: value()?,
-        },
-        ("PATCH", true, None | Some("status" | "scale")) => Operation::Patch {
-            opts: writes()?,
-            content_type: content_type.to_owned(),
-            patch: value()?,
-        },
+        ("PUT", true, None | Some("status" | "scale" | "ephemeralcontainers")) => {
+            Operation::Update {
+                opts: writes()?,
+                body: value()?,
+            }
+        }
+        ("PATCH", true, None | Some("status" | "scale" | "ephemeralcontainers")) => {
+            Operation::Patch {
+                opts: writes()?,
+                content_type: content_type.to_owned(),
+                patch: value()?,
+            }
+        }
         ("DELETE", true, None) => {
             let options = delete_options(q, body_value()?)?;
             let opts = write_options(method, q, Some(&options))?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::core::{fail, ApiCore, ApiEvent, ApiResult, Filter, ListOptions, WriteOptions};
+use super::core::{fail, ApiCore, ApiEvent, ApiResult, Filter, ListOptions, Part, WriteOptions};
 use super::registry::ResourceInfo;
 
 /// Who makes a request, as Kubernetes' `user.Info` names it.
@@ -288,7 +288,7 @@ impl ApiCore {
         }
         let info = req.resource;
         let ns = req.namespace.as_deref();
-        let status_only = req.subresource.as_deref() == Some("status");
+        let part = Part::of(req.subresource.as_deref());
         let unsupported = |req: &Request| {
             fail(
                 405,
@@ -305,7 +305,7 @@ impl ApiCore {
             )
         };
         Ok(match (&req.op, req.subresource.as_deref()) {
-            (Operation::Get, None | Some("status")) => {
+            (Operation::Get, None | Some("status" | "ephemeralcontainers")) => {
                 Outcome::Object(self.get(info, ns, name_of(&req)?).await?)
             }
             (Operation::Get, Some("scale")) => {
@@ -325,9 +325,16 @@ impl ApiCore {
             (Operation::Create { body, opts }, Some("binding")) => {
                 Outcome::Created(self.bind(info, ns, name_of(&req)?, body, *opts).await?)
             }
-            (Operation::Update { body, opts }, None | Some("status")) => Outcome::Object(
-                self.update(info, ns, name_of(&req)?, body.clone(), status_only, *opts)
-                    .await?,
+            (Operation::Update { body, opts }, _) if part.is_some() => Outcome::Object(
+                self.update(
+                    info,
+                    ns,
+                    name_of(&req)?,
+                    body.clone(),
+                    part.unwrap_or(Part::Main),
+                    *opts,
+                )
+                .await?,
             ),
             (Operation::Update { body, opts }, Some("scale")) => Outcome::Object(
                 self.put_scale(info, ns, name_of(&req)?, body, *opts)
@@ -339,8 +346,8 @@ impl ApiCore {
                     patch,
                     opts,
                 },
-                None | Some("status"),
-            ) => {
+                _,
+            ) if part.is_some() => {
                 let written = self
                     .patch(
                         info,
@@ -348,7 +355,7 @@ impl ApiCore {
                         name_of(&req)?,
                         content_type,
                         patch,
-                        status_only,
+                        part.unwrap_or(Part::Main),
                         *opts,
                     )
                     .await?;

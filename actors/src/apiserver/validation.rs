@@ -371,6 +371,13 @@ pub trait Validate {
     /// Everything wrong with replacing `old` by this (defaulted) object: what
     /// [`Validate::validate`] finds plus the update rules (immutable fields).
     fn validate_update(&self, old: &Self) -> Vec<FieldCause>;
+
+    /// Rules of a create request alone, on top of [`Validate::validate`] (which also
+    /// checks objects that subresources such as a binding write afresh), e.g. a pod
+    /// may not be created with ephemeral containers.
+    fn validate_create(&self) -> Vec<FieldCause> {
+        Vec::new()
+    }
 }
 
 /// The message of a field that may not change: `field is immutable`.

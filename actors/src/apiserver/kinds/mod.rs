@@ -254,10 +254,16 @@ impl<K: Strategy> Kind<K> {
             .chain(K::FIELDS.iter())
     }
 
-    /// Defaults and validates `typed` (as an update of `old`, if any) and writes it.
-    fn checked(mut typed: K, old: Option<&Value>) -> ApiResult<Value> {
+    /// Defaults and validates `typed` (as an update of `old`, if any; with the
+    /// create-only rules when `create`) and writes it.
+    fn checked(mut typed: K, old: Option<&Value>, create: bool) -> ApiResult<Value> {
         typed.apply_defaults();
         let causes = match old {
+            None if create => {
+                let mut causes = typed.validate();
+                causes.extend(typed.validate_create());
+                causes
+            }
             None => typed.validate(),
             Some(old) => {
                 let old = K::deserialize(old)
@@ -279,13 +285,13 @@ impl<K: Strategy> KindOps for Kind<K> {
     }
 
     fn typed(&self, obj: Value, old: Option<&Value>) -> ApiResult<Value> {
-        Self::checked(decode(&obj)?, old)
+        Self::checked(decode(&obj)?, old, false)
     }
 
     fn admit(&self, obj: Value, admission: &Admission) -> ApiResult<Value> {
         let mut typed: K = decode(&obj)?;
         K::prepare_create(&mut typed, admission);
-        Self::checked(typed, None)
+        Self::checked(typed, None, true)
     }
 
     fn prepare_update(&self, new: &mut Value, old: &Value) {

@@ -59,6 +59,18 @@ impl Strategy for Pod {
         }
     }
 
+    /// Ephemeral containers change only through their subresource: an update of the
+    /// pod keeps the ones it has.
+    fn prepare_update(new: &mut Value, old: &Value) {
+        let kept = old.pointer("/spec/ephemeralContainers").cloned();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            match kept {
+                Some(k) => spec.insert("ephemeralContainers".into(), k),
+                None => spec.remove("ephemeralContainers"),
+            };
+        }
+    }
+
     /// A pod bound to a node with a grace period is stopped by its kubelet first.
     fn deletion(old: &Pod, grace: i64) -> Deletion {
         if grace > 0 && !old.spec.node_name.is_empty() {

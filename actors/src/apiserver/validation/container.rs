@@ -353,3 +353,91 @@ pub(super) fn validate_no_ephemeral_on_create(
         ));
     }
 }
+
+/// The update of a pod's ephemeral containers (the `ephemeralcontainers`
+/// subresource): the ones there stay as they are, new ones are valid debugging
+/// containers.
+pub(super) fn validate_ephemeral_update(
+    new: &PodSpec,
+    old: &PodSpec,
+    path: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
+    let epath = path.child("ephemeralContainers");
+    for (i, o) in old.ephemeral_containers.iter().enumerate() {
+        if new.ephemeral_containers.get(i) != Some(o) {
+            errs.push(FieldCause::forbidden(
+                &epath.index(i),
+                &format!(
+                    "existing ephemeral containers {:?} may not be changed",
+                    o.name
+                ),
+            ));
+        }
+    }
+    let mut names: BTreeSet<&str> = new
+        .containers
+        .iter()
+        .chain(&new.init_containers)
+        .map(|c| c.name.as_str())
+        .collect();
+    for (i, e) in new.ephemeral_containers.iter().enumerate() {
+        let ipath = epath.index(i);
+        let npath = ipath.child("name");
+        if e.name.is_empty() {
+            errs.push(FieldCause::required(&npath, ""));
+        } else {
+            for msg in super::names::is_dns1123_label(&e.name) {
+                errs.push(FieldCause::invalid(&npath, e.name.as_str(), &msg));
+            }
+            if !names.insert(e.name.as_str()) {
+                errs.push(FieldCause::duplicate(&npath, e.name.as_str()));
+            }
+        }
+        if i < old.ephemeral_containers.len() {
+            continue;
+        }
+        if e.image.is_empty() {
+            errs.push(FieldCause::required(&ipath.child("image"), ""));
+        }
+        let not_allowed = [
+            ("ports", !e.ports.is_empty()),
+            ("livenessProbe", e.liveness_probe.is_some()),
+            ("readinessProbe", e.readiness_probe.is_some()),
+            ("startupProbe", e.startup_probe.is_some()),
+            ("lifecycle", e.lifecycle.is_some()),
+            ("resources", e.resources != Default::default()),
+            ("resizePolicy", !e.resize_policy.is_empty()),
+            ("restartPolicy", e.restart_policy.is_some()),
+        ];
+        for (field, set) in not_allowed {
+            if set {
+                errs.push(FieldCause::forbidden(
+                    &ipath.child(field),
+                    "cannot be set for an Ephemeral Container",
+                ));
+            }
+        }
+        for (j, m) in e.volume_mounts.iter().enumerate() {
+            if !m.sub_path.is_empty() {
+                errs.push(FieldCause::forbidden(
+                    &ipath.child("volumeMounts").index(j).child("subPath"),
+                    "cannot be set for an Ephemeral Container",
+                ));
+            }
+        }
+        if let Some(target) = e.target_container_name.as_deref() {
+            let known = new
+                .containers
+                .iter()
+                .chain(&new.init_containers)
+                .any(|c| c.name == target);
+            if !known {
+                errs.push(FieldCause::not_found(
+                    &ipath.child("targetContainerName"),
+                    target,
+                ));
+            }
+        }
+    }
+}

@@ -14,7 +14,9 @@ use rudder_protocol::resources::{
     ResourceRequirements, TaintEffect, Toleration, TolerationOperator, Volume,
 };
 
-use super::container::{validate_container_extras, validate_no_ephemeral_on_create, Role};
+use super::container::{
+    validate_container_extras, validate_ephemeral_update, validate_no_ephemeral_on_create, Role,
+};
 use super::dns::validate_pod_dns;
 use super::meta::{validate_labels, validate_object_meta, validate_object_meta_update, NameRule};
 use super::names::{
@@ -1169,6 +1171,11 @@ fn validate_pod_spec_update(new: &PodSpec, old: &PodSpec) -> Vec<FieldCause> {
     // Scheduling gates may be removed (checked below), nothing else.
     validate_scheduling_gates_update(new, old, &path, &mut errs);
     munged.scheduling_gates.clone_from(&old.scheduling_gates);
+    // Ephemeral containers may be added (their subresource is the only way in).
+    validate_ephemeral_update(new, old, &path, &mut errs);
+    munged
+        .ephemeral_containers
+        .clone_from(&old.ephemeral_containers);
     if let (Some(o), Some(1)) = (
         old.termination_grace_period_seconds,
         new.termination_grace_period_seconds,
@@ -1196,7 +1203,11 @@ fn validate_pod(pod: &Pod) -> Vec<FieldCause> {
 
 impl Validate for Pod {
     fn validate(&self) -> Vec<FieldCause> {
-        let mut errs = validate_pod(self);
+        validate_pod(self)
+    }
+
+    fn validate_create(&self) -> Vec<FieldCause> {
+        let mut errs = Vec::new();
         let path = FieldPath::new("spec");
         validate_no_ephemeral_on_create(&self.spec, &path, &mut errs);
         if !self.spec.node_name.is_empty() && !self.spec.scheduling_gates.is_empty() {

@@ -303,7 +303,9 @@ fn pod_spec_fields_table() {
     ];
     for (name, spec, container, want) in table {
         let p = pod(spec, container);
-        assert_causes(name, &p.validate(), want);
+        let mut causes = p.validate();
+        causes.extend(p.validate_create());
+        assert_causes(name, &causes, want);
     }
 }
 
