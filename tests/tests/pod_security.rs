@@ -406,3 +406,122 @@ async fn a_pod_past_its_active_deadline_fails() -> anyhow::Result<()> {
     assert!(!p.status.conditions.is_empty());
     Ok(())
 }
+
+/// A gRPC health server on 127.0.0.1 (HTTP/2 with prior knowledge, one call per
+/// connection): service `""` and `"ok"` are SERVING, anything else NOT_SERVING.
+/// Returns its port; it runs until the test's runtime ends.
+async fn grpc_health_server() -> anyhow::Result<u16> {
+    use rudder_actors::kubelet::grpc_probe::{frame, grpc_message};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    async fn serve(mut s: tokio::net::TcpStream) -> std::io::Result<()> {
+        let mut preface = [0u8; 24];
+        s.read_exact(&mut preface).await?;
+        s.write_all(&frame(0x4, 0, 0, &[])).await?;
+        let mut request = Vec::new();
+        loop {
+            let mut head = [0u8; 9];
+            s.read_exact(&mut head).await?;
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            s.read_exact(&mut payload).await?;
+            let (kind, flags) = (head[3], head[4]);
+            if kind == 0x4 && flags & 1 == 0 {
+                s.write_all(&frame(0x4, 1, 0, &[])).await?;
+            }
+            if kind == 0x0 {
+                request.extend_from_slice(&payload);
+                if flags & 1 != 0 {
+                    break;
+                }
+            }
+        }
+        // HealthCheckRequest { service = 1 }: prefix (5 bytes), tag, length, bytes.
+        let service = request
+            .get(7..)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let status = if service.is_empty() || service == "ok" { 1 } else { 2 };
+        // :status 200 (static index 8), then content-type as a literal.
+        let mut headers = vec![0x88, 0x00, 12];
+        headers.extend_from_slice(b"content-type");
+        headers.push(16);
+        headers.extend_from_slice(b"application/grpc");
+        let mut trailers = vec![0x00, 11];
+        trailers.extend_from_slice(b"grpc-status");
+        trailers.extend_from_slice(&[1, b'0']);
+        let mut out = frame(0x1, 0x4, 1, &headers);
+        out.extend(frame(0x0, 0, 1, &grpc_message(&[0x08, status])));
+        out.extend(frame(0x1, 0x5, 1, &trailers));
+        s.write_all(&out).await?;
+        // Let the client read before the connection goes.
+        let mut rest = [0u8; 64];
+        let _ = tokio::time::timeout(Duration::from_secs(2), s.read(&mut rest)).await;
+        Ok(())
+    }
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(serve(s));
+        }
+    });
+    Ok(port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_probes_on_the_host_network() -> anyhow::Result<()> {
+    use rudder_protocol::resources::{GrpcAction, Probe};
+    if !docker_available() {
+        return Ok(());
+    }
+    let port = grpc_health_server().await?;
+    // The client speaks to it the way the kubelet will.
+    rudder_actors::kubelet::grpc_probe::check("127.0.0.1", port, "ok", Duration::from_secs(1))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let node = format!("ps-grpc-{}", std::process::id());
+    let (_cleanup, _cluster, client) = start_node(&node).await?;
+    let pods: Api<Pod> = client.api(Some("default"));
+    let probe = |service: &str| Probe {
+        grpc: Some(GrpcAction {
+            port: i32::from(port),
+            service: Some(service.into()),
+        }),
+        period_seconds: 1,
+        failure_threshold: 1,
+        ..Default::default()
+    };
+    let mut ready = container("ready", "sleep 3600");
+    ready.readiness_probe = Some(probe("ok"));
+    let mut sick = container("sick", "sleep 3600");
+    sick.liveness_probe = Some(probe("down"));
+    let mut p = pod("grpc", &node, RestartPolicy::Always, vec![ready, sick]);
+    p.spec.host_network = true;
+    pods.create(&p).await?;
+    let p = wait_pod(&pods, "grpc", 90, |p| {
+        status_of(p, "ready").is_some_and(|s| s.ready)
+            && status_of(p, "sick").is_some_and(|s| s.restart_count >= 1)
+    })
+    .await?;
+    assert_eq!(p.status.pod_ip, "127.0.0.1", "the host's address");
+    let events: Api<rudder_protocol::resources::Event> = client.api(Some("default"));
+    let (unhealthy, _) = eventually(Duration::from_secs(20), || async {
+        let unhealthy: Vec<String> = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.reason == "Unhealthy" && e.involved_object.name == "grpc")
+            .map(|e| e.message)
+            .collect();
+        Ok((!unhealthy.is_empty()).then_some(unhealthy))
+    })
+    .await?;
+    assert!(
+        unhealthy
+            .iter()
+            .any(|m| m.contains("service unhealthy (responded with \"NOT_SERVING\")")),
+        "{unhealthy:?}"
+    );
+    Ok(())
+}

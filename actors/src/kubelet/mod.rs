@@ -5,7 +5,7 @@
 //! - [`images`]: the local sandbox and demo images, built offline.
 //! - [`network`]: the node's Docker network for pod IPs.
 //! - [`logs`]: serves log chunks over the bus (`KubeletRequest::Logs`).
-//! - [`probe`]: liveness, readiness and startup probes.
+//! - [`probe`]: liveness, readiness and startup probes; [`grpc_probe`] the gRPC one.
 //! - [`security`]: the pods the node refuses, security contexts and resource limits as
 //!   the runtime takes them.
 //! - [`lifecycle`]: postStart and preStop hooks, termination messages.
@@ -61,6 +61,7 @@ pub mod atomic_writer;
 pub mod dns;
 pub mod docker;
 pub mod fake;
+pub mod grpc_probe;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
