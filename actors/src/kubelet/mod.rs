@@ -807,6 +807,26 @@ mod tests {
     }
 
     #[test]
+    fn allocatable_is_capacity_less_what_is_reserved() {
+        let q = |s: &str| Quantity::parse(s).expect("quantity");
+        let capacity = BTreeMap::from([
+            ("cpu".to_owned(), q("2")),
+            ("memory".to_owned(), q("4Gi")),
+            ("pods".to_owned(), q("110")),
+        ]);
+        let reserved = BTreeMap::from([
+            ("cpu".to_owned(), q("500m")),
+            ("memory".to_owned(), q("5Gi")),
+        ]);
+        let a = allocatable(&capacity, &reserved);
+        assert_eq!(a["cpu"].milli_value(), 1500);
+        assert_eq!(a["memory"].value(), 0, "never below zero");
+        assert_eq!(a["pods"], q("110"), "untouched");
+        let none = allocatable(&capacity, &BTreeMap::new());
+        assert_eq!(none, capacity);
+    }
+
+    #[test]
     fn ready_condition_tracks_the_runtime() {
         let up: Result<RuntimeVersion, String> = Ok(RuntimeVersion::default());
         let down: Result<RuntimeVersion, String> = Err("connection refused".into());
