@@ -954,6 +954,9 @@ impl ApiCore {
             }
         }
         // Admission (on create only, as in Kubernetes), defaulting, validation.
+        for plugin in kind.admission_plugins() {
+            plugin(self, kind.info(), &mut obj).await?;
+        }
         let obj = kind.admit(obj, &self.admission)?;
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
         self.check_namespace(info, namespace.as_deref()).await?;
@@ -1002,7 +1005,6 @@ impl ApiCore {
         }
     }
 
-    /// Reads one object.
     /// The node's bus (the pods/log route asks the pod's kubelet through it).
     pub fn bus(&self) -> &Bus {
         &self.bus

@@ -23,9 +23,9 @@ use std::net::IpAddr;
 use rudder_protocol::resources::Deployment;
 use rudder_protocol::resources::{
     ClientIpConfig, Container, DeploymentStrategy, DeploymentStrategyType, DnsPolicy,
-    DownwardApiVolumeFile, Endpoints, Event, IntOrString, IpFamily, IpFamilyPolicy, Lease,
-    Namespace, NamespacePhase, Node, ObjectFieldSelector, Pod, PodSpec, PodTemplateSpec, Probe,
-    Protocol, PullPolicy, ReplicaSet, ReplicationController, RestartPolicy,
+    DownwardApiVolumeFile, Endpoints, Event, HttpGetAction, IntOrString, IpFamily, IpFamilyPolicy,
+    Lease, Namespace, NamespacePhase, Node, ObjectFieldSelector, Pod, PodSpec, PodTemplateSpec,
+    Probe, Protocol, PullPolicy, ReplicaSet, ReplicationController, RestartPolicy,
     RollingUpdateDeployment, Scale, Service, ServiceAccount, ServiceType, SessionAffinity,
     SessionAffinityConfig, TaintEffect, TerminationMessagePolicy, Toleration, TolerationOperator,
     TrafficPolicy, UriScheme,
@@ -82,11 +82,17 @@ fn default_probe(probe: &mut Probe) {
         }
     }
     if let Some(http) = probe.http_get.as_mut() {
-        if http.path.is_empty() {
-            http.path = "/".to_owned();
-        }
-        http.scheme.get_or_insert(UriScheme::Http);
+        default_http_get(http);
     }
+}
+
+/// Path `/` and scheme HTTP (Kubernetes' `SetDefaults_HTTPGetAction`, for probes and
+/// lifecycle hooks alike).
+fn default_http_get(http: &mut HttpGetAction) {
+    if http.path.is_empty() {
+        http.path = "/".to_owned();
+    }
+    http.scheme.get_or_insert(UriScheme::Http);
 }
 
 fn default_container(c: &mut Container, host_network: bool) {
@@ -119,6 +125,16 @@ fn default_container(c: &mut Container, host_network: bool) {
     {
         default_probe(probe);
     }
+    if let Some(lifecycle) = c.lifecycle.as_mut() {
+        for hook in [&mut lifecycle.post_start, &mut lifecycle.pre_stop]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(http) = hook.http_get.as_mut() {
+                default_http_get(http);
+            }
+        }
+    }
 }
 
 /// `apiVersion` defaults to `v1` (Kubernetes' `SetDefaults_ObjectFieldSelector`).
@@ -141,6 +157,7 @@ fn default_downward_files(items: &mut [DownwardApiVolumeFile]) {
 /// `SetDefaults_PodSpec` and what it reaches: containers, ports, probes, volumes).
 pub fn default_pod_spec(spec: &mut PodSpec) {
     spec.dns_policy.get_or_insert(DnsPolicy::ClusterFirst);
+    spec.enable_service_links.get_or_insert(true);
     spec.restart_policy.get_or_insert(RestartPolicy::Always);
     spec.termination_grace_period_seconds
         .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
@@ -214,6 +231,11 @@ impl Defaults for Pod {
         }
         if self.spec.priority_class_name.is_empty() {
             self.spec.priority.get_or_insert(0);
+        }
+        // Set when the pod is created (Kubernetes' PrepareForCreate) from the defaulted
+        // requests and limits; it never changes afterwards.
+        if self.status.qos_class.is_none() {
+            self.status.qos_class = Some(self.qos_class());
         }
     }
 }

@@ -4,6 +4,8 @@
 //!   resource, namespace, name) and call [`core::ApiCore::handle`].
 //! - [`core`]: the operations (create, get, list, update, patch, delete, watch and the
 //!   subresources) over the store, shared by every front.
+//! - [`admission`]: admission plugins that read other objects (Priority,
+//!   RuntimeClass), run on create before the kind's own admission.
 //! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
 //! - [`encryption`]: Secrets encrypted at rest (AES-GCM), between the API server and
 //!   the store.
@@ -30,6 +32,7 @@
 //! - [`table`]: server-side `Table` output for `kubectl get`.
 
 pub mod actor;
+pub mod admission;
 pub mod alloc;
 pub mod cache;
 pub mod core;

@@ -27,7 +27,9 @@
 //! - Causes come in a stable order (the order fields are visited; maps in key order).
 //!
 //! The submodules: `names` (string formats), `meta` (metadata, labels, label selectors),
-//! `pod` (pod specs and pods), `service` (services and endpoints), `workloads` (replica
+//! `pod` (pod specs and pods; with `container` (lifecycle, sidecars, the newer
+//! container fields), `security` (security contexts, sysctls, host namespaces),
+//! `scheduling` (pod affinity, topology spread, gates, refused fields) and `dns`), `service` (services and endpoints), `workloads` (replica
 //! sets, replication controllers, deployments, scale) and `cluster` (nodes, namespaces,
 //! service accounts, leases, events).
 
@@ -38,9 +40,15 @@ use serde::{Deserialize, Serialize};
 
 mod cluster;
 mod config;
+mod container;
+mod dns;
 mod meta;
 mod names;
 mod pod;
+#[cfg(test)]
+mod pod_fields_tests;
+mod scheduling;
+mod security;
 mod service;
 mod workloads;
 

@@ -91,9 +91,11 @@ enum Input {
     },
 }
 
-/// Whether this scheduler should place `pod`.
+/// Whether this scheduler should place `pod` (a pod with scheduling gates waits until
+/// they are all removed: Kubernetes' SchedulingGates pre-enqueue plugin).
 pub fn is_pending(pod: &Pod) -> bool {
     pod.spec.node_name.is_empty()
+        && pod.spec.scheduling_gates.is_empty()
         && (pod.spec.scheduler_name.is_empty() || pod.spec.scheduler_name == SCHEDULER_NAME)
         && pod.metadata.deletion_timestamp.is_none()
         && !matches!(
@@ -450,7 +452,10 @@ mod tests {
         ours.spec.scheduler_name = SCHEDULER_NAME.into();
         let mut done = pod("p", &[]);
         done.status.phase = Some(PodPhase::Succeeded);
+        let mut gated = pod("p", &[]);
+        gated.spec.scheduling_gates.push(Default::default());
         let cases = [
+            ("gated", gated, false),
             ("unbound", pod("p", &[]), true),
             ("named default scheduler", ours, true),
             ("bound", bound(pod("p", &[]), "n"), false),

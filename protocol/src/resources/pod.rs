@@ -1515,7 +1515,7 @@ pub struct ContainerStatus {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
-    #[schema(atomic)]
+    #[schema(merge_key = "name")]
     pub allocated_resources_status: Vec<ResourceStatus>,
     /// The signal that stops it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1686,7 +1686,7 @@ pub struct ContainerRestartRuleOnExitCodes {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
-    #[schema(set)]
+    #[schema(atomic)]
     pub values: Vec<i32>,
 }
 
@@ -1797,6 +1797,7 @@ pub struct PodTemplateSpec {
 
 #[cfg(test)]
 mod helper_tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::resources::{Node, NodeCondition};
 

@@ -26,6 +26,7 @@ use rudder_protocol::registry::{ResourceInfo, Served};
 use rudder_protocol::resources::{Resource, Time};
 use serde_json::{json, Value};
 
+use super::admission;
 use super::core::{fail, ApiError, ApiResult};
 use super::defaults::Defaults;
 use super::table::{default_row, Column, Row, DEFAULT_COLUMNS};
@@ -134,6 +135,10 @@ pub trait Strategy: Resource + Served + Defaults + Validate {
     /// same transaction as the object (and released when it goes).
     const CLAIMS_ADDRESSES: bool = false;
 
+    /// Admission plugins that read other objects, run in order on create before
+    /// [`Strategy::prepare_create`].
+    const ADMISSION: &'static [admission::Plugin] = &[];
+
     /// A minimal valid object of this kind (with no name; in `namespace` when the kind
     /// is namespaced): what the generic tests create for every kind, so that the one
     /// place saying what an object of this kind needs is its module.
@@ -195,6 +200,9 @@ pub trait KindOps: Send + Sync {
 
     /// [`Strategy::CLAIMS_ADDRESSES`].
     fn claims_addresses(&self) -> bool;
+
+    /// [`Strategy::ADMISSION`].
+    fn admission_plugins(&self) -> &'static [admission::Plugin];
 
     /// The labels field selectors support, `metadata.name` first.
     fn field_labels(&self) -> Vec<&'static str>;
@@ -301,6 +309,10 @@ impl<K: Strategy> KindOps for Kind<K> {
 
     fn claims_addresses(&self) -> bool {
         K::CLAIMS_ADDRESSES
+    }
+
+    fn admission_plugins(&self) -> &'static [admission::Plugin] {
+        K::ADMISSION
     }
 
     fn field_labels(&self) -> Vec<&'static str> {

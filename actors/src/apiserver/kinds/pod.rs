@@ -2,11 +2,13 @@
 //! unreachable tolerations), graceful deletion of a bound pod (its kubelet finishes it),
 //! the pod field selectors and Kubernetes' pod printer.
 
+use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
-    ConditionStatus, ContainerStatus, Pod, PodPhase, PodStatus, Time,
+    ConditionStatus, ContainerStatus, Pod, PodCondition, PodPhase, PodStatus, Time,
 };
 use serde_json::{json, Value};
 
+use super::super::admission;
 use super::super::defaults::add_default_tolerations;
 use super::super::table::{col, or_none, since, Column, Row, AGE, NAME};
 use super::{field, Admission, Deletion, SelectableField, Strategy};
@@ -22,14 +24,17 @@ impl Strategy for Pod {
         field("status.podIP"),
     ];
     const COLUMNS: &'static [Column] = POD_COLUMNS;
+    const ADMISSION: &'static [admission::Plugin] =
+        &[admission::priority, admission::runtime_class];
 
     fn cells(&self, now: Time) -> Row {
         let (cells, conditions) = pod_cells(self, now);
         Row { cells, conditions }
     }
 
-    /// A new pod is `Pending` (unless it says otherwise) and tolerates not-ready and
-    /// unreachable nodes for the configured time (DefaultTolerationSeconds admission).
+    /// A new pod is `Pending` (unless it says otherwise), tolerates not-ready and
+    /// unreachable nodes for the configured time (DefaultTolerationSeconds admission),
+    /// and, with scheduling gates, reports `PodScheduled=False` (`SchedulingGated`).
     fn prepare_create(pod: &mut Pod, admission: &Admission) {
         if pod.status.phase.is_none() {
             pod.status = PodStatus {
@@ -38,6 +43,20 @@ impl Strategy for Pod {
             };
         }
         add_default_tolerations(pod, admission.default_toleration_seconds);
+        // A gated pod says so until its gates are removed (Kubernetes'
+        // PrepareForCreate); the scheduler leaves it alone meanwhile.
+        if !pod.spec.scheduling_gates.is_empty()
+            && pod.condition(conditions::POD_SCHEDULED).is_none()
+        {
+            pod.status.conditions.push(PodCondition {
+                type_: conditions::POD_SCHEDULED.into(),
+                status: ConditionStatus::False,
+                reason: "SchedulingGated".into(),
+                message: "Scheduling is blocked due to non-empty scheduling gates".into(),
+                last_transition_time: Some(Time::now()),
+                ..PodCondition::default()
+            });
+        }
     }
 
     /// A pod bound to a node with a grace period is stopped by its kubelet first.

@@ -14,12 +14,16 @@ use rudder_protocol::resources::{
     ResourceRequirements, TaintEffect, Toleration, TolerationOperator, Volume,
 };
 
+use super::container::{validate_container_extras, validate_no_ephemeral_on_create, Role};
+use super::dns::validate_pod_dns;
 use super::meta::{validate_labels, validate_object_meta, validate_object_meta_update, NameRule};
 use super::names::{
     inclusive_range_error, is_config_map_key, is_dns1123_label, is_dns1123_subdomain,
     is_env_var_name, is_http_header_name, is_label_value, is_qualified_name, is_valid_ip,
     is_valid_port_name, is_valid_port_num,
 };
+use super::scheduling::{validate_pod_scheduling, validate_scheduling_gates_update};
+use super::security::validate_pod_security;
 use super::{BadValue, FieldCause, FieldPath, Validate};
 
 /// The message of a forbidden pod spec change, as Kubernetes words it.
@@ -89,12 +93,23 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath, ctx: PodSpecContext) 
             c,
             &ipath.index(i),
             &volumes,
-            true,
+            Role::of(c, true) == Role::Init,
             ctx,
             &mut names,
             &mut errs,
         );
     }
+    for (containers, cpath, init) in [
+        (&spec.containers, &cpath, false),
+        (&spec.init_containers, &ipath, true),
+    ] {
+        for (i, c) in containers.iter().enumerate() {
+            validate_container_extras(c, Role::of(c, init), spec, &cpath.index(i), &mut errs);
+        }
+    }
+    validate_pod_security(spec, path, &mut errs);
+    validate_pod_scheduling(spec, path, &mut errs);
+    validate_pod_dns(spec, path, &mut errs);
     check_host_port_conflicts(&spec.containers, &cpath, &mut errs);
     check_host_port_conflicts(&spec.init_containers, &ipath, &mut errs);
     if spec.host_network {
@@ -625,7 +640,7 @@ fn validate_container(
         if init {
             errs.push(FieldCause::forbidden(
                 &ppath,
-                "may not be set for init containers",
+                "may not be set for init containers without restartPolicy=Always",
             ));
             continue;
         }
@@ -856,6 +871,7 @@ fn validate_probe(p: &Probe, path: &FieldPath, errs: &mut Vec<FieldCause>) {
         ("exec", p.exec.is_some()),
         ("httpGet", p.http_get.is_some()),
         ("tcpSocket", p.tcp_socket.is_some()),
+        ("grpc", p.grpc.is_some()),
     ];
     let mut set = handlers.iter().filter(|(_, present)| *present);
     if set.next().is_none() {
@@ -1150,6 +1166,9 @@ fn validate_pod_spec_update(new: &PodSpec, old: &PodSpec) -> Vec<FieldCause> {
     }
     munged.active_deadline_seconds = old.active_deadline_seconds;
     munged.tolerations.clone_from(&old.tolerations);
+    // Scheduling gates may be removed (checked below), nothing else.
+    validate_scheduling_gates_update(new, old, &path, &mut errs);
+    munged.scheduling_gates.clone_from(&old.scheduling_gates);
     if let (Some(o), Some(1)) = (
         old.termination_grace_period_seconds,
         new.termination_grace_period_seconds,
@@ -1164,19 +1183,33 @@ fn validate_pod_spec_update(new: &PodSpec, old: &PodSpec) -> Vec<FieldCause> {
     errs
 }
 
+/// The rules of a pod on create and on update.
+fn validate_pod(pod: &Pod) -> Vec<FieldCause> {
+    let mut errs = validate_object_meta(&pod.metadata, NameRule::Dns1123Subdomain);
+    errs.extend(validate_pod_spec(
+        &pod.spec,
+        &FieldPath::new("spec"),
+        PodSpecContext::Pod,
+    ));
+    errs
+}
+
 impl Validate for Pod {
     fn validate(&self) -> Vec<FieldCause> {
-        let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
-        errs.extend(validate_pod_spec(
-            &self.spec,
-            &FieldPath::new("spec"),
-            PodSpecContext::Pod,
-        ));
+        let mut errs = validate_pod(self);
+        let path = FieldPath::new("spec");
+        validate_no_ephemeral_on_create(&self.spec, &path, &mut errs);
+        if !self.spec.node_name.is_empty() && !self.spec.scheduling_gates.is_empty() {
+            errs.push(FieldCause::forbidden(
+                &path.child("nodeName"),
+                "cannot be set until all schedulingGates have been cleared",
+            ));
+        }
         errs
     }
 
     fn validate_update(&self, old: &Self) -> Vec<FieldCause> {
-        let mut errs = self.validate();
+        let mut errs = validate_pod(self);
         errs.extend(validate_object_meta_update(&self.metadata, &old.metadata));
         errs.extend(validate_pod_spec_update(&self.spec, &old.spec));
         errs
@@ -1266,6 +1299,7 @@ mod tests {
                 }),
                 ..NodeAffinity::default()
             }),
+            ..Default::default()
         })
     }
 
@@ -2067,6 +2101,7 @@ mod tests {
                             required_during_scheduling_ignored_during_execution: Some(NodeSelector::default()),
                             ..NodeAffinity::default()
                         }),
+                        ..Default::default()
                     });
                 },
                 &[(
@@ -2088,6 +2123,7 @@ mod tests {
                             }],
                             ..NodeAffinity::default()
                         }),
+                        ..Default::default()
                     });
                 },
                 &[(
