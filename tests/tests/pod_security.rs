@@ -220,7 +220,7 @@ async fn a_memory_limit_is_enforced_by_the_oom_killer_and_the_container_crash_lo
     })
     .await?;
     let s = status_of(&p, "hog").cloned().unwrap_or_default();
-    let last = s.last_state.terminated.unwrap_or_default();
+    let last = s.last_state.terminated.clone().unwrap_or_default();
     assert_eq!(last.reason, "OOMKilled", "{s:?}");
     assert_eq!(last.exit_code, 137, "{s:?}");
     assert_eq!(

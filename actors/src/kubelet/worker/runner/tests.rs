@@ -713,7 +713,7 @@ async fn a_missing_env_source_is_a_create_container_config_error() {
     h.task.abort();
 }
 
-fn waiting_of(s: &PodStatus) -> Option<(String, String)> {
+fn waiting_state(s: &PodStatus) -> Option<(String, String)> {
     s.container_statuses
         .first()
         .and_then(|c| c.state.waiting.clone())
@@ -733,7 +733,7 @@ async fn run_as_non_root_refuses_an_image_that_runs_as_root() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let s = h.sink.last().expect("a status");
     assert_eq!(
-        waiting_of(&s),
+        waiting_state(&s),
         Some((
             "CreateContainerConfigError".into(),
             "container has runAsNonRoot and image will run as root (pod: \"web_default(uid-1)\", \
