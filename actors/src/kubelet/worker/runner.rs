@@ -309,7 +309,12 @@ impl PodWorker {
             changed |= self.apply(action, pod, last_pod, &observed).await;
         }
         let observed = if changed {
-            self.observe().await?
+            let observed = self.observe().await?;
+            // A container that exited at once reports its message in this status.
+            if let Some(p) = pod.or(last_pod) {
+                self.collect_messages(p, &observed).await;
+            }
+            observed
         } else {
             observed
         };

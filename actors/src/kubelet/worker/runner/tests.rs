@@ -871,7 +871,7 @@ async fn a_pod_the_node_cannot_run_is_rejected() {
     let s = h.sink.last().expect("status");
     assert_eq!(s.phase, Some(PodPhase::Failed));
     assert_eq!(s.reason, "UserNamespacesNotSupported");
-    assert!(s.message.contains("Docker cannot give one to a pod"), "{}", s.message);
+    assert!(s.message.contains("(Docker) cannot give one to a pod"), "{}", s.message);
     assert!(h.rt.containers().iter().all(|c| c.state != RunState::Running));
     assert!(app_containers(&h.rt).is_empty());
     h.task.abort();
