@@ -11,8 +11,8 @@ use std::time::Duration;
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest, LogRequest};
 use rudder_protocol::resources::{
-    Container, ExecAction, HostAlias, HostPathVolumeSource, Lifecycle, LifecycleHandler,
-    Namespace, Node, Pod, PodDnsConfig, PodPhase, PodSecurityContext, Quantity, RestartPolicy,
+    Container, ExecAction, HostAlias, HostPathVolumeSource, Lifecycle, LifecycleHandler, Namespace,
+    Node, Pod, PodDnsConfig, PodPhase, PodSecurityContext, Quantity, RestartPolicy,
     SecurityContext, TerminationMessagePolicy, Volume, VolumeMount,
 };
 use rudder_protocol::ActorRef;
@@ -131,7 +131,10 @@ async fn run_as_user_and_a_read_only_root_filesystem_are_enforced() -> anyhow::R
     let node = format!("ps-sec-{}", std::process::id());
     let (_cleanup, _cluster, client) = start_node(&node).await?;
     let pods: Api<Pod> = client.api(Some("default"));
-    let mut user = container("user", "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); sleep 3600");
+    let mut user = container(
+        "user",
+        "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); sleep 3600",
+    );
     user.security_context = Some(SecurityContext {
         run_as_user: Some(1000),
         run_as_group: Some(3000),
@@ -185,8 +188,9 @@ async fn run_as_user_and_a_read_only_root_filesystem_are_enforced() -> anyhow::R
         .and_then(|s| s.state.waiting.clone())
         .unwrap_or_default();
     assert!(
-        w.message
-            .starts_with("container has runAsNonRoot and image will run as root (pod: \"nonroot_default("),
+        w.message.starts_with(
+            "container has runAsNonRoot and image will run as root (pod: \"nonroot_default("
+        ),
         "{}",
         w.message
     );
@@ -442,7 +446,11 @@ async fn grpc_health_server() -> anyhow::Result<u16> {
             .get(7..)
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default();
-        let status = if service.is_empty() || service == "ok" { 1 } else { 2 };
+        let status = if service.is_empty() || service == "ok" {
+            1
+        } else {
+            2
+        };
         // :status 200 (static index 8), then content-type as a literal.
         let mut headers = vec![0x88, 0x00, 12];
         headers.extend_from_slice(b"content-type");

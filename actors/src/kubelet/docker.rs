@@ -35,7 +35,8 @@ use rudder_protocol::resources::Time;
 
 use super::runtime::{
     ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, MountSource,
-    RegistryAuth, RunState, RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList, VolumeSpec,
+    RegistryAuth, RunState, RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec,
+    VolumeList, VolumeSpec,
 };
 
 /// How long one Docker API call may take (streams excepted).

@@ -20,7 +20,8 @@ use tokio::sync::broadcast;
 
 use super::runtime::{
     labels, ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, RegistryAuth,
-    RunState, RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList, VolumeSpec,
+    RunState, RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList,
+    VolumeSpec,
 };
 
 #[derive(Default)]

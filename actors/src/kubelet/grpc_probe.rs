@@ -179,10 +179,19 @@ impl From<std::io::Error> for CallError {
 }
 
 /// Calls `Check` for `service` at `addr`; the DATA of the response stream.
-async fn call(stream: &mut TcpStream, authority: &str, service: &str) -> Result<Vec<u8>, CallError> {
+async fn call(
+    stream: &mut TcpStream,
+    authority: &str,
+    service: &str,
+) -> Result<Vec<u8>, CallError> {
     let mut out = PREFACE.to_vec();
     out.extend(frame(SETTINGS, 0, 0, &[]));
-    out.extend(frame(HEADERS, END_HEADERS, STREAM, &request_headers(authority)));
+    out.extend(frame(
+        HEADERS,
+        END_HEADERS,
+        STREAM,
+        &request_headers(authority),
+    ));
     out.extend(frame(DATA, END_STREAM, STREAM, &request_message(service)));
     stream.write_all(&out).await?;
     let mut data = Vec::new();
@@ -191,7 +200,11 @@ async fn call(stream: &mut TcpStream, authority: &str, service: &str) -> Result<
         match kind {
             SETTINGS if flags & ACK == 0 => stream.write_all(&frame(SETTINGS, ACK, 0, &[])).await?,
             PING if flags & ACK == 0 => stream.write_all(&frame(PING, ACK, 0, &payload)).await?,
-            GOAWAY => return Err(CallError::Refused("the server closed the connection".into())),
+            GOAWAY => {
+                return Err(CallError::Refused(
+                    "the server closed the connection".into(),
+                ))
+            }
             RST_STREAM if id == STREAM => {
                 return Err(CallError::Refused("the server reset the stream".into()))
             }
@@ -199,7 +212,9 @@ async fn call(stream: &mut TcpStream, authority: &str, service: &str) -> Result<
                 // Padded frames carry their pad length first.
                 let body = if flags & 0x8 != 0 {
                     let pad = *payload.first().unwrap_or(&0) as usize;
-                    payload.get(1..payload.len().saturating_sub(pad)).unwrap_or(&[])
+                    payload
+                        .get(1..payload.len().saturating_sub(pad))
+                        .unwrap_or(&[])
                 } else {
                     &payload[..]
                 };

@@ -67,7 +67,11 @@ pub async fn run_hook(
         return match rt.exec(target.container_id, &exec.command, timeout).await {
             Ok(out) if out.exit_code == 0 => Ok(()),
             Ok(out) => Err(failed(
-                &format!("command '{}' exited with {}", exec.command.join(" "), out.exit_code),
+                &format!(
+                    "command '{}' exited with {}",
+                    exec.command.join(" "),
+                    out.exit_code
+                ),
                 out.output.trim_end(),
             )),
             Err(e) => Err(failed(&e, "")),
@@ -83,15 +87,22 @@ pub async fn run_hook(
             http_get: Some(http.clone()),
             ..Default::default()
         };
-        return probe::run(rt, &probe, target.container_id, target.pod_ip, target.ports, timeout)
-            .await
-            .map_err(|e| {
-                format!(
-                    "HTTP lifecycle hook ({path}) for Container \"{}\" in Pod \"{}\" failed - \
+        return probe::run(
+            rt,
+            &probe,
+            target.container_id,
+            target.pod_ip,
+            target.ports,
+            timeout,
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "HTTP lifecycle hook ({path}) for Container \"{}\" in Pod \"{}\" failed - \
                      error: {e}",
-                    target.container, target.pod
-                )
-            });
+                target.container, target.pod
+            )
+        });
     }
     if let Some(sleep) = &handler.sleep {
         let wanted = Duration::from_secs(sleep.seconds.max(0) as u64);
@@ -206,6 +217,9 @@ mod tests {
         create_termination_log(&path).unwrap();
         assert_eq!(read_prefix(&path, MAX_MESSAGE_BYTES), "");
         std::fs::write(&path, "x".repeat(5000)).unwrap();
-        assert_eq!(read_prefix(&path, MAX_MESSAGE_BYTES).len(), MAX_MESSAGE_BYTES);
+        assert_eq!(
+            read_prefix(&path, MAX_MESSAGE_BYTES).len(),
+            MAX_MESSAGE_BYTES
+        );
     }
 }

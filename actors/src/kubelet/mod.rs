@@ -352,7 +352,14 @@ async fn run(
                 if let Some(suppressed) = log.admit(&"pod network", tokio::time::Instant::now()) {
                     tracing::warn!(node = %node, error = %e, ?retry_in, suppressed, "pod network not ready; retrying");
                 }
-                post_node_status(&nodes, &node, &Err(e.to_string()), &settings.reserved, &mut log).await;
+                post_node_status(
+                    &nodes,
+                    &node,
+                    &Err(e.to_string()),
+                    &settings.reserved,
+                    &mut log,
+                )
+                .await;
                 tokio::time::sleep(retry_in).await;
             }
         }

@@ -216,8 +216,7 @@ pub async fn run(
         };
     }
     if let Some(grpc) = &probe.grpc {
-        let port =
-            u16::try_from(grpc.port).map_err(|_| format!("invalid port {}", grpc.port))?;
+        let port = u16::try_from(grpc.port).map_err(|_| format!("invalid port {}", grpc.port))?;
         let service = grpc.service.as_deref().unwrap_or("");
         return super::grpc_probe::check(pod_ip, port, service, timeout).await;
     }

@@ -289,17 +289,15 @@ pub fn apply_security(
         }
         Some(p) if p.type_ == SeccompProfileType::Localhost => {
             let rel = p.localhost_profile.as_deref().unwrap_or("");
-            if rel.is_empty() || Path::new(rel).is_absolute() || rel.split('/').any(|s| s == "..")
-            {
+            if rel.is_empty() || Path::new(rel).is_absolute() || rel.split('/').any(|s| s == "..") {
                 return Err(format!(
                     "invalid seccomp localhostProfile {rel:?}: a relative path under the \
                      kubelet's seccomp directory is required"
                 ));
             }
             let path = seccomp_dir.join(rel);
-            let profile = std::fs::read_to_string(&path).map_err(|e| {
-                format!("failed to load seccomp profile {}: {e}", path.display())
-            })?;
+            let profile = std::fs::read_to_string(&path)
+                .map_err(|e| format!("failed to load seccomp profile {}: {e}", path.display()))?;
             if serde_json::from_str::<serde_json::Value>(&profile).is_err() {
                 return Err(format!(
                     "seccomp profile {} is not valid JSON",
@@ -374,8 +372,7 @@ pub fn apply_resources(c: &Container, spec: &mut ContainerSpec, pids_limit: Opti
         .get("cpu")
         .map(|q| q.milli_value())
         .filter(|v| *v > 0);
-    spec.cpu_quota =
-        cpu_limit.map(|milli| (milli * CPU_PERIOD_US / 1000).max(MIN_CPU_QUOTA_US));
+    spec.cpu_quota = cpu_limit.map(|milli| (milli * CPU_PERIOD_US / 1000).max(MIN_CPU_QUOTA_US));
     spec.cpu_period = cpu_limit.map(|_| CPU_PERIOD_US);
     // The request, or the limit when only that is set (Kubernetes defaults the one to
     // the other); none at all: the fewest shares.

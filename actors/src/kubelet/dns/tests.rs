@@ -57,13 +57,21 @@ fn hosts_files() {
     }];
     let text = render_hosts(&p, "10.244.1.5", "cluster.local", "");
     assert!(text.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
-    assert!(text.contains("10.244.1.5\tdb-0.db.shop.svc.cluster.local\tdb-0\n"), "{text}");
+    assert!(
+        text.contains("10.244.1.5\tdb-0.db.shop.svc.cluster.local\tdb-0\n"),
+        "{text}"
+    );
     assert!(
         text.ends_with("\n# Entries added by HostAliases.\n10.1.2.3\tfoo.local\tbar.local\n"),
         "{text}"
     );
     p.spec.host_network = true;
-    let text = render_hosts(&p, "127.0.0.1", "cluster.local", "127.0.0.1 localhost myhost");
+    let text = render_hosts(
+        &p,
+        "127.0.0.1",
+        "cluster.local",
+        "127.0.0.1 localhost myhost",
+    );
     assert!(text.starts_with(
         "# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost myhost\n"
     ));
@@ -122,9 +130,14 @@ fn resolv_confs() {
         assert_eq!(d.conf.render(), want, "{name}");
         assert_eq!(d.missing_cluster_dns.is_some(), missing, "{name}");
     }
-    let missing = resolv_conf(&with(DnsPolicy::ClusterFirst, false), &host(), &[], "cluster.local")
-        .missing_cluster_dns
-        .unwrap();
+    let missing = resolv_conf(
+        &with(DnsPolicy::ClusterFirst, false),
+        &host(),
+        &[],
+        "cluster.local",
+    )
+    .missing_cluster_dns
+    .unwrap();
     assert_eq!(
         missing,
         "pod: \"web_shop(uid-1)\". kubelet does not have ClusterDNS IP configured and cannot \

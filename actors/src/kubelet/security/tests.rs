@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use rudder_protocol::resources::{
-    AppArmorProfile, AppArmorProfileType, Capabilities, Container, ObjectMeta, OsName, Pod,
-    PodOs, PodSecurityContext, ProcMountType, Quantity, ResourceRequirements, SeccompProfile,
+    AppArmorProfile, AppArmorProfileType, Capabilities, Container, ObjectMeta, OsName, Pod, PodOs,
+    PodSecurityContext, ProcMountType, Quantity, ResourceRequirements, SeccompProfile,
     SeccompProfileType, SecurityContext, Sysctl,
 };
 
@@ -72,15 +72,30 @@ fn admission() {
             &host,
             Some("UserNamespacesNotSupported"),
         ),
-        ("safe sysctl", with_sysctl("net.ipv4.tcp_syncookies"), &host, None),
+        (
+            "safe sysctl",
+            with_sysctl("net.ipv4.tcp_syncookies"),
+            &host,
+            None,
+        ),
         (
             "unsafe sysctl not allowed",
             with_sysctl("kernel.msgmax"),
             &host,
             Some("SysctlForbidden"),
         ),
-        ("unsafe sysctl allowed by pattern", with_sysctl("kernel.msgmax"), &unsafe_ok, None),
-        ("unsafe sysctl allowed by name", with_sysctl("net.core.somaxconn"), &unsafe_ok, None),
+        (
+            "unsafe sysctl allowed by pattern",
+            with_sysctl("kernel.msgmax"),
+            &unsafe_ok,
+            None,
+        ),
+        (
+            "unsafe sysctl allowed by name",
+            with_sysctl("net.core.somaxconn"),
+            &unsafe_ok,
+            None,
+        ),
         (
             "node-wide sysctl",
             with_sysctl("vm.swappiness"),
@@ -243,7 +258,11 @@ fn security_context_maps_to_the_runtime() {
         Path::new("/nonexistent"),
     )
     .unwrap();
-    assert_eq!(spec.user.as_deref(), Some("1001:3000"), "container over pod");
+    assert_eq!(
+        spec.user.as_deref(),
+        Some("1001:3000"),
+        "container over pod"
+    );
     assert_eq!(spec.group_add, vec!["4000", "2000"], "fsGroup once");
     assert!(spec.read_only_rootfs);
     assert!(!spec.privileged);
@@ -288,8 +307,11 @@ fn security_context_maps_to_the_runtime() {
 #[test]
 fn localhost_seccomp_profiles_come_from_the_kubelet_directory() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("audit.json"), r#"{"defaultAction":"SCMP_ACT_LOG"}"#)
-        .unwrap();
+    std::fs::write(
+        dir.path().join("audit.json"),
+        r#"{"defaultAction":"SCMP_ACT_LOG"}"#,
+    )
+    .unwrap();
     let profile = |name: &str| {
         let mut p = pod();
         p.spec.security_context = Some(PodSecurityContext {
@@ -314,8 +336,12 @@ fn localhost_seccomp_profiles_come_from_the_kubelet_directory() {
         profile("audit.json").unwrap(),
         vec![r#"seccomp={"defaultAction":"SCMP_ACT_LOG"}"#]
     );
-    assert!(profile("missing.json").unwrap_err().contains("failed to load seccomp profile"));
-    assert!(profile("../etc/passwd").unwrap_err().contains("invalid seccomp"));
+    assert!(profile("missing.json")
+        .unwrap_err()
+        .contains("failed to load seccomp profile"));
+    assert!(profile("../etc/passwd")
+        .unwrap_err()
+        .contains("invalid seccomp"));
 }
 
 #[test]
@@ -369,7 +395,11 @@ fn resources_map_to_cgroup_limits() {
         assert_eq!(spec.memory_bytes, memory, "{name}: memory");
         assert_eq!(spec.memory_swap_bytes, memory, "{name}: no swap");
         assert_eq!(spec.cpu_quota, quota, "{name}: quota");
-        assert_eq!(spec.cpu_period, quota.map(|_| CPU_PERIOD_US), "{name}: period");
+        assert_eq!(
+            spec.cpu_period,
+            quota.map(|_| CPU_PERIOD_US),
+            "{name}: period"
+        );
         assert_eq!(spec.cpu_shares, shares, "{name}: shares");
         assert_eq!(spec.pids_limit, pids, "{name}: pids");
     }

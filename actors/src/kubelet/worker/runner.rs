@@ -384,7 +384,8 @@ impl PodWorker {
         }
         if let Err(r) = security::admit(pod, &self.node.options.host) {
             tracing::info!(pod = %self.key, reason = %r.reason, message = %r.message, "pod rejected");
-            self.sink.event(pod, "Warning", &r.reason, r.message.clone());
+            self.sink
+                .event(pod, "Warning", &r.reason, r.message.clone());
             self.memory.pod_failure = Some((r.reason, r.message));
             return None;
         }
@@ -417,17 +418,12 @@ impl PodWorker {
                 .find(|s| s.name == name)
                 .and_then(|s| s.termination_message_policy)
                 .unwrap_or(TerminationMessagePolicy::File);
-            let file = lifecycle::termination_log_path(
-                &self.node.pods_dir,
-                &self.uid,
-                name,
-                c.attempt(),
-            );
+            let file =
+                lifecycle::termination_log_path(&self.node.pods_dir, &self.uid, name, c.attempt());
             let message = lifecycle::termination_message(&*self.runtime, c, &file, policy).await;
             self.memory.messages.insert(c.id.clone(), message);
         }
-        let ids: std::collections::BTreeSet<&str> =
-            observed.all().map(|c| c.id.as_str()).collect();
+        let ids: std::collections::BTreeSet<&str> = observed.all().map(|c| c.id.as_str()).collect();
         self.memory
             .messages
             .retain(|id, _| ids.contains(id.as_str()));
@@ -464,7 +460,7 @@ impl PodWorker {
             container: name,
             pod: &security::pod_desc(pod),
             pod_ip,
-        ports: &ports,
+            ports: &ports,
         };
         let started = Instant::now();
         match tokio::time::timeout(
@@ -477,8 +473,12 @@ impl PodWorker {
             Ok(Err(e)) => {
                 tracing::info!(pod = %self.key, container = %name, error = %e, "preStop hook failed");
                 // As Kubernetes: the message stays out of the event (it may hold secrets).
-                self.sink
-                    .event(pod, "Warning", "FailedPreStopHook", "PreStopHook failed".into());
+                self.sink.event(
+                    pod,
+                    "Warning",
+                    "FailedPreStopHook",
+                    "PreStopHook failed".into(),
+                );
             }
             Err(_) => {
                 tracing::info!(pod = %self.key, container = %name, ?grace,
@@ -721,7 +721,9 @@ impl PodWorker {
             "Killing",
             format!("FailedPostStartHook: stopping container {}", c.name),
         );
-        let grace = self.pre_stop(pod, &c.name, id, grace_period(pod), pod_ip).await;
+        let grace = self
+            .pre_stop(pod, &c.name, id, grace_period(pod), pod_ip)
+            .await;
         if let Err(e) = self.runtime.stop_container(id, grace).await {
             self.note_failure("container stop failed", &e);
         }
@@ -817,12 +819,21 @@ impl PodWorker {
         self.write_volume_files(pod, pod_ip).await?;
         let fs_group = fs_group(pod);
         for v in &volumes {
-            let failed =
-                |e: &dyn std::fmt::Display| format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name);
-            self.runtime.ensure_volume(v).await.map_err(|e| failed(&e))?;
+            let failed = |e: &dyn std::fmt::Display| {
+                format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name)
+            };
+            self.runtime
+                .ensure_volume(v)
+                .await
+                .map_err(|e| failed(&e))?;
             // fsGroup owns the pod's emptyDirs, where the runtime says where they are.
             if let Some(gid) = fs_group {
-                if let Some(path) = self.runtime.volume_path(&v.name).await.map_err(|e| failed(&e))? {
+                if let Some(path) = self
+                    .runtime
+                    .volume_path(&v.name)
+                    .await
+                    .map_err(|e| failed(&e))?
+                {
                     tokio::task::spawn_blocking(move || {
                         security::set_volume_ownership(Path::new(&path), gid, false)
                     })
@@ -899,8 +910,8 @@ impl PodWorker {
                 Ok::<bool, std::io::Error>(written)
             })
             .await
-                .map_err(|e| failed(&e))?
-                .map_err(|e| failed(&e))?;
+            .map_err(|e| failed(&e))?
+            .map_err(|e| failed(&e))?;
             if written && self.files_written {
                 tracing::debug!(pod = %self.key, volume = %v.name, "volume files updated");
             }
@@ -1056,7 +1067,14 @@ impl PodWorker {
         };
         let opts = self.node.options.clone();
         let checked = security::verify_run_as_non_root(pod, c, &image_user).and_then(|()| {
-            security::apply_security(pod, c, &mut spec, &image_user, &opts.host, &opts.seccomp_dir)
+            security::apply_security(
+                pod,
+                c,
+                &mut spec,
+                &image_user,
+                &opts.host,
+                &opts.seccomp_dir,
+            )
         });
         if let Err(message) = checked {
             self.config_error(pod, &c.name, message, now);
@@ -1308,7 +1326,13 @@ pub fn registry_auth(secret: &Secret, image: &str) -> Option<RegistryAuth> {
             .unwrap_or("");
         host == registry || (hub.contains(&host) && hub.contains(&registry))
     })?;
-    let field = |k: &str| entry.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let field = |k: &str| {
+        entry
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
     let (mut username, mut password) = (field("username"), field("password"));
     if username.is_empty() {
         let decoded = base64::engine::general_purpose::STANDARD

@@ -351,9 +351,12 @@ pub fn compute_status(
     };
     let pod_ip = Some(host_ip.to_owned())
         .filter(|_| pod.spec.host_network)
-        .or_else(|| observed.sandbox()
-        .filter(|s| s.state == RunState::Running)
-        .and_then(|s| s.ip.clone()))
+        .or_else(|| {
+            observed
+                .sandbox()
+                .filter(|s| s.state == RunState::Running)
+                .and_then(|s| s.ip.clone())
+        })
         .or_else(|| memory.pod_ip.clone())
         // A finished pod keeps the address it had (its sandbox is stopped).
         .or_else(|| {

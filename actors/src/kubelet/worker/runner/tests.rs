@@ -808,21 +808,28 @@ async fn the_container_spec_carries_security_limits_and_pod_files() {
     let targets: Vec<&str> = spec.mounts.iter().map(|m| m.target.as_str()).collect();
     assert_eq!(targets, ["/etc/hosts", "/etc/resolv.conf", "/tmp/msg"]);
     let hosts = std::fs::read_to_string(dir.path().join("uid-1/etc-hosts")).unwrap();
-    assert!(hosts.contains("\tdb-0.db.default.svc.cluster.local\tdb-0\n"), "{hosts}");
+    assert!(
+        hosts.contains("\tdb-0.db.default.svc.cluster.local\tdb-0\n"),
+        "{hosts}"
+    );
     assert!(hosts.contains("10.1.2.3\tfoo.local\n"), "{hosts}");
     let resolv = std::fs::read_to_string(dir.path().join("uid-1/resolv.conf")).unwrap();
     assert!(resolv.starts_with("nameserver 10.96.0.10\nsearch default.svc.cluster.local"));
-    let sandbox = h
-        .rt
-        .containers()
-        .into_iter()
-        .find(|c| c.is_sandbox())
-        .expect("sandbox");
+    let sandbox =
+        h.rt.containers()
+            .into_iter()
+            .find(|c| c.is_sandbox())
+            .expect("sandbox");
     let sb = h.rt.sandbox_spec(&sandbox.id).expect("sandbox spec");
     assert_eq!(sb.hostname, "db-0");
     assert_eq!(sb.domainname, "db.default.svc.cluster.local");
     assert_eq!(sb.ipc_mode, "shareable");
-    assert_eq!(sb.sysctls.get("net.ipv4.tcp_syncookies").map(String::as_str), Some("1"));
+    assert_eq!(
+        sb.sysctls
+            .get("net.ipv4.tcp_syncookies")
+            .map(String::as_str),
+        Some("1")
+    );
     let s = h.sink.last().expect("status");
     assert_eq!(
         s.qos_class,
@@ -871,8 +878,16 @@ async fn a_pod_the_node_cannot_run_is_rejected() {
     let s = h.sink.last().expect("status");
     assert_eq!(s.phase, Some(PodPhase::Failed));
     assert_eq!(s.reason, "UserNamespacesNotSupported");
-    assert!(s.message.contains("(Docker) cannot give one to a pod"), "{}", s.message);
-    assert!(h.rt.containers().iter().all(|c| c.state != RunState::Running));
+    assert!(
+        s.message.contains("(Docker) cannot give one to a pod"),
+        "{}",
+        s.message
+    );
+    assert!(h
+        .rt
+        .containers()
+        .iter()
+        .all(|c| c.state != RunState::Running));
     assert!(app_containers(&h.rt).is_empty());
     h.task.abort();
 }
@@ -942,8 +957,14 @@ async fn termination_messages_reach_the_status() {
     // The first writes its file; the second only logs, then fails.
     let file = crate::kubelet::lifecycle::termination_log_path(dir.path(), "uid-1", "app", 0);
     std::fs::write(&file, "bye from app").unwrap();
-    let app = apps.iter().find(|c| c.label(labels::CONTAINER_NAME) == "app").unwrap();
-    let logs = apps.iter().find(|c| c.label(labels::CONTAINER_NAME) == "logs").unwrap();
+    let app = apps
+        .iter()
+        .find(|c| c.label(labels::CONTAINER_NAME) == "app")
+        .unwrap();
+    let logs = apps
+        .iter()
+        .find(|c| c.label(labels::CONTAINER_NAME) == "logs")
+        .unwrap();
     h.rt.append_log(&logs.id, b"line 1\nfatal: out of cheese\n");
     h.rt.exit(&app.id, 0);
     h.rt.exit(&logs.id, 2);

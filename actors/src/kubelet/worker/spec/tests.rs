@@ -51,8 +51,8 @@ fn volume_plans() {
         mount("ram", "/tmp/r", false),
         mount("host", "/data", true),
     ];
-    let (volumes, mounts) =
-        volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods"), &[]).expect("supported volumes");
+    let (volumes, mounts) = volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods"), &[])
+        .expect("supported volumes");
     assert_eq!(
         volumes
             .iter()
@@ -99,7 +99,7 @@ fn volume_plans() {
             source: MountSource::HostPath("/var/lib/rudder/pods/uid-1/volumes/conf".into()),
             target: "/etc/conf".into(),
             read_only: true,
-                propagation: None
+            propagation: None
         }]
     );
     c.volume_mounts = vec![mount("conf", "/etc/conf", false)];
