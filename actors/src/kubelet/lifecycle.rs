@@ -212,11 +212,11 @@ mod tests {
 
     #[test]
     fn termination_file_is_read_up_to_the_limit() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test value");
         let path = dir.path().join("log");
-        create_termination_log(&path).unwrap();
+        create_termination_log(&path).expect("test value");
         assert_eq!(read_prefix(&path, MAX_MESSAGE_BYTES), "");
-        std::fs::write(&path, "x".repeat(5000)).unwrap();
+        std::fs::write(&path, "x".repeat(5000)).expect("test value");
         assert_eq!(
             read_prefix(&path, MAX_MESSAGE_BYTES).len(),
             MAX_MESSAGE_BYTES

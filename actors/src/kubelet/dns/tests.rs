@@ -26,23 +26,25 @@ fn host() -> ResolvConf {
 fn hostnames() {
     let mut p = pod();
     assert_eq!(
-        hostname_and_domain(&p, "cluster.local").unwrap(),
+        hostname_and_domain(&p, "cluster.local").expect("test value"),
         ("web".into(), String::new())
     );
     p.spec.hostname = "db-0".into();
     p.spec.subdomain = "db".into();
     assert_eq!(
-        hostname_and_domain(&p, "cluster.local").unwrap(),
+        hostname_and_domain(&p, "cluster.local").expect("test value"),
         ("db-0".into(), "db.shop.svc.cluster.local".into())
     );
     p.spec.set_hostname_as_fqdn = Some(true);
     assert_eq!(
-        hostname_and_domain(&p, "cluster.local").unwrap().0,
+        hostname_and_domain(&p, "cluster.local")
+            .expect("test value")
+            .0,
         "db-0.db.shop.svc.cluster.local"
     );
     p.spec.hostname = "h".repeat(50);
     assert!(hostname_and_domain(&p, "cluster.local")
-        .unwrap_err()
+        .expect_err("an error")
         .contains("too long (64 characters is the max"));
 }
 
@@ -137,7 +139,7 @@ fn resolv_confs() {
         "cluster.local",
     )
     .missing_cluster_dns
-    .unwrap();
+    .expect("test value");
     assert_eq!(
         missing,
         "pod: \"web_shop(uid-1)\". kubelet does not have ClusterDNS IP configured and cannot \

@@ -164,7 +164,7 @@ fn admission() {
     let mut p = with_sysctl("net.ipv4.tcp_syncookies");
     p.spec.host_network = true;
     assert_eq!(
-        admit(&p, &host).unwrap_err().message,
+        admit(&p, &host).expect_err("an error").message,
         "forbidden sysctl: \"net.ipv4.tcp_syncookies\" not allowed with host net enabled"
     );
 }
@@ -257,7 +257,7 @@ fn security_context_maps_to_the_runtime() {
         &HostFeatures::default(),
         Path::new("/nonexistent"),
     )
-    .unwrap();
+    .expect("test value");
     assert_eq!(
         spec.user.as_deref(),
         Some("1001:3000"),
@@ -297,7 +297,7 @@ fn security_context_maps_to_the_runtime() {
         &HostFeatures::default(),
         Path::new("/nonexistent"),
     )
-    .unwrap();
+    .expect("test value");
     assert_eq!(spec.user.as_deref(), Some("app:5"));
     assert_eq!(spec.pid_mode.as_deref(), Some("host"));
     assert_eq!(spec.ipc_mode.as_deref(), Some("host"));
@@ -306,12 +306,12 @@ fn security_context_maps_to_the_runtime() {
 
 #[test]
 fn localhost_seccomp_profiles_come_from_the_kubelet_directory() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("test value");
     std::fs::write(
         dir.path().join("audit.json"),
         r#"{"defaultAction":"SCMP_ACT_LOG"}"#,
     )
-    .unwrap();
+    .expect("test value");
     let profile = |name: &str| {
         let mut p = pod();
         p.spec.security_context = Some(PodSecurityContext {
@@ -333,14 +333,14 @@ fn localhost_seccomp_profiles_come_from_the_kubelet_directory() {
         .map(|()| spec.security_opt)
     };
     assert_eq!(
-        profile("audit.json").unwrap(),
+        profile("audit.json").expect("test value"),
         vec![r#"seccomp={"defaultAction":"SCMP_ACT_LOG"}"#]
     );
     assert!(profile("missing.json")
-        .unwrap_err()
+        .expect_err("an error")
         .contains("failed to load seccomp profile"));
     assert!(profile("../etc/passwd")
-        .unwrap_err()
+        .expect_err("an error")
         .contains("invalid seccomp"));
 }
 
@@ -349,11 +349,11 @@ fn resources_map_to_cgroup_limits() {
     let res = |req: &[(&str, &str)], lim: &[(&str, &str)]| ResourceRequirements {
         requests: req
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), Quantity::parse(v).unwrap()))
+            .map(|(k, v)| ((*k).to_owned(), Quantity::parse(v).expect("test value")))
             .collect(),
         limits: lim
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), Quantity::parse(v).unwrap()))
+            .map(|(k, v)| ((*k).to_owned(), Quantity::parse(v).expect("test value")))
             .collect(),
         ..Default::default()
     };
@@ -408,15 +408,16 @@ fn resources_map_to_cgroup_limits() {
 #[test]
 fn volume_ownership_follows_fs_group() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("test value");
     let sub = dir.path().join("sub");
-    std::fs::create_dir(&sub).unwrap();
-    std::fs::write(sub.join("f"), b"x").unwrap();
-    std::fs::set_permissions(sub.join("f"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::create_dir(&sub).expect("test value");
+    std::fs::write(sub.join("f"), b"x").expect("test value");
+    std::fs::set_permissions(sub.join("f"), std::fs::Permissions::from_mode(0o600))
+        .expect("test value");
     // Our own group: changing to it needs no privilege.
-    let gid = std::fs::metadata(dir.path()).unwrap().gid();
-    set_volume_ownership(dir.path(), gid, false).unwrap();
-    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+    let gid = std::fs::metadata(dir.path()).expect("test value").gid();
+    set_volume_ownership(dir.path(), gid, false).expect("test value");
+    let mode = |p: &Path| std::fs::metadata(p).expect("test value").mode() & 0o7777;
     assert_eq!(mode(&sub.join("f")), 0o660);
     assert_eq!(mode(&sub) & 0o2070, 0o2070, "setgid, group rwx");
 }

@@ -790,9 +790,10 @@ async fn the_container_spec_carries_security_limits_and_pod_files() {
         read_only_root_filesystem: Some(true),
         ..Default::default()
     });
-    c.resources
-        .limits
-        .insert("memory".into(), Quantity::parse("32Mi").unwrap());
+    c.resources.limits.insert(
+        "memory".into(),
+        Quantity::parse("32Mi").expect("test value"),
+    );
     c.termination_message_path = "/tmp/msg".into();
     let h = start_on(p, runtime_with_images(), node);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -807,13 +808,13 @@ async fn the_container_spec_carries_security_limits_and_pod_files() {
     assert_eq!(spec.pids_limit, Some(100));
     let targets: Vec<&str> = spec.mounts.iter().map(|m| m.target.as_str()).collect();
     assert_eq!(targets, ["/etc/hosts", "/etc/resolv.conf", "/tmp/msg"]);
-    let hosts = std::fs::read_to_string(dir.path().join("uid-1/etc-hosts")).unwrap();
+    let hosts = std::fs::read_to_string(dir.path().join("uid-1/etc-hosts")).expect("test value");
     assert!(
         hosts.contains("\tdb-0.db.default.svc.cluster.local\tdb-0\n"),
         "{hosts}"
     );
     assert!(hosts.contains("10.1.2.3\tfoo.local\n"), "{hosts}");
-    let resolv = std::fs::read_to_string(dir.path().join("uid-1/resolv.conf")).unwrap();
+    let resolv = std::fs::read_to_string(dir.path().join("uid-1/resolv.conf")).expect("test value");
     assert!(resolv.starts_with("nameserver 10.96.0.10\nsearch default.svc.cluster.local"));
     let sandbox =
         h.rt.containers()
@@ -956,15 +957,15 @@ async fn termination_messages_reach_the_status() {
     assert_eq!(apps.len(), 2);
     // The first writes its file; the second only logs, then fails.
     let file = crate::kubelet::lifecycle::termination_log_path(dir.path(), "uid-1", "app", 0);
-    std::fs::write(&file, "bye from app").unwrap();
+    std::fs::write(&file, "bye from app").expect("test value");
     let app = apps
         .iter()
         .find(|c| c.label(labels::CONTAINER_NAME) == "app")
-        .unwrap();
+        .expect("test value");
     let logs = apps
         .iter()
         .find(|c| c.label(labels::CONTAINER_NAME) == "logs")
-        .unwrap();
+        .expect("test value");
     h.rt.append_log(&logs.id, b"line 1\nfatal: out of cheese\n");
     h.rt.exit(&app.id, 0);
     h.rt.exit(&logs.id, 2);
