@@ -834,12 +834,27 @@ impl PodWorker {
                     .await
                     .map_err(|e| failed(&e))?
                 {
-                    tokio::task::spawn_blocking(move || {
+                    // The engine's host path may not be this process's (a kubelet in a
+                    // container): then the volume keeps the engine's ownership, and the
+                    // event says so rather than the pod never starting.
+                    let shown = path.clone();
+                    let owned = tokio::task::spawn_blocking(move || {
                         security::set_volume_ownership(Path::new(&path), gid, false)
                     })
                     .await
-                    .map_err(|e| failed(&e))?
-                    .map_err(|e| failed(&e))?;
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                    if let Err(e) = owned {
+                        self.sink.event(
+                            pod,
+                            "Warning",
+                            "FailedMount",
+                            format!(
+                                "fsGroup {gid} could not be applied to volume \"{}\" at {shown}: {e}",
+                                v.name
+                            ),
+                        );
+                    }
                 }
             }
         }
