@@ -1003,3 +1003,46 @@ fn registry_credentials_come_from_docker_config_secrets() {
     assert_eq!(hub.username, "hub");
     assert!(registry_auth(&s, "other.example/app").is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn image_pull_secrets_reach_the_pull() {
+    use base64::Engine as _;
+    use rudder_protocol::resources::LocalObjectReference;
+    let image = "registry.example:5000/app:1";
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.containers[0].image = image.into();
+    p.spec.image_pull_secrets = vec![LocalObjectReference {
+        name: "pull".into(),
+    }];
+    let rt = runtime_with_images();
+    rt.add_pullable(image);
+    let mut s = Secret::new("pull");
+    let auth = base64::engine::general_purpose::STANDARD.encode("bob:pw");
+    s.data.insert(
+        ".dockerconfigjson".into(),
+        format!(r#"{{"auths":{{"registry.example:5000":{{"auth":"{auth}"}}}}}}"#)
+            .into_bytes()
+            .into(),
+    );
+    let sink = Arc::new(RecordingSink::default());
+    sink.secrets
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("pull".into(), s);
+    let (_tx, rx) = watch::channel(Some(Arc::new(p)));
+    let worker = PodWorker::new(
+        Arc::new(rt.clone()),
+        sink.clone(),
+        node(),
+        rx,
+        Arc::new(Notify::new()),
+    );
+    let task = tokio::spawn(worker.run());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        rt.pull_auths(),
+        vec![(image.to_owned(), "registry.example:5000".to_owned())]
+    );
+    assert_eq!(app_containers(&rt).len(), 1);
+    task.abort();
+}
