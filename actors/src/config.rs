@@ -242,6 +242,22 @@ pub struct KubeletSection {
     /// Rudder builds its own, [`crate::kubelet::images::SANDBOX_IMAGE`], when missing;
     /// any other image must be present in the engine.
     pub sandbox_image: String,
+    /// Cluster DNS addresses written into `ClusterFirst` pods' resolv.conf (Kubernetes'
+    /// `clusterDNS`); empty: such pods use the host's resolver.
+    pub cluster_dns: Vec<String>,
+    /// The cluster's DNS domain (Kubernetes' `clusterDomain`).
+    pub cluster_domain: String,
+    /// The host resolver configuration `Default` pods get (Kubernetes' `resolvConf`).
+    pub resolv_conf: PathBuf,
+    /// Most processes (threads) each container may have; -1: no limit (Kubernetes'
+    /// `podPidsLimit`, applied per container since Docker has no pod cgroup).
+    pub pod_pids_limit: i64,
+    /// CPU and memory kept for the system, subtracted from the node's allocatable.
+    pub system_reserved: std::collections::BTreeMap<String, String>,
+    /// CPU and memory kept for Kubernetes' own daemons, subtracted as well.
+    pub kube_reserved: std::collections::BTreeMap<String, String>,
+    /// Sysctls (or `prefix*` patterns) pods may set beyond the safe set.
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl Default for KubeletSection {
@@ -249,7 +265,57 @@ impl Default for KubeletSection {
         KubeletSection {
             runtime: RuntimeKind::default(),
             sandbox_image: crate::kubelet::images::SANDBOX_IMAGE.to_owned(),
+            cluster_dns: Vec::new(),
+            cluster_domain: "cluster.local".into(),
+            resolv_conf: "/etc/resolv.conf".into(),
+            pod_pids_limit: -1,
+            system_reserved: Default::default(),
+            kube_reserved: Default::default(),
+            allowed_unsafe_sysctls: Vec::new(),
         }
+    }
+}
+
+impl KubeletSection {
+    /// `system_reserved` and `kube_reserved` summed per resource (`cpu`, `memory`).
+    pub fn reserved(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, rudder_protocol::resources::Quantity>, ConfigError>
+    {
+        let mut milli: std::collections::BTreeMap<String, i64> = Default::default();
+        for (key, table) in [
+            ("kubelet.system_reserved", &self.system_reserved),
+            ("kubelet.kube_reserved", &self.kube_reserved),
+        ] {
+            for (resource, value) in table {
+                if resource != "cpu" && resource != "memory" {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        message: format!("{resource}: only cpu and memory can be reserved"),
+                    });
+                }
+                let q = rudder_protocol::resources::Quantity::parse(value)
+                    .ok()
+                    .filter(|q| !q.is_negative())
+                    .ok_or_else(|| ConfigError::Invalid {
+                        key,
+                        message: format!("{resource}: {value:?} is not a quantity"),
+                    })?;
+                *milli.entry(resource.clone()).or_default() += q.milli_value();
+            }
+        }
+        use rudder_protocol::resources::{Format, Quantity};
+        Ok(milli
+            .into_iter()
+            .map(|(r, m)| {
+                let format = if r == "memory" {
+                    Format::BinarySI
+                } else {
+                    Format::DecimalSI
+                };
+                (r, Quantity::from_milli(m, format))
+            })
+            .collect())
     }
 }
 

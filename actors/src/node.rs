@@ -412,11 +412,25 @@ impl Node {
         if cfg.roles.contains(&Role::Worker) {
             use crate::config::RuntimeKind;
             use crate::kubelet::{docker::DockerRuntime, fake::FakeRuntime, images};
+            let root_dir = std::path::absolute(cfg.data_dir.join("kubelet"))
+                .unwrap_or_else(|_| cfg.data_dir.join("kubelet"));
             services.kubelet = crate::kubelet::KubeletSettings {
                 sandbox_image: cfg.kubelet.sandbox_image.clone(),
+                pod_options: crate::kubelet::worker::PodOptions {
+                    cluster_dns: cfg.kubelet.cluster_dns.clone(),
+                    cluster_domain: cfg.kubelet.cluster_domain.clone(),
+                    host_resolv_conf: cfg.kubelet.resolv_conf.clone(),
+                    host_hosts: "/etc/hosts".into(),
+                    pod_pids_limit: Some(cfg.kubelet.pod_pids_limit).filter(|n| *n > 0),
+                    seccomp_dir: root_dir.join("seccomp"),
+                    host: crate::kubelet::security::HostFeatures {
+                        apparmor: crate::kubelet::security::apparmor_enabled(),
+                        allowed_unsafe_sysctls: cfg.kubelet.allowed_unsafe_sysctls.clone(),
+                    },
+                },
+                reserved: cfg.kubelet.reserved()?,
                 // Absolute: the container runtime binds volume files from under it.
-                root_dir: std::path::absolute(cfg.data_dir.join("kubelet"))
-                    .unwrap_or_else(|_| cfg.data_dir.join("kubelet")),
+                root_dir,
             };
             services.container_runtime = match cfg.kubelet.runtime {
                 RuntimeKind::Docker => Some(Arc::new(DockerRuntime::new())),

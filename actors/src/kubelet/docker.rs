@@ -6,7 +6,12 @@
 //! failed connection is retried on the next call, so a Docker daemon that comes back is
 //! picked up without restarting anything. Sandboxes run on the node's bridge network;
 //! application containers join their sandbox's network namespace with
-//! `network_mode: container:<sandbox id>`.
+//! `network_mode: container:<sandbox id>` (and its IPC namespace, and with
+//! `shareProcessNamespace` its PID namespace, the same way). A container's stop signal
+//! is part of its configuration (`StopSignal`), so `stop` sends it (engines before API
+//! 1.42 take no signal on stop). An emptyDir `subPath` is bound from the volume's
+//! directory on the host, since engines before API 1.45 cannot mount a volume's
+//! subdirectory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -29,8 +34,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use rudder_protocol::resources::Time;
 
 use super::runtime::{
-    ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, MountSource, RunState,
-    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList, VolumeSpec,
+    ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, MountSource,
+    RegistryAuth, RunState, RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec,
+    VolumeList, VolumeSpec,
 };
 
 /// How long one Docker API call may take (streams excepted).
@@ -196,6 +202,14 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     fn pull_image(&self, image: &str) -> BoxFuture<'_, RuntimeResult<()>> {
+        self.pull_image_with(image, None)
+    }
+
+    fn pull_image_with(
+        &self,
+        image: &str,
+        auth: Option<RegistryAuth>,
+    ) -> BoxFuture<'_, RuntimeResult<()>> {
         let image = image.to_owned();
         Box::pin(async move {
             let d = self.client().await?;
@@ -205,7 +219,13 @@ impl ContainerRuntime for DockerRuntime {
                 tag: Some(tag.to_owned()),
                 ..Default::default()
             };
-            let mut progress = d.create_image(Some(opts), None, None);
+            let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+                username: Some(a.username),
+                password: Some(a.password),
+                serveraddress: Some(a.server),
+                ..Default::default()
+            });
+            let mut progress = d.create_image(Some(opts), None, credentials);
             while let Some(item) = progress.next().await {
                 if let Err(e) = item {
                     return Err(match map_err("pull", &image, e) {
@@ -218,6 +238,30 @@ impl ContainerRuntime for DockerRuntime {
                 }
             }
             Ok(())
+        })
+    }
+
+    fn image_user(&self, image: &str) -> BoxFuture<'_, RuntimeResult<String>> {
+        let image = image.to_owned();
+        Box::pin(async move {
+            let d = self.client().await?;
+            let i = d
+                .inspect_image(&image)
+                .await
+                .map_err(|e| map_err("inspect image", &image, e))?;
+            Ok(i.config.and_then(|c| c.user).unwrap_or_default())
+        })
+    }
+
+    fn volume_path(&self, name: &str) -> BoxFuture<'_, RuntimeResult<Option<String>>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            let d = self.client().await?;
+            let v = d
+                .inspect_volume(&name)
+                .await
+                .map_err(|e| map_err("inspect volume", &name, e))?;
+            Ok(Some(v.mountpoint))
         })
     }
 
@@ -300,14 +344,20 @@ impl ContainerRuntime for DockerRuntime {
         let spec = spec.clone();
         Box::pin(async move {
             let d = self.client().await?;
+            let host_network = spec.network == "host";
             let body = ContainerCreateBody {
                 image: Some(spec.image.clone()),
                 entrypoint: Some(spec.command.clone()),
                 cmd: Some(vec![]),
-                hostname: Some(spec.hostname.clone()),
+                // A pod on the host's network has the host's name (Docker refuses one).
+                hostname: (!host_network).then(|| spec.hostname.clone()),
+                domainname: (!host_network && !spec.domainname.is_empty())
+                    .then(|| spec.domainname.clone()),
                 labels: Some(to_hash(&spec.labels)),
                 host_config: Some(HostConfig {
                     network_mode: Some(spec.network.clone()),
+                    ipc_mode: (!spec.ipc_mode.is_empty()).then(|| spec.ipc_mode.clone()),
+                    sysctls: (!spec.sysctls.is_empty()).then(|| to_hash(&spec.sysctls)),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -327,6 +377,50 @@ impl ContainerRuntime for DockerRuntime {
         let spec = spec.clone();
         Box::pin(async move {
             let d = self.client().await?;
+            let mut binds = Vec::new();
+            let mut mounts = Vec::new();
+            for m in &spec.mounts {
+                let mode = |m: &super::runtime::Mount| {
+                    let mut opts: Vec<&str> = Vec::new();
+                    if m.read_only {
+                        opts.push("ro");
+                    }
+                    if let Some(p) = &m.propagation {
+                        opts.push(p);
+                    }
+                    if opts.is_empty() {
+                        String::new()
+                    } else {
+                        format!(":{}", opts.join(","))
+                    }
+                };
+                match &m.source {
+                    // Host paths as binds, which create a missing directory.
+                    MountSource::HostPath(p) => binds.push(format!("{p}:{}{}", m.target, mode(m))),
+                    MountSource::Volume(v) => mounts.push(DockerMount {
+                        target: Some(m.target.clone()),
+                        source: Some(v.clone()),
+                        typ: Some(MountType::VOLUME),
+                        read_only: Some(m.read_only),
+                        ..Default::default()
+                    }),
+                    MountSource::VolumeSubPath { volume, sub_path } => {
+                        // The engine's API (before 1.45) cannot mount a volume's
+                        // subdirectory: bind it from where the volume lives.
+                        let base = d
+                            .inspect_volume(volume)
+                            .await
+                            .map_err(|e| map_err("inspect volume", volume, e))?
+                            .mountpoint;
+                        let dir = std::path::Path::new(&base).join(sub_path);
+                        std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::Failed {
+                            operation: format!("create subPath {}", dir.display()),
+                            message: e.to_string(),
+                        })?;
+                        binds.push(format!("{}:{}{}", dir.display(), m.target, mode(m)));
+                    }
+                }
+            }
             let body = ContainerCreateBody {
                 image: Some(spec.image.clone()),
                 entrypoint: (!spec.entrypoint.is_empty()).then(|| spec.entrypoint.clone()),
@@ -334,40 +428,28 @@ impl ContainerRuntime for DockerRuntime {
                     .then(|| spec.args.clone()),
                 env: Some(spec.env.clone()),
                 working_dir: spec.working_dir.clone(),
+                user: spec.user.clone(),
+                stop_signal: spec.stop_signal.clone(),
                 labels: Some(to_hash(&spec.labels)),
                 host_config: Some(HostConfig {
                     network_mode: Some(format!("container:{}", spec.sandbox_id)),
-                    nano_cpus: spec.nano_cpus,
+                    pid_mode: spec.pid_mode.clone(),
+                    ipc_mode: spec.ipc_mode.clone(),
+                    cpu_quota: spec.cpu_quota,
+                    cpu_period: spec.cpu_period,
+                    cpu_shares: spec.cpu_shares,
                     memory: spec.memory_bytes,
-                    // Host paths as binds, which create a missing directory.
-                    binds: Some(
-                        spec.mounts
-                            .iter()
-                            .filter_map(|m| match &m.source {
-                                MountSource::HostPath(p) => Some(format!(
-                                    "{p}:{}{}",
-                                    m.target,
-                                    if m.read_only { ":ro" } else { "" }
-                                )),
-                                MountSource::Volume(_) => None,
-                            })
-                            .collect(),
-                    ),
-                    mounts: Some(
-                        spec.mounts
-                            .iter()
-                            .filter_map(|m| match &m.source {
-                                MountSource::Volume(v) => Some(DockerMount {
-                                    target: Some(m.target.clone()),
-                                    source: Some(v.clone()),
-                                    typ: Some(MountType::VOLUME),
-                                    read_only: Some(m.read_only),
-                                    ..Default::default()
-                                }),
-                                MountSource::HostPath(_) => None,
-                            })
-                            .collect(),
-                    ),
+                    memory_swap: spec.memory_swap_bytes,
+                    pids_limit: spec.pids_limit,
+                    group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
+                    readonly_rootfs: Some(spec.read_only_rootfs),
+                    privileged: Some(spec.privileged),
+                    cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                    cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+                    security_opt: (!spec.security_opt.is_empty())
+                        .then(|| spec.security_opt.clone()),
+                    binds: Some(binds),
+                    mounts: Some(mounts),
                     ..Default::default()
                 }),
                 ..Default::default()

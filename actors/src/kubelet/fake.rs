@@ -19,8 +19,9 @@ use rudder_protocol::resources::Time;
 use tokio::sync::broadcast;
 
 use super::runtime::{
-    labels, ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, RunState,
-    RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList, VolumeSpec,
+    labels, ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, RegistryAuth,
+    RunState, RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec, VolumeList,
+    VolumeSpec,
 };
 
 #[derive(Default)]
@@ -32,6 +33,12 @@ struct State {
     containers: BTreeMap<String, ContainerInfo>,
     /// The spec each application container was created from, by id.
     specs: BTreeMap<String, ContainerSpec>,
+    /// The spec each sandbox was created from, by id.
+    sandbox_specs: BTreeMap<String, SandboxSpec>,
+    /// The `USER` of images, when set.
+    image_users: BTreeMap<String, String>,
+    /// The registry server of the credentials each pull came with (`""`: none).
+    pull_auths: Vec<(String, String)>,
     volumes: BTreeMap<String, BTreeMap<String, String>>,
     logs: HashMap<String, Vec<u8>>,
     calls: Vec<String>,
@@ -77,6 +84,24 @@ impl FakeRuntime {
     /// Makes `image` available from a (pretend) registry.
     pub fn add_pullable(&self, image: &str) {
         self.lock().pullable.insert(image.to_owned());
+    }
+
+    /// Sets the `USER` an image runs as.
+    pub fn set_image_user(&self, image: &str, user: &str) {
+        self.lock()
+            .image_users
+            .insert(image.to_owned(), user.to_owned());
+    }
+
+    /// The spec sandbox `id` was created from.
+    pub fn sandbox_spec(&self, id: &str) -> Option<SandboxSpec> {
+        self.lock().sandbox_specs.get(id).cloned()
+    }
+
+    /// Every pull made with [`ContainerRuntime::pull_image_with`]: (image, registry of the
+    /// credentials or `""`).
+    pub fn pull_auths(&self) -> Vec<(String, String)> {
+        self.lock().pull_auths.clone()
     }
 
     /// Makes every call of `operation` (the names in [`FakeRuntime::calls`], e.g.
@@ -258,10 +283,28 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     fn create_sandbox(&self, spec: &SandboxSpec) -> BoxFuture<'_, RuntimeResult<String>> {
+        ready(self.enter("create_sandbox", &spec.name).and_then(|mut s| {
+            let id = Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)?;
+            s.sandbox_specs.insert(id.clone(), spec.clone());
+            Ok(id)
+        }))
+    }
+
+    fn pull_image_with(
+        &self,
+        image: &str,
+        auth: Option<RegistryAuth>,
+    ) -> BoxFuture<'_, RuntimeResult<()>> {
+        self.lock()
+            .pull_auths
+            .push((image.to_owned(), auth.map(|a| a.server).unwrap_or_default()));
+        self.pull_image(image)
+    }
+
+    fn image_user(&self, image: &str) -> BoxFuture<'_, RuntimeResult<String>> {
         ready(
-            self.enter("create_sandbox", &spec.name).and_then(|mut s| {
-                Self::new_container(&mut s, &spec.name, &spec.image, &spec.labels)
-            }),
+            self.enter("image_user", image)
+                .map(|s| s.image_users.get(image).cloned().unwrap_or_default()),
         )
     }
 

@@ -5,7 +5,11 @@
 //! - [`images`]: the local sandbox and demo images, built offline.
 //! - [`network`]: the node's Docker network for pod IPs.
 //! - [`logs`]: serves log chunks over the bus (`KubeletRequest::Logs`).
-//! - [`probe`]: liveness, readiness and startup probes.
+//! - [`probe`]: liveness, readiness and startup probes; [`grpc_probe`] the gRPC one.
+//! - [`security`]: the pods the node refuses, security contexts and resource limits as
+//!   the runtime takes them.
+//! - [`lifecycle`]: postStart and preStop hooks, termination messages.
+//! - [`dns`]: a pod's hostname, `/etc/hosts` and `resolv.conf`.
 //! - [`worker`]: one pod's state machine, status computation and the worker task.
 //!
 //! The [`Kubelet`] component (bus name `kubelet`, on worker nodes) is one supervised task:
@@ -46,19 +50,26 @@
 //! volumes, and the start back-off tries again until it exists. The files of a pod go
 //! with it, and the heartbeat removes those of pods the node no longer knows.
 //!
+//! The node's allocatable is its capacity less `system_reserved` and `kube_reserved`
+//! ([`KubeletSettings::reserved`]).
+//!
 //! Not here: ephemeral containers, pod-level resource limits, serviceAccountToken and
-//! clusterTrustBundle projections, volume `subPath`, Secret files on tmpfs (they are on
-//! the node's disk, under its data directory).
+//! clusterTrustBundle projections, Secret files on tmpfs (they are on the node's disk,
+//! under its data directory).
 
 pub mod atomic_writer;
+pub mod dns;
 pub mod docker;
 pub mod fake;
+pub mod grpc_probe;
 pub mod images;
+pub mod lifecycle;
 pub mod logs;
 pub mod network;
 pub mod podconfig;
 pub mod probe;
 pub mod runtime;
+pub mod security;
 pub mod worker;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,12 +125,19 @@ pub struct KubeletSettings {
     /// of pods' configMap, secret, downwardAPI and projected volumes live under its
     /// `pods/`. Absolute, since the runtime binds from it.
     pub root_dir: std::path::PathBuf,
+    /// The settings that shape pods (DNS, PID limit, seccomp profiles, host features).
+    pub pod_options: worker::PodOptions,
+    /// CPU and memory reserved for the system and the kubelet: subtracted from the
+    /// capacity in the node's allocatable.
+    pub reserved: BTreeMap<String, Quantity>,
 }
 
 impl Default for KubeletSettings {
     fn default() -> Self {
         KubeletSettings {
             sandbox_image: images::SANDBOX_IMAGE.to_owned(),
+            pod_options: Default::default(),
+            reserved: BTreeMap::new(),
             // Never shared: a kubelet removes what it does not know under its root.
             root_dir: std::env::temp_dir().join(format!("rudder-kubelet-{}", std::process::id())),
         }
@@ -324,7 +342,7 @@ async fn run(
         // Pods wait for it with a back-off and an event; the heartbeat looks again.
         tracing::warn!(node = %node, error = %e, "sandbox image not available");
     }
-    let pod_cidr = register_node(&nodes, &node, &health, &mut log).await;
+    let pod_cidr = register_node(&nodes, &node, &health, &settings.reserved, &mut log).await;
     let mut retry = NETWORK_RETRY;
     let (network, subnet) = loop {
         match network::ensure(&*rt, &node, pod_cidr.as_deref()).await {
@@ -334,7 +352,14 @@ async fn run(
                 if let Some(suppressed) = log.admit(&"pod network", tokio::time::Instant::now()) {
                     tracing::warn!(node = %node, error = %e, ?retry_in, suppressed, "pod network not ready; retrying");
                 }
-                post_node_status(&nodes, &node, &Err(e.to_string()), &mut log).await;
+                post_node_status(
+                    &nodes,
+                    &node,
+                    &Err(e.to_string()),
+                    &settings.reserved,
+                    &mut log,
+                )
+                .await;
                 tokio::time::sleep(retry_in).await;
             }
         }
@@ -347,6 +372,7 @@ async fn run(
         network,
         sandbox_image: sandbox_image.clone(),
         pods_dir: settings.root_dir.join("pods"),
+        options: Arc::new(settings.pod_options.clone()),
     };
     let sink: Arc<dyn PodSink> = Arc::new(ApiSink {
         api: api.clone(),
@@ -404,7 +430,7 @@ async fn run(
             }
             _ = tick.tick() => {
                 let health = rt.version().await.map_err(|e| e.to_string());
-                post_node_status(&nodes, &node, &health, &mut log).await;
+                post_node_status(&nodes, &node, &health, &settings.reserved, &mut log).await;
                 lease_rv = renew_lease(&leases, &node, lease_rv.take(), &mut log).await;
                 if health.is_ok() && sandbox_image.is_missing().await {
                     recheck_sandbox_image(&sandbox_image, &*rt, &workers, &node, &mut log).await;
@@ -562,11 +588,36 @@ async fn remove_orphan_files(
     }
 }
 
+/// The node's allocatable: `capacity` less `reserved`, never below zero.
+pub fn allocatable(
+    capacity: &BTreeMap<String, Quantity>,
+    reserved: &BTreeMap<String, Quantity>,
+) -> BTreeMap<String, Quantity> {
+    use rudder_protocol::resources::Format;
+    capacity
+        .iter()
+        .map(|(k, cap)| {
+            let Some(r) = reserved.get(k) else {
+                return (k.clone(), cap.clone());
+            };
+            let left = (cap.milli_value() - r.milli_value()).max(0);
+            let format = if k == "memory" {
+                Format::BinarySI
+            } else {
+                Format::DecimalSI
+            };
+            (k.clone(), Quantity::from_milli(left, format))
+        })
+        .collect()
+}
+
 fn node_status_patch(
     health: &Result<RuntimeVersion, String>,
     previous: &[NodeCondition],
+    reserved: &BTreeMap<String, Quantity>,
 ) -> serde_json::Value {
     let capacity = host_capacity();
+    let allocatable = allocatable(&capacity, reserved);
     let mut info = NodeSystemInfo {
         kubelet_version: KUBELET_VERSION.into(),
         operating_system: std::env::consts::OS.into(),
@@ -589,7 +640,7 @@ fn node_status_patch(
     json!({
         "status": {
             "capacity": capacity,
-            "allocatable": capacity,
+            "allocatable": allocatable,
             "conditions": [ready_condition(health, previous, Time::now())],
             "addresses": [
                 NodeAddress { type_: NodeAddressType::InternalIp, address: "127.0.0.1".into() },
@@ -605,13 +656,14 @@ async fn register_node(
     nodes: &Api<Node>,
     node: &str,
     health: &Result<RuntimeVersion, String>,
+    reserved: &BTreeMap<String, Quantity>,
     log: &mut LogLimiter<&'static str>,
 ) -> Option<String> {
     let mut retry = REGISTER_RETRY;
     loop {
         let failure = match nodes.get_opt(node).await {
             Ok(Some(n)) => {
-                post_node_status(nodes, node, health, log).await;
+                post_node_status(nodes, node, health, reserved, log).await;
                 return (!n.spec.pod_cidr.is_empty()).then(|| n.spec.pod_cidr.clone());
             }
             Ok(None) => {
@@ -630,7 +682,7 @@ async fn register_node(
                 match nodes.create(&n).await {
                     Ok(_) => {
                         tracing::info!(node = %node, "node registered");
-                        post_node_status(nodes, node, health, log).await;
+                        post_node_status(nodes, node, health, reserved, log).await;
                         // The node IPAM controller answers a new node within moments; wait
                         // a little for its pod CIDR before falling back to a derived one.
                         for _ in 0..10 {
@@ -669,13 +721,14 @@ async fn post_node_status(
     nodes: &Api<Node>,
     node: &str,
     health: &Result<RuntimeVersion, String>,
+    reserved: &BTreeMap<String, Quantity>,
     log: &mut LogLimiter<&'static str>,
 ) {
     let previous = match nodes.get_opt(node).await {
         Ok(Some(n)) => n.status.conditions,
         _ => vec![],
     };
-    let patch = node_status_patch(health, &previous);
+    let patch = node_status_patch(health, &previous, reserved);
     const WHAT: &str = "node status update failed";
     match nodes.patch_status(node, PatchType::Merge, &patch).await {
         Ok(_) => log.clear(&WHAT),
@@ -758,6 +811,26 @@ mod tests {
         for (name, text, want) in cases {
             assert_eq!(mem_total_kib(text), want, "{name}");
         }
+    }
+
+    #[test]
+    fn allocatable_is_capacity_less_what_is_reserved() {
+        let q = |s: &str| Quantity::parse(s).expect("quantity");
+        let capacity = BTreeMap::from([
+            ("cpu".to_owned(), q("2")),
+            ("memory".to_owned(), q("4Gi")),
+            ("pods".to_owned(), q("110")),
+        ]);
+        let reserved = BTreeMap::from([
+            ("cpu".to_owned(), q("500m")),
+            ("memory".to_owned(), q("5Gi")),
+        ]);
+        let a = allocatable(&capacity, &reserved);
+        assert_eq!(a["cpu"].milli_value(), 1500);
+        assert_eq!(a["memory"].value(), 0, "never below zero");
+        assert_eq!(a["pods"], q("110"), "untouched");
+        let none = allocatable(&capacity, &BTreeMap::new());
+        assert_eq!(none, capacity);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Container probes: the bookkeeping of one probe as a value ([`ProbeState`]: when it is
 //! due, consecutive successes and failures against the thresholds) and running one check
-//! ([`run`]: exec through the runtime, HTTP GET or TCP connect to the pod IP).
+//! ([`run`]: exec through the runtime, HTTP GET or TCP connect to the pod IP, or a gRPC
+//! health check, [`super::grpc_probe`]).
 //!
 //! Timing follows Kubernetes: the first check comes `initialDelaySeconds` after the
 //! container started, then every `periodSeconds`; a check slower than `timeoutSeconds`
@@ -213,6 +214,11 @@ pub async fn run(
             Ok(Err(e)) => Err(format!("dial tcp {addr}: {e}")),
             Err(_) => Err(format!("dial tcp {addr}: i/o timeout")),
         };
+    }
+    if let Some(grpc) = &probe.grpc {
+        let port = u16::try_from(grpc.port).map_err(|_| format!("invalid port {}", grpc.port))?;
+        let service = grpc.service.as_deref().unwrap_or("");
+        return super::grpc_probe::check(pod_ip, port, service, timeout).await;
     }
     Err("probe has no handler".into())
 }

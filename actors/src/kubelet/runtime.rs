@@ -104,8 +104,17 @@ pub struct SandboxSpec {
     pub command: Vec<String>,
     /// The pod's hostname.
     pub hostname: String,
-    /// The Docker network to attach to.
+    /// The Docker network to attach to (`host` for a pod on the host's network).
     pub network: String,
+    /// The pod's domain name (`<subdomain>.<namespace>.svc.<cluster domain>`), when
+    /// the pod has a subdomain.
+    pub domainname: String,
+    /// The IPC namespace: `shareable` (the pod's own, joined by its containers) or
+    /// `host`.
+    pub ipc_mode: String,
+    /// Namespaced sysctls set in the sandbox's namespaces, which the pod's containers
+    /// share (network and IPC).
+    pub sysctls: BTreeMap<String, String>,
     /// Labels (see [`labels`]).
     pub labels: BTreeMap<String, String>,
 }
@@ -125,16 +134,45 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     /// The working directory, when set.
     pub working_dir: Option<String>,
-    /// CPU limit in billionths of a CPU.
-    pub nano_cpus: Option<i64>,
+    /// CPU limit as a CFS quota in microseconds per [`ContainerSpec::cpu_period`].
+    pub cpu_quota: Option<i64>,
+    /// The CFS period in microseconds (set with the quota).
+    pub cpu_period: Option<i64>,
+    /// CPU shares (relative weight, from the CPU request).
+    pub cpu_shares: Option<i64>,
     /// Memory limit in bytes.
     pub memory_bytes: Option<i64>,
+    /// Memory plus swap in bytes: equal to the memory limit, so no swap.
+    pub memory_swap_bytes: Option<i64>,
+    /// Most processes (threads) the container may have.
+    pub pids_limit: Option<i64>,
     /// The sandbox whose network namespace the container joins.
     pub sandbox_id: String,
     /// Labels (see [`labels`]).
     pub labels: BTreeMap<String, String>,
     /// The pod volumes mounted into the container.
     pub mounts: Vec<Mount>,
+    /// The user (and group) the process runs as, `uid[:gid]`; `None`: the image's.
+    pub user: Option<String>,
+    /// Supplementary groups of the process (numeric gids).
+    pub group_add: Vec<String>,
+    /// The root filesystem is mounted read-only.
+    pub read_only_rootfs: bool,
+    /// Every capability and device of the host.
+    pub privileged: bool,
+    /// Capabilities added to the runtime's default set (`NET_ADMIN`, `ALL`...).
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from it.
+    pub cap_drop: Vec<String>,
+    /// Docker security options: `no-new-privileges`, `seccomp=...`,
+    /// `apparmor=...`, `systempaths=unconfined`, `label=...`.
+    pub security_opt: Vec<String>,
+    /// The PID namespace: `None` (its own), `host`, or `container:<sandbox id>`.
+    pub pid_mode: Option<String>,
+    /// The IPC namespace: `host` or `container:<sandbox id>`.
+    pub ipc_mode: Option<String>,
+    /// The signal that asks the container to stop (`SIGTERM` when `None`).
+    pub stop_signal: Option<String>,
 }
 
 /// Where a container mount comes from.
@@ -144,6 +182,14 @@ pub enum MountSource {
     Volume(String),
     /// A path on the engine's host (hostPath), created as a directory when missing.
     HostPath(String),
+    /// A directory inside a runtime volume (an emptyDir's `subPath`), created when
+    /// missing.
+    VolumeSubPath {
+        /// The runtime volume.
+        volume: String,
+        /// The relative path inside it.
+        sub_path: String,
+    },
 }
 
 /// One mount of a container.
@@ -155,6 +201,9 @@ pub struct Mount {
     pub target: String,
     /// Mounted read-only.
     pub read_only: bool,
+    /// Mount propagation of a bind: `rslave` (HostToContainer) or `rshared`
+    /// (Bidirectional); `None`: private.
+    pub propagation: Option<String>,
 }
 
 /// Volumes as [`ContainerRuntime::list_volumes`] returns them: (name, labels).
@@ -237,6 +286,27 @@ pub struct ExecOutput {
     pub output: String,
 }
 
+/// Credentials for an image registry (from a pod's `imagePullSecrets`).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RegistryAuth {
+    /// The registry as the credentials name it (`docker.io`, `registry:5000`...).
+    pub server: String,
+    /// The user name.
+    pub username: String,
+    /// The password or token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    // Never print the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How to read a container's log.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LogOptions {
@@ -272,6 +342,31 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// Pulls an image from its registry.
     fn pull_image(&self, image: &str) -> BoxFuture<'_, RuntimeResult<()>>;
 
+    /// Pulls an image with registry credentials (a pod's `imagePullSecrets`); without
+    /// any, as [`ContainerRuntime::pull_image`].
+    fn pull_image_with(
+        &self,
+        image: &str,
+        auth: Option<RegistryAuth>,
+    ) -> BoxFuture<'_, RuntimeResult<()>> {
+        let _ = auth;
+        self.pull_image(image)
+    }
+
+    /// The user an image runs as (its `USER`, `""` when unset); the image must be
+    /// present.
+    fn image_user(&self, image: &str) -> BoxFuture<'_, RuntimeResult<String>> {
+        let _ = image;
+        Box::pin(async { Ok(String::new()) })
+    }
+
+    /// Where a runtime volume's files are on the host, when the runtime can say (for
+    /// fsGroup ownership); `None` otherwise.
+    fn volume_path(&self, name: &str) -> BoxFuture<'_, RuntimeResult<Option<String>>> {
+        let _ = name;
+        Box::pin(async { Ok(None) })
+    }
+
     /// Builds an image from a root filesystem tar (`docker import`); `changes` are
     /// Dockerfile instructions such as `CMD [...]`.
     fn import_image(
@@ -294,7 +389,8 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// Starts a created container.
     fn start_container(&self, id: &str) -> BoxFuture<'_, RuntimeResult<()>>;
 
-    /// Sends SIGTERM, then SIGKILL after `grace`. A stopped container is not an error.
+    /// Sends the container's stop signal (set at creation, SIGTERM by default), then SIGKILL
+    /// after `grace`. A stopped container is not an error.
     fn stop_container(&self, id: &str, grace: Duration) -> BoxFuture<'_, RuntimeResult<()>>;
 
     /// Removes a container (forcibly). A missing container is not an error.

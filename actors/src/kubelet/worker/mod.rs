@@ -48,7 +48,15 @@
 //! are written before the first container starts and again every [`FILES_RESYNC`], so
 //! edits reach running pods within about that period (see [`volume_plan`]).
 //!
-//! Not done: ephemeral containers, pod-level resource limits.
+//! A pod the node cannot run ([`crate::kubelet::security::admit`]) or one past its
+//! `activeDeadlineSeconds` fails for good (`Memory::pod_failure`): phase `Failed` with
+//! the reason and message, its containers stopped (preStop hooks first), nothing
+//! restarted. Lifecycle hooks and termination messages are
+//! [`crate::kubelet::lifecycle`]'s; each container gets the pod's `/etc/hosts` and
+//! `resolv.conf` ([`crate::kubelet::dns`]) and its own termination message file.
+//!
+//! Not done: ephemeral containers, pod-level resource limits, sidecar (restartable
+//! init) containers.
 
 use std::time::Duration;
 
@@ -92,6 +100,10 @@ pub const FILES_RESYNC: Duration = RESYNC;
 pub const SANDBOX_ERROR_REASON: &str = "CreatePodSandboxError";
 /// Rounds after a failed runtime call or status write: 1 s doubling to [`RESYNC`].
 pub const ROUND_RETRY: Retry = Retry::new(Duration::from_secs(1), RESYNC);
+/// The status reason of a pod past its `activeDeadlineSeconds`.
+pub const DEADLINE_REASON: &str = "DeadlineExceeded";
+/// The status message of a pod past its `activeDeadlineSeconds` (Kubernetes' words).
+pub const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 /// Grace period when the pod says nothing.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 

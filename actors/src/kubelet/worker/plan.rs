@@ -69,6 +69,12 @@ pub struct Memory {
     pub sandbox_image_seen: u64,
     /// The pod IP once known, kept when the sandbox goes away.
     pub pod_ip: Option<String>,
+    /// The termination message of each exited container, by id.
+    pub messages: BTreeMap<String, String>,
+    /// The pod failed for good on this node (rejected at admission, or past its
+    /// `activeDeadlineSeconds`): its status reason and message. Its containers are
+    /// stopped and nothing starts again.
+    pub pod_failure: Option<(String, String)>,
 }
 
 /// What the runtime shows of one pod, grouped.
@@ -428,6 +434,40 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
             };
         }
     };
+
+    // A failed pod: every running container is stopped (its preStop hook first), then
+    // the sandbox; nothing starts again.
+    if memory.pod_failure.is_some() {
+        let mut running = false;
+        for c in observed.containers.values().flatten() {
+            if c.state == RunState::Running {
+                running = true;
+                actions.push(Action::KillContainer {
+                    id: c.id.clone(),
+                    name: c.label(labels::CONTAINER_NAME).to_owned(),
+                    grace: grace_period(pod),
+                    reason: "the pod failed".into(),
+                });
+            }
+        }
+        if !running {
+            if let Some(s) = observed.sandbox().filter(|s| s.state == RunState::Running) {
+                actions.push(Action::KillContainer {
+                    id: s.id.clone(),
+                    name: String::new(),
+                    grace: Duration::ZERO,
+                    reason: "pod failed".into(),
+                });
+            }
+        } else {
+            wake(now);
+        }
+        return Plan {
+            actions,
+            wake_at,
+            done: false,
+        };
+    }
 
     let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
     // A finished pod (every container exited for good) needs its sandbox no more: it is

@@ -3,12 +3,15 @@
 //! [`PodSink`].
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rudder_protocol::resources::{ConfigMap, Container, Pod, PodStatus, PullPolicy, Secret, Time};
+use rudder_protocol::resources::{
+    ConfigMap, Container, Pod, PodStatus, PullPolicy, Secret, SecurityContext,
+    TerminationMessagePolicy, Time,
+};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
@@ -19,8 +22,10 @@ use crate::kubelet::images::SandboxImage;
 use crate::kubelet::podconfig::{self, FieldContext, Objects, References};
 use crate::kubelet::probe::{self, ProbeKind, ProbeState, Timing};
 use crate::kubelet::runtime::{
-    labels, ContainerInfo, ContainerRuntime, ContainerSpec, RunState, RuntimeError, SandboxSpec,
+    labels, ContainerInfo, ContainerRuntime, ContainerSpec, RegistryAuth, RunState, RuntimeError,
+    SandboxSpec,
 };
+use crate::kubelet::{dns, lifecycle, security};
 
 use super::*;
 
@@ -63,6 +68,42 @@ pub struct NodeContext {
     /// Where the files of pods' configMap, secret, downwardAPI and projected volumes are
     /// written (see [`projected_dir`]); an absolute path the runtime can bind.
     pub pods_dir: PathBuf,
+    /// The node's settings that shape pods.
+    pub options: Arc<PodOptions>,
+}
+
+/// The node's settings that shape its pods (from the `[kubelet]` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodOptions {
+    /// Cluster DNS addresses for `ClusterFirst` pods; empty: they fall back to the
+    /// host's resolver, with a `MissingClusterDNS` event.
+    pub cluster_dns: Vec<String>,
+    /// The cluster's DNS domain.
+    pub cluster_domain: String,
+    /// The host's resolver configuration (the `Default` DNS policy).
+    pub host_resolv_conf: PathBuf,
+    /// The host's hosts file (pods on the host's network).
+    pub host_hosts: PathBuf,
+    /// The PID limit of each container; `None`: unlimited.
+    pub pod_pids_limit: Option<i64>,
+    /// Where `Localhost` seccomp profiles are (`<root_dir>/seccomp`).
+    pub seccomp_dir: PathBuf,
+    /// What the host can enforce.
+    pub host: crate::kubelet::security::HostFeatures,
+}
+
+impl Default for PodOptions {
+    fn default() -> Self {
+        PodOptions {
+            cluster_dns: Vec::new(),
+            cluster_domain: "cluster.local".into(),
+            host_resolv_conf: "/etc/resolv.conf".into(),
+            host_hosts: "/etc/hosts".into(),
+            pod_pids_limit: None,
+            seccomp_dir: std::env::temp_dir().join("rudder-seccomp"),
+            host: Default::default(),
+        }
+    }
 }
 
 /// One pod's worker task (see the module docs).
@@ -244,6 +285,13 @@ impl PodWorker {
         }
         let observed = self.observe().await?;
         let now = Instant::now();
+        let deadline = match pod.filter(|p| p.metadata.deletion_timestamp.is_none()) {
+            Some(p) => self.check_failure(p),
+            None => None,
+        };
+        if let Some(p) = pod.or(last_pod) {
+            self.collect_messages(p, &observed).await;
+        }
         // The sandbox image the last creation lacked is there now: no need to wait.
         if self.memory.sandbox_error.is_some()
             && self.node.sandbox_image.appeared() != self.memory.sandbox_image_seen
@@ -261,7 +309,12 @@ impl PodWorker {
             changed |= self.apply(action, pod, last_pod, &observed).await;
         }
         let observed = if changed {
-            self.observe().await?
+            let observed = self.observe().await?;
+            // A container that exited at once reports its message in this status.
+            if let Some(p) = pod.or(last_pod) {
+                self.collect_messages(p, &observed).await;
+            }
+            observed
         } else {
             observed
         };
@@ -298,6 +351,9 @@ impl PodWorker {
             }
         }
         let mut wake_at = p.wake_at.unwrap_or(now + RESYNC);
+        if let Some(d) = deadline {
+            wake_at = wake_at.min(d);
+        }
         // Probes that just ran are due again after their period.
         if let Some(next_probe) = self.memory.probes.values().map(|s| s.next_at).min() {
             wake_at = wake_at.min(next_probe);
@@ -317,6 +373,121 @@ impl PodWorker {
             wake_at = wake_at.min(Instant::now());
         }
         Ok(Some(wake_at))
+    }
+
+    /// Rejects the pod when the node cannot run it ([`security::admit`]) or when it has
+    /// been active longer than its `activeDeadlineSeconds`; returns when the deadline
+    /// falls, to look again then.
+    fn check_failure(&mut self, pod: &Pod) -> Option<Instant> {
+        if self.memory.pod_failure.is_some() {
+            return None;
+        }
+        if let Err(r) = security::admit(pod, &self.node.options.host) {
+            tracing::info!(pod = %self.key, reason = %r.reason, message = %r.message, "pod rejected");
+            self.sink
+                .event(pod, "Warning", &r.reason, r.message.clone());
+            self.memory.pod_failure = Some((r.reason, r.message));
+            return None;
+        }
+        let secs = pod.spec.active_deadline_seconds?;
+        let start = pod.status.start_time.or(self.memory.start_time)?;
+        let elapsed = Time::now().unix() - start.unix();
+        if elapsed >= secs {
+            let message = DEADLINE_MESSAGE.to_owned();
+            self.sink
+                .event(pod, "Warning", DEADLINE_REASON, message.clone());
+            self.memory.pod_failure = Some((DEADLINE_REASON.into(), message));
+            return None;
+        }
+        Some(Instant::now() + Duration::from_secs((secs - elapsed) as u64))
+    }
+
+    /// Reads the termination message of every container seen exited for the first time
+    /// (see [`lifecycle::termination_message`]).
+    async fn collect_messages(&mut self, pod: &Pod, observed: &Observed) {
+        for c in observed.containers.values().flatten() {
+            if c.state != RunState::Exited || self.memory.messages.contains_key(&c.id) {
+                continue;
+            }
+            let name = c.label(labels::CONTAINER_NAME);
+            let policy = pod
+                .spec
+                .containers
+                .iter()
+                .chain(&pod.spec.init_containers)
+                .find(|s| s.name == name)
+                .and_then(|s| s.termination_message_policy)
+                .unwrap_or(TerminationMessagePolicy::File);
+            let file =
+                lifecycle::termination_log_path(&self.node.pods_dir, &self.uid, name, c.attempt());
+            let message = lifecycle::termination_message(&*self.runtime, c, &file, policy).await;
+            self.memory.messages.insert(c.id.clone(), message);
+        }
+        let ids: std::collections::BTreeSet<&str> = observed.all().map(|c| c.id.as_str()).collect();
+        self.memory
+            .messages
+            .retain(|id, _| ids.contains(id.as_str()));
+    }
+
+    /// Runs container `name`'s `preStop` hook, if it has one, within `grace`; returns
+    /// the grace left for the stop (at least [`lifecycle::MIN_GRACE_AFTER_HOOK`]).
+    async fn pre_stop(
+        &self,
+        pod: &Pod,
+        name: &str,
+        id: &str,
+        grace: Duration,
+        pod_ip: &str,
+    ) -> Duration {
+        let Some(c) = pod
+            .spec
+            .containers
+            .iter()
+            .chain(&pod.spec.init_containers)
+            .find(|c| c.name == name)
+        else {
+            return grace;
+        };
+        let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) else {
+            return grace;
+        };
+        if grace.is_zero() {
+            return grace;
+        }
+        let ports = container_ports(c);
+        let target = lifecycle::HookTarget {
+            container_id: id,
+            container: name,
+            pod: &security::pod_desc(pod),
+            pod_ip,
+            ports: &ports,
+        };
+        let started = Instant::now();
+        match tokio::time::timeout(
+            grace,
+            lifecycle::run_hook(&*self.runtime, hook, &target, grace),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::info!(pod = %self.key, container = %name, error = %e, "preStop hook failed");
+                // As Kubernetes: the message stays out of the event (it may hold secrets).
+                self.sink.event(
+                    pod,
+                    "Warning",
+                    "FailedPreStopHook",
+                    "PreStopHook failed".into(),
+                );
+            }
+            Err(_) => {
+                tracing::info!(pod = %self.key, container = %name, ?grace,
+                    "preStop hook not completed in grace period");
+            }
+        }
+        grace
+            .saturating_sub(started.elapsed())
+            .max(lifecycle::MIN_GRACE_AFTER_HOOK)
     }
 
     /// Applies one action; true when it changed the runtime's state.
@@ -356,6 +527,7 @@ impl PodWorker {
                 grace,
                 reason,
             } => {
+                let mut grace = *grace;
                 if let Some(pod) = pod.or(last_pod) {
                     if !name.is_empty() {
                         self.sink.event(
@@ -364,9 +536,11 @@ impl PodWorker {
                             "Killing",
                             format!("Stopping container {name}: {reason}"),
                         );
+                        let pod_ip = self.pod_ip(pod, observed);
+                        grace = self.pre_stop(pod, name, id, grace, &pod_ip).await;
                     }
                 }
-                match rt.stop_container(id, *grace).await {
+                match rt.stop_container(id, grace).await {
                     Ok(()) => true,
                     Err(e) => {
                         self.note_failure("container stop failed", &e);
@@ -405,11 +579,15 @@ impl PodWorker {
         let mut labels = pod_labels(pod, &self.node.node);
         labels.insert(labels::KIND.into(), "sandbox".into());
         labels.insert(labels::ATTEMPT.into(), attempt.to_string());
-        let hostname = if pod.spec.hostname.is_empty() {
-            pod.metadata.name.clone()
-        } else {
-            pod.spec.hostname.clone()
-        };
+        let names = dns::hostname_and_domain(pod, &self.node.options.cluster_domain);
+        let (hostname, domainname) = names.clone().unwrap_or_default();
+        let sysctls = pod
+            .spec
+            .security_context
+            .iter()
+            .flat_map(|p| &p.sysctls)
+            .map(|s| (s.name.clone(), s.value.clone()))
+            .collect();
         let spec = SandboxSpec {
             name: container_name(pod, None, attempt),
             image: self.node.sandbox_image.reference().to_owned(),
@@ -417,15 +595,26 @@ impl PodWorker {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
-            // Linux limits hostnames to 63 bytes.
-            hostname: hostname.chars().take(63).collect(),
-            network: self.node.network.clone(),
+            hostname,
+            domainname,
+            network: if pod.spec.host_network {
+                "host".into()
+            } else {
+                self.node.network.clone()
+            },
+            ipc_mode: if pod.spec.host_ipc {
+                "host".into()
+            } else {
+                "shareable".into()
+            },
+            sysctls,
             labels,
         };
         let now = Instant::now();
         let image_seen = self.node.sandbox_image.appeared();
         let mut created = false;
         let result: Result<(), String> = async {
+            names.map(|_| ())?;
             self.node
                 .sandbox_image
                 .ensure(&*self.runtime)
@@ -479,6 +668,131 @@ impl PodWorker {
         created
     }
 
+    /// A container that cannot be created as its spec says: `CreateContainerConfigError`
+    /// with `message`, a `Failed` event, and the start back-off.
+    fn config_error(&mut self, pod: &Pod, name: &str, message: String, now: Instant) {
+        self.sink
+            .event(pod, "Warning", "Failed", format!("Error: {message}"));
+        self.memory.errors.insert(
+            name.to_owned(),
+            ("CreateContainerConfigError".into(), message),
+        );
+        self.hold_start(name, now);
+    }
+
+    /// Runs container `c`'s `postStart` hook; a failure is the `FailedPostStartHook`
+    /// event and the container killed (its restart policy decides what follows).
+    async fn post_start(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        id: &str,
+        hook: &rudder_protocol::resources::LifecycleHandler,
+        pod_ip: &str,
+    ) {
+        let ports = container_ports(c);
+        let desc = security::pod_desc(pod);
+        let target = lifecycle::HookTarget {
+            container_id: id,
+            container: &c.name,
+            pod: &desc,
+            pod_ip,
+            ports: &ports,
+        };
+        let timeout = lifecycle::POST_START_TIMEOUT;
+        let result = match tokio::time::timeout(
+            timeout,
+            lifecycle::run_hook(&*self.runtime, hook, &target, timeout),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "PostStartHook for Container \"{}\" in Pod \"{desc}\" did not finish within {timeout:?}",
+                c.name
+            )),
+        };
+        let Err(message) = result else { return };
+        self.sink
+            .event(pod, "Warning", "FailedPostStartHook", message);
+        self.sink.event(
+            pod,
+            "Normal",
+            "Killing",
+            format!("FailedPostStartHook: stopping container {}", c.name),
+        );
+        let grace = self
+            .pre_stop(pod, &c.name, id, grace_period(pod), pod_ip)
+            .await;
+        if let Err(e) = self.runtime.stop_container(id, grace).await {
+            self.note_failure("container stop failed", &e);
+        }
+    }
+
+    /// The pod's IP: the node's for a pod on the host's network, else its sandbox's.
+    fn pod_ip(&self, pod: &Pod, observed: &Observed) -> String {
+        if pod.spec.host_network {
+            return self.node.host_ip.clone();
+        }
+        observed
+            .sandbox()
+            .and_then(|s| s.ip.clone())
+            .or_else(|| self.memory.pod_ip.clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes the pod's `/etc/hosts` and `resolv.conf` and container `c`'s empty
+    /// termination message file for attempt `attempt` (see [`pod_file_mounts`]).
+    async fn write_pod_files(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        attempt: u32,
+        pod_ip: &str,
+    ) -> Result<(), String> {
+        let opts = self.node.options.clone();
+        let host_resolv = std::fs::read_to_string(&opts.host_resolv_conf).unwrap_or_default();
+        let host_hosts = std::fs::read_to_string(&opts.host_hosts).unwrap_or_default();
+        let decision = dns::resolv_conf(
+            pod,
+            &dns::ResolvConf::parse(&host_resolv),
+            &opts.cluster_dns,
+            &opts.cluster_domain,
+        );
+        if let Some(message) = decision.missing_cluster_dns {
+            self.sink
+                .event(pod, "Warning", "MissingClusterDNS", message);
+        }
+        let hosts = dns::render_hosts(pod, pod_ip, &opts.cluster_domain, &host_hosts);
+        let uid = pod.metadata.uid.clone();
+        let dir = self.node.pods_dir.clone();
+        let log = lifecycle::termination_log_path(&dir, &uid, &c.name, attempt);
+        let resolv = decision.conf.render();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir.join(&uid))?;
+            write_if_changed(&hosts_path(&dir, &uid), hosts.as_bytes())?;
+            write_if_changed(&resolv_conf_path(&dir, &uid), resolv.as_bytes())?;
+            lifecycle::create_termination_log(&log)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("failed to write the pod's files: {e}"))
+    }
+
+    /// The credentials of the pod's `imagePullSecrets` for `image`'s registry.
+    async fn pull_auth(&self, pod: &Pod, image: &str) -> Option<RegistryAuth> {
+        for r in &pod.spec.image_pull_secrets {
+            let Ok(Some(secret)) = self.sink.secret(&pod.metadata.namespace, &r.name).await else {
+                tracing::debug!(pod = %self.key, secret = %r.name, "image pull secret not found");
+                continue;
+            };
+            if let Some(auth) = registry_auth(&secret, image) {
+                return Some(auth);
+            }
+        }
+        None
+    }
+
     /// Holds the next start of container `name` for its start back-off.
     fn hold_start(&mut self, name: &str, now: Instant) {
         let previous = self.memory.starts.get(name).copied();
@@ -499,14 +813,50 @@ impl PodWorker {
         c: &Container,
         spec: &mut ContainerSpec,
         pod_ip: &str,
+        env: &[String],
     ) -> Result<(), String> {
-        let (volumes, mounts) = volume_plan(pod, c, &self.node.node, &self.node.pods_dir)?;
+        let (volumes, mounts) = volume_plan(pod, c, &self.node.node, &self.node.pods_dir, env)?;
         self.write_volume_files(pod, pod_ip).await?;
+        let fs_group = fs_group(pod);
         for v in &volumes {
+            let failed = |e: &dyn std::fmt::Display| {
+                format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name)
+            };
             self.runtime
                 .ensure_volume(v)
                 .await
-                .map_err(|e| format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name))?;
+                .map_err(|e| failed(&e))?;
+            // fsGroup owns the pod's emptyDirs, where the runtime says where they are.
+            if let Some(gid) = fs_group {
+                if let Some(path) = self
+                    .runtime
+                    .volume_path(&v.name)
+                    .await
+                    .map_err(|e| failed(&e))?
+                {
+                    // The engine's host path may not be this process's (a kubelet in a
+                    // container): then the volume keeps the engine's ownership, and the
+                    // event says so rather than the pod never starting.
+                    let shown = path.clone();
+                    let owned = tokio::task::spawn_blocking(move || {
+                        security::set_volume_ownership(Path::new(&path), gid, false)
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                    if let Err(e) = owned {
+                        self.sink.event(
+                            pod,
+                            "Warning",
+                            "FailedMount",
+                            format!(
+                                "fsGroup {gid} could not be applied to volume \"{}\" at {shown}: {e}",
+                                v.name
+                            ),
+                        );
+                    }
+                }
+            }
         }
         spec.mounts = mounts;
         Ok(())
@@ -566,10 +916,17 @@ impl PodWorker {
             };
             let payload = payload.map_err(|e| failed(&e))?;
             let dir = projected_dir(&self.node.pods_dir, &pod.metadata.uid, &v.name);
-            let written = tokio::task::spawn_blocking(move || atomic_writer::write(&dir, &payload))
-                .await
-                .map_err(|e| failed(&e))?
-                .map_err(|e| failed(&e))?;
+            let gid = fs_group(pod);
+            let written = tokio::task::spawn_blocking(move || {
+                let written = atomic_writer::write(&dir, &payload)?;
+                if let Some(gid) = gid {
+                    security::set_volume_ownership(&dir, gid, true)?;
+                }
+                Ok::<bool, std::io::Error>(written)
+            })
+            .await
+            .map_err(|e| failed(&e))?
+            .map_err(|e| failed(&e))?;
             if written && self.files_written {
                 tracing::debug!(pod = %self.key, volume = %v.name, "volume files updated");
             }
@@ -625,7 +982,8 @@ impl PodWorker {
                 format!("Pulling image \"{}\"", c.image),
             );
             let started = Instant::now();
-            match self.runtime.pull_image(&c.image).await {
+            let auth = self.pull_auth(pod, &c.image).await;
+            match self.runtime.pull_image_with(&c.image, auth).await {
                 Ok(()) => {
                     self.memory.pulls.remove(&c.name);
                     self.sink.event(
@@ -670,9 +1028,19 @@ impl PodWorker {
         } else {
             self.memory.pulls.remove(&c.name);
         }
-        let pod_ip = sandbox.ip.clone().unwrap_or_default();
+        let pod_ip = if pod.spec.host_network {
+            self.node.host_ip.clone()
+        } else {
+            sandbox.ip.clone().unwrap_or_default()
+        };
+        // The environment first (a subPathExpr expands it), reported after the volumes.
+        let refs = References::of(pod, true, false);
+        let env = self.fetch(pod, &refs).await.and_then(|objects| {
+            podconfig::resolve_env(pod, c, &objects, &self.field_context(&pod_ip))
+        });
+        let vars = env.as_ref().map(|e| e.vars.clone()).unwrap_or_default();
         let mut spec = container_spec(pod, c, attempt, &sandbox.id, &self.node, Vec::new());
-        if let Err(message) = self.mount_volumes(pod, c, &mut spec, &pod_ip).await {
+        if let Err(message) = self.mount_volumes(pod, c, &mut spec, &pod_ip, &vars).await {
             // As in Kubernetes: the pod waits in ContainerCreating, the event says why.
             self.sink
                 .event(pod, "Warning", "FailedMount", message.clone());
@@ -682,19 +1050,10 @@ impl PodWorker {
             self.hold_start(&c.name, now);
             return false;
         }
-        let refs = References::of(pod, true, false);
-        let env = match self.fetch(pod, &refs).await.and_then(|objects| {
-            podconfig::resolve_env(pod, c, &objects, &self.field_context(&pod_ip))
-        }) {
+        let env = match env {
             Ok(env) => env,
             Err(message) => {
-                self.sink
-                    .event(pod, "Warning", "Failed", format!("Error: {message}"));
-                self.memory.errors.insert(
-                    c.name.clone(),
-                    ("CreateContainerConfigError".into(), message),
-                );
-                self.hold_start(&c.name, now);
+                self.config_error(pod, &c.name, message, now);
                 return false;
             }
         };
@@ -703,6 +1062,45 @@ impl PodWorker {
                 .event(pod, "Warning", "InvalidEnvironmentVariableNames", warning);
         }
         spec.env = env.vars;
+        // The security context: runAsNonRoot is checked against the image's user when
+        // the pod names none.
+        let csc = c.security_context.as_ref();
+        let psc = pod.spec.security_context.as_ref();
+        let needs_image_user = SecurityContext::run_as_user_in(csc, psc).is_none()
+            && (SecurityContext::run_as_non_root_in(csc, psc)
+                || SecurityContext::run_as_group_in(csc, psc).is_some());
+        let image_user = if needs_image_user {
+            match self.runtime.image_user(&c.image).await {
+                Ok(u) => u,
+                Err(e) => {
+                    self.config_error(pod, &c.name, e.to_string(), now);
+                    return false;
+                }
+            }
+        } else {
+            String::new()
+        };
+        let opts = self.node.options.clone();
+        let checked = security::verify_run_as_non_root(pod, c, &image_user).and_then(|()| {
+            security::apply_security(
+                pod,
+                c,
+                &mut spec,
+                &image_user,
+                &opts.host,
+                &opts.seccomp_dir,
+            )
+        });
+        if let Err(message) = checked {
+            self.config_error(pod, &c.name, message, now);
+            return false;
+        }
+        if let Err(message) = self.write_pod_files(pod, c, attempt, &pod_ip).await {
+            self.config_error(pod, &c.name, message, now);
+            return false;
+        }
+        spec.mounts
+            .extend(pod_file_mounts(pod, c, attempt, &self.node.pods_dir));
         let id = match self.runtime.create_container(&spec).await {
             Ok(id) => id,
             Err(e) => {
@@ -741,6 +1139,9 @@ impl PodWorker {
             "Started",
             format!("Started container {}", c.name),
         );
+        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+            self.post_start(pod, c, &id, hook, &pod_ip).await;
+        }
         // The crash-loop delay for the next exit: a container that had run long enough
         // starts over; otherwise the delay doubles.
         if attempt > 0 {
@@ -793,15 +1194,8 @@ impl PodWorker {
             .get(id)
             .copied()
             .unwrap_or_else(Instant::now);
-        let ports: Vec<(String, i32)> = c
-            .ports
-            .iter()
-            .map(|p| (p.name.clone(), p.container_port))
-            .collect();
-        let pod_ip = observed
-            .sandbox()
-            .and_then(|s| s.ip.clone())
-            .unwrap_or_default();
+        let ports = container_ports(c);
+        let pod_ip = self.pod_ip(pod, observed);
         let result = probe::run(&*self.runtime, p, id, &pod_ip, &ports, timing.timeout).await;
         let state = self
             .memory
@@ -836,9 +1230,22 @@ impl PodWorker {
                 );
             }
         }
-        let stops = running
-            .iter()
-            .map(|c| self.runtime.stop_container(&c.id, grace));
+        // Each container's preStop hook, then its stop, all at once, within the grace.
+        let pod_ip = pod.map(|p| self.pod_ip(p, observed)).unwrap_or_default();
+        let this = &*self;
+        let stops = running.iter().map(|c| {
+            let pod_ip = pod_ip.clone();
+            async move {
+                let grace = match pod {
+                    Some(p) => {
+                        this.pre_stop(p, c.label(labels::CONTAINER_NAME), &c.id, grace, &pod_ip)
+                            .await
+                    }
+                    None => grace,
+                };
+                this.runtime.stop_container(&c.id, grace).await
+            }
+        });
         for r in futures::future::join_all(stops).await {
             if let Err(e) = r {
                 self.note_failure("container stop failed", &e);
@@ -874,6 +1281,87 @@ impl PodWorker {
             Err(e) => self.note_failure("volume listing failed", &e),
         }
     }
+}
+
+/// The named ports of container `c`, for probes and hooks.
+fn container_ports(c: &Container) -> Vec<(String, i32)> {
+    c.ports
+        .iter()
+        .map(|p| (p.name.clone(), p.container_port))
+        .collect()
+}
+
+/// The pod's `fsGroup`.
+fn fs_group(pod: &Pod) -> Option<u32> {
+    pod.spec
+        .security_context
+        .as_ref()
+        .and_then(|p| p.fs_group)
+        .and_then(|g| u32::try_from(g).ok())
+}
+
+/// Writes `data` to `path` unless it already holds exactly that.
+fn write_if_changed(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == data) {
+        return Ok(());
+    }
+    std::fs::write(path, data)
+}
+
+/// The registry `image` is pulled from, as credentials name it (`docker.io` for
+/// Docker Hub's short names).
+pub fn image_registry(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first
+        }
+        _ => "docker.io",
+    }
+}
+
+/// The credentials for `image` in a `kubernetes.io/dockerconfigjson` (or legacy
+/// `kubernetes.io/dockercfg`) Secret, when it has some for the image's registry.
+pub fn registry_auth(secret: &Secret, image: &str) -> Option<RegistryAuth> {
+    use base64::Engine as _;
+    let registry = image_registry(image);
+    let (doc, nested) = if let Some(d) = secret.data.get(".dockerconfigjson") {
+        (d, true)
+    } else {
+        (secret.data.get(".dockercfg")?, false)
+    };
+    let json: serde_json::Value = serde_json::from_slice(doc.as_bytes()).ok()?;
+    let auths = if nested { json.get("auths")? } else { &json };
+    let hub = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+    let (server, entry) = auths.as_object()?.iter().find(|(key, _)| {
+        let host = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        host == registry || (hub.contains(&host) && hub.contains(&registry))
+    })?;
+    let field = |k: &str| {
+        entry
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (mut username, mut password) = (field("username"), field("password"));
+    if username.is_empty() {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(field("auth"))
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (u, p) = text.split_once(':')?;
+        (username, password) = (u.to_owned(), p.to_owned());
+    }
+    Some(RegistryAuth {
+        server: server.clone(),
+        username,
+        password,
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The runtime specs of a pod: container names and labels, container specs (env,
-//! resources), volumes and mounts, the image pull policy. Pure.
+//! resources), volumes and mounts (with `subPath`, `subPathExpr` and mount
+//! propagation), the files the kubelet binds into every container (`/etc/hosts`,
+//! `/etc/resolv.conf`, the termination message file), the image pull policy. Pure.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,21 +52,87 @@ pub fn container_spec(
     labels.insert(labels::CONTAINER_NAME.into(), c.name.clone());
     labels.insert(labels::ATTEMPT.into(), attempt.to_string());
     labels.insert(labels::KIND.into(), "container".into());
-    let cpu = c.resources.limits.get("cpu").map(|q| q.scaled_value(-9));
-    let memory = c.resources.limits.get("memory").map(|q| q.value());
-    ContainerSpec {
+    let mut spec = ContainerSpec {
         name: container_name(pod, Some(&c.name), attempt),
         image: c.image.clone(),
         entrypoint: c.command.clone(),
         args: c.args.clone(),
         env,
         working_dir: (!c.working_dir.is_empty()).then(|| c.working_dir.clone()),
-        nano_cpus: cpu.filter(|v| *v > 0),
-        memory_bytes: memory.filter(|v| *v > 0),
         sandbox_id: sandbox_id.to_owned(),
         labels,
-        mounts: Vec::new(),
+        ..Default::default()
+    };
+    crate::kubelet::security::apply_resources(c, &mut spec, node.options.pod_pids_limit);
+    spec
+}
+
+/// The host file of the pod's kubelet-managed `/etc/hosts`.
+pub fn hosts_path(pods_dir: &Path, uid: &str) -> PathBuf {
+    pods_dir.join(uid).join("etc-hosts")
+}
+
+/// The host file of the pod's `resolv.conf`.
+pub fn resolv_conf_path(pods_dir: &Path, uid: &str) -> PathBuf {
+    pods_dir.join(uid).join("resolv.conf")
+}
+
+/// The files the kubelet binds into container `c` of `pod` (attempt `attempt`): the
+/// pod's `/etc/hosts` and `/etc/resolv.conf` (unless the container mounts something at
+/// those paths itself), and its termination message file at `terminationMessagePath`.
+pub fn pod_file_mounts(pod: &Pod, c: &Container, attempt: u32, pods_dir: &Path) -> Vec<Mount> {
+    let uid = &pod.metadata.uid;
+    let taken = |path: &str| c.volume_mounts.iter().any(|m| m.mount_path == path);
+    let bind = |source: PathBuf, target: &str| Mount {
+        source: MountSource::HostPath(source.to_string_lossy().into_owned()),
+        target: target.to_owned(),
+        read_only: false,
+        propagation: None,
+    };
+    let mut mounts = Vec::new();
+    if !taken("/etc/hosts") {
+        mounts.push(bind(hosts_path(pods_dir, uid), "/etc/hosts"));
     }
+    if !taken("/etc/resolv.conf") {
+        mounts.push(bind(resolv_conf_path(pods_dir, uid), "/etc/resolv.conf"));
+    }
+    let target = if c.termination_message_path.is_empty() {
+        "/dev/termination-log"
+    } else {
+        &c.termination_message_path
+    };
+    if !taken(target) {
+        let file = crate::kubelet::lifecycle::termination_log_path(pods_dir, uid, &c.name, attempt);
+        mounts.push(bind(file, target));
+    }
+    mounts
+}
+
+/// A `subPath` (or `subPathExpr` expanded from the container's environment `env`,
+/// `NAME=value` pairs) checked to stay inside its volume; `""` for none.
+pub fn sub_path(
+    m: &rudder_protocol::resources::VolumeMount,
+    container: &str,
+    env: &[String],
+) -> Result<String, String> {
+    let sub = if m.sub_path_expr.is_empty() {
+        m.sub_path.clone()
+    } else {
+        let vars: BTreeMap<String, String> = env
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        crate::kubelet::podconfig::expand(&m.sub_path_expr, &vars)
+    };
+    if Path::new(&sub).is_absolute() || sub.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "failed to prepare subPath for volumeMount \"{}\" of container \"{container}\": \
+             {sub:?} must be a relative path that stays inside the volume",
+            m.name
+        ));
+    }
+    Ok(sub.trim_end_matches('/').to_owned())
 }
 
 /// The runtime volume backing emptyDir `volume` of `pod`.
@@ -84,12 +152,21 @@ pub fn projected_dir(pods_dir: &Path, uid: &str, volume: &str) -> PathBuf {
 /// by its containers and removed with it; hostPaths are bound from the engine's host;
 /// configMap, secret, downwardAPI and projected volumes bind the pod's directory of
 /// their files (written by the worker, see [`projected_dir`]), always read-only.
+///
+/// A `subPath` binds that path inside the volume instead (a directory of a hostPath or
+/// an emptyDir, created when missing, or one file of a configMap-like volume, which
+/// then no longer follows updates, as in Kubernetes); `mountPropagation` applies to
+/// hostPath binds (`HostToContainer`: `rslave`, `Bidirectional`: `rshared`);
+/// `recursiveReadOnly: Enabled` is refused (the engine cannot make submounts
+/// read-only). `env` is the container's environment, for `subPathExpr`.
 pub fn volume_plan(
     pod: &Pod,
     c: &Container,
     node: &str,
     pods_dir: &Path,
+    env: &[String],
 ) -> Result<(Vec<VolumeSpec>, Vec<Mount>), String> {
+    use rudder_protocol::resources::{MountPropagationMode, RecursiveReadOnlyMode};
     let mut volumes = Vec::new();
     let mut mounts = Vec::with_capacity(c.volume_mounts.len());
     for m in &c.volume_mounts {
@@ -99,26 +176,57 @@ pub fn volume_plan(
                 m.name, c.name
             ));
         };
+        if m.recursive_read_only == Some(RecursiveReadOnlyMode::Enabled) {
+            return Err(format!(
+                "volumeMount \"{}\" of container \"{}\" asks for recursiveReadOnly: Enabled, \
+                 which the node's container runtime (Docker before 25) cannot provide",
+                m.name, c.name
+            ));
+        }
+        let sub = sub_path(m, &c.name, env)?;
+        let join = |base: &str| -> String {
+            if sub.is_empty() {
+                base.to_owned()
+            } else {
+                Path::new(base).join(&sub).to_string_lossy().into_owned()
+            }
+        };
         let mut read_only = m.read_only;
+        let mut propagation = None;
         let source = if let Some(h) = &v.host_path {
-            MountSource::HostPath(h.path.clone())
+            propagation = match m.mount_propagation {
+                Some(MountPropagationMode::HostToContainer) => Some("rslave".to_owned()),
+                Some(MountPropagationMode::Bidirectional) => Some("rshared".to_owned()),
+                _ => None,
+            };
+            MountSource::HostPath(join(&h.path))
         } else if is_projected(v) {
             read_only = true;
             let dir = projected_dir(pods_dir, &pod.metadata.uid, &v.name);
-            MountSource::HostPath(dir.to_string_lossy().into_owned())
+            MountSource::HostPath(join(&dir.to_string_lossy()))
         } else {
             let name = volume_name(pod, &v.name);
-            volumes.push(VolumeSpec {
-                name: name.clone(),
-                memory: v.empty_dir.as_ref().is_some_and(|e| e.medium == "Memory"),
-                labels: pod_labels(pod, node),
-            });
-            MountSource::Volume(name)
+            if !volumes.iter().any(|s: &VolumeSpec| s.name == name) {
+                volumes.push(VolumeSpec {
+                    name: name.clone(),
+                    memory: v.empty_dir.as_ref().is_some_and(|e| e.medium == "Memory"),
+                    labels: pod_labels(pod, node),
+                });
+            }
+            if sub.is_empty() {
+                MountSource::Volume(name)
+            } else {
+                MountSource::VolumeSubPath {
+                    volume: name,
+                    sub_path: sub.clone(),
+                }
+            }
         };
         mounts.push(Mount {
             source,
             target: m.mount_path.clone(),
             read_only,
+            propagation,
         });
     }
     Ok((volumes, mounts))

@@ -37,6 +37,11 @@ fn terminated_state(c: &ContainerInfo, message: &str) -> ContainerStateTerminate
     }
 }
 
+/// The termination message read for container `c`, `""` when none.
+fn message_of<'a>(memory: &'a Memory, c: &ContainerInfo) -> &'a str {
+    memory.messages.get(&c.id).map_or("", String::as_str)
+}
+
 fn waiting(reason: &str, message: &str) -> ContainerState {
     ContainerState {
         waiting: Some(ContainerStateWaiting {
@@ -67,7 +72,7 @@ fn container_status(
     if let Some(prev) = observed.previous(&c.name) {
         if prev.state == RunState::Exited {
             status.last_state = ContainerState {
-                terminated: Some(terminated_state(prev, "")),
+                terminated: Some(terminated_state(prev, message_of(memory, prev))),
                 ..Default::default()
             };
         }
@@ -99,7 +104,7 @@ fn container_status(
             };
             if let Some(l) = latest.filter(|l| l.state == RunState::Exited) {
                 status.last_state = ContainerState {
-                    terminated: Some(terminated_state(l, "")),
+                    terminated: Some(terminated_state(l, message_of(memory, l))),
                     ..Default::default()
                 };
             }
@@ -141,7 +146,7 @@ fn container_status(
                 ),
             );
             status.last_state = ContainerState {
-                terminated: Some(terminated_state(l, "")),
+                terminated: Some(terminated_state(l, message_of(memory, l))),
                 ..Default::default()
             };
         }
@@ -149,15 +154,25 @@ fn container_status(
             // Exited, restart due this round.
             status.state = waiting("ContainerCreating", "");
             status.last_state = ContainerState {
-                terminated: Some(terminated_state(l, "")),
+                terminated: Some(terminated_state(l, message_of(memory, l))),
                 ..Default::default()
             };
         }
         (Some(l), ContainerStep::Finished) => {
             status.state = ContainerState {
-                terminated: Some(terminated_state(l, "")),
+                terminated: Some(terminated_state(l, message_of(memory, l))),
                 ..Default::default()
             };
+        }
+    }
+    // A failed pod restarts nothing: an exited container stays terminated.
+    if memory.pod_failure.is_some() {
+        if let Some(l) = latest.filter(|l| l.state == RunState::Exited) {
+            status.state = ContainerState {
+                terminated: Some(terminated_state(l, message_of(memory, l))),
+                ..Default::default()
+            };
+            status.ready = false;
         }
     }
     if let Some(l) = latest.filter(|_| status.state.waiting.is_none()) {
@@ -275,6 +290,7 @@ pub fn compute_status(
         }
     }
     let phase = match init {
+        _ if memory.pod_failure.is_some() => PodPhase::Failed,
         InitProgress::Failed(_) => PodPhase::Failed,
         InitProgress::At(_) => PodPhase::Pending,
         InitProgress::Done => phase(policy, &statuses),
@@ -292,6 +308,25 @@ pub fn compute_status(
         incomplete.join(" ")
     );
     let containers_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
+    // Readiness gates: conditions others write; Ready needs them all True.
+    let gate_problem = pod.spec.readiness_gates.iter().find_map(|g| {
+        match previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == g.condition_type)
+        {
+            None => Some(format!(
+                "corresponding condition of pod readiness gate \"{}\" does not exist.",
+                g.condition_type
+            )),
+            Some(c) if c.status != ConditionStatus::True => Some(format!(
+                "the status of pod readiness gate \"{}\" is not \"True\", but {}",
+                g.condition_type,
+                c.status.as_str()
+            )),
+            Some(_) => None,
+        }
+    });
     let unready_names: Vec<&str> = statuses
         .iter()
         .filter(|s| !s.ready)
@@ -314,10 +349,14 @@ pub fn compute_status(
         }
         c
     };
-    let pod_ip = observed
-        .sandbox()
-        .filter(|s| s.state == RunState::Running)
-        .and_then(|s| s.ip.clone())
+    let pod_ip = Some(host_ip.to_owned())
+        .filter(|_| pod.spec.host_network)
+        .or_else(|| {
+            observed
+                .sandbox()
+                .filter(|s| s.state == RunState::Running)
+                .and_then(|s| s.ip.clone())
+        })
         .or_else(|| memory.pod_ip.clone())
         // A finished pod keeps the address it had (its sandbox is stopped).
         .or_else(|| {
@@ -359,19 +398,47 @@ pub fn compute_status(
             previous,
             now_time,
         )),
-        with_unready(condition(
-            conditions::READY,
-            containers_ready,
-            &unready,
-            previous,
-            now_time,
-        )),
+        {
+            let ready = containers_ready && gate_problem.is_none();
+            let mut c = with_unready(condition(
+                conditions::READY,
+                ready,
+                &unready,
+                previous,
+                now_time,
+            ));
+            if containers_ready {
+                if let Some(message) = &gate_problem {
+                    c.reason = "ReadinessGatesNotReady".into();
+                    c.message = message.clone();
+                }
+            }
+            c
+        },
     ];
+    // Conditions the kubelet does not own (readiness gates' and others') are kept: the
+    // status is written with a merge patch, which replaces the whole list.
+    let owned = [
+        conditions::POD_SCHEDULED,
+        conditions::POD_READY_TO_START_CONTAINERS,
+        conditions::INITIALIZED,
+        conditions::CONTAINERS_READY,
+        conditions::READY,
+    ];
+    let mut conditions = conditions;
+    conditions.extend(
+        previous
+            .conditions
+            .iter()
+            .filter(|c| !owned.contains(&c.type_.as_str()))
+            .cloned(),
+    );
+    let (reason, message) = memory.pod_failure.clone().unwrap_or_default();
     PodStatus {
         phase: Some(phase),
         conditions,
-        message: String::new(),
-        reason: String::new(),
+        message,
+        reason,
         host_ip: host_ip.to_owned(),
         host_ips: vec![HostIp {
             ip: host_ip.to_owned(),
@@ -385,7 +452,7 @@ pub fn compute_status(
         start_time: previous.start_time.or(memory.start_time),
         init_container_statuses: init_statuses,
         container_statuses: statuses,
-        qos_class: previous.qos_class,
+        qos_class: Some(pod.qos_class()),
         ..Default::default()
     }
 }

@@ -107,6 +107,7 @@ fn node_with_sandbox(sandbox_image: Arc<SandboxImage>) -> NodeContext {
         network: "rudder-n1".into(),
         sandbox_image,
         pods_dir: std::env::temp_dir().join(format!("rudder-worker-tests-{}", std::process::id())),
+        options: Default::default(),
     }
 }
 
@@ -710,4 +711,338 @@ async fn a_missing_env_source_is_a_create_container_config_error() {
         vec!["PW=hunter2".to_owned()]
     );
     h.task.abort();
+}
+
+fn waiting_state(s: &PodStatus) -> Option<(String, String)> {
+    s.container_statuses
+        .first()
+        .and_then(|c| c.state.waiting.clone())
+        .map(|w| (w.reason, w.message))
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_as_non_root_refuses_an_image_that_runs_as_root() {
+    use rudder_protocol::resources::PodSecurityContext;
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.security_context = Some(PodSecurityContext {
+        run_as_non_root: Some(true),
+        ..Default::default()
+    });
+    let rt = runtime_with_images();
+    let h = start(p.clone(), rt.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = h.sink.last().expect("a status");
+    assert_eq!(
+        waiting_state(&s),
+        Some((
+            "CreateContainerConfigError".into(),
+            "container has runAsNonRoot and image will run as root (pod: \"web_default(uid-1)\", \
+             container: app)"
+                .into()
+        )),
+        "{s:?}"
+    );
+    assert!(app_containers(&h.rt).is_empty(), "nothing created");
+    h.task.abort();
+
+    // An image with a numeric non-root user passes, and its user is kept.
+    let rt = runtime_with_images();
+    rt.set_image_user("rudder/demo:1", "1000");
+    let h = start(p, rt);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let apps = app_containers(&h.rt);
+    assert_eq!(apps.len(), 1);
+    assert_eq!(h.rt.spec(&apps[0].id).and_then(|s| s.user), None);
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_container_spec_carries_security_limits_and_pod_files() {
+    use rudder_protocol::resources::{
+        HostAlias, PodSecurityContext, Quantity, SecurityContext, Sysctl,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut node = node();
+    node.pods_dir = dir.path().to_path_buf();
+    node.options = Arc::new(PodOptions {
+        pod_pids_limit: Some(100),
+        cluster_dns: vec!["10.96.0.10".into()],
+        ..Default::default()
+    });
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.hostname = "db-0".into();
+    p.spec.subdomain = "db".into();
+    p.spec.host_aliases = vec![HostAlias {
+        ip: "10.1.2.3".into(),
+        hostnames: vec!["foo.local".into()],
+    }];
+    p.spec.security_context = Some(PodSecurityContext {
+        run_as_user: Some(1000),
+        fs_group: Some(2000),
+        sysctls: vec![Sysctl {
+            name: "net.ipv4.tcp_syncookies".into(),
+            value: "1".into(),
+        }],
+        ..Default::default()
+    });
+    let c = &mut p.spec.containers[0];
+    c.security_context = Some(SecurityContext {
+        read_only_root_filesystem: Some(true),
+        ..Default::default()
+    });
+    c.resources.limits.insert(
+        "memory".into(),
+        Quantity::parse("32Mi").expect("test value"),
+    );
+    c.termination_message_path = "/tmp/msg".into();
+    let h = start_on(p, runtime_with_images(), node);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let apps = app_containers(&h.rt);
+    assert_eq!(apps.len(), 1, "{:?}", h.sink.events());
+    let spec = h.rt.spec(&apps[0].id).expect("spec");
+    assert_eq!(spec.user.as_deref(), Some("1000"));
+    assert_eq!(spec.group_add, vec!["2000"]);
+    assert!(spec.read_only_rootfs);
+    assert_eq!(spec.memory_bytes, Some(32 << 20));
+    assert_eq!(spec.memory_swap_bytes, Some(32 << 20));
+    assert_eq!(spec.pids_limit, Some(100));
+    let targets: Vec<&str> = spec.mounts.iter().map(|m| m.target.as_str()).collect();
+    assert_eq!(targets, ["/etc/hosts", "/etc/resolv.conf", "/tmp/msg"]);
+    let hosts = std::fs::read_to_string(dir.path().join("uid-1/etc-hosts")).expect("test value");
+    assert!(
+        hosts.contains("\tdb-0.db.default.svc.cluster.local\tdb-0\n"),
+        "{hosts}"
+    );
+    assert!(hosts.contains("10.1.2.3\tfoo.local\n"), "{hosts}");
+    let resolv = std::fs::read_to_string(dir.path().join("uid-1/resolv.conf")).expect("test value");
+    assert!(resolv.starts_with("nameserver 10.96.0.10\nsearch default.svc.cluster.local"));
+    let sandbox =
+        h.rt.containers()
+            .into_iter()
+            .find(|c| c.is_sandbox())
+            .expect("sandbox");
+    let sb = h.rt.sandbox_spec(&sandbox.id).expect("sandbox spec");
+    assert_eq!(sb.hostname, "db-0");
+    assert_eq!(sb.domainname, "db.default.svc.cluster.local");
+    assert_eq!(sb.ipc_mode, "shareable");
+    assert_eq!(
+        sb.sysctls
+            .get("net.ipv4.tcp_syncookies")
+            .map(String::as_str),
+        Some("1")
+    );
+    let s = h.sink.last().expect("status");
+    assert_eq!(
+        s.qos_class,
+        Some(rudder_protocol::resources::PodQosClass::Burstable)
+    );
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pod_past_its_active_deadline_fails_and_its_containers_stop() {
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.active_deadline_seconds = Some(30);
+    let h = start(p, runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.sink.last().and_then(|s| s.phase), Some(PodPhase::Running));
+    // The deadline counts from the start time (wall clock, which paused tokio time
+    // does not move): the worker's memory of it is moved back instead.
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.active_deadline_seconds = Some(30);
+    p.status.start_time = Some(Time::from_unix(Time::now().unix() - 31));
+    h.tx.send_replace(Some(Arc::new(p)));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let s = h.sink.last().expect("status");
+    assert_eq!(s.phase, Some(PodPhase::Failed), "{s:?}");
+    assert_eq!(s.reason, DEADLINE_REASON);
+    assert_eq!(s.message, DEADLINE_MESSAGE);
+    assert!(
+        app_containers(&h.rt)
+            .iter()
+            .all(|c| c.state == RunState::Exited),
+        "containers stopped"
+    );
+    assert!(h.sink.events().contains(&"DeadlineExceeded".to_owned()));
+    // Nothing restarts.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(app_containers(&h.rt).len(), 1);
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pod_the_node_cannot_run_is_rejected() {
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.host_users = Some(false);
+    let h = start(p, runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = h.sink.last().expect("status");
+    assert_eq!(s.phase, Some(PodPhase::Failed));
+    assert_eq!(s.reason, "UserNamespacesNotSupported");
+    assert!(
+        s.message.contains("(Docker) cannot give one to a pod"),
+        "{}",
+        s.message
+    );
+    assert!(h
+        .rt
+        .containers()
+        .iter()
+        .all(|c| c.state != RunState::Running));
+    assert!(app_containers(&h.rt).is_empty());
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn pre_stop_runs_before_the_stop_and_post_start_failures_kill() {
+    use rudder_protocol::resources::{ExecAction, Lifecycle, LifecycleHandler};
+    let hook = |cmd: &str| LifecycleHandler {
+        exec: Some(ExecAction {
+            command: vec!["/bin/sh".into(), "-c".into(), cmd.into()],
+        }),
+        ..Default::default()
+    };
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.termination_grace_period_seconds = Some(5);
+    p.spec.containers[0].lifecycle = Some(Lifecycle {
+        pre_stop: Some(hook("drain")),
+        ..Default::default()
+    });
+    let h = start(p.clone(), runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut deleting = p.clone();
+    deleting.metadata.deletion_timestamp = Some(Time::now());
+    h.tx.send_replace(Some(Arc::new(deleting)));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calls = h.rt.calls();
+    let hook_at = calls.iter().position(|c| c == "exec /bin/sh -c drain");
+    let stop_at = calls.iter().position(|c| c.starts_with("stop "));
+    assert!(hook_at.is_some() && hook_at < stop_at, "{calls:?}");
+    h.task.abort();
+
+    // A failing postStart: the event, and the container stopped.
+    let mut p = pod(RestartPolicy::Never);
+    p.spec.containers[0].lifecycle = Some(Lifecycle {
+        post_start: Some(hook("setup")),
+        ..Default::default()
+    });
+    let rt = runtime_with_images();
+    rt.script_exec("/bin/sh -c setup", 3);
+    let h = start(p, rt);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let failed = h.sink.events_of("FailedPostStartHook");
+    assert_eq!(failed.len(), 1, "{:?}", h.sink.events());
+    assert!(failed[0].1.starts_with("Exec lifecycle hook ([\"/bin/sh\", \"-c\", \"setup\"]) for Container \"app\" in Pod \"web_default(uid-1)\" failed"), "{}", failed[0].1);
+    assert!(app_containers(&h.rt)
+        .iter()
+        .all(|c| c.state == RunState::Exited));
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn termination_messages_reach_the_status() {
+    use rudder_protocol::resources::TerminationMessagePolicy;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut node = node();
+    node.pods_dir = dir.path().to_path_buf();
+    let mut p = pod(RestartPolicy::Never);
+    p.spec.containers[0].termination_message_policy =
+        Some(TerminationMessagePolicy::FallbackToLogsOnError);
+    let mut second = p.spec.containers[0].clone();
+    second.name = "logs".into();
+    p.spec.containers.push(second);
+    let h = start_on(p, runtime_with_images(), node);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let apps = app_containers(&h.rt);
+    assert_eq!(apps.len(), 2);
+    // The first writes its file; the second only logs, then fails.
+    let file = crate::kubelet::lifecycle::termination_log_path(dir.path(), "uid-1", "app", 0);
+    std::fs::write(&file, "bye from app").expect("test value");
+    let app = apps
+        .iter()
+        .find(|c| c.label(labels::CONTAINER_NAME) == "app")
+        .expect("test value");
+    let logs = apps
+        .iter()
+        .find(|c| c.label(labels::CONTAINER_NAME) == "logs")
+        .expect("test value");
+    h.rt.append_log(&logs.id, b"line 1\nfatal: out of cheese\n");
+    h.rt.exit(&app.id, 0);
+    h.rt.exit(&logs.id, 2);
+    h.wake.notify_one();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let s = h.sink.last().expect("status");
+    let message = |name: &str| {
+        s.container_statuses
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.state.terminated.as_ref())
+            .map(|t| t.message.clone())
+    };
+    assert_eq!(message("app").as_deref(), Some("bye from app"));
+    assert_eq!(
+        message("logs").as_deref(),
+        Some("line 1\nfatal: out of cheese\n")
+    );
+    h.task.abort();
+}
+
+#[test]
+fn registry_credentials_come_from_docker_config_secrets() {
+    use base64::Engine as _;
+    let mut s = Secret::new("pull");
+    let auth = base64::engine::general_purpose::STANDARD.encode("bob:pw");
+    let doc = format!(
+        r#"{{"auths":{{"registry.example:5000":{{"auth":"{auth}"}},"https://index.docker.io/v1/":{{"username":"hub","password":"x"}}}}}}"#
+    );
+    s.data
+        .insert(".dockerconfigjson".into(), doc.into_bytes().into());
+    let a = registry_auth(&s, "registry.example:5000/app:1").expect("registry");
+    assert_eq!((a.username.as_str(), a.password.as_str()), ("bob", "pw"));
+    let hub = registry_auth(&s, "busybox:1").expect("docker hub");
+    assert_eq!(hub.username, "hub");
+    assert!(registry_auth(&s, "other.example/app").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn image_pull_secrets_reach_the_pull() {
+    use base64::Engine as _;
+    use rudder_protocol::resources::LocalObjectReference;
+    let image = "registry.example:5000/app:1";
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.containers[0].image = image.into();
+    p.spec.image_pull_secrets = vec![LocalObjectReference {
+        name: "pull".into(),
+    }];
+    let rt = runtime_with_images();
+    rt.add_pullable(image);
+    let mut s = Secret::new("pull");
+    let auth = base64::engine::general_purpose::STANDARD.encode("bob:pw");
+    s.data.insert(
+        ".dockerconfigjson".into(),
+        format!(r#"{{"auths":{{"registry.example:5000":{{"auth":"{auth}"}}}}}}"#)
+            .into_bytes()
+            .into(),
+    );
+    let sink = Arc::new(RecordingSink::default());
+    sink.secrets
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("pull".into(), s);
+    let (_tx, rx) = watch::channel(Some(Arc::new(p)));
+    let worker = PodWorker::new(
+        Arc::new(rt.clone()),
+        sink.clone(),
+        node(),
+        rx,
+        Arc::new(Notify::new()),
+    );
+    let task = tokio::spawn(worker.run());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        rt.pull_auths(),
+        vec![(image.to_owned(), "registry.example:5000".to_owned())]
+    );
+    assert_eq!(app_containers(&rt).len(), 1);
+    task.abort();
 }

@@ -51,8 +51,8 @@ fn volume_plans() {
         mount("ram", "/tmp/r", false),
         mount("host", "/data", true),
     ];
-    let (volumes, mounts) =
-        volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods")).expect("supported volumes");
+    let (volumes, mounts) = volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods"), &[])
+        .expect("supported volumes");
     assert_eq!(
         volumes
             .iter()
@@ -69,23 +69,26 @@ fn volume_plans() {
             Mount {
                 source: MountSource::Volume("rudder-uid-1-scratch".into()),
                 target: "/tmp/s".into(),
-                read_only: false
+                read_only: false,
+                propagation: None
             },
             Mount {
                 source: MountSource::Volume("rudder-uid-1-ram".into()),
                 target: "/tmp/r".into(),
-                read_only: false
+                read_only: false,
+                propagation: None
             },
             Mount {
                 source: MountSource::HostPath("/srv/data".into()),
                 target: "/data".into(),
-                read_only: true
+                read_only: true,
+                propagation: None
             },
         ]
     );
     c.volume_mounts = vec![mount("conf", "/etc/conf", true)];
     let (volumes, mounts) =
-        volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods")).expect("configMap");
+        volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods"), &[]).expect("configMap");
     assert!(
         volumes.is_empty(),
         "no runtime volume for files the kubelet writes"
@@ -95,16 +98,17 @@ fn volume_plans() {
         vec![Mount {
             source: MountSource::HostPath("/var/lib/rudder/pods/uid-1/volumes/conf".into()),
             target: "/etc/conf".into(),
-            read_only: true
+            read_only: true,
+            propagation: None
         }]
     );
     c.volume_mounts = vec![mount("conf", "/etc/conf", false)];
     let (_, mounts) =
-        volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods")).expect("configMap");
+        volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods"), &[]).expect("configMap");
     assert!(
         mounts[0].read_only,
         "configMap volumes are always read-only"
     );
     c.volume_mounts = vec![mount("missing", "/x", false)];
-    assert!(volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods")).is_err());
+    assert!(volume_plan(&p, &c, "n1", Path::new("/var/lib/rudder/pods"), &[]).is_err());
 }
