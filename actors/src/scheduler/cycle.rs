@@ -196,10 +196,7 @@ pub fn schedule_with(
     let num_nodes = snapshot.num_nodes();
     let slots = snapshot.slots();
     if num_nodes == 0 || slots.is_empty() {
-        return Err(FitError {
-            num_nodes: 0,
-            reasons: HashMap::new(),
-        });
+        return Err(FitError::default());
     }
     let mut info = pre_filter(pod, snapshot, plugins);
     let want = num_feasible_nodes_to_find(num_nodes, state.percentage_of_nodes_to_score);

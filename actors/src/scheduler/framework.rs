@@ -55,7 +55,7 @@ impl Clone for CycleData {
             entries: self
                 .entries
                 .iter()
-                .map(|(t, v)| (*t, v.clone_box()))
+                .map(|(t, v)| (*t, (**v).clone_box()))
                 .collect(),
         }
     }
@@ -75,7 +75,7 @@ impl CycleData {
         self.entries
             .iter()
             .find(|(t, _)| *t == id)
-            .and_then(|(_, v)| v.as_any().downcast_ref())
+            .and_then(|(_, v)| (**v).as_any().downcast_ref())
     }
 
     /// The value of type `T`, to update it.
@@ -84,7 +84,7 @@ impl CycleData {
         self.entries
             .iter_mut()
             .find(|(t, _)| *t == id)
-            .and_then(|(_, v)| v.as_any_mut().downcast_mut())
+            .and_then(|(_, v)| (**v).as_any_mut().downcast_mut())
     }
 }
 

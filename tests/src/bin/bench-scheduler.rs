@@ -7,8 +7,9 @@
 //! also moves every bound pod to Running (one status write per pod, as kwok does):
 //!
 //! - **cycle baseline**: the scheduler's pure cycle (`schedule_with` + `assume_pod`, the
-//!   default plugins) over a snapshot of the same nodes, for `--pods` pods on one thread.
-//!   What the scheduler could do if the API cost nothing.
+//!   default plugins) over a snapshot of the same nodes, for `--pods` pods on one thread,
+//!   then for `--anti-pods` anti-affine pods. What the scheduler could do if the API cost
+//!   nothing.
 //! - **create baseline**: `--pods` pods created through the API with the same client
 //!   concurrency (64 in flight) in namespace `bench-raw`, with `schedulerName: none` so
 //!   that nobody schedules them. What creating alone costs.
@@ -16,6 +17,12 @@
 //!   namespace `bench`; an informer in this process notes when each pod is first seen
 //!   bound. Reported: pods bound per second from the first create to the last bind, and
 //!   the p50/p99/max from the moment its create was sent to the moment the bind was seen.
+//! - **scheduling with inter-pod anti-affinity**: the same for `--anti-pods` pods (2,000,
+//!   at most `--nodes`) in namespace `bench-anti`, shaped as scheduler_perf's
+//!   SchedulingPodAntiAffinity: every pod carries `color: green` and requires
+//!   anti-affinity to `color: green` on `kubernetes.io/hostname`, so each lands on a node
+//!   of its own and every cycle counts all the pods placed before it (PreFilter) and the
+//!   existing pods' terms against the incoming one (symmetry).
 //!
 //! Targets (issue 5): at least 1,000 pods/s on two cores; Kubernetes' scheduler_perf CI
 //! requires 680 pods/s (5,000 nodes / 10,000 pods) and 810 pods/s (5,000 / 50,000) on far
@@ -23,7 +30,7 @@
 //!
 //! ```text
 //! cargo build --release -p rudder -p rudder-tests && target/release/bench-scheduler
-//! target/release/bench-scheduler [--nodes N] [--pods N] [--big]
+//! target/release/bench-scheduler [--nodes N] [--pods N] [--big] [--anti-pods N]
 //! ```
 //!
 //! Measured 2026-11-28 (dev profile: dependencies optimised, Rudder's crates not; 2 AMD

@@ -219,7 +219,7 @@ fn condition(type_: &str, ok: bool, reason: &str, previous: &PodStatus, now: Tim
         reason: if ok { String::new() } else { reason.into() },
         message: String::new(),
         ..Default::default()
-    }..Default::default()
+    }
 }
 
 /// The pod's status, derived from the observation (see the module docs). `now_time`
