@@ -1266,6 +1266,7 @@ mod tests {
                 }),
                 ..NodeAffinity::default()
             }),
+            ..Affinity::default()
         })
     }
 
@@ -2067,6 +2068,7 @@ mod tests {
                             required_during_scheduling_ignored_during_execution: Some(NodeSelector::default()),
                             ..NodeAffinity::default()
                         }),
+                        ..Affinity::default()
                     });
                 },
                 &[(
@@ -2088,6 +2090,7 @@ mod tests {
                             }],
                             ..NodeAffinity::default()
                         }),
+                        ..Affinity::default()
                     });
                 },
                 &[(
