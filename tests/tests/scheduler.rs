@@ -16,8 +16,8 @@ use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
 use rudder_protocol::resources::{
     Affinity, ConditionStatus, Container, Event, LabelSelector, Node, Pod, PodAffinityTerm,
-    PodAntiAffinity, PodPhase, PriorityClass, Quantity, ReplicaSet, Taint, TaintEffect,
-    Toleration, TolerationOperator, TopologySpreadConstraint, UnsatisfiableConstraintAction,
+    PodAntiAffinity, PodPhase, PriorityClass, Quantity, ReplicaSet, Taint, TaintEffect, Toleration,
+    TolerationOperator, TopologySpreadConstraint, UnsatisfiableConstraintAction,
 };
 use rudder_protocol::ActorRef;
 use rudder_tests::{eventually, Cluster};
@@ -465,7 +465,10 @@ async fn anti_affinity_one_replica_per_node_and_the_message_for_the_sixth() -> a
         }),
         ..Default::default()
     });
-    client.api::<ReplicaSet>(Some("default")).create(&rs).await?;
+    client
+        .api::<ReplicaSet>(Some("default"))
+        .create(&rs)
+        .await?;
     let pods: Api<Pod> = client.api(Some("default"));
     let events: Api<Event> = client.api(Some("default"));
     let (list, _) = eventually(Duration::from_secs(30), || {
@@ -484,7 +487,11 @@ async fn anti_affinity_one_replica_per_node_and_the_message_for_the_sixth() -> a
         .collect();
     used.sort();
     used.dedup();
-    assert_eq!(used.len(), 5, "five replicas on five distinct nodes: {used:?}");
+    assert_eq!(
+        used.len(),
+        5,
+        "five replicas on five distinct nodes: {used:?}"
+    );
     let pending = list
         .iter()
         .find(|p| p.spec.node_name.is_empty())
@@ -537,13 +544,15 @@ async fn topology_spread_keeps_zones_within_max_skew() -> anyhow::Result<()> {
     for i in 0..N {
         let mut p = pod(&format!("spread-{i}"), "10m");
         p.metadata.labels.insert("app".into(), "spread".into());
-        p.spec.topology_spread_constraints.push(TopologySpreadConstraint {
-            max_skew: 1,
-            topology_key: ZONE.into(),
-            when_unsatisfiable: UnsatisfiableConstraintAction::DoNotSchedule,
-            label_selector: Some(selector("app", "spread")),
-            ..Default::default()
-        });
+        p.spec
+            .topology_spread_constraints
+            .push(TopologySpreadConstraint {
+                max_skew: 1,
+                topology_key: ZONE.into(),
+                when_unsatisfiable: UnsatisfiableConstraintAction::DoNotSchedule,
+                label_selector: Some(selector("app", "spread")),
+                ..Default::default()
+            });
         pods.create(&p).await?;
         // Every prefix of the sequence keeps the skew: check after each bind.
         bound_node(&pods, &format!("spread-{i}")).await?;
@@ -616,7 +625,10 @@ async fn a_high_priority_pod_preempts_a_low_priority_one() -> anyhow::Result<()>
     .await?;
     assert_eq!(
         preempted.message,
-        format!("Preempted by pod {} on node full-00000", preemptor.metadata.uid)
+        format!(
+            "Preempted by pod {} on node full-00000",
+            preemptor.metadata.uid
+        )
     );
     assert_eq!(preempted.type_, "Normal");
     assert_eq!(preempted.reporting_component, "default-scheduler");

@@ -15,7 +15,9 @@ use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use rudder_protocol::resources::{LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, Pod, PodAffinityTerm};
+use rudder_protocol::resources::{
+    LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, Pod, PodAffinityTerm,
+};
 
 use super::snapshot::{NodeInfo, PodRecord, PodUsage, Snapshot};
 
@@ -204,7 +206,8 @@ impl PodAffinityInfo {
     /// The compiled terms of `pod`; `None` when it has no inter-pod affinity at all.
     pub fn of(pod: &Pod) -> Option<Self> {
         let a = pod.spec.affinity.as_ref()?;
-        let compile = |ts: &[PodAffinityTerm]| ts.iter().map(|t| AffinityTerm::new(pod, t)).collect();
+        let compile =
+            |ts: &[PodAffinityTerm]| ts.iter().map(|t| AffinityTerm::new(pod, t)).collect();
         let weighted = |ts: &[rudder_protocol::resources::WeightedPodAffinityTerm]| {
             ts.iter()
                 .map(|w| WeightedAffinityTerm {
@@ -215,12 +218,16 @@ impl PodAffinityInfo {
         };
         let mut info = PodAffinityInfo::default();
         if let Some(pa) = &a.pod_affinity {
-            info.required_affinity = compile(&pa.required_during_scheduling_ignored_during_execution);
-            info.preferred_affinity = weighted(&pa.preferred_during_scheduling_ignored_during_execution);
+            info.required_affinity =
+                compile(&pa.required_during_scheduling_ignored_during_execution);
+            info.preferred_affinity =
+                weighted(&pa.preferred_during_scheduling_ignored_during_execution);
         }
         if let Some(pa) = &a.pod_anti_affinity {
-            info.required_anti_affinity = compile(&pa.required_during_scheduling_ignored_during_execution);
-            info.preferred_anti_affinity = weighted(&pa.preferred_during_scheduling_ignored_during_execution);
+            info.required_anti_affinity =
+                compile(&pa.required_during_scheduling_ignored_during_execution);
+            info.preferred_anti_affinity =
+                weighted(&pa.preferred_during_scheduling_ignored_during_execution);
         }
         let empty = info.required_affinity.is_empty()
             && info.required_anti_affinity.is_empty()

@@ -53,12 +53,12 @@ use std::time::{Duration, Instant};
 
 use rudder_protocol::api::{Api, ApiError};
 use rudder_protocol::messages::api::PatchType;
-use serde_json::json;
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, Event, EventSource, MicroTime, Namespace, Node, ObjectReference, Pod,
     PodCondition, PodPhase, Time,
 };
+use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info, warn};
 
@@ -198,9 +198,8 @@ impl Loop {
             while let Ok(input) = self.inputs.try_recv() {
                 self.handle_input(input);
             }
-            let synced = self.pods.has_synced()
-                && self.nodes.has_synced()
-                && self.namespaces.has_synced();
+            let synced =
+                self.pods.has_synced() && self.nodes.has_synced() && self.namespaces.has_synced();
             let mut ran = 0;
             if synced {
                 while ran < CYCLES_PER_YIELD && self.in_flight.len() < MAX_BINDS_IN_FLIGHT {
@@ -434,7 +433,10 @@ impl Loop {
             let name = other.pod.metadata.name.clone();
             tokio::spawn(async move {
                 let patch = json!({"status": {"nominatedNodeName": null}});
-                if let Err(e) = api.patch_status(&name, PatchType::StrategicMerge, &patch).await {
+                if let Err(e) = api
+                    .patch_status(&name, PatchType::StrategicMerge, &patch)
+                    .await
+                {
                     debug!(pod = %name, error = %e, "clearing a nomination failed");
                 }
             });

@@ -256,7 +256,9 @@ pub fn pick_one(mut candidates: Vec<Candidate>) -> Option<Candidate> {
 
 #[cfg(test)]
 mod tests {
-    use rudder_protocol::resources::{Affinity, LabelSelector, Node, PodAffinityTerm, PodAntiAffinity, Taint, TaintEffect};
+    use rudder_protocol::resources::{
+        Affinity, LabelSelector, Node, PodAffinityTerm, PodAntiAffinity, Taint, TaintEffect,
+    };
 
     use super::*;
     use crate::scheduler::cycle::schedule;
@@ -286,7 +288,10 @@ mod tests {
         match o {
             Outcome::Preempt(c) => (
                 c.node.clone(),
-                c.victims.iter().map(|v| v.pod.metadata.name.clone()).collect(),
+                c.victims
+                    .iter()
+                    .map(|v| v.pod.metadata.name.clone())
+                    .collect(),
             ),
             Outcome::Failed { message, .. } => (message.clone(), vec![]),
         }
@@ -412,9 +417,15 @@ mod tests {
             p.metadata.labels.insert("app".into(), "web".into());
             p
         };
-        let pods: Vec<Pod> = (0..5).map(|i| bound(replica(i), &format!("n{i}"))).collect();
+        let pods: Vec<Pod> = (0..5)
+            .map(|i| bound(replica(i), &format!("n{i}")))
+            .collect();
         let (fit, outcome) = run(nodes, pods, &replica(5));
-        let Outcome::Failed { message, clear_nomination } = outcome else {
+        let Outcome::Failed {
+            message,
+            clear_nomination,
+        } = outcome
+        else {
             panic!("no preemption expected");
         };
         assert!(clear_nomination);
@@ -422,9 +433,15 @@ mod tests {
             num_nodes: 5,
             ..Default::default()
         };
-        err.reasons.insert(Cow::Borrowed(crate::scheduler::plugins::inter_pod_affinity::REASON_ANTI_AFFINITY), 5);
+        err.reasons.insert(
+            Cow::Borrowed(crate::scheduler::plugins::inter_pod_affinity::REASON_ANTI_AFFINITY),
+            5,
+        );
         err.post_filter_message = message;
-        assert_eq!(fit, "0/5 nodes are available: 5 node(s) didn't match pod anti-affinity rules.");
+        assert_eq!(
+            fit,
+            "0/5 nodes are available: 5 node(s) didn't match pod anti-affinity rules."
+        );
         assert_eq!(
             err.to_string(),
             "0/5 nodes are available: 5 node(s) didn't match pod anti-affinity rules. preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod."
@@ -435,12 +452,15 @@ mod tests {
     fn a_terminating_victim_is_waited_for() {
         let mut victim = bound(named("low", "1", 1), "a");
         victim.metadata.deletion_timestamp = Some(Time::now());
-        victim.status.conditions.push(rudder_protocol::resources::PodCondition {
-            type_: DISRUPTION_TARGET.into(),
-            status: ConditionStatus::True,
-            reason: REASON_PREEMPTION_BY_SCHEDULER.into(),
-            ..Default::default()
-        });
+        victim
+            .status
+            .conditions
+            .push(rudder_protocol::resources::PodCondition {
+                type_: DISRUPTION_TARGET.into(),
+                status: ConditionStatus::True,
+                reason: REASON_PREEMPTION_BY_SCHEDULER.into(),
+                ..Default::default()
+            });
         let mut p = named("in", "1", 10);
         p.status.nominated_node_name = "a".into();
         let (_, outcome) = run(vec![node("a", "1", "8Gi", 110)], vec![victim], &p);
@@ -450,7 +470,10 @@ mod tests {
 
     #[test]
     fn nominated_pods_hold_their_room() {
-        let nodes = vec![Arc::new(node("a", "2", "8Gi", 110)), Arc::new(node("b", "2", "8Gi", 110))];
+        let nodes = vec![
+            Arc::new(node("a", "2", "8Gi", 110)),
+            Arc::new(node("b", "2", "8Gi", 110)),
+        ];
         let mut s = Snapshot::build(&nodes, &[]);
         let plugins = default_plugins();
         let mut waiting = named("waiting", "2", 10);
@@ -481,15 +504,52 @@ mod tests {
             victims,
         };
         let cases: Vec<(&str, Vec<Candidate>, &str)> = vec![
-            ("no victims at all wins", vec![c("a", vec![v("x", 1, 0)]), c("b", vec![])], "b"),
-            ("lowest highest priority", vec![c("a", vec![v("x", 5, 0)]), c("b", vec![v("y", 3, 0), v("z", 3, 0)])], "b"),
-            ("smallest priority sum", vec![c("a", vec![v("x", 3, 0), v("y", 2, 0)]), c("b", vec![v("z", 3, 0), v("w", 1, 0)])], "b"),
-            ("the sum counts every victim", vec![c("a", vec![v("x", 3, 0), v("y", -5, 0)]), c("b", vec![v("z", 3, 0)])], "b"),
-            ("latest start of the top victims", vec![c("a", vec![v("x", 3, 100)]), c("b", vec![v("z", 3, 200)])], "b"),
-            ("then the first", vec![c("a", vec![v("x", 3, 100)]), c("b", vec![v("z", 3, 100)])], "a"),
+            (
+                "no victims at all wins",
+                vec![c("a", vec![v("x", 1, 0)]), c("b", vec![])],
+                "b",
+            ),
+            (
+                "lowest highest priority",
+                vec![
+                    c("a", vec![v("x", 5, 0)]),
+                    c("b", vec![v("y", 3, 0), v("z", 3, 0)]),
+                ],
+                "b",
+            ),
+            (
+                "smallest priority sum",
+                vec![
+                    c("a", vec![v("x", 3, 0), v("y", 2, 0)]),
+                    c("b", vec![v("z", 3, 0), v("w", 1, 0)]),
+                ],
+                "b",
+            ),
+            (
+                "the sum counts every victim",
+                vec![
+                    c("a", vec![v("x", 3, 0), v("y", -5, 0)]),
+                    c("b", vec![v("z", 3, 0)]),
+                ],
+                "b",
+            ),
+            (
+                "latest start of the top victims",
+                vec![c("a", vec![v("x", 3, 100)]), c("b", vec![v("z", 3, 200)])],
+                "b",
+            ),
+            (
+                "then the first",
+                vec![c("a", vec![v("x", 3, 100)]), c("b", vec![v("z", 3, 100)])],
+                "a",
+            ),
         ];
         for (name, cs, want) in cases {
-            assert_eq!(pick_one(cs).map(|c| c.node).as_deref(), Some(want), "{name}");
+            assert_eq!(
+                pick_one(cs).map(|c| c.node).as_deref(),
+                Some(want),
+                "{name}"
+            );
         }
     }
 }

@@ -255,7 +255,9 @@ mod tests {
             ),
             (
                 "an updated unschedulable pod goes through backoff",
-                vec![|q, t| q.unschedulable("a", t), |q, t| q.add("a", 0, t + s(1))],
+                vec![|q, t| q.unschedulable("a", t), |q, t| {
+                    q.add("a", 0, t + s(1))
+                }],
                 s(1),
                 vec!["a"],
             ),
@@ -277,9 +279,21 @@ mod tests {
     fn priority_then_arrival() {
         let t0 = Instant::now();
         let cases: Vec<(&str, Vec<(&str, i32)>, Vec<&str>)> = vec![
-            ("same priority is fifo", vec![("a", 0), ("b", 0), ("c", 0)], vec!["a", "b", "c"]),
-            ("higher priority first", vec![("low", 1), ("high", 100), ("mid", 50)], vec!["high", "mid", "low"]),
-            ("negative priorities last", vec![("neg", -5), ("zero", 0)], vec!["zero", "neg"]),
+            (
+                "same priority is fifo",
+                vec![("a", 0), ("b", 0), ("c", 0)],
+                vec!["a", "b", "c"],
+            ),
+            (
+                "higher priority first",
+                vec![("low", 1), ("high", 100), ("mid", 50)],
+                vec!["high", "mid", "low"],
+            ),
+            (
+                "negative priorities last",
+                vec![("neg", -5), ("zero", 0)],
+                vec!["zero", "neg"],
+            ),
             (
                 "ties keep arrival order",
                 vec![("a", 10), ("b", 0), ("c", 10)],

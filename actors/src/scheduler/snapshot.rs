@@ -431,7 +431,10 @@ impl Snapshot {
 
     /// The accounted pods of namespace `ns`.
     pub fn pods_in_namespace(&self, ns: &str) -> impl Iterator<Item = &Arc<PodRecord>> {
-        self.by_namespace.get(ns).into_iter().flat_map(|m| m.values())
+        self.by_namespace
+            .get(ns)
+            .into_iter()
+            .flat_map(|m| m.values())
     }
 
     /// The accounted pods with inter-pod affinity terms.
@@ -441,10 +444,7 @@ impl Snapshot {
 
     /// Every namespace known (as an object or by its pods) and its labels.
     pub fn namespaces(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, String>)> {
-        let known = self
-            .namespace_labels
-            .iter()
-            .map(|(n, l)| (n.as_str(), l));
+        let known = self.namespace_labels.iter().map(|(n, l)| (n.as_str(), l));
         let by_pods = self
             .by_namespace
             .keys()
@@ -601,7 +601,11 @@ impl Snapshot {
         if pod.spec.node_name.is_empty() && !terminal && pod.metadata.deletion_timestamp.is_none() {
             if nominated.is_empty() {
                 self.nominated.remove(&key);
-            } else if self.nominated.get(&key).is_none_or(|r| r.node != *nominated) {
+            } else if self
+                .nominated
+                .get(&key)
+                .is_none_or(|r| r.node != *nominated)
+            {
                 self.nominate(pod, nominated);
             }
         } else {

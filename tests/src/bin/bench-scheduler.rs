@@ -380,18 +380,28 @@ async fn main() -> anyhow::Result<()> {
         "{:<40} {:>12.0} {:>14.0}",
         "cycle baseline (pods/s, 1 thread)", cycle_rate, anti_cycle_rate
     );
-    println!("{:<40} {:>12.0} {:>14}", "create baseline (pods/s)", raw_rate, "");
+    println!(
+        "{:<40} {:>12.0} {:>14}",
+        "create baseline (pods/s)", raw_rate, ""
+    );
     println!(
         "{:<40} {:>12.0} {:>14.0}",
         "scheduled end to end (pods/s)", plain.rate, anti.rate
     );
-    println!("{:<40} {:>12} {:>14}", "pods bound", plain.bound, anti.bound);
+    println!(
+        "{:<40} {:>12} {:>14}",
+        "pods bound", plain.bound, anti.bound
+    );
     for (name, a, b) in [
         ("create->bind p50", plain.p50, anti.p50),
         ("create->bind p99", plain.p99, anti.p99),
         ("create->bind max", plain.max, anti.max),
     ] {
-        println!("{name:<40} {:>12} {:>14}", format!("{a:.1?}"), format!("{b:.1?}"));
+        println!(
+            "{name:<40} {:>12} {:>14}",
+            format!("{a:.1?}"),
+            format!("{b:.1?}")
+        );
     }
     println!(
         "{:<40} {:>12.2} {:>14.2}",

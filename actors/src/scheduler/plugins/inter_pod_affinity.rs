@@ -34,8 +34,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::scheduler::framework::{
-    AffinityTerm, FilterPlugin, PodInfo, ScorePlugin, Unfit, WeightedAffinityTerm,
-    MAX_NODE_SCORE,
+    AffinityTerm, FilterPlugin, PodInfo, ScorePlugin, Unfit, WeightedAffinityTerm, MAX_NODE_SCORE,
 };
 use crate::scheduler::snapshot::{NodeInfo, PodRecord, Snapshot};
 
@@ -341,11 +340,30 @@ impl ScorePlugin for InterPodAffinity {
             };
             for t in &a.required_affinity {
                 if t.matches(incoming, ns_labels) {
-                    add(&mut state.scores, labels, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
+                    add(
+                        &mut state.scores,
+                        labels,
+                        &t.topology_key,
+                        HARD_POD_AFFINITY_WEIGHT,
+                    );
                 }
             }
-            add_weighted(&mut state.scores, &a.preferred_affinity, incoming, ns_labels, labels, 1);
-            add_weighted(&mut state.scores, &a.preferred_anti_affinity, incoming, ns_labels, labels, -1);
+            add_weighted(
+                &mut state.scores,
+                &a.preferred_affinity,
+                incoming,
+                ns_labels,
+                labels,
+                1,
+            );
+            add_weighted(
+                &mut state.scores,
+                &a.preferred_anti_affinity,
+                incoming,
+                ns_labels,
+                labels,
+                -1,
+            );
         }
         if !state.scores.is_empty() {
             pod.data.write(state);
@@ -433,16 +451,21 @@ mod tests {
 
     /// n1, n2 in zone a; n3 in zone b; n4 without a zone. Every node has its hostname.
     fn cluster(pods: Vec<Pod>) -> Snapshot {
-        let nodes: Vec<_> = [("n1", Some("a")), ("n2", Some("a")), ("n3", Some("b")), ("n4", None)]
-            .into_iter()
-            .map(|(n, zone)| {
-                let mut labels = vec![(HOST, n)];
-                if let Some(z) = zone {
-                    labels.push((ZONE, z));
-                }
-                Arc::new(with_labels(node(n, "8", "8Gi", 110), &labels))
-            })
-            .collect();
+        let nodes: Vec<_> = [
+            ("n1", Some("a")),
+            ("n2", Some("a")),
+            ("n3", Some("b")),
+            ("n4", None),
+        ]
+        .into_iter()
+        .map(|(n, zone)| {
+            let mut labels = vec![(HOST, n)];
+            if let Some(z) = zone {
+                labels.push((ZONE, z));
+            }
+            Arc::new(with_labels(node(n, "8", "8Gi", 110), &labels))
+        })
+        .collect();
         let pods: Vec<_> = pods.into_iter().map(Arc::new).collect();
         let mut s = Snapshot::build(&nodes, &pods);
         s.upsert_namespace("default", Default::default());
@@ -481,7 +504,12 @@ mod tests {
         let mut ns_selected = term(sel(&[("app", "web")]), HOST);
         ns_selected.namespace_selector = sel(&[("team", "x")]);
         let cases: Vec<(&str, Vec<Pod>, Pod, [&str; 4])> = vec![
-            ("no affinity", vec![bound(web("w"), "n1")], web("in"), ["ok"; 4]),
+            (
+                "no affinity",
+                vec![bound(web("w"), "n1")],
+                web("in"),
+                ["ok"; 4],
+            ),
             (
                 "affinity to a zone with a db",
                 vec![bound(db("d"), "n1")],
@@ -514,7 +542,10 @@ mod tests {
             ),
             (
                 "an existing pod's anti-affinity repels the incoming pod",
-                vec![bound(with_anti(db("d"), vec![term(sel(&[("app", "web")]), ZONE)]), "n3")],
+                vec![bound(
+                    with_anti(db("d"), vec![term(sel(&[("app", "web")]), ZONE)]),
+                    "n3",
+                )],
                 web("in"),
                 ["ok", "ok", "existing", "ok"],
             ),
@@ -533,8 +564,14 @@ mod tests {
             (
                 "matchLabelKeys: only the same version repels",
                 vec![
-                    bound(labelled("a", "default", &[("app", "web"), ("version", "v1")]), "n1"),
-                    bound(labelled("b", "default", &[("app", "web"), ("version", "v2")]), "n3"),
+                    bound(
+                        labelled("a", "default", &[("app", "web"), ("version", "v1")]),
+                        "n1",
+                    ),
+                    bound(
+                        labelled("b", "default", &[("app", "web"), ("version", "v2")]),
+                        "n3",
+                    ),
                 ],
                 v2,
                 ["ok", "ok", "anti", "ok"],
@@ -542,8 +579,14 @@ mod tests {
             (
                 "mismatchLabelKeys: other tenants repel",
                 vec![
-                    bound(labelled("a", "default", &[("app", "y"), ("tenant", "b")]), "n1"),
-                    bound(labelled("b", "default", &[("app", "y"), ("tenant", "a")]), "n2"),
+                    bound(
+                        labelled("a", "default", &[("app", "y"), ("tenant", "b")]),
+                        "n1",
+                    ),
+                    bound(
+                        labelled("b", "default", &[("app", "y"), ("tenant", "a")]),
+                        "n2",
+                    ),
                 ],
                 tenant_a,
                 ["anti", "ok", "ok", "ok"],
@@ -593,7 +636,11 @@ mod tests {
         let mut likes_db = labelled("in", "default", &[("app", "web")]);
         likes_db.spec.affinity = Some(Affinity {
             pod_affinity: Some(PodAffinity {
-                preferred_during_scheduling_ignored_during_execution: vec![preferred(10, sel(&[("app", "db")]), ZONE)],
+                preferred_during_scheduling_ignored_during_execution: vec![preferred(
+                    10,
+                    sel(&[("app", "db")]),
+                    ZONE,
+                )],
                 ..Default::default()
             }),
             ..Default::default()
@@ -601,20 +648,42 @@ mod tests {
         let mut avoids_db = labelled("in", "default", &[("app", "web")]);
         avoids_db.spec.affinity = Some(Affinity {
             pod_anti_affinity: Some(PodAntiAffinity {
-                preferred_during_scheduling_ignored_during_execution: vec![preferred(10, sel(&[("app", "db")]), ZONE)],
+                preferred_during_scheduling_ignored_during_execution: vec![preferred(
+                    10,
+                    sel(&[("app", "db")]),
+                    ZONE,
+                )],
                 ..Default::default()
             }),
             ..Default::default()
         });
         // An existing pod that requires web pods next to it attracts them (hard weight 1).
         let wants_web = bound(
-            with_affinity(labelled("c", "default", &[("app", "cache")]), vec![term(sel(&[("app", "web")]), ZONE)]),
+            with_affinity(
+                labelled("c", "default", &[("app", "cache")]),
+                vec![term(sel(&[("app", "web")]), ZONE)],
+            ),
             "n3",
         );
         let cases: Vec<(&str, Vec<Pod>, Pod, [i64; 4])> = vec![
-            ("no terms anywhere", vec![db.clone()], labelled("in", "default", &[]), [0, 0, 0, 0]),
-            ("preferred affinity", vec![db.clone()], likes_db, [100, 100, 0, 0]),
-            ("preferred anti-affinity", vec![db.clone()], avoids_db, [0, 0, 100, 100]),
+            (
+                "no terms anywhere",
+                vec![db.clone()],
+                labelled("in", "default", &[]),
+                [0, 0, 0, 0],
+            ),
+            (
+                "preferred affinity",
+                vec![db.clone()],
+                likes_db,
+                [100, 100, 0, 0],
+            ),
+            (
+                "preferred anti-affinity",
+                vec![db.clone()],
+                avoids_db,
+                [0, 0, 100, 100],
+            ),
             (
                 "existing pod's required affinity",
                 vec![db, wants_web],
@@ -627,7 +696,10 @@ mod tests {
             let nodes: Vec<&NodeInfo> = s.nodes().collect();
             let mut info = PodInfo::new(&p);
             InterPodAffinity.pre_score(&mut info, &s, &nodes);
-            let mut got: Vec<i64> = nodes.iter().map(|n| InterPodAffinity.score(&info, n)).collect();
+            let mut got: Vec<i64> = nodes
+                .iter()
+                .map(|n| InterPodAffinity.score(&info, n))
+                .collect();
             InterPodAffinity.normalize(&info, &nodes, &mut got);
             assert_eq!(got, want, "{name}");
         }

@@ -30,7 +30,9 @@ use rudder_protocol::resources::{
     UnsatisfiableConstraintAction,
 };
 
-use super::{node_affinity::NodeAffinity, node_selector::NodeSelector, taint_toleration::TaintToleration};
+use super::{
+    node_affinity::NodeAffinity, node_selector::NodeSelector, taint_toleration::TaintToleration,
+};
 use crate::scheduler::framework::{FilterPlugin, PodInfo, ScorePlugin, Unfit, MAX_NODE_SCORE};
 use crate::scheduler::snapshot::{NodeInfo, PodRecord, Snapshot};
 
@@ -82,11 +84,14 @@ fn constraints(pod: &Pod, action: UnsatisfiableConstraintAction) -> Vec<Constrai
                 .match_label_keys
                 .iter()
                 .filter_map(|k| {
-                    pod.metadata.labels.get(k).map(|v| LabelSelectorRequirement {
-                        key: k.clone(),
-                        operator: LabelSelectorOperator::In,
-                        values: vec![v.clone()],
-                    })
+                    pod.metadata
+                        .labels
+                        .get(k)
+                        .map(|v| LabelSelectorRequirement {
+                            key: k.clone(),
+                            operator: LabelSelectorOperator::In,
+                            values: vec![v.clone()],
+                        })
                 })
                 .collect();
             if !extra.is_empty() {
@@ -169,7 +174,9 @@ impl FilterPlugin for PodTopologySpread {
         let ns = &pod.pod.metadata.namespace;
         let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
         for node in snapshot.nodes() {
-            let Some(labels) = node.labels() else { continue };
+            let Some(labels) = node.labels() else {
+                continue;
+            };
             if !has_all_keys(labels, &cs) {
                 continue;
             }
@@ -185,7 +192,9 @@ impl FilterPlugin for PodTopologySpread {
             let Some(node) = snapshot.node(&other.node) else {
                 continue;
             };
-            let Some(labels) = node.labels() else { continue };
+            let Some(labels) = node.labels() else {
+                continue;
+            };
             if !has_all_keys(labels, &cs) {
                 continue;
             }
@@ -277,7 +286,9 @@ impl ScorePlugin for PodTopologySpread {
         let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
         let mut ignored = HashSet::new();
         for node in feasible {
-            let Some(labels) = node.labels() else { continue };
+            let Some(labels) = node.labels() else {
+                continue;
+            };
             if !has_all_keys(labels, &cs) {
                 ignored.insert(node.name().to_owned());
                 continue;
@@ -307,7 +318,9 @@ impl ScorePlugin for PodTopologySpread {
             let Some(node) = snapshot.node(&other.node) else {
                 continue;
             };
-            let Some(labels) = node.labels() else { continue };
+            let Some(labels) = node.labels() else {
+                continue;
+            };
             if !has_all_keys(labels, &cs) {
                 continue;
             }
@@ -334,7 +347,9 @@ impl ScorePlugin for PodTopologySpread {
         let Some(state) = pod.data.read::<ScoreState>() else {
             return 0;
         };
-        let Some(labels) = node.labels() else { return 0 };
+        let Some(labels) = node.labels() else {
+            return 0;
+        };
         if state.ignored.contains(node.name()) {
             return 0;
         }
@@ -417,7 +432,10 @@ mod tests {
         let mut nodes = Vec::new();
         for (name, zone) in [("a1", "a"), ("a2", "a"), ("b1", "b"), ("c1", "c")] {
             let disk = if zone == "c" { "hdd" } else { "ssd" };
-            let mut n = with_labels(node(name, "8", "8Gi", 110), &[(ZONE, zone), ("disk", disk), (HOSTNAME_LABEL, name)]);
+            let mut n = with_labels(
+                node(name, "8", "8Gi", 110),
+                &[(ZONE, zone), ("disk", disk), (HOSTNAME_LABEL, name)],
+            );
             if zone == "c" && taint_c {
                 n.spec.taints.push(Taint {
                     key: "dedicated".into(),
@@ -428,7 +446,10 @@ mod tests {
             }
             nodes.push(Arc::new(n));
         }
-        nodes.push(Arc::new(with_labels(node("x", "8", "8Gi", 110), &[(HOSTNAME_LABEL, "x")])));
+        nodes.push(Arc::new(with_labels(
+            node("x", "8", "8Gi", 110),
+            &[(HOSTNAME_LABEL, "x")],
+        )));
         let pods: Vec<_> = pods.into_iter().map(Arc::new).collect();
         Snapshot::build(&nodes, &pods)
     }
@@ -460,9 +481,17 @@ mod tests {
         let mut deleting = bound(web("w3"), "c1");
         deleting.metadata.deletion_timestamp = Some(Time::now());
         let mut ssd_only = spread(web("in"), &|_| {});
-        ssd_only.spec.node_selector.insert("disk".into(), "ssd".into());
-        let mut ssd_ignore = spread(web("in"), &|c| c.node_affinity_policy = Some(NodeInclusionPolicy::Ignore));
-        ssd_ignore.spec.node_selector.insert("disk".into(), "ssd".into());
+        ssd_only
+            .spec
+            .node_selector
+            .insert("disk".into(), "ssd".into());
+        let mut ssd_ignore = spread(web("in"), &|c| {
+            c.node_affinity_policy = Some(NodeInclusionPolicy::Ignore)
+        });
+        ssd_ignore
+            .spec
+            .node_selector
+            .insert("disk".into(), "ssd".into());
         let mut v2 = labelled("in", "default", &[("app", "web"), ("version", "v2")]);
         v2 = spread(v2, &|c| c.match_label_keys = vec!["version".into()]);
         let cases: Vec<(&str, Vec<Pod>, bool, Pod, [&str; 5])> = vec![
@@ -476,14 +505,22 @@ mod tests {
             ),
             (
                 "balanced zones: any",
-                vec![bound(web("w1"), "a2"), bound(web("w2"), "b1"), bound(web("w3"), "c1")],
+                vec![
+                    bound(web("w1"), "a2"),
+                    bound(web("w2"), "b1"),
+                    bound(web("w3"), "c1"),
+                ],
                 false,
                 spread(web("in"), &|_| {}),
                 ["ok", "ok", "ok", "ok", "label"],
             ),
             (
                 "minDomains above the domain count makes the minimum 0",
-                vec![bound(web("w1"), "a2"), bound(web("w2"), "b1"), bound(web("w3"), "c1")],
+                vec![
+                    bound(web("w1"), "a2"),
+                    bound(web("w2"), "b1"),
+                    bound(web("w3"), "c1"),
+                ],
                 false,
                 spread(web("in"), &|c| c.min_domains = Some(4)),
                 ["skew", "skew", "skew", "skew", "label"],
@@ -521,12 +558,17 @@ mod tests {
                 "taints honored: zone c does not count",
                 one_each_ab(),
                 true,
-                spread(web("in"), &|c| c.node_taints_policy = Some(NodeInclusionPolicy::Honor)),
+                spread(web("in"), &|c| {
+                    c.node_taints_policy = Some(NodeInclusionPolicy::Honor)
+                }),
                 ["ok", "ok", "ok", "ok", "label"],
             ),
             (
                 "matchLabelKeys: other versions do not count",
-                vec![bound(labelled("w1", "default", &[("app", "web"), ("version", "v1")]), "a1")],
+                vec![bound(
+                    labelled("w1", "default", &[("app", "web"), ("version", "v1")]),
+                    "a1",
+                )],
                 false,
                 v2,
                 ["ok", "ok", "ok", "ok", "label"],
@@ -554,15 +596,20 @@ mod tests {
     fn schedule_anyway_scores() {
         let anyway = |key: &str| {
             let mut p = web("in");
-            p.spec
-                .topology_spread_constraints
-                .push(constraint(key, UnsatisfiableConstraintAction::ScheduleAnyway));
+            p.spec.topology_spread_constraints.push(constraint(
+                key,
+                UnsatisfiableConstraintAction::ScheduleAnyway,
+            ));
             p
         };
         let cases: Vec<(&str, Vec<Pod>, Pod, [i64; 5])> = vec![
             (
                 "zones: emptier zones score higher, nodes without the key 0",
-                vec![bound(web("w1"), "a1"), bound(web("w2"), "a2"), bound(web("w3"), "b1")],
+                vec![
+                    bound(web("w1"), "a1"),
+                    bound(web("w2"), "a2"),
+                    bound(web("w3"), "b1"),
+                ],
                 anyway(ZONE),
                 // counts a=2, b=1, c=0; weight ln(5): raw 3, 3, 2, 0.
                 [0, 0, 33, 100, 0],
@@ -573,14 +620,22 @@ mod tests {
                 anyway(HOSTNAME_LABEL),
                 [0, 100, 100, 100, 100],
             ),
-            ("nothing to spread: all equal", vec![], anyway(ZONE), [100, 100, 100, 100, 0]),
+            (
+                "nothing to spread: all equal",
+                vec![],
+                anyway(ZONE),
+                [100, 100, 100, 100, 0],
+            ),
         ];
         for (name, pods, p, want) in cases {
             let s = cluster(pods, false);
             let nodes: Vec<&NodeInfo> = s.nodes().collect();
             let mut info = PodInfo::new(&p);
             PodTopologySpread.pre_score(&mut info, &s, &nodes);
-            let mut got: Vec<i64> = nodes.iter().map(|n| PodTopologySpread.score(&info, n)).collect();
+            let mut got: Vec<i64> = nodes
+                .iter()
+                .map(|n| PodTopologySpread.score(&info, n))
+                .collect();
             PodTopologySpread.normalize(&info, &nodes, &mut got);
             assert_eq!(got, want, "{name}");
         }
