@@ -53,11 +53,19 @@ fn add(counts: &mut Counts, labels: &BTreeMap<String, String>, key: &str, delta:
     let Some(value) = labels.get(key) else {
         return;
     };
-    let values = counts.entry(key.to_owned()).or_default();
-    let n = values.entry(value.clone()).or_insert(0);
+    // Look up before inserting: a cycle adds to the same few pairs many times, and
+    // allocating the key for every call would dominate.
+    let Some(values) = counts.get_mut(key) else {
+        counts.insert(key.to_owned(), HashMap::from([(value.clone(), delta)]));
+        return;
+    };
+    let Some(n) = values.get_mut(value.as_str()) else {
+        values.insert(value.clone(), delta);
+        return;
+    };
     *n += delta;
     if *n == 0 {
-        values.remove(value);
+        values.remove(value.as_str());
         if values.is_empty() {
             counts.remove(key);
         }
