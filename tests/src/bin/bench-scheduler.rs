@@ -42,16 +42,22 @@
 //! scheduler's own thread stayed near 5% CPU while the API server's was saturated.
 //!
 //! Measured 2026-12-04 with inter-pod anti-affinity (same dev profile and machine, two
-//! other builds running): `CARGO_TARGET_DIR=... cargo build --workspace --bins &&
-//! $CARGO_TARGET_DIR/debug/bench-scheduler --pods 2000 --anti-pods 2000`, 5,000 nodes:
-//! plain: cycle 3,752 pods/s, creates 234/s, end to end 251 pods/s, p99 0.92 s;
-//! anti-affinity: cycle 64 pods/s, end to end 66 pods/s, p99 19.7 s. The anti-affine
-//! run is bound by the cycle: each PreFilter walks every pod with required
-//! anti-affinity (symmetry) and every pod of the term's namespace, about 7 us per pod
-//! unoptimised, so a cycle costs ~15 ms on average at 0-2,000 placed pods. The 300 pods/s
-//! target is not met; keeping the topology-pair counts in the snapshot across cycles
-//! (updated as pods come and go, per distinct term) instead of recounting them is the
-//! next step, and a release build would cut the per-pod cost severalfold.
+//! other builds running), 5,000 nodes, `cargo build --workspace --bins` then
+//! `$CARGO_TARGET_DIR/debug/bench-scheduler --pods 2000 --anti-pods 2000`:
+//!
+//! - run 1: plain: cycle 3,752 pods/s, creates 234/s, end to end 251 pods/s, p99
+//!   0.92 s; anti-affinity: cycle 64 pods/s, end to end 66 pods/s, p99 19.7 s;
+//! - run 2 (`--pods 200 --anti-pods 2000`, after topology-pair counting stopped
+//!   allocating a key per pod): plain: cycle 6,163/s, end to end 216/s, p99 0.54 s;
+//!   anti-affinity: cycle 123 pods/s, end to end 66 pods/s, p99 22.3 s.
+//!
+//! The anti-affine run is bound by the scheduler: each PreFilter walks every pod with
+//! required anti-affinity (symmetry) and every pod of the term's namespace, several
+//! microseconds per pod unoptimised, so a cycle costs 8-15 ms on average over 0-2,000
+//! placed pods, and the scheduler then competes with the API server for the two cores.
+//! The 300 pods/s target is not met. Next steps: keep the topology-pair counts in the
+//! snapshot across cycles (updated as pods come and go, per distinct term) instead of
+//! recounting them every cycle; a release build cuts the per-pod cost severalfold.
 //!
 //! Caveats: the node, the simulated kubelets and this load generator share the machine's
 //! cores; node Lease heartbeats are every 30 s here (10 s in the kubelet; the node
