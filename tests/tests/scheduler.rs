@@ -2,7 +2,10 @@
 //! exhaustion leaves pods Pending with Kubernetes' message and schedules them once a node
 //! is added; taints and node selectors are respected; killing the scheduler actor in the
 //! middle of a burst loses no pod and binds none twice; among three control-plane nodes
-//! only the Lease holder schedules, and losing its node hands the Lease on.
+//! only the Lease holder schedules, and losing its node hands the Lease on; a replica
+//! set with required anti-affinity gets one pod per node and Kubernetes' message for the
+//! one left over; a topology spread constraint keeps zones balanced; a high-priority pod
+//! preempts a low-priority one on a full node.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,8 +15,9 @@ use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
 use rudder_protocol::resources::{
-    ConditionStatus, Container, Event, Pod, PodPhase, Quantity, Taint, TaintEffect, Toleration,
-    TolerationOperator,
+    Affinity, ConditionStatus, Container, Event, LabelSelector, Node, Pod, PodAffinityTerm,
+    PodAntiAffinity, PodPhase, PriorityClass, Quantity, ReplicaSet, Taint, TaintEffect, Toleration,
+    TolerationOperator, TopologySpreadConstraint, UnsatisfiableConstraintAction,
 };
 use rudder_protocol::ActorRef;
 use rudder_tests::{eventually, Cluster};
@@ -430,5 +434,212 @@ async fn one_leader_among_three_and_a_lost_leader_is_replaced() -> anyhow::Resul
     for i in 0..10 {
         bound_node(&pods, &format!("after-{i}")).await?;
     }
+    Ok(())
+}
+
+fn selector(key: &str, value: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: [(key.to_owned(), value.to_owned())].into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_one_replica_per_node_and_the_message_for_the_sixth() -> anyhow::Result<()> {
+    let (_cluster, client) = node().await?;
+    let _sim = sim(&client, nodes("aa", 5, "8")).await?;
+    let mut rs = ReplicaSet::new("web");
+    rs.metadata.namespace = "default".into();
+    rs.spec.replicas = Some(6);
+    rs.spec.selector = selector("app", "web");
+    rs.spec.template.metadata.labels = rs.spec.selector.match_labels.clone();
+    rs.spec.template.spec = pod("x", "100m").spec;
+    rs.spec.template.spec.affinity = Some(Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            required_during_scheduling_ignored_during_execution: vec![PodAffinityTerm {
+                label_selector: Some(selector("app", "web")),
+                topology_key: "kubernetes.io/hostname".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    client
+        .api::<ReplicaSet>(Some("default"))
+        .create(&rs)
+        .await?;
+    let pods: Api<Pod> = client.api(Some("default"));
+    let events: Api<Event> = client.api(Some("default"));
+    let (list, _) = eventually(Duration::from_secs(30), || {
+        let pods = pods.clone();
+        async move {
+            let list = pods.list(&ListParams::default()).await?.items;
+            let bound = list.iter().filter(|p| !p.spec.node_name.is_empty()).count();
+            Ok((list.len() == 6 && bound == 5).then_some(list))
+        }
+    })
+    .await?;
+    let mut used: Vec<&str> = list
+        .iter()
+        .filter(|p| !p.spec.node_name.is_empty())
+        .map(|p| p.spec.node_name.as_str())
+        .collect();
+    used.sort();
+    used.dedup();
+    assert_eq!(
+        used.len(),
+        5,
+        "five replicas on five distinct nodes: {used:?}"
+    );
+    let pending = list
+        .iter()
+        .find(|p| p.spec.node_name.is_empty())
+        .map(|p| p.metadata.name.clone())
+        .expect("one pending");
+    let msg = unschedulable_message(&pods, &pending).await?;
+    let want = "0/5 nodes are available: 5 node(s) didn't match pod anti-affinity rules. \
+                preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod.";
+    assert_eq!(msg, want);
+    let (failed, _) = eventually(Duration::from_secs(10), || {
+        let events = events.clone();
+        let pending = pending.clone();
+        async move {
+            let e = events_for(&events, &pending, "FailedScheduling").await?;
+            Ok((!e.is_empty()).then_some(e))
+        }
+    })
+    .await?;
+    assert_eq!(failed[0].message, want);
+    // Still pending a moment later: no node frees up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(pods.get(&pending).await?.spec.node_name.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_spread_keeps_zones_within_max_skew() -> anyhow::Result<()> {
+    const ZONE: &str = "topology.kubernetes.io/zone";
+    let (_cluster, client) = node().await?;
+    let mut sims = Vec::new();
+    for zone in ["a", "b", "c"] {
+        let mut spec = nodes(&format!("zone-{zone}"), 2, "8");
+        spec.labels.insert(ZONE.into(), zone.into());
+        sims.push(sim(&client, spec).await?);
+    }
+    let zone_of: BTreeMap<String, String> = client
+        .api::<Node>(None)
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|n| {
+            let z = n.metadata.labels.get(ZONE).cloned()?;
+            Some((n.metadata.name, z))
+        })
+        .collect();
+    assert_eq!(zone_of.len(), 6);
+    let pods: Api<Pod> = client.api(Some("default"));
+    const N: usize = 10;
+    for i in 0..N {
+        let mut p = pod(&format!("spread-{i}"), "10m");
+        p.metadata.labels.insert("app".into(), "spread".into());
+        p.spec
+            .topology_spread_constraints
+            .push(TopologySpreadConstraint {
+                max_skew: 1,
+                topology_key: ZONE.into(),
+                when_unsatisfiable: UnsatisfiableConstraintAction::DoNotSchedule,
+                label_selector: Some(selector("app", "spread")),
+                ..Default::default()
+            });
+        pods.create(&p).await?;
+        // Every prefix of the sequence keeps the skew: check after each bind.
+        bound_node(&pods, &format!("spread-{i}")).await?;
+        let mut per_zone: BTreeMap<String, usize> =
+            ["a", "b", "c"].iter().map(|z| (z.to_string(), 0)).collect();
+        for p in pods.list(&ListParams::default()).await?.items {
+            if let Some(z) = zone_of.get(&p.spec.node_name) {
+                *per_zone.entry(z.clone()).or_insert(0) += 1;
+            }
+        }
+        let max = per_zone.values().max().copied().unwrap_or(0);
+        let min = per_zone.values().min().copied().unwrap_or(0);
+        assert!(max - min <= 1, "after {} pods: {per_zone:?}", i + 1);
+        assert_eq!(per_zone.values().sum::<usize>(), i + 1);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_high_priority_pod_preempts_a_low_priority_one() -> anyhow::Result<()> {
+    let (_cluster, client) = node().await?;
+    let _sim = sim(&client, nodes("full", 1, "1")).await?;
+    let classes: Api<PriorityClass> = client.api(None);
+    for (name, value) in [("low", 100), ("high", 1000)] {
+        let mut pc = PriorityClass::new(name);
+        pc.value = value;
+        classes.create(&pc).await?;
+    }
+    let pods: Api<Pod> = client.api(Some("default"));
+    let events: Api<Event> = client.api(Some("default"));
+    let with_class = |name: &str, class: &str, value: i32| {
+        let mut p = pod(name, "800m");
+        p.spec.priority_class_name = class.into();
+        // What Priority admission resolves the class to (consistent with it).
+        p.spec.priority = Some(value);
+        p
+    };
+    pods.create(&with_class("victim", "low", 100)).await?;
+    assert_eq!(bound_node(&pods, "victim").await?, "full-00000");
+    let victim_uid = pods.get("victim").await?.metadata.uid;
+
+    let preemptor = pods.create(&with_class("preemptor", "high", 1000)).await?;
+    let (nominated, _) = eventually(Duration::from_secs(20), || {
+        let pods = pods.clone();
+        async move {
+            let p = pods.get("preemptor").await?;
+            Ok((!p.status.nominated_node_name.is_empty()).then_some(p.status.nominated_node_name))
+        }
+    })
+    .await?;
+    assert_eq!(nominated, "full-00000");
+    // The victim is deleted (the simulated kubelet finishes its deletion) ...
+    eventually(Duration::from_secs(20), || {
+        let pods = pods.clone();
+        let victim_uid = victim_uid.clone();
+        async move {
+            let gone = pods
+                .get_opt("victim")
+                .await?
+                .is_none_or(|p| p.metadata.uid != victim_uid);
+            Ok(gone.then_some(()))
+        }
+    })
+    .await?;
+    // ... with Kubernetes' event ...
+    let (preempted, _) = eventually(Duration::from_secs(10), || {
+        let events = events.clone();
+        async move { Ok(events_for(&events, "victim", "Preempted").await?.pop()) }
+    })
+    .await?;
+    assert_eq!(
+        preempted.message,
+        format!(
+            "Preempted by pod {} on node full-00000",
+            preemptor.metadata.uid
+        )
+    );
+    assert_eq!(preempted.type_, "Normal");
+    assert_eq!(preempted.reporting_component, "default-scheduler");
+    // ... and the preemptor binds to the node it was nominated to.
+    assert_eq!(bound_node(&pods, "preemptor").await?, "full-00000");
+    let failed = events_for(&events, "preemptor", "FailedScheduling").await?;
+    assert!(
+        failed
+            .iter()
+            .any(|e| e.message == "0/1 nodes are available: 1 Insufficient cpu."),
+        "{failed:?}"
+    );
     Ok(())
 }

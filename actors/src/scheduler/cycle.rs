@@ -3,13 +3,19 @@
 //!
 //! As in Kubernetes' `schedulePod`:
 //!
+//! 0. PreFilter: each filter plugin computes what it needs from the whole cluster once
+//!    (counts of matching pods per topology domain, ...) into the pod's cycle data.
 //! 1. Filter: walk the nodes from a start index that rotates from cycle to cycle, run the
 //!    filters in order and stop once enough feasible nodes are found
 //!    ([`num_feasible_nodes_to_find`]: every node below 100 nodes, then an adaptive
 //!    percentage, about 10% at 5,000 nodes). Rotating the start spreads a burst of pods
 //!    across the whole cluster and bounds the cost of a cycle.
-//! 2. Score: every score plugin scores each feasible node; scores are normalised, weighted
-//!    and summed. With one feasible node, scoring is skipped.
+//!    A node with pods nominated to it (by an earlier preemption) of at least the pod's
+//!    priority is filtered as if they were bound there, and then, if the pod fits, once
+//!    more without them (Kubernetes' `RunFilterPluginsWithNominatedPods`).
+//! 2. Score: every score plugin pre-scores over the feasible nodes once, then scores each
+//!    of them; scores are normalised, weighted and summed. With one feasible node, scoring
+//!    is skipped.
 //! 3. Select: the highest total; ties are broken by a hash of the pod's identity, so that
 //!    the choice is deterministic for one pod but differs between pods.
 //!
@@ -25,7 +31,7 @@ use std::fmt;
 use rudder_protocol::resources::Pod;
 
 use super::framework::{Plugins, PodInfo, Unfit};
-use super::snapshot::{NodeInfo, Snapshot};
+use super::snapshot::{pod_key, NodeInfo, Snapshot};
 
 /// Below this many nodes every node is considered (Kubernetes' `minFeasibleNodesToFind`).
 pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
@@ -49,12 +55,17 @@ pub fn num_feasible_nodes_to_find(all: usize, percentage: u32) -> usize {
 }
 
 /// Why a pod fits on no node: the node count and how often each reason was given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FitError {
     /// How many nodes were considered.
     pub num_nodes: usize,
     /// Reason string → number of nodes that gave it.
     pub reasons: HashMap<Cow<'static, str>, usize>,
+    /// The nodes whose rejection preemption might resolve (Kubernetes' `Unschedulable`
+    /// as opposed to `UnschedulableAndUnresolvable`).
+    pub resolvable: Vec<String>,
+    /// What the post-filter step (preemption) said, appended to the message.
+    pub post_filter_message: String,
 }
 
 impl FitError {
@@ -83,7 +94,11 @@ impl fmt::Display for FitError {
             "0/{} nodes are available: {}.",
             self.num_nodes,
             self.histogram().join(", ")
-        )
+        )?;
+        if !self.post_filter_message.is_empty() {
+            write!(f, " {}", self.post_filter_message)?;
+        }
+        Ok(())
     }
 }
 
@@ -114,6 +129,46 @@ fn run_filters(plugins: &Plugins, pod: &PodInfo<'_>, node: &NodeInfo) -> Result<
     Ok(())
 }
 
+/// The pod with every filter plugin's PreFilter data computed over `snapshot`.
+pub fn pre_filter<'a>(pod: &'a Pod, snapshot: &Snapshot, plugins: &Plugins) -> PodInfo<'a> {
+    let mut info = PodInfo::new(pod);
+    for f in &plugins.filters {
+        f.pre_filter(&mut info, snapshot);
+    }
+    info
+}
+
+/// Runs the filters on `node`, counting the pods nominated there with at least the pod's
+/// priority as if they were bound (then, if the pod fits, once more without them, since
+/// they may also be what an affinity term needs), as Kubernetes'
+/// `RunFilterPluginsWithNominatedPods`.
+pub fn filter_with_nominated(
+    plugins: &Plugins,
+    pod: &PodInfo<'_>,
+    node: &NodeInfo,
+    snapshot: &Snapshot,
+) -> Result<(), Unfit> {
+    if snapshot.has_nominated() {
+        let key = pod_key(pod.pod);
+        let nominated: Vec<_> = snapshot
+            .nominated_on(node.name(), pod.priority, &key)
+            .cloned()
+            .collect();
+        if !nominated.is_empty() {
+            let mut with = node.clone();
+            let mut info = pod.clone();
+            for r in nominated {
+                with.add_record(r.clone());
+                for f in &plugins.filters {
+                    f.add_pod(&mut info, &r, &with);
+                }
+            }
+            run_filters(plugins, &info, &with)?;
+        }
+    }
+    run_filters(plugins, pod, node)
+}
+
 /// FNV-1a of the pod's identity: a stable, well-mixed tie breaker.
 fn pod_hash(pod: &Pod) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -141,12 +196,9 @@ pub fn schedule_with(
     let num_nodes = snapshot.num_nodes();
     let slots = snapshot.slots();
     if num_nodes == 0 || slots.is_empty() {
-        return Err(FitError {
-            num_nodes: 0,
-            reasons: HashMap::new(),
-        });
+        return Err(FitError::default());
     }
-    let info = PodInfo::new(pod);
+    let mut info = pre_filter(pod, snapshot, plugins);
     let want = num_feasible_nodes_to_find(num_nodes, state.percentage_of_nodes_to_score);
     let start = state.next_start % slots.len();
     state.feasible.clear();
@@ -158,7 +210,7 @@ pub fn schedule_with(
         if node.node().is_none() {
             continue;
         }
-        if run_filters(plugins, &info, node).is_ok() {
+        if filter_with_nominated(plugins, &info, node, snapshot).is_ok() {
             state.feasible.push(i);
         }
     }
@@ -167,14 +219,23 @@ pub fn schedule_with(
     match state.feasible.len() {
         0 => {
             let mut reasons: HashMap<Cow<'static, str>, usize> = HashMap::new();
+            let mut resolvable = Vec::new();
             for node in slots.iter().filter(|n| n.node().is_some()) {
-                if let Err(unfit) = run_filters(plugins, &info, node) {
+                if let Err(unfit) = filter_with_nominated(plugins, &info, node, snapshot) {
+                    if !unfit.is_unresolvable() {
+                        resolvable.push(node.name().to_owned());
+                    }
                     for r in unfit.into_reasons() {
                         *reasons.entry(r).or_insert(0) += 1;
                     }
                 }
             }
-            return Err(FitError { num_nodes, reasons });
+            return Err(FitError {
+                num_nodes,
+                reasons,
+                resolvable,
+                post_filter_message: String::new(),
+            });
         }
         1 => return Ok(slots[state.feasible[0]].name().to_owned()),
         _ => {}
@@ -183,15 +244,16 @@ pub fn schedule_with(
     let n = state.feasible.len();
     state.totals.clear();
     state.totals.resize(n, 0);
+    let feasible: Vec<&NodeInfo> = state.feasible.iter().map(|&i| &slots[i]).collect();
+    for plugin in &plugins.scores {
+        plugin.pre_score(&mut info, snapshot, &feasible);
+    }
     for plugin in &plugins.scores {
         state.scores.clear();
-        state.scores.extend(
-            state
-                .feasible
-                .iter()
-                .map(|&i| plugin.score(&info, &slots[i])),
-        );
-        plugin.normalize(&info, &mut state.scores);
+        state
+            .scores
+            .extend(feasible.iter().map(|node| plugin.score(&info, node)));
+        plugin.normalize(&info, &feasible, &mut state.scores);
         let weight = plugin.weight();
         for (total, score) in state.totals.iter_mut().zip(&state.scores) {
             *total += score * weight;
@@ -260,6 +322,7 @@ mod tests {
         let err = |n: usize, rs: &[(&'static str, usize)]| FitError {
             num_nodes: n,
             reasons: rs.iter().map(|&(r, c)| (Cow::Borrowed(r), c)).collect(),
+            ..Default::default()
         };
         let cases = [
             ("no nodes", err(0, &[]), "no nodes available to schedule pods"),
@@ -395,7 +458,7 @@ mod tests {
         let mut state = CycleState::default();
         let mut used: HashMap<String, usize> = HashMap::new();
         for i in 0..200 {
-            let p = pod(&format!("p{i}"), &[("100m", "128Mi")]);
+            let p = Arc::new(pod(&format!("p{i}"), &[("100m", "128Mi")]));
             let before = state.next_start;
             let chosen = schedule_with(&p, &snapshot, &plugins, &mut state).expect("fits");
             // 1000 nodes: 42% are looked at, and the next cycle starts after them.

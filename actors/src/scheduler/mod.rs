@@ -5,7 +5,8 @@
 //! - [`plugins`]: one file per plugin, with Kubernetes' names and reason strings.
 //! - [`cycle`]: one scheduling cycle, a pure function from a snapshot to a node or a
 //!   Kubernetes-style "0/N nodes are available" error.
-//! - [`queue`]: pending pods (active, backoff, unschedulable).
+//! - [`queue`]: pending pods (active by priority, backoff, unschedulable).
+//! - [`preemption`]: Kubernetes' DefaultPreemption post-filter, a pure decision.
 //! - [`backoff`]: per-pod retry backoff as a value.
 //!
 //! The [`Scheduler`] component (bus name `scheduler`, on control-plane nodes) is a task
@@ -24,7 +25,16 @@
 //! - no node fits: condition `PodScheduled=False`, reason `Unschedulable`, with the
 //!   message of the [`cycle::FitError`], and Event `FailedScheduling` (both written only
 //!   when the message changes, so a pod waiting for room does not write every retry);
-//!   the pod waits for a node or pod change, with backoff;
+//!   the pod waits for a node or pod change, with backoff. Before that, preemption is
+//!   tried ([`preemption::preempt`]): when evicting lower-priority pods on some node lets
+//!   the pod fit, the pod gets `status.nominatedNodeName` (with the condition, in one
+//!   status patch), each victim gets the condition `DisruptionTarget=True` (reason
+//!   `PreemptionByScheduler`), is deleted with its grace period and gets the Event
+//!   `Preempted` ("Preempted by pod <uid> on node <node>"), and lower-priority pods
+//!   nominated to that node lose their nomination; when it cannot help, its reasons end
+//!   the message (`... preemption: 0/N nodes are available: ...`) and a stale nomination
+//!   is cleared. A nominated pod counts on its node for pods of lower or equal priority
+//!   until it binds; binding elsewhere clears the nomination;
 //! - bind refused or failed: the assumption is dropped and the pod retried with backoff
 //!   if it is still pending. The API server refuses to bind a bound pod (409), so a
 //!   restarted scheduler can never bind a pod twice.
@@ -33,6 +43,7 @@ pub mod backoff;
 pub mod cycle;
 pub mod framework;
 pub mod plugins;
+pub mod preemption;
 pub mod queue;
 pub mod snapshot;
 
@@ -41,11 +52,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rudder_protocol::api::{Api, ApiError};
+use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
-    ConditionStatus, Event, EventSource, MicroTime, Node, ObjectReference, Pod, PodCondition,
-    PodPhase, Time,
+    ConditionStatus, Event, EventSource, MicroTime, Namespace, Node, ObjectReference, Pod,
+    PodCondition, PodPhase, Time,
 };
+use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info, warn};
 
@@ -54,6 +67,8 @@ use crate::informer::{while_leading, Change, ObjectKey, SharedInformers, Subscri
 use crate::supervisor::{StartContext, Started};
 
 use self::cycle::{schedule_with, CycleState};
+use self::framework::pod_priority;
+use self::preemption::{Candidate, Outcome};
 use self::queue::PodQueue;
 use self::snapshot::{pod_key, Snapshot};
 
@@ -85,6 +100,7 @@ impl Scheduler {
 enum Input {
     Pod(Change<Pod>),
     Node(Change<Node>),
+    Namespace(Change<Namespace>),
     Bound {
         key: String,
         result: Result<(), ApiError>,
@@ -129,6 +145,7 @@ struct Loop {
     tx: mpsc::UnboundedSender<Input>,
     pods: crate::informer::Cache<Pod>,
     nodes: crate::informer::Cache<Node>,
+    namespaces: crate::informer::Cache<Namespace>,
     _subscriptions: Vec<Subscription>,
     snapshot: Snapshot,
     queue: PodQueue,
@@ -151,13 +168,19 @@ impl Loop {
         let node_sub = nodes.subscribe(move |c: &Change<Node>| {
             let _ = node_tx.send(Input::Node(c.clone()));
         });
+        let ns_tx = tx.clone();
+        let namespaces = informers.all::<Namespace>();
+        let ns_sub = namespaces.subscribe(move |c: &Change<Namespace>| {
+            let _ = ns_tx.send(Input::Namespace(c.clone()));
+        });
         Loop {
             handle,
             inputs,
             tx,
             pods: pods.cache(),
             nodes: nodes.cache(),
-            _subscriptions: vec![pod_sub, node_sub],
+            namespaces: namespaces.cache(),
+            _subscriptions: vec![pod_sub, node_sub, ns_sub],
             snapshot: Snapshot::new(),
             queue: PodQueue::new(),
             in_flight: HashSet::new(),
@@ -177,7 +200,8 @@ impl Loop {
             while let Ok(input) = self.inputs.try_recv() {
                 self.handle_input(input);
             }
-            let synced = self.pods.has_synced() && self.nodes.has_synced();
+            let synced =
+                self.pods.has_synced() && self.nodes.has_synced() && self.namespaces.has_synced();
             let mut ran = 0;
             if synced {
                 while ran < CYCLES_PER_YIELD && self.in_flight.len() < MAX_BINDS_IN_FLIGHT {
@@ -251,6 +275,21 @@ impl Loop {
             Input::Node(Change::Deleted(node)) => {
                 self.snapshot.remove_node(&node.metadata.name);
             }
+            Input::Namespace(Change::Added(ns)) => {
+                self.snapshot
+                    .upsert_namespace(&ns.metadata.name, ns.metadata.labels.clone());
+                self.queue.move_all_unschedulable(now);
+            }
+            Input::Namespace(Change::Modified { old, new }) => {
+                self.snapshot
+                    .upsert_namespace(&new.metadata.name, new.metadata.labels.clone());
+                if old.metadata.labels != new.metadata.labels {
+                    self.queue.move_all_unschedulable(now);
+                }
+            }
+            Input::Namespace(Change::Deleted(ns)) => {
+                self.snapshot.remove_namespace(&ns.metadata.name);
+            }
             Input::Bound { key, result } => self.bound(key, result, now),
         }
     }
@@ -259,7 +298,7 @@ impl Loop {
         let key = pod_key(pod);
         if is_pending(pod) {
             if !self.in_flight.contains(&key) {
-                self.queue.add(&key, now);
+                self.queue.add(&key, pod_priority(pod), now);
             }
         } else {
             self.queue.remove(&key);
@@ -288,6 +327,16 @@ impl Loop {
                 let key = key.to_owned();
                 tokio::spawn(async move {
                     let result = api.bind(&pod.metadata.name, &node).await;
+                    let nominated = &pod.status.nominated_node_name;
+                    if result.is_ok() && !nominated.is_empty() && *nominated != node {
+                        let patch = json!({"status": {"nominatedNodeName": null}});
+                        if let Err(e) = api
+                            .patch_status(&pod.metadata.name, PatchType::StrategicMerge, &patch)
+                            .await
+                        {
+                            debug!(pod = %pod_key(&pod), error = %e, "clearing the nomination failed");
+                        }
+                    }
                     if result.is_ok() {
                         let message = format!(
                             "Successfully assigned {}/{} to {}",
@@ -299,7 +348,30 @@ impl Loop {
                     let _ = tx.send(Input::Bound { key, result });
                 });
             }
-            Err(fit) => {
+            Err(mut fit) => {
+                // Kubernetes' PostFilter: preemption.
+                let mut nominate: Option<String> = None;
+                match preemption::preempt(&pod, &self.snapshot, &self.plugins, &fit) {
+                    Outcome::Preempt(candidate) => {
+                        debug!(pod = %key, node = %candidate.node, victims = candidate.victims.len(), "preempting");
+                        self.snapshot.nominate(&pod, &candidate.node);
+                        nominate = Some(candidate.node.clone());
+                        self.evict(&pod, candidate);
+                    }
+                    Outcome::Failed {
+                        message,
+                        clear_nomination,
+                    } => {
+                        fit.post_filter_message = message;
+                        if clear_nomination
+                            && (!pod.status.nominated_node_name.is_empty()
+                                || self.snapshot.nominated_node(key).is_some())
+                        {
+                            self.snapshot.nominate(&pod, "");
+                            nominate = Some(String::new());
+                        }
+                    }
+                }
                 let message = fit.to_string();
                 debug!(pod = %key, reason = %message, "unschedulable");
                 self.queue.unschedulable(key, Instant::now());
@@ -308,7 +380,9 @@ impl Loop {
                         && c.status == ConditionStatus::False
                         && c.reason == "Unschedulable"
                         && c.message == message
-                });
+                }) && nominate
+                    .as_ref()
+                    .is_none_or(|n| *n == pod.status.nominated_node_name);
                 if already {
                     return;
                 }
@@ -318,7 +392,23 @@ impl Loop {
                 tokio::spawn(async move {
                     let mut updated = (*pod).clone();
                     set_unschedulable(&mut updated, &message);
-                    if let Err(e) = api.update_status(&updated).await {
+                    let condition = updated
+                        .status
+                        .conditions
+                        .iter()
+                        .find(|c| c.type_ == conditions::POD_SCHEDULED)
+                        .cloned();
+                    let mut status = json!({"conditions": [condition]});
+                    match nominate.as_deref() {
+                        Some("") => status["nominatedNodeName"] = serde_json::Value::Null,
+                        Some(node) => status["nominatedNodeName"] = json!(node),
+                        None => {}
+                    }
+                    let patch = json!({"status": status});
+                    if let Err(e) = api
+                        .patch_status(&pod.metadata.name, PatchType::StrategicMerge, &patch)
+                        .await
+                    {
                         debug!(pod = %pod_key(&pod), error = %e, "status update failed");
                     }
                     let event = event_for(
@@ -331,6 +421,79 @@ impl Loop {
                     write_event(events, event, permits).await;
                 });
             }
+        }
+    }
+
+    /// Carries out a preemption: lower-priority pods nominated to the node lose their
+    /// nomination; each victim gets `DisruptionTarget`, is deleted (with its own grace
+    /// period) and gets the `Preempted` event.
+    fn evict(&mut self, preemptor: &Arc<Pod>, candidate: Candidate) {
+        let priority = pod_priority(preemptor);
+        for other in self.snapshot.nominated_below(&candidate.node, priority) {
+            self.snapshot.nominate(&other.pod, "");
+            let api = self.handle.api::<Pod>(Some(&other.pod.metadata.namespace));
+            let name = other.pod.metadata.name.clone();
+            tokio::spawn(async move {
+                let patch = json!({"status": {"nominatedNodeName": null}});
+                if let Err(e) = api
+                    .patch_status(&name, PatchType::StrategicMerge, &patch)
+                    .await
+                {
+                    debug!(pod = %name, error = %e, "clearing a nomination failed");
+                }
+            });
+        }
+        let related = ObjectReference {
+            kind: "Pod".into(),
+            namespace: preemptor.metadata.namespace.clone(),
+            name: preemptor.metadata.name.clone(),
+            uid: preemptor.metadata.uid.clone(),
+            api_version: "v1".into(),
+            resource_version: String::new(),
+            field_path: String::new(),
+        };
+        let message = format!(
+            "Preempted by pod {} on node {}",
+            preemptor.metadata.uid, candidate.node
+        );
+        for victim in candidate.victims {
+            let ns = victim.pod.metadata.namespace.clone();
+            let api = self.handle.api::<Pod>(Some(&ns));
+            let events = self.handle.api::<Event>(Some(&ns));
+            let permits = self.events.clone();
+            let mut event = event_for(
+                &victim.pod,
+                Event::NORMAL,
+                "Preempted",
+                "Preempting",
+                message.clone(),
+            );
+            event.related = Some(related.clone());
+            tokio::spawn(async move {
+                let pod = &victim.pod;
+                let condition = PodCondition {
+                    type_: preemption::DISRUPTION_TARGET.into(),
+                    status: ConditionStatus::True,
+                    last_transition_time: Some(Time::now()),
+                    reason: preemption::REASON_PREEMPTION_BY_SCHEDULER.into(),
+                    message: format!(
+                        "{SCHEDULER_NAME}: preempting to accommodate a higher priority pod"
+                    ),
+                    ..Default::default()
+                };
+                let patch = json!({"status": {"conditions": [condition]}});
+                if let Err(e) = api
+                    .patch_status(&pod.metadata.name, PatchType::StrategicMerge, &patch)
+                    .await
+                {
+                    debug!(pod = %pod_key(pod), error = %e, "marking the victim failed");
+                }
+                let options = json!({"preconditions": {"uid": pod.metadata.uid}});
+                match api.delete_with(&pod.metadata.name, &options).await {
+                    Ok(_) => write_event(events, event, permits).await,
+                    Err(e) => debug!(pod = %pod_key(pod), error = %e, "deleting the victim failed"),
+                }
+            });
         }
     }
 

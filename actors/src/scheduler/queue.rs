@@ -1,6 +1,7 @@
 //! The queue of pods waiting to be scheduled, after Kubernetes' scheduling queue:
 //!
-//! - *active*: pods to try now, first in first out;
+//! - *active*: pods to try now, highest priority first, then in order of arrival (as
+//!   Kubernetes' PrioritySort);
 //! - *backoff*: pods that failed and wait out their [`Backoff`] before they are active
 //!   again;
 //! - *unschedulable*: pods that fit nowhere; they wait for a change in the cluster (a node
@@ -11,7 +12,7 @@
 //! tests drive without sleeping.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
@@ -24,8 +25,12 @@ pub const UNSCHEDULABLE_FLUSH: Duration = Duration::from_secs(60);
 /// Pods waiting for a scheduling cycle, keyed by `namespace/name`.
 #[derive(Debug, Default)]
 pub struct PodQueue {
-    active: VecDeque<String>,
-    in_active: HashSet<String>,
+    /// `(priority, Reverse(arrival))`: the heap's top is the highest priority, earliest.
+    active: BinaryHeap<(i32, Reverse<u64>, String)>,
+    /// Active keys and the arrival number of their live heap entry (others are stale).
+    in_active: HashMap<String, u64>,
+    next_arrival: u64,
+    priority: HashMap<String, i32>,
     waiting: BinaryHeap<Reverse<(Instant, String)>>,
     in_waiting: HashMap<String, Instant>,
     unschedulable: HashMap<String, Instant>,
@@ -38,10 +43,12 @@ impl PodQueue {
         Self::default()
     }
 
-    /// A pending pod was seen (added or changed): queue it unless it is already queued.
-    /// A changed unschedulable pod is worth a new try (its spec may fit now).
-    pub fn add(&mut self, key: &str, now: Instant) {
-        if self.in_active.contains(key) || self.in_waiting.contains_key(key) {
+    /// A pending pod of `priority` was seen (added or changed): queue it unless it is
+    /// already queued. A changed unschedulable pod is worth a new try (its spec may fit
+    /// now).
+    pub fn add(&mut self, key: &str, priority: i32, now: Instant) {
+        self.priority.insert(key.to_owned(), priority);
+        if self.in_active.contains_key(key) || self.in_waiting.contains_key(key) {
             return;
         }
         if self.unschedulable.remove(key).is_some() {
@@ -52,9 +59,14 @@ impl PodQueue {
     }
 
     fn push_active(&mut self, key: String) {
-        if self.in_active.insert(key.clone()) {
-            self.active.push_back(key);
+        if self.in_active.contains_key(&key) {
+            return;
         }
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
+        let priority = self.priority.get(&key).copied().unwrap_or(0);
+        self.in_active.insert(key.clone(), arrival);
+        self.active.push((priority, Reverse(arrival), key));
     }
 
     fn requeue_after_backoff(&mut self, key: String, now: Instant) {
@@ -69,10 +81,9 @@ impl PodQueue {
 
     /// The pod is gone or bound: forget everything about it.
     pub fn remove(&mut self, key: &str) {
-        if self.in_active.remove(key) {
-            self.active.retain(|k| k != key);
-        }
-        // Its heap entry is skipped when it comes up.
+        // Its heap entries are skipped when they come up.
+        self.in_active.remove(key);
+        self.priority.remove(key);
         self.in_waiting.remove(key);
         self.unschedulable.remove(key);
         self.backoff.remove(key);
@@ -81,9 +92,13 @@ impl PodQueue {
     /// The next pod to try, after promoting pods whose wait is over.
     pub fn pop(&mut self, now: Instant) -> Option<String> {
         self.promote(now);
-        let key = self.active.pop_front()?;
-        self.in_active.remove(&key);
-        Some(key)
+        while let Some((_, Reverse(arrival), key)) = self.active.pop() {
+            if self.in_active.get(&key) == Some(&arrival) {
+                self.in_active.remove(&key);
+                return Some(key);
+            }
+        }
+        None
     }
 
     /// Moves pods whose backoff or unschedulable flush time has passed to active.
@@ -153,7 +168,7 @@ impl PodQueue {
     /// `(active, waiting in backoff, unschedulable)` counts.
     pub fn lens(&self) -> (usize, usize, usize) {
         (
-            self.active.len(),
+            self.in_active.len(),
             self.in_waiting.len(),
             self.unschedulable.len(),
         )
@@ -176,19 +191,19 @@ mod tests {
         let cases: Vec<(&str, Vec<Step>, Duration, Vec<&str>)> = vec![
             (
                 "fifo",
-                vec![|q, t| q.add("a", t), |q, t| q.add("b", t)],
+                vec![|q, t| q.add("a", 0, t), |q, t| q.add("b", 0, t)],
                 s(0),
                 vec!["a", "b"],
             ),
             (
                 "duplicates are dropped",
-                vec![|q, t| q.add("a", t), |q, t| q.add("a", t)],
+                vec![|q, t| q.add("a", 0, t), |q, t| q.add("a", 0, t)],
                 s(0),
                 vec!["a"],
             ),
             (
                 "removed pods are not popped",
-                vec![|q, t| q.add("a", t), |q, _| q.remove("a")],
+                vec![|q, t| q.add("a", 0, t), |q, _| q.remove("a")],
                 s(0),
                 vec![],
             ),
@@ -240,7 +255,9 @@ mod tests {
             ),
             (
                 "an updated unschedulable pod goes through backoff",
-                vec![|q, t| q.unschedulable("a", t), |q, t| q.add("a", t + s(1))],
+                vec![|q, t| q.unschedulable("a", t), |q, t| {
+                    q.add("a", 0, t + s(1))
+                }],
                 s(1),
                 vec!["a"],
             ),
@@ -256,6 +273,53 @@ mod tests {
             }
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn priority_then_arrival() {
+        let t0 = Instant::now();
+        let cases: Vec<(&str, Vec<(&str, i32)>, Vec<&str>)> = vec![
+            (
+                "same priority is fifo",
+                vec![("a", 0), ("b", 0), ("c", 0)],
+                vec!["a", "b", "c"],
+            ),
+            (
+                "higher priority first",
+                vec![("low", 1), ("high", 100), ("mid", 50)],
+                vec!["high", "mid", "low"],
+            ),
+            (
+                "negative priorities last",
+                vec![("neg", -5), ("zero", 0)],
+                vec!["zero", "neg"],
+            ),
+            (
+                "ties keep arrival order",
+                vec![("a", 10), ("b", 0), ("c", 10)],
+                vec!["a", "c", "b"],
+            ),
+        ];
+        for (name, adds, want) in cases {
+            let mut q = PodQueue::new();
+            for (k, p) in adds {
+                q.add(k, p, t0);
+            }
+            let mut got = Vec::new();
+            while let Some(k) = q.pop(t0) {
+                got.push(k);
+            }
+            assert_eq!(got, want, "{name}");
+        }
+        // A removed pod's stale heap entry is skipped; re-adding queues it once.
+        let mut q = PodQueue::new();
+        q.add("a", 5, t0);
+        q.remove("a");
+        q.add("a", 1, t0);
+        q.add("b", 3, t0);
+        assert_eq!(q.pop(t0).as_deref(), Some("b"));
+        assert_eq!(q.pop(t0).as_deref(), Some("a"));
+        assert_eq!(q.pop(t0), None);
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The scheduler's view of the cluster: one [`NodeInfo`] per node with what is already
-//! reserved on it (CPU, memory, pod slots, host ports, pods per owner).
+//! reserved on it (CPU, memory, pod slots, host ports, pods per owner) and the pods bound
+//! there ([`PodRecord`]: the pod, its usage, its compiled inter-pod affinity), plus the
+//! indexes the inter-pod plugins read once per cycle: pods per namespace, pods with
+//! inter-pod affinity, namespace labels (for `namespaceSelector`), and pods nominated to
+//! a node by preemption (counted there for pods of lower or equal priority).
 //!
 //! Built from the informer caches ([`Snapshot::build`]) and then kept current one change
 //! at a time ([`Snapshot::upsert_node`], [`Snapshot::upsert_pod`], ...), so a scheduling
@@ -18,8 +22,10 @@
 //!
 //! This module does no I/O and sends no messages.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use super::framework::{pod_priority, PodAffinityInfo};
 
 use rudder_protocol::resources::{
     Node, Pod, PodPhase, PodSpec, Protocol, Quantity, ResourceList, Taint,
@@ -192,6 +198,49 @@ pub struct NodeInfo {
     owner_counts: HashMap<String, u32>,
     /// Whether the node's `Ready` condition is `True`.
     pub ready: bool,
+    /// The pods bound here.
+    pods: Vec<Arc<PodRecord>>,
+}
+
+/// A pod the snapshot accounts for, as the plugins see it: shared by its node and the
+/// snapshot's indexes, rebuilt when the pod changes.
+#[derive(Debug)]
+pub struct PodRecord {
+    /// The pod object (for an assumed pod, as it was before binding).
+    pub pod: Arc<Pod>,
+    /// The node it is bound (or nominated) to.
+    pub node: String,
+    /// What it reserves.
+    pub usage: PodUsage,
+    /// Its inter-pod affinity, compiled; `None` without any.
+    pub affinity: Option<PodAffinityInfo>,
+    /// Its priority.
+    pub priority: i32,
+}
+
+impl PodRecord {
+    /// The record of `pod` on `node`.
+    pub fn new(pod: Arc<Pod>, node: &str) -> Self {
+        PodRecord {
+            usage: PodUsage::of(&pod),
+            affinity: PodAffinityInfo::of(&pod),
+            priority: pod_priority(&pod),
+            node: node.to_owned(),
+            pod,
+        }
+    }
+
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        pod_key(&self.pod)
+    }
+
+    /// Whether the pod has required anti-affinity terms.
+    pub fn has_required_anti_affinity(&self) -> bool {
+        self.affinity
+            .as_ref()
+            .is_some_and(|a| !a.required_anti_affinity.is_empty())
+    }
 }
 
 impl NodeInfo {
@@ -210,6 +259,7 @@ impl NodeInfo {
             host_ports: Vec::new(),
             owner_counts: HashMap::new(),
             ready: false,
+            pods: Vec::new(),
         }
     }
 
@@ -263,7 +313,32 @@ impl NodeInfo {
         self.owner_counts.get(owner).copied().unwrap_or(0)
     }
 
-    /// Adds a pod's reservation (used by [`Snapshot`] and by tests that build nodes).
+    /// The pods bound here.
+    pub fn pods(&self) -> &[Arc<PodRecord>] {
+        &self.pods
+    }
+
+    /// Accounts for a pod here (the snapshot, preemption's what-if copies, tests).
+    pub fn add_record(&mut self, record: Arc<PodRecord>) {
+        self.add(&record.usage);
+        self.pods.push(record);
+    }
+
+    /// Stops accounting for the pod `key` here; returns its record.
+    pub fn remove_record(&mut self, key: &str) -> Option<Arc<PodRecord>> {
+        let i = self.pods.iter().position(|r| {
+            let m = &r.pod.metadata;
+            key.len() == m.namespace.len() + 1 + m.name.len()
+                && key.starts_with(m.namespace.as_str())
+                && key.ends_with(m.name.as_str())
+                && key.as_bytes()[m.namespace.len()] == b'/'
+        })?;
+        let record = self.pods.swap_remove(i);
+        self.remove(&record.usage);
+        Some(record)
+    }
+
+    /// Adds a pod's reservation without a record (tests of the resource plugins).
     pub fn add(&mut self, usage: &PodUsage) {
         self.requested_cpu_milli += usage.cpu_milli;
         self.requested_memory += usage.memory;
@@ -301,8 +376,7 @@ impl NodeInfo {
 /// A pod the snapshot accounts for.
 #[derive(Debug, Clone)]
 struct PodEntry {
-    node: String,
-    usage: PodUsage,
+    record: Arc<PodRecord>,
     /// Bound by this scheduler, not yet confirmed by the watch.
     assumed: bool,
 }
@@ -315,7 +389,17 @@ pub struct Snapshot {
     index: HashMap<String, usize>,
     pods: HashMap<String, PodEntry>,
     real_nodes: usize,
+    /// Accounted pods per namespace, by key.
+    by_namespace: HashMap<String, HashMap<String, Arc<PodRecord>>>,
+    /// Accounted pods with any inter-pod affinity term, by key.
+    with_affinity: HashMap<String, Arc<PodRecord>>,
+    /// Labels of each namespace.
+    namespace_labels: HashMap<String, BTreeMap<String, String>>,
+    /// Pending pods nominated to a node by preemption, by key.
+    nominated: HashMap<String, Arc<PodRecord>>,
 }
+
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
 impl Snapshot {
     /// An empty snapshot.
@@ -345,6 +429,94 @@ impl Snapshot {
         self.pods.len()
     }
 
+    /// The accounted pods of namespace `ns`.
+    pub fn pods_in_namespace(&self, ns: &str) -> impl Iterator<Item = &Arc<PodRecord>> {
+        self.by_namespace
+            .get(ns)
+            .into_iter()
+            .flat_map(|m| m.values())
+    }
+
+    /// The accounted pods with inter-pod affinity terms.
+    pub fn pods_with_affinity(&self) -> impl Iterator<Item = &Arc<PodRecord>> {
+        self.with_affinity.values()
+    }
+
+    /// Every namespace known (as an object or by its pods) and its labels.
+    pub fn namespaces(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, String>)> {
+        let known = self.namespace_labels.iter().map(|(n, l)| (n.as_str(), l));
+        let by_pods = self
+            .by_namespace
+            .keys()
+            .filter(|n| !self.namespace_labels.contains_key(*n))
+            .map(|n| (n.as_str(), &NO_LABELS));
+        known.chain(by_pods)
+    }
+
+    /// The labels of namespace `ns` (none when unknown).
+    pub fn namespace_labels(&self, ns: &str) -> &BTreeMap<String, String> {
+        self.namespace_labels.get(ns).unwrap_or(&NO_LABELS)
+    }
+
+    /// Records a namespace's labels.
+    pub fn upsert_namespace(&mut self, name: &str, labels: BTreeMap<String, String>) {
+        self.namespace_labels.insert(name.to_owned(), labels);
+    }
+
+    /// Forgets a namespace's labels.
+    pub fn remove_namespace(&mut self, name: &str) {
+        self.namespace_labels.remove(name);
+    }
+
+    /// The labels of node `name` (`None` for an unknown node or a placeholder).
+    pub fn node_labels(&self, name: &str) -> Option<&BTreeMap<String, String>> {
+        self.index.get(name).and_then(|&i| self.nodes[i].labels())
+    }
+
+    /// Records that `pod` waits for room on `node` made by preemption (an empty `node`
+    /// forgets it).
+    pub fn nominate(&mut self, pod: &Arc<Pod>, node: &str) {
+        let key = pod_key(pod);
+        if node.is_empty() {
+            self.nominated.remove(&key);
+        } else {
+            self.nominated
+                .insert(key, Arc::new(PodRecord::new(pod.clone(), node)));
+        }
+    }
+
+    /// Whether any pod is nominated anywhere.
+    pub fn has_nominated(&self) -> bool {
+        !self.nominated.is_empty()
+    }
+
+    /// The node a pending pod is nominated to, if any.
+    pub fn nominated_node(&self, key: &str) -> Option<&str> {
+        self.nominated.get(key).map(|r| r.node.as_str())
+    }
+
+    /// Pods nominated to `node` with a priority of at least `priority`, other than the
+    /// pod `except` (Kubernetes counts them as if bound when placing such pods).
+    pub fn nominated_on<'a>(
+        &'a self,
+        node: &'a str,
+        priority: i32,
+        except: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<PodRecord>> + 'a {
+        self.nominated.iter().filter_map(move |(k, r)| {
+            (r.node == node && r.priority >= priority && k != except).then_some(r)
+        })
+    }
+
+    /// Pods nominated to `node` with a priority below `priority`.
+    pub fn nominated_below(&self, node: &str, priority: i32) -> Vec<Arc<PodRecord>> {
+        self.nominated
+            .values()
+            .filter(|r| r.node == node && r.priority < priority)
+            .cloned()
+            .collect()
+    }
+
     /// The node named `name`, if it is a real node.
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
         self.index
@@ -366,7 +538,9 @@ impl Snapshot {
 
     /// The node a pod is accounted on, and whether only assumed.
     pub fn pod_node(&self, key: &str) -> Option<(&str, bool)> {
-        self.pods.get(key).map(|e| (e.node.as_str(), e.assumed))
+        self.pods
+            .get(key)
+            .map(|e| (e.record.node.as_str(), e.assumed))
     }
 
     fn slot(&mut self, name: &str) -> usize {
@@ -417,12 +591,26 @@ impl Snapshot {
 
     /// Accounts for a pod as the watch shows it: bound and not terminated counts, anything
     /// else does not (an assumed entry survives an unbound view of the same pod).
-    pub fn upsert_pod(&mut self, pod: &Pod) {
+    pub fn upsert_pod(&mut self, pod: &Arc<Pod>) {
         let key = pod_key(pod);
         let terminal = matches!(
             pod.status.phase,
             Some(PodPhase::Succeeded) | Some(PodPhase::Failed)
         );
+        let nominated = &pod.status.nominated_node_name;
+        if pod.spec.node_name.is_empty() && !terminal && pod.metadata.deletion_timestamp.is_none() {
+            if nominated.is_empty() {
+                self.nominated.remove(&key);
+            } else if self
+                .nominated
+                .get(&key)
+                .is_none_or(|r| r.node != *nominated)
+            {
+                self.nominate(pod, nominated);
+            }
+        } else {
+            self.nominated.remove(&key);
+        }
         if pod.spec.node_name.is_empty() && !terminal {
             if self.pods.get(&key).is_some_and(|e| e.assumed) {
                 return;
@@ -434,17 +622,22 @@ impl Snapshot {
             self.remove_key(&key);
             return;
         }
-        self.put(key, &pod.spec.node_name, PodUsage::of(pod), false);
+        let node = pod.spec.node_name.clone();
+        self.put(key, pod.clone(), &node, false);
     }
 
     /// Removes a deleted pod.
     pub fn remove_pod(&mut self, pod: &Pod) {
-        self.remove_key(&pod_key(pod));
+        let key = pod_key(pod);
+        self.nominated.remove(&key);
+        self.remove_key(&key);
     }
 
     /// Records that `pod` is being bound to `node`, ahead of the watch.
-    pub fn assume_pod(&mut self, pod: &Pod, node: &str) {
-        self.put(pod_key(pod), node, PodUsage::of(pod), true);
+    pub fn assume_pod(&mut self, pod: &Arc<Pod>, node: &str) {
+        let key = pod_key(pod);
+        self.nominated.remove(&key);
+        self.put(key, pod.clone(), node, true);
     }
 
     /// Drops an assumed binding that failed; a confirmed binding is left alone.
@@ -454,26 +647,35 @@ impl Snapshot {
         }
     }
 
-    fn put(&mut self, key: String, node: &str, usage: PodUsage, assumed: bool) {
+    fn put(&mut self, key: String, pod: Arc<Pod>, node: &str, assumed: bool) {
         self.remove_key(&key);
         let i = self.slot(node);
-        self.nodes[i].add(&usage);
-        self.pods.insert(
-            key,
-            PodEntry {
-                node: node.to_owned(),
-                usage,
-                assumed,
-            },
-        );
+        let record = Arc::new(PodRecord::new(pod, node));
+        self.nodes[i].add_record(record.clone());
+        self.by_namespace
+            .entry(record.pod.metadata.namespace.clone())
+            .or_default()
+            .insert(key.clone(), record.clone());
+        if record.affinity.is_some() {
+            self.with_affinity.insert(key.clone(), record.clone());
+        }
+        self.pods.insert(key, PodEntry { record, assumed });
     }
 
     fn remove_key(&mut self, key: &str) {
         let Some(entry) = self.pods.remove(key) else {
             return;
         };
-        if let Some(&i) = self.index.get(&entry.node) {
-            self.nodes[i].remove(&entry.usage);
+        let ns = &entry.record.pod.metadata.namespace;
+        if let Some(m) = self.by_namespace.get_mut(ns) {
+            m.remove(key);
+            if m.is_empty() {
+                self.by_namespace.remove(ns);
+            }
+        }
+        self.with_affinity.remove(key);
+        if let Some(&i) = self.index.get(&entry.record.node) {
+            self.nodes[i].remove_record(key);
             self.gc_slot(i);
         }
     }
@@ -535,6 +737,24 @@ pub(crate) mod tests {
     /// `pod` bound to `node`.
     pub fn bound(mut p: Pod, node: &str) -> Pod {
         p.spec.node_name = node.into();
+        p
+    }
+
+    /// `node` with `labels` added.
+    pub fn with_labels(mut n: Node, labels: &[(&str, &str)]) -> Node {
+        for (k, v) in labels {
+            n.metadata.labels.insert((*k).into(), (*v).into());
+        }
+        n
+    }
+
+    /// A pod without requests named `name` in namespace `ns` with `labels`.
+    pub fn labelled(name: &str, ns: &str, labels: &[(&str, &str)]) -> Pod {
+        let mut p = pod(name, &[("", "")]);
+        p.metadata.namespace = ns.into();
+        for (k, v) in labels {
+            p.metadata.labels.insert((*k).into(), (*v).into());
+        }
         p
     }
 
@@ -663,13 +883,13 @@ pub(crate) mod tests {
         );
 
         // An assumed pod counts at once and survives a stale unbound view of itself.
-        let p2 = owned(pod("p2", &[("500m", "")]), "rs1");
+        let p2 = Arc::new(owned(pod("p2", &[("500m", "")]), "rs1"));
         s.assume_pod(&p2, "a");
         s.upsert_pod(&p2);
         assert_eq!(s.node("a").expect("a").requested_cpu_milli, 1500);
         assert_eq!(s.pod_node("default/p2"), Some(("a", true)));
         // The watch confirms it.
-        s.upsert_pod(&bound(p2.clone(), "a"));
+        s.upsert_pod(&Arc::new(bound((*p2).clone(), "a")));
         assert_eq!(s.pod_node("default/p2"), Some(("a", false)));
         s.forget_pod("default/p2");
         assert_eq!(
@@ -679,7 +899,7 @@ pub(crate) mod tests {
         );
 
         // A failed bind is forgotten.
-        let p3 = pod("p3", &[("1", "")]);
+        let p3 = Arc::new(pod("p3", &[("1", "")]));
         s.assume_pod(&p3, "b");
         s.forget_pod("default/p3");
         assert_eq!(s.node("b").expect("b").requested_cpu_milli, 0);
@@ -687,12 +907,12 @@ pub(crate) mod tests {
         // Terminated pods free their node.
         let mut done = bound(pod("p1", &[("1", "1Gi")]), "a");
         done.status.phase = Some(PodPhase::Succeeded);
-        s.upsert_pod(&done);
+        s.upsert_pod(&Arc::new(done));
         let a = s.node("a").expect("a");
         assert_eq!((a.requested_cpu_milli, a.owner_count("rs1")), (500, 1));
 
         // A pod on an unknown node waits on a placeholder, not offered as a node.
-        s.upsert_pod(&bound(pod("p4", &[("2", "")]), "c"));
+        s.upsert_pod(&Arc::new(bound(pod("p4", &[("2", "")]), "c")));
         assert_eq!(s.num_nodes(), 2);
         assert!(s.node("c").is_none());
         s.upsert_node(Arc::new(node("c", "4", "8Gi", 110)));

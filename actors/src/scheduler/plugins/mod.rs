@@ -4,11 +4,14 @@
 //! Filters, in the order Kubernetes runs them (a node's first failing filter gives its
 //! reasons): [`node_unschedulable`] (cordon, then not Ready), [`taint_toleration`],
 //! [`node_selector`] and [`node_affinity`] (one Kubernetes plugin, NodeAffinity),
-//! [`host_ports`], [`resource_fit`]. Scores: [`least_allocated`],
-//! [`balanced_allocation`], [`spread`].
+//! [`host_ports`], [`resource_fit`], [`topology_spread`], [`inter_pod_affinity`]. Scores:
+//! [`least_allocated`], [`topology_spread`], [`inter_pod_affinity`],
+//! [`balanced_allocation`], [`spread`]. Preemption, Kubernetes' DefaultPreemption
+//! post-filter, is [`crate::scheduler::preemption`].
 
 pub mod balanced_allocation;
 pub mod host_ports;
+pub mod inter_pod_affinity;
 pub mod least_allocated;
 pub mod node_affinity;
 pub mod node_selector;
@@ -16,6 +19,7 @@ pub mod node_unschedulable;
 pub mod resource_fit;
 pub mod spread;
 pub mod taint_toleration;
+pub mod topology_spread;
 
 use super::framework::Plugins;
 
@@ -30,9 +34,13 @@ pub fn default_plugins() -> Plugins {
             Box::new(node_affinity::NodeAffinity),
             Box::new(host_ports::NodePorts),
             Box::new(resource_fit::NodeResourcesFit),
+            Box::new(topology_spread::PodTopologySpread),
+            Box::new(inter_pod_affinity::InterPodAffinity),
         ],
         scores: vec![
             Box::new(least_allocated::LeastAllocated),
+            Box::new(topology_spread::PodTopologySpread),
+            Box::new(inter_pod_affinity::InterPodAffinity),
             Box::new(balanced_allocation::BalancedAllocation),
             Box::new(spread::OwnerSpread),
         ],

@@ -100,7 +100,7 @@ impl FilterPlugin for NodeAffinity {
         {
             Ok(())
         } else {
-            Err(Unfit::new(REASON_AFFINITY_SELECTOR))
+            Err(Unfit::unresolvable(REASON_AFFINITY_SELECTOR))
         }
     }
 }

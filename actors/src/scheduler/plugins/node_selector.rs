@@ -30,7 +30,7 @@ impl FilterPlugin for NodeSelector {
         if matches {
             Ok(())
         } else {
-            Err(Unfit::new(REASON_AFFINITY_SELECTOR))
+            Err(Unfit::unresolvable(REASON_AFFINITY_SELECTOR))
         }
     }
 }

@@ -46,7 +46,7 @@ impl FilterPlugin for NodeUnschedulable {
 
     fn filter(&self, pod: &PodInfo<'_>, node: &NodeInfo) -> Result<(), Unfit> {
         if node.unschedulable() && !tolerates_key(pod, TAINT_UNSCHEDULABLE) {
-            return Err(Unfit::new(REASON_UNSCHEDULABLE));
+            return Err(Unfit::unresolvable(REASON_UNSCHEDULABLE));
         }
         Ok(())
     }
@@ -72,7 +72,7 @@ impl FilterPlugin for NodeReady {
         if tainted || tolerates_key(pod, TAINT_NOT_READY) || tolerates_key(pod, TAINT_UNREACHABLE) {
             return Ok(());
         }
-        Err(Unfit::new(REASON_NOT_READY))
+        Err(Unfit::unresolvable(REASON_NOT_READY))
     }
 }
 

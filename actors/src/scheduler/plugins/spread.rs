@@ -3,7 +3,9 @@
 //! raw score is how many pods with the same controller owner reference are bound to the
 //! node; normalised over the scored nodes as `100 * (max - count) / max`, so the emptiest
 //! nodes get 100. Pods without a controller score 100 everywhere. Weight 2, as
-//! Kubernetes weighs its spreading.
+//! Kubernetes weighs its spreading. Kubernetes applies its default spreading only to pods
+//! without topology spread constraints of their own, so a pod with constraints scores
+//! 100 everywhere here too ([`super::topology_spread`] spreads it).
 
 use crate::scheduler::framework::{PodInfo, ScorePlugin, MAX_NODE_SCORE};
 use crate::scheduler::snapshot::NodeInfo;
@@ -22,13 +24,16 @@ impl ScorePlugin for OwnerSpread {
     }
 
     fn score(&self, pod: &PodInfo<'_>, node: &NodeInfo) -> i64 {
+        if !pod.pod.spec.topology_spread_constraints.is_empty() {
+            return 0;
+        }
         pod.usage
             .owner
             .as_deref()
             .map_or(0, |owner| i64::from(node.owner_count(owner)))
     }
 
-    fn normalize(&self, _pod: &PodInfo<'_>, scores: &mut [i64]) {
+    fn normalize(&self, _pod: &PodInfo<'_>, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         let max = scores.iter().copied().max().unwrap_or(0);
         for s in scores.iter_mut() {
             *s = if max == 0 {
@@ -101,7 +106,7 @@ mod tests {
                     OwnerSpread.score(&pi, &info)
                 })
                 .collect();
-            OwnerSpread.normalize(&pi, &mut scores);
+            OwnerSpread.normalize(&pi, &[], &mut scores);
             assert_eq!(scores, want, "{name}");
         }
     }

@@ -37,7 +37,7 @@ impl FilterPlugin for TaintToleration {
             .iter()
             .find(|t| t.effect != TaintEffect::PreferNoSchedule && !tolerated(tolerations, t))
         {
-            Some(taint) => Err(Unfit::new(untolerated_reason(taint))),
+            Some(taint) => Err(Unfit::unresolvable(untolerated_reason(taint))),
             None => Ok(()),
         }
     }
