@@ -117,7 +117,7 @@ pub fn preempt(pod: &Pod, snapshot: &Snapshot, plugins: &Plugins, fit: &FitError
     };
     if !nominated.is_empty() {
         if let Some(node) = snapshot.node(&nominated) {
-            let unresolvable = !fit.resolvable.iter().any(|n| *n == nominated);
+            let unresolvable = !fit.resolvable.contains(&nominated);
             if !unresolvable
                 && node
                     .pods()
@@ -315,6 +315,7 @@ mod tests {
             effect: TaintEffect::NoSchedule,
             time_added: None,
         });
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(&str, Vec<Node>, Vec<Pod>, Pod, (&str, Vec<&str>))> = vec![
             (
                 "the lowest victim is enough; the more important one is reprieved",

@@ -278,6 +278,7 @@ mod tests {
     #[test]
     fn priority_then_arrival() {
         let t0 = Instant::now();
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(&str, Vec<(&str, i32)>, Vec<&str>)> = vec![
             (
                 "same priority is fifo",

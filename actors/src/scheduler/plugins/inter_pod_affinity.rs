@@ -243,9 +243,11 @@ impl FilterPlugin for InterPodAffinity {
                 None => return Err(Unfit::unresolvable(REASON_AFFINITY)),
             }
         }
-        if !pods_exist
-            && !(state.affinity.is_empty() && matches_all(&state.affinity_terms, pod.pod))
-        {
+        // No matching pod anywhere is fine only for a pod that matches its own terms
+        // (the first of a self-affine group).
+        let first_of_group =
+            state.affinity.is_empty() && matches_all(&state.affinity_terms, pod.pod);
+        if !pods_exist && !first_of_group {
             return Err(Unfit::unresolvable(REASON_AFFINITY));
         }
         if !state.anti.is_empty() {

@@ -494,6 +494,7 @@ mod tests {
             .insert("disk".into(), "ssd".into());
         let mut v2 = labelled("in", "default", &[("app", "web"), ("version", "v2")]);
         v2 = spread(v2, &|c| c.match_label_keys = vec!["version".into()]);
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(&str, Vec<Pod>, bool, Pod, [&str; 5])> = vec![
             ("no constraints", one_each_ab(), false, web("in"), ["ok"; 5]),
             (
