@@ -147,7 +147,7 @@ async fn exhaustion_then_a_new_node_and_taints_and_selectors() -> anyhow::Result
     let msg = unschedulable_message(&pods, &waiting).await?;
     assert_eq!(
         msg,
-        format!("0/{all_nodes} nodes are available: {all_nodes} Insufficient cpu.")
+        format!("0/{all_nodes} nodes are available: {all_nodes} Insufficient cpu. preemption: 0/{all_nodes} nodes are available: {all_nodes} No preemption victims found for incoming pod.")
     );
     let failed = events_for(&events, &waiting, "FailedScheduling").await?;
     assert!(!failed.is_empty(), "FailedScheduling event written");
@@ -235,7 +235,7 @@ async fn exhaustion_then_a_new_node_and_taints_and_selectors() -> anyhow::Result
     assert_eq!(
         msg,
         format!(
-            "0/{all_nodes} nodes are available: 1 node(s) had untolerated taint {{dedicated: gpu}}, {} node(s) didn't match Pod's node affinity/selector.",
+            "0/{all_nodes} nodes are available: 1 node(s) had untolerated taint {{dedicated: gpu}}, {} node(s) didn't match Pod's node affinity/selector. preemption: 0/{all_nodes} nodes are available: {all_nodes} Preemption is not helpful for scheduling.",
             all_nodes - 1
         )
     );
