@@ -94,6 +94,42 @@ pub fn build_images() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Builds the local images and starts node `name` (both roles, real pods on Docker,
+/// `env` for the process) from `single-node.toml`; once it is Ready and serves the
+/// `default` namespace, the guard that removes its Docker leftovers, the cluster and a
+/// client on it.
+pub async fn start_pod_node(
+    name: &str,
+    env: Vec<(String, String)>,
+) -> anyhow::Result<(DockerCleanup, Cluster, Client)> {
+    let cleanup = DockerCleanup(name.to_owned());
+    build_images()?;
+    let mut cluster = Cluster::new()?;
+    let mut spec = cluster.spec("single-node.toml", name);
+    // Real pods: the Docker runtime of the config.
+    spec.kubelet_runtime = None;
+    spec.env = env;
+    cluster.nodes.push(NodeProc::start(spec).await?);
+    let client = cluster.nodes[0].client().await?;
+    let c = client.clone();
+    let node = name.to_owned();
+    eventually(Duration::from_secs(30), move || {
+        let (c, node) = (c.clone(), node.clone());
+        async move {
+            c.api::<Namespace>(None).get("default").await?;
+            let n = c.api::<Node>(None).get(&node).await?;
+            let ready = n
+                .status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True);
+            Ok(ready.then_some(()))
+        }
+    })
+    .await?;
+    Ok((cleanup, cluster, client))
+}
+
 /// True when this process may program iptables; otherwise prints a loud SKIP.
 pub fn packet_filter_available(what: &str) -> bool {
     if rudder_actors::proxy::iptables::available() {

@@ -12,12 +12,12 @@ use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
 use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest, LogRequest};
 use rudder_protocol::resources::{
-    ConditionStatus, Container, Event, ExecAction, HttpGetAction, IntOrString, Namespace, Node,
-    Pod, PodPhase, Probe, RestartPolicy,
+    ConditionStatus, Container, Event, ExecAction, HttpGetAction, IntOrString, Node, Pod, PodPhase,
+    Probe, RestartPolicy,
 };
 use rudder_protocol::ActorRef;
 use rudder_tests::services::{self, docker, DockerCleanup};
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{eventually, Cluster};
 
 fn docker_available() -> bool {
     services::docker_available("the kubelet Docker tests")
@@ -45,37 +45,7 @@ fn containers_of(node: &str) -> Vec<(String, String)> {
 }
 
 async fn start_node(name: &str) -> anyhow::Result<(DockerCleanup, Cluster, Client)> {
-    start_node_env(name, Vec::new()).await
-}
-
-async fn start_node_env(
-    name: &str,
-    env: Vec<(String, String)>,
-) -> anyhow::Result<(DockerCleanup, Cluster, Client)> {
-    let cleanup = DockerCleanup(name.to_owned());
-    services::build_images()?;
-    let mut cluster = Cluster::new()?;
-    let mut spec = cluster.spec("single-node.toml", name);
-    // Real pods: the Docker runtime of the config.
-    spec.kubelet_runtime = None;
-    spec.env = env;
-    cluster.nodes.push(NodeProc::start(spec).await?);
-    let client = cluster.nodes[0].client().await?;
-    let c = client.clone();
-    let node = name.to_owned();
-    eventually(Duration::from_secs(30), move || {
-        let (c, node) = (c.clone(), node.clone());
-        async move {
-            c.api::<Namespace>(None).get("default").await?;
-            let n = c.api::<Node>(None).get(&node).await?;
-            let ready = n.status.conditions.iter().any(|c| {
-                c.type_ == "Ready" && c.status == rudder_protocol::resources::ConditionStatus::True
-            });
-            Ok(ready.then_some(()))
-        }
-    })
-    .await?;
-    Ok((cleanup, cluster, client))
+    services::start_pod_node(name, Vec::new()).await
 }
 
 fn pod(name: &str, node: &str, command: &[&str], policy: RestartPolicy) -> Pod {
@@ -559,7 +529,7 @@ async fn docker_outage_makes_the_node_not_ready_until_it_returns() -> anyhow::Re
         "DOCKER_HOST".to_owned(),
         format!("unix://{}", sock.display()),
     )];
-    let (_cleanup, _cluster, client) = start_node_env(&node, env).await?;
+    let (_cleanup, _cluster, client) = services::start_pod_node(&node, env).await?;
     let pods: Api<Pod> = client.api(Some("default"));
     let nodes: Api<Node> = client.api(None);
     pods.create(&pod("steady", &node, &[], RestartPolicy::Always))

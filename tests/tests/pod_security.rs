@@ -11,42 +11,20 @@ use std::time::Duration;
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest, LogRequest};
 use rudder_protocol::resources::{
-    Container, ExecAction, HostAlias, HostPathVolumeSource, Lifecycle, LifecycleHandler, Namespace,
-    Node, Pod, PodDnsConfig, PodPhase, PodSecurityContext, Quantity, RestartPolicy,
-    SecurityContext, TerminationMessagePolicy, Volume, VolumeMount,
+    Container, ExecAction, HostAlias, HostPathVolumeSource, Lifecycle, LifecycleHandler, Pod,
+    PodDnsConfig, PodPhase, PodSecurityContext, Quantity, RestartPolicy, SecurityContext,
+    TerminationMessagePolicy, Volume, VolumeMount,
 };
 use rudder_protocol::ActorRef;
 use rudder_tests::services::{self, DockerCleanup};
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{eventually, Cluster};
 
 fn docker_available() -> bool {
     services::docker_available("the pod spec fidelity Docker tests")
 }
 
 async fn start_node(name: &str) -> anyhow::Result<(DockerCleanup, Cluster, Client)> {
-    let cleanup = DockerCleanup(name.to_owned());
-    services::build_images()?;
-    let mut cluster = Cluster::new()?;
-    let mut spec = cluster.spec("single-node.toml", name);
-    // Real pods: the Docker runtime of the config.
-    spec.kubelet_runtime = None;
-    cluster.nodes.push(NodeProc::start(spec).await?);
-    let client = cluster.nodes[0].client().await?;
-    let c = client.clone();
-    let node = name.to_owned();
-    eventually(Duration::from_secs(30), move || {
-        let (c, node) = (c.clone(), node.clone());
-        async move {
-            c.api::<Namespace>(None).get("default").await?;
-            let n = c.api::<Node>(None).get(&node).await?;
-            let ready = n.status.conditions.iter().any(|c| {
-                c.type_ == "Ready" && c.status == rudder_protocol::resources::ConditionStatus::True
-            });
-            Ok(ready.then_some(()))
-        }
-    })
-    .await?;
-    Ok((cleanup, cluster, client))
+    services::start_pod_node(name, Vec::new()).await
 }
 
 fn container(name: &str, script: &str) -> Container {

@@ -12,7 +12,7 @@ use rudder_protocol::registry::ResourceInfo;
 use rudder_protocol::resources::{PreemptionPolicy, PriorityClass};
 use serde_json::{json, Value};
 
-use super::core::{fail, ApiCore, ApiError, ApiResult, ListOptions};
+use super::core::{fail, fail_for, ApiCore, ApiError, ApiResult, ListOptions};
 use super::registry;
 
 /// One admission plugin: may change `obj` (the object being created, in `info`), or
@@ -26,18 +26,8 @@ pub(super) fn forbidden(info: &ResourceInfo, obj: &Value, why: impl std::fmt::Di
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let mut status = *fail(
-        403,
-        "Forbidden",
-        format!("{} \"{name}\" is forbidden: {why}", info.plural),
-    );
-    status.details = Some(rudder_protocol::resources::StatusDetails {
-        name: name.to_owned(),
-        group: info.group.to_owned(),
-        kind: info.plural.to_owned(),
-        ..Default::default()
-    });
-    Box::new(status)
+    let message = format!("{} \"{name}\" is forbidden: {why}", info.plural);
+    fail_for(403, "Forbidden", info, name, message)
 }
 
 fn priority_classes() -> ApiResult<&'static ResourceInfo> {
@@ -45,12 +35,35 @@ fn priority_classes() -> ApiResult<&'static ResourceInfo> {
         .ok_or_else(|| fail(500, "InternalError", "priorityclasses not registered"))
 }
 
-/// The PriorityClass named `name`, if it exists.
-async fn priority_class(core: &ApiCore, name: &str) -> ApiResult<Option<PriorityClass>> {
+/// The PriorityClasses as the watch cache holds them (Kubernetes' plugin reads its
+/// informer's lister): no store round trip on the pod create path.
+async fn cached_priority_classes(core: &ApiCore) -> ApiResult<Vec<Value>> {
+    let opts = ListOptions {
+        resource_version: Some("0".into()),
+        ..ListOptions::default()
+    };
+    Ok(core.list(priority_classes()?, None, &opts).await?.0)
+}
+
+fn decode_class(obj: Value) -> ApiResult<PriorityClass> {
+    serde_json::from_value(obj).map_err(|e| fail(500, "InternalError", e.to_string()))
+}
+
+/// The PriorityClass named `name`, if it exists: from the cache, else from the store
+/// (a class created a moment ago may not have reached the cache yet).
+async fn priority_class(
+    core: &ApiCore,
+    cached: &[Value],
+    name: &str,
+) -> ApiResult<Option<PriorityClass>> {
+    if let Some(obj) = cached
+        .iter()
+        .find(|obj| obj.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+    {
+        return decode_class(obj.clone()).map(Some);
+    }
     match core.get(priority_classes()?, None, name).await {
-        Ok(obj) => serde_json::from_value(obj)
-            .map(Some)
-            .map_err(|e| fail(500, "InternalError", e.to_string())),
+        Ok(obj) => decode_class(obj).map(Some),
         Err(e) if e.code == 404 => Ok(None),
         Err(e) => Err(e),
     }
@@ -58,18 +71,12 @@ async fn priority_class(core: &ApiCore, name: &str) -> ApiResult<Option<Priority
 
 /// The class marked `globalDefault`; of several, the one with the lowest value, as
 /// Kubernetes picks it.
-async fn default_priority_class(core: &ApiCore) -> ApiResult<Option<PriorityClass>> {
-    // From the watch cache, as Kubernetes' plugin reads its informer's lister.
-    let opts = ListOptions {
-        resource_version: Some("0".into()),
-        ..ListOptions::default()
-    };
-    let (items, _, _) = core.list(priority_classes()?, None, &opts).await?;
-    Ok(items
+fn default_priority_class(cached: Vec<Value>) -> Option<PriorityClass> {
+    cached
         .into_iter()
-        .filter_map(|obj| serde_json::from_value::<PriorityClass>(obj).ok())
-        .filter(|pc| pc.global_default)
-        .min_by_key(|pc| pc.value))
+        .filter(|obj| obj.get("globalDefault") == Some(&Value::Bool(true)))
+        .filter_map(|obj| decode_class(obj).ok())
+        .min_by_key(|pc| pc.value)
 }
 
 /// Priority admission: resolves `spec.priorityClassName` (or the global default class)
@@ -86,8 +93,9 @@ pub fn priority<'a>(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        let cached = cached_priority_classes(core).await?;
         let (name, value, policy) = if class_name.is_empty() {
-            match default_priority_class(core).await? {
+            match default_priority_class(cached) {
                 Some(pc) => (pc.metadata.name, pc.value, pc.preemption_policy),
                 None => (
                     String::new(),
@@ -96,7 +104,7 @@ pub fn priority<'a>(
                 ),
             }
         } else {
-            match priority_class(core, &class_name).await? {
+            match priority_class(core, &cached, &class_name).await? {
                 Some(pc) => (class_name, pc.value, pc.preemption_policy),
                 None => {
                     return Err(forbidden(

@@ -61,7 +61,13 @@ pub(super) fn unexpected_reply() -> ApiError {
     fail(500, "InternalError", "unexpected reply from the store")
 }
 
-fn fail_for(code: i32, reason: &str, info: &ResourceInfo, name: &str, message: String) -> ApiError {
+pub(super) fn fail_for(
+    code: i32,
+    reason: &str,
+    info: &ResourceInfo,
+    name: &str,
+    message: String,
+) -> ApiError {
     let mut s = Status::failure(code, reason, message);
     s.details = Some(StatusDetails {
         name: name.to_owned(),
@@ -1831,11 +1837,8 @@ fn replacement(info: &ResourceInfo, old: &Value, mut obj: Value, part: Part) -> 
     } else if part == Part::EphemeralContainers {
         let mut new = old.clone();
         let containers = obj.pointer("/spec/ephemeralContainers").cloned();
-        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-            match containers {
-                Some(c) => spec.insert("ephemeralContainers".into(), c),
-                None => spec.remove("ephemeralContainers"),
-            };
+        if let Some(spec) = new.get_mut("spec") {
+            set_or_remove(spec, "ephemeralContainers", containers);
         }
         new
     } else {
@@ -1890,7 +1893,8 @@ fn scaled(old: &Value, replicas: i64, resource_version: Option<&str>) -> Value {
     new
 }
 
-fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {
+/// Sets `field` of the JSON object `obj` to `value`, or removes it for `None` or null.
+pub(super) fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {
     if let Some(map) = obj.as_object_mut() {
         match value.filter(|v| !v.is_null()) {
             Some(v) => map.insert(field.to_owned(), v),

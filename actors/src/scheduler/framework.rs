@@ -114,32 +114,12 @@ impl AffinityTerm {
         } else {
             term.namespaces.clone()
         };
-        let mut selector = term.label_selector.clone();
-        let labels = &owner.metadata.labels;
-        let extra: Vec<LabelSelectorRequirement> = term
-            .match_label_keys
-            .iter()
-            .filter_map(|k| {
-                labels.get(k).map(|v| LabelSelectorRequirement {
-                    key: k.clone(),
-                    operator: LabelSelectorOperator::In,
-                    values: vec![v.clone()],
-                })
-            })
-            .chain(term.mismatch_label_keys.iter().filter_map(|k| {
-                labels.get(k).map(|v| LabelSelectorRequirement {
-                    key: k.clone(),
-                    operator: LabelSelectorOperator::NotIn,
-                    values: vec![v.clone()],
-                })
-            }))
-            .collect();
-        if !extra.is_empty() {
-            selector
-                .get_or_insert_with(LabelSelector::default)
-                .match_expressions
-                .extend(extra);
-        }
+        let selector = with_label_keys(
+            term.label_selector.clone(),
+            &owner.metadata.labels,
+            &term.match_label_keys,
+            &term.mismatch_label_keys,
+        );
         AffinityTerm {
             namespaces,
             namespace_selector: term.namespace_selector.clone(),
@@ -376,4 +356,41 @@ impl std::fmt::Debug for Plugins {
             )
             .finish()
     }
+}
+
+/// `selector` with the owner's values of `match_keys` added as `In` and of
+/// `mismatch_keys` as `NotIn` requirements (keys the owner lacks are skipped), as
+/// Kubernetes merges `matchLabelKeys`/`mismatchLabelKeys` into affinity terms and
+/// spread constraints.
+pub fn with_label_keys(
+    mut selector: Option<LabelSelector>,
+    labels: &BTreeMap<String, String>,
+    match_keys: &[String],
+    mismatch_keys: &[String],
+) -> Option<LabelSelector> {
+    let requirement = |operator| {
+        move |k: &String| {
+            labels.get(k).map(|v| LabelSelectorRequirement {
+                key: k.clone(),
+                operator,
+                values: vec![v.clone()],
+            })
+        }
+    };
+    let extra: Vec<LabelSelectorRequirement> = match_keys
+        .iter()
+        .filter_map(requirement(LabelSelectorOperator::In))
+        .chain(
+            mismatch_keys
+                .iter()
+                .filter_map(requirement(LabelSelectorOperator::NotIn)),
+        )
+        .collect();
+    if !extra.is_empty() {
+        selector
+            .get_or_insert_with(LabelSelector::default)
+            .match_expressions
+            .extend(extra);
+    }
+    selector
 }

@@ -9,6 +9,7 @@ use rudder_protocol::resources::{
 use serde_json::{json, Value};
 
 use super::super::admission;
+use super::super::core::set_or_remove;
 use super::super::defaults::add_default_tolerations;
 use super::super::table::{col, or_none, since, Column, Row, AGE, NAME};
 use super::{field, Admission, Deletion, SelectableField, Strategy};
@@ -63,11 +64,8 @@ impl Strategy for Pod {
     /// pod keeps the ones it has.
     fn prepare_update(new: &mut Value, old: &Value) {
         let kept = old.pointer("/spec/ephemeralContainers").cloned();
-        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-            match kept {
-                Some(k) => spec.insert("ephemeralContainers".into(), k),
-                None => spec.remove("ephemeralContainers"),
-            };
+        if let Some(spec) = new.get_mut("spec") {
+            set_or_remove(spec, "ephemeralContainers", kept);
         }
     }
 

@@ -1,5 +1,5 @@
-//! The container fields added with Kubernetes' full `Container`: lifecycle hooks, the
-//! gRPC probe handler, the container restart policy (sidecars), the stop signal, the
+//! The container fields added with Kubernetes' full `Container`: lifecycle hooks
+//! (their handlers are checked as probes' are), the container restart policy (sidecars), the stop signal, the
 //! security context, resize policies, block devices and the newer volume mount fields.
 //! [`super::pod`] calls [`validate_container_extras`] for every container.
 
@@ -10,8 +10,7 @@ use rudder_protocol::resources::{
     VolumeMount,
 };
 
-use super::names::is_valid_port_num;
-use super::pod::validate_port_num_or_name;
+use super::pod::validate_handlers;
 use super::security::validate_container_security;
 use super::{FieldCause, FieldPath};
 
@@ -121,34 +120,14 @@ fn validate_handler(
         ("tcpSocket", h.tcp_socket.is_some()),
         ("sleep", h.sleep.is_some()),
     ];
-    let mut set = handlers.iter().filter(|(_, present)| *present);
-    if set.next().is_none() {
-        errs.push(FieldCause::required(path, "must specify a handler type"));
-    }
-    for (field, _) in set {
-        errs.push(FieldCause::forbidden(
-            &path.child(field),
-            "may not specify more than 1 handler type",
-        ));
-    }
-    if let Some(exec) = &h.exec {
-        if exec.command.is_empty() {
-            errs.push(FieldCause::required(
-                &path.child("exec").child("command"),
-                "",
-            ));
-        }
-    }
-    if let Some(http) = &h.http_get {
-        let hpath = path.child("httpGet");
-        if http.path.is_empty() {
-            errs.push(FieldCause::required(&hpath.child("path"), ""));
-        }
-        validate_port_num_or_name(&http.port, &hpath.child("port"), errs);
-    }
-    if let Some(tcp) = &h.tcp_socket {
-        validate_port_num_or_name(&tcp.port, &path.child("tcpSocket").child("port"), errs);
-    }
+    validate_handlers(
+        &handlers,
+        h.exec.as_ref(),
+        h.http_get.as_ref(),
+        h.tcp_socket.as_ref(),
+        path,
+        errs,
+    );
     if let Some(sleep) = &h.sleep {
         let grace = grace.unwrap_or(0);
         if sleep.seconds < 0 || sleep.seconds > grace {
@@ -285,22 +264,6 @@ pub(super) fn validate_container_extras(
                     }
                 }
             }
-        }
-    }
-    for (field, probe) in [
-        ("livenessProbe", &c.liveness_probe),
-        ("readinessProbe", &c.readiness_probe),
-        ("startupProbe", &c.startup_probe),
-    ] {
-        let Some(grpc) = probe.as_ref().and_then(|p| p.grpc.as_ref()) else {
-            continue;
-        };
-        for msg in is_valid_port_num(i64::from(grpc.port)) {
-            errs.push(FieldCause::invalid(
-                &path.child(field).child("grpc").child("port"),
-                grpc.port,
-                &msg,
-            ));
         }
     }
     if let Some(sc) = &c.security_context {

@@ -9,9 +9,10 @@
 use std::collections::BTreeSet;
 
 use rudder_protocol::resources::{
-    Affinity, Container, ContainerPort, EnvVar, IntOrString, NodeSelectorOperator,
-    NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Probe, ResourceList,
-    ResourceRequirements, TaintEffect, Toleration, TolerationOperator, Volume,
+    Affinity, Container, ContainerPort, EnvVar, ExecAction, HttpGetAction, IntOrString,
+    NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Probe,
+    ResourceList, ResourceRequirements, TaintEffect, TcpSocketAction, Toleration,
+    TolerationOperator, Volume,
 };
 
 use super::container::{
@@ -868,13 +869,16 @@ pub(crate) fn validate_port_num_or_name(
     }
 }
 
-fn validate_probe(p: &Probe, path: &FieldPath, errs: &mut Vec<FieldCause>) {
-    let handlers = [
-        ("exec", p.exec.is_some()),
-        ("httpGet", p.http_get.is_some()),
-        ("tcpSocket", p.tcp_socket.is_some()),
-        ("grpc", p.grpc.is_some()),
-    ];
+/// The handlers probes and lifecycle hooks share: exactly one of `handlers` (name,
+/// present) is set, and the exec, httpGet and tcpSocket ones given are well formed.
+pub(super) fn validate_handlers(
+    handlers: &[(&str, bool)],
+    exec: Option<&ExecAction>,
+    http: Option<&HttpGetAction>,
+    tcp: Option<&TcpSocketAction>,
+    path: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
     let mut set = handlers.iter().filter(|(_, present)| *present);
     if set.next().is_none() {
         errs.push(FieldCause::required(path, "must specify a handler type"));
@@ -885,7 +889,7 @@ fn validate_probe(p: &Probe, path: &FieldPath, errs: &mut Vec<FieldCause>) {
             "may not specify more than 1 handler type",
         ));
     }
-    if let Some(exec) = &p.exec {
+    if let Some(exec) = exec {
         if exec.command.is_empty() {
             errs.push(FieldCause::required(
                 &path.child("exec").child("command"),
@@ -893,7 +897,7 @@ fn validate_probe(p: &Probe, path: &FieldPath, errs: &mut Vec<FieldCause>) {
             ));
         }
     }
-    if let Some(http) = &p.http_get {
+    if let Some(http) = http {
         let hpath = path.child("httpGet");
         if http.path.is_empty() {
             errs.push(FieldCause::required(&hpath.child("path"), ""));
@@ -916,8 +920,34 @@ fn validate_probe(p: &Probe, path: &FieldPath, errs: &mut Vec<FieldCause>) {
             }
         }
     }
-    if let Some(tcp) = &p.tcp_socket {
+    if let Some(tcp) = tcp {
         validate_port_num_or_name(&tcp.port, &path.child("tcpSocket").child("port"), errs);
+    }
+}
+
+fn validate_probe(p: &Probe, path: &FieldPath, errs: &mut Vec<FieldCause>) {
+    let handlers = [
+        ("exec", p.exec.is_some()),
+        ("httpGet", p.http_get.is_some()),
+        ("tcpSocket", p.tcp_socket.is_some()),
+        ("grpc", p.grpc.is_some()),
+    ];
+    validate_handlers(
+        &handlers,
+        p.exec.as_ref(),
+        p.http_get.as_ref(),
+        p.tcp_socket.as_ref(),
+        path,
+        errs,
+    );
+    if let Some(grpc) = &p.grpc {
+        for msg in is_valid_port_num(i64::from(grpc.port)) {
+            errs.push(FieldCause::invalid(
+                &path.child("grpc").child("port"),
+                grpc.port,
+                &msg,
+            ));
+        }
     }
     if p.initial_delay_seconds < 0 {
         errs.push(FieldCause::invalid(

@@ -105,6 +105,32 @@ fn validate_app_armor(p: &AppArmorProfile, path: &FieldPath, errs: &mut Vec<Fiel
     }
 }
 
+/// The fields an operating system rules out: windows options on a linux pod, and
+/// `linux_only` (name, set) on a windows pod; nothing when `spec.os` is unset.
+fn check_os_fields(
+    spec: &PodSpec,
+    windows_options: bool,
+    linux_only: &[(&str, bool)],
+    path: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
+    match spec.os.as_ref().map(|o| o.name) {
+        Some(OsName::Linux) if windows_options => errs.push(FieldCause::forbidden(
+            &path.child("windowsOptions"),
+            "windows options cannot be set for a linux pod",
+        )),
+        Some(OsName::Windows) => {
+            for (field, _) in linux_only.iter().filter(|(_, set)| *set) {
+                errs.push(FieldCause::forbidden(
+                    &path.child(field),
+                    "cannot be set for a windows pod",
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The pod's security context at `spec.securityContext`, and the host namespace
 /// settings Kubernetes checks with it.
 pub(super) fn validate_pod_security(spec: &PodSpec, path: &FieldPath, errs: &mut Vec<FieldCause>) {
@@ -182,40 +208,28 @@ pub(super) fn validate_pod_security(spec: &PodSpec, path: &FieldPath, errs: &mut
             }
         }
     }
-    match spec.os.as_ref().map(|o| o.name) {
-        Some(OsName::Linux) if sc.windows_options.is_some() => {
-            errs.push(FieldCause::forbidden(
-                &spath.child("windowsOptions"),
-                "windows options cannot be set for a linux pod",
-            ));
-        }
-        Some(OsName::Windows) => {
-            let linux_only = [
-                ("seLinuxOptions", sc.se_linux_options.is_some()),
-                ("seccompProfile", sc.seccomp_profile.is_some()),
-                ("appArmorProfile", sc.app_armor_profile.is_some()),
-                ("fsGroup", sc.fs_group.is_some()),
-                ("fsGroupChangePolicy", sc.fs_group_change_policy.is_some()),
-                ("sysctls", !sc.sysctls.is_empty()),
-                (
-                    "shareProcessNamespace",
-                    spec.share_process_namespace.is_some(),
-                ),
-                ("runAsUser", sc.run_as_user.is_some()),
-                ("runAsGroup", sc.run_as_group.is_some()),
-                ("supplementalGroups", !sc.supplemental_groups.is_empty()),
-            ];
-            for (field, set) in linux_only {
-                if set {
-                    errs.push(FieldCause::forbidden(
-                        &spath.child(field),
-                        "cannot be set for a windows pod",
-                    ));
-                }
-            }
-        }
-        _ => {}
-    }
+    let linux_only = [
+        ("seLinuxOptions", sc.se_linux_options.is_some()),
+        ("seccompProfile", sc.seccomp_profile.is_some()),
+        ("appArmorProfile", sc.app_armor_profile.is_some()),
+        ("fsGroup", sc.fs_group.is_some()),
+        ("fsGroupChangePolicy", sc.fs_group_change_policy.is_some()),
+        ("sysctls", !sc.sysctls.is_empty()),
+        (
+            "shareProcessNamespace",
+            spec.share_process_namespace.is_some(),
+        ),
+        ("runAsUser", sc.run_as_user.is_some()),
+        ("runAsGroup", sc.run_as_group.is_some()),
+        ("supplementalGroups", !sc.supplemental_groups.is_empty()),
+    ];
+    check_os_fields(
+        spec,
+        sc.windows_options.is_some(),
+        &linux_only,
+        &spath,
+        errs,
+    );
 }
 
 /// A container's security context at `path` (`...containers[i].securityContext`).
@@ -261,43 +275,25 @@ pub(super) fn validate_container_security(
             ));
         }
     }
-    match spec.os.as_ref().map(|o| o.name) {
-        Some(OsName::Linux) if sc.windows_options.is_some() => {
-            errs.push(FieldCause::forbidden(
-                &path.child("windowsOptions"),
-                "windows options cannot be set for a linux pod",
-            ));
-        }
-        Some(OsName::Windows) => {
-            let linux_only = [
-                ("seLinuxOptions", sc.se_linux_options.is_some()),
-                ("seccompProfile", sc.seccomp_profile.is_some()),
-                ("appArmorProfile", sc.app_armor_profile.is_some()),
-                ("capabilities", sc.capabilities.is_some()),
-                (
-                    "readOnlyRootFilesystem",
-                    sc.read_only_root_filesystem.is_some(),
-                ),
-                ("privileged", sc.privileged.is_some()),
-                (
-                    "allowPrivilegeEscalation",
-                    sc.allow_privilege_escalation.is_some(),
-                ),
-                ("procMount", sc.proc_mount.is_some()),
-                ("runAsUser", sc.run_as_user.is_some()),
-                ("runAsGroup", sc.run_as_group.is_some()),
-            ];
-            for (field, set) in linux_only {
-                if set {
-                    errs.push(FieldCause::forbidden(
-                        &path.child(field),
-                        "cannot be set for a windows pod",
-                    ));
-                }
-            }
-        }
-        _ => {}
-    }
+    let linux_only = [
+        ("seLinuxOptions", sc.se_linux_options.is_some()),
+        ("seccompProfile", sc.seccomp_profile.is_some()),
+        ("appArmorProfile", sc.app_armor_profile.is_some()),
+        ("capabilities", sc.capabilities.is_some()),
+        (
+            "readOnlyRootFilesystem",
+            sc.read_only_root_filesystem.is_some(),
+        ),
+        ("privileged", sc.privileged.is_some()),
+        (
+            "allowPrivilegeEscalation",
+            sc.allow_privilege_escalation.is_some(),
+        ),
+        ("procMount", sc.proc_mount.is_some()),
+        ("runAsUser", sc.run_as_user.is_some()),
+        ("runAsGroup", sc.run_as_group.is_some()),
+    ];
+    check_os_fields(spec, sc.windows_options.is_some(), &linux_only, path, errs);
 }
 
 #[cfg(test)]

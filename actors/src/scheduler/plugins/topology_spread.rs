@@ -26,14 +26,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rudder_protocol::resources::{
-    LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, NodeInclusionPolicy, Pod,
-    UnsatisfiableConstraintAction,
+    LabelSelector, NodeInclusionPolicy, Pod, UnsatisfiableConstraintAction,
 };
 
 use super::{
     node_affinity::NodeAffinity, node_selector::NodeSelector, taint_toleration::TaintToleration,
 };
-use crate::scheduler::framework::{FilterPlugin, PodInfo, ScorePlugin, Unfit, MAX_NODE_SCORE};
+use crate::scheduler::framework::{
+    with_label_keys, FilterPlugin, PodInfo, ScorePlugin, Unfit, MAX_NODE_SCORE,
+};
 use crate::scheduler::snapshot::{NodeInfo, PodRecord, Snapshot};
 
 /// A node's domain would be too far above the least populated one.
@@ -79,27 +80,12 @@ fn constraints(pod: &Pod, action: UnsatisfiableConstraintAction) -> Vec<Constrai
         .iter()
         .filter(|c| c.when_unsatisfiable == action)
         .map(|c| {
-            let mut selector = c.label_selector.clone();
-            let extra: Vec<LabelSelectorRequirement> = c
-                .match_label_keys
-                .iter()
-                .filter_map(|k| {
-                    pod.metadata
-                        .labels
-                        .get(k)
-                        .map(|v| LabelSelectorRequirement {
-                            key: k.clone(),
-                            operator: LabelSelectorOperator::In,
-                            values: vec![v.clone()],
-                        })
-                })
-                .collect();
-            if !extra.is_empty() {
-                selector
-                    .get_or_insert_with(LabelSelector::default)
-                    .match_expressions
-                    .extend(extra);
-            }
+            let selector = with_label_keys(
+                c.label_selector.clone(),
+                &pod.metadata.labels,
+                &c.match_label_keys,
+                &[],
+            );
             Constraint {
                 max_skew: i64::from(c.max_skew),
                 topology_key: c.topology_key.clone(),
