@@ -218,6 +218,8 @@ macro_rules! served_kinds {
             $crate::resources::ReplicationController,
             $crate::resources::ReplicaSet,
             $crate::resources::Deployment,
+            $crate::resources::Job,
+            $crate::resources::CronJob,
             $crate::resources::Lease,
             $crate::resources::PriorityClass,
             $($extra,)*
@@ -343,6 +345,19 @@ impl Served for resources::Deployment {
             .short_names(&["deploy"])
             .categories(&["all"])
             .subresources(&[SCALE, status_of("apps", "Deployment")]);
+}
+
+impl Served for resources::Job {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>("job", "io.k8s.api.batch.v1.Job")
+        .categories(&["all"])
+        .subresources(&[status_of("batch", "Job")]);
+}
+
+impl Served for resources::CronJob {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>("cronjob", "io.k8s.api.batch.v1.CronJob")
+        .short_names(&["cj"])
+        .categories(&["all"])
+        .subresources(&[status_of("batch", "CronJob")]);
 }
 
 impl Served for resources::Lease {

@@ -153,6 +153,15 @@ impl Field {
         }
     }
 
+    /// A list of scalars that is a set for server-side apply, replaced whole by a
+    /// strategic merge patch (`+listType=set` without a patch strategy).
+    pub const fn list_set(self) -> Field {
+        Field {
+            list_type: "set",
+            ..self
+        }
+    }
+
     /// A list replaced as a whole (for server-side apply; a merge key, if any, still
     /// applies to strategic merge patches).
     pub const fn atomic(self) -> Field {

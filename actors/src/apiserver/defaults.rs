@@ -210,7 +210,7 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
 }
 
 /// The defaults of a controller's pod template: the pod spec's.
-fn default_template(template: &mut PodTemplateSpec) {
+pub(crate) fn default_template(template: &mut PodTemplateSpec) {
     default_pod_spec(&mut template.spec);
 }
 

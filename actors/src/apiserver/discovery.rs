@@ -315,11 +315,17 @@ mod tests {
         );
         find(&apis["groups"], "name", "coordination.k8s.io");
         find(&apis["groups"], "name", "scheduling.k8s.io");
-        assert_eq!(apis["groups"].as_array().unwrap().len(), 3);
+        let batch = find(&apis["groups"], "name", "batch");
+        assert_eq!(
+            batch["preferredVersion"],
+            json!({"groupVersion": "batch/v1", "version": "v1"})
+        );
+        assert_eq!(apis["groups"].as_array().unwrap().len(), 4);
 
         let group = api_group("apps").unwrap();
         assert_eq!(group["kind"], "APIGroup");
-        assert!(api_group("batch").is_none());
+        assert!(api_group("batch").is_some());
+        assert!(api_group("policy").is_none());
         assert!(api_group("").is_none());
     }
 
@@ -394,7 +400,8 @@ mod tests {
         let leases = api_resource_list("coordination.k8s.io", "v1").unwrap();
         let lease = find(&leases["resources"], "name", "leases");
         assert!(lease.get("shortNames").is_none());
-        assert!(api_resource_list("batch", "v1").is_none());
+        assert!(api_resource_list("batch", "v1").is_some());
+        assert!(api_resource_list("policy", "v1").is_none());
     }
 
     #[test]
@@ -429,7 +436,7 @@ mod tests {
             .collect();
         assert_eq!(
             groups,
-            vec!["apps", "coordination.k8s.io", "scheduling.k8s.io"]
+            vec!["apps", "batch", "coordination.k8s.io", "scheduling.k8s.io"]
         );
         let deploy = find(
             &apis["items"][0]["versions"][0]["resources"],

@@ -7,6 +7,10 @@
 //! - [`replicaset`]: keeps a ReplicaSet's pods at its replica count.
 //! - [`replication`]: the same for ReplicationControllers.
 //! - [`deployment`]: rolls pod templates out through ReplicaSets.
+//! - [`job`]: runs a Job's pods to completion (Indexed, back-off, failure policy,
+//!   pod tracking with finalizers).
+//! - [`cronjob`]: creates Jobs on a cron schedule and trims their history.
+//! - [`ttlafterfinished`]: deletes finished Jobs once their TTL passes.
 //! - [`pods`]: pod helpers shared by the replica controllers.
 //! - [`endpoints`]: Endpoints of every Service with a selector.
 //! - [`namespace`]: empties a Terminating namespace, then lets it go.
@@ -18,9 +22,11 @@
 //!   owner mapping, leader gate, work queue, workers), expectations, pod creation and
 //!   deletion in slow-start batches, Event references.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod endpoints;
 pub mod garbagecollector;
+pub mod job;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
@@ -29,6 +35,7 @@ pub mod replicaset;
 pub mod replication;
 pub mod serviceaccount;
 pub mod support;
+pub mod ttlafterfinished;
 
 use crate::config::{ControllersSection, NetworkSection};
 use crate::supervisor::ComponentSpec;
@@ -40,6 +47,9 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         replicaset::ReplicaSetController::component(),
         replication::ReplicationControllerController::component(),
         deployment::DeploymentController::component(),
+        job::component(),
+        cronjob::component(),
+        ttlafterfinished::component(),
         endpoints::component(),
         namespace::component(),
         serviceaccount::component(),
@@ -60,6 +70,9 @@ pub const NAMES: &[&str] = &[
     replicaset::NAME,
     replication::NAME,
     deployment::NAME,
+    job::NAME,
+    cronjob::NAME,
+    ttlafterfinished::NAME,
     endpoints::NAME,
     namespace::NAME,
     serviceaccount::NAME,

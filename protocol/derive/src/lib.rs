@@ -60,6 +60,7 @@ struct FieldAttrs {
     merge_key: Option<LitStr>,
     map_keys: Option<Vec<LitStr>>,
     set: bool,
+    list_set: bool,
     atomic: bool,
     retain_keys: bool,
     description: Option<LitStr>,
@@ -167,6 +168,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
         if attrs.set {
             build = quote!(#build.merge_set());
+        }
+        if attrs.list_set {
+            build = quote!(#build.list_set());
         }
         if attrs.atomic {
             build = quote!(#build.atomic());
@@ -306,6 +310,8 @@ fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
                     f.skip = true;
                 } else if path.is_ident("set") {
                     f.set = true;
+                } else if path.is_ident("list_set") {
+                    f.list_set = true;
                 } else if path.is_ident("atomic") {
                     f.atomic = true;
                 } else if path.is_ident("retain_keys") {

@@ -33,9 +33,11 @@ use super::table::{default_row, Column, Row, DEFAULT_COLUMNS};
 use super::validation::{invalid_status, Validate};
 
 mod configmap;
+mod cronjob;
 mod deployment;
 mod endpoints;
 mod event;
+mod job;
 mod lease;
 mod namespace;
 mod node;

@@ -102,9 +102,7 @@ impl PodControl {
     }
 
     /// Creates `count` pods from `template` for `owner` (generateName `<owner>-`, the
-    /// owner as controller) in slow-start batches. The expectations of `key` become
-    /// `count` creations first, and are lowered by the pods that will never appear.
-    /// Returns the first error, if any creation failed.
+    /// owner as controller) in slow-start batches, as [`PodControl::create_each`] does.
     #[allow(clippy::too_many_arguments)]
     pub async fn create_pods<O: Resource>(
         &self,
@@ -116,31 +114,51 @@ impl PodControl {
         now: Time,
     ) -> Result<(), ApiError> {
         let meta = owner.metadata();
-        expectations.set(key.clone(), Expectations::expect(count, [], now));
         let pod = pod_from_template(
             template,
             &meta.namespace,
             &format!("{}-", meta.name),
             owner.controller_ref(),
         );
-        let pods = self.api.api::<Pod>(Some(&meta.namespace));
-        let run = slow_start(count, |_| async {
-            let r = pods.create(&pod).await;
-            match &r {
-                Ok(p) => self.events.record(
-                    reference(owner),
-                    Event::NORMAL,
-                    "SuccessfulCreate",
-                    format!("Created pod: {}", p.metadata.name),
-                ),
-                Err(e) => self.events.record(
-                    reference(owner),
-                    Event::WARNING,
-                    "FailedCreate",
-                    format!("Error creating: {e}"),
-                ),
+        self.create_each(owner, vec![pod; count], expectations, key, now)
+            .await
+    }
+
+    /// Creates `pods` (each already named or with a generateName, and owned) for
+    /// `owner` in slow-start batches. The expectations of `key` become that many
+    /// creations first, and are lowered by the pods that will never appear. Returns the
+    /// first error, if any creation failed.
+    pub async fn create_each<O: Resource>(
+        &self,
+        owner: &O,
+        pods: Vec<Pod>,
+        expectations: &ControllerExpectations,
+        key: &ObjectKey,
+        now: Time,
+    ) -> Result<(), ApiError> {
+        let count = pods.len();
+        expectations.set(key.clone(), Expectations::expect(count, [], now));
+        let api = self.api.api::<Pod>(Some(&owner.metadata().namespace));
+        let run = slow_start(count, |i| {
+            let (api, pod) = (&api, &pods[i]);
+            async move {
+                let r = api.create(pod).await;
+                match &r {
+                    Ok(p) => self.events.record(
+                        reference(owner),
+                        Event::NORMAL,
+                        "SuccessfulCreate",
+                        format!("Created pod: {}", p.metadata.name),
+                    ),
+                    Err(e) => self.events.record(
+                        reference(owner),
+                        Event::WARNING,
+                        "FailedCreate",
+                        format!("Error creating: {e}"),
+                    ),
+                }
+                r
             }
-            r
         })
         .await;
         let made = run.done.len();
