@@ -4,7 +4,7 @@
 //! pod rules, and Kubernetes' cronjob printer (SCHEDULE, TIMEZONE, SUSPEND, ACTIVE,
 //! LAST SCHEDULE).
 
-use rudder_protocol::resources::{ConcurrencyPolicy, CronJob, RestartPolicy, Time};
+use rudder_protocol::resources::{ConcurrencyPolicy, CronJob, Time};
 use serde_json::{json, Value};
 
 use super::super::defaults::{default_template, Defaults};
@@ -13,8 +13,9 @@ use super::super::table::{
 };
 use super::super::validation::{
     validate_annotations, validate_labels, validate_object_meta, validate_object_meta_update,
-    validate_pod_spec, FieldCause, FieldPath, NameRule, PodSpecContext, Validate,
+    FieldCause, FieldPath, NameRule, Validate,
 };
+use super::job::{validate_job_pod_template, JOB_SELECTOR};
 use super::Strategy;
 use crate::controllers::cronjob::schedule::{Schedule, ScheduleError};
 
@@ -83,12 +84,7 @@ const CRONJOB_COLUMNS: &[Column] = &[
     AGE,
     CONTAINERS,
     IMAGES,
-    col(
-        "Selector",
-        "string",
-        "A label query over pods that should match the pod count.",
-    )
-    .wide(),
+    JOB_SELECTOR,
 ];
 
 impl Defaults for CronJob {
@@ -175,25 +171,11 @@ impl Validate for CronJob {
             &template.metadata.annotations,
             &mpath.child("annotations"),
         ));
-        let pod = &template.spec.template;
-        let ppath = tpath.child("spec").child("template").child("spec");
-        errs.extend(validate_pod_spec(
-            &pod.spec,
-            &ppath,
-            PodSpecContext::Template,
-        ));
-        match pod.spec.restart_policy {
-            Some(RestartPolicy::OnFailure | RestartPolicy::Never) => {}
-            Some(other) => errs.push(FieldCause::not_supported(
-                &ppath.child("restartPolicy"),
-                other.as_str(),
-                &["OnFailure", "Never"],
-            )),
-            None => errs.push(FieldCause::required(
-                &ppath.child("restartPolicy"),
-                "valid values: \"OnFailure\", \"Never\"",
-            )),
-        }
+        validate_job_pod_template(
+            &template.spec.template,
+            &tpath.child("spec").child("template"),
+            &mut errs,
+        );
         errs
     }
 

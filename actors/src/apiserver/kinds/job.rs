@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 
 use rudder_protocol::resources::{
     CompletionMode, Job, JobSpec, LabelSelector, PodFailurePolicyAction,
-    PodFailurePolicyOnExitCodesOperator, PodReplacementPolicy, RestartPolicy, Time, JOB_COMPLETE,
-    JOB_CONTROLLER_UID_LABEL, JOB_FAILED, JOB_FAILURE_TARGET, JOB_NAME_LABEL, JOB_SUSPENDED,
-    LEGACY_JOB_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL,
+    PodFailurePolicyOnExitCodesOperator, PodReplacementPolicy, PodTemplateSpec, RestartPolicy,
+    Time, JOB_COMPLETE, JOB_CONTROLLER_UID_LABEL, JOB_FAILED, JOB_FAILURE_TARGET, JOB_NAME_LABEL,
+    JOB_SUSPENDED, LEGACY_JOB_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL,
 };
 use serde_json::{json, Value};
 
@@ -96,13 +96,16 @@ const JOB_COLUMNS: &[Column] = &[
     AGE,
     CONTAINERS,
     IMAGES,
-    col(
-        "Selector",
-        "string",
-        "A label query over pods that should match the pod count.",
-    )
-    .wide(),
+    JOB_SELECTOR,
 ];
+
+/// The wide SELECTOR column of Jobs and CronJobs.
+pub(super) const JOB_SELECTOR: Column = col(
+    "Selector",
+    "string",
+    "A label query over pods that should match the pod count.",
+)
+.wide();
 
 fn job_cells(job: &Job, now: Time) -> Vec<Value> {
     let succeeded = job.status.succeeded;
@@ -354,22 +357,32 @@ fn validate_job_spec(spec: &JobSpec, manual: bool, errs: &mut Vec<FieldCause>) {
             ));
         }
     }
-    let mpath = tpath.child("metadata");
+    validate_job_pod_template(&spec.template, &tpath, errs);
+}
+
+/// The pod template of a Job (or of a CronJob's Jobs) at `path`: its labels,
+/// annotations and pod spec, restarting `OnFailure` or `Never`.
+pub(super) fn validate_job_pod_template(
+    template: &PodTemplateSpec,
+    path: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
+    let mpath = path.child("metadata");
     errs.extend(validate_labels(
-        &spec.template.metadata.labels,
+        &template.metadata.labels,
         &mpath.child("labels"),
     ));
     errs.extend(validate_annotations(
-        &spec.template.metadata.annotations,
+        &template.metadata.annotations,
         &mpath.child("annotations"),
     ));
-    let ppath = tpath.child("spec");
+    let ppath = path.child("spec");
     errs.extend(validate_pod_spec(
-        &spec.template.spec,
+        &template.spec,
         &ppath,
         PodSpecContext::Template,
     ));
-    match spec.template.spec.restart_policy {
+    match template.spec.restart_policy {
         Some(RestartPolicy::OnFailure | RestartPolicy::Never) => {}
         Some(other) => errs.push(FieldCause::not_supported(
             &ppath.child("restartPolicy"),
