@@ -473,7 +473,7 @@ pub fn stop_order<'a>(pod: &Pod, observed: &'a Observed) -> Vec<(&'a ContainerIn
         .map(|c| (c, false))
         .collect();
     for name in sidecars.iter().rev() {
-        order.extend(running(*name).map(|c| (c, true)));
+        order.extend(running(name).map(|c| (c, true)));
     }
     order
 }

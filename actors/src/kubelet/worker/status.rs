@@ -351,10 +351,7 @@ pub fn compute_status(
                 if is_sidecar(c) {
                     s.started != Some(true)
                 } else {
-                    !s.state
-                        .terminated
-                        .as_ref()
-                        .is_some_and(|t| t.exit_code == 0)
+                    s.state.terminated.as_ref().is_none_or(|t| t.exit_code != 0)
                 }
             })
             .map(|(c, _)| c.name.as_str())
