@@ -1146,3 +1146,38 @@ async fn deletion_stops_the_app_first_then_the_sidecars_in_reverse() {
     assert_eq!(stops, vec![app, second, first]);
     h.task.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_sidecar_failing_its_liveness_probe_is_restarted_beside_the_app() {
+    let rt = runtime_with_images();
+    rt.script_exec("alive", 1);
+    let mut p = with_sidecars(RestartPolicy::Always, &["log"]);
+    let exec = |command: &str| {
+        Some(rudder_protocol::resources::ExecAction {
+            command: vec![command.into()],
+        })
+    };
+    p.spec.init_containers[0].liveness_probe = Some(Probe {
+        exec: exec("alive"),
+        period_seconds: 1,
+        failure_threshold: 2,
+        ..Default::default()
+    });
+    let h = start(p, rt);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let s = h.sink.last().expect("status");
+    assert!(
+        s.init_container_statuses[0].restart_count >= 1,
+        "restarted for its liveness probe: {s:?}"
+    );
+    assert!(h
+        .sink
+        .events_of("Killing")
+        .iter()
+        .any(|(_, m)| m.contains("log failed liveness probe")));
+    assert!(
+        running_named(&h.rt, "app").is_some(),
+        "the app runs beside it"
+    );
+    h.task.abort();
+}
