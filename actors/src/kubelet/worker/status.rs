@@ -251,6 +251,34 @@ fn condition(type_: &str, ok: bool, reason: &str, previous: &PodStatus, now: Tim
     }
 }
 
+/// The pod conditions the kubelet writes; any other (a readiness gate's) is someone
+/// else's.
+pub const KUBELET_CONDITIONS: [&str; 5] = [
+    conditions::POD_SCHEDULED,
+    conditions::POD_READY_TO_START_CONTAINERS,
+    conditions::INITIALIZED,
+    conditions::CONTAINERS_READY,
+    conditions::READY,
+];
+
+/// `status` (computed from the pod as a worker saw it) with the conditions others own
+/// taken from `current`, the pod's status as the API has it now: a write must not undo
+/// a readiness gate's condition set since (Kubernetes' status manager merges the same
+/// way before it patches).
+pub fn with_others_conditions(mut status: PodStatus, current: &PodStatus) -> PodStatus {
+    status
+        .conditions
+        .retain(|c| KUBELET_CONDITIONS.contains(&c.type_.as_str()));
+    status.conditions.extend(
+        current
+            .conditions
+            .iter()
+            .filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str()))
+            .cloned(),
+    );
+    status
+}
+
 /// The pod's status, derived from the observation (see the module docs). `now_time`
 /// stamps conditions that changed; unchanged ones keep their transition time.
 pub fn compute_status(
@@ -476,20 +504,14 @@ pub fn compute_status(
         },
     ];
     // Conditions the kubelet does not own (readiness gates' and others') are kept: the
-    // status is written with a merge patch, which replaces the whole list.
-    let owned = [
-        conditions::POD_SCHEDULED,
-        conditions::POD_READY_TO_START_CONTAINERS,
-        conditions::INITIALIZED,
-        conditions::CONTAINERS_READY,
-        conditions::READY,
-    ];
+    // status is written with a merge patch, which replaces the whole list (the write
+    // takes them from the pod as it is then: see [`with_others_conditions`]).
     let mut conditions = conditions;
     conditions.extend(
         previous
             .conditions
             .iter()
-            .filter(|c| !owned.contains(&c.type_.as_str()))
+            .filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str()))
             .cloned(),
     );
     let (reason, message) = memory.pod_failure.clone().unwrap_or_default();

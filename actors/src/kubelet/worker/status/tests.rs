@@ -299,3 +299,46 @@ fn status_of_a_running_pod() {
     };
     assert_eq!(sched(&s3), Some(Time::from_unix(5)));
 }
+
+#[test]
+fn a_status_write_keeps_the_conditions_others_set_since() {
+    let cond = |type_: &str, status: ConditionStatus| PodCondition {
+        type_: type_.into(),
+        status,
+        ..Default::default()
+    };
+    use ConditionStatus::{False, True};
+    // Computed from a pod where the gate was still False.
+    let computed = PodStatus {
+        conditions: vec![
+            cond("Ready", False),
+            cond("ContainersReady", True),
+            cond("example.com/ready", False),
+        ],
+        ..Default::default()
+    };
+    // Meanwhile a controller set the gate True and added another condition.
+    let current = PodStatus {
+        conditions: vec![
+            cond("Ready", False),
+            cond("example.com/ready", True),
+            cond("example.com/other", True),
+        ],
+        ..Default::default()
+    };
+    let written = with_others_conditions(computed, &current);
+    let got: Vec<(&str, ConditionStatus)> = written
+        .conditions
+        .iter()
+        .map(|c| (c.type_.as_str(), c.status))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("Ready", False),
+            ("ContainersReady", True),
+            ("example.com/ready", True),
+            ("example.com/other", True),
+        ]
+    );
+}
