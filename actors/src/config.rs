@@ -258,6 +258,9 @@ pub struct KubeletSection {
     pub kube_reserved: std::collections::BTreeMap<String, String>,
     /// Sysctls (or `prefix*` patterns) pods may set beyond the safe set.
     pub allowed_unsafe_sysctls: Vec<String>,
+    /// Containers that name no seccomp profile run with the runtime's default one
+    /// (Kubernetes' `seccompDefault`); off (the default): they run unconfined.
+    pub seccomp_default: bool,
 }
 
 impl Default for KubeletSection {
@@ -272,6 +275,7 @@ impl Default for KubeletSection {
             system_reserved: Default::default(),
             kube_reserved: Default::default(),
             allowed_unsafe_sysctls: Vec::new(),
+            seccomp_default: false,
         }
     }
 }

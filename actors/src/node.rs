@@ -426,6 +426,7 @@ impl Node {
                     host: crate::kubelet::security::HostFeatures {
                         apparmor: crate::kubelet::security::apparmor_enabled(),
                         allowed_unsafe_sysctls: cfg.kubelet.allowed_unsafe_sysctls.clone(),
+                        seccomp_default: cfg.kubelet.seccomp_default,
                     },
                 },
                 reserved: cfg.kubelet.reserved()?,

@@ -12,8 +12,8 @@ use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest, LogRequest};
 use rudder_protocol::resources::{
     Container, ExecAction, HostAlias, HostPathVolumeSource, Lifecycle, LifecycleHandler, Pod,
-    PodDnsConfig, PodPhase, PodSecurityContext, Quantity, RestartPolicy, SecurityContext,
-    TerminationMessagePolicy, Volume, VolumeMount,
+    PodDnsConfig, PodPhase, PodSecurityContext, Quantity, RestartPolicy, SeccompProfile,
+    SeccompProfileType, SecurityContext, TerminationMessagePolicy, Volume, VolumeMount,
 };
 use rudder_protocol::ActorRef;
 use rudder_tests::services::{self, DockerCleanup};
@@ -172,6 +172,42 @@ async fn run_as_user_and_a_read_only_root_filesystem_are_enforced() -> anyhow::R
         "{}",
         w.message
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seccomp_is_unconfined_unless_a_profile_is_named() -> anyhow::Result<()> {
+    if !docker_available() {
+        return Ok(());
+    }
+    let node = format!("ps-seccomp-{}", std::process::id());
+    let (_cleanup, _cluster, client) = start_node(&node).await?;
+    let pods: Api<Pod> = client.api(Some("default"));
+    // The kernel's view: `Seccomp: 0` unconfined, `2` a filter (the engine's profile).
+    let script = "grep '^Seccomp:' /proc/self/status; sleep 3600";
+    let plain = container("plain", script);
+    let mut runtime_default = container("default", script);
+    runtime_default.security_context = Some(SecurityContext {
+        seccomp_profile: Some(SeccompProfile {
+            type_: SeccompProfileType::RuntimeDefault,
+            localhost_profile: None,
+        }),
+        ..Default::default()
+    });
+    let p = pod(
+        "seccomp",
+        &node,
+        RestartPolicy::Always,
+        vec![plain, runtime_default],
+    );
+    pods.create(&p).await?;
+    let log = log_until(&client, &node, "seccomp", "plain", "Seccomp:").await?;
+    assert!(
+        log.contains("Seccomp:\t0"),
+        "no profile named: unconfined (seccomp_default is off): {log}"
+    );
+    let log = log_until(&client, &node, "seccomp", "default", "Seccomp:").await?;
+    assert!(log.contains("Seccomp:\t2"), "RuntimeDefault: {log}");
     Ok(())
 }
 

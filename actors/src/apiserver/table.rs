@@ -8,9 +8,9 @@
 //! Kinds without a printer get Kubernetes' default table (`Name`, `Created At`).
 //!
 //! Fields the protocol does not model print as Kubernetes prints them when absent: a
-//! pod's NOMINATED NODE and READINESS GATES are `<none>`, and sidecar (restartable init)
-//! containers do not exist. A pod's IP falls back to `status.podIP` when `podIPs` is
-//! empty.
+//! pod's NOMINATED NODE and READINESS GATES are `<none>`. A pod's sidecars (restartable
+//! init containers) count in READY as Kubernetes counts them. A pod's IP falls back to
+//! `status.podIP` when `podIPs` is empty.
 
 use serde_json::{json, Value};
 
@@ -500,7 +500,54 @@ mod tests {
             status: ConditionStatus::False,
             ..Default::default()
         }];
+        // A sidecar (restartable init container) counts in READY once started, and its
+        // restarts count once the pod is initialised.
+        let with_sidecar = |sidecar: ContainerStatus, app: ContainerStatus, initialized| {
+            let mut p = pod(PodPhase::Running, vec![app]);
+            p.spec.init_containers = vec![rudder_protocol::resources::Container {
+                name: "log".into(),
+                restart_policy: Some(rudder_protocol::resources::ContainerRestartPolicy::Always),
+                ..Default::default()
+            }];
+            p.status.init_container_statuses = vec![sidecar];
+            p.status.conditions = vec![PodCondition {
+                type_: "Initialized".into(),
+                status: if initialized {
+                    ConditionStatus::True
+                } else {
+                    ConditionStatus::False
+                },
+                ..Default::default()
+            }];
+            p
+        };
+        let mut sidecar_up = status("log", true, 2, running());
+        sidecar_up.started = Some(true);
+        sidecar_up.last_state = terminated("Error", 1, 180);
+        let mut sidecar_starting = status("log", false, 0, running());
+        sidecar_starting.started = Some(false);
+        let mut sidecar_unready = sidecar_up.clone();
+        sidecar_unready.ready = false;
         let table: Vec<(&str, Pod, [&str; 4])> = vec![
+            (
+                "sidecar started and ready, app running",
+                with_sidecar(sidecar_up, status("web", true, 0, running()), true),
+                ["2/2", "Running", "2 (3m ago)", "5m"],
+            ),
+            (
+                "sidecar started, not ready",
+                with_sidecar(sidecar_unready, status("web", true, 0, running()), true),
+                ["1/2", "Running", "2 (3m ago)", "5m"],
+            ),
+            (
+                "sidecar not started yet",
+                with_sidecar(
+                    sidecar_starting,
+                    status("web", false, 0, waiting("PodInitializing")),
+                    false,
+                ),
+                ["0/2", "Init:0/1", "0", "5m"],
+            ),
             (
                 "running",
                 pod(PodPhase::Running, vec![status("web", true, 0, running())]),

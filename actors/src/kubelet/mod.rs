@@ -246,6 +246,9 @@ pub fn ready_condition(
     }
 }
 
+/// How often a pod status write is tried when the pod changes under it.
+const STATUS_WRITE_TRIES: usize = 3;
+
 /// Writes pod status, events and final deletions through the API.
 struct ApiSink {
     api: ApiHandle,
@@ -273,11 +276,24 @@ impl PodSink for ApiSink {
         let pods: Api<Pod> = self.api.api(Some(&pod.metadata.namespace));
         let name = pod.metadata.name.clone();
         Box::pin(async move {
-            let body = json!({ "status": status });
-            pods.patch_status(&name, PatchType::Merge, &body)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            // The patch replaces the conditions: others' (a readiness gate's) are taken
+            // from the pod as it is now, and its resourceVersion makes sure nobody wrote
+            // in between (a few tries, then the worker's round retry).
+            let mut last = String::new();
+            for _ in 0..STATUS_WRITE_TRIES {
+                let current = pods.get(&name).await.map_err(|e| e.to_string())?;
+                let status = worker::with_others_conditions(status.clone(), &current.status);
+                let body = json!({
+                    "metadata": {"resourceVersion": current.metadata.resource_version},
+                    "status": status,
+                });
+                match pods.patch_status(&name, PatchType::Merge, &body).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.is_conflict() => last = e.to_string(),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Err(last)
         })
     }
 

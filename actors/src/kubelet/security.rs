@@ -15,7 +15,8 @@
 //!   runtime: user and group, supplementary groups (`supplementalGroups` and
 //!   `fsGroup`), read-only root filesystem, privileged, capabilities,
 //!   `no-new-privileges` for `allowPrivilegeEscalation: false`, seccomp
-//!   (`RuntimeDefault`: the engine's profile, also when unset; `Unconfined`;
+//!   (`RuntimeDefault`: the engine's profile; `Unconfined`, also when unset unless the
+//!   kubelet's `seccomp_default` is on, as in Kubernetes;
 //!   `Localhost`: a JSON profile under the kubelet's `<root_dir>/seccomp/`), AppArmor,
 //!   SELinux labels, `procMount: Unmasked` (Docker's `systempaths=unconfined`), the
 //!   PID and IPC namespaces (`hostPID`, `hostIPC`, `shareProcessNamespace`) and the
@@ -24,12 +25,15 @@
 //!   swap equal to it: no swap), a CFS quota of the CPU limit per 100 ms period, CPU
 //!   shares from the request, and the node's PID limit (`pod_pids_limit`, applied to
 //!   each container: Docker has no pod-level cgroup).
+//! - [`set_volume_ownership`] gives a pod's emptyDirs and volume files to its `fsGroup`;
+//!   under `fsGroupChangePolicy: OnRootMismatch` an emptyDir whose root already
+//!   matches is left as it is ([`volume_ownership_needed`]).
 
 use std::path::Path;
 
 use rudder_protocol::resources::{
-    AppArmorProfileType, Container, OsName, Pod, ProcMountType, SeccompProfileType,
-    SecurityContext, SupplementalGroupsPolicy,
+    AppArmorProfileType, Container, FsGroupChangePolicy, OsName, Pod, ProcMountType,
+    SeccompProfileType, SecurityContext, SupplementalGroupsPolicy,
 };
 
 use crate::kubelet::runtime::ContainerSpec;
@@ -81,6 +85,9 @@ pub struct HostFeatures {
     /// Sysctls (or `prefix*` patterns) allowed beyond [`SAFE_SYSCTLS`] (the kubelet's
     /// `--allowed-unsafe-sysctls`).
     pub allowed_unsafe_sysctls: Vec<String>,
+    /// Containers that name no seccomp profile get the runtime's default one
+    /// (`RuntimeDefault`); off: they run `Unconfined` (the kubelet's `seccompDefault`).
+    pub seccomp_default: bool,
 }
 
 /// Whether the host's kernel enforces AppArmor.
@@ -306,8 +313,11 @@ pub fn apply_security(
             }
             opts.push(format!("seccomp={profile}"));
         }
-        // RuntimeDefault, or nothing said: the engine's default profile.
-        _ => {}
+        Some(_) => {}
+        // Nothing said: unconfined, as Kubernetes runs such a container, unless the
+        // kubelet's `seccomp_default` makes it RuntimeDefault (the engine's profile).
+        None if host.seccomp_default => {}
+        None => opts.push("seccomp=unconfined".into()),
     }
     if host.apparmor {
         match SecurityContext::app_armor_in(csc, psc) {
@@ -387,6 +397,44 @@ pub fn apply_resources(c: &Container, spec: &mut ContainerSpec, pids_limit: Opti
             .unwrap_or(MIN_CPU_SHARES),
     );
     spec.pids_limit = pids_limit.filter(|n| *n > 0);
+}
+
+/// Whether a volume root with group `root_gid` and mode `mode` (a directory when
+/// `is_dir`) already has what `fsGroup` `gid` asks: the group, the group permissions
+/// (read, write unless `read_only`, search) and the setgid bit (Kubernetes'
+/// `requiresPermissionChange`, negated).
+pub fn volume_root_matches(
+    is_dir: bool,
+    root_gid: u32,
+    mode: u32,
+    gid: u32,
+    read_only: bool,
+) -> bool {
+    let wanted = if read_only { 0o440 } else { 0o660 } | 0o110;
+    is_dir && root_gid == gid && mode & wanted == wanted && mode & 0o2000 != 0
+}
+
+/// Whether the ownership of the volume at `dir` must change for `fsGroup` `gid`: always
+/// under `Always` (the default); under `OnRootMismatch` only when its root does not
+/// match ([`volume_root_matches`]), so a large volume is not walked at every start.
+pub fn volume_ownership_needed(
+    dir: &Path,
+    gid: u32,
+    read_only: bool,
+    policy: Option<FsGroupChangePolicy>,
+) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    if policy != Some(FsGroupChangePolicy::OnRootMismatch) {
+        return Ok(true);
+    }
+    let meta = std::fs::metadata(dir)?;
+    Ok(!volume_root_matches(
+        meta.is_dir(),
+        meta.gid(),
+        meta.mode(),
+        gid,
+        read_only,
+    ))
 }
 
 /// Gives group `gid` to everything under `dir` (a volume of a pod with `fsGroup`), as

@@ -4,7 +4,8 @@
 
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
-    ConditionStatus, ContainerStatus, Pod, PodCondition, PodPhase, PodStatus, Time,
+    ConditionStatus, ContainerRestartPolicy, ContainerStatus, Pod, PodCondition, PodPhase,
+    PodStatus, Time,
 };
 use serde_json::{json, Value};
 
@@ -102,10 +103,24 @@ const POD_COLUMNS: &[Column] = &[
 fn pod_cells(pod: &Pod, now: Time) -> (Vec<Value>, Option<Value>) {
     let spec = &pod.spec;
     let status = &pod.status;
-    let total = spec.containers.len();
+    // Sidecars (restartable init containers) count in READY and its total, and their
+    // restarts in RESTARTS once the pod is initialised, as Kubernetes' printer does.
+    let is_sidecar = |name: &str| {
+        spec.init_containers
+            .iter()
+            .any(|c| c.name == name && c.restart_policy == Some(ContainerRestartPolicy::Always))
+    };
+    let total = spec.containers.len()
+        + spec
+            .init_containers
+            .iter()
+            .filter(|c| is_sidecar(&c.name))
+            .count();
     let mut ready = 0;
     let mut restarts: i64 = 0;
     let mut last_restart: Option<Time> = None;
+    let mut sidecar_restarts: i64 = 0;
+    let mut sidecar_last_restart: Option<Time> = None;
     let note_restart = |last: &mut Option<Time>, c: &ContainerStatus| {
         if let Some(finished) = c.last_state.terminated.as_ref().and_then(|t| t.finished_at) {
             if last.is_none_or(|l| l < finished) {
@@ -133,8 +148,19 @@ fn pod_cells(pod: &Pod, now: Time) -> (Vec<Value>, Option<Value>) {
     for (i, c) in status.init_container_statuses.iter().enumerate() {
         restarts += i64::from(c.restart_count);
         note_restart(&mut last_restart, c);
+        let sidecar = is_sidecar(&c.name);
+        if sidecar {
+            sidecar_restarts += i64::from(c.restart_count);
+            note_restart(&mut sidecar_last_restart, c);
+        }
         match (&c.state.terminated, &c.state.waiting) {
             (Some(t), _) if t.exit_code == 0 => continue,
+            _ if sidecar && c.started == Some(true) => {
+                if c.ready {
+                    ready += 1;
+                }
+                continue;
+            }
             (Some(t), _) => {
                 reason = if !t.reason.is_empty() {
                     format!("Init:{}", t.reason)
@@ -158,8 +184,8 @@ fn pod_cells(pod: &Pod, now: Time) -> (Vec<Value>, Option<Value>) {
         .iter()
         .any(|c| c.type_ == "Initialized" && c.status == ConditionStatus::True);
     if !initializing || initialized {
-        restarts = 0;
-        last_restart = None;
+        restarts = sidecar_restarts;
+        last_restart = sidecar_last_restart;
         let mut has_running = false;
         for c in status.container_statuses.iter().rev() {
             restarts += i64::from(c.restart_count);

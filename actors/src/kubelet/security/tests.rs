@@ -301,7 +301,67 @@ fn security_context_maps_to_the_runtime() {
     assert_eq!(spec.user.as_deref(), Some("app:5"));
     assert_eq!(spec.pid_mode.as_deref(), Some("host"));
     assert_eq!(spec.ipc_mode.as_deref(), Some("host"));
-    assert!(spec.security_opt.is_empty(), "{:?}", spec.security_opt);
+    assert_eq!(
+        spec.security_opt,
+        vec!["seccomp=unconfined"],
+        "no profile named: unconfined"
+    );
+}
+
+#[test]
+fn an_unnamed_seccomp_profile_is_unconfined_unless_the_kubelet_defaults_it() {
+    let with = |profile: Option<SeccompProfileType>, seccomp_default: bool| {
+        let mut p = pod();
+        p.spec.security_context = profile.map(|type_| PodSecurityContext {
+            seccomp_profile: Some(SeccompProfile {
+                type_,
+                localhost_profile: None,
+            }),
+            ..Default::default()
+        });
+        let host = HostFeatures {
+            seccomp_default,
+            ..Default::default()
+        };
+        let mut spec = ContainerSpec::default();
+        apply_security(
+            &p,
+            &p.spec.containers[0],
+            &mut spec,
+            "",
+            &host,
+            Path::new("/nonexistent"),
+        )
+        .expect("test value");
+        spec.security_opt
+    };
+    use SeccompProfileType::*;
+    let unconfined = vec!["seccomp=unconfined".to_owned()];
+    let engine_default: Vec<String> = vec![];
+    let cases = [
+        ("unset, default off: Unconfined", None, false, &unconfined),
+        (
+            "unset, default on: the engine's profile",
+            None,
+            true,
+            &engine_default,
+        ),
+        (
+            "RuntimeDefault: the engine's profile",
+            Some(RuntimeDefault),
+            false,
+            &engine_default,
+        ),
+        (
+            "Unconfined even with the default on",
+            Some(Unconfined),
+            true,
+            &unconfined,
+        ),
+    ];
+    for (name, profile, seccomp_default, want) in cases {
+        assert_eq!(&with(profile, seccomp_default), want, "{name}");
+    }
 }
 
 #[test]
@@ -420,4 +480,49 @@ fn volume_ownership_follows_fs_group() {
     let mode = |p: &Path| std::fs::metadata(p).expect("test value").mode() & 0o7777;
     assert_eq!(mode(&sub.join("f")), 0o660);
     assert_eq!(mode(&sub) & 0o2070, 0o2070, "setgid, group rwx");
+}
+
+#[test]
+fn on_root_mismatch_skips_a_volume_whose_root_matches() {
+    let rw = 0o40770 | 0o2000;
+    // (name, is a directory, root gid, mode, read-only, matches)
+    let cases = [
+        ("group, rwx and setgid", true, 7, rw, false, true),
+        (
+            "more permissions are fine",
+            true,
+            7,
+            rw | 0o007,
+            false,
+            true,
+        ),
+        ("other group", true, 8, rw, false, false),
+        ("no setgid bit", true, 7, 0o40770, false, false),
+        ("group cannot write", true, 7, 0o42750, false, false),
+        ("read-only needs no write", true, 7, 0o42550, true, true),
+        ("not a directory", false, 7, rw, false, false),
+    ];
+    for (name, is_dir, root_gid, mode, read_only, want) in cases {
+        assert_eq!(
+            volume_root_matches(is_dir, root_gid, mode, 7, read_only),
+            want,
+            "{name}"
+        );
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("test value");
+    let gid = std::fs::metadata(dir.path()).expect("test value").gid();
+    let needed =
+        |policy| volume_ownership_needed(dir.path(), gid, false, policy).expect("test value");
+    assert!(needed(None), "Always (the default) walks every time");
+    assert!(
+        needed(Some(FsGroupChangePolicy::OnRootMismatch)),
+        "no setgid yet"
+    );
+    set_volume_ownership(dir.path(), gid, false).expect("test value");
+    assert!(
+        !needed(Some(FsGroupChangePolicy::OnRootMismatch)),
+        "root matches now"
+    );
+    assert!(needed(Some(FsGroupChangePolicy::Always)));
 }

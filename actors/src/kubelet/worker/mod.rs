@@ -55,8 +55,19 @@
 //! [`crate::kubelet::lifecycle`]'s; each container gets the pod's `/etc/hosts` and
 //! `resolv.conf` ([`crate::kubelet::dns`]) and its own termination message file.
 //!
-//! Not done: ephemeral containers, pod-level resource limits, sidecar (restartable
-//! init) containers.
+//! Sidecars (init containers with `restartPolicy: Always`) follow Kubernetes: each
+//! starts in its turn among the init containers and the next one starts once it has
+//! *started* (running, its startup probe passed, its `postStart` hook done); then it
+//! runs beside the application containers, restarted whatever the pod's policy (with
+//! the crash-loop back-off), its probes running; it counts for the pod's readiness
+//! ([`compute_status`]). A pod whose application containers have all finished for
+//! good stops its sidecars, last declared first, and its phase follows the
+//! application containers only; a deleted pod stops its application containers
+//! first, then its sidecars in reverse order, within the one grace period
+//! ([`stop_order`]). A container killed for a failed liveness or startup probe gets
+//! the probe's `terminationGracePeriodSeconds`, else the pod's ([`probe_kill_grace`]).
+//!
+//! Not done: ephemeral containers, pod-level resource limits.
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rudder_protocol::resources::{Container, Pod, RestartPolicy, Time};
+use rudder_protocol::resources::{Container, ContainerRestartPolicy, Pod, RestartPolicy, Time};
 use tokio::time::Instant;
 
 use crate::kubelet::probe::{ProbeKind, ProbeState, Timing, Verdict};
@@ -316,6 +316,17 @@ pub(super) fn probe_of(
     }
 }
 
+/// The grace period of a container killed for a failed liveness or startup probe: the
+/// probe's `terminationGracePeriodSeconds`, else the pod's (not a deletion's), else
+/// [`DEFAULT_GRACE`], as Kubernetes' kubelet does.
+pub fn probe_kill_grace(pod: &Pod, probe: &rudder_protocol::resources::Probe) -> Duration {
+    probe
+        .termination_grace_period_seconds
+        .or(pod.spec.termination_grace_period_seconds)
+        .map(|s| Duration::from_secs(s.max(0) as u64))
+        .unwrap_or(DEFAULT_GRACE)
+}
+
 /// Whether a running container's startup probe (if any) has succeeded.
 pub(super) fn started(c: &Container, id: &str, memory: &Memory) -> bool {
     c.startup_probe.is_none()
@@ -328,16 +339,25 @@ pub(super) fn started(c: &Container, id: &str, memory: &Memory) -> bool {
 /// How far a pod's init containers are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InitProgress {
-    /// Every init container exited successfully (or there are none).
+    /// Every regular init container exited successfully and every sidecar started (or
+    /// there are none): the application containers run.
     Done,
-    /// The init container at this index is the one to run, or is running.
+    /// The init container at this index is the one to run, or is running (a sidecar:
+    /// is not started yet); the sidecars before it keep running.
     At(usize),
-    /// The init container at this index failed and the pod does not restart: the pod
-    /// has failed.
+    /// The (regular) init container at this index failed and the pod does not restart:
+    /// the pod has failed.
     Failed(usize),
 }
 
-/// Init containers restart on failure unless the pod never restarts anything.
+/// Whether init container `c` is a sidecar (`restartPolicy: Always`): it starts in its
+/// turn among the init containers and keeps running beside the application containers.
+pub fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy == Some(ContainerRestartPolicy::Always)
+}
+
+/// Regular init containers restart on failure unless the pod never restarts anything
+/// (sidecars always restart: see [`container_policy`]).
 pub(super) fn init_policy(policy: RestartPolicy) -> RestartPolicy {
     match policy {
         RestartPolicy::Never => RestartPolicy::Never,
@@ -345,10 +365,52 @@ pub(super) fn init_policy(policy: RestartPolicy) -> RestartPolicy {
     }
 }
 
-/// Where the init containers of `pod` stand, from what the runtime shows.
-pub fn init_progress(pod: &Pod, observed: &Observed) -> InitProgress {
+/// The restart policy that applies to container `c` of `pod`: the pod's for an
+/// application container, [`init_policy`] for a regular init container, `Always` for a
+/// sidecar whatever the pod's.
+pub fn container_policy(pod: &Pod, c: &Container, is_init: bool) -> RestartPolicy {
+    let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
+    match (is_init, is_sidecar(c)) {
+        (false, _) => policy,
+        (true, true) => RestartPolicy::Always,
+        (true, false) => init_policy(policy),
+    }
+}
+
+/// Whether a sidecar has started: running, its startup probe (if any) succeeded (its
+/// `postStart` hook ran before it was seen running).
+fn sidecar_started(c: &Container, observed: &Observed, memory: &Memory) -> bool {
+    observed
+        .latest(&c.name)
+        .is_some_and(|l| l.state == RunState::Running && started(c, &l.id, memory))
+}
+
+/// Whether an application container of `pod` was ever created: the pod was
+/// initialised, so a sidecar that restarts since holds nothing back (Kubernetes'
+/// `podHasInitialized`). Kubernetes counts only a running or created one, because a
+/// new sandbox runs the init containers again; here a completed init container stays
+/// completed (its exit is kept), so an exited application container counts too and a
+/// finished pod's stopped sidecars are not waited for.
+pub fn has_initialized(pod: &Pod, observed: &Observed) -> bool {
+    pod.spec
+        .containers
+        .iter()
+        .any(|c| observed.latest(&c.name).is_some())
+}
+
+/// Where the init containers of `pod` stand, from what the runtime shows: in order, a
+/// regular one must have exited successfully and a sidecar must have started before
+/// the next one runs (Kubernetes' `computeInitContainerActions`).
+pub fn init_progress(pod: &Pod, observed: &Observed, memory: &Memory) -> InitProgress {
     let policy = init_policy(pod.spec.restart_policy.unwrap_or(RestartPolicy::Always));
+    let initialized = has_initialized(pod, observed);
     for (i, c) in pod.spec.init_containers.iter().enumerate() {
+        if is_sidecar(c) {
+            if initialized || sidecar_started(c, observed, memory) {
+                continue;
+            }
+            return InitProgress::At(i);
+        }
         match observed.latest(&c.name) {
             Some(l) if l.state == RunState::Exited && l.exit_code == 0 => continue,
             Some(l) if l.state == RunState::Exited && !restarts(policy, l.exit_code) => {
@@ -358,6 +420,62 @@ pub fn init_progress(pod: &Pod, observed: &Observed) -> InitProgress {
         }
     }
     InitProgress::Done
+}
+
+/// Whether `pod` is done on this node: an init container failed for good, or every
+/// application container exited for good. Its sidecars are then stopped (not
+/// restarted), then its sandbox; its phase follows the application containers only.
+pub fn pod_finished(
+    pod: &Pod,
+    init: &InitProgress,
+    observed: &Observed,
+    memory: &Memory,
+    now: Instant,
+) -> bool {
+    let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
+    matches!(init, InitProgress::Failed(_))
+        || !pod.spec.containers.is_empty()
+            && *init == InitProgress::Done
+            && pod.spec.containers.iter().all(|c| {
+                let history = observed
+                    .containers
+                    .get(&c.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                container_step(&c.name, policy, history, memory, now) == ContainerStep::Finished
+            })
+}
+
+/// The running containers of `pod` in the order they are stopped: application (and
+/// regular init) containers first, then the sidecars in the reverse of their
+/// declaration order, as Kubernetes stops them. The flag says which are sidecars.
+pub fn stop_order<'a>(pod: &Pod, observed: &'a Observed) -> Vec<(&'a ContainerInfo, bool)> {
+    let sidecars: Vec<&str> = pod
+        .spec
+        .init_containers
+        .iter()
+        .filter(|c| is_sidecar(c))
+        .map(|c| c.name.as_str())
+        .collect();
+    let running = |name: &str| {
+        observed
+            .containers
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.state == RunState::Running)
+    };
+    let mut order: Vec<(&ContainerInfo, bool)> = observed
+        .containers
+        .iter()
+        .filter(|(name, _)| !sidecars.contains(&name.as_str()))
+        .flat_map(|(name, _)| running(name.as_str()))
+        .map(|c| (c, false))
+        .collect();
+    for name in sidecars.iter().rev() {
+        order.extend(running(name).map(|c| (c, true)));
+    }
+    order
 }
 
 /// Plans one container (application or init) from its history: collects old attempts
@@ -435,22 +553,19 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
         }
     };
 
-    // A failed pod: every running container is stopped (its preStop hook first), then
-    // the sandbox; nothing starts again.
+    // A failed pod: every running container is stopped (its preStop hook first; the
+    // sidecars last, in reverse order), then the sandbox; nothing starts again.
     if memory.pod_failure.is_some() {
-        let mut running = false;
-        for c in observed.containers.values().flatten() {
-            if c.state == RunState::Running {
-                running = true;
-                actions.push(Action::KillContainer {
-                    id: c.id.clone(),
-                    name: c.label(labels::CONTAINER_NAME).to_owned(),
-                    grace: grace_period(pod),
-                    reason: "the pod failed".into(),
-                });
-            }
+        let running = stop_order(pod, observed);
+        for (c, _) in &running {
+            actions.push(Action::KillContainer {
+                id: c.id.clone(),
+                name: c.label(labels::CONTAINER_NAME).to_owned(),
+                grace: grace_period(pod),
+                reason: "the pod failed".into(),
+            });
         }
-        if !running {
+        if running.is_empty() {
             if let Some(s) = observed.sandbox().filter(|s| s.state == RunState::Running) {
                 actions.push(Action::KillContainer {
                     id: s.id.clone(),
@@ -470,23 +585,25 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
     }
 
     let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
-    // A finished pod (every container exited for good) needs its sandbox no more: it is
-    // stopped, as Kubernetes stops a terminal pod's sandbox, and never re-created. Its
-    // containers are kept for their logs and exit codes until the pod is deleted.
-    let init = init_progress(pod, observed);
-    let finished = matches!(init, InitProgress::Failed(_))
-        || !pod.spec.containers.is_empty()
-            && init == InitProgress::Done
-            && pod.spec.containers.iter().all(|c| {
-                let history = observed
-                    .containers
-                    .get(&c.name)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
-                container_step(&c.name, policy, history, memory, now) == ContainerStep::Finished
+    // A finished pod (every container exited for good) needs its sidecars and sandbox
+    // no more: the sidecars are stopped, last declared first, then the sandbox, as
+    // Kubernetes stops a terminal pod; nothing is re-created. Its containers are kept
+    // for their logs and exit codes until the pod is deleted.
+    let init = init_progress(pod, observed, memory);
+    if pod_finished(pod, &init, observed, memory, now) {
+        let sidecars = stop_order(pod, observed);
+        for (c, _) in &sidecars {
+            actions.push(Action::KillContainer {
+                id: c.id.clone(),
+                name: c.label(labels::CONTAINER_NAME).to_owned(),
+                grace: grace_period(pod),
+                reason: "the pod's containers finished".into(),
             });
-    if finished {
-        if let Some(s) = observed.sandbox().filter(|s| s.state == RunState::Running) {
+        }
+        if !sidecars.is_empty() {
+            // The sandbox goes in the next round, once they are seen stopped.
+            wake(now);
+        } else if let Some(s) = observed.sandbox().filter(|s| s.state == RunState::Running) {
             actions.push(Action::KillContainer {
                 id: s.id.clone(),
                 name: String::new(),
@@ -496,7 +613,7 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
         }
         return Plan {
             actions,
-            wake_at: None,
+            wake_at,
             done: false,
         };
     }
@@ -543,19 +660,45 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
         }
     }
 
-    // Init containers, one at a time and in order, before any application container.
+    // Init containers, in order, before any application container. The sidecars that
+    // started keep running beside what follows them: restarted whatever the pod's
+    // policy (with the crash-loop back-off), their probes run.
+    let reached = match init {
+        InitProgress::At(i) => i,
+        _ => pod.spec.init_containers.len(),
+    };
+    for c in pod.spec.init_containers[..reached]
+        .iter()
+        .filter(|c| is_sidecar(c))
+    {
+        if let Some(id) = plan_container(
+            &c.name,
+            RestartPolicy::Always,
+            observed,
+            memory,
+            now,
+            &mut actions,
+            &mut wake,
+        ) {
+            plan_probes(pod, c, &id, memory, now, &mut actions, &mut wake);
+        }
+    }
     if let InitProgress::At(i) = init {
         let c = &pod.spec.init_containers[i];
-        // Running: its exit wakes the worker (init containers have no probes).
-        let _running = plan_container(
+        // A regular one's exit wakes the worker (it has no probes); a sidecar's startup
+        // probe says when it has started.
+        let running = plan_container(
             &c.name,
-            init_policy(policy),
+            container_policy(pod, c, true),
             observed,
             memory,
             now,
             &mut actions,
             &mut wake,
         );
+        if let Some(id) = running.filter(|_| is_sidecar(c)) {
+            plan_probes(pod, c, &id, memory, now, &mut actions, &mut wake);
+        }
         return Plan {
             actions,
             wake_at,
@@ -572,7 +715,7 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
             &mut actions,
             &mut wake,
         ) {
-            plan_probes(c, &id, memory, now, &mut actions, &mut wake);
+            plan_probes(pod, c, &id, memory, now, &mut actions, &mut wake);
         }
     }
     Plan {
@@ -583,6 +726,7 @@ pub fn plan(pod: Option<&Pod>, observed: &Observed, memory: &Memory, now: Instan
 }
 
 fn plan_probes(
+    pod: &Pod,
     c: &Container,
     id: &str,
     memory: &Memory,
@@ -607,10 +751,7 @@ fn plan_probes(
             actions.push(Action::KillContainer {
                 id: id.to_owned(),
                 name: c.name.clone(),
-                grace: p
-                    .termination_grace_period_seconds
-                    .map(|s| Duration::from_secs(s.max(0) as u64))
-                    .unwrap_or(Duration::from_secs(2)),
+                grace: probe_kill_grace(pod, p),
                 reason: format!(
                     "Container {} failed {} probe, will be restarted",
                     c.name,

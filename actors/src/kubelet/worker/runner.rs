@@ -557,8 +557,10 @@ impl PodWorker {
             },
             Action::Probe { id, name, kind } => {
                 let Some(pod) = pod else { return false };
-                self.probe(pod, id, name, *kind, observed).await;
-                false
+                // A new verdict is acted on at once (a sidecar started: the next init
+                // container; a liveness failure: the restart), as a result the
+                // kubelet's probe managers report triggers a pod sync.
+                self.probe(pod, id, name, *kind, observed).await
             }
             Action::Terminate { grace } => {
                 self.terminate(pod.or(last_pod), *grace, observed).await;
@@ -838,8 +840,17 @@ impl PodWorker {
                     // container): then the volume keeps the engine's ownership, and the
                     // event says so rather than the pod never starting.
                     let shown = path.clone();
+                    let policy = pod
+                        .spec
+                        .security_context
+                        .as_ref()
+                        .and_then(|p| p.fs_group_change_policy);
                     let owned = tokio::task::spawn_blocking(move || {
-                        security::set_volume_ownership(Path::new(&path), gid, false)
+                        let path = Path::new(&path);
+                        if security::volume_ownership_needed(path, gid, false, policy)? {
+                            security::set_volume_ownership(path, gid, false)?;
+                        }
+                        Ok::<(), std::io::Error>(())
                     })
                     .await
                     .map_err(|e| e.to_string())
@@ -1175,6 +1186,7 @@ impl PodWorker {
         true
     }
 
+    /// Runs one probe check; true when the probe's verdict changed.
     async fn probe(
         &mut self,
         pod: &Pod,
@@ -1182,11 +1194,19 @@ impl PodWorker {
         name: &str,
         kind: ProbeKind,
         observed: &Observed,
-    ) {
-        let Some(c) = pod.spec.containers.iter().find(|c| c.name == name) else {
-            return;
+    ) -> bool {
+        let Some(c) = pod
+            .spec
+            .containers
+            .iter()
+            .chain(&pod.spec.init_containers)
+            .find(|c| c.name == name)
+        else {
+            return false;
         };
-        let Some(p) = probe_of(c, kind) else { return };
+        let Some(p) = probe_of(c, kind) else {
+            return false;
+        };
         let timing = Timing::of(p, kind);
         let since = self
             .memory
@@ -1210,18 +1230,25 @@ impl PodWorker {
                 format!("{} probe failed: {message}", kind.title()),
             );
         }
-        state.record(&timing, result, Instant::now());
+        state.record(&timing, result, Instant::now())
     }
 
     async fn terminate(&mut self, pod: Option<&Pod>, grace: Duration, observed: &Observed) {
-        let running: Vec<&ContainerInfo> = observed
-            .containers
-            .values()
-            .flatten()
-            .filter(|c| c.state == RunState::Running)
-            .collect();
+        // Application containers first, then the sidecars, last declared first
+        // (Kubernetes' termination ordering): every preStop hook starts at once, a
+        // sidecar's stop waits for its turn, all within the one grace period.
+        let order: Vec<(&ContainerInfo, bool)> = match pod {
+            Some(p) => stop_order(p, observed),
+            None => observed
+                .containers
+                .values()
+                .flatten()
+                .filter(|c| c.state == RunState::Running)
+                .map(|c| (c, false))
+                .collect(),
+        };
         if let Some(pod) = pod {
-            for c in &running {
+            for (c, _) in &order {
                 self.sink.event(
                     pod,
                     "Normal",
@@ -1230,23 +1257,44 @@ impl PodWorker {
                 );
             }
         }
-        // Each container's preStop hook, then its stop, all at once, within the grace.
+        let deadline = Instant::now() + grace;
         let pod_ip = pod.map(|p| self.pod_ip(p, observed)).unwrap_or_default();
         let this = &*self;
-        let stops = running.iter().map(|c| {
+        let hook = |c: &ContainerInfo| {
             let pod_ip = pod_ip.clone();
+            let (name, id) = (c.label(labels::CONTAINER_NAME).to_owned(), c.id.clone());
             async move {
-                let grace = match pod {
-                    Some(p) => {
-                        this.pre_stop(p, c.label(labels::CONTAINER_NAME), &c.id, grace, &pod_ip)
-                            .await
-                    }
+                match pod {
+                    Some(p) => this.pre_stop(p, &name, &id, grace, &pod_ip).await,
                     None => grace,
-                };
-                this.runtime.stop_container(&c.id, grace).await
+                }
             }
+        };
+        let mains = order.iter().filter(|(_, sidecar)| !sidecar).map(|(c, _)| {
+            let hook = hook(c);
+            async move { this.runtime.stop_container(&c.id, hook.await).await }
         });
-        for r in futures::future::join_all(stops).await {
+        let sidecar_hooks = order
+            .iter()
+            .filter(|(_, sidecar)| *sidecar)
+            .map(|(c, _)| hook(c));
+        let (stopped, _) = futures::future::join(
+            futures::future::join_all(mains),
+            futures::future::join_all(sidecar_hooks),
+        )
+        .await;
+        let mut results = stopped;
+        for (c, _) in order.iter().filter(|(_, sidecar)| *sidecar) {
+            let left = if grace.is_zero() {
+                grace
+            } else {
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(lifecycle::MIN_GRACE_AFTER_HOOK)
+            };
+            results.push(self.runtime.stop_container(&c.id, left).await);
+        }
+        for r in results {
             if let Err(e) = r {
                 self.note_failure("container stop failed", &e);
             }

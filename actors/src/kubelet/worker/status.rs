@@ -182,9 +182,23 @@ fn container_status(
     status
 }
 
-/// The pod's phase from its container statuses (Kubernetes' `getPhase`).
-pub fn phase(policy: RestartPolicy, statuses: &[ContainerStatus]) -> PodPhase {
+/// The pod's phase from its application containers' statuses and its sidecars'
+/// (Kubernetes' `getPhase`, once the pod is initialised): a running sidecar counts as
+/// running and one never started as waiting; an exited one (restarting, or stopped
+/// after the application containers finished) does not count.
+pub fn phase(
+    policy: RestartPolicy,
+    statuses: &[ContainerStatus],
+    sidecars: &[ContainerStatus],
+) -> PodPhase {
     let (mut waiting, mut running, mut stopped, mut succeeded, mut failed) = (0, 0, 0, 0, 0);
+    for s in sidecars {
+        if s.state.running.is_some() {
+            running += 1;
+        } else if s.state.waiting.is_some() && s.last_state.terminated.is_none() {
+            waiting += 1;
+        }
+    }
     for s in statuses {
         if s.state.running.is_some() {
             running += 1;
@@ -237,6 +251,34 @@ fn condition(type_: &str, ok: bool, reason: &str, previous: &PodStatus, now: Tim
     }
 }
 
+/// The pod conditions the kubelet writes; any other (a readiness gate's) is someone
+/// else's.
+pub const KUBELET_CONDITIONS: [&str; 5] = [
+    conditions::POD_SCHEDULED,
+    conditions::POD_READY_TO_START_CONTAINERS,
+    conditions::INITIALIZED,
+    conditions::CONTAINERS_READY,
+    conditions::READY,
+];
+
+/// `status` (computed from the pod as a worker saw it) with the conditions others own
+/// taken from `current`, the pod's status as the API has it now: a write must not undo
+/// a readiness gate's condition set since (Kubernetes' status manager merges the same
+/// way before it patches).
+pub fn with_others_conditions(mut status: PodStatus, current: &PodStatus) -> PodStatus {
+    status
+        .conditions
+        .retain(|c| KUBELET_CONDITIONS.contains(&c.type_.as_str()));
+    status.conditions.extend(
+        current
+            .conditions
+            .iter()
+            .filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str()))
+            .cloned(),
+    );
+    status
+}
+
 /// The pod's status, derived from the observation (see the module docs). `now_time`
 /// stamps conditions that changed; unchanged ones keep their transition time.
 pub fn compute_status(
@@ -249,22 +291,43 @@ pub fn compute_status(
 ) -> PodStatus {
     let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
     let previous = &pod.status;
-    let init = init_progress(pod, observed);
-    let init_statuses: Vec<ContainerStatus> = pod
+    let init = init_progress(pod, observed, memory);
+    let finished = pod_finished(pod, &init, observed, memory, now);
+    let mut init_statuses: Vec<ContainerStatus> = pod
         .spec
         .init_containers
         .iter()
         .map(|c| {
-            let mut s = container_status(pod, c, init_policy(policy), observed, memory, now);
-            s.ready = s
-                .state
-                .terminated
-                .as_ref()
-                .is_some_and(|t| t.exit_code == 0);
+            let mut s = container_status(
+                pod,
+                c,
+                container_policy(pod, c, true),
+                observed,
+                memory,
+                now,
+            );
+            if is_sidecar(c) {
+                // A finished pod restarts no sidecar: one that exited stays terminated.
+                if let Some(l) = observed
+                    .latest(&c.name)
+                    .filter(|l| finished && l.state == RunState::Exited)
+                {
+                    s.state = ContainerState {
+                        terminated: Some(terminated_state(l, message_of(memory, l))),
+                        ..Default::default()
+                    };
+                    s.ready = false;
+                }
+            } else {
+                s.ready = s
+                    .state
+                    .terminated
+                    .as_ref()
+                    .is_some_and(|t| t.exit_code == 0);
+            }
             s
         })
         .collect();
-    let mut init_statuses = init_statuses;
     let mut statuses: Vec<ContainerStatus> = pod
         .spec
         .containers
@@ -289,17 +352,37 @@ pub fn compute_status(
             }
         }
     }
+    let sidecar_statuses: Vec<ContainerStatus> = pod
+        .spec
+        .init_containers
+        .iter()
+        .zip(&init_statuses)
+        .filter(|(c, _)| is_sidecar(c))
+        .map(|(_, s)| s.clone())
+        .collect();
     let phase = match init {
         _ if memory.pod_failure.is_some() => PodPhase::Failed,
         InitProgress::Failed(_) => PodPhase::Failed,
         InitProgress::At(_) => PodPhase::Pending,
-        InitProgress::Done => phase(policy, &statuses),
+        InitProgress::Done => phase(policy, &statuses, &sidecar_statuses),
     };
+    // Kubernetes' words: a sidecar is complete once started, a regular init container
+    // once it exited successfully.
     let incomplete: Vec<&str> = match init {
         InitProgress::Done => vec![],
-        InitProgress::At(i) | InitProgress::Failed(i) => pod.spec.init_containers[i..]
+        InitProgress::At(_) | InitProgress::Failed(_) => pod
+            .spec
+            .init_containers
             .iter()
-            .map(|c| c.name.as_str())
+            .zip(&init_statuses)
+            .filter(|(c, s)| {
+                if is_sidecar(c) {
+                    s.started != Some(true)
+                } else {
+                    s.state.terminated.as_ref().is_none_or(|t| t.exit_code != 0)
+                }
+            })
+            .map(|(c, _)| c.name.as_str())
             .collect(),
     };
     let initialized = incomplete.is_empty();
@@ -307,7 +390,10 @@ pub fn compute_status(
         "containers with incomplete status: [{}]",
         incomplete.join(" ")
     );
-    let containers_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
+    // Sidecars count for readiness as application containers do (Kubernetes'
+    // `GenerateContainersReadyCondition`), named first.
+    let containers_ready =
+        !statuses.is_empty() && statuses.iter().chain(&sidecar_statuses).all(|s| s.ready);
     // Readiness gates: conditions others write; Ready needs them all True.
     let gate_problem = pod.spec.readiness_gates.iter().find_map(|g| {
         match previous
@@ -327,8 +413,9 @@ pub fn compute_status(
             Some(_) => None,
         }
     });
-    let unready_names: Vec<&str> = statuses
+    let unready_names: Vec<&str> = sidecar_statuses
         .iter()
+        .chain(&statuses)
         .filter(|s| !s.ready)
         .map(|s| s.name.as_str())
         .collect();
@@ -417,20 +504,14 @@ pub fn compute_status(
         },
     ];
     // Conditions the kubelet does not own (readiness gates' and others') are kept: the
-    // status is written with a merge patch, which replaces the whole list.
-    let owned = [
-        conditions::POD_SCHEDULED,
-        conditions::POD_READY_TO_START_CONTAINERS,
-        conditions::INITIALIZED,
-        conditions::CONTAINERS_READY,
-        conditions::READY,
-    ];
+    // status is written with a merge patch, which replaces the whole list (the write
+    // takes them from the pod as it is then: see [`with_others_conditions`]).
     let mut conditions = conditions;
     conditions.extend(
         previous
             .conditions
             .iter()
-            .filter(|c| !owned.contains(&c.type_.as_str()))
+            .filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str()))
             .cloned(),
     );
     let (reason, message) = memory.pod_failure.clone().unwrap_or_default();

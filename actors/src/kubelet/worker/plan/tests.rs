@@ -1,6 +1,6 @@
 //! Tests of the pure state machine and plan.
 
-use rudder_protocol::resources::{ConditionStatus, PodPhase};
+use rudder_protocol::resources::{ConditionStatus, PodPhase, Probe};
 
 use super::*;
 use crate::kubelet::worker::fixtures::{info, pod};
@@ -350,7 +350,11 @@ fn init_containers_run_first_and_in_order() {
         ),
     ];
     for (name, pod, observed, want, progress) in cases {
-        assert_eq!(init_progress(pod, &observed), progress, "{name}");
+        assert_eq!(
+            init_progress(pod, &observed, &Memory::default()),
+            progress,
+            "{name}"
+        );
         assert_eq!(
             plan(Some(pod), &observed, &Memory::default(), now).actions,
             want,
@@ -533,4 +537,261 @@ fn start_back_off_holds_new_attempts() {
             "{name}"
         );
     }
+}
+
+fn sidecar(name: &str) -> Container {
+    Container {
+        name: name.into(),
+        image: "rudder/demo:1".into(),
+        restart_policy: Some(ContainerRestartPolicy::Always),
+        ..Default::default()
+    }
+}
+
+fn init_container(name: &str) -> Container {
+    Container {
+        name: name.into(),
+        image: "rudder/demo:1".into(),
+        ..Default::default()
+    }
+}
+
+/// Memory where the `kind` probe of container `id` has settled on `verdict`.
+fn probe_settled(id: &str, kind: ProbeKind, verdict: Verdict, now: Instant) -> Memory {
+    let mut m = Memory::default();
+    let mut state = ProbeState::new(&Timing::of(&Default::default(), kind), now);
+    state.verdict = verdict;
+    state.next_at = now + Duration::from_secs(10);
+    m.probes.insert((id.to_owned(), kind), state);
+    m
+}
+
+#[test]
+fn sidecars_start_in_turn_and_keep_running() {
+    let now = Instant::now();
+    // A Job-style pod: a sidecar, then a regular init container, then the app.
+    let mut job = pod(RestartPolicy::Never);
+    job.spec.init_containers = vec![sidecar("log"), init_container("setup")];
+    let mut probed = job.clone();
+    probed.spec.init_containers[0].startup_probe = Some(Probe {
+        exec: Some(rudder_protocol::resources::ExecAction {
+            command: vec!["ready".into()],
+        }),
+        ..Default::default()
+    });
+    let mut two = pod(RestartPolicy::Never);
+    two.spec.init_containers = vec![sidecar("first"), sidecar("second")];
+    two.spec.termination_grace_period_seconds = Some(7);
+    let mut backing_off = Memory::default();
+    backing_off
+        .crash_delay
+        .insert("log".into(), Duration::from_secs(10));
+    backing_off.exit_seen.insert("l1".into(), now);
+    let sandbox = info("s1", "", 0, RunState::Running, 0);
+    let obs = |v: Vec<ContainerInfo>| Observed::from_containers(v);
+    let start = |name: &str, attempt| Action::StartContainer {
+        name: name.into(),
+        attempt,
+    };
+    let stop = |id: &str, name: &str| Action::KillContainer {
+        id: id.into(),
+        name: name.into(),
+        grace: Duration::from_secs(7),
+        reason: "the pod's containers finished".into(),
+    };
+    use RunState::*;
+    // (name, pod, observed, memory, want actions, want progress)
+    type Case<'a> = (
+        &'a str,
+        &'a Pod,
+        Observed,
+        Memory,
+        Vec<Action>,
+        InitProgress,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "the sidecar first",
+            &job,
+            obs(vec![sandbox.clone()]),
+            Memory::default(),
+            vec![start("log", 0)],
+            InitProgress::At(0),
+        ),
+        (
+            "sidecar running, no startup probe: started, the next init container runs",
+            &job,
+            obs(vec![sandbox.clone(), info("l1", "log", 0, Running, 0)]),
+            Memory::default(),
+            vec![start("setup", 0)],
+            InitProgress::At(1),
+        ),
+        (
+            "startup probe not passed yet: it runs, the next one waits",
+            &probed,
+            obs(vec![sandbox.clone(), info("l1", "log", 0, Running, 0)]),
+            Memory::default(),
+            vec![Action::Probe {
+                id: "l1".into(),
+                name: "log".into(),
+                kind: ProbeKind::Startup,
+            }],
+            InitProgress::At(0),
+        ),
+        (
+            "startup probe passed: the next one runs",
+            &probed,
+            obs(vec![sandbox.clone(), info("l1", "log", 0, Running, 0)]),
+            probe_settled("l1", ProbeKind::Startup, Verdict::Success, now),
+            vec![start("setup", 0)],
+            InitProgress::At(1),
+        ),
+        (
+            "sidecar exited before it started: restarted, whatever the pod's policy",
+            &job,
+            obs(vec![sandbox.clone(), info("l1", "log", 0, Exited, 1)]),
+            Memory::default(),
+            vec![start("log", 1)],
+            InitProgress::At(0),
+        ),
+        (
+            "init done, sidecar running: the app starts beside it",
+            &job,
+            obs(vec![
+                sandbox.clone(),
+                info("l1", "log", 0, Running, 0),
+                info("i1", "setup", 0, Exited, 0),
+            ]),
+            Memory::default(),
+            vec![start("app", 0)],
+            InitProgress::Done,
+        ),
+        (
+            "sidecar exited while the app runs: restarted, the app untouched",
+            &job,
+            obs(vec![
+                sandbox.clone(),
+                info("l1", "log", 0, Exited, 0),
+                info("i1", "setup", 0, Exited, 0),
+                info("c1", "app", 0, Running, 0),
+            ]),
+            Memory::default(),
+            vec![start("log", 1)],
+            InitProgress::Done,
+        ),
+        (
+            "sidecar in its crash-loop back-off: the app is not held",
+            &job,
+            obs(vec![
+                sandbox.clone(),
+                info("l1", "log", 1, Exited, 1),
+                info("i1", "setup", 0, Exited, 0),
+                info("c1", "app", 0, Running, 0),
+            ]),
+            backing_off,
+            vec![],
+            InitProgress::Done,
+        ),
+        (
+            "app finished: the sidecars stop, last declared first, with the pod's grace",
+            &two,
+            obs(vec![
+                sandbox.clone(),
+                info("f1", "first", 0, Running, 0),
+                info("s2", "second", 0, Running, 0),
+                info("c1", "app", 0, Exited, 0),
+            ]),
+            Memory::default(),
+            vec![stop("s2", "second"), stop("f1", "first")],
+            InitProgress::Done,
+        ),
+        (
+            "app finished, sidecars stopped: not restarted, the sandbox stops",
+            &two,
+            obs(vec![
+                sandbox.clone(),
+                info("f1", "first", 0, Exited, 143),
+                info("s2", "second", 0, Exited, 143),
+                info("c1", "app", 0, Exited, 0),
+            ]),
+            Memory::default(),
+            vec![Action::KillContainer {
+                id: "s1".into(),
+                name: String::new(),
+                grace: Duration::ZERO,
+                reason: "pod finished".into(),
+            }],
+            InitProgress::Done,
+        ),
+    ];
+    for (name, pod, observed, memory, want, progress) in cases {
+        assert_eq!(init_progress(pod, &observed, &memory), progress, "{name}");
+        assert_eq!(
+            plan(Some(pod), &observed, &memory, now).actions,
+            want,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn containers_stop_app_first_then_sidecars_in_reverse() {
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.init_containers = vec![sidecar("a"), init_container("setup"), sidecar("b")];
+    let observed = Observed::from_containers(vec![
+        info("s1", "", 0, RunState::Running, 0),
+        info("a1", "a", 0, RunState::Running, 0),
+        info("i1", "setup", 0, RunState::Exited, 0),
+        info("b1", "b", 0, RunState::Running, 0),
+        info("c1", "app", 0, RunState::Running, 0),
+    ]);
+    let order: Vec<(&str, bool)> = stop_order(&p, &observed)
+        .into_iter()
+        .map(|(c, sidecar)| (c.id.as_str(), sidecar))
+        .collect();
+    assert_eq!(order, vec![("c1", false), ("b1", true), ("a1", true)]);
+}
+
+#[test]
+fn probe_kills_use_the_probe_grace_then_the_pod_grace() {
+    let probe = |grace: Option<i64>| Probe {
+        termination_grace_period_seconds: grace,
+        ..Default::default()
+    };
+    let with_pod_grace = |grace: Option<i64>| {
+        let mut p = pod(RestartPolicy::Always);
+        p.spec.termination_grace_period_seconds = grace;
+        p
+    };
+    let cases = [
+        ("probe's own", Some(5), Some(60), 5),
+        ("the pod's", None, Some(60), 60),
+        ("neither: 30 s", None, None, 30),
+        ("zero is kept", Some(0), Some(60), 0),
+    ];
+    for (name, probe_grace, pod_grace, want) in cases {
+        assert_eq!(
+            probe_kill_grace(&with_pod_grace(pod_grace), &probe(probe_grace)),
+            Duration::from_secs(want),
+            "{name}"
+        );
+    }
+    // A failed liveness probe kills with it.
+    let now = Instant::now();
+    let mut p = with_pod_grace(Some(45));
+    p.spec.containers[0].liveness_probe = Some(probe(None));
+    let observed = Observed::from_containers(vec![
+        info("s1", "", 0, RunState::Running, 0),
+        info("c1", "app", 0, RunState::Running, 0),
+    ]);
+    let memory = probe_settled("c1", ProbeKind::Liveness, Verdict::Failure, now);
+    assert_eq!(
+        plan(Some(&p), &observed, &memory, now).actions,
+        vec![Action::KillContainer {
+            id: "c1".into(),
+            name: "app".into(),
+            grace: Duration::from_secs(45),
+            reason: "Container app failed liveness probe, will be restarted".into(),
+        }]
+    );
 }

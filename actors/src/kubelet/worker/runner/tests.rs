@@ -1046,3 +1046,138 @@ async fn image_pull_secrets_reach_the_pull() {
     assert_eq!(app_containers(&rt).len(), 1);
     task.abort();
 }
+
+/// A pod with sidecars `names` (in order) before its app container.
+fn with_sidecars(policy: RestartPolicy, names: &[&str]) -> Pod {
+    let mut p = pod(policy);
+    p.spec.init_containers = names
+        .iter()
+        .map(|n| Container {
+            name: (*n).into(),
+            image: "rudder/demo:1".into(),
+            restart_policy: Some(rudder_protocol::resources::ContainerRestartPolicy::Always),
+            ..Default::default()
+        })
+        .collect();
+    p
+}
+
+fn running_named(rt: &FakeRuntime, name: &str) -> Option<ContainerInfo> {
+    app_containers(rt)
+        .into_iter()
+        .find(|c| c.label(labels::CONTAINER_NAME) == name && c.state == RunState::Running)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_with_a_sidecar_succeeds_when_its_app_exits_and_the_sidecar_stops() {
+    let h = start(
+        with_sidecars(RestartPolicy::Never, &["log"]),
+        runtime_with_images(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sidecar = running_named(&h.rt, "log").expect("the sidecar runs");
+    let app = running_named(&h.rt, "app").expect("the app runs beside it");
+    let s = h.sink.last().expect("status");
+    assert_eq!(s.phase, Some(PodPhase::Running), "{s:?}");
+    assert_eq!(s.init_container_statuses[0].started, Some(true));
+    assert_eq!(
+        condition_of(&s, "Initialized").status,
+        ConditionStatus::True
+    );
+    h.rt.exit(&app.id, 0);
+    h.wake.notify_one();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let gone = app_containers(&h.rt)
+        .into_iter()
+        .find(|c| c.id == sidecar.id)
+        .expect("kept for its logs");
+    assert_eq!(gone.state, RunState::Exited, "the sidecar was stopped");
+    assert!(running_named(&h.rt, "log").is_none(), "and not restarted");
+    let s = h.sink.last().expect("status");
+    assert_eq!(s.phase, Some(PodPhase::Succeeded), "{s:?}");
+    assert!(s.init_container_statuses[0].state.terminated.is_some());
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sidecar_that_exits_is_restarted_while_the_app_runs() {
+    let h = start(
+        with_sidecars(RestartPolicy::Never, &["log"]),
+        runtime_with_images(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let app = running_named(&h.rt, "app").expect("app");
+    for restarts in 1..=2 {
+        let sidecar = running_named(&h.rt, "log").expect("sidecar");
+        h.rt.exit(&sidecar.id, 0);
+        h.wake.notify_one();
+        // At once the first time, after the crash-loop back-off (10 s) the next.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let s = h.sink.last().expect("status");
+        assert_eq!(
+            s.init_container_statuses[0].restart_count, restarts,
+            "{s:?}"
+        );
+        assert!(running_named(&h.rt, "log").is_some(), "restarted");
+    }
+    assert_eq!(running_named(&h.rt, "app").map(|c| c.id), Some(app.id));
+    assert_eq!(h.sink.last().and_then(|s| s.phase), Some(PodPhase::Running));
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn deletion_stops_the_app_first_then_the_sidecars_in_reverse() {
+    let p = with_sidecars(RestartPolicy::Always, &["first", "second"]);
+    let h = start(p.clone(), runtime_with_images());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let id = |name: &str| running_named(&h.rt, name).expect(name).id;
+    let (first, second, app) = (id("first"), id("second"), id("app"));
+    let mut deleting = p;
+    deleting.metadata.deletion_timestamp = Some(Time::now());
+    deleting.metadata.deletion_grace_period_seconds = Some(5);
+    h.tx.send_replace(Some(Arc::new(deleting)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stops: Vec<String> =
+        h.rt.calls()
+            .into_iter()
+            .filter_map(|c| c.strip_prefix("stop ").map(str::to_owned))
+            .filter(|id| [&first, &second, &app].contains(&id))
+            .collect();
+    assert_eq!(stops, vec![app, second, first]);
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sidecar_failing_its_liveness_probe_is_restarted_beside_the_app() {
+    let rt = runtime_with_images();
+    rt.script_exec("alive", 1);
+    let mut p = with_sidecars(RestartPolicy::Always, &["log"]);
+    let exec = |command: &str| {
+        Some(rudder_protocol::resources::ExecAction {
+            command: vec![command.into()],
+        })
+    };
+    p.spec.init_containers[0].liveness_probe = Some(Probe {
+        exec: exec("alive"),
+        period_seconds: 1,
+        failure_threshold: 2,
+        ..Default::default()
+    });
+    let h = start(p, rt);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let s = h.sink.last().expect("status");
+    assert!(
+        s.init_container_statuses[0].restart_count >= 1,
+        "restarted for its liveness probe: {s:?}"
+    );
+    assert!(h
+        .sink
+        .events_of("Killing")
+        .iter()
+        .any(|(_, m)| m.contains("log failed liveness probe")));
+    assert!(
+        running_named(&h.rt, "app").is_some(),
+        "the app runs beside it"
+    );
+    h.task.abort();
+}
