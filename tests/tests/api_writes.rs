@@ -437,6 +437,40 @@ print("\n".join(errors) if errors else "ok")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_reads_batch_kinds_and_404_details() -> anyhow::Result<()> {
+    let (_cluster, kc) = node(true).await?;
+    let program = format!(
+        "{PY_PRELUDE}{}",
+        r#"
+batch = client.BatchV1Api(api)
+job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi"},
+       "spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "rudder-demo:latest"}]}}}}
+made = batch.create_namespaced_job("default", job)
+assert made.spec.completions == 1 and made.spec.backoff_limit == 6, made.spec
+assert made.spec.selector.match_labels == {"batch.kubernetes.io/controller-uid": made.metadata.uid}
+cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
+        "spec": {"schedule": "@hourly", "jobTemplate": {"spec": job["spec"]}}}
+batch.create_namespaced_cron_job("default", cron)
+assert [c.metadata.name for c in batch.list_namespaced_cron_job("default").items] == ["tick"]
+params = api.param_serialize("GET", "/api/v1/namespaces/default/pods/web/nosuch",
+                             auth_settings=["BearerToken"])
+r = api.call_api(*params)
+r.read()
+body = json.loads(r.data)
+print(r.status, body["reason"], json.dumps(body.get("details"), sort_keys=True))
+"#
+    );
+    let out = python(&kc, &program)?;
+    assert_eq!(
+        out.trim(),
+        r#"404 NotFound {"kind": "pods", "name": "web"}"#,
+        "an unknown subresource answers with details, as Kubernetes does"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patches_on_a_rolling_deployment_all_land() -> anyhow::Result<()> {
     let (_cluster, kc) = node(false).await?;
     let kubectl = rudder_tests::kubectl_bin();

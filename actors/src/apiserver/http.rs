@@ -331,7 +331,18 @@ async fn resource(
     }
     if let Some(sub) = t.sub {
         if info.subresource(sub).is_none() {
-            return not_found_path(req.path());
+            // With details naming the object, as Kubernetes answers (kubectl debug reads
+            // `details.name` from this 404).
+            return error(super::core::fail_for(
+                404,
+                "NotFound",
+                info,
+                name,
+                format!(
+                    "the server could not find the requested resource ({}/{sub})",
+                    info.plural
+                ),
+            ));
         }
     }
     if method == "GET" && is_log(info, t.sub) {

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::core::{fail, ApiCore, ApiEvent, ApiResult, Filter, ListOptions, Part, WriteOptions};
+use super::core::{
+    fail, fail_for, ApiCore, ApiEvent, ApiResult, Filter, ListOptions, Part, WriteOptions,
+};
 use super::registry::ResourceInfo;
 
 /// Who makes a request, as Kubernetes' `user.Info` names it.
@@ -276,9 +278,13 @@ impl ApiCore {
         }
         if let Some(sub) = req.subresource.as_deref() {
             if req.resource.subresource(sub).is_none() {
-                return Err(fail(
+                // With details, as Kubernetes answers: clients read them (kubectl debug
+                // dereferences `details.name` on a 404).
+                return Err(fail_for(
                     404,
                     "NotFound",
+                    req.resource,
+                    req.name.as_deref().unwrap_or_default(),
                     format!(
                         "the server could not find the requested resource ({}/{sub})",
                         req.resource.plural
