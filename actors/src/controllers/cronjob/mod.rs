@@ -107,7 +107,8 @@ fn job_finished(job: &Job) -> bool {
 }
 
 /// The scheduled runs due at `now`: the most recent one not yet started, and how many
-/// were due (capped a little above [`MAX_MISSED`] when counting is all that is left).
+/// were due (counted up to [`MAX_MISSED`] + 1; beyond that the most recent run is found
+/// from a window before `now`, so a long downtime costs no more than a short one).
 fn due(cj: &CronJob, schedule: &Schedule, now: Timestamp) -> (Option<Timestamp>, usize) {
     let mut earliest = cj
         .status
@@ -120,14 +121,47 @@ fn due(cj: &CronJob, schedule: &Schedule, now: Timestamp) -> (Option<Timestamp>,
             .unwrap_or(Timestamp::UNIX_EPOCH);
         earliest = earliest.max(floor);
     }
-    let mut last = None;
-    let mut count = 0;
-    let mut t = schedule.next_after(earliest);
-    // Bounded: a minute schedule idle for two years is a million steps of cheap work.
+    let (mut last, mut count) = walk(schedule, earliest, now, MAX_MISSED + 1);
+    if count > MAX_MISSED {
+        // Too many to walk: the latest run lies in the smallest window before `now` that
+        // holds one (a window is searched only when it starts after `earliest`).
+        for secs in [3_600, 86_400, 31 * 86_400, 366 * 86_400, 8 * 366 * 86_400] {
+            let from = Timestamp::from_second(now.as_second().saturating_sub(secs))
+                .unwrap_or(Timestamp::UNIX_EPOCH)
+                .max(earliest);
+            let (found, _) = walk(schedule, from, now, usize::MAX);
+            if found.is_some() {
+                last = found;
+                break;
+            }
+        }
+        // Kubernetes' estimate: the time since the first missed run over the interval
+        // between the first two.
+        let first = schedule.next_after(earliest);
+        let second = first.and_then(|t| schedule.next_after(t));
+        if let (Some(a), Some(b)) = (first, second) {
+            let interval = (b.as_second() - a.as_second()).max(1);
+            let estimate = (now.as_second() - a.as_second()) / interval + 1;
+            count = count.max(usize::try_from(estimate).unwrap_or(usize::MAX));
+        }
+    }
+    (last, count)
+}
+
+/// The runs after `from` up to `now`, at most `limit` of them: the last one walked and
+/// how many.
+fn walk(
+    schedule: &Schedule,
+    from: Timestamp,
+    now: Timestamp,
+    limit: usize,
+) -> (Option<Timestamp>, usize) {
+    let (mut last, mut count) = (None, 0);
+    let mut t = schedule.next_after(from);
     while let Some(run) = t.filter(|r| *r <= now) {
         last = Some(run);
         count += 1;
-        if count > 1_000_000 {
+        if count >= limit {
             break;
         }
         t = schedule.next_after(run);

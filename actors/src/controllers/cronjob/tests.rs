@@ -246,6 +246,34 @@ fn plan_table() {
 }
 
 #[test]
+fn a_long_downtime_catches_up_once_and_says_how_much_was_missed() {
+    let mut cj = cronjob("*/5 * * * *");
+    cj.status.last_schedule_time = Some(Time(T0));
+    // Two years later: one run, the latest, and Kubernetes' estimate of the missed ones.
+    let now = T0 + 2 * 365 * 86_400 + 7 * 60;
+    let p = plan(&cj, &[], Time(now));
+    let latest = (now / 300) * 300;
+    assert_eq!(created(&p), vec![format!("tick-{}", latest / 60)]);
+    let message = p
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Event {
+                reason: "TooManyMissedTimes",
+                message,
+                ..
+            } => Some(message.clone()),
+            _ => None,
+        })
+        .expect("warned");
+    let missed = (now - (T0 + 300)) / 300 + 1;
+    assert!(
+        message.starts_with(&format!("too many missed start times: {missed}.")),
+        "{message}"
+    );
+}
+
+#[test]
 fn finished_jobs_leave_the_active_list_and_set_the_last_success() {
     let mut cj = cronjob("@hourly");
     let done = owned(&cj, "tick-a", T0 - 100, Some(JOB_COMPLETE));
