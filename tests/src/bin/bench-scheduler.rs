@@ -217,6 +217,11 @@ fn cycle_baseline(nodes: &[Arc<Node>], n: usize, anti: bool) -> f64 {
         })
         .collect();
     let t = Instant::now();
+    // The informer shows the scheduler every pod pending first, as here: pending pods
+    // with inter-pod affinity register their terms' counts in the snapshot.
+    for p in &specs {
+        snapshot.upsert_pod(p);
+    }
     let mut unplaced = 0;
     for p in &specs {
         match schedule_with(p, &snapshot, &plugins, &mut state) {
