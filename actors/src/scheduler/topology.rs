@@ -150,6 +150,10 @@ impl PairCounts {
             .filter(|(k, _)| k == key)
             .map(|(_, d)| d.get(value))
             .sum();
+        // Called per node and term: skip the lookup while the cycle changed nothing.
+        if self.own.is_empty() {
+            return shared;
+        }
         shared + self.own.get(key).map_or(0, |d| d.get(value))
     }
 
@@ -463,7 +467,11 @@ mod tests {
         for i in 0..MAX_IDLE_QUERIES + 5 {
             qs.release(&query(i));
         }
-        assert_eq!(qs.len(), MAX_IDLE_QUERIES + 1, "idle ones bounded, held one kept");
+        assert_eq!(
+            qs.len(),
+            MAX_IDLE_QUERIES + 1,
+            "idle ones bounded, held one kept"
+        );
         assert!(qs.contains(&query(0)), "still held once");
         assert!(!qs.contains(&query(1)), "the longest idle went first");
         assert!(qs.contains(&query(MAX_IDLE_QUERIES + 4)));
@@ -652,7 +660,9 @@ mod tests {
                     }
                 }
                 6 => {
-                    let Some(mut p) = pods.remove(&i) else { continue };
+                    let Some(mut p) = pods.remove(&i) else {
+                        continue;
+                    };
                     if rng.gen_bool(0.5) {
                         p.status.phase = Some(PodPhase::Succeeded);
                         s.upsert_pod(&Arc::new(p));
@@ -697,7 +707,10 @@ mod tests {
                 );
             }
         }
-        assert!(checked_queries > 1000, "queries were exercised: {checked_queries}");
+        assert!(
+            checked_queries > 1000,
+            "queries were exercised: {checked_queries}"
+        );
         let held = s.registered_queries().count();
         assert!(held <= MAX_IDLE_QUERIES + pods.len() * 2, "{held} queries");
     }
