@@ -93,7 +93,7 @@ impl CycleData {
 /// One pod affinity term, ready to match pods (Kubernetes' `framework.AffinityTerm`):
 /// the namespaces it covers, its label selector with `matchLabelKeys` and
 /// `mismatchLabelKeys` merged in from the owning pod's labels, and its topology key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AffinityTerm {
     /// Namespaces named by the term; the owning pod's own when neither names nor a
     /// namespace selector are given.
@@ -145,16 +145,19 @@ impl AffinityTerm {
 
     /// The term with its namespace selector replaced by the namespaces it selects in
     /// `snapshot` (as Kubernetes' PreFilter does for the incoming pod's terms), so that it
-    /// can match pods without their namespace's labels.
+    /// can match pods without their namespace's labels. The namespaces come sorted, so
+    /// that equal terms resolve equal (the snapshot keeps counts per resolved term).
     pub fn resolved(&self, snapshot: &Snapshot) -> Self {
         let mut t = self.clone();
         if let Some(sel) = t.namespace_selector.take() {
             for (ns, labels) in snapshot.namespaces() {
-                if sel.matches(labels) && !t.namespaces.iter().any(|n| n == ns) {
+                if sel.matches(labels) {
                     t.namespaces.push(ns.to_owned());
                 }
             }
         }
+        t.namespaces.sort_unstable();
+        t.namespaces.dedup();
         t
     }
 }

@@ -1,6 +1,7 @@
 //! The scheduler: assigns pending pods to nodes, after Kubernetes' kube-scheduler.
 //!
 //! - [`snapshot`]: the nodes and what is bound to them, kept current incrementally.
+//! - [`topology`]: the inter-pod affinity's topology-pair counts the snapshot keeps.
 //! - [`framework`]: the filter and score plugin traits.
 //! - [`plugins`]: one file per plugin, with Kubernetes' names and reason strings.
 //! - [`cycle`]: one scheduling cycle, a pure function from a snapshot to a node or a
@@ -46,6 +47,7 @@ pub mod plugins;
 pub mod preemption;
 pub mod queue;
 pub mod snapshot;
+pub mod topology;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -11,8 +11,10 @@
 //!    preemption cannot resolve).
 //! 2. **Candidates.** Only nodes whose rejection was resolvable (not taints, selectors,
 //!    node affinity, a missing topology label, ...) are tried; the others count as
-//!    `Preemption is not helpful for scheduling`. At most `max(10% of them, 100)` nodes
-//!    are tried.
+//!    `Preemption is not helpful for scheduling`. They are tried from a random offset
+//!    (Kubernetes' `GetOffsetAndNumCandidates`, so that successive preemptions do not
+//!    all evict on the same nodes), wrapping around, until `max(10% of them, 100)`
+//!    candidates are found.
 //! 3. **Victims on a node.** Remove every pod of lower priority; if the pod still does
 //!    not fit, the node's reason is the filters'; if there was no such pod, `No
 //!    preemption victims found for incoming pod`. Otherwise reprieve as many as possible,
@@ -21,8 +23,10 @@
 //!    with `remove_pod`/`add_pod`, and count pods nominated to the node.
 //! 4. **The node.** A node needing no victims at once; else the lowest highest-victim
 //!    priority, then the smallest sum of victim priorities, then the fewest victims,
-//!    then the latest start among the highest-priority victims, then the first
+//!    then the latest start among the highest-priority victims, then the first found
 //!    (PodDisruptionBudgets are not modelled, so none is violated).
+//!
+//! [`preempt`] draws the offset; [`preempt_from`] takes it, for tests and simulations.
 //!
 //! With no candidate, the message is a second `0/N nodes are available: ...` over the
 //! per-node reasons above, prefixed `preemption: `, and any nomination is cleared.
@@ -96,15 +100,40 @@ fn failed(message: impl Into<String>, clear_nomination: bool) -> Outcome {
     }
 }
 
-/// How many candidate nodes to try among `n` (Kubernetes' `GetOffsetAndNumCandidates`).
+/// How many candidates to find among `n` potential nodes (Kubernetes'
+/// `calculateNumCandidates`).
 pub fn num_candidates(n: usize) -> usize {
     (n * MIN_CANDIDATE_NODES_PERCENTAGE / 100)
         .max(MIN_CANDIDATE_NODES)
         .min(n)
 }
 
-/// Decides preemption for `pod`, which fit on no node for the reasons in `fit`.
+/// Where to start among `n` potential nodes, drawn at random, and how many candidates
+/// to find (Kubernetes' `GetOffsetAndNumCandidates`).
+pub fn offset_and_num_candidates(n: usize) -> (usize, usize) {
+    let offset = if n == 0 {
+        0
+    } else {
+        rand::Rng::gen_range(&mut rand::thread_rng(), 0..n)
+    };
+    (offset, num_candidates(n))
+}
+
+/// Decides preemption for `pod`, which fit on no node for the reasons in `fit`, trying
+/// the potential nodes from a random offset.
 pub fn preempt(pod: &Pod, snapshot: &Snapshot, plugins: &Plugins, fit: &FitError) -> Outcome {
+    let (offset, _) = offset_and_num_candidates(fit.resolvable.len());
+    preempt_from(pod, snapshot, plugins, fit, offset)
+}
+
+/// [`preempt`], trying the potential nodes (`fit.resolvable`) from index `offset` on.
+pub fn preempt_from(
+    pod: &Pod,
+    snapshot: &Snapshot,
+    plugins: &Plugins,
+    fit: &FitError,
+    offset: usize,
+) -> Outcome {
     if pod.spec.preemption_policy == Some(PreemptionPolicy::Never) {
         return failed(NOT_ELIGIBLE_NEVER, false);
     }
@@ -134,12 +163,14 @@ pub fn preempt(pod: &Pod, snapshot: &Snapshot, plugins: &Plugins, fit: &FitError
     if not_helpful > 0 {
         reasons.insert(Cow::Borrowed(REASON_NOT_HELPFUL), not_helpful);
     }
-    let want = num_candidates(fit.resolvable.len());
+    let potential = &fit.resolvable;
+    let want = num_candidates(potential.len());
     let mut candidates: Vec<Candidate> = Vec::new();
-    for name in &fit.resolvable {
+    for i in 0..potential.len() {
         if candidates.len() >= want {
             break;
         }
+        let name = &potential[(offset + i) % potential.len()];
         let Some(node) = snapshot.node(name) else {
             continue;
         };
@@ -491,6 +522,39 @@ mod tests {
             }
         }
         assert!(scores_a > 0, "a higher-priority pod may use node a");
+    }
+
+    #[test]
+    fn candidates_from_an_offset() {
+        // Three equal nodes, one low-priority victim each: the first candidate found wins,
+        // so the offset decides, wrapping around.
+        let nodes: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|n| Arc::new(node(n, "1", "8Gi", 110)))
+            .collect();
+        let pods: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|n| Arc::new(bound(named(&format!("low-{n}"), "1", 1), n)))
+            .collect();
+        let s = Snapshot::build(&nodes, &pods);
+        let plugins = default_plugins();
+        let p = named("in", "1", 10);
+        let fit = schedule(&p, &s, &plugins).expect_err("does not fit");
+        for (offset, want) in [(0, "a"), (1, "b"), (2, "c"), (4, "b")] {
+            let (got, _) = victims(&preempt_from(&p, &s, &plugins, &fit, offset));
+            assert_eq!(got, want, "offset {offset}");
+        }
+        let cases = [
+            ("no nodes", 0, 0),
+            ("fewer than 100: all", 50, 50),
+            ("10% of 5,000", 5000, 500),
+            ("at least 100", 300, 100),
+        ];
+        for (name, n, want) in cases {
+            let (offset, num) = offset_and_num_candidates(n);
+            assert_eq!(num, want, "{name}");
+            assert!(offset < n.max(1), "{name}: offset {offset}");
+        }
     }
 
     #[test]

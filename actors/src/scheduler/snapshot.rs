@@ -1,9 +1,18 @@
 //! The scheduler's view of the cluster: one [`NodeInfo`] per node with what is already
 //! reserved on it (CPU, memory, pod slots, host ports, pods per owner) and the pods bound
 //! there ([`PodRecord`]: the pod, its usage, its compiled inter-pod affinity), plus the
-//! indexes the inter-pod plugins read once per cycle: pods per namespace, pods with
-//! inter-pod affinity, namespace labels (for `namespaceSelector`), and pods nominated to
-//! a node by preemption (counted there for pods of lower or equal priority).
+//! indexes the inter-pod plugins read once per cycle: pods per namespace, pods whose
+//! inter-pod affinity weighs in scoring, namespace labels (for `namespaceSelector`), and
+//! pods nominated to a node by preemption (counted there for pods of lower or equal
+//! priority).
+//!
+//! The topology-pair counts of inter-pod affinity are kept here too
+//! ([`super::topology`]): the domains of every distinct required anti-affinity term of
+//! the accounted pods ([`Snapshot::existing_anti`]), and, for the required terms of
+//! pending pods (registered when such a pod is seen pending, released when it binds or
+//! goes), the matching pods per domain ([`Snapshot::match_counts`]). They change with
+//! every pod accounted or dropped and with a node's labels, so a cycle's PreFilter reads
+//! them instead of walking the pods.
 //!
 //! Built from the informer caches ([`Snapshot::build`]) and then kept current one change
 //! at a time ([`Snapshot::upsert_node`], [`Snapshot::upsert_pod`], ...), so a scheduling
@@ -26,6 +35,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::framework::{pod_priority, PodAffinityInfo};
+use super::topology::{ExistingAnti, MatchQueries, MatchQuery, QueryCounts};
 
 use rudder_protocol::resources::{
     Node, Pod, PodPhase, PodSpec, Protocol, Quantity, ResourceList, Taint,
@@ -241,6 +251,16 @@ impl PodRecord {
             .as_ref()
             .is_some_and(|a| !a.required_anti_affinity.is_empty())
     }
+
+    /// Whether the pod's affinity weighs in an incoming pod's score: required affinity
+    /// or preferred terms (required anti-affinity alone only filters).
+    pub fn scores_affinity(&self) -> bool {
+        self.affinity.as_ref().is_some_and(|a| {
+            !a.required_affinity.is_empty()
+                || !a.preferred_affinity.is_empty()
+                || !a.preferred_anti_affinity.is_empty()
+        })
+    }
 }
 
 impl NodeInfo {
@@ -391,8 +411,14 @@ pub struct Snapshot {
     real_nodes: usize,
     /// Accounted pods per namespace, by key.
     by_namespace: HashMap<String, HashMap<String, Arc<PodRecord>>>,
-    /// Accounted pods with any inter-pod affinity term, by key.
-    with_affinity: HashMap<String, Arc<PodRecord>>,
+    /// Accounted pods whose inter-pod affinity weighs in scoring, by key.
+    scoring_affinity: HashMap<String, Arc<PodRecord>>,
+    /// The required anti-affinity terms of accounted pods on real nodes, with domains.
+    existing_anti: ExistingAnti,
+    /// Pods matching the required terms of pending pods, per domain.
+    queries: MatchQueries,
+    /// The queries each pending pod holds, by key.
+    pending_queries: HashMap<String, Vec<MatchQuery>>,
     /// Labels of each namespace.
     namespace_labels: HashMap<String, BTreeMap<String, String>>,
     /// Pending pods nominated to a node by preemption, by key.
@@ -437,9 +463,126 @@ impl Snapshot {
             .flat_map(|m| m.values())
     }
 
-    /// The accounted pods with inter-pod affinity terms.
-    pub fn pods_with_affinity(&self) -> impl Iterator<Item = &Arc<PodRecord>> {
-        self.with_affinity.values()
+    /// The accounted pods whose inter-pod affinity weighs in scoring (required affinity
+    /// or preferred terms).
+    pub fn pods_scoring_affinity(&self) -> impl Iterator<Item = &Arc<PodRecord>> {
+        self.scoring_affinity.values()
+    }
+
+    /// The required anti-affinity terms of the pods on real nodes, each with the domains
+    /// of its carriers.
+    pub fn existing_anti(&self) -> &ExistingAnti {
+        &self.existing_anti
+    }
+
+    /// The pods on real nodes that `query` counts, per domain: kept current when a
+    /// pending pod registered the query, else counted now.
+    pub fn match_counts(&self, query: &MatchQuery) -> std::borrow::Cow<'_, QueryCounts> {
+        match self.queries.get(query) {
+            Some(counts) => std::borrow::Cow::Borrowed(counts),
+            None => std::borrow::Cow::Owned(self.count_matching(query)),
+        }
+    }
+
+    /// Counts the pods on real nodes that `query` counts, from scratch.
+    pub fn count_matching(&self, query: &MatchQuery) -> QueryCounts {
+        let mut counts = QueryCounts::default();
+        for ns in query.namespaces() {
+            for other in self.pods_in_namespace(ns) {
+                if let Some(labels) = self.node_labels(&other.node) {
+                    counts.update(query, &other.pod, labels, 1);
+                }
+            }
+        }
+        counts
+    }
+
+    /// The registered match queries (pending pods' and idle ones) with their counts.
+    pub fn registered_queries(&self) -> impl Iterator<Item = (&MatchQuery, &QueryCounts)> {
+        self.queries.iter()
+    }
+
+    /// The queries for the required terms of a pending `pod`, resolved against this
+    /// snapshot's namespaces: one for its affinity terms, one for its anti-affinity.
+    pub fn queries_of(&self, pod: &Pod) -> Vec<MatchQuery> {
+        let Some(info) = pod
+            .spec
+            .affinity
+            .is_some()
+            .then(|| PodAffinityInfo::of(pod))
+            .flatten()
+        else {
+            return Vec::new();
+        };
+        let resolve = |terms: &[super::framework::AffinityTerm]| {
+            terms.iter().map(|t| t.resolved(self)).collect::<Vec<_>>()
+        };
+        let mut out = Vec::new();
+        if !info.required_affinity.is_empty() {
+            out.push(MatchQuery::affinity(resolve(&info.required_affinity)));
+        }
+        if !info.required_anti_affinity.is_empty() {
+            out.push(MatchQuery::anti_affinity(resolve(
+                &info.required_anti_affinity,
+            )));
+        }
+        out
+    }
+
+    /// Registers the queries of the pending pod `key` (releasing those it held before).
+    fn hold_queries(&mut self, key: &str, pod: &Pod) {
+        let queries = self.queries_of(pod);
+        if self.pending_queries.get(key) == Some(&queries) {
+            return;
+        }
+        self.release_queries(key);
+        if queries.is_empty() {
+            return;
+        }
+        for q in &queries {
+            if !self.queries.contains(q) {
+                let counts = self.count_matching(q);
+                self.queries.insert(q.clone(), counts);
+            }
+            self.queries.acquire(q);
+        }
+        self.pending_queries.insert(key.to_owned(), queries);
+    }
+
+    /// Releases the queries the pod `key` held while pending.
+    fn release_queries(&mut self, key: &str) {
+        if let Some(queries) = self.pending_queries.remove(key) {
+            for q in &queries {
+                self.queries.release(q);
+            }
+        }
+    }
+
+    /// `record` on a node with `labels` now counts `delta` times in the topology-pair
+    /// counts.
+    fn count_pod(&mut self, record: &PodRecord, labels: &BTreeMap<String, String>, delta: i64) {
+        self.existing_anti.update(record, labels, delta);
+        self.queries.update(&record.pod, labels, delta);
+    }
+
+    /// Slot `i` changes from node `old` to what it holds now: when the labels differ, its
+    /// pods move to the new labels' domains.
+    fn relabel(&mut self, i: usize, old: Option<&Node>) {
+        let new = self.nodes[i].node.clone();
+        let old_labels = old.map(|n| &n.metadata.labels);
+        let new_labels = new.as_deref().map(|n| &n.metadata.labels);
+        if old_labels == new_labels {
+            return;
+        }
+        let pods = self.nodes[i].pods.clone();
+        for record in &pods {
+            if let Some(labels) = old_labels {
+                self.count_pod(record, labels, -1);
+            }
+            if let Some(labels) = new_labels {
+                self.count_pod(record, labels, 1);
+            }
+        }
     }
 
     /// Every namespace known (as an object or by its pods) and its labels.
@@ -571,10 +714,12 @@ impl Snapshot {
     /// Adds or replaces a node.
     pub fn upsert_node(&mut self, node: Arc<Node>) {
         let i = self.slot(&node.metadata.name);
-        if self.nodes[i].node.is_none() {
+        let old = self.nodes[i].node.clone();
+        if old.is_none() {
             self.real_nodes += 1;
         }
         self.nodes[i].set_node(node);
+        self.relabel(i, old.as_deref());
     }
 
     /// Removes a node; the reservations of pods still bound to it are kept on a
@@ -583,8 +728,9 @@ impl Snapshot {
         let Some(&i) = self.index.get(name) else {
             return;
         };
-        if self.nodes[i].node.take().is_some() {
+        if let Some(old) = self.nodes[i].node.take() {
             self.real_nodes -= 1;
+            self.relabel(i, Some(&old));
         }
         self.gc_slot(i);
     }
@@ -616,8 +762,14 @@ impl Snapshot {
                 return;
             }
             self.remove_key(&key);
+            if pod.metadata.deletion_timestamp.is_none() {
+                self.hold_queries(&key, pod);
+            } else {
+                self.release_queries(&key);
+            }
             return;
         }
+        self.release_queries(&key);
         if terminal {
             self.remove_key(&key);
             return;
@@ -630,6 +782,7 @@ impl Snapshot {
     pub fn remove_pod(&mut self, pod: &Pod) {
         let key = pod_key(pod);
         self.nominated.remove(&key);
+        self.release_queries(&key);
         self.remove_key(&key);
     }
 
@@ -637,6 +790,7 @@ impl Snapshot {
     pub fn assume_pod(&mut self, pod: &Arc<Pod>, node: &str) {
         let key = pod_key(pod);
         self.nominated.remove(&key);
+        self.release_queries(&key);
         self.put(key, pod.clone(), node, true);
     }
 
@@ -656,8 +810,11 @@ impl Snapshot {
             .entry(record.pod.metadata.namespace.clone())
             .or_default()
             .insert(key.clone(), record.clone());
-        if record.affinity.is_some() {
-            self.with_affinity.insert(key.clone(), record.clone());
+        if record.scores_affinity() {
+            self.scoring_affinity.insert(key.clone(), record.clone());
+        }
+        if let Some(node) = self.nodes[i].node.clone() {
+            self.count_pod(&record, &node.metadata.labels, 1);
         }
         self.pods.insert(key, PodEntry { record, assumed });
     }
@@ -673,9 +830,12 @@ impl Snapshot {
                 self.by_namespace.remove(ns);
             }
         }
-        self.with_affinity.remove(key);
+        self.scoring_affinity.remove(key);
         if let Some(&i) = self.index.get(&entry.record.node) {
             self.nodes[i].remove_record(key);
+            if let Some(node) = self.nodes[i].node.clone() {
+                self.count_pod(&entry.record, &node.metadata.labels, -1);
+            }
             self.gc_slot(i);
         }
     }

@@ -528,7 +528,9 @@ string_enum! {
 }
 
 /// Selects objects by their labels (`metav1.LabelSelector`); all terms must hold.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize, Encode, Decode, Schema,
+)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector")]
 pub struct LabelSelector {
@@ -548,7 +550,9 @@ pub struct LabelSelector {
 }
 
 /// One requirement of a [`LabelSelector`].
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize, Encode, Decode, Schema,
+)]
 #[serde(rename_all = "camelCase", default)]
 #[schema(name = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement")]
 pub struct LabelSelectorRequirement {

@@ -1,15 +1,19 @@
 //! Kubernetes' InterPodAffinity plugin, filter and score.
 //!
-//! **Filter.** PreFilter counts, per topology pair (a node label key and value):
+//! **Filter.** PreFilter gathers, per topology pair (a node label key and value):
 //!
 //! - `existing_anti`: bound pods whose required anti-affinity terms match the incoming
-//!   pod (only pods with inter-pod affinity are visited);
+//!   pod: each distinct such term of the accounted pods is matched once, and its
+//!   domains come from the snapshot ([`Snapshot::existing_anti`]);
 //! - `affinity`: bound pods that match *all* the incoming pod's required affinity terms,
 //!   once per term, in that term's domain;
 //! - `anti`: bound pods matching each required anti-affinity term of the incoming pod.
 //!
 //! The incoming pod's terms have their `namespaceSelector` resolved into namespace names
-//! first, and only pods of those namespaces are visited. Per node, the filter is lookups:
+//! first; `affinity` and `anti` are the snapshot's counts for those terms
+//! ([`Snapshot::match_counts`]: kept current while pending pods need them, else counted
+//! over the pods of those namespaces). The counts are shared with the snapshot, and
+//! preemption's changes go on top ([`PairCounts`]). Per node, the filter is lookups:
 //!
 //! 1. every required affinity term's topology key must be a label of the node, and its
 //!    domain must hold a matching pod, unless no pod in the cluster matches yet and the
@@ -26,10 +30,10 @@
 //!
 //! **Score** (weight 2). PreScore sums, per topology pair: the incoming pod's preferred
 //! affinity weights (plus) and anti-affinity weights (minus) for each matching bound pod;
-//! for each bound pod with affinity, its required affinity terms matching the incoming
-//! pod (weight 1, Kubernetes' `hardPodAffinityWeight`) and its preferred terms (plus or
-//! minus their weight). A node's score is the sum over its label pairs, normalised to
-//! `100 * (s - min) / (max - min)` over the scored nodes.
+//! for each bound pod with required affinity or preferred terms, its required affinity
+//! terms matching the incoming pod (weight 1, Kubernetes' `hardPodAffinityWeight`) and
+//! its preferred terms (plus or minus their weight). A node's score is the sum over its
+//! label pairs, normalised to `100 * (s - min) / (max - min)` over the scored nodes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -37,6 +41,7 @@ use crate::scheduler::framework::{
     AffinityTerm, FilterPlugin, PodInfo, ScorePlugin, Unfit, WeightedAffinityTerm, MAX_NODE_SCORE,
 };
 use crate::scheduler::snapshot::{NodeInfo, PodRecord, Snapshot};
+use crate::scheduler::topology::{MatchQuery, PairCounts};
 
 /// The node's domains lack the pods the incoming pod's affinity requires.
 pub const REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
@@ -46,7 +51,7 @@ pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity r
 pub const REASON_EXISTING_ANTI_AFFINITY: &str =
     "node(s) didn't satisfy existing pods anti-affinity rules";
 
-/// Counts per topology key, then value.
+/// Scores per topology key, then value.
 type Counts = HashMap<String, HashMap<String, i64>>;
 
 fn add(counts: &mut Counts, labels: &BTreeMap<String, String>, key: &str, delta: i64) {
@@ -72,31 +77,18 @@ fn add(counts: &mut Counts, labels: &BTreeMap<String, String>, key: &str, delta:
     }
 }
 
-fn get(counts: &Counts, key: &str, value: &str) -> i64 {
-    counts
-        .get(key)
-        .and_then(|v| v.get(value))
-        .copied()
-        .unwrap_or(0)
-}
-
 /// What the filter needs, computed once per cycle.
 #[derive(Debug, Clone, Default)]
 struct FilterState {
     /// The incoming pod's required affinity terms, namespaces resolved.
-    affinity_terms: Vec<AffinityTerm>,
+    affinity: MatchQuery,
     /// The incoming pod's required anti-affinity terms, namespaces resolved.
-    anti_terms: Vec<AffinityTerm>,
+    anti: MatchQuery,
     /// The incoming pod's namespace labels (for existing pods' namespace selectors).
     ns_labels: BTreeMap<String, String>,
-    existing_anti: Counts,
-    affinity: Counts,
-    anti: Counts,
-}
-
-fn matches_all(terms: &[AffinityTerm], pod: &rudder_protocol::resources::Pod) -> bool {
-    static NONE: BTreeMap<String, String> = BTreeMap::new();
-    !terms.is_empty() && terms.iter().all(|t| t.matches(pod, &NONE))
+    existing_anti_counts: PairCounts,
+    affinity_counts: PairCounts,
+    anti_counts: PairCounts,
 }
 
 /// Namespaces whose pods the resolved `terms` may match.
@@ -124,21 +116,17 @@ impl FilterState {
         if let Some(a) = &other.affinity {
             for t in &a.required_anti_affinity {
                 if t.matches(incoming, &self.ns_labels) {
-                    add(&mut self.existing_anti, labels, &t.topology_key, delta);
+                    self.existing_anti_counts
+                        .add(labels, &t.topology_key, delta);
                 }
             }
         }
-        if matches_all(&self.affinity_terms, &other.pod) {
-            for t in &self.affinity_terms {
-                add(&mut self.affinity, labels, &t.topology_key, delta);
-            }
-        }
-        static NONE: BTreeMap<String, String> = BTreeMap::new();
-        for t in &self.anti_terms {
-            if t.matches(&other.pod, &NONE) {
-                add(&mut self.anti, labels, &t.topology_key, delta);
-            }
-        }
+        let counts = &mut self.affinity_counts;
+        self.affinity
+            .each_key(&other.pod, |key| counts.add(labels, key, delta));
+        let counts = &mut self.anti_counts;
+        self.anti
+            .each_key(&other.pod, |key| counts.add(labels, key, delta));
     }
 }
 
@@ -154,57 +142,36 @@ impl FilterPlugin for InterPodAffinity {
     fn pre_filter(&self, pod: &mut PodInfo<'_>, snapshot: &Snapshot) {
         let ns_labels = snapshot.namespace_labels(&pod.pod.metadata.namespace);
         let mut state = FilterState::default();
-        for other in snapshot.pods_with_affinity() {
-            let Some(a) = &other.affinity else { continue };
-            if a.required_anti_affinity.is_empty() {
-                continue;
-            }
-            let Some(labels) = snapshot.node_labels(&other.node) else {
-                continue;
-            };
-            for t in &a.required_anti_affinity {
-                if t.matches(pod.pod, ns_labels) {
-                    add(&mut state.existing_anti, labels, &t.topology_key, 1);
-                }
+        for (term, domains) in snapshot.existing_anti().terms() {
+            if !domains.is_empty() && term.matches(pod.pod, ns_labels) {
+                state
+                    .existing_anti_counts
+                    .share(&term.topology_key, domains);
             }
         }
         if let Some(a) = &pod.affinity {
-            state.affinity_terms = a
-                .required_affinity
-                .iter()
-                .map(|t| t.resolved(snapshot))
-                .collect();
-            state.anti_terms = a
-                .required_anti_affinity
-                .iter()
-                .map(|t| t.resolved(snapshot))
-                .collect();
+            let resolve =
+                |terms: &[AffinityTerm]| terms.iter().map(|t| t.resolved(snapshot)).collect();
+            state.affinity = MatchQuery::affinity(resolve(&a.required_affinity));
+            state.anti = MatchQuery::anti_affinity(resolve(&a.required_anti_affinity));
         }
-        if state.existing_anti.is_empty()
-            && state.affinity_terms.is_empty()
-            && state.anti_terms.is_empty()
+        if state.existing_anti_counts.is_empty()
+            && state.affinity.terms.is_empty()
+            && state.anti.terms.is_empty()
         {
             // Kubernetes' Skip: nothing to check on any node.
             return;
         }
         state.ns_labels = ns_labels.clone();
-        static NONE: BTreeMap<String, String> = BTreeMap::new();
-        for ns in namespaces_of(state.affinity_terms.iter().chain(&state.anti_terms)) {
-            for other in snapshot.pods_in_namespace(ns) {
-                let Some(labels) = snapshot.node_labels(&other.node) else {
-                    continue;
-                };
-                if matches_all(&state.affinity_terms, &other.pod) {
-                    for t in &state.affinity_terms {
-                        add(&mut state.affinity, labels, &t.topology_key, 1);
-                    }
-                }
-                for t in &state.anti_terms {
-                    if t.matches(&other.pod, &NONE) {
-                        add(&mut state.anti, labels, &t.topology_key, 1);
-                    }
-                }
-            }
+        if !state.affinity.terms.is_empty() {
+            state
+                .affinity_counts
+                .share_all(&snapshot.match_counts(&state.affinity));
+        }
+        if !state.anti.terms.is_empty() {
+            state
+                .anti_counts
+                .share_all(&snapshot.match_counts(&state.anti));
         }
         pod.data.write(state);
     }
@@ -233,10 +200,10 @@ impl FilterPlugin for InterPodAffinity {
         // Required affinity: every key present, and a matching pod in every domain
         // (unless this is the first pod of a self-affine group).
         let mut pods_exist = true;
-        for t in &state.affinity_terms {
+        for t in &state.affinity.terms {
             match labels.get(&t.topology_key) {
                 Some(v) => {
-                    if get(&state.affinity, &t.topology_key, v) <= 0 {
+                    if state.affinity_counts.get(&t.topology_key, v) <= 0 {
                         pods_exist = false;
                     }
                 }
@@ -246,23 +213,20 @@ impl FilterPlugin for InterPodAffinity {
         // No matching pod anywhere is fine only for a pod that matches its own terms
         // (the first of a self-affine group).
         let first_of_group =
-            state.affinity.is_empty() && matches_all(&state.affinity_terms, pod.pod);
+            state.affinity_counts.is_empty() && state.affinity.matches_all(pod.pod);
         if !pods_exist && !first_of_group {
             return Err(Unfit::unresolvable(REASON_AFFINITY));
         }
-        if !state.anti.is_empty() {
-            for t in &state.anti_terms {
+        if !state.anti_counts.is_empty() {
+            for t in &state.anti.terms {
                 if let Some(v) = labels.get(&t.topology_key) {
-                    if get(&state.anti, &t.topology_key, v) > 0 {
+                    if state.anti_counts.get(&t.topology_key, v) > 0 {
                         return Err(Unfit::new(REASON_ANTI_AFFINITY));
                     }
                 }
             }
         }
-        if !state.existing_anti.is_empty()
-            && labels
-                .iter()
-                .any(|(k, v)| get(&state.existing_anti, k, v) > 0)
+        if !state.existing_anti_counts.is_empty() && state.existing_anti_counts.any_positive(labels)
         {
             return Err(Unfit::new(REASON_EXISTING_ANTI_AFFINITY));
         }
@@ -337,14 +301,8 @@ impl ScorePlugin for InterPodAffinity {
                 }
             }
         }
-        for other in snapshot.pods_with_affinity() {
+        for other in snapshot.pods_scoring_affinity() {
             let Some(a) = &other.affinity else { continue };
-            if a.required_affinity.is_empty()
-                && a.preferred_affinity.is_empty()
-                && a.preferred_anti_affinity.is_empty()
-            {
-                continue;
-            }
             let Some(labels) = snapshot.node_labels(&other.node) else {
                 continue;
             };
