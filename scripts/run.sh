@@ -7,5 +7,7 @@ source scripts/lib.sh
 rudder_ensure_deps
 # The dev profile builds dependencies optimised (see Cargo.toml) and shares its cache
 # with scripts/test.sh.
-cargo build --bins -q
+# The same build as the tests (`scripts/test.sh`), so that running both compiles RocksDB
+# once: building only the binaries selects other dependency features.
+cargo build --workspace --all-targets --locked -q
 exec "${CARGO_TARGET_DIR:-target}"/debug/rudderd "$@"
