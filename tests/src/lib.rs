@@ -480,6 +480,30 @@ pub async fn members_seen_by(client: &Client, node: &str) -> anyhow::Result<Vec<
     Ok(m)
 }
 
+/// The object `name` from `api` once `check` holds for it, read again every poll of
+/// [`eventually`] for at most `secs` seconds.
+pub async fn wait_for<K, F>(
+    api: &rudder_protocol::client::Api<K>,
+    name: &str,
+    secs: u64,
+    check: F,
+) -> anyhow::Result<K>
+where
+    K: rudder_protocol::resources::Resource + Send + Sync + 'static,
+    F: Fn(&K) -> bool + Clone + Send + 'static,
+{
+    let (api, name) = (api.clone(), name.to_owned());
+    let (found, _) = eventually(Duration::from_secs(secs), move || {
+        let (api, name, check) = (api.clone(), name.clone(), check.clone());
+        async move {
+            let obj = api.get(&name).await?;
+            Ok(check(&obj).then_some(obj))
+        }
+    })
+    .await?;
+    Ok(found)
+}
+
 /// Polls `check` every 20 ms until it returns `Ok(Some(v))` or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> anyhow::Result<(T, Duration)>
 where

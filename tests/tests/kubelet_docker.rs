@@ -17,7 +17,7 @@ use rudder_protocol::resources::{
 };
 use rudder_protocol::ActorRef;
 use rudder_tests::services::{self, docker, DockerCleanup};
-use rudder_tests::{eventually, Cluster};
+use rudder_tests::{eventually, wait_for, Cluster};
 
 fn docker_available() -> bool {
     services::docker_available("the kubelet Docker tests")
@@ -62,22 +62,6 @@ fn pod(name: &str, node: &str, command: &[&str], policy: RestartPolicy) -> Pod {
     p
 }
 
-async fn wait_pod<F>(pods: &Api<Pod>, name: &str, secs: u64, check: F) -> anyhow::Result<Pod>
-where
-    F: Fn(&Pod) -> bool + Clone + Send + 'static,
-{
-    let (pods, name) = (pods.clone(), name.to_owned());
-    let (p, _) = eventually(Duration::from_secs(secs), move || {
-        let (pods, name, check) = (pods.clone(), name.clone(), check.clone());
-        async move {
-            let p = pods.get(&name).await?;
-            Ok(check(&p).then_some(p))
-        }
-    })
-    .await?;
-    Ok(p)
-}
-
 fn waiting_reason(p: &Pod) -> String {
     p.status
         .container_statuses
@@ -97,7 +81,7 @@ async fn demo_pod_runs_with_an_ip_and_deletion_removes_it() -> anyhow::Result<()
     let pods: Api<Pod> = client.api(Some("default"));
     pods.create(&pod("web", &node, &[], RestartPolicy::Always))
         .await?;
-    let p = wait_pod(&pods, "web", 60, |p| {
+    let p = wait_for(&pods, "web", 60, |p| {
         p.status.phase == Some(PodPhase::Running) && !p.status.pod_ip.is_empty()
     })
     .await?;
@@ -153,7 +137,7 @@ async fn crashing_container_loops_with_growing_restarts() -> anyhow::Result<()> 
         RestartPolicy::Always,
     ))
     .await?;
-    let p = wait_pod(&pods, "crash", 60, |p| {
+    let p = wait_for(&pods, "crash", 60, |p| {
         waiting_reason(p) == "CrashLoopBackOff" && p.status.container_statuses[0].restart_count >= 1
     })
     .await?;
@@ -211,7 +195,7 @@ async fn crashing_container_loops_with_growing_restarts() -> anyhow::Result<()> 
     assert_eq!(p.status.phase, Some(PodPhase::Running));
     // The back-off lets the count grow, slowly: at least one more restart within 40 s.
     let before = p.status.container_statuses[0].restart_count;
-    wait_pod(&pods, "crash", 40, move |p| {
+    wait_for(&pods, "crash", 40, move |p| {
         p.status.container_statuses[0].restart_count > before
     })
     .await?;
@@ -229,7 +213,7 @@ async fn missing_image_backs_off_and_the_node_keeps_serving() -> anyhow::Result<
     let mut p = pod("nopull", &node, &[], RestartPolicy::Always);
     p.spec.containers[0].image = "rudder-test/does-not-exist:1".into();
     pods.create(&p).await?;
-    wait_pod(&pods, "nopull", 90, |p| {
+    wait_for(&pods, "nopull", 90, |p| {
         matches!(
             waiting_reason(p).as_str(),
             "ErrImagePull" | "ImagePullBackOff"
@@ -239,7 +223,7 @@ async fn missing_image_backs_off_and_the_node_keeps_serving() -> anyhow::Result<
     // Another pod on the same node still starts.
     pods.create(&pod("alive", &node, &[], RestartPolicy::Always))
         .await?;
-    wait_pod(&pods, "alive", 60, |p| {
+    wait_for(&pods, "alive", 60, |p| {
         p.status.phase == Some(PodPhase::Running)
     })
     .await?;
@@ -264,7 +248,7 @@ async fn killed_kubelet_adopts_instead_of_starting_twice() -> anyhow::Result<()>
             .await?;
     }
     for i in 0..PODS {
-        wait_pod(&pods, &format!("p{i}"), 60, |p| {
+        wait_for(&pods, &format!("p{i}"), 60, |p| {
             p.status.phase == Some(PodPhase::Running)
         })
         .await?;
@@ -374,7 +358,7 @@ async fn probes_gate_readiness_and_restart_unhealthy_containers() -> anyhow::Res
     pods.create(&p).await?;
 
     // Running, live, but not ready: the file the readiness probe reads is missing.
-    wait_pod(&pods, "probed", 60, |p| {
+    wait_for(&pods, "probed", 60, |p| {
         p.status.phase == Some(PodPhase::Running)
             && p.status
                 .container_statuses
@@ -394,19 +378,19 @@ async fn probes_gate_readiness_and_restart_unhealthy_containers() -> anyhow::Res
     // The probe passes: Ready.
     let name = container_of(&node, "probed", "app").expect("the app container runs");
     docker(&["exec", &name, "touch", "/tmp/ready"]).expect("docker exec touch");
-    wait_pod(&pods, "probed", 30, is_ready).await?;
+    wait_for(&pods, "probed", 30, is_ready).await?;
 
     // The liveness endpoint goes away: the container is restarted, and the new one
     // (without /tmp/ready) is not ready.
     docker(&["exec", &name, "rm", "-r", "/www/healthz"]).expect("docker exec rm");
-    wait_pod(&pods, "probed", 60, |p| {
+    wait_for(&pods, "probed", 60, |p| {
         p.status
             .container_statuses
             .first()
             .is_some_and(|c| c.restart_count >= 1 && c.state.running.is_some())
     })
     .await?;
-    wait_pod(&pods, "probed", 30, |p| !is_ready(p)).await?;
+    wait_for(&pods, "probed", 30, |p| !is_ready(p)).await?;
     let events: Api<Event> = client.api(Some("default"));
     let (reasons, _) = eventually(Duration::from_secs(20), || async {
         let reasons: Vec<String> = events
@@ -442,7 +426,7 @@ async fn finished_pod_stops_its_sandbox_and_keeps_its_status() -> anyhow::Result
         RestartPolicy::Never,
     ))
     .await?;
-    let p = wait_pod(&pods, "once", 60, |p| {
+    let p = wait_for(&pods, "once", 60, |p| {
         p.status.phase == Some(PodPhase::Succeeded)
     })
     .await?;
@@ -534,7 +518,7 @@ async fn docker_outage_makes_the_node_not_ready_until_it_returns() -> anyhow::Re
     let nodes: Api<Node> = client.api(None);
     pods.create(&pod("steady", &node, &[], RestartPolicy::Always))
         .await?;
-    let before = wait_pod(&pods, "steady", 60, |p| {
+    let before = wait_for(&pods, "steady", 60, |p| {
         p.status.phase == Some(PodPhase::Running)
     })
     .await?;
@@ -565,7 +549,7 @@ async fn docker_outage_makes_the_node_not_ready_until_it_returns() -> anyhow::Re
     })
     .await?;
     eprintln!("node Ready {took:?} after the engine returned");
-    let after = wait_pod(&pods, "steady", 30, |p| {
+    let after = wait_for(&pods, "steady", 30, |p| {
         p.status.phase == Some(PodPhase::Running)
     })
     .await?;
@@ -628,7 +612,7 @@ async fn containers_share_empty_dirs_and_host_paths() -> anyhow::Result<()> {
     reader.volume_mounts = vec![mount("scratch", "/scratch")];
     p.spec.containers.push(reader);
     let p = pods.create(&p).await?;
-    wait_pod(&pods, "vols", 60, |p| {
+    wait_for(&pods, "vols", 60, |p| {
         p.status.phase == Some(PodPhase::Running)
             && p.status
                 .container_statuses
@@ -696,7 +680,7 @@ async fn init_containers_run_to_completion_before_the_app() -> anyhow::Result<()
     ];
     pods.create(&p).await?;
     // The first init container runs alone: the pod is Pending, not Initialized.
-    let early = wait_pod(&pods, "inited", 60, |p| {
+    let early = wait_for(&pods, "inited", 60, |p| {
         p.status
             .init_container_statuses
             .first()
@@ -712,7 +696,7 @@ async fn init_containers_run_to_completion_before_the_app() -> anyhow::Result<()
             .map(|c| c.status)
     };
     assert_eq!(initialized(&early), Some(ConditionStatus::False));
-    let p = wait_pod(&pods, "inited", 60, |p| {
+    let p = wait_for(&pods, "inited", 60, |p| {
         p.status.phase == Some(PodPhase::Running)
     })
     .await?;
@@ -731,7 +715,7 @@ async fn init_containers_run_to_completion_before_the_app() -> anyhow::Result<()
     bad.spec.init_containers = vec![step("boom", "exit 4")];
     bad.spec.volumes = p.spec.volumes.clone();
     pods.create(&bad).await?;
-    let bad = wait_pod(&pods, "badinit", 60, |p| {
+    let bad = wait_for(&pods, "badinit", 60, |p| {
         p.status.phase == Some(PodPhase::Failed)
     })
     .await?;

@@ -17,7 +17,7 @@ use rudder_protocol::resources::{
 };
 use rudder_protocol::ActorRef;
 use rudder_tests::services::{self, DockerCleanup};
-use rudder_tests::{eventually, Cluster};
+use rudder_tests::{eventually, wait_for, Cluster};
 
 fn docker_available() -> bool {
     services::docker_available("the pod spec fidelity Docker tests")
@@ -43,22 +43,6 @@ fn pod(name: &str, node: &str, policy: RestartPolicy, containers: Vec<Container>
     p.spec.termination_grace_period_seconds = Some(2);
     p.spec.containers = containers;
     p
-}
-
-async fn wait_pod<F>(pods: &Api<Pod>, name: &str, secs: u64, check: F) -> anyhow::Result<Pod>
-where
-    F: Fn(&Pod) -> bool + Clone + Send + 'static,
-{
-    let (pods, name) = (pods.clone(), name.to_owned());
-    let (p, _) = eventually(Duration::from_secs(secs), move || {
-        let (pods, name, check) = (pods.clone(), name.clone(), check.clone());
-        async move {
-            let p = pods.get(&name).await?;
-            Ok(check(&p).then_some(p))
-        }
-    })
-    .await?;
-    Ok(p)
 }
 
 /// The log of a pod's container once it contains `until`.
@@ -156,7 +140,7 @@ async fn run_as_user_and_a_read_only_root_filesystem_are_enforced() -> anyhow::R
         ..Default::default()
     });
     pods.create(&nonroot).await?;
-    let p = wait_pod(&pods, "nonroot", 60, |p| {
+    let p = wait_for(&pods, "nonroot", 60, |p| {
         status_of(p, "app")
             .and_then(|s| s.state.waiting.as_ref())
             .is_some_and(|w| w.reason == "CreateContainerConfigError")
@@ -227,7 +211,7 @@ async fn a_memory_limit_is_enforced_by_the_oom_killer_and_the_container_crash_lo
         .insert("memory".into(), Quantity::parse("32Mi")?);
     pods.create(&pod("oom", &node, RestartPolicy::Always, vec![hog]))
         .await?;
-    let p = wait_pod(&pods, "oom", 120, |p| {
+    let p = wait_for(&pods, "oom", 120, |p| {
         status_of(p, "hog").is_some_and(|s| {
             s.restart_count >= 1
                 && s.state
@@ -327,7 +311,7 @@ async fn termination_messages_reach_the_status() -> anyhow::Result<()> {
         vec![file, custom, fallback],
     ))
     .await?;
-    let p = wait_pod(&pods, "msg", 60, |p| {
+    let p = wait_for(&pods, "msg", 60, |p| {
         p.status.phase == Some(PodPhase::Failed)
             && p.status.container_statuses.len() == 3
             && p.status
@@ -408,7 +392,7 @@ async fn a_pod_past_its_active_deadline_fails() -> anyhow::Result<()> {
     );
     p.spec.active_deadline_seconds = Some(5);
     pods.create(&p).await?;
-    let p = wait_pod(&pods, "deadline", 60, |p| {
+    let p = wait_for(&pods, "deadline", 60, |p| {
         p.status.phase == Some(PodPhase::Failed)
     })
     .await?;
@@ -417,7 +401,7 @@ async fn a_pod_past_its_active_deadline_fails() -> anyhow::Result<()> {
         p.status.message,
         "Pod was active on the node longer than the specified deadline"
     );
-    let p = wait_pod(&pods, "deadline", 30, |p| {
+    let p = wait_for(&pods, "deadline", 30, |p| {
         status_of(p, "app").is_some_and(|s| s.state.terminated.is_some())
     })
     .await?;
@@ -520,7 +504,7 @@ async fn grpc_probes_on_the_host_network() -> anyhow::Result<()> {
     let mut p = pod("grpc", &node, RestartPolicy::Always, vec![ready, sick]);
     p.spec.host_network = true;
     pods.create(&p).await?;
-    let p = wait_pod(&pods, "grpc", 90, |p| {
+    let p = wait_for(&pods, "grpc", 90, |p| {
         status_of(p, "ready").is_some_and(|s| s.ready)
             && status_of(p, "sick").is_some_and(|s| s.restart_count >= 1)
     })

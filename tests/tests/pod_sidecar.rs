@@ -16,7 +16,7 @@ use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::resources::{ConditionStatus, ContainerStatus, Pod, PodPhase};
 use rudder_tests::services::{self, DockerCleanup};
-use rudder_tests::{eventually, Cluster};
+use rudder_tests::{wait_for, Cluster};
 use serde_json::json;
 
 fn docker_available() -> bool {
@@ -37,22 +37,6 @@ fn pod(name: &str, node: &str, spec: serde_json::Value) -> anyhow::Result<Pod> {
     }))?;
     p.spec.node_name = node.to_owned();
     p.spec.termination_grace_period_seconds = Some(5);
-    Ok(p)
-}
-
-async fn wait_pod<F>(pods: &Api<Pod>, name: &str, secs: u64, check: F) -> anyhow::Result<Pod>
-where
-    F: Fn(&Pod) -> bool + Clone + Send + 'static,
-{
-    let (pods, name) = (pods.clone(), name.to_owned());
-    let (p, _) = eventually(Duration::from_secs(secs), move || {
-        let (pods, name, check) = (pods.clone(), name.clone(), check.clone());
-        async move {
-            let p = pods.get(&name).await?;
-            Ok(check(&p).then_some(p))
-        }
-    })
-    .await?;
     Ok(p)
 }
 
@@ -153,7 +137,7 @@ async fn a_job_with_a_sidecar_succeeds_and_its_sidecar_stops() -> anyhow::Result
     )?;
     let created = Instant::now();
     pods.create(&p).await?;
-    let done = wait_pod(&pods, "job", 120, |p| {
+    let done = wait_for(&pods, "job", 120, |p| {
         p.status.phase == Some(PodPhase::Succeeded)
             && init_status(p, "writer").is_some_and(|s| s.state.terminated.is_some())
     })
@@ -215,7 +199,7 @@ async fn a_sidecar_that_exits_is_restarted_while_the_app_runs() -> anyhow::Resul
         }),
     )?;
     pods.create(&p).await?;
-    let running = wait_pod(&pods, "flaky", 60, |p| {
+    let running = wait_for(&pods, "flaky", 60, |p| {
         app_status(p, "app").is_some_and(|s| s.state.running.is_some())
     })
     .await?;
@@ -227,7 +211,7 @@ async fn a_sidecar_that_exits_is_restarted_while_the_app_runs() -> anyhow::Resul
     assert!(ready.ends_with("/2"), "READY {ready}");
     // The first restart is at once, the next after the crash-loop back-off (10 s).
     let started = Instant::now();
-    let restarted = wait_pod(&pods, "flaky", 90, |p| {
+    let restarted = wait_for(&pods, "flaky", 90, |p| {
         init_status(p, "flaky").is_some_and(|s| s.restart_count >= 2)
     })
     .await?;
@@ -279,7 +263,7 @@ async fn a_readiness_gate_holds_ready_until_its_condition_is_true() -> anyhow::R
         }),
     )?;
     pods.create(&p).await?;
-    let held = wait_pod(&pods, "gated", 60, |p| {
+    let held = wait_for(&pods, "gated", 60, |p| {
         condition(p, "ContainersReady").is_some_and(|c| c.0 == ConditionStatus::True)
     })
     .await?;
@@ -301,7 +285,7 @@ async fn a_readiness_gate_holds_ready_until_its_condition_is_true() -> anyhow::R
         &json!({"status": {"conditions": [{"type": "example.com/ready", "status": "False"}]}}),
     )
     .await?;
-    let still = wait_pod(&pods, "gated", 30, |p| {
+    let still = wait_for(&pods, "gated", 30, |p| {
         condition(p, "Ready").is_some_and(|c| c.2.contains("is not \"True\", but False"))
     })
     .await?;
@@ -316,7 +300,7 @@ async fn a_readiness_gate_holds_ready_until_its_condition_is_true() -> anyhow::R
         &json!({"status": {"conditions": [{"type": "example.com/ready", "status": "True"}]}}),
     )
     .await?;
-    let ready_pod = wait_pod(&pods, "gated", 30, |p| {
+    let ready_pod = wait_for(&pods, "gated", 30, |p| {
         condition(p, "Ready").is_some_and(|c| c.0 == ConditionStatus::True)
     })
     .await?;

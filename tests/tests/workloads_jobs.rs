@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use rudder_protocol::client::{Api, Client};
+use rudder_protocol::client::Client;
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
     CompletionMode, Container, Job, Pod, PodPhase, RestartPolicy, JOB_COMPLETE,
@@ -19,7 +19,7 @@ use rudder_protocol::resources::{
 };
 use rudder_protocol::NodeName;
 use rudder_tests::services::{self, DockerCleanup};
-use rudder_tests::{eventually, Cluster};
+use rudder_tests::{eventually, wait_for, Cluster};
 
 fn docker_available() -> bool {
     services::docker_available("the Job Docker tests")
@@ -56,22 +56,6 @@ fn job(name: &str, script: &str) -> Job {
         ..Default::default()
     }];
     j
-}
-
-async fn wait_job<F>(jobs: &Api<Job>, name: &str, secs: u64, check: F) -> anyhow::Result<Job>
-where
-    F: Fn(&Job) -> bool + Clone + Send + 'static,
-{
-    let (jobs, name) = (jobs.clone(), name.to_owned());
-    let (j, _) = eventually(Duration::from_secs(secs), move || {
-        let (jobs, name, check) = (jobs.clone(), name.clone(), check.clone());
-        async move {
-            let j = jobs.get(&name).await?;
-            Ok(check(&j).then_some(j))
-        }
-    })
-    .await?;
-    Ok(j)
 }
 
 async fn pods_of(client: &Client, job: &str) -> anyhow::Result<Vec<Pod>> {
@@ -187,7 +171,7 @@ async fn a_failing_job_backs_off_and_fails_after_its_backoff_limit() -> anyhow::
     let mut j = job("doomed", "echo trying; exit 1");
     j.spec.backoff_limit = Some(1);
     jobs.create(&j).await?;
-    let failed = wait_job(&jobs, "doomed", 120, |j| j.has_condition(JOB_FAILED)).await?;
+    let failed = wait_for(&jobs, "doomed", 120, |j| j.has_condition(JOB_FAILED)).await?;
     let c = failed.condition(JOB_FAILED).context("Failed condition")?;
     assert_eq!(c.reason, "BackoffLimitExceeded");
     assert_eq!(c.message, "Job has reached the specified backoff limit");
@@ -243,7 +227,7 @@ async fn a_finished_job_with_a_ttl_is_deleted_with_its_pods() -> anyhow::Result<
             r#"{"spec":{"ttlSecondsAfterFinished":2}}"#,
         ],
     )?;
-    wait_job(&jobs, "brief", 120, |j| j.has_condition(JOB_COMPLETE)).await?;
+    wait_for(&jobs, "brief", 120, |j| j.has_condition(JOB_COMPLETE)).await?;
     let (c, j) = (client.clone(), jobs.clone());
     eventually(Duration::from_secs(60), move || {
         let (c, j) = (c.clone(), j.clone());
@@ -279,7 +263,7 @@ async fn killing_the_job_controller_mid_job_completes_each_index_once() -> anyho
         let killed = client.chaos_kill(&node, "controller/job").await?;
         assert!(!killed.is_empty(), "the Job controller runs on the node");
     }
-    let done = wait_job(&jobs, "steady", 180, |j| j.has_condition(JOB_COMPLETE)).await?;
+    let done = wait_for(&jobs, "steady", 180, |j| j.has_condition(JOB_COMPLETE)).await?;
     assert_eq!(done.status.completed_indexes, "0-5");
     assert_eq!(done.status.succeeded, 6);
     let pods = pods_of(&client, "steady").await?;
@@ -352,7 +336,7 @@ async fn a_cronjob_runs_every_minute_and_trims_its_history() -> anyhow::Result<(
             .is_some_and(|r| r.kind == "CronJob" && r.name == "tick"),
         "kubectl names the CronJob as the manual run's controller"
     );
-    wait_job(&jobs, "by-hand", 120, |j| j.has_condition(JOB_COMPLETE)).await?;
+    wait_for(&jobs, "by-hand", 120, |j| j.has_condition(JOB_COMPLETE)).await?;
 
     // Two scheduled runs complete; only the latest is kept (limit 1).
     let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
