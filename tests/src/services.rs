@@ -111,8 +111,14 @@ pub async fn start_pod_node(
     spec.env = env;
     cluster.nodes.push(NodeProc::start(spec).await?);
     let client = cluster.nodes[0].client().await?;
-    let c = client.clone();
-    let node = name.to_owned();
+    wait_node_ready(&client, name).await?;
+    Ok((cleanup, cluster, client))
+}
+
+/// Waits (30 s at most) until the node `node` is Ready and the `default` namespace is
+/// served.
+pub async fn wait_node_ready(client: &Client, node: &str) -> anyhow::Result<()> {
+    let (c, node) = (client.clone(), node.to_owned());
     eventually(Duration::from_secs(30), move || {
         let (c, node) = (c.clone(), node.clone());
         async move {
@@ -127,7 +133,43 @@ pub async fn start_pod_node(
         }
     })
     .await?;
-    Ok((cleanup, cluster, client))
+    Ok(())
+}
+
+/// The log of a `default` pod's container, read from the kubelet of `node` over the bus,
+/// once it is not empty and contains `until` (at most `secs` seconds).
+pub async fn kubelet_log_until(
+    client: &Client,
+    node: &str,
+    pod: &str,
+    container: &str,
+    until: &str,
+    secs: u64,
+) -> anyhow::Result<String> {
+    use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest, LogRequest};
+    let (log, _) = eventually(Duration::from_secs(secs), || async {
+        let reply = client
+            .call(
+                rudder_protocol::ActorRef::new(node, "kubelet"),
+                KubeletRequest::Logs(LogRequest {
+                    namespace: "default".into(),
+                    pod: pod.into(),
+                    container: container.into(),
+                    max_bytes: 16 * 1024,
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        Ok(match reply {
+            KubeletReply::Logs { chunk, .. } if !chunk.is_empty() => {
+                let text = String::from_utf8_lossy(&chunk).into_owned();
+                text.contains(until).then_some(text)
+            }
+            _ => None,
+        })
+    })
+    .await?;
+    Ok(log)
 }
 
 /// True when this process may program iptables; otherwise prints a loud SKIP.

@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rudder_protocol::client::{Api, Client};
-use rudder_protocol::resources::{
-    ConditionStatus, Container, Event, Namespace, Node, Pod, PodPhase, RestartPolicy,
-};
+use rudder_protocol::resources::{ConditionStatus, Container, Event, Pod, PodPhase, RestartPolicy};
 use rudder_tests::services::{self, docker, DockerCleanup};
 use rudder_tests::{eventually, repo_root, Cluster, NodeProc};
 
@@ -47,21 +45,7 @@ async fn start_node(name: &str, sandbox_image: &str) -> anyhow::Result<(Cluster,
     spec.kubelet_runtime = None;
     cluster.nodes.push(NodeProc::start(spec).await?);
     let client = cluster.nodes[0].client().await?;
-    let (c, node) = (client.clone(), name.to_owned());
-    eventually(Duration::from_secs(30), move || {
-        let (c, node) = (c.clone(), node.clone());
-        async move {
-            c.api::<Namespace>(None).get("default").await?;
-            let n = c.api::<Node>(None).get(&node).await?;
-            let ready = n
-                .status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True);
-            Ok(ready.then_some(()))
-        }
-    })
-    .await?;
+    rudder_tests::services::wait_node_ready(&client, name).await?;
     Ok((cluster, client))
 }
 

@@ -277,37 +277,6 @@ async fn killed_kubelet_adopts_instead_of_starting_twice() -> anyhow::Result<()>
     Ok(())
 }
 
-/// The log of a pod's container, from its kubelet over the bus, once it is not empty.
-async fn container_log(
-    client: &Client,
-    node: &str,
-    pod: &str,
-    container: &str,
-) -> anyhow::Result<String> {
-    let (log, _) = eventually(Duration::from_secs(30), || async {
-        let reply = client
-            .call(
-                ActorRef::new(node, "kubelet"),
-                KubeletRequest::Logs(LogRequest {
-                    namespace: "default".into(),
-                    pod: pod.into(),
-                    container: container.into(),
-                    max_bytes: 4096,
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        Ok(match reply {
-            KubeletReply::Logs { chunk, .. } if !chunk.is_empty() => {
-                Some(String::from_utf8_lossy(&chunk).into_owned())
-            }
-            _ => None,
-        })
-    })
-    .await?;
-    Ok(log)
-}
-
 fn is_ready(p: &Pod) -> bool {
     p.status
         .conditions
@@ -621,7 +590,7 @@ async fn containers_share_empty_dirs_and_host_paths() -> anyhow::Result<()> {
     })
     .await?;
     // The second container reads what the first wrote in their emptyDir.
-    let log = container_log(&client, &node, "vols", "reader").await?;
+    let log = services::kubelet_log_until(&client, &node, "vols", "reader", "", 30).await?;
     assert_eq!(log, "shared\n");
     // The hostPath is the host's directory.
     let (note, _) = eventually(Duration::from_secs(10), || async {
@@ -706,7 +675,7 @@ async fn init_containers_run_to_completion_before_the_app() -> anyhow::Result<()
         .terminated
         .as_ref()
         .is_some_and(|t| t.exit_code == 0)));
-    let log = container_log(&client, &node, "inited", "app").await?;
+    let log = services::kubelet_log_until(&client, &node, "inited", "app", "", 30).await?;
     assert_eq!(log, "first\nsecond\n", "in order, each once");
 
     // A failing init container of a pod that never restarts fails the pod; the app

@@ -9,13 +9,13 @@
 use std::time::Duration;
 
 use rudder_protocol::client::{Api, Client};
-use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest, LogRequest};
+
 use rudder_protocol::resources::{
     Container, ExecAction, HostAlias, HostPathVolumeSource, Lifecycle, LifecycleHandler, Pod,
     PodDnsConfig, PodPhase, PodSecurityContext, Quantity, RestartPolicy, SeccompProfile,
     SeccompProfileType, SecurityContext, TerminationMessagePolicy, Volume, VolumeMount,
 };
-use rudder_protocol::ActorRef;
+
 use rudder_tests::services::{self, DockerCleanup};
 use rudder_tests::{eventually, wait_for, Cluster};
 
@@ -43,39 +43,6 @@ fn pod(name: &str, node: &str, policy: RestartPolicy, containers: Vec<Container>
     p.spec.termination_grace_period_seconds = Some(2);
     p.spec.containers = containers;
     p
-}
-
-/// The log of a pod's container once it contains `until`.
-async fn log_until(
-    client: &Client,
-    node: &str,
-    pod: &str,
-    container: &str,
-    until: &str,
-) -> anyhow::Result<String> {
-    let (log, _) = eventually(Duration::from_secs(60), || async {
-        let reply = client
-            .call(
-                ActorRef::new(node, "kubelet"),
-                KubeletRequest::Logs(LogRequest {
-                    namespace: "default".into(),
-                    pod: pod.into(),
-                    container: container.into(),
-                    max_bytes: 16 * 1024,
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        Ok(match reply {
-            KubeletReply::Logs { chunk, .. } => {
-                let text = String::from_utf8_lossy(&chunk).into_owned();
-                text.contains(until).then_some(text)
-            }
-            _ => None,
-        })
-    })
-    .await?;
-    Ok(log)
 }
 
 fn status_of<'a>(
@@ -118,13 +85,13 @@ async fn run_as_user_and_a_read_only_root_filesystem_are_enforced() -> anyhow::R
         ..Default::default()
     });
     pods.create(&p).await?;
-    let log = log_until(&client, &node, "sec", "user", "uid=").await?;
+    let log = services::kubelet_log_until(&client, &node, "sec", "user", "uid=", 60).await?;
     assert!(log.contains("uid=1000 gid=3000"), "{log}");
     assert!(
         log.contains("4000") && log.contains("2000"),
         "supplementalGroups and fsGroup are groups of the process: {log}"
     );
-    let log = log_until(&client, &node, "sec", "ro", "write").await?;
+    let log = services::kubelet_log_until(&client, &node, "sec", "ro", "write", 60).await?;
     assert!(log.contains("write refused"), "{log}");
     assert!(log.contains("Read-only file system"), "{log}");
 
@@ -185,12 +152,14 @@ async fn seccomp_is_unconfined_unless_a_profile_is_named() -> anyhow::Result<()>
         vec![plain, runtime_default],
     );
     pods.create(&p).await?;
-    let log = log_until(&client, &node, "seccomp", "plain", "Seccomp:").await?;
+    let log =
+        services::kubelet_log_until(&client, &node, "seccomp", "plain", "Seccomp:", 60).await?;
     assert!(
         log.contains("Seccomp:\t0"),
         "no profile named: unconfined (seccomp_default is off): {log}"
     );
-    let log = log_until(&client, &node, "seccomp", "default", "Seccomp:").await?;
+    let log =
+        services::kubelet_log_until(&client, &node, "seccomp", "default", "Seccomp:", 60).await?;
     assert!(log.contains("Seccomp:\t2"), "RuntimeDefault: {log}");
     Ok(())
 }
@@ -275,7 +244,7 @@ async fn pre_stop_runs_before_the_stop_signal() -> anyhow::Result<()> {
         ..Default::default()
     }];
     pods.create(&p).await?;
-    log_until(&client, &node, "stop", "app", "started").await?;
+    services::kubelet_log_until(&client, &node, "stop", "app", "started", 60).await?;
     pods.delete("stop").await?;
     let file = host_dir.join("order");
     let (order, _) = eventually(Duration::from_secs(30), || async {
@@ -359,7 +328,7 @@ async fn names_hosts_dns_and_a_shared_process_namespace() -> anyhow::Result<()> 
         options: vec![],
     });
     pods.create(&p).await?;
-    let log = log_until(&client, &node, "names", "app", "END").await?;
+    let log = services::kubelet_log_until(&client, &node, "names", "app", "END", 60).await?;
     assert!(log.starts_with("db-0\n"), "{log}");
     assert!(log.contains("# Kubernetes-managed hosts file."), "{log}");
     assert!(

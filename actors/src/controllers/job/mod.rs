@@ -38,7 +38,8 @@ use tracing::debug;
 
 use self::plan::{job_pod, Action, PodRef};
 use super::support::{
-    controller_key, reference, slow_start, Controller, ControllerExpectations, PodControl, Wiring,
+    controller_key, owner_keys, reference, slow_start, Controller, ControllerExpectations,
+    PodControl, Wiring,
 };
 use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
 use crate::supervisor::ComponentSpec;
@@ -81,7 +82,7 @@ fn wire(w: &mut Wiring<Job>) -> Ctx {
     let pods = w.watches(
         Scope::all(),
         move |c: &Change<Pod>, queue: &WorkQueue<ObjectKey>| {
-            for key in pod_keys(c) {
+            for key in owner_keys::<Job, Pod>(c) {
                 exp.observe(&key, c);
                 queue.add(key);
             }
@@ -94,11 +95,6 @@ fn wire(w: &mut Wiring<Job>) -> Ctx {
         pods,
         expectations,
     }
-}
-
-/// The Jobs a pod change concerns: its controller now and before.
-fn pod_keys(change: &Change<Pod>) -> Vec<ObjectKey> {
-    super::support::owner_keys::<Job, Pod>(change)
 }
 
 /// The pods of the namespace controlled by a Job with this uid.

@@ -440,7 +440,7 @@ pub fn plan(job: &Job, pods: &[&Pod], expectations_met: bool, now: Time) -> Plan
     status.terminating = Some(count(terminating));
 
     if finished {
-        finish(&mut plan, job, status, release, active, now);
+        finish(&mut plan, job, status, release, active);
         return plan;
     }
 
@@ -589,14 +589,7 @@ fn push_status(plan: &mut Plan, old: &JobStatus, status: JobStatus) {
 }
 
 /// A finished Job only lets its pods go (and stops any still active).
-fn finish(
-    plan: &mut Plan,
-    job: &Job,
-    status: JobStatus,
-    release: Vec<PodRef>,
-    active: Vec<&Pod>,
-    _now: Time,
-) {
+fn finish(plan: &mut Plan, job: &Job, status: JobStatus, release: Vec<PodRef>, active: Vec<&Pod>) {
     push_status(plan, &job.status, status);
     if !release.is_empty() {
         plan.actions.push(Action::RemoveFinalizers(release));
