@@ -149,8 +149,16 @@ async fn exhaustion_then_a_new_node_and_taints_and_selectors() -> anyhow::Result
         msg,
         format!("0/{all_nodes} nodes are available: {all_nodes} Insufficient cpu. preemption: 0/{all_nodes} nodes are available: {all_nodes} No preemption victims found for incoming pod.")
     );
-    let failed = events_for(&events, &waiting, "FailedScheduling").await?;
-    assert!(!failed.is_empty(), "FailedScheduling event written");
+    // The event is recorded after the condition, so it may trail it briefly.
+    let (failed, _) = eventually(Duration::from_secs(10), || {
+        let events = events.clone();
+        let waiting = waiting.clone();
+        async move {
+            let failed = events_for(&events, &waiting, "FailedScheduling").await?;
+            Ok((!failed.is_empty()).then_some(failed))
+        }
+    })
+    .await?;
     assert_eq!(failed[0].type_, "Warning");
     assert_eq!(failed[0].message, msg);
     assert_eq!(failed[0].reporting_component, "default-scheduler");
