@@ -218,6 +218,7 @@ macro_rules! served_kinds {
             $crate::resources::ReplicationController,
             $crate::resources::ReplicaSet,
             $crate::resources::Deployment,
+            $crate::resources::StatefulSet,
             $crate::resources::Job,
             $crate::resources::CronJob,
             $crate::resources::Lease,
@@ -345,6 +346,14 @@ impl Served for resources::Deployment {
             .short_names(&["deploy"])
             .categories(&["all"])
             .subresources(&[SCALE, status_of("apps", "Deployment")]);
+}
+
+impl Served for resources::StatefulSet {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("statefulset", "io.k8s.api.apps.v1.StatefulSet")
+            .short_names(&["sts"])
+            .categories(&["all"])
+            .subresources(&[SCALE, status_of("apps", "StatefulSet")]);
 }
 
 impl Served for resources::Job {

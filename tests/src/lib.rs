@@ -310,12 +310,29 @@ impl NodeProc {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// Starts the node again with the same name, data dir and bus address.
+    /// Starts the node again with the same name, data dir and bus address. While the
+    /// node was down, another process may have taken one of its ports as the local end
+    /// of an outgoing connection (both come from the ephemeral range); such a port
+    /// frees up when that connection closes, so a start refused with "address in use"
+    /// is tried again for up to 20 s.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9().await?;
-        let again = NodeProc::start(self.spec.clone()).await?;
-        *self = again;
-        Ok(())
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match NodeProc::start(self.spec.clone()).await {
+                Ok(again) => {
+                    *self = again;
+                    return Ok(());
+                }
+                Err(e)
+                    if format!("{e:#}").contains("Address already in use")
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The kubeconfig the node wrote (control-plane nodes).

@@ -50,6 +50,7 @@ mod pod_fields_tests;
 mod scheduling;
 mod security;
 mod service;
+mod statefulset;
 mod workloads;
 
 pub use config::{validate_data_keys, validate_immutable, MAX_DATA_SIZE};

@@ -7,6 +7,8 @@
 //! - [`replicaset`]: keeps a ReplicaSet's pods at its replica count.
 //! - [`replication`]: the same for ReplicationControllers.
 //! - [`deployment`]: rolls pod templates out through ReplicaSets.
+//! - [`statefulset`]: pods with stable names, hostnames and claims, in ordinal order,
+//!   with partitioned rolling updates through ControllerRevisions.
 //! - [`job`]: runs a Job's pods to completion (Indexed, back-off, failure policy,
 //!   pod tracking with finalizers).
 //! - [`cronjob`]: creates Jobs on a cron schedule and trims their history.
@@ -34,6 +36,7 @@ pub mod pods;
 pub mod replicaset;
 pub mod replication;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod support;
 pub mod ttlafterfinished;
 
@@ -47,6 +50,7 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         replicaset::ReplicaSetController::component(),
         replication::ReplicationControllerController::component(),
         deployment::DeploymentController::component(),
+        statefulset::component(),
         job::component(),
         cronjob::component(),
         ttlafterfinished::component(),
@@ -70,6 +74,7 @@ pub const NAMES: &[&str] = &[
     replicaset::NAME,
     replication::NAME,
     deployment::NAME,
+    statefulset::NAME,
     job::NAME,
     cronjob::NAME,
     ttlafterfinished::NAME,

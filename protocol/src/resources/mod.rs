@@ -235,6 +235,7 @@ mod replication;
 mod scale;
 mod service;
 mod service_account;
+mod statefulset;
 mod time;
 
 pub use bytes::ByteString;
@@ -255,6 +256,7 @@ pub use replication::*;
 pub use scale::*;
 pub use service::*;
 pub use service_account::*;
+pub use statefulset::*;
 pub use time::{MicroTime, Time, TimeError};
 
 /// A top-level kind the apiserver stores: its type information and its metadata.

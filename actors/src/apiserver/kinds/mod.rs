@@ -48,6 +48,7 @@ mod replicationcontroller;
 mod secret;
 mod service;
 mod serviceaccount;
+mod statefulset;
 
 /// A field that field selectors of a kind support, e.g. `spec.nodeName`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use super::{BadValue, FieldCause, FieldPath, Validate, IMMUTABLE};
 const NON_NEGATIVE: &str = "must be greater than or equal to 0";
 const PERCENT_MSG: &str = "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
 
-fn non_negative(value: Option<i32>, path: &FieldPath, errs: &mut Vec<FieldCause>) {
+pub(super) fn non_negative(value: Option<i32>, path: &FieldPath, errs: &mut Vec<FieldCause>) {
     if let Some(v) = value {
         if v < 0 {
             errs.push(FieldCause::invalid(path, v, NON_NEGATIVE));
@@ -35,7 +35,7 @@ fn non_negative(value: Option<i32>, path: &FieldPath, errs: &mut Vec<FieldCause>
 
 /// The template of a controller at `path` (`spec.template`). `selector_matches` is
 /// `Some(false)` when a valid, non-empty selector does not select the template's labels.
-fn validate_controller_template(
+pub(super) fn validate_controller_template(
     template: &PodTemplateSpec,
     path: &FieldPath,
     selector_matches: Option<bool>,
@@ -84,7 +84,7 @@ fn is_empty_selector(s: &LabelSelector) -> bool {
 
 /// Checks an `apps/v1` selector and returns whether it selects the template's labels
 /// (`None` when it is empty or invalid, so that only one problem is reported).
-fn validate_apps_selector(
+pub(super) fn validate_apps_selector(
     selector: &LabelSelector,
     template_labels: &BTreeMap<String, String>,
     path: &FieldPath,
@@ -105,7 +105,7 @@ fn selector_value(selector: &LabelSelector) -> BadValue {
     BadValue::Raw(serde_json::to_string(selector).unwrap_or_else(|_| format!("{selector:?}")))
 }
 
-fn selector_immutable(new: &LabelSelector, old: &LabelSelector, errs: &mut Vec<FieldCause>) {
+pub(super) fn selector_immutable(new: &LabelSelector, old: &LabelSelector, errs: &mut Vec<FieldCause>) {
     if new != old {
         errs.push(FieldCause::invalid(
             &FieldPath::new("spec").child("selector"),
@@ -183,14 +183,14 @@ impl Validate for ReplicationController {
 
 /// The value of a budget for the "both zero" rule, as Kubernetes reads it: a percentage
 /// or an integer; anything unreadable counts as 0.
-fn budget_value(v: &IntOrString) -> i64 {
+pub(super) fn budget_value(v: &IntOrString) -> i64 {
     match v {
         IntOrString::Int(n) => i64::from(*n),
         IntOrString::String(s) => s.strip_suffix('%').unwrap_or(s).parse::<i64>().unwrap_or(0),
     }
 }
 
-fn validate_budget(v: &IntOrString, path: &FieldPath, errs: &mut Vec<FieldCause>) {
+pub(super) fn validate_budget(v: &IntOrString, path: &FieldPath, errs: &mut Vec<FieldCause>) {
     match v {
         IntOrString::Int(n) => {
             if *n < 0 {
@@ -205,7 +205,7 @@ fn validate_budget(v: &IntOrString, path: &FieldPath, errs: &mut Vec<FieldCause>
     }
 }
 
-fn budget_bad_value(v: &IntOrString) -> BadValue {
+pub(super) fn budget_bad_value(v: &IntOrString) -> BadValue {
     match v {
         IntOrString::Int(n) => BadValue::from(*n),
         IntOrString::String(s) => BadValue::from(s),
