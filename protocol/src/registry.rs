@@ -218,6 +218,7 @@ macro_rules! served_kinds {
             $crate::resources::ReplicationController,
             $crate::resources::ReplicaSet,
             $crate::resources::Deployment,
+            $crate::resources::ControllerRevision,
             $crate::resources::Job,
             $crate::resources::CronJob,
             $crate::resources::Lease,
@@ -345,6 +346,13 @@ impl Served for resources::Deployment {
             .short_names(&["deploy"])
             .categories(&["all"])
             .subresources(&[SCALE, status_of("apps", "Deployment")]);
+}
+
+impl Served for resources::ControllerRevision {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "controllerrevision",
+        "io.k8s.api.apps.v1.ControllerRevision",
+    );
 }
 
 impl Served for resources::Job {
