@@ -219,6 +219,7 @@ macro_rules! served_kinds {
             $crate::resources::ReplicaSet,
             $crate::resources::Deployment,
             $crate::resources::StatefulSet,
+            $crate::resources::ControllerRevision,
             $crate::resources::Job,
             $crate::resources::CronJob,
             $crate::resources::Lease,
@@ -354,6 +355,11 @@ impl Served for resources::StatefulSet {
             .short_names(&["sts"])
             .categories(&["all"])
             .subresources(&[SCALE, status_of("apps", "StatefulSet")]);
+impl Served for resources::ControllerRevision {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "controllerrevision",
+        "io.k8s.api.apps.v1.ControllerRevision",
+    );
 }
 
 impl Served for resources::Job {

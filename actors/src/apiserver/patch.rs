@@ -1140,6 +1140,16 @@ mod tests {
                 json!({"matchLabels":{"run":"x"}}),
             ),
             (
+                // What `kubectl rollout undo` sends for a DaemonSet or StatefulSet: a
+                // ControllerRevision's data, replacing the template whole.
+                "a revision's template patch replaces the template",
+                json!({"spec":{"template":{"$patch":"replace","metadata":{"labels":{"app":"old"}},
+                    "spec":{"containers":[{"image":"nginx:1.0","name":"web"}]}}}}),
+                |d| d["spec"]["template"].clone(),
+                json!({"metadata":{"labels":{"app":"old"}},
+                    "spec":{"containers":[{"image":"nginx:1.0","name":"web"}]}}),
+            ),
+            (
                 "$patch delete of a map empties it",
                 json!({"spec":{"template":{"metadata":{"$patch":"delete"}}}}),
                 |d| d["spec"]["template"]["metadata"].clone(),

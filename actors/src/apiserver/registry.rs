@@ -858,7 +858,7 @@ mod tests {
             .unwrap()
             .verbs
             .contains(&"deletecollection"));
-        assert_eq!(resources_in("apps", "v1").count(), 2);
+        assert_eq!(resources_in("apps", "v1").count(), 3);
     }
 
     #[test]

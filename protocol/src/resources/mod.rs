@@ -37,7 +37,8 @@
 //! - `common`: core/v1 bits shared by several kinds ([`ObjectReference`], [`Protocol`]).
 //! - `pod`, `node`, `service` (Service and Endpoints), `namespace`, `service_account`,
 //!   `event`, `replication` (ReplicationController and ReplicaSet), `deployment`,
-//!   `lease`, `scale`.
+//!   `lease`, `scale`, `controller_revision` (ControllerRevision, with `raw`'s
+//!   [`RawJson`] for its data).
 
 use std::fmt::Debug;
 
@@ -220,6 +221,7 @@ macro_rules! kind {
 mod bytes;
 mod common;
 mod config;
+mod controller_revision;
 mod deployment;
 mod event;
 mod intstr;
@@ -231,6 +233,7 @@ mod node;
 mod pod;
 mod priority_class;
 mod quantity;
+mod raw;
 mod replication;
 mod scale;
 mod service;
@@ -241,6 +244,7 @@ mod time;
 pub use bytes::ByteString;
 pub use common::*;
 pub use config::*;
+pub use controller_revision::*;
 pub use deployment::*;
 pub use event::*;
 pub use intstr::{IntOrString, IntOrStringError};
@@ -252,6 +256,7 @@ pub use node::*;
 pub use pod::*;
 pub use priority_class::*;
 pub use quantity::{Format, Quantity, QuantityError, MAX_QUANTITY_LEN};
+pub use raw::RawJson;
 pub use replication::*;
 pub use scale::*;
 pub use service::*;

@@ -33,6 +33,7 @@ use super::table::{default_row, Column, Row, DEFAULT_COLUMNS};
 use super::validation::{invalid_status, Validate};
 
 mod configmap;
+mod controllerrevision;
 mod cronjob;
 mod deployment;
 mod endpoints;

@@ -11,6 +11,8 @@
 //!   does not act twice on a key before it has observed its own creates and deletes.
 //! - [`pod_control`]: [`PodControl`]: pod creation in slow-start batches and deletion,
 //!   with their Events and expectations.
+//! - [`history`]: rollout history in ControllerRevisions (hashes, names, numbering,
+//!   collisions, truncation), shared by the DaemonSet and StatefulSet controllers.
 //! - [`discovery`]: the served resources generic controllers loop over (from the API
 //!   server's registry), as [`rudder_protocol::api::ApiResource`]s.
 //! - here: the leader gate ([`while_leading`]), the worker loop ([`run_workers`]), and
@@ -33,6 +35,7 @@ use tracing::{debug, warn, Instrument};
 pub mod controller;
 pub mod discovery;
 pub mod expectations;
+pub mod history;
 pub mod pod_control;
 
 pub use self::controller::{controller_key, owner_keys, Controller, Wiring};
