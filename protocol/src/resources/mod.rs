@@ -37,7 +37,8 @@
 //! - `common`: core/v1 bits shared by several kinds ([`ObjectReference`], [`Protocol`]).
 //! - `pod`, `node`, `service` (Service and Endpoints), `namespace`, `service_account`,
 //!   `event`, `replication` (ReplicationController and ReplicaSet), `deployment`,
-//!   `lease`, `scale`.
+//!   `lease`, `scale`, `storage` (PersistentVolume, PersistentVolumeClaim,
+//!   StorageClass).
 
 use std::fmt::Debug;
 
@@ -235,6 +236,7 @@ mod replication;
 mod scale;
 mod service;
 mod service_account;
+mod storage;
 mod time;
 
 pub use bytes::ByteString;
@@ -255,6 +257,7 @@ pub use replication::*;
 pub use scale::*;
 pub use service::*;
 pub use service_account::*;
+pub use storage::*;
 pub use time::{MicroTime, Time, TimeError};
 
 /// A top-level kind the apiserver stores: its type information and its metadata.

@@ -41,6 +41,8 @@ mod job;
 mod lease;
 mod namespace;
 mod node;
+mod persistentvolume;
+mod persistentvolumeclaim;
 mod pod;
 mod priorityclass;
 mod replicaset;
@@ -48,6 +50,7 @@ mod replicationcontroller;
 mod secret;
 mod service;
 mod serviceaccount;
+mod storageclass;
 
 /// A field that field selectors of a kind support, e.g. `spec.nodeName`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
