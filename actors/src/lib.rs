@@ -15,6 +15,8 @@
 //! - [`informer`]: informers, work queues, leader election and API access for components.
 //! - [`kubelet`]: runs the pods bound to this node as Docker containers.
 //! - [`proxy`]: the service proxy (kube-proxy): packet-filter rules or forwarding.
+//! - [`provisioner`]: the local-path provisioner: volumes as directories on the node
+//!   that runs the pod, one instance per worker node.
 //! - [`retry`]: back-off counters and the log limiter every retry loop uses.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
 //! - [`scheduler`]: assigns pending pods to nodes (snapshot, plugins, cycle).
@@ -32,6 +34,7 @@ pub mod fsutil;
 pub mod informer;
 pub mod kubelet;
 pub mod node;
+pub mod provisioner;
 pub mod proxy;
 pub mod retry;
 pub mod scheduler;

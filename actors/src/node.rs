@@ -207,6 +207,9 @@ pub struct Services {
     pub kubelet: crate::kubelet::KubeletSettings,
     /// Service proxy settings (worker nodes).
     pub proxy: Option<crate::proxy::ProxySettings>,
+    /// Where the local-path provisioner makes volumes (worker nodes with a runtime):
+    /// `<data-dir>/storage`.
+    pub local_path_dir: Option<PathBuf>,
     /// The controllers' settings and the address ranges (control-plane nodes).
     pub controllers: Option<(
         crate::config::ControllersSection,
@@ -218,7 +221,8 @@ pub struct Services {
 ///
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
 /// control-plane nodes run `store`, `apiserver`, `scheduler` and every controller (the
-/// one list in [`crate::controllers::components`]); workers run `kubelet` and `proxy`.
+/// one list in [`crate::controllers::components`]); workers run `kubelet`, `proxy` and
+/// the local-path provisioner.
 /// The supervisor hands them all the node's shared informers.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
@@ -250,6 +254,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
             rt.clone(),
             services.kubelet.clone(),
         ));
+        if let Some(dir) = &services.local_path_dir {
+            specs.push(crate::provisioner::component(dir.clone()));
+        }
     }
     specs
 }
@@ -433,6 +440,10 @@ impl Node {
                 // Absolute: the container runtime binds volume files from under it.
                 root_dir,
             };
+            services.local_path_dir = Some(
+                std::path::absolute(cfg.data_dir.join("storage"))
+                    .unwrap_or_else(|_| cfg.data_dir.join("storage")),
+            );
             services.container_runtime = match cfg.kubelet.runtime {
                 RuntimeKind::Docker => Some(Arc::new(DockerRuntime::new())),
                 RuntimeKind::Fake => {

@@ -216,6 +216,8 @@ macro_rules! served_kinds {
             $crate::resources::Secret,
             $crate::resources::Event,
             $crate::resources::ReplicationController,
+            $crate::resources::PersistentVolume,
+            $crate::resources::PersistentVolumeClaim,
             $crate::resources::ReplicaSet,
             $crate::resources::Deployment,
             $crate::resources::StatefulSet,
@@ -224,6 +226,7 @@ macro_rules! served_kinds {
             $crate::resources::CronJob,
             $crate::resources::Lease,
             $crate::resources::PriorityClass,
+            $crate::resources::StorageClass,
             $($extra,)*
         }
     };
@@ -333,6 +336,22 @@ impl Served for resources::ReplicationController {
     .subresources(&[SCALE, status_of("", "ReplicationController")]);
 }
 
+impl Served for resources::PersistentVolume {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("persistentvolume", "io.k8s.api.core.v1.PersistentVolume")
+            .short_names(&["pv"])
+            .subresources(&[status_of("", "PersistentVolume")]);
+}
+
+impl Served for resources::PersistentVolumeClaim {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "persistentvolumeclaim",
+        "io.k8s.api.core.v1.PersistentVolumeClaim",
+    )
+    .short_names(&["pvc"])
+    .subresources(&[status_of("", "PersistentVolumeClaim")]);
+}
+
 impl Served for resources::ReplicaSet {
     const INFO: ResourceInfo =
         ResourceInfo::of::<Self>("replicaset", "io.k8s.api.apps.v1.ReplicaSet")
@@ -355,6 +374,8 @@ impl Served for resources::StatefulSet {
             .short_names(&["sts"])
             .categories(&["all"])
             .subresources(&[SCALE, status_of("apps", "StatefulSet")]);
+}
+
 impl Served for resources::ControllerRevision {
     const INFO: ResourceInfo = ResourceInfo::of::<Self>(
         "controllerrevision",
@@ -384,6 +405,12 @@ impl Served for resources::PriorityClass {
     const INFO: ResourceInfo =
         ResourceInfo::of::<Self>("priorityclass", "io.k8s.api.scheduling.v1.PriorityClass")
             .short_names(&["pc"]);
+}
+
+impl Served for resources::StorageClass {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("storageclass", "io.k8s.api.storage.v1.StorageClass")
+            .short_names(&["sc"]);
 }
 
 /// The served group-versions, `(group, version)`, in the order of [`RESOURCES`] (core

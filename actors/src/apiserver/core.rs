@@ -844,6 +844,40 @@ impl ApiCore {
                 Err(e) => return Err(e),
             }
         }
+        self.bootstrap_storage_class().await
+    }
+
+    /// The default StorageClass `local-path` (k3s ships the same): volumes are
+    /// directories on the node the first consumer is scheduled to, deleted with their
+    /// claim.
+    async fn bootstrap_storage_class(&self) -> ApiResult<()> {
+        use rudder_protocol::resources::{
+            IS_DEFAULT_CLASS_ANNOTATION, LOCAL_PATH_CLASS, LOCAL_PATH_PROVISIONER,
+        };
+        let Some(classes) = registry::resource("storage.k8s.io", "v1", "storageclasses") else {
+            return Err(fail(500, "InternalError", "storageclasses not registered"));
+        };
+        let obj = json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {
+                "name": LOCAL_PATH_CLASS,
+                "annotations": {IS_DEFAULT_CLASS_ANNOTATION: "true"},
+            },
+            "provisioner": LOCAL_PATH_PROVISIONER,
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        });
+        match self
+            .create(classes, None, obj, WriteOptions::default())
+            .await
+        {
+            Ok(_) => tracing::info!(
+                storage_class = LOCAL_PATH_CLASS,
+                "created default storage class"
+            ),
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 

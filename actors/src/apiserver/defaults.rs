@@ -181,7 +181,8 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
             || v.secret.is_some()
             || v.config_map.is_some()
             || v.downward_api.is_some()
-            || v.projected.is_some();
+            || v.projected.is_some()
+            || v.persistent_volume_claim.is_some();
         if !has_source {
             v.empty_dir = Some(Default::default());
         }

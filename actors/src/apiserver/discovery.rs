@@ -320,7 +320,8 @@ mod tests {
             batch["preferredVersion"],
             json!({"groupVersion": "batch/v1", "version": "v1"})
         );
-        assert_eq!(apis["groups"].as_array().unwrap().len(), 4);
+        find(&apis["groups"], "name", "storage.k8s.io");
+        assert_eq!(apis["groups"].as_array().unwrap().len(), 5);
 
         let group = api_group("apps").unwrap();
         assert_eq!(group["kind"], "APIGroup");
@@ -436,7 +437,13 @@ mod tests {
             .collect();
         assert_eq!(
             groups,
-            vec!["apps", "batch", "coordination.k8s.io", "scheduling.k8s.io"]
+            vec![
+                "apps",
+                "batch",
+                "coordination.k8s.io",
+                "scheduling.k8s.io",
+                "storage.k8s.io"
+            ]
         );
         let deploy = find(
             &apis["items"][0]["versions"][0]["resources"],

@@ -63,6 +63,7 @@ pub use names::{
     is_http_header_name, is_label_value, is_qualified_name, is_valid_cidr, is_valid_ip,
     is_valid_percent, is_valid_port_name, is_valid_port_num,
 };
+pub(crate) use pod::validate_node_selector;
 pub use pod::{validate_pod_spec, PodSpecContext};
 pub use service::validate_node_port_range;
 

@@ -13,6 +13,8 @@
 //!   pod tracking with finalizers).
 //! - [`cronjob`]: creates Jobs on a cron schedule and trims their history.
 //! - [`ttlafterfinished`]: deletes finished Jobs once their TTL passes.
+//! - [`persistentvolume`]: binds PersistentVolumeClaims to PersistentVolumes, keeps
+//!   their phases, reclaims released volumes, lifts the pvc/pv-protection finalizers.
 //! - [`pods`]: pod helpers shared by the replica controllers.
 //! - [`endpoints`]: Endpoints of every Service with a selector.
 //! - [`namespace`]: empties a Terminating namespace, then lets it go.
@@ -32,6 +34,7 @@ pub mod job;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
+pub mod persistentvolume;
 pub mod pods;
 pub mod replicaset;
 pub mod replication;
@@ -54,6 +57,7 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         job::component(),
         cronjob::component(),
         ttlafterfinished::component(),
+        persistentvolume::component(),
         endpoints::component(),
         namespace::component(),
         serviceaccount::component(),
@@ -78,6 +82,7 @@ pub const NAMES: &[&str] = &[
     job::NAME,
     cronjob::NAME,
     ttlafterfinished::NAME,
+    persistentvolume::NAME,
     endpoints::NAME,
     namespace::NAME,
     serviceaccount::NAME,

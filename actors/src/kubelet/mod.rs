@@ -83,8 +83,8 @@ use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, ConfigMap, Lease, MicroTime, Node, NodeAddress, NodeAddressType,
-    NodeCondition, NodeSystemInfo, ObjectMeta, ObjectReference, Pod, PodStatus, Quantity, Secret,
-    Time,
+    NodeCondition, NodeSystemInfo, ObjectMeta, ObjectReference, PersistentVolume,
+    PersistentVolumeClaim, Pod, PodStatus, Quantity, Secret, Time,
 };
 use serde_json::json;
 use tokio::sync::{watch, Notify};
@@ -268,6 +268,25 @@ impl PodSink for ApiSink {
 
     fn secret(&self, namespace: &str, name: &str) -> BoxFuture<'_, Result<Option<Secret>, String>> {
         let api: Api<Secret> = self.api.api(Some(namespace));
+        let name = name.to_owned();
+        Box::pin(async move { api.get_opt(&name).await.map_err(|e| e.to_string()) })
+    }
+
+    fn persistent_volume_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<PersistentVolumeClaim>, String>> {
+        let api: Api<PersistentVolumeClaim> = self.api.api(Some(namespace));
+        let name = name.to_owned();
+        Box::pin(async move { api.get_opt(&name).await.map_err(|e| e.to_string()) })
+    }
+
+    fn persistent_volume(
+        &self,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<PersistentVolume>, String>> {
+        let api: Api<PersistentVolume> = self.api.api(None);
         let name = name.to_owned();
         Box::pin(async move { api.get_opt(&name).await.map_err(|e| e.to_string()) })
     }

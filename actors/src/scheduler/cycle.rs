@@ -30,7 +30,7 @@ use std::fmt;
 
 use rudder_protocol::resources::Pod;
 
-use super::framework::{Plugins, PodInfo, Unfit};
+use super::framework::{Plugins, PodInfo, PreFilterRejection, Unfit};
 use super::snapshot::{pod_key, NodeInfo, Snapshot};
 
 /// Below this many nodes every node is considered (Kubernetes' `minFeasibleNodesToFind`).
@@ -66,6 +66,11 @@ pub struct FitError {
     pub resolvable: Vec<String>,
     /// What the post-filter step (preemption) said, appended to the message.
     pub post_filter_message: String,
+    /// Why a PreFilter step rejected the pod before any node was tried (Kubernetes'
+    /// `Diagnosis.PreFilterMsg`, e.g. `pod has unbound immediate
+    /// PersistentVolumeClaims`); then every node counts with that reason. (Boxed: the
+    /// error stays small enough to return by value.)
+    pub pre_filter_message: Box<str>,
 }
 
 impl FitError {
@@ -89,12 +94,14 @@ impl fmt::Display for FitError {
         if self.num_nodes == 0 {
             return f.write_str("no nodes available to schedule pods");
         }
-        write!(
-            f,
-            "0/{} nodes are available: {}.",
-            self.num_nodes,
-            self.histogram().join(", ")
-        )?;
+        write!(f, "0/{} nodes are available:", self.num_nodes)?;
+        if !self.pre_filter_message.is_empty() {
+            write!(f, " {}.", self.pre_filter_message)?;
+        }
+        let histogram = self.histogram();
+        if !histogram.is_empty() {
+            write!(f, " {}.", histogram.join(", "))?;
+        }
         if !self.post_filter_message.is_empty() {
             write!(f, " {}", self.post_filter_message)?;
         }
@@ -199,6 +206,13 @@ pub fn schedule_with(
         return Err(FitError::default());
     }
     let mut info = pre_filter(pod, snapshot, plugins);
+    if let Some(rejected) = info.data.read::<PreFilterRejection>() {
+        return Err(FitError {
+            num_nodes,
+            pre_filter_message: rejected.0.as_str().into(),
+            ..FitError::default()
+        });
+    }
     let want = num_feasible_nodes_to_find(num_nodes, state.percentage_of_nodes_to_score);
     let start = state.next_start % slots.len();
     state.feasible.clear();
@@ -234,7 +248,7 @@ pub fn schedule_with(
                 num_nodes,
                 reasons,
                 resolvable,
-                post_filter_message: String::new(),
+                ..FitError::default()
             });
         }
         1 => return Ok(slots[state.feasible[0]].name().to_owned()),

@@ -302,6 +302,12 @@ impl Unfit {
     }
 }
 
+/// Written into the pod's [`CycleData`] by a PreFilter step that rejects the pod outright
+/// (Kubernetes' PreFilter returning `UnschedulableAndUnresolvable`): no node is tried,
+/// and the message is the cycle's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreFilterRejection(pub String);
+
 /// Decides whether a pod may run on a node.
 pub trait FilterPlugin: Send + Sync {
     /// The plugin's name, as Kubernetes names it (e.g. `NodeResourcesFit`).

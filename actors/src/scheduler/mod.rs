@@ -57,8 +57,9 @@ use rudder_protocol::api::{Api, ApiError};
 use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
-    ConditionStatus, Event, EventSource, MicroTime, Namespace, Node, ObjectReference, Pod,
-    PodCondition, PodPhase, Time,
+    ConditionStatus, Event, EventSource, MicroTime, Namespace, Node, ObjectReference,
+    PersistentVolume, PersistentVolumeClaim, Pod, PodCondition, PodPhase, StorageClass, Time,
+    SELECTED_NODE_ANNOTATION,
 };
 use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
@@ -103,6 +104,9 @@ enum Input {
     Pod(Change<Pod>),
     Node(Change<Node>),
     Namespace(Change<Namespace>),
+    Claim(Change<PersistentVolumeClaim>),
+    Volume(Change<PersistentVolume>),
+    Class(Change<StorageClass>),
     Bound {
         key: String,
         result: Result<(), ApiError>,
@@ -148,6 +152,9 @@ struct Loop {
     pods: crate::informer::Cache<Pod>,
     nodes: crate::informer::Cache<Node>,
     namespaces: crate::informer::Cache<Namespace>,
+    claims: crate::informer::Cache<PersistentVolumeClaim>,
+    volumes: crate::informer::Cache<PersistentVolume>,
+    classes: crate::informer::Cache<StorageClass>,
     _subscriptions: Vec<Subscription>,
     snapshot: Snapshot,
     queue: PodQueue,
@@ -175,6 +182,21 @@ impl Loop {
         let ns_sub = namespaces.subscribe(move |c: &Change<Namespace>| {
             let _ = ns_tx.send(Input::Namespace(c.clone()));
         });
+        let claim_tx = tx.clone();
+        let claims = informers.all::<PersistentVolumeClaim>();
+        let claim_sub = claims.subscribe(move |c: &Change<PersistentVolumeClaim>| {
+            let _ = claim_tx.send(Input::Claim(c.clone()));
+        });
+        let volume_tx = tx.clone();
+        let volumes = informers.all::<PersistentVolume>();
+        let volume_sub = volumes.subscribe(move |c: &Change<PersistentVolume>| {
+            let _ = volume_tx.send(Input::Volume(c.clone()));
+        });
+        let class_tx = tx.clone();
+        let classes = informers.all::<StorageClass>();
+        let class_sub = classes.subscribe(move |c: &Change<StorageClass>| {
+            let _ = class_tx.send(Input::Class(c.clone()));
+        });
         Loop {
             handle,
             inputs,
@@ -182,7 +204,10 @@ impl Loop {
             pods: pods.cache(),
             nodes: nodes.cache(),
             namespaces: namespaces.cache(),
-            _subscriptions: vec![pod_sub, node_sub, ns_sub],
+            claims: claims.cache(),
+            volumes: volumes.cache(),
+            classes: classes.cache(),
+            _subscriptions: vec![pod_sub, node_sub, ns_sub, claim_sub, volume_sub, class_sub],
             snapshot: Snapshot::new(),
             queue: PodQueue::new(),
             in_flight: HashSet::new(),
@@ -202,8 +227,12 @@ impl Loop {
             while let Ok(input) = self.inputs.try_recv() {
                 self.handle_input(input);
             }
-            let synced =
-                self.pods.has_synced() && self.nodes.has_synced() && self.namespaces.has_synced();
+            let synced = self.pods.has_synced()
+                && self.nodes.has_synced()
+                && self.namespaces.has_synced()
+                && self.claims.has_synced()
+                && self.volumes.has_synced()
+                && self.classes.has_synced();
             let mut ran = 0;
             if synced {
                 while ran < CYCLES_PER_YIELD && self.in_flight.len() < MAX_BINDS_IN_FLIGHT {
@@ -292,6 +321,27 @@ impl Loop {
             Input::Namespace(Change::Deleted(ns)) => {
                 self.snapshot.remove_namespace(&ns.metadata.name);
             }
+            // A claim, volume or class that appears or changes may let a pod waiting on
+            // its claims fit (Kubernetes' VolumeBinding queueing hints, coarsely).
+            Input::Claim(Change::Added(c)) | Input::Claim(Change::Modified { new: c, .. }) => {
+                self.snapshot.volumes_mut().upsert_claim(c);
+                self.queue.move_all_unschedulable(now);
+            }
+            Input::Claim(Change::Deleted(c)) => self.snapshot.volumes_mut().remove_claim(&c),
+            Input::Volume(Change::Added(v)) | Input::Volume(Change::Modified { new: v, .. }) => {
+                self.snapshot.volumes_mut().upsert_volume(v);
+                self.queue.move_all_unschedulable(now);
+            }
+            Input::Volume(Change::Deleted(v)) => {
+                self.snapshot.volumes_mut().remove_volume(&v.metadata.name)
+            }
+            Input::Class(Change::Added(c)) | Input::Class(Change::Modified { new: c, .. }) => {
+                self.snapshot.volumes_mut().upsert_class(c);
+                self.queue.move_all_unschedulable(now);
+            }
+            Input::Class(Change::Deleted(c)) => {
+                self.snapshot.volumes_mut().remove_class(&c.metadata.name)
+            }
             Input::Bound { key, result } => self.bound(key, result, now),
         }
     }
@@ -327,8 +377,25 @@ impl Loop {
                 let events = self.handle.api::<Event>(Some(ns));
                 let permits = self.events.clone();
                 let key = key.to_owned();
+                let select =
+                    plugins::volume_binding::claims_to_select(&pod, self.snapshot.volumes(), &node);
+                let claims = self.handle.api::<PersistentVolumeClaim>(Some(ns));
                 tokio::spawn(async move {
-                    let result = api.bind(&pod.metadata.name, &node).await;
+                    // Kubernetes' VolumeBinding PreBind: the claims that wait for their
+                    // first consumer learn the node before the pod is bound to it.
+                    let mut result = Ok(());
+                    for (_, claim) in &select {
+                        let patch =
+                            json!({"metadata": {"annotations": {SELECTED_NODE_ANNOTATION: node}}});
+                        if let Err(e) = claims.patch(claim, PatchType::Merge, &patch).await {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                    let result = match result {
+                        Ok(()) => api.bind(&pod.metadata.name, &node).await,
+                        Err(e) => Err(e),
+                    };
                     let nominated = &pod.status.nominated_node_name;
                     if result.is_ok() && !nominated.is_empty() && *nominated != node {
                         let patch = json!({"status": {"nominatedNodeName": null}});

@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::framework::{pod_priority, PodAffinityInfo};
+use super::plugins::volume_binding::VolumeState;
 use super::topology::{ExistingAnti, MatchQueries, MatchQuery, QueryCounts};
 
 use rudder_protocol::resources::{
@@ -423,6 +424,8 @@ pub struct Snapshot {
     namespace_labels: HashMap<String, BTreeMap<String, String>>,
     /// Pending pods nominated to a node by preemption, by key.
     nominated: HashMap<String, Arc<PodRecord>>,
+    /// The claims, volumes and classes the VolumeBinding plugin reads.
+    volumes: VolumeState,
 }
 
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
@@ -431,6 +434,16 @@ impl Snapshot {
     /// An empty snapshot.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The claims, volumes and classes the scheduler knows.
+    pub fn volumes(&self) -> &VolumeState {
+        &self.volumes
+    }
+
+    /// The claims, volumes and classes, to update them.
+    pub fn volumes_mut(&mut self) -> &mut VolumeState {
+        &mut self.volumes
     }
 
     /// A snapshot of `nodes` with `pods` accounted for.

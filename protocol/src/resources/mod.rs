@@ -38,7 +38,8 @@
 //! - `pod`, `node`, `service` (Service and Endpoints), `namespace`, `service_account`,
 //!   `event`, `replication` (ReplicationController and ReplicaSet), `deployment`,
 //!   `lease`, `scale`, `controller_revision` (ControllerRevision, with `raw`'s
-//!   [`RawJson`] for its data).
+//!   [`RawJson`] for its data), `statefulset`, `storage` (PersistentVolume,
+//!   PersistentVolumeClaim, StorageClass).
 
 use std::fmt::Debug;
 
@@ -239,6 +240,7 @@ mod scale;
 mod service;
 mod service_account;
 mod statefulset;
+mod storage;
 mod time;
 
 pub use bytes::ByteString;
@@ -262,6 +264,7 @@ pub use scale::*;
 pub use service::*;
 pub use service_account::*;
 pub use statefulset::*;
+pub use storage::*;
 pub use time::{MicroTime, Time, TimeError};
 
 /// A top-level kind the apiserver stores: its type information and its metadata.

@@ -922,6 +922,9 @@ pub struct Volume {
     /// Secrets, ConfigMaps and pod fields together in one directory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub projected: Option<ProjectedVolumeSource>,
+    /// The volume bound to a PersistentVolumeClaim in the pod's namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<super::PersistentVolumeClaimVolumeSource>,
 }
 
 /// Fields of the pod as files.

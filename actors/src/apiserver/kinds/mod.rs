@@ -42,6 +42,8 @@ mod job;
 mod lease;
 mod namespace;
 mod node;
+mod persistentvolume;
+mod persistentvolumeclaim;
 mod pod;
 mod priorityclass;
 mod replicaset;
@@ -49,7 +51,11 @@ mod replicationcontroller;
 mod secret;
 mod service;
 mod serviceaccount;
+<<<<<<< HEAD
 mod statefulset;
+=======
+mod storageclass;
+>>>>>>> pv
 
 /// A field that field selectors of a kind support, e.g. `spec.nodeName`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

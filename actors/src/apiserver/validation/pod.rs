@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use rudder_protocol::resources::{
     Affinity, Container, ContainerPort, EnvVar, ExecAction, HttpGetAction, IntOrString,
-    NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Probe,
-    ResourceList, ResourceRequirements, TaintEffect, TcpSocketAction, Toleration,
+    NodeSelector, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec,
+    Probe, ResourceList, ResourceRequirements, TaintEffect, TcpSocketAction, Toleration,
     TolerationOperator, Volume,
 };
 
@@ -218,6 +218,7 @@ fn validate_volumes<'a>(
             ("configMap", v.config_map.is_some()),
             ("downwardAPI", v.downward_api.is_some()),
             ("projected", v.projected.is_some()),
+            ("persistentVolumeClaim", v.persistent_volume_claim.is_some()),
         ];
         let mut set = sources.iter().filter(|(_, present)| *present);
         if set.next().is_none() {
@@ -267,6 +268,14 @@ fn validate_volumes<'a>(
         }
         if let Some(p) = &v.projected {
             validate_projected(p, &vpath.child("projected"), errs);
+        }
+        if let Some(c) = &v.persistent_volume_claim {
+            if c.claim_name.is_empty() {
+                errs.push(FieldCause::required(
+                    &vpath.child("persistentVolumeClaim").child("claimName"),
+                    "",
+                ));
+            }
         }
     }
     names
@@ -1036,24 +1045,36 @@ pub(crate) fn validate_tolerations(
     errs
 }
 
+/// A required node selector (a pod's required node affinity, a volume's node affinity):
+/// at least one term, each valid.
+pub(crate) fn validate_node_selector(
+    selector: &NodeSelector,
+    path: &FieldPath,
+    errs: &mut Vec<FieldCause>,
+) {
+    let tpath = path.child("nodeSelectorTerms");
+    if selector.node_selector_terms.is_empty() {
+        errs.push(FieldCause::required(
+            &tpath,
+            "must have at least one node selector term",
+        ));
+    }
+    for (i, term) in selector.node_selector_terms.iter().enumerate() {
+        validate_node_selector_term(term, &tpath.index(i), errs);
+    }
+}
+
 fn validate_affinity(affinity: &Affinity, path: &FieldPath, errs: &mut Vec<FieldCause>) {
     let Some(na) = &affinity.node_affinity else {
         return;
     };
     let npath = path.child("nodeAffinity");
     if let Some(required) = &na.required_during_scheduling_ignored_during_execution {
-        let rpath = npath
-            .child("requiredDuringSchedulingIgnoredDuringExecution")
-            .child("nodeSelectorTerms");
-        if required.node_selector_terms.is_empty() {
-            errs.push(FieldCause::required(
-                &rpath,
-                "must have at least one node selector term",
-            ));
-        }
-        for (i, term) in required.node_selector_terms.iter().enumerate() {
-            validate_node_selector_term(term, &rpath.index(i), errs);
-        }
+        validate_node_selector(
+            required,
+            &npath.child("requiredDuringSchedulingIgnoredDuringExecution"),
+            errs,
+        );
     }
     let ppath = npath.child("preferredDuringSchedulingIgnoredDuringExecution");
     for (i, term) in na

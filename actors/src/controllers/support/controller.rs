@@ -184,6 +184,7 @@ impl<K: Resource> Wiring<K> {
 pub struct Controller<K> {
     name: &'static str,
     workers: usize,
+    per_node: bool,
     _kind: PhantomData<fn() -> K>,
 }
 
@@ -193,6 +194,7 @@ impl<K: Resource> Controller<K> {
         Controller {
             name,
             workers: 1,
+            per_node: false,
             _kind: PhantomData,
         }
     }
@@ -200,6 +202,13 @@ impl<K: Resource> Controller<K> {
     /// Reconciles running at once (never two for one key).
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
+        self
+    }
+
+    /// Runs on every node that has it, without a Lease: for work that belongs to the
+    /// node itself (a node's local volumes), where each node acts on its own objects.
+    pub fn per_node(mut self) -> Self {
+        self.per_node = true;
         self
     }
 
@@ -266,7 +275,11 @@ impl<K: Resource> Controller<K> {
             }
             drop(subscriptions);
         };
-        while_leading(&api, self.name, body).await;
+        if self.per_node {
+            body.await;
+        } else {
+            while_leading(&api, self.name, body).await;
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rudder_protocol::resources::{
-    ConfigMap, Container, Pod, PodStatus, PullPolicy, Secret, SecurityContext,
-    TerminationMessagePolicy, Time,
+    ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, Pod, PodStatus, PullPolicy,
+    Secret, SecurityContext, TerminationMessagePolicy, Time,
 };
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
@@ -46,6 +46,17 @@ pub trait PodSink: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Option<ConfigMap>, String>>;
     /// Secret `name` in `namespace`; `Ok(None)` when it does not exist.
     fn secret(&self, namespace: &str, name: &str) -> BoxFuture<'_, Result<Option<Secret>, String>>;
+    /// PersistentVolumeClaim `name` in `namespace`; `Ok(None)` when it does not exist.
+    fn persistent_volume_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<PersistentVolumeClaim>, String>>;
+    /// PersistentVolume `name`; `Ok(None)` when it does not exist.
+    fn persistent_volume(
+        &self,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<PersistentVolume>, String>>;
     /// Writes the pod's status.
     fn set_status(&self, pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>>;
     /// Records an event about the pod (`type_` is `Normal` or `Warning`); best effort.
@@ -817,9 +828,14 @@ impl PodWorker {
         pod_ip: &str,
         env: &[String],
     ) -> Result<(), String> {
-        let (volumes, mounts) = volume_plan(pod, c, &self.node.node, &self.node.pods_dir, env)?;
+        let claims = self.resolve_claims(pod, c).await?;
+        let (volumes, mounts) =
+            volume_plan_with_claims(pod, c, &self.node.node, &self.node.pods_dir, env, &claims)?;
         self.write_volume_files(pod, pod_ip).await?;
         let fs_group = fs_group(pod);
+        if let Some(gid) = fs_group {
+            self.own_claim_dirs(pod, &claims, gid).await;
+        }
         for v in &volumes {
             let failed = |e: &dyn std::fmt::Display| {
                 format!("MountVolume.SetUp failed for volume \"{}\": {e}", v.name)
@@ -871,6 +887,90 @@ impl PodWorker {
         }
         spec.mounts = mounts;
         Ok(())
+    }
+
+    /// The node directory of each `persistentVolumeClaim` volume container `c` mounts:
+    /// claim, then its bound volume, then that volume's `local` or `hostPath` path. A
+    /// claim that is missing or not bound yet keeps the container waiting (Kubernetes'
+    /// volume manager words).
+    async fn resolve_claims(
+        &self,
+        pod: &Pod,
+        c: &Container,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let ns = &pod.metadata.namespace;
+        let mut out = BTreeMap::new();
+        for v in &pod.spec.volumes {
+            let Some(source) = &v.persistent_volume_claim else {
+                continue;
+            };
+            if !c.volume_mounts.iter().any(|m| m.name == v.name) {
+                continue;
+            }
+            let name = &source.claim_name;
+            let claim = self
+                .sink
+                .persistent_volume_claim(ns, name)
+                .await
+                .map_err(|e| format!("error processing PVC {ns}/{name}: {e}"))?
+                .ok_or_else(|| {
+                    format!("error processing PVC {ns}/{name}: failed to fetch PVC from API server: persistentvolumeclaims \"{name}\" not found")
+                })?;
+            if claim.spec.volume_name.is_empty() || !claim.is_bound() {
+                return Err(format!(
+                    "error processing PVC {ns}/{name}: PVC is not bound"
+                ));
+            }
+            let pv_name = &claim.spec.volume_name;
+            let pv = self
+                .sink
+                .persistent_volume(pv_name)
+                .await
+                .map_err(|e| format!("error processing PVC {ns}/{name}: {e}"))?
+                .ok_or_else(|| {
+                    format!("error processing PVC {ns}/{name}: persistentvolumes \"{pv_name}\" not found")
+                })?;
+            let Some(path) = pv.node_path() else {
+                return Err(format!(
+                    "MountVolume.SetUp failed for volume \"{pv_name}\": the volume's source is not one this node mounts (local or hostPath)"
+                ));
+            };
+            out.insert(v.name.clone(), path.to_owned());
+        }
+        Ok(out)
+    }
+
+    /// Gives the directories of the pod's claims to its `fsGroup`, as the kubelet does
+    /// for volumes that support ownership management; a failure is an event, not a
+    /// pod that never starts.
+    async fn own_claim_dirs(&self, pod: &Pod, claims: &BTreeMap<String, String>, gid: u32) {
+        let policy = pod
+            .spec
+            .security_context
+            .as_ref()
+            .and_then(|p| p.fs_group_change_policy);
+        for (volume, dir) in claims {
+            let path = PathBuf::from(dir);
+            let owned = tokio::task::spawn_blocking(move || {
+                if security::volume_ownership_needed(&path, gid, false, policy)? {
+                    security::set_volume_ownership(&path, gid, false)?;
+                }
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            if let Err(e) = owned {
+                self.sink.event(
+                    pod,
+                    "Warning",
+                    "FailedMount",
+                    format!(
+                        "fsGroup {gid} could not be applied to volume \"{volume}\" at {dir}: {e}"
+                    ),
+                );
+            }
+        }
     }
 
     /// Fetches the ConfigMaps and Secrets `refs` names from the pod's namespace.

@@ -166,6 +166,20 @@ pub fn volume_plan(
     pods_dir: &Path,
     env: &[String],
 ) -> Result<(Vec<VolumeSpec>, Vec<Mount>), String> {
+    volume_plan_with_claims(pod, c, node, pods_dir, env, &BTreeMap::new())
+}
+
+/// [`volume_plan`] for a pod with `persistentVolumeClaim` volumes: `claims` maps each
+/// such volume the container mounts to the node directory of its bound volume, which
+/// is bound like a hostPath (read-only when the volume source says `readOnly`).
+pub fn volume_plan_with_claims(
+    pod: &Pod,
+    c: &Container,
+    node: &str,
+    pods_dir: &Path,
+    env: &[String],
+    claims: &BTreeMap<String, String>,
+) -> Result<(Vec<VolumeSpec>, Vec<Mount>), String> {
     use rudder_protocol::resources::{MountPropagationMode, RecursiveReadOnlyMode};
     let mut volumes = Vec::new();
     let mut mounts = Vec::with_capacity(c.volume_mounts.len());
@@ -200,6 +214,15 @@ pub fn volume_plan(
                 _ => None,
             };
             MountSource::HostPath(join(&h.path))
+        } else if let Some(claim) = &v.persistent_volume_claim {
+            let Some(dir) = claims.get(&v.name) else {
+                return Err(format!(
+                    "volume \"{}\" of claim \"{}\" is not mounted yet",
+                    v.name, claim.claim_name
+                ));
+            };
+            read_only |= claim.read_only;
+            MountSource::HostPath(join(dir))
         } else if is_projected(v) {
             read_only = true;
             let dir = projected_dir(pods_dir, &pod.metadata.uid, &v.name);

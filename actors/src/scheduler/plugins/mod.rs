@@ -4,7 +4,8 @@
 //! Filters, in the order Kubernetes runs them (a node's first failing filter gives its
 //! reasons): [`node_unschedulable`] (cordon, then not Ready), [`taint_toleration`],
 //! [`node_selector`] and [`node_affinity`] (one Kubernetes plugin, NodeAffinity),
-//! [`host_ports`], [`resource_fit`], [`topology_spread`], [`inter_pod_affinity`]. Scores:
+//! [`host_ports`], [`resource_fit`], [`volume_binding`], [`topology_spread`],
+//! [`inter_pod_affinity`]. Scores:
 //! [`least_allocated`], [`topology_spread`], [`inter_pod_affinity`],
 //! [`balanced_allocation`], [`spread`]. Preemption, Kubernetes' DefaultPreemption
 //! post-filter, is [`crate::scheduler::preemption`].
@@ -20,6 +21,7 @@ pub mod resource_fit;
 pub mod spread;
 pub mod taint_toleration;
 pub mod topology_spread;
+pub mod volume_binding;
 
 use super::framework::Plugins;
 
@@ -34,6 +36,7 @@ pub fn default_plugins() -> Plugins {
             Box::new(node_affinity::NodeAffinity),
             Box::new(host_ports::NodePorts),
             Box::new(resource_fit::NodeResourcesFit),
+            Box::new(volume_binding::VolumeBinding),
             Box::new(topology_spread::PodTopologySpread),
             Box::new(inter_pod_affinity::InterPodAffinity),
         ],

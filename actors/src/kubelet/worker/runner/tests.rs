@@ -19,6 +19,8 @@ struct RecordingSink {
     deleted: Mutex<u32>,
     config_maps: Mutex<BTreeMap<String, ConfigMap>>,
     secrets: Mutex<BTreeMap<String, Secret>>,
+    claims: Mutex<BTreeMap<String, PersistentVolumeClaim>>,
+    volumes: Mutex<BTreeMap<String, PersistentVolume>>,
 }
 
 impl PodSink for RecordingSink {
@@ -47,6 +49,31 @@ impl PodSink for RecordingSink {
             .get(name)
             .cloned();
         Box::pin(async move { Ok(s) })
+    }
+    fn persistent_volume_claim(
+        &self,
+        _namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<PersistentVolumeClaim>, String>> {
+        let c = self
+            .claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned();
+        Box::pin(async move { Ok(c) })
+    }
+    fn persistent_volume(
+        &self,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Option<PersistentVolume>, String>> {
+        let v = self
+            .volumes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned();
+        Box::pin(async move { Ok(v) })
     }
     fn set_status(&self, _pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>> {
         self.statuses
@@ -655,6 +682,99 @@ async fn a_missing_config_map_holds_the_pod_until_it_exists_and_edits_reach_the_
         !dir.path().join("uid-1").exists(),
         "the files go with the pod"
     );
+    h.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_holds_the_pod_until_it_is_bound_then_its_volume_is_bound_read_only() {
+    use rudder_protocol::resources::{
+        LocalVolumeSource, PersistentVolumeClaimPhase, PersistentVolumeClaimVolumeSource, Volume,
+        VolumeMount,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut node = node();
+    node.pods_dir = dir.path().to_path_buf();
+    let mut p = pod(RestartPolicy::Always);
+    p.spec.volumes = vec![Volume {
+        name: "data".into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: "www".into(),
+            read_only: true,
+        }),
+        ..Default::default()
+    }];
+    p.spec.containers[0].volume_mounts = vec![VolumeMount {
+        name: "data".into(),
+        mount_path: "/data".into(),
+        ..Default::default()
+    }];
+    let h = start_on(p, runtime_with_images(), node);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mounts = h.sink.events_of("FailedMount");
+    assert!(
+        mounts.iter().any(|(_, m)| m.contains(
+            "error processing PVC default/www: failed to fetch PVC from API server: persistentvolumeclaims \"www\" not found"
+        )),
+        "{mounts:?}"
+    );
+    assert!(app_containers(&h.rt).is_empty());
+
+    let mut claim = PersistentVolumeClaim::new("www");
+    claim.metadata.namespace = "default".into();
+    h.sink
+        .claims
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("www".into(), claim.clone());
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let mounts = h.sink.events_of("FailedMount");
+    assert!(
+        mounts
+            .iter()
+            .any(|(_, m)| m == "error processing PVC default/www: PVC is not bound"),
+        "{mounts:?}"
+    );
+    assert!(app_containers(&h.rt).is_empty());
+
+    let volume_dir = dir.path().join("pv-1");
+    std::fs::create_dir_all(&volume_dir).expect("volume dir");
+    let mut pv = PersistentVolume::new("pv-1");
+    pv.spec.local = Some(LocalVolumeSource {
+        path: volume_dir.to_string_lossy().into_owned(),
+        fs_type: None,
+    });
+    h.sink
+        .volumes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("pv-1".into(), pv);
+    claim.spec.volume_name = "pv-1".into();
+    claim.status.phase = Some(PersistentVolumeClaimPhase::Bound);
+    h.sink
+        .claims
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("www".into(), claim);
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !app_containers(&h.rt).is_empty() {
+            break;
+        }
+    }
+    let c = app_containers(&h.rt)
+        .pop()
+        .expect("started once the claim is bound");
+    let spec = h.rt.spec(&c.id).expect("spec recorded");
+    let data = spec
+        .mounts
+        .iter()
+        .find(|m| m.target == "/data")
+        .expect("the claim's mount");
+    assert_eq!(
+        data.source,
+        MountSource::HostPath(volume_dir.to_string_lossy().into_owned())
+    );
+    assert!(data.read_only, "the volume source says readOnly");
     h.task.abort();
 }
 
