@@ -51,11 +51,8 @@ mod replicationcontroller;
 mod secret;
 mod service;
 mod serviceaccount;
-<<<<<<< HEAD
 mod statefulset;
-=======
 mod storageclass;
->>>>>>> pv
 
 /// A field that field selectors of a kind support, e.g. `spec.nodeName`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
