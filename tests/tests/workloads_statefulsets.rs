@@ -183,8 +183,13 @@ async fn pods_start_in_order_and_find_their_own_volume_again() -> anyhow::Result
             p.metadata.labels["statefulset.kubernetes.io/pod-name"],
             name
         );
-        assert_eq!(p.metadata.labels["apps.kubernetes.io/pod-index"], n.to_string());
-        let log = services::kubelet_log_until(&client, node, &name, "main", &format!("wrote {n}"), 30).await?;
+        assert_eq!(
+            p.metadata.labels["apps.kubernetes.io/pod-index"],
+            n.to_string()
+        );
+        let log =
+            services::kubelet_log_until(&client, node, &name, "main", &format!("wrote {n}"), 30)
+                .await?;
         assert!(log.contains(&format!("host {name}")), "{name}: {log}");
     }
     let claims = client.api::<PersistentVolumeClaim>(Some("default"));
@@ -198,17 +203,33 @@ async fn pods_start_in_order_and_find_their_own_volume_again() -> anyhow::Result
         );
     }
     let table = kubectl(&kc, &["get", "statefulsets"])?;
-    let header: Vec<&str> = table.lines().next().unwrap_or("").split_whitespace().collect();
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     assert_eq!(header, ["NAME", "READY", "AGE"], "{table}");
-    assert!(table.lines().nth(1).is_some_and(|l| l.split_whitespace().take(2).eq(["web", "3/3"])), "{table}");
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.split_whitespace().take(2).eq(["web", "3/3"])),
+        "{table}"
+    );
 
     // Every pod goes; each comes back under its name and finds its own ordinal.
     let old: Vec<String> = pods.iter().map(|p| p.metadata.uid.clone()).collect();
-    kubectl(&kc, &["delete", "pod", "web-0", "web-1", "web-2", "--wait=false"])?;
+    kubectl(
+        &kc,
+        &["delete", "pod", "web-0", "web-1", "web-2", "--wait=false"],
+    )?;
     let (pods, _) = eventually(Duration::from_secs(180), || async {
         let pods = pods_of(&client, "web").await?;
         let renewed = pods.len() == 3
-            && pods.iter().all(|p| is_ready(p) && !old.contains(&p.metadata.uid));
+            && pods
+                .iter()
+                .all(|p| is_ready(p) && !old.contains(&p.metadata.uid));
         Ok(renewed.then_some(pods))
     })
     .await
@@ -275,17 +296,20 @@ async fn a_rollout_survives_its_controller_and_rolls_back() -> anyhow::Result<()
     let sets = client.api::<StatefulSet>(Some("default"));
     sets.create(&rolling_set()).await?;
     wait_ready(&client, "roll", 3, 120).await?;
-    let out = kubectl(&kc, &["rollout", "status", "statefulset/roll", "--timeout=60s"])?;
+    let out = kubectl(
+        &kc,
+        &["rollout", "status", "statefulset/roll", "--timeout=60s"],
+    )?;
     // kubectl reports a RollingUpdate with a partition (defaulted to 0) this way.
-    assert!(out.contains("partitioned roll out complete: 3 new pods"), "{out}");
+    assert!(
+        out.contains("partitioned roll out complete: 3 new pods"),
+        "{out}"
+    );
     let first = sets.get("roll").await?.status.update_revision;
     assert!(!first.is_empty());
 
     // A new template; the controller is killed once the first pod was replaced.
-    kubectl(
-        &kc,
-        &["set", "env", "statefulset/roll", "VERSION=2"],
-    )?;
+    kubectl(&kc, &["set", "env", "statefulset/roll", "VERSION=2"])?;
     let started = Instant::now();
     let mut killed = false;
     let mut worst = [0; 3];
@@ -299,7 +323,10 @@ async fn a_rollout_survives_its_controller_and_rolls_back() -> anyhow::Result<()
             let hit = client
                 .chaos_kill(&NodeName::new(node), "controller/statefulset")
                 .await?;
-            assert!(!hit.is_empty(), "the StatefulSet controller runs on the node");
+            assert!(
+                !hit.is_empty(),
+                "the StatefulSet controller runs on the node"
+            );
             killed = true;
         }
         let done = s.status.update_revision != first
@@ -318,9 +345,15 @@ async fn a_rollout_survives_its_controller_and_rolls_back() -> anyhow::Result<()
     }
     assert!(killed, "the controller was killed mid-rollout");
     assert_eq!(worst, [1, 1, 1], "no ordinal ran two containers at once");
-    let out = kubectl(&kc, &["rollout", "status", "statefulset/roll", "--timeout=60s"])?;
+    let out = kubectl(
+        &kc,
+        &["rollout", "status", "statefulset/roll", "--timeout=60s"],
+    )?;
     // kubectl reports a RollingUpdate with a partition (defaulted to 0) this way.
-    assert!(out.contains("partitioned roll out complete: 3 new pods"), "{out}");
+    assert!(
+        out.contains("partitioned roll out complete: 3 new pods"),
+        "{out}"
+    );
     let pods = wait_ready(&client, "roll", 3, 60).await?;
     let second = sets.get("roll").await?.status.update_revision;
     for p in &pods {
@@ -349,8 +382,15 @@ async fn a_rollout_survives_its_controller_and_rolls_back() -> anyhow::Result<()
     .await
     .context("the rollback finishes")?;
     let s = sets.get("roll").await?;
-    assert!(s.spec.template.spec.containers[0].env.is_empty(), "{:?}", s.spec.template);
+    assert!(
+        s.spec.template.spec.containers[0].env.is_empty(),
+        "{:?}",
+        s.spec.template
+    );
     let history = kubectl(&kc, &["rollout", "history", "statefulset/roll"])?;
-    assert!(history.lines().any(|l| l.trim_start().starts_with('3')), "undo renumbers: {history}");
+    assert!(
+        history.lines().any(|l| l.trim_start().starts_with('3')),
+        "undo renumbers: {history}"
+    );
     Ok(())
 }

@@ -162,6 +162,22 @@ mod tests {
                 "map",
                 &["type"],
             ),
+            (
+                "apps.v1.StatefulSetSpec",
+                "volumeClaimTemplates",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "apps.v1.StatefulSetStatus",
+                "conditions",
+                "merge",
+                "type",
+                "map",
+                &["type"],
+            ),
             ("batch.v1.CronJobStatus", "active", "", "", "atomic", &[]),
             (
                 "batch.v1.JobStatus",
@@ -930,7 +946,7 @@ mod tests {
             .unwrap()
             .verbs
             .contains(&"deletecollection"));
-        assert_eq!(resources_in("apps", "v1").count(), 3);
+        assert_eq!(resources_in("apps", "v1").count(), 4);
     }
 
     #[test]

@@ -92,7 +92,6 @@ pub struct StatefulSetSpec {
     pub pod_management_policy: Option<PodManagementPolicyType>,
     /// How pods take a new template.
     #[serde(skip_serializing_if = "is_default")]
-    #[schema(retain_keys)]
     pub update_strategy: StatefulSetUpdateStrategy,
     /// How many old revisions to keep (default 10).
     #[serde(skip_serializing_if = "Option::is_none")]

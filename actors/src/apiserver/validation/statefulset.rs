@@ -61,10 +61,7 @@ fn immutable_part(spec: &StatefulSetSpec) -> StatefulSetSpec {
 fn validate_spec(spec: &StatefulSetSpec, errs: &mut Vec<FieldCause>) {
     let path = FieldPath::new("spec");
     match spec.pod_management_policy {
-        None => errs.push(FieldCause::required(
-            &path.child("podManagementPolicy"),
-            "",
-        )),
+        None => errs.push(FieldCause::required(&path.child("podManagementPolicy"), "")),
         Some(PodManagementPolicyType::OrderedReady | PodManagementPolicyType::Parallel) => {}
     }
     let spath = path.child("updateStrategy");
@@ -145,7 +142,10 @@ fn validate_spec(spec: &StatefulSetSpec, errs: &mut Vec<FieldCause>) {
     for (i, t) in spec.volume_claim_templates.iter().enumerate() {
         let npath = vpath.index(i).child("metadata").child("name");
         if t.metadata.name.is_empty() {
-            errs.push(FieldCause::required(&npath, "name or generateName is required"));
+            errs.push(FieldCause::required(
+                &npath,
+                "name or generateName is required",
+            ));
             continue;
         }
         for msg in is_dns1123_subdomain(&t.metadata.name) {

@@ -105,7 +105,11 @@ fn selector_value(selector: &LabelSelector) -> BadValue {
     BadValue::Raw(serde_json::to_string(selector).unwrap_or_else(|_| format!("{selector:?}")))
 }
 
-pub(super) fn selector_immutable(new: &LabelSelector, old: &LabelSelector, errs: &mut Vec<FieldCause>) {
+pub(super) fn selector_immutable(
+    new: &LabelSelector,
+    old: &LabelSelector,
+    errs: &mut Vec<FieldCause>,
+) {
     if new != old {
         errs.push(FieldCause::invalid(
             &FieldPath::new("spec").child("selector"),

@@ -67,13 +67,15 @@ struct Ctx {
 fn wire(w: &mut Wiring<StatefulSet>) -> Ctx {
     let expectations = ControllerExpectations::default();
     let exp = expectations.clone();
-    let sets = w.primary_with(move |c: &Change<StatefulSet>, queue: &WorkQueue<ObjectKey>| {
-        let key = c.key();
-        if let Change::Deleted(_) = c {
-            exp.delete(&key);
-        }
-        queue.add(key);
-    });
+    let sets = w.primary_with(
+        move |c: &Change<StatefulSet>, queue: &WorkQueue<ObjectKey>| {
+            let key = c.key();
+            if let Change::Deleted(_) = c {
+                exp.delete(&key);
+            }
+            queue.add(key);
+        },
+    );
     let (exp, s) = (expectations.clone(), sets.clone());
     let pods = w.watches(
         Scope::all(),
@@ -283,7 +285,12 @@ async fn apply(
     if let Some(status) = status {
         let mut updated = set.clone();
         updated.status = status;
-        match ctx.api.api::<StatefulSet>(Some(ns)).update_status(&updated).await {
+        match ctx
+            .api
+            .api::<StatefulSet>(Some(ns))
+            .update_status(&updated)
+            .await
+        {
             Err(e) if e.is_not_found() => {}
             other => {
                 other?;

@@ -37,7 +37,7 @@ use std::time::Duration;
 use rudder_protocol::resources::{
     IntOrString, OwnerReference, PersistentVolumeClaim, PersistentVolumeClaimRetentionPolicyType,
     PersistentVolumeClaimVolumeSource, Pod, PodManagementPolicyType, PodPhase, PodTemplateSpec,
-    StatefulSet, StatefulSetStatus, StatefulSetUpdateStrategyType, Time, Volume,
+    Resource, StatefulSet, StatefulSetStatus, StatefulSetUpdateStrategyType, Time, Volume,
     CONTROLLER_REVISION_HASH_LABEL, POD_INDEX_LABEL, STATEFULSET_POD_NAME_LABEL,
 };
 
@@ -190,12 +190,7 @@ pub fn pod_revision(pod: &Pod) -> &str {
 /// claim volume per claim template).
 pub fn stateful_pod(set: &StatefulSet, revision: Revision<'_>, ordinal: i32) -> Pod {
     let meta = &set.metadata;
-    let mut pod = pod_from_template(
-        revision.template,
-        &meta.namespace,
-        "",
-        set.controller_ref(),
-    );
+    let mut pod = pod_from_template(revision.template, &meta.namespace, "", set.controller_ref());
     let name = set.pod_name(ordinal);
     pod.metadata.name.clone_from(&name);
     let labels = &mut pod.metadata.labels;
@@ -236,7 +231,10 @@ pub fn stateful_claims(set: &StatefulSet, ordinal: i32) -> Vec<PersistentVolumeC
             claim.metadata.name = set.claim_name(&template.metadata.name, ordinal);
             claim.metadata.namespace.clone_from(&set.metadata.namespace);
             claim.metadata.labels.clone_from(&template.metadata.labels);
-            claim.metadata.annotations.clone_from(&template.metadata.annotations);
+            claim
+                .metadata
+                .annotations
+                .clone_from(&template.metadata.annotations);
             for (k, v) in &set.spec.selector.match_labels {
                 claim.metadata.labels.insert(k.clone(), v.clone());
             }
@@ -392,10 +390,11 @@ fn manage(
                     inp.update
                 };
                 let claims = stateful_claims(set, ordinal);
-                if claims
-                    .iter()
-                    .any(|c| inp.claims.get(&c.metadata.name).is_some_and(|s| s.terminating))
-                {
+                if claims.iter().any(|c| {
+                    inp.claims
+                        .get(&c.metadata.name)
+                        .is_some_and(|s| s.terminating)
+                }) {
                     // Kubernetes waits for a claim being deleted to go before it makes
                     // the pod, which would otherwise mount the dying claim.
                     out.requeue_after = Some(CLAIM_TERMINATING_RETRY);
@@ -565,14 +564,15 @@ fn claim_owners(
             let mut refs: Vec<OwnerReference> = claim
                 .owner_references
                 .iter()
-                .filter(|r| r.uid != set.metadata.uid && !(r.kind == "Pod" && r.name == pod.metadata.name))
+                .filter(|r| {
+                    r.uid != set.metadata.uid && !(r.kind == "Pod" && r.name == pod.metadata.name)
+                })
                 .cloned()
                 .collect();
             if when_deleted == PersistentVolumeClaimRetentionPolicyType::Delete {
                 refs.push(set_owner(set));
             }
-            if when_scaled == PersistentVolumeClaimRetentionPolicyType::Delete
-                && !in_range(ordinal)
+            if when_scaled == PersistentVolumeClaimRetentionPolicyType::Delete && !in_range(ordinal)
             {
                 refs.push(pod_owner(pod));
             }

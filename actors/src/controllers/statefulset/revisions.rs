@@ -63,7 +63,8 @@ pub async fn resolve(
         collision_count,
     );
     let revisions = api.api::<ControllerRevision>(Some(&set.metadata.namespace));
-    let update = history::ensure_current(&revisions, history, &desired, &mut collision_count).await?;
+    let update =
+        history::ensure_current(&revisions, history, &desired, &mut collision_count).await?;
     let current = history
         .iter()
         .find(|r| r.metadata.name == set.status.current_revision)

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use rudder_protocol::resources::{
-    Container, IntOrString, PersistentVolumeClaim, PersistentVolumeClaimRetentionPolicyType,
-    Pod, PodManagementPolicyType, PodPhase, PodTemplateSpec, RollingUpdateStatefulSetStrategy,
+    Container, IntOrString, PersistentVolumeClaim, PersistentVolumeClaimRetentionPolicyType, Pod,
+    PodManagementPolicyType, PodPhase, PodTemplateSpec, RollingUpdateStatefulSetStrategy,
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetUpdateStrategyType,
     Time, CONTROLLER_REVISION_HASH_LABEL,
 };
@@ -45,14 +45,7 @@ fn set(replicas: i32) -> StatefulSet {
 /// A pod of ordinal `n` at revision `rev` ("old" or "new"), in the given state.
 fn at(set: &StatefulSet, n: i32, rev: &str, state: State) -> Pod {
     let (name, t) = revision(rev);
-    let mut p = stateful_pod(
-        set,
-        Revision {
-            name,
-            template: &t,
-        },
-        n,
-    );
+    let mut p = stateful_pod(set, Revision { name, template: &t }, n);
     p.metadata.uid = format!("uid-{n}-{rev}");
     p.metadata.creation_timestamp = Some(Time(0));
     p.status.phase = Some(PodPhase::Pending);
@@ -117,8 +110,7 @@ fn writes(p: &Plan) -> Vec<String> {
         .filter_map(|a| match a {
             Action::CreatePod(pod) => Some(format!(
                 "+{}@{}",
-                pod.metadata.name,
-                pod.metadata.labels[CONTROLLER_REVISION_HASH_LABEL]
+                pod.metadata.name, pod.metadata.labels[CONTROLLER_REVISION_HASH_LABEL]
             )),
             Action::DeletePod { name, .. } => Some(format!("-{name}")),
             Action::CreateClaims(c) => Some(format!(
@@ -145,27 +137,130 @@ fn claims_of(names: &[&str]) -> BTreeMap<String, ClaimState> {
 #[test]
 fn ordered_ready_plan_table() {
     use State::*;
-    type Case = (&'static str, i32, Vec<(i32, &'static str, State)>, Vec<&'static str>, Vec<&'static str>);
+    type Case = (
+        &'static str,
+        i32,
+        Vec<(i32, &'static str, State)>,
+        Vec<&'static str>,
+        Vec<&'static str>,
+    );
     let cases: Vec<Case> = vec![
-        ("empty set creates ordinal 0 with its claim", 3, vec![], vec![], vec!["claims:data-web-0", "+web-0@web-new"]),
-        ("claim already there is not created again", 3, vec![], vec!["data-web-0"], vec!["+web-0@web-new"]),
-        ("waits for a pending pod", 3, vec![(0, "new", Pending)], vec!["data-web-0"], vec![]),
-        ("waits for a running, not ready pod", 3, vec![(0, "new", Running)], vec!["data-web-0"], vec![]),
-        ("next ordinal once the previous is ready", 3, vec![(0, "new", Ready)], vec!["data-web-0"], vec!["claims:data-web-1", "+web-1@web-new"]),
-        ("fills a hole at the lowest ordinal first", 3, vec![(0, "new", Ready), (2, "new", Ready)], vec!["data-web-0", "data-web-2"], vec!["claims:data-web-1", "+web-1@web-new"]),
-        ("a failed pod is deleted to be recreated", 2, vec![(0, "new", Failed), (1, "new", Ready)], vec!["data-web-0", "data-web-1"], vec!["-web-0"]),
-        ("a terminating pod is waited for", 2, vec![(0, "new", Terminating)], vec!["data-web-0"], vec![]),
-        ("scale down deletes the highest ordinal only", 1, vec![(0, "new", Ready), (1, "new", Ready), (2, "new", Ready)], vec!["data-web-0", "data-web-1", "data-web-2"], vec!["-web-2"]),
-        ("scale down waits for the one going", 1, vec![(0, "new", Ready), (1, "new", Ready), (2, "new", Terminating)], vec!["data-web-0", "data-web-1", "data-web-2"], vec![]),
-        ("rolling update takes the highest outdated pod", 3, vec![(0, "old", Ready), (1, "old", Ready), (2, "old", Ready)], vec!["data-web-0", "data-web-1", "data-web-2"], vec!["-web-2"]),
-        ("rolling update waits for the replaced pod", 3, vec![(0, "old", Ready), (1, "old", Ready), (2, "new", Running)], vec!["data-web-0", "data-web-1", "data-web-2"], vec![]),
-        ("rolling update goes down once the replacement is ready", 3, vec![(0, "old", Ready), (1, "old", Ready), (2, "new", Ready)], vec!["data-web-0", "data-web-1", "data-web-2"], vec!["-web-1"]),
-        ("recreated pod below nothing gets the update revision", 3, vec![(0, "old", Ready), (2, "new", Ready)], vec!["data-web-0", "data-web-1", "data-web-2"], vec!["+web-1@web-new"]),
-        ("a claim recreated under a running pod", 1, vec![(0, "new", Ready)], vec![], vec!["claims:data-web-0"]),
+        (
+            "empty set creates ordinal 0 with its claim",
+            3,
+            vec![],
+            vec![],
+            vec!["claims:data-web-0", "+web-0@web-new"],
+        ),
+        (
+            "claim already there is not created again",
+            3,
+            vec![],
+            vec!["data-web-0"],
+            vec!["+web-0@web-new"],
+        ),
+        (
+            "waits for a pending pod",
+            3,
+            vec![(0, "new", Pending)],
+            vec!["data-web-0"],
+            vec![],
+        ),
+        (
+            "waits for a running, not ready pod",
+            3,
+            vec![(0, "new", Running)],
+            vec!["data-web-0"],
+            vec![],
+        ),
+        (
+            "next ordinal once the previous is ready",
+            3,
+            vec![(0, "new", Ready)],
+            vec!["data-web-0"],
+            vec!["claims:data-web-1", "+web-1@web-new"],
+        ),
+        (
+            "fills a hole at the lowest ordinal first",
+            3,
+            vec![(0, "new", Ready), (2, "new", Ready)],
+            vec!["data-web-0", "data-web-2"],
+            vec!["claims:data-web-1", "+web-1@web-new"],
+        ),
+        (
+            "a failed pod is deleted to be recreated",
+            2,
+            vec![(0, "new", Failed), (1, "new", Ready)],
+            vec!["data-web-0", "data-web-1"],
+            vec!["-web-0"],
+        ),
+        (
+            "a terminating pod is waited for",
+            2,
+            vec![(0, "new", Terminating)],
+            vec!["data-web-0"],
+            vec![],
+        ),
+        (
+            "scale down deletes the highest ordinal only",
+            1,
+            vec![(0, "new", Ready), (1, "new", Ready), (2, "new", Ready)],
+            vec!["data-web-0", "data-web-1", "data-web-2"],
+            vec!["-web-2"],
+        ),
+        (
+            "scale down waits for the one going",
+            1,
+            vec![
+                (0, "new", Ready),
+                (1, "new", Ready),
+                (2, "new", Terminating),
+            ],
+            vec!["data-web-0", "data-web-1", "data-web-2"],
+            vec![],
+        ),
+        (
+            "rolling update takes the highest outdated pod",
+            3,
+            vec![(0, "old", Ready), (1, "old", Ready), (2, "old", Ready)],
+            vec!["data-web-0", "data-web-1", "data-web-2"],
+            vec!["-web-2"],
+        ),
+        (
+            "rolling update waits for the replaced pod",
+            3,
+            vec![(0, "old", Ready), (1, "old", Ready), (2, "new", Running)],
+            vec!["data-web-0", "data-web-1", "data-web-2"],
+            vec![],
+        ),
+        (
+            "rolling update goes down once the replacement is ready",
+            3,
+            vec![(0, "old", Ready), (1, "old", Ready), (2, "new", Ready)],
+            vec!["data-web-0", "data-web-1", "data-web-2"],
+            vec!["-web-1"],
+        ),
+        (
+            "recreated pod below nothing gets the update revision",
+            3,
+            vec![(0, "old", Ready), (2, "new", Ready)],
+            vec!["data-web-0", "data-web-1", "data-web-2"],
+            vec!["+web-1@web-new"],
+        ),
+        (
+            "a claim recreated under a running pod",
+            1,
+            vec![(0, "new", Ready)],
+            vec![],
+            vec!["claims:data-web-0"],
+        ),
     ];
     for (name, replicas, pods, claims, want) in cases {
         let s = set(replicas);
-        let pods: Vec<Pod> = pods.into_iter().map(|(n, r, st)| at(&s, n, r, st)).collect();
+        let pods: Vec<Pod> = pods
+            .into_iter()
+            .map(|(n, r, st)| at(&s, n, r, st))
+            .collect();
         let got = writes(&run(&s, &pods, &claims_of(&claims)));
         assert_eq!(got, want, "{name}");
     }
@@ -176,8 +271,15 @@ fn parallel_creates_and_deletes_at_once() {
     use State::*;
     let mut s = set(3);
     s.spec.pod_management_policy = Some(PodManagementPolicyType::Parallel);
-    let got = writes(&run(&s, &[], &claims_of(&["data-web-0", "data-web-1", "data-web-2"])));
-    assert_eq!(got, vec!["+web-0@web-new", "+web-1@web-new", "+web-2@web-new"]);
+    let got = writes(&run(
+        &s,
+        &[],
+        &claims_of(&["data-web-0", "data-web-1", "data-web-2"]),
+    ));
+    assert_eq!(
+        got,
+        vec!["+web-0@web-new", "+web-1@web-new", "+web-2@web-new"]
+    );
 
     s.spec.replicas = Some(1);
     let pods: Vec<Pod> = (0..4).map(|n| at(&s, n, "new", Pending)).collect();
@@ -195,9 +297,17 @@ fn partition_keeps_low_ordinals_at_the_current_revision() {
     });
     let claims = claims_of(&["data-web-0", "data-web-1", "data-web-2"]);
     // Only ordinal 2 is at or above the partition.
-    let pods = vec![at(&s, 0, "old", Ready), at(&s, 1, "old", Ready), at(&s, 2, "old", Ready)];
+    let pods = vec![
+        at(&s, 0, "old", Ready),
+        at(&s, 1, "old", Ready),
+        at(&s, 2, "old", Ready),
+    ];
     assert_eq!(writes(&run(&s, &pods, &claims)), vec!["-web-2"]);
-    let pods = vec![at(&s, 0, "old", Ready), at(&s, 1, "old", Ready), at(&s, 2, "new", Ready)];
+    let pods = vec![
+        at(&s, 0, "old", Ready),
+        at(&s, 1, "old", Ready),
+        at(&s, 2, "new", Ready),
+    ];
     assert_eq!(writes(&run(&s, &pods, &claims)), Vec::<String>::new());
     // A pod below the partition that is deleted comes back at the current revision.
     let pods = vec![at(&s, 0, "old", Ready), at(&s, 2, "new", Ready)];
@@ -244,27 +354,29 @@ fn a_claim_being_deleted_holds_its_pod_back() {
 fn claims_and_pods_carry_the_identity() {
     let s = set(1);
     let (name, t) = revision("new");
-    let pod = stateful_pod(
-        &s,
-        Revision {
-            name,
-            template: &t,
-        },
-        4,
-    );
+    let pod = stateful_pod(&s, Revision { name, template: &t }, 4);
     assert_eq!(pod.metadata.name, "web-4");
     assert_eq!(pod.spec.hostname, "web-4");
     assert_eq!(pod.spec.subdomain, "web");
-    assert_eq!(pod.metadata.labels["statefulset.kubernetes.io/pod-name"], "web-4");
+    assert_eq!(
+        pod.metadata.labels["statefulset.kubernetes.io/pod-name"],
+        "web-4"
+    );
     assert_eq!(pod.metadata.labels["apps.kubernetes.io/pod-index"], "4");
-    assert_eq!(pod.metadata.labels[CONTROLLER_REVISION_HASH_LABEL], "web-new");
+    assert_eq!(
+        pod.metadata.labels[CONTROLLER_REVISION_HASH_LABEL],
+        "web-new"
+    );
     let claim = pod.spec.volumes[0]
         .persistent_volume_claim
         .as_ref()
         .expect("claim volume");
     assert_eq!(claim.claim_name, "data-web-4");
     let owner = pod.metadata.controller_ref().expect("controller");
-    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("StatefulSet", "set-uid"));
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("StatefulSet", "set-uid")
+    );
     let claims = super::plan::stateful_claims(&s, 4);
     assert_eq!(claims[0].metadata.name, "data-web-4");
     assert_eq!(claims[0].metadata.labels["app"], "web");
@@ -282,7 +394,11 @@ fn adoption_and_release() {
     let mut misnamed = at(&s, 0, "new", Ready);
     misnamed.metadata.name = "web-x".into();
     misnamed.metadata.owner_references.clear();
-    let got = writes(&run(&s, &[orphan, stray, misnamed], &claims_of(&["data-web-0", "data-web-1"])));
+    let got = writes(&run(
+        &s,
+        &[orphan, stray, misnamed],
+        &claims_of(&["data-web-0", "data-web-1"]),
+    ));
     assert_eq!(got, vec!["adopt:web-0", "release:web-1", "+web-1@web-new"]);
 }
 
@@ -327,19 +443,39 @@ fn status_counts_and_completes_the_update() {
             _ => None,
         })
     };
-    let mid = status_of(&run(&s, &[at(&s, 0, "old", Ready), at(&s, 1, "new", Running)], &claims))
-        .expect("status written");
+    let mid = status_of(&run(
+        &s,
+        &[at(&s, 0, "old", Ready), at(&s, 1, "new", Running)],
+        &claims,
+    ))
+    .expect("status written");
     assert_eq!(
-        (mid.replicas, mid.ready_replicas, mid.current_replicas, mid.updated_replicas),
+        (
+            mid.replicas,
+            mid.ready_replicas,
+            mid.current_replicas,
+            mid.updated_replicas
+        ),
         (2, 1, 1, 1)
     );
     assert_eq!(mid.current_revision, "web-old");
     assert_eq!(mid.update_revision, "web-new");
     assert_eq!(mid.observed_generation, 1);
-    let done = status_of(&run(&s, &[at(&s, 0, "new", Ready), at(&s, 1, "new", Ready)], &claims))
-        .expect("status written");
+    let done = status_of(&run(
+        &s,
+        &[at(&s, 0, "new", Ready), at(&s, 1, "new", Ready)],
+        &claims,
+    ))
+    .expect("status written");
     assert_eq!(done.current_revision, "web-new");
-    assert_eq!((done.current_replicas, done.updated_replicas, done.ready_replicas), (2, 2, 2));
+    assert_eq!(
+        (
+            done.current_replicas,
+            done.updated_replicas,
+            done.ready_replicas
+        ),
+        (2, 2, 2)
+    );
 }
 
 /// Whole rollouts through the plan: each step applies the plan's writes to a model of
@@ -347,7 +483,10 @@ fn status_counts_and_completes_the_update() {
 /// and then goes), and no ordinal ever has two pods.
 #[test]
 fn simulated_rollouts_converge_in_order() {
-    for policy in [PodManagementPolicyType::OrderedReady, PodManagementPolicyType::Parallel] {
+    for policy in [
+        PodManagementPolicyType::OrderedReady,
+        PodManagementPolicyType::Parallel,
+    ] {
         let mut s = set(3);
         s.spec.pod_management_policy = Some(policy);
         let mut pods: Vec<Pod> = Vec::new();
@@ -362,7 +501,9 @@ fn simulated_rollouts_converge_in_order() {
         converge(&s, "new", &mut pods, &mut claims, &mut started);
         // The rolling update goes from the highest ordinal down, one at a time.
         assert_eq!(started, vec!["web-2", "web-1", "web-0"], "{policy:?}");
-        assert!(pods.iter().all(|p| p.metadata.labels[CONTROLLER_REVISION_HASH_LABEL] == "web-new"));
+        assert!(pods
+            .iter()
+            .all(|p| p.metadata.labels[CONTROLLER_REVISION_HASH_LABEL] == "web-new"));
         assert_eq!(claims.len(), 3);
     }
 }
@@ -391,8 +532,14 @@ fn converge(
             set: s,
             pods: &refs,
             claims,
-            current: Revision { name: cur_name, template: &cur_t },
-            update: Revision { name: upd_name, template: &upd_t },
+            current: Revision {
+                name: cur_name,
+                template: &cur_t,
+            },
+            update: Revision {
+                name: upd_name,
+                template: &upd_t,
+            },
             collision_count: None,
             expectations_met: true,
             now: Time(NOW),
@@ -420,7 +567,10 @@ fn converge(
                     wrote = true;
                 }
                 Action::DeletePod { name, .. } => {
-                    let p = pods.iter_mut().find(|p| p.metadata.name == name).expect("exists");
+                    let p = pods
+                        .iter_mut()
+                        .find(|p| p.metadata.name == name)
+                        .expect("exists");
                     p.metadata.deletion_timestamp = Some(Time(NOW));
                     wrote = true;
                 }
