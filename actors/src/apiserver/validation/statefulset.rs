@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use rudder_protocol::resources::{
-    IntOrString, PodManagementPolicyType, StatefulSet, StatefulSetSpec,
-    StatefulSetUpdateStrategyType,
+    IntOrString, PersistentVolumeClaimVolumeSource, PodManagementPolicyType, StatefulSet,
+    StatefulSetSpec, StatefulSetUpdateStrategyType, Volume,
 };
 
 use super::meta::{validate_object_meta, validate_object_meta_update, NameRule};
@@ -136,7 +136,23 @@ fn validate_spec(spec: &StatefulSetSpec, errs: &mut Vec<FieldCause>) {
         &path.child("selector"),
         errs,
     );
-    validate_controller_template(&spec.template, &path.child("template"), matches, errs);
+    // Mounts may name claim templates: the pods get a volume for each (Kubernetes
+    // checks the template with the union of both in mind).
+    let mut template = spec.template.clone();
+    for claim in &spec.volume_claim_templates {
+        let name = &claim.metadata.name;
+        if !name.is_empty() && !template.spec.volumes.iter().any(|v| &v.name == name) {
+            template.spec.volumes.push(Volume {
+                name: name.clone(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: name.clone(),
+                    read_only: false,
+                }),
+                ..Volume::default()
+            });
+        }
+    }
+    validate_controller_template(&template, &path.child("template"), matches, errs);
     let vpath = path.child("volumeClaimTemplates");
     let mut names = BTreeSet::new();
     for (i, t) in spec.volume_claim_templates.iter().enumerate() {
@@ -262,6 +278,35 @@ mod tests {
                         .push(PersistentVolumeClaim::new("data"))
                 },
                 &[("spec.volumeClaimTemplates[1].metadata.name", Duplicate)],
+            ),
+            (
+                "a mount of a claim template",
+                |s| {
+                    s.spec.template.spec.containers[0].volume_mounts.push(
+                        rudder_protocol::resources::VolumeMount {
+                            name: "data".into(),
+                            mount_path: "/data".into(),
+                            ..Default::default()
+                        },
+                    )
+                },
+                &[],
+            ),
+            (
+                "a mount of nothing",
+                |s| {
+                    s.spec.template.spec.containers[0].volume_mounts.push(
+                        rudder_protocol::resources::VolumeMount {
+                            name: "nope".into(),
+                            mount_path: "/nope".into(),
+                            ..Default::default()
+                        },
+                    )
+                },
+                &[(
+                    "spec.template.spec.containers[0].volumeMounts[0].name",
+                    NotFound,
+                )],
             ),
             (
                 "negative ordinal start",
