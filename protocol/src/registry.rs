@@ -222,6 +222,7 @@ macro_rules! served_kinds {
             $crate::resources::CronJob,
             $crate::resources::Lease,
             $crate::resources::PriorityClass,
+            $crate::resources::PodDisruptionBudget,
             $($extra,)*
         }
     };
@@ -277,6 +278,13 @@ impl Served for resources::Pod {
                 version: "v1",
                 kind: "Pod",
                 verbs: &["get", "patch", "update"],
+            },
+            Subresource {
+                name: "eviction",
+                group: "policy",
+                version: "v1",
+                kind: "Eviction",
+                verbs: &["create"],
             },
             Subresource {
                 name: "log",
@@ -369,6 +377,15 @@ impl Served for resources::PriorityClass {
     const INFO: ResourceInfo =
         ResourceInfo::of::<Self>("priorityclass", "io.k8s.api.scheduling.v1.PriorityClass")
             .short_names(&["pc"]);
+}
+
+impl Served for resources::PodDisruptionBudget {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "poddisruptionbudget",
+        "io.k8s.api.policy.v1.PodDisruptionBudget",
+    )
+    .short_names(&["pdb"])
+    .subresources(&[status_of("policy", "PodDisruptionBudget")]);
 }
 
 /// The served group-versions, `(group, version)`, in the order of [`RESOURCES`] (core

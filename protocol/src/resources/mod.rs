@@ -37,7 +37,7 @@
 //! - `common`: core/v1 bits shared by several kinds ([`ObjectReference`], [`Protocol`]).
 //! - `pod`, `node`, `service` (Service and Endpoints), `namespace`, `service_account`,
 //!   `event`, `replication` (ReplicationController and ReplicaSet), `deployment`,
-//!   `lease`, `scale`.
+//!   `lease`, `scale`, `policy` (PodDisruptionBudget).
 
 use std::fmt::Debug;
 
@@ -229,6 +229,7 @@ mod meta;
 mod namespace;
 mod node;
 mod pod;
+mod policy;
 mod priority_class;
 mod quantity;
 mod replication;
@@ -249,6 +250,7 @@ pub use meta::*;
 pub use namespace::*;
 pub use node::*;
 pub use pod::*;
+pub use policy::*;
 pub use priority_class::*;
 pub use quantity::{Format, Quantity, QuantityError, MAX_QUANTITY_LEN};
 pub use replication::*;

@@ -42,6 +42,7 @@ mod lease;
 mod namespace;
 mod node;
 mod pod;
+mod poddisruptionbudget;
 mod priorityclass;
 mod replicaset;
 mod replicationcontroller;
