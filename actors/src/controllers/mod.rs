@@ -11,6 +11,8 @@
 //!   pod tracking with finalizers).
 //! - [`cronjob`]: creates Jobs on a cron schedule and trims their history.
 //! - [`ttlafterfinished`]: deletes finished Jobs once their TTL passes.
+//! - [`disruption`]: keeps each PodDisruptionBudget's status (healthy, desired and
+//!   expected pods, disruptions allowed) for the `pods/eviction` subresource.
 //! - [`pods`]: pod helpers shared by the replica controllers.
 //! - [`endpoints`]: Endpoints of every Service with a selector.
 //! - [`namespace`]: empties a Terminating namespace, then lets it go.
@@ -24,6 +26,7 @@
 
 pub mod cronjob;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod garbagecollector;
 pub mod job;
@@ -50,6 +53,7 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         job::component(),
         cronjob::component(),
         ttlafterfinished::component(),
+        disruption::component(),
         endpoints::component(),
         namespace::component(),
         serviceaccount::component(),
@@ -73,6 +77,7 @@ pub const NAMES: &[&str] = &[
     job::NAME,
     cronjob::NAME,
     ttlafterfinished::NAME,
+    disruption::NAME,
     endpoints::NAME,
     namespace::NAME,
     serviceaccount::NAME,
