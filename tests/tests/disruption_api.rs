@@ -2,9 +2,10 @@
 //! (control plane only) and simulated nodes, with real clients: the disruption
 //! controller's status and `kubectl get pdb`'s columns, an eviction refused with
 //! Kubernetes' 429 body (as the Python client and kubectl see it), one allowed once
-//! the budget is lowered, Kubernetes' 500 for a pod under two budgets, and `kubectl
-//! drain` (cordon, `--force` for an unmanaged pod, evictions under a budget) and
-//! `kubectl uncordon` on simulated nodes.
+//! the budget is lowered, Kubernetes' 500 for a pod under two budgets, `kubectl drain`
+//! (cordon, `--force` for an unmanaged pod, a server-side dry run, evictions under a
+//! budget) and `kubectl uncordon` on simulated nodes, and a budget by percentage over
+//! the pods of a kind without a scale (a Job) failing safe with Kubernetes' message.
 
 use std::path::Path;
 use std::time::Duration;
@@ -366,6 +367,25 @@ async fn kubectl_drain_and_uncordon_on_simulated_nodes() -> anyhow::Result<()> {
         "the drain cordoned the node first"
     );
 
+    // A server-side dry run evicts nothing and leaves the budget as it was.
+    let (ok, stdout, stderr) = kubectl(
+        &kc,
+        &[
+            "drain",
+            first,
+            "--ignore-daemonsets",
+            "--force",
+            "--dry-run=server",
+        ],
+    )?;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("(server dry run)"), "{stdout}");
+    assert_eq!(live_pods(&pods, "web").await?.len(), 3);
+    assert!(pods.get_opt("bare").await?.is_some());
+    let b = budgets.get("web").await?;
+    assert_eq!(b.status.disruptions_allowed, 1);
+    assert!(b.status.disrupted_pods.is_empty());
+
     let (ok, stdout, stderr) = kubectl(
         &kc,
         &[
@@ -397,5 +417,55 @@ async fn kubectl_drain_and_uncordon_on_simulated_nodes() -> anyhow::Result<()> {
 
     kubectl_ok(&kc, &["uncordon", first])?;
     assert!(!nodes.get(first).await?.spec.unschedulable);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_over_pods_of_a_controller_without_scale_fails_safely() -> anyhow::Result<()> {
+    // Control plane only: the Job's pod stays Pending, which is all the budget needs.
+    let (_cluster, client) = Cluster::solo(true).await?;
+    let budgets: Api<PodDisruptionBudget> = client.api(Some("default"));
+    let mut job = rudder_protocol::resources::Job::new("batch");
+    job.spec
+        .template
+        .metadata
+        .labels
+        .insert("app".into(), "batch".into());
+    job.spec.template.spec.restart_policy = Some(rudder_protocol::resources::RestartPolicy::Never);
+    job.spec.template.spec.containers = vec![Container {
+        name: "main".into(),
+        image: "demo:1".into(),
+        ..Default::default()
+    }];
+    client
+        .api::<rudder_protocol::resources::Job>(Some("default"))
+        .create(&job)
+        .await?;
+    // A number: the pods are counted, their controller does not matter.
+    budgets
+        .create(&budget("count", "batch", Some(1.into()), None))
+        .await?;
+    wait_status(&budgets, "count", (1, 1, 0, 0)).await?;
+    // A percentage needs the controller's scale, which a Job does not serve.
+    budgets
+        .create(&budget("share", "batch", None, Some("50%".into())))
+        .await?;
+    let (b, _) = eventually(WAIT, || async {
+        let b = budgets.get("share").await?;
+        Ok(b.condition(DISRUPTION_ALLOWED)
+            .is_some_and(|c| c.reason == "SyncFailed")
+            .then_some(b))
+    })
+    .await?;
+    let cond = b.condition(DISRUPTION_ALLOWED).expect("condition");
+    assert_eq!(
+        cond.status,
+        rudder_protocol::resources::ConditionStatus::False
+    );
+    assert_eq!(
+        cond.message,
+        "jobs.batch does not implement the scale subresource"
+    );
+    assert_eq!(b.status.disruptions_allowed, 0);
     Ok(())
 }
