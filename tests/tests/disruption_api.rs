@@ -220,6 +220,19 @@ async fn evictions_follow_the_budget_with_kubernetes_answers() -> anyhow::Result
         .collect();
     assert_eq!(&row[..4], ["web", "3", "N/A", "0"], "{table}");
 
+    // kubectl describe reads the status; kubectl explain the schema.
+    let described = kubectl_ok(&kc, &["describe", "pdb", "web"])?;
+    let flat = described.split_whitespace().collect::<Vec<_>>().join(" ");
+    for want in [
+        "Min available: 3",
+        "Selector: app=web",
+        "Allowed disruptions: 0 Current: 3 Desired: 3 Total: 3",
+    ] {
+        assert!(flat.contains(want), "{want:?} in {described}");
+    }
+    let explained = kubectl_ok(&kc, &["explain", "pdb.spec.unhealthyPodEvictionPolicy"])?;
+    assert!(explained.contains("IfHealthyBudget"), "{explained}");
+
     // No disruption allowed: 429 with Kubernetes' body, for the Python client...
     let victim = live_pods(&pods, "web").await?[0].metadata.name.clone();
     let (code, body) = python_evict(&kc, &victim)?;
