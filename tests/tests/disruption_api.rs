@@ -5,7 +5,8 @@
 //! the budget is lowered, Kubernetes' 500 for a pod under two budgets, `kubectl drain`
 //! (cordon, `--force` for an unmanaged pod, a server-side dry run, evictions under a
 //! budget) and `kubectl uncordon` on simulated nodes, and a budget by percentage over
-//! the pods of a kind without a scale (a Job) failing safe with Kubernetes' message.
+//! the pods of a kind without a scale (a Job) failing safe with Kubernetes' message;
+//! a stale `DisruptionTarget` condition is cleared.
 
 use std::path::Path;
 use std::time::Duration;
@@ -303,6 +304,28 @@ async fn evictions_follow_the_budget_with_kubernetes_answers() -> anyhow::Result
     let table = kubectl_ok(&kc, &["get", "pdb", "web-2", "--no-headers"])?;
     let row: Vec<&str> = table.split_whitespace().collect();
     assert_eq!(&row[..4], ["web-2", "N/A", "1", "1"], "{table}");
+
+    // A pod marked DisruptionTarget that was not deleted after all gets the condition
+    // back to False once it is two minutes old.
+    let stale = live_pods(&pods, "web").await?[0].metadata.name.clone();
+    pods.patch_status(
+        &stale,
+        PatchType::StrategicMerge,
+        &json!({"status": {"conditions": [{
+            "type": "DisruptionTarget", "status": "True",
+            "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting",
+            "lastTransitionTime": "2020-01-01T00:00:00Z",
+        }]}}),
+    )
+    .await?;
+    eventually(WAIT, || async {
+        let p = pods.get(&stale).await?;
+        Ok(p.condition("DisruptionTarget")
+            .is_some_and(|c| c.status == rudder_protocol::resources::ConditionStatus::False)
+            .then_some(()))
+    })
+    .await
+    .context("the stale DisruptionTarget condition is cleared")?;
 
     // Invalid budgets are refused with Kubernetes' message.
     let (ok, _, stderr) = kubectl(

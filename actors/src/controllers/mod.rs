@@ -12,7 +12,8 @@
 //! - [`cronjob`]: creates Jobs on a cron schedule and trims their history.
 //! - [`ttlafterfinished`]: deletes finished Jobs once their TTL passes.
 //! - [`disruption`]: keeps each PodDisruptionBudget's status (healthy, desired and
-//!   expected pods, disruptions allowed) for the `pods/eviction` subresource.
+//!   expected pods, disruptions allowed) for the `pods/eviction` subresource; its
+//!   `stale` loop clears a `DisruptionTarget` condition left on a pod not deleted.
 //! - [`pods`]: pod helpers shared by the replica controllers.
 //! - [`endpoints`]: Endpoints of every Service with a selector.
 //! - [`namespace`]: empties a Terminating namespace, then lets it go.
@@ -54,6 +55,7 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         cronjob::component(),
         ttlafterfinished::component(),
         disruption::component(),
+        disruption::stale::component(),
         endpoints::component(),
         namespace::component(),
         serviceaccount::component(),
@@ -78,6 +80,7 @@ pub const NAMES: &[&str] = &[
     cronjob::NAME,
     ttlafterfinished::NAME,
     disruption::NAME,
+    disruption::stale::NAME,
     endpoints::NAME,
     namespace::NAME,
     serviceaccount::NAME,

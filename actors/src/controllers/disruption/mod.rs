@@ -18,10 +18,12 @@
 //! Events (`NoPods`, `UnmanagedPods`, `CalculateExpectedPodCountFailed`). A budget with
 //! `disruptedPods` entries is looked at again when the first expires.
 //!
-//! Not done: the clean-up of a stale `DisruptionTarget` condition on a pod that was
-//! not deleted after all.
+//! The clean-up of a stale `DisruptionTarget` condition (a pod that was not deleted
+//! after all) is the other loop of Kubernetes' controller, here its own controller:
+//! [`stale`].
 
 pub mod plan;
+pub mod stale;
 
 use std::sync::Arc;
 use std::time::Duration;
