@@ -6,7 +6,8 @@
 //! (cordon, `--force` for an unmanaged pod, a server-side dry run, evictions under a
 //! budget) and `kubectl uncordon` on simulated nodes, and a budget by percentage over
 //! the pods of a kind without a scale (a Job) failing safe with Kubernetes' message;
-//! a stale `DisruptionTarget` condition is cleared.
+//! a stale `DisruptionTarget` condition is cleared; unready pods are evicted as
+//! `unhealthyPodEvictionPolicy` says (IfHealthyBudget, AlwaysAllow).
 
 use std::path::Path;
 use std::time::Duration;
@@ -503,5 +504,82 @@ async fn a_budget_over_pods_of_a_controller_without_scale_fails_safely() -> anyh
         "jobs.batch does not implement the scale subresource"
     );
     assert_eq!(b.status.disruptions_allowed, 0);
+    Ok(())
+}
+
+/// Marks the pod not Ready (the simulated node leaves a Running pod's status alone).
+async fn make_unready(pods: &Api<Pod>, name: &str) -> anyhow::Result<()> {
+    pods.patch_status(
+        name,
+        PatchType::StrategicMerge,
+        &json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unready_pods_follow_the_unhealthy_pod_eviction_policy() -> anyhow::Result<()> {
+    let (_cluster, client) = Cluster::solo(true).await?;
+    let _nodes = sim(&client, "unready", 1).await?;
+    let deployments: Api<Deployment> = client.api(Some("default"));
+    let budgets: Api<PodDisruptionBudget> = client.api(Some("default"));
+    let pods: Api<Pod> = client.api(Some("default"));
+    deployments.create(&deployment("web", 3)).await?;
+    budgets
+        .create(&budget("web", "web", Some(2.into()), None))
+        .await?;
+    wait_status(&budgets, "web", (3, 2, 3, 1)).await?;
+    let names: Vec<String> = live_pods(&pods, "web")
+        .await?
+        .into_iter()
+        .map(|p| p.metadata.name)
+        .collect();
+    let (unready, ready) = (&names[0], &names[1]);
+
+    // IfHealthyBudget (the default) with the budget met: the unready pod goes although
+    // no disruption is allowed, while a ready one may not.
+    make_unready(&pods, unready).await?;
+    wait_status(&budgets, "web", (3, 2, 2, 0)).await?;
+    let err = pods
+        .evict(ready, &Value::Null)
+        .await
+        .expect_err("no budget");
+    assert_eq!(err.code(), Some(429), "{err}");
+    pods.evict(unready, &Value::Null).await?;
+    eventually(WAIT, || async {
+        Ok(pods.get_opt(unready).await?.is_none().then_some(()))
+    })
+    .await?;
+    wait_status(&budgets, "web", (3, 2, 3, 1)).await?;
+
+    // The budget not met: IfHealthyBudget keeps the unready pod, AlwaysAllow lets it go.
+    make_unready(&pods, ready).await?;
+    budgets
+        .patch(
+            "web",
+            PatchType::Merge,
+            &json!({"spec": {"minAvailable": 3}}),
+        )
+        .await?;
+    wait_status(&budgets, "web", (3, 3, 2, 0)).await?;
+    let err = pods
+        .evict(ready, &Value::Null)
+        .await
+        .expect_err("budget not met");
+    assert_eq!(err.code(), Some(429), "{err}");
+    budgets
+        .patch(
+            "web",
+            PatchType::Merge,
+            &json!({"spec": {"unhealthyPodEvictionPolicy": "AlwaysAllow"}}),
+        )
+        .await?;
+    wait_status(&budgets, "web", (3, 3, 2, 0)).await?;
+    pods.evict(ready, &Value::Null).await?;
+    eventually(WAIT, || async {
+        Ok(pods.get_opt(ready).await?.is_none().then_some(()))
+    })
+    .await?;
     Ok(())
 }
