@@ -89,8 +89,10 @@ async fn drain_respects_the_budget_and_times_out_when_it_cannot() -> anyhow::Res
     if !services::docker_available("the disruption Docker test") {
         return Ok(());
     }
-    let (_cleanup, mut cluster, client) = services::start_pod_node(CP, Vec::new()).await?;
+    // Declared before the cluster, so that it runs after the nodes have stopped.
+    services::remove_node_leftovers(WORKER);
     let _worker_cleanup = DockerCleanup(WORKER.to_owned());
+    let (_cleanup, mut cluster, client) = services::start_pod_node(CP, Vec::new()).await?;
     let mut spec = cluster.spec("single-node.toml", WORKER);
     spec.roles = Some("worker".into());
     spec.kubelet_runtime = None;
