@@ -264,7 +264,10 @@ impl ApiCore {
                 break;
             }
             let mut o = options.clone();
-            if current.status.phase == Some(PodPhase::Pending) && rv_precondition(&o).is_none() {
+            // A pending pod may start meanwhile: it goes only as the version read.
+            let may_start = current.status.phase == Some(PodPhase::Pending)
+                && current.metadata.deletion_timestamp.is_none();
+            if may_start && rv_precondition(&o).is_none() {
                 o = with_rv_precondition(&o, current.metadata.resource_version.as_str());
             }
             match self.mark_and_delete(pods, namespace, name, &o, opts).await {
