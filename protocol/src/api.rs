@@ -412,4 +412,25 @@ impl Api<Pod> {
         .await
         .map(|_| ())
     }
+
+    /// Evicts the pod `name` (the `pods/eviction` subresource) with these
+    /// DeleteOptions (`Value::Null` for none): a 429 when its disruption budget allows
+    /// no disruption now.
+    pub async fn evict(&self, name: &str, delete_options: &Value) -> Result<(), ApiError> {
+        let mut eviction = json!({
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name},
+        });
+        if delete_options.is_object() {
+            eviction["deleteOptions"] = delete_options.clone();
+        }
+        self.call(ApiRequest::Evict {
+            namespace: self.namespace.clone().unwrap_or_default(),
+            name: name.to_owned(),
+            body: serde_json::to_vec(&eviction)?,
+        })
+        .await
+        .map(|_| ())
+    }
 }

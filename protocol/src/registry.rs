@@ -227,6 +227,7 @@ macro_rules! served_kinds {
             $crate::resources::Lease,
             $crate::resources::PriorityClass,
             $crate::resources::StorageClass,
+            $crate::resources::PodDisruptionBudget,
             $($extra,)*
         }
     };
@@ -282,6 +283,13 @@ impl Served for resources::Pod {
                 version: "v1",
                 kind: "Pod",
                 verbs: &["get", "patch", "update"],
+            },
+            Subresource {
+                name: "eviction",
+                group: "policy",
+                version: "v1",
+                kind: "Eviction",
+                verbs: &["create"],
             },
             Subresource {
                 name: "log",
@@ -411,6 +419,15 @@ impl Served for resources::StorageClass {
     const INFO: ResourceInfo =
         ResourceInfo::of::<Self>("storageclass", "io.k8s.api.storage.v1.StorageClass")
             .short_names(&["sc"]);
+}
+
+impl Served for resources::PodDisruptionBudget {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "poddisruptionbudget",
+        "io.k8s.api.policy.v1.PodDisruptionBudget",
+    )
+    .short_names(&["pdb"])
+    .subresources(&[status_of("policy", "PodDisruptionBudget")]);
 }
 
 /// The served group-versions, `(group, version)`, in the order of [`RESOURCES`] (core

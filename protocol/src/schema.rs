@@ -469,6 +469,36 @@ named_type!(
     }
 );
 
+/// The body of the `pods/eviction` subresource (`policy/v1 Eviction`); the API server
+/// reads it as JSON.
+pub struct Eviction;
+named_type!(
+    Eviction,
+    TypeDef {
+        name: "io.k8s.api.policy.v1.Eviction",
+        description: "Evicts a pod from its node, subject to its disruption budget: the body of the `pods/eviction` subresource.",
+        shape: Shape::Struct(&[
+            API_VERSION,
+            KIND,
+            Field::new(
+                "metadata",
+                <ObjectMeta as FieldType>::TY,
+                "The pod to evict: its name and namespace."
+            ),
+            Field::new(
+                "deleteOptions",
+                <DeleteOptions as FieldType>::TY,
+                "The options of the pod's deletion."
+            ),
+        ]),
+        gvk: Some(Gvk {
+            group: "policy",
+            version: "v1",
+            kind: "Eviction",
+        }),
+    }
+);
+
 // ---------------------------------------------------------------------------------------
 // The collected model.
 // ---------------------------------------------------------------------------------------
@@ -493,6 +523,7 @@ macro_rules! type_refs {
 pub fn roots() -> Vec<TypeRef> {
     let meta = type_refs!(
         Binding,
+        Eviction,
         Status,
         ListMeta,
         DeleteOptions,

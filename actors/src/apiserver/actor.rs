@@ -264,6 +264,24 @@ fn request(user: UserInfo, req: ApiRequest) -> ApiResult<(Request, bool)> {
                 opts: BUS_WRITES,
             },
         )?,
+        ApiRequest::Evict {
+            namespace,
+            name,
+            body: b,
+        } => make(
+            &ResourceRef {
+                group: String::new(),
+                version: "v1".into(),
+                plural: "pods".into(),
+            },
+            Some("eviction"),
+            Some(namespace),
+            Some(name),
+            Operation::Create {
+                body: body(&b)?,
+                opts: BUS_WRITES,
+            },
+        )?,
         ApiRequest::WatchPoll {
             resource,
             namespace,

@@ -96,7 +96,7 @@ pub(super) fn not_found(info: &ResourceInfo, name: &str) -> ApiError {
     )
 }
 
-fn conflict(info: &ResourceInfo, name: &str) -> ApiError {
+pub(super) fn conflict(info: &ResourceInfo, name: &str) -> ApiError {
     fail_for(
         409,
         "Conflict",
@@ -1263,7 +1263,7 @@ impl ApiCore {
     /// precondition: when it is not the version read, the answer is 409 at once (a
     /// retry cannot help a client that sent a stale version). Under `dry_run` the first
     /// attempt's result is the answer and nothing is written.
-    async fn guaranteed_update<F>(
+    pub(super) async fn guaranteed_update<F>(
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
@@ -1845,7 +1845,7 @@ impl Part {
 
 /// How a write is defaulted and validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Check {
+pub(super) enum Check {
     /// As an update of the object read: the kind's update preparation, then its update
     /// rules (immutable fields).
     Update,

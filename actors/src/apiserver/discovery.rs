@@ -321,12 +321,14 @@ mod tests {
             json!({"groupVersion": "batch/v1", "version": "v1"})
         );
         find(&apis["groups"], "name", "storage.k8s.io");
-        assert_eq!(apis["groups"].as_array().unwrap().len(), 5);
+        find(&apis["groups"], "name", "policy");
+        assert_eq!(apis["groups"].as_array().unwrap().len(), 6);
 
         let group = api_group("apps").unwrap();
         assert_eq!(group["kind"], "APIGroup");
         assert!(api_group("batch").is_some());
-        assert!(api_group("policy").is_none());
+        assert!(api_group("policy").is_some());
+        assert!(api_group("example.com").is_none());
         assert!(api_group("").is_none());
     }
 
@@ -356,6 +358,11 @@ mod tests {
             ("pods/status", "verbs", json!(["get", "patch", "update"])),
             ("pods/binding", "kind", json!("Binding")),
             ("pods/binding", "verbs", json!(["create"])),
+            // kubectl drain evicts through the group and version named here.
+            ("pods/eviction", "group", json!("policy")),
+            ("pods/eviction", "version", json!("v1")),
+            ("pods/eviction", "kind", json!("Eviction")),
+            ("pods/eviction", "verbs", json!(["create"])),
             ("pods/log", "verbs", json!(["get"])),
             ("namespaces/finalize", "verbs", json!(["update"])),
             ("nodes/status", "kind", json!("Node")),
@@ -402,7 +409,8 @@ mod tests {
         let lease = find(&leases["resources"], "name", "leases");
         assert!(lease.get("shortNames").is_none());
         assert!(api_resource_list("batch", "v1").is_some());
-        assert!(api_resource_list("policy", "v1").is_none());
+        assert!(api_resource_list("policy", "v1").is_some());
+        assert!(api_resource_list("example.com", "v1").is_none());
     }
 
     #[test]
@@ -442,7 +450,8 @@ mod tests {
                 "batch",
                 "coordination.k8s.io",
                 "scheduling.k8s.io",
-                "storage.k8s.io"
+                "storage.k8s.io",
+                "policy"
             ]
         );
         let deploy = find(

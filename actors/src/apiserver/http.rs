@@ -70,7 +70,21 @@ fn http_status(s: &Status) -> StatusCode {
 }
 
 fn status_response(s: &Status) -> HttpResponse {
-    json_response(http_status(s), s)
+    with_retry_after(json_response(http_status(s), s), s)
+}
+
+/// A `Retry-After` header when the status suggests a delay, as Kubernetes writes one
+/// (client-go waits and retries a 429 or 5xx that carries it).
+fn with_retry_after(mut response: HttpResponse, s: &Status) -> HttpResponse {
+    let after = s.details.as_ref().map_or(0, |d| d.retry_after_seconds);
+    if after > 0 {
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&after.to_string()) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, v);
+        }
+    }
+    response
 }
 
 fn error(e: ApiError) -> HttpResponse {
@@ -106,7 +120,7 @@ fn respond(code: StatusCode, body: &Value, encoding: Encoding) -> HttpResponse {
 /// A `Status` error in the negotiated encoding.
 fn error_as(e: ApiError, encoding: Encoding) -> HttpResponse {
     match serde_json::to_value(&*e) {
-        Ok(v) => respond(http_status(&e), &v, encoding),
+        Ok(v) => with_retry_after(respond(http_status(&e), &v, encoding), &e),
         Err(_) => status_response(&e),
     }
 }
@@ -527,7 +541,7 @@ fn operation(method: &str, named: bool, sub: Option<&str>, c: Call<'_>) -> ApiRe
             opts: writes()?,
             body: value()?,
         },
-        ("POST", true, Some("binding")) => Operation::Create {
+        ("POST", true, Some("binding" | "eviction")) => Operation::Create {
             opts: writes()?,
             body: body_value()?,
         },

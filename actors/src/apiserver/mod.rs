@@ -4,6 +4,8 @@
 //!   resource, namespace, name) and call [`core::ApiCore::handle`].
 //! - [`core`]: the operations (create, get, list, update, patch, delete, watch and the
 //!   subresources) over the store, shared by every front.
+//! - [`eviction`]: the `pods/eviction` subresource (a deletion that respects the
+//!   pod's PodDisruptionBudget).
 //! - [`admission`]: admission plugins that read other objects (Priority,
 //!   RuntimeClass), run on create before the kind's own admission.
 //! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
@@ -39,6 +41,7 @@ pub mod core;
 pub mod defaults;
 pub mod discovery;
 pub mod encryption;
+pub mod eviction;
 pub mod http;
 pub mod kinds;
 pub mod media;

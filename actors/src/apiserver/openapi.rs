@@ -918,7 +918,8 @@ mod tests {
             "Scale"
         );
         assert!(document("batch", "v1").is_some());
-        assert!(document("policy", "v1").is_none());
+        assert!(document("policy", "v1").is_some());
+        assert!(document("example.com", "v1").is_none());
     }
 
     #[test]
@@ -1233,6 +1234,7 @@ mod tests {
         assert_ne!(document_hash("", "v1"), document_hash("apps", "v1"));
         assert_eq!(group_version_of("apis/apps/v1").as_deref(), Some("apps/v1"));
         assert!(document_at("apis/batch/v1").is_some());
-        assert!(document_at("apis/policy/v1").is_none());
+        assert!(document_at("apis/policy/v1").is_some());
+        assert!(document_at("apis/example.com/v1").is_none());
     }
 }

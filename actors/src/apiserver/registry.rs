@@ -852,6 +852,14 @@ mod tests {
                 "atomic",
                 &[],
             ),
+            (
+                "policy.v1.PodDisruptionBudgetStatus",
+                "conditions",
+                "merge",
+                "type",
+                "map",
+                &["type"],
+            ),
         ];
         let mut got = Vec::new();
         for def in types() {

@@ -93,7 +93,8 @@ pub enum Operation {
     Get,
     /// List a collection.
     List(ListOptions),
-    /// Create an object (or, on `pods/binding`, a Binding).
+    /// Create an object (or, on `pods/binding`, a Binding; on `pods/eviction`, an
+    /// Eviction).
     Create {
         /// The object.
         body: Value,
@@ -331,6 +332,10 @@ impl ApiCore {
             (Operation::Create { body, opts }, Some("binding")) => {
                 Outcome::Created(self.bind(info, ns, name_of(&req)?, body, *opts).await?)
             }
+            (Operation::Create { body, opts }, Some("eviction")) => Outcome::Created(
+                self.evict(ns.unwrap_or_default(), name_of(&req)?, body, *opts)
+                    .await?,
+            ),
             (Operation::Update { body, opts }, _) if part.is_some() => Outcome::Object(
                 self.update(
                     info,

@@ -15,6 +15,9 @@
 //! - [`ttlafterfinished`]: deletes finished Jobs once their TTL passes.
 //! - [`persistentvolume`]: binds PersistentVolumeClaims to PersistentVolumes, keeps
 //!   their phases, reclaims released volumes, lifts the pvc/pv-protection finalizers.
+//! - [`disruption`]: keeps each PodDisruptionBudget's status (healthy, desired and
+//!   expected pods, disruptions allowed) for the `pods/eviction` subresource; its
+//!   `stale` loop clears a `DisruptionTarget` condition left on a pod not deleted.
 //! - [`pods`]: pod helpers shared by the replica controllers.
 //! - [`endpoints`]: Endpoints of every Service with a selector.
 //! - [`namespace`]: empties a Terminating namespace, then lets it go.
@@ -28,6 +31,7 @@
 
 pub mod cronjob;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod garbagecollector;
 pub mod job;
@@ -58,6 +62,8 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         cronjob::component(),
         ttlafterfinished::component(),
         persistentvolume::component(),
+        disruption::component(),
+        disruption::stale::component(),
         endpoints::component(),
         namespace::component(),
         serviceaccount::component(),
@@ -83,6 +89,8 @@ pub const NAMES: &[&str] = &[
     cronjob::NAME,
     ttlafterfinished::NAME,
     persistentvolume::NAME,
+    disruption::NAME,
+    disruption::stale::NAME,
     endpoints::NAME,
     namespace::NAME,
     serviceaccount::NAME,

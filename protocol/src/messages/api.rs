@@ -152,6 +152,16 @@ pub enum ApiRequest {
         /// Long-poll bound in milliseconds.
         wait_ms: u32,
     },
+    /// Evict a pod (the `pods/eviction` subresource; `body` is a `policy/v1`
+    /// `Eviction`): a deletion that respects the pod's disruption budget.
+    Evict {
+        /// The pod's namespace.
+        namespace: String,
+        /// The pod's name.
+        name: String,
+        /// The `Eviction` as JSON.
+        body: Vec<u8>,
+    },
 }
 
 /// One watch event: its type (ADDED, MODIFIED, DELETED) and the object as JSON.

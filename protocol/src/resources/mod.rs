@@ -39,7 +39,7 @@
 //!   `event`, `replication` (ReplicationController and ReplicaSet), `deployment`,
 //!   `lease`, `scale`, `controller_revision` (ControllerRevision, with `raw`'s
 //!   [`RawJson`] for its data), `statefulset`, `storage` (PersistentVolume,
-//!   PersistentVolumeClaim, StorageClass).
+//!   PersistentVolumeClaim, StorageClass), `policy` (PodDisruptionBudget).
 
 use std::fmt::Debug;
 
@@ -232,6 +232,7 @@ mod meta;
 mod namespace;
 mod node;
 mod pod;
+mod policy;
 mod priority_class;
 mod quantity;
 mod raw;
@@ -256,6 +257,7 @@ pub use meta::*;
 pub use namespace::*;
 pub use node::*;
 pub use pod::*;
+pub use policy::*;
 pub use priority_class::*;
 pub use quantity::{Format, Quantity, QuantityError, MAX_QUANTITY_LEN};
 pub use raw::RawJson;

@@ -45,6 +45,7 @@ mod node;
 mod persistentvolume;
 mod persistentvolumeclaim;
 mod pod;
+mod poddisruptionbudget;
 mod priorityclass;
 mod replicaset;
 mod replicationcontroller;
