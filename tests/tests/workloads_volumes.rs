@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rudder_protocol::client::Client;
+use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
-    Container, HostPathVolumeSource, PersistentVolume, PersistentVolumeAccessMode,
+    Container, Event, HostPathVolumeSource, PersistentVolume, PersistentVolumeAccessMode,
     PersistentVolumeClaim, PersistentVolumeClaimPhase, PersistentVolumeClaimVolumeSource,
     PersistentVolumePhase, PersistentVolumeReclaimPolicy, Pod, PodPhase, Quantity, StorageClass,
     Volume, VolumeBindingMode, VolumeMount, BIND_COMPLETED_ANNOTATION, LOCAL_PATH_CLASS,
@@ -183,6 +184,20 @@ async fn local_path_volumes_follow_their_claims() -> anyhow::Result<()> {
         waiting.spec.volume_name.is_empty(),
         "no volume before a pod"
     );
+    let events = client.api::<Event>(Some("default"));
+    eventually(Duration::from_secs(30), || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await?;
+            Ok(list
+                .items
+                .into_iter()
+                .find(|e| e.involved_object.name == "data" && e.reason == "WaitForFirstConsumer")
+                .filter(|e| e.message == "waiting for first consumer to be created before binding"))
+        }
+    })
+    .await
+    .context("the claim's WaitForFirstConsumer event")?;
 
     // The first pod: scheduled, the claim provisioned on its node and bound.
     client
