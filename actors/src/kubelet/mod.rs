@@ -34,7 +34,10 @@
 //! stream ([`EVENTS_RETRY`]), and the pod workers (see [`worker`]).
 //!
 //! Pods run with their init containers (in order, before the application containers),
-//! emptyDir and hostPath volumes, and startup, liveness and readiness probes.
+//! emptyDir and hostPath volumes, persistentVolumeClaim volumes (the claim's bound
+//! volume's `local` or `hostPath` directory, bound in; a missing or unbound claim keeps
+//! the container `ContainerCreating` with a `FailedMount` event until it is bound), and
+//! startup, liveness and readiness probes.
 //!
 //! ConfigMaps, Secrets and the downward API ([`podconfig`]): a container's environment
 //! (`valueFrom` configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef; `envFrom`)

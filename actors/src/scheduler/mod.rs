@@ -16,8 +16,12 @@
 //! `kube-system/rudder-scheduler`; when it loses the Lease it stops, and the supervisor
 //! starts a fresh instance that campaigns again. While leading it subscribes to the
 //! node's shared informers on all pods (the snapshot needs the bound ones, the queue the
-//! pending ones) and on nodes; their handlers only forward changes (a replay of the
-//! cached objects first) to the loop, which owns the snapshot and the queue. For each pending pod (no `spec.nodeName`, `schedulerName` empty or
+//! pending ones), on nodes, namespaces, and on PersistentVolumeClaims, PersistentVolumes
+//! and StorageClasses (for the VolumeBinding plugin; any of them appearing or changing
+//! retries unschedulable pods); their handlers only forward changes (a replay of the
+//! cached objects first) to the loop, which owns the snapshot and the queue. Before a
+//! pod is bound, its unbound WaitForFirstConsumer claims are annotated with the chosen
+//! node (`volume.kubernetes.io/selected-node`). For each pending pod (no `spec.nodeName`, `schedulerName` empty or
 //! `default-scheduler`, not being deleted) the loop runs a cycle, assumes the pod on the
 //! chosen node and binds it through `pods/binding` in the background (many binds in
 //! flight, as Kubernetes' binding cycle). Outcomes:

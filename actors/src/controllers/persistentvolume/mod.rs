@@ -8,7 +8,7 @@
 //! them. One work queue carries both kinds: a claim by its namespaced key, a volume by
 //! its cluster key.
 //!
-//! In: claim changes (the claim's key), volume changes (the volume's key and the key of
+//! In: claim changes (the claim's key and its volume's), volume changes (the volume's key and the key of
 //! the claim its `claimRef` names), class changes (every claim of the class: a class
 //! that appears lets its claims go on), pod changes (the keys of the claims a pod
 //! uses, for the protection finalizer). Out, per sync, in the plan's order: updates of
@@ -70,7 +70,16 @@ fn claim_keys(pod: &Pod) -> Vec<ObjectKey> {
 }
 
 fn wire(w: &mut Wiring<PersistentVolumeClaim>) -> Ctx {
-    let claims = w.primary();
+    // A claim's change concerns its volume too (a deleted claim releases it).
+    let claims = w.primary_with(
+        |c: &Change<PersistentVolumeClaim>, q: &WorkQueue<ObjectKey>| {
+            q.add(c.key());
+            let volume = &c.object().spec.volume_name;
+            if !volume.is_empty() {
+                q.add(ObjectKey::cluster(volume));
+            }
+        },
+    );
     let volumes = w.watches(
         Scope::all(),
         |c: &Change<PersistentVolume>, q: &WorkQueue<ObjectKey>| {

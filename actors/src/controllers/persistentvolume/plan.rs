@@ -7,10 +7,12 @@
 //! - an unbound claim that names no volume is bound to the volume pre-bound to it (its
 //!   `claimRef` names the claim), else to the smallest Available volume that fits (same
 //!   class, access modes, selector, capacity, volume mode). Claims of a
-//!   WaitForFirstConsumer class wait for the scheduler's `selected-node` first and then
-//!   take only volumes that node can use. With no volume, a claim whose class has a
-//!   provisioner is annotated for it (`volume.kubernetes.io/storage-provisioner`) and
-//!   waits; the provisioner makes a volume pre-bound to the claim;
+//!   WaitForFirstConsumer class wait for the scheduler's `selected-node` first (Event
+//!   `WaitForFirstConsumer`) and then take only volumes that node can use. With no
+//!   volume, a claim whose class has a provisioner is annotated for it
+//!   (`volume.kubernetes.io/storage-provisioner`, Event `ExternalProvisioning`) and
+//!   waits; the provisioner makes a volume pre-bound to the claim. A claim with no class
+//!   gets `FailedBinding`, one whose class does not exist `ProvisioningFailed`;
 //! - an unbound claim that names a volume is bound to it when that volume is free or
 //!   pre-bound to it;
 //! - a bound claim whose volume is gone is `Lost`.
@@ -367,7 +369,11 @@ pub fn plan_claim(claim: &PersistentVolumeClaim, world: ClaimWorld<'_>) -> Vec<A
         .get(SELECTED_NODE_ANNOTATION)
         .map(String::as_str);
     if delayed && node.is_none() {
-        return Vec::new();
+        return vec![Action::ClaimEvent(
+            "Normal",
+            "WaitForFirstConsumer",
+            "waiting for first consumer to be created before binding".into(),
+        )];
     }
     if let Some(pv) = find_match(claim, world.volumes, node) {
         // The controller fills in the claim's volumeName: bound by the controller.
@@ -401,7 +407,20 @@ pub fn plan_claim(claim: &PersistentVolumeClaim, world: ClaimWorld<'_>) -> Vec<A
                 ),
             ]
         }
-        _ => Vec::new(),
+        Some(_) => Vec::new(),
+        None if claim.class_name().is_empty() => vec![Action::ClaimEvent(
+            "Normal",
+            "FailedBinding",
+            "no persistent volumes available for this claim and no storage class is set".into(),
+        )],
+        None => vec![Action::ClaimEvent(
+            "Warning",
+            "ProvisioningFailed",
+            format!(
+                "storageclass.storage.k8s.io \"{}\" not found",
+                claim.class_name()
+            ),
+        )],
     }
 }
 

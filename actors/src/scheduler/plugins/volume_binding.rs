@@ -10,9 +10,12 @@
 //!
 //! Filter: a node must match the required node affinity of every bound volume (`node(s)
 //! had volume node affinity conflict`), a bound claim's volume must exist (`node(s)
-//! unavailable due to one or more pvc(s) bound to non-existent pv(s)`), and for each
-//! WaitForFirstConsumer claim the class's `allowedTopologies`, if any, must admit the
-//! node (`node(s) didn't find available persistent volumes to bind`).
+//! unavailable due to one or more pvc(s) bound to non-existent pv(s)`), and each
+//! WaitForFirstConsumer claim must be able to get a volume there (`node(s) didn't find
+//! available persistent volumes to bind`): an Available volume that fits it (or one
+//! pre-bound to it) and whose node affinity admits the node, or else a class that
+//! provisions (not `kubernetes.io/no-provisioner`) and whose `allowedTopologies`, if
+//! any, admit the node.
 //!
 //! Binding: before the pod is bound, [`claims_to_select`] names the WaitForFirstConsumer
 //! claims the scheduler annotates with `volume.kubernetes.io/selected-node` (Kubernetes'
@@ -24,11 +27,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rudder_protocol::resources::{
-    NodeSelector, PersistentVolume, PersistentVolumeClaim, Pod, StorageClass, TopologySelectorTerm,
-    VolumeBindingMode,
+    NodeSelector, PersistentVolume, PersistentVolumeClaim, PersistentVolumePhase, Pod,
+    StorageClass, TopologySelectorTerm, VolumeBindingMode,
 };
 
 use super::node_affinity::term_matches;
+use crate::controllers::persistentvolume::plan::{fits, is_bound_to};
 use crate::scheduler::framework::{FilterPlugin, PodInfo, PreFilterRejection, Unfit};
 use crate::scheduler::snapshot::{NodeInfo, Snapshot};
 
@@ -106,6 +110,20 @@ pub fn pod_claims(pod: &Pod) -> Vec<&str> {
     out
 }
 
+/// The provisioner name of classes whose volumes are all made by hand.
+pub const NO_PROVISIONER: &str = "kubernetes.io/no-provisioner";
+
+/// An unbound WaitForFirstConsumer claim: where it could get a volume.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DelayedClaim {
+    /// The existing volumes that could be bound to it, wherever they are.
+    pub candidates: Vec<Arc<PersistentVolume>>,
+    /// Whether its class provisions volumes.
+    pub provisions: bool,
+    /// Where the class may provision (empty: anywhere).
+    pub allowed_topologies: Vec<TopologySelectorTerm>,
+}
+
 /// What PreFilter found for the pod.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodVolumes {
@@ -113,9 +131,8 @@ pub struct PodVolumes {
     pub affinities: Vec<NodeSelector>,
     /// Whether a bound claim names a volume that does not exist.
     pub missing_volume: bool,
-    /// The allowed topologies of the class of each unbound WaitForFirstConsumer claim
-    /// (empty: anywhere).
-    pub delayed: Vec<Vec<TopologySelectorTerm>>,
+    /// The unbound WaitForFirstConsumer claims.
+    pub delayed: Vec<DelayedClaim>,
 }
 
 /// Kubernetes' PreFilter decision for `pod`: what the filter checks per node, or why no
@@ -150,7 +167,23 @@ pub fn pod_volumes(pod: &Pod, state: &VolumeState) -> Result<PodVolumes, String>
         let class = state.classes.get(claim.class_name());
         match class {
             Some(c) if c.binding_mode() == VolumeBindingMode::WaitForFirstConsumer => {
-                out.delayed.push(c.allowed_topologies.clone());
+                let candidates = state
+                    .volumes
+                    .values()
+                    .filter(|pv| pv.metadata.deletion_timestamp.is_none())
+                    .filter(|pv| {
+                        is_bound_to(pv, claim)
+                            || (pv.spec.claim_ref.is_none()
+                                && pv.status.phase == Some(PersistentVolumePhase::Available))
+                    })
+                    .filter(|pv| fits(pv, claim, None))
+                    .cloned()
+                    .collect();
+                out.delayed.push(DelayedClaim {
+                    candidates,
+                    provisions: c.provisioner != NO_PROVISIONER,
+                    allowed_topologies: c.allowed_topologies.clone(),
+                });
             }
             _ => unbound_immediate = true,
         }
@@ -189,7 +222,22 @@ pub fn node_fits(
     if !affinity_ok {
         return Err(REASON_NODE_CONFLICT);
     }
-    if !volumes.delayed.iter().all(|t| topology_allows(t, labels)) {
+    let admits = |pv: &Arc<PersistentVolume>| {
+        pv.spec
+            .node_affinity
+            .as_ref()
+            .and_then(|a| a.required.as_ref())
+            .is_none_or(|r| {
+                r.node_selector_terms
+                    .iter()
+                    .any(|t| term_matches(t, node, labels))
+            })
+    };
+    let all_served = volumes.delayed.iter().all(|d| {
+        d.candidates.iter().any(admits)
+            || (d.provisions && topology_allows(&d.allowed_topologies, labels))
+    });
+    if !all_served {
         return Err(REASON_BIND_CONFLICT);
     }
     Ok(())
@@ -251,8 +299,9 @@ impl FilterPlugin for VolumeBinding {
 mod tests {
     use rudder_protocol::resources::{
         NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm,
-        PersistentVolumeClaimVolumeSource, TopologySelectorLabelRequirement, Volume,
-        VolumeNodeAffinity, IS_DEFAULT_CLASS_ANNOTATION, SELECTED_NODE_ANNOTATION,
+        PersistentVolumeAccessMode, PersistentVolumeClaimVolumeSource, Quantity,
+        TopologySelectorLabelRequirement, Volume, VolumeNodeAffinity, IS_DEFAULT_CLASS_ANNOTATION,
+        SELECTED_NODE_ANNOTATION,
     };
 
     use super::*;
@@ -275,6 +324,12 @@ mod tests {
         c.metadata.namespace = "default".into();
         c.spec.storage_class_name = Some(class.into());
         c.spec.volume_name = volume.into();
+        c.spec.access_modes = vec![PersistentVolumeAccessMode::ReadWriteOnce];
+        let size = if name == "static-none" { "5Gi" } else { "1Gi" };
+        c.spec
+            .resources
+            .requests
+            .insert("storage".into(), Quantity::parse(size).expect("q"));
         Arc::new(c)
     }
 
@@ -323,6 +378,20 @@ mod tests {
             }],
         }];
         s.upsert_class(Arc::new(zoned));
+        let mut static_class = (*class("static", VolumeBindingMode::WaitForFirstConsumer)).clone();
+        static_class.provisioner = NO_PROVISIONER.into();
+        s.upsert_class(Arc::new(static_class));
+        s.upsert_claim(claim("static-claim", "static", ""));
+        s.upsert_claim(claim("static-none", "static", ""));
+        let mut local = (*volume("local-n1", Some("n1"))).clone();
+        local.spec.storage_class_name = "static".into();
+        local.spec.access_modes = vec![PersistentVolumeAccessMode::ReadWriteOnce];
+        local
+            .spec
+            .capacity
+            .insert("storage".into(), Quantity::parse("1Gi").expect("q"));
+        local.status.phase = Some(PersistentVolumePhase::Available);
+        s.upsert_volume(Arc::new(local));
         s.upsert_claim(claim("bound-n2", "wait", "pv-n2"));
         s.upsert_claim(claim("bound-anywhere", "now", "pv-any"));
         s.upsert_claim(claim("bound-missing", "now", "pv-gone"));
@@ -380,6 +449,16 @@ mod tests {
                 "two volumes on different nodes",
                 &["bound-n2", "zoned"],
                 Ok("n2"),
+            ),
+            (
+                "no provisioner: the node of the volume that fits",
+                &["static-claim"],
+                Ok("n1"),
+            ),
+            (
+                "no provisioner and no volume that fits",
+                &["static-none"],
+                Err("0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind."),
             ),
         ];
         let plugins = default_plugins();

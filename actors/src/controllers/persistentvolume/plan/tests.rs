@@ -308,7 +308,23 @@ fn claim_sync_table() {
             vec![pv("free", "1Gi", "local-path")],
             Some(&wait),
             false,
+            vec!["event Normal WaitForFirstConsumer"],
+        ),
+        (
+            "no volume and no class",
+            claim("data", "1Gi", ""),
+            vec![pv("classy", "1Gi", "manual")],
+            None,
+            false,
+            vec!["event Normal FailedBinding"],
+        ),
+        (
+            "no volume and a class that does not exist",
+            claim("data", "1Gi", "gone"),
             vec![],
+            None,
+            false,
+            vec!["event Warning ProvisioningFailed"],
         ),
         (
             "WaitForFirstConsumer on n2: the n1 volume does not do, provisioning does",
