@@ -219,6 +219,7 @@ macro_rules! served_kinds {
             $crate::resources::ReplicaSet,
             $crate::resources::Deployment,
             $crate::resources::ControllerRevision,
+            $crate::resources::DaemonSet,
             $crate::resources::Job,
             $crate::resources::CronJob,
             $crate::resources::Lease,
@@ -353,6 +354,14 @@ impl Served for resources::ControllerRevision {
         "controllerrevision",
         "io.k8s.api.apps.v1.ControllerRevision",
     );
+}
+
+impl Served for resources::DaemonSet {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("daemonset", "io.k8s.api.apps.v1.DaemonSet")
+            .short_names(&["ds"])
+            .categories(&["all"])
+            .subresources(&[status_of("apps", "DaemonSet")]);
 }
 
 impl Served for resources::Job {

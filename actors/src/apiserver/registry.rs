@@ -139,6 +139,14 @@ mod tests {
         );
         let want: &[Row] = &[
             (
+                "apps.v1.DaemonSetStatus",
+                "conditions",
+                "merge",
+                "type",
+                "map",
+                &["type"],
+            ),
+            (
                 "apps.v1.DeploymentSpec",
                 "strategy",
                 "retainKeys",
@@ -858,7 +866,7 @@ mod tests {
             .unwrap()
             .verbs
             .contains(&"deletecollection"));
-        assert_eq!(resources_in("apps", "v1").count(), 3);
+        assert_eq!(resources_in("apps", "v1").count(), 4);
     }
 
     #[test]

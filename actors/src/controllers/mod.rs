@@ -10,6 +10,8 @@
 //! - [`job`]: runs a Job's pods to completion (Indexed, back-off, failure policy,
 //!   pod tracking with finalizers).
 //! - [`cronjob`]: creates Jobs on a cron schedule and trims their history.
+//! - [`daemonset`]: one pod per eligible node, rolled out with ControllerRevisions
+//!   (RollingUpdate with maxUnavailable or maxSurge, OnDelete).
 //! - [`ttlafterfinished`]: deletes finished Jobs once their TTL passes.
 //! - [`pods`]: pod helpers shared by the replica controllers.
 //! - [`endpoints`]: Endpoints of every Service with a selector.
@@ -23,6 +25,7 @@
 //!   deletion in slow-start batches, Event references.
 
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod garbagecollector;
@@ -49,6 +52,7 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         deployment::DeploymentController::component(),
         job::component(),
         cronjob::component(),
+        daemonset::component(),
         ttlafterfinished::component(),
         endpoints::component(),
         namespace::component(),
@@ -72,6 +76,7 @@ pub const NAMES: &[&str] = &[
     deployment::NAME,
     job::NAME,
     cronjob::NAME,
+    daemonset::NAME,
     ttlafterfinished::NAME,
     endpoints::NAME,
     namespace::NAME,

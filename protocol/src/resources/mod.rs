@@ -37,7 +37,7 @@
 //! - `common`: core/v1 bits shared by several kinds ([`ObjectReference`], [`Protocol`]).
 //! - `pod`, `node`, `service` (Service and Endpoints), `namespace`, `service_account`,
 //!   `event`, `replication` (ReplicationController and ReplicaSet), `deployment`,
-//!   `lease`, `scale`, `controller_revision` (ControllerRevision, with `raw`'s
+//!   `lease`, `scale`, `daemonset`, `controller_revision` (ControllerRevision, with `raw`'s
 //!   [`RawJson`] for its data).
 
 use std::fmt::Debug;
@@ -222,6 +222,7 @@ mod bytes;
 mod common;
 mod config;
 mod controller_revision;
+mod daemonset;
 mod deployment;
 mod event;
 mod intstr;
@@ -244,6 +245,7 @@ pub use bytes::ByteString;
 pub use common::*;
 pub use config::*;
 pub use controller_revision::*;
+pub use daemonset::*;
 pub use deployment::*;
 pub use event::*;
 pub use intstr::{IntOrString, IntOrStringError};

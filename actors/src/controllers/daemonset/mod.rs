@@ -1,0 +1,297 @@
+//! The DaemonSet controller (`controller/daemonset`): one pod per eligible node, as
+//! Kubernetes' `pkg/controller/daemon` does.
+//!
+//! The decision is [`plan::plan`], pure, over the DaemonSet, the nodes, the pods of its
+//! namespace, the current revision's hash, its expectations and the time (its module
+//! docs state the rules: eligibility by node selector, node affinity and taints with
+//! the daemon tolerations; placement through the scheduler with a `metadata.name` node
+//! affinity; claim; manage; RollingUpdate with maxUnavailable or maxSurge; status).
+//! This module wires it with the controller kit and applies it.
+//!
+//! Per sync, before the plan: the history ([`super::support::history`]): the
+//! ControllerRevisions the DaemonSet controls, the one equal to its template made the
+//! newest (found, renumbered when the template went back to an older one, or created,
+//! with hash collisions counted in `status.collisionCount`); its hash labels the pods
+//! (`controller-revision-hash`, beside `pod-template-generation`). After the plan:
+//! adoptions and releases (owner-reference patches conditional on the resourceVersion
+//! read), deletions or creations through the kit's [`PodControl`] with expectations,
+//! Events, the status (conditional on the DaemonSet's resourceVersion), and the
+//! history truncated to `revisionHistoryLimit` (revisions no pod runs go, oldest
+//! first).
+//!
+//! In: DaemonSet changes (own keys); pod changes (their controller's key; orphans that a
+//! DaemonSet selects queue it); ControllerRevision changes (their controller's key);
+//! node additions, deletions and changes of labels, taints or `unschedulable` (every
+//! DaemonSet). Pod changes also feed the expectations.
+//!
+//! Not done: orphaned ControllerRevisions are not adopted (only those created with the
+//! DaemonSet's controller reference are its history); failed pods are replaced at once,
+//! without Kubernetes' per-node back-off.
+
+pub mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rudder_protocol::api::ApiError;
+use rudder_protocol::messages::api::PatchType;
+use rudder_protocol::resources::{ControllerRevision, DaemonSet, Node, Pod, Time};
+use tracing::debug;
+
+use self::plan::{daemon_pod, Action, Input};
+use super::support::history;
+use super::support::{
+    owner_keys, reference, Controller, ControllerExpectations, PodControl, Wiring,
+};
+use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
+use crate::supervisor::ComponentSpec;
+
+/// The DaemonSet controller's name on the bus.
+pub const NAME: &str = "controller/daemonset";
+/// The component name in its Events.
+pub const COMPONENT: &str = "daemonset-controller";
+/// Reconciles running at once.
+pub const WORKERS: usize = 2;
+
+/// The component the node's supervisor runs.
+pub fn component() -> ComponentSpec {
+    Controller::<DaemonSet>::new(NAME)
+        .workers(WORKERS)
+        .component(wire, |ctx: Arc<Ctx>, key: ObjectKey| async move {
+            reconcile(&ctx, &key).await
+        })
+}
+
+struct Ctx {
+    api: ApiHandle,
+    control: PodControl,
+    sets: Cache<DaemonSet>,
+    pods: Cache<Pod>,
+    nodes: Cache<Node>,
+    revisions: Cache<ControllerRevision>,
+    expectations: ControllerExpectations,
+}
+
+/// Whether a node change can change which DaemonSets it should run.
+fn node_change_matters(c: &Change<Node>) -> bool {
+    match c {
+        Change::Added(_) | Change::Deleted(_) => true,
+        Change::Modified { old, new } => {
+            old.metadata.labels != new.metadata.labels
+                || old.spec.taints != new.spec.taints
+                || old.spec.unschedulable != new.spec.unschedulable
+        }
+    }
+}
+
+fn wire(w: &mut Wiring<DaemonSet>) -> Ctx {
+    let expectations = ControllerExpectations::default();
+    let exp = expectations.clone();
+    let sets = w.primary_with(move |c: &Change<DaemonSet>, queue: &WorkQueue<ObjectKey>| {
+        let key = c.key();
+        if let Change::Deleted(_) = c {
+            exp.delete(&key);
+        }
+        queue.add(key);
+    });
+    let exp = expectations.clone();
+    let all_sets = sets.clone();
+    let pods = w.watches(
+        Scope::all(),
+        move |c: &Change<Pod>, queue: &WorkQueue<ObjectKey>| {
+            let keys = owner_keys::<DaemonSet, Pod>(c);
+            for key in &keys {
+                exp.observe(key, c);
+                queue.add(key.clone());
+            }
+            // An orphan: the DaemonSets that select it may adopt it.
+            if let Change::Added(p) | Change::Modified { new: p, .. } = c {
+                if keys.is_empty() && p.metadata.controller_ref().is_none() {
+                    for ds in all_sets.list_namespace(&p.metadata.namespace) {
+                        let s = &ds.spec.selector;
+                        let empty = s.match_labels.is_empty() && s.match_expressions.is_empty();
+                        if !empty && s.matches(&p.metadata.labels) {
+                            queue.add(ObjectKey::namespaced(
+                                &ds.metadata.namespace,
+                                &ds.metadata.name,
+                            ));
+                        }
+                    }
+                }
+            }
+        },
+    );
+    let all_sets = sets.clone();
+    let nodes = w.watches(
+        Scope::all(),
+        move |c: &Change<Node>, queue: &WorkQueue<ObjectKey>| {
+            if node_change_matters(c) {
+                for ds in all_sets.list() {
+                    queue.add(ObjectKey::namespaced(
+                        &ds.metadata.namespace,
+                        &ds.metadata.name,
+                    ));
+                }
+            }
+        },
+    );
+    let revisions = w.owns::<ControllerRevision>();
+    Ctx {
+        api: w.api().clone(),
+        control: PodControl::new(w.api().clone(), COMPONENT),
+        sets,
+        pods,
+        nodes,
+        revisions,
+        expectations,
+    }
+}
+
+async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiError> {
+    let Some(stored) = ctx.sets.get(key) else {
+        ctx.expectations.delete(key);
+        return Ok(None);
+    };
+    if stored.metadata.deletion_timestamp.is_some() {
+        // Its pods and revisions go with it (garbage collector); nothing to count.
+        return Ok(None);
+    }
+    let ns = stored.metadata.namespace.clone();
+    let mut ds = stored.as_ref().clone();
+
+    // The history: the revision of the current template, made the newest.
+    let rev_api = ctx.api.api::<ControllerRevision>(Some(&ns));
+    let history = history::owned_revisions(&ctx.revisions.list_namespace(&ns), &ds.metadata.uid);
+    let mut collision_count = ds.status.collision_count;
+    let desired = history::new_revision(
+        &ds,
+        &ds.spec.template.metadata.labels,
+        history::template_patch(&ds.spec.template),
+        history::next_revision(&history),
+        collision_count,
+    );
+    let current =
+        history::ensure_current(&rev_api, &history, &desired, &mut collision_count).await?;
+    ds.status.collision_count = collision_count;
+    let hash = history::revision_hash(&current).to_owned();
+
+    let nodes = ctx.nodes.list();
+    let pods = ctx.pods.list_namespace(&ns);
+    let now = Time::now();
+    let met = ctx.expectations.get(key).is_satisfied(now);
+    let plan = plan::plan(Input {
+        ds: &ds,
+        nodes: &nodes,
+        pods: &pods,
+        hash: &hash,
+        expectations_met: met,
+        now,
+    });
+    debug!(actions = plan.actions.len(), hash = %hash, "planned");
+
+    let pod_api = ctx.api.api::<Pod>(Some(&ns));
+    for action in plan.actions {
+        match action {
+            Action::Adopt {
+                pod,
+                resource_version,
+                owner_references,
+            }
+            | Action::Release {
+                pod,
+                resource_version,
+                owner_references,
+            } => {
+                let patch = serde_json::json!({"metadata": {
+                    "ownerReferences": owner_references,
+                    "resourceVersion": resource_version,
+                }});
+                match pod_api.patch(&pod, PatchType::Merge, &patch).await {
+                    Err(e) if e.is_not_found() => {}
+                    other => {
+                        other?;
+                    }
+                }
+            }
+            Action::Delete(victims) => {
+                ctx.control
+                    .delete_pods(&ds, victims, &ctx.expectations, key, now)
+                    .await?;
+            }
+            Action::Create(on) => {
+                let new: Vec<Pod> = on.iter().map(|n| daemon_pod(&ds, n, &hash)).collect();
+                ctx.control
+                    .create_each(&ds, new, &ctx.expectations, key, now)
+                    .await?;
+            }
+            Action::Event {
+                type_,
+                reason,
+                message,
+            } => ctx
+                .control
+                .events()
+                .record(reference(&ds), type_, reason, message),
+        }
+    }
+
+    if let Some(status) = plan.status {
+        let mut updated = stored.as_ref().clone();
+        updated.status = status;
+        match ctx
+            .api
+            .api::<DaemonSet>(Some(&ns))
+            .update_status(&updated)
+            .await
+        {
+            Err(e) if e.is_not_found() => return Ok(None),
+            other => {
+                other?;
+            }
+        }
+    }
+
+    truncate_history(ctx, &ds, &rev_api, &current, &pods).await?;
+    Ok(plan.requeue_after)
+}
+
+/// Deletes the oldest revisions beyond `revisionHistoryLimit` that neither are current
+/// nor run any of the DaemonSet's pods.
+async fn truncate_history(
+    ctx: &Ctx,
+    ds: &DaemonSet,
+    api: &rudder_protocol::api::Api<ControllerRevision>,
+    current: &ControllerRevision,
+    pods: &[Arc<Pod>],
+) -> Result<(), ApiError> {
+    let history = history::owned_revisions(
+        &ctx.revisions.list_namespace(&ds.metadata.namespace),
+        &ds.metadata.uid,
+    );
+    let live: std::collections::BTreeSet<&str> = pods
+        .iter()
+        .filter(|p| super::pods::is_controlled_by(&p.metadata, &ds.metadata.uid))
+        .filter_map(|p| {
+            p.metadata
+                .labels
+                .get(rudder_protocol::resources::CONTROLLER_REVISION_HASH_LABEL)
+                .map(String::as_str)
+        })
+        .collect();
+    let limit = ds.spec.revision_history_limit.unwrap_or(10);
+    let doomed = history::to_truncate(&history, limit, |r| {
+        r.metadata.name == current.metadata.name || live.contains(history::revision_hash(r))
+    });
+    for r in doomed {
+        match api.delete(&r.metadata.name).await {
+            Err(e) if e.is_not_found() => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
