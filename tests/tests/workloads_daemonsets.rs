@@ -371,7 +371,11 @@ async fn killing_the_daemonset_controller_mid_rollout_leaves_one_updated_pod_per
     let nodes = ["dsc-1", "dsc-2", "dsc-3"];
     let (_cleanups, _cluster, client) = start_cluster(&nodes).await?;
     let sets = client.api::<DaemonSet>(Some("default"));
-    sets.create(&daemon_set("chaos")).await?;
+    let mut ds = daemon_set("chaos");
+    // Each replaced pod must be ready 3 s before the next node's goes: the rollout
+    // takes over 9 s, and the kills land in the middle of it.
+    ds.spec.min_ready_seconds = 3;
+    sets.create(&ds).await?;
     one_running_pod_on_each(&client, "chaos", &nodes, None, 120).await?;
 
     let mut ds = sets.get("chaos").await?;
@@ -382,14 +386,20 @@ async fn killing_the_daemonset_controller_mid_rollout_leaves_one_updated_pod_per
     }];
     sets.update(&ds).await?;
     let cp = NodeName::new("dsc-1");
+    let mut mid_rollout = 0;
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let s = sets.get("chaos").await?.status;
+        if s.updated_number_scheduled < 3 || s.number_available < 3 {
+            mid_rollout += 1;
+        }
         let killed = client.chaos_kill(&cp, "controller/daemonset").await?;
         assert!(
             !killed.is_empty(),
             "the DaemonSet controller runs on the node"
         );
     }
+    assert!(mid_rollout > 0, "no kill landed during the rollout");
     let ds = wait_for(&sets, "chaos", 180, |d| {
         let s = &d.status;
         s.observed_generation == d.metadata.generation
