@@ -218,6 +218,24 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
                     .delete_pods(&ds, victims, &ctx.expectations, key, now)
                     .await?;
             }
+            Action::ForceDelete(victims) => {
+                for (name, uid) in victims {
+                    let options = serde_json::json!({
+                        "gracePeriodSeconds": 0,
+                        "preconditions": {"uid": uid},
+                    });
+                    match pod_api.delete_with(&name, &options).await {
+                        Err(e) if e.is_not_found() || e.is_conflict() => {}
+                        Err(e) => return Err(e),
+                        Ok(_) => ctx.control.events().record(
+                            reference(&ds),
+                            rudder_protocol::resources::Event::NORMAL,
+                            "SuccessfulDelete",
+                            format!("Deleted pod: {name}"),
+                        ),
+                    }
+                }
+            }
             Action::Create(on) => {
                 let new: Vec<Pod> = on.iter().map(|n| daemon_pod(&ds, n, &hash)).collect();
                 ctx.control

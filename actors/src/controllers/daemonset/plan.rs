@@ -22,7 +22,7 @@
 //!   node keeps only its oldest running pod; with surge it keeps the oldest updated pod
 //!   and the oldest old pod only while the old one is ready and the new one is not yet
 //!   available; a node that should not run it loses its pods; pods whose node no longer
-//!   exists are deleted (what Kubernetes' pod GC does for them).
+//!   exists are deleted at once, with no grace (what Kubernetes' pod GC does for them).
 //! - **RollingUpdate** (only when manage had nothing to do): with `maxSurge` 0, old
 //!   pods are deleted while fewer than `maxUnavailable` nodes lack an available pod
 //!   (unavailable old pods always may go); with `maxSurge`, new pods are created beside
@@ -99,6 +99,8 @@ pub enum Action {
     },
     /// Delete these pods (name, uid).
     Delete(Vec<(String, String)>),
+    /// Delete these pods (name, uid) with no grace: their node is gone.
+    ForceDelete(Vec<(String, String)>),
     /// Create one daemon pod on each of these nodes.
     Create(Vec<String>),
     /// Record an Event on the DaemonSet.
@@ -454,7 +456,9 @@ pub fn plan(input: Input<'_>) -> Plan {
 
     if expectations_met {
         let (creates, deletes, events) = manage(ds, nodes, &node_pods, hash, generation, now);
-        let managed = !creates.is_empty() || !deletes.is_empty();
+        let managed = !creates.is_empty()
+            || !deletes.is_empty()
+            || events.iter().any(|a| matches!(a, Action::ForceDelete(_)));
         out.actions.extend(events);
         let (creates, deletes) = if !managed
             && ds.spec.update_strategy.type_ != Some(DaemonSetUpdateStrategyType::OnDelete)
@@ -576,15 +580,15 @@ fn manage(
             _ => {}
         }
     }
-    // Pods for nodes that no longer exist.
-    for (node, here) in node_pods {
-        if !nodes.iter().any(|n| &n.metadata.name == node) {
-            deletes.extend(
-                here.iter()
-                    .filter(|p| p.metadata.deletion_timestamp.is_none())
-                    .map(|p| victim(p)),
-            );
-        }
+    // Pods for nodes that no longer exist: no kubelet will ever finish them, so they go
+    // at once, terminating or not (what Kubernetes' pod GC does for them).
+    let gone: Vec<(String, String)> = node_pods
+        .iter()
+        .filter(|(node, _)| !nodes.iter().any(|n| &n.metadata.name == *node))
+        .flat_map(|(_, here)| here.iter().map(|p| victim(p)))
+        .collect();
+    if !gone.is_empty() {
+        events.push(Action::ForceDelete(gone));
     }
     (creates, deletes, events)
 }

@@ -135,6 +135,13 @@ fn summary(p: &Plan) -> Vec<String> {
         .iter()
         .map(|a| match a {
             Action::Create(nodes) => format!("create {}", nodes.join(",")),
+            Action::ForceDelete(v) => format!(
+                "force-delete {}",
+                v.iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             Action::Delete(v) => format!(
                 "delete {}",
                 v.iter()
@@ -451,9 +458,10 @@ fn manage_table() {
             vec![
                 pod("a", "n1", "new", 1, "ready"),
                 pod("b", "gone", "new", 1, "ready"),
+                pod("c", "gone", "new", 1, "deleting"),
             ],
             true,
-            vec!["delete b"],
+            vec!["force-delete b,c"],
         ),
         (
             "deletions first, creations in a later sync",
