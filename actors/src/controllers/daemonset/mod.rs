@@ -25,11 +25,11 @@
 //! DaemonSet). Pod changes also feed the expectations.
 //!
 //! Not done: orphaned ControllerRevisions are not adopted (only those created with the
-//! DaemonSet's controller reference are its history); failed pods are replaced at once,
-//! without Kubernetes' per-node back-off.
+//! DaemonSet's controller reference are its history).
 
 pub mod plan;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +70,53 @@ struct Ctx {
     nodes: Cache<Node>,
     revisions: Cache<ControllerRevision>,
     expectations: ControllerExpectations,
+    backoff: FailedBackoff,
+}
+
+/// The longest wait between deletions of failed pods on one node.
+const MAX_FAILED_BACKOFF_SECS: i64 = 15 * 60;
+
+/// Per DaemonSet and node: until when a failed pod is left alone, and the current delay
+/// (Kubernetes' `failedPodsBackoff`: 1 s, doubling to 15 min; forgotten after twice the
+/// maximum without a failure).
+#[derive(Default)]
+struct FailedBackoff(std::sync::Mutex<BTreeMap<(ObjectKey, String), (Time, i64)>>);
+
+impl FailedBackoff {
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<(ObjectKey, String), (Time, i64)>> {
+        // The map is whole between calls: a poisoned lock is usable.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The nodes of `key` still backing off at `now`, with the time each ends.
+    fn of(&self, key: &ObjectKey, now: Time) -> BTreeMap<String, Time> {
+        self.entries()
+            .iter()
+            .filter(|((k, _), (until, _))| k == key && *until > now)
+            .map(|((_, node), (until, _))| (node.clone(), *until))
+            .collect()
+    }
+
+    /// A failed pod of `key` on `node` was deleted at `now`: the next waits longer.
+    fn next(&self, key: &ObjectKey, node: &str, now: Time) {
+        let mut entries = self.entries();
+        let entry = entries
+            .entry((key.clone(), node.to_owned()))
+            .or_insert((now, 0));
+        let (until, delay) = *entry;
+        let stale = now.0 - until.0 > 2 * MAX_FAILED_BACKOFF_SECS;
+        let delay = if delay == 0 || stale {
+            1
+        } else {
+            (delay * 2).min(MAX_FAILED_BACKOFF_SECS)
+        };
+        *entry = (Time(now.0 + delay), delay);
+    }
+
+    /// Forgets `key` (its DaemonSet is gone).
+    fn forget(&self, key: &ObjectKey) {
+        self.entries().retain(|(k, _), _| k != key);
+    }
 }
 
 /// Whether a node change can change which DaemonSets it should run.
@@ -144,12 +191,14 @@ fn wire(w: &mut Wiring<DaemonSet>) -> Ctx {
         nodes,
         revisions,
         expectations,
+        backoff: FailedBackoff::default(),
     }
 }
 
 async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiError> {
     let Some(stored) = ctx.sets.get(key) else {
         ctx.expectations.delete(key);
+        ctx.backoff.forget(key);
         return Ok(None);
     };
     if stored.metadata.deletion_timestamp.is_some() {
@@ -179,14 +228,19 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
     let pods = ctx.pods.list_namespace(&ns);
     let now = Time::now();
     let met = ctx.expectations.get(key).is_satisfied(now);
+    let failed_backoff = ctx.backoff.of(key, now);
     let plan = plan::plan(Input {
         ds: &ds,
         nodes: &nodes,
         pods: &pods,
         hash: &hash,
         expectations_met: met,
+        failed_backoff: &failed_backoff,
         now,
     });
+    for node in &plan.failed_on {
+        ctx.backoff.next(key, node, now);
+    }
     debug!(actions = plan.actions.len(), hash = %hash, "planned");
 
     let pod_api = ctx.api.api::<Pod>(Some(&ns));

@@ -23,6 +23,9 @@
 //!   and the oldest old pod only while the old one is ready and the new one is not yet
 //!   available; a node that should not run it loses its pods; pods whose node no longer
 //!   exists are deleted at once, with no grace (what Kubernetes' pod GC does for them).
+//!   A failed pod is deleted only outside its node's back-off (1 s after the first,
+//!   doubling up to 15 min, as Kubernetes' `failedPodsBackoff`), so a kubelet that
+//!   keeps refusing the pod is not fought in a hot loop.
 //! - **RollingUpdate** (only when manage had nothing to do): with `maxSurge` 0, old
 //!   pods are deleted while fewer than `maxUnavailable` nodes lack an available pod
 //!   (unavailable old pods always may go); with `maxSurge`, new pods are created beside
@@ -123,6 +126,8 @@ pub struct Plan {
     pub status: Option<DaemonSetStatus>,
     /// Look again after this long regardless of events.
     pub requeue_after: Option<Duration>,
+    /// Nodes whose failed pod is deleted in this sync: their back-off moves on.
+    pub failed_on: Vec<String>,
 }
 
 /// What the plan reads.
@@ -138,6 +143,9 @@ pub struct Input<'a> {
     pub hash: &'a str,
     /// Whether every earlier create and delete has been observed.
     pub expectations_met: bool,
+    /// Per node, until when a failed pod there is left alone (back-off after the last
+    /// failed pod deleted there).
+    pub failed_backoff: &'a BTreeMap<String, Time>,
     /// Now.
     pub now: Time,
 }
@@ -434,6 +442,7 @@ pub fn plan(input: Input<'_>) -> Plan {
         pods,
         hash,
         expectations_met,
+        failed_backoff,
         now,
     } = input;
     let mut out = Plan::default();
@@ -455,7 +464,14 @@ pub fn plan(input: Input<'_>) -> Plan {
     let min_ready = ds.spec.min_ready_seconds;
 
     if expectations_met {
-        let (creates, deletes, events) = manage(ds, nodes, &node_pods, hash, generation, now);
+        let (creates, deletes, events) = manage(
+            ds,
+            nodes,
+            &node_pods,
+            (hash, generation),
+            (failed_backoff, &mut out),
+            now,
+        );
         let managed = !creates.is_empty()
             || !deletes.is_empty()
             || events.iter().any(|a| matches!(a, Action::ForceDelete(_)));
@@ -486,7 +502,8 @@ pub fn plan(input: Input<'_>) -> Plan {
         now,
     );
     if min_ready > 0 && status.number_ready != status.number_available {
-        out.requeue_after = Some(Duration::from_secs(u64::from(min_ready.unsigned_abs())));
+        let again = Duration::from_secs(u64::from(min_ready.unsigned_abs()));
+        out.requeue_after = Some(out.requeue_after.map_or(again, |d| d.min(again)));
     }
     if status != ds.status {
         out.status = Some(status);
@@ -502,8 +519,8 @@ fn manage(
     ds: &DaemonSet,
     nodes: &[Arc<Node>],
     node_pods: &BTreeMap<String, Vec<&Pod>>,
-    hash: &str,
-    generation: Option<i64>,
+    (hash, generation): (&str, Option<i64>),
+    (backoff, out): (&BTreeMap<String, Time>, &mut Plan),
     now: Time,
 ) -> Manage {
     let (surge, _) = budgets(ds, 1);
@@ -527,6 +544,18 @@ fn manage(
                     }
                     match pod.status.phase {
                         Some(PodPhase::Failed) => {
+                            // The kubelet may keep refusing the pod: wait between tries.
+                            if let Some(until) = backoff.get(name).filter(|u| **u > now) {
+                                let wait = Duration::from_secs(
+                                    u64::try_from(until.0 - now.0).unwrap_or(1),
+                                );
+                                out.requeue_after =
+                                    Some(out.requeue_after.map_or(wait, |d| d.min(wait)));
+                                continue;
+                            }
+                            if !out.failed_on.iter().any(|n| n == name) {
+                                out.failed_on.push(name.to_owned());
+                            }
                             events.push(Action::Event {
                                 type_: Event::WARNING,
                                 reason: "FailedDaemonPod",

@@ -2,6 +2,7 @@
 //! maxUnavailable and maxSurge, OnDelete, claim, status.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rudder_protocol::resources::{
@@ -118,12 +119,23 @@ fn pod(name: &str, node: &str, hash: &str, created: i64, state: &str) -> Arc<Pod
 }
 
 fn run(d: &DaemonSet, nodes: &[Arc<Node>], pods: &[Arc<Pod>], met: bool) -> Plan {
+    run_with_backoff(d, nodes, pods, met, &BTreeMap::new())
+}
+
+fn run_with_backoff(
+    d: &DaemonSet,
+    nodes: &[Arc<Node>],
+    pods: &[Arc<Pod>],
+    met: bool,
+    failed_backoff: &BTreeMap<String, Time>,
+) -> Plan {
     plan(Input {
         ds: d,
         nodes,
         pods,
         hash: "new",
         expectations_met: met,
+        failed_backoff,
         now: Time(NOW),
     })
 }
@@ -768,4 +780,34 @@ fn selecting_everything_is_refused() {
     let p = run(&d, &[node("n1")], &[], true);
     assert_eq!(summary(&p), ["event SelectingAll"]);
     assert!(p.status.is_none());
+}
+
+#[test]
+fn failed_pods_back_off_per_node() {
+    let d = ds();
+    let nodes = vec![node("n1"), node("n2")];
+    let pods = vec![
+        pod("f1", "n1", "new", 1, "failed"),
+        pod("f2", "n2", "new", 1, "failed"),
+    ];
+    let p = run(&d, &nodes, &pods, true);
+    assert_eq!(
+        summary(&p),
+        [
+            "event FailedDaemonPod",
+            "event FailedDaemonPod",
+            "delete f1,f2"
+        ]
+    );
+    assert_eq!(p.failed_on, ["n1", "n2"]);
+    // n1 backs off for 5 more seconds: only n2's pod goes, and the sync comes back.
+    let backoff = BTreeMap::from([("n1".to_owned(), Time(NOW + 5))]);
+    let p = run_with_backoff(&d, &nodes, &pods, true, &backoff);
+    assert_eq!(summary(&p), ["event FailedDaemonPod", "delete f2"]);
+    assert_eq!(p.failed_on, ["n2"]);
+    assert_eq!(p.requeue_after, Some(std::time::Duration::from_secs(5)));
+    // Past the back-off it goes too.
+    let expired = BTreeMap::from([("n1".to_owned(), Time(NOW - 1))]);
+    let p = run_with_backoff(&d, &nodes, &pods, true, &expired);
+    assert_eq!(p.failed_on, ["n1", "n2"]);
 }
