@@ -14,6 +14,10 @@
 //!
 //! A measurement, not a test: it exits 0 either way.
 //!
+//! First figures (debug build, 1,000 nodes, two cores shared with other builds): the
+//! DaemonSet ready in 29.6 s (34 pods/s), the Deployment baseline in 26.5 s (38 pods/s):
+//! ratio 1.12x.
+//!
 //! ```text
 //! cargo build --workspace --all-targets --locked && target/debug/bench-daemonset
 //! target/debug/bench-daemonset [--nodes N]
