@@ -24,8 +24,8 @@
 //! node additions, deletions and changes of labels, taints or `unschedulable` (every
 //! DaemonSet). Pod changes also feed the expectations.
 //!
-//! Not done: orphaned ControllerRevisions are not adopted (only those created with the
-//! DaemonSet's controller reference are its history).
+//! Orphaned ControllerRevisions the DaemonSet selects are adopted into its history, and
+//! revisions it no longer selects released ([`plan::claim_revisions`]).
 
 pub mod plan;
 
@@ -210,7 +210,21 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
 
     // The history: the revision of the current template, made the newest.
     let rev_api = ctx.api.api::<ControllerRevision>(Some(&ns));
-    let history = history::owned_revisions(&ctx.revisions.list_namespace(&ns), &ds.metadata.uid);
+    let all_revisions = ctx.revisions.list_namespace(&ns);
+    let mut history = history::owned_revisions(&all_revisions, &ds.metadata.uid);
+    for claim in plan::claim_revisions(&ds, &all_revisions) {
+        let patch = serde_json::json!({"metadata": {
+            "ownerReferences": claim.owner_references,
+            "resourceVersion": claim.resource_version,
+        }});
+        match rev_api.patch(&claim.name, PatchType::Merge, &patch).await {
+            Ok(r) if claim.adopt => history.push(Arc::new(r)),
+            Ok(_) => history.retain(|h| h.metadata.name != claim.name),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    history::sort_revisions(&mut history);
     let mut collision_count = ds.status.collision_count;
     let desired = history::new_revision(
         &ds,

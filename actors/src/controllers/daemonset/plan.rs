@@ -393,6 +393,55 @@ fn claim<'a>(ds: &DaemonSet, pods: &'a [Arc<Pod>], actions: &mut Vec<Action>) ->
     mine
 }
 
+/// A change of a ControllerRevision's owner references ([`claim_revisions`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevisionClaim {
+    /// The revision.
+    pub name: String,
+    /// The resourceVersion the decision was based on.
+    pub resource_version: String,
+    /// The new owner references.
+    pub owner_references: Vec<OwnerReference>,
+    /// Adopted (true) or released (false).
+    pub adopt: bool,
+}
+
+/// Kubernetes' `ClaimControllerRevisions`: orphaned revisions the DaemonSet selects are
+/// adopted, revisions it controls but no longer selects are released.
+pub fn claim_revisions(
+    ds: &DaemonSet,
+    revisions: &[Arc<rudder_protocol::resources::ControllerRevision>],
+) -> Vec<RevisionClaim> {
+    let uid = ds.metadata.uid.as_str();
+    if ds.metadata.deletion_timestamp.is_some() || selects_nothing(ds) {
+        return Vec::new();
+    }
+    revisions
+        .iter()
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
+        .filter_map(|r| {
+            let meta = &r.metadata;
+            let matches = ds.spec.selector.matches(&meta.labels);
+            let (adopt, refs) = match meta.controller_ref() {
+                Some(c) if c.uid == uid && !matches => {
+                    (false, pods::without_owner(&meta.owner_references, uid))
+                }
+                None if matches => (
+                    true,
+                    pods::with_controller(&meta.owner_references, ds.controller_ref()),
+                ),
+                _ => return None,
+            };
+            Some(RevisionClaim {
+                name: meta.name.clone(),
+                resource_version: meta.resource_version.clone(),
+                owner_references: refs,
+                adopt,
+            })
+        })
+        .collect()
+}
+
 /// The DaemonSet's pods by node (pods both finished and being deleted left out; pods
 /// with no node at all too).
 fn by_node<'a>(mine: &[&'a Pod]) -> BTreeMap<String, Vec<&'a Pod>> {

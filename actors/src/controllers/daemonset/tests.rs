@@ -811,3 +811,42 @@ fn failed_pods_back_off_per_node() {
     let p = run_with_backoff(&d, &nodes, &pods, true, &expired);
     assert_eq!(p.failed_on, ["n1", "n2"]);
 }
+
+#[test]
+fn revision_claims() {
+    use rudder_protocol::resources::{ControllerRevision, Resource};
+    let d = ds();
+    let rev = |name: &str, labels: &[(&str, &str)], owner: Option<&str>| {
+        let mut r = ControllerRevision::new(name);
+        r.metadata.labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if let Some(uid) = owner {
+            let mut c = d.controller_ref();
+            c.uid = uid.into();
+            r.metadata.owner_references = vec![c];
+        }
+        Arc::new(r)
+    };
+    let all = vec![
+        rev("orphan", &[("app", "agent")], None),
+        rev("foreign-orphan", &[("app", "other")], None),
+        rev("mine", &[("app", "agent")], Some("uid-ds")),
+        rev("mine-unlabelled", &[("app", "other")], Some("uid-ds")),
+        rev("someone-elses", &[("app", "agent")], Some("uid-x")),
+    ];
+    let got: Vec<(String, bool)> = claim_revisions(&d, &all)
+        .into_iter()
+        .map(|c| (c.name, c.adopt))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("orphan".to_owned(), true),
+            ("mine-unlabelled".to_owned(), false)
+        ]
+    );
+    let adopted = &claim_revisions(&d, &all)[0];
+    assert_eq!(adopted.owner_references[0].uid, "uid-ds");
+}
