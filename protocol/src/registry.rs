@@ -222,6 +222,7 @@ macro_rules! served_kinds {
             $crate::resources::Deployment,
             $crate::resources::StatefulSet,
             $crate::resources::ControllerRevision,
+            $crate::resources::DaemonSet,
             $crate::resources::Job,
             $crate::resources::CronJob,
             $crate::resources::Lease,
@@ -389,6 +390,14 @@ impl Served for resources::ControllerRevision {
         "controllerrevision",
         "io.k8s.api.apps.v1.ControllerRevision",
     );
+}
+
+impl Served for resources::DaemonSet {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("daemonset", "io.k8s.api.apps.v1.DaemonSet")
+            .short_names(&["ds"])
+            .categories(&["all"])
+            .subresources(&[status_of("apps", "DaemonSet")]);
 }
 
 impl Served for resources::Job {

@@ -139,6 +139,14 @@ mod tests {
         );
         let want: &[Row] = &[
             (
+                "apps.v1.DaemonSetStatus",
+                "conditions",
+                "merge",
+                "type",
+                "map",
+                &["type"],
+            ),
+            (
                 "apps.v1.DeploymentSpec",
                 "strategy",
                 "retainKeys",

@@ -12,6 +12,8 @@
 //! - [`job`]: runs a Job's pods to completion (Indexed, back-off, failure policy,
 //!   pod tracking with finalizers).
 //! - [`cronjob`]: creates Jobs on a cron schedule and trims their history.
+//! - [`daemonset`]: one pod per eligible node, rolled out with ControllerRevisions
+//!   (RollingUpdate with maxUnavailable or maxSurge, OnDelete).
 //! - [`ttlafterfinished`]: deletes finished Jobs once their TTL passes.
 //! - [`persistentvolume`]: binds PersistentVolumeClaims to PersistentVolumes, keeps
 //!   their phases, reclaims released volumes, lifts the pvc/pv-protection finalizers.
@@ -30,6 +32,7 @@
 //!   deletion in slow-start batches, Event references.
 
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
@@ -60,6 +63,7 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         statefulset::component(),
         job::component(),
         cronjob::component(),
+        daemonset::component(),
         ttlafterfinished::component(),
         persistentvolume::component(),
         disruption::component(),
@@ -87,6 +91,7 @@ pub const NAMES: &[&str] = &[
     statefulset::NAME,
     job::NAME,
     cronjob::NAME,
+    daemonset::NAME,
     ttlafterfinished::NAME,
     persistentvolume::NAME,
     disruption::NAME,

@@ -37,8 +37,8 @@
 //! - `common`: core/v1 bits shared by several kinds ([`ObjectReference`], [`Protocol`]).
 //! - `pod`, `node`, `service` (Service and Endpoints), `namespace`, `service_account`,
 //!   `event`, `replication` (ReplicationController and ReplicaSet), `deployment`,
-//!   `lease`, `scale`, `controller_revision` (ControllerRevision, with `raw`'s
-//!   [`RawJson`] for its data), `statefulset`, `storage` (PersistentVolume,
+//!   `lease`, `scale`, `daemonset`, `controller_revision` (ControllerRevision, with
+//!   `raw`'s [`RawJson`] for its data), `statefulset`, `storage` (PersistentVolume,
 //!   PersistentVolumeClaim, StorageClass), `policy` (PodDisruptionBudget).
 
 use std::fmt::Debug;
@@ -223,6 +223,7 @@ mod bytes;
 mod common;
 mod config;
 mod controller_revision;
+mod daemonset;
 mod deployment;
 mod event;
 mod intstr;
@@ -248,6 +249,7 @@ pub use bytes::ByteString;
 pub use common::*;
 pub use config::*;
 pub use controller_revision::*;
+pub use daemonset::*;
 pub use deployment::*;
 pub use event::*;
 pub use intstr::{IntOrString, IntOrStringError};

@@ -35,6 +35,7 @@ use super::validation::{invalid_status, Validate};
 mod configmap;
 mod controllerrevision;
 mod cronjob;
+mod daemonset;
 mod deployment;
 mod endpoints;
 mod event;
