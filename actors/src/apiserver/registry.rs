@@ -962,7 +962,7 @@ mod tests {
             .unwrap()
             .verbs
             .contains(&"deletecollection"));
-        assert_eq!(resources_in("apps", "v1").count(), 4);
+        assert_eq!(resources_in("apps", "v1").count(), 5);
     }
 
     #[test]
