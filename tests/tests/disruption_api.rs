@@ -17,7 +17,7 @@ use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPAC
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::{ListParams, PatchType};
 use rudder_protocol::resources::{
-    Container, Deployment, IntOrString, LabelSelector, Node, Pod, PodDisruptionBudget,
+    Container, DaemonSet, Deployment, IntOrString, LabelSelector, Node, Pod, PodDisruptionBudget,
     DISRUPTION_ALLOWED,
 };
 use rudder_tests::{eventually, Cluster};
@@ -383,12 +383,52 @@ async fn kubectl_drain_and_uncordon_on_simulated_nodes() -> anyhow::Result<()> {
         ..Default::default()
     }];
     pods.create(&bare).await?;
+    // A DaemonSet pod on each node (its pods tolerate the cordon).
+    let mut agent = DaemonSet::new("agent");
+    agent.spec.selector = selector("agent");
+    agent.spec.template.metadata.labels = [("app".to_owned(), "agent".to_owned())].into();
+    agent.spec.template.spec.containers = vec![Container {
+        name: "main".into(),
+        image: "demo:1".into(),
+        ..Default::default()
+    }];
+    client
+        .api::<DaemonSet>(Some("default"))
+        .create(&agent)
+        .await?;
+    let p = pods.clone();
+    let (agents, _) = eventually(Duration::from_secs(30), move || {
+        let p = p.clone();
+        async move {
+            let live = live_pods(&p, "agent").await?;
+            let mut on: Vec<String> = live.iter().map(|p| p.spec.node_name.clone()).collect();
+            on.sort();
+            Ok((on == [first, second]).then_some(live))
+        }
+    })
+    .await
+    .context("one agent pod per node")?;
+    let agent_on_first = agents
+        .iter()
+        .find(|p| p.spec.node_name == first)
+        .map(|p| p.metadata.name.clone())
+        .context("an agent on the first node")?;
     budgets
         .create(&budget("web", "web", None, Some(1.into())))
         .await?;
     wait_status(&budgets, "web", (3, 2, 3, 1)).await?;
     kubectl_ok(&kc, &["uncordon", second])?;
     assert!(!nodes.get(second).await?.spec.unschedulable);
+
+    // kubectl looks the DaemonSet up and refuses to evict its pod unless told to ignore it.
+    let (ok, stdout, stderr) = kubectl(&kc, &["drain", first, "--force"])?;
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): default/{agent_on_first}"
+        )),
+        "{stderr}"
+    );
 
     // A pod without a controller stops the drain unless forced.
     let (ok, stdout, stderr) = kubectl(&kc, &["drain", first, "--ignore-daemonsets"])?;
@@ -445,12 +485,30 @@ async fn kubectl_drain_and_uncordon_on_simulated_nodes() -> anyhow::Result<()> {
         stderr.contains("Cannot evict pod as it would violate the pod's disruption budget."),
         "{stderr}"
     );
-    let live = live_pods(&pods, "web").await?;
-    assert_eq!(live.len(), 3);
-    for p in &live {
-        assert_eq!(p.spec.node_name, second, "{}", p.metadata.name);
-    }
+    // The drain waits for the evicted pods to go, not for their replacements to be
+    // placed: the last replacement may still be on its way to the other node.
+    let p = pods.clone();
+    eventually(Duration::from_secs(20), move || {
+        let p = p.clone();
+        async move {
+            let live = live_pods(&p, "web").await?;
+            Ok((live.len() == 3 && live.iter().all(|p| p.spec.node_name == second)).then_some(()))
+        }
+    })
+    .await
+    .context("the three replicas run on the other node")?;
     assert!(pods.get_opt("bare").await?.is_none());
+    assert!(
+        stderr.contains(&format!(
+            "Warning: ignoring DaemonSet-managed Pods: default/{agent_on_first}"
+        )),
+        "{stderr}"
+    );
+    let agent = pods.get(&agent_on_first).await?;
+    assert!(
+        agent.metadata.deletion_timestamp.is_none(),
+        "the DaemonSet's pod stays on the drained node"
+    );
 
     kubectl_ok(&kc, &["uncordon", first])?;
     assert!(!nodes.get(first).await?.spec.unschedulable);
