@@ -3,7 +3,8 @@
 //! controller's status and `kubectl get pdb`'s columns, an eviction refused with
 //! Kubernetes' 429 body (as the Python client and kubectl see it), one allowed once
 //! the budget is lowered, Kubernetes' 500 for a pod under two budgets, `kubectl drain`
-//! (cordon, `--force` for an unmanaged pod, a server-side dry run, evictions under a
+//! (cordon, `--force` for an unmanaged pod, `--ignore-daemonsets` for a DaemonSet's
+//! pod, a server-side dry run, evictions under a
 //! budget) and `kubectl uncordon` on simulated nodes, and a budget by percentage over
 //! the pods of a kind without a scale (a Job) failing safe with Kubernetes' message;
 //! a stale `DisruptionTarget` condition is cleared; unready pods are evicted as
