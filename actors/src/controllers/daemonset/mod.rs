@@ -40,9 +40,7 @@ use tracing::debug;
 
 use self::plan::{daemon_pod, Action, Input};
 use super::support::history;
-use super::support::{
-    owner_keys, reference, Controller, ControllerExpectations, PodControl, Wiring,
-};
+use super::support::{reference, Controller, ControllerExpectations, PodControl, Wiring};
 use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
 use crate::supervisor::ComponentSpec;
 
@@ -141,31 +139,14 @@ fn wire(w: &mut Wiring<DaemonSet>) -> Ctx {
         }
         queue.add(key);
     });
-    let exp = expectations.clone();
-    let all_sets = sets.clone();
-    let pods = w.watches(
-        Scope::all(),
-        move |c: &Change<Pod>, queue: &WorkQueue<ObjectKey>| {
-            let keys = owner_keys::<DaemonSet, Pod>(c);
-            for key in &keys {
-                exp.observe(key, c);
-                queue.add(key.clone());
-            }
-            // An orphan: the DaemonSets that select it may adopt it.
-            if let Change::Added(p) | Change::Modified { new: p, .. } = c {
-                if keys.is_empty() && p.metadata.controller_ref().is_none() {
-                    for ds in all_sets.list_namespace(&p.metadata.namespace) {
-                        let s = &ds.spec.selector;
-                        let empty = s.match_labels.is_empty() && s.match_expressions.is_empty();
-                        if !empty && s.matches(&p.metadata.labels) {
-                            queue.add(ObjectKey::namespaced(
-                                &ds.metadata.namespace,
-                                &ds.metadata.name,
-                            ));
-                        }
-                    }
-                }
-            }
+    // An orphan is queued for the DaemonSets whose (non-empty) selector matches it.
+    let pods = w.owns_adopting(
+        sets.clone(),
+        expectations.clone(),
+        |ds: &DaemonSet, p: &Pod| {
+            let s = &ds.spec.selector;
+            let empty = s.match_labels.is_empty() && s.match_expressions.is_empty();
+            !empty && s.matches(&p.metadata.labels)
         },
     );
     let all_sets = sets.clone();

@@ -32,9 +32,7 @@ use serde_json::json;
 use tracing::debug;
 
 use self::plan::{Action, ClaimState, Inputs, Revision};
-use super::support::{
-    controller_key, history, Controller, ControllerExpectations, PodControl, Wiring,
-};
+use super::support::{history, Controller, ControllerExpectations, PodControl, Wiring};
 use crate::informer::{ApiHandle, Cache, Change, ObjectKey, Scope, WorkQueue};
 use crate::supervisor::ComponentSpec;
 
@@ -76,10 +74,10 @@ fn wire(w: &mut Wiring<StatefulSet>) -> Ctx {
             queue.add(key);
         },
     );
-    let (exp, s) = (expectations.clone(), sets.clone());
-    let pods = w.watches(
-        Scope::all(),
-        move |c: &Change<Pod>, queue: &WorkQueue<ObjectKey>| on_pod_change(c, &s, queue, &exp),
+    let pods = w.owns_adopting(
+        sets.clone(),
+        expectations.clone(),
+        |s: &StatefulSet, p: &Pod| s.spec.selector.matches(&p.metadata.labels),
     );
     // Claims are read, not followed: a sync that waits for one requeues itself.
     let claims = w.watches(
@@ -95,43 +93,6 @@ fn wire(w: &mut Wiring<StatefulSet>) -> Ctx {
         claims,
         revisions,
         expectations,
-    }
-}
-
-/// Keys of the sets in the pod's namespace that select it (for orphans).
-fn selecting_sets(sets: &Cache<StatefulSet>, pod: &Pod) -> Vec<ObjectKey> {
-    sets.list_namespace(&pod.metadata.namespace)
-        .iter()
-        .filter(|s| s.spec.selector.matches(&pod.metadata.labels))
-        .map(|s| ObjectKey::of(s.as_ref()))
-        .collect()
-}
-
-/// A pod change queues its controller (observing the expectations), or for an orphan
-/// the sets that select it.
-fn on_pod_change(
-    change: &Change<Pod>,
-    sets: &Cache<StatefulSet>,
-    queue: &WorkQueue<ObjectKey>,
-    expectations: &ControllerExpectations,
-) {
-    let (old, new) = match change {
-        Change::Added(p) | Change::Deleted(p) => (None, p),
-        Change::Modified { old, new } => (Some(old), new),
-    };
-    let new_key = controller_key::<StatefulSet, Pod>(new.as_ref());
-    if let Some(key) = &new_key {
-        expectations.observe(key, change);
-        queue.add(key.clone());
-    } else if !matches!(change, Change::Deleted(_)) {
-        selecting_sets(sets, new)
-            .into_iter()
-            .for_each(|k| queue.add(k));
-    }
-    if let Some(k) = old.and_then(|o| controller_key::<StatefulSet, Pod>(o.as_ref())) {
-        if Some(&k) != new_key.as_ref() {
-            queue.add(k);
-        }
     }
 }
 

@@ -43,7 +43,7 @@ use rudder_protocol::api::ApiError;
 use rudder_protocol::resources::Resource;
 use tracing::info;
 
-use super::{run_workers, while_leading};
+use super::{run_workers, while_leading, ControllerExpectations};
 use crate::informer::{
     ApiHandle, Cache, Change, ObjectKey, Scope, SharedInformers, Subscription, WorkQueue,
 };
@@ -145,6 +145,37 @@ impl<K: Resource> Wiring<K> {
                 q.add(key);
             }
         })
+    }
+
+    /// Objects of kind `X` controlled by `K`s that adopt matching orphans (StatefulSets,
+    /// DaemonSets): a change queues its controller's key, observing it in
+    /// `expectations`; a change of an orphan queues every `K` of its namespace that
+    /// `selects` it.
+    pub fn owns_adopting<X: Resource>(
+        &mut self,
+        owners: Cache<K>,
+        expectations: ControllerExpectations,
+        selects: impl Fn(&K, &X) -> bool + Send + 'static,
+    ) -> Cache<X> {
+        self.watches(
+            Scope::all(),
+            move |c: &Change<X>, q: &WorkQueue<ObjectKey>| {
+                for key in owner_keys::<K, X>(c) {
+                    expectations.observe(&key, c);
+                    q.add(key);
+                }
+                if let Change::Added(o) | Change::Modified { new: o, .. } = c {
+                    let meta = o.metadata();
+                    if meta.controller_ref().is_none() {
+                        for owner in owners.list_namespace(&meta.namespace) {
+                            if selects(&owner, o) {
+                                q.add(ObjectKey::of(owner.as_ref()));
+                            }
+                        }
+                    }
+                }
+            },
+        )
     }
 
     /// Objects of kind `X` in `scope`, turned into keys by `map`.
