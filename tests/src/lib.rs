@@ -566,3 +566,13 @@ pub async fn store_status(
         other => bail!("unexpected reply {other:?}"),
     }
 }
+
+/// The API handles simulated nodes need, all through `client`.
+pub fn sim_apis(client: &Client) -> rudder_actors::simnode::SimApis {
+    rudder_actors::simnode::SimApis {
+        nodes: client.api(None),
+        pods: client.api(None),
+        leases: client.api(Some(rudder_actors::simnode::NODE_LEASE_NAMESPACE)),
+        namespaces: client.api(None),
+    }
+}

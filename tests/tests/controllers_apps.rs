@@ -500,14 +500,9 @@ async fn ready_pods(pods: &Api<Pod>, app: &str, image: &str) -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_update_on_simulated_nodes_keeps_availability() -> anyhow::Result<()> {
-    use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
+    use rudder_actors::simnode::{SimNodeSpec, SimNodes};
     let (_cluster, client) = node().await?;
-    let apis = SimApis {
-        nodes: client.api(None),
-        pods: client.api(None),
-        leases: client.api(Some(NODE_LEASE_NAMESPACE)),
-        namespaces: client.api(None),
-    };
+    let apis = rudder_tests::sim_apis(&client);
     let _sims = SimNodes::start(
         apis,
         SimNodeSpec {

@@ -432,13 +432,8 @@ async fn sim_nodes(
     prefix: &str,
     count: usize,
 ) -> anyhow::Result<rudder_actors::simnode::SimNodes> {
-    use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
-    let apis = SimApis {
-        nodes: client.api(None),
-        pods: client.api(None),
-        leases: client.api(Some(NODE_LEASE_NAMESPACE)),
-        namespaces: client.api(None),
-    };
+    use rudder_actors::simnode::{SimNodeSpec, SimNodes};
+    let apis = rudder_tests::sim_apis(client);
     let spec = SimNodeSpec {
         prefix: prefix.into(),
         count,

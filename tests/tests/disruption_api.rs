@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
+use rudder_actors::simnode::{SimNodeSpec, SimNodes};
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::{ListParams, PatchType};
 use rudder_protocol::resources::{
@@ -27,12 +27,7 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn sim(client: &Client, prefix: &str, count: usize) -> anyhow::Result<SimNodes> {
-    let apis = SimApis {
-        nodes: client.api(None),
-        pods: client.api(None),
-        leases: client.api(Some(NODE_LEASE_NAMESPACE)),
-        namespaces: client.api(None),
-    };
+    let apis = rudder_tests::sim_apis(client);
     Ok(SimNodes::start(
         apis,
         SimNodeSpec {

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
+use rudder_actors::simnode::{SimNodeSpec, SimNodes};
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
@@ -28,12 +28,7 @@ async fn node() -> anyhow::Result<(Cluster, Client)> {
 }
 
 async fn sim(client: &Client, spec: SimNodeSpec) -> anyhow::Result<SimNodes> {
-    let apis = SimApis {
-        nodes: client.api(None),
-        pods: client.api(None),
-        leases: client.api(Some(NODE_LEASE_NAMESPACE)),
-        namespaces: client.api(None),
-    };
+    let apis = rudder_tests::sim_apis(client);
     Ok(SimNodes::start(apis, spec).await?)
 }
 

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::stream::{self, StreamExt};
-use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
+use rudder_actors::simnode::{SimNodeSpec, SimNodes};
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
@@ -100,12 +100,7 @@ async fn main() -> anyhow::Result<()> {
         async move { Ok(Some(c.api::<Namespace>(None).get("default").await?)) }
     })
     .await?;
-    let apis = SimApis {
-        nodes: client.api(None),
-        pods: client.api(None),
-        leases: client.api(Some(NODE_LEASE_NAMESPACE)),
-        namespaces: client.api(None),
-    };
+    let apis = rudder_tests::sim_apis(&client);
     let _sims = SimNodes::start(
         apis,
         SimNodeSpec {

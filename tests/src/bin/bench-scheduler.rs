@@ -126,7 +126,7 @@ use rudder_actors::informer::{Change, Informer};
 use rudder_actors::scheduler::cycle::{schedule_with, CycleState};
 use rudder_actors::scheduler::plugins::default_plugins;
 use rudder_actors::scheduler::snapshot::Snapshot;
-use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
+use rudder_actors::simnode::{SimNodeSpec, SimNodes};
 use rudder_protocol::client::{Api, Client};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
@@ -402,12 +402,7 @@ async fn main() -> anyhow::Result<()> {
 
     let t = Instant::now();
     let sim = SimNodes::start(
-        SimApis {
-            nodes: client.api(None),
-            pods: client.api(None),
-            leases: client.api(Some(NODE_LEASE_NAMESPACE)),
-            namespaces: client.api(None),
-        },
+        rudder_tests::sim_apis(&client),
         SimNodeSpec {
             prefix: "sim".into(),
             count: nodes,

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use rudder_actors::simnode::{SimApis, SimNodeSpec, SimNodes, NODE_LEASE_NAMESPACE};
+use rudder_actors::simnode::{SimNodeSpec, SimNodes};
 use rudder_protocol::client::{Client, ClientConfig};
 use rudder_protocol::resources::{Taint, TaintEffect};
 
@@ -68,12 +68,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let cfg = ClientConfig::discover(config.as_deref())?;
     let client = Client::connect(&cfg).await?;
-    let apis = SimApis {
-        nodes: client.api(None),
-        pods: client.api(None),
-        leases: client.api(Some(NODE_LEASE_NAMESPACE)),
-        namespaces: client.api(None),
-    };
+    let apis = rudder_tests::sim_apis(&client);
     let started = std::time::Instant::now();
     let sim = SimNodes::start(apis, spec).await?;
     println!(
