@@ -5,7 +5,8 @@
 //! only the Lease holder schedules, and losing its node hands the Lease on; a replica
 //! set with required anti-affinity gets one pod per node and Kubernetes' message for the
 //! one left over; a topology spread constraint keeps zones balanced; a high-priority pod
-//! preempts a low-priority one on a full node.
+//! preempts a low-priority one on a full node, and spares a pod a PodDisruptionBudget
+//! protects when evicting another does as well.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,8 +17,9 @@ use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::messages::chaos::{ChaosReply, ChaosRequest};
 use rudder_protocol::resources::{
     Affinity, ConditionStatus, Container, Event, LabelSelector, Node, Pod, PodAffinityTerm,
-    PodAntiAffinity, PodPhase, PriorityClass, Quantity, ReplicaSet, Taint, TaintEffect, Toleration,
-    TolerationOperator, TopologySpreadConstraint, UnsatisfiableConstraintAction,
+    PodAntiAffinity, PodDisruptionBudget, PodPhase, PriorityClass, Quantity, ReplicaSet, Taint,
+    TaintEffect, Toleration, TolerationOperator, TopologySpreadConstraint,
+    UnsatisfiableConstraintAction,
 };
 use rudder_protocol::ActorRef;
 use rudder_tests::{eventually, Cluster};
@@ -643,6 +645,64 @@ async fn a_high_priority_pod_preempts_a_low_priority_one() -> anyhow::Result<()>
             .iter()
             .any(|e| e.message == "0/1 nodes are available: 1 Insufficient cpu."),
         "{failed:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preemption_spares_a_pod_its_disruption_budget_protects() -> anyhow::Result<()> {
+    let (_cluster, client) = node().await?;
+    let _sim = sim(&client, nodes("full", 2, "1")).await?;
+    let classes: Api<PriorityClass> = client.api(None);
+    for (name, value) in [("low", 100), ("mid", 200), ("high", 1000)] {
+        let mut pc = PriorityClass::new(name);
+        pc.value = value;
+        classes.create(&pc).await?;
+    }
+    let pods: Api<Pod> = client.api(Some("default"));
+    let with_class = |name: &str, class: &str, value: i32| {
+        let mut p = pod(name, "800m");
+        p.spec.priority_class_name = class.into();
+        p.spec.priority = Some(value);
+        p
+    };
+    // Without a budget, the node of the lowest-priority victim ("guarded") would be
+    // chosen; the budget makes evicting it a violation, so "spare" goes instead.
+    let mut guarded = with_class("guarded", "low", 100);
+    guarded.metadata.labels.insert("app".into(), "db".into());
+    pods.create(&guarded).await?;
+    let guarded_node = bound_node(&pods, "guarded").await?;
+    pods.create(&with_class("spare", "mid", 200)).await?;
+    let spare_node = bound_node(&pods, "spare").await?;
+    assert_ne!(guarded_node, spare_node, "800m each on 1-cpu nodes");
+
+    let budgets: Api<PodDisruptionBudget> = client.api(Some("default"));
+    let mut pdb = PodDisruptionBudget::new("db");
+    pdb.spec.min_available = Some(rudder_protocol::resources::IntOrString::Int(1));
+    pdb.spec.selector = Some(selector("app", "db"));
+    budgets.create(&pdb).await?;
+    // The disruption controller sees the guarded pod healthy: no disruption allowed.
+    eventually(Duration::from_secs(20), || {
+        let budgets = budgets.clone();
+        async move {
+            let b = budgets.get("db").await?;
+            Ok((b.status.current_healthy == 1
+                && b.status.disruptions_allowed == 0
+                && b.status.observed_generation == b.metadata.generation)
+                .then_some(()))
+        }
+    })
+    .await?;
+    // The scheduler's informer hears of the status a moment after the API has it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    pods.create(&with_class("preemptor", "high", 1000)).await?;
+    assert_eq!(bound_node(&pods, "preemptor").await?, spare_node);
+    let guarded = pods.get("guarded").await?;
+    assert!(
+        guarded.metadata.deletion_timestamp.is_none() && guarded.spec.node_name == guarded_node,
+        "the protected pod stays: {:?}",
+        guarded.metadata
     );
     Ok(())
 }

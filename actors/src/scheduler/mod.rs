@@ -62,8 +62,8 @@ use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, Event, EventSource, MicroTime, Namespace, Node, ObjectReference,
-    PersistentVolume, PersistentVolumeClaim, Pod, PodCondition, PodPhase, StorageClass, Time,
-    SELECTED_NODE_ANNOTATION,
+    PersistentVolume, PersistentVolumeClaim, Pod, PodCondition, PodDisruptionBudget, PodPhase,
+    StorageClass, Time, SELECTED_NODE_ANNOTATION,
 };
 use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
@@ -159,6 +159,8 @@ struct Loop {
     claims: crate::informer::Cache<PersistentVolumeClaim>,
     volumes: crate::informer::Cache<PersistentVolume>,
     classes: crate::informer::Cache<StorageClass>,
+    /// PodDisruptionBudgets, read by preemption only (their changes wake nothing).
+    budgets: crate::informer::Cache<PodDisruptionBudget>,
     _subscriptions: Vec<Subscription>,
     snapshot: Snapshot,
     queue: PodQueue,
@@ -211,6 +213,7 @@ impl Loop {
             claims: claims.cache(),
             volumes: volumes.cache(),
             classes: classes.cache(),
+            budgets: informers.all::<PodDisruptionBudget>().cache(),
             _subscriptions: vec![pod_sub, node_sub, ns_sub, claim_sub, volume_sub, class_sub],
             snapshot: Snapshot::new(),
             queue: PodQueue::new(),
@@ -424,7 +427,9 @@ impl Loop {
             Err(mut fit) => {
                 // Kubernetes' PostFilter: preemption.
                 let mut nominate: Option<String> = None;
-                match preemption::preempt(&pod, &self.snapshot, &self.plugins, &fit) {
+                let pdbs = self.budgets.list();
+                let budgets = preemption::Budgets { pdbs: &pdbs };
+                match preemption::preempt(&pod, &self.snapshot, &self.plugins, budgets, &fit) {
                     Outcome::Preempt(candidate) => {
                         debug!(pod = %key, node = %candidate.node, victims = candidate.victims.len(), "preempting");
                         self.snapshot.nominate(&pod, &candidate.node);

@@ -17,14 +17,20 @@
 //!    candidates are found.
 //! 3. **Victims on a node.** Remove every pod of lower priority; if the pod still does
 //!    not fit, the node's reason is the filters'; if there was no such pod, `No
-//!    preemption victims found for incoming pod`. Otherwise reprieve as many as possible,
-//!    most important first (higher priority, then earlier start): put each back and keep
-//!    it if the pod still fits. Filters run through the plugins' PreFilter data, updated
-//!    with `remove_pod`/`add_pod`, and count pods nominated to the node.
-//! 4. **The node.** A node needing no victims at once; else the lowest highest-victim
-//!    priority, then the smallest sum of victim priorities, then the fewest victims,
-//!    then the latest start among the highest-priority victims, then the first found
-//!    (PodDisruptionBudgets are not modelled, so none is violated).
+//!    preemption victims found for incoming pod`. Otherwise reprieve as many as possible:
+//!    first the pods whose eviction would violate a PodDisruptionBudget (a budget of the
+//!    pod's namespace whose non-empty selector matches it, whose `disruptionsAllowed`,
+//!    counted down over the node's candidates in importance order, would go below zero;
+//!    pods already in its `disruptedPods` do not count), then the others, each group most
+//!    important first (higher priority, then earlier start): put each back and keep it if
+//!    the pod still fits. Violating pods that stay victims are counted. Filters run
+//!    through the plugins' PreFilter data, updated with `remove_pod`/`add_pod`, and count
+//!    pods nominated to the node. Budgets are respected as far as possible, not
+//!    guaranteed, as in Kubernetes.
+//! 4. **The node.** A node needing no victims at once; else the fewest budget
+//!    violations, then the lowest highest-victim priority, then the smallest sum of victim
+//!    priorities, then the fewest victims, then the latest start among the
+//!    highest-priority victims, then the first found.
 //!
 //! [`preempt`] draws the offset; [`preempt_from`] takes it, for tests and simulations.
 //!
@@ -35,7 +41,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rudder_protocol::resources::{ConditionStatus, Pod, PreemptionPolicy, Time};
+use rudder_protocol::resources::{
+    ConditionStatus, Pod, PodDisruptionBudget, PreemptionPolicy, Time,
+};
 
 use super::cycle::{filter_with_nominated, pre_filter, FitError};
 use super::framework::{Plugins, PodInfo, Unfit};
@@ -66,6 +74,8 @@ pub struct Candidate {
     pub node: String,
     /// The victims, most important first.
     pub victims: Vec<Arc<PodRecord>>,
+    /// How many victims' eviction violates a PodDisruptionBudget.
+    pub pdb_violations: usize,
 }
 
 /// What preemption decided.
@@ -119,11 +129,24 @@ pub fn offset_and_num_candidates(n: usize) -> (usize, usize) {
     (offset, num_candidates(n))
 }
 
+/// What preemption reads besides the snapshot: the cluster's PodDisruptionBudgets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Budgets<'a> {
+    /// Every PodDisruptionBudget the scheduler knows.
+    pub pdbs: &'a [Arc<PodDisruptionBudget>],
+}
+
 /// Decides preemption for `pod`, which fit on no node for the reasons in `fit`, trying
 /// the potential nodes from a random offset.
-pub fn preempt(pod: &Pod, snapshot: &Snapshot, plugins: &Plugins, fit: &FitError) -> Outcome {
+pub fn preempt(
+    pod: &Pod,
+    snapshot: &Snapshot,
+    plugins: &Plugins,
+    budgets: Budgets<'_>,
+    fit: &FitError,
+) -> Outcome {
     let (offset, _) = offset_and_num_candidates(fit.resolvable.len());
-    preempt_from(pod, snapshot, plugins, fit, offset)
+    preempt_from(pod, snapshot, plugins, budgets, fit, offset)
 }
 
 /// [`preempt`], trying the potential nodes (`fit.resolvable`) from index `offset` on.
@@ -131,6 +154,7 @@ pub fn preempt_from(
     pod: &Pod,
     snapshot: &Snapshot,
     plugins: &Plugins,
+    budgets: Budgets<'_>,
     fit: &FitError,
     offset: usize,
 ) -> Outcome {
@@ -174,10 +198,11 @@ pub fn preempt_from(
         let Some(node) = snapshot.node(name) else {
             continue;
         };
-        match select_victims(&info, node, snapshot, plugins) {
-            Ok(victims) => candidates.push(Candidate {
+        match select_victims(&info, node, snapshot, plugins, budgets) {
+            Ok((victims, pdb_violations)) => candidates.push(Candidate {
                 node: name.clone(),
                 victims,
+                pdb_violations,
             }),
             Err(unfit) => {
                 for r in unfit.into_reasons() {
@@ -209,13 +234,62 @@ fn importance(r: &PodRecord) -> (std::cmp::Reverse<i32>, Time) {
     )
 }
 
-/// The fewest pods of lower priority to evict from `node` so that the pod fits.
+/// Splits `pods` (most important first) into those whose eviction would violate a
+/// PodDisruptionBudget and the others, both in their order (Kubernetes'
+/// `filterPodsWithPDBViolation`).
+fn split_by_budget(
+    pods: Vec<Arc<PodRecord>>,
+    pdbs: &[Arc<PodDisruptionBudget>],
+) -> (Vec<Arc<PodRecord>>, Vec<Arc<PodRecord>>) {
+    let mut allowed: Vec<i64> = pdbs
+        .iter()
+        .map(|b| i64::from(b.status.disruptions_allowed))
+        .collect();
+    let (mut violating, mut other) = (Vec::new(), Vec::new());
+    for r in pods {
+        let meta = &r.pod.metadata;
+        let mut violated = false;
+        // A pod with no labels matches no budget.
+        if !meta.labels.is_empty() {
+            for (b, left) in pdbs.iter().zip(allowed.iter_mut()) {
+                if b.metadata.namespace != meta.namespace {
+                    continue;
+                }
+                // A budget with no or an empty selector matches nothing here.
+                let Some(sel) = b.spec.selector.as_ref() else {
+                    continue;
+                };
+                if (sel.match_labels.is_empty() && sel.match_expressions.is_empty())
+                    || !sel.matches(&meta.labels)
+                {
+                    continue;
+                }
+                // Already counted by the API server's eviction.
+                if b.status.disrupted_pods.contains_key(&meta.name) {
+                    continue;
+                }
+                *left -= 1;
+                violated |= *left < 0;
+            }
+        }
+        if violated {
+            violating.push(r);
+        } else {
+            other.push(r);
+        }
+    }
+    (violating, other)
+}
+
+/// The fewest pods of lower priority to evict from `node` so that the pod fits, and how
+/// many of them violate a PodDisruptionBudget.
 pub fn select_victims(
     pod: &PodInfo<'_>,
     node: &NodeInfo,
     snapshot: &Snapshot,
     plugins: &Plugins,
-) -> Result<Vec<Arc<PodRecord>>, Unfit> {
+    budgets: Budgets<'_>,
+) -> Result<(Vec<Arc<PodRecord>>, usize), Unfit> {
     let mut node = node.clone();
     let mut info = pod.clone();
     let mut potential: Vec<Arc<PodRecord>> = node
@@ -235,8 +309,15 @@ pub fn select_victims(
     }
     filter_with_nominated(plugins, &info, &node, snapshot)?;
     potential.sort_by_key(|r| importance(r));
+    let (violating, other) = split_by_budget(potential, budgets.pdbs);
+    let both = !violating.is_empty() && !other.is_empty();
     let mut victims = Vec::new();
-    for v in potential {
+    let mut violations = 0;
+    for (is_violating, v) in violating
+        .into_iter()
+        .map(|v| (true, v))
+        .chain(other.into_iter().map(|v| (false, v)))
+    {
         node.add_record(v.clone());
         for f in &plugins.filters {
             f.add_pod(&mut info, &v, &node);
@@ -247,9 +328,13 @@ pub fn select_victims(
                 f.remove_pod(&mut info, &v, &node);
             }
             victims.push(v);
+            violations += usize::from(is_violating);
         }
     }
-    Ok(victims)
+    if both {
+        victims.sort_by_key(|r| importance(r));
+    }
+    Ok((victims, violations))
 }
 
 /// Kubernetes' `pickOneNodeForPreemption` (see the module docs).
@@ -262,6 +347,7 @@ pub fn pick_one(mut candidates: Vec<Candidate>) -> Option<Candidate> {
             cs.retain(|c| key(c) == best);
         }
     }
+    keep_min(&mut candidates, |c| c.pdb_violations);
     let highest = |c: &Candidate| c.victims.first().map_or(i32::MIN, |v| v.priority);
     keep_min(&mut candidates, highest);
     keep_min(&mut candidates, |c| {
@@ -306,13 +392,143 @@ mod tests {
     }
 
     fn run(nodes: Vec<Node>, pods: Vec<Pod>, p: &Pod) -> (String, Outcome) {
+        run_with_budgets(nodes, pods, p, &[])
+    }
+
+    fn run_with_budgets(
+        nodes: Vec<Node>,
+        pods: Vec<Pod>,
+        p: &Pod,
+        pdbs: &[Arc<PodDisruptionBudget>],
+    ) -> (String, Outcome) {
         let nodes: Vec<_> = nodes.into_iter().map(Arc::new).collect();
         let pods: Vec<_> = pods.into_iter().map(Arc::new).collect();
         let s = Snapshot::build(&nodes, &pods);
         let plugins = default_plugins();
         let fit = schedule(p, &s, &plugins).expect_err("does not fit");
-        let outcome = preempt(p, &s, &plugins, &fit);
+        let outcome = preempt(p, &s, &plugins, Budgets { pdbs }, &fit);
         (fit.to_string(), outcome)
+    }
+
+    /// A budget in `default` over `app=<app>` allowing `allowed` disruptions, with
+    /// `disrupted` already counted.
+    fn budget(app: &str, allowed: i32, disrupted: &[&str]) -> Arc<PodDisruptionBudget> {
+        let mut b = PodDisruptionBudget::default();
+        b.metadata.name = format!("pdb-{app}");
+        b.metadata.namespace = "default".into();
+        b.spec.selector = Some(LabelSelector {
+            match_labels: [("app".to_owned(), app.to_owned())].into(),
+            ..Default::default()
+        });
+        b.status.disruptions_allowed = allowed;
+        b.status.disrupted_pods = disrupted
+            .iter()
+            .map(|n| ((*n).to_owned(), Time::now()))
+            .collect();
+        Arc::new(b)
+    }
+
+    fn app(mut p: Pod, app: &str) -> Pod {
+        p.metadata.labels.insert("app".into(), app.into());
+        p
+    }
+
+    #[test]
+    fn budgets_steer_victims_and_nodes() {
+        let in_pod = named("in", "1", 10);
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(
+            &str,
+            Vec<Node>,
+            Vec<Pod>,
+            Vec<Arc<PodDisruptionBudget>>,
+            (&str, Vec<&str>),
+        )> = vec![
+            (
+                "without a budget the lowest priority goes",
+                vec![node("a", "2", "8Gi", 110)],
+                vec![
+                    bound(app(named("db", "1", 1), "db"), "a"),
+                    bound(named("batch", "1", 2), "a"),
+                ],
+                vec![],
+                ("a", vec!["db"]),
+            ),
+            (
+                "a protected pod is reprieved first, so the unprotected one goes",
+                vec![node("a", "2", "8Gi", 110)],
+                vec![
+                    bound(app(named("db", "1", 1), "db"), "a"),
+                    bound(named("batch", "1", 2), "a"),
+                ],
+                vec![budget("db", 0, &[])],
+                ("a", vec!["batch"]),
+            ),
+            (
+                "a budget with room does not protect",
+                vec![node("a", "2", "8Gi", 110)],
+                vec![
+                    bound(app(named("db", "1", 1), "db"), "a"),
+                    bound(named("batch", "1", 2), "a"),
+                ],
+                vec![budget("db", 1, &[])],
+                ("a", vec!["db"]),
+            ),
+            (
+                "a pod the budget already counts as disrupted is not a violation",
+                vec![node("a", "2", "8Gi", 110)],
+                vec![
+                    bound(app(named("db", "1", 1), "db"), "a"),
+                    bound(named("batch", "1", 2), "a"),
+                ],
+                vec![budget("db", 0, &["db"])],
+                ("a", vec!["db"]),
+            ),
+            (
+                "the node without a violation wins over a lower victim priority",
+                vec![node("a", "1", "8Gi", 110), node("b", "1", "8Gi", 110)],
+                vec![
+                    bound(app(named("db", "1", 1), "db"), "a"),
+                    bound(named("batch", "1", 5), "b"),
+                ],
+                vec![budget("db", 0, &[])],
+                ("b", vec!["batch"]),
+            ),
+            (
+                "a violation when there is no other way",
+                vec![node("a", "1", "8Gi", 110)],
+                vec![bound(app(named("db", "1", 1), "db"), "a")],
+                vec![budget("db", 0, &[])],
+                ("a", vec!["db"]),
+            ),
+        ];
+        for (name, nodes, pods, pdbs, (want, want_victims)) in cases {
+            let (_, outcome) = run_with_budgets(nodes, pods, &in_pod, &pdbs);
+            let (got, got_victims) = victims(&outcome);
+            assert_eq!(got, want, "{name}");
+            assert_eq!(got_victims, want_victims, "{name}");
+        }
+    }
+
+    #[test]
+    fn budgets_count_down_over_a_nodes_pods() {
+        // One disruption allowed over two replicas on the node: the more important one
+        // keeps the budget, the other violates it.
+        let pods = [
+            Arc::new(app(named("web-1", "1", 2), "web")),
+            Arc::new(app(named("web-2", "1", 1), "web")),
+            Arc::new(named("other", "1", 1)),
+        ];
+        let records: Vec<Arc<PodRecord>> = pods
+            .iter()
+            .map(|p| Arc::new(PodRecord::new(p.clone(), "a")))
+            .collect();
+        let (violating, other) = split_by_budget(records, &[budget("web", 1, &[])]);
+        let names = |rs: &[Arc<PodRecord>]| -> Vec<String> {
+            rs.iter().map(|r| r.pod.metadata.name.clone()).collect()
+        };
+        assert_eq!(names(&violating), ["web-2"]);
+        assert_eq!(names(&other), ["web-1", "other"]);
     }
 
     fn victims(o: &Outcome) -> (String, Vec<String>) {
@@ -541,7 +757,14 @@ mod tests {
         let p = named("in", "1", 10);
         let fit = schedule(&p, &s, &plugins).expect_err("does not fit");
         for (offset, want) in [(0, "a"), (1, "b"), (2, "c"), (4, "b")] {
-            let (got, _) = victims(&preempt_from(&p, &s, &plugins, &fit, offset));
+            let (got, _) = victims(&preempt_from(
+                &p,
+                &s,
+                &plugins,
+                Budgets::default(),
+                &fit,
+                offset,
+            ));
             assert_eq!(got, want, "offset {offset}");
         }
         let cases = [
@@ -567,6 +790,7 @@ mod tests {
         let c = |node: &str, victims: Vec<Arc<PodRecord>>| Candidate {
             node: node.into(),
             victims,
+            pdb_violations: 0,
         };
         let cases: Vec<(&str, Vec<Candidate>, &str)> = vec![
             (

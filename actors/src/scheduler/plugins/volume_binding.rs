@@ -471,7 +471,13 @@ mod tests {
                 (Ok(node), Ok(want)) => assert_eq!(node, *want, "{name}"),
                 (Err(mut fit), Err(want)) => {
                     if let crate::scheduler::preemption::Outcome::Failed { message, .. } =
-                        crate::scheduler::preemption::preempt(&p, &snap, &plugins, &fit)
+                        crate::scheduler::preemption::preempt(
+                            &p,
+                            &snap,
+                            &plugins,
+                            Default::default(),
+                            &fit,
+                        )
                     {
                         fit.post_filter_message = message;
                     }
