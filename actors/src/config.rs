@@ -75,6 +75,8 @@ pub struct NodeConfig {
     pub network: NetworkSection,
     /// The service proxy (worker nodes).
     pub proxy: ProxySection,
+    /// The built-in ingress controller (worker nodes).
+    pub ingress: crate::ingress::IngressSection,
     /// The controllers' settings (control-plane nodes).
     pub controllers: ControllersSection,
     /// The API server (control-plane nodes).
@@ -393,6 +395,7 @@ impl Default for NodeConfig {
             kubelet: KubeletSection::default(),
             network: NetworkSection::default(),
             proxy: ProxySection::default(),
+            ingress: crate::ingress::IngressSection::default(),
             controllers: ControllersSection::default(),
             apiserver: ApiServerSection::default(),
         }

@@ -32,6 +32,7 @@ pub mod echo;
 pub mod events;
 pub mod fsutil;
 pub mod informer;
+pub mod ingress;
 pub mod kubelet;
 pub mod node;
 pub mod provisioner;

@@ -207,6 +207,8 @@ pub struct Services {
     pub kubelet: crate::kubelet::KubeletSettings,
     /// Service proxy settings (worker nodes).
     pub proxy: Option<crate::proxy::ProxySettings>,
+    /// The ingress controller's settings (worker nodes).
+    pub ingress: Option<crate::ingress::IngressSection>,
     /// Where the local-path provisioner makes volumes (worker nodes with a runtime):
     /// `<data-dir>/storage`.
     pub local_path_dir: Option<PathBuf>,
@@ -221,8 +223,8 @@ pub struct Services {
 ///
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
 /// control-plane nodes run `store`, `apiserver`, `scheduler` and every controller (the
-/// one list in [`crate::controllers::components`]); workers run `kubelet`, `proxy` and
-/// the local-path provisioner.
+/// one list in [`crate::controllers::components`]); workers run `kubelet`, `proxy`,
+/// `ingress` and the local-path provisioner.
 /// The supervisor hands them all the node's shared informers.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
@@ -245,6 +247,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     }
     if let Some(proxy) = &services.proxy {
         specs.push(crate::proxy::component(proxy.clone()));
+    }
+    if let Some(ingress) = &services.ingress {
+        specs.push(crate::ingress::component(ingress.clone()));
     }
     if let Some((cfg, network)) = &services.controllers {
         specs.extend(crate::controllers::components(cfg, network));
@@ -405,6 +410,7 @@ impl Node {
             services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }
         if cfg.roles.contains(&Role::Worker) {
+            services.ingress = Some(cfg.ingress.clone());
             services.proxy = Some(crate::proxy::ProxySettings {
                 mode: cfg.proxy.mode,
                 node_address: cfg

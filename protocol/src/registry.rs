@@ -229,6 +229,8 @@ macro_rules! served_kinds {
             $crate::resources::PriorityClass,
             $crate::resources::StorageClass,
             $crate::resources::PodDisruptionBudget,
+            $crate::resources::Ingress,
+            $crate::resources::IngressClass,
             $($extra,)*
         }
     };
@@ -437,6 +439,18 @@ impl Served for resources::PodDisruptionBudget {
     )
     .short_names(&["pdb"])
     .subresources(&[status_of("policy", "PodDisruptionBudget")]);
+}
+
+impl Served for resources::Ingress {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("ingress", "io.k8s.api.networking.v1.Ingress")
+            .short_names(&["ing"])
+            .subresources(&[status_of("networking.k8s.io", "Ingress")]);
+}
+
+impl Served for resources::IngressClass {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("ingressclass", "io.k8s.api.networking.v1.IngressClass");
 }
 
 /// The served group-versions, `(group, version)`, in the order of [`RESOURCES`] (core

@@ -844,7 +844,38 @@ impl ApiCore {
                 Err(e) => return Err(e),
             }
         }
-        self.bootstrap_storage_class().await
+        self.bootstrap_storage_class().await?;
+        self.bootstrap_ingress_class().await
+    }
+
+    /// The default IngressClass `rudder`, served by the built-in ingress controller.
+    async fn bootstrap_ingress_class(&self) -> ApiResult<()> {
+        use rudder_protocol::resources::{
+            IS_DEFAULT_INGRESS_CLASS, RUDDER_INGRESS_CLASS, RUDDER_INGRESS_CONTROLLER,
+        };
+        let Some(classes) = registry::resource("networking.k8s.io", "v1", "ingressclasses") else {
+            return Err(fail(500, "InternalError", "ingressclasses not registered"));
+        };
+        let obj = json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {
+                "name": RUDDER_INGRESS_CLASS,
+                "annotations": {IS_DEFAULT_INGRESS_CLASS: "true"},
+            },
+            "spec": {"controller": RUDDER_INGRESS_CONTROLLER},
+        });
+        match self
+            .create(classes, None, obj, WriteOptions::default())
+            .await
+        {
+            Ok(_) => tracing::info!(
+                ingress_class = RUDDER_INGRESS_CLASS,
+                "created default ingress class"
+            ),
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
     }
 
     /// The default StorageClass `local-path` (k3s ships the same): volumes are

@@ -55,6 +55,14 @@ struct Args {
     /// Kubelet container runtime: docker, fake or none (overrides `[kubelet] runtime`).
     #[arg(long, value_parser = ["docker", "fake", "none"])]
     kubelet_runtime: Option<String>,
+    /// Where the ingress controller serves HTTP, `host:port`, or "" for nowhere
+    /// (overrides `[ingress] http_listen`).
+    #[arg(long, env = "RUDDER_INGRESS_HTTP")]
+    ingress_http: Option<String>,
+    /// Where the ingress controller serves HTTPS, `host:port`, or "" for nowhere
+    /// (overrides `[ingress] https_listen`).
+    #[arg(long, env = "RUDDER_INGRESS_HTTPS")]
+    ingress_https: Option<String>,
 }
 
 fn config(args: Args) -> anyhow::Result<NodeConfig> {
@@ -92,6 +100,12 @@ fn config(args: Args) -> anyhow::Result<NodeConfig> {
     }
     if let Some(v) = args.kubelet_runtime {
         cfg.kubelet.runtime = serde_json::from_value(serde_json::Value::String(v))?;
+    }
+    if let Some(v) = args.ingress_http {
+        cfg.ingress.http_listen = v;
+    }
+    if let Some(v) = args.ingress_https {
+        cfg.ingress.https_listen = v;
     }
     cfg.validate()?;
     Ok(cfg)

@@ -39,7 +39,7 @@
 //!   `event`, `replication` (ReplicationController and ReplicaSet), `deployment`,
 //!   `lease`, `scale`, `daemonset`, `controller_revision` (ControllerRevision, with
 //!   `raw`'s [`RawJson`] for its data), `statefulset`, `storage` (PersistentVolume,
-//!   PersistentVolumeClaim, StorageClass), `policy` (PodDisruptionBudget).
+//!   PersistentVolumeClaim, StorageClass), `policy` (PodDisruptionBudget), `ingress` (Ingress, IngressClass).
 
 use std::fmt::Debug;
 
@@ -226,6 +226,7 @@ mod controller_revision;
 mod daemonset;
 mod deployment;
 mod event;
+mod ingress;
 mod intstr;
 mod job;
 mod lease;
@@ -252,6 +253,7 @@ pub use controller_revision::*;
 pub use daemonset::*;
 pub use deployment::*;
 pub use event::*;
+pub use ingress::*;
 pub use intstr::{IntOrString, IntOrStringError};
 pub use job::*;
 pub use lease::*;

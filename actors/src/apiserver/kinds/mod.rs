@@ -39,6 +39,7 @@ mod daemonset;
 mod deployment;
 mod endpoints;
 mod event;
+mod ingress;
 mod job;
 mod lease;
 mod namespace;
