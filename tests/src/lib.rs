@@ -226,6 +226,10 @@ impl NodeProc {
         if let Some(m) = &spec.proxy_mode {
             cmd.arg("--proxy-mode").arg(m);
         }
+        // The ingress controller listens on an ephemeral loopback port unless a test
+        // asks for one: test nodes never take the machine's ports 80 and 443.
+        cmd.env("RUDDER_INGRESS_HTTP", "127.0.0.1:0")
+            .env("RUDDER_INGRESS_HTTPS", "127.0.0.1:0");
         cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         cmd.env(
             "RUST_LOG",

@@ -462,6 +462,7 @@ mod tests {
     #[test]
     fn ingress_validation() {
         let svc = json!({"service": {"name": "web", "port": {"number": 80}}});
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(&str, Value, Vec<(&str, CauseReason)>)> = vec![
             (
                 "a host rule with a prefix path",
