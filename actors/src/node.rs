@@ -210,6 +210,8 @@ pub struct Services {
     /// Where the local-path provisioner makes volumes (worker nodes with a runtime):
     /// `<data-dir>/storage`.
     pub local_path_dir: Option<PathBuf>,
+    /// The cluster DNS (worker nodes with it enabled).
+    pub dns: Option<crate::dns::DnsSettings>,
     /// The controllers' settings and the address ranges (control-plane nodes).
     pub controllers: Option<(
         crate::config::ControllersSection,
@@ -245,6 +247,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     }
     if let Some(proxy) = &services.proxy {
         specs.push(crate::proxy::component(proxy.clone()));
+    }
+    if let Some(dns) = &services.dns {
+        specs.push(crate::dns::component(dns.clone()));
     }
     if let Some((cfg, network)) = &services.controllers {
         specs.extend(crate::controllers::components(cfg, network));
@@ -404,6 +409,25 @@ impl Node {
             );
             services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }
+        let node_local = crate::dns::NodeLocal::new();
+        let dns_ip = crate::dns::service_ip(cfg.network.service_ranges()?.service_cidr);
+        let dns_on = cfg.roles.contains(&Role::Worker) && cfg.dns.enabled;
+        if dns_on {
+            let upstreams = match cfg.dns.upstream_addresses()? {
+                u if !u.is_empty() => u,
+                _ => crate::dns::resolv_conf_upstreams(
+                    &std::fs::read_to_string(&cfg.kubelet.resolv_conf).unwrap_or_default(),
+                ),
+            };
+            services.dns = Some(crate::dns::DnsSettings {
+                zone: cfg.kubelet.cluster_domain.clone(),
+                listen: cfg.dns.listen_address()?,
+                port: cfg.dns.port,
+                upstreams,
+                cache_size: cfg.dns.cache_size,
+                local: node_local.clone(),
+            });
+        }
         if cfg.roles.contains(&Role::Worker) {
             services.proxy = Some(crate::proxy::ProxySettings {
                 mode: cfg.proxy.mode,
@@ -414,6 +438,7 @@ impl Node {
                     .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
                 cluster_cidr: cfg.network.cluster_network()?,
                 service_cidr: cfg.network.service_ranges()?.service_cidr,
+                local_dns: dns_on.then(|| (dns_ip, node_local.clone())),
             });
         }
         if cfg.roles.contains(&Role::Worker) {
@@ -424,7 +449,11 @@ impl Node {
             services.kubelet = crate::kubelet::KubeletSettings {
                 sandbox_image: cfg.kubelet.sandbox_image.clone(),
                 pod_options: crate::kubelet::worker::PodOptions {
-                    cluster_dns: cfg.kubelet.cluster_dns.clone(),
+                    cluster_dns: if cfg.kubelet.cluster_dns.is_empty() && dns_on {
+                        vec![dns_ip.to_string()]
+                    } else {
+                        cfg.kubelet.cluster_dns.clone()
+                    },
                     cluster_domain: cfg.kubelet.cluster_domain.clone(),
                     host_resolv_conf: cfg.kubelet.resolv_conf.clone(),
                     host_hosts: "/etc/hosts".into(),
@@ -437,6 +466,8 @@ impl Node {
                     },
                 },
                 reserved: cfg.kubelet.reserved()?,
+                node_local_dns: (dns_on && cfg.kubelet.runtime == RuntimeKind::Docker)
+                    .then(|| node_local.clone()),
                 // Absolute: the container runtime binds volume files from under it.
                 root_dir,
             };

@@ -66,6 +66,9 @@ pub struct ProxySettings {
     pub cluster_cidr: Ipv4Network,
     /// The service network (blackhole route).
     pub service_cidr: Ipv4Network,
+    /// The cluster DNS Service's address and where this node's `dns` actor serves:
+    /// that Service is steered there ([`plan::steer_local_dns`]).
+    pub local_dns: Option<(std::net::Ipv4Addr, Arc<crate::dns::NodeLocal>)>,
 }
 
 /// The `proxy` component.
@@ -146,6 +149,10 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
     let d = dirty.clone();
     let _e = endpoints.subscribe(move |_| d.notify_one());
     let (services, endpoints) = (services.cache(), endpoints.cache());
+    let mut local_dns = settings
+        .local_dns
+        .as_ref()
+        .map(|(ip, local)| (*ip, local.serving.subscribe()));
     services.wait_synced().await;
     endpoints.wait_synced().await;
     let mut backend = Backend::choose(&settings);
@@ -155,10 +162,15 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
     loop {
         let svcs = services.list();
         let eps = endpoints.list();
-        let desired = plan::plan(
+        let mut desired = plan::plan(
             &svcs.iter().map(Arc::as_ref).collect::<Vec<_>>(),
             &eps.iter().map(Arc::as_ref).collect::<Vec<_>>(),
         );
+        if let Some((ip, serving)) = &mut local_dns {
+            if let Some(std::net::SocketAddr::V4(target)) = *serving.borrow_and_update() {
+                plan::steer_local_dns(&mut desired, *ip, target);
+            }
+        }
         if programmed.as_ref() != Some(&desired) {
             let started = tokio::time::Instant::now();
             match backend.sync(&desired).await {
@@ -180,8 +192,19 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
                 }
             }
         }
+        let dns_moved = async {
+            match &mut local_dns {
+                Some((_, rx)) => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = dirty.notified() => {}
+            _ = dns_moved => {}
             _ = tokio::time::sleep(RESYNC) => {
                 // Periodic full sync: reprogram even if nothing seems to have changed,
                 // from what is really there.
