@@ -197,9 +197,28 @@ impl DockerNode {
     /// Docker runtime and `proxy_mode` (`iptables` or `forwarding`), and waits until it
     /// is Ready and serves the `default` namespace.
     pub async fn start(name: &str, proxy_mode: &str) -> anyhow::Result<DockerNode> {
+        DockerNode::start_with(name, proxy_mode, "").await
+    }
+
+    /// [`DockerNode::start`] with `extra` TOML appended to `single-node.toml` (tables
+    /// the file does not have, e.g. `[dns]`).
+    pub async fn start_with(
+        name: &str,
+        proxy_mode: &str,
+        extra: &str,
+    ) -> anyhow::Result<DockerNode> {
         build_images()?;
         let mut cluster = Cluster::new()?;
         let mut spec = cluster.spec("single-node.toml", name);
+        if !extra.is_empty() {
+            let text = std::fs::read_to_string(&spec.config)?;
+            let path = spec.data_dir.with_extension("toml");
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&path, format!("{text}\n{extra}\n"))?;
+            spec.config = path;
+        }
         spec.kubelet_runtime = None;
         spec.proxy_mode = Some(proxy_mode.to_owned());
         let packet_filter = proxy_mode == "iptables";
