@@ -68,7 +68,7 @@ fn stateful_set(name: &str) -> StatefulSet {
 
 /// Runs busybox `nslookup` with `args` in `container`; its output (stdout and stderr).
 fn nslookup(container: &str, args: &[&str]) -> String {
-    let mut cmd = vec!["exec", container, "nslookup"];
+    let mut cmd = vec!["exec", container, "/bin/busybox", "nslookup"];
     cmd.extend(args);
     let out = std::process::Command::new("docker")
         .args(&cmd)
@@ -104,7 +104,10 @@ async fn resolves(container: &str, args: &[&str], want: &[String]) -> anyhow::Re
 async fn dns_actor(node: &DockerNode) -> anyhow::Result<(ActorState, u32, Duration)> {
     let reply = node
         .client
-        .call(ActorRef::new(node.name.as_str(), "chaos"), ChaosRequest::ListActors)
+        .call(
+            ActorRef::new(node.name.as_str(), "chaos"),
+            ChaosRequest::ListActors,
+        )
         .await?;
     let ChaosReply::Actors(list) = reply else {
         anyhow::bail!("unexpected reply {reply:?}");
@@ -228,11 +231,15 @@ async fn pods_resolve_cluster_names_through_the_node_local_dns() -> anyhow::Resu
         .lines()
         .filter(|l| l.contains("cluster DNS serving"))
         .find_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("address="))
-                .and_then(|a| a.parse().ok())
+            // Whatever the log's colouring: the first word after `address` that parses.
+            let rest = &l[l.find("address")? + "address".len()..];
+            rest.split(|ch: char| !(ch.is_ascii_hexdigit() || ch == '.' || ch == ':'))
+                .find_map(|w| w.trim_matches(':').parse::<SocketAddr>().ok())
         })
-        .ok_or_else(|| anyhow::anyhow!("no 'cluster DNS serving' line in the log"))?;
+        .ok_or_else(|| {
+            let lines: Vec<&str> = log.lines().filter(|l| l.contains("DNS")).collect();
+            anyhow::anyhow!("no 'cluster DNS serving' address in the log: {lines:?}")
+        })?;
     assert!(
         !listen.ip().is_loopback(),
         "node-local, reachable from pods: {listen}"
