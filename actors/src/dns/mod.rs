@@ -45,6 +45,8 @@ const BIND_RETRY: Duration = Duration::from_secs(1);
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Most TCP connections served at once; more wait in the listen queue.
 const MAX_TCP: usize = 128;
+/// UDP receive loops on the one socket.
+const UDP_RECEIVERS: usize = 2;
 /// Most forwarded queries in flight at once; more are answered SERVFAIL.
 const MAX_FORWARDS: usize = 256;
 
@@ -188,7 +190,10 @@ async fn run(informers: SharedInformers, settings: DnsSettings) {
     info!(address = %listen, zone = %settings.zone, upstreams = ?settings.upstreams, "cluster DNS serving");
 
     let mut tasks = JoinSet::new();
-    tasks.spawn(serve_udp(udp, index.clone(), upstream.clone()));
+    // Receivers share the socket, one per worker thread of the component runtime.
+    for _ in 0..UDP_RECEIVERS {
+        tasks.spawn(serve_udp(udp.clone(), index.clone(), upstream.clone()));
+    }
     tasks.spawn(serve_tcp(tcp, index.clone(), upstream));
     let mut serial = 1u32;
     loop {
@@ -225,19 +230,21 @@ async fn bind(addr: SocketAddr) -> std::io::Result<(Arc<UdpSocket>, TcpListener)
     Ok((Arc::new(udp), tcp))
 }
 
-/// What a query's bytes come to: a response now, or a question for the upstreams.
-fn answer_bytes(index: &lookup::Index, bytes: &[u8]) -> Option<wire::Reply> {
+/// What a query's bytes come to: a response now (with the largest size the client
+/// takes over UDP), or a question for the upstreams.
+fn answer_bytes(index: &lookup::Index, bytes: &[u8]) -> Option<(wire::Reply, usize)> {
     match Message::from_vec(bytes) {
-        Ok(q) => Some(wire::handle(index, q)),
+        Ok(q) => {
+            let limit = wire::udp_limit(&q);
+            Some((wire::handle(index, q), limit))
+        }
         Err(_) => {
             // Unparseable: FORMERR when at least the id can be read, else silence.
             let id = u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]);
             let mut m = Message::new();
             m.set_id(id);
-            Some(wire::Reply::Answer(wire::response_to(
-                &m,
-                ResponseCode::FormErr,
-            )))
+            let reply = wire::Reply::Answer(wire::response_to(&m, ResponseCode::FormErr));
+            Some((reply, wire::PLAIN_UDP_LIMIT))
         }
     }
 }
@@ -257,15 +264,12 @@ async fn serve_udp(sock: Arc<UdpSocket>, index: Shared, upstream: Arc<upstream::
         let idx = current(&index);
         match answer_bytes(&idx, &buf[..n]) {
             None => {}
-            Some(wire::Reply::Answer(m)) => {
-                let limit = Message::from_vec(&buf[..n])
-                    .map(|q| wire::udp_limit(&q))
-                    .unwrap_or(wire::PLAIN_UDP_LIMIT);
+            Some((wire::Reply::Answer(m), limit)) => {
                 if let Some(out) = wire::encode(&m, limit) {
                     let _ = sock.send_to(&out, peer).await;
                 }
             }
-            Some(wire::Reply::Forward(q)) => {
+            Some((wire::Reply::Forward(q), _)) => {
                 while forwards.try_join_next().is_some() {}
                 if forwards.len() >= MAX_FORWARDS {
                     let m = wire::response_to(&q, ResponseCode::ServFail);
@@ -327,8 +331,8 @@ async fn serve_conn(mut stream: TcpStream, index: Shared, upstream: Arc<upstream
         let idx = current(&index);
         let m = match answer_bytes(&idx, &buf[..n]) {
             None => return,
-            Some(wire::Reply::Answer(m)) => m,
-            Some(wire::Reply::Forward(q)) => upstream.resolve(q).await,
+            Some((wire::Reply::Answer(m), _)) => m,
+            Some((wire::Reply::Forward(q), _)) => upstream.resolve(q).await,
         };
         let Some(out) = wire::encode(&m, 65_535) else {
             return;
