@@ -439,6 +439,7 @@ impl Node {
                 cluster_cidr: cfg.network.cluster_network()?,
                 service_cidr: cfg.network.service_ranges()?.service_cidr,
                 local_dns: dns_on.then(|| (dns_ip, node_local.clone())),
+                owner: crate::proxy::iptables::owner(&cfg.cluster_id, &name),
             });
         }
         if cfg.roles.contains(&Role::Worker) {
@@ -537,6 +538,16 @@ impl Node {
             api.stop(true).await;
         }
         let _ = self.supervisor.send(Shutdown).await;
+        if let Some(proxy) = &self.services.proxy {
+            use crate::proxy::{iptables, ProxyMode};
+            if matches!(proxy.mode, ProxyMode::Auto | ProxyMode::Iptables) && iptables::available()
+            {
+                // This node's chains only: other nodes and clusters keep theirs.
+                if let Err(e) = iptables::remove_owner(&proxy.owner) {
+                    tracing::warn!(error = %e, "cannot remove the proxy's packet-filter chains");
+                }
+            }
+        }
         if let Some(store) = &self.services.store {
             store.shutdown().await;
         }

@@ -2,8 +2,8 @@
 //!
 //! - [`DockerNode`]: one `rudderd` with both roles, real pods (Docker) and a chosen proxy
 //!   mode; dropping it stops the node and removes what it left behind: its containers
-//!   (label `io.rudder.node=<node>`), its network, and in packet-filter mode every
-//!   `RUDDER-*` iptables rule.
+//!   (label `io.rudder.node=<node>`), its network, and in packet-filter mode its own
+//!   `RUDDER-<owner>-*` iptables chains and jumps.
 //! - [`backends`], [`node_port_service`], [`client_pod`]: a Deployment of demo pods that
 //!   each serve their own hostname (the pod name) on port 8080, a NodePort Service in
 //!   front of it, and a pod to `docker exec` into.
@@ -289,7 +289,10 @@ impl DockerNode {
         }
         remove_node_leftovers(&self.name);
         if self.packet_filter {
-            if let Err(e) = rudder_actors::proxy::iptables::remove_all() {
+            // This node's chains only (the cluster id of `single-node.toml`): other test
+            // nodes and clusters on the machine keep theirs.
+            let owner = rudder_actors::proxy::iptables::owner("rudder", &self.name);
+            if let Err(e) = rudder_actors::proxy::iptables::remove_owner(&owner) {
                 eprintln!("removing Rudder's iptables rules failed: {e}");
             }
             self.packet_filter = false;

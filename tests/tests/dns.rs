@@ -12,7 +12,7 @@
 //! - killing the `dns` actor: queries resume within 1 s of its restart.
 //!
 //! iptables rules are machine-wide: the test is in the nextest group
-//! `proxy-packet-filter` and removes every `RUDDER-*` rule at the end. Without Docker or
+//! `proxy-packet-filter` and removes its own `RUDDER-<owner>-*` chains at the end. Without Docker or
 //! root it prints a loud SKIP and returns.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -294,4 +294,96 @@ async fn pods_resolve_cluster_names_through_the_node_local_dns() -> anyhow::Resu
     resolves(&client, &["web"], &[web.spec.cluster_ip.clone()]).await?;
     drop(node);
     Ok(())
+}
+
+/// Two proxies' packet-filter rule sets on one machine (two clusters, or two nodes):
+/// each sync rewrites only its owner's chains, and removing one owner leaves the other's
+/// chains and jumps in place. Programs the real nat table (no traffic is sent).
+#[test]
+fn packet_filter_chains_of_two_owners_coexist() -> anyhow::Result<()> {
+    use rudder_actors::proxy::iptables;
+    use rudder_actors::proxy::plan::{Desired, Proto, ServicePort as Sp};
+    if !packet_filter_available("the packet-filter ownership test") {
+        return Ok(());
+    }
+    let pid = std::process::id();
+    let (a, b) = (
+        iptables::owner(&format!("test-a-{pid}"), "n1"),
+        iptables::owner(&format!("test-b-{pid}"), "n1"),
+    );
+    let cidr = "10.244.0.0/16".parse()?;
+    let desired = |ip: &str, ep: &str| -> anyhow::Result<Desired> {
+        let sp = Sp {
+            id: "default/web:http".into(),
+            proto: Proto::Tcp,
+            cluster_ip: Some(ip.parse()?),
+            port: 80,
+            node_port: None,
+            endpoints: vec![ep.parse()?],
+            affinity: None,
+        };
+        Ok([(sp.id.clone(), sp)].into())
+    };
+    let run = || -> anyhow::Result<()> {
+        let mut chains = std::collections::BTreeMap::new();
+        for (owner, ip, ep) in [
+            (&a, "10.96.200.1", "10.244.200.2:80"),
+            (&b, "10.96.200.2", "10.244.200.3:80"),
+        ] {
+            iptables::ensure_base(owner, cidr)?;
+            let existing = iptables::existing_chains(owner)?;
+            let (text, want) = iptables::nat_plan(owner, &desired(ip, ep)?, &existing);
+            iptables::restore(&text)?;
+            chains.insert(owner.clone(), want);
+        }
+        // A syncs again with a different state: B's chains are untouched.
+        let (text, _) = iptables::nat_plan(
+            &a,
+            &desired("10.96.200.9", "10.244.200.9:80")?,
+            &iptables::existing_chains(&a)?,
+        );
+        iptables::restore(&text)?;
+        let have_b = iptables::existing_chains(&b)?;
+        for c in &chains[&b] {
+            anyhow::ensure!(
+                have_b.contains(c),
+                "{c} of B disappeared after A's sync: {have_b:?}"
+            );
+        }
+        let save = docker_free_save()?;
+        anyhow::ensure!(
+            save.contains("--to-destination 10.244.200.3:80"),
+            "B's DNAT is gone"
+        );
+        anyhow::ensure!(
+            save.contains("--to-destination 10.244.200.9:80"),
+            "A's new DNAT missing"
+        );
+        anyhow::ensure!(
+            !save.contains("--to-destination 10.244.200.2:80"),
+            "A's old DNAT left"
+        );
+        // Removing A leaves B whole, jumps included.
+        iptables::remove_owner(&a)?;
+        anyhow::ensure!(iptables::existing_chains(&a)?.is_empty(), "A's chains left");
+        let save = docker_free_save()?;
+        anyhow::ensure!(!save.contains(&format!("RUDDER-{a}-")), "A's jumps left");
+        for (_, c) in iptables::jumps(&b) {
+            anyhow::ensure!(save.contains(&format!("-j {c}")), "B's jump to {c} gone");
+        }
+        Ok(())
+    };
+    let result = run();
+    let cleanup = iptables::remove_owner(&a).and(iptables::remove_owner(&b));
+    result?;
+    cleanup?;
+    Ok(())
+}
+
+/// `iptables-save -t nat`.
+fn docker_free_save() -> anyhow::Result<String> {
+    let out = std::process::Command::new("iptables-save")
+        .args(["-t", "nat"])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -69,6 +69,8 @@ pub struct ProxySettings {
     /// The cluster DNS Service's address and where this node's `dns` actor serves:
     /// that Service is steered there ([`plan::steer_local_dns`]).
     pub local_dns: Option<(std::net::Ipv4Addr, Arc<crate::dns::NodeLocal>)>,
+    /// The owner tag of this node's packet-filter chains ([`iptables::owner`]).
+    pub owner: String,
 }
 
 /// The `proxy` component.
@@ -89,7 +91,7 @@ impl Backend {
     fn choose(s: &ProxySettings) -> Backend {
         let iptables_ok = matches!(s.mode, ProxyMode::Auto | ProxyMode::Iptables)
             && iptables::available()
-            && iptables::ensure_base(s.cluster_cidr)
+            && iptables::ensure_base(&s.owner, s.cluster_cidr)
                 .map_err(|e| warn!(error = %e, "cannot prepare iptables"))
                 .is_ok();
         if iptables_ok {
@@ -112,16 +114,17 @@ impl Backend {
         }
     }
 
-    async fn sync(&mut self, desired: &plan::Desired) -> Result<(), String> {
+    async fn sync(&mut self, owner: &str, desired: &plan::Desired) -> Result<(), String> {
         match self {
             Backend::PacketFilter(known) => {
                 let (desired, cached) = (desired.clone(), known.take());
+                let owner = owner.to_owned();
                 let chains = tokio::task::spawn_blocking(move || {
                     let existing = match cached {
                         Some(c) => c,
-                        None => iptables::existing_chains()?,
+                        None => iptables::existing_chains(&owner)?,
                     };
-                    let (text, chains) = iptables::nat_plan(&desired, &existing);
+                    let (text, chains) = iptables::nat_plan(&owner, &desired, &existing);
                     iptables::restore(&text).map(|()| chains)
                 })
                 .await
@@ -173,7 +176,7 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
         }
         if programmed.as_ref() != Some(&desired) {
             let started = tokio::time::Instant::now();
-            match backend.sync(&desired).await {
+            match backend.sync(&settings.owner, &desired).await {
                 Ok(()) => {
                     tracing::debug!(ports = desired.len(), took = ?started.elapsed(), "proxy rules programmed");
                     programmed = Some(desired);
