@@ -192,7 +192,7 @@ async fn pods_resolve_cluster_names_through_the_node_local_dns() -> anyhow::Resu
     resolves(
         &client,
         &["web.other.svc.cluster.local"],
-        &[web_other.spec.cluster_ip.clone()],
+        std::slice::from_ref(&web_other.spec.cluster_ip),
     )
     .await?;
     // Headless: every ready pod's address.
@@ -291,7 +291,12 @@ async fn pods_resolve_cluster_names_through_the_node_local_dns() -> anyhow::Resu
         "queries resumed {resumed:?} after the restart"
     );
     // And from a pod again.
-    resolves(&client, &["web"], &[web.spec.cluster_ip.clone()]).await?;
+    resolves(
+        &client,
+        &["web"],
+        std::slice::from_ref(&web.spec.cluster_ip),
+    )
+    .await?;
     drop(node);
     Ok(())
 }

@@ -326,19 +326,20 @@ fn rec(name: &str, data: RData) -> Rec {
     }
 }
 
-/// Keeps the records matching `qtype` (A for IPv4 addresses, AAAA for IPv6); `None` when
-/// the name has records but none of that type.
+/// Keeps the records matching `qtype` (A for IPv4 addresses, AAAA for IPv6).
 fn by_type(qtype: QType, all: Vec<Rec>) -> Vec<Rec> {
     all.into_iter()
-        .filter(|r| match (&r.data, qtype) {
-            (_, QType::Any) => true,
-            (RData::Addr(IpAddr::V4(_)), QType::A) => true,
-            (RData::Addr(IpAddr::V6(_)), QType::Aaaa) => true,
-            (RData::Srv { .. }, QType::Srv) => true,
-            (RData::Ptr(_), QType::Ptr) => true,
-            (RData::Cname(_), QType::Cname) => true,
-            (RData::Soa { .. }, QType::Soa) => true,
-            _ => false,
+        .filter(|r| {
+            matches!(
+                (&r.data, qtype),
+                (_, QType::Any)
+                    | (RData::Addr(IpAddr::V4(_)), QType::A)
+                    | (RData::Addr(IpAddr::V6(_)), QType::Aaaa)
+                    | (RData::Srv { .. }, QType::Srv)
+                    | (RData::Ptr(_), QType::Ptr)
+                    | (RData::Cname(_), QType::Cname)
+                    | (RData::Soa { .. }, QType::Soa)
+            )
         })
         .collect()
 }

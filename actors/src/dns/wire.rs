@@ -142,7 +142,7 @@ pub fn encode(response: &Message, limit: usize) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::type_complexity)]
     use super::*;
     use hickory_proto::op::Query;
     use rudder_protocol::resources::{Endpoints, Service};
