@@ -81,6 +81,69 @@ pub struct NodeConfig {
     pub controllers: ControllersSection,
     /// The API server (control-plane nodes).
     pub apiserver: ApiServerSection,
+    /// The cluster DNS (worker nodes).
+    pub dns: DnsSection,
+}
+
+/// The `[dns]` table: the cluster DNS actor of a worker node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsSection {
+    /// Run the `dns` actor (and point `ClusterFirst` pods at `kube-dns` when
+    /// `kubelet.cluster_dns` is empty).
+    pub enabled: bool,
+    /// `ip:port` to answer on; empty: the gateway of the node's pod bridge at `port`.
+    pub listen: String,
+    /// The port on the pod bridge's gateway.
+    pub port: u16,
+    /// Resolvers (`ip` or `ip:port`) for names outside the cluster domain; empty: the
+    /// nameservers of `kubelet.resolv_conf`.
+    pub upstreams: Vec<String>,
+    /// Most upstream answers cached.
+    pub cache_size: usize,
+}
+
+impl Default for DnsSection {
+    fn default() -> Self {
+        DnsSection {
+            enabled: true,
+            listen: String::new(),
+            port: 53,
+            upstreams: Vec::new(),
+            cache_size: 1000,
+        }
+    }
+}
+
+impl DnsSection {
+    /// `listen` parsed (`None` when empty).
+    pub fn listen_address(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        if self.listen.is_empty() {
+            return Ok(None);
+        }
+        self.listen
+            .parse()
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                key: "dns.listen",
+                message: format!("{}: {e}", self.listen),
+            })
+    }
+
+    /// `upstreams` parsed (port 53 when none is given); empty when none is configured.
+    pub fn upstream_addresses(&self) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+        self.upstreams
+            .iter()
+            .map(|u| {
+                u.parse::<std::net::SocketAddr>()
+                    .or_else(|_| u.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+                    .map_err(|e| ConfigError::Invalid {
+                        key: "dns.upstreams",
+                        message: format!("{u}: {e}"),
+                    })
+            })
+            .collect()
+    }
 }
 
 /// The `[apiserver]` table.
@@ -396,6 +459,7 @@ impl Default for NodeConfig {
             network: NetworkSection::default(),
             proxy: ProxySection::default(),
             ingress: crate::ingress::IngressSection::default(),
+            dns: DnsSection::default(),
             controllers: ControllersSection::default(),
             apiserver: ApiServerSection::default(),
         }

@@ -5,6 +5,8 @@
 //! - [`bus`]: actor registry, authenticated links between nodes, routing, membership.
 //! - [`supervisor`]: starts every component actor and restarts it when it stops or panics.
 //! - [`chaos`]: lists and kills this node's actors on request.
+//! - [`dns`]: the cluster DNS (CoreDNS's role), one per worker node, answering pods on
+//!   their own node.
 //! - [`echo`]: answers pings; reachability checks and bus benchmarks.
 //! - [`events`]: the event recorder shared by controllers and kubelets (client-go's
 //!   aggregation and spam filter).
@@ -28,6 +30,7 @@ pub mod bus;
 pub mod chaos;
 pub mod config;
 pub mod controllers;
+pub mod dns;
 pub mod echo;
 pub mod events;
 pub mod fsutil;

@@ -212,6 +212,8 @@ pub struct Services {
     /// Where the local-path provisioner makes volumes (worker nodes with a runtime):
     /// `<data-dir>/storage`.
     pub local_path_dir: Option<PathBuf>,
+    /// The cluster DNS (worker nodes with it enabled).
+    pub dns: Option<crate::dns::DnsSettings>,
     /// The controllers' settings and the address ranges (control-plane nodes).
     pub controllers: Option<(
         crate::config::ControllersSection,
@@ -224,7 +226,7 @@ pub struct Services {
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
 /// control-plane nodes run `store`, `apiserver`, `scheduler` and every controller (the
 /// one list in [`crate::controllers::components`]); workers run `kubelet`, `proxy`,
-/// `ingress` and the local-path provisioner.
+/// `ingress`, `dns` and the local-path provisioner.
 /// The supervisor hands them all the node's shared informers.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
@@ -250,6 +252,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     }
     if let Some(ingress) = &services.ingress {
         specs.push(crate::ingress::component(ingress.clone()));
+    }
+    if let Some(dns) = &services.dns {
+        specs.push(crate::dns::component(dns.clone()));
     }
     if let Some((cfg, network)) = &services.controllers {
         specs.extend(crate::controllers::components(cfg, network));
@@ -409,6 +414,25 @@ impl Node {
             );
             services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }
+        let node_local = crate::dns::NodeLocal::new();
+        let dns_ip = crate::dns::service_ip(cfg.network.service_ranges()?.service_cidr);
+        let dns_on = cfg.roles.contains(&Role::Worker) && cfg.dns.enabled;
+        if dns_on {
+            let upstreams = match cfg.dns.upstream_addresses()? {
+                u if !u.is_empty() => u,
+                _ => crate::dns::resolv_conf_upstreams(
+                    &std::fs::read_to_string(&cfg.kubelet.resolv_conf).unwrap_or_default(),
+                ),
+            };
+            services.dns = Some(crate::dns::DnsSettings {
+                zone: cfg.kubelet.cluster_domain.clone(),
+                listen: cfg.dns.listen_address()?,
+                port: cfg.dns.port,
+                upstreams,
+                cache_size: cfg.dns.cache_size,
+                local: node_local.clone(),
+            });
+        }
         if cfg.roles.contains(&Role::Worker) {
             services.ingress = Some(cfg.ingress.clone());
             services.proxy = Some(crate::proxy::ProxySettings {
@@ -420,6 +444,8 @@ impl Node {
                     .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
                 cluster_cidr: cfg.network.cluster_network()?,
                 service_cidr: cfg.network.service_ranges()?.service_cidr,
+                local_dns: dns_on.then(|| (dns_ip, node_local.clone())),
+                owner: crate::proxy::iptables::owner(&cfg.cluster_id, &name),
             });
         }
         if cfg.roles.contains(&Role::Worker) {
@@ -430,7 +456,19 @@ impl Node {
             services.kubelet = crate::kubelet::KubeletSettings {
                 sandbox_image: cfg.kubelet.sandbox_image.clone(),
                 pod_options: crate::kubelet::worker::PodOptions {
-                    cluster_dns: cfg.kubelet.cluster_dns.clone(),
+                    // kube-dns reaches the node's dns actor only through the packet
+                    // filter: with forwarding (or no proxy) pods keep the host resolver.
+                    cluster_dns: if cfg.kubelet.cluster_dns.is_empty()
+                        && dns_on
+                        && !matches!(
+                            cfg.proxy.mode,
+                            crate::proxy::ProxyMode::Forwarding | crate::proxy::ProxyMode::Off
+                        )
+                    {
+                        vec![dns_ip.to_string()]
+                    } else {
+                        cfg.kubelet.cluster_dns.clone()
+                    },
                     cluster_domain: cfg.kubelet.cluster_domain.clone(),
                     host_resolv_conf: cfg.kubelet.resolv_conf.clone(),
                     host_hosts: "/etc/hosts".into(),
@@ -443,6 +481,8 @@ impl Node {
                     },
                 },
                 reserved: cfg.kubelet.reserved()?,
+                node_local_dns: (dns_on && cfg.kubelet.runtime == RuntimeKind::Docker)
+                    .then(|| node_local.clone()),
                 // Absolute: the container runtime binds volume files from under it.
                 root_dir,
             };
@@ -512,6 +552,16 @@ impl Node {
             api.stop(true).await;
         }
         let _ = self.supervisor.send(Shutdown).await;
+        if let Some(proxy) = &self.services.proxy {
+            use crate::proxy::{iptables, ProxyMode};
+            if matches!(proxy.mode, ProxyMode::Auto | ProxyMode::Iptables) && iptables::available()
+            {
+                // This node's chains only: other nodes and clusters keep theirs.
+                if let Err(e) = iptables::remove_owner(&proxy.owner) {
+                    tracing::warn!(error = %e, "cannot remove the proxy's packet-filter chains");
+                }
+            }
+        }
         if let Some(store) = &self.services.store {
             store.shutdown().await;
         }

@@ -8,6 +8,7 @@
 //!   `cargo test --workspace` / `cargo nextest run --workspace`).
 
 pub mod chaos;
+pub mod dns;
 pub mod multihost;
 
 use std::path::{Path, PathBuf};

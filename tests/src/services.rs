@@ -2,8 +2,8 @@
 //!
 //! - [`DockerNode`]: one `rudderd` with both roles, real pods (Docker) and a chosen proxy
 //!   mode; dropping it stops the node and removes what it left behind: its containers
-//!   (label `io.rudder.node=<node>`), its network, and in packet-filter mode every
-//!   `RUDDER-*` iptables rule.
+//!   (label `io.rudder.node=<node>`), its network, and in packet-filter mode its own
+//!   `RUDDER-<owner>-*` iptables chains and jumps.
 //! - [`backends`], [`node_port_service`], [`client_pod`]: a Deployment of demo pods that
 //!   each serve their own hostname (the pod name) on port 8080, a NodePort Service in
 //!   front of it, and a pod to `docker exec` into.
@@ -197,9 +197,28 @@ impl DockerNode {
     /// Docker runtime and `proxy_mode` (`iptables` or `forwarding`), and waits until it
     /// is Ready and serves the `default` namespace.
     pub async fn start(name: &str, proxy_mode: &str) -> anyhow::Result<DockerNode> {
+        DockerNode::start_with(name, proxy_mode, "").await
+    }
+
+    /// [`DockerNode::start`] with `extra` TOML appended to `single-node.toml` (tables
+    /// the file does not have, e.g. `[dns]`).
+    pub async fn start_with(
+        name: &str,
+        proxy_mode: &str,
+        extra: &str,
+    ) -> anyhow::Result<DockerNode> {
         build_images()?;
         let mut cluster = Cluster::new()?;
         let mut spec = cluster.spec("single-node.toml", name);
+        if !extra.is_empty() {
+            let text = std::fs::read_to_string(&spec.config)?;
+            let path = spec.data_dir.with_extension("toml");
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&path, format!("{text}\n{extra}\n"))?;
+            spec.config = path;
+        }
         spec.kubelet_runtime = None;
         spec.proxy_mode = Some(proxy_mode.to_owned());
         let packet_filter = proxy_mode == "iptables";
@@ -270,7 +289,10 @@ impl DockerNode {
         }
         remove_node_leftovers(&self.name);
         if self.packet_filter {
-            if let Err(e) = rudder_actors::proxy::iptables::remove_all() {
+            // This node's chains only (the cluster id of `single-node.toml`): other test
+            // nodes and clusters on the machine keep theirs.
+            let owner = rudder_actors::proxy::iptables::owner("rudder", &self.name);
+            if let Err(e) = rudder_actors::proxy::iptables::remove_owner(&owner) {
                 eprintln!("removing Rudder's iptables rules failed: {e}");
             }
             self.packet_filter = false;

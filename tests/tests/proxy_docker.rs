@@ -14,7 +14,7 @@
 //!
 //! iptables rules are machine-wide: the packet-filter case is one test function, in the
 //! nextest group `proxy-packet-filter` (one at a time, `.config/nextest.toml`), and it
-//! removes every `RUDDER-*` rule at the end. Without Docker (or, for the packet filter,
+//! removes its node's `RUDDER-<owner>-*` chains at the end. Without Docker (or, for the packet filter,
 //! without root) a test prints a loud SKIP and returns.
 
 use std::collections::BTreeSet;

@@ -845,7 +845,8 @@ impl ApiCore {
             }
         }
         self.bootstrap_storage_class().await?;
-        self.bootstrap_ingress_class().await
+        self.bootstrap_ingress_class().await?;
+        self.bootstrap_dns_service().await
     }
 
     /// The default IngressClass `rudder`, served by the built-in ingress controller.
@@ -874,6 +875,42 @@ impl ApiCore {
             ),
             Err(e) if e.code == 409 => {}
             Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// The `kube-dns` Service at the tenth address of the service range: no selector and
+    /// no endpoints, since every worker's proxy steers it to its own node's `dns` actor
+    /// (`crate::dns`).
+    async fn bootstrap_dns_service(&self) -> ApiResult<()> {
+        let Some(services) = registry::resource("", "v1", "services") else {
+            return Err(fail(500, "InternalError", "services not registered"));
+        };
+        let (ns, name) = crate::dns::SERVICE;
+        let ip = crate::dns::service_ip(self.ranges.service_cidr).to_string();
+        let obj = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "labels": {
+                "k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS",
+                "kubernetes.io/cluster-service": "true"}},
+            "spec": {"clusterIP": ip, "clusterIPs": [ip], "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+            ]},
+        });
+        match self
+            .create(services, Some(ns), obj, WriteOptions::default())
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(service = name, address = %ip, "created the cluster DNS service")
+            }
+            Err(e) if e.code == 409 => {}
+            // Another Service may hold the address (a range shared with an older cluster):
+            // DNS by name still works through explicit nameservers; do not fail start-up.
+            Err(e) => {
+                tracing::warn!(service = name, error = %e.message, "cannot create the cluster DNS service")
+            }
         }
         Ok(())
     }

@@ -133,6 +133,9 @@ pub struct KubeletSettings {
     /// CPU and memory reserved for the system and the kubelet: subtracted from the
     /// capacity in the node's allocatable.
     pub reserved: BTreeMap<String, Quantity>,
+    /// Where the node's pod bridge gateway is published for the `dns` actor (`None`:
+    /// nobody listens there).
+    pub node_local_dns: Option<Arc<crate::dns::NodeLocal>>,
 }
 
 impl Default for KubeletSettings {
@@ -141,6 +144,7 @@ impl Default for KubeletSettings {
             sandbox_image: images::SANDBOX_IMAGE.to_owned(),
             pod_options: Default::default(),
             reserved: BTreeMap::new(),
+            node_local_dns: None,
             // Never shared: a kubelet removes what it does not know under its root.
             root_dir: std::env::temp_dir().join(format!("rudder-kubelet-{}", std::process::id())),
         }
@@ -403,6 +407,18 @@ async fn run(
         }
     };
     tracing::info!(node = %node, network = %network, subnet = %subnet, "kubelet running");
+    if let Some(local) = &settings.node_local_dns {
+        // Docker gives a bridge the first address of its subnet.
+        match subnet.parse::<ipnetwork::Ipv4Network>() {
+            Ok(net) => {
+                let gw = std::net::Ipv4Addr::from(u32::from(net.network()).wrapping_add(1));
+                local.gateway.send_replace(Some(gw));
+            }
+            Err(e) => {
+                tracing::warn!(subnet = %subnet, error = %e, "pod subnet unreadable; no node-local DNS")
+            }
+        }
+    }
 
     let ctx = NodeContext {
         node: node.clone(),

@@ -4,18 +4,24 @@
 //! Every sync writes the complete set of Rudder's chains through one
 //! `iptables-restore --noflush` (atomic per table, and idempotent: the same desired state
 //! gives the same text). Chains that are no longer wanted, including any left by an
-//! earlier process, are flushed and deleted in the same restore. Nothing outside the
-//! `RUDDER-` chains is touched, except the three jumps into them and one accept rule in
-//! Docker's `DOCKER-USER` chain so pods on different node bridges may talk.
+//! earlier process, are flushed and deleted in the same restore.
 //!
-//! - `RUDDER-SERVICES` (from PREROUTING and OUTPUT): cluster IP:port -> `RUDDER-SVC-*`;
-//!   local node ports -> `RUDDER-NODEPORTS`.
-//! - `RUDDER-SVC-*`: one per service port; random choice among `RUDDER-SEP-*` with
-//!   kube-proxy's probabilities (1/n, 1/(n-1), ..., 1), ClientIP affinity through
-//!   `recent`.
-//! - `RUDDER-SEP-*`: one per endpoint; DNAT to it.
-//! - `RUDDER-MARK-MASQ` / `RUDDER-POSTROUTING`: masquerade what needs it (traffic from
-//!   outside the cluster CIDR, hairpin, node ports).
+//! Chains are owned: every name carries the [`owner`] of the proxy that made it (a short
+//! hash of the cluster id and the node name, `RUDDER-<owner>-...`), so several nodes or
+//! clusters on one machine (tests side by side, the local three-node cluster) each keep
+//! their own set, jumped to from the built-in chains by their own rules. A proxy reads,
+//! rewrites and deletes only its owner's chains ([`remove_owner`] on a clean stop of its
+//! node); the one accept rule in Docker's `DOCKER-USER` chain (pods on different node
+//! bridges may talk) is shared.
+//!
+//! - `RUDDER-<o>-SERVICES` (from PREROUTING and OUTPUT): cluster IP:port -> the service
+//!   port's chain; local node ports -> `RUDDER-<o>-NODEPORTS`.
+//! - `RUDDER-<o>-S<hash>`: one per service port; random choice among its endpoints'
+//!   chains with kube-proxy's probabilities (1/n, 1/(n-1), ..., 1), ClientIP affinity
+//!   through `recent`.
+//! - `RUDDER-<o>-E<hash>`: one per endpoint; DNAT to it.
+//! - `RUDDER-<o>-MARK-MASQ` / `RUDDER-<o>-POSTROUTING`: masquerade what needs it (traffic
+//!   from outside the cluster CIDR, hairpin, node ports).
 
 use std::fmt::Write as _;
 use std::net::SocketAddrV4;
@@ -25,20 +31,9 @@ use ipnetwork::Ipv4Network;
 
 use super::plan::{Desired, ServicePort};
 
-const SERVICES: &str = "RUDDER-SERVICES";
-const NODEPORTS: &str = "RUDDER-NODEPORTS";
-const MARK_MASQ: &str = "RUDDER-MARK-MASQ";
-const POSTROUTING: &str = "RUDDER-POSTROUTING";
 const MASQ_MARK: &str = "0x4000/0x4000";
 /// The comment on the `DOCKER-USER` rule that lets pods of different nodes talk.
 const POD_TO_POD: &str = "rudder-pod-to-pod";
-
-/// The jumps from the built-in chains into Rudder's, as `iptables -t nat` arguments.
-pub const JUMPS: [(&str, &str); 3] = [
-    ("PREROUTING", SERVICES),
-    ("OUTPUT", SERVICES),
-    ("POSTROUTING", POSTROUTING),
-];
 
 fn fnv(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -46,19 +41,53 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// The owner tag of the proxy of node `node` in cluster `cluster_id`: 8 hex digits,
+/// stable across restarts.
+pub fn owner(cluster_id: &str, node: &str) -> String {
+    format!("{:08X}", fnv(&format!("{cluster_id}/{node}")) as u32)
+}
+
+/// The prefix of every chain of `owner`.
+fn prefix(owner: &str) -> String {
+    format!("RUDDER-{owner}-")
+}
+
+/// The owner's entry chain (from PREROUTING and OUTPUT).
+pub fn services_chain(owner: &str) -> String {
+    format!("RUDDER-{owner}-SERVICES")
+}
+fn nodeports_chain(owner: &str) -> String {
+    format!("RUDDER-{owner}-NODEPORTS")
+}
+fn mark_masq_chain(owner: &str) -> String {
+    format!("RUDDER-{owner}-MARK-MASQ")
+}
+fn postrouting_chain(owner: &str) -> String {
+    format!("RUDDER-{owner}-POSTROUTING")
+}
+
+/// The jumps from the built-in chains into the owner's, as (built-in, owner's chain).
+pub fn jumps(owner: &str) -> [(&'static str, String); 3] {
+    [
+        ("PREROUTING", services_chain(owner)),
+        ("OUTPUT", services_chain(owner)),
+        ("POSTROUTING", postrouting_chain(owner)),
+    ]
+}
+
 /// The chain of a service port (stable across restarts; at most 28 characters).
-pub fn svc_chain(sp: &ServicePort) -> String {
+pub fn svc_chain(owner: &str, sp: &ServicePort) -> String {
     format!(
-        "RUDDER-SVC-{:016X}",
-        fnv(&format!("{}/{}", sp.id, sp.proto.name()))
+        "RUDDER-{owner}-S{:010X}",
+        fnv(&format!("{}/{}", sp.id, sp.proto.name())) >> 24
     )
 }
 
 /// The chain of one endpoint of a service port.
-pub fn sep_chain(sp: &ServicePort, ep: SocketAddrV4) -> String {
+pub fn sep_chain(owner: &str, sp: &ServicePort, ep: SocketAddrV4) -> String {
     format!(
-        "RUDDER-SEP-{:016X}",
-        fnv(&format!("{}/{}/{ep}", sp.id, sp.proto.name()))
+        "RUDDER-{owner}-E{:010X}",
+        fnv(&format!("{}/{}/{ep}", sp.id, sp.proto.name())) >> 24
     )
 }
 
@@ -71,60 +100,71 @@ pub fn sep_chain(sp: &ServicePort, ep: SocketAddrV4) -> String {
 /// Masquerading keeps the client's source port where it can (no `--random-fully`): with
 /// random ports, `bench-proxy` saw a few new connections in ten thousand land on a
 /// backend's TIME_WAIT entry and lose its SYN for a second; with the port kept, none.
-pub fn nat_rules(desired: &Desired, existing: &[String]) -> String {
-    nat_plan(desired, existing).0
+pub fn nat_rules(owner: &str, desired: &Desired, existing: &[String]) -> String {
+    nat_plan(owner, desired, existing).0
 }
 
-/// [`nat_rules`], and the Rudder chains that exist once they are restored (to pass as
-/// `existing` next time without asking iptables).
-pub fn nat_plan(desired: &Desired, existing: &[String]) -> (String, Vec<String>) {
+/// [`nat_rules`], and the owner's chains that exist once they are restored (to pass as
+/// `existing` next time without asking iptables). Chains of other owners in `existing`
+/// are left alone.
+pub fn nat_plan(owner: &str, desired: &Desired, existing: &[String]) -> (String, Vec<String>) {
+    let (services, nodeports, mark_masq, postrouting) = (
+        services_chain(owner),
+        nodeports_chain(owner),
+        mark_masq_chain(owner),
+        postrouting_chain(owner),
+    );
     let mut chains = vec![
-        SERVICES.to_owned(),
-        NODEPORTS.to_owned(),
-        MARK_MASQ.to_owned(),
-        POSTROUTING.to_owned(),
+        services.clone(),
+        nodeports.clone(),
+        mark_masq.clone(),
+        postrouting.clone(),
     ];
     let mut rules = String::new();
     let mut line = |s: String| {
         rules.push_str(&s);
         rules.push('\n');
     };
-    line(format!("-A {MARK_MASQ} -j MARK --or-mark 0x4000"));
+    line(format!("-A {mark_masq} -j MARK --or-mark 0x4000"));
     line(format!(
-        "-A {POSTROUTING} -m mark ! --mark {MASQ_MARK} -j RETURN"
+        "-A {postrouting} -m mark ! --mark {MASQ_MARK} -j RETURN"
     ));
-    line(format!("-A {POSTROUTING} -j MARK --xor-mark 0x4000"));
+    line(format!("-A {postrouting} -j MARK --xor-mark 0x4000"));
     line(format!(
-        "-A {POSTROUTING} -m comment --comment \"rudder service traffic requiring SNAT\" -j MASQUERADE"
+        "-A {postrouting} -m comment --comment \"rudder service traffic requiring SNAT\" -j MASQUERADE"
     ));
     for sp in desired.values() {
         if sp.endpoints.is_empty() {
             // No backend: nothing to DNAT to; the blackhole route drops the packets.
             continue;
         }
-        let svc = svc_chain(sp);
+        let svc = svc_chain(owner, sp);
         chains.push(svc.clone());
         let proto = sp.proto.name();
         let comment = format!("-m comment --comment \"{}\"", sp.id);
         if let Some(ip) = sp.cluster_ip {
             line(format!(
-                "-A {SERVICES} {comment} -d {ip}/32 -p {proto} -m {proto} --dport {} -j {svc}",
+                "-A {services} {comment} -d {ip}/32 -p {proto} -m {proto} --dport {} -j {svc}",
                 sp.port
             ));
             line(format!(
-                "-A {svc} {comment} -d {ip}/32 -p {proto} -m {proto} --dport {} -j {MARK_MASQ}",
+                "-A {svc} {comment} -d {ip}/32 -p {proto} -m {proto} --dport {} -j {mark_masq}",
                 sp.port
             ));
         }
         if let Some(np) = sp.node_port {
             line(format!(
-                "-A {NODEPORTS} {comment} -p {proto} -m {proto} --dport {np} -j {MARK_MASQ}"
+                "-A {nodeports} {comment} -p {proto} -m {proto} --dport {np} -j {mark_masq}"
             ));
             line(format!(
-                "-A {NODEPORTS} {comment} -p {proto} -m {proto} --dport {np} -j {svc}"
+                "-A {nodeports} {comment} -p {proto} -m {proto} --dport {np} -j {svc}"
             ));
         }
-        let seps: Vec<String> = sp.endpoints.iter().map(|ep| sep_chain(sp, *ep)).collect();
+        let seps: Vec<String> = sp
+            .endpoints
+            .iter()
+            .map(|ep| sep_chain(owner, sp, *ep))
+            .collect();
         if let Some(ttl) = sp.affinity {
             for sep in &seps {
                 line(format!(
@@ -148,7 +188,7 @@ pub fn nat_plan(desired: &Desired, existing: &[String]) -> (String, Vec<String>)
         for (ep, sep) in sp.endpoints.iter().zip(&seps) {
             chains.push(sep.clone());
             line(format!(
-                "-A {sep} {comment} -s {}/32 -j {MARK_MASQ}",
+                "-A {sep} {comment} -s {}/32 -j {mark_masq}",
                 ep.ip()
             ));
             let recent = if sp.affinity.is_some() {
@@ -162,11 +202,12 @@ pub fn nat_plan(desired: &Desired, existing: &[String]) -> (String, Vec<String>)
         }
     }
     line(format!(
-        "-A {SERVICES} -m comment --comment \"rudder node ports; must be last\" -m addrtype --dst-type LOCAL -j {NODEPORTS}"
+        "-A {services} -m comment --comment \"rudder node ports; must be last\" -m addrtype --dst-type LOCAL -j {nodeports}"
     ));
+    let mine = prefix(owner);
     let stale: Vec<&String> = existing
         .iter()
-        .filter(|c| c.starts_with("RUDDER-") && !chains.contains(c))
+        .filter(|c| c.starts_with(&mine) && !chains.contains(c))
         .collect();
     let mut out = String::from("*nat\n");
     for c in chains.iter().chain(stale.iter().copied()) {
@@ -180,8 +221,17 @@ pub fn nat_plan(desired: &Desired, existing: &[String]) -> (String, Vec<String>)
     (out, chains)
 }
 
-/// The Rudder chains present in the nat table now.
-pub fn existing_chains() -> std::io::Result<Vec<String>> {
+/// The chains of `owner` present in the nat table now.
+pub fn existing_chains(owner: &str) -> std::io::Result<Vec<String>> {
+    let mine = prefix(owner);
+    Ok(all_chains()?
+        .into_iter()
+        .filter(|c| c.starts_with(&mine))
+        .collect())
+}
+
+/// Every Rudder chain (of any owner) present in the nat table now.
+fn all_chains() -> std::io::Result<Vec<String>> {
     let out = Command::new("iptables-save").args(["-t", "nat"]).output()?;
     if !out.status.success() {
         return Err(std::io::Error::other(
@@ -214,22 +264,23 @@ pub fn available() -> bool {
 /// Makes sure the built-in chains jump into Rudder's (once), that pods on different
 /// node bridges may reach each other, and that traffic to 127.0.0.1 node ports can be
 /// DNATed to pods (as kube-proxy, through `route_localnet`).
-pub fn ensure_base(cluster_cidr: Ipv4Network) -> std::io::Result<()> {
+pub fn ensure_base(owner: &str, cluster_cidr: Ipv4Network) -> std::io::Result<()> {
     // The chains must exist before anything can jump to them.
     let mut base = String::from("*nat\n");
-    for c in [SERVICES, NODEPORTS, MARK_MASQ, POSTROUTING] {
+    for c in [
+        services_chain(owner),
+        nodeports_chain(owner),
+        mark_masq_chain(owner),
+        postrouting_chain(owner),
+    ] {
         let _ = writeln!(base, ":{c} - [0:0]");
     }
     base.push_str("COMMIT\n");
-    if existing_chains()?
-        .iter()
-        .filter(|c| c.as_str() == SERVICES)
-        .count()
-        == 0
-    {
+    if !existing_chains(owner)?.contains(&services_chain(owner)) {
         restore(&base)?;
     }
-    for (from, to) in JUMPS {
+    for (from, to) in jumps(owner) {
+        let to = to.as_str();
         let rule = ["-t", "nat", "-C", from, "-j", to];
         if !iptables(&rule)? {
             let add = ["-t", "nat", "-I", from, "1", "-j", to];
@@ -266,20 +317,44 @@ pub fn ensure_base(cluster_cidr: Ipv4Network) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Removes everything [`ensure_base`] and the syncs installed: the jumps into Rudder's
-/// chains, the chains themselves and the pod-to-pod accept rule (the blackhole routes
-/// stay: they only ever drop traffic). For tests and benchmarks, which must leave the
-/// machine's packet filter as they found it; a running proxy would put it back.
-pub fn remove_all() -> std::io::Result<()> {
-    for (from, to) in JUMPS {
+/// Removes what the proxy of `owner` installed: its jumps and its chains; other owners'
+/// chains and the shared pod-to-pod rule stay. A node's clean stop calls it.
+pub fn remove_owner(owner: &str) -> std::io::Result<()> {
+    for (from, to) in jumps(owner) {
         // Remove every copy (at most a few; bounded in case deletion keeps "working").
         for _ in 0..16 {
-            if !iptables(&["-t", "nat", "-D", from, "-j", to])? {
+            if !iptables(&["-t", "nat", "-D", from, "-j", to.as_str()])? {
                 break;
             }
         }
     }
-    let chains = existing_chains()?;
+    let chains = existing_chains(owner)?;
+    if !chains.is_empty() {
+        restore(&removal_rules(&chains))?;
+    }
+    Ok(())
+}
+
+/// Removes every owner's jumps and chains and the pod-to-pod accept rule (the blackhole
+/// routes stay: they only ever drop traffic). For tests and benchmarks, which must leave
+/// the machine's packet filter as they found it; a running proxy would put its own back.
+pub fn remove_all() -> std::io::Result<()> {
+    for from in ["PREROUTING", "OUTPUT", "POSTROUTING"] {
+        let out = Command::new("iptables")
+            .args(["-t", "nat", "-S", from])
+            .stderr(Stdio::null())
+            .output()?;
+        for rule in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some(to) = rule
+                .strip_prefix(&format!("-A {from} -j "))
+                .filter(|to| to.starts_with("RUDDER-"))
+            else {
+                continue;
+            };
+            iptables(&["-t", "nat", "-D", from, "-j", to.trim()])?;
+        }
+    }
+    let chains = all_chains()?;
     if !chains.is_empty() {
         restore(&removal_rules(&chains))?;
     }
@@ -357,6 +432,8 @@ mod tests {
     use crate::proxy::plan::Proto;
     use std::time::Duration;
 
+    const O: &str = "0A0B0C0D";
+
     fn sp(endpoints: &[&str], node_port: Option<u16>, affinity: bool) -> ServicePort {
         ServicePort {
             id: "default/web:http".into(),
@@ -380,7 +457,7 @@ mod tests {
             Some(30080),
             false,
         );
-        let svc = svc_chain(&three);
+        let svc = svc_chain(O, &three);
         let cases: Vec<(&str, Desired, Vec<String>, Vec<String>, Vec<String>)> = vec![
             (
                 "three endpoints with a node port",
@@ -392,7 +469,7 @@ mod tests {
                     "--probability 0.5000000000".into(),
                     "-j DNAT --to-destination 10.244.2.2:8080".into(),
                     format!("--dport 30080 -j {svc}"),
-                    "--dst-type LOCAL -j RUDDER-NODEPORTS".into(),
+                    format!("--dst-type LOCAL -j RUDDER-{O}-NODEPORTS"),
                 ],
                 vec!["-X".into(), "--random-fully".into()],
             ),
@@ -416,16 +493,20 @@ mod tests {
             (
                 "stale chains are flushed and deleted",
                 desired(vec![]),
-                vec!["RUDDER-SVC-0000000000000001".into(), "DOCKER".into()],
                 vec![
-                    ":RUDDER-SVC-0000000000000001 - [0:0]".into(),
-                    "-X RUDDER-SVC-0000000000000001".into(),
+                    format!("RUDDER-{O}-S0000000001"),
+                    "RUDDER-0000BEEF-S0000000001".into(),
+                    "DOCKER".into(),
                 ],
-                vec!["-X DOCKER".into()],
+                vec![
+                    format!(":RUDDER-{O}-S0000000001 - [0:0]"),
+                    format!("-X RUDDER-{O}-S0000000001"),
+                ],
+                vec!["-X DOCKER".into(), "RUDDER-0000BEEF".into()],
             ),
         ];
         for (name, d, existing, want, not) in cases {
-            let text = nat_rules(&d, &existing);
+            let text = nat_rules(O, &d, &existing);
             assert!(
                 text.starts_with("*nat\n") && text.ends_with("COMMIT\n"),
                 "{name}"
@@ -442,6 +523,7 @@ mod tests {
     #[test]
     fn removal_touches_only_rudder_chains() {
         let text = removal_rules(&["RUDDER-SERVICES".into(), "DOCKER".into()]);
+        let _ = O;
         assert_eq!(
             text,
             "*nat\n:RUDDER-SERVICES - [0:0]\n-X RUDDER-SERVICES\nCOMMIT\n"
@@ -455,15 +537,50 @@ mod tests {
             Some(30080),
             true,
         )]);
-        assert_eq!(nat_rules(&d, &[]), nat_rules(&d, &[]));
+        assert_eq!(nat_rules(O, &d, &[]), nat_rules(O, &d, &[]));
         // What exists after a restore is exactly what the plan wanted: restoring the same
         // state again deletes nothing.
-        let (_, chains) = nat_plan(&d, &["RUDDER-SVC-0000000000000001".into()]);
+        let (_, chains) = nat_plan(O, &d, &[format!("RUDDER-{O}-S0000000001")]);
         assert!(!chains.iter().any(|c| c.ends_with("0001")));
-        assert!(!nat_rules(&d, &chains).contains("-X"));
+        assert!(!nat_rules(O, &d, &chains).contains("-X"));
         let s = sp(&["10.244.1.2:8080"], None, false);
-        assert!(svc_chain(&s).len() <= 28);
-        assert!(sep_chain(&s, s.endpoints[0]).len() <= 28);
-        assert_ne!(svc_chain(&s), sep_chain(&s, s.endpoints[0]));
+        assert!(svc_chain(O, &s).len() <= 28);
+        assert!(sep_chain(O, &s, s.endpoints[0]).len() <= 28);
+        assert_ne!(svc_chain(O, &s), sep_chain(O, &s, s.endpoints[0]));
+    }
+
+    #[test]
+    fn chain_names_per_owner() {
+        let (a, b) = (owner("c1", "node-1"), owner("c1", "node-2"));
+        let cases = [
+            ("stable", owner("c1", "node-1"), a.clone(), true),
+            ("another node", b.clone(), a.clone(), false),
+            ("another cluster", owner("c2", "node-1"), a.clone(), false),
+        ];
+        for (name, x, y, same) in cases {
+            assert_eq!(x == y, same, "{name}");
+            assert_eq!(x.len(), 8, "{name}");
+        }
+        let d = desired(vec![sp(
+            &["10.244.1.2:8080", "10.244.1.3:8080"],
+            Some(30080),
+            true,
+        )]);
+        let (text_a, chains_a) = nat_plan(&a, &d, &[]);
+        let (text_b, chains_b) = nat_plan(&b, &d, &chains_a);
+        for c in chains_a.iter().chain(&chains_b) {
+            assert!(c.len() <= 28, "{c} fits iptables' 28 characters");
+        }
+        assert!(chains_a.iter().all(|c| !chains_b.contains(c)), "disjoint");
+        assert!(chains_a
+            .iter()
+            .all(|c| c.starts_with(&format!("RUDDER-{a}-"))));
+        // B's sync sees A's chains and neither declares nor deletes them.
+        for c in &chains_a {
+            assert!(!text_b.contains(c.as_str()), "B touches {c}:\n{text_b}");
+        }
+        assert!(!text_a.contains(&b));
+        let jumps_a: Vec<String> = jumps(&a).into_iter().map(|(_, c)| c).collect();
+        assert!(jumps_a.iter().all(|c| chains_a.contains(c)));
     }
 }

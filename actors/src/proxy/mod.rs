@@ -66,6 +66,11 @@ pub struct ProxySettings {
     pub cluster_cidr: Ipv4Network,
     /// The service network (blackhole route).
     pub service_cidr: Ipv4Network,
+    /// The cluster DNS Service's address and where this node's `dns` actor serves:
+    /// that Service is steered there ([`plan::steer_local_dns`]).
+    pub local_dns: Option<(std::net::Ipv4Addr, Arc<crate::dns::NodeLocal>)>,
+    /// The owner tag of this node's packet-filter chains ([`iptables::owner`]).
+    pub owner: String,
 }
 
 /// The `proxy` component.
@@ -86,7 +91,7 @@ impl Backend {
     fn choose(s: &ProxySettings) -> Backend {
         let iptables_ok = matches!(s.mode, ProxyMode::Auto | ProxyMode::Iptables)
             && iptables::available()
-            && iptables::ensure_base(s.cluster_cidr)
+            && iptables::ensure_base(&s.owner, s.cluster_cidr)
                 .map_err(|e| warn!(error = %e, "cannot prepare iptables"))
                 .is_ok();
         if iptables_ok {
@@ -109,16 +114,17 @@ impl Backend {
         }
     }
 
-    async fn sync(&mut self, desired: &plan::Desired) -> Result<(), String> {
+    async fn sync(&mut self, owner: &str, desired: &plan::Desired) -> Result<(), String> {
         match self {
             Backend::PacketFilter(known) => {
                 let (desired, cached) = (desired.clone(), known.take());
+                let owner = owner.to_owned();
                 let chains = tokio::task::spawn_blocking(move || {
                     let existing = match cached {
                         Some(c) => c,
-                        None => iptables::existing_chains()?,
+                        None => iptables::existing_chains(&owner)?,
                     };
-                    let (text, chains) = iptables::nat_plan(&desired, &existing);
+                    let (text, chains) = iptables::nat_plan(&owner, &desired, &existing);
                     iptables::restore(&text).map(|()| chains)
                 })
                 .await
@@ -146,6 +152,10 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
     let d = dirty.clone();
     let _e = endpoints.subscribe(move |_| d.notify_one());
     let (services, endpoints) = (services.cache(), endpoints.cache());
+    let mut local_dns = settings
+        .local_dns
+        .as_ref()
+        .map(|(ip, local)| (*ip, local.serving.subscribe()));
     services.wait_synced().await;
     endpoints.wait_synced().await;
     let mut backend = Backend::choose(&settings);
@@ -155,13 +165,18 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
     loop {
         let svcs = services.list();
         let eps = endpoints.list();
-        let desired = plan::plan(
+        let mut desired = plan::plan(
             &svcs.iter().map(Arc::as_ref).collect::<Vec<_>>(),
             &eps.iter().map(Arc::as_ref).collect::<Vec<_>>(),
         );
+        if let Some((ip, serving)) = &mut local_dns {
+            if let Some(std::net::SocketAddr::V4(target)) = *serving.borrow_and_update() {
+                plan::steer_local_dns(&mut desired, *ip, target);
+            }
+        }
         if programmed.as_ref() != Some(&desired) {
             let started = tokio::time::Instant::now();
-            match backend.sync(&desired).await {
+            match backend.sync(&settings.owner, &desired).await {
                 Ok(()) => {
                     tracing::debug!(ports = desired.len(), took = ?started.elapsed(), "proxy rules programmed");
                     programmed = Some(desired);
@@ -180,8 +195,19 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
                 }
             }
         }
+        let dns_moved = async {
+            match &mut local_dns {
+                Some((_, rx)) => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = dirty.notified() => {}
+            _ = dns_moved => {}
             _ = tokio::time::sleep(RESYNC) => {
                 // Periodic full sync: reprogram even if nothing seems to have changed,
                 // from what is really there.

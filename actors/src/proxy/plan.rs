@@ -140,6 +140,17 @@ pub fn plan(services: &[&Service], endpoints: &[&Endpoints]) -> Desired {
     out
 }
 
+/// Steers the cluster DNS Service (`dns_ip` port 53, UDP and TCP) to the node's own
+/// `dns` actor at `target`, whatever its Endpoints say: a pod's query stays on its node.
+pub fn steer_local_dns(desired: &mut Desired, dns_ip: Ipv4Addr, target: SocketAddrV4) {
+    for sp in desired.values_mut() {
+        if sp.cluster_ip == Some(dns_ip) && sp.port == 53 {
+            sp.endpoints = vec![target];
+            sp.affinity = None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -152,6 +163,27 @@ mod tests {
 
     fn eps(v: serde_json::Value) -> Endpoints {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn local_dns_is_steered_to_the_node() {
+        let dns = svc(
+            json!({"metadata": {"name": "kube-dns", "namespace": "kube-system"}, "spec": {
+            "clusterIP": "10.96.0.10", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},
+            {"name": "dns-tcp", "port": 53}, {"name": "metrics", "port": 9153}]}}),
+        );
+        let mut d = plan(&[&dns], &[]);
+        let target: SocketAddrV4 = "10.244.3.1:53".parse().unwrap();
+        steer_local_dns(&mut d, "10.96.0.10".parse().unwrap(), target);
+        assert_eq!(d["kube-system/kube-dns:dns"].endpoints, [target]);
+        assert_eq!(d["kube-system/kube-dns:dns-tcp"].endpoints, [target]);
+        assert!(
+            d["kube-system/kube-dns:metrics"].endpoints.is_empty(),
+            "only port 53"
+        );
+        let before = d.clone();
+        steer_local_dns(&mut d, "10.96.0.11".parse().unwrap(), target);
+        assert_eq!(d, before, "another address is left alone");
     }
 
     #[test]
