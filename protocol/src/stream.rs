@@ -357,15 +357,17 @@ impl StreamReader {
                         (Some(chunk), grant)
                     }
                     None => {
-                        if let Some(e) = &st.error {
-                            self.done = true;
-                            return Err(e.clone());
-                        }
+                        // The peer's finish counts even when a reset followed it (the
+                        // peer dropped its reader after its last word).
                         if st.eof {
                             self.done = true;
                             drop(st);
                             self.shared.maybe_done();
                             return Ok(None);
+                        }
+                        if let Some(e) = &st.error {
+                            self.done = true;
+                            return Err(e.clone());
                         }
                         (None, 0)
                     }

@@ -47,7 +47,7 @@ fn build_image() -> anyhow::Result<()> {
 }
 
 async fn start(name: &str) -> anyhow::Result<(DockerCleanup, Cluster, Client)> {
-    let started = services::start_pod_node(name, Vec::new()).await?;
+    let started = services::start_pod_node(name, vec![("RUST_LOG".into(), "info,rudder_actors=debug".into())]).await?;
     build_image()?;
     Ok(started)
 }
@@ -135,7 +135,11 @@ async fn exec_runs_commands_with_exit_codes_stdin_terminals_and_cp() -> anyhow::
 
     // Output and exit codes.
     let o = kubectl(&kc, &["exec", "box", "--", "echo", "hello", "world"], None);
-    assert!(o.status.success(), "exec echo: {}", text(&o.stderr));
+    if !o.status.success() {
+        let log = std::fs::read_to_string(&cluster.nodes[0].log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().filter(|l| l.contains("WARN") || l.contains("panic")).collect();
+        panic!("exec echo: {}\nLOG:\n{}", text(&o.stderr), tail.join("\n"));
+    }
     assert_eq!(text(&o.stdout), "hello world\n");
     let o = kubectl(&kc, &["exec", "box", "--", "sh", "-c", "echo oops >&2; exit 3"], None);
     assert_eq!(o.status.code(), Some(3), "exit code: {}", text(&o.stderr));

@@ -304,7 +304,12 @@ async fn relay(
                     let mut msg = vec![channel::ERROR];
                     msg.extend_from_slice(&broken_status(&e.to_string()));
                     let _ = session.binary(msg).await;
-                    let _ = session.close(Some(actix_ws::CloseCode::Error.into())).await;
+                    tracing::warn!(error = %e, "exec stream to the kubelet broke");
+                    let reason = actix_ws::CloseReason {
+                        code: actix_ws::CloseCode::Error,
+                        description: Some(e.to_string()),
+                    };
+                    let _ = session.close(Some(reason)).await;
                     return;
                 }
             },

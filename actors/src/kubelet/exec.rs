@@ -187,16 +187,16 @@ async fn relay(
     tokio::select! {
         r = &mut outbound => {
             if let Err(e) = r {
-                tracing::debug!(error = %e, "session stream broke");
+                tracing::warn!(error = %e, "session stream broke");
             }
         }
         r = &mut inbound => match r {
             Ok(()) => {
                 if let Err(e) = outbound.await {
-                    tracing::debug!(error = %e, "session stream broke");
+                    tracing::warn!(error = %e, "session stream broke");
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "session cancelled"),
+            Err(e) => tracing::warn!(error = %e, "session cancelled"),
         },
     }
 }
