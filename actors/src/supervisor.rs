@@ -143,7 +143,9 @@ impl Started {
 
 /// Runs one stream opened to a task component (see [`Started::task_serving_streams`]).
 pub type ServeStreams = Arc<
-    dyn Fn(crate::bus::OpenStream) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+    dyn Fn(
+            crate::bus::OpenStream,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         + Send
         + Sync,
 >;

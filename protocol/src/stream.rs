@@ -348,8 +348,7 @@ impl StreamReader {
                     Some(chunk) => {
                         st.buffered -= chunk.len();
                         st.ungranted += chunk.len() as u32;
-                        let grant = if st.ungranted >= self.shared.window / 4 || st.buf.is_empty()
-                        {
+                        let grant = if st.ungranted >= self.shared.window / 4 || st.buf.is_empty() {
                             std::mem::take(&mut st.ungranted)
                         } else {
                             0

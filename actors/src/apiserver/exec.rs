@@ -118,13 +118,17 @@ pub async fn serve(
     let Some(protocol) = choose_protocol(&offered) else {
         return bad_request(format!(
             "requested protocol(s) are not supported: [{}]; supports [{}]",
-            offered.split(',').map(str::trim).collect::<Vec<_>>().join(" "),
+            offered
+                .split(',')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" "),
             PROTOCOLS.join(" ")
         ));
     };
     let exec = match exec_request(&pod, ns, name, kind, q) {
         Ok(e) => e,
-        Err(resp) => return resp,
+        Err(message) => return bad_request(message),
     };
     let node = pod
         .pointer("/spec/nodeName")
@@ -140,13 +144,7 @@ pub async fn serve(
     let to = rudder_protocol::ActorRef::new(node, crate::kubelet::NAME);
     let (writer, mut reader) = match core.bus().open_stream(to, open, START_TIMEOUT).await {
         Ok(halves) => halves,
-        Err(e) => {
-            return failure(
-                500,
-                "InternalError",
-                format!("error dialing backend: {e}"),
-            )
-        }
+        Err(e) => return failure(500, "InternalError", format!("error dialing backend: {e}")),
     };
     let first = match tokio::time::timeout(START_TIMEOUT, reader.recv()).await {
         Ok(Ok(Some(bytes))) => rudder_protocol::codec::decode::<ExecStart>(&bytes).ok(),
@@ -192,14 +190,15 @@ pub async fn serve(
     response
 }
 
-/// The kubelet's request from the query, checked against the pod.
+/// The kubelet's request from the query, checked against the pod; the message of a
+/// `400 Bad Request` otherwise.
 fn exec_request(
     pod: &Value,
     ns: &str,
     name: &str,
     kind: Kind,
     q: &[(String, String)],
-) -> Result<ExecRequest, HttpResponse> {
+) -> Result<ExecRequest, String> {
     let phase = pod
         .pointer("/status/phase")
         .and_then(Value::as_str)
@@ -209,9 +208,9 @@ fn exec_request(
             Kind::Exec => "exec into",
             Kind::Attach => "attach to",
         };
-        return Err(bad_request(format!(
+        return Err(format!(
             "cannot {what} a container in a completed pod; current phase is {phase}"
-        )));
+        ));
     }
     let names = |field: &str| -> Vec<String> {
         pod.pointer(field)
@@ -233,17 +232,13 @@ fn exec_request(
         .filter(|c| !c.is_empty());
     let container = match container {
         Some(c) if known.contains(&c) => c,
-        Some(c) => {
-            return Err(bad_request(format!(
-                "container {c} is not valid for pod {name}"
-            )))
-        }
+        Some(c) => return Err(format!("container {c} is not valid for pod {name}")),
         None if containers.len() == 1 => containers[0].clone(),
         None => {
-            return Err(bad_request(format!(
+            return Err(format!(
                 "a container name must be specified for pod {name}, choose one of: [{}]",
                 containers.join(" ")
-            )))
+            ))
         }
     };
     let command: Vec<String> = q
@@ -262,21 +257,14 @@ fn exec_request(
         tty: flag(q, "tty"),
     };
     if kind == Kind::Exec && r.command.is_empty() {
-        return Err(bad_request(
-            "you must specify at least one command for the container",
-        ));
+        return Err("you must specify at least one command for the container".into());
     }
     if !(r.stdin || r.stdout || r.stderr) {
-        return Err(bad_request(
-            "you must specify at least 1 of stdin, stdout, stderr",
-        ));
+        return Err("you must specify at least 1 of stdin, stdout, stderr".into());
     }
     if r.tty && r.stderr {
         // As Kubernetes: a terminal has one output stream.
-        return Ok(ExecRequest {
-            stderr: false,
-            ..r
-        });
+        return Ok(ExecRequest { stderr: false, ..r });
     }
     Ok(r)
 }
@@ -371,7 +359,11 @@ mod tests {
     #[test]
     fn protocol_choice() {
         let cases = [
-            ("kubectl 1.37", "v5.channel.k8s.io, v4.channel.k8s.io", Some("v5.channel.k8s.io")),
+            (
+                "kubectl 1.37",
+                "v5.channel.k8s.io, v4.channel.k8s.io",
+                Some("v5.channel.k8s.io"),
+            ),
             ("v4 only", "v4.channel.k8s.io", Some("v4.channel.k8s.io")),
             ("old", "channel.k8s.io, base64.channel.k8s.io", None),
             ("none", "", None),

@@ -163,9 +163,7 @@ impl Inner {
         self.registry.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn stream_registry(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, HashMap<String, StreamRecipient>> {
+    fn stream_registry(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, StreamRecipient>> {
         self.stream_registry
             .read()
             .unwrap_or_else(|p| p.into_inner())

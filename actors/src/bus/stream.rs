@@ -64,7 +64,16 @@ impl Bus {
         if to.node == self.inner.me.name {
             let (mine, theirs) = stream::local_pair(DEFAULT_WINDOW);
             let (writer, reader) = stream::halves(theirs);
-            deliver(&self.inner, to, open, Origin::Local, writer, reader, timeout).await?;
+            deliver(
+                &self.inner,
+                to,
+                open,
+                Origin::Local,
+                writer,
+                reader,
+                timeout,
+            )
+            .await?;
             return Ok(stream::halves(mine));
         }
         let link = lock(&self.inner.links)
@@ -75,8 +84,7 @@ impl Bus {
             Some(link) => link.open_stream(to, open, DEFAULT_WINDOW, timeout).await,
             None => Err(BusError::Unreachable {
                 node: to.node,
-                reason: "no direct link to it from this node (streams are not forwarded)"
-                    .into(),
+                reason: "no direct link to it from this node (streams are not forwarded)".into(),
             }),
         }
     }

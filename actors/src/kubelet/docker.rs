@@ -747,9 +747,7 @@ impl ContainerRuntime for DockerRuntime {
                     .await
                     .map_err(|e| map_err("exec", &id, e))?;
                 match started {
-                    StartExecResults::Attached { output, input } => {
-                        (output, input, Some(exec.id))
-                    }
+                    StartExecResults::Attached { output, input } => (output, input, Some(exec.id)),
                     StartExecResults::Detached => {
                         return Err(RuntimeError::Failed {
                             operation: format!("exec in {id}"),
@@ -795,10 +793,7 @@ impl ContainerRuntime for DockerRuntime {
             let d = self.client().await?;
             match exec_id {
                 Some(exec) => d
-                    .resize_exec(
-                        &exec,
-                        bollard::exec::ResizeExecOptions { width, height },
-                    )
+                    .resize_exec(&exec, bollard::exec::ResizeExecOptions { width, height })
                     .await
                     .map_err(|e| map_err("resize", &exec, e)),
                 None => d

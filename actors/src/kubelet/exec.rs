@@ -91,7 +91,10 @@ async fn start(
         ));
     };
     if !attach && req.command.is_empty() {
-        return Err((400, "you must specify at least one command for the container".into()));
+        return Err((
+            400,
+            "you must specify at least one command for the container".into(),
+        ));
     }
     let spec = SessionSpec {
         command: if attach {
@@ -147,9 +150,7 @@ async fn relay(
             };
             match ch {
                 channel::STDIN if stdin_open => {
-                    if input.write_all(data).await.is_err() || input.flush().await.is_err() {
-                        stdin_open = false;
-                    }
+                    stdin_open = input.write_all(data).await.is_ok() && input.flush().await.is_ok();
                 }
                 channel::RESIZE => {
                     if let Some((w, h)) = parse_resize(data) {
@@ -196,7 +197,7 @@ async fn relay(
                     tracing::warn!(error = %e, "session stream broke");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "session cancelled"),
+            Err(e) => tracing::debug!(error = %e, "session cancelled"),
         },
     }
 }
@@ -250,8 +251,13 @@ mod tests {
 
     #[test]
     fn resize_messages() {
-        let cases: [(&str, &[u8], Option<(u16, u16)>); 3] = [
-            ("kubectl's", br#"{"Width":120,"Height":40}"#, Some((120, 40))),
+        type Case<'a> = (&'a str, &'a [u8], Option<(u16, u16)>);
+        let cases: [Case; 3] = [
+            (
+                "kubectl's",
+                br#"{"Width":120,"Height":40}"#,
+                Some((120, 40)),
+            ),
             ("missing height", br#"{"Width":120}"#, None),
             ("not json", b"80x24", None),
         ];
