@@ -4,17 +4,23 @@
 //! the bus, and so the bus can be benchmarked without other work in the way:
 //! [`EchoRequest::Blast`] makes this node's echo ping another node's echo over the bus
 //! and report latencies (what `bench-bus` measures).
+//!
+//! Streams: [`EchoStream::Echo`] sends every byte back, [`EchoStream::Sink`] counts
+//! them; [`EchoRequest::StreamTo`] makes this node's echo stream bytes into another
+//! node's sink and report the time (what `bench-stream` measures). Sessions run in the
+//! actor's context, so killing the actor cancels them.
 
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use rudder_protocol::messages::echo::{
-    BlastStats, EchoReply, EchoRequest, MAX_BLAST_COUNT, MAX_BLAST_IN_FLIGHT,
+    BlastStats, EchoReply, EchoRequest, EchoStream, MAX_BLAST_COUNT, MAX_BLAST_IN_FLIGHT,
 };
-use rudder_protocol::messages::{BusError, Reply, Request};
+use rudder_protocol::messages::{BusError, Reply, Request, StreamOpen};
+use rudder_protocol::stream::{StreamReader, StreamWriter, MAX_CHUNK};
 use rudder_protocol::ActorRef;
 
-use crate::bus::{Bus, Deliver};
+use crate::bus::{Bus, Deliver, OpenStream};
 use crate::supervisor::{StartContext, Started};
 
 /// The actor's name on every node.
@@ -29,7 +35,7 @@ pub struct Echo {
 impl Echo {
     /// Starts an instance (the component factory).
     pub fn start(ctx: &StartContext) -> Started {
-        Started::actor(Echo {
+        Started::actor_with_streams(Echo {
             me: ActorRef::new(ctx.bus.node().clone(), NAME),
             bus: ctx.bus.clone(),
         })
@@ -79,6 +85,22 @@ impl Handler<Deliver> for Echo {
                 actix::Response::fut(async move {
                     let stats = blast(bus, to, count, in_flight, payload_len.min(1 << 20)).await;
                     Ok(Reply::Echo(EchoReply::BlastDone(stats)))
+                })
+            }
+            Request::Echo(EchoRequest::StreamTo { to, bytes }) => {
+                let bus = self.bus.clone();
+                actix::Response::fut(async move {
+                    let started = Instant::now();
+                    match stream_to(&bus, to, bytes).await {
+                        Ok(counted) => Ok(Reply::Echo(EchoReply::Streamed {
+                            bytes: counted,
+                            elapsed_us: started.elapsed().as_micros() as u64,
+                        })),
+                        Err(e) => Err(BusError::Failed {
+                            actor: me,
+                            message: format!("streaming failed: {e}"),
+                        }),
+                    }
                 })
             }
             other => actix::Response::reply(Err(BusError::WrongProtocol {
@@ -140,4 +162,71 @@ async fn blast(bus: Bus, to: ActorRef, count: u32, in_flight: u32, payload_len: 
         p99_us: pct(0.99),
         max_us: all.last().copied().unwrap_or(0),
     }
+}
+
+impl Handler<OpenStream> for Echo {
+    type Result = ();
+
+    fn handle(&mut self, msg: OpenStream, ctx: &mut Context<Self>) {
+        let StreamOpen::Echo(kind) = msg.open else {
+            // Dropping the halves resets the stream.
+            return;
+        };
+        let (writer, reader) = (msg.writer, msg.reader);
+        ctx.spawn(
+            async move {
+                let r = match kind {
+                    EchoStream::Echo => echo_back(writer, reader).await,
+                    EchoStream::Sink => sink(writer, reader).await,
+                };
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "echo stream ended with an error");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+async fn echo_back(mut writer: StreamWriter, mut reader: StreamReader) -> Result<(), BusError> {
+    while let Some(chunk) = reader.recv().await? {
+        writer.send_chunk(chunk).await?;
+    }
+    writer.finish().await
+}
+
+async fn sink(mut writer: StreamWriter, mut reader: StreamReader) -> Result<(), BusError> {
+    let mut n = 0u64;
+    while let Some(chunk) = reader.recv().await? {
+        n += chunk.len() as u64;
+    }
+    writer.send(&n.to_be_bytes()).await?;
+    writer.finish().await
+}
+
+/// Streams `bytes` into the sink `to`; returns the count it reports.
+async fn stream_to(bus: &Bus, to: ActorRef, bytes: u64) -> Result<u64, BusError> {
+    let (mut writer, mut reader) = bus
+        .open_stream(
+            to,
+            StreamOpen::Echo(EchoStream::Sink),
+            Duration::from_secs(10),
+        )
+        .await?;
+    let chunk = vec![0x5Au8; MAX_CHUNK];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(MAX_CHUNK as u64) as usize;
+        writer.send_chunk(chunk[..n].to_vec()).await?;
+        left -= n as u64;
+    }
+    writer.finish().await?;
+    let answer = reader.read_to_end(64).await?;
+    let count: [u8; 8] = answer
+        .as_slice()
+        .try_into()
+        .map_err(|_| BusError::StreamReset {
+            reason: format!("the sink answered {} bytes, not 8", answer.len()),
+        })?;
+    Ok(u64::from_be_bytes(count))
 }

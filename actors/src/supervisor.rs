@@ -43,6 +43,8 @@ pub struct Started {
     pub deliver: Recipient<Deliver>,
     /// Where the supervisor sends [`Stop`].
     pub stop: Recipient<Stop>,
+    /// Where the bus delivers streams opened to the component, if it takes any.
+    pub streams: Option<Recipient<crate::bus::OpenStream>>,
 }
 
 impl Started {
@@ -55,6 +57,23 @@ impl Started {
         Started {
             deliver: addr.clone().recipient(),
             stop: addr.recipient(),
+            streams: None,
+        }
+    }
+
+    /// Like [`Started::actor`], for an actor that also takes streams.
+    pub fn actor_with_streams<A>(actor: A) -> Started
+    where
+        A: Actor<Context = Context<A>>
+            + Handler<Deliver>
+            + Handler<Stop>
+            + Handler<crate::bus::OpenStream>,
+    {
+        let addr = actor.start();
+        Started {
+            deliver: addr.clone().recipient(),
+            stop: addr.clone().recipient(),
+            streams: Some(addr.recipient()),
         }
     }
 }
@@ -86,6 +105,8 @@ impl Started {
             fut: Some(Box::pin(fut)),
             abort: None,
             serve: None,
+            serve_streams: None,
+            sessions: Vec::new(),
         })
     }
 
@@ -98,9 +119,36 @@ impl Started {
             fut: Some(Box::pin(fut)),
             abort: None,
             serve: Some(serve),
+            serve_streams: None,
+            sessions: Vec::new(),
+        })
+    }
+
+    /// Like [`Started::task_serving`], with `serve_streams` running each stream opened
+    /// to it as a task of its own; stopping the component aborts them (which resets
+    /// their streams), as it aborts the loop.
+    pub fn task_serving_streams<F>(fut: F, serve: Serve, serve_streams: ServeStreams) -> Started
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Started::actor_with_streams(TaskActor {
+            fut: Some(Box::pin(fut)),
+            abort: None,
+            serve: Some(serve),
+            serve_streams: Some(serve_streams),
+            sessions: Vec::new(),
         })
     }
 }
+
+/// Runs one stream opened to a task component (see [`Started::task_serving_streams`]).
+pub type ServeStreams = Arc<
+    dyn Fn(
+            crate::bus::OpenStream,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The runtime that task components run on: two worker threads shared by every node in
 /// the process, so that controllers, the scheduler and kubelets never hold up the bus.
@@ -123,6 +171,9 @@ struct TaskActor {
     fut: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
     abort: Option<tokio::task::AbortHandle>,
     serve: Option<Serve>,
+    serve_streams: Option<ServeStreams>,
+    /// The stream sessions running, aborted with the component.
+    sessions: Vec<tokio::task::AbortHandle>,
 }
 
 impl Actor for TaskActor {
@@ -151,10 +202,26 @@ impl Actor for TaskActor {
         if let Some(a) = self.abort.take() {
             a.abort();
         }
+        for s in self.sessions.drain(..) {
+            s.abort();
+        }
     }
 }
 
 crate::stop_on_request!(TaskActor);
+
+impl Handler<crate::bus::OpenStream> for TaskActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::bus::OpenStream, _: &mut Context<Self>) {
+        // Without a stream server the halves drop here, which resets the stream.
+        if let Some(serve) = &self.serve_streams {
+            self.sessions.retain(|s| !s.is_finished());
+            let handle = component_runtime().spawn(serve(msg));
+            self.sessions.push(handle.abort_handle());
+        }
+    }
+}
 
 impl Handler<Deliver> for TaskActor {
     type Result = ResponseFuture<Result<rudder_protocol::Reply, rudder_protocol::BusError>>;
@@ -264,6 +331,10 @@ impl Supervisor {
         };
         let started = (child.spec.factory)(&start_ctx);
         self.bus.register(name, started.deliver.clone());
+        match &started.streams {
+            Some(s) => self.bus.register_streams(name, s.clone()),
+            None => self.bus.unregister_streams(name),
+        }
         child.running = Some(started);
         child.started_at = Instant::now();
         child.restart_at = None;
@@ -282,6 +353,7 @@ impl Supervisor {
                 }
                 // It stopped: killed, stopped itself, or panicked.
                 self.bus.unregister(name);
+                self.bus.unregister_streams(name);
                 child.running = None;
                 let uptime = now.duration_since(child.started_at);
                 child.quick_failures = if uptime < STABLE_AFTER {

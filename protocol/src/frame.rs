@@ -17,7 +17,7 @@
 
 use crate::actor::{ActorRef, NodeName, Role};
 use crate::messages::bus::MemberInfo;
-use crate::messages::{BusError, Reply, Request};
+use crate::messages::{BusError, Reply, Request, StreamOpen};
 
 /// Bytes that open every [`Hello`] and [`Challenge`].
 pub const MAGIC: [u8; 4] = *b"RDDR";
@@ -71,6 +71,52 @@ pub enum Frame {
     Gossip {
         /// Members known to the sender.
         members: Vec<MemberInfo>,
+    },
+    /// Opens a byte stream to an actor (see [`crate::stream`]); the acceptor answers
+    /// with [`Frame::StreamCredit`] (accepted) or [`Frame::StreamReset`].
+    StreamOpen {
+        /// Stream id, unique per link among the streams the sender opened.
+        id: u64,
+        /// The actor the stream is for (on the receiving node).
+        to: ActorRef,
+        /// The opener's receive window: the acceptor's first credit.
+        window: u32,
+        /// The typed open message.
+        open: StreamOpen,
+    },
+    /// A chunk of a stream's data.
+    StreamData {
+        /// The stream id (the opener's).
+        id: u64,
+        /// The sender opened the stream (so the receiver looks among the ones it accepted).
+        from_opener: bool,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// More credit for the receiver of this frame to send on the stream.
+    StreamCredit {
+        /// The stream id (the opener's).
+        id: u64,
+        /// The sender opened the stream.
+        from_opener: bool,
+        /// Bytes granted.
+        bytes: u32,
+    },
+    /// The sender's direction of the stream ended (half-close).
+    StreamEnd {
+        /// The stream id (the opener's).
+        id: u64,
+        /// The sender opened the stream.
+        from_opener: bool,
+    },
+    /// The stream is cancelled, both directions.
+    StreamReset {
+        /// The stream id (the opener's).
+        id: u64,
+        /// The sender opened the stream.
+        from_opener: bool,
+        /// Why.
+        error: BusError,
     },
 }
 

@@ -13,6 +13,8 @@
 //!   (`#[derive(Schema)]`): read by OpenAPI, strategic merge patch and strict validation.
 //! - [`frame`]: bus frames, the frame header and the handshake messages.
 //! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
+//! - [`stream`] (feature `net`): byte streams between actors, with credit-based flow
+//!   control, half-close and cancellation, multiplexed on a link.
 //! - [`client`] (feature `client`): the Rust client a user's program links against.
 //!
 //! No actix, RocksDB or bollard here: a user's program depends on this crate alone.
@@ -34,6 +36,9 @@ pub mod schema;
 
 #[cfg(feature = "net")]
 pub mod net;
+
+#[cfg(feature = "net")]
+pub mod stream;
 
 #[cfg(feature = "client")]
 pub mod client;

@@ -29,7 +29,8 @@ use crate::codec::{self, CodecError, MAX_FRAME_LEN};
 use crate::frame::{
     Challenge, Frame, Hello, NodeIdentity, Peer, Proof, MAGIC, NONCE_LEN, PROTOCOL_VERSION,
 };
-use crate::messages::{BusError, Reply, Request};
+use crate::messages::{BusError, Reply, Request, StreamOpen};
+use crate::stream::{self, Outlet, Shared, StreamReader, StreamWriter};
 
 /// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -447,6 +448,11 @@ fn frame_name(f: &Frame) -> &'static str {
         Frame::Reply { .. } => "Reply",
         Frame::Heartbeat => "Heartbeat",
         Frame::Gossip { .. } => "Gossip",
+        Frame::StreamOpen { .. } => "StreamOpen",
+        Frame::StreamData { .. } => "StreamData",
+        Frame::StreamCredit { .. } => "StreamCredit",
+        Frame::StreamEnd { .. } => "StreamEnd",
+        Frame::StreamReset { .. } => "StreamReset",
     }
 }
 
@@ -465,6 +471,142 @@ pub trait Inbound: Send + Sync + 'static {
 
     /// A frame that is neither a request, a reply nor a heartbeat (e.g. gossip).
     fn frame(&self, link: &Link, frame: Frame);
+
+    /// The peer opened a stream to `to`: hand the halves to the actor, or drop them
+    /// (which resets the stream). The link sends the acceptance (its first credit)
+    /// when `accept` is called with the halves' end; the default refuses every stream.
+    fn stream(&self, to: ActorRef, open: StreamOpen, accept: StreamAccept) {
+        let _ = (to, open);
+        accept.refuse(BusError::StreamReset {
+            reason: "this peer accepts no streams".into(),
+        });
+    }
+}
+
+/// A stream the peer opened, waiting for its actor: [`StreamAccept::accept`] gives the
+/// halves and tells the peer; [`StreamAccept::refuse`] (or dropping it) resets it.
+pub struct StreamAccept {
+    link: Link,
+    id: u64,
+    shared: Option<Arc<Shared>>,
+}
+
+impl StreamAccept {
+    /// The halves of the accepting end; the peer learns of the acceptance by the first
+    /// credit, sent now.
+    pub fn accept(mut self) -> (StreamWriter, StreamReader) {
+        // Present until accept or refuse consumes self.
+        let shared = self.shared.take().unwrap_or_else(|| Shared::new(0, 0));
+        let (link, id, window) = (self.link.clone(), self.id, shared.window());
+        tokio::spawn(async move {
+            let _ = link
+                .send(&Frame::StreamCredit {
+                    id,
+                    from_opener: false,
+                    bytes: window,
+                })
+                .await;
+        });
+        stream::halves(shared)
+    }
+
+    /// Refuses the stream with `error`.
+    pub fn refuse(mut self, error: BusError) {
+        if let Some(shared) = self.shared.take() {
+            shared.fail(error.clone());
+            LinkOutlet {
+                link: self.link.clone(),
+                id: self.id,
+                opener: false,
+            }
+            .reset(error);
+        }
+    }
+}
+
+impl Drop for StreamAccept {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            let e = BusError::StreamReset {
+                reason: "nobody took the stream".into(),
+            };
+            shared.fail(e.clone());
+            LinkOutlet {
+                link: self.link.clone(),
+                id: self.id,
+                opener: false,
+            }
+            .reset(e);
+        }
+    }
+}
+
+/// An end's way to its peer over a link.
+struct LinkOutlet {
+    link: Link,
+    id: u64,
+    /// This end opened the stream.
+    opener: bool,
+}
+
+impl Outlet for LinkOutlet {
+    fn data(&self, data: Vec<u8>) -> BoxFuture<Result<(), BusError>> {
+        let frame = Frame::StreamData {
+            id: self.id,
+            from_opener: self.opener,
+            data,
+        };
+        let link = self.link.clone();
+        Box::pin(async move { link.send(&frame).await })
+    }
+
+    fn credit(&self, bytes: u32) -> BoxFuture<Result<(), BusError>> {
+        let frame = Frame::StreamCredit {
+            id: self.id,
+            from_opener: self.opener,
+            bytes,
+        };
+        let link = self.link.clone();
+        Box::pin(async move { link.send(&frame).await })
+    }
+
+    fn end(&self) -> BoxFuture<Result<(), BusError>> {
+        let frame = Frame::StreamEnd {
+            id: self.id,
+            from_opener: self.opener,
+        };
+        let link = self.link.clone();
+        Box::pin(async move { link.send(&frame).await })
+    }
+
+    fn reset(&self, error: BusError) {
+        self.link.forget_stream(self.id, self.opener);
+        let frame = Frame::StreamReset {
+            id: self.id,
+            from_opener: self.opener,
+            error,
+        };
+        let link = self.link.clone();
+        // Best effort and never blocking (called from `Drop`): on a full queue a task
+        // waits for room; outside a runtime the link is going away anyway.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let _ = link.send(&frame).await;
+                });
+            }
+            Err(_) => {
+                let mut buf = Vec::new();
+                if encode_frame(&frame, &mut buf).is_ok() {
+                    let _ = link.inner.tx.try_send(buf);
+                }
+            }
+        }
+    }
+
+    fn done(&self) {
+        self.link.forget_stream(self.id, self.opener);
+    }
 }
 
 /// Tuning of a link.
@@ -505,6 +647,9 @@ struct LinkInner {
     is_closed: AtomicBool,
     started: Instant,
     last_heard_ms: AtomicU64,
+    /// Open streams by (id, this end opened it).
+    streams: Mutex<HashMap<(u64, bool), Arc<Shared>>>,
+    next_stream: AtomicU64,
 }
 
 /// One open, authenticated connection and its request/reply state. Cheap to clone.
@@ -537,6 +682,8 @@ impl Link {
                 is_closed: AtomicBool::new(false),
                 started: Instant::now(),
                 last_heard_ms: AtomicU64::new(0),
+                streams: Mutex::new(HashMap::new()),
+                next_stream: AtomicU64::new(1),
             }),
         };
         let mut reader = est.reader;
@@ -583,6 +730,142 @@ impl Link {
         for (_, waiter) in pending {
             let _ = waiter.send(Err(BusError::LinkDropped { node: node.clone() }));
         }
+        let streams: Vec<_> = self.streams().drain().map(|(_, s)| s).collect();
+        for s in streams {
+            s.fail(BusError::LinkDropped { node: node.clone() });
+        }
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, bool), Arc<Shared>>> {
+        match self.inner.streams.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn forget_stream(&self, id: u64, opener: bool) {
+        self.streams().remove(&(id, opener));
+    }
+
+    /// Streams open on this link.
+    pub fn stream_count(&self) -> usize {
+        self.streams().len()
+    }
+
+    /// Opens a byte stream to `to` through the peer, waiting up to `timeout` for the
+    /// actor to accept it.
+    pub async fn open_stream(
+        &self,
+        to: ActorRef,
+        open: StreamOpen,
+        window: u32,
+        timeout: Duration,
+    ) -> Result<(StreamWriter, StreamReader), BusError> {
+        let id = self.inner.next_stream.fetch_add(1, Ordering::Relaxed);
+        let shared = Shared::new(window, 0);
+        shared.set_outlet(Arc::new(LinkOutlet {
+            link: self.clone(),
+            id,
+            opener: true,
+        }));
+        self.streams().insert((id, true), shared.clone());
+        if self.is_closed() {
+            self.forget_stream(id, true);
+            return Err(self.dropped());
+        }
+        // From here the halves own the stream: dropping them (a timeout) resets it.
+        let halves = stream::halves(shared.clone());
+        let frame = Frame::StreamOpen {
+            id,
+            to: to.clone(),
+            window: shared.window(),
+            open,
+        };
+        let opened = tokio::time::timeout(timeout, async {
+            self.send(&frame).await?;
+            shared.accepted().await
+        })
+        .await;
+        match opened {
+            Ok(Ok(())) => Ok(halves),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(BusError::Timeout {
+                actor: to,
+                after_ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Routes a stream frame from the peer to its end.
+    fn stream_frame(&self, frame: Frame, inbound: &Arc<dyn Inbound>) {
+        let lookup = |id: u64, from_opener: bool| self.streams().get(&(id, !from_opener)).cloned();
+        match frame {
+            Frame::StreamOpen {
+                id,
+                to,
+                window,
+                open,
+            } => {
+                let shared = Shared::new(stream::DEFAULT_WINDOW, window);
+                shared.set_outlet(Arc::new(LinkOutlet {
+                    link: self.clone(),
+                    id,
+                    opener: false,
+                }));
+                self.streams().insert((id, false), shared.clone());
+                let accept = StreamAccept {
+                    link: self.clone(),
+                    id,
+                    shared: Some(shared),
+                };
+                inbound.stream(to, open, accept);
+            }
+            Frame::StreamData {
+                id,
+                from_opener,
+                data,
+            } => match lookup(id, from_opener) {
+                Some(s) => s.on_data(data),
+                None => self.unknown_stream(id, from_opener),
+            },
+            Frame::StreamCredit {
+                id,
+                from_opener,
+                bytes,
+            } => {
+                if let Some(s) = lookup(id, from_opener) {
+                    s.on_credit(bytes);
+                }
+            }
+            Frame::StreamEnd { id, from_opener } => {
+                if let Some(s) = lookup(id, from_opener) {
+                    s.on_end();
+                }
+            }
+            Frame::StreamReset {
+                id,
+                from_opener,
+                error,
+            } => {
+                let removed = self.streams().remove(&(id, !from_opener));
+                if let Some(s) = removed {
+                    s.fail(error);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Data for a stream this end no longer has: tell the peer to stop.
+    fn unknown_stream(&self, id: u64, from_opener: bool) {
+        LinkOutlet {
+            link: self.clone(),
+            id,
+            opener: !from_opener,
+        }
+        .reset(BusError::StreamReset {
+            reason: "no such stream".into(),
+        });
     }
 
     /// Milliseconds since anything was heard from the peer.
@@ -771,6 +1054,11 @@ impl Link {
                     break;
                 }
                 other @ Frame::Gossip { .. } => inbound.frame(&self, other),
+                other @ (Frame::StreamOpen { .. }
+                | Frame::StreamData { .. }
+                | Frame::StreamCredit { .. }
+                | Frame::StreamEnd { .. }
+                | Frame::StreamReset { .. }) => self.stream_frame(other, &inbound),
             }
         }
         self.close();

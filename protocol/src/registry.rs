@@ -274,6 +274,13 @@ impl Served for resources::Pod {
         .categories(&["all"])
         .subresources(&[
             Subresource {
+                name: "attach",
+                group: "",
+                version: "v1",
+                kind: "PodAttachOptions",
+                verbs: &["create", "get"],
+            },
+            Subresource {
                 name: "binding",
                 group: "",
                 version: "v1",
@@ -295,11 +302,25 @@ impl Served for resources::Pod {
                 verbs: &["create"],
             },
             Subresource {
+                name: "exec",
+                group: "",
+                version: "v1",
+                kind: "PodExecOptions",
+                verbs: &["create", "get"],
+            },
+            Subresource {
                 name: "log",
                 group: "",
                 version: "v1",
                 kind: "Pod",
                 verbs: &["get"],
+            },
+            Subresource {
+                name: "portforward",
+                group: "",
+                version: "v1",
+                kind: "PodPortForwardOptions",
+                verbs: &["create", "get"],
             },
             status_of("", "Pod"),
         ]);

@@ -15,16 +15,16 @@
 //! Every request gets an answer: JSON bodies end with a newline as kube-apiserver writes
 //! them; a request that asks to switch protocols (`Upgrade: websocket`, SPDY) is answered
 //! without waiting for a body (its body is the rest of the connection); the connect
-//! subresources (`pods/x/exec`, `attach`, `portforward`, `proxy`, `services/x/proxy`,
-//! `nodes/x/proxy`) answer `404` for a missing object and `400` otherwise, until streams
-//! exist.
+//! subresources answer `404` for a missing object; `pods/x/exec` and `attach` upgrade to
+//! a WebSocket relayed to the kubelet ([`super::exec`]); the others (`portforward`,
+//! `proxy`, `services/x/proxy`, `nodes/x/proxy`) answer `400` until they are streamed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use rudder_protocol::resources::{Status, Time};
 use serde_json::{json, Value};
@@ -720,8 +720,16 @@ async fn connect_response(
             format!("{} is not supported on {}", req.method(), req.path()),
         ));
     }
-    if let Err(e) = state.core.get(info, ns, name).await {
-        return error(e);
+    let object = match state.core.get(info, ns, name).await {
+        Ok(o) => o,
+        Err(e) => return error(e),
+    };
+    if let (Some(kind), Some(ns), true) = (
+        super::exec::Kind::of(sub).filter(|_| info.plural == "pods"),
+        ns,
+        is_upgrade(req),
+    ) {
+        return super::exec::serve(req, &state.core, object, ns, name, kind, &query(req)).await;
     }
     let message = if streams && !is_upgrade(req) {
         "Upgrade request required".to_owned()
@@ -997,8 +1005,17 @@ async fn log_response(
         .streaming(stream)
 }
 
-/// A request that asks to switch protocols: routed as any other, with no body.
-async fn handle_upgrade(req: HttpRequest, state: web::Data<Arc<ApiState>>) -> HttpResponse {
+/// A request that asks to switch protocols: routed as any other, with no body; the
+/// connection (its payload) is kept for the WebSocket of `pods/exec` and `attach`.
+async fn handle_upgrade(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<Arc<ApiState>>,
+) -> HttpResponse {
+    req.extensions_mut()
+        .insert(super::exec::UpgradePayload(std::cell::RefCell::new(Some(
+            payload,
+        ))));
     handle(req, Bytes::new(), state).await
 }
 

@@ -6,6 +6,8 @@
 //!   subresources) over the store, shared by every front.
 //! - [`eviction`]: the `pods/eviction` subresource (a deletion that respects the
 //!   pod's PodDisruptionBudget).
+//! - [`exec`]: `pods/exec` and `pods/attach` over WebSocket (`v5`/`v4.channel.k8s.io`),
+//!   relayed to the pod's kubelet over a bus stream.
 //! - [`admission`]: admission plugins that read other objects (Priority,
 //!   RuntimeClass), run on create before the kind's own admission.
 //! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
@@ -42,6 +44,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod encryption;
 pub mod eviction;
+pub mod exec;
 pub mod http;
 pub mod kinds;
 pub mod media;

@@ -20,11 +20,15 @@
 //! in a loop. A failing `accept` pauses 5 ms doubling to 1 s; refused handshakes log
 //! once per remote address and [`crate::retry::LOG_EVERY`].
 //!
+//! Streams: [`stream`] opens byte streams to actors anywhere ([`Bus::open_stream`]) and
+//! hands arriving ones to the local actor registered for them ([`OpenStream`]).
+//!
 //! Chaos: [`faults`] holds rules that delay or drop requests to and from chosen peers;
 //! [`route`] consults them before sending on a link, [`LinkInbound`] before serving.
 
 pub mod faults;
 pub mod membership;
+pub mod stream;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -48,6 +52,7 @@ use tokio::sync::{watch, Semaphore};
 
 pub use faults::{Faults, Verdict};
 pub use membership::{Membership, Thresholds};
+pub use stream::{OpenStream, StreamRecipient};
 
 /// The actor name under which every node's bus answers [`BusRequest`].
 pub const BUS_ACTOR: &str = rudder_protocol::names::actors::BUS;
@@ -134,6 +139,7 @@ struct Inner {
     opts: BusOptions,
     link_opts: LinkOptions,
     registry: RwLock<Registry>,
+    stream_registry: RwLock<HashMap<String, StreamRecipient>>,
     links: Mutex<HashMap<NodeName, Link>>,
     members: Mutex<Membership>,
     dialing: Mutex<HashSet<String>>,
@@ -155,6 +161,20 @@ impl Inner {
 
     fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
         self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stream_registry(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, StreamRecipient>> {
+        self.stream_registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stream_registry_mut(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<String, StreamRecipient>> {
+        self.stream_registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -212,6 +232,7 @@ impl Bus {
                 opts,
                 link_opts,
                 registry: RwLock::new(HashMap::new()),
+                stream_registry: RwLock::new(HashMap::new()),
                 links: Mutex::new(HashMap::new()),
                 dialing: Mutex::new(HashSet::new()),
                 backoff: Mutex::new(HashMap::new()),
@@ -477,6 +498,21 @@ impl Inbound for LinkInbound {
                 }),
             }
         })
+    }
+
+    fn stream(
+        &self,
+        to: ActorRef,
+        open: rudder_protocol::messages::StreamOpen,
+        accept: rudder_protocol::net::StreamAccept,
+    ) {
+        match self.bus.upgrade() {
+            Some(inner) => stream::arrived(inner, to, open, self.origin.clone(), accept),
+            None => accept.refuse(BusError::Unreachable {
+                node: to.node,
+                reason: "node is shutting down".into(),
+            }),
+        }
     }
 
     fn frame(&self, _link: &Link, frame: Frame) {

@@ -36,11 +36,13 @@ use rudder_protocol::resources::Time;
 use super::runtime::{
     ContainerInfo, ContainerRuntime, ContainerSpec, ExecOutput, LogOptions, MountSource,
     RegistryAuth, RunState, RuntimeError, RuntimeEvent, RuntimeResult, RuntimeVersion, SandboxSpec,
-    VolumeList, VolumeSpec,
+    Session, SessionSpec, VolumeList, VolumeSpec,
 };
 
 /// How long one Docker API call may take (streams excepted).
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest terminal output chunk bollard buffers for a session.
+const SESSION_OUTPUT_CAPACITY: usize = 256 * 1024;
 /// Probe output kept from an exec.
 const MAX_EXEC_OUTPUT: usize = 10 * 1024;
 
@@ -697,6 +699,130 @@ impl ContainerRuntime for DockerRuntime {
                     operation: format!("exec in {id}"),
                 }),
             }
+        })
+    }
+
+    fn start_session(&self, id: &str, spec: &SessionSpec) -> BoxFuture<'_, RuntimeResult<Session>> {
+        let (id, spec) = (id.to_owned(), spec.clone());
+        Box::pin(async move {
+            let d = self.client().await?;
+            let (output, input, exec_id) = if spec.command.is_empty() {
+                let opts = bollard::query_parameters::AttachContainerOptions {
+                    stdin: spec.stdin,
+                    stdout: spec.stdout,
+                    stderr: spec.stderr,
+                    stream: true,
+                    logs: false,
+                    detach_keys: None,
+                };
+                let r = d
+                    .attach_container(&id, Some(opts))
+                    .await
+                    .map_err(|e| map_err("attach", &id, e))?;
+                (r.output, r.input, None)
+            } else {
+                let exec = d
+                    .create_exec(
+                        &id,
+                        CreateExecOptions::<String> {
+                            cmd: Some(spec.command.clone()),
+                            attach_stdin: Some(spec.stdin),
+                            attach_stdout: Some(spec.stdout),
+                            attach_stderr: Some(spec.stderr),
+                            tty: Some(spec.tty),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(|e| map_err("exec", &id, e))?;
+                let started = d
+                    .start_exec(
+                        &exec.id,
+                        Some(bollard::exec::StartExecOptions {
+                            detach: false,
+                            tty: spec.tty,
+                            output_capacity: Some(SESSION_OUTPUT_CAPACITY),
+                        }),
+                    )
+                    .await
+                    .map_err(|e| map_err("exec", &id, e))?;
+                match started {
+                    StartExecResults::Attached { output, input } => (output, input, Some(exec.id)),
+                    StartExecResults::Detached => {
+                        return Err(RuntimeError::Failed {
+                            operation: format!("exec in {id}"),
+                            message: "the engine detached the exec".into(),
+                        })
+                    }
+                }
+            };
+            let what = id.clone();
+            let output = output
+                .filter_map(move |item| {
+                    let r = match item {
+                        Ok(bollard::container::LogOutput::StdErr { message }) => {
+                            Some(Ok((2u8, message)))
+                        }
+                        Ok(bollard::container::LogOutput::StdOut { message })
+                        | Ok(bollard::container::LogOutput::Console { message }) => {
+                            Some(Ok((1u8, message)))
+                        }
+                        Ok(bollard::container::LogOutput::StdIn { .. }) => None,
+                        Err(e) => Some(Err(map_err("session", &what, e))),
+                    };
+                    futures::future::ready(r)
+                })
+                .boxed();
+            Ok(Session {
+                output,
+                input,
+                exec_id,
+            })
+        })
+    }
+
+    fn resize_session(
+        &self,
+        id: &str,
+        exec_id: Option<&str>,
+        width: u16,
+        height: u16,
+    ) -> BoxFuture<'_, RuntimeResult<()>> {
+        let (id, exec_id) = (id.to_owned(), exec_id.map(str::to_owned));
+        Box::pin(async move {
+            let d = self.client().await?;
+            match exec_id {
+                Some(exec) => d
+                    .resize_exec(&exec, bollard::exec::ResizeExecOptions { width, height })
+                    .await
+                    .map_err(|e| map_err("resize", &exec, e)),
+                None => d
+                    .resize_container_tty(
+                        &id,
+                        bollard::query_parameters::ResizeContainerTTYOptions {
+                            w: i32::from(width),
+                            h: i32::from(height),
+                        },
+                    )
+                    .await
+                    .map_err(|e| map_err("resize", &id, e)),
+            }
+        })
+    }
+
+    fn exec_exit_code(&self, exec_id: &str) -> BoxFuture<'_, RuntimeResult<Option<i64>>> {
+        let exec_id = exec_id.to_owned();
+        Box::pin(async move {
+            let d = self.client().await?;
+            let inspect = d
+                .inspect_exec(&exec_id)
+                .await
+                .map_err(|e| map_err("inspect exec", &exec_id, e))?;
+            Ok(if inspect.running == Some(true) {
+                None
+            } else {
+                inspect.exit_code
+            })
         })
     }
 

@@ -5,6 +5,7 @@
 //! - [`images`]: the local sandbox and demo images, built offline.
 //! - [`network`]: the node's Docker network for pod IPs.
 //! - [`logs`]: serves log chunks over the bus (`KubeletRequest::Logs`).
+//! - [`exec`]: serves exec and attach streams (`KubeletStream`) through runtime sessions.
 //! - [`probe`]: liveness, readiness and startup probes; [`grpc_probe`] the gRPC one.
 //! - [`security`]: the pods the node refuses, security contexts and resource limits as
 //!   the runtime takes them.
@@ -63,6 +64,7 @@
 pub mod atomic_writer;
 pub mod dns;
 pub mod docker;
+pub mod exec;
 pub mod fake;
 pub mod grpc_probe;
 pub mod images;
@@ -179,7 +181,18 @@ impl Kubelet {
                     }
                 })
             });
-            Started::task_serving(
+            let (rt, me) = (runtime.clone(), node.clone());
+            let serve_streams: crate::supervisor::ServeStreams =
+                Arc::new(move |msg: crate::bus::OpenStream| {
+                    let (rt, me) = (rt.clone(), me.clone());
+                    Box::pin(async move {
+                        // Any other open drops the halves, which resets the stream.
+                        if let rudder_protocol::messages::StreamOpen::Kubelet(open) = msg.open {
+                            exec::serve(rt, me, open, msg.writer, msg.reader).await;
+                        }
+                    })
+                });
+            Started::task_serving_streams(
                 run(
                     api,
                     ctx.informers.clone(),
@@ -188,6 +201,7 @@ impl Kubelet {
                     settings.clone(),
                 ),
                 serve,
+                serve_streams,
             )
         })
     }

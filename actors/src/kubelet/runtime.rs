@@ -331,8 +331,63 @@ pub struct RuntimeEvent {
     pub labels: BTreeMap<String, String>,
 }
 
+/// What an interactive session runs and which streams it has (`kubectl exec`/`attach`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionSpec {
+    /// The command for an exec; empty: attach to the container's own process.
+    pub command: Vec<String>,
+    /// Pass stdin.
+    pub stdin: bool,
+    /// Return stdout.
+    pub stdout: bool,
+    /// Return stderr.
+    pub stderr: bool,
+    /// Allocate a terminal (exec) or the container has one (attach).
+    pub tty: bool,
+}
+
+/// A running interactive session.
+pub struct Session {
+    /// Output chunks with their channel (1 stdout, 2 stderr; a terminal's all on 1).
+    pub output: BoxStream<'static, RuntimeResult<(u8, Bytes)>>,
+    /// The process's stdin.
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    /// The exec's id (none for an attach): for resizing and its exit code.
+    pub exec_id: Option<String>,
+}
+
 /// A container runtime, as the kubelet uses it.
 pub trait ContainerRuntime: Send + Sync + 'static {
+    /// Starts an interactive session in the running container `id`: an exec of
+    /// `spec.command`, or an attach when it is empty. Runtimes without sessions refuse.
+    fn start_session(&self, id: &str, spec: &SessionSpec) -> BoxFuture<'_, RuntimeResult<Session>> {
+        let (_, _) = (id, spec);
+        Box::pin(async {
+            Err(RuntimeError::Failed {
+                operation: "session".into(),
+                message: "this runtime runs no interactive sessions".into(),
+            })
+        })
+    }
+
+    /// Resizes a session's terminal (the exec's, or the container's for an attach).
+    fn resize_session(
+        &self,
+        id: &str,
+        exec_id: Option<&str>,
+        width: u16,
+        height: u16,
+    ) -> BoxFuture<'_, RuntimeResult<()>> {
+        let _ = (id, exec_id, width, height);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// An exec's exit code once it ended (`None` while running or unknown).
+    fn exec_exit_code(&self, exec_id: &str) -> BoxFuture<'_, RuntimeResult<Option<i64>>> {
+        let _ = exec_id;
+        Box::pin(async { Ok(None) })
+    }
+
     /// The runtime's version; also its health check.
     fn version(&self) -> BoxFuture<'_, RuntimeResult<RuntimeVersion>>;
 

@@ -24,6 +24,23 @@ pub enum EchoRequest {
         /// Bytes per ping payload.
         payload_len: u32,
     },
+    /// Throughput test: open an [`EchoStream::Sink`] stream to the echo actor `to` and
+    /// send `bytes` through it; answered with [`EchoReply::Streamed`].
+    StreamTo {
+        /// The echo actor to stream to (usually on another node).
+        to: crate::ActorRef,
+        /// Bytes to send.
+        bytes: u64,
+    },
+}
+
+/// Streams an `echo` actor accepts (tests and `bench-stream`).
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum EchoStream {
+    /// Send every byte back; finish when the opener finishes.
+    Echo,
+    /// Read everything; at the end send the byte count (`u64` big-endian) and finish.
+    Sink,
 }
 
 /// Largest `count` a [`EchoRequest::Blast`] accepts.
@@ -43,6 +60,13 @@ pub enum EchoReply {
     },
     /// The outcome of a [`EchoRequest::Blast`].
     BlastDone(BlastStats),
+    /// The outcome of a [`EchoRequest::StreamTo`].
+    Streamed {
+        /// Bytes the sink counted.
+        bytes: u64,
+        /// From opening the stream to the sink's count, microseconds.
+        elapsed_us: u64,
+    },
 }
 
 /// Latency figures of one blast.

@@ -7,6 +7,70 @@
 //! bus. `tail_lines` and `since_seconds` only shape the first chunk (`offset` 0): the
 //! reply's `next_offset` is then already in whole-log coordinates.
 
+/// Streams a `kubelet` accepts: a command in a container, or the container's own
+/// process. The stream then carries [`ExecStart`] from the kubelet, and after a `Ready`
+/// one chunk per message, its first byte the channel ([`channel`]) as in Kubernetes'
+/// `channel.k8s.io` protocols: stdin and resize (and close) to the kubelet; stdout,
+/// stderr and one final error/status (a `Status` as JSON) from it.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum KubeletStream {
+    /// `pods/exec`: run a command in a running container.
+    Exec(ExecRequest),
+    /// `pods/attach`: join the container's main process.
+    Attach(ExecRequest),
+}
+
+/// Which container, what to run, and which streams.
+#[derive(Debug, Clone, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct ExecRequest {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The container (never empty: the API server defaults it).
+    pub container: String,
+    /// The command and its arguments (exec only).
+    pub command: Vec<String>,
+    /// Pass stdin.
+    pub stdin: bool,
+    /// Return stdout.
+    pub stdout: bool,
+    /// Return stderr (never with `tty`: a terminal has one output).
+    pub stderr: bool,
+    /// Allocate a terminal.
+    pub tty: bool,
+}
+
+/// The kubelet's first message on an exec or attach stream.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum ExecStart {
+    /// The command runs; channel messages follow.
+    Ready,
+    /// It cannot run; `code` is the HTTP status to answer the client with.
+    Refused {
+        /// HTTP status code (400, 404, 500, 503).
+        code: u16,
+        /// Kubernetes' message.
+        message: String,
+    },
+}
+
+/// The channels of an exec stream, numbered as in `channel.k8s.io`.
+pub mod channel {
+    /// Client to container.
+    pub const STDIN: u8 = 0;
+    /// Container to client.
+    pub const STDOUT: u8 = 1;
+    /// Container to client.
+    pub const STDERR: u8 = 2;
+    /// The outcome, a `Status` in JSON, last.
+    pub const ERROR: u8 = 3;
+    /// Terminal size, JSON `{"Width":..,"Height":..}`.
+    pub const RESIZE: u8 = 4;
+    /// `v5.channel.k8s.io`: the one-byte payload names a channel the client closed.
+    pub const CLOSE: u8 = 255;
+}
+
 /// Requests to a node's `kubelet` actor.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum KubeletRequest {

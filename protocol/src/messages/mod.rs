@@ -48,6 +48,26 @@ pub enum Reply {
     Store(store::StoreReply),
 }
 
+/// What opens a byte stream to an actor (see [`crate::stream`]): the typed first
+/// message, after which the stream carries bytes both ways.
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub enum StreamOpen {
+    /// To a node's `echo` actor (tests and benchmarks).
+    Echo(echo::EchoStream),
+    /// To a worker node's `kubelet` actor: exec and attach.
+    Kubelet(kubelet::KubeletStream),
+}
+
+impl StreamOpen {
+    /// The protocol's name, for error messages.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            StreamOpen::Echo(_) => "echo",
+            StreamOpen::Kubelet(_) => "kubelet",
+        }
+    }
+}
+
 impl Request {
     /// The protocol's name, for error messages.
     pub fn protocol(&self) -> &'static str {
@@ -112,6 +132,12 @@ pub enum BusError {
     UnexpectedReply {
         /// The actor that replied.
         actor: ActorRef,
+    },
+    /// A byte stream was cancelled: its other end went away or reset it.
+    #[error("stream reset: {reason}")]
+    StreamReset {
+        /// Why.
+        reason: String,
     },
     /// The actor refused or failed the request.
     #[error("{actor} failed the request: {message}")]
