@@ -261,6 +261,9 @@ pub struct KubeletSection {
     /// Containers that name no seccomp profile run with the runtime's default one
     /// (Kubernetes' `seccompDefault`); off (the default): they run unconfined.
     pub seccomp_default: bool,
+    /// How often the kubelet measures its pods' and node's CPU and memory for the
+    /// resource metrics API (metrics-server's resolution, 15 s).
+    pub metrics_interval_ms: u64,
 }
 
 impl Default for KubeletSection {
@@ -276,6 +279,7 @@ impl Default for KubeletSection {
             kube_reserved: Default::default(),
             allowed_unsafe_sysctls: Vec::new(),
             seccomp_default: false,
+            metrics_interval_ms: 15_000,
         }
     }
 }

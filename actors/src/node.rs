@@ -437,6 +437,9 @@ impl Node {
                     },
                 },
                 reserved: cfg.kubelet.reserved()?,
+                metrics_interval: std::time::Duration::from_millis(
+                    cfg.kubelet.metrics_interval_ms.max(500),
+                ),
                 // Absolute: the container runtime binds volume files from under it.
                 root_dir,
             };

@@ -45,6 +45,7 @@ pub mod eviction;
 pub mod http;
 pub mod kinds;
 pub mod media;
+pub mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;

@@ -5,6 +5,8 @@
 //! - [`images`]: the local sandbox and demo images, built offline.
 //! - [`network`]: the node's Docker network for pod IPs.
 //! - [`logs`]: serves log chunks over the bus (`KubeletRequest::Logs`).
+//! - [`metrics`]: measures the pods' and node's CPU and memory every
+//!   [`KubeletSettings::metrics_interval`] and serves the latest (`KubeletRequest::Metrics`).
 //! - [`probe`]: liveness, readiness and startup probes; [`grpc_probe`] the gRPC one.
 //! - [`security`]: the pods the node refuses, security contexts and resource limits as
 //!   the runtime takes them.
@@ -68,6 +70,7 @@ pub mod grpc_probe;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
+pub mod metrics;
 pub mod network;
 pub mod podconfig;
 pub mod probe;
@@ -133,6 +136,8 @@ pub struct KubeletSettings {
     /// CPU and memory reserved for the system and the kubelet: subtracted from the
     /// capacity in the node's allocatable.
     pub reserved: BTreeMap<String, Quantity>,
+    /// How often pods and the node are measured for the resource metrics API.
+    pub metrics_interval: Duration,
 }
 
 impl Default for KubeletSettings {
@@ -141,6 +146,7 @@ impl Default for KubeletSettings {
             sandbox_image: images::SANDBOX_IMAGE.to_owned(),
             pod_options: Default::default(),
             reserved: BTreeMap::new(),
+            metrics_interval: metrics::DEFAULT_INTERVAL,
             // Never shared: a kubelet removes what it does not know under its root.
             root_dir: std::env::temp_dir().join(format!("rudder-kubelet-{}", std::process::id())),
         }
@@ -160,13 +166,19 @@ impl Kubelet {
             let api = ApiHandle::new(ctx.bus.clone());
             let node = ctx.bus.node().to_string();
             let (rt, me) = (runtime.clone(), node.clone());
+            // Soft state: a restarted kubelet measures again.
+            let measured = Arc::new(metrics::MetricsStore::default());
+            let latest = measured.clone();
             let serve: crate::supervisor::Serve = Arc::new(move |req: rudder_protocol::Request| {
-                let (rt, me) = (rt.clone(), me.clone());
+                let (rt, me, latest) = (rt.clone(), me.clone(), latest.clone());
                 Box::pin(async move {
-                    use rudder_protocol::messages::kubelet::KubeletRequest;
+                    use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest};
                     match req {
                         rudder_protocol::Request::Kubelet(KubeletRequest::Logs(r)) => Ok(
                             rudder_protocol::Reply::Kubelet(logs::serve(rt, &me, r).await),
+                        ),
+                        rudder_protocol::Request::Kubelet(KubeletRequest::Metrics) => Ok(
+                            rudder_protocol::Reply::Kubelet(KubeletReply::Metrics(latest.latest())),
                         ),
                         other => Err(rudder_protocol::BusError::WrongProtocol {
                             actor: rudder_protocol::ActorRef::new(me.as_str(), NAME),
@@ -175,16 +187,28 @@ impl Kubelet {
                     }
                 })
             });
-            Started::task_serving(
-                run(
-                    api,
-                    ctx.informers.clone(),
-                    node,
-                    runtime.clone(),
-                    settings.clone(),
-                ),
-                serve,
-            )
+            let sampler = metrics::run_sampler(
+                runtime.clone(),
+                node.clone(),
+                settings.metrics_interval,
+                measured,
+            );
+            let main = run(
+                api,
+                ctx.informers.clone(),
+                node,
+                runtime.clone(),
+                settings.clone(),
+            );
+            // The sampler runs as long as the kubelet's loop (which returns to be
+            // restarted).
+            let task = async move {
+                tokio::select! {
+                    () = main => {}
+                    () = sampler => {}
+                }
+            };
+            Started::task_serving(task, serve)
         })
     }
 }

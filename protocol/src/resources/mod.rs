@@ -219,6 +219,8 @@ macro_rules! kind {
     };
 }
 
+mod apiservice;
+mod autoscaling;
 mod bytes;
 mod common;
 mod config;
@@ -230,6 +232,7 @@ mod intstr;
 mod job;
 mod lease;
 mod meta;
+mod metrics;
 mod namespace;
 mod node;
 mod pod;
@@ -245,6 +248,8 @@ mod statefulset;
 mod storage;
 mod time;
 
+pub use apiservice::*;
+pub use autoscaling::*;
 pub use bytes::ByteString;
 pub use common::*;
 pub use config::*;
@@ -256,6 +261,7 @@ pub use intstr::{IntOrString, IntOrStringError};
 pub use job::*;
 pub use lease::*;
 pub use meta::*;
+pub use metrics::*;
 pub use namespace::*;
 pub use node::*;
 pub use pod::*;
