@@ -204,6 +204,9 @@ pub struct ControllersSection {
     /// Zones up to this size stop evicting when partly disrupted
     /// (`--large-cluster-size-threshold`).
     pub large_cluster_size_threshold: usize,
+    /// How often each HorizontalPodAutoscaler is reconciled
+    /// (`--horizontal-pod-autoscaler-sync-period`).
+    pub hpa_sync_period_ms: u64,
 }
 
 impl Default for ControllersSection {
@@ -215,6 +218,7 @@ impl Default for ControllersSection {
             secondary_node_eviction_rate: 0.01,
             unhealthy_zone_threshold: 0.55,
             large_cluster_size_threshold: 50,
+            hpa_sync_period_ms: 15_000,
         }
     }
 }
