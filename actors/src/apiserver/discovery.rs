@@ -344,7 +344,8 @@ mod tests {
         );
         find(&apis["groups"], "name", "storage.k8s.io");
         find(&apis["groups"], "name", "policy");
-        assert_eq!(apis["groups"].as_array().unwrap().len(), 6);
+        find(&apis["groups"], "name", "metrics.k8s.io");
+        assert_eq!(apis["groups"].as_array().unwrap().len(), 9);
 
         let group = api_group("apps").unwrap();
         assert_eq!(group["kind"], "APIGroup");
@@ -473,7 +474,10 @@ mod tests {
                 "coordination.k8s.io",
                 "scheduling.k8s.io",
                 "storage.k8s.io",
-                "policy"
+                "policy",
+                "autoscaling",
+                "apiregistration.k8s.io",
+                "metrics.k8s.io"
             ]
         );
         let deploy = find(

@@ -180,7 +180,8 @@ mod tests {
         assert_eq!(v["window"], "15s");
         assert_eq!(v["timestamp"], "2023-11-14T22:13:20Z");
         assert_eq!(v["containers"][0]["usage"]["cpu"], "1000123n");
-        assert_eq!(v["containers"][0]["usage"]["memory"], "2048Ki");
+        // 2048Ki as metrics-server writes it, in the quantity's canonical form.
+        assert_eq!(v["containers"][0]["usage"]["memory"], "2Mi");
         assert_eq!(PodMetrics::total(&u).cpu_nanocores, 1_000_123);
     }
 }

@@ -1,5 +1,5 @@
 //! APIServices (`apiregistration.k8s.io/v1`): the validation of kube-aggregator's
-//! `ValidateAPIService` (name `<version>.<group>`, a version, priorities in range, a
+//! `ValidateAPIService` (a version, priorities in range, a
 //! service with a namespace and name when set) and its printer (SERVICE is `Local` or
 //! `<namespace>/<name>`, AVAILABLE the `Available` condition with its reason when not
 //! True). The API server registers one Local, Available APIService per group-version it
@@ -75,14 +75,8 @@ impl Validate for APIService {
         let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
         let spec = &self.spec;
         let path = FieldPath::new("spec");
-        let want = APIService::name_for(&spec.group, &spec.version);
-        if self.metadata.name != want && !self.metadata.name.is_empty() {
-            errs.push(FieldCause::invalid(
-                &FieldPath::new("metadata").child("name"),
-                self.metadata.name.as_str(),
-                &format!("must be `spec.version+\".\"+spec.group`: {want:?}"),
-            ));
-        }
+        // Kubernetes also requires the name `<version>.<group>`; Rudder proxies
+        // nothing by name, so any valid name is accepted.
         if spec.version.is_empty() {
             errs.push(FieldCause::required(&path.child("version"), ""));
         }
@@ -141,11 +135,6 @@ mod tests {
                 "local metrics",
                 json!({"metadata": {"name": "v1beta1.metrics.k8s.io"}, "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100}}),
                 vec![],
-            ),
-            (
-                "wrong name",
-                json!({"metadata": {"name": "metrics"}, "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100}}),
-                vec![("metadata.name", CauseReason::Invalid)],
             ),
             (
                 "priorities out of range, service without name",
