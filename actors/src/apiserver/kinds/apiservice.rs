@@ -72,7 +72,20 @@ impl Defaults for APIService {
 
 impl Validate for APIService {
     fn validate(&self) -> Vec<FieldCause> {
-        let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
+        // The core group's APIService is `v1.`: a version and an empty group, which
+        // is no DNS subdomain (Kubernetes' `ValidateAPIServiceName` allows it).
+        let legacy_core = self
+            .metadata
+            .name
+            .strip_suffix('.')
+            .is_some_and(|v| NameRule::Dns1123Label.check(v, false).is_empty());
+        let mut errs = if legacy_core {
+            let mut meta = self.metadata.clone();
+            meta.name = meta.name.trim_end_matches('.').to_owned();
+            validate_object_meta(&meta, NameRule::Dns1123Subdomain)
+        } else {
+            validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain)
+        };
         let spec = &self.spec;
         let path = FieldPath::new("spec");
         // Kubernetes also requires the name `<version>.<group>`; Rudder proxies
@@ -150,6 +163,16 @@ mod tests {
             let s: APIService = serde_json::from_value(obj).unwrap();
             assert_causes(name, &s.validate(), &want);
         }
+    }
+
+    #[test]
+    fn the_core_group_name_is_valid() {
+        let s = APIService::local("", "v1", Time(0));
+        assert_eq!(s.metadata.name, "v1.");
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+        let mut bad = s.clone();
+        bad.metadata.name = "V1.".into();
+        assert!(!bad.validate().is_empty());
     }
 
     #[test]
