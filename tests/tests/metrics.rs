@@ -89,6 +89,11 @@ fn rows(table: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+// TODO: passed once (pods measured after 5 s, `kubectl top` columns as expected) but
+// under the shared machine's load (load average 9-12 on 2 cores) the burner got 549m
+// and, in two later runs, no pod metrics appeared within 90 s: to be diagnosed before
+// it runs by default (`--run-ignored all`).
+#[ignore = "TODO: pod metrics did not appear under a heavily loaded host; see the comment"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_top_shows_measured_usage() -> anyhow::Result<()> {
     if !docker_available() {
