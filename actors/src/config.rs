@@ -269,6 +269,9 @@ pub struct ControllersSection {
     /// Zones up to this size stop evicting when partly disrupted
     /// (`--large-cluster-size-threshold`).
     pub large_cluster_size_threshold: usize,
+    /// How often each HorizontalPodAutoscaler is reconciled
+    /// (`--horizontal-pod-autoscaler-sync-period`).
+    pub hpa_sync_period_ms: u64,
 }
 
 impl Default for ControllersSection {
@@ -280,6 +283,7 @@ impl Default for ControllersSection {
             secondary_node_eviction_rate: 0.01,
             unhealthy_zone_threshold: 0.55,
             large_cluster_size_threshold: 50,
+            hpa_sync_period_ms: 15_000,
         }
     }
 }
@@ -326,6 +330,9 @@ pub struct KubeletSection {
     /// Containers that name no seccomp profile run with the runtime's default one
     /// (Kubernetes' `seccompDefault`); off (the default): they run unconfined.
     pub seccomp_default: bool,
+    /// How often the kubelet measures its pods' and node's CPU and memory for the
+    /// resource metrics API (metrics-server's resolution, 15 s).
+    pub metrics_interval_ms: u64,
 }
 
 impl Default for KubeletSection {
@@ -341,6 +348,7 @@ impl Default for KubeletSection {
             kube_reserved: Default::default(),
             allowed_unsafe_sysctls: Vec::new(),
             seccomp_default: false,
+            metrics_interval_ms: 15_000,
         }
     }
 }

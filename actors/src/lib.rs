@@ -16,6 +16,8 @@
 //! - [`fsutil`]: durable small-file writes (configs, tokens, keys).
 //! - [`informer`]: informers, work queues, leader election and API access for components.
 //! - [`kubelet`]: runs the pods bound to this node as Docker containers.
+//! - [`metrics_server`]: scrapes the kubelets' CPU and memory measurements (the
+//!   metrics-server role) for the resource metrics API and the autoscaler.
 //! - [`proxy`]: the service proxy (kube-proxy): packet-filter rules or forwarding.
 //! - [`provisioner`]: the local-path provisioner: volumes as directories on the node
 //!   that runs the pod, one instance per worker node.
@@ -37,6 +39,7 @@ pub mod fsutil;
 pub mod informer;
 pub mod ingress;
 pub mod kubelet;
+pub mod metrics_server;
 pub mod node;
 pub mod provisioner;
 pub mod proxy;

@@ -463,8 +463,7 @@ impl Node {
                         && !matches!(
                             cfg.proxy.mode,
                             crate::proxy::ProxyMode::Forwarding | crate::proxy::ProxyMode::Off
-                        )
-                    {
+                        ) {
                         vec![dns_ip.to_string()]
                     } else {
                         cfg.kubelet.cluster_dns.clone()
@@ -483,6 +482,9 @@ impl Node {
                 reserved: cfg.kubelet.reserved()?,
                 node_local_dns: (dns_on && cfg.kubelet.runtime == RuntimeKind::Docker)
                     .then(|| node_local.clone()),
+                metrics_interval: std::time::Duration::from_millis(
+                    cfg.kubelet.metrics_interval_ms.max(500),
+                ),
                 // Absolute: the container runtime binds volume files from under it.
                 root_dir,
             };

@@ -231,6 +231,8 @@ macro_rules! served_kinds {
             $crate::resources::PodDisruptionBudget,
             $crate::resources::Ingress,
             $crate::resources::IngressClass,
+            $crate::resources::HorizontalPodAutoscaler,
+            $crate::resources::APIService,
             $($extra,)*
         }
     };
@@ -474,6 +476,37 @@ impl Served for resources::IngressClass {
         ResourceInfo::of::<Self>("ingressclass", "io.k8s.api.networking.v1.IngressClass");
 }
 
+impl Served for resources::APIService {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "apiservice",
+        "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService",
+    )
+    .categories(&["api-extensions"])
+    .subresources(&[Subresource {
+        name: "status",
+        group: "apiregistration.k8s.io",
+        version: "v1",
+        kind: "APIService",
+        verbs: GET_PATCH_UPDATE,
+    }]);
+}
+
+impl Served for resources::HorizontalPodAutoscaler {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "horizontalpodautoscaler",
+        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",
+    )
+    .short_names(&["hpa"])
+    .categories(&["all"])
+    .subresources(&[Subresource {
+        name: "status",
+        group: "autoscaling",
+        version: "v2",
+        kind: "HorizontalPodAutoscaler",
+        verbs: GET_PATCH_UPDATE,
+    }]);
+}
+
 /// The served group-versions, `(group, version)`, in the order of [`RESOURCES`] (core
 /// first).
 pub static GROUP_VERSIONS: std::sync::LazyLock<Vec<(&'static str, &'static str)>> =
@@ -507,4 +540,49 @@ pub fn resource(group: &str, version: &str, plural: &str) -> Option<&'static Res
 /// The resource whose objects have this kind (kinds are unique among served resources).
 pub fn resource_for_kind(kind: &str) -> Option<&'static ResourceInfo> {
     RESOURCES.iter().find(|r| r.kind == kind)
+}
+
+/// The resource metrics API (`metrics.k8s.io/v1beta1`): resources the API server
+/// computes on each request from the kubelets' measurements instead of reading them from
+/// the store (as kube-aggregator proxies them to metrics-server). Discovery lists them;
+/// they are not in [`RESOURCES`], so no store-backed path (dispatch, the namespace
+/// controller, the garbage collector) ever sees them.
+pub static COMPUTED_RESOURCES: &[ResourceInfo] = &[
+    ResourceInfo {
+        group: "metrics.k8s.io",
+        version: "v1beta1",
+        kind: "NodeMetrics",
+        plural: "nodes",
+        singular: "",
+        namespaced: false,
+        verbs: &["get", "list"],
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        schema: "io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics",
+    },
+    ResourceInfo {
+        group: "metrics.k8s.io",
+        version: "v1beta1",
+        kind: "PodMetrics",
+        plural: "pods",
+        singular: "",
+        namespaced: true,
+        verbs: &["get", "list"],
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        schema: "io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics",
+    },
+];
+
+/// The computed resource served at `(group, version, plural)`.
+pub fn computed_resource(
+    group: &str,
+    version: &str,
+    plural: &str,
+) -> Option<&'static ResourceInfo> {
+    COMPUTED_RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
 }

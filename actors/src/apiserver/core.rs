@@ -846,7 +846,8 @@ impl ApiCore {
         }
         self.bootstrap_storage_class().await?;
         self.bootstrap_ingress_class().await?;
-        self.bootstrap_dns_service().await
+        self.bootstrap_dns_service().await?;
+        self.bootstrap_apiservices().await
     }
 
     /// The default IngressClass `rudder`, served by the built-in ingress controller.
@@ -910,6 +911,33 @@ impl ApiCore {
             // DNS by name still works through explicit nameservers; do not fail start-up.
             Err(e) => {
                 tracing::warn!(service = name, error = %e.message, "cannot create the cluster DNS service")
+            }
+        }
+        Ok(())
+    }
+
+    /// One Local, Available APIService per served group-version (the resource metrics
+    /// API's `v1beta1.metrics.k8s.io` included), as kube-apiserver registers its own.
+    async fn bootstrap_apiservices(&self) -> ApiResult<()> {
+        use rudder_protocol::resources::APIService;
+        let Some(info) = registry::resource("apiregistration.k8s.io", "v1", "apiservices") else {
+            return Err(fail(500, "InternalError", "apiservices not registered"));
+        };
+        let computed = rudder_protocol::registry::COMPUTED_RESOURCES
+            .iter()
+            .map(|r| (r.group, r.version));
+        let mut done = Vec::new();
+        for (group, version) in registry::GROUP_VERSIONS.iter().copied().chain(computed) {
+            if done.contains(&(group, version)) {
+                continue;
+            }
+            done.push((group, version));
+            let obj = serde_json::to_value(APIService::local(group, version, Time::now()))
+                .map_err(|e| fail(500, "InternalError", e.to_string()))?;
+            match self.create(info, None, obj, WriteOptions::default()).await {
+                Ok(_) => tracing::debug!(group, version, "registered local APIService"),
+                Err(e) if e.code == 409 => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())

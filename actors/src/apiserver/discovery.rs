@@ -73,11 +73,30 @@ pub fn api_versions(server_address: &str) -> Value {
     })
 }
 
+/// Every served group-version: the stored kinds', then the computed ones' (the resource
+/// metrics API), which discovery lists like any other.
+fn group_versions() -> impl Iterator<Item = (&'static str, &'static str)> {
+    let computed = rudder_protocol::registry::COMPUTED_RESOURCES
+        .iter()
+        .map(|r| (r.group, r.version))
+        .filter(|gv| !registry::GROUP_VERSIONS.contains(gv));
+    let mut seen: Vec<(&'static str, &'static str)> = Vec::new();
+    registry::GROUP_VERSIONS
+        .iter()
+        .copied()
+        .chain(computed)
+        .filter(move |gv| {
+            let new = !seen.contains(gv);
+            seen.push(*gv);
+            new
+        })
+}
+
 /// The named groups (everything but core), in the order discovery lists them.
 fn named_groups() -> Vec<&'static str> {
     let mut groups: Vec<&'static str> = Vec::new();
-    for (group, _) in registry::GROUP_VERSIONS.iter() {
-        if !group.is_empty() && !groups.contains(group) {
+    for (group, _) in group_versions() {
+        if !group.is_empty() && !groups.contains(&group) {
             groups.push(group);
         }
     }
@@ -86,10 +105,9 @@ fn named_groups() -> Vec<&'static str> {
 
 /// The versions served for `group`, preferred first.
 fn versions_of(group: &str) -> Vec<&'static str> {
-    registry::GROUP_VERSIONS
-        .iter()
+    group_versions()
         .filter(|(g, _)| *g == group)
-        .map(|(_, v)| *v)
+        .map(|(_, v)| v)
         .collect()
 }
 
@@ -123,8 +141,12 @@ pub fn api_group_list() -> Value {
 
 /// The resources of a group-version, sorted by name as Kubernetes lists them.
 fn sorted_resources(group: &str, version: &str) -> Vec<&'static ResourceInfo> {
-    let mut resources: Vec<&'static ResourceInfo> =
-        registry::resources_in(group, version).collect();
+    let computed = rudder_protocol::registry::COMPUTED_RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version);
+    let mut resources: Vec<&'static ResourceInfo> = registry::resources_in(group, version)
+        .chain(computed)
+        .collect();
     resources.sort_by_key(|r| r.plural);
     resources
 }
@@ -322,7 +344,8 @@ mod tests {
         );
         find(&apis["groups"], "name", "storage.k8s.io");
         find(&apis["groups"], "name", "policy");
-        assert_eq!(apis["groups"].as_array().unwrap().len(), 6);
+        find(&apis["groups"], "name", "metrics.k8s.io");
+        assert_eq!(apis["groups"].as_array().unwrap().len(), 9);
 
         let group = api_group("apps").unwrap();
         assert_eq!(group["kind"], "APIGroup");
@@ -451,7 +474,10 @@ mod tests {
                 "coordination.k8s.io",
                 "scheduling.k8s.io",
                 "storage.k8s.io",
-                "policy"
+                "policy",
+                "autoscaling",
+                "apiregistration.k8s.io",
+                "metrics.k8s.io"
             ]
         );
         let deploy = find(

@@ -248,11 +248,56 @@ pub async fn handle(
             None => not_found_path(&path),
         },
         ["api", "v1", rest @ ..] => resource(&req, &body, &state, "", "v1", rest).await,
+        ["apis", "metrics.k8s.io", version, rest @ ..] => {
+            metrics_response(&req, &state, version, rest).await
+        }
         ["apis", group, version, rest @ ..] => {
             resource(&req, &body, &state, group, version, rest).await
         }
         _ => not_found_path(&path),
     }
+}
+
+/// `GET /apis/metrics.k8s.io/<version>/...`: computed on request (see
+/// [`super::metrics`]); every other verb is 405, as metrics-server answers.
+async fn metrics_response(
+    req: &HttpRequest,
+    state: &ApiState,
+    version: &str,
+    rest: &[&str],
+) -> HttpResponse {
+    let Some(target) = super::metrics::parse(version, rest) else {
+        return not_found_path(req.path());
+    };
+    let encoding = media::response_encoding(accept_of(req));
+    let q = query(req);
+    if req.method().as_str() != "GET" || watch::flag(&q, "watch") == Some(true) {
+        return error_as(
+            super::core::fail(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "{} is not supported on {}.metrics.k8s.io: only get and list",
+                    req.method(),
+                    target.info.plural
+                ),
+            ),
+            encoding,
+        );
+    }
+    let value = match super::metrics::serve(&state.core, &target, &list_options(&q)).await {
+        Ok(v) => v,
+        Err(e) => return error_as(e, encoding),
+    };
+    if let Some(include) = wants_table(req) {
+        let (items, meta) = match value.get("items").and_then(Value::as_array) {
+            Some(items) => (items.clone(), value["metadata"].clone()),
+            None => (vec![value.clone()], json!({})),
+        };
+        let t = table::table(target.info.kind, &items, include, meta, Time::now());
+        return json_response(StatusCode::OK, &t);
+    }
+    respond(StatusCode::OK, &value, encoding)
 }
 
 /// What a resource path names.
@@ -958,6 +1003,7 @@ async fn log_response(
                         running,
                     } => Ok((chunk, next_offset, running)),
                     KubeletReply::Error { code, message } => Err((code, message)),
+                    other => Err((500, format!("unexpected kubelet reply {other:?}"))),
                 })
         }
     };

@@ -48,6 +48,7 @@ pub mod exec;
 pub mod http;
 pub mod kinds;
 pub mod media;
+pub mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;

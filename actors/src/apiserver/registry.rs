@@ -186,6 +186,14 @@ mod tests {
                 "map",
                 &["type"],
             ),
+            (
+                "autoscaling.v2.HorizontalPodAutoscalerStatus",
+                "conditions",
+                "merge",
+                "type",
+                "map",
+                &["type"],
+            ),
             ("batch.v1.CronJobStatus", "active", "", "", "atomic", &[]),
             (
                 "batch.v1.JobStatus",
@@ -551,6 +559,14 @@ mod tests {
             ("core.v1.ServiceSpec", "clusterIPs", "", "", "atomic", &[]),
             ("core.v1.ServiceSpec", "externalIPs", "", "", "atomic", &[]),
             ("core.v1.ServiceSpec", "ipFamilies", "", "", "atomic", &[]),
+            (
+                "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus",
+                "conditions",
+                "merge",
+                "type",
+                "map",
+                &["type"],
+            ),
             ("meta.v1.DeleteOptions", "dryRun", "", "", "atomic", &[]),
             (
                 "meta.v1.LabelSelector",

@@ -37,6 +37,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod garbagecollector;
+pub mod horizontalpodautoscaler;
 pub mod job;
 pub mod namespace;
 pub mod nodeipam;
@@ -80,6 +81,9 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         }),
         nodeipam::component(network.cluster_cidr.clone(), network.node_cidr_mask),
         garbagecollector::component(),
+        horizontalpodautoscaler::component(std::time::Duration::from_millis(
+            cfg.hpa_sync_period_ms.max(100),
+        )),
     ]
 }
 
@@ -102,6 +106,7 @@ pub const NAMES: &[&str] = &[
     nodelifecycle::NAME,
     nodeipam::NAME,
     garbagecollector::NAME,
+    horizontalpodautoscaler::NAME,
 ];
 
 #[cfg(test)]

@@ -69,6 +69,12 @@ impl ApiHandle {
         Api::dynamic(Arc::new(self.clone()), resource, namespace)
     }
 
+    /// The bus under this handle (for components that also talk to other actors, as
+    /// the autoscaler scrapes kubelets).
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+
     /// The node this handle's bus belongs to.
     pub fn node(&self) -> &NodeName {
         self.inner.bus.node()

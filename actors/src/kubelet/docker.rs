@@ -646,6 +646,46 @@ impl ContainerRuntime for DockerRuntime {
         })
     }
 
+    fn stats(&self, id: &str) -> BoxFuture<'_, RuntimeResult<super::runtime::ContainerStats>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let d = self.client().await?;
+            // One sample and done: `one-shot` skips the engine's own second sample (a
+            // second of waiting); the rate is computed from our consecutive samples.
+            let opts = bollard::query_parameters::StatsOptions {
+                stream: false,
+                one_shot: true,
+            };
+            let mut samples = d.stats(&id, Some(opts));
+            let s = match samples.next().await {
+                Some(Ok(s)) => s,
+                Some(Err(e)) => return Err(map_err("stats", &id, e)),
+                None => {
+                    return Err(RuntimeError::NotFound {
+                        what: format!("stats of container {id}"),
+                    })
+                }
+            };
+            let cpu = s
+                .cpu_stats
+                .and_then(|c| c.cpu_usage)
+                .and_then(|u| u.total_usage)
+                .unwrap_or(0);
+            let mem = s.memory_stats.unwrap_or_default();
+            let stats = mem.stats.unwrap_or_default();
+            let inactive = stats
+                .get("inactive_file")
+                .or_else(|| stats.get("total_inactive_file"))
+                .copied()
+                .unwrap_or(0);
+            Ok(super::runtime::ContainerStats {
+                cpu_total_ns: cpu,
+                memory_usage: mem.usage.unwrap_or(0),
+                inactive_file: inactive,
+            })
+        })
+    }
+
     fn exec(
         &self,
         id: &str,

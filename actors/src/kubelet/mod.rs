@@ -6,6 +6,8 @@
 //! - [`network`]: the node's Docker network for pod IPs.
 //! - [`logs`]: serves log chunks over the bus (`KubeletRequest::Logs`).
 //! - [`exec`]: serves exec and attach streams (`KubeletStream`) through runtime sessions.
+//! - [`metrics`]: measures the pods' and node's CPU and memory every
+//!   [`KubeletSettings::metrics_interval`] and serves the latest (`KubeletRequest::Metrics`).
 //! - [`probe`]: liveness, readiness and startup probes; [`grpc_probe`] the gRPC one.
 //! - [`security`]: the pods the node refuses, security contexts and resource limits as
 //!   the runtime takes them.
@@ -70,6 +72,7 @@ pub mod grpc_probe;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
+pub mod metrics;
 pub mod network;
 pub mod podconfig;
 pub mod probe;
@@ -138,6 +141,8 @@ pub struct KubeletSettings {
     /// Where the node's pod bridge gateway is published for the `dns` actor (`None`:
     /// nobody listens there).
     pub node_local_dns: Option<Arc<crate::dns::NodeLocal>>,
+    /// How often pods and the node are measured for the resource metrics API.
+    pub metrics_interval: Duration,
 }
 
 impl Default for KubeletSettings {
@@ -147,6 +152,7 @@ impl Default for KubeletSettings {
             pod_options: Default::default(),
             reserved: BTreeMap::new(),
             node_local_dns: None,
+            metrics_interval: metrics::DEFAULT_INTERVAL,
             // Never shared: a kubelet removes what it does not know under its root.
             root_dir: std::env::temp_dir().join(format!("rudder-kubelet-{}", std::process::id())),
         }
@@ -166,13 +172,19 @@ impl Kubelet {
             let api = ApiHandle::new(ctx.bus.clone());
             let node = ctx.bus.node().to_string();
             let (rt, me) = (runtime.clone(), node.clone());
+            // Soft state: a restarted kubelet measures again.
+            let measured = Arc::new(metrics::MetricsStore::default());
+            let latest = measured.clone();
             let serve: crate::supervisor::Serve = Arc::new(move |req: rudder_protocol::Request| {
-                let (rt, me) = (rt.clone(), me.clone());
+                let (rt, me, latest) = (rt.clone(), me.clone(), latest.clone());
                 Box::pin(async move {
-                    use rudder_protocol::messages::kubelet::KubeletRequest;
+                    use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest};
                     match req {
                         rudder_protocol::Request::Kubelet(KubeletRequest::Logs(r)) => Ok(
                             rudder_protocol::Reply::Kubelet(logs::serve(rt, &me, r).await),
+                        ),
+                        rudder_protocol::Request::Kubelet(KubeletRequest::Metrics) => Ok(
+                            rudder_protocol::Reply::Kubelet(KubeletReply::Metrics(latest.latest())),
                         ),
                         other => Err(rudder_protocol::BusError::WrongProtocol {
                             actor: rudder_protocol::ActorRef::new(me.as_str(), NAME),
@@ -181,7 +193,28 @@ impl Kubelet {
                     }
                 })
             });
-            let (rt, me) = (runtime.clone(), node.clone());
+            let sampler = metrics::run_sampler(
+                runtime.clone(),
+                node.clone(),
+                settings.metrics_interval,
+                measured,
+            );
+            let main = run(
+                api,
+                ctx.informers.clone(),
+                node,
+                runtime.clone(),
+                settings.clone(),
+            );
+            // The sampler runs as long as the kubelet's loop (which returns to be
+            // restarted).
+            let task = async move {
+                tokio::select! {
+                    () = main => {}
+                    () = sampler => {}
+                }
+            };
+            let (rt, me) = (runtime.clone(), ctx.bus.node().to_string());
             let serve_streams: crate::supervisor::ServeStreams =
                 Arc::new(move |msg: crate::bus::OpenStream| {
                     let (rt, me) = (rt.clone(), me.clone());
@@ -192,17 +225,7 @@ impl Kubelet {
                         }
                     })
                 });
-            Started::task_serving_streams(
-                run(
-                    api,
-                    ctx.informers.clone(),
-                    node,
-                    runtime.clone(),
-                    settings.clone(),
-                ),
-                serve,
-                serve_streams,
-            )
+            Started::task_serving_streams(task, serve, serve_streams)
         })
     }
 }

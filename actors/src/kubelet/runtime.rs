@@ -277,6 +277,19 @@ impl ContainerInfo {
     }
 }
 
+/// One sample of a container's resource use, as the runtime reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContainerStats {
+    /// CPU time used since the container started, in nanoseconds (cgroup
+    /// `cpuacct.usage` / `cpu.stat usage_usec`, Docker's `cpu_usage.total_usage`).
+    pub cpu_total_ns: u64,
+    /// Memory in use, in bytes (Docker's `memory_stats.usage`).
+    pub memory_usage: u64,
+    /// Inactive file-backed memory, in bytes (`inactive_file`, or `total_inactive_file`
+    /// on cgroup v1): reclaimable, so not part of the working set.
+    pub inactive_file: u64,
+}
+
 /// The output of a command run inside a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -459,6 +472,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
 
     /// One container's details.
     fn inspect_container(&self, id: &str) -> BoxFuture<'_, RuntimeResult<ContainerInfo>>;
+
+    /// One sample of a running container's cumulative CPU time and memory (see
+    /// [`ContainerStats`]). Runtimes that measure nothing (the fake) say so.
+    fn stats(&self, id: &str) -> BoxFuture<'_, RuntimeResult<ContainerStats>> {
+        let what = format!("stats of container {id}");
+        Box::pin(async move { Err(RuntimeError::NotFound { what }) })
+    }
 
     /// Runs a command in a running container and waits for it (probes).
     fn exec(

@@ -20,6 +20,8 @@ use serde_json::json;
 mod chaos;
 #[path = "../ctl/objects.rs"]
 mod objects;
+#[path = "../ctl/top.rs"]
+mod top;
 #[path = "../ctl/workloads.rs"]
 mod workloads;
 
@@ -121,6 +123,20 @@ enum Command {
         /// Namespace (default: `default`).
         #[arg(short = 'n', long)]
         namespace: Option<String>,
+    },
+    /// CPU and memory of nodes or pods, as the kubelets measured them.
+    Top {
+        /// `nodes` or `pods`.
+        resource: String,
+        /// Namespace of the pods (default: `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// Pods of every namespace.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// One row per container.
+        #[arg(long)]
+        containers: bool,
     },
     /// Print a container's log (from the kubelet of the pod's node).
     Logs {
@@ -467,6 +483,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
             name,
             namespace,
         } => workloads::describe(&client, &resource, &name, namespace.as_deref()).await?,
+        Command::Top {
+            resource,
+            namespace,
+            all_namespaces,
+            containers,
+        } => {
+            top::top(
+                &client,
+                &resource,
+                namespace.as_deref(),
+                all_namespaces,
+                containers,
+            )
+            .await?
+        }
         Command::Logs {
             pod,
             namespace,

@@ -446,6 +446,7 @@ pub async fn logs(
             KubeletReply::Error { code, message } => {
                 bail!("Error from the kubelet ({code}): {message}")
             }
+            other => bail!("unexpected reply from the kubelet: {other:?}"),
         }
     }
 }

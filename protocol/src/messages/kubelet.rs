@@ -76,6 +76,8 @@ pub mod channel {
 pub enum KubeletRequest {
     /// One chunk of a container's log.
     Logs(LogRequest),
+    /// The node's and its pods' latest resource usage ([`KubeletReply::Metrics`]).
+    Metrics,
 }
 
 /// Which log, and from where.
@@ -116,6 +118,8 @@ pub enum KubeletReply {
         /// The container is running: a follower should poll again.
         running: bool,
     },
+    /// The latest resource usage the kubelet measured.
+    Metrics(MetricsSnapshot),
     /// The request could not be served; `code` is the HTTP status to answer with
     /// (400 bad request, 404 no such pod or container, 503 runtime down).
     Error {
@@ -124,6 +128,61 @@ pub enum KubeletReply {
         /// What is wrong.
         message: String,
     },
+}
+
+/// Resource usage over one window: CPU as an average rate, memory as the working set
+/// at the window's end (what metrics-server reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct Usage {
+    /// Average CPU use over the window, in nanocores (10^-9 CPU).
+    pub cpu_nanocores: u64,
+    /// Memory working set (usage less inactive file pages), in bytes.
+    pub memory_bytes: u64,
+}
+
+/// One container's usage.
+#[derive(Debug, Clone, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct ContainerUsage {
+    /// The container's name in the pod spec.
+    pub name: String,
+    /// Its usage.
+    pub usage: Usage,
+}
+
+/// One pod's usage: its containers' (the sandbox not counted).
+#[derive(Debug, Clone, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct PodUsage {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub name: String,
+    /// When the window ended, Unix milliseconds.
+    pub timestamp_ms: i64,
+    /// The window's length in milliseconds.
+    pub window_ms: u64,
+    /// Per container, by name.
+    pub containers: Vec<ContainerUsage>,
+}
+
+/// A kubelet's latest measurements. Empty until two samples have been taken (a rate
+/// needs a window).
+#[derive(Debug, Clone, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct MetricsSnapshot {
+    /// The node's usage (the whole host), if measured.
+    pub node: Option<NodeUsage>,
+    /// The running pods' usage, sorted by namespace and name.
+    pub pods: Vec<PodUsage>,
+}
+
+/// The node's usage over one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct NodeUsage {
+    /// When the window ended, Unix milliseconds.
+    pub timestamp_ms: i64,
+    /// The window's length in milliseconds.
+    pub window_ms: u64,
+    /// The usage.
+    pub usage: Usage,
 }
 
 #[cfg(test)]
@@ -149,6 +208,30 @@ mod tests {
             next_offset: 3,
             running: true,
         };
+        let bytes = bincode::encode_to_vec(&reply, cfg).expect("encodes");
+        let (back, _): (KubeletReply, usize) =
+            bincode::decode_from_slice(&bytes, cfg).expect("decodes");
+        assert_eq!(back, reply);
+        let reply = KubeletReply::Metrics(MetricsSnapshot {
+            node: Some(NodeUsage {
+                timestamp_ms: 1,
+                window_ms: 15_000,
+                usage: Usage {
+                    cpu_nanocores: 5,
+                    memory_bytes: 6,
+                },
+            }),
+            pods: vec![PodUsage {
+                namespace: "default".into(),
+                name: "web".into(),
+                timestamp_ms: 2,
+                window_ms: 3,
+                containers: vec![ContainerUsage {
+                    name: "app".into(),
+                    usage: Usage::default(),
+                }],
+            }],
+        });
         let bytes = bincode::encode_to_vec(&reply, cfg).expect("encodes");
         let (back, _): (KubeletReply, usize) =
             bincode::decode_from_slice(&bytes, cfg).expect("decodes");

@@ -219,6 +219,8 @@ macro_rules! kind {
     };
 }
 
+mod apiservice;
+mod autoscaling;
 mod bytes;
 mod common;
 mod config;
@@ -231,6 +233,7 @@ mod intstr;
 mod job;
 mod lease;
 mod meta;
+mod metrics;
 mod namespace;
 mod node;
 mod pod;
@@ -246,6 +249,8 @@ mod statefulset;
 mod storage;
 mod time;
 
+pub use apiservice::*;
+pub use autoscaling::*;
 pub use bytes::ByteString;
 pub use common::*;
 pub use config::*;
@@ -258,6 +263,7 @@ pub use intstr::{IntOrString, IntOrStringError};
 pub use job::*;
 pub use lease::*;
 pub use meta::*;
+pub use metrics::*;
 pub use namespace::*;
 pub use node::*;
 pub use pod::*;

@@ -32,6 +32,7 @@ use super::defaults::Defaults;
 use super::table::{default_row, Column, Row, DEFAULT_COLUMNS};
 use super::validation::{invalid_status, Validate};
 
+mod apiservice;
 mod configmap;
 mod controllerrevision;
 mod cronjob;
@@ -39,6 +40,7 @@ mod daemonset;
 mod deployment;
 mod endpoints;
 mod event;
+mod horizontalpodautoscaler;
 mod ingress;
 mod job;
 mod lease;
