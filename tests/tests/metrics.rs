@@ -89,11 +89,6 @@ fn rows(table: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-// TODO: passed once (pods measured after 5 s, `kubectl top` columns as expected) but
-// under the shared machine's load (load average 9-12 on 2 cores) the burner got 549m
-// and, in two later runs, no pod metrics appeared within 90 s: to be diagnosed before
-// it runs by default (`--run-ignored all`).
-#[ignore = "TODO: pod metrics did not appear under a heavily loaded host; see the comment"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_top_shows_measured_usage() -> anyhow::Result<()> {
     if !docker_available() {
@@ -209,7 +204,13 @@ async fn kubectl_top_shows_measured_usage() -> anyhow::Result<()> {
     )?;
     let v: serde_json::Value = serde_json::from_str(&raw)?;
     assert_eq!(v["kind"], "PodMetrics", "{raw}");
-    assert_eq!(v["window"], "2s", "one sample period: {raw}");
+    // The window is the time between the two samples it was computed from.
+    let window: f64 = v["window"]
+        .as_str()
+        .and_then(|w| w.strip_suffix('s'))
+        .and_then(|w| w.parse().ok())
+        .with_context(|| format!("window: {raw}"))?;
+    assert!((0.5..10.0).contains(&window), "a window of about a sample period: {raw}");
     assert!(v["timestamp"].is_string(), "{raw}");
     assert_eq!(v["containers"][0]["name"], "main", "{raw}");
     let err = kubectl(
