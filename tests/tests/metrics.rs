@@ -210,7 +210,10 @@ async fn kubectl_top_shows_measured_usage() -> anyhow::Result<()> {
         .and_then(|w| w.strip_suffix('s'))
         .and_then(|w| w.parse().ok())
         .with_context(|| format!("window: {raw}"))?;
-    assert!((0.5..10.0).contains(&window), "a window of about a sample period: {raw}");
+    assert!(
+        (0.5..10.0).contains(&window),
+        "a window of about a sample period: {raw}"
+    );
     assert!(v["timestamp"].is_string(), "{raw}");
     assert_eq!(v["containers"][0]["name"], "main", "{raw}");
     let err = kubectl(
