@@ -361,6 +361,12 @@ async fn rest_crud_and_watch_for_every_discovered_kind() -> anyhow::Result<()> {
             discovered.push((ar, caps.scope == kube::discovery::Scope::Namespaced));
         }
     }
+    // Computed kinds (the resource metrics) are read-only: not created or watched here.
+    discovered.retain(|(ar, _)| {
+        !rudder_protocol::registry::COMPUTED_RESOURCES
+            .iter()
+            .any(|r| r.group == ar.group && r.kind == ar.kind)
+    });
     let mut seen: Vec<(String, String, bool)> = discovered
         .iter()
         .map(|(ar, ns)| (ar.group.clone(), ar.kind.clone(), *ns))

@@ -345,7 +345,8 @@ mod tests {
         find(&apis["groups"], "name", "storage.k8s.io");
         find(&apis["groups"], "name", "policy");
         find(&apis["groups"], "name", "metrics.k8s.io");
-        assert_eq!(apis["groups"].as_array().unwrap().len(), 9);
+        find(&apis["groups"], "name", "networking.k8s.io");
+        assert_eq!(apis["groups"].as_array().unwrap().len(), 10);
 
         let group = api_group("apps").unwrap();
         assert_eq!(group["kind"], "APIGroup");
@@ -475,6 +476,7 @@ mod tests {
                 "scheduling.k8s.io",
                 "storage.k8s.io",
                 "policy",
+                "networking.k8s.io",
                 "autoscaling",
                 "apiregistration.k8s.io",
                 "metrics.k8s.io"
@@ -507,7 +509,7 @@ mod tests {
                 "deletecollection",
                 false,
             ),
-            ("pods/exec", "", "pods/exec", "create", false),
+            ("pods/exec", "", "pods/exec", "create", true),
             ("apps pods", "apps", "pods", "get", false),
         ];
         for (name, group, resource, verb, want) in table {

@@ -884,6 +884,34 @@ mod tests {
                 "map",
                 &["type"],
             ),
+            // Every list of networking/v1's Ingress is `+listType=atomic`.
+            (
+                "networking.v1.HTTPIngressRuleValue",
+                "paths",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "networking.v1.IngressLoadBalancerIngress",
+                "ports",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "networking.v1.IngressLoadBalancerStatus",
+                "ingress",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            ("networking.v1.IngressSpec", "rules", "", "", "atomic", &[]),
+            ("networking.v1.IngressSpec", "tls", "", "", "atomic", &[]),
+            ("networking.v1.IngressTLS", "hosts", "", "", "atomic", &[]),
         ];
         let mut got = Vec::new();
         for def in types() {

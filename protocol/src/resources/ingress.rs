@@ -179,6 +179,7 @@ pub struct HttpIngressPath {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// How `path` is matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required)]
     pub path_type: Option<PathType>,
     /// Where matching requests go.
