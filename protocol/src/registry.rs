@@ -482,13 +482,7 @@ impl Served for resources::APIService {
         "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService",
     )
     .categories(&["api-extensions"])
-    .subresources(&[Subresource {
-        name: "status",
-        group: "apiregistration.k8s.io",
-        version: "v1",
-        kind: "APIService",
-        verbs: GET_PATCH_UPDATE,
-    }]);
+    .subresources(&[status_of("apiregistration.k8s.io", "APIService")]);
 }
 
 impl Served for resources::HorizontalPodAutoscaler {

@@ -16,9 +16,6 @@ use rudder_protocol::resources::{
     Ingress, IngressBackend, IngressClass, PathType, RUDDER_INGRESS_CONTROLLER,
 };
 
-/// The legacy annotation naming an Ingress's class.
-const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
-
 /// Where a request goes: a Service port in a namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
@@ -90,7 +87,11 @@ pub fn ours(ing: &Ingress, classes: &[Arc<IngressClass>]) -> bool {
     if let Some(name) = &ing.spec.ingress_class_name {
         return mine(name);
     }
-    if let Some(name) = ing.metadata.annotations.get(LEGACY_CLASS_ANNOTATION) {
+    if let Some(name) = ing
+        .metadata
+        .annotations
+        .get(rudder_protocol::resources::INGRESS_CLASS_ANNOTATION)
+    {
         return mine(name);
     }
     classes
@@ -365,9 +366,10 @@ mod tests {
         i.spec.ingress_class_name = Some("rudder".into());
         assert!(ours(&i, &classes));
         i.spec.ingress_class_name = None;
-        i.metadata
-            .annotations
-            .insert(LEGACY_CLASS_ANNOTATION.into(), "nginx".into());
+        i.metadata.annotations.insert(
+            rudder_protocol::resources::INGRESS_CLASS_ANNOTATION.into(),
+            "nginx".into(),
+        );
         assert!(!ours(&i, &classes));
         assert!(!ours(&ing("y", 1, json!({})), &classes[1..]));
     }

@@ -15,6 +15,9 @@ pub const RUDDER_INGRESS_CLASS: &str = "rudder";
 /// The controller name of [`RUDDER_INGRESS_CLASS`].
 pub const RUDDER_INGRESS_CONTROLLER: &str = "rudder.io/ingress";
 
+/// The annotation that named an Ingress's class before `spec.ingressClassName` existed.
+pub const INGRESS_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+
 /// The annotation that makes an IngressClass the default one.
 pub const IS_DEFAULT_INGRESS_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
 

@@ -22,9 +22,6 @@ use super::super::validation::{
 };
 use super::Strategy;
 
-/// The annotation that named an Ingress's class before `ingressClassName` existed.
-const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
-
 /// Path fragments Kubernetes refuses in `Exact` and `Prefix` paths.
 const INVALID_PATH_SEQUENCES: &[&str] = &["//", "/./", "/../", "%2f", "%2F"];
 /// Path endings Kubernetes refuses in `Exact` and `Prefix` paths.
@@ -117,7 +114,7 @@ pub fn default_ingress_class<'a>(
             .is_some_and(|v| !v.is_null());
         let annotated = ing
             .pointer("/metadata/annotations")
-            .and_then(|a| a.get(LEGACY_CLASS_ANNOTATION))
+            .and_then(|a| a.get(rudder_protocol::resources::INGRESS_CLASS_ANNOTATION))
             .is_some();
         if named || annotated {
             return Ok(());
