@@ -1,5 +1,6 @@
 //! Rudder's components as actix actors, and the node that hosts them.
 //!
+//! - [`apirelay`]: where a worker's pods reach the API (the `kubernetes` Service).
 //! - [`apiserver`]: the Kubernetes REST API over the store (HTTP and bus fronts, watch
 //!   cache, discovery, OpenAPI, validation, defaults, selectors, patches, tables).
 //! - [`bus`]: actor registry, authenticated links between nodes, routing, membership.
@@ -27,6 +28,7 @@
 //! - [`simnode`]: simulated nodes (kwok-style) for benchmarks and scale tests.
 //! - [`store`]: the replicated store (openraft over RocksDB).
 
+pub mod apirelay;
 pub mod apiserver;
 pub mod bus;
 pub mod chaos;

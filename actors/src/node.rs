@@ -214,6 +214,8 @@ pub struct Services {
     pub local_path_dir: Option<PathBuf>,
     /// The cluster DNS (worker nodes with it enabled).
     pub dns: Option<crate::dns::DnsSettings>,
+    /// The API relay for pods (worker nodes on Docker).
+    pub apirelay: Option<crate::apirelay::RelaySettings>,
     /// The controllers' settings and the address ranges (control-plane nodes).
     pub controllers: Option<(
         crate::config::ControllersSection,
@@ -255,6 +257,9 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     }
     if let Some(dns) = &services.dns {
         specs.push(crate::dns::component(dns.clone()));
+    }
+    if let Some(relay) = &services.apirelay {
+        specs.push(crate::apirelay::component(relay.clone()));
     }
     if let Some((cfg, network)) = &services.controllers {
         specs.extend(crate::controllers::components(cfg, network));
@@ -301,9 +306,19 @@ fn start_api(
     use crate::apiserver::{http, tls};
     let api_err = |e: String| NodeError::Api(e);
     let token = load_or_create_token(&cfg.data_dir.join("admin.token"))?;
-    let pki = tls::load_or_create_pki(&cfg.data_dir, &tls::serving_names(&cfg.api_listen, node))
-        .map_err(|e| api_err(e.to_string()))?;
+    let service_ip = crate::apiserver::presence::service_ip(
+        cfg.network
+            .service_ranges()
+            .map_err(|e| api_err(e.to_string()))?
+            .service_cidr,
+    );
+    let pki = tls::load_or_create_pki(
+        &cfg.data_dir,
+        &tls::serving_names(&cfg.api_listen, node, service_ip),
+    )
+    .map_err(|e| api_err(e.to_string()))?;
     let tls_config = pki.server_config().map_err(|e| api_err(e.to_string()))?;
+    let presence_core = core.clone();
     let state = Arc::new(http::ApiState {
         core: core.clone(),
         token: token.clone(),
@@ -336,6 +351,21 @@ fn start_api(
     } else {
         addr
     };
+    // Announced in the `kubernetes` Endpoints: on every interface, the bus address's
+    // (the one other nodes reach) when it is a real one.
+    let advertise = match cfg.listen.parse::<SocketAddr>() {
+        Ok(bus) if addr.ip().is_unspecified() && !bus.ip().is_unspecified() => {
+            SocketAddr::new(bus.ip(), addr.port())
+        }
+        _ => dial,
+    };
+    actix::spawn(
+        presence_core.keep_presence(crate::apiserver::presence::Presence {
+            node: node.to_owned(),
+            address: advertise,
+            ca_pem: pki.ca_pem.clone(),
+        }),
+    );
     let kubeconfig_path = cfg.data_dir.join("kubeconfig");
     let text = tls::kubeconfig(
         &format!("https://{dial}"),
@@ -433,6 +463,22 @@ impl Node {
                 local: node_local.clone(),
             });
         }
+        // Pods reach the API through their node's relay, where the packet filter can
+        // steer the `kubernetes` Service to it (as for kube-dns).
+        let relay_on = cfg.roles.contains(&Role::Worker)
+            && cfg.kubelet.runtime == crate::config::RuntimeKind::Docker
+            && !matches!(
+                cfg.proxy.mode,
+                crate::proxy::ProxyMode::Forwarding | crate::proxy::ProxyMode::Off
+            );
+        let api_ip =
+            crate::apiserver::presence::service_ip(cfg.network.service_ranges()?.service_cidr);
+        if relay_on {
+            services.apirelay = Some(crate::apirelay::RelaySettings {
+                port: crate::apirelay::DEFAULT_PORT,
+                local: node_local.clone(),
+            });
+        }
         if cfg.roles.contains(&Role::Worker) {
             services.ingress = Some(cfg.ingress.clone());
             services.proxy = Some(crate::proxy::ProxySettings {
@@ -445,6 +491,7 @@ impl Node {
                 cluster_cidr: cfg.network.cluster_network()?,
                 service_cidr: cfg.network.service_ranges()?.service_cidr,
                 local_dns: dns_on.then(|| (dns_ip, node_local.clone())),
+                local_api: relay_on.then(|| (api_ip, node_local.clone())),
                 owner: crate::proxy::iptables::owner(&cfg.cluster_id, &name),
             });
         }
@@ -480,7 +527,8 @@ impl Node {
                     },
                 },
                 reserved: cfg.kubelet.reserved()?,
-                node_local_dns: (dns_on && cfg.kubelet.runtime == RuntimeKind::Docker)
+                node_local_dns: ((dns_on || relay_on)
+                    && cfg.kubelet.runtime == RuntimeKind::Docker)
                     .then(|| node_local.clone()),
                 metrics_interval: std::time::Duration::from_millis(
                     cfg.kubelet.metrics_interval_ms.max(500),
@@ -506,7 +554,15 @@ impl Node {
         let supervisor = Supervisor::new(bus.clone(), components(&services)).start();
         let api = if let Some(core) = services.api.clone() {
             match start_api(&cfg, &name, core) {
-                Ok(api) => Some(api),
+                Ok(api) => {
+                    let local = if api.0.ip().is_unspecified() {
+                        SocketAddr::new([127, 0, 0, 1].into(), api.0.port())
+                    } else {
+                        api.0
+                    };
+                    node_local.api_server.send_replace(Some(local));
+                    Some(api)
+                }
                 Err(e) => {
                     bus.shutdown();
                     return Err(e);

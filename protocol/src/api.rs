@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::messages::api::{ApiReply, ApiRequest, ListParams, PatchType, ResourceRef};
-use crate::resources::{List, ObjectMeta, Pod, Resource, Status};
+use crate::resources::{List, ObjectMeta, Pod, Resource, ServiceAccount, Status};
 
 pub use crate::dynamic::{ApiResource, DynamicObject};
 
@@ -432,5 +432,21 @@ impl Api<Pod> {
         })
         .await
         .map(|_| ())
+    }
+}
+
+impl Api<ServiceAccount> {
+    /// Asks for a token of the service account `name` (the `serviceaccounts/token`
+    /// subresource): `request` is an `authentication.k8s.io/v1` TokenRequest; the answer
+    /// is the same with `status.token` and `status.expirationTimestamp`.
+    pub async fn create_token(&self, name: &str, request: &Value) -> Result<Value, ApiError> {
+        self.json(ApiRequest::CreateSubresource {
+            resource: self.resource.clone(),
+            namespace: self.namespace.clone(),
+            name: name.to_owned(),
+            subresource: "token".into(),
+            body: serde_json::to_vec(request)?,
+        })
+        .await
     }
 }

@@ -343,7 +343,14 @@ impl Served for resources::Endpoints {
 impl Served for resources::ServiceAccount {
     const INFO: ResourceInfo =
         ResourceInfo::of::<Self>("serviceaccount", "io.k8s.api.core.v1.ServiceAccount")
-            .short_names(&["sa"]);
+            .short_names(&["sa"])
+            .subresources(&[Subresource {
+                name: "token",
+                group: "authentication.k8s.io",
+                version: "v1",
+                kind: "TokenRequest",
+                verbs: &["create"],
+            }]);
 }
 
 impl Served for resources::ConfigMap {

@@ -282,6 +282,22 @@ fn request(user: UserInfo, req: ApiRequest) -> ApiResult<(Request, bool)> {
                 opts: BUS_WRITES,
             },
         )?,
+        ApiRequest::CreateSubresource {
+            resource,
+            namespace,
+            name,
+            subresource,
+            body: b,
+        } => make(
+            &resource,
+            Some(subresource.as_str()),
+            namespace,
+            Some(name),
+            Operation::Create {
+                body: body(&b)?,
+                opts: BUS_WRITES,
+            },
+        )?,
         ApiRequest::WatchPoll {
             resource,
             namespace,

@@ -172,3 +172,164 @@ pub fn runtime_class<'a>(
         Ok(())
     })
 }
+
+/// Where the service account's token, CA and namespace are mounted in every container.
+pub const SERVICE_ACCOUNT_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+/// The ConfigMap in every namespace holding the CA that verifies the API server
+/// ([`crate::controllers::rootca`] keeps it).
+pub const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
+/// The lifetime of the mounted token (Kubernetes' 3607 s: an hour and a bit, renewed by
+/// the kubelet at 80%).
+const MOUNTED_TOKEN_SECONDS: i64 = 3607;
+
+/// ServiceAccount admission, as Kubernetes' plugin does on pod create: the pod runs as
+/// `spec.serviceAccountName` (`default` when unset), which must exist (the `default`
+/// account may still be on its way from the service account controller, so it alone
+/// is not required); unless the pod or its account turns automounting off, the pod gets
+/// a `kube-api-access-<suffix>` projected volume (a bound token, the cluster CA from
+/// `kube-root-ca.crt`, the namespace) mounted read-only at [`SERVICE_ACCOUNT_MOUNT`] in
+/// every container that has nothing mounted there.
+pub fn service_account<'a>(
+    core: &'a ApiCore,
+    info: &'static ResourceInfo,
+    pod: &'a mut Value,
+) -> BoxFuture<'a, ApiResult<()>> {
+    Box::pin(async move {
+        let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
+        let account = spec["serviceAccountName"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .or_else(|| spec["serviceAccount"].as_str().filter(|s| !s.is_empty()))
+            .unwrap_or("default")
+            .to_owned();
+        let ns = pod
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let accounts = registry::resource("", "v1", "serviceaccounts")
+            .ok_or_else(|| fail(500, "InternalError", "serviceaccounts not registered"))?;
+        // The watch cache first: pod creates should not cost a store read each.
+        let cached = core.cached(accounts, &super::core::key(accounts, Some(&ns), &account));
+        let found = match cached {
+            Some(sa) => Ok(Value::clone(&sa)),
+            None => core.get(accounts, Some(&ns), &account).await,
+        };
+        let sa = match found {
+            Ok(sa) => Some(sa),
+            Err(e) if e.code == 404 && account == "default" => None,
+            Err(e) if e.code == 404 => {
+                return Err(forbidden(
+                    info,
+                    pod,
+                    format_args!(
+                        "error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found"
+                    ),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(s) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+            s.insert("serviceAccountName".into(), json!(account));
+        }
+        let automount = spec["automountServiceAccountToken"]
+            .as_bool()
+            .or_else(|| sa.as_ref()?["automountServiceAccountToken"].as_bool())
+            .unwrap_or(true);
+        if automount {
+            mount_service_account(
+                pod,
+                &format!("kube-api-access-{}", super::core::random_suffix()),
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Adds the `kube-api-access` volume named `volume` and its mounts (see
+/// [`service_account`]).
+fn mount_service_account(pod: &mut Value, volume: &str) {
+    let mounted_there = |c: &Value| {
+        c["volumeMounts"].as_array().is_some_and(|mounts| {
+            mounts
+                .iter()
+                .any(|m| m["mountPath"].as_str() == Some(SERVICE_ACCOUNT_MOUNT))
+        })
+    };
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut added = false;
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in containers.iter_mut().filter(|c| !mounted_there(c)) {
+            let mount =
+                json!({"name": volume, "readOnly": true, "mountPath": SERVICE_ACCOUNT_MOUNT});
+            match c.get_mut("volumeMounts").and_then(Value::as_array_mut) {
+                Some(mounts) => mounts.push(mount),
+                None => c["volumeMounts"] = json!([mount]),
+            }
+            added = true;
+        }
+    }
+    if !added {
+        return;
+    }
+    let v = json!({"name": volume, "projected": {"defaultMode": 420, "sources": [
+        {"serviceAccountToken": {"expirationSeconds": MOUNTED_TOKEN_SECONDS, "path": "token"}},
+        {"configMap": {"name": ROOT_CA_CONFIG_MAP, "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace",
+            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+    ]}});
+    match spec.get_mut("volumes").and_then(Value::as_array_mut) {
+        Some(volumes) => volumes.push(v),
+        None => {
+            spec.insert("volumes".into(), json!([v]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod service_account_tests {
+    use super::*;
+
+    #[test]
+    fn the_token_volume_is_mounted_where_nothing_else_is() {
+        let mut pod = json!({"spec": {
+            "initContainers": [{"name": "init"}],
+            "containers": [
+                {"name": "app", "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+                {"name": "own", "volumeMounts": [{"name": "mine", "mountPath": SERVICE_ACCOUNT_MOUNT}]},
+            ],
+            "volumes": [{"name": "data", "emptyDir": {}}],
+        }});
+        mount_service_account(&mut pod, "kube-api-access-abcde");
+        let spec = &pod["spec"];
+        assert_eq!(spec["volumes"].as_array().unwrap().len(), 2);
+        assert_eq!(spec["volumes"][1]["name"], "kube-api-access-abcde");
+        assert_eq!(
+            spec["volumes"][1]["projected"]["sources"][0]["serviceAccountToken"]["path"],
+            "token"
+        );
+        assert_eq!(
+            spec["initContainers"][0]["volumeMounts"][0]["mountPath"],
+            SERVICE_ACCOUNT_MOUNT
+        );
+        assert_eq!(spec["containers"][0]["volumeMounts"][1]["readOnly"], true);
+        // The container with its own mount there keeps only its own.
+        assert_eq!(
+            spec["containers"][1]["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        // Every container already has one: no volume is added.
+        let mut all_own = json!({"spec": {"containers": [
+            {"name": "own", "volumeMounts": [{"name": "mine", "mountPath": SERVICE_ACCOUNT_MOUNT}]}]}});
+        mount_service_account(&mut all_own, "kube-api-access-abcde");
+        assert!(all_own["spec"].get("volumes").is_none());
+    }
+}

@@ -139,7 +139,7 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
-fn new_uid() -> String {
+pub(super) fn new_uid() -> String {
     let b: [u8; 16] = rand::thread_rng().gen();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     // Version 4, RFC 4122 variant.
@@ -154,7 +154,7 @@ fn new_uid() -> String {
     )
 }
 
-fn random_suffix() -> String {
+pub(super) fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::thread_rng();
     (0..5)
@@ -534,6 +534,9 @@ pub struct ApiCore {
     pub watchers: super::watchers::Watchers,
     /// Read-modify-write cycles in progress here, one at a time per key.
     writers: std::sync::Arc<KeyLocks>,
+    /// The cluster's service-account signing key, once read ([`super::authn`]).
+    pub(super) sa_key:
+        std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<super::satoken::SigningKey>>>,
 }
 
 /// One async lock per object key with a write in progress in this API server.
@@ -621,6 +624,7 @@ impl ApiCore {
             },
             watchers: Default::default(),
             writers: std::sync::Arc::default(),
+            sa_key: std::sync::Arc::default(),
         }
     }
 
@@ -847,6 +851,9 @@ impl ApiCore {
         self.bootstrap_storage_class().await?;
         self.bootstrap_ingress_class().await?;
         self.bootstrap_dns_service().await?;
+        self.bootstrap_kubernetes_service().await?;
+        // The signing key exists before the first pod asks for a token.
+        self.signing_key().await?;
         self.bootstrap_apiservices().await
     }
 
@@ -1139,6 +1146,12 @@ impl ApiCore {
             Some(kv) => Ok((decode(&kv)?, kv.mod_revision)),
             None => Err(not_found(info, name)),
         }
+    }
+
+    /// One object as the watch cache holds it, without a store read (`None` when the
+    /// cache does not hold it, including while it is starting).
+    pub(super) fn cached(&self, info: &ResourceInfo, key: &str) -> Option<std::sync::Arc<Value>> {
+        self.cache.resource(&prefix(info, None)).get(key)
     }
 
     /// The node's bus (the pods/log route asks the pod's kubelet through it).

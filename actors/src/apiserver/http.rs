@@ -133,24 +133,13 @@ fn not_found_path(path: &str) -> HttpResponse {
     ))
 }
 
-fn authorized(req: &HttpRequest, token: &str) -> bool {
-    let Some(h) = req
-        .headers()
+/// The bearer token of a request, if it carries one.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
         .get("authorization")
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(given) = h.strip_prefix("Bearer ").map(str::trim) else {
-        return false;
-    };
-    // Constant-time comparison: the token is a secret.
-    given.len() == token.len()
-        && given
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        .and_then(|v| v.to_str().ok())?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }
 
 fn query(req: &HttpRequest) -> Vec<(String, String)> {
@@ -197,9 +186,13 @@ pub async fn handle(
     if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
         return HttpResponse::Ok().content_type("text/plain").body("ok");
     }
-    if !authorized(&req, &state.token) {
+    let user = match bearer(&req) {
+        Some(token) => state.core.authenticate_bearer(token, &state.token).await,
+        None => None,
+    };
+    let Some(user) = user else {
         return status_response(&Status::failure(401, "Unauthorized", "Unauthorized"));
-    }
+    };
     if body.len() > MAX_BODY {
         return status_response(&Status::failure(
             413,
@@ -242,17 +235,32 @@ pub async fn handle(
             None => not_found_path(&path),
         },
         ["debug", "watchers"] => ok_json(&state.core.watchers.to_json()),
+        [".well-known", "openid-configuration"] => ok_json(&super::satoken::discovery(&format!(
+            "https://{}",
+            state.address
+        ))),
+        ["openid", "v1", "jwks"] => match state.core.signing_key().await {
+            Ok(key) => {
+                let mut r = ok_json(&key.jwks());
+                r.headers_mut().insert(
+                    actix_web::http::header::CONTENT_TYPE,
+                    actix_web::http::header::HeaderValue::from_static("application/jwk-set+json"),
+                );
+                r
+            }
+            Err(e) => error(e),
+        },
         ["openapi", "v3"] => ok_json(&openapi::index()),
         ["openapi", "v3", rest @ ..] => match openapi::document_at(&rest.join("/")) {
             Some(v) => ok_json(&v),
             None => not_found_path(&path),
         },
-        ["api", "v1", rest @ ..] => resource(&req, &body, &state, "", "v1", rest).await,
+        ["api", "v1", rest @ ..] => resource(&req, &body, &state, &user, "", "v1", rest).await,
         ["apis", "metrics.k8s.io", version, rest @ ..] => {
             metrics_response(&req, &state, version, rest).await
         }
         ["apis", group, version, rest @ ..] => {
-            resource(&req, &body, &state, group, version, rest).await
+            resource(&req, &body, &state, &user, group, version, rest).await
         }
         _ => not_found_path(&path),
     }
@@ -348,6 +356,7 @@ async fn resource(
     req: &HttpRequest,
     body: &Bytes,
     state: &ApiState,
+    user: &UserInfo,
     group: &str,
     version: &str,
     rest: &[&str],
@@ -367,9 +376,9 @@ async fn resource(
     let q = query(req);
     let method = req.method().as_str();
     let name = t.name.unwrap_or_default();
-    // The caller: the holder of the bearer token checked above.
+    // The caller, as the bearer token authenticated it.
     let request = |op: Operation| Request {
-        user: UserInfo::admin(),
+        user: user.clone(),
         resource: info,
         subresource: t.sub.map(str::to_owned),
         namespace: ns.map(str::to_owned),
@@ -586,7 +595,7 @@ fn operation(method: &str, named: bool, sub: Option<&str>, c: Call<'_>) -> ApiRe
             opts: writes()?,
             body: value()?,
         },
-        ("POST", true, Some("binding" | "eviction")) => Operation::Create {
+        ("POST", true, Some("binding" | "eviction" | "token")) => Operation::Create {
             opts: writes()?,
             body: body_value()?,
         },

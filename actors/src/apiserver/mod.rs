@@ -17,7 +17,11 @@
 //! - [`actor`]: the bus front (the `apiserver` actor, typed messages).
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
 //! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
+//! - [`authn`]: who a bearer token is (the admin token, service-account tokens) and
+//!   the `serviceaccounts/token` subresource that issues the latter.
 //! - [`watchers`]: the count of open watches per resource (`/debug/watchers`).
+//! - [`presence`]: the `kubernetes` Service, each API server's lease, the Service's
+//!   Endpoints from the current leases, and the bundle of the API servers' CAs.
 //!
 //! Pure parts (no I/O):
 //! - [`registry`]: the served resources and their schemas (merge keys live here once).
@@ -34,10 +38,13 @@
 //! - [`media`], [`protobuf`]: content negotiation, and Kubernetes' protobuf encoding of
 //!   every kind (driven by a generated table of the Kubernetes messages).
 //! - [`table`]: server-side `Table` output for `kubectl get`.
+//! - [`satoken`]: service-account JWTs: the signing key, signing and verification, the
+//!   key set and OpenID discovery documents.
 
 pub mod actor;
 pub mod admission;
 pub mod alloc;
+pub mod authn;
 pub mod cache;
 pub mod core;
 pub mod defaults;
@@ -51,9 +58,11 @@ pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod patch;
+pub mod presence;
 pub mod protobuf;
 pub mod registry;
 pub mod request;
+pub mod satoken;
 pub mod selectors;
 pub mod table;
 pub mod tls;

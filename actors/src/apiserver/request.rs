@@ -332,6 +332,10 @@ impl ApiCore {
             (Operation::Create { body, opts }, Some("binding")) => {
                 Outcome::Created(self.bind(info, ns, name_of(&req)?, body, *opts).await?)
             }
+            (Operation::Create { body, opts }, Some("token")) => Outcome::Created(
+                self.request_token(ns.unwrap_or_default(), name_of(&req)?, body, *opts)
+                    .await?,
+            ),
             (Operation::Create { body, opts }, Some("eviction")) => Outcome::Created(
                 self.evict(ns.unwrap_or_default(), name_of(&req)?, body, *opts)
                     .await?,

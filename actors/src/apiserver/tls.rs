@@ -67,7 +67,13 @@ pub fn load_or_create_pki(data_dir: &Path, names: &[String]) -> Result<Pki, TlsE
         dir.join("apiserver.crt"),
         dir.join("apiserver.key"),
     );
-    if ca_path.exists() && cert_path.exists() && key_path.exists() {
+    // The names the certificate was made for: a certificate made for other names (an
+    // older version's, or before the service range changed) is made again, CA and all
+    // (the CA key is not kept), and the kubeconfig written at start follows.
+    let names_path = dir.join("names");
+    let wanted = names.join("\n");
+    let same_names = std::fs::read_to_string(&names_path).is_ok_and(|n| n == wanted);
+    if same_names && ca_path.exists() && cert_path.exists() && key_path.exists() {
         let read = |p: &Path| std::fs::read_to_string(p).map_err(io(p));
         return Ok(Pki {
             ca_pem: read(&ca_path)?,
@@ -104,6 +110,7 @@ pub fn load_or_create_pki(data_dir: &Path, names: &[String]) -> Result<Pki, TlsE
     write(&ca_path, &pki.ca_pem, false)?;
     write(&cert_path, &pki.cert_pem, false)?;
     write(&key_path, &pki.key_pem, true)?;
+    write(&names_path, &wanted, false)?;
     tracing::info!(dir = %dir.display(), "created API server certificates");
     Ok(pki)
 }
@@ -130,13 +137,24 @@ impl Pki {
     }
 }
 
-/// The subject names for the serving certificate of an API server on `listen`.
-pub fn serving_names(listen: &str, node: &str) -> Vec<String> {
+/// The names pods reach the API by: the `kubernetes` Service's DNS names.
+const SERVICE_NAMES: &[&str] = &[
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+];
+
+/// The subject names for the serving certificate of an API server on `listen`, reached
+/// by pods at `service_ip` (the `kubernetes` Service's address).
+pub fn serving_names(listen: &str, node: &str, service_ip: std::net::Ipv4Addr) -> Vec<String> {
     let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         node.to_owned(),
+        service_ip.to_string(),
     ];
+    names.extend(SERVICE_NAMES.iter().map(|s| (*s).to_owned()));
     if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
         let ip: IpAddr = addr.ip();
         if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
@@ -161,11 +179,20 @@ mod tests {
     #[test]
     fn pki_is_created_once_and_serves() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let names = serving_names("127.0.0.1:6443", "n1");
+        let names = serving_names(
+            "127.0.0.1:6443",
+            "n1",
+            std::net::Ipv4Addr::new(10, 96, 0, 1),
+        );
         let a = load_or_create_pki(dir.path(), &names).expect("created");
         let b = load_or_create_pki(dir.path(), &names).expect("reused");
         assert_eq!(a.ca_pem, b.ca_pem);
         assert!(b.server_config().is_ok());
+        assert!(names.iter().any(|n| n == "10.96.0.1"));
+        assert!(names.iter().any(|n| n == "kubernetes.default.svc"));
+        // Other names: made again, under a new CA.
+        let c = load_or_create_pki(dir.path(), &names[..3]).expect("remade");
+        assert_ne!(a.ca_pem, c.ca_pem);
         let kc = kubeconfig("https://127.0.0.1:6443", &a.ca_pem, "tok", "rudder");
         assert!(kc.contains("token: tok") && kc.contains("certificate-authority-data: "));
     }

@@ -24,6 +24,8 @@
 //! - [`endpoints`]: Endpoints of every Service with a selector.
 //! - [`namespace`]: empties a Terminating namespace, then lets it go.
 //! - [`serviceaccount`]: a `default` ServiceAccount in every namespace.
+//! - [`rootca`]: the `kube-root-ca.crt` ConfigMap (the API servers' CAs) in every
+//!   namespace.
 //! - [`nodelifecycle`]: marks silent nodes Unknown, taints them, evicts their pods.
 //! - [`nodeipam`]: gives every node a pod CIDR from the cluster CIDR.
 //! - [`garbagecollector`]: cascading deletion along owner references.
@@ -46,6 +48,7 @@ pub mod persistentvolume;
 pub mod pods;
 pub mod replicaset;
 pub mod replication;
+pub mod rootca;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod support;
@@ -72,6 +75,7 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         endpoints::component(),
         namespace::component(),
         serviceaccount::component(),
+        rootca::component(),
         nodelifecycle::component(nodelifecycle::Settings {
             grace_period: std::time::Duration::from_millis(cfg.node_grace_period_ms),
             eviction_rate: cfg.node_eviction_rate,
@@ -103,6 +107,7 @@ pub const NAMES: &[&str] = &[
     endpoints::NAME,
     namespace::NAME,
     serviceaccount::NAME,
+    rootca::NAME,
     nodelifecycle::NAME,
     nodeipam::NAME,
     garbagecollector::NAME,

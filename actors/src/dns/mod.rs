@@ -65,6 +65,10 @@ pub struct NodeLocal {
     pub gateway: watch::Sender<Option<Ipv4Addr>>,
     /// Where the `dns` actor answers, once it has bound.
     pub serving: watch::Sender<Option<SocketAddr>>,
+    /// Where the node's API relay ([`crate::apirelay`]) listens, once it has bound.
+    pub api_serving: watch::Sender<Option<SocketAddr>>,
+    /// This node's own API server (control-plane nodes), once it listens.
+    pub api_server: watch::Sender<Option<SocketAddr>>,
 }
 
 /// Equal when the same cell (settings holding it compare by identity).
@@ -82,6 +86,8 @@ impl NodeLocal {
         Arc::new(NodeLocal {
             gateway: watch::channel(None).0,
             serving: watch::channel(None).0,
+            api_serving: watch::channel(None).0,
+            api_server: watch::channel(None).0,
         })
     }
 }

@@ -92,7 +92,7 @@ use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, ConfigMap, Lease, MicroTime, Node, NodeAddress, NodeAddressType,
     NodeCondition, NodeSystemInfo, ObjectMeta, ObjectReference, PersistentVolume,
-    PersistentVolumeClaim, Pod, PodStatus, Quantity, Secret, Time,
+    PersistentVolumeClaim, Pod, PodStatus, Quantity, Secret, ServiceAccount, Time,
 };
 use serde_json::json;
 use tokio::sync::{watch, Notify};
@@ -297,9 +297,61 @@ const STATUS_WRITE_TRIES: usize = 3;
 struct ApiSink {
     api: ApiHandle,
     events: EventRecorder,
+    /// Every Service, for the pods' service environment variables (the node's shared
+    /// informer, which its proxy watches too).
+    services: crate::informer::SharedInformer<rudder_protocol::resources::Service>,
 }
 
 impl PodSink for ApiSink {
+    fn service_env(&self, pod: &Pod) -> Vec<(String, String)> {
+        let ns = pod.metadata.namespace.as_str();
+        let services = self.services.cache().filter(|s| {
+            s.metadata.namespace == ns || s.metadata.namespace == podconfig::MASTER_SERVICE.0
+        });
+        podconfig::service_env(pod, services.iter().map(Arc::as_ref))
+    }
+
+    fn service_account_token(
+        &self,
+        pod: &Pod,
+        spec: &podconfig::TokenSpec,
+    ) -> BoxFuture<'_, Result<(String, Duration), String>> {
+        let ns = &pod.metadata.namespace;
+        let api: Api<ServiceAccount> = self.api.api(Some(ns));
+        let account = match pod.spec.service_account_name.as_str() {
+            "" => "default".to_owned(),
+            name => name.to_owned(),
+        };
+        let mut request = serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": spec.expiration_seconds,
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod",
+                    "name": pod.metadata.name, "uid": pod.metadata.uid},
+            },
+        });
+        if !spec.audience.is_empty() {
+            request["spec"]["audiences"] = serde_json::json!([spec.audience]);
+        }
+        Box::pin(async move {
+            let answer = api
+                .create_token(&account, &request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let token = answer["status"]["token"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .ok_or("the TokenRequest answer holds no token")?
+                .to_owned();
+            let expires = answer["status"]["expirationTimestamp"]
+                .as_str()
+                .and_then(|t| rudder_protocol::resources::Time::parse(t).ok())
+                .ok_or("the TokenRequest answer holds no expiration")?;
+            let left = expires.unix() - rudder_protocol::resources::Time::now().unix();
+            Ok((token, Duration::from_secs(u64::try_from(left).unwrap_or(0))))
+        })
+    }
+
     fn config_map(
         &self,
         namespace: &str,
@@ -468,6 +520,7 @@ async fn run(
     let sink: Arc<dyn PodSink> = Arc::new(ApiSink {
         api: api.clone(),
         events: EventRecorder::new(api.clone(), NAME),
+        services: informers.all(),
     });
     let queue: WorkQueue<ObjectKey> = WorkQueue::default();
     let q = queue.clone();

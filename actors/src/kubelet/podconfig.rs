@@ -10,7 +10,9 @@
 //!   `valueFrom`), a later definition replacing an earlier one. A missing non-optional
 //!   object or key is an error naming it.
 //! - [`volume_payload`] (pure) gives the files of a `configMap`, `secret`, `downwardAPI`
-//!   or `projected` volume, which [`super::atomic_writer`] writes.
+//!   or `projected` volume, which [`super::atomic_writer`] writes. Service-account
+//!   tokens of projected volumes ([`token_specs`]) are requested by the worker and
+//!   handed in with the objects.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,6 +88,39 @@ impl References {
     }
 }
 
+/// A service-account token a pod's projected volumes need: one per audience and
+/// lifetime, shared by the volumes that ask for the same.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TokenSpec {
+    /// The audience (empty: the API server's).
+    pub audience: String,
+    /// The requested lifetime in seconds.
+    pub expiration_seconds: i64,
+}
+
+/// A token's lifetime when its projection names none (Kubernetes' one hour).
+pub const DEFAULT_TOKEN_SECONDS: i64 = 3600;
+
+impl TokenSpec {
+    fn of(t: &rudder_protocol::resources::ServiceAccountTokenProjection) -> TokenSpec {
+        TokenSpec {
+            audience: t.audience.clone(),
+            expiration_seconds: t.expiration_seconds.unwrap_or(DEFAULT_TOKEN_SECONDS),
+        }
+    }
+}
+
+/// The service-account tokens `pod`'s projected volumes need.
+pub fn token_specs(pod: &Pod) -> BTreeSet<TokenSpec> {
+    pod.spec
+        .volumes
+        .iter()
+        .flat_map(|v| v.projected.iter().flat_map(|p| &p.sources))
+        .filter_map(|s| s.service_account_token.as_ref())
+        .map(TokenSpec::of)
+        .collect()
+}
+
 /// The referenced objects as fetched: `None` for one that does not exist.
 #[derive(Debug, Clone, Default)]
 pub struct Objects {
@@ -93,6 +128,79 @@ pub struct Objects {
     pub config_maps: BTreeMap<String, Option<ConfigMap>>,
     /// Secrets by name.
     pub secrets: BTreeMap<String, Option<Secret>>,
+    /// Service-account tokens, as the worker obtained them.
+    pub tokens: BTreeMap<TokenSpec, String>,
+    /// The Services' variables ([`service_env`]), set before everything else.
+    pub service_env: Vec<(String, String)>,
+}
+
+/// The namespace and name of the Service every pod is told about.
+pub const MASTER_SERVICE: (&str, &str) = ("default", "kubernetes");
+
+/// The environment variables Kubernetes gives a pod for Services (its "service links"):
+/// for each Service with a cluster IP in the pod's namespace (unless the pod sets
+/// `enableServiceLinks: false`), and always for `default/kubernetes`,
+/// `<NAME>_SERVICE_HOST`, `<NAME>_SERVICE_PORT`, `<NAME>_SERVICE_PORT_<PORT NAME>` and the
+/// Docker-link variables `<NAME>_PORT`, `<NAME>_PORT_<port>_<PROTO>[_PROTO|_PORT|_ADDR]`.
+/// `services` may hold any namespace's; the result is sorted by Service name.
+pub fn service_env<'a>(
+    pod: &Pod,
+    services: impl IntoIterator<Item = &'a rudder_protocol::resources::Service>,
+) -> Vec<(String, String)> {
+    let links = pod.spec.enable_service_links != Some(false);
+    let ns = pod.metadata.namespace.as_str();
+    let mut chosen: BTreeMap<&str, &rudder_protocol::resources::Service> = BTreeMap::new();
+    for s in services {
+        let (sns, name) = (s.metadata.namespace.as_str(), s.metadata.name.as_str());
+        let ip = s.spec.cluster_ip.as_str();
+        if ip.is_empty() || ip == "None" {
+            continue;
+        }
+        let master = (sns, name) == MASTER_SERVICE;
+        // A pod's own namespace wins over `default` for a Service named the same.
+        if (links && sns == ns) || (master && !chosen.contains_key(name)) {
+            chosen.insert(name, s);
+        }
+    }
+    let mut out = Vec::new();
+    for (name, s) in chosen {
+        let prefix = name.to_ascii_uppercase().replace('-', "_");
+        let ip = &s.spec.cluster_ip;
+        let Some(first) = s.spec.ports.first() else {
+            continue;
+        };
+        out.push((format!("{prefix}_SERVICE_HOST"), ip.clone()));
+        out.push((format!("{prefix}_SERVICE_PORT"), first.port.to_string()));
+        for p in s.spec.ports.iter().filter(|p| !p.name.is_empty()) {
+            let port_name = p.name.to_ascii_uppercase().replace('-', "_");
+            out.push((
+                format!("{prefix}_SERVICE_PORT_{port_name}"),
+                p.port.to_string(),
+            ));
+        }
+        let proto =
+            |p: &rudder_protocol::resources::ServicePort| p.protocol.unwrap_or_default().as_str();
+        out.push((
+            format!("{prefix}_PORT"),
+            format!(
+                "{}://{ip}:{}",
+                proto(first).to_ascii_lowercase(),
+                first.port
+            ),
+        ));
+        for p in &s.spec.ports {
+            let upper = proto(p);
+            let base = format!("{prefix}_PORT_{}_{upper}", p.port);
+            out.push((
+                base.clone(),
+                format!("{}://{ip}:{}", upper.to_ascii_lowercase(), p.port),
+            ));
+            out.push((format!("{base}_PROTO"), upper.to_ascii_lowercase()));
+            out.push((format!("{base}_PORT"), p.port.to_string()));
+            out.push((format!("{base}_ADDR"), ip.clone()));
+        }
+    }
+    out
 }
 
 impl Objects {
@@ -278,6 +386,9 @@ pub fn resolve_env(
         }
     };
     let mut warnings = Vec::new();
+    for (k, v) in &objects.service_env {
+        set(&mut order, &mut vars, k.clone(), v.clone());
+    }
     for from in &c.env_from {
         let (entries, what, name): (Vec<(String, String)>, &str, &str) =
             if let Some(r) = &from.config_map_ref {
@@ -594,6 +705,21 @@ pub fn volume_payload(
                 )
             } else if let Some(d) = &s.downward_api {
                 downward_files(&mut out, pod, &d.items, p.default_mode, ctx)
+            } else if let Some(t) = &s.service_account_token {
+                let token = objects.tokens.get(&TokenSpec::of(t)).ok_or_else(|| {
+                    format!(
+                        "failed to fetch token: no token of service account \"{}\"",
+                        pod.spec.service_account_name
+                    )
+                })?;
+                out.insert(
+                    t.path.clone(),
+                    FileProjection {
+                        data: token.clone().into_bytes(),
+                        mode: mode_of(None, p.default_mode),
+                    },
+                );
+                Ok(())
             } else {
                 Ok(())
             }

@@ -69,6 +69,10 @@ pub struct ProxySettings {
     /// The cluster DNS Service's address and where this node's `dns` actor serves:
     /// that Service is steered there ([`plan::steer_local_dns`]).
     pub local_dns: Option<(std::net::Ipv4Addr, Arc<crate::dns::NodeLocal>)>,
+    /// The `kubernetes` Service's address and the node-local cell naming where this
+    /// node's API relay listens: that Service is steered there
+    /// ([`plan::steer_local_api`]).
+    pub local_api: Option<(std::net::Ipv4Addr, Arc<crate::dns::NodeLocal>)>,
     /// The owner tag of this node's packet-filter chains ([`iptables::owner`]).
     pub owner: String,
 }
@@ -156,6 +160,10 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
         .local_dns
         .as_ref()
         .map(|(ip, local)| (*ip, local.serving.subscribe()));
+    let mut local_api = settings
+        .local_api
+        .as_ref()
+        .map(|(ip, local)| (*ip, local.api_serving.subscribe()));
     services.wait_synced().await;
     endpoints.wait_synced().await;
     let mut backend = Backend::choose(&settings);
@@ -172,6 +180,11 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
         if let Some((ip, serving)) = &mut local_dns {
             if let Some(std::net::SocketAddr::V4(target)) = *serving.borrow_and_update() {
                 plan::steer_local_dns(&mut desired, *ip, target);
+            }
+        }
+        if let Some((ip, serving)) = &mut local_api {
+            if let Some(std::net::SocketAddr::V4(target)) = *serving.borrow_and_update() {
+                plan::steer_local_api(&mut desired, *ip, target);
             }
         }
         if programmed.as_ref() != Some(&desired) {
@@ -195,19 +208,10 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
                 }
             }
         }
-        let dns_moved = async {
-            match &mut local_dns {
-                Some((_, rx)) => {
-                    if rx.changed().await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             _ = dirty.notified() => {}
-            _ = dns_moved => {}
+            _ = moved(&mut local_dns) => {}
+            _ = moved(&mut local_api) => {}
             _ = tokio::time::sleep(RESYNC) => {
                 // Periodic full sync: reprogram even if nothing seems to have changed,
                 // from what is really there.
@@ -215,5 +219,22 @@ async fn run(informers: SharedInformers, settings: ProxySettings) {
                 backend.forget();
             }
         }
+    }
+}
+
+/// Resolves when a node-local target moves (never when there is none to watch).
+async fn moved(
+    target: &mut Option<(
+        std::net::Ipv4Addr,
+        tokio::sync::watch::Receiver<Option<std::net::SocketAddr>>,
+    )>,
+) {
+    match target {
+        Some((_, rx)) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }

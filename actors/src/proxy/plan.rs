@@ -151,6 +151,18 @@ pub fn steer_local_dns(desired: &mut Desired, dns_ip: Ipv4Addr, target: SocketAd
     }
 }
 
+/// Steers the `kubernetes` Service (`api_ip` port 443) to the node's API relay at
+/// `target`: pods reach the API through their own node, which knows where the API
+/// servers are (their Endpoints may be loopback addresses no pod can reach).
+pub fn steer_local_api(desired: &mut Desired, api_ip: Ipv4Addr, target: SocketAddrV4) {
+    for sp in desired.values_mut() {
+        if sp.cluster_ip == Some(api_ip) && sp.port == 443 && sp.proto == Proto::Tcp {
+            sp.endpoints = vec![target];
+            sp.affinity = None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -163,6 +175,22 @@ mod tests {
 
     fn eps(v: serde_json::Value) -> Endpoints {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_kubernetes_service_is_steered_to_the_relay() {
+        let api = svc(
+            json!({"metadata": {"name": "kubernetes", "namespace": "default"}, "spec": {
+            "clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}}),
+        );
+        let ep = eps(
+            json!({"metadata": {"name": "kubernetes", "namespace": "default"},
+            "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": 6443}]}]}),
+        );
+        let mut d = plan(&[&api], &[&ep]);
+        let target: SocketAddrV4 = "10.244.0.1:6443".parse().unwrap();
+        steer_local_api(&mut d, "10.96.0.1".parse().unwrap(), target);
+        assert_eq!(d["default/kubernetes:https"].endpoints, [target]);
     }
 
     #[test]

@@ -162,6 +162,20 @@ pub enum ApiRequest {
         /// The `Eviction` as JSON.
         body: Vec<u8>,
     },
+    /// Create through a subresource of a named object that answers with a computed
+    /// object (`serviceaccounts/token`: a TokenRequest in, the same with the token out).
+    CreateSubresource {
+        /// The collection.
+        resource: ResourceRef,
+        /// Namespace.
+        namespace: Option<String>,
+        /// Object name.
+        name: String,
+        /// The subresource, e.g. `token`.
+        subresource: String,
+        /// The request body as JSON.
+        body: Vec<u8>,
+    },
 }
 
 /// One watch event: its type (ADDED, MODIFIED, DELETED) and the object as JSON.

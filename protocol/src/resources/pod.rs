@@ -995,6 +995,24 @@ pub struct VolumeProjection {
     /// A ConfigMap's keys.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_map: Option<ConfigMapProjection>,
+    /// A token of the pod's service account, requested and refreshed by the kubelet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_token: Option<ServiceAccountTokenProjection>,
+}
+
+/// A service-account token in a projected volume.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Encode, Decode, Schema)]
+#[serde(rename_all = "camelCase", default)]
+#[schema(name = "io.k8s.api.core.v1.ServiceAccountTokenProjection")]
+pub struct ServiceAccountTokenProjection {
+    /// The audience the token is for (the API server's when empty).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub audience: String,
+    /// The requested lifetime (one hour when unset; at least ten minutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_seconds: Option<i64>,
+    /// The file's path relative to the volume.
+    pub path: String,
 }
 
 /// A Secret's keys in a projected volume.

@@ -26,8 +26,11 @@ impl Strategy for Pod {
         field("status.podIP"),
     ];
     const COLUMNS: &'static [Column] = POD_COLUMNS;
-    const ADMISSION: &'static [admission::Plugin] =
-        &[admission::priority, admission::runtime_class];
+    const ADMISSION: &'static [admission::Plugin] = &[
+        admission::service_account,
+        admission::priority,
+        admission::runtime_class,
+    ];
 
     fn cells(&self, now: Time) -> Row {
         let (cells, conditions) = pod_cells(self, now);

@@ -399,6 +399,32 @@ fn validate_projected(
                 }
             }
         }
+        if let Some(t) = &source.service_account_token {
+            kinds += 1;
+            let tpath = spath.child("serviceAccountToken");
+            match t.expiration_seconds {
+                Some(s) if s < 600 => errs.push(FieldCause::invalid(
+                    &tpath.child("expirationSeconds"),
+                    s,
+                    "may not specify a duration less than 10 minutes",
+                )),
+                Some(s) if s > 1 << 32 => errs.push(FieldCause::invalid(
+                    &tpath.child("expirationSeconds"),
+                    s,
+                    "may not specify a duration larger than 2^32 seconds",
+                )),
+                _ => {}
+            }
+            if t.path.is_empty() {
+                errs.push(FieldCause::required(&tpath.child("path"), ""));
+            } else if !paths.insert(t.path.clone()) {
+                errs.push(FieldCause::invalid(
+                    path,
+                    &t.path,
+                    "conflicting duplicate paths",
+                ));
+            }
+        }
         if kinds > 1 {
             errs.push(FieldCause::forbidden(
                 &spath,

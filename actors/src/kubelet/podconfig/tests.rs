@@ -56,7 +56,142 @@ fn objects() -> Objects {
     Objects {
         config_maps: BTreeMap::from([("cfg".to_owned(), Some(cm)), ("gone".to_owned(), None)]),
         secrets: BTreeMap::from([("creds".to_owned(), Some(s)), ("nope".to_owned(), None)]),
+        ..Objects::default()
     }
+}
+
+fn service(
+    ns: &str,
+    name: &str,
+    ip: &str,
+    ports: serde_json::Value,
+) -> rudder_protocol::resources::Service {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"clusterIP": ip, "ports": ports},
+    }))
+    .unwrap()
+}
+
+#[test]
+fn service_links_name_every_service_of_the_namespace_and_the_api() {
+    let api = service(
+        "default",
+        "kubernetes",
+        "10.96.0.1",
+        serde_json::json!([{"name": "https", "port": 443}]),
+    );
+    let web = service(
+        "team",
+        "web-front",
+        "10.96.3.4",
+        serde_json::json!([
+        {"name": "http", "port": 80}, {"name": "dns-udp", "port": 53, "protocol": "UDP"}]),
+    );
+    let headless = service("team", "db", "None", serde_json::json!([{"port": 5432}]));
+    let elsewhere = service(
+        "other",
+        "cache",
+        "10.96.9.9",
+        serde_json::json!([{"port": 6379}]),
+    );
+    let mut p = Pod::new("x");
+    p.metadata.namespace = "team".into();
+    let all = [&api, &web, &headless, &elsewhere];
+    let env: BTreeMap<String, String> = service_env(&p, all).into_iter().collect();
+    let want = [
+        ("KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+        ("KUBERNETES_SERVICE_PORT", "443"),
+        ("KUBERNETES_SERVICE_PORT_HTTPS", "443"),
+        ("KUBERNETES_PORT", "tcp://10.96.0.1:443"),
+        ("KUBERNETES_PORT_443_TCP", "tcp://10.96.0.1:443"),
+        ("KUBERNETES_PORT_443_TCP_PROTO", "tcp"),
+        ("KUBERNETES_PORT_443_TCP_PORT", "443"),
+        ("KUBERNETES_PORT_443_TCP_ADDR", "10.96.0.1"),
+        ("WEB_FRONT_SERVICE_HOST", "10.96.3.4"),
+        ("WEB_FRONT_SERVICE_PORT", "80"),
+        ("WEB_FRONT_SERVICE_PORT_HTTP", "80"),
+        ("WEB_FRONT_SERVICE_PORT_DNS_UDP", "53"),
+        ("WEB_FRONT_PORT", "tcp://10.96.3.4:80"),
+        ("WEB_FRONT_PORT_80_TCP", "tcp://10.96.3.4:80"),
+        ("WEB_FRONT_PORT_80_TCP_PROTO", "tcp"),
+        ("WEB_FRONT_PORT_80_TCP_PORT", "80"),
+        ("WEB_FRONT_PORT_80_TCP_ADDR", "10.96.3.4"),
+        ("WEB_FRONT_PORT_53_UDP", "udp://10.96.3.4:53"),
+        ("WEB_FRONT_PORT_53_UDP_PROTO", "udp"),
+        ("WEB_FRONT_PORT_53_UDP_PORT", "53"),
+        ("WEB_FRONT_PORT_53_UDP_ADDR", "10.96.3.4"),
+    ];
+    let want: BTreeMap<String, String> = want
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    assert_eq!(env, want);
+    // Links off: the API's variables only.
+    p.spec.enable_service_links = Some(false);
+    let env = service_env(&p, all);
+    assert!(
+        env.iter().all(|(k, _)| k.starts_with("KUBERNETES_")),
+        "{env:?}"
+    );
+    assert_eq!(env.len(), 8);
+    // They come first: a container's own definition wins, and may refer to them.
+    p.spec.containers = vec![Container {
+        name: "c".into(),
+        env: vec![
+            value("KUBERNETES_SERVICE_PORT", "8443"),
+            value("URL", "https://$(KUBERNETES_SERVICE_HOST)"),
+        ],
+        ..Default::default()
+    }];
+    let objects = Objects {
+        service_env: service_env(&p, all),
+        ..Objects::default()
+    };
+    let e = resolve_env(&p, &p.spec.containers[0], &objects, &ctx()).unwrap();
+    let vars: BTreeMap<&str, &str> = e.vars.iter().filter_map(|v| v.split_once('=')).collect();
+    assert_eq!(vars["KUBERNETES_SERVICE_PORT"], "8443");
+    assert_eq!(vars["URL"], "https://10.96.0.1");
+}
+
+#[test]
+fn a_token_projection_writes_the_workers_token() {
+    let mut p = pod();
+    let source = rudder_protocol::resources::ServiceAccountTokenProjection {
+        audience: String::new(),
+        expiration_seconds: Some(3607),
+        path: "token".into(),
+    };
+    p.spec.volumes = vec![Volume {
+        name: "kube-api-access-x".into(),
+        projected: Some(ProjectedVolumeSource {
+            sources: vec![VolumeProjection {
+                service_account_token: Some(source),
+                ..Default::default()
+            }],
+            default_mode: Some(0o644),
+        }),
+        ..Default::default()
+    }];
+    let specs = token_specs(&p);
+    assert_eq!(
+        specs.iter().cloned().collect::<Vec<_>>(),
+        [TokenSpec {
+            audience: String::new(),
+            expiration_seconds: 3607
+        }]
+    );
+    let v = &p.spec.volumes[0];
+    let missing = volume_payload(&p, v, &objects(), &ctx()).unwrap();
+    assert!(missing.unwrap_err().contains("failed to fetch token"));
+    let mut objects = objects();
+    objects.tokens = specs
+        .into_iter()
+        .map(|s| (s, "eyJ.a.b".to_owned()))
+        .collect();
+    let files = volume_payload(&p, v, &objects, &ctx()).unwrap().unwrap();
+    assert_eq!(files["token"].data, b"eyJ.a.b");
+    assert_eq!(files["token"].mode, 0o644);
 }
 
 fn ctx() -> FieldContext {

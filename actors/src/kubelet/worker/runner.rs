@@ -63,6 +63,21 @@ pub trait PodSink: Send + Sync + 'static {
     fn event(&self, pod: &Pod, type_: &str, reason: &str, message: String);
     /// Deletes the pod object for good (grace period 0) once its containers are gone.
     fn finish_deletion(&self, pod: &Pod) -> BoxFuture<'_, Result<(), String>>;
+    /// The Services' environment variables for the pod ([`podconfig::service_env`]).
+    fn service_env(&self, pod: &Pod) -> Vec<(String, String)> {
+        let _ = pod;
+        Vec::new()
+    }
+    /// A token of the pod's service account as `spec` asks, bound to the pod, and how
+    /// long it stays valid. Sinks that issue none refuse.
+    fn service_account_token(
+        &self,
+        pod: &Pod,
+        spec: &podconfig::TokenSpec,
+    ) -> BoxFuture<'_, Result<(String, Duration), String>> {
+        let _ = (pod, spec);
+        Box::pin(async { Err("this node issues no service account tokens".to_owned()) })
+    }
 }
 
 /// What a worker knows of its node.
@@ -139,6 +154,9 @@ pub struct PodWorker {
     files_written: bool,
     /// When the volume files were last written from fresh objects.
     files_synced: Option<Instant>,
+    /// The service-account tokens of the pod's projected volumes, with when each is
+    /// renewed (at 80% of its lifetime, as Kubernetes' token manager does).
+    tokens: BTreeMap<podconfig::TokenSpec, (String, Instant)>,
 }
 
 impl PodWorker {
@@ -176,6 +194,7 @@ impl PodWorker {
             log: LogLimiter::default(),
             files_written: false,
             files_synced: None,
+            tokens: BTreeMap::new(),
         }
     }
 
@@ -988,6 +1007,42 @@ impl PodWorker {
         Ok(objects)
     }
 
+    /// The tokens the pod's projected volumes need, renewing those past 80% of their
+    /// lifetime (a renewal that fails keeps the old token while it is still valid).
+    async fn current_tokens(
+        &mut self,
+        pod: &Pod,
+    ) -> Result<BTreeMap<podconfig::TokenSpec, String>, String> {
+        let specs = podconfig::token_specs(pod);
+        self.tokens.retain(|spec, _| specs.contains(spec));
+        let now = Instant::now();
+        for spec in specs {
+            let due = self
+                .tokens
+                .get(&spec)
+                .is_none_or(|(_, renew)| now >= *renew);
+            if !due {
+                continue;
+            }
+            match self.sink.service_account_token(pod, &spec).await {
+                Ok((token, valid_for)) => {
+                    let renew = now + valid_for.mul_f64(0.8);
+                    self.tokens.insert(spec, (token, renew));
+                }
+                // The old token is kept until the API answers again; the round retries.
+                Err(e) if self.tokens.contains_key(&spec) => {
+                    tracing::warn!(pod = %self.key, error = %e, "service account token renewal failed");
+                }
+                Err(e) => return Err(format!("failed to fetch token: {e}")),
+            }
+        }
+        Ok(self
+            .tokens
+            .iter()
+            .map(|(spec, (token, _))| (spec.clone(), token.clone()))
+            .collect())
+    }
+
     fn field_context(&self, pod_ip: &str) -> FieldContext {
         FieldContext {
             pod_ip: pod_ip.to_owned(),
@@ -1003,8 +1058,12 @@ impl PodWorker {
         if !pod.spec.volumes.iter().any(podconfig::is_projected) {
             return Ok(());
         }
-        let objects = self
+        let mut objects = self
             .fetch(pod, &References::of(pod, false, true))
+            .await
+            .map_err(|e| format!("MountVolume.SetUp failed: {e}"))?;
+        objects.tokens = self
+            .current_tokens(pod)
             .await
             .map_err(|e| format!("MountVolume.SetUp failed: {e}"))?;
         let ctx = self.field_context(pod_ip);
@@ -1146,7 +1205,8 @@ impl PodWorker {
         };
         // The environment first (a subPathExpr expands it), reported after the volumes.
         let refs = References::of(pod, true, false);
-        let env = self.fetch(pod, &refs).await.and_then(|objects| {
+        let env = self.fetch(pod, &refs).await.and_then(|mut objects| {
+            objects.service_env = self.sink.service_env(pod);
             podconfig::resolve_env(pod, c, &objects, &self.field_context(&pod_ip))
         });
         let vars = env.as_ref().map(|e| e.vars.clone()).unwrap_or_default();
