@@ -293,6 +293,7 @@ fn mount_service_account(pod: &mut Value, volume: &str) {
 
 #[cfg(test)]
 mod service_account_tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

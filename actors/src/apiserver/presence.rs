@@ -268,6 +268,7 @@ impl ApiCore {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn lease(addr: &str, renewed_secs_ago: i64, now: i64, label: &str) -> Value {

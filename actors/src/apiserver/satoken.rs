@@ -298,6 +298,7 @@ fn b64_json(v: &impl Serialize) -> Result<String, TokenError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const NOW: i64 = 1_800_000_000;

@@ -143,6 +143,7 @@ async fn reconcile(ctx: &Ctx, ns: String) -> Result<Option<Duration>, ApiError> 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
