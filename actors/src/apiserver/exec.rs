@@ -63,7 +63,8 @@ impl Kind {
     }
 }
 
-fn failure(code: u16, reason: &str, message: impl Into<String>) -> HttpResponse {
+/// A Kubernetes `Status` failure as the HTTP answer.
+pub(super) fn failure(code: u16, reason: &str, message: impl Into<String>) -> HttpResponse {
     let s = Status::failure(i32::from(code), reason, message);
     let mut body = serde_json::to_vec(&s).unwrap_or_default();
     body.push(b'\n');

@@ -16,8 +16,9 @@
 //! them; a request that asks to switch protocols (`Upgrade: websocket`, SPDY) is answered
 //! without waiting for a body (its body is the rest of the connection); the connect
 //! subresources answer `404` for a missing object; `pods/x/exec` and `attach` upgrade to
-//! a WebSocket relayed to the kubelet ([`super::exec`]); the others (`portforward`,
-//! `proxy`, `services/x/proxy`, `nodes/x/proxy`) answer `400` until they are streamed.
+//! a WebSocket relayed to the kubelet ([`super::exec`]), `portforward` too
+//! ([`super::portforward`]); the others (`proxy`, `services/x/proxy`, `nodes/x/proxy`)
+//! answer `400` until they are streamed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -775,6 +776,13 @@ async fn connect_response(
         is_upgrade(req),
     ) {
         return super::exec::serve(req, &state.core, object, ns, name, kind, &query(req)).await;
+    }
+    if let (true, Some(ns), true) = (
+        info.plural == "pods" && sub == "portforward",
+        ns,
+        is_upgrade(req),
+    ) {
+        return super::portforward::serve(req, &state.core, object, ns, name, &query(req)).await;
     }
     let message = if streams && !is_upgrade(req) {
         "Upgrade request required".to_owned()

@@ -8,6 +8,9 @@
 //!   pod's PodDisruptionBudget).
 //! - [`exec`]: `pods/exec` and `pods/attach` over WebSocket (`v5`/`v4.channel.k8s.io`),
 //!   relayed to the pod's kubelet over a bus stream.
+//! - [`portforward`]: `pods/portforward` over WebSocket (kubectl's tunnelled SPDY and
+//!   `v4.channel.k8s.io`), one bus stream to the kubelet per connection; [`spdy`] is its
+//!   SPDY/3.1 frame codec.
 //! - [`admission`]: admission plugins that read other objects (Priority,
 //!   RuntimeClass), run on create before the kind's own admission.
 //! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
@@ -51,10 +54,12 @@ pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod patch;
+pub mod portforward;
 pub mod protobuf;
 pub mod registry;
 pub mod request;
 pub mod selectors;
+pub mod spdy;
 pub mod table;
 pub mod tls;
 pub mod validation;

@@ -9,6 +9,9 @@
 //! or nothing accepts on the port, so that the API server can write the error on the
 //! client's error stream; `Ready` once the TCP connection is up.
 //!
+//! Port 0 is no connection but a session's hold on the kubelet (see
+//! `apiserver::portforward`): answered once the sandbox runs, then kept open.
+//!
 //! Then bytes are copied both ways as they are. A finish from the API server (the client
 //! closed its side) shuts down the TCP connection's write side; the pod closing its side
 //! finishes the stream. A reset stream (the client went away) drops the connection. The
@@ -37,6 +40,9 @@ pub async fn serve(
     mut writer: StreamWriter,
     reader: StreamReader,
 ) {
+    if req.port == 0 {
+        return hold(rt, node, req, writer, reader).await;
+    }
     let tcp = match connect(&rt, &node, &req).await {
         Ok(tcp) => tcp,
         Err(e) => {
@@ -60,6 +66,41 @@ pub async fn serve(
         return;
     }
     relay(tcp, writer, reader).await;
+}
+
+/// A session's hold on this kubelet (port 0): `Ready` once the pod's sandbox runs, then
+/// open until the API server drops it or this kubelet goes away (which resets it: the
+/// session ends).
+async fn hold(
+    rt: Arc<dyn ContainerRuntime>,
+    node: String,
+    req: PortForwardRequest,
+    mut writer: StreamWriter,
+    mut reader: StreamReader,
+) {
+    let start = match pod_address(&rt, &node, &req).await {
+        Ok(_) => ExecStart::Ready,
+        Err(e) => ExecStart::Refused {
+            code: 500,
+            message: format!(
+                "unable to forward ports to pod {}, uid {}: {e}",
+                req.pod, req.uid
+            ),
+        },
+    };
+    let ready = start == ExecStart::Ready;
+    if let Ok(bytes) = rudder_protocol::codec::encode(&start) {
+        if writer.send_chunk(bytes).await.is_err() {
+            return;
+        }
+    }
+    if !ready {
+        let _ = writer.finish().await;
+        return;
+    }
+    // Nothing more is sent either way; this waits for the end.
+    while let Ok(Some(_)) = reader.recv().await {}
+    writer.cancel("the port-forward session ended");
 }
 
 /// The address of the pod's network namespace: its sandbox's IP, or the loopback

@@ -33,7 +33,9 @@ pub struct PortForwardRequest {
     pub pod: String,
     /// The pod's uid, for the error messages Kubernetes writes.
     pub uid: String,
-    /// The TCP port in the pod's network namespace.
+    /// The TCP port in the pod's network namespace; 0 opens no connection but holds a
+    /// stream for the whole port-forward session, so that the session ends when the
+    /// kubelet goes away.
     pub port: u16,
 }
 
