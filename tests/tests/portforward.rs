@@ -12,9 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rudder_protocol::client::{Api, Client};
-use rudder_protocol::resources::{
-    Container, IntOrString, Pod, PodPhase, Service, ServicePort,
-};
+use rudder_protocol::resources::{Container, IntOrString, Pod, PodPhase, Service, ServicePort};
 use rudder_tests::services::{self, DockerCleanup};
 use rudder_tests::{eventually, Cluster};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -62,7 +60,9 @@ fn web_pod(name: &str, node: &str) -> Pod {
 
 fn web_service() -> Service {
     let mut s = Service::new("pf-web");
-    s.spec.selector.insert("app".to_owned(), "pf-web".to_owned());
+    s.spec
+        .selector
+        .insert("app".to_owned(), "pf-web".to_owned());
     s.spec.ports = vec![ServicePort {
         name: "http".into(),
         port: 80,
@@ -117,8 +117,14 @@ impl Forward {
             .spawn()?;
         let (tx, lines) = mpsc::channel();
         for out in [
-            child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -167,7 +173,10 @@ impl Forward {
             }
             if Instant::now() > deadline {
                 self.drain();
-                anyhow::bail!("kubectl port-forward still runs after {limit:?}: {:?}", self.seen);
+                anyhow::bail!(
+                    "kubectl port-forward still runs after {limit:?}: {:?}",
+                    self.seen
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -205,8 +214,7 @@ async fn start(name: &str) -> anyhow::Result<(DockerCleanup, Cluster, Client)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn port_forward_serves_concurrent_requests_and_ends_with_the_kubelet() -> anyhow::Result<()>
-{
+async fn port_forward_serves_concurrent_requests_and_ends_with_the_kubelet() -> anyhow::Result<()> {
     if !docker_available() {
         return Ok(());
     }
@@ -280,7 +288,9 @@ async fn port_forward_serves_concurrent_requests_and_ends_with_the_kubelet() -> 
     let status = fwd.wait_exit(Duration::from_secs(30))?;
     assert!(!status.success(), "kubectl must fail: {:?}", fwd.seen);
     assert!(
-        fwd.seen.iter().any(|l| l.contains("lost connection to pod")),
+        fwd.seen
+            .iter()
+            .any(|l| l.contains("lost connection to pod")),
         "kubectl output: {:?}",
         fwd.seen
     );
@@ -298,5 +308,75 @@ async fn port_forward_serves_concurrent_requests_and_ends_with_the_kubelet() -> 
         }
     })
     .await?;
+    Ok(())
+}
+
+/// The Python client's port-forward: WebSocket `v4.channel.k8s.io`, two ports in one
+/// session, each answered on its own channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_forwards_ports_over_websocket_channels() -> anyhow::Result<()> {
+    if !docker_available() {
+        return Ok(());
+    }
+    let node = format!("pf-py-{}", std::process::id());
+    let (_cleanup, cluster, client) = start(&node).await?;
+    let kc = cluster.nodes[0].kubeconfig();
+    let pods: Api<Pod> = client.api(Some("default"));
+    pods.create(&web_pod("web", &node)).await?;
+    wait_running(&pods, "web").await?;
+    let script = r#"
+import json, sys
+from kubernetes import client, config
+from kubernetes.stream import portforward
+config.load_kube_config()
+api = client.CoreV1Api()
+
+def fetch(pf, port, path):
+    s = pf.socket(port)
+    s.setblocking(True)
+    s.sendall(("GET %s HTTP/1.0\r\n\r\n" % path).encode())
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    return data.decode()
+
+report = {}
+pf = portforward(api.connect_get_namespaced_pod_portforward, "web", "default", ports="8080,9")
+body = fetch(pf, 8080, "/big.txt")
+report["status"] = body.split("\r\n")[0]
+report["body_len"] = len(body.split("\r\n\r\n", 1)[1])
+report["error_9"] = pf.error(9) or ""
+report["error_8080"] = pf.error(8080)
+pf.close()
+print(json.dumps(report))
+"#;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("pf.py");
+    std::fs::write(&path, script)?;
+    let out = rudder_tests::python_with_client()
+        .env("KUBECONFIG", &kc)
+        .arg(&path)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default())?;
+    assert_eq!(report["status"], "HTTP/1.0 200 OK", "{report}");
+    assert_eq!(report["body_len"], big_text().len(), "{report}");
+    assert!(report["error_8080"].is_null(), "{report}");
+    assert!(
+        report["error_9"]
+            .as_str()
+            .is_some_and(|e| e.contains("error forwarding port 9 to pod web")),
+        "{report}"
+    );
     Ok(())
 }

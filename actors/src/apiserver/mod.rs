@@ -10,7 +10,7 @@
 //!   relayed to the pod's kubelet over a bus stream.
 //! - [`portforward`]: `pods/portforward` over WebSocket (kubectl's tunnelled SPDY and
 //!   `v4.channel.k8s.io`), one bus stream to the kubelet per connection; [`spdy`] is its
-//!   SPDY/3.1 frame codec.
+//!   SPDY/3.1 frame codec; [`spdy_exec`] serves exec and attach over plain SPDY.
 //! - [`admission`]: admission plugins that read other objects (Priority,
 //!   RuntimeClass), run on create before the kind's own admission.
 //! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
@@ -19,6 +19,10 @@
 //! - [`cache`]: the watch cache that serves lists and watches from memory.
 //! - [`actor`]: the bus front (the `apiserver` actor, typed messages).
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
+//! - [`tunnel`]: byte transports (WebSocket messages, raw upgraded connections) for the
+//!   streaming subresources' sessions.
+//! - [`upgrade`]: lets plain `Upgrade: SPDY/3.1` requests through actix (a rewrite of
+//!   each connection's first request head).
 //! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
 //! - [`watchers`]: the count of open watches per resource (`/debug/watchers`).
 //!
@@ -60,8 +64,11 @@ pub mod registry;
 pub mod request;
 pub mod selectors;
 pub mod spdy;
+pub mod spdy_exec;
 pub mod table;
 pub mod tls;
+pub mod tunnel;
+pub mod upgrade;
 pub mod validation;
 pub mod watch;
 pub mod watchers;

@@ -27,9 +27,12 @@
 //! session with an error, as a restarted kubelet does on Kubernetes, instead of leaving
 //! the client waiting.
 //!
-//! Plain `Upgrade: SPDY/3.1` is refused with `400`: the HTTP front (actix) does not hand
-//! over the raw connection for protocols other than WebSocket. kubectl reaches this
-//! endpoint over WebSocket first; a refusal names what is supported.
+//! - **Plain `Upgrade: SPDY/3.1`** with `X-Stream-Protocol-Version: portforward.k8s.io`
+//!   (clients before WebSockets, or kubectl with `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`):
+//!   the same SPDY session on the upgraded connection itself ([`super::upgrade`]); a
+//!   client that offers no protocol this server speaks gets `403` as on Kubernetes.
+//!
+//! Any other upgrade gets `400` naming what is supported.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -44,10 +47,14 @@ use tokio::sync::mpsc;
 use super::core::ApiCore;
 use super::exec::UpgradePayload;
 use super::spdy::{self, Codec, Frame};
+use super::tunnel::{self, Out};
 use crate::bus::Bus;
 
 /// kubectl's tunnelled SPDY subprotocol.
 pub const TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+
+/// The port-forward protocol inside SPDY (`X-Stream-Protocol-Version`).
+pub const PORT_FORWARD_V1: &str = "portforward.k8s.io";
 
 /// The WebSocket channel protocol of the Python client and others.
 pub const CHANNEL_PROTOCOL: &str = "v4.channel.k8s.io";
@@ -57,12 +64,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Largest WebSocket frame accepted from the client.
 const MAX_CLIENT_FRAME: usize = 1024 * 1024;
-
-/// Frames queued for the client before connections wait.
-const FRAME_QUEUE: usize = 64;
-
-/// Client data chunks queued per connection before the session's reader waits.
-const INBOUND_QUEUE: usize = 16;
 
 /// Where a session's connections go.
 #[derive(Debug, Clone)]
@@ -131,8 +132,25 @@ pub async fn serve(
             .unwrap_or_default()
             .to_owned()
     };
+    let spdy_upgrade = super::upgrade::is_spdy(req);
     let upgrade = header("upgrade").to_ascii_lowercase();
-    if upgrade != "websocket" {
+    if spdy_upgrade {
+        let offered: Vec<String> = req
+            .headers()
+            .get_all("x-stream-protocol-version")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
+            .collect();
+        if !offered.iter().any(|p| p == PORT_FORWARD_V1) {
+            return super::exec::failure(
+                403,
+                "Forbidden",
+                format!(
+                    "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server accepts [\"{PORT_FORWARD_V1}\"]"
+                ),
+            );
+        }
+    } else if upgrade != "websocket" {
         return bad_request(format!(
             "upgrade to {upgrade:?} is not supported: this server forwards ports over \
              WebSocket ({TUNNEL_PROTOCOL}, {CHANNEL_PROTOCOL})"
@@ -140,7 +158,7 @@ pub async fn serve(
     }
     let offered = header("sec-websocket-protocol");
     let offered: Vec<&str> = offered.split(',').map(str::trim).collect();
-    let protocol = if offered.contains(&TUNNEL_PROTOCOL) {
+    let protocol = if spdy_upgrade || offered.contains(&TUNNEL_PROTOCOL) {
         TUNNEL_PROTOCOL
     } else if offered.contains(&CHANNEL_PROTOCOL) {
         CHANNEL_PROTOCOL
@@ -197,6 +215,15 @@ pub async fn serve(
     let Some(payload) = payload else {
         return super::exec::failure(500, "InternalError", "the connection cannot be upgraded");
     };
+    if spdy_upgrade {
+        let (to_client, from_client, response) = tunnel::raw(
+            payload,
+            super::upgrade::SPDY_UPGRADE,
+            &[("X-Stream-Protocol-Version", PORT_FORWARD_V1)],
+        );
+        actix_web::rt::spawn(spdy_session(bus, target, hold, from_client, to_client));
+        return response;
+    }
     let (mut response, session, messages) = match actix_ws::handle(req, payload) {
         Ok(r) => r,
         Err(e) => return bad_request(format!("unable to upgrade connection: {e}")),
@@ -206,11 +233,18 @@ pub async fn serve(
         actix_web::http::header::HeaderValue::from_static(protocol),
     );
     let messages = messages.max_frame_size(MAX_CLIENT_FRAME);
-    let (to_client, from_client) = websocket_pipes(session, messages);
+    let (to_client, from_client) = tunnel::websocket(session, messages);
     if protocol == TUNNEL_PROTOCOL {
         actix_web::rt::spawn(spdy_session(bus, target, hold, from_client, to_client));
     } else {
-        actix_web::rt::spawn(channel_session(bus, target, hold, ports, from_client, to_client));
+        actix_web::rt::spawn(channel_session(
+            bus,
+            target,
+            hold,
+            ports,
+            from_client,
+            to_client,
+        ));
     }
     response
 }
@@ -231,75 +265,12 @@ fn query_ports(q: &[(String, String)]) -> Result<Vec<u16>, String> {
     }
     // Two channels per port, numbered in one byte.
     if ports.len() > 127 {
-        return Err(format!("at most 127 ports per session, got {}", ports.len()));
+        return Err(format!(
+            "at most 127 ports per session, got {}",
+            ports.len()
+        ));
     }
     Ok(ports)
-}
-
-/// A message for the client: bytes in one binary message, or the session's end.
-enum Out {
-    Binary(Vec<u8>),
-    Close(Option<String>),
-}
-
-/// Pumps between the WebSocket and two channels: what the client sends (binary message
-/// payloads; the channel closes when the client goes away) and what to send it.
-fn websocket_pipes(
-    mut session: actix_ws::Session,
-    mut messages: actix_ws::MessageStream,
-) -> (mpsc::Sender<Out>, mpsc::Receiver<bytes::Bytes>) {
-    let (out_tx, mut out_rx) = mpsc::channel::<Out>(FRAME_QUEUE);
-    let (in_tx, in_rx) = mpsc::channel::<bytes::Bytes>(INBOUND_QUEUE);
-    let mut pong = session.clone();
-    actix_web::rt::spawn(async move {
-        while let Some(msg) = messages.recv().await {
-            use actix_ws::Message as M;
-            let data = match msg {
-                Ok(M::Binary(b)) => b,
-                Ok(M::Continuation(item)) => {
-                    use actix_ws::Item;
-                    match item {
-                        Item::FirstBinary(b) | Item::Continue(b) | Item::Last(b) => b,
-                        Item::FirstText(_) => continue,
-                    }
-                }
-                Ok(M::Ping(p)) => {
-                    if pong.pong(&p).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                Ok(M::Close(_)) | Err(_) => break,
-                Ok(_) => continue,
-            };
-            if in_tx.send(data).await.is_err() {
-                break;
-            }
-        }
-    });
-    actix_web::rt::spawn(async move {
-        while let Some(out) = out_rx.recv().await {
-            match out {
-                Out::Binary(b) => {
-                    if session.binary(b).await.is_err() {
-                        return;
-                    }
-                }
-                Out::Close(why) => {
-                    let reason = why.map(|d| actix_ws::CloseReason {
-                        code: actix_ws::CloseCode::Error,
-                        description: Some(d),
-                    });
-                    let _ = session
-                        .close(reason.or(Some(actix_ws::CloseCode::Normal.into())))
-                        .await;
-                    return;
-                }
-            }
-        }
-        let _ = session.close(Some(actix_ws::CloseCode::Normal.into())).await;
-    });
-    (out_tx, in_rx)
 }
 
 /// Waits until the kubelet ends the session's hold stream (it never does on its own:
@@ -328,36 +299,6 @@ struct Pending {
     error: Option<u32>,
 }
 
-/// Encodes frames in order (header compression is one context) and sends them on.
-fn spdy_writer(to_client: mpsc::Sender<Out>) -> mpsc::Sender<Frame> {
-    let (tx, mut rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
-    actix_web::rt::spawn(async move {
-        let mut codec = Codec::new();
-        while let Some(first) = rx.recv().await {
-            let mut batch = Vec::new();
-            let mut next = Some(first);
-            // Frames already queued go out in one message.
-            while let Some(f) = next.take() {
-                match codec.encode(&f) {
-                    Ok(b) => batch.extend(b),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "port-forward: a frame could not be encoded");
-                        let _ = to_client.send(Out::Close(Some(e.to_string()))).await;
-                        return;
-                    }
-                }
-                if batch.len() < spdy::MAX_DATA {
-                    next = rx.try_recv().ok();
-                }
-            }
-            if to_client.send(Out::Binary(batch)).await.is_err() {
-                return;
-            }
-        }
-    });
-    tx
-}
-
 /// Runs one tunnelled SPDY session to its end.
 async fn spdy_session(
     bus: Bus,
@@ -367,7 +308,7 @@ async fn spdy_session(
     to_client: mpsc::Sender<Out>,
 ) {
     let (_hold_writer, mut hold_reader) = hold;
-    let frames = spdy_writer(to_client.clone());
+    let frames = tunnel::spdy_writer(to_client.clone());
     let mut codec = Codec::new();
     let mut conns: HashMap<u32, mpsc::Sender<Inbound>> = HashMap::new();
     let mut pending: HashMap<String, Pending> = HashMap::new();
@@ -432,7 +373,7 @@ async fn spdy_session(
                     if let (Some(data), Some(error)) = (entry.data, entry.error) {
                         let port = entry.port;
                         pending.remove(&key);
-                        let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+                        let (tx, rx) = mpsc::channel(tunnel::IN_QUEUE);
                         conns.insert(data, tx);
                         actix_web::rt::spawn(spdy_connection(
                             bus.clone(),
@@ -662,7 +603,7 @@ async fn channel_session(
                 return;
             }
         }
-        let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+        let (tx, rx) = mpsc::channel(tunnel::IN_QUEUE);
         inputs.push(Some(tx));
         tasks.push(actix_web::rt::spawn(channel_connection(
             bus.clone(),
@@ -817,7 +758,10 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect()
         };
-        assert_eq!(query_ports(&q(&[("ports", "80"), ("ports", "8080")])), Ok(vec![80, 8080]));
+        assert_eq!(
+            query_ports(&q(&[("ports", "80"), ("ports", "8080")])),
+            Ok(vec![80, 8080])
+        );
         assert_eq!(query_ports(&q(&[("ports", "80,443")])), Ok(vec![80, 443]));
         assert!(query_ports(&q(&[])).is_err());
         assert!(query_ports(&q(&[("ports", "0")])).is_err());

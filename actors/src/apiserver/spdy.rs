@@ -500,7 +500,9 @@ impl Codec {
                 return Err(SpdyError::TooLarge(format!("{} bytes", body.len())));
             }
             let mut out = Vec::with_capacity(8 + body.len());
-            out.extend_from_slice(&(0x8000_0000u32 | u32::from(VERSION) << 16 | u32::from(kind)).to_be_bytes());
+            out.extend_from_slice(
+                &(0x8000_0000u32 | u32::from(VERSION) << 16 | u32::from(kind)).to_be_bytes(),
+            );
             out.extend_from_slice(&((u32::from(flags) << 24) | body.len() as u32).to_be_bytes());
             out.extend_from_slice(body);
             Ok(out)
@@ -561,7 +563,9 @@ impl Codec {
             Frame::Settings { entries } => {
                 let mut body = (entries.len() as u32).to_be_bytes().to_vec();
                 for (flags, id, value) in entries {
-                    body.extend_from_slice(&((u32::from(*flags) << 24) | (id & 0x00ff_ffff)).to_be_bytes());
+                    body.extend_from_slice(
+                        &((u32::from(*flags) << 24) | (id & 0x00ff_ffff)).to_be_bytes(),
+                    );
                     body.extend_from_slice(&value.to_be_bytes());
                 }
                 control(SETTINGS, 0, &body)
@@ -608,7 +612,10 @@ fn parse_headers(b: &[u8]) -> Result<Headers, SpdyError> {
     };
     // Each pair takes at least 8 bytes: a count past that is a lie.
     if n > b.len() / 8 {
-        return Err(malformed(format!("{n} headers in a block of {} bytes", b.len())));
+        return Err(malformed(format!(
+            "{n} headers in a block of {} bytes",
+            b.len()
+        )));
     }
     let mut headers = Vec::with_capacity(n);
     for _ in 0..n {
@@ -805,7 +812,10 @@ mod tests {
         let mut c = Codec::new();
         c.feed(&[0x80, 0x03, 0x00, 0x05, 0, 0, 0, 2, 1, 2]);
         c.feed(&[0x80, 0x03, 0x00, 0x06, 0, 0, 0, 4, 0, 0, 0, 1]);
-        assert_eq!(c.next_frame().expect("ok"), Some(Frame::Unknown { kind: 5 }));
+        assert_eq!(
+            c.next_frame().expect("ok"),
+            Some(Frame::Unknown { kind: 5 })
+        );
         assert_eq!(c.next_frame().expect("ok"), Some(Frame::Ping { id: 1 }));
         assert_eq!(c.next_frame().expect("ok"), None);
     }
