@@ -102,8 +102,20 @@ struct Forward {
 impl Forward {
     /// Starts `kubectl port-forward <what> <local>:<remote>` and waits until it forwards.
     fn start(kubeconfig: &Path, what: &str, local: u16, remote: u16) -> anyhow::Result<Forward> {
+        Forward::start_with(kubeconfig, what, local, remote, &[])
+    }
+
+    /// [`Forward::start`] with more environment (kubectl's protocol switches).
+    fn start_with(
+        kubeconfig: &Path,
+        what: &str,
+        local: u16,
+        remote: u16,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Forward> {
         let mut child = Command::new(rudder_tests::kubectl_bin())
             .env("KUBECONFIG", kubeconfig)
+            .envs(env.iter().copied())
             .args([
                 "port-forward",
                 "--address",
@@ -253,6 +265,30 @@ async fn port_forward_serves_concurrent_requests_and_ends_with_the_kubelet() -> 
         }
     }
 
+    // Plain SPDY/3.1, as kubectl spoke it before WebSockets: concurrent connections too.
+    let local_spdy = free_port()?;
+    let _spdy = Forward::start_with(
+        &kc,
+        "pod/web",
+        local_spdy,
+        HTTP_PORT,
+        &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")],
+    )?;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        tasks.push(tokio::spawn(
+            async move { get(local_spdy, "/big.txt").await },
+        ));
+    }
+    for t in tasks {
+        let body = t.await??;
+        assert!(
+            body == want,
+            "the bytes over plain SPDY differ ({} bytes)",
+            body.len()
+        );
+    }
+
     // svc/x: kubectl picks a pod of the Service and its target port.
     let local2 = free_port()?;
     let _svc = Forward::start(&kc, "svc/pf-web", local2, 80)?;
@@ -377,6 +413,149 @@ print(json.dumps(report))
             .as_str()
             .is_some_and(|e| e.contains("error forwarding port 9 to pod web")),
         "{report}"
+    );
+    Ok(())
+}
+
+/// `rudderctl exec`, `rudderctl port-forward` and the Rust client's `exec` and
+/// `port_forward`: streams through the `apiserver` actor on the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rudderctl_and_the_rust_client_exec_and_forward() -> anyhow::Result<()> {
+    use rudder_protocol::client::ClientError;
+    use rudder_protocol::messages::kubelet::{channel, ExecRequest};
+    if !docker_available() {
+        return Ok(());
+    }
+    let node = format!("pf-ctl-{}", std::process::id());
+    let (_cleanup, cluster, client) = start(&node).await?;
+    let pods: Api<Pod> = client.api(Some("default"));
+    pods.create(&web_pod("web", &node)).await?;
+    wait_running(&pods, "web").await?;
+    let cc = cluster.nodes[0].client_config();
+    let rudderctl = || {
+        let mut c = Command::new(rudder_tests::rudderctl_bin());
+        c.arg("--client-config").arg(&cc);
+        c
+    };
+
+    // rudderctl exec: output on both streams, and the command's exit code.
+    let o = rudderctl()
+        .args([
+            "exec",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 4",
+        ])
+        .stdin(Stdio::null())
+        .output()?;
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("err"), "{o:?}");
+    // ... and stdin to its end.
+    let mut child = rudderctl()
+        .args([
+            "exec",
+            "-i",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "n=0; while read l; do n=$((n+1)); done; echo count=$n",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut input = child.stdin.take().ok_or_else(|| anyhow::anyhow!("stdin"))?;
+    std::thread::spawn(move || {
+        use std::io::Write as _;
+        let lines: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        let _ = input.write_all(lines.as_bytes());
+    });
+    let o = child.wait_with_output()?;
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "count=1000\n");
+
+    // rudderctl port-forward: a free local port, concurrent downloads.
+    let mut pf = rudderctl()
+        .args(["port-forward", "web", "0:8080"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let out = pf.stdout.take().ok_or_else(|| anyhow::anyhow!("stdout"))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(20))?;
+    let local: u16 = line
+        .strip_prefix("Forwarding from 127.0.0.1:")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("rudderctl port-forward said {line:?}"))?;
+    let want = big_text();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        tasks.push(tokio::spawn(async move { get(local, "/big.txt").await }));
+    }
+    for t in tasks {
+        assert!(t.await?? == want, "the bytes through rudderctl differ");
+    }
+    let _ = pf.kill();
+    let _ = pf.wait();
+
+    // The Rust client: one connection as a stream...
+    let (mut w, mut r) = client.port_forward("default", "web", HTTP_PORT).await?;
+    w.send(b"GET / HTTP/1.0\r\n\r\n").await?;
+    let answer = String::from_utf8(r.read_to_end(1 << 20).await?)?;
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer:?}");
+    assert_eq!(answer.split("\r\n\r\n").nth(1).map(str::trim), Some("web"));
+    w.finish().await?;
+    // ...an exec with its status...
+    let (w, mut r) = client
+        .exec(ExecRequest {
+            namespace: "default".into(),
+            pod: "web".into(),
+            command: vec!["sh".into(), "-c".into(), "echo hi; exit 5".into()],
+            stdout: true,
+            ..Default::default()
+        })
+        .await?;
+    w.finish().await?;
+    let (mut stdout, mut status) = (Vec::new(), Vec::new());
+    while let Some(msg) = r.recv().await? {
+        match msg.split_first() {
+            Some((&channel::STDOUT, b)) => stdout.extend_from_slice(b),
+            Some((&channel::ERROR, b)) => status.extend_from_slice(b),
+            _ => {}
+        }
+    }
+    assert_eq!(stdout, b"hi\n");
+    let status: serde_json::Value = serde_json::from_slice(&status)?;
+    assert_eq!(status["details"]["causes"][0]["message"], "5", "{status}");
+    // ...and the API's errors.
+    let missing = client
+        .exec(ExecRequest {
+            namespace: "default".into(),
+            pod: "nope".into(),
+            command: vec!["true".into()],
+            stdout: true,
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        matches!(&missing, Err(ClientError::Refused { code: 404, message }) if message.contains("not found")),
+        "{missing:?}"
+    );
+    let closed = client.port_forward("default", "web", 9).await;
+    assert!(
+        matches!(&closed, Err(ClientError::Refused { message, .. }) if message.contains("error forwarding port 9")),
+        "{closed:?}"
     );
     Ok(())
 }

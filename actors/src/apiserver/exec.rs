@@ -234,7 +234,7 @@ pub async fn serve(
 
 /// The kubelet's request from the query, checked against the pod; the message of a
 /// `400 Bad Request` otherwise.
-fn exec_request(
+pub(super) fn exec_request(
     pod: &Value,
     ns: &str,
     name: &str,

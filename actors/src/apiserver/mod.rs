@@ -17,7 +17,8 @@
 //! - [`encryption`]: Secrets encrypted at rest (AES-GCM), between the API server and
 //!   the store.
 //! - [`cache`]: the watch cache that serves lists and watches from memory.
-//! - [`actor`]: the bus front (the `apiserver` actor, typed messages).
+//! - [`actor`]: the bus front (the `apiserver` actor, typed messages); [`bus_streams`]
+//!   its exec, attach and port-forward streams for bus clients.
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
 //! - [`tunnel`]: byte transports (WebSocket messages, raw upgraded connections) for the
 //!   streaming subresources' sessions.
@@ -45,6 +46,7 @@
 pub mod actor;
 pub mod admission;
 pub mod alloc;
+pub mod bus_streams;
 pub mod cache;
 pub mod core;
 pub mod defaults;

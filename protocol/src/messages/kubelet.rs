@@ -24,6 +24,21 @@ pub enum KubeletStream {
     PortForward(PortForwardRequest),
 }
 
+/// Streams the `apiserver` actor accepts from bus clients (the Rust client, `rudderctl`):
+/// exec, attach and port-forward, checked as the REST front checks them and relayed to
+/// the kubelet of the pod's node. The stream then carries what the kubelet's does
+/// ([`KubeletStream`]): [`ExecStart`] first (a refusal carries the API's code and
+/// message), then channel messages (exec, attach) or the connection's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum ApiStream {
+    /// Run a command in a container (the container may be empty: the pod's only one).
+    Exec(ExecRequest),
+    /// Join a container's main process.
+    Attach(ExecRequest),
+    /// One TCP connection to a port of the pod (`uid` is filled in by the API server).
+    PortForward(PortForwardRequest),
+}
+
 /// Which pod and port a port-forward connection goes to.
 #[derive(Debug, Clone, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
 pub struct PortForwardRequest {
