@@ -602,7 +602,7 @@ fn serialize_headers(headers: &Headers) -> Vec<u8> {
 fn parse_headers(b: &[u8]) -> Result<Headers, SpdyError> {
     let n = u32_at(b, 0)? as usize;
     let mut at = 4;
-    let mut text = |at: &mut usize| -> Result<String, SpdyError> {
+    let text = |at: &mut usize| -> Result<String, SpdyError> {
         let len = u32_at(b, *at)? as usize;
         let s = b
             .get(*at + 4..*at + 4 + len)

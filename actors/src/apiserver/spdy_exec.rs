@@ -20,7 +20,6 @@
 //!   (the kubelet went away) becomes a failure `Status` on the error stream, so the
 //!   client exits with an error instead of waiting.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
