@@ -85,25 +85,19 @@ pub fn rewrite(head: &[u8]) -> Vec<u8> {
     if !spdy && !marked {
         return head.to_vec();
     }
-    let mut out = String::with_capacity(text.len() + 48);
-    let mut lines = text.split("\r\n").peekable();
-    while let Some(line) = lines.next() {
+    let mut kept: Vec<String> = Vec::new();
+    for line in text.split("\r\n") {
         if name_is(line, SPDY_MARK) {
             continue;
         }
         if spdy && name_is(line, "upgrade") {
-            out.push_str("Upgrade: websocket\r\n");
-            out.push_str(SPDY_MARK);
-            out.push_str(": ");
-            out.push_str(SPDY_UPGRADE);
+            kept.push("Upgrade: websocket".to_owned());
+            kept.push(format!("{SPDY_MARK}: {SPDY_UPGRADE}"));
         } else {
-            out.push_str(line);
-        }
-        if lines.peek().is_some() {
-            out.push_str("\r\n");
+            kept.push(line.to_owned());
         }
     }
-    out.into_bytes()
+    kept.join("\r\n").into_bytes()
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Sniff<T> {
