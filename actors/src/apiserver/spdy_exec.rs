@@ -118,8 +118,16 @@ pub async fn session(
     // What the kubelet sent before the streams were there, by channel.
     let mut held: Vec<Vec<u8>> = Vec::new();
     let mut ended = false;
+    // The kubelet ended the session before the client opened all its streams.
+    let mut kubelet_done = false;
     loop {
         let ready = streams.complete(&req);
+        if ready && kubelet_done {
+            for m in held.drain(..) {
+                send_output(&frames, &streams, m).await;
+            }
+            break;
+        }
         tokio::select! {
             bytes = from_client.recv() => {
                 let Some(bytes) = bytes else { break };
@@ -188,7 +196,7 @@ pub async fn session(
                     break;
                 }
             }
-            chunk = reader.recv(), if ready || held.len() < 64 => match chunk {
+            chunk = reader.recv(), if !kubelet_done && (ready || held.len() < 64) => match chunk {
                 Ok(Some(msg)) => {
                     if ready {
                         for m in held.drain(..) {
@@ -200,10 +208,8 @@ pub async fn session(
                     }
                 }
                 Ok(None) => {
-                    for m in held.drain(..) {
-                        send_output(&frames, &streams, m).await;
-                    }
-                    break;
+                    // Flushed (and the session ended) once the client's streams are there.
+                    kubelet_done = true;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "exec stream to the kubelet broke");
