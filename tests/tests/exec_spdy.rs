@@ -84,7 +84,13 @@ async fn exec_over_plain_spdy() -> anyhow::Result<()> {
         ],
         None,
     );
-    assert_eq!(o.status.code(), Some(3), "exit code: {} / {}", text(&o.stderr), text(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "exit code: {} / {}",
+        text(&o.stderr),
+        text(&o.stdout)
+    );
     assert_eq!(text(&o.stdout), "hello spdy\n");
     assert!(
         text(&o.stderr).contains("oops"),

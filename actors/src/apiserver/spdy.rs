@@ -752,7 +752,8 @@ mod tests {
 
     #[test]
     fn bad_frames_are_errors() {
-        let cases: Vec<(&str, Vec<u8>, fn(&SpdyError) -> bool)> = vec![
+        type Case = (&'static str, Vec<u8>, fn(&SpdyError) -> bool);
+        let cases: Vec<Case> = vec![
             (
                 "spdy/2",
                 vec![0x80, 0x02, 0x00, 0x06, 0, 0, 0, 4, 0, 0, 0, 1],

@@ -176,11 +176,11 @@ pub async fn session(
                                 }
                             }
                         }
-                        Frame::RstStream { stream, .. } => {
-                            if Some(stream) == streams.stdin && stdin_open {
-                                stdin_open = false;
-                                let _ = writer.send_chunk(vec![channel::CLOSE, channel::STDIN]).await;
-                            }
+                        Frame::RstStream { stream, .. }
+                            if Some(stream) == streams.stdin && stdin_open =>
+                        {
+                            stdin_open = false;
+                            let _ = writer.send_chunk(vec![channel::CLOSE, channel::STDIN]).await;
                         }
                         Frame::Ping { id } => {
                             let _ = frames.send(Frame::Ping { id }).await;
