@@ -74,6 +74,15 @@ pub enum ClientError {
     /// The request was sent but got no reply.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// The API server (or the kubelet behind it) refused to start an exec, attach or
+    /// port-forward stream.
+    #[error("{message} ({code})")]
+    Refused {
+        /// The HTTP status the REST API would answer with.
+        code: u16,
+        /// Kubernetes' message.
+        message: String,
+    },
 }
 
 impl ClientConfig {
@@ -221,6 +230,87 @@ impl Client {
     /// Sends an untyped request.
     pub async fn request(&self, to: ActorRef, req: Request) -> Result<Reply, BusError> {
         self.link.0.request(to, req, self.timeout).await
+    }
+
+    /// Opens a stream to the `apiserver` actor of the connected node and waits for its
+    /// start (see [`crate::messages::kubelet::ApiStream`]).
+    async fn open_api_stream(
+        &self,
+        open: crate::messages::kubelet::ApiStream,
+    ) -> Result<(crate::stream::StreamWriter, crate::stream::StreamReader), ClientError> {
+        use crate::messages::kubelet::ExecStart;
+        let to = ActorRef::new(self.node.clone(), crate::names::actors::APISERVER);
+        let (w, mut r) = self
+            .link
+            .0
+            .open_stream(
+                to,
+                crate::messages::StreamOpen::Api(open),
+                crate::stream::DEFAULT_WINDOW,
+                self.timeout,
+            )
+            .await?;
+        let first = tokio::time::timeout(self.timeout.max(Duration::from_secs(30)), r.recv())
+            .await
+            .map_err(|_| ClientError::Refused {
+                code: 504,
+                message: "the stream did not start in time".into(),
+            })??;
+        let start = first
+            .ok_or_else(|| ClientError::Refused {
+                code: 500,
+                message: "the stream ended before it started".into(),
+            })
+            .and_then(|b| {
+                crate::codec::decode::<ExecStart>(&b).map_err(|e| ClientError::Refused {
+                    code: 500,
+                    message: format!("the stream's start could not be read: {e}"),
+                })
+            })?;
+        match start {
+            ExecStart::Ready => Ok((w, r)),
+            ExecStart::Refused { code, message } => Err(ClientError::Refused { code, message }),
+        }
+    }
+
+    /// Runs a command in a pod's container: the stream carries channel messages (first
+    /// byte the channel of [`crate::messages::kubelet::channel`]): stdin, resize and
+    /// close to the container; stdout, stderr and the final `Status` (JSON, on the error
+    /// channel) back. An empty `container` means the pod's only one.
+    pub async fn exec(
+        &self,
+        req: crate::messages::kubelet::ExecRequest,
+    ) -> Result<(crate::stream::StreamWriter, crate::stream::StreamReader), ClientError> {
+        self.open_api_stream(crate::messages::kubelet::ApiStream::Exec(req))
+            .await
+    }
+
+    /// Joins a container's main process (as [`Client::exec`], without a command).
+    pub async fn attach(
+        &self,
+        req: crate::messages::kubelet::ExecRequest,
+    ) -> Result<(crate::stream::StreamWriter, crate::stream::StreamReader), ClientError> {
+        self.open_api_stream(crate::messages::kubelet::ApiStream::Attach(req))
+            .await
+    }
+
+    /// One TCP connection to `port` of a pod, as a byte stream both ways (finishing the
+    /// writer half-closes the connection).
+    pub async fn port_forward(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<(crate::stream::StreamWriter, crate::stream::StreamReader), ClientError> {
+        self.open_api_stream(crate::messages::kubelet::ApiStream::PortForward(
+            crate::messages::kubelet::PortForwardRequest {
+                namespace: namespace.to_owned(),
+                pod: pod.to_owned(),
+                uid: String::new(),
+                port,
+            },
+        ))
+        .await
     }
 
     /// True once the connection is gone.

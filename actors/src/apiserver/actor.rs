@@ -32,7 +32,7 @@ impl ApiServer {
     /// The component factory.
     pub fn factory(core: ApiCore) -> impl Fn(&StartContext) -> Started + Send + Sync + 'static {
         move |ctx: &StartContext| {
-            Started::actor(ApiServer {
+            Started::actor_with_streams(ApiServer {
                 core: core.clone(),
                 me: ActorRef::new(ctx.bus.node().clone(), NAME),
             })
@@ -49,6 +49,16 @@ impl Actor for ApiServer {
 }
 
 crate::stop_on_request!(ApiServer);
+
+/// Exec, attach and port-forward streams from bus clients ([`super::bus_streams`]); each
+/// runs on its own task, so the actor's mailbox never waits on one.
+impl Handler<crate::bus::OpenStream> for ApiServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::bus::OpenStream, _: &mut Context<Self>) {
+        actix::spawn(super::bus_streams::serve(self.core.clone(), msg));
+    }
+}
 
 impl Handler<Deliver> for ApiServer {
     type Result = ResponseFuture<Result<Reply, BusError>>;

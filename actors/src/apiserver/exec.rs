@@ -6,9 +6,10 @@
 //! Kubernetes does: the pod must exist (404), the container must be one of the pod's
 //! (400 `container X is not valid for pod Y`), the pod must not have completed and
 //! must be bound, the command and at least one stream must be given, and the client must
-//! offer a subprotocol this server speaks (400 naming what it supports). SPDY upgrades
-//! are refused with 400, which makes kubectl's WebSocket-first dialling report the error
-//! instead of falling back.
+//! offer a subprotocol this server speaks (400 naming what it supports; over plain
+//! SPDY, `403` when no `X-Stream-Protocol-Version` offered is served, as Kubernetes).
+//! A plain `Upgrade: SPDY/3.1` request (marked by [`super::upgrade`]) is served by
+//! [`super::spdy_exec`] once the session started.
 //!
 //! The server then opens a bus stream to the `kubelet` of the pod's node
 //! (`KubeletStream::Exec`/`Attach`) and waits for its first message: a refusal (the
@@ -63,7 +64,8 @@ impl Kind {
     }
 }
 
-fn failure(code: u16, reason: &str, message: impl Into<String>) -> HttpResponse {
+/// A Kubernetes `Status` failure as the HTTP answer.
+pub(super) fn failure(code: u16, reason: &str, message: impl Into<String>) -> HttpResponse {
     let s = Status::failure(i32::from(code), reason, message);
     let mut body = serde_json::to_vec(&s).unwrap_or_default();
     body.push(b'\n');
@@ -103,9 +105,10 @@ pub async fn serve(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
+    let spdy = super::upgrade::is_spdy(req);
     if upgrade != "websocket" {
         return bad_request(format!(
-            "upgrade to {upgrade:?} is not supported: this server speaks WebSocket ({})",
+            "upgrade to {upgrade:?} is not supported: this server speaks WebSocket ({}) and SPDY/3.1",
             PROTOCOLS.join(", ")
         ));
     }
@@ -115,7 +118,30 @@ pub async fn serve(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let Some(protocol) = choose_protocol(&offered) else {
+    let chosen = if spdy {
+        let offered: Vec<String> = req
+            .headers()
+            .get_all("x-stream-protocol-version")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
+            .collect();
+        match super::spdy_exec::choose(&offered) {
+            Some(p) => Some(p),
+            None => {
+                return failure(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server accepts {:?}",
+                        super::spdy_exec::PROTOCOLS
+                    ),
+                )
+            }
+        }
+    } else {
+        choose_protocol(&offered)
+    };
+    let Some(protocol) = chosen else {
         return bad_request(format!(
             "requested protocol(s) are not supported: [{}]; supports [{}]",
             offered
@@ -137,6 +163,7 @@ pub async fn serve(
     if node.is_empty() {
         return bad_request(format!("pod {name} does not have a host assigned"));
     }
+    let exec_copy = exec.clone();
     let open = StreamOpen::Kubelet(match kind {
         Kind::Exec => KubeletStream::Exec(exec),
         Kind::Attach => KubeletStream::Attach(exec),
@@ -176,6 +203,21 @@ pub async fn serve(
     let Some(payload) = payload else {
         return failure(500, "InternalError", "the connection cannot be upgraded");
     };
+    if spdy {
+        let (to_client, from_client, response) = super::tunnel::raw(
+            payload,
+            super::upgrade::SPDY_UPGRADE,
+            &[("X-Stream-Protocol-Version", protocol)],
+        );
+        actix_web::rt::spawn(super::spdy_exec::session(
+            exec_copy,
+            writer,
+            reader,
+            from_client,
+            to_client,
+        ));
+        return response;
+    }
     let (mut response, session, messages) = match actix_ws::handle(req, payload) {
         Ok(r) => r,
         Err(e) => return bad_request(format!("unable to upgrade connection: {e}")),
@@ -192,7 +234,7 @@ pub async fn serve(
 
 /// The kubelet's request from the query, checked against the pod; the message of a
 /// `400 Bad Request` otherwise.
-fn exec_request(
+pub(super) fn exec_request(
     pod: &Value,
     ns: &str,
     name: &str,
@@ -342,7 +384,7 @@ async fn forward(writer: &mut StreamWriter, data: &[u8]) -> Result<(), rudder_pr
 }
 
 /// The `Status` sent when the stream to the kubelet broke mid-session.
-fn broken_status(why: &str) -> Vec<u8> {
+pub(super) fn broken_status(why: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "metadata": {},
         "status": "Failure",

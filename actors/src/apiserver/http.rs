@@ -16,8 +16,9 @@
 //! them; a request that asks to switch protocols (`Upgrade: websocket`, SPDY) is answered
 //! without waiting for a body (its body is the rest of the connection); the connect
 //! subresources answer `404` for a missing object; `pods/x/exec` and `attach` upgrade to
-//! a WebSocket relayed to the kubelet ([`super::exec`]); the others (`portforward`,
-//! `proxy`, `services/x/proxy`, `nodes/x/proxy`) answer `400` until they are streamed.
+//! a WebSocket relayed to the kubelet ([`super::exec`]), `portforward` too
+//! ([`super::portforward`]); the others (`proxy`, `services/x/proxy`, `nodes/x/proxy`)
+//! answer `400` until they are streamed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -785,6 +786,13 @@ async fn connect_response(
     ) {
         return super::exec::serve(req, &state.core, object, ns, name, kind, &query(req)).await;
     }
+    if let (true, Some(ns), true) = (
+        info.plural == "pods" && sub == "portforward",
+        ns,
+        is_upgrade(req),
+    ) {
+        return super::portforward::serve(req, &state.core, object, ns, name, &query(req)).await;
+    }
     let message = if streams && !is_upgrade(req) {
         "Upgrade request required".to_owned()
     } else {
@@ -1075,37 +1083,91 @@ async fn handle_upgrade(
 }
 
 /// Starts the HTTPS server on `listen`; returns the bound address.
+///
+/// HTTP/1.1 over rustls, two workers. Each decrypted connection passes through
+/// [`super::upgrade::Sniff`], so that a plain `Upgrade: SPDY/3.1` request (exec and
+/// port-forward of clients before WebSockets) gets its connection streamed as a WebSocket
+/// upgrade's would be; hence actix-server and actix-http's HTTP/1 service are put
+/// together here rather than through `HttpServer`, which takes no connection wrapper.
 pub fn serve(
     state: Arc<ApiState>,
     listen: &str,
     tls: Arc<rustls::ServerConfig>,
 ) -> std::io::Result<(actix_web::dev::Server, std::net::SocketAddr)> {
+    use actix_service::{map_config, ServiceFactoryExt as _};
     let data = web::Data::new(state);
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(MAX_BODY + 1))
-            // An upgrade request's body is the rest of its connection: never wait for it.
-            .route(
-                "/{tail:.*}",
-                web::route()
-                    .guard(actix_web::guard::fn_guard(|ctx| asks_upgrade(ctx.head())))
-                    .to(handle_upgrade),
-            )
-            .default_service(web::to(handle))
-    })
-    .workers(2)
-    .disable_signals()
-    // Watches are open-ended: a graceful stop that waited for them (actix's default, 30 s)
-    // would hold the node's shutdown. Requests in flight get a few seconds.
-    .shutdown_timeout(3)
-    .bind_rustls_0_23(listen, (*tls).clone())?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| std::io::Error::other("no address bound"))?;
-    Ok((server.run(), addr))
+    let listener = bind_listener(listen)?;
+    let addr = listener.local_addr()?;
+    let mut tls = (*tls).clone();
+    if tls.alpn_protocols.is_empty() {
+        tls.alpn_protocols.push(b"http/1.1".to_vec());
+    }
+    let server = actix_server::Server::build()
+        .workers(2)
+        .disable_signals()
+        // Watches are open-ended: a graceful stop that waited for them (actix's default,
+        // 30 s) would hold the node's shutdown. Requests in flight get a few seconds.
+        .shutdown_timeout(3)
+        .listen("rudder-api", listener, move || {
+            let data = data.clone();
+            let app = actix_web::App::new()
+                .app_data(data)
+                .app_data(web::PayloadConfig::new(MAX_BODY + 1))
+                // An upgrade request's body is the rest of its connection: never wait
+                // for it.
+                .route(
+                    "/{tail:.*}",
+                    web::route()
+                        .guard(actix_web::guard::fn_guard(|ctx| asks_upgrade(ctx.head())))
+                        .to(handle_upgrade),
+                )
+                .default_service(web::to(handle));
+            // The application's view of the connection: HTTPS on this address. (actix-web
+            // offers no other public constructor for it outside its own server.)
+            let app = map_config(app, move |_| {
+                actix_web::dev::AppConfig::__priv_test_new(true, addr.to_string(), addr)
+            });
+            let h1 = actix_http::HttpService::build()
+                .h1(app)
+                .map_err(|e| tracing::debug!(error = ?e, "HTTP connection failed"));
+            actix_tls::accept::rustls_0_23::Acceptor::new(tls.clone())
+                .map_init_err(|_| ())
+                .map_err(|e| tracing::debug!(error = ?e, "TLS handshake failed"))
+                .map(
+                    |io: actix_tls::accept::rustls_0_23::TlsStream<
+                        actix_web::rt::net::TcpStream,
+                    >| {
+                        let peer = io.get_ref().0.peer_addr().ok();
+                        (super::upgrade::Sniff::new(io), peer)
+                    },
+                )
+                .and_then(h1)
+        })?
+        .run();
+    Ok((server, addr))
+}
+
+/// A listening socket on `listen` that can be bound again at once after a restart
+/// (`SO_REUSEADDR`, as actix and most servers set it).
+fn bind_listener(listen: &str) -> std::io::Result<std::net::TcpListener> {
+    use std::net::ToSocketAddrs as _;
+    let mut last = None;
+    for addr in listen.to_socket_addrs()? {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        match socket.bind(&addr.into()).and_then(|()| socket.listen(1024)) {
+            Ok(()) => {
+                socket.set_nonblocking(true)?;
+                return Ok(socket.into());
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("no address for {listen}"))))
 }
 
 #[cfg(test)]

@@ -8,14 +8,22 @@
 //!   pod's PodDisruptionBudget).
 //! - [`exec`]: `pods/exec` and `pods/attach` over WebSocket (`v5`/`v4.channel.k8s.io`),
 //!   relayed to the pod's kubelet over a bus stream.
+//! - [`portforward`]: `pods/portforward` over WebSocket (kubectl's tunnelled SPDY and
+//!   `v4.channel.k8s.io`), one bus stream to the kubelet per connection; [`spdy`] is its
+//!   SPDY/3.1 frame codec; [`spdy_exec`] serves exec and attach over plain SPDY.
 //! - [`admission`]: admission plugins that read other objects (Priority,
 //!   RuntimeClass), run on create before the kind's own admission.
 //! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
 //! - [`encryption`]: Secrets encrypted at rest (AES-GCM), between the API server and
 //!   the store.
 //! - [`cache`]: the watch cache that serves lists and watches from memory.
-//! - [`actor`]: the bus front (the `apiserver` actor, typed messages).
+//! - [`actor`]: the bus front (the `apiserver` actor, typed messages); [`bus_streams`]
+//!   its exec, attach and port-forward streams for bus clients.
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
+//! - [`tunnel`]: byte transports (WebSocket messages, raw upgraded connections) for the
+//!   streaming subresources' sessions.
+//! - [`upgrade`]: lets plain `Upgrade: SPDY/3.1` requests through actix (a rewrite of
+//!   each connection's first request head).
 //! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
 //! - [`authn`]: who a bearer token is (the admin token, service-account tokens) and
 //!   the `serviceaccounts/token` subresource that issues the latter.
@@ -45,6 +53,7 @@ pub mod actor;
 pub mod admission;
 pub mod alloc;
 pub mod authn;
+pub mod bus_streams;
 pub mod cache;
 pub mod core;
 pub mod defaults;
@@ -59,13 +68,18 @@ pub mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod presence;
+pub mod portforward;
 pub mod protobuf;
 pub mod registry;
 pub mod request;
 pub mod satoken;
 pub mod selectors;
+pub mod spdy;
+pub mod spdy_exec;
 pub mod table;
 pub mod tls;
+pub mod tunnel;
+pub mod upgrade;
 pub mod validation;
 pub mod watch;
 pub mod watchers;

@@ -34,6 +34,8 @@ pub async fn serve(
     let (req, attach) = match open {
         KubeletStream::Exec(r) => (r, false),
         KubeletStream::Attach(r) => (r, true),
+        // Served by `super::portforward`; dropping the halves resets a misrouted one.
+        KubeletStream::PortForward(_) => return,
     };
     let pod = format!("{}/{}", req.namespace, req.pod);
     match start(&rt, &node, &req, attach).await {

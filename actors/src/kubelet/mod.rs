@@ -6,6 +6,7 @@
 //! - [`network`]: the node's Docker network for pod IPs.
 //! - [`logs`]: serves log chunks over the bus (`KubeletRequest::Logs`).
 //! - [`exec`]: serves exec and attach streams (`KubeletStream`) through runtime sessions.
+//! - [`portforward`]: serves port-forward streams: one TCP connection into a pod each.
 //! - [`metrics`]: measures the pods' and node's CPU and memory every
 //!   [`KubeletSettings::metrics_interval`] and serves the latest (`KubeletRequest::Metrics`).
 //! - [`probe`]: liveness, readiness and startup probes; [`grpc_probe`] the gRPC one.
@@ -75,6 +76,7 @@ pub mod logs;
 pub mod metrics;
 pub mod network;
 pub mod podconfig;
+pub mod portforward;
 pub mod probe;
 pub mod runtime;
 pub mod security;
@@ -220,8 +222,16 @@ impl Kubelet {
                     let (rt, me) = (rt.clone(), me.clone());
                     Box::pin(async move {
                         // Any other open drops the halves, which resets the stream.
-                        if let rudder_protocol::messages::StreamOpen::Kubelet(open) = msg.open {
-                            exec::serve(rt, me, open, msg.writer, msg.reader).await;
+                        use rudder_protocol::messages::kubelet::KubeletStream;
+                        use rudder_protocol::messages::StreamOpen;
+                        match msg.open {
+                            StreamOpen::Kubelet(KubeletStream::PortForward(req)) => {
+                                portforward::serve(rt, me, req, msg.writer, msg.reader).await;
+                            }
+                            StreamOpen::Kubelet(open) => {
+                                exec::serve(rt, me, open, msg.writer, msg.reader).await;
+                            }
+                            _ => {}
                         }
                     })
                 });

@@ -20,6 +20,8 @@ use serde_json::json;
 mod chaos;
 #[path = "../ctl/objects.rs"]
 mod objects;
+#[path = "../ctl/streams.rs"]
+mod streams;
 #[path = "../ctl/top.rs"]
 mod top;
 #[path = "../ctl/workloads.rs"]
@@ -137,6 +139,40 @@ enum Command {
         /// One row per container.
         #[arg(long)]
         containers: bool,
+    },
+    /// Run a command in a pod's container: `exec web -- ls /` (exits with its code).
+    Exec {
+        /// The pod.
+        pod: String,
+        /// Namespace (default: `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// The container (default: the pod's only one).
+        #[arg(short = 'c', long)]
+        container: Option<String>,
+        /// Pass standard input to the command.
+        #[arg(short = 'i', long)]
+        stdin: bool,
+        /// Allocate a terminal in the container.
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Forward local ports to a pod: `port-forward web 8080:80` (until stopped).
+    PortForward {
+        /// The pod (`web` or `pod/web`).
+        pod: String,
+        /// `LOCAL:REMOTE`, or one port for both; local 0 picks a free one.
+        #[arg(required = true)]
+        ports: Vec<String>,
+        /// Namespace (default: `default`).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// The local address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        address: String,
     },
     /// Print a container's log (from the kubelet of the pod's node).
     Logs {
@@ -495,6 +531,46 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 namespace.as_deref(),
                 all_namespaces,
                 containers,
+            )
+            .await?
+        }
+        Command::Exec {
+            pod,
+            namespace,
+            container,
+            stdin,
+            tty,
+            command,
+        } => {
+            let code = streams::exec(
+                &client,
+                streams::ExecArgs {
+                    namespace: namespace.unwrap_or_else(|| "default".into()),
+                    pod,
+                    container: container.unwrap_or_default(),
+                    command,
+                    stdin,
+                    tty,
+                },
+            )
+            .await?;
+            if code != 0 {
+                // The command's own exit code, as kubectl exec gives it.
+                std::process::exit(code);
+            }
+        }
+        Command::PortForward {
+            pod,
+            ports,
+            namespace,
+            address,
+        } => {
+            streams::port_forward(
+                &client,
+                namespace.as_deref().unwrap_or("default"),
+                &pod,
+                &ports,
+                &address,
             )
             .await?
         }

@@ -18,6 +18,40 @@ pub enum KubeletStream {
     Exec(ExecRequest),
     /// `pods/attach`: join the container's main process.
     Attach(ExecRequest),
+    /// `pods/portforward`: one TCP connection to a port in the pod's network namespace.
+    /// The stream opens with [`ExecStart`] (`Refused` when nothing listens there), then
+    /// carries the connection's bytes as they are, both ways; a finish is a half-close.
+    PortForward(PortForwardRequest),
+}
+
+/// Streams the `apiserver` actor accepts from bus clients (the Rust client, `rudderctl`):
+/// exec, attach and port-forward, checked as the REST front checks them and relayed to
+/// the kubelet of the pod's node. The stream then carries what the kubelet's does
+/// ([`KubeletStream`]): [`ExecStart`] first (a refusal carries the API's code and
+/// message), then channel messages (exec, attach) or the connection's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum ApiStream {
+    /// Run a command in a container (the container may be empty: the pod's only one).
+    Exec(ExecRequest),
+    /// Join a container's main process.
+    Attach(ExecRequest),
+    /// One TCP connection to a port of the pod (`uid` is filled in by the API server).
+    PortForward(PortForwardRequest),
+}
+
+/// Which pod and port a port-forward connection goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct PortForwardRequest {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's uid, for the error messages Kubernetes writes.
+    pub uid: String,
+    /// The TCP port in the pod's network namespace; 0 opens no connection but holds a
+    /// stream for the whole port-forward session, so that the session ends when the
+    /// kubelet goes away.
+    pub port: u16,
 }
 
 /// Which container, what to run, and which streams.
@@ -203,6 +237,16 @@ mod tests {
         let (back, _): (KubeletRequest, usize) =
             bincode::decode_from_slice(&bytes, cfg).expect("decodes");
         assert_eq!(back, req);
+        let open = KubeletStream::PortForward(PortForwardRequest {
+            namespace: "default".into(),
+            pod: "web".into(),
+            uid: "u-1".into(),
+            port: 8080,
+        });
+        let bytes = bincode::encode_to_vec(&open, cfg).expect("encodes");
+        let (back, _): (KubeletStream, usize) =
+            bincode::decode_from_slice(&bytes, cfg).expect("decodes");
+        assert_eq!(back, open);
         let reply = KubeletReply::Logs {
             chunk: b"hi\n".to_vec(),
             next_offset: 3,

@@ -56,6 +56,9 @@ pub enum StreamOpen {
     Echo(echo::EchoStream),
     /// To a worker node's `kubelet` actor: exec and attach.
     Kubelet(kubelet::KubeletStream),
+    /// To a control-plane node's `apiserver` actor: exec, attach and port-forward for
+    /// bus clients.
+    Api(kubelet::ApiStream),
 }
 
 impl StreamOpen {
@@ -64,6 +67,7 @@ impl StreamOpen {
         match self {
             StreamOpen::Echo(_) => "echo",
             StreamOpen::Kubelet(_) => "kubelet",
+            StreamOpen::Api(_) => "api",
         }
     }
 }
