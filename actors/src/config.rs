@@ -153,6 +153,11 @@ pub struct ApiServerSection {
     /// File of named AES-256 keys that encrypt Secrets at rest (format in
     /// `apiserver::encryption`); empty: Secrets are stored as plaintext.
     pub encryption_keys_file: PathBuf,
+    /// `RBAC` (the default: the node authorizer, then RBAC) or `AlwaysAllow`.
+    pub authorization: crate::apiserver::rbac::AuthorizationMode,
+    /// Kubernetes' static token file (`token,user,uid,"group1,group2"` per line); empty:
+    /// only the admin token authenticates.
+    pub token_auth_file: PathBuf,
 }
 
 impl ApiServerSection {

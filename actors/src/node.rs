@@ -304,9 +304,16 @@ fn start_api(
     let pki = tls::load_or_create_pki(&cfg.data_dir, &tls::serving_names(&cfg.api_listen, node))
         .map_err(|e| api_err(e.to_string()))?;
     let tls_config = pki.server_config().map_err(|e| api_err(e.to_string()))?;
+    let tokens = if cfg.apiserver.token_auth_file.as_os_str().is_empty() {
+        crate::apiserver::authn_tokens::TokenFile::empty()
+    } else {
+        crate::apiserver::authn_tokens::TokenFile::load(&cfg.apiserver.token_auth_file)
+            .map_err(|e| api_err(e.to_string()))?
+    };
     let state = Arc::new(http::ApiState {
         core: core.clone(),
         token: token.clone(),
+        tokens,
         address: cfg.api_listen.clone(),
     });
     let (server, addr) = http::serve(state, &cfg.api_listen, tls_config)
@@ -410,7 +417,8 @@ impl Node {
                 crate::apiserver::core::ApiCore::new(bus.clone())
                     .with_ranges(cfg.network.service_ranges()?)
                     .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds)
-                    .with_encryption(encryption),
+                    .with_encryption(encryption)
+                    .with_authorization(cfg.apiserver.authorization),
             );
             services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }

@@ -534,6 +534,8 @@ pub struct ApiCore {
     pub watchers: super::watchers::Watchers,
     /// Read-modify-write cycles in progress here, one at a time per key.
     writers: std::sync::Arc<KeyLocks>,
+    /// Who may do what ([`super::rbac`]).
+    authz: std::sync::Arc<super::rbac::Authorizer>,
 }
 
 /// One async lock per object key with a write in progress in this API server.
@@ -621,7 +623,19 @@ impl ApiCore {
             },
             watchers: Default::default(),
             writers: std::sync::Arc::default(),
+            authz: std::sync::Arc::new(super::rbac::Authorizer::new(Default::default())),
         }
+    }
+
+    /// The same core, authorizing in `mode`.
+    pub fn with_authorization(mut self, mode: super::rbac::AuthorizationMode) -> Self {
+        self.authz = std::sync::Arc::new(super::rbac::Authorizer::new(mode));
+        self
+    }
+
+    /// The authorizer and the watch cache it reads its rules from.
+    pub(super) fn authorizer(&self) -> (&super::rbac::Authorizer, &WatchCache) {
+        (&self.authz, &self.cache)
     }
 
     /// The same core, allocating Service addresses and node ports from `ranges`.
@@ -847,7 +861,8 @@ impl ApiCore {
         self.bootstrap_storage_class().await?;
         self.bootstrap_ingress_class().await?;
         self.bootstrap_dns_service().await?;
-        self.bootstrap_apiservices().await
+        self.bootstrap_apiservices().await?;
+        super::rbac::bootstrap::ensure(self).await
     }
 
     /// The default IngressClass `rudder`, served by the built-in ingress controller.

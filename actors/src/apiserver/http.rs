@@ -32,6 +32,7 @@ use serde_json::{json, Value};
 use super::core::{self as api, ApiCore, ApiError, ApiEvent, ApiResult, ListOptions, WriteOptions};
 use super::media::{self, Encoding};
 use super::registry::{self, ResourceInfo};
+use super::rbac::rules::{Check, Target};
 use super::request::{list_meta, list_object, Operation, Outcome, Request, UserInfo, Verb};
 use super::watch::{self, Step, WatchStream};
 use super::{discovery, openapi, protobuf, table};
@@ -42,8 +43,10 @@ pub use super::media::MAX_BODY;
 pub struct ApiState {
     /// The operations.
     pub core: ApiCore,
-    /// The bearer token every request must present.
+    /// The bootstrap admin's bearer token (`system:masters`).
     pub token: String,
+    /// The users of the static token file, if one is configured.
+    pub tokens: super::authn_tokens::TokenFile,
     /// `host:port` clients reach the server at, for discovery.
     pub address: String,
 }
@@ -133,24 +136,32 @@ fn not_found_path(path: &str) -> HttpResponse {
     ))
 }
 
-fn authorized(req: &HttpRequest, token: &str) -> bool {
-    let Some(h) = req
+/// The caller a request's bearer token names: the bootstrap admin, or a user of the
+/// static token file; `None` when there is no token or it is unknown.
+fn authenticate(req: &HttpRequest, state: &ApiState) -> Option<UserInfo> {
+    let h = req
         .headers()
         .get("authorization")
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(given) = h.strip_prefix("Bearer ").map(str::trim) else {
-        return false;
-    };
+        .and_then(|v| v.to_str().ok())?;
+    let given = h.strip_prefix("Bearer ").map(str::trim)?;
+    let token = &state.token;
     // Constant-time comparison: the token is a secret.
-    given.len() == token.len()
+    let admin = given.len() == token.len()
         && given
             .bytes()
             .zip(token.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+            == 0;
+    if admin {
+        return Some(UserInfo::admin());
+    }
+    state.tokens.user(given).map(|u| u.user.clone())
+}
+
+/// Whether a path (as split into segments) names resources, which the one request path
+/// authorizes; every other path is a non-resource URL, authorized here.
+fn is_resource_path(segs: &[&str]) -> bool {
+    matches!(segs, ["api", "v1", _, ..] | ["apis", _, _, _, ..])
 }
 
 fn query(req: &HttpRequest) -> Vec<(String, String)> {
@@ -197,9 +208,9 @@ pub async fn handle(
     if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
         return HttpResponse::Ok().content_type("text/plain").body("ok");
     }
-    if !authorized(&req, &state.token) {
+    let Some(user) = authenticate(&req, &state) else {
         return status_response(&Status::failure(401, "Unauthorized", "Unauthorized"));
-    }
+    };
     if body.len() > MAX_BODY {
         return status_response(&Status::failure(
             413,
@@ -208,6 +219,18 @@ pub async fn handle(
         ));
     }
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if !is_resource_path(&segs) {
+        let verb = req.method().as_str().to_lowercase();
+        let raw = req.path();
+        let check = Check {
+            user: &user,
+            verb: &verb,
+            target: Target::NonResource { path: raw },
+        };
+        if let Err(e) = state.core.authorize(&check).await {
+            return error(e);
+        }
+    }
     let aggregated = req
         .headers()
         .get("accept")
@@ -247,12 +270,17 @@ pub async fn handle(
             Some(v) => ok_json(&v),
             None => not_found_path(&path),
         },
-        ["api", "v1", rest @ ..] => resource(&req, &body, &state, "", "v1", rest).await,
+        ["api", "v1", rest @ ..] => resource(&req, &body, &state, &user, "", "v1", rest).await,
         ["apis", "metrics.k8s.io", version, rest @ ..] => {
-            metrics_response(&req, &state, version, rest).await
+            metrics_response(&req, &state, &user, version, rest).await
+        }
+        ["apis", group @ ("authorization.k8s.io" | "authentication.k8s.io"), "v1", rest @ ..]
+            if req.method() == actix_web::http::Method::POST =>
+        {
+            review_response(&req, &body, &state, &user, group, rest).await
         }
         ["apis", group, version, rest @ ..] => {
-            resource(&req, &body, &state, group, version, rest).await
+            resource(&req, &body, &state, &user, group, version, rest).await
         }
         _ => not_found_path(&path),
     }
@@ -263,6 +291,7 @@ pub async fn handle(
 async fn metrics_response(
     req: &HttpRequest,
     state: &ApiState,
+    user: &UserInfo,
     version: &str,
     rest: &[&str],
 ) -> HttpResponse {
@@ -270,6 +299,20 @@ async fn metrics_response(
         return not_found_path(req.path());
     };
     let encoding = media::response_encoding(accept_of(req));
+    let check = Check {
+        user,
+        verb: if target.name.is_some() { "get" } else { "list" },
+        target: Target::Resource {
+            group: target.info.group,
+            resource: target.info.plural,
+            subresource: None,
+            namespace: target.namespace,
+            name: target.name,
+        },
+    };
+    if let Err(e) = state.core.authorize(&check).await {
+        return error_as(e, encoding);
+    }
     let q = query(req);
     if req.method().as_str() != "GET" || watch::flag(&q, "watch") == Some(true) {
         return error_as(
@@ -344,10 +387,38 @@ fn parse_target<'a>(group: &str, version: &str, rest: &[&'a str]) -> Option<Targ
     }
 }
 
+/// `POST` of an access review or SelfSubjectReview ([`super::rbac::review`]): answered,
+/// never stored.
+async fn review_response(
+    req: &HttpRequest,
+    body: &Bytes,
+    state: &ApiState,
+    user: &UserInfo,
+    group: &str,
+    rest: &[&str],
+) -> HttpResponse {
+    let encoding = media::response_encoding(accept_of(req));
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let value = match media::decode_body(body, ct) {
+        Ok(v) => v,
+        Err(e) => return error_as(e, encoding),
+    };
+    match super::rbac::review::serve(&state.core, user, group, rest, value).await {
+        None => not_found_path(req.path()),
+        Some(Ok(v)) => respond(StatusCode::CREATED, &v, encoding),
+        Some(Err(e)) => error_as(e, encoding),
+    }
+}
+
 async fn resource(
     req: &HttpRequest,
     body: &Bytes,
     state: &ApiState,
+    user: &UserInfo,
     group: &str,
     version: &str,
     rest: &[&str],
@@ -367,9 +438,9 @@ async fn resource(
     let q = query(req);
     let method = req.method().as_str();
     let name = t.name.unwrap_or_default();
-    // The caller: the holder of the bearer token checked above.
+    // The caller, as authenticated above.
     let request = |op: Operation| Request {
-        user: UserInfo::admin(),
+        user: user.clone(),
         resource: info,
         subresource: t.sub.map(str::to_owned),
         namespace: ns.map(str::to_owned),

@@ -16,6 +16,9 @@
 //! - [`cache`]: the watch cache that serves lists and watches from memory.
 //! - [`actor`]: the bus front (the `apiserver` actor, typed messages).
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
+//! - [`rbac`]: authorization (node authorizer and RBAC over a rule index kept from the
+//!   watch cache), escalation prevention, access reviews, bootstrap roles.
+//! - [`authn_tokens`]: the static token file (`[apiserver] token_auth_file`).
 //! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
 //! - [`watchers`]: the count of open watches per resource (`/debug/watchers`).
 //!
@@ -38,6 +41,7 @@
 pub mod actor;
 pub mod admission;
 pub mod alloc;
+pub mod authn_tokens;
 pub mod cache;
 pub mod core;
 pub mod defaults;
@@ -52,6 +56,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
 pub mod registry;
 pub mod request;
 pub mod selectors;

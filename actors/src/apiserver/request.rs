@@ -272,6 +272,9 @@ impl ApiCore {
             name = attributes.name.unwrap_or_default(),
             "request"
         );
+        self.authorize(&super::rbac::rules::Check::of(&attributes))
+            .await?;
+        self.escalation_gate(&req).await?;
         if let Operation::Stream(_) = req.op {
             // Streams name their own subresources (`log`, `exec`, ...); their front
             // checks them.
