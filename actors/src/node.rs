@@ -413,13 +413,22 @@ impl Node {
                 }
             };
             services.store = Some(engine);
-            services.api = Some(
-                crate::apiserver::core::ApiCore::new(bus.clone())
-                    .with_ranges(cfg.network.service_ranges()?)
-                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds)
-                    .with_encryption(encryption)
-                    .with_authorization(cfg.apiserver.authorization),
-            );
+            let audit = match cfg.apiserver.audit_log(&cfg.data_dir) {
+                Ok(a) => a,
+                Err(e) => {
+                    bus.shutdown();
+                    return Err(e.into());
+                }
+            };
+            let mut core = crate::apiserver::core::ApiCore::new(bus.clone())
+                .with_ranges(cfg.network.service_ranges()?)
+                .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds)
+                .with_encryption(encryption)
+                .with_authorization(cfg.apiserver.authorization);
+            if let Some(log) = audit {
+                core = core.with_audit(log);
+            }
+            services.api = Some(core);
             services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }
         let node_local = crate::dns::NodeLocal::new();

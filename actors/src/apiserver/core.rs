@@ -139,6 +139,11 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
+/// A fresh audit ID (a random UUID, as Kubernetes' audit IDs are).
+pub(super) fn new_audit_id() -> String {
+    new_uid()
+}
+
 fn new_uid() -> String {
     let b: [u8; 16] = rand::thread_rng().gen();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -536,6 +541,8 @@ pub struct ApiCore {
     writers: std::sync::Arc<KeyLocks>,
     /// Who may do what ([`super::rbac`]).
     authz: std::sync::Arc<super::rbac::Authorizer>,
+    /// The audit log, when a policy is configured ([`super::audit`]).
+    audit: Option<std::sync::Arc<super::audit::AuditLog>>,
 }
 
 /// One async lock per object key with a write in progress in this API server.
@@ -624,7 +631,19 @@ impl ApiCore {
             watchers: Default::default(),
             writers: std::sync::Arc::default(),
             authz: std::sync::Arc::new(super::rbac::Authorizer::new(Default::default())),
+            audit: None,
         }
+    }
+
+    /// The same core, auditing requests to `log`.
+    pub fn with_audit(mut self, log: super::audit::AuditLog) -> Self {
+        self.audit = Some(std::sync::Arc::new(log));
+        self
+    }
+
+    /// The audit log, if any.
+    pub fn audit_log(&self) -> Option<&super::audit::AuditLog> {
+        self.audit.as_deref()
     }
 
     /// The same core, authorizing in `mode`.

@@ -218,19 +218,61 @@ pub async fn handle(
             "request entity too large",
         ));
     }
+    let source = super::audit::Source {
+        request_uri: req.uri().to_string(),
+        source_ips: req
+            .peer_addr()
+            .map(|a| vec![a.ip().to_string()])
+            .unwrap_or_default(),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let received = rudder_protocol::resources::MicroTime::now();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if !is_resource_path(&segs) {
-        let verb = req.method().as_str().to_lowercase();
-        let raw = req.path();
-        let check = Check {
+    if is_resource_path(&segs) {
+        // Audited by the one request path, which reads the connection from here.
+        return super::audit::SOURCE
+            .scope(source, route(&req, &body, &state, &user, &path))
+            .await;
+    }
+    let verb = req.method().as_str().to_lowercase();
+    let check = Check {
+        user: &user,
+        verb: &verb,
+        target: Target::NonResource { path: req.path() },
+    };
+    let response = match state.core.authorize(&check).await {
+        Ok(()) => route(&req, &body, &state, &user, &path).await,
+        Err(e) => error(e),
+    };
+    if let Some(log) = state.core.audit_log() {
+        log.record(super::audit::Entry {
             user: &user,
             verb: &verb,
-            target: Target::NonResource { path: raw },
-        };
-        if let Err(e) = state.core.authorize(&check).await {
-            return error(e);
-        }
+            object: None,
+            source,
+            received,
+            code: i32::from(response.status().as_u16()),
+            request: None,
+            response: None,
+        });
     }
+    response
+}
+
+/// Routing by path, once the caller is known.
+async fn route(
+    req: &HttpRequest,
+    body: &Bytes,
+    state: &ApiState,
+    user: &UserInfo,
+    path: &str,
+) -> HttpResponse {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let aggregated = req
         .headers()
         .get("accept")
@@ -254,35 +296,35 @@ pub async fn handle(
         ["apis"] => ok_json(&discovery::api_group_list()),
         ["api", "v1"] => match discovery::api_resource_list("", "v1") {
             Some(v) => ok_json(&v),
-            None => not_found_path(&path),
+            None => not_found_path(path),
         },
         ["apis", group] => match discovery::api_group(group) {
             Some(v) => ok_json(&v),
-            None => not_found_path(&path),
+            None => not_found_path(path),
         },
         ["apis", group, version] => match discovery::api_resource_list(group, version) {
             Some(v) => ok_json(&v),
-            None => not_found_path(&path),
+            None => not_found_path(path),
         },
         ["debug", "watchers"] => ok_json(&state.core.watchers.to_json()),
         ["openapi", "v3"] => ok_json(&openapi::index()),
         ["openapi", "v3", rest @ ..] => match openapi::document_at(&rest.join("/")) {
             Some(v) => ok_json(&v),
-            None => not_found_path(&path),
+            None => not_found_path(path),
         },
-        ["api", "v1", rest @ ..] => resource(&req, &body, &state, &user, "", "v1", rest).await,
+        ["api", "v1", rest @ ..] => resource(req, body, state, user, "", "v1", rest).await,
         ["apis", "metrics.k8s.io", version, rest @ ..] => {
-            metrics_response(&req, &state, &user, version, rest).await
+            metrics_response(req, state, user, version, rest).await
         }
         ["apis", group @ ("authorization.k8s.io" | "authentication.k8s.io"), "v1", rest @ ..]
             if req.method() == actix_web::http::Method::POST =>
         {
-            review_response(&req, &body, &state, &user, group, rest).await
+            review_response(req, body, state, user, group, rest).await
         }
         ["apis", group, version, rest @ ..] => {
-            resource(&req, &body, &state, &user, group, version, rest).await
+            resource(req, body, state, user, group, version, rest).await
         }
-        _ => not_found_path(&path),
+        _ => not_found_path(path),
     }
 }
 

@@ -18,6 +18,7 @@
 //! - [`http`]: the REST front (actix-web over TLS, bearer tokens).
 //! - [`rbac`]: authorization (node authorizer and RBAC over a rule index kept from the
 //!   watch cache), escalation prevention, access reviews, bootstrap roles.
+//! - [`audit`]: the audit log (Kubernetes' audit events, policy levels, rotation).
 //! - [`authn_tokens`]: the static token file (`[apiserver] token_auth_file`).
 //! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
 //! - [`watchers`]: the count of open watches per resource (`/debug/watchers`).
@@ -41,6 +42,7 @@
 pub mod actor;
 pub mod admission;
 pub mod alloc;
+pub mod audit;
 pub mod authn_tokens;
 pub mod cache;
 pub mod core;
