@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
         let binding = RoleBinding {
             metadata: meta(&format!("binding-{b}"), Some(&ns)),
             role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
+                api_group: Some("rbac.authorization.k8s.io".into()),
                 kind: if same_ns { "Role" } else { "ClusterRole" }.into(),
                 name: if same_ns { format!("role-{role}") } else { "view".into() },
             },
@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
     let mine = RoleBinding {
         metadata: meta("bench-user-view", Some(read_ns)),
         role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
             kind: "ClusterRole".into(),
             name: "view".into(),
         },

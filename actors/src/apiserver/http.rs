@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use super::core::{self as api, ApiCore, ApiError, ApiEvent, ApiResult, ListOptions, WriteOptions};
 use super::media::{self, Encoding};
 use super::registry::{self, ResourceInfo};
-use super::rbac::rules::{Check, Target};
+use super::rbac::rules::{Check, Target as AuthzTarget};
 use super::request::{list_meta, list_object, Operation, Outcome, Request, UserInfo, Verb};
 use super::watch::{self, Step, WatchStream};
 use super::{discovery, openapi, protobuf, table};
@@ -243,7 +243,7 @@ pub async fn handle(
     let check = Check {
         user: &user,
         verb: &verb,
-        target: Target::NonResource { path: req.path() },
+        target: AuthzTarget::NonResource { path: req.path() },
     };
     let response = match state.core.authorize(&check).await {
         Ok(()) => route(&req, &body, &state, &user, &path).await,
@@ -344,7 +344,7 @@ async fn metrics_response(
     let check = Check {
         user,
         verb: if target.name.is_some() { "get" } else { "list" },
-        target: Target::Resource {
+        target: AuthzTarget::Resource {
             group: target.info.group,
             resource: target.info.plural,
             subresource: None,

@@ -24,7 +24,6 @@ use super::rules::{rule, url_rule};
 use super::MASTERS_GROUP;
 
 const READ: &[&str] = &["get", "list", "watch"];
-const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
 const READ_WRITE: &[&str] = &[
     "get",
     "list",

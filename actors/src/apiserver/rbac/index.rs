@@ -99,7 +99,7 @@ impl RuleIndex {
         }
         for r in typed::<Role>(roles) {
             index.roles.insert(
-                (r.metadata.namespace.unwrap_or_default(), r.metadata.name),
+                (r.metadata.namespace, r.metadata.name),
                 Arc::from(r.rules),
             );
         }
@@ -114,7 +114,7 @@ impl RuleIndex {
             }
         }
         for b in typed::<RoleBinding>(bindings) {
-            let ns = b.metadata.namespace.clone().unwrap_or_default();
+            let ns = b.metadata.namespace.clone();
             let Some(rules) = index.role_rules(&ns, &b.role_ref) else {
                 continue;
             };
