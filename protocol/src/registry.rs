@@ -511,8 +511,10 @@ impl Served for resources::ClusterRole {
 }
 
 impl Served for resources::ClusterRoleBinding {
-    const INFO: ResourceInfo =
-        ResourceInfo::of::<Self>("clusterrolebinding", "io.k8s.api.rbac.v1.ClusterRoleBinding");
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "clusterrolebinding",
+        "io.k8s.api.rbac.v1.ClusterRoleBinding",
+    );
 }
 
 impl Served for resources::Role {

@@ -62,7 +62,10 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(2000);
     let mut cluster = Cluster::new()?;
     let dir = cluster.dir.path().to_path_buf();
-    std::fs::write(dir.join("tokens.csv"), "bench-token,bench-user,uid-1,bench\n")?;
+    std::fs::write(
+        dir.join("tokens.csv"),
+        "bench-token,bench-user,uid-1,bench\n",
+    )?;
     std::fs::write(
         dir.join("node.toml"),
         format!(
@@ -101,7 +104,9 @@ async fn main() -> anyhow::Result<()> {
             metadata: meta(&format!("bench-{n}"), None),
             ..Namespace::default()
         };
-        Api::<Namespace>::all(admin.clone()).create(&pp, &ns).await?;
+        Api::<Namespace>::all(admin.clone())
+            .create(&pp, &ns)
+            .await?;
     }
     for r in 0..ROLES {
         let ns = format!("bench-{}", r % NAMESPACES);
@@ -114,7 +119,9 @@ async fn main() -> anyhow::Result<()> {
                 ..PolicyRule::default()
             }]),
         };
-        Api::<Role>::namespaced(admin.clone(), &ns).create(&pp, &role).await?;
+        Api::<Role>::namespaced(admin.clone(), &ns)
+            .create(&pp, &role)
+            .await?;
     }
     for b in 0..BINDINGS {
         let ns = format!("bench-{}", b % NAMESPACES);
@@ -125,7 +132,11 @@ async fn main() -> anyhow::Result<()> {
             role_ref: RoleRef {
                 api_group: Some("rbac.authorization.k8s.io".into()),
                 kind: if same_ns { "Role" } else { "ClusterRole" }.into(),
-                name: if same_ns { format!("role-{role}") } else { "view".into() },
+                name: if same_ns {
+                    format!("role-{role}")
+                } else {
+                    "view".into()
+                },
             },
             subjects: Some(vec![
                 Subject {
@@ -204,8 +215,14 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "bench-rbac: {requests} GETs of one pod per caller, {ROLES} Roles, {BINDINGS} RoleBindings (+ bootstrap) in {NAMESPACES} namespaces"
     );
-    println!("{:<28} {:>9} {:>9} {:>9}", "caller", "p50 ms", "p99 ms", "max ms");
-    for (name, v) in [("admin (system:masters)", &a), ("bench-user (RBAC: view)", &u)] {
+    println!(
+        "{:<28} {:>9} {:>9} {:>9}",
+        "caller", "p50 ms", "p99 ms", "max ms"
+    );
+    for (name, v) in [
+        ("admin (system:masters)", &a),
+        ("bench-user (RBAC: view)", &u),
+    ] {
         println!(
             "{:<28} {:>9.3} {:>9.3} {:>9.3}",
             name,

@@ -47,7 +47,11 @@ fn ok(kc: &Path, args: &[&str]) -> String {
 
 fn fails(kc: &Path, args: &[&str]) -> String {
     let o = kubectl(kc, args);
-    assert!(!o.status.success(), "kubectl {args:?} succeeded: {}", text(&o));
+    assert!(
+        !o.status.success(),
+        "kubectl {args:?} succeeded: {}",
+        text(&o)
+    );
     text(&o)
 }
 
@@ -117,7 +121,12 @@ async fn until_allowed(kc: &Path, args: &[&str]) -> anyhow::Result<()> {
     full.extend_from_slice(args);
     eventually(Duration::from_secs(20), || {
         let o = kubectl(kc, &full);
-        async move { Ok(String::from_utf8_lossy(&o.stdout).trim().eq("yes").then_some(())) }
+        async move {
+            Ok(String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .eq("yes")
+                .then_some(()))
+        }
     })
     .await
     .map(|_| ())
@@ -131,13 +140,24 @@ async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()>
     ok(&admin, &["create", "namespace", "b"]);
     ok(
         &admin,
-        &["create", "rolebinding", "alice-view", "--clusterrole=view", "--user=alice", "-n", "a"],
+        &[
+            "create",
+            "rolebinding",
+            "alice-view",
+            "--clusterrole=view",
+            "--user=alice",
+            "-n",
+            "a",
+        ],
     );
     // The aggregated `view` role gets its rules from the aggregation controller.
     until_allowed(&alice, &["list", "pods", "-n", "a"]).await?;
 
     ok(&alice, &["get", "pods", "-n", "a"]);
-    let out = fails(&alice, &["run", "p", "--image=rudder/demo:latest", "-n", "a"]);
+    let out = fails(
+        &alice,
+        &["run", "p", "--image=rudder/demo:latest", "-n", "a"],
+    );
     assert!(
         out.contains(r#"pods is forbidden: User "alice" cannot create resource "pods" in API group "" in the namespace "a""#),
         "{out}"
@@ -167,20 +187,36 @@ async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()>
         (&["create", "pods/exec", "-n", "a"], false),
         (&["list", "pods", "-n", "b"], false),
         (&["list", "nodes"], false),
-        (&["create", "rolebindings.rbac.authorization.k8s.io", "-n", "a"], false),
+        (
+            &[
+                "create",
+                "rolebindings.rbac.authorization.k8s.io",
+                "-n",
+                "a",
+            ],
+            false,
+        ),
     ];
     for (args, want) in table {
         let mut full = vec!["auth", "can-i"];
         full.extend_from_slice(args);
         let o = kubectl(&alice, &full);
         let answer = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-        assert_eq!(answer, if *want { "yes" } else { "no" }, "can-i {args:?}: {}", text(&o));
+        assert_eq!(
+            answer,
+            if *want { "yes" } else { "no" },
+            "can-i {args:?}: {}",
+            text(&o)
+        );
     }
     // The admin may do anything; a user may ask on behalf of no one else.
     assert_eq!(ok(&admin, &["auth", "can-i", "*", "*"]).trim(), "yes");
 
     let list = ok(&alice, &["auth", "can-i", "--list", "-n", "a"]);
-    assert!(list.contains("selfsubjectaccessreviews.authorization.k8s.io"), "{list}");
+    assert!(
+        list.contains("selfsubjectaccessreviews.authorization.k8s.io"),
+        "{list}"
+    );
     let pods = list
         .lines()
         .find(|l| l.starts_with("pods "))
@@ -189,7 +225,10 @@ async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()>
     assert!(!list.contains("secrets"), "{list}");
 
     let who = ok(&alice, &["auth", "whoami"]);
-    assert!(who.contains("alice") && who.contains("system:authenticated"), "{who}");
+    assert!(
+        who.contains("alice") && who.contains("system:authenticated"),
+        "{who}"
+    );
 
     // Non-resource paths: discovery yes, debug endpoints no.
     ok(&alice, &["get", "--raw", "/version"]);
@@ -223,11 +262,23 @@ async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()>
     assert_eq!(line["level"], "Metadata");
     assert_eq!(line["responseStatus"]["code"], 403);
     assert_eq!(line["objectRef"]["resource"], "pods");
-    assert!(line["requestURI"].as_str().unwrap_or_default().starts_with("/api/v1/namespaces/b/pods"), "{line}");
+    assert!(
+        line["requestURI"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("/api/v1/namespaces/b/pods"),
+        "{line}"
+    );
     assert_eq!(line["sourceIPs"][0], "127.0.0.1");
-    assert!(line["auditID"].as_str().is_some_and(|s| s.len() == 36), "{line}");
+    assert!(
+        line["auditID"].as_str().is_some_and(|s| s.len() == 36),
+        "{line}"
+    );
     let text = std::fs::read_to_string(&log)?;
-    assert!(!text.contains("\"kubernetes-admin\""), "the policy leaves the admin out");
+    assert!(
+        !text.contains("\"kubernetes-admin\""),
+        "the policy leaves the admin out"
+    );
     Ok(())
 }
 
@@ -238,17 +289,45 @@ async fn escalation_is_refused_until_held() -> anyhow::Result<()> {
     ok(&admin, &["create", "namespace", "a"]);
     ok(
         &admin,
-        &["create", "role", "rbac-writer", "--verb=create,get,list", "--resource=roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io", "-n", "a"],
+        &[
+            "create",
+            "role",
+            "rbac-writer",
+            "--verb=create,get,list",
+            "--resource=roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
+            "-n",
+            "a",
+        ],
     );
     ok(
         &admin,
-        &["create", "rolebinding", "eve-writer", "--role=rbac-writer", "--group=writers", "-n", "a"],
+        &[
+            "create",
+            "rolebinding",
+            "eve-writer",
+            "--role=rbac-writer",
+            "--group=writers",
+            "-n",
+            "a",
+        ],
     );
-    until_allowed(&eve, &["create", "roles.rbac.authorization.k8s.io", "-n", "a"]).await?;
+    until_allowed(
+        &eve,
+        &["create", "roles.rbac.authorization.k8s.io", "-n", "a"],
+    )
+    .await?;
 
     let out = fails(
         &eve,
-        &["create", "role", "pod-reader", "--verb=get", "--resource=pods", "-n", "a"],
+        &[
+            "create",
+            "role",
+            "pod-reader",
+            "--verb=get",
+            "--resource=pods",
+            "-n",
+            "a",
+        ],
     );
     assert!(
         out.contains(r#"roles.rbac.authorization.k8s.io "pod-reader" is forbidden: user "eve" (groups=["team" "writers" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:"#)
@@ -257,25 +336,111 @@ async fn escalation_is_refused_until_held() -> anyhow::Result<()> {
     );
     let out = fails(
         &eve,
-        &["create", "rolebinding", "self-edit", "--clusterrole=edit", "--user=eve", "-n", "a"],
+        &[
+            "create",
+            "rolebinding",
+            "self-edit",
+            "--clusterrole=edit",
+            "--user=eve",
+            "-n",
+            "a",
+        ],
     );
-    assert!(out.contains("is attempting to grant RBAC permissions not currently held"), "{out}");
+    assert!(
+        out.contains("is attempting to grant RBAC permissions not currently held"),
+        "{out}"
+    );
 
     // Once she holds view in `a`, she may grant what view grants, and no more.
-    ok(&admin, &["create", "rolebinding", "eve-view", "--clusterrole=view", "--user=eve", "-n", "a"]);
+    ok(
+        &admin,
+        &[
+            "create",
+            "rolebinding",
+            "eve-view",
+            "--clusterrole=view",
+            "--user=eve",
+            "-n",
+            "a",
+        ],
+    );
     until_allowed(&eve, &["get", "pods", "-n", "a"]).await?;
-    ok(&eve, &["create", "role", "pod-reader", "--verb=get", "--resource=pods", "-n", "a"]);
-    ok(&eve, &["create", "rolebinding", "bob-view", "--clusterrole=view", "--user=bob", "-n", "a"]);
+    ok(
+        &eve,
+        &[
+            "create",
+            "role",
+            "pod-reader",
+            "--verb=get",
+            "--resource=pods",
+            "-n",
+            "a",
+        ],
+    );
+    ok(
+        &eve,
+        &[
+            "create",
+            "rolebinding",
+            "bob-view",
+            "--clusterrole=view",
+            "--user=bob",
+            "-n",
+            "a",
+        ],
+    );
     let out = fails(
         &eve,
-        &["create", "rolebinding", "bob-edit", "--clusterrole=edit", "--user=bob", "-n", "a"],
+        &[
+            "create",
+            "rolebinding",
+            "bob-edit",
+            "--clusterrole=edit",
+            "--user=bob",
+            "-n",
+            "a",
+        ],
     );
     assert!(out.contains("not currently held"), "{out}");
     // The `bind` verb on a role lets her bind it without holding it.
-    ok(&admin, &["create", "role", "binder", "--verb=bind", "--resource=clusterroles.rbac.authorization.k8s.io", "--resource-name=edit", "-n", "a"]);
-    ok(&admin, &["create", "rolebinding", "eve-binder", "--role=binder", "--user=eve", "-n", "a"]);
+    ok(
+        &admin,
+        &[
+            "create",
+            "role",
+            "binder",
+            "--verb=bind",
+            "--resource=clusterroles.rbac.authorization.k8s.io",
+            "--resource-name=edit",
+            "-n",
+            "a",
+        ],
+    );
+    ok(
+        &admin,
+        &[
+            "create",
+            "rolebinding",
+            "eve-binder",
+            "--role=binder",
+            "--user=eve",
+            "-n",
+            "a",
+        ],
+    );
     eventually(Duration::from_secs(20), || {
-        let o = kubectl(&eve, &["create", "rolebinding", "bob-edit", "--clusterrole=edit", "--user=bob", "-n", "a"]);
+        let o = kubectl(
+            &eve,
+            &[
+                "create",
+                "rolebinding",
+                "bob-edit",
+                "--clusterrole=edit",
+                "--user=bob",
+                "-n",
+                "a",
+            ],
+        );
         async move { Ok(o.status.success().then_some(())) }
     })
     .await?;
@@ -333,15 +498,46 @@ spec:
     // Pods: read all, change only its own.
     ok(&n1, &["get", "pods"]);
     let status = r#"{"status":{"message":"seen"}}"#;
-    ok(&n1, &["patch", "pod", "p1", "--subresource=status", "--type=merge", "-p", status]);
-    let out = fails(&n1, &["patch", "pod", "p2", "--subresource=status", "--type=merge", "-p", status]);
-    assert!(out.contains("node 'n1' can only modify pods bound to it"), "{out}");
+    ok(
+        &n1,
+        &[
+            "patch",
+            "pod",
+            "p1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ],
+    );
+    let out = fails(
+        &n1,
+        &[
+            "patch",
+            "pod",
+            "p2",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ],
+    );
+    assert!(
+        out.contains("node 'n1' can only modify pods bound to it"),
+        "{out}"
+    );
     let out = fails(&n1, &["delete", "pod", "p2", "--wait=false"]);
     assert!(out.contains(r#"pods "p2" is forbidden"#), "{out}");
     let out = fails(&n1, &["label", "node", "n2", "x=y"]);
-    assert!(out.contains("Forbidden") || out.contains("NotFound"), "{out}");
+    assert!(
+        out.contains("Forbidden") || out.contains("NotFound"),
+        "{out}"
+    );
     // Nothing changed on the other node's pod.
-    let p2 = ok(&admin, &["get", "pod", "p2", "-o", "jsonpath={.status.message}"]);
+    let p2 = ok(
+        &admin,
+        &["get", "pod", "p2", "-o", "jsonpath={.status.message}"],
+    );
     assert_eq!(p2, "");
     Ok(())
 }
@@ -352,7 +548,10 @@ async fn always_allow_turns_authorization_off() -> anyhow::Result<()> {
     let alice = kubeconfig_for(&admin, "alice-token", "alice")?;
     ok(&alice, &["create", "namespace", "b"]);
     ok(&alice, &["get", "pods", "-n", "b"]);
-    assert_eq!(ok(&alice, &["auth", "can-i", "delete", "nodes"]).trim(), "yes");
+    assert_eq!(
+        ok(&alice, &["auth", "can-i", "delete", "nodes"]).trim(),
+        "yes"
+    );
     // An unknown token is still refused: authentication stays on.
     let stranger = kubeconfig_for(&admin, "no-such-token", "stranger")?;
     let out = fails(&stranger, &["get", "pods"]);

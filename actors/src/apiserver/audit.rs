@@ -121,7 +121,8 @@ impl Policy {
         object: Option<&ObjectRef<'_>>,
         path: &str,
     ) -> Level {
-        let any = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v || x == "*");
+        let any =
+            |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v || x == "*");
         for r in &self.rules {
             if !any(&r.users, &user.name)
                 || !(r.user_groups.is_empty()
@@ -143,8 +144,7 @@ impl Policy {
                         && (r.non_resource_urls.is_empty()
                             || r.non_resource_urls.iter().any(|u| {
                                 u == path
-                                    || u.strip_suffix('*')
-                                        .is_some_and(|p| path.starts_with(p))
+                                    || u.strip_suffix('*').is_some_and(|p| path.starts_with(p))
                             }))
                 }
             };
@@ -168,13 +168,13 @@ fn group_matches(g: &GroupResources, o: &ObjectRef<'_>) -> bool {
         || g.resources.iter().any(|r| {
             r == &full
                 || r == "*"
-                || (o.subresource.is_some()
-                    && r.strip_prefix("*/") == o.subresource)
+                || (o.subresource.is_some() && r.strip_prefix("*/") == o.subresource)
                 || r.strip_suffix("/*") == Some(o.resource)
         });
     resource_ok
         && (g.resource_names.is_empty()
-            || o.name.is_some_and(|n| g.resource_names.iter().any(|r| r == n)))
+            || o.name
+                .is_some_and(|n| g.resource_names.iter().any(|r| r == n)))
 }
 
 /// What a front knows about the connection a request came on.
@@ -436,11 +436,46 @@ rules:
             ..ObjectRef::default()
         };
         let table = [
-            ("proxy never", &proxy, "get", Some(obj("", "secrets", Some("a"))), "", Level::None),
-            ("secrets in full", &alice, "get", Some(obj("", "secrets", Some("a"))), "", Level::RequestResponse),
-            ("create in a", &alice, "create", Some(obj("", "pods", Some("a"))), "", Level::Request),
-            ("create in b: no rule", &alice, "create", Some(obj("", "pods", Some("b"))), "", Level::None),
-            ("apps group", &alice, "list", Some(obj("apps", "deployments", None)), "", Level::Metadata),
+            (
+                "proxy never",
+                &proxy,
+                "get",
+                Some(obj("", "secrets", Some("a"))),
+                "",
+                Level::None,
+            ),
+            (
+                "secrets in full",
+                &alice,
+                "get",
+                Some(obj("", "secrets", Some("a"))),
+                "",
+                Level::RequestResponse,
+            ),
+            (
+                "create in a",
+                &alice,
+                "create",
+                Some(obj("", "pods", Some("a"))),
+                "",
+                Level::Request,
+            ),
+            (
+                "create in b: no rule",
+                &alice,
+                "create",
+                Some(obj("", "pods", Some("b"))),
+                "",
+                Level::None,
+            ),
+            (
+                "apps group",
+                &alice,
+                "list",
+                Some(obj("apps", "deployments", None)),
+                "",
+                Level::Metadata,
+            ),
             ("path", &alice, "get", None, "/apis/apps", Level::Metadata),
             ("other path", &alice, "get", None, "/healthz", Level::None),
         ];

@@ -31,8 +31,8 @@ use serde_json::{json, Value};
 
 use super::core::{self as api, ApiCore, ApiError, ApiEvent, ApiResult, ListOptions, WriteOptions};
 use super::media::{self, Encoding};
-use super::registry::{self, ResourceInfo};
 use super::rbac::rules::{Check, Target as AuthzTarget};
+use super::registry::{self, ResourceInfo};
 use super::request::{list_meta, list_object, Operation, Outcome, Request, UserInfo, Verb};
 use super::watch::{self, Step, WatchStream};
 use super::{discovery, openapi, protobuf, table};

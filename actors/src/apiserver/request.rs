@@ -287,8 +287,11 @@ impl ApiCore {
         let received = rudder_protocol::resources::MicroTime::now();
         // Owned copies: the request itself moves into `serve`.
         let user = req.user.clone();
-        let (namespace, name, subresource) =
-            (req.namespace.clone(), req.name.clone(), req.subresource.clone());
+        let (namespace, name, subresource) = (
+            req.namespace.clone(),
+            req.name.clone(),
+            req.subresource.clone(),
+        );
         let info = req.resource;
         let verb = req.verb().as_str();
         let object = super::audit::ObjectRef {

@@ -53,9 +53,10 @@ pub fn plan(role: &ClusterRole, all: &[Arc<ClusterRole>]) -> Option<Vec<PolicyRu
 
 /// The supervised component.
 pub fn component() -> ComponentSpec {
-    Controller::<ClusterRole>::new(NAME).component(wire, |ctx: Arc<Ctx>, _key: ObjectKey| async move {
-        reconcile(&ctx).await
-    })
+    Controller::<ClusterRole>::new(NAME)
+        .component(wire, |ctx: Arc<Ctx>, _key: ObjectKey| async move {
+            reconcile(&ctx).await
+        })
 }
 
 struct Ctx {
@@ -83,7 +84,9 @@ async fn reconcile(ctx: &Ctx) -> Result<Option<Duration>, ApiError> {
         let mut updated = (**role).clone();
         updated.rules = rules;
         match ctx.api.api::<ClusterRole>(None).update(&updated).await {
-            Ok(_) => info!(clusterrole = %role.metadata.name, rules = updated.rules.len(), "aggregated rules"),
+            Ok(_) => {
+                info!(clusterrole = %role.metadata.name, rules = updated.rules.len(), "aggregated rules")
+            }
             // The cache lags a concurrent write: the next change queues another pass.
             Err(e) if e.code() == Some(409) || e.is_not_found() => {}
             Err(e) => return Err(e),
@@ -128,7 +131,14 @@ mod tests {
         ];
         let rules = plan(&view, &all).expect("aggregated");
         let verbs: Vec<&str> = rules.iter().map(|r| r.verbs[0].as_str()).collect();
-        assert_eq!(verbs, vec!["list", "get"], "name order, each rule once, only matches");
-        assert!(plan(&ClusterRole::new("plain"), &all).is_none(), "not aggregated");
+        assert_eq!(
+            verbs,
+            vec!["list", "get"],
+            "name order, each rule once, only matches"
+        );
+        assert!(
+            plan(&ClusterRole::new("plain"), &all).is_none(),
+            "not aggregated"
+        );
     }
 }

@@ -205,7 +205,11 @@ mod tests {
         let mut bad = kind.example("b", "ns");
         bad["roleRef"]["kind"] = json!("Pod");
         let e = kind.typed(bad, None).expect_err("bad kind");
-        assert!(e.message.contains("roleRef.kind: Unsupported value"), "{}", e.message);
+        assert!(
+            e.message.contains("roleRef.kind: Unsupported value"),
+            "{}",
+            e.message
+        );
         let mut moved = ok.clone();
         moved["roleRef"]["name"] = json!("edit");
         let e = kind.typed(moved, Some(&ok)).expect_err("roleRef changed");

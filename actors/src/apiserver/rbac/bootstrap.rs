@@ -171,7 +171,11 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                 "system:aggregate-to-edit",
                 vec![
                     rule(READ_WRITE, &[""], edit_core),
-                    rule(&["create"], &[""], &["pods/eviction", "serviceaccounts/token"]),
+                    rule(
+                        &["create"],
+                        &[""],
+                        &["pods/eviction", "serviceaccounts/token"],
+                    ),
                     rule(&["impersonate"], &[""], &["serviceaccounts"]),
                     rule(READ_WRITE, &["apps"], edit_apps),
                     rule(READ_WRITE, &["autoscaling"], &["horizontalpodautoscalers"]),
@@ -196,7 +200,10 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                     rule(
                         READ,
                         &["autoscaling"],
-                        &["horizontalpodautoscalers", "horizontalpodautoscalers/status"],
+                        &[
+                            "horizontalpodautoscalers",
+                            "horizontalpodautoscalers/status",
+                        ],
                     ),
                     rule(
                         READ,
@@ -263,20 +270,43 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
         role(
             "system:kube-scheduler",
             vec![
-                rule(&["create", "patch", "update"], &["", "events.k8s.io"], &["events"]),
+                rule(
+                    &["create", "patch", "update"],
+                    &["", "events.k8s.io"],
+                    &["events"],
+                ),
                 rule(&["create"], &["coordination.k8s.io"], &["leases"]),
                 rule(&["get", "update"], &["coordination.k8s.io"], &["leases"]),
-                rule(READ, &[""], &["nodes", "namespaces", "services", "replicationcontrollers",
-                    "persistentvolumeclaims", "persistentvolumes", "configmaps"]),
+                rule(
+                    READ,
+                    &[""],
+                    &[
+                        "nodes",
+                        "namespaces",
+                        "services",
+                        "replicationcontrollers",
+                        "persistentvolumeclaims",
+                        "persistentvolumes",
+                        "configmaps",
+                    ],
+                ),
                 rule(&["get", "list", "watch", "delete"], &[""], &["pods"]),
                 rule(&["create"], &[""], &["pods/binding", "bindings"]),
                 rule(&["patch", "update"], &[""], &["pods/status"]),
                 rule(READ, &["apps"], &["replicasets", "statefulsets"]),
                 rule(READ, &["policy"], &["poddisruptionbudgets"]),
-                rule(READ, &["storage.k8s.io"], &["storageclasses", "csinodes", "csidrivers"]),
+                rule(
+                    READ,
+                    &["storage.k8s.io"],
+                    &["storageclasses", "csinodes", "csidrivers"],
+                ),
                 rule(READ, &["scheduling.k8s.io"], &["priorityclasses"]),
                 rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
-                rule(&["create"], &["authorization.k8s.io"], &["subjectaccessreviews"]),
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                ),
             ],
         ),
         // The controllers together: the namespace deleter and the garbage collector
@@ -290,13 +320,38 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
         role(
             "system:node",
             vec![
-                rule(READ, &[""], &["nodes", "pods", "services", "endpoints", "namespaces"]),
-                rule(&["create", "update", "patch", "delete"], &[""], &["nodes", "nodes/status"]),
+                rule(
+                    READ,
+                    &[""],
+                    &["nodes", "pods", "services", "endpoints", "namespaces"],
+                ),
+                rule(
+                    &["create", "update", "patch", "delete"],
+                    &[""],
+                    &["nodes", "nodes/status"],
+                ),
                 rule(&["update", "patch"], &[""], &["pods/status"]),
                 rule(&["delete"], &[""], &["pods"]),
-                rule(&["create", "update", "patch"], &["", "events.k8s.io"], &["events"]),
-                rule(&["get"], &[""], &["secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes"]),
-                rule(&["get", "create", "update", "patch", "delete"], &["coordination.k8s.io"], &["leases"]),
+                rule(
+                    &["create", "update", "patch"],
+                    &["", "events.k8s.io"],
+                    &["events"],
+                ),
+                rule(
+                    &["get"],
+                    &[""],
+                    &[
+                        "secrets",
+                        "configmaps",
+                        "persistentvolumeclaims",
+                        "persistentvolumes",
+                    ],
+                ),
+                rule(
+                    &["get", "create", "update", "patch", "delete"],
+                    &["coordination.k8s.io"],
+                    &["leases"],
+                ),
             ],
         ),
         role(
@@ -304,7 +359,11 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
             vec![
                 rule(READ, &[""], &["services", "endpoints", "nodes"]),
                 rule(READ, &["discovery.k8s.io"], &["endpointslices"]),
-                rule(&["create", "patch", "update"], &["", "events.k8s.io"], &["events"]),
+                rule(
+                    &["create", "patch", "update"],
+                    &["", "events.k8s.io"],
+                    &["events"],
+                ),
             ],
         ),
     ]
@@ -395,9 +454,16 @@ fn autoupdate(stored: &Value) -> bool {
 /// Creates `want` at `plural`, or puts back the `fields` of a stored one that drifted.
 async fn put(core: &ApiCore, plural: &str, want: Value, fields: &[&str]) -> ApiResult<()> {
     let Some(info) = registry::resource(RBAC_GROUP, "v1", plural) else {
-        return Err(fail(500, "InternalError", format!("{plural} not registered")));
+        return Err(fail(
+            500,
+            "InternalError",
+            format!("{plural} not registered"),
+        ));
     };
-    let name = want["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let name = want["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     match core
         .create(info, None, want.clone(), WriteOptions::default())
         .await
@@ -424,8 +490,15 @@ async fn put(core: &ApiCore, plural: &str, want: Value, fields: &[&str]) -> ApiR
             }
         }
     }
-    core.update(info, None, &name, fixed, Part::Main, WriteOptions::default())
-        .await?;
+    core.update(
+        info,
+        None,
+        &name,
+        fixed,
+        Part::Main,
+        WriteOptions::default(),
+    )
+    .await?;
     tracing::info!(%name, plural, "reconciled bootstrap RBAC object");
     Ok(())
 }
@@ -442,7 +515,13 @@ pub async fn ensure(core: &ApiCore) -> ApiResult<()> {
         } else {
             &["rules"]
         };
-        put(core, "clusterroles", to_value(serde_json::to_value(&r))?, fields).await?;
+        put(
+            core,
+            "clusterroles",
+            to_value(serde_json::to_value(&r))?,
+            fields,
+        )
+        .await?;
     }
     for b in cluster_role_bindings() {
         put(
@@ -481,7 +560,10 @@ mod tests {
 
     #[test]
     fn every_binding_names_a_bootstrap_role() {
-        let names: Vec<String> = cluster_roles().into_iter().map(|r| r.metadata.name).collect();
+        let names: Vec<String> = cluster_roles()
+            .into_iter()
+            .map(|r| r.metadata.name)
+            .collect();
         for b in cluster_role_bindings() {
             assert!(names.contains(&b.role_ref.name), "{}", b.metadata.name);
         }

@@ -42,7 +42,10 @@ fn compact(rule: &PolicyRule) -> String {
         parts.push(format!("Resources:{}", quoted(&rule.resources)));
     }
     if !rule.non_resource_urls.is_empty() {
-        parts.push(format!("NonResourceURLs:{}", quoted(&rule.non_resource_urls)));
+        parts.push(format!(
+            "NonResourceURLs:{}",
+            quoted(&rule.non_resource_urls)
+        ));
     }
     if !rule.resource_names.is_empty() {
         parts.push(format!("ResourceNames:{}", quoted(&rule.resource_names)));

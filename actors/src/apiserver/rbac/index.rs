@@ -50,16 +50,12 @@ impl Grants {
 
     /// Every rule set `user` holds here.
     fn of<'a>(&'a self, user: &'a UserInfo) -> impl Iterator<Item = &'a Arc<[PolicyRule]>> {
-        self.users
-            .get(&user.name)
-            .into_iter()
-            .flatten()
-            .chain(
-                user.groups
-                    .iter()
-                    .filter_map(|g| self.groups.get(g))
-                    .flatten(),
-            )
+        self.users.get(&user.name).into_iter().flatten().chain(
+            user.groups
+                .iter()
+                .filter_map(|g| self.groups.get(g))
+                .flatten(),
+        )
     }
 }
 
@@ -98,10 +94,9 @@ impl RuleIndex {
                 .insert(r.metadata.name, Arc::from(r.rules));
         }
         for r in typed::<Role>(roles) {
-            index.roles.insert(
-                (r.metadata.namespace, r.metadata.name),
-                Arc::from(r.rules),
-            );
+            index
+                .roles
+                .insert((r.metadata.namespace, r.metadata.name), Arc::from(r.rules));
         }
         for b in typed::<ClusterRoleBinding>(cluster_bindings) {
             if b.role_ref.kind != "ClusterRole" {
@@ -183,8 +178,10 @@ mod tests {
     fn bindings_grant_their_roles_in_their_scope() {
         let roles = arcs(vec![json!({"metadata": {"name": "view"},
             "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]})]);
-        let ns_roles = arcs(vec![json!({"metadata": {"name": "deleter", "namespace": "b"},
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}]})]);
+        let ns_roles = arcs(vec![
+            json!({"metadata": {"name": "deleter", "namespace": "b"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}]}),
+        ]);
         let bindings = arcs(vec![
             json!({"metadata": {"name": "v", "namespace": "a"},
                 "roleRef": {"kind": "ClusterRole", "name": "view", "apiGroup": "rbac.authorization.k8s.io"},
@@ -222,10 +219,18 @@ mod tests {
             ("alice lists in a", check(alice, "list", "a"), true),
             ("alice lists not in b", check(alice, "list", "b"), false),
             ("alice deletes nothing", check(alice, "delete", "a"), false),
-            ("service account in the binding's namespace", check(sa, "list", "a"), true),
+            (
+                "service account in the binding's namespace",
+                check(sa, "list", "a"),
+                true,
+            ),
             ("group role in b", check(carol, "delete", "b"), true),
             ("group role not in a", check(carol, "delete", "a"), false),
-            ("missing role grants nothing", check(bob, "list", "a"), false),
+            (
+                "missing role grants nothing",
+                check(bob, "list", "a"),
+                false,
+            ),
         ];
         for (name, c, want) in table {
             assert_eq!(index.allows(&c), want, "{name}");

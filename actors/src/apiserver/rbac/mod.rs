@@ -315,7 +315,14 @@ mod tests {
                 r#"pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "b""#,
             ),
             (
-                check("get", "apps", "deployments", Some("scale"), Some("a"), Some("web")),
+                check(
+                    "get",
+                    "apps",
+                    "deployments",
+                    Some("scale"),
+                    Some("a"),
+                    Some("web"),
+                ),
                 r#"deployments.apps "web" is forbidden: User "alice" cannot get resource "deployments/scale" in API group "apps" in the namespace "a""#,
             ),
             (

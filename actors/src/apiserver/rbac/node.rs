@@ -86,7 +86,8 @@ pub async fn decide(cache: &WatchCache, check: &Check<'_>) -> Decision {
                 Decision::NoOpinion
             }
         }
-        ("", "pods") if read && subresource.is_none() => Decision::Allow,
+        // Reading a pod's status is how a status patch starts (kubectl reads first).
+        ("", "pods") if read && matches!(subresource, None | Some("status")) => Decision::Allow,
         ("", "pods") => {
             let writes_own = matches!(
                 (check.verb, subresource),
@@ -101,9 +102,7 @@ pub async fn decide(cache: &WatchCache, check: &Check<'_>) -> Decision {
             if bound_to(cache, ns, name).await.as_deref() == Some(node) {
                 Decision::Allow
             } else {
-                Decision::Deny(format!(
-                    "node '{node}' can only modify pods bound to it"
-                ))
+                Decision::Deny(format!("node '{node}' can only modify pods bound to it"))
             }
         }
         ("", "events") | ("events.k8s.io", "events")
@@ -161,9 +160,21 @@ pub fn uses(pod: &Value, resource: &str, name: &str) -> bool {
             {
                 return true;
             }
-            ("secret", "secretName", "secretKeyRef", "secretRef", "secret")
+            (
+                "secret",
+                "secretName",
+                "secretKeyRef",
+                "secretRef",
+                "secret",
+            )
         }
-        "configmaps" => ("configMap", "name", "configMapKeyRef", "configMapRef", "configMap"),
+        "configmaps" => (
+            "configMap",
+            "name",
+            "configMapKeyRef",
+            "configMapRef",
+            "configMap",
+        ),
         "persistentvolumeclaims" => {
             return volumes
                 .iter()
@@ -177,12 +188,13 @@ pub fn uses(pod: &Value, resource: &str, name: &str) -> bool {
                 .iter()
                 .any(|s| is(s.get(projected).and_then(|s| s.get("name"))))
     }) || containers.iter().any(|c| {
-        list(&c["env"])
+        list(&c["env"]).iter().any(|e| {
+            is(e.get("valueFrom")
+                .and_then(|f| f.get(env_ref))
+                .and_then(|r| r.get("name")))
+        }) || list(&c["envFrom"])
             .iter()
-            .any(|e| is(e.get("valueFrom").and_then(|f| f.get(env_ref)).and_then(|r| r.get("name"))))
-            || list(&c["envFrom"])
-                .iter()
-                .any(|e| is(e.get(from_ref).and_then(|r| r.get("name"))))
+            .any(|e| is(e.get(from_ref).and_then(|r| r.get("name"))))
     })
 }
 

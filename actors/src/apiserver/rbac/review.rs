@@ -19,11 +19,36 @@ use super::Decision;
 
 /// The review resources: `(group, plural, kind, namespaced)`.
 pub const REVIEWS: &[(&str, &str, &str, bool)] = &[
-    ("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false),
-    ("authorization.k8s.io", "subjectaccessreviews", "SubjectAccessReview", false),
-    ("authorization.k8s.io", "localsubjectaccessreviews", "LocalSubjectAccessReview", true),
-    ("authorization.k8s.io", "selfsubjectrulesreviews", "SelfSubjectRulesReview", false),
-    ("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview", false),
+    (
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        false,
+    ),
+    (
+        "authorization.k8s.io",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+        false,
+    ),
+    (
+        "authorization.k8s.io",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+        true,
+    ),
+    (
+        "authorization.k8s.io",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        false,
+    ),
+    (
+        "authentication.k8s.io",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        false,
+    ),
 ];
 
 fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -129,7 +154,12 @@ fn subject_of(spec: &Value) -> ApiResult<UserInfo> {
     let groups: Vec<String> = spec
         .get("groups")
         .and_then(Value::as_array)
-        .map(|g| g.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|g| {
+            g.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     if name.is_empty() && groups.is_empty() {
         return Err(fail(
@@ -192,7 +222,8 @@ fn rules_status(rules: &[PolicyRule]) -> Value {
     let mut non_resource = Vec::new();
     for r in rules {
         if r.non_resource_urls.is_empty() {
-            let mut v = json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
+            let mut v =
+                json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
             if !r.resource_names.is_empty() {
                 v["resourceNames"] = json!(r.resource_names);
             }

@@ -8,7 +8,6 @@ use rudder_protocol::resources::PolicyRule;
 
 use super::super::request::{Attributes, UserInfo};
 
-
 /// `*`: everything in a rule's field.
 pub const ALL: &str = "*";
 
@@ -170,7 +169,10 @@ pub fn covers(held: &[PolicyRule], rule: &PolicyRule) -> bool {
     let names: Vec<Option<&str>> = if rule.resource_names.is_empty() {
         vec![None]
     } else {
-        rule.resource_names.iter().map(|n| Some(n.as_str())).collect()
+        rule.resource_names
+            .iter()
+            .map(|n| Some(n.as_str()))
+            .collect()
     };
     rule.verbs.iter().all(|verb| {
         rule.api_groups.iter().all(|group| {
@@ -246,19 +248,84 @@ mod tests {
         let mut named = rule(&["get"], &[""], &["secrets"]);
         named.resource_names = vec!["token".into()];
         let table: Vec<(&str, PolicyRule, Check<'static>, bool)> = vec![
-            ("exact", rule(&["get"], &[""], &["pods"]), res("get", "", "pods", None, None), true),
-            ("other verb", rule(&["get"], &[""], &["pods"]), res("list", "", "pods", None, None), false),
-            ("other group", rule(&["get"], &["apps"], &["pods"]), res("get", "", "pods", None, None), false),
-            ("star verb", rule(&["*"], &[""], &["pods"]), res("delete", "", "pods", None, None), true),
-            ("star group", rule(&["get"], &["*"], &["deployments"]), res("get", "apps", "deployments", None, None), true),
-            ("star resource", rule(&["get"], &["apps"], &["*"]), res("get", "apps", "deployments", Some("scale"), None), true),
-            ("subresource needs naming", rule(&["get"], &[""], &["pods"]), res("get", "", "pods", Some("log"), None), false),
-            ("subresource named", rule(&["get"], &[""], &["pods/log"]), res("get", "", "pods", Some("log"), None), true),
-            ("star subresource", rule(&["get"], &["apps"], &["*/scale"]), res("get", "apps", "deployments", Some("scale"), None), true),
-            ("star subresource other", rule(&["get"], &["apps"], &["*/scale"]), res("get", "apps", "deployments", Some("status"), None), false),
-            ("resource name", named.clone(), res("get", "", "secrets", None, Some("token")), true),
-            ("other name", named.clone(), res("get", "", "secrets", None, Some("other")), false),
-            ("names never list", named, res("get", "", "secrets", None, None), false),
+            (
+                "exact",
+                rule(&["get"], &[""], &["pods"]),
+                res("get", "", "pods", None, None),
+                true,
+            ),
+            (
+                "other verb",
+                rule(&["get"], &[""], &["pods"]),
+                res("list", "", "pods", None, None),
+                false,
+            ),
+            (
+                "other group",
+                rule(&["get"], &["apps"], &["pods"]),
+                res("get", "", "pods", None, None),
+                false,
+            ),
+            (
+                "star verb",
+                rule(&["*"], &[""], &["pods"]),
+                res("delete", "", "pods", None, None),
+                true,
+            ),
+            (
+                "star group",
+                rule(&["get"], &["*"], &["deployments"]),
+                res("get", "apps", "deployments", None, None),
+                true,
+            ),
+            (
+                "star resource",
+                rule(&["get"], &["apps"], &["*"]),
+                res("get", "apps", "deployments", Some("scale"), None),
+                true,
+            ),
+            (
+                "subresource needs naming",
+                rule(&["get"], &[""], &["pods"]),
+                res("get", "", "pods", Some("log"), None),
+                false,
+            ),
+            (
+                "subresource named",
+                rule(&["get"], &[""], &["pods/log"]),
+                res("get", "", "pods", Some("log"), None),
+                true,
+            ),
+            (
+                "star subresource",
+                rule(&["get"], &["apps"], &["*/scale"]),
+                res("get", "apps", "deployments", Some("scale"), None),
+                true,
+            ),
+            (
+                "star subresource other",
+                rule(&["get"], &["apps"], &["*/scale"]),
+                res("get", "apps", "deployments", Some("status"), None),
+                false,
+            ),
+            (
+                "resource name",
+                named.clone(),
+                res("get", "", "secrets", None, Some("token")),
+                true,
+            ),
+            (
+                "other name",
+                named.clone(),
+                res("get", "", "secrets", None, Some("other")),
+                false,
+            ),
+            (
+                "names never list",
+                named,
+                res("get", "", "secrets", None, None),
+                false,
+            ),
         ];
         for (name, r, check, want) in table {
             assert_eq!(allows(&r, &check), want, "{name}");
@@ -279,16 +346,60 @@ mod tests {
     #[test]
     fn covers_table() {
         let all = vec![rule(&["*"], &["*"], &["*"]), url_rule(&["*"], &["*"])];
-        let view = vec![rule(&["get", "list", "watch"], &[""], &["pods", "pods/log"])];
+        let view = vec![rule(
+            &["get", "list", "watch"],
+            &[""],
+            &["pods", "pods/log"],
+        )];
         let table: Vec<(&str, &[PolicyRule], PolicyRule, bool)> = vec![
-            ("admin covers anything", &all, rule(&["delete"], &["apps"], &["deployments"]), true),
-            ("admin covers wildcards", &all, rule(&["*"], &["*"], &["*"]), true),
-            ("view covers get pods", &view, rule(&["get"], &[""], &["pods"]), true),
-            ("view covers log", &view, rule(&["get"], &[""], &["pods/log"]), true),
-            ("view lacks delete", &view, rule(&["delete"], &[""], &["pods"]), false),
-            ("view lacks star", &view, rule(&["get"], &[""], &["*"]), false),
-            ("view lacks secrets", &view, rule(&["get"], &[""], &["secrets"]), false),
-            ("view lacks urls", &view, url_rule(&["get"], &["/healthz"]), false),
+            (
+                "admin covers anything",
+                &all,
+                rule(&["delete"], &["apps"], &["deployments"]),
+                true,
+            ),
+            (
+                "admin covers wildcards",
+                &all,
+                rule(&["*"], &["*"], &["*"]),
+                true,
+            ),
+            (
+                "view covers get pods",
+                &view,
+                rule(&["get"], &[""], &["pods"]),
+                true,
+            ),
+            (
+                "view covers log",
+                &view,
+                rule(&["get"], &[""], &["pods/log"]),
+                true,
+            ),
+            (
+                "view lacks delete",
+                &view,
+                rule(&["delete"], &[""], &["pods"]),
+                false,
+            ),
+            (
+                "view lacks star",
+                &view,
+                rule(&["get"], &[""], &["*"]),
+                false,
+            ),
+            (
+                "view lacks secrets",
+                &view,
+                rule(&["get"], &[""], &["secrets"]),
+                false,
+            ),
+            (
+                "view lacks urls",
+                &view,
+                url_rule(&["get"], &["/healthz"]),
+                false,
+            ),
         ];
         for (name, held, r, want) in table {
             assert_eq!(covers(held, &r), want, "{name}");
