@@ -153,9 +153,53 @@ pub struct ApiServerSection {
     /// File of named AES-256 keys that encrypt Secrets at rest (format in
     /// `apiserver::encryption`); empty: Secrets are stored as plaintext.
     pub encryption_keys_file: PathBuf,
+    /// `RBAC` (the default: the node authorizer, then RBAC) or `AlwaysAllow`.
+    pub authorization: crate::apiserver::rbac::AuthorizationMode,
+    /// Kubernetes' static token file (`token,user,uid,"group1,group2"` per line); empty:
+    /// only the admin token authenticates.
+    pub token_auth_file: PathBuf,
+    /// Kubernetes' audit policy (`audit.k8s.io/v1 Policy`, YAML or JSON); empty: no
+    /// audit log. Events go to `<data_dir>/audit/audit.log`.
+    pub audit_policy_file: PathBuf,
+    /// The audit log rotates past this many MiB (0: 100).
+    pub audit_log_max_size_mb: u64,
+    /// Rotated audit logs kept (0: 5).
+    pub audit_log_max_backups: u32,
 }
 
 impl ApiServerSection {
+    /// The audit log under `data_dir`, when a policy is configured.
+    pub fn audit_log(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<Option<crate::apiserver::audit::AuditLog>, ConfigError> {
+        use crate::apiserver::audit::{AuditLog, Policy, Rotation};
+        if self.audit_policy_file.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        let bad = |message: String| ConfigError::Invalid {
+            key: "apiserver.audit_policy_file",
+            message,
+        };
+        let text = std::fs::read_to_string(&self.audit_policy_file)
+            .map_err(|e| bad(format!("{}: {e}", self.audit_policy_file.display())))?;
+        let policy = Policy::parse(&text).map_err(bad)?;
+        let rotation = Rotation {
+            max_bytes: match self.audit_log_max_size_mb {
+                0 => 100,
+                mb => mb,
+            }
+            .saturating_mul(1 << 20),
+            max_backups: match self.audit_log_max_backups {
+                0 => 5,
+                n => n,
+            },
+        };
+        AuditLog::open(&data_dir.join("audit"), policy, rotation)
+            .map(Some)
+            .map_err(|e| bad(format!("cannot open the audit log: {e}")))
+    }
+
     /// The keys of `encryption_keys_file`, or none when it is not set.
     pub fn encryption(&self) -> Result<crate::apiserver::encryption::Encryption, ConfigError> {
         if self.encryption_keys_file.as_os_str().is_empty() {

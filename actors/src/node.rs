@@ -319,9 +319,16 @@ fn start_api(
     .map_err(|e| api_err(e.to_string()))?;
     let tls_config = pki.server_config().map_err(|e| api_err(e.to_string()))?;
     let presence_core = core.clone();
+    let tokens = if cfg.apiserver.token_auth_file.as_os_str().is_empty() {
+        crate::apiserver::authn_tokens::TokenFile::empty()
+    } else {
+        crate::apiserver::authn_tokens::TokenFile::load(&cfg.apiserver.token_auth_file)
+            .map_err(|e| api_err(e.to_string()))?
+    };
     let state = Arc::new(http::ApiState {
         core: core.clone(),
         token: token.clone(),
+        tokens,
         address: cfg.api_listen.clone(),
     });
     let (server, addr) = http::serve(state, &cfg.api_listen, tls_config)
@@ -436,12 +443,22 @@ impl Node {
                 }
             };
             services.store = Some(engine);
-            services.api = Some(
-                crate::apiserver::core::ApiCore::new(bus.clone())
-                    .with_ranges(cfg.network.service_ranges()?)
-                    .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds)
-                    .with_encryption(encryption),
-            );
+            let audit = match cfg.apiserver.audit_log(&cfg.data_dir) {
+                Ok(a) => a,
+                Err(e) => {
+                    bus.shutdown();
+                    return Err(e.into());
+                }
+            };
+            let mut core = crate::apiserver::core::ApiCore::new(bus.clone())
+                .with_ranges(cfg.network.service_ranges()?)
+                .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds)
+                .with_encryption(encryption)
+                .with_authorization(cfg.apiserver.authorization);
+            if let Some(log) = audit {
+                core = core.with_audit(log);
+            }
+            services.api = Some(core);
             services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }
         let node_local = crate::dns::NodeLocal::new();

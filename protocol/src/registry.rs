@@ -233,6 +233,10 @@ macro_rules! served_kinds {
             $crate::resources::IngressClass,
             $crate::resources::HorizontalPodAutoscaler,
             $crate::resources::APIService,
+            $crate::resources::ClusterRole,
+            $crate::resources::ClusterRoleBinding,
+            $crate::resources::Role,
+            $crate::resources::RoleBinding,
             $($extra,)*
         }
     };
@@ -506,6 +510,27 @@ impl Served for resources::HorizontalPodAutoscaler {
         kind: "HorizontalPodAutoscaler",
         verbs: GET_PATCH_UPDATE,
     }]);
+}
+
+impl Served for resources::ClusterRole {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("clusterrole", "io.k8s.api.rbac.v1.ClusterRole");
+}
+
+impl Served for resources::ClusterRoleBinding {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "clusterrolebinding",
+        "io.k8s.api.rbac.v1.ClusterRoleBinding",
+    );
+}
+
+impl Served for resources::Role {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>("role", "io.k8s.api.rbac.v1.Role");
+}
+
+impl Served for resources::RoleBinding {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("rolebinding", "io.k8s.api.rbac.v1.RoleBinding");
 }
 
 /// The served group-versions, `(group, version)`, in the order of [`RESOURCES`] (core

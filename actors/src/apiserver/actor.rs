@@ -141,11 +141,20 @@ fn options(p: ListParams) -> ListOptions {
     }
 }
 
-/// Who a bus request comes from, as the API server names its caller.
+/// Who a bus request comes from, as the API server names its caller. A node link
+/// carries all of that node's components at once (controllers, scheduler, kubelet,
+/// proxy) until each presents its own identity, so they are in
+/// [`super::rbac::BUS_COMPONENTS_GROUP`] as well as the node's user.
 fn caller(origin: &Origin, me: &ActorRef) -> UserInfo {
+    let components = |node: &str| {
+        let mut user = UserInfo::node(node);
+        user.groups
+            .push(super::rbac::BUS_COMPONENTS_GROUP.to_owned());
+        user
+    };
     match origin {
-        Origin::Local => UserInfo::node(me.node.as_str()),
-        Origin::Node(node) => UserInfo::node(node.as_str()),
+        Origin::Local => components(me.node.as_str()),
+        Origin::Node(node) => components(node.as_str()),
         Origin::Client { .. } => UserInfo::admin(),
     }
 }

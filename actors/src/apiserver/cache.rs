@@ -99,6 +99,9 @@ struct State {
     /// Everything up to this revision is applied.
     revision: u64,
     ready: bool,
+    /// Bumped by every change of content (a relist, an applied event), never by a
+    /// revision that only moved: what derived indexes (RBAC's rules) compare.
+    generation: u64,
 }
 
 /// The cache of one resource (all namespaces).
@@ -230,6 +233,23 @@ impl ResourceCache {
     /// One object as the cache holds it (`None` also while the cache is not ready).
     pub fn get(&self, key: &str) -> Option<Arc<Value>> {
         self.read().objects.get(key).map(|e| e.object.clone())
+    }
+
+    /// A number that changes whenever the content changes (0 before the first list);
+    /// unchanged when only the revision moved.
+    pub fn generation(&self) -> u64 {
+        self.read().generation
+    }
+
+    /// Every object (key and JSON), or `None` while the cache is not ready.
+    pub fn objects(&self) -> Option<Vec<Keyed>> {
+        let st = self.read();
+        st.ready.then(|| {
+            st.objects
+                .iter()
+                .map(|(k, e)| (k.clone(), e.object.clone()))
+                .collect()
+        })
     }
 
     /// The revision everything is applied up to (0 before the first list).
@@ -380,6 +400,7 @@ impl ResourceCache {
         st.oldest = revision;
         st.revision = revision;
         st.ready = true;
+        st.generation += 1;
         drop(st);
         self.revision.send_replace(revision);
     }
@@ -445,6 +466,7 @@ impl ResourceCache {
                 }
             }
             st.revision = rev;
+            st.generation += 1;
         }
         while st.window.len() > WINDOW {
             if let Some(c) = st.window.pop_front() {

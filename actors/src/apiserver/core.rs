@@ -139,6 +139,11 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
+/// A fresh audit ID (a random UUID, as Kubernetes' audit IDs are).
+pub(super) fn new_audit_id() -> String {
+    new_uid()
+}
+
 pub(super) fn new_uid() -> String {
     let b: [u8; 16] = rand::thread_rng().gen();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -537,6 +542,10 @@ pub struct ApiCore {
     /// The cluster's service-account signing key, once read ([`super::authn`]).
     pub(super) sa_key:
         std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<super::satoken::SigningKey>>>,
+    /// Who may do what ([`super::rbac`]).
+    authz: std::sync::Arc<super::rbac::Authorizer>,
+    /// The audit log, when a policy is configured ([`super::audit`]).
+    audit: Option<std::sync::Arc<super::audit::AuditLog>>,
 }
 
 /// One async lock per object key with a write in progress in this API server.
@@ -625,7 +634,31 @@ impl ApiCore {
             watchers: Default::default(),
             writers: std::sync::Arc::default(),
             sa_key: std::sync::Arc::default(),
+            authz: std::sync::Arc::new(super::rbac::Authorizer::new(Default::default())),
+            audit: None,
         }
+    }
+
+    /// The same core, auditing requests to `log`.
+    pub fn with_audit(mut self, log: super::audit::AuditLog) -> Self {
+        self.audit = Some(std::sync::Arc::new(log));
+        self
+    }
+
+    /// The audit log, if any.
+    pub fn audit_log(&self) -> Option<&super::audit::AuditLog> {
+        self.audit.as_deref()
+    }
+
+    /// The same core, authorizing in `mode`.
+    pub fn with_authorization(mut self, mode: super::rbac::AuthorizationMode) -> Self {
+        self.authz = std::sync::Arc::new(super::rbac::Authorizer::new(mode));
+        self
+    }
+
+    /// The authorizer and the watch cache it reads its rules from.
+    pub(super) fn authorizer(&self) -> (&super::rbac::Authorizer, &WatchCache) {
+        (&self.authz, &self.cache)
     }
 
     /// The same core, allocating Service addresses and node ports from `ranges`.
@@ -854,7 +887,8 @@ impl ApiCore {
         self.bootstrap_kubernetes_service().await?;
         // The signing key exists before the first pod asks for a token.
         self.signing_key().await?;
-        self.bootstrap_apiservices().await
+        self.bootstrap_apiservices().await?;
+        super::rbac::bootstrap::ensure(self).await
     }
 
     /// The default IngressClass `rudder`, served by the built-in ingress controller.

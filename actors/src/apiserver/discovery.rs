@@ -346,7 +346,8 @@ mod tests {
         find(&apis["groups"], "name", "policy");
         find(&apis["groups"], "name", "metrics.k8s.io");
         find(&apis["groups"], "name", "networking.k8s.io");
-        assert_eq!(apis["groups"].as_array().unwrap().len(), 10);
+        find(&apis["groups"], "name", "rbac.authorization.k8s.io");
+        assert_eq!(apis["groups"].as_array().unwrap().len(), 11);
 
         let group = api_group("apps").unwrap();
         assert_eq!(group["kind"], "APIGroup");
@@ -479,6 +480,7 @@ mod tests {
                 "networking.k8s.io",
                 "autoscaling",
                 "apiregistration.k8s.io",
+                "rbac.authorization.k8s.io",
                 "metrics.k8s.io"
             ]
         );

@@ -32,6 +32,7 @@ use serde_json::{json, Value};
 
 use super::core::{self as api, ApiCore, ApiError, ApiEvent, ApiResult, ListOptions, WriteOptions};
 use super::media::{self, Encoding};
+use super::rbac::rules::{Check, Target as AuthzTarget};
 use super::registry::{self, ResourceInfo};
 use super::request::{list_meta, list_object, Operation, Outcome, Request, UserInfo, Verb};
 use super::watch::{self, Step, WatchStream};
@@ -43,8 +44,10 @@ pub use super::media::MAX_BODY;
 pub struct ApiState {
     /// The operations.
     pub core: ApiCore,
-    /// The bearer token every request must present.
+    /// The bootstrap admin's bearer token (`system:masters`).
     pub token: String,
+    /// The users of the static token file, if one is configured.
+    pub tokens: super::authn_tokens::TokenFile,
     /// `host:port` clients reach the server at, for discovery.
     pub address: String,
 }
@@ -143,6 +146,23 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The caller a request's bearer token names: the bootstrap admin, a user of the static
+/// token file, or a service account ([`super::authn`]); `None` when there is no token or
+/// it is not accepted.
+async fn authenticate(req: &HttpRequest, state: &ApiState) -> Option<UserInfo> {
+    let given = bearer(req)?;
+    if let Some(u) = state.tokens.user(given) {
+        return Some(u.user.clone());
+    }
+    state.core.authenticate_bearer(given, &state.token).await
+}
+
+/// Whether a path (as split into segments) names resources, which the one request path
+/// authorizes; every other path is a non-resource URL, authorized here.
+fn is_resource_path(segs: &[&str]) -> bool {
+    matches!(segs, ["api", "v1", _, ..] | ["apis", _, _, _, ..])
+}
+
 fn query(req: &HttpRequest) -> Vec<(String, String)> {
     web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map(|q| q.into_inner())
@@ -187,11 +207,7 @@ pub async fn handle(
     if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
         return HttpResponse::Ok().content_type("text/plain").body("ok");
     }
-    let user = match bearer(&req) {
-        Some(token) => state.core.authenticate_bearer(token, &state.token).await,
-        None => None,
-    };
-    let Some(user) = user else {
+    let Some(user) = authenticate(&req, &state).await else {
         return status_response(&Status::failure(401, "Unauthorized", "Unauthorized"));
     };
     if body.len() > MAX_BODY {
@@ -201,6 +217,60 @@ pub async fn handle(
             "request entity too large",
         ));
     }
+    let source = super::audit::Source {
+        request_uri: req.uri().to_string(),
+        source_ips: req
+            .peer_addr()
+            .map(|a| vec![a.ip().to_string()])
+            .unwrap_or_default(),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let received = rudder_protocol::resources::MicroTime::now();
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if is_resource_path(&segs) {
+        // Audited by the one request path, which reads the connection from here.
+        return super::audit::SOURCE
+            .scope(source, route(&req, &body, &state, &user, &path))
+            .await;
+    }
+    let verb = req.method().as_str().to_lowercase();
+    let check = Check {
+        user: &user,
+        verb: &verb,
+        target: AuthzTarget::NonResource { path: req.path() },
+    };
+    let response = match state.core.authorize(&check).await {
+        Ok(()) => route(&req, &body, &state, &user, &path).await,
+        Err(e) => error(e),
+    };
+    if let Some(log) = state.core.audit_log() {
+        log.record(super::audit::Entry {
+            user: &user,
+            verb: &verb,
+            object: None,
+            source,
+            received,
+            code: i32::from(response.status().as_u16()),
+            request: None,
+            response: None,
+        });
+    }
+    response
+}
+
+/// Routing by path, once the caller is known.
+async fn route(
+    req: &HttpRequest,
+    body: &Bytes,
+    state: &ApiState,
+    user: &UserInfo,
+    path: &str,
+) -> HttpResponse {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let aggregated = req
         .headers()
@@ -225,15 +295,15 @@ pub async fn handle(
         ["apis"] => ok_json(&discovery::api_group_list()),
         ["api", "v1"] => match discovery::api_resource_list("", "v1") {
             Some(v) => ok_json(&v),
-            None => not_found_path(&path),
+            None => not_found_path(path),
         },
         ["apis", group] => match discovery::api_group(group) {
             Some(v) => ok_json(&v),
-            None => not_found_path(&path),
+            None => not_found_path(path),
         },
         ["apis", group, version] => match discovery::api_resource_list(group, version) {
             Some(v) => ok_json(&v),
-            None => not_found_path(&path),
+            None => not_found_path(path),
         },
         ["debug", "watchers"] => ok_json(&state.core.watchers.to_json()),
         [".well-known", "openid-configuration"] => ok_json(&super::satoken::discovery(&format!(
@@ -254,16 +324,21 @@ pub async fn handle(
         ["openapi", "v3"] => ok_json(&openapi::index()),
         ["openapi", "v3", rest @ ..] => match openapi::document_at(&rest.join("/")) {
             Some(v) => ok_json(&v),
-            None => not_found_path(&path),
+            None => not_found_path(path),
         },
-        ["api", "v1", rest @ ..] => resource(&req, &body, &state, &user, "", "v1", rest).await,
+        ["api", "v1", rest @ ..] => resource(req, body, state, user, "", "v1", rest).await,
         ["apis", "metrics.k8s.io", version, rest @ ..] => {
-            metrics_response(&req, &state, version, rest).await
+            metrics_response(req, state, user, version, rest).await
+        }
+        ["apis", group @ ("authorization.k8s.io" | "authentication.k8s.io"), "v1", rest @ ..]
+            if req.method() == actix_web::http::Method::POST =>
+        {
+            review_response(req, body, state, user, group, rest).await
         }
         ["apis", group, version, rest @ ..] => {
-            resource(&req, &body, &state, &user, group, version, rest).await
+            resource(req, body, state, user, group, version, rest).await
         }
-        _ => not_found_path(&path),
+        _ => not_found_path(path),
     }
 }
 
@@ -272,6 +347,7 @@ pub async fn handle(
 async fn metrics_response(
     req: &HttpRequest,
     state: &ApiState,
+    user: &UserInfo,
     version: &str,
     rest: &[&str],
 ) -> HttpResponse {
@@ -279,6 +355,20 @@ async fn metrics_response(
         return not_found_path(req.path());
     };
     let encoding = media::response_encoding(accept_of(req));
+    let check = Check {
+        user,
+        verb: if target.name.is_some() { "get" } else { "list" },
+        target: AuthzTarget::Resource {
+            group: target.info.group,
+            resource: target.info.plural,
+            subresource: None,
+            namespace: target.namespace,
+            name: target.name,
+        },
+    };
+    if let Err(e) = state.core.authorize(&check).await {
+        return error_as(e, encoding);
+    }
     let q = query(req);
     if req.method().as_str() != "GET" || watch::flag(&q, "watch") == Some(true) {
         return error_as(
@@ -353,6 +443,33 @@ fn parse_target<'a>(group: &str, version: &str, rest: &[&'a str]) -> Option<Targ
     }
 }
 
+/// `POST` of an access review or SelfSubjectReview ([`super::rbac::review`]): answered,
+/// never stored.
+async fn review_response(
+    req: &HttpRequest,
+    body: &Bytes,
+    state: &ApiState,
+    user: &UserInfo,
+    group: &str,
+    rest: &[&str],
+) -> HttpResponse {
+    let encoding = media::response_encoding(accept_of(req));
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let value = match media::decode_body(body, ct) {
+        Ok(v) => v,
+        Err(e) => return error_as(e, encoding),
+    };
+    match super::rbac::review::serve(&state.core, user, group, rest, value).await {
+        None => not_found_path(req.path()),
+        Some(Ok(v)) => respond(StatusCode::CREATED, &v, encoding),
+        Some(Err(e)) => error_as(e, encoding),
+    }
+}
+
 async fn resource(
     req: &HttpRequest,
     body: &Bytes,
@@ -377,7 +494,7 @@ async fn resource(
     let q = query(req);
     let method = req.method().as_str();
     let name = t.name.unwrap_or_default();
-    // The caller, as the bearer token authenticated it.
+    // The caller, as authenticated above.
     let request = |op: Operation| Request {
         user: user.clone(),
         resource: info,

@@ -24,6 +24,10 @@
 //!   streaming subresources' sessions.
 //! - [`upgrade`]: lets plain `Upgrade: SPDY/3.1` requests through actix (a rewrite of
 //!   each connection's first request head).
+//! - [`rbac`]: authorization (node authorizer and RBAC over a rule index kept from the
+//!   watch cache), escalation prevention, access reviews, bootstrap roles.
+//! - [`audit`]: the audit log (Kubernetes' audit events, policy levels, rotation).
+//! - [`authn_tokens`]: the static token file (`[apiserver] token_auth_file`).
 //! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
 //! - [`authn`]: who a bearer token is (the admin token, service-account tokens) and
 //!   the `serviceaccounts/token` subresource that issues the latter.
@@ -54,6 +58,8 @@ pub mod admission;
 pub mod alloc;
 pub mod authn;
 pub mod bus_streams;
+pub mod audit;
+pub mod authn_tokens;
 pub mod cache;
 pub mod core;
 pub mod defaults;
@@ -70,6 +76,7 @@ pub mod patch;
 pub mod presence;
 pub mod portforward;
 pub mod protobuf;
+pub mod rbac;
 pub mod registry;
 pub mod request;
 pub mod satoken;

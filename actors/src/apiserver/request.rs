@@ -258,9 +258,88 @@ fn name_of(req: &Request) -> ApiResult<&str> {
     })
 }
 
+/// The path a request would have over HTTP (what the audit log names a bus request by).
+fn uri_of(a: &Attributes<'_>, version: &str) -> String {
+    let mut uri = if a.group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{}/{version}", a.group)
+    };
+    if let Some(ns) = a.namespace {
+        uri.push_str(&format!("/namespaces/{ns}"));
+    }
+    uri.push('/');
+    uri.push_str(a.resource);
+    for part in [a.name, a.subresource].into_iter().flatten() {
+        uri.push('/');
+        uri.push_str(part);
+    }
+    uri
+}
+
 impl ApiCore {
     /// Serves one request from either front: the one place every request passes.
+    /// Audited here ([`super::audit`]) when an audit policy is configured.
     pub async fn handle(&self, req: Request) -> ApiResult<Outcome> {
+        let Some(log) = self.audit_log() else {
+            return self.serve(req).await;
+        };
+        let received = rudder_protocol::resources::MicroTime::now();
+        // Owned copies: the request itself moves into `serve`.
+        let user = req.user.clone();
+        let (namespace, name, subresource) = (
+            req.namespace.clone(),
+            req.name.clone(),
+            req.subresource.clone(),
+        );
+        let info = req.resource;
+        let verb = req.verb().as_str();
+        let object = super::audit::ObjectRef {
+            group: info.group,
+            version: info.version,
+            resource: info.plural,
+            subresource: subresource.as_deref(),
+            namespace: namespace.as_deref(),
+            name: name.as_deref(),
+        };
+        let level = log.policy().level(&user, verb, Some(&object), "");
+        if level == super::audit::Level::None {
+            return self.serve(req).await;
+        }
+        let mut source = super::audit::current_source();
+        if source.request_uri.is_empty() {
+            source.request_uri = uri_of(&req.attributes(), info.version);
+        }
+        let body = match &req.op {
+            Operation::Create { body, .. } | Operation::Update { body, .. } => Some(body.clone()),
+            Operation::Patch { patch, .. } => Some(patch.clone()),
+            _ => None,
+        };
+        let out = self.serve(req).await;
+        let (code, response) = match &out {
+            Ok(Outcome::Created(v)) => (201, Some(v.clone())),
+            Ok(Outcome::Object(v)) | Ok(Outcome::Patched { object: v, .. }) => {
+                (200, Some(v.clone()))
+            }
+            Ok(_) => (200, None),
+            Err(e) => (e.code, serde_json::to_value(&**e).ok()),
+        };
+        let wants_response = level >= super::audit::Level::RequestResponse;
+        log.record(super::audit::Entry {
+            user: &user,
+            verb,
+            object: Some(object),
+            source,
+            received,
+            code,
+            request: body.as_ref(),
+            response: response.as_ref().filter(|_| wants_response),
+        });
+        out
+    }
+
+    /// [`ApiCore::handle`] without the audit.
+    async fn serve(&self, req: Request) -> ApiResult<Outcome> {
         let attributes = req.attributes();
         tracing::trace!(
             user = %attributes.user.name,
@@ -272,6 +351,9 @@ impl ApiCore {
             name = attributes.name.unwrap_or_default(),
             "request"
         );
+        self.authorize(&super::rbac::rules::Check::of(&attributes))
+            .await?;
+        self.escalation_gate(&req).await?;
         if let Operation::Stream(_) = req.op {
             // Streams name their own subresources (`log`, `exec`, ...); their front
             // checks them.

@@ -4,6 +4,8 @@
 //! node start-up reads; each controller's bus name is its module's `NAME`, and its
 //! leader-election Lease is derived from that name ([`support::lease_name`]).
 //!
+//! - [`clusterroleaggregation`]: the rules of aggregated ClusterRoles (`admin`,
+//!   `edit`, `view`) from the roles their selectors match.
 //! - [`replicaset`]: keeps a ReplicaSet's pods at its replica count.
 //! - [`replication`]: the same for ReplicationControllers.
 //! - [`deployment`]: rolls pod templates out through ReplicaSets.
@@ -33,6 +35,7 @@
 //!   owner mapping, leader gate, work queue, workers), expectations, pod creation and
 //!   deletion in slow-start batches, Event references.
 
+pub mod clusterroleaggregation;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -88,6 +91,7 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
         horizontalpodautoscaler::component(std::time::Duration::from_millis(
             cfg.hpa_sync_period_ms.max(100),
         )),
+        clusterroleaggregation::component(),
     ]
 }
 
@@ -112,6 +116,7 @@ pub const NAMES: &[&str] = &[
     nodeipam::NAME,
     garbagecollector::NAME,
     horizontalpodautoscaler::NAME,
+    clusterroleaggregation::NAME,
 ];
 
 #[cfg(test)]

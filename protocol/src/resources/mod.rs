@@ -39,7 +39,8 @@
 //!   `event`, `replication` (ReplicationController and ReplicaSet), `deployment`,
 //!   `lease`, `scale`, `daemonset`, `controller_revision` (ControllerRevision, with
 //!   `raw`'s [`RawJson`] for its data), `statefulset`, `storage` (PersistentVolume,
-//!   PersistentVolumeClaim, StorageClass), `policy` (PodDisruptionBudget), `ingress` (Ingress, IngressClass).
+//!   PersistentVolumeClaim, StorageClass), `policy` (PodDisruptionBudget), `ingress` (Ingress, IngressClass), `rbac` (Role,
+//!   ClusterRole, RoleBinding, ClusterRoleBinding).
 
 use std::fmt::Debug;
 
@@ -241,6 +242,7 @@ mod policy;
 mod priority_class;
 mod quantity;
 mod raw;
+mod rbac;
 mod replication;
 mod scale;
 mod service;
@@ -271,6 +273,7 @@ pub use policy::*;
 pub use priority_class::*;
 pub use quantity::{Format, Quantity, QuantityError, MAX_QUANTITY_LEN};
 pub use raw::RawJson;
+pub use rbac::*;
 pub use replication::*;
 pub use scale::*;
 pub use service::*;

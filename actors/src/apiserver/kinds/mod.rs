@@ -33,6 +33,8 @@ use super::table::{default_row, Column, Row, DEFAULT_COLUMNS};
 use super::validation::{invalid_status, Validate};
 
 mod apiservice;
+mod clusterrole;
+mod clusterrolebinding;
 mod configmap;
 mod controllerrevision;
 mod cronjob;
@@ -53,6 +55,8 @@ mod poddisruptionbudget;
 mod priorityclass;
 mod replicaset;
 mod replicationcontroller;
+mod role;
+mod rolebinding;
 mod secret;
 mod service;
 mod serviceaccount;

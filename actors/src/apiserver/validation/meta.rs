@@ -28,6 +28,21 @@ pub enum NameRule {
     Dns1123Label,
     /// `my-name`, starting with a letter: services.
     Dns1035Label,
+    /// Any name that fits in a URL path segment (`system:kube-scheduler`): RBAC roles
+    /// and bindings (Kubernetes' `ValidatePathSegmentName`).
+    PathSegment,
+}
+
+/// Kubernetes' `IsValidPathSegmentName`: not `.` or `..`, no `/` or `%`.
+fn is_path_segment_name(name: &str) -> Vec<String> {
+    if name == "." || name == ".." {
+        return vec![format!("may not be '{name}'")];
+    }
+    ["/", "%"]
+        .iter()
+        .filter(|bad| name.contains(*bad))
+        .map(|bad| format!("may not contain '{bad}'"))
+        .collect()
 }
 
 impl NameRule {
@@ -47,6 +62,7 @@ impl NameRule {
             NameRule::Dns1123Subdomain => is_dns1123_subdomain(name),
             NameRule::Dns1123Label => is_dns1123_label(name),
             NameRule::Dns1035Label => is_dns1035_label(name),
+            NameRule::PathSegment => is_path_segment_name(name),
         }
     }
 }

@@ -1,0 +1,560 @@
+//! Authorization and audit against a real `rudderd` (control plane only, real RocksDB)
+//! with the newest kubectl, users from a static token file:
+//!
+//! - **view in one namespace**: `alice`, bound to the aggregated `view` ClusterRole in
+//!   `a` by a RoleBinding, lists pods in `a`; creating there or listing in `b` is
+//!   refused with Kubernetes' exact Forbidden message; `kubectl auth can-i` agrees with
+//!   a table of verbs and resources; `can-i --list` shows her rules; `auth whoami` names
+//!   her; non-resource paths follow `system:discovery`.
+//! - **escalation**: a user who may write Roles and RoleBindings cannot grant what she
+//!   does not hold, and can once she holds it.
+//! - **node identity**: `system:node:n1` reads the Secret its pod uses but not another
+//!   node's, and cannot change another node's pod.
+//! - **audit**: the refused request is in the audit log with its user and code.
+//! - **AlwaysAllow**: with authorization off, the same user may create (so the tests
+//!   above fail when the authorizer is disabled).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use rudder_tests::{eventually, Cluster, NodeProc};
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    match std::process::Command::new(rudder_tests::kubectl_bin())
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("kubectl could not run ({e}); scripts/test.sh installs it"),
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(kc: &Path, args: &[&str]) -> String {
+    let o = kubectl(kc, args);
+    assert!(o.status.success(), "kubectl {args:?} failed: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fails(kc: &Path, args: &[&str]) -> String {
+    let o = kubectl(kc, args);
+    assert!(
+        !o.status.success(),
+        "kubectl {args:?} succeeded: {}",
+        text(&o)
+    );
+    text(&o)
+}
+
+const TOKENS: &str = "\
+alice-token,alice,uid-alice
+eve-token,eve,uid-eve,\"team,writers\"
+node-token,system:node:n1,uid-n1,system:nodes
+";
+
+const AUDIT_POLICY: &str = "\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: None
+  users: [\"kubernetes-admin\"]
+- level: Metadata
+";
+
+/// A control-plane node with the token file and audit policy above, authorizing in
+/// `mode`; its admin kubeconfig.
+async fn node(mode: &str) -> anyhow::Result<(Cluster, PathBuf)> {
+    let mut cluster = Cluster::new()?;
+    let dir = cluster.dir.path().to_path_buf();
+    std::fs::write(dir.join("tokens.csv"), TOKENS)?;
+    std::fs::write(dir.join("audit.yaml"), AUDIT_POLICY)?;
+    let config = format!(
+        "cluster_id = \"rudder-test\"\nlisten = \"127.0.0.1:0\"\nroles = [\"control-plane\"]\n\n\
+         [apiserver]\nauthorization = \"{mode}\"\ntoken_auth_file = \"{}\"\naudit_policy_file = \"{}\"\n",
+        dir.join("tokens.csv").display(),
+        dir.join("audit.yaml").display()
+    );
+    std::fs::write(dir.join("node.toml"), config)?;
+    let mut spec = cluster.spec("single-node.toml", "solo");
+    spec.config = dir.join("node.toml");
+    cluster.nodes.push(NodeProc::start(spec).await?);
+    let kc = cluster.nodes[0].kubeconfig();
+    eventually(Duration::from_secs(20), || {
+        let kc = kc.clone();
+        async move {
+            let o = kubectl(&kc, &["get", "namespace", "default", "-o", "name"]);
+            Ok(o.status.success().then_some(()))
+        }
+    })
+    .await?;
+    Ok((cluster, kc))
+}
+
+/// A kubeconfig like `admin`'s with `token` as the user's credential.
+fn kubeconfig_for(admin: &Path, token: &str, name: &str) -> anyhow::Result<PathBuf> {
+    let text = std::fs::read_to_string(admin)?;
+    let out: String = text
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("token: ") {
+            Some(_) => format!("    token: {token}"),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = admin.with_file_name(format!("kubeconfig-{name}"));
+    std::fs::write(&path, out)?;
+    Ok(path)
+}
+
+/// Waits until `kc` may do what `args` (a `kubectl auth can-i` question) asks.
+async fn until_allowed(kc: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let mut full = vec!["auth", "can-i"];
+    full.extend_from_slice(args);
+    eventually(Duration::from_secs(20), || {
+        let o = kubectl(kc, &full);
+        async move {
+            Ok(String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .eq("yes")
+                .then_some(()))
+        }
+    })
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()> {
+    let (cluster, admin) = node("RBAC").await?;
+    let alice = kubeconfig_for(&admin, "alice-token", "alice")?;
+    ok(&admin, &["create", "namespace", "a"]);
+    ok(&admin, &["create", "namespace", "b"]);
+    ok(
+        &admin,
+        &[
+            "create",
+            "rolebinding",
+            "alice-view",
+            "--clusterrole=view",
+            "--user=alice",
+            "-n",
+            "a",
+        ],
+    );
+    // The aggregated `view` role gets its rules from the aggregation controller.
+    until_allowed(&alice, &["list", "pods", "-n", "a"]).await?;
+
+    ok(&alice, &["get", "pods", "-n", "a"]);
+    let out = fails(
+        &alice,
+        &["run", "p", "--image=rudder/demo:latest", "-n", "a"],
+    );
+    assert!(
+        out.contains(r#"pods is forbidden: User "alice" cannot create resource "pods" in API group "" in the namespace "a""#),
+        "{out}"
+    );
+    let out = fails(&alice, &["get", "pods", "-n", "b"]);
+    assert!(
+        out.contains(r#"Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "b""#),
+        "{out}"
+    );
+    let out = fails(&alice, &["get", "nodes"]);
+    assert!(
+        out.contains(r#"nodes is forbidden: User "alice" cannot list resource "nodes" in API group "" at the cluster scope"#),
+        "{out}"
+    );
+
+    // can-i agrees with the role, verb by verb.
+    let table: &[(&[&str], bool)] = &[
+        (&["list", "pods", "-n", "a"], true),
+        (&["get", "pods", "-n", "a"], true),
+        (&["watch", "pods", "-n", "a"], true),
+        (&["get", "pods/log", "-n", "a"], true),
+        (&["list", "deployments.apps", "-n", "a"], true),
+        (&["get", "configmaps", "-n", "a"], true),
+        (&["create", "pods", "-n", "a"], false),
+        (&["delete", "pods", "-n", "a"], false),
+        (&["get", "secrets", "-n", "a"], false),
+        (&["create", "pods/exec", "-n", "a"], false),
+        (&["list", "pods", "-n", "b"], false),
+        (&["list", "nodes"], false),
+        (
+            &[
+                "create",
+                "rolebindings.rbac.authorization.k8s.io",
+                "-n",
+                "a",
+            ],
+            false,
+        ),
+    ];
+    for (args, want) in table {
+        let mut full = vec!["auth", "can-i"];
+        full.extend_from_slice(args);
+        let o = kubectl(&alice, &full);
+        let answer = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+        assert_eq!(
+            answer,
+            if *want { "yes" } else { "no" },
+            "can-i {args:?}: {}",
+            text(&o)
+        );
+    }
+    // The admin may do anything; a user may ask on behalf of no one else.
+    assert_eq!(ok(&admin, &["auth", "can-i", "*", "*"]).trim(), "yes");
+
+    let list = ok(&alice, &["auth", "can-i", "--list", "-n", "a"]);
+    assert!(
+        list.contains("selfsubjectaccessreviews.authorization.k8s.io"),
+        "{list}"
+    );
+    let pods = list
+        .lines()
+        .find(|l| l.starts_with("pods "))
+        .unwrap_or_default();
+    assert!(pods.contains("[get list watch]"), "{list}");
+    assert!(!list.contains("secrets"), "{list}");
+
+    let who = ok(&alice, &["auth", "whoami"]);
+    assert!(
+        who.contains("alice") && who.contains("system:authenticated"),
+        "{who}"
+    );
+
+    // Non-resource paths: discovery yes, debug endpoints no.
+    ok(&alice, &["get", "--raw", "/version"]);
+    ok(&alice, &["get", "--raw", "/apis"]);
+    let out = fails(&alice, &["get", "--raw", "/debug/watchers"]);
+    assert!(
+        out.contains(r#"forbidden: User "alice" cannot get path "/debug/watchers""#),
+        "{out}"
+    );
+
+    // The refused list is in the audit log, with its user, namespace and code.
+    let log = cluster.nodes[0].spec.data_dir.join("audit/audit.log");
+    let (line, _) = eventually(Duration::from_secs(10), || {
+        let log = log.clone();
+        async move {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            Ok(text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|e| {
+                    e["user"]["username"] == "alice"
+                        && e["verb"] == "list"
+                        && e["objectRef"]["namespace"] == "b"
+                }))
+        }
+    })
+    .await?;
+    assert_eq!(line["apiVersion"], "audit.k8s.io/v1");
+    assert_eq!(line["kind"], "Event");
+    assert_eq!(line["stage"], "ResponseComplete");
+    assert_eq!(line["level"], "Metadata");
+    assert_eq!(line["responseStatus"]["code"], 403);
+    assert_eq!(line["objectRef"]["resource"], "pods");
+    assert!(
+        line["requestURI"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("/api/v1/namespaces/b/pods"),
+        "{line}"
+    );
+    assert_eq!(line["sourceIPs"][0], "127.0.0.1");
+    assert!(
+        line["auditID"].as_str().is_some_and(|s| s.len() == 36),
+        "{line}"
+    );
+    let text = std::fs::read_to_string(&log)?;
+    assert!(
+        !text.contains("\"kubernetes-admin\""),
+        "the policy leaves the admin out"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_is_refused_until_held() -> anyhow::Result<()> {
+    let (_cluster, admin) = node("RBAC").await?;
+    let eve = kubeconfig_for(&admin, "eve-token", "eve")?;
+    ok(&admin, &["create", "namespace", "a"]);
+    ok(
+        &admin,
+        &[
+            "create",
+            "role",
+            "rbac-writer",
+            "--verb=create,get,list",
+            "--resource=roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
+            "-n",
+            "a",
+        ],
+    );
+    ok(
+        &admin,
+        &[
+            "create",
+            "rolebinding",
+            "eve-writer",
+            "--role=rbac-writer",
+            "--group=writers",
+            "-n",
+            "a",
+        ],
+    );
+    until_allowed(
+        &eve,
+        &["create", "roles.rbac.authorization.k8s.io", "-n", "a"],
+    )
+    .await?;
+
+    let out = fails(
+        &eve,
+        &[
+            "create",
+            "role",
+            "pod-reader",
+            "--verb=get",
+            "--resource=pods",
+            "-n",
+            "a",
+        ],
+    );
+    assert!(
+        out.contains(r#"roles.rbac.authorization.k8s.io "pod-reader" is forbidden: user "eve" (groups=["team" "writers" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:"#)
+            && out.contains(r#"{APIGroups:[""], Resources:["pods"], Verbs:["get"]}"#),
+        "{out}"
+    );
+    let out = fails(
+        &eve,
+        &[
+            "create",
+            "rolebinding",
+            "self-edit",
+            "--clusterrole=edit",
+            "--user=eve",
+            "-n",
+            "a",
+        ],
+    );
+    assert!(
+        out.contains("is attempting to grant RBAC permissions not currently held"),
+        "{out}"
+    );
+
+    // Once she holds view in `a`, she may grant what view grants, and no more.
+    ok(
+        &admin,
+        &[
+            "create",
+            "rolebinding",
+            "eve-view",
+            "--clusterrole=view",
+            "--user=eve",
+            "-n",
+            "a",
+        ],
+    );
+    until_allowed(&eve, &["get", "pods", "-n", "a"]).await?;
+    ok(
+        &eve,
+        &[
+            "create",
+            "role",
+            "pod-reader",
+            "--verb=get",
+            "--resource=pods",
+            "-n",
+            "a",
+        ],
+    );
+    ok(
+        &eve,
+        &[
+            "create",
+            "rolebinding",
+            "bob-view",
+            "--clusterrole=view",
+            "--user=bob",
+            "-n",
+            "a",
+        ],
+    );
+    let out = fails(
+        &eve,
+        &[
+            "create",
+            "rolebinding",
+            "bob-edit",
+            "--clusterrole=edit",
+            "--user=bob",
+            "-n",
+            "a",
+        ],
+    );
+    assert!(out.contains("not currently held"), "{out}");
+    // The `bind` verb on a role lets her bind it without holding it.
+    ok(
+        &admin,
+        &[
+            "create",
+            "role",
+            "binder",
+            "--verb=bind",
+            "--resource=clusterroles.rbac.authorization.k8s.io",
+            "--resource-name=edit",
+            "-n",
+            "a",
+        ],
+    );
+    ok(
+        &admin,
+        &[
+            "create",
+            "rolebinding",
+            "eve-binder",
+            "--role=binder",
+            "--user=eve",
+            "-n",
+            "a",
+        ],
+    );
+    eventually(Duration::from_secs(20), || {
+        let o = kubectl(
+            &eve,
+            &[
+                "create",
+                "rolebinding",
+                "bob-edit",
+                "--clusterrole=edit",
+                "--user=bob",
+                "-n",
+                "a",
+            ],
+        );
+        async move { Ok(o.status.success().then_some(())) }
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_reaches_only_what_its_pods_use() -> anyhow::Result<()> {
+    let (cluster, admin) = node("RBAC").await?;
+    let n1 = kubeconfig_for(&admin, "node-token", "n1")?;
+    let manifest = cluster.dir.path().join("pods.yaml");
+    std::fs::write(
+        &manifest,
+        "\
+apiVersion: v1
+kind: Secret
+metadata: {name: s1}
+stringData: {k: one}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s2}
+stringData: {k: two}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p1}
+spec:
+  nodeName: n1
+  containers: [{name: c, image: rudder/demo:latest, envFrom: [{secretRef: {name: s1}}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p2}
+spec:
+  nodeName: n2
+  volumes: [{name: v, secret: {secretName: s2}}]
+  containers: [{name: c, image: rudder/demo:latest}]
+",
+    )?;
+    ok(&admin, &["apply", "-f", &manifest.to_string_lossy()]);
+    // The graph is the watch cache: wait until the node sees its pod's Secret.
+    eventually(Duration::from_secs(20), || {
+        let o = kubectl(&n1, &["get", "secret", "s1", "-o", "name"]);
+        async move { Ok(o.status.success().then_some(())) }
+    })
+    .await?;
+    let out = fails(&n1, &["get", "secret", "s2"]);
+    assert!(
+        out.contains(r#"secrets "s2" is forbidden: User "system:node:n1" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'n1' and this object"#),
+        "{out}"
+    );
+    let out = fails(&n1, &["get", "secrets"]);
+    assert!(out.contains("Forbidden"), "{out}");
+    // Pods: read all, change only its own.
+    ok(&n1, &["get", "pods"]);
+    let status = r#"{"status":{"message":"seen"}}"#;
+    ok(
+        &n1,
+        &[
+            "patch",
+            "pod",
+            "p1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ],
+    );
+    let out = fails(
+        &n1,
+        &[
+            "patch",
+            "pod",
+            "p2",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ],
+    );
+    assert!(
+        out.contains("node 'n1' can only modify pods bound to it"),
+        "{out}"
+    );
+    let out = fails(&n1, &["delete", "pod", "p2", "--wait=false"]);
+    assert!(out.contains(r#"pods "p2" is forbidden"#), "{out}");
+    let out = fails(&n1, &["label", "node", "n2", "x=y"]);
+    assert!(
+        out.contains("Forbidden") || out.contains("NotFound"),
+        "{out}"
+    );
+    // Nothing changed on the other node's pod.
+    let p2 = ok(
+        &admin,
+        &["get", "pod", "p2", "-o", "jsonpath={.status.message}"],
+    );
+    assert_eq!(p2, "");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_allow_turns_authorization_off() -> anyhow::Result<()> {
+    let (_cluster, admin) = node("AlwaysAllow").await?;
+    let alice = kubeconfig_for(&admin, "alice-token", "alice")?;
+    ok(&alice, &["create", "namespace", "b"]);
+    ok(&alice, &["get", "pods", "-n", "b"]);
+    assert_eq!(
+        ok(&alice, &["auth", "can-i", "delete", "nodes"]).trim(),
+        "yes"
+    );
+    // An unknown token is still refused: authentication stays on.
+    let stranger = kubeconfig_for(&admin, "no-such-token", "stranger")?;
+    let out = fails(&stranger, &["get", "pods"]);
+    assert!(out.contains("Unauthorized"), "{out}");
+    Ok(())
+}
