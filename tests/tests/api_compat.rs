@@ -874,7 +874,12 @@ mod kube_rs {
         assert_eq!(back.data, cm.data);
         assert_eq!(back.binary_data, cm.binary_data);
         let listed = maps.list(&ListParams::default()).await?;
-        assert_eq!(listed.items.len(), 1);
+        // Besides the root CA every namespace gets (as on Kubernetes).
+        let names: Vec<_> = listed.items.iter().map(|c| c.metadata.name.clone()).collect();
+        assert_eq!(
+            names,
+            [Some("kube-root-ca.crt".to_owned()), Some("settings".to_owned())]
+        );
 
         // Delete in the foreground: the Deployment goes once its ReplicaSet has.
         deployments
