@@ -875,10 +875,17 @@ mod kube_rs {
         assert_eq!(back.binary_data, cm.binary_data);
         let listed = maps.list(&ListParams::default()).await?;
         // Besides the root CA every namespace gets (as on Kubernetes).
-        let names: Vec<_> = listed.items.iter().map(|c| c.metadata.name.clone()).collect();
+        let names: Vec<_> = listed
+            .items
+            .iter()
+            .map(|c| c.metadata.name.clone())
+            .collect();
         assert_eq!(
             names,
-            [Some("kube-root-ca.crt".to_owned()), Some("settings".to_owned())]
+            [
+                Some("kube-root-ca.crt".to_owned()),
+                Some("settings".to_owned())
+            ]
         );
 
         // Delete in the foreground: the Deployment goes once its ReplicaSet has.

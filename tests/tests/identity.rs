@@ -102,6 +102,19 @@ async fn service_account_tokens_reach_the_api_from_pods_and_die_with_them() -> a
         .ok_or_else(|| anyhow::anyhow!("the node is running"))?;
     let accounts: Api<ServiceAccount> = client.api(Some("default"));
     accounts.create(&ServiceAccount::new("reader")).await?;
+    // The account may read pods in its namespace, and nothing more.
+    let rbac = tempfile::NamedTempFile::new()?;
+    std::fs::write(
+        rbac.path(),
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: pod-reader, namespace: default}\n\
+         rules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get, list, watch]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: reader-reads-pods, namespace: default}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}\n\
+         subjects:\n- {kind: ServiceAccount, name: reader, namespace: default}\n",
+    )?;
+    let path = rbac.path().to_string_lossy().into_owned();
+    let out = kubectl(&kc, &["apply", "-f", &path]);
+    anyhow::ensure!(out.status.success(), "rbac: {}", text(&out.stderr));
 
     // A token from the TokenRequest subresource authenticates as the account.
     let out = kubectl(&kc, &["create", "token", "reader", "--duration=10m"]);
@@ -118,19 +131,18 @@ async fn service_account_tokens_reach_the_api_from_pods_and_die_with_them() -> a
             "jsonpath={.status.userInfo.username}",
         ],
     );
-    let whoami = text(&out.stdout);
-    // `auth whoami` needs SelfSubjectReview; without it, any authenticated read shows
-    // the token is accepted.
-    if !out.status.success() || whoami.is_empty() {
-        let out = as_token(&kc, &token, &["get", "pods", "-o", "name"]);
-        anyhow::ensure!(
-            out.status.success(),
-            "token accepted: {}",
-            text(&out.stderr)
-        );
-    } else {
-        assert_eq!(whoami, "system:serviceaccount:default:reader");
-    }
+    assert_eq!(
+        text(&out.stdout),
+        "system:serviceaccount:default:reader",
+        "{}",
+        text(&out.stderr)
+    );
+    let out = as_token(&kc, &token, &["get", "pods", "-o", "name"]);
+    anyhow::ensure!(
+        out.status.success(),
+        "token accepted: {}",
+        text(&out.stderr)
+    );
     // Too short a lifetime, and an account that does not exist, are refused.
     let out = kubectl(&kc, &["create", "token", "reader", "--duration=5m"]);
     assert!(!out.status.success());
@@ -234,6 +246,16 @@ async fn service_account_tokens_reach_the_api_from_pods_and_die_with_them() -> a
     })
     .await?;
     assert!(listed.contains("pod/kc"), "{listed}");
+    // What the Role does not grant is refused, with Kubernetes' message.
+    let out = exec(&["kubectl", "delete", "pod", "kc"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(
+            "pods \"kc\" is forbidden: User \"system:serviceaccount:default:reader\" cannot delete resource \"pods\""
+        ),
+        "{}",
+        text(&out.stderr)
+    );
 
     // The pod's own token works from outside too, until the pod is gone.
     let out = exec(&["cat", "/var/run/secrets/kubernetes.io/serviceaccount/token"]);

@@ -43,6 +43,7 @@ pub async fn serve(core: ApiCore, msg: OpenStream) {
         Err((code, message)) => {
             refuse(&mut writer, code, message).await;
             let _ = writer.finish().await;
+            linger(reader).await;
             return;
         }
     };
@@ -53,6 +54,7 @@ pub async fn serve(core: ApiCore, msg: OpenStream) {
         Err(e) => {
             refuse(&mut writer, 500, format!("error dialing backend: {e}")).await;
             let _ = writer.finish().await;
+            linger(reader).await;
             return;
         }
     };
@@ -84,6 +86,18 @@ pub async fn serve(core: ApiCore, msg: OpenStream) {
     }
     join(writer, reader, kw, kr).await;
 }
+
+/// Keeps the read half until the client is done (at most [`LINGER`]): dropping it
+/// resets the stream, and a reset may overtake the refusal just written.
+async fn linger(mut reader: StreamReader) {
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(Some(_)) = reader.recv().await {}
+    })
+    .await;
+}
+
+/// How long a refused stream waits for its client to close.
+const LINGER: Duration = Duration::from_secs(5);
 
 async fn refuse(writer: &mut StreamWriter, code: u16, message: String) {
     if let Ok(bytes) = rudder_protocol::codec::encode(&ExecStart::Refused { code, message }) {

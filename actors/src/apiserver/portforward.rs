@@ -308,7 +308,7 @@ async fn spdy_session(
     to_client: mpsc::Sender<Out>,
 ) {
     let (_hold_writer, mut hold_reader) = hold;
-    let frames = tunnel::spdy_writer(to_client.clone());
+    let (frames, flushed) = tunnel::spdy_writer(to_client.clone());
     let mut codec = Codec::new();
     let mut conns: HashMap<u32, mpsc::Sender<Inbound>> = HashMap::new();
     let mut pending: HashMap<String, Pending> = HashMap::new();
@@ -435,6 +435,7 @@ async fn spdy_session(
             .await;
     }
     drop(frames);
+    let _ = tokio::time::timeout(tunnel::FLUSH_WAIT, flushed).await;
     let _ = to_client.send(Out::Close(ended)).await;
 }
 

@@ -108,7 +108,7 @@ pub async fn session(
     mut from_client: mpsc::Receiver<Bytes>,
     to_client: mpsc::Sender<Out>,
 ) {
-    let frames = tunnel::spdy_writer(to_client.clone());
+    let (frames, flushed) = tunnel::spdy_writer(to_client.clone());
     let mut codec = Codec::new();
     let mut streams = Streams::default();
     let mut resize_buf = Vec::new();
@@ -242,6 +242,7 @@ pub async fn session(
         tracing::debug!(%why, "SPDY exec session failed");
     }
     drop(frames);
+    let _ = tokio::time::timeout(tunnel::FLUSH_WAIT, flushed).await;
     // Dropping the halves unfinished resets the stream: the kubelet ends the session.
     drop((writer, reader));
     let _ = to_client.send(Out::Close(failure)).await;

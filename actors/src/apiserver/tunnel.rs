@@ -120,10 +120,14 @@ pub fn raw(
 }
 
 /// A sender of SPDY frames to the client (see the module docs); a frame that cannot be
-/// encoded ends the session.
-pub fn spdy_writer(to_client: mpsc::Sender<Out>) -> mpsc::Sender<Frame> {
+/// encoded ends the session. The handle finishes once every sender is dropped and the
+/// frames sent are with the client's writer: a session awaits it before it closes the
+/// connection, or its last frames (an exit status) could be overtaken by the close.
+pub fn spdy_writer(
+    to_client: mpsc::Sender<Out>,
+) -> (mpsc::Sender<Frame>, actix_web::rt::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Frame>(OUT_QUEUE);
-    actix_web::rt::spawn(async move {
+    let flushed = actix_web::rt::spawn(async move {
         let mut codec = Codec::new();
         while let Some(first) = rx.recv().await {
             let mut batch = Vec::new();
@@ -146,5 +150,8 @@ pub fn spdy_writer(to_client: mpsc::Sender<Out>) -> mpsc::Sender<Frame> {
             }
         }
     });
-    tx
+    (tx, flushed)
 }
+
+/// How long a closing session waits for its frames to reach the client's writer.
+pub const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
