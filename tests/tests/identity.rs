@@ -176,8 +176,8 @@ async fn service_account_tokens_reach_the_api_from_pods_and_die_with_them() -> a
         text(&out.stderr)
     );
 
-    // The key set and the discovery document are served.
-    let out = kubectl(&kc, &["get", "--raw", "/openid/v1/jwks"]);
+    // The key set and the discovery document are served, to service accounts too.
+    let out = as_token(&kc, &token, &["get", "--raw", "/openid/v1/jwks"]);
     anyhow::ensure!(out.status.success(), "jwks: {}", text(&out.stderr));
     let jwks: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(jwks["keys"][0]["kty"], "EC");

@@ -267,6 +267,19 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                 &["/healthz", "/livez", "/readyz", "/version", "/version/"],
             )],
         ),
+        // Service accounts may read the OpenID documents that verify their tokens.
+        role(
+            "system:service-account-issuer-discovery",
+            vec![url_rule(
+                &["get"],
+                &[
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ],
+            )],
+        ),
         role(
             "system:kube-scheduler",
             vec![
@@ -421,6 +434,11 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
                 subject(GROUP_KIND, AUTHENTICATED_GROUP),
                 subject(GROUP_KIND, UNAUTHENTICATED_GROUP),
             ],
+        ),
+        binding(
+            "system:service-account-issuer-discovery",
+            "system:service-account-issuer-discovery",
+            vec![subject(GROUP_KIND, "system:serviceaccounts")],
         ),
         binding(
             "system:kube-scheduler",
