@@ -82,9 +82,12 @@ fn current_addresses(leases: &[Value], now: i64) -> Vec<SocketAddr> {
         .filter_map(|l| {
             l["metadata"]["annotations"][ADDRESS_ANNOTATION]
                 .as_str()?
-                .parse()
+                .parse::<SocketAddr>()
                 .ok()
         })
+        // Endpoints may not be loopback addresses (Kubernetes' validation): an API
+        // server on loopback only is reached by its own node's relay, not through them.
+        .filter(|a| !a.ip().is_loopback())
         .collect();
     out.sort();
     out.dedup();
@@ -282,25 +285,27 @@ mod tests {
     fn only_current_leases_give_endpoints() {
         let now = 1_800_000_000_000_000;
         let leases = [
-            lease("127.0.0.1:6443", 5, now, "kube-apiserver"),
-            lease("127.0.0.1:7443", 29, now, "kube-apiserver"),
+            lease("10.0.0.1:6443", 5, now, "kube-apiserver"),
+            lease("10.0.0.2:7443", 29, now, "kube-apiserver"),
             lease("10.0.0.3:6443", 31, now, "kube-apiserver"),
             lease("10.0.0.4:6443", 1, now, "something-else"),
+            lease("10.0.0.1:6443", 1, now, "kube-apiserver"),
+            // Loopback: never an endpoint.
             lease("127.0.0.1:6443", 1, now, "kube-apiserver"),
         ];
         let got = current_addresses(&leases, now);
         assert_eq!(
             got,
             [
-                "127.0.0.1:6443".parse().unwrap(),
-                "127.0.0.1:7443".parse().unwrap()
+                "10.0.0.1:6443".parse().unwrap(),
+                "10.0.0.2:7443".parse().unwrap()
             ]
         );
         assert_eq!(
             subsets(&got),
             json!([
-                {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]},
-                {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": 7443, "protocol": "TCP"}]},
+                {"addresses": [{"ip": "10.0.0.1"}], "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]},
+                {"addresses": [{"ip": "10.0.0.2"}], "ports": [{"name": "https", "port": 7443, "protocol": "TCP"}]},
             ])
         );
     }
