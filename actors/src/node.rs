@@ -480,14 +480,17 @@ impl Node {
                 local: node_local.clone(),
             });
         }
+        // Node-local Services (kube-dns, kubernetes) reach this node's own listeners only
+        // through the packet filter: with forwarding (or no proxy) pods cannot use them.
+        let steers_node_local = !matches!(
+            cfg.proxy.mode,
+            crate::proxy::ProxyMode::Forwarding | crate::proxy::ProxyMode::Off
+        );
         // Pods reach the API through their node's relay, where the packet filter can
         // steer the `kubernetes` Service to it (as for kube-dns).
         let relay_on = cfg.roles.contains(&Role::Worker)
             && cfg.kubelet.runtime == crate::config::RuntimeKind::Docker
-            && !matches!(
-                cfg.proxy.mode,
-                crate::proxy::ProxyMode::Forwarding | crate::proxy::ProxyMode::Off
-            );
+            && steers_node_local;
         let api_ip =
             crate::apiserver::presence::service_ip(cfg.network.service_ranges()?.service_cidr);
         if relay_on {
@@ -524,10 +527,8 @@ impl Node {
                     // filter: with forwarding (or no proxy) pods keep the host resolver.
                     cluster_dns: if cfg.kubelet.cluster_dns.is_empty()
                         && dns_on
-                        && !matches!(
-                            cfg.proxy.mode,
-                            crate::proxy::ProxyMode::Forwarding | crate::proxy::ProxyMode::Off
-                        ) {
+                        && steers_node_local
+                    {
                         vec![dns_ip.to_string()]
                     } else {
                         cfg.kubelet.cluster_dns.clone()

@@ -207,8 +207,7 @@ pub fn service_account<'a>(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let accounts = registry::resource("", "v1", "serviceaccounts")
-            .ok_or_else(|| fail(500, "InternalError", "serviceaccounts not registered"))?;
+        let accounts = super::core::served("", "serviceaccounts")?;
         // The watch cache first: pod creates should not cost a store read each.
         let cached = core.cached(accounts, &super::core::key(accounts, Some(&ns), &account));
         let found = match cached {

@@ -24,8 +24,7 @@ use base64::Engine as _;
 use rudder_protocol::resources::{Status, StatusCause, StatusDetails, Time};
 use serde_json::{json, Value};
 
-use super::core::{fail, key, ApiCore, ApiError, ApiResult, WriteOptions};
-use super::registry::{self, ResourceInfo};
+use super::core::{fail, key, served, ApiCore, ApiError, ApiResult, WriteOptions};
 use super::request::UserInfo;
 use super::satoken::{self, BoundRef, Claims, SigningKey};
 
@@ -71,11 +70,6 @@ fn looks_like_jwt(token: &str) -> bool {
     token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
-fn resource(group: &str, plural: &str) -> ApiResult<&'static ResourceInfo> {
-    registry::resource(group, "v1", plural)
-        .ok_or_else(|| fail(500, "InternalError", format!("{plural} not registered")))
-}
-
 fn uid_of(obj: &Value) -> &str {
     obj["metadata"]["uid"].as_str().unwrap_or_default()
 }
@@ -107,7 +101,7 @@ impl ApiCore {
     pub(super) async fn signing_key(&self) -> ApiResult<Arc<SigningKey>> {
         self.sa_key
             .get_or_try_init(|| async {
-                let secrets = resource("", "secrets")?;
+                let secrets = served("", "secrets")?;
                 for _ in 0..3 {
                     match self
                         .get(secrets, Some(KEY_NAMESPACE), satoken::KEY_SECRET)
@@ -225,7 +219,7 @@ impl ApiCore {
         bound: Option<&BoundRef>,
         name: &str,
     ) -> Result<Arc<Value>, String> {
-        let info = resource(group, plural).map_err(|e| e.message.clone())?;
+        let info = served(group, plural).map_err(|e| e.message.clone())?;
         let want_uid = bound.map(|b| b.uid.as_str()).filter(|u| !u.is_empty());
         let matches = |obj: &Value| want_uid.is_none_or(|u| uid_of(obj) == u);
         // The cache first; a miss or a stale UID is settled by the store.
@@ -251,7 +245,7 @@ impl ApiCore {
         body: &Value,
         _opts: WriteOptions,
     ) -> ApiResult<Value> {
-        let accounts = resource("", "serviceaccounts")?;
+        let accounts = served("", "serviceaccounts")?;
         let account = self.get(accounts, Some(namespace), name).await?;
         let spec = &body["spec"];
         let audiences: Vec<String> = match spec["audiences"].as_array() {
@@ -344,7 +338,7 @@ impl ApiCore {
                 ))
             }
         };
-        let info = resource("", plural)?;
+        let info = served("", plural)?;
         let target = bound["name"].as_str().unwrap_or_default();
         let obj = self.get(info, ns, target).await?;
         let uid = uid_of(&obj).to_owned();
@@ -366,7 +360,7 @@ impl ApiCore {
                 claims.kubernetes.pod = this;
                 // The pod's node, for information (Kubernetes adds it since 1.30).
                 if let Some(node) = obj["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
-                    let nodes = resource("", "nodes")?;
+                    let nodes = served("", "nodes")?;
                     if let Ok(n) = self.get(nodes, None, node).await {
                         claims.kubernetes.node = Some(BoundRef {
                             name: node.to_owned(),

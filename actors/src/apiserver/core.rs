@@ -109,6 +109,13 @@ pub(super) fn conflict(info: &ResourceInfo, name: &str) -> ApiError {
     )
 }
 
+/// A served resource the API server itself reads or writes (500 if it is not served:
+/// a build without the kind).
+pub(super) fn served(group: &str, plural: &str) -> ApiResult<&'static ResourceInfo> {
+    registry::resource(group, "v1", plural)
+        .ok_or_else(|| fail(500, "InternalError", format!("{plural} not registered")))
+}
+
 /// Where one object lives in the store.
 pub fn key(info: &ResourceInfo, namespace: Option<&str>, name: &str) -> String {
     match namespace {

@@ -24,8 +24,8 @@ use std::time::Duration;
 use rudder_protocol::resources::MicroTime;
 use serde_json::{json, Value};
 
-use super::core::{fail, ApiCore, ApiResult, ListOptions, Part, WriteOptions};
-use super::registry::{self, ResourceInfo};
+use super::core::{served, ApiCore, ApiResult, ListOptions, Part, WriteOptions};
+use super::registry::ResourceInfo;
 
 /// The Service pods reach the API through.
 pub const SERVICE: (&str, &str) = ("default", "kubernetes");
@@ -56,12 +56,6 @@ pub struct Presence {
     pub address: SocketAddr,
     /// Its serving CA (PEM).
     pub ca_pem: String,
-}
-
-fn resource(group: &str, plural: &str) -> ApiResult<&'static ResourceInfo> {
-    let version = "v1";
-    registry::resource(group, version, plural)
-        .ok_or_else(|| fail(500, "InternalError", format!("{plural} not registered")))
 }
 
 /// The addresses of the leases current at `now` (Unix microseconds), sorted.
@@ -118,7 +112,7 @@ fn subsets(addresses: &[SocketAddr]) -> Value {
 impl ApiCore {
     /// The `kubernetes` Service (bootstrap).
     pub(super) async fn bootstrap_kubernetes_service(&self) -> ApiResult<()> {
-        let services = resource("", "services")?;
+        let services = served("", "services")?;
         let (ns, name) = SERVICE;
         let ip = service_ip(self.ranges.service_cidr).to_string();
         let obj = json!({
@@ -174,7 +168,7 @@ impl ApiCore {
     }
 
     async fn renew_lease(&self, me: &Presence) -> ApiResult<()> {
-        let leases = resource("coordination.k8s.io", "leases")?;
+        let leases = served("coordination.k8s.io", "leases")?;
         let name = format!("apiserver-{}", me.node);
         let lease = json!({
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -192,7 +186,7 @@ impl ApiCore {
     }
 
     async fn publish_ca(&self, me: &Presence) -> ApiResult<()> {
-        let config_maps = resource("", "configmaps")?;
+        let config_maps = served("", "configmaps")?;
         let (ns, name) = CA_BUNDLE;
         let key = format!("{}.crt", me.node);
         if let Some(cm) = self.cached(config_maps, &super::core::key(config_maps, Some(ns), name)) {
@@ -208,7 +202,7 @@ impl ApiCore {
     }
 
     async fn reconcile_endpoints(&self) -> ApiResult<()> {
-        let leases = resource("coordination.k8s.io", "leases")?;
+        let leases = served("coordination.k8s.io", "leases")?;
         let opts = ListOptions {
             label_selector: Some(format!("{IDENTITY_LABEL}=kube-apiserver")),
             ..ListOptions::default()
@@ -218,7 +212,7 @@ impl ApiCore {
         if addresses.is_empty() {
             return Ok(());
         }
-        let endpoints = resource("", "endpoints")?;
+        let endpoints = served("", "endpoints")?;
         let (ns, name) = SERVICE;
         let want = subsets(&addresses);
         if let Some(ep) = self.cached(endpoints, &super::core::key(endpoints, Some(ns), name)) {
