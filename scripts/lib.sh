@@ -81,3 +81,32 @@ rudder_ensure_nextest() {
     cargo install cargo-nextest --locked
   fi
 }
+
+# Exports RUDDER_PROMETHEUS: Debian's Prometheus server (package `prometheus`), which the
+# observability tests run to scrape a cluster (its OpenMetrics parser validates every
+# node's exposition).
+rudder_ensure_prometheus() {
+  if ! command -v prometheus >/dev/null 2>&1; then
+    echo "installing: prometheus (Debian package)" >&2
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null || return 1
+  fi
+  RUDDER_PROMETHEUS=$(command -v prometheus)
+  export RUDDER_PROMETHEUS
+}
+
+# Exports RUDDER_CHROMIUM: Debian's headless-capable Chromium (package `chromium`), which
+# the dashboard test drives through its DevTools protocol (`tests/tests/dashboard.rs`).
+rudder_ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing: chromium (Debian package)" >&2
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null || return 1
+  fi
+  RUDDER_CHROMIUM=$(command -v chromium)
+  export RUDDER_CHROMIUM
+}

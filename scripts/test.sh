@@ -9,6 +9,8 @@ rudder_ensure_deps
 rudder_ensure_nextest
 rudder_ensure_kubectl
 rudder_ensure_python_client
+rudder_ensure_prometheus
+rudder_ensure_chromium
 # The black-box tests start the rudderd binary, which `nextest run` alone does not build.
 # `--all-targets`, not `--bins`: built together with the tests, the binaries share their
 # dependency features (dev-dependencies unify some), so RocksDB's C++ is compiled once.

@@ -7,9 +7,10 @@
 //! [`crate::dns::NodeLocal`]) at [`RelaySettings::port`] and relays each connection, as
 //! bytes (TLS goes end to end: the API servers' certificates name the Service's address
 //! and DNS names), to this node's own API server when it has one, else to an address of
-//! the `default/kubernetes` Endpoints ([`crate::apiserver::presence`]), trying the next
-//! one when one refuses. It runs in the node's network namespace, so API servers
-//! announced on loopback (one-host clusters) are reachable too.
+//! the `default/kubernetes` Endpoints ([`crate::apiserver::presence`]), then those the
+//! API servers' leases announce (loopback ones included: Endpoints may not hold them, and
+//! on a one-host cluster they are the only ones), trying the next one when one refuses.
+//! It runs in the node's network namespace, so API servers on loopback are reachable.
 //!
 //! Owns nothing in the cluster; killed, its listener closes and the open connections
 //! end with it (clients reconnect); restarted, it binds again.
@@ -18,11 +19,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rudder_protocol::resources::Endpoints;
+use rudder_protocol::resources::{Endpoints, Lease, MicroTime};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::informer::{ObjectKey, SharedInformers};
+use crate::apiserver::presence;
+use crate::informer::{ObjectKey, Scope, SharedInformers};
 use crate::supervisor::{ComponentSpec, StartContext, Started};
 
 /// The component's name.
@@ -51,8 +53,14 @@ pub fn component(settings: RelaySettings) -> ComponentSpec {
     })
 }
 
-/// The upstreams to try, in order: the node's own API server, then the Endpoints'.
-pub fn upstreams(local: Option<SocketAddr>, endpoints: Option<&Endpoints>) -> Vec<SocketAddr> {
+/// The upstreams to try, in order: the node's own API server, the Endpoints', then the
+/// other addresses the API servers' current leases announce (sorted).
+pub fn upstreams(
+    local: Option<SocketAddr>,
+    endpoints: Option<&Endpoints>,
+    leases: &[std::sync::Arc<Lease>],
+    now: i64,
+) -> Vec<SocketAddr> {
     let mut out: Vec<SocketAddr> = local.into_iter().collect();
     for subset in endpoints.iter().flat_map(|e| &e.subsets) {
         for port in &subset.ports {
@@ -69,12 +77,22 @@ pub fn upstreams(local: Option<SocketAddr>, endpoints: Option<&Endpoints>) -> Ve
             }
         }
     }
+    let mut announced: Vec<SocketAddr> = leases
+        .iter()
+        .filter_map(|l| presence::lease_address(l, now))
+        .filter(|a| !out.contains(a))
+        .collect();
+    announced.sort();
+    announced.dedup();
+    out.extend(announced);
     out
 }
 
 async fn run(informers: SharedInformers, settings: RelaySettings) {
     let endpoints = informers.all::<Endpoints>();
     let cache = endpoints.cache();
+    let lease_informer = informers.informer::<Lease>(Scope::namespace(presence::LEASE_NAMESPACE));
+    let leases = lease_informer.cache();
     let mut gateway = settings.local.gateway.subscribe();
     loop {
         let Some(gw) = *gateway.borrow_and_update() else {
@@ -102,6 +120,8 @@ async fn run(informers: SharedInformers, settings: RelaySettings) {
                         let targets = upstreams(
                             *settings.local.api_server.borrow(),
                             cache.get(&ObjectKey::namespaced("default", "kubernetes")).as_deref(),
+                            &leases.list(),
+                            MicroTime::now().unix_micros(),
                         );
                         conns.spawn(relay(client, targets));
                     }
@@ -151,8 +171,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn lease(name: &str, address: &str, renewed: i64) -> std::sync::Arc<Lease> {
+        std::sync::Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "kube-system",
+                             "labels": {presence::IDENTITY_LABEL: "kube-apiserver"},
+                             "annotations": {presence::ADDRESS_ANNOTATION: address}},
+                "spec": {"renewTime": MicroTime::from_unix_micros(renewed).to_string(),
+                         "leaseDurationSeconds": 30},
+            }))
+            .unwrap_or_default(),
+        )
+    }
+
     #[test]
-    fn the_local_server_comes_first_then_the_endpoints() {
+    fn the_local_server_comes_first_then_the_endpoints_then_the_leases() {
         let ep = endpoints(json!({"subsets": [
             {"addresses": [{"ip": "127.0.0.1"}, {"ip": "10.0.0.2"}], "ports": [{"port": 6443}]},
             {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": 7443}]},
@@ -160,12 +193,26 @@ mod tests {
         let local: SocketAddr = "127.0.0.1:6443"
             .parse()
             .unwrap_or(SocketAddr::from(([0; 4], 0)));
-        let got = upstreams(Some(local), Some(&ep));
-        let want: Vec<SocketAddr> = ["127.0.0.1:6443", "10.0.0.2:6443", "127.0.0.1:7443"]
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect();
+        let now = 1_000_000_000_000;
+        let leases = [
+            lease("apiserver-c", "127.0.0.3:6443", now - 5_000_000),
+            lease("apiserver-b", "10.0.0.2:6443", now),
+            // Expired: not tried.
+            lease("apiserver-d", "127.0.0.4:6443", now - 31_000_000),
+            lease("apiserver-a", "127.0.0.2:6443", now),
+        ];
+        let got = upstreams(Some(local), Some(&ep), &leases, now);
+        let want: Vec<SocketAddr> = [
+            "127.0.0.1:6443",
+            "10.0.0.2:6443",
+            "127.0.0.1:7443",
+            "127.0.0.2:6443",
+            "127.0.0.3:6443",
+        ]
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
         assert_eq!(got, want);
-        assert!(upstreams(None, None).is_empty());
+        assert!(upstreams(None, None, &[], now).is_empty());
     }
 }

@@ -83,6 +83,47 @@ pub struct NodeConfig {
     pub apiserver: ApiServerSection,
     /// The cluster DNS (worker nodes).
     pub dns: DnsSection,
+    /// Metrics (every node).
+    pub metrics: MetricsSection,
+    /// The node's own address.
+    pub node: NodeSection,
+}
+
+/// The `[metrics]` table: what the node records and where else it serves `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Record metrics (off: `/metrics` serves only what is read when scraped, such as
+    /// `process_*`; for measuring what recording costs).
+    pub enabled: bool,
+    /// `ip:port` of a plain-HTTP metrics address (`GET /metrics`); empty: none (the API
+    /// port of a control-plane node serves `/metrics` regardless). Port 0 picks one.
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: true,
+            listen: String::new(),
+        }
+    }
+}
+
+/// The `[node]` table.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// The node's address on the network it serves pods from (its InternalIP); empty:
+    /// chosen as [`crate::nodeaddr`] says.
+    pub address: String,
+}
+
+impl NodeConfig {
+    /// The node's InternalIP ([`crate::nodeaddr::node_address`]).
+    pub fn node_address(&self) -> std::net::IpAddr {
+        crate::nodeaddr::node_address(&self.node.address, &self.listen)
+    }
 }
 
 /// The `[dns]` table: the cluster DNS actor of a worker node.
@@ -511,9 +552,11 @@ impl Default for NodeConfig {
             network: NetworkSection::default(),
             proxy: ProxySection::default(),
             ingress: crate::ingress::IngressSection::default(),
+            node: NodeSection::default(),
             dns: DnsSection::default(),
             controllers: ControllersSection::default(),
             apiserver: ApiServerSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }
@@ -622,6 +665,11 @@ impl NodeConfig {
             return invalid("roles", "at least one role is required");
         }
         self.network.service_ranges()?;
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return invalid("metrics.listen", "must be IP:PORT (or empty for none)");
+        }
         let cluster = self.network.cluster_network()?;
         if self.network.node_cidr_mask < cluster.prefix() || self.network.node_cidr_mask > 30 {
             return invalid(
@@ -636,6 +684,9 @@ impl NodeConfig {
                 "kubelet.sandbox_image",
                 "must be an image reference (no spaces)",
             );
+        }
+        if !self.node.address.is_empty() && self.node.address.parse::<std::net::IpAddr>().is_err() {
+            return invalid("node.address", "must be an IP address");
         }
         if self.proxy.address.parse::<std::net::IpAddr>().is_err() {
             return invalid("proxy.address", "must be an IP address");

@@ -19,14 +19,19 @@
 //! - [`kubelet`]: runs the pods bound to this node as Docker containers.
 //! - [`metrics_server`]: scrapes the kubelets' CPU and memory measurements (the
 //!   metrics-server role) for the resource metrics API and the autoscaler.
+//! - [`netpol`]: NetworkPolicy enforcement with the packet filter, one per worker node.
+//! - [`netroute`]: host-gw routes to the other nodes' pod CIDRs, one per worker node.
 //! - [`proxy`]: the service proxy (kube-proxy): packet-filter rules or forwarding.
 //! - [`provisioner`]: the local-path provisioner: volumes as directories on the node
 //!   that runs the pod, one instance per worker node.
 //! - [`retry`]: back-off counters and the log limiter every retry loop uses.
 //! - [`node`]: start-up and shutdown of one `rudderd` node.
+//! - [`nodeaddr`]: the node's own address (its InternalIP), configured or found.
 //! - [`scheduler`]: assigns pending pods to nodes (snapshot, plugins, cycle).
 //! - [`simnode`]: simulated nodes (kwok-style) for benchmarks and scale tests.
 //! - [`store`]: the replicated store (openraft over RocksDB).
+//! - [`telemetry`]: the node's metrics (Prometheus text format, Kubernetes' names) and
+//!   the metrics address.
 
 pub mod apirelay;
 pub mod apiserver;
@@ -42,7 +47,10 @@ pub mod informer;
 pub mod ingress;
 pub mod kubelet;
 pub mod metrics_server;
+pub mod netpol;
+pub mod netroute;
 pub mod node;
+pub mod nodeaddr;
 pub mod provisioner;
 pub mod proxy;
 pub mod retry;
@@ -50,3 +58,4 @@ pub mod scheduler;
 pub mod simnode;
 pub mod store;
 pub mod supervisor;
+pub mod telemetry;

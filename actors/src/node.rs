@@ -209,6 +209,10 @@ pub struct Services {
     pub proxy: Option<crate::proxy::ProxySettings>,
     /// The ingress controller's settings (worker nodes).
     pub ingress: Option<crate::ingress::IngressSection>,
+    /// NetworkPolicy enforcement (workers whose proxy may use the packet filter).
+    pub netpol: Option<crate::netpol::NetpolSettings>,
+    /// The pod routes to the other nodes (worker nodes).
+    pub netroute: Option<crate::netroute::NetrouteSettings>,
     /// Where the local-path provisioner makes volumes (worker nodes with a runtime):
     /// `<data-dir>/storage`.
     pub local_path_dir: Option<PathBuf>,
@@ -228,7 +232,7 @@ pub struct Services {
 /// Every node runs `chaos` (kill on demand) and `echo` (reachability, benchmarks);
 /// control-plane nodes run `store`, `apiserver`, `scheduler` and every controller (the
 /// one list in [`crate::controllers::components`]); workers run `kubelet`, `proxy`,
-/// `ingress`, `dns` and the local-path provisioner.
+/// `netpol`, `netroute`, `ingress`, `dns` and the local-path provisioner.
 /// The supervisor hands them all the node's shared informers.
 pub fn components(services: &Services) -> Vec<ComponentSpec> {
     let mut specs = vec![
@@ -254,6 +258,12 @@ pub fn components(services: &Services) -> Vec<ComponentSpec> {
     }
     if let Some(ingress) = &services.ingress {
         specs.push(crate::ingress::component(ingress.clone()));
+    }
+    if let Some(netpol) = &services.netpol {
+        specs.push(crate::netpol::component(netpol.clone()));
+    }
+    if let Some(netroute) = &services.netroute {
+        specs.push(crate::netroute::component(netroute.clone()));
     }
     if let Some(dns) = &services.dns {
         specs.push(crate::dns::component(dns.clone()));
@@ -294,7 +304,10 @@ pub struct Node {
     pub api_address: Option<SocketAddr>,
     /// The kubeconfig written for kubectl (control-plane nodes).
     pub kubeconfig: Option<PathBuf>,
+    /// The metrics address actually bound (`[metrics] listen`).
+    pub metrics_address: Option<SocketAddr>,
     api_server: Option<actix_web::dev::ServerHandle>,
+    metrics_server: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Starts the REST API: credentials, HTTPS server, bootstrap namespaces, kubeconfig.
@@ -339,6 +352,8 @@ fn start_api(
             tracing::error!(error = %e, "api server stopped");
         }
     });
+    // Custom resources: served as this API server's watch cache learns the CRDs.
+    actix::spawn(crate::apiserver::crd::run(core.clone()));
     // The store may still be electing: retry until the namespaces exist.
     actix::spawn(async move {
         let mut delay = std::time::Duration::from_millis(100);
@@ -388,6 +403,21 @@ impl Node {
     /// Starts a node. Must run inside an actix system.
     pub async fn start(cfg: NodeConfig) -> Result<Node, NodeError> {
         cfg.validate()?;
+        crate::telemetry::set_enabled(cfg.metrics.enabled);
+        let metrics = if cfg.metrics.listen.is_empty() {
+            None
+        } else {
+            let (listener, address) = crate::telemetry::serve::bind(&cfg.metrics.listen)
+                .await
+                .map_err(|source| NodeError::Bind {
+                    address: cfg.metrics.listen.clone(),
+                    source,
+                })?;
+            Some((
+                address,
+                tokio::spawn(crate::telemetry::serve::serve(listener)),
+            ))
+        };
         let name = cfg.node_name();
         claim_data_dir(&cfg.data_dir, &cfg.cluster_id, &name)?;
         let token_path = cfg.token_path();
@@ -514,6 +544,26 @@ impl Node {
                 local_api: relay_on.then(|| (api_ip, node_local.clone())),
                 owner: crate::proxy::iptables::owner(&cfg.cluster_id, &name),
             });
+            services.netroute = Some(crate::netroute::NetrouteSettings {
+                node: name.clone(),
+                address: cfg.node_address(),
+                cluster_cidr: cfg.network.cluster_network()?,
+                netns: None,
+                no_nat: matches!(
+                    cfg.proxy.mode,
+                    crate::proxy::ProxyMode::Auto | crate::proxy::ProxyMode::Iptables
+                ),
+            });
+            // Policies are enforced by the same packet filter as the proxy's rules.
+            if matches!(
+                cfg.proxy.mode,
+                crate::proxy::ProxyMode::Auto | crate::proxy::ProxyMode::Iptables
+            ) {
+                services.netpol = Some(crate::netpol::NetpolSettings {
+                    node: name.clone(),
+                    owner: crate::proxy::iptables::owner(&cfg.cluster_id, &name),
+                });
+            }
         }
         if cfg.roles.contains(&Role::Worker) {
             use crate::config::RuntimeKind;
@@ -551,6 +601,7 @@ impl Node {
                 metrics_interval: std::time::Duration::from_millis(
                     cfg.kubelet.metrics_interval_ms.max(500),
                 ),
+                host_ip: cfg.node_address(),
                 // Absolute: the container runtime binds volume files from under it.
                 root_dir,
             };
@@ -582,6 +633,12 @@ impl Node {
                     Some(api)
                 }
                 Err(e) => {
+                    // Stopped here, not dropped with the runtime: an actor dropped
+                    // before it ever ran would start (and arm timers) mid-teardown.
+                    let _ = supervisor.send(Shutdown).await;
+                    if let Some(store) = &services.store {
+                        store.shutdown().await;
+                    }
                     bus.shutdown();
                     return Err(e);
                 }
@@ -619,6 +676,8 @@ impl Node {
             api_address: api.as_ref().map(|a| a.0),
             kubeconfig: api.as_ref().map(|a| a.1.clone()),
             api_server: api.map(|a| a.2),
+            metrics_address: metrics.as_ref().map(|m| m.0),
+            metrics_server: metrics.map(|m| m.1),
         })
     }
 
@@ -626,6 +685,9 @@ impl Node {
     pub async fn shutdown(self) {
         if let Some(api) = &self.api_server {
             api.stop(true).await;
+        }
+        if let Some(m) = &self.metrics_server {
+            m.abort();
         }
         let _ = self.supervisor.send(Shutdown).await;
         if let Some(proxy) = &self.services.proxy {

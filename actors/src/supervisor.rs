@@ -367,6 +367,11 @@ impl Supervisor {
             }
             if child.restart_at.is_some_and(|t| now >= t) {
                 child.restarts += 1;
+                crate::telemetry::metrics()
+                    .actors
+                    .actor(name)
+                    .restarts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 to_start.push(name.clone());
             }
         }
@@ -386,7 +391,13 @@ impl Supervisor {
                     (Some(r), false) if r.deliver.connected() => ActorState::Running,
                     _ => ActorState::Restarting,
                 };
+                let stats = crate::telemetry::metrics().actors.snapshot(name);
                 ActorInfo {
+                    messages: stats.as_ref().map_or(0, |s| s.messages),
+                    mailbox: stats
+                        .as_ref()
+                        .map_or(0, |s| u64::try_from(s.mailbox).unwrap_or(0)),
+                    busy_us: stats.as_ref().map_or(0, |s| (s.busy_seconds * 1e6) as u64),
                     node: self.node.clone(),
                     name: name.clone(),
                     state,

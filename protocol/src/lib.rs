@@ -13,6 +13,8 @@
 //!   (`#[derive(Schema)]`): read by OpenAPI, strategic merge patch and strict validation.
 //! - [`frame`]: bus frames, the frame header and the handshake messages.
 //! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
+//! - [`stats`]: lock-free counters (frames, bytes, latency buckets) that links and actors
+//!   keep and metrics read.
 //! - [`stream`] (feature `net`): byte streams between actors, with credit-based flow
 //!   control, half-close and cancellation, multiplexed on a link.
 //! - [`client`] (feature `client`): the Rust client a user's program links against.
@@ -33,6 +35,7 @@ pub mod names;
 pub mod registry;
 pub mod resources;
 pub mod schema;
+pub mod stats;
 
 #[cfg(feature = "net")]
 pub mod net;

@@ -95,6 +95,7 @@ pub struct FrameReader<R> {
     inner: BufReader<R>,
     buf: Vec<u8>,
     max: usize,
+    last_len: usize,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -104,7 +105,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             inner: BufReader::with_capacity(64 * 1024, inner),
             buf: Vec::new(),
             max: max.min(MAX_FRAME_LEN),
+            last_len: 0,
         }
+    }
+
+    /// Bytes of the last frame read, its length prefix included.
+    pub fn last_len(&self) -> usize {
+        self.last_len
     }
 
     /// Changes the size limit (after the handshake, to the link's own).
@@ -129,6 +136,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
         self.buf.resize(len, 0);
         self.inner.read_exact(&mut self.buf).await?;
+        self.last_len = len + 4;
         let frame = decode_frame_body(&self.buf);
         if self.buf.capacity() > 1024 * 1024 {
             // Do not keep a large buffer alive for a link that sent one big frame.
@@ -650,6 +658,7 @@ struct LinkInner {
     /// Open streams by (id, this end opened it).
     streams: Mutex<HashMap<(u64, bool), Arc<Shared>>>,
     next_stream: AtomicU64,
+    stats: Arc<crate::stats::LinkStats>,
 }
 
 /// One open, authenticated connection and its request/reply state. Cheap to clone.
@@ -684,6 +693,7 @@ impl Link {
                 last_heard_ms: AtomicU64::new(0),
                 streams: Mutex::new(HashMap::new()),
                 next_stream: AtomicU64::new(1),
+                stats: Arc::default(),
             }),
         };
         let mut reader = est.reader;
@@ -750,6 +760,16 @@ impl Link {
     /// Streams open on this link.
     pub fn stream_count(&self) -> usize {
         self.streams().len()
+    }
+
+    /// Requests sent on this link and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.pending().len()
+    }
+
+    /// What this link carried so far.
+    pub fn stats(&self) -> &Arc<crate::stats::LinkStats> {
+        &self.inner.stats
     }
 
     /// Opens a byte stream to `to` through the peer, waiting up to `timeout` for the
@@ -935,13 +955,19 @@ impl Link {
             self.pending().remove(&id);
             return Err(self.dropped());
         }
+        let sent = Instant::now();
         let outcome = tokio::time::timeout_at(deadline, async {
             self.enqueue(buf).await?;
             rx.await.map_err(|_| self.dropped())?
         })
         .await;
         match outcome {
-            Ok(r) => r,
+            Ok(r) => {
+                if r.is_ok() {
+                    self.inner.stats.round_trips.observe(sent.elapsed());
+                }
+                r
+            }
             Err(_) => {
                 self.pending().remove(&id);
                 Err(BusError::Timeout {
@@ -962,9 +988,13 @@ impl Link {
             };
             batch.clear();
             batch.extend_from_slice(&first);
+            self.inner.stats.sent(first.len());
             while batch.len() < 256 * 1024 {
                 match rx.try_recv() {
-                    Ok(m) => batch.extend_from_slice(&m),
+                    Ok(m) => {
+                        batch.extend_from_slice(&m);
+                        self.inner.stats.sent(m.len());
+                    }
                     Err(_) => break,
                 }
             }
@@ -1006,6 +1036,7 @@ impl Link {
             };
             let now = self.inner.started.elapsed().as_millis() as u64;
             self.inner.last_heard_ms.store(now, Ordering::Relaxed);
+            self.inner.stats.received(reader.last_len());
             match frame {
                 Frame::Reply { id, result } => {
                     if let Some(waiter) = self.pending().remove(&id) {

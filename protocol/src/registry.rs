@@ -218,6 +218,8 @@ macro_rules! served_kinds {
             $crate::resources::ReplicationController,
             $crate::resources::PersistentVolume,
             $crate::resources::PersistentVolumeClaim,
+            $crate::resources::LimitRange,
+            $crate::resources::ResourceQuota,
             $crate::resources::ReplicaSet,
             $crate::resources::Deployment,
             $crate::resources::StatefulSet,
@@ -231,12 +233,14 @@ macro_rules! served_kinds {
             $crate::resources::PodDisruptionBudget,
             $crate::resources::Ingress,
             $crate::resources::IngressClass,
+            $crate::resources::NetworkPolicy,
             $crate::resources::HorizontalPodAutoscaler,
             $crate::resources::APIService,
             $crate::resources::ClusterRole,
             $crate::resources::ClusterRoleBinding,
             $crate::resources::Role,
             $crate::resources::RoleBinding,
+            $crate::resources::CertificateSigningRequest,
             $($extra,)*
         }
     };
@@ -397,6 +401,19 @@ impl Served for resources::PersistentVolumeClaim {
     .subresources(&[status_of("", "PersistentVolumeClaim")]);
 }
 
+impl Served for resources::LimitRange {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("limitrange", "io.k8s.api.core.v1.LimitRange")
+            .short_names(&["limits"]);
+}
+
+impl Served for resources::ResourceQuota {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("resourcequota", "io.k8s.api.core.v1.ResourceQuota")
+            .short_names(&["quota"])
+            .subresources(&[status_of("", "ResourceQuota")]);
+}
+
 impl Served for resources::ReplicaSet {
     const INFO: ResourceInfo =
         ResourceInfo::of::<Self>("replicaset", "io.k8s.api.apps.v1.ReplicaSet")
@@ -454,6 +471,24 @@ impl Served for resources::Lease {
         ResourceInfo::of::<Self>("lease", "io.k8s.api.coordination.v1.Lease");
 }
 
+impl Served for resources::CertificateSigningRequest {
+    const INFO: ResourceInfo = ResourceInfo::of::<Self>(
+        "certificatesigningrequest",
+        "io.k8s.api.certificates.v1.CertificateSigningRequest",
+    )
+    .short_names(&["csr"])
+    .subresources(&[
+        Subresource {
+            name: "approval",
+            group: "certificates.k8s.io",
+            version: "v1",
+            kind: "CertificateSigningRequest",
+            verbs: GET_PATCH_UPDATE,
+        },
+        status_of("certificates.k8s.io", "CertificateSigningRequest"),
+    ]);
+}
+
 impl Served for resources::PriorityClass {
     const INFO: ResourceInfo =
         ResourceInfo::of::<Self>("priorityclass", "io.k8s.api.scheduling.v1.PriorityClass")
@@ -485,6 +520,12 @@ impl Served for resources::Ingress {
 impl Served for resources::IngressClass {
     const INFO: ResourceInfo =
         ResourceInfo::of::<Self>("ingressclass", "io.k8s.api.networking.v1.IngressClass");
+}
+
+impl Served for resources::NetworkPolicy {
+    const INFO: ResourceInfo =
+        ResourceInfo::of::<Self>("networkpolicy", "io.k8s.api.networking.v1.NetworkPolicy")
+            .short_names(&["netpol"]);
 }
 
 impl Served for resources::APIService {

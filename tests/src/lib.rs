@@ -5,7 +5,8 @@
 //! - [`Cluster`]: a temp dir with a shared token and some nodes started from the
 //!   `cluster-config/` files (the tests load the same files users do).
 //! - [`rudderd_bin`] / [`rudderctl_bin`]: where the binaries are (built by
-//!   `cargo test --workspace` / `cargo nextest run --workspace`).
+//!   `cargo test --workspace` / `cargo nextest run --workspace`); [`kubectl`] runs the
+//!   project's kubectl.
 
 pub mod chaos;
 pub mod dns;
@@ -103,6 +104,96 @@ pub fn kubectl_bin() -> PathBuf {
     PathBuf::from("kubectl")
 }
 
+/// What one kubectl run did.
+#[derive(Debug, Clone)]
+pub struct KubectlRun {
+    /// Whether it exited with success.
+    pub success: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error (errors, and the `Warning:` lines of the server's warnings).
+    pub stderr: String,
+}
+
+/// Runs [`kubectl_bin`] with `kubeconfig`, `args` and, if given, `stdin` as its input.
+pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> KubectlRun {
+    use std::io::Write as _;
+    let mut cmd = std::process::Command::new(kubectl_bin());
+    cmd.env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => panic!("kubectl could not run ({e}); scripts/test.sh installs it"),
+    };
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        if let Err(e) = pipe.write_all(input.as_bytes()) {
+            panic!("cannot write kubectl's input: {e}");
+        }
+    }
+    match child.wait_with_output() {
+        Ok(o) => KubectlRun {
+            success: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        },
+        Err(e) => panic!("kubectl's output: {e}"),
+    }
+}
+
+/// A kubeconfig like `admin`'s with `token` as the user's credential, written next to it
+/// as `kubeconfig-<name>`.
+pub fn kubeconfig_with_token(admin: &Path, token: &str, name: &str) -> anyhow::Result<PathBuf> {
+    let out: String = std::fs::read_to_string(admin)?
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("token: ") {
+            Some(_) => format!("    token: {token}"),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = admin.with_file_name(format!("kubeconfig-{name}"));
+    std::fs::write(&path, out)?;
+    Ok(path)
+}
+
+/// A one-node control plane (no kubelet) for API tests: `files` (name, content) are
+/// written into the cluster's dir, `apiserver` is the body of its `[apiserver]` table
+/// with `{dir}` standing for that dir. Waits until kubectl gets the `default`
+/// namespace; the cluster and its admin kubeconfig.
+pub async fn control_plane_with(
+    files: &[(&str, &str)],
+    apiserver: &str,
+) -> anyhow::Result<(Cluster, PathBuf)> {
+    let mut cluster = Cluster::new()?;
+    let dir = cluster.dir.path().to_path_buf();
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content)?;
+    }
+    let config = format!(
+        "cluster_id = \"rudder-test\"\nlisten = \"127.0.0.1:0\"\nroles = [\"control-plane\"]\n\n\
+         [apiserver]\n{}\n",
+        apiserver.replace("{dir}", &dir.display().to_string())
+    );
+    std::fs::write(dir.join("node.toml"), config)?;
+    let mut spec = cluster.spec("single-node.toml", "solo");
+    spec.config = dir.join("node.toml");
+    cluster.nodes.push(NodeProc::start(spec).await?);
+    let kc = cluster.nodes[0].kubeconfig();
+    eventually(Duration::from_secs(30), || {
+        let run = kubectl(&kc, &["get", "namespace", "default", "-o", "name"], None);
+        async move { Ok(run.success.then_some(())) }
+    })
+    .await?;
+    Ok((cluster, kc))
+}
+
 /// Every kubectl the compatibility tests run with, as `(label, path)`: the newest and the
 /// oldest supported release (`$RUDDER_KUBECTL_OLDEST`, else the oldest installed).
 pub fn kubectl_bins() -> Vec<(&'static str, PathBuf)> {
@@ -182,6 +273,9 @@ pub struct NodeProc {
     pub bus: String,
     /// The API address it reported (control-plane nodes).
     pub api: Option<String>,
+    /// The metrics address it reported (`[metrics] listen`, e.g. from
+    /// `RUDDER_METRICS_LISTEN` in [`NodeSpec::env`]).
+    pub metrics: Option<String>,
     /// Its stderr log.
     pub log: PathBuf,
     child: Option<Child>,
@@ -198,6 +292,8 @@ impl NodeProc {
             .create(true)
             .append(true)
             .open(&log)?;
+        // Where this run's part of the (appended) log starts.
+        let log_start = stderr.metadata()?.len();
         let mut cmd = Command::new(rudderd_bin());
         cmd.arg("--config")
             .arg(&spec.config)
@@ -251,7 +347,11 @@ impl NodeProc {
                     return Ok::<_, anyhow::Error>(line);
                 }
             }
-            bail!("rudderd exited before it was ready; log: {}", tail(&log))
+            bail!(
+                "rudderd exited before it was ready: {}; log: {}",
+                exit_reason(&log, log_start),
+                tail(&log)
+            )
         })
         .await
         .with_context(|| format!("{} not ready within 30 s; log: {}", spec.name, tail(&log)))??;
@@ -266,6 +366,10 @@ impl NodeProc {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("api=https://"))
             .map(str::to_owned);
+        let metrics = ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("metrics=http://"))
+            .map(str::to_owned);
         let mut spec = spec;
         spec.listen = bus.clone();
         if let Some(a) = &api {
@@ -275,6 +379,7 @@ impl NodeProc {
             spec,
             bus,
             api,
+            metrics,
             log,
             child: Some(child),
         })
@@ -359,6 +464,19 @@ impl NodeProc {
     /// The stderr log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// The error `rudderd` printed (its `rudderd: ` lines) in the log written since `from`:
+/// what a caller matches on, even when a long backtrace follows it.
+fn exit_reason(path: &Path, from: u64) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let run = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default());
+    let lines: Vec<&str> = run.lines().filter(|l| l.starts_with("rudderd: ")).collect();
+    if lines.is_empty() {
+        "no error line".to_owned()
+    } else {
+        lines.join("; ")
     }
 }
 

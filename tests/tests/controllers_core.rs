@@ -79,10 +79,23 @@ async fn gone<K: rudder_protocol::resources::Resource>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_service_account_in_every_namespace() -> anyhow::Result<()> {
     let (_cluster, client) = control_plane().await?;
-    client
-        .api::<Namespace>(None)
-        .create(&Namespace::new("team-a"))
-        .await?;
+    let namespaces = client.api::<Namespace>(None);
+    let created = namespaces.create(&Namespace::new("team-a")).await?;
+    // Every namespace carries its name as a label, and keeps it through an update that
+    // drops it (selectors rely on it).
+    let name_label = |ns: &Namespace| {
+        ns.metadata
+            .labels
+            .get("kubernetes.io/metadata.name")
+            .cloned()
+    };
+    assert_eq!(name_label(&created).as_deref(), Some("team-a"));
+    let mut changed = created.clone();
+    changed.metadata.labels.clear();
+    let updated = namespaces.update(&changed).await?;
+    assert_eq!(name_label(&updated).as_deref(), Some("team-a"));
+    let default = namespaces.get("default").await?;
+    assert_eq!(name_label(&default).as_deref(), Some("default"));
     let sas: Api<ServiceAccount> = client.api(Some("team-a"));
     let (first, _) = eventually(WAIT, || async { Ok(sas.get_opt("default").await?) }).await?;
     sas.delete("default").await?;

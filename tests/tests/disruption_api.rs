@@ -494,10 +494,13 @@ async fn kubectl_drain_and_uncordon_on_simulated_nodes() -> anyhow::Result<()> {
     .await
     .context("the three replicas run on the other node")?;
     assert!(pods.get_opt("bare").await?.is_none());
+    // kubectl joins its warnings in one line, in no fixed order ("Warning: deleting Pods
+    // that declare no controller: ...; ignoring DaemonSet-managed Pods: ...").
     assert!(
-        stderr.contains(&format!(
-            "Warning: ignoring DaemonSet-managed Pods: default/{agent_on_first}"
-        )),
+        stderr.lines().any(|l| l.starts_with("Warning: ")
+            && l.contains(&format!(
+                "ignoring DaemonSet-managed Pods: default/{agent_on_first}"
+            ))),
         "{stderr}"
     );
     let agent = pods.get(&agent_on_first).await?;

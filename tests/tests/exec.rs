@@ -9,6 +9,7 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rudder_protocol::client::{Api, Client};
@@ -165,10 +166,17 @@ async fn exec_runs_commands_with_exit_codes_stdin_terminals_and_cp() -> anyhow::
 
     // A terminal: driven through a pseudo-terminal of 33 rows and 101 columns; the shell
     // in the pod sees that size (kubectl sends it on the resize channel) and runs what
-    // is typed.
+    // is typed. Then the terminal is resized mid-session (to 40x120, when the test
+    // creates `go`; a background job's stdin is not the terminal, hence `/dev/tty`): the
+    // kernel signals kubectl, which sends the new size, and the shell's `stty size`
+    // follows.
+    let dir = tempfile::tempdir()?;
+    let go = dir.path().join("go");
     let line = format!(
-        "stty rows 33 cols 101; {} exec -it box -- sh",
-        rudder_tests::kubectl_bin().display()
+        "stty rows 33 cols 101; (while [ ! -e {go} ]; do sleep 0.1; done; stty rows 40 cols 120 </dev/tty) & \
+         exec {kubectl} exec -it box -- sh",
+        go = go.display(),
+        kubectl = rudder_tests::kubectl_bin().display()
     );
     let mut script = Command::new("script")
         .args(["-q", "-e", "-c", &line, "/dev/null"])
@@ -179,17 +187,47 @@ async fn exec_runs_commands_with_exit_codes_stdin_terminals_and_cp() -> anyhow::
         .stderr(Stdio::piped())
         .spawn()?;
     let mut input = script.stdin.take().expect("piped");
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(3));
+    let shown = Arc::new(Mutex::new(String::new()));
+    let mut stdout = script.stdout.take().expect("piped");
+    let collected = shown.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut s) = collected.lock() {
+                s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    let seen = |what: &str| shown.lock().map(|s| s.contains(what)).unwrap_or(false);
+    // Typed until the shell answers (it may still be starting under load).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen("size=33 101 sum=42") && Instant::now() < deadline {
         let _ = input.write_all(b"echo size=$(stty size) sum=$((40+2))\n");
         std::thread::sleep(Duration::from_secs(2));
-        let _ = input.write_all(b"exit\n");
-        std::thread::sleep(Duration::from_secs(10));
-    });
-    let out = wait_with_timeout(script, Duration::from_secs(40))?;
-    let shown = text(&out.stdout);
+    }
+    std::fs::write(&go, b"")?;
+    while !seen("resized=40 120") && Instant::now() < deadline + Duration::from_secs(30) {
+        let _ = input.write_all(b"echo resized=$(stty size)\n");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let _ = input.write_all(b"exit\n");
+    drop(input);
+    let status = wait_with_timeout(script, Duration::from_secs(30))?;
+    let _ = reader.join();
+    let shown = shown.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(
+        status.status.success(),
+        "the session's end: {status:?}; output: {shown:?}"
+    );
     assert!(shown.contains("size=33 101"), "terminal output: {shown:?}");
     assert!(shown.contains("sum=42"), "terminal output: {shown:?}");
+    assert!(
+        shown.contains("resized=40 120"),
+        "the resize did not reach the shell; terminal output: {shown:?}"
+    );
 
     // cp: 10 MiB in and out, byte-identical.
     let dir = tempfile::tempdir()?;

@@ -98,6 +98,26 @@ async fn demo_pod_runs_with_an_ip_and_deletion_removes_it() -> anyhow::Result<()
     let names = containers_of(&node);
     assert_eq!(names.len(), 2, "sandbox and app: {names:?}");
     assert!(names.iter().all(|(_, s)| s == "running"), "{names:?}");
+    // The node reports the version the API server's /version does (one binary)...
+    let me = client.api::<Node>(None).get(&node).await?;
+    assert_eq!(
+        me.status.node_info.kubelet_version,
+        rudder_actors::apiserver::discovery::git_version()
+    );
+    // And registers with the labels manifests select nodes by.
+    let arch = rudder_actors::apiserver::discovery::go_arch();
+    for (key, want) in [
+        ("kubernetes.io/hostname", node.as_str()),
+        ("kubernetes.io/os", "linux"),
+        ("kubernetes.io/arch", arch),
+        ("beta.kubernetes.io/arch", arch),
+    ] {
+        assert_eq!(
+            me.metadata.labels.get(key).map(String::as_str),
+            Some(want),
+            "{key}"
+        );
+    }
 
     let started = std::time::Instant::now();
     pods.delete("web").await?;

@@ -234,7 +234,9 @@ async fn pre_stop_runs_before_the_stop_signal() -> anyhow::Result<()> {
         ..Default::default()
     });
     let mut p = pod("stop", &node, RestartPolicy::Always, vec![app]);
-    p.spec.termination_grace_period_seconds = Some(10);
+    // Generous: on a loaded machine the hook's `docker exec` alone can take seconds, and
+    // a grace period used up by the hook would end in SIGKILL, not the SIGTERM checked.
+    p.spec.termination_grace_period_seconds = Some(30);
     p.spec.volumes = vec![Volume {
         name: "host".into(),
         host_path: Some(HostPathVolumeSource {
@@ -247,11 +249,33 @@ async fn pre_stop_runs_before_the_stop_signal() -> anyhow::Result<()> {
     services::kubelet_log_until(&client, &node, "stop", "app", "started", 60).await?;
     pods.delete("stop").await?;
     let file = host_dir.join("order");
-    let (order, _) = eventually(Duration::from_secs(30), || async {
+    let waited = eventually(Duration::from_secs(60), || async {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         Ok(text.contains("term").then_some(text))
     })
-    .await?;
+    .await;
+    let order = match waited {
+        Ok((order, _)) => order,
+        Err(e) => {
+            // What the node and the API saw of the pod's end.
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let events: Api<rudder_protocol::resources::Event> = client.api(Some("default"));
+            let seen: Vec<String> = events
+                .list(&Default::default())
+                .await?
+                .items
+                .into_iter()
+                .filter(|e| e.involved_object.name == "stop")
+                .map(|e| format!("{} {}: {}", e.type_, e.reason, e.message))
+                .collect();
+            let log = cluster.nodes[0].log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            anyhow::bail!(
+                "{e}; the order file holds {text:?}; the pod's events: {seen:#?}; the node's log:\n{}",
+                lines[lines.len().saturating_sub(80)..].join("\n")
+            );
+        }
+    };
     assert_eq!(order, "prestop\nterm\n", "the hook ran first, then SIGTERM");
     eventually(Duration::from_secs(30), || async {
         Ok(pods.get_opt("stop").await?.is_none().then_some(()))

@@ -15,43 +15,25 @@
 //!   above fail when the authorizer is disabled).
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{
+    control_plane_with, eventually, kubeconfig_with_token, kubectl, Cluster, KubectlRun,
+};
 
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    match std::process::Command::new(rudder_tests::kubectl_bin())
-        .env("KUBECONFIG", kubeconfig)
-        .args(args)
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("kubectl could not run ({e}); scripts/test.sh installs it"),
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn text(o: &KubectlRun) -> String {
+    format!("{}{}", o.stdout, o.stderr)
 }
 
 fn ok(kc: &Path, args: &[&str]) -> String {
-    let o = kubectl(kc, args);
-    assert!(o.status.success(), "kubectl {args:?} failed: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    let o = kubectl(kc, args, None);
+    assert!(o.success, "kubectl {args:?} failed: {}", text(&o));
+    o.stdout
 }
 
 fn fails(kc: &Path, args: &[&str]) -> String {
-    let o = kubectl(kc, args);
-    assert!(
-        !o.status.success(),
-        "kubectl {args:?} succeeded: {}",
-        text(&o)
-    );
+    let o = kubectl(kc, args, None);
+    assert!(!o.success, "kubectl {args:?} succeeded: {}", text(&o));
     text(&o)
 }
 
@@ -73,46 +55,14 @@ rules:
 /// A control-plane node with the token file and audit policy above, authorizing in
 /// `mode`; its admin kubeconfig.
 async fn node(mode: &str) -> anyhow::Result<(Cluster, PathBuf)> {
-    let mut cluster = Cluster::new()?;
-    let dir = cluster.dir.path().to_path_buf();
-    std::fs::write(dir.join("tokens.csv"), TOKENS)?;
-    std::fs::write(dir.join("audit.yaml"), AUDIT_POLICY)?;
-    let config = format!(
-        "cluster_id = \"rudder-test\"\nlisten = \"127.0.0.1:0\"\nroles = [\"control-plane\"]\n\n\
-         [apiserver]\nauthorization = \"{mode}\"\ntoken_auth_file = \"{}\"\naudit_policy_file = \"{}\"\n",
-        dir.join("tokens.csv").display(),
-        dir.join("audit.yaml").display()
-    );
-    std::fs::write(dir.join("node.toml"), config)?;
-    let mut spec = cluster.spec("single-node.toml", "solo");
-    spec.config = dir.join("node.toml");
-    cluster.nodes.push(NodeProc::start(spec).await?);
-    let kc = cluster.nodes[0].kubeconfig();
-    eventually(Duration::from_secs(20), || {
-        let kc = kc.clone();
-        async move {
-            let o = kubectl(&kc, &["get", "namespace", "default", "-o", "name"]);
-            Ok(o.status.success().then_some(()))
-        }
-    })
-    .await?;
-    Ok((cluster, kc))
-}
-
-/// A kubeconfig like `admin`'s with `token` as the user's credential.
-fn kubeconfig_for(admin: &Path, token: &str, name: &str) -> anyhow::Result<PathBuf> {
-    let text = std::fs::read_to_string(admin)?;
-    let out: String = text
-        .lines()
-        .map(|l| match l.trim_start().strip_prefix("token: ") {
-            Some(_) => format!("    token: {token}"),
-            None => l.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let path = admin.with_file_name(format!("kubeconfig-{name}"));
-    std::fs::write(&path, out)?;
-    Ok(path)
+    control_plane_with(
+        &[("tokens.csv", TOKENS), ("audit.yaml", AUDIT_POLICY)],
+        &format!(
+            "authorization = \"{mode}\"\ntoken_auth_file = \"{{dir}}/tokens.csv\"\n\
+             audit_policy_file = \"{{dir}}/audit.yaml\""
+        ),
+    )
+    .await
 }
 
 /// Waits until `kc` may do what `args` (a `kubectl auth can-i` question) asks.
@@ -120,13 +70,8 @@ async fn until_allowed(kc: &Path, args: &[&str]) -> anyhow::Result<()> {
     let mut full = vec!["auth", "can-i"];
     full.extend_from_slice(args);
     eventually(Duration::from_secs(20), || {
-        let o = kubectl(kc, &full);
-        async move {
-            Ok(String::from_utf8_lossy(&o.stdout)
-                .trim()
-                .eq("yes")
-                .then_some(()))
-        }
+        let o = kubectl(kc, &full, None);
+        async move { Ok(o.stdout.trim().eq("yes").then_some(())) }
     })
     .await
     .map(|_| ())
@@ -135,7 +80,7 @@ async fn until_allowed(kc: &Path, args: &[&str]) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()> {
     let (cluster, admin) = node("RBAC").await?;
-    let alice = kubeconfig_for(&admin, "alice-token", "alice")?;
+    let alice = kubeconfig_with_token(&admin, "alice-token", "alice")?;
     ok(&admin, &["create", "namespace", "a"]);
     ok(&admin, &["create", "namespace", "b"]);
     ok(
@@ -200,8 +145,8 @@ async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()>
     for (args, want) in table {
         let mut full = vec!["auth", "can-i"];
         full.extend_from_slice(args);
-        let o = kubectl(&alice, &full);
-        let answer = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+        let o = kubectl(&alice, &full, None);
+        let answer = o.stdout.trim().to_owned();
         assert_eq!(
             answer,
             if *want { "yes" } else { "no" },
@@ -285,7 +230,7 @@ async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escalation_is_refused_until_held() -> anyhow::Result<()> {
     let (_cluster, admin) = node("RBAC").await?;
-    let eve = kubeconfig_for(&admin, "eve-token", "eve")?;
+    let eve = kubeconfig_with_token(&admin, "eve-token", "eve")?;
     ok(&admin, &["create", "namespace", "a"]);
     ok(
         &admin,
@@ -440,8 +385,9 @@ async fn escalation_is_refused_until_held() -> anyhow::Result<()> {
                 "-n",
                 "a",
             ],
+            None,
         );
-        async move { Ok(o.status.success().then_some(())) }
+        async move { Ok(o.success.then_some(())) }
     })
     .await?;
     Ok(())
@@ -450,7 +396,7 @@ async fn escalation_is_refused_until_held() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_reaches_only_what_its_pods_use() -> anyhow::Result<()> {
     let (cluster, admin) = node("RBAC").await?;
-    let n1 = kubeconfig_for(&admin, "node-token", "n1")?;
+    let n1 = kubeconfig_with_token(&admin, "node-token", "n1")?;
     let manifest = cluster.dir.path().join("pods.yaml");
     std::fs::write(
         &manifest,
@@ -484,8 +430,8 @@ spec:
     ok(&admin, &["apply", "-f", &manifest.to_string_lossy()]);
     // The graph is the watch cache: wait until the node sees its pod's Secret.
     eventually(Duration::from_secs(20), || {
-        let o = kubectl(&n1, &["get", "secret", "s1", "-o", "name"]);
-        async move { Ok(o.status.success().then_some(())) }
+        let o = kubectl(&n1, &["get", "secret", "s1", "-o", "name"], None);
+        async move { Ok(o.success.then_some(())) }
     })
     .await?;
     let out = fails(&n1, &["get", "secret", "s2"]);
@@ -545,7 +491,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_allow_turns_authorization_off() -> anyhow::Result<()> {
     let (_cluster, admin) = node("AlwaysAllow").await?;
-    let alice = kubeconfig_for(&admin, "alice-token", "alice")?;
+    let alice = kubeconfig_with_token(&admin, "alice-token", "alice")?;
     ok(&alice, &["create", "namespace", "b"]);
     ok(&alice, &["get", "pods", "-n", "b"]);
     assert_eq!(
@@ -553,7 +499,7 @@ async fn always_allow_turns_authorization_off() -> anyhow::Result<()> {
         "yes"
     );
     // An unknown token is still refused: authentication stays on.
-    let stranger = kubeconfig_for(&admin, "no-such-token", "stranger")?;
+    let stranger = kubeconfig_with_token(&admin, "no-such-token", "stranger")?;
     let out = fails(&stranger, &["get", "pods"]);
     assert!(out.contains("Unauthorized"), "{out}");
     Ok(())

@@ -128,6 +128,8 @@ fn json_reply(v: &Value) -> ApiReply {
 const BUS_WRITES: WriteOptions = WriteOptions {
     dry_run: false,
     field_validation: FieldValidation::Ignore,
+    field_manager: None,
+    force: None,
 };
 
 fn options(p: ListParams) -> ListOptions {
@@ -313,6 +315,22 @@ fn request(user: UserInfo, req: ApiRequest) -> ApiResult<(Request, bool)> {
             namespace,
             Some(name),
             Operation::Create {
+                body: body(&b)?,
+                opts: BUS_WRITES,
+            },
+        )?,
+        ApiRequest::UpdateSubresource {
+            resource,
+            namespace,
+            name,
+            subresource,
+            body: b,
+        } => make(
+            &resource,
+            Some(subresource.as_str()),
+            namespace,
+            Some(name),
+            Operation::Update {
                 body: body(&b)?,
                 opts: BUS_WRITES,
             },

@@ -4,7 +4,9 @@
 //! change the object or refuse it with `403 Forbidden`.
 //!
 //! A kind lists its plugins in [`Strategy::ADMISSION`](super::kinds::Strategy::ADMISSION);
-//! the generic create path runs them in order. Plugins read through [`ApiCore::get`] and
+//! the generic create path runs them in order. Validating plugins ([`Validator`], listed
+//! in [`Strategy::VALIDATION`](super::kinds::Strategy::VALIDATION)) run later, on create
+//! and update, on the object as it will be written ([`super::podsecurity`]). Plugins read through [`ApiCore::get`] and
 //! [`ApiCore::list`] (the watch cache, or the store when the cache cannot answer).
 
 use futures::future::BoxFuture;
@@ -20,13 +22,33 @@ use super::registry;
 pub type Plugin =
     for<'a> fn(&'a ApiCore, &'static ResourceInfo, &'a mut Value) -> BoxFuture<'a, ApiResult<()>>;
 
-/// Kubernetes' admission refusal: `<resource> "<name>" is forbidden: <why>`.
+/// What a validating plugin sees of a write.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// The object as it will be written (mutated, defaulted and validated).
+    pub object: &'a Value,
+    /// The object it replaces (`None` on create).
+    pub old: Option<&'a Value>,
+    /// The subresource the write goes through (empty: the resource itself).
+    pub subresource: &'a str,
+}
+
+/// One validating admission plugin, as Kubernetes' validating admission runs after
+/// mutation and the kind's validation, on create and on update: it may refuse the write,
+/// add warnings and audit annotations ([`super::notes`]), but not change the object.
+pub type Validator =
+    for<'a> fn(&'a ApiCore, &'static ResourceInfo, Change<'a>) -> BoxFuture<'a, ApiResult<()>>;
+
+/// Kubernetes' admission refusal: `<resource>[.<group>] "<name>" is forbidden: <why>`.
 pub(super) fn forbidden(info: &ResourceInfo, obj: &Value, why: impl std::fmt::Display) -> ApiError {
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let message = format!("{} \"{name}\" is forbidden: {why}", info.plural);
+    let message = format!(
+        "{} \"{name}\" is forbidden: {why}",
+        super::core::qualified(info)
+    );
     fail_for(403, "Forbidden", info, name, message)
 }
 

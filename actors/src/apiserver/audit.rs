@@ -217,6 +217,9 @@ pub struct Entry<'a> {
     pub request: Option<&'a Value>,
     /// The answer (for `RequestResponse`).
     pub response: Option<&'a Value>,
+    /// What admission noted about the request (`pod-security.kubernetes.io/...`),
+    /// logged at every level.
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// The audit log of one API server.
@@ -343,6 +346,9 @@ pub fn event(e: &Entry<'_>, level: Level) -> Value {
             r["subresource"] = json!(s);
         }
         v["objectRef"] = r;
+    }
+    if !e.annotations.is_empty() {
+        v["annotations"] = json!(e.annotations);
     }
     if level >= Level::Request {
         if let Some(b) = e.request {

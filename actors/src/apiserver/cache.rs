@@ -115,7 +115,31 @@ pub struct ResourceCache {
 /// All resources' caches of one API server.
 pub struct WatchCache {
     link: Arc<StoreLink>,
-    resources: Mutex<HashMap<String, Arc<ResourceCache>>>,
+    resources: Arc<ResourceMap>,
+}
+
+/// The caches by prefix; counted for `apiserver_storage_objects` when scraped.
+struct ResourceMap(Mutex<HashMap<String, Arc<ResourceCache>>>);
+
+impl crate::telemetry::api::StorageSource for ResourceMap {
+    fn counts(&self) -> Vec<(String, u64)> {
+        let caches: Vec<Arc<ResourceCache>> = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        caches
+            .iter()
+            .filter_map(|c| {
+                let st = c.state.read().unwrap_or_else(|p| p.into_inner());
+                let plural = c.prefix.strip_prefix("/registry/")?.trim_end_matches('/');
+                st.ready
+                    .then(|| (plural.to_owned(), st.objects.len() as u64))
+            })
+            .collect()
+    }
 }
 
 impl Drop for WatchCache {
@@ -154,13 +178,21 @@ impl WatchCache {
                 store,
                 encryption,
             }),
-            resources: Mutex::new(HashMap::new()),
+            resources: {
+                let map = Arc::new(ResourceMap(Mutex::new(HashMap::new())));
+                let source: std::sync::Weak<dyn crate::telemetry::api::StorageSource> =
+                    Arc::downgrade(&map)
+                        as std::sync::Weak<dyn crate::telemetry::api::StorageSource>;
+                crate::telemetry::metrics().api.add_storage_source(source);
+                map
+            },
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ResourceCache>>> {
         // Entries are inserted whole; a poisoned map is still consistent.
         self.resources
+            .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -34,6 +34,7 @@ use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
 
 use super::alloc::{self, Ranges};
+use super::apply::{is_apply, take_entries, Manage};
 use super::cache::{AtRevision, ResourceCache, WatchCache, READY_WAIT};
 use super::kinds::{self, Admission, Deletion};
 use super::registry::{self, ResourceInfo};
@@ -78,7 +79,8 @@ pub(super) fn fail_for(
     Box::new(s)
 }
 
-fn qualified(info: &ResourceInfo) -> String {
+/// `<plural>[.<group>]`, as Kubernetes names a resource in messages.
+pub(super) fn qualified(info: &ResourceInfo) -> String {
     if info.group.is_empty() {
         info.plural.to_owned()
     } else {
@@ -118,17 +120,26 @@ pub(super) fn served(group: &str, plural: &str) -> ApiResult<&'static ResourceIn
 
 /// Where one object lives in the store.
 pub fn key(info: &ResourceInfo, namespace: Option<&str>, name: &str) -> String {
-    match namespace {
-        Some(ns) if info.namespaced => format!("/registry/{}/{ns}/{name}", info.plural),
-        _ => format!("/registry/{}/{name}", info.plural),
+    format!("{}{name}", prefix(info, namespace))
+}
+
+/// The store's name of a resource: its plural, or `<group>/<plural>` for resources of
+/// groups the static table does not serve (CRDs and the resources they define, whose
+/// plurals are unique only within their group), as Kubernetes keys them.
+fn stored_as(info: &ResourceInfo) -> String {
+    if registry::RESOURCES.iter().any(|r| r.group == info.group) {
+        info.plural.to_owned()
+    } else {
+        format!("{}/{}", info.group, info.plural)
     }
 }
 
 /// The key prefix of a collection (all namespaces when `namespace` is `None`).
 pub fn prefix(info: &ResourceInfo, namespace: Option<&str>) -> String {
+    let resource = stored_as(info);
     match namespace {
-        Some(ns) if info.namespaced => format!("/registry/{}/{ns}/", info.plural),
-        _ => format!("/registry/{}/", info.plural),
+        Some(ns) if info.namespaced => format!("/registry/{resource}/{ns}/"),
+        _ => format!("/registry/{resource}/"),
     }
 }
 
@@ -202,7 +213,7 @@ impl FieldValidation {
 
 /// The options of a write, whichever front it came through: what Rudder honours of
 /// Kubernetes' `CreateOptions`, `UpdateOptions`, `PatchOptions` and `DeleteOptions`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WriteOptions {
     /// `dryRun=All`: admission, defaulting and validation run and the answer is the
     /// object as it would be, but nothing is written and nothing is allocated.
@@ -210,6 +221,10 @@ pub struct WriteOptions {
     /// `fieldValidation`, applied to the object a patch produces (the fronts check the
     /// bodies of creates and updates as they decode them).
     pub field_validation: FieldValidation,
+    /// `fieldManager`: who the write's fields belong to (see [`super::apply`]).
+    pub field_manager: Option<String>,
+    /// `force` of an apply patch: take fields other managers own.
+    pub force: Option<bool>,
 }
 
 impl WriteOptions {
@@ -250,6 +265,8 @@ impl WriteOptions {
         Ok(WriteOptions {
             dry_run: !dry_run.is_empty(),
             field_validation,
+            field_manager: None,
+            force: None,
         })
     }
 }
@@ -268,17 +285,13 @@ pub const DRY_RUN_ALL: &str = "All";
 
 /// 422 about the options of a request, as `errors.NewInvalid` words it for
 /// `meta.k8s.io` kinds: `CreateOptions.meta.k8s.io "" is invalid: dryRun: ...`.
-fn invalid_options(options_kind: &str, causes: Vec<StatusCause>) -> ApiError {
-    let summary = match causes.as_slice() {
-        [one] => format!("{}: {}", one.field, one.message),
-        many => format!(
-            "[{}]",
-            many.iter()
-                .map(|c| format!("{}: {}", c.field, c.message))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+pub(super) fn invalid_options(options_kind: &str, causes: Vec<StatusCause>) -> ApiError {
+    let summary = super::validation::aggregate(
+        &causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect::<Vec<_>>(),
+    );
     let mut s = Status::failure(
         422,
         "Invalid",
@@ -315,7 +328,7 @@ pub fn unknown_field_warnings(unknown: &[String]) -> Vec<String> {
 /// the patch's directives never count): under `Strict` unknown fields are a 422 on
 /// `patch`, under `Warn` they become warnings. `kind` is the patched object's kind
 /// (`Scale` for the scale subresource).
-fn check_patched_fields(
+pub(super) fn check_patched_fields(
     info: &ResourceInfo,
     kind: &str,
     name: &str,
@@ -325,7 +338,7 @@ fn check_patched_fields(
     if mode == FieldValidation::Ignore {
         return Ok(Vec::new());
     }
-    let unknown = registry::unknown_fields(kind, patched);
+    let unknown = super::apply::model_unknown_fields(kind, patched);
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
@@ -549,6 +562,9 @@ pub struct ApiCore {
     /// The cluster's service-account signing key, once read ([`super::authn`]).
     pub(super) sa_key:
         std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<super::satoken::SigningKey>>>,
+    /// The cluster's client CA, once read ([`super::certificates`]).
+    pub(super) client_ca:
+        std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<super::certificates::ClientCa>>>,
     /// Who may do what ([`super::rbac`]).
     authz: std::sync::Arc<super::rbac::Authorizer>,
     /// The audit log, when a policy is configured ([`super::audit`]).
@@ -641,6 +657,7 @@ impl ApiCore {
             watchers: Default::default(),
             writers: std::sync::Arc::default(),
             sa_key: std::sync::Arc::default(),
+            client_ca: std::sync::Arc::default(),
             authz: std::sync::Arc::new(super::rbac::Authorizer::new(Default::default())),
             audit: None,
         }
@@ -661,6 +678,11 @@ impl ApiCore {
     pub fn with_authorization(mut self, mode: super::rbac::AuthorizationMode) -> Self {
         self.authz = std::sync::Arc::new(super::rbac::Authorizer::new(mode));
         self
+    }
+
+    /// The watch cache of this API server.
+    pub(super) fn watch_cache(&self) -> &WatchCache {
+        &self.cache
     }
 
     /// The authorizer and the watch cache it reads its rules from.
@@ -833,7 +855,17 @@ impl ApiCore {
 
     /// A request to the store as it is; the reply's values as stored.
     async fn store_raw(&self, req: StoreRequest) -> ApiResult<StoreReply> {
-        match self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await {
+        let started = std::time::Instant::now();
+        // The labels are read before the request moves; only when recording.
+        let timed =
+            crate::telemetry::enabled().then(|| crate::telemetry::api::StoreShape::of(&req));
+        let reply = self.bus.call(self.store.clone(), req, STORE_TIMEOUT).await;
+        if let Some(shape) = &timed {
+            crate::telemetry::metrics()
+                .api
+                .store_request(shape, started);
+        }
+        match reply {
             Ok(StoreReply::Error(e)) => Err(store_error(e)),
             Ok(r) => Ok(r),
             Err(e) => Err(fail(
@@ -892,8 +924,10 @@ impl ApiCore {
         self.bootstrap_ingress_class().await?;
         self.bootstrap_dns_service().await?;
         self.bootstrap_kubernetes_service().await?;
-        // The signing key exists before the first pod asks for a token.
+        // The signing key exists before the first pod asks for a token, the client CA
+        // before the first certificate is signed.
         self.signing_key().await?;
+        self.client_ca().await?;
         self.bootstrap_apiservices().await?;
         super::rbac::bootstrap::ensure(self).await
     }
@@ -1025,7 +1059,15 @@ impl ApiCore {
         Ok(())
     }
 
-    async fn check_namespace(&self, info: &ResourceInfo, namespace: Option<&str>) -> ApiResult<()> {
+    /// Kubernetes' NamespaceLifecycle admission on create: a namespaced object needs its
+    /// namespace to exist (404 naming the namespace) and not to be terminating (403
+    /// with the `NamespaceTerminating` cause). `obj` is the object being created.
+    async fn check_namespace(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        obj: &Value,
+    ) -> ApiResult<()> {
         if !info.namespaced {
             return Ok(());
         }
@@ -1052,13 +1094,21 @@ impl ApiCore {
         };
         match found {
             None => Err(not_found(ns_info, ns)),
-            Some(obj) => {
-                if obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
-                    return Err(fail(
-                        403,
-                        "Forbidden",
-                        format!("{} is forbidden: unable to create new content in namespace {ns} because it is being terminated", qualified(info)),
-                    ));
+            Some(ns_obj) => {
+                if ns_obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
+                    let mut e = super::admission::forbidden(
+                        info,
+                        obj,
+                        format_args!("unable to create new content in namespace {ns} because it is being terminated"),
+                    );
+                    if let Some(details) = e.details.as_mut() {
+                        details.causes.push(StatusCause {
+                            reason: "NamespaceTerminating".into(),
+                            message: format!("namespace {ns} is being terminated"),
+                            field: "metadata.namespace".into(),
+                        });
+                    }
+                    return Err(e);
                 }
                 Ok(())
             }
@@ -1072,8 +1122,21 @@ impl ApiCore {
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
+        obj: Value,
+        opts: WriteOptions,
+    ) -> ApiResult<Value> {
+        let manage = Manage::update(info, &opts, "");
+        self.create_as(info, namespace, obj, opts, &manage).await
+    }
+
+    /// [`ApiCore::create`], recording field ownership as `manage` says.
+    pub(super) async fn create_as(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
         mut obj: Value,
         opts: WriteOptions,
+        manage: &Manage,
     ) -> ApiResult<Value> {
         let kind = kinds::for_resource(info)?;
         if !obj.is_object() {
@@ -1132,18 +1195,31 @@ impl ApiCore {
                 "deletionTimestamp",
                 "deletionGracePeriodSeconds",
                 "selfLink",
-                "managedFields",
             ] {
                 m.remove(f);
             }
         }
-        // Admission (on create only, as in Kubernetes), defaulting, validation.
+        let sent = take_entries(&mut obj);
+        // Admission (on create only, as in Kubernetes): NamespaceLifecycle first, then
+        // the kind's plugins, defaulting and validation, then ResourceQuota, which
+        // charges the object's usage to its namespace's quotas just before the write.
+        self.check_namespace(info, namespace.as_deref(), &obj)
+            .await?;
         for plugin in kind.admission_plugins() {
             plugin(self, kind.info(), &mut obj).await?;
         }
-        let obj = kind.admit(obj, &self.admission)?;
+        let mut obj = kind.admit(obj, &self.admission)?;
+        for plugin in kind.validation_plugins() {
+            let change = super::admission::Change {
+                object: &obj,
+                old: None,
+                subresource: "",
+            };
+            plugin(self, kind.info(), change).await?;
+        }
+        manage.record(info, None, &mut obj, sent);
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
-        self.check_namespace(info, namespace.as_deref()).await?;
+        super::quota::admit(self, kind.info(), namespace.as_deref(), &obj, opts.dry_run).await?;
         let k = key(info, namespace.as_deref(), &name);
         if kind.claims_addresses() {
             return self
@@ -1397,7 +1473,8 @@ impl ApiCore {
         opts: WriteOptions,
     ) -> ApiResult<Value> {
         check_name(&obj, name)?;
-        self.guaranteed_update(info, namespace, name, opts.dry_run, |old| {
+        let manage = Manage::update(info, &opts, part.subresource());
+        self.guaranteed_update_as(info, namespace, name, opts.dry_run, &manage, |old| {
             Ok((replacement(info, old, obj.clone(), part), part.check()))
         })
         .await
@@ -1419,6 +1496,24 @@ impl ApiCore {
         namespace: Option<&str>,
         name: &str,
         dry_run: bool,
+        apply: F,
+    ) -> ApiResult<Value>
+    where
+        F: FnMut(&Value) -> ApiResult<(Value, Check)>,
+    {
+        let manage = Manage::update(info, &WriteOptions::default(), "");
+        self.guaranteed_update_as(info, namespace, name, dry_run, &manage, apply)
+            .await
+    }
+
+    /// [`ApiCore::guaranteed_update`], recording field ownership as `manage` says.
+    pub(super) async fn guaranteed_update_as<F>(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        dry_run: bool,
+        manage: &Manage,
         mut apply: F,
     ) -> ApiResult<Value>
     where
@@ -1440,7 +1535,15 @@ impl ApiCore {
                 }
             }
             let written = self
-                .write(info, namespace, name, new, (&old, old_rev), check, dry_run)
+                .write(
+                    info,
+                    namespace,
+                    name,
+                    new,
+                    (&old, old_rev),
+                    check,
+                    (dry_run, manage),
+                )
                 .await?;
             if let Some(v) = written {
                 return Ok(v);
@@ -1461,10 +1564,11 @@ impl ApiCore {
         mut new: Value,
         (old, old_rev): (&Value, u64),
         check: Check,
-        dry_run: bool,
+        (dry_run, manage): (bool, &Manage),
     ) -> ApiResult<Option<Value>> {
         let kind = kinds::for_resource(info)?;
         meta(&mut new).remove("resourceVersion");
+        let sent = take_entries(&mut new);
         let validate_update = check != Check::Afresh;
         if check == Check::Update {
             kind.prepare_update(&mut new, old);
@@ -1475,6 +1579,15 @@ impl ApiCore {
         } else {
             kind.typed(new, None)?
         };
+        for plugin in kind.validation_plugins() {
+            let change = super::admission::Change {
+                object: &new,
+                old: Some(&old_plain),
+                subresource: manage.subresource(),
+            };
+            plugin(self, kind.info(), change).await?;
+        }
+        manage.record(info, Some(&old_plain), &mut new, sent);
         if new == old_plain && !self.stored_stale(&key(info, namespace, name)).await? {
             // Nothing changed: no write, no new resourceVersion (as Kubernetes does),
             // unless the stored value is sealed with an older key (then the write
@@ -1550,10 +1663,23 @@ impl ApiCore {
         part: Part,
         opts: WriteOptions,
     ) -> ApiResult<Written> {
+        if is_apply(content_type) {
+            return self.apply(info, namespace, name, patch, part, &opts).await;
+        }
+        opts.check_patch(false)?;
         let format = PatchFormat::from_content_type(content_type)?;
+        if format == PatchFormat::Strategic && super::crd::registry::custom_for(info).is_some() {
+            // As Kubernetes: custom resources have no patch strategies to merge by.
+            return Err(fail(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            ));
+        }
+        let manage = Manage::update(info, &opts, part.subresource());
         let mut warnings = Vec::new();
         let object = self
-            .guaranteed_update(info, namespace, name, opts.dry_run, |old| {
+            .guaranteed_update_as(info, namespace, name, opts.dry_run, &manage, |old| {
                 let mut patched = old.clone();
                 format.apply(&mut patched, patch, info.kind)?;
                 check_name(&patched, name)?;
@@ -1580,6 +1706,13 @@ impl ApiCore {
         opts: WriteOptions,
     ) -> ApiResult<Value> {
         let kind = kinds::for_resource(info)?;
+        if let Some(why) = kind.delete_refused(name) {
+            return Err(super::admission::forbidden(
+                info,
+                &json!({"metadata": {"name": name}}),
+                why,
+            ));
+        }
         let k = key(info, namespace, name);
         let _turn = if opts.dry_run {
             None
@@ -1699,7 +1832,7 @@ impl ApiCore {
                 continue;
             };
             let obj_ns = meta_str(&obj, "namespace").or(namespace);
-            match self.delete(info, obj_ns, n, options, opts).await {
+            match self.delete(info, obj_ns, n, options, opts.clone()).await {
                 Ok(d) => deleted.push(d),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -1709,7 +1842,10 @@ impl ApiCore {
     }
 
     async fn namespace_is_empty(&self, ns: &str) -> ApiResult<bool> {
-        for info in registry::RESOURCES.iter().filter(|r| r.namespaced) {
+        for info in registry::all_resources()
+            .into_iter()
+            .filter(|r| r.namespaced)
+        {
             let req = StoreRequest::Range {
                 prefix: prefix(info, Some(ns)),
                 start_after: None,
@@ -1750,8 +1886,9 @@ impl ApiCore {
         check_name(scale, name)?;
         let replicas = scale_replicas(scale)?;
         let rv = meta_str(scale, "resourceVersion");
+        let manage = Manage::update(info, &opts, "scale");
         let obj = self
-            .guaranteed_update(info, namespace, name, opts.dry_run, |old| {
+            .guaranteed_update_as(info, namespace, name, opts.dry_run, &manage, |old| {
                 Ok((scaled(old, replicas, rv), Check::Update))
             })
             .await?;
@@ -1770,10 +1907,12 @@ impl ApiCore {
         patch: &Value,
         opts: WriteOptions,
     ) -> ApiResult<Written> {
+        opts.check_patch(false)?;
         let format = PatchFormat::from_content_type(content_type)?;
+        let manage = Manage::update(info, &opts, "scale");
         let mut warnings = Vec::new();
         let obj = self
-            .guaranteed_update(info, namespace, name, opts.dry_run, |old| {
+            .guaranteed_update_as(info, namespace, name, opts.dry_run, &manage, |old| {
                 let mut scale = scale_of(old);
                 format.apply(&mut scale, patch, "Scale")?;
                 check_name(&scale, name)?;
@@ -1970,6 +2109,8 @@ pub enum Part {
     Status,
     /// A pod's `spec.ephemeralContainers` alone (`/ephemeralcontainers`).
     EphemeralContainers,
+    /// A CertificateSigningRequest's `status.conditions` alone (`/approval`).
+    Approval,
 }
 
 impl Part {
@@ -1979,16 +2120,27 @@ impl Part {
             None => Some(Part::Main),
             Some("status") => Some(Part::Status),
             Some("ephemeralcontainers") => Some(Part::EphemeralContainers),
+            Some("approval") => Some(Part::Approval),
             Some(_) => None,
         }
     }
 
-    fn check(self) -> Check {
+    /// The subresource a write of this part goes through (empty: the resource).
+    pub(super) fn subresource(self) -> &'static str {
+        match self {
+            Part::Main => "",
+            Part::Status => "status",
+            Part::EphemeralContainers => "ephemeralcontainers",
+            Part::Approval => "approval",
+        }
+    }
+
+    pub(super) fn check(self) -> Check {
         match self {
             Part::Main => Check::Update,
             // A status write is checked afresh, as before there were parts.
             Part::Status => Check::Afresh,
-            Part::EphemeralContainers => Check::UpdateOnly,
+            Part::EphemeralContainers | Part::Approval => Check::UpdateOnly,
         }
     }
 }
@@ -2010,13 +2162,25 @@ pub(super) enum Check {
 /// and deletion metadata, and the status unless the part is the status (then the
 /// status is all that changes; for ephemeral containers, they are). The
 /// resourceVersion of `obj`, if any, stays on the result: the client's precondition.
-fn replacement(info: &ResourceInfo, old: &Value, mut obj: Value, part: Part) -> Value {
+pub(super) fn replacement(info: &ResourceInfo, old: &Value, mut obj: Value, part: Part) -> Value {
     let precondition = meta_str(&obj, "resourceVersion")
         .filter(|rv| !rv.is_empty())
         .map(str::to_owned);
     let mut new = if part == Part::Status {
         let mut new = old.clone();
         set_or_remove(&mut new, "status", obj.get("status").cloned());
+        new
+    } else if part == Part::Approval {
+        let mut new = old.clone();
+        let conditions = obj.pointer("/status/conditions").cloned();
+        match new.get_mut("status") {
+            Some(status) if status.is_object() => set_or_remove(status, "conditions", conditions),
+            _ => set_or_remove(
+                &mut new,
+                "status",
+                Some(json!({ "conditions": conditions })),
+            ),
+        }
         new
     } else if part == Part::EphemeralContainers {
         let mut new = old.clone();

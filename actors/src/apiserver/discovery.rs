@@ -17,7 +17,7 @@
 
 use serde_json::{json, Value};
 
-use super::registry::{self, group_version, ResourceInfo, RESOURCES};
+use super::registry::{self, group_version, ResourceInfo};
 
 /// The Kubernetes release Rudder's API follows (major, minor, patch).
 pub const KUBERNETES_VERSION: (u32, u32, u32) = (1, 37, 0);
@@ -32,16 +32,21 @@ pub fn git_version() -> String {
     format!("v{major}.{minor}.{patch}-rudder")
 }
 
-/// `linux/amd64`, with Go's architecture names.
-fn platform() -> String {
-    let arch = match std::env::consts::ARCH {
+/// This machine's architecture under Go's name (`amd64`, `arm64`), as Kubernetes writes
+/// it in `/version` and in the nodes' `kubernetes.io/arch` label.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         "x86" => "386",
         "powerpc64" => "ppc64le",
         other => other,
-    };
-    format!("{}/{arch}", std::env::consts::OS)
+    }
+}
+
+/// `linux/amd64`, with Go's architecture names.
+fn platform() -> String {
+    format!("{}/{}", std::env::consts::OS, go_arch())
 }
 
 /// The `/version` document. `git_commit` and `build_date` (RFC 3339) describe the
@@ -81,9 +86,8 @@ fn group_versions() -> impl Iterator<Item = (&'static str, &'static str)> {
         .map(|r| (r.group, r.version))
         .filter(|gv| !registry::GROUP_VERSIONS.contains(gv));
     let mut seen: Vec<(&'static str, &'static str)> = Vec::new();
-    registry::GROUP_VERSIONS
-        .iter()
-        .copied()
+    registry::group_versions()
+        .into_iter()
         .chain(computed)
         .filter(move |gv| {
             let new = !seen.contains(gv);
@@ -144,9 +148,11 @@ fn sorted_resources(group: &str, version: &str) -> Vec<&'static ResourceInfo> {
     let computed = rudder_protocol::registry::COMPUTED_RESOURCES
         .iter()
         .filter(|r| r.group == group && r.version == version);
-    let mut resources: Vec<&'static ResourceInfo> = registry::resources_in(group, version)
-        .chain(computed)
-        .collect();
+    let mut resources: Vec<&'static ResourceInfo> =
+        super::crd::registry::resources_in(group, version)
+            .into_iter()
+            .chain(computed)
+            .collect();
     resources.sort_by_key(|r| r.plural);
     resources
 }
@@ -280,8 +286,8 @@ pub fn supports(group: &str, version: &str, resource: &str, verb: &str) -> bool 
         Some((p, s)) => (p, Some(s)),
         None => (resource, None),
     };
-    RESOURCES
-        .iter()
+    registry::all_resources()
+        .into_iter()
         .filter(|r| r.group == group && r.version == version && r.plural == plural)
         .any(|r| match sub {
             None => r.verbs.contains(&verb),
@@ -347,7 +353,9 @@ mod tests {
         find(&apis["groups"], "name", "metrics.k8s.io");
         find(&apis["groups"], "name", "networking.k8s.io");
         find(&apis["groups"], "name", "rbac.authorization.k8s.io");
-        assert_eq!(apis["groups"].as_array().unwrap().len(), 11);
+        find(&apis["groups"], "name", "apiextensions.k8s.io");
+        find(&apis["groups"], "name", "certificates.k8s.io");
+        assert_eq!(apis["groups"].as_array().unwrap().len(), 13);
 
         let group = api_group("apps").unwrap();
         assert_eq!(group["kind"], "APIGroup");
@@ -481,6 +489,8 @@ mod tests {
                 "autoscaling",
                 "apiregistration.k8s.io",
                 "rbac.authorization.k8s.io",
+                "certificates.k8s.io",
+                "apiextensions.k8s.io",
                 "metrics.k8s.io"
             ]
         );

@@ -270,7 +270,10 @@ impl ApiCore {
             if may_start && rv_precondition(&o).is_none() {
                 o = with_rv_precondition(&o, current.metadata.resource_version.as_str());
             }
-            match self.mark_and_delete(pods, namespace, name, &o, opts).await {
+            match self
+                .mark_and_delete(pods, namespace, name, &o, opts.clone())
+                .await
+            {
                 Err(e) if e.code == 409 && rv_precondition(&options).is_none() => {
                     if attempt + 1 >= ATTEMPTS {
                         return Err(e);

@@ -7,7 +7,8 @@
 //! `/apis/<group>/<version>`. Lists and gets honour `Accept: ...;as=Table` (what
 //! `kubectl get` asks for). `?watch=true` streams newline-delimited events under
 //! Kubernetes' rules for streaming lists and bookmarks ([`super::watch`]).
-//! `/debug/watchers` counts the watches being served ([`super::watchers`]).
+//! `/debug/watchers` counts the watches being served ([`super::watchers`]); `/metrics`
+//! serves the node's metrics ([`crate::telemetry`]).
 //!
 //! Bodies are JSON, YAML or protobuf, and answers are protobuf when the client prefers it
 //! ([`super::media`]); a protobuf watch is a stream of length-prefixed frames.
@@ -73,7 +74,7 @@ fn http_status(s: &Status) -> StatusCode {
     StatusCode::from_u16(s.code.clamp(100, 599) as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn status_response(s: &Status) -> HttpResponse {
+pub(super) fn status_response(s: &Status) -> HttpResponse {
     with_retry_after(json_response(http_status(s), s), s)
 }
 
@@ -146,11 +147,23 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The caller a request's bearer token names: the bootstrap admin, a user of the static
-/// token file, or a service account ([`super::authn`]); `None` when there is no token or
-/// it is not accepted.
+/// The caller of a request: the user of its connection's client certificate
+/// ([`super::certificates`]), else the one its bearer token names (the bootstrap admin,
+/// a user of the static token file, or a service account, [`super::authn`]). `None`
+/// when neither is accepted: a refused certificate falls through to the token, as
+/// Kubernetes' union of authenticators does.
 async fn authenticate(req: &HttpRequest, state: &ApiState) -> Option<UserInfo> {
-    let given = bearer(req)?;
+    if let Some(certs) = req.conn_data::<super::certificates::PeerCertificates>() {
+        match state.core.authenticate_certificate(&certs.0).await {
+            Ok(user) => return Some(user),
+            Err(why) => tracing::debug!(%why, "client certificate refused"),
+        }
+    }
+    authenticate_token(bearer(req)?, state).await
+}
+
+/// The caller a bearer token names (see [`authenticate`]), however it was presented.
+pub(super) async fn authenticate_token(given: &str, state: &ApiState) -> Option<UserInfo> {
     if let Some(u) = state.tokens.user(given) {
         return Some(u.user.clone());
     }
@@ -207,7 +220,19 @@ pub async fn handle(
     if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
         return HttpResponse::Ok().content_type("text/plain").body("ok");
     }
-    let Some(user) = authenticate(&req, &state).await else {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let user = if bearer(&req).is_none() && super::dashboard::is_dashboard(&segs) {
+        // A browser cannot send a bearer token when it opens a page: the dashboard also
+        // takes it once from `?token=` and then from its cookie.
+        match super::dashboard::authenticate(&req, &state).await {
+            super::dashboard::Authn::User(u) => Some(u),
+            super::dashboard::Authn::Answer(r) => return r,
+            super::dashboard::Authn::Anonymous => None,
+        }
+    } else {
+        authenticate(&req, &state).await
+    };
+    let Some(user) = user else {
         return status_response(&Status::failure(401, "Unauthorized", "Unauthorized"));
     };
     if body.len() > MAX_BODY {
@@ -231,7 +256,6 @@ pub async fn handle(
             .to_owned(),
     };
     let received = rudder_protocol::resources::MicroTime::now();
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if is_resource_path(&segs) {
         // Audited by the one request path, which reads the connection from here.
         return super::audit::SOURCE
@@ -258,6 +282,7 @@ pub async fn handle(
             code: i32::from(response.status().as_u16()),
             request: None,
             response: None,
+            annotations: Default::default(),
         });
     }
     response
@@ -306,6 +331,12 @@ async fn route(
             None => not_found_path(path),
         },
         ["debug", "watchers"] => ok_json(&state.core.watchers.to_json()),
+        // The dashboard ([`super::dashboard`]), authorized above as non-resource URLs.
+        ["dashboard", rest @ ..] => super::dashboard::serve(req, body, state, user, rest).await,
+        // The node's metrics ([`crate::telemetry`]), authorized above as a non-resource URL.
+        ["metrics"] if req.method() == actix_web::http::Method::GET => HttpResponse::Ok()
+            .content_type(crate::telemetry::CONTENT_TYPE)
+            .body(crate::telemetry::encode()),
         [".well-known", "openid-configuration"] => ok_json(&super::satoken::discovery(&format!(
             "https://{}",
             state.address
@@ -324,7 +355,10 @@ async fn route(
         ["openapi", "v3"] => ok_json(&openapi::index()),
         ["openapi", "v3", rest @ ..] => match openapi::document_at(&rest.join("/")) {
             Some(v) => ok_json(&v),
-            None => not_found_path(path),
+            None => match openapi::custom_document_at(&rest.join("/")) {
+                Some(v) => ok_json(&v),
+                None => not_found_path(path),
+            },
         },
         ["api", "v1", rest @ ..] => resource(req, body, state, user, "", "v1", rest).await,
         ["apis", "metrics.k8s.io", version, rest @ ..] => {
@@ -565,7 +599,10 @@ async fn resource(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let writes_object = matches!(method, "POST" | "PUT" | "PATCH")
-        && matches!(t.sub, None | Some("status" | "ephemeralcontainers"))
+        && matches!(
+            t.sub,
+            None | Some("status" | "ephemeralcontainers" | "approval")
+        )
         && !(method == "POST" && t.name.is_some());
     // A written object's body is parsed once, here, for validation and the handler.
     let (mut warnings, parsed) = if writes_object {
@@ -591,7 +628,11 @@ async fn resource(
         parsed,
     };
     let answer = match operation(method, t.name.is_some(), t.sub, call) {
-        Ok(op) => core.handle(request(op)).await,
+        Ok(op) => {
+            let (answer, admission_warnings) = core.handle_noted(request(op)).await;
+            warnings.extend(admission_warnings);
+            answer
+        }
         Err(e) => Err(e),
     };
     let mut response = match answer {
@@ -599,7 +640,8 @@ async fn resource(
             Answer::Ok(v) => respond(StatusCode::OK, &v, encoding),
             Answer::Created(v) => respond(StatusCode::CREATED, &v, encoding),
         },
-        Err(e) => return error(e),
+        // Warnings go with errors too, as Kubernetes sends them.
+        Err(e) => error(e),
     };
     for w in warnings {
         if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&w) {
@@ -632,7 +674,7 @@ fn field_validation(
         return Ok(Vec::new());
     }
     let kind = info.kind;
-    let unknown = registry::unknown_fields(kind, value);
+    let unknown = super::apply::model_unknown_fields(kind, value);
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
@@ -691,7 +733,11 @@ fn write_options(
     if let Some(o) = delete_options {
         dry_run.extend(api::delete_dry_run(o));
     }
-    WriteOptions::parse(options_kind, &dry_run, param(q, "fieldValidation"))
+    WriteOptions::parse(options_kind, &dry_run, param(q, "fieldValidation"))?.with_manager(
+        options_kind,
+        param(q, "fieldManager"),
+        param(q, "force"),
+    )
 }
 
 /// The operation an HTTP request asks for (the one request path serves it), or `405`.
@@ -708,7 +754,9 @@ fn operation(method: &str, named: bool, sub: Option<&str>, c: Call<'_>) -> ApiRe
     let writes = || write_options(method, q, None);
     Ok(match (method, named, sub) {
         ("GET", false, None) => Operation::List(list_options(q)),
-        ("GET", true, None | Some("status" | "scale" | "ephemeralcontainers")) => Operation::Get,
+        ("GET", true, None | Some("status" | "scale" | "ephemeralcontainers" | "approval")) => {
+            Operation::Get
+        }
         ("POST", false, None) => Operation::Create {
             opts: writes()?,
             body: value()?,
@@ -717,13 +765,13 @@ fn operation(method: &str, named: bool, sub: Option<&str>, c: Call<'_>) -> ApiRe
             opts: writes()?,
             body: body_value()?,
         },
-        ("PUT", true, None | Some("status" | "scale" | "ephemeralcontainers")) => {
+        ("PUT", true, None | Some("status" | "scale" | "ephemeralcontainers" | "approval")) => {
             Operation::Update {
                 opts: writes()?,
                 body: value()?,
             }
         }
-        ("PATCH", true, None | Some("status" | "scale" | "ephemeralcontainers")) => {
+        ("PATCH", true, None | Some("status" | "scale" | "ephemeralcontainers" | "approval")) => {
             Operation::Patch {
                 opts: writes()?,
                 content_type: content_type.to_owned(),
@@ -1028,6 +1076,50 @@ fn watch_response(
         .streaming(body)
 }
 
+/// A watch of every `info` object (all namespaces) as `user` gets it from
+/// `GET <plural>?watch=true` with `opts`: authorized and served as that request is, each
+/// event rendered by `render`. The dashboard's live stream merges a few of these.
+pub(super) async fn watch_as(
+    state: &ApiState,
+    user: &UserInfo,
+    info: &'static ResourceInfo,
+    opts: ListOptions,
+    render: impl Fn(ApiEvent) -> Bytes + 'static,
+) -> ApiResult<impl futures::Stream<Item = Result<Bytes, actix_web::Error>>> {
+    state
+        .core
+        .handle(Request {
+            user: user.clone(),
+            resource: info,
+            subresource: None,
+            namespace: None,
+            name: None,
+            op: Operation::Stream(Verb::Watch),
+        })
+        .await?;
+    let start = watch::watch_start(&opts)?;
+    let filter = super::core::Filter::new(info, &opts)?;
+    let now = tokio::time::Instant::now();
+    let stream = WatchStream::new(
+        start,
+        opts.bookmarks,
+        now,
+        now + watch::watch_timeout(&opts),
+        watch::BOOKMARK_INTERVAL,
+        info.kind,
+        info.api_version(),
+    );
+    Ok(event_stream(
+        state.core.clone(),
+        info,
+        None,
+        opts,
+        filter,
+        stream,
+        render,
+    ))
+}
+
 /// Drives a [`WatchStream`]: does the reads its steps ask for and yields what it says to
 /// send, one chunk per step.
 fn event_stream(
@@ -1245,6 +1337,19 @@ pub fn serve(
                 actix_web::dev::AppConfig::__priv_test_new(true, addr.to_string(), addr)
             });
             let h1 = actix_http::HttpService::build()
+                // The client's certificates, for authentication of each request.
+                .on_connect_ext(
+                    |io: &super::upgrade::Sniff<
+                        actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>,
+                    >,
+                     ext: &mut actix_http::Extensions| {
+                        if let Some(certs) = io.get_ref().get_ref().1.peer_certificates() {
+                            ext.insert(super::certificates::PeerCertificates(std::sync::Arc::new(
+                                certs.iter().map(|c| c.clone().into_owned()).collect(),
+                            )));
+                        }
+                    },
+                )
                 .h1(app)
                 .map_err(|e| tracing::debug!(error = ?e, "HTTP connection failed"));
             actix_tls::accept::rustls_0_23::Acceptor::new(tls.clone())

@@ -12,7 +12,13 @@
 //!   `v4.channel.k8s.io`), one bus stream to the kubelet per connection; [`spdy`] is its
 //!   SPDY/3.1 frame codec; [`spdy_exec`] serves exec and attach over plain SPDY.
 //! - [`admission`]: admission plugins that read other objects (Priority,
-//!   RuntimeClass), run on create before the kind's own admission.
+//!   RuntimeClass, ServiceAccount), run on create before the kind's own admission;
+//!   [`limitranger`] is LimitRanger (defaults and bounds from LimitRanges), [`quota`]
+//!   the ResourceQuota plugin (every create charged against its namespace's quotas)
+//!   and the usage counting the quota controller shares. [`podsecurity`] is PodSecurity
+//!   admission (the Pod Security Standards per namespace label), a validating plugin
+//!   that runs on create and update; [`notes`] carries the warnings and audit
+//!   annotations admission adds to a request.
 //! - [`alloc`]: Service cluster IP and NodePort allocation (pure; the core writes it).
 //! - [`encryption`]: Secrets encrypted at rest (AES-GCM), between the API server and
 //!   the store.
@@ -29,8 +35,13 @@
 //! - [`audit`]: the audit log (Kubernetes' audit events, policy levels, rotation).
 //! - [`authn_tokens`]: the static token file (`[apiserver] token_auth_file`).
 //! - [`tls`]: self-generated CA and serving certificate, admin token, kubeconfig.
+//! - [`certificates`]: client certificates: the cluster's client CA, who a client
+//!   certificate is, CertificateSigningRequest approval admission; [`x509`] reads
+//!   requests and certificates and issues from the CA.
 //! - [`authn`]: who a bearer token is (the admin token, service-account tokens) and
 //!   the `serviceaccounts/token` subresource that issues the latter.
+//! - [`dashboard`]: the live dashboard under `/dashboard/` (page, live stream, chaos
+//!   controls), served to the same callers as the API.
 //! - [`watchers`]: the count of open watches per resource (`/debug/watchers`).
 //! - [`presence`]: the `kubernetes` Service, each API server's lease, the Service's
 //!   Endpoints from the current leases, and the bundle of the API servers' CAs.
@@ -39,6 +50,8 @@
 //! - [`registry`]: the served resources and their schemas (merge keys live here once).
 //! - [`discovery`], [`openapi`]: what clients read to learn the API (`/api`, `/apis`,
 //!   aggregated discovery, OpenAPI v3).
+//! - [`crd`]: CustomResourceDefinitions and the custom resources they define (served
+//!   next to the static table, learned from the watch cache of CRDs).
 //! - [`kinds`]: one module per served kind (its strategy: hooks, field selectors, printer
 //!   columns), registered by one list.
 //! - [`validation`], [`defaults`]: Kubernetes' validation (as `422 Invalid` causes) and
@@ -47,6 +60,7 @@
 //! - [`watch`]: which state a list reads and where a watch starts (`resourceVersion`,
 //!   `resourceVersionMatch`, `sendInitialEvents`), and the order of a watch's events.
 //! - [`patch`]: JSON merge patch, JSON patch and strategic merge patch.
+//! - [`apply`]: field ownership (`managedFields`) and server-side apply.
 //! - [`media`], [`protobuf`]: content negotiation, and Kubernetes' protobuf encoding of
 //!   every kind (driven by a generated table of the Kubernetes messages).
 //! - [`table`]: server-side `Table` output for `kubectl get`.
@@ -56,12 +70,16 @@
 pub mod actor;
 pub mod admission;
 pub mod alloc;
+pub mod apply;
 pub mod audit;
 pub mod authn;
 pub mod authn_tokens;
 pub mod bus_streams;
 pub mod cache;
+pub mod certificates;
 pub mod core;
+pub mod crd;
+pub mod dashboard;
 pub mod defaults;
 pub mod discovery;
 pub mod encryption;
@@ -69,13 +87,17 @@ pub mod eviction;
 pub mod exec;
 pub mod http;
 pub mod kinds;
+pub mod limitranger;
 pub mod media;
 pub mod metrics;
+pub mod notes;
 pub mod openapi;
 pub mod patch;
+pub mod podsecurity;
 pub mod portforward;
 pub mod presence;
 pub mod protobuf;
+pub mod quota;
 pub mod rbac;
 pub mod registry;
 pub mod request;
@@ -90,3 +112,4 @@ pub mod upgrade;
 pub mod validation;
 pub mod watch;
 pub mod watchers;
+pub mod x509;

@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 use super::discovery::git_version;
 use super::registry::{
     self, group_version, Field, ResourceInfo, Shape, Subresource, Ty, TypeDef, DELETE_OPTIONS,
-    LIST_META, PATCH, STATUS,
+    LIST_META, OBJECT_META, PATCH, STATUS,
 };
 
 const REF_PREFIX: &str = "#/components/schemas/";
@@ -813,9 +813,10 @@ pub fn document_hash(group: &str, version: &str) -> Option<&'static str> {
         .map(|c| c.hash.as_str())
 }
 
-/// The `/openapi/v3` index: `{"paths": {"api/v1": {"serverRelativeURL": ...}, ...}}`.
+/// The `/openapi/v3` index: `{"paths": {"api/v1": {"serverRelativeURL": ...}, ...}}`,
+/// the custom group-versions (built from the CRDs served now) included.
 pub fn index() -> Value {
-    let paths: Map<String, Value> = cache()
+    let mut paths: Map<String, Value> = cache()
         .iter()
         .map(|c| {
             let path = document_path(c.group, c.version);
@@ -823,7 +824,78 @@ pub fn index() -> Value {
             (path, json!({"serverRelativeURL": url}))
         })
         .collect();
+    for (group, version) in custom_group_versions() {
+        if let Some(document) = custom_document(group, version) {
+            let path = document_path(group, version);
+            let url = format!("/openapi/v3/{path}?hash={}", content_hash(&document));
+            paths.insert(path, json!({"serverRelativeURL": url}));
+        }
+    }
     json!({ "paths": paths })
+}
+
+/// The group-versions CRDs add (the CRD resource's own included).
+fn custom_group_versions() -> Vec<(&'static str, &'static str)> {
+    registry::group_versions()
+        .into_iter()
+        .filter(|gv| !registry::GROUP_VERSIONS.contains(gv))
+        .collect()
+}
+
+/// The OpenAPI v3 document of a group-version CRDs define (or of the CRD resource's
+/// own), built from what is served now: CRDs come and go, so it is never cached. A
+/// custom kind's schema is its version's `openAPIV3Schema` with `apiVersion`, `kind`
+/// and `metadata` added, as kube-apiserver publishes it.
+pub fn custom_document(group: &str, version: &str) -> Option<Value> {
+    if !custom_group_versions().contains(&(group, version)) {
+        return None;
+    }
+    let resources = super::crd::registry::resources_in(group, version);
+    let mut paths = Map::new();
+    let mut roots = vec![LIST_META, OBJECT_META];
+    for r in &resources {
+        roots.extend(resource_paths(r, &mut paths));
+    }
+    let mut schemas = Map::new();
+    for name in registry::closure(&roots) {
+        if let Some(def) = registry::type_def(name) {
+            schemas.insert(name.to_owned(), component(def));
+        }
+    }
+    for r in &resources {
+        let mut schema = super::crd::registry::custom(r.group, r.version, r.plural)
+            .map(|k| k.schema().clone())
+            .unwrap_or_else(
+                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            );
+        if let Some(props) = schema
+            .as_object_mut()
+            .map(|m| m.entry("properties").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+        {
+            props.insert("apiVersion".into(), json!({"type": "string"}));
+            props.insert("kind".into(), json!({"type": "string"}));
+            props.insert("metadata".into(), all_of(OBJECT_META));
+        }
+        schema["x-kubernetes-group-version-kind"] = json!([gvk_value(r.group, r.version, r.kind)]);
+        schemas.insert(r.schema.to_owned(), schema);
+        schemas.insert(format!("{}List", r.schema), list_component(r));
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }))
+}
+
+/// [`custom_document`] at an index path such as `apis/example.com/v1`.
+pub fn custom_document_at(path: &str) -> Option<Value> {
+    let path = path.trim_matches('/');
+    custom_group_versions()
+        .into_iter()
+        .find(|(g, v)| document_path(g, v) == path)
+        .and_then(|(g, v)| custom_document(g, v))
 }
 
 /// 64-bit FNV-1a of the document's JSON, in upper-case hex: a cache key, not a checksum
@@ -1222,7 +1294,9 @@ mod tests {
     fn index_names_every_document_with_its_hash() {
         let idx = index();
         let paths = idx["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), registry::GROUP_VERSIONS.len());
+        // The built-in group-versions, and the CRD resource's own (served as custom).
+        assert_eq!(paths.len(), registry::GROUP_VERSIONS.len() + 1);
+        assert!(paths.contains_key("apis/apiextensions.k8s.io/v1"));
         for (group, version) in registry::GROUP_VERSIONS.iter() {
             let path = document_path(group, version);
             let url = paths[&path]["serverRelativeURL"].as_str().unwrap();

@@ -21,7 +21,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use rudder_protocol::resources::MicroTime;
+use rudder_protocol::resources::{Lease, MicroTime};
 use serde_json::{json, Value};
 
 use super::core::{served, ApiCore, ApiResult, ListOptions, Part, WriteOptions};
@@ -40,7 +40,7 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How long a lease holds without renewal.
 const LEASE_SECONDS: i64 = 30;
 /// The namespace of the leases.
-const LEASE_NAMESPACE: &str = "kube-system";
+pub const LEASE_NAMESPACE: &str = "kube-system";
 
 /// The address of the `kubernetes` Service: the first of the service range.
 pub fn service_ip(service_cidr: ipnetwork::Ipv4Network) -> Ipv4Addr {
@@ -58,29 +58,48 @@ pub struct Presence {
     pub ca_pem: String,
 }
 
-/// The addresses of the leases current at `now` (Unix microseconds), sorted.
+/// The address an API server's lease announces, if the lease is an API server's and
+/// current at `now` (Unix microseconds). Loopback addresses included: on a one-host
+/// cluster they are what the nodes' API relays reach.
+pub fn lease_address(lease: &Lease, now: i64) -> Option<SocketAddr> {
+    if lease
+        .metadata
+        .labels
+        .get(IDENTITY_LABEL)
+        .map(String::as_str)
+        != Some("kube-apiserver")
+    {
+        return None;
+    }
+    let renewed = lease
+        .spec
+        .renew_time
+        .as_ref()
+        .map_or(0, |t| t.unix_micros());
+    let held = lease
+        .spec
+        .lease_duration_seconds
+        .map_or(LEASE_SECONDS, i64::from);
+    if renewed.saturating_add(held.saturating_mul(1_000_000)) < now {
+        return None;
+    }
+    lease
+        .metadata
+        .annotations
+        .get(ADDRESS_ANNOTATION)?
+        .parse()
+        .ok()
+}
+
+/// The addresses of the leases current at `now` (Unix microseconds) that may be
+/// Endpoints, sorted.
 fn current_addresses(leases: &[Value], now: i64) -> Vec<SocketAddr> {
     let mut out: Vec<SocketAddr> = leases
         .iter()
-        .filter(|l| l["metadata"]["labels"][IDENTITY_LABEL] == "kube-apiserver")
-        .filter(|l| {
-            let renewed = l["spec"]["renewTime"]
-                .as_str()
-                .and_then(|t| MicroTime::parse(t).ok())
-                .map_or(0, MicroTime::unix_micros);
-            let held = l["spec"]["leaseDurationSeconds"]
-                .as_i64()
-                .unwrap_or(LEASE_SECONDS);
-            renewed.saturating_add(held.saturating_mul(1_000_000)) >= now
-        })
-        .filter_map(|l| {
-            l["metadata"]["annotations"][ADDRESS_ANNOTATION]
-                .as_str()?
-                .parse::<SocketAddr>()
-                .ok()
-        })
+        .filter_map(|l| serde_json::from_value::<Lease>(l.clone()).ok())
+        .filter_map(|l| lease_address(&l, now))
         // Endpoints may not be loopback addresses (Kubernetes' validation): an API
-        // server on loopback only is reached by its own node's relay, not through them.
+        // server on loopback only is reached by the nodes' relays through its lease.
         .filter(|a| !a.ip().is_loopback())
         .collect();
     out.sort();

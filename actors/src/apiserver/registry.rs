@@ -18,16 +18,29 @@
 
 /// The resource table lives in the protocol crate, where clients read it too.
 pub use rudder_protocol::registry::{
-    group_version, resource, resource_for_kind, resources_in, ResourceInfo, Subresource, ALL_VERBS,
+    group_version, resource_for_kind, resources_in, ResourceInfo, Subresource, ALL_VERBS,
     GROUP_VERSIONS, RESOURCES,
 };
 
+/// Resources are looked up in the static table, then among those CRDs define.
+pub use super::crd::registry::{all_resources, group_versions, resource};
+
 /// The schema model lives in the protocol crate, derived from the resource structs.
 pub use rudder_protocol::schema::{
-    closure, drop_unknown_zeros, type_def, type_for_kind, types, unknown_fields, Field, Gvk, Node,
-    Shape, Ty, TypeDef, TypeRef, DELETE_OPTIONS, LIST_META, OBJECT_META, PATCH, STATUS,
-    WATCH_EVENT,
+    closure, drop_unknown_zeros, type_def, type_for_kind, types, Field, Gvk, Node, Shape, Ty,
+    TypeDef, TypeRef, DELETE_OPTIONS, LIST_META, OBJECT_META, PATCH, STATUS, WATCH_EVENT,
 };
+
+/// The fields of `object` (of `kind`) that its schema does not know: the schema model for
+/// built-in kinds, the CRD's structural schema for custom ones.
+pub fn unknown_fields(kind: &str, object: &serde_json::Value) -> Vec<String> {
+    if type_for_kind(kind).is_none() {
+        if let Some(custom) = super::crd::registry::custom_for_kind(kind) {
+            return custom.unknown_fields(object);
+        }
+    }
+    rudder_protocol::schema::unknown_fields(kind, object)
+}
 
 #[cfg(test)]
 mod tests {
@@ -236,6 +249,30 @@ mod tests {
                 "",
                 "set",
                 &[],
+            ),
+            (
+                "certificates.v1.CertificateSigningRequestSpec",
+                "groups",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "certificates.v1.CertificateSigningRequestSpec",
+                "usages",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "certificates.v1.CertificateSigningRequestStatus",
+                "conditions",
+                "merge",
+                "type",
+                "map",
+                &["type"],
             ),
             (
                 "core.v1.PersistentVolumeClaimSpec",
@@ -703,6 +740,24 @@ mod tests {
                 &["mountPath"],
             ),
             ("core.v1.HostAlias", "hostnames", "", "", "atomic", &[]),
+            ("core.v1.LimitRangeSpec", "limits", "", "", "atomic", &[]),
+            ("core.v1.ResourceQuotaSpec", "scopes", "", "", "atomic", &[]),
+            (
+                "core.v1.ScopeSelector",
+                "matchExpressions",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "core.v1.ScopedResourceSelectorRequirement",
+                "values",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
             (
                 "core.v1.LinuxContainerUser",
                 "supplementalGroups",
@@ -943,6 +998,64 @@ mod tests {
             ("networking.v1.IngressSpec", "rules", "", "", "atomic", &[]),
             ("networking.v1.IngressSpec", "tls", "", "", "atomic", &[]),
             ("networking.v1.IngressTLS", "hosts", "", "", "atomic", &[]),
+            // And every list of its NetworkPolicy.
+            ("networking.v1.IPBlock", "except", "", "", "atomic", &[]),
+            (
+                "networking.v1.NetworkPolicyEgressRule",
+                "ports",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "networking.v1.NetworkPolicyEgressRule",
+                "to",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "networking.v1.NetworkPolicyIngressRule",
+                "from",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "networking.v1.NetworkPolicyIngressRule",
+                "ports",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "networking.v1.NetworkPolicySpec",
+                "egress",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "networking.v1.NetworkPolicySpec",
+                "ingress",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
+            (
+                "networking.v1.NetworkPolicySpec",
+                "policyTypes",
+                "",
+                "",
+                "atomic",
+                &[],
+            ),
         ];
         let mut got = Vec::new();
         for def in types() {

@@ -279,8 +279,33 @@ fn uri_of(a: &Attributes<'_>, version: &str) -> String {
 
 impl ApiCore {
     /// Serves one request from either front: the one place every request passes.
-    /// Audited here ([`super::audit`]) when an audit policy is configured.
+    /// Measured here ([`crate::telemetry::api`]), and audited ([`super::audit`]) when an
+    /// audit policy is configured.
     pub async fn handle(&self, req: Request) -> ApiResult<Outcome> {
+        self.handle_noted(req).await.0
+    }
+
+    /// [`ApiCore::handle`], with the warnings admission added for the client (each
+    /// a `Warning` header value), on success and on failure alike. The request's
+    /// [`super::notes`] live for this call.
+    pub async fn handle_noted(&self, req: Request) -> (ApiResult<Outcome>, Vec<String>) {
+        let (out, notes) = super::notes::collect(async {
+            let timer = crate::telemetry::api::RequestTimer::start(&req);
+            let out = self.handle_audited(req).await;
+            timer.finish(&out);
+            out
+        })
+        .await;
+        let warnings = notes
+            .warnings
+            .iter()
+            .map(|w| super::notes::warning_header(w))
+            .collect();
+        (out, warnings)
+    }
+
+    /// [`ApiCore::handle`] without the metrics.
+    async fn handle_audited(&self, req: Request) -> ApiResult<Outcome> {
         let Some(log) = self.audit_log() else {
             return self.serve(req).await;
         };
@@ -334,6 +359,7 @@ impl ApiCore {
             code,
             request: body.as_ref(),
             response: response.as_ref().filter(|_| wants_response),
+            annotations: super::notes::audit_annotations(),
         });
         out
     }
@@ -378,6 +404,11 @@ impl ApiCore {
         let info = req.resource;
         let ns = req.namespace.as_deref();
         let part = Part::of(req.subresource.as_deref());
+        if part == Some(Part::Approval)
+            && matches!(req.op, Operation::Update { .. } | Operation::Patch { .. })
+        {
+            self.approval_admission(&req.user, name_of(&req)?).await?;
+        }
         let unsupported = |req: &Request| {
             fail(
                 405,
@@ -394,7 +425,7 @@ impl ApiCore {
             )
         };
         Ok(match (&req.op, req.subresource.as_deref()) {
-            (Operation::Get, None | Some("status" | "ephemeralcontainers")) => {
+            (Operation::Get, None | Some("status" | "ephemeralcontainers" | "approval")) => {
                 Outcome::Object(self.get(info, ns, name_of(&req)?).await?)
             }
             (Operation::Get, Some("scale")) => {
@@ -409,17 +440,22 @@ impl ApiCore {
                 }
             }
             (Operation::Create { body, opts }, None) if req.name.is_none() => {
-                Outcome::Created(self.create(info, ns, body.clone(), *opts).await?)
+                let mut body = body.clone();
+                if let Ok(kind) = super::kinds::for_resource(info) {
+                    kind.requested_by(&mut body, &req.user);
+                }
+                Outcome::Created(self.create(info, ns, body, opts.clone()).await?)
             }
-            (Operation::Create { body, opts }, Some("binding")) => {
-                Outcome::Created(self.bind(info, ns, name_of(&req)?, body, *opts).await?)
-            }
+            (Operation::Create { body, opts }, Some("binding")) => Outcome::Created(
+                self.bind(info, ns, name_of(&req)?, body, opts.clone())
+                    .await?,
+            ),
             (Operation::Create { body, opts }, Some("token")) => Outcome::Created(
-                self.request_token(ns.unwrap_or_default(), name_of(&req)?, body, *opts)
+                self.request_token(ns.unwrap_or_default(), name_of(&req)?, body, opts.clone())
                     .await?,
             ),
             (Operation::Create { body, opts }, Some("eviction")) => Outcome::Created(
-                self.evict(ns.unwrap_or_default(), name_of(&req)?, body, *opts)
+                self.evict(ns.unwrap_or_default(), name_of(&req)?, body, opts.clone())
                     .await?,
             ),
             (Operation::Update { body, opts }, _) if part.is_some() => Outcome::Object(
@@ -429,12 +465,12 @@ impl ApiCore {
                     name_of(&req)?,
                     body.clone(),
                     part.unwrap_or(Part::Main),
-                    *opts,
+                    opts.clone(),
                 )
                 .await?,
             ),
             (Operation::Update { body, opts }, Some("scale")) => Outcome::Object(
-                self.put_scale(info, ns, name_of(&req)?, body, *opts)
+                self.put_scale(info, ns, name_of(&req)?, body, opts.clone())
                     .await?,
             ),
             (
@@ -453,7 +489,7 @@ impl ApiCore {
                         content_type,
                         patch,
                         part.unwrap_or(Part::Main),
-                        *opts,
+                        opts.clone(),
                     )
                     .await?;
                 Outcome::Patched {
@@ -470,7 +506,7 @@ impl ApiCore {
                 Some("scale"),
             ) => {
                 let written = self
-                    .patch_scale(info, ns, name_of(&req)?, content_type, patch, *opts)
+                    .patch_scale(info, ns, name_of(&req)?, content_type, patch, opts.clone())
                     .await?;
                 Outcome::Patched {
                     object: written.object,
@@ -478,7 +514,7 @@ impl ApiCore {
                 }
             }
             (Operation::Delete { options, opts }, None) => Outcome::Object(
-                self.delete(info, ns, name_of(&req)?, options, *opts)
+                self.delete(info, ns, name_of(&req)?, options, opts.clone())
                     .await?,
             ),
             (
@@ -489,7 +525,7 @@ impl ApiCore {
                 },
                 None,
             ) => Outcome::Deleted(
-                self.delete_collection(info, ns, list, options, *opts)
+                self.delete_collection(info, ns, list, options, opts.clone())
                     .await?,
             ),
             (Operation::WatchPoll { list, after, wait }, None) => {

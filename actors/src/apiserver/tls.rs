@@ -116,7 +116,7 @@ pub fn load_or_create_pki(data_dir: &Path, names: &[String]) -> Result<Pki, TlsE
 }
 
 impl Pki {
-    /// A rustls server configuration serving this certificate.
+    /// A rustls server configuration serving this certificate, asking clients for theirs.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let parse = |message: String| TlsError::Parse {
             path: self.cert_path.clone(),
@@ -131,7 +131,9 @@ impl Pki {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
+            // Client certificates are asked for and judged per request
+            // ([`super::certificates`]).
+            .with_client_cert_verifier(Arc::new(super::certificates::RequestClientCert::default()))
             .with_single_cert(certs, key)?;
         Ok(Arc::new(config))
     }

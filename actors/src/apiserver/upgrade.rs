@@ -57,6 +57,11 @@ impl<T> Sniff<T> {
             state: State::Head(Vec::new()),
         }
     }
+
+    /// The wrapped connection.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -195,7 +195,7 @@ impl<T: Into<BadValue>> From<Option<T>> for BadValue {
 }
 
 /// Quotes a string as Go's `%q` does, which is how Kubernetes prints string values.
-fn go_quote(s: &str) -> String {
+pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -218,6 +218,21 @@ fn go_quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Several messages as Kubernetes' error aggregate prints them: one as it is, several in
+/// brackets, comma-separated.
+pub fn aggregate<T: std::fmt::Display>(messages: &[T]) -> String {
+    match messages {
+        [one] => one.to_string(),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// A path to a field in Kubernetes' notation: `spec.containers[0].resources.limits[cpu]`.

@@ -173,16 +173,7 @@ fn parse_rv(rv: &str) -> Result<u64, ApiError> {
 
 /// The `422 Invalid` status Kubernetes answers a forbidden combination of list options with.
 fn invalid_list_options(causes: Vec<FieldCause>) -> ApiError {
-    let summary = match causes.as_slice() {
-        [one] => one.to_string(),
-        many => format!(
-            "[{}]",
-            many.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let summary = super::validation::aggregate(&causes);
     let mut s = Status::failure(
         422,
         "Invalid",

@@ -54,6 +54,8 @@ pub use faults::{Faults, Verdict};
 pub use membership::{Membership, Thresholds};
 pub use stream::{OpenStream, StreamRecipient};
 
+use crate::telemetry::actors::{ActorStats, LinkSample, LinkSource};
+
 /// The actor name under which every node's bus answers [`BusRequest`].
 pub const BUS_ACTOR: &str = rudder_protocol::names::actors::BUS;
 
@@ -149,9 +151,32 @@ struct Inner {
     clients: AtomicUsize,
     faults: Faults,
     shutdown: watch::Sender<bool>,
+    /// Links established per peer node (for the reconnect count).
+    connects: Mutex<HashMap<NodeName, u64>>,
 }
 
-type Registry = HashMap<String, Recipient<Deliver>>;
+impl LinkSource for Inner {
+    fn links(&self) -> Vec<LinkSample> {
+        lock(&self.links)
+            .iter()
+            .map(|(peer, l)| LinkSample {
+                peer: peer.to_string(),
+                stats: l.stats().clone(),
+                in_flight: l.in_flight(),
+            })
+            .collect()
+    }
+
+    fn connects(&self) -> Vec<(String, u64)> {
+        lock(&self.connects)
+            .iter()
+            .map(|(p, n)| (p.to_string(), *n))
+            .collect()
+    }
+}
+
+/// Each local actor's mailbox, with its counters resolved once at registration.
+type Registry = HashMap<String, (Recipient<Deliver>, Arc<ActorStats>)>;
 
 impl Inner {
     // As with `lock`: a poisoned registry is still the best map there is.
@@ -241,8 +266,11 @@ impl Bus {
                 clients: AtomicUsize::new(0),
                 faults: Faults::default(),
                 shutdown,
+                connects: Mutex::new(HashMap::new()),
             }),
         };
+        let links: Weak<dyn LinkSource> = Arc::downgrade(&bus.inner) as Weak<dyn LinkSource>;
+        crate::telemetry::metrics().actors.add_link_source(links);
         essential(
             "bus accept loop",
             accept_loop(Arc::downgrade(&bus.inner), listener),
@@ -266,7 +294,10 @@ impl Bus {
 
     /// Registers a local actor under `name`, replacing any previous registration.
     pub fn register(&self, name: &str, recipient: Recipient<Deliver>) {
-        self.inner.registry_mut().insert(name.to_owned(), recipient);
+        let stats = crate::telemetry::metrics().actors.actor(name);
+        self.inner
+            .registry_mut()
+            .insert(name.to_owned(), (recipient, stats));
     }
 
     /// Removes a local actor's registration.
@@ -441,9 +472,10 @@ async fn deliver_local(
         };
     }
     let recipient = inner.registry().get(&to.name).cloned();
-    let Some(recipient) = recipient else {
+    let Some((recipient, stats)) = recipient else {
         return Err(BusError::NoSuchActor { actor: to });
     };
+    let _handling = stats.delivered();
     match tokio::time::timeout(timeout, recipient.send(Deliver(body, origin))).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(_mailbox)) => Err(BusError::ActorStopped { actor: to }),
@@ -670,6 +702,7 @@ fn adopt(inner: &Arc<Inner>, est: Established, dialed: bool, seed: Option<&str>)
             inner.link_opts.clone(),
         );
         links.insert(id.name.clone(), link.clone());
+        *lock(&inner.connects).entry(id.name.clone()).or_insert(0) += 1;
         link
     };
     let restarted = lock(&inner.members).linked(&id, now);

@@ -448,14 +448,41 @@ impl Informers {
 
 async fn run(api: ApiHandle, shared: SharedInformers) {
     let body = async {
+        loop {
+            if !collect(&api, &shared).await {
+                return;
+            }
+        }
+    };
+    while_leading(&api, NAME, body).await;
+}
+
+/// How often the collector looks for resources that CRDs added or removed.
+const RESOURCES_RECHECK: Duration = Duration::from_secs(5);
+
+/// Resolves when the collectable resources are no longer `known`.
+async fn resources_changed(known: Vec<ApiResource>) {
+    loop {
+        tokio::time::sleep(RESOURCES_RECHECK).await;
+        if discovery::collectable() != known {
+            return;
+        }
+    }
+}
+
+/// One run of the collector over the resources served now. True when it should run
+/// again because the served resources changed (a CRD came or went).
+async fn collect(api: &ApiHandle, shared: &SharedInformers) -> bool {
+    {
         let graph = Arc::new(Mutex::new(Graph::new()));
-        let queue: WorkQueue<String> = WorkQueue::default();
+        let queue: WorkQueue<String> = WorkQueue::named("garbagecollector");
         // Every served kind that can own or be owned, from the API server's registry
-        // (as Kubernetes' collector follows discovery): a kind added there is followed
-        // with no change here.
+        // (as Kubernetes' collector follows discovery): a kind added there (a CRD's
+        // resource included) is followed with no change here.
         let mut informers = Informers::default();
-        for resource in discovery::collectable() {
-            informers.watch(&shared, &resource, &graph, &queue);
+        let known = discovery::collectable();
+        for resource in &known {
+            informers.watch(shared, resource, &graph, &queue);
         }
         futures::future::join_all(std::mem::take(&mut informers.synced)).await;
         let candidates = lock(&graph).candidates();
@@ -467,16 +494,21 @@ async fn run(api: ApiHandle, shared: SharedInformers) {
         for uid in candidates {
             queue.add(uid);
         }
-        tokio::select! {
-            () = run_workers(NAME, queue, 2, |uid| reconcile(&api, &graph, uid)) => {}
+        let again = tokio::select! {
+            () = run_workers(NAME, queue, 2, |uid| reconcile(api, &graph, uid)) => false,
             () = crate::informer::shared::any_lost(&informers.subscriptions) => {
                 // A handler panicked and its graph is no longer fed: restart.
                 tracing::error!("an informer subscription was lost; restarting the collector");
+                false
             }
-        }
+            () = resources_changed(known) => {
+                info!("served resources changed; following them");
+                true
+            }
+        };
         drop(informers);
-    };
-    while_leading(&api, NAME, body).await;
+        again
+    }
 }
 
 async fn reconcile(

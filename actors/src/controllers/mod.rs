@@ -19,6 +19,8 @@
 //! - [`ttlafterfinished`]: deletes finished Jobs once their TTL passes.
 //! - [`persistentvolume`]: binds PersistentVolumeClaims to PersistentVolumes, keeps
 //!   their phases, reclaims released volumes, lifts the pvc/pv-protection finalizers.
+//! - [`resourcequota`]: keeps each ResourceQuota's `status.hard` and `status.used`
+//!   (what its namespace's objects use), recounted when objects go and periodically.
 //! - [`disruption`]: keeps each PodDisruptionBudget's status (healthy, desired and
 //!   expected pods, disruptions allowed) for the `pods/eviction` subresource; its
 //!   `stale` loop clears a `DisruptionTarget` condition left on a pod not deleted.
@@ -28,6 +30,8 @@
 //! - [`serviceaccount`]: a `default` ServiceAccount in every namespace.
 //! - [`rootca`]: the `kube-root-ca.crt` ConfigMap (the API servers' CAs) in every
 //!   namespace.
+//! - [`csrsigning`]: issues the client certificates of approved
+//!   CertificateSigningRequests from the cluster's client CA.
 //! - [`nodelifecycle`]: marks silent nodes Unknown, taints them, evicts their pods.
 //! - [`nodeipam`]: gives every node a pod CIDR from the cluster CIDR.
 //! - [`garbagecollector`]: cascading deletion along owner references.
@@ -37,6 +41,7 @@
 
 pub mod clusterroleaggregation;
 pub mod cronjob;
+pub mod csrsigning;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
@@ -51,6 +56,7 @@ pub mod persistentvolume;
 pub mod pods;
 pub mod replicaset;
 pub mod replication;
+pub mod resourcequota;
 pub mod rootca;
 pub mod serviceaccount;
 pub mod statefulset;
@@ -92,6 +98,8 @@ pub fn components(cfg: &ControllersSection, network: &NetworkSection) -> Vec<Com
             cfg.hpa_sync_period_ms.max(100),
         )),
         clusterroleaggregation::component(),
+        resourcequota::component(),
+        csrsigning::component(),
     ]
 }
 
@@ -117,6 +125,8 @@ pub const NAMES: &[&str] = &[
     garbagecollector::NAME,
     horizontalpodautoscaler::NAME,
     clusterroleaggregation::NAME,
+    resourcequota::NAME,
+    csrsigning::NAME,
 ];
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! `resolv.conf` nameservers by default), with a small cache that honours TTLs.
 //!
 //! Upstreams are tried in order over UDP, each for [`TRY_TIMEOUT`]; the first answer
-//! wins. A failing or silent set of upstreams gives SERVFAIL. The cache holds at most
+//! wins. A truncated UDP answer (TC set) is asked again over TCP from the same upstream
+//! (RFC 7766), so a pod gets the whole answer; if TCP fails, the truncated answer
+//! stands (the pod's resolver may retry over TCP itself). A failing or silent set of upstreams gives SERVFAIL. The cache holds at most
 //! its configured number of answers, keyed by question (lower-cased name, type, class),
 //! each for the smallest TTL in it (SOA minimum for negative answers, capped at
 //! [`MAX_CACHE_TTL`]); when full, expired entries go first, then the one closest to
@@ -123,7 +125,20 @@ impl Upstream {
             return super::wire::response_to(&query, ResponseCode::FormErr);
         };
         for server in &self.servers {
-            match tokio::time::timeout(TRY_TIMEOUT, ask(*server, &bytes, query.id())).await {
+            let exchange = async {
+                let answer = ask(*server, &bytes, query.id()).await?;
+                if !answer.truncated() {
+                    return Ok::<_, std::io::Error>(answer);
+                }
+                match ask_tcp(*server, &bytes, query.id()).await {
+                    Ok(full) => Ok(full),
+                    Err(e) => {
+                        tracing::debug!(upstream = %server, error = %e, "TCP retry of a truncated answer failed");
+                        Ok(answer)
+                    }
+                }
+            };
+            match tokio::time::timeout(TRY_TIMEOUT, exchange).await {
                 Ok(Ok(answer)) => {
                     self.store(&query, &answer, Instant::now());
                     return answer;
@@ -157,6 +172,27 @@ async fn ask(server: SocketAddr, query: &[u8], id: u16) -> std::io::Result<Messa
         }
     }
     Err(std::io::Error::other("no matching answer"))
+}
+
+/// One exchange with `server` over TCP (two-byte length prefixes, RFC 1035 4.2.2).
+async fn ask_tcp(server: SocketAddr, query: &[u8], id: u16) -> std::io::Result<Message> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let len = u16::try_from(query.len()).map_err(|_| std::io::Error::other("query too long"))?;
+    let mut stream = tokio::net::TcpStream::connect(server).await?;
+    let mut out = Vec::with_capacity(query.len() + 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(query);
+    stream.write_all(&out).await?;
+    let mut prefix = [0u8; 2];
+    stream.read_exact(&mut prefix).await?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.read_exact(&mut buf).await?;
+    let m = Message::from_vec(&buf).map_err(std::io::Error::other)?;
+    if m.id() == id {
+        Ok(m)
+    } else {
+        Err(std::io::Error::other("no matching answer"))
+    }
 }
 
 #[cfg(test)]
@@ -213,5 +249,56 @@ mod tests {
             up.resolve(q(3)).await.response_code(),
             ResponseCode::ServFail
         );
+    }
+
+    /// A fake upstream on loopback: over UDP every answer is truncated (TC set, no
+    /// records), over TCP it is whole.
+    #[tokio::test]
+    async fn a_truncated_answer_is_asked_again_over_tcp() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let full = |query: &Message| {
+            let mut a = answer(60);
+            a.set_id(query.id());
+            a
+        };
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 512];
+            for _ in 0..4 {
+                let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                    return;
+                };
+                let query = Message::from_vec(&buf[..n]).unwrap();
+                let mut cut = super::super::wire::response_to(&query, ResponseCode::NoError);
+                cut.set_truncated(true);
+                let _ = udp.send_to(&cut.to_vec().unwrap(), peer).await;
+            }
+        });
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                let Ok((mut s, _)) = tcp.accept().await else {
+                    return;
+                };
+                let mut len = [0u8; 2];
+                s.read_exact(&mut len).await.unwrap();
+                let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                s.read_exact(&mut q).await.unwrap();
+                let bytes = full(&Message::from_vec(&q).unwrap()).to_vec().unwrap();
+                let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
+                out.extend(bytes);
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                s.write_all(&out).await.unwrap();
+            }
+        });
+        let up = Upstream::new(vec![addr], 0);
+        let got = up.resolve(q(42)).await;
+        assert_eq!(got.id(), 42);
+        assert!(!got.truncated(), "the whole answer, from TCP");
+        assert_eq!(got.answers().len(), 1);
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -5,6 +5,8 @@
 //!   comes back once the first worker calls [`WorkQueue::done`].
 //! - Keys can be added after a delay, or after a per-key exponential back-off
 //!   ([`WorkQueue::add_rate_limited`], reset by [`WorkQueue::forget`]).
+//! - A named queue ([`WorkQueue::named`]) reports client-go's `workqueue_*` metrics under
+//!   its name: depth, adds, retries, time queued and time being processed.
 
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::hash::Hash;
@@ -70,6 +72,14 @@ struct State<T> {
     heap: BinaryHeap<Due<T>>,
     failures: HashMap<T, u32>,
     shut_down: bool,
+    /// The metrics of a named queue, and when each key was queued and taken.
+    metrics: Option<QueueTimes<T>>,
+}
+
+struct QueueTimes<T> {
+    handles: crate::telemetry::components::QueueMetrics,
+    queued: HashMap<T, Instant>,
+    taken: HashMap<T, Instant>,
 }
 
 struct Due<T> {
@@ -101,11 +111,51 @@ impl<T: Clone + Eq + Hash> State<T> {
             return false;
         }
         self.dirty.insert(key.clone());
+        if let Some(m) = &mut self.metrics {
+            if crate::telemetry::enabled() {
+                m.handles.adds.inc();
+                m.queued.entry(key.clone()).or_insert_with(Instant::now);
+            }
+        }
         if self.processing.contains(&key) {
             return false;
         }
         self.queue.push_back(key);
+        self.report_depth();
         true
+    }
+
+    fn report_depth(&self) {
+        if let Some(m) = &self.metrics {
+            m.handles
+                .depth
+                .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// `key` was taken by a worker.
+    fn taken(&mut self, key: &T) {
+        self.report_depth();
+        if let Some(m) = &mut self.metrics {
+            let now = Instant::now();
+            if let Some(at) = m.queued.remove(key) {
+                m.handles
+                    .queue_duration
+                    .observe(now.saturating_duration_since(at).as_secs_f64());
+            }
+            if crate::telemetry::enabled() {
+                m.taken.insert(key.clone(), now);
+            }
+        }
+    }
+
+    /// A worker is done with `key`.
+    fn finished(&mut self, key: &T) {
+        if let Some(m) = &mut self.metrics {
+            if let Some(at) = m.taken.remove(key) {
+                m.handles.work_duration.observe(at.elapsed().as_secs_f64());
+            }
+        }
     }
 
     /// Moves due delayed keys into the queue; returns when the next one is due.
@@ -132,6 +182,18 @@ impl<T: Clone + Eq + Hash + Send + 'static> Default for WorkQueue<T> {
 }
 
 impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
+    /// An empty queue reporting `workqueue_*` metrics as `name` (the controller's), with
+    /// client-go's default back-off.
+    pub fn named(name: &str) -> Self {
+        let q = Self::new(Backoff::default());
+        q.state().metrics = Some(QueueTimes {
+            handles: crate::telemetry::metrics().components.queue(name),
+            queued: HashMap::new(),
+            taken: HashMap::new(),
+        });
+        q
+    }
+
     /// An empty queue whose rate-limited adds back off per `backoff`.
     pub fn new(backoff: Backoff) -> Self {
         WorkQueue {
@@ -144,6 +206,7 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
                     heap: BinaryHeap::new(),
                     failures: HashMap::new(),
                     shut_down: false,
+                    metrics: None,
                 }),
                 notify: Notify::new(),
                 backoff,
@@ -195,6 +258,11 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
             let n = st.failures.entry(key.clone()).or_insert(0);
             let d = self.inner.backoff.delay(*n);
             *n = n.saturating_add(1);
+            if let Some(m) = &st.metrics {
+                if crate::telemetry::enabled() {
+                    m.handles.retries.inc();
+                }
+            }
             d
         };
         self.add_after(key, delay);
@@ -224,6 +292,7 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
                 if let Some(key) = st.queue.pop_front() {
                     st.dirty.remove(&key);
                     st.processing.insert(key.clone());
+                    st.taken(&key);
                     return Some(key);
                 }
                 next_due
@@ -244,8 +313,10 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
     pub fn done(&self, key: &T) {
         let mut st = self.state();
         st.processing.remove(key);
+        st.finished(key);
         if st.dirty.contains(key) {
             st.queue.push_back(key.clone());
+            st.report_depth();
             drop(st);
             self.inner.notify.notify_waiters();
         }

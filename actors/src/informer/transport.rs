@@ -122,7 +122,12 @@ impl ApiHandle {
                 let i = (start + attempt) % candidates.len();
                 let to = ActorRef::new(candidates[i].clone(), APISERVER);
                 let left = deadline.saturating_duration_since(Instant::now());
-                match self.inner.bus.call(to, req.clone(), left).await {
+                let sent = Instant::now();
+                let reply = self.inner.bus.call(to, req.clone(), left).await;
+                if crate::telemetry::enabled() {
+                    record(&req, candidates[i].as_str(), &reply, sent.elapsed());
+                }
+                match reply {
                     Ok(reply) => {
                         self.inner.sticky.store(i, Ordering::Relaxed);
                         return Ok(reply);
@@ -147,6 +152,35 @@ impl ApiHandle {
             tokio::time::sleep(pause).await;
         }
     }
+}
+
+/// `rest_client_*` for one request: the method HTTP would use and the status code
+/// (`<error>` when no answer came, as client-go labels it).
+fn record(
+    req: &ApiRequest,
+    host: &str,
+    reply: &Result<ApiReply, BusError>,
+    took: std::time::Duration,
+) {
+    let method = match req {
+        ApiRequest::Get { .. } | ApiRequest::List { .. } | ApiRequest::WatchPoll { .. } => "GET",
+        ApiRequest::Create { .. }
+        | ApiRequest::Bind { .. }
+        | ApiRequest::Evict { .. }
+        | ApiRequest::CreateSubresource { .. } => "POST",
+        ApiRequest::Update { .. } | ApiRequest::UpdateSubresource { .. } => "PUT",
+        ApiRequest::Patch { .. } => "PATCH",
+        ApiRequest::Delete { .. } => "DELETE",
+    };
+    let code = match reply {
+        Ok(ApiReply::Error(status)) => crate::telemetry::code_label(status.code),
+        Ok(_) if method == "POST" => "201",
+        Ok(_) => "200",
+        Err(_) => "<error>",
+    };
+    crate::telemetry::metrics()
+        .components
+        .rest_request(method, host, code, took);
 }
 
 impl ApiTransport for ApiHandle {

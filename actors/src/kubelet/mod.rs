@@ -94,7 +94,7 @@ use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, ConfigMap, Lease, MicroTime, Node, NodeAddress, NodeAddressType,
     NodeCondition, NodeSystemInfo, ObjectMeta, ObjectReference, PersistentVolume,
-    PersistentVolumeClaim, Pod, PodStatus, Quantity, Secret, ServiceAccount, Time,
+    PersistentVolumeClaim, Pod, PodPhase, PodStatus, Quantity, Secret, ServiceAccount, Time,
 };
 use serde_json::json;
 use tokio::sync::{watch, Notify};
@@ -115,8 +115,28 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 pub const LEASE_NAMESPACE: &str = rudder_protocol::names::namespaces::KUBE_NODE_LEASE;
 /// How long a node Lease is valid.
 pub const LEASE_SECONDS: i32 = 40;
-/// The version the kubelet reports.
-pub const KUBELET_VERSION: &str = concat!("v1.30.0-rudder-", env!("CARGO_PKG_VERSION"));
+/// The labels a kubelet registers its Node with, as Kubernetes' kubelet does: manifests
+/// select nodes by `kubernetes.io/os` and `kubernetes.io/arch` (and older ones by the
+/// `beta.` twins).
+fn registration_labels(node: &str) -> BTreeMap<String, String> {
+    let (os, arch) = (std::env::consts::OS, crate::apiserver::discovery::go_arch());
+    [
+        ("kubernetes.io/hostname", node),
+        ("kubernetes.io/os", os),
+        ("kubernetes.io/arch", arch),
+        ("beta.kubernetes.io/os", os),
+        ("beta.kubernetes.io/arch", arch),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// The version the kubelet reports: the API server's `gitVersion`, since both are this
+/// one binary (kubectl's VERSION column and version-skew checks compare them).
+pub fn kubelet_version() -> String {
+    crate::apiserver::discovery::git_version()
+}
 /// Pods per node.
 pub const MAX_PODS: i64 = 110;
 /// Node registration: 100 ms doubling to 7 s (the kubelet's `registerWithAPIServer`).
@@ -145,6 +165,8 @@ pub struct KubeletSettings {
     pub node_local_dns: Option<Arc<crate::dns::NodeLocal>>,
     /// How often pods and the node are measured for the resource metrics API.
     pub metrics_interval: Duration,
+    /// The node's address ([`crate::nodeaddr`]): its InternalIP and its pods' hostIP.
+    pub host_ip: std::net::IpAddr,
 }
 
 impl Default for KubeletSettings {
@@ -155,6 +177,7 @@ impl Default for KubeletSettings {
             reserved: BTreeMap::new(),
             node_local_dns: None,
             metrics_interval: metrics::DEFAULT_INTERVAL,
+            host_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             // Never shared: a kubelet removes what it does not know under its root.
             root_dir: std::env::temp_dir().join(format!("rudder-kubelet-{}", std::process::id())),
         }
@@ -310,6 +333,35 @@ struct ApiSink {
     /// Every Service, for the pods' service environment variables (the node's shared
     /// informer, which its proxy watches too).
     services: crate::informer::SharedInformer<rudder_protocol::resources::Service>,
+    /// The pods whose last status written was `Running` (`kubelet_running_pods`).
+    running: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl ApiSink {
+    /// Updates `kubelet_running_pods` and, on a pod's first `Running`,
+    /// `kubelet_pod_start_sli_duration_seconds` (from its creation, second precision).
+    fn record_phase(&self, pod: &Pod, phase: Option<PodPhase>) {
+        if !crate::telemetry::enabled() {
+            return;
+        }
+        let metrics = &crate::telemetry::metrics().components;
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let uid = &pod.metadata.uid;
+        if phase == Some(PodPhase::Running) {
+            let first = running.insert(uid.clone()) && pod.status.phase != Some(PodPhase::Running);
+            if let (true, Some(created)) = (first, pod.metadata.creation_timestamp) {
+                let now = rudder_protocol::resources::Time::now().0;
+                metrics
+                    .pod_start_sli
+                    .observe(now.saturating_sub(created.0).max(0) as f64);
+            }
+        } else {
+            running.remove(uid);
+        }
+        metrics
+            .running_pods
+            .set(i64::try_from(running.len()).unwrap_or(i64::MAX));
+    }
 }
 
 impl PodSink for ApiSink {
@@ -398,6 +450,7 @@ impl PodSink for ApiSink {
     }
 
     fn set_status(&self, pod: &Pod, status: PodStatus) -> BoxFuture<'_, Result<(), String>> {
+        self.record_phase(pod, status.phase);
         let pods: Api<Pod> = self.api.api(Some(&pod.metadata.namespace));
         let name = pod.metadata.name.clone();
         Box::pin(async move {
@@ -435,6 +488,7 @@ impl PodSink for ApiSink {
     }
 
     fn finish_deletion(&self, pod: &Pod) -> BoxFuture<'_, Result<(), String>> {
+        self.record_phase(pod, None);
         let pods: Api<Pod> = self.api.api(Some(&pod.metadata.namespace));
         let (name, uid) = (pod.metadata.name.clone(), pod.metadata.uid.clone());
         Box::pin(async move {
@@ -483,7 +537,15 @@ async fn run(
         // Pods wait for it with a back-off and an event; the heartbeat looks again.
         tracing::warn!(node = %node, error = %e, "sandbox image not available");
     }
-    let pod_cidr = register_node(&nodes, &node, &health, &settings.reserved, &mut log).await;
+    let host_ip = settings.host_ip.to_string();
+    let pod_cidr = register_node(
+        &nodes,
+        &node,
+        &health,
+        (&settings.reserved, &host_ip),
+        &mut log,
+    )
+    .await;
     let mut retry = NETWORK_RETRY;
     let (network, subnet) = loop {
         match network::ensure(&*rt, &node, pod_cidr.as_deref()).await {
@@ -497,7 +559,7 @@ async fn run(
                     &nodes,
                     &node,
                     &Err(e.to_string()),
-                    &settings.reserved,
+                    (&settings.reserved, &host_ip),
                     &mut log,
                 )
                 .await;
@@ -521,7 +583,7 @@ async fn run(
 
     let ctx = NodeContext {
         node: node.clone(),
-        host_ip: "127.0.0.1".into(),
+        host_ip: settings.host_ip.to_string(),
         network,
         sandbox_image: sandbox_image.clone(),
         pods_dir: settings.root_dir.join("pods"),
@@ -531,8 +593,9 @@ async fn run(
         api: api.clone(),
         events: EventRecorder::new(api.clone(), NAME),
         services: informers.all(),
+        running: std::sync::Mutex::new(std::collections::HashSet::new()),
     });
-    let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+    let queue: WorkQueue<ObjectKey> = WorkQueue::named(NAME);
     let q = queue.clone();
     // Only this node's pods (a worker must not watch every pod at scale), through the
     // node's shared informer so that a restarted kubelet does not watch a second time.
@@ -584,7 +647,7 @@ async fn run(
             }
             _ = tick.tick() => {
                 let health = rt.version().await.map_err(|e| e.to_string());
-                post_node_status(&nodes, &node, &health, &settings.reserved, &mut log).await;
+                post_node_status(&nodes, &node, &health, (&settings.reserved, &host_ip), &mut log).await;
                 lease_rv = renew_lease(&leases, &node, lease_rv.take(), &mut log).await;
                 if health.is_ok() && sandbox_image.is_missing().await {
                     recheck_sandbox_image(&sandbox_image, &*rt, &workers, &node, &mut log).await;
@@ -769,11 +832,12 @@ fn node_status_patch(
     health: &Result<RuntimeVersion, String>,
     previous: &[NodeCondition],
     reserved: &BTreeMap<String, Quantity>,
+    host_ip: &str,
 ) -> serde_json::Value {
     let capacity = host_capacity();
     let allocatable = allocatable(&capacity, reserved);
     let mut info = NodeSystemInfo {
-        kubelet_version: KUBELET_VERSION.into(),
+        kubelet_version: kubelet_version(),
         operating_system: std::env::consts::OS.into(),
         architecture: match std::env::consts::ARCH {
             "x86_64" => "amd64".into(),
@@ -797,7 +861,7 @@ fn node_status_patch(
             "allocatable": allocatable,
             "conditions": [ready_condition(health, previous, Time::now())],
             "addresses": [
-                NodeAddress { type_: NodeAddressType::InternalIp, address: "127.0.0.1".into() },
+                NodeAddress { type_: NodeAddressType::InternalIp, address: host_ip.to_owned() },
                 NodeAddress { type_: NodeAddressType::Hostname, address: hostname },
             ],
             "nodeInfo": info,
@@ -810,33 +874,27 @@ async fn register_node(
     nodes: &Api<Node>,
     node: &str,
     health: &Result<RuntimeVersion, String>,
-    reserved: &BTreeMap<String, Quantity>,
+    status: NodeStatusInputs<'_>,
     log: &mut LogLimiter<&'static str>,
 ) -> Option<String> {
     let mut retry = REGISTER_RETRY;
     loop {
         let failure = match nodes.get_opt(node).await {
             Ok(Some(n)) => {
-                post_node_status(nodes, node, health, reserved, log).await;
+                post_node_status(nodes, node, health, status, log).await;
                 return (!n.spec.pod_cidr.is_empty()).then(|| n.spec.pod_cidr.clone());
             }
             Ok(None) => {
                 let mut n = Node::new(node);
                 n.metadata = ObjectMeta {
                     name: node.to_owned(),
-                    labels: BTreeMap::from([
-                        ("kubernetes.io/hostname".to_owned(), node.to_owned()),
-                        (
-                            "kubernetes.io/os".to_owned(),
-                            std::env::consts::OS.to_owned(),
-                        ),
-                    ]),
+                    labels: registration_labels(node),
                     ..Default::default()
                 };
                 match nodes.create(&n).await {
                     Ok(_) => {
                         tracing::info!(node = %node, "node registered");
-                        post_node_status(nodes, node, health, reserved, log).await;
+                        post_node_status(nodes, node, health, status, log).await;
                         // The node IPAM controller answers a new node within moments; wait
                         // a little for its pod CIDR before falling back to a derived one.
                         for _ in 0..10 {
@@ -871,18 +929,22 @@ async fn register_node(
     }
 }
 
+/// What the node status reports besides the runtime's health: the reserved resources
+/// and the node's address.
+type NodeStatusInputs<'a> = (&'a BTreeMap<String, Quantity>, &'a str);
+
 async fn post_node_status(
     nodes: &Api<Node>,
     node: &str,
     health: &Result<RuntimeVersion, String>,
-    reserved: &BTreeMap<String, Quantity>,
+    (reserved, host_ip): NodeStatusInputs<'_>,
     log: &mut LogLimiter<&'static str>,
 ) {
     let previous = match nodes.get_opt(node).await {
         Ok(Some(n)) => n.status.conditions,
         _ => vec![],
     };
-    let patch = node_status_patch(health, &previous, reserved);
+    let patch = node_status_patch(health, &previous, reserved, host_ip);
     const WHAT: &str = "node status update failed";
     match nodes.patch_status(node, PatchType::Merge, &patch).await {
         Ok(_) => log.clear(&WHAT),

@@ -48,7 +48,7 @@ pub fn owner(cluster_id: &str, node: &str) -> String {
 }
 
 /// The prefix of every chain of `owner`.
-fn prefix(owner: &str) -> String {
+pub(crate) fn prefix(owner: &str) -> String {
     format!("RUDDER-{owner}-")
 }
 
@@ -204,21 +204,38 @@ pub fn nat_plan(owner: &str, desired: &Desired, existing: &[String]) -> (String,
     line(format!(
         "-A {services} -m comment --comment \"rudder node ports; must be last\" -m addrtype --dst-type LOCAL -j {nodeports}"
     ));
+    (
+        restore_text("nat", owner, &chains, &rules, existing),
+        chains,
+    )
+}
+
+/// The `iptables-restore` input for `table`: `chains` (the owner's wanted chains) declared
+/// (and so flushed), `rules` appended, and the owner's `existing` chains no longer wanted
+/// flushed and deleted. Other owners' chains are left alone. Shared with the network
+/// policies' filter chains ([`crate::netpol::iptables`]).
+pub(crate) fn restore_text(
+    table: &str,
+    owner: &str,
+    chains: &[String],
+    rules: &str,
+    existing: &[String],
+) -> String {
     let mine = prefix(owner);
     let stale: Vec<&String> = existing
         .iter()
         .filter(|c| c.starts_with(&mine) && !chains.contains(c))
         .collect();
-    let mut out = String::from("*nat\n");
+    let mut out = format!("*{table}\n");
     for c in chains.iter().chain(stale.iter().copied()) {
         let _ = writeln!(out, ":{c} - [0:0]");
     }
-    out.push_str(&rules);
+    out.push_str(rules);
     for c in stale {
         let _ = writeln!(out, "-X {c}");
     }
     out.push_str("COMMIT\n");
-    (out, chains)
+    out
 }
 
 /// The chains of `owner` present in the nat table now.
@@ -232,7 +249,12 @@ pub fn existing_chains(owner: &str) -> std::io::Result<Vec<String>> {
 
 /// Every Rudder chain (of any owner) present in the nat table now.
 fn all_chains() -> std::io::Result<Vec<String>> {
-    let out = Command::new("iptables-save").args(["-t", "nat"]).output()?;
+    table_chains("nat", "RUDDER-")
+}
+
+/// The chains of `table` whose names begin with `start`, as `iptables-save` lists them.
+pub(crate) fn table_chains(table: &str, start: &str) -> std::io::Result<Vec<String>> {
+    let out = Command::new("iptables-save").args(["-t", table]).output()?;
     if !out.status.success() {
         return Err(std::io::Error::other(
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -242,12 +264,13 @@ fn all_chains() -> std::io::Result<Vec<String>> {
         .lines()
         .filter_map(|l| l.strip_prefix(':'))
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| c.starts_with("RUDDER-"))
+        .filter(|c| c.starts_with(start))
         .map(str::to_owned)
         .collect())
 }
 
-fn iptables(args: &[&str]) -> std::io::Result<bool> {
+/// Runs `iptables` with `args`; whether it succeeded.
+pub(crate) fn iptables(args: &[&str]) -> std::io::Result<bool> {
     Ok(Command::new("iptables")
         .args(args)
         .stdout(Stdio::null())
@@ -308,7 +331,15 @@ pub fn ensure_base(owner: &str, cluster_cidr: Ipv4Network) -> std::io::Result<()
         let mut check = vec!["-t", "filter", "-C", "DOCKER-USER"];
         check.extend(accept);
         if !iptables(&check)? {
-            let mut add = vec!["-t", "filter", "-I", "DOCKER-USER", "1"];
+            // Below the jumps into the nodes' network policies, never above them.
+            let listing = Command::new("iptables")
+                .args(["-t", "filter", "-S", "DOCKER-USER"])
+                .stderr(Stdio::null())
+                .output()?;
+            let at =
+                crate::netpol::iptables::accept_position(&String::from_utf8_lossy(&listing.stdout))
+                    .to_string();
+            let mut add = vec!["-t", "filter", "-I", "DOCKER-USER", at.as_str()];
             add.extend(accept);
             iptables(&add)?;
         }
@@ -317,8 +348,9 @@ pub fn ensure_base(owner: &str, cluster_cidr: Ipv4Network) -> std::io::Result<()
     Ok(())
 }
 
-/// Removes what the proxy of `owner` installed: its jumps and its chains; other owners'
-/// chains and the shared pod-to-pod rule stay. A node's clean stop calls it.
+/// Removes what the proxy of `owner` installed: its jumps and its chains, and the
+/// network-policy chains of the same owner; other owners' chains and the shared
+/// pod-to-pod rule stay. A node's clean stop calls it.
 pub fn remove_owner(owner: &str) -> std::io::Result<()> {
     for (from, to) in jumps(owner) {
         // Remove every copy (at most a few; bounded in case deletion keeps "working").
@@ -332,7 +364,8 @@ pub fn remove_owner(owner: &str) -> std::io::Result<()> {
     if !chains.is_empty() {
         restore(&removal_rules(&chains))?;
     }
-    Ok(())
+    // The node's network-policy chains (filter table) carry the same owner and go too.
+    crate::netpol::iptables::remove_owner(owner)
 }
 
 /// Removes every owner's jumps and chains and the pod-to-pod accept rule (the blackhole
@@ -371,7 +404,7 @@ pub fn remove_all() -> std::io::Result<()> {
             }
         }
     }
-    Ok(())
+    crate::netpol::iptables::remove_all()
 }
 
 /// The `iptables-restore` input that flushes and deletes `chains` (Rudder's only).

@@ -53,7 +53,7 @@ pub mod queue;
 pub mod snapshot;
 pub mod topology;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,8 @@ enum Input {
     Bound {
         key: String,
         result: Result<(), ApiError>,
+        /// When its scheduling cycle started.
+        started: Instant,
     },
 }
 
@@ -165,6 +167,9 @@ struct Loop {
     snapshot: Snapshot,
     queue: PodQueue,
     in_flight: HashSet<String>,
+    /// Pending pods: when each entered the queue and its attempts so far (the
+    /// scheduling SLI).
+    entered: HashMap<String, (Instant, u32)>,
     state: CycleState,
     plugins: framework::Plugins,
     events: Arc<Semaphore>,
@@ -218,6 +223,7 @@ impl Loop {
             snapshot: Snapshot::new(),
             queue: PodQueue::new(),
             in_flight: HashSet::new(),
+            entered: HashMap::new(),
             state: CycleState::default(),
             plugins: plugins::default_plugins(),
             events: Arc::new(Semaphore::new(MAX_EVENTS_IN_FLIGHT)),
@@ -250,6 +256,10 @@ impl Loop {
                     ran += 1;
                 }
             }
+            let (active, backoff, unschedulable) = self.queue.lens();
+            crate::telemetry::metrics()
+                .components
+                .set_pending_pods(active, backoff, unschedulable);
             if ran > 0 {
                 tokio::task::yield_now().await;
                 continue;
@@ -295,6 +305,7 @@ impl Loop {
             Input::Pod(Change::Deleted(pod)) => {
                 self.snapshot.remove_pod(&pod);
                 self.queue.remove(&pod_key(&pod));
+                self.entered.remove(&pod_key(&pod));
                 if !pod.spec.node_name.is_empty() {
                     self.queue.move_all_unschedulable(now);
                 }
@@ -349,7 +360,11 @@ impl Loop {
             Input::Class(Change::Deleted(c)) => {
                 self.snapshot.volumes_mut().remove_class(&c.metadata.name)
             }
-            Input::Bound { key, result } => self.bound(key, result, now),
+            Input::Bound {
+                key,
+                result,
+                started,
+            } => self.bound(key, result, started, now),
         }
     }
 
@@ -359,8 +374,13 @@ impl Loop {
             if !self.in_flight.contains(&key) {
                 self.queue.add(&key, pod_priority(pod), now);
             }
+            self.entered.entry(key).or_insert((now, 0));
         } else {
             self.queue.remove(&key);
+            // A pod seen bound before its bind task reports keeps its entry until then.
+            if !self.in_flight.contains(&key) {
+                self.entered.remove(&key);
+            }
         }
     }
 
@@ -373,6 +393,10 @@ impl Loop {
         };
         if !is_pending(&pod) || self.in_flight.contains(key) {
             return;
+        }
+        let started = Instant::now();
+        if let Some(e) = self.entered.get_mut(key) {
+            e.1 += 1;
         }
         match schedule_with(&pod, &self.snapshot, &self.plugins, &mut self.state) {
             Ok(node) => {
@@ -421,7 +445,11 @@ impl Loop {
                         let event = event_for(&pod, Event::NORMAL, "Scheduled", "Binding", message);
                         tokio::spawn(write_event(events, event, permits));
                     }
-                    let _ = tx.send(Input::Bound { key, result });
+                    let _ = tx.send(Input::Bound {
+                        key,
+                        result,
+                        started,
+                    });
                 });
             }
             Err(mut fit) => {
@@ -452,6 +480,9 @@ impl Loop {
                 }
                 let message = fit.to_string();
                 debug!(pod = %key, reason = %message, "unschedulable");
+                crate::telemetry::metrics()
+                    .components
+                    .scheduling_attempt("unschedulable", started.elapsed());
                 self.queue.unschedulable(key, Instant::now());
                 let already = pod.status.conditions.iter().any(|c| {
                     c.type_ == conditions::POD_SCHEDULED
@@ -575,11 +606,19 @@ impl Loop {
         }
     }
 
-    fn bound(&mut self, key: String, result: Result<(), ApiError>, now: Instant) {
+    fn bound(&mut self, key: String, result: Result<(), ApiError>, started: Instant, now: Instant) {
         self.in_flight.remove(&key);
+        let metrics = &crate::telemetry::metrics().components;
         match result {
-            Ok(()) => self.queue.remove(&key),
+            Ok(()) => {
+                self.queue.remove(&key);
+                metrics.scheduling_attempt("scheduled", now.saturating_duration_since(started));
+                if let Some((entered, attempts)) = self.entered.remove(&key) {
+                    metrics.pod_scheduled(attempts, now.saturating_duration_since(entered));
+                }
+            }
             Err(e) => {
+                metrics.scheduling_attempt("error", now.saturating_duration_since(started));
                 self.snapshot.forget_pod(&key);
                 let still_pending = key
                     .split_once('/')

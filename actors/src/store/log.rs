@@ -398,7 +398,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             for (log_id, bytes) in &encoded {
                 batch.put_cf(cf, index_key(log_id.index), bytes);
             }
-            db.write_opt(batch, &synced()).map_err(|e| {
+            let started = std::time::Instant::now();
+            let written = db.write_opt(batch, &synced());
+            if crate::telemetry::enabled() {
+                crate::telemetry::metrics()
+                    .components
+                    .raft()
+                    .fsync
+                    .observe(started.elapsed());
+            }
+            written.map_err(|e| {
                 io_error(
                     ErrorSubject::Log(last),
                     ErrorVerb::Write,

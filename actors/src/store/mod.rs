@@ -160,6 +160,44 @@ pub struct StoreEngine {
     membership: tokio::sync::Mutex<()>,
 }
 
+impl crate::telemetry::components::RaftSource for StoreEngine {
+    fn sample(&self) -> crate::telemetry::components::RaftSample {
+        let m = self.raft.metrics().borrow().clone();
+        crate::telemetry::components::RaftSample {
+            term: m.current_term,
+            has_leader: m.current_leader.is_some(),
+            is_leader: m.current_leader == Some(self.id),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+        }
+    }
+}
+
+/// Counts the leaders this replica sees come and go (`etcd_server_leader_changes_seen`):
+/// every change to a known leader, the first one included, as etcd counts.
+async fn count_leader_changes(
+    mut rx: tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, BasicNode>>,
+) {
+    let mut seen = None;
+    loop {
+        let leader = rx.borrow_and_update().current_leader;
+        if leader.is_some() && leader != seen {
+            crate::telemetry::metrics()
+                .components
+                .raft()
+                .leader_changes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if leader.is_some() {
+            seen = leader;
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Owns the store runtime; shuts it down without blocking when dropped, since it is
 /// dropped from async code (dropping a runtime there would panic).
 struct RuntimeGuard(Option<tokio::runtime::Runtime>);
@@ -241,6 +279,15 @@ impl StoreEngine {
             handle,
             membership: tokio::sync::Mutex::new(()),
         });
+        let source: std::sync::Weak<dyn crate::telemetry::components::RaftSource> =
+            Arc::downgrade(&engine)
+                as std::sync::Weak<dyn crate::telemetry::components::RaftSource>;
+        crate::telemetry::metrics()
+            .components
+            .add_raft_source(source);
+        engine
+            .handle
+            .spawn(count_leader_changes(engine.raft.metrics()));
         let initialized = engine
             .raft
             .is_initialized()

@@ -18,6 +18,8 @@ use serde_json::json;
 
 #[path = "../ctl/chaos.rs"]
 mod chaos;
+#[path = "../ctl/kubeconfig.rs"]
+mod kubeconfig;
 #[path = "../ctl/objects.rs"]
 mod objects;
 #[path = "../ctl/streams.rs"]
@@ -126,9 +128,10 @@ enum Command {
         #[arg(short = 'n', long)]
         namespace: Option<String>,
     },
-    /// CPU and memory of nodes or pods, as the kubelets measured them.
+    /// CPU and memory of nodes or pods, as the kubelets measured them; or the busiest
+    /// actors (`actors`: message rates, mailboxes, restarts).
     Top {
-        /// `nodes` or `pods`.
+        /// `nodes`, `pods` or `actors`.
         resource: String,
         /// Namespace of the pods (default: `default`).
         #[arg(short = 'n', long)]
@@ -214,6 +217,9 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// Issue a client certificate for a user (a CertificateSigningRequest, approved as
+    /// the caller) and write a kubeconfig that authenticates with it.
+    Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Send a ping to a node's echo actor and print the round trip.
     Ping {
         /// The node (default: the node this client is connected to).
@@ -472,6 +478,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Store { command } => store(&client, command, args.output).await?,
+        Command::Kubeconfig(args) => kubeconfig::run(&client, args).await?,
         Command::Get {
             resource,
             name,
@@ -519,6 +526,61 @@ async fn run(args: Args) -> anyhow::Result<()> {
             name,
             namespace,
         } => workloads::describe(&client, &resource, &name, namespace.as_deref()).await?,
+        Command::Top { resource, .. } if resource == "actors" => {
+            let interval = Duration::from_secs(1);
+            let before = actors(&client, None).await?;
+            let started = std::time::Instant::now();
+            tokio::time::sleep(interval).await;
+            let after = actors(&client, None).await?;
+            let rows = top::actor_rows(&before, &after, started.elapsed().as_secs_f64());
+            match args.output {
+                Output::Json | Output::Yaml => {
+                    let items: Vec<_> = rows
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "node": r.node,
+                                "name": r.name,
+                                "state": r.state,
+                                "messagesPerSecond": r.rate,
+                                "messages": r.messages,
+                                "mailbox": r.mailbox,
+                                "busy": r.busy,
+                                "restarts": r.restarts,
+                            })
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({ "actors": items }))?
+                    );
+                }
+                Output::Table => {
+                    let table: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.node.clone(),
+                                r.name.clone(),
+                                r.state.to_owned(),
+                                format!("{:.1}", r.rate),
+                                r.messages.to_string(),
+                                r.mailbox.to_string(),
+                                format!("{:.0}%", r.busy * 100.0),
+                                r.restarts.to_string(),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &[
+                            "NODE", "NAME", "STATE", "MSG/S", "MESSAGES", "MAILBOX", "BUSY",
+                            "RESTARTS",
+                        ],
+                        &table,
+                    );
+                }
+            }
+        }
         Command::Top {
             resource,
             namespace,

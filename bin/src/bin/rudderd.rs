@@ -63,6 +63,16 @@ struct Args {
     /// (overrides `[ingress] https_listen`).
     #[arg(long, env = "RUDDER_INGRESS_HTTPS")]
     ingress_https: Option<String>,
+    /// A plain-HTTP metrics address (`[metrics] listen`).
+    #[arg(long, env = "RUDDER_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// Record metrics (`[metrics] enabled`): `on` or `off`.
+    #[arg(long, env = "RUDDER_METRICS", value_parser = ["on", "off"])]
+    metrics: Option<String>,
+    /// The node's address on the network it serves pods from, its InternalIP
+    /// (overrides `[node] address`).
+    #[arg(long, env = "RUDDER_NODE_IP")]
+    node_ip: Option<String>,
 }
 
 fn config(args: Args) -> anyhow::Result<NodeConfig> {
@@ -107,6 +117,15 @@ fn config(args: Args) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.ingress_https {
         cfg.ingress.https_listen = v;
     }
+    if let Some(v) = args.metrics_listen {
+        cfg.metrics.listen = v;
+    }
+    if let Some(v) = args.metrics {
+        cfg.metrics.enabled = v == "on";
+    }
+    if let Some(v) = args.node_ip {
+        cfg.node.address = v;
+    }
     cfg.validate()?;
     Ok(cfg)
 }
@@ -121,13 +140,17 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         .api_address
         .map(|a| format!(" api=https://{a}"))
         .unwrap_or_default();
+    let metrics = node
+        .metrics_address
+        .map(|a| format!(" metrics=http://{a}"))
+        .unwrap_or_default();
     let kubeconfig = node
         .kubeconfig
         .as_ref()
         .map(|k| format!(" kubeconfig={}", k.display()))
         .unwrap_or_default();
     println!(
-        "rudderd ready: node={} roles={} bus={}{api} data-dir={} client-config={}{kubeconfig}",
+        "rudderd ready: node={} roles={} bus={}{api}{metrics} data-dir={} client-config={}{kubeconfig}",
         node.name,
         roles,
         node.bus_address,

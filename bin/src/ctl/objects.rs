@@ -36,7 +36,9 @@ fn resource_ref(info: &ResourceInfo) -> ResourceRef {
     }
 }
 
-async fn call(client: &Client, req: ApiRequest) -> anyhow::Result<Value> {
+/// Sends one API request to the connected node's API server; a failure `Status` is an
+/// error worded as kubectl words it.
+pub async fn call(client: &Client, req: ApiRequest) -> anyhow::Result<Value> {
     let to = ActorRef::new(
         client.node().clone(),
         rudder_protocol::names::actors::APISERVER,

@@ -1,6 +1,10 @@
 //! `rudderctl top nodes|pods`: the kubelets' latest CPU and memory measurements, read
 //! from each node's kubelet over the bus (`KubeletRequest::Metrics`, what the API
 //! server's `metrics.k8s.io` serves) and printed as `kubectl top` prints them.
+//!
+//! `rudderctl top actors`: the busiest actors of every node, from two listings of the
+//! supervisors (`ChaosRequest::ListActors`, which carries each actor's message count,
+//! mailbox depth and busy time) a second apart ([`actor_rows`]).
 
 use anyhow::bail;
 use rudder_protocol::client::Client;
@@ -128,4 +132,106 @@ pub async fn top(
         other => bail!("top: unknown resource {other:?} (nodes or pods)"),
     }
     Ok(())
+}
+
+/// One row of `rudderctl top actors`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActorRow {
+    /// The node.
+    pub node: String,
+    /// The actor.
+    pub name: String,
+    /// `Running`, `Restarting` or `Stopped`.
+    pub state: &'static str,
+    /// Requests per second over the sampling interval.
+    pub rate: f64,
+    /// Requests handled since the node started.
+    pub messages: u64,
+    /// Requests waiting or being handled now.
+    pub mailbox: u64,
+    /// Share of the interval spent answering (can pass 1 with concurrent requests).
+    pub busy: f64,
+    /// Restarts by its supervisor.
+    pub restarts: u32,
+}
+
+/// The busiest actors first: two listings `secs` apart, rates from their difference
+/// (an actor absent from `before` counts from zero).
+pub fn actor_rows(
+    before: &[rudder_protocol::messages::chaos::ActorInfo],
+    after: &[rudder_protocol::messages::chaos::ActorInfo],
+    secs: f64,
+) -> Vec<ActorRow> {
+    let secs = secs.max(1e-3);
+    let mut rows: Vec<ActorRow> = after
+        .iter()
+        .map(|a| {
+            let b = before.iter().find(|b| b.node == a.node && b.name == a.name);
+            // A counter that went down belongs to a restarted node: it counts from zero.
+            let since = |before: u64, now: u64| if before > now { now } else { now - before };
+            let messages = b.map_or(a.messages, |b| since(b.messages, a.messages));
+            let busy_us = b.map_or(a.busy_us, |b| since(b.busy_us, a.busy_us));
+            ActorRow {
+                node: a.node.clone(),
+                name: a.name.clone(),
+                state: a.state.as_str(),
+                rate: messages as f64 / secs,
+                messages: a.messages,
+                mailbox: a.mailbox,
+                busy: busy_us as f64 / 1e6 / secs,
+                restarts: a.restarts,
+            }
+        })
+        .collect();
+    rows.sort_by(|x, y| {
+        y.rate
+            .total_cmp(&x.rate)
+            .then(y.mailbox.cmp(&x.mailbox))
+            .then(y.messages.cmp(&x.messages))
+            .then((&x.node, &x.name).cmp(&(&y.node, &y.name)))
+    });
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rudder_protocol::messages::chaos::{ActorInfo, ActorState};
+
+    fn info(name: &str, messages: u64, mailbox: u64, busy_us: u64) -> ActorInfo {
+        ActorInfo {
+            node: "n1".into(),
+            name: name.into(),
+            state: ActorState::Running,
+            restarts: 0,
+            uptime_ms: 1,
+            messages,
+            mailbox,
+            busy_us,
+        }
+    }
+
+    #[test]
+    fn busiest_first() {
+        let before = vec![info("apiserver", 100, 0, 0), info("store", 10, 0, 0)];
+        let after = vec![
+            info("apiserver", 150, 2, 500_000),
+            info("store", 110, 0, 0),
+            info("scheduler", 0, 0, 0),
+        ];
+        let rows = actor_rows(&before, &after, 2.0);
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["store", "apiserver", "scheduler"]);
+        assert_eq!(rows[0].rate, 50.0);
+        assert_eq!(rows[1].rate, 25.0);
+        assert_eq!(rows[1].busy, 0.25);
+        assert_eq!(rows[1].mailbox, 2);
+    }
+
+    #[test]
+    fn a_restarted_node_counts_from_zero() {
+        let before = vec![info("apiserver", 100, 0, 0)];
+        let after = vec![info("apiserver", 40, 0, 0)];
+        assert_eq!(actor_rows(&before, &after, 1.0)[0].rate, 40.0);
+    }
 }

@@ -176,6 +176,20 @@ pub enum ApiRequest {
         /// The request body as JSON.
         body: Vec<u8>,
     },
+    /// Replace what a subresource of a named object owns (`certificatesigningrequests`'
+    /// `approval`: a CertificateSigningRequest whose conditions are written).
+    UpdateSubresource {
+        /// The collection.
+        resource: ResourceRef,
+        /// Namespace.
+        namespace: Option<String>,
+        /// Object name.
+        name: String,
+        /// The subresource, e.g. `approval`.
+        subresource: String,
+        /// The object as JSON.
+        body: Vec<u8>,
+    },
 }
 
 /// One watch event: its type (ADDED, MODIFIED, DELETED) and the object as JSON.

@@ -182,6 +182,12 @@ pub struct ActorInfo {
     pub restarts: u32,
     /// Milliseconds since its current incarnation started (0 unless running).
     pub uptime_ms: u64,
+    /// Requests the bus delivered to it since the node started (all incarnations).
+    pub messages: u64,
+    /// Requests delivered and not yet answered.
+    pub mailbox: u64,
+    /// Microseconds spent from delivery to reply, summed over its requests.
+    pub busy_us: u64,
 }
 
 /// The life state of a supervised actor.

@@ -40,7 +40,7 @@
 //!   `lease`, `scale`, `daemonset`, `controller_revision` (ControllerRevision, with
 //!   `raw`'s [`RawJson`] for its data), `statefulset`, `storage` (PersistentVolume,
 //!   PersistentVolumeClaim, StorageClass), `policy` (PodDisruptionBudget), `ingress` (Ingress, IngressClass), `rbac` (Role,
-//!   ClusterRole, RoleBinding, ClusterRoleBinding).
+//!   ClusterRole, RoleBinding, ClusterRoleBinding), `network_policy` (NetworkPolicy), `certificates` (CertificateSigningRequest).
 
 use std::fmt::Debug;
 
@@ -223,6 +223,7 @@ macro_rules! kind {
 mod apiservice;
 mod autoscaling;
 mod bytes;
+mod certificates;
 mod common;
 mod config;
 mod controller_revision;
@@ -233,9 +234,11 @@ mod ingress;
 mod intstr;
 mod job;
 mod lease;
+mod limits_quotas;
 mod meta;
 mod metrics;
 mod namespace;
+mod network_policy;
 mod node;
 mod pod;
 mod policy;
@@ -254,6 +257,7 @@ mod time;
 pub use apiservice::*;
 pub use autoscaling::*;
 pub use bytes::ByteString;
+pub use certificates::*;
 pub use common::*;
 pub use config::*;
 pub use controller_revision::*;
@@ -264,9 +268,11 @@ pub use ingress::*;
 pub use intstr::{IntOrString, IntOrStringError};
 pub use job::*;
 pub use lease::*;
+pub use limits_quotas::*;
 pub use meta::*;
 pub use metrics::*;
 pub use namespace::*;
+pub use network_policy::*;
 pub use node::*;
 pub use pod::*;
 pub use policy::*;

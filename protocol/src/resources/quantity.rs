@@ -218,6 +218,40 @@ impl Quantity {
     }
 }
 
+/// The widest gap between the exponents of two quantities that [`Quantity::add`] adds
+/// exactly; beyond it the smaller operand (less than 10^-1000 of the larger) is dropped,
+/// so that hostile exponents cannot make the sum cost time or memory.
+const MAX_EXACT_EXPONENT_GAP: i64 = 1000;
+
+impl Quantity {
+    /// `self + other`, exact (Kubernetes' `Quantity.Add`): the result keeps this
+    /// quantity's format, or takes `other`'s when this one is zero (`0` + `128Mi` is
+    /// `128Mi`, `500m` + `500m` is `1`).
+    pub fn add(&self, other: &Quantity) -> Quantity {
+        let format = if self.is_zero() {
+            other.format
+        } else {
+            self.format
+        };
+        Self::from_decimal(self.value.add(&other.value), format)
+    }
+
+    /// `self - other`, exact (Kubernetes' `Quantity.Sub`), in this quantity's format
+    /// (or `other`'s when this one is zero).
+    pub fn sub(&self, other: &Quantity) -> Quantity {
+        let mut negated = other.value.clone();
+        if !negated.mag.is_zero() {
+            negated.negative = !negated.negative;
+        }
+        let format = if self.is_zero() {
+            other.format
+        } else {
+            self.format
+        };
+        Self::from_decimal(self.value.add(&negated), format)
+    }
+}
+
 crate::schema::named_type!(
     Quantity,
     TypeDef::scalar(
@@ -654,6 +688,50 @@ impl Decimal {
     }
 }
 
+impl Decimal {
+    /// `self + other`, exact unless the exponents are further apart than
+    /// [`MAX_EXACT_EXPONENT_GAP`] (then the operand of smaller magnitude is dropped).
+    fn add(&self, other: &Decimal) -> Decimal {
+        if other.mag.is_zero() {
+            return self.clone().normalized();
+        }
+        if self.mag.is_zero() {
+            return other.clone().normalized();
+        }
+        if (self.exp - other.exp).abs() > MAX_EXACT_EXPONENT_GAP {
+            return match cmp_abs(self, other) {
+                Ordering::Less => other.clone().normalized(),
+                _ => self.clone().normalized(),
+            };
+        }
+        let exp = self.exp.min(other.exp);
+        let mut a = self.mag.clone();
+        a.mul_pow10((self.exp - exp).unsigned_abs());
+        let mut b = other.mag.clone();
+        b.mul_pow10((other.exp - exp).unsigned_abs());
+        let sum = if self.negative == other.negative {
+            Decimal {
+                negative: self.negative,
+                mag: a.plus(&b),
+                exp,
+            }
+        } else if a.cmp_mag(&b) == Ordering::Less {
+            Decimal {
+                negative: other.negative,
+                mag: b.minus(&a),
+                exp,
+            }
+        } else {
+            Decimal {
+                negative: self.negative,
+                mag: a.minus(&b),
+                exp,
+            }
+        };
+        sum.normalized()
+    }
+}
+
 /// Compares `|a|` with `|b|`.
 fn cmp_abs(a: &Decimal, b: &Decimal) -> Ordering {
     match (a.mag.is_zero(), b.mag.is_zero()) {
@@ -803,6 +881,51 @@ impl Mag {
         if inexact {
             self.add_small(1);
         }
+    }
+
+    /// `self + other`.
+    fn plus(&self, other: &Mag) -> Mag {
+        let mut limbs = Vec::with_capacity(self.0.len().max(other.0.len()) + 1);
+        let mut carry = 0u64;
+        for i in 0..self.0.len().max(other.0.len()) {
+            let v = u64::from(self.0.get(i).copied().unwrap_or(0))
+                + u64::from(other.0.get(i).copied().unwrap_or(0))
+                + carry;
+            limbs.push((v % LIMB) as u32);
+            carry = v / LIMB;
+        }
+        if carry > 0 {
+            limbs.push(carry as u32);
+        }
+        let mut m = Mag(limbs);
+        m.trim();
+        m
+    }
+
+    /// `self - other`, for `self >= other`.
+    fn minus(&self, other: &Mag) -> Mag {
+        let mut limbs = Vec::with_capacity(self.0.len());
+        let mut borrow = 0i64;
+        for (i, limb) in self.0.iter().enumerate() {
+            let mut v = i64::from(*limb) - i64::from(other.0.get(i).copied().unwrap_or(0)) - borrow;
+            borrow = 0;
+            if v < 0 {
+                v += LIMB as i64;
+                borrow = 1;
+            }
+            limbs.push(v as u32);
+        }
+        let mut m = Mag(limbs);
+        m.trim();
+        m
+    }
+
+    /// Compares two (trimmed) magnitudes.
+    fn cmp_mag(&self, other: &Mag) -> Ordering {
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
     }
 
     fn digit_count(&self) -> u64 {
@@ -1079,6 +1202,37 @@ mod tests {
             assert_eq!(got.as_str(), *want, "{name}");
         }
         assert_eq!(Quantity::default().as_str(), "0");
+    }
+
+    #[test]
+    fn addition_and_subtraction_table() {
+        // (name, a, b, a + b, a - b)
+        let table: &[(&str, &str, &str, &str, &str)] = &[
+            ("millis", "500m", "500m", "1", "0"),
+            (
+                "zero takes the other's format",
+                "0",
+                "128Mi",
+                "128Mi",
+                "-128Mi",
+            ),
+            ("binary", "128Mi", "64Mi", "192Mi", "64Mi"),
+            ("mixed scales", "1", "250m", "1250m", "750m"),
+            ("negative result", "1", "3", "4", "-2"),
+            ("across limbs", "999999999", "1", "1G", "999999998"),
+            (
+                "big and tiny",
+                "1G",
+                "1n",
+                "1000000000000000001n",
+                "999999999999999999n",
+            ),
+            ("decimal exponent", "1e3", "1e3", "2e3", "0"),
+        ];
+        for (name, a, b, sum, diff) in table {
+            assert_eq!(q(a).add(&q(b)).as_str(), *sum, "{name}: {a} + {b}");
+            assert_eq!(q(a).sub(&q(b)).as_str(), *diff, "{name}: {a} - {b}");
+        }
     }
 
     #[test]

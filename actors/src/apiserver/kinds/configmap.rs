@@ -14,6 +14,17 @@ use super::super::validation::{
 use super::Strategy;
 
 impl Strategy for ConfigMap {
+    fn quota_usage(&self, usage: &mut rudder_protocol::resources::ResourceList) {
+        usage.insert(
+            rudder_protocol::resources::quota::CONFIG_MAPS.into(),
+            super::one(),
+        );
+    }
+
+    fn quota_matches(name: &str) -> bool {
+        name == rudder_protocol::resources::quota::CONFIG_MAPS
+    }
+
     const COLUMNS: &'static [Column] = &[
         NAME,
         col("Data", "string", "The number of keys in the config map."),

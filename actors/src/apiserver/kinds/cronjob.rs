@@ -24,6 +24,8 @@ use crate::controllers::cronjob::schedule::{Schedule, ScheduleError};
 pub const MAX_CRONJOB_NAME: usize = 52;
 
 impl Strategy for CronJob {
+    const VALIDATION: &'static [super::super::admission::Validator] =
+        &[super::super::podsecurity::cron_job];
     const COLUMNS: &'static [Column] = CRONJOB_COLUMNS;
 
     fn example(_namespace: &str) -> Value {

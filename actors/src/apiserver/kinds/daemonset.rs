@@ -28,6 +28,8 @@ use super::super::validation::{
 use super::{Admission, Strategy};
 
 impl Strategy for DaemonSet {
+    const VALIDATION: &'static [super::super::admission::Validator] =
+        &[super::super::podsecurity::workload];
     const COLUMNS: &'static [Column] = DAEMONSET_COLUMNS;
 
     fn example(_namespace: &str) -> Value {

@@ -9,6 +9,8 @@ use super::super::table::{
 use super::Strategy;
 
 impl Strategy for Deployment {
+    const VALIDATION: &'static [super::super::admission::Validator] =
+        &[super::super::podsecurity::workload];
     const COLUMNS: &'static [Column] = DEPLOYMENT_COLUMNS;
 
     fn cells(&self, now: Time) -> Row {

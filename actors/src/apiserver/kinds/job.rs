@@ -33,6 +33,8 @@ pub const MAX_INDEXED_COMPLETIONS: i32 = 100_000;
 pub const MAX_INDEXED_PARALLELISM: i32 = 100_000;
 
 impl Strategy for Job {
+    const VALIDATION: &'static [super::super::admission::Validator] =
+        &[super::super::podsecurity::workload];
     const COLUMNS: &'static [Column] = JOB_COLUMNS;
 
     fn example(_namespace: &str) -> Value {

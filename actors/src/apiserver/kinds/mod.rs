@@ -23,16 +23,18 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use rudder_protocol::registry::{ResourceInfo, Served};
-use rudder_protocol::resources::{Resource, Time};
+use rudder_protocol::resources::{quota, Quantity, Resource, ResourceList, Time};
 use serde_json::{json, Value};
 
 use super::admission;
 use super::core::{fail, ApiError, ApiResult};
 use super::defaults::Defaults;
+use super::request::UserInfo;
 use super::table::{default_row, Column, Row, DEFAULT_COLUMNS};
 use super::validation::{invalid_status, Validate};
 
 mod apiservice;
+mod certificatesigningrequest;
 mod clusterrole;
 mod clusterrolebinding;
 mod configmap;
@@ -46,15 +48,19 @@ mod horizontalpodautoscaler;
 mod ingress;
 mod job;
 mod lease;
+mod limitrange;
 mod namespace;
+mod networkpolicy;
 mod node;
 mod persistentvolume;
 mod persistentvolumeclaim;
 mod pod;
+pub(crate) use pod::pod_total;
 mod poddisruptionbudget;
 mod priorityclass;
 mod replicaset;
 mod replicationcontroller;
+mod resourcequota;
 mod role;
 mod rolebinding;
 mod secret;
@@ -155,6 +161,10 @@ pub trait Strategy: Resource + Served + Defaults + Validate {
     /// [`Strategy::prepare_create`].
     const ADMISSION: &'static [admission::Plugin] = &[];
 
+    /// Validating admission plugins, run in order on create and update (every part)
+    /// after defaulting and validation, before the write.
+    const VALIDATION: &'static [admission::Validator] = &[];
+
     /// A minimal valid object of this kind (with no name; in `namespace` when the kind
     /// is namespaced): what the generic tests create for every kind, so that the one
     /// place saying what an object of this kind needs is its module.
@@ -169,6 +179,10 @@ pub trait Strategy: Resource + Served + Defaults + Validate {
 
     /// Admission on create (not on update): server-set fields, defaults that apply once.
     fn prepare_create(_obj: &mut Self, _admission: &Admission) {}
+
+    /// On create, before decoding: what the object records of the user creating it
+    /// (a CertificateSigningRequest's `spec.username` and `groups`).
+    fn requested_by(_obj: &mut Value, _user: &UserInfo) {}
 
     /// Preparation of a spec update (not a status update) of `old` into `new`, before
     /// defaulting and validation.
@@ -185,6 +199,36 @@ pub trait Strategy: Resource + Served + Defaults + Validate {
     /// Whether something besides `metadata.finalizers` still holds a terminating `obj`.
     fn finalizers_pending(_obj: &Value) -> bool {
         false
+    }
+
+    /// Why no object of this kind named `name` may be deleted, if so (the immortal
+    /// namespaces of NamespaceLifecycle admission).
+    fn delete_refused(_name: &str) -> Option<&'static str> {
+        None
+    }
+
+    /// Quota: what this object consumes besides its object count
+    /// (`count/<resource>`), as Kubernetes' quota evaluator of the kind counts it (a
+    /// pod's `pods` and `requests.cpu`, a Service's `services`, ...).
+    fn quota_usage(&self, _usage: &mut ResourceList) {}
+
+    /// Quota: whether the quota resource `name` (besides the object count) is one
+    /// objects of this kind consume, so that a quota capping it is charged by their
+    /// creation (and may require them to state it, [`Strategy::quota_constraints`]).
+    fn quota_matches(_name: &str) -> bool {
+        false
+    }
+
+    /// Quota: whether this object is in the quota scope `scope` (`BestEffort`, ...);
+    /// `None` for kinds without scopes, which scoped quotas never count.
+    fn quota_scope(&self, _scope: &str) -> Option<bool> {
+        None
+    }
+
+    /// Quota: what this object must state about `capped` (the resources of this kind
+    /// that a quota caps), or why it cannot be admitted (Kubernetes' `must specify ...`).
+    fn quota_constraints(&self, _capped: &[&str]) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -204,6 +248,9 @@ pub trait KindOps: Send + Sync {
 
     /// [`Strategy::prepare_update`].
     fn prepare_update(&self, new: &mut Value, old: &Value);
+
+    /// [`Strategy::requested_by`] (nothing, for kinds without a `Strategy`).
+    fn requested_by(&self, _obj: &mut Value, _user: &UserInfo) {}
 
     /// [`Strategy::deletion`] on JSON (an unreadable object is removed at once).
     fn deletion(&self, old: &Value, grace: i64) -> Deletion;
@@ -236,6 +283,41 @@ pub trait KindOps: Send + Sync {
     /// [`Strategy::example`] named `name`, with `apiVersion`, `kind` and (for
     /// namespaced kinds) `metadata.namespace` filled in.
     fn example(&self, name: &str, namespace: &str) -> Value;
+
+    // The defaults below are those of a kind that only counts (custom resources, CRDs);
+    // the built-in kinds answer through their `Strategy`.
+
+    /// [`Strategy::delete_refused`].
+    fn delete_refused(&self, _name: &str) -> Option<&'static str> {
+        None
+    }
+
+    /// [`Strategy::VALIDATION`].
+    fn validation_plugins(&self) -> &'static [admission::Validator] {
+        &[]
+    }
+
+    /// What `obj` consumes of quota: its object count and [`Strategy::quota_usage`]
+    /// (an unreadable object: its count alone).
+    fn quota_usage(&self, _obj: &Value) -> ResourceList {
+        count_usage(self.info())
+    }
+
+    /// Whether objects of this kind consume the quota resource `name`: their object
+    /// count, or [`Strategy::quota_matches`].
+    fn quota_matches(&self, name: &str) -> bool {
+        counts_as(self.info(), name)
+    }
+
+    /// [`Strategy::quota_scope`] on JSON (an unreadable object: `None`).
+    fn quota_scope(&self, _obj: &Value, _scope: &str) -> Option<bool> {
+        None
+    }
+
+    /// [`Strategy::quota_constraints`] on JSON.
+    fn quota_constraints(&self, _obj: &Value, _capped: &[&str]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The [`KindOps`] of `K`.
@@ -314,6 +396,10 @@ impl<K: Strategy> KindOps for Kind<K> {
         K::prepare_update(new, old);
     }
 
+    fn requested_by(&self, obj: &mut Value, user: &UserInfo) {
+        K::requested_by(obj, user);
+    }
+
     fn deletion(&self, old: &Value, grace: i64) -> Deletion {
         match K::deserialize(old) {
             Ok(old) => K::deletion(&old, grace),
@@ -337,6 +423,10 @@ impl<K: Strategy> KindOps for Kind<K> {
         K::ADMISSION
     }
 
+    fn validation_plugins(&self) -> &'static [admission::Validator] {
+        K::VALIDATION
+    }
+
     fn field_labels(&self) -> Vec<&'static str> {
         Self::selectable().map(|f| f.label).collect()
     }
@@ -353,6 +443,34 @@ impl<K: Strategy> KindOps for Kind<K> {
 
     fn row(&self, obj: &Value, now: Time) -> Row {
         K::deserialize(obj).unwrap_or_default().cells(now)
+    }
+
+    fn delete_refused(&self, name: &str) -> Option<&'static str> {
+        K::delete_refused(name)
+    }
+
+    fn quota_usage(&self, obj: &Value) -> ResourceList {
+        let mut usage = ResourceList::new();
+        if let Ok(typed) = K::deserialize(obj) {
+            typed.quota_usage(&mut usage);
+        }
+        usage.insert(quota::count_name(K::group(), K::PLURAL), one());
+        usage
+    }
+
+    fn quota_matches(&self, name: &str) -> bool {
+        name == quota::count_name(K::group(), K::PLURAL) || K::quota_matches(name)
+    }
+
+    fn quota_scope(&self, obj: &Value, scope: &str) -> Option<bool> {
+        K::deserialize(obj).ok()?.quota_scope(scope)
+    }
+
+    fn quota_constraints(&self, obj: &Value, capped: &[&str]) -> Result<(), String> {
+        match K::deserialize(obj) {
+            Ok(typed) => typed.quota_constraints(capped),
+            Err(_) => Ok(()),
+        }
     }
 
     fn example(&self, name: &str, namespace: &str) -> Value {
@@ -376,6 +494,24 @@ macro_rules! kind_table {
 /// Every served kind, in the order of [`rudder_protocol::registry::RESOURCES`].
 pub static KINDS: &[&dyn KindOps] = rudder_protocol::served_kinds!(kind_table);
 
+/// One, as an object counts in quota usage.
+/// What an object of a kind that only counts (custom resources, CRDs) consumes of quota:
+/// `count/<plural>.<group>`, one.
+fn count_usage(info: &ResourceInfo) -> ResourceList {
+    let mut usage = ResourceList::new();
+    usage.insert(quota::count_name(info.group, info.plural), one());
+    usage
+}
+
+/// Whether the quota resource `name` is the object count of the kind of `info`.
+fn counts_as(info: &ResourceInfo, name: &str) -> bool {
+    name == quota::count_name(info.group, info.plural)
+}
+
+fn one() -> Quantity {
+    Quantity::new(1, Default::default())
+}
+
 /// The pod spec of the examples: one container of the demo image.
 fn example_pod_spec() -> Value {
     json!({"containers": [{"name": "c", "image": "rudder/demo:latest"}]})
@@ -393,12 +529,22 @@ fn example_workload(selector: Value) -> Value {
 
 /// The kind module of `kind` (e.g. `Pod`), if it is served.
 pub fn for_kind(kind: &str) -> Option<&'static dyn KindOps> {
-    KINDS.iter().copied().find(|k| k.info().kind == kind)
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.info().kind == kind)
+        .or_else(|| {
+            (kind == super::crd::CRD_INFO.kind).then_some(&super::crd::CRD_KIND as &dyn KindOps)
+        })
+        .or_else(|| super::crd::registry::custom_for_kind(kind).map(|k| k as &'static dyn KindOps))
 }
 
 /// The kind module serving `info`. Every entry of the resource table has one (the
 /// table and [`KINDS`] expand the same list), so a miss is a bug, answered as a 404.
 pub fn for_resource(info: &ResourceInfo) -> ApiResult<&'static dyn KindOps> {
+    if let Some(custom) = super::crd::registry::custom_for(info) {
+        return Ok(custom);
+    }
     for_kind(info.kind)
         .ok_or_else(|| fail(404, "NotFound", format!("kind {} is not served", info.kind)))
 }

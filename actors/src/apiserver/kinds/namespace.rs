@@ -1,6 +1,8 @@
 //! Namespaces (`core/v1`, cluster-scoped): the namespace controller's finalizer set on
-//! create, termination (phase `Terminating` until the controller has emptied it and
-//! cleared `spec.finalizers`), the `status.phase` field selector and the printer.
+//! create, `default`, `kube-system` and `kube-public` never deleted (NamespaceLifecycle
+//! admission; its create half is `ApiCore::check_namespace`), termination (phase `Terminating` until the controller has emptied it and
+//! cleared `spec.finalizers`), the `kubernetes.io/metadata.name` label, the `status.phase`
+//! field selector and the printer.
 
 use rudder_protocol::resources::{Namespace, Time};
 use serde_json::{json, Value};
@@ -9,7 +11,13 @@ use super::super::defaults::NAMESPACE_FINALIZER;
 use super::super::table::{col, since, Column, Row, AGE, NAME};
 use super::{field, Admission, Deletion, SelectableField, Strategy};
 
+/// The label every namespace carries with its own name, so that selectors (a
+/// NetworkPolicy's `namespaceSelector`, PodSecurity exemptions) can name namespaces.
+pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 impl Strategy for Namespace {
+    const VALIDATION: &'static [super::super::admission::Validator] =
+        &[super::super::podsecurity::namespace];
     const FIELDS: &'static [SelectableField] = &[field("status.phase")];
     const COLUMNS: &'static [Column] = NAMESPACE_COLUMNS;
 
@@ -23,6 +31,31 @@ impl Strategy for Namespace {
         if ns.spec.finalizers.is_empty() {
             ns.spec.finalizers = vec![NAMESPACE_FINALIZER.to_owned()];
         }
+        ns.metadata
+            .labels
+            .insert(NAME_LABEL.to_owned(), ns.metadata.name.clone());
+    }
+
+    /// The name label stays true whatever an update sends (Kubernetes' strategy sets
+    /// it on every write).
+    fn prepare_update(new: &mut Value, _old: &Value) {
+        let name = new["metadata"]["name"].clone();
+        if !new["metadata"]["labels"].is_object() {
+            new["metadata"]["labels"] = json!({});
+        }
+        new["metadata"]["labels"][NAME_LABEL] = name;
+    }
+
+    /// NamespaceLifecycle admission: the namespaces every cluster relies on stay.
+    fn delete_refused(name: &str) -> Option<&'static str> {
+        use rudder_protocol::names::namespaces;
+        [
+            namespaces::DEFAULT,
+            namespaces::KUBE_SYSTEM,
+            namespaces::KUBE_PUBLIC,
+        ]
+        .contains(&name)
+        .then_some("this namespace may not be deleted")
     }
 
     fn deletion(_old: &Namespace, _grace: i64) -> Deletion {

@@ -31,6 +31,20 @@ use super::persistentvolume::{
 use super::{admission, Admission, Strategy};
 
 impl Strategy for PersistentVolumeClaim {
+    /// Kubernetes' claim evaluator: the claim and the storage it requests.
+    fn quota_usage(&self, usage: &mut rudder_protocol::resources::ResourceList) {
+        use rudder_protocol::resources::quota;
+        usage.insert(quota::PERSISTENT_VOLUME_CLAIMS.into(), super::one());
+        if let Some(storage) = self.spec.resources.requests.get("storage") {
+            usage.insert(quota::REQUESTS_STORAGE.into(), storage.clone());
+        }
+    }
+
+    fn quota_matches(name: &str) -> bool {
+        use rudder_protocol::resources::quota;
+        name == quota::PERSISTENT_VOLUME_CLAIMS || name == quota::REQUESTS_STORAGE
+    }
+
     const COLUMNS: &'static [Column] = &[
         NAME,
         col("Status", "string", "The phase of the claim."),
@@ -51,7 +65,8 @@ impl Strategy for PersistentVolumeClaim {
         col("VolumeMode", "string", "Filesystem or Block.").wide(),
     ];
 
-    const ADMISSION: &'static [admission::Plugin] = &[default_storage_class];
+    const ADMISSION: &'static [admission::Plugin] =
+        &[default_storage_class, super::super::limitranger::claim];
 
     fn example(_namespace: &str) -> Value {
         json!({"spec": {

@@ -2,20 +2,25 @@
 //! unreachable tolerations), graceful deletion of a bound pod (its kubelet finishes it),
 //! the pod field selectors and Kubernetes' pod printer.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
-    ConditionStatus, ContainerRestartPolicy, ContainerStatus, Pod, PodCondition, PodPhase,
-    PodStatus, Time,
+    quota, ConditionStatus, ContainerRestartPolicy, ContainerStatus, Pod, PodCondition, PodPhase,
+    PodStatus, Quantity, ResourceList, Time,
 };
 use serde_json::{json, Value};
 
 use super::super::admission;
 use super::super::core::set_or_remove;
 use super::super::defaults::add_default_tolerations;
+use super::super::limitranger;
 use super::super::table::{col, or_none, since, Column, Row, AGE, NAME};
 use super::{field, Admission, Deletion, SelectableField, Strategy};
 
 impl Strategy for Pod {
+    const VALIDATION: &'static [super::super::admission::Validator] =
+        &[super::super::podsecurity::pod];
     const FIELDS: &'static [SelectableField] = &[
         field("spec.nodeName"),
         field("spec.restartPolicy"),
@@ -30,7 +35,91 @@ impl Strategy for Pod {
         admission::service_account,
         admission::priority,
         admission::runtime_class,
+        limitranger::pod,
     ];
+
+    /// Kubernetes' pod evaluator: a pod that is not terminal (nor past its deletion
+    /// grace) counts as one of `pods` with its requests and limits of CPU, memory and
+    /// ephemeral storage (requests also under their bare names), hugepages and
+    /// extended resources.
+    fn quota_usage(&self, usage: &mut ResourceList) {
+        if !counts_in_quota(self, Time::now()) {
+            return;
+        }
+        usage.insert(quota::PODS.into(), Quantity::new(1, Default::default()));
+        let requests = pod_total(self, |c| &c.resources.requests);
+        let limits = pod_total(self, |c| &c.resources.limits);
+        add_compute_usage(&requests, &limits, usage);
+    }
+
+    fn quota_matches(name: &str) -> bool {
+        POD_QUOTA_RESOURCES.contains(&name)
+            || name.starts_with("hugepages-")
+            || name.starts_with("requests.hugepages-")
+            || (name.starts_with(quota::REQUESTS_PREFIX) && name.contains('/'))
+    }
+
+    fn quota_scope(&self, scope: &str) -> Option<bool> {
+        let terminating = self.spec.active_deadline_seconds.is_some_and(|s| s >= 0);
+        let best_effort = self
+            .spec
+            .containers
+            .iter()
+            .chain(&self.spec.init_containers)
+            .all(|c| {
+                ["cpu", "memory"].iter().all(|r| {
+                    !c.resources.requests.contains_key(*r) && !c.resources.limits.contains_key(*r)
+                })
+            });
+        Some(match scope {
+            quota::SCOPE_TERMINATING => terminating,
+            quota::SCOPE_NOT_TERMINATING => !terminating,
+            quota::SCOPE_BEST_EFFORT => best_effort,
+            quota::SCOPE_NOT_BEST_EFFORT => !best_effort,
+            _ => false,
+        })
+    }
+
+    /// Kubernetes' pod evaluator constraint, kept for compatibility there: when a
+    /// quota caps CPU or memory requests or limits, every container must state them.
+    fn quota_constraints(&self, capped: &[&str]) -> Result<(), String> {
+        let required: Vec<&str> = capped
+            .iter()
+            .copied()
+            .filter(|r| QUOTA_VALIDATED.contains(r))
+            .collect();
+        if required.is_empty() {
+            return Ok(());
+        }
+        let mut missing: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for c in self
+            .spec
+            .containers
+            .iter()
+            .chain(&self.spec.init_containers)
+        {
+            let mut stated = ResourceList::new();
+            add_compute_usage(&c.resources.requests, &c.resources.limits, &mut stated);
+            for r in &required {
+                if !stated.contains_key(*r) {
+                    missing.entry(*r).or_default().insert(c.name.as_str());
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<String> = missing
+            .iter()
+            .map(|(r, names)| {
+                format!(
+                    "{r} for: {}",
+                    names.iter().copied().collect::<Vec<_>>().join(",")
+                )
+            })
+            .collect();
+        Err(format!("must specify {}", parts.join("; ")))
+    }
 
     fn cells(&self, now: Time) -> Row {
         let (cells, conditions) = pod_cells(self, now);
@@ -84,6 +173,112 @@ impl Strategy for Pod {
 
     fn example(_namespace: &str) -> Value {
         json!({"spec": super::example_pod_spec()})
+    }
+}
+
+/// The quota resources every pod consumes (or states), besides prefixed ones.
+const POD_QUOTA_RESOURCES: &[&str] = &[
+    quota::PODS,
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+];
+
+/// The capped resources every container must state (Kubernetes' `validationSet`).
+const QUOTA_VALIDATED: &[&str] = &[
+    "cpu",
+    "memory",
+    "requests.cpu",
+    "requests.memory",
+    "limits.cpu",
+    "limits.memory",
+];
+
+/// Whether a pod still counts in quota (Kubernetes' `QuotaV1Pod`): not terminal, and
+/// not deleted with its grace period over.
+fn counts_in_quota(pod: &Pod, now: Time) -> bool {
+    if matches!(
+        pod.status.phase,
+        Some(PodPhase::Succeeded) | Some(PodPhase::Failed)
+    ) {
+        return false;
+    }
+    match (
+        pod.metadata.deletion_timestamp,
+        pod.metadata.deletion_grace_period_seconds,
+    ) {
+        (Some(at), Some(grace)) => now.0 <= at.0.saturating_add(grace),
+        _ => true,
+    }
+}
+
+/// What a pod requests (or limits) in total, as Kubernetes' `PodRequests` adds it up:
+/// its containers and sidecars together, or any one init container if that is more.
+pub(crate) fn pod_total(
+    pod: &Pod,
+    of: impl Fn(&rudder_protocol::resources::Container) -> &ResourceList,
+) -> ResourceList {
+    let mut total = ResourceList::new();
+    let add = |total: &mut ResourceList, list: &ResourceList| {
+        for (k, v) in list {
+            let sum = total.get(k).map_or_else(|| v.clone(), |t| t.add(v));
+            total.insert(k.clone(), sum);
+        }
+    };
+    for c in &pod.spec.containers {
+        add(&mut total, of(c));
+    }
+    let mut sidecars = ResourceList::new();
+    let mut init_peak = ResourceList::new();
+    for c in &pod.spec.init_containers {
+        if c.restart_policy == Some(ContainerRestartPolicy::Always) {
+            add(&mut total, of(c));
+            add(&mut sidecars, of(c));
+            continue;
+        }
+        // An init container runs beside the sidecars started before it.
+        let mut running = sidecars.clone();
+        add(&mut running, of(c));
+        for (k, v) in running {
+            if init_peak.get(&k).is_none_or(|p| v.cmp_value(p).is_gt()) {
+                init_peak.insert(k, v);
+            }
+        }
+    }
+    for (k, v) in init_peak {
+        if total.get(&k).is_none_or(|t| v.cmp_value(t).is_gt()) {
+            total.insert(k, v);
+        }
+    }
+    total
+}
+
+/// Kubernetes' `podComputeUsageHelper` without the pod count: CPU, memory and
+/// ephemeral storage requests (also under their bare names) and limits, hugepages and
+/// extended resource requests.
+fn add_compute_usage(requests: &ResourceList, limits: &ResourceList, usage: &mut ResourceList) {
+    for r in ["cpu", "memory", "ephemeral-storage"] {
+        if let Some(v) = requests.get(r) {
+            usage.insert(r.into(), v.clone());
+            usage.insert(format!("{}{r}", quota::REQUESTS_PREFIX), v.clone());
+        }
+        if let Some(v) = limits.get(r) {
+            usage.insert(format!("{}{r}", quota::LIMITS_PREFIX), v.clone());
+        }
+    }
+    for (r, v) in requests {
+        if r.starts_with("hugepages-") {
+            usage.insert(r.clone(), v.clone());
+            usage.insert(format!("{}{r}", quota::REQUESTS_PREFIX), v.clone());
+        } else if r.contains('/') {
+            usage.insert(format!("{}{r}", quota::REQUESTS_PREFIX), v.clone());
+        }
     }
 }
 

@@ -9,6 +9,8 @@ use super::super::table::{
 use super::{field, SelectableField, Strategy};
 
 impl Strategy for ReplicaSet {
+    const VALIDATION: &'static [super::super::admission::Validator] =
+        &[super::super::podsecurity::workload];
     const FIELDS: &'static [SelectableField] = &[field("status.replicas").zero("0")];
     const COLUMNS: &'static [Column] = REPLICA_COLUMNS;
 

@@ -10,6 +10,19 @@ use super::super::table::{
 use super::{field, SelectableField, Strategy};
 
 impl Strategy for ReplicationController {
+    const VALIDATION: &'static [super::super::admission::Validator] =
+        &[super::super::podsecurity::workload];
+    fn quota_usage(&self, usage: &mut rudder_protocol::resources::ResourceList) {
+        usage.insert(
+            rudder_protocol::resources::quota::REPLICATION_CONTROLLERS.into(),
+            super::one(),
+        );
+    }
+
+    fn quota_matches(name: &str) -> bool {
+        name == rudder_protocol::resources::quota::REPLICATION_CONTROLLERS
+    }
+
     const FIELDS: &'static [SelectableField] = &[field("status.replicas").zero("0")];
     const COLUMNS: &'static [Column] = REPLICA_COLUMNS;
 

@@ -20,6 +20,17 @@ use super::{field, SelectableField, Strategy};
 const SERVICE_ACCOUNT_NAME: &str = "kubernetes.io/service-account.name";
 
 impl Strategy for Secret {
+    fn quota_usage(&self, usage: &mut rudder_protocol::resources::ResourceList) {
+        usage.insert(
+            rudder_protocol::resources::quota::SECRETS.into(),
+            super::one(),
+        );
+    }
+
+    fn quota_matches(name: &str) -> bool {
+        name == rudder_protocol::resources::quota::SECRETS
+    }
+
     const FIELDS: &'static [SelectableField] = &[field("type")];
     const COLUMNS: &'static [Column] = &[
         NAME,

@@ -19,6 +19,39 @@ use super::super::table::{col, format_labels, or_none, since, Column, Row, AGE, 
 use super::Strategy;
 
 impl Strategy for Service {
+    /// Kubernetes' service evaluator: the Service, its node ports (NodePort and
+    /// LoadBalancer types) and load balancers.
+    fn quota_usage(&self, usage: &mut rudder_protocol::resources::ResourceList) {
+        use rudder_protocol::resources::quota;
+        usage.insert(quota::SERVICES.into(), super::one());
+        let n = |v: usize| {
+            rudder_protocol::resources::Quantity::new(
+                i64::try_from(v).unwrap_or(i64::MAX),
+                Default::default(),
+            )
+        };
+        match self.spec.type_ {
+            Some(ServiceType::NodePort) => {
+                usage.insert(quota::SERVICES_NODE_PORTS.into(), n(self.spec.ports.len()));
+            }
+            Some(ServiceType::LoadBalancer) => {
+                usage.insert(quota::SERVICES_LOAD_BALANCERS.into(), super::one());
+                usage.insert(quota::SERVICES_NODE_PORTS.into(), n(self.spec.ports.len()));
+            }
+            _ => {}
+        }
+    }
+
+    fn quota_matches(name: &str) -> bool {
+        use rudder_protocol::resources::quota;
+        [
+            quota::SERVICES,
+            quota::SERVICES_NODE_PORTS,
+            quota::SERVICES_LOAD_BALANCERS,
+        ]
+        .contains(&name)
+    }
+
     const COLUMNS: &'static [Column] = SERVICE_COLUMNS;
     const CLAIMS_ADDRESSES: bool = true;
 

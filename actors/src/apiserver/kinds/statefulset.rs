@@ -16,6 +16,8 @@ use super::super::table::{CONTAINERS, IMAGES};
 use super::Strategy;
 
 impl Strategy for StatefulSet {
+    const VALIDATION: &'static [super::super::admission::Validator] =
+        &[super::super::podsecurity::workload];
     const COLUMNS: &'static [Column] = STATEFULSET_COLUMNS;
 
     fn cells(&self, now: Time) -> Row {

@@ -3,9 +3,11 @@
 //! `edit` and `view`, aggregated from the `system:aggregate-to-*` roles through the
 //! `rbac.authorization.k8s.io/aggregate-to-*` labels (so a CRD's role joins them by
 //! label); `system:basic-user`, `system:discovery` and `system:public-info-viewer` for
-//! every authenticated caller; and the components' roles (`system:kube-scheduler`,
+//! every authenticated caller; `system:monitoring` (`/metrics` and the health paths) for
+//! the group of that name; and the components' roles (`system:kube-scheduler`,
 //! `system:kube-controller-manager`, `system:node`, `system:node-proxier`), each bound
-//! to its component's user.
+//! to its component's user; `system:certificates.k8s.io:kube-apiserver-client-approver`
+//! (approving client certificates), bound to no one.
 //!
 //! Written at every start ([`ensure`]): a missing object is created; one whose
 //! `rbac.authorization.kubernetes.io/autoupdate` annotation is not `"false"` gets its
@@ -14,7 +16,8 @@
 
 use rudder_protocol::resources::{
     AggregationRule, ClusterRole, ClusterRoleBinding, LabelSelector, PolicyRule, RoleRef, Subject,
-    AGGREGATE_TO_PREFIX, AUTOUPDATE_ANNOTATION, GROUP_KIND, RBAC_GROUP, USER_KIND,
+    AGGREGATE_TO_PREFIX, AUTOUPDATE_ANNOTATION, GROUP_KIND, KUBE_APISERVER_CLIENT_SIGNER,
+    RBAC_GROUP, USER_KIND,
 };
 use serde_json::Value;
 
@@ -260,6 +263,23 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                 ],
             )],
         ),
+        // Scrapers (Prometheus) in the `system:monitoring` group, as Kubernetes binds them.
+        role(
+            "system:monitoring",
+            vec![url_rule(
+                &["get"],
+                &[
+                    "/metrics",
+                    "/metrics/slis",
+                    "/healthz",
+                    "/healthz/*",
+                    "/livez",
+                    "/livez/*",
+                    "/readyz",
+                    "/readyz/*",
+                ],
+            )],
+        ),
         role(
             "system:public-info-viewer",
             vec![url_rule(
@@ -379,6 +399,16 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                 ),
             ],
         ),
+        // Who may approve client certificates for the API server (bound by no one at
+        // start, as in Kubernetes): `kubectl certificate approve` needs this and
+        // `update` on `certificatesigningrequests/approval`.
+        role(
+            "system:certificates.k8s.io:kube-apiserver-client-approver",
+            vec![PolicyRule {
+                resource_names: vec![KUBE_APISERVER_CLIENT_SIGNER.to_owned()],
+                ..rule(&["approve"], &["certificates.k8s.io"], &["signers"])
+            }],
+        ),
     ]
 }
 
@@ -426,6 +456,11 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             "system:discovery",
             "system:discovery",
             vec![subject(GROUP_KIND, AUTHENTICATED_GROUP)],
+        ),
+        binding(
+            "system:monitoring",
+            "system:monitoring",
+            vec![subject(GROUP_KIND, "system:monitoring")],
         ),
         binding(
             "system:public-info-viewer",

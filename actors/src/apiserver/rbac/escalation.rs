@@ -161,7 +161,7 @@ impl super::super::core::ApiCore {
                 };
                 let dry = WriteOptions {
                     dry_run: true,
-                    ..*opts
+                    ..opts.clone()
                 };
                 self.patch(req.resource, ns, name, content_type, patch, Part::Main, dry)
                     .await?

@@ -16,8 +16,14 @@ use super::{BadValue, FieldCause, FieldPath, IMMUTABLE};
 /// The most bytes all annotations of an object may hold together (keys and values).
 pub const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
 
-/// Finalizers without a `/` that Kubernetes itself defines.
-const STANDARD_FINALIZERS: &[&str] = &["kubernetes", "orphan", "foregroundDeletion"];
+/// Finalizers without a `/` that Kubernetes itself defines (the last one the API server
+/// puts on every CustomResourceDefinition, to remove its custom resources first).
+const STANDARD_FINALIZERS: &[&str] = &[
+    "kubernetes",
+    "orphan",
+    "foregroundDeletion",
+    "customresourcecleanup.apiextensions.k8s.io",
+];
 
 /// Which format a kind's names must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -114,6 +114,13 @@ impl<K: Resource> Wiring<K> {
         }
     }
 
+    /// Feeds a queue that reports `workqueue_*` metrics as `name` instead (call before
+    /// wiring anything).
+    pub fn named(mut self, name: &str) -> Self {
+        self.queue = WorkQueue::named(name);
+        self
+    }
+
     /// API access for the controller's writes.
     pub fn api(&self) -> &ApiHandle {
         &self.api
@@ -285,7 +292,7 @@ impl<K: Resource> Controller<K> {
         Fut: Future<Output = Result<Option<Duration>, ApiError>>,
     {
         let body = async {
-            let mut wiring = Wiring::<K>::new(api.clone(), informers);
+            let mut wiring = Wiring::<K>::new(api.clone(), informers).named(self.name);
             let context = Arc::new(setup(&mut wiring));
             let (queue, subscriptions) = wiring.synced().await;
             info!(

@@ -1,13 +1,14 @@
 //! The served resources, as generic controllers see them: Kubernetes' namespace deleter
 //! and garbage collector loop over discovery; Rudder's loop over the API server's one
-//! registry ([`crate::apiserver::registry::RESOURCES`]), which is what discovery
-//! serves. A kind added there is emptied from deleted namespaces and followed along
-//! owner references without any change to those controllers.
+//! registry ([`crate::apiserver::registry::all_resources`]: the static table and the
+//! resources CRDs define, as this node's API server has learned them), which is what
+//! discovery serves. A kind added there is emptied from deleted namespaces and followed
+//! along owner references without any change to those controllers.
 
 use rudder_protocol::api::ApiResource;
 use rudder_protocol::dynamic::split_api_version;
 
-use crate::apiserver::registry::{ResourceInfo, RESOURCES};
+use crate::apiserver::registry::{all_resources, ResourceInfo};
 
 fn supports(info: &ResourceInfo, verbs: &[&str]) -> bool {
     verbs.iter().all(|v| info.verbs.contains(v))
@@ -15,8 +16,8 @@ fn supports(info: &ResourceInfo, verbs: &[&str]) -> bool {
 
 /// Every served resource supporting all of `verbs`, in registry order.
 pub fn served_with(verbs: &[&str]) -> Vec<ApiResource> {
-    RESOURCES
-        .iter()
+    all_resources()
+        .into_iter()
         .filter(|r| supports(r, verbs))
         .map(ApiResource::from)
         .collect()
@@ -39,8 +40,8 @@ pub fn collectable() -> Vec<ApiResource> {
 
 /// The served resource of objects with `api_version` and `kind`, if any.
 pub fn resource_for(api_version: &str, kind: &str) -> Option<ApiResource> {
-    RESOURCES
-        .iter()
+    all_resources()
+        .into_iter()
         .find(|r| r.kind == kind && split_api_version(api_version).0 == r.group)
         .map(ApiResource::from)
 }
@@ -48,6 +49,7 @@ pub fn resource_for(api_version: &str, kind: &str) -> Option<ApiResource> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apiserver::registry::RESOURCES;
 
     #[test]
     fn every_namespaced_registry_entry_is_emptied_and_every_entry_collected() {
@@ -61,7 +63,7 @@ mod tests {
             .map(|r| r.plural)
             .collect();
         assert_eq!(emptied, namespaced);
-        assert_eq!(collectable().len(), RESOURCES.len());
+        assert_eq!(collectable().len(), all_resources().len());
     }
 
     #[test]

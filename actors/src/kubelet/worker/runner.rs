@@ -593,6 +593,8 @@ impl PodWorker {
                 self.probe(pod, id, name, *kind, observed).await
             }
             Action::Terminate { grace } => {
+                tracing::info!(pod = %self.key, grace_seconds = grace.as_secs(),
+                    gone = pod.is_none(), "stopping the pod's containers");
                 self.terminate(pod.or(last_pod), *grace, observed).await;
                 true
             }

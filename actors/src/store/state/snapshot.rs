@@ -288,6 +288,11 @@ pub struct StoreSnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for StoreSnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        crate::telemetry::metrics()
+            .components
+            .raft()
+            .snapshots
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let db = self.db.clone();
         let lock = self.snapshot_lock.clone();
         let (meta, data) = blocking(ErrorVerb::Write, move || {

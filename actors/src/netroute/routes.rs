@@ -1,0 +1,301 @@
+//! The kernel side of the pod routes: the main table read with `ip -4 route show`, the
+//! changes decided by the pure [`changes`], and applied with `ip route replace` /
+//! `ip route del`, each route tagged with the protocol number [`RTPROT`] so that only
+//! the actor's own routes are ever changed or removed.
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+use ipnetwork::Ipv4Network;
+
+use super::Desired;
+
+/// The routing protocol number of Rudder's pod routes (unassigned in iproute2's
+/// `rt_protos`).
+pub const RTPROT: &str = "77";
+
+/// Route types `ip route` prints before the destination.
+const TYPES: &[&str] = &[
+    "unicast",
+    "local",
+    "broadcast",
+    "multicast",
+    "throw",
+    "unreachable",
+    "prohibit",
+    "blackhole",
+    "nat",
+];
+
+/// One route of the table, as far as the actor cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The destination (`None`: `default`).
+    pub dest: Option<Ipv4Network>,
+    /// The route's type when not unicast (`blackhole`, ...).
+    pub kind: Option<String>,
+    /// The gateway.
+    pub via: Option<Ipv4Addr>,
+    /// The protocol, as printed (a number or a name).
+    pub proto: Option<String>,
+}
+
+impl Route {
+    fn ours(&self) -> bool {
+        self.proto.as_deref() == Some(RTPROT)
+    }
+}
+
+/// The routes of `ip -4 route show` output.
+pub fn parse(table: &str) -> Vec<Route> {
+    table
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace().peekable();
+            let kind = match words.peek() {
+                Some(w) if TYPES.contains(w) => words.next().map(str::to_owned),
+                _ => None,
+            };
+            let dest = match words.next()? {
+                "default" => None,
+                d => Some(d.parse::<Ipv4Network>().ok()?),
+            };
+            let rest: Vec<&str> = words.collect();
+            let after = |key: &str| {
+                rest.windows(2)
+                    .find(|w| w[0] == key)
+                    .map(|w| w[1].to_owned())
+            };
+            Some(Route {
+                dest,
+                kind,
+                via: after("via").and_then(|v| v.parse().ok()),
+                proto: after("proto"),
+            })
+        })
+        .collect()
+}
+
+/// One change to the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Add the route, or move it to this gateway.
+    Replace(Ipv4Network, Ipv4Addr),
+    /// Remove our route to this prefix.
+    Delete(Ipv4Network),
+}
+
+/// What turns `current` into `desired`, touching only our routes; the desired prefixes
+/// left alone because another route holds exactly that prefix, with why.
+pub fn changes(current: &[Route], desired: &Desired) -> (Vec<Change>, Vec<(Ipv4Network, String)>) {
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for (cidr, via) in desired {
+        let same: Vec<&Route> = current
+            .iter()
+            .filter(|r| r.dest == Some(*cidr) && r.kind.is_none())
+            .collect();
+        if let Some(other) = same.iter().find(|r| !r.ours()) {
+            skipped.push((
+                *cidr,
+                format!(
+                    "the prefix is already routed (protocol {})",
+                    other.proto.as_deref().unwrap_or("boot")
+                ),
+            ));
+            continue;
+        }
+        if !same.iter().any(|r| r.via == Some(*via)) {
+            out.push(Change::Replace(*cidr, *via));
+        }
+    }
+    for r in current.iter().filter(|r| r.ours()) {
+        if let Some(d) = r.dest {
+            if !desired.contains_key(&d) {
+                out.push(Change::Delete(d));
+            }
+        }
+    }
+    (out, skipped)
+}
+
+fn ip(netns: Option<&str>, args: &[&str]) -> std::io::Result<(bool, String, String)> {
+    let mut cmd = Command::new("ip");
+    if let Some(ns) = netns {
+        cmd.args(["-n", ns]);
+    }
+    let out = cmd.args(args).output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    ))
+}
+
+/// The main table of `netns` (`None`: this process's namespace).
+pub fn current(netns: Option<&str>) -> std::io::Result<Vec<Route>> {
+    let (ok, out, err) = ip(netns, &["-4", "route", "show", "table", "main"])?;
+    if !ok {
+        return Err(std::io::Error::other(format!("ip route show: {err}")));
+    }
+    Ok(parse(&out))
+}
+
+/// Makes the table match `desired`. Returns the prefixes that could not be routed, with
+/// why (held by another route, or a gateway the kernel refuses); fails when the table
+/// cannot be read or a route of ours cannot be removed.
+pub fn sync(netns: Option<&str>, desired: &Desired) -> std::io::Result<Vec<(Ipv4Network, String)>> {
+    let (todo, mut skipped) = changes(&current(netns)?, desired);
+    for c in todo {
+        match c {
+            Change::Replace(cidr, via) => {
+                let (cidr_s, via_s) = (cidr.to_string(), via.to_string());
+                let args = ["route", "replace", &cidr_s, "via", &via_s, "proto", RTPROT];
+                let (ok, _, err) = ip(netns, &args)?;
+                if !ok {
+                    // e.g. a gateway not on-link: that node is out of host-gw's reach.
+                    skipped.push((cidr, err));
+                }
+            }
+            Change::Delete(cidr) => {
+                let cidr_s = cidr.to_string();
+                let (ok, _, err) = ip(netns, &["route", "del", &cidr_s, "proto", RTPROT])?;
+                if !ok {
+                    return Err(std::io::Error::other(format!("ip route del {cidr}: {err}")));
+                }
+            }
+        }
+    }
+    Ok(skipped)
+}
+
+/// The comment of the nat rule that keeps pod-to-pod traffic un-NATed.
+const NO_MASQUERADE: &str = "rudder pod-to-pod without NAT";
+
+/// The nat `POSTROUTING` rule that lets pod-to-pod traffic leave unchanged: Docker's
+/// bridge networks masquerade whatever leaves them for another interface, which would
+/// hide a pod's address from pods of other nodes (and from their network policies).
+/// Service traffic the proxy marked for masquerading is not exempt.
+pub fn no_masquerade_rule(cluster: Ipv4Network) -> Vec<String> {
+    let c = cluster.to_string();
+    [
+        "-s",
+        c.as_str(),
+        "-d",
+        c.as_str(),
+        "-m",
+        "mark",
+        "!",
+        "--mark",
+        "0x4000/0x4000",
+        "-m",
+        "comment",
+        "--comment",
+        NO_MASQUERADE,
+        "-j",
+        "RETURN",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+/// Puts [`no_masquerade_rule`] at the top of nat `POSTROUTING` unless it is there
+/// (shared by every node of the machine, like the proxy's pod-to-pod accept). Returns
+/// false where iptables cannot be used.
+pub fn ensure_no_masquerade(cluster: Ipv4Network) -> bool {
+    let rule = no_masquerade_rule(cluster);
+    let run = |op: &[&str]| {
+        let mut args: Vec<&str> = op.to_vec();
+        args.extend(rule.iter().map(String::as_str));
+        Command::new("iptables")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    run(&["-t", "nat", "-C", "POSTROUTING"]) || run(&["-t", "nat", "-I", "POSTROUTING", "1"])
+}
+
+/// Removes every route of ours from the table; how many there were.
+pub fn remove_all(netns: Option<&str>) -> std::io::Result<usize> {
+    let (todo, _) = changes(&current(netns)?, &Desired::new());
+    let n = todo.len();
+    for c in todo {
+        if let Change::Delete(cidr) = c {
+            let cidr_s = cidr.to_string();
+            ip(netns, &["route", "del", &cidr_s, "proto", RTPROT])?;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::type_complexity)]
+    use super::*;
+
+    const TABLE: &str = "default via 192.0.2.1 dev eth0 \n\
+        blackhole 10.244.0.0/16 \n\
+        10.244.1.0/24 dev br-1 proto kernel scope link src 10.244.1.1 \n\
+        10.244.2.0/24 via 10.213.0.22 dev eth0 proto 77 \n\
+        10.244.3.0/24 via 10.213.0.23 dev eth0 proto 77 \n\
+        10.213.0.0/24 dev eth0 proto kernel scope link src 10.213.0.21 \n";
+
+    #[test]
+    fn parses_ip_route_show() {
+        let routes = parse(TABLE);
+        assert_eq!(routes.len(), 6);
+        assert_eq!(routes[0].dest, None);
+        assert_eq!(routes[1].kind.as_deref(), Some("blackhole"));
+        assert_eq!(routes[3].via, Some("10.213.0.22".parse().unwrap()));
+        assert!(routes[3].ours() && !routes[2].ours());
+    }
+
+    #[test]
+    fn changes_table() {
+        let net = |s: &str| s.parse::<Ipv4Network>().unwrap();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let current = parse(TABLE);
+        let cases: Vec<(&str, Vec<(&str, &str)>, Vec<Change>, usize)> = vec![
+            (
+                "in step: nothing",
+                vec![
+                    ("10.244.2.0/24", "10.213.0.22"),
+                    ("10.244.3.0/24", "10.213.0.23"),
+                ],
+                vec![],
+                0,
+            ),
+            (
+                "a node gone, one moved, one new",
+                vec![
+                    ("10.244.2.0/24", "10.213.0.99"),
+                    ("10.244.4.0/24", "10.213.0.24"),
+                ],
+                vec![
+                    Change::Replace(net("10.244.2.0/24"), ip("10.213.0.99")),
+                    Change::Replace(net("10.244.4.0/24"), ip("10.213.0.24")),
+                    Change::Delete(net("10.244.3.0/24")),
+                ],
+                0,
+            ),
+            (
+                "a prefix a local bridge holds is never replaced",
+                vec![("10.244.1.0/24", "10.213.0.21")],
+                vec![
+                    Change::Delete(net("10.244.2.0/24")),
+                    Change::Delete(net("10.244.3.0/24")),
+                ],
+                1,
+            ),
+        ];
+        for (name, desired, want, skipped) in cases {
+            let desired: Desired = desired.into_iter().map(|(c, v)| (net(c), ip(v))).collect();
+            let (got, left) = changes(&current, &desired);
+            assert_eq!(got, want, "{name}");
+            assert_eq!(left.len(), skipped, "{name}: {left:?}");
+        }
+    }
+}

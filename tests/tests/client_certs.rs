@@ -1,0 +1,315 @@
+//! Client certificates against a real `rudderd` (control plane only, real RocksDB) with
+//! the newest kubectl:
+//!
+//! - **rudderctl kubeconfig**: `rudderctl kubeconfig --user alice --group dev` writes a
+//!   kubeconfig whose certificate `kubectl auth whoami` reads as alice in `dev`; bound
+//!   to `view` she lists pods and is refused (403, Kubernetes' message) creating one.
+//! - **another CA**: the same user's certificate from a CA the cluster does not know is
+//!   refused with 401, and a request without a certificate still authenticates by
+//!   token.
+//! - **kubectl certificate approve**: a CertificateSigningRequest created by kubectl from
+//!   a manifest records its creator, waits Pending, and once approved carries a
+//!   certificate kubectl authenticates with; a denied one gets none; approving needs
+//!   `approve` on the signer (403 without, as Kubernetes' CertificateApproval); a
+//!   malformed request is refused with Kubernetes' validation error.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rudder_actors::apiserver::x509;
+use rudder_tests::{
+    control_plane_with, eventually, kubeconfig_with_token, kubectl, Cluster, KubectlRun,
+};
+
+fn text(o: &KubectlRun) -> String {
+    format!("{}{}", o.stdout, o.stderr)
+}
+
+fn ok(kc: &Path, args: &[&str]) -> String {
+    let o = kubectl(kc, args, None);
+    assert!(o.success, "kubectl {args:?} failed: {}", text(&o));
+    o.stdout
+}
+
+fn fails(kc: &Path, args: &[&str]) -> String {
+    let o = kubectl(kc, args, None);
+    assert!(!o.success, "kubectl {args:?} succeeded: {}", text(&o));
+    text(&o)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A user of the static token file, for the approval checks.
+const TOKENS: &str = "carol-token,carol,uid-carol\n";
+
+/// A control-plane node with the token file above; its admin kubeconfig.
+async fn node() -> anyhow::Result<(Cluster, PathBuf)> {
+    control_plane_with(
+        &[("tokens.csv", TOKENS)],
+        "token_auth_file = \"{dir}/tokens.csv\"",
+    )
+    .await
+}
+
+/// `admin`'s kubeconfig with the user's credentials replaced by a client certificate
+/// and key (PEM).
+fn with_certificate(admin: &Path, cert: &str, key: &str, name: &str) -> anyhow::Result<PathBuf> {
+    let out: String = std::fs::read_to_string(admin)?
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("token: ") {
+            Some(_) => format!(
+                "    client-certificate-data: {}\n    client-key-data: {}",
+                b64(cert.as_bytes()),
+                b64(key.as_bytes())
+            ),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = admin.with_file_name(format!("kubeconfig-{name}"));
+    std::fs::write(&path, out)?;
+    Ok(path)
+}
+
+/// Polls `kubectl args` until its output (trimmed) satisfies `done`.
+async fn until(kc: &Path, args: &[&str], done: fn(&str) -> bool) -> anyhow::Result<String> {
+    let (out, _) = eventually(Duration::from_secs(60), || {
+        let o = kubectl(kc, args, None);
+        let s = o.stdout.trim().to_owned();
+        async move { Ok((o.success && done(&s)).then_some(s)) }
+    })
+    .await?;
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rudderctl_kubeconfig_user_is_authenticated_and_authorized() -> anyhow::Result<()> {
+    let (cluster, admin) = node().await?;
+    let alice = cluster.dir.path().join("alice.kubeconfig");
+    let out = std::process::Command::new(rudder_tests::rudderctl_bin())
+        .arg("--client-config")
+        .arg(cluster.nodes[0].client_config())
+        .args(["kubeconfig", "--user", "alice", "--group", "dev", "--out"])
+        .arg(&alice)
+        .args(["--expiration", "2h"])
+        .output()?;
+    assert!(
+        out.status.success(),
+        "rudderctl kubeconfig: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Polled: RBAC's index (which lets every authenticated user ask) fills after start.
+    let who = until(&alice, &["auth", "whoami", "-o", "json"], |s| !s.is_empty()).await?;
+    let who: serde_json::Value = serde_json::from_str(&who)?;
+    assert_eq!(who["status"]["userInfo"]["username"], "alice", "{who}");
+    assert_eq!(
+        who["status"]["userInfo"]["groups"],
+        serde_json::json!(["dev", "system:authenticated"]),
+        "{who}"
+    );
+    // The request it made is there, issued, and names its creator (the admin).
+    let csrs = ok(&admin, &["get", "csr", "-o", "json"]);
+    let csrs: serde_json::Value = serde_json::from_str(&csrs)?;
+    let item = &csrs["items"][0];
+    assert_eq!(item["spec"]["username"], "kubernetes-admin", "{item}");
+    assert_eq!(item["spec"]["expirationSeconds"], 7200, "{item}");
+    let table = ok(&admin, &["get", "csr"]);
+    assert!(table.contains("Approved,Issued"), "{table}");
+    assert!(
+        table.contains("kubernetes.io/kube-apiserver-client"),
+        "{table}"
+    );
+
+    // No binding yet: authenticated, not authorized.
+    let out = fails(&alice, &["get", "pods"]);
+    assert!(
+        out.contains(r#"pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "default""#),
+        "{out}"
+    );
+    ok(
+        &admin,
+        &[
+            "create",
+            "rolebinding",
+            "alice-view",
+            "--clusterrole=view",
+            "--user=alice",
+        ],
+    );
+    until(&alice, &["auth", "can-i", "list", "pods"], |s| s == "yes").await?;
+    ok(&alice, &["get", "pods"]);
+    let out = fails(&alice, &["run", "p", "--image=rudder/demo:latest"]);
+    assert!(
+        out.contains(r#"pods is forbidden: User "alice" cannot create resource "pods" in API group "" in the namespace "default""#),
+        "{out}"
+    );
+
+    // The same user from a CA the cluster does not know: 401.
+    let other = x509::Signer::generate()?;
+    let (key, req) = x509::new_client_request("alice", &["system:masters".to_owned()])?;
+    let csr = x509::parse_csr_pem(req.as_bytes()).map_err(anyhow::Error::msg)?;
+    let now = rudder_protocol::resources::Time::now().unix();
+    let cert = other.issue(&csr, &["client auth".to_owned()], now - 60, now + 3600)?;
+    let forged = with_certificate(&admin, &cert, &key, "forged")?;
+    let out = fails(&forged, &["get", "pods"]);
+    assert!(
+        out.contains("You must be logged in to the server (Unauthorized)"),
+        "{out}"
+    );
+    // A request without a certificate still authenticates by its token.
+    let carol = kubeconfig_with_token(&admin, "carol-token", "carol")?;
+    let who = ok(
+        &carol,
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert_eq!(who.trim(), "carol");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_certificate_approve_issues_a_usable_certificate() -> anyhow::Result<()> {
+    let (cluster, admin) = node().await?;
+    let dir = cluster.dir.path();
+    let (key, req) = x509::new_client_request("bob", &["qa".to_owned()])?;
+    let manifest = |name: &str, request: &str| {
+        format!(
+            "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\n\
+             metadata:\n  name: {name}\nspec:\n  request: {}\n  \
+             signerName: kubernetes.io/kube-apiserver-client\n  expirationSeconds: 3600\n  \
+             usages: [\"digital signature\", \"key encipherment\", \"client auth\"]\n  \
+             username: mallory\n  groups: [\"system:masters\"]\n",
+            b64(request.as_bytes())
+        )
+    };
+    for name in ["bob", "bob-denied"] {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, manifest(name, &req))?;
+        ok(&admin, &["create", "-f", &file.display().to_string()]);
+    }
+    // The creator is recorded, whatever the manifest said.
+    let spec = ok(
+        &admin,
+        &[
+            "get",
+            "csr",
+            "bob",
+            "-o",
+            "jsonpath={.spec.username} {.spec.groups}",
+        ],
+    );
+    assert!(spec.starts_with("kubernetes-admin "), "{spec}");
+    assert!(
+        spec.contains("system:masters") && !spec.contains("mallory"),
+        "{spec}"
+    );
+    let table = ok(&admin, &["get", "csr", "bob"]);
+    assert!(
+        table.contains("Pending") && table.contains("60m"),
+        "{table}"
+    );
+
+    // Approving needs `approve` on the signer, not only the approval subresource.
+    ok(
+        &admin,
+        &[
+            "create",
+            "clusterrole",
+            "csr-approval",
+            "--verb=get,list,update",
+            "--resource=certificatesigningrequests,certificatesigningrequests/approval",
+        ],
+    );
+    ok(
+        &admin,
+        &[
+            "create",
+            "clusterrolebinding",
+            "carol-approval",
+            "--clusterrole=csr-approval",
+            "--user=carol",
+        ],
+    );
+    let carol = kubeconfig_with_token(&admin, "carol-token", "carol")?;
+    until(
+        &carol,
+        &[
+            "auth",
+            "can-i",
+            "update",
+            "certificatesigningrequests/approval",
+        ],
+        |s| s == "yes",
+    )
+    .await?;
+    let out = fails(&carol, &["certificate", "approve", "bob"]);
+    assert!(
+        out.contains(r#"user not permitted to approve requests with signerName "kubernetes.io/kube-apiserver-client""#),
+        "{out}"
+    );
+    ok(
+        &admin,
+        &[
+            "create",
+            "clusterrolebinding",
+            "carol-signer",
+            "--clusterrole=system:certificates.k8s.io:kube-apiserver-client-approver",
+            "--user=carol",
+        ],
+    );
+    // Once the binding is in the authorizer's index, the approval goes through.
+    eventually(Duration::from_secs(60), || {
+        let o = kubectl(&carol, &["certificate", "approve", "bob"], None);
+        async move { Ok(o.success.then_some(())) }
+    })
+    .await?;
+    ok(&admin, &["certificate", "deny", "bob-denied"]);
+
+    let cert = until(
+        &admin,
+        &["get", "csr", "bob", "-o", "jsonpath={.status.certificate}"],
+        |s| !s.is_empty(),
+    )
+    .await?;
+    let cert = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(cert)?)?;
+    let bob = with_certificate(&admin, &cert, &key, "bob")?;
+    let who = ok(&bob, &["auth", "whoami", "-o", "json"]);
+    let who: serde_json::Value = serde_json::from_str(&who)?;
+    assert_eq!(who["status"]["userInfo"]["username"], "bob", "{who}");
+    assert_eq!(
+        who["status"]["userInfo"]["groups"],
+        serde_json::json!(["qa", "system:authenticated"]),
+        "{who}"
+    );
+    let denied = ok(
+        &admin,
+        &[
+            "get",
+            "csr",
+            "bob-denied",
+            "-o",
+            "jsonpath={.status.conditions[*].type}|{.status.certificate}",
+        ],
+    );
+    assert_eq!(denied.trim(), "Denied|", "{denied}");
+
+    // A request that is no PKCS#10 request: Kubernetes' validation error.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, manifest("bad", "not a request"))?;
+    let out = fails(&admin, &["create", "-f", &bad.display().to_string()]);
+    assert!(
+        out.contains(r#""bad" is invalid: spec.request: Invalid value: []byte{0x6e, 0x6f, 0x74"#)
+            && out.contains("PEM block type must be CERTIFICATE REQUEST"),
+        "{out}"
+    );
+    Ok(())
+}
