@@ -206,6 +206,11 @@ pub struct ApiServerSection {
     pub audit_log_max_size_mb: u64,
     /// Rotated audit logs kept (0: 5).
     pub audit_log_max_backups: u32,
+    /// Serve requests that present no credentials as `system:anonymous` (group
+    /// `system:unauthenticated`), leaving them to the authorizer: the bootstrap roles
+    /// let them read the health paths and `/version`. Off (the default): they are
+    /// refused with 401. A request with a wrong token is refused either way.
+    pub anonymous_auth: bool,
 }
 
 impl ApiServerSection {

@@ -343,6 +343,7 @@ fn start_api(
         token: token.clone(),
         tokens,
         address: cfg.api_listen.clone(),
+        anonymous: cfg.apiserver.anonymous_auth,
     });
     let (server, addr) = http::serve(state, &cfg.api_listen, tls_config)
         .map_err(|e| api_err(format!("cannot listen on {}: {e}", cfg.api_listen)))?;

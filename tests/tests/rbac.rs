@@ -11,6 +11,9 @@
 //! - **node identity**: `system:node:n1` reads the Secret its pod uses but not another
 //!   node's, and cannot change another node's pod.
 //! - **audit**: the refused request is in the audit log with its user and code.
+//! - **anonymous**: a request without credentials gets 401 by default; with
+//!   `anonymous_auth` it is `system:anonymous`, may read `/version`, is refused the rest
+//!   with the Forbidden message until a role is bound to `system:unauthenticated`.
 //! - **AlwaysAllow**: with authorization off, the same user may create (so the tests
 //!   above fail when the authorizer is disabled).
 
@@ -502,5 +505,94 @@ async fn always_allow_turns_authorization_off() -> anyhow::Result<()> {
     let stranger = kubeconfig_with_token(&admin, "no-such-token", "stranger")?;
     let out = fails(&stranger, &["get", "pods"]);
     assert!(out.contains("Unauthorized"), "{out}");
+    Ok(())
+}
+
+/// One request with no credentials at all (kubectl would prompt for a password): curl
+/// with the node's CA; the HTTP code and the body.
+fn anonymous_get(cluster: &Cluster, path: &str) -> anyhow::Result<(u16, String)> {
+    let node = &cluster.nodes[0];
+    let kubeconfig = std::fs::read_to_string(node.kubeconfig())?;
+    let server = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server:").map(str::trim))
+        .ok_or_else(|| anyhow::anyhow!("no server in the kubeconfig"))?;
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-w",
+            "\n%{http_code}",
+            "--cacert",
+        ])
+        .arg(node.spec.data_dir.join("pki").join("ca.crt"))
+        .arg(format!("{server}{path}"))
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    Ok((code.trim().parse()?, body.to_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_requests_are_refused_unless_admitted() -> anyhow::Result<()> {
+    // The default: a request without credentials is not served at all.
+    let (cluster, _admin) = node("RBAC").await?;
+    for path in ["/version", "/api/v1/namespaces/default/pods"] {
+        let (code, body) = anonymous_get(&cluster, path)?;
+        assert_eq!(code, 401, "{path}: {body}");
+    }
+    drop(cluster);
+
+    // Admitted: the authorizer decides what `system:anonymous` may do.
+    let (cluster, admin) = control_plane_with(&[], "anonymous_auth = true").await?;
+    // The bootstrap roles are written (and indexed) a moment after the API answers.
+    let (body, _) = eventually(Duration::from_secs(20), || {
+        let got = anonymous_get(&cluster, "/version");
+        async move {
+            let (code, body) = got?;
+            Ok((code == 200).then_some(body))
+        }
+    })
+    .await?;
+    assert!(body.contains("gitVersion"), "{body}");
+    let (code, body) = anonymous_get(&cluster, "/api/v1/namespaces/default/pods")?;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#"pods is forbidden: User \"system:anonymous\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""#),
+        "{body}"
+    );
+    let (code, body) = anonymous_get(&cluster, "/apis")?;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#"forbidden: User \"system:anonymous\" cannot get path \"/apis\""#),
+        "{body}"
+    );
+    // A wrong token is not anonymous: it is refused.
+    let stranger = kubeconfig_with_token(&admin, "no-such-token", "stranger")?;
+    let out = fails(&stranger, &["get", "--raw", "/version"]);
+    assert!(out.contains("Unauthorized"), "{out}");
+    // Bound to a role, the group may do what the role allows, and no more.
+    ok(
+        &admin,
+        &[
+            "create",
+            "clusterrolebinding",
+            "anonymous-view",
+            "--clusterrole=view",
+            "--group=system:unauthenticated",
+        ],
+    );
+    let (list, _) = eventually(Duration::from_secs(20), || {
+        let got = anonymous_get(&cluster, "/api/v1/namespaces/default/pods");
+        async move {
+            let (code, body) = got?;
+            Ok((code == 200).then_some(body))
+        }
+    })
+    .await?;
+    assert!(list.contains(r#""kind":"PodList""#), "{list}");
+    let (code, body) = anonymous_get(&cluster, "/api/v1/nodes")?;
+    assert_eq!(code, 403, "view is namespaced reading only: {body}");
     Ok(())
 }

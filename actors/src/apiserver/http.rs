@@ -51,6 +51,9 @@ pub struct ApiState {
     pub tokens: super::authn_tokens::TokenFile,
     /// `host:port` clients reach the server at, for discovery.
     pub address: String,
+    /// Whether a request without credentials is served as `system:anonymous`
+    /// (`[apiserver] anonymous_auth`) rather than refused.
+    pub anonymous: bool,
 }
 
 /// A JSON body as kube-apiserver writes one (Go's `json.Encoder`): the document, then a
@@ -151,15 +154,21 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 /// ([`super::certificates`]), else the one its bearer token names (the bootstrap admin,
 /// a user of the static token file, or a service account, [`super::authn`]). `None`
 /// when neither is accepted: a refused certificate falls through to the token, as
-/// Kubernetes' union of authenticators does.
+/// Kubernetes' union of authenticators does. A request that presents neither is
+/// `system:anonymous` when the server admits anonymous requests.
 async fn authenticate(req: &HttpRequest, state: &ApiState) -> Option<UserInfo> {
-    if let Some(certs) = req.conn_data::<super::certificates::PeerCertificates>() {
+    let certs = req.conn_data::<super::certificates::PeerCertificates>();
+    if let Some(certs) = certs {
         match state.core.authenticate_certificate(&certs.0).await {
             Ok(user) => return Some(user),
             Err(why) => tracing::debug!(%why, "client certificate refused"),
         }
     }
-    authenticate_token(bearer(req)?, state).await
+    match bearer(req) {
+        Some(token) => authenticate_token(token, state).await,
+        None if state.anonymous && certs.is_none() => Some(UserInfo::anonymous()),
+        None => None,
+    }
 }
 
 /// The caller a bearer token names (see [`authenticate`]), however it was presented.

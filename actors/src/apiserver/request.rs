@@ -29,6 +29,10 @@ pub struct UserInfo {
 
 /// The group of every authenticated caller.
 const AUTHENTICATED: &str = "system:authenticated";
+/// The user of a request without credentials.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+/// The group of a request without credentials.
+const UNAUTHENTICATED: &str = super::rbac::bootstrap::UNAUTHENTICATED_GROUP;
 
 impl UserInfo {
     /// The holder of the cluster's admin bearer token (the kubeconfig `rudderd` writes),
@@ -37,6 +41,15 @@ impl UserInfo {
         UserInfo {
             name: "kubernetes-admin".into(),
             groups: vec!["system:masters".into(), AUTHENTICATED.into()],
+        }
+    }
+
+    /// A request that presented no credentials, when `[apiserver] anonymous_auth`
+    /// admits such requests (Kubernetes' anonymous authenticator).
+    pub fn anonymous() -> UserInfo {
+        UserInfo {
+            name: ANONYMOUS_USER.into(),
+            groups: vec![UNAUTHENTICATED.into()],
         }
     }
 
