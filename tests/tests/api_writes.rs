@@ -13,6 +13,9 @@
 //!   between the list revisions read before and after, the store's own history holds
 //!   only the controllers' leader-lease renewals (they renew every second whatever
 //!   happens), and a Service's cluster IP and node port stay free.
+//! - Graceful pod deletion: a terminating pod outlives every other write (a label, a
+//!   status, its last finalizer going) until a deletion with no grace ends it; a
+//!   finalizer that remains then holds it until it goes.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -899,5 +902,111 @@ async fn server_side_dry_runs_write_nothing() -> anyhow::Result<()> {
         "{err}"
     );
     fails(k, &kc, &["get", "sa", "made", "-n", "dry"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_pod_stays_until_its_grace_period_is_over() -> anyhow::Result<()> {
+    let (cluster, kc) = node(true).await?;
+    let kubectl = rudder_tests::kubectl_bin();
+    let dir = cluster.dir.path();
+    // Bound to a node whose kubelet never comes: only the test ends their deletions.
+    for (name, finalizers) in [
+        ("plain", json!([])),
+        ("held", json!(["example.com/hold"])),
+        ("released", json!(["example.com/hold"])),
+    ] {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "finalizers": finalizers},
+            "spec": {"nodeName": "ghost", "terminationGracePeriodSeconds": 30,
+                     "containers": [{"name": "c", "image": "busybox"}]}
+        });
+        let file = manifest(dir, &format!("{name}.json"), &pod)?;
+        ok(&kubectl, &kc, &["create", "-f", &file]);
+        ok(&kubectl, &kc, &["delete", "pod", name, "--wait=false"]);
+    }
+    let meta = |name: &str| -> anyhow::Result<Value> {
+        Ok(json_of(&kubectl, &kc, &["get", "pod", name, "-o", "json"])?["metadata"].clone())
+    };
+    let gone = |name: &str| {
+        let err = fails(&kubectl, &kc, &["get", "pod", name]);
+        assert!(err.contains("NotFound"), "{name}: {err}");
+    };
+    for name in ["plain", "held", "released"] {
+        let m = meta(name)?;
+        assert!(m["deletionTimestamp"].is_string(), "{name}: {m}");
+        assert_eq!(m["deletionGracePeriodSeconds"], 30, "{name}: {m}");
+    }
+
+    // Writes to a pod its kubelet is still stopping (a label, the status the kubelet
+    // writes meanwhile, its last finalizer going) leave it terminating.
+    ok(&kubectl, &kc, &["label", "pod", "plain", "x=y"]);
+    ok(
+        &kubectl,
+        &kc,
+        &[
+            "patch",
+            "pod",
+            "plain",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"message":"stopping"}}"#,
+        ],
+    );
+    ok(
+        &kubectl,
+        &kc,
+        &[
+            "patch",
+            "pod",
+            "released",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+        ],
+    );
+    assert_eq!(meta("plain")?["labels"]["x"], "y");
+    assert!(meta("released")?["deletionTimestamp"].is_string());
+
+    // The kubelet's last word, a deletion with no grace, removes a pod nothing holds.
+    let force = |name: &str| {
+        ok(
+            &kubectl,
+            &kc,
+            &[
+                "delete",
+                "pod",
+                name,
+                "--grace-period=0",
+                "--force",
+                "--wait=false",
+            ],
+        )
+    };
+    force("plain");
+    gone("plain");
+    force("released");
+    gone("released");
+    // A finalizer still there holds the pod, its grace period shortened to none (a
+    // later deletion never lengthens it); the finalizer's removal then ends it.
+    force("held");
+    assert_eq!(meta("held")?["deletionGracePeriodSeconds"], 0);
+    ok(&kubectl, &kc, &["delete", "pod", "held", "--wait=false"]);
+    assert_eq!(meta("held")?["deletionGracePeriodSeconds"], 0);
+    ok(
+        &kubectl,
+        &kc,
+        &[
+            "patch",
+            "pod",
+            "held",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+        ],
+    );
+    gone("held");
     Ok(())
 }

@@ -268,10 +268,18 @@ async fn pre_stop_runs_before_the_stop_signal() -> anyhow::Result<()> {
                 .filter(|e| e.involved_object.name == "stop")
                 .map(|e| format!("{} {}: {}", e.type_, e.reason, e.message))
                 .collect();
+            let now = pods.get_opt("stop").await?.map(|p| {
+                format!(
+                    "rv {} deletion {:?} grace {:?}",
+                    p.metadata.resource_version,
+                    p.metadata.deletion_timestamp,
+                    p.metadata.deletion_grace_period_seconds
+                )
+            });
             let log = cluster.nodes[0].log_text();
             let lines: Vec<&str> = log.lines().collect();
             anyhow::bail!(
-                "{e}; the order file holds {text:?}; the pod's events: {seen:#?}; the node's log:\n{}",
+                "{e}; the order file holds {text:?}; the pod now: {now:?}; the pod's events: {seen:#?}; the node's log:\n{}",
                 lines[lines.len().saturating_sub(80)..].join("\n")
             );
         }

@@ -1603,13 +1603,17 @@ impl ApiCore {
             meta(&mut new).insert("generation".into(), json!(g));
         }
         let k = key(info, namespace, name);
-        // A terminating object whose last finalizer went away is deleted.
+        // A terminating object whose last finalizer went away is deleted, once its grace
+        // period is over (Kubernetes' `shouldDeleteDuringUpdate`): a pod its kubelet is
+        // still stopping stays, whatever else updates it meanwhile (its status, a
+        // label), until the kubelet deletes it with no grace.
         let finalizers_empty = new
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(|f| f.is_empty());
         if new.pointer("/metadata/deletionTimestamp").is_some()
             && finalizers_empty
+            && deletion_grace(old) == 0
             && !kind.finalizers_pending(&new)
         {
             if dry_run {
@@ -1766,11 +1770,21 @@ impl ApiCore {
                 {
                     // Nothing inside: no controller needs to empty it first.
                 } else {
+                    // The grace period the object is given: none unless the kind
+                    // stops gracefully; a second deletion may shorten it, never
+                    // lengthen it (Kubernetes' `BeforeDelete`).
+                    let grace = match deletion {
+                        Deletion::Graceful => grace.max(0),
+                        Deletion::Immediate | Deletion::WhenEmpty => 0,
+                    };
+                    let terminating = old.pointer("/metadata/deletionTimestamp").is_some();
                     let mut new = old.clone();
                     let m = meta(&mut new);
-                    if !m.contains_key("deletionTimestamp") {
+                    if !terminating {
                         m.insert("deletionTimestamp".into(), json!(Time::now()));
-                        m.insert("deletionGracePeriodSeconds".into(), json!(grace.max(0)));
+                        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                    } else if grace < deletion_grace(&old) {
+                        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
                     }
                     m.insert("finalizers".into(), Value::Array(finalizers));
                     kind.mark_terminating(&mut new);
@@ -2085,6 +2099,13 @@ impl ApiCore {
         }
         Ok((out, revision))
     }
+}
+
+/// The grace period a terminating object was given (0 when none was recorded).
+fn deletion_grace(obj: &Value) -> i64 {
+    obj.pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 /// 400 when the body names another object than the URL does.

@@ -331,17 +331,30 @@ pub(crate) fn ingest<K: Object>(
     match delivery {
         Delivery::Listed(items) => {
             for change in cache.replace(items) {
+                trace_change("relisted", &change);
                 handler(&change);
             }
         }
         Delivery::Events(events) => {
             for event in events {
                 if let Some(change) = cache.apply(event) {
+                    trace_change("watched", &change);
                     handler(&change);
                 }
             }
         }
     }
+}
+
+fn trace_change<K: Object>(how: &'static str, change: &Change<K>) {
+    let kind = match change {
+        Change::Added(_) => "added",
+        Change::Modified { .. } => "modified",
+        Change::Deleted(_) => "deleted",
+    };
+    let meta = change.object().meta();
+    tracing::trace!(how, kind, key = %change.key(), rv = %meta.resource_version,
+        terminating = meta.deletion_timestamp.is_some(), "informer change");
 }
 
 async fn run<K: Object, D: FnMut(Delivery<K>)>(
