@@ -211,6 +211,11 @@ pub struct ApiServerSection {
     /// let them read the health paths and `/version`. Off (the default): they are
     /// refused with 401. A request with a wrong token is refused either way.
     pub anonymous_auth: bool,
+    /// PodSecurity's configuration: Kubernetes' `AdmissionConfiguration` (its
+    /// `PodSecurity` plugin) or a `PodSecurityConfiguration` alone, YAML or JSON, with
+    /// the levels of unlabelled namespaces and the exempt users, runtime classes and
+    /// namespaces. Empty: `privileged` everywhere, no exemptions.
+    pub pod_security_config_file: PathBuf,
 }
 
 impl ApiServerSection {
@@ -244,6 +249,21 @@ impl ApiServerSection {
         AuditLog::open(&data_dir.join("audit"), policy, rotation)
             .map(Some)
             .map_err(|e| bad(format!("cannot open the audit log: {e}")))
+    }
+
+    /// PodSecurity's configuration from `pod_security_config_file` (Kubernetes'
+    /// defaults when it is not set).
+    pub fn pod_security(
+        &self,
+    ) -> Result<crate::apiserver::podsecurity::config::Config, ConfigError> {
+        use crate::apiserver::podsecurity::config::Config;
+        if self.pod_security_config_file.as_os_str().is_empty() {
+            return Ok(Config::default());
+        }
+        Config::load(&self.pod_security_config_file).map_err(|message| ConfigError::Invalid {
+            key: "apiserver.pod_security_config_file",
+            message,
+        })
     }
 
     /// The keys of `encryption_keys_file`, or none when it is not set.
@@ -698,6 +718,7 @@ impl NodeConfig {
         }
         // A key file that does not load stops the node here, not at its first Secret.
         self.apiserver.encryption()?;
+        self.apiserver.pod_security()?;
         let c = &self.controllers;
         if c.node_grace_period_ms == 0 {
             return invalid("controllers.node_grace_period_ms", "must be above 0");
@@ -875,6 +896,13 @@ mod tests {
                 "missing encryption key file",
                 Box::new(|c| c.apiserver.encryption_keys_file = "/nonexistent/keys.toml".into()),
                 Some("apiserver.encryption_keys_file"),
+            ),
+            (
+                "missing PodSecurity configuration",
+                Box::new(|c| {
+                    c.apiserver.pod_security_config_file = "/nonexistent/admission.yaml".into()
+                }),
+                Some("apiserver.pod_security_config_file"),
             ),
             (
                 "heartbeat slower than idle",

@@ -460,6 +460,13 @@ impl Node {
                     return Err(e.into());
                 }
             };
+            let pod_security = match cfg.apiserver.pod_security() {
+                Ok(p) => p,
+                Err(e) => {
+                    bus.shutdown();
+                    return Err(e.into());
+                }
+            };
             let at_rest = if encryption.enabled() {
                 "encrypted"
             } else {
@@ -485,7 +492,8 @@ impl Node {
                 .with_ranges(cfg.network.service_ranges()?)
                 .with_default_toleration_seconds(cfg.controllers.default_toleration_seconds)
                 .with_encryption(encryption)
-                .with_authorization(cfg.apiserver.authorization);
+                .with_authorization(cfg.apiserver.authorization)
+                .with_pod_security(pod_security);
             if let Some(log) = audit {
                 core = core.with_audit(log);
             }

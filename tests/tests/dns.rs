@@ -277,9 +277,13 @@ async fn pods_resolve_cluster_names_through_the_node_local_dns() -> anyhow::Resu
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let listed = Instant::now();
-    let (state, restarts, uptime) = dns_actor(&node).await?;
-    assert_eq!(state, ActorState::Running);
+    // The new actor may answer a moment before its supervisor lists it as running.
+    let ((restarts, uptime, listed), _) = eventually(Duration::from_secs(10), || async {
+        let (state, restarts, uptime) = dns_actor(&node).await?;
+        let listed = Instant::now();
+        Ok((state == ActorState::Running).then_some((restarts, uptime, listed)))
+    })
+    .await?;
     assert!(
         restarts > restarts_before,
         "the actor was restarted ({restarts})"

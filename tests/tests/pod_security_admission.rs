@@ -12,6 +12,9 @@
 //! - **namespaces**: an invalid level or version label is refused (422 Invalid) on create
 //!   and on `kubectl label`;
 //!   tightening `enforce` over existing violating pods warns about them by name.
+//! - **configuration**: Kubernetes' admission configuration file sets the level of
+//!   unlabelled namespaces and exempts a user, a runtime class and a namespace; exempt
+//!   requests are admitted unchecked and their audit events say why.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -285,6 +288,124 @@ async fn warn_audit_and_namespace_labels() -> anyhow::Result<()> {
     assert!(
         run.stderr
             .contains("violates PodSecurity \"baseline:latest\": privileged"),
+        "{run:?}"
+    );
+    Ok(())
+}
+
+/// Kubernetes' admission configuration file, PodSecurity's part inline.
+const ADMISSION_CONFIG: &str = "\
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodSecurity
+  configuration:
+    apiVersion: pod-security.admission.config.k8s.io/v1
+    kind: PodSecurityConfiguration
+    defaults:
+      enforce: baseline
+      warn: baseline
+    exemptions:
+      usernames: [installer]
+      runtimeClasses: [kata]
+      namespaces: [tools]
+";
+
+const TOKENS: &str = "installer-token,installer,uid-installer,system:masters\n";
+
+/// The audit annotations of a pod create in `ns` by `user` that got `code`.
+async fn create_annotations(
+    cluster: &Cluster,
+    (ns, user): (&str, &str),
+    code: u16,
+) -> anyhow::Result<serde_json::Value> {
+    let log = cluster.nodes[0].spec.data_dir.join("audit/audit.log");
+    let (annotations, _) = eventually(Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        async move {
+            Ok(text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|e| {
+                    e["verb"] == "create"
+                        && e["objectRef"]["namespace"] == ns
+                        && e["user"]["username"] == user
+                        && e["responseStatus"]["code"] == code
+                })
+                .map(|e| e["annotations"].clone()))
+        }
+    })
+    .await?;
+    Ok(annotations)
+}
+
+#[tokio::test]
+async fn cluster_defaults_and_exemptions_from_the_admission_configuration() -> anyhow::Result<()> {
+    let (cluster, kc) = control_plane_with(
+        &[
+            ("audit.yaml", AUDIT_POLICY),
+            ("admission.yaml", ADMISSION_CONFIG),
+            ("tokens.csv", TOKENS),
+        ],
+        "audit_policy_file = \"{dir}/audit.yaml\"\n\
+         pod_security_config_file = \"{dir}/admission.yaml\"\n\
+         token_auth_file = \"{dir}/tokens.csv\"",
+    )
+    .await?;
+    let installer = rudder_tests::kubeconfig_with_token(&kc, "installer-token", "installer")?;
+    for ns in ["apps", "tools"] {
+        applied(&kc, &namespace_yaml(ns, &[("team", ns)]));
+    }
+    applied(
+        &kc,
+        &namespace_yaml(
+            "strict",
+            &[("pod-security.kubernetes.io/enforce", "restricted")],
+        ),
+    );
+
+    // An unlabelled namespace enforces the configured default.
+    let run = refused(&kc, &pod_yaml("apps", "priv", PRIVILEGED, ""));
+    assert!(
+        run.stderr.contains(
+            "pods \"priv\" is forbidden: violates PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"
+        ),
+        "{run:?}"
+    );
+    applied(&kc, &pod_yaml("apps", "plain", "", ""));
+    // A label still wins over the default.
+    let run = refused(&kc, &pod_yaml("strict", "plain", "", ""));
+    assert!(
+        run.stderr
+            .contains("violates PodSecurity \"restricted:latest\""),
+        "{run:?}"
+    );
+
+    // An exempt user: the same pod is admitted, unchecked, and the audit event says why.
+    let run = applied(&installer, &pod_yaml("apps", "priv", PRIVILEGED, ""));
+    assert!(!run.stderr.contains("Warning"), "{run:?}");
+    let a = create_annotations(&cluster, ("apps", "installer"), 201).await?;
+    assert_eq!(a["pod-security.kubernetes.io/exempt"], "user", "{a}");
+
+    // An exempt namespace: anyone's privileged pod.
+    applied(&kc, &pod_yaml("tools", "priv", PRIVILEGED, ""));
+    let a = create_annotations(&cluster, ("tools", "kubernetes-admin"), 201).await?;
+    assert_eq!(a["pod-security.kubernetes.io/exempt"], "namespace", "{a}");
+
+    // An exempt runtime class (on a workload's template: Rudder's RuntimeClass admission
+    // refuses pods that name one): no warning; without it, the default level warns.
+    let deployment = |name: &str, runtime_class: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: apps\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n{runtime_class}      hostNetwork: true\n      containers:\n      - name: c\n        image: rudder/demo:1\n"
+        )
+    };
+    let run = applied(&kc, &deployment("kata", "      runtimeClassName: kata\n"));
+    assert!(!run.stderr.contains("Warning"), "{run:?}");
+    let run = applied(&kc, &deployment("runc", ""));
+    assert!(
+        run.stderr.contains(
+            "Warning: would violate PodSecurity \"baseline:latest\": host namespaces (hostNetwork=true)"
+        ),
         "{run:?}"
     );
     Ok(())

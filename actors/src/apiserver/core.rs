@@ -569,6 +569,8 @@ pub struct ApiCore {
     authz: std::sync::Arc<super::rbac::Authorizer>,
     /// The audit log, when a policy is configured ([`super::audit`]).
     audit: Option<std::sync::Arc<super::audit::AuditLog>>,
+    /// PodSecurity's defaults and exemptions ([`super::podsecurity::config`]).
+    pod_security: std::sync::Arc<super::podsecurity::config::Config>,
 }
 
 /// One async lock per object key with a write in progress in this API server.
@@ -660,7 +662,19 @@ impl ApiCore {
             client_ca: std::sync::Arc::default(),
             authz: std::sync::Arc::new(super::rbac::Authorizer::new(Default::default())),
             audit: None,
+            pod_security: std::sync::Arc::default(),
         }
+    }
+
+    /// The same core, with PodSecurity's defaults and exemptions from `config`.
+    pub fn with_pod_security(mut self, config: super::podsecurity::config::Config) -> Self {
+        self.pod_security = std::sync::Arc::new(config);
+        self
+    }
+
+    /// PodSecurity's defaults and exemptions.
+    pub(super) fn pod_security(&self) -> &super::podsecurity::config::Config {
+        &self.pod_security
     }
 
     /// The same core, auditing requests to `log`.

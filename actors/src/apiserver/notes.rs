@@ -9,6 +9,9 @@
 //! (a component writing directly through the core) there is nowhere to put them and they
 //! are dropped. A warning is recorded once however often the write path runs it (an update
 //! retried after a lost race evaluates admission again).
+//!
+//! The same context names who asks ([`requester`]), for the plugins that exempt users
+//! (PodSecurity's `exemptions.usernames`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -20,16 +23,23 @@ pub struct Notes {
     pub warnings: Vec<String>,
     /// Audit annotations (`pod-security.kubernetes.io/audit-violations`, ...).
     pub audit_annotations: BTreeMap<String, String>,
+    /// The user the request is served for.
+    pub requester: String,
 }
 
 tokio::task_local! {
     static NOTES: RefCell<Notes>;
 }
 
-/// Runs `f` with a fresh set of notes; returns its output and the notes.
-pub async fn collect<F: std::future::Future>(f: F) -> (F::Output, Notes) {
+/// Runs `f`, a request of user `requester`, with a fresh set of notes; returns its
+/// output and the notes.
+pub async fn collect<F: std::future::Future>(requester: &str, f: F) -> (F::Output, Notes) {
+    let notes = Notes {
+        requester: requester.to_owned(),
+        ..Notes::default()
+    };
     NOTES
-        .scope(RefCell::new(Notes::default()), async move {
+        .scope(RefCell::new(notes), async move {
             let out = f.await;
             let notes = NOTES.with(|n| std::mem::take(&mut *n.borrow_mut()));
             (out, notes)
@@ -64,6 +74,11 @@ pub fn audit_annotations() -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The user of the current request (`None` outside a request).
+pub fn requester() -> Option<String> {
+    NOTES.try_with(|n| n.borrow().requester.clone()).ok()
+}
+
 /// The `Warning` header value of a warning: code 299, no agent, the text quoted (as
 /// Kubernetes' `warning.NewWarningHeader` writes it and kubectl reads it back).
 pub fn warning_header(text: &str) -> String {
@@ -83,7 +98,8 @@ mod tests {
 
     #[tokio::test]
     async fn notes_are_per_request_and_warnings_once() {
-        let ((), notes) = collect(async {
+        let ((), notes) = collect("alice", async {
+            assert_eq!(requester().as_deref(), Some("alice"));
             add_warning("would violate \"x\"");
             add_warning("would violate \"x\"");
             add_audit_annotation("k", "v");
@@ -98,6 +114,7 @@ mod tests {
         // Outside a request: dropped, no panic.
         add_warning("lost");
         assert!(audit_annotations().is_empty());
+        assert_eq!(requester(), None);
     }
 
     #[test]

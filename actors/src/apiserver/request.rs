@@ -302,7 +302,8 @@ impl ApiCore {
     /// a `Warning` header value), on success and on failure alike. The request's
     /// [`super::notes`] live for this call.
     pub async fn handle_noted(&self, req: Request) -> (ApiResult<Outcome>, Vec<String>) {
-        let (out, notes) = super::notes::collect(async {
+        let requester = req.user.name.clone();
+        let (out, notes) = super::notes::collect(&requester, async {
             let timer = crate::telemetry::api::RequestTimer::start(&req);
             let out = self.handle_audited(req).await;
             timer.finish(&out);

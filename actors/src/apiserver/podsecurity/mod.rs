@@ -22,10 +22,13 @@
 //!   it, grouped by their violations, as Kubernetes does.
 //!
 //! Every version label (`latest`, `v1.N`) is accepted and evaluated against the latest
-//! policy. Not yet: the admission configuration's defaults and exemptions (usernames,
-//! runtime classes, namespaces); the cluster default is `privileged` everywhere.
+//! policy. The cluster's configuration ([`config`]) sets the levels of unlabelled
+//! namespaces and exempts requests by user, pods by runtime class and namespaces: an
+//! exempt request is not checked, and its audit event says why
+//! (`pod-security.kubernetes.io/exempt: user|runtimeClass|namespace`).
 
 pub mod checks;
+pub mod config;
 pub mod policy;
 
 use std::collections::{BTreeMap, HashMap};
@@ -45,6 +48,8 @@ const ENFORCE_POLICY: &str = "enforce-policy";
 const AUDIT_VIOLATIONS: &str = "audit-violations";
 /// The audit annotation saying the namespace's labels could not be read.
 const ERROR: &str = "error";
+/// The audit annotation saying why a request was not checked.
+const EXEMPT: &str = "exempt";
 /// At most this many existing pods are checked when a namespace's enforce level
 /// tightens (Kubernetes' default).
 const MAX_PODS_TO_CHECK: usize = 3000;
@@ -80,13 +85,35 @@ async fn namespace_labels(core: &ApiCore, ns: &str) -> ApiResult<BTreeMap<String
 
 /// The namespace's policy and, when a label could not be read, the errors' message.
 async fn namespace_policy(core: &ApiCore, obj: &Value) -> ApiResult<(Policy, Option<String>)> {
-    let ns = obj
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let (policy, errors) = policy_of(&namespace_labels(core, ns).await?);
+    let (policy, errors) = policy_of(
+        &namespace_labels(core, namespace_of(obj)).await?,
+        &core.pod_security().defaults,
+    );
     let error = (!errors.is_empty()).then(|| errors_text(&errors));
     Ok((policy, error))
+}
+
+fn namespace_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Whether the configuration exempts this request for a pod (or pod template) of `obj`
+/// with `spec`; an exempt one is recorded in the audit event.
+fn exempt(core: &ApiCore, obj: &Value, spec: &Value) -> bool {
+    let runtime_class = spec.get("runtimeClassName").and_then(Value::as_str);
+    let user = notes::requester();
+    match core
+        .pod_security()
+        .exemption(namespace_of(obj), user.as_deref(), runtime_class)
+    {
+        Some(why) => {
+            notes::add_audit_annotation(format!("{PREFIX}{EXEMPT}"), why.as_str());
+            true
+        }
+        None => false,
+    }
 }
 
 /// Evaluates a pod (or pod template) of `obj` with this metadata and spec against the
@@ -219,6 +246,9 @@ pub fn pod<'a>(
         if IGNORED_POD_SUBRESOURCES.contains(&change.subresource) {
             return Ok(());
         }
+        if exempt(core, change.object, &change.object["spec"]) {
+            return Ok(());
+        }
         let ns_policy = namespace_policy(core, change.object).await?;
         let (p, error) = &ns_policy;
         if all_privileged(&[p.enforce, p.audit, p.warn], error) {
@@ -251,14 +281,17 @@ async fn pod_template(
     if !change.subresource.is_empty() {
         return Ok(());
     }
+    let Some(t) = change.object.pointer(template) else {
+        return Ok(());
+    };
+    if exempt(core, change.object, &t["spec"]) {
+        return Ok(());
+    }
     let ns_policy = namespace_policy(core, change.object).await?;
     let (p, error) = &ns_policy;
     if all_privileged(&[p.audit, p.warn], error) {
         return Ok(());
     }
-    let Some(t) = change.object.pointer(template) else {
-        return Ok(());
-    };
     evaluate(
         info,
         change.object,
@@ -306,7 +339,8 @@ pub fn namespace<'a>(
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let (new, new_errors) = policy_of(&labels_of(ns));
+        let defaults = &core.pod_security().defaults;
+        let (new, new_errors) = policy_of(&labels_of(ns), defaults);
         let invalid = |errors: &[policy::LabelError]| {
             fail_for(422, "Invalid", info, name, errors_text(errors))
         };
@@ -316,13 +350,16 @@ pub fn namespace<'a>(
             }
             return Err(invalid(&new_errors));
         };
-        let (old, old_errors) = policy_of(&labels_of(old));
+        let (old, old_errors) = policy_of(&labels_of(old), defaults);
         if !new_errors.is_empty()
             && (old_errors.is_empty() || errors_text(&new_errors) != errors_text(&old_errors))
         {
             return Err(invalid(&new_errors));
         }
-        if !tightened(new.enforce, old.enforce) {
+        // An exempt namespace's pods are never checked, so neither is a new level.
+        if !tightened(new.enforce, old.enforce)
+            || core.pod_security().exempt_namespaces.contains(name)
+        {
             return Ok(());
         }
         for w in existing_pod_warnings(core, name, new.enforce).await {

@@ -1,6 +1,7 @@
 //! A namespace's PodSecurity policy, read from its `pod-security.kubernetes.io/` labels
 //! as Kubernetes' `api.PolicyToEvaluate` reads them: a level and a version for each of
-//! the modes `enforce`, `audit` and `warn`, each `privileged:latest` when unlabelled.
+//! the modes `enforce`, `audit` and `warn`, each the cluster's default when unlabelled
+//! (`privileged:latest` unless [`super::config`] says otherwise).
 //!
 //! Bad values are errors (`metadata.labels[...]: Invalid value: ...`) and still give a
 //! policy: an unreadable enforce level enforces `restricted` (fail closed), an unreadable
@@ -167,9 +168,13 @@ pub fn errors_text(errors: &[LabelError]) -> String {
     crate::apiserver::validation::aggregate(errors)
 }
 
-/// The policy `labels` select, and the errors of the labels that could not be read.
-pub fn policy_of(labels: &BTreeMap<String, String>) -> (Policy, Vec<LabelError>) {
-    let mut p = Policy::default();
+/// The policy `labels` select over `defaults`, and the errors of the labels that could
+/// not be read.
+pub fn policy_of(
+    labels: &BTreeMap<String, String>,
+    defaults: &Policy,
+) -> (Policy, Vec<LabelError>) {
+    let mut p = *defaults;
     let mut errors = Vec::new();
     let level = |label: &'static str, fallback: Level, errors: &mut Vec<LabelError>| {
         let value = labels.get(label)?;
@@ -324,7 +329,7 @@ mod tests {
             ),
         ];
         for (name, pairs, want, errors) in cases {
-            let (got, errs) = policy_of(&labels(&pairs));
+            let (got, errs) = policy_of(&labels(&pairs), &Policy::default());
             assert_eq!(got, want, "{name}");
             assert_eq!(errs.len(), errors, "{name}");
         }
@@ -332,12 +337,15 @@ mod tests {
 
     #[test]
     fn errors_print_as_kubernetes_aggregates_them() {
-        let (_, errs) = policy_of(&labels(&[(ENFORCE, "strict")]));
+        let (_, errs) = policy_of(&labels(&[(ENFORCE, "strict")]), &Policy::default());
         assert_eq!(
             errors_text(&errs),
             "metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: \"strict\": must be one of privileged, baseline, restricted"
         );
-        let (_, errs) = policy_of(&labels(&[(WARN_VERSION, "1"), (ENFORCE, "x")]));
+        let (_, errs) = policy_of(
+            &labels(&[(WARN_VERSION, "1"), (ENFORCE, "x")]),
+            &Policy::default(),
+        );
         assert_eq!(
             errors_text(&errs),
             "[metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: \"x\": must be one of privileged, baseline, restricted, metadata.labels[pod-security.kubernetes.io/warn-version]: Invalid value: \"1\": must be \"latest\" or \"v1.x\"]"
