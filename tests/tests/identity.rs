@@ -137,6 +137,30 @@ async fn service_account_tokens_reach_the_api_from_pods_and_die_with_them() -> a
         "{}",
         text(&out.stderr)
     );
+    // ... with the account's UID and the token's id, as Kubernetes names them.
+    let out = as_token(&kc, &token, &["auth", "whoami", "-o", "json"]);
+    let who: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let out = kubectl(
+        &kc,
+        &[
+            "get",
+            "serviceaccount",
+            "reader",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ],
+    );
+    let uid = text(&out.stdout);
+    assert!(!uid.is_empty());
+    assert_eq!(who["status"]["userInfo"]["uid"], uid.as_str(), "{who}");
+    let credential =
+        &who["status"]["userInfo"]["extra"]["authentication.kubernetes.io/credential-id"];
+    assert!(
+        credential[0]
+            .as_str()
+            .is_some_and(|c| c.starts_with("JTI=")),
+        "{who}"
+    );
     let out = as_token(&kc, &token, &["get", "pods", "-o", "name"]);
     anyhow::ensure!(
         out.status.success(),

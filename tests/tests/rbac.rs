@@ -177,6 +177,12 @@ async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()>
         who.contains("alice") && who.contains("system:authenticated"),
         "{who}"
     );
+    // The token file's third column is her UID.
+    assert!(
+        who.lines()
+            .any(|l| l.starts_with("UID") && l.trim_end().ends_with("uid-alice")),
+        "{who}"
+    );
 
     // Non-resource paths: discovery yes, debug endpoints no.
     ok(&alice, &["get", "--raw", "/version"]);

@@ -324,7 +324,7 @@ pub fn event(e: &Entry<'_>, level: Level) -> Value {
         "stage": "ResponseComplete",
         "requestURI": e.source.request_uri,
         "verb": e.verb,
-        "user": {"username": e.user.name, "groups": e.user.groups},
+        "user": super::rbac::review::user_info(e.user),
         "sourceIPs": e.source.source_ips,
         "userAgent": e.source.user_agent,
         "responseStatus": {"metadata": {}, "code": e.code},
@@ -428,11 +428,11 @@ rules:
         .expect("policy");
         let alice = UserInfo {
             name: "alice".into(),
-            groups: vec![],
+            ..UserInfo::default()
         };
         let proxy = UserInfo {
             name: "system:kube-proxy".into(),
-            groups: vec![],
+            ..UserInfo::default()
         };
         let obj = |group, resource, ns| ObjectRef {
             group,

@@ -51,7 +51,40 @@ pub fn service_account_user(namespace: &str, name: &str) -> UserInfo {
             format!("{SERVICE_ACCOUNTS}:{namespace}"),
             "system:authenticated".to_owned(),
         ],
+        ..UserInfo::default()
     }
+}
+
+/// The prefix of what a service-account token adds to its user's `extra`.
+const EXTRA_PREFIX: &str = "authentication.kubernetes.io/";
+
+/// The user a verified token of the service account `namespace/name` authenticates as:
+/// the account's UID, and in `extra` the pod and node it is bound to and the token's
+/// id, under the keys Kubernetes uses.
+fn token_user(namespace: &str, name: &str, claims: &satoken::Claims) -> UserInfo {
+    let mut user = service_account_user(namespace, name);
+    let k = &claims.kubernetes;
+    if let Some(sa) = &k.serviceaccount {
+        user.uid = sa.uid.clone();
+    }
+    let mut extra = |key: &str, value: &str| {
+        if !value.is_empty() {
+            user.extra
+                .insert(format!("{EXTRA_PREFIX}{key}"), vec![value.to_owned()]);
+        }
+    };
+    if let Some(pod) = &k.pod {
+        extra("pod-name", &pod.name);
+        extra("pod-uid", &pod.uid);
+    }
+    if let Some(node) = &k.node {
+        extra("node-name", &node.name);
+        extra("node-uid", &node.uid);
+    }
+    if !claims.jti.is_empty() {
+        extra("credential-id", &format!("JTI={}", claims.jti));
+    }
+    user
 }
 
 /// Equality of a presented secret and the expected one without an early exit on the
@@ -206,7 +239,7 @@ impl ApiCore {
                     .await?;
             }
         }
-        Ok(service_account_user(ns, name))
+        Ok(token_user(ns, name, &claims))
     }
 
     /// The object a claim names, if it exists with the UID the claim names (any UID
@@ -414,6 +447,36 @@ mod tests {
                 "system:serviceaccounts",
                 "system:serviceaccounts:team",
                 "system:authenticated"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bound_token_names_its_account_pod_node_and_credential() {
+        let mut claims = satoken::Claims::new("team", "builder", "sa-uid", vec![], 0, 600);
+        claims.kubernetes.pod = Some(satoken::BoundRef {
+            name: "web-0".into(),
+            uid: "pod-uid".into(),
+        });
+        claims.kubernetes.node = Some(satoken::BoundRef {
+            name: "n1".into(),
+            uid: String::new(),
+        });
+        let u = token_user("team", "builder", &claims);
+        assert_eq!(u.uid, "sa-uid");
+        let extra: Vec<(&str, &str)> = u
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v[0].as_str()))
+            .collect();
+        let jti = format!("JTI={}", claims.jti);
+        assert_eq!(
+            extra,
+            [
+                ("authentication.kubernetes.io/credential-id", jti.as_str()),
+                ("authentication.kubernetes.io/node-name", "n1"),
+                ("authentication.kubernetes.io/pod-name", "web-0"),
+                ("authentication.kubernetes.io/pod-uid", "pod-uid"),
             ]
         );
     }

@@ -122,7 +122,9 @@ impl TokenFile {
             let user = TokenUser {
                 user: UserInfo {
                     name: f[1].clone(),
+                    uid: f[2].clone(),
                     groups,
+                    extra: Default::default(),
                 },
                 uid: f[2].clone(),
             };

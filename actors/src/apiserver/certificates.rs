@@ -104,6 +104,7 @@ impl ClientCa {
         Ok(UserInfo {
             name: subject.common_name,
             groups,
+            ..UserInfo::default()
         })
     }
 }

@@ -19,12 +19,18 @@ use super::core::{
 use super::registry::ResourceInfo;
 
 /// Who makes a request, as Kubernetes' `user.Info` names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserInfo {
     /// The user name, e.g. `kubernetes-admin` or `system:node:n1`.
     pub name: String,
+    /// The user's unique id, when its authenticator knows one (the static token file's
+    /// third column, a service account's UID).
+    pub uid: String,
     /// The groups, e.g. `system:masters`.
     pub groups: Vec<String>,
+    /// What else the authenticator says (a service-account token's pod and credential,
+    /// under `authentication.kubernetes.io/`).
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The group of every authenticated caller.
@@ -41,6 +47,7 @@ impl UserInfo {
         UserInfo {
             name: "kubernetes-admin".into(),
             groups: vec!["system:masters".into(), AUTHENTICATED.into()],
+            ..UserInfo::default()
         }
     }
 
@@ -50,6 +57,7 @@ impl UserInfo {
         UserInfo {
             name: ANONYMOUS_USER.into(),
             groups: vec![UNAUTHENTICATED.into()],
+            ..UserInfo::default()
         }
     }
 
@@ -58,6 +66,7 @@ impl UserInfo {
         UserInfo {
             name: format!("system:node:{node}"),
             groups: vec!["system:nodes".into(), AUTHENTICATED.into()],
+            ..UserInfo::default()
         }
     }
 }

@@ -92,9 +92,16 @@ impl Strategy for CertificateSigningRequest {
         spec["username"] = json!(user.name);
         spec["groups"] = json!(user.groups);
         if let Some(s) = spec.as_object_mut() {
-            // Rudder's users carry no UID or extra attributes.
-            s.remove("uid");
-            s.remove("extra");
+            if user.uid.is_empty() {
+                s.remove("uid");
+            } else {
+                s.insert("uid".into(), json!(user.uid));
+            }
+            if user.extra.is_empty() {
+                s.remove("extra");
+            } else {
+                s.insert("extra".into(), json!(user.extra));
+            }
         }
     }
 }
@@ -391,6 +398,7 @@ mod tests {
         let user = UserInfo {
             name: "alice".into(),
             groups: vec!["dev".into(), "system:authenticated".into()],
+            ..UserInfo::default()
         };
         CertificateSigningRequest::requested_by(&mut v, &user);
         assert_eq!(

@@ -197,6 +197,7 @@ mod tests {
         let user = |name: &str, groups: &[&str]| UserInfo {
             name: name.to_owned(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            ..UserInfo::default()
         };
         let alice = user("alice", &[]);
         let sa = user("system:serviceaccount:a:sa", &[]);

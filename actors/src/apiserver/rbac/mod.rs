@@ -296,7 +296,7 @@ mod tests {
     fn forbidden_messages_are_kubernetes_messages() {
         let alice = UserInfo {
             name: "alice".into(),
-            groups: vec![],
+            ..UserInfo::default()
         };
         let check = |verb, group, resource, sub, ns, name| Check {
             user: &alice,

@@ -108,9 +108,7 @@ async fn review(
     }
     let spec = body.get("spec").cloned().unwrap_or_else(|| json!({}));
     let status = match kind {
-        "SelfSubjectReview" => json!({"userInfo": {
-            "username": user.name, "groups": user.groups,
-        }}),
+        "SelfSubjectReview" => json!({"userInfo": user_info(user)}),
         "SelfSubjectRulesReview" => {
             let ns = str_at(&spec, "namespace");
             let rules = core
@@ -148,6 +146,19 @@ async fn review(
     Ok(body)
 }
 
+/// A user as `authentication.k8s.io/v1` `UserInfo` (and the audit event) writes one:
+/// `uid` and `extra` only when known.
+pub fn user_info(user: &UserInfo) -> Value {
+    let mut v = json!({"username": user.name, "groups": user.groups});
+    if !user.uid.is_empty() {
+        v["uid"] = json!(user.uid);
+    }
+    if !user.extra.is_empty() {
+        v["extra"] = json!(user.extra);
+    }
+    v
+}
+
 /// The user a SubjectAccessReview asks about.
 fn subject_of(spec: &Value) -> ApiResult<UserInfo> {
     let name = str_at(spec, "user").to_owned();
@@ -168,7 +179,16 @@ fn subject_of(spec: &Value) -> ApiResult<UserInfo> {
             "spec.user: Invalid value: \"\": at least one of user or group must be specified",
         ));
     }
-    Ok(UserInfo { name, groups })
+    let extra = spec
+        .get("extra")
+        .and_then(|e| serde_json::from_value(e.clone()).ok())
+        .unwrap_or_default();
+    Ok(UserInfo {
+        name,
+        uid: str_at(spec, "uid").to_owned(),
+        groups,
+        extra,
+    })
 }
 
 /// The `status` of an access review of `spec` for `user`.
