@@ -10,7 +10,7 @@
 //! A measurement, not a test: it exits 0 whatever the figures. Run:
 //!
 //! ```text
-//! cargo build -p rudder && cargo run -p rudder-tests --example bench-rbac -- [--requests N]
+//! cargo build --workspace --all-targets && target/debug/examples/bench-rbac [--requests N]
 //! ```
 
 use std::time::{Duration, Instant};

@@ -38,10 +38,11 @@ fn target_bin(name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
         return PathBuf::from(p);
     }
-    // Test binaries live in target/<profile>/deps; the node binaries one level up.
+    // Test binaries live in target/<profile>/deps, examples in target/<profile>/examples;
+    // the node binaries one level up.
     let exe = std::env::current_exe().unwrap_or_default();
     let mut dir = exe.parent().map(Path::to_owned).unwrap_or_default();
-    if dir.ends_with("deps") {
+    if dir.ends_with("deps") || dir.ends_with("examples") {
         dir.pop();
     }
     dir.join(name)
