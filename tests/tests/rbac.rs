@@ -540,6 +540,20 @@ fn anonymous_get(cluster: &Cluster, path: &str) -> anyhow::Result<(u16, String)>
     Ok((code.trim().parse()?, body.to_owned()))
 }
 
+/// The body of `path` once an anonymous request for it succeeds (within 20 s: roles and
+/// bindings reach the authorizer a moment after they are written).
+async fn anonymous_ok(cluster: &Cluster, path: &str) -> anyhow::Result<String> {
+    let (body, _) = eventually(Duration::from_secs(20), || {
+        let got = anonymous_get(cluster, path);
+        async move {
+            let (code, body) = got?;
+            Ok((code == 200).then_some(body))
+        }
+    })
+    .await?;
+    Ok(body)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_requests_are_refused_unless_admitted() -> anyhow::Result<()> {
     // The default: a request without credentials is not served at all.
@@ -553,14 +567,7 @@ async fn anonymous_requests_are_refused_unless_admitted() -> anyhow::Result<()> 
     // Admitted: the authorizer decides what `system:anonymous` may do.
     let (cluster, admin) = control_plane_with(&[], "anonymous_auth = true").await?;
     // The bootstrap roles are written (and indexed) a moment after the API answers.
-    let (body, _) = eventually(Duration::from_secs(20), || {
-        let got = anonymous_get(&cluster, "/version");
-        async move {
-            let (code, body) = got?;
-            Ok((code == 200).then_some(body))
-        }
-    })
-    .await?;
+    let body = anonymous_ok(&cluster, "/version").await?;
     assert!(body.contains("gitVersion"), "{body}");
     let (code, body) = anonymous_get(&cluster, "/api/v1/namespaces/default/pods")?;
     assert_eq!(code, 403, "{body}");
@@ -589,14 +596,7 @@ async fn anonymous_requests_are_refused_unless_admitted() -> anyhow::Result<()> 
             "--group=system:unauthenticated",
         ],
     );
-    let (list, _) = eventually(Duration::from_secs(20), || {
-        let got = anonymous_get(&cluster, "/api/v1/namespaces/default/pods");
-        async move {
-            let (code, body) = got?;
-            Ok((code == 200).then_some(body))
-        }
-    })
-    .await?;
+    let list = anonymous_ok(&cluster, "/api/v1/namespaces/default/pods").await?;
     assert!(list.contains(r#""kind":"PodList""#), "{list}");
     let (code, body) = anonymous_get(&cluster, "/api/v1/nodes")?;
     assert_eq!(code, 403, "view is namespaced reading only: {body}");
