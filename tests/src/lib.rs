@@ -451,6 +451,41 @@ impl NodeProc {
         self.spec.data_dir.join("kubeconfig")
     }
 
+    /// The API server's URL, as the node's kubeconfig names it.
+    pub fn api_server(&self) -> anyhow::Result<String> {
+        let kubeconfig = std::fs::read_to_string(self.kubeconfig())?;
+        kubeconfig
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server:").map(str::trim))
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no server in the kubeconfig"))
+    }
+
+    /// The node's audit log (written when an audit policy is configured).
+    pub fn audit_log(&self) -> PathBuf {
+        self.spec.data_dir.join("audit/audit.log")
+    }
+
+    /// The first event of the node's audit log that `matches`, waiting for it up to
+    /// `timeout`.
+    pub async fn audit_event(
+        &self,
+        timeout: Duration,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        let log = self.audit_log();
+        let (event, _) = eventually(timeout, || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let found = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|e| matches(e));
+            async move { Ok(found) }
+        })
+        .await?;
+        Ok(event)
+    }
+
     /// The client config the node wrote.
     pub fn client_config(&self) -> PathBuf {
         self.spec.data_dir.join("client.toml")

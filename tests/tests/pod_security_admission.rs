@@ -107,24 +107,6 @@ async fn namespace_has(kc: &Path, ns: &str, label: &str, want: &str) -> anyhow::
     Ok(())
 }
 
-/// The first event of the node's audit log that `matches` (waiting for it up to 30 s).
-async fn audit_event(
-    cluster: &Cluster,
-    matches: impl Fn(&serde_json::Value) -> bool,
-) -> anyhow::Result<serde_json::Value> {
-    let log = cluster.nodes[0].spec.data_dir.join("audit/audit.log");
-    let (event, _) = eventually(Duration::from_secs(30), || {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let found = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|e| matches(e));
-        async move { Ok(found) }
-    })
-    .await?;
-    Ok(event)
-}
-
 #[tokio::test]
 async fn enforce_refuses_and_warns_as_kubernetes_does() -> anyhow::Result<()> {
     let (_cluster, kc) = node().await?;
@@ -224,14 +206,15 @@ async fn warn_audit_and_namespace_labels() -> anyhow::Result<()> {
         "{run:?}"
     );
     let want = "would violate PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)";
-    audit_event(&cluster, |e| {
-        e["verb"] == "create"
-            && e["objectRef"]["namespace"] == "loose"
-            && e["responseStatus"]["code"] == 201
-            && e["annotations"]["pod-security.kubernetes.io/audit-violations"] == want
-    })
-    .await
-    .expect("an audit event with the violations");
+    cluster.nodes[0]
+        .audit_event(Duration::from_secs(30), |e| {
+            e["verb"] == "create"
+                && e["objectRef"]["namespace"] == "loose"
+                && e["responseStatus"]["code"] == 201
+                && e["annotations"]["pod-security.kubernetes.io/audit-violations"] == want
+        })
+        .await
+        .expect("an audit event with the violations");
 
     // Invalid labels: refused on create and on update (422 Invalid; kubectl words an
     // Invalid status from its details, the message's text is unit-tested).
@@ -325,13 +308,14 @@ async fn create_annotations(
     (ns, user): (&str, &str),
     code: u16,
 ) -> anyhow::Result<serde_json::Value> {
-    let event = audit_event(cluster, |e| {
-        e["verb"] == "create"
-            && e["objectRef"]["namespace"] == ns
-            && e["user"]["username"] == user
-            && e["responseStatus"]["code"] == code
-    })
-    .await?;
+    let event = cluster.nodes[0]
+        .audit_event(Duration::from_secs(30), |e| {
+            e["verb"] == "create"
+                && e["objectRef"]["namespace"] == ns
+                && e["user"]["username"] == user
+                && e["responseStatus"]["code"] == code
+        })
+        .await?;
     Ok(event["annotations"].clone())
 }
 

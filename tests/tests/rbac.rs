@@ -194,22 +194,13 @@ async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()>
     );
 
     // The refused list is in the audit log, with its user, namespace and code.
-    let log = cluster.nodes[0].spec.data_dir.join("audit/audit.log");
-    let (line, _) = eventually(Duration::from_secs(10), || {
-        let log = log.clone();
-        async move {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            Ok(text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .find(|e| {
-                    e["user"]["username"] == "alice"
-                        && e["verb"] == "list"
-                        && e["objectRef"]["namespace"] == "b"
-                }))
-        }
-    })
-    .await?;
+    let line = cluster.nodes[0]
+        .audit_event(Duration::from_secs(10), |e| {
+            e["user"]["username"] == "alice"
+                && e["verb"] == "list"
+                && e["objectRef"]["namespace"] == "b"
+        })
+        .await?;
     assert_eq!(line["apiVersion"], "audit.k8s.io/v1");
     assert_eq!(line["kind"], "Event");
     assert_eq!(line["stage"], "ResponseComplete");
@@ -228,7 +219,7 @@ async fn view_in_one_namespace_and_the_forbidden_message() -> anyhow::Result<()>
         line["auditID"].as_str().is_some_and(|s| s.len() == 36),
         "{line}"
     );
-    let text = std::fs::read_to_string(&log)?;
+    let text = std::fs::read_to_string(cluster.nodes[0].audit_log())?;
     assert!(
         !text.contains("\"kubernetes-admin\""),
         "the policy leaves the admin out"
@@ -518,11 +509,7 @@ async fn always_allow_turns_authorization_off() -> anyhow::Result<()> {
 /// with the node's CA; the HTTP code and the body.
 fn anonymous_get(cluster: &Cluster, path: &str) -> anyhow::Result<(u16, String)> {
     let node = &cluster.nodes[0];
-    let kubeconfig = std::fs::read_to_string(node.kubeconfig())?;
-    let server = kubeconfig
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server:").map(str::trim))
-        .ok_or_else(|| anyhow::anyhow!("no server in the kubeconfig"))?;
+    let server = node.api_server()?;
     let out = std::process::Command::new("curl")
         .args([
             "-sS",

@@ -102,12 +102,13 @@ fn namespace_of(obj: &Value) -> &str {
 /// Whether the configuration exempts this request for a pod (or pod template) of `obj`
 /// with `spec`; an exempt one is recorded in the audit event.
 fn exempt(core: &ApiCore, obj: &Value, spec: &Value) -> bool {
+    let config = core.pod_security();
     let runtime_class = spec.get("runtimeClassName").and_then(Value::as_str);
-    let user = notes::requester();
-    match core
-        .pod_security()
-        .exemption(namespace_of(obj), user.as_deref(), runtime_class)
-    {
+    // The requester is read (a copy of its name) only when some user is exempt.
+    let user = (!config.exempt_users.is_empty())
+        .then(notes::requester)
+        .flatten();
+    match config.exemption(namespace_of(obj), user.as_deref(), runtime_class) {
         Some(why) => {
             notes::add_audit_annotation(format!("{PREFIX}{EXEMPT}"), why.as_str());
             true
