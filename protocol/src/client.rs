@@ -336,6 +336,8 @@ impl From<ClientError> for ApiError {
 struct ClientTransport {
     client: Client,
     to: ActorRef,
+    /// Whom the requests impersonate, if anyone.
+    caller: Option<crate::messages::api::Caller>,
 }
 
 impl crate::api::ApiTransport for ClientTransport {
@@ -343,6 +345,13 @@ impl crate::api::ApiTransport for ClientTransport {
         &self,
         req: crate::messages::api::ApiRequest,
     ) -> crate::api::BoxFuture<'_, Result<crate::messages::api::ApiReply, ApiError>> {
+        let req = match &self.caller {
+            Some(caller) => crate::messages::api::ApiRequest::As {
+                caller: caller.clone(),
+                request: Box::new(req),
+            },
+            None => req,
+        };
         Box::pin(async move { Ok(self.client.call(self.to.clone(), req).await?) })
     }
 }
@@ -351,13 +360,31 @@ impl Client {
     /// Typed handle on objects of kind `K` (in `namespace`, or all namespaces / cluster
     /// scope with `None`), served by the `apiserver` of the node this client is on.
     pub fn api<K: crate::resources::Resource>(&self, namespace: Option<&str>) -> Api<K> {
-        Api::new(
-            Arc::new(ClientTransport {
-                client: self.clone(),
-                to: ActorRef::new(self.node.clone(), crate::names::actors::APISERVER),
-            }),
-            namespace,
-        )
+        Api::new(self.transport(None), namespace)
+    }
+
+    /// Like [`Client::api`], impersonating the user `name` in `groups` (`kubectl --as
+    /// NAME --as-group GROUP`): the API server checks that this client's own user may
+    /// `impersonate` them, then decides every request as that user.
+    pub fn api_as<K: crate::resources::Resource>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        groups: &[&str],
+    ) -> Api<K> {
+        let caller = crate::messages::api::Caller::User {
+            name: name.to_owned(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        };
+        Api::new(self.transport(Some(caller)), namespace)
+    }
+
+    fn transport(&self, caller: Option<crate::messages::api::Caller>) -> Arc<ClientTransport> {
+        Arc::new(ClientTransport {
+            client: self.clone(),
+            to: ActorRef::new(self.node.clone(), crate::names::actors::APISERVER),
+            caller,
+        })
     }
 
     /// Handle on the objects of `resource` (a kind known only at run time) as JSON with
@@ -367,14 +394,7 @@ impl Client {
         resource: &ApiResource,
         namespace: Option<&str>,
     ) -> Api<DynamicObject> {
-        Api::dynamic(
-            Arc::new(ClientTransport {
-                client: self.clone(),
-                to: ActorRef::new(self.node.clone(), "apiserver"),
-            }),
-            resource,
-            namespace,
-        )
+        Api::dynamic(self.transport(None), resource, namespace)
     }
 }
 

@@ -448,7 +448,16 @@ async fn prometheus_scrapes_every_node_and_the_counters_tell_the_workload() -> a
         }
         anyhow::Ok((total, sli))
     };
+    // The scheduler counts an attempt when the binding's reply reaches it, which can
+    // be a moment after a list already shows the pod bound: wait for the count to
+    // reach the pods, then check it is exactly that.
+    let counted = eventually(Duration::from_secs(10), || async {
+        let (attempts, sli) = scheduled().await?;
+        Ok((attempts >= PODS as f64 && sli >= PODS as f64).then_some(()))
+    })
+    .await;
     let (attempts, sli) = scheduled().await?;
+    assert!(counted.is_ok(), "attempts {attempts}, SLI samples {sli}");
     assert_eq!(attempts, PODS as f64, "scheduled attempts equal pods bound");
     assert_eq!(sli, PODS as f64, "one scheduling SLI sample per pod");
 

@@ -10,6 +10,11 @@
 //!   does not hold, and can once she holds it.
 //! - **node identity**: `system:node:n1` reads the Secret its pod uses but not another
 //!   node's, and cannot change another node's pod.
+//! - **components on the bus**: a worker's kubelet acts as `system:node:w-1` (its Node,
+//!   its pod's Secret and status, in the audit log), the scheduler as
+//!   `system:kube-scheduler`; impersonating another node's kubelet over the bus, every
+//!   write to what is not that node's (pod status, delete, Node, Lease, token) and every
+//!   unrelated Secret is refused, and nothing changes.
 //! - **audit**: the refused request is in the audit log with its user and code.
 //! - **anonymous**: a request without credentials gets 401 by default; with
 //!   `anonymous_auth` it is `system:anonymous`, may read `/version`, is refused the rest
@@ -485,6 +490,155 @@ spec:
         &["get", "pod", "p2", "-o", "jsonpath={.status.message}"],
     );
     assert_eq!(p2, "");
+    Ok(())
+}
+
+/// The answer to a request that must be refused: its 403 message.
+fn forbidden<T: std::fmt::Debug>(r: Result<T, rudder_protocol::api::ApiError>) -> String {
+    match r {
+        Err(e) if e.code() == Some(403) => e.to_string(),
+        other => panic!("expected 403, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_on_the_bus_act_as_their_own_users() -> anyhow::Result<()> {
+    use rudder_protocol::messages::api::PatchType;
+    use rudder_protocol::resources::{Lease, Node, Pod, Secret, ServiceAccount};
+    // A control plane, and a worker whose kubelet reaches it over its bus link.
+    let (mut cluster, admin) = node("RBAC").await?;
+    let mut spec = cluster.spec("single-node.toml", "w-1");
+    spec.config = cluster.dir.path().join("node.toml");
+    spec.roles = Some("worker".into());
+    spec.join = vec![cluster.nodes[0].bus.clone()];
+    cluster
+        .nodes
+        .push(rudder_tests::NodeProc::start(spec).await?);
+    let manifest = cluster.dir.path().join("app.yaml");
+    std::fs::write(
+        &manifest,
+        "\
+apiVersion: v1
+kind: Secret
+metadata: {name: used}
+stringData: {k: one}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: unused}
+stringData: {k: two}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app}
+spec:
+  containers: [{name: c, image: rudder/demo:latest, envFrom: [{secretRef: {name: used}}]}]
+",
+    )?;
+    ok(&admin, &["apply", "-f", &manifest.to_string_lossy()]);
+    // The scheduler binds the pod as itself; the worker's kubelet registers its Node and
+    // Lease and writes the pod's status as `system:node:w-1`, all allowed.
+    let cp = &cluster.nodes[0];
+    let timeout = Duration::from_secs(60);
+    let by = |user: &'static str, resource: &'static str, sub: Option<&'static str>| {
+        move |e: &serde_json::Value| {
+            e["user"]["username"] == user
+                && e["objectRef"]["resource"] == resource
+                && e["objectRef"]["subresource"].as_str() == sub
+                && e["stage"] == "ResponseComplete"
+        }
+    };
+    let bind = cp
+        .audit_event(
+            timeout,
+            by("system:kube-scheduler", "pods", Some("binding")),
+        )
+        .await?;
+    assert_eq!(bind["responseStatus"]["code"], 201, "{bind}");
+    for (resource, sub, verb) in [
+        ("nodes", None, "create"),
+        ("leases", None, "create"),
+        ("pods", Some("status"), "patch"),
+    ] {
+        let event = cp
+            .audit_event(timeout, |e| {
+                by("system:node:w-1", resource, sub)(e) && e["verb"] == verb
+            })
+            .await?;
+        let code = event["responseStatus"]["code"].as_i64().unwrap_or_default();
+        assert!((200..300).contains(&code), "{event}");
+        assert_eq!(event["user"]["groups"][0], "system:nodes", "{event}");
+    }
+    let out = ok(
+        &admin,
+        &["get", "pod", "app", "-o", "jsonpath={.spec.nodeName}"],
+    );
+    assert_eq!(out, "w-1");
+
+    // Over the bus, as another node's kubelet (the admin client impersonates it), the
+    // node authorizer and NodeRestriction refuse whatever is not that node's.
+    let client = cp.client().await?;
+    let as_w2 = ("system:node:w-2", ["system:nodes"]);
+    let pods = client.api_as::<Pod>(Some("default"), as_w2.0, &as_w2.1);
+    let status = serde_json::json!({"status": {"message": "taken over"}});
+    let refused = forbidden(pods.patch_status("app", PatchType::Merge, &status).await);
+    assert!(
+        refused.contains("node 'w-2' can only modify pods bound to it"),
+        "{refused}"
+    );
+    let refused = forbidden(pods.delete("app").await);
+    assert!(
+        refused.contains(r#"User "system:node:w-2" cannot delete"#),
+        "{refused}"
+    );
+    let secrets = client.api_as::<Secret>(Some("default"), as_w2.0, &as_w2.1);
+    let refused = forbidden(secrets.get("used").await);
+    assert!(
+        refused.contains("no relationship found between node 'w-2' and this object"),
+        "{refused}"
+    );
+    forbidden(secrets.list(&Default::default()).await);
+    let nodes = client.api_as::<Node>(None, as_w2.0, &as_w2.1);
+    let mut other = Node::default();
+    other.metadata.name = "w-1".into();
+    let refused = forbidden(nodes.create(&other).await);
+    assert!(
+        refused.contains(r#"node "w-2" is not allowed to modify node "w-1""#),
+        "{refused}"
+    );
+    let leases = client.api_as::<Lease>(Some("kube-node-lease"), as_w2.0, &as_w2.1);
+    let mut lease = Lease::default();
+    lease.metadata.name = "w-1".into();
+    forbidden(leases.create(&lease).await);
+    let accounts = client.api_as::<ServiceAccount>(Some("default"), as_w2.0, &as_w2.1);
+    let token_request = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "app"}},
+    });
+    forbidden(accounts.create_token("default", &token_request).await);
+    // The pod's own node may do what its pod needs, and no more.
+    let as_w1 = ("system:node:w-1", ["system:nodes"]);
+    let secrets = client.api_as::<Secret>(Some("default"), as_w1.0, &as_w1.1);
+    secrets.get("used").await?;
+    forbidden(secrets.get("unused").await);
+    let accounts = client.api_as::<ServiceAccount>(Some("default"), as_w1.0, &as_w1.1);
+    let answer = accounts.create_token("default", &token_request).await?;
+    assert!(answer["status"]["token"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    let unbound = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {},
+    });
+    let refused = forbidden(accounts.create_token("default", &unbound).await);
+    assert!(refused.contains("not bound to a pod"), "{refused}");
+    // Nothing the refused requests asked for happened.
+    let message = ok(
+        &admin,
+        &["get", "pod", "app", "-o", "jsonpath={.status.message}"],
+    );
+    assert_ne!(message, "taken over");
+    let out = fails(&admin, &["get", "lease", "-n", "kube-node-lease", "w-2"]);
+    assert!(out.contains("NotFound"), "{out}");
     Ok(())
 }
 

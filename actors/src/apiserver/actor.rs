@@ -7,15 +7,22 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use rudder_protocol::messages::api::{ApiEvent, ApiReply, ApiRequest, ListParams, ResourceRef};
+use rudder_protocol::actor::Role;
+use rudder_protocol::messages::api::{
+    ApiEvent, ApiReply, ApiRequest, Caller, Component, ListParams, ResourceRef,
+};
 use rudder_protocol::messages::{BusError, Reply, Request as BusRequest};
 use rudder_protocol::resources::Status;
 use rudder_protocol::ActorRef;
 use serde_json::{json, Value};
 
-use super::core::{delete_dry_run, ApiCore, ApiResult, FieldValidation, ListOptions, WriteOptions};
+use super::core::{
+    delete_dry_run, fail, ApiCore, ApiResult, FieldValidation, ListOptions, WriteOptions,
+};
 use super::registry::{self, ResourceInfo};
-use super::request::{list_meta, list_object, Operation, Outcome, Request, UserInfo};
+use super::request::{
+    list_meta, list_object, Operation, Outcome, Request, UserInfo, AUTHENTICATED_GROUP,
+};
 use crate::bus::{Deliver, Origin};
 use crate::supervisor::{StartContext, Started};
 
@@ -26,6 +33,8 @@ pub const NAME: &str = rudder_protocol::names::actors::APISERVER;
 pub struct ApiServer {
     core: ApiCore,
     me: ActorRef,
+    /// The node's bus: which roles the node a request comes from has.
+    bus: crate::bus::Bus,
 }
 
 impl ApiServer {
@@ -35,6 +44,7 @@ impl ApiServer {
             Started::actor_with_streams(ApiServer {
                 core: core.clone(),
                 me: ActorRef::new(ctx.bus.node().clone(), NAME),
+                bus: ctx.bus.clone(),
             })
         }
     }
@@ -66,14 +76,17 @@ impl Handler<Deliver> for ApiServer {
     fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) -> Self::Result {
         let core = self.core.clone();
         let me = self.me.clone();
+        let roles = sender_roles(&self.bus, &msg.1);
         Box::pin(async move {
             match msg.0 {
                 BusRequest::Api(req) => {
-                    let user = caller(&msg.1, &me);
+                    let sender = caller(&msg.1, &me);
                     // Decoding, defaulting, validation and encoding are CPU work: do them on
                     // the component runtime so the node's bus thread only moves frames.
-                    let work = crate::supervisor::component_runtime()
-                        .spawn(async move { serve(&core, user, req).await });
+                    let work = crate::supervisor::component_runtime().spawn(async move {
+                        let (user, req) = identify(&core, &msg.1, &me, &roles, sender, req).await?;
+                        serve(&core, user, req).await
+                    });
                     Ok(Reply::Api(match work.await {
                         Ok(Ok(reply)) => reply,
                         Ok(Err(status)) => ApiReply::Error(status),
@@ -143,10 +156,10 @@ fn options(p: ListParams) -> ListOptions {
     }
 }
 
-/// Who a bus request comes from, as the API server names its caller. A node link
-/// carries all of that node's components at once (controllers, scheduler, kubelet,
-/// proxy) until each presents its own identity, so they are in
-/// [`super::rbac::BUS_COMPONENTS_GROUP`] as well as the node's user.
+/// Who a bus request comes from, as the API server names its caller when the request
+/// names no component ([`identify`]): a node's shared informers and the components
+/// without a user of their own (proxy, DNS, ingress, ...) are the node's user in
+/// [`super::rbac::BUS_COMPONENTS_GROUP`]; a bus client is the admin.
 fn caller(origin: &Origin, me: &ActorRef) -> UserInfo {
     let components = |node: &str| {
         let mut user = UserInfo::node(node);
@@ -159,6 +172,129 @@ fn caller(origin: &Origin, me: &ActorRef) -> UserInfo {
         Origin::Node(node) => components(node.as_str()),
         Origin::Client { .. } => UserInfo::admin(),
     }
+}
+
+/// The roles of the node a request comes from, as the bus knows them (empty for a
+/// client, or a node the bus no longer lists).
+fn sender_roles(bus: &crate::bus::Bus, origin: &Origin) -> Vec<Role> {
+    match origin {
+        Origin::Local => bus.identity().roles.clone(),
+        Origin::Node(node) => bus
+            .members()
+            .into_iter()
+            .find(|m| &m.name == node)
+            .map(|m| m.roles)
+            .unwrap_or_default(),
+        Origin::Client { .. } => Vec::new(),
+    }
+}
+
+/// Who a bus request is made as, and the request itself: the sender ([`caller`])
+/// unless an [`ApiRequest::As`] names a component of the sending node or a user to
+/// impersonate.
+async fn identify(
+    core: &ApiCore,
+    origin: &Origin,
+    me: &ActorRef,
+    roles: &[Role],
+    sender: UserInfo,
+    req: ApiRequest,
+) -> ApiResult<(UserInfo, ApiRequest)> {
+    let ApiRequest::As { caller, request } = req else {
+        return Ok((sender, req));
+    };
+    if matches!(*request, ApiRequest::As { .. }) {
+        return Err(fail(400, "BadRequest", "an As request cannot wrap another"));
+    }
+    let user = match caller {
+        Caller::Component(component) => {
+            let node = match origin {
+                Origin::Local => me.node.as_str(),
+                Origin::Node(node) => node.as_str(),
+                Origin::Client { .. } => {
+                    return Err(fail(
+                        403,
+                        "Forbidden",
+                        "a bus client is no node's component; impersonate a user instead",
+                    ))
+                }
+            };
+            component_user(component, node, roles)?
+        }
+        Caller::User { name, groups } => impersonate(core, &sender, name, groups).await?,
+    };
+    Ok((user, *request))
+}
+
+/// The user of a node's component. The kubelet is `system:node:<node>`, held by the
+/// node authorizer. The scheduler and the controllers run only on control-plane nodes;
+/// they have their Kubernetes names, and stay in [`super::rbac::BUS_COMPONENTS_GROUP`]:
+/// they share a process with the store and the API server, and must work before the
+/// bootstrap roles and bindings exist.
+fn component_user(component: Component, node: &str, roles: &[Role]) -> ApiResult<UserInfo> {
+    let control_plane = |name: &str| {
+        if !roles.contains(&Role::ControlPlane) {
+            return Err(fail(
+                403,
+                "Forbidden",
+                format!("node {node:?} has no control-plane role: it cannot act as {name}"),
+            ));
+        }
+        Ok(UserInfo {
+            name: name.to_owned(),
+            groups: vec![
+                super::rbac::BUS_COMPONENTS_GROUP.to_owned(),
+                AUTHENTICATED_GROUP.to_owned(),
+            ],
+            ..UserInfo::default()
+        })
+    };
+    match component {
+        Component::Kubelet => Ok(UserInfo::node(node)),
+        Component::Scheduler => control_plane(super::rbac::bootstrap::SCHEDULER_USER),
+        Component::ControllerManager => {
+            control_plane(super::rbac::bootstrap::CONTROLLER_MANAGER_USER)
+        }
+    }
+}
+
+/// `sender` acting as the user `name` in `groups`, as Kubernetes' impersonation: the
+/// sender must be allowed to `impersonate` the user and every group. The impersonated
+/// user is also in `system:authenticated`, as Kubernetes adds it.
+async fn impersonate(
+    core: &ApiCore,
+    sender: &UserInfo,
+    name: String,
+    mut groups: Vec<String>,
+) -> ApiResult<UserInfo> {
+    use super::rbac::rules::{Check, Target};
+    if name.is_empty() {
+        return Err(fail(400, "BadRequest", "the impersonated user has no name"));
+    }
+    let targets = std::iter::once(("users", name.as_str()))
+        .chain(groups.iter().map(|g| ("groups", g.as_str())));
+    for (resource, target) in targets {
+        core.authorize(&Check {
+            user: sender,
+            verb: "impersonate",
+            target: Target::Resource {
+                group: "",
+                resource,
+                subresource: None,
+                namespace: None,
+                name: Some(target),
+            },
+        })
+        .await?;
+    }
+    if !groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+        groups.push(AUTHENTICATED_GROUP.to_owned());
+    }
+    Ok(UserInfo {
+        name,
+        groups,
+        ..UserInfo::default()
+    })
 }
 
 /// Describes a bus request as the one request path takes it.
@@ -335,6 +471,9 @@ fn request(user: UserInfo, req: ApiRequest) -> ApiResult<(Request, bool)> {
                 opts: BUS_WRITES,
             },
         )?,
+        ApiRequest::As { .. } => {
+            return Err(fail(400, "BadRequest", "an As request cannot wrap another"))
+        }
         ApiRequest::WatchPoll {
             resource,
             namespace,

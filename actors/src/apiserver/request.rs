@@ -34,7 +34,7 @@ pub struct UserInfo {
 }
 
 /// The group of every authenticated caller.
-const AUTHENTICATED: &str = "system:authenticated";
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 /// The user of a request without credentials.
 pub const ANONYMOUS_USER: &str = "system:anonymous";
 /// The group of a request without credentials.
@@ -46,7 +46,7 @@ impl UserInfo {
     pub fn admin() -> UserInfo {
         UserInfo {
             name: "kubernetes-admin".into(),
-            groups: vec!["system:masters".into(), AUTHENTICATED.into()],
+            groups: vec!["system:masters".into(), AUTHENTICATED_GROUP.into()],
             ..UserInfo::default()
         }
     }
@@ -65,7 +65,7 @@ impl UserInfo {
     pub fn node(node: &str) -> UserInfo {
         UserInfo {
             name: format!("system:node:{node}"),
-            groups: vec!["system:nodes".into(), AUTHENTICATED.into()],
+            groups: vec!["system:nodes".into(), AUTHENTICATED_GROUP.into()],
             ..UserInfo::default()
         }
     }
@@ -403,6 +403,7 @@ impl ApiCore {
         self.authorize(&super::rbac::rules::Check::of(&attributes))
             .await?;
         self.escalation_gate(&req).await?;
+        super::rbac::node::restrict(self.authorizer().1, &req).await?;
         if let Operation::Stream(_) = req.op {
             // Streams name their own subresources (`log`, `exec`, ...); their front
             // checks them.

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
 use rudder_protocol::api::{ApiResource, DynamicObject};
+use rudder_protocol::messages::api::Component;
 use rudder_protocol::resources::{ObjectMeta, OwnerReference};
 use serde_json::json;
 use tracing::{debug, info};
@@ -392,7 +393,10 @@ impl Graph {
 /// the node's shared informers and the worker loop.
 pub fn component() -> ComponentSpec {
     ComponentSpec::new(NAME, |ctx: &StartContext| {
-        Started::task(run(ApiHandle::new(ctx.bus.clone()), ctx.informers.clone()))
+        Started::task(run(
+            ApiHandle::as_component(ctx.bus.clone(), Component::ControllerManager),
+            ctx.informers.clone(),
+        ))
     })
 }
 

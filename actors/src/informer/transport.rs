@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rudder_protocol::actor::Role;
 use rudder_protocol::api::{Api, ApiError, ApiTransport, BoxFuture};
-use rudder_protocol::messages::api::{ApiReply, ApiRequest};
+use rudder_protocol::messages::api::{ApiReply, ApiRequest, Caller, Component};
 use rudder_protocol::messages::bus::MemberState;
 use rudder_protocol::messages::BusError;
 use rudder_protocol::resources::Resource;
@@ -39,6 +39,8 @@ pub struct ApiHandle {
 
 struct Inner {
     bus: Bus,
+    /// The component the requests are made as, if it has its own user.
+    component: Option<Component>,
     /// Index into the candidate list of the `apiserver` last used successfully.
     sticky: AtomicUsize,
 }
@@ -46,9 +48,20 @@ struct Inner {
 impl ApiHandle {
     /// A handle over `bus`.
     pub fn new(bus: Bus) -> Self {
+        Self::with(bus, None)
+    }
+
+    /// A handle over `bus` whose requests are made as `component` (the API server
+    /// names the caller from it: the kubelet is `system:node:<node>`).
+    pub fn as_component(bus: Bus, component: Component) -> Self {
+        Self::with(bus, Some(component))
+    }
+
+    fn with(bus: Bus, component: Option<Component>) -> Self {
         ApiHandle {
             inner: Arc::new(Inner {
                 bus,
+                component,
                 sticky: AtomicUsize::new(0),
             }),
         }
@@ -111,6 +124,13 @@ impl ApiHandle {
             req,
             ApiRequest::Get { .. } | ApiRequest::List { .. } | ApiRequest::WatchPoll { .. }
         );
+        let req = match self.inner.component {
+            Some(component) => ApiRequest::As {
+                caller: Caller::Component(component),
+                request: Box::new(req),
+            },
+            None => req,
+        };
         let deadline = Instant::now() + REQUEST_DEADLINE + wait;
         let mut last = String::from("no control-plane node is known");
         let mut attempt = 0usize;
@@ -162,7 +182,8 @@ fn record(
     reply: &Result<ApiReply, BusError>,
     took: std::time::Duration,
 ) {
-    let method = match req {
+    let method = match req.operation() {
+        ApiRequest::As { .. } => "<nested>",
         ApiRequest::Get { .. } | ApiRequest::List { .. } | ApiRequest::WatchPoll { .. } => "GET",
         ApiRequest::Create { .. }
         | ApiRequest::Bind { .. }

@@ -89,7 +89,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::stream::StreamExt;
 use rudder_protocol::api::Api;
-use rudder_protocol::messages::api::PatchType;
+use rudder_protocol::messages::api::{Component, PatchType};
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, ConfigMap, Lease, MicroTime, Node, NodeAddress, NodeAddressType,
@@ -194,7 +194,9 @@ impl Kubelet {
         settings: KubeletSettings,
     ) -> ComponentSpec {
         ComponentSpec::new(NAME, move |ctx: &StartContext| {
-            let api = ApiHandle::new(ctx.bus.clone());
+            // As `system:node:<node>`: the node authorizer holds it to this node's
+            // objects.
+            let api = ApiHandle::as_component(ctx.bus.clone(), Component::Kubelet);
             let node = ctx.bus.node().to_string();
             let (rt, me) = (runtime.clone(), node.clone());
             // Soft state: a restarted kubelet measures again.

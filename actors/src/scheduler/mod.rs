@@ -58,7 +58,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rudder_protocol::api::{Api, ApiError};
-use rudder_protocol::messages::api::PatchType;
+use rudder_protocol::messages::api::{Component, PatchType};
 use rudder_protocol::names::conditions;
 use rudder_protocol::resources::{
     ConditionStatus, Event, EventSource, MicroTime, Namespace, Node, ObjectReference,
@@ -98,7 +98,7 @@ pub struct Scheduler;
 impl Scheduler {
     /// Builds one instance (the supervisor's factory).
     pub fn start(ctx: &StartContext) -> Started {
-        let handle = ApiHandle::new(ctx.bus.clone());
+        let handle = ApiHandle::as_component(ctx.bus.clone(), Component::Scheduler);
         Started::task(run(handle, ctx.informers.clone()))
     }
 }

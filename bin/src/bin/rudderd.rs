@@ -133,6 +133,10 @@ fn config(args: Args) -> anyhow::Result<NodeConfig> {
 async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let roles: Vec<&str> = cfg.roles.iter().map(|r| r.as_str()).collect();
     let roles = roles.join(",");
+    // Watch for the stop signals before anything can be told the node is ready: a
+    // supervisor (or a test) that sends SIGTERM the moment it reads the ready line
+    // must get a clean shutdown, not the default action's abrupt exit.
+    let stop = StopSignals::install()?;
     let node = Node::start(cfg).await.context("node failed to start")?;
     tracing::info!(node = %node.name, bus = %node.bus_address, "node started");
     // The one line scripts and people wait for.
@@ -157,21 +161,34 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         node.data_dir.display(),
         node.client_config.display()
     );
-    wait_for_signal().await?;
+    stop.wait().await;
     tracing::info!(node = %node.name, "shutting down");
     node.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, watched from the moment they are installed: one that arrives
+/// while the node is still starting is kept and ends the wait at once.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {

@@ -61,6 +61,34 @@ impl PatchType {
     }
 }
 
+/// One of a node's components that talks to the API server, each with its own user, as
+/// in Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum Component {
+    /// The node's kubelet: `system:node:<node>` in `system:nodes`, held to what the node
+    /// authorizer allows (its own Node and Lease, its pods, what they use).
+    Kubelet,
+    /// The scheduler: `system:kube-scheduler`. Control-plane nodes only.
+    Scheduler,
+    /// The controllers: `system:kube-controller-manager`. Control-plane nodes only.
+    ControllerManager,
+}
+
+/// Who an [`ApiRequest::As`] is made as.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum Caller {
+    /// A component of the node the request comes from.
+    Component(Component),
+    /// A user, impersonated (Kubernetes' `Impersonate-User` and `Impersonate-Group`):
+    /// the sender's own user must be allowed to `impersonate` the user and each group.
+    User {
+        /// The user name, e.g. `system:node:w-1`.
+        name: String,
+        /// The groups, e.g. `system:nodes`.
+        groups: Vec<String>,
+    },
+}
+
 /// Requests to a control-plane node's `apiserver` actor.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum ApiRequest {
@@ -176,6 +204,16 @@ pub enum ApiRequest {
         /// The request body as JSON.
         body: Vec<u8>,
     },
+    /// `request`, made as `caller` rather than as whoever the bus says sent it: a
+    /// node's component names itself (the kubelet is `system:node:<node>`, the
+    /// scheduler `system:kube-scheduler`), and a bus client may impersonate a user, as
+    /// `kubectl --as` does, when its own user may. Never nested.
+    As {
+        /// Who the request is made as.
+        caller: Caller,
+        /// The request.
+        request: Box<ApiRequest>,
+    },
     /// Replace what a subresource of a named object owns (`certificatesigningrequests`'
     /// `approval`: a CertificateSigningRequest whose conditions are written).
     UpdateSubresource {
@@ -190,6 +228,16 @@ pub enum ApiRequest {
         /// The object as JSON.
         body: Vec<u8>,
     },
+}
+
+impl ApiRequest {
+    /// The request itself: the one an [`ApiRequest::As`] wraps, else this one.
+    pub fn operation(&self) -> &ApiRequest {
+        match self {
+            ApiRequest::As { request, .. } => request,
+            other => other,
+        }
+    }
 }
 
 /// One watch event: its type (ADDED, MODIFIED, DELETED) and the object as JSON.

@@ -5,9 +5,11 @@
 //!
 //! The decision, in Kubernetes' order (`--authorization-mode=Node,RBAC`):
 //! 1. `system:masters` may do anything, without looking at any rule (the bootstrap admin
-//!    must work before a single role exists). So may [`BUS_COMPONENTS_GROUP`]: until
-//!    each component presents its own identity on the bus, one node link carries all of
-//!    that node's components (controllers, scheduler, kubelet) at once.
+//!    must work before a single role exists). So may [`BUS_COMPONENTS_GROUP`]: the
+//!    control-plane components (scheduler, controllers), which share a process with the
+//!    store, and a node's components that have no user of their own yet (its shared
+//!    informers, proxy, DNS, ingress). Each kubelet has its own: `system:node:<name>`
+//!    (see [`super::actor`]).
 //! 2. The node authorizer ([`node`]) decides for kubelets (`system:node:<name>` in
 //!    `system:nodes`): its own Node and Lease, the pods bound to it, and only the
 //!    Secrets, ConfigMaps and claims those pods use.
@@ -51,8 +53,9 @@ pub enum AuthorizationMode {
 /// The group whose members may do anything.
 pub const MASTERS_GROUP: &str = "system:masters";
 
-/// The group of bus callers that are a node's components together (transitional: see
-/// the module doc). Granted everything, like [`MASTERS_GROUP`].
+/// The group of bus callers that are a node's components without a user of their own,
+/// and of the control-plane components (see the module doc). Granted everything, like
+/// [`MASTERS_GROUP`].
 pub const BUS_COMPONENTS_GROUP: &str = "system:rudder:components";
 
 /// The group of every kubelet.

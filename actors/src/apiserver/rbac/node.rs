@@ -2,34 +2,42 @@
 //! decided from the graph of pods bound to it, as Kubernetes' Node authorizer and
 //! NodeRestriction admission together allow it:
 //!
-//! - read every Node, write only its own (and its status);
+//! - read every Node, create and write only its own (and its status);
 //! - its own Lease in `kube-node-lease`;
-//! - read every pod; update the status of, or delete, only pods bound to it;
+//! - read every pod; update the status of, or delete, only pods bound to it (a pod the
+//!   cache does not hold is left to the store, which answers 404);
 //! - `get` a Secret, ConfigMap or PersistentVolumeClaim only when a pod bound to it
-//!   uses it (volume, projected source, env, envFrom, image pull secret); never list or
-//!   watch them;
+//!   uses it (volume, projected source, env, envFrom, image pull secret), and a
+//!   PersistentVolume only when it is bound to such a claim; never list or watch them;
+//! - a token (`serviceaccounts/token`) only for a service account a pod bound to it
+//!   runs as, and only bound to that pod;
 //! - read Services, Endpoints and Namespaces, and write Events.
 //!
-//! Anything else is left to RBAC. The graph is the watch cache's pods, read at the
-//! decision (no store read).
+//! Anything else is left to RBAC. The graph is the watch cache's pods (and claims),
+//! read at the decision (no store read). What only the request's body tells (the name
+//! of a Node or Lease being created, the pod a token is bound to) is checked by
+//! [`restrict`], Kubernetes' NodeRestriction admission, after authorization.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::super::cache::{WatchCache, READY_WAIT};
+use super::super::core::{fail, ApiResult};
+use super::super::request::{Operation, Request, UserInfo};
 use super::rules::{Check, Target};
 use super::{Decision, NODES_GROUP, NODE_USER_PREFIX};
 
 /// The node a kubelet user stands for, if `check.user` is one.
 fn node_of<'a>(check: &Check<'a>) -> Option<&'a str> {
-    let node = check.user.name.strip_prefix(NODE_USER_PREFIX)?;
-    check
-        .user
-        .groups
-        .iter()
-        .any(|g| g == NODES_GROUP)
-        .then_some(node)
+    node_user(check.user)
+}
+
+/// The node `user` stands for, if it is a kubelet (`system:node:<name>` in
+/// `system:nodes`).
+fn node_user(user: &UserInfo) -> Option<&str> {
+    let node = user.name.strip_prefix(NODE_USER_PREFIX)?;
+    user.groups.iter().any(|g| g == NODES_GROUP).then_some(node)
 }
 
 /// The namespace of the node Leases.
@@ -71,7 +79,39 @@ pub async fn decide(cache: &WatchCache, check: &Check<'_>) -> Decision {
                 ))
             }
         }
+        ("", "persistentvolumes") => {
+            let (Some(name), "get", None) = (name, check.verb, subresource) else {
+                return Decision::Deny(format!(
+                    "node '{node}' can only get individual persistentvolumes bound to claims its pods use"
+                ));
+            };
+            if volume_in_use(cache, node, name).await {
+                Decision::Allow
+            } else {
+                Decision::Deny(format!(
+                    "no relationship found between node '{node}' and this object"
+                ))
+            }
+        }
+        ("", "serviceaccounts") if check.verb == "create" && subresource == Some("token") => {
+            let (Some(ns), Some(name)) = (namespace, name) else {
+                return Decision::NoOpinion;
+            };
+            if pods_of(cache, node, ns)
+                .await
+                .iter()
+                .any(|p| service_account(p) == name)
+            {
+                Decision::Allow
+            } else {
+                Decision::Deny(format!(
+                    "no relationship found between node '{node}' and this object"
+                ))
+            }
+        }
         ("", "nodes") if read => Decision::Allow,
+        // Which Node a create makes is in its body: [`restrict`] checks it.
+        ("", "nodes") if check.verb == "create" && subresource.is_none() => Decision::Allow,
         ("", "nodes") => match name {
             Some(n) if n == node => Decision::Allow,
             _ => Decision::Deny(format!(
@@ -80,7 +120,8 @@ pub async fn decide(cache: &WatchCache, check: &Check<'_>) -> Decision {
             )),
         },
         ("coordination.k8s.io", "leases") => {
-            if namespace == Some(NODE_LEASE_NAMESPACE) && name == Some(node) {
+            let creates = check.verb == "create" && name.is_none();
+            if namespace == Some(NODE_LEASE_NAMESPACE) && (name == Some(node) || creates) {
                 Decision::Allow
             } else {
                 Decision::NoOpinion
@@ -99,10 +140,14 @@ pub async fn decide(cache: &WatchCache, check: &Check<'_>) -> Decision {
             if !writes_own {
                 return Decision::NoOpinion;
             }
-            if bound_to(cache, ns, name).await.as_deref() == Some(node) {
-                Decision::Allow
-            } else {
-                Decision::Deny(format!("node '{node}' can only modify pods bound to it"))
+            match bound_to(cache, ns, name).await {
+                // Gone (or not yet seen): the store answers 404, which is what a
+                // kubelet finishing a deletion expects.
+                None => Decision::Allow,
+                Some(bound) if bound == node => Decision::Allow,
+                Some(_) => {
+                    Decision::Deny(format!("node '{node}' can only modify pods bound to it"))
+                }
             }
         }
         ("", "events") | ("events.k8s.io", "events")
@@ -115,16 +160,121 @@ pub async fn decide(cache: &WatchCache, check: &Check<'_>) -> Decision {
     }
 }
 
-/// The node the pod `namespace/name` is bound to, as the watch cache has it.
+/// The node the pod `namespace/name` is bound to, as the watch cache has it: `None`
+/// when the cache does not hold the pod, `Some("")` when it is not bound.
 async fn bound_to(cache: &WatchCache, namespace: &str, name: &str) -> Option<String> {
     let pods = cache.resource("/registry/pods/");
     if !pods.wait_for(0, READY_WAIT).await {
-        return None;
+        return Some(String::new());
     }
     let pod = pods.get(&format!("/registry/pods/{namespace}/{name}"))?;
-    pod.pointer("/spec/nodeName")
+    Some(
+        pod.pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// The service account `pod` runs as.
+fn service_account(pod: &Value) -> &str {
+    match pod
+        .pointer("/spec/serviceAccountName")
         .and_then(Value::as_str)
-        .map(str::to_owned)
+    {
+        Some(name) if !name.is_empty() => name,
+        _ => "default",
+    }
+}
+
+/// Whether the PersistentVolume `volume` is bound to a claim a pod on `node` uses.
+async fn volume_in_use(cache: &WatchCache, node: &str, volume: &str) -> bool {
+    let (pods, claims) = (
+        cache.resource("/registry/pods/"),
+        cache.resource("/registry/persistentvolumeclaims/"),
+    );
+    if !pods.wait_for(0, READY_WAIT).await || !claims.wait_for(0, READY_WAIT).await {
+        return false;
+    }
+    let Some((mine, _, _)) = pods.list("/registry/pods/", None, 0, |p| {
+        p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node)
+    }) else {
+        return false;
+    };
+    mine.iter().any(|(_, pod)| {
+        let ns = pod
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let volumes = pod.pointer("/spec/volumes").and_then(Value::as_array);
+        volumes.into_iter().flatten().any(|v| {
+            let Some(claim) = v
+                .pointer("/persistentVolumeClaim/claimName")
+                .and_then(Value::as_str)
+            else {
+                return false;
+            };
+            claims
+                .get(&format!("/registry/persistentvolumeclaims/{ns}/{claim}"))
+                .and_then(|c| {
+                    c.pointer("/spec/volumeName")
+                        .and_then(Value::as_str)
+                        .map(|v| v == volume)
+                })
+                .unwrap_or(false)
+        })
+    })
+}
+
+/// Kubernetes' NodeRestriction admission, for what only a request's body tells: a
+/// kubelet creates only its own Node and its own Lease, and asks for tokens bound
+/// only to pods bound to it. `Ok` for every other caller and request.
+pub async fn restrict(cache: &WatchCache, req: &Request) -> ApiResult<()> {
+    let Some(node) = node_user(&req.user) else {
+        return Ok(());
+    };
+    let Operation::Create { body, .. } = &req.op else {
+        return Ok(());
+    };
+    let refuse = |message: String| Err(fail(403, "Forbidden", message));
+    let created = body
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match (
+        req.resource.group,
+        req.resource.plural,
+        req.subresource.as_deref(),
+    ) {
+        ("", "nodes", None) if created != node => refuse(format!(
+            "node {node:?} is not allowed to modify node {created:?}"
+        )),
+        ("coordination.k8s.io", "leases", None)
+            if req.namespace.as_deref() == Some(NODE_LEASE_NAMESPACE) && created != node =>
+        {
+            refuse(format!(
+                "node {node:?} is not allowed to modify lease {created:?}"
+            ))
+        }
+        ("", "serviceaccounts", Some("token")) => {
+            let bound = body.pointer("/spec/boundObjectRef");
+            let kind = bound.and_then(|b| b.get("kind")).and_then(Value::as_str);
+            let pod = bound.and_then(|b| b.get("name")).and_then(Value::as_str);
+            let (Some("Pod"), Some(pod)) = (kind, pod) else {
+                return refuse(format!(
+                    "node {node:?} requested a token not bound to a pod"
+                ));
+            };
+            let ns = req.namespace.as_deref().unwrap_or_default();
+            match bound_to(cache, ns, pod).await.as_deref() {
+                Some(bound) if bound == node => Ok(()),
+                _ => refuse(format!(
+                    "node {node:?} requested a token bound to a pod not scheduled on it"
+                )),
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The pods in `namespace` bound to `node`.

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
+use rudder_protocol::messages::api::Component;
 use rudder_protocol::resources::Resource;
 use tracing::info;
 
@@ -268,7 +269,7 @@ impl<K: Resource> Controller<K> {
         let parts = Arc::new((self, setup, reconcile));
         ComponentSpec::new(name, move |ctx: &StartContext| {
             let parts = parts.clone();
-            let api = ApiHandle::new(ctx.bus.clone());
+            let api = ApiHandle::as_component(ctx.bus.clone(), Component::ControllerManager);
             let informers = ctx.informers.clone();
             Started::task(async move {
                 let (controller, setup, reconcile) = &*parts;
