@@ -4,7 +4,9 @@
 //! custom resources are pruned, defaulted and validated (422 with the field path);
 //! merge, JSON and status patches work and strategic merge is refused (415); selectors
 //! work; a watch sees the events; deleting the CRD deletes its objects and discovery
-//! forgets it; a second API server of the cluster serves what the first learned.
+//! forgets it; a second API server of the cluster serves what the first learned; a CRD
+//! asking for names another CRD of its group holds is not accepted
+//! (`ShortNamesConflict`, `ListKindConflict`, ...) nor served until that one goes.
 
 mod common;
 
@@ -445,6 +447,104 @@ async fn crd_invalid_definitions_are_refused() -> anyhow::Result<()> {
     assert!(
         !o.status.success() && t.contains("properties[ready].type: Required value"),
         "{t}"
+    );
+    Ok(())
+}
+
+/// `kubectl get crd NAME` of one condition: `status reason: message`.
+fn condition(kc: &Path, crd: &str, ty: &str) -> String {
+    let path = format!(
+        "jsonpath={{range .status.conditions[?(@.type==\"{ty}\")]}}{{.status}} {{.reason}}: {{.message}}{{end}}"
+    );
+    ok(kc, &["get", "crd", crd, "-o", &path])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_names_another_crd_holds_are_not_accepted_until_it_goes() -> anyhow::Result<()> {
+    let (_cluster, kc) = solo().await?;
+    let kc = kc.as_path();
+    create_crd(kc);
+    wait_served(kc).await?;
+    // Another CRD of the group asking for the kind `Widget`, then one for the short
+    // name `wd`: neither is accepted, established or served.
+    let rival = |name: &str, plural: &str, kind: &str, short: &str| {
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+             metadata: {{name: {name}}}\nspec:\n  group: example.com\n  scope: Namespaced\n  \
+             names: {{plural: {plural}, kind: {kind}, shortNames: [{short}]}}\n  versions:\n  \
+             - name: v1\n    served: true\n    storage: true\n    schema:\n      \
+             openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n"
+        )
+    };
+    let o = with_stdin(
+        kc,
+        &["create"],
+        &rival("gadgets.example.com", "gadgets", "Widget", "gd"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = with_stdin(
+        kc,
+        &["create"],
+        &rival("gizmos.example.com", "gizmos", "Gizmo", "wd"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        condition(kc, "gadgets.example.com", "NamesAccepted"),
+        r#"False ListKindConflict: "WidgetList" is already in use"#
+    );
+    assert_eq!(
+        condition(kc, "gadgets.example.com", "Established"),
+        "False NotAccepted: not all names are accepted"
+    );
+    assert_eq!(
+        condition(kc, "gizmos.example.com", "NamesAccepted"),
+        r#"False ShortNamesConflict: "wd" is already in use"#
+    );
+    let accepted = ok(
+        kc,
+        &[
+            "get",
+            "crd",
+            "gadgets.example.com",
+            "-o",
+            "jsonpath={.status.acceptedNames}",
+        ],
+    );
+    // Names nobody else holds are accepted; the kind is not.
+    let accepted: serde_json::Value = serde_json::from_str(&accepted)?;
+    assert_eq!(accepted["plural"], "gadgets", "{accepted}");
+    assert!(accepted.get("kind").is_none(), "{accepted}");
+    let out = fails(kc, &["get", "gadgets.example.com"]);
+    assert!(
+        out.contains("the server doesn't have a resource type"),
+        "{out}"
+    );
+    // The first CRD keeps its names and is still served.
+    assert_eq!(
+        condition(kc, "widgets.example.com", "NamesAccepted"),
+        "True NoConflicts: no conflicts found"
+    );
+    ok(kc, &["get", "wd"]);
+    // Once the first CRD is gone, both rivals are accepted and served.
+    ok(kc, &["delete", "crd", "widgets.example.com"]);
+    let kc_owned = kc.to_path_buf();
+    rudder_tests::eventually(Duration::from_secs(30), || {
+        let kc = kc_owned.clone();
+        async move {
+            let served = ["gadgets.example.com", "gizmos.example.com"]
+                .iter()
+                .all(|r| {
+                    kubectl(&kc, &["get", r, "-A", "-o", "name"])
+                        .status
+                        .success()
+                });
+            Ok(served.then_some(()))
+        }
+    })
+    .await?;
+    assert_eq!(
+        condition(kc, "gadgets.example.com", "Established"),
+        "True InitialNamesAccepted: the initial names have been accepted"
     );
     Ok(())
 }

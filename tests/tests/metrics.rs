@@ -5,6 +5,7 @@
 //! load and back down once the load stops; `kubectl get apiservices` lists
 //! `v1beta1.metrics.k8s.io` Available. One `rudderd` node per test, from
 //! `cluster-config/test/fast-metrics.toml` (measurements every 2 s, autoscalers every 3 s).
+//! Its rescales are `SuccessfulRescale` events in `kubectl describe hpa`.
 //!
 //! Without a reachable Docker engine the Docker tests print a loud SKIP and return.
 
@@ -346,6 +347,23 @@ async fn hpa_scales_a_deployment_up_under_load_and_back_down() -> anyhow::Result
     assert_eq!(active.reason, "ValidMetricFound", "{active:?}");
     assert!(h.status.last_scale_time.is_some());
     assert!(!h.status.current_metrics.is_empty());
+    // `kubectl describe` shows the rescale as Kubernetes words it.
+    let up_event = format!(
+        "New size: {}; reason: cpu resource utilization (percentage of request) above target",
+        up.unwrap_or_default()
+    );
+    let described = |want: String| {
+        let kc = kc.clone();
+        async move {
+            eventually(Duration::from_secs(30), || async {
+                let out = kubectl(&kc, &["describe", "hpa", "web"])?;
+                Ok((out.contains("SuccessfulRescale") && out.contains(&want)).then_some(out))
+            })
+            .await
+            .with_context(|| format!("no event {want:?}"))
+        }
+    };
+    described(up_event).await?;
 
     // The burners stop after 40 s; the autoscaler goes back to the minimum.
     let (_, took) = eventually(Duration::from_secs(180), || async {
@@ -362,6 +380,7 @@ async fn hpa_scales_a_deployment_up_under_load_and_back_down() -> anyhow::Result
     })
     .await
     .context("the status never showed the scale-down")?;
+    described("New size: 1; reason: All metrics below target".to_owned()).await?;
     Ok(())
 }
 

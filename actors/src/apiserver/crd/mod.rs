@@ -13,8 +13,12 @@
 //!
 //! Every API server of a cluster learns the CRDs from its own watch cache, so a CRD
 //! written through one API server is served by all of them. Names are accepted on
-//! write (a CRD's names are checked against the built-in resources, not yet against
-//! other CRDs of the same group). Conversion is `None` only: objects keep the
+//! write, as Kubernetes' naming controller accepts them: a plural, singular or short
+//! name, kind or list kind another CRD of the group was accepted with is a conflict
+//! (`NamesAccepted=False`, `PluralConflict`, `KindConflict`, ...), the CRD keeps the
+//! name it had for that field, a CRD never accepted is not `Established`, and only
+//! established CRDs are served, under their accepted names; [`run`] looks again at each
+//! conflicting CRD, so one whose rival went away is accepted. Conversion is `None` only: objects keep the
 //! apiVersion they were written with. The cleanup of a deleted CRD runs on every API
 //! server; its deletions are idempotent and the finalizer's removal is a
 //! compare-and-swap, so the servers do not fight.
@@ -299,9 +303,114 @@ fn validate_crd(obj: &Value) -> Vec<FieldCause> {
     out
 }
 
+/// The names `obj` may be served under, and the last conflict found, as Kubernetes'
+/// naming controller decides them field by field: a requested plural, singular, short
+/// name, kind or list kind is accepted when it is the one already accepted or no other
+/// CRD of the group was accepted with it; otherwise the accepted one stays and the
+/// conflict is the condition's reason (`PluralConflict`, `SingularConflict`,
+/// `ShortNamesConflict`, `KindConflict`, `ListKindConflict`) and message.
+fn accepted_names(obj: &Value, accepted: &Value) -> (Value, Option<(&'static str, String)>) {
+    let me = str_at(obj, "/metadata/name");
+    let group = str_at(obj, "/spec/group");
+    let mut resources: Vec<String> = Vec::new();
+    let mut kinds: Vec<String> = Vec::new();
+    for k in registry::custom_kinds() {
+        let info = k.info();
+        if k.crd() == me || info.group != group {
+            continue;
+        }
+        resources.extend([info.plural.to_owned(), info.singular.to_owned()]);
+        resources.extend(info.short_names.iter().map(|n| (*n).to_owned()));
+        kinds.extend([info.kind.to_owned(), format!("{}List", info.kind)]);
+    }
+    let requested = &obj["spec"]["names"];
+    let mut out = match accepted {
+        Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let mut conflict = None;
+    let one = |field: &str,
+               reason: &'static str,
+               taken: &[String],
+               out: &mut serde_json::Map<String, Value>,
+               conflict: &mut Option<(&'static str, String)>| {
+        let want = requested[field].as_str().unwrap_or_default();
+        let fresh = want.is_empty()
+            || accepted[field].as_str() == Some(want)
+            || !taken.iter().any(|t| t == want);
+        if fresh {
+            out.insert(field.to_owned(), requested[field].clone());
+        } else {
+            *conflict = Some((reason, format!("{want:?} is already in use")));
+        }
+    };
+    one(
+        "plural",
+        "PluralConflict",
+        &resources,
+        &mut out,
+        &mut conflict,
+    );
+    one(
+        "singular",
+        "SingularConflict",
+        &resources,
+        &mut out,
+        &mut conflict,
+    );
+    let ours: Vec<&str> = accepted["shortNames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let short_taken = requested["shortNames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find(|n| !ours.contains(n) && resources.iter().any(|t| t == n));
+    match short_taken {
+        Some(n) => conflict = Some(("ShortNamesConflict", format!("{n:?} is already in use"))),
+        None => match requested.get("shortNames") {
+            Some(v) => {
+                out.insert("shortNames".to_owned(), v.clone());
+            }
+            None => {
+                out.remove("shortNames");
+            }
+        },
+    }
+    one("kind", "KindConflict", &kinds, &mut out, &mut conflict);
+    one(
+        "listKind",
+        "ListKindConflict",
+        &kinds,
+        &mut out,
+        &mut conflict,
+    );
+    match requested.get("categories") {
+        Some(v) => {
+            out.insert("categories".to_owned(), v.clone());
+        }
+        None => {
+            out.remove("categories");
+        }
+    }
+    (Value::Object(out), conflict)
+}
+
+/// Whether `crd`'s condition `ty` is true.
+fn condition_true(crd: &Value, ty: &str) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == ty && c["status"] == "True")
+}
+
 /// The status the server keeps: accepted names, conditions, stored versions.
 fn set_status(obj: &mut Value, now: Time) {
-    let names = obj.pointer("/spec/names").cloned().unwrap_or_default();
     let storage: Vec<String> = obj
         .pointer("/spec/versions")
         .and_then(Value::as_array)
@@ -311,6 +420,9 @@ fn set_status(obj: &mut Value, now: Time) {
         .filter_map(|v| v["name"].as_str().map(str::to_owned))
         .collect();
     let old = obj.get("status").cloned().unwrap_or_default();
+    let (names, conflict) = accepted_names(obj, &old["acceptedNames"]);
+    // Once established, a CRD stays so (its accepted names are still served).
+    let established = conflict.is_none() || condition_true(obj, "Established");
     let mut stored: Vec<String> = old["storedVersions"]
         .as_array()
         .into_iter()
@@ -323,21 +435,34 @@ fn set_status(obj: &mut Value, now: Time) {
         }
     }
     let terminating = obj.pointer("/metadata/deletionTimestamp").is_some();
+    let accepted = match &conflict {
+        None => ("True", "NoConflicts", "no conflicts found".to_owned()),
+        Some((reason, message)) => ("False", *reason, message.clone()),
+    };
     let mut wanted = vec![
-        ("NamesAccepted", "True", "NoConflicts", "no conflicts found"),
-        (
-            "Established",
-            "True",
-            "InitialNamesAccepted",
-            "the initial names have been accepted",
-        ),
+        ("NamesAccepted", accepted.0, accepted.1, accepted.2),
+        if established {
+            (
+                "Established",
+                "True",
+                "InitialNamesAccepted",
+                "the initial names have been accepted".to_owned(),
+            )
+        } else {
+            (
+                "Established",
+                "False",
+                "NotAccepted",
+                "not all names are accepted".to_owned(),
+            )
+        },
     ];
     if terminating {
         wanted.push((
             "Terminating",
             "True",
             "InstanceDeletionInProgress",
-            "CustomResource deletion is in progress",
+            "CustomResource deletion is in progress".to_owned(),
         ));
     }
     let old_conditions = old["conditions"].as_array().cloned().unwrap_or_default();
@@ -405,6 +530,15 @@ impl CrdKind {
         }
         if !causes.is_empty() {
             return Err(Self::invalid(&meta.name, causes));
+        }
+        // The status is the server's: it goes on from the stored one.
+        match old.and_then(|o| o.get("status")) {
+            Some(status) => obj["status"] = status.clone(),
+            None => {
+                if let Some(m) = obj.as_object_mut() {
+                    m.remove("status");
+                }
+            }
         }
         set_status(&mut obj, Time::now());
         Ok(obj)
@@ -504,6 +638,13 @@ pub async fn run(core: ApiCore) {
                 for (_, crd) in &objects {
                     if crd.pointer("/metadata/deletionTimestamp").is_some() {
                         cleanup(&core, crd).await;
+                    } else if !condition_true(crd, "NamesAccepted")
+                        && accepted_names(crd, &crd["status"]["acceptedNames"])
+                            .1
+                            .is_none()
+                    {
+                        // Its rival went away: written again, it is accepted.
+                        accept_names(&core, str_at(crd, "/metadata/name")).await;
                     }
                 }
             }
@@ -553,6 +694,24 @@ async fn cleanup(core: &ApiCore, crd: &Value) {
         Err(e) => {
             tracing::warn!(crd = %name, error = %e.message, "listing custom resources failed")
         }
+    }
+}
+
+/// Writes the CRD `name` again, so its status is computed afresh.
+async fn accept_names(core: &ApiCore, name: &str) {
+    let result = core
+        .guaranteed_update(&CRD_INFO, None, name, false, |old| {
+            let mut new = old.clone();
+            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+            Ok((new, Check::UpdateOnly))
+        })
+        .await;
+    match result {
+        Ok(_) => tracing::info!(crd = %name, "names accepted"),
+        Err(e) if e.code == 404 => {}
+        Err(e) => tracing::warn!(crd = %name, error = %e.message, "accepting names failed"),
     }
 }
 

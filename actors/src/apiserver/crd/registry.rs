@@ -414,9 +414,17 @@ fn version_priority(v: &str) -> (u8, u64, u64, std::cmp::Reverse<String>) {
 /// nothing when it serves none.
 fn build(crd: &Value) -> Vec<&'static CustomKind> {
     let spec = &crd["spec"];
+    // Only an established CRD is served, under its accepted names: one whose names
+    // conflicted with another's from the start serves nothing.
+    let established = crd
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Established" && c["status"] == "True");
     let names = match crd.pointer("/status/acceptedNames") {
-        Some(n) if n.get("kind").is_some() => n,
-        _ => &spec["names"],
+        Some(n) if established => n,
+        _ => return Vec::new(),
     };
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let group = leak(&s(&spec["group"]));
@@ -525,6 +533,7 @@ pub fn sync<'a>(crds: impl Iterator<Item = &'a Value>) {
             "spec": crd.get("spec"),
             "names": crd.pointer("/status/acceptedNames"),
             "terminating": crd.pointer("/metadata/deletionTimestamp").is_some(),
+            "conditions": crd.pointer("/status/conditions"),
         });
         if let Some(same) = old.iter().find(|s| s.crd == name && s.source == source) {
             next.push(same.clone());

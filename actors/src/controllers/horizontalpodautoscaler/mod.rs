@@ -22,6 +22,12 @@
 //!    `currentReplicas`, `desiredReplicas`, `currentMetrics`, `lastScaleTime` and the
 //!    `AbleToScale`, `ScalingActive` and `ScalingLimited` conditions.
 //!
+//! Events, as Kubernetes' `horizontal-pod-autoscaler` writes them (`kubectl describe
+//! hpa` shows them): `SuccessfulRescale` (`New size: 3; reason: cpu resource
+//! utilization (percentage of request) above target`), `FailedRescale`,
+//! `FailedGetScale`, and `FailedGetResourceMetric` with `FailedComputeMetricsReplicas`
+//! when no metric gives a count.
+//!
 //! Recommendations and scale events live in the controller's memory (as in
 //! Kubernetes): a restarted controller starts its stabilization windows afresh.
 
@@ -35,7 +41,7 @@ use rudder_protocol::api::ApiError;
 use rudder_protocol::messages::api::PatchType;
 use rudder_protocol::messages::kubelet::PodUsage;
 use rudder_protocol::resources::{
-    ConditionStatus, ContainerResourceMetricStatus, CrossVersionObjectReference, Deployment,
+    ConditionStatus, ContainerResourceMetricStatus, CrossVersionObjectReference, Deployment, Event,
     Format, HorizontalPodAutoscaler, HorizontalPodAutoscalerCondition, LabelSelector, MetricStatus,
     MetricTarget, MetricValueStatus, Pod, PodPhase, Quantity, ReplicaSet, ResourceMetricStatus,
     StatefulSet, Time, HPA_ABLE_TO_SCALE, HPA_SCALING_ACTIVE, HPA_SCALING_LIMITED,
@@ -43,12 +49,15 @@ use rudder_protocol::resources::{
 use serde_json::json;
 
 use super::support::{Controller, Wiring};
+use crate::events::EventRecorder;
 use crate::informer::{ApiHandle, Cache, ObjectKey, Scope};
 use crate::supervisor::ComponentSpec;
 use calc::{PodSample, Recommendation, ScaleEvent, Target};
 
 /// The controller's name on the bus.
 pub const NAME: &str = "controller/horizontalpodautoscaler";
+/// The source its events name, as Kubernetes'.
+const COMPONENT: &str = "horizontal-pod-autoscaler";
 /// Kubernetes' `--horizontal-pod-autoscaler-sync-period`.
 pub const DEFAULT_SYNC_PERIOD: Duration = Duration::from_secs(15);
 
@@ -70,6 +79,7 @@ struct History {
 
 struct Ctx {
     api: ApiHandle,
+    events: EventRecorder,
     hpas: Cache<HorizontalPodAutoscaler>,
     pods: Cache<Pod>,
     period: Duration,
@@ -80,6 +90,7 @@ fn wire(w: &mut Wiring<HorizontalPodAutoscaler>, period: Duration) -> Ctx {
     // Pods only feed the cache: every autoscaler looks again each period anyway.
     let pods = w.watches::<Pod>(Scope::all(), |_, _| {});
     Ctx {
+        events: EventRecorder::new(w.api().clone(), COMPONENT),
         api: w.api().clone(),
         hpas: w.primary(),
         pods,
@@ -116,6 +127,19 @@ fn set_condition(
             message,
         }),
     }
+}
+
+/// Records an event about `hpa`.
+fn event(ctx: &Ctx, hpa: &HorizontalPodAutoscaler, type_: &str, reason: &str, message: String) {
+    let object = rudder_protocol::resources::ObjectReference {
+        kind: "HorizontalPodAutoscaler".into(),
+        api_version: "autoscaling/v2".into(),
+        namespace: hpa.metadata.namespace.clone(),
+        name: hpa.metadata.name.clone(),
+        uid: hpa.metadata.uid.clone(),
+        ..Default::default()
+    };
+    ctx.events.record(object, type_, reason, message);
 }
 
 /// The target's replica count and pod selector.
@@ -260,6 +284,8 @@ struct MetricsOutcome {
     statuses: Vec<MetricStatus>,
     what: String,
     error: Option<String>,
+    /// How many metrics gave no count.
+    invalid: usize,
 }
 
 fn compute_metrics(
@@ -273,6 +299,7 @@ fn compute_metrics(
         statuses: Vec::new(),
         what: String::new(),
         error: None,
+        invalid: 0,
     };
     for m in &hpa.spec.metrics {
         let (name, container, target) = match (&m.resource, &m.container_resource) {
@@ -281,6 +308,7 @@ fn compute_metrics(
                 (c.name.as_str(), Some(c.container.as_str()), &c.target)
             }
             _ => {
+                out.invalid += 1;
                 out.error.get_or_insert(format!(
                     "the HPA was unable to compute the replica count: {} metrics are not measured by Rudder (only Resource and ContainerResource)",
                     m.type_
@@ -289,6 +317,7 @@ fn compute_metrics(
             }
         };
         let Some(t) = target_of(target) else {
+            out.invalid += 1;
             out.error
                 .get_or_insert(format!("invalid target for the {name} metric"));
             continue;
@@ -331,6 +360,7 @@ fn compute_metrics(
                 }
             }
             Err(e) => {
+                out.invalid += 1;
                 out.error.get_or_insert(format!(
                     "the HPA was unable to compute the replica count: failed to get {name} utilization: {e}"
                 ));
@@ -358,6 +388,7 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
     let (current, selector) = match read_target(&ctx.api, &ns, &target_ref).await {
         Ok(t) => t,
         Err(e) => {
+            event(ctx, &hpa, Event::WARNING, "FailedGetScale", e.clone());
             set_condition(
                 &mut status.conditions,
                 HPA_ABLE_TO_SCALE,
@@ -379,6 +410,8 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
         now,
     );
     let mut desired = current;
+    // Why the count changes, as the SuccessfulRescale event says.
+    let mut rescale_reason = String::new();
     if current == 0 && min != 0 {
         set_condition(
             &mut status.conditions,
@@ -403,6 +436,11 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
             )
         };
         desired = bound;
+        rescale_reason = if current > max {
+            "Current number of replicas above Spec.MaxReplicas".to_owned()
+        } else {
+            "Current number of replicas below Spec.MinReplicas".to_owned()
+        };
         set_condition(
             &mut status.conditions,
             HPA_SCALING_LIMITED,
@@ -433,6 +471,28 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
         status.current_metrics = outcome.statuses;
         match outcome.replicas {
             None => {
+                let error = outcome
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no metric to scale on".to_owned());
+                event(
+                    ctx,
+                    &hpa,
+                    Event::WARNING,
+                    "FailedGetResourceMetric",
+                    error.clone(),
+                );
+                event(
+                    ctx,
+                    &hpa,
+                    Event::WARNING,
+                    "FailedComputeMetricsReplicas",
+                    format!(
+                        "invalid metrics ({} invalid out of {}), first error is: {error}",
+                        outcome.invalid,
+                        hpa.spec.metrics.len()
+                    ),
+                );
                 set_condition(
                     &mut status.conditions,
                     HPA_SCALING_ACTIVE,
@@ -501,6 +561,11 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
                     now,
                 );
                 desired = limited;
+                rescale_reason = if desired > current {
+                    format!("{} above target", outcome.what)
+                } else {
+                    "All metrics below target".to_owned()
+                };
             }
         }
     }
@@ -508,6 +573,13 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
         match write_replicas(&ctx.api, &ns, &target_ref, desired).await {
             Ok(()) => {
                 tracing::info!(hpa = %key, from = current, to = desired, "rescaled the target");
+                event(
+                    ctx,
+                    &hpa,
+                    Event::NORMAL,
+                    "SuccessfulRescale",
+                    format!("New size: {desired}; reason: {rescale_reason}"),
+                );
                 let secs = now.unix();
                 if let Ok(mut all) = ctx.history.lock() {
                     let h = all.entry(key.clone()).or_default();
@@ -535,6 +607,13 @@ async fn reconcile(ctx: &Ctx, key: &ObjectKey) -> Result<Option<Duration>, ApiEr
                 );
             }
             Err(e) => {
+                event(
+                    ctx,
+                    &hpa,
+                    Event::WARNING,
+                    "FailedRescale",
+                    format!("New size: {desired}; reason: {rescale_reason}; error: {e}"),
+                );
                 set_condition(
                     &mut status.conditions,
                     HPA_ABLE_TO_SCALE,
