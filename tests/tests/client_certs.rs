@@ -10,8 +10,10 @@
 //! - **kubectl certificate approve**: a CertificateSigningRequest created by kubectl from
 //!   a manifest records its creator, waits Pending, and once approved carries a
 //!   certificate kubectl authenticates with; a denied one gets none; approving needs
-//!   `approve` on the signer (403 without, as Kubernetes' CertificateApproval); a
-//!   malformed request is refused with Kubernetes' validation error.
+//!   `approve` on the signer (403 without, as Kubernetes' CertificateApproval); writing
+//!   a certificate through `/status` needs `sign` on it (CertificateSigning); a request
+//!   for `system:masters` is refused (CertificateSubjectRestriction); a malformed
+//!   request is refused with Kubernetes' validation error.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -301,6 +303,93 @@ async fn kubectl_certificate_approve_issues_a_usable_certificate() -> anyhow::Re
         ],
     );
     assert_eq!(denied.trim(), "Denied|", "{denied}");
+
+    // Writing a certificate through /status needs `sign` on the signer: carol may update
+    // the subresource but holds no `sign`, so her certificate is refused and none is
+    // written.
+    ok(
+        &admin,
+        &[
+            "create",
+            "clusterrole",
+            "csr-status",
+            "--verb=get,update,patch",
+            "--resource=certificatesigningrequests/status",
+        ],
+    );
+    ok(
+        &admin,
+        &[
+            "create",
+            "clusterrolebinding",
+            "carol-status",
+            "--clusterrole=csr-status",
+            "--user=carol",
+        ],
+    );
+    until(
+        &carol,
+        &[
+            "auth",
+            "can-i",
+            "patch",
+            "certificatesigningrequests",
+            "--subresource=status",
+        ],
+        |s| s == "yes",
+    )
+    .await?;
+    let forged = serde_json::json!({"status": {"certificate": b64(cert.as_bytes())}}).to_string();
+    let out = fails(
+        &carol,
+        &[
+            "patch",
+            "csr",
+            "bob-denied",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &forged,
+        ],
+    );
+    assert!(
+        out.contains(r#"user not permitted to sign requests with signerName "kubernetes.io/kube-apiserver-client""#),
+        "{out}"
+    );
+    let still = ok(
+        &admin,
+        &[
+            "get",
+            "csr",
+            "bob-denied",
+            "-o",
+            "jsonpath={.status.certificate}",
+        ],
+    );
+    assert_eq!(still, "", "no certificate was written");
+    // A status write that leaves the certificate alone needs no `sign`.
+    ok(
+        &carol,
+        &[
+            "patch",
+            "csr",
+            "bob-denied",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"conditions":[{"type":"Denied","status":"True","reason":"Seen","message":"m"}]}}"#,
+        ],
+    );
+
+    // No request to the API-client signer may ask for system:masters.
+    let (_, masters) = x509::new_client_request("root", &["system:masters".to_owned()])?;
+    let file = dir.join("masters.yaml");
+    std::fs::write(&file, manifest("masters", &masters))?;
+    let out = fails(&admin, &["create", "-f", &file.display().to_string()]);
+    assert!(
+        out.contains(r#"certificatesigningrequests.certificates.k8s.io "masters" is forbidden: use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed"#),
+        "{out}"
+    );
 
     // A request that is no PKCS#10 request: Kubernetes' validation error.
     let bad = dir.join("bad.yaml");

@@ -18,7 +18,10 @@
 //!
 //! **Approval.** Writing `certificatesigningrequests/approval` needs, on top of RBAC's
 //! `update` on it, `approve` on `signers` (group `certificates.k8s.io`) named after the
-//! request's signer or its `<domain>/*` (Kubernetes' CertificateApproval admission).
+//! request's signer or its `<domain>/*` (Kubernetes' CertificateApproval admission);
+//! writing a certificate through `/status` needs `sign` on it (CertificateSigning), and
+//! no request to `kubernetes.io/kube-apiserver-client` may ask for `system:masters`
+//! (CertificateSubjectRestriction).
 
 use std::sync::Arc;
 
@@ -181,6 +184,37 @@ impl ApiCore {
     pub(super) async fn approval_admission(&self, user: &UserInfo, name: &str) -> ApiResult<()> {
         let info = served("certificates.k8s.io", "certificatesigningrequests")?;
         let csr: Value = self.get(info, None, name).await?;
+        self.signer_permission(user, &csr, "approve").await
+    }
+
+    /// CertificateSigning admission: a write of `certificatesigningrequests/<name>/status`
+    /// that changes `status.certificate` needs `sign` on the request's signer.
+    pub(super) async fn signing_admission(
+        &self,
+        user: &UserInfo,
+        name: &str,
+        op: &super::request::Operation,
+    ) -> ApiResult<()> {
+        use super::request::Operation;
+        let info = served("certificates.k8s.io", "certificatesigningrequests")?;
+        let csr: Value = self.get(info, None, name).await?;
+        let touches = match op {
+            Operation::Update { body, .. } => {
+                body.pointer("/status/certificate") != csr.pointer("/status/certificate")
+            }
+            Operation::Patch { patch, .. } => patch_touches_certificate(patch),
+            _ => false,
+        };
+        if !touches {
+            return Ok(());
+        }
+        self.signer_permission(user, &csr, "sign").await
+    }
+
+    /// `Ok` when `user` may `verb` (`approve`, `sign`) for `csr`'s signer, named or as
+    /// its `<domain>/*`; Kubernetes' 403 otherwise.
+    async fn signer_permission(&self, user: &UserInfo, csr: &Value, verb: &str) -> ApiResult<()> {
+        let name = csr["metadata"]["name"].as_str().unwrap_or_default();
         let signer = csr["spec"]["signerName"].as_str().unwrap_or_default();
         let wildcard = signer
             .split_once('/')
@@ -188,7 +222,7 @@ impl ApiCore {
         for candidate in std::iter::once(signer).chain(wildcard.as_deref()) {
             let check = Check {
                 user,
-                verb: "approve",
+                verb,
                 target: Target::Resource {
                     group: "certificates.k8s.io",
                     resource: "signers",
@@ -205,10 +239,64 @@ impl ApiCore {
             403,
             "Forbidden",
             format!(
-                "certificatesigningrequests.certificates.k8s.io \"{name}\" is forbidden: user not permitted to approve requests with signerName \"{signer}\""
+                "certificatesigningrequests.certificates.k8s.io \"{name}\" is forbidden: user not permitted to {verb} requests with signerName \"{signer}\""
             ),
         ))
     }
+}
+
+/// Whether a patch (merge, strategic merge or JSON patch) writes `status.certificate`.
+fn patch_touches_certificate(patch: &Value) -> bool {
+    match patch {
+        Value::Array(ops) => ops.iter().any(|op| {
+            ["path", "from"].iter().any(|k| {
+                op[*k]
+                    .as_str()
+                    .is_some_and(|p| p == "/status" || p.starts_with("/status/certificate"))
+            })
+        }),
+        other => other
+            .get("status")
+            .is_some_and(|s| !s.is_object() || s.get("certificate").is_some()),
+    }
+}
+
+/// The signer whose certificates Kubernetes' API servers accept as client credentials.
+const API_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client";
+
+/// CertificateSubjectRestriction admission: no request to the API-client signer may ask
+/// for the group `system:masters` (whoever holds such a certificate is beyond RBAC).
+pub(super) fn subject_restriction(csr: &Value) -> ApiResult<()> {
+    if csr["spec"]["signerName"] != API_CLIENT_SIGNER {
+        return Ok(());
+    }
+    // A request that does not parse is refused by validation, with its reason.
+    let Some(pem) = csr["spec"]["request"]
+        .as_str()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+    else {
+        return Ok(());
+    };
+    let Ok(parsed) = x509::parse_csr_pem(&pem) else {
+        return Ok(());
+    };
+    if parsed
+        .subject
+        .organizations
+        .iter()
+        .any(|o| o == super::rbac::MASTERS_GROUP)
+    {
+        let name = csr["metadata"]["name"].as_str().unwrap_or_default();
+        return Err(fail(
+            403,
+            "Forbidden",
+            format!(
+                "certificatesigningrequests.certificates.k8s.io \"{name}\" is forbidden: use of {API_CLIENT_SIGNER} signer with {} group is not allowed",
+                super::rbac::MASTERS_GROUP
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The TLS side: asks every client for a certificate, takes none as well as any whose

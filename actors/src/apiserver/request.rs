@@ -433,6 +433,18 @@ impl ApiCore {
         {
             self.approval_admission(&req.user, name_of(&req)?).await?;
         }
+        if info.group == "certificates.k8s.io" && info.plural == "certificatesigningrequests" {
+            match (&req.op, part) {
+                (Operation::Create { body, .. }, Some(Part::Main)) => {
+                    super::certificates::subject_restriction(body)?
+                }
+                (Operation::Update { .. } | Operation::Patch { .. }, Some(Part::Status)) => {
+                    self.signing_admission(&req.user, name_of(&req)?, &req.op)
+                        .await?
+                }
+                _ => {}
+            }
+        }
         let unsupported = |req: &Request| {
             fail(
                 405,
