@@ -11,7 +11,8 @@
 //! - **ResourceQuota**: the quota controller fills `status.hard` and `status.used`
 //!   (`kubectl get quota` prints them); creates past `hard` (pods, requests and limits,
 //!   services, configmaps, secrets, claims, `count/deployments.apps`) refused with the
-//!   403 `exceeded quota` message; a pod not stating a capped request refused; a deleted
+//!   403 `exceeded quota` message; an update charged what it adds (a Service turned
+//!   NodePort, then refused a second port); a pod not stating a capped request refused; a deleted
 //!   pod gives its usage back; a server-side dry run charges nothing.
 //! - **Concurrency**: 20 creates at once, spread over the three API servers of a
 //!   three-node cluster, against a quota of 10 pods leave exactly 10 pods, and the
@@ -355,6 +356,7 @@ metadata:
 spec:
   hard:
     services: \"1\"
+    services.nodeports: \"1\"
     configmaps: \"2\"
     secrets: \"1\"
     persistentvolumeclaims: \"1\"
@@ -481,6 +483,50 @@ async fn resource_quotas_count_and_refuse() -> anyhow::Result<()> {
         out.contains(r#"services "s2" is forbidden: exceeded quota: objects, requested: services=1, used: services=1, limited: services=1"#),
         "{out}"
     );
+    // An update is charged what it adds: s1 may become a NodePort of one port, not
+    // grow a second one.
+    ok(
+        &kc,
+        &[
+            "patch",
+            "service",
+            "s1",
+            "-n",
+            "rq",
+            "-p",
+            r#"{"spec":{"type":"NodePort"}}"#,
+        ],
+    );
+    let out = fails(
+        &kc,
+        &[
+            "patch",
+            "service",
+            "s1",
+            "-n",
+            "rq",
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/spec/ports/-","value":{"name":"b","port":81,"targetPort":81}}]"#,
+        ],
+    );
+    assert!(
+        out.contains(r#"services "s1" is forbidden: exceeded quota: objects, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1"#),
+        "{out}"
+    );
+    let ports = ok(
+        &kc,
+        &[
+            "get",
+            "service",
+            "s1",
+            "-n",
+            "rq",
+            "-o",
+            "jsonpath={.spec.ports[*].port}",
+        ],
+    );
+    assert_eq!(ports.trim(), "80", "the refused update changed nothing");
     ok(&kc, &["create", "configmap", "c1", "-n", "rq"]);
     let out = fails(&kc, &["create", "configmap", "c2", "-n", "rq"]);
     assert!(out.contains(r#"configmaps "c2" is forbidden: exceeded quota: objects, requested: configmaps=1, used: configmaps=2, limited: configmaps=2"#), "{out}");
@@ -530,6 +576,7 @@ async fn resource_quotas_count_and_refuse() -> anyhow::Result<()> {
     let objects = quotas.get("objects").await?;
     for (resource, want) in [
         ("services", "1"),
+        ("services.nodeports", "1"),
         ("configmaps", "2"),
         ("secrets", "1"),
         ("count/deployments.apps", "1"),

@@ -1602,6 +1602,23 @@ impl ApiCore {
             plugin(self, kind.info(), change).await?;
         }
         manage.record(info, Some(&old_plain), &mut new, sent);
+        if check != Check::Afresh && info.namespaced {
+            // ResourceQuota admission of what the update adds, if anything.
+            let growth = super::quota::growth(kind, &old_plain, &new);
+            if !growth.is_empty() {
+                // Boxed: the quota's own write comes back through here (as `Afresh`,
+                // so never further).
+                Box::pin(super::quota::admit_usage(
+                    self,
+                    kind.info(),
+                    namespace,
+                    &new,
+                    growth,
+                    dry_run,
+                ))
+                .await?;
+            }
+        }
         if new == old_plain && !self.stored_stale(&key(info, namespace, name)).await? {
             // Nothing changed: no write, no new resourceVersion (as Kubernetes does),
             // unless the stored value is sealed with an older key (then the write

@@ -20,8 +20,10 @@
 //!   re-reads the quota and decides again on what it read, so concurrent creates never
 //!   take a quota past `hard`. A create that fails after the charge leaves the usage
 //!   high until the controller recounts (as in Kubernetes).
-//! - Dry runs are checked but charge nothing; updates are not charged (Rudder's
-//!   quota-relevant fields do not change on update, except a Service's type).
+//! - An update is charged what it adds (each resource's increase over the old object:
+//!   a Service turned `NodePort` or `LoadBalancer`, a claim asking for more storage),
+//!   checked and written the same way; one that adds nothing reads no quota.
+//! - Dry runs are checked but charge nothing.
 
 use rudder_protocol::registry::ResourceInfo;
 use rudder_protocol::resources::{Quantity, ResourceList, ResourceQuota};
@@ -65,6 +67,32 @@ pub fn charge(
     kind: &dyn KindOps,
     obj: &Value,
 ) -> Result<Option<ResourceList>, String> {
+    charge_with(q, kind, obj, kind.quota_usage(obj))
+}
+
+/// What an update from `old` to `obj` adds to what it uses: each resource's increase
+/// (Kubernetes' `SubtractWithNonNegativeResult`), none for what stays or shrinks.
+pub fn growth(kind: &dyn KindOps, old: &Value, obj: &Value) -> ResourceList {
+    let before = kind.quota_usage(old);
+    kind.quota_usage(obj)
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let d = match before.get(&k) {
+                Some(b) => v.sub(b),
+                None => v,
+            };
+            (!d.is_zero() && !d.is_negative()).then_some((k, d))
+        })
+        .collect()
+}
+
+/// [`charge`] of `usage`, what admitting `obj` adds.
+fn charge_with(
+    q: &ResourceQuota,
+    kind: &dyn KindOps,
+    obj: &Value,
+    usage: ResourceList,
+) -> Result<Option<ResourceList>, String> {
     let hard = &q.status.hard;
     let capped: Vec<&str> = hard
         .keys()
@@ -88,8 +116,7 @@ pub fn charge(
             unknown.join(",")
         ));
     }
-    let delta: ResourceList = kind
-        .quota_usage(obj)
+    let delta: ResourceList = usage
         .into_iter()
         .filter(|(k, _)| capped.contains(&k.as_str()))
         .collect();
@@ -151,6 +178,21 @@ pub(super) async fn admit(
     obj: &Value,
     dry_run: bool,
 ) -> ApiResult<()> {
+    let kind = kinds::for_resource(info)?;
+    admit_usage(core, info, namespace, obj, kind.quota_usage(obj), dry_run).await
+}
+
+/// Checks, then charges, `usage` of `obj` to every quota of `namespace` that applies:
+/// a create's whole usage, an update's [`growth`] (an update that adds nothing, as
+/// most do, is not brought here and reads no quota).
+pub(super) async fn admit_usage(
+    core: &ApiCore,
+    info: &'static ResourceInfo,
+    namespace: Option<&str>,
+    obj: &Value,
+    usage: ResourceList,
+    dry_run: bool,
+) -> ApiResult<()> {
     let Some(ns) = namespace.filter(|_| info.namespaced) else {
         return Ok(());
     };
@@ -167,7 +209,7 @@ pub(super) async fn admit(
         let Ok(q) = serde_json::from_value::<ResourceQuota>(item) else {
             continue;
         };
-        match charge(&q, kind, obj) {
+        match charge_with(&q, kind, obj, usage.clone()) {
             Err(why) => return Err(forbidden(info, obj, why)),
             Ok(None) => {}
             Ok(Some(_)) => charged.push(q.metadata.name),
@@ -188,7 +230,7 @@ pub(super) async fn admit(
                 })?;
                 let mut new = current.clone();
                 // Decided again on the version read: another create may have charged it.
-                match charge(&q, kind, obj) {
+                match charge_with(&q, kind, obj, usage.clone()) {
                     Err(why) => return Err(forbidden(info, obj, why)),
                     Ok(None) => {}
                     Ok(Some(used)) => {
