@@ -11,7 +11,9 @@
 //! Deployment's pods, events; and the partition control cuts `cp-3` off (its card shows
 //! the fault) until "heal" clears it. Authentication is checked with curl: no credentials or a
 //! wrong token is 401, the token once gives a cookie, a cookie-authenticated action
-//! without the dashboard's header is refused.
+//! without the dashboard's header is refused. Another user gets what RBAC grants: 403
+//! without a role, the page but no chaos control with `get` on `/dashboard/*`, and
+//! `denied` events for the watches refused.
 //!
 //! Without Chromium (`RUDDER_CHROMIUM` or `chromium` on `PATH`) the browser part prints
 //! a loud SKIP. With `RUDDER_DASHBOARD_SCREENSHOT=<file.png>` the test saves a
@@ -607,5 +609,97 @@ async fn drive(b: &mut Browser, cluster: &Cluster, api: &Api) -> anyhow::Result<
         b.screenshot(Path::new(&to)).await?;
         eprintln!("screenshot saved to {}", PathBuf::from(to).display());
     }
+    Ok(())
+}
+
+/// A user other than the admin sees what RBAC lets them: nothing without a role (403 for
+/// the page and the snapshot), the page with `get` on `/dashboard/*` but no chaos
+/// control without `post` (the scheduler is not killed), and the live stream says
+/// which watches it was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_user_sees_what_rbac_lets_them() -> anyhow::Result<()> {
+    let (cluster, admin) = rudder_tests::control_plane_with(
+        &[("tokens.csv", "dave-token,dave,uid-dave\n")],
+        "token_auth_file = \"{dir}/tokens.csv\"",
+    )
+    .await?;
+    let node = &cluster.nodes[0];
+    let mut dave = Api::of(node)?;
+    dave.token = "dave-token".into();
+    let (code, _, body) = dave.curl(&["-H", &dave.bearer()], "/dashboard/")?;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#"forbidden: User \"dave\" cannot get path \"/dashboard/\""#),
+        "{body}"
+    );
+    let (code, _, _) = dave.curl(&["-H", &dave.bearer()], "/dashboard/api/cluster")?;
+    assert_eq!(code, 403);
+    let kubectl = |args: &[&str]| {
+        let o = rudder_tests::kubectl(&admin, args, None);
+        assert!(o.success, "kubectl {args:?}: {}{}", o.stdout, o.stderr);
+    };
+    kubectl(&[
+        "create",
+        "clusterrole",
+        "dashboard-viewer",
+        "--verb=get",
+        "--non-resource-url=/dashboard",
+        "--non-resource-url=/dashboard/*",
+    ]);
+    kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "dave-dashboard",
+        "--clusterrole=dashboard-viewer",
+        "--user=dave",
+    ]);
+    let (page, _) = rudder_tests::eventually(Duration::from_secs(30), || async {
+        let (code, _, body) = dave.curl(&["-H", &dave.bearer()], "/dashboard/")?;
+        Ok((code == 200).then_some(body))
+    })
+    .await?;
+    assert!(page.contains("<html"), "{page}");
+    let (code, _, body) = dave.curl(
+        &[
+            "-H",
+            &dave.bearer(),
+            "-X",
+            "POST",
+            "--data",
+            r#"{"node":"solo","actor":"scheduler"}"#,
+        ],
+        "/dashboard/api/kill",
+    )?;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#"User \"dave\" cannot post path \"/dashboard/api/kill\""#),
+        "{body}"
+    );
+    let client = node.client().await?;
+    let reply = client
+        .call(ActorRef::new("solo", "chaos"), ChaosRequest::ListActors)
+        .await?;
+    let ChaosReply::Actors(actors) = reply else {
+        bail!("unexpected reply {reply:?}");
+    };
+    let scheduler = actors.iter().find(|a| a.name == "scheduler");
+    assert_eq!(
+        scheduler.map(|a| a.restarts),
+        Some(0),
+        "the refused kill did nothing"
+    );
+    // The stream opens (its answer's head comes at once; curl stops it after 3 s), and
+    // says which watches dave may not make.
+    let (code, _, text) = dave.curl(
+        &["-H", &dave.bearer(), "--max-time", "3"],
+        "/dashboard/api/stream",
+    )?;
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("event: reset"), "{text}");
+    assert!(
+        text.contains("event: denied")
+            && text.contains(r#"User \"dave\" cannot watch resource \"pods\""#),
+        "{text}"
+    );
     Ok(())
 }
