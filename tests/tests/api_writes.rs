@@ -933,9 +933,21 @@ async fn a_terminating_pod_stays_until_its_grace_period_is_over() -> anyhow::Res
         let err = fails(&kubectl, &kc, &["get", "pod", name]);
         assert!(err.contains("NotFound"), "{name}: {err}");
     };
+    // The deletion is due when the grace period ends: the timestamp is 30 s ahead.
+    let due = |m: &Value| {
+        m["deletionTimestamp"]
+            .as_str()
+            .and_then(|t| rudder_protocol::resources::Time::parse(t).ok())
+            .map(|t| t.0)
+    };
     for name in ["plain", "held", "released"] {
         let m = meta(name)?;
-        assert!(m["deletionTimestamp"].is_string(), "{name}: {m}");
+        let now = rudder_protocol::resources::Time::now().0;
+        let ahead = due(&m).map(|t| t - now);
+        assert!(
+            ahead.is_some_and(|a| (20..=31).contains(&a)),
+            "{name}: {ahead:?} {m}"
+        );
         assert_eq!(m["deletionGracePeriodSeconds"], 30, "{name}: {m}");
     }
 
@@ -991,8 +1003,12 @@ async fn a_terminating_pod_stays_until_its_grace_period_is_over() -> anyhow::Res
     gone("released");
     // A finalizer still there holds the pod, its grace period shortened to none (a
     // later deletion never lengthens it); the finalizer's removal then ends it.
+    let before = due(&meta("held")?);
     force("held");
-    assert_eq!(meta("held")?["deletionGracePeriodSeconds"], 0);
+    let held = meta("held")?;
+    assert_eq!(held["deletionGracePeriodSeconds"], 0);
+    // Due 30 s sooner: now.
+    assert_eq!(due(&held), before.map(|t| t - 30), "{held}");
     ok(&kubectl, &kc, &["delete", "pod", "held", "--wait=false"]);
     assert_eq!(meta("held")?["deletionGracePeriodSeconds"], 0);
     ok(

@@ -91,7 +91,9 @@ async fn run_as_user_and_a_read_only_root_filesystem_are_enforced() -> anyhow::R
         log.contains("4000") && log.contains("2000"),
         "supplementalGroups and fsGroup are groups of the process: {log}"
     );
-    let log = services::kubelet_log_until(&client, &node, "sec", "ro", "write", 60).await?;
+    // The second line (touch's complaint) is the last: wait for it, not the first.
+    let log = services::kubelet_log_until(&client, &node, "sec", "ro", "Read-only file system", 60)
+        .await?;
     assert!(log.contains("write refused"), "{log}");
     assert!(log.contains("Read-only file system"), "{log}");
 

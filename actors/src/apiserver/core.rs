@@ -1808,14 +1808,29 @@ impl ApiCore {
                         Deletion::Graceful => grace.max(0),
                         Deletion::Immediate | Deletion::WhenEmpty => 0,
                     };
-                    let terminating = old.pointer("/metadata/deletionTimestamp").is_some();
+                    // The deletion is due when the grace period is over, so the
+                    // timestamp is that moment (Kubernetes' `BeforeDelete`: a pod's
+                    // bound tokens stay valid, and it counts in quota, until then).
+                    let since = old
+                        .pointer("/metadata/deletionTimestamp")
+                        .and_then(Value::as_str)
+                        .and_then(|t| Time::parse(t).ok());
                     let mut new = old.clone();
                     let m = meta(&mut new);
-                    if !terminating {
-                        m.insert("deletionTimestamp".into(), json!(Time::now()));
-                        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                    } else if grace < deletion_grace(&old) {
-                        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                    match since {
+                        None => {
+                            let due = Time(Time::now().0.saturating_add(grace));
+                            m.insert("deletionTimestamp".into(), json!(due));
+                            m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                        }
+                        Some(due) if grace < deletion_grace(&old) => {
+                            // Shortened: due that much sooner.
+                            let sooner = deletion_grace(&old) - grace;
+                            let due = Time(due.0.saturating_sub(sooner));
+                            m.insert("deletionTimestamp".into(), json!(due));
+                            m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                        }
+                        Some(_) => {}
                     }
                     m.insert("finalizers".into(), Value::Array(finalizers));
                     kind.mark_terminating(&mut new);
