@@ -485,30 +485,21 @@ async fn resource_quotas_count_and_refuse() -> anyhow::Result<()> {
     );
     // An update is charged what it adds: s1 may become a NodePort of one port, not
     // grow a second one.
+    let patch_s1 = |kind: &'static str, patch: &'static str| {
+        [
+            "patch", "service", "s1", "-n", "rq", "--type", kind, "-p", patch,
+        ]
+    };
     ok(
         &kc,
-        &[
-            "patch",
-            "service",
-            "s1",
-            "-n",
-            "rq",
-            "-p",
-            r#"{"spec":{"type":"NodePort"}}"#,
-        ],
+        &patch_s1("strategic", r#"{"spec":{"type":"NodePort"}}"#),
     );
     let out = fails(
         &kc,
-        &[
-            "patch",
-            "service",
-            "s1",
-            "-n",
-            "rq",
-            "--type=json",
-            "-p",
+        &patch_s1(
+            "json",
             r#"[{"op":"add","path":"/spec/ports/-","value":{"name":"b","port":81,"targetPort":81}}]"#,
-        ],
+        ),
     );
     assert!(
         out.contains(r#"services "s1" is forbidden: exceeded quota: objects, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1"#),

@@ -851,8 +851,15 @@ mod kube_rs {
         let (pod_names, _) = rudder_tests::eventually(Duration::from_secs(30), || {
             let pods = pods.clone();
             async move {
+                // The first ReplicaSet's pod may still be stopping (busybox as PID 1
+                // ignores SIGTERM: it goes after its grace period); it is not counted.
                 let list = pods.list(&ListParams::default().labels("app=web")).await?;
-                Ok((list.items.len() == 2).then_some(list.items.len()))
+                let live = list
+                    .items
+                    .iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .count();
+                Ok((live == 2).then_some(live))
             }
         })
         .await?;

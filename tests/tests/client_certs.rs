@@ -340,18 +340,24 @@ async fn kubectl_certificate_approve_issues_a_usable_certificate() -> anyhow::Re
     )
     .await?;
     let forged = serde_json::json!({"status": {"certificate": b64(cert.as_bytes())}}).to_string();
-    let out = fails(
-        &carol,
-        &[
-            "patch",
-            "csr",
-            "bob-denied",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &forged,
-        ],
-    );
+    let status_patch = |patch: &str| {
+        kubectl(
+            &carol,
+            &[
+                "patch",
+                "csr",
+                "bob-denied",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                patch,
+            ],
+            None,
+        )
+    };
+    let refused = status_patch(&forged);
+    assert!(!refused.success, "{}", text(&refused));
+    let out = text(&refused);
     assert!(
         out.contains(r#"user not permitted to sign requests with signerName "kubernetes.io/kube-apiserver-client""#),
         "{out}"
@@ -368,18 +374,10 @@ async fn kubectl_certificate_approve_issues_a_usable_certificate() -> anyhow::Re
     );
     assert_eq!(still, "", "no certificate was written");
     // A status write that leaves the certificate alone needs no `sign`.
-    ok(
-        &carol,
-        &[
-            "patch",
-            "csr",
-            "bob-denied",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"conditions":[{"type":"Denied","status":"True","reason":"Seen","message":"m"}]}}"#,
-        ],
+    let seen = status_patch(
+        r#"{"status":{"conditions":[{"type":"Denied","status":"True","reason":"Seen","message":"m"}]}}"#,
     );
+    assert!(seen.success, "{}", text(&seen));
 
     // No request to the API-client signer may ask for system:masters.
     let (_, masters) = x509::new_client_request("root", &["system:masters".to_owned()])?;

@@ -227,7 +227,8 @@ async fn identify(
 }
 
 /// The user of a node's component. The kubelet is `system:node:<node>`, held by the
-/// node authorizer. The scheduler and the controllers run only on control-plane nodes;
+/// node authorizer, from worker nodes only (a request forwarded by another node arrives
+/// as that node's, so a worker's kubelet must reach an API server directly). The scheduler and the controllers run only on control-plane nodes;
 /// they have their Kubernetes names, and stay in [`super::rbac::BUS_COMPONENTS_GROUP`]:
 /// they share a process with the store and the API server, and must work before the
 /// bootstrap roles and bindings exist.
@@ -250,6 +251,13 @@ fn component_user(component: Component, node: &str, roles: &[Role]) -> ApiResult
         })
     };
     match component {
+        // Only a worker runs a kubelet: a kubelet's request that reaches here through
+        // another node (forwarded) is refused rather than taken as that node's.
+        Component::Kubelet if !roles.contains(&Role::Worker) => Err(fail(
+            403,
+            "Forbidden",
+            format!("node {node:?} has no worker role: it cannot act as a kubelet"),
+        )),
         Component::Kubelet => Ok(UserInfo::node(node)),
         Component::Scheduler => control_plane(super::rbac::bootstrap::SCHEDULER_USER),
         Component::ControllerManager => {
@@ -539,4 +547,43 @@ async fn serve(core: &ApiCore, user: UserInfo, req: ApiRequest) -> ApiResult<Api
             )))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_are_users_only_on_nodes_with_their_role() {
+        let (cp, worker, both) = (
+            [Role::ControlPlane],
+            [Role::Worker],
+            [Role::ControlPlane, Role::Worker],
+        );
+        let name = |c: Component, roles: &[Role]| {
+            component_user(c, "n1", roles)
+                .map(|u| (u.name, u.groups))
+                .map_err(|e| (e.code, e.message))
+        };
+        let kubelet = name(Component::Kubelet, &worker);
+        assert_eq!(
+            kubelet,
+            Ok((
+                "system:node:n1".to_owned(),
+                vec!["system:nodes".to_owned(), AUTHENTICATED_GROUP.to_owned()]
+            ))
+        );
+        assert_eq!(name(Component::Kubelet, &both), kubelet);
+        assert!(
+            matches!(name(Component::Kubelet, &cp), Err((403, m)) if m.contains("no worker role"))
+        );
+        for c in [Component::Scheduler, Component::ControllerManager] {
+            assert!(
+                matches!(name(c, &worker), Err((403, m)) if m.contains("no control-plane role"))
+            );
+            let (user, groups) = name(c, &both).unwrap_or_default();
+            assert!(user.starts_with("system:kube-"), "{user}");
+            assert!(groups.contains(&super::super::rbac::BUS_COMPONENTS_GROUP.to_owned()));
+        }
+    }
 }

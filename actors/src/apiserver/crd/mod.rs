@@ -699,32 +699,45 @@ async fn cleanup(core: &ApiCore, crd: &Value) {
 
 /// Writes the CRD `name` again, so its status is computed afresh.
 async fn accept_names(core: &ApiCore, name: &str) {
-    let result = core
-        .guaranteed_update(&CRD_INFO, None, name, false, |old| {
-            let mut new = old.clone();
-            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("resourceVersion");
-            }
-            Ok((new, Check::UpdateOnly))
-        })
-        .await;
-    match result {
-        Ok(_) => tracing::info!(crd = %name, "names accepted"),
-        Err(e) if e.code == 404 => {}
-        Err(e) => tracing::warn!(crd = %name, error = %e.message, "accepting names failed"),
-    }
+    rewrite(
+        core,
+        name,
+        |_| {},
+        "names accepted",
+        "accepting names failed",
+    )
+    .await
 }
 
 async fn remove_finalizer(core: &ApiCore, name: &str) {
+    let release = |crd: &mut Value| {
+        if let Some(f) = crd
+            .pointer_mut("/metadata/finalizers")
+            .and_then(Value::as_array_mut)
+        {
+            f.retain(|x| x != CLEANUP_FINALIZER);
+        }
+    };
+    let (done, failed) = (
+        "custom resources deleted; CRD released",
+        "releasing CRD failed",
+    );
+    rewrite(core, name, release, done, failed).await
+}
+
+/// Writes the CRD `name` as `change` makes it from the stored one (again after a lost
+/// race); logs `done`, or `failed` with the error (a CRD gone meanwhile is neither).
+async fn rewrite(
+    core: &ApiCore,
+    name: &str,
+    change: impl Fn(&mut Value),
+    done: &str,
+    failed: &str,
+) {
     let result = core
         .guaranteed_update(&CRD_INFO, None, name, false, |old| {
             let mut new = old.clone();
-            if let Some(f) = new
-                .pointer_mut("/metadata/finalizers")
-                .and_then(Value::as_array_mut)
-            {
-                f.retain(|x| x != CLEANUP_FINALIZER);
-            }
+            change(&mut new);
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
             }
@@ -732,9 +745,9 @@ async fn remove_finalizer(core: &ApiCore, name: &str) {
         })
         .await;
     match result {
-        Ok(_) => tracing::info!(crd = %name, "custom resources deleted; CRD released"),
+        Ok(_) => tracing::info!(crd = %name, "{done}"),
         Err(e) if e.code == 404 => {}
-        Err(e) => tracing::warn!(crd = %name, error = %e.message, "releasing CRD failed"),
+        Err(e) => tracing::warn!(crd = %name, error = %e.message, "{failed}"),
     }
 }
 
