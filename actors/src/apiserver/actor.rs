@@ -76,7 +76,7 @@ impl Handler<Deliver> for ApiServer {
     fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) -> Self::Result {
         let core = self.core.clone();
         let me = self.me.clone();
-        let roles = sender_roles(&self.bus, &msg.1);
+        let bus = self.bus.clone();
         Box::pin(async move {
             match msg.0 {
                 BusRequest::Api(req) => {
@@ -84,7 +84,7 @@ impl Handler<Deliver> for ApiServer {
                     // Decoding, defaulting, validation and encoding are CPU work: do them on
                     // the component runtime so the node's bus thread only moves frames.
                     let work = crate::supervisor::component_runtime().spawn(async move {
-                        let (user, req) = identify(&core, &msg.1, &me, &roles, sender, req).await?;
+                        let (user, req) = identify(&core, &msg.1, &me, &bus, sender, req).await?;
                         serve(&core, user, req).await
                     });
                     Ok(Reply::Api(match work.await {
@@ -174,21 +174,6 @@ fn caller(origin: &Origin, me: &ActorRef) -> UserInfo {
     }
 }
 
-/// The roles of the node a request comes from, as the bus knows them (empty for a
-/// client, or a node the bus no longer lists).
-fn sender_roles(bus: &crate::bus::Bus, origin: &Origin) -> Vec<Role> {
-    match origin {
-        Origin::Local => bus.identity().roles.clone(),
-        Origin::Node(node) => bus
-            .members()
-            .into_iter()
-            .find(|m| &m.name == node)
-            .map(|m| m.roles)
-            .unwrap_or_default(),
-        Origin::Client { .. } => Vec::new(),
-    }
-}
-
 /// Who a bus request is made as, and the request itself: the sender ([`caller`])
 /// unless an [`ApiRequest::As`] names a component of the sending node or a user to
 /// impersonate.
@@ -196,7 +181,7 @@ async fn identify(
     core: &ApiCore,
     origin: &Origin,
     me: &ActorRef,
-    roles: &[Role],
+    bus: &crate::bus::Bus,
     sender: UserInfo,
     req: ApiRequest,
 ) -> ApiResult<(UserInfo, ApiRequest)> {
@@ -209,8 +194,8 @@ async fn identify(
     let user = match caller {
         Caller::Component(component) => {
             let node = match origin {
-                Origin::Local => me.node.as_str(),
-                Origin::Node(node) => node.as_str(),
+                Origin::Local => &me.node,
+                Origin::Node(node) => node,
                 Origin::Client { .. } => {
                     return Err(fail(
                         403,
@@ -219,7 +204,8 @@ async fn identify(
                     ))
                 }
             };
-            component_user(component, node, roles)?
+            // Looked up only here: most bus requests name no component.
+            component_user(component, node.as_str(), &bus.roles_of(node))?
         }
         Caller::User { name, groups } => impersonate(core, &sender, name, groups).await?,
     };

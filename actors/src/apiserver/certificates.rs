@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 
 use super::core::{fail, served, ApiCore, ApiResult, WriteOptions};
 use super::rbac::rules::{Check, Target};
-use super::request::UserInfo;
+use super::request::{UserInfo, AUTHENTICATED_GROUP};
 use super::x509::{self, Signer};
 
 /// The namespace and name of the Secret holding the client CA.
@@ -44,8 +44,6 @@ pub const CLIENT_CA_SECRET: (&str, &str) = ("kube-system", "rudder-client-ca");
 const CERT_KEY: &str = "tls.crt";
 /// Its private key's key in the Secret.
 const KEY_KEY: &str = "tls.key";
-/// The group of every authenticated caller.
-const AUTHENTICATED: &str = "system:authenticated";
 
 /// The client CA as the API server checks certificates against it.
 pub struct ClientCa {
@@ -101,8 +99,8 @@ impl ClientCa {
             return Err("the certificate names no user (empty common name)".into());
         }
         let mut groups = subject.organizations;
-        if !groups.iter().any(|g| g == AUTHENTICATED) {
-            groups.push(AUTHENTICATED.into());
+        if !groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+            groups.push(AUTHENTICATED_GROUP.into());
         }
         Ok(UserInfo {
             name: subject.common_name,
@@ -196,16 +194,17 @@ impl ApiCore {
         op: &super::request::Operation,
     ) -> ApiResult<()> {
         use super::request::Operation;
+        let body = match op {
+            Operation::Update { body, .. } => Some(body),
+            // A patch that leaves the certificate alone needs no read.
+            Operation::Patch { patch, .. } if patch_touches_certificate(patch) => None,
+            _ => return Ok(()),
+        };
         let info = served("certificates.k8s.io", "certificatesigningrequests")?;
         let csr: Value = self.get(info, None, name).await?;
-        let touches = match op {
-            Operation::Update { body, .. } => {
-                body.pointer("/status/certificate") != csr.pointer("/status/certificate")
-            }
-            Operation::Patch { patch, .. } => patch_touches_certificate(patch),
-            _ => false,
-        };
-        if !touches {
+        if body
+            .is_some_and(|b| b.pointer("/status/certificate") == csr.pointer("/status/certificate"))
+        {
             return Ok(());
         }
         self.signer_permission(user, &csr, "sign").await

@@ -147,6 +147,14 @@ impl Membership {
         new
     }
 
+    /// The roles `name` announced (this node's own for its name), if it is known.
+    pub fn roles(&self, name: &NodeName) -> Option<&[Role]> {
+        if *name == self.me.name {
+            return Some(&self.me.roles);
+        }
+        self.members.get(name).map(|m| m.identity.roles.as_slice())
+    }
+
     /// Liveness of `name` now.
     pub fn state(&self, name: &NodeName, now: Instant) -> Option<MemberState> {
         if *name == self.me.name {

@@ -305,6 +305,14 @@ impl Bus {
         self.inner.registry_mut().remove(name);
     }
 
+    /// The roles the node `name` announced, if the bus knows it (this node's own too).
+    pub fn roles_of(&self, name: &NodeName) -> Vec<Role> {
+        lock(&self.inner.members)
+            .roles(name)
+            .map(<[Role]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// This node's view of membership.
     pub fn members(&self) -> Vec<MemberInfo> {
         lock(&self.inner.members).report(Instant::now())

@@ -401,7 +401,7 @@ fn accepted_names(obj: &Value, accepted: &Value) -> (Value, Option<(&'static str
 }
 
 /// Whether `crd`'s condition `ty` is true.
-fn condition_true(crd: &Value, ty: &str) -> bool {
+pub(super) fn condition_true(crd: &Value, ty: &str) -> bool {
     crd.pointer("/status/conditions")
         .and_then(Value::as_array)
         .into_iter()

@@ -416,14 +416,8 @@ fn build(crd: &Value) -> Vec<&'static CustomKind> {
     let spec = &crd["spec"];
     // Only an established CRD is served, under its accepted names: one whose names
     // conflicted with another's from the start serves nothing.
-    let established = crd
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Established" && c["status"] == "True");
     let names = match crd.pointer("/status/acceptedNames") {
-        Some(n) if established => n,
+        Some(n) if super::condition_true(crd, "Established") => n,
         _ => return Vec::new(),
     };
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();

@@ -28,11 +28,6 @@ use super::super::request::{Operation, Request, UserInfo};
 use super::rules::{Check, Target};
 use super::{Decision, NODES_GROUP, NODE_USER_PREFIX};
 
-/// The node a kubelet user stands for, if `check.user` is one.
-fn node_of<'a>(check: &Check<'a>) -> Option<&'a str> {
-    node_user(check.user)
-}
-
 /// The node `user` stands for, if it is a kubelet (`system:node:<name>` in
 /// `system:nodes`).
 fn node_user(user: &UserInfo) -> Option<&str> {
@@ -45,7 +40,7 @@ const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// The node authorizer's decision on `check`.
 pub async fn decide(cache: &WatchCache, check: &Check<'_>) -> Decision {
-    let Some(node) = node_of(check) else {
+    let Some(node) = node_user(check.user) else {
         return Decision::NoOpinion;
     };
     let Target::Resource {

@@ -131,15 +131,8 @@ fn set_condition(
 
 /// Records an event about `hpa`.
 fn event(ctx: &Ctx, hpa: &HorizontalPodAutoscaler, type_: &str, reason: &str, message: String) {
-    let object = rudder_protocol::resources::ObjectReference {
-        kind: "HorizontalPodAutoscaler".into(),
-        api_version: "autoscaling/v2".into(),
-        namespace: hpa.metadata.namespace.clone(),
-        name: hpa.metadata.name.clone(),
-        uid: hpa.metadata.uid.clone(),
-        ..Default::default()
-    };
-    ctx.events.record(object, type_, reason, message);
+    ctx.events
+        .record(super::support::reference(hpa), type_, reason, message);
 }
 
 /// The target's replica count and pod selector.
