@@ -5,8 +5,8 @@
 //! the handler's host), `sleep`. Its error is Kubernetes' message for the failed hook.
 //! The worker runs `postStart` right after the start (a failure: `FailedPostStartHook`
 //! event and the container killed), and `preStop` before the stop signal, within the
-//! grace period, which the stop gets what is left of (at least
-//! [`MIN_GRACE_AFTER_HOOK`]); a failure is the `FailedPreStopHook` event.
+//! grace period, which the stop gets what is left of (at least [`MIN_GRACE`], as for
+//! every stop); a failure is the `FailedPreStopHook` event.
 //!
 //! The termination message: every container gets its own empty file on the host
 //! ([`termination_log_path`]), bound at its `terminationMessagePath`; when it has
@@ -29,9 +29,16 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 pub const FALLBACK_LOG_LINES: i64 = 80;
 /// Longest `FallbackToLogsOnError` message.
 pub const FALLBACK_LOG_BYTES: usize = 2048;
-/// The least a container gets to stop after its `preStop` hook (Kubernetes' minimum
-/// grace period).
-pub const MIN_GRACE_AFTER_HOOK: Duration = Duration::from_secs(2);
+/// The least a container gets between the stop signal and the kill, whatever its grace
+/// period (Kubernetes' `minimumGracePeriodInSeconds`): after a `preStop` hook, for a
+/// grace period of 0 or 1 s, and for a pod force-deleted from the API.
+pub const MIN_GRACE: Duration = Duration::from_secs(2);
+
+/// The time a container is given to stop after its stop signal, for what is left of its
+/// grace period: never less than [`MIN_GRACE`].
+pub fn stop_grace(left: Duration) -> Duration {
+    left.max(MIN_GRACE)
+}
 /// The longest a `postStart` hook may run: the worker waits for it.
 pub const POST_START_TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -460,7 +460,8 @@ impl PodWorker {
     }
 
     /// Runs container `name`'s `preStop` hook, if it has one, within `grace`; returns
-    /// the grace left for the stop (at least [`lifecycle::MIN_GRACE_AFTER_HOOK`]).
+    /// the grace left for the stop (the stop itself never gets less than
+    /// [`lifecycle::MIN_GRACE`]).
     async fn pre_stop(
         &self,
         pod: &Pod,
@@ -515,9 +516,7 @@ impl PodWorker {
                     "preStop hook not completed in grace period");
             }
         }
-        grace
-            .saturating_sub(started.elapsed())
-            .max(lifecycle::MIN_GRACE_AFTER_HOOK)
+        grace.saturating_sub(started.elapsed())
     }
 
     /// Applies one action; true when it changed the runtime's state.
@@ -570,7 +569,7 @@ impl PodWorker {
                         grace = self.pre_stop(pod, name, id, grace, &pod_ip).await;
                     }
                 }
-                match rt.stop_container(id, grace).await {
+                match rt.stop_container(id, lifecycle::stop_grace(grace)).await {
                     Ok(()) => true,
                     Err(e) => {
                         self.note_failure("container stop failed", &e);
@@ -758,7 +757,11 @@ impl PodWorker {
         let grace = self
             .pre_stop(pod, &c.name, id, grace_period(pod), pod_ip)
             .await;
-        if let Err(e) = self.runtime.stop_container(id, grace).await {
+        if let Err(e) = self
+            .runtime
+            .stop_container(id, lifecycle::stop_grace(grace))
+            .await
+        {
             self.note_failure("container stop failed", &e);
         }
     }
@@ -1434,7 +1437,10 @@ impl PodWorker {
         };
         let mains = order.iter().filter(|(_, sidecar)| !sidecar).map(|(c, _)| {
             let hook = hook(c);
-            async move { this.runtime.stop_container(&c.id, hook.await).await }
+            async move {
+                let grace = lifecycle::stop_grace(hook.await);
+                this.runtime.stop_container(&c.id, grace).await
+            }
         });
         let sidecar_hooks = order
             .iter()
@@ -1447,13 +1453,7 @@ impl PodWorker {
         .await;
         let mut results = stopped;
         for (c, _) in order.iter().filter(|(_, sidecar)| *sidecar) {
-            let left = if grace.is_zero() {
-                grace
-            } else {
-                deadline
-                    .saturating_duration_since(Instant::now())
-                    .max(lifecycle::MIN_GRACE_AFTER_HOOK)
-            };
+            let left = lifecycle::stop_grace(deadline.saturating_duration_since(Instant::now()));
             results.push(self.runtime.stop_container(&c.id, left).await);
         }
         for r in results {
