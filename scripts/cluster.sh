@@ -15,8 +15,15 @@
 # - network rudder-mh-api (10.213.1.0/24): control-plane nodes only; each one's API port
 #   6443 is published on 127.0.0.1:1644N, so the API of a partitioned node stays reachable
 #   from the host (its writes must fail there, not be unreachable).
-# - workers mount /var/run/docker.sock: their kubelets run pods on the host's Docker (as
-#   kind and k3d do), on bridge networks rudder-mh-worker-N labelled io.rudder.node.
+# - each worker runs its own container engine (dockerd, started by the image's entry point
+#   rudder-node before rudderd), so its pods live inside that host: on its bridge network
+#   rudder-mh-worker-N (the node's pod CIDR), in its network namespace, behind its packet
+#   filter. Pod traffic between workers crosses rudder-mh, routed host-gw style by each
+#   worker's netroute actor; Services and cluster DNS work through each worker's proxy.
+#   The engine's data is on the host under $STATE/docker-mh-worker-N (vfs storage).
+#   Worker containers get the capabilities a container engine needs (all this machine
+#   grants, seccomp and AppArmor unconfined, every device): not --privileged, which the
+#   machine's own engine may refuse when it runs with a reduced capability set itself.
 # - state on the host under $RUDDER_MH_DIR (default .rudder/multihost): the shared token,
 #   each node's data dir (mounted at /var/lib/rudder), per-node kubeconfigs
 #   (kubeconfig-mh-cp-N, API via 127.0.0.1:1644N), `kubeconfig` (= mh-cp-1's) and
@@ -58,19 +65,50 @@ api_port() { echo "1644${1#mh-cp-}"; }
 config_of() { echo "cluster-config/multihost/${1#mh-}.toml"; }
 
 build_binaries() {
+  # RUDDER_MH_BIN: a directory that already holds rudderd and rudderctl (the tests pass
+  # their own build's, which a second cargo build could only slow down).
+  if [[ -n ${RUDDER_MH_BIN:-} ]]; then
+    BIN=$RUDDER_MH_BIN
+    return
+  fi
   source scripts/lib.sh
   rudder_ensure_deps
-  log "building rudderd and rudderctl (cargo build --bins)"
-  cargo build -q -p rudder --bins
+  log "building rudderd and rudderctl (cargo build --workspace --bins)"
+  cargo build -q --workspace --bins
 }
 
-# The image: FROM scratch with rudderd, rudderctl, the shared libraries ldd lists, the
-# loader and a static busybox (a shell for `docker exec`, and the kubelet's fallback for
-# building its sandbox image). Built by `docker import` of that root file system: no
-# registry and no builder needed. Rebuilt only when the binaries change.
+# Host programs copied into the image with the shared libraries they load: a worker's
+# container engine (dockerd starts containerd; runc runs the containers; docker-init and
+# docker-proxy are its helpers; the docker CLI is for people and tests), iptables (nft
+# back end, as the engine and the proxy use it) and iproute2's ip (netroute's routes).
+ENGINE_PROGRAMS=(/usr/sbin/dockerd /usr/bin/containerd /usr/bin/containerd-shim-runc-v2
+  /usr/sbin/runc /usr/bin/docker-init /usr/sbin/docker-proxy /usr/bin/docker
+  /usr/sbin/xtables-nft-multi /bin/ip)
+
+# Copies program $1 to the same path under root $2, with the libraries ldd lists.
+copy_program() {
+  local prog=$1 root=$2 lib
+  mkdir -p "$root$(dirname "$prog")"
+  cp -L "$prog" "$root$prog"
+  # (A static program has no libraries: ldd and grep fail, which is fine.)
+  { ldd "$prog" 2>/dev/null || true; } | { grep -o '/[^ ]*' || true; } | while read -r lib; do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+}
+
+# The image: FROM scratch with rudderd, rudderctl, a container engine (for the workers),
+# the shared libraries ldd lists, the loader and a static busybox (a shell for `docker
+# exec`, and the kubelet's fallback for building its sandbox image). Built by `docker
+# import` of that root file system: no registry and no builder needed. Rebuilt only when
+# the binaries or the entry point change.
 build_image() {
+  local prog
+  for prog in "${ENGINE_PROGRAMS[@]}"; do
+    [[ -x $prog ]] || { echo "cluster: $prog is missing (Debian: docker.io, iptables, iproute2)" >&2; exit 1; }
+  done
   local hash
-  hash=$(cat "$BIN/rudderd" "$BIN/rudderctl" | sha256sum | cut -c1-16)
+  hash=$(cat "$BIN/rudderd" "$BIN/rudderctl" scripts/rudder-node.sh | sha256sum | cut -c1-16)
   if [[ $(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$IMAGE" 2>/dev/null |
     grep '^RUDDER_BUILD=' || true) == "RUDDER_BUILD=$hash" ]]; then
     return
@@ -80,6 +118,7 @@ build_image() {
   root=$(mktemp -d)
   mkdir -p "$root"/{usr/local/bin,bin,tmp,etc/rudder,var/lib/rudder}
   chmod 1777 "$root/tmp"
+  mkdir -p "$root"/{var/log,var/run,var/lib/docker,usr/sbin}
   for b in rudderd rudderctl; do
     # Debug info is most of a debug binary; the image does not need it.
     objcopy --strip-debug "$BIN/$b" "$root/usr/local/bin/$b"
@@ -88,15 +127,25 @@ build_image() {
       cp -L "$lib" "$root$lib"
     done
   done
+  for prog in "${ENGINE_PROGRAMS[@]}"; do copy_program "$prog" "$root"; done
+  for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+    ln -s xtables-nft-multi "$root/usr/sbin/$t"
+  done
+  mkdir -p "$root/usr/lib/x86_64-linux-gnu"
+  cp -r /usr/lib/x86_64-linux-gnu/xtables "$root/usr/lib/x86_64-linux-gnu/"
+  install -m 755 scripts/rudder-node.sh "$root/usr/local/bin/rudder-node"
   cp /bin/busybox "$root/bin/busybox"
-  for applet in sh ls cat ps nc ip ping sleep; do ln -s busybox "$root/bin/$applet"; done
+  for applet in sh ls cat ps nc ping sleep wget mount umount mkdir rmdir basename; do
+    ln -s busybox "$root/bin/$applet"
+  done
   echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
+  echo "root:x:0:" >"$root/etc/group"
   tar -C "$root" -c . | docker import \
-    --change 'ENV PATH=/usr/local/bin:/bin' \
+    --change 'ENV PATH=/usr/local/bin:/bin:/usr/sbin:/usr/bin' \
     --change "ENV RUDDER_BUILD=$hash" \
     --change 'ENV RUST_LOG=info' \
     --change 'WORKDIR /var/lib/rudder' \
-    --change 'ENTRYPOINT ["/usr/local/bin/rudderd"]' \
+    --change 'ENTRYPOINT ["/usr/local/bin/rudder-node"]' \
     - "$IMAGE" >/dev/null
   rm -rf "$root"
 }
@@ -110,6 +159,18 @@ ensure_network() {
 }
 
 running() { [[ $(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null) == true ]]; }
+
+# What a worker's container engine needs: every capability but CAP_SYS_RESOURCE and
+# CAP_MAC_OVERRIDE, which a machine whose own engine runs in a container may not hold to
+# grant (and the engine does not need).
+ENGINE_CAPS=()
+for cap in CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP \
+  LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER \
+  SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE \
+  SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_ADMIN SYSLOG \
+  WAKE_ALARM BLOCK_SUSPEND AUDIT_READ; do
+  ENGINE_CAPS+=(--cap-add "$cap")
+done
 
 start_node() {
   local node=$1
@@ -137,8 +198,13 @@ start_node() {
         -p "127.0.0.1:$(api_port "$node"):6443")
       ;;
     mh-worker-*)
+      mkdir -p "$STATE/docker-$node"
       args+=(--network "$NET" --ip "$(bus_ip "$node")"
-        -v /var/run/docker.sock:/var/run/docker.sock)
+        -v "$STATE/docker-$node:/var/lib/docker"
+        -e RUDDER_DOCKERD=1 --init
+        "${ENGINE_CAPS[@]}" --device-cgroup-rule 'a *:* rwm'
+        --security-opt seccomp=unconfined --security-opt apparmor=unconfined
+        --security-opt systempaths=unconfined)
       ;;
   esac
   docker create "${args[@]}" "$IMAGE" --config "/etc/rudder/multihost/$(basename "$(config_of "$node")")" >/dev/null
@@ -193,8 +259,6 @@ up() {
   command -v docker >/dev/null || { echo "docker not found" >&2; exit 1; }
   build_binaries
   build_image
-  log "building the pod images (rudderctl images build)"
-  "$BIN/rudderctl" images build >/dev/null
   mkdir -p "$STATE"
   if [[ ! -s $STATE/token ]]; then
     (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/token")
@@ -218,16 +282,7 @@ down() {
   ids=$(docker ps -aq --filter "label=$LABEL")
   [[ -z $ids ]] || { log "removing node containers"; docker rm -f $ids >/dev/null; }
   local node
-  for node in "${WORKERS[@]}"; do
-    # Pods the workers' kubelets started on the host's Docker, their volumes and networks.
-    ids=$(docker ps -aq --filter "label=io.rudder.node=$node")
-    [[ -z $ids ]] || { log "removing pod containers of $node"; docker rm -f $ids >/dev/null; }
-    ids=$(docker volume ls -q --filter "label=io.rudder.node=$node")
-    [[ -z $ids ]] || docker volume rm $ids >/dev/null
-    ids=$(docker network ls -q --filter "label=io.rudder.node=$node")
-    [[ -z $ids ]] || docker network rm $ids >/dev/null
-    docker network rm "rudder-$node" >/dev/null 2>&1 || true
-  done
+  # The workers' pods lived in their own engines, whose data is under $STATE.
   for net in "$NET" "$API_NET"; do
     docker network rm "$net" >/dev/null 2>&1 || true
   done

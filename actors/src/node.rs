@@ -611,6 +611,13 @@ impl Node {
                     cfg.kubelet.metrics_interval_ms.max(500),
                 ),
                 host_ip: cfg.node_address(),
+                no_masquerade: services
+                    .netroute
+                    .as_ref()
+                    .filter(|n| {
+                        n.no_nat && n.netns.is_none() && cfg.kubelet.runtime == RuntimeKind::Docker
+                    })
+                    .map(|n| n.cluster_cidr),
                 // Absolute: the container runtime binds volume files from under it.
                 root_dir,
             };

@@ -4,7 +4,7 @@
 //! (`.rudder/multihost/`, or `$RUDDER_MH_DIR`: the token, `client.toml` and one
 //! kubeconfig per control-plane node) and drives the containers with the `docker` CLI:
 //! partition (disconnect from the bus network `rudder-mh`), heal (reconnect at the same
-//! address), kill and start. Bus clients dial a node's address on `rudder-mh`, which the
+//! address), kill and start; a worker's own container engine through `docker exec`. Bus clients dial a node's address on `rudder-mh`, which the
 //! host reaches through the bridge; each control-plane node's API is also reachable
 //! through its published port on 127.0.0.1, even while it is partitioned.
 //!
@@ -98,6 +98,21 @@ pub async fn docker(args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `docker` with `args` against worker `node`'s own container engine (inside its
+/// container); `None` when the worker's container is not running.
+pub async fn worker_docker(node: &str, args: &[&str]) -> anyhow::Result<Option<String>> {
+    if docker(&["inspect", "-f", "{{.State.Running}}", node])
+        .await?
+        .trim()
+        != "true"
+    {
+        return Ok(None);
+    }
+    let mut all = vec!["exec", node, "docker"];
+    all.extend_from_slice(args);
+    docker(&all).await.map(Some)
+}
+
 /// The running multi-host cluster.
 pub struct MultiHost {
     /// Host directory with the cluster's token, client config and kubeconfigs.
@@ -111,6 +126,11 @@ impl MultiHost {
         let state = std::env::var_os("RUDDER_MH_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| crate::repo_root().join(".rudder/multihost"));
+        MultiHost::at(state)
+    }
+
+    /// The cluster whose state `cluster.sh up` wrote to `state` (`$RUDDER_MH_DIR`).
+    pub fn at(state: PathBuf) -> anyhow::Result<MultiHost> {
         let cfg = ClientConfig::load(&state.join("client.toml")).with_context(|| {
             format!(
                 "no multi-host cluster state in {} (run scripts/cluster.sh up)",

@@ -9,7 +9,10 @@
 //!   (directly and through the Service) and the `allowed` one still gets through;
 //! - the node's filter chains are its own (`RUDDER-<owner>-*` in the filter table);
 //! - deleting the policies restores traffic from `blocked`;
-//! - stopping the node removes the chains with the proxy's.
+//! - stopping the node removes the chains with the proxy's;
+//! - egress: a client pod whose egress a policy governs reaches only the pods its rules
+//!   name (a pod selector and port, directly and through the Service), then only an
+//!   `ipBlock` minus its `except`; without the policy it reaches everything again.
 //!
 //! iptables rules are machine-wide: the test is in the nextest group
 //! `proxy-packet-filter`. Without Docker or root it prints a loud SKIP and returns.
@@ -26,8 +29,13 @@ use rudder_tests::services::{
 
 /// The web pod: busybox httpd serving its hostname on [`HTTP_PORT`], a port named `http`.
 fn web_pod(node: &str) -> Pod {
-    let mut p = Pod::new("web");
-    p.metadata.labels = [("app".to_owned(), "web".to_owned())].into();
+    server_pod("web", node)
+}
+
+/// A pod `name` (label `app=<name>`) serving its hostname on [`HTTP_PORT`] (port `http`).
+fn server_pod(name: &str, node: &str) -> Pod {
+    let mut p = Pod::new(name);
+    p.metadata.labels = [("app".to_owned(), name.to_owned())].into();
     p.spec.node_name = node.to_owned();
     p.spec.termination_grace_period_seconds = Some(1);
     p.spec.containers = vec![Container {
@@ -71,10 +79,10 @@ fn fetch(container: &str, addr: &str) -> Option<String> {
     docker(&["exec", container, "sh", "-c", &script])
 }
 
-/// Whether `container` gets the web page (`web`) from `addr`; `None` when it could not
-/// be asked.
+/// Whether `container` gets a server pod's page (its hostname: `web`, `other`) from
+/// `addr`; `None` when it could not be asked.
 fn fetches(container: &str, addr: &str) -> Option<bool> {
-    fetch(container, addr).map(|got| got.trim() == "web")
+    fetch(container, addr).map(|got| ["web", "other"].contains(&got.trim()))
 }
 
 /// The Rudder and Docker rules of the filter table, for failure messages.
@@ -262,5 +270,107 @@ async fn default_deny_blocks_other_namespaces_and_allows_the_chosen_one() -> any
         !table.contains(&format!("RUDDER-{owner}-")),
         "the node's chains outlived it:\n{table}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_rules_limit_where_a_pod_may_connect() -> anyhow::Result<()> {
+    if !docker_available("the NetworkPolicy egress test")
+        || !packet_filter_available("the NetworkPolicy egress test")
+    {
+        return Ok(());
+    }
+    let name = format!("npe-{}", std::process::id());
+    let node = DockerNode::start(&name, "iptables").await?;
+    let pods = node.api::<Pod>();
+    pods.create(&server_pod("web", &name)).await?;
+    pods.create(&server_pod("other", &name)).await?;
+    let mut client = client_pod("client", &name);
+    client.metadata.labels = [("role".to_owned(), "client".to_owned())].into();
+    pods.create(&client).await?;
+    let mut svc = Service::new("web");
+    svc.spec.selector = [("app".to_owned(), "web".to_owned())].into();
+    svc.spec.ports = vec![ServicePort {
+        name: "http".into(),
+        port: 80,
+        target_port: Some(IntOrString::String("http".into())),
+        ..Default::default()
+    }];
+    let svc = node.api::<Service>().create(&svc).await?;
+
+    let mut ips = Vec::new();
+    for pod in ["web", "other"] {
+        let (ip, _) = eventually(Duration::from_secs(90), || async {
+            let p = pods.get(pod).await?;
+            Ok((!p.status.pod_ip.is_empty()).then_some(p.status.pod_ip))
+        })
+        .await?;
+        ips.push(ip);
+    }
+    let (client, _) = eventually(Duration::from_secs(90), || async {
+        Ok(node.container_of("client", "app"))
+    })
+    .await?;
+    let web = format!("{}:{HTTP_PORT}", ips[0]);
+    let other = format!("{}:{HTTP_PORT}", ips[1]);
+    let web_service = format!("{}:80", svc.spec.cluster_ip);
+
+    let baseline = async {
+        settles(&client, &web, true).await?;
+        settles(&client, &other, true).await
+    }
+    .await;
+    with_log(&node, baseline)?;
+
+    // Egress to the web pods' `http` port only.
+    let nps = node.client.api::<NetworkPolicy>(Some("default"));
+    nps.create(&policy(
+        "client-egress",
+        serde_json::json!({
+            "podSelector": {"matchLabels": {"role": "client"}},
+            "policyTypes": ["Egress"],
+            "egress": [{
+                "to": [{"podSelector": {"matchLabels": {"app": "web"}}}],
+                "ports": [{"port": "http"}],
+            }],
+        }),
+    )?)
+    .await?;
+    let to_web_only = async {
+        settles(&client, &other, false).await?;
+        settles(&client, &web, true).await?;
+        settles(&client, &web_service, true).await
+    }
+    .await;
+    with_log(&node, to_web_only)?;
+
+    // Egress to a block of addresses minus the web pod: now the other way round.
+    // The /16 around the pods (a node's pod network may not be the default's).
+    let octets: Vec<&str> = ips[1].split('.').collect();
+    let block = format!("{}.{}.0.0/16", octets[0], octets[1]);
+    let mut np = nps.get("client-egress").await?;
+    np.spec = serde_json::from_value(serde_json::json!({
+        "podSelector": {"matchLabels": {"role": "client"}},
+        "policyTypes": ["Egress"],
+        "egress": [{
+            "to": [{"ipBlock": {"cidr": block, "except": [format!("{}/32", ips[0])]}}],
+        }],
+    }))?;
+    nps.update(&np).await?;
+    let to_the_block = async {
+        settles(&client, &web, false).await?;
+        settles(&client, &web_service, false).await?;
+        settles(&client, &other, true).await
+    }
+    .await;
+    with_log(&node, to_the_block)?;
+
+    nps.delete("client-egress").await?;
+    let lifted = async {
+        settles(&client, &web, true).await?;
+        settles(&client, &other, true).await
+    }
+    .await;
+    with_log(&node, lifted)?;
     Ok(())
 }

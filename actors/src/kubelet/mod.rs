@@ -167,6 +167,11 @@ pub struct KubeletSettings {
     pub metrics_interval: Duration,
     /// The node's address ([`crate::nodeaddr`]): its InternalIP and its pods' hostIP.
     pub host_ip: std::net::IpAddr,
+    /// The cluster CIDR whose pod-to-pod traffic must not be masqueraded, where the node
+    /// uses the packet filter: right after making the pod network (which puts Docker's
+    /// masquerading rule on top), the kubelet puts the exemption back above it, before
+    /// any pod starts ([`crate::netroute::routes::ensure_no_masquerade`]).
+    pub no_masquerade: Option<ipnetwork::Ipv4Network>,
 }
 
 impl Default for KubeletSettings {
@@ -178,6 +183,7 @@ impl Default for KubeletSettings {
             node_local_dns: None,
             metrics_interval: metrics::DEFAULT_INTERVAL,
             host_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            no_masquerade: None,
             // Never shared: a kubelet removes what it does not know under its root.
             root_dir: std::env::temp_dir().join(format!("rudder-kubelet-{}", std::process::id())),
         }
@@ -569,6 +575,14 @@ async fn run(
             }
         }
     };
+    if let Some(cluster) = settings.no_masquerade {
+        let exempt = tokio::task::spawn_blocking(move || {
+            crate::netroute::routes::ensure_no_masquerade(cluster)
+        });
+        if !exempt.await.unwrap_or(false) {
+            tracing::warn!(node = %node, "pod-to-pod traffic may be masqueraded: iptables refused the exemption");
+        }
+    }
     tracing::info!(node = %node, network = %network, subnet = %subnet, "kubelet running");
     if let Some(local) = &settings.node_local_dns {
         // Docker gives a bridge the first address of its subnet.

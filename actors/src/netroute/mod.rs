@@ -19,7 +19,8 @@
 //! Pod-to-pod traffic keeps its addresses: a nat `POSTROUTING` rule on top
 //! ([`routes::ensure_no_masquerade`]) exempts cluster-CIDR-to-cluster-CIDR traffic from
 //! the Docker bridges' masquerading (Service traffic the proxy marks is still
-//! masqueraded).
+//! masqueraded). Docker puts its own rule on top when it makes a network, so the kubelet
+//! moves ours back right after making the pod network, and every sync checks it.
 //!
 //! host-gw needs every node's InternalIP on one link-layer network (the kernel refuses
 //! a gateway that is not on-link: such a node is reported and skipped). Messages in: none

@@ -200,12 +200,15 @@ pub fn no_masquerade_rule(cluster: Ipv4Network) -> Vec<String> {
     .collect()
 }
 
-/// Puts [`no_masquerade_rule`] at the top of nat `POSTROUTING` unless it is there
-/// (shared by every node of the machine, like the proxy's pod-to-pod accept). Returns
-/// false where iptables cannot be used.
+/// Puts [`no_masquerade_rule`] at the top of nat `POSTROUTING` unless it is already above
+/// every rule but other clusters' copies of it (shared by every node of the machine, like
+/// the proxy's pod-to-pod accept). Docker inserts its masquerading rule for a bridge
+/// network at the top when it creates one, so the kubelet calls this right after making
+/// its pod network, and every sync checks it again. Returns false where iptables cannot
+/// be used.
 pub fn ensure_no_masquerade(cluster: Ipv4Network) -> bool {
     let rule = no_masquerade_rule(cluster);
-    let run = |op: &[&str]| {
+    let iptables = |op: &[&str]| {
         let mut args: Vec<&str> = op.to_vec();
         args.extend(rule.iter().map(String::as_str));
         Command::new("iptables")
@@ -215,7 +218,39 @@ pub fn ensure_no_masquerade(cluster: Ipv4Network) -> bool {
             .status()
             .is_ok_and(|s| s.success())
     };
-    run(&["-t", "nat", "-C", "POSTROUTING"]) || run(&["-t", "nat", "-I", "POSTROUTING", "1"])
+    let listing = match Command::new("iptables")
+        .args(["-t", "nat", "-S", "POSTROUTING"])
+        .stderr(std::process::Stdio::null())
+        .output()
+    {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        _ => return false,
+    };
+    if no_masquerade_on_top(&listing, cluster) {
+        return true;
+    }
+    // Every copy out (a few at most), then one at the top.
+    for _ in 0..8 {
+        if !iptables(&["-t", "nat", "-D", "POSTROUTING"]) {
+            break;
+        }
+    }
+    iptables(&["-t", "nat", "-I", "POSTROUTING", "1"])
+}
+
+/// Whether `cluster`'s no-masquerade rule comes before every rule of nat `POSTROUTING`
+/// (`iptables -S` output) but other no-masquerade rules.
+fn no_masquerade_on_top(listing: &str, cluster: Ipv4Network) -> bool {
+    let source = format!("-s {cluster} ");
+    for rule in listing.lines().filter(|l| l.starts_with("-A POSTROUTING ")) {
+        if !rule.contains(NO_MASQUERADE) {
+            return false;
+        }
+        if rule.contains(&source) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Removes every route of ours from the table; how many there were.
@@ -242,6 +277,40 @@ mod tests {
         10.244.2.0/24 via 10.213.0.22 dev eth0 proto 77 \n\
         10.244.3.0/24 via 10.213.0.23 dev eth0 proto 77 \n\
         10.213.0.0/24 dev eth0 proto kernel scope link src 10.213.0.21 \n";
+
+    #[test]
+    fn no_masquerade_must_come_first() {
+        let cluster: Ipv4Network = "10.246.0.0/16".parse().unwrap();
+        let ours = format!(
+            "-A POSTROUTING -s 10.246.0.0/16 -d 10.246.0.0/16 -m mark ! --mark 0x4000/0x4000 -m comment --comment \"{NO_MASQUERADE}\" -j RETURN"
+        );
+        let other_cluster = ours.replace("10.246.", "10.244.");
+        let docker = "-A POSTROUTING -s 10.246.0.0/24 ! -o br-1 -j MASQUERADE";
+        let cases = [
+            ("alone", vec![ours.as_str()], true),
+            ("above Docker's", vec![&ours, docker], true),
+            ("below Docker's", vec![docker, &ours], false),
+            (
+                "after another cluster's",
+                vec![&other_cluster, &ours, docker],
+                true,
+            ),
+            (
+                "only another cluster's",
+                vec![&other_cluster, docker],
+                false,
+            ),
+            ("absent", vec![docker], false),
+            ("empty chain", vec![], false),
+        ];
+        for (name, rules, want) in cases {
+            let listing = std::iter::once("-P POSTROUTING ACCEPT")
+                .chain(rules)
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert_eq!(no_masquerade_on_top(&listing, cluster), want, "{name}");
+        }
+    }
 
     #[test]
     fn parses_ip_route_show() {

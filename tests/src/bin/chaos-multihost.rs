@@ -36,7 +36,7 @@ use rudder_protocol::resources::{
     ConditionStatus, Deployment, Lease, Node, Pod, PodPhase, TaintEffect,
 };
 use rudder_tests::multihost::{
-    classify_kubectl, docker, KubectlOutcome, MultiHost, CONTROL_PLANE, WORKERS,
+    classify_kubectl, docker, worker_docker, KubectlOutcome, MultiHost, CONTROL_PLANE, WORKERS,
 };
 use rudder_tests::{eventually, store, store_status};
 use serde_json::json;
@@ -465,16 +465,26 @@ fn deployment(name: &str, replicas: i32) -> anyhow::Result<Deployment> {
     }))?)
 }
 
-/// Running containers on the host's Docker of the pod `uid`.
+/// Running containers of the pod `uid` in the workers' own engines (a stopped worker's
+/// engine, and its containers, are not running).
 async fn running_containers(uid: &str) -> anyhow::Result<usize> {
-    let out = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=io.rudder.pod.uid={uid}"),
-    ])
-    .await?;
-    Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
+    let mut n = 0;
+    for w in WORKERS {
+        if let Some(out) = worker_docker(
+            w,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=io.rudder.pod.uid={uid}"),
+            ],
+        )
+        .await?
+        {
+            n += out.lines().filter(|l| !l.trim().is_empty()).count();
+        }
+    }
+    Ok(n)
 }
 
 async fn scenario4(mh: &MultiHost, grace: Duration, toleration: Duration) -> anyhow::Result<()> {
