@@ -6,7 +6,9 @@
 //! work; a watch sees the events; deleting the CRD deletes its objects and discovery
 //! forgets it; a second API server of the cluster serves what the first learned; a CRD
 //! asking for names another CRD of its group holds is not accepted
-//! (`ShortNamesConflict`, `ListKindConflict`, ...) nor served until that one goes.
+//! (`ShortNamesConflict`, `ListKindConflict`, ...) nor served until that one goes; CEL
+//! validation rules (`x-kubernetes-validations`) hold custom resources to them, transition
+//! rules against the stored object, with Kubernetes' messages.
 
 mod common;
 
@@ -430,12 +432,13 @@ async fn crd_invalid_definitions_are_refused() -> anyhow::Result<()> {
     );
     let cel = CRD.replace(
         "        type: object\n        x-kubernetes-preserve-unknown-fields: true\n",
-        "        type: object\n        x-kubernetes-preserve-unknown-fields: true\n        x-kubernetes-validations: [{rule: 'true'}]\n",
+        "        type: object\n        x-kubernetes-preserve-unknown-fields: true\n        x-kubernetes-validations: [{rule: 'isURL(self.x)'}]\n",
     );
     let o = with_stdin(kc, &["create"], &cel);
     let t = text(&o);
     assert!(
-        !o.status.success() && t.contains("CEL validation rules are not supported"),
+        !o.status.success()
+            && t.contains("x-kubernetes-validations[0].rule: Invalid value: \"isURL(self.x)\": compilation failed: undeclared reference to 'isURL'"),
         "{t}"
     );
     let no_type = CRD.replace(
@@ -637,5 +640,133 @@ async fn crd_is_served_by_every_api_server() -> anyhow::Result<()> {
         "{}",
         text(&o)
     );
+    Ok(())
+}
+
+const SCALER_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: scalers.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: scalers, singular: scaler, kind: Scaler}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - rule: self.minReplicas <= self.maxReplicas
+              message: minReplicas must not exceed maxReplicas
+            - rule: self.mode == oldSelf.mode
+              message: mode is immutable
+              reason: FieldValueForbidden
+            - rule: "!has(self.targets) || self.targets.all(t, t.matches('^[a-z]+$'))"
+              messageExpression: "'targets must be lower-case words, got ' + self.targets.join(', ')"
+              fieldPath: .targets
+            properties:
+              minReplicas: {type: integer}
+              maxReplicas: {type: integer}
+              mode: {type: string}
+              targets: {type: array, items: {type: string}}
+"#;
+
+fn scaler(name: &str, spec: &str) -> String {
+    format!("apiVersion: example.com/v1\nkind: Scaler\nmetadata:\n  name: {name}\nspec: {spec}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_cel_rules_hold_custom_resources_to_them() -> anyhow::Result<()> {
+    let (_cluster, kc) = solo().await?;
+    let kc = kc.as_path();
+    let o = with_stdin(kc, &["apply"], SCALER_CRD);
+    assert!(o.status.success(), "CRD apply: {}", text(&o));
+    let kc_buf = kc.to_path_buf();
+    rudder_tests::eventually(Duration::from_secs(20), || {
+        let kc = kc_buf.clone();
+        async move {
+            let o = kubectl(&kc, &["get", "scalers", "-o", "name"]);
+            Ok(o.status.success().then_some(()))
+        }
+    })
+    .await?;
+
+    let o = with_stdin(
+        kc,
+        &["create"],
+        &scaler("s1", "{minReplicas: 5, maxReplicas: 2, mode: fast}"),
+    );
+    let t = text(&o);
+    assert!(
+        !o.status.success()
+            && t.contains("The Scaler \"s1\" is invalid: spec: Invalid value: \"object\": minReplicas must not exceed maxReplicas"),
+        "{t}"
+    );
+    let o = with_stdin(
+        kc,
+        &["create"],
+        &scaler(
+            "s1",
+            "{minReplicas: 1, maxReplicas: 3, mode: fast, targets: [web, DB]}",
+        ),
+    );
+    let t = text(&o);
+    assert!(
+        !o.status.success()
+            && t.contains("spec.targets: Invalid value: \"object\": targets must be lower-case words, got web, DB"),
+        "{t}"
+    );
+    // Valid: created (a transition rule does not apply to a create).
+    let o = with_stdin(
+        kc,
+        &["create"],
+        &scaler(
+            "s1",
+            "{minReplicas: 1, maxReplicas: 3, mode: fast, targets: [web]}",
+        ),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // The transition rule holds the update to the stored object.
+    let t = fails(
+        kc,
+        &[
+            "patch",
+            "scaler",
+            "s1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"mode":"slow"}}"#,
+        ],
+    );
+    assert!(t.contains("spec: Forbidden: mode is immutable"), "{t}");
+    ok(
+        kc,
+        &[
+            "patch",
+            "scaler",
+            "s1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"maxReplicas":5}}"#,
+        ],
+    );
+    let got = ok(
+        kc,
+        &[
+            "get",
+            "scaler",
+            "s1",
+            "-o",
+            "jsonpath={.spec.mode}/{.spec.maxReplicas}",
+        ],
+    );
+    assert_eq!(got, "fast/5");
     Ok(())
 }

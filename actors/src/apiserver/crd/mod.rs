@@ -9,7 +9,8 @@
 //!   ([`registry::sync`]) and, for a CRD being deleted, deletes its objects and then
 //!   removes the `customresourcecleanup.apiextensions.k8s.io` finalizer.
 //! - [`registry`]: the resources CRDs define and the strategy of a custom resource.
-//! - [`schema`]: structural schemas: pruning, defaulting, validation.
+//! - [`schema`]: structural schemas: pruning, defaulting, validation; [`cel`]: their CEL
+//!   validation rules.
 //!
 //! Every API server of a cluster learns the CRDs from its own watch cache, so a CRD
 //! written through one API server is served by all of them. Names are accepted on
@@ -23,6 +24,7 @@
 //! server; its deletions are idempotent and the finalizer's removal is a
 //! compare-and-swap, so the servers do not fight.
 
+pub mod cel;
 pub mod registry;
 pub mod schema;
 
@@ -841,9 +843,9 @@ mod tests {
                 "cel",
                 Box::new(|c: &mut Value| {
                     c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-                        ["x-kubernetes-validations"] = json!([{"rule": "self.x > 0"}]);
+                        ["x-kubernetes-validations"] = json!([{"rule": "isURL(self.x)"}]);
                 }),
-                "spec.versions[0].schema.openAPIV3Schema.x-kubernetes-validations",
+                "spec.versions[0].schema.openAPIV3Schema.x-kubernetes-validations[0].rule",
             ),
         ];
         for (name, edit, field) in cases {

@@ -113,6 +113,8 @@ pub struct CustomKind {
     crd: String,
     /// The version's `openAPIV3Schema`.
     schema: Value,
+    /// Its CEL validation rules, compiled.
+    rules: super::cel::Rules,
     columns: &'static [Column],
     printer: Vec<PrinterColumn>,
     /// Whether the CRD is being deleted (creates are refused while its objects go).
@@ -187,6 +189,35 @@ impl CustomKind {
             }
         }
         schema::validate(&self.schema, &body, &FieldPath::new(""), &mut causes);
+        // CEL rules see what the schema let through (Kubernetes evaluates them only on
+        // an object that is otherwise valid), metadata reduced to its names.
+        if causes.is_empty() && !self.rules.is_empty() {
+            let cel_view = |o: &Value| {
+                let mut v = o.clone();
+                if let Some(m) = v.as_object_mut() {
+                    let meta = m.get("metadata").map(|md| {
+                        let mut names = serde_json::Map::new();
+                        for f in ["name", "generateName"] {
+                            if let Some(x) = md.get(f) {
+                                names.insert(f.to_owned(), x.clone());
+                            }
+                        }
+                        Value::Object(names)
+                    });
+                    if let Some(meta) = meta {
+                        m.insert("metadata".into(), meta);
+                    }
+                }
+                v
+            };
+            let old_view = old.map(cel_view);
+            self.rules.validate(
+                &self.schema,
+                &cel_view(&obj),
+                old_view.as_ref(),
+                &mut causes,
+            );
+        }
         if !causes.is_empty() {
             return Err(self.invalid(&meta.name, causes));
         }
@@ -503,6 +534,7 @@ fn build(crd: &Value) -> Vec<&'static CustomKind> {
         out.push(&*Box::leak(Box::new(CustomKind {
             info: Box::leak(Box::new(info)),
             crd: crd_name.clone(),
+            rules: super::cel::Rules::compile(&schema),
             schema,
             columns: Box::leak(columns.into_boxed_slice()),
             printer,

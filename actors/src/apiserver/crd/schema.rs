@@ -13,10 +13,10 @@
 //! the extensions `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string`
 //! and `x-kubernetes-embedded-resource`.
 //!
-//! CEL rules (`x-kubernetes-validations`) are refused when the CRD is written
-//! ([`check_structural`]): the Rust CEL interpreters are young and would add a large
-//! dependency tree to a two-core build for a feature only some operators use; a CRD
-//! that relies on rules the server would silently skip must not be accepted.
+//! CEL rules (`x-kubernetes-validations`) are compiled when the CRD is written
+//! ([`check_structural`]: a rule that does not compile, or calls a function this
+//! server's CEL environment lacks, refuses the CRD) and evaluated after the schema's
+//! own checks ([`super::cel`]).
 
 use serde_json::{json, Map, Value};
 
@@ -53,7 +53,7 @@ fn additional(schema: &Value) -> Option<&Value> {
 /// (`spec.versions[0].schema.openAPIV3Schema`): every node names a known type (unless
 /// it is int-or-string or preserves unknown fields), `properties` and
 /// `additionalProperties` are not both set, patterns compile, the root is an object,
-/// and no node carries CEL rules.
+/// and every CEL rule compiles.
 pub fn check_structural(schema: &Value, path: &FieldPath) -> Vec<FieldCause> {
     let mut out = Vec::new();
     if !schema.is_object() {
@@ -80,11 +80,8 @@ fn check_node(schema: &Value, path: &FieldPath, out: &mut Vec<FieldCause>) {
         ));
         return;
     };
-    if map.contains_key("x-kubernetes-validations") {
-        out.push(FieldCause::forbidden(
-            &path.child("x-kubernetes-validations"),
-            "CEL validation rules are not supported by this server (Rudder has no CEL evaluator); remove the rules or enforce them in a controller",
-        ));
+    if let Some(rules) = map.get("x-kubernetes-validations") {
+        super::cel::check(rules, &path.child("x-kubernetes-validations"), out);
     }
     let t = ty(schema);
     if t.is_empty() {
@@ -588,8 +585,10 @@ mod tests {
     fn structural_check() {
         let p = FieldPath::new("schema");
         assert!(check_structural(&widget(), &p).is_empty());
+        let rules = json!({"type": "object", "x-kubernetes-validations": [{"rule": "self.a > 0"}]});
+        assert!(check_structural(&rules, &p).is_empty());
         let bad = json!({"type": "object", "properties": {"a": {"properties": {}}},
-            "x-kubernetes-validations": [{"rule": "true"}]});
+            "x-kubernetes-validations": [{"rule": "self.a >"}]});
         let got: Vec<String> = check_structural(&bad, &p)
             .into_iter()
             .map(|c| c.field)
@@ -597,7 +596,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                "schema.x-kubernetes-validations",
+                "schema.x-kubernetes-validations[0].rule",
                 "schema.properties[a].type"
             ]
         );
