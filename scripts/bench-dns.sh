@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks the cluster DNS (the `dns` actor) against dnsmasq serving the same names,
 # side by side on 127.0.0.1: installs dnsmasq (Debian package dnsmasq-base) if missing,
-# builds release, and runs bench-dns (see tests/src/bin/bench-dns.rs).
+# builds release, and runs bench-dns (see tests/src/bin/bench-dns.rs); `--from-pod` runs the
+# client in a pod (needs root and Docker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
