@@ -80,10 +80,11 @@ build_binaries() {
 # Host programs copied into the image with the shared libraries they load: a worker's
 # container engine (dockerd starts containerd; runc runs the containers; docker-init and
 # docker-proxy are its helpers; the docker CLI is for people and tests), iptables (nft
-# back end, as the engine and the proxy use it) and iproute2's ip (netroute's routes).
+# back end, as the engine and the proxy use it) and iproute2's ip and bridge (netroute's
+# routes and VXLAN tunnel).
 ENGINE_PROGRAMS=(/usr/sbin/dockerd /usr/bin/containerd /usr/bin/containerd-shim-runc-v2
   /usr/sbin/runc /usr/bin/docker-init /usr/sbin/docker-proxy /usr/bin/docker
-  /usr/sbin/xtables-nft-multi /bin/ip)
+  /usr/sbin/xtables-nft-multi /bin/ip /usr/sbin/bridge)
 
 # Copies program $1 to the same path under root $2, with the libraries ldd lists.
 copy_program() {

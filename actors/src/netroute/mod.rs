@@ -1,4 +1,5 @@
-//! The `netroute` actor on every worker: the pod network across hosts, host-gw style.
+//! The `netroute` actor on every worker: the pod network across hosts, host-gw style
+//! (VXLAN for nodes on other subnets).
 //! Each other node's pod CIDR (`spec.podCIDR`) is routed via that node's InternalIP, so
 //! a pod reaches every pod by its IP, without NAT, whichever host runs it.
 //!
@@ -22,11 +23,14 @@
 //! masqueraded). Docker puts its own rule on top when it makes a network, so the kubelet
 //! moves ours back right after making the pod network, and every sync checks it.
 //!
-//! host-gw needs every node's InternalIP on one link-layer network (the kernel refuses
-//! a gateway that is not on-link: such a node is reported and skipped). Messages in: none
+//! host-gw needs a node's InternalIP on one of this node's links (the kernel refuses a
+//! gateway that is not on-link): a node on another subnet is reached through a VXLAN
+//! tunnel instead ([`vxlan`]), as flannel's VXLAN backend with direct routing does; a
+//! node whose address has no route at all is reported and skipped. Messages in: none
 //! but [`crate::supervisor::Stop`].
 
 pub mod routes;
+pub mod vxlan;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -147,11 +151,16 @@ async fn run(informers: SharedInformers, settings: NetrouteSettings) {
             let started = tokio::time::Instant::now();
             let (want, netns) = (desired.clone(), settings.netns.clone());
             let (cluster, no_nat) = (settings.cluster_cidr, settings.no_nat);
+            let settings_address = settings.address;
             let result = tokio::task::spawn_blocking(move || {
                 if no_nat && netns.is_none() && !routes::ensure_no_masquerade(cluster) {
                     tracing::debug!("iptables unusable: pod-to-pod traffic may be NATed");
                 }
-                routes::sync(netns.as_deref(), &want)
+                let own = match settings_address {
+                    IpAddr::V4(a) => a,
+                    IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+                };
+                routes::sync(netns.as_deref(), own, &want)
             })
             .await
             .map_err(|e| e.to_string())

@@ -1,7 +1,8 @@
 //! The kernel side of the pod routes: the main table read with `ip -4 route show`, the
 //! changes decided by the pure [`changes`], and applied with `ip route replace` /
 //! `ip route del`, each route tagged with the protocol number [`RTPROT`] so that only
-//! the actor's own routes are ever changed or removed.
+//! the actor's own routes are ever changed or removed. Nodes off this node's links are
+//! routed through the VXLAN tunnel of [`super::vxlan`].
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -38,6 +39,8 @@ pub struct Route {
     pub via: Option<Ipv4Addr>,
     /// The protocol, as printed (a number or a name).
     pub proto: Option<String>,
+    /// The device, when printed.
+    pub dev: Option<String>,
 }
 
 impl Route {
@@ -71,6 +74,7 @@ pub fn parse(table: &str) -> Vec<Route> {
                 kind,
                 via: after("via").and_then(|v| v.parse().ok()),
                 proto: after("proto"),
+                dev: after("dev"),
             })
         })
         .collect()
@@ -119,7 +123,8 @@ pub fn changes(current: &[Route], desired: &Desired) -> (Vec<Change>, Vec<(Ipv4N
     (out, skipped)
 }
 
-fn ip(netns: Option<&str>, args: &[&str]) -> std::io::Result<(bool, String, String)> {
+/// `ip` (iproute2) in `netns`: success, standard output, standard error.
+pub(super) fn ip(netns: Option<&str>, args: &[&str]) -> std::io::Result<(bool, String, String)> {
     let mut cmd = Command::new("ip");
     if let Some(ns) = netns {
         cmd.args(["-n", ns]);
@@ -141,19 +146,53 @@ pub fn current(netns: Option<&str>) -> std::io::Result<Vec<Route>> {
     Ok(parse(&out))
 }
 
-/// Makes the table match `desired`. Returns the prefixes that could not be routed, with
-/// why (held by another route, or a gateway the kernel refuses); fails when the table
-/// cannot be read or a route of ours cannot be removed.
-pub fn sync(netns: Option<&str>, desired: &Desired) -> std::io::Result<Vec<(Ipv4Network, String)>> {
-    let (todo, mut skipped) = changes(&current(netns)?, desired);
+/// Makes the table match `desired` (pod CIDR -> node address), from this node at `own`:
+/// a node on one of this node's links is routed to directly (host-gw), any other
+/// through the VXLAN tunnel ([`super::vxlan`]). Returns the prefixes that could not be
+/// routed, with why (held by another route, a node address with no route to it, a
+/// gateway or a tunnel the kernel refuses); fails when the table cannot be read or a
+/// route of ours cannot be removed.
+pub fn sync(
+    netns: Option<&str>,
+    own: Ipv4Addr,
+    desired: &Desired,
+) -> std::io::Result<Vec<(Ipv4Network, String)>> {
+    let mut skipped = Vec::new();
+    let mut gateways = Desired::new();
+    let mut tunneled = Desired::new();
+    for (cidr, node) in desired {
+        match super::vxlan::on_link(netns, *node)? {
+            Some(true) => {
+                gateways.insert(*cidr, *node);
+            }
+            Some(false) => {
+                tunneled.insert(*cidr, *node);
+                gateways.insert(*cidr, cidr.network());
+            }
+            None => skipped.push((*cidr, format!("no route to the node's address {node}"))),
+        }
+    }
+    if let Err(e) = super::vxlan::sync(netns, own, &tunneled) {
+        // No tunnel (a kernel without VXLAN?): those nodes are out of reach.
+        for cidr in tunneled.keys() {
+            skipped.push((*cidr, format!("VXLAN tunnel: {e}")));
+            gateways.remove(cidr);
+        }
+        tunneled.clear();
+    }
+    let (todo, held) = changes(&current(netns)?, &gateways);
+    skipped.extend(held);
     for c in todo {
         match c {
             Change::Replace(cidr, via) => {
                 let (cidr_s, via_s) = (cidr.to_string(), via.to_string());
-                let args = ["route", "replace", &cidr_s, "via", &via_s, "proto", RTPROT];
+                let mut args = vec!["route", "replace", &cidr_s, "via", &via_s];
+                if tunneled.contains_key(&cidr) {
+                    args.extend(["dev", super::vxlan::DEVICE, "onlink"]);
+                }
+                args.extend(["proto", RTPROT]);
                 let (ok, _, err) = ip(netns, &args)?;
                 if !ok {
-                    // e.g. a gateway not on-link: that node is out of host-gw's reach.
                     skipped.push((cidr, err));
                 }
             }
@@ -253,10 +292,16 @@ fn no_masquerade_on_top(listing: &str, cluster: Ipv4Network) -> bool {
     false
 }
 
-/// Removes every route of ours from the table; how many there were.
+/// Removes every route of ours from the table, and the tunnel; how many routes there
+/// were.
 pub fn remove_all(netns: Option<&str>) -> std::io::Result<usize> {
+    let tunneled = current(netns)?
+        .iter()
+        .filter(|r| r.ours() && r.dev.as_deref() == Some(super::vxlan::DEVICE))
+        .count();
+    super::vxlan::remove(netns)?;
     let (todo, _) = changes(&current(netns)?, &Desired::new());
-    let n = todo.len();
+    let n = todo.len() + tunneled;
     for c in todo {
         if let Change::Delete(cidr) = c {
             let cidr_s = cidr.to_string();
