@@ -21,6 +21,12 @@
 //!   with the Forbidden message until a role is bound to `system:unauthenticated`.
 //! - **AlwaysAllow**: with authorization off, the same user may create (so the tests
 //!   above fail when the authorizer is disabled).
+//! - **impersonation** (`kubectl --as`, `--as-group`): the admin acts as `alice` and gets
+//!   exactly her rights (`auth can-i`, a refused create with her name in the message);
+//!   `auth whoami` shows the impersonated user and groups (a service account gets the
+//!   service-account groups); `eve` may not impersonate until a ClusterRole lets her
+//!   impersonate `alice` (and only her, and no group); the audit log keeps `eve` as the
+//!   user and `alice` as `impersonatedUser`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -741,5 +747,131 @@ async fn anonymous_requests_are_refused_unless_admitted() -> anyhow::Result<()> 
     assert!(list.contains(r#""kind":"PodList""#), "{list}");
     let (code, body) = anonymous_get(&cluster, "/api/v1/nodes")?;
     assert_eq!(code, 403, "view is namespaced reading only: {body}");
+    Ok(())
+}
+
+const IMPERSONATOR: &str = "
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: impersonate-alice}
+rules:
+- apiGroups: [\"\"]
+  resources: [users]
+  resourceNames: [alice]
+  verbs: [impersonate]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: eve-impersonates-alice}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: impersonate-alice}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: eve}
+";
+
+fn whoami(kc: &Path, args: &[&str]) -> anyhow::Result<(String, Vec<String>)> {
+    let mut full = vec!["auth", "whoami", "-o", "json"];
+    full.extend_from_slice(args);
+    let v: serde_json::Value = serde_json::from_str(&ok(kc, &full))?;
+    let info = &v["status"]["userInfo"];
+    let groups = info["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((
+        info["username"].as_str().unwrap_or_default().to_owned(),
+        groups,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_as_acts_as_whom_the_caller_may_impersonate() -> anyhow::Result<()> {
+    let (cluster, admin) = node("RBAC").await?;
+    let eve = kubeconfig_with_token(&admin, "eve-token", "eve")?;
+    ok(&admin, &["create", "namespace", "a"]);
+    ok(
+        &admin,
+        &[
+            "create",
+            "rolebinding",
+            "alice-view",
+            "--clusterrole=view",
+            "--user=alice",
+            "-n",
+            "a",
+        ],
+    );
+    // The admin (system:masters) may impersonate anyone, and then has alice's rights.
+    until_allowed(&admin, &["list", "pods", "-n", "a", "--as=alice"]).await?;
+    ok(&admin, &["get", "pods", "-n", "a", "--as=alice"]);
+    let out = kubectl(
+        &admin,
+        &["auth", "can-i", "create", "pods", "-n", "a", "--as=alice"],
+        None,
+    );
+    assert_eq!(out.stdout.trim(), "no", "{}", text(&out));
+    let out = fails(
+        &admin,
+        &["create", "configmap", "c", "-n", "a", "--as=alice"],
+    );
+    assert!(
+        out.contains(r#"configmaps is forbidden: User "alice" cannot create resource "configmaps" in API group "" in the namespace "a""#),
+        "{out}"
+    );
+    let (name, groups) = whoami(&admin, &["--as=alice", "--as-group=devs"])?;
+    assert_eq!(name, "alice");
+    assert_eq!(groups, ["devs", "system:authenticated"]);
+    let (name, groups) = whoami(&admin, &["--as=system:serviceaccount:a:builder"])?;
+    assert_eq!(name, "system:serviceaccount:a:builder");
+    assert_eq!(
+        groups,
+        [
+            "system:serviceaccounts",
+            "system:serviceaccounts:a",
+            "system:authenticated"
+        ]
+    );
+
+    // eve may not, until a role lets her impersonate alice: only alice, and no group.
+    let out = fails(&eve, &["get", "pods", "-n", "a", "--as=alice"]);
+    assert!(
+        out.contains(r#"users "alice" is forbidden: User "eve" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        "{out}"
+    );
+    let applied = kubectl(&admin, &["apply", "-f", "-"], Some(IMPERSONATOR));
+    assert!(applied.success, "{}", text(&applied));
+    eventually(Duration::from_secs(20), || {
+        let o = kubectl(&eve, &["get", "pods", "-n", "a", "--as=alice"], None);
+        async move { Ok(o.success.then_some(())) }
+    })
+    .await?;
+    let out = fails(&eve, &["get", "pods", "-n", "a", "--as=bob"]);
+    assert!(
+        out.contains(r#"users "bob" is forbidden: User "eve" cannot impersonate resource "users""#),
+        "{out}"
+    );
+    let out = fails(
+        &eve,
+        &["get", "pods", "-n", "a", "--as=alice", "--as-group=admins"],
+    );
+    assert!(
+        out.contains(
+            r#"groups "admins" is forbidden: User "eve" cannot impersonate resource "groups""#
+        ),
+        "{out}"
+    );
+
+    // The audit log names both.
+    let line = cluster.nodes[0]
+        .audit_event(Duration::from_secs(10), |e| {
+            e["user"]["username"] == "eve"
+                && e["impersonatedUser"]["username"] == "alice"
+                && e["verb"] == "list"
+        })
+        .await?;
+    assert_eq!(line["responseStatus"]["code"], 200, "{line}");
     Ok(())
 }

@@ -84,8 +84,28 @@ impl Handler<Deliver> for ApiServer {
                     // Decoding, defaulting, validation and encoding are CPU work: do them on
                     // the component runtime so the node's bus thread only moves frames.
                     let work = crate::supervisor::component_runtime().spawn(async move {
+                        let impersonating = matches!(
+                            &req,
+                            ApiRequest::As {
+                                caller: Caller::User { .. },
+                                ..
+                            }
+                        )
+                        .then(|| sender.clone());
                         let (user, req) = identify(&core, &msg.1, &me, &bus, sender, req).await?;
-                        serve(&core, user, req).await
+                        match impersonating {
+                            // Audited with who really sent it.
+                            Some(impersonator) => {
+                                let source = super::audit::Source {
+                                    impersonator: Some(impersonator),
+                                    ..Default::default()
+                                };
+                                super::audit::SOURCE
+                                    .scope(source, serve(&core, user, req))
+                                    .await
+                            }
+                            None => serve(&core, user, req).await,
+                        }
                     });
                     Ok(Reply::Api(match work.await {
                         Ok(Ok(reply)) => reply,
@@ -207,7 +227,14 @@ async fn identify(
             // Looked up only here: most bus requests name no component.
             component_user(component, node.as_str(), &bus.roles_of(node))?
         }
-        Caller::User { name, groups } => impersonate(core, &sender, name, groups).await?,
+        Caller::User { name, groups } => {
+            let asked = super::rbac::impersonation::Impersonation {
+                user: name,
+                groups,
+                ..Default::default()
+            };
+            super::rbac::impersonation::impersonate(core, &sender, asked).await?
+        }
     };
     Ok((user, *request))
 }
@@ -250,45 +277,6 @@ fn component_user(component: Component, node: &str, roles: &[Role]) -> ApiResult
             control_plane(super::rbac::bootstrap::CONTROLLER_MANAGER_USER)
         }
     }
-}
-
-/// `sender` acting as the user `name` in `groups`, as Kubernetes' impersonation: the
-/// sender must be allowed to `impersonate` the user and every group. The impersonated
-/// user is also in `system:authenticated`, as Kubernetes adds it.
-async fn impersonate(
-    core: &ApiCore,
-    sender: &UserInfo,
-    name: String,
-    mut groups: Vec<String>,
-) -> ApiResult<UserInfo> {
-    use super::rbac::rules::{Check, Target};
-    if name.is_empty() {
-        return Err(fail(400, "BadRequest", "the impersonated user has no name"));
-    }
-    let targets = std::iter::once(("users", name.as_str()))
-        .chain(groups.iter().map(|g| ("groups", g.as_str())));
-    for (resource, target) in targets {
-        core.authorize(&Check {
-            user: sender,
-            verb: "impersonate",
-            target: Target::Resource {
-                group: "",
-                resource,
-                subresource: None,
-                namespace: None,
-                name: Some(target),
-            },
-        })
-        .await?;
-    }
-    if !groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
-        groups.push(AUTHENTICATED_GROUP.to_owned());
-    }
-    Ok(UserInfo {
-        name,
-        groups,
-        ..UserInfo::default()
-    })
 }
 
 /// Describes a bus request as the one request path takes it.

@@ -186,6 +186,9 @@ pub struct Source {
     pub source_ips: Vec<String>,
     /// The client's User-Agent.
     pub user_agent: String,
+    /// Who really sent it, when it acts as another user (impersonation): the event's
+    /// `user`, the request's user being its `impersonatedUser`.
+    pub impersonator: Option<UserInfo>,
 }
 
 tokio::task_local! {
@@ -324,13 +327,16 @@ pub fn event(e: &Entry<'_>, level: Level) -> Value {
         "stage": "ResponseComplete",
         "requestURI": e.source.request_uri,
         "verb": e.verb,
-        "user": super::rbac::review::user_info(e.user),
+        "user": super::rbac::review::user_info(e.source.impersonator.as_ref().unwrap_or(e.user)),
         "sourceIPs": e.source.source_ips,
         "userAgent": e.source.user_agent,
         "responseStatus": {"metadata": {}, "code": e.code},
         "requestReceivedTimestamp": e.received.to_string(),
         "stageTimestamp": MicroTime::now().to_string(),
     });
+    if e.source.impersonator.is_some() {
+        v["impersonatedUser"] = super::rbac::review::user_info(e.user);
+    }
     if let Some(o) = &e.object {
         let mut r = json!({"resource": o.resource, "apiVersion": o.version});
         if !o.group.is_empty() {

@@ -244,6 +244,17 @@ pub async fn handle(
     let Some(user) = user else {
         return status_response(&Status::failure(401, "Unauthorized", "Unauthorized"));
     };
+    // `kubectl --as`: the caller acts as another user when allowed to impersonate it.
+    let (user, impersonator) = match super::rbac::impersonation::from_headers(req.headers()) {
+        Ok(None) => (user, None),
+        Ok(Some(asked)) => {
+            match super::rbac::impersonation::impersonate(&state.core, &user, asked).await {
+                Ok(acting) => (acting, Some(user)),
+                Err(e) => return error(e),
+            }
+        }
+        Err(e) => return error(e),
+    };
     if body.len() > MAX_BODY {
         return status_response(&Status::failure(
             413,
@@ -263,6 +274,7 @@ pub async fn handle(
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned(),
+        impersonator,
     };
     let received = rudder_protocol::resources::MicroTime::now();
     if is_resource_path(&segs) {

@@ -23,6 +23,7 @@
 
 pub mod bootstrap;
 pub mod escalation;
+pub mod impersonation;
 pub mod index;
 pub mod node;
 pub mod review;
