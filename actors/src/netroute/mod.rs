@@ -109,13 +109,38 @@ pub fn component(settings: NetrouteSettings) -> ComponentSpec {
     })
 }
 
-/// Removes the actor's routes when its task ends, however it ends (a kill aborts it).
+/// Which instance of the actor owns the routes of each namespace (`None`: its own): a
+/// restarted actor starts while the killed one's [`Cleanup`] may not have run yet, and
+/// that late clean-up must not remove what the new one already put back. Every sync
+/// and the clean-up hold the lock and act only for the current instance.
+static OWNER: std::sync::Mutex<BTreeMap<Option<String>, u64>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn owners() -> std::sync::MutexGuard<'static, BTreeMap<Option<String>, u64>> {
+    OWNER.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Makes a new instance the owner of `netns`'s routes; its generation.
+fn take_ownership(netns: &Option<String>) -> u64 {
+    let mut owners = owners();
+    let generation = owners.get(netns).map_or(1, |g| g + 1);
+    owners.insert(netns.clone(), generation);
+    generation
+}
+
+/// Removes the actor's routes when its task ends, however it ends (a kill aborts it),
+/// unless a newer instance owns them already.
 struct Cleanup {
     netns: Option<String>,
+    generation: u64,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        let owners = owners();
+        if owners.get(&self.netns) != Some(&self.generation) {
+            return;
+        }
         match routes::remove_all(self.netns.as_deref()) {
             Ok(0) => {}
             Ok(n) => info!(routes = n, "pod routes removed"),
@@ -132,8 +157,10 @@ async fn run(informers: SharedInformers, settings: NetrouteSettings) {
     let nodes = nodes.cache();
     nodes.wait_synced().await;
     // A loopback-only node never routes: nothing to remove either.
+    let generation = take_ownership(&settings.netns);
     let _cleanup = (!settings.address.is_loopback()).then(|| Cleanup {
         netns: settings.netns.clone(),
+        generation,
     });
     info!(node = %settings.node, address = %settings.address, "keeping pod routes to the other nodes");
     let mut programmed: Option<Desired> = None;
@@ -153,6 +180,11 @@ async fn run(informers: SharedInformers, settings: NetrouteSettings) {
             let (cluster, no_nat) = (settings.cluster_cidr, settings.no_nat);
             let settings_address = settings.address;
             let result = tokio::task::spawn_blocking(move || {
+                let owners = owners();
+                if owners.get(&netns) != Some(&generation) {
+                    // A newer instance runs (this one is being stopped).
+                    return Ok(Vec::new());
+                }
                 if no_nat && netns.is_none() && !routes::ensure_no_masquerade(cluster) {
                     tracing::debug!("iptables unusable: pod-to-pod traffic may be NATed");
                 }
