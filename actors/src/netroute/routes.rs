@@ -125,7 +125,16 @@ pub fn changes(current: &[Route], desired: &Desired) -> (Vec<Change>, Vec<(Ipv4N
 
 /// `ip` (iproute2) in `netns`: success, standard output, standard error.
 pub(super) fn ip(netns: Option<&str>, args: &[&str]) -> std::io::Result<(bool, String, String)> {
-    let mut cmd = Command::new("ip");
+    iproute2("ip", netns, args)
+}
+
+/// An iproute2 tool (`ip`, `bridge`) in `netns` (`None`: this process's namespace).
+pub(super) fn iproute2(
+    tool: &str,
+    netns: Option<&str>,
+    args: &[&str],
+) -> std::io::Result<(bool, String, String)> {
+    let mut cmd = Command::new(tool);
     if let Some(ns) = netns {
         cmd.args(["-n", ns]);
     }

@@ -87,16 +87,7 @@ fn run(netns: Option<&str>, args: &[&str]) -> std::io::Result<()> {
 
 /// `bridge` (iproute2) in `netns`.
 fn bridge(netns: Option<&str>, args: &[&str]) -> std::io::Result<(bool, String, String)> {
-    let mut cmd = std::process::Command::new("bridge");
-    if let Some(ns) = netns {
-        cmd.args(["-n", ns]);
-    }
-    let out = cmd.args(args).output()?;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-    ))
+    super::routes::iproute2("bridge", netns, args)
 }
 
 /// Makes the device exist with `own` as its local address and our MAC; recreated if it
