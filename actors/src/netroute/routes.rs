@@ -169,8 +169,10 @@ pub fn sync(
     let mut skipped = Vec::new();
     let mut gateways = Desired::new();
     let mut tunneled = Desired::new();
+    // One read of the table decides every node's path (no `ip route get` per node).
+    let table = current(netns)?;
     for (cidr, node) in desired {
-        match super::vxlan::on_link(netns, *node)? {
+        match super::vxlan::on_link(&table, *node) {
             Some(true) => {
                 gateways.insert(*cidr, *node);
             }

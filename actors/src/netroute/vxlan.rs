@@ -33,19 +33,20 @@ pub fn mac_of(address: Ipv4Addr) -> String {
     format!("02:52:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
 }
 
-/// How this node reaches `address`: `Some(true)` on one of its links, `Some(false)`
-/// through a gateway, `None` not at all (no route).
-pub fn on_link(netns: Option<&str>, address: Ipv4Addr) -> std::io::Result<Option<bool>> {
-    let (ok, out, _) = ip(netns, &["-4", "route", "get", &address.to_string()])?;
-    if !ok {
-        return Ok(None);
+/// How this node reaches `address`, read from its main table (`table`, as parsed by
+/// [`super::routes::parse`]) by longest prefix, as the kernel would: `Some(true)` on one
+/// of its links, `Some(false)` through a gateway, `None` not at all (no route, a
+/// blackhole or unreachable route, or only through our own tunnel, which needs the
+/// address first).
+pub fn on_link(table: &[super::routes::Route], address: Ipv4Addr) -> Option<bool> {
+    let best = table
+        .iter()
+        .filter(|r| r.dest.is_none_or(|d| d.contains(address)))
+        .max_by_key(|r| r.dest.map_or(0, |d| d.prefix()))?;
+    if best.kind.is_some() || best.dev.as_deref() == Some(DEVICE) {
+        return None;
     }
-    let words: Vec<&str> = out.split_whitespace().collect();
-    // Through our own tunnel counts as no route: the tunnel needs the address first.
-    if words.windows(2).any(|w| w[0] == "dev" && w[1] == DEVICE) {
-        return Ok(None);
-    }
-    Ok(Some(!words.contains(&"via")))
+    Some(best.via.is_none())
 }
 
 /// The MTU of the interface holding `own` (the tunnel's is that minus the overhead).
@@ -241,6 +242,22 @@ pub fn remove(netns: Option<&str>) -> std::io::Result<bool> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn reachability_by_longest_prefix() {
+        let table = super::super::routes::parse(
+            "default via 192.168.10.1 dev eth0 \n\
+             blackhole 10.244.0.0/16 \n\
+             10.244.2.0/24 via 10.244.2.0 dev rudder-vxlan proto 77 onlink \n\
+             192.168.10.0/24 dev eth0 proto kernel scope link src 192.168.10.2 \n",
+        );
+        let at = |a: &str| on_link(&table, a.parse().unwrap());
+        assert_eq!(at("192.168.10.7"), Some(true));
+        assert_eq!(at("192.168.20.2"), Some(false));
+        assert_eq!(at("10.244.9.1"), None);
+        assert_eq!(at("10.244.2.5"), None);
+        assert_eq!(on_link(&[], "192.168.10.7".parse().unwrap()), None);
+    }
 
     #[test]
     fn macs_and_tables() {

@@ -249,11 +249,16 @@ impl Rules {
         if self.is_empty() {
             return;
         }
-        self.walk(schema, "", value, old, &FieldPath::new(""), out);
+        // The functions once per request; each rule gets its own scope for its variables.
+        let mut functions = Context::default();
+        add_extensions(&mut functions);
+        self.walk(&functions, schema, "", value, old, &FieldPath::new(""), out);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
+        functions: &Context,
         schema: &Value,
         pointer: &str,
         value: &Value,
@@ -266,7 +271,7 @@ impl Rules {
         }
         if let Some(rules) = self.by_node.get(pointer) {
             for rule in rules {
-                evaluate(rule, schema, value, old, path, out);
+                evaluate(functions, rule, schema, value, old, path, out);
             }
         }
         match value {
@@ -276,14 +281,14 @@ impl Rules {
                         let Some(v) = map.get(name) else { continue };
                         let p = format!("{pointer}/properties/{}", escape(name));
                         let o = old.and_then(|o| o.get(name));
-                        self.walk(child, &p, v, o, &path.child(name), out);
+                        self.walk(functions, child, &p, v, o, &path.child(name), out);
                     }
                 } else if let Some(a) = schema.get("additionalProperties").filter(|a| a.is_object())
                 {
                     let p = format!("{pointer}/additionalProperties");
                     for (k, v) in map {
                         let o = old.and_then(|o| o.get(k));
-                        self.walk(a, &p, v, o, &path.key(k), out);
+                        self.walk(functions, a, &p, v, o, &path.key(k), out);
                     }
                 }
             }
@@ -301,7 +306,7 @@ impl Rules {
                             .iter()
                             .find(|o| keys.iter().all(|k| o.get(k) == v.get(k)))
                     });
-                    self.walk(item, &p, v, o, &path.index(i), out);
+                    self.walk(functions, item, &p, v, o, &path.index(i), out);
                 }
             }
             _ => {}
@@ -371,6 +376,7 @@ fn type_name(schema: &Value, value: &Value) -> &'static str {
 }
 
 fn evaluate(
+    functions: &Context,
     rule: &Rule,
     schema: &Value,
     value: &Value,
@@ -378,8 +384,7 @@ fn evaluate(
     path: &FieldPath,
     out: &mut Vec<FieldCause>,
 ) {
-    let mut ctx = Context::default();
-    add_extensions(&mut ctx);
+    let mut ctx = functions.new_inner_scope();
     ctx.add_variable_from_value("self", to_cel(schema, value));
     if rule.transition {
         match old {
