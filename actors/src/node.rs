@@ -497,6 +497,8 @@ impl Node {
             if let Some(log) = audit {
                 core = core.with_audit(log);
             }
+            // Clients with user certificates connect to nodes that serve the API.
+            bus.set_client_authority(std::sync::Arc::new(core.clone()));
             services.api = Some(core);
             services.controllers = Some((cfg.controllers.clone(), cfg.network.clone()));
         }
@@ -673,7 +675,9 @@ impl Node {
         let client = ClientConfig {
             bus_address: dial_address.to_string(),
             cluster_id: cfg.cluster_id.clone(),
-            token_file,
+            token_file: Some(token_file),
+            certificate_file: None,
+            key_file: None,
         };
         let text = toml::to_string(&client).map_err(|e| NodeError::CorruptDataDir {
             path: client_config.clone(),

@@ -40,8 +40,27 @@ pub struct ClientConfig {
     pub bus_address: String,
     /// The cluster id to present in the handshake.
     pub cluster_id: String,
-    /// The file holding the cluster token; relative paths are relative to this file.
-    pub token_file: PathBuf,
+    /// The file holding the cluster token (the administrator's credential); relative
+    /// paths are relative to this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// Instead of a token: a client certificate (PEM, the chain) issued by the
+    /// cluster's client CA, as `rudderctl kubeconfig --client-config` writes it. The
+    /// client then acts as the certificate's user and groups, as kubectl would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_file: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+}
+
+/// How a client proves who it is.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// The cluster token: the administrator.
+    Token(Credentials),
+    /// A user's client certificate.
+    Certificate(net::CertificateCredentials),
 }
 
 /// Why the client could not do what it was asked.
@@ -94,12 +113,26 @@ impl ClientConfig {
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let mut cfg: ClientConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-        if cfg.token_file.is_relative() {
-            if let Some(dir) = path.parent() {
-                cfg.token_file = dir.join(&cfg.token_file);
+        let files = [
+            &mut cfg.token_file,
+            &mut cfg.certificate_file,
+            &mut cfg.key_file,
+        ];
+        for file in files.into_iter().flatten() {
+            if let (true, Some(dir)) = (file.is_relative(), path.parent()) {
+                *file = dir.join(&*file);
             }
         }
-        Ok(cfg)
+        match (&cfg.token_file, &cfg.certificate_file, &cfg.key_file) {
+            (Some(_), None, None) | (None, Some(_), Some(_)) => Ok(cfg),
+            (Some(_), _, _) => Err(err(
+                "token_file and certificate_file/key_file exclude each other".into(),
+            )),
+            (None, None, None) => Err(err(
+                "no credential: give token_file, or certificate_file and key_file".into(),
+            )),
+            (None, _, _) => Err(err("certificate_file and key_file go together".into())),
+        }
     }
 
     /// Finds the config: `explicit` (a `--client-config` flag), then `$RUDDER_CLIENT_CONFIG`,
@@ -113,16 +146,45 @@ impl ClientConfig {
         Self::load(&path)
     }
 
-    /// Reads the token file.
+    /// Reads the token file (a config with a certificate has none: an error).
     pub fn credentials(&self) -> Result<Credentials, ClientError> {
-        let token = read_token(&self.token_file).map_err(|message| ClientError::Config {
-            path: self.token_file.clone(),
-            message,
-        })?;
-        Ok(Credentials {
-            cluster_id: self.cluster_id.clone(),
-            token: Arc::from(token.into_bytes()),
-        })
+        match self.auth()? {
+            ClientAuth::Token(creds) => Ok(creds),
+            ClientAuth::Certificate(_) => Err(ClientError::Config {
+                path: self.certificate_file.clone().unwrap_or_default(),
+                message: "this client authenticates with a certificate, not the cluster token"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Reads the credential the config names: the token file, or the certificate and
+    /// its key.
+    pub fn auth(&self) -> Result<ClientAuth, ClientError> {
+        match (&self.token_file, &self.certificate_file, &self.key_file) {
+            (Some(file), _, _) => {
+                let token = read_token(file).map_err(|message| ClientError::Config {
+                    path: file.clone(),
+                    message,
+                })?;
+                Ok(ClientAuth::Token(Credentials {
+                    cluster_id: self.cluster_id.clone(),
+                    token: Arc::from(token.into_bytes()),
+                }))
+            }
+            (None, Some(cert), Some(key)) => {
+                crate::keys::certificate_credentials(&self.cluster_id, cert, key)
+                    .map(ClientAuth::Certificate)
+                    .map_err(|message| ClientError::Config {
+                        path: cert.clone(),
+                        message,
+                    })
+            }
+            _ => Err(ClientError::Config {
+                path: PathBuf::new(),
+                message: "no credential: give token_file, or certificate_file and key_file".into(),
+            }),
+        }
     }
 }
 
@@ -134,6 +196,23 @@ pub fn read_token(path: &Path) -> Result<String, String> {
         return Err("token file is empty".into());
     }
     Ok(token.to_owned())
+}
+
+/// Time allowed for a client's handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The label a client gives in its handshake, for the node's logs.
+fn label() -> String {
+    format!("client-{}", std::process::id())
+}
+
+async fn dial(address: &str) -> Result<TcpStream, ClientError> {
+    TcpStream::connect(address)
+        .await
+        .map_err(|source| ClientError::Connect {
+            address: address.to_owned(),
+            source,
+        })
 }
 
 /// Closes the link when the last clone of a [`Client`] goes (its tasks hold clones too).
@@ -177,33 +256,51 @@ pub struct Client {
 impl Client {
     /// Connects using a client config file's contents.
     pub async fn connect(cfg: &ClientConfig) -> Result<Client, ClientError> {
-        Self::connect_to(&cfg.bus_address, &cfg.credentials()?).await
+        match cfg.auth()? {
+            ClientAuth::Token(creds) => Self::connect_to(&cfg.bus_address, &creds).await,
+            ClientAuth::Certificate(creds) => {
+                Self::connect_with_certificate(&cfg.bus_address, &creds).await
+            }
+        }
     }
 
     /// Connects to `address` with explicit credentials.
     pub async fn connect_to(address: &str, creds: &Credentials) -> Result<Client, ClientError> {
-        let stream = TcpStream::connect(address)
-            .await
-            .map_err(|source| ClientError::Connect {
-                address: address.to_owned(),
-                source,
-            })?;
-        let me = Peer::Client {
-            label: format!("client-{}", std::process::id()),
-        };
-        let est = net::dial_handshake(stream, me, creds, Duration::from_secs(5))
+        let stream = dial(address).await?;
+        let me = Peer::Client { label: label() };
+        let est = net::dial_handshake(stream, me, creds, HANDSHAKE_TIMEOUT)
             .await
             .map_err(|source| ClientError::Handshake {
                 address: address.to_owned(),
                 source,
             })?;
+        Ok(Self::established(est))
+    }
+
+    /// Connects to `address` (a node that serves the API) as the user of a client
+    /// certificate: what the link may do is what RBAC grants that user.
+    pub async fn connect_with_certificate(
+        address: &str,
+        creds: &net::CertificateCredentials,
+    ) -> Result<Client, ClientError> {
+        let stream = dial(address).await?;
+        let est = net::dial_certificate_handshake(stream, label(), creds, HANDSHAKE_TIMEOUT)
+            .await
+            .map_err(|source| ClientError::Handshake {
+                address: address.to_owned(),
+                source,
+            })?;
+        Ok(Self::established(est))
+    }
+
+    fn established(est: net::Established) -> Client {
         let node = NodeName::new(est.peer.label());
         let link = Link::spawn(est, Arc::new(Refuse), LinkOptions::default());
-        Ok(Client {
+        Client {
             link: Arc::new(CloseOnDrop(link)),
             node,
             timeout: Duration::from_secs(10),
-        })
+        }
     }
 
     /// The node this client is connected to.

@@ -14,6 +14,15 @@
 //! and both names: the token itself never crosses the wire, a recorded handshake cannot be
 //! replayed, and the acceptor proves nothing to a dialer that has not proved itself first
 //! (so an unauthenticated dialer collects no HMACs to guess the token from offline).
+//!
+//! A client with a user's certificate instead of the cluster token answers the
+//! challenge with [`Frame::CertificateProof`]: its certificate chain and a signature, by
+//! the certificate's key, over the same handshake transcript (both nonces, the cluster
+//! id and both names). The acceptor checks the chain against the cluster's client CA and
+//! the signature against the certificate, and the link then acts as that user (CN) in
+//! its groups (O), never as a node or the administrator. No secret crosses the wire and
+//! a recorded handshake cannot be replayed; the acceptor's `Welcome` to such a client
+//! proves nothing (its proof is zero), as the client holds no token to check it with.
 
 use crate::actor::{ActorRef, NodeName, Role};
 use crate::messages::bus::MemberInfo;
@@ -118,6 +127,9 @@ pub enum Frame {
         /// Why.
         error: BusError,
     },
+    /// Handshake step 3 of a client with a user certificate, dialer to acceptor, in
+    /// place of [`Frame::Proof`].
+    CertificateProof(CertificateProof),
 }
 
 /// Who is at the end of a connection.
@@ -186,4 +198,38 @@ pub struct Challenge {
 pub struct Proof {
     /// The dialer's proof of the token.
     pub proof: [u8; NONCE_LEN],
+}
+
+/// Handshake step 3 of a client that authenticates with a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct CertificateProof {
+    /// The client's certificate first, then any intermediates (DER).
+    pub chain: Vec<Vec<u8>>,
+    /// The signature scheme of `signature` (see [`SignatureKind`]).
+    pub kind: SignatureKind,
+    /// The signature of the handshake transcript by the certificate's key.
+    pub signature: Vec<u8>,
+}
+
+/// How a [`CertificateProof`] is signed: the schemes TLS 1.3 allows for the key types
+/// client certificates have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum SignatureKind {
+    /// ECDSA on P-256 with SHA-256 (ASN.1 DER signature).
+    EcdsaP256Sha256,
+    /// ECDSA on P-384 with SHA-384 (ASN.1 DER signature).
+    EcdsaP384Sha384,
+    /// Ed25519.
+    Ed25519,
+    /// RSA-PSS with SHA-256.
+    RsaPssSha256,
+}
+
+/// The user a link authenticated with a certificate acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientUser {
+    /// The user name (the certificate's common name).
+    pub name: String,
+    /// The groups (its organizations, and `system:authenticated`).
+    pub groups: Vec<String>,
 }

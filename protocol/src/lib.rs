@@ -46,5 +46,8 @@ pub mod stream;
 #[cfg(feature = "client")]
 pub mod client;
 
+#[cfg(feature = "client")]
+pub mod keys;
+
 pub use actor::{ActorRef, NodeName};
 pub use messages::{BusError, Reply, Request};

@@ -27,7 +27,8 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use crate::actor::ActorRef;
 use crate::codec::{self, CodecError, MAX_FRAME_LEN};
 use crate::frame::{
-    Challenge, Frame, Hello, NodeIdentity, Peer, Proof, MAGIC, NONCE_LEN, PROTOCOL_VERSION,
+    CertificateProof, Challenge, ClientUser, Frame, Hello, NodeIdentity, Peer, Proof,
+    SignatureKind, MAGIC, NONCE_LEN, PROTOCOL_VERSION,
 };
 use crate::messages::{BusError, Reply, Request, StreamOpen};
 use crate::stream::{self, Outlet, Shared, StreamReader, StreamWriter};
@@ -193,6 +194,32 @@ pub enum HandshakeError {
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The handshake transcript, length-prefixed parts: what a token proof MACs and a
+/// certificate proof signs. `role` keeps the three kinds of proof apart.
+fn transcript(
+    role: &[u8],
+    cluster_id: &str,
+    dialer: &str,
+    acceptor: &str,
+    dialer_nonce: &[u8; NONCE_LEN],
+    acceptor_nonce: &[u8; NONCE_LEN],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    for part in [
+        b"rudder-bus-v1".as_slice(),
+        role,
+        cluster_id.as_bytes(),
+        dialer.as_bytes(),
+        acceptor.as_bytes(),
+        dialer_nonce,
+        acceptor_nonce,
+    ] {
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
 fn proof(
     creds: &Credentials,
     role: &[u8],
@@ -204,19 +231,60 @@ fn proof(
     // HMAC accepts keys of any length, so this cannot fail.
     #[allow(clippy::expect_used)]
     let mut mac = HmacSha256::new_from_slice(&creds.token).expect("hmac takes any key length");
-    for part in [
-        b"rudder-bus-v1".as_slice(),
+    mac.update(&transcript(
         role,
-        creds.cluster_id.as_bytes(),
-        dialer.as_bytes(),
-        acceptor.as_bytes(),
+        &creds.cluster_id,
+        dialer,
+        acceptor,
         dialer_nonce,
         acceptor_nonce,
-    ] {
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part);
-    }
+    ));
     mac
+}
+
+/// The role under which a certificate client signs the transcript.
+const CERTIFICATE_ROLE: &[u8] = b"client-certificate";
+
+/// Signs a handshake transcript with a client certificate's private key (the Rust
+/// client implements it; the bus never holds a user's key).
+pub trait TranscriptSigner: Send + Sync {
+    /// The scheme of the signatures.
+    fn kind(&self) -> SignatureKind;
+    /// Signs `message`.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// What a client needs to authenticate with a certificate instead of the cluster token.
+#[derive(Clone)]
+pub struct CertificateCredentials {
+    /// The cluster the client wants to reach.
+    pub cluster_id: String,
+    /// Its certificate first, then any intermediates (DER).
+    pub chain: Vec<Vec<u8>>,
+    /// Signs with the certificate's key.
+    pub signer: Arc<dyn TranscriptSigner>,
+}
+
+impl std::fmt::Debug for CertificateCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateCredentials")
+            .field("cluster_id", &self.cluster_id)
+            .field("chain", &self.chain.len())
+            .field("kind", &self.signer.kind())
+            .finish()
+    }
+}
+
+/// Checks a [`CertificateProof`] on the acceptor: the chain against the cluster's client
+/// CA, the signature of `transcript` against the certificate; the user it stands for,
+/// or why not. Nodes that serve the API have one.
+pub trait CertificateCheck: Send + Sync {
+    /// Checks one proof.
+    fn check(
+        &self,
+        proof: CertificateProof,
+        transcript: Vec<u8>,
+    ) -> BoxFuture<Result<ClientUser, String>>;
 }
 
 fn nonce() -> [u8; NONCE_LEN] {
@@ -238,6 +306,9 @@ async fn next_handshake_frame<R: AsyncRead + Unpin>(
 pub struct Established {
     /// The authenticated peer.
     pub peer: Peer,
+    /// The user a client authenticated as with a certificate (`None`: a node, or a
+    /// client that proved the cluster token).
+    pub user: Option<ClientUser>,
     /// Frames from the peer.
     pub reader: FrameReader<OwnedReadHalf>,
     /// Bytes to the peer.
@@ -262,6 +333,48 @@ pub async fn dial_handshake(
         .map_err(|_| HandshakeError::Timeout)?
 }
 
+/// Sends `Hello` and reads the acceptor's `Challenge`.
+async fn hello_challenge(
+    reader: &mut FrameReader<OwnedReadHalf>,
+    wr: &mut OwnedWriteHalf,
+    cluster_id: &str,
+    me: Peer,
+    nonce: [u8; NONCE_LEN],
+) -> Result<Challenge, HandshakeError> {
+    write_frame(
+        wr,
+        &Frame::Hello(Hello {
+            magic: MAGIC,
+            version: PROTOCOL_VERSION,
+            cluster_id: cluster_id.to_owned(),
+            peer: me,
+            nonce,
+        }),
+    )
+    .await?;
+    match next_handshake_frame(reader).await? {
+        Frame::Challenge(c) if c.magic == MAGIC => Ok(c),
+        Frame::Challenge(_) => Err(HandshakeError::Protocol("bad magic".into())),
+        other => Err(HandshakeError::Protocol(format!(
+            "expected Challenge, got {}",
+            frame_name(&other)
+        ))),
+    }
+}
+
+/// Reads the acceptor's `Welcome`; its proof.
+async fn welcome(
+    reader: &mut FrameReader<OwnedReadHalf>,
+) -> Result<[u8; NONCE_LEN], HandshakeError> {
+    match next_handshake_frame(reader).await? {
+        Frame::Welcome { proof } => Ok(proof),
+        other => Err(HandshakeError::Protocol(format!(
+            "expected Welcome, got {}",
+            frame_name(&other)
+        ))),
+    }
+}
+
 async fn dial_inner(
     stream: TcpStream,
     me: Peer,
@@ -272,27 +385,7 @@ async fn dial_inner(
     let mut reader = FrameReader::new(rd, HANDSHAKE_MAX_FRAME);
     let my_nonce = nonce();
     let my_label = me.label().to_owned();
-    write_frame(
-        &mut wr,
-        &Frame::Hello(Hello {
-            magic: MAGIC,
-            version: PROTOCOL_VERSION,
-            cluster_id: creds.cluster_id.clone(),
-            peer: me,
-            nonce: my_nonce,
-        }),
-    )
-    .await?;
-    let challenge = match next_handshake_frame(&mut reader).await? {
-        Frame::Challenge(c) if c.magic == MAGIC => c,
-        Frame::Challenge(_) => return Err(HandshakeError::Protocol("bad magic".into())),
-        other => {
-            return Err(HandshakeError::Protocol(format!(
-                "expected Challenge, got {}",
-                frame_name(&other)
-            )))
-        }
-    };
+    let challenge = hello_challenge(&mut reader, &mut wr, &creds.cluster_id, me, my_nonce).await?;
     let acceptor = challenge.node.name.as_str().to_owned();
     let mine = proof(
         creds,
@@ -309,15 +402,7 @@ async fn dial_inner(
         }),
     )
     .await?;
-    let theirs = match next_handshake_frame(&mut reader).await? {
-        Frame::Welcome { proof } => proof,
-        other => {
-            return Err(HandshakeError::Protocol(format!(
-                "expected Welcome, got {}",
-                frame_name(&other)
-            )))
-        }
-    };
+    let theirs = welcome(&mut reader).await?;
     proof(
         creds,
         b"acceptor",
@@ -332,6 +417,63 @@ async fn dial_inner(
     })?;
     Ok(Established {
         peer: Peer::Node(challenge.node),
+        user: None,
+        reader,
+        writer: wr,
+    })
+}
+
+/// Runs a certificate client's side of the handshake on a fresh connection: the link
+/// acts as the certificate's user.
+pub async fn dial_certificate_handshake(
+    stream: TcpStream,
+    label: String,
+    creds: &CertificateCredentials,
+    timeout: Duration,
+) -> Result<Established, HandshakeError> {
+    tokio::time::timeout(timeout, dial_certificate_inner(stream, label, creds))
+        .await
+        .map_err(|_| HandshakeError::Timeout)?
+}
+
+async fn dial_certificate_inner(
+    stream: TcpStream,
+    label: String,
+    creds: &CertificateCredentials,
+) -> Result<Established, HandshakeError> {
+    let _ = stream.set_nodelay(true);
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = FrameReader::new(rd, HANDSHAKE_MAX_FRAME);
+    let my_nonce = nonce();
+    let me = Peer::Client {
+        label: label.clone(),
+    };
+    let challenge = hello_challenge(&mut reader, &mut wr, &creds.cluster_id, me, my_nonce).await?;
+    let message = transcript(
+        CERTIFICATE_ROLE,
+        &creds.cluster_id,
+        &label,
+        challenge.node.name.as_str(),
+        &my_nonce,
+        &challenge.nonce,
+    );
+    let signature = creds
+        .signer
+        .sign(&message)
+        .map_err(|e| HandshakeError::Protocol(format!("signing the handshake: {e}")))?;
+    write_frame(
+        &mut wr,
+        &Frame::CertificateProof(CertificateProof {
+            chain: creds.chain.clone(),
+            kind: creds.signer.kind(),
+            signature,
+        }),
+    )
+    .await?;
+    welcome(&mut reader).await?;
+    Ok(Established {
+        peer: Peer::Node(challenge.node),
+        user: None,
         reader,
         writer: wr,
     })
@@ -341,13 +483,17 @@ async fn dial_inner(
 ///
 /// On any failure a `Refused` frame is sent when possible and the connection is dropped;
 /// the caller logs the error.
+///
+/// `certs` checks the proofs of clients that authenticate with a certificate; without
+/// it they are refused.
 pub async fn accept_handshake(
     stream: TcpStream,
     me: NodeIdentity,
     creds: &Credentials,
+    certs: Option<Arc<dyn CertificateCheck>>,
     timeout: Duration,
 ) -> Result<Established, HandshakeError> {
-    tokio::time::timeout(timeout, accept_inner(stream, me, creds))
+    tokio::time::timeout(timeout, accept_inner(stream, me, creds, certs))
         .await
         .map_err(|_| HandshakeError::Timeout)?
 }
@@ -368,6 +514,7 @@ async fn accept_inner(
     stream: TcpStream,
     me: NodeIdentity,
     creds: &Credentials,
+    certs: Option<Arc<dyn CertificateCheck>>,
 ) -> Result<Established, HandshakeError> {
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
@@ -411,6 +558,52 @@ async fn accept_inner(
     .await?;
     let theirs = match reader.next().await? {
         Some(Frame::Proof(p)) => p.proof,
+        Some(Frame::CertificateProof(p)) => {
+            let user = match (&hello.peer, certs) {
+                (Peer::Client { .. }, Some(certs)) => {
+                    let message = transcript(
+                        CERTIFICATE_ROLE,
+                        &creds.cluster_id,
+                        &dialer,
+                        &my_name,
+                        &hello.nonce,
+                        &my_nonce,
+                    );
+                    match certs.check(p, message).await {
+                        Ok(user) => user,
+                        Err(e) => {
+                            let reason = format!("client certificate refused: {e}");
+                            return Err(refuse(&mut wr, reason).await);
+                        }
+                    }
+                }
+                (Peer::Client { .. }, None) => {
+                    let reason = format!(
+                        "node {my_name} serves no API and takes no client certificates: \
+                         connect to a control-plane node"
+                    );
+                    return Err(refuse(&mut wr, reason).await);
+                }
+                (Peer::Node(_), _) => {
+                    let reason = "a node proves the cluster token, not a certificate".into();
+                    return Err(refuse(&mut wr, reason).await);
+                }
+            };
+            // Nothing to prove with: the client holds no token (see the frame docs).
+            write_frame(
+                &mut wr,
+                &Frame::Welcome {
+                    proof: [0; NONCE_LEN],
+                },
+            )
+            .await?;
+            return Ok(Established {
+                peer: hello.peer,
+                user: Some(user),
+                reader,
+                writer: wr,
+            });
+        }
         Some(other) => {
             let reason = format!("expected Proof, got {}", frame_name(&other));
             return Err(refuse(&mut wr, reason).await);
@@ -440,6 +633,7 @@ async fn accept_inner(
     .await?;
     Ok(Established {
         peer: hello.peer,
+        user: None,
         reader,
         writer: wr,
     })
@@ -461,6 +655,7 @@ fn frame_name(f: &Frame) -> &'static str {
         Frame::StreamCredit { .. } => "StreamCredit",
         Frame::StreamEnd { .. } => "StreamEnd",
         Frame::StreamReset { .. } => "StreamReset",
+        Frame::CertificateProof(_) => "CertificateProof",
     }
 }
 
@@ -1076,6 +1271,7 @@ impl Link {
                 Frame::Hello(_)
                 | Frame::Challenge(_)
                 | Frame::Proof(_)
+                | Frame::CertificateProof(_)
                 | Frame::Welcome { .. }
                 | Frame::Refused { .. } => {
                     tracing::warn!(

@@ -2,7 +2,9 @@
 //! flipped, cut or appended, must give an error or a frame, never a panic or a hang.
 
 use proptest::prelude::*;
-use rudder_protocol::frame::{Frame, Hello, Peer, MAGIC, PROTOCOL_VERSION};
+use rudder_protocol::frame::{
+    CertificateProof, Frame, Hello, Peer, SignatureKind, MAGIC, PROTOCOL_VERSION,
+};
 use rudder_protocol::messages::echo::EchoRequest;
 use rudder_protocol::messages::{BusError, Request};
 use rudder_protocol::net::{decode_frame_body, encode_frame, FrameReader};
@@ -17,6 +19,11 @@ fn sample_frames() -> Vec<Frame> {
             cluster_id: "rudder".into(),
             peer: Peer::Client { label: "c".into() },
             nonce: [7; 32],
+        }),
+        Frame::CertificateProof(CertificateProof {
+            chain: vec![vec![0x30, 0x82, 1, 2], vec![]],
+            kind: SignatureKind::EcdsaP256Sha256,
+            signature: vec![9; 72],
         }),
         Frame::Request {
             id: 42,

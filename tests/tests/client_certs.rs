@@ -14,6 +14,11 @@
 //!   a certificate through `/status` needs `sign` on it (CertificateSigning); a request
 //!   for `system:masters` is refused (CertificateSubjectRestriction); a malformed
 //!   request is refused with Kubernetes' validation error.
+//! - **bus clients as users**: `rudderctl kubeconfig --client-out` writes a client
+//!   config with the certificate; the Rust client and rudderctl connected with it act as
+//!   alice (API requests, exec streams, chaos commands and membership all decided by
+//!   RBAC, the store never reachable); another CA's certificate and a signature by
+//!   another key are refused at the handshake.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -398,5 +403,218 @@ async fn kubectl_certificate_approve_issues_a_usable_certificate() -> anyhow::Re
             && out.contains("PEM block type must be CERTIFICATE REQUEST"),
         "{out}"
     );
+    Ok(())
+}
+
+/// Runs rudderctl with a client config; its output, and whether it succeeded.
+fn rudderctl(config: &Path, args: &[&str]) -> anyhow::Result<(bool, String)> {
+    let out = std::process::Command::new(rudder_tests::rudderctl_bin())
+        .arg("--client-config")
+        .arg(config)
+        .args(args)
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.success(), text))
+}
+
+fn forbidden_text<T: std::fmt::Debug, E: std::fmt::Display>(r: Result<T, E>) -> String {
+    match r {
+        Ok(v) => panic!("expected a refusal, got {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<()> {
+    use rudder_protocol::client::{Client, ClientConfig, ClientError};
+    use rudder_protocol::messages::store::{Consistency, StoreRequest};
+    use rudder_protocol::resources::Pod;
+    use rudder_protocol::{ActorRef, Request};
+
+    let (cluster, admin) = node().await?;
+    let dir = cluster.dir.path();
+    let alice_toml = dir.join("alice").join("client.toml");
+    std::fs::create_dir_all(dir.join("alice"))?;
+    let (done, out) = rudderctl(
+        &cluster.nodes[0].client_config(),
+        &[
+            "kubeconfig",
+            "--user",
+            "alice",
+            "--group",
+            "dev",
+            "--out",
+            dir.join("alice.kubeconfig").to_str().unwrap_or_default(),
+            "--client-out",
+            alice_toml.to_str().unwrap_or_default(),
+        ],
+    )?;
+    assert!(done, "rudderctl kubeconfig: {out}");
+    let text = std::fs::read_to_string(&alice_toml)?;
+    assert!(
+        text.contains("certificate_file = \"client.toml.crt\""),
+        "{text}"
+    );
+    assert!(!text.contains("token_file"), "{text}");
+    ok(&admin, &["create", "namespace", "a"]);
+    ok(&admin, &["create", "namespace", "b"]);
+    ok(
+        &admin,
+        &[
+            "create",
+            "rolebinding",
+            "alice-view",
+            "--clusterrole=view",
+            "--user=alice",
+            "-n",
+            "a",
+        ],
+    );
+
+    let alice = Client::connect(&ClientConfig::load(&alice_toml)?).await?;
+    let here = alice.node().clone();
+    // API requests are decided as alice: she may list in a (once RBAC's index has the
+    // binding), not create there, not list in b.
+    eventually(Duration::from_secs(20), || async {
+        alice
+            .api::<Pod>(Some("a"))
+            .list(&Default::default())
+            .await
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })
+    .await?;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "rudder/demo:latest"}]},
+    }))?;
+    let err = forbidden_text(alice.api::<Pod>(Some("a")).create(&pod).await);
+    assert!(
+        err.contains(r#"pods is forbidden: User "alice" cannot create resource "pods" in API group "" in the namespace "a""#),
+        "{err}"
+    );
+    let err = forbidden_text(alice.api::<Pod>(Some("b")).list(&Default::default()).await);
+    assert!(
+        err.contains(r#"cannot list resource "pods" in API group "" in the namespace "b""#),
+        "{err}"
+    );
+    // An exec stream is decided as alice too, before the pod is even looked up.
+    let exec = rudder_protocol::messages::kubelet::ExecRequest {
+        namespace: "a".into(),
+        pod: "nothing".into(),
+        container: "c".into(),
+        command: vec!["true".into()],
+        stdin: false,
+        stdout: true,
+        stderr: true,
+        tty: false,
+    };
+    match alice.exec(exec).await {
+        Err(ClientError::Refused { code, message }) => {
+            assert_eq!(code, 403, "{message}");
+            assert!(
+                message.contains(r#"cannot create resource "pods/exec""#),
+                "{message}"
+            );
+        }
+        other => panic!("exec as alice: {:?}", other.map(|_| ())),
+    }
+
+    // Chaos and membership: refused until a role allows them, then allowed; the store
+    // never.
+    let err = forbidden_text(alice.chaos_kill(&here, "echo").await);
+    assert!(
+        err.contains(r#"User "alice" cannot post path "/dashboard/api/kill""#),
+        "{err}"
+    );
+    let err = forbidden_text(alice.chaos_faults(&here).await);
+    assert!(
+        err.contains(r#"cannot get path "/dashboard/api/cluster""#),
+        "{err}"
+    );
+    let (done, out) = rudderctl(&alice_toml, &["kill", "echo"])?;
+    assert!(!done && out.contains("forbidden"), "{out}");
+    ok(
+        &admin,
+        &[
+            "create",
+            "clusterrole",
+            "chaos",
+            "--verb=get",
+            "--non-resource-url=/dashboard/api/cluster",
+            "--verb=post",
+            "--non-resource-url=/dashboard/api/kill",
+        ],
+    );
+    ok(
+        &admin,
+        &[
+            "create",
+            "clusterrolebinding",
+            "alice-chaos",
+            "--clusterrole=chaos",
+            "--user=alice",
+        ],
+    );
+    eventually(Duration::from_secs(20), || async {
+        alice
+            .chaos_kill(&here, "echo")
+            .await
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })
+    .await?;
+    let (done, out) = rudderctl(&alice_toml, &["members"])?;
+    assert!(done, "rudderctl members as alice: {out}");
+    assert!(out.contains(here.as_str()), "{out}");
+    let (done, out) = rudderctl(&alice_toml, &["get", "pods", "-n", "a"])?;
+    assert!(done, "rudderctl get pods as alice: {out}");
+    // Faults stay refused: the role grants kill, not partition.
+    let err = forbidden_text(alice.chaos_clear_faults(&here).await);
+    assert!(
+        err.contains(r#"cannot post path "/dashboard/api/heal""#),
+        "{err}"
+    );
+    let store = Request::Store(StoreRequest::Get {
+        key: "/registry/secrets/kube-system/rudder-client-ca".into(),
+        consistency: Consistency::Linearizable,
+    });
+    let err = forbidden_text(
+        alice
+            .request(ActorRef::new(here.clone(), "store"), store)
+            .await,
+    );
+    assert!(err.contains("cannot send store requests"), "{err}");
+
+    // Refused at the handshake: a certificate of another CA, and alice's certificate
+    // with a signature by another key. The node serves on.
+    let other = x509::Signer::generate()?;
+    let (key, req) = x509::new_client_request("alice", &["system:masters".to_owned()])?;
+    let csr = x509::parse_csr_pem(req.as_bytes()).map_err(anyhow::Error::msg)?;
+    let now = rudder_protocol::resources::Time::now().unix();
+    let cert = other.issue(&csr, &["client auth".to_owned()], now - 60, now + 3600)?;
+    std::fs::write(dir.join("foreign.crt"), &cert)?;
+    std::fs::write(dir.join("foreign.key"), &key)?;
+    let foreign = dir.join("alice").join("foreign.toml");
+    std::fs::write(
+        &foreign,
+        text.replace("client.toml.crt", "../foreign.crt")
+            .replace("client.toml.key", "../foreign.key"),
+    )?;
+    let err = forbidden_text(Client::connect(&ClientConfig::load(&foreign)?).await);
+    assert!(err.contains("client certificate refused"), "{err}");
+    let stolen = dir.join("alice").join("stolen.toml");
+    std::fs::write(&stolen, text.replace("client.toml.key", "../foreign.key"))?;
+    let err = forbidden_text(Client::connect(&ClientConfig::load(&stolen)?).await);
+    assert!(err.contains("does not verify"), "{err}");
+    let admin_client = cluster.nodes[0].client().await?;
+    admin_client
+        .api::<Pod>(Some("b"))
+        .list(&Default::default())
+        .await?;
     Ok(())
 }

@@ -179,7 +179,8 @@ fn options(p: ListParams) -> ListOptions {
 /// Who a bus request comes from, as the API server names its caller when the request
 /// names no component ([`identify`]): a node's shared informers and the components
 /// without a user of their own (proxy, DNS, ingress, ...) are the node's user in
-/// [`super::rbac::BUS_COMPONENTS_GROUP`]; a bus client is the admin.
+/// [`super::rbac::BUS_COMPONENTS_GROUP`]; a bus client with the cluster token is the
+/// admin, one with a user's certificate that user.
 fn caller(origin: &Origin, me: &ActorRef) -> UserInfo {
     let components = |node: &str| {
         let mut user = UserInfo::node(node);
@@ -191,6 +192,7 @@ fn caller(origin: &Origin, me: &ActorRef) -> UserInfo {
         Origin::Local => components(me.node.as_str()),
         Origin::Node(node) => components(node.as_str()),
         Origin::Client { .. } => UserInfo::admin(),
+        Origin::User { user, .. } => super::bus_clients::user_info(user),
     }
 }
 
@@ -216,7 +218,7 @@ async fn identify(
             let node = match origin {
                 Origin::Local => &me.node,
                 Origin::Node(node) => node,
-                Origin::Client { .. } => {
+                Origin::Client { .. } | Origin::User { .. } => {
                     return Err(fail(
                         403,
                         "Forbidden",

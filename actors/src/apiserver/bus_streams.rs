@@ -7,8 +7,10 @@
 //! opens the matching stream to the kubelet of the pod's node and passes its start
 //! ([`ExecStart`]) back; a refusal of either ends the stream with the API's code and
 //! message. After a `Ready` the two streams are joined, message for message, both ways,
-//! with half-closes passed on; either breaking resets the other. Bus clients act as the
-//! cluster admin (as their API requests do).
+//! with half-closes passed on; either breaking resets the other. A client with the
+//! cluster token acts as the cluster admin (as its API requests do); one with a user's
+//! certificate is authorized as that user, as the REST front authorizes kubectl:
+//! `create` on `pods/exec`, `pods/attach` or `pods/portforward`.
 
 use std::time::Duration;
 
@@ -28,16 +30,38 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn serve(core: ApiCore, msg: OpenStream) {
     let OpenStream {
         open,
+        origin,
         mut writer,
         reader,
-        ..
     } = msg;
     // Any other stream: dropping the halves resets it.
     let StreamOpen::Api(open) = open else { return };
-    let (ns, name) = match &open {
-        ApiStream::Exec(r) | ApiStream::Attach(r) => (r.namespace.clone(), r.pod.clone()),
-        ApiStream::PortForward(r) => (r.namespace.clone(), r.pod.clone()),
+    let (ns, name, subresource) = match &open {
+        ApiStream::Exec(r) => (r.namespace.clone(), r.pod.clone(), "exec"),
+        ApiStream::Attach(r) => (r.namespace.clone(), r.pod.clone(), "attach"),
+        ApiStream::PortForward(r) => (r.namespace.clone(), r.pod.clone(), "portforward"),
     };
+    if let crate::bus::Origin::User { user, .. } = &origin {
+        let user = super::bus_clients::user_info(user);
+        let check = super::rbac::rules::Check {
+            user: &user,
+            verb: "create",
+            target: super::rbac::rules::Target::Resource {
+                group: "",
+                resource: "pods",
+                subresource: Some(subresource),
+                namespace: Some(&ns),
+                name: Some(&name),
+            },
+        };
+        if let Err(status) = core.authorize(&check).await {
+            let code = u16::try_from(status.code).unwrap_or(403);
+            refuse(&mut writer, code, status.message.clone()).await;
+            let _ = writer.finish().await;
+            linger(reader).await;
+            return;
+        }
+    }
     let kubelet = match kubelet_open(&core, &ns, &name, open).await {
         Ok(k) => k,
         Err((code, message)) => {

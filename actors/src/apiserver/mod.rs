@@ -74,6 +74,7 @@ pub mod apply;
 pub mod audit;
 pub mod authn;
 pub mod authn_tokens;
+pub mod bus_clients;
 pub mod bus_streams;
 pub mod cache;
 pub mod certificates;

@@ -127,6 +127,26 @@ fn skip_rest(r: &mut yasna::BERReaderSeq<'_, '_>) -> yasna::ASN1Result<()> {
     Ok(())
 }
 
+/// The algorithm of a subjectPublicKeyInfo's key, from its algorithm OID and curve.
+fn key_algorithm(
+    key_alg: &ObjectIdentifier,
+    curve: Option<&ObjectIdentifier>,
+) -> Result<KeyAlgorithm, String> {
+    if oid_is(key_alg, OID_EC_PUBLIC_KEY) {
+        match curve {
+            Some(c) if oid_is(c, OID_P256) => Ok(KeyAlgorithm::EcdsaP256),
+            Some(c) if oid_is(c, OID_P384) => Ok(KeyAlgorithm::EcdsaP384),
+            _ => Err("x509: unsupported elliptic curve".into()),
+        }
+    } else if oid_is(key_alg, OID_RSA) {
+        Ok(KeyAlgorithm::Rsa)
+    } else if oid_is(key_alg, OID_ED25519) {
+        Ok(KeyAlgorithm::Ed25519)
+    } else {
+        Err("x509: unknown public key algorithm".into())
+    }
+}
+
 /// Parses a PEM-encoded PKCS#10 request and checks its signature; the error is worded
 /// as Go's x509 package words it (what Kubernetes' validation shows).
 pub fn parse_csr_pem(pem: &[u8]) -> Result<Csr, String> {
@@ -161,19 +181,7 @@ fn parse_csr_der(der: &[u8]) -> Result<Csr, String> {
         })
     })
     .map_err(malformed)?;
-    let algorithm = if oid_is(&key_alg, OID_EC_PUBLIC_KEY) {
-        match curve {
-            Some(c) if oid_is(&c, OID_P256) => KeyAlgorithm::EcdsaP256,
-            Some(c) if oid_is(&c, OID_P384) => KeyAlgorithm::EcdsaP384,
-            _ => return Err("x509: unsupported elliptic curve".into()),
-        }
-    } else if oid_is(&key_alg, OID_RSA) {
-        KeyAlgorithm::Rsa
-    } else if oid_is(&key_alg, OID_ED25519) {
-        KeyAlgorithm::Ed25519
-    } else {
-        return Err("x509: unknown public key algorithm".into());
-    };
+    let algorithm = key_algorithm(&key_alg, curve.as_ref())?;
     let verifier: &dyn signature::VerificationAlgorithm = match algorithm {
         KeyAlgorithm::EcdsaP256 if oid_is(&sig_alg, OID_ECDSA_SHA256) => {
             &signature::ECDSA_P256_SHA256_ASN1
@@ -211,23 +219,71 @@ fn parse_csr_der(der: &[u8]) -> Result<Csr, String> {
 
 /// The subject of a DER certificate.
 pub fn certificate_subject(der: &[u8]) -> Result<Subject, String> {
+    read_certificate(der).map(|(subject, _)| subject)
+}
+
+/// The subject of a DER certificate and its subjectPublicKeyInfo (algorithm, curve,
+/// key bits).
+#[allow(clippy::type_complexity)]
+fn read_certificate(
+    der: &[u8],
+) -> Result<
+    (
+        Subject,
+        ((ObjectIdentifier, Option<ObjectIdentifier>), Vec<u8>),
+    ),
+    String,
+> {
     yasna::parse_der(der, |r| {
         r.read_sequence(|r| {
-            let subject = r.next().read_sequence(|r| {
+            let read = r.next().read_sequence(|r| {
                 // version [0] EXPLICIT (optional), serial, signature, issuer, validity.
                 r.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_der()))?;
                 for _ in 0..4 {
                     r.next().read_der()?;
                 }
                 let subject = read_name(r.next())?;
+                let spki = r.next().read_sequence(|r| {
+                    let alg = read_algorithm(r.next())?;
+                    let (key, _) = r.next().read_bitvec_bytes()?;
+                    Ok((alg, key))
+                })?;
                 skip_rest(r)?;
-                Ok(subject)
+                Ok((subject, spki))
             })?;
             skip_rest(r)?;
-            Ok(subject)
+            Ok(read)
         })
     })
     .map_err(|e| format!("malformed certificate: {e}"))
+}
+
+/// Checks `signature` of `message` by the key of the DER certificate `cert`, made
+/// with the scheme `kind` (the proof of a bus client with a certificate: see
+/// [`rudder_protocol::frame::CertificateProof`]). The scheme must fit the key.
+pub fn verify_key_signature(
+    cert: &[u8],
+    kind: rudder_protocol::frame::SignatureKind,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
+    use rudder_protocol::frame::SignatureKind as K;
+    let (_, ((key_alg, curve), key)) = read_certificate(cert)?;
+    let verifier: &dyn signature::VerificationAlgorithm =
+        match (key_algorithm(&key_alg, curve.as_ref())?, kind) {
+            (KeyAlgorithm::EcdsaP256, K::EcdsaP256Sha256) => &signature::ECDSA_P256_SHA256_ASN1,
+            (KeyAlgorithm::EcdsaP384, K::EcdsaP384Sha384) => &signature::ECDSA_P384_SHA384_ASN1,
+            (KeyAlgorithm::Ed25519, K::Ed25519) => &signature::ED25519,
+            (KeyAlgorithm::Rsa, K::RsaPssSha256) => &signature::RSA_PSS_2048_8192_SHA256,
+            (alg, kind) => {
+                return Err(format!(
+                    "a {kind:?} signature does not fit the certificate's {alg:?} key"
+                ))
+            }
+        };
+    signature::UnparsedPublicKey::new(verifier, &key)
+        .verify(message, signature)
+        .map_err(|_| "the signature does not verify with the certificate's key".to_owned())
 }
 
 /// The parameters the client CA certificate is made from (see the module docs).
@@ -407,5 +463,32 @@ mod tests {
             parse_csr_der(&bytes).unwrap_err(),
             "x509: signature verification failure"
         );
+    }
+
+    #[test]
+    fn a_certificates_key_proves_possession_and_nothing_else_does() {
+        use rudder_protocol::frame::SignatureKind;
+        use rudder_protocol::keys::PrivateKey;
+        use rudder_protocol::net::TranscriptSigner as _;
+        let (key_pem, request) = new_client_request("alice", &[]).unwrap();
+        let csr = parse_csr_pem(request.as_bytes()).unwrap();
+        let ca = Signer::generate().unwrap();
+        let usages = vec!["client auth".to_owned()];
+        let cert = ca.issue(&csr, &usages, 0, 4_000_000_000).unwrap();
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+        let key = PrivateKey::from_pem(&key_pem).unwrap();
+        assert_eq!(key.kind(), SignatureKind::EcdsaP256Sha256);
+        let sig = key.sign(b"transcript").unwrap();
+        verify_key_signature(der.as_ref(), key.kind(), b"transcript", &sig).unwrap();
+        // Another message, another key, a scheme that does not fit, garbage.
+        assert!(verify_key_signature(der.as_ref(), key.kind(), b"other", &sig).is_err());
+        let (other_pem, _) = new_client_request("mallory", &[]).unwrap();
+        let other = PrivateKey::from_pem(&other_pem).unwrap();
+        let forged = other.sign(b"transcript").unwrap();
+        assert!(verify_key_signature(der.as_ref(), key.kind(), b"transcript", &forged).is_err());
+        let err = verify_key_signature(der.as_ref(), SignatureKind::Ed25519, b"transcript", &sig)
+            .unwrap_err();
+        assert!(err.contains("does not fit"), "{err}");
+        assert!(verify_key_signature(b"junk", key.kind(), b"transcript", &sig).is_err());
     }
 }

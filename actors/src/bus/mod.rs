@@ -23,9 +23,13 @@
 //! Streams: [`stream`] opens byte streams to actors anywhere ([`Bus::open_stream`]) and
 //! hands arriving ones to the local actor registered for them ([`OpenStream`]).
 //!
+//! Users: a client that authenticates with a user's certificate (on a node that serves
+//! the API) acts as that user: [`clients`] decides what such a link may reach.
+//!
 //! Chaos: [`faults`] holds rules that delay or drop requests to and from chosen peers;
 //! [`route`] consults them before sending on a link, [`LinkInbound`] before serving.
 
+pub mod clients;
 pub mod faults;
 pub mod membership;
 pub mod stream;
@@ -39,7 +43,7 @@ use std::time::{Duration, Instant};
 use actix::{Message, Recipient};
 use rand::Rng;
 use rudder_protocol::actor::{ActorRef, NodeName, Role};
-use rudder_protocol::frame::{Frame, NodeIdentity, Peer};
+use rudder_protocol::frame::{ClientUser, Frame, NodeIdentity, Peer};
 use rudder_protocol::messages::bus::{BusReply, BusRequest, MemberInfo, MemberState};
 use rudder_protocol::messages::chaos::Direction;
 use rudder_protocol::messages::{BusError, Protocol, Reply, Request};
@@ -75,6 +79,14 @@ pub enum Origin {
     Client {
         /// The label the client gave in its handshake.
         label: String,
+    },
+    /// A client that authenticated with a user's certificate: it acts as that user,
+    /// and reaches what [`clients::admit`] lets it.
+    User {
+        /// The label the client gave in its handshake.
+        label: String,
+        /// The certificate's user and groups.
+        user: ClientUser,
     },
 }
 
@@ -153,6 +165,9 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Links established per peer node (for the reconnect count).
     connects: Mutex<HashMap<NodeName, u64>>,
+    /// Authenticates and authorizes clients with user certificates (nodes that serve
+    /// the API; see [`Bus::set_client_authority`]).
+    authority: Mutex<Option<Arc<dyn clients::ClientAuthority>>>,
 }
 
 impl LinkSource for Inner {
@@ -267,6 +282,7 @@ impl Bus {
                 faults: Faults::default(),
                 shutdown,
                 connects: Mutex::new(HashMap::new()),
+                authority: Mutex::new(None),
             }),
         };
         let links: Weak<dyn LinkSource> = Arc::downgrade(&bus.inner) as Weak<dyn LinkSource>;
@@ -351,8 +367,17 @@ impl Bus {
         route(&self.inner, to, body, timeout, Origin::Local).await
     }
 
+    /// Lets clients with user certificates in: `authority` checks their certificates
+    /// and decides what they may reach besides the local API server. Set by a node
+    /// that serves the API; a node without one refuses such clients.
+    pub fn set_client_authority(&self, authority: Arc<dyn clients::ClientAuthority>) {
+        *lock(&self.inner.authority) = Some(authority);
+    }
+
     /// Closes every link and stops the bus's loops.
     pub fn shutdown(&self) {
+        // The authority (the API) holds this bus: let go of it.
+        lock(&self.inner.authority).take();
         self.inner.shutdown.send_replace(true);
         let links: Vec<Link> = lock(&self.inner.links).drain().map(|(_, l)| l).collect();
         for l in links {
@@ -531,7 +556,12 @@ impl Inbound for LinkInbound {
                 }
             }
             match bus {
-                Some(inner) => route(&inner, to, body, timeout, origin).await,
+                Some(inner) => {
+                    if let Origin::User { user, .. } = &origin {
+                        clients::admit(&inner, user, &to, &body).await?;
+                    }
+                    route(&inner, to, body, timeout, origin).await
+                }
                 None => Err(BusError::Unreachable {
                     node: to.node,
                     reason: "node is shutting down".into(),
@@ -614,10 +644,14 @@ async fn accept_loop(bus: Weak<Inner>, listener: TcpListener) {
         };
         let refused = refused.clone();
         tokio::spawn(async move {
+            let certs = lock(&inner.authority)
+                .clone()
+                .map(|a| a as Arc<dyn rudder_protocol::net::CertificateCheck>);
             let result = accept_handshake(
                 stream,
                 inner.me.clone(),
                 &inner.creds,
+                certs,
                 inner.opts.handshake_timeout,
             )
             .await;
@@ -640,19 +674,31 @@ async fn accept_loop(bus: Weak<Inner>, listener: TcpListener) {
 fn adopt(inner: &Arc<Inner>, est: Established, dialed: bool, seed: Option<&str>) {
     let id = match est.peer.clone() {
         Peer::Client { label } => {
+            let origin = match est.user.clone() {
+                Some(user) => {
+                    tracing::debug!(client = %label, user = %user.name, "client connected as a user");
+                    Origin::User {
+                        label: label.clone(),
+                        user,
+                    }
+                }
+                None => {
+                    tracing::debug!(client = %label, "client connected");
+                    Origin::Client {
+                        label: label.clone(),
+                    }
+                }
+            };
             let link = Link::spawn(
                 est,
                 Arc::new(LinkInbound {
                     bus: Arc::downgrade(inner),
                     from: None,
-                    origin: Origin::Client {
-                        label: label.clone(),
-                    },
+                    origin,
                 }),
                 inner.link_opts.clone(),
             );
             inner.clients.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(client = %label, "client connected");
             let weak = Arc::downgrade(inner);
             tokio::spawn(async move {
                 link.closed().await;

@@ -164,6 +164,11 @@ pub(super) fn arrived(
             });
             return;
         }
+        if let Origin::User { user, .. } = &origin {
+            if let Err(e) = super::clients::admit_stream(&inner, user, &to) {
+                return accept.refuse(e);
+            }
+        }
         let recipient = match recipient_for(&inner, &to, &open) {
             Ok(r) => r,
             Err(e) => return accept.refuse(e),

@@ -478,7 +478,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Store { command } => store(&client, command, args.output).await?,
-        Command::Kubeconfig(args) => kubeconfig::run(&client, args).await?,
+        Command::Kubeconfig(args) => kubeconfig::run(&client, &cfg, args).await?,
         Command::Get {
             resource,
             name,

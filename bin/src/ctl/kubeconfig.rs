@@ -1,5 +1,7 @@
-//! `rudderctl kubeconfig --user NAME [--group G]... [--out FILE] [--expiration 24h]`: a
-//! kubeconfig for a user who authenticates with a client certificate.
+//! `rudderctl kubeconfig --user NAME [--group G]... [--out FILE] [--expiration 24h]
+//! [--client-out FILE]`: a kubeconfig for a user who authenticates with a client
+//! certificate and, with `--client-out`, a client config with which `rudderctl` and the
+//! Rust client act on the bus as the same user.
 //!
 //! The steps are those an administrator takes with kubectl, done through the API on
 //! the bus: a new key and a PKCS#10 request (CN = user, O = groups), a
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use rudder_actors::apiserver::presence::{ADDRESS_ANNOTATION, CA_BUNDLE, LEASE_NAMESPACE};
 use rudder_actors::apiserver::x509;
-use rudder_protocol::client::Client;
+use rudder_protocol::client::{Client, ClientConfig};
 use rudder_protocol::messages::api::{ApiRequest, ResourceRef};
 use rudder_protocol::resources::{KUBE_APISERVER_CLIENT_SIGNER, USAGE_CLIENT_AUTH};
 use serde_json::{json, Value};
@@ -42,6 +44,11 @@ pub struct KubeconfigArgs {
     /// The API server's URL (default: the API server of the connected node).
     #[arg(long)]
     server: Option<String>,
+    /// Also write a client config for `rudderctl --client-config` and the Rust client
+    /// (this node's bus address, the certificate and key in FILE.crt and FILE.key
+    /// beside it, mode 0600): they then act on the bus as the user, as RBAC allows.
+    #[arg(long)]
+    client_out: Option<PathBuf>,
     /// Give up waiting for the certificate after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -81,7 +88,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// Issues the certificate and writes (or prints) the kubeconfig.
-pub async fn run(client: &Client, args: KubeconfigArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, cfg: &ClientConfig, args: KubeconfigArgs) -> anyhow::Result<()> {
     if args.groups.len() > 1 {
         bail!("at most one --group: the cluster's signer issues one organization per certificate");
     }
@@ -153,6 +160,48 @@ pub async fn run(client: &Client, args: KubeconfigArgs) -> anyhow::Result<()> {
             );
         }
         None => print!("{config}"),
+    }
+    if let Some(path) = args.client_out {
+        write_client_config(&path, cfg, &cert_pem, &key_pem)?;
+        eprintln!(
+            "wrote {} for user {:?} on the bus",
+            path.display(),
+            args.user
+        );
+    }
+    Ok(())
+}
+
+/// Writes `path` (a client config naming `cfg`'s node and cluster) and the certificate
+/// and key beside it, each mode 0600.
+fn write_client_config(
+    path: &std::path::Path,
+    cfg: &ClientConfig,
+    cert_pem: &str,
+    key_pem: &str,
+) -> anyhow::Result<()> {
+    let beside = |ext: &str| {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(ext);
+        path.with_file_name(name)
+    };
+    let (cert, key) = (beside(".crt"), beside(".key"));
+    let client = ClientConfig {
+        bus_address: cfg.bus_address.clone(),
+        cluster_id: cfg.cluster_id.clone(),
+        token_file: None,
+        // Relative: the three files move together.
+        certificate_file: cert.file_name().map(PathBuf::from),
+        key_file: key.file_name().map(PathBuf::from),
+    };
+    let text = toml::to_string(&client)?;
+    for (file, bytes) in [
+        (cert.as_path(), cert_pem.as_bytes()),
+        (key.as_path(), key_pem.as_bytes()),
+        (path, text.as_bytes()),
+    ] {
+        rudder_actors::fsutil::write_atomic(file, bytes, true)
+            .with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(())
 }

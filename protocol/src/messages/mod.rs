@@ -151,6 +151,13 @@ pub enum BusError {
         /// Its explanation.
         message: String,
     },
+    /// The sender may not send this request (a client acting as a user RBAC does not
+    /// allow it to).
+    #[error("forbidden: {message}")]
+    Forbidden {
+        /// Kubernetes' forbidden message.
+        message: String,
+    },
 }
 
 /// Ties a request type to its reply type, for typed calls over the bus.

@@ -35,6 +35,8 @@
 //! watch of the stream as the resource request it stands for. `system:masters` may do
 //! everything; a role granting `nonResourceURLs: ["/dashboard", "/dashboard/*"]` with
 //! `get` shows the page, and `post` on `/dashboard/api/*` allows the chaos controls.
+//! The same paths and verbs decide what `rudderctl` may do on the bus when it connects
+//! with a user's certificate ([`super::bus_clients`]), so one role grants both.
 
 mod cluster;
 
