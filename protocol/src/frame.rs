@@ -232,4 +232,7 @@ pub struct ClientUser {
     pub name: String,
     /// The groups (its organizations, and `system:authenticated`).
     pub groups: Vec<String>,
+    /// When the certificate expires (Unix seconds): past it the link's requests are
+    /// refused, as a request over HTTPS with the certificate would be.
+    pub not_after: Option<i64>,
 }

@@ -616,5 +616,38 @@ async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<(
         .api::<Pod>(Some("b"))
         .list(&Default::default())
         .await?;
+
+    // A link outlives no certificate: bob's, issued by the cluster's CA for seconds,
+    // works (as bob: RBAC refuses him) until it expires, then every request is refused.
+    let secret = admin_client
+        .api::<rudder_protocol::resources::Secret>(Some("kube-system"))
+        .get("rudder-client-ca")
+        .await?;
+    let ca = rudder_actors::apiserver::certificates::signer_from_secret(&secret)
+        .map_err(anyhow::Error::msg)?;
+    let (key, req) = x509::new_client_request("bob", &[])?;
+    let csr = x509::parse_csr_pem(req.as_bytes()).map_err(anyhow::Error::msg)?;
+    let now = rudder_protocol::resources::Time::now().unix();
+    let cert = ca.issue(&csr, &["client auth".to_owned()], now - 60, now + 3)?;
+    std::fs::write(dir.join("bob.crt"), &cert)?;
+    std::fs::write(dir.join("bob.key"), &key)?;
+    let bob_toml = dir.join("alice").join("bob.toml");
+    std::fs::write(
+        &bob_toml,
+        text.replace("client.toml.crt", "../bob.crt")
+            .replace("client.toml.key", "../bob.key"),
+    )?;
+    let bob = Client::connect(&ClientConfig::load(&bob_toml)?).await?;
+    let err = forbidden_text(bob.api::<Pod>(Some("a")).list(&Default::default()).await);
+    assert!(
+        err.contains(r#"User "bob" cannot list resource "pods""#),
+        "{err}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let err = forbidden_text(bob.api::<Pod>(Some("a")).list(&Default::default()).await);
+    assert!(
+        err.contains(r#"client certificate of user "bob" expired"#),
+        "{err}"
+    );
     Ok(())
 }

@@ -5,7 +5,8 @@
 //! **Authentication.** The chain must verify against the cluster's client CA exactly as
 //! on the HTTPS front ([`ApiCore::authenticate_certificate`]: valid now, for client
 //! auth; user = CN, groups = O), and the handshake transcript's signature must verify
-//! with the certificate's key, which proves the client holds it.
+//! with the certificate's key, which proves the client holds it. The link outlives no
+//! certificate: past its `notAfter` every request is refused ([`crate::bus::clients`]).
 //!
 //! **Authorization.** Chaos commands, membership and echo are authorized as the
 //! dashboard's endpoints that do the same ([`super::dashboard`]), so one role grants
@@ -71,6 +72,7 @@ impl CertificateCheck for ApiCore {
             Ok(ClientUser {
                 name: user.name,
                 groups: user.groups,
+                not_after: Some(x509::certificate_not_after(leaf.as_ref())?),
             })
         })
     }

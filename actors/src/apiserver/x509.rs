@@ -219,43 +219,87 @@ fn parse_csr_der(der: &[u8]) -> Result<Csr, String> {
 
 /// The subject of a DER certificate.
 pub fn certificate_subject(der: &[u8]) -> Result<Subject, String> {
-    read_certificate(der).map(|(subject, _)| subject)
+    read_certificate(der).map(|c| c.subject)
 }
 
-/// The subject of a DER certificate and its subjectPublicKeyInfo (algorithm, curve,
-/// key bits).
-#[allow(clippy::type_complexity)]
-fn read_certificate(
-    der: &[u8],
-) -> Result<
-    (
-        Subject,
-        ((ObjectIdentifier, Option<ObjectIdentifier>), Vec<u8>),
-    ),
-    String,
-> {
+/// The end of a DER certificate's validity, in Unix seconds.
+pub fn certificate_not_after(der: &[u8]) -> Result<i64, String> {
+    let c = read_certificate(der)?;
+    time_seconds(c.not_after.0, &c.not_after.1)
+}
+
+/// What [`read_certificate`] reads of a certificate.
+struct CertificateParts {
+    subject: Subject,
+    /// The end of validity: the tag number (UTCTime or GeneralizedTime) and the text.
+    not_after: (u64, Vec<u8>),
+    /// The subjectPublicKeyInfo: algorithm and curve, key bits.
+    key: ((ObjectIdentifier, Option<ObjectIdentifier>), Vec<u8>),
+}
+
+fn read_certificate(der: &[u8]) -> Result<CertificateParts, String> {
     yasna::parse_der(der, |r| {
         r.read_sequence(|r| {
             let read = r.next().read_sequence(|r| {
                 // version [0] EXPLICIT (optional), serial, signature, issuer, validity.
                 r.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_der()))?;
-                for _ in 0..4 {
+                for _ in 0..3 {
                     r.next().read_der()?;
                 }
+                let not_after = r.next().read_sequence(|r| {
+                    r.next().read_tagged_der()?;
+                    let t = r.next().read_tagged_der()?;
+                    Ok((t.tag().tag_number, t.value().to_vec()))
+                })?;
                 let subject = read_name(r.next())?;
-                let spki = r.next().read_sequence(|r| {
+                let key = r.next().read_sequence(|r| {
                     let alg = read_algorithm(r.next())?;
                     let (key, _) = r.next().read_bitvec_bytes()?;
                     Ok((alg, key))
                 })?;
                 skip_rest(r)?;
-                Ok((subject, spki))
+                Ok(CertificateParts {
+                    subject,
+                    not_after,
+                    key,
+                })
             })?;
             skip_rest(r)?;
             Ok(read)
         })
     })
     .map_err(|e| format!("malformed certificate: {e}"))
+}
+
+/// An X.509 time (UTCTime `YYMMDDHHMMSSZ`, tag 23, or GeneralizedTime
+/// `YYYYMMDDHHMMSSZ`, tag 24, as RFC 5280 requires them) in Unix seconds.
+fn time_seconds(tag: u64, text: &[u8]) -> Result<i64, String> {
+    let bad = || {
+        format!(
+            "malformed certificate time {:?}",
+            String::from_utf8_lossy(text)
+        )
+    };
+    let text = std::str::from_utf8(text).map_err(|_| bad())?;
+    let digits = text.strip_suffix('Z').ok_or_else(bad)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let (year, rest) = match (tag, digits.len()) {
+        (23, 12) => {
+            let yy: i16 = digits[..2].parse().map_err(|_| bad())?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &digits[2..])
+        }
+        (24, 14) => (digits[..4].parse().map_err(|_| bad())?, &digits[4..]),
+        _ => return Err(bad()),
+    };
+    let field = |i: usize| rest[i..i + 2].parse::<i8>().map_err(|_| bad());
+    let (month, day, hour, minute, second) =
+        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    jiff::civil::DateTime::new(year, month, day, hour, minute, second, 0)
+        .and_then(|at| at.to_zoned(jiff::tz::TimeZone::UTC))
+        .map(|z| z.timestamp().as_second())
+        .map_err(|_| bad())
 }
 
 /// Checks `signature` of `message` by the key of the DER certificate `cert`, made
@@ -268,7 +312,7 @@ pub fn verify_key_signature(
     signature: &[u8],
 ) -> Result<(), String> {
     use rudder_protocol::frame::SignatureKind as K;
-    let (_, ((key_alg, curve), key)) = read_certificate(cert)?;
+    let ((key_alg, curve), key) = read_certificate(cert)?.key;
     let verifier: &dyn signature::VerificationAlgorithm =
         match (key_algorithm(&key_alg, curve.as_ref())?, kind) {
             (KeyAlgorithm::EcdsaP256, K::EcdsaP256Sha256) => &signature::ECDSA_P256_SHA256_ASN1,
@@ -490,5 +534,23 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("does not fit"), "{err}");
         assert!(verify_key_signature(b"junk", key.kind(), b"transcript", &sig).is_err());
+        assert_eq!(certificate_not_after(der.as_ref()).unwrap(), 4_000_000_000);
+    }
+
+    #[test]
+    fn certificate_times_are_read_in_both_forms() {
+        assert_eq!(time_seconds(23, b"700101000000Z").unwrap(), 0);
+        assert_eq!(time_seconds(23, b"491231235959Z").unwrap(), 2_524_607_999);
+        assert_eq!(time_seconds(24, b"20500101000000Z").unwrap(), 2_524_608_000);
+        for (tag, bad) in [
+            (23, &b"700101000000"[..]),
+            (24, b"700101000000Z"),
+            (23, b"701301000000Z"),
+            (23, b"7a0101000000Z"),
+            (23, b"+70101000000Z"),
+            (2, b"700101000000Z"),
+        ] {
+            assert!(time_seconds(tag, bad).is_err(), "{bad:?}");
+        }
     }
 }

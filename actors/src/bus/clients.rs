@@ -36,6 +36,25 @@ pub trait ClientAuthority: CertificateCheck {
     ) -> BoxFuture<Result<(), BusError>>;
 }
 
+/// Refuses everything once the user's certificate has expired.
+fn unexpired(user: &ClientUser) -> Result<(), BusError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    match user.not_after {
+        Some(end) if now > end => Err(BusError::Forbidden {
+            message: format!(
+                "the client certificate of user {:?} expired ({} s ago): connect again with \
+                 a valid one",
+                user.name,
+                now - end
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn local_api_only(inner: &Inner, user: &ClientUser, to: &ActorRef) -> Result<(), BusError> {
     if to.node == inner.me.name {
         return Ok(());
@@ -56,6 +75,7 @@ pub(super) async fn admit(
     to: &ActorRef,
     body: &Request,
 ) -> Result<(), BusError> {
+    unexpired(user)?;
     if to.name == APISERVER {
         return local_api_only(inner, user, to);
     }
@@ -74,6 +94,7 @@ pub(super) fn admit_stream(
     user: &ClientUser,
     to: &ActorRef,
 ) -> Result<(), BusError> {
+    unexpired(user)?;
     if to.name != APISERVER {
         return Err(BusError::Forbidden {
             message: format!(
@@ -83,4 +104,28 @@ pub(super) fn admit_stream(
         });
     }
     local_api_only(inner, user, to)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_expired_certificate_stops_its_link() {
+        let mut user = ClientUser {
+            name: "alice".into(),
+            groups: vec![],
+            not_after: Some(4_000_000_000),
+        };
+        assert!(unexpired(&user).is_ok());
+        user.not_after = None;
+        assert!(unexpired(&user).is_ok());
+        user.not_after = Some(1_000_000_000);
+        let err = unexpired(&user).unwrap_err().to_string();
+        assert!(
+            err.contains(r#"client certificate of user "alice" expired"#),
+            "{err}"
+        );
+    }
 }
