@@ -180,7 +180,7 @@ fn create_crd(kc: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crd_schema_printer_columns_discovery_and_deletion() -> anyhow::Result<()> {
-    let (_cluster, kc) = solo().await?;
+    let (cluster, kc) = solo().await?;
     let kc = kc.as_path();
     create_crd(kc);
     wait_served(kc).await?;
@@ -388,6 +388,81 @@ async fn crd_schema_printer_columns_discovery_and_deletion() -> anyhow::Result<(
         ],
     );
     assert_eq!(beta, "9");
+    // Conversion `None`, as Kubernetes does it: an object is answered as the version
+    // it is read at, and stored as the storage version whichever it is written at.
+    let version_of = |resource: &str, name: &str| {
+        ok(kc, &["get", resource, name, "-o", "jsonpath={.apiVersion}"])
+    };
+    assert_eq!(
+        version_of("widgets.v1beta1.example.com", "big"),
+        "example.com/v1beta1"
+    );
+    assert_eq!(
+        version_of("widgets.v1.example.com", "big"),
+        "example.com/v1"
+    );
+    let out = with_stdin(
+        kc,
+        &["apply", "-o", "jsonpath={.apiVersion}"],
+        &widget("beta", "{size: 2}").replace("example.com/v1", "example.com/v1beta1"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "example.com/v1beta1");
+    assert_eq!(
+        version_of("widgets.v1.example.com", "beta"),
+        "example.com/v1"
+    );
+    let listed = ok(
+        kc,
+        &[
+            "get",
+            "widgets.v1beta1.example.com",
+            "-o",
+            "jsonpath={range .items[*]}{.apiVersion} {end}",
+        ],
+    );
+    assert!(
+        listed
+            .split_whitespace()
+            .all(|v| v == "example.com/v1beta1"),
+        "{listed}"
+    );
+    // A watch at v1beta1 too (its initial events: the objects as they are).
+    let watched = ok(
+        kc,
+        &[
+            "get",
+            "--raw",
+            "/apis/example.com/v1beta1/namespaces/default/widgets?watch=true&timeoutSeconds=1",
+        ],
+    );
+    let events: Vec<serde_json::Value> = watched
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert!(events.len() >= 2, "{watched}");
+    for e in &events {
+        assert_eq!(e["object"]["apiVersion"], "example.com/v1beta1", "{e}");
+    }
+    let client = cluster.nodes[0].client().await?;
+    let stored = client
+        .call(
+            rudder_protocol::ActorRef::new(client.node().clone(), "store"),
+            rudder_protocol::messages::store::StoreRequest::Get {
+                key: "/registry/example.com/widgets/default/beta".into(),
+                consistency: Default::default(),
+            },
+        )
+        .await?;
+    let rudder_protocol::messages::store::StoreReply::Get { kv: Some(kv), .. } = stored else {
+        anyhow::bail!("widget beta is not in the store: {stored:?}");
+    };
+    let stored: serde_json::Value = serde_json::from_slice(&kv.value)?;
+    assert_eq!(
+        stored["apiVersion"], "example.com/v1",
+        "stored as the storage version"
+    );
+    ok(kc, &["delete", "widget", "beta"]);
 
     // Deleting the CRD deletes its objects; discovery forgets it.
     ok(

@@ -1166,7 +1166,7 @@ impl ApiCore {
             }
         }
         obj["kind"] = json!(info.kind);
-        obj["apiVersion"] = json!(info.api_version());
+        obj["apiVersion"] = json!(super::crd::registry::stored_api_version(info));
         let body_ns = meta_str(&obj, "namespace").map(str::to_owned);
         let namespace = match (info.namespaced, namespace, body_ns.as_deref()) {
             (false, _, _) => None,
@@ -2258,7 +2258,7 @@ pub(super) fn replacement(info: &ResourceInfo, old: &Value, mut obj: Value, part
         new
     } else {
         obj["kind"] = json!(info.kind);
-        obj["apiVersion"] = json!(info.api_version());
+        obj["apiVersion"] = json!(super::crd::registry::stored_api_version(info));
         {
             let m = meta(&mut obj);
             let om = old.get("metadata").cloned().unwrap_or_default();

@@ -1152,6 +1152,7 @@ fn event_stream(
     watch: WatchStream,
     render: impl Fn(ApiEvent) -> Bytes + 'static,
 ) -> impl futures::Stream<Item = Result<Bytes, actix_web::Error>> {
+    let converts = super::crd::registry::converts(info);
     let state = (core, ns, opts, filter, watch, render);
     futures::stream::unfold(state, move |state| async move {
         let (core, ns, opts, filter, mut watch, render) = state;
@@ -1181,7 +1182,10 @@ fn event_stream(
             }
         };
         let mut chunk = Vec::new();
-        for event in events {
+        for mut event in events {
+            if converts {
+                super::crd::registry::serve_as_version(info, &mut event.object);
+            }
             chunk.extend_from_slice(&render(event));
         }
         let state = (core, ns, opts, filter, watch, render);

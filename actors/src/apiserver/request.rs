@@ -387,8 +387,17 @@ impl ApiCore {
         out
     }
 
-    /// [`ApiCore::handle`] without the audit.
+    /// [`ApiCore::handle`] without the audit: the outcome as the requested version.
     async fn serve(&self, req: Request) -> ApiResult<Outcome> {
+        let info = req.resource;
+        // Boxed: the request's state machine is large, and the fronts' threads have
+        // ordinary stacks (unboxed, nesting it once more overflowed them on apply).
+        let outcome = Box::pin(self.serve_stored(req)).await?;
+        Ok(super::crd::registry::outcome_as(info, outcome))
+    }
+
+    /// [`ApiCore::serve`] with objects as stored.
+    async fn serve_stored(&self, req: Request) -> ApiResult<Outcome> {
         let attributes = req.attributes();
         tracing::trace!(
             user = %attributes.user.name,

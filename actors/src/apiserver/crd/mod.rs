@@ -19,8 +19,10 @@
 //! (`NamesAccepted=False`, `PluralConflict`, `KindConflict`, ...), the CRD keeps the
 //! name it had for that field, a CRD never accepted is not `Established`, and only
 //! established CRDs are served, under their accepted names; [`run`] looks again at each
-//! conflicting CRD, so one whose rival went away is accepted. Conversion is `None` only: objects keep the
-//! apiVersion they were written with. The cleanup of a deleted CRD runs on every API
+//! conflicting CRD, so one whose rival went away is accepted. Conversion is `None` only, as
+//! Kubernetes does it: an object is stored as the storage version whichever version it
+//! is written at, and answered as the version it is read at (the apiVersion is all that
+//! changes: [`registry::stored_api_version`], [`registry::outcome_as`]). The cleanup of a deleted CRD runs on every API
 //! server; its deletions are idempotent and the finalizer's removal is a
 //! compare-and-swap, so the servers do not fight.
 

@@ -119,6 +119,12 @@ pub struct CustomKind {
     printer: Vec<PrinterColumn>,
     /// Whether the CRD is being deleted (creates are refused while its objects go).
     terminating: bool,
+    /// The apiVersion of the CRD's storage version (`group/version`): objects are
+    /// stored as it, whichever version they are written at.
+    storage: &'static str,
+    /// Whether the CRD defines more than one version (objects may then be read at
+    /// another version than they are stored as).
+    versioned: bool,
 }
 
 impl CustomKind {
@@ -370,6 +376,83 @@ pub fn custom_for(info: &ResourceInfo) -> Option<&'static CustomKind> {
     custom(info.group, info.version, info.plural)
 }
 
+/// The apiVersion objects of `info` are stored as: a CRD's storage version for a
+/// custom resource (Kubernetes' conversion `None` changes only the apiVersion), the
+/// resource's own otherwise.
+pub fn stored_api_version(info: &ResourceInfo) -> String {
+    match custom_for(info) {
+        Some(kind) => kind.storage.to_owned(),
+        None => info.api_version(),
+    }
+}
+
+/// Whether objects of `info` may be stored as another version than `info`'s (see
+/// [`serve_as_version`]); decided once per request or watch.
+pub fn converts(info: &ResourceInfo) -> bool {
+    custom_for(info).is_some_and(|k| k.versioned)
+}
+
+/// Conversion `None` on the way out, for a resource [`converts`] said yes to: an object
+/// of a CRD with several versions, read or written at `info`'s version, is answered as
+/// that version (the apiVersion is all that differs). Other objects are left as they
+/// are.
+pub fn serve_as_version(info: &ResourceInfo, obj: &mut Value) {
+    let ours = obj.get("kind").and_then(Value::as_str) == Some(info.kind)
+        && obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .and_then(|v| v.split_once('/'))
+            .is_some_and(|(group, _)| group == info.group);
+    if ours {
+        obj["apiVersion"] = json!(info.api_version());
+    }
+}
+
+/// [`serve_as_version`] over every object of a request's outcome.
+pub fn outcome_as(
+    info: &ResourceInfo,
+    outcome: crate::apiserver::request::Outcome,
+) -> crate::apiserver::request::Outcome {
+    use crate::apiserver::request::Outcome;
+    if !converts(info) {
+        return outcome;
+    }
+    let one = |mut obj: Value| {
+        serve_as_version(info, &mut obj);
+        obj
+    };
+    let all = |items: Vec<Value>| items.into_iter().map(one).collect();
+    match outcome {
+        Outcome::Object(o) => Outcome::Object(one(o)),
+        Outcome::Created(o) => Outcome::Created(one(o)),
+        Outcome::Patched { object, warnings } => Outcome::Patched {
+            object: one(object),
+            warnings,
+        },
+        Outcome::List {
+            items,
+            revision,
+            continue_token,
+        } => Outcome::List {
+            items: all(items),
+            revision,
+            continue_token,
+        },
+        Outcome::Deleted(items) => Outcome::Deleted(all(items)),
+        Outcome::Events(events, revision) => Outcome::Events(
+            events
+                .into_iter()
+                .map(|mut e| {
+                    serve_as_version(info, &mut e.object);
+                    e
+                })
+                .collect(),
+            revision,
+        ),
+        Outcome::Admitted => Outcome::Admitted,
+    }
+}
+
 /// The first custom kind named `kind` (any group).
 pub fn custom_for_kind(kind: &str) -> Option<&'static CustomKind> {
     custom_kinds().into_iter().find(|k| k.info.kind == kind)
@@ -471,8 +554,20 @@ fn build(crd: &Value) -> Vec<&'static CustomKind> {
     let namespaced = spec["scope"].as_str() != Some("Cluster");
     let crd_name = s(&crd["metadata"]["name"]);
     let terminating = crd.pointer("/metadata/deletionTimestamp").is_some();
+    let versions = spec["versions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let storage = versions
+        .iter()
+        .find(|v| v["storage"].as_bool() == Some(true))
+        .or(versions.first())
+        .map(|v| s(&v["name"]))
+        .unwrap_or_default();
+    let storage: &'static str = leak(&format!("{group}/{storage}"));
+    let versioned = versions.len() > 1;
     let mut out = Vec::new();
-    for v in spec["versions"].as_array().into_iter().flatten() {
+    for v in versions {
         if v["served"].as_bool() != Some(true) {
             continue;
         }
@@ -539,6 +634,8 @@ fn build(crd: &Value) -> Vec<&'static CustomKind> {
             columns: Box::leak(columns.into_boxed_slice()),
             printer,
             terminating,
+            storage,
+            versioned,
         })));
     }
     out
