@@ -391,6 +391,11 @@ impl NodeProc {
         &self.spec.name
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     /// Kills the process with SIGKILL and waits for it.
     pub async fn kill9(&mut self) -> anyhow::Result<()> {
         if let Some(mut c) = self.child.take() {

@@ -28,7 +28,8 @@ use bollard::Docker;
 use rudder_protocol::client::{Api, WatchEvent};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{Container, Namespace, Pod, PodPhase};
-use rudder_tests::{eventually, rudderctl_bin, Cluster, NodeProc};
+use rudder_tests::services::{build_images, remove_node_leftovers};
+use rudder_tests::{eventually, Cluster, NodeProc};
 
 const BURST: usize = 50;
 const IMAGE: &str = "rudder/demo:1";
@@ -154,14 +155,7 @@ fn line(what: &str, v: &mut [Duration]) -> (Duration, Duration) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let out = std::process::Command::new(rudderctl_bin())
-        .args(["images", "build"])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "images build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    build_images()?;
     let d = Docker::connect_with_local_defaults()?
         .negotiate_version()
         .await?;
@@ -187,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
     let r50 = rudder_case(&pods, &node, BURST, "burst").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     drop(cluster);
-    cleanup(&node);
+    remove_node_leftovers(&node);
     let (mut r1, mut r50) = (r1?, r50?);
 
     println!("pod start-up latency (image {IMAGE})");
@@ -201,27 +195,4 @@ async fn main() -> anyhow::Result<()> {
         rp50.as_secs_f64() / dp50.as_secs_f64().max(1e-9)
     );
     Ok(())
-}
-
-fn cleanup(node: &str) {
-    let label = format!("label=io.rudder.node={node}");
-    if let Ok(out) = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &label])
-        .output()
-    {
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        if !ids.is_empty() {
-            let _ = std::process::Command::new("docker")
-                .arg("rm")
-                .arg("-f")
-                .args(&ids)
-                .output();
-        }
-    }
-    let _ = std::process::Command::new("docker")
-        .args(["network", "rm", &format!("rudder-{node}")])
-        .output();
 }
