@@ -428,6 +428,35 @@ fn forbidden_text<T: std::fmt::Debug, E: std::fmt::Display>(r: Result<T, E>) -> 
     }
 }
 
+/// Issues `user` in `groups` a client certificate from `ca`, valid until `until` (Unix
+/// seconds), and writes it, its key and a client config made from `template` (alice's,
+/// whose files are `client.toml.crt` and `.key`) as `<name>.crt`, `<name>.key` and
+/// `alice/<name>.toml` under `dir`: the config's path.
+fn issued_config(
+    dir: &Path,
+    template: &str,
+    ca: &x509::Signer,
+    user: &str,
+    groups: &[String],
+    name: &str,
+    until: i64,
+) -> anyhow::Result<PathBuf> {
+    let (key, req) = x509::new_client_request(user, groups)?;
+    let csr = x509::parse_csr_pem(req.as_bytes()).map_err(anyhow::Error::msg)?;
+    let now = rudder_protocol::resources::Time::now().unix();
+    let cert = ca.issue(&csr, &["client auth".to_owned()], now - 60, until)?;
+    std::fs::write(dir.join(format!("{name}.crt")), &cert)?;
+    std::fs::write(dir.join(format!("{name}.key")), &key)?;
+    let config = dir.join("alice").join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        template
+            .replace("client.toml.crt", &format!("../{name}.crt"))
+            .replace("client.toml.key", &format!("../{name}.key")),
+    )?;
+    Ok(config)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<()> {
     use rudder_protocol::client::{Client, ClientConfig, ClientError};
@@ -593,18 +622,9 @@ async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<(
     // Refused at the handshake: a certificate of another CA, and alice's certificate
     // with a signature by another key. The node serves on.
     let other = x509::Signer::generate()?;
-    let (key, req) = x509::new_client_request("alice", &["system:masters".to_owned()])?;
-    let csr = x509::parse_csr_pem(req.as_bytes()).map_err(anyhow::Error::msg)?;
-    let now = rudder_protocol::resources::Time::now().unix();
-    let cert = other.issue(&csr, &["client auth".to_owned()], now - 60, now + 3600)?;
-    std::fs::write(dir.join("foreign.crt"), &cert)?;
-    std::fs::write(dir.join("foreign.key"), &key)?;
-    let foreign = dir.join("alice").join("foreign.toml");
-    std::fs::write(
-        &foreign,
-        text.replace("client.toml.crt", "../foreign.crt")
-            .replace("client.toml.key", "../foreign.key"),
-    )?;
+    let masters = ["system:masters".to_owned()];
+    let hour = rudder_protocol::resources::Time::now().unix() + 3600;
+    let foreign = issued_config(dir, &text, &other, "alice", &masters, "foreign", hour)?;
     let err = forbidden_text(Client::connect(&ClientConfig::load(&foreign)?).await);
     assert!(err.contains("client certificate refused"), "{err}");
     let stolen = dir.join("alice").join("stolen.toml");
@@ -625,18 +645,8 @@ async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<(
         .await?;
     let ca = rudder_actors::apiserver::certificates::signer_from_secret(&secret)
         .map_err(anyhow::Error::msg)?;
-    let (key, req) = x509::new_client_request("bob", &[])?;
-    let csr = x509::parse_csr_pem(req.as_bytes()).map_err(anyhow::Error::msg)?;
-    let now = rudder_protocol::resources::Time::now().unix();
-    let cert = ca.issue(&csr, &["client auth".to_owned()], now - 60, now + 3)?;
-    std::fs::write(dir.join("bob.crt"), &cert)?;
-    std::fs::write(dir.join("bob.key"), &key)?;
-    let bob_toml = dir.join("alice").join("bob.toml");
-    std::fs::write(
-        &bob_toml,
-        text.replace("client.toml.crt", "../bob.crt")
-            .replace("client.toml.key", "../bob.key"),
-    )?;
+    let soon = rudder_protocol::resources::Time::now().unix() + 3;
+    let bob_toml = issued_config(dir, &text, &ca, "bob", &[], "bob", soon)?;
     let bob = Client::connect(&ClientConfig::load(&bob_toml)?).await?;
     let err = forbidden_text(bob.api::<Pod>(Some("a")).list(&Default::default()).await);
     assert!(
