@@ -467,7 +467,6 @@ async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<(
     let (cluster, admin) = node().await?;
     let dir = cluster.dir.path();
     let alice_toml = dir.join("alice").join("client.toml");
-    std::fs::create_dir_all(dir.join("alice"))?;
     let (done, out) = rudderctl(
         &cluster.nodes[0].client_config(),
         &[

@@ -186,6 +186,9 @@ fn write_client_config(
         path.with_file_name(name)
     };
     let (cert, key) = (beside(".crt"), beside(".key"));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let client = ClientConfig {
         bus_address: cfg.bus_address.clone(),
         cluster_id: cfg.cluster_id.clone(),
