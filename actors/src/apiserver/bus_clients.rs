@@ -94,7 +94,7 @@ impl crate::bus::clients::ClientAuthority for ApiCore {
             let Some((verb, path)) = attributes else {
                 return Err(BusError::Forbidden {
                     message: format!(
-                        "User {:?} cannot send {protocol} requests to {to}: a user's client \
+                        "forbidden: User {:?} cannot send {protocol} requests to {to}: a user's client \
                          reaches the API server, and chaos, bus and echo actors as RBAC allows",
                         user.name
                     ),

@@ -45,7 +45,7 @@ fn unexpired(user: &ClientUser) -> Result<(), BusError> {
     match user.not_after {
         Some(end) if now > end => Err(BusError::Forbidden {
             message: format!(
-                "the client certificate of user {:?} expired ({} s ago): connect again with \
+                "forbidden: the client certificate of user {:?} expired ({} s ago): connect again with \
                  a valid one",
                 user.name,
                 now - end
@@ -61,7 +61,7 @@ fn local_api_only(inner: &Inner, user: &ClientUser, to: &ActorRef) -> Result<(),
     }
     Err(BusError::Forbidden {
         message: format!(
-            "user {:?} is served by the API server of node {} (the node it connected to), \
+            "forbidden: user {:?} is served by the API server of node {} (the node it connected to), \
              not by node {}'s",
             user.name, inner.me.name, to.node
         ),
@@ -83,7 +83,10 @@ pub(super) async fn admit(
     match authority {
         Some(authority) => authority.authorize(user, to, body).await,
         None => Err(BusError::Forbidden {
-            message: format!("node {} decides no user's requests", inner.me.name),
+            message: format!(
+                "forbidden: node {} decides no user's requests",
+                inner.me.name
+            ),
         }),
     }
 }
@@ -98,7 +101,7 @@ pub(super) fn admit_stream(
     if to.name != APISERVER {
         return Err(BusError::Forbidden {
             message: format!(
-                "user {:?} may open streams to the API server only, not to {to}",
+                "forbidden: user {:?} may open streams to the API server only, not to {to}",
                 user.name
             ),
         });

@@ -153,9 +153,9 @@ pub enum BusError {
     },
     /// The sender may not send this request (a client acting as a user RBAC does not
     /// allow it to).
-    #[error("forbidden: {message}")]
+    #[error("{message}")]
     Forbidden {
-        /// Kubernetes' forbidden message.
+        /// Kubernetes' forbidden message (`forbidden: User "alice" cannot ...`).
         message: String,
     },
 }
