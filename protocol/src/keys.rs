@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
 
 use crate::frame::SignatureKind;
 use crate::net::{CertificateCredentials, TranscriptSigner};
@@ -141,9 +141,12 @@ impl TranscriptSigner for PrivateKey {
     }
 }
 
+#[cfg(test)]
 impl PrivateKey {
-    /// The public key's bytes as a certificate's subjectPublicKey carries them.
-    pub fn public_key(&self) -> Vec<u8> {
+    /// The public key's bytes as a certificate's subjectPublicKey carries them (only
+    /// the tests need it: a node reads the key from the certificate).
+    fn public_key(&self) -> Vec<u8> {
+        use ring::signature::KeyPair as _;
         match &self.key {
             Key::Ecdsa(k, _) => k.public_key().as_ref().to_vec(),
             Key::Ed25519(k) => k.public_key().as_ref().to_vec(),
