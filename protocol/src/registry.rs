@@ -575,11 +575,11 @@ impl Served for resources::RoleBinding {
 }
 
 /// The served group-versions, `(group, version)`, in the order of [`RESOURCES`] (core
-/// first).
+/// first), then those only [`OTHER_VERSIONS`] has.
 pub static GROUP_VERSIONS: std::sync::LazyLock<Vec<(&'static str, &'static str)>> =
     std::sync::LazyLock::new(|| {
         let mut out: Vec<(&'static str, &'static str)> = Vec::new();
-        for r in RESOURCES {
+        for r in RESOURCES.iter().chain(OTHER_VERSIONS) {
             if !out.contains(&(r.group, r.version)) {
                 out.push((r.group, r.version));
             }
@@ -587,13 +587,15 @@ pub static GROUP_VERSIONS: std::sync::LazyLock<Vec<(&'static str, &'static str)>
         out
     });
 
-/// The resources of one group-version, in table order.
+/// The resources of one group-version, in table order ([`OTHER_VERSIONS`] after
+/// [`RESOURCES`]).
 pub fn resources_in<'a>(
     group: &'a str,
     version: &'a str,
 ) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
     RESOURCES
         .iter()
+        .chain(OTHER_VERSIONS)
         .filter(move |r| r.group == group && r.version == version)
 }
 
@@ -642,6 +644,45 @@ pub static COMPUTED_RESOURCES: &[ResourceInfo] = &[
         schema: "io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics",
     },
 ];
+
+/// Resources served at a second version besides their entry in [`RESOURCES`]: the same
+/// objects, stored once as the table's version and converted on the way in and out (as
+/// Kubernetes serves `autoscaling/v1` HorizontalPodAutoscalers stored as v2). They are
+/// not in [`RESOURCES`], so nothing that walks every stored kind (quota, the garbage
+/// collector, namespace deletion) counts their objects twice.
+pub static OTHER_VERSIONS: &[ResourceInfo] =
+    &[ResourceInfo::of::<resources::HorizontalPodAutoscalerV1>(
+        "horizontalpodautoscaler",
+        "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler",
+    )
+    .short_names(&["hpa"])
+    .categories(&["all"])
+    .subresources(&[Subresource {
+        name: "status",
+        group: "autoscaling",
+        version: "v1",
+        kind: "HorizontalPodAutoscaler",
+        verbs: GET_PATCH_UPDATE,
+    }])];
+
+/// The resource of [`OTHER_VERSIONS`] served at `(group, version, plural)`.
+pub fn other_version(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
+    OTHER_VERSIONS
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The entry of [`RESOURCES`] whose objects `info` serves: `info` itself, or for one of
+/// [`OTHER_VERSIONS`] the version its objects are stored as.
+pub fn storage_of(info: &ResourceInfo) -> &ResourceInfo {
+    if other_version(info.group, info.version, info.plural).is_none() {
+        return info;
+    }
+    RESOURCES
+        .iter()
+        .find(|r| r.group == info.group && r.plural == info.plural)
+        .unwrap_or(info)
+}
 
 /// The computed resource served at `(group, version, plural)`.
 pub fn computed_resource(

@@ -504,11 +504,16 @@ named_type!(
 // ---------------------------------------------------------------------------------------
 
 /// Calls `$m!` with every top-level kind that has a protocol struct: the served kinds
-/// (the one list, [`crate::served_kinds!`]), then `Scale`. The schema's roots and the
+/// (the one list, [`crate::served_kinds!`]), then `Scale` and the v1 view of
+/// HorizontalPodAutoscaler (served at a second version). The schema's roots and the
 /// per-kind tests come from it.
 macro_rules! protocol_kinds {
     ($m:ident) => {
-        crate::served_kinds!($m, crate::resources::Scale)
+        crate::served_kinds!(
+            $m,
+            crate::resources::Scale,
+            crate::resources::HorizontalPodAutoscalerV1
+        )
     };
 }
 
@@ -573,9 +578,12 @@ pub fn type_def(name: &str) -> Option<&'static TypeDef> {
     MODEL.get(name).copied()
 }
 
-/// The schema of the top-level objects of this kind (served kinds, `Scale`, `Binding`).
+/// The schema of the top-level objects of this kind (served kinds, `Scale`, `Binding`):
+/// for a kind served at several versions, the version it is stored as.
 pub fn type_for_kind(kind: &str) -> Option<&'static TypeDef> {
-    types().find(|t| t.gvk.is_some_and(|gvk| gvk.kind == kind))
+    crate::registry::resource_for_kind(kind)
+        .and_then(|r| type_def(r.schema))
+        .or_else(|| types().find(|t| t.gvk.is_some_and(|gvk| gvk.kind == kind)))
 }
 
 /// Every type name reachable from the types named in `roots` through their fields.
@@ -667,10 +675,14 @@ impl Node {
 /// them in a strict decoding error (`spec.template.spec.containers[0].foo`). Empty for an
 /// unknown kind. The API server rejects these under `fieldValidation=Strict`.
 pub fn unknown_fields(kind: &str, object: &Value) -> Vec<String> {
+    type_for_kind(kind).map_or_else(Vec::new, |def| unknown_fields_of(def, object))
+}
+
+/// [`unknown_fields`] against the schema `def` (one version of a kind served at
+/// several).
+pub fn unknown_fields_of(def: &'static TypeDef, object: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(def) = type_for_kind(kind) {
-        walk_unknown(Node::Struct(def), object, "", &mut out);
-    }
+    walk_unknown(Node::Struct(def), object, "", &mut out);
     out
 }
 
@@ -717,8 +729,13 @@ fn walk_field(ty: &'static Ty, value: &Value, path: &str, out: &mut Vec<String>)
 /// "unset", so only a field set to something is left for strict validation to report.
 pub fn drop_unknown_zeros(kind: &str, object: &mut Value) {
     if let Some(def) = type_for_kind(kind) {
-        prune(Node::Struct(def), object);
+        drop_unknown_zeros_of(def, object);
     }
+}
+
+/// [`drop_unknown_zeros`] against the schema `def`.
+pub fn drop_unknown_zeros_of(def: &'static TypeDef, object: &mut Value) {
+    prune(Node::Struct(def), object);
 }
 
 fn prune(node: Node, value: &mut Value) {

@@ -338,7 +338,11 @@ pub(super) fn check_patched_fields(
     if mode == FieldValidation::Ignore {
         return Ok(Vec::new());
     }
-    let unknown = super::apply::model_unknown_fields(kind, patched);
+    let unknown = if kind == info.kind {
+        super::apply::model_unknown_fields_in(info, patched)
+    } else {
+        super::apply::model_unknown_fields(kind, patched)
+    };
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
@@ -1698,7 +1702,17 @@ impl ApiCore {
         part: Part,
         opts: WriteOptions,
     ) -> ApiResult<Written> {
+        // A patch written at a second version of a built-in kind applies to the object
+        // as that version shows it; the result is stored as the stored version.
+        let served = info;
+        let info = super::versions::storage(served);
+        let converts = super::versions::is_other_version(served);
         if is_apply(content_type) {
+            if converts {
+                let mut patch = patch.clone();
+                super::versions::apply_to_stored(served, &mut patch);
+                return self.apply(info, namespace, name, &patch, part, &opts).await;
+            }
             return self.apply(info, namespace, name, patch, part, &opts).await;
         }
         opts.check_patch(false)?;
@@ -1716,10 +1730,21 @@ impl ApiCore {
         let object = self
             .guaranteed_update_as(info, namespace, name, opts.dry_run, &manage, |old| {
                 let mut patched = old.clone();
+                if converts {
+                    super::versions::serve_as(served, &mut patched);
+                }
                 format.apply(&mut patched, patch, info.kind)?;
                 check_name(&patched, name)?;
-                warnings =
-                    check_patched_fields(info, info.kind, name, &patched, opts.field_validation)?;
+                warnings = check_patched_fields(
+                    served,
+                    served.kind,
+                    name,
+                    &patched,
+                    opts.field_validation,
+                )?;
+                if converts {
+                    super::versions::to_stored(served, &mut patched);
+                }
                 Ok((replacement(info, old, patched, part), part.check()))
             })
             .await?;

@@ -288,6 +288,7 @@ pub fn supports(group: &str, version: &str, resource: &str, verb: &str) -> bool 
     };
     registry::all_resources()
         .into_iter()
+        .chain(rudder_protocol::registry::OTHER_VERSIONS)
         .filter(|r| r.group == group && r.version == version && r.plural == plural)
         .any(|r| match sub {
             None => r.verbs.contains(&verb),

@@ -632,7 +632,7 @@ async fn resource(
             Err(e) => return error(e),
         };
         if media::is_protobuf(ct) {
-            registry::drop_unknown_zeros(info.kind, &mut value);
+            registry::drop_unknown_zeros_in(info, &mut value);
         }
         match field_validation(&q, info, &value, ct) {
             Ok(w) => (w, Some(value)),
@@ -695,7 +695,7 @@ fn field_validation(
         return Ok(Vec::new());
     }
     let kind = info.kind;
-    let unknown = super::apply::model_unknown_fields(kind, value);
+    let unknown = super::apply::model_unknown_fields_in(info, value);
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
@@ -1152,7 +1152,7 @@ fn event_stream(
     watch: WatchStream,
     render: impl Fn(ApiEvent) -> Bytes + 'static,
 ) -> impl futures::Stream<Item = Result<Bytes, actix_web::Error>> {
-    let converts = super::crd::registry::converts(info);
+    let converts = super::versions::converts(info);
     let state = (core, ns, opts, filter, watch, render);
     futures::stream::unfold(state, move |state| async move {
         let (core, ns, opts, filter, mut watch, render) = state;
@@ -1184,7 +1184,7 @@ fn event_stream(
         let mut chunk = Vec::new();
         for mut event in events {
             if converts {
-                super::crd::registry::serve_as_version(info, &mut event.object);
+                super::versions::serve_as(info, &mut event.object);
             }
             chunk.extend_from_slice(&render(event));
         }

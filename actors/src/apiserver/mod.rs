@@ -111,6 +111,7 @@ pub mod tls;
 pub mod tunnel;
 pub mod upgrade;
 pub mod validation;
+pub mod versions;
 pub mod watch;
 pub mod watchers;
 pub mod x509;

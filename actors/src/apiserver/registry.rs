@@ -42,6 +42,23 @@ pub fn unknown_fields(kind: &str, object: &serde_json::Value) -> Vec<String> {
     rudder_protocol::schema::unknown_fields(kind, object)
 }
 
+/// [`unknown_fields`] of an object written at `info`'s version: the schema of that
+/// version for a kind served at two.
+pub fn unknown_fields_in(info: &ResourceInfo, object: &serde_json::Value) -> Vec<String> {
+    match type_def(info.schema).filter(|_| super::versions::is_other_version(info)) {
+        Some(def) => rudder_protocol::schema::unknown_fields_of(def, object),
+        None => unknown_fields(info.kind, object),
+    }
+}
+
+/// [`drop_unknown_zeros`] of an object written at `info`'s version.
+pub fn drop_unknown_zeros_in(info: &ResourceInfo, object: &mut serde_json::Value) {
+    match type_def(info.schema).filter(|_| super::versions::is_other_version(info)) {
+        Some(def) => rudder_protocol::schema::drop_unknown_zeros_of(def, object),
+        None => drop_unknown_zeros(info.kind, object),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

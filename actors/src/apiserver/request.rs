@@ -388,12 +388,25 @@ impl ApiCore {
     }
 
     /// [`ApiCore::handle`] without the audit: the outcome as the requested version.
-    async fn serve(&self, req: Request) -> ApiResult<Outcome> {
+    async fn serve(&self, mut req: Request) -> ApiResult<Outcome> {
         let info = req.resource;
+        if super::versions::is_other_version(info) {
+            // A second version of a built-in kind: the request goes on as the stored
+            // version's, its body converted; a patch applies to the object as this
+            // version shows it, so the core converts around it.
+            match &mut req.op {
+                Operation::Create { body, .. } | Operation::Update { body, .. } => {
+                    super::versions::to_stored(info, body);
+                    req.resource = super::versions::storage(info);
+                }
+                Operation::Patch { .. } => {}
+                _ => req.resource = super::versions::storage(info),
+            }
+        }
         // Boxed: the request's state machine is large, and the fronts' threads have
         // ordinary stacks (unboxed, nesting it once more overflowed them on apply).
         let outcome = Box::pin(self.serve_stored(req)).await?;
-        Ok(super::crd::registry::outcome_as(info, outcome))
+        Ok(super::versions::outcome_as(info, outcome))
     }
 
     /// [`ApiCore::serve`] with objects as stored.

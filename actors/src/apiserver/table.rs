@@ -174,8 +174,10 @@ pub fn table(
     let rows: Vec<Value> = items
         .iter()
         .map(|item| {
+            // The printers read the stored version's fields.
+            let stored = super::versions::stored_copy(item);
             let Row { cells, conditions } = match kind {
-                Some(kind) => kind.row(item, now),
+                Some(kind) => kind.row(stored.as_ref().unwrap_or(item), now),
                 None => default_row(item),
             };
             let mut row = json!({ "cells": cells });

@@ -222,6 +222,7 @@ macro_rules! kind {
 
 mod apiservice;
 mod autoscaling;
+mod autoscaling_v1;
 mod bytes;
 mod certificates;
 mod common;
@@ -256,6 +257,7 @@ mod time;
 
 pub use apiservice::*;
 pub use autoscaling::*;
+pub use autoscaling_v1::*;
 pub use bytes::ByteString;
 pub use certificates::*;
 pub use common::*;

@@ -444,7 +444,10 @@ fn check_kind<K: Resource + FieldType>() -> Result<(), String> {
         let value: K = fill(seed).map_err(at)?;
         let written = serde_json::to_value(&value).unwrap();
         no_null(&written, "$").map_err(at)?;
-        let unknown = unknown_fields(K::KIND, &written);
+        let Ty::Object(def) = K::TY else {
+            return Err(format!("{}: not an object type", K::KIND));
+        };
+        let unknown = unknown_fields_of(def.get(), &written);
         if !unknown.is_empty() {
             return Err(at(format!(
                 "written fields the schema does not have: {unknown:?}"

@@ -123,7 +123,16 @@ impl Manage {
 /// ObjectMeta does not describe it (the API server keeps it in the JSON it stores), yet
 /// clients may send it back as they read it.
 pub fn model_unknown_fields(kind: &str, obj: &Value) -> Vec<String> {
-    let mut unknown = super::registry::unknown_fields(kind, obj);
+    without_managed_fields(super::registry::unknown_fields(kind, obj))
+}
+
+/// [`model_unknown_fields`] of an object written at `info`'s version (see
+/// [`super::registry::unknown_fields_in`]).
+pub fn model_unknown_fields_in(info: &ResourceInfo, obj: &Value) -> Vec<String> {
+    without_managed_fields(super::registry::unknown_fields_in(info, obj))
+}
+
+fn without_managed_fields(mut unknown: Vec<String>) -> Vec<String> {
     unknown.retain(|f| f != "metadata.managedFields");
     unknown
 }

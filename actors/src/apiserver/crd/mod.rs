@@ -22,9 +22,9 @@
 //! conflicting CRD, so one whose rival went away is accepted. Conversion is `None` only, as
 //! Kubernetes does it: an object is stored as the storage version whichever version it
 //! is written at, and answered as the version it is read at (the apiVersion is all that
-//! changes: [`registry::stored_api_version`], [`registry::outcome_as`]). The cleanup of a deleted CRD runs on every API
-//! server; its deletions are idempotent and the finalizer's removal is a
-//! compare-and-swap, so the servers do not fight.
+//! changes: [`registry::stored_api_version`], [`crate::apiserver::versions::outcome_as`]).
+//! The cleanup of a deleted CRD runs on every API server; its deletions are idempotent
+//! and the finalizer's removal is a compare-and-swap, so the servers do not fight.
 
 pub mod cel;
 pub mod registry;

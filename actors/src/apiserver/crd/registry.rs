@@ -350,10 +350,11 @@ pub fn custom_kinds() -> Vec<&'static CustomKind> {
         .collect()
 }
 
-/// The resource at `(group, version, plural)`: the static table, the CRD resource
-/// itself, then the custom resources.
+/// The resource at `(group, version, plural)`: the static table (and the second versions
+/// of its kinds), the CRD resource itself, then the custom resources.
 pub fn resource(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
     table::resource(group, version, plural)
+        .or_else(|| table::other_version(group, version, plural))
         .or_else(|| {
             let c = &super::CRD_INFO;
             (c.group == group && c.version == version && c.plural == plural).then_some(c)
@@ -378,11 +379,12 @@ pub fn custom_for(info: &ResourceInfo) -> Option<&'static CustomKind> {
 
 /// The apiVersion objects of `info` are stored as: a CRD's storage version for a
 /// custom resource (Kubernetes' conversion `None` changes only the apiVersion), the
-/// resource's own otherwise.
+/// stored version for the second version of a built-in kind, the resource's own
+/// otherwise.
 pub fn stored_api_version(info: &ResourceInfo) -> String {
     match custom_for(info) {
         Some(kind) => kind.storage.to_owned(),
-        None => info.api_version(),
+        None => table::storage_of(info).api_version(),
     }
 }
 
@@ -408,51 +410,6 @@ pub fn serve_as_version(info: &ResourceInfo, obj: &mut Value) {
     }
 }
 
-/// [`serve_as_version`] over every object of a request's outcome.
-pub fn outcome_as(
-    info: &ResourceInfo,
-    outcome: crate::apiserver::request::Outcome,
-) -> crate::apiserver::request::Outcome {
-    use crate::apiserver::request::Outcome;
-    if !converts(info) {
-        return outcome;
-    }
-    let one = |mut obj: Value| {
-        serve_as_version(info, &mut obj);
-        obj
-    };
-    let all = |items: Vec<Value>| items.into_iter().map(one).collect();
-    match outcome {
-        Outcome::Object(o) => Outcome::Object(one(o)),
-        Outcome::Created(o) => Outcome::Created(one(o)),
-        Outcome::Patched { object, warnings } => Outcome::Patched {
-            object: one(object),
-            warnings,
-        },
-        Outcome::List {
-            items,
-            revision,
-            continue_token,
-        } => Outcome::List {
-            items: all(items),
-            revision,
-            continue_token,
-        },
-        Outcome::Deleted(items) => Outcome::Deleted(all(items)),
-        Outcome::Events(events, revision) => Outcome::Events(
-            events
-                .into_iter()
-                .map(|mut e| {
-                    serve_as_version(info, &mut e.object);
-                    e
-                })
-                .collect(),
-            revision,
-        ),
-        Outcome::Admitted => Outcome::Admitted,
-    }
-}
-
 /// The first custom kind named `kind` (any group).
 pub fn custom_for_kind(kind: &str) -> Option<&'static CustomKind> {
     custom_kinds().into_iter().find(|k| k.info.kind == kind)
@@ -472,10 +429,12 @@ pub fn all_resources() -> Vec<&'static ResourceInfo> {
         .collect()
 }
 
-/// The resources of one group-version, in [`all_resources`] order.
+/// The resources of one group-version, in [`all_resources`] order, then the second
+/// versions of built-in kinds ([`table::OTHER_VERSIONS`]).
 pub fn resources_in(group: &str, version: &str) -> Vec<&'static ResourceInfo> {
     all_resources()
         .into_iter()
+        .chain(table::OTHER_VERSIONS)
         .filter(|r| r.group == group && r.version == version)
         .collect()
 }
@@ -483,7 +442,8 @@ pub fn resources_in(group: &str, version: &str) -> Vec<&'static ResourceInfo> {
 /// Every served group-version, static ones first; the versions of a custom group in
 /// Kubernetes' version priority (the preferred first).
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    // The static table's first (with the second versions of its kinds).
+    let mut out: Vec<(&'static str, &'static str)> = table::GROUP_VERSIONS.clone();
     for r in all_resources() {
         if !out.contains(&(r.group, r.version)) {
             out.push((r.group, r.version));
