@@ -507,13 +507,12 @@ async fn crd_invalid_definitions_are_refused() -> anyhow::Result<()> {
     );
     let cel = CRD.replace(
         "        type: object\n        x-kubernetes-preserve-unknown-fields: true\n",
-        "        type: object\n        x-kubernetes-preserve-unknown-fields: true\n        x-kubernetes-validations: [{rule: 'isURL(self.x)'}]\n",
+        "        type: object\n        x-kubernetes-preserve-unknown-fields: true\n        x-kubernetes-validations: [{rule: 'self.x.find(\"a\") != \"\"'}]\n",
     );
     let o = with_stdin(kc, &["create"], &cel);
     let t = text(&o);
     assert!(
-        !o.status.success()
-            && t.contains("x-kubernetes-validations[0].rule: Invalid value: \"isURL(self.x)\": compilation failed: undeclared reference to 'isURL'"),
+        !o.status.success() && t.contains("compilation failed: undeclared reference to 'find'"),
         "{t}"
     );
     let no_type = CRD.replace(
@@ -751,6 +750,16 @@ spec:
               maxReplicas: {type: integer}
               mode: {type: string}
               targets: {type: array, items: {type: string}}
+              address:
+                type: string
+                x-kubernetes-validations:
+                - rule: isIP(self) && ip(self).family() == 4
+                  message: address must be an IPv4 address
+              memory:
+                type: string
+                x-kubernetes-validations:
+                - rule: quantity(self).isLessThan(quantity('1Gi'))
+                  message: memory must be under 1Gi
 "#;
 
 fn scaler(name: &str, spec: &str) -> String {
@@ -798,6 +807,34 @@ async fn crd_cel_rules_hold_custom_resources_to_them() -> anyhow::Result<()> {
             && t.contains("spec.targets: Invalid value: \"object\": targets must be lower-case words, got web, DB"),
         "{t}"
     );
+    // Kubernetes' IP and quantity libraries.
+    for (spec, want) in [
+        (
+            "{minReplicas: 1, maxReplicas: 3, mode: fast, address: 10.0.0.300}",
+            "spec.address: Invalid value: \"string\": address must be an IPv4 address",
+        ),
+        (
+            "{minReplicas: 1, maxReplicas: 3, mode: fast, address: 'fd00::1'}",
+            "address must be an IPv4 address",
+        ),
+        (
+            "{minReplicas: 1, maxReplicas: 3, mode: fast, memory: 2Gi}",
+            "spec.memory: Invalid value: \"string\": memory must be under 1Gi",
+        ),
+    ] {
+        let o = with_stdin(kc, &["create"], &scaler("s2", spec));
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains(want), "{spec}: {t}");
+    }
+    let o = with_stdin(
+        kc,
+        &["create"],
+        &scaler(
+            "s2",
+            "{minReplicas: 1, maxReplicas: 3, mode: fast, address: 10.0.0.3, memory: 512Mi}",
+        ),
+    );
+    assert!(o.status.success(), "{}", text(&o));
     // Valid: created (a transition rule does not apply to a create).
     let o = with_stdin(
         kc,

@@ -9,10 +9,11 @@
 //! The interpreter is the `cel-interpreter` crate. Rudder adds `matches` (on regex-lite,
 //! RE2 syntax as Kubernetes') and the string and list extensions of Kubernetes' CEL
 //! environment that CRDs use most (`lowerAscii`, `upperAscii`, `trim`, `indexOf`,
-//! `lastIndexOf`, `split`, `join`, `replace`, `isSorted`, `sum`). A rule that does not
-//! parse, or calls a function outside [`FUNCTIONS`] (Kubernetes' `url`, `quantity`,
-//! `ip`, ... libraries), is refused when the CRD is written, naming the function, so no
-//! rule is ever silently skipped. Values are typed from the schema (`number` fields are
+//! `lastIndexOf`, `split`, `join`, `replace`, `isSorted`, `sum`), and Kubernetes' IP,
+//! CIDR, URL and quantity libraries ([`libs`]). A rule that does not parse, or calls a
+//! function outside [`FUNCTIONS`] and [`libs::FUNCTIONS`] (the `format` library,
+//! `ip.isCanonical`, the regex library's `find`), is refused when the CRD is written,
+//! naming the function, so no rule is ever silently skipped. Values are typed from the schema (`number` fields are
 //! doubles even when whole), as Kubernetes types them.
 //!
 //! Not enforced: Kubernetes' cost budget (a rule's work is bounded by the request size
@@ -29,7 +30,8 @@ use serde_json::Value;
 use crate::apiserver::validation::{BadValue, CauseReason, FieldCause, FieldPath};
 
 /// The functions (and macros) a rule may call: CEL's standard ones the interpreter has,
-/// and the Kubernetes extensions Rudder adds ([`add_extensions`]).
+/// and the Kubernetes extensions Rudder adds ([`add_extensions`]); the libraries of
+/// [`libs`] add [`libs::FUNCTIONS`].
 pub const FUNCTIONS: &[&str] = &[
     // Standard CEL.
     "size",
@@ -107,7 +109,7 @@ fn unknown_functions(program: &Program) -> Vec<String> {
         .functions()
         .into_iter()
         .filter(|f| f.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
-        .filter(|f| !FUNCTIONS.contains(f))
+        .filter(|f| !FUNCTIONS.contains(f) && !libs::FUNCTIONS.contains(f))
         .map(str::to_owned)
         .collect();
     out.sort();
@@ -128,8 +130,9 @@ fn compile(source: &str) -> Result<Program, String> {
     let unknown = unknown_functions(&program);
     if let Some(f) = unknown.first() {
         return Err(format!(
-            "compilation failed: undeclared reference to '{f}' (this server's CEL environment has: {})",
-            FUNCTIONS.join(", ")
+            "compilation failed: undeclared reference to '{f}' (this server's CEL environment has: {}, {})",
+            FUNCTIONS.join(", "),
+            libs::FUNCTIONS.join(", ")
         ));
     }
     Ok(program)
@@ -507,6 +510,7 @@ fn add_extensions(ctx: &mut Context) {
     );
     ctx.add_function("isSorted", is_sorted);
     ctx.add_function("sum", sum);
+    libs::add(ctx);
 }
 
 /// The index in characters (CEL's unit) of a byte offset; -1 for none.
@@ -593,6 +597,8 @@ fn sum(ftx: &FunctionContext, This(target): This<Cel>) -> CelResult<Cel> {
         None => Cel::Int(int),
     })
 }
+
+mod libs;
 
 #[cfg(test)]
 mod tests;

@@ -33,6 +33,10 @@ fn rules_are_checked_when_the_crd_is_written() {
         "self == oldSelf",
         "duration(self.timeout) <= duration('1h')",
         "self.filter(x, x.startsWith('a')).size() > 0",
+        "isURL(self.endpoint) && url(self.endpoint).getScheme() == 'https'",
+        "quantity(self.size).isGreaterThan(quantity('1Gi'))",
+        "self.type == 'IPAddress' ? isIP(self.value) : true",
+        "cidr(self.range).containsIP(self.address)",
     ];
     for rule in fine {
         let causes = check_rules(json!([{"rule": rule}]));
@@ -45,14 +49,14 @@ fn rules_are_checked_when_the_crd_is_written() {
             "compilation failed",
         ),
         (
-            json!([{"rule": "isURL(self.endpoint)"}]),
+            json!([{"rule": "self.name.find('[0-9]+') != ''"}]),
             "[0].rule",
-            "undeclared reference to 'isURL'",
+            "undeclared reference to 'find'",
         ),
         (
-            json!([{"rule": "quantity(self.size).isGreaterThan(quantity('1Gi'))"}]),
+            json!([{"rule": "format.dns1123Label().validate(self.name).hasValue()"}]),
             "[0].rule",
-            "undeclared reference to 'isGreaterThan'",
+            "undeclared reference to 'dns1123Label'",
         ),
         (
             json!([{"message": "no rule"}]),
@@ -242,4 +246,157 @@ fn extensions_behave_as_kubernetes_documents_them() {
         assert_eq!(causes.is_empty(), want, "{rule}: {causes:?}");
     }
     let _ = schema;
+}
+
+/// Whether `rule` holds for `{"v": value}` (an evaluation error counts as not holding).
+fn holds(rule: &str, value: &str) -> bool {
+    let schema = json!({
+        "type": "object",
+        "properties": {"v": {"type": "string"}},
+        "x-kubernetes-validations": [{"rule": rule}],
+    });
+    assert!(
+        check_rules(schema["x-kubernetes-validations"].clone()).is_empty(),
+        "{rule}"
+    );
+    causes_of(&schema, &json!({"v": value}), None).is_empty()
+}
+
+#[test]
+fn kubernetes_ip_cidr_url_and_quantity_libraries() {
+    let cases = [
+        // IP addresses, as Go's netip with Kubernetes' restrictions.
+        ("isIP(self.v)", "10.0.0.1", true),
+        ("isIP(self.v)", "fe80::1", true),
+        ("isIP(self.v)", "10.0.0.01", false),
+        ("isIP(self.v)", "::ffff:10.0.0.1", false),
+        ("isIP(self.v)", "fe80::1%eth0", false),
+        ("isIP(self.v)", "example.com", false),
+        ("ip(self.v).family() == 6", "2001:db8::1", true),
+        (
+            "string(ip(self.v)) == '2001:db8::1'",
+            "2001:DB8:0:0::1",
+            true,
+        ),
+        ("ip(self.v).isLoopback()", "127.0.0.2", true),
+        ("ip(self.v).isUnspecified()", "::", true),
+        ("ip(self.v).isLinkLocalUnicast()", "169.254.3.4", true),
+        ("ip(self.v).isLinkLocalMulticast()", "ff02::2", true),
+        ("ip(self.v).isGlobalUnicast()", "192.168.1.1", true),
+        ("ip(self.v).isGlobalUnicast()", "255.255.255.255", false),
+        ("ip(self.v).family() == 4", "nonsense", false),
+        // CIDRs.
+        ("isCIDR(self.v)", "10.0.0.0/8", true),
+        ("isCIDR(self.v)", "10.0.0.0/33", false),
+        ("isCIDR(self.v)", "10.0.0.0", false),
+        ("cidr(self.v).containsIP('10.1.2.3')", "10.0.0.0/8", true),
+        (
+            "cidr(self.v).containsIP(ip('11.0.0.1'))",
+            "10.0.0.0/8",
+            false,
+        ),
+        (
+            "cidr(self.v).containsCIDR('10.1.0.0/16')",
+            "10.0.0.0/8",
+            true,
+        ),
+        (
+            "cidr(self.v).containsCIDR('10.0.0.0/7')",
+            "10.0.0.0/8",
+            false,
+        ),
+        ("cidr(self.v).prefixLength() == 24", "192.168.7.9/24", true),
+        (
+            "string(cidr(self.v).masked()) == '192.168.7.0/24'",
+            "192.168.7.9/24",
+            true,
+        ),
+        (
+            "string(cidr(self.v).ip()) == '192.168.7.9'",
+            "192.168.7.9/24",
+            true,
+        ),
+        // URLs, as Go's url.ParseRequestURI.
+        (
+            "isURL(self.v)",
+            "https://example.com:8443/a%20b?x=1&x=2&y",
+            true,
+        ),
+        ("isURL(self.v)", "/just/a/path", true),
+        ("isURL(self.v)", "example.com/no/scheme", false),
+        ("isURL(self.v)", "https://exa mple.com/", false),
+        (
+            "url(self.v).getScheme() == 'https'",
+            "https://example.com",
+            true,
+        ),
+        (
+            "url(self.v).getHost() == '[::1]:80'",
+            "http://[::1]:80/x",
+            true,
+        ),
+        (
+            "url(self.v).getHostname() == '::1'",
+            "http://[::1]:80/x",
+            true,
+        ),
+        (
+            "url(self.v).getPort() == '443'",
+            "https://user@example.com:443",
+            true,
+        ),
+        ("url(self.v).getPort() == ''", "https://example.com/", true),
+        (
+            "url(self.v).getEscapedPath() == '/a%20b'",
+            "https://h/a%20b?q",
+            true,
+        ),
+        (
+            "url(self.v).getQuery()['x'] == ['1', '2']",
+            "https://h/?x=1&x=2",
+            true,
+        ),
+        (
+            "url(self.v).getQuery()['k'][0] == 'a b'",
+            "https://h/?k=a+b",
+            true,
+        ),
+        // Quantities.
+        ("isQuantity(self.v)", "1.5Gi", true),
+        ("isQuantity(self.v)", "1.5GB", false),
+        (
+            "quantity(self.v).isGreaterThan(quantity('1Gi'))",
+            "1025Mi",
+            true,
+        ),
+        ("quantity(self.v).isLessThan(quantity('1k'))", "999", true),
+        (
+            "quantity(self.v).compareTo(quantity('1000m')) == 0",
+            "1",
+            true,
+        ),
+        ("quantity(self.v).isInteger()", "1k", true),
+        ("quantity(self.v).isInteger()", "1500m", false),
+        ("quantity(self.v).asInteger() == 2048", "2Ki", true),
+        (
+            "quantity(self.v).asApproximateFloat() == 0.25",
+            "250m",
+            true,
+        ),
+        ("quantity(self.v).sign() == -1", "-3", true),
+        (
+            "quantity(self.v).add(quantity('500m')).compareTo(quantity('2')) == 0",
+            "1500m",
+            true,
+        ),
+        (
+            "quantity(self.v).sub(1).isLessThan(quantity('1'))",
+            "1500m",
+            true,
+        ),
+        ("quantity(self.v).asInteger() > 0", "1500m", false),
+    ];
+    for (rule, value, want) in cases {
+        assert_eq!(holds(rule, value), want, "{rule} with {value:?}");
+    }
 }
