@@ -742,6 +742,9 @@ spec:
             - rule: self.mode == oldSelf.mode
               message: mode is immutable
               reason: FieldValueForbidden
+            - rule: oldSelf.hasValue() || self.mode != 'legacy'
+              optionalOldSelf: true
+              message: legacy mode cannot be chosen for a new scaler
             - rule: "!has(self.targets) || self.targets.all(t, t.matches('^[a-z]+$'))"
               messageExpression: "'targets must be lower-case words, got ' + self.targets.join(', ')"
               fieldPath: .targets
@@ -805,6 +808,17 @@ async fn crd_cel_rules_hold_custom_resources_to_them() -> anyhow::Result<()> {
     assert!(
         !o.status.success()
             && t.contains("spec.targets: Invalid value: \"object\": targets must be lower-case words, got web, DB"),
+        "{t}"
+    );
+    // An optionalOldSelf rule runs on creates.
+    let o = with_stdin(
+        kc,
+        &["create"],
+        &scaler("s0", "{minReplicas: 1, maxReplicas: 3, mode: legacy}"),
+    );
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("legacy mode cannot be chosen for a new scaler"),
         "{t}"
     );
     // Kubernetes' IP and quantity libraries.

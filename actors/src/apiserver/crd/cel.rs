@@ -16,8 +16,13 @@
 //! naming the function, so no rule is ever silently skipped. Values are typed from the schema (`number` fields are
 //! doubles even when whole), as Kubernetes types them.
 //!
+//! A rule with `optionalOldSelf` runs on creates too, its `oldSelf` an optional
+//! (`hasValue()`, `value()`, `orValue(x)`; the interpreter has no optional type, so it is
+//! a marked map, and the `.?` syntax does not parse).
+//!
 //! Not enforced: Kubernetes' cost budget (a rule's work is bounded by the request size
-//! limit only) and `optionalOldSelf`.
+//! limit only) and its type checking when a CRD is written (a rule naming a field the
+//! schema lacks fails when it is evaluated instead).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -75,6 +80,10 @@ pub const FUNCTIONS: &[&str] = &[
     "replace",
     "isSorted",
     "sum",
+    // Optionals (`oldSelf` of a rule with `optionalOldSelf`).
+    "hasValue",
+    "value",
+    "orValue",
 ];
 
 /// One compiled rule.
@@ -88,6 +97,8 @@ struct Rule {
     field_path: String,
     /// Whether it reads `oldSelf` (a transition rule).
     transition: bool,
+    /// `optionalOldSelf`: the rule runs on creates too, `oldSelf` an optional.
+    optional_old_self: bool,
 }
 
 /// The compiled rules of one schema, by the JSON pointer of the schema node that holds
@@ -359,6 +370,10 @@ fn compile_rule(rule: &Value) -> Option<Rule> {
             .unwrap_or("")
             .to_owned(),
         transition,
+        optional_old_self: rule
+            .get("optionalOldSelf")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -389,7 +404,9 @@ fn evaluate(
 ) {
     let mut ctx = functions.new_inner_scope();
     ctx.add_variable_from_value("self", to_cel(schema, value));
-    if rule.transition {
+    if rule.transition && rule.optional_old_self {
+        ctx.add_variable_from_value("oldSelf", optional(old.map(|o| to_cel(schema, o))));
+    } else if rule.transition {
         match old {
             Some(o) => ctx.add_variable_from_value("oldSelf", to_cel(schema, o)),
             // A transition rule holds on creates and where nothing was before.
@@ -510,7 +527,52 @@ fn add_extensions(ctx: &mut Context) {
     );
     ctx.add_function("isSorted", is_sorted);
     ctx.add_function("sum", sum);
+    ctx.add_function("hasValue", |ftx: &FunctionContext, This(o): This<Cel>| {
+        Ok::<bool, _>(optional_of(ftx, o)?.is_some())
+    });
+    ctx.add_function("value", |ftx: &FunctionContext, This(o): This<Cel>| {
+        optional_of(ftx, o)?.ok_or_else(|| ftx.error("optional.none() dereference"))
+    });
+    ctx.add_function(
+        "orValue",
+        |ftx: &FunctionContext, This(o): This<Cel>, default: Cel| {
+            Ok::<Cel, _>(optional_of(ftx, o)?.unwrap_or(default))
+        },
+    );
     libs::add(ctx);
+}
+
+/// The key that marks a map as an optional value (the interpreter has no optional
+/// type): `oldSelf` of a rule with `optionalOldSelf`.
+const OPTIONAL: &str = "\u{0}optional";
+
+/// An optional value as the rules see it: a map holding the marker and, when present,
+/// the value.
+fn optional(value: Option<Cel>) -> Cel {
+    let mut map = HashMap::new();
+    map.insert(
+        Key::String(Arc::new(OPTIONAL.to_owned())),
+        Cel::Bool(value.is_some()),
+    );
+    if let Some(v) = value {
+        map.insert(Key::String(Arc::new("value".to_owned())), v);
+    }
+    Cel::Map(Map { map: Arc::new(map) })
+}
+
+/// The value an optional holds; an error for anything that is not an optional.
+fn optional_of(ftx: &FunctionContext, o: Cel) -> CelResult<Option<Cel>> {
+    let Cel::Map(map) = &o else {
+        return Err(ftx.error(format!(
+            "no such overload: {:?} is not optional",
+            o.type_of()
+        )));
+    };
+    match map.get(&Key::String(Arc::new(OPTIONAL.to_owned()))) {
+        Some(Cel::Bool(true)) => Ok(map.get(&Key::String(Arc::new("value".to_owned()))).cloned()),
+        Some(_) => Ok(None),
+        None => Err(ftx.error("no such overload: a map is not optional")),
+    }
 }
 
 /// The index in characters (CEL's unit) of a byte offset; -1 for none.

@@ -400,3 +400,49 @@ fn kubernetes_ip_cidr_url_and_quantity_libraries() {
         assert_eq!(holds(rule, value), want, "{rule} with {value:?}");
     }
 }
+
+#[test]
+fn optional_old_self_runs_on_creates_with_an_optional() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"v": {
+            "type": "string",
+            "x-kubernetes-validations": [
+                {"rule": "oldSelf.hasValue() || self.startsWith('new-')",
+                 "optionalOldSelf": true, "message": "new values start with new-"},
+                {"rule": "oldSelf.orValue('') == '' || self.size() >= oldSelf.value().size()",
+                 "optionalOldSelf": true, "message": "may only grow"},
+                {"rule": "self == oldSelf", "message": "plain transition rule"},
+            ],
+        }},
+    });
+    let messages = |value: &str, old: Option<&str>| -> Vec<String> {
+        let old = old.map(|o| json!({"v": o}));
+        causes_of(&schema, &json!({"v": value}), old.as_ref())
+            .into_iter()
+            // Without the `Invalid value: "string": ` prefix.
+            .map(|c| {
+                c.message
+                    .rsplit_once("\": ")
+                    .map_or(c.message.clone(), |(_, m)| m.to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(messages("new-a", None), Vec::<String>::new());
+    assert_eq!(
+        messages("a", None),
+        ["new values start with new-"],
+        "an optionalOldSelf rule runs on a create; a plain transition rule does not"
+    );
+    assert_eq!(messages("new-a", Some("new-a")), Vec::<String>::new());
+    let shrunk = messages("new", Some("new-a"));
+    assert!(
+        shrunk.contains(&"may only grow".to_owned())
+            && shrunk.contains(&"plain transition rule".to_owned()),
+        "{shrunk:?}"
+    );
+    // value() of none is an evaluation error, not a pass.
+    let schema = json!({"type": "object", "properties": {"v": {"type": "string",
+        "x-kubernetes-validations": [{"rule": "oldSelf.value() == self", "optionalOldSelf": true}]}}});
+    assert_eq!(causes_of(&schema, &json!({"v": "a"}), None).len(), 1);
+}
