@@ -515,6 +515,18 @@ async fn crd_invalid_definitions_are_refused() -> anyhow::Result<()> {
         !o.status.success() && t.contains("compilation failed: undeclared reference to 'find'"),
         "{t}"
     );
+    // A rule selecting a field the schema does not declare is refused, as Kubernetes'
+    // type check refuses it.
+    let typo = SCALER_CRD.replace(
+        "rule: self.minReplicas <= self.maxReplicas",
+        "rule: self.minReplicsa <= self.maxReplicas",
+    );
+    let o = with_stdin(kc, &["create"], &typo);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("undefined field 'minReplicsa'"),
+        "{t}"
+    );
     let no_type = CRD.replace(
         "              ready: {type: boolean}",
         "              ready: {}",

@@ -20,9 +20,11 @@
 //! (`hasValue()`, `value()`, `orValue(x)`; the interpreter has no optional type, so it is
 //! a marked map, and the `.?` syntax does not parse).
 //!
-//! Not enforced: Kubernetes' cost budget (a rule's work is bounded by the request size
-//! limit only) and its type checking when a CRD is written (a rule naming a field the
-//! schema lacks fails when it is evaluated instead).
+//! When a CRD is written, a rule that selects a field its schema does not declare is
+//! refused with Kubernetes' `undefined field` error ([`fields`]); the rest of
+//! Kubernetes' type checking (operand types) is not done: such a rule fails when it is
+//! evaluated. Not enforced: Kubernetes' cost budget (a rule's work is bounded by the
+//! request size limit only).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -159,10 +161,18 @@ fn reason_of(rule: &Value) -> Result<CauseReason, String> {
     }
 }
 
-/// Checks the `x-kubernetes-validations` of one schema node when a CRD is written:
-/// every rule parses and calls only known functions, its reason is one Kubernetes
-/// allows, and its messageExpression compiles. Causes at `path` (the list's own path).
-pub fn check(rules: &Value, path: &FieldPath, out: &mut Vec<FieldCause>) {
+/// Checks the `x-kubernetes-validations` of one schema node (`schema`) when a CRD is
+/// written: every rule parses, calls only known functions and selects only fields the
+/// schema declares ([`fields`]), its reason is one Kubernetes allows, and its
+/// messageExpression compiles. Causes at `path` (the list's own path).
+pub fn check(rules: &Value, schema: &Value, path: &FieldPath, out: &mut Vec<FieldCause>) {
+    let compile = |source: &str| {
+        compile(source)?;
+        match fields::undefined_field(source, schema) {
+            Some(e) => Err(format!("compilation failed: ERROR: <input>: {e}")),
+            None => Ok(()),
+        }
+    };
     let Some(list) = rules.as_array() else {
         out.push(FieldCause::invalid(
             path,
@@ -660,6 +670,7 @@ fn sum(ftx: &FunctionContext, This(target): This<Cel>) -> CelResult<Cel> {
     })
 }
 
+mod fields;
 mod libs;
 
 #[cfg(test)]

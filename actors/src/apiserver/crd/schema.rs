@@ -81,7 +81,7 @@ fn check_node(schema: &Value, path: &FieldPath, out: &mut Vec<FieldCause>) {
         return;
     };
     if let Some(rules) = map.get("x-kubernetes-validations") {
-        super::cel::check(rules, &path.child("x-kubernetes-validations"), out);
+        super::cel::check(rules, schema, &path.child("x-kubernetes-validations"), out);
     }
     let t = ty(schema);
     if t.is_empty() {

@@ -14,6 +14,7 @@ fn check_rules(rules: Value) -> Vec<FieldCause> {
     let mut out = Vec::new();
     check(
         &rules,
+        &json!({}),
         &FieldPath::new("schema.x-kubernetes-validations"),
         &mut out,
     );
