@@ -60,6 +60,13 @@ pub fn decode<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
+/// Decodes one `T` from the start of `bytes`; the value and the bytes it took (for a
+/// caller that reads a message's leading fields by hand, as the bus does with the head
+/// of stream data).
+pub fn decode_prefix<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
+    Ok(bincode::decode_from_slice(bytes, config())?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,11 @@ pub const PROTOCOL_VERSION: u8 = 1;
 /// Length of handshake nonces and proofs.
 pub const NONCE_LEN: usize = 32;
 
+/// The codec's variant index of [`Frame::StreamData`] (its place in the enum). The bus
+/// writes and reads the head of that frame by hand, so that a stream's payload is never
+/// copied into or out of an encoding; `net`'s tests check the bytes against the derive.
+pub const STREAM_DATA_TAG: u32 = 10;
+
 /// One unit on a link.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub enum Frame {

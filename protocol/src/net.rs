@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -28,7 +28,7 @@ use crate::actor::ActorRef;
 use crate::codec::{self, CodecError, MAX_FRAME_LEN};
 use crate::frame::{
     CertificateProof, Challenge, ClientUser, Frame, Hello, NodeIdentity, Peer, Proof,
-    SignatureKind, MAGIC, NONCE_LEN, PROTOCOL_VERSION,
+    SignatureKind, MAGIC, NONCE_LEN, PROTOCOL_VERSION, STREAM_DATA_TAG,
 };
 use crate::messages::{BusError, Reply, Request, StreamOpen};
 use crate::stream::{self, Outlet, Shared, StreamReader, StreamWriter};
@@ -91,10 +91,31 @@ pub fn decode_frame_body(body: &[u8]) -> Result<Frame, FrameError> {
     Ok(codec::decode(rest)?)
 }
 
+/// Bytes a [`FrameReader`] buffers: frames up to this size are decoded in place.
+const READ_BUF: usize = 64 * 1024;
+
+/// Most bytes before the payload of a [`Frame::StreamData`] (version byte, variant, id,
+/// flag and the payload's length, varints at their longest).
+const STREAM_HEAD_MAX: usize = 32;
+
+/// How far a [`FrameReader`] reads ahead right after a large frame: just the next
+/// frame's length and head. Stream data tends to follow stream data, and reading no
+/// further leaves its payload in the socket to be read straight into its own buffer.
+const READ_AHEAD_AFTER_LARGE: usize = 4 + STREAM_HEAD_MAX;
+
 /// Reads frames off a byte stream, enforcing the size limit before allocating.
+///
+/// Frames up to [`READ_BUF`] bytes are decoded straight out of its buffer. The payload
+/// of a larger [`Frame::StreamData`] is read from the stream into the payload's own
+/// buffer (its head is parsed by hand, see [`encode_stream_data_head`]), so that the
+/// bytes of a stream are copied once, by the kernel; any other large frame is read
+/// whole, then decoded.
 pub struct FrameReader<R> {
-    inner: BufReader<R>,
-    buf: Vec<u8>,
+    inner: R,
+    buf: Box<[u8]>,
+    /// The buffered bytes not yet handed out are `buf[start..end]`.
+    start: usize,
+    end: usize,
     max: usize,
     last_len: usize,
 }
@@ -103,8 +124,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Wraps a stream; frames larger than `max` bytes are refused.
     pub fn new(inner: R, max: usize) -> Self {
         Self {
-            inner: BufReader::with_capacity(64 * 1024, inner),
-            buf: Vec::new(),
+            inner,
+            buf: vec![0u8; READ_BUF].into_boxed_slice(),
+            start: 0,
+            end: 0,
             max: max.min(MAX_FRAME_LEN),
             last_len: 0,
         }
@@ -120,14 +143,69 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.max = max.min(MAX_FRAME_LEN);
     }
 
+    fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads until at least `n` (at most [`READ_BUF`]) bytes are buffered, reading at
+    /// most `ahead` bytes past the start of what is buffered when that is more; `false`
+    /// when the stream ended first.
+    async fn fill(&mut self, n: usize, ahead: usize) -> std::io::Result<bool> {
+        if self.buffered() >= n {
+            return Ok(true);
+        }
+        if self.start + n > READ_BUF {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.buffered() < n {
+            let limit = (self.start + n.max(ahead)).min(READ_BUF);
+            let got = self.inner.read(&mut self.buf[self.end..limit]).await?;
+            if got == 0 {
+                return Ok(false);
+            }
+            self.end += got;
+        }
+        Ok(true)
+    }
+
+    /// Moves what is buffered (up to `want` bytes in all) into `into`, then reads the
+    /// rest of `want` from the stream straight into it.
+    async fn read_into(&mut self, into: &mut Vec<u8>, want: usize) -> std::io::Result<()> {
+        into.reserve_exact(want.saturating_sub(into.len()));
+        let take = self.buffered().min(want.saturating_sub(into.len()));
+        into.extend_from_slice(&self.buf[self.start..self.start + take]);
+        self.consume(take);
+        while into.len() < want {
+            let left = (want - into.len()) as u64;
+            if (&mut self.inner).take(left).read_buf(into).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(())
+    }
+
     /// The next frame, or `None` on a clean end of stream between frames.
     pub async fn next(&mut self) -> Result<Option<Frame>, FrameError> {
-        let mut len = [0u8; 4];
-        match self.inner.read_exact(&mut len).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let ahead = if self.last_len > READ_BUF {
+            READ_AHEAD_AFTER_LARGE
+        } else {
+            READ_BUF
+        };
+        if !self.fill(4, ahead).await? {
+            return Ok(None);
         }
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&self.buf[self.start..self.start + 4]);
         let len = u32::from_be_bytes(len) as usize;
         if len == 0 {
             return Err(FrameError::Empty);
@@ -135,16 +213,105 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         if len > self.max {
             return Err(FrameError::TooLarge { len, max: self.max });
         }
-        self.buf.resize(len, 0);
-        self.inner.read_exact(&mut self.buf).await?;
+        self.consume(4);
         self.last_len = len + 4;
-        let frame = decode_frame_body(&self.buf);
-        if self.buf.capacity() > 1024 * 1024 {
-            // Do not keep a large buffer alive for a link that sent one big frame.
-            self.buf = Vec::new();
+        let eof = || FrameError::Io(std::io::ErrorKind::UnexpectedEof.into());
+        if len <= READ_BUF {
+            if !self.fill(len, READ_BUF).await? {
+                return Err(eof());
+            }
+            let frame = decode_frame_body(&self.buf[self.start..self.start + len]);
+            self.consume(len);
+            return frame.map(Some);
         }
-        frame.map(Some)
+        if !self.fill(STREAM_HEAD_MAX, 0).await? {
+            return Err(eof());
+        }
+        let head = parse_stream_data_head(&self.buf[self.start..self.end])
+            .filter(|h| h.head_len + h.data_len == len);
+        if let Some(h) = head {
+            self.consume(h.head_len);
+            let mut data = Vec::new();
+            self.read_into(&mut data, h.data_len).await?;
+            return Ok(Some(Frame::StreamData {
+                id: h.id,
+                from_opener: h.from_opener,
+                data,
+            }));
+        }
+        let mut body = Vec::new();
+        self.read_into(&mut body, len).await?;
+        decode_frame_body(&body).map(Some)
     }
+}
+
+/// What [`parse_stream_data_head`] found.
+#[derive(Debug, PartialEq)]
+struct StreamDataHead {
+    id: u64,
+    from_opener: bool,
+    data_len: usize,
+    /// Bytes of the body before the payload, the version byte included.
+    head_len: usize,
+}
+
+/// The head of a [`Frame::StreamData`] at the start of a frame body (version byte
+/// first), or `None` when the body starts with anything else (or is cut short).
+fn parse_stream_data_head(body: &[u8]) -> Option<StreamDataHead> {
+    let (&version, _) = body.split_first()?;
+    if version != PROTOCOL_VERSION {
+        return None;
+    }
+    let mut at = 1;
+    let (tag, n) = codec::decode_prefix::<u32>(body.get(at..)?).ok()?;
+    if tag != STREAM_DATA_TAG {
+        return None;
+    }
+    at += n;
+    let (id, n) = codec::decode_prefix::<u64>(body.get(at..)?).ok()?;
+    at += n;
+    let (from_opener, n) = codec::decode_prefix::<bool>(body.get(at..)?).ok()?;
+    at += n;
+    let (data_len, n) = codec::decode_prefix::<u64>(body.get(at..)?).ok()?;
+    at += n;
+    Some(StreamDataHead {
+        id,
+        from_opener,
+        data_len: usize::try_from(data_len).ok()?,
+        head_len: at,
+    })
+}
+
+/// Appends the wire bytes of a [`Frame::StreamData`] that carries `data_len` bytes, up
+/// to its payload: length prefix, version byte, and the frame's encoding up to the
+/// data. Followed by the payload, they are byte for byte what [`encode_frame`] writes
+/// for the frame, without copying the payload.
+pub fn encode_stream_data_head(
+    id: u64,
+    from_opener: bool,
+    data_len: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0, 0, 0, 0, PROTOCOL_VERSION]);
+    let fields = (|| {
+        codec::encode_into(&STREAM_DATA_TAG, buf)?;
+        codec::encode_into(&id, buf)?;
+        codec::encode_into(&from_opener, buf)?;
+        codec::encode_into(&(data_len as u64), buf)
+    })();
+    if let Err(e) = fields {
+        buf.truncate(start);
+        return Err(e);
+    }
+    let len = buf.len() - start - 4 + data_len;
+    if len > MAX_FRAME_LEN {
+        buf.truncate(start);
+        return Err(CodecError::TooLarge(len));
+    }
+    // Cannot truncate: len <= MAX_FRAME_LEN < u32::MAX.
+    buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
 }
 
 async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), FrameError> {
@@ -754,13 +921,8 @@ struct LinkOutlet {
 
 impl Outlet for LinkOutlet {
     fn data(&self, data: Vec<u8>) -> BoxFuture<Result<(), BusError>> {
-        let frame = Frame::StreamData {
-            id: self.id,
-            from_opener: self.opener,
-            data,
-        };
-        let link = self.link.clone();
-        Box::pin(async move { link.send(&frame).await })
+        let (link, id, opener) = (self.link.clone(), self.id, self.opener);
+        Box::pin(async move { link.send_stream_data(id, opener, data).await })
     }
 
     fn credit(&self, bytes: u32) -> BoxFuture<Result<(), BusError>> {
@@ -801,7 +963,7 @@ impl Outlet for LinkOutlet {
             Err(_) => {
                 let mut buf = Vec::new();
                 if encode_frame(&frame, &mut buf).is_ok() {
-                    let _ = link.inner.tx.try_send(buf);
+                    let _ = link.inner.tx.try_send(buf.into());
                 }
             }
         }
@@ -841,9 +1003,36 @@ impl Default for LinkOptions {
 
 type Pending = Mutex<HashMap<u64, oneshot::Sender<Result<Reply, BusError>>>>;
 
+/// A frame queued for a link's writer: its encoded bytes and, for stream data, the
+/// payload that follows them on the wire, written from its own buffer rather than
+/// copied (see [`encode_stream_data_head`]).
+struct Outgoing {
+    head: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl From<Vec<u8>> for Outgoing {
+    fn from(head: Vec<u8>) -> Self {
+        Outgoing {
+            head,
+            payload: Vec::new(),
+        }
+    }
+}
+
+/// Bytes the writer gathers before it writes.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// A payload at least this large is written from its own buffer; smaller ones are
+/// copied into the writer's batch with the frames around them.
+const GATHER_MIN: usize = 16 * 1024;
+
+/// Most payloads written from their own buffers in one write.
+const GATHER_MAX: usize = 32;
+
 struct LinkInner {
     peer: Peer,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Outgoing>,
     pending: Pending,
     next_id: AtomicU64,
     closed: watch::Sender<bool>,
@@ -1105,21 +1294,47 @@ impl Link {
     }
 
     /// Queues an encoded frame, waiting while the queue is full.
-    async fn enqueue(&self, bytes: Vec<u8>) -> Result<(), BusError> {
+    async fn enqueue(&self, frame: impl Into<Outgoing>) -> Result<(), BusError> {
         if self.is_closed() {
             return Err(self.dropped());
         }
-        self.inner.tx.send(bytes).await.map_err(|_| self.dropped())
+        self.inner
+            .tx
+            .send(frame.into())
+            .await
+            .map_err(|_| self.dropped())
+    }
+
+    fn unencodable(&self, e: CodecError) -> BusError {
+        BusError::Unreachable {
+            node: crate::actor::NodeName::new(self.inner.peer.label()),
+            reason: format!("cannot encode frame: {e}"),
+        }
     }
 
     /// Sends a frame that expects no answer (gossip).
     pub async fn send(&self, frame: &Frame) -> Result<(), BusError> {
         let mut buf = Vec::new();
-        encode_frame(frame, &mut buf).map_err(|e| BusError::Unreachable {
-            node: crate::actor::NodeName::new(self.inner.peer.label()),
-            reason: format!("cannot encode frame: {e}"),
-        })?;
+        encode_frame(frame, &mut buf).map_err(|e| self.unencodable(e))?;
         self.enqueue(buf).await
+    }
+
+    /// Sends a stream's data: the same bytes as `send(&Frame::StreamData { .. })`,
+    /// with the payload handed to the writer as it is instead of encoded into a copy.
+    async fn send_stream_data(
+        &self,
+        id: u64,
+        from_opener: bool,
+        data: Vec<u8>,
+    ) -> Result<(), BusError> {
+        let mut head = Vec::with_capacity(STREAM_HEAD_MAX + 4);
+        encode_stream_data_head(id, from_opener, data.len(), &mut head)
+            .map_err(|e| self.unencodable(e))?;
+        self.enqueue(Outgoing {
+            head,
+            payload: data,
+        })
+        .await
     }
 
     /// Sends a request to `to` through the peer and waits up to `timeout` for the reply.
@@ -1173,30 +1388,42 @@ impl Link {
         }
     }
 
-    async fn write_loop(self, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+    /// Writes what is queued, gathering the frames waiting into one write: small ones
+    /// copied into a batch, large payloads from their own buffers.
+    async fn write_loop(self, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
         let mut closed = self.inner.closed.subscribe();
         let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
+        // Payloads written from their own buffers, each after `batch[..offset]`.
+        let mut gathered: Vec<(usize, Vec<u8>)> = Vec::new();
         loop {
             let first = tokio::select! {
                 m = rx.recv() => match m { Some(m) => m, None => break },
                 _ = closed.wait_for(|c| *c) => break,
             };
             batch.clear();
-            batch.extend_from_slice(&first);
-            self.inner.stats.sent(first.len());
-            while batch.len() < 256 * 1024 {
-                match rx.try_recv() {
-                    Ok(m) => {
-                        batch.extend_from_slice(&m);
-                        self.inner.stats.sent(m.len());
-                    }
-                    Err(_) => break,
+            gathered.clear();
+            let mut total = 0;
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                let n = m.head.len() + m.payload.len();
+                self.inner.stats.sent(n);
+                total += n;
+                batch.extend_from_slice(&m.head);
+                if m.payload.len() >= GATHER_MIN {
+                    gathered.push((batch.len(), m.payload));
+                } else {
+                    batch.extend_from_slice(&m.payload);
+                }
+                if total < WRITE_BATCH && gathered.len() < GATHER_MAX {
+                    next = rx.try_recv().ok();
                 }
             }
-            if let Err(e) = wr.write_all(&batch).await {
+            if let Err(e) = write_gathered(&mut wr, &batch, &gathered).await {
                 tracing::debug!(peer = self.inner.peer.label(), error = %e, "link write failed");
                 break;
             }
+            // The payloads go back to the allocator now, not when the next frame comes.
+            gathered.clear();
             if batch.capacity() > 1024 * 1024 {
                 batch = Vec::with_capacity(64 * 1024);
             }
@@ -1314,9 +1541,42 @@ impl Link {
                 return;
             }
             // A full queue means traffic is flowing; the heartbeat is not needed then.
-            let _ = self.inner.tx.try_send(heartbeat.clone());
+            let _ = self.inner.tx.try_send(heartbeat.clone().into());
         }
     }
+}
+
+/// Writes `batch` with each gathered payload spliced in at its offset, in as few writes
+/// as the socket allows.
+async fn write_gathered<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    batch: &[u8],
+    gathered: &[(usize, Vec<u8>)],
+) -> std::io::Result<()> {
+    if gathered.is_empty() {
+        return w.write_all(batch).await;
+    }
+    let mut slices = Vec::with_capacity(2 * gathered.len() + 1);
+    let mut at = 0;
+    for (offset, payload) in gathered {
+        if *offset > at {
+            slices.push(std::io::IoSlice::new(&batch[at..*offset]));
+        }
+        slices.push(std::io::IoSlice::new(payload));
+        at = *offset;
+    }
+    if batch.len() > at {
+        slices.push(std::io::IoSlice::new(&batch[at..]));
+    }
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = w.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        std::io::IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1363,6 +1623,184 @@ mod tests {
         buf.truncate(buf.len() - 1);
         let mut reader = FrameReader::new(&buf[..], MAX_FRAME_LEN);
         assert!(reader.next().await.is_err());
+    }
+
+    fn stream_data(id: u64, from_opener: bool, len: usize) -> Frame {
+        Frame::StreamData {
+            id,
+            from_opener,
+            data: (0..len).map(|i| (i % 251) as u8).collect(),
+        }
+    }
+
+    #[test]
+    fn stream_data_head_is_the_derived_encoding() {
+        // Lengths and ids around the varint boundaries (251, 2^16, 2^32).
+        let cases: [(&str, u64, bool, usize); 8] = [
+            ("empty", 1, true, 0),
+            ("one byte", 1, false, 1),
+            ("last one-byte length", 7, true, 250),
+            ("first three-byte length", 7, true, 251),
+            ("a full chunk", 250, false, crate::stream::MAX_CHUNK),
+            ("three-byte id", 251, true, 65_536),
+            ("five-byte id", 1 << 16, false, 300_000),
+            ("nine-byte id", u64::MAX, true, 3),
+        ];
+        for (name, id, opener, len) in cases {
+            let frame = stream_data(id, opener, len);
+            let mut want = Vec::new();
+            encode_frame(&frame, &mut want).expect("encode");
+            let mut got = Vec::new();
+            encode_stream_data_head(id, opener, len, &mut got).expect("head");
+            let head_len = got.len() - 4;
+            let Frame::StreamData { data, .. } = &frame else {
+                unreachable!()
+            };
+            got.extend_from_slice(data);
+            assert_eq!(got, want, "{name}");
+            assert_eq!(
+                parse_stream_data_head(&want[4..]),
+                Some(StreamDataHead {
+                    id,
+                    from_opener: opener,
+                    data_len: len,
+                    head_len,
+                }),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_frames_have_no_stream_data_head() {
+        let mut buf = Vec::new();
+        encode_frame(
+            &Frame::StreamCredit {
+                id: 1,
+                from_opener: true,
+                bytes: 5,
+            },
+            &mut buf,
+        )
+        .expect("encode");
+        assert_eq!(parse_stream_data_head(&buf[4..]), None);
+        // A flag that is not a bool.
+        let mut buf = Vec::new();
+        encode_frame(&stream_data(1, true, 3), &mut buf).expect("encode");
+        buf[7] = 2;
+        assert_eq!(parse_stream_data_head(&buf[4..]), None);
+    }
+
+    #[test]
+    fn an_oversized_stream_data_head_is_refused() {
+        let mut buf = Vec::new();
+        assert!(matches!(
+            encode_stream_data_head(1, true, MAX_FRAME_LEN, &mut buf),
+            Err(CodecError::TooLarge(_))
+        ));
+        assert!(buf.is_empty());
+    }
+
+    /// Reads every frame of `bytes`, fed through a pipe in pieces of `piece` bytes.
+    async fn read_through_pipe(bytes: Vec<u8>, piece: usize) -> Vec<Result<Frame, String>> {
+        let (mut tx, rx) = tokio::io::duplex(piece);
+        let writer = tokio::spawn(async move {
+            for p in bytes.chunks(piece) {
+                if tx.write_all(p).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut reader = FrameReader::new(rx, MAX_FRAME_LEN);
+        let mut out = Vec::new();
+        loop {
+            match reader.next().await {
+                Ok(Some(f)) => out.push(Ok(f)),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e.to_string()));
+                    break;
+                }
+            }
+        }
+        drop(reader);
+        let _ = writer.await;
+        out
+    }
+
+    #[tokio::test]
+    async fn large_and_small_frames_read_back_in_order() {
+        let frames = vec![
+            Frame::Heartbeat,
+            stream_data(1, true, 200_000),
+            Frame::Gossip { members: vec![] },
+            stream_data(2, false, READ_BUF + 1),
+            stream_data(3, true, 10),
+            // A large frame that is not stream data goes the general way.
+            Frame::Request {
+                id: 9,
+                to: ActorRef::new("n", "echo"),
+                timeout_ms: 5,
+                body: Request::Echo(crate::messages::echo::EchoRequest::Ping {
+                    payload: vec![3; 100_000],
+                }),
+            },
+            stream_data(u64::MAX, false, crate::stream::MAX_CHUNK),
+            stream_data(4, true, crate::stream::MAX_CHUNK),
+            Frame::Heartbeat,
+        ];
+        let mut bytes = Vec::new();
+        for f in &frames {
+            encode_frame(f, &mut bytes).expect("encode");
+        }
+        for piece in [1000, 7, 64 * 1024, 300_000] {
+            let got = read_through_pipe(bytes.clone(), piece).await;
+            let want: Vec<Result<Frame, String>> = frames.iter().cloned().map(Ok).collect();
+            assert!(got == want, "pieces of {piece}: {} frames", got.len());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_that_lies_about_its_data_is_an_error() {
+        let mut bytes = Vec::new();
+        encode_frame(&stream_data(1, true, 100_000), &mut bytes).expect("encode");
+        // One byte more in the frame than the data's length says: trailing bytes.
+        let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) + 1;
+        bytes[..4].copy_from_slice(&len.to_be_bytes());
+        bytes.push(0);
+        let got = read_through_pipe(bytes.clone(), 4096).await;
+        assert!(matches!(got.as_slice(), [Err(_)]), "{got:?}");
+        // Cut short.
+        bytes.truncate(50_000);
+        let got = read_through_pipe(bytes, 4096).await;
+        assert!(matches!(got.as_slice(), [Err(_)]), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn gathered_payloads_are_written_in_place() {
+        let cases: [(&str, &[u8], Vec<(usize, Vec<u8>)>, &[u8]); 4] = [
+            ("none", b"abc", vec![], b"abc"),
+            ("middle", b"aaabbb", vec![(3, b"XY".to_vec())], b"aaaXYbbb"),
+            (
+                "both ends",
+                b"ab",
+                vec![(0, b"X".to_vec()), (2, b"Y".to_vec())],
+                b"XabY",
+            ),
+            (
+                "two at one offset",
+                b"ab",
+                vec![(1, b"X".to_vec()), (1, b"Y".to_vec())],
+                b"aXYb",
+            ),
+        ];
+        for (name, batch, gathered, want) in cases {
+            let mut out: Vec<u8> = Vec::new();
+            write_gathered(&mut out, batch, &gathered)
+                .await
+                .expect("write");
+            assert_eq!(out, want, "{name}");
+        }
     }
 
     #[test]

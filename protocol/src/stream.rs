@@ -348,7 +348,11 @@ impl StreamReader {
                     Some(chunk) => {
                         st.buffered -= chunk.len();
                         st.ungranted += chunk.len() as u32;
-                        let grant = if st.ungranted >= self.shared.window / 4 || st.buf.is_empty() {
+                        // Credit goes back a quarter window at a time, not per chunk:
+                        // a writer short of credit has over three quarters of the
+                        // window in flight, buffered or ungranted here, so reading
+                        // on grants it more.
+                        let grant = if st.ungranted >= self.shared.window / 4 {
                             std::mem::take(&mut st.ungranted)
                         } else {
                             0
