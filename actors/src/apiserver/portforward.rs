@@ -224,7 +224,8 @@ pub async fn serve(
         actix_web::rt::spawn(spdy_session(bus, target, hold, from_client, to_client));
         return response;
     }
-    let (mut response, session, messages) = match actix_ws::handle(req, payload) {
+    // The transport writes the frames itself: actix-ws's session goes unused.
+    let (mut response, _session, messages) = match actix_ws::handle(req, payload) {
         Ok(r) => r,
         Err(e) => return bad_request(format!("unable to upgrade connection: {e}")),
     };
@@ -233,7 +234,7 @@ pub async fn serve(
         actix_web::http::header::HeaderValue::from_static(protocol),
     );
     let messages = messages.max_frame_size(MAX_CLIENT_FRAME);
-    let (to_client, from_client) = tunnel::websocket(session, messages);
+    let (to_client, from_client, response) = tunnel::websocket(response, messages);
     if protocol == TUNNEL_PROTOCOL {
         actix_web::rt::spawn(spdy_session(bus, target, hold, from_client, to_client));
     } else {
@@ -535,11 +536,10 @@ async fn spdy_connection(
             },
             chunk = reader.recv(), if !pod_done => match chunk {
                 Ok(Some(bytes)) => {
-                    for piece in bytes.chunks(spdy::MAX_DATA) {
-                        let f = Frame::Data { stream: data, fin: false, data: piece.to_vec() };
-                        if frames.send(f).await.is_err() {
-                            return;
-                        }
+                    // The writer splits it into frames of at most MAX_DATA.
+                    let f = Frame::Data { stream: data, fin: false, data: bytes };
+                    if frames.send(f).await.is_err() {
+                        return;
                     }
                 }
                 Ok(None) => {

@@ -492,6 +492,22 @@ impl Codec {
         }
     }
 
+    /// Appends the bytes of `frame` to `out` (see [`Codec::encode`]). A data frame
+    /// longer than [`MAX_DATA`] goes out as several, the FIN on the last; its bytes are
+    /// copied once, into `out`.
+    pub fn encode_into(&mut self, frame: &Frame, out: &mut Vec<u8>) -> Result<(), SpdyError> {
+        let Frame::Data { stream, fin, data } = frame else {
+            out.extend(self.encode(frame)?);
+            return Ok(());
+        };
+        out.reserve(data.len() + 8 * data.len().div_ceil(MAX_DATA));
+        for (range, fin) in data_pieces(data.len(), *fin) {
+            data_head(*stream, fin, range.len(), out);
+            out.extend_from_slice(&data[range]);
+        }
+        Ok(())
+    }
+
     /// The bytes of `frame`, compressing its headers in this connection's context (so
     /// frames must go out in the order they were encoded).
     pub fn encode(&mut self, frame: &Frame) -> Result<Vec<u8>, SpdyError> {
@@ -584,6 +600,27 @@ impl Codec {
             Frame::Unknown { kind } => Err(malformed(format!("cannot encode control type {kind}"))),
         }
     }
+}
+
+/// Appends the head of a data frame on `stream` that carries `len` bytes (at most
+/// [`MAX_DATA`]): what precedes its payload on the wire.
+pub fn data_head(stream: u32, fin: bool, len: usize, out: &mut Vec<u8>) {
+    let flags = if fin { FLAG_FIN } else { 0 };
+    out.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+    // Cannot truncate: `len` is at most MAX_DATA, well under the 24 bits of the field.
+    out.extend_from_slice(&((u32::from(flags) << 24) | (len as u32 & 0x00ff_ffff)).to_be_bytes());
+}
+
+/// How `len` bytes of data go out as frames of at most [`MAX_DATA`]: each frame's range
+/// and FIN flag (`fin` on the last). No data is one empty frame.
+pub fn data_pieces(len: usize, fin: bool) -> Vec<(std::ops::Range<usize>, bool)> {
+    let n = len.div_ceil(MAX_DATA).max(1);
+    (0..n)
+        .map(|i| {
+            let range = (i * MAX_DATA).min(len)..((i + 1) * MAX_DATA).min(len);
+            (range, fin && i + 1 == n)
+        })
+        .collect()
 }
 
 /// A name/value block's plain bytes: a count, then length-prefixed names and values.
@@ -747,6 +784,59 @@ mod tests {
         assert_eq!(got.len(), frames.len());
         for ((name, want), got) in frames.iter().zip(got) {
             assert_eq!(&got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn long_data_goes_out_as_frames_of_at_most_max_data() {
+        let cases: [(&str, usize, bool, Vec<(usize, bool)>); 4] = [
+            ("empty fin", 0, true, vec![(0, true)]),
+            (
+                "exactly one frame",
+                MAX_DATA,
+                false,
+                vec![(MAX_DATA, false)],
+            ),
+            (
+                "a bus chunk, fin on the last",
+                2 * MAX_DATA + 1,
+                true,
+                vec![(MAX_DATA, false), (MAX_DATA, false), (1, true)],
+            ),
+            (
+                "one byte over",
+                MAX_DATA + 1,
+                false,
+                vec![(MAX_DATA, false), (1, false)],
+            ),
+        ];
+        for (name, len, fin, want) in cases {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let mut out = Vec::new();
+            Codec::new()
+                .encode_into(
+                    &Frame::Data {
+                        stream: 3,
+                        fin,
+                        data: data.clone(),
+                    },
+                    &mut out,
+                )
+                .expect("encode");
+            let mut rx = Codec::new();
+            rx.feed(&out);
+            let mut got = Vec::new();
+            let mut joined = Vec::new();
+            while let Some(f) = rx.next_frame().expect("decode") {
+                let Frame::Data { stream, fin, data } = f else {
+                    panic!("{name}: not data: {f:?}");
+                };
+                assert_eq!(stream, 3, "{name}");
+                got.push((data.len(), fin));
+                joined.extend(data);
+            }
+            assert_eq!(got, want, "{name}");
+            assert_eq!(joined, data, "{name}");
         }
     }
 

@@ -176,12 +176,17 @@ async fn relay(tcp: TcpStream, mut writer: StreamWriter, mut reader: StreamReade
         }
     };
     let outbound = async move {
-        let mut buf = vec![0u8; MAX_CHUNK];
         loop {
-            match rd.read(&mut buf).await {
+            // Each read lands in the chunk the stream carries on, not in a copy.
+            let mut chunk = Vec::with_capacity(MAX_CHUNK);
+            match rd.read_buf(&mut chunk).await {
                 Ok(0) => return writer.finish().await.map_err(|_| ()),
                 Ok(n) => {
-                    if writer.send_chunk(buf[..n].to_vec()).await.is_err() {
+                    if n < MAX_CHUNK / 2 {
+                        // A window of small reads must not pin a chunk's memory each.
+                        chunk.shrink_to_fit();
+                    }
+                    if writer.send_chunk(chunk).await.is_err() {
                         return Err(());
                     }
                 }
