@@ -1776,9 +1776,13 @@ mod tests {
         assert!(matches!(got.as_slice(), [Err(_)]), "{got:?}");
     }
 
+    /// A case of [`gathered_payloads_are_written_in_place`]: its name, the batch, the
+    /// payloads spliced in at their offsets, and the bytes written.
+    type Gathered<'a> = (&'a str, &'a [u8], Vec<(usize, Vec<u8>)>, &'a [u8]);
+
     #[tokio::test]
     async fn gathered_payloads_are_written_in_place() {
-        let cases: [(&str, &[u8], Vec<(usize, Vec<u8>)>, &[u8]); 4] = [
+        let cases: [Gathered; 4] = [
             ("none", b"abc", vec![], b"abc"),
             ("middle", b"aaabbb", vec![(3, b"XY".to_vec())], b"aaaXYbbb"),
             (

@@ -787,9 +787,13 @@ mod tests {
         }
     }
 
+    /// A case of [`long_data_goes_out_as_frames_of_at_most_max_data`]: its name, the
+    /// payload's length, FIN, and each frame's (length, FIN).
+    type Split<'a> = (&'a str, usize, bool, Vec<(usize, bool)>);
+
     #[test]
     fn long_data_goes_out_as_frames_of_at_most_max_data() {
-        let cases: [(&str, usize, bool, Vec<(usize, bool)>); 4] = [
+        let cases: [Split; 4] = [
             ("empty fin", 0, true, vec![(0, true)]),
             (
                 "exactly one frame",
