@@ -115,7 +115,7 @@ pub fn to_v1(obj: &mut Value) {
                     .entry("targetCPUUtilizationPercentage")
                     .or_insert_with(|| percent.clone());
             }
-            None => others.push(metric_spec_to_v1(m)),
+            None => others.push(metric_to_v1(m, SPEC)),
         }
     }
     if !others.is_empty() {
@@ -151,7 +151,10 @@ pub fn to_v1(obj: &mut Value) {
         }
     }
     if !current.is_empty() {
-        let v1: Vec<Value> = current.into_iter().map(metric_status_to_v1).collect();
+        let v1: Vec<Value> = current
+            .into_iter()
+            .map(|m| metric_to_v1(m, STATUS))
+            .collect();
         annotations.insert(CURRENT_METRICS.into(), json!(Value::Array(v1).to_string()));
     }
     if let Some(c) = status
@@ -170,101 +173,78 @@ pub fn to_v1(obj: &mut Value) {
     put_annotations(o, annotations);
 }
 
-/// A v2 metric source's target as v1's `target*` fields.
-fn resource_source_to_v1(r: &Value) -> Value {
-    let mut out = Map::new();
-    copy(&mut out, "name", r, "name");
-    copy(&mut out, "container", r, "container");
-    let target = &r["target"];
-    copy(
-        &mut out,
-        "targetAverageUtilization",
-        target,
-        "averageUtilization",
-    );
-    copy(&mut out, "targetAverageValue", target, "averageValue");
-    Value::Object(out)
+/// Which half of a metric a conversion is about: the spec's target or the status's
+/// measurement. v2 nests the values under `target` or `current`; v1 prefixes its field
+/// names with the same word. On the status side some of v1's Go fields are not pointers,
+/// so a missing quantity is written as `"0"` there.
+#[derive(Clone, Copy)]
+struct Side {
+    /// `target` or `current`.
+    word: &'static str,
+    status: bool,
 }
 
-fn metric_spec_to_v1(m: &Value) -> Value {
-    let ty = m.get("type").cloned().unwrap_or(json!(""));
-    let mut out = json!({"type": ty});
-    match ty.as_str().unwrap_or_default() {
-        "Resource" => out["resource"] = resource_source_to_v1(&m["resource"]),
-        "ContainerResource" => {
-            out["containerResource"] = resource_source_to_v1(&m["containerResource"])
-        }
-        "Pods" => {
-            let p = &m["pods"];
-            let mut v = Map::new();
-            copy(&mut v, "metricName", &p["metric"], "name");
-            v.insert(
-                "targetAverageValue".into(),
-                quantity_or_zero(p.pointer("/target/averageValue")),
-            );
-            copy(&mut v, "selector", &p["metric"], "selector");
-            out["pods"] = Value::Object(v);
-        }
-        "Object" => {
-            let ob = &m["object"];
-            let mut v = Map::new();
-            copy(&mut v, "target", ob, "describedObject");
-            copy(&mut v, "metricName", &ob["metric"], "name");
-            v.insert(
-                "targetValue".into(),
-                quantity_or_zero(ob.pointer("/target/value")),
-            );
-            copy(&mut v, "selector", &ob["metric"], "selector");
-            copy(&mut v, "averageValue", &ob["target"], "averageValue");
-            out["object"] = Value::Object(v);
-        }
-        "External" => {
-            let e = &m["external"];
-            let mut v = Map::new();
-            copy(&mut v, "metricName", &e["metric"], "name");
-            copy(&mut v, "metricSelector", &e["metric"], "selector");
-            copy(&mut v, "targetValue", &e["target"], "value");
-            copy(&mut v, "targetAverageValue", &e["target"], "averageValue");
-            out["external"] = Value::Object(v);
-        }
-        _ => {}
+const SPEC: Side = Side {
+    word: "target",
+    status: false,
+};
+const STATUS: Side = Side {
+    word: "current",
+    status: true,
+};
+
+impl Side {
+    /// v1's name of a field: `averageValue` → `targetAverageValue`.
+    fn v1(self, field: &str) -> String {
+        let mut chars = field.chars();
+        let first = chars.next().map(|c| c.to_ascii_uppercase());
+        format!(
+            "{}{}{}",
+            self.word,
+            first.unwrap_or_default(),
+            chars.as_str()
+        )
     }
-    out
 }
 
-fn resource_status_to_v1(r: &Value) -> Value {
+/// Copies a quantity: as it is on the spec side, `"0"` when missing on the status side.
+fn copy_quantity(side: Side, to: &mut Map<String, Value>, key: &str, from: &Value, from_key: &str) {
+    if side.status {
+        to.insert(key.to_owned(), quantity_or_zero(from.get(from_key)));
+    } else {
+        copy(to, key, from, from_key);
+    }
+}
+
+/// A v2 resource metric (or container resource metric) as v1's.
+fn resource_to_v1(r: &Value, side: Side) -> Value {
     let mut out = Map::new();
     copy(&mut out, "name", r, "name");
     copy(&mut out, "container", r, "container");
-    let current = &r["current"];
-    copy(
-        &mut out,
-        "currentAverageUtilization",
-        current,
-        "averageUtilization",
-    );
-    out.insert(
-        "currentAverageValue".into(),
-        quantity_or_zero(current.get("averageValue")),
-    );
+    let at = &r[side.word];
+    let utilization = side.v1("averageUtilization");
+    copy(&mut out, &utilization, at, "averageUtilization");
+    copy_quantity(side, &mut out, &side.v1("averageValue"), at, "averageValue");
     Value::Object(out)
 }
 
-fn metric_status_to_v1(m: &Value) -> Value {
+/// A v2 metric (of the spec or of the status) in v1's shape.
+fn metric_to_v1(m: &Value, side: Side) -> Value {
+    let w = side.word;
     let ty = m.get("type").cloned().unwrap_or(json!(""));
     let mut out = json!({"type": ty});
     match ty.as_str().unwrap_or_default() {
-        "Resource" => out["resource"] = resource_status_to_v1(&m["resource"]),
+        "Resource" => out["resource"] = resource_to_v1(&m["resource"], side),
         "ContainerResource" => {
-            out["containerResource"] = resource_status_to_v1(&m["containerResource"])
+            out["containerResource"] = resource_to_v1(&m["containerResource"], side)
         }
         "Pods" => {
             let p = &m["pods"];
             let mut v = Map::new();
             copy(&mut v, "metricName", &p["metric"], "name");
             v.insert(
-                "currentAverageValue".into(),
-                quantity_or_zero(p.pointer("/current/averageValue")),
+                side.v1("averageValue"),
+                quantity_or_zero(p[w].get("averageValue")),
             );
             copy(&mut v, "selector", &p["metric"], "selector");
             out["pods"] = Value::Object(v);
@@ -274,12 +254,9 @@ fn metric_status_to_v1(m: &Value) -> Value {
             let mut v = Map::new();
             copy(&mut v, "target", ob, "describedObject");
             copy(&mut v, "metricName", &ob["metric"], "name");
-            v.insert(
-                "currentValue".into(),
-                quantity_or_zero(ob.pointer("/current/value")),
-            );
+            v.insert(side.v1("value"), quantity_or_zero(ob[w].get("value")));
             copy(&mut v, "selector", &ob["metric"], "selector");
-            copy(&mut v, "averageValue", &ob["current"], "averageValue");
+            copy(&mut v, "averageValue", &ob[w], "averageValue");
             out["object"] = Value::Object(v);
         }
         "External" => {
@@ -287,11 +264,8 @@ fn metric_status_to_v1(m: &Value) -> Value {
             let mut v = Map::new();
             copy(&mut v, "metricName", &e["metric"], "name");
             copy(&mut v, "metricSelector", &e["metric"], "selector");
-            v.insert(
-                "currentValue".into(),
-                quantity_or_zero(e.pointer("/current/value")),
-            );
-            copy(&mut v, "currentAverageValue", &e["current"], "averageValue");
+            copy_quantity(side, &mut v, &side.v1("value"), &e[w], "value");
+            copy(&mut v, &side.v1("averageValue"), &e[w], "averageValue");
             out["external"] = Value::Object(v);
         }
         _ => {}
@@ -366,7 +340,7 @@ pub fn to_v2(obj: &mut Value, whole: bool) {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(metric_spec_to_v2)
+            .map(|m| metric_to_v2(m, SPEC))
             .collect();
         if let Some(p) = spec
             .get("targetCPUUtilizationPercentage")
@@ -397,7 +371,7 @@ pub fn to_v2(obj: &mut Value, whole: bool) {
             copy(&mut v2_status, key, &status, key);
         }
         let current: Option<Vec<Value>> = match current_metrics.as_ref().and_then(Value::as_array) {
-            Some(ms) => Some(ms.iter().map(metric_status_to_v2).collect()),
+            Some(ms) => Some(ms.iter().map(|m| metric_to_v2(m, STATUS)).collect()),
             None => status
                 .get("currentCPUUtilizationPercentage")
                 .filter(|p| !p.is_null())
@@ -419,29 +393,21 @@ pub fn to_v2(obj: &mut Value, whole: bool) {
     put_annotations(o, annotations);
 }
 
-/// v1's `target*` fields of a resource metric as a v2 target.
-fn resource_source_to_v2(r: &Value) -> Value {
+/// A v1 resource metric (or container resource metric) as v2's.
+fn resource_to_v2(r: &Value, side: Side) -> Value {
     let mut out = Map::new();
     copy(&mut out, "name", r, "name");
     copy(&mut out, "container", r, "container");
-    let utilization = r.get("targetAverageUtilization").filter(|v| !v.is_null());
-    let mut target = Map::new();
-    target.insert(
-        "type".into(),
-        json!(if utilization.is_some() {
-            "Utilization"
-        } else {
-            "AverageValue"
-        }),
-    );
-    copy(
-        &mut target,
-        "averageUtilization",
-        r,
-        "targetAverageUtilization",
-    );
-    copy(&mut target, "averageValue", r, "targetAverageValue");
-    out.insert("target".into(), Value::Object(target));
+    let utilization = side.v1("averageUtilization");
+    let mut at = Map::new();
+    if !side.status {
+        let given = r.get(&utilization).is_some_and(|v| !v.is_null());
+        let ty = if given { "Utilization" } else { "AverageValue" };
+        at.insert("type".into(), json!(ty));
+    }
+    copy(&mut at, "averageUtilization", r, &utilization);
+    copy(&mut at, "averageValue", r, &side.v1("averageValue"));
+    out.insert(side.word.into(), Value::Object(at));
     Value::Object(out)
 }
 
@@ -453,115 +419,62 @@ fn identifier(from: &Value, name_key: &str, selector_key: &str) -> Value {
     Value::Object(id)
 }
 
-fn metric_spec_to_v2(m: &Value) -> Value {
+/// A v1 metric (of the spec or of the status) in v2's shape.
+fn metric_to_v2(m: &Value, side: Side) -> Value {
+    let w = side.word;
     let ty = m.get("type").cloned().unwrap_or(json!(""));
     let mut out = json!({"type": ty});
+    // A spec target says what kind of value it is.
+    let typed = |ty: &str| {
+        let mut at = Map::new();
+        if !side.status {
+            at.insert("type".into(), json!(ty));
+        }
+        at
+    };
     match ty.as_str().unwrap_or_default() {
-        "Resource" => out["resource"] = resource_source_to_v2(&m["resource"]),
+        "Resource" => out["resource"] = resource_to_v2(&m["resource"], side),
         "ContainerResource" => {
-            out["containerResource"] = resource_source_to_v2(&m["containerResource"])
+            out["containerResource"] = resource_to_v2(&m["containerResource"], side)
         }
         "Pods" => {
             let p = &m["pods"];
+            let mut at = typed("AverageValue");
+            at.insert(
+                "averageValue".into(),
+                quantity_or_zero(p.get(side.v1("averageValue"))),
+            );
             out["pods"] = json!({
                 "metric": identifier(p, "metricName", "selector"),
-                "target": {"type": "AverageValue", "averageValue": quantity_or_zero(p.get("targetAverageValue"))},
+                w: Value::Object(at),
             });
         }
         "Object" => {
             let ob = &m["object"];
             let average = ob.get("averageValue").filter(|v| !v.is_null());
-            let mut target = Map::new();
-            target.insert(
-                "type".into(),
-                json!(if average.is_some() {
-                    "AverageValue"
-                } else {
-                    "Value"
-                }),
-            );
-            target.insert("value".into(), quantity_or_zero(ob.get("targetValue")));
-            copy(&mut target, "averageValue", ob, "averageValue");
+            let mut at = typed(if average.is_some() {
+                "AverageValue"
+            } else {
+                "Value"
+            });
+            at.insert("value".into(), quantity_or_zero(ob.get(side.v1("value"))));
+            copy(&mut at, "averageValue", ob, "averageValue");
             let mut v = Map::new();
             copy(&mut v, "describedObject", ob, "target");
             v.insert("metric".into(), identifier(ob, "metricName", "selector"));
-            v.insert("target".into(), Value::Object(target));
+            v.insert(w.into(), Value::Object(at));
             out["object"] = Value::Object(v);
         }
         "External" => {
             let e = &m["external"];
-            let value = e.get("targetValue").filter(|v| !v.is_null());
-            let mut target = Map::new();
-            target.insert(
-                "type".into(),
-                json!(if value.is_some() {
-                    "Value"
-                } else {
-                    "AverageValue"
-                }),
-            );
-            copy(&mut target, "value", e, "targetValue");
-            copy(&mut target, "averageValue", e, "targetAverageValue");
+            let value = side.v1("value");
+            let given = e.get(&value).is_some_and(|v| !v.is_null());
+            let mut at = typed(if given { "Value" } else { "AverageValue" });
+            copy_quantity(side, &mut at, "value", e, &value);
+            copy(&mut at, "averageValue", e, &side.v1("averageValue"));
             out["external"] = json!({
                 "metric": identifier(e, "metricName", "metricSelector"),
-                "target": Value::Object(target),
-            });
-        }
-        _ => {}
-    }
-    out
-}
-
-fn resource_status_to_v2(r: &Value) -> Value {
-    let mut out = Map::new();
-    copy(&mut out, "name", r, "name");
-    copy(&mut out, "container", r, "container");
-    let mut current = Map::new();
-    copy(
-        &mut current,
-        "averageUtilization",
-        r,
-        "currentAverageUtilization",
-    );
-    copy(&mut current, "averageValue", r, "currentAverageValue");
-    out.insert("current".into(), Value::Object(current));
-    Value::Object(out)
-}
-
-fn metric_status_to_v2(m: &Value) -> Value {
-    let ty = m.get("type").cloned().unwrap_or(json!(""));
-    let mut out = json!({"type": ty});
-    match ty.as_str().unwrap_or_default() {
-        "Resource" => out["resource"] = resource_status_to_v2(&m["resource"]),
-        "ContainerResource" => {
-            out["containerResource"] = resource_status_to_v2(&m["containerResource"])
-        }
-        "Pods" => {
-            let p = &m["pods"];
-            out["pods"] = json!({
-                "metric": identifier(p, "metricName", "selector"),
-                "current": {"averageValue": quantity_or_zero(p.get("currentAverageValue"))},
-            });
-        }
-        "Object" => {
-            let ob = &m["object"];
-            let mut current = Map::new();
-            current.insert("value".into(), quantity_or_zero(ob.get("currentValue")));
-            copy(&mut current, "averageValue", ob, "averageValue");
-            let mut v = Map::new();
-            copy(&mut v, "describedObject", ob, "target");
-            v.insert("metric".into(), identifier(ob, "metricName", "selector"));
-            v.insert("current".into(), Value::Object(current));
-            out["object"] = Value::Object(v);
-        }
-        "External" => {
-            let e = &m["external"];
-            let mut current = Map::new();
-            current.insert("value".into(), quantity_or_zero(e.get("currentValue")));
-            copy(&mut current, "averageValue", e, "currentAverageValue");
-            out["external"] = json!({
-                "metric": identifier(e, "metricName", "metricSelector"),
-                "current": Value::Object(current),
+                w: Value::Object(at),
             });
         }
         _ => {}
