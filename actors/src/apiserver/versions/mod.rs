@@ -74,13 +74,14 @@ pub fn apply_to_stored(info: &ResourceInfo, obj: &mut Value) {
 /// An object of any served version as stored (the tables' printers read the stored
 /// version's fields): a v1 HorizontalPodAutoscaler converted, anything else `None`.
 pub fn stored_copy(obj: &Value) -> Option<Value> {
-    let v1 = obj.get("apiVersion").and_then(Value::as_str) == Some("autoscaling/v1")
-        && obj.get("kind").and_then(Value::as_str) == Some("HorizontalPodAutoscaler");
-    v1.then(|| {
-        let mut copy = obj.clone();
-        autoscaling::to_v2(&mut copy, true);
-        copy
-    })
+    let api_version = obj.get("apiVersion").and_then(Value::as_str)?;
+    let kind = obj.get("kind").and_then(Value::as_str)?;
+    let info = table::OTHER_VERSIONS
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)?;
+    let mut copy = obj.clone();
+    to_stored(info, &mut copy);
+    Some(copy)
 }
 
 /// [`serve_as`] over every object of a request's outcome.
