@@ -24,7 +24,9 @@
 #   Worker containers get the capabilities a container engine needs (all this machine
 #   grants, seccomp and AppArmor unconfined, every device): not --privileged, which the
 #   machine's own engine may refuse when it runs with a reduced capability set itself.
-# - state on the host under $RUDDER_MH_DIR (default .rudder/multihost): the shared token,
+# - state on the host under $RUDDER_MH_DIR (default .rudder/multihost): the cluster token
+#   (mounted into the control-plane nodes only), each worker's node key
+#   (mh-worker-N.key, from `rudderctl node-key`: workers never hold the token),
 #   each node's data dir (mounted at /var/lib/rudder), per-node kubeconfigs
 #   (kubeconfig-mh-cp-N, API via 127.0.0.1:1644N), `kubeconfig` (= mh-cp-1's) and
 #   `client.toml` for rudderctl and the Rust client (bus of mh-cp-1, reachable from the
@@ -188,11 +190,12 @@ start_node() {
   local args=(
     --name "$node" --hostname "$node" --label "$LABEL"
     -v "$ROOT/cluster-config/multihost:/etc/rudder/multihost:ro"
-    -v "$STATE/token:/etc/rudder/token:ro"
     -v "$STATE/$node:/var/lib/rudder"
   )
   case $node in
     mh-cp-*)
+      # The control plane holds the cluster token; a worker only its own node key.
+      args+=(-v "$STATE/token:/etc/rudder/token:ro")
       # Created on the API network (which carries the published port), then joined to
       # the bus network before it starts.
       args+=(--network "$API_NET" --ip "$(api_ip "$node")"
@@ -200,7 +203,8 @@ start_node() {
       ;;
     mh-worker-*)
       mkdir -p "$STATE/docker-$node"
-      args+=(--network "$NET" --ip "$(bus_ip "$node")"
+      args+=(-v "$STATE/$node.key:/etc/rudder/node.key:ro"
+        --network "$NET" --ip "$(bus_ip "$node")"
         -v "$STATE/docker-$node:/var/lib/docker"
         -e RUDDER_DOCKERD=1 --init
         "${ENGINE_CAPS[@]}" --device-cgroup-rule 'a *:* rwm'
@@ -215,12 +219,16 @@ start_node() {
   docker start "$node" >/dev/null
 }
 
-write_client_files() {
+write_client_config() {
   cat >"$STATE/client.toml" <<EOF
 bus_address = "$(bus_ip mh-cp-1):7946"
 cluster_id = "$CLUSTER_ID"
 token_file = "token"
 EOF
+}
+
+write_client_files() {
+  write_client_config
   local node
   for node in "${CPS[@]}"; do
     [[ -f $STATE/$node/kubeconfig ]] || return 1
@@ -264,9 +272,15 @@ up() {
   if [[ ! -s $STATE/token ]]; then
     (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/token")
   fi
+  write_client_config
+  local node
+  for node in "${WORKERS[@]}"; do
+    # What the worker proves on the bus instead of the token (from the token, so it is
+    # made again whenever the token is).
+    rudderctl node-key "$node" --out "$STATE/$node.key"
+  done
   ensure_network "$NET" "$NET_SUBNET"
   ensure_network "$API_NET" "$API_SUBNET"
-  local node
   for node in "${CPS[@]}" "${WORKERS[@]}"; do start_node "$node"; done
   # A node left partitioned by an interrupted run is reconnected.
   for node in "${CPS[@]}" "${WORKERS[@]}"; do heal "$node"; done

@@ -65,6 +65,11 @@ pub struct NodeConfig {
     pub join: Vec<String>,
     /// File holding the cluster token; empty means `<data_dir>/token`, created on first start.
     pub token_file: PathBuf,
+    /// A worker's alternative to the token: the file holding this node's own node key
+    /// (`rudderctl node-key NAME` on a control-plane host prints it). A node holding only
+    /// its key joins as itself and as a worker only, and links to control-plane nodes;
+    /// it cannot claim another node's name or the control plane. Empty: none.
+    pub node_key_file: PathBuf,
     /// Bus timings and limits.
     pub bus: BusConfig,
     /// The replicated store (control-plane nodes).
@@ -571,6 +576,7 @@ impl Default for NodeConfig {
             roles: vec![Role::ControlPlane, Role::Worker],
             join: Vec::new(),
             token_file: PathBuf::new(),
+            node_key_file: PathBuf::new(),
             bus: BusConfig::default(),
             store: StoreSection::default(),
             kubelet: KubeletSection::default(),
@@ -688,6 +694,21 @@ impl NodeConfig {
         }
         if self.roles.is_empty() {
             return invalid("roles", "at least one role is required");
+        }
+        if !self.node_key_file.as_os_str().is_empty() {
+            if self.roles.contains(&Role::ControlPlane) {
+                return invalid(
+                    "node_key_file",
+                    "a control-plane node needs the cluster token (token_file): node keys \
+                     are for workers",
+                );
+            }
+            if !self.token_file.as_os_str().is_empty() {
+                return invalid(
+                    "node_key_file",
+                    "give token_file or node_key_file, not both",
+                );
+            }
         }
         self.network.service_ranges()?;
         if !self.metrics.listen.is_empty()

@@ -422,7 +422,22 @@ impl Node {
         let name = cfg.node_name();
         claim_data_dir(&cfg.data_dir, &cfg.cluster_id, &name)?;
         let token_path = cfg.token_path();
-        let token = load_or_create_token(&token_path)?;
+        // A worker given its node key holds no token (and writes no client config).
+        let creds = if cfg.node_key_file.as_os_str().is_empty() {
+            let token = load_or_create_token(&token_path)?;
+            Credentials::token(cfg.cluster_id.clone(), token.into_bytes())
+        } else {
+            let path = &cfg.node_key_file;
+            let key = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| rudder_protocol::net::parse_node_key(&text))
+                .map_err(|message| NodeError::Token {
+                    path: path.clone(),
+                    message,
+                })?;
+            Credentials::node_key(cfg.cluster_id.clone(), key.to_vec())
+        };
+        let holds_token = matches!(creds.secret, rudder_protocol::net::Secret::Token(_));
         let (listener, bus_address) =
             bus::bind(&cfg.listen)
                 .await
@@ -439,10 +454,6 @@ impl Node {
             address: bus_address.to_string(),
             roles: cfg.roles.clone(),
             incarnation,
-        };
-        let creds = Credentials {
-            cluster_id: cfg.cluster_id.clone(),
-            token: Arc::from(token.into_bytes()),
         };
         let seeds: Vec<String> = cfg
             .join
@@ -666,24 +677,31 @@ impl Node {
         };
 
         let client_config = cfg.data_dir.join("client.toml");
-        let token_file = std::fs::canonicalize(&token_path).unwrap_or(token_path);
-        let dial_address = if bus_address.ip().is_unspecified() {
-            SocketAddr::new([127, 0, 0, 1].into(), bus_address.port())
+        if holds_token {
+            let token_file = std::fs::canonicalize(&token_path).unwrap_or(token_path);
+            let dial_address = if bus_address.ip().is_unspecified() {
+                SocketAddr::new([127, 0, 0, 1].into(), bus_address.port())
+            } else {
+                bus_address
+            };
+            let client = ClientConfig {
+                bus_address: dial_address.to_string(),
+                cluster_id: cfg.cluster_id.clone(),
+                token_file: Some(token_file),
+                certificate_file: None,
+                key_file: None,
+            };
+            let text = toml::to_string(&client).map_err(|e| NodeError::CorruptDataDir {
+                path: client_config.clone(),
+                message: e.to_string(),
+            })?;
+            write_atomic(&client_config, text.as_bytes(), true)?;
         } else {
-            bus_address
-        };
-        let client = ClientConfig {
-            bus_address: dial_address.to_string(),
-            cluster_id: cfg.cluster_id.clone(),
-            token_file: Some(token_file),
-            certificate_file: None,
-            key_file: None,
-        };
-        let text = toml::to_string(&client).map_err(|e| NodeError::CorruptDataDir {
-            path: client_config.clone(),
-            message: e.to_string(),
-        })?;
-        write_atomic(&client_config, text.as_bytes(), true)?;
+            tracing::info!(
+                "this worker holds its node key, not the cluster token: it writes no client \
+                 config (use a control-plane node's)"
+            );
+        }
 
         Ok(Node {
             name: NodeName::new(name),

@@ -572,10 +572,7 @@ mod actor_tests {
                 roles: vec![Role::ControlPlane],
                 incarnation: 1,
             },
-            Credentials {
-                cluster_id: "test".into(),
-                token: std::sync::Arc::from(&b"token"[..]),
-            },
+            Credentials::token("test", &b"token"[..]),
             listener,
             vec![],
             crate::bus::BusOptions::default(),

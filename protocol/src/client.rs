@@ -167,10 +167,10 @@ impl ClientConfig {
                     path: file.clone(),
                     message,
                 })?;
-                Ok(ClientAuth::Token(Credentials {
-                    cluster_id: self.cluster_id.clone(),
-                    token: Arc::from(token.into_bytes()),
-                }))
+                Ok(ClientAuth::Token(Credentials::token(
+                    self.cluster_id.clone(),
+                    token.into_bytes(),
+                )))
             }
             (None, Some(cert), Some(key)) => {
                 crate::keys::certificate_credentials(&self.cluster_id, cert, key)

@@ -8,10 +8,13 @@
 //!
 //! A connection opens with the handshake: the dialer sends [`Hello`] (magic, version,
 //! cluster id, who it is, a fresh nonce); the acceptor answers [`Challenge`] (who it is,
-//! its own nonce); the dialer answers [`Proof`] that it knows the cluster token; the
+//! its own nonce); the dialer answers [`Proof`] that it knows the link's key; the
 //! acceptor checks it and sends [`Frame::Welcome`] with its own proof, or
-//! [`Frame::Refused`] and closes. Proofs are HMAC-SHA256 over both nonces, the cluster id
-//! and both names: the token itself never crosses the wire, a recorded handshake cannot be
+//! [`Frame::Refused`] and closes. The key is the cluster token between two control-plane
+//! nodes (and for a client), and the worker's node key between a worker and a
+//! control-plane node ([`crate::net::link_key`]), so a worker given only its node key can
+//! join as itself and nothing else. Proofs are HMAC-SHA256 over both nonces, the cluster id
+//! and both names: the secret itself never crosses the wire, a recorded handshake cannot be
 //! replayed, and the acceptor proves nothing to a dialer that has not proved itself first
 //! (so an unauthenticated dialer collects no HMACs to guess the token from offline).
 //!
@@ -31,8 +34,10 @@ use crate::messages::{BusError, Reply, Request, StreamOpen};
 /// Bytes that open every [`Hello`] and [`Challenge`].
 pub const MAGIC: [u8; 4] = *b"RDDR";
 
-/// The bus protocol version carried in every frame header.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The bus protocol version carried in every frame header. Version 2: a link between a
+/// worker and a control-plane node is proved with the worker's node key
+/// ([`crate::net::link_key`]), not the cluster token.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Length of handshake nonces and proofs.
 pub const NONCE_LEN: usize = 32;

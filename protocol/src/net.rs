@@ -24,7 +24,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
-use crate::actor::ActorRef;
+use crate::actor::{ActorRef, Role};
 use crate::codec::{self, CodecError, MAX_FRAME_LEN};
 use crate::frame::{
     CertificateProof, Challenge, ClientUser, Frame, Hello, NodeIdentity, Peer, Proof,
@@ -326,16 +326,140 @@ async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<
 pub struct Credentials {
     /// The cluster both sides must belong to.
     pub cluster_id: String,
-    /// The shared cluster token (never sent).
-    pub token: Arc<[u8]>,
+    /// What it proves with (never sent).
+    pub secret: Secret,
+}
+
+/// The secret a handshake proves knowledge of.
+///
+/// Control-plane nodes and administrators' clients hold the cluster token. A worker may
+/// hold only its **node key** instead ([`node_key`]: derived from the token and the
+/// node's name, so every token holder can compute it and nobody can go from it back to
+/// the token or to another node's key). A link between a worker and a control-plane
+/// node is proved with the worker's node key, a link between two control-plane nodes
+/// with the token ([`link_key`]): so a node that holds only `w-1`'s key can join only
+/// as `w-1`, only as a worker, and only to nodes that hold the token.
+#[derive(Clone)]
+pub enum Secret {
+    /// The shared cluster token.
+    Token(Arc<[u8]>),
+    /// This node's own node key (a worker's).
+    NodeKey(Arc<[u8]>),
+}
+
+impl Credentials {
+    /// Credentials with the cluster token.
+    pub fn token(cluster_id: impl Into<String>, token: impl Into<Arc<[u8]>>) -> Self {
+        Credentials {
+            cluster_id: cluster_id.into(),
+            secret: Secret::Token(token.into()),
+        }
+    }
+
+    /// A worker's credentials with only its node key.
+    pub fn node_key(cluster_id: impl Into<String>, key: impl Into<Arc<[u8]>>) -> Self {
+        Credentials {
+            cluster_id: cluster_id.into(),
+            secret: Secret::NodeKey(key.into()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = match self.secret {
+            Secret::Token(_) => "<cluster token>",
+            Secret::NodeKey(_) => "<node key>",
+        };
         f.debug_struct("Credentials")
             .field("cluster_id", &self.cluster_id)
-            .field("token", &"<redacted>")
+            .field("secret", &secret)
             .finish()
+    }
+}
+
+/// Length of a node key.
+pub const NODE_KEY_LEN: usize = 32;
+
+/// The node key of node `node` in cluster `cluster_id`: HMAC-SHA256 keyed by the cluster
+/// token over a label, the cluster id and the name (see [`Secret`]).
+pub fn node_key(token: &[u8], cluster_id: &str, node: &str) -> [u8; NODE_KEY_LEN] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    #[allow(clippy::expect_used)]
+    let mut mac = HmacSha256::new_from_slice(token).expect("hmac takes any key length");
+    for part in [
+        b"rudder-node-key-v1".as_slice(),
+        cluster_id.as_bytes(),
+        node.as_bytes(),
+    ] {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    let mut key = [0u8; NODE_KEY_LEN];
+    key.copy_from_slice(&mac.finalize().into_bytes());
+    key
+}
+
+/// A node key as its file holds it: lower-case hex.
+pub fn format_node_key(key: &[u8; NODE_KEY_LEN]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a node key from its file's text ([`format_node_key`], surrounding whitespace
+/// ignored).
+pub fn parse_node_key(text: &str) -> Result<[u8; NODE_KEY_LEN], String> {
+    let text = text.trim();
+    let bad = || {
+        format!(
+            "a node key is {} hex digits (from `rudderctl node-key NODE`), not {} characters",
+            NODE_KEY_LEN * 2,
+            text.len()
+        )
+    };
+    if text.len() != NODE_KEY_LEN * 2 || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut key = [0u8; NODE_KEY_LEN];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(key)
+}
+
+/// Who a node link's key belongs to (see [`Secret`]): the token between two
+/// control-plane nodes, else the node key of the side that is not one (the dialer's
+/// when neither is: such links are refused after the handshake anyway).
+fn link_key_owner<'a>(dialer: &'a NodeIdentity, acceptor: &'a NodeIdentity) -> Option<&'a str> {
+    let cp = |n: &NodeIdentity| n.roles.contains(&Role::ControlPlane);
+    match (cp(dialer), cp(acceptor)) {
+        (true, true) => None,
+        (false, _) => Some(dialer.name.as_str()),
+        (true, false) => Some(acceptor.name.as_str()),
+    }
+}
+
+/// The key that proves a link between `dialer` and `acceptor`, as the side named `me`
+/// computes it from its credentials; `Err` when it cannot (it holds only its own node
+/// key and the link needs the token or another node's key).
+pub fn link_key(
+    creds: &Credentials,
+    me: &str,
+    dialer: &NodeIdentity,
+    acceptor: &NodeIdentity,
+) -> Result<Vec<u8>, String> {
+    let owner = link_key_owner(dialer, acceptor);
+    match (&creds.secret, owner) {
+        (Secret::Token(token), None) => Ok(token.to_vec()),
+        (Secret::Token(token), Some(node)) => Ok(node_key(token, &creds.cluster_id, node).to_vec()),
+        (Secret::NodeKey(key), Some(node)) if node == me => Ok(key.to_vec()),
+        (Secret::NodeKey(_), None) => Err(format!(
+            "node {me} holds only its node key, and a link between control-plane nodes is \
+             proved with the cluster token"
+        )),
+        (Secret::NodeKey(_), Some(node)) => Err(format!(
+            "node {me} holds only its node key, and the link is proved with node {node}'s \
+             (a worker links to control-plane nodes only)"
+        )),
     }
 }
 
@@ -388,7 +512,8 @@ fn transcript(
 }
 
 fn proof(
-    creds: &Credentials,
+    key: &[u8],
+    cluster_id: &str,
     role: &[u8],
     dialer: &str,
     acceptor: &str,
@@ -397,16 +522,24 @@ fn proof(
 ) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail.
     #[allow(clippy::expect_used)]
-    let mut mac = HmacSha256::new_from_slice(&creds.token).expect("hmac takes any key length");
+    let mut mac = HmacSha256::new_from_slice(key).expect("hmac takes any key length");
     mac.update(&transcript(
         role,
-        &creds.cluster_id,
+        cluster_id,
         dialer,
         acceptor,
         dialer_nonce,
         acceptor_nonce,
     ));
     mac
+}
+
+/// The key a client's link is proved with: the cluster token.
+fn client_key(creds: &Credentials) -> Result<Vec<u8>, String> {
+    match &creds.secret {
+        Secret::Token(token) => Ok(token.to_vec()),
+        Secret::NodeKey(_) => Err("a node key proves a worker node, not a client".into()),
+    }
 }
 
 /// The role under which a certificate client signs the transcript.
@@ -552,10 +685,20 @@ async fn dial_inner(
     let mut reader = FrameReader::new(rd, HANDSHAKE_MAX_FRAME);
     let my_nonce = nonce();
     let my_label = me.label().to_owned();
+    let my_identity = match &me {
+        Peer::Node(id) => Some(id.clone()),
+        Peer::Client { .. } => None,
+    };
     let challenge = hello_challenge(&mut reader, &mut wr, &creds.cluster_id, me, my_nonce).await?;
     let acceptor = challenge.node.name.as_str().to_owned();
+    let key = match &my_identity {
+        Some(id) => link_key(creds, id.name.as_str(), id, &challenge.node),
+        None => client_key(creds),
+    }
+    .map_err(HandshakeError::Protocol)?;
     let mine = proof(
-        creds,
+        &key,
+        &creds.cluster_id,
         b"dialer",
         &my_label,
         &acceptor,
@@ -571,7 +714,8 @@ async fn dial_inner(
     .await?;
     let theirs = welcome(&mut reader).await?;
     proof(
-        creds,
+        &key,
+        &creds.cluster_id,
         b"acceptor",
         &my_label,
         &acceptor,
@@ -580,7 +724,9 @@ async fn dial_inner(
     )
     .verify_slice(&theirs)
     .map_err(|_| {
-        HandshakeError::Refused(format!("node {acceptor} failed to prove the cluster token"))
+        HandshakeError::Refused(format!(
+            "node {acceptor} failed to prove the cluster's secret"
+        ))
     })?;
     Ok(Established {
         peer: Peer::Node(challenge.node),
@@ -714,6 +860,7 @@ async fn accept_inner(
     let dialer = hello.peer.label().to_owned();
     let my_nonce = nonce();
     let my_name = me.name.as_str().to_owned();
+    let me_identity = me.clone();
     write_frame(
         &mut wr,
         &Frame::Challenge(Challenge {
@@ -777,14 +924,42 @@ async fn accept_inner(
         }
         None => return Err(HandshakeError::Closed),
     };
-    if proof(creds, b"dialer", &dialer, &my_name, &hello.nonce, &my_nonce)
-        .verify_slice(&theirs)
-        .is_err()
+    let key = match &hello.peer {
+        Peer::Node(id) => link_key(creds, &my_name, id, &me_identity),
+        Peer::Client { .. } => client_key(creds).map_err(|_| {
+            format!(
+                "node {my_name} holds only its node key and cannot check a client's token: \
+                 connect to a control-plane node"
+            )
+        }),
+    };
+    let key = match key {
+        Ok(key) => key,
+        Err(e) => return Err(refuse(&mut wr, e).await),
+    };
+    if proof(
+        &key,
+        &creds.cluster_id,
+        b"dialer",
+        &dialer,
+        &my_name,
+        &hello.nonce,
+        &my_nonce,
+    )
+    .verify_slice(&theirs)
+    .is_err()
     {
-        return Err(refuse(&mut wr, "wrong cluster token".into()).await);
+        let reason = match &hello.peer {
+            Peer::Node(id) if !id.roles.contains(&Role::ControlPlane) => {
+                format!("wrong cluster token or node key for worker {}", id.name)
+            }
+            _ => "wrong cluster token".into(),
+        };
+        return Err(refuse(&mut wr, reason).await);
     }
     let mine = proof(
-        creds,
+        &key,
+        &creds.cluster_id,
         b"acceptor",
         &dialer,
         &my_name,
@@ -1808,27 +1983,93 @@ mod tests {
     }
 
     #[test]
-    fn proofs_differ_by_role_and_token() {
-        let a = Credentials {
-            cluster_id: "c".into(),
-            token: Arc::from(&b"t1"[..]),
-        };
-        let b = Credentials {
-            cluster_id: "c".into(),
-            token: Arc::from(&b"t2"[..]),
-        };
+    fn proofs_differ_by_role_and_key() {
         let n1 = [1u8; NONCE_LEN];
         let n2 = [2u8; NONCE_LEN];
-        let pa = proof(&a, b"dialer", "x", "y", &n1, &n2)
-            .finalize()
-            .into_bytes();
-        let pa2 = proof(&a, b"acceptor", "x", "y", &n1, &n2)
-            .finalize()
-            .into_bytes();
-        let pb = proof(&b, b"dialer", "x", "y", &n1, &n2)
-            .finalize()
-            .into_bytes();
-        assert_ne!(pa, pa2);
-        assert_ne!(pa, pb);
+        let p = |key: &[u8], role: &[u8]| {
+            proof(key, "c", role, "x", "y", &n1, &n2)
+                .finalize()
+                .into_bytes()
+        };
+        assert_ne!(p(b"t1", b"dialer"), p(b"t1", b"acceptor"));
+        assert_ne!(p(b"t1", b"dialer"), p(b"t2", b"dialer"));
+    }
+
+    fn node(name: &str, roles: &[Role]) -> NodeIdentity {
+        NodeIdentity {
+            name: crate::NodeName::new(name),
+            address: format!("{name}:1"),
+            roles: roles.to_vec(),
+            incarnation: 1,
+        }
+    }
+
+    #[test]
+    fn node_keys_read_back_as_written() {
+        let k = node_key(b"token", "c", "w-1");
+        assert_eq!(
+            parse_node_key(&format!(" {}\n", format_node_key(&k))),
+            Ok(k)
+        );
+        for bad in [
+            "",
+            "abc",
+            &"zz".repeat(32),
+            &"ab".repeat(33),
+            &"é".repeat(32),
+        ] {
+            assert!(parse_node_key(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn node_keys_are_per_node_and_per_cluster() {
+        let k = node_key(b"token", "c", "w-1");
+        assert_ne!(k, node_key(b"token", "c", "w-2"));
+        assert_ne!(k, node_key(b"token", "c2", "w-1"));
+        assert_ne!(k, node_key(b"other", "c", "w-1"));
+        // Length-prefixed parts: moving a byte between cluster id and name changes it.
+        assert_ne!(node_key(b"t", "ab", "c"), node_key(b"t", "a", "bc"));
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn both_ends_of_a_link_agree_on_its_key_or_cannot_prove_it() {
+        use Role::{ControlPlane as C, Worker as W};
+        let token = Credentials::token("c", &b"token"[..]);
+        let key_of = |n: &str| Credentials::node_key("c", node_key(b"token", "c", n).to_vec());
+        let (cp1, cp2, w1, w2) = (
+            node("cp-1", &[C]),
+            node("cp-2", &[C, W]),
+            node("w-1", &[W]),
+            node("w-2", &[W]),
+        );
+        // Two control-plane nodes: the token.
+        let k = link_key(&token, "cp-1", &cp1, &cp2).unwrap();
+        assert_eq!(k, b"token".to_vec());
+        // A worker holding its key and a token holder, in either direction: its key.
+        let want = node_key(b"token", "c", "w-1").to_vec();
+        for (dialer, acceptor) in [(&w1, &cp1), (&cp1, &w1)] {
+            assert_eq!(link_key(&token, "cp-1", dialer, acceptor).unwrap(), want);
+            assert_eq!(
+                link_key(&key_of("w-1"), "w-1", dialer, acceptor).unwrap(),
+                want
+            );
+        }
+        // A worker holding a token computes the same key.
+        assert_eq!(link_key(&token, "w-1", &w1, &cp1).unwrap(), want);
+        // What a node with only its key cannot prove: to be a control-plane node, or a
+        // link to another worker. (Another node's name it can claim, with a key that is
+        // not that node's: the acceptor refuses it.)
+        let w1_key = key_of("w-1");
+        let as_cp = node("w-1", &[C, W]);
+        let err = link_key(&w1_key, "w-1", &as_cp, &cp1).unwrap_err();
+        assert!(err.contains("cluster token"), "{err}");
+        // Between two workers the key is the dialer's: the accepting worker lacks it.
+        assert!(link_key(&key_of("w-2"), "w-2", &w1, &w2).is_err());
+        assert!(link_key(&w1_key, "w-1", &w2, &w1).is_err());
+        // Clients prove the token; a node key is no client's.
+        assert!(client_key(&token).is_ok());
+        assert!(client_key(&w1_key).is_err());
     }
 }

@@ -252,6 +252,9 @@ pub struct NodeSpec {
     pub join: Vec<String>,
     /// `--token-file`.
     pub token_file: PathBuf,
+    /// `--node-key-file`: the node proves its node key instead of the token (then no
+    /// `--token-file` is passed).
+    pub node_key_file: Option<PathBuf>,
     /// `--roles`, if overriding the file.
     pub roles: Option<String>,
     /// `--proxy-mode`. Tests use `forwarding` unless they test the packet filter: the
@@ -305,9 +308,11 @@ impl NodeProc {
             .arg("--listen")
             .arg(&spec.listen)
             .arg("--api-listen")
-            .arg(&spec.api_listen)
-            .arg("--token-file")
-            .arg(&spec.token_file);
+            .arg(&spec.api_listen);
+        match &spec.node_key_file {
+            Some(key) => cmd.arg("--node-key-file").arg(key),
+            None => cmd.arg("--token-file").arg(&spec.token_file),
+        };
         // Always explicit, so a config file's fixed seed ports are never dialled.
         if spec.join.is_empty() {
             cmd.arg("--join").arg("");
@@ -569,6 +574,7 @@ impl Cluster {
             api_listen: "127.0.0.1:0".into(),
             join: self.nodes.iter().map(|n| n.bus.clone()).collect(),
             token_file: self.token_file(),
+            node_key_file: None,
             roles: None,
             proxy_mode: Some("forwarding".into()),
             kubelet_runtime: Some("fake".into()),

@@ -2,7 +2,6 @@
 //! oversized frames, unknown versions. Each must close only the offending connection; the
 //! node keeps serving everyone else and does not panic.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rudder_protocol::client::{Client, ClientConfig, ClientError};
@@ -74,10 +73,7 @@ async fn wrong_token_or_cluster_is_refused_and_logged() -> anyhow::Result<()> {
     let good = creds_of(&cluster.nodes[0])?;
     let bus = cluster.nodes[0].bus.clone();
 
-    let wrong_token = Credentials {
-        cluster_id: good.cluster_id.clone(),
-        token: Arc::from(&b"not-the-token"[..]),
-    };
+    let wrong_token = Credentials::token(good.cluster_id.clone(), &b"not-the-token"[..]);
     match Client::connect_to(&bus, &wrong_token).await {
         Err(ClientError::Handshake {
             source: HandshakeError::Refused(_),
@@ -88,7 +84,7 @@ async fn wrong_token_or_cluster_is_refused_and_logged() -> anyhow::Result<()> {
     }
     let wrong_cluster = Credentials {
         cluster_id: "someone-else".into(),
-        token: good.token.clone(),
+        secret: good.secret.clone(),
     };
     match Client::connect_to(&bus, &wrong_cluster).await {
         Err(ClientError::Handshake {

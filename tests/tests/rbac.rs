@@ -10,8 +10,9 @@
 //!   does not hold, and can once she holds it.
 //! - **node identity**: `system:node:n1` reads the Secret its pod uses but not another
 //!   node's, and cannot change another node's pod.
-//! - **components on the bus**: a worker's kubelet acts as `system:node:w-1` (its Node,
-//!   its pod's Secret and status, in the audit log), the scheduler as
+//! - **components on the bus**: a worker holding only its node key joins; its kubelet
+//!   acts as `system:node:w-1` (its Node, its pod's Secret and status, in the audit
+//!   log), its other agents as `system:rudder:node-agent:w-1`, the scheduler as
 //!   `system:kube-scheduler`; impersonating another node's kubelet over the bus, every
 //!   write to what is not that node's (pod status, delete, Node, Lease, token) and every
 //!   unrelated Secret is refused, and nothing changes.
@@ -513,10 +514,20 @@ async fn components_on_the_bus_act_as_their_own_users() -> anyhow::Result<()> {
     use rudder_protocol::resources::{Lease, Node, Pod, Secret, ServiceAccount};
     // A control plane, and a worker whose kubelet reaches it over its bus link.
     let (mut cluster, admin) = node("RBAC").await?;
+    // The worker holds only its node key, not the cluster token.
+    let key_file = cluster.dir.path().join("w-1.key");
+    let made = std::process::Command::new(rudder_tests::rudderctl_bin())
+        .arg("--client-config")
+        .arg(cluster.nodes[0].client_config())
+        .args(["node-key", "w-1", "--out"])
+        .arg(&key_file)
+        .output()?;
+    anyhow::ensure!(made.status.success(), "rudderctl node-key: {made:?}");
     let mut spec = cluster.spec("single-node.toml", "w-1");
     spec.config = cluster.dir.path().join("node.toml");
     spec.roles = Some("worker".into());
     spec.join = vec![cluster.nodes[0].bus.clone()];
+    spec.node_key_file = Some(key_file);
     cluster
         .nodes
         .push(rudder_tests::NodeProc::start(spec).await?);
@@ -575,6 +586,21 @@ spec:
         assert!((200..300).contains(&code), "{event}");
         assert_eq!(event["user"]["groups"][0], "system:nodes", "{event}");
     }
+    // The worker's other agents (proxy, DNS, informers) are its node-agent user, which
+    // RBAC lets read Services (once the bootstrap binding exists: the first lists may
+    // come before it); they are no cluster administrator.
+    let event = cp
+        .audit_event(timeout, |e| {
+            e["user"]["username"] == "system:rudder:node-agent:w-1"
+                && e["objectRef"]["resource"] == "services"
+                && e["stage"] == "ResponseComplete"
+                && e["responseStatus"]["code"] == 200
+        })
+        .await?;
+    assert_eq!(
+        event["user"]["groups"][0], "system:rudder:node-agents",
+        "{event}"
+    );
     let out = ok(
         &admin,
         &["get", "pod", "app", "-o", "jsonpath={.spec.nodeName}"],

@@ -80,7 +80,7 @@ impl Handler<Deliver> for ApiServer {
         Box::pin(async move {
             match msg.0 {
                 BusRequest::Api(req) => {
-                    let sender = caller(&msg.1, &me);
+                    let sender = caller(&msg.1, &me, &bus);
                     // Decoding, defaulting, validation and encoding are CPU work: do them on
                     // the component runtime so the node's bus thread only moves frames.
                     let work = crate::supervisor::component_runtime().spawn(async move {
@@ -177,11 +177,14 @@ fn options(p: ListParams) -> ListOptions {
 }
 
 /// Who a bus request comes from, as the API server names its caller when the request
-/// names no component ([`identify`]): a node's shared informers and the components
-/// without a user of their own (proxy, DNS, ingress, ...) are the node's user in
-/// [`super::rbac::BUS_COMPONENTS_GROUP`]; a bus client with the cluster token is the
-/// admin, one with a user's certificate that user.
-fn caller(origin: &Origin, me: &ActorRef) -> UserInfo {
+/// names no component ([`identify`]): on a control-plane node, its shared informers and
+/// the components without a user of their own are the node's user in
+/// [`super::rbac::BUS_COMPONENTS_GROUP`]; on a worker (which may hold only its node key,
+/// see `bus::workers`), its agents (proxy, DNS, ingress, network policy, storage
+/// provisioner, shared informers) are [`UserInfo::node_agent`], held to what RBAC grants
+/// `system:rudder:node-agents`; a bus client with the cluster token is the admin, one
+/// with a user's certificate that user.
+fn caller(origin: &Origin, me: &ActorRef, bus: &crate::bus::Bus) -> UserInfo {
     let components = |node: &str| {
         let mut user = UserInfo::node(node);
         user.groups
@@ -190,6 +193,11 @@ fn caller(origin: &Origin, me: &ActorRef) -> UserInfo {
     };
     match origin {
         Origin::Local => components(me.node.as_str()),
+        // The roles the node authenticated with (gossip from workers is ignored); a
+        // node the bus no longer knows has none, so it is no control plane.
+        Origin::Node(node) if !bus.roles_of(node).contains(&Role::ControlPlane) => {
+            UserInfo::node_agent(node.as_str())
+        }
         Origin::Node(node) => components(node.as_str()),
         Origin::Client { .. } => UserInfo::admin(),
         Origin::User { user, .. } => super::bus_clients::user_info(user),

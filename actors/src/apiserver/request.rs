@@ -69,6 +69,20 @@ impl UserInfo {
             ..UserInfo::default()
         }
     }
+
+    /// The agents of worker `node` other than its kubelet (proxy, DNS, ingress, network
+    /// policy, storage provisioner, shared informers): `system:rudder:node-agent:<node>`
+    /// in `system:rudder:node-agents`, which the bootstrap role of that name is bound to.
+    pub fn node_agent(node: &str) -> UserInfo {
+        UserInfo {
+            name: format!("{}{node}", super::rbac::bootstrap::NODE_AGENT_USER_PREFIX),
+            groups: vec![
+                super::rbac::bootstrap::NODE_AGENTS_GROUP.into(),
+                AUTHENTICATED_GROUP.into(),
+            ],
+            ..UserInfo::default()
+        }
+    }
 }
 
 /// A verb, as Kubernetes' authorization names it.

@@ -33,6 +33,7 @@ pub mod clients;
 pub mod faults;
 pub mod membership;
 pub mod stream;
+mod workers;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -422,7 +423,10 @@ async fn route(
         let peer = to.node.clone();
         return send_with_faults(inner, &link, peer.as_str(), to, body, timeout).await;
     }
-    if may_forward && !inner.me.roles.contains(&Role::ControlPlane) {
+    // A worker's API requests go to a control-plane node it links to: forwarded, they
+    // would arrive as the forwarding node (`workers` refuses them).
+    let api = to.name == rudder_protocol::names::actors::APISERVER;
+    if may_forward && !api && !inner.me.roles.contains(&Role::ControlPlane) {
         // A worker reaches non-adjacent nodes through any control-plane node.
         let via = lock(&inner.links)
             .iter()
@@ -525,6 +529,9 @@ struct LinkInbound {
     from: Option<NodeName>,
     /// Who sends what arrives here: the peer node, or a client.
     origin: Origin,
+    /// The peer is a node without the control-plane role: [`workers`] decides what its
+    /// requests and streams reach, and its gossip is ignored.
+    worker: bool,
 }
 
 impl Inbound for LinkInbound {
@@ -536,6 +543,7 @@ impl Inbound for LinkInbound {
     ) -> BoxFuture<Result<Reply, BusError>> {
         let bus = self.bus.upgrade();
         let origin = self.origin.clone();
+        let worker = self.worker;
         let verdict = match (&bus, &self.from) {
             (Some(inner), Some(from)) if !fault_exempt(&to) => {
                 inner.faults.verdict(from.as_str(), Direction::Inbound)
@@ -560,6 +568,9 @@ impl Inbound for LinkInbound {
                     if let Origin::User { user, .. } = &origin {
                         clients::admit(&inner, user, &to, &body).await?;
                     }
+                    if let (true, Origin::Node(from)) = (worker, &origin) {
+                        workers::admit(&inner.me.name, from, &to)?;
+                    }
                     route(&inner, to, body, timeout, origin).await
                 }
                 None => Err(BusError::Unreachable {
@@ -576,6 +587,11 @@ impl Inbound for LinkInbound {
         open: rudder_protocol::messages::StreamOpen,
         accept: rudder_protocol::net::StreamAccept,
     ) {
+        if let (true, Origin::Node(from)) = (self.worker, &self.origin) {
+            if let Err(e) = workers::admit_stream(from, &to) {
+                return accept.refuse(e);
+            }
+        }
         match self.bus.upgrade() {
             Some(inner) => stream::arrived(inner, to, open, self.origin.clone(), accept),
             None => accept.refuse(BusError::Unreachable {
@@ -591,6 +607,11 @@ impl Inbound for LinkInbound {
         };
         if let Frame::Gossip { members } = frame {
             if inner.faults.verdict(from.as_str(), Direction::Inbound) == Verdict::Drop {
+                return;
+            }
+            if self.worker {
+                // Membership is what control-plane nodes say (see `workers`).
+                tracing::trace!(peer = %from, "gossip from a worker ignored");
                 return;
             }
             let new = lock(&inner.members).merge(from, &members, Instant::now());
@@ -695,6 +716,7 @@ fn adopt(inner: &Arc<Inner>, est: Established, dialed: bool, seed: Option<&str>)
                     bus: Arc::downgrade(inner),
                     from: None,
                     origin,
+                    worker: false,
                 }),
                 inner.link_opts.clone(),
             );
@@ -752,6 +774,7 @@ fn adopt(inner: &Arc<Inner>, est: Established, dialed: bool, seed: Option<&str>)
                 bus: Arc::downgrade(inner),
                 from: Some(id.name.clone()),
                 origin: Origin::Node(id.name.clone()),
+                worker: !id.roles.contains(&Role::ControlPlane),
             }),
             inner.link_opts.clone(),
         );

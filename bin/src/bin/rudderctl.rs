@@ -220,6 +220,17 @@ enum Command {
     /// Issue a client certificate for a user (a CertificateSigningRequest, approved as
     /// the caller) and write a kubeconfig that authenticates with it.
     Kubeconfig(kubeconfig::KubeconfigArgs),
+    /// Print (or write) a worker's node key: what that worker proves on the bus instead
+    /// of the cluster token (`node_key_file` in its config, or `rudderd
+    /// --node-key-file`). A node holding only its key joins as that node and as a worker
+    /// only. Computed from this client config's cluster token; nothing is sent.
+    NodeKey {
+        /// The worker's node name.
+        node: String,
+        /// Write the key to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Send a ping to a node's echo actor and print the round trip.
     Ping {
         /// The node (default: the node this client is connected to).
@@ -357,6 +368,42 @@ fn uptime(ms: u64) -> String {
     }
 }
 
+/// `rudderctl node-key`: the worker's key from the config's cluster token.
+fn node_key(cfg: &ClientConfig, node: &str, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use rudder_protocol::net::{format_node_key, node_key, Secret};
+    let creds = cfg.credentials().context(
+        "a node key is computed from the cluster token: use a client config that holds it \
+         (a control-plane node's client.toml)",
+    )?;
+    let Secret::Token(token) = &creds.secret else {
+        bail!("this client config holds no cluster token");
+    };
+    let key = format_node_key(&node_key(token, &cfg.cluster_id, node));
+    match out {
+        None => println!("{key}"),
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut file = opts
+                .open(path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            std::io::Write::write_all(&mut file, format!("{key}\n").as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("node key of {node} written to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     if let Command::Images {
         command: ImagesCommand::Build,
@@ -365,6 +412,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return images_build().await;
     }
     let cfg = ClientConfig::discover(args.client_config.as_deref())?;
+    if let Command::NodeKey { node, out } = &args.command {
+        return node_key(&cfg, node, out.as_deref());
+    }
     let client = Client::connect(&cfg)
         .await?
         .with_timeout(Duration::from_secs(10));
@@ -671,7 +721,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             )
             .await?
         }
-        Command::Images { .. } => {}
+        Command::Images { .. } | Command::NodeKey { .. } => {}
         Command::Chaos { command } => chaos::run(&client, command).await?,
         Command::Ping { node } => {
             let node = node_or_here(node);

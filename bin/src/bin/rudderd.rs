@@ -46,6 +46,9 @@ struct Args {
     /// File holding the cluster token (created if missing).
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// A worker's node key file instead of the token (`rudderctl node-key NAME`).
+    #[arg(long)]
+    node_key_file: Option<PathBuf>,
     /// Cluster id.
     #[arg(long)]
     cluster_id: Option<String>,
@@ -99,8 +102,18 @@ fn config(args: Args) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.roles {
         cfg.roles = v;
     }
+    // A node key given here replaces the config file's token, and a token the file's
+    // node key; both flags at once are refused by the config's validation.
+    let key_flag = args.node_key_file.is_some();
+    if let Some(v) = args.node_key_file {
+        cfg.node_key_file = v;
+        cfg.token_file = PathBuf::new();
+    }
     if let Some(v) = args.token_file {
         cfg.token_file = v;
+        if !key_flag {
+            cfg.node_key_file = PathBuf::new();
+        }
     }
     if let Some(v) = args.cluster_id {
         cfg.cluster_id = v;

@@ -44,6 +44,12 @@ pub const SCHEDULER_USER: &str = "system:kube-scheduler";
 pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
 /// The user of the service proxy.
 pub const PROXY_USER: &str = "system:kube-proxy";
+/// The user of a worker's agents other than its kubelet, followed by the node's name.
+pub const NODE_AGENT_USER_PREFIX: &str = "system:rudder:node-agent:";
+/// The group of every worker's agents, bound to the role [`NODE_AGENT_ROLE`].
+pub const NODE_AGENTS_GROUP: &str = "system:rudder:node-agents";
+/// What a worker's agents may do: read what they serve from, write what they own.
+pub const NODE_AGENT_ROLE: &str = "system:rudder:node-agent";
 /// Every authenticated caller's group.
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 /// Every unauthenticated caller's group.
@@ -399,6 +405,57 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                 ),
             ],
         ),
+        // A worker's agents (Rudder's own; Kubernetes runs them as separate programs
+        // with a user each): the service proxy and DNS read Services, Endpoints,
+        // EndpointSlices and Pods; network policy reads policies, Pods and Namespaces;
+        // routes read Nodes; the ingress controller reads Ingresses, their classes and
+        // TLS Secrets and writes Ingress status; the local-path provisioner reads
+        // claims and classes and creates and deletes PersistentVolumes; the API relay
+        // reads the API servers' Leases; all write Events.
+        role(
+            NODE_AGENT_ROLE,
+            vec![
+                rule(
+                    READ,
+                    &[""],
+                    &[
+                        "services",
+                        "endpoints",
+                        "pods",
+                        "namespaces",
+                        "nodes",
+                        "secrets",
+                        "configmaps",
+                        "persistentvolumeclaims",
+                    ],
+                ),
+                rule(
+                    &[
+                        "get", "list", "watch", "create", "update", "patch", "delete",
+                    ],
+                    &[""],
+                    &["persistentvolumes"],
+                ),
+                rule(READ, &["discovery.k8s.io"], &["endpointslices"]),
+                rule(
+                    READ,
+                    &["networking.k8s.io"],
+                    &["networkpolicies", "ingresses", "ingressclasses"],
+                ),
+                rule(
+                    &["update", "patch"],
+                    &["networking.k8s.io"],
+                    &["ingresses/status"],
+                ),
+                rule(READ, &["storage.k8s.io"], &["storageclasses"]),
+                rule(READ, &["coordination.k8s.io"], &["leases"]),
+                rule(
+                    &["create", "patch", "update"],
+                    &["", "events.k8s.io"],
+                    &["events"],
+                ),
+            ],
+        ),
         // Who may approve client certificates for the API server (bound by no one at
         // start, as in Kubernetes): `kubectl certificate approve` needs this and
         // `update` on `certificatesigningrequests/approval`.
@@ -491,6 +548,11 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             vec![subject(USER_KIND, PROXY_USER)],
         ),
         binding("system:node", "system:node", Vec::new()),
+        binding(
+            NODE_AGENT_ROLE,
+            NODE_AGENT_ROLE,
+            vec![subject(GROUP_KIND, NODE_AGENTS_GROUP)],
+        ),
     ]
 }
 

@@ -576,10 +576,7 @@ mod tests {
                 roles: vec![Role::ControlPlane],
                 incarnation: 1,
             },
-            Credentials {
-                cluster_id: "test".into(),
-                token: Arc::from(&b"token"[..]),
-            },
+            Credentials::token("test", &b"token"[..]),
             listener,
             vec![],
             crate::bus::BusOptions::default(),
