@@ -233,6 +233,7 @@ impl Inbound for Refuse {
         to: ActorRef,
         body: Request,
         _: Duration,
+        _: Option<crate::trace::TraceContext>,
     ) -> BoxFuture<Result<Reply, BusError>> {
         Box::pin(async move {
             Err(BusError::WrongProtocol {
@@ -513,16 +514,30 @@ impl Client {
     pub async fn alive_members(
         &self,
     ) -> Result<Vec<crate::messages::bus::MemberInfo>, ClientError> {
-        use crate::messages::bus::{BusReply, BusRequest, MemberState};
-        let BusReply::Members(m) = self
-            .call(
-                ActorRef::new(self.node.clone(), crate::names::actors::BUS),
-                BusRequest::Members,
-            )
-            .await?;
-        Ok(m.into_iter()
+        use crate::messages::bus::MemberState;
+        let node = self.node.clone();
+        Ok(self
+            .members_seen_by(&node)
+            .await?
+            .into_iter()
             .filter(|m| m.state == MemberState::Alive)
             .collect())
+    }
+
+    /// Every member as node `node` sees it.
+    pub async fn members_seen_by(
+        &self,
+        node: &NodeName,
+    ) -> Result<Vec<crate::messages::bus::MemberInfo>, ClientError> {
+        use crate::messages::bus::{BusReply, BusRequest};
+        let to = ActorRef::new(node.clone(), crate::names::actors::BUS);
+        match self.call(to.clone(), BusRequest::Members).await? {
+            BusReply::Members(m) => Ok(m),
+            _ => Err(ClientError::Bus(BusError::WrongProtocol {
+                actor: to,
+                protocol: "bus".into(),
+            })),
+        }
     }
 
     /// Every alive node with its roles and its actors' names (nodes that do not answer

@@ -30,13 +30,15 @@
 use crate::actor::{ActorRef, NodeName, Role};
 use crate::messages::bus::MemberInfo;
 use crate::messages::{BusError, Reply, Request, StreamOpen};
+use crate::trace::TraceContext;
 
 /// Bytes that open every [`Hello`] and [`Challenge`].
 pub const MAGIC: [u8; 4] = *b"RDDR";
 
 /// The bus protocol version carried in every frame header. Version 2: a link between a
 /// worker and a control-plane node is proved with the worker's node key
-/// ([`crate::net::link_key`]), not the cluster token.
+/// ([`crate::net::link_key`]), not the cluster token; request frames carry a trace
+/// context.
 pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Length of handshake nonces and proofs.
@@ -74,6 +76,8 @@ pub enum Frame {
         to: ActorRef,
         /// Milliseconds the caller still waits; past it nobody wants the answer.
         timeout_ms: u32,
+        /// The trace the request is part of, if any (see [`crate::trace`]).
+        trace: Option<TraceContext>,
         /// The request itself.
         body: Request,
     },

@@ -13,6 +13,7 @@
 //!   (`#[derive(Schema)]`): read by OpenAPI, strategic merge patch and strict validation.
 //! - [`frame`]: bus frames, the frame header and the handshake messages.
 //! - [`net`] (feature `net`): async framing and the challenge/response handshake over TCP.
+//! - [`trace`]: trace context carried in request frames, and the spans nodes report.
 //! - [`stats`]: lock-free counters (frames, bytes, latency buckets) that links and actors
 //!   keep and metrics read.
 //! - [`stream`] (feature `net`): byte streams between actors, with credit-based flow
@@ -36,6 +37,7 @@ pub mod registry;
 pub mod resources;
 pub mod schema;
 pub mod stats;
+pub mod trace;
 
 #[cfg(feature = "net")]
 pub mod net;

@@ -32,6 +32,7 @@ use crate::frame::{
 };
 use crate::messages::{BusError, Reply, Request, StreamOpen};
 use crate::stream::{self, Outlet, Shared, StreamReader, StreamWriter};
+use crate::trace::TraceContext;
 
 /// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -1006,12 +1007,14 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// What a link does with what its peer sends, besides replies to its own requests.
 pub trait Inbound: Send + Sync + 'static {
-    /// Serve a request from the peer; the reply is written back by the link.
+    /// Serve a request from the peer (part of `trace`, if any); the reply is written
+    /// back by the link.
     fn request(
         &self,
         to: ActorRef,
         body: Request,
         timeout: Duration,
+        trace: Option<TraceContext>,
     ) -> BoxFuture<Result<Reply, BusError>>;
 
     /// A frame that is neither a request, a reply nor a heartbeat (e.g. gossip).
@@ -1519,6 +1522,17 @@ impl Link {
         body: Request,
         timeout: Duration,
     ) -> Result<Reply, BusError> {
+        self.request_traced(to, body, timeout, None).await
+    }
+
+    /// [`Link::request`] as part of a trace: the frame carries `trace`.
+    pub async fn request_traced(
+        &self,
+        to: ActorRef,
+        body: Request,
+        timeout: Duration,
+        trace: Option<TraceContext>,
+    ) -> Result<Reply, BusError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut buf = Vec::new();
@@ -1527,6 +1541,7 @@ impl Link {
             id,
             to: to.clone(),
             timeout_ms,
+            trace,
             body,
         };
         encode_frame(&frame, &mut buf).map_err(|e| BusError::Failed {
@@ -1644,13 +1659,18 @@ impl Link {
                     id,
                     to,
                     timeout_ms,
+                    trace,
                     body,
                 } => {
                     let Ok(permit) = permits.clone().acquire_owned().await else {
                         break;
                     };
-                    let fut =
-                        inbound.request(to.clone(), body, Duration::from_millis(timeout_ms.into()));
+                    let fut = inbound.request(
+                        to.clone(),
+                        body,
+                        Duration::from_millis(timeout_ms.into()),
+                        trace,
+                    );
                     let link = self.clone();
                     tokio::spawn(async move {
                         let result = fut.await;
@@ -1916,6 +1936,7 @@ mod tests {
                 id: 9,
                 to: ActorRef::new("n", "echo"),
                 timeout_ms: 5,
+                trace: None,
                 body: Request::Echo(crate::messages::echo::EchoRequest::Ping {
                     payload: vec![3; 100_000],
                 }),

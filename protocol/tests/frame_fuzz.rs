@@ -30,9 +30,20 @@ fn sample_frames() -> Vec<Frame> {
             id: 42,
             to: ActorRef::new("cp-1", "echo"),
             timeout_ms: 1000,
+            trace: None,
             body: Request::Echo(EchoRequest::Ping {
                 payload: vec![1, 2, 3],
             }),
+        },
+        Frame::Request {
+            id: 43,
+            to: ActorRef::new("cp-1", "store"),
+            timeout_ms: 1000,
+            trace: Some(rudder_protocol::trace::TraceContext {
+                trace_id: u128::MAX - 1,
+                span_id: 7,
+            }),
+            body: Request::Echo(EchoRequest::Ping { payload: vec![] }),
         },
         Frame::Reply {
             id: 42,

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use rudder_protocol::client::{Client, ClientConfig};
-use rudder_protocol::messages::bus::{BusReply, BusRequest, MemberInfo};
-use rudder_protocol::ActorRef;
+use rudder_protocol::messages::bus::MemberInfo;
+use rudder_protocol::{ActorRef, NodeName};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -661,10 +661,7 @@ impl Cluster {
 
 /// A node's view of membership, asked through `client`.
 pub async fn members_seen_by(client: &Client, node: &str) -> anyhow::Result<Vec<MemberInfo>> {
-    let BusReply::Members(m) = client
-        .call(ActorRef::new(node, "bus"), BusRequest::Members)
-        .await?;
-    Ok(m)
+    Ok(client.members_seen_by(&NodeName::new(node)).await?)
 }
 
 /// The object `name` from `api` once `check` holds for it, read again every poll of

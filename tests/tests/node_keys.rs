@@ -41,6 +41,7 @@ impl Inbound for Deaf {
         to: ActorRef,
         body: Request,
         _: Duration,
+        _: Option<rudder_protocol::trace::TraceContext>,
     ) -> BoxFuture<Result<Reply, BusError>> {
         Box::pin(async move {
             Err(BusError::WrongProtocol {

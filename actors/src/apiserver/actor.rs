@@ -81,32 +81,36 @@ impl Handler<Deliver> for ApiServer {
             match msg.0 {
                 BusRequest::Api(req) => {
                     let sender = caller(&msg.1, &me, &bus);
+                    let trace = msg.2;
                     // Decoding, defaulting, validation and encoding are CPU work: do them on
                     // the component runtime so the node's bus thread only moves frames.
-                    let work = crate::supervisor::component_runtime().spawn(async move {
-                        let impersonating = matches!(
-                            &req,
-                            ApiRequest::As {
-                                caller: Caller::User { .. },
-                                ..
+                    let work = crate::supervisor::component_runtime().spawn(
+                        crate::telemetry::trace::within(trace, async move {
+                            let impersonating = matches!(
+                                &req,
+                                ApiRequest::As {
+                                    caller: Caller::User { .. },
+                                    ..
+                                }
+                            )
+                            .then(|| sender.clone());
+                            let (user, req) =
+                                identify(&core, &msg.1, &me, &bus, sender, req).await?;
+                            match impersonating {
+                                // Audited with who really sent it.
+                                Some(impersonator) => {
+                                    let source = super::audit::Source {
+                                        impersonator: Some(impersonator),
+                                        ..Default::default()
+                                    };
+                                    super::audit::SOURCE
+                                        .scope(source, serve(&core, user, req))
+                                        .await
+                                }
+                                None => serve(&core, user, req).await,
                             }
-                        )
-                        .then(|| sender.clone());
-                        let (user, req) = identify(&core, &msg.1, &me, &bus, sender, req).await?;
-                        match impersonating {
-                            // Audited with who really sent it.
-                            Some(impersonator) => {
-                                let source = super::audit::Source {
-                                    impersonator: Some(impersonator),
-                                    ..Default::default()
-                                };
-                                super::audit::SOURCE
-                                    .scope(source, serve(&core, user, req))
-                                    .await
-                            }
-                            None => serve(&core, user, req).await,
-                        }
-                    });
+                        }),
+                    );
                     Ok(Reply::Api(match work.await {
                         Ok(Ok(reply)) => reply,
                         Ok(Err(status)) => ApiReply::Error(status),

@@ -326,13 +326,38 @@ impl ApiCore {
     /// [`super::notes`] live for this call.
     pub async fn handle_noted(&self, req: Request) -> (ApiResult<Outcome>, Vec<String>) {
         let requester = req.user.name.clone();
-        let (out, notes) = super::notes::collect(&requester, async {
+        // A request that is part of no trace yet starts one (long-running ones excepted:
+        // their time is the client's).
+        let long = matches!(req.op, Operation::WatchPoll { .. } | Operation::Stream(_));
+        let mut span = match crate::telemetry::trace::current() {
+            None if !long => crate::telemetry::trace::Span::root(
+                self.bus().node().as_str(),
+                format!(
+                    "{} {}",
+                    req.verb().as_str(),
+                    uri_of(&req.attributes(), req.resource.version)
+                ),
+            ),
+            _ => None,
+        };
+        let serve = super::notes::collect(&requester, async {
             let timer = crate::telemetry::api::RequestTimer::start(&req);
             let out = self.handle_audited(req).await;
             timer.finish(&out);
             out
-        })
-        .await;
+        });
+        let (out, notes) = match &span {
+            Some(span) => span.run(serve).await,
+            None => serve.await,
+        };
+        if let Some(mut span) = span.take() {
+            span.set_detail(match &out {
+                Ok(Outcome::Created(_)) => "201".to_owned(),
+                Ok(_) => "200".to_owned(),
+                Err(e) => e.code.to_string(),
+            });
+            span.finish();
+        }
         let warnings = notes
             .warnings
             .iter()

@@ -52,6 +52,7 @@ use rudder_protocol::net::{
     accept_handshake, dial_handshake, BoxFuture, Credentials, Established, Inbound, Link,
     LinkOptions,
 };
+use rudder_protocol::trace::TraceContext;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -64,9 +65,11 @@ use crate::telemetry::actors::{ActorStats, LinkSample, LinkSource};
 /// The actor name under which every node's bus answers [`BusRequest`].
 pub const BUS_ACTOR: &str = rudder_protocol::names::actors::BUS;
 
-/// A request delivered to a local actor's mailbox.
+/// A request delivered to a local actor's mailbox: the request, who sent it, and the
+/// trace context of the span serving it (when the request is part of a trace: actors
+/// that make requests of their own run them under it, see [`crate::telemetry::trace`]).
 #[derive(Debug)]
-pub struct Deliver(pub Request, pub Origin);
+pub struct Deliver(pub Request, pub Origin, pub Option<TraceContext>);
 
 /// Who sent a request that the bus delivers to a local actor: the caller the actor
 /// serves (the API server builds its request attributes from it).
@@ -365,7 +368,8 @@ impl Bus {
         body: Request,
         timeout: Duration,
     ) -> Result<Reply, BusError> {
-        route(&self.inner, to, body, timeout, Origin::Local).await
+        let trace = crate::telemetry::trace::current();
+        route(&self.inner, to, body, timeout, Origin::Local, trace).await
     }
 
     /// Lets clients with user certificates in: `authority` checks their certificates
@@ -409,9 +413,10 @@ async fn route(
     body: Request,
     timeout: Duration,
     origin: Origin,
+    trace: Option<TraceContext>,
 ) -> Result<Reply, BusError> {
     if to.node == inner.me.name {
-        return deliver_local(inner, to, body, timeout, origin).await;
+        return deliver_local(inner, to, body, timeout, origin, trace).await;
     }
     // Requests from nodes are routed directly only: one forwarding hop at most.
     let may_forward = !matches!(origin, Origin::Node(_));
@@ -421,7 +426,7 @@ async fn route(
         .cloned();
     if let Some(link) = direct {
         let peer = to.node.clone();
-        return send_with_faults(inner, &link, peer.as_str(), to, body, timeout).await;
+        return send_with_faults(inner, &link, peer.as_str(), to, body, timeout, trace).await;
     }
     // A worker's API requests go to a control-plane node it links to: forwarded, they
     // would arrive as the forwarding node (`workers` refuses them).
@@ -434,7 +439,7 @@ async fn route(
             .map(|(_, l)| l.clone());
         if let Some(link) = via {
             let peer = link.peer().label().to_owned();
-            return send_with_faults(inner, &link, &peer, to, body, timeout).await;
+            return send_with_faults(inner, &link, &peer, to, body, timeout, trace).await;
         }
     }
     let known = lock(&inner.members).state(&to.node, Instant::now());
@@ -458,6 +463,7 @@ async fn send_with_faults(
     to: ActorRef,
     body: Request,
     timeout: Duration,
+    trace: Option<TraceContext>,
 ) -> Result<Reply, BusError> {
     let verdict = if fault_exempt(&to) {
         Verdict::Pass
@@ -465,10 +471,10 @@ async fn send_with_faults(
         inner.faults.verdict(peer, Direction::Outbound)
     };
     match verdict {
-        Verdict::Pass => link.request(to, body, timeout).await,
+        Verdict::Pass => link.request_traced(to, body, timeout, trace).await,
         Verdict::Delay(d) if d < timeout => {
             tokio::time::sleep(d).await;
-            link.request(to, body, timeout - d).await
+            link.request_traced(to, body, timeout - d, trace).await
         }
         Verdict::Delay(_) | Verdict::Drop => {
             tokio::time::sleep(timeout).await;
@@ -490,37 +496,71 @@ fn is_control_plane(peer: &Peer) -> bool {
     matches!(peer, Peer::Node(id) if id.roles.contains(&Role::ControlPlane))
 }
 
+/// What the node's `bus` answers itself.
+fn serve_bus(inner: &Inner, to: ActorRef, body: Request) -> Result<Reply, BusError> {
+    use crate::telemetry::trace;
+    let me = inner.me.name.as_str();
+    match body {
+        Request::Bus(BusRequest::Members) => Ok(Reply::Bus(BusReply::Members(
+            lock(&inner.members).report(Instant::now()),
+        ))),
+        Request::Bus(BusRequest::SlowestTraces { limit }) => Ok(Reply::Bus(BusReply::Spans(
+            trace::slowest(me, limit.min(1000) as usize),
+        ))),
+        Request::Bus(BusRequest::Trace { trace_id, applied }) => {
+            let (spans, applied) = trace::of_trace(me, trace_id, &applied);
+            Ok(Reply::Bus(BusReply::Trace { spans, applied }))
+        }
+        other => Err(BusError::WrongProtocol {
+            actor: to,
+            protocol: other.protocol().into(),
+        }),
+    }
+}
+
 async fn deliver_local(
     inner: &Arc<Inner>,
     to: ActorRef,
     body: Request,
     timeout: Duration,
     origin: Origin,
+    trace: Option<TraceContext>,
 ) -> Result<Reply, BusError> {
     if to.name == BUS_ACTOR {
-        return match body {
-            Request::Bus(BusRequest::Members) => Ok(Reply::Bus(BusReply::Members(
-                lock(&inner.members).report(Instant::now()),
-            ))),
-            other => Err(BusError::WrongProtocol {
-                actor: to,
-                protocol: other.protocol().into(),
-            }),
-        };
+        return serve_bus(inner, to, body);
     }
     let recipient = inner.registry().get(&to.name).cloned();
     let Some((recipient, stats)) = recipient else {
         return Err(BusError::NoSuchActor { actor: to });
     };
     let _handling = stats.delivered();
-    match tokio::time::timeout(timeout, recipient.send(Deliver(body, origin))).await {
-        Ok(Ok(reply)) => reply,
-        Ok(Err(_mailbox)) => Err(BusError::ActorStopped { actor: to }),
-        Err(_) => Err(BusError::Timeout {
-            actor: to,
-            after_ms: timeout.as_millis() as u64,
-        }),
+    // A traced request gets a span here, around the actor's handling; the actor runs
+    // what it asks of others under the span's context.
+    let mut span = trace.map(|parent| {
+        crate::telemetry::trace::Span::child_of(
+            parent,
+            inner.me.name.as_str(),
+            format!("{} {}", to.name, body.operation()),
+        )
+    });
+    let context = span.as_ref().map(|s| s.context());
+    let outcome =
+        match tokio::time::timeout(timeout, recipient.send(Deliver(body, origin, context))).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_mailbox)) => Err(BusError::ActorStopped { actor: to }),
+            Err(_) => Err(BusError::Timeout {
+                actor: to,
+                after_ms: timeout.as_millis() as u64,
+            }),
+        };
+    if let Some(mut span) = span.take() {
+        span.set_detail(match &outcome {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.to_string(),
+        });
+        span.finish();
     }
+    outcome
 }
 
 /// Serves what arrives on one link.
@@ -540,6 +580,7 @@ impl Inbound for LinkInbound {
         to: ActorRef,
         body: Request,
         timeout: Duration,
+        trace: Option<TraceContext>,
     ) -> BoxFuture<Result<Reply, BusError>> {
         let bus = self.bus.upgrade();
         let origin = self.origin.clone();
@@ -571,7 +612,7 @@ impl Inbound for LinkInbound {
                     if let (true, Origin::Node(from)) = (worker, &origin) {
                         workers::admit(&inner.me.name, from, &to)?;
                     }
-                    route(&inner, to, body, timeout, origin).await
+                    route(&inner, to, body, timeout, origin, trace).await
                 }
                 None => Err(BusError::Unreachable {
                     node: to.node,

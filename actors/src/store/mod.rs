@@ -98,8 +98,13 @@ pub enum StoreOpenError {
 /// Most transactions proposed as one log entry.
 const MAX_BATCH: usize = 512;
 
-/// A transaction waiting to be proposed, and where its outcome goes.
-type Proposal = (Txn, tokio::sync::oneshot::Sender<Proposed>);
+/// A transaction waiting to be proposed, where its outcome goes, and the trace it is
+/// part of.
+type Proposal = (
+    Txn,
+    tokio::sync::oneshot::Sender<Proposed>,
+    Option<rudder_protocol::trace::TraceContext>,
+);
 
 /// The outcome of a proposed transaction.
 #[derive(Debug, Clone)]
@@ -116,7 +121,11 @@ enum Proposed {
 /// fsync on each replica covers them all (openraft 0.9 syncs each client write on its
 /// own before taking the next). One entry is in flight at a time; writes arriving
 /// meanwhile form the next entry.
-async fn propose_loop(raft: Raft, mut rx: tokio::sync::mpsc::Receiver<Proposal>) {
+///
+/// A traced transaction gets a `raft commit` span naming the log index its entry got
+/// (see [`crate::telemetry::trace`]).
+async fn propose_loop(raft: Raft, me: String, mut rx: tokio::sync::mpsc::Receiver<Proposal>) {
+    use crate::telemetry::trace::Span;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -125,8 +134,35 @@ async fn propose_loop(raft: Raft, mut rx: tokio::sync::mpsc::Receiver<Proposal>)
                 Err(_) => break,
             }
         }
-        let (txns, waiters): (Vec<Txn>, Vec<_>) = batch.into_iter().unzip();
-        match raft.client_write(txns).await {
+        let size = batch.len();
+        let mut txns = Vec::with_capacity(size);
+        let mut waiters = Vec::with_capacity(size);
+        let mut spans = Vec::new();
+        for (txn, waiter, trace) in batch {
+            txns.push(txn);
+            waiters.push(waiter);
+            if let Some(parent) = trace {
+                spans.push(Span::child_of(parent, &me, "raft commit"));
+            }
+        }
+        let written = raft.client_write(txns).await;
+        for mut span in spans {
+            match &written {
+                Ok(resp) => {
+                    span.set_raft_index(resp.log_id.index);
+                    span.set_detail(format!(
+                        "index {} (one entry for {size} writes)",
+                        resp.log_id.index
+                    ));
+                }
+                // Not the leader: the write is forwarded, and committed (and traced)
+                // there.
+                Err(e) if e.forward_to_leader::<BasicNode>().is_some() => continue,
+                Err(e) => span.set_detail(e.to_string()),
+            }
+            span.finish();
+        }
+        match written {
             Ok(resp) => {
                 for (waiter, r) in waiters.into_iter().zip(resp.data) {
                     let _ = waiter.send(Proposed::Done(r));
@@ -234,7 +270,8 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 impl StoreEngine {
     /// Opens the replica's storage and starts Raft; joins or bootstraps the group.
     pub async fn open(cfg: StoreConfig, bus: Bus) -> Result<Arc<StoreEngine>, StoreOpenError> {
-        let (log, sm, reader) = state::open(&cfg.dir, cfg.history_limit)?;
+        let (log, mut sm, reader) = state::open(&cfg.dir, cfg.history_limit)?;
+        sm.trace_as(bus.node().as_str());
         let runtime = RuntimeGuard(Some(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -267,7 +304,7 @@ impl StoreEngine {
             .map_err(|e| StoreOpenError::Raft(e.to_string()))?
             .map_err(|e| StoreOpenError::Raft(e.to_string()))?;
         let (proposals, proposal_rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
-        handle.spawn(propose_loop(raft.clone(), proposal_rx));
+        handle.spawn(propose_loop(raft.clone(), me.to_string(), proposal_rx));
         let engine = Arc::new(StoreEngine {
             raft,
             proposals,
@@ -321,10 +358,22 @@ impl StoreEngine {
 
     /// Serves one request on the store runtime.
     pub async fn serve(self: &Arc<Self>, req: StoreRequest) -> StoreReply {
+        self.serve_traced(req, None).await
+    }
+
+    /// [`StoreEngine::serve`] as part of a trace: what it forwards and proposes carries
+    /// `trace`.
+    pub async fn serve_traced(
+        self: &Arc<Self>,
+        req: StoreRequest,
+        trace: Option<rudder_protocol::trace::TraceContext>,
+    ) -> StoreReply {
         let this = self.clone();
         match self
             .handle
-            .spawn(async move { this.handle(req).await })
+            .spawn(crate::telemetry::trace::within(trace, async move {
+                this.handle(req).await
+            }))
             .await
         {
             Ok(reply) => reply,
@@ -554,7 +603,8 @@ impl StoreEngine {
 
     async fn write(&self, txn: Txn, req: StoreRequest) -> Result<wire::TxnResponse, StoreReply> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.proposals.send((txn, tx)).await.is_err() {
+        let trace = crate::telemetry::trace::current();
+        if self.proposals.send((txn, tx, trace)).await.is_err() {
             return Err(StoreReply::Error(unavailable("the store is shutting down")));
         }
         let Ok(outcome) = tokio::time::timeout(COMMIT_TIMEOUT, rx).await else {
@@ -982,7 +1032,7 @@ impl Handler<Deliver> for Store {
         let me = self.me.clone();
         Box::pin(async move {
             match msg.0 {
-                Request::Store(req) => Ok(Reply::Store(engine.serve(req).await)),
+                Request::Store(req) => Ok(Reply::Store(engine.serve_traced(req, msg.2).await)),
                 other => Err(BusError::WrongProtocol {
                     actor: me,
                     protocol: other.protocol().into(),

@@ -19,13 +19,14 @@
 //!
 //! Modules: [`api`] (API server and storage), [`actors`] (per actor and per bus link),
 //! [`components`] (scheduler, work queues, kubelet, bus client), [`process`]
-//! (`process_*`), [`serve`] (the metrics address).
+//! (`process_*`), [`serve`] (the metrics address), [`trace`] (traces across the bus).
 
 pub mod actors;
 pub mod api;
 pub mod components;
 pub mod process;
 pub mod serve;
+pub mod trace;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand, ValueEnum};
 use rudder_protocol::client::{Client, ClientConfig};
-use rudder_protocol::messages::bus::{BusRequest, MemberInfo, MemberState};
+use rudder_protocol::messages::bus::{MemberInfo, MemberState};
 use rudder_protocol::messages::chaos::{ActorInfo, ChaosReply, ChaosRequest};
 use rudder_protocol::messages::echo::{EchoReply, EchoRequest};
 use rudder_protocol::messages::store::{Consistency, Expect, StoreReply, StoreRequest};
@@ -26,6 +26,8 @@ mod objects;
 mod streams;
 #[path = "../ctl/top.rs"]
 mod top;
+#[path = "../ctl/traces.rs"]
+mod traces;
 #[path = "../ctl/workloads.rs"]
 mod workloads;
 
@@ -142,6 +144,16 @@ enum Command {
         /// One row per container.
         #[arg(long)]
         containers: bool,
+    },
+    /// Traces across the bus: the slowest recent API requests of every node, or (with
+    /// an id) one request through every node that served part of it: the API server,
+    /// the store leader, each replica's apply.
+    Traces {
+        /// A trace id from the listing (32 hex digits).
+        id: Option<String>,
+        /// How many of the slowest to list.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
     },
     /// Run a command in a pod's container: `exec web -- ls /` (exits with its code).
     Exec {
@@ -320,12 +332,10 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
 }
 
 async fn members(client: &Client, node: &NodeName) -> anyhow::Result<Vec<MemberInfo>> {
-    let reply = client
-        .call(ActorRef::new(node.clone(), "bus"), BusRequest::Members)
+    client
+        .members_seen_by(node)
         .await
-        .with_context(|| format!("asking {node} for members"))?;
-    let rudder_protocol::messages::bus::BusReply::Members(m) = reply;
-    Ok(m)
+        .with_context(|| format!("asking {node} for members"))
 }
 
 async fn actors(client: &Client, only: Option<String>) -> anyhow::Result<Vec<ActorInfo>> {
@@ -723,6 +733,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Images { .. } | Command::NodeKey { .. } => {}
         Command::Chaos { command } => chaos::run(&client, command).await?,
+        Command::Traces { id, limit } => {
+            let json_out = !matches!(args.output, Output::Table);
+            match id {
+                Some(id) => traces::show(&client, &id, json_out).await?,
+                None => traces::list(&client, limit, json_out).await?,
+            }
+        }
         Command::Ping { node } => {
             let node = node_or_here(node);
             let started = std::time::Instant::now();

@@ -1,14 +1,30 @@
 //! The bus's own protocol, answered by every node under the name `bus`.
 //!
-//! It reports the node's view of cluster membership.
+//! It reports the node's view of cluster membership, and the trace spans the node
+//! recorded.
 
 use crate::actor::{NodeName, Role};
+use crate::trace::{AppliedRecord, SpanRecord};
 
 /// Requests to a node's `bus`.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum BusRequest {
     /// This node's view of every member, itself included.
     Members,
+    /// The slowest traces this node started among its recent ones (their root spans,
+    /// slowest first).
+    SlowestTraces {
+        /// At most this many.
+        limit: u32,
+    },
+    /// The spans this node recorded for a trace, and when it applied the Raft log
+    /// indexes asked for (a trace's writes commit at indexes its spans name).
+    Trace {
+        /// The trace.
+        trace_id: u128,
+        /// Log indexes whose apply on this node's replica to report.
+        applied: Vec<u64>,
+    },
 }
 
 /// Replies from a node's `bus`.
@@ -16,6 +32,15 @@ pub enum BusRequest {
 pub enum BusReply {
     /// Members sorted by name.
     Members(Vec<MemberInfo>),
+    /// Spans (root spans for [`BusRequest::SlowestTraces`]).
+    Spans(Vec<SpanRecord>),
+    /// A trace's spans on this node, and its replica's applies of the indexes asked for.
+    Trace {
+        /// The spans.
+        spans: Vec<SpanRecord>,
+        /// The applies this node remembers.
+        applied: Vec<AppliedRecord>,
+    },
 }
 
 /// One member as seen by the answering node.

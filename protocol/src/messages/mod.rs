@@ -73,6 +73,50 @@ impl StreamOpen {
 }
 
 impl Request {
+    /// The operation, for traces: the request's variant (`Txn`, `List`, ...).
+    pub fn operation(&self) -> &'static str {
+        use api::ApiRequest as A;
+        use store::StoreRequest as S;
+        match self {
+            Request::Api(a) => {
+                let mut a = a;
+                while let A::As { request, .. } = a {
+                    a = request;
+                }
+                match a {
+                    A::Get { .. } => "Get",
+                    A::List { .. } => "List",
+                    A::Create { .. } => "Create",
+                    A::Update { .. } => "Update",
+                    A::Patch { .. } => "Patch",
+                    A::Delete { .. } => "Delete",
+                    A::Bind { .. } => "Bind",
+                    A::WatchPoll { .. } => "WatchPoll",
+                    A::Evict { .. } => "Evict",
+                    A::CreateSubresource { .. } => "CreateSubresource",
+                    A::UpdateSubresource { .. } => "UpdateSubresource",
+                    A::As { .. } => "As",
+                }
+            }
+            Request::Store(s) => match s {
+                S::Get { .. } => "Get",
+                S::Range { .. } => "Range",
+                S::Put { .. } => "Put",
+                S::Delete { .. } => "Delete",
+                S::Txn(_) => "Txn",
+                S::WatchPoll { .. } => "WatchPoll",
+                S::Status => "Status",
+                S::Digest => "Digest",
+                S::Join { .. } => "Join",
+                S::Remove { .. } => "Remove",
+                S::RaftAppend(_) => "RaftAppend",
+                S::RaftVote(_) => "RaftVote",
+                S::RaftSnapshot(_) => "RaftSnapshot",
+            },
+            other => other.protocol(),
+        }
+    }
+
     /// The protocol's name, for error messages.
     pub fn protocol(&self) -> &'static str {
         match self {

@@ -155,6 +155,7 @@ fn frame_sizes(payload: u32) -> anyhow::Result<FrameSizes> {
             id,
             to: ActorRef::new("bench-b", "echo"),
             timeout_ms: BLAST_PING_TIMEOUT_MS,
+            trace: None,
             body: Request::Echo(EchoRequest::Ping {
                 payload: payload.clone(),
             }),

@@ -32,6 +32,16 @@ pub struct StateMachine {
     pub(super) revision_tx: watch::Sender<u64>,
     /// Serialises saving the current snapshot between a builder and an install.
     pub(super) snapshot_lock: Arc<Mutex<()>>,
+    /// The node whose applies traces see (see [`StateMachine::trace_as`]).
+    pub(super) trace_node: Option<Arc<str>>,
+}
+
+impl StateMachine {
+    /// Remembers each applied log index for traces, as node `node`'s
+    /// ([`crate::telemetry::trace::applied`]).
+    pub fn trace_as(&mut self, node: &str) {
+        self.trace_node = Some(Arc::from(node));
+    }
 }
 
 impl std::fmt::Debug for StateMachine {
@@ -319,10 +329,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let db = self.db.clone();
         let meta = self.meta.clone();
         let limit = self.history_limit;
+        let traced: Vec<u64> = match &self.trace_node {
+            Some(_) if crate::telemetry::enabled() => entries
+                .iter()
+                .filter(|e| matches!(e.payload, EntryPayload::Normal(_)))
+                .map(|e| e.log_id.index)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let (start, started) = (std::time::SystemTime::now(), std::time::Instant::now());
         let (meta, responses) = blocking(ErrorVerb::Write, move || {
             apply_entries(&db, meta, limit, entries)
         })
         .await?;
+        if let Some(node) = &self.trace_node {
+            crate::telemetry::trace::applied(node, &traced, start, started.elapsed());
+        }
         self.meta = meta;
         let revision = self.meta.revision;
         // Readers wait for the revision to move; blank and membership entries do not move

@@ -164,6 +164,7 @@ pub fn open(
         meta,
         revision_tx,
         snapshot_lock: Arc::new(Mutex::new(())),
+        trace_node: None,
     };
     Ok((LogStore::new(db), sm, reader))
 }
