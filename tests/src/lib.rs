@@ -7,7 +7,10 @@
 //! - [`rudderd_bin`] / [`rudderctl_bin`]: where the binaries are (built by
 //!   `cargo test --workspace` / `cargo nextest run --workspace`); [`kubectl`] runs the
 //!   project's kubectl.
+//! - [`bench_record`]: where the benchmark programs append their figures
+//!   (`$RUDDER_BENCH_RECORD`, set by `scripts/bench.sh`).
 
+pub mod bench_record;
 pub mod chaos;
 pub mod dns;
 pub mod multihost;
