@@ -86,7 +86,7 @@ use rudder_protocol::messages::echo::{EchoReply, EchoRequest};
 use rudder_protocol::messages::store::{Consistency, Expect, StoreReply, StoreRequest};
 use rudder_protocol::resources::{Container, Namespace, Pod};
 use rudder_protocol::ActorRef;
-use rudder_tests::{eventually, rudderd_bin, store, store_status, Cluster};
+use rudder_tests::{bench_record, eventually, rudderd_bin, store, store_status, Cluster};
 use tokio::time::Instant;
 
 /// Request rates of the load phases, per second.
@@ -815,7 +815,7 @@ async fn measure(
     let watch = watch_delay(clients[0].clone(), clients[1].clone(), opts.seconds).await?;
 
     let nodes: Vec<String> = cluster.nodes.iter().map(|n| n.name().to_owned()).collect();
-    print_report(&Report {
+    let report = Report {
         opts,
         rows,
         node_rows,
@@ -824,8 +824,58 @@ async fn measure(
         watch,
         nodes,
         leader: leader.to_owned(),
-    });
+    };
+    print_report(&report);
+    record_figures(&report);
     Ok(())
+}
+
+/// The report's main figures into the benchmark record: each API verb's p99 at each rate
+/// against the store requests under it, the big list's creation rate and full-list time,
+/// and the watch delay (these three without a baseline).
+fn record_figures(r: &Report) {
+    let bench = if r.opts.api_only {
+        "api.api_only"
+    } else {
+        "api"
+    };
+    let ms = |us: u64| us as f64 / 1000.0;
+    for f in r
+        .rows
+        .iter()
+        .filter(|f| matches!(f.verb, Verb::Create | Verb::Get | Verb::List))
+    {
+        let twin = r
+            .rows
+            .iter()
+            .find(|t| t.rate == f.rate && t.verb == f.verb.store_twin())
+            .map(|t| ms(t.p99_us));
+        bench_record::record(
+            &format!("{bench}.{}.r{}.p99", f.verb.name(), f.rate),
+            ms(f.p99_us),
+            twin,
+            "ms",
+        );
+    }
+    let b = &r.big.bulk;
+    bench_record::record(
+        &format!("{bench}.big_create.throughput"),
+        b.ok as f64 / b.elapsed.as_secs_f64().max(1e-9),
+        None,
+        "pods/s",
+    );
+    bench_record::record(
+        &format!("{bench}.big_list_full.p50"),
+        ms(percentile(&r.big.full.sorted(), 0.50)),
+        None,
+        "ms",
+    );
+    bench_record::record(
+        &format!("{bench}.watch_delay.p99"),
+        percentile(&r.watch.from_ack, 0.99) as f64 / 1000.0,
+        None,
+        "ms",
+    );
 }
 
 /// The workloads of the open-loop phases.

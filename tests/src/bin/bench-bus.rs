@@ -44,7 +44,7 @@ use rudder_protocol::messages::echo::{EchoReply, EchoRequest, MAX_BLAST_COUNT};
 use rudder_protocol::messages::{Reply, Request};
 use rudder_protocol::net::encode_frame;
 use rudder_protocol::ActorRef;
-use rudder_tests::{eventually, members_seen_by, rudderd_bin, Cluster, NodeProc};
+use rudder_tests::{bench_record, eventually, members_seen_by, rudderd_bin, Cluster, NodeProc};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
@@ -367,6 +367,24 @@ fn print_report(rows: &[Row]) {
             "in_flight {in_flight:>2}: p99 ratio bus/raw        {p99:.2} (target <= {MAX_P99_RATIO}): {}",
             verdict(p99 <= MAX_P99_RATIO)
         );
+        let figure = format!("bus.inflight{in_flight}");
+        bench_record::record(
+            &format!("{figure}.throughput"),
+            bus.figures.throughput(),
+            Some(raw.figures.throughput()),
+            "req/s",
+        );
+        for (measure, bus_us, raw_us) in [
+            ("p50", bus.figures.p50_us, raw.figures.p50_us),
+            ("p99", bus.figures.p99_us, raw.figures.p99_us),
+        ] {
+            bench_record::record(
+                &format!("{figure}.{measure}"),
+                bus_us as f64,
+                Some(raw_us as f64),
+                "us",
+            );
+        }
     }
 }
 

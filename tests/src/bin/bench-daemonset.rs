@@ -31,7 +31,7 @@ use rudder_protocol::client::{Api, Client};
 use rudder_protocol::resources::{
     Container, DaemonSet, Deployment, LabelSelector, Namespace, PodTemplateSpec,
 };
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{bench_record, eventually, Cluster, NodeProc};
 
 const USAGE: &str = "usage: bench-daemonset [--nodes N]";
 /// The most simulated nodes a run may ask for.
@@ -179,6 +179,12 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "ratio to the baseline: daemonset {:.2}x",
         daemon.as_secs_f64() / base.as_secs_f64()
+    );
+    bench_record::record(
+        &format!("daemonset.nodes{nodes}.time"),
+        daemon.as_secs_f64(),
+        Some(base.as_secs_f64()),
+        "s",
     );
     Ok(())
 }

@@ -34,7 +34,7 @@ use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{
     Container, Deployment, LabelSelector, Namespace, Pod, PodPhase, PodTemplateSpec,
 };
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{bench_record, eventually, Cluster, NodeProc};
 
 const IN_FLIGHT: usize = 64;
 
@@ -195,5 +195,13 @@ async fn main() -> anyhow::Result<()> {
         up.as_secs_f64() / base.as_secs_f64(),
         roll.as_secs_f64() / base.as_secs_f64()
     );
+    for (case, time) in [("scale_up", up), ("rollout", roll)] {
+        bench_record::record(
+            &format!("deployment.replicas{replicas}.{case}.time"),
+            time.as_secs_f64(),
+            Some(base.as_secs_f64()),
+            "s",
+        );
+    }
     Ok(())
 }

@@ -30,7 +30,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rudder_protocol::resources::{Service, ServicePort};
 use rudder_tests::dns::query_on;
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{bench_record, eventually, Cluster, NodeProc};
 use tokio::net::UdpSocket;
 
 const SERVICES: usize = 50;
@@ -179,8 +179,14 @@ fn start_dnsmasq(
         })
 }
 
-/// The measurement: waits for both servers, alternates rounds, prints the table.
-async fn measure(rudder: SocketAddr, mask: SocketAddr, names: &[String]) -> anyhow::Result<()> {
+/// The measurement: waits for both servers, alternates rounds, prints the table and
+/// records its figures under `dns.<from>` (`host` or `pod`: where the client ran).
+async fn measure(
+    from: &str,
+    rudder: SocketAddr,
+    mask: SocketAddr,
+    names: &[String],
+) -> anyhow::Result<()> {
     let last = names.last().cloned().unwrap_or_default();
     answers(rudder, &last).await?;
     answers(mask, &last).await?;
@@ -195,14 +201,16 @@ async fn measure(rudder: SocketAddr, mask: SocketAddr, names: &[String]) -> anyh
     }
     let secs = (ROUND * ROUNDS as u32).as_secs_f64();
     let mut qps = [0.0; 2];
+    let mut p99_ms = [0.0; 2];
     for (slot, label) in ["rudder dns", "dnsmasq"].into_iter().enumerate() {
         let (ok, failed, lat) = &mut totals[slot];
         qps[slot] = *ok as f64 / secs;
+        p99_ms[slot] = percentile(lat, 0.99).as_secs_f64() * 1e3;
         println!(
             "{label:<11} {:>9.0} queries/s  p50 {:>7.3} ms  p99 {:>7.3} ms  failed {failed}",
             qps[slot],
             percentile(lat, 0.50).as_secs_f64() * 1e3,
-            percentile(lat, 0.99).as_secs_f64() * 1e3,
+            p99_ms[slot],
         );
     }
     println!(
@@ -210,6 +218,13 @@ async fn measure(rudder: SocketAddr, mask: SocketAddr, names: &[String]) -> anyh
         qps[0] / qps[1].max(1e-9),
         names.len()
     );
+    bench_record::record(
+        &format!("dns.{from}.throughput"),
+        qps[0],
+        Some(qps[1]),
+        "queries/s",
+    );
+    bench_record::record(&format!("dns.{from}.p99"), p99_ms[0], Some(p99_ms[1]), "ms");
     Ok(())
 }
 
@@ -226,7 +241,7 @@ async fn main() -> anyhow::Result<()> {
                 .lines()
                 .map(str::to_owned)
                 .collect();
-            measure(rudder.parse()?, mask.parse()?, &names).await
+            measure("pod", rudder.parse()?, mask.parse()?, &names).await
         }
         Some("--from-pod") => from_pod().await,
         None => from_host().await,
@@ -325,7 +340,7 @@ async fn from_host() -> anyhow::Result<()> {
     let mask_port = free_udp_port()?;
     let mut dnsmasq = start_dnsmasq("127.0.0.1", mask_port, &records)?;
     let mask: SocketAddr = ([127, 0, 0, 1], mask_port).into();
-    let result = measure(rudder, mask, &names).await;
+    let result = measure("host", rudder, mask, &names).await;
     let _ = dnsmasq.kill();
     let _ = dnsmasq.wait();
     result

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{Deployment, Namespace, Pod, PodPhase};
 use rudder_tests::services::{build_images, remove_node_leftovers};
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{bench_record, eventually, Cluster, NodeProc};
 
 const IMAGE: &str = "rudder/demo:1";
 const PODS: usize = 10;
@@ -210,10 +210,27 @@ async fn main() -> anyhow::Result<()> {
         "resident, {PODS} pods running  {:>8.1} MB (target < 50 MB)",
         mb(busy)
     );
-    match etcd {
-        Some(Ok(e)) => println!("etcd alone, idle, empty    {:>8.1} MB (reference)", mb(e)),
-        Some(Err(e)) => println!("etcd reference failed: {e:#}"),
-        None => println!("etcd reference skipped: no etcd (apt-get install etcd-server)"),
-    }
+    let etcd_mb = match etcd {
+        Some(Ok(e)) => {
+            println!("etcd alone, idle, empty    {:>8.1} MB (reference)", mb(e));
+            Some(mb(e))
+        }
+        Some(Err(e)) => {
+            println!("etcd reference failed: {e:#}");
+            None
+        }
+        None => {
+            println!("etcd reference skipped: no etcd (apt-get install etcd-server)");
+            None
+        }
+    };
+    bench_record::record("footprint.start.time", to_api.as_secs_f64(), None, "s");
+    bench_record::record("footprint.idle.rss", mb(idle), etcd_mb, "MB");
+    bench_record::record(
+        &format!("footprint.pods{PODS}.rss"),
+        mb(busy),
+        etcd_mb,
+        "MB",
+    );
     Ok(())
 }

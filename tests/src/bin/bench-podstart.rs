@@ -29,7 +29,7 @@ use rudder_protocol::client::{Api, WatchEvent};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{Container, Namespace, Pod, PodPhase};
 use rudder_tests::services::{build_images, remove_node_leftovers};
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{bench_record, eventually, Cluster, NodeProc};
 
 const BURST: usize = 50;
 const IMAGE: &str = "rudder/demo:1";
@@ -185,14 +185,28 @@ async fn main() -> anyhow::Result<()> {
     let (mut r1, mut r50) = (r1?, r50?);
 
     println!("pod start-up latency (image {IMAGE})");
-    let (_, dp1) = line("docker create+start, 1", &mut d1);
-    let (_, rp1) = line("rudder pod Running, 1", &mut r1);
-    let (_, dp50) = line("docker create+start, 50", &mut d50);
-    let (_, rp50) = line("rudder pod Running, 50", &mut r50);
+    let (dq1, dp1) = line("docker create+start, 1", &mut d1);
+    let (rq1, rp1) = line("rudder pod Running, 1", &mut r1);
+    let (dq50, dp50) = line("docker create+start, 50", &mut d50);
+    let (rq50, rp50) = line("rudder pod Running, 50", &mut r50);
     println!(
         "ratio p99 rudder/docker: 1 pod {:.2}, burst of 50 {:.2} (target <= 1.3)",
         rp1.as_secs_f64() / dp1.as_secs_f64().max(1e-9),
         rp50.as_secs_f64() / dp50.as_secs_f64().max(1e-9)
     );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for (case, p50, p99) in [
+        ("one".to_owned(), (rq1, dq1), (rp1, dp1)),
+        (format!("burst{BURST}"), (rq50, dq50), (rp50, dp50)),
+    ] {
+        for (measure, (rudder, docker)) in [("p50", p50), ("p99", p99)] {
+            bench_record::record(
+                &format!("podstart.{case}.{measure}"),
+                ms(rudder),
+                Some(ms(docker)),
+                "ms",
+            );
+        }
+    }
     Ok(())
 }

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rudder_protocol::resources::{Container, Pod, PodPhase};
-use rudder_tests::eventually;
 use rudder_tests::services::{docker_available, DockerNode, HTTP_PORT};
+use rudder_tests::{bench_record, eventually};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const TARGET_RATIO: f64 = 0.5;
@@ -210,5 +210,6 @@ async fn main() -> anyhow::Result<()> {
         "median: direct {d:.1} MiB/s, port-forward {f:.1} MiB/s, ratio {ratio:.2} (target >= {TARGET_RATIO}: {})",
         if ratio >= TARGET_RATIO { "met" } else { "MISSED" }
     );
+    bench_record::record("portforward.download.throughput", f, Some(d), "MiB/s");
     Ok(())
 }

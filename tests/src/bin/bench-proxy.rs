@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use rudder_protocol::resources::{
     Deployment, EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Pod, Service,
 };
+use rudder_tests::bench_record;
 use rudder_tests::services::{
     backends, docker_available, free_node_port, http_id, node_port_service,
     packet_filter_available, wait_backends, DockerNode, HTTP_PORT,
@@ -126,7 +127,8 @@ impl Throughput {
         self.requests as f64 / (ROUND.as_secs_f64() * ROUNDS as f64)
     }
 
-    fn print(&mut self, what: &str) {
+    /// Prints one line of figures; returns the p99.
+    fn print(&mut self, what: &str) -> Duration {
         let rps = self.rps();
         let p50 = percentile(&mut self.latencies, 0.5);
         let p99 = percentile(&mut self.latencies, 0.99);
@@ -144,6 +146,7 @@ impl Throughput {
             ms(max),
             self.failed
         );
+        p99
     }
 }
 
@@ -276,10 +279,22 @@ async fn phase(mode: &'static str) -> anyhow::Result<PhaseResult> {
     println!(
         "throughput ({CONCURRENCY} clients, one request per connection, {ROUNDS}x{ROUND:?} each):"
     );
-    d.print("direct to the pod IPs");
-    s.print(&format!("service node port ({mode})"));
+    let d_p99 = d.print("direct to the pod IPs");
+    let s_p99 = s.print(&format!("service node port ({mode})"));
     let ratio = s.rps() / d.rps().max(1e-9);
     println!("  service / direct: {ratio:.2}");
+    bench_record::record(
+        &format!("proxy.{mode}.throughput"),
+        s.rps(),
+        Some(d.rps()),
+        "req/s",
+    );
+    bench_record::record(
+        &format!("proxy.{mode}.p99"),
+        ms(s_p99),
+        Some(ms(d_p99)),
+        "ms",
+    );
 
     let (mut ack, mut send) = programming_delay(&node, &pods, flip_np).await?;
     let p99_ack = percentile(&mut ack, 0.99);
@@ -291,6 +306,12 @@ async fn phase(mode: &'static str) -> anyhow::Result<PhaseResult> {
         ms(percentile(&mut ack, 1.0)),
         ms(percentile(&mut send, 0.5)),
         ms(percentile(&mut send, 0.99)),
+    );
+    bench_record::record(
+        &format!("proxy.{mode}.programming.p99"),
+        ms(p99_ack),
+        None,
+        "ms",
     );
     drop(node);
     Ok(PhaseResult {

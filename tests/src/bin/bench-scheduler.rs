@@ -133,7 +133,7 @@ use rudder_protocol::resources::{
     Affinity, Container, LabelSelector, Namespace, Node, Pod, PodAffinityTerm, PodAntiAffinity,
     Quantity,
 };
-use rudder_tests::{eventually, Cluster, NodeProc};
+use rudder_tests::{bench_record, eventually, Cluster, NodeProc};
 
 const IN_FLIGHT: usize = 64;
 
@@ -490,6 +490,26 @@ async fn main() -> anyhow::Result<()> {
         },
         if anti.rate >= 300.0 { "met" } else { "NOT met" },
     );
+    let figure = format!("scheduler.nodes{nodes}");
+    for (case, count, run, cycle) in [
+        ("plain", pods, &plain, cycle_rate),
+        ("anti", anti_pods, &anti, anti_cycle_rate),
+    ] {
+        let figure = format!("{figure}.{case}{count}");
+        bench_record::record(
+            &format!("{figure}.throughput"),
+            run.rate,
+            Some(raw_rate),
+            "pods/s",
+        );
+        bench_record::record(
+            &format!("{figure}.p99"),
+            run.p99.as_secs_f64() * 1e3,
+            None,
+            "ms",
+        );
+        bench_record::record(&format!("{figure}.cycle.throughput"), cycle, None, "pods/s");
+    }
     drop(sim);
     Ok(())
 }

@@ -68,7 +68,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _};
 use rudder_protocol::client::Client;
 use rudder_protocol::messages::store::{Consistency, Expect, StoreReply, StoreRequest};
-use rudder_tests::{eventually, rudderd_bin, store, store_status, Cluster, NodeProc};
+use rudder_tests::{bench_record, eventually, rudderd_bin, store, store_status, Cluster, NodeProc};
 use tokio::io::BufReader;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -219,6 +219,14 @@ impl Workload {
         match self {
             Workload::Put => "put",
             Workload::Get => "get (lin.)",
+        }
+    }
+
+    /// Its part of a figure's name in the benchmark record.
+    fn figure(self) -> &'static str {
+        match self {
+            Workload::Put => "put",
+            Workload::Get => "get",
         }
     }
 }
@@ -658,6 +666,26 @@ fn print_report(rows: &[Row]) {
         println!(
             "{label:<16} p99        rudder/etcd {p99:>6.2} (target <= {MAX_P99_RATIO:.1}): {}",
             verdict(p99 <= MAX_P99_RATIO)
+        );
+        let figure = format!("store.{}.c{}", r.workload.figure(), r.clients);
+        let ms = |us: u64| us as f64 / 1000.0;
+        bench_record::record(
+            &format!("{figure}.throughput"),
+            r.figures.throughput(),
+            Some(etcd.figures.throughput()),
+            "ops/s",
+        );
+        bench_record::record(
+            &format!("{figure}.p50"),
+            ms(r.figures.p50_us),
+            Some(ms(etcd.figures.p50_us)),
+            "ms",
+        );
+        bench_record::record(
+            &format!("{figure}.p99"),
+            ms(r.figures.p99_us),
+            Some(ms(etcd.figures.p99_us)),
+            "ms",
         );
     }
 }

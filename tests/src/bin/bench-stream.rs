@@ -26,7 +26,7 @@ use anyhow::{bail, Context as _};
 use rudder_protocol::messages::bus::MemberState;
 use rudder_protocol::messages::echo::{EchoReply, EchoRequest};
 use rudder_protocol::ActorRef;
-use rudder_tests::{eventually, members_seen_by, rudderd_bin, Cluster, NodeProc};
+use rudder_tests::{bench_record, eventually, members_seen_by, rudderd_bin, Cluster, NodeProc};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 
 const RAW_SERVER_ARG: &str = "--raw-sink-server";
@@ -156,6 +156,7 @@ async fn run(bytes: u64, runs: u64) -> anyhow::Result<()> {
         "best: bus stream {bus_best:.1} MiB/s, raw tcp {raw_best:.1} MiB/s, ratio {ratio:.2} (target >= {TARGET_RATIO}): {}",
         if ratio >= TARGET_RATIO { "met" } else { "NOT met" }
     );
+    bench_record::record("stream.best.throughput", bus_best, Some(raw_best), "MiB/s");
     let _ = server.start_kill();
     let _ = server.wait().await;
     for node in &mut cluster.nodes {
