@@ -8,13 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 rudder_ensure_deps
 
-if ! command -v dnsmasq >/dev/null 2>&1; then
-  echo "installing: dnsmasq-base" >&2
-  sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq dnsmasq-base >/dev/null
-fi
+rudder_ensure_command dnsmasq dnsmasq-base
 
 cargo build --release -q -p rudder -p rudder-tests
 

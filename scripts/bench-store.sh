@@ -8,13 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 rudder_ensure_deps
 
-if ! command -v etcd >/dev/null 2>&1; then
-  echo "installing: etcd-server" >&2
-  sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq etcd-server >/dev/null
-fi
+rudder_ensure_command etcd etcd-server
 
 cargo build --release -q -p rudder -p rudder-tests
 

@@ -110,3 +110,14 @@ rudder_ensure_chromium() {
   RUDDER_CHROMIUM=$(command -v chromium)
   export RUDDER_CHROMIUM
 }
+
+# Installs Debian package $2 when command $1 is missing (etcd-server for `etcd`,
+# dnsmasq-base for `dnsmasq`: the baselines of the store and DNS benchmarks).
+rudder_ensure_command() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "installing: $2 (for $1)" >&2
+  local sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+}
