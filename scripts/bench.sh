@@ -95,6 +95,8 @@ first_line=$(($(wc -l <"$RUDDER_BENCH_RECORD") + 1))
 echo "bench.sh: run of $RUDDER_BENCH_DATE on $(git rev-parse --short=12 HEAD), $(nproc) cores," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg); figures to $RUDDER_BENCH_RECORD"
 
+# Figure lines in the record (the header is not one).
+figures() { grep -vc $'^date\t' "$RUDDER_BENCH_RECORD" || true; }
 docker_ok=true
 docker info >/dev/null 2>&1 || docker_ok=false
 logs=$(mktemp -d -t rudder-bench.XXXXXX)
@@ -111,7 +113,7 @@ while read -r name args; do
   fi
   echo
   echo "===== $label"
-  before=$(wc -l <"$RUDDER_BENCH_RECORD")
+  before=$(figures)
   start=$SECONDS
   log="$logs/${name}${args:+-${args//[^a-z0-9]/}}.log"
   status=0
@@ -119,7 +121,7 @@ while read -r name args; do
   timeout --kill-after=30 "$PROGRAM_TIMEOUT" "$target_dir/release/$name" $args </dev/null 2>&1 | tee "$log" ||
     status=$?
   took=$((SECONDS - start))
-  added=$(($(wc -l <"$RUDDER_BENCH_RECORD") - before))
+  added=$(($(figures) - before))
   summary+=("$(printf '%-44s %4d s  %3d figures  exit %d' "$label" "$took" "$added" "$status")")
   if ((status != 0 || added == 0)); then
     echo "!!!!! bench.sh: $label FAILED (exit $status, $added figures recorded; log $log)" >&2
