@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
 use crate::actor::{ActorRef, NodeName};
-use crate::frame::{Frame, Peer};
+use crate::frame::Peer;
 use crate::messages::{BusError, Protocol, Reply, Request};
-use crate::net::{self, BoxFuture, Credentials, HandshakeError, Inbound, Link, LinkOptions};
+use crate::net::{self, Credentials, HandshakeError, Link, LinkOptions};
 
 /// Environment variable naming the client config file.
 pub const CONFIG_ENV: &str = "RUDDER_CLIENT_CONFIG";
@@ -225,27 +225,6 @@ impl Drop for CloseOnDrop {
     }
 }
 
-struct Refuse;
-
-impl Inbound for Refuse {
-    fn request(
-        &self,
-        to: ActorRef,
-        body: Request,
-        _: Duration,
-        _: Option<crate::trace::TraceContext>,
-    ) -> BoxFuture<Result<Reply, BusError>> {
-        Box::pin(async move {
-            Err(BusError::WrongProtocol {
-                actor: to,
-                protocol: body.protocol().into(),
-            })
-        })
-    }
-
-    fn frame(&self, _: &Link, _: Frame) {}
-}
-
 /// A connection to one node of a cluster. Cheap to clone; all clones share the link.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -296,7 +275,7 @@ impl Client {
 
     fn established(est: net::Established) -> Client {
         let node = NodeName::new(est.peer.label());
-        let link = Link::spawn(est, Arc::new(Refuse), LinkOptions::default());
+        let link = Link::spawn(est, Arc::new(net::Refuse), LinkOptions::default());
         Client {
             link: Arc::new(CloseOnDrop(link)),
             node,

@@ -1005,6 +1005,30 @@ fn frame_name(f: &Frame) -> &'static str {
 /// A boxed future, as returned by [`Inbound::request`].
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// An [`Inbound`] that serves nothing: for a link that only sends requests (a client,
+/// a test's stand-in node). Requests get [`BusError::WrongProtocol`], other frames are
+/// dropped, streams refused.
+pub struct Refuse;
+
+impl Inbound for Refuse {
+    fn request(
+        &self,
+        to: ActorRef,
+        body: Request,
+        _: Duration,
+        _: Option<TraceContext>,
+    ) -> BoxFuture<Result<Reply, BusError>> {
+        Box::pin(async move {
+            Err(BusError::WrongProtocol {
+                actor: to,
+                protocol: body.protocol().into(),
+            })
+        })
+    }
+
+    fn frame(&self, _: &Link, _: Frame) {}
+}
+
 /// What a link does with what its peer sends, besides replies to its own requests.
 pub trait Inbound: Send + Sync + 'static {
     /// Serve a request from the peer (part of `trace`, if any); the reply is written

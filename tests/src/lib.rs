@@ -61,6 +61,33 @@ pub fn rudderctl_bin() -> PathBuf {
     target_bin("rudderctl")
 }
 
+/// Runs `rudderctl --client-config CONFIG ARGS...`: its standard output, or an error
+/// with its standard error when it fails.
+pub fn rudderctl(client_config: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(rudderctl_bin())
+        .arg("--client-config")
+        .arg(client_config)
+        .args(args)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "rudderctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Writes worker `node`'s node key to `file` as an operator does, with `rudderctl
+/// node-key` and a control-plane node's client config.
+pub fn write_node_key(control_plane: &NodeProc, node: &str, file: &Path) -> anyhow::Result<()> {
+    let out = file.to_string_lossy();
+    rudderctl(
+        &control_plane.client_config(),
+        &["node-key", node, "--out", &out],
+    )?;
+    Ok(())
+}
+
 /// The folder of the clients the tests drive (`scripts/lib.sh` installs them there).
 fn tools_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("RUDDER_TOOLS") {

@@ -27,7 +27,7 @@ use rudder_protocol::resources::{
 use rudder_tests::chaos::linearizable::{self, Action, Op};
 use rudder_tests::chaos::watch;
 use rudder_tests::services::{build_images, docker, docker_available, DockerCleanup};
-use rudder_tests::{eventually, store, store_status, Cluster};
+use rudder_tests::{eventually, rudderctl, store, store_status, Cluster};
 
 // ---------------------------------------------------------------------------------------
 // Scenario 2: store leader kill -9 during writes.
@@ -966,20 +966,6 @@ async fn scenario5_kubelet_kill_no_double_start() -> anyhow::Result<()> {
 
 // ---------------------------------------------------------------------------------------
 // The chaos commands themselves, through `rudderctl chaos`.
-
-fn rudderctl(config: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new(rudder_tests::rudderctl_bin())
-        .arg("--client-config")
-        .arg(config)
-        .args(args)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "rudderctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_commands_partition_kill_and_replayable_schedule() -> anyhow::Result<()> {

@@ -24,35 +24,11 @@ use rudder_protocol::messages::chaos::ChaosRequest;
 use rudder_protocol::messages::echo::{EchoReply, EchoRequest};
 use rudder_protocol::messages::store::{Consistency, StoreRequest};
 use rudder_protocol::messages::{BusError, Reply, Request};
-use rudder_protocol::net::{
-    self, node_key, BoxFuture, Credentials, HandshakeError, Inbound, Link, LinkOptions,
-};
+use rudder_protocol::net::{self, node_key, Credentials, HandshakeError, Link, LinkOptions};
 use rudder_protocol::resources::{ClusterRoleBinding, Pod, PodPhase};
 use rudder_protocol::{ActorRef, NodeName};
 use rudder_tests::services::wait_node_ready;
-use rudder_tests::{eventually, rudderctl_bin, Cluster, NodeProc};
-
-/// Serves nothing: the test's fake worker only sends.
-struct Deaf;
-
-impl Inbound for Deaf {
-    fn request(
-        &self,
-        to: ActorRef,
-        body: Request,
-        _: Duration,
-        _: Option<rudder_protocol::trace::TraceContext>,
-    ) -> BoxFuture<Result<Reply, BusError>> {
-        Box::pin(async move {
-            Err(BusError::WrongProtocol {
-                actor: to,
-                protocol: body.protocol().into(),
-            })
-        })
-    }
-
-    fn frame(&self, _: &Link, _: Frame) {}
-}
+use rudder_tests::{eventually, Cluster, NodeProc};
 
 fn identity(name: &str, roles: &[Role]) -> NodeIdentity {
     NodeIdentity {
@@ -122,13 +98,7 @@ async fn a_worker_with_its_node_key_joins_as_itself_and_nothing_more() -> anyhow
 
     // The key, as an operator makes it on a control-plane host.
     let key_file = cluster.dir.path().join("keys/w-1.key");
-    let out = std::process::Command::new(rudderctl_bin())
-        .arg("--client-config")
-        .arg(cluster.nodes[0].client_config())
-        .args(["node-key", "w-1", "--out"])
-        .arg(&key_file)
-        .output()?;
-    anyhow::ensure!(out.status.success(), "rudderctl node-key: {out:?}");
+    rudder_tests::write_node_key(&cluster.nodes[0], "w-1", &key_file)?;
     let written =
         net::parse_node_key(&std::fs::read_to_string(&key_file)?).map_err(anyhow::Error::msg)?;
     assert_eq!(written, node_key(token.as_bytes(), &cluster_id, "w-1"));
@@ -204,7 +174,7 @@ async fn a_worker_with_its_node_key_joins_as_itself_and_nothing_more() -> anyhow
         node_key(token.as_bytes(), &cluster_id, "w-9").to_vec(),
     );
     let est = dial_as(&bus, identity("w-9", &[Role::Worker]), &w9).await?;
-    let link = Link::spawn(est, Arc::new(Deaf), LinkOptions::default());
+    let link = Link::spawn(est, Arc::new(net::Refuse), LinkOptions::default());
     let cp1 = |name: &str| ActorRef::new("cp-1", name);
     let timeout = Duration::from_secs(10);
     // Membership and echo: yes.

@@ -516,13 +516,7 @@ async fn components_on_the_bus_act_as_their_own_users() -> anyhow::Result<()> {
     let (mut cluster, admin) = node("RBAC").await?;
     // The worker holds only its node key, not the cluster token.
     let key_file = cluster.dir.path().join("w-1.key");
-    let made = std::process::Command::new(rudder_tests::rudderctl_bin())
-        .arg("--client-config")
-        .arg(cluster.nodes[0].client_config())
-        .args(["node-key", "w-1", "--out"])
-        .arg(&key_file)
-        .output()?;
-    anyhow::ensure!(made.status.success(), "rudderctl node-key: {made:?}");
+    rudder_tests::write_node_key(&cluster.nodes[0], "w-1", &key_file)?;
     let mut spec = cluster.spec("single-node.toml", "w-1");
     spec.config = cluster.dir.path().join("node.toml");
     spec.roles = Some("worker".into());

@@ -7,22 +7,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use rudder_tests::{eventually, kubectl, rudderctl_bin, store_status, Cluster};
+use rudder_tests::{eventually, kubectl, rudderctl, store_status, Cluster};
 use serde_json::Value;
-
-fn rudderctl(client_config: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new(rudderctl_bin())
-        .arg("--client-config")
-        .arg(client_config)
-        .args(args)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "rudderctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_request_is_one_trace_through_api_server_leader_and_replicas() -> anyhow::Result<()> {
