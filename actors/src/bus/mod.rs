@@ -536,7 +536,7 @@ async fn deliver_local(
     let _handling = stats.delivered();
     // A traced request gets a span here, around the actor's handling; the actor runs
     // what it asks of others under the span's context.
-    let mut span = trace.map(|parent| {
+    let span = trace.map(|parent| {
         crate::telemetry::trace::Span::child_of(
             parent,
             inner.me.name.as_str(),
@@ -553,7 +553,7 @@ async fn deliver_local(
                 after_ms: timeout.as_millis() as u64,
             }),
         };
-    if let Some(mut span) = span.take() {
+    if let Some(mut span) = span {
         span.set_detail(match &outcome {
             Ok(_) => "ok".to_owned(),
             Err(e) => e.to_string(),

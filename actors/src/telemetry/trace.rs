@@ -101,12 +101,7 @@ impl Span {
         if !super::enabled() {
             return None;
         }
-        let trace_id = loop {
-            let id: u128 = rand::random();
-            if id != 0 {
-                break id;
-            }
-        };
+        let trace_id = (u128::from(nonzero_u64()) << 64) | u128::from(rand::random::<u64>());
         let parent = TraceContext {
             trace_id,
             span_id: 0,
@@ -166,7 +161,7 @@ impl Span {
         };
         tracing::debug!(
             target: "rudder_trace",
-            trace = %record.trace_id_hex(),
+            trace = %rudder_protocol::trace::trace_hex(record.trace_id),
             span = record.span_id,
             parent = record.parent_id,
             node = %record.node,
@@ -180,17 +175,6 @@ impl Span {
             push(&mut rings.roots, record.clone(), ROOTS_KEPT);
         }
         push(&mut rings.spans, record, SPANS_KEPT);
-    }
-}
-
-/// Formatting helper for the log line.
-trait TraceIdHex {
-    fn trace_id_hex(&self) -> String;
-}
-
-impl TraceIdHex for SpanRecord {
-    fn trace_id_hex(&self) -> String {
-        rudder_protocol::trace::trace_hex(self.trace_id)
     }
 }
 
