@@ -8,6 +8,11 @@
 //! the record change (so clock skew between nodes does not matter). A leader that has
 //! not renewed within `renew_deadline` steps down before anyone may take over.
 //!
+//! A leader renews from the object its last write returned, without reading the Lease
+//! first: while nobody else writes it, a renewal is one compare-and-swap update (a
+//! conflict means someone did, and the round reads it then). With a Lease per
+//! controller on every control-plane node, that halves the election's load on the store.
+//!
 //! The period stays `retry` when the API fails (a leader must renew in time, and a
 //! longer wait would only delay a takeover); the warning a failure writes is limited to
 //! one line per [`crate::retry::LOG_EVERY`].
@@ -91,11 +96,12 @@ async fn campaign(
     leading: watch::Sender<bool>,
 ) {
     let mut observed: Option<Observed> = None;
+    let mut held: Option<Lease> = None;
     let mut last_renewal: Option<Instant> = None;
     let mut log: crate::retry::LogLimiter<()> = crate::retry::LogLimiter::default();
     loop {
         let now = Instant::now();
-        match try_acquire_or_renew(&api, &name, &me, t, &mut observed).await {
+        match try_acquire_or_renew(&api, &name, &me, t, &mut observed, &mut held).await {
             Ok(true) => {
                 log.clear(&());
                 last_renewal = Some(now);
@@ -127,16 +133,35 @@ async fn campaign(
     }
 }
 
-/// One round: `Ok(true)` when we hold the Lease afterwards.
+/// One round: `Ok(true)` when we hold the Lease afterwards. `held` is the Lease as our
+/// last write left it, while we hold it.
 async fn try_acquire_or_renew(
     api: &Api<Lease>,
     name: &str,
     me: &str,
     t: Timings,
     observed: &mut Option<Observed>,
+    held: &mut Option<Lease>,
 ) -> Result<bool, ApiError> {
     let now = MicroTime::now();
     let secs = i32::try_from(t.lease_duration.as_secs()).unwrap_or(i32::MAX);
+    if let Some(mut lease) = held.take() {
+        lease.spec.renew_time = Some(now);
+        lease.spec.lease_duration_seconds = Some(secs);
+        match api.update(&lease).await {
+            Ok(updated) => {
+                *observed = Some(Observed {
+                    record: updated.spec.clone(),
+                    at: Instant::now(),
+                });
+                *held = Some(updated);
+                return Ok(true);
+            }
+            // Someone else wrote it: read it, as any candidate would.
+            Err(e) if e.is_conflict() => {}
+            Err(e) => return Err(e),
+        }
+    }
     let Some(mut lease) = api.get_opt(name).await? else {
         let lease = Lease {
             metadata: ObjectMeta {
@@ -154,7 +179,10 @@ async fn try_acquire_or_renew(
             ..Lease::default()
         };
         return match api.create(&lease).await {
-            Ok(_) => Ok(true),
+            Ok(created) => {
+                *held = Some(created);
+                Ok(true)
+            }
             Err(e) if e.is_conflict() => Ok(false),
             Err(e) => Err(e),
         };
@@ -185,9 +213,10 @@ async fn try_acquire_or_renew(
     match api.update(&lease).await {
         Ok(updated) => {
             *observed = Some(Observed {
-                record: updated.spec,
+                record: updated.spec.clone(),
                 at: Instant::now(),
             });
+            *held = Some(updated);
             Ok(true)
         }
         Err(e) if e.is_conflict() => Ok(false),
@@ -236,9 +265,9 @@ mod tests {
     use rudder_protocol::resources::Status;
     use std::sync::{Arc, Mutex};
 
-    /// One Lease with compare-and-swap updates, like the API server's.
+    /// One Lease with compare-and-swap updates, like the API server's; counts reads.
     #[derive(Default)]
-    struct OneLease(Mutex<Option<(Lease, u64)>>);
+    struct OneLease(Mutex<Option<(Lease, u64)>>, std::sync::atomic::AtomicUsize);
 
     impl ApiTransport for OneLease {
         fn call(&self, req: ApiRequest) -> BoxFuture<'_, Result<ApiReply, ApiError>> {
@@ -252,10 +281,13 @@ mod tests {
             };
             let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
             let out = match req {
-                ApiRequest::Get { .. } => match &*slot {
-                    Some((l, rv)) => reply(l, *rv),
-                    None => err(404, "NotFound"),
-                },
+                ApiRequest::Get { .. } => {
+                    self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match &*slot {
+                        Some((l, rv)) => reply(l, *rv),
+                        None => err(404, "NotFound"),
+                    }
+                }
                 ApiRequest::Create { body, .. } => match &*slot {
                     Some(_) => err(409, "AlreadyExists"),
                     None => {
@@ -312,5 +344,34 @@ mod tests {
         tokio::time::sleep(t.lease_duration).await;
         assert!(*b.borrow(), "no takeover after the lease expired");
         assert_eq!(holder(&store).as_deref(), Some("b"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_renews_without_reading_until_someone_else_writes() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let store = Arc::new(OneLease::default());
+        let api = Api::<Lease>::new(store.clone(), Some(LEASE_NAMESPACE));
+        let t = Timings::default();
+        let (a, _a_handle) = LeaderElector::spawn(api, "ctl", "a", t);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(*a.borrow());
+        let reads = store.1.load(Relaxed);
+        let rv = |s: &OneLease| s.0.lock().unwrap().as_ref().map(|(_, rv)| *rv);
+        let before = rv(&store);
+        tokio::time::sleep(t.retry * 5).await;
+        assert!(*a.borrow());
+        assert_eq!(store.1.load(Relaxed), reads, "renewals read the Lease");
+        assert!(rv(&store) > before, "no renewal was written");
+        // Another writer bumps the Lease (still held by a): the next renewal conflicts,
+        // reads it once, and renews again.
+        {
+            let mut slot = store.0.lock().unwrap();
+            let (_, rv) = slot.as_mut().unwrap();
+            *rv += 1;
+        }
+        tokio::time::sleep(t.retry).await;
+        assert!(*a.borrow(), "lost the lease to a conflict it could resolve");
+        assert_eq!(store.1.load(Relaxed), reads + 1);
+        assert_eq!(holder(&store).as_deref(), Some("a"));
     }
 }
