@@ -309,6 +309,20 @@ impl Client {
         self.link.0.request(to, req, self.timeout).await
     }
 
+    /// Sends an untyped request as part of `trace` (see [`crate::trace`]): the nodes that
+    /// serve it record spans under it, which `rudderctl traces ID` shows.
+    pub async fn request_traced(
+        &self,
+        to: ActorRef,
+        req: Request,
+        trace: crate::trace::TraceContext,
+    ) -> Result<Reply, BusError> {
+        self.link
+            .0
+            .request_traced(to, req, self.timeout, Some(trace))
+            .await
+    }
+
     /// Opens a stream to the `apiserver` actor of the connected node and waits for its
     /// start (see [`crate::messages::kubelet::ApiStream`]).
     async fn open_api_stream(

@@ -38,8 +38,8 @@ pub const MAGIC: [u8; 4] = *b"RDDR";
 /// The bus protocol version carried in every frame header. Version 2: a link between a
 /// worker and a control-plane node is proved with the worker's node key
 /// ([`crate::net::link_key`]), not the cluster token; request frames carry a trace
-/// context.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// context. Version 3: a trace reports each replica's log appends beside its applies.
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// Length of handshake nonces and proofs.
 pub const NONCE_LEN: usize = 32;

@@ -6,8 +6,9 @@
 //! span that made the request), and the node that serves it records a [`SpanRecord`]
 //! whose parent is that span. Raft's replication does not run on the request's behalf
 //! (openraft replicates and applies on its own tasks), so a write's commit span names
-//! the log index it committed at, and each replica reports when it applied that index
-//! ([`AppliedRecord`]); a reader joins them into the trace by the index.
+//! the log index it committed at, and each replica reports when it appended that index
+//! to its log and when it applied it ([`RaftRecord`]); a reader joins them into the
+//! trace by the index.
 
 /// A request's place in a trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode)]
@@ -19,6 +20,17 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
+    /// A new trace started by a client: a random trace id, and no span of its own (what
+    /// serves the request records the trace's first span).
+    #[cfg(feature = "net")]
+    pub fn client_root() -> TraceContext {
+        TraceContext {
+            trace_id: (u128::from(rand::random::<u64>() | 1) << 64)
+                | u128::from(rand::random::<u64>()),
+            span_id: 0,
+        }
+    }
+
     /// The trace id as 32 lower-case hex digits (W3C trace-context's form).
     pub fn trace_hex(&self) -> String {
         trace_hex(self.trace_id)
@@ -62,14 +74,36 @@ pub struct SpanRecord {
     pub raft_index: Option<u64>,
 }
 
-/// When a replica applied one Raft log index.
+/// A step a replica takes for each Raft log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode)]
+pub enum RaftStep {
+    /// Wrote the entry to its log and synced it (on a follower, this starts when the
+    /// leader's entries have arrived, so it also shows the replication delay).
+    Append,
+    /// Applied the committed entry to its state machine.
+    Apply,
+}
+
+impl RaftStep {
+    /// How traces name it: `append` or `apply`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RaftStep::Append => "append",
+            RaftStep::Apply => "apply",
+        }
+    }
+}
+
+/// When a replica took one [`RaftStep`] for one Raft log index.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
-pub struct AppliedRecord {
+pub struct RaftRecord {
     /// The replica's node.
     pub node: String,
+    /// The step.
+    pub step: RaftStep,
     /// The log index.
     pub index: u64,
-    /// When the apply started, in microseconds since the Unix epoch.
+    /// When the step started, in microseconds since the Unix epoch.
     pub start_micros: u64,
     /// How long it took, in microseconds.
     pub duration_micros: u64,

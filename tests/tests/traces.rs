@@ -70,7 +70,9 @@ async fn one_request_is_one_trace_through_api_server_leader_and_replicas() -> an
             let trace: Value =
                 serde_json::from_str(&rudderctl(&config, &["traces", &id, "-o", "json"])?)?;
             // Complete once every replica has reported its apply.
-            let applies = trace["applied"].as_array().map_or(0, Vec::len);
+            let applies = trace["raft"]
+                .as_array()
+                .map_or(0, |r| r.iter().filter(|s| s["step"] == "apply").count());
             Ok((applies >= 3).then_some(trace))
         }
     })
@@ -97,17 +99,27 @@ async fn one_request_is_one_trace_through_api_server_leader_and_replicas() -> an
         .find(|s| s["node"] == leader.as_str() && s["name"] == "raft commit")
         .unwrap_or_else(|| panic!("no commit on the leader: {trace}"));
     let index = commit["raftIndex"].as_u64().expect("commit index");
-    let applied: HashMap<&str, u64> = trace["applied"]
-        .as_array()
-        .expect("applied")
-        .iter()
-        .filter(|a| a["index"].as_u64() == Some(index))
-        .filter_map(|a| Some((a["node"].as_str()?, a["durationMicros"].as_u64()?)))
-        .collect();
+    // Each replica reports its synced append of the commit's index, then its apply.
+    let step_starts = |step: &str| -> HashMap<&str, u64> {
+        trace["raft"]
+            .as_array()
+            .expect("raft steps")
+            .iter()
+            .filter(|a| a["index"].as_u64() == Some(index) && a["step"] == step)
+            .filter_map(|a| Some((a["node"].as_str()?, a["startMicros"].as_u64()?)))
+            .collect()
+    };
+    let (appended, applied) = (step_starts("append"), step_starts("apply"));
     for n in &cluster.nodes {
+        let (Some(append), Some(apply)) = (appended.get(n.name()), applied.get(n.name())) else {
+            panic!(
+                "{} did not report appending and applying index {index}: {trace}",
+                n.name()
+            );
+        };
         assert!(
-            applied.contains_key(n.name()),
-            "{} did not report applying index {index}: {trace}",
+            append <= apply,
+            "{} applied before appending: {trace}",
             n.name()
         );
     }
@@ -116,11 +128,13 @@ async fn one_request_is_one_trace_through_api_server_leader_and_replicas() -> an
     let text = rudderctl(&config, &["traces", &id])?;
     assert!(text.contains(&format!("trace {id}")), "{text}");
     assert!(text.contains("raft commit"), "{text}");
-    assert_eq!(
-        text.matches(&format!("raft apply {index}")).count(),
-        3,
-        "{text}"
-    );
+    for step in ["append", "apply"] {
+        assert_eq!(
+            text.matches(&format!("raft {step} {index}")).count(),
+            3,
+            "{text}"
+        );
+    }
     assert!(rudderctl(&config, &["traces", "not-a-trace"]).is_err());
     Ok(())
 }

@@ -507,9 +507,9 @@ fn serve_bus(inner: &Inner, to: ActorRef, body: Request) -> Result<Reply, BusErr
         Request::Bus(BusRequest::SlowestTraces { limit }) => Ok(Reply::Bus(BusReply::Spans(
             trace::slowest(me, limit.min(1000) as usize),
         ))),
-        Request::Bus(BusRequest::Trace { trace_id, applied }) => {
-            let (spans, applied) = trace::of_trace(me, trace_id, &applied);
-            Ok(Reply::Bus(BusReply::Trace { spans, applied }))
+        Request::Bus(BusRequest::Trace { trace_id, indexes }) => {
+            let (spans, raft) = trace::of_trace(me, trace_id, &indexes);
+            Ok(Reply::Bus(BusReply::Trace { spans, raft }))
         }
         other => Err(BusError::WrongProtocol {
             actor: to,

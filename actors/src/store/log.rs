@@ -62,6 +62,8 @@ const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    /// The node whose appends traces see (see [`LogStore::trace_as`]).
+    trace_node: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -114,7 +116,16 @@ impl LogStore {
     /// A log store over `db`, which must have the `logs` and `raft` column families
     /// (as [`super::state::open`] guarantees).
     pub(crate) fn new(db: Arc<DB>) -> Self {
-        LogStore { db }
+        LogStore {
+            db,
+            trace_node: None,
+        }
+    }
+
+    /// Remembers each appended log index for traces, as node `node`'s
+    /// ([`crate::telemetry::trace::raft_step`]).
+    pub fn trace_as(&mut self, node: &str) {
+        self.trace_node = Some(Arc::from(node));
     }
 
     fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StorageError> {
@@ -392,6 +403,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Ok(());
         };
         let db = self.db.clone();
+        let (start, started) = (std::time::SystemTime::now(), std::time::Instant::now());
         let result = blocking(ErrorSubject::Logs, ErrorVerb::Write, move || {
             let cf = Self::cf(&db, CF_LOGS)?;
             let mut batch = WriteBatch::default();
@@ -419,6 +431,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             })
         })
         .await;
+        if let Some(node) = self
+            .trace_node
+            .as_deref()
+            .filter(|_| crate::telemetry::enabled())
+        {
+            let indexes: Vec<u64> = (first.index..=last.index).collect();
+            crate::telemetry::trace::raft_step(
+                node,
+                rudder_protocol::trace::RaftStep::Append,
+                &indexes,
+                start,
+                started.elapsed(),
+            );
+        }
         match &result {
             Ok(()) => {
                 tracing::trace!(first = %first, last = %last, "log entries appended");

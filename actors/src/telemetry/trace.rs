@@ -11,11 +11,13 @@
 //!   follower's store to the leader's is one more child, and so on.
 //! - Raft replicates and applies on openraft's own tasks, not the request's: the leader's
 //!   commit span names the log index its entry got ([`SpanRecord::raft_index`]) and
-//!   each replica remembers when it applied each index ([`applied`]); a reader joins
-//!   those into the trace by index (`rudderctl traces ID`).
+//!   each replica remembers when it appended each index to its log and when it applied
+//!   it ([`raft_step`]); a reader joins those into the trace by index (`rudderctl traces
+//!   ID`), which shows where a commit's milliseconds go: the leader's synced append, the
+//!   followers' (starting when the entries reached them), and each apply.
 //!
-//! Every node keeps its most recent spans, roots and applies in bounded rings (a few
-//! thousand each, about a megabyte), answered by its `bus` actor
+//! Every node keeps its most recent spans, roots and Raft steps in bounded rings (a few
+//! thousand each, about two megabytes), answered by its `bus` actor
 //! ([`rudder_protocol::messages::bus::BusRequest::SlowestTraces`] and `Trace`). Spans
 //! are also `tracing` events at debug level (target `rudder_trace`), so a log collector
 //! sees them too. Nothing is recorded while metrics are off (`[metrics] enabled`).
@@ -25,14 +27,14 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use rudder_protocol::trace::{AppliedRecord, SpanRecord, TraceContext};
+use rudder_protocol::trace::{RaftRecord, RaftStep, SpanRecord, TraceContext};
 
 /// Spans kept per process.
 const SPANS_KEPT: usize = 4096;
 /// Root spans kept per process (what "slowest recent" chooses from).
 const ROOTS_KEPT: usize = 512;
-/// Applied log indexes kept per process.
-const APPLIED_KEPT: usize = 4096;
+/// Raft steps (appends and applies of log indexes) kept per process.
+const RAFT_KEPT: usize = 8192;
 
 tokio::task_local! {
     static CURRENT: TraceContext;
@@ -47,13 +49,13 @@ pub fn current() -> Option<TraceContext> {
 struct Rings {
     spans: VecDeque<SpanRecord>,
     roots: VecDeque<SpanRecord>,
-    applied: VecDeque<AppliedRecord>,
+    raft: VecDeque<RaftRecord>,
 }
 
 static RINGS: Mutex<Rings> = Mutex::new(Rings {
     spans: VecDeque::new(),
     roots: VecDeque::new(),
-    applied: VecDeque::new(),
+    raft: VecDeque::new(),
 });
 
 fn rings() -> std::sync::MutexGuard<'static, Rings> {
@@ -204,22 +206,29 @@ pub async fn child<F: Future>(
     }
 }
 
-/// Remembers that `node`'s replica applied log `indexes` in one batch, starting at
-/// `start` and taking `took`.
-pub fn applied(node: &str, indexes: &[u64], start: SystemTime, took: std::time::Duration) {
+/// Remembers that `node`'s replica took `step` for log `indexes` in one batch, starting
+/// at `start` and taking `took`.
+pub fn raft_step(
+    node: &str,
+    step: RaftStep,
+    indexes: &[u64],
+    start: SystemTime,
+    took: std::time::Duration,
+) {
     if !super::enabled() || indexes.is_empty() {
         return;
     }
     let (start_micros, duration_micros) = (unix_micros(start), took.as_micros() as u64);
     let mut rings = rings();
     for &index in indexes {
-        let record = AppliedRecord {
+        let record = RaftRecord {
             node: node.to_owned(),
+            step,
             index,
             start_micros,
             duration_micros,
         };
-        push(&mut rings.applied, record, APPLIED_KEPT);
+        push(&mut rings.raft, record, RAFT_KEPT);
     }
 }
 
@@ -236,12 +245,8 @@ pub fn slowest(node: &str, limit: usize) -> Vec<SpanRecord> {
     roots
 }
 
-/// `node`'s spans of trace `trace_id`, and its applies of `indexes`.
-pub fn of_trace(
-    node: &str,
-    trace_id: u128,
-    indexes: &[u64],
-) -> (Vec<SpanRecord>, Vec<AppliedRecord>) {
+/// `node`'s spans of trace `trace_id`, and its Raft steps for `indexes`.
+pub fn of_trace(node: &str, trace_id: u128, indexes: &[u64]) -> (Vec<SpanRecord>, Vec<RaftRecord>) {
     let rings = rings();
     let spans = rings
         .spans
@@ -249,13 +254,13 @@ pub fn of_trace(
         .filter(|s| s.trace_id == trace_id && s.node == node)
         .cloned()
         .collect();
-    let applied = rings
-        .applied
+    let raft = rings
+        .raft
         .iter()
         .filter(|a| a.node == node && indexes.contains(&a.index))
         .cloned()
         .collect();
-    (spans, applied)
+    (spans, raft)
 }
 
 #[cfg(test)]

@@ -299,6 +299,10 @@ enum StoreCommand {
         key: String,
         /// The value.
         value: String,
+        /// Trace the write and show where its time went: the store leader's handling,
+        /// its Raft commit, and each replica's log append and apply.
+        #[arg(long)]
+        trace: bool,
     },
     /// List keys under a prefix.
     List {
@@ -873,16 +877,40 @@ async fn store(client: &Client, command: StoreCommand, output: Output) -> anyhow
                 other => bail!("unexpected reply {other:?}"),
             }
         }
-        StoreCommand::Put { key, value } => {
+        StoreCommand::Put { key, value, trace } => {
             let req = StoreRequest::Put {
                 key,
                 value: value.into_bytes(),
                 expect: Expect::Any,
             };
-            match store_call(client, &here, req).await? {
-                StoreReply::Written { revision, .. } => println!("revision {revision}"),
+            if !trace {
+                match store_call(client, &here, req).await? {
+                    StoreReply::Written { revision, .. } => println!("revision {revision}"),
+                    other => bail!("unexpected reply {other:?}"),
+                }
+                return Ok(());
+            }
+            let context = rudder_protocol::trace::TraceContext::client_root();
+            let started = std::time::Instant::now();
+            let reply = client
+                .request_traced(
+                    ActorRef::new(here.clone(), "store"),
+                    rudder_protocol::messages::Request::Store(req),
+                    context,
+                )
+                .await?;
+            let took = started.elapsed();
+            match reply {
+                rudder_protocol::messages::Reply::Store(StoreReply::Written {
+                    revision, ..
+                }) => {
+                    println!("revision {revision} in {:.3}ms", took.as_secs_f64() * 1e3)
+                }
                 other => bail!("unexpected reply {other:?}"),
             }
+            // The followers apply a moment after the leader answers.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            traces::show(client, &context.trace_hex(), matches!(output, Output::Json)).await?;
         }
         StoreCommand::List { prefix } => {
             let req = StoreRequest::Range {

@@ -4,12 +4,13 @@
 //! Each node's `bus` answers for the spans it recorded (`BusRequest::SlowestTraces`,
 //! `BusRequest::Trace`). A trace is gathered from every live member, then the Raft log
 //! indexes its commit spans name are asked of every member again, to show when each
-//! replica applied the write (see `rudder_actors::telemetry::trace`).
+//! replica appended the write to its log and applied it (see
+//! `rudder_actors::telemetry::trace`).
 
 use anyhow::{bail, Context as _};
 use rudder_protocol::client::Client;
 use rudder_protocol::messages::bus::{BusReply, BusRequest, MemberState};
-use rudder_protocol::trace::{parse_trace_id, trace_hex, AppliedRecord, SpanRecord};
+use rudder_protocol::trace::{parse_trace_id, trace_hex, RaftRecord, SpanRecord};
 use rudder_protocol::{ActorRef, NodeName};
 use serde_json::{json, Value};
 
@@ -45,18 +46,18 @@ pub async fn slowest(client: &Client, limit: u32) -> anyhow::Result<Vec<SpanReco
     Ok(all)
 }
 
-/// Every span of `trace_id` on every live node, and each replica's apply of the log
-/// indexes its commits name.
+/// Every span of `trace_id` on every live node, and each replica's append and apply of
+/// the log indexes its commits name.
 pub async fn gather(
     client: &Client,
     trace_id: u128,
-) -> anyhow::Result<(Vec<SpanRecord>, Vec<AppliedRecord>)> {
+) -> anyhow::Result<(Vec<SpanRecord>, Vec<RaftRecord>)> {
     let nodes = live_nodes(client).await?;
     let mut spans = Vec::new();
     for node in &nodes {
         let req = BusRequest::Trace {
             trace_id,
-            applied: Vec::new(),
+            indexes: Vec::new(),
         };
         match ask(client, node, req).await {
             Ok(BusReply::Trace { spans: s, .. }) => spans.extend(s),
@@ -67,21 +68,21 @@ pub async fn gather(
     let mut indexes: Vec<u64> = spans.iter().filter_map(|s| s.raft_index).collect();
     indexes.sort_unstable();
     indexes.dedup();
-    let mut applied = Vec::new();
+    let mut raft = Vec::new();
     if !indexes.is_empty() {
         for node in &nodes {
             let req = BusRequest::Trace {
                 trace_id,
-                applied: indexes.clone(),
+                indexes: indexes.clone(),
             };
-            if let Ok(BusReply::Trace { applied: a, .. }) = ask(client, node, req).await {
-                applied.extend(a);
+            if let Ok(BusReply::Trace { raft: r, .. }) = ask(client, node, req).await {
+                raft.extend(r);
             }
         }
     }
     spans.sort_by_key(|s| s.start_micros);
-    applied.sort_by(|a, b| (a.index, &a.node).cmp(&(b.index, &b.node)));
-    Ok((spans, applied))
+    raft.sort_by_key(|r| (r.index, r.start_micros));
+    Ok((spans, raft))
 }
 
 fn millis(micros: u64) -> String {
@@ -131,20 +132,22 @@ pub async fn list(client: &Client, limit: u32, json_out: bool) -> anyhow::Result
 }
 
 /// `rudderctl traces ID`: one trace as a tree, each span with its node, its start after
-/// the root's and its duration; under a commit, each replica's apply of its index.
+/// the root's and its duration; under a commit, each replica's append and apply of its
+/// index, in the order they started.
 pub async fn show(client: &Client, id: &str, json_out: bool) -> anyhow::Result<()> {
     let trace_id =
         parse_trace_id(id).with_context(|| format!("{id:?} is not a trace id (32 hex digits)"))?;
-    let (spans, applied) = gather(client, trace_id).await?;
+    let (spans, raft) = gather(client, trace_id).await?;
     if spans.is_empty() {
         bail!("no node remembers trace {id} (nodes keep their most recent spans only)");
     }
     if json_out {
-        let applied: Vec<Value> = applied
+        let raft: Vec<Value> = raft
             .iter()
             .map(|a| {
                 json!({
                     "node": a.node,
+                    "step": a.step.as_str(),
                     "index": a.index,
                     "startMicros": a.start_micros,
                     "durationMicros": a.duration_micros,
@@ -154,7 +157,7 @@ pub async fn show(client: &Client, id: &str, json_out: bool) -> anyhow::Result<(
         let items: Vec<Value> = spans.iter().map(span_json).collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "spans": items, "applied": applied }))?
+            serde_json::to_string_pretty(&json!({ "spans": items, "raft": raft }))?
         );
         return Ok(());
     }
@@ -184,9 +187,10 @@ pub async fn show(client: &Client, id: &str, json_out: bool) -> anyhow::Result<(
             s.detail
         );
         if let Some(index) = s.raft_index {
-            for a in applied.iter().filter(|a| a.index == index) {
+            for a in raft.iter().filter(|a| a.index == index) {
                 println!(
-                    "{pad}  raft apply {index}  [{}]  +{}  {}",
+                    "{pad}  raft {} {index}  [{}]  +{}  {}",
+                    a.step.as_str(),
                     a.node,
                     offset(a.start_micros),
                     millis(a.duration_micros)

@@ -4,7 +4,7 @@
 //! recorded.
 
 use crate::actor::{NodeName, Role};
-use crate::trace::{AppliedRecord, SpanRecord};
+use crate::trace::{RaftRecord, SpanRecord};
 
 /// Requests to a node's `bus`.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
@@ -17,13 +17,14 @@ pub enum BusRequest {
         /// At most this many.
         limit: u32,
     },
-    /// The spans this node recorded for a trace, and when it applied the Raft log
-    /// indexes asked for (a trace's writes commit at indexes its spans name).
+    /// The spans this node recorded for a trace, and when its replica appended and
+    /// applied the Raft log indexes asked for (a trace's writes commit at indexes its
+    /// spans name).
     Trace {
         /// The trace.
         trace_id: u128,
-        /// Log indexes whose apply on this node's replica to report.
-        applied: Vec<u64>,
+        /// Log indexes whose steps on this node's replica to report.
+        indexes: Vec<u64>,
     },
 }
 
@@ -34,12 +35,12 @@ pub enum BusReply {
     Members(Vec<MemberInfo>),
     /// Spans (root spans for [`BusRequest::SlowestTraces`]).
     Spans(Vec<SpanRecord>),
-    /// A trace's spans on this node, and its replica's applies of the indexes asked for.
+    /// A trace's spans on this node, and its replica's steps for the indexes asked for.
     Trace {
         /// The spans.
         spans: Vec<SpanRecord>,
-        /// The applies this node remembers.
-        applied: Vec<AppliedRecord>,
+        /// The appends and applies this node remembers.
+        raft: Vec<RaftRecord>,
     },
 }
 

@@ -30,6 +30,8 @@ pub struct StateMachine {
     /// What the database says, cached: only this type writes it.
     pub(super) meta: SmMeta,
     pub(super) revision_tx: watch::Sender<u64>,
+    /// The keys recent applies changed, shared with every [`StateReader`].
+    pub(super) recent: Arc<Mutex<super::recent::RecentChanges>>,
     /// Serialises saving the current snapshot between a builder and an install.
     pub(super) snapshot_lock: Arc<Mutex<()>>,
     /// The node whose applies traces see (see [`StateMachine::trace_as`]).
@@ -38,7 +40,7 @@ pub struct StateMachine {
 
 impl StateMachine {
     /// Remembers each applied log index for traces, as node `node`'s
-    /// ([`crate::telemetry::trace::applied`]).
+    /// ([`crate::telemetry::trace::raft_step`]).
     pub fn trace_as(&mut self, node: &str) {
         self.trace_node = Some(Arc::from(node));
     }
@@ -60,6 +62,7 @@ impl StateMachine {
         StateReader {
             db: self.db.clone(),
             revision_rx: self.revision_tx.subscribe(),
+            recent: self.recent.clone(),
         }
     }
 
@@ -79,6 +82,8 @@ pub(super) struct Applier<'a> {
     meta: SmMeta,
     overlay: BTreeMap<String, Option<KeyValue>>,
     batch: WriteBatch,
+    /// Each key written, with its revision, in order.
+    changed: Vec<(u64, String)>,
 }
 
 pub(super) fn compare_holds(current: Option<&KeyValue>, cmp: &Compare) -> bool {
@@ -129,6 +134,7 @@ impl Applier<'_> {
         })?;
         self.batch
             .put_cf(self.history, history_key(revision, seq), bytes);
+        self.changed.push((revision, event.kv.key.clone()));
         Ok(())
     }
 
@@ -252,13 +258,17 @@ impl Applier<'_> {
     }
 }
 
-/// Applies `entries` on top of `meta`; returns the new meta and one response per entry.
+/// What applying a run of entries gives: the new meta, one response per entry, and each
+/// key written with its revision.
+pub(super) type Applied = (SmMeta, Vec<Vec<TxnResponse>>, Vec<(u64, String)>);
+
+/// Applies `entries` on top of `meta` (see [`Applied`]).
 pub(super) fn apply_entries(
     db: &DB,
     meta: SmMeta,
     history_limit: u64,
     entries: Vec<Entry>,
-) -> Result<(SmMeta, Vec<Vec<TxnResponse>>), StorageError> {
+) -> Result<Applied, StorageError> {
     let kv = cf(db, CF_KV).map_err(|m| sm_error(ErrorVerb::Write, m))?;
     let history = cf(db, CF_HISTORY).map_err(|m| sm_error(ErrorVerb::Write, m))?;
     let mut applier = Applier {
@@ -269,6 +279,7 @@ pub(super) fn apply_entries(
         meta,
         overlay: BTreeMap::new(),
         batch: WriteBatch::default(),
+        changed: Vec::new(),
     };
     let mut responses = Vec::with_capacity(entries.len());
     let mut last = None;
@@ -295,6 +306,7 @@ pub(super) fn apply_entries(
             results: Vec::new(),
         }]);
     }
+    let changed = std::mem::take(&mut applier.changed);
     let (batch, meta) = applier.finish()?;
     // Not synced: the log is durable, and after a crash openraft re-applies every entry
     // after the last applied id that reached the disk.
@@ -305,7 +317,7 @@ pub(super) fn apply_entries(
             format!("writing the batch applied up to {at}: {e}"),
         )
     })?;
-    Ok((meta, responses))
+    Ok((meta, responses, changed))
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -338,15 +350,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             _ => Vec::new(),
         };
         let (start, started) = (std::time::SystemTime::now(), std::time::Instant::now());
-        let (meta, responses) = blocking(ErrorVerb::Write, move || {
+        let (meta, responses, changed) = blocking(ErrorVerb::Write, move || {
             apply_entries(&db, meta, limit, entries)
         })
         .await?;
         if let Some(node) = &self.trace_node {
-            crate::telemetry::trace::applied(node, &traced, start, started.elapsed());
+            crate::telemetry::trace::raft_step(
+                node,
+                rudder_protocol::trace::RaftStep::Apply,
+                &traced,
+                start,
+                started.elapsed(),
+            );
         }
         self.meta = meta;
         let revision = self.meta.revision;
+        // Before the readers wake: what they find here is already in the database.
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            for (at, key) in &changed {
+                recent.push(*at, key);
+            }
+            recent.forget_through(self.meta.compact_revision);
+        }
         // Readers wait for the revision to move; blank and membership entries do not move
         // it and so wake nobody.
         self.revision_tx.send_if_modified(|r| {
@@ -388,6 +414,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             "snapshot installed"
         );
         self.meta = new_meta;
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reset(self.meta.revision);
         self.revision_tx.send_replace(self.meta.revision);
         Ok(())
     }

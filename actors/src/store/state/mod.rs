@@ -32,7 +32,8 @@
 //!
 //! One private module per section: `records` (the stored records and keys), `helpers`
 //! (error and RocksDB helpers), `open`, `apply` ([`StateMachine`]), `snapshot` (the
-//! snapshot image, [`StoreSnapshotBuilder`]) and `read` ([`StateReader`]).
+//! snapshot image, [`StoreSnapshotBuilder`]), `read` ([`StateReader`]) and `recent`
+//! (the keys the latest applies changed, so caught-up watches skip the database).
 
 // openraft's trait signatures fix the error type to its large `StorageError`; boxing it
 // in private helpers would only move the allocation.
@@ -42,6 +43,7 @@ mod apply;
 mod helpers;
 mod open;
 mod read;
+mod recent;
 mod records;
 mod snapshot;
 

@@ -154,15 +154,18 @@ pub fn open(
 
     let db = Arc::new(db);
     let (revision_tx, revision_rx) = watch::channel(meta.revision);
+    let recent = Arc::new(Mutex::new(super::recent::RecentChanges::new(meta.revision)));
     let reader = StateReader {
         db: db.clone(),
         revision_rx,
+        recent: recent.clone(),
     };
     let sm = StateMachine {
         db: db.clone(),
         history_limit,
         meta,
         revision_tx,
+        recent,
         snapshot_lock: Arc::new(Mutex::new(())),
         trace_node: None,
     };

@@ -20,6 +20,7 @@ use super::*;
 pub struct StateReader {
     pub(super) db: Arc<DB>,
     pub(super) revision_rx: watch::Receiver<u64>,
+    pub(super) recent: Arc<std::sync::Mutex<super::recent::RecentChanges>>,
 }
 
 impl std::fmt::Debug for StateReader {
@@ -51,6 +52,15 @@ impl StateReader {
         let mut rx = self.revision_rx.clone();
         rx.borrow_and_update();
         rx
+    }
+
+    /// Whether a key under `prefix` changed after revision `after`, from memory: `None`
+    /// when memory does not reach back that far (read [`StateReader::events_after`]).
+    pub fn moved_under(&self, prefix: &str, after: u64) -> Option<bool> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .moved_under(prefix, after)
     }
 
     /// One key, and the revision the read reflects.
