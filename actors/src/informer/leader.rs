@@ -145,18 +145,9 @@ async fn try_acquire_or_renew(
 ) -> Result<bool, ApiError> {
     let now = MicroTime::now();
     let secs = i32::try_from(t.lease_duration.as_secs()).unwrap_or(i32::MAX);
-    if let Some(mut lease) = held.take() {
-        lease.spec.renew_time = Some(now);
-        lease.spec.lease_duration_seconds = Some(secs);
-        match api.update(&lease).await {
-            Ok(updated) => {
-                *observed = Some(Observed {
-                    record: updated.spec.clone(),
-                    at: Instant::now(),
-                });
-                *held = Some(updated);
-                return Ok(true);
-            }
+    if let Some(lease) = held.take() {
+        match write_renewal(api, lease, now, secs, observed, held).await {
+            Ok(()) => return Ok(true),
             // Someone else wrote it: read it, as any candidate would.
             Err(e) if e.is_conflict() => {}
             Err(e) => return Err(e),
@@ -208,20 +199,32 @@ async fn try_acquire_or_renew(
         lease.spec.lease_transitions = Some(lease.spec.lease_transitions.unwrap_or(0) + 1);
         lease.spec.holder_identity = Some(me.to_owned());
     }
-    lease.spec.renew_time = Some(now);
-    lease.spec.lease_duration_seconds = Some(secs);
-    match api.update(&lease).await {
-        Ok(updated) => {
-            *observed = Some(Observed {
-                record: updated.spec.clone(),
-                at: Instant::now(),
-            });
-            *held = Some(updated);
-            Ok(true)
-        }
+    match write_renewal(api, lease, now, secs, observed, held).await {
+        Ok(()) => Ok(true),
         Err(e) if e.is_conflict() => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Writes `lease` renewed at `now` by its holder (a compare-and-swap on its resource
+/// version); on success remembers what the write returned, as observed and as held.
+async fn write_renewal(
+    api: &Api<Lease>,
+    mut lease: Lease,
+    now: MicroTime,
+    secs: i32,
+    observed: &mut Option<Observed>,
+    held: &mut Option<Lease>,
+) -> Result<(), ApiError> {
+    lease.spec.renew_time = Some(now);
+    lease.spec.lease_duration_seconds = Some(secs);
+    let updated = api.update(&lease).await?;
+    *observed = Some(Observed {
+        record: updated.spec.clone(),
+        at: Instant::now(),
+    });
+    *held = Some(updated);
+    Ok(())
 }
 
 fn lease_duration(spec: &LeaseSpec, t: Timings) -> Duration {

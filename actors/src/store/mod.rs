@@ -644,14 +644,18 @@ impl StoreEngine {
             tokio::time::Instant::now() + Duration::from_millis(wait_ms.into()).min(MAX_WATCH_WAIT);
         let mut changes = self.reader.subscribe();
         let mut last_look = false;
+        // Nothing under the prefix changed after `after` up to this revision: each wake
+        // looks only at what is newer.
+        let mut checked = after;
         loop {
             let applied = *changes.borrow_and_update();
             // Caught up, and nothing under the prefix moved since (in memory): wait,
             // without reading the database (every apply wakes every poll).
             let quiet = !last_look
                 && after <= applied
-                && self.reader.moved_under(prefix, after) == Some(false);
+                && self.reader.moved_under(prefix, checked) == Some(false);
             if quiet {
+                checked = checked.max(applied);
                 if tokio::time::timeout_at(deadline, changes.changed())
                     .await
                     .is_err()
@@ -666,6 +670,7 @@ impl StoreEngine {
                     if tokio::time::Instant::now() >= deadline {
                         return StoreReply::Watch(batch);
                     }
+                    checked = checked.max(applied);
                 }
                 Err(e) => return StoreReply::Error(e),
             }
