@@ -654,26 +654,17 @@ impl StoreEngine {
             let quiet = !last_look
                 && after <= applied
                 && self.reader.moved_under(prefix, checked) == Some(false);
-            if quiet {
-                checked = checked.max(applied);
-                if tokio::time::timeout_at(deadline, changes.changed())
-                    .await
-                    .is_err()
-                {
-                    last_look = true;
-                }
-                continue;
-            }
-            match self.reader.events_after(prefix, after, max) {
-                Ok(batch) if !batch.events.is_empty() => return StoreReply::Watch(batch),
-                Ok(batch) => {
-                    if tokio::time::Instant::now() >= deadline {
-                        return StoreReply::Watch(batch);
+            if !quiet {
+                match self.reader.events_after(prefix, after, max) {
+                    Ok(batch) if !batch.events.is_empty() => return StoreReply::Watch(batch),
+                    Ok(batch) if tokio::time::Instant::now() >= deadline => {
+                        return StoreReply::Watch(batch)
                     }
-                    checked = checked.max(applied);
+                    Ok(_) => {}
+                    Err(e) => return StoreReply::Error(e),
                 }
-                Err(e) => return StoreReply::Error(e),
             }
+            checked = checked.max(applied);
             if tokio::time::timeout_at(deadline, changes.changed())
                 .await
                 .is_err()
