@@ -3,9 +3,9 @@
 //! both stand on this module, so there is one implementation of the wire.
 //!
 //! A [`Link`] owns three tasks: a reader (decodes frames, completes pending requests,
-//! hands incoming requests to an [`Inbound`] under a concurrency limit), a writer (drains
-//! a bounded queue of encoded frames, coalescing small ones into one write) and a ticker
-//! (heartbeats, idle timeout). Every request carries a correlation id and a timeout; when
+//! serves incoming requests through an [`Inbound`] itself, with no task per request, up
+//! to a concurrency limit), a writer (drains a bounded queue of encoded frames,
+//! coalescing small ones into one write) and a ticker (heartbeats, idle timeout). Every request carries a correlation id and a timeout; when
 //! the link closes, every pending request fails at once with
 //! [`BusError::LinkDropped`]. The queue is bounded, so a slow peer slows its senders
 //! instead of growing memory.
@@ -22,7 +22,8 @@ use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use futures::stream::{FuturesUnordered, StreamExt as _};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actor::{ActorRef, Role};
 use crate::codec::{self, CodecError, MAX_FRAME_LEN};
@@ -1225,6 +1226,10 @@ impl From<Vec<u8>> for Outgoing {
 /// Bytes the writer gathers before it writes.
 const WRITE_BATCH: usize = 256 * 1024;
 
+/// First capacity of an encoded request or reply: most fit, so most encode without
+/// growing their buffer.
+const REPLY_BUF: usize = 256;
+
 /// A payload at least this large is written from its own buffer; smaller ones are
 /// copied into the writer's batch with the frames around them.
 const GATHER_MIN: usize = 16 * 1024;
@@ -1559,7 +1564,7 @@ impl Link {
     ) -> Result<Reply, BusError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(REPLY_BUF);
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let frame = Frame::Request {
             id,
@@ -1648,16 +1653,32 @@ impl Link {
 
     async fn read_loop(
         self,
-        mut reader: FrameReader<OwnedReadHalf>,
+        reader: FrameReader<OwnedReadHalf>,
         inbound: Arc<dyn Inbound>,
         opts: LinkOptions,
     ) {
         let mut closed = self.inner.closed.subscribe();
-        let permits = Arc::new(Semaphore::new(opts.max_inbound.max(1)));
+        let max_inbound = opts.max_inbound.max(1);
+        // The frames, as a stream that keeps a partly read frame across the `select!`
+        // below (a `next()` future dropped mid-frame would lose its bytes).
+        let frames = futures::stream::unfold(reader, |mut reader| async move {
+            let frame = reader.next().await;
+            let len = reader.last_len();
+            Some(((frame, len), reader))
+        });
+        let mut frames = std::pin::pin!(frames);
+        // The peer's requests being served, driven by this task: no task spawned per
+        // request. While `max_inbound` are, the reader stops reading (backpressure).
+        let mut serving = FuturesUnordered::new();
         loop {
-            let frame = tokio::select! {
-                f = reader.next() => f,
+            let (frame, len) = tokio::select! {
+                biased;
                 _ = closed.wait_for(|c| *c) => break,
+                Some(()) = serving.next(), if !serving.is_empty() => continue,
+                next = frames.next(), if serving.len() < max_inbound => match next {
+                    Some(next) => next,
+                    None => break,
+                },
             };
             let frame = match frame {
                 Ok(Some(f)) => f,
@@ -1672,7 +1693,7 @@ impl Link {
             };
             let now = self.inner.started.elapsed().as_millis() as u64;
             self.inner.last_heard_ms.store(now, Ordering::Relaxed);
-            self.inner.stats.received(reader.last_len());
+            self.inner.stats.received(len);
             match frame {
                 Frame::Reply { id, result } => {
                     if let Some(waiter) = self.pending().remove(&id) {
@@ -1686,32 +1707,13 @@ impl Link {
                     trace,
                     body,
                 } => {
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        break;
-                    };
                     let fut = inbound.request(
                         to.clone(),
                         body,
                         Duration::from_millis(timeout_ms.into()),
                         trace,
                     );
-                    let link = self.clone();
-                    tokio::spawn(async move {
-                        let result = fut.await;
-                        drop(permit);
-                        let mut buf = Vec::new();
-                        if let Err(e) = encode_frame(&Frame::Reply { id, result }, &mut buf) {
-                            buf.clear();
-                            let result = Err(BusError::Failed {
-                                actor: to,
-                                message: format!("reply could not be encoded: {e}"),
-                            });
-                            if encode_frame(&Frame::Reply { id, result }, &mut buf).is_err() {
-                                return;
-                            }
-                        }
-                        let _ = link.enqueue(buf).await;
-                    });
+                    serving.push(self.clone().serve(id, to, fut));
                 }
                 Frame::Heartbeat => {}
                 Frame::Hello(_)
@@ -1735,6 +1737,23 @@ impl Link {
             }
         }
         self.close();
+    }
+
+    /// Serves one request of the peer: waits for `reply`, then queues the reply frame.
+    async fn serve(self, id: u64, to: ActorRef, reply: BoxFuture<Result<Reply, BusError>>) {
+        let result = reply.await;
+        let mut buf = Vec::with_capacity(REPLY_BUF);
+        if let Err(e) = encode_frame(&Frame::Reply { id, result }, &mut buf) {
+            buf.clear();
+            let result = Err(BusError::Failed {
+                actor: to,
+                message: format!("reply could not be encoded: {e}"),
+            });
+            if encode_frame(&Frame::Reply { id, result }, &mut buf).is_err() {
+                return;
+            }
+        }
+        let _ = self.enqueue(buf).await;
     }
 
     async fn tick_loop(self, opts: LinkOptions) {
