@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::stream::{FuturesUnordered, StreamExt as _};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actor::{ActorRef, Role};
@@ -1226,6 +1226,13 @@ impl From<Vec<u8>> for Outgoing {
 /// Bytes the writer gathers before it writes.
 const WRITE_BATCH: usize = 256 * 1024;
 
+/// Frames the reader takes in a row before it lets the node's other tasks run: the
+/// actors serving what it read, and the writer sending their replies, start on the first
+/// of a burst while the rest is still being read, so both ends of a busy link work at
+/// once instead of taking turns with whole bursts. Measured with `bench-bus` at 64 in
+/// flight: 4 frames 228k requests/s, 8 327k, 16 363-374k, 32 278k, never yielding 217k.
+const READ_YIELD_FRAMES: usize = 16;
+
 /// First capacity of an encoded request or reply: most fit, so most encode without
 /// growing their buffer.
 const REPLY_BUF: usize = 256;
@@ -1245,7 +1252,11 @@ struct LinkInner {
     closed: watch::Sender<bool>,
     is_closed: AtomicBool,
     started: Instant,
+    /// When the ticker last saw `heard` set (ms since `started`): what was heard is
+    /// timed at the ticker's resolution, not with a clock read per frame.
     last_heard_ms: AtomicU64,
+    /// Set by the reader for every frame, cleared by the ticker.
+    heard: AtomicBool,
     /// Open streams by (id, this end opened it).
     streams: Mutex<HashMap<(u64, bool), Arc<Shared>>>,
     next_stream: AtomicU64,
@@ -1282,6 +1293,7 @@ impl Link {
                 is_closed: AtomicBool::new(false),
                 started: Instant::now(),
                 last_heard_ms: AtomicU64::new(0),
+                heard: AtomicBool::new(false),
                 streams: Mutex::new(HashMap::new()),
                 next_stream: AtomicU64::new(1),
                 stats: Arc::default(),
@@ -1479,9 +1491,14 @@ impl Link {
         });
     }
 
-    /// Milliseconds since anything was heard from the peer.
+    /// How long nothing was heard from the peer. A frame is timed when this is next
+    /// called (the ticker does every heartbeat), so the figure is low by at most a
+    /// heartbeat period.
     pub fn silent_for(&self) -> Duration {
         let now = self.inner.started.elapsed().as_millis() as u64;
+        if self.inner.heard.swap(false, Ordering::Relaxed) {
+            self.inner.last_heard_ms.fetch_max(now, Ordering::Relaxed);
+        }
         Duration::from_millis(now.saturating_sub(self.inner.last_heard_ms.load(Ordering::Relaxed)))
     }
 
@@ -1562,7 +1579,8 @@ impl Link {
         timeout: Duration,
         trace: Option<TraceContext>,
     ) -> Result<Reply, BusError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let sent = Instant::now();
+        let deadline = tokio::time::Instant::from_std(sent) + timeout;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut buf = Vec::with_capacity(REPLY_BUF);
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
@@ -1584,7 +1602,6 @@ impl Link {
             self.pending().remove(&id);
             return Err(self.dropped());
         }
-        let sent = Instant::now();
         let outcome = tokio::time::timeout_at(deadline, async {
             self.enqueue(buf).await?;
             rx.await.map_err(|_| self.dropped())?
@@ -1611,13 +1628,16 @@ impl Link {
     /// copied into a batch, large payloads from their own buffers.
     async fn write_loop(self, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
         let mut closed = self.inner.closed.subscribe();
+        // One wait for the whole loop: a fresh one per batch would register and
+        // unregister a waiter each time.
+        let mut closed = std::pin::pin!(closed.wait_for(|c| *c));
         let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
         // Payloads written from their own buffers, each after `batch[..offset]`.
         let mut gathered: Vec<(usize, Vec<u8>)> = Vec::new();
         loop {
             let first = tokio::select! {
                 m = rx.recv() => match m { Some(m) => m, None => break },
-                _ = closed.wait_for(|c| *c) => break,
+                _ = &mut closed => break,
             };
             batch.clear();
             gathered.clear();
@@ -1658,6 +1678,8 @@ impl Link {
         opts: LinkOptions,
     ) {
         let mut closed = self.inner.closed.subscribe();
+        // One wait for the whole loop, as in the writer.
+        let mut closed = std::pin::pin!(closed.wait_for(|c| *c));
         let max_inbound = opts.max_inbound.max(1);
         // The frames, as a stream that keeps a partly read frame across the `select!`
         // below (a `next()` future dropped mid-frame would lose its bytes).
@@ -1670,10 +1692,15 @@ impl Link {
         // The peer's requests being served, driven by this task: no task spawned per
         // request. While `max_inbound` are, the reader stops reading (backpressure).
         let mut serving = FuturesUnordered::new();
+        let mut unyielded = 0;
         loop {
+            if unyielded >= READ_YIELD_FRAMES {
+                unyielded = 0;
+                tokio::task::yield_now().await;
+            }
             let (frame, len) = tokio::select! {
                 biased;
-                _ = closed.wait_for(|c| *c) => break,
+                _ = &mut closed => break,
                 Some(()) = serving.next(), if !serving.is_empty() => continue,
                 next = frames.next(), if serving.len() < max_inbound => match next {
                     Some(next) => next,
@@ -1691,8 +1718,8 @@ impl Link {
                     break;
                 }
             };
-            let now = self.inner.started.elapsed().as_millis() as u64;
-            self.inner.last_heard_ms.store(now, Ordering::Relaxed);
+            unyielded += 1;
+            self.inner.heard.store(true, Ordering::Relaxed);
             self.inner.stats.received(len);
             match frame {
                 Frame::Reply { id, result } => {

@@ -607,10 +607,10 @@ async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<(
         err.contains(r#"cannot post path "/dashboard/api/heal""#),
         "{err}"
     );
-    let store = Request::Store(StoreRequest::Get {
+    let store = Request::Store(Box::new(StoreRequest::Get {
         key: "/registry/secrets/kube-system/rudder-client-ca".into(),
         consistency: Consistency::Linearizable,
-    });
+    }));
     let err = forbidden_text(
         alice
             .request(ActorRef::new(here.clone(), "store"), store)

@@ -61,7 +61,11 @@ fn refused(outcome: Result<net::Established, HandshakeError>) -> String {
 
 async fn api(link: &Link, to: &ActorRef, req: ApiRequest) -> anyhow::Result<ApiReply> {
     match link
-        .request(to.clone(), Request::Api(req), Duration::from_secs(10))
+        .request(
+            to.clone(),
+            Request::Api(Box::new(req)),
+            Duration::from_secs(10),
+        )
         .await?
     {
         Reply::Api(reply) => Ok(reply),
@@ -193,10 +197,10 @@ async fn a_worker_with_its_node_key_joins_as_itself_and_nothing_more() -> anyhow
     let store = link
         .request(
             cp1("store"),
-            Request::Store(StoreRequest::Get {
+            Request::Store(Box::new(StoreRequest::Get {
                 key: "/registry/namespaces/default".into(),
                 consistency: Consistency::Linearizable,
-            }),
+            })),
             timeout,
         )
         .await;

@@ -86,6 +86,7 @@ impl Handler<Deliver> for ApiServer {
                     // the component runtime so the node's bus thread only moves frames.
                     let work = crate::supervisor::component_runtime().spawn(
                         crate::telemetry::trace::within(trace, async move {
+                            let req = *req;
                             let impersonating = matches!(
                                 &req,
                                 ApiRequest::As {

@@ -147,10 +147,10 @@ mod tests {
         );
         // A request to an actor that does not speak it, and actors users never reach.
         assert_eq!(attributes(&chaos, &members), None);
-        let store = Request::Store(StoreRequest::Get {
+        let store = Request::Store(Box::new(StoreRequest::Get {
             key: "k".into(),
             consistency: Consistency::Linearizable,
-        });
+        }));
         assert_eq!(attributes(&ActorRef::new("n1", "store"), &store), None);
         assert_eq!(attributes(&ActorRef::new("n1", "kubelet"), &members), None);
     }

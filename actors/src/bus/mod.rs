@@ -612,7 +612,13 @@ impl Inbound for LinkInbound {
                     if let (true, Origin::Node(from)) = (worker, &origin) {
                         workers::admit(&inner.me.name, from, &to)?;
                     }
-                    route(&inner, to, body, timeout, origin, trace).await
+                    if to.node == inner.me.name {
+                        deliver_local(&inner, to, body, timeout, origin, trace).await
+                    } else {
+                        // Forwarding is rare: boxed, its larger future does not add to
+                        // the size of every request's (which is moved as a whole).
+                        Box::pin(route(&inner, to, body, timeout, origin, trace)).await
+                    }
                 }
                 None => Err(BusError::Unreachable {
                     node: to.node,

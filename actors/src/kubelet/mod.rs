@@ -213,12 +213,14 @@ impl Kubelet {
                 Box::pin(async move {
                     use rudder_protocol::messages::kubelet::{KubeletReply, KubeletRequest};
                     match req {
-                        rudder_protocol::Request::Kubelet(KubeletRequest::Logs(r)) => Ok(
-                            rudder_protocol::Reply::Kubelet(logs::serve(rt, &me, r).await),
-                        ),
-                        rudder_protocol::Request::Kubelet(KubeletRequest::Metrics) => Ok(
-                            rudder_protocol::Reply::Kubelet(KubeletReply::Metrics(latest.latest())),
-                        ),
+                        rudder_protocol::Request::Kubelet(k) => match *k {
+                            KubeletRequest::Logs(r) => Ok(rudder_protocol::Reply::Kubelet(
+                                logs::serve(rt, &me, r).await,
+                            )),
+                            KubeletRequest::Metrics => Ok(rudder_protocol::Reply::Kubelet(
+                                KubeletReply::Metrics(latest.latest()),
+                            )),
+                        },
                         other => Err(rudder_protocol::BusError::WrongProtocol {
                             actor: rudder_protocol::ActorRef::new(me.as_str(), NAME),
                             protocol: other.protocol().to_owned(),

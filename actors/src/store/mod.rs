@@ -1048,7 +1048,9 @@ impl Handler<Deliver> for Store {
         let me = self.me.clone();
         Box::pin(async move {
             match msg.0 {
-                Request::Store(req) => Ok(Reply::Store(engine.serve_traced(req, msg.2).await)),
+                Request::Store(req) => Ok(Reply::Store(Box::new(
+                    engine.serve_traced(*req, msg.2).await,
+                ))),
                 other => Err(BusError::WrongProtocol {
                     actor: me,
                     protocol: other.protocol().into(),

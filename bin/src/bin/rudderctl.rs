@@ -895,17 +895,18 @@ async fn store(client: &Client, command: StoreCommand, output: Output) -> anyhow
             let reply = client
                 .request_traced(
                     ActorRef::new(here.clone(), "store"),
-                    rudder_protocol::messages::Request::Store(req),
+                    rudder_protocol::messages::Request::Store(Box::new(req)),
                     context,
                 )
                 .await?;
             let took = started.elapsed();
             match reply {
-                rudder_protocol::messages::Reply::Store(StoreReply::Written {
-                    revision, ..
-                }) => {
-                    println!("revision {revision} in {:.3}ms", took.as_secs_f64() * 1e3)
-                }
+                rudder_protocol::messages::Reply::Store(written) => match *written {
+                    StoreReply::Written { revision, .. } => {
+                        println!("revision {revision} in {:.3}ms", took.as_secs_f64() * 1e3)
+                    }
+                    other => bail!("unexpected reply {other:?}"),
+                },
                 other => bail!("unexpected reply {other:?}"),
             }
             // The followers apply a moment after the leader answers.

@@ -17,8 +17,10 @@ use crate::actor::{ActorRef, NodeName};
 /// Any request an actor can receive over the bus.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub enum Request {
-    /// To a control-plane node's `apiserver` actor.
-    Api(api::ApiRequest),
+    /// To a control-plane node's `apiserver` actor. (Boxed, as are the other large
+    /// requests and replies: every request is moved through several futures on its way
+    /// and `Frame` holds one inline, so the small ones should not pay for the largest.)
+    Api(Box<api::ApiRequest>),
     /// To a node's `bus`: membership queries.
     Bus(bus::BusRequest),
     /// To a node's `chaos` actor.
@@ -26,9 +28,9 @@ pub enum Request {
     /// To a node's `echo` actor (reachability and benchmarks).
     Echo(echo::EchoRequest),
     /// To a worker node's `kubelet` actor.
-    Kubelet(kubelet::KubeletRequest),
+    Kubelet(Box<kubelet::KubeletRequest>),
     /// To a control-plane node's `store` actor.
-    Store(store::StoreRequest),
+    Store(Box<store::StoreRequest>),
 }
 
 /// Any reply an actor can send back.
@@ -45,7 +47,7 @@ pub enum Reply {
     /// From a `kubelet` actor.
     Kubelet(kubelet::KubeletReply),
     /// From a `store` actor.
-    Store(store::StoreReply),
+    Store(Box<store::StoreReply>),
 }
 
 /// What opens a byte stream to an actor (see [`crate::stream`]): the typed first
@@ -79,7 +81,7 @@ impl Request {
         use store::StoreRequest as S;
         match self {
             Request::Api(a) => {
-                let mut a = a;
+                let mut a = &**a;
                 while let A::As { request, .. } = a {
                     a = request;
                 }
@@ -98,7 +100,7 @@ impl Request {
                     A::As { .. } => "As",
                 }
             }
-            Request::Store(s) => match s {
+            Request::Store(s) => match &**s {
                 S::Get { .. } => "Get",
                 S::Range { .. } => "Range",
                 S::Put { .. } => "Put",
@@ -222,12 +224,13 @@ macro_rules! protocol {
             type Reply = $reply;
 
             fn into_request(self) -> Request {
-                Request::$variant(self)
+                Request::$variant(self.into())
             }
 
             fn from_reply(reply: Reply, from: &ActorRef) -> Result<$reply, BusError> {
                 match reply {
-                    Reply::$variant(r) => Ok(r),
+                    #[allow(clippy::useless_conversion)]
+                    Reply::$variant(r) => Ok(Unbox::unbox(r)),
                     #[allow(unreachable_patterns)]
                     _ => Err(BusError::UnexpectedReply {
                         actor: from.clone(),
@@ -236,6 +239,23 @@ macro_rules! protocol {
             }
         }
     };
+}
+
+/// A reply variant's content, boxed or not.
+trait Unbox<T> {
+    fn unbox(self) -> T;
+}
+
+impl<T> Unbox<T> for T {
+    fn unbox(self) -> T {
+        self
+    }
+}
+
+impl<T> Unbox<T> for Box<T> {
+    fn unbox(self) -> T {
+        *self
+    }
 }
 
 protocol!(api::ApiRequest, api::ApiReply, Api);
