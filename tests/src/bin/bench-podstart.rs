@@ -49,6 +49,33 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
     v[i]
 }
 
+/// The labels of every container this benchmark starts.
+fn bench_labels() -> Option<HashMap<String, String>> {
+    Some(HashMap::from([(
+        "io.rudder.bench".to_owned(),
+        "podstart".to_owned(),
+    )]))
+}
+
+/// Creates and starts one container; its id.
+async fn create_started(
+    d: &Docker,
+    name: String,
+    body: ContainerCreateBody,
+) -> anyhow::Result<String> {
+    let opts = CreateContainerOptions {
+        name: Some(name),
+        ..Default::default()
+    };
+    let id = d.create_container(Some(opts), body).await?.id;
+    d.start_container(
+        &id,
+        None::<bollard::query_parameters::StartContainerOptions>,
+    )
+    .await?;
+    Ok(id)
+}
+
 async fn docker_case(d: &Docker, n: usize, tag: &str) -> anyhow::Result<Vec<Duration>> {
     let start = Instant::now();
     let runs = (0..n).map(|i| {
@@ -57,22 +84,10 @@ async fn docker_case(d: &Docker, n: usize, tag: &str) -> anyhow::Result<Vec<Dura
         async move {
             let body = ContainerCreateBody {
                 image: Some(IMAGE.into()),
-                labels: Some(HashMap::from([(
-                    "io.rudder.bench".into(),
-                    "podstart".into(),
-                )])),
+                labels: bench_labels(),
                 ..Default::default()
             };
-            let opts = CreateContainerOptions {
-                name: Some(name),
-                ..Default::default()
-            };
-            let id = d.create_container(Some(opts), body).await?.id;
-            d.start_container(
-                &id,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await?;
+            let id = create_started(&d, name, body).await?;
             anyhow::Ok((start.elapsed(), id))
         }
     });
@@ -98,38 +113,17 @@ async fn docker_pod_case(
     network: &str,
 ) -> anyhow::Result<Vec<Duration>> {
     let start = Instant::now();
-    let labels = || {
-        Some(HashMap::from([(
-            "io.rudder.bench".to_owned(),
-            "podstart".to_owned(),
-        )]))
-    };
     let runs = (0..n).map(|i| {
         let d = d.clone();
         async move {
-            let create = |name: String, body: ContainerCreateBody| {
-                let d = d.clone();
-                async move {
-                    let opts = CreateContainerOptions {
-                        name: Some(name),
-                        ..Default::default()
-                    };
-                    let id = d.create_container(Some(opts), body).await?.id;
-                    d.start_container(
-                        &id,
-                        None::<bollard::query_parameters::StartContainerOptions>,
-                    )
-                    .await?;
-                    anyhow::Ok(id)
-                }
-            };
-            let sandbox = create(
+            let sandbox = create_started(
+                &d,
                 format!("bench-podstart-{tag}-{i}-sandbox"),
                 ContainerCreateBody {
                     image: Some(SANDBOX_IMAGE.into()),
                     entrypoint: Some(SANDBOX_COMMAND.iter().map(|s| (*s).to_owned()).collect()),
                     cmd: Some(vec![]),
-                    labels: labels(),
+                    labels: bench_labels(),
                     host_config: Some(HostConfig {
                         network_mode: Some(network.to_owned()),
                         ..Default::default()
@@ -138,11 +132,12 @@ async fn docker_pod_case(
                 },
             )
             .await?;
-            let app = create(
+            let app = create_started(
+                &d,
                 format!("bench-podstart-{tag}-{i}-app"),
                 ContainerCreateBody {
                     image: Some(IMAGE.into()),
-                    labels: labels(),
+                    labels: bench_labels(),
                     host_config: Some(HostConfig {
                         network_mode: Some(format!("container:{sandbox}")),
                         ..Default::default()
