@@ -5,10 +5,10 @@
 //! A [`Link`] owns three tasks: a reader (decodes frames, completes pending requests,
 //! serves incoming requests through an [`Inbound`] itself, with no task per request, up
 //! to a concurrency limit), a writer (drains a bounded queue of encoded frames,
-//! coalescing small ones into one write) and a ticker (heartbeats, idle timeout). Every request carries a correlation id and a timeout; when
-//! the link closes, every pending request fails at once with
-//! [`BusError::LinkDropped`]. The queue is bounded, so a slow peer slows its senders
-//! instead of growing memory.
+//! coalescing small ones into one write) and a ticker (heartbeats, idle timeout). Every
+//! request carries a correlation id and a timeout; when the link closes, every pending
+//! request fails at once with [`BusError::LinkDropped`]. The queue is bounded, so a slow
+//! peer slows its senders instead of growing memory.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -1252,10 +1252,10 @@ struct LinkInner {
     closed: watch::Sender<bool>,
     is_closed: AtomicBool,
     started: Instant,
-    /// When the ticker last saw `heard` set (ms since `started`): what was heard is
-    /// timed at the ticker's resolution, not with a clock read per frame.
+    /// When [`Link::silent_for`] last found `heard` set (ms since `started`): what was
+    /// heard is timed at the ticker's resolution, not with a clock read per frame.
     last_heard_ms: AtomicU64,
-    /// Set by the reader for every frame, cleared by the ticker.
+    /// Set by the reader for every frame, cleared by [`Link::silent_for`].
     heard: AtomicBool,
     /// Open streams by (id, this end opened it).
     streams: Mutex<HashMap<(u64, bool), Arc<Shared>>>,

@@ -229,7 +229,6 @@ macro_rules! protocol {
 
             fn from_reply(reply: Reply, from: &ActorRef) -> Result<$reply, BusError> {
                 match reply {
-                    #[allow(clippy::useless_conversion)]
                     Reply::$variant(r) => Ok(Unbox::unbox(r)),
                     #[allow(unreachable_patterns)]
                     _ => Err(BusError::UnexpectedReply {
@@ -241,7 +240,7 @@ macro_rules! protocol {
     };
 }
 
-/// A reply variant's content, boxed or not.
+/// A reply variant's content, boxed or not (`into_request` boxes with `Into`).
 trait Unbox<T> {
     fn unbox(self) -> T;
 }
