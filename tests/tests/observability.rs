@@ -10,7 +10,8 @@
 //! scheduler's `scheduled` attempts add up to the pods bound, and an actor killed through
 //! chaos shows in `rudder_actor_restarts_total` (and in `rudderctl top actors`). The
 //! `/metrics` path is authorized as Kubernetes does it: 401 without credentials, 403
-//! for a service account until it is bound to `system:monitoring`.
+//! for a service account until it is bound to `system:monitoring`. A client that does not
+//! ask for OpenMetrics gets the 0.0.4 text format, which `promtool check metrics` passes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -61,10 +62,24 @@ fn api_metrics(kubeconfig: &Path) -> anyhow::Result<String> {
 
 /// A GET over plain HTTP/1.1 on loopback: `(status, body)`.
 async fn http_get(address: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    let (status, _, body) = http_get_accepting(address, path, None).await?;
+    Ok((status, body))
+}
+
+/// A GET with an `Accept` header: `(status, content type, body)`.
+async fn http_get_accepting(
+    address: &str,
+    path: &str,
+    accept: Option<&str>,
+) -> anyhow::Result<(u16, String, String)> {
     let mut s = tokio::net::TcpStream::connect(address)
         .await
         .with_context(|| format!("connecting to {address}"))?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{accept}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;
@@ -75,17 +90,52 @@ async fn http_get(address: &str, path: &str) -> anyhow::Result<(u16, String)> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .context("no status")?;
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
+    let head = head.to_ascii_lowercase();
+    let chunked = head.contains("transfer-encoding: chunked");
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type:"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     Ok((
         status,
+        content_type,
         if chunked {
             dechunk(body)
         } else {
             body.to_owned()
         },
     ))
+}
+
+/// `promtool check metrics` (Debian's prometheus package, beside the server) on one
+/// exposition: its lint findings, or an error when it finds any.
+fn promtool_check(what: &str, exposition: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let bin = prometheus_bin().with_file_name("promtool");
+    let mut child = Command::new(&bin)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {} (Debian's prometheus package)", bin.display()))?;
+    child
+        .stdin
+        .take()
+        .context("promtool's stdin")?
+        .write_all(exposition.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "promtool check metrics on {what}: {}\n{}{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -549,6 +599,36 @@ async fn prometheus_scrapes_every_node_and_the_counters_tell_the_workload() -> a
     .await
     .context("the bound account could not read /metrics")?;
     assert!(has_series(&body, "apiserver_request_total"));
+
+    // The 0.0.4 text format for whoever does not ask for OpenMetrics (kubectl, curl),
+    // clean by promtool's lint on every endpoint after the workload above; OpenMetrics
+    // (what Prometheus asked for, and parsed, all along) when asked for.
+    promtool_check("kubectl get --raw /metrics", &api_metrics(&kc)?)?;
+    for n in &cluster.nodes {
+        let address = n.metrics.as_deref().unwrap_or_default();
+        let (status, content_type, body) = http_get_accepting(address, "/metrics", None).await?;
+        assert_eq!(status, 200);
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
+        assert!(!body.contains("# EOF"), "OpenMetrics served to a plain GET");
+        promtool_check(&format!("{}'s metrics address", n.name()), &body)?;
+        let (_, content_type, body) = http_get_accepting(
+            address,
+            "/metrics",
+            Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+        )
+        .await?;
+        assert!(
+            content_type.starts_with("application/openmetrics-text"),
+            "{content_type}"
+        );
+        assert!(
+            body.trim_end().ends_with("# EOF"),
+            "OpenMetrics ends with # EOF"
+        );
+    }
     Ok(())
 }
 

@@ -355,9 +355,14 @@ async fn route(
         // The dashboard ([`super::dashboard`]), authorized above as non-resource URLs.
         ["dashboard", rest @ ..] => super::dashboard::serve(req, body, state, user, rest).await,
         // The node's metrics ([`crate::telemetry`]), authorized above as a non-resource URL.
-        ["metrics"] if req.method() == actix_web::http::Method::GET => HttpResponse::Ok()
-            .content_type(crate::telemetry::CONTENT_TYPE)
-            .body(crate::telemetry::encode()),
+        ["metrics"] if req.method() == actix_web::http::Method::GET => {
+            let accept = req
+                .headers()
+                .get(actix_web::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            let (content_type, body) = crate::telemetry::exposition(accept);
+            HttpResponse::Ok().content_type(content_type).body(body)
+        }
         [".well-known", "openid-configuration"] => ok_json(&super::satoken::discovery(&format!(
             "https://{}",
             state.address

@@ -1,9 +1,11 @@
-//! Telemetry: the node's metrics in Prometheus' (OpenMetrics) text format, under the
-//! names and labels Kubernetes' components use, so existing dashboards and alerts work.
+//! Telemetry: the node's metrics in Prometheus' text formats (OpenMetrics, or 0.0.4 for
+//! clients that do not ask for it), under the names and labels Kubernetes' components
+//! use, so existing dashboards and alerts work.
 //!
 //! One process is one node, so there is one registry per process ([`metrics`]); every
 //! metric is registered once, when the registry is first used, with the official
-//! `prometheus-client` crate (nothing here writes the exposition format by hand). The
+//! `prometheus-client` crate (nothing here writes the exposition format by hand; the
+//! 0.0.4 format is a rewrite of its output, [`classic`]). The
 //! registry is served as `/metrics` on the API port (authorized as a non-resource URL,
 //! as Kubernetes does, see [`crate::apiserver::rbac`]'s `system:monitoring`) and, when
 //! `[metrics] listen` is set, in plain HTTP on that address ([`serve`]).
@@ -18,11 +20,13 @@
 //!   benchmarks can measure what metrics cost.
 //!
 //! Modules: [`api`] (API server and storage), [`actors`] (per actor and per bus link),
+//! [`classic`] (the 0.0.4 text format, for clients that do not ask for OpenMetrics),
 //! [`components`] (scheduler, work queues, kubelet, bus client), [`process`]
 //! (`process_*`), [`serve`] (the metrics address), [`trace`] (traces across the bus).
 
 pub mod actors;
 pub mod api;
+pub mod classic;
 pub mod components;
 pub mod process;
 pub mod serve;
@@ -88,6 +92,17 @@ pub fn encode() -> String {
         tracing::warn!(error = %e, "metrics exposition incomplete");
     }
     out
+}
+
+/// The exposition in the format a request's `Accept` header asks for: OpenMetrics
+/// ([`CONTENT_TYPE`]) when it prefers it, else the 0.0.4 text format
+/// ([`classic::CONTENT_TYPE`]), as Kubernetes' components negotiate it.
+pub fn exposition(accept: Option<&str>) -> (&'static str, String) {
+    if classic::wants_openmetrics(accept) {
+        (CONTENT_TYPE, encode())
+    } else {
+        (classic::CONTENT_TYPE, classic::from_openmetrics(&encode()))
+    }
 }
 
 /// An HTTP status code as a label value (without allocating for the usual ones).

@@ -1,6 +1,7 @@
 //! The node's metrics address (`[metrics] listen`): plain HTTP serving `GET /metrics`
-//! (the exposition, [`super::CONTENT_TYPE`]) and `GET /healthz`, for scrapers that do
-//! not hold an API token, and on nodes without an API server (workers). Like
+//! (the exposition, in the format the `Accept` header asks for, [`super::exposition`])
+//! and `GET /healthz`, for scrapers that do not hold an API token, and on nodes without
+//! an API server (workers). Like
 //! kube-proxy's and the kubelet's read-only metrics ports, it is meant for loopback or a
 //! trusted network: it serves nothing but figures.
 
@@ -27,7 +28,14 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
 async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let text = "text/plain; charset=utf-8";
     Ok(match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => respond(StatusCode::OK, super::CONTENT_TYPE, super::encode()),
+        (&Method::GET, "/metrics") => {
+            let accept = req
+                .headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            let (content_type, body) = super::exposition(accept);
+            respond(StatusCode::OK, content_type, body)
+        }
         (&Method::GET, "/healthz") => respond(StatusCode::OK, text, "ok".into()),
         (&Method::GET, _) => respond(StatusCode::NOT_FOUND, text, "404 page not found\n".into()),
         _ => respond(
