@@ -28,6 +28,7 @@ bench-deployment  --nodes 200 --replicas 1000
 bench-daemonset   --nodes 1000
 bench-podstart
 bench-footprint
+bench-footprint-scale --pods 1000 --nodes 100
 bench-portforward
 bench-proxy
 bench-dns

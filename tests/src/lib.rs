@@ -13,6 +13,7 @@
 pub mod bench_record;
 pub mod chaos;
 pub mod dns;
+pub mod footprint;
 pub mod multihost;
 
 use std::path::{Path, PathBuf};

@@ -20,115 +20,23 @@
 //! cargo build --release -p rudder -p rudder-tests && target/release/bench-footprint
 //! ```
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::{Deployment, Namespace, Pod, PodPhase};
+use rudder_tests::footprint::{find_etcd, mb, settled_rss, EtcdMember};
 use rudder_tests::services::{build_images, remove_node_leftovers};
 use rudder_tests::{bench_record, eventually, Cluster, NodeProc};
 
 const IMAGE: &str = "rudder/demo:1";
 const PODS: usize = 10;
-/// Memory samples per figure, a second apart.
-const SAMPLES: usize = 5;
-
-/// The resident set of a process, in bytes (`VmRSS` of `/proc/<pid>/status`).
-fn rss(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .ok_or_else(|| anyhow::anyhow!("no VmRSS for pid {pid}"))?;
-    Ok(kb * 1024)
-}
-
-/// Waits until the resident set stops growing (bounded), then the peak of
-/// [`SAMPLES`] samples a second apart.
-async fn settled_rss(pid: u32) -> anyhow::Result<u64> {
-    let mut last = rss(pid)?;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = rss(pid)?;
-        // Growing by less than 1% a second counts as settled.
-        if now <= last + last / 100 {
-            break;
-        }
-        last = now;
-    }
-    let mut peak = 0;
-    for _ in 0..SAMPLES {
-        peak = peak.max(rss(pid)?);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    Ok(peak)
-}
-
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1e6
-}
-
-/// The `etcd` binary: `$ETCD_BIN`, else `etcd` on `$PATH`.
-fn find_etcd() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ETCD_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("etcd"))
-        .find(|p| p.is_file())
-}
 
 /// One idle etcd member on free loopback ports: its settled resident set.
-async fn etcd_idle(bin: &PathBuf) -> anyhow::Result<u64> {
-    let dir = tempfile::Builder::new()
-        .prefix("bench-footprint-etcd-")
-        .tempdir()?;
-    let ports: Vec<u16> = {
-        let ls = (0..2)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-            .collect::<Result<Vec<_>, _>>()?;
-        ls.iter()
-            .map(|l| l.local_addr().map(|a| a.port()))
-            .collect::<Result<_, _>>()?
-    };
-    let client = format!("http://127.0.0.1:{}", ports[0]);
-    let peer = format!("http://127.0.0.1:{}", ports[1]);
-    let mut child = tokio::process::Command::new(bin)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args([
-            "--listen-client-urls",
-            &client,
-            "--advertise-client-urls",
-            &client,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer,
-            "--initial-advertise-peer-urls",
-            &peer,
-        ])
-        .args(["--initial-cluster", &format!("default={peer}")])
-        .args(["--log-level", "warn"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child
-        .id()
-        .ok_or_else(|| anyhow::anyhow!("etcd exited at once"))?;
-    // Serving once its client port takes connections.
-    let addr = format!("127.0.0.1:{}", ports[0]);
-    eventually(Duration::from_secs(30), || {
-        let addr = addr.clone();
-        async move { Ok(tokio::net::TcpStream::connect(&addr).await.ok().map(drop)) }
-    })
-    .await?;
-    let figure = settled_rss(pid).await;
-    let _ = child.kill().await;
+async fn etcd_idle(bin: &Path) -> anyhow::Result<u64> {
+    let etcd = EtcdMember::start(bin, "bench-footprint-etcd-").await?;
+    let figure = async { settled_rss(etcd.pid()?).await }.await;
+    etcd.stop().await;
     figure
 }
 
