@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rudder_protocol::messages::store::{
     Consistency, EventKind, StoreError, StoreReply, StoreRequest, WatchBatch,
@@ -31,8 +31,15 @@ use crate::bus::Bus;
 use crate::retry::{LogLimiter, Retry};
 use rudder_protocol::messages::BusError;
 
-/// Changes kept per resource for watches.
+/// Most changes kept per resource for watches.
 const WINDOW: usize = 20_000;
+/// Changes older than this leave the window (as Kubernetes' watch cache sizes its window
+/// to its `eventFreshDuration`, 75 s), down to [`WINDOW_MIN`]: after a burst the window,
+/// which holds whole objects, does not keep them for good. A watch or an exact-revision
+/// list from before the window is served by the store's history instead.
+const WINDOW_FRESH: Duration = Duration::from_secs(75);
+/// Changes kept per resource whatever their age (Kubernetes' lower bound is 100).
+const WINDOW_MIN: usize = 100;
 /// Keys per page when the cache lists the store.
 const LIST_PAGE: u32 = 1_000;
 /// How long the feed's watch poll waits for changes.
@@ -88,6 +95,8 @@ pub struct Change {
     pub prev: Option<Arc<Value>>,
     /// True for a deletion.
     pub deleted: bool,
+    /// When the cache applied it (what [`WINDOW_FRESH`] is measured from).
+    pub applied_at: Instant,
 }
 
 #[derive(Default)]
@@ -441,6 +450,11 @@ impl ResourceCache {
     /// start, which is never after the cache's revision, so applying the events newer
     /// than the cache in order is exact, whoever polled them.
     fn apply(&self, batch: &WatchBatch) {
+        self.apply_at(batch, Instant::now());
+    }
+
+    /// [`Self::apply`] at `now`.
+    fn apply_at(&self, batch: &WatchBatch, now: Instant) {
         let mut st = self.write();
         if !st.ready {
             return;
@@ -475,6 +489,7 @@ impl ResourceCache {
                         object: obj,
                         prev,
                         deleted: false,
+                        applied_at: now,
                     });
                 }
                 EventKind::Delete => {
@@ -493,6 +508,7 @@ impl ResourceCache {
                             object: obj,
                             prev,
                             deleted: true,
+                            applied_at: now,
                         });
                     }
                 }
@@ -500,7 +516,12 @@ impl ResourceCache {
             st.revision = rev;
             st.generation += 1;
         }
-        while st.window.len() > WINDOW {
+        // Every poll of the feed ends here, with or without events (at least every
+        // FEED_WAIT_MS), so stale changes leave even when nothing is written.
+        let stale = |c: &Change| now.saturating_duration_since(c.applied_at) > WINDOW_FRESH;
+        while st.window.len() > WINDOW
+            || (st.window.len() > WINDOW_MIN && st.window.front().is_some_and(stale))
+        {
             if let Some(c) = st.window.pop_front() {
                 st.oldest = c.revision;
             }
@@ -764,5 +785,60 @@ mod tests {
             })
             .unwrap_or_default();
         assert_eq!((names(&rest), more), (vec!["b@11".to_owned()], false));
+    }
+
+    #[test]
+    fn stale_changes_leave_the_window_down_to_its_minimum() {
+        let c = cache();
+        c.reset(BTreeMap::new(), 10);
+        let start = Instant::now();
+        let burst = WINDOW_MIN as u64 + 50;
+        let events = (0..burst)
+            .map(|i| put(&format!("/registry/pods/d/p{i}"), "p", 11 + i, None))
+            .collect();
+        let last = 10 + burst;
+        c.apply_at(
+            &WatchBatch {
+                events,
+                revision: last,
+                compact_revision: 0,
+            },
+            start,
+        );
+        let quiet = |c: &ResourceCache, at: Instant| {
+            c.apply_at(
+                &WatchBatch {
+                    events: Vec::new(),
+                    revision: last,
+                    compact_revision: 0,
+                },
+                at,
+            )
+        };
+        // Fresh: the whole burst is there for a watch from before it.
+        quiet(&c, start + WINDOW_FRESH / 2);
+        let (all, _) = c
+            .changes("/registry/pods/", 10, usize::MAX)
+            .unwrap_or_default();
+        assert_eq!(all.len(), burst as usize);
+        // Stale: the oldest go (an empty poll is enough), the newest WINDOW_MIN stay, and
+        // a watch from before them is sent to the store.
+        quiet(&c, start + WINDOW_FRESH + Duration::from_secs(1));
+        assert!(c.changes("/registry/pods/", 10, usize::MAX).is_none());
+        let oldest = last - WINDOW_MIN as u64;
+        let (kept, _) = c
+            .changes("/registry/pods/", oldest, usize::MAX)
+            .unwrap_or_default();
+        assert_eq!(kept.len(), WINDOW_MIN);
+        assert_eq!(
+            c.list_at("/registry/pods/", None, oldest - 1, 0, |_| true)
+                .err(),
+            Some(AtRevision::TooOld { oldest })
+        );
+        // The objects themselves stay.
+        let (objects, _) = c
+            .list_at("/registry/pods/", None, last, 0, |_| true)
+            .unwrap_or_default();
+        assert_eq!(objects.len(), burst as usize);
     }
 }
