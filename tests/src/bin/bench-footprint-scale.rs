@@ -13,7 +13,10 @@
 //!   replica has the leader's whole log, each node's resident set (`VmRSS`) is taken
 //!   once it settled (`rudder_tests::footprint::settled_rss`: the peak of a few samples
 //!   a second apart, once the figure stopped growing), the three at the same time,
-//!   with the simulated nodes still heartbeating.
+//!   with the simulated nodes still heartbeating: **after the burst**, and again
+//!   **steady**, 110 s after the pods were Running (the API server's watch window keeps
+//!   the burst's changes, whole objects, for 75 s, as Kubernetes' does). The target is
+//!   judged on the steady figure: what a node holding the pods needs.
 //! - **etcd**: one member (`$ETCD_BIN` or `etcd` on `$PATH`: Debian's `etcd-server`),
 //!   default settings, started once the cluster is gone, loaded with every object the
 //!   cluster holds: each object of every served kind, read back through the API (so
@@ -74,6 +77,9 @@ const USAGE: &str = "usage: bench-footprint-scale [--pods N] [--nodes N]\n\
 const NAMESPACE: &str = "footprint";
 /// The label of the simulated nodes, and the pods' `nodeSelector`.
 const SIM_LABEL: (&str, &str) = ("rudder.dev/footprint", "simulated");
+/// When the steady figure is taken, after all pods were Running: the API server's watch
+/// window keeps changes for 75 s, and its feed polls at least every 30 s.
+const STEADY_AFTER: Duration = Duration::from_secs(110);
 /// Creates and etcd puts in flight.
 const IN_FLIGHT: usize = 64;
 /// Each pod's requests: CPU in millicores, memory in MiB.
@@ -294,8 +300,9 @@ async fn stored_objects(client: &Client) -> anyhow::Result<Stored> {
 
 /// What the run measured.
 struct Figures {
-    /// Each node's name and settled resident set.
-    nodes: Vec<(String, u64)>,
+    /// Each node's name and resident set: settled after the burst, and steady (once
+    /// [`STEADY_AFTER`] passed since all pods were Running).
+    nodes: Vec<(String, u64, u64)>,
     /// The objects put into etcd: count, count per kind (most first), JSON bytes, pods
     /// Running among them.
     objects: usize,
@@ -397,6 +404,7 @@ async fn run(opts: &Options, names: &[String], docker_ok: bool) -> anyhow::Resul
     )
     .await?;
     println!("all {} pods Running after {:.1?}", opts.pods, t.elapsed());
+    let running_at = Instant::now();
     cluster
         .wait_store_in_step(Duration::from_secs(120) + per_pod * opts.pods as u32 / 10)
         .await?;
@@ -410,8 +418,20 @@ async fn run(opts: &Options, names: &[String], docker_ok: bool) -> anyhow::Resul
                 .with_context(|| format!("{} is not running", n.name()))
         })
         .collect::<anyhow::Result<Vec<u32>>>()?;
-    let rss = futures::future::try_join_all(pids.into_iter().map(settled_rss)).await?;
-    let nodes = names.iter().cloned().zip(rss).collect();
+    let after_burst = futures::future::try_join_all(pids.iter().copied().map(settled_rss)).await?;
+    let steady_at = running_at + STEADY_AFTER;
+    println!(
+        "and again once steady, {:.0?} after the pods were Running",
+        STEADY_AFTER
+    );
+    tokio::time::sleep_until(steady_at.into()).await;
+    let steady = futures::future::try_join_all(pids.iter().copied().map(settled_rss)).await?;
+    let nodes = names
+        .iter()
+        .cloned()
+        .zip(after_burst.into_iter().zip(steady))
+        .map(|(name, (burst, steady))| (name, burst, steady))
+        .collect();
 
     let Stored { kvs, per_kind } = stored_objects(&clients[0]).await?;
     // What the API read back, not the simulated kubelets' cache.
@@ -480,20 +500,30 @@ fn report(opts: &Options, f: &Figures) {
     ));
     println!("  of which {}", kinds.join(", "));
     let etcd = f.etcd.as_ref().ok().map(|&e| mb(e));
-    println!("{:<24} {:>12} {:>10}", "process", "resident MB", "x etcd");
-    let max = f.nodes.iter().map(|(_, r)| *r).max().unwrap_or(0);
+    println!(
+        "{:<24} {:>16} {:>10} {:>16} {:>10}",
+        "process", "after burst MB", "x etcd", "steady MB", "x etcd"
+    );
+    let max_burst = f.nodes.iter().map(|n| n.1).max().unwrap_or(0);
+    let max = f.nodes.iter().map(|n| n.2).max().unwrap_or(0);
     let rows = f
         .nodes
         .iter()
-        .map(|(name, r)| (name.as_str(), *r))
-        .chain([("max of the three", max)]);
-    for (name, r) in rows {
-        let ratio = etcd.map_or_else(|| "-".to_owned(), |e| format!("{:.2}", mb(r) / e));
-        println!("{name:<24} {:>12.1} {ratio:>10}", mb(r));
+        .map(|(name, burst, steady)| (name.as_str(), *burst, *steady))
+        .chain([("max of the three", max_burst, max)]);
+    let ratio = |r: u64| etcd.map_or_else(|| "-".to_owned(), |e| format!("{:.2}", mb(r) / e));
+    for (name, burst, steady) in rows {
+        println!(
+            "{name:<24} {:>16.1} {:>10} {:>16.1} {:>10}",
+            mb(burst),
+            ratio(burst),
+            mb(steady),
+            ratio(steady)
+        );
     }
     match &f.etcd {
         Ok(e) => println!(
-            "{:<24} {:>12.1} {:>10}",
+            "{:<24} {:>16.1} {:>10}",
             "etcd (same objects)",
             mb(*e),
             "1.00"
@@ -503,7 +533,7 @@ fn report(opts: &Options, f: &Figures) {
     if let Some(e) = etcd {
         let ratio = mb(max) / e;
         println!(
-            "target: every control-plane node under {TARGET_RATIO:.0}x etcd: {} ({ratio:.2}x)",
+            "target: every control-plane node under {TARGET_RATIO:.0}x etcd, steady: {} ({ratio:.2}x)",
             if ratio < TARGET_RATIO {
                 "met"
             } else {
@@ -512,8 +542,14 @@ fn report(opts: &Options, f: &Figures) {
         );
     }
     let figure = opts.figure();
-    for (i, (_, r)) in f.nodes.iter().enumerate() {
+    for (i, (_, _, r)) in f.nodes.iter().enumerate() {
         bench_record::record(&format!("{figure}.cp{}.rss", i + 1), mb(*r), etcd, "MB");
     }
     bench_record::record(&format!("{figure}.max.rss"), mb(max), etcd, "MB");
+    bench_record::record(
+        &format!("{figure}.max_after_burst.rss"),
+        mb(max_burst),
+        etcd,
+        "MB",
+    );
 }
