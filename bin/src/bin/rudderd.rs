@@ -14,7 +14,9 @@ use rudder_protocol::actor::Role;
 
 // The bus allocates a few small objects per request on many tasks; mimalloc's thread
 // caches make that cheaper than glibc malloc (bench-bus at 64 in flight, together with
-// in-place echo replies: 253k -> 308k requests/s).
+// in-place echo replies: 253k -> 308k requests/s). Without the `mimalloc` feature the
+// system allocator is used, which heap profilers (heaptrack) can follow.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
