@@ -487,6 +487,8 @@ async fn a_replica_can_be_removed_and_the_group_keeps_writing() -> anyhow::Resul
     let cluster = Cluster::three_nodes().await?;
     let c1 = cluster.nodes[0].client().await?;
     wait_for_group(&c1, "cp-1", 3).await?;
+    // The request goes to cp-2, which must know the leader too (else: NoLeader).
+    wait_for_group(&c1, "cp-2", 3).await?;
     let reply = store(
         &c1,
         "cp-2",
