@@ -13,12 +13,11 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::{ensure, Context as _};
+use anyhow::Context as _;
 use base64::Engine as _;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::TcpStream;
 
 use crate::eventually;
+use crate::http1::HttpConn;
 
 /// Memory samples per figure, a second apart.
 const SAMPLES: usize = 5;
@@ -26,8 +25,6 @@ const SAMPLES: usize = 5;
 const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 /// Attempts per put, each on a fresh connection after a failure.
 const PUT_ATTEMPTS: usize = 3;
-/// Largest gateway reply read (its replies to puts and health checks are tiny).
-const MAX_REPLY: usize = 1 << 20;
 
 /// The resident set of a process, in bytes (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss(pid: u32) -> anyhow::Result<u64> {
@@ -137,9 +134,10 @@ impl EtcdMember {
         };
         let addr = member.client_addr.clone();
         eventually(Duration::from_secs(30), || {
-            let mut gateway = Gateway::new(&addr);
+            let addr = addr.clone();
             async move {
-                let (status, body) = gateway.request("GET", "/health", "").await?;
+                let (status, body) = HttpConn::connect(&addr).await?.get("/health").await?;
+                let body = String::from_utf8_lossy(&body);
                 Ok((status == 200 && body.contains(r#""health":"true""#)).then_some(()))
             }
         })
@@ -166,7 +164,7 @@ impl EtcdMember {
     pub async fn put_all(&self, kvs: &[(String, Vec<u8>)], in_flight: usize) -> anyhow::Result<()> {
         let next = AtomicUsize::new(0);
         let worker = || async {
-            let mut gateway = Gateway::new(&self.client_addr);
+            let mut gateway = HttpConn::connect(&self.client_addr).await?;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((key, value)) = kvs.get(i) else {
@@ -179,9 +177,10 @@ impl EtcdMember {
                 .to_string();
                 let mut attempt = 1;
                 loop {
-                    match gateway.request("POST", "/v3/kv/put", &body).await {
+                    match gateway.post("/v3/kv/put", &body).await {
                         Ok((200, _)) => break,
                         Ok((status, reply)) if attempt >= PUT_ATTEMPTS => {
+                            let reply = String::from_utf8_lossy(&reply);
                             anyhow::bail!("etcd put {key}: {status} {reply}")
                         }
                         Err(e) if attempt >= PUT_ATTEMPTS => {
@@ -205,79 +204,5 @@ impl EtcdMember {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(10)..].join("\n")
-    }
-}
-
-/// One HTTP/1.1 keep-alive connection to etcd's JSON gateway, opened on first use and
-/// again after a failure or a `Connection: close`. It reads only replies with a
-/// `Content-Length`, which is what Go's HTTP server sends for the gateway's short ones.
-struct Gateway {
-    addr: String,
-    conn: Option<BufReader<TcpStream>>,
-}
-
-impl Gateway {
-    fn new(addr: &str) -> Gateway {
-        Gateway {
-            addr: addr.to_owned(),
-            conn: None,
-        }
-    }
-
-    /// Sends one request with a JSON `body`; the reply's status and body.
-    async fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: &str,
-    ) -> anyhow::Result<(u16, String)> {
-        let mut conn = match self.conn.take() {
-            Some(c) => c,
-            None => BufReader::new(TcpStream::connect(&self.addr).await?),
-        };
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n",
-            self.addr,
-            body.len()
-        );
-        conn.get_mut().write_all(head.as_bytes()).await?;
-        conn.get_mut().write_all(body.as_bytes()).await?;
-        let mut line = String::new();
-        conn.read_line(&mut line).await?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .with_context(|| format!("bad status line {:?}", line.trim_end()))?;
-        let (mut length, mut keep_alive) = (None, true);
-        loop {
-            line.clear();
-            ensure!(
-                conn.read_line(&mut line).await? > 0,
-                "connection closed mid-reply"
-            );
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let (name, value) = header
-                .split_once(':')
-                .with_context(|| format!("bad header line {header:?}"))?;
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = Some(value.parse::<usize>()?);
-            } else if name.eq_ignore_ascii_case("connection") {
-                keep_alive = !value.eq_ignore_ascii_case("close");
-            }
-        }
-        let length = length.context("a reply without Content-Length")?;
-        ensure!(length <= MAX_REPLY, "a reply of {length} bytes");
-        let mut reply = vec![0; length];
-        conn.read_exact(&mut reply).await?;
-        if keep_alive {
-            self.conn = Some(conn);
-        }
-        Ok((status, String::from_utf8_lossy(&reply).into_owned()))
     }
 }

@@ -14,6 +14,7 @@ pub mod bench_record;
 pub mod chaos;
 pub mod dns;
 pub mod footprint;
+pub mod http1;
 pub mod multihost;
 
 use std::path::{Path, PathBuf};

@@ -88,8 +88,8 @@ pub fn from_openmetrics(openmetrics: &str) -> String {
     let mut out = String::with_capacity(openmetrics.len());
     // A `# HELP` waits for its family's `# TYPE`, which says what the family is called.
     let mut help: Option<(&str, &str)> = None;
-    // The current family's OpenMetrics name, and whether it is a counter.
-    let mut family = ("", false);
+    // The current family's OpenMetrics name, when it is a counter.
+    let mut counter: Option<&str> = None;
     for line in openmetrics.lines() {
         if let Some(rest) = line.strip_prefix("# HELP ") {
             help = Some(rest.split_once(' ').unwrap_or((rest, "")));
@@ -100,17 +100,12 @@ pub fn from_openmetrics(openmetrics: &str) -> String {
                 let _ = writeln!(out, "# HELP {classic} {}", unescape_help(text));
             }
             let _ = writeln!(out, "# TYPE {classic} {classic_ty}");
-            family = (name, ty.trim() == "counter");
+            counter = (ty.trim() == "counter").then_some(name);
         } else if line.starts_with('#') {
             // `# UNIT`, `# EOF`, and any other comment: not in the 0.0.4 format.
         } else if !line.is_empty() {
             let sample = line.split_once(" # ").map_or(line, |(s, _exemplar)| s);
-            let name = sample_name(sample);
-            if family.1
-                && name
-                    .strip_prefix(family.0)
-                    .is_some_and(|suffix| suffix == "_created")
-            {
+            if counter.is_some() && sample_name(sample).strip_suffix("_created") == counter {
                 continue;
             }
             out.push_str(sample);

@@ -900,15 +900,13 @@ async fn store(client: &Client, command: StoreCommand, output: Output) -> anyhow
                 )
                 .await?;
             let took = started.elapsed();
-            match reply {
-                rudder_protocol::messages::Reply::Store(written) => match *written {
-                    StoreReply::Written { revision, .. } => {
-                        println!("revision {revision} in {:.3}ms", took.as_secs_f64() * 1e3)
-                    }
-                    other => bail!("unexpected reply {other:?}"),
-                },
-                other => bail!("unexpected reply {other:?}"),
-            }
+            let rudder_protocol::messages::Reply::Store(written) = reply else {
+                bail!("unexpected reply {reply:?}");
+            };
+            let StoreReply::Written { revision, .. } = *written else {
+                bail!("unexpected reply {written:?}");
+            };
+            println!("revision {revision} in {:.3}ms", took.as_secs_f64() * 1e3);
             // The followers apply a moment after the leader answers.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             traces::show(client, &context.trace_hex(), matches!(output, Output::Json)).await?;
