@@ -690,6 +690,7 @@ impl Node {
                 token_file: Some(token_file),
                 certificate_file: None,
                 key_file: None,
+                certificate_authority_file: None,
             };
             let text = toml::to_string(&client).map_err(|e| NodeError::CorruptDataDir {
                 path: client_config.clone(),

@@ -52,6 +52,10 @@ pub struct ClientConfig {
     /// The certificate's private key (PEM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// With a certificate: the cluster's client CA (PEM), which the node's bus
+    /// certificate must chain to (a node proves itself to such a client with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority_file: Option<PathBuf>,
 }
 
 /// How a client proves who it is.
@@ -117,6 +121,7 @@ impl ClientConfig {
             &mut cfg.token_file,
             &mut cfg.certificate_file,
             &mut cfg.key_file,
+            &mut cfg.certificate_authority_file,
         ];
         for file in files.into_iter().flatten() {
             if let (true, Some(dir)) = (file.is_relative(), path.parent()) {
@@ -124,7 +129,16 @@ impl ClientConfig {
             }
         }
         match (&cfg.token_file, &cfg.certificate_file, &cfg.key_file) {
-            (Some(_), None, None) | (None, Some(_), Some(_)) => Ok(cfg),
+            (Some(_), None, None) if cfg.certificate_authority_file.is_none() => Ok(cfg),
+            (None, Some(_), Some(_)) if cfg.certificate_authority_file.is_some() => Ok(cfg),
+            (None, Some(_), Some(_)) => Err(err(
+                "certificate_file needs certificate_authority_file, the cluster's client CA \
+                 that nodes prove themselves with (rudderctl kubeconfig --client-out writes it)"
+                    .into(),
+            )),
+            (Some(_), None, None) => Err(err(
+                "certificate_authority_file goes with certificate_file, not token_file".into(),
+            )),
             (Some(_), _, _) => Err(err(
                 "token_file and certificate_file/key_file exclude each other".into(),
             )),
@@ -173,7 +187,13 @@ impl ClientConfig {
                 )))
             }
             (None, Some(cert), Some(key)) => {
-                crate::keys::certificate_credentials(&self.cluster_id, cert, key)
+                let authority = self.certificate_authority_file.as_deref().ok_or_else(|| {
+                    ClientError::Config {
+                        path: cert.clone(),
+                        message: "no certificate_authority_file to check the node with".into(),
+                    }
+                })?;
+                crate::keys::certificate_credentials(&self.cluster_id, cert, key, authority)
                     .map(ClientAuth::Certificate)
                     .map_err(|message| ClientError::Config {
                         path: cert.clone(),

@@ -24,8 +24,13 @@
 //! id and both names). The acceptor checks the chain against the cluster's client CA and
 //! the signature against the certificate, and the link then acts as that user (CN) in
 //! its groups (O), never as a node or the administrator. No secret crosses the wire and
-//! a recorded handshake cannot be replayed; the acceptor's `Welcome` to such a client
-//! proves nothing (its proof is zero), as the client holds no token to check it with.
+//! a recorded handshake cannot be replayed. Such a client holds no token to check a
+//! `Welcome` with, so the acceptor answers it with [`Frame::NodeCertificate`] instead:
+//! its bus certificate (issued by the same client CA, for server auth only, naming the
+//! node; a user's certificate request can get neither) and its signature of the
+//! transcript under a role of its own. The client checks both against the CA in its
+//! config, so a certificate client talks only to a node of its cluster, as kubectl
+//! checks the API server's certificate.
 
 use crate::actor::{ActorRef, NodeName, Role};
 use crate::messages::bus::MemberInfo;
@@ -144,6 +149,10 @@ pub enum Frame {
     /// Handshake step 3 of a client with a user certificate, dialer to acceptor, in
     /// place of [`Frame::Proof`].
     CertificateProof(CertificateProof),
+    /// Handshake step 4 to a client with a user certificate, acceptor to dialer, in
+    /// place of [`Frame::Welcome`]: the node's bus certificate chain and its signature of
+    /// the transcript (see the module docs).
+    NodeCertificate(CertificateProof),
 }
 
 /// Who is at the end of a connection.
@@ -214,10 +223,11 @@ pub struct Proof {
     pub proof: [u8; NONCE_LEN],
 }
 
-/// Handshake step 3 of a client that authenticates with a certificate.
+/// Handshake step 3 of a client that authenticates with a certificate, and step 4 of
+/// the node answering it.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct CertificateProof {
-    /// The client's certificate first, then any intermediates (DER).
+    /// The signer's certificate first, then any intermediates (DER).
     pub chain: Vec<Vec<u8>>,
     /// The signature scheme of `signature` (see [`SignatureKind`]).
     pub kind: SignatureKind,

@@ -6,6 +6,10 @@
 //! Ed25519, RSA; what `rudderctl kubeconfig` writes) and PKCS#1 (`RSA PRIVATE KEY`).
 //! A SEC1 key (`EC PRIVATE KEY`, OpenSSL's default for EC) is refused with the command
 //! that converts it.
+//!
+//! The node answers with its own certificate and signature, checked here against the
+//! cluster's CA ([`ClusterAuthority`]) as a TLS client checks a server: chain, time,
+//! server auth, the node's name, then the signature of the transcript.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,8 +18,13 @@ use base64::Engine as _;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
 
-use crate::frame::SignatureKind;
-use crate::net::{CertificateCredentials, TranscriptSigner};
+use rustls_pki_types::{
+    CertificateDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor, UnixTime,
+};
+use webpki::EndEntityCert;
+
+use crate::frame::{CertificateProof, SignatureKind};
+use crate::net::{CertificateCredentials, NodeCertificateCheck, TranscriptSigner};
 
 /// The PEM blocks of `text`: label and DER, in order.
 pub fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
@@ -155,16 +164,90 @@ impl PrivateKey {
     }
 }
 
-/// Reads a certificate chain file and its key file into the credentials of a bus
-/// client for `cluster_id`.
+/// The cluster's CA as a certificate client checks a node's proof against it.
+#[derive(Debug)]
+pub struct ClusterAuthority {
+    anchors: Vec<TrustAnchor<'static>>,
+}
+
+/// The signature algorithms a node's certificate chain may use.
+const CHAIN_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::ED25519,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+];
+
+impl ClusterAuthority {
+    /// The CA certificates (PEM) a node's certificate must chain to.
+    pub fn from_pem(text: &str) -> Result<ClusterAuthority, String> {
+        let anchors = pem_blocks(text)?
+            .into_iter()
+            .filter(|(label, _)| label == "CERTIFICATE")
+            .map(|(_, der)| {
+                webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice()))
+                    .map(|a| a.to_owned())
+                    .map_err(|e| format!("CA certificate: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if anchors.is_empty() {
+            return Err("no CERTIFICATE".into());
+        }
+        Ok(ClusterAuthority { anchors })
+    }
+}
+
+impl NodeCertificateCheck for ClusterAuthority {
+    fn check(&self, node: &str, proof: &CertificateProof, transcript: &[u8]) -> Result<(), String> {
+        let chain: Vec<CertificateDer<'_>> = proof
+            .chain
+            .iter()
+            .map(|der| CertificateDer::from(der.as_slice()))
+            .collect();
+        let (leaf, intermediates) = chain.split_first().ok_or("no certificate")?;
+        let cert = EndEntityCert::try_from(leaf).map_err(|e| format!("its certificate: {e}"))?;
+        cert.verify_for_usage(
+            CHAIN_ALGORITHMS,
+            &self.anchors,
+            intermediates,
+            UnixTime::now(),
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .map_err(|e| format!("its certificate is not the cluster CA's for a node: {e}"))?;
+        let name = ServerName::try_from(node).map_err(|e| format!("node name {node:?}: {e}"))?;
+        cert.verify_is_valid_for_subject_name(&name)
+            .map_err(|e| format!("its certificate is not for node {node}: {e}"))?;
+        let algorithm: &dyn SignatureVerificationAlgorithm = match proof.kind {
+            SignatureKind::EcdsaP256Sha256 => webpki::ring::ECDSA_P256_SHA256,
+            SignatureKind::EcdsaP384Sha384 => webpki::ring::ECDSA_P384_SHA384,
+            SignatureKind::Ed25519 => webpki::ring::ED25519,
+            SignatureKind::RsaPssSha256 => webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        };
+        cert.verify_signature(algorithm, transcript, &proof.signature)
+            .map_err(|e| format!("its signature of the handshake does not verify: {e}"))
+    }
+}
+
+/// Reads a certificate chain file, its key file and the cluster's CA file into the
+/// credentials of a bus client for `cluster_id`.
 pub fn certificate_credentials(
     cluster_id: &str,
     certificate: &Path,
     key: &Path,
+    authority: &Path,
 ) -> Result<CertificateCredentials, String> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
     };
+    let node_check = ClusterAuthority::from_pem(&read(authority)?)
+        .map_err(|e| format!("{}: {e}", authority.display()))?;
     let chain: Vec<Vec<u8>> = pem_blocks(&read(certificate)?)?
         .into_iter()
         .filter(|(label, _)| label == "CERTIFICATE")
@@ -179,6 +262,7 @@ pub fn certificate_credentials(
         cluster_id: cluster_id.to_owned(),
         chain,
         signer: Arc::new(signer),
+        node_check: Arc::new(node_check),
     })
 }
 

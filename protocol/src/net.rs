@@ -546,6 +546,8 @@ fn client_key(creds: &Credentials) -> Result<Vec<u8>, String> {
 
 /// The role under which a certificate client signs the transcript.
 const CERTIFICATE_ROLE: &[u8] = b"client-certificate";
+/// The role under which a node signs the transcript for a certificate client.
+const NODE_CERTIFICATE_ROLE: &[u8] = b"node-certificate";
 
 /// Signs a handshake transcript with a client certificate's private key (the Rust
 /// client implements it; the bus never holds a user's key).
@@ -554,6 +556,14 @@ pub trait TranscriptSigner: Send + Sync {
     fn kind(&self) -> SignatureKind;
     /// Signs `message`.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// Checks a node's [`Frame::NodeCertificate`] on a certificate client: the chain
+/// against the cluster's CA, for server auth and naming `node`, and the signature of
+/// `transcript` against it (the Rust client implements it with the CA of its config).
+pub trait NodeCertificateCheck: Send + Sync {
+    /// Why `proof` does not prove that this is node `node` of the cluster, if it does not.
+    fn check(&self, node: &str, proof: &CertificateProof, transcript: &[u8]) -> Result<(), String>;
 }
 
 /// What a client needs to authenticate with a certificate instead of the cluster token.
@@ -565,6 +575,8 @@ pub struct CertificateCredentials {
     pub chain: Vec<Vec<u8>>,
     /// Signs with the certificate's key.
     pub signer: Arc<dyn TranscriptSigner>,
+    /// Checks that the node dialled is one of the cluster's.
+    pub node_check: Arc<dyn NodeCertificateCheck>,
 }
 
 impl std::fmt::Debug for CertificateCredentials {
@@ -579,7 +591,7 @@ impl std::fmt::Debug for CertificateCredentials {
 
 /// Checks a [`CertificateProof`] on the acceptor: the chain against the cluster's client
 /// CA, the signature of `transcript` against the certificate; the user it stands for,
-/// or why not. Nodes that serve the API have one.
+/// or why not. Nodes that serve the API have one; it also proves the node to the client.
 pub trait CertificateCheck: Send + Sync {
     /// Checks one proof.
     fn check(
@@ -587,6 +599,9 @@ pub trait CertificateCheck: Send + Sync {
         proof: CertificateProof,
         transcript: Vec<u8>,
     ) -> BoxFuture<Result<ClientUser, String>>;
+    /// This node's proof for a certificate client: its bus certificate chain and its
+    /// signature of `transcript` (see [`NodeCertificateCheck`]).
+    fn prove(&self, transcript: Vec<u8>) -> BoxFuture<Result<CertificateProof, String>>;
 }
 
 fn nonce() -> [u8; NONCE_LEN] {
@@ -785,7 +800,36 @@ async fn dial_certificate_inner(
         }),
     )
     .await?;
-    welcome(&mut reader).await?;
+    let acceptor = challenge.node.name.as_str();
+    let node_proof = match next_handshake_frame(&mut reader).await? {
+        Frame::NodeCertificate(p) => p,
+        Frame::Welcome { .. } => {
+            return Err(HandshakeError::Refused(format!(
+                "node {acceptor} did not prove itself with a certificate (a node older than \
+                 this client?)"
+            )))
+        }
+        other => {
+            return Err(HandshakeError::Protocol(format!(
+                "expected NodeCertificate, got {}",
+                frame_name(&other)
+            )))
+        }
+    };
+    let message = transcript(
+        NODE_CERTIFICATE_ROLE,
+        &creds.cluster_id,
+        &label,
+        acceptor,
+        &my_nonce,
+        &challenge.nonce,
+    );
+    creds
+        .node_check
+        .check(acceptor, &node_proof, &message)
+        .map_err(|e| {
+            HandshakeError::Refused(format!("node {acceptor} failed to prove itself: {e}"))
+        })?;
     Ok(Established {
         peer: Peer::Node(challenge.node),
         user: None,
@@ -875,7 +919,7 @@ async fn accept_inner(
     let theirs = match reader.next().await? {
         Some(Frame::Proof(p)) => p.proof,
         Some(Frame::CertificateProof(p)) => {
-            let user = match (&hello.peer, certs) {
+            let (user, certs) = match (&hello.peer, certs) {
                 (Peer::Client { .. }, Some(certs)) => {
                     let message = transcript(
                         CERTIFICATE_ROLE,
@@ -886,7 +930,7 @@ async fn accept_inner(
                         &my_nonce,
                     );
                     match certs.check(p, message).await {
-                        Ok(user) => user,
+                        Ok(user) => (user, certs),
                         Err(e) => {
                             let reason = format!("client certificate refused: {e}");
                             return Err(refuse(&mut wr, reason).await);
@@ -905,14 +949,23 @@ async fn accept_inner(
                     return Err(refuse(&mut wr, reason).await);
                 }
             };
-            // Nothing to prove with: the client holds no token (see the frame docs).
-            write_frame(
-                &mut wr,
-                &Frame::Welcome {
-                    proof: [0; NONCE_LEN],
-                },
-            )
-            .await?;
+            // The client holds no token: the node proves itself with its certificate.
+            let message = transcript(
+                NODE_CERTIFICATE_ROLE,
+                &creds.cluster_id,
+                &dialer,
+                &my_name,
+                &hello.nonce,
+                &my_nonce,
+            );
+            let proof = match certs.prove(message).await {
+                Ok(proof) => proof,
+                Err(e) => {
+                    let reason = format!("node {my_name} cannot prove itself: {e}");
+                    return Err(refuse(&mut wr, reason).await);
+                }
+            };
+            write_frame(&mut wr, &Frame::NodeCertificate(proof)).await?;
             return Ok(Established {
                 peer: hello.peer,
                 user: Some(user),
@@ -1000,6 +1053,7 @@ fn frame_name(f: &Frame) -> &'static str {
         Frame::StreamEnd { .. } => "StreamEnd",
         Frame::StreamReset { .. } => "StreamReset",
         Frame::CertificateProof(_) => "CertificateProof",
+        Frame::NodeCertificate(_) => "NodeCertificate",
     }
 }
 
@@ -1747,6 +1801,7 @@ impl Link {
                 | Frame::Challenge(_)
                 | Frame::Proof(_)
                 | Frame::CertificateProof(_)
+                | Frame::NodeCertificate(_)
                 | Frame::Welcome { .. }
                 | Frame::Refused { .. } => {
                     tracing::warn!(

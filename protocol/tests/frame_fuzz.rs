@@ -26,6 +26,11 @@ fn sample_frames() -> Vec<Frame> {
             kind: SignatureKind::EcdsaP256Sha256,
             signature: vec![9; 72],
         }),
+        Frame::NodeCertificate(CertificateProof {
+            chain: vec![vec![0x30, 0x82, 3, 4]],
+            kind: SignatureKind::EcdsaP256Sha256,
+            signature: vec![8; 70],
+        }),
         Frame::Request {
             id: 42,
             to: ActorRef::new("cp-1", "echo"),

@@ -19,6 +19,10 @@
 //!   alice (API requests, exec streams, chaos commands and membership all decided by
 //!   RBAC, the store never reachable); another CA's certificate and a signature by
 //!   another key are refused at the handshake.
+//! - **the node proves itself to such a client**: with the cluster's client CA in its
+//!   config the client connects; with another cluster's CA, or to an impostor that signs
+//!   with a user's certificate of the cluster (client auth only), it refuses the node;
+//!   a certificate config without a CA is refused when read.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -457,6 +461,90 @@ fn issued_config(
     Ok(config)
 }
 
+/// A node that takes any client certificate and proves itself with a user's
+/// certificate and key (`chain`, `key`).
+struct Impostor {
+    chain: Vec<Vec<u8>>,
+    key: rudder_protocol::keys::PrivateKey,
+}
+
+impl rudder_protocol::net::CertificateCheck for Impostor {
+    fn check(
+        &self,
+        _: rudder_protocol::frame::CertificateProof,
+        _: Vec<u8>,
+    ) -> rudder_protocol::net::BoxFuture<Result<rudder_protocol::frame::ClientUser, String>> {
+        Box::pin(async {
+            Ok(rudder_protocol::frame::ClientUser {
+                name: "anyone".into(),
+                groups: vec![],
+                not_after: None,
+            })
+        })
+    }
+
+    fn prove(
+        &self,
+        transcript: Vec<u8>,
+    ) -> rudder_protocol::net::BoxFuture<Result<rudder_protocol::frame::CertificateProof, String>>
+    {
+        use rudder_protocol::net::TranscriptSigner as _;
+        let proof =
+            self.key
+                .sign(&transcript)
+                .map(|signature| rudder_protocol::frame::CertificateProof {
+                    chain: self.chain.clone(),
+                    kind: self.key.kind(),
+                    signature,
+                });
+        Box::pin(async move { proof })
+    }
+}
+
+/// Alice's client (her config under `dir`) dialling an impostor on loopback that claims
+/// to be node `node` and proves itself with alice's own certificate, which the
+/// cluster's CA issued for client auth only: what the connection came to.
+async fn impostor_refused(dir: &Path, node: &str) -> anyhow::Result<()> {
+    use rudder_protocol::actor::{NodeName, Role};
+    use rudder_protocol::client::{Client, ClientConfig};
+    use rudder_protocol::frame::NodeIdentity;
+    use rudder_protocol::net::{accept_handshake, Credentials};
+
+    let pem = std::fs::read_to_string(dir.join("alice").join("client.toml.crt"))?;
+    let chain: Vec<Vec<u8>> = rudder_protocol::keys::pem_blocks(&pem)
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .map(|(_, der)| der)
+        .collect();
+    let key = rudder_protocol::keys::PrivateKey::from_pem(&std::fs::read_to_string(
+        dir.join("alice").join("client.toml.key"),
+    )?)
+    .map_err(anyhow::Error::msg)?;
+    let impostor: std::sync::Arc<dyn rudder_protocol::net::CertificateCheck> =
+        std::sync::Arc::new(Impostor { chain, key });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let config = ClientConfig::load(&dir.join("alice").join("client.toml"))?;
+    let node = node.to_owned();
+    let serve = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await?;
+        let me = NodeIdentity {
+            name: NodeName::new(node),
+            address: address.to_string(),
+            roles: vec![Role::ControlPlane],
+            incarnation: 1,
+        };
+        let creds = Credentials::token(config.cluster_id.clone(), b"unknown".to_vec());
+        let _ = accept_handshake(stream, me, &creds, Some(impostor), Duration::from_secs(5)).await;
+        anyhow::Ok(())
+    });
+    let mut config = ClientConfig::load(&dir.join("alice").join("client.toml"))?;
+    config.bus_address = address.to_string();
+    let connected = Client::connect(&config).await.map(|_| ());
+    serve.await??;
+    Ok(connected?)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<()> {
     use rudder_protocol::client::{Client, ClientConfig, ClientError};
@@ -488,6 +576,10 @@ async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<(
         "{text}"
     );
     assert!(!text.contains("token_file"), "{text}");
+    assert!(
+        text.contains("certificate_authority_file = \"client.toml.ca.crt\""),
+        "{text}"
+    );
     ok(&admin, &["create", "namespace", "a"]);
     ok(&admin, &["create", "namespace", "b"]);
     ok(
@@ -630,6 +722,36 @@ async fn a_bus_client_with_a_user_certificate_is_that_user() -> anyhow::Result<(
     std::fs::write(&stolen, text.replace("client.toml.key", "../foreign.key"))?;
     let err = forbidden_text(Client::connect(&ClientConfig::load(&stolen)?).await);
     assert!(err.contains("does not verify"), "{err}");
+
+    // The node proves itself: alice trusting another cluster's CA refuses it, and an
+    // impostor proving with a user's certificate of this cluster is refused too.
+    let elsewhere = dir.join("alice").join("elsewhere.toml");
+    std::fs::write(dir.join("other-ca.crt"), other.cert_pem())?;
+    std::fs::write(
+        &elsewhere,
+        text.replace("client.toml.ca.crt", "../other-ca.crt"),
+    )?;
+    let err = forbidden_text(Client::connect(&ClientConfig::load(&elsewhere)?).await);
+    assert!(
+        err.contains(&format!("node {here} failed to prove itself"))
+            && err.contains("not the cluster CA's for a node"),
+        "{err}"
+    );
+    let no_ca = dir.join("alice").join("no-ca.toml");
+    std::fs::write(
+        &no_ca,
+        text.lines()
+            .filter(|l| !l.starts_with("certificate_authority_file"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )?;
+    let err = forbidden_text(ClientConfig::load(&no_ca));
+    assert!(err.contains("needs certificate_authority_file"), "{err}");
+    let err = forbidden_text(impostor_refused(dir, here.as_str()).await);
+    assert!(
+        err.contains("failed to prove itself") && err.contains("not the cluster CA's for a node"),
+        "{err}"
+    );
     let admin_client = cluster.nodes[0].client().await?;
     admin_client
         .api::<Pod>(Some("b"))

@@ -569,6 +569,9 @@ pub struct ApiCore {
     /// The cluster's client CA, once read ([`super::certificates`]).
     pub(super) client_ca:
         std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<super::certificates::ClientCa>>>,
+    /// This node's bus certificate from the client CA, once made
+    /// ([`super::bus_clients`]).
+    pub(super) bus_certificate: super::bus_clients::BusCertificateSlot,
     /// Who may do what ([`super::rbac`]).
     authz: std::sync::Arc<super::rbac::Authorizer>,
     /// The audit log, when a policy is configured ([`super::audit`]).
@@ -664,6 +667,7 @@ impl ApiCore {
             writers: std::sync::Arc::default(),
             sa_key: std::sync::Arc::default(),
             client_ca: std::sync::Arc::default(),
+            bus_certificate: std::sync::Arc::default(),
             authz: std::sync::Arc::new(super::rbac::Authorizer::new(Default::default())),
             audit: None,
             pod_security: std::sync::Arc::default(),

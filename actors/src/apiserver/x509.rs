@@ -397,7 +397,7 @@ impl Signer {
         not_before: i64,
         not_after: i64,
     ) -> Result<String, rcgen::Error> {
-        let mut params = CertificateParams::default();
+        let mut params = leaf_params(not_before, not_after);
         let mut dn = DistinguishedName::new();
         if !csr.subject.common_name.is_empty() {
             dn.push(DnType::CommonName, csr.subject.common_name.as_str());
@@ -406,17 +406,6 @@ impl Signer {
             dn.push(DnType::OrganizationName, o.as_str());
         }
         params.distinguished_name = dn;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.use_authority_key_identifier_extension = true;
-        let epoch = rcgen::date_time_ymd(1970, 1, 1);
-        let at = |secs: i64| epoch + std::time::Duration::from_secs(secs.max(0).unsigned_abs());
-        params.not_before = at(not_before);
-        params.not_after = at(not_after);
-        let mut serial = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut serial);
-        // Positive and minimal in DER: the high bit clear, the next one set.
-        serial[0] = (serial[0] & 0x7f) | 0x40;
-        params.serial_number = Some(SerialNumber::from(serial.to_vec()));
         for usage in usages {
             match usage.as_str() {
                 "digital signature" => params.key_usages.push(KeyUsagePurpose::DigitalSignature),
@@ -432,6 +421,45 @@ impl Signer {
         }
         Ok(params.signed_by(csr, &self.cert, &self.key)?.pem())
     }
+
+    /// A node's bus certificate (DER) for `key`: named after the node (CN
+    /// `system:rudder:bus:<node>`, DNS name `<node>`), for server auth only, which no
+    /// certificate request to this CA can get ([`crate::controllers::csrsigning`]).
+    pub fn issue_node(
+        &self,
+        node: &str,
+        key: &KeyPair,
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<Vec<u8>, rcgen::Error> {
+        let mut params = leaf_params(not_before, not_after);
+        params.subject_alt_names = vec![rcgen::SanType::DnsName(node.try_into()?)];
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("system:rudder:bus:{node}"));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        Ok(params.signed_by(key, &self.cert, &self.key)?.der().to_vec())
+    }
+}
+
+/// What every certificate the CA issues has: not a CA, its key identifier, the
+/// validity from `not_before` to `not_after` (Unix seconds), a random serial.
+fn leaf_params(not_before: i64, not_after: i64) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.use_authority_key_identifier_extension = true;
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    let at = |secs: i64| epoch + std::time::Duration::from_secs(secs.max(0).unsigned_abs());
+    params.not_before = at(not_before);
+    params.not_after = at(not_after);
+    let mut serial = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut serial);
+    // Positive and minimal in DER: the high bit clear, the next one set.
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    params.serial_number = Some(SerialNumber::from(serial.to_vec()));
+    params
 }
 
 /// A new key (PEM) and a PKCS#10 request (PEM) for the user `user` in `groups` (at

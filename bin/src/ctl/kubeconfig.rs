@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use rudder_actors::apiserver::certificates::CLIENT_CA_SECRET;
 use rudder_actors::apiserver::presence::{ADDRESS_ANNOTATION, CA_BUNDLE, LEASE_NAMESPACE};
 use rudder_actors::apiserver::x509;
 use rudder_protocol::client::{Client, ClientConfig};
@@ -45,8 +46,9 @@ pub struct KubeconfigArgs {
     #[arg(long)]
     server: Option<String>,
     /// Also write a client config for `rudderctl --client-config` and the Rust client
-    /// (this node's bus address, the certificate and key in FILE.crt and FILE.key
-    /// beside it, mode 0600): they then act on the bus as the user, as RBAC allows.
+    /// (this node's bus address; the certificate, its key and the cluster's client CA,
+    /// which nodes prove themselves with, in FILE.crt, FILE.key and FILE.ca.crt beside
+    /// it, mode 0600): they then act on the bus as the user, as RBAC allows.
     #[arg(long)]
     client_out: Option<PathBuf>,
     /// Give up waiting for the certificate after this many seconds.
@@ -162,7 +164,8 @@ pub async fn run(client: &Client, cfg: &ClientConfig, args: KubeconfigArgs) -> a
         None => print!("{config}"),
     }
     if let Some(path) = args.client_out {
-        write_client_config(&path, cfg, &cert_pem, &key_pem)?;
+        let client_ca = client_ca(client).await?;
+        write_client_config(&path, cfg, &cert_pem, &key_pem, &client_ca)?;
         eprintln!(
             "wrote {} for user {:?} on the bus",
             path.display(),
@@ -172,20 +175,47 @@ pub async fn run(client: &Client, cfg: &ClientConfig, args: KubeconfigArgs) -> a
     Ok(())
 }
 
-/// Writes `path` (a client config naming `cfg`'s node and cluster) and the certificate
-/// and key beside it, each mode 0600.
+/// The cluster's client CA certificate (PEM), which nodes prove themselves to
+/// certificate clients with: `tls.crt` of its Secret.
+async fn client_ca(client: &Client) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let (namespace, name) = CLIENT_CA_SECRET;
+    let secret = call(
+        client,
+        ApiRequest::Get {
+            resource: ResourceRef {
+                group: String::new(),
+                version: "v1".into(),
+                plural: "secrets".into(),
+            },
+            namespace: Some(namespace.into()),
+            name: name.into(),
+        },
+    )
+    .await
+    .with_context(|| format!("reading the cluster's client CA (secret {namespace}/{name})"))?;
+    let pem = secret["data"]["tls.crt"]
+        .as_str()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .with_context(|| format!("secret {namespace}/{name} has no tls.crt"))?;
+    Ok(String::from_utf8_lossy(&pem).into_owned())
+}
+
+/// Writes `path` (a client config naming `cfg`'s node and cluster) and the certificate,
+/// key and cluster CA beside it, each mode 0600.
 fn write_client_config(
     path: &std::path::Path,
     cfg: &ClientConfig,
     cert_pem: &str,
     key_pem: &str,
+    ca_pem: &str,
 ) -> anyhow::Result<()> {
     let beside = |ext: &str| {
         let mut name = path.file_name().unwrap_or_default().to_os_string();
         name.push(ext);
         path.with_file_name(name)
     };
-    let (cert, key) = (beside(".crt"), beside(".key"));
+    let (cert, key, ca) = (beside(".crt"), beside(".key"), beside(".ca.crt"));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -196,11 +226,13 @@ fn write_client_config(
         // Relative: the three files move together.
         certificate_file: cert.file_name().map(PathBuf::from),
         key_file: key.file_name().map(PathBuf::from),
+        certificate_authority_file: ca.file_name().map(PathBuf::from),
     };
     let text = toml::to_string(&client)?;
     for (file, bytes) in [
         (cert.as_path(), cert_pem.as_bytes()),
         (key.as_path(), key_pem.as_bytes()),
+        (ca.as_path(), ca_pem.as_bytes()),
         (path, text.as_bytes()),
     ] {
         rudder_actors::fsutil::write_atomic(file, bytes, true)

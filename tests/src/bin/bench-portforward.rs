@@ -13,6 +13,12 @@
 //! least 0.5x direct). A measurement, not a test: it exits 0 whether or not the target is
 //! met.
 //!
+//! It also says where the cores went: the machine's busy CPU time per GiB of each kind of
+//! download (from `/proc/stat`: client, server, kernel, and on the forwarded path kubectl
+//! and `rudderd`), kubectl's and `rudderd`'s own share, and the throughput the forwarded
+//! path's CPU cost allows on this machine's cores if nothing else ran (cores / CPU-s per
+//! GiB), next to the direct download's.
+//!
 //! ```text
 //! cargo build --release --workspace --all-targets
 //! RUDDERD_BIN=target/release/rudderd target/release/bench-portforward [--mib N] [--rounds N]
@@ -25,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rudder_protocol::resources::{Container, Pod, PodPhase};
+use rudder_tests::footprint::{cpu_seconds, machine_busy_seconds};
 use rudder_tests::services::{docker_available, DockerNode, HTTP_PORT};
 use rudder_tests::{bench_record, eventually};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -183,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
     let local = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let _forward = Forward::start(&kubeconfig, local)?;
+    let forward = Forward::start(&kubeconfig, local)?;
     let forwarded = SocketAddr::from(([127, 0, 0, 1], local));
 
     println!(
@@ -193,11 +200,25 @@ async fn main() -> anyhow::Result<()> {
         rudder_tests::kubectl_bin().display()
     );
     let mib = a.mib as f64;
+    let kubectl_pid = forward.0.id();
+    let rudderd_pid = node.cluster.as_ref().and_then(|c| c.nodes[0].pid());
     let (mut d_rates, mut f_rates) = (Vec::new(), Vec::new());
+    // CPU seconds: the machine during direct and forwarded downloads; kubectl, rudderd
+    // during forwarded ones.
+    let mut cpu = Cpu::default();
     for round in 1..=a.rounds {
+        let m0 = machine_busy_seconds()?;
         let (n, d) = download(direct).await?;
+        let m1 = machine_busy_seconds()?;
         anyhow::ensure!(n == a.mib << 20, "direct: {n} bytes");
+        let k0 = cpu_seconds(kubectl_pid)?;
+        let r0 = rudderd_pid.map(cpu_seconds).transpose()?.unwrap_or(0.0);
         let (m, f) = download(forwarded).await?;
+        let m2 = machine_busy_seconds()?;
+        cpu.kubectl += cpu_seconds(kubectl_pid)? - k0;
+        cpu.rudderd += rudderd_pid.map(cpu_seconds).transpose()?.unwrap_or(0.0) - r0;
+        cpu.direct += m1 - m0;
+        cpu.forward += m2 - m1;
         anyhow::ensure!(m == a.mib << 20, "port-forward: {m} bytes");
         let (dr, fr) = (mib / d.as_secs_f64(), mib / f.as_secs_f64());
         println!("  round {round}: direct {dr:8.1} MiB/s   port-forward {fr:8.1} MiB/s");
@@ -211,5 +232,51 @@ async fn main() -> anyhow::Result<()> {
         if ratio >= TARGET_RATIO { "met" } else { "MISSED" }
     );
     bench_record::record("portforward.download.throughput", f, Some(d), "MiB/s");
+    cpu.report(mib * a.rounds as f64 / 1024.0, d);
     Ok(())
+}
+
+/// CPU seconds spent over all rounds (see the module docs).
+#[derive(Default)]
+struct Cpu {
+    direct: f64,
+    forward: f64,
+    kubectl: f64,
+    rudderd: f64,
+}
+
+impl Cpu {
+    /// Prints and records the costs per GiB of `gib` GiB downloaded each way, and the
+    /// bound they put on the forwarded throughput next to `direct` (MiB/s).
+    fn report(&self, gib: f64, direct: f64) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let per = |s: f64| s / gib;
+        let bound = cores / per(self.forward) * 1024.0;
+        println!(
+            "CPU seconds per GiB: direct {:.2} (machine), port-forward {:.2} (machine) of \
+             which kubectl {:.2}, rudderd {:.2}",
+            per(self.direct),
+            per(self.forward),
+            per(self.kubectl),
+            per(self.rudderd)
+        );
+        println!(
+            "on {cores} cores the forwarded path's cost allows at most {bound:.0} MiB/s \
+             ({:.2}x direct); kubectl alone takes {:.0} % of it",
+            bound / direct,
+            100.0 * self.kubectl / self.forward
+        );
+        bench_record::record(
+            "portforward.cpu_per_gib",
+            per(self.forward),
+            Some(per(self.direct)),
+            "s",
+        );
+        bench_record::record(
+            "portforward.kubectl_cpu_per_gib",
+            per(self.kubectl),
+            Some(per(self.forward)),
+            "s",
+        );
+    }
 }
