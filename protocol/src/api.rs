@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use crate::messages::api::{ApiReply, ApiRequest, ListParams, PatchType, ResourceRef};
 use crate::resources::{List, ObjectMeta, Pod, Resource, ServiceAccount, Status};
 
-pub use crate::dynamic::{ApiResource, DynamicObject, PartialObjectMetadata};
+pub use crate::dynamic::{ApiResource, DynamicObject};
 
 /// An API object of a typed kind or a [`DynamicObject`]: JSON on the wire, metadata
 /// typed. What [`Api`] and the informers need of the objects they carry.
@@ -47,15 +47,6 @@ impl<K: Resource> Object for K {
 }
 
 impl Object for DynamicObject {
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
-
-impl Object for PartialObjectMetadata {
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
@@ -194,30 +185,6 @@ impl Api<DynamicObject> {
         resource: &ApiResource,
         namespace: Option<&str>,
     ) -> Self {
-        Api::at(transport, resource, namespace)
-    }
-}
-
-impl Api<PartialObjectMetadata> {
-    /// A handle on the objects of `resource` in `namespace` over `transport` that reads
-    /// only their metadata: for gets, lists and watches, not writes (which would send
-    /// the metadata alone).
-    pub fn metadata(
-        transport: Arc<dyn ApiTransport>,
-        resource: &ApiResource,
-        namespace: Option<&str>,
-    ) -> Self {
-        Api::at(transport, resource, namespace)
-    }
-}
-
-impl<K: Object> Api<K> {
-    /// A handle on the objects of the run-time `resource`, read as `K`.
-    fn at(
-        transport: Arc<dyn ApiTransport>,
-        resource: &ApiResource,
-        namespace: Option<&str>,
-    ) -> Self {
         Api {
             transport,
             resource: resource.resource_ref(),
@@ -226,7 +193,9 @@ impl<K: Object> Api<K> {
             _kind: PhantomData,
         }
     }
+}
 
+impl<K: Object> Api<K> {
     /// The collection this handle addresses.
     pub fn resource(&self) -> &ResourceRef {
         &self.resource

@@ -92,24 +92,6 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
     }
 }
 
-/// One object of any kind with nothing but its type and metadata, as Kubernetes'
-/// metadata-only informers keep objects (`meta.k8s.io/v1` PartialObjectMetadata): for
-/// components that follow objects by name, labels and owner references (the garbage
-/// collector), which would otherwise hold a second whole copy of every object of every
-/// kind. Read from a whole object, it drops the rest; it is never written back.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct PartialObjectMetadata {
-    /// The object's `apiVersion`.
-    #[serde(rename = "apiVersion", default)]
-    pub api_version: String,
-    /// The object's `kind`.
-    #[serde(default)]
-    pub kind: String,
-    /// The object's metadata.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-}
-
 /// One object of any kind: its metadata typed, everything else as JSON.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DynamicObject {

@@ -22,9 +22,8 @@
 //!
 //! The collector follows every kind the API server's registry serves (with the verbs it
 //! needs: [`discovery::collectable`]), as Kubernetes' collector follows discovery: it
-//! reads them through the node's shared informers as metadata only
-//! (`PartialObjectMetadata`, a view of any typed informer of the same kind, so no second
-//! copy of each object is kept) and acts through the dynamic API, finding an
+//! reads them through the node's shared informers as `DynamicObject`s (sharing the watch
+//! of any typed informer of the same kind) and acts through the dynamic API, finding an
 //! owner's resource from its reference's `apiVersion` and `kind`. There is no per-kind
 //! table: a registered kind is collected, and can own, at once.
 //!
@@ -36,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rudder_protocol::api::ApiError;
-use rudder_protocol::api::{ApiResource, PartialObjectMetadata};
+use rudder_protocol::api::{ApiResource, DynamicObject};
 use rudder_protocol::messages::api::Component;
 use rudder_protocol::resources::{ObjectMeta, OwnerReference};
 use serde_json::json;
@@ -415,9 +414,9 @@ struct Informers {
 }
 
 impl Informers {
-    /// Subscribes to the node's informer of `resource` (metadata only; it shares the
-    /// watch of the node's typed informer of the same kind), feeding the graph and the
-    /// queue.
+    /// Subscribes to the node's informer of `resource` (as dynamic objects; it shares
+    /// the watch of the node's typed informer of the same kind), feeding the graph and
+    /// the queue.
     fn watch(
         &mut self,
         informers: &SharedInformers,
@@ -427,25 +426,24 @@ impl Informers {
     ) {
         let graph = graph.clone();
         let queue = queue.clone();
-        let informer = informers.metadata(resource, Scope::all());
+        let informer = informers.dynamic(resource, Scope::all());
         let (api_version, kind, namespaced) = (
             resource.api_version(),
             resource.kind.clone(),
             resource.namespaced,
         );
-        self.subscriptions.push(
-            informer.subscribe(move |c: &Change<PartialObjectMetadata>| {
+        self.subscriptions
+            .push(informer.subscribe(move |c: &Change<DynamicObject>| {
                 let affected = match c {
                     Change::Added(o) | Change::Modified { new: o, .. } => lock(&graph).upsert(
                         Item::from_meta(&api_version, &kind, namespaced, &o.metadata),
                     ),
-                    Change::Deleted(o) => lock(&graph).remove(&o.metadata.uid),
+                    Change::Deleted(o) => lock(&graph).remove(o.uid()),
                 };
                 for uid in affected {
                     queue.add(uid);
                 }
-            }),
-        );
+            }));
         let cache = informer.cache();
         self.synced
             .push(Box::pin(async move { cache.wait_synced().await }));

@@ -6,16 +6,11 @@
 //!   field selectors ([`Scope`]); the replicaset, deployment, endpoints, node lifecycle
 //!   and garbage-collector controllers and the scheduler all read the one all-namespace
 //!   Pod informer, while the kubelet reads its own `spec.nodeName=<node>` one.
-//! - **Typed or dynamic, one watch.** Generic components read any kind as
+//! - **Typed or dynamic, one watch.** The garbage collector reads every kind as
 //!   [`DynamicObject`]s ([`SharedInformers::dynamic`]); the others read typed objects.
 //!   Informers are keyed by resource and scope: whichever of the two forms is asked for
 //!   first lists and watches, and the other is a view fed from it (each change passed on
 //!   as JSON and read into the view's type), so the view costs no watch of its own.
-//! - **Metadata only where that is all a component reads.** The garbage collector reads
-//!   every kind as [`PartialObjectMetadata`] ([`SharedInformers::metadata`]), as
-//!   Kubernetes' collector uses metadata informers: a view of a full informer keeps only
-//!   type and metadata, not a second copy of every object. A metadata informer that
-//!   watches on its own is never the source of a full one (it has nothing else to give).
 //! - **Informers outlive components.** A component holds a [`SharedInformer`] handle and
 //!   [`Subscription`]s; killing it drops them, and its restart subscribes to the same
 //!   running informer instead of listing and watching again. An informer nobody has held
@@ -44,9 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use rudder_protocol::api::{
-    Api, ApiResource, ApiTransport, DynamicObject, Object, PartialObjectMetadata, WatchEvent,
-};
+use rudder_protocol::api::{Api, ApiResource, ApiTransport, DynamicObject, Object, WatchEvent};
 use rudder_protocol::messages::api::ListParams;
 use rudder_protocol::resources::Resource;
 use serde_json::Value;
@@ -315,8 +308,6 @@ struct Entry {
     /// Since when nobody but the factory holds it.
     idle_since: Option<Instant>,
     kind: String,
-    /// It keeps metadata only: never the source of another informer.
-    partial: bool,
 }
 
 /// A change with its object as JSON: what passes from an informer to a view of it.
@@ -376,8 +367,7 @@ impl<K: Object> Source for Hub<K> {
 
 /// Reads a JSON change as one of `K`; `None` when the JSON is not a `K`.
 fn from_json<K: Object>(c: &JsonChange) -> Option<WatchEvent<K>> {
-    // Read in place: a metadata view takes only what it keeps.
-    let read = |v: &Arc<Value>| K::deserialize(v.as_ref()).ok();
+    let read = |v: &Arc<Value>| serde_json::from_value::<K>(v.as_ref().clone()).ok();
     match c {
         Change::Added(o) => read(o).map(WatchEvent::Added),
         Change::Modified { new, .. } => read(new).map(WatchEvent::Modified),
@@ -450,18 +440,6 @@ impl SharedInformers {
         self.get(resource, scope, move |api, ns| Api::dynamic(api, &r, ns))
     }
 
-    /// The shared informer of `resource` (any served kind) in `scope`, keeping each
-    /// object's type and metadata only. A view of a running typed or dynamic informer
-    /// of the same objects when there is one; otherwise it lists and watches itself.
-    pub fn metadata(
-        &self,
-        resource: &ApiResource,
-        scope: Scope,
-    ) -> SharedInformer<PartialObjectMetadata> {
-        let r = resource.clone();
-        self.get(resource, scope, move |api, ns| Api::metadata(api, &r, ns))
-    }
-
     fn get<K: Object>(
         &self,
         resource: &ApiResource,
@@ -494,7 +472,7 @@ impl SharedInformers {
         let source = state
             .entries
             .iter()
-            .find(|(k, e)| k.same_objects(&key) && matches!(e._feed, Feed::Watch(_)) && !e.partial)
+            .find(|(k, e)| k.same_objects(&key) && matches!(e._feed, Feed::Watch(_)))
             .map(|(_, e)| (e.source.clone(), e.user.clone()));
         let feed = match source {
             Some((source, source_user)) => {
@@ -549,7 +527,6 @@ impl SharedInformers {
                 _feed: feed,
                 idle_since: None,
                 kind: resource.kind.clone(),
-                partial: TypeId::of::<K>() == TypeId::of::<PartialObjectMetadata>(),
             },
         );
         if state.reaper.is_none() {
@@ -892,68 +869,6 @@ mod tests {
             drop(typed);
             f.reap_idle(IDLE_STOP, Instant::now() + IDLE_STOP * 2);
             assert!(f.running() >= 1);
-        }
-    }
-
-    #[tokio::test]
-    async fn metadata_views_keep_metadata_only_and_feed_no_full_informer() {
-        let with_container = |name: &str, rv: u64| {
-            let mut p = pod(name, rv);
-            p.spec.containers = vec![rudder_protocol::resources::Container {
-                name: "app".into(),
-                image: "busybox".into(),
-                ..Default::default()
-            }];
-            p
-        };
-        for typed_first in [true, false] {
-            let fake = Arc::new(Fake::default());
-            lock(&fake.listed).push(with_container("a", 1));
-            let f = factory(&fake);
-            let pods = ApiResource::of::<Pod>();
-            let (typed, meta) = if typed_first {
-                let t = f.all::<Pod>();
-                t.cache().wait_synced().await;
-                (t, f.metadata(&pods, Scope::all()))
-            } else {
-                let m = f.metadata(&pods, Scope::all());
-                m.cache().wait_synced().await;
-                (f.all::<Pod>(), m)
-            };
-            typed.cache().wait_synced().await;
-            meta.cache().wait_synced().await;
-            let key = ObjectKey::namespaced("default", "a");
-            let a = meta.cache().get(&key).expect("cached");
-            assert_eq!(
-                (
-                    a.api_version.as_str(),
-                    a.kind.as_str(),
-                    a.metadata.name.as_str()
-                ),
-                ("v1", "Pod", "a")
-            );
-            // A typed informer started after a metadata one lists for itself: the
-            // metadata has no containers to give it.
-            let full = typed.cache().get(&key).expect("cached");
-            assert_eq!(full.spec.containers.len(), 1, "typed first: {typed_first}");
-            assert_eq!(
-                lock(&fake.lists).len(),
-                if typed_first { 1 } else { 2 },
-                "lists (typed first: {typed_first})"
-            );
-            if typed_first {
-                // The view follows the typed informer's watch (the fake serves each
-                // event to one watcher: two watches would not both see it).
-                fake.events
-                    .lock()
-                    .await
-                    .push_back(("ADDED", with_container("b", 2)));
-                fake.more.notify_one();
-                until("b in both caches", || {
-                    typed.cache().len() == 2 && meta.cache().len() == 2
-                })
-                .await;
-            }
         }
     }
 }
