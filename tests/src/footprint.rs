@@ -17,6 +17,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use base64::Engine as _;
 
+use rudder_actors::kubelet::metrics::parse_proc_stat;
+use rudder_actors::telemetry::process::{stat_cpu_seconds, TICKS_PER_SECOND};
+
 use crate::eventually;
 use crate::http1::HttpConn;
 
@@ -38,48 +41,19 @@ pub fn rss(pid: u32) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
-/// Clock ticks per second of the times in `/proc` (`USER_HZ`, 100 on every Linux ABI).
-const USER_HZ: f64 = 100.0;
-
 /// CPU time a process has used so far (user + system), in seconds, from
 /// `/proc/<pid>/stat`.
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .context("malformed stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 (utime) and 15 (stime); `rest` starts at field 3.
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields.get(i).context("short stat")?.parse::<u64>()? as f64)
-    };
-    Ok((ticks(11)? + ticks(12)?) / USER_HZ)
+    stat_cpu_seconds(&stat).with_context(|| format!("malformed /proc/{pid}/stat"))
 }
 
-/// Busy CPU time of the whole machine so far, summed over its CPUs, in seconds (every
-/// column of `/proc/stat`'s `cpu` line but idle and iowait).
+/// Busy CPU time of the whole machine so far, summed over its CPUs, in seconds
+/// (`/proc/stat`'s `cpu` line, all but idle and iowait, as the kubelet reads it).
 pub fn machine_busy_seconds() -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
-    let line = stat
-        .lines()
-        .find(|l| l.starts_with("cpu "))
-        .context("no cpu line in /proc/stat")?;
-    let ticks: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
-    // user nice system idle iowait irq softirq steal (guest time is inside user).
-    let busy: u64 = ticks
-        .iter()
-        .take(8)
-        .enumerate()
-        .filter(|(i, _)| *i != 3 && *i != 4)
-        .map(|(_, t)| t)
-        .sum();
-    Ok(busy as f64 / USER_HZ)
+    let times = parse_proc_stat(&stat).context("no cpu line in /proc/stat")?;
+    Ok(times.busy as f64 / TICKS_PER_SECOND)
 }
 
 /// Waits until the resident set stops growing (bounded), then the peak of

@@ -31,7 +31,7 @@ use rudder_protocol::messages::chaos::ChaosRequest;
 use rudder_protocol::messages::{BusError, Request};
 use rudder_protocol::names::actors::{BUS, CHAOS, ECHO};
 use rudder_protocol::net::{BoxFuture, CertificateCheck, TranscriptSigner as _};
-use rudder_protocol::resources::Secret;
+use rudder_protocol::resources::{Secret, Time};
 use rudder_protocol::ActorRef;
 use rustls::pki_types::CertificateDer;
 
@@ -82,18 +82,12 @@ pub struct BusCertificate {
 /// Where the API server keeps its bus certificate.
 pub type BusCertificateSlot = Arc<tokio::sync::Mutex<Option<Arc<BusCertificate>>>>;
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 impl ApiCore {
     /// This node's bus certificate, made (or made again, past half its validity) from
     /// the cluster's client CA.
     async fn bus_certificate(&self) -> Result<Arc<BusCertificate>, String> {
         let mut slot = self.bus_certificate.lock().await;
-        let now = unix_now();
+        let now = Time::now().unix();
         if let Some(cert) = slot.as_ref().filter(|c| c.renew_at > now) {
             return Ok(cert.clone());
         }
@@ -258,7 +252,7 @@ mod tests {
         let ca = x509::Signer::generate().map_err(e)?;
         let other = x509::Signer::generate().map_err(e)?;
         let trusted = ClusterAuthority::from_pem(ca.cert_pem())?;
-        let now = unix_now();
+        let now = Time::now().unix();
         let key = rcgen::KeyPair::generate().map_err(e)?;
         let signer = PrivateKey::from_pem(&key.serialize_pem())?;
         let n1 = ca.issue_node("n1", &key, now - 60, now + 3600).map_err(e)?;

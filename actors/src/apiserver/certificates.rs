@@ -59,16 +59,28 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A PEM entry of the client CA's Secret.
+fn secret_text(secret: &Secret, key: &str) -> Result<String, String> {
+    secret
+        .data
+        .get(key)
+        .map(|b| String::from_utf8_lossy(b.as_bytes()).into_owned())
+        .ok_or_else(|| format!("no {key}"))
+}
+
 /// The client CA in its Secret (`tls.crt`, `tls.key`), as the signer reads it.
 pub fn signer_from_secret(secret: &Secret) -> Result<Signer, String> {
-    let text = |k: &str| {
-        secret
-            .data
-            .get(k)
-            .map(|b| String::from_utf8_lossy(b.as_bytes()).into_owned())
-            .ok_or_else(|| format!("no {k}"))
-    };
-    Signer::from_pem(&text(CERT_KEY)?, &text(KEY_KEY)?).map_err(|e| e.to_string())
+    Signer::from_pem(
+        &secret_text(secret, CERT_KEY)?,
+        &secret_text(secret, KEY_KEY)?,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The client CA's certificate (PEM) from its Secret: what certificate clients check
+/// nodes against.
+pub fn ca_cert_from_secret(secret: &Secret) -> Result<String, String> {
+    secret_text(secret, CERT_KEY)
 }
 
 impl ClientCa {

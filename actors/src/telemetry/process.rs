@@ -8,7 +8,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 /// Clock ticks per second of `/proc` times: `USER_HZ`, 100 on every Linux ABI.
-const TICKS_PER_SECOND: f64 = 100.0;
+pub const TICKS_PER_SECOND: f64 = 100.0;
 
 /// What `/proc/self` says now.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -27,6 +27,21 @@ pub struct ProcessSample {
     pub start_time_seconds: f64,
 }
 
+/// The fields of a `/proc/<pid>/stat` line after the command name (which may hold
+/// spaces and parentheses): field `n`, counted from 1 as proc(5) does, is at `n - 3`.
+fn stat_fields(stat: &str) -> Vec<&str> {
+    stat.rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default()
+}
+
+/// User plus system CPU time, in seconds, from a `/proc/<pid>/stat` line.
+pub fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    let fields = stat_fields(stat);
+    let field = |n: usize| fields.get(n - 3)?.parse::<f64>().ok();
+    Some((field(14)? + field(15)?) / TICKS_PER_SECOND)
+}
+
 /// Reads `/proc/self`; `None` where there is no procfs.
 pub fn sample() -> Option<ProcessSample> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -40,11 +55,7 @@ pub fn sample() -> Option<ProcessSample> {
             .unwrap_or(0)
             * 1024
     };
-    // Fields after the command name (which may hold spaces), counting from `state` (3).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
+    let fields = stat_fields(&stat);
     let field = |n: usize| -> f64 {
         fields
             .get(n - 3)
@@ -74,7 +85,7 @@ pub fn sample() -> Option<ProcessSample> {
     Some(ProcessSample {
         resident_bytes: kib("VmRSS:"),
         virtual_bytes: kib("VmSize:"),
-        cpu_seconds: (field(14) + field(15)) / TICKS_PER_SECOND,
+        cpu_seconds: stat_cpu_seconds(&stat).unwrap_or(0.0),
         open_fds,
         max_fds,
         start_time_seconds: boot_time + field(22) / TICKS_PER_SECOND,

@@ -16,12 +16,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use rudder_actors::apiserver::certificates::CLIENT_CA_SECRET;
+use rudder_actors::apiserver::certificates::{ca_cert_from_secret, CLIENT_CA_SECRET};
 use rudder_actors::apiserver::presence::{ADDRESS_ANNOTATION, CA_BUNDLE, LEASE_NAMESPACE};
 use rudder_actors::apiserver::x509;
 use rudder_protocol::client::{Client, ClientConfig};
 use rudder_protocol::messages::api::{ApiRequest, ResourceRef};
-use rudder_protocol::resources::{KUBE_APISERVER_CLIENT_SIGNER, USAGE_CLIENT_AUTH};
+use rudder_protocol::resources::{Secret, KUBE_APISERVER_CLIENT_SIGNER, USAGE_CLIENT_AUTH};
 use serde_json::{json, Value};
 
 use super::objects::call;
@@ -178,27 +178,13 @@ pub async fn run(client: &Client, cfg: &ClientConfig, args: KubeconfigArgs) -> a
 /// The cluster's client CA certificate (PEM), which nodes prove themselves to
 /// certificate clients with: `tls.crt` of its Secret.
 async fn client_ca(client: &Client) -> anyhow::Result<String> {
-    use base64::Engine as _;
     let (namespace, name) = CLIENT_CA_SECRET;
-    let secret = call(
-        client,
-        ApiRequest::Get {
-            resource: ResourceRef {
-                group: String::new(),
-                version: "v1".into(),
-                plural: "secrets".into(),
-            },
-            namespace: Some(namespace.into()),
-            name: name.into(),
-        },
-    )
-    .await
-    .with_context(|| format!("reading the cluster's client CA (secret {namespace}/{name})"))?;
-    let pem = secret["data"]["tls.crt"]
-        .as_str()
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .with_context(|| format!("secret {namespace}/{name} has no tls.crt"))?;
-    Ok(String::from_utf8_lossy(&pem).into_owned())
+    let secret = client
+        .api::<Secret>(Some(namespace))
+        .get(name)
+        .await
+        .with_context(|| format!("reading the cluster's client CA (secret {namespace}/{name})"))?;
+    ca_cert_from_secret(&secret).map_err(|e| anyhow::anyhow!("secret {namespace}/{name}: {e}"))
 }
 
 /// Writes `path` (a client config naming `cfg`'s node and cluster) and the certificate,
